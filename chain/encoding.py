@@ -32,10 +32,13 @@ def decode(data: bytes) -> RLPItem:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EncodingError(f"expected bytes, got {type(data).__name__}")
     try:
-        item = rlp.decode(bytes(data), strict=True)
+        return _normalise(rlp.decode(bytes(data), strict=True))
     except DecodingError as exc:
         raise EncodingError(f"malformed RLP: {exc}") from exc
-    return _normalise(item)
+    except RecursionError as exc:
+        # A few kilobytes of nested list headers exhaust the interpreter stack in the
+        # recursive decoder; no ledger type nests more than a handful of levels.
+        raise EncodingError("malformed RLP: lists nested too deeply") from exc
 
 
 def _normalise(item: object) -> RLPItem:
