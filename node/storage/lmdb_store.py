@@ -1,0 +1,382 @@
+"""The LMDB block store: the one module of the project that imports ``lmdb``.
+
+:class:`LmdbBlockStore` implements :class:`chain.storage.BlockStore`. A committed block is
+written, with its receipts, its state writes, its certificate and every index, in ONE LMDB
+write transaction; the head moves in that same transaction. After a crash the store therefore
+holds a block entirely or not at all. The key layout is described in :mod:`node.storage.keys`.
+
+Durability: the environment is opened with ``sync=True`` and ``metasync=True`` (LMDB's default
+full durability: data pages and the meta page are flushed with fsync before a commit returns),
+``writemap=False`` and ``map_async=False``. A transaction that ``commit_block`` returned from
+survives SIGKILL of the process and loss of power. ``lock=True`` lets several processes (a node
+and an offline inspection tool) share the files safely; LMDB admits one writer at a time, and
+the head check runs inside the write transaction, so two writers cannot both append at one
+height.
+
+State: the state key space is written exactly as execution hands it over (trie nodes and code,
+keyed by their hash). Nothing is ever deleted in this version: an unreferenced trie node stays
+on disk. Keys must be 1 to 511 bytes (LMDB's key size limit).
+
+Every value read back is decoded with the strict decoders of :mod:`chain.types` after its
+checksum is verified; corrupt bytes raise :class:`chain.errors.StorageError` (chained to the
+:class:`chain.errors.EncodingError` when decoding failed) instead of returning a wrong value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Self, TypeVar
+
+import lmdb
+
+from chain import encoding as enc
+from chain.errors import EncodingError, StorageError
+from chain.primitives import HASH_SIZE, Hash32
+from chain.storage import BlockCommit, BlockStore, KeyValueReader, TxLocation
+from chain.types import Block, CommitCertificate, Header, Receipt
+from node.storage import keys
+
+DEFAULT_MAP_SIZE = 16 << 30
+"""Upper bound of the database size: 16 GiB of address space. The file grows only as data is
+written; a store that outgrows the map raises StorageError and must be reopened larger."""
+
+MAX_STATE_KEY_SIZE = 511
+"""LMDB's default maximum key size."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class _SubDatabases:
+    """Handles of the named sub-databases of one environment."""
+
+    blocks: lmdb._Database
+    hash_index: lmdb._Database
+    receipts: lmdb._Database
+    tx_index: lmdb._Database
+    nonce_index: lmdb._Database
+    certificates: lmdb._Database
+    state: lmdb._Database
+    meta: lmdb._Database
+
+
+@contextmanager
+def _lmdb_errors(action: str) -> Iterator[None]:
+    """Turn any LMDB failure during ``action`` into a StorageError."""
+    try:
+        yield
+    except lmdb.MapFullError as exc:
+        raise StorageError(
+            f"{action}: the store is full; reopen it with a larger map_size"
+        ) from exc
+    except lmdb.Error as exc:
+        raise StorageError(f"{action}: {exc}") from exc
+
+
+def _decode(where: str, decoder: Callable[[bytes], _T], payload: bytes) -> _T:
+    """Decode ``payload`` strictly, reporting corruption as StorageError."""
+    try:
+        return decoder(payload)
+    except EncodingError as exc:
+        raise StorageError(f"{where}: {exc}") from exc
+
+
+def _encode_receipts(receipts: tuple[Receipt, ...]) -> bytes:
+    return enc.encode([receipt.to_rlp() for receipt in receipts])
+
+
+def _decode_receipts(payload: bytes) -> tuple[Receipt, ...]:
+    items = enc.as_list(enc.decode(payload), "receipts")
+    return tuple(Receipt.from_rlp(item) for item in items)
+
+
+def _valid_height(height: int) -> bool:
+    return 0 <= height < 1 << (8 * keys.HEIGHT_SIZE)
+
+
+def _valid_key(key: bytes) -> bool:
+    """Whether LMDB accepts ``key`` (1 to 511 bytes); no longer or empty key is ever stored."""
+    return 0 < len(key) <= MAX_STATE_KEY_SIZE
+
+
+def _check_commit_contents(commit: BlockCommit) -> None:
+    """Checks that need no stored data: receipts and certificate belong to the block and the
+    state keys fit LMDB."""
+    block = commit.block
+    if len(commit.receipts) != len(block.transactions):
+        raise StorageError(
+            f"block {block.header.height}: {len(commit.receipts)} receipts for "
+            f"{len(block.transactions)} transactions"
+        )
+    for index, (tx, receipt) in enumerate(zip(block.transactions, commit.receipts, strict=True)):
+        if receipt.tx_hash != tx.hash:
+            raise StorageError(
+                f"block {block.header.height}: receipt {index} belongs to another transaction"
+            )
+    certificate = commit.certificate
+    if certificate is not None and (
+        certificate.height != block.header.height or certificate.block_hash != block.hash
+    ):
+        raise StorageError(f"block {block.header.height}: certificate is for another block")
+    for key in commit.state_writes:
+        if not _valid_key(key):
+            raise StorageError(
+                f"block {block.header.height}: state key of {len(key)} bytes "
+                f"(must be 1..{MAX_STATE_KEY_SIZE})"
+            )
+
+
+class _StateReader:
+    """Reads the committed state; each ``get`` sees the latest committed head."""
+
+    def __init__(self, store: LmdbBlockStore) -> None:
+        self._store = store
+
+    def get(self, key: bytes) -> bytes | None:
+        """Return the value stored under ``key``, or ``None``."""
+        return self._store._state_get(key)
+
+
+class LmdbBlockStore:
+    """A :class:`chain.storage.BlockStore` on an LMDB environment. Build it with
+    :meth:`open`; use it as a context manager or call :meth:`close`."""
+
+    def __init__(self, env: lmdb.Environment, dbs: _SubDatabases) -> None:
+        """Wrap an already opened environment; prefer :meth:`open`."""
+        self._env = env
+        self._dbs = dbs
+
+    @classmethod
+    def open(cls, path: Path, *, map_size: int = DEFAULT_MAP_SIZE) -> LmdbBlockStore:
+        """Open (creating if needed) the store in directory ``path``.
+
+        Raises StorageError if the files cannot be opened or were written by another layout
+        version."""
+        with _lmdb_errors(f"open {path}"):
+            path.mkdir(parents=True, exist_ok=True)
+            env = lmdb.open(
+                str(path),
+                map_size=map_size,
+                subdir=True,
+                max_dbs=len(keys.SUB_DATABASES),
+                sync=True,
+                metasync=True,
+                map_async=False,
+                writemap=False,
+                lock=True,
+            )
+        try:
+            with _lmdb_errors(f"open {path}"):
+                # Reader slots left by a killed process would pin old pages forever.
+                env.reader_check()
+                dbs = _SubDatabases(
+                    **{name.decode(): env.open_db(name) for name in keys.SUB_DATABASES}
+                )
+                with env.begin(write=True) as txn:
+                    schema = txn.get(keys.META_SCHEMA, db=dbs.meta)
+                    if schema is None:
+                        txn.put(keys.META_SCHEMA, keys.SCHEMA_VERSION, db=dbs.meta)
+            if schema is not None and schema != keys.SCHEMA_VERSION:
+                raise StorageError(f"open {path}: unknown store layout version {schema.hex()}")
+        except BaseException:
+            env.close()
+            raise
+        return cls(env, dbs)
+
+    def close(self) -> None:
+        """Close the environment. Committed data is already durable; closing flushes nothing."""
+        self._env.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def head(self) -> Header | None:
+        """The header of the highest committed block, or ``None`` for an empty store."""
+        with _lmdb_errors("read head"), self._env.begin() as txn:
+            return self._read_head(txn)
+
+    def block_by_height(self, height: int) -> Block | None:
+        """The committed block at ``height``, or ``None``."""
+        if not _valid_height(height):
+            return None
+        with _lmdb_errors(f"read block {height}"), self._env.begin() as txn:
+            return self._read_block(txn, height)
+
+    def block_by_hash(self, block_hash: Hash32) -> Block | None:
+        """The committed block with this hash, or ``None``."""
+        if len(block_hash) != HASH_SIZE:
+            return None
+        with _lmdb_errors(f"read block {block_hash.hex()}"), self._env.begin() as txn:
+            raw_height = txn.get(block_hash, db=self._dbs.hash_index)
+            if raw_height is None:
+                return None
+            height = keys.decode_height(raw_height, f"hash_index[{block_hash.hex()}]")
+            block = self._read_block(txn, height)
+        if block is None or block.hash != block_hash:
+            raise StorageError(f"hash_index[{block_hash.hex()}] points at another block")
+        return block
+
+    def receipts(self, height: int) -> tuple[Receipt, ...] | None:
+        """Receipts of the block at ``height`` in block order, or ``None``."""
+        if not _valid_height(height):
+            return None
+        where = f"receipts[{height}]"
+        with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
+            record = txn.get(keys.height_key(height), db=self._dbs.receipts)
+        if record is None:
+            return None
+        return _decode(where, _decode_receipts, keys.unframe(record, where))
+
+    def tx_location(self, tx_hash: Hash32) -> TxLocation | None:
+        """Where the transaction with this hash was committed, or ``None``."""
+        where = f"tx_index[{tx_hash.hex()}]"
+        with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
+            raw = txn.get(tx_hash, db=self._dbs.tx_index) if _valid_key(tx_hash) else None
+        if raw is None:
+            return None
+        height, index = keys.decode_tx_location(raw, where)
+        return TxLocation(height=height, index=index)
+
+    def nonce_height(self, nonce: Hash32) -> int | None:
+        """The height at which a transaction with this replay nonce was committed."""
+        where = f"nonce_index[{nonce.hex()}]"
+        with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
+            raw = txn.get(nonce, db=self._dbs.nonce_index) if _valid_key(nonce) else None
+        return None if raw is None else keys.decode_height(raw, where)
+
+    def commit_certificate(self, height: int) -> CommitCertificate | None:
+        """The commit certificate for the block at ``height``, if stored."""
+        if not _valid_height(height):
+            return None
+        where = f"certificates[{height}]"
+        with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
+            record = txn.get(keys.height_key(height), db=self._dbs.certificates)
+        if record is None:
+            return None
+        certificate = _decode(where, CommitCertificate.decode, keys.unframe(record, where))
+        if certificate.height != height:
+            raise StorageError(f"{where}: holds the certificate of height {certificate.height}")
+        return certificate
+
+    def state(self) -> KeyValueReader:
+        """A reader over the committed state; every ``get`` reads as of the current head."""
+        return _StateReader(self)
+
+    def _state_get(self, key: bytes) -> bytes | None:
+        if not _valid_key(key):
+            return None
+        with _lmdb_errors("read state"), self._env.begin() as txn:
+            return txn.get(key, db=self._dbs.state)
+
+    def _read_head(self, txn: lmdb.Transaction[bytes]) -> Header | None:
+        record = txn.get(keys.META_HEAD, db=self._dbs.meta)
+        if record is None:
+            return None
+        return _decode("meta[head]", Header.decode, keys.unframe(record, "meta[head]"))
+
+    def _read_block(self, txn: lmdb.Transaction[bytes], height: int) -> Block | None:
+        where = f"blocks[{height}]"
+        record = txn.get(keys.height_key(height), db=self._dbs.blocks)
+        if record is None:
+            return None
+        block = _decode(where, Block.decode, keys.unframe(record, where))
+        if block.header.height != height:
+            raise StorageError(f"{where}: holds the block of height {block.header.height}")
+        return block
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def commit_block(self, commit: BlockCommit) -> None:
+        """Atomically append ``commit``: block, receipts, state writes, certificate, indexes and
+        the new head in one write transaction.
+
+        Raises StorageError, with nothing written, unless the block extends the head (height =
+        head height + 1 and parent hash = head hash, or height 0 on an empty store), carries one
+        receipt per transaction (receipt ``i`` for transaction ``i``) and a certificate, if
+        any, for this very block. Index entries are never moved: should a transaction hash or
+        nonce already be indexed (validation refuses replays before a block gets here), the
+        first location is kept."""
+        _check_commit_contents(commit)
+        block = commit.block
+        header = block.header
+        height = header.height
+        # Encode before taking the writer lock so that the write transaction stays short.
+        height_key = keys.height_key(height)
+        block_record = keys.frame(block.encode())
+        head_record = keys.frame(header.encode())
+        receipts_record = keys.frame(_encode_receipts(commit.receipts))
+        certificate_record = (
+            None if commit.certificate is None else keys.frame(commit.certificate.encode())
+        )
+        tx_entries = [
+            (tx.hash, tx.nonce, keys.tx_location_value(height, index))
+            for index, tx in enumerate(block.transactions)
+        ]
+        state_items = sorted(commit.state_writes.items())
+        dbs = self._dbs
+        with _lmdb_errors(f"commit block {height}"), self._env.begin(write=True) as txn:
+            self._check_extends_head(txn, header)
+            if not txn.put(height_key, block_record, append=True, db=dbs.blocks):
+                raise StorageError(f"commit block {height}: blocks already holds this height")
+            if not txn.put(height_key, receipts_record, append=True, db=dbs.receipts):
+                raise StorageError(f"commit block {height}: receipts already holds this height")
+            if not txn.put(block.hash, height_key, overwrite=False, db=dbs.hash_index):
+                raise StorageError(f"commit block {height}: block hash already committed")
+            for tx_hash, nonce, location in tx_entries:
+                txn.put(tx_hash, location, overwrite=False, db=dbs.tx_index)
+                txn.put(nonce, height_key, overwrite=False, db=dbs.nonce_index)
+            if certificate_record is not None:
+                txn.put(height_key, certificate_record, db=dbs.certificates)
+            if state_items:
+                txn.cursor(db=dbs.state).putmulti(state_items)
+            txn.put(keys.META_HEAD, head_record, db=dbs.meta)
+
+    def put_commit_certificate(self, height: int, certificate: CommitCertificate) -> None:
+        """Store (or replace) the certificate of the already committed block at ``height``,
+        in one write transaction. Raises StorageError, with nothing written, if no block is
+        committed at ``height`` or the certificate is for another block."""
+        if certificate.height != height:
+            raise StorageError(
+                f"certificate of height {certificate.height} offered for height {height}"
+            )
+        record = keys.frame(certificate.encode())
+        height_key = keys.height_key(height)
+        action = f"store certificate {height}"
+        with _lmdb_errors(action), self._env.begin(write=True) as txn:
+            raw = txn.get(certificate.block_hash, db=self._dbs.hash_index)
+            if raw is None or keys.decode_height(raw, action) != height:
+                raise StorageError(f"{action}: no committed block at this height has that hash")
+            txn.put(height_key, record, db=self._dbs.certificates)
+
+    def _check_extends_head(self, txn: lmdb.Transaction[bytes], header: Header) -> None:
+        head = self._read_head(txn)
+        if head is None:
+            if header.height != 0:
+                raise StorageError(
+                    f"empty store: first block must be height 0, not {header.height}"
+                )
+            return
+        if header.height != head.height + 1:
+            raise StorageError(f"block {header.height} does not follow head {head.height}")
+        if header.parent_hash != head.hash:
+            raise StorageError(f"block {header.height}: parent hash is not the head's hash")
+
+
+if TYPE_CHECKING:
+
+    def _conforms_to_protocol(store: LmdbBlockStore) -> BlockStore:
+        return store
