@@ -1,5 +1,11 @@
-"""国密 cryptography for the ledger: SM3 hashing, SM2 keys and signatures, SM4 keystores."""
+"""国密 cryptography for the ledger: SM3 hashing, SM2 keys and signatures, SM4 keystores.
 
+Key generation and signing nonces come from the operating system's CSPRNG; this is the one
+place where the otherwise pure ``chain`` package draws on the outside world.
+"""
+
+from chain.crypto.batch import verify_batch
+from chain.crypto.keys import DEFAULT_SIGNER_ID, PrivateKey, PublicKey
 from chain.crypto.sm3 import sm3
 
-__all__ = ["sm3"]
+__all__ = ["DEFAULT_SIGNER_ID", "PrivateKey", "PublicKey", "sm3", "verify_batch"]

@@ -1,0 +1,215 @@
+"""The native SM2 backend: a thin ctypes binding to the system OpenSSL 3 ``libcrypto``.
+
+Why the system library: it is maintained by the OS vendor and receives its security updates,
+and it needs no extra binary wheel. The alternative ``tongsuopy`` wheel is unmaintained since
+2023 and offers no way to set the SM2 signer ID.
+
+How: ``Z_A`` and ``e = SM3(Z_A || M)`` are computed in Python (``hashlib``), and OpenSSL signs
+or verifies the 32-byte ``e`` with ``EVP_PKEY_sign`` / ``EVP_PKEY_verify`` on an SM2
+``EVP_PKEY``: OpenSSL 3's SM2 signature provider takes that input as the digest itself. Keys
+are handed over as DER (PKCS#8, SubjectPublicKeyInfo with the SM2 curve OID), which OpenSSL 3
+loads as key type ``SM2``. A private key's ``EVP_PKEY`` is built once per signing key; public
+ones are kept in a small per-backend cache keyed by the 65-byte point. Nonces come from
+OpenSSL's DRBG, which is seeded from the operating system's CSPRNG.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from chain.crypto import pem, sm2
+from chain.crypto.curve import POINT_SIZE
+from chain.errors import CryptoError, InvalidKey, InvalidSignature
+
+_PUBLIC_KEY_CACHE_SIZE = 4096
+_MAX_DER_SIGNATURE = 72
+
+_c_void_p = ctypes.c_void_p
+_c_char_p = ctypes.c_char_p
+_c_size_t = ctypes.c_size_t
+_c_int = ctypes.c_int
+
+
+class NativeUnavailable(CryptoError):
+    """The system ``libcrypto`` is missing, older than 3.0, or lacks SM2."""
+
+
+class _LibCrypto:
+    """The handful of ``libcrypto`` functions this backend calls, with their C signatures."""
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self.library = library
+        self.d2i_PUBKEY = self._bind(
+            "d2i_PUBKEY", _c_void_p, [_c_void_p, ctypes.POINTER(_c_char_p), ctypes.c_long]
+        )
+        self.d2i_AutoPrivateKey = self._bind(
+            "d2i_AutoPrivateKey",
+            _c_void_p,
+            [_c_void_p, ctypes.POINTER(_c_char_p), ctypes.c_long],
+        )
+        self.EVP_PKEY_free = self._bind("EVP_PKEY_free", None, [_c_void_p])
+        self.EVP_PKEY_is_a = self._bind("EVP_PKEY_is_a", _c_int, [_c_void_p, _c_char_p])
+        self.EVP_PKEY_get_octet_string_param = self._bind(
+            "EVP_PKEY_get_octet_string_param",
+            _c_int,
+            [_c_void_p, _c_char_p, _c_char_p, _c_size_t, ctypes.POINTER(_c_size_t)],
+        )
+        self.EVP_PKEY_CTX_new_from_pkey = self._bind(
+            "EVP_PKEY_CTX_new_from_pkey", _c_void_p, [_c_void_p, _c_void_p, _c_char_p]
+        )
+        self.EVP_PKEY_CTX_free = self._bind("EVP_PKEY_CTX_free", None, [_c_void_p])
+        self.EVP_PKEY_sign_init = self._bind("EVP_PKEY_sign_init", _c_int, [_c_void_p])
+        self.EVP_PKEY_sign = self._bind(
+            "EVP_PKEY_sign",
+            _c_int,
+            [_c_void_p, _c_char_p, ctypes.POINTER(_c_size_t), _c_char_p, _c_size_t],
+        )
+        self.EVP_PKEY_verify_init = self._bind("EVP_PKEY_verify_init", _c_int, [_c_void_p])
+        self.EVP_PKEY_verify = self._bind(
+            "EVP_PKEY_verify", _c_int, [_c_void_p, _c_char_p, _c_size_t, _c_char_p, _c_size_t]
+        )
+        self.ERR_clear_error = self._bind("ERR_clear_error", None, [])
+        self.OpenSSL_version_num = self._bind("OpenSSL_version_num", ctypes.c_ulong, [])
+
+    def _bind(self, name: str, restype: Any, argtypes: list[Any]) -> Any:
+        try:
+            function = getattr(self.library, name)
+        except AttributeError as error:
+            raise NativeUnavailable(f"libcrypto has no {name} (OpenSSL 3 needed)") from error
+        function.restype = restype
+        function.argtypes = argtypes
+        return function
+
+
+class _PKey:
+    """Owns one ``EVP_PKEY *`` and frees it when the Python object goes away."""
+
+    def __init__(self, lib: _LibCrypto, pointer: int) -> None:
+        self.pointer = pointer
+        self._finalizer = weakref.finalize(self, lib.EVP_PKEY_free, pointer)
+
+
+def _load_der(lib: _LibCrypto, loader: Any, body: bytes) -> _PKey:
+    buffer = ctypes.c_char_p(body)
+    pointer = loader(None, ctypes.byref(buffer), len(body))
+    if not pointer:
+        lib.ERR_clear_error()
+        raise InvalidKey("OpenSSL refused the SM2 key")
+    key = _PKey(lib, pointer)
+    if lib.EVP_PKEY_is_a(pointer, b"SM2") != 1:
+        raise NativeUnavailable("OpenSSL did not load the key as SM2")
+    return key
+
+
+class NativeSigningKey:
+    """An SM2 private key held as an OpenSSL ``EVP_PKEY``."""
+
+    def __init__(self, lib: _LibCrypto, scalar: int) -> None:
+        self._lib = lib
+        self._pkey = _load_der(
+            lib, lib.d2i_AutoPrivateKey, pem.encode_private_key_info(scalar, None)
+        )
+        point = ctypes.create_string_buffer(POINT_SIZE)
+        written = _c_size_t(0)
+        status = lib.EVP_PKEY_get_octet_string_param(
+            self._pkey.pointer, b"encoded-pub-key", point, POINT_SIZE, ctypes.byref(written)
+        )
+        if status != 1 or written.value != POINT_SIZE:
+            lib.ERR_clear_error()
+            raise NativeUnavailable("OpenSSL did not derive the SM2 public key")
+        self._public_key = point.raw
+
+    @property
+    def public_key(self) -> bytes:
+        """The 65-byte uncompressed public point."""
+        return self._public_key
+
+    def sign_digest(self, digest: bytes) -> tuple[int, int]:
+        """Return ``(r, s)`` over the 32-byte ``e`` with a fresh nonce from OpenSSL's DRBG."""
+        lib = self._lib
+        context = lib.EVP_PKEY_CTX_new_from_pkey(None, self._pkey.pointer, None)
+        if not context:
+            raise CryptoError("EVP_PKEY_CTX_new_from_pkey failed")
+        try:
+            signature = ctypes.create_string_buffer(_MAX_DER_SIGNATURE)
+            length = _c_size_t(_MAX_DER_SIGNATURE)
+            if (
+                lib.EVP_PKEY_sign_init(context) != 1
+                or lib.EVP_PKEY_sign(context, signature, ctypes.byref(length), digest, len(digest))
+                != 1
+            ):
+                lib.ERR_clear_error()
+                raise CryptoError("OpenSSL SM2 signing failed")
+        finally:
+            lib.EVP_PKEY_CTX_free(context)
+        return sm2.decode_signature(signature.raw[: length.value])
+
+
+class NativeBackend:
+    """SM2 through the system OpenSSL 3 ``libcrypto``."""
+
+    name = "native"
+
+    def __init__(self, library_path: str | None = None) -> None:
+        path = library_path or ctypes.util.find_library("crypto")
+        if path is None:
+            raise NativeUnavailable("libcrypto not found")
+        try:
+            library = ctypes.CDLL(path)
+        except OSError as error:
+            raise NativeUnavailable(f"cannot load {path}: {error}") from error
+        self._lib = _LibCrypto(library)
+        if self._lib.OpenSSL_version_num() < 0x30000000:
+            raise NativeUnavailable("OpenSSL 3.0 or later is needed")
+        self._public_keys: OrderedDict[bytes, _PKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load_signing_key(self, scalar: int) -> NativeSigningKey:
+        """Return a signing key for ``scalar`` (which must lie in [1, n-2])."""
+        return NativeSigningKey(self._lib, scalar)
+
+    def _public_pkey(self, public_key: bytes) -> _PKey:
+        with self._lock:
+            cached = self._public_keys.get(public_key)
+            if cached is not None:
+                self._public_keys.move_to_end(public_key)
+                return cached
+        if len(public_key) != POINT_SIZE:
+            raise InvalidKey("SM2 public key must be 65 bytes")
+        # OpenSSL checks that the point is on the curve while decoding it.
+        key = _load_der(
+            self._lib, self._lib.d2i_PUBKEY, pem.encode_subject_public_key_info(public_key)
+        )
+        with self._lock:
+            self._public_keys[public_key] = key
+            # Evicted keys are freed once the last thread using them drops its reference.
+            while len(self._public_keys) > _PUBLIC_KEY_CACHE_SIZE:
+                self._public_keys.popitem(last=False)
+        return key
+
+    def verify_digest(self, public_key: bytes, digest: bytes, r: int, s: int) -> None:
+        """Return if ``(r, s)`` is a valid signature over ``e = digest``; else raise
+        InvalidSignature (or InvalidKey for a public key that is not on the curve)."""
+        sm2.check_signature_range(r, s)
+        key = self._public_pkey(public_key)
+        signature = sm2.encode_signature(r, s)
+        lib = self._lib
+        context = lib.EVP_PKEY_CTX_new_from_pkey(None, key.pointer, None)
+        if not context:
+            raise CryptoError("EVP_PKEY_CTX_new_from_pkey failed")
+        try:
+            valid = (
+                lib.EVP_PKEY_verify_init(context) == 1
+                and lib.EVP_PKEY_verify(context, signature, len(signature), digest, len(digest))
+                == 1
+            )
+        finally:
+            lib.EVP_PKEY_CTX_free(context)
+        if not valid:
+            lib.ERR_clear_error()
+            raise InvalidSignature("SM2 signature does not verify")

@@ -1,0 +1,23 @@
+"""Shared fixtures for the SM2/SM3/SM4 tests: the published vectors and both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from crypto_vectors import load_vectors
+
+from chain.crypto.backend import Backend, native_backend, pure_backend
+
+BACKENDS = {"native": native_backend, "pure": pure_backend}
+
+
+@pytest.fixture(scope="session")
+def vectors() -> dict[str, Any]:
+    return load_vectors()
+
+
+@pytest.fixture(params=sorted(BACKENDS), scope="session")
+def backend(request: pytest.FixtureRequest) -> Backend:
+    selected: Backend = BACKENDS[request.param]()
+    return selected
