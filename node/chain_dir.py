@@ -1,0 +1,210 @@
+"""Create a chain directory: genesis, encrypted validator and account keystores, node config.
+
+Layout of a directory made by :func:`init_chain_dir`::
+
+    genesis.toml        the chain's genesis (chain id, validators, accounts and roles)
+    node.toml           this node's configuration (data dir, RPC address, keystore path)
+    validator.json      the validator's SM2 key in an SM4 keystore
+    keys/<name>.json    account keys in SM4 keystores (dev accounts with --dev)
+    node/               LMDB data, created by the node on first start
+
+Keys are never written in clear. The keystore password comes from the caller; a dev chain
+keeps a generated password in ``keystore-password`` (mode 0600) so that it starts without a
+prompt — acceptable for a local dev chain only, which the file's name and mode make plain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.crypto import PrivateKey
+from chain.crypto.keystore import decrypt_keystore, encrypt_keystore
+from chain.errors import ChainError
+from chain.genesis import Genesis, GenesisAccount, GenesisValidator, genesis_to_toml
+from chain.primitives import Address
+
+DEV_ACCOUNTS: dict[str, frozenset[str]] = {
+    "admin": frozenset({"governance", "deployer", "sender", "issuer", "auditor"}),
+    "dept-a": frozenset({"deployer", "sender", "issuer"}),
+    "dept-b": frozenset({"sender"}),
+}
+"""Dev accounts and their roles; every dev account is funded."""
+
+DEV_BALANCE = 10**24
+DEV_PASSWORD_FILE = "keystore-password"
+DEFAULT_CHAIN_ID = 20_261_126
+DEFAULT_BLOCK_GAS_LIMIT = 60_000_000
+
+
+class ChainDirError(ChainError):
+    """A chain directory that cannot be created or read."""
+
+
+@dataclass(frozen=True)
+class ChainDir:
+    """Paths of a chain directory."""
+
+    root: Path
+    """The directory itself."""
+
+    @property
+    def genesis(self) -> Path:
+        """The genesis TOML file."""
+        return self.root / "genesis.toml"
+
+    @property
+    def config(self) -> Path:
+        """The node configuration TOML file."""
+        return self.root / "node.toml"
+
+    @property
+    def validator_keystore(self) -> Path:
+        """The validator's keystore."""
+        return self.root / "validator.json"
+
+    @property
+    def keys(self) -> Path:
+        """The folder of account keystores."""
+        return self.root / "keys"
+
+    @property
+    def password_file(self) -> Path:
+        """Where a dev chain keeps its generated keystore password."""
+        return self.root / DEV_PASSWORD_FILE
+
+    def keystore(self, name: str) -> Path:
+        """The keystore file of the account called ``name``."""
+        if not name or "/" in name or name.startswith("."):
+            raise ChainDirError(f"invalid key name {name!r}")
+        return self.keys / f"{name}.json"
+
+    def exists(self) -> bool:
+        """Whether the directory already holds a chain."""
+        return self.genesis.exists()
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What :func:`init_chain_dir` created."""
+
+    directory: ChainDir
+    """The chain directory."""
+    genesis: Genesis
+    """The genesis written to ``genesis.toml``."""
+    accounts: dict[str, Address]
+    """Account name → address of every keystore written under ``keys/``."""
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file readable by its owner only, durably."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def save_key(path: Path, key: PrivateKey, password: bytes, *, iterations: int) -> None:
+    """Store ``key`` in an SM4 keystore at ``path`` (refusing to overwrite)."""
+    if path.exists():
+        raise ChainDirError(f"{path} exists; refusing to overwrite a key")
+    write_private(path, encrypt_keystore(key, password, iterations=iterations))
+
+
+def load_key(path: Path, password: bytes) -> PrivateKey:
+    """Decrypt the keystore at ``path``; raises InvalidKey on a wrong password."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ChainDirError(f"cannot read keystore {path}: {exc}") from exc
+    return decrypt_keystore(data, password)
+
+
+def keystore_address(path: Path) -> Address:
+    """The address a keystore names in clear (no password needed)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return Address(bytes.fromhex(document["address"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ChainDirError(f"{path} is not a keystore: {exc}") from exc
+
+
+def node_config_text(*, rpc_port: int, password_file: str | None) -> str:
+    """The ``node.toml`` of a fresh chain directory (paths relative to it)."""
+    lines = [
+        "# lianxin node configuration; paths are relative to this file.",
+        'data_dir = "node"',
+        'genesis = "genesis.toml"',
+        'validator_keystore = "validator.json"',
+        'rpc_host = "127.0.0.1"',
+        f"rpc_port = {rpc_port}",
+        "block_interval_ms = 0",
+        "max_block_txs = 500",
+    ]
+    if password_file is not None:
+        lines.append(f'validator_password_file = "{password_file}"')
+    return "\n".join(lines) + "\n"
+
+
+def init_chain_dir(
+    root: Path,
+    *,
+    password: bytes | None,
+    dev: bool,
+    chain_id: int = DEFAULT_CHAIN_ID,
+    rpc_port: int = 8545,
+    timestamp_ms: int,
+    iterations: int = 300_000,
+) -> InitResult:
+    """Create a single-validator chain in ``root``. With ``dev``, also create funded dev
+    accounts holding every role, and (if ``password`` is None) a generated password file.
+    Raises ChainDirError if ``root`` already holds a chain."""
+    directory = ChainDir(root)
+    if directory.exists():
+        raise ChainDirError(f"{root} already holds a chain (genesis.toml exists)")
+    password_file: str | None = None
+    if password is None:
+        if not dev:
+            raise ChainDirError("a keystore password is required (prompt, env var or file)")
+        password = secrets.token_urlsafe(24).encode()
+        write_private(directory.password_file, password + b"\n")
+        password_file = DEV_PASSWORD_FILE
+    validator_key = PrivateKey.generate()
+    save_key(directory.validator_keystore, validator_key, password, iterations=iterations)
+    accounts: dict[str, Address] = {}
+    genesis_accounts = []
+    names = DEV_ACCOUNTS if dev else {"admin": DEV_ACCOUNTS["admin"]}
+    for name, roles in names.items():
+        key = PrivateKey.generate()
+        save_key(directory.keystore(name), key, password, iterations=iterations)
+        accounts[name] = key.public_key.address
+        genesis_accounts.append(
+            GenesisAccount(
+                address=key.public_key.address,
+                roles=roles,
+                balance=DEV_BALANCE if dev else 0,
+                public_key=key.public_key.to_bytes(),
+            )
+        )
+    genesis = Genesis(
+        chain_id=chain_id,
+        timestamp_ms=timestamp_ms,
+        validators=(
+            GenesisValidator(
+                name="validator-0", public_key=validator_key.public_key.to_bytes(), power=1
+            ),
+        ),
+        accounts=tuple(genesis_accounts),
+        system_contracts=(),
+        block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
+    )
+    directory.genesis.write_text(genesis_to_toml(genesis), encoding="utf-8")
+    directory.config.write_text(
+        node_config_text(rpc_port=rpc_port, password_file=password_file), encoding="utf-8"
+    )
+    return InitResult(directory=directory, genesis=genesis, accounts=accounts)

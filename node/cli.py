@@ -1,0 +1,450 @@
+"""The ``lianxin`` command line for node operators.
+
+Exit codes: 0 success, 1 the checked thing is bad (e.g. verify-chain found a fault),
+2 usage or configuration error, 3 the node could not be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from chain.crypto import PrivateKey
+from chain.errors import ChainError
+from node.chain_dir import (
+    ChainDir,
+    ChainDirError,
+    init_chain_dir,
+    keystore_address,
+    load_key,
+    save_key,
+)
+from node.config import ConfigError, load_config
+from node.daemon import load_genesis
+from node.rpc_client import RpcError, rpc_call
+from node.storage.lmdb_store import LmdbBlockStore
+from node.verify import verify_chain
+
+EXIT_BAD = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+app = typer.Typer(help="lianxin (链信): operate a consortium chain node.", no_args_is_help=True)
+node_app = typer.Typer(help="Start, stop and inspect the node process.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage SM2 account keys (SM4 keystores).", no_args_is_help=True)
+app.add_typer(node_app, name="node")
+app.add_typer(keys_app, name="keys")
+
+console = Console()
+errors = Console(stderr=True)
+
+DirOption = Annotated[Path, typer.Option("--dir", "-d", help="chain directory")]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+RpcOption = Annotated[
+    str | None, typer.Option("--rpc", help="node URL (default: from the chain's node.toml)")
+]
+DEFAULT_DIR = Path("devchain")
+PASSWORD_ENV = "LIANXIN_KEYSTORE_PASSWORD"
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``message`` to stderr and return the Exit to raise."""
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def emit(data: Any, as_json: bool) -> None:
+    """Print ``data`` as JSON, or as a two-column table of its top-level fields."""
+    if as_json or not isinstance(data, dict):
+        console.print_json(json.dumps(data))
+        return
+    table = Table(show_header=False)
+    for key, value in data.items():
+        table.add_row(str(key), value if isinstance(value, str) else json.dumps(value))
+    console.print(table)
+
+
+def read_password(password_file: Path | None, *, confirm: bool, allow_none: bool) -> bytes | None:
+    """The keystore password from a file, the environment, or a prompt (in that order)."""
+    if password_file is not None:
+        try:
+            return password_file.read_text(encoding="utf-8").rstrip("\r\n").encode()
+        except OSError as exc:
+            raise fail(f"cannot read password file: {exc}") from exc
+    if PASSWORD_ENV in os.environ:
+        return os.environ[PASSWORD_ENV].encode()
+    if allow_none or not sys.stdin.isatty():
+        if allow_none:
+            return None
+        raise fail(f"no password: use --password-file, ${PASSWORD_ENV}, or a terminal")
+    text: str = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm)
+    return text.encode()
+
+
+def chain_password(directory: ChainDir, password_file: Path | None) -> bytes:
+    """The password for a chain's keystores (a dev chain's generated file is the default)."""
+    if (
+        password_file is None
+        and PASSWORD_ENV not in os.environ
+        and directory.password_file.exists()
+    ):
+        password_file = directory.password_file
+    password = read_password(password_file, confirm=False, allow_none=False)
+    assert password is not None
+    return password
+
+
+def rpc_url(directory: Path, rpc: str | None) -> str:
+    """The node URL: ``--rpc`` if given, else from the chain directory's node.toml."""
+    if rpc is not None:
+        return rpc
+    try:
+        config = load_config(ChainDir(directory).config)
+    except ConfigError as exc:
+        raise fail(f"{exc} (or pass --rpc)") from exc
+    return f"http://{config.rpc_host}:{config.rpc_port}"
+
+
+def call(url: str, method: str, params: list[Any]) -> Any:
+    """JSON-RPC call that turns failures into CLI exits."""
+    try:
+        return rpc_call(url, method, params)
+    except RpcError as exc:
+        code = EXIT_UNREACHABLE if exc.code is None else EXIT_BAD
+        raise fail(str(exc), code) from exc
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="chain directory to create")] = DEFAULT_DIR,
+    dev: Annotated[bool, typer.Option("--dev", help="funded dev accounts with every role")] = False,
+    chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
+    rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a chain directory: genesis, encrypted validator key, node config."""
+    password = read_password(password_file, confirm=True, allow_none=dev)
+    try:
+        result = init_chain_dir(
+            directory,
+            password=password,
+            dev=dev,
+            chain_id=chain_id,
+            rpc_port=rpc_port,
+            timestamp_ms=int(time.time() * 1000),
+        )
+    except ChainError as exc:
+        raise fail(str(exc)) from exc
+    summary = {
+        "directory": str(directory),
+        "chain_id": result.genesis.chain_id,
+        "validator": result.genesis.validators[0].address.hex(),
+        "accounts": {name: "0x" + address.hex() for name, address in result.accounts.items()},
+    }
+    emit(summary, as_json)
+
+
+@node_app.command("start")
+def node_start(
+    directory: DirOption = DEFAULT_DIR,
+    background: Annotated[bool, typer.Option("--background", "-b", help="detach")] = False,
+    log_level: Annotated[str, typer.Option(help="log level")] = "INFO",
+) -> None:
+    """Run the node in the foreground (Ctrl-C stops it cleanly) or in the background."""
+    chain = ChainDir(directory)
+    if not chain.config.exists():
+        raise fail(f"{chain.config} not found; run `lianxin init` first")
+    command = [sys.executable, "-m", "node.daemon", "--config", str(chain.config)]
+    command += ["--log-level", log_level]
+    if not background:
+        os.execv(sys.executable, command)
+    pid_file, log_file = chain.root / "node.pid", chain.root / "node.log"
+    if _running_pid(pid_file) is not None:
+        raise fail(f"the node is already running (pid file {pid_file})")
+    with open(log_file, "ab") as log:
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{process.pid}\n", encoding="utf-8")
+    url = rpc_url(directory, None)
+    for _ in range(100):
+        if process.poll() is not None:
+            raise fail(f"the node exited with status {process.returncode}; see {log_file}")
+        try:
+            rpc_call(url, "eth_blockNumber", timeout=1)
+            break
+        except RpcError:
+            time.sleep(0.1)
+    console.print(f"node started: pid {process.pid}, JSON-RPC {url}, log {log_file}")
+
+
+def _running_pid(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+@node_app.command("stop")
+def node_stop(directory: DirOption = DEFAULT_DIR) -> None:
+    """Stop a background node (SIGTERM, then wait for it to exit)."""
+    pid_file = ChainDir(directory).root / "node.pid"
+    pid = _running_pid(pid_file)
+    if pid is None:
+        raise fail("no running node", EXIT_BAD)
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(200):
+        if _running_pid(pid_file) is None:
+            break
+        time.sleep(0.05)
+    else:
+        raise fail(f"node {pid} did not stop within 10 s", EXIT_BAD)
+    pid_file.unlink(missing_ok=True)
+    console.print(f"node {pid} stopped")
+
+
+@node_app.command("status")
+def node_status(
+    directory: DirOption = DEFAULT_DIR, rpc: RpcOption = None, as_json: JsonOption = False
+) -> None:
+    """Show whether the node runs and how far its chain is."""
+    url = rpc_url(directory, rpc)
+    height = int(call(url, "eth_blockNumber", []), 16)
+    chain_id = int(call(url, "eth_chainId", []), 16)
+    status = {
+        "rpc": url,
+        "chain_id": chain_id,
+        "height": height,
+        "pid": _running_pid(ChainDir(directory).root / "node.pid"),
+    }
+    emit(status, as_json)
+
+
+@app.command()
+def block(
+    number: Annotated[str, typer.Argument(help="height or 'latest'")],
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a block."""
+    tag = number if number == "latest" else hex(_parse_height(number))
+    result = call(rpc_url(directory, rpc), "eth_getBlockByNumber", [tag, False])
+    if result is None:
+        raise fail(f"no block {number}", EXIT_BAD)
+    emit(result, as_json)
+
+
+def _parse_height(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError as exc:
+        raise fail(f"not a block height: {text!r}") from exc
+    if value < 0:
+        raise fail("block height must be non-negative")
+    return value
+
+
+@app.command()
+def tx(
+    tx_hash: Annotated[str, typer.Argument(help="transaction hash (0x…)")],
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a committed transaction."""
+    result = call(rpc_url(directory, rpc), "eth_getTransactionByHash", [tx_hash])
+    if result is None:
+        raise fail(f"no transaction {tx_hash}", EXIT_BAD)
+    emit(result, as_json)
+
+
+@app.command()
+def receipt(
+    tx_hash: Annotated[str, typer.Argument(help="transaction hash (0x…)")],
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a transaction's receipt."""
+    result = call(rpc_url(directory, rpc), "eth_getTransactionReceipt", [tx_hash])
+    if result is None:
+        raise fail(f"no receipt for {tx_hash}", EXIT_BAD)
+    emit(result, as_json)
+
+
+@app.command("verify-chain")
+def verify_chain_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
+    """Re-verify every stored block from genesis (hashes, Merkle roots, signatures,
+    certificates, state roots by re-execution). Stop the node first: this opens its store."""
+    try:
+        config = load_config(ChainDir(directory).config)
+        genesis = load_genesis(config.genesis)
+        store = LmdbBlockStore.open(config.data_dir / "blocks")
+    except (ConfigError, ChainError) as exc:
+        raise fail(str(exc)) from exc
+    with (
+        store,
+        Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=errors,
+            disable=as_json,
+        ) as progress,
+    ):
+        task = progress.add_task("verify", total=None)
+
+        def advance(height: int, head: int) -> None:
+            progress.update(task, completed=height + 1, total=head + 1)
+
+        fault = verify_chain(store, genesis, progress=advance)
+        head = store.head()
+    result: dict[str, Any] = {"ok": fault is None, "head": None if head is None else head.height}
+    if fault is not None:
+        result.update(first_bad_height=fault.height, reason=fault.reason)
+    emit(result, as_json)
+    if fault is not None:
+        raise typer.Exit(EXIT_BAD)
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="key name")],
+    directory: DirOption = DEFAULT_DIR,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+) -> None:
+    """Generate an SM2 key into an SM4 keystore under keys/."""
+    chain = ChainDir(directory)
+    key = PrivateKey.generate()
+    try:
+        save_key(
+            chain.keystore(name), key, chain_password(chain, password_file), iterations=300_000
+        )
+    except ChainError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{name}: 0x{key.public_key.address.hex()}")
+
+
+@keys_app.command("list")
+def keys_list(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
+    """List the account keystores and their addresses (no password needed)."""
+    chain = ChainDir(directory)
+    entries = {
+        path.stem: "0x" + keystore_address(path).hex() for path in sorted(chain.keys.glob("*.json"))
+    }
+    if as_json:
+        emit(entries, True)
+        return
+    table = Table("name", "address")
+    for name, address in entries.items():
+        table.add_row(name, address)
+    console.print(table)
+
+
+@keys_app.command("show")
+def keys_show(
+    name: str,
+    directory: DirOption = DEFAULT_DIR,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a key's address and public key (decrypts the keystore)."""
+    chain = ChainDir(directory)
+    try:
+        key = load_key(chain.keystore(name), chain_password(chain, password_file))
+    except ChainError as exc:
+        raise fail(str(exc), EXIT_BAD) from exc
+    emit(
+        {
+            "name": name,
+            "address": "0x" + key.public_key.address.hex(),
+            "public_key": "0x" + key.public_key.to_bytes().hex(),
+        },
+        as_json,
+    )
+
+
+@keys_app.command("export")
+def keys_export(
+    name: str,
+    directory: DirOption = DEFAULT_DIR,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    public: Annotated[bool, typer.Option("--public", help="export the public key only")] = False,
+) -> None:
+    """Print the key as PEM (PKCS#8 private key, or SPKI public key with --public)."""
+    chain = ChainDir(directory)
+    try:
+        key = load_key(chain.keystore(name), chain_password(chain, password_file))
+    except ChainError as exc:
+        raise fail(str(exc), EXIT_BAD) from exc
+    pem = key.public_key.to_pem() if public else key.to_pem()
+    sys.stdout.write(pem.decode())
+
+
+@keys_app.command("import")
+def keys_import(
+    name: str,
+    pem_file: Annotated[Path, typer.Argument(help="PEM file (PKCS#8 or SEC1), e.g. from openssl")],
+    directory: DirOption = DEFAULT_DIR,
+    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+) -> None:
+    """Import an SM2 private key from PEM into an SM4 keystore."""
+    chain = ChainDir(directory)
+    try:
+        key = PrivateKey.from_pem(pem_file.read_bytes())
+        save_key(
+            chain.keystore(name), key, chain_password(chain, password_file), iterations=300_000
+        )
+    except (OSError, ChainError) as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"{name}: 0x{key.public_key.address.hex()}")
+
+
+@app.command()
+def dev(
+    directory: DirOption = DEFAULT_DIR,
+    rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
+) -> None:
+    """Create a dev chain in DIR if there is none, then run its node in the foreground."""
+    chain = ChainDir(directory)
+    if not chain.exists():
+        init(
+            directory,
+            dev=True,
+            chain_id=20_261_126,
+            rpc_port=rpc_port,
+            password_file=None,
+            as_json=False,
+        )
+    url = rpc_url(directory, None)
+    console.print(f"dev chain in {directory}: JSON-RPC {url}  (Ctrl-C stops)")
+    node_start(directory, background=False, log_level="INFO")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ChainDirError as exc:
+        errors.print(f"[red]error:[/red] {exc}")
+        sys.exit(EXIT_USAGE)

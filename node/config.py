@@ -1,0 +1,173 @@
+"""Node configuration: one frozen dataclass, loaded from a TOML file.
+
+Example ``node.toml``::
+
+    data_dir = "devchain/node"
+    genesis = "devchain/genesis.toml"
+    validator_keystore = "devchain/validator.json"
+    rpc_host = "127.0.0.1"
+    rpc_port = 8545
+    block_interval_ms = 0        # 0: a block only when transactions arrive
+    max_block_txs = 500
+
+Relative paths are resolved against the directory that holds the TOML file. The keystore
+password never sits in the file: it comes from the environment variable named by
+``validator_password_env`` or from the file named by ``validator_password_file``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A configuration file that is missing, malformed, or holds an unusable value."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything the daemon reads at start-up."""
+
+    data_dir: Path
+    """Directory holding the LMDB block store and the node's derived indexes."""
+    genesis: Path
+    """The genesis TOML file that defines the chain."""
+    validator_keystore: Path | None = None
+    """Encrypted SM2 keystore of this node's validator key (required to produce blocks)."""
+    validator_password_env: str = "LIANXIN_KEYSTORE_PASSWORD"
+    """Environment variable holding the keystore password."""
+    validator_password_file: Path | None = None
+    """File holding the keystore password (used when the environment variable is unset)."""
+    rpc_host: str = "127.0.0.1"
+    """Interface the JSON-RPC server binds to."""
+    rpc_port: int = 8545
+    """TCP port of the JSON-RPC server (HTTP and WebSocket); 0 picks a free port."""
+    block_interval_ms: int = 0
+    """In dev mode, produce an empty block this often; 0 produces blocks only for txs."""
+    max_block_txs: int = 500
+    """Most transactions taken from the mempool into one block."""
+    mempool_size: int = 10_000
+    """Most transactions waiting in the mempool; admission beyond it is refused."""
+    max_request_bytes: int = 1 << 20
+    """Largest JSON-RPC request body accepted (HTTP body or WebSocket message)."""
+    max_batch: int = 100
+    """Most calls in one JSON-RPC batch."""
+    max_log_results: int = 100_000
+    """Most logs one eth_getLogs / eth_getFilterLogs call returns."""
+    max_block_range: int = 1_000_000
+    """Widest fromBlock..toBlock range one log query may cover."""
+    max_filters: int = 1_000
+    """Most installed eth_newFilter / eth_newBlockFilter filters."""
+    filter_timeout_s: float = 300.0
+    """A filter not polled for this long is uninstalled."""
+    receipt_wait_ms: int = 2_000
+    """eth_getTransactionReceipt for a transaction still in the mempool waits this long for
+    its block before answering ``null`` (0: answer at once)."""
+    gas_cap: int = 50_000_000
+    """Largest gas allowance for eth_call and eth_estimateGas."""
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[bool, str]] = [
+            (0 <= self.rpc_port <= 65535, "rpc_port must be within 0..65535"),
+            (self.block_interval_ms >= 0, "block_interval_ms must be >= 0"),
+            (self.max_block_txs >= 1, "max_block_txs must be >= 1"),
+            (self.mempool_size >= 1, "mempool_size must be >= 1"),
+            (self.max_request_bytes >= 1024, "max_request_bytes must be >= 1024"),
+            (self.max_batch >= 1, "max_batch must be >= 1"),
+            (self.max_log_results >= 1, "max_log_results must be >= 1"),
+            (self.max_block_range >= 1, "max_block_range must be >= 1"),
+            (self.max_filters >= 1, "max_filters must be >= 1"),
+            (self.filter_timeout_s > 0, "filter_timeout_s must be > 0"),
+            (self.receipt_wait_ms >= 0, "receipt_wait_ms must be >= 0"),
+            (self.gas_cap >= 21_000, "gas_cap must be >= 21000"),
+            (bool(self.rpc_host), "rpc_host must not be empty"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def keystore_password(self) -> str:
+        """Return the validator keystore password from the environment or the password file;
+        raises ConfigError when neither provides one."""
+        from_env = os.environ.get(self.validator_password_env)
+        if from_env is not None:
+            return from_env
+        if self.validator_password_file is not None:
+            try:
+                return self.validator_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"cannot read validator_password_file: {exc}") from exc
+        raise ConfigError(
+            f"no keystore password: set ${self.validator_password_env} or validator_password_file"
+        )
+
+
+_PATH_FIELDS = {"data_dir", "genesis", "validator_keystore", "validator_password_file"}
+_FIELD_TYPES: dict[str, type] = {
+    "validator_password_env": str,
+    "rpc_host": str,
+    "rpc_port": int,
+    "block_interval_ms": int,
+    "max_block_txs": int,
+    "mempool_size": int,
+    "max_request_bytes": int,
+    "max_batch": int,
+    "max_log_results": int,
+    "max_block_range": int,
+    "max_filters": int,
+    "filter_timeout_s": float,
+    "receipt_wait_ms": int,
+    "gas_cap": int,
+}
+
+
+def config_from_mapping(values: dict[str, Any], base_dir: Path) -> NodeConfig:
+    """Build a NodeConfig from parsed TOML ``values``; relative paths resolve against
+    ``base_dir``. Raises ConfigError naming the offending key."""
+    known = {f.name for f in fields(NodeConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+    for required in ("data_dir", "genesis"):
+        if required not in values:
+            raise ConfigError(f"missing required key {required!r}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in _PATH_FIELDS:
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{name} must be a non-empty path string")
+            path = Path(value).expanduser()
+            kwargs[name] = path if path.is_absolute() else base_dir / path
+            continue
+        expected = _FIELD_TYPES[name]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ConfigError(f"{name} must be of type {expected.__name__}, got {value!r}")
+        kwargs[name] = value
+    return NodeConfig(**kwargs)
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and check the TOML configuration file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    node_table = values.get("node", values)
+    if not isinstance(node_table, dict):
+        raise ConfigError(f"{path}: [node] must be a table")
+    return config_from_mapping(node_table, path.resolve().parent)
+
+
+def with_overrides(config: NodeConfig, **changes: Any) -> NodeConfig:
+    """Return a copy of ``config`` with ``changes`` applied (checked like a loaded file)."""
+    return replace(config, **changes)

@@ -1,0 +1,168 @@
+"""The node process: load the configuration, open the ledger, start block production and the
+JSON-RPC server, and shut down cleanly on SIGINT or SIGTERM.
+
+:class:`Node` assembles the parts and is what tests start in-process; :func:`main` is the
+process entry (``python -m node.daemon --config node.toml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from chain.crypto import PrivateKey
+from chain.crypto.keystore import decrypt_keystore
+from chain.errors import ChainError
+from chain.genesis import Genesis, parse_genesis
+from node.config import ConfigError, NodeConfig, load_config
+from node.ledger import Ledger, LedgerError
+from node.mempool import Mempool, Permissions
+from node.producer import DevProducer
+from node.rpc.methods import RpcApi
+from node.rpc.server import RpcServer
+
+log = logging.getLogger("lianxin.node")
+
+_READER_THREADS = 4
+
+
+def load_genesis(path: Path) -> Genesis:
+    """Read and parse the genesis file; raises ConfigError if it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read genesis {path}: {exc}") from exc
+    return parse_genesis(text)
+
+
+def load_validator_key(config: NodeConfig) -> PrivateKey | None:
+    """Decrypt the validator keystore named by the configuration (``None`` if none is set)."""
+    if config.validator_keystore is None:
+        return None
+    try:
+        data = config.validator_keystore.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read validator_keystore: {exc}") from exc
+    return decrypt_keystore(data, config.keystore_password().encode())
+
+
+class Node:
+    """One running node: ledger, mempool, dev-mode producer and JSON-RPC server."""
+
+    def __init__(
+        self, config: NodeConfig, genesis: Genesis, validator_key: PrivateKey | None
+    ) -> None:
+        """Nothing is opened until :meth:`start`."""
+        self.config = config
+        self.genesis = genesis
+        self.validator_key = validator_key
+        self.ledger: Ledger | None = None
+        self.mempool: Mempool | None = None
+        self.server: RpcServer | None = None
+        self.producer: DevProducer | None = None
+        self._producer_run: asyncio.Future[None] | None = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="lianxin-writer")
+        self._readers = ThreadPoolExecutor(_READER_THREADS, thread_name_prefix="lianxin-reader")
+
+    @classmethod
+    def from_config(cls, config: NodeConfig) -> Node:
+        """Load genesis and the validator key named by ``config``."""
+        return cls(config, load_genesis(config.genesis), load_validator_key(config))
+
+    @property
+    def port(self) -> int:
+        """The bound JSON-RPC port (after :meth:`start`)."""
+        assert self.server is not None and self.server.port is not None
+        return self.server.port
+
+    async def start(self) -> int:
+        """Open the ledger, start producing blocks and serving; returns the RPC port."""
+        ledger = Ledger.open(self.config.data_dir, self.genesis, self.validator_key)
+        self.ledger = ledger
+        self.mempool = Mempool(
+            ledger.rules,
+            Permissions.from_genesis(self.genesis),
+            capacity=self.config.mempool_size,
+            block_gas_limit=self.genesis.block_gas_limit,
+            nonce_committed=ledger.nonce_committed,
+            next_height=lambda: ledger.head.height + 1,
+        )
+        api = RpcApi(ledger, self.mempool, self.config, self._readers)
+        self.server = RpcServer(api, self.config)
+        if self.validator_key is not None:
+            self.producer = DevProducer(
+                ledger,
+                self.mempool,
+                self._writer,
+                max_block_txs=self.config.max_block_txs,
+                block_interval_ms=self.config.block_interval_ms,
+            )
+            self.producer.add_listener(self.server.on_block)
+            self._producer_run = asyncio.ensure_future(self.producer.run())
+        port = await self.server.start()
+        log.info(
+            "node serving JSON-RPC on %s:%d, chain %d at height %d",
+            self.config.rpc_host,
+            port,
+            ledger.chain_id,
+            ledger.head.height,
+        )
+        return port
+
+    async def stop(self) -> None:
+        """Stop serving, let an in-progress block commit, and close the ledger."""
+        if self.server is not None:
+            await self.server.stop()
+        if self._producer_run is not None:
+            self._producer_run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._producer_run
+        # A block being committed on the writer thread finishes before the store closes.
+        await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown, True)
+        self._readers.shutdown(wait=True)
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+
+async def run(config: NodeConfig) -> None:
+    """Run a node until SIGINT or SIGTERM."""
+    node = Node.from_config(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await node.start()
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await node.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Process entry: ``--config PATH``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="lianxin-node", description="Run a lianxin node.")
+    parser.add_argument("--config", type=Path, required=True, help="node TOML configuration")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(args.config)
+        asyncio.run(run(config))
+    except (ConfigError, ChainError, LedgerError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The mempool: transactions admitted but not yet committed.
+
+Admission runs every check a block would (:func:`chain.validation.decode_transaction` and
+:func:`chain.validation.validate_transaction`: encoding, size, chain id, block-limit window,
+duplicate replay nonce against the committed nonce index, SM2 signature) plus the two that
+belong to the node: the sender's permission from genesis, and the pool's own bound and nonce
+uniqueness. A refused transaction raises a typed error and never reaches a block.
+
+:meth:`Mempool.check` is pure with respect to the pool and may run on worker threads (SM2
+verification through OpenSSL releases the GIL, so several checks proceed in parallel);
+:meth:`Mempool.add`, :meth:`Mempool.take` and :meth:`Mempool.settle` run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from chain.errors import ValidationError
+from chain.execution import intrinsic_gas, sender_address
+from chain.genesis import Genesis
+from chain.primitives import Address, Hash32
+from chain.types import Transaction
+from chain.validation import (
+    DuplicateNonce,
+    TxRules,
+    decode_transaction,
+    validate_transaction,
+)
+
+ROLE_SENDER = "sender"
+"""Role a sender needs to submit any transaction."""
+ROLE_DEPLOYER = "deployer"
+"""Role a sender needs, in addition, to create a contract."""
+
+
+class MempoolError(ValidationError):
+    """A transaction the mempool refuses for a reason of its own (not a protocol rule)."""
+
+
+class NotPermitted(MempoolError):
+    """A sender that lacks the role the transaction needs."""
+
+    def __init__(self, *, tx_hash: Hash32, sender: Address, role: str) -> None:
+        super().__init__(
+            f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} lacks role {role!r}"
+        )
+        self.tx_hash = tx_hash
+        self.sender = sender
+        self.role = role
+
+
+class MempoolFull(MempoolError):
+    """The pool already holds as many transactions as it may."""
+
+    def __init__(self, *, tx_hash: Hash32, capacity: int) -> None:
+        super().__init__(f"transaction {tx_hash.hex()}: mempool full ({capacity} transactions)")
+        self.tx_hash = tx_hash
+        self.capacity = capacity
+
+
+class GasLimitOutOfRange(MempoolError):
+    """A ``gas_limit`` below the transaction's intrinsic gas or above the block gas limit: no
+    block could include it."""
+
+    def __init__(self, *, tx_hash: Hash32, gas_limit: int, minimum: int, maximum: int) -> None:
+        super().__init__(
+            f"transaction {tx_hash.hex()}: gas limit {gas_limit} outside [{minimum}, {maximum}]"
+        )
+        self.tx_hash = tx_hash
+        self.gas_limit = gas_limit
+        self.minimum = minimum
+        self.maximum = maximum
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """The roles of each account, as granted in genesis."""
+
+    roles: Mapping[Address, frozenset[str]]
+    """Account address → role names."""
+
+    @classmethod
+    def from_genesis(cls, genesis: Genesis) -> Permissions:
+        """The roles that ``genesis`` grants its accounts."""
+        return cls({account.address: frozenset(account.roles) for account in genesis.accounts})
+
+    def check(self, tx: Transaction, sender: Address) -> None:
+        """Return if ``sender`` may submit ``tx``; raise NotPermitted otherwise."""
+        held = self.roles.get(sender, frozenset())
+        if ROLE_SENDER not in held:
+            raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_SENDER)
+        if tx.to is None and ROLE_DEPLOYER not in held:
+            raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_DEPLOYER)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a transaction the pool held."""
+
+    height: int | None
+    """The height of the block that committed it, or ``None`` if it was dropped."""
+    reason: str = ""
+    """Why it was dropped."""
+
+
+class Mempool:
+    """A bounded, arrival-ordered pool of admitted transactions."""
+
+    def __init__(
+        self,
+        rules: TxRules,
+        permissions: Permissions,
+        *,
+        capacity: int,
+        block_gas_limit: int,
+        nonce_committed: Callable[[Hash32], bool],
+        next_height: Callable[[], int],
+    ) -> None:
+        """``nonce_committed`` answers from the committed nonce index; ``next_height`` gives
+        the height of the next block (the height admission validates against)."""
+        self.rules = rules
+        self.permissions = permissions
+        self.capacity = capacity
+        self.block_gas_limit = block_gas_limit
+        self._nonce_committed = nonce_committed
+        self._next_height = next_height
+        self._pending: OrderedDict[Hash32, Transaction] = OrderedDict()
+        self._in_flight: dict[Hash32, Transaction] = {}
+        self._nonces: set[Hash32] = set()
+        self._waiters: dict[Hash32, list[asyncio.Future[Outcome]]] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending) + len(self._in_flight)
+
+    @property
+    def pending_count(self) -> int:
+        """Transactions waiting to be taken into a block."""
+        return len(self._pending)
+
+    def get(self, tx_hash: Hash32) -> Transaction | None:
+        """The transaction with this hash if the pool holds it (pending or being committed)."""
+        return self._pending.get(tx_hash) or self._in_flight.get(tx_hash)
+
+    def on_arrival(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the event loop) whenever a transaction is added."""
+        self._listeners.append(listener)
+
+    def check(self, raw: bytes) -> Transaction:
+        """Decode ``raw`` and run every admission rule that does not depend on the pool's
+        contents; return the transaction or raise the refusal. Safe on worker threads."""
+        tx = decode_transaction(raw, self.rules)
+        validate_transaction(
+            tx, self.rules, height=self._next_height(), nonce_seen=self._nonce_seen
+        )
+        self.permissions.check(tx, sender_address(tx))
+        minimum = intrinsic_gas(tx)
+        if not minimum <= tx.gas_limit <= self.block_gas_limit:
+            raise GasLimitOutOfRange(
+                tx_hash=tx.hash,
+                gas_limit=tx.gas_limit,
+                minimum=minimum,
+                maximum=self.block_gas_limit,
+            )
+        return tx
+
+    def add(self, tx: Transaction) -> None:
+        """Insert a checked transaction; raises DuplicateNonce if the pool holds its nonce,
+        MempoolFull if the pool is full."""
+        if tx.nonce in self._nonces:
+            raise DuplicateNonce(tx_hash=tx.hash, nonce=tx.nonce, committed=False)
+        if len(self) >= self.capacity:
+            raise MempoolFull(tx_hash=tx.hash, capacity=self.capacity)
+        self._pending[tx.hash] = tx
+        self._nonces.add(tx.nonce)
+        for listener in self._listeners:
+            listener()
+
+    def submit(self, raw: bytes) -> Transaction:
+        """:meth:`check` then :meth:`add` in one call."""
+        tx = self.check(raw)
+        self.add(tx)
+        return tx
+
+    def take(self, max_count: int) -> list[Transaction]:
+        """Remove up to ``max_count`` pending transactions, oldest first, for a block. They stay
+        known to the pool (duplicates are still refused) until :meth:`settle`."""
+        taken: list[Transaction] = []
+        while self._pending and len(taken) < max_count:
+            tx_hash, tx = self._pending.popitem(last=False)
+            self._in_flight[tx_hash] = tx
+            taken.append(tx)
+        return taken
+
+    def settle(self, outcomes: Mapping[Hash32, Outcome]) -> None:
+        """Forget taken transactions and resolve their waiters with their outcome."""
+        for tx_hash, outcome in outcomes.items():
+            tx = self._in_flight.pop(tx_hash, None) or self._pending.pop(tx_hash, None)
+            if tx is not None:
+                self._nonces.discard(tx.nonce)
+            for waiter in self._waiters.pop(tx_hash, []):
+                if not waiter.done():
+                    waiter.set_result(outcome)
+
+    def drop_expired(self, height: int) -> list[Transaction]:
+        """Remove pending transactions whose ``block_limit`` is below ``height``."""
+        expired = [tx for tx in self._pending.values() if tx.block_limit < height]
+        self.settle(
+            {tx.hash: Outcome(None, f"expired: block limit {tx.block_limit}") for tx in expired}
+        )
+        return expired
+
+    def waiter(self, tx_hash: Hash32) -> asyncio.Future[Outcome] | None:
+        """A future resolved when the pooled transaction ``tx_hash`` is committed or dropped;
+        ``None`` if the pool does not hold it."""
+        if self.get(tx_hash) is None:
+            return None
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_hash, []).append(future)
+        return future
+
+    def forget_waiter(self, tx_hash: Hash32, future: asyncio.Future[Outcome]) -> None:
+        """Remove a waiter that gave up (timed out or was cancelled)."""
+        waiters = self._waiters.get(tx_hash)
+        if waiters and future in waiters:
+            waiters.remove(future)
+            if not waiters:
+                del self._waiters[tx_hash]
+
+    def pending(self) -> Iterable[Transaction]:
+        """Pending transactions, oldest first."""
+        return tuple(self._pending.values())
+
+    def _nonce_seen(self, nonce: Hash32) -> bool:
+        return nonce in self._nonces or self._nonce_committed(nonce)

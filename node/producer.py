@@ -1,0 +1,127 @@
+"""Dev-mode block production: a single validator commits a block as soon as transactions wait.
+
+The loop sleeps until the mempool reports an arrival (or, if ``block_interval_ms`` is set,
+until that interval passes, producing an empty block), takes up to ``max_block_txs`` pending
+transactions, drops any that can no longer be included (expired, or a nonce committed
+meanwhile), and has the ledger execute and commit the block on a worker thread so the event
+loop keeps answering reads. Only after the commit returns are the transactions' waiters
+resolved and the block announced to subscribers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from chain.execution import InapplicableTransaction
+from chain.primitives import Hash32
+from chain.types import Transaction
+from node.ledger import CommittedBlock, Ledger
+from node.mempool import Mempool, Outcome
+
+log = logging.getLogger(__name__)
+
+BlockListener = Callable[[CommittedBlock], None]
+"""Called on the event loop for every committed block, in height order."""
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+class DevProducer:
+    """Single-validator block production driven by mempool arrivals."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        mempool: Mempool,
+        executor: Executor,
+        *,
+        max_block_txs: int,
+        block_interval_ms: int = 0,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        """``executor`` runs block execution and commit (one worker keeps them ordered)."""
+        self.ledger = ledger
+        self.mempool = mempool
+        self.max_block_txs = max_block_txs
+        self.block_interval_ms = block_interval_ms
+        self._executor = executor
+        self._clock_ms = clock_ms
+        self._wake = asyncio.Event()
+        self._listeners: list[BlockListener] = []
+        mempool.on_arrival(self._wake.set)
+
+    def add_listener(self, listener: BlockListener) -> None:
+        """Call ``listener`` after every committed block."""
+        self._listeners.append(listener)
+
+    async def run(self) -> None:
+        """Produce blocks until cancelled."""
+        interval = self.block_interval_ms / 1000 if self.block_interval_ms else None
+        while True:
+            if not self.mempool.pending_count:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+            if self.mempool.pending_count or interval is not None:
+                try:
+                    await self.produce_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("block production failed")
+                    await asyncio.sleep(0.1)
+
+    async def produce_once(self) -> CommittedBlock | None:
+        """Take pending transactions and commit one block (possibly empty); returns it, or
+        ``None`` if every taken transaction had to be dropped."""
+        height = self.ledger.head.height + 1
+        self.mempool.drop_expired(height)
+        taken = self.mempool.take(self.max_block_txs)
+        outcomes: dict[Hash32, Outcome] = {}
+        included: list[Transaction] = []
+        for tx in taken:
+            if tx.block_limit < height:
+                outcomes[tx.hash] = Outcome(None, f"expired: block limit {tx.block_limit}")
+            elif self.ledger.nonce_committed(tx.nonce):
+                outcomes[tx.hash] = Outcome(None, "nonce already committed")
+            else:
+                included.append(tx)
+        loop = asyncio.get_running_loop()
+        committed: CommittedBlock | None = None
+        try:
+            while committed is None:
+                if not included and taken:
+                    break
+                try:
+                    committed = await loop.run_in_executor(
+                        self._executor, self.ledger.produce_block, included, self._clock_ms()
+                    )
+                except InapplicableTransaction as exc:
+                    dropped = included.pop(exc.index)
+                    log.warning("dropping inapplicable transaction: %s", exc)
+                    outcomes[dropped.hash] = Outcome(None, f"not applicable: {exc.reason}")
+        except BaseException:
+            # Nothing was committed: hand the transactions' waiters a definite answer.
+            for tx in included:
+                outcomes.setdefault(tx.hash, Outcome(None, "block production failed"))
+            self.mempool.settle(outcomes)
+            raise
+        if committed is not None:
+            for tx in committed.block.transactions:
+                outcomes[tx.hash] = Outcome(committed.block.header.height)
+        self.mempool.settle(outcomes)
+        if committed is not None:
+            for listener in self._listeners:
+                try:
+                    listener(committed)
+                except Exception:
+                    log.exception("block listener failed")
+        return committed

@@ -1,0 +1,159 @@
+"""Re-verify a stored chain from genesis: the auditor's and operator's check that nothing on
+disk was altered.
+
+For every height it checks the block decodes canonically, links to its parent, that its
+transaction and receipt Merkle roots match, that every transaction signature verifies, that
+re-executing its transactions gives the stored receipts and the header's state root, and
+that its commit certificate (and the parent's, carried in the block) prove the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chain.commit import CommitError, ValidatorSet, verify_commit_certificate
+from chain.errors import ChainError
+from chain.execution import BlockContext, execute_block
+from chain.genesis import Genesis
+from chain.merkle import merkle_root
+from chain.storage import BlockStore
+from chain.types import Block, CommitCertificate, Header, Receipt
+from chain.validation import verify_transaction_signature
+from node.ledger import genesis_block
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (height just verified, head height)."""
+
+
+@dataclass(frozen=True)
+class ChainFault:
+    """The first height at which the stored chain fails verification."""
+
+    height: int
+    """The height of the first bad block."""
+    reason: str
+    """What is wrong with it."""
+
+
+def verify_chain(
+    store: BlockStore, genesis: Genesis, *, progress: ProgressCallback | None = None
+) -> ChainFault | None:
+    """Verify every stored block from genesis to the head. Returns the first fault, or
+    ``None`` when the whole chain verifies."""
+    head = _read(store.head)
+    if isinstance(head, ChainFault) or head is None:
+        return head if head is not None else ChainFault(0, "the store holds no blocks")
+    validators = genesis.validator_set()
+    expected_genesis, _ = genesis_block(genesis)
+    parent: Header | None = None
+    for height in range(head.height + 1):
+        fault = _verify_height(store, genesis, validators, expected_genesis, parent, height)
+        if isinstance(fault, ChainFault):
+            return fault
+        parent = fault
+        if progress is not None:
+            progress(height, head.height)
+    return None
+
+
+def _read(action: Callable[[], Header | None]) -> Header | ChainFault | None:
+    try:
+        return action()
+    except ChainError as exc:
+        return ChainFault(-1, f"head unreadable: {exc}")
+
+
+def _verify_height(
+    store: BlockStore,
+    genesis: Genesis,
+    validators: ValidatorSet,
+    expected_genesis: Block,
+    parent: Header | None,
+    height: int,
+) -> Header | ChainFault:
+    try:
+        block = store.block_by_height(height)
+        receipts = store.receipts(height)
+        certificate = store.commit_certificate(height)
+    except ChainError as exc:
+        return ChainFault(height, f"unreadable: {exc}")
+    if block is None or receipts is None:
+        return ChainFault(height, "block or receipts missing")
+    header = block.header
+    if header.height != height:
+        return ChainFault(height, f"block claims height {header.height}")
+    if parent is None:
+        if block != expected_genesis:
+            return ChainFault(height, "genesis block differs from the genesis file")
+        return header
+    problem = _check_block(store, genesis, validators, block, receipts, parent)
+    if problem is None and certificate is not None:
+        problem = _check_certificate(genesis, validators, certificate, header)
+    return header if problem is None else ChainFault(height, problem)
+
+
+def _check_block(
+    store: BlockStore,
+    genesis: Genesis,
+    validators: ValidatorSet,
+    block: Block,
+    receipts: tuple[Receipt, ...],
+    parent: Header,
+) -> str | None:
+    header = block.header
+    if header.parent_hash != parent.hash:
+        return "parent hash does not match the previous block"
+    if header.timestamp_ms <= parent.timestamp_ms:
+        return "timestamp does not increase"
+    if header.validator_set_hash != validators.hash():
+        return "validator set hash differs"
+    if header.tx_root != merkle_root([tx.hash for tx in block.transactions]):
+        return "transaction root does not match the transactions"
+    for index, tx in enumerate(block.transactions):
+        try:
+            verify_transaction_signature(tx)
+        except ChainError as exc:
+            return f"transaction {index} signature: {exc}"
+    if block.last_commit is not None:
+        if block.last_commit.hash != header.last_commit_hash:
+            return "last commit does not match the header's last_commit_hash"
+        problem = _check_certificate(genesis, validators, block.last_commit, parent)
+        if problem is not None:
+            return f"last commit: {problem}"
+    context = BlockContext(
+        chain_id=genesis.chain_id,
+        height=header.height,
+        timestamp_ms=header.timestamp_ms,
+        proposer=header.proposer,
+        gas_limit=genesis.block_gas_limit,
+    )
+    try:
+        execution = execute_block(
+            store.state(), parent.state_root, context, list(block.transactions)
+        )
+    except ChainError as exc:
+        return f"re-execution failed: {exc}"
+    if execution.state_root != header.state_root:
+        return "state root differs from re-execution"
+    if tuple(execution.receipts) != receipts:
+        return "stored receipts differ from re-execution"
+    if header.receipt_root != merkle_root([r.encode() for r in execution.receipts]):
+        return "receipt root does not match the receipts"
+    return None
+
+
+def _check_certificate(
+    genesis: Genesis, validators: ValidatorSet, certificate: CommitCertificate, header: Header
+) -> str | None:
+    try:
+        verify_commit_certificate(
+            certificate,
+            validators,
+            chain_id=genesis.chain_id,
+            block_hash=header.hash,
+            height=header.height,
+        )
+    except CommitError as exc:
+        return f"commit certificate: {exc}"
+    return None
