@@ -6,6 +6,7 @@ is not exactly ``encode`` of some value. Hashes are SM3 of the canonical encodin
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -242,7 +243,7 @@ class CommitCertificate:
 
     def __post_init__(self) -> None:
         addresses = [s.validator for s in self.signatures]
-        if any(a >= b for a, b in zip(addresses, addresses[1:], strict=False)):
+        if any(a >= b for a, b in itertools.pairwise(addresses)):
             raise EncodingError("CommitCertificate.signatures: not strictly sorted by validator")
 
     def to_rlp(self) -> RLPItem:
