@@ -146,7 +146,6 @@ class Transaction:
         return cls.from_rlp(enc.decode(data))
 
 
-
 @dataclass(frozen=True)
 class Receipt:
     """The outcome of executing one transaction."""
