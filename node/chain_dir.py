@@ -2,7 +2,8 @@
 
 Layout of a directory made by :func:`init_chain_dir`::
 
-    genesis.toml        the chain's genesis (chain id, validators, accounts and roles)
+    genesis.toml        the chain's genesis (chain id, validators, accounts and roles, and the
+                        Permissions system contract whose storage holds those roles)
     node.toml           this node's configuration (data dir, RPC address, keystore path)
     validator.json      the validator's SM2 key in an SM4 keystore
     keys/<name>.json    account keys in SM4 keystores (dev accounts with --dev)
@@ -26,6 +27,7 @@ from chain.crypto.keystore import decrypt_keystore, encrypt_keystore
 from chain.errors import ChainError
 from chain.genesis import Genesis, GenesisAccount, GenesisValidator, genesis_to_toml
 from chain.primitives import Address
+from contracts.permissions import permissions_contract
 
 DEV_ACCOUNTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"governance", "deployer", "sender", "issuer", "auditor"}),
@@ -163,7 +165,9 @@ def init_chain_dir(
 ) -> InitResult:
     """Create a single-validator chain in ``root``. With ``dev``, also create funded dev
     accounts holding every role, and (if ``password`` is None) a generated password file.
-    Raises ChainDirError if ``root`` already holds a chain."""
+    The genesis deploys the Permissions system contract with the accounts' roles in its
+    storage, so governance can change them later. Raises ChainDirError if ``root`` already
+    holds a chain."""
     directory = ChainDir(root)
     if directory.exists():
         raise ChainDirError(f"{root} already holds a chain (genesis.toml exists)")
@@ -200,7 +204,7 @@ def init_chain_dir(
             ),
         ),
         accounts=tuple(genesis_accounts),
-        system_contracts=(),
+        system_contracts=(permissions_contract(genesis_accounts),),
         block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
     )
     directory.genesis.write_text(genesis_to_toml(genesis), encoding="utf-8")

@@ -30,6 +30,8 @@ from node.chain_dir import (
     load_key,
     save_key,
 )
+from node.cli_accounts import accounts_app
+from node.cli_contract import contract_app
 from node.config import ConfigError, load_config
 from node.daemon import load_genesis
 from node.rpc_client import RpcError, rpc_call
@@ -45,6 +47,8 @@ node_app = typer.Typer(help="Start, stop and inspect the node process.", no_args
 keys_app = typer.Typer(help="Manage SM2 account keys (SM4 keystores).", no_args_is_help=True)
 app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(contract_app, name="contract")
 
 console = Console()
 errors = Console(stderr=True)

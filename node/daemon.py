@@ -87,7 +87,7 @@ class Node:
         self.ledger = ledger
         self.mempool = Mempool(
             ledger.rules,
-            Permissions.from_genesis(self.genesis),
+            Permissions.at_head(ledger),
             capacity=self.config.mempool_size,
             block_gas_limit=self.genesis.block_gas_limit,
             nonce_committed=ledger.nonce_committed,

@@ -3,8 +3,11 @@
 Admission runs every check a block would (:func:`chain.validation.decode_transaction` and
 :func:`chain.validation.validate_transaction`: encoding, size, chain id, block-limit window,
 duplicate replay nonce against the committed nonce index, SM2 signature) plus the two that
-belong to the node: the sender's permission from genesis, and the pool's own bound and nonce
-uniqueness. A refused transaction raises a typed error and never reaches a block.
+belong to the node: the sender's permission (:class:`Permissions`: the Permissions contract at
+the head state, or static genesis roles, see :mod:`node.permissions`), and the pool's own bound
+and nonce uniqueness. A refused transaction raises a typed error and never reaches a block;
+the producer checks the permission again when it takes a transaction for a block, since
+governance may have revoked or frozen its sender meanwhile.
 
 :meth:`Mempool.check` is pure with respect to the pool and may run on worker threads (SM2
 verification through OpenSSL releases the GIL, so several checks proceed in parallel);
@@ -17,6 +20,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chain.errors import ValidationError
 from chain.execution import intrinsic_gas, sender_address
@@ -29,6 +33,11 @@ from chain.validation import (
     decode_transaction,
     validate_transaction,
 )
+from contracts.permissions import DEPLOYER, SENDER, is_frozen
+from node.permissions import RoleReader, StaticRoles, check_genesis_permissions, role_reader
+
+if TYPE_CHECKING:
+    from node.ledger import Ledger
 
 ROLE_SENDER = "sender"
 """Role a sender needs to submit any transaction."""
@@ -43,13 +52,25 @@ class MempoolError(ValidationError):
 class NotPermitted(MempoolError):
     """A sender that lacks the role the transaction needs."""
 
-    def __init__(self, *, tx_hash: Hash32, sender: Address, role: str) -> None:
+    def __init__(self, *, tx_hash: Hash32, sender: Address, role: str, message: str = "") -> None:
         super().__init__(
-            f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} lacks role {role!r}"
+            message or f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} lacks role {role!r}"
         )
         self.tx_hash = tx_hash
         self.sender = sender
         self.role = role
+
+
+class AccountFrozen(NotPermitted):
+    """A sender that governance has frozen: it keeps its roles but may not send."""
+
+    def __init__(self, *, tx_hash: Hash32, sender: Address) -> None:
+        super().__init__(
+            tx_hash=tx_hash,
+            sender=sender,
+            role=ROLE_SENDER,
+            message=f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} is frozen",
+        )
 
 
 class MempoolFull(MempoolError):
@@ -75,25 +96,45 @@ class GasLimitOutOfRange(MempoolError):
         self.maximum = maximum
 
 
-@dataclass(frozen=True)
 class Permissions:
-    """The roles of each account, as granted in genesis."""
+    """Decides whether a sender may submit a transaction, from the roles a
+    :class:`~node.permissions.RoleReader` answers."""
 
-    roles: Mapping[Address, frozenset[str]]
-    """Account address → role names."""
+    def __init__(self, reader: RoleReader) -> None:
+        """Check senders against the roles ``reader`` answers."""
+        self.reader = reader
 
     @classmethod
     def from_genesis(cls, genesis: Genesis) -> Permissions:
-        """The roles that ``genesis`` grants its accounts."""
-        return cls({account.address: frozenset(account.roles) for account in genesis.accounts})
+        """Static permissions: the roles ``genesis`` lists for its accounts (for a genesis with
+        the Permissions contract, the roles at height 0 only; see :meth:`at_head`). Raises
+        PermissionsGenesisError if the genesis contract disagrees with the accounts."""
+        check_genesis_permissions(genesis)
+        return cls(StaticRoles.from_genesis(genesis))
+
+    @classmethod
+    def at_head(cls, ledger: Ledger) -> Permissions:
+        """The roles at ``ledger``'s head: from the Permissions contract if its genesis deploys
+        one, else static. Raises PermissionsGenesisError as :meth:`from_genesis` does."""
+        return cls(role_reader(ledger.genesis, ledger))
 
     def check(self, tx: Transaction, sender: Address) -> None:
         """Return if ``sender`` may submit ``tx``; raise NotPermitted otherwise."""
-        held = self.roles.get(sender, frozenset())
-        if ROLE_SENDER not in held:
+        held = self.reader.roles(sender)
+        if not held & SENDER:
             raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_SENDER)
-        if tx.to is None and ROLE_DEPLOYER not in held:
+        if is_frozen(held):
+            raise AccountFrozen(tx_hash=tx.hash, sender=sender)
+        if tx.to is None and not held & DEPLOYER:
             raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_DEPLOYER)
+
+    def refusal(self, tx: Transaction) -> NotPermitted | None:
+        """The NotPermitted error :meth:`check` raises for ``tx``'s sender, or ``None``."""
+        try:
+            self.check(tx, sender_address(tx))
+        except NotPermitted as exc:
+            return exc
+        return None
 
 
 @dataclass(frozen=True)
@@ -194,6 +235,18 @@ class Mempool:
             self._in_flight[tx_hash] = tx
             taken.append(tx)
         return taken
+
+    def use_permissions(self, permissions: Permissions) -> None:
+        """Check admissions against ``permissions`` from now on."""
+        self.permissions = permissions
+
+    def requeue(self, txs: Iterable[Transaction]) -> None:
+        """Return taken transactions to the front of the pending queue, in their order, for a
+        later block."""
+        for tx in reversed(tuple(txs)):
+            if self._in_flight.pop(tx.hash, None) is not None:
+                self._pending[tx.hash] = tx
+                self._pending.move_to_end(tx.hash, last=False)
 
     def settle(self, outcomes: Mapping[Hash32, Outcome]) -> None:
         """Forget taken transactions and resolve their waiters with their outcome."""

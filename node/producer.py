@@ -2,10 +2,20 @@
 
 The loop sleeps until the mempool reports an arrival (or, if ``block_interval_ms`` is set,
 until that interval passes, producing an empty block), takes up to ``max_block_txs`` pending
-transactions, drops any that can no longer be included (expired, or a nonce committed
-meanwhile), and has the ledger execute and commit the block on a worker thread so the event
-loop keeps answering reads. Only after the commit returns are the transactions' waiters
-resolved and the block announced to subscribers.
+transactions, drops any that can no longer be included (expired, a nonce committed meanwhile,
+or a sender that governance revoked or froze since admission), and has the ledger execute and
+commit the block on a worker thread so the event loop keeps answering reads. Only after the
+commit returns are the transactions' waiters resolved and the block announced to subscribers.
+
+Permissions are checked against the head state, so a block ends after its first transaction
+to the Permissions contract: the transactions after it go back to the pool and are checked
+again, against the roles that transaction left, when the next block takes them. (A contract
+holding the governance role that calls the Permissions contract itself is not detected this
+way; its change takes effect from the next block on.)
+
+The producer reads roles at the ledger's head (:meth:`Permissions.at_head
+<node.mempool.Permissions.at_head>`) and hands the same view to the mempool, so that admission
+and inclusion agree.
 """
 
 from __future__ import annotations
@@ -20,8 +30,9 @@ from concurrent.futures import Executor
 from chain.execution import InapplicableTransaction
 from chain.primitives import Hash32
 from chain.types import Transaction
+from contracts.permissions import PERMISSIONS_ADDRESS
 from node.ledger import CommittedBlock, Ledger
-from node.mempool import Mempool, Outcome
+from node.mempool import Mempool, Outcome, Permissions
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +57,16 @@ class DevProducer:
         max_block_txs: int,
         block_interval_ms: int = 0,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        permissions: Permissions | None = None,
     ) -> None:
-        """``executor`` runs block execution and commit (one worker keeps them ordered)."""
+        """``executor`` runs block execution and commit (one worker keeps them ordered);
+        ``permissions`` defaults to the roles at the ledger's head and is installed into the
+        mempool. Raises PermissionsGenesisError for a genesis whose Permissions contract
+        disagrees with its accounts."""
         self.ledger = ledger
         self.mempool = mempool
+        self.permissions = permissions or Permissions.at_head(ledger)
+        mempool.use_permissions(self.permissions)
         self.max_block_txs = max_block_txs
         self.block_interval_ms = block_interval_ms
         self._executor = executor
@@ -92,8 +109,11 @@ class DevProducer:
                 outcomes[tx.hash] = Outcome(None, f"expired: block limit {tx.block_limit}")
             elif self.ledger.nonce_committed(tx.nonce):
                 outcomes[tx.hash] = Outcome(None, "nonce already committed")
+            elif (refusal := self.permissions.refusal(tx)) is not None:
+                outcomes[tx.hash] = Outcome(None, f"not permitted: {refusal}")
             else:
                 included.append(tx)
+        included = self._cut_after_permission_change(included)
         loop = asyncio.get_running_loop()
         committed: CommittedBlock | None = None
         try:
@@ -125,3 +145,12 @@ class DevProducer:
                 except Exception:
                     log.exception("block listener failed")
         return committed
+
+    def _cut_after_permission_change(self, txs: list[Transaction]) -> list[Transaction]:
+        """``txs`` up to and including the first one to the Permissions contract; the rest go
+        back to the front of the pool."""
+        for index, tx in enumerate(txs):
+            if tx.to == PERMISSIONS_ADDRESS:
+                self.mempool.requeue(txs[index + 1 :])
+                return txs[: index + 1]
+        return txs

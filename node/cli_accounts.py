@@ -1,0 +1,368 @@
+"""``lianxin accounts``: read and govern account roles held by the Permissions system contract.
+
+``list`` reads every account the genesis names or a ``RolesChanged``/``Frozen`` event touched
+and shows its current roles (``roles(address)`` through eth_call). ``grant``, ``revoke``,
+``freeze`` and ``unfreeze`` send a transaction to the contract signed by a governance account's
+keystore (``--key``, default ``admin``), wait for its receipt and exit 1 if it reverted (for
+example when the key does not hold the governance role). A single governance account signs each
+change for now; multi-signature governance comes with validator governance.
+
+Shared helpers (password, node URL, error exits) live in :mod:`node.cli`, which registers this
+sub-app; they are imported on use so that the two modules do not import each other at load.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_abi.abi import decode
+from eth_utils.abi import function_signature_to_4byte_selector
+from rich.console import Console
+from rich.table import Table
+
+from chain.crypto import PrivateKey
+from chain.errors import ChainError
+from chain.primitives import Address, Hash32
+from chain.types import Transaction
+from chain.validation import sign_transaction
+from contracts.permissions import (
+    FROZEN_TOPIC,
+    PERMISSIONS_ADDRESS,
+    ROLE_BITS,
+    ROLES_CHANGED_TOPIC,
+    UnknownRole,
+    freeze_call,
+    grant_call,
+    is_frozen,
+    revoke_call,
+    role_bits,
+    role_names,
+    roles_call,
+    unfreeze_call,
+)
+from node.chain_dir import ChainDir, keystore_address, load_key
+
+EXIT_BAD = 1
+EXIT_USAGE = 2
+
+GOVERNANCE_GAS = 300_000
+"""Gas limit of a governance transaction (a grant uses about 60,000)."""
+BLOCK_LIMIT_MARGIN = 100
+"""Blocks after the current head during which the transaction may still be included."""
+RECEIPT_TIMEOUT_S = 30.0
+"""How long to wait for the receipt before giving up."""
+
+CONTRACT_ERRORS = {
+    function_signature_to_4byte_selector(signature): signature
+    for signature in (
+        "NotGovernance(address)",
+        "LastGovernance()",
+        "InvalidRoles(uint256)",
+        "ZeroAddress()",
+    )
+}
+"""Revert selector → the Permissions contract error it names."""
+
+accounts_app = typer.Typer(
+    help="Account roles on the Permissions contract: list, grant, revoke, freeze.",
+    no_args_is_help=True,
+)
+console = Console()
+
+DirOption = Annotated[Path, typer.Option("--dir", "-d", help="chain directory")]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+RpcOption = Annotated[
+    str | None, typer.Option("--rpc", help="node URL (default: from the chain's node.toml)")
+]
+KeyOption = Annotated[
+    str, typer.Option("--key", help="keystore under keys/ of a governance account")
+]
+PasswordOption = Annotated[Path | None, typer.Option(help="file holding the keystore password")]
+AccountArgument = Annotated[str, typer.Argument(help="address (0x…) or key name under keys/")]
+DEFAULT_DIR = Path("devchain")
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    from node.cli import fail
+
+    return fail(message, code)
+
+
+def _call(url: str, method: str, params: list[Any]) -> Any:
+    from node.cli import call
+
+    return call(url, method, params)
+
+
+def _url(directory: Path, rpc: str | None) -> str:
+    from node.cli import rpc_url
+
+    return rpc_url(directory, rpc)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def parse_account(directory: Path, text: str) -> Address:
+    """An address given as 0x-hex, or the address of the keystore named ``text``."""
+    if text.startswith("0x"):
+        try:
+            raw = bytes.fromhex(text[2:])
+        except ValueError:
+            raw = b""
+        if len(raw) != 20:
+            raise _fail(f"not a 20-byte address: {text!r}")
+        return Address(raw)
+    try:
+        return keystore_address(ChainDir(directory).keystore(text))
+    except ChainError as exc:
+        raise _fail(f"{text!r} is neither an address nor a key name: {exc}") from exc
+
+
+def _role_bits(names: list[str]) -> int:
+    try:
+        return role_bits(names)
+    except UnknownRole as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _require_contract(url: str) -> None:
+    code = _call(url, "eth_getCode", [_hex(PERMISSIONS_ADDRESS), "latest"])
+    if code in (None, "0x"):
+        raise _fail(
+            "this chain has static permissions (its genesis holds no Permissions contract); "
+            "roles cannot change",
+            EXIT_BAD,
+        )
+
+
+def current_roles(url: str, account: Address) -> int:
+    """The role bits of ``account`` at the node's head."""
+    output = _call(
+        url,
+        "eth_call",
+        [{"to": _hex(PERMISSIONS_ADDRESS), "data": _hex(roles_call(account))}, "latest"],
+    )
+    (bits,) = decode(["uint256"], bytes.fromhex(str(output).removeprefix("0x")))
+    return int(bits)
+
+
+def _account_json(address: Address, bits: int, names: dict[Address, str]) -> dict[str, Any]:
+    return {
+        "address": _hex(address),
+        "name": names.get(address),
+        "roles": sorted(role_names(bits), key=list(ROLE_BITS).index),
+        "frozen": is_frozen(bits),
+    }
+
+
+def _key_names(directory: Path) -> dict[Address, str]:
+    names: dict[Address, str] = {}
+    for path in sorted(ChainDir(directory).keys.glob("*.json")):
+        try:
+            names[keystore_address(path)] = path.stem
+        except ChainError:
+            continue
+    return names
+
+
+def _genesis_accounts(directory: Path) -> list[Address]:
+    from node.daemon import load_genesis
+
+    path = ChainDir(directory).genesis
+    if not path.exists():
+        return []
+    try:
+        return [account.address for account in load_genesis(path).accounts]
+    except ChainError as exc:
+        raise _fail(str(exc)) from exc
+
+
+@accounts_app.command("list")
+def accounts_list(
+    directory: DirOption = DEFAULT_DIR, rpc: RpcOption = None, as_json: JsonOption = False
+) -> None:
+    """Every account of genesis or of a role event, with its current roles."""
+    url = _url(directory, rpc)
+    _require_contract(url)
+    seen: dict[Address, None] = dict.fromkeys(_genesis_accounts(directory))
+    logs = _call(
+        url,
+        "eth_getLogs",
+        [
+            {
+                "fromBlock": "earliest",
+                "toBlock": "latest",
+                "address": _hex(PERMISSIONS_ADDRESS),
+                "topics": [[_hex(ROLES_CHANGED_TOPIC), _hex(FROZEN_TOPIC)]],
+            }
+        ],
+    )
+    for log in logs:
+        seen.setdefault(Address(bytes.fromhex(log["topics"][1][-40:])), None)
+    names = _key_names(directory)
+    entries = [_account_json(address, current_roles(url, address), names) for address in seen]
+    if as_json:
+        console.print_json(data=entries)
+        return
+    table = Table("name", "roles", "frozen")
+    # A shortened address is no address: the other columns wrap instead.
+    table.add_column("address", no_wrap=True, min_width=42)
+    for entry in entries:
+        table.add_row(
+            entry["name"] or "",
+            ", ".join(entry["roles"]) or "(none)",
+            "frozen" if entry["frozen"] else "",
+            entry["address"],
+        )
+    console.print(table)
+
+
+def _signed(url: str, key: PrivateKey, data: bytes) -> Transaction:
+    chain_id = int(_call(url, "eth_chainId", []), 16)
+    height = int(_call(url, "eth_blockNumber", []), 16)
+    unsigned = Transaction(
+        chain_id=chain_id,
+        nonce=Hash32(os.urandom(32)),
+        block_limit=height + BLOCK_LIMIT_MARGIN,
+        to=PERMISSIONS_ADDRESS,
+        value=0,
+        data=data,
+        gas_limit=GOVERNANCE_GAS,
+        public_key=key.public_key.to_bytes(),
+    )
+    return sign_transaction(unsigned, key)
+
+
+def _wait_for_receipt(url: str, tx_hash: str) -> dict[str, Any]:
+    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
+    while time.monotonic() < deadline:
+        # The node itself holds the request until the block commits (receipt_wait_ms).
+        receipt = _call(url, "eth_getTransactionReceipt", [tx_hash])
+        if receipt is not None:
+            return dict(receipt)
+        time.sleep(0.2)
+    raise _fail(f"no receipt for {tx_hash} within {RECEIPT_TIMEOUT_S:.0f} s", EXIT_BAD)
+
+
+def _revert_reason(output: str) -> str:
+    raw = bytes.fromhex(output.removeprefix("0x"))
+    return CONTRACT_ERRORS.get(raw[:4], "reverted" if not raw else f"revert data 0x{raw.hex()}")
+
+
+def _govern(
+    directory: Path,
+    rpc: str | None,
+    key_name: str,
+    password_file: Path | None,
+    account: Address,
+    data: bytes,
+    action: str,
+    as_json: bool,
+) -> None:
+    """Sign ``data`` to the Permissions contract with ``key_name``, send it, wait for the
+    receipt, and report; exit 1 if the transaction reverted."""
+    from node.cli import chain_password
+
+    url = _url(directory, rpc)
+    _require_contract(url)
+    chain = ChainDir(directory)
+    try:
+        key = load_key(chain.keystore(key_name), chain_password(chain, password_file))
+    except ChainError as exc:
+        raise _fail(str(exc), EXIT_BAD) from exc
+    tx = _signed(url, key, data)
+    tx_hash = _call(url, "eth_sendRawTransaction", [_hex(tx.encode())])
+    receipt = _wait_for_receipt(url, tx_hash)
+    ok = receipt["status"] == "0x1"
+    result: dict[str, Any] = {
+        "action": action,
+        "ok": ok,
+        "transaction": tx_hash,
+        "block": int(receipt["blockNumber"], 16),
+        "by": _hex(key.public_key.address),
+    }
+    if not ok:
+        result["error"] = _revert_reason(str(receipt.get("output", "0x")))
+    result["account"] = _account_json(account, current_roles(url, account), _key_names(directory))
+    if as_json:
+        console.print_json(data=result)
+    elif ok:
+        entry = result["account"]
+        roles = ", ".join(entry["roles"]) or "(none)"
+        state = " (frozen)" if entry["frozen"] else ""
+        console.print(
+            f"{action}: {entry['address']} now holds {roles}{state} "
+            f"(tx {tx_hash}, block {result['block']})"
+        )
+    if not ok:
+        raise _fail(
+            f"{action} reverted: {result['error']} (tx {tx_hash}, block {result['block']})",
+            EXIT_BAD,
+        )
+
+
+@accounts_app.command("grant")
+def accounts_grant(
+    account: AccountArgument,
+    roles: Annotated[list[str], typer.Argument(help=f"roles: {', '.join(ROLE_BITS)}")],
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    key: KeyOption = "admin",
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Grant roles to an account."""
+    address = parse_account(directory, account)
+    data = grant_call(address, _role_bits(roles))
+    _govern(directory, rpc, key, password_file, address, data, "grant", as_json)
+
+
+@accounts_app.command("revoke")
+def accounts_revoke(
+    account: AccountArgument,
+    roles: Annotated[list[str], typer.Argument(help=f"roles: {', '.join(ROLE_BITS)}")],
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    key: KeyOption = "admin",
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke roles from an account."""
+    address = parse_account(directory, account)
+    data = revoke_call(address, _role_bits(roles))
+    _govern(directory, rpc, key, password_file, address, data, "revoke", as_json)
+
+
+@accounts_app.command("freeze")
+def accounts_freeze(
+    account: AccountArgument,
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    key: KeyOption = "admin",
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Freeze an account: it keeps its roles but may send nothing until unfrozen."""
+    address = parse_account(directory, account)
+    _govern(directory, rpc, key, password_file, address, freeze_call(address), "freeze", as_json)
+
+
+@accounts_app.command("unfreeze")
+def accounts_unfreeze(
+    account: AccountArgument,
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    key: KeyOption = "admin",
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Unfreeze an account."""
+    address = parse_account(directory, account)
+    data = unfreeze_call(address)
+    _govern(directory, rpc, key, password_file, address, data, "unfreeze", as_json)
