@@ -1,0 +1,92 @@
+"""Proposer rotation weighted by voting power: CometBFT's proposer-priority algorithm.
+
+Every validator holds a priority. One increment adds each validator's power to its
+priority, picks the highest priority (ties go to the lower address) as proposer, and
+subtracts the total power from the proposer's priority. Over ``total_power`` increments
+each validator proposes ``power`` times. Before a run of increments, priorities are
+rescaled so that their spread stays within twice the total power, and centred on zero,
+as CometBFT does, so that a new member cannot starve or dominate the others.
+
+A :class:`ProposerSchedule` mirrors a CometBFT validator set at a height: the priorities
+after the increment that chose the proposer of round 0, and that proposer. The proposer of
+round ``r > 0`` comes from ``r`` further increments of a copy; the next height's schedule is
+one increment on, whatever round the height was decided in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from chain.commit import ValidatorSet
+from chain.primitives import Address
+
+PRIORITY_WINDOW_FACTOR = 2
+"""Priorities are rescaled to span at most this many times the total voting power."""
+
+
+@dataclass(frozen=True)
+class ProposerSchedule:
+    """The validator set of a height with its proposer priorities and round-0 proposer."""
+
+    validators: ValidatorSet
+    """The height's validator set (sorted by address)."""
+    priorities: tuple[int, ...]
+    """One priority per member of ``validators``, in the same order, after the increment
+    that chose :attr:`first_proposer`."""
+    first_proposer: Address
+    """The proposer of round 0."""
+
+    @classmethod
+    def initial(cls, validators: ValidatorSet) -> ProposerSchedule:
+        """The schedule of the first height a validator set is used (all priorities start
+        at zero, then one increment, as CometBFT's ``NewValidatorSet``)."""
+        zeros = tuple(0 for _ in validators.validators)
+        priorities, proposer = _increment(validators, zeros, 1)
+        return cls(validators, priorities, proposer)
+
+    def proposer(self, round_: int) -> Address:
+        """The proposer of ``round_`` (from 0) at this schedule's height."""
+        if round_ == 0:
+            return self.first_proposer
+        return _proposer(self, round_)
+
+    def next_height(self) -> ProposerSchedule:
+        """The schedule of the next height, for the same validator set."""
+        priorities, proposer = _increment(self.validators, self.priorities, 1)
+        return ProposerSchedule(self.validators, priorities, proposer)
+
+
+def _truncating_div(value: int, divisor: int) -> int:
+    # Go's integer division truncates toward zero; CometBFT rescales with it.
+    quotient = abs(value) // divisor
+    return quotient if value >= 0 else -quotient
+
+
+def _increment(
+    validators: ValidatorSet, priorities: tuple[int, ...], times: int
+) -> tuple[tuple[int, ...], Address]:
+    members = validators.validators
+    total = validators.total_power
+    values = list(priorities)
+    window = PRIORITY_WINDOW_FACTOR * total
+    spread = max(values) - min(values)
+    if spread > window:
+        ratio = (spread + window - 1) // window
+        values = [_truncating_div(v, ratio) for v in values]
+    average = sum(values) // len(values)
+    values = [v - average for v in values]
+    proposer_index = 0
+    for _ in range(times):
+        values = [v + m.power for v, m in zip(values, members, strict=True)]
+        # Highest priority wins; the validator set is sorted by address, so the first
+        # index holding the maximum is the lowest address among the tied.
+        proposer_index = max(range(len(values)), key=lambda i: (values[i], -i))
+        values[proposer_index] -= total
+    return tuple(values), members[proposer_index].address
+
+
+@lru_cache(maxsize=4096)
+def _proposer(schedule: ProposerSchedule, round_: int) -> Address:
+    _, proposer = _increment(schedule.validators, schedule.priorities, round_)
+    return proposer
