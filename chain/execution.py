@@ -31,7 +31,9 @@ Storage
     Execution never writes anywhere. State is read through a :class:`KeyValueReader`; every
     trie node and code blob that execution produces is captured and returned as ``writes``
     (content-addressed by Keccak: nothing is ever deleted), for the node to store in the same
-    transaction as the block.
+    transaction as the block. :func:`account_at`, :func:`code_at` and :func:`storage_at` read
+    one account, its code or one storage slot at any stored state root through py-evm's own
+    account database, so no other module walks the trie.
 
 Precompiles (addresses outside Ethereum's 0x01-0x11 range)
     ``SM3_PRECOMPILE`` (0x...5a03): input any bytes, output their 32-byte SM3 digest.
@@ -52,29 +54,37 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, cast
 
+import rlp
 from eth.abc import ComputationAPI, ExecutionContextAPI, SignedTransactionAPI, StateAPI
-from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS
+from eth.constants import BLANK_ROOT_HASH, CREATE_CONTRACT_ADDRESS, EMPTY_SHA3
+from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
+from eth.rlp.accounts import Account as EvmAccount
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.berlin.transactions import calculate_txn_intrinsic_gas_berlin
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.computation import CancunComputation
 from eth.vm.forks.cancun.state import CancunState, CancunTransactionExecutor
+from eth.vm.interrupt import EVMMissingData
 from eth.vm.message import Message
 from eth_typing import Address as EvmAddress
 from eth_typing import BlockNumber
 from eth_typing import Hash32 as EvmHash32
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError as EvmValidationError
+from trie.exceptions import MissingTrieNode
+from trie.hexary import HexaryTrie
 
 from chain.crypto import DEFAULT_SIGNER_ID, PublicKey, sm3
-from chain.errors import ChainError, ExecutionError, GenesisError
+from chain.errors import ChainError, ExecutionError, GenesisError, StorageError
 from chain.primitives import ADDRESS_SIZE, HASH_SIZE, ZERO_HASH, Address, Hash32
 from chain.storage import KeyValueReader
 from chain.types import Log, Receipt, Transaction
 
 __all__ = [
     "CREATE_ADDRESS_PREFIX",
+    "EMPTY_CODE_HASH",
     "EMPTY_STATE_ROOT",
     "SM2_VERIFY_BASE_GAS",
     "SM2_VERIFY_PRECOMPILE",
@@ -83,19 +93,23 @@ __all__ = [
     "SM3_PRECOMPILE",
     "SM3_WORD_GAS",
     "AccountAlloc",
+    "AccountInfo",
     "BlockContext",
     "BlockExecution",
     "CallResult",
     "CallReverted",
     "InapplicableTransaction",
     "StateUpdate",
+    "account_at",
     "call",
+    "code_at",
     "contract_address",
     "estimate_gas",
     "execute_block",
     "genesis_state",
     "intrinsic_gas",
     "sender_address",
+    "storage_at",
 ]
 
 SM2_VERIFY_PRECOMPILE = Address(bytes.fromhex("0000000000000000000000000000000000005a02"))
@@ -121,6 +135,9 @@ CREATE_ADDRESS_PREFIX = b"lianxin/create"
 
 EMPTY_STATE_ROOT = Hash32(bytes(BLANK_ROOT_HASH))
 """The state root of a state without accounts (Keccak of the RLP empty string)."""
+
+EMPTY_CODE_HASH = Hash32(bytes(EMPTY_SHA3))
+"""The code hash of an account without code (Keccak of the empty string)."""
 
 _UINT256_LIMIT = 2**256
 _WORD_SIZE = 32
@@ -161,6 +178,20 @@ class AccountAlloc:
     """Runtime code of a contract account; empty for a plain account."""
     storage: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
     """Storage slot → value, both below 2**256."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """One account as the state holds it (an absent account reads as the empty one)."""
+
+    nonce: int = 0
+    """Transactions the account sent, plus contracts created (the EVM nonce)."""
+    balance: int = 0
+    """Native balance."""
+    code_hash: Hash32 = EMPTY_CODE_HASH
+    """Keccak of the account's runtime code."""
+    storage_root: Hash32 = EMPTY_STATE_ROOT
+    """Root of the account's storage trie (the empty trie's root when it has no storage)."""
 
 
 @dataclass(frozen=True)
@@ -442,6 +473,69 @@ def _open_state(
     evm_context = _execution_context(context)
     overlay = _OverlayDB(reader)
     return _LedgerState(AtomicDB(overlay), evm_context, EvmHash32(state_root)), overlay
+
+
+def _state_overlay(reader: KeyValueReader, state_root: Hash32) -> _OverlayDB:
+    if not isinstance(state_root, bytes) or len(state_root) != HASH_SIZE:
+        raise ExecutionError(f"state root: expected {HASH_SIZE} bytes")
+    return _OverlayDB(reader)
+
+
+def _missing_state(state_root: Hash32, exc: Exception) -> StorageError:
+    return StorageError(f"state at root {state_root.hex()} is incomplete: {exc}")
+
+
+def account_at(reader: KeyValueReader, state_root: Hash32, address: Address) -> AccountInfo:
+    """The account at ``address`` in the state with ``state_root`` (the empty account if
+    absent). Raises ExecutionError on a malformed root or address, StorageError when a trie
+    node of the state is missing from ``reader``."""
+    overlay = _state_overlay(reader, state_root)
+    evm_address = _check_address(address, "address", ExecutionError)
+    accounts = HexaryTrie(overlay, EvmHash32(state_root))
+    try:
+        # py-evm's account trie is keyed by the Keccak of the address.
+        encoded = accounts.get(keccak(evm_address))
+    except MissingTrieNode as exc:
+        raise _missing_state(state_root, exc) from exc
+    if not encoded:
+        return AccountInfo()
+    account = rlp.decode(encoded, sedes=EvmAccount)
+    return AccountInfo(
+        nonce=account.nonce,
+        balance=account.balance,
+        code_hash=Hash32(bytes(account.code_hash)),
+        storage_root=Hash32(bytes(account.storage_root)),
+    )
+
+
+def _account_db(reader: KeyValueReader, state_root: Hash32) -> AccountDB:
+    """py-evm's account database over ``reader`` at ``state_root``; it is only read."""
+    return AccountDB(AtomicDB(_state_overlay(reader, state_root)), EvmHash32(state_root))
+
+
+def code_at(reader: KeyValueReader, state_root: Hash32, address: Address) -> bytes:
+    """The runtime code at ``address`` in the state with ``state_root`` (empty for a plain or
+    absent account). Raises as :func:`account_at` does, and StorageError when the code
+    itself is missing."""
+    accounts = _account_db(reader, state_root)
+    evm_address = EvmAddress(_check_address(address, "address", ExecutionError))
+    try:
+        return bytes(accounts.get_code(evm_address))
+    except (MissingTrieNode, EVMMissingData) as exc:
+        raise _missing_state(state_root, exc) from exc
+
+
+def storage_at(reader: KeyValueReader, state_root: Hash32, address: Address, slot: int) -> int:
+    """The value of storage ``slot`` of ``address`` in the state with ``state_root`` (0 if
+    never written). Raises as :func:`account_at` does, and ExecutionError on a slot outside
+    [0, 2**256)."""
+    accounts = _account_db(reader, state_root)
+    evm_address = EvmAddress(_check_address(address, "address", ExecutionError))
+    _check_uint(slot, "slot", ExecutionError)
+    try:
+        return int(accounts.get_storage(evm_address, slot))
+    except (MissingTrieNode, EVMMissingData) as exc:
+        raise _missing_state(state_root, exc) from exc
 
 
 def _apply(state: StateAPI, view: _EvmTransaction) -> tuple[ComputationAPI, int]:

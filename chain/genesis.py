@@ -28,6 +28,10 @@ returns text, and ``parse_genesis(genesis_to_toml(g)) == g``. The schema::
 
 Every problem raises :class:`GenesisFieldError` naming the offending field, for example
 ``validators[2].public_key: not a 65-byte uncompressed key``.
+
+:func:`genesis_block` turns a genesis into the height-0 block and the state writes of its
+initial accounts and system contracts; every node derives the same block from the same
+document.
 """
 
 from __future__ import annotations
@@ -41,14 +45,18 @@ from typing import TypeVar
 from chain.commit import Validator, ValidatorSet
 from chain.crypto import PublicKey
 from chain.errors import GenesisError, InvalidKey
+from chain.execution import AccountAlloc, genesis_state
+from chain.merkle import merkle_root
 from chain.primitives import (
     ADDRESS_SIZE,
     HASH_SIZE,
     PUBLIC_KEY_SIZE,
+    ZERO_HASH,
     Address,
     Hash32,
     PublicKeyBytes,
 )
+from chain.types import Block, Header
 
 ALLOWED_ROLES = frozenset({"sender", "deployer", "governance", "issuer", "auditor"})
 """Roles an account may hold at genesis."""
@@ -406,6 +414,37 @@ def parse_genesis(text: str) -> Genesis:
     document.finish()
     _check_consistency(genesis)
     return genesis
+
+
+# -- the genesis block -------------------------------------------------------------------------
+
+
+def genesis_block(genesis: Genesis) -> tuple[Block, dict[bytes, bytes]]:
+    """The height-0 block of ``genesis`` and the state writes of its initial accounts and
+    system contracts. Same genesis, same block (and block hash)."""
+    alloc: dict[Address, AccountAlloc] = {}
+    for account in genesis.accounts:
+        alloc[account.address] = AccountAlloc(balance=account.balance, code=b"", storage={})
+    for contract in genesis.system_contracts:
+        storage = {
+            int.from_bytes(slot, "big"): int.from_bytes(value, "big")
+            for slot, value in contract.storage
+        }
+        alloc[contract.address] = AccountAlloc(balance=0, code=contract.code, storage=storage)
+    update = genesis_state(alloc)
+    empty_root = merkle_root([])
+    header = Header(
+        parent_hash=ZERO_HASH,
+        height=0,
+        timestamp_ms=genesis.timestamp_ms,
+        proposer=Address(bytes(ADDRESS_SIZE)),
+        tx_root=empty_root,
+        receipt_root=empty_root,
+        state_root=update.state_root,
+        validator_set_hash=genesis.validator_set_hash(),
+        last_commit_hash=ZERO_HASH,
+    )
+    return Block(header=header, transactions=(), last_commit=None), dict(update.writes)
 
 
 # -- writing -----------------------------------------------------------------------------------

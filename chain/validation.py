@@ -1,4 +1,5 @@
-"""Transaction admission rules: size, chain id, block-limit window, nonce replay, signature.
+"""Transaction admission rules: size, chain id, block-limit window, gas limit, nonce replay,
+signature.
 
 Every rule breaks with its own subclass of :class:`chain.errors.ValidationError` that carries
 the offending transaction's hash and the numbers involved, so that a mempool or an RPC layer
@@ -16,6 +17,7 @@ from typing import Any
 from chain.crypto import PrivateKey, PublicKey
 from chain.crypto.sm3 import sm3
 from chain.errors import CryptoError, EncodingError, ValidationError
+from chain.execution import intrinsic_gas
 from chain.primitives import Hash32
 from chain.types import Transaction
 
@@ -36,6 +38,9 @@ class TxRules:
     """Largest ``data`` (call data or init code) in bytes."""
     max_tx_size: int = 160 * 1024
     """Largest canonical encoding of a whole transaction in bytes."""
+    block_gas_limit: int | None = None
+    """Gas limit of a block: no transaction may ask for more. ``None`` leaves the upper bound
+    unchecked (the intrinsic-gas lower bound always holds)."""
 
 
 class InvalidTransaction(ValidationError):
@@ -134,6 +139,23 @@ class BlockLimitTooFar(InvalidTransaction):
         self.window = window
 
 
+class GasLimitOutOfRange(InvalidTransaction):
+    """A ``gas_limit`` below the transaction's intrinsic gas or above the block gas limit:
+    no block could include it. ``maximum`` is ``None`` when no block gas limit applies."""
+
+    def __init__(
+        self, *, tx_hash: Hash32, gas_limit: int, minimum: int, maximum: int | None
+    ) -> None:
+        upper = "unbounded" if maximum is None else str(maximum)
+        super().__init__(
+            f"transaction {tx_hash.hex()}: gas limit {gas_limit} outside [{minimum}, {upper}]",
+            tx_hash=tx_hash,
+        )
+        self.gas_limit = gas_limit
+        self.minimum = minimum
+        self.maximum = maximum
+
+
 class DuplicateNonce(InvalidTransaction):
     """A transaction whose nonce was committed within the window (``committed`` is True) or
     is used by an earlier transaction of the same candidate set (``committed`` is False)."""
@@ -174,7 +196,8 @@ def validate_transaction(
     """Return if ``tx`` may be included in the block at ``height``; raise the
     InvalidTransaction subclass of the first rule it breaks otherwise.
 
-    The checks run cheapest first: chain id, block-limit window, data size, nonce replay
+    The checks run cheapest first: chain id, block-limit window, data size, gas limit
+    (at least the intrinsic gas, at most ``rules.block_gas_limit``), nonce replay
     (``nonce_seen`` answers for nonces committed within the window), then the SM2 signature.
     """
     _check_stateless(tx, rules, height=height)
@@ -232,3 +255,9 @@ def _check_stateless(tx: Transaction, rules: TxRules, *, height: int) -> None:
         )
     if len(tx.data) > rules.max_data_size:
         raise OversizeData(tx_hash=tx.hash, size=len(tx.data), limit=rules.max_data_size)
+    minimum = intrinsic_gas(tx)
+    maximum = rules.block_gas_limit
+    if tx.gas_limit < minimum or (maximum is not None and tx.gas_limit > maximum):
+        raise GasLimitOutOfRange(
+            tx_hash=tx.hash, gas_limit=tx.gas_limit, minimum=minimum, maximum=maximum
+        )

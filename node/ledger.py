@@ -1,7 +1,7 @@
 """The node's view of the chain: the block store, execution, and block production.
 
-:class:`Ledger` owns the LMDB block store and the derived :class:`~node.log_index.LogIndex`.
-It builds and commits the genesis block on first start, resumes from the store's head after a
+:class:`Ledger` owns the LMDB block store (which also indexes every committed log). It builds
+and commits the genesis block on first start, resumes from the store's head after a
 restart, executes and commits new blocks (:meth:`Ledger.produce_block`), and answers every
 read the JSON-RPC layer needs. Its methods are synchronous and are called from one writer
 thread (block production) and any number of reader threads; LMDB gives each read its own
@@ -13,29 +13,34 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from chain.commit import sign_precommit
 from chain.crypto import PrivateKey
 from chain.errors import StorageError
 from chain.execution import (
-    AccountAlloc,
+    AccountInfo,
     BlockContext,
     CallResult,
+    account_at,
     call,
+    code_at,
     estimate_gas,
     execute_block,
-    genesis_state,
+    storage_at,
 )
-from chain.genesis import Genesis
+from chain.genesis import Genesis, genesis_block
 from chain.merkle import MerkleProof, MerkleTree, merkle_root
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit
-from chain.types import Block, CommitCertificate, Header, Log, Receipt, Transaction
+from chain.types import Block, CommitCertificate, Header, Receipt, Transaction
 from chain.validation import TxRules
-from node import chain_state
-from node.log_index import LogIndex
+from node.log_index import LogEntry, LogQuery
+
+# Log queries live in node.log_index; the RPC layer imports them from here too.
+from node.log_index import block_log_entries as block_log_entries
+from node.log_index import log_matches as log_matches
 from node.storage.lmdb_store import LmdbBlockStore
 
 _CACHE_BLOCKS = 256
@@ -58,38 +63,6 @@ class CommittedBlock:
 
 
 @dataclass(frozen=True)
-class LogQuery:
-    """Which logs an eth_getLogs call or a log filter selects."""
-
-    from_height: int
-    """Lowest block height, inclusive."""
-    to_height: int
-    """Highest block height, inclusive."""
-    addresses: tuple[Address, ...] | None = None
-    """Emitting contracts to select; ``None`` selects every contract."""
-    topics: tuple[tuple[Hash32, ...] | None, ...] = ()
-    """Per topic position: the accepted values (any of them), or ``None`` for any value."""
-
-
-@dataclass(frozen=True)
-class LogEntry:
-    """A committed log with its position in the chain."""
-
-    log: Log
-    """The log itself."""
-    height: int
-    """Height of the block holding it."""
-    block_hash: Hash32
-    """Hash of that block."""
-    tx_hash: Hash32
-    """The transaction that emitted it."""
-    tx_index: int
-    """Position of that transaction in the block."""
-    log_index: int
-    """Position of the log among all logs of the block."""
-
-
-@dataclass(frozen=True)
 class TxLookup:
     """A committed transaction with its block and receipt."""
 
@@ -105,82 +78,18 @@ class TxLookup:
     """Block-wide index of its first log."""
 
 
-def log_matches(log: Log, query: LogQuery) -> bool:
-    """Whether ``log`` satisfies the address and topic criteria of ``query``."""
-    if query.addresses is not None and log.address not in query.addresses:
-        return False
-    if len(query.topics) > len(log.topics) and any(
-        wanted is not None for wanted in query.topics[len(log.topics) :]
-    ):
-        return False
-    for position, wanted in enumerate(query.topics):
-        if wanted is not None and log.topics[position] not in wanted:
-            return False
-    return True
-
-
-def block_log_entries(block: Block, receipts: Sequence[Receipt], query: LogQuery) -> list[LogEntry]:
-    """Every log of ``block`` that ``query`` selects, in block order."""
-    entries: list[LogEntry] = []
-    log_index = 0
-    for tx_index, receipt in enumerate(receipts):
-        for log in receipt.logs:
-            if log_matches(log, query):
-                entries.append(
-                    LogEntry(
-                        log=log,
-                        height=block.header.height,
-                        block_hash=block.hash,
-                        tx_hash=receipt.tx_hash,
-                        tx_index=tx_index,
-                        log_index=log_index,
-                    )
-                )
-            log_index += 1
-    return entries
-
-
-def genesis_block(genesis: Genesis) -> tuple[Block, dict[bytes, bytes]]:
-    """The height-0 block of ``genesis`` and the state writes of its initial accounts."""
-    alloc: dict[Address, AccountAlloc] = {}
-    for account in genesis.accounts:
-        alloc[account.address] = AccountAlloc(balance=account.balance, code=b"", storage={})
-    for contract in genesis.system_contracts:
-        storage = {
-            int.from_bytes(slot, "big"): int.from_bytes(value, "big")
-            for slot, value in contract.storage
-        }
-        alloc[contract.address] = AccountAlloc(balance=0, code=contract.code, storage=storage)
-    update = genesis_state(alloc)
-    empty_root = merkle_root([])
-    header = Header(
-        parent_hash=ZERO_HASH,
-        height=0,
-        timestamp_ms=genesis.timestamp_ms,
-        proposer=Address(bytes(20)),
-        tx_root=empty_root,
-        receipt_root=empty_root,
-        state_root=update.state_root,
-        validator_set_hash=genesis.validator_set_hash(),
-        last_commit_hash=ZERO_HASH,
-    )
-    return Block(header=header, transactions=(), last_commit=None), dict(update.writes)
-
-
 class Ledger:
     """Store + execution + block production for one node. Build it with :meth:`open`."""
 
     def __init__(
         self,
         store: LmdbBlockStore,
-        index: LogIndex,
         genesis: Genesis,
         validator_key: PrivateKey | None,
         rules: TxRules,
     ) -> None:
         """Wrap opened resources; prefer :meth:`open`."""
         self.store = store
-        self.index = index
         self.genesis = genesis
         self.rules = rules
         self._validator_key = validator_key
@@ -201,10 +110,9 @@ class Ledger:
         rules: TxRules | None = None,
     ) -> Ledger:
         """Open the chain in ``data_dir``: commit the genesis block into an empty store, or
-        check that the stored genesis matches ``genesis``; then bring the log index up to the
-        head. Raises LedgerError on a store that belongs to another chain."""
+        check that the stored genesis matches ``genesis``. Raises LedgerError on a store that
+        belongs to another chain."""
         store = LmdbBlockStore.open(data_dir / "blocks")
-        index = LogIndex.open(data_dir / "index")
         try:
             block, writes = genesis_block(genesis)
             stored = store.block_by_height(0)
@@ -217,18 +125,20 @@ class Ledger:
                     f"{data_dir} holds another chain: genesis {stored.hash.hex()}, "
                     f"expected {block.hash.hex()}"
                 )
-            ledger = cls(store, index, genesis, validator_key, rules or TxRules(genesis.chain_id))
-            ledger._catch_up_index()
+            ledger = cls(
+                store,
+                genesis,
+                validator_key,
+                rules or TxRules(genesis.chain_id, block_gas_limit=genesis.block_gas_limit),
+            )
         except BaseException:
-            index.close()
             store.close()
             raise
         return ledger
 
     def close(self) -> None:
-        """Close the store and the index."""
+        """Close the store."""
         with self._write_lock:
-            self.index.close()
             self.store.close()
 
     # -- chain head and blocks ---------------------------------------------------------------
@@ -299,18 +209,18 @@ class Ledger:
         """Whether a transaction with this replay nonce is committed."""
         return self.store.nonce_height(nonce) is not None
 
-    def account(self, header: Header, address: Address) -> chain_state.Account:
+    def account(self, header: Header, address: Address) -> AccountInfo:
         """The account at ``address`` in the state after ``header``. Its ``nonce`` counts the
         transactions the account sent (the EVM increments it once per transaction)."""
-        return chain_state.account_at(self.store.state(), header.state_root, address)
+        return account_at(self.store.state(), header.state_root, address)
 
     def code(self, header: Header, address: Address) -> bytes:
         """The runtime code at ``address`` in the state after ``header``."""
-        return chain_state.code_at(self.store.state(), header.state_root, address)
+        return code_at(self.store.state(), header.state_root, address)
 
     def storage(self, header: Header, address: Address, slot: int) -> int:
         """Storage ``slot`` of ``address`` in the state after ``header``."""
-        return chain_state.storage_at(self.store.state(), header.state_root, address, slot)
+        return storage_at(self.store.state(), header.state_root, address, slot)
 
     # -- proofs --------------------------------------------------------------------------------
 
@@ -340,25 +250,12 @@ class Ledger:
         last = min(query.to_height, self._head.height)
         if first > last:
             return []
-        candidates: set[int] | None = None
-        if query.addresses is not None:
-            candidates = self.index.heights_for_addresses(query.addresses, first, last)
-        for wanted in query.topics:
-            if wanted is None:
-                continue
-            heights = self.index.heights_for_topics(wanted, first, last)
-            candidates = heights if candidates is None else candidates & heights
-        heights_sorted = (
-            self.index.heights_with_logs(first, last) if candidates is None else sorted(candidates)
-        )
-        entries: list[LogEntry] = []
-        for height in heights_sorted:
-            found = self.block_and_receipts(height)
-            if found is None:
-                continue
-            entries.extend(block_log_entries(found[0], found[1], query))
-            if len(entries) > limit:
-                raise OverflowError(f"more than {limit} logs match")
+        # The store's index reads only the selected logs; one more than ``limit`` tells that
+        # the query selects too many.
+        query = replace(query, from_height=first, to_height=last)
+        entries = self.store.find_logs(query, limit + 1)
+        if len(entries) > limit:
+            raise OverflowError(f"more than {limit} logs match")
         return entries
 
     # -- state reads -----------------------------------------------------------------------------
@@ -421,7 +318,7 @@ class Ledger:
 
     def produce_block(self, txs: Sequence[Transaction], timestamp_ms: int) -> CommittedBlock:
         """Execute ``txs`` on the head state, commit the block with this node's single-validator
-        commit certificate, index it, and return it. The caller has validated ``txs``.
+        commit certificate, and return it. The caller has validated ``txs``.
 
         The timestamp is raised to one past the parent's if the clock lags behind it."""
         if self._validator_key is None:
@@ -463,7 +360,6 @@ class Ledger:
                 )
             )
             self._remember(block, receipts)
-            self.index.add_block(block, receipts)
             self._head = header
             return CommittedBlock(block=block, receipts=receipts, certificate=certificate)
 
@@ -486,13 +382,3 @@ class Ledger:
             self._blocks.move_to_end(block.header.height)
             while len(self._blocks) > _CACHE_BLOCKS:
                 self._blocks.popitem(last=False)
-
-    def _catch_up_index(self) -> None:
-        indexed = self.index.indexed_height()
-        start = 0 if indexed is None else indexed + 1
-        for height in range(start, self._head.height + 1):
-            found = self.block_and_receipts(height)
-            if found is None:
-                raise StorageError(f"block {height} missing below head {self._head.height}")
-            block, receipts = found
-            self.index.add_block(block, receipts)

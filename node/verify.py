@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from chain.commit import CommitError, ValidatorSet, verify_commit_certificate
 from chain.errors import ChainError
 from chain.execution import BlockContext, execute_block
-from chain.genesis import Genesis
+from chain.genesis import Genesis, genesis_block
 from chain.merkle import merkle_root
 from chain.storage import BlockStore
 from chain.types import Block, CommitCertificate, Header, Receipt
 from chain.validation import verify_transaction_signature
-from node.ledger import genesis_block
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (height just verified, head height)."""

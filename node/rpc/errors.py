@@ -32,12 +32,14 @@ from chain.validation import (
     BadSignature,
     BlockLimitTooFar,
     DuplicateNonce,
+    GasLimitOutOfRange,
     OversizeData,
     OversizeTransaction,
     TransactionExpired,
     WrongChainId,
 )
-from node.mempool import GasLimitOutOfRange, MempoolFull, NotPermitted
+from node.mempool import GasLimitOutOfRange as PoolGasLimitOutOfRange
+from node.mempool import MempoolFull, NotPermitted
 
 
 class ErrorCode(IntEnum):
@@ -118,6 +120,7 @@ REFUSAL_CODES: dict[type[Exception], ErrorCode] = {
     NotPermitted: ErrorCode.TX_NOT_PERMITTED,
     MempoolFull: ErrorCode.TX_MEMPOOL_FULL,
     GasLimitOutOfRange: ErrorCode.TX_BAD_GAS_LIMIT,
+    PoolGasLimitOutOfRange: ErrorCode.TX_BAD_GAS_LIMIT,
 }
 """Each transaction refusal and the code it is answered with."""
 

@@ -9,8 +9,20 @@ Every sub-database, and how its keys and values are laid out::
     nonce_index   replay nonce (32 bytes)       -> height (8 bytes)
     certificates  height (8 bytes)              -> record(CommitCertificate.encode())
     state         raw key                       -> raw value (as execution wrote it)
+    log_blocks    height (8 bytes)              -> block hash (32 bytes); blocks with logs only
+    logs          log position (12 bytes)       -> record(log payload, see below)
+    log_address   address (20) || log position  -> b""
+    log_topic     topic (32) || log position    -> b""   (the topic at any position)
     meta          b"schema"                     -> SCHEMA_VERSION (1 byte)
                   b"head"                       -> record(Header.encode()) of the head block
+
+A *log position* is height (8 bytes) || index of the log among all logs of its block (4 bytes),
+so that key order is chain order within ``logs`` and within each address or topic of the two
+log indexes. The log records repeat what the receipts hold, so that a query reads only the
+logs it selects instead of decoding whole blocks of receipts. Their payload is fixed-width
+rather than RLP, because a block may carry tens of thousands of logs::
+
+    tx index (4) || tx hash (32) || address (20) || topic count (1) || topics (32 each) || data
 
 Heights are fixed-width big-endian so that key order is height order: the last key of
 ``blocks`` is the head. A *record* is ``RECORD_FORMAT || crc32(payload) (4 bytes) || payload``:
@@ -27,6 +39,8 @@ from __future__ import annotations
 import zlib
 
 from chain.errors import StorageError
+from chain.primitives import ADDRESS_SIZE, HASH_SIZE, Address, Hash32
+from chain.types import Log
 
 BLOCKS = b"blocks"
 HASH_INDEX = b"hash_index"
@@ -35,6 +49,10 @@ TX_INDEX = b"tx_index"
 NONCE_INDEX = b"nonce_index"
 CERTIFICATES = b"certificates"
 STATE = b"state"
+LOG_BLOCKS = b"log_blocks"
+LOGS = b"logs"
+LOG_ADDRESS = b"log_address"
+LOG_TOPIC = b"log_topic"
 META = b"meta"
 
 SUB_DATABASES = (
@@ -45,6 +63,10 @@ SUB_DATABASES = (
     NONCE_INDEX,
     CERTIFICATES,
     STATE,
+    LOG_BLOCKS,
+    LOGS,
+    LOG_ADDRESS,
+    LOG_TOPIC,
     META,
 )
 """Every named sub-database, in the order they are opened."""
@@ -55,18 +77,22 @@ HEIGHT_KEYED = (BLOCKS, RECEIPTS, CERTIFICATES)
 META_SCHEMA = b"schema"
 META_HEAD = b"head"
 
-SCHEMA_VERSION = b"\x01"
-"""Version of this layout, stored under ``meta[b"schema"]``."""
+SCHEMA_VERSION = b"\x02"
+"""Version of this layout, stored under ``meta[b"schema"]``. Version 2 added the log index."""
 
 RECORD_FORMAT = b"\x01"
 """First byte of every framed record."""
 
 HEIGHT_SIZE = 8
 TX_INDEX_SIZE = 4
+LOG_INDEX_SIZE = 4
+LOG_POSITION_SIZE = HEIGHT_SIZE + LOG_INDEX_SIZE
 _CRC_SIZE = 4
 _RECORD_HEADER_SIZE = len(RECORD_FORMAT) + _CRC_SIZE
 _MAX_HEIGHT = (1 << (8 * HEIGHT_SIZE)) - 1
 _MAX_TX_INDEX = (1 << (8 * TX_INDEX_SIZE)) - 1
+MAX_LOG_INDEX = (1 << (8 * LOG_INDEX_SIZE)) - 1
+"""Largest index of a log within its block."""
 
 
 def height_key(height: int) -> bytes:
@@ -95,6 +121,62 @@ def decode_tx_location(raw: bytes, where: str) -> tuple[int, int]:
     if len(raw) != HEIGHT_SIZE + TX_INDEX_SIZE:
         raise StorageError(f"{where}: location of {len(raw)} bytes")
     return decode_height(raw[:HEIGHT_SIZE], where), int.from_bytes(raw[HEIGHT_SIZE:], "big")
+
+
+def log_position(height: int, log_index: int) -> bytes:
+    """The key of a log: its block height then its index among the block's logs."""
+    if not 0 <= log_index <= MAX_LOG_INDEX:
+        raise StorageError(f"log index {log_index} does not fit {LOG_INDEX_SIZE} bytes")
+    return height_key(height) + log_index.to_bytes(LOG_INDEX_SIZE, "big")
+
+
+def decode_log_position(raw: bytes, where: str) -> tuple[int, int]:
+    """Inverse of :func:`log_position`: ``(height, log index)``."""
+    if len(raw) != LOG_POSITION_SIZE:
+        raise StorageError(f"{where}: log position of {len(raw)} bytes")
+    return decode_height(raw[:HEIGHT_SIZE], where), int.from_bytes(raw[HEIGHT_SIZE:], "big")
+
+
+_MAX_TOPICS = 4
+_LOG_FIXED_SIZE = TX_INDEX_SIZE + HASH_SIZE + ADDRESS_SIZE + 1
+
+
+def log_payload(tx_index: int, tx_hash: Hash32, log: Log) -> bytes:
+    """The payload of a ``logs`` record: the log and the transaction that emitted it."""
+    if not 0 <= tx_index <= _MAX_TX_INDEX:
+        raise StorageError(f"transaction index {tx_index} does not fit {TX_INDEX_SIZE} bytes")
+    return b"".join(
+        (
+            tx_index.to_bytes(TX_INDEX_SIZE, "big"),
+            tx_hash,
+            log.address,
+            len(log.topics).to_bytes(1, "big"),
+            *log.topics,
+            log.data,
+        )
+    )
+
+
+def decode_log_payload(payload: bytes, where: str) -> tuple[int, Hash32, Log]:
+    """Inverse of :func:`log_payload`: ``(tx index, tx hash, log)``."""
+    if len(payload) < _LOG_FIXED_SIZE:
+        raise StorageError(f"{where}: log record of {len(payload)} bytes is truncated")
+    tx_index = int.from_bytes(payload[:TX_INDEX_SIZE], "big")
+    offset = TX_INDEX_SIZE
+    tx_hash = Hash32(payload[offset : offset + HASH_SIZE])
+    offset += HASH_SIZE
+    address = Address(payload[offset : offset + ADDRESS_SIZE])
+    offset += ADDRESS_SIZE
+    topic_count = payload[offset]
+    offset += 1
+    if topic_count > _MAX_TOPICS or len(payload) < offset + HASH_SIZE * topic_count:
+        raise StorageError(f"{where}: log record with {topic_count} topics is malformed")
+    topics = tuple(
+        Hash32(payload[offset + HASH_SIZE * i : offset + HASH_SIZE * (i + 1)])
+        for i in range(topic_count)
+    )
+    offset += HASH_SIZE * topic_count
+    return tx_index, tx_hash, Log(address=address, topics=topics, data=payload[offset:])
 
 
 def frame(payload: bytes) -> bytes:

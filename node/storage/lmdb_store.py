@@ -17,6 +17,10 @@ State: the state key space is written exactly as execution hands it over (trie n
 keyed by their hash). Nothing is ever deleted in this version: an unreferenced trie node stays
 on disk. Keys must be 1 to 511 bytes (LMDB's key size limit).
 
+Logs: the same write transaction indexes every log of the block by emitting address and by
+topic and stores a record of it (see :mod:`node.storage.keys`), so that :meth:`find_logs`
+answers eth_getLogs from the index alone; there is no separate index to catch up after a crash.
+
 Every value read back is decoded with the strict decoders of :mod:`chain.types` after its
 checksum is verified; corrupt bytes raise :class:`chain.errors.StorageError` (chained to the
 :class:`chain.errors.EncodingError` when decoding failed) instead of returning a wrong value.
@@ -24,7 +28,9 @@ checksum is verified; corrupt bytes raise :class:`chain.errors.StorageError` (ch
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import heapq
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +44,7 @@ from chain.errors import EncodingError, StorageError
 from chain.primitives import HASH_SIZE, Hash32
 from chain.storage import BlockCommit, BlockStore, KeyValueReader, TxLocation
 from chain.types import Block, CommitCertificate, Header, Receipt
+from node.log_index import IndexGroup, LogEntry, LogIndexKind, LogQuery, index_groups, log_matches
 from node.storage import keys
 
 DEFAULT_MAP_SIZE = 16 << 30
@@ -46,6 +53,11 @@ written; a store that outgrows the map raises StorageError and must be reopened 
 
 MAX_STATE_KEY_SIZE = 511
 """LMDB's default maximum key size."""
+
+SEED_SCAN_LIMIT = 4096
+"""A log query scans each of its index conditions for at most this many entries. The
+smallest condition below the limit supplies the candidates (the first condition when none
+is), and the others are checked by point lookups on those candidates instead of scans."""
 
 _T = TypeVar("_T")
 
@@ -61,6 +73,10 @@ class _SubDatabases:
     nonce_index: lmdb._Database
     certificates: lmdb._Database
     state: lmdb._Database
+    log_blocks: lmdb._Database
+    logs: lmdb._Database
+    log_address: lmdb._Database
+    log_topic: lmdb._Database
     meta: lmdb._Database
 
 
@@ -92,6 +108,32 @@ def _encode_receipts(receipts: tuple[Receipt, ...]) -> bytes:
 def _decode_receipts(payload: bytes) -> tuple[Receipt, ...]:
     items = enc.as_list(enc.decode(payload), "receipts")
     return tuple(Receipt.from_rlp(item) for item in items)
+
+
+@dataclass(frozen=True)
+class _BlockLogs:
+    """The log entries of one block, encoded for the write transaction."""
+
+    records: list[tuple[bytes, bytes]]
+    """Log position -> record, in position order."""
+    address_keys: list[bytes]
+    """address || log position, sorted."""
+    topic_keys: list[bytes]
+    """topic || log position, sorted."""
+
+
+def _block_logs(commit: BlockCommit) -> _BlockLogs:
+    height = commit.block.header.height
+    records: list[tuple[bytes, bytes]] = []
+    address_keys: list[bytes] = []
+    topic_keys: list[bytes] = []
+    for tx_index, receipt in enumerate(commit.receipts):
+        for log in receipt.logs:
+            position = keys.log_position(height, len(records))
+            records.append((position, keys.frame(keys.log_payload(tx_index, receipt.tx_hash, log))))
+            address_keys.append(log.address + position)
+            topic_keys.extend(topic + position for topic in dict.fromkeys(log.topics))
+    return _BlockLogs(records, sorted(address_keys), sorted(topic_keys))
 
 
 def _valid_height(height: int) -> bool:
@@ -181,7 +223,10 @@ class LmdbBlockStore:
                     if schema is None:
                         txn.put(keys.META_SCHEMA, keys.SCHEMA_VERSION, db=dbs.meta)
             if schema is not None and schema != keys.SCHEMA_VERSION:
-                raise StorageError(f"open {path}: unknown store layout version {schema.hex()}")
+                raise StorageError(
+                    f"open {path}: store layout version {schema.hex()}, this node reads only "
+                    f"layout version {keys.SCHEMA_VERSION.hex()}; initialise a new data directory"
+                )
         except BaseException:
             env.close()
             raise
@@ -276,6 +321,119 @@ class LmdbBlockStore:
         """A reader over the committed state; every ``get`` reads as of the current head."""
         return _StateReader(self)
 
+    def find_logs(self, query: LogQuery, max_count: int) -> list[LogEntry]:
+        """The first ``max_count`` committed logs that ``query`` selects, in chain order, read
+        in one snapshot. Only the selected logs and the index entries of the query's
+        addresses and topics are read, never whole blocks."""
+        first = max(query.from_height, 0)
+        last = min(query.to_height, (1 << (8 * keys.HEIGHT_SIZE)) - 1)
+        if first > last or max_count <= 0:
+            return []
+        low = keys.log_position(first, 0)
+        high = keys.log_position(last, keys.MAX_LOG_INDEX)
+        groups = index_groups(query)
+        with _lmdb_errors("read logs"), self._env.begin() as txn:
+            if groups:
+                positions = self._candidate_positions(txn, groups, low, high)
+                records = ((p, txn.get(p, db=self._dbs.logs)) for p in positions)
+            else:
+                records = self._scan_items(txn, self._dbs.logs, b"", low, high)
+            entries: list[LogEntry] = []
+            block_hashes: dict[int, Hash32] = {}
+            for position, record in records:
+                where = f"logs[{position.hex()}]"
+                if record is None:
+                    raise StorageError(f"{where}: indexed but not stored")
+                tx_index, tx_hash, log = keys.decode_log_payload(keys.unframe(record, where), where)
+                if not log_matches(log, query):
+                    continue
+                height, log_index = keys.decode_log_position(position, where)
+                if height not in block_hashes:
+                    block_hashes[height] = self._log_block_hash(txn, height)
+                entries.append(
+                    LogEntry(
+                        log=log,
+                        height=height,
+                        block_hash=block_hashes[height],
+                        tx_hash=tx_hash,
+                        tx_index=tx_index,
+                        log_index=log_index,
+                    )
+                )
+                if len(entries) >= max_count:
+                    break
+        return entries
+
+    def _index_db(self, kind: LogIndexKind) -> lmdb._Database:
+        return self._dbs.log_address if kind is LogIndexKind.ADDRESS else self._dbs.log_topic
+
+    def _candidate_positions(
+        self, txn: lmdb.Transaction[bytes], groups: Sequence[IndexGroup], low: bytes, high: bytes
+    ) -> Iterator[bytes]:
+        """Log positions in ``low..high`` listed under some key of every group, ascending.
+
+        The smallest group that fits :data:`SEED_SCAN_LIMIT` is scanned, or, when every group
+        is larger, the first one is streamed; the other groups are checked by point lookups
+        on those positions only, so a caller that stops early reads little."""
+        seed_number = 0
+        smallest: list[bytes] | None = None
+        for number, group in enumerate(groups):
+            found = list(
+                itertools.islice(self._group_positions(txn, group, low, high), SEED_SCAN_LIMIT + 1)
+            )
+            if len(found) <= SEED_SCAN_LIMIT and (smallest is None or len(found) < len(smallest)):
+                seed_number, smallest = number, found
+        seed = (
+            self._group_positions(txn, groups[0], low, high) if smallest is None else iter(smallest)
+        )
+        others = [
+            (self._index_db(group.kind), group.keys)
+            for number, group in enumerate(groups)
+            if number != seed_number
+        ]
+        for position in seed:
+            if all(
+                any(txn.get(key + position, db=db) is not None for key in group_keys)
+                for db, group_keys in others
+            ):
+                yield position
+
+    def _group_positions(
+        self, txn: lmdb.Transaction[bytes], group: IndexGroup, low: bytes, high: bytes
+    ) -> Iterator[bytes]:
+        """Positions in ``low..high`` listed under any key of ``group``, ascending, once each."""
+        db = self._index_db(group.kind)
+        scans = [
+            (position for position, _ in self._scan_items(txn, db, key, low, high))
+            for key in group.keys
+        ]
+        previous: bytes | None = None
+        for position in heapq.merge(*scans):
+            if position != previous:
+                yield position
+                previous = position
+
+    @staticmethod
+    def _scan_items(
+        txn: lmdb.Transaction[bytes], db: lmdb._Database, prefix: bytes, low: bytes, high: bytes
+    ) -> Iterator[tuple[bytes, bytes]]:
+        """(position, value) of the keys ``prefix || position`` with position in
+        ``low..high``, in key order."""
+        cursor = txn.cursor(db=db)
+        end = prefix + high
+        if not cursor.set_range(prefix + low):
+            return
+        for key, value in cursor.iternext(keys=True, values=True):
+            if key > end:
+                return
+            yield key[len(prefix) :], value
+
+    def _log_block_hash(self, txn: lmdb.Transaction[bytes], height: int) -> Hash32:
+        raw = txn.get(keys.height_key(height), db=self._dbs.log_blocks)
+        if raw is None or len(raw) != HASH_SIZE:
+            raise StorageError(f"log_blocks[{height}]: missing or malformed block hash")
+        return Hash32(raw)
+
     def _state_get(self, key: bytes) -> bytes | None:
         if not _valid_key(key):
             return None
@@ -301,8 +459,8 @@ class LmdbBlockStore:
     # -- writes ------------------------------------------------------------------------------
 
     def commit_block(self, commit: BlockCommit) -> None:
-        """Atomically append ``commit``: block, receipts, state writes, certificate, indexes and
-        the new head in one write transaction.
+        """Atomically append ``commit``: block, receipts, state writes, certificate, indexes
+        (transactions, nonces, logs) and the new head in one write transaction.
 
         Raises StorageError, with nothing written, unless the block extends the head (height =
         head height + 1 and parent hash = head hash, or height 0 on an empty store), carries one
@@ -327,6 +485,7 @@ class LmdbBlockStore:
             for index, tx in enumerate(block.transactions)
         ]
         state_items = sorted(commit.state_writes.items())
+        block_logs = _block_logs(commit)
         dbs = self._dbs
         with _lmdb_errors(f"commit block {height}"), self._env.begin(write=True) as txn:
             self._check_extends_head(txn, header)
@@ -343,6 +502,13 @@ class LmdbBlockStore:
                 txn.put(height_key, certificate_record, db=dbs.certificates)
             if state_items:
                 txn.cursor(db=dbs.state).putmulti(state_items)
+            if block_logs.records:
+                txn.put(height_key, block.hash, append=True, db=dbs.log_blocks)
+                txn.cursor(db=dbs.logs).putmulti(block_logs.records, append=True)
+                txn.cursor(db=dbs.log_address).putmulti(
+                    [(key, b"") for key in block_logs.address_keys]
+                )
+                txn.cursor(db=dbs.log_topic).putmulti([(key, b"") for key in block_logs.topic_keys])
             txn.put(keys.META_HEAD, head_record, db=dbs.meta)
 
     def put_commit_certificate(self, height: int, certificate: CommitCertificate) -> None:

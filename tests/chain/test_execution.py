@@ -12,23 +12,28 @@ import pytest
 from eth_utils import keccak
 
 from chain.crypto import PrivateKey, sm3
-from chain.errors import ExecutionError, GenesisError
+from chain.errors import ExecutionError, GenesisError, StorageError
 from chain.execution import (
+    EMPTY_CODE_HASH,
     EMPTY_STATE_ROOT,
     SM2_VERIFY_PRECOMPILE,
     SM3_PRECOMPILE,
     AccountAlloc,
+    AccountInfo,
     BlockContext,
     BlockExecution,
     CallReverted,
     InapplicableTransaction,
+    account_at,
     call,
+    code_at,
     contract_address,
     estimate_gas,
     execute_block,
     genesis_state,
     intrinsic_gas,
     sender_address,
+    storage_at,
 )
 from chain.primitives import Address, Hash32
 from chain.types import Receipt, Transaction
@@ -322,6 +327,56 @@ def test_genesis_alloc_is_readable_by_call() -> None:
     assert genesis_state({contract: AccountAlloc(code=counter_code, storage={0: 41})}) == (
         genesis_state({contract: AccountAlloc(code=counter_code, storage={0: 41})})
     )
+
+
+def test_state_reads_return_what_execution_wrote() -> None:
+    key = PrivateKey.generate()
+    ledger = Ledger({Address(key.public_key.address): AccountAlloc(balance=1_000)})
+    ledger.key = key
+    counter = ledger.deploy("Counter", word(5))
+    root_after_deploy = ledger.root
+    ledger.run([ledger.tx(counter, selector("increment()"))])
+    ledger.run([ledger.tx(READER, b"", value=400, gas_limit=21_000)])
+
+    runtime = load_artifact("Counter").deployed_bytecode
+    assert code_at(ledger.store, ledger.root, counter) == runtime
+    assert storage_at(ledger.store, ledger.root, counter, 0) == 6
+    assert storage_at(ledger.store, root_after_deploy, counter, 0) == 5
+    assert storage_at(ledger.store, ledger.root, counter, 1) == 0
+    contract = account_at(ledger.store, ledger.root, counter)
+    assert contract.code_hash == keccak(runtime)
+    assert contract.storage_root != EMPTY_STATE_ROOT
+    # EIP-161: a created contract starts at nonce 1.
+    assert contract.nonce == 1 and contract.balance == 0
+
+    sender = account_at(ledger.store, ledger.root, ledger.sender)
+    assert sender == AccountInfo(nonce=3, balance=600)
+    assert sender.code_hash == EMPTY_CODE_HASH and sender.storage_root == EMPTY_STATE_ROOT
+    assert account_at(ledger.store, ledger.root, READER).balance == 400
+    assert balance_of(ledger, READER) == 400
+    assert account_at(ledger.store, root_after_deploy, READER) == AccountInfo()
+    assert code_at(ledger.store, ledger.root, READER) == b""
+    assert account_at(ledger.store, EMPTY_STATE_ROOT, READER) == AccountInfo()
+
+
+def test_state_reads_reject_bad_input_and_report_missing_nodes(ledger: Ledger) -> None:
+    counter = ledger.deploy("Counter", word(5))
+    with pytest.raises(ExecutionError, match="state root"):
+        account_at(ledger.store, Hash32(b"\x01"), counter)
+    with pytest.raises(ExecutionError, match="address"):
+        code_at(ledger.store, ledger.root, Address(b"\x01" * 19))
+    with pytest.raises(ExecutionError, match="slot"):
+        storage_at(ledger.store, ledger.root, counter, 2**256)
+    with pytest.raises(StorageError):
+        account_at(ledger.store, Hash32(b"\x01" * 32), counter)
+    code_hash = account_at(ledger.store, ledger.root, counter).code_hash
+    without_code = {k: v for k, v in ledger.store.items() if k != code_hash}
+    with pytest.raises(StorageError):
+        code_at(without_code, ledger.root, counter)
+    storage_root = account_at(ledger.store, ledger.root, counter).storage_root
+    without_storage = {k: v for k, v in ledger.store.items() if k != storage_root}
+    with pytest.raises(StorageError):
+        storage_at(without_storage, ledger.root, counter, 0)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ and writing then parsing gives back the same value."""
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from chain import encoding as enc
 from chain.crypto.sm3 import sm3
 from chain.errors import GenesisError
+from chain.execution import account_at, code_at, storage_at
 from chain.genesis import (
     ALLOWED_ROLES,
     GOVERNANCE_ROLE,
@@ -24,10 +26,11 @@ from chain.genesis import (
     GenesisFieldError,
     GenesisValidator,
     SystemContract,
+    genesis_block,
     genesis_to_toml,
     parse_genesis,
 )
-from chain.primitives import Address, Hash32
+from chain.primitives import ZERO_HASH, Address, Hash32
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "genesis"
 VALID = sorted(VECTORS.glob("valid_*.toml"))
@@ -76,6 +79,34 @@ def test_district_example_values() -> None:
     governance_contract = genesis.system_contracts[0]
     assert governance_contract.storage[0][1] == Hash32((3).to_bytes(32, "big"))
     assert genesis.system_contracts[1].storage == ()
+
+
+BLOCK_HASHES = json.loads((VECTORS / "block_hashes.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
+def test_genesis_block_hash_is_pinned(path: Path) -> None:
+    genesis = parse_genesis(path.read_text(encoding="utf-8"))
+    block, _ = genesis_block(genesis)
+    assert block.hash.hex() == BLOCK_HASHES[path.name]
+    assert genesis_block(genesis)[0] == block
+
+
+def test_genesis_block_holds_the_initial_state() -> None:
+    genesis = parse_genesis((VECTORS / "valid_district.toml").read_text(encoding="utf-8"))
+    block, writes = genesis_block(genesis)
+    header = block.header
+    assert header.height == 0 and header.parent_hash == ZERO_HASH
+    assert header.timestamp_ms == genesis.timestamp_ms
+    assert header.validator_set_hash == genesis.validator_set_hash()
+    assert block.transactions == () and block.last_commit is None
+    for account in genesis.accounts:
+        assert account_at(writes, header.state_root, account.address).balance == account.balance
+    for contract in genesis.system_contracts:
+        assert code_at(writes, header.state_root, contract.address) == contract.code
+        for slot, value in contract.storage:
+            stored = storage_at(writes, header.state_root, contract.address, int.from_bytes(slot))
+            assert stored == int.from_bytes(value)
 
 
 def test_validator_address_is_sm3_of_the_key() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from chain.crypto import PrivateKey
 from chain.crypto.sm3 import sm3
 from chain.errors import EncodingError, InvalidKey, InvalidSignature, ValidationError
+from chain.execution import intrinsic_gas
 from chain.primitives import Address, Hash32, PublicKeyBytes
 from chain.types import Transaction
 from chain.validation import (
@@ -21,6 +22,7 @@ from chain.validation import (
     BadSignature,
     BlockLimitTooFar,
     DuplicateNonce,
+    GasLimitOutOfRange,
     InvalidTransaction,
     OversizeData,
     OversizeTransaction,
@@ -231,6 +233,32 @@ def test_signature_does_not_carry_over_to_another_chain() -> None:
         validate_transaction(moved, other_rules, height=HEIGHT, nonce_seen=never_seen)
 
 
+def test_gas_limit_below_intrinsic_gas() -> None:
+    minimum = intrinsic_gas(unsigned_tx())
+    validate(signed_tx(gas_limit=minimum))
+    tx = signed_tx(gas_limit=minimum - 1)
+    with pytest.raises(GasLimitOutOfRange) as caught:
+        validate(tx)
+    assert (caught.value.tx_hash, caught.value.gas_limit) == (tx.hash, minimum - 1)
+    assert (caught.value.minimum, caught.value.maximum) == (minimum, None)
+
+
+def test_gas_limit_above_the_block_gas_limit() -> None:
+    rules = dataclasses.replace(RULES, block_gas_limit=2_000_000)
+    validate_transaction(
+        signed_tx(gas_limit=2_000_000), rules, height=HEIGHT, nonce_seen=never_seen
+    )
+    tx = signed_tx(gas_limit=2_000_001)
+    with pytest.raises(GasLimitOutOfRange) as caught:
+        validate_transaction(tx, rules, height=HEIGHT, nonce_seen=never_seen)
+    assert caught.value.gas_limit == 2_000_001
+    assert (caught.value.minimum, caught.value.maximum) == (intrinsic_gas(tx), 2_000_000)
+    with pytest.raises(GasLimitOutOfRange):
+        validate_block_transactions([signed_tx(), tx], rules, HEIGHT, never_seen)
+    # Without a block gas limit only the intrinsic gas bounds it.
+    validate(tx)
+
+
 def test_cheap_checks_come_before_the_signature() -> None:
     tx = dataclasses.replace(signed_tx(chain_id=8), signature=b"")
     with pytest.raises(WrongChainId):
@@ -238,6 +266,9 @@ def test_cheap_checks_come_before_the_signature() -> None:
     tx = dataclasses.replace(signed_tx(), signature=b"")
     with pytest.raises(DuplicateNonce):
         validate(tx, nonce_seen=lambda nonce: True)
+    tx = dataclasses.replace(signed_tx(gas_limit=0), signature=b"")
+    with pytest.raises(GasLimitOutOfRange):
+        validate(tx)
 
 
 def test_errors_are_validation_errors_and_pickle_with_their_numbers() -> None:
@@ -250,6 +281,10 @@ def test_errors_are_validation_errors_and_pickle_with_their_numbers() -> None:
     assert type(copy) is TransactionExpired
     assert (copy.tx_hash, copy.block_limit, copy.height) == (tx.hash, HEIGHT - 3, HEIGHT)
     assert str(copy) == str(error)
+    gas_error = GasLimitOutOfRange(tx_hash=tx.hash, gas_limit=5, minimum=21_000, maximum=None)
+    gas_copy = pickle.loads(pickle.dumps(gas_error))
+    assert type(gas_copy) is GasLimitOutOfRange
+    assert (gas_copy.gas_limit, gas_copy.minimum, gas_copy.maximum) == (5, 21_000, None)
 
 
 # --- blocks ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ a small JSON-RPC client, and signed transactions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
@@ -170,4 +171,6 @@ async def send_and_wait(client: RpcClient, tx: Transaction) -> dict[str, Any]:
         receipt = await client.call("eth_getTransactionReceipt", tx_hash)
         if receipt is not None:
             return receipt
+        # A node configured not to wait for receipts answers at once; give the block time.
+        await asyncio.sleep(0.02)
     raise AssertionError(f"no receipt for {tx_hash}")

@@ -15,9 +15,11 @@ import pytest
 
 from chain import encoding as enc
 from chain.errors import EncodingError, StorageError
-from chain.primitives import ZERO_HASH, Hash32
+from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit, BlockStore, TxLocation
-from node.storage import LmdbBlockStore, keys
+from chain.types import Log
+from node.log_index import LogEntry, LogQuery, block_log_entries
+from node.storage import LmdbBlockStore, keys, lmdb_store
 
 
 def _load_writer() -> ModuleType:
@@ -350,10 +352,11 @@ def test_truncated_index_value_raises(store_path: Path) -> None:
         store.tx_location(tx.hash)
 
 
-def test_unknown_layout_version_is_refused(store_path: Path) -> None:
+@pytest.mark.parametrize("version", [b"\x63", b"\x01"])
+def test_other_layout_version_is_refused(store_path: Path, version: bytes) -> None:
     LmdbBlockStore.open(store_path, map_size=MAP_SIZE).close()
-    rewrite(store_path, keys.META, keys.META_SCHEMA, lambda _: b"\x63")
-    with pytest.raises(StorageError, match="layout version"):
+    rewrite(store_path, keys.META, keys.META_SCHEMA, lambda _: version)
+    with pytest.raises(StorageError, match=f"layout version {version.hex()}"):
         LmdbBlockStore.open(store_path, map_size=MAP_SIZE)
 
 
@@ -377,10 +380,167 @@ def test_closed_store_raises_storage_error(store_path: Path) -> None:
         store.head()
 
 
+# -- the log index -----------------------------------------------------------------------------
+
+LOG_ADDRESSES = tuple(Address(bytes([0xA0 + i]) * 20) for i in range(3))
+LOG_TOPICS = tuple(Hash32(bytes([0x10 + i]) * 32) for i in range(4))
+
+
+def with_logs(rng: random.Random, commit: BlockCommit) -> BlockCommit:
+    """``commit`` with receipts whose logs come from small pools of addresses and topics, so
+    that queries select some logs and not others."""
+    receipts = []
+    for receipt in commit.receipts:
+        logs = tuple(
+            Log(
+                address=rng.choice(LOG_ADDRESSES),
+                topics=tuple(rng.choice(LOG_TOPICS) for _ in range(rng.randrange(0, 5))),
+                data=rng.randbytes(rng.randrange(0, 40)),
+            )
+            for _ in range(rng.randrange(0, 4))
+        )
+        receipts.append(dataclasses.replace(receipt, logs=logs))
+    return dataclasses.replace(commit, receipts=tuple(receipts))
+
+
+def logged_chain(rng: random.Random, length: int) -> list[BlockCommit]:
+    commits: list[BlockCommit] = []
+    for _ in range(length):
+        parent = commits[-1] if commits else None
+        commit = cw.synthetic_commit(
+            rng,
+            None if parent is None else parent.block.header,
+            None if parent is None else parent.certificate,
+            tx_count=rng.randrange(0, 5),
+        )
+        commits.append(with_logs(rng, commit))
+    return commits
+
+
+def expected_logs(commits: list[BlockCommit], query: LogQuery) -> list[LogEntry]:
+    """The logs ``query`` selects, found by reading every block."""
+    entries: list[LogEntry] = []
+    for commit in commits:
+        if query.from_height <= commit.block.header.height <= query.to_height:
+            entries.extend(block_log_entries(commit.block, commit.receipts, query))
+    return entries
+
+
+def random_query(rng: random.Random, length: int) -> LogQuery:
+    low = rng.randrange(0, length)
+    addresses = (
+        None if rng.random() < 0.4 else tuple(rng.sample(LOG_ADDRESSES, rng.randrange(0, 3)))
+    )
+    topics = tuple(
+        None if rng.random() < 0.4 else tuple(rng.sample(LOG_TOPICS, rng.randrange(1, 3)))
+        for _ in range(rng.randrange(0, 4))
+    )
+    return LogQuery(low, rng.randrange(low, length + 2), addresses, topics)
+
+
+@pytest.mark.parametrize("seed_scan_limit", [lmdb_store.SEED_SCAN_LIMIT, 0, 3])
+def test_find_logs_returns_what_reading_every_block_returns(
+    store: LmdbBlockStore, monkeypatch: pytest.MonkeyPatch, seed_scan_limit: int
+) -> None:
+    # A small limit makes the query stream its first condition instead of a small seed.
+    monkeypatch.setattr(lmdb_store, "SEED_SCAN_LIMIT", seed_scan_limit)
+    rng = random.Random(21)
+    commits = logged_chain(rng, 12)
+    commit_all(store, commits)
+    everything = expected_logs(commits, LogQuery(0, 11))
+    assert len(everything) > 20
+    assert store.find_logs(LogQuery(0, 11), 10_000) == everything
+    for _ in range(200):
+        query = random_query(rng, len(commits))
+        expected = expected_logs(commits, query)
+        assert store.find_logs(query, 10_000) == expected, query
+        assert store.find_logs(query, 2) == expected[:2], query
+
+
+def test_find_logs_bounds(store: LmdbBlockStore) -> None:
+    commits = logged_chain(random.Random(22), 4)
+    commit_all(store, commits)
+    everything = expected_logs(commits, LogQuery(0, 3))
+    assert store.find_logs(LogQuery(0, 3), 0) == []
+    assert store.find_logs(LogQuery(3, 2), 10) == []
+    assert store.find_logs(LogQuery(-5, 2**70), 10_000) == everything
+    assert store.find_logs(LogQuery(4, 9), 10) == []
+    assert store.find_logs(LogQuery(0, 3, addresses=()), 10) == []
+    assert store.find_logs(LogQuery(0, 3, topics=((),)), 10) == []
+    unknown = Hash32(b"\x99" * 32)
+    assert store.find_logs(LogQuery(0, 3, topics=((unknown,),)), 10) == []
+
+
+def test_log_index_is_committed_with_the_block_and_survives_reopening(store_path: Path) -> None:
+    commits = logged_chain(random.Random(23), 5)
+    with LmdbBlockStore.open(store_path, map_size=MAP_SIZE) as store:
+        commit_all(store, commits[:3])
+        query = LogQuery(0, 10, topics=((LOG_TOPICS[0],),))
+        assert store.find_logs(query, 10_000) == expected_logs(commits[:3], query)
+    with LmdbBlockStore.open(store_path, map_size=MAP_SIZE) as store:
+        assert store.find_logs(query, 10_000) == expected_logs(commits[:3], query)
+        commit_all(store, commits[3:])
+        assert store.find_logs(query, 10_000) == expected_logs(commits, query)
+    counts = {name: len(entries) for name, entries in snapshot(store_path).items()}
+    logs = [log for commit in commits for receipt in commit.receipts for log in receipt.logs]
+    assert counts[keys.LOGS] == counts[keys.LOG_ADDRESS] == len(logs)
+    assert counts[keys.LOG_TOPIC] == sum(len(set(log.topics)) for log in logs)
+    assert counts[keys.LOG_BLOCKS] == sum(
+        1 for commit in commits if any(receipt.logs for receipt in commit.receipts)
+    )
+
+
+def test_one_block_of_many_logs_answers_a_narrow_query(store: LmdbBlockStore) -> None:
+    rng = random.Random(24)
+    genesis = cw.synthetic_commit(rng, None, None, tx_count=0)
+    block = cw.synthetic_commit(rng, genesis.block.header, genesis.certificate, tx_count=50)
+    rare = Hash32(b"\x77" * 32)
+    receipts = tuple(
+        dataclasses.replace(
+            receipt,
+            logs=tuple(
+                Log(LOG_ADDRESSES[0], (LOG_TOPICS[0], rare if i == 7 else LOG_TOPICS[1]), b"")
+                for i in range(200)
+            ),
+        )
+        for receipt in block.receipts
+    )
+    block = dataclasses.replace(block, receipts=receipts)
+    commit_all(store, [genesis, block])
+    found = store.find_logs(LogQuery(0, 1, (LOG_ADDRESSES[0],), (None, (rare,))), 10_000)
+    assert [(entry.tx_index, entry.log_index) for entry in found] == [
+        (tx, tx * 200 + 7) for tx in range(50)
+    ]
+    assert all(entry.block_hash == block.block.hash for entry in found)
+    assert found == expected_logs([genesis, block], LogQuery(0, 1, None, (None, (rare,))))
+
+
+def test_corrupt_log_record_raises(store_path: Path) -> None:
+    commits = logged_chain(random.Random(25), 6)
+    with LmdbBlockStore.open(store_path, map_size=MAP_SIZE) as store:
+        commit_all(store, commits)
+    position = snapshot(store_path)[keys.LOGS][0][0]
+    rewrite(store_path, keys.LOGS, position, lambda value: value[:-1] + bytes([value[-1] ^ 1]))
+    with (
+        LmdbBlockStore.open(store_path, map_size=MAP_SIZE) as store,
+        pytest.raises(StorageError, match="checksum"),
+    ):
+        store.find_logs(LogQuery(0, 10), 10_000)
+
+
 def test_key_layout_helpers() -> None:
     assert keys.height_key(1) < keys.height_key(256) < keys.height_key(2**40)
     assert keys.decode_height(keys.height_key(12345), "x") == 12345
     assert keys.decode_tx_location(keys.tx_location_value(7, 3), "x") == (7, 3)
+    assert keys.decode_log_position(keys.log_position(7, 2**32 - 1), "x") == (7, 2**32 - 1)
+    assert keys.log_position(7, 2**32 - 1) < keys.log_position(8, 0)
+    log = Log(Address(b"\x01" * 20), (Hash32(b"\x02" * 32), Hash32(b"\x03" * 32)), b"data")
+    payload = keys.log_payload(5, Hash32(b"\x04" * 32), log)
+    assert keys.decode_log_payload(payload, "x") == (5, Hash32(b"\x04" * 32), log)
+    with pytest.raises(StorageError):
+        keys.decode_log_payload(payload[:40], "x")
+    with pytest.raises(StorageError):
+        keys.log_position(1, 2**32)
     assert keys.unframe(keys.frame(b"payload"), "x") == b"payload"
     with pytest.raises(StorageError):
         keys.height_key(-1)
