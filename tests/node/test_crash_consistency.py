@@ -218,8 +218,9 @@ def test_sigkill_during_large_commit_is_all_or_nothing(tmp_path: Path) -> None:
     interrupted = 0
     for round_number in range(kills):
         with Writer(path, "large", seed + round_number) as writer:
-            # Let a few blocks go through, then kill right after a commit has begun.
-            for _ in range(rng.randrange(1, 4)):
+            # Let a few blocks go through, then kill right after a commit has begun. At least
+            # two commit starts, so the first (genesis, on the first round) has finished.
+            for _ in range(rng.randrange(2, 5)):
                 committing = writer.wait_for_commit_start()
             time.sleep(rng.uniform(0.0, 0.02))
             writer.kill()
