@@ -89,7 +89,6 @@ class Node:
             ledger.rules,
             Permissions.at_head(ledger),
             capacity=self.config.mempool_size,
-            block_gas_limit=self.genesis.block_gas_limit,
             nonce_committed=ledger.nonce_committed,
             next_height=lambda: ledger.head.height + 1,
         )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chain.errors import ValidationError
-from chain.execution import intrinsic_gas, sender_address
+from chain.execution import sender_address
 from chain.genesis import Genesis
 from chain.primitives import Address, Hash32
 from chain.types import Transaction
@@ -80,20 +80,6 @@ class MempoolFull(MempoolError):
         super().__init__(f"transaction {tx_hash.hex()}: mempool full ({capacity} transactions)")
         self.tx_hash = tx_hash
         self.capacity = capacity
-
-
-class GasLimitOutOfRange(MempoolError):
-    """A ``gas_limit`` below the transaction's intrinsic gas or above the block gas limit: no
-    block could include it."""
-
-    def __init__(self, *, tx_hash: Hash32, gas_limit: int, minimum: int, maximum: int) -> None:
-        super().__init__(
-            f"transaction {tx_hash.hex()}: gas limit {gas_limit} outside [{minimum}, {maximum}]"
-        )
-        self.tx_hash = tx_hash
-        self.gas_limit = gas_limit
-        self.minimum = minimum
-        self.maximum = maximum
 
 
 class Permissions:
@@ -156,7 +142,6 @@ class Mempool:
         permissions: Permissions,
         *,
         capacity: int,
-        block_gas_limit: int,
         nonce_committed: Callable[[Hash32], bool],
         next_height: Callable[[], int],
     ) -> None:
@@ -165,7 +150,6 @@ class Mempool:
         self.rules = rules
         self.permissions = permissions
         self.capacity = capacity
-        self.block_gas_limit = block_gas_limit
         self._nonce_committed = nonce_committed
         self._next_height = next_height
         self._pending: OrderedDict[Hash32, Transaction] = OrderedDict()
@@ -198,14 +182,6 @@ class Mempool:
             tx, self.rules, height=self._next_height(), nonce_seen=self._nonce_seen
         )
         self.permissions.check(tx, sender_address(tx))
-        minimum = intrinsic_gas(tx)
-        if not minimum <= tx.gas_limit <= self.block_gas_limit:
-            raise GasLimitOutOfRange(
-                tx_hash=tx.hash,
-                gas_limit=tx.gas_limit,
-                minimum=minimum,
-                maximum=self.block_gas_limit,
-            )
         return tx
 
     def add(self, tx: Transaction) -> None:

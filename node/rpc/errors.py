@@ -38,7 +38,6 @@ from chain.validation import (
     TransactionExpired,
     WrongChainId,
 )
-from node.mempool import GasLimitOutOfRange as PoolGasLimitOutOfRange
 from node.mempool import MempoolFull, NotPermitted
 
 
@@ -120,7 +119,6 @@ REFUSAL_CODES: dict[type[Exception], ErrorCode] = {
     NotPermitted: ErrorCode.TX_NOT_PERMITTED,
     MempoolFull: ErrorCode.TX_MEMPOOL_FULL,
     GasLimitOutOfRange: ErrorCode.TX_BAD_GAS_LIMIT,
-    PoolGasLimitOutOfRange: ErrorCode.TX_BAD_GAS_LIMIT,
 }
 """Each transaction refusal and the code it is answered with."""
 

@@ -162,7 +162,6 @@ def _unit_pool(chain: DevChain, capacity: int) -> Mempool:
         TxRules(CHAIN_ID),
         Permissions.from_genesis(chain.genesis),
         capacity=capacity,
-        block_gas_limit=chain.genesis.block_gas_limit,
         nonce_committed=lambda nonce: False,
         next_height=lambda: 1,
     )
