@@ -1,12 +1,11 @@
 """The ``lianxin`` command line for node operators.
 
-Exit codes: 0 success, 1 the checked thing is bad (e.g. verify-chain found a fault),
-2 usage or configuration error, 3 the node could not be reached.
+Exit codes (see :mod:`node.cli_common`): 0 success, 1 the checked thing is bad (e.g.
+verify-chain found a fault), 2 usage or configuration error, 3 the node could not be reached.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -27,20 +25,34 @@ from node.chain_dir import (
     ChainDirError,
     init_chain_dir,
     keystore_address,
-    load_key,
     save_key,
 )
 from node.cli_accounts import accounts_app
+from node.cli_common import (
+    DEFAULT_DIR,
+    EXIT_BAD,
+    EXIT_USAGE,
+    DirOption,
+    JsonOption,
+    PasswordOption,
+    RpcOption,
+    block_tag,
+    call,
+    chain_password,
+    console,
+    emit,
+    errors,
+    fail,
+    load_signing_key,
+    read_password,
+    rpc_url,
+)
 from node.cli_contract import contract_app
 from node.config import ConfigError, load_config
 from node.daemon import load_genesis
 from node.rpc_client import RpcError, rpc_call
 from node.storage.lmdb_store import LmdbBlockStore
 from node.verify import verify_chain
-
-EXIT_BAD = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 
 app = typer.Typer(help="lianxin (链信): operate a consortium chain node.", no_args_is_help=True)
 node_app = typer.Typer(help="Start, stop and inspect the node process.", no_args_is_help=True)
@@ -50,84 +62,6 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(contract_app, name="contract")
 
-console = Console()
-errors = Console(stderr=True)
-
-DirOption = Annotated[Path, typer.Option("--dir", "-d", help="chain directory")]
-JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-RpcOption = Annotated[
-    str | None, typer.Option("--rpc", help="node URL (default: from the chain's node.toml)")
-]
-DEFAULT_DIR = Path("devchain")
-PASSWORD_ENV = "LIANXIN_KEYSTORE_PASSWORD"
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``message`` to stderr and return the Exit to raise."""
-    errors.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def emit(data: Any, as_json: bool) -> None:
-    """Print ``data`` as JSON, or as a two-column table of its top-level fields."""
-    if as_json or not isinstance(data, dict):
-        console.print_json(json.dumps(data))
-        return
-    table = Table(show_header=False)
-    for key, value in data.items():
-        table.add_row(str(key), value if isinstance(value, str) else json.dumps(value))
-    console.print(table)
-
-
-def read_password(password_file: Path | None, *, confirm: bool, allow_none: bool) -> bytes | None:
-    """The keystore password from a file, the environment, or a prompt (in that order)."""
-    if password_file is not None:
-        try:
-            return password_file.read_text(encoding="utf-8").rstrip("\r\n").encode()
-        except OSError as exc:
-            raise fail(f"cannot read password file: {exc}") from exc
-    if PASSWORD_ENV in os.environ:
-        return os.environ[PASSWORD_ENV].encode()
-    if allow_none or not sys.stdin.isatty():
-        if allow_none:
-            return None
-        raise fail(f"no password: use --password-file, ${PASSWORD_ENV}, or a terminal")
-    text: str = typer.prompt("Keystore password", hide_input=True, confirmation_prompt=confirm)
-    return text.encode()
-
-
-def chain_password(directory: ChainDir, password_file: Path | None) -> bytes:
-    """The password for a chain's keystores (a dev chain's generated file is the default)."""
-    if (
-        password_file is None
-        and PASSWORD_ENV not in os.environ
-        and directory.password_file.exists()
-    ):
-        password_file = directory.password_file
-    password = read_password(password_file, confirm=False, allow_none=False)
-    assert password is not None
-    return password
-
-
-def rpc_url(directory: Path, rpc: str | None) -> str:
-    """The node URL: ``--rpc`` if given, else from the chain directory's node.toml."""
-    if rpc is not None:
-        return rpc
-    try:
-        config = load_config(ChainDir(directory).config)
-    except ConfigError as exc:
-        raise fail(f"{exc} (or pass --rpc)") from exc
-    return f"http://{config.rpc_host}:{config.rpc_port}"
-
-
-def call(url: str, method: str, params: list[Any]) -> Any:
-    """JSON-RPC call that turns failures into CLI exits."""
-    try:
-        return rpc_call(url, method, params)
-    except RpcError as exc:
-        code = EXIT_UNREACHABLE if exc.code is None else EXIT_BAD
-        raise fail(str(exc), code) from exc
-
 
 @app.command()
 def init(
@@ -135,7 +69,7 @@ def init(
     dev: Annotated[bool, typer.Option("--dev", help="funded dev accounts with every role")] = False,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
-    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    password_file: PasswordOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a chain directory: genesis, encrypted validator key, node config."""
@@ -250,21 +184,10 @@ def block(
     as_json: JsonOption = False,
 ) -> None:
     """Show a block."""
-    tag = number if number == "latest" else hex(_parse_height(number))
-    result = call(rpc_url(directory, rpc), "eth_getBlockByNumber", [tag, False])
-    if result is None:
-        raise fail(f"no block {number}", EXIT_BAD)
-    emit(result, as_json)
-
-
-def _parse_height(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError as exc:
-        raise fail(f"not a block height: {text!r}") from exc
-    if value < 0:
-        raise fail("block height must be non-negative")
-    return value
+    tag = block_tag(number)
+    _show(
+        rpc_url(directory, rpc), "eth_getBlockByNumber", [tag, False], f"no block {number}", as_json
+    )
 
 
 @app.command()
@@ -275,10 +198,8 @@ def tx(
     as_json: JsonOption = False,
 ) -> None:
     """Show a committed transaction."""
-    result = call(rpc_url(directory, rpc), "eth_getTransactionByHash", [tx_hash])
-    if result is None:
-        raise fail(f"no transaction {tx_hash}", EXIT_BAD)
-    emit(result, as_json)
+    url = rpc_url(directory, rpc)
+    _show(url, "eth_getTransactionByHash", [tx_hash], f"no transaction {tx_hash}", as_json)
 
 
 @app.command()
@@ -289,9 +210,15 @@ def receipt(
     as_json: JsonOption = False,
 ) -> None:
     """Show a transaction's receipt."""
-    result = call(rpc_url(directory, rpc), "eth_getTransactionReceipt", [tx_hash])
+    url = rpc_url(directory, rpc)
+    _show(url, "eth_getTransactionReceipt", [tx_hash], f"no receipt for {tx_hash}", as_json)
+
+
+def _show(url: str, method: str, params: list[Any], missing: str, as_json: bool) -> None:
+    """Print what ``method`` returns; exit 1 with ``missing`` if it returns nothing."""
+    result = call(url, method, params)
     if result is None:
-        raise fail(f"no receipt for {tx_hash}", EXIT_BAD)
+        raise fail(missing, EXIT_BAD)
     emit(result, as_json)
 
 
@@ -335,7 +262,7 @@ def verify_chain_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption
 def keys_new(
     name: Annotated[str, typer.Argument(help="key name")],
     directory: DirOption = DEFAULT_DIR,
-    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    password_file: PasswordOption = None,
 ) -> None:
     """Generate an SM2 key into an SM4 keystore under keys/."""
     chain = ChainDir(directory)
@@ -369,15 +296,11 @@ def keys_list(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -
 def keys_show(
     name: str,
     directory: DirOption = DEFAULT_DIR,
-    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    password_file: PasswordOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show a key's address and public key (decrypts the keystore)."""
-    chain = ChainDir(directory)
-    try:
-        key = load_key(chain.keystore(name), chain_password(chain, password_file))
-    except ChainError as exc:
-        raise fail(str(exc), EXIT_BAD) from exc
+    key = load_signing_key(directory, name, password_file)
     emit(
         {
             "name": name,
@@ -392,15 +315,11 @@ def keys_show(
 def keys_export(
     name: str,
     directory: DirOption = DEFAULT_DIR,
-    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    password_file: PasswordOption = None,
     public: Annotated[bool, typer.Option("--public", help="export the public key only")] = False,
 ) -> None:
     """Print the key as PEM (PKCS#8 private key, or SPKI public key with --public)."""
-    chain = ChainDir(directory)
-    try:
-        key = load_key(chain.keystore(name), chain_password(chain, password_file))
-    except ChainError as exc:
-        raise fail(str(exc), EXIT_BAD) from exc
+    key = load_signing_key(directory, name, password_file)
     pem = key.public_key.to_pem() if public else key.to_pem()
     sys.stdout.write(pem.decode())
 
@@ -410,7 +329,7 @@ def keys_import(
     name: str,
     pem_file: Annotated[Path, typer.Argument(help="PEM file (PKCS#8 or SEC1), e.g. from openssl")],
     directory: DirOption = DEFAULT_DIR,
-    password_file: Annotated[Path | None, typer.Option(help="file holding the password")] = None,
+    password_file: PasswordOption = None,
 ) -> None:
     """Import an SM2 private key from PEM into an SM4 keystore."""
     chain = ChainDir(directory)

@@ -7,28 +7,22 @@ keystore (``--key``, default ``admin``), wait for its receipt and exit 1 if it r
 example when the key does not hold the governance role). A single governance account signs each
 change for now; multi-signature governance comes with validator governance.
 
-Shared helpers (password, node URL, error exits) live in :mod:`node.cli`, which registers this
-sub-app; they are imported on use so that the two modules do not import each other at load.
+Exit codes and the functions shared with the other commands live in :mod:`node.cli_common`; the
+transaction is sent and waited for by :mod:`node.tx_send`.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from eth_abi.abi import decode
 from eth_utils.abi import function_signature_to_4byte_selector
-from rich.console import Console
 from rich.table import Table
 
-from chain.crypto import PrivateKey
 from chain.errors import ChainError
-from chain.primitives import Address, Hash32
-from chain.types import Transaction
-from chain.validation import sign_transaction
+from chain.primitives import Address
 from contracts.permissions import (
     FROZEN_TOPIC,
     PERMISSIONS_ADDRESS,
@@ -44,17 +38,30 @@ from contracts.permissions import (
     roles_call,
     unfreeze_call,
 )
-from node.chain_dir import ChainDir, keystore_address, load_key
-
-EXIT_BAD = 1
-EXIT_USAGE = 2
+from node.chain_dir import ChainDir, keystore_address
+from node.cli_common import (
+    DEFAULT_DIR,
+    EXIT_BAD,
+    DirOption,
+    JsonOption,
+    KeyOption,
+    PasswordOption,
+    RpcOption,
+    call,
+    console,
+    emit,
+    fail,
+    from_hex,
+    load_signing_key,
+    rpc_url,
+    to_hex,
+)
+from node.daemon import load_genesis
+from node.tx_send import send_transaction
 
 GOVERNANCE_GAS = 300_000
-"""Gas limit of a governance transaction (a grant uses about 60,000)."""
-BLOCK_LIMIT_MARGIN = 100
-"""Blocks after the current head during which the transaction may still be included."""
-RECEIPT_TIMEOUT_S = 30.0
-"""How long to wait for the receipt before giving up."""
+"""Gas limit of a governance transaction (a grant uses about 60,000). Fixed rather than
+estimated, so that a change the contract refuses is still sent and its revert reported."""
 
 CONTRACT_ERRORS = {
     function_signature_to_4byte_selector(signature): signature
@@ -71,41 +78,8 @@ accounts_app = typer.Typer(
     help="Account roles on the Permissions contract: list, grant, revoke, freeze.",
     no_args_is_help=True,
 )
-console = Console()
 
-DirOption = Annotated[Path, typer.Option("--dir", "-d", help="chain directory")]
-JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-RpcOption = Annotated[
-    str | None, typer.Option("--rpc", help="node URL (default: from the chain's node.toml)")
-]
-KeyOption = Annotated[
-    str, typer.Option("--key", help="keystore under keys/ of a governance account")
-]
-PasswordOption = Annotated[Path | None, typer.Option(help="file holding the keystore password")]
 AccountArgument = Annotated[str, typer.Argument(help="address (0x…) or key name under keys/")]
-DEFAULT_DIR = Path("devchain")
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    from node.cli import fail
-
-    return fail(message, code)
-
-
-def _call(url: str, method: str, params: list[Any]) -> Any:
-    from node.cli import call
-
-    return call(url, method, params)
-
-
-def _url(directory: Path, rpc: str | None) -> str:
-    from node.cli import rpc_url
-
-    return rpc_url(directory, rpc)
-
-
-def _hex(value: bytes) -> str:
-    return "0x" + value.hex()
 
 
 def parse_account(directory: Path, text: str) -> Address:
@@ -116,25 +90,25 @@ def parse_account(directory: Path, text: str) -> Address:
         except ValueError:
             raw = b""
         if len(raw) != 20:
-            raise _fail(f"not a 20-byte address: {text!r}")
+            raise fail(f"not a 20-byte address: {text!r}")
         return Address(raw)
     try:
         return keystore_address(ChainDir(directory).keystore(text))
     except ChainError as exc:
-        raise _fail(f"{text!r} is neither an address nor a key name: {exc}") from exc
+        raise fail(f"{text!r} is neither an address nor a key name: {exc}") from exc
 
 
 def _role_bits(names: list[str]) -> int:
     try:
         return role_bits(names)
     except UnknownRole as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 def _require_contract(url: str) -> None:
-    code = _call(url, "eth_getCode", [_hex(PERMISSIONS_ADDRESS), "latest"])
+    code = call(url, "eth_getCode", [to_hex(PERMISSIONS_ADDRESS), "latest"])
     if code in (None, "0x"):
-        raise _fail(
+        raise fail(
             "this chain has static permissions (its genesis holds no Permissions contract); "
             "roles cannot change",
             EXIT_BAD,
@@ -143,18 +117,18 @@ def _require_contract(url: str) -> None:
 
 def current_roles(url: str, account: Address) -> int:
     """The role bits of ``account`` at the node's head."""
-    output = _call(
+    output = call(
         url,
         "eth_call",
-        [{"to": _hex(PERMISSIONS_ADDRESS), "data": _hex(roles_call(account))}, "latest"],
+        [{"to": to_hex(PERMISSIONS_ADDRESS), "data": to_hex(roles_call(account))}, "latest"],
     )
-    (bits,) = decode(["uint256"], bytes.fromhex(str(output).removeprefix("0x")))
+    (bits,) = decode(["uint256"], from_hex(str(output)))
     return int(bits)
 
 
 def _account_json(address: Address, bits: int, names: dict[Address, str]) -> dict[str, Any]:
     return {
-        "address": _hex(address),
+        "address": to_hex(address),
         "name": names.get(address),
         "roles": sorted(role_names(bits), key=list(ROLE_BITS).index),
         "frozen": is_frozen(bits),
@@ -172,15 +146,13 @@ def _key_names(directory: Path) -> dict[Address, str]:
 
 
 def _genesis_accounts(directory: Path) -> list[Address]:
-    from node.daemon import load_genesis
-
     path = ChainDir(directory).genesis
     if not path.exists():
         return []
     try:
         return [account.address for account in load_genesis(path).accounts]
     except ChainError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
 
 
 @accounts_app.command("list")
@@ -188,18 +160,18 @@ def accounts_list(
     directory: DirOption = DEFAULT_DIR, rpc: RpcOption = None, as_json: JsonOption = False
 ) -> None:
     """Every account of genesis or of a role event, with its current roles."""
-    url = _url(directory, rpc)
+    url = rpc_url(directory, rpc)
     _require_contract(url)
     seen: dict[Address, None] = dict.fromkeys(_genesis_accounts(directory))
-    logs = _call(
+    logs = call(
         url,
         "eth_getLogs",
         [
             {
                 "fromBlock": "earliest",
                 "toBlock": "latest",
-                "address": _hex(PERMISSIONS_ADDRESS),
-                "topics": [[_hex(ROLES_CHANGED_TOPIC), _hex(FROZEN_TOPIC)]],
+                "address": to_hex(PERMISSIONS_ADDRESS),
+                "topics": [[to_hex(ROLES_CHANGED_TOPIC), to_hex(FROZEN_TOPIC)]],
             }
         ],
     )
@@ -208,7 +180,7 @@ def accounts_list(
     names = _key_names(directory)
     entries = [_account_json(address, current_roles(url, address), names) for address in seen]
     if as_json:
-        console.print_json(data=entries)
+        emit(entries, True)
         return
     table = Table("name", "roles", "frozen")
     # A shortened address is no address: the other columns wrap instead.
@@ -223,35 +195,8 @@ def accounts_list(
     console.print(table)
 
 
-def _signed(url: str, key: PrivateKey, data: bytes) -> Transaction:
-    chain_id = int(_call(url, "eth_chainId", []), 16)
-    height = int(_call(url, "eth_blockNumber", []), 16)
-    unsigned = Transaction(
-        chain_id=chain_id,
-        nonce=Hash32(os.urandom(32)),
-        block_limit=height + BLOCK_LIMIT_MARGIN,
-        to=PERMISSIONS_ADDRESS,
-        value=0,
-        data=data,
-        gas_limit=GOVERNANCE_GAS,
-        public_key=key.public_key.to_bytes(),
-    )
-    return sign_transaction(unsigned, key)
-
-
-def _wait_for_receipt(url: str, tx_hash: str) -> dict[str, Any]:
-    deadline = time.monotonic() + RECEIPT_TIMEOUT_S
-    while time.monotonic() < deadline:
-        # The node itself holds the request until the block commits (receipt_wait_ms).
-        receipt = _call(url, "eth_getTransactionReceipt", [tx_hash])
-        if receipt is not None:
-            return dict(receipt)
-        time.sleep(0.2)
-    raise _fail(f"no receipt for {tx_hash} within {RECEIPT_TIMEOUT_S:.0f} s", EXIT_BAD)
-
-
 def _revert_reason(output: str) -> str:
-    raw = bytes.fromhex(output.removeprefix("0x"))
+    raw = from_hex(output)
     return CONTRACT_ERRORS.get(raw[:4], "reverted" if not raw else f"revert data 0x{raw.hex()}")
 
 
@@ -267,31 +212,24 @@ def _govern(
 ) -> None:
     """Sign ``data`` to the Permissions contract with ``key_name``, send it, wait for the
     receipt, and report; exit 1 if the transaction reverted."""
-    from node.cli import chain_password
-
-    url = _url(directory, rpc)
+    url = rpc_url(directory, rpc)
     _require_contract(url)
-    chain = ChainDir(directory)
-    try:
-        key = load_key(chain.keystore(key_name), chain_password(chain, password_file))
-    except ChainError as exc:
-        raise _fail(str(exc), EXIT_BAD) from exc
-    tx = _signed(url, key, data)
-    tx_hash = _call(url, "eth_sendRawTransaction", [_hex(tx.encode())])
-    receipt = _wait_for_receipt(url, tx_hash)
+    key = load_signing_key(directory, key_name, password_file)
+    receipt = send_transaction(url, key, to=PERMISSIONS_ADDRESS, data=data, gas=GOVERNANCE_GAS)
+    tx_hash = receipt["transactionHash"]
     ok = receipt["status"] == "0x1"
     result: dict[str, Any] = {
         "action": action,
         "ok": ok,
         "transaction": tx_hash,
         "block": int(receipt["blockNumber"], 16),
-        "by": _hex(key.public_key.address),
+        "by": to_hex(key.public_key.address),
     }
     if not ok:
         result["error"] = _revert_reason(str(receipt.get("output", "0x")))
     result["account"] = _account_json(account, current_roles(url, account), _key_names(directory))
     if as_json:
-        console.print_json(data=result)
+        emit(result, True)
     elif ok:
         entry = result["account"]
         roles = ", ".join(entry["roles"]) or "(none)"
@@ -301,7 +239,7 @@ def _govern(
             f"(tx {tx_hash}, block {result['block']})"
         )
     if not ok:
-        raise _fail(
+        raise fail(
             f"{action} reverted: {result['error']} (tx {tx_hash}, block {result['block']})",
             EXIT_BAD,
         )

@@ -10,26 +10,24 @@ dash (``-- -5``). Results and event arguments come back the other way: bytes as 
 addresses in EIP-55 form.
 
 Transactions are signed with a keystore of the chain directory (``--key NAME``), sent with
-``eth_sendRawTransaction`` and waited for until their receipt arrives. Exit codes as in
-:mod:`node.cli`: 0 success, 1 refused, reverted or no receipt in time, 2 usage error (bad
-argument, unknown function or artifact, unreadable key), 3 the node could not be reached.
-
-:mod:`node.cli` imports this module to register the sub-app, so the helpers shared with it
-are imported inside the functions that use them, when a command runs.
+``eth_sendRawTransaction`` and waited for until their receipt arrives (:mod:`node.tx_send`).
+Exit codes as in :mod:`node.cli_common`: 0 success, 1 refused, reverted, no receipt in time or
+a key that does not decrypt, 2 usage error (bad argument, unknown function or artifact, no
+such key), 3 the node could not be reached.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-import eth_abi
 import typer
+from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError, EncodingError
+from eth_typing import ABIElement, ABIEvent
 from eth_utils.abi import (
     abi_to_signature,
     collapse_if_tuple,
@@ -37,57 +35,49 @@ from eth_utils.abi import (
     function_abi_to_4byte_selector,
 )
 from eth_utils.address import to_checksum_address
-from rich.console import Console
 from rich.table import Table
 
-from chain.crypto import PrivateKey
-from chain.errors import ChainError
-from chain.primitives import ADDRESS_SIZE, Address, Hash32
-from chain.types import Transaction
-from chain.validation import sign_transaction
+from chain.primitives import ADDRESS_SIZE, Address
 from contracts.artifacts import Artifact, load_artifact, parse_artifact
 from contracts.errors import ArtifactError
-from node.rpc_client import RpcError, rpc_call
+from node.cli_common import (
+    DEFAULT_DIR,
+    EXIT_BAD,
+    EXIT_USAGE,
+    DirOption,
+    JsonOption,
+    KeyOption,
+    PasswordOption,
+    RpcOption,
+    block_tag,
+    call,
+    cell,
+    console,
+    emit,
+    fail,
+    field_table,
+    from_hex,
+    load_signing_key,
+    rpc_url,
+    to_hex,
+)
+from node.tx_send import GAS_MARGIN_PERCENT, RECEIPT_TIMEOUT_S, send_transaction
 
 contract_app = typer.Typer(
     help="Deploy contracts, call their functions and send them transactions.",
     no_args_is_help=True,
 )
 
-console = Console()
-
-# node.cli's exit codes; it imports this module, so they cannot be imported from it here.
-EXIT_BAD = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-
-BLOCK_LIMIT_WINDOW = 500
-"""Blocks above the current height a transaction sent from here stays valid."""
-
-GAS_MARGIN_PERCENT = 20
-"""Gas allowed above the node's estimate when ``--gas`` is not given."""
-
-EXECUTION_REVERTED = 3
-"""The JSON-RPC error code of a reverted eth_call or eth_estimateGas."""
-
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 """Selector of Solidity's ``Error(string)`` revert."""
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 """Selector of Solidity's ``Panic(uint256)`` revert."""
 
-DirOption = Annotated[Path, typer.Option("--dir", "-d", help="chain directory")]
-JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-RpcOption = Annotated[
-    str | None, typer.Option("--rpc", help="node URL (default: from the chain's node.toml)")
-]
-KeyOption = Annotated[
-    str, typer.Option("--key", "-k", help="name of the signing keystore under keys/")
-]
-PasswordOption = Annotated[
-    Path | None, typer.Option("--password-file", help="file holding the keystore password")
-]
 GasOption = Annotated[
-    int | None, typer.Option("--gas", min=21_000, help="gas limit (default: estimate + 20%)")
+    int | None,
+    typer.Option(
+        "--gas", min=21_000, help=f"gas limit (default: estimate + {GAS_MARGIN_PERCENT}%)"
+    ),
 ]
 TimeoutOption = Annotated[
     float, typer.Option("--timeout", min=0.1, help="seconds to wait for the receipt")
@@ -99,7 +89,6 @@ ArtifactArgument = Annotated[
     ),
 ]
 ArgsArgument = Annotated[list[str] | None, typer.Argument(help="arguments, one per ABI input")]
-DEFAULT_DIR = Path("devchain")
 
 
 class ContractCommandError(Exception):
@@ -142,7 +131,7 @@ def find_function(artifact: Artifact, spec: str, arg_count: int) -> dict[str, An
     name, the one taking ``arg_count`` arguments. Raises ContractCommandError otherwise."""
     functions = [entry for entry in artifact.abi if entry.get("type") == "function"]
     if "(" in spec:
-        named = [entry for entry in functions if abi_to_signature(entry) == spec]
+        named = [entry for entry in functions if _signature(entry) == spec]
     else:
         named = [entry for entry in functions if entry.get("name") == spec]
     matches = named
@@ -150,7 +139,7 @@ def find_function(artifact: Artifact, spec: str, arg_count: int) -> dict[str, An
         matches = [entry for entry in named if len(entry.get("inputs", [])) == arg_count]
     if len(matches) == 1:
         return matches[0]
-    known = ", ".join(sorted(abi_to_signature(entry) for entry in functions)) or "none"
+    known = ", ".join(sorted(_signature(entry) for entry in functions)) or "none"
     if not named:
         raise ContractCommandError(f"{artifact.name} has no function {spec}; it has: {known}")
     raise ContractCommandError(f"{spec} is overloaded in {artifact.name}; name one of: {known}")
@@ -179,7 +168,7 @@ def encode_arguments(inputs: Sequence[Mapping[str, Any]], texts: Sequence[str]) 
     ]
     types = [collapse_if_tuple(dict(param)) for param in inputs]
     try:
-        return eth_abi.encode(types, values)
+        return encode(types, values)
     except EncodingError as exc:
         raise ArgumentError(str(exc)) from exc
 
@@ -269,7 +258,7 @@ def decode_values(params: Sequence[Mapping[str, Any]], data: bytes) -> list[Any]
     """``data`` decoded as ``params``, in JSON form (bytes as 0x-hex, tuples as lists)."""
     types = [collapse_if_tuple(dict(param)) for param in params]
     try:
-        return [json_value(value) for value in eth_abi.decode(types, data)]
+        return [json_value(value) for value in decode(types, data)]
     except DecodingError as exc:
         raise ContractCommandError(f"cannot decode {types} from 0x{data.hex()}: {exc}") from exc
 
@@ -289,13 +278,13 @@ def describe_revert(artifact: Artifact, data: bytes) -> str:
     selector, payload = data[:4], data[4:]
     try:
         if selector == ERROR_STRING_SELECTOR:
-            (message,) = eth_abi.decode(["string"], payload)
+            (message,) = decode(["string"], payload)
             return f"reverted: {message}"
         if selector == PANIC_SELECTOR:
-            (code,) = eth_abi.decode(["uint256"], payload)
+            (code,) = decode(["uint256"], payload)
             return f"reverted: panic 0x{code:02x}"
         for entry in artifact.abi:
-            if entry.get("type") == "error" and function_abi_to_4byte_selector(entry) == selector:
+            if entry.get("type") == "error" and _selector(entry) == selector:
                 values = decode_values(entry.get("inputs", []), payload)
                 shown = ", ".join(json.dumps(value) for value in values)
                 return f"reverted: {entry['name']}({shown})"
@@ -308,7 +297,7 @@ def decode_logs(artifact: Artifact, logs: Sequence[Mapping[str, Any]]) -> list[d
     """The receipt ``logs`` as events of ``artifact`` where a topic matches one of its events;
     other logs are kept raw (address, topics, data)."""
     events = {
-        "0x" + event_abi_to_log_topic(entry).hex(): entry
+        "0x" + event_abi_to_log_topic(cast(ABIEvent, entry)).hex(): entry
         for entry in artifact.abi
         if entry.get("type") == "event" and not entry.get("anonymous", False)
     }
@@ -323,7 +312,7 @@ def decode_logs(artifact: Artifact, logs: Sequence[Mapping[str, Any]]) -> list[d
             {
                 "event": entry["name"],
                 "address": to_checksum_address(log["address"]),
-                "args": _event_arguments(entry, topics[1:], _from_hex(log.get("data", "0x"))),
+                "args": _event_arguments(entry, topics[1:], from_hex(log.get("data", "0x"))),
             }
         )
     return decoded
@@ -348,7 +337,7 @@ def _event_arguments(
             # A dynamic indexed value is stored as its Keccak hash: the topic is all there is.
             arguments[name] = topic
         else:
-            (arguments[name],) = decode_values([param], _from_hex(topic))
+            (arguments[name],) = decode_values([param], from_hex(topic))
     return arguments
 
 
@@ -356,77 +345,13 @@ def _is_hashed_in_topic(abi_type: str) -> bool:
     return abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("(")
 
 
-def _from_hex(text: str) -> bytes:
-    return bytes.fromhex(text[2:] if text.startswith(("0x", "0X")) else text)
-
-
-# -- talking to the node ----------------------------------------------------------------------
-
-
-def rpc(url: str, method: str, params: list[Any], artifact: Artifact | None = None) -> Any:
-    """Call the node; a failure becomes ContractCommandError with the CLI's exit code, a
-    revert described with ``artifact``'s errors."""
-    try:
-        return rpc_call(url, method, params)
-    except RpcError as exc:
-        if exc.code is None:
-            raise ContractCommandError(str(exc), EXIT_UNREACHABLE) from exc
-        if exc.code == EXECUTION_REVERTED and artifact is not None:
-            data = _from_hex(exc.data) if isinstance(exc.data, str) else b""
-            raise ContractCommandError(describe_revert(artifact, data), EXIT_BAD) from exc
-        raise ContractCommandError(f"{exc} (code {exc.code})", EXIT_BAD) from exc
-
-
-def send_transaction(
-    url: str,
-    key: PrivateKey,
-    *,
-    to: Address | None,
-    data: bytes,
-    gas: int | None,
-    timeout: float,
-    artifact: Artifact,
-) -> dict[str, Any]:
-    """Sign a transaction from ``key``, send it, and return its receipt once committed.
-    Raises ContractCommandError if the node refuses it, the estimate reverts, or no receipt
-    arrives within ``timeout`` seconds."""
-    chain_id = int(rpc(url, "eth_chainId", []), 16)
-    height = int(rpc(url, "eth_blockNumber", []), 16)
-    if gas is None:
-        request: dict[str, Any] = {
-            "from": "0x" + key.public_key.address.hex(),
-            "data": "0x" + data.hex(),
-        }
-        if to is not None:
-            request["to"] = "0x" + to.hex()
-        estimate = int(rpc(url, "eth_estimateGas", [request], artifact), 16)
-        gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
-    unsigned = Transaction(
-        chain_id=chain_id,
-        nonce=Hash32(os.urandom(32)),
-        block_limit=height + BLOCK_LIMIT_WINDOW,
-        to=to,
-        value=0,
-        data=data,
-        gas_limit=gas,
-        public_key=key.public_key.to_bytes(),
-    )
-    signed = sign_transaction(unsigned, key)
-    tx_hash = rpc(url, "eth_sendRawTransaction", ["0x" + signed.encode().hex()])
-    deadline = time.monotonic() + timeout
-    while True:
-        # The node itself holds this call open for a while when the tx is still pending.
-        receipt = rpc(url, "eth_getTransactionReceipt", [tx_hash])
-        if receipt is not None:
-            return dict(receipt)
-        if time.monotonic() >= deadline:
-            raise ContractCommandError(f"no receipt for {tx_hash} within {timeout:g} s", EXIT_BAD)
-        time.sleep(0.1)
+# -- sending and reporting ------------------------------------------------------------------
 
 
 def receipt_summary(artifact: Artifact, receipt: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a receipt an operator reads, with its logs decoded."""
-    return {
+    """The fields of a receipt an operator reads, with its logs decoded, and the revert reason
+    as ``error`` if the transaction failed."""
+    summary = {
         "transaction": receipt["transactionHash"],
         "block_number": int(receipt["blockNumber"], 16),
         "block_hash": receipt["blockHash"],
@@ -434,58 +359,64 @@ def receipt_summary(artifact: Artifact, receipt: Mapping[str, Any]) -> dict[str,
         "gas_used": int(receipt["gasUsed"], 16),
         "events": decode_logs(artifact, receipt.get("logs", [])),
     }
+    if summary["status"] != 1:
+        summary["error"] = describe_revert(artifact, from_hex(receipt.get("output") or "0x"))
+    return summary
 
 
-def _check_status(artifact: Artifact, receipt: Mapping[str, Any], result: dict[str, Any]) -> None:
-    """Add the revert reason to ``result`` if the receipt says the transaction failed."""
+def _transact(
+    artifact: Artifact,
+    to: Address | None,
+    data: bytes,
+    head: Mapping[str, Any],
+    *,
+    directory: Path,
+    rpc_option: str | None,
+    key: str,
+    password_file: Path | None,
+    gas: int | None,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Send ``data`` to ``to`` (None: deploy) signed with the key called ``key``, then print
+    ``head`` followed by the receipt's summary; exit 1 if the transaction failed. A deployment's
+    ``address`` in ``head`` is filled in from the receipt."""
+    url = rpc_url(directory, rpc_option)
+    signer = load_signing_key(directory, key, password_file)
+    receipt = send_transaction(
+        url,
+        signer,
+        to=to,
+        data=data,
+        gas=gas,
+        timeout=timeout,
+        describe_revert=partial(describe_revert, artifact),
+    )
+    result = {**head, **receipt_summary(artifact, receipt)}
+    if to is None:
+        address = receipt.get("contractAddress")
+        result["address"] = None if address is None else to_checksum_address(address)
+    _emit(result, as_json)
     if result["status"] != 1:
-        result["error"] = describe_revert(artifact, _from_hex(receipt.get("output") or "0x"))
-
-
-# -- shared with node.cli ---------------------------------------------------------------------
-
-
-def _node_url(directory: Path, rpc_option: str | None) -> str:
-    from node.cli import rpc_url
-
-    return rpc_url(directory, rpc_option)
-
-
-def _signing_key(directory: Path, name: str, password_file: Path | None) -> PrivateKey:
-    from node.chain_dir import ChainDir, load_key
-    from node.cli import chain_password
-
-    chain = ChainDir(directory)
-    keystore = chain.keystore(name)
-    if not keystore.exists():
-        raise ContractCommandError(f"no key {name!r} in {chain.keys}")
-    try:
-        return load_key(keystore, chain_password(chain, password_file))
-    except ChainError as exc:
-        raise ContractCommandError(f"cannot open key {name!r}: {exc}") from exc
+        raise typer.Exit(EXIT_BAD)
 
 
 def _fail(exc: ContractCommandError) -> typer.Exit:
-    from node.cli import fail
-
     return fail(str(exc), exc.exit_code)
 
 
 def _emit(result: Mapping[str, Any], as_json: bool) -> None:
     """Print ``result`` as JSON, or as a table with one row per field (and per event)."""
     if as_json:
-        console.print_json(json.dumps(result))
+        emit(result, True)
         return
-    table = Table(show_header=False)
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
+    rows: list[tuple[str, str]] = []
     for key, value in result.items():
         if key == "events":
-            for event in value:
-                table.add_row("event", _event_line(event))
+            rows += [("event", _event_line(event)) for event in value]
         else:
-            table.add_row(key, value if isinstance(value, str) else json.dumps(value))
-    console.print(table)
+            rows.append((key, cell(value)))
+    console.print(field_table(rows))
 
 
 def _event_line(event: Mapping[str, Any]) -> str:
@@ -507,7 +438,7 @@ def deploy(
     rpc_option: RpcOption = None,
     password_file: PasswordOption = None,
     gas: GasOption = None,
-    timeout: TimeoutOption = 30.0,
+    timeout: TimeoutOption = RECEIPT_TIMEOUT_S,
     as_json: JsonOption = False,
 ) -> None:
     """Deploy a contract, passing ARGS to its constructor; prints its address."""
@@ -516,23 +447,22 @@ def deploy(
         data = artifact.bytecode + encode_arguments(
             constructor_of(artifact).get("inputs", []), args or []
         )
-        url = _node_url(directory, rpc_option)
-        signer = _signing_key(directory, key, password_file)
-        receipt = send_transaction(
-            url, signer, to=None, data=data, gas=gas, timeout=timeout, artifact=artifact
-        )
     except ContractCommandError as exc:
         raise _fail(exc) from exc
-    address = receipt.get("contractAddress")
-    result = {
-        "contract": artifact.name,
-        "address": None if address is None else to_checksum_address(address),
-        **receipt_summary(artifact, receipt),
-    }
-    _check_status(artifact, receipt, result)
-    _emit(result, as_json)
-    if result["status"] != 1:
-        raise typer.Exit(EXIT_BAD)
+    head = {"contract": artifact.name, "address": None}
+    _transact(
+        artifact,
+        None,
+        data,
+        head,
+        directory=directory,
+        rpc_option=rpc_option,
+        key=key,
+        password_file=password_file,
+        gas=gas,
+        timeout=timeout,
+        as_json=as_json,
+    )
 
 
 @contract_app.command("call")
@@ -550,28 +480,27 @@ def call_function(
     try:
         artifact = resolve_artifact(artifact_spec)
         target = _hex_bytes(address, "address", "address", ADDRESS_SIZE)
-        entry = find_function(artifact, function, len(args or []))
-        data = function_abi_to_4byte_selector(entry) + encode_arguments(
-            entry.get("inputs", []), args or []
-        )
-        tag = block if block in ("latest", "earliest", "pending") else hex(_height(block))
-        url = _node_url(directory, rpc_option)
-        output = rpc(
-            url, "eth_call", [{"to": "0x" + target.hex(), "data": "0x" + data.hex()}, tag], artifact
+        entry, data = _function_call(artifact, function, args or [])
+        tag = block_tag(block)
+        url = rpc_url(directory, rpc_option)
+        output = call(
+            url,
+            "eth_call",
+            [{"to": to_hex(target), "data": to_hex(data)}, tag],
+            partial(describe_revert, artifact),
         )
         outputs = entry.get("outputs", [])
-        values = decode_values(outputs, _from_hex(output))
+        values = decode_values(outputs, from_hex(output))
     except ContractCommandError as exc:
         raise _fail(exc) from exc
-    result: dict[str, Any] = {"function": abi_to_signature(entry), "result": values}
+    result: dict[str, Any] = {"function": _signature(entry), "result": values}
     if as_json:
-        _emit(result, True)
+        emit(result, True)
         return
     table = Table("output", "type")
     table.add_column("value", overflow="fold")
     for index, (param, value) in enumerate(zip(outputs, values, strict=True)):
-        shown = value if isinstance(value, str) else json.dumps(value)
-        table.add_row(param.get("name") or f"#{index + 1}", collapse_if_tuple(param), shown)
+        table.add_row(param.get("name") or f"#{index + 1}", collapse_if_tuple(param), cell(value))
     console.print(table)
 
 
@@ -586,36 +515,42 @@ def send(
     rpc_option: RpcOption = None,
     password_file: PasswordOption = None,
     gas: GasOption = None,
-    timeout: TimeoutOption = 30.0,
+    timeout: TimeoutOption = RECEIPT_TIMEOUT_S,
     as_json: JsonOption = False,
 ) -> None:
     """Send a transaction calling a function; waits for the receipt and prints its events."""
     try:
         artifact = resolve_artifact(artifact_spec)
         target = Address(_hex_bytes(address, "address", "address", ADDRESS_SIZE))
-        entry = find_function(artifact, function, len(args or []))
-        data = function_abi_to_4byte_selector(entry) + encode_arguments(
-            entry.get("inputs", []), args or []
-        )
-        url = _node_url(directory, rpc_option)
-        signer = _signing_key(directory, key, password_file)
-        receipt = send_transaction(
-            url, signer, to=target, data=data, gas=gas, timeout=timeout, artifact=artifact
-        )
+        entry, data = _function_call(artifact, function, args or [])
     except ContractCommandError as exc:
         raise _fail(exc) from exc
-    result = {"function": abi_to_signature(entry), **receipt_summary(artifact, receipt)}
-    _check_status(artifact, receipt, result)
-    _emit(result, as_json)
-    if result["status"] != 1:
-        raise typer.Exit(EXIT_BAD)
+    _transact(
+        artifact,
+        target,
+        data,
+        {"function": _signature(entry)},
+        directory=directory,
+        rpc_option=rpc_option,
+        key=key,
+        password_file=password_file,
+        gas=gas,
+        timeout=timeout,
+        as_json=as_json,
+    )
 
 
-def _height(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError as exc:
-        raise ContractCommandError(f"not a block height: {text!r}") from exc
-    if value < 0:
-        raise ContractCommandError("block height must be non-negative")
-    return value
+def _function_call(
+    artifact: Artifact, function: str, args: Sequence[str]
+) -> tuple[dict[str, Any], bytes]:
+    """The ABI entry of ``function`` and the call data that passes it ``args``."""
+    entry = find_function(artifact, function, len(args))
+    return entry, _selector(entry) + encode_arguments(entry.get("inputs", []), args)
+
+
+def _signature(entry: Mapping[str, Any]) -> str:
+    return abi_to_signature(cast(ABIElement, entry))
+
+
+def _selector(entry: Mapping[str, Any]) -> bytes:
+    return function_abi_to_4byte_selector(cast(ABIElement, entry))
