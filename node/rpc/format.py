@@ -18,7 +18,8 @@ from typing import Any
 from chain.execution import sender_address
 from chain.merkle import MerkleProof
 from chain.types import Block, CommitCertificate, Header, Log, Receipt, Transaction
-from node.ledger import LogEntry, TxLookup
+from node.ledger import TxLookup
+from node.log_index import LogEntry
 
 ZERO_BLOOM = "0x" + "00" * 256
 EMPTY_UNCLES_HASH = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"

@@ -26,7 +26,8 @@ from chain.execution import CallReverted
 from chain.primitives import Address, Hash32
 from chain.types import Header
 from node.config import NodeConfig
-from node.ledger import Ledger, LogQuery
+from node.ledger import Ledger
+from node.log_index import LogQuery
 from node.mempool import Mempool
 from node.rpc import format as fmt
 from node.rpc import params as p

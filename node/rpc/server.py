@@ -24,7 +24,8 @@ from aiohttp import WSMsgType, web
 
 from chain.errors import ValidationError
 from node.config import NodeConfig
-from node.ledger import CommittedBlock, LogQuery, block_log_entries
+from node.ledger import CommittedBlock
+from node.log_index import LogQuery, block_log_entries
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError, error_response, refusal_error

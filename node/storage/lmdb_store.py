@@ -333,6 +333,7 @@ class LmdbBlockStore:
         high = keys.log_position(last, keys.MAX_LOG_INDEX)
         groups = index_groups(query)
         with _lmdb_errors("read logs"), self._env.begin() as txn:
+            records: Iterator[tuple[bytes, bytes | None]]
             if groups:
                 positions = self._candidate_positions(txn, groups, low, high)
                 records = ((p, txn.get(p, db=self._dbs.logs)) for p in positions)
