@@ -1,4 +1,4 @@
-"""docs/walkthrough.md runs as written: its ``sh`` blocks (``lianxin`` commands) and its
+"""The README's walkthrough runs as written: its ``sh`` blocks (``lianxin`` commands) and its
 ``python`` blocks, in document order, against a real node process.
 
 The only change made to the text is the port: the document's 8545 becomes a free one. The
@@ -19,9 +19,18 @@ from e2e_harness import CLI_TIMEOUT_S, DevChain, free_port, run_cli
 
 pytestmark = pytest.mark.e2e
 
-WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "walkthrough.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+WALKTHROUGH_HEADING = "\n## Five-minute walkthrough\n"
 DOCUMENT_PORT = "8545"
 FENCED_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def walkthrough_text() -> str:
+    """The README's walkthrough section: from its heading to the next level-2 heading."""
+    readme = README.read_text(encoding="utf-8")
+    start = readme.index(WALKTHROUGH_HEADING) + len(WALKTHROUGH_HEADING)
+    end = readme.find("\n## ", start)
+    return readme[start : end if end >= 0 else len(readme)]
 
 
 def walkthrough_steps(text: str) -> list[tuple[str, str]]:
@@ -67,14 +76,14 @@ def run_python_block(code: str, cwd: Path) -> None:
 
 
 def test_walkthrough_blocks_are_extracted_in_order() -> None:
-    steps = walkthrough_steps(WALKTHROUGH.read_text(encoding="utf-8"))
+    steps = walkthrough_steps(walkthrough_text())
     assert [language for language, _ in steps] == ["sh", "python", "sh"]
     assert "lianxin_web3" in steps[1][1] and "Sm2Account.from_keystore" in steps[1][1]
 
 
 def test_walkthrough_runs_against_a_real_node(tmp_path: Path) -> None:
     port = str(free_port())
-    text = WALKTHROUGH.read_text(encoding="utf-8").replace(DOCUMENT_PORT, port)
+    text = walkthrough_text().replace(DOCUMENT_PORT, port)
     chain = DevChain(root=tmp_path / "devchain", port=int(port), accounts={})
     try:
         for language, code in walkthrough_steps(text):
