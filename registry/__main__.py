@@ -1,0 +1,5 @@
+"""``python -m registry`` serves the registry (see :mod:`registry.server`)."""
+
+from registry.server import main
+
+main()

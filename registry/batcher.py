@@ -1,0 +1,260 @@
+"""Sealing accepted records into batches and anchoring them, crash-safely.
+
+``seal_batch`` takes up to ``batch_size`` accepted records in acceptance order, builds the
+SM3 Merkle tree of their commitments, and in ONE database transaction writes the batch, its
+outbox row and each record's batch and leaf index. ``process_outbox`` then drives each
+unconfirmed outbox row forward:
+
+1. no signed transaction yet → sign ``Notary.anchor`` and store the raw bytes and hash
+   (committed before anything is sent);
+2. send the stored bytes (again after a restart: the node answers a duplicate nonce for a
+   transaction it already has, which counts as sent);
+3. receipt with status 1 → in one transaction: outbox confirmed, batch anchored with block
+   number and hash, its records anchored; then the chain half of its proof bundles is
+   fetched.
+
+A stored transaction is replaced only when the node refuses it as expired and neither a
+receipt nor a BatchAnchored event for the root exists — it can then never be included. The
+Notary refuses a root twice as well, so no batch is ever anchored twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, update
+
+from chain.crypto import sm3
+from chain.merkle import MerkleTree
+from chain.types import Transaction
+from registry.chain_gateway import ChainGateway, EvidenceNotReady, SubmitOutcome
+from registry.db import Database
+from registry.models import Batch, BatchStatus, Outbox, OutboxState, Record, RecordStatus
+from sdk.bundle import canonical_json
+from sdk.chain_reader import ChainUnavailable, RpcCallFailed
+from sdk.errors import SdkError
+
+logger = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def batch_metadata_hash(leaf_count: int, first_seq: int, last_seq: int) -> bytes:
+    """The ``metadataHash`` a batch is anchored with: SM3 of its canonical JSON summary."""
+    summary = {"leafCount": leaf_count, "firstSeq": first_seq, "lastSeq": last_seq}
+    return sm3(canonical_json(summary))
+
+
+def seal_batch(db: Database, batch_size: int) -> int | None:
+    """Seal the oldest accepted records (at most ``batch_size``) into a new batch with its
+    outbox row, atomically; returns the batch id, or None if nothing was waiting."""
+    with db.session() as session:
+        rows = session.execute(
+            select(Record.seq, Record.commitment)
+            .where(Record.status == RecordStatus.ACCEPTED.value)
+            .order_by(Record.seq)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return None
+        tree = MerkleTree.build([bytes.fromhex(commitment) for _, commitment in rows])
+        now = _now()
+        batch = Batch(
+            root=tree.root.hex(),
+            leaf_count=len(rows),
+            metadata_hash=batch_metadata_hash(len(rows), rows[0][0], rows[-1][0]).hex(),
+            status=BatchStatus.SEALED.value,
+            created_at=now,
+        )
+        session.add(batch)
+        session.flush()
+        session.execute(
+            update(Record),
+            [
+                {
+                    "seq": seq,
+                    "status": RecordStatus.SEALED.value,
+                    "batch_id": batch.id,
+                    "leaf_index": index,
+                }
+                for index, (seq, _) in enumerate(rows)
+            ],
+        )
+        session.add(
+            Outbox(batch_id=batch.id, state=OutboxState.PENDING.value, attempts=0, updated_at=now)
+        )
+        return batch.id
+
+
+def accepted_count(db: Database) -> int:
+    """How many records wait to be sealed."""
+    with db.session() as session:
+        return int(
+            session.scalar(select(func.count()).where(Record.status == RecordStatus.ACCEPTED.value))
+            or 0
+        )
+
+
+def unconfirmed_outbox(db: Database) -> list[int]:
+    """Ids of outbox rows not confirmed yet, oldest first."""
+    with db.session() as session:
+        return list(
+            session.scalars(
+                select(Outbox.id)
+                .where(Outbox.state != OutboxState.CONFIRMED.value)
+                .order_by(Outbox.id)
+            )
+        )
+
+
+def _note_error(db: Database, outbox_id: int, error: str) -> None:
+    with db.session() as session:
+        row = session.get_one(Outbox, outbox_id)
+        row.attempts += 1
+        row.last_error = error[:2000]
+        row.updated_at = _now()
+
+
+def process_outbox(
+    db: Database, gateway: ChainGateway, outbox_id: int, *, receipt_wait: float = 0.0
+) -> bool:
+    """Drive one outbox row as far as it goes now; True once it is confirmed. Raises
+    ChainUnavailable if the node cannot be reached (nothing is lost: try again later)."""
+    with db.session() as session:
+        row = session.get_one(Outbox, outbox_id)
+        batch = session.get_one(Batch, row.batch_id)
+        state, raw_hex, root = row.state, row.raw_tx, bytes.fromhex(batch.root)
+        leaf_count, metadata = batch.leaf_count, bytes.fromhex(batch.metadata_hash)
+    if state == OutboxState.CONFIRMED.value:
+        return True
+    if raw_hex is None:
+        tx = gateway.sign_anchor(root, leaf_count, metadata)
+        raw_hex = tx.encode().hex()
+        with db.session() as session:
+            row = session.get_one(Outbox, outbox_id)
+            row.raw_tx, row.tx_hash, row.updated_at = raw_hex, tx.hash.hex(), _now()
+    raw = bytes.fromhex(raw_hex)
+    tx_hash = Transaction.decode(raw).hash
+    receipt = gateway.receipt(tx_hash)
+    if receipt is None:
+        outcome = gateway.submit(raw)
+        if outcome is SubmitOutcome.EXPIRED:
+            return _handle_expired(db, gateway, outbox_id, root, tx_hash)
+        if state == OutboxState.PENDING.value:
+            with db.session() as session:
+                row = session.get_one(Outbox, outbox_id)
+                row.state, row.updated_at = OutboxState.SENT.value, _now()
+        if receipt_wait > 0:
+            receipt = gateway.reader.wait_for_receipt(tx_hash, timeout=receipt_wait)
+        if receipt is None:
+            return False
+    if receipt.status != 1:
+        _note_error(db, outbox_id, f"anchoring transaction reverted: {receipt.output.hex()}")
+        logger.error("anchoring of batch root %s reverted", root.hex())
+        return False
+    with db.session() as session:
+        row = session.get_one(Outbox, outbox_id)
+        batch = session.get_one(Batch, row.batch_id)
+        row.state, row.updated_at = OutboxState.CONFIRMED.value, _now()
+        batch.status = BatchStatus.ANCHORED.value
+        batch.tx_hash = tx_hash.hex()
+        batch.block_number = receipt.block_number
+        batch.block_hash = receipt.block_hash.hex()
+        batch.anchored_at = _now()
+        session.execute(
+            update(Record)
+            .where(Record.batch_id == batch.id)
+            .values(status=RecordStatus.ANCHORED.value)
+        )
+        batch_id = batch.id
+    fetch_evidence(db, gateway, batch_id)
+    return True
+
+
+def _handle_expired(
+    db: Database, gateway: ChainGateway, outbox_id: int, root: bytes, tx_hash: bytes
+) -> bool:
+    """The stored transaction expired unseen: adopt an anchoring that exists for the root
+    (none should), or drop the stored bytes so that a fresh transaction is signed."""
+    if gateway.anchoring_transactions(root):
+        _note_error(db, outbox_id, "root anchored by another transaction; needs an operator")
+        logger.error("batch root %s anchored by an unknown transaction", root.hex())
+        return False
+    with db.session() as session:
+        row = session.get_one(Outbox, outbox_id)
+        if row.tx_hash == bytes(tx_hash).hex():
+            row.raw_tx, row.tx_hash = None, None
+            row.state, row.updated_at = OutboxState.PENDING.value, _now()
+    return False
+
+
+def fetch_evidence(db: Database, gateway: ChainGateway, batch_id: int) -> bool:
+    """Fetch and store the chain half of a batch's proof bundles if it is missing; False if
+    the node cannot provide it now."""
+    with db.session() as session:
+        batch = session.get_one(Batch, batch_id)
+        if batch.evidence_json is not None:
+            return True
+        if batch.status != BatchStatus.ANCHORED.value:
+            return False
+        outbox = session.scalars(select(Outbox).where(Outbox.batch_id == batch_id)).one()
+        raw_hex = outbox.raw_tx
+    if raw_hex is None:
+        return False
+    try:
+        evidence = gateway.batch_evidence(bytes.fromhex(raw_hex))
+    except (EvidenceNotReady, ChainUnavailable, RpcCallFailed) as exc:
+        logger.info("evidence of batch %s not available yet: %s", batch_id, exc)
+        return False
+    with db.session() as session:
+        batch = session.get_one(Batch, batch_id)
+        batch.evidence_json = json.dumps(evidence, sort_keys=True)
+    return True
+
+
+class Workers:
+    """The batcher and anchorer loops of one registry process."""
+
+    def __init__(
+        self, db: Database, gateway: ChainGateway, *, batch_interval: float, batch_size: int
+    ) -> None:
+        """Seal every ``batch_interval`` seconds (sooner when ``batch_size`` records wait)."""
+        self.db = db
+        self.gateway = gateway
+        self.batch_interval = batch_interval
+        self.batch_size = batch_size
+        self.wake_anchorer = asyncio.Event()
+
+    async def run_batcher(self) -> None:
+        """Seal batches forever."""
+        while True:
+            try:
+                while await asyncio.to_thread(seal_batch, self.db, self.batch_size) is not None:
+                    self.wake_anchorer.set()
+                    if await asyncio.to_thread(accepted_count, self.db) < self.batch_size:
+                        break
+            except Exception:
+                logger.exception("sealing a batch failed; retrying")
+            await asyncio.sleep(self.batch_interval)
+
+    async def run_anchorer(self) -> None:
+        """Drive the outbox forever."""
+        while True:
+            try:
+                for outbox_id in await asyncio.to_thread(unconfirmed_outbox, self.db):
+                    await asyncio.to_thread(
+                        process_outbox, self.db, self.gateway, outbox_id, receipt_wait=2.0
+                    )
+            except (ChainUnavailable, SdkError) as exc:
+                logger.warning("anchoring paused: %s", exc)
+            except Exception:
+                logger.exception("anchoring failed; retrying")
+            self.wake_anchorer.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake_anchorer.wait(), timeout=self.batch_interval)

@@ -1,0 +1,318 @@
+"""The registry's access to the chain, through the SDK only: contract addresses and chain
+facts it recorded, the signed anchoring transactions of the outbox, the chain half of proof
+bundles, and live reads of leaf status and issuer identity.
+
+Every method that needs the node raises :class:`sdk.chain_reader.ChainUnavailable` when it
+cannot be reached; callers turn that into "try later" or an UNAVAILABLE verdict.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from chain.commit import Validator, ValidatorSet
+from chain.merkle import leaf_hash
+from chain.primitives import Address, Hash32
+from chain.types import Transaction
+from contracts.trust import ContractCodec, KeyRecord, LeafStatus
+from registry.db import Database
+from registry.errors import ServiceUnavailable
+from registry.models import ChainValue
+from registry.settings import RegistrySettings
+from sdk.account import Sm2Account
+from sdk.chain_reader import ChainReader, ChainUnavailable, TxReceipt
+from sdk.errors import RefusalReason, TransactionRefused
+from sdk.transactions import block_limit_for, build_transaction
+
+NOTARY = ContractCodec.load("Notary")
+"""ABI codec of the Notary contract."""
+ISSUER_REGISTRY = ContractCodec.load("IssuerRegistry")
+"""ABI codec of the IssuerRegistry contract."""
+
+BATCH_ANCHORED_TOPIC = Hash32(keccak(text="BatchAnchored(bytes32,address,bytes18,uint64,bytes32)"))
+"""topic0 of Notary's BatchAnchored event."""
+
+ISSUER_REGISTRY_KEY = "issuer_registry_address"
+NOTARY_KEY = "notary_address"
+LICENSE_REGISTRY_KEY = "license_registry_address"
+CHAIN_ID_KEY = "chain_id"
+VALIDATORS_KEY = "validators"
+
+
+class ContractsNotDeployed(ServiceUnavailable):
+    """No trust-contract addresses are configured or recorded: run the bootstrap first."""
+
+    code = "contracts_not_deployed"
+
+
+class EvidenceNotReady(Exception):
+    """The node does not (yet) have every piece of a batch's evidence, e.g. the commit
+    certificate of the newest block."""
+
+
+@dataclass(frozen=True)
+class TrustContracts:
+    """Addresses of the trust contracts the registry uses."""
+
+    issuer_registry: Address
+    """IssuerRegistry."""
+    notary: Address
+    """Notary."""
+    license_registry: Address | None
+    """LicenseRegistry (if deployed)."""
+
+
+class SubmitOutcome(enum.Enum):
+    """What the node did with a raw anchoring transaction."""
+
+    ACCEPTED = "accepted"
+    """Admitted to the mempool now."""
+    KNOWN = "known"
+    """Refused as a duplicate: the node has it in its pool or committed it already."""
+    EXPIRED = "expired"
+    """Refused as expired: it can never be included any more."""
+
+
+def _address(text: str) -> Address:
+    raw = bytes.fromhex(text.removeprefix("0x"))
+    if len(raw) != 20:
+        raise ValueError(f"not a 20-byte address: {text!r}")
+    return Address(raw)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+class ChainGateway:
+    """One node, the registry's signing account, and what the registry recorded about the
+    chain. Safe to use from several threads."""
+
+    def __init__(self, settings: RegistrySettings, db: Database) -> None:
+        """Nothing is contacted until a method needs it."""
+        self.settings = settings
+        self.db = db
+        self.reader = ChainReader(settings.node_url, timeout=settings.chain_timeout)
+        self._lock = threading.Lock()
+        self._signer: Sm2Account | None = None
+
+    def close(self) -> None:
+        """Close the connection to the node."""
+        self.reader.close()
+
+    # -- recorded facts ------------------------------------------------------------------------
+
+    def recorded(self, name: str) -> str | None:
+        """A value recorded in the ``chain_values`` table."""
+        with self.db.session() as session:
+            row = session.get(ChainValue, name)
+            return None if row is None else row.value
+
+    def record(self, name: str, value: str) -> None:
+        """Record (or replace) a value in the ``chain_values`` table."""
+        with self.db.session() as session:
+            session.merge(ChainValue(name=name, value=value))
+
+    def contracts(self) -> TrustContracts:
+        """The trust contracts: from the settings, else as recorded by bootstrap."""
+        settings = self.settings
+        issuer = settings.issuer_registry_address or self.recorded(ISSUER_REGISTRY_KEY)
+        notary = settings.notary_address or self.recorded(NOTARY_KEY)
+        licenses = settings.license_registry_address or self.recorded(LICENSE_REGISTRY_KEY)
+        if not issuer or not notary:
+            raise ContractsNotDeployed(
+                "no trust contracts configured; run `lianxin-registry bootstrap`"
+            )
+        return TrustContracts(
+            issuer_registry=_address(issuer),
+            notary=_address(notary),
+            license_registry=None if not licenses else _address(licenses),
+        )
+
+    def chain_id(self) -> int:
+        """The chain id, recorded the first time the node told it."""
+        recorded = self.recorded(CHAIN_ID_KEY)
+        if recorded is not None:
+            return int(recorded)
+        chain_id = self.reader.chain_id()
+        self.record(CHAIN_ID_KEY, str(chain_id))
+        return chain_id
+
+    def validator_set(self) -> ValidatorSet:
+        """The validator set proof bundles are checked against, recorded the first time the
+        node told it (so verification keeps working while the node is away)."""
+        recorded = self.recorded(VALIDATORS_KEY)
+        if recorded is not None:
+            return ValidatorSet.of(
+                Validator(bytes.fromhex(v["publicKey"][2:]), int(v["power"]))  # type: ignore[arg-type]
+                for v in json.loads(recorded)
+            )
+        validator_set = self.reader.validators()
+        self.record(
+            VALIDATORS_KEY,
+            json.dumps(
+                [
+                    {"publicKey": _hex(v.public_key), "power": v.power}
+                    for v in validator_set.validators
+                ]
+            ),
+        )
+        return validator_set
+
+    def signer(self) -> Sm2Account:
+        """The registry's own chain account, from its keystore."""
+        with self._lock:
+            if self._signer is None:
+                keystore = self.settings.signer_keystore
+                if keystore is None:
+                    raise ServiceUnavailable("no signer keystore configured", code="no_signer")
+                self._signer = Sm2Account.from_keystore(
+                    keystore.read_bytes(), self.settings.signer_password()
+                )
+            return self._signer
+
+    # -- anchoring -----------------------------------------------------------------------------
+
+    def sign_anchor(self, root: bytes, leaf_count: int, metadata_hash: bytes) -> Transaction:
+        """A signed ``Notary.anchor(root, leaf_count, metadata_hash)`` transaction with a
+        fresh replay nonce, valid for the SDK's default window of blocks."""
+        data = NOTARY.encode_call("anchor", bytes(root), leaf_count, bytes(metadata_hash))
+        tx = build_transaction(
+            chain_id=self.chain_id(),
+            to=self.contracts().notary,
+            data=data,
+            gas_limit=self.settings.anchor_gas_limit,
+            block_limit=block_limit_for(self.reader.block_number()),
+        )
+        return self.signer().sign_transaction(tx)
+
+    def submit(self, raw: bytes) -> SubmitOutcome:
+        """Send a stored raw transaction. A duplicate-nonce refusal means the node already
+        has it; an expired one means it can never be included. Other refusals raise
+        TransactionRefused."""
+        try:
+            self.reader.send_raw_transaction(raw)
+        except TransactionRefused as exc:
+            if exc.reason is RefusalReason.DUPLICATE_NONCE:
+                return SubmitOutcome.KNOWN
+            if exc.reason is RefusalReason.EXPIRED:
+                return SubmitOutcome.EXPIRED
+            raise
+        return SubmitOutcome.ACCEPTED
+
+    def receipt(self, tx_hash: bytes) -> TxReceipt | None:
+        """The receipt of ``tx_hash``, if committed."""
+        return self.reader.transaction_receipt(tx_hash)
+
+    def anchoring_transactions(self, root: bytes) -> list[Hash32]:
+        """Hashes of the transactions that emitted BatchAnchored for ``root`` (at most one,
+        since the Notary refuses a root twice)."""
+        logs = self.reader.get_logs(
+            address=self.contracts().notary, topics=[BATCH_ANCHORED_TOPIC, bytes(root)]
+        )
+        return [log.tx_hash for log in logs]
+
+    def batch_evidence(self, raw_tx: bytes) -> dict[str, Any]:
+        """The chain half of the proof bundles of the batch anchored by ``raw_tx``, as
+        bundle JSON fields: chain id, anchor (tx, receipt, proofs), header, commit
+        certificate, validators, issuer key. Raises EvidenceNotReady if the node lacks a
+        piece (not committed, or not certified yet)."""
+        tx = Transaction.decode(raw_tx)
+        tx_proof = self.reader.transaction_proof(tx.hash)
+        receipt_proof = self.reader.receipt_proof(tx.hash)
+        if tx_proof is None or receipt_proof is None:
+            raise EvidenceNotReady(f"transaction {tx.hash.hex()} is not committed")
+        header = tx_proof.header
+        certified = self.reader.block_header(header.height)
+        if certified is None or certified.certificate is None:
+            raise EvidenceNotReady(f"block {header.height} has no commit certificate yet")
+        if certified.header != header or receipt_proof.header != header:
+            raise EvidenceNotReady("the node answered with different headers")
+        uscc, key_id, key = self.issuer_key_at(self.signer().address, header.height)
+        validator_set = self.validator_set()
+        return {
+            "chainId": self.chain_id(),
+            "anchor": {
+                "notary": _hex(self.contracts().notary),
+                "rawTransaction": _hex(raw_tx),
+                "transactionProof": _hex(tx_proof.proof.encode()),
+                "receipt": _hex(receipt_proof.leaf),
+                "receiptProof": _hex(receipt_proof.proof.encode()),
+            },
+            "header": _hex(header.encode()),
+            "commitCertificate": _hex(certified.certificate.encode()),
+            "validators": [
+                {"publicKey": _hex(v.public_key), "power": v.power}
+                for v in validator_set.validators
+            ],
+            "issuerKey": {
+                "issuerRegistry": _hex(self.contracts().issuer_registry),
+                "uscc": uscc,
+                "keyId": key_id,
+                "publicKey": _hex(key.public_key),
+                "roles": int(key.roles),
+                "validFromBlock": key.valid_from_block,
+                "validUntilBlock": key.valid_until_block,
+                "readAtBlock": header.height,
+            },
+        }
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def issuer_key_at(self, account: bytes, height: int) -> tuple[str, int, KeyRecord]:
+        """The department (USCC), key id and IssuerRegistry key record of ``account``, read
+        from the state at block ``height``."""
+        registry = self.contracts().issuer_registry
+        output = self.reader.call(
+            registry, ISSUER_REGISTRY.encode_call("departmentOf", bytes(account)), height
+        )
+        uscc_raw, key_id = ISSUER_REGISTRY.decode_result("departmentOf", output)
+        if uscc_raw == bytes(18):
+            raise EvidenceNotReady(f"account {bytes(account).hex()} is no issuer key")
+        (keys,) = ISSUER_REGISTRY.decode_result(
+            "keysOf",
+            self.reader.call(registry, ISSUER_REGISTRY.encode_call("keysOf", uscc_raw), height),
+        )
+        return uscc_raw.decode("ascii"), int(key_id), KeyRecord.from_abi(keys[key_id])
+
+    def leaf_status(self, root: bytes, commitment: bytes) -> tuple[LeafStatus, int]:
+        """``Notary.statusAt`` of a record commitment at the newest block, and that block."""
+        height = self.reader.block_number()
+        data = NOTARY.encode_call("statusAt", bytes(root), leaf_hash(commitment), height)
+        issued, revoked, revoked_at, reason = NOTARY.decode_result(
+            "statusAt", self.reader.call(self.contracts().notary, data, height)
+        )
+        return LeafStatus(bool(issued), bool(revoked), int(revoked_at), int(reason)), height
+
+    def department(self, uscc: str) -> tuple[str, bool]:
+        """Name and frozen state of a registered department (``departmentInfo``)."""
+        data = ISSUER_REGISTRY.encode_call("departmentInfo", uscc.encode("ascii"))
+        name, frozen, _count = ISSUER_REGISTRY.decode_result(
+            "departmentInfo", self.reader.call(self.contracts().issuer_registry, data)
+        )
+        return str(name), bool(frozen)
+
+    def key_valid_at(self, uscc: str, key_id: int, height: int) -> bool:
+        """``IssuerRegistry.keyValidAt`` read at the newest block."""
+        data = ISSUER_REGISTRY.encode_call("keyValidAt", uscc.encode("ascii"), key_id, height)
+        (valid,) = ISSUER_REGISTRY.decode_result(
+            "keyValidAt", self.reader.call(self.contracts().issuer_registry, data)
+        )
+        return bool(valid)
+
+
+__all__ = [
+    "BATCH_ANCHORED_TOPIC",
+    "ChainGateway",
+    "ChainUnavailable",
+    "ContractsNotDeployed",
+    "EvidenceNotReady",
+    "SubmitOutcome",
+    "TrustContracts",
+]

@@ -1,0 +1,146 @@
+"""``lianxin-registry``: administer the registry — department clients, bootstrap on a
+chain, migrations, serving. Settings come from the environment (``LIANXIN_REGISTRY_*``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from chain.crypto import PublicKey
+from chain.errors import InvalidKey
+from registry.bootstrap import bootstrap
+from registry.chain_gateway import ChainGateway
+from registry.db import Database
+from registry.models import Client
+from registry.settings import RegistrySettings
+from sdk.account import Sm2Account
+from sdk.identifiers import InvalidIdentifier, validate_uscc
+
+app = typer.Typer(help="Administer the lianxin registry.", no_args_is_help=True)
+clients_app = typer.Typer(help="Department systems allowed to call the registry.")
+app.add_typer(clients_app, name="clients")
+
+DEFAULT_ROLES = ("notarize", "verify")
+"""Roles a new client gets unless told otherwise."""
+KNOWN_ROLES = frozenset({"notarize", "verify", "licenses"})
+"""Roles a client may hold."""
+
+
+def add_client(
+    db: Database, *, name: str, uscc: str, public_key_pem: bytes, roles: list[str]
+) -> Client:
+    """Register a client; raises ValueError for a bad USCC, key or role."""
+    try:
+        code = validate_uscc(uscc)
+    except InvalidIdentifier as exc:
+        raise ValueError(f"invalid USCC: {exc}") from exc
+    try:
+        key = PublicKey.from_pem(public_key_pem)
+    except InvalidKey as exc:
+        raise ValueError(f"invalid SM2 public key: {exc}") from exc
+    unknown = set(roles) - KNOWN_ROLES
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+    client = Client(
+        id=str(uuid.uuid4()),
+        name=name,
+        uscc=code,
+        public_key=key.to_bytes().hex(),
+        roles=sorted(set(roles)),
+        created_at=datetime.now(UTC),
+    )
+    with db.session() as session:
+        session.add(client)
+    return client
+
+
+@clients_app.command("add")
+def clients_add(
+    name: Annotated[str, typer.Option(help="display name of the department system")],
+    uscc: Annotated[str, typer.Option(help="the department's unified social credit code")],
+    public_key_pem: Annotated[Path, typer.Option(help="PEM file of the client's SM2 public key")],
+    role: Annotated[list[str] | None, typer.Option(help="role (repeatable)")] = None,
+) -> None:
+    """Register a department client; prints its id as JSON."""
+    db = Database.open(RegistrySettings())
+    try:
+        client = add_client(
+            db,
+            name=name,
+            uscc=uscc,
+            public_key_pem=public_key_pem.read_bytes(),
+            roles=list(role or DEFAULT_ROLES),
+        )
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        db.close()
+    typer.echo(json.dumps({"id": client.id, "name": client.name, "uscc": client.uscc}))
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List registered clients as JSON."""
+    db = Database.open(RegistrySettings())
+    with db.session() as session:
+        rows = session.scalars(select(Client).order_by(Client.created_at)).all()
+        typer.echo(
+            json.dumps(
+                [{"id": c.id, "name": c.name, "uscc": c.uscc, "roles": c.roles} for c in rows]
+            )
+        )
+    db.close()
+
+
+@app.command("bootstrap")
+def bootstrap_command(
+    governance_keystore: Annotated[Path, typer.Option(help="keystore of the governance account")],
+    governance_password_file: Annotated[Path, typer.Option(help="its password file")],
+    uscc: Annotated[str, typer.Option(help="USCC of the registry's department")],
+    department_name: Annotated[str, typer.Option(help="name of that department")],
+) -> None:
+    """Deploy the trust contracts, register the registry's department and signing key, and
+    record the addresses; prints them as JSON."""
+    settings = RegistrySettings()
+    db = Database.open(settings)
+    gateway = ChainGateway(settings, db)
+    governance = Sm2Account.from_keystore(
+        governance_keystore.read_bytes(), governance_password_file.read_bytes().strip()
+    )
+    try:
+        result = bootstrap(gateway, governance, uscc=uscc, department_name=department_name)
+    finally:
+        gateway.close()
+        db.close()
+    typer.echo(json.dumps(result.__dict__))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date."""
+    Database.open(RegistrySettings()).close()
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8600,
+) -> None:
+    """Serve the HTTP API (with the batcher and anchorer)."""
+    import uvicorn
+
+    from registry.app import create_app
+
+    uvicorn.run(create_app(RegistrySettings()), host=host, port=port)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,170 @@
+"""The registry's tables (SQLAlchemy 2 declarative models). The schema itself is created
+and changed only by the Alembic migrations in ``registry/migrations``."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SEQUENCE_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+"""A 64-bit counter; SQLite counts only in an INTEGER PRIMARY KEY."""
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every registry table."""
+
+
+class RecordStatus(enum.StrEnum):
+    """Where a record is on its way to the chain."""
+
+    ACCEPTED = "accepted"
+    """Stored, waiting to be sealed into a batch."""
+    SEALED = "sealed"
+    """In a batch whose anchoring transaction is not confirmed yet."""
+    ANCHORED = "anchored"
+    """Its batch root is anchored on chain."""
+
+
+class BatchStatus(enum.StrEnum):
+    """Where a batch is."""
+
+    SEALED = "sealed"
+    """Built and queued in the outbox."""
+    ANCHORED = "anchored"
+    """Its root is anchored; block number and hash are known."""
+
+
+class OutboxState(enum.StrEnum):
+    """Progress of one anchoring transaction."""
+
+    PENDING = "pending"
+    """Not known to be sent; ``raw_tx`` (if set) is what to send."""
+    SENT = "sent"
+    """Accepted by the node (or already known to it); waiting for the receipt."""
+    CONFIRMED = "confirmed"
+    """Receipt with status 1 seen."""
+
+
+class Client(Base):
+    """A department system allowed to call the registry, identified by its SM2 key."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    uscc: Mapped[str] = mapped_column(String(18), index=True)
+    public_key: Mapped[str] = mapped_column(String(130))
+    """Uncompressed SM2 public key, lowercase hex."""
+    roles: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Nonce(Base):
+    """A request nonce already used by a client, kept until ``expires_at``."""
+
+    __tablename__ = "nonces"
+
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Record(Base):
+    """A notarized record: its digest, metadata and salted field hashes."""
+
+    __tablename__ = "records"
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key", name="uq_records_client_idempotency"),
+        Index("ix_records_status", "status"),
+    )
+
+    seq: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
+    """Acceptance order; batches take records in this order."""
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    """The record id given to the client (a UUID)."""
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    metadata_hash: Mapped[str] = mapped_column(String(64))
+    field_hashes: Mapped[dict[str, str]] = mapped_column(JSON)
+    field_salts: Mapped[dict[str, str]] = mapped_column(JSON)
+    """Salts of the field hashes, kept so that an idempotent retry answers the same."""
+    commitment: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    """SM3 of the request body, to tell a retry from a different request under one key."""
+    status: Mapped[str] = mapped_column(String(16))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    leaf_index: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Batch(Base):
+    """A sealed Merkle tree of record commitments and its anchoring."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
+    root: Mapped[str] = mapped_column(String(64), unique=True)
+    leaf_count: Mapped[int] = mapped_column(Integer)
+    metadata_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    tx_hash: Mapped[str | None] = mapped_column(String(64))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(64))
+    evidence_json: Mapped[str | None] = mapped_column(Text)
+    """The chain half of every proof bundle of the batch (anchoring tx, receipt, proofs,
+    header, certificate, validators, issuer key), fetched once when it is anchored."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Outbox(Base):
+    """One anchoring transaction per batch. The signed transaction is stored before it is
+    sent, so a retry sends the very same bytes."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    """Hex of the signed transaction's canonical encoding."""
+    tx_hash: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProofBundleCache(Base):
+    """The canonical JSON of a record's proof bundle, built once it is anchored."""
+
+    __tablename__ = "proof_bundles"
+
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    bundle_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ChainValue(Base):
+    """Facts about the chain the registry recorded: contract addresses (written by
+    bootstrap), the chain id and the trusted validator set."""
+
+    __tablename__ = "chain_values"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

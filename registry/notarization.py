@@ -1,0 +1,414 @@
+"""Notarization use cases: accept a record, report it with its proof bundle, verify a
+document. Plain functions over the database and the chain gateway; the routers only
+translate HTTP."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from chain.crypto import sm3
+from chain.errors import ChainError
+from chain.merkle import MerkleTree, verify_proof
+from registry.batcher import fetch_evidence
+from registry.chain_gateway import ChainGateway, ContractsNotDeployed
+from registry.db import Database
+from registry.errors import Conflict, InvalidInput, NotFound
+from registry.models import Batch, Client, ProofBundleCache, Record, RecordStatus
+from registry.schemas import (
+    BatchPublic,
+    DocumentInput,
+    RecordAccepted,
+    RecordCreate,
+    RecordPublic,
+    VerdictPublic,
+    VerificationPublic,
+    VerifyRequest,
+)
+from sdk.bundle import (
+    BUNDLE_VERSION,
+    ProofBundle,
+    field_hash,
+    metadata_hash,
+    record_commitment,
+    verify_bundle,
+)
+from sdk.chain_reader import ChainUnavailable, RpcCallFailed
+from sdk.trust import Verdict
+
+logger = logging.getLogger(__name__)
+
+FIELD_SALT_SIZE = 16
+"""Bytes of each field's salt."""
+
+MAX_FIELD_NAME = 100
+"""Longest field name."""
+
+MAX_IDEMPOTENCY_KEY = 200
+"""Longest idempotency key."""
+
+
+def digest_of(payload: DocumentInput) -> bytes:
+    """The SM3 digest a request names: given as hex, or computed from the base64 document."""
+    if payload.digest is not None:
+        return bytes.fromhex(payload.digest.removeprefix("0x"))
+    assert payload.document is not None
+    try:
+        document = base64.b64decode(payload.document, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("document is not valid base64", code="invalid_document") from None
+    return sm3(document)
+
+
+def _accepted(record: Record) -> RecordAccepted:
+    return RecordAccepted(
+        id=record.id,
+        status=record.status,
+        digest=record.digest,
+        metadata_hash=record.metadata_hash,
+        field_hashes=dict(record.field_hashes),
+        salts=dict(record.field_salts),
+        created_at=record.created_at,
+    )
+
+
+def check_idempotency_key(key: str | None) -> str:
+    """A valid idempotency key (a fresh one if none was given); raises InvalidInput."""
+    if key is None:
+        return str(uuid.uuid4())
+    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidInput(
+            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def create_record(
+    db: Database, client: Client, payload: RecordCreate, idempotency_key: str, body: bytes
+) -> tuple[RecordAccepted, bool]:
+    """Store an accepted record; returns its answer and whether it is new. The same key with
+    the same body answers the stored record again; with another body raises Conflict."""
+    request_hash = sm3(body).hex()
+    existing = _by_idempotency_key(db, client.id, idempotency_key)
+    if existing is not None:
+        return _replay(existing, request_hash), False
+    digest = digest_of(payload)
+    fields = payload.fields or {}
+    for name in fields:
+        if not name or len(name) > MAX_FIELD_NAME:
+            raise InvalidInput(f"field names are 1 to {MAX_FIELD_NAME} characters")
+    salts = {name: os.urandom(FIELD_SALT_SIZE) for name in fields}
+    hashes = {name: field_hash(name, value, salts[name]) for name, value in fields.items()}
+    record_id = str(uuid.uuid4())
+    meta_hash = metadata_hash(payload.metadata)
+    commitment = record_commitment(record_id, digest, meta_hash, sorted(hashes.items()))
+    record = Record(
+        id=record_id,
+        client_id=client.id,
+        digest=digest.hex(),
+        metadata_json=payload.metadata,
+        metadata_hash=meta_hash.hex(),
+        field_hashes={name: value.hex() for name, value in hashes.items()},
+        field_salts={name: salt.hex() for name, salt in salts.items()},
+        commitment=commitment.hex(),
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        status=RecordStatus.ACCEPTED.value,
+        created_at=datetime.now(UTC),
+    )
+    try:
+        with db.session() as session:
+            session.add(record)
+    except IntegrityError:
+        # A concurrent request with the same key won the race.
+        existing = _by_idempotency_key(db, client.id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, request_hash), False
+    return _accepted(record), True
+
+
+def _by_idempotency_key(db: Database, client_id: str, key: str) -> Record | None:
+    with db.session() as session:
+        return session.scalars(
+            select(Record).where(Record.client_id == client_id, Record.idempotency_key == key)
+        ).one_or_none()
+
+
+def _replay(record: Record, request_hash: str) -> RecordAccepted:
+    if record.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was used with a different request body",
+            code="idempotency_conflict",
+        )
+    return _accepted(record)
+
+
+def _load(db: Database, record_id: str) -> tuple[Record, Batch | None]:
+    with db.session() as session:
+        record = session.scalars(select(Record).where(Record.id == record_id)).one_or_none()
+        if record is None:
+            raise NotFound(f"no record {record_id}", code="record_not_found")
+        batch = None if record.batch_id is None else session.get(Batch, record.batch_id)
+        return record, batch
+
+
+def record_view(
+    db: Database, gateway: ChainGateway, client: Client, record_id: str
+) -> RecordPublic:
+    """The record ``record_id`` of ``client``, with its proof bundle once anchored (the bundle
+    is left out while the node cannot provide its chain half). Raises NotFound."""
+    record, batch = _load(db, record_id)
+    if record.client_id != client.id:
+        raise NotFound(f"no record {record_id}", code="record_not_found")
+    bundle = bundle_for(db, gateway, record, batch)
+    return RecordPublic(
+        id=record.id,
+        status=record.status,
+        digest=record.digest,
+        metadata=dict(record.metadata_json),
+        metadata_hash=record.metadata_hash,
+        field_hashes=dict(record.field_hashes),
+        commitment=record.commitment,
+        created_at=record.created_at,
+        batch=_batch_public(batch, record),
+        bundle=None if bundle is None else bundle.to_json(),
+    )
+
+
+def _batch_public(batch: Batch | None, record: Record) -> BatchPublic | None:
+    if batch is None or record.leaf_index is None:
+        return None
+    return BatchPublic(
+        id=batch.id,
+        root=batch.root,
+        leaf_count=batch.leaf_count,
+        leaf_index=record.leaf_index,
+        status=batch.status,
+        tx_hash=batch.tx_hash,
+        block_number=batch.block_number,
+        block_hash=batch.block_hash,
+    )
+
+
+def _batch_tree(db: Database, batch: Batch) -> MerkleTree:
+    with db.session() as session:
+        commitments = session.scalars(
+            select(Record.commitment).where(Record.batch_id == batch.id).order_by(Record.leaf_index)
+        ).all()
+    return MerkleTree.build([bytes.fromhex(c) for c in commitments])
+
+
+def bundle_for(
+    db: Database, gateway: ChainGateway, record: Record, batch: Batch | None
+) -> ProofBundle | None:
+    """The record's proof bundle: cached, or assembled from its batch's evidence and Merkle
+    tree (and cached). None while not anchored or while the evidence cannot be fetched."""
+    if record.status != RecordStatus.ANCHORED.value or batch is None:
+        return None
+    with db.session() as session:
+        cached = session.get(ProofBundleCache, record.id)
+        if cached is not None:
+            return ProofBundle.from_canonical_json(cached.bundle_json.encode())
+    if batch.evidence_json is None:
+        if not fetch_evidence(db, gateway, batch.id):
+            return None
+        with db.session() as session:
+            batch = session.get_one(Batch, batch.id)
+    assert batch.evidence_json is not None and record.leaf_index is not None
+    tree = _batch_tree(db, batch)
+    value: dict[str, Any] = json.loads(batch.evidence_json)
+    value.update(
+        version=BUNDLE_VERSION,
+        record={
+            "recordId": record.id,
+            "digest": "0x" + record.digest,
+            "metadataHash": "0x" + record.metadata_hash,
+            "fieldHashes": {name: "0x" + h for name, h in record.field_hashes.items()},
+        },
+        batch={
+            "root": "0x" + batch.root,
+            "leafCount": batch.leaf_count,
+            "metadataHash": "0x" + batch.metadata_hash,
+            "proof": "0x" + tree.prove(record.leaf_index).encode().hex(),
+        },
+    )
+    bundle = ProofBundle.from_json(value)
+    try:
+        with db.session() as session:
+            session.add(
+                ProofBundleCache(
+                    record_id=record.id,
+                    bundle_json=bundle.canonical_json().decode(),
+                    created_at=datetime.now(UTC),
+                )
+            )
+    except IntegrityError:
+        pass  # cached by a concurrent request meanwhile
+    return bundle
+
+
+def _v(verdict: Verdict, detail: str) -> VerdictPublic:
+    return VerdictPublic(verdict=verdict, detail=detail)
+
+
+def verify(db: Database, gateway: ChainGateway, payload: VerifyRequest) -> VerificationPublic:
+    """Separate verdicts on a document or digest: integrity, issuance, status, issuer. A
+    chain that cannot be reached makes the chain-dependent verdicts UNAVAILABLE."""
+    digest = digest_of(payload).hex()
+    record, batch = _pick_record(db, digest, payload.record_id)
+    if record is None:
+        missing = "no record with this digest was notarized"
+        return VerificationPublic(
+            found=False,
+            record_id=payload.record_id,
+            digest=digest,
+            integrity=_v(Verdict.INVALID, missing),
+            issuance=_v(Verdict.INVALID, missing),
+            status=_v(Verdict.INVALID, missing),
+            issuer=_v(Verdict.INVALID, missing),
+            facts={},
+            bundle=None,
+        )
+    facts: dict[str, Any] = {"record_status": record.status}
+    integrity = _integrity(db, record, batch, digest)
+    if record.status != RecordStatus.ANCHORED.value or batch is None:
+        pending = f"record is {record.status}, not anchored yet"
+        return VerificationPublic(
+            found=True,
+            record_id=record.id,
+            digest=digest,
+            integrity=integrity,
+            issuance=_v(Verdict.UNAVAILABLE, pending),
+            status=_v(Verdict.UNAVAILABLE, pending),
+            issuer=_v(Verdict.UNAVAILABLE, pending),
+            facts=facts,
+            bundle=None,
+        )
+    facts.update(anchored_at_block=batch.block_number, batch_root=batch.root)
+    bundle = bundle_for(db, gateway, record, batch)
+    issuance = _issuance(gateway, bundle, digest)
+    status = _status(gateway, batch, record, facts)
+    issuer = _issuer(gateway, bundle, facts)
+    return VerificationPublic(
+        found=True,
+        record_id=record.id,
+        digest=digest,
+        integrity=integrity,
+        issuance=issuance,
+        status=status,
+        issuer=issuer,
+        facts=facts,
+        bundle=None if bundle is None else bundle.to_json(),
+    )
+
+
+def _pick_record(
+    db: Database, digest: str, record_id: str | None
+) -> tuple[Record | None, Batch | None]:
+    with db.session() as session:
+        query = select(Record).where(Record.digest == digest)
+        if record_id is not None:
+            query = query.where(Record.id == record_id)
+        records = session.scalars(query.order_by(Record.seq)).all()
+        if not records:
+            return None, None
+        anchored = [r for r in records if r.status == RecordStatus.ANCHORED.value]
+        record = (anchored or list(records))[0]
+        batch = None if record.batch_id is None else session.get(Batch, record.batch_id)
+        return record, batch
+
+
+def _integrity(db: Database, record: Record, batch: Batch | None, digest: str) -> VerdictPublic:
+    commitment = record_commitment(
+        record.id,
+        bytes.fromhex(digest),
+        bytes.fromhex(record.metadata_hash),
+        sorted((name, bytes.fromhex(h)) for name, h in record.field_hashes.items()),
+    )
+    if commitment.hex() != record.commitment:
+        return _v(Verdict.INVALID, "the stored record does not match its commitment")
+    if batch is None or record.leaf_index is None:
+        return _v(Verdict.VALID, "digest matches a registered record (not sealed yet)")
+    tree = _batch_tree(db, batch)
+    try:
+        verify_proof(
+            bytes.fromhex(batch.root),  # type: ignore[arg-type]
+            commitment,
+            tree.prove(record.leaf_index),
+            leaf_count=batch.leaf_count,
+        )
+    except (ChainError, IndexError):
+        return _v(Verdict.INVALID, "the record is not in its batch's Merkle root")
+    return _v(Verdict.VALID, f"digest matches record leaf {record.leaf_index} of batch {batch.id}")
+
+
+def _issuance(gateway: ChainGateway, bundle: ProofBundle | None, digest: str) -> VerdictPublic:
+    if bundle is None:
+        return _v(Verdict.UNAVAILABLE, "the proof bundle cannot be assembled: chain unreachable")
+    try:
+        validator_set = gateway.validator_set()
+        chain_id = gateway.chain_id()
+        notary = gateway.contracts().notary
+    except (ChainUnavailable, RpcCallFailed, ContractsNotDeployed) as exc:
+        return _v(Verdict.UNAVAILABLE, f"trusted chain facts unavailable: {exc}")
+    verdict = verify_bundle(
+        bundle,
+        validator_set,
+        chain_id=chain_id,
+        expected_digest=bytes.fromhex(digest),
+        notary=notary,
+    )
+    if not verdict.valid:
+        failed = "; ".join(f"{c.link}: {c.detail}" for c in verdict.failures)
+        return _v(Verdict.INVALID, f"proof bundle does not verify: {failed}")
+    return _v(Verdict.VALID, f"anchored in block {bundle.header.height}, certified")
+
+
+def _status(
+    gateway: ChainGateway, batch: Batch, record: Record, facts: dict[str, Any]
+) -> VerdictPublic:
+    try:
+        status, height = gateway.leaf_status(
+            bytes.fromhex(batch.root), bytes.fromhex(record.commitment)
+        )
+    except (ChainUnavailable, RpcCallFailed, ContractsNotDeployed) as exc:
+        return _v(Verdict.UNAVAILABLE, f"chain unreachable, status unknown: {exc}")
+    facts["status_read_at_block"] = height
+    if not status.issued:
+        return _v(Verdict.INVALID, "the chain does not know this batch")
+    if status.revoked:
+        facts.update(revoked_at_block=status.revoked_at_block, revocation_reason=status.reason)
+        return _v(Verdict.INVALID, f"revoked at block {status.revoked_at_block}")
+    return _v(Verdict.VALID, f"active at block {height}")
+
+
+def _issuer(
+    gateway: ChainGateway, bundle: ProofBundle | None, facts: dict[str, Any]
+) -> VerdictPublic:
+    if bundle is None:
+        return _v(Verdict.UNAVAILABLE, "the proof bundle cannot be assembled: chain unreachable")
+    key = bundle.issuer_key
+    facts.update(issuer_uscc=key.uscc, issuer_key_id=key.key_id)
+    try:
+        name, frozen = gateway.department(key.uscc)
+        valid = gateway.key_valid_at(key.uscc, key.key_id, bundle.header.height)
+    except (ChainUnavailable, ContractsNotDeployed) as exc:
+        return _v(Verdict.UNAVAILABLE, f"chain unreachable, issuer unknown: {exc}")
+    except RpcCallFailed:
+        return _v(Verdict.INVALID, f"department {key.uscc} is not registered on chain")
+    facts.update(issuer_name=name, issuer_frozen=frozen)
+    if not valid:
+        return _v(Verdict.INVALID, f"key {key.key_id} was not valid at the anchoring block")
+    note = " (frozen now)" if frozen else ""
+    return _v(Verdict.VALID, f"{name} ({key.uscc}), key {key.key_id} valid when anchoring{note}")

@@ -1,0 +1,67 @@
+"""Configuration of the registry service: one pydantic settings object, read from the
+environment (prefix ``LIANXIN_REGISTRY_``) or built in code and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+"""Largest request body accepted by default (a base64 document of about 6 MiB)."""
+
+
+class RegistrySettings(BaseSettings):
+    """Everything the registry needs to run. Paths are taken as given (relative to the
+    working directory)."""
+
+    model_config = SettingsConfigDict(env_prefix="LIANXIN_REGISTRY_", extra="ignore")
+
+    data_dir: Path = Path("registry-data")
+    """Where the embedded SQLite database lives when ``database_url`` is not set."""
+    database_url: str | None = None
+    """SQLAlchemy URL, e.g. ``postgresql+psycopg://postgres@127.0.0.1:5432/registry``;
+    default ``sqlite:///<data_dir>/registry.db``."""
+    node_url: str = "http://127.0.0.1:8545"
+    """JSON-RPC endpoint of the lianxin node."""
+    signer_keystore: Path | None = None
+    """SM4 keystore of the registry's own chain account (a registered issuer key)."""
+    signer_password_file: Path | None = None
+    """File holding the keystore password (first line)."""
+    batch_interval: float = Field(default=1.0, gt=0)
+    """Seconds between two sealing rounds."""
+    batch_size: int = Field(default=100_000, ge=1)
+    """Most records sealed into one batch."""
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1024)
+    """Largest request body accepted; larger ones get 413."""
+    timestamp_skew: int = Field(default=300, ge=1)
+    """Seconds a signed request's timestamp may differ from the registry's clock."""
+    anchor_gas_limit: int = Field(default=400_000, ge=21_000)
+    """Gas limit of an anchoring transaction (fixed, so a signed transaction never needs
+    the node before it is stored)."""
+    receipt_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for an anchoring receipt before trying again later."""
+    chain_timeout: float = Field(default=5.0, gt=0)
+    """Seconds to wait for one answer from the node."""
+    run_workers: bool = True
+    """Run the batcher and anchorer inside the web application's lifespan."""
+    issuer_registry_address: str | None = None
+    """IssuerRegistry address (0x hex); default: the one recorded by bootstrap."""
+    notary_address: str | None = None
+    """Notary address; default: the one recorded by bootstrap."""
+    license_registry_address: str | None = None
+    """LicenseRegistry address; default: the one recorded by bootstrap."""
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url``, or the SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    def signer_password(self) -> bytes:
+        """The keystore password from ``signer_password_file``."""
+        if self.signer_password_file is None:
+            raise ValueError("signer_password_file is not set")
+        return self.signer_password_file.read_bytes().strip()

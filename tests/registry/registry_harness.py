@@ -1,0 +1,144 @@
+"""Shared pieces of the registry tests: a dev chain with the trust contracts bootstrapped
+once, registry settings on a fresh database, department clients and signed raw requests."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
+
+from e2e_harness import DevChain, free_port, run_cli
+
+from chain.crypto import PrivateKey
+from registry.cli import add_client
+from registry.db import Database
+from registry.models import Client
+from registry.settings import RegistrySettings
+from sdk.trust import signed_headers
+
+__all__ = ["DevChain", "free_port", "run_cli"]
+
+DATABASE_URL_ENV = "LIANXIN_TEST_DATABASE_URL"
+"""Set to a PostgreSQL URL to run the registry tests on PostgreSQL instead of SQLite."""
+
+DEPARTMENT_USCC = "91350100M000100Y43"
+"""The registry's own department (a published valid USCC)."""
+CLIENT_USCC = "11100000000013338W"
+"""The department of the test clients."""
+
+
+@dataclass(frozen=True)
+class TrustChain:
+    """A running dev chain with the trust contracts deployed and the registry's signing key
+    (dev account dept-a) registered as an issuer."""
+
+    chain: DevChain
+    """The chain and its node."""
+    addresses: dict[str, str]
+    """issuer_registry / notary / license_registry → 0x address."""
+
+    @property
+    def signer_keystore(self) -> Path:
+        """Keystore of the registry's signing account."""
+        return self.chain.root / "keys" / "dept-a.json"
+
+    @property
+    def password_file(self) -> Path:
+        """The dev chain's keystore password file."""
+        return self.chain.root / "keystore-password"
+
+
+def registry_settings(
+    trust: TrustChain, data_dir: Path, database_url: str | None, **overrides: Any
+) -> RegistrySettings:
+    """Settings of a registry on ``trust`` with its database at ``database_url`` (SQLite
+    in ``data_dir`` if None), sealing every 0.2 s."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "node_url": trust.chain.url,
+        "signer_keystore": trust.signer_keystore,
+        "signer_password_file": trust.password_file,
+        "batch_interval": 0.2,
+        "issuer_registry_address": trust.addresses["issuer_registry"],
+        "notary_address": trust.addresses["notary"],
+        "license_registry_address": trust.addresses["license_registry"],
+        "max_upload_bytes": 64 * 1024,
+    }
+    values.update(overrides)
+    return RegistrySettings(**values)
+
+
+def registry_environment(settings: RegistrySettings) -> dict[str, str]:
+    """The environment that gives a registry process ``settings``."""
+    environment = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            environment[f"LIANXIN_REGISTRY_{name.upper()}"] = str(value)
+    return environment
+
+
+def new_client(
+    db: Database, roles: tuple[str, ...] = ("notarize", "verify")
+) -> tuple[Client, PrivateKey]:
+    """A registered department client and its key."""
+    key = PrivateKey.generate()
+    client = add_client(
+        db,
+        name="区行政审批局",
+        uscc=CLIENT_USCC,
+        public_key_pem=key.public_key.to_pem(),
+        roles=list(roles),
+    )
+    return client, key
+
+
+def signed(
+    key: PrivateKey, client_id: str, method: str, path: str, payload: Any = None, **kwargs: Any
+) -> tuple[bytes, dict[str, str]]:
+    """A request body and its authentication headers (``kwargs`` go to signed_headers)."""
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = signed_headers(
+        key, client_id=client_id, method=method, path=path, body=body, **kwargs
+    )
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    return body, headers
+
+
+def row_counts(db: Database) -> dict[str, int]:
+    """Rows in the tables a request could write to."""
+    counts = {}
+    with db.session() as session:
+        for table in ("records", "nonces", "batches", "outbox"):
+            counts[table] = int(session.scalar(select(func.count()).select_from(text(table))) or 0)
+    return counts
+
+
+def create_postgres_database(base_url: str) -> str:
+    """A new, empty PostgreSQL database on the server of ``base_url``; returns its URL."""
+    url = make_url(base_url)
+    name = f"lianxin_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(base_url: str, database_url: str) -> None:
+    """Drop a database made by :func:`create_postgres_database`."""
+    name = make_url(database_url).database
+    admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
