@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the project with its test dependencies into .venv, then run lint, types and tests.
+# Install the project with its test dependencies into .venv, then lint, type-check and run
+# the tests. Arguments are passed to pytest (e.g. a path or -k EXPR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,11 +11,21 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 
-# The openssl CLI is used by interop tests; Node.js + npm compile the Solidity sources.
-if ! command -v openssl >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq openssl
+# System tools the tests use: the openssl CLI (interop), Node.js + npm (the pinned solc that
+# checks the committed contract artifacts) and Debian's Chromium (the citizen page test).
+missing=()
+command -v openssl >/dev/null || missing+=(openssl)
+command -v npm >/dev/null || missing+=(nodejs npm)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "note: not installed (tests that need them are skipped): ${missing[*]}" >&2
+    fi
 fi
-if [ -f package.json ]; then
+if command -v npm >/dev/null; then
     npm ci --silent --no-audit --no-fund
 fi
 
