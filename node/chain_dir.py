@@ -9,6 +9,11 @@ Layout of a directory made by :func:`init_chain_dir`::
     keys/<name>.json    account keys in SM4 keystores (dev accounts with --dev)
     node/               LMDB data, created by the node on first start
 
+With ``validators`` N > 1 the directory holds a local network of N validators instead of the
+single node: ``genesis.toml``, ``keys/`` and the password file at the top, and one folder per
+validator, ``node-0`` … ``node-{N-1}``, each with its ``validator.json``, a ``node.toml``
+(distinct RPC and p2p ports on 127.0.0.1, the other validators as peers) and its data.
+
 Keys are never written in clear. The keystore password comes from the caller; a dev chain
 keeps a generated password in ``keystore-password`` (mode 0600) so that it starts without a
 prompt — acceptable for a local dev chain only, which the file's name and mode make plain.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +90,19 @@ class ChainDir:
             raise ChainDirError(f"invalid key name {name!r}")
         return self.keys / f"{name}.json"
 
+    def node(self, index: int) -> Path:
+        """The folder of validator ``index`` in a multi-validator directory."""
+        return self.root / f"node-{index}"
+
+    def node_dirs(self) -> list[Path]:
+        """The validator folders of a multi-validator directory, in index order."""
+        found = []
+        index = 0
+        while (self.node(index) / "node.toml").exists():
+            found.append(self.node(index))
+            index += 1
+        return found
+
     def exists(self) -> bool:
         """Whether the directory already holds a chain."""
         return self.genesis.exists()
@@ -99,6 +118,8 @@ class InitResult:
     """The genesis written to ``genesis.toml``."""
     accounts: dict[str, Address]
     """Account name → address of every keystore written under ``keys/``."""
+    nodes: tuple[Path, ...] = ()
+    """The validator folders of a multi-validator directory (empty for a single node)."""
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -153,6 +174,52 @@ def node_config_text(*, rpc_port: int, password_file: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+NET_TIMEOUTS = {
+    "timeout_propose_ms": 1000,
+    "timeout_prevote_ms": 500,
+    "timeout_precommit_ms": 500,
+    "timeout_delta_ms": 250,
+    "commit_delay_ms": 100,
+    "gossip_interval_ms": 300,
+}
+"""Consensus timings written into the node.toml files of a local network (one host)."""
+
+
+def net_node_config_text(
+    *,
+    rpc_port: int,
+    p2p_port: int,
+    peers: Sequence[tuple[str, bytes, int]],
+    password_file: str | None,
+) -> str:
+    """The ``node.toml`` of one validator of a local network; ``peers`` holds (name, public
+    key, p2p port) of the others, all on 127.0.0.1."""
+    lines = [
+        "# lianxin validator node configuration; paths are relative to this file.",
+        'data_dir = "data"',
+        'genesis = "../genesis.toml"',
+        'validator_keystore = "validator.json"',
+        'rpc_host = "127.0.0.1"',
+        f"rpc_port = {rpc_port}",
+        'p2p_host = "127.0.0.1"',
+        f"p2p_port = {p2p_port}",
+        "max_block_txs = 500",
+    ]
+    lines += [f"{name} = {value}" for name, value in NET_TIMEOUTS.items()]
+    if password_file is not None:
+        lines.append(f'validator_password_file = "../{password_file}"')
+    for name, public_key, port in peers:
+        lines += [
+            "",
+            "[[peers]]",
+            f'name = "{name}"',
+            f'public_key = "{public_key.hex()}"',
+            'host = "127.0.0.1"',
+            f"port = {port}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def init_chain_dir(
     root: Path,
     *,
@@ -162,12 +229,17 @@ def init_chain_dir(
     rpc_port: int = 8545,
     timestamp_ms: int,
     iterations: int = 300_000,
+    validators: int = 1,
+    p2p_port: int = 26656,
 ) -> InitResult:
-    """Create a single-validator chain in ``root``. With ``dev``, also create funded dev
-    accounts holding every role, and (if ``password`` is None) a generated password file.
-    The genesis deploys the Permissions system contract with the accounts' roles in its
-    storage, so governance can change them later. Raises ChainDirError if ``root`` already
-    holds a chain."""
+    """Create a chain in ``root``: a single validator node, or with ``validators`` N > 1 a
+    local network of N validator folders (RPC ports ``rpc_port + i``, p2p ports
+    ``p2p_port + i``). With ``dev``, also create funded dev accounts holding every role, and
+    (if ``password`` is None) a generated password file. The genesis deploys the Permissions
+    system contract with the accounts' roles in its storage, so governance can change them
+    later. Raises ChainDirError if ``root`` already holds a chain."""
+    if validators < 1:
+        raise ChainDirError("validators must be at least 1")
     directory = ChainDir(root)
     if directory.exists():
         raise ChainDirError(f"{root} already holds a chain (genesis.toml exists)")
@@ -178,8 +250,14 @@ def init_chain_dir(
         password = secrets.token_urlsafe(24).encode()
         write_private(directory.password_file, password + b"\n")
         password_file = DEV_PASSWORD_FILE
-    validator_key = PrivateKey.generate()
-    save_key(directory.validator_keystore, validator_key, password, iterations=iterations)
+    if validators == 1:
+        validator_keys = [PrivateKey.generate()]
+        save_key(directory.validator_keystore, validator_keys[0], password, iterations=iterations)
+    else:
+        validator_keys = [PrivateKey.generate() for _ in range(validators)]
+        for index, key in enumerate(validator_keys):
+            path = directory.node(index) / "validator.json"
+            save_key(path, key, password, iterations=iterations)
     accounts: dict[str, Address] = {}
     genesis_accounts = []
     names = DEV_ACCOUNTS if dev else {"admin": DEV_ACCOUNTS["admin"]}
@@ -198,17 +276,34 @@ def init_chain_dir(
     genesis = Genesis(
         chain_id=chain_id,
         timestamp_ms=timestamp_ms,
-        validators=(
-            GenesisValidator(
-                name="validator-0", public_key=validator_key.public_key.to_bytes(), power=1
-            ),
+        validators=tuple(
+            GenesisValidator(name=f"validator-{i}", public_key=k.public_key.to_bytes(), power=1)
+            for i, k in enumerate(validator_keys)
         ),
         accounts=tuple(genesis_accounts),
         system_contracts=(permissions_contract(genesis_accounts),),
         block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
     )
     directory.genesis.write_text(genesis_to_toml(genesis), encoding="utf-8")
-    directory.config.write_text(
-        node_config_text(rpc_port=rpc_port, password_file=password_file), encoding="utf-8"
-    )
-    return InitResult(directory=directory, genesis=genesis, accounts=accounts)
+    if validators == 1:
+        directory.config.write_text(
+            node_config_text(rpc_port=rpc_port, password_file=password_file), encoding="utf-8"
+        )
+        return InitResult(directory=directory, genesis=genesis, accounts=accounts)
+    for index in range(validators):
+        peers = [
+            (f"node-{other}", key.public_key.to_bytes(), p2p_port + other)
+            for other, key in enumerate(validator_keys)
+            if other != index
+        ]
+        (directory.node(index) / "node.toml").write_text(
+            net_node_config_text(
+                rpc_port=rpc_port + index,
+                p2p_port=p2p_port + index,
+                peers=peers,
+                password_file=password_file,
+            ),
+            encoding="utf-8",
+        )
+    nodes = tuple(directory.node(i) for i in range(validators))
+    return InitResult(directory=directory, genesis=genesis, accounts=accounts, nodes=nodes)

@@ -48,6 +48,7 @@ from node.cli_common import (
     rpc_url,
 )
 from node.cli_contract import contract_app
+from node.cli_net import net_app
 from node.config import ConfigError, load_config
 from node.daemon import load_genesis
 from node.rpc_client import RpcError, rpc_call
@@ -61,6 +62,7 @@ app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(contract_app, name="contract")
+app.add_typer(net_app, name="net")
 
 
 @app.command()

@@ -10,6 +10,15 @@ Example ``node.toml``::
     block_interval_ms = 0        # 0: a block only when transactions arrive
     max_block_txs = 500
 
+A chain with more than one validator also reads the p2p settings (see :class:`PeerConfig`)::
+
+    p2p_host = "127.0.0.1"
+    p2p_port = 26656
+    [[peers]]
+    public_key = "04..."         # the peer's validator (node) key, uncompressed SM2
+    host = "127.0.0.1"
+    port = 26657
+
 Relative paths are resolved against the directory that holds the TOML file. The keystore
 password never sits in the file: it comes from the environment variable named by
 ``validator_password_env`` or from the file named by ``validator_password_file``.
@@ -26,6 +35,20 @@ from typing import Any
 
 class ConfigError(Exception):
     """A configuration file that is missing, malformed, or holds an unusable value."""
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """A validator this node connects to over p2p."""
+
+    public_key: bytes
+    """The peer's node key (its validator key): uncompressed SM2 public key, 65 bytes."""
+    host: str
+    """Host the peer's p2p listener is reachable at."""
+    port: int
+    """TCP port of the peer's p2p listener."""
+    name: str = ""
+    """A label for logs and status output."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,30 @@ class NodeConfig:
     its block before answering ``null`` (0: answer at once)."""
     gas_cap: int = 50_000_000
     """Largest gas allowance for eth_call and eth_estimateGas."""
+    p2p_host: str = "127.0.0.1"
+    """Interface the p2p listener binds to (multi-validator chains only)."""
+    p2p_port: int = 26656
+    """TCP port of the p2p listener; 0 picks a free port."""
+    peers: tuple[PeerConfig, ...] = ()
+    """The other validators' p2p endpoints and node keys; only these may connect."""
+    max_frame_bytes: int = 4 * 1024 * 1024 + 65_536
+    """Largest p2p frame accepted; a larger one drops the connection. Leaves room for a
+    proposal carrying a block of the 4 MiB maximum."""
+    timeout_propose_ms: int = 3000
+    """Consensus: wait for the round's proposal, at round 0."""
+    timeout_prevote_ms: int = 1000
+    """Consensus: wait after 2/3 of prevotes for anything, at round 0."""
+    timeout_precommit_ms: int = 1000
+    """Consensus: wait after 2/3 of precommits for anything, at round 0."""
+    timeout_delta_ms: int = 500
+    """Consensus: added to every timeout per round."""
+    commit_delay_ms: int = 200
+    """Consensus: wait after a commit before starting the next height (``timeout_commit``),
+    so that late precommits still reach the node and transactions gather."""
+    gossip_interval_ms: int = 500
+    """Period of re-sending own votes of the current height and status to peers."""
+    wal: Path | None = None
+    """The consensus write-ahead log; defaults to ``consensus.wal`` in ``data_dir``."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -85,10 +132,23 @@ class NodeConfig:
             (self.receipt_wait_ms >= 0, "receipt_wait_ms must be >= 0"),
             (self.gas_cap >= 21_000, "gas_cap must be >= 21000"),
             (bool(self.rpc_host), "rpc_host must not be empty"),
+            (0 <= self.p2p_port <= 65535, "p2p_port must be within 0..65535"),
+            (self.max_frame_bytes >= 65_536, "max_frame_bytes must be >= 65536"),
+            (self.timeout_propose_ms >= 1, "timeout_propose_ms must be >= 1"),
+            (self.timeout_prevote_ms >= 1, "timeout_prevote_ms must be >= 1"),
+            (self.timeout_precommit_ms >= 1, "timeout_precommit_ms must be >= 1"),
+            (self.timeout_delta_ms >= 0, "timeout_delta_ms must be >= 0"),
+            (self.commit_delay_ms >= 0, "commit_delay_ms must be >= 0"),
+            (self.gossip_interval_ms >= 10, "gossip_interval_ms must be >= 10"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+
+    @property
+    def wal_path(self) -> Path:
+        """Where the consensus write-ahead log lives."""
+        return self.wal if self.wal is not None else self.data_dir / "consensus.wal"
 
     def keystore_password(self) -> str:
         """Return the validator keystore password from the environment or the password file;
@@ -106,7 +166,7 @@ class NodeConfig:
         )
 
 
-_PATH_FIELDS = {"data_dir", "genesis", "validator_keystore", "validator_password_file"}
+_PATH_FIELDS = {"data_dir", "genesis", "validator_keystore", "validator_password_file", "wal"}
 _FIELD_TYPES: dict[str, type] = {
     "validator_password_env": str,
     "rpc_host": str,
@@ -122,7 +182,42 @@ _FIELD_TYPES: dict[str, type] = {
     "filter_timeout_s": float,
     "receipt_wait_ms": int,
     "gas_cap": int,
+    "p2p_host": str,
+    "p2p_port": int,
+    "max_frame_bytes": int,
+    "timeout_propose_ms": int,
+    "timeout_prevote_ms": int,
+    "timeout_precommit_ms": int,
+    "timeout_delta_ms": int,
+    "commit_delay_ms": int,
+    "gossip_interval_ms": int,
 }
+
+
+def _peers_from(value: Any) -> tuple[PeerConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("peers must be an array of tables")
+    peers = []
+    for index, entry in enumerate(value):
+        where = f"peers[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table")
+        unknown = sorted(set(entry) - {"public_key", "host", "port", "name"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys: {', '.join(unknown)}")
+        try:
+            public_key = bytes.fromhex(str(entry["public_key"]).removeprefix("0x"))
+            host, port = entry["host"], entry["port"]
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"{where}: needs public_key (hex), host and port") from exc
+        if len(public_key) != 65 or public_key[0] != 4:
+            raise ConfigError(f"{where}: public_key must be an uncompressed SM2 key")
+        if not isinstance(host, str) or not host:
+            raise ConfigError(f"{where}: host must be a non-empty string")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ConfigError(f"{where}: port must be within 1..65535")
+        peers.append(PeerConfig(public_key, host, port, str(entry.get("name", ""))))
+    return tuple(peers)
 
 
 def config_from_mapping(values: dict[str, Any], base_dir: Path) -> NodeConfig:
@@ -137,6 +232,9 @@ def config_from_mapping(values: dict[str, Any], base_dir: Path) -> NodeConfig:
             raise ConfigError(f"missing required key {required!r}")
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
+        if name == "peers":
+            kwargs[name] = _peers_from(value)
+            continue
         if name in _PATH_FIELDS:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty path string")

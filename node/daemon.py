@@ -21,9 +21,11 @@ from chain.crypto.keystore import decrypt_keystore
 from chain.errors import ChainError
 from chain.genesis import Genesis, parse_genesis
 from node.config import ConfigError, NodeConfig, load_config
+from node.consensus_driver import ConsensusDriver
 from node.ledger import Ledger, LedgerError
 from node.mempool import Mempool, Permissions
 from node.producer import DevProducer
+from node.rpc.errors import InvalidParams
 from node.rpc.methods import RpcApi
 from node.rpc.server import RpcServer
 
@@ -53,7 +55,10 @@ def load_validator_key(config: NodeConfig) -> PrivateKey | None:
 
 
 class Node:
-    """One running node: ledger, mempool, dev-mode producer and JSON-RPC server."""
+    """One running node: ledger, mempool, block production and JSON-RPC server.
+
+    Block production is the dev-mode producer when genesis has a single validator, and the
+    Tendermint consensus driver with p2p to the configured peers when it has more."""
 
     def __init__(
         self, config: NodeConfig, genesis: Genesis, validator_key: PrivateKey | None
@@ -66,6 +71,7 @@ class Node:
         self.mempool: Mempool | None = None
         self.server: RpcServer | None = None
         self.producer: DevProducer | None = None
+        self.driver: ConsensusDriver | None = None
         self._producer_run: asyncio.Future[None] | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lianxin-writer")
         self._readers = ThreadPoolExecutor(_READER_THREADS, thread_name_prefix="lianxin-reader")
@@ -92,9 +98,21 @@ class Node:
             nonce_committed=ledger.nonce_committed,
             next_height=lambda: ledger.head.height + 1,
         )
-        api = RpcApi(ledger, self.mempool, self.config, self._readers)
-        self.server = RpcServer(api, self.config)
-        if self.validator_key is not None:
+        if len(self.genesis.validators) > 1:
+            if self.validator_key is None:
+                raise ConfigError("a chain with several validators needs validator_keystore")
+            self.driver = ConsensusDriver(
+                ledger, self.mempool, self.validator_key, self.config, self._writer, self._readers
+            )
+            api = RpcApi(ledger, self.mempool, self.config, self._readers, peers=self.driver.peers)
+            api.table["lianxin_getConsensusStatus"] = self._consensus_status
+            self.server = RpcServer(api, self.config)
+            self.driver.add_listener(self.server.on_block)
+            await self.driver.start()
+        else:
+            api = RpcApi(ledger, self.mempool, self.config, self._readers)
+            self.server = RpcServer(api, self.config)
+        if self.validator_key is not None and self.driver is None:
             self.producer = DevProducer(
                 ledger,
                 self.mempool,
@@ -114,10 +132,19 @@ class Node:
         )
         return port
 
+    async def _consensus_status(self, params: list[object]) -> dict[str, object]:
+        """``lianxin_getConsensusStatus`` in consensus mode: the driver's view."""
+        if params:
+            raise InvalidParams("lianxin_getConsensusStatus takes no parameters")
+        assert self.driver is not None
+        return self.driver.status()
+
     async def stop(self) -> None:
         """Stop serving, let an in-progress block commit, and close the ledger."""
         if self.server is not None:
             await self.server.stop()
+        if self.driver is not None:
+            await self.driver.stop()
         if self._producer_run is not None:
             self._producer_run.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from chain.commit import sign_precommit
+from chain.commit import CommitError, sign_precommit, verify_commit_certificate
 from chain.crypto import PrivateKey
-from chain.errors import StorageError
+from chain.errors import ChainError, EncodingError, StorageError
 from chain.execution import (
     AccountInfo,
     BlockContext,
     CallResult,
+    InapplicableTransaction,
     account_at,
     call,
     code_at,
@@ -35,7 +36,7 @@ from chain.merkle import MerkleProof, MerkleTree, merkle_root
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit
 from chain.types import Block, CommitCertificate, Header, Receipt, Transaction
-from chain.validation import TxRules
+from chain.validation import TxRules, validate_block_transactions
 from node.log_index import LogEntry, LogQuery
 
 # Log queries live in node.log_index; the RPC layer imports them from here too.
@@ -44,10 +45,32 @@ from node.log_index import log_matches as log_matches
 from node.storage.lmdb_store import LmdbBlockStore
 
 _CACHE_BLOCKS = 256
+_CACHE_CANDIDATES = 16
 
 
 class LedgerError(Exception):
     """The ledger cannot start or cannot produce a block."""
+
+
+class BlockRejected(LedgerError):
+    """A proposed or synced block that is not a valid next block (ABCI ``ProcessProposal``
+    rejects it); the message says which rule it breaks."""
+
+
+@dataclass(frozen=True)
+class PreparedBlock:
+    """A block executed against the head state but not committed: what a proposer built
+    (:meth:`Ledger.prepare_block`) or a validator re-executed (:meth:`Ledger.process_block`)."""
+
+    block: Block
+    """The block."""
+    receipts: tuple[Receipt, ...]
+    """Its receipts, in transaction order."""
+    writes: Mapping[bytes, bytes]
+    """State writes that committing the block stores."""
+    dropped: tuple[tuple[Transaction, str], ...] = ()
+    """Transactions offered to :meth:`Ledger.prepare_block` that could not be included,
+    with the reason."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,7 @@ class Ledger:
         self._write_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._blocks: OrderedDict[int, tuple[Block, tuple[Receipt, ...]]] = OrderedDict()
+        self._candidates: OrderedDict[Hash32, PreparedBlock] = OrderedDict()
         head = store.head()
         if head is None:
             raise LedgerError("store has no genesis block")
@@ -318,50 +342,222 @@ class Ledger:
 
     def produce_block(self, txs: Sequence[Transaction], timestamp_ms: int) -> CommittedBlock:
         """Execute ``txs`` on the head state, commit the block with this node's single-validator
-        commit certificate, and return it. The caller has validated ``txs``.
+        commit certificate, and return it. The caller has validated ``txs``; raises
+        InapplicableTransaction (nothing committed) for one that cannot be applied.
 
         The timestamp is raised to one past the parent's if the clock lags behind it."""
         if self._validator_key is None:
             raise LedgerError("this node holds no validator key; it cannot produce blocks")
         with self._write_lock:
+            prepared = self._execute_new(self._head, list(txs), timestamp_ms)
+            certificate = self._sign_certificate(prepared.block.header)
+            return self._commit_locked(prepared, certificate)
+
+    # -- consensus: prepare / process / commit (ABCI 2.0 shaped) ---------------------------------
+
+    def prepare_block(self, txs: Sequence[Transaction], timestamp_ms: int) -> PreparedBlock:
+        """Build the next block to propose (ABCI ``PrepareProposal``): execute ``txs`` on the
+        head state, leaving out any that cannot be included (failed validation against the
+        head, or inapplicable), and return the executed block uncommitted. The block carries
+        the parent's stored commit certificate."""
+        if self._validator_key is None:
+            raise LedgerError("this node holds no validator key; it cannot propose blocks")
+        with self._write_lock:
             parent = self._head
             height = parent.height + 1
-            timestamp = max(timestamp_ms, parent.timestamp_ms + 1)
-            proposer = self._validator_key.public_key.address
-            context = BlockContext(
-                chain_id=self.chain_id,
-                height=height,
-                timestamp_ms=timestamp,
-                proposer=proposer,
-                gas_limit=self.genesis.block_gas_limit,
-            )
-            execution = execute_block(self.store.state(), parent.state_root, context, list(txs))
-            receipts = tuple(execution.receipts)
-            last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
-            header = Header(
-                parent_hash=parent.hash,
-                height=height,
-                timestamp_ms=timestamp,
-                proposer=proposer,
-                tx_root=merkle_root([tx.hash for tx in txs]),
-                receipt_root=merkle_root([r.encode() for r in receipts]),
-                state_root=execution.state_root,
-                validator_set_hash=self.genesis.validator_set_hash(),
-                last_commit_hash=ZERO_HASH if last_commit is None else last_commit.hash,
-            )
-            block = Block(header=header, transactions=tuple(txs), last_commit=last_commit)
-            certificate = self._sign_certificate(header)
-            self.store.commit_block(
-                BlockCommit(
-                    block=block,
-                    receipts=receipts,
-                    state_writes=execution.writes,
-                    certificate=certificate,
+            dropped: list[tuple[Transaction, str]] = []
+            included: list[Transaction] = []
+            nonces: set[Hash32] = set()
+            for tx in txs:
+                try:
+                    validate_block_transactions([tx], self.rules, height, self.nonce_committed)
+                except ChainError as exc:
+                    dropped.append((tx, str(exc)))
+                    continue
+                if tx.nonce in nonces:
+                    dropped.append((tx, "nonce repeated in the block"))
+                    continue
+                nonces.add(tx.nonce)
+                included.append(tx)
+            while True:
+                try:
+                    prepared = self._execute_new(parent, included, timestamp_ms)
+                    break
+                except InapplicableTransaction as exc:
+                    dropped.append((included.pop(exc.index), f"not applicable: {exc.reason}"))
+            prepared = replace(prepared, dropped=tuple(dropped))
+            self._remember_candidate(prepared)
+            return prepared
+
+    def process_block(self, block: Block) -> PreparedBlock:
+        """Judge a proposed block as the next block (ABCI ``ProcessProposal``): it must extend
+        the head, carry the validator-set hash, a valid certificate of the parent, valid
+        transactions and roots, and re-executing it must give its receipt and state roots.
+        Returns the executed block; raises BlockRejected naming the broken rule. The same
+        block always gets the same answer."""
+        with self._write_lock:
+            cached = self._candidates.get(block.hash)
+            if cached is not None and cached.block == block:
+                return cached
+            prepared = self._process_locked(block)
+            self._remember_candidate(prepared)
+            return prepared
+
+    def process_encoded(self, data: bytes) -> PreparedBlock:
+        """:meth:`process_block` of a block's canonical encoding; raises BlockRejected if it
+        does not decode or is not canonical."""
+        try:
+            block = Block.decode(data)
+        except EncodingError as exc:
+            raise BlockRejected(f"block does not decode: {exc}") from exc
+        if block.encode() != data:
+            raise BlockRejected("block encoding is not canonical")
+        return self.process_block(block)
+
+    def commit_certified(self, block: Block, certificate: CommitCertificate) -> CommittedBlock:
+        """Commit ``block`` as the next block with ``certificate`` (ABCI ``FinalizeBlock``
+        and ``Commit``) after checking the certificate against the validator set and, unless
+        this node executed the block already, re-executing it. Raises BlockRejected (nothing
+        stored) for a block or certificate that does not verify."""
+        with self._write_lock:
+            try:
+                verify_commit_certificate(
+                    certificate,
+                    self.genesis.validator_set(),
+                    chain_id=self.chain_id,
+                    block_hash=block.hash,
+                    height=block.header.height,
                 )
+            except CommitError as exc:
+                raise BlockRejected(f"commit certificate: {exc}") from exc
+            cached = self._candidates.get(block.hash)
+            prepared = cached if cached is not None and cached.block == block else None
+            if prepared is None:
+                prepared = self._process_locked(block)
+            committed = self._commit_locked(prepared, certificate)
+            self._candidates.clear()
+            return committed
+
+    def _process_locked(self, block: Block) -> PreparedBlock:
+        parent = self._head
+        header = block.header
+        if header.height != parent.height + 1:
+            raise BlockRejected(f"height {header.height} does not follow head {parent.height}")
+        if header.parent_hash != parent.hash:
+            raise BlockRejected("parent hash is not the head's hash")
+        if header.timestamp_ms <= parent.timestamp_ms:
+            raise BlockRejected("timestamp does not increase")
+        validators = self.genesis.validator_set()
+        if header.validator_set_hash != validators.hash():
+            raise BlockRejected("validator set hash differs")
+        if header.proposer not in validators.by_address:
+            raise BlockRejected("proposer is not a validator")
+        self._check_last_commit(block, parent)
+        if header.tx_root != merkle_root([tx.hash for tx in block.transactions]):
+            raise BlockRejected("transaction root does not match the transactions")
+        try:
+            validate_block_transactions(
+                block.transactions, self.rules, header.height, self.nonce_committed
             )
-            self._remember(block, receipts)
-            self._head = header
-            return CommittedBlock(block=block, receipts=receipts, certificate=certificate)
+        except ChainError as exc:
+            raise BlockRejected(f"invalid transaction: {exc}") from exc
+        try:
+            execution = execute_block(
+                self.store.state(),
+                parent.state_root,
+                self._context(header.height, header.timestamp_ms, header.proposer),
+                list(block.transactions),
+            )
+        except ChainError as exc:
+            raise BlockRejected(f"re-execution failed: {exc}") from exc
+        if execution.state_root != header.state_root:
+            raise BlockRejected("state root differs from re-execution")
+        receipts = tuple(execution.receipts)
+        if header.receipt_root != merkle_root([r.encode() for r in receipts]):
+            raise BlockRejected("receipt root differs from re-execution")
+        return PreparedBlock(block=block, receipts=receipts, writes=execution.writes)
+
+    def _check_last_commit(self, block: Block, parent: Header) -> None:
+        header = block.header
+        if header.height == 1:
+            if block.last_commit is not None or header.last_commit_hash != ZERO_HASH:
+                raise BlockRejected("block 1 carries a last commit")
+            return
+        if block.last_commit is None:
+            raise BlockRejected("block carries no certificate of its parent")
+        if block.last_commit.hash != header.last_commit_hash:
+            raise BlockRejected("last commit does not match the header's last_commit_hash")
+        try:
+            verify_commit_certificate(
+                block.last_commit,
+                self.genesis.validator_set(),
+                chain_id=self.chain_id,
+                block_hash=parent.hash,
+                height=parent.height,
+            )
+        except CommitError as exc:
+            raise BlockRejected(f"last commit: {exc}") from exc
+
+    def _context(self, height: int, timestamp_ms: int, proposer: Address) -> BlockContext:
+        return BlockContext(
+            chain_id=self.chain_id,
+            height=height,
+            timestamp_ms=timestamp_ms,
+            proposer=proposer,
+            gas_limit=self.genesis.block_gas_limit,
+        )
+
+    def _execute_new(
+        self, parent: Header, txs: list[Transaction], timestamp_ms: int
+    ) -> PreparedBlock:
+        """Execute ``txs`` on ``parent`` and build the header; raises InapplicableTransaction."""
+        assert self._validator_key is not None
+        height = parent.height + 1
+        timestamp = max(timestamp_ms, parent.timestamp_ms + 1)
+        proposer = self._validator_key.public_key.address
+        execution = execute_block(
+            self.store.state(),
+            parent.state_root,
+            self._context(height, timestamp, proposer),
+            txs,
+        )
+        receipts = tuple(execution.receipts)
+        last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
+        header = Header(
+            parent_hash=parent.hash,
+            height=height,
+            timestamp_ms=timestamp,
+            proposer=proposer,
+            tx_root=merkle_root([tx.hash for tx in txs]),
+            receipt_root=merkle_root([r.encode() for r in receipts]),
+            state_root=execution.state_root,
+            validator_set_hash=self.genesis.validator_set_hash(),
+            last_commit_hash=ZERO_HASH if last_commit is None else last_commit.hash,
+        )
+        block = Block(header=header, transactions=tuple(txs), last_commit=last_commit)
+        return PreparedBlock(block=block, receipts=receipts, writes=execution.writes)
+
+    def _commit_locked(
+        self, prepared: PreparedBlock, certificate: CommitCertificate
+    ) -> CommittedBlock:
+        block = prepared.block
+        self.store.commit_block(
+            BlockCommit(
+                block=block,
+                receipts=prepared.receipts,
+                state_writes=prepared.writes,
+                certificate=certificate,
+            )
+        )
+        self._remember(block, prepared.receipts)
+        self._head = block.header
+        return CommittedBlock(block=block, receipts=prepared.receipts, certificate=certificate)
+
+    def _remember_candidate(self, prepared: PreparedBlock) -> None:
+        self._candidates[prepared.block.hash] = prepared
+        self._candidates.move_to_end(prepared.block.hash)
+        while len(self._candidates) > _CACHE_CANDIDATES:
+            self._candidates.popitem(last=False)
 
     def _sign_certificate(self, header: Header) -> CommitCertificate:
         assert self._validator_key is not None

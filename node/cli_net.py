@@ -1,0 +1,222 @@
+"""``lianxin net``: a local network of validators on one host.
+
+``net init`` creates a chain directory with N validator folders (``node-0`` …), ``net start``
+runs each validator as a background process (pid file ``node.pid`` and log ``node.log`` in
+its folder), ``net stop`` stops them, and ``net status`` asks each one for its consensus
+status (``lianxin_getConsensusStatus``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from chain.errors import ChainError
+from node.chain_dir import ChainDir, init_chain_dir
+from node.cli_common import (
+    DEFAULT_DIR,
+    EXIT_BAD,
+    DirOption,
+    JsonOption,
+    PasswordOption,
+    console,
+    emit,
+    fail,
+    read_password,
+)
+from node.config import ConfigError, load_config
+from node.rpc_client import RpcError, rpc_call
+
+net_app = typer.Typer(help="Run a local network of validators.", no_args_is_help=True)
+
+NodeOption = Annotated[
+    int | None, typer.Option("--node", "-n", help="only this validator index (default: all)")
+]
+STOP_WAIT_S = 10.0
+
+
+def _node_dirs(directory: Path, only: int | None) -> list[Path]:
+    chain = ChainDir(directory)
+    nodes = chain.node_dirs()
+    if not nodes:
+        raise fail(f"{directory} holds no validator folders; run `lianxin net init` first")
+    if only is None:
+        return nodes
+    if not 0 <= only < len(nodes):
+        raise fail(f"no validator {only}: the network has {len(nodes)}")
+    return [nodes[only]]
+
+
+def _running_pid(folder: Path) -> int | None:
+    try:
+        pid = int((folder / "node.pid").read_text(encoding="utf-8").strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return pid
+    return None if state == "Z" else pid
+
+
+def _rpc_url(folder: Path) -> str:
+    try:
+        config = load_config(folder / "node.toml")
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    return f"http://{config.rpc_host}:{config.rpc_port}"
+
+
+@net_app.command("init")
+def net_init(
+    directory: Annotated[Path, typer.Argument(help="chain directory to create")] = DEFAULT_DIR,
+    validators: Annotated[int, typer.Option(help="number of validators")] = 4,
+    dev: Annotated[bool, typer.Option("--dev", help="funded dev accounts with every role")] = False,
+    chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
+    rpc_port: Annotated[int, typer.Option(help="JSON-RPC port of node-0 (node-i: +i)")] = 8545,
+    p2p_port: Annotated[int, typer.Option(help="p2p port of node-0 (node-i: +i)")] = 26656,
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a chain directory with VALIDATORS validator folders on 127.0.0.1."""
+    if validators < 2:
+        raise fail("a network needs at least 2 validators (use `lianxin init` for one)")
+    password = read_password(password_file, confirm=True, allow_none=dev)
+    try:
+        result = init_chain_dir(
+            directory,
+            password=password,
+            dev=dev,
+            chain_id=chain_id,
+            rpc_port=rpc_port,
+            p2p_port=p2p_port,
+            validators=validators,
+            timestamp_ms=int(time.time() * 1000),
+        )
+    except ChainError as exc:
+        raise fail(str(exc)) from exc
+    summary = {
+        "directory": str(directory),
+        "chain_id": result.genesis.chain_id,
+        "validators": [
+            {
+                "name": v.name,
+                "address": "0x" + v.address.hex(),
+                "folder": str(folder),
+                "rpc": f"http://127.0.0.1:{rpc_port + index}",
+                "p2p": f"127.0.0.1:{p2p_port + index}",
+            }
+            for index, (v, folder) in enumerate(
+                zip(result.genesis.validators, result.nodes, strict=True)
+            )
+        ],
+        "accounts": {name: "0x" + address.hex() for name, address in result.accounts.items()},
+    }
+    emit(summary, as_json)
+
+
+@net_app.command("start")
+def net_start(
+    directory: DirOption = DEFAULT_DIR,
+    node: NodeOption = None,
+    log_level: Annotated[str, typer.Option(help="log level")] = "INFO",
+    wait: Annotated[bool, typer.Option(help="wait until each node answers JSON-RPC")] = True,
+) -> None:
+    """Start the validators as background processes."""
+    started = []
+    for folder in _node_dirs(directory, node):
+        if _running_pid(folder) is not None:
+            console.print(f"{folder.name}: already running")
+            continue
+        command = [sys.executable, "-m", "node.daemon", "--config", str(folder / "node.toml")]
+        command += ["--log-level", log_level]
+        with open(folder / "node.log", "ab") as log:
+            process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        (folder / "node.pid").write_text(f"{process.pid}\n", encoding="utf-8")
+        started.append((folder, process))
+    for folder, process in started:
+        url = _rpc_url(folder)
+        deadline = time.monotonic() + 30
+        while wait and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise fail(f"{folder.name} exited with {process.returncode}; see its node.log")
+            try:
+                rpc_call(url, "eth_blockNumber", [], timeout=1)
+                break
+            except RpcError:
+                time.sleep(0.1)
+        console.print(f"{folder.name}: pid {process.pid}, JSON-RPC {url}")
+
+
+@net_app.command("stop")
+def net_stop(directory: DirOption = DEFAULT_DIR, node: NodeOption = None) -> None:
+    """Stop the validators (SIGTERM, then wait for each to exit)."""
+    stopping = []
+    for folder in _node_dirs(directory, node):
+        pid = _running_pid(folder)
+        if pid is None:
+            continue
+        os.kill(pid, signal.SIGTERM)
+        stopping.append((folder, pid))
+    deadline = time.monotonic() + STOP_WAIT_S
+    stuck = []
+    for folder, pid in stopping:
+        while _running_pid(folder) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _running_pid(folder) is not None:
+            stuck.append(folder.name)
+            continue
+        (folder / "node.pid").unlink(missing_ok=True)
+        console.print(f"{folder.name}: pid {pid} stopped")
+    if stuck:
+        raise fail(f"did not stop within {STOP_WAIT_S:.0f} s: {', '.join(stuck)}", EXIT_BAD)
+
+
+def _status_row(folder: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {"node": folder.name, "pid": _running_pid(folder)}
+    try:
+        status = rpc_call(_rpc_url(folder), "lianxin_getConsensusStatus", [], timeout=2)
+    except RpcError as exc:
+        row["error"] = str(exc)
+        return row
+    for key in ("height", "round"):
+        row[key] = int(status[key], 16)
+    row["step"] = status.get("step")
+    row["head"] = int(status.get("headHeight", status["height"]), 16)
+    row["peers"] = status.get("peers")
+    row["counters"] = status.get("counters", {})
+    return row
+
+
+@net_app.command("status")
+def net_status(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
+    """Height, round, step and peers of each validator."""
+    rows = [_status_row(folder) for folder in _node_dirs(directory, None)]
+    if as_json:
+        emit(rows, True)
+        return
+    table = Table()
+    for column in ("node", "pid", "head", "height", "round", "step", "peers"):
+        table.add_column(column)
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["node"], str(row["pid"]), "-", "-", "-", "unreachable", "-")
+            continue
+        table.add_row(*(str(row[c]) for c in ("node", "pid", "head", "height", "round", "step",
+                                               "peers")))  # fmt: skip
+    console.print(table)

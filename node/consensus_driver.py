@@ -1,0 +1,610 @@
+"""The consensus driver: runs the pure Tendermint core (:func:`chain.consensus.step`) in a node.
+
+The core decides; this module does its I/O, the way the simulator's driver shim
+(``tests/consensus/sim.py``) does it in virtual time:
+
+- **Persist** → sign the message with the validator key and append the signed message to
+  the write-ahead log (:mod:`node.wal`), fsync included. **Broadcast** → send the signed
+  message recorded there to every peer and feed it back to the core. Since the core emits
+  every Persist before the Broadcast of the same message, nothing leaves the node before it
+  is durable, and the log refuses a second message in one slot, so the key never signs two
+  different messages at one height, round and kind, across crashes too.
+- **ScheduleTimeout** → an asyncio timer that feeds TimeoutFired.
+- **PrepareProposal / ProcessProposal** → the ledger's ``prepare_block`` / ``process_block``
+  on the writer thread (ABCI 2.0 shaped), answered with ProposalPrepared / ProposalProcessed.
+- **Commit** → the ledger commits the block with the certificate the core built from the
+  collected precommits; the mempool is settled; after ``commit_delay_ms`` the next height
+  starts, with the own messages of that height replayed from the log.
+
+What arrives from peers is verified at the boundary (:func:`chain.consensus.verify_vote`,
+:func:`chain.consensus.verify_proposal`); rejects are counted in :attr:`counters` and dropped.
+Messages for the next height are held until it starts. Every ``gossip_interval_ms`` the
+driver re-sends its own messages of the current height (so a lost message or a restarted
+peer does not stall a round), its committed height, and new mempool transactions.
+
+Block sync: a peer reporting a higher committed height is asked for blocks; each one is
+applied only if its certificate verifies against the validator set and re-executing it
+matches its header (:meth:`node.ledger.Ledger.commit_certified`). Then consensus starts at
+the new head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from chain import encoding as enc
+from chain.consensus import (
+    BadMessageSignature,
+    Broadcast,
+    Commit,
+    ConsensusConfig,
+    ConsensusState,
+    Effect,
+    EquivocationEvidence,
+    Event,
+    InvalidMessage,
+    Message,
+    Persist,
+    PrepareProposal,
+    ProcessProposal,
+    Proposal,
+    ProposalPrepared,
+    ProposalProcessed,
+    ProposalReceived,
+    ProposerSchedule,
+    ScheduleTimeout,
+    StartHeight,
+    TimeoutConfig,
+    TimeoutFired,
+    UnknownValidator,
+    VoteReceived,
+    decode_message,
+    encode_message,
+    step,
+    verify_proposal,
+    verify_vote,
+)
+from chain.crypto import PrivateKey, sm3
+from chain.errors import ChainError, EncodingError
+from chain.primitives import Hash32
+from chain.types import Block, CommitCertificate, Transaction
+from node.config import NodeConfig
+from node.ledger import BlockRejected, CommittedBlock, Ledger
+from node.mempool import Mempool, Outcome, Permissions
+from node.p2p import FrameKind, Network
+from node.wal import Wal
+
+log = logging.getLogger(__name__)
+
+SYNC_BATCH_BLOCKS = 32
+"""Most blocks asked for in one sync request."""
+SYNC_TIMEOUT_S = 5.0
+"""A sync request unanswered this long is given up and may be sent again."""
+MAX_FUTURE_MESSAGES = 2_000
+"""Most messages of the next height held until it starts."""
+
+BlockListener = Callable[[CommittedBlock], None]
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def block_hash_of(data: bytes) -> Hash32:
+    """The hash consensus identifies a ledger block by: its header hash."""
+    return Block.decode(data).hash
+
+
+class ConsensusDriver:
+    """Tendermint consensus for one validator node. Build, then :meth:`start`."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        mempool: Mempool,
+        key: PrivateKey,
+        config: NodeConfig,
+        executor: Executor,
+        readers: Executor,
+        *,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        """``executor`` runs ledger writes and execution in order (one worker); ``readers``
+        runs transaction checks and block reads for sync."""
+        self.ledger = ledger
+        self.mempool = mempool
+        self.key = key
+        self.config = config
+        self._executor = executor
+        self._readers = readers
+        self._clock_ms = clock_ms
+        self.chain_id = ledger.chain_id
+        self.validators = ledger.genesis.validator_set()
+        self.permissions = Permissions.at_head(ledger)
+        mempool.use_permissions(self.permissions)
+        timeouts = TimeoutConfig(
+            propose_ms=config.timeout_propose_ms,
+            propose_delta_ms=config.timeout_delta_ms,
+            prevote_ms=config.timeout_prevote_ms,
+            prevote_delta_ms=config.timeout_delta_ms,
+            precommit_ms=config.timeout_precommit_ms,
+            precommit_delta_ms=config.timeout_delta_ms,
+        )
+        self.state = ConsensusState.initial(
+            ConsensusConfig(self.chain_id, key.public_key.address, timeouts)
+        )
+        self.counters: Counter[str] = Counter()
+        self.network = Network(
+            key=key,
+            chain_id=self.chain_id,
+            peers=config.peers,
+            host=config.p2p_host,
+            port=config.p2p_port,
+            max_frame_bytes=config.max_frame_bytes,
+            on_frame=self._on_frame,
+        )
+        self.wal: Wal | None = None
+        self._events: deque[Event] = deque()
+        self._stepping = False
+        self._schedules: list[ProposerSchedule] = [ProposerSchedule.initial(self.validators)]
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
+        self._loops: list[asyncio.Future[None]] = []
+        self._apply_lock = asyncio.Lock()
+        self._future: dict[Hash32, Message] = {}
+        self._seen: set[Hash32] = set()
+        self._peer_heights: dict[bytes, int] = {}
+        self._sync_in_flight: float | None = None
+        self._gossiped: set[Hash32] = set()
+        self._gossip_scheduled = False
+        self._listeners: list[BlockListener] = []
+        self._stopped = False
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    def add_listener(self, listener: BlockListener) -> None:
+        """Call ``listener`` on the event loop after every committed block."""
+        self._listeners.append(listener)
+
+    async def start(self) -> int:
+        """Open the log, start p2p, and start the height after the ledger's head, resuming
+        from the log. Returns the bound p2p port."""
+        self.wal = Wal.open(self.config.wal_path)
+        if self.wal.stats.truncated_bytes:
+            self.counters["wal_truncated_bytes"] += self.wal.stats.truncated_bytes
+        port = await self.network.start()
+        self.mempool.on_arrival(self._schedule_tx_gossip)
+        self._start_next_height()
+        self._loops.append(asyncio.ensure_future(self._gossip_loop()))
+        log.info("consensus: p2p on %s:%d, starting at height %d", self.config.p2p_host, port,
+                 self.state.height)  # fmt: skip
+        return port
+
+    async def stop(self) -> None:
+        """Stop timers, tasks and p2p; close the log."""
+        self._stopped = True
+        for timer in self._timers:
+            timer.cancel()
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        for task in [*self._loops, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.network.stop()
+        if self.wal is not None:
+            self.wal.close()
+
+    def schedule_for(self, height: int) -> ProposerSchedule:
+        """The proposer schedule of ``height`` (the validator set is genesis's)."""
+        while len(self._schedules) < height:
+            self._schedules.append(self._schedules[-1].next_height())
+        return self._schedules[height - 1]
+
+    # -- the state machine ---------------------------------------------------------------
+
+    def feed(self, event: Event) -> None:
+        """Step the core with ``event`` and carry out the effects; events raised while doing
+        so are queued and stepped in order (never re-entrantly)."""
+        self._events.append(event)
+        if self._stepping:
+            return
+        self._stepping = True
+        try:
+            while self._events and not self._stopped:
+                next_event = self._events.popleft()
+                self.state, effects = step(self.state, next_event)
+                for effect in effects:
+                    self._carry_out(effect)
+        finally:
+            self._stepping = False
+
+    def _carry_out(self, effect: Effect) -> None:
+        if isinstance(effect, Persist):
+            self._persist(effect.message)
+        elif isinstance(effect, Broadcast):
+            self._broadcast(effect.message)
+        elif isinstance(effect, ScheduleTimeout):
+            self._schedule_timeout(effect)
+        elif isinstance(effect, PrepareProposal):
+            self._spawn(self._prepare(effect))
+        elif isinstance(effect, ProcessProposal):
+            self._spawn(self._process(effect))
+        elif isinstance(effect, Commit):
+            self._spawn(self._commit(effect))
+        elif isinstance(effect, EquivocationEvidence):
+            self.counters["equivocation_evidence"] += 1
+            log.warning("consensus: equivocation: %s vs %s", effect.first, effect.second)
+
+    def _persist(self, message: Message) -> None:
+        """Sign, then make the signed message durable before anything sends it."""
+        assert self.wal is not None
+        if self.wal.recorded(message) is not None:
+            return
+        signed = message.with_signature(self.key.sign(message.sign_bytes(self.chain_id)))
+        self.wal.append(signed)
+
+    def _broadcast(self, message: Message) -> None:
+        assert self.wal is not None
+        signed = self.wal.recorded(message)
+        if signed is None:
+            raise RuntimeError(f"refusing to send {message}: it was never persisted")
+        self.network.broadcast(FrameKind.CONSENSUS, encode_message(signed))
+        self._seen.add(sm3(encode_message(signed)))
+        self.feed(_received(signed))
+
+    def _schedule_timeout(self, effect: ScheduleTimeout) -> None:
+        loop = asyncio.get_running_loop()
+        event = TimeoutFired(effect.height, effect.round, effect.step)
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self.feed(event)
+
+        handle = loop.call_later(effect.delay_ms / 1000, fire)
+        self._timers.add(handle)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Future[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("consensus task failed", exc_info=task.exception())
+
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    # -- application (ABCI 2.0 shaped) -------------------------------------------------------
+
+    async def _prepare(self, request: PrepareProposal) -> None:
+        height = request.height
+        self.mempool.drop_expired(height)
+        gas_left = self.ledger.genesis.block_gas_limit
+        candidates: list[Transaction] = []
+        refused: dict[Hash32, Outcome] = {}
+        for tx in self.mempool.pending():
+            if len(candidates) >= self.config.max_block_txs:
+                break
+            refusal = self.permissions.refusal(tx)
+            if refusal is not None:
+                refused[tx.hash] = Outcome(None, f"not permitted: {refusal}")
+            elif tx.gas_limit <= gas_left:
+                # Bounded by gas limits, so no transaction fails for want of block gas.
+                gas_left -= tx.gas_limit
+                candidates.append(tx)
+        if refused:
+            self.mempool.settle(refused)
+        prepared = await self._run(self.ledger.prepare_block, candidates, self._clock_ms())
+        if prepared.dropped:
+            self.mempool.settle({tx.hash: Outcome(None, why) for tx, why in prepared.dropped})
+        block = prepared.block
+        self.feed(ProposalPrepared(height, request.round, block.hash, block.encode()))
+
+    async def _process(self, request: ProcessProposal) -> None:
+        try:
+            await self._run(self.ledger.process_encoded, request.block)
+            accepted = True
+        except BlockRejected as exc:
+            self.counters["rejected_proposals"] += 1
+            log.warning("consensus: rejecting proposal at height %d: %s", request.height, exc)
+            accepted = False
+        self.feed(ProposalProcessed(request.height, request.block_hash, accepted))
+
+    async def _commit(self, decision: Commit) -> None:
+        block = Block.decode(decision.block)
+        await self._apply(block, decision.certificate)
+        if self.config.commit_delay_ms:
+            await asyncio.sleep(self.config.commit_delay_ms / 1000)
+        self._start_next_height()
+
+    async def _apply(self, block: Block, certificate: CommitCertificate) -> bool:
+        """Commit ``block`` if it is the next one; returns whether it was applied. Raises
+        BlockRejected for a block or certificate that does not verify."""
+        async with self._apply_lock:
+            if block.header.height != self.ledger.head.height + 1:
+                return False
+            committed: CommittedBlock = await self._run(
+                self.ledger.commit_certified, block, certificate
+            )
+        height = committed.block.header.height
+        self.mempool.settle({tx.hash: Outcome(height) for tx in committed.block.transactions})
+        self.mempool.drop_expired(height + 1)
+        self.network.broadcast(FrameKind.STATUS, enc.encode([enc.encode_int(height)]))
+        for listener in self._listeners:
+            try:
+                listener(committed)
+            except Exception:
+                log.exception("block listener failed")
+        return True
+
+    def _start_next_height(self) -> None:
+        """Start deciding the height after the ledger's head, unless already doing so."""
+        assert self.wal is not None
+        height = self.ledger.head.height + 1
+        if self._stopped or self.state.height >= height:
+            return
+        self.wal.prune_below(height)
+        self._seen.clear()
+        replay = self.wal.messages_at(height)
+        self.feed(StartHeight(height, self.schedule_for(height), replay))
+        held, self._future = self._future, {}
+        for digest, message in held.items():
+            self._seen.add(digest)
+            self._deliver(message)
+
+    # -- messages from peers ---------------------------------------------------------------
+
+    def _on_frame(self, peer_key: bytes, kind: FrameKind, body: bytes) -> None:
+        if kind is FrameKind.CONSENSUS:
+            self._on_consensus(body)
+        elif kind is FrameKind.TX:
+            self._spawn(self._on_tx(body))
+        elif kind is FrameKind.STATUS:
+            self._on_status(peer_key, body)
+        elif kind is FrameKind.SYNC_REQUEST:
+            self._spawn(self._on_sync_request(peer_key, body))
+        elif kind is FrameKind.SYNC_RESPONSE:
+            self._spawn(self._on_sync_response(body))
+
+    def _on_consensus(self, body: bytes) -> None:
+        digest = sm3(body)
+        if digest in self._seen:
+            return
+        try:
+            message = decode_message(body)
+        except EncodingError:
+            self.counters["malformed_messages"] += 1
+            return
+        height = self.state.height
+        if message.height == height + 1:
+            if len(self._future) < MAX_FUTURE_MESSAGES:
+                self._future[digest] = message
+            return
+        if message.height != height:
+            return
+        self._seen.add(digest)
+        self._deliver(message)
+
+    def _deliver(self, message: Message) -> None:
+        """Verify ``message`` at the boundary and feed it, or count and drop it."""
+        if message.height != self.state.height:
+            return
+        try:
+            if isinstance(message, Proposal):
+                verify_proposal(message, self.validators, self.chain_id, hash_block=block_hash_of)
+            else:
+                verify_vote(message, self.validators, self.chain_id)
+        except UnknownValidator:
+            self.counters["unknown_validator"] += 1
+            return
+        except BadMessageSignature:
+            self.counters["bad_signature"] += 1
+            return
+        except InvalidMessage:
+            self.counters["invalid_messages"] += 1
+            return
+        self.counters["accepted_messages"] += 1
+        self.feed(_received(message))
+
+    async def _on_tx(self, body: bytes) -> None:
+        try:
+            tx = await asyncio.get_running_loop().run_in_executor(
+                self._readers, self.mempool.check, body
+            )
+            self._gossiped.add(tx.hash)
+            self.mempool.add(tx)
+        except ChainError:
+            pass  # Already pooled or committed, expired, or refused: nothing to do.
+
+    def _on_status(self, peer_key: bytes, body: bytes) -> None:
+        try:
+            (height_item,) = enc.as_list(enc.decode(body), "Status", 1)
+            self._peer_heights[peer_key] = enc.decode_int(height_item, "Status.height")
+        except EncodingError:
+            self.counters["malformed_messages"] += 1
+            return
+        self._maybe_sync()
+
+    # -- block sync ------------------------------------------------------------------------
+
+    def _maybe_sync(self) -> None:
+        head = self.ledger.head.height
+        now = time.monotonic()
+        if self._sync_in_flight is not None and now - self._sync_in_flight < SYNC_TIMEOUT_S:
+            return
+        ahead = [(h, k) for k, h in self._peer_heights.items() if h > head]
+        connected = set(self.network.connected())
+        ahead = [(h, k) for h, k in ahead if k in connected]
+        if not ahead:
+            return
+        _, peer_key = max(ahead)
+        self._sync_in_flight = now
+        request = enc.encode([enc.encode_int(head + 1), enc.encode_int(SYNC_BATCH_BLOCKS)])
+        self.network.send(peer_key, FrameKind.SYNC_REQUEST, request)
+
+    async def _on_sync_request(self, peer_key: bytes, body: bytes) -> None:
+        try:
+            first_item, count_item = enc.as_list(enc.decode(body), "SyncRequest", 2)
+            first = enc.decode_int(first_item, "SyncRequest.from")
+            count = min(enc.decode_int(count_item, "SyncRequest.count"), SYNC_BATCH_BLOCKS)
+        except EncodingError:
+            self.counters["malformed_messages"] += 1
+            return
+        budget = self.config.max_frame_bytes // 2
+        entries = await asyncio.get_running_loop().run_in_executor(
+            self._readers, self._read_blocks, first, count, budget
+        )
+        if entries:
+            self.network.send(peer_key, FrameKind.SYNC_RESPONSE, enc.encode(entries))
+
+    def _read_blocks(self, first: int, count: int, budget: int) -> list[enc.RLPItem]:
+        entries: list[enc.RLPItem] = []
+        size = 0
+        for height in range(max(first, 1), first + count):
+            block = self.ledger.block(height)
+            certificate = self.ledger.certificate(height)
+            if block is None or certificate is None:
+                break
+            block_bytes, certificate_bytes = block.encode(), certificate.encode()
+            size += len(block_bytes) + len(certificate_bytes)
+            if entries and size > budget:
+                break
+            entries.append([block_bytes, certificate_bytes])
+        return entries
+
+    async def _on_sync_response(self, body: bytes) -> None:
+        try:
+            items = enc.as_list(enc.decode(body), "SyncResponse")
+            pairs = []
+            for item in items:
+                block_raw, certificate_raw = enc.as_list(item, "SyncEntry", 2)
+                pairs.append(
+                    (
+                        Block.decode(enc.as_bytes(block_raw, "SyncEntry.block")),
+                        CommitCertificate.decode(
+                            enc.as_bytes(certificate_raw, "SyncEntry.certificate")
+                        ),
+                    )
+                )
+        except EncodingError:
+            self.counters["malformed_messages"] += 1
+            self._sync_in_flight = None
+            return
+        applied = 0
+        try:
+            for block, certificate in pairs:
+                try:
+                    if await self._apply(block, certificate):
+                        applied += 1
+                except BlockRejected as exc:
+                    self.counters["sync_rejected"] += 1
+                    log.warning("sync: rejecting block %d: %s", block.header.height, exc)
+                    break
+        finally:
+            self._sync_in_flight = None
+        if applied:
+            self.counters["synced_blocks"] += applied
+            self._start_next_height()
+            self._maybe_sync()
+
+    # -- gossip ----------------------------------------------------------------------------
+
+    async def _gossip_loop(self) -> None:
+        interval = self.config.gossip_interval_ms / 1000
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                self._regossip()
+            except Exception:
+                log.exception("consensus: gossip failed")
+
+    def _regossip(self) -> None:
+        """Re-send own messages of the current height, status, and sync if behind."""
+        assert self.wal is not None
+        own = self.wal.messages_at(self.state.height)
+        if own:
+            latest = max(m.round for m in own)
+            for message in own:
+                if message.round >= latest - 1 or (
+                    not isinstance(message, Proposal) and message.block_hash is not None
+                ):
+                    self.network.broadcast(FrameKind.CONSENSUS, encode_message(message))
+        head = self.ledger.head.height
+        self.network.broadcast(FrameKind.STATUS, enc.encode([enc.encode_int(head)]))
+        self._maybe_sync()
+        self._flush_tx_gossip()
+
+    def _schedule_tx_gossip(self) -> None:
+        if not self._gossip_scheduled:
+            self._gossip_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_tx_gossip)
+
+    def _flush_tx_gossip(self) -> None:
+        self._gossip_scheduled = False
+        pending = tuple(self.mempool.pending())
+        for tx in pending:
+            if tx.hash not in self._gossiped:
+                self._gossiped.add(tx.hash)
+                self.network.broadcast(FrameKind.TX, tx.encode())
+        if len(self._gossiped) > 4 * max(len(pending), 1024):
+            self._gossiped = {tx.hash for tx in pending}
+
+    # -- status (JSON-RPC) -----------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What ``lianxin_getConsensusStatus`` reports in consensus mode."""
+        state = self.state
+        head = self.ledger.head
+        counters = Counter(self.counters)
+        counters.update({f"p2p_{k}": v for k, v in self.network.counters.items()})
+        return {
+            "mode": "tendermint",
+            "height": hex(state.height),
+            "round": hex(state.round),
+            "step": state.step.name.lower(),
+            "lockedRound": None if state.locked_round < 0 else hex(state.locked_round),
+            "validRound": None if state.valid_round < 0 else hex(state.valid_round),
+            "headHeight": hex(head.height),
+            "headHash": "0x" + head.hash.hex(),
+            "validator": "0x" + self.key.public_key.address.hex(),
+            "validatorSetHash": "0x" + self.validators.hash().hex(),
+            "validators": len(self.validators.validators),
+            "peers": len(self.network.connected()),
+            "p2pPort": self.network.port,
+            "pendingTransactions": hex(len(self.mempool)),
+            "counters": dict(sorted(counters.items())),
+        }
+
+    def peers(self) -> list[dict[str, Any]]:
+        """What ``lianxin_getPeers`` reports: every configured peer and its state."""
+        return [
+            {
+                "name": info.name,
+                "address": "0x" + info.address.hex(),
+                "publicKey": "0x" + info.public_key.hex(),
+                "endpoint": f"{info.host}:{info.port}",
+                "connected": info.connected,
+                "height": (
+                    None
+                    if info.public_key not in self._peer_heights
+                    else hex(self._peer_heights[info.public_key])
+                ),
+            }
+            for info in self.network.peer_info()
+        ]
+
+
+def _received(message: Message) -> Event:
+    if isinstance(message, Proposal):
+        return ProposalReceived(message)
+    return VoteReceived(message)
