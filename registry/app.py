@@ -17,12 +17,12 @@ from registry.db import Database
 from registry.deps import RegistryState
 from registry.errors import install_error_handlers
 from registry.limits import BodySizeLimit
-from registry.routers import records, verify
+from registry.routers import licenses, records, verify, verify_page
 from registry.settings import RegistrySettings
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (records.router, verify.router)
+ROUTERS = (records.router, verify.router, licenses.router, verify_page.router)
 """The API's routers; e-licenses and other resources add theirs here."""
 
 

@@ -141,6 +141,29 @@ def serve_command(
     uvicorn.run(create_app(RegistrySettings()), host=host, port=port)
 
 
+@app.command("start")
+def start_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8600,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
+) -> None:
+    """Start the registry server (API, verify pages, batcher and anchorer); prints where
+    the API and its interactive documentation are served."""
+    import uvicorn
+
+    from registry.app import create_app
+
+    base = f"http://{host}:{port}"
+    typer.echo(f"API:           {base}/v1")
+    typer.echo(f"Docs:          {base}/docs")
+    typer.echo(f"Verify pages:  {base}/v/<license identifier or token>")
+    uvicorn.run(create_app(RegistrySettings()), host=host, port=port, log_level=log_level)
+
+
 def main() -> None:
     """Console entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

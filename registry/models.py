@@ -168,3 +168,115 @@ class ChainValue(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class LicenseState(enum.StrEnum):
+    """The status of a license as the registry last saw it confirmed on chain (the chain's
+    ``statusOf`` is the authority; this copy serves lists and the owner's view)."""
+
+    PENDING = "pending"
+    """Stored; its issuing transaction is not confirmed yet."""
+    ISSUED = "issued"
+    """In force."""
+    CHANGED = "changed"
+    """Replaced by a newer version."""
+    SUSPENDED = "suspended"
+    """Suspended."""
+    REVOKED = "revoked"
+    """Revoked."""
+    EXPIRED = "expired"
+    """Recorded as expired."""
+    FAILED = "failed"
+    """The issuing transaction reverted; the license does not exist on chain."""
+
+
+class LicenseAction(enum.StrEnum):
+    """A LicenseRegistry call the registry makes for a department."""
+
+    ISSUE = "issue"
+    CHANGE = "change"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    REVOKE = "revoke"
+    EXPIRE = "expire"
+
+
+class OperationState(enum.StrEnum):
+    """Progress of one license transaction."""
+
+    PENDING = "pending"
+    """Signed and stored; not known to be sent."""
+    SENT = "sent"
+    """Accepted by the node (or known to it); waiting for the receipt."""
+    CONFIRMED = "confirmed"
+    """Receipt with status 1 seen."""
+    REVERTED = "reverted"
+    """Receipt with status 0: the call changed nothing on chain."""
+
+
+class License(Base):
+    """One e-license version: its GB/T 36903 metadata in clear (holder identifier included,
+    never sent to the chain), the salt of its holder commitment, and what the chain
+    recorded for it."""
+
+    __tablename__ = "licenses"
+
+    identifier: Mapped[str] = mapped_column(String(128), primary_key=True)
+    """The GB/T 36904 identifier (check character verified on input)."""
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SM3 of the identifier: the license's key in LicenseRegistry."""
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    """The department client that issued it."""
+    department: Mapped[str] = mapped_column(String(18), index=True)
+    """USCC of that client's department: only its clients may act on the license."""
+    metadata_json: Mapped[str] = mapped_column(Text)
+    """Canonical JSON of the metadata (LicenseMetadata.canonical_json)."""
+    salt: Mapped[str] = mapped_column(String(64))
+    """Hex salt of the holder commitment and of the metadata hash."""
+    holder_commitment: Mapped[str] = mapped_column(String(64))
+    metadata_hash: Mapped[str] = mapped_column(String(64))
+    valid_until: Mapped[int] = mapped_column(BigInteger)
+    """``validUntil`` on chain: seconds since the epoch from which it is expired; 0: none."""
+    status: Mapped[str] = mapped_column(String(16))
+    predecessor: Mapped[str | None] = mapped_column(String(128))
+    successor: Mapped[str | None] = mapped_column(String(128))
+    tx_hash: Mapped[str | None] = mapped_column(String(64))
+    """The transaction that created it on chain (issue, or change of its predecessor)."""
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    block_hash: Mapped[str | None] = mapped_column(String(64))
+    anchored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Time of the block that created it on chain."""
+    evidence_json: Mapped[str | None] = mapped_column(Text)
+    """The chain half of its issuance proof bundle, fetched once the block is certified."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LicenseOperation(Base):
+    """One LicenseRegistry transaction made for a department request — the outbox of the
+    license lifecycle. The signed transaction is stored before it is sent, so a retry sends
+    the very same bytes; the contract refuses a second issue or transition, so nothing
+    happens twice on chain."""
+
+    __tablename__ = "license_operations"
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key", name="uq_license_ops_client_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
+    identifier: Mapped[str] = mapped_column(ForeignKey("licenses.identifier"), index=True)
+    """The license acted on (the old version for a change)."""
+    new_identifier: Mapped[str | None] = mapped_column(ForeignKey("licenses.identifier"))
+    """For a change: the new version."""
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    """SM3 of the request (method, path, body), to tell a retry from another request."""
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    raw_tx: Mapped[str] = mapped_column(Text)
+    tx_hash: Mapped[str] = mapped_column(String(64))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

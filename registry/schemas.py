@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -107,3 +107,136 @@ class VerificationPublic(BaseModel):
     issuer: VerdictPublic
     facts: dict[str, Any]
     bundle: dict[str, Any] | None
+
+
+# -- e-licenses ------------------------------------------------------------------------------
+
+LICENSE_IDENTIFIER_MAX = 128
+"""Longest e-license identifier accepted (a valid one has at most about 100 characters)."""
+
+MAX_TOKEN_LIFETIME_S = 86_400
+"""Longest lifetime of a dynamic QR token."""
+
+
+class ContentFieldInput(BaseModel):
+    """One item on the face of the license (照面信息)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    value: str = Field(min_length=1, max_length=2000)
+
+
+class LicenseCreate(BaseModel):
+    """``POST /v1/licenses``: the GB/T 36903 metadata of a new license. Type and issuer
+    codes are taken from the identifier. The holder identifier stays in the registry; the
+    chain gets only a salted SM3 commitment to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identifier: str = Field(
+        max_length=LICENSE_IDENTIFIER_MAX,
+        description="GB/T 36904 identifier; its MOD 37,36 check character is verified",
+    )
+    license_name: str = Field(min_length=1, max_length=200, description="证照名称")
+    holder_name: str = Field(min_length=1, max_length=200, description="持证主体")
+    holder_id_type: str = Field(description="uscc or resident_id", pattern="^(uscc|resident_id)$")
+    holder_id: str = Field(max_length=32, description="USCC or citizen identity number")
+    issuer_name: str = Field(min_length=1, max_length=200, description="证照颁发机构")
+    issue_date: date
+    valid_from: date
+    valid_until: date | None = Field(default=None, description="inclusive; null for no end")
+    license_number: str | None = Field(default=None, max_length=2000)
+    content: list[ContentFieldInput] = Field(default_factory=list, max_length=100)
+
+
+class LicenseChange(BaseModel):
+    """``POST /v1/licenses/{identifier}/change``: the new version and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    license: LicenseCreate
+    reason: int = Field(default=4, ge=0, le=65535, description="reason code (default 4)")
+
+
+class LicenseStatusChange(BaseModel):
+    """``POST /v1/licenses/{identifier}/suspend|resume|revoke|expire``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: int = Field(ge=0, le=65535, description="reason code (contracts.trust.Reason)")
+
+
+class TokenRequest(BaseModel):
+    """``POST /v1/licenses/{identifier}/token``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lifetime_seconds: int = Field(default=300, ge=10, le=MAX_TOKEN_LIFETIME_S)
+
+
+class HistoryEntryPublic(BaseModel):
+    """One entry of a license's on-chain history."""
+
+    status: str
+    reason: int
+    reason_text: str
+    block_number: int
+    by: str
+
+
+class ChainStatusPublic(BaseModel):
+    """A license's status as the chain reports it now."""
+
+    verdict: Verdict = Field(description="VALID: in force; INVALID: not; UNAVAILABLE: unknown")
+    status: str | None = Field(description="statusOf now; null when the chain is unreachable")
+    detail: str
+    read_at_block: int | None
+    history: list[HistoryEntryPublic]
+
+
+class OperationPublic(BaseModel):
+    """The LicenseRegistry transaction a request made."""
+
+    id: int
+    action: str
+    reason: int
+    state: str = Field(description="pending, sent, confirmed or reverted")
+    tx_hash: str
+    block_number: int | None
+    error: str | None
+
+
+class LicensePublic(BaseModel):
+    """A license: registry copy, chain facts, links, and (for a write) the operation."""
+
+    identifier: str
+    id_hash: str
+    department: str
+    recorded_status: str = Field(description="the status last confirmed by the registry")
+    metadata: dict[str, Any] | None = Field(
+        description="the GB/T 36903 metadata (holder data only for the issuing department)"
+    )
+    holder_commitment: str
+    metadata_hash: str
+    valid_until: int
+    predecessor: str | None
+    successor: str | None
+    tx_hash: str | None
+    block_number: int | None
+    anchored_at: datetime | None
+    chain: ChainStatusPublic | None
+    verify_url: str
+    qr_png_url: str
+    qr_svg_url: str
+    operation: OperationPublic | None = None
+
+
+class TokenPublic(BaseModel):
+    """A dynamic QR token and where it leads."""
+
+    token: str
+    url: str
+    expires_at: datetime
+    qr_svg: str
+    qr_png_base64: str

@@ -375,11 +375,36 @@ class Link(enum.StrEnum):
     anchoring height, read at that height."""
 
 
+class LicenseLink(enum.StrEnum):
+    """The links of a license issuance bundle, in the order :func:`verify_license_bundle`
+    checks them (those named as in :class:`Link` mean the same there)."""
+
+    LICENSE = "license"
+    """The identifier hashes to the claimed on-chain key (and is the one expected)."""
+    TRANSACTION = "transaction"
+    """The transaction is for this chain, validly signed, and calls LicenseRegistry.issue
+    (or change, for a new version) with exactly the claimed key, holder commitment,
+    metadata hash and validity."""
+    SIGNER = "signer"
+    """The transaction is signed by the issuer key the bundle names."""
+    RECEIPT = "receipt"
+    """The receipt belongs to the transaction, has status 1, and carries LicenseIssued for
+    this key, department, signer, holder commitment and metadata hash."""
+    TX_INCLUSION = "tx_inclusion"
+    """The transaction hash is proven under the header's tx root."""
+    RECEIPT_INCLUSION = "receipt_inclusion"
+    """The receipt is proven under the header's receipt root."""
+    CERTIFICATE = "certificate"
+    """The header names the trusted validator set, and ≥ 2/3 of its power certified it."""
+    ISSUER_KEY = "issuer_key"
+    """The issuer key record gives the key the ISSUER role at the block, read there."""
+
+
 @dataclass(frozen=True)
 class LinkCheck:
     """The outcome of checking one link."""
 
-    link: Link
+    link: Link | LicenseLink
     """Which link."""
     ok: bool
     """Whether it holds."""
@@ -404,7 +429,7 @@ class BundleVerdict:
         """The links that do not hold."""
         return tuple(check for check in self.checks if not check.ok)
 
-    def check(self, link: Link) -> LinkCheck:
+    def check(self, link: Link | LicenseLink) -> LinkCheck:
         """The outcome of ``link``."""
         return next(check for check in self.checks if check.link is link)
 
@@ -585,6 +610,288 @@ def verify_bundle(
         (Link.RECEIPT_INCLUSION, receipt_inclusion),
         (Link.CERTIFICATE, certificate),
         (Link.ISSUER_KEY, issuer_key),
+    ):
+        run(link, check)
+    return BundleVerdict(tuple(checks))
+
+
+# -- license issuance bundles ----------------------------------------------------------------
+
+LICENSE_BUNDLE_KIND = "license-issuance"
+"""The ``kind`` of a license issuance bundle's JSON."""
+
+_LICENSES = ContractCodec.load("LicenseRegistry")
+
+
+@dataclass(frozen=True)
+class LicenseClaim:
+    """What a license issuance bundle says was issued."""
+
+    identifier: str
+    """The GB/T 36904 identifier."""
+    id_hash: Hash32
+    """Its on-chain key: SM3 of the identifier (contracts.trust.license_id_hash)."""
+    holder_commitment: Hash32
+    """Salted SM3 commitment to the holder's identifier."""
+    metadata_hash: Hash32
+    """Salted SM3 hash of the GB/T 36903 metadata."""
+    valid_until: int
+    """Seconds since the epoch from which it is expired; 0 for no limit."""
+    predecessor: str | None
+    """Identifier of the version it replaced, if it was issued by a change."""
+
+
+@dataclass(frozen=True)
+class LicenseBundle:
+    """A self-contained proof that a license was issued on LicenseRegistry by an
+    authorised issuer key: the issuing transaction (``issue``, or ``change`` of its
+    predecessor), its receipt with the LicenseIssued event, their inclusion proofs, the
+    certified header and the key's IssuerRegistry record. Made from the transaction's
+    receipt, not from a Notary batch."""
+
+    chain_id: int
+    """The chain."""
+    license: LicenseClaim
+    """The license issued."""
+    license_registry: Address
+    """The LicenseRegistry called."""
+    raw_transaction: bytes
+    """The signed issuing transaction."""
+    transaction_proof: MerkleProof
+    """Path from the transaction hash to the header's tx root."""
+    receipt: bytes
+    """The receipt's canonical encoding."""
+    receipt_proof: MerkleProof
+    """Path from the receipt to the header's receipt root."""
+    header: Header
+    """Header of the block that includes the transaction."""
+    commit_certificate: CommitCertificate
+    """Precommits certifying the header."""
+    validators: ValidatorSet
+    """The validator set the producer used; a verifier passes its own."""
+    issuer_key: IssuerKeyClaim
+    """The signing key's IssuerRegistry record at that block."""
+
+    @classmethod
+    def from_json(cls, value: Any) -> LicenseBundle:
+        """Parse the registry's bundle JSON; raises BundleFormatError on anything else."""
+        try:
+            return _parse_license_bundle(value)
+        except BundleFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, ChainError, ContractsError) as exc:
+            raise BundleFormatError(f"not a license bundle: {exc}") from exc
+
+
+def _parse_license_bundle(value: Any) -> LicenseBundle:
+    if not isinstance(value, dict) or value.get("kind") != LICENSE_BUNDLE_KIND:
+        raise BundleFormatError(f"a license bundle is a JSON object of kind {LICENSE_BUNDLE_KIND}")
+    if value["version"] != BUNDLE_VERSION:
+        raise BundleFormatError(f"unsupported bundle version {value['version']!r}")
+    claim, anchor, issuer = value["license"], value["anchor"], value["issuerKey"]
+    predecessor = claim.get("predecessor")
+    return LicenseBundle(
+        chain_id=_int(value["chainId"]),
+        license=LicenseClaim(
+            identifier=str(claim["identifier"]),
+            id_hash=Hash32(_bytes(claim["idHash"], 32)),
+            holder_commitment=Hash32(_bytes(claim["holderCommitment"], 32)),
+            metadata_hash=Hash32(_bytes(claim["metadataHash"], 32)),
+            valid_until=_int(claim["validUntil"]),
+            predecessor=None if predecessor is None else str(predecessor),
+        ),
+        license_registry=Address(_bytes(anchor["licenseRegistry"], 20)),
+        raw_transaction=_bytes(anchor["rawTransaction"]),
+        transaction_proof=MerkleProof.decode(_bytes(anchor["transactionProof"])),
+        receipt=_bytes(anchor["receipt"]),
+        receipt_proof=MerkleProof.decode(_bytes(anchor["receiptProof"])),
+        header=Header.decode(_bytes(value["header"])),
+        commit_certificate=CommitCertificate.decode(_bytes(value["commitCertificate"])),
+        validators=ValidatorSet.of(
+            Validator(_bytes(v["publicKey"], 65), _int(v["power"]))  # type: ignore[arg-type]
+            for v in value["validators"]
+        ),
+        issuer_key=IssuerKeyClaim(
+            issuer_registry=Address(_bytes(issuer["issuerRegistry"], 20)),
+            uscc=str(issuer["uscc"]),
+            key_id=_int(issuer["keyId"]),
+            public_key=_bytes(issuer["publicKey"], 65),
+            roles=_int(issuer["roles"]),
+            valid_from_block=_int(issuer["validFromBlock"]),
+            valid_until_block=_int(issuer["validUntilBlock"]),
+            read_at_block=_int(issuer["readAtBlock"]),
+        ),
+    )
+
+
+def _issuing_calls(claim: LicenseClaim) -> list[bytes]:
+    """The calldata an issuing transaction of ``claim`` may carry: ``issue``, or a
+    ``change`` from its predecessor with any reason code (checked by prefix)."""
+    calls = [
+        _LICENSES.encode_call(
+            "issue", claim.id_hash, claim.holder_commitment, claim.metadata_hash, claim.valid_until
+        )
+    ]
+    if claim.predecessor is not None:
+        change = _LICENSES.encode_call(
+            "change",
+            sm3(claim.predecessor.encode("ascii")),
+            claim.id_hash,
+            claim.holder_commitment,
+            claim.metadata_hash,
+            claim.valid_until,
+            0,
+        )
+        calls.append(change[:-32])  # every word but the reason code
+    return calls
+
+
+def verify_license_bundle(
+    bundle: LicenseBundle,
+    validator_set: ValidatorSet,
+    *,
+    chain_id: int,
+    expected_identifier: str | None = None,
+    license_registry: bytes | None = None,
+) -> BundleVerdict:
+    """Check every link of a license issuance bundle without any network access, against
+    the validator set and chain id the caller trusts. ``expected_identifier`` (the license
+    in hand) and ``license_registry`` (the genuine contract) make the proof specific.
+
+    What this proves: a transaction signed by the named key called LicenseRegistry to
+    issue exactly this identifier with this holder commitment, metadata hash and validity,
+    succeeded (the contract reverts unless the signer holds the ISSUER role at that block),
+    and is in a block ≥ 2/3 of the trusted validators certified. What it cannot prove: the
+    license's status now (suspended, revoked, expired): ask the chain (``statusOf``)."""
+    checks: list[LinkCheck] = []
+    state: dict[str, Any] = {}
+    claim = bundle.license
+
+    def run(link: LicenseLink, check: Callable[[], str]) -> None:
+        try:
+            detail = check()
+        except _LinkFailed as exc:
+            checks.append(LinkCheck(link, False, str(exc)))
+        except (ChainError, ContractsError, ValueError) as exc:
+            checks.append(LinkCheck(link, False, f"{type(exc).__name__}: {exc}"))
+        else:
+            checks.append(LinkCheck(link, True, detail))
+
+    def need(name: str) -> Any:
+        if name not in state:
+            raise _LinkFailed(f"depends on the {name}, which did not decode")
+        return state[name]
+
+    def license_link() -> str:
+        if bundle.chain_id != chain_id:
+            raise _LinkFailed(f"bundle is for chain {bundle.chain_id}, not {chain_id}")
+        if sm3(claim.identifier.encode("ascii")) != claim.id_hash:
+            raise _LinkFailed("the identifier does not hash to the claimed key")
+        if expected_identifier is not None and claim.identifier != expected_identifier:
+            raise _LinkFailed("the bundle is for another license")
+        return f"license {claim.identifier}"
+
+    def transaction() -> str:
+        tx = Transaction.decode(bundle.raw_transaction)
+        if tx.chain_id != chain_id:
+            raise _LinkFailed(f"transaction is for chain {tx.chain_id}")
+        verify_transaction_signature(tx)
+        state["tx"] = tx
+        if tx.to != bundle.license_registry:
+            raise _LinkFailed("transaction does not call the bundle's LicenseRegistry")
+        if license_registry is not None and tx.to != bytes(license_registry):
+            raise _LinkFailed("transaction does not call the expected LicenseRegistry")
+        if not any(tx.data.startswith(call) for call in _issuing_calls(claim)):
+            raise _LinkFailed("transaction does not issue this license")
+        if len(tx.data) not in (4 + 32 * 4, 4 + 32 * 6):
+            raise _LinkFailed("transaction calldata has trailing bytes")
+        return f"transaction {tx.hash.hex()}"
+
+    def signer() -> str:
+        tx = need("tx")
+        if tx.public_key != bundle.issuer_key.public_key:
+            raise _LinkFailed("transaction is not signed by the named issuer key")
+        return f"signed by account {account_of(tx.public_key).hex()}"
+
+    def receipt() -> str:
+        tx = need("tx")
+        decoded = Receipt.decode(bundle.receipt)
+        if decoded.tx_hash != tx.hash:
+            raise _LinkFailed("receipt belongs to another transaction")
+        if decoded.status != 1:
+            raise _LinkFailed("the issuing transaction reverted")
+        department = uscc_bytes(bundle.issuer_key.uscc)
+        for log in decoded.logs:
+            if log.address != tx.to:
+                continue
+            try:
+                event = _LICENSES.decode_log(log)
+            except ContractsError:
+                continue
+            args = event.args
+            if (
+                event.name == "LicenseIssued"
+                and args["id"] == claim.id_hash
+                and args["department"] == department
+                and args["by"] == account_of(tx.public_key)
+                and args["holderCommitment"] == claim.holder_commitment
+                and args["metadataHash"] == claim.metadata_hash
+                and args["validUntil"] == claim.valid_until
+            ):
+                return "LicenseIssued event found"
+        raise _LinkFailed("receipt has no matching LicenseIssued event")
+
+    def tx_inclusion() -> str:
+        tx = need("tx")
+        try:
+            verify_proof(bundle.header.tx_root, tx.hash, bundle.transaction_proof)
+        except ChainError as exc:
+            raise _LinkFailed(f"transaction is not in the block: {exc}") from exc
+        return f"transaction {bundle.transaction_proof.leaf_index} of the block"
+
+    def receipt_inclusion() -> str:
+        try:
+            verify_proof(bundle.header.receipt_root, bundle.receipt, bundle.receipt_proof)
+        except ChainError as exc:
+            raise _LinkFailed(f"receipt is not in the block: {exc}") from exc
+        return "receipt under the receipt root"
+
+    def certificate() -> str:
+        if bundle.header.validator_set_hash != validator_set.hash():
+            raise _LinkFailed("the header names another validator set")
+        try:
+            verify_commit_certificate(
+                bundle.commit_certificate,
+                validator_set,
+                chain_id=chain_id,
+                block_hash=bundle.header.hash,
+                height=bundle.header.height,
+            )
+        except CommitError as exc:
+            raise _LinkFailed(str(exc)) from exc
+        return f"block {bundle.header.height} certified"
+
+    def issuer_key() -> str:
+        key = bundle.issuer_key
+        height = bundle.header.height
+        uscc_bytes(key.uscc)
+        if key.read_at_block != height:
+            raise _LinkFailed(f"key record read at block {key.read_at_block}, not {height}")
+        if not key.valid_from_block <= height < key.valid_until_block:
+            raise _LinkFailed(f"key not valid at block {height}")
+        if not key.roles & Role.ISSUER:
+            raise _LinkFailed("key does not hold the ISSUER role")
+        return f"key {key.key_id} of {key.uscc} valid at block {height}"
+
+    for link, check in (
+        (LicenseLink.LICENSE, license_link),
+        (LicenseLink.TRANSACTION, transaction),
+        (LicenseLink.SIGNER, signer),
+        (LicenseLink.RECEIPT, receipt),
+        (LicenseLink.TX_INCLUSION, tx_inclusion),
+        (LicenseLink.RECEIPT_INCLUSION, receipt_inclusion),
+        (LicenseLink.CERTIFICATE, certificate),
+        (LicenseLink.ISSUER_KEY, issuer_key),
     ):
         run(link, check)
     return BundleVerdict(tuple(checks))

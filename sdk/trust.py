@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import enum
 import json
 import secrets
@@ -31,13 +32,15 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
 from chain.commit import ValidatorSet
 from chain.crypto import PrivateKey, sm3
+from contracts.trust import LicenseStatus, Reason
 from sdk.account import Sm2Account
-from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
+from sdk.bundle import BundleVerdict, LicenseBundle, ProofBundle, verify_bundle
 from sdk.errors import SdkError
 
 REQUEST_SIGN_PREFIX = b"lianxin/registry-request/v1\x00"
@@ -192,6 +195,202 @@ class Verification:
     """The proof bundle, when the record is anchored."""
 
 
+# -- e-licenses ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LicenseHistoryEntry:
+    """One recorded state of a license on chain."""
+
+    status: LicenseStatus
+    """The state entered."""
+    reason: int
+    """Reason code (contracts.trust.Reason)."""
+    reason_text: str
+    """What the code says (English)."""
+    block_number: int
+    """Block of the change."""
+    by: str
+    """Account that made it (0x hex)."""
+
+
+@dataclass(frozen=True)
+class LicenseChainStatus:
+    """A license's status as the chain reported it when the registry was asked."""
+
+    verdict: Verdict
+    """VALID (in force), INVALID (not in force), UNAVAILABLE (chain unreachable: unknown —
+    never to be read as revoked)."""
+    status: LicenseStatus | None
+    """``statusOf`` (None when UNAVAILABLE)."""
+    detail: str
+    """A short explanation."""
+    read_at_block: int | None
+    """The block read."""
+    history: tuple[LicenseHistoryEntry, ...]
+    """Every recorded state, oldest first."""
+
+
+@dataclass(frozen=True)
+class LicenseOperationResult:
+    """The LicenseRegistry transaction a write request made."""
+
+    id: int
+    """The registry's operation id."""
+    action: str
+    """issue, change, suspend, resume, revoke or expire."""
+    reason: int
+    """Reason code."""
+    state: str
+    """pending, sent, confirmed or reverted."""
+    tx_hash: str
+    """Hex hash of the transaction."""
+    block_number: int | None
+    """Block that included it, once confirmed."""
+    error: str | None
+    """Why it reverted, if it did."""
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether its receipt (status 1) is in."""
+        return self.state == "confirmed"
+
+
+@dataclass(frozen=True)
+class LicenseResult:
+    """A license as the registry reports it."""
+
+    identifier: str
+    """The GB/T 36904 identifier."""
+    id_hash: str
+    """Its on-chain key (hex SM3 of the identifier)."""
+    department: str
+    """USCC of the issuing department."""
+    recorded_status: str
+    """The status the registry last saw confirmed (pending until the issue is)."""
+    metadata: Mapping[str, Any] | None
+    """GB/T 36903 metadata (holder data only for the issuing department)."""
+    holder_commitment: str
+    """Hex salted SM3 commitment to the holder (what the chain stores)."""
+    metadata_hash: str
+    """Hex salted metadata hash (what the chain stores)."""
+    valid_until: int
+    """``validUntil`` on chain (seconds since the epoch; 0 for no limit)."""
+    predecessor: str | None
+    """The version it replaced."""
+    successor: str | None
+    """The version that replaced it."""
+    tx_hash: str | None
+    """The transaction that created it on chain."""
+    block_number: int | None
+    """Its block."""
+    anchored_at: str | None
+    """Its block's time (ISO 8601)."""
+    chain: LicenseChainStatus | None
+    """Live status and history (reads only; writes leave it None)."""
+    verify_url: str
+    """The citizen's verify page."""
+    qr_png_url: str
+    """Static QR code, PNG."""
+    qr_svg_url: str
+    """Static QR code, SVG."""
+    operation: LicenseOperationResult | None
+    """For a write: the transaction it made."""
+
+
+@dataclass(frozen=True)
+class LicenseToken:
+    """A short-lived signed token for a license's dynamic QR code."""
+
+    token: str
+    """The token (base64url)."""
+    url: str
+    """Its verify page."""
+    expires_at: str
+    """When it stops being accepted (ISO 8601)."""
+    qr_svg: str
+    """QR code of ``url`` (SVG)."""
+    qr_png: bytes
+    """QR code of ``url`` (PNG)."""
+
+
+def _license_status(value: str | None) -> LicenseStatus | None:
+    return None if value is None else LicenseStatus[value.upper()]
+
+
+def _license_result(value: Mapping[str, Any]) -> LicenseResult:
+    chain = value.get("chain")
+    operation = value.get("operation")
+    return LicenseResult(
+        identifier=value["identifier"],
+        id_hash=value["id_hash"],
+        department=value["department"],
+        recorded_status=value["recorded_status"],
+        metadata=value.get("metadata"),
+        holder_commitment=value["holder_commitment"],
+        metadata_hash=value["metadata_hash"],
+        valid_until=int(value["valid_until"]),
+        predecessor=value.get("predecessor"),
+        successor=value.get("successor"),
+        tx_hash=value.get("tx_hash"),
+        block_number=value.get("block_number"),
+        anchored_at=value.get("anchored_at"),
+        chain=None
+        if chain is None
+        else LicenseChainStatus(
+            verdict=Verdict(chain["verdict"]),
+            status=_license_status(chain.get("status")),
+            detail=str(chain.get("detail", "")),
+            read_at_block=chain.get("read_at_block"),
+            history=tuple(
+                LicenseHistoryEntry(
+                    status=LicenseStatus[entry["status"].upper()],
+                    reason=int(entry["reason"]),
+                    reason_text=str(entry.get("reason_text", "")),
+                    block_number=int(entry["block_number"]),
+                    by=str(entry["by"]),
+                )
+                for entry in chain.get("history", ())
+            ),
+        ),
+        verify_url=value["verify_url"],
+        qr_png_url=value["qr_png_url"],
+        qr_svg_url=value["qr_svg_url"],
+        operation=None if operation is None else LicenseOperationResult(**operation),
+    )
+
+
+def _license_token(value: Mapping[str, Any]) -> LicenseToken:
+    return LicenseToken(
+        token=value["token"],
+        url=value["url"],
+        expires_at=value["expires_at"],
+        qr_svg=value["qr_svg"],
+        qr_png=base64.b64decode(value["qr_png_base64"]),
+    )
+
+
+def _json_ready(value: Any) -> Any:
+    """Dates as ISO text, mappings and sequences walked, so metadata built with
+    ``datetime.date`` values can be sent as JSON."""
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value
+
+
+def _license_path(identifier: str, suffix: str = "") -> str:
+    # Identifiers are 0-9, A-Z and dots; quoting keeps any other text one path segment.
+    return f"/v1/licenses/{quote(identifier, safe='.')}{suffix}"
+
+
+LICENSE_TRANSITIONS = ("suspend", "resume", "revoke", "expire")
+"""Status changes a department may make, each with a reason code."""
+
+
 def _raise_for_error(response: httpx.Response) -> None:
     if response.status_code < 400:
         return
@@ -335,6 +534,37 @@ class _TrustClientBase:
         extra = {} if record_id is None else {"record_id": record_id}
         return self._prepare("POST", "/v1/verify", _document_body(digest, document, extra))
 
+    def _license_write(
+        self, path: str, payload: Mapping[str, Any], idempotency_key: str | None
+    ) -> _Request:
+        key = idempotency_key or str(uuid.uuid4())
+        return self._prepare("POST", path, _json_ready(payload), {IDEMPOTENCY_HEADER: key})
+
+    def _issue_request(self, metadata: Mapping[str, Any], idempotency_key: str | None) -> _Request:
+        return self._license_write("/v1/licenses", metadata, idempotency_key)
+
+    def _change_request(
+        self,
+        identifier: str,
+        metadata: Mapping[str, Any],
+        reason: int,
+        idempotency_key: str | None,
+    ) -> _Request:
+        payload = {"license": metadata, "reason": int(reason)}
+        return self._license_write(_license_path(identifier, "/change"), payload, idempotency_key)
+
+    def _transition_request(
+        self, identifier: str, action: str, reason: int, idempotency_key: str | None
+    ) -> _Request:
+        if action not in LICENSE_TRANSITIONS:
+            raise ValueError(f"unknown license status change {action!r}")
+        path = _license_path(identifier, f"/{action}")
+        return self._license_write(path, {"reason": int(reason)}, idempotency_key)
+
+    def _token_request(self, identifier: str, lifetime_seconds: int) -> _Request:
+        path = _license_path(identifier, "/token")
+        return self._prepare("POST", path, {"lifetime_seconds": lifetime_seconds})
+
     @staticmethod
     def verify_bundle(
         bundle: ProofBundle,
@@ -451,7 +681,86 @@ class TrustClient(_TrustClientBase):
         """Ask the registry for the verdicts on a document or digest."""
         return _verification(self._send(self._verify_request(digest, document, record_id)))
 
-    # E-license methods (issue, change, suspend, revoke, status) are added here.
+    def issue_license(
+        self, metadata: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> LicenseResult:
+        """Issue an e-license with GB/T 36903 ``metadata`` (identifier, license_name,
+        holder_name, holder_id_type, holder_id, issuer_name, issue_date, valid_from,
+        valid_until, license_number, content; dates as ``datetime.date`` or ISO text).
+        Retries reuse one idempotency key, so a lost answer never issues twice. Raises
+        RegistryError: 422 ``invalid_license_identifier`` / ``invalid_uscc`` /
+        ``invalid_resident_id``, 409 ``license_exists``, 403 ``wrong_department``."""
+        return _license_result(self._send(self._issue_request(metadata, idempotency_key)))
+
+    def change_license(
+        self,
+        identifier: str,
+        metadata: Mapping[str, Any],
+        *,
+        reason: int = Reason.DATA_CHANGED,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """Replace the license by a new version (``metadata`` with a new identifier);
+        returns the new version."""
+        request = self._change_request(identifier, metadata, reason, idempotency_key)
+        return _license_result(self._send(request))
+
+    def _transition(
+        self, identifier: str, action: str, reason: int, idempotency_key: str | None
+    ) -> LicenseResult:
+        request = self._transition_request(identifier, action, reason, idempotency_key)
+        return _license_result(self._send(request))
+
+    def suspend_license(
+        self,
+        identifier: str,
+        *,
+        reason: int = Reason.UNDER_INVESTIGATION,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """Suspend the license (409 ``invalid_transition`` unless it is in force)."""
+        return self._transition(identifier, "suspend", reason, idempotency_key)
+
+    def resume_license(
+        self,
+        identifier: str,
+        *,
+        reason: int = Reason.RESTORED,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """Put a suspended license back in force."""
+        return self._transition(identifier, "resume", reason, idempotency_key)
+
+    def revoke_license(
+        self, identifier: str, *, reason: int, idempotency_key: str | None = None
+    ) -> LicenseResult:
+        """Revoke the license for good, with a reason code (contracts.trust.Reason)."""
+        return self._transition(identifier, "revoke", reason, idempotency_key)
+
+    def expire_license(
+        self,
+        identifier: str,
+        *,
+        reason: int = Reason.TERM_ENDED,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """Record that the license is expired."""
+        return self._transition(identifier, "expire", reason, idempotency_key)
+
+    def license_status(self, identifier: str) -> LicenseResult:
+        """The license with its status and history read from the chain now (its
+        ``chain.verdict`` is UNAVAILABLE when the registry cannot reach the chain)."""
+        return _license_result(self._send(self._prepare("GET", _license_path(identifier))))
+
+    def license_token(self, identifier: str, *, lifetime_seconds: int = 300) -> LicenseToken:
+        """A short-lived signed token for the license's dynamic QR code."""
+        return _license_token(self._send(self._token_request(identifier, lifetime_seconds)))
+
+    def license_bundle(self, identifier: str) -> LicenseBundle:
+        """The offline proof of the license's issuance (503 until its block is certified;
+        see :func:`sdk.bundle.verify_license_bundle`)."""
+        value = self._send(self._prepare("GET", _license_path(identifier, "/bundle")))
+        return LicenseBundle.from_json(value)
 
 
 class AsyncTrustClient(_TrustClientBase):
@@ -546,7 +855,79 @@ class AsyncTrustClient(_TrustClientBase):
         """As :meth:`TrustClient.verify`."""
         return _verification(await self._send(self._verify_request(digest, document, record_id)))
 
-    # E-license methods (issue, change, suspend, revoke, status) are added here.
+    async def issue_license(
+        self, metadata: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> LicenseResult:
+        """As :meth:`TrustClient.issue_license`."""
+        return _license_result(await self._send(self._issue_request(metadata, idempotency_key)))
+
+    async def change_license(
+        self,
+        identifier: str,
+        metadata: Mapping[str, Any],
+        *,
+        reason: int = Reason.DATA_CHANGED,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """As :meth:`TrustClient.change_license`."""
+        request = self._change_request(identifier, metadata, reason, idempotency_key)
+        return _license_result(await self._send(request))
+
+    async def _transition(
+        self, identifier: str, action: str, reason: int, idempotency_key: str | None
+    ) -> LicenseResult:
+        request = self._transition_request(identifier, action, reason, idempotency_key)
+        return _license_result(await self._send(request))
+
+    async def suspend_license(
+        self,
+        identifier: str,
+        *,
+        reason: int = Reason.UNDER_INVESTIGATION,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """As :meth:`TrustClient.suspend_license`."""
+        return await self._transition(identifier, "suspend", reason, idempotency_key)
+
+    async def resume_license(
+        self,
+        identifier: str,
+        *,
+        reason: int = Reason.RESTORED,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """As :meth:`TrustClient.resume_license`."""
+        return await self._transition(identifier, "resume", reason, idempotency_key)
+
+    async def revoke_license(
+        self, identifier: str, *, reason: int, idempotency_key: str | None = None
+    ) -> LicenseResult:
+        """As :meth:`TrustClient.revoke_license`."""
+        return await self._transition(identifier, "revoke", reason, idempotency_key)
+
+    async def expire_license(
+        self,
+        identifier: str,
+        *,
+        reason: int = Reason.TERM_ENDED,
+        idempotency_key: str | None = None,
+    ) -> LicenseResult:
+        """As :meth:`TrustClient.expire_license`."""
+        return await self._transition(identifier, "expire", reason, idempotency_key)
+
+    async def license_status(self, identifier: str) -> LicenseResult:
+        """As :meth:`TrustClient.license_status`."""
+        return _license_result(await self._send(self._prepare("GET", _license_path(identifier))))
+
+    async def license_token(self, identifier: str, *, lifetime_seconds: int = 300) -> LicenseToken:
+        """As :meth:`TrustClient.license_token`."""
+        request = self._token_request(identifier, lifetime_seconds)
+        return _license_token(await self._send(request))
+
+    async def license_bundle(self, identifier: str) -> LicenseBundle:
+        """As :meth:`TrustClient.license_bundle`."""
+        value = await self._send(self._prepare("GET", _license_path(identifier, "/bundle")))
+        return LicenseBundle.from_json(value)
 
 
 async def _poll(

@@ -1,0 +1,448 @@
+"""Benchmark the registry as department systems and citizens see it.
+
+Run by hand: ``.venv/bin/python bench/bench_registry.py [--quick] [--records N] [--rounds R]
+[--concurrency C] [--database-url URL]``.
+
+One run starts a lianxin dev node (``lianxin init --dev``, ``lianxin node start``) and the
+registry (``python -m registry.cli start``, uvicorn) as real processes on 127.0.0.1, deploys
+the trust contracts (bootstrap) and registers one department client. Then:
+
+- notarization: N signed ``POST /v1/records`` requests (signed before the clock starts, so
+  the client's SM2 cost is not measured) sent by a lean client — raw HTTP/1.1 keep-alive
+  connections over asyncio streams, C at a time; records accepted per second; then, once
+  everything is anchored, records per anchoring transaction and accepted → anchored
+  latency (p50, p99) from the database;
+- the citizen's verify page ``GET /v/{identifier}`` of one issued license, and
+  ``POST /v1/verify`` of one anchored record's digest (pre-signed), each under the same
+  load generator, bounded by a request count and a time limit: requests per second, p50 and
+  p99 latency;
+- offline proof-bundle verification (sdk.bundle.verify_bundle) per second, in process.
+
+Each figure is the median over ``--rounds``. Prints a table, writes
+``bench/results/registry.json`` and reports every goal as met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from chain.crypto import PrivateKey, sm3  # noqa: E402
+from registry.bootstrap import bootstrap  # noqa: E402
+from registry.chain_gateway import ChainGateway  # noqa: E402
+from registry.cli import add_client  # noqa: E402
+from registry.db import Database  # noqa: E402
+from registry.models import Batch, Record  # noqa: E402
+from registry.settings import RegistrySettings  # noqa: E402
+from sdk.account import Sm2Account  # noqa: E402
+from sdk.bundle import verify_bundle  # noqa: E402
+from sdk.identifiers import make_license_identifier  # noqa: E402
+from sdk.trust import TrustClient, signed_headers  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "registry.json"
+DEPARTMENT_USCC = "91350100M000100Y43"
+CLIENT_USCC = "11100000000013338W"
+START_TIMEOUT_S = 30.0
+
+GOALS = {
+    "records_accepted_per_s": (">=", 5_000),
+    "records_per_anchor_tx": (">=", 100_000),
+    "accepted_to_anchored_p50_s": ("<=", 2.0),
+    "verify_page_req_per_s": (">=", 500),
+    "verify_page_p99_ms": ("<=", 100),
+    "verify_api_req_per_s": (">=", 500),
+    "verify_api_p99_ms": ("<=", 100),
+}
+"""Figure → (comparison, goal)."""
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def lianxin(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_lianxin_command(), *args], capture_output=True, text=True, check=True, timeout=120
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"})
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not start")
+
+
+@contextlib.contextmanager
+def background(
+    command: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+# -- the lean load generator -------------------------------------------------------------------
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: write a request, read one response."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def raw_request(
+    method: str, path: str, body: bytes = b"", headers: Mapping[str, str] | None = None
+) -> bytes:
+    """One HTTP/1.1 request's bytes."""
+    headers = headers or {}
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def load(
+    port: int, requests: Sequence[bytes], concurrency: int, time_limit_s: float
+) -> dict[str, Any]:
+    """Send ``requests`` over ``concurrency`` connections until done or the time limit;
+    returns counts, rate and latency percentiles."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = iter(requests)
+    started = time.perf_counter()
+    deadline = started + time_limit_s
+
+    async def worker() -> None:
+        connection = await Connection.open(port)
+        try:
+            for raw in queue:
+                if time.perf_counter() > deadline:
+                    return
+                sent = time.perf_counter()
+                status = await connection.request(raw)
+                latencies.append(time.perf_counter() - sent)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": 1000 * percentile(latencies, 0.50),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "statuses": statuses,
+    }
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+# -- phases --------------------------------------------------------------------------------------
+
+
+def signed_raw(key: PrivateKey, client_id: str, method: str, path: str, payload: Any) -> bytes:
+    body = b"" if payload is None else json.dumps(payload).encode()
+    headers = signed_headers(key, client_id=client_id, method=method, path=path, body=body)
+    if payload is not None:
+        headers["Content-Type"] = "application/json"
+    return raw_request(method, path, body, headers)
+
+
+def notarization_round(
+    port: int, key: PrivateKey, client_id: str, records: int, concurrency: int, tag: str
+) -> dict[str, Any]:
+    requests = [
+        signed_raw(
+            key, client_id, "POST", "/v1/records", {"digest": sm3(f"{tag}-{i}".encode()).hex()}
+        )
+        for i in range(records)
+    ]
+    result = asyncio.run(load(port, requests, concurrency, time_limit_s=600))
+    assert result["statuses"].get(202) == records, result["statuses"]
+    return result
+
+
+def anchoring_figures(db: Database, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with db.session() as session:
+            waiting = session.scalar(select(Record.id).where(Record.status != "anchored").limit(1))
+        if waiting is None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    with db.session() as session:
+        batches = session.scalars(select(Batch)).all()
+        rows = session.execute(
+            select(Record.created_at, Batch.anchored_at).join(Batch, Record.batch_id == Batch.id)
+        ).all()
+    delays = sorted(
+        (anchored.replace(tzinfo=UTC) - created.replace(tzinfo=UTC)).total_seconds()
+        for created, anchored in rows
+        if anchored is not None
+    )
+    sizes = [batch.leaf_count for batch in batches if batch.status == "anchored"]
+    return {
+        "batches": len(sizes),
+        "records_per_anchor_tx_median": statistics.median(sizes) if sizes else 0,
+        "records_per_anchor_tx_max": max(sizes, default=0),
+        "accepted_to_anchored_p50_s": percentile(delays, 0.5),
+        "accepted_to_anchored_p99_s": percentile(delays, 0.99),
+        "all_anchored": waiting is None,
+    }
+
+
+def offline_verifications_per_s(
+    bundle: Any, validators: Any, chain_id: int, seconds: float
+) -> float:
+    count, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        assert verify_bundle(bundle, validators, chain_id=chain_id).valid
+        count += 1
+    return count / (time.perf_counter() - started)
+
+
+def median_of(rounds: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in rounds))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--page-requests", type=int, default=5_000)
+    parser.add_argument("--verify-requests", type=int, default=2_000)
+    parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--quick", action="store_true", help="small counts, one round")
+    args = parser.parse_args()
+    if args.quick:
+        args.records, args.rounds = 2_000, 1
+        args.page_requests, args.verify_requests = 1_000, 500
+
+    work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
+    chain_dir, rpc_port, api_port = work / "chain", free_port(), free_port()
+    lianxin("init", str(chain_dir), "--dev", "--rpc-port", str(rpc_port), "--json")
+    node_command = [*_lianxin_command(), "node", "start", "--dir", str(chain_dir)]
+    with background([*node_command, "--log-level", "WARNING"], work / "node.log") as node:
+        node_url = f"http://127.0.0.1:{rpc_port}"
+        wait_http(node_url, node, "the node")
+        settings = RegistrySettings(
+            data_dir=work / "registry",
+            database_url=args.database_url,
+            node_url=node_url,
+            signer_keystore=chain_dir / "keys" / "dept-a.json",
+            signer_password_file=chain_dir / "keystore-password",
+            batch_interval=1.0,
+        )
+        db = Database.open(settings)
+        gateway = ChainGateway(settings, db)
+        governance = Sm2Account.from_keystore(
+            (chain_dir / "keys" / "admin.json").read_bytes(), settings.signer_password()
+        )
+        bootstrap(gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局")
+        validators, chain_id = gateway.validator_set(), gateway.chain_id()
+        gateway.close()
+        key = PrivateKey.generate()
+        client = add_client(
+            db,
+            name="bench",
+            uscc=CLIENT_USCC,
+            public_key_pem=key.public_key.to_pem(),
+            roles=["notarize", "verify", "licenses"],
+        )
+        env = dict(os.environ)
+        for name, value in settings.model_dump().items():
+            if value is not None:
+                env[f"LIANXIN_REGISTRY_{name.upper()}"] = str(value)
+        registry_command = [sys.executable, "-m", "registry.cli", "start", "--port", str(api_port)]
+        with background(registry_command, work / "registry.log", env) as registry:
+            base = f"http://127.0.0.1:{api_port}"
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base}/openapi.json").status_code == 200:
+                        break
+                if registry.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((work / "registry.log").read_text())
+                time.sleep(0.1)
+
+            notarize = [
+                notarization_round(
+                    api_port, key, client.id, args.records, args.concurrency, f"r{r}"
+                )
+                for r in range(args.rounds)
+            ]
+            anchoring = anchoring_figures(db, timeout_s=120)
+
+            trust = TrustClient(base, client.id, key, timeout=30)
+            identifier = make_license_identifier(CLIENT_USCC + "032", CLIENT_USCC, "BENCH1", "001")
+            trust.issue_license(
+                {
+                    "identifier": identifier,
+                    "license_name": "食品经营许可证",
+                    "holder_name": "福建示例科技有限公司",
+                    "holder_id_type": "uscc",
+                    "holder_id": DEPARTMENT_USCC,
+                    "issuer_name": "某区行政审批局",
+                    "issue_date": "2024-03-15",
+                    "valid_from": "2024-03-15",
+                    "valid_until": None,
+                }
+            )
+            page_request = raw_request("GET", f"/v/{identifier}")
+            pages = [
+                asyncio.run(
+                    load(api_port, [page_request] * args.page_requests, 32, args.time_limit)
+                )
+                for _ in range(args.rounds)
+            ]
+            accepted = trust.notarize(digest=sm3(b"bench verify"))
+            record = trust.wait_until_anchored(accepted.record_id, timeout=60)
+            verifies = []
+            for _ in range(args.rounds):
+                requests = [
+                    signed_raw(key, client.id, "POST", "/v1/verify", {"digest": accepted.digest})
+                    for _ in range(args.verify_requests)
+                ]
+                verifies.append(asyncio.run(load(api_port, requests, 32, args.time_limit)))
+            trust.close()
+            assert record.bundle is not None
+            offline = [
+                offline_verifications_per_s(record.bundle, validators, chain_id, 2.0)
+                for _ in range(args.rounds)
+            ]
+    db.close()
+
+    figures = {
+        "records_accepted_per_s": median_of(notarize, "per_s"),
+        "records_accept_p50_ms": median_of(notarize, "p50_ms"),
+        "records_accept_p99_ms": median_of(notarize, "p99_ms"),
+        "records_per_anchor_tx": anchoring["records_per_anchor_tx_median"],
+        "records_per_anchor_tx_max": anchoring["records_per_anchor_tx_max"],
+        "accepted_to_anchored_p50_s": anchoring["accepted_to_anchored_p50_s"],
+        "accepted_to_anchored_p99_s": anchoring["accepted_to_anchored_p99_s"],
+        "verify_page_req_per_s": median_of(pages, "per_s"),
+        "verify_page_p50_ms": median_of(pages, "p50_ms"),
+        "verify_page_p99_ms": median_of(pages, "p99_ms"),
+        "verify_api_req_per_s": median_of(verifies, "per_s"),
+        "verify_api_p50_ms": median_of(verifies, "p50_ms"),
+        "verify_api_p99_ms": median_of(verifies, "p99_ms"),
+        "offline_bundle_verifications_per_s": float(statistics.median(offline)),
+    }
+    goals = {}
+    for name, (comparison, goal) in GOALS.items():
+        value = figures[name]
+        met = value >= goal if comparison == ">=" else value <= goal
+        goals[name] = {"goal": f"{comparison} {goal}", "value": value, "met": met}
+
+    print(f"{'figure':40} {'median':>14}  goal")
+    for name, value in figures.items():
+        goal = goals.get(name)
+        mark = "" if goal is None else f"{goal['goal']:>12}  {'met' if goal['met'] else 'MISSED'}"
+        print(f"{name:40} {value:14.2f}  {mark}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "figures": figures,
+                "goals": goals,
+                "runs": {
+                    "notarization": notarize,
+                    "anchoring": anchoring,
+                    "verify_page": pages,
+                    "verify_api": verifies,
+                    "offline_per_s": offline,
+                },
+                "parameters": vars(args),
+                "database": "postgresql" if args.database_url else "sqlite",
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"wrote {RESULTS}")
+
+
+def _lianxin_command() -> list[str]:
+    script = Path(sys.executable).parent / "lianxin"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "node.cli"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""``/v1/licenses``: issue e-licenses and change their status on LicenseRegistry, read them
+with their live on-chain status, QR codes (public), dynamic tokens and issuance bundles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from registry.deps import ClientDep, StateDep
+from registry.errors import Forbidden
+from registry.license_service import LicenseService, WriteOutcome, request_hash
+from registry.models import Client, LicenseAction
+from registry.notarization import check_idempotency_key
+from registry.schemas import (
+    LICENSE_IDENTIFIER_MAX,
+    LicenseChange,
+    LicenseCreate,
+    LicensePublic,
+    LicenseStatusChange,
+    TokenPublic,
+    TokenRequest,
+)
+
+router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
+
+LICENSES_ROLE = "licenses"
+"""The client role needed to issue and change licenses and to ask for tokens."""
+READ_ROLES = frozenset({"licenses", "verify"})
+"""Roles that may read a license."""
+
+QR_CACHE_CONTROL = "public, max-age=86400"
+"""A static QR code depends only on the identifier (and this site's address)."""
+
+IdentifierPath = Annotated[
+    str, Path(min_length=1, max_length=LICENSE_IDENTIFIER_MAX, description="e-license identifier")
+]
+IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+_WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": LicensePublic, "description": "idempotent replay of an earlier request"},
+    202: {"model": LicensePublic, "description": "stored and sent; receipt not in yet"},
+    401: {"description": "not signed by a registered client"},
+    403: {"description": "the license belongs to another department"},
+    404: {"description": "no such license"},
+    409: {"description": "identifier used, transition refused, or Idempotency-Key reused"},
+    413: {"description": "body too large"},
+    503: {"description": "the chain cannot be reached; nothing stored"},
+}
+
+
+def get_license_service(state: StateDep, request: Request) -> LicenseService:
+    """The application's license service, made on first use for the running database."""
+    service: LicenseService | None = getattr(request.app.state, "licenses", None)
+    if service is None or service.db is not state.db:
+        service = LicenseService(state.db, state.chain)
+        request.app.state.licenses = service
+    return service
+
+
+ServiceDep = Annotated[LicenseService, Depends(get_license_service)]
+
+
+def base_url_of(request: Request) -> str:
+    """The site's base URL as the client reached it (for links and QR codes)."""
+    return str(request.base_url).rstrip("/")
+
+
+def _require(client: Client, roles: frozenset[str]) -> None:
+    if not roles & set(client.roles):
+        raise Forbidden(f"client {client.id} lacks the role for licenses", code="missing_role")
+
+
+async def _hash_request(request: Request) -> str:
+    return request_hash(request.method, request.url.path, await request.body())
+
+
+def _answer(outcome: WriteOutcome) -> JSONResponse:
+    status = 200 if not outcome.created else 201 if outcome.confirmed else 202
+    return JSONResponse(outcome.license.model_dump(mode="json"), status_code=status)
+
+
+@router.post("", status_code=201, response_model=LicensePublic, responses=_WRITE_RESPONSES)
+async def issue_license(
+    payload: LicenseCreate,
+    request: Request,
+    client: ClientDep,
+    service: ServiceDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> JSONResponse:
+    """Issue an e-license: the identifier's check character and the holder's USCC or
+    identity number are verified (422 otherwise); the chain gets the identifier's hash,
+    a salted holder commitment and the salted metadata hash. 201 once confirmed on chain,
+    202 while its receipt is pending, 200 for a replay."""
+    _require(client, frozenset({LICENSES_ROLE}))
+    key = check_idempotency_key(idempotency_key)
+    outcome = await run_in_threadpool(
+        service.issue, client, payload, key, await _hash_request(request), base_url_of(request)
+    )
+    return _answer(outcome)
+
+
+@router.get(
+    "/{identifier}",
+    response_model=LicensePublic,
+    responses={401: {}, 403: {}, 404: {}},
+)
+async def get_license(
+    identifier: IdentifierPath, request: Request, client: ClientDep, service: ServiceDep
+) -> LicensePublic:
+    """The license, its status and history read from the chain now (verdict UNAVAILABLE
+    when the chain cannot be reached — never "revoked"), and its links."""
+    _require(client, READ_ROLES)
+    return await run_in_threadpool(service.view, client, identifier, base_url_of(request))
+
+
+@router.post(
+    "/{identifier}/change",
+    status_code=201,
+    response_model=LicensePublic,
+    responses=_WRITE_RESPONSES,
+)
+async def change_license(
+    identifier: IdentifierPath,
+    payload: LicenseChange,
+    request: Request,
+    client: ClientDep,
+    service: ServiceDep,
+    idempotency_key: IdempotencyHeader = None,
+) -> JSONResponse:
+    """Replace the license by a new version (new identifier, same type and issuer codes);
+    answers with the new version."""
+    _require(client, frozenset({LICENSES_ROLE}))
+    key = check_idempotency_key(idempotency_key)
+    outcome = await run_in_threadpool(
+        service.change,
+        client,
+        identifier,
+        payload.license,
+        payload.reason,
+        key,
+        await _hash_request(request),
+        base_url_of(request),
+    )
+    return _answer(outcome)
+
+
+def _add_transition_route(action: LicenseAction) -> None:
+    async def transition(
+        identifier: IdentifierPath,
+        payload: LicenseStatusChange,
+        request: Request,
+        client: ClientDep,
+        service: ServiceDep,
+        idempotency_key: IdempotencyHeader = None,
+    ) -> JSONResponse:
+        _require(client, frozenset({LICENSES_ROLE}))
+        key = check_idempotency_key(idempotency_key)
+        outcome = await run_in_threadpool(
+            service.transition,
+            client,
+            identifier,
+            action,
+            payload.reason,
+            key,
+            await _hash_request(request),
+            base_url_of(request),
+        )
+        return _answer(outcome)
+
+    router.add_api_route(
+        f"/{{identifier}}/{action.value}",
+        transition,
+        methods=["POST"],
+        status_code=201,
+        response_model=LicensePublic,
+        responses=_WRITE_RESPONSES,
+        name=f"{action.value}_license",
+        summary=f"{action.value.capitalize()} a license",
+        description=(
+            f"{action.value.capitalize()} the license with a reason code; only the issuing "
+            "department may. 409 when its current status does not allow it."
+        ),
+    )
+
+
+for _action in (
+    LicenseAction.SUSPEND,
+    LicenseAction.RESUME,
+    LicenseAction.REVOKE,
+    LicenseAction.EXPIRE,
+):
+    _add_transition_route(_action)
+
+
+@router.get(
+    "/{identifier}/qr.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 404: {}},
+)
+async def license_qr_png(
+    identifier: IdentifierPath, request: Request, service: ServiceDep
+) -> Response:
+    """The static QR code (PNG) linking to the license's verify page. Public."""
+    images = await run_in_threadpool(service.qr, identifier, base_url_of(request))
+    return Response(images.png, media_type="image/png", headers={"Cache-Control": QR_CACHE_CONTROL})
+
+
+@router.get(
+    "/{identifier}/qr.svg",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, 404: {}},
+)
+async def license_qr_svg(
+    identifier: IdentifierPath, request: Request, service: ServiceDep
+) -> Response:
+    """The static QR code (SVG). Public."""
+    images = await run_in_threadpool(service.qr, identifier, base_url_of(request))
+    return Response(
+        images.svg, media_type="image/svg+xml", headers={"Cache-Control": QR_CACHE_CONTROL}
+    )
+
+
+@router.post(
+    "/{identifier}/token",
+    response_model=TokenPublic,
+    responses={401: {}, 403: {}, 404: {}},
+)
+async def license_token(
+    identifier: IdentifierPath,
+    payload: TokenRequest,
+    request: Request,
+    client: ClientDep,
+    service: ServiceDep,
+) -> JSONResponse:
+    """A short-lived SM2-signed token for the license, its verify URL ``/v/{token}`` and a
+    QR code of that URL (issuing department only)."""
+    _require(client, frozenset({LICENSES_ROLE}))
+    token = await run_in_threadpool(
+        service.token, client, identifier, payload.lifetime_seconds, base_url_of(request)
+    )
+    return JSONResponse(token.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{identifier}/bundle", responses={401: {}, 403: {}, 404: {}, 503: {}})
+async def license_bundle(
+    identifier: IdentifierPath, client: ClientDep, service: ServiceDep
+) -> dict[str, Any]:
+    """The offline proof of the license's issuance (sdk.bundle.LicenseBundle JSON): the
+    LicenseRegistry transaction, its receipt, inclusion proofs, the certified block header
+    and the issuer key record. 503 until the block is certified."""
+    _require(client, READ_ROLES)
+    return await run_in_threadpool(service.issuance_bundle, identifier)

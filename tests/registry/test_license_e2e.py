@@ -1,0 +1,162 @@
+"""An e-license end to end against real processes: the dev chain node and the registry
+started with ``python -m registry.cli start`` (uvicorn). A department's TrustClient issues
+a license; its QR code (PNG) decodes with zxing-cpp to the verify page URL, which shows
+有效; the issuance proof bundle is saved; the license is revoked with a reason and the page
+shows 已撤销 and the reason; the saved bundle still proves the issuance offline.
+
+The bundle is made from the LicenseRegistry transaction receipt (``LicenseIssued`` in the
+issuing transaction), not from a Notary batch: sdk.bundle.verify_license_bundle checks it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import zxingcpp
+from PIL import Image
+from registry_harness import (
+    TrustChain,
+    free_port,
+    registry_environment,
+    registry_settings,
+    signed,
+)
+from test_licenses import license_request
+
+from chain.crypto import PrivateKey
+from contracts.trust import Reason
+from registry.cli import add_client
+from registry.db import Database
+from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
+from sdk.chain_reader import ChainReader
+from sdk.trust import RegistryError, TrustClient
+
+START_TIMEOUT_S = 20.0
+BUNDLE_TIMEOUT_S = 20.0
+
+
+@contextlib.contextmanager
+def registry_process(environment: dict[str, str], port: int, log: Path) -> Iterator[str]:
+    """The registry as a uvicorn process on ``port``; yields its base URL."""
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry.cli", "start", "--port", str(port)],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/openapi.json", timeout=0.5).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def wait_for_bundle(client: TrustClient, identifier: str) -> LicenseBundle:
+    """The issuance bundle, once the block that includes the license is certified."""
+    deadline = time.monotonic() + BUNDLE_TIMEOUT_S
+    while True:
+        try:
+            return client.license_bundle(identifier)
+        except RegistryError as exc:
+            if exc.status_code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
+def test_license_qr_page_revocation_and_offline_proof(
+    trust_chain: TrustChain, tmp_path: Path, database_url: str | None
+) -> None:
+    settings = registry_settings(trust_chain, tmp_path / "registry", database_url)
+    db = Database.open(settings)
+    key = PrivateKey.generate()
+    body = license_request()
+    client_row = add_client(
+        db,
+        name="区行政审批局",
+        uscc=body["identifier"].split(".")[6],
+        public_key_pem=key.public_key.to_pem(),
+        roles=["licenses", "verify"],
+    )
+    db.close()
+    port = free_port()
+    log = tmp_path / "registry.log"
+    with registry_process(registry_environment(settings), port, log) as base:
+        client = TrustClient(base, client_row.id, key)
+        issued = client.issue_license(body)
+        assert issued.recorded_status == "issued"
+
+        png = httpx.get(issued.qr_png_url)
+        assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+        barcodes = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.content)))
+        assert len(barcodes) == 1
+        url = barcodes[0].text
+        assert url == f"{base}/v/{issued.identifier}"
+        valid_page = httpx.get(url)
+        assert valid_page.status_code == 200 and "有效" in valid_page.text
+
+        bundle = wait_for_bundle(client, issued.identifier)
+        saved = tmp_path / "license-bundle.json"
+        path = f"/v1/licenses/{issued.identifier}/bundle"
+        _, headers = signed(key, client_row.id, "GET", path)
+        saved.write_bytes(httpx.get(base + path, headers=headers).content)
+
+        client.revoke_license(issued.identifier, reason=Reason.ISSUED_IN_ERROR)
+        revoked_page = httpx.get(url)
+        assert revoked_page.status_code == 200
+        assert "已撤销" in revoked_page.text and "证照签发有误" in revoked_page.text
+        english = httpx.get(url, params={"lang": "en"})
+        assert "Revoked" in english.text and "Issued in error" in english.text
+        client.close()
+
+    # Offline: only the saved file and the validator set and chain id the verifier trusts.
+    with ChainReader(trust_chain.chain.url) as reader:
+        validator_set, chain_id = reader.validators(), reader.chain_id()
+    license_registry = bytes.fromhex(trust_chain.addresses["license_registry"][2:])
+    restored = LicenseBundle.from_json(json.loads(saved.read_text()))
+    assert restored == bundle
+    verdict = verify_license_bundle(
+        restored,
+        validator_set,
+        chain_id=chain_id,
+        expected_identifier=issued.identifier,
+        license_registry=license_registry,
+    )
+    assert verdict.valid, verdict.failures
+    assert [check.link for check in verdict.checks] == list(LicenseLink)
+    assert restored.license.holder_commitment.hex() == issued.holder_commitment
+
+    other = verify_license_bundle(
+        restored, validator_set, chain_id=chain_id, expected_identifier=body["identifier"] + "0"
+    )
+    assert [check.link for check in other.failures] == [LicenseLink.LICENSE]
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests go to 127.0.0.1 directly."""
+    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    monkeypatch.delenv("http_proxy", raising=False)
