@@ -48,6 +48,7 @@ from node.cli_common import (
     rpc_url,
 )
 from node.cli_contract import contract_app
+from node.cli_dev import run_dev
 from node.cli_net import net_app
 from node.config import ConfigError, load_config
 from node.daemon import load_genesis
@@ -349,10 +350,11 @@ def keys_import(
 def dev(
     directory: DirOption = DEFAULT_DIR,
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
+    registry_port: Annotated[int, typer.Option(help="registry HTTP port")] = 8600,
 ) -> None:
-    """Create a dev chain in DIR if there is none, then run its node in the foreground."""
-    chain = ChainDir(directory)
-    if not chain.exists():
+    """Create a dev chain in DIR if there is none, then run its node and the registry
+    service in the foreground, printing their URLs (Ctrl-C stops both)."""
+    if not ChainDir(directory).exists():
         init(
             directory,
             dev=True,
@@ -361,9 +363,18 @@ def dev(
             password_file=None,
             as_json=False,
         )
-    url = rpc_url(directory, None)
-    console.print(f"dev chain in {directory}: JSON-RPC {url}  (Ctrl-C stops)")
-    node_start(directory, background=False, log_level="INFO")
+    raise typer.Exit(run_dev(directory, registry_port=registry_port))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def registry(ctx: typer.Context) -> None:
+    """The registry service's own commands (start, bootstrap, clients …), run as its own
+    process: `lianxin registry start`, `lianxin registry --help`."""
+    command = [sys.executable, "-m", "registry.cli", *ctx.args]
+    os.execv(sys.executable, command)
 
 
 def main() -> None:
