@@ -23,6 +23,7 @@ from chain.execution import (
     BlockContext,
     BlockExecution,
     CallReverted,
+    CallState,
     InapplicableTransaction,
     account_at,
     call,
@@ -432,6 +433,28 @@ def test_call_changes_nothing_and_estimate_gas_is_tight(ledger: Ledger) -> None:
             ledger.store, root, ledger.context(), sender=READER, to=counter, data=selector("fail()")
         )
     assert b"Counter: always fails" in raised.value.output
+
+
+def test_a_reused_call_state_answers_as_a_fresh_one(ledger: Ledger) -> None:
+    counter = ledger.deploy("Counter", word(0))
+    anchor = ledger.deploy("Anchor")
+    reused = CallState(ledger.store, ledger.root, ledger.context())
+    requests = [
+        (counter, selector("increment()")),
+        (counter, selector("count()")),
+        (anchor, selector("anchor(bytes32)") + sm3(b"root")),
+        (anchor, selector("total()")),
+        (counter, selector("fail()")),
+        (None, load_artifact("Anchor").bytecode),
+    ]
+    # Twice over: warm accounts and slots, nonces and created code must not leak between calls.
+    for to, data in requests * 2:
+        fresh = call(ledger.store, ledger.root, ledger.context(), sender=READER, to=to, data=data)
+        assert reused.call(sender=READER, to=to, data=data) == fresh
+    fresh_estimate = estimate_gas(
+        ledger.store, ledger.root, ledger.context(), sender=READER, to=anchor, data=requests[2][1]
+    )
+    assert reused.estimate_gas(sender=READER, to=anchor, data=requests[2][1]) == fresh_estimate
 
 
 def test_sm3_precompile_direct_and_from_solidity(ledger: Ledger) -> None:
