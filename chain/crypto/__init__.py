@@ -4,8 +4,8 @@ Key generation and signing nonces come from the operating system's CSPRNG; this 
 place where the otherwise pure ``chain`` package draws on the outside world.
 """
 
-from chain.crypto.batch import verify_batch
+from chain.crypto.batch import BatchVerifier, verify_batch
 from chain.crypto.keys import DEFAULT_SIGNER_ID, PrivateKey, PublicKey
 from chain.crypto.sm3 import sm3
 
-__all__ = ["DEFAULT_SIGNER_ID", "PrivateKey", "PublicKey", "sm3", "verify_batch"]
+__all__ = ["DEFAULT_SIGNER_ID", "BatchVerifier", "PrivateKey", "PublicKey", "sm3", "verify_batch"]

@@ -48,6 +48,64 @@ def _verify_chunk(items: Sequence[BatchItem], signer_id: bytes) -> list[bool]:
     return [verify_one(item, signer_id, backend) for item in items]
 
 
+class BatchVerifier:
+    """Verifies batches across ``workers`` cores: the calling process verifies one share
+    itself while ``workers - 1`` pool processes verify the rest. Keep one open to reuse its
+    processes across batches (a node does, for its lifetime); close it when done."""
+
+    def __init__(self, *, workers: int | None = None, signer_id: bytes = DEFAULT_SIGNER_ID) -> None:
+        """Start nothing yet: pool processes are started on the first large batch."""
+        worker_count = workers if workers is not None else (os.cpu_count() or 1)
+        if worker_count < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = worker_count
+        """Cores used for a large batch, the calling process included."""
+        self.signer_id = signer_id
+        """The signer ID every signature is checked under."""
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> BatchVerifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the pool processes, if any were started."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def _processes(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context)
+        return self._pool
+
+    def verify(self, items: Sequence[BatchItem]) -> list[bool]:
+        """Return, for each ``(public_key_65_bytes, der_signature, message)``, whether it
+        verifies, in the order given. Batches below :data:`POOL_THRESHOLD` items, or a
+        verifier of one worker, run inline in the calling process."""
+        if self.workers == 1 or len(items) < POOL_THRESHOLD:
+            return _verify_chunk(items, self.signer_id)
+        chunk_count = self.workers * _CHUNKS_PER_WORKER
+        chunk_size = -(-len(items) // chunk_count)
+        chunks = [list(items[i : i + chunk_size]) for i in range(0, len(items), chunk_size)]
+        # The caller's own share: one chunk in every ``workers``, so it finishes about when
+        # the pool does.
+        own = set(range(0, len(chunks), self.workers))
+        pool = self._processes()
+        futures = {
+            index: pool.submit(_verify_chunk, chunk, self.signer_id)
+            for index, chunk in enumerate(chunks)
+            if index not in own
+        }
+        results = {index: _verify_chunk(chunks[index], self.signer_id) for index in sorted(own)}
+        for index, future in futures.items():
+            results[index] = future.result()
+        return [valid for index in range(len(chunks)) for valid in results[index]]
+
+
 def verify_batch(
     items: Sequence[BatchItem],
     *,
@@ -57,18 +115,9 @@ def verify_batch(
     """Return, for each ``(public_key_65_bytes, der_signature, message)``, whether it verifies
     under ``signer_id``, in the order given.
 
-    ``workers`` processes share the work (default: every core); batches below
-    :data:`POOL_THRESHOLD` items, or ``workers=1``, run inline in the calling process.
+    ``workers`` cores share the work (default: every core; the calling process is one of
+    them); batches below :data:`POOL_THRESHOLD` items, or ``workers=1``, run inline. For
+    many batches, keep a :class:`BatchVerifier` open instead: this starts and stops one.
     """
-    worker_count = workers if workers is not None else (os.cpu_count() or 1)
-    if worker_count < 1:
-        raise ValueError("workers must be at least 1")
-    if worker_count == 1 or len(items) < POOL_THRESHOLD:
-        return _verify_chunk(items, signer_id)
-    chunk_count = worker_count * _CHUNKS_PER_WORKER
-    chunk_size = -(-len(items) // chunk_count)
-    chunks = [list(items[start : start + chunk_size]) for start in range(0, len(items), chunk_size)]
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=worker_count, mp_context=context) as pool:
-        results = pool.map(_verify_chunk, chunks, [signer_id] * len(chunks))
-        return [valid for chunk_result in results for valid in chunk_result]
+    with BatchVerifier(workers=workers, signer_id=signer_id) as verifier:
+        return verifier.verify(items)

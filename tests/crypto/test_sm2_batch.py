@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chain.crypto import PrivateKey, PublicKey, verify_batch
+from chain.crypto import BatchVerifier, PrivateKey, PublicKey, verify_batch
 from chain.crypto.batch import POOL_THRESHOLD, BatchItem
 from chain.errors import CryptoError
 
@@ -63,3 +63,16 @@ def test_small_batch_and_signer_id() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError):
         verify_batch([], workers=0)
+
+
+def test_a_kept_verifier_reuses_its_processes(items: list[BatchItem]) -> None:
+    expected = [_one_by_one(item, b"1234567812345678") for item in items]
+    with BatchVerifier(workers=2) as verifier:
+        assert verifier.verify(items) == expected
+        assert verifier.verify(list(reversed(items))) == list(reversed(expected))
+        assert verifier.verify(items[:3]) == expected[:3]
+
+
+def test_three_workers_on_any_machine(items: list[BatchItem]) -> None:
+    expected = [_one_by_one(item, b"1234567812345678") for item in items]
+    assert verify_batch(items, workers=3) == expected
