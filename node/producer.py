@@ -84,8 +84,13 @@ class DevProducer:
         interval = self.block_interval_ms / 1000 if self.block_interval_ms else None
         while True:
             if not self.mempool.pending_count:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                if interval is None:
+                    # Awaiting the event directly wakes on the arrival's own loop iteration;
+                    # wait_for would first wrap it in a task.
+                    await self._wake.wait()
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout=interval)
             self._wake.clear()
             if self.mempool.pending_count or interval is not None:
                 try:

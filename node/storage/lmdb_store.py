@@ -54,6 +54,12 @@ written; a store that outgrows the map raises StorageError and must be reopened 
 MAX_STATE_KEY_SIZE = 511
 """LMDB's default maximum key size."""
 
+STATE_CACHE_ENTRIES = 16_384
+"""State values (trie nodes and code) kept in memory after a read. State keys are hashes of
+their values and nothing is ever deleted, so a value read once stays right for the life of
+the store; only absent keys are never cached (a later block may add them). The cache is
+emptied when full, and refills with the nodes near the roots that every read walks."""
+
 SEED_SCAN_LIMIT = 4096
 """A log query scans each of its index conditions for at most this many entries. The
 smallest condition below the limit supplies the candidates (the first condition when none
@@ -180,7 +186,7 @@ class _StateReader:
 
     def get(self, key: bytes) -> bytes | None:
         """Return the value stored under ``key``, or ``None``."""
-        return self._store._state_get(key)
+        return self._store._state_get_cached(key)
 
 
 class LmdbBlockStore:
@@ -191,6 +197,7 @@ class LmdbBlockStore:
         """Wrap an already opened environment; prefer :meth:`open`."""
         self._env = env
         self._dbs = dbs
+        self._state_cache: dict[bytes, bytes] = {}
 
     @classmethod
     def open(cls, path: Path, *, map_size: int = DEFAULT_MAP_SIZE) -> LmdbBlockStore:
@@ -365,6 +372,43 @@ class LmdbBlockStore:
                     break
         return entries
 
+    def count_logs(self, query: LogQuery, max_count: int) -> int:
+        """How many committed logs ``query`` selects, counting no further than ``max_count``
+        (so a caller can refuse an oversized query before :meth:`find_logs` builds it). A
+        query without topic conditions is counted from index keys alone; topic conditions
+        also read the candidate records, since the index ignores topic positions."""
+        first = max(query.from_height, 0)
+        last = min(query.to_height, (1 << (8 * keys.HEIGHT_SIZE)) - 1)
+        if first > last or max_count <= 0:
+            return 0
+        low = keys.log_position(first, 0)
+        high = keys.log_position(last, keys.MAX_LOG_INDEX)
+        groups = index_groups(query)
+        index_decides = all(wanted is None for wanted in query.topics)
+        count = 0
+        with _lmdb_errors("count logs"), self._env.begin() as txn:
+            positions = (
+                self._candidate_positions(txn, groups, low, high)
+                if groups
+                else (
+                    position
+                    for position, _ in self._scan_items(txn, self._dbs.logs, b"", low, high)
+                )
+            )
+            for position in positions:
+                if not index_decides:
+                    where = f"logs[{position.hex()}]"
+                    record = txn.get(position, db=self._dbs.logs)
+                    if record is None:
+                        raise StorageError(f"{where}: indexed but not stored")
+                    _, _, log = keys.decode_log_payload(keys.unframe(record, where), where)
+                    if not log_matches(log, query):
+                        continue
+                count += 1
+                if count >= max_count:
+                    break
+        return count
+
     def _index_db(self, kind: LogIndexKind) -> lmdb._Database:
         return self._dbs.log_address if kind is LogIndexKind.ADDRESS else self._dbs.log_topic
 
@@ -434,6 +478,18 @@ class LmdbBlockStore:
         if raw is None or len(raw) != HASH_SIZE:
             raise StorageError(f"log_blocks[{height}]: missing or malformed block hash")
         return Hash32(raw)
+
+    def _state_get_cached(self, key: bytes) -> bytes | None:
+        # Single dict operations are atomic under the GIL, so reader threads and the writer
+        # share the cache without a lock; a lost insert only costs a later re-read.
+        value = self._state_cache.get(key)
+        if value is None:
+            value = self._state_get(key)
+            if value is not None:
+                if len(self._state_cache) >= STATE_CACHE_ENTRIES:
+                    self._state_cache.clear()
+                self._state_cache[key] = value
+        return value
 
     def _state_get(self, key: bytes) -> bytes | None:
         if not _valid_key(key):

@@ -455,6 +455,8 @@ def test_find_logs_returns_what_reading_every_block_returns(
         expected = expected_logs(commits, query)
         assert store.find_logs(query, 10_000) == expected, query
         assert store.find_logs(query, 2) == expected[:2], query
+        assert store.count_logs(query, 10_000) == len(expected), query
+        assert store.count_logs(query, 2) == min(len(expected), 2), query
 
 
 def test_find_logs_bounds(store: LmdbBlockStore) -> None:
