@@ -12,7 +12,10 @@ Layout of a directory made by :func:`init_chain_dir`::
 With ``validators`` N > 1 the directory holds a local network of N validators instead of the
 single node: ``genesis.toml``, ``keys/`` and the password file at the top, and one folder per
 validator, ``node-0`` … ``node-{N-1}``, each with its ``validator.json``, a ``node.toml``
-(distinct RPC and p2p ports on 127.0.0.1, the other validators as peers) and its data.
+(distinct RPC and p2p ports on 127.0.0.1, the other validators as peers) and its data. Its
+genesis deploys the ValidatorGovernance system contract (validator changes by vote) and lets
+each validator's account send. Observer folders may follow the validators' (``node-N`` …):
+nodes with a key outside the validator set that follow the chain without voting.
 
 Keys are never written in clear. The keystore password comes from the caller; a dev chain
 keeps a generated password in ``keystore-password`` (mode 0600) so that it starts without a
@@ -34,6 +37,7 @@ from chain.errors import ChainError
 from chain.genesis import Genesis, GenesisAccount, GenesisValidator, genesis_to_toml
 from chain.primitives import Address
 from contracts.permissions import permissions_contract
+from contracts.validators import validator_governance_contract
 
 DEV_ACCOUNTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"governance", "deployer", "sender", "issuer", "auditor"}),
@@ -231,15 +235,23 @@ def init_chain_dir(
     iterations: int = 300_000,
     validators: int = 1,
     p2p_port: int = 26656,
+    observers: int = 0,
 ) -> InitResult:
     """Create a chain in ``root``: a single validator node, or with ``validators`` N > 1 a
     local network of N validator folders (RPC ports ``rpc_port + i``, p2p ports
     ``p2p_port + i``). With ``dev``, also create funded dev accounts holding every role, and
     (if ``password`` is None) a generated password file. The genesis deploys the Permissions
     system contract with the accounts' roles in its storage, so governance can change them
-    later. Raises ChainDirError if ``root`` already holds a chain."""
+    later. A network's genesis also deploys the ValidatorGovernance system contract listing
+    the validators, and grants each validator's account (its key's address) the sender role,
+    so that validators can propose and vote on validator changes. ``observers`` more folders
+    (after the validators') hold nodes with a key outside the validator set: they follow the
+    chain over p2p and serve JSON-RPC without voting. Raises ChainDirError if ``root``
+    already holds a chain."""
     if validators < 1:
         raise ChainDirError("validators must be at least 1")
+    if observers < 0 or (observers and validators == 1):
+        raise ChainDirError("observers need a network of several validators")
     directory = ChainDir(root)
     if directory.exists():
         raise ChainDirError(f"{root} already holds a chain (genesis.toml exists)")
@@ -254,7 +266,7 @@ def init_chain_dir(
         validator_keys = [PrivateKey.generate()]
         save_key(directory.validator_keystore, validator_keys[0], password, iterations=iterations)
     else:
-        validator_keys = [PrivateKey.generate() for _ in range(validators)]
+        validator_keys = [PrivateKey.generate() for _ in range(validators + observers)]
         for index, key in enumerate(validator_keys):
             path = directory.node(index) / "validator.json"
             save_key(path, key, password, iterations=iterations)
@@ -273,15 +285,25 @@ def init_chain_dir(
                 public_key=key.public_key.to_bytes(),
             )
         )
+    genesis_validators = tuple(
+        GenesisValidator(name=f"validator-{i}", public_key=k.public_key.to_bytes(), power=1)
+        for i, k in enumerate(validator_keys[:validators])
+    )
+    system_contracts = []
+    if validators > 1:
+        genesis_accounts += [
+            GenesisAccount(
+                address=v.address, roles=frozenset({"sender"}), balance=0, public_key=v.public_key
+            )
+            for v in genesis_validators
+        ]
+        system_contracts.append(validator_governance_contract(genesis_validators))
     genesis = Genesis(
         chain_id=chain_id,
         timestamp_ms=timestamp_ms,
-        validators=tuple(
-            GenesisValidator(name=f"validator-{i}", public_key=k.public_key.to_bytes(), power=1)
-            for i, k in enumerate(validator_keys)
-        ),
+        validators=genesis_validators,
         accounts=tuple(genesis_accounts),
-        system_contracts=(permissions_contract(genesis_accounts),),
+        system_contracts=(permissions_contract(genesis_accounts), *system_contracts),
         block_gas_limit=DEFAULT_BLOCK_GAS_LIMIT,
     )
     directory.genesis.write_text(genesis_to_toml(genesis), encoding="utf-8")
@@ -290,7 +312,7 @@ def init_chain_dir(
             node_config_text(rpc_port=rpc_port, password_file=password_file), encoding="utf-8"
         )
         return InitResult(directory=directory, genesis=genesis, accounts=accounts)
-    for index in range(validators):
+    for index in range(validators + observers):
         peers = [
             (f"node-{other}", key.public_key.to_bytes(), p2p_port + other)
             for other, key in enumerate(validator_keys)
@@ -305,5 +327,5 @@ def init_chain_dir(
             ),
             encoding="utf-8",
         )
-    nodes = tuple(directory.node(i) for i in range(validators))
+    nodes = tuple(directory.node(i) for i in range(validators + observers))
     return InitResult(directory=directory, genesis=genesis, accounts=accounts, nodes=nodes)

@@ -50,6 +50,7 @@ from node.cli_common import (
 from node.cli_contract import contract_app
 from node.cli_dev import run_dev
 from node.cli_net import net_app
+from node.cli_validators import validators_app
 from node.config import ConfigError, load_config
 from node.daemon import load_genesis
 from node.rpc_client import RpcError, rpc_call
@@ -64,6 +65,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(contract_app, name="contract")
 app.add_typer(net_app, name="net")
+app.add_typer(validators_app, name="validators")
 
 
 @app.command()

@@ -80,6 +80,9 @@ def _rpc_url(folder: Path) -> str:
 def net_init(
     directory: Annotated[Path, typer.Argument(help="chain directory to create")] = DEFAULT_DIR,
     validators: Annotated[int, typer.Option(help="number of validators")] = 4,
+    observers: Annotated[
+        int, typer.Option(help="non-voting full nodes after the validators (follow and serve)")
+    ] = 0,
     dev: Annotated[bool, typer.Option("--dev", help="funded dev accounts with every role")] = False,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port of node-0 (node-i: +i)")] = 8545,
@@ -87,7 +90,8 @@ def net_init(
     password_file: PasswordOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create a chain directory with VALIDATORS validator folders on 127.0.0.1."""
+    """Create a chain directory with VALIDATORS validator folders (and OBSERVERS non-voting
+    node folders after them) on 127.0.0.1."""
     if validators < 2:
         raise fail("a network needs at least 2 validators (use `lianxin init` for one)")
     password = read_password(password_file, confirm=True, allow_none=dev)
@@ -100,6 +104,7 @@ def net_init(
             rpc_port=rpc_port,
             p2p_port=p2p_port,
             validators=validators,
+            observers=observers,
             timestamp_ms=int(time.time() * 1000),
         )
     except ChainError as exc:
@@ -111,13 +116,20 @@ def net_init(
             {
                 "name": v.name,
                 "address": "0x" + v.address.hex(),
+                "folder": str(result.nodes[index]),
+                "rpc": f"http://127.0.0.1:{rpc_port + index}",
+                "p2p": f"127.0.0.1:{p2p_port + index}",
+            }
+            for index, v in enumerate(result.genesis.validators)
+        ],
+        "observers": [
+            {
                 "folder": str(folder),
                 "rpc": f"http://127.0.0.1:{rpc_port + index}",
                 "p2p": f"127.0.0.1:{p2p_port + index}",
             }
-            for index, (v, folder) in enumerate(
-                zip(result.genesis.validators, result.nodes, strict=True)
-            )
+            for index, folder in enumerate(result.nodes)
+            if index >= validators
         ],
         "accounts": {name: "0x" + address.hex() for name, address in result.accounts.items()},
     }
@@ -199,6 +211,7 @@ def _status_row(folder: Path) -> dict[str, Any]:
     row["step"] = status.get("step")
     row["head"] = int(status.get("headHeight", status["height"]), 16)
     row["peers"] = status.get("peers")
+    row["role"] = status.get("role")
     row["counters"] = status.get("counters", {})
     return row
 
@@ -211,12 +224,12 @@ def net_status(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) 
         emit(rows, True)
         return
     table = Table()
-    for column in ("node", "pid", "head", "height", "round", "step", "peers"):
+    for column in ("node", "role", "pid", "head", "height", "round", "step", "peers"):
         table.add_column(column)
     for row in rows:
         if "error" in row:
-            table.add_row(row["node"], str(row["pid"]), "-", "-", "-", "unreachable", "-")
+            table.add_row(row["node"], "-", str(row["pid"]), "-", "-", "-", "unreachable", "-")
             continue
-        table.add_row(*(str(row[c]) for c in ("node", "pid", "head", "height", "round", "step",
-                                               "peers")))  # fmt: skip
+        table.add_row(*(str(row[c]) for c in ("node", "role", "pid", "head", "height", "round",
+                                               "step", "peers")))  # fmt: skip
     console.print(table)

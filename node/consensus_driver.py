@@ -22,10 +22,17 @@ Messages for the next height are held until it starts. Every ``gossip_interval_m
 driver re-sends its own messages of the current height (so a lost message or a restarted
 peer does not stall a round), its committed height, and new mempool transactions.
 
-Block sync: a peer reporting a higher committed height is asked for blocks; each one is
-applied only if its certificate verifies against the validator set and re-executing it
-matches its header (:meth:`node.ledger.Ledger.commit_certified`). Then consensus starts at
-the new head.
+Block sync: a peer reporting a higher committed height is asked for blocks, up to
+:data:`SYNC_BATCH_BLOCKS` per request, and the next batch is asked for before the current one
+is applied, so transfer and execution overlap. Each block is applied only if its certificate
+verifies against the validator set of its height and re-executing it matches its header
+(:meth:`node.ledger.Ledger.commit_certified`). Then consensus starts at the new head.
+
+Validator sets: the set of each height comes from the ledger
+(:meth:`node.ledger.Ledger.validator_set`, read from the ValidatorGovernance contract), and
+the proposer schedule restarts whenever the set changes. A node whose key is not in the set
+of the height being decided is an observer: it follows proposals and votes, commits what
+2/3 precommitted, and signs and sends nothing of its own.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from typing import Any
 
@@ -61,6 +68,7 @@ from chain.consensus import (
     ProposerSchedule,
     ScheduleTimeout,
     StartHeight,
+    Step,
     TimeoutConfig,
     TimeoutFired,
     UnknownValidator,
@@ -71,10 +79,11 @@ from chain.consensus import (
     verify_proposal,
     verify_vote,
 )
-from chain.crypto import PrivateKey, sm3
+from chain.crypto import PrivateKey, PublicKey, sm3
 from chain.errors import ChainError, EncodingError
 from chain.primitives import Hash32
 from chain.types import Block, CommitCertificate, Transaction
+from contracts.validators import FAR_FUTURE, with_change
 from node.config import NodeConfig
 from node.ledger import BlockRejected, CommittedBlock, Ledger
 from node.mempool import Mempool, Outcome, Permissions
@@ -83,7 +92,7 @@ from node.wal import Wal
 
 log = logging.getLogger(__name__)
 
-SYNC_BATCH_BLOCKS = 32
+SYNC_BATCH_BLOCKS = 128
 """Most blocks asked for in one sync request."""
 SYNC_TIMEOUT_S = 5.0
 """A sync request unanswered this long is given up and may be sent again."""
@@ -127,7 +136,7 @@ class ConsensusDriver:
         self._readers = readers
         self._clock_ms = clock_ms
         self.chain_id = ledger.chain_id
-        self.validators = ledger.genesis.validator_set()
+        self.validators = ledger.validator_set(ledger.head.height + 1).validators
         self.permissions = Permissions.at_head(ledger)
         mempool.use_permissions(self.permissions)
         timeouts = TimeoutConfig(
@@ -154,11 +163,12 @@ class ConsensusDriver:
         self.wal: Wal | None = None
         self._events: deque[Event] = deque()
         self._stepping = False
-        self._schedules: list[ProposerSchedule] = [ProposerSchedule.initial(self.validators)]
+        self._schedule: tuple[int, ProposerSchedule] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loops: list[asyncio.Future[None]] = []
         self._apply_lock = asyncio.Lock()
+        self._sync_lock = asyncio.Lock()
         self._future: dict[Hash32, Message] = {}
         self._seen: set[Hash32] = set()
         self._peer_heights: dict[bytes, int] = {}
@@ -167,6 +177,9 @@ class ConsensusDriver:
         self._gossip_scheduled = False
         self._listeners: list[BlockListener] = []
         self._stopped = False
+        self._busy = 0
+        self._deferred: list[TimeoutFired] = []
+        self._block_tx_cap = config.max_block_txs
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -203,10 +216,29 @@ class ConsensusDriver:
             self.wal.close()
 
     def schedule_for(self, height: int) -> ProposerSchedule:
-        """The proposer schedule of ``height`` (the validator set is genesis's)."""
-        while len(self._schedules) < height:
-            self._schedules.append(self._schedules[-1].next_height())
-        return self._schedules[height - 1]
+        """The proposer schedule of ``height``: the priorities start afresh at the first
+        height of its validator set and advance one step per height after it."""
+        ruling = self.ledger.validator_set(height)
+        cached = self._schedule
+        if cached is not None and cached[1].validators == ruling.validators:
+            cached_height, schedule = cached
+            if cached_height == height:
+                return schedule
+            if ruling.since <= cached_height < height:
+                for _ in range(height - cached_height):
+                    schedule = schedule.next_height()
+                self._schedule = (height, schedule)
+                return schedule
+        schedule = ProposerSchedule.initial(ruling.validators)
+        for _ in range(height - ruling.since):
+            schedule = schedule.next_height()
+        self._schedule = (height, schedule)
+        return schedule
+
+    @property
+    def is_member(self) -> bool:
+        """Whether this node's key is in the validator set of the height being decided."""
+        return self.key.public_key.address in self.validators.by_address
 
     # -- the state machine ---------------------------------------------------------------
 
@@ -244,8 +276,11 @@ class ConsensusDriver:
             log.warning("consensus: equivocation: %s vs %s", effect.first, effect.second)
 
     def _persist(self, message: Message) -> None:
-        """Sign, then make the signed message durable before anything sends it."""
+        """Sign, then make the signed message durable before anything sends it. A node
+        outside the height's validator set (an observer) signs nothing."""
         assert self.wal is not None
+        if not self.is_member:
+            return
         if self.wal.recorded(message) is not None:
             return
         signed = message.with_signature(self.key.sign(message.sign_bytes(self.chain_id)))
@@ -253,6 +288,8 @@ class ConsensusDriver:
 
     def _broadcast(self, message: Message) -> None:
         assert self.wal is not None
+        if not self.is_member:
+            return
         signed = self.wal.recorded(message)
         if signed is None:
             raise RuntimeError(f"refusing to send {message}: it was never persisted")
@@ -266,6 +303,9 @@ class ConsensusDriver:
 
         def fire() -> None:
             self._timers.discard(handle)
+            if event.step is Step.PROPOSE and self._busy:
+                self._deferred.append(event)
+                return
             self.feed(event)
 
         handle = loop.call_later(effect.delay_ms / 1000, fire)
@@ -286,14 +326,55 @@ class ConsensusDriver:
 
     # -- application (ABCI 2.0 shaped) -------------------------------------------------------
 
+    def _block_tx_limit(self) -> int:
+        """Most transactions to propose now (see :meth:`_measure_execution`)."""
+        return self._block_tx_cap
+
+    def _measure_execution(self, started: float, txs: int) -> None:
+        """Adapt the block size to the execution speed: the proposer and then every
+        validator execute a block in turn within the propose timeout, so a block whose
+        execution took more than a third of it shrinks the cap in proportion, and a block
+        that filled the cap in less lets it grow again, up to ``max_block_txs``."""
+        budget_s = self.config.timeout_propose_ms / 3000
+        elapsed = time.monotonic() - started
+        cap = self._block_tx_cap
+        if elapsed > budget_s and txs:
+            cap = max(1, int(txs * budget_s / elapsed))
+        elif txs >= cap:
+            cap = cap + cap // 4 + 1
+        self._block_tx_cap = min(cap, self.config.max_block_txs)
+
+    @contextlib.contextmanager
+    def _application_busy(self) -> Iterator[None]:
+        """Mark the application busy with a proposal; a propose timeout firing meanwhile
+        waits until it is done (as CometBFT, whose proposal checks are synchronous), so a
+        block that takes long to execute is not prevoted nil half-checked."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+
+    def _release_deferred(self) -> None:
+        if self._busy == 0 and self._deferred:
+            deferred, self._deferred = self._deferred, []
+            for event in deferred:
+                self.feed(event)
+
     async def _prepare(self, request: PrepareProposal) -> None:
+        with self._application_busy():
+            await self._prepare_block(request)
+        self._release_deferred()
+
+    async def _prepare_block(self, request: PrepareProposal) -> None:
         height = request.height
         self.mempool.drop_expired(height)
         gas_left = self.ledger.genesis.block_gas_limit
         candidates: list[Transaction] = []
         refused: dict[Hash32, Outcome] = {}
+        limit = self._block_tx_limit()
         for tx in self.mempool.pending():
-            if len(candidates) >= self.config.max_block_txs:
+            if len(candidates) >= limit:
                 break
             refusal = self.permissions.refusal(tx)
             if refusal is not None:
@@ -304,21 +385,27 @@ class ConsensusDriver:
                 candidates.append(tx)
         if refused:
             self.mempool.settle(refused)
+        started = time.monotonic()
         prepared = await self._run(self.ledger.prepare_block, candidates, self._clock_ms())
+        self._measure_execution(started, len(candidates))
         if prepared.dropped:
             self.mempool.settle({tx.hash: Outcome(None, why) for tx, why in prepared.dropped})
         block = prepared.block
         self.feed(ProposalPrepared(height, request.round, block.hash, block.encode()))
 
     async def _process(self, request: ProcessProposal) -> None:
-        try:
-            await self._run(self.ledger.process_encoded, request.block)
-            accepted = True
-        except BlockRejected as exc:
-            self.counters["rejected_proposals"] += 1
-            log.warning("consensus: rejecting proposal at height %d: %s", request.height, exc)
-            accepted = False
-        self.feed(ProposalProcessed(request.height, request.block_hash, accepted))
+        with self._application_busy():
+            started = time.monotonic()
+            try:
+                prepared = await self._run(self.ledger.process_encoded, request.block)
+                self._measure_execution(started, len(prepared.block.transactions))
+                accepted = True
+            except BlockRejected as exc:
+                self.counters["rejected_proposals"] += 1
+                log.warning("consensus: rejecting proposal at height %d: %s", request.height, exc)
+                accepted = False
+            self.feed(ProposalProcessed(request.height, request.block_hash, accepted))
+        self._release_deferred()
 
     async def _commit(self, decision: Commit) -> None:
         block = Block.decode(decision.block)
@@ -356,7 +443,9 @@ class ConsensusDriver:
         self.wal.prune_below(height)
         self._seen.clear()
         replay = self.wal.messages_at(height)
-        self.feed(StartHeight(height, self.schedule_for(height), replay))
+        schedule = self.schedule_for(height)
+        self.validators = schedule.validators
+        self.feed(StartHeight(height, schedule, replay))
         held, self._future = self._future, {}
         for digest, message in held.items():
             self._seen.add(digest)
@@ -374,7 +463,7 @@ class ConsensusDriver:
         elif kind is FrameKind.SYNC_REQUEST:
             self._spawn(self._on_sync_request(peer_key, body))
         elif kind is FrameKind.SYNC_RESPONSE:
-            self._spawn(self._on_sync_response(body))
+            self._spawn(self._on_sync_response(peer_key, body))
 
     def _on_consensus(self, body: bytes) -> None:
         digest = sm3(body)
@@ -448,8 +537,11 @@ class ConsensusDriver:
         if not ahead:
             return
         _, peer_key = max(ahead)
-        self._sync_in_flight = now
-        request = enc.encode([enc.encode_int(head + 1), enc.encode_int(SYNC_BATCH_BLOCKS)])
+        self._request_blocks(peer_key, head + 1)
+
+    def _request_blocks(self, peer_key: bytes, first: int) -> None:
+        self._sync_in_flight = time.monotonic()
+        request = enc.encode([enc.encode_int(first), enc.encode_int(SYNC_BATCH_BLOCKS)])
         self.network.send(peer_key, FrameKind.SYNC_REQUEST, request)
 
     async def _on_sync_request(self, peer_key: bytes, body: bytes) -> None:
@@ -482,7 +574,9 @@ class ConsensusDriver:
             entries.append([block_bytes, certificate_bytes])
         return entries
 
-    async def _on_sync_response(self, body: bytes) -> None:
+    async def _on_sync_response(self, peer_key: bytes, body: bytes) -> None:
+        """Apply a batch of synced blocks in order. Before applying, the next batch is asked
+        for, so that the transfer of one batch overlaps the execution of the previous."""
         try:
             items = enc.as_list(enc.decode(body), "SyncResponse")
             pairs = []
@@ -500,18 +594,22 @@ class ConsensusDriver:
             self.counters["malformed_messages"] += 1
             self._sync_in_flight = None
             return
+        last = pairs[-1][0].header.height if pairs else 0
+        if pairs and self._peer_heights.get(peer_key, 0) > last:
+            self._request_blocks(peer_key, last + 1)
+        else:
+            self._sync_in_flight = None
         applied = 0
-        try:
+        async with self._sync_lock:
             for block, certificate in pairs:
                 try:
                     if await self._apply(block, certificate):
                         applied += 1
                 except BlockRejected as exc:
                     self.counters["sync_rejected"] += 1
+                    self._sync_in_flight = None
                     log.warning("sync: rejecting block %d: %s", block.header.height, exc)
                     break
-        finally:
-            self._sync_in_flight = None
         if applied:
             self.counters["synced_blocks"] += applied
             self._start_next_height()
@@ -577,6 +675,7 @@ class ConsensusDriver:
             "headHeight": hex(head.height),
             "headHash": "0x" + head.hash.hex(),
             "validator": "0x" + self.key.public_key.address.hex(),
+            "role": "validator" if self.is_member else "observer",
             "validatorSetHash": "0x" + self.validators.hash().hex(),
             "validators": len(self.validators.validators),
             "peers": len(self.network.connected()),
@@ -584,6 +683,48 @@ class ConsensusDriver:
             "pendingTransactions": hex(len(self.mempool)),
             "counters": dict(sorted(counters.items())),
         }
+
+    def check_validator_change(self, public_key: bytes, power: int) -> dict[str, Any]:
+        """Whether changing the validator with ``public_key`` to ``power`` (0 removes it)
+        would leave a set that the nodes online now can still bring to quorum: this node
+        and the peers it is connected to (liveness as the driver sees it). The change is
+        applied to the set after every executed change, pending ones included. Returns the
+        verdict (``ok``, and ``reason`` when refused) with the figures behind it."""
+        head = self.ledger.head
+        future = self.ledger.validators_at(head, FAR_FUTURE).validators
+        online = {self.key.public_key.address}
+        online |= {PublicKey.from_bytes(k).address for k in self.network.connected()}
+        changed = with_change(future, public_key, power)
+        address = PublicKey.from_bytes(public_key).address
+        current = future.by_address.get(address)
+        verdict: dict[str, Any] = {
+            "validator": "0x" + address.hex(),
+            "currentPower": 0 if current is None else current.power,
+            "power": power,
+            "online": sorted("0x" + a.hex() for a in online),
+        }
+        if (0 if current is None else current.power) == power:
+            return {**verdict, "ok": False, "reason": "the validator already has this power"}
+        if changed is None:
+            return {**verdict, "ok": False, "reason": "the change would leave no validator"}
+        online_power = sum(v.power for v in changed.validators if v.address in online)
+        verdict |= {
+            "newTotalPower": changed.total_power,
+            "newQuorumPower": changed.quorum_power,
+            "onlinePower": online_power,
+            "newValidators": ["0x" + v.address.hex() for v in changed.validators],
+        }
+        if online_power < changed.quorum_power:
+            return {
+                **verdict,
+                "ok": False,
+                "reason": (
+                    f"the validators online now would hold {online_power} of "
+                    f"{changed.total_power} voting power, below the quorum of "
+                    f"{changed.quorum_power}: the chain would halt"
+                ),
+            }
+        return {**verdict, "ok": True, "reason": None}
 
     def peers(self) -> list[dict[str, Any]]:
         """What ``lianxin_getPeers`` reports: every configured peer and its state."""

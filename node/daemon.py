@@ -106,6 +106,7 @@ class Node:
             )
             api = RpcApi(ledger, self.mempool, self.config, self._readers, peers=self.driver.peers)
             api.table["lianxin_getConsensusStatus"] = self._consensus_status
+            api.table["lianxin_checkValidatorChange"] = self._check_validator_change
             self.server = RpcServer(api, self.config)
             self.driver.add_listener(self.server.on_block)
             await self.driver.start()
@@ -138,6 +139,24 @@ class Node:
             raise InvalidParams("lianxin_getConsensusStatus takes no parameters")
         assert self.driver is not None
         return self.driver.status()
+
+    async def _check_validator_change(self, params: list[object]) -> dict[str, object]:
+        """``lianxin_checkValidatorChange(publicKey, power)``: the dry run of a validator
+        change against the validators online now (see
+        :meth:`node.consensus_driver.ConsensusDriver.check_validator_change`)."""
+        if len(params) != 2 or not isinstance(params[0], str) or not isinstance(params[1], int):
+            raise InvalidParams("lianxin_checkValidatorChange takes [publicKey hex, power int]")
+        try:
+            public_key = bytes.fromhex(params[0].removeprefix("0x"))
+        except ValueError as exc:
+            raise InvalidParams("publicKey must be hex") from exc
+        if len(public_key) != 65 or public_key[0] != 4 or params[1] < 0:
+            raise InvalidParams("publicKey must be an uncompressed SM2 key, power >= 0")
+        assert self.driver is not None
+        try:
+            return self.driver.check_validator_change(public_key, params[1])
+        except LedgerError as exc:
+            raise InvalidParams(str(exc)) from exc
 
     async def stop(self) -> None:
         """Stop serving, let an in-progress block commit, and close the ledger."""

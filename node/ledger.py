@@ -37,6 +37,16 @@ from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit
 from chain.types import Block, CommitCertificate, Header, Receipt, Transaction
 from chain.validation import TxRules, validate_block_transactions
+from contracts.errors import ContractsError
+from contracts.validators import (
+    CHANGES_SLOT,
+    LAST_EFFECTIVE_HEIGHT_SLOT,
+    VALIDATOR_GOVERNANCE_ADDRESS,
+    RulingSet,
+    decode_ruling_set,
+    validator_governance_contract,
+    validators_at_call,
+)
 from node.log_index import LogEntry, LogQuery
 
 # Log queries live in node.log_index; the RPC layer imports them from here too.
@@ -45,7 +55,12 @@ from node.log_index import log_matches as log_matches
 from node.storage.lmdb_store import LmdbBlockStore
 
 _CACHE_BLOCKS = 256
+# Bound the cache by transactions too: 256 full blocks of 500 transactions with their
+# receipts would hold hundreds of megabytes.
+_CACHE_TXS = 20_000
 _CACHE_CANDIDATES = 16
+_CACHE_SETS = 64
+_SET_CALL_GAS = 50_000_000
 
 
 class LedgerError(Exception):
@@ -120,6 +135,10 @@ class Ledger:
         self._cache_lock = threading.Lock()
         self._blocks: OrderedDict[int, tuple[Block, tuple[Receipt, ...]]] = OrderedDict()
         self._candidates: OrderedDict[Hash32, PreparedBlock] = OrderedDict()
+        self._sets: OrderedDict[tuple[int, int], RulingSet] = OrderedDict()
+        self._set_of_height: OrderedDict[int, RulingSet] = OrderedDict()
+        self._governed = _governed(genesis)
+        self._genesis_set = RulingSet(genesis.validator_set(), 1)
         head = store.head()
         if head is None:
             raise LedgerError("store has no genesis block")
@@ -181,6 +200,65 @@ class Ledger:
     def validator_address(self) -> Address | None:
         """This node's validator address, when it holds a validator key."""
         return None if self._validator_key is None else self._validator_key.public_key.address
+
+    def validator_set(self, height: int) -> RulingSet:
+        """The validator set ruling ``height`` (from 1 to the head's height + 1): genesis's
+        set, or with the ValidatorGovernance system contract ``validatorsAt(height)`` on the
+        state after block ``height - 1``. Raises LedgerError for a height out of range or a
+        contract answer that is not a usable set."""
+        if not self._governed:
+            return self._genesis_set
+        if not 1 <= height <= self._head.height + 1:
+            raise LedgerError(f"no validator set for height {height} (head {self._head.height})")
+        with self._cache_lock:
+            known = self._set_of_height.get(height)
+        if known is not None:
+            return known
+        parent_block = self.block(height - 1) if height <= self._head.height else None
+        parent = self._head if parent_block is None else parent_block.header
+        changes = self.storage(parent, VALIDATOR_GOVERNANCE_ADDRESS, CHANGES_SLOT)
+        last = self.storage(parent, VALIDATOR_GOVERNANCE_ADDRESS, LAST_EFFECTIVE_HEIGHT_SLOT)
+        # Once every executed change rules, the set depends only on how many there were.
+        key = (changes, 0) if height >= last else (changes, height)
+        with self._cache_lock:
+            ruling = self._sets.get(key)
+        if ruling is None:
+            ruling = self.validators_at(parent, height)
+        with self._cache_lock:
+            # Committed blocks are final, so the set of a height never changes once known.
+            self._sets[key] = ruling
+            self._set_of_height[height] = ruling
+            for cache in (self._sets, self._set_of_height):
+                while len(cache) > _CACHE_SETS:
+                    cache.popitem(last=False)
+        return ruling
+
+    def validators_at(self, header: Header, height: int) -> RulingSet:
+        """What the ValidatorGovernance contract answers for ``validatorsAt(height)`` in the
+        state after ``header`` (``height`` may lie beyond the head: pending changes ruling by
+        then included). Raises LedgerError if the chain has no such contract or its answer
+        is not a usable set."""
+        if not self._governed:
+            raise LedgerError("this chain's validator set is fixed by genesis")
+        result = self.call(
+            header,
+            sender=Address(bytes(20)),
+            to=VALIDATOR_GOVERNANCE_ADDRESS,
+            data=validators_at_call(height),
+            gas=_SET_CALL_GAS,
+            value=0,
+        )
+        if not result.success:
+            raise LedgerError(f"validatorsAt({height}) reverted")
+        try:
+            return decode_ruling_set(result.output)
+        except (ContractsError, ChainError) as exc:
+            raise LedgerError(f"validator set of height {height}: {exc}") from exc
+
+    @property
+    def governed(self) -> bool:
+        """Whether validator changes go through the ValidatorGovernance contract."""
+        return self._governed
 
     def block_and_receipts(self, height: int) -> tuple[Block, tuple[Receipt, ...]] | None:
         """The committed block at ``height`` and its receipts, or ``None``."""
@@ -420,10 +498,14 @@ class Ledger:
         this node executed the block already, re-executing it. Raises BlockRejected (nothing
         stored) for a block or certificate that does not verify."""
         with self._write_lock:
+            if block.header.height != self._head.height + 1:
+                raise BlockRejected(
+                    f"height {block.header.height} does not follow head {self._head.height}"
+                )
             try:
                 verify_commit_certificate(
                     certificate,
-                    self.genesis.validator_set(),
+                    self.validator_set(block.header.height).validators,
                     chain_id=self.chain_id,
                     block_hash=block.hash,
                     height=block.header.height,
@@ -447,7 +529,7 @@ class Ledger:
             raise BlockRejected("parent hash is not the head's hash")
         if header.timestamp_ms <= parent.timestamp_ms:
             raise BlockRejected("timestamp does not increase")
-        validators = self.genesis.validator_set()
+        validators = self.validator_set(header.height).validators
         if header.validator_set_hash != validators.hash():
             raise BlockRejected("validator set hash differs")
         if header.proposer not in validators.by_address:
@@ -487,10 +569,14 @@ class Ledger:
             raise BlockRejected("block carries no certificate of its parent")
         if block.last_commit.hash != header.last_commit_hash:
             raise BlockRejected("last commit does not match the header's last_commit_hash")
+        stored = self.store.commit_certificate(parent.height)
+        if stored is not None and stored.hash == block.last_commit.hash:
+            # The very certificate this node verified when it committed the parent.
+            return
         try:
             verify_commit_certificate(
                 block.last_commit,
-                self.genesis.validator_set(),
+                self.validator_set(parent.height).validators,
                 chain_id=self.chain_id,
                 block_hash=parent.hash,
                 height=parent.height,
@@ -531,7 +617,7 @@ class Ledger:
             tx_root=merkle_root([tx.hash for tx in txs]),
             receipt_root=merkle_root([r.encode() for r in receipts]),
             state_root=execution.state_root,
-            validator_set_hash=self.genesis.validator_set_hash(),
+            validator_set_hash=self.validator_set(height).validators.hash(),
             last_commit_hash=ZERO_HASH if last_commit is None else last_commit.hash,
         )
         block = Block(header=header, transactions=tuple(txs), last_commit=last_commit)
@@ -576,5 +662,24 @@ class Ledger:
         with self._cache_lock:
             self._blocks[block.header.height] = (block, receipts)
             self._blocks.move_to_end(block.header.height)
-            while len(self._blocks) > _CACHE_BLOCKS:
-                self._blocks.popitem(last=False)
+            cached_txs = sum(len(cached.transactions) for cached, _ in self._blocks.values())
+            while len(self._blocks) > _CACHE_BLOCKS or (
+                cached_txs > _CACHE_TXS and len(self._blocks) > 1
+            ):
+                evicted, _ = self._blocks.popitem(last=False)[1]
+                cached_txs -= len(evicted.transactions)
+
+
+def _governed(genesis: Genesis) -> bool:
+    """Whether ``genesis`` deploys the ValidatorGovernance contract; raises LedgerError if its
+    initial storage does not list exactly the genesis validators."""
+    for contract in genesis.system_contracts:
+        if contract.address == VALIDATOR_GOVERNANCE_ADDRESS:
+            expected = validator_governance_contract(genesis.validators)
+            if contract.storage != expected.storage:
+                raise LedgerError(
+                    "the ValidatorGovernance contract's genesis storage disagrees with the "
+                    "genesis validators; regenerate it (contracts.validators)"
+                )
+            return True
+    return False

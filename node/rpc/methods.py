@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import platform
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from chain.errors import ExecutionError, ValidationError
-from chain.execution import CallReverted
+from chain.execution import CallReverted, CallState
 from chain.primitives import Address, Hash32
 from chain.types import Header
 from node.config import NodeConfig
@@ -79,6 +80,9 @@ class RpcApi:
         self._peers = peers
         self._filters: dict[str, _Filter] = {}
         self._filter_ids = itertools.count(1)
+        # Each reader thread keeps the state of the block its last call ran on (see
+        # _call_state): consecutive calls at the same head reuse its decoded trie reads.
+        self._call_states = threading.local()
         self.table: dict[str, Handler] = {
             "web3_clientVersion": self.web3_client_version,
             "net_version": self.net_version,
@@ -361,6 +365,17 @@ class RpcApi:
             "value": 0 if call.get("value") is None else p.quantity(call["value"], "value"),
         }
 
+    def _call_state(self, header: Header) -> CallState:
+        """This thread's reusable state after ``header`` (CallState is not thread-safe)."""
+        cached: tuple[Hash32, CallState] | None = getattr(self._call_states, "entry", None)
+        if cached is not None and cached[0] == header.hash:
+            return cached[1]
+        state = CallState(
+            self.ledger.store.state(), header.state_root, self.ledger.context_for(header)
+        )
+        self._call_states.entry = (header.hash, state)
+        return state
+
     async def eth_call(self, params: list[Any]) -> str:
         """Execute a call against a block's state and return its output; a revert answers
         error 3 with the revert data."""
@@ -370,7 +385,7 @@ class RpcApi:
         args = self._call_args(call_raw)
         header = self._state_header(block_raw, "block")
         try:
-            result = await self._off_loop(lambda: self.ledger.call(header, **args))
+            result = await self._off_loop(lambda: self._call_state(header).call(**args))
         except ExecutionError as exc:
             raise InvalidParams(str(exc)) from exc
         if not result.success:
@@ -385,7 +400,7 @@ class RpcApi:
         args = self._call_args(call_raw)
         header = self._state_header(block_raw, "block")
         try:
-            gas = await self._off_loop(lambda: self.ledger.estimate_gas(header, **args))
+            gas = await self._off_loop(lambda: self._call_state(header).estimate_gas(**args))
         except CallReverted as exc:
             raise RpcError(
                 ErrorCode.EXECUTION_REVERTED, "execution reverted", fmt.data(exc.output)
@@ -454,12 +469,16 @@ class RpcApi:
                 f"block range wider than {self.config.max_block_range} blocks",
                 {"fromBlock": query.from_height, "toBlock": query.to_height},
             )
+        limit = self.config.max_log_results
+        too_many = LimitExceeded(f"query returns more than {limit} logs; narrow it")
+        # Counting reads index keys only, so an oversized query is refused without building
+        # the entries it selects.
+        if self.ledger.store.count_logs(query, limit + 1) > limit:
+            raise too_many
         try:
-            entries = self.ledger.logs(query, self.config.max_log_results)
+            entries = self.ledger.logs(query, limit)
         except OverflowError as exc:
-            raise LimitExceeded(
-                f"query returns more than {self.config.max_log_results} logs; narrow it"
-            ) from exc
+            raise too_many from exc
         return [fmt.log_entry_json(entry) for entry in entries]
 
     async def eth_get_logs(self, params: list[Any]) -> list[dict[str, Any]]:
@@ -599,19 +618,29 @@ class RpcApi:
         }
 
     async def lianxin_get_validators(self, params: list[Any]) -> dict[str, Any]:
-        """The validator set (from genesis) and its hash."""
-        p.positional(params, 0, 1, "lianxin_getValidators")
-        genesis = self.ledger.genesis
+        """The validator set ruling a height (the optional parameter, a quantity; by default
+        the next height), its hash and the height it rules from; validators of the genesis
+        set carry their genesis name."""
+        (height_raw,) = p.positional(params, 0, 1, "lianxin_getValidators")
+        next_height = self.ledger.head.height + 1
+        height = next_height if height_raw is None else p.quantity(height_raw, "height")
+        if not 1 <= height <= next_height:
+            raise InvalidParams(f"height must be within 1..{next_height}")
+        ruling = await self._off_loop(self.ledger.validator_set, height)
+        names = {v.address: v.name for v in self.ledger.genesis.validators}
         return {
-            "validatorSetHash": fmt.data(genesis.validator_set_hash()),
+            "height": fmt.quantity(height),
+            "since": fmt.quantity(ruling.since),
+            "governed": self.ledger.governed,
+            "validatorSetHash": fmt.data(ruling.validators.hash()),
             "validators": [
                 {
-                    "name": v.name,
+                    "name": names.get(v.address, ""),
                     "address": fmt.data(v.address),
                     "publicKey": fmt.data(v.public_key),
                     "power": fmt.quantity(v.power),
                 }
-                for v in genesis.validators
+                for v in ruling.validators.validators
             ],
         }
 

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title ValidatorGovernance
+/// @notice The validator set of a lianxin chain, a system contract at a fixed address
+///         (0x…a002) whose storage is written at genesis. A validator's account (the address
+///         of its SM2 key) proposes adding a validator, removing one (power 0) or changing its
+///         voting power; validators vote; once the voters hold more than 2/3 of the current
+///         voting power the change is executed and takes effect ACTIVATION_DELAY blocks later.
+///         The node reads the set of each height with `validatorsAt(height)` on the state of
+///         the block before it.
+/// @dev    Storage layout (the genesis writer in contracts/validators.py depends on it):
+///         slot 0 `changes` (every executed change in order, the genesis members first, with
+///         effective height 0), slot 1 `lastEffectiveHeight`, slot 2 `proposals`, slot 3
+///         `voted`. A proposal is tied to the number of changes when it was made: once another
+///         change executes, it is stale and can no longer pass.
+contract ValidatorGovernance {
+    struct Change {
+        address validator;
+        uint256 power;
+        uint256 effectiveHeight;
+        bytes32 keyX;
+        bytes32 keyY;
+    }
+
+    struct Proposal {
+        address validator;
+        uint256 power;
+        bytes32 keyX;
+        bytes32 keyY;
+        address proposer;
+        uint256 epoch;
+        uint256 votedPower;
+        uint256 executedAt;
+    }
+
+    /// @notice Blocks between the block that executes a change and the first height it rules.
+    uint256 public constant ACTIVATION_DELAY = 2;
+
+    address private constant SM3_PRECOMPILE = address(0x5a03);
+
+    /// @notice Every executed change, the genesis members first.
+    Change[] public changes;
+
+    /// @notice The height at which the latest executed change takes effect.
+    uint256 public lastEffectiveHeight;
+
+    /// @notice Every proposal, by id.
+    Proposal[] public proposals;
+
+    /// @notice Whether a validator account voted for a proposal.
+    mapping(uint256 => mapping(address => bool)) public voted;
+
+    event Proposed(uint256 indexed id, address indexed validator, uint256 power, address indexed by);
+    event Voted(uint256 indexed id, address indexed by, uint256 votedPower, uint256 totalPower);
+    event Executed(
+        uint256 indexed id, address indexed validator, uint256 power, uint256 effectiveHeight
+    );
+
+    /// @notice The caller is not a member of the current validator set.
+    error NotValidator(address caller);
+    /// @notice No proposal has this id.
+    error UnknownProposal(uint256 id);
+    /// @notice This validator already voted for the proposal.
+    error AlreadyVoted(uint256 id, address voter);
+    /// @notice The proposal was executed already.
+    error AlreadyExecuted(uint256 id);
+    /// @notice Another change executed after the proposal was made.
+    error StaleProposal(uint256 id);
+    /// @notice The change would leave the validator set empty.
+    error EmptySet();
+    /// @notice The validator already has this power (or is not a member and power is 0).
+    error NoChange(address validator, uint256 power);
+    /// @notice The SM3 precompile did not answer.
+    error HashFailed();
+
+    /// @notice The validators ruling `height`: their keys (x, y of the uncompressed SM2 key),
+    ///         addresses and powers, and the height from which this set rules.
+    function validatorsAt(uint256 height)
+        public
+        view
+        returns (
+            bytes32[] memory keyXs,
+            bytes32[] memory keyYs,
+            address[] memory addresses,
+            uint256[] memory powers,
+            uint256 since
+        )
+    {
+        uint256 total = changes.length;
+        keyXs = new bytes32[](total);
+        keyYs = new bytes32[](total);
+        addresses = new address[](total);
+        powers = new uint256[](total);
+        uint256 size = 0;
+        for (uint256 i = 0; i < total; i++) {
+            Change storage change = changes[i];
+            if (change.effectiveHeight > height) {
+                break;
+            }
+            since = change.effectiveHeight;
+            uint256 at = size;
+            for (uint256 j = 0; j < size; j++) {
+                if (addresses[j] == change.validator) {
+                    at = j;
+                    break;
+                }
+            }
+            if (change.power == 0) {
+                if (at < size) {
+                    size -= 1;
+                    keyXs[at] = keyXs[size];
+                    keyYs[at] = keyYs[size];
+                    addresses[at] = addresses[size];
+                    powers[at] = powers[size];
+                }
+                continue;
+            }
+            keyXs[at] = change.keyX;
+            keyYs[at] = change.keyY;
+            addresses[at] = change.validator;
+            powers[at] = change.power;
+            if (at == size) {
+                size += 1;
+            }
+        }
+        assembly {
+            mstore(keyXs, size)
+            mstore(keyYs, size)
+            mstore(addresses, size)
+            mstore(powers, size)
+        }
+    }
+
+    /// @notice The voting power of `validator` and the total power at `height`.
+    function powerAt(address validator, uint256 height)
+        public
+        view
+        returns (uint256 power, uint256 totalPower)
+    {
+        (,, address[] memory addresses, uint256[] memory powers,) = validatorsAt(height);
+        for (uint256 i = 0; i < addresses.length; i++) {
+            totalPower += powers[i];
+            if (addresses[i] == validator) {
+                power = powers[i];
+            }
+        }
+    }
+
+    /// @notice Number of proposals made so far (the next proposal's id).
+    function proposalCount() external view returns (uint256) {
+        return proposals.length;
+    }
+
+    /// @notice Number of executed changes, the genesis members included.
+    function changeCount() external view returns (uint256) {
+        return changes.length;
+    }
+
+    /// @notice Propose that the validator with SM2 key (keyX, keyY) hold `power` (0 removes
+    ///         it); the proposer's vote is counted at once. Returns the proposal id.
+    function propose(bytes32 keyX, bytes32 keyY, uint256 power) external returns (uint256 id) {
+        _requireValidator();
+        address validator = _addressOf(keyX, keyY);
+        (uint256 futurePower, uint256 futureTotal) = powerAt(validator, type(uint256).max);
+        if (futurePower == power) {
+            revert NoChange(validator, power);
+        }
+        if (futureTotal - futurePower + power == 0) {
+            revert EmptySet();
+        }
+        id = proposals.length;
+        proposals.push(
+            Proposal({
+                validator: validator,
+                power: power,
+                keyX: keyX,
+                keyY: keyY,
+                proposer: msg.sender,
+                epoch: changes.length,
+                votedPower: 0,
+                executedAt: 0
+            })
+        );
+        emit Proposed(id, validator, power, msg.sender);
+        _vote(id);
+    }
+
+    /// @notice Vote for proposal `id`; executes it once the voters hold more than 2/3 of the
+    ///         current voting power.
+    function vote(uint256 id) external {
+        _requireValidator();
+        if (id >= proposals.length) {
+            revert UnknownProposal(id);
+        }
+        _vote(id);
+    }
+
+    function _vote(uint256 id) private {
+        Proposal storage proposal = proposals[id];
+        if (proposal.executedAt != 0) {
+            revert AlreadyExecuted(id);
+        }
+        if (proposal.epoch != changes.length) {
+            revert StaleProposal(id);
+        }
+        if (voted[id][msg.sender]) {
+            revert AlreadyVoted(id, msg.sender);
+        }
+        voted[id][msg.sender] = true;
+        (uint256 power, uint256 totalPower) = powerAt(msg.sender, block.number);
+        proposal.votedPower += power;
+        emit Voted(id, msg.sender, proposal.votedPower, totalPower);
+        if (proposal.votedPower * 3 > totalPower * 2) {
+            uint256 effective = block.number + ACTIVATION_DELAY;
+            proposal.executedAt = block.number;
+            changes.push(
+                Change({
+                    validator: proposal.validator,
+                    power: proposal.power,
+                    effectiveHeight: effective,
+                    keyX: proposal.keyX,
+                    keyY: proposal.keyY
+                })
+            );
+            lastEffectiveHeight = effective;
+            emit Executed(id, proposal.validator, proposal.power, effective);
+        }
+    }
+
+    function _requireValidator() private view {
+        (uint256 power,) = powerAt(msg.sender, block.number);
+        if (power == 0) {
+            revert NotValidator(msg.sender);
+        }
+    }
+
+    /// @dev A lianxin address: the last 20 bytes of SM3 over the key without its 0x04 prefix.
+    function _addressOf(bytes32 keyX, bytes32 keyY) private view returns (address) {
+        (bool ok, bytes memory digest) = SM3_PRECOMPILE.staticcall(abi.encodePacked(keyX, keyY));
+        if (!ok || digest.length != 32) {
+            revert HashFailed();
+        }
+        return address(uint160(uint256(bytes32(digest))));
+    }
+}

@@ -1,0 +1,211 @@
+"""The ValidatorGovernance system contract: its address, genesis storage, call data and the
+decoding of its answers.
+
+``contracts/src/ValidatorGovernance.sol`` keeps every executed validator change in
+``Change[] changes`` (storage slot 0; the genesis members are its first entries, effective at
+height 0) and the effective height of the latest change in ``lastEffectiveHeight`` (slot 1).
+:func:`genesis_storage` writes the genesis members there, so the contract is the one source
+of truth for the validator set from height 0. The set that rules a height ``h`` is
+``validatorsAt(h)`` on the state after block ``h - 1``; a change executed in block ``e``
+rules from ``e + ACTIVATION_DELAY``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_abi.abi import decode, encode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.crypto import keccak
+
+from chain.commit import Validator, ValidatorSet
+from chain.genesis import GenesisValidator, SystemContract
+from chain.primitives import Address, Hash32, PublicKeyBytes
+from contracts.artifacts import load_artifact
+from contracts.errors import ContractsError
+
+CONTRACT_NAME = "ValidatorGovernance"
+"""Name of the contract, as in its Solidity source and in genesis."""
+
+VALIDATOR_GOVERNANCE_ADDRESS = Address(bytes.fromhex("000000000000000000000000000000000000a002"))
+"""Where the ValidatorGovernance system contract lives."""
+
+ACTIVATION_DELAY = 2
+"""Blocks between the block executing a change and the first height the change rules."""
+
+CHANGES_SLOT = 0
+"""Storage slot of the ``changes`` array (its length; elements from keccak(slot))."""
+LAST_EFFECTIVE_HEIGHT_SLOT = 1
+"""Storage slot of ``lastEffectiveHeight``."""
+CHANGE_FIELDS = 5
+"""Storage slots per ``Change``: validator, power, effective height, key x, key y."""
+
+FAR_FUTURE = 2**256 - 1
+"""A height after every executed change: ``validatorsAt(FAR_FUTURE)`` is the set once every
+pending change rules."""
+
+PROPOSED_TOPIC = Hash32(keccak(text="Proposed(uint256,address,uint256,address)"))
+"""topic0 of ``Proposed(uint256 indexed id, address indexed validator, uint256 power,
+address indexed by)``."""
+EXECUTED_TOPIC = Hash32(keccak(text="Executed(uint256,address,uint256,uint256)"))
+"""topic0 of ``Executed(uint256 indexed id, address indexed validator, uint256 power,
+uint256 effectiveHeight)``."""
+
+
+class ValidatorSetUnreadable(ContractsError):
+    """The contract's answer does not describe a usable validator set."""
+
+
+@dataclass(frozen=True)
+class RulingSet:
+    """The validator set ruling a height, and the height from which it rules unchanged."""
+
+    validators: ValidatorSet
+    """The members, sorted by address."""
+    since: int
+    """The first height of this set (1 for the genesis set)."""
+
+
+@dataclass(frozen=True)
+class ValidatorProposal:
+    """One proposal as the contract stores it."""
+
+    id: int
+    """Its id (index in ``proposals``)."""
+    validator: Address
+    """The validator whose power changes."""
+    public_key: PublicKeyBytes
+    """Its uncompressed SM2 key."""
+    power: int
+    """The proposed power; 0 removes the validator."""
+    proposer: Address
+    """The validator account that proposed it."""
+    epoch: int
+    """Number of executed changes when it was made; it passes only while this holds."""
+    voted_power: int
+    """Voting power of the validators that voted for it."""
+    executed_at: int
+    """The block that executed it, 0 while pending."""
+
+
+def change_slot(index: int, field: int) -> int:
+    """The storage slot of field ``field`` of ``changes[index]``."""
+    base = int.from_bytes(keccak(CHANGES_SLOT.to_bytes(32, "big")), "big")
+    return base + index * CHANGE_FIELDS + field
+
+
+def genesis_storage(validators: Sequence[GenesisValidator]) -> dict[int, int]:
+    """The contract storage (slot → value) listing the genesis validators as changes effective
+    at height 0."""
+    storage: dict[int, int] = {CHANGES_SLOT: len(validators)}
+    for index, validator in enumerate(validators):
+        key = validator.public_key
+        storage[change_slot(index, 0)] = int.from_bytes(validator.address, "big")
+        storage[change_slot(index, 1)] = validator.power
+        storage[change_slot(index, 3)] = int.from_bytes(key[1:33], "big")
+        storage[change_slot(index, 4)] = int.from_bytes(key[33:65], "big")
+    return storage
+
+
+def validator_governance_contract(validators: Sequence[GenesisValidator]) -> SystemContract:
+    """The ValidatorGovernance system contract for a genesis with ``validators``."""
+    return SystemContract(
+        name=CONTRACT_NAME,
+        address=VALIDATOR_GOVERNANCE_ADDRESS,
+        code=load_artifact(CONTRACT_NAME).deployed_bytecode,
+        storage=tuple(
+            (Hash32(slot.to_bytes(32, "big")), Hash32(value.to_bytes(32, "big")))
+            for slot, value in sorted(genesis_storage(validators).items())
+            if value
+        ),
+    )
+
+
+def _call(signature: str, types: list[str], values: list[object]) -> bytes:
+    return function_signature_to_4byte_selector(signature) + encode(types, values)
+
+
+def _key_halves(public_key: bytes) -> list[object]:
+    if len(public_key) != 65 or public_key[0] != 4:
+        raise ContractsError("a validator key must be an uncompressed SM2 key (65 bytes, 04…)")
+    return [public_key[1:33], public_key[33:65]]
+
+
+def validators_at_call(height: int) -> bytes:
+    """Call data of ``validatorsAt(height)``."""
+    return _call("validatorsAt(uint256)", ["uint256"], [min(height, FAR_FUTURE)])
+
+
+def propose_call(public_key: bytes, power: int) -> bytes:
+    """Call data of ``propose(keyX, keyY, power)``: the validator with ``public_key`` is to
+    hold ``power`` (0 removes it)."""
+    return _call(
+        "propose(bytes32,bytes32,uint256)",
+        ["bytes32", "bytes32", "uint256"],
+        [*_key_halves(public_key), power],
+    )
+
+
+def vote_call(proposal_id: int) -> bytes:
+    """Call data of ``vote(id)``."""
+    return _call("vote(uint256)", ["uint256"], [proposal_id])
+
+
+def proposal_count_call() -> bytes:
+    """Call data of ``proposalCount()``."""
+    return function_signature_to_4byte_selector("proposalCount()")
+
+
+def proposal_call(proposal_id: int) -> bytes:
+    """Call data of the ``proposals(id)`` getter."""
+    return _call("proposals(uint256)", ["uint256"], [proposal_id])
+
+
+def decode_ruling_set(output: bytes) -> RulingSet:
+    """The answer of ``validatorsAt`` as a :class:`RulingSet`; raises
+    ValidatorSetUnreadable for keys that do not match their addresses or an empty set."""
+    try:
+        xs, ys, addresses, powers, since = decode(
+            ["bytes32[]", "bytes32[]", "address[]", "uint256[]", "uint256"], output
+        )
+    except Exception as exc:
+        raise ValidatorSetUnreadable(f"validatorsAt answer does not decode: {exc}") from exc
+    members = []
+    for x, y, address, power in zip(xs, ys, addresses, powers, strict=True):
+        validator = Validator(PublicKeyBytes(b"\x04" + x + y), int(power))
+        if validator.address.hex() != str(address).lower().removeprefix("0x"):
+            raise ValidatorSetUnreadable(f"key of {address} does not match its address")
+        members.append(validator)
+    if not members:
+        raise ValidatorSetUnreadable("the contract holds an empty validator set")
+    return RulingSet(ValidatorSet.of(members), max(int(since), 1))
+
+
+def decode_proposal(proposal_id: int, output: bytes) -> ValidatorProposal:
+    """The answer of ``proposals(id)``."""
+    validator, power, x, y, proposer, epoch, voted_power, executed_at = decode(
+        ["address", "uint256", "bytes32", "bytes32", "address", "uint256", "uint256", "uint256"],
+        output,
+    )
+    return ValidatorProposal(
+        id=proposal_id,
+        validator=Address(bytes.fromhex(str(validator)[2:])),
+        public_key=PublicKeyBytes(b"\x04" + x + y),
+        power=int(power),
+        proposer=Address(bytes.fromhex(str(proposer)[2:])),
+        epoch=int(epoch),
+        voted_power=int(voted_power),
+        executed_at=int(executed_at),
+    )
+
+
+def with_change(validators: ValidatorSet, public_key: bytes, power: int) -> ValidatorSet | None:
+    """``validators`` after the validator with ``public_key`` is set to ``power`` (0 removes
+    it); ``None`` if that leaves the set empty."""
+    _key_halves(public_key)
+    changed = Validator(PublicKeyBytes(public_key), power)
+    members = [v for v in validators.validators if v.address != changed.address]
+    if power > 0:
+        members.append(changed)
+    return ValidatorSet.of(members) if members else None

@@ -1,0 +1,269 @@
+"""``lianxin validators``: the validator set of a network and its governance.
+
+``list`` shows the set ruling the next height; ``propose`` asks for a validator to be added,
+removed (``--power 0``) or given another voting power; ``vote`` supports a proposal; ``status``
+lists the proposals. Proposals and votes are transactions to the ValidatorGovernance system
+contract (:mod:`contracts.validators`), signed by a validator's own key (its account is its
+address), so they are run from a validator's folder: ``--node I`` picks ``node-I`` of a
+network directory, its key and its node. A change passes once validators holding more than
+2/3 of the voting power voted, and rules from two blocks after the block that passed it.
+
+Before proposing, the node checks the change against the validators online now
+(``lianxin_checkValidatorChange``): a change after which they would not reach quorum is
+refused, and ``--dry-run`` shows that check without sending anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_utils.abi import function_signature_to_4byte_selector
+from rich.table import Table
+
+from chain.crypto import PrivateKey
+from chain.errors import ChainError
+from chain.primitives import Address
+from contracts.validators import (
+    EXECUTED_TOPIC,
+    PROPOSED_TOPIC,
+    VALIDATOR_GOVERNANCE_ADDRESS,
+    decode_proposal,
+    proposal_call,
+    proposal_count_call,
+    propose_call,
+    vote_call,
+)
+from node.chain_dir import ChainDir, load_key
+from node.cli_common import (
+    DEFAULT_DIR,
+    EXIT_BAD,
+    DirOption,
+    JsonOption,
+    PasswordOption,
+    call,
+    chain_password,
+    console,
+    emit,
+    fail,
+    from_hex,
+    to_hex,
+)
+from node.config import ConfigError, load_config
+from node.tx_send import send_transaction
+
+validators_app = typer.Typer(help="The validator set and its governance.", no_args_is_help=True)
+
+GOVERNANCE_GAS = 2_000_000
+"""Gas limit of a proposal or vote (the contract walks the change history)."""
+
+CONTRACT_ERRORS = {
+    function_signature_to_4byte_selector(signature): signature
+    for signature in (
+        "NotValidator(address)",
+        "UnknownProposal(uint256)",
+        "AlreadyVoted(uint256,address)",
+        "AlreadyExecuted(uint256)",
+        "StaleProposal(uint256)",
+        "EmptySet()",
+        "NoChange(address,uint256)",
+        "HashFailed()",
+    )
+}
+"""Selectors of the contract's custom errors → their signatures, to name a revert."""
+
+NodeIndexOption = Annotated[
+    int, typer.Option("--node", "-n", help="folder node-N: its key signs, its node serves")
+]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="only check the change against the nodes online")
+]
+
+
+def _folder(directory: Path, index: int) -> Path:
+    folders = ChainDir(directory).node_dirs()
+    if not folders:
+        raise fail(f"{directory} holds no validator folders; run `lianxin net init` first")
+    if not 0 <= index < len(folders):
+        raise fail(f"no node {index}: the network has {len(folders)} node folders")
+    return folders[index]
+
+
+def _url(folder: Path) -> str:
+    try:
+        config = load_config(folder / "node.toml")
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    return f"http://{config.rpc_host}:{config.rpc_port}"
+
+
+def _node_key(directory: Path, index: int, password_file: Path | None) -> PrivateKey:
+    folder = _folder(directory, index)
+    try:
+        password = chain_password(ChainDir(directory), password_file)
+        return load_key(folder / "validator.json", password)
+    except ChainError as exc:
+        raise fail(f"cannot open the key of {folder.name}: {exc}", EXIT_BAD) from exc
+
+
+def _revert_reason(output: str) -> str:
+    raw = from_hex(output)
+    return CONTRACT_ERRORS.get(raw[:4], "reverted" if not raw else f"revert data 0x{raw.hex()}")
+
+
+def _contract_call(url: str, data: bytes) -> bytes:
+    request = {"to": to_hex(VALIDATOR_GOVERNANCE_ADDRESS), "data": to_hex(data)}
+    return from_hex(str(call(url, "eth_call", [request, "latest"])))
+
+
+def _send(url: str, key: PrivateKey, data: bytes) -> dict[str, Any]:
+    """Send ``data`` to the contract; the receipt's outcome, with the ids its events name."""
+    receipt = send_transaction(
+        url, key, to=VALIDATOR_GOVERNANCE_ADDRESS, data=data, gas=GOVERNANCE_GAS
+    )
+    result: dict[str, Any] = {
+        "ok": receipt["status"] == "0x1",
+        "transaction": receipt["transactionHash"],
+        "block": int(receipt["blockNumber"], 16),
+        "by": to_hex(key.public_key.address),
+    }
+    if not result["ok"]:
+        result["error"] = _revert_reason(str(receipt.get("output", "0x")))
+    for entry in receipt.get("logs", []):
+        topics = [from_hex(t) for t in entry["topics"]]
+        if topics and topics[0] == PROPOSED_TOPIC:
+            result["proposal"] = int.from_bytes(topics[1], "big")
+        if topics and topics[0] == EXECUTED_TOPIC:
+            result["executed"] = True
+            result["effectiveHeight"] = int.from_bytes(from_hex(entry["data"])[32:64], "big")
+    return result
+
+
+def _report(result: dict[str, Any], what: str, as_json: bool) -> None:
+    if as_json:
+        emit(result, True)
+    elif result["ok"]:
+        line = f"{what}: proposal {result.get('proposal', '?')} (tx {result['transaction']})"
+        if result.get("executed"):
+            line += f"; passed, rules from height {result['effectiveHeight']}"
+        console.print(line)
+    if not result["ok"]:
+        raise fail(f"{what} reverted: {result['error']}", EXIT_BAD)
+
+
+@validators_app.command("list")
+def validators_list(
+    directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
+) -> None:
+    """The validator set ruling the next height."""
+    answer = call(_url(_folder(directory, node)), "lianxin_getValidators", [])
+    if as_json:
+        emit(answer, True)
+        return
+    table = Table(title=f"validators from height {int(answer['since'], 16)}")
+    for column in ("name", "address", "power"):
+        table.add_column(column)
+    for entry in answer["validators"]:
+        table.add_row(entry["name"], entry["address"], str(int(entry["power"], 16)))
+    console.print(table)
+
+
+@validators_app.command("propose")
+def validators_propose(
+    power: Annotated[int, typer.Option(help="voting power to hold; 0 removes the validator")],
+    directory: DirOption = DEFAULT_DIR,
+    node: NodeIndexOption = 0,
+    public_key: Annotated[
+        str | None, typer.Option(help="the validator's uncompressed SM2 key (hex)")
+    ] = None,
+    target_node: Annotated[
+        int | None, typer.Option(help="or: the validator of folder node-N (its key's public half)")
+    ] = None,
+    dry_run: DryRunOption = False,
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Propose that a validator hold POWER (add, change, or remove with 0)."""
+    if (public_key is None) == (target_node is None):
+        raise fail("give exactly one of --public-key and --target-node")
+    if power < 0:
+        raise fail("--power must be >= 0")
+    key_bytes: bytes
+    if target_node is not None:
+        key_bytes = _node_key(directory, target_node, password_file).public_key.to_bytes()
+    else:
+        assert public_key is not None
+        key_bytes = from_hex(public_key)
+        if len(key_bytes) != 65 or key_bytes[0] != 4:
+            raise fail("--public-key must be an uncompressed SM2 key (65 bytes, 04…)")
+    url = _url(_folder(directory, node))
+    check = dict(call(url, "lianxin_checkValidatorChange", [to_hex(key_bytes), power]))
+    if dry_run or not check["ok"]:
+        if as_json:
+            emit({"dryRun": dry_run, **check}, True)
+        elif check["ok"]:
+            console.print(
+                f"dry run: setting {check['validator']} to power {power} is acceptable "
+                f"({check['onlinePower']} of {check['newTotalPower']} online, quorum "
+                f"{check['newQuorumPower']})"
+            )
+        if not check["ok"]:
+            raise fail(f"refused: {check['reason']}", EXIT_BAD)
+        return
+    key = _node_key(directory, node, password_file)
+    _report(_send(url, key, propose_call(key_bytes, power)), "proposed", as_json)
+
+
+@validators_app.command("vote")
+def validators_vote(
+    proposal: Annotated[int, typer.Argument(help="proposal id")],
+    directory: DirOption = DEFAULT_DIR,
+    node: NodeIndexOption = 0,
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Vote for PROPOSAL with the key of validator folder --node."""
+    url = _url(_folder(directory, node))
+    key = _node_key(directory, node, password_file)
+    result = _send(url, key, vote_call(proposal))
+    result.setdefault("proposal", proposal)
+    _report(result, "voted", as_json)
+
+
+@validators_app.command("status")
+def validators_status(
+    directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
+) -> None:
+    """Every proposal: the change, its votes, and whether it passed."""
+    url = _url(_folder(directory, node))
+    count = int.from_bytes(_contract_call(url, proposal_count_call()), "big")
+    rows: list[dict[str, Any]] = []
+    for proposal_id in range(count):
+        proposal = decode_proposal(proposal_id, _contract_call(url, proposal_call(proposal_id)))
+        rows.append(
+            {
+                "id": proposal.id,
+                "validator": _address(proposal.validator),
+                "power": proposal.power,
+                "proposer": _address(proposal.proposer),
+                "votedPower": proposal.voted_power,
+                "executedAt": proposal.executed_at or None,
+            }
+        )
+    if as_json:
+        emit(rows, True)
+        return
+    table = Table(title="validator proposals")
+    for column in ("id", "validator", "power", "proposer", "voted power", "passed at"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]), row["validator"], str(row["power"]), row["proposer"],
+            str(row["votedPower"]), str(row["executedAt"] or "pending"),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _address(address: Address) -> str:
+    return to_hex(address)

@@ -1,0 +1,108 @@
+"""Shared pieces of the multi-validator end-to-end tests: a network directory made by
+``lianxin net init`` on free ports, its processes, and the checks every phase repeats
+(heads, block hashes, agreement at common heights)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chain.crypto import PrivateKey
+from node.chain_dir import load_key
+from node.rpc_client import RpcError, rpc_call
+
+PHASE_TIMEOUT_S = 25.0
+"""Longest one phase of a network test may wait for its condition."""
+
+
+def free_port_block(count: int) -> int:
+    """A base port such that ``base .. base+count-1`` are free on 127.0.0.1 now."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 60_000)
+        try:
+            for port in range(base, base + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError("no block of free ports")
+
+
+class Net:
+    """The network directory and its processes."""
+
+    def __init__(self, root: Path, rpc_base: int, p2p_base: int, size: int) -> None:
+        self.root = root
+        self.rpc_base = rpc_base
+        self.p2p_base = p2p_base
+        self.size = size
+
+    def url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.rpc_base + index}"
+
+    def folder(self, index: int) -> Path:
+        return self.root / f"node-{index}"
+
+    def pid(self, index: int) -> int:
+        return int((self.folder(index) / "node.pid").read_text().strip())
+
+    def status(self, index: int) -> dict[str, Any]:
+        return rpc_call(self.url(index), "lianxin_getConsensusStatus", [], timeout=3)
+
+    def head(self, index: int) -> int:
+        return int(rpc_call(self.url(index), "eth_blockNumber", [], timeout=3), 16)
+
+    def block_hash(self, index: int, height: int) -> str:
+        block = rpc_call(self.url(index), "eth_getBlockByNumber", [hex(height), False], timeout=3)
+        return str(block["hash"])
+
+    def certificate_signers(self, index: int, height: int) -> set[str]:
+        found = rpc_call(self.url(index), "lianxin_getBlockHeader", [hex(height)], timeout=3)
+        return {s["validator"] for s in found["certificate"]["signatures"]}
+
+    @property
+    def password(self) -> bytes:
+        return (self.root / "keystore-password").read_bytes().strip()
+
+    def key(self, index: int) -> PrivateKey:
+        return load_key(self.folder(index) / "validator.json", self.password)
+
+    def kill_all(self) -> None:
+        for index in range(self.size):
+            with contextlib.suppress(OSError, ValueError):
+                pid = self.pid(index)
+                os.kill(pid, signal.SIGCONT)
+                os.kill(pid, signal.SIGKILL)
+
+
+def wait_until(what: str, condition: Callable[[], bool], timeout: float = PHASE_TIMEOUT_S) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except RpcError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def assert_agreement(net: Net, nodes: list[int]) -> int:
+    """All ``nodes`` hold the same block at every common height (recent heights all, older
+    ones sampled); returns the highest common height."""
+    common = min(net.head(i) for i in nodes)
+    heights = sorted({*range(max(1, common - 30), common + 1), *range(1, common + 1, 7)})
+    for height in heights:
+        hashes = {net.block_hash(i, height) for i in nodes}
+        assert len(hashes) == 1, f"fork at height {height}: {hashes}"
+    return common

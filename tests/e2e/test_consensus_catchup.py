@@ -1,0 +1,105 @@
+"""Catch-up rate of block sync between real validator processes on 127.0.0.1.
+
+One validator of four is stopped while the other three commit 1,000 blocks (empty blocks, a
+short ``commit_delay_ms``); then it is restarted and catches up by block sync, verifying
+every certificate and re-executing every block. Its sync rate (blocks/s) must be at least
+five times the chain's block rate over the same period, or it would never catch up with a
+busy chain in reasonable time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_harness import run_cli
+from net_harness import Net, assert_agreement, free_port_block, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+VALIDATORS = 4
+BLOCKS_MISSED = 1_000
+FAST_TIMINGS = {
+    "commit_delay_ms": 5,
+    "timeout_propose_ms": 150,
+    "timeout_prevote_ms": 100,
+    "timeout_precommit_ms": 100,
+    "timeout_delta_ms": 50,
+}
+"""Short timings on one host: a stopped validator's turn to propose costs 150 ms, not 1 s."""
+REQUIRED_RATIO = 5.0
+
+
+@pytest.fixture
+def fast_net(tmp_path: Path) -> Iterator[Net]:
+    rpc_base = free_port_block(VALIDATORS)
+    p2p_base = free_port_block(VALIDATORS)
+    root = tmp_path / "net"
+    result = run_cli(
+        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
+        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result
+    net = Net(root, rpc_base, p2p_base, VALIDATORS)
+    for index in range(VALIDATORS):
+        path = net.folder(index) / "node.toml"
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(
+            r"^(\w+_ms) = \d+$",
+            lambda line: f"{line[1]} = {FAST_TIMINGS.get(line[1], line[0].split(' = ')[1])}",
+            text,
+            flags=re.MULTILINE,
+        )
+        path.write_text(text, encoding="utf-8")
+    try:
+        yield net
+    finally:
+        net.kill_all()
+
+
+def test_restarted_validator_syncs_five_times_faster_than_the_chain(fast_net: Net) -> None:
+    net = fast_net
+    everyone = list(range(VALIDATORS))
+    lagging, running = 3, [0, 1, 2]
+    result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "WARNING")
+    assert result.code == 0, result
+    wait_until("first blocks", lambda: min(net.head(i) for i in everyone) >= 3)
+    stopped_at = net.head(lagging) + 1
+    result = run_cli("net", "stop", "--dir", str(net.root), "--node", str(lagging))
+    assert result.code == 0, result
+    left_at = net.head(0)
+    wait_until(
+        f"{BLOCKS_MISSED} blocks without node {lagging}",
+        lambda: min(net.head(i) for i in running) >= left_at + BLOCKS_MISSED,
+        timeout=240,
+    )
+
+    result = run_cli(
+        "net", "start", "--dir", str(net.root), "--node", str(lagging), "--log-level", "WARNING",
+    )  # fmt: skip
+    assert result.code == 0, result
+    sync_start = time.monotonic()
+    from_height = net.head(lagging)
+    chain_at_start = net.head(0)
+    target = chain_at_start
+    while net.head(lagging) < target:
+        assert time.monotonic() - sync_start < 120, "node did not catch up within 120 s"
+        time.sleep(0.02)
+    elapsed = time.monotonic() - sync_start
+    chain_at_end = net.head(0)
+    sync_rate = (target - from_height) / elapsed
+    chain_rate = max(chain_at_end - chain_at_start, 1) / elapsed
+    ratio = sync_rate / chain_rate
+    print(
+        f"catch-up: {target - from_height} blocks in {elapsed:.2f} s = {sync_rate:.0f} blocks/s; "
+        f"chain meanwhile {chain_at_end - chain_at_start} blocks = {chain_rate:.1f} blocks/s; "
+        f"ratio {ratio:.1f}x"
+    )
+    assert target - stopped_at >= BLOCKS_MISSED
+    assert net.status(lagging)["counters"].get("synced_blocks", 0) >= BLOCKS_MISSED
+    wait_until("node rejoins consensus", lambda: net.head(lagging) >= net.head(0) - 1)
+    assert_agreement(net, everyone)
+    assert ratio >= REQUIRED_RATIO, f"sync only {ratio:.1f}x the chain's block rate"

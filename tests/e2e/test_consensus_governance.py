@@ -1,0 +1,171 @@
+"""Validator governance and an observer on a running network of real processes.
+
+``lianxin net init --validators 4 --observers 1``: four validators and a fifth node whose
+key is outside the validator set. The observer follows the chain (p2p and sync), serves
+JSON-RPC and passes transactions on, without signing anything. Then, through
+``lianxin validators propose/vote`` while the chain runs, it becomes the fifth validator
+(three of four votes), signs certificates from the announced height on, and validator 3 is
+removed (four of five votes) and stops signing. A change that would leave the validators
+online short of a quorum is refused, also as a dry run, and nothing is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_harness import run_cli
+from net_harness import Net, assert_agreement, free_port_block, wait_until
+
+from chain.crypto import PrivateKey
+from node.rpc_client import rpc_call
+from sdk.account import Sm2Account
+from sdk.transactions import build_transaction, encode_raw
+
+pytestmark = pytest.mark.e2e
+
+VALIDATORS = 4
+OBSERVER = 4
+NODES = VALIDATORS + 1
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Net]:
+    rpc_base = free_port_block(NODES)
+    p2p_base = free_port_block(NODES)
+    root = tmp_path / "net"
+    result = run_cli(
+        "net", "init", str(root), "--validators", str(VALIDATORS), "--observers", "1", "--dev",
+        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result
+    assert len(result.json()["observers"]) == 1
+    network = Net(root, rpc_base, p2p_base, NODES)
+    try:
+        yield network
+    finally:
+        network.kill_all()
+
+
+def validators_cli(net: Net, *args: str) -> Any:
+    result = run_cli("validators", *args, "--dir", str(net.root), "--json")
+    assert result.code == 0, result
+    return result.json()
+
+
+def validator_addresses(net: Net, index: int = 0) -> set[str]:
+    answer = rpc_call(net.url(index), "lianxin_getValidators", [], timeout=3)
+    return {v["address"] for v in answer["validators"]}
+
+
+def address_of(net: Net, index: int) -> str:
+    return "0x" + net.key(index).public_key.address.hex()
+
+
+def signers_from(net: Net, first: int, last: int | None = None) -> set[str]:
+    """Every validator that signed a certificate of heights ``first`` to ``last`` (the head)."""
+    top = net.head(0) if last is None else last
+    found: set[str] = set()
+    for height in range(first, top + 1):
+        found |= net.certificate_signers(0, height)
+    return found
+
+
+def test_governance_adds_and_removes_validators_and_observer_follows(net: Net) -> None:
+    started = time.monotonic()
+    everyone = list(range(NODES))
+    result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "WARNING")
+    assert result.code == 0, result
+    wait_until("first blocks on all nodes", lambda: min(net.head(i) for i in everyone) >= 3)
+
+    # The observer follows, serves JSON-RPC, passes transactions on, and signs nothing.
+    assert net.status(OBSERVER)["role"] == "observer"
+    assert net.status(0)["role"] == "validator"
+    chain_id = int(rpc_call(net.url(OBSERVER), "eth_chainId", []), 16)
+    account = Sm2Account.from_keystore(
+        (net.root / "keys" / "dept-a.json").read_bytes(), net.password
+    )
+    tx = build_transaction(
+        chain_id=chain_id, to=bytes(20), data=b"", gas_limit=50_000,
+        block_limit=net.head(OBSERVER) + 100, value=1,
+    )  # fmt: skip
+    tx_hash = rpc_call(
+        net.url(OBSERVER), "eth_sendRawTransaction", [encode_raw(account.sign_transaction(tx))]
+    )
+    wait_until(
+        "the observer's transaction committed",
+        lambda: rpc_call(net.url(0), "eth_getTransactionReceipt", [tx_hash]) is not None,
+    )
+    assert_agreement(net, everyone)
+    assert address_of(net, OBSERVER) not in signers_from(net, 2)
+    assert validator_addresses(net) == {address_of(net, i) for i in range(VALIDATORS)}
+
+    # Add the observer as a fifth validator: proposed by 0, passed by the votes of 1 and 2.
+    proposed = validators_cli(
+        net, "propose", "--node", "0", "--target-node", str(OBSERVER), "--power", "1"
+    )
+    assert proposed["ok"] and not proposed.get("executed"), proposed
+    proposal = proposed["proposal"]
+    first_vote = validators_cli(net, "vote", str(proposal), "--node", "1")
+    assert first_vote["ok"] and not first_vote.get("executed"), first_vote
+    passed = validators_cli(net, "vote", str(proposal), "--node", "2")
+    assert passed["ok"] and passed["executed"], passed
+    effective = passed["effectiveHeight"]
+    assert effective == passed["block"] + 2
+    late = run_cli("validators", "vote", str(proposal), "--node", "3", "--dir", str(net.root))
+    assert late.code != 0 and "AlreadyExecuted" in late.stderr, late
+
+    wait_until("the new set rules", lambda: min(net.head(i) for i in everyone) >= effective + 3)
+    header = rpc_call(net.url(0), "lianxin_getBlockHeader", [hex(effective)])["header"]
+    before = rpc_call(net.url(0), "lianxin_getBlockHeader", [hex(effective - 1)])["header"]
+    assert header["validatorSetHash"] != before["validatorSetHash"]
+    assert validator_addresses(net) == {address_of(net, i) for i in range(NODES)}
+    earlier = rpc_call(net.url(0), "lianxin_getValidators", [hex(effective - 1)])
+    assert len(earlier["validators"]) == VALIDATORS
+    assert earlier["validatorSetHash"] == before["validatorSetHash"]
+    assert net.status(OBSERVER)["role"] == "validator"
+    wait_until(
+        "the new validator signs certificates",
+        lambda: address_of(net, OBSERVER) in signers_from(net, effective),
+    )
+    assert address_of(net, OBSERVER) not in signers_from(net, 2, effective - 1)
+
+    # Remove validator 3: four of five votes.
+    removed = 3
+    proposed = validators_cli(
+        net, "propose", "--node", "0", "--target-node", str(removed), "--power", "0"
+    )
+    proposal = proposed["proposal"]
+    for voter in (1, 2):
+        assert not validators_cli(net, "vote", str(proposal), "--node", str(voter)).get("executed")
+    passed = validators_cli(net, "vote", str(proposal), "--node", str(removed))
+    assert passed["executed"], passed
+    effective = passed["effectiveHeight"]
+    wait_until("validator 3 is out", lambda: min(net.head(i) for i in everyone) >= effective + 3)
+    assert validator_addresses(net) == {address_of(net, i) for i in (0, 1, 2, OBSERVER)}
+    assert net.status(removed)["role"] == "observer"
+    assert address_of(net, removed) not in signers_from(net, effective)
+    assert validators_cli(net, "status")[1]["executedAt"] is not None
+
+    # A change that would leave the validators online short of a quorum is refused.
+    stranger = PrivateKey.generate().public_key.to_bytes().hex()
+    count_before = len(validators_cli(net, "status"))
+    for extra in ((), ("--dry-run",)):
+        refused = run_cli(
+            "validators", "propose", "--node", "0", "--public-key", stranger, "--power", "10",
+            *extra, "--dir", str(net.root),
+        )  # fmt: skip
+        assert refused.code != 0 and "quorum" in refused.stderr, refused
+    accepted = validators_cli(
+        net, "propose", "--node", "0", "--public-key", stranger, "--power", "1", "--dry-run"
+    )
+    assert accepted["ok"] and accepted["dryRun"], accepted
+    assert len(validators_cli(net, "status")) == count_before
+
+    base = net.head(0)
+    wait_until("the chain goes on", lambda: min(net.head(i) for i in everyone) >= base + 3)
+    assert_agreement(net, everyone)
+    print(f"governance test took {time.monotonic() - started:.1f} s")

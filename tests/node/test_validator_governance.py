@@ -1,0 +1,157 @@
+"""The ValidatorGovernance system contract as the ledger sees it: genesis storage lists the
+genesis validators, proposals pass at more than 2/3 of the voting power, a passed change rules
+from two blocks later, the ledger reads the set of every height from the contract (and the
+header of each height carries that set's hash), and bad proposals revert with the contract's
+named errors."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from eth_utils import function_signature_to_4byte_selector
+from node_harness import make_chain, signed_tx
+
+from chain.commit import Validator, ValidatorSet
+from chain.crypto import PrivateKey
+from chain.genesis import GenesisValidator
+from chain.types import Receipt
+from contracts.errors import ContractsError
+from contracts.validators import (
+    ACTIVATION_DELAY,
+    FAR_FUTURE,
+    VALIDATOR_GOVERNANCE_ADDRESS,
+    ValidatorSetUnreadable,
+    decode_ruling_set,
+    propose_call,
+    validator_governance_contract,
+    vote_call,
+    with_change,
+)
+from node.ledger import Ledger, LedgerError
+
+
+class GovernedChain:
+    """A single-validator ledger whose genesis deploys ValidatorGovernance; blocks are made
+    with the validator's own single signature, as in dev mode."""
+
+    def __init__(self, data_dir: Path) -> None:
+        chain = make_chain()
+        self.validator = chain.validator
+        genesis = chain.genesis
+        self.genesis = replace(
+            genesis, system_contracts=(validator_governance_contract(genesis.validators),)
+        )
+        self.ledger = Ledger.open(data_dir, self.genesis, self.validator)
+
+    def run(self, key: PrivateKey, data: bytes) -> Receipt:
+        tx = signed_tx(key, to=VALIDATOR_GOVERNANCE_ADDRESS, data=data, gas_limit=2_000_000)
+        committed = self.ledger.produce_block([tx], int(time.time() * 1000))
+        return committed.receipts[0]
+
+    def empty_block(self) -> None:
+        self.ledger.produce_block([], int(time.time() * 1000))
+
+
+def error_selector(signature: str) -> bytes:
+    return function_signature_to_4byte_selector(signature)
+
+
+@pytest.fixture
+def governed(tmp_path: Path) -> GovernedChain:
+    chain = GovernedChain(tmp_path)
+    yield chain
+    chain.ledger.close()
+
+
+def test_genesis_set_comes_from_the_contract(governed: GovernedChain) -> None:
+    ruling = governed.ledger.validator_set(1)
+    assert ruling.validators == governed.genesis.validator_set()
+    assert ruling.since == 1
+    assert governed.ledger.governed
+
+
+def test_a_change_rules_two_blocks_after_it_passes(governed: GovernedChain) -> None:
+    ledger = governed.ledger
+    newcomer = PrivateKey.generate()
+    receipt = governed.run(governed.validator, propose_call(newcomer.public_key.to_bytes(), 3))
+    assert receipt.status == 1
+    executed_at = ledger.head.height
+    effective = executed_at + ACTIVATION_DELAY
+    genesis_set = governed.genesis.validator_set()
+    for _ in range(ACTIVATION_DELAY):
+        governed.empty_block()
+    for height in range(1, effective):
+        assert ledger.validator_set(height).validators == genesis_set
+        assert ledger.block(height).header.validator_set_hash == genesis_set.hash()  # type: ignore[union-attr]
+    ruling = ledger.validator_set(effective)
+    assert ruling.since == effective
+    assert {v.address: v.power for v in ruling.validators.validators} == {
+        governed.validator.public_key.address: 1,
+        newcomer.public_key.address: 3,
+    }
+    governed.empty_block()
+    assert ledger.block(effective).header.validator_set_hash == ruling.validators.hash()  # type: ignore[union-attr]
+    # The one genesis validator holds 1 of 4 now: its proposal alone does not pass.
+    receipt = governed.run(governed.validator, propose_call(newcomer.public_key.to_bytes(), 0))
+    assert receipt.status == 1
+    assert ledger.validators_at(ledger.head, FAR_FUTURE).validators == ruling.validators
+
+
+def test_bad_proposals_revert_with_named_errors(governed: GovernedChain) -> None:
+    stranger = PrivateKey.generate()
+    own_key = governed.validator.public_key.to_bytes()
+    cases = [
+        (stranger, propose_call(stranger.public_key.to_bytes(), 1), "NotValidator(address)"),
+        (governed.validator, propose_call(own_key, 1), "NoChange(address,uint256)"),
+        (governed.validator, propose_call(own_key, 0), "EmptySet()"),
+        (governed.validator, vote_call(7), "UnknownProposal(uint256)"),
+    ]
+    for key, data, error in cases:
+        receipt = governed.run(key, data)
+        assert receipt.status == 0
+        assert receipt.output[:4] == error_selector(error), error
+    passed = governed.run(governed.validator, propose_call(stranger.public_key.to_bytes(), 1))
+    assert passed.status == 1
+    again = governed.run(governed.validator, vote_call(0))
+    assert again.output[:4] == error_selector("AlreadyExecuted(uint256)")
+
+
+def test_validator_set_out_of_range_is_refused(governed: GovernedChain) -> None:
+    with pytest.raises(LedgerError):
+        governed.ledger.validator_set(governed.ledger.head.height + 2)
+
+
+def test_genesis_storage_must_list_the_genesis_validators(tmp_path: Path) -> None:
+    chain = make_chain()
+    other = GenesisValidator(
+        name="other", public_key=PrivateKey.generate().public_key.to_bytes(), power=1
+    )
+    genesis = replace(chain.genesis, system_contracts=(validator_governance_contract((other,)),))
+    with pytest.raises(LedgerError, match="genesis storage"):
+        Ledger.open(tmp_path, genesis, chain.validator)
+
+
+def test_decoding_refuses_a_key_that_does_not_match_its_address() -> None:
+    from eth_abi.abi import encode
+
+    key = PrivateKey.generate().public_key.to_bytes()
+    wrong = "0x" + "11" * 20
+    output = encode(
+        ["bytes32[]", "bytes32[]", "address[]", "uint256[]", "uint256"],
+        [[key[1:33]], [key[33:]], [wrong], [1], 0],
+    )
+    with pytest.raises(ValidatorSetUnreadable):
+        decode_ruling_set(output)
+
+
+def test_with_change_adds_changes_and_removes() -> None:
+    keys = [PrivateKey.generate().public_key.to_bytes() for _ in range(2)]
+    one = ValidatorSet.of([Validator(keys[0], 1)])
+    two = with_change(one, keys[1], 2)
+    assert two is not None and two.total_power == 3
+    assert with_change(one, keys[0], 0) is None
+    with pytest.raises(ContractsError):
+        with_change(two, b"\x02" + bytes(32), 1)
