@@ -1,6 +1,11 @@
 """The registry's FastAPI application. ``create_app(settings)`` builds it; the database
-engine, the chain gateway and the background workers are created in the lifespan (at
-startup), never at import."""
+engine, the chain gateway, the request writer (group commit, :mod:`registry.intake`) and the
+background workers are created in the lifespan (at startup), never at import.
+
+One process per database runs the batcher and anchorer (``run_workers``): sealing takes the
+oldest accepted records and the outbox is driven by one anchorer, so the server runs as ONE
+uvicorn worker process. A second process on the same database must set ``run_workers`` to
+false."""
 
 from __future__ import annotations
 
@@ -11,12 +16,15 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from registry.auth import ClientDirectory
 from registry.batcher import Workers
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
 from registry.deps import RegistryState
 from registry.errors import install_error_handlers
+from registry.intake import GroupCommitter
 from registry.limits import BodySizeLimit
+from registry.notarization import VerifyCaches
 from registry.routers import licenses, records, verify, verify_page
 from registry.settings import RegistrySettings
 
@@ -34,8 +42,17 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = await asyncio.to_thread(Database.open, settings)
         gateway = ChainGateway(settings, db)
-        state = RegistryState(settings=settings, db=db, chain=gateway)
+        intake = GroupCommitter(db)
+        state = RegistryState(
+            settings=settings,
+            db=db,
+            chain=gateway,
+            intake=intake,
+            clients=ClientDirectory(db),
+            caches=VerifyCaches(),
+        )
         app.state.registry = state
+        intake.start()
         if settings.run_workers:
             workers = Workers(
                 db,
@@ -55,6 +72,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
             for task in state.workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await asyncio.to_thread(intake.stop)
             gateway.close()
             db.close()
 

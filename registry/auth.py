@@ -5,8 +5,11 @@ id, timestamp, nonce, SM3 of the body).
 A request is refused with 401 — and nothing is stored — when a header is missing or
 malformed, the client is unknown, the timestamp is more than ``timestamp_skew`` seconds off,
 the signature does not verify, or the nonce was used before by that client. The nonce is
-stored only once everything else has passed, and kept until the timestamp could no longer
-be accepted anyway.
+stored only once everything else has passed (through the group committer of
+:mod:`registry.intake`, in the same transaction as a notarized record), and kept until the
+timestamp could no longer be accepted anyway. A request refused before its handler runs
+(401, or 422 for a body that does not parse) stores nothing, its nonce included; one the
+handler refuses (403, 409, 422) spends its nonce, so replaying it gets 401.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ import base64
 import binascii
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from chain.crypto import PublicKey
 from chain.errors import CryptoError
+from registry.caches import TtlCache
 from registry.db import Database
 from registry.errors import AuthenticationFailed
+from registry.intake import NonceClaim
 from registry.models import Client, Nonce
 from registry.settings import RegistrySettings
 from sdk.trust import (
@@ -43,10 +48,54 @@ CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9-]{1,36}")
 """Accepted client ids."""
 
 
-async def authenticate_request(
-    request: Request, db: Database, settings: RegistrySettings
-) -> Client:
-    """Return the client that signed ``request``; raise AuthenticationFailed otherwise."""
+CLIENT_CACHE_TTL_S = 1.0
+"""How long a client's row and parsed key are reused before the database is asked again
+(unknown clients are never remembered, so a newly added client works at once)."""
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request whose signature verified with a registered client's key. Its nonce is not
+    spent yet: see :class:`registry.intake.GroupCommitter`."""
+
+    client: Client
+    """The signing client (detached from any session; read only)."""
+    nonce: NonceClaim
+    """The nonce to spend."""
+
+
+class ClientDirectory:
+    """Registered clients and their parsed SM2 keys, read from the database at most every
+    ``ttl`` seconds per client."""
+
+    def __init__(self, db: Database, ttl: float = CLIENT_CACHE_TTL_S) -> None:
+        """Read clients from ``db``."""
+        self.db = db
+        self._clients: TtlCache[str, tuple[Client, PublicKey] | None] = TtlCache(ttl)
+
+    def lookup(self, client_id: str) -> tuple[Client, PublicKey]:
+        """The client and its key; raises AuthenticationFailed (``unknown_client``)."""
+        found = self._clients.get_or_load(client_id, lambda: self._read(client_id))
+        if found is None:
+            self._clients.drop(client_id)
+            raise AuthenticationFailed(f"unknown client {client_id}", code="unknown_client")
+        return found
+
+    def _read(self, client_id: str) -> tuple[Client, PublicKey] | None:
+        with self.db.read_session() as session:
+            client = session.get(Client, client_id)
+            if client is None:
+                return None
+            session.expunge(client)
+        return client, PublicKey.from_bytes(bytes.fromhex(client.public_key))
+
+
+async def verify_signed_request(
+    request: Request, clients: ClientDirectory, settings: RegistrySettings
+) -> SignedRequest:
+    """Check the request's credentials and signature without storing anything; raises
+    AuthenticationFailed. The caller spends the returned nonce (alone, or together with
+    what the request stores)."""
     headers = request.headers
     client_id = headers.get(CLIENT_HEADER)
     timestamp = headers.get(TIMESTAMP_HEADER)
@@ -82,36 +131,21 @@ async def authenticate_request(
         nonce=nonce,
         body=body,
     )
+    client = await run_in_threadpool(_check_signature, clients, client_id, signature, message)
     expires = datetime.fromtimestamp(signed_at + settings.timestamp_skew + 1, UTC)
-    return await run_in_threadpool(
-        _check_and_consume, db, client_id, nonce, signature, message, expires
-    )
+    return SignedRequest(client, NonceClaim(client_id, nonce, expires))
 
 
-def _check_and_consume(
-    db: Database,
-    client_id: str,
-    nonce: str,
-    signature: bytes,
-    message: bytes,
-    expires: datetime,
+def _check_signature(
+    clients: ClientDirectory, client_id: str, signature: bytes, message: bytes
 ) -> Client:
-    with db.session() as session:
-        client = session.get(Client, client_id)
-        if client is None:
-            raise AuthenticationFailed(f"unknown client {client_id}", code="unknown_client")
-        session.expunge(client)
+    client, public_key = clients.lookup(client_id)
     try:
-        PublicKey.from_bytes(bytes.fromhex(client.public_key)).verify(signature, message)
+        public_key.verify(signature, message)
     except CryptoError:
         raise AuthenticationFailed(
             "signature does not verify with the client's key", code="bad_signature"
         ) from None
-    try:
-        with db.session() as session:
-            session.add(Nonce(client_id=client_id, nonce=nonce, expires_at=expires))
-    except IntegrityError:
-        raise AuthenticationFailed("nonce was used before", code="replayed_nonce") from None
     return client
 
 

@@ -21,6 +21,7 @@ from chain.merkle import leaf_hash
 from chain.primitives import Address, Hash32
 from chain.types import Transaction
 from contracts.trust import ContractCodec, KeyRecord, LeafStatus
+from registry.caches import TtlCache
 from registry.db import Database
 from registry.errors import ServiceUnavailable
 from registry.models import ChainValue
@@ -43,6 +44,9 @@ NOTARY_KEY = "notary_address"
 LICENSE_REGISTRY_KEY = "license_registry_address"
 CHAIN_ID_KEY = "chain_id"
 VALIDATORS_KEY = "validators"
+
+CONTRACTS_TTL_S = 1.0
+"""How long recorded contract addresses are reused before the database is read again."""
 
 
 class ContractsNotDeployed(ServiceUnavailable):
@@ -101,6 +105,12 @@ class ChainGateway:
         self.reader = ChainReader(settings.node_url, timeout=settings.chain_timeout)
         self._lock = threading.Lock()
         self._signer: Sm2Account | None = None
+        # Chain id and validator set are recorded once and never change afterwards; the
+        # contract addresses are re-read now and then, so that a bootstrap run meanwhile
+        # is seen without a restart.
+        self._chain_id: int | None = None
+        self._validator_set: ValidatorSet | None = None
+        self._contracts: TtlCache[str, TrustContracts] = TtlCache(CONTRACTS_TTL_S)
 
     def close(self) -> None:
         """Close the connection to the node."""
@@ -118,9 +128,14 @@ class ChainGateway:
         """Record (or replace) a value in the ``chain_values`` table."""
         with self.db.session() as session:
             session.merge(ChainValue(name=name, value=value))
+        self._contracts.drop("contracts")
 
     def contracts(self) -> TrustContracts:
-        """The trust contracts: from the settings, else as recorded by bootstrap."""
+        """The trust contracts: from the settings, else as recorded by bootstrap (read at
+        most every CONTRACTS_TTL_S seconds)."""
+        return self._contracts.get_or_load("contracts", self._read_contracts)
+
+    def _read_contracts(self) -> TrustContracts:
         settings = self.settings
         issuer = settings.issuer_registry_address or self.recorded(ISSUER_REGISTRY_KEY)
         notary = settings.notary_address or self.recorded(NOTARY_KEY)
@@ -137,16 +152,25 @@ class ChainGateway:
 
     def chain_id(self) -> int:
         """The chain id, recorded the first time the node told it."""
+        if self._chain_id is not None:
+            return self._chain_id
         recorded = self.recorded(CHAIN_ID_KEY)
         if recorded is not None:
-            return int(recorded)
-        chain_id = self.reader.chain_id()
-        self.record(CHAIN_ID_KEY, str(chain_id))
+            chain_id = int(recorded)
+        else:
+            chain_id = self.reader.chain_id()
+            self.record(CHAIN_ID_KEY, str(chain_id))
+        self._chain_id = chain_id
         return chain_id
 
     def validator_set(self) -> ValidatorSet:
         """The validator set proof bundles are checked against, recorded the first time the
         node told it (so verification keeps working while the node is away)."""
+        if self._validator_set is None:
+            self._validator_set = self._recorded_validator_set()
+        return self._validator_set
+
+    def _recorded_validator_set(self) -> ValidatorSet:
         recorded = self.recorded(VALIDATORS_KEY)
         if recorded is not None:
             return ValidatorSet.of(

@@ -21,11 +21,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long an SQLite writer waits for another one to finish."""
 
+READ_ONLY_OPTION = "registry_read_only"
+"""Execution option of the engine behind :meth:`Database.read_session`."""
+
 
 def create_registry_engine(settings: RegistrySettings) -> Engine:
-    """An engine for ``settings.effective_database_url``. SQLite gets a WAL journal, foreign
-    keys, a busy timeout, and ``BEGIN IMMEDIATE`` transactions, so that concurrent writers
-    (web requests and the batcher) queue instead of failing."""
+    """An engine for ``settings.effective_database_url``. SQLite gets a WAL journal synced at
+    every commit (``synchronous=FULL``: a committed record survives a power cut, not only a
+    crash of the process), foreign keys, a busy timeout, and ``BEGIN IMMEDIATE``
+    transactions, so that concurrent writers (the request writer and the batcher) queue
+    instead of failing."""
     url = settings.effective_database_url
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
@@ -38,13 +43,17 @@ def create_registry_engine(settings: RegistrySettings) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader needs no write lock: in WAL mode it sees the last commit and neither
+        # waits for the writer nor holds it up.
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -65,6 +74,9 @@ class Database:
         """Wrap ``engine``; see :meth:`open`."""
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.read_sessions = sessionmaker(
+            engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+        )
 
     @classmethod
     def open(cls, settings: RegistrySettings, *, run_migrations: bool = True) -> Database:
@@ -79,6 +91,13 @@ class Database:
         """A session whose transaction commits when the block ends without an exception
         and rolls back otherwise."""
         with self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reading only: on SQLite its transaction takes no write lock, so it
+        never queues behind a writer. Do not write through it."""
+        with self.read_sessions.begin() as session:
             yield session
 
     def close(self) -> None:

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from registry.auth import authenticate_request
+from registry.auth import ClientDirectory, SignedRequest, verify_signed_request
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
+from registry.intake import GroupCommitter
 from registry.models import Client
+from registry.notarization import VerifyCaches
 from registry.settings import RegistrySettings
 
 
@@ -25,6 +27,12 @@ class RegistryState:
     """The database."""
     chain: ChainGateway
     """The registry's access to the chain (through the SDK)."""
+    intake: GroupCommitter
+    """The one writer of request nonces and accepted records (group commit)."""
+    clients: ClientDirectory
+    """Registered clients and their keys."""
+    caches: VerifyCaches
+    """What verification reuses: immutable proofs, verified evidence, recent chain reads."""
     workers: list[Any] = field(default_factory=list)
     """Background tasks (batcher, anchorer) to cancel at shutdown."""
 
@@ -39,10 +47,23 @@ StateDep = Annotated[RegistryState, Depends(get_state)]
 """The application state."""
 
 
+async def signed_request(request: Request, state: StateDep) -> SignedRequest:
+    """The verified signature of this request, its nonce NOT spent yet: the handler spends
+    it (together with what it stores, or alone when it refuses the request). Raises
+    AuthenticationFailed (401)."""
+    return await verify_signed_request(request, state.clients, state.settings)
+
+
+SignedDep = Annotated[SignedRequest, Depends(signed_request)]
+"""The verified, not yet spent, signature of the request."""
+
+
 async def current_client(request: Request, state: StateDep) -> Client:
     """The client whose SM2 signature authenticates this request (see :mod:`registry.auth`);
     raises AuthenticationFailed (401) otherwise. Its nonce is stored before this returns."""
-    return await authenticate_request(request, state.db, state.settings)
+    signed = await verify_signed_request(request, state.clients, state.settings)
+    await state.intake.spend_nonce(signed.nonce)
+    return signed.client
 
 
 ClientDep = Annotated[Client, Depends(current_client)]

@@ -25,11 +25,9 @@ import json
 import logging
 import os
 import secrets
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +43,7 @@ from contracts.trust import (
     holder_commitment,
     license_id_hash,
 )
+from registry.caches import TtlCache
 from registry.chain_gateway import ChainGateway, ContractsNotDeployed, EvidenceNotReady
 from registry.db import Database
 from registry.errors import (
@@ -129,8 +128,6 @@ _STATUS_AFTER: dict[LicenseAction, LicenseState] = {
     LicenseAction.CHANGE: LicenseState.CHANGED,
 }
 """The recorded status of the license acted on, once the operation is confirmed."""
-
-_T = TypeVar("_T")
 
 
 def _now() -> datetime.datetime:
@@ -220,34 +217,6 @@ class ChainLicense:
     """Time of the block of the last history entry."""
 
 
-class _TtlCache:
-    """A small thread-safe map whose entries live ``ttl`` seconds."""
-
-    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
-        self.ttl = ttl
-        self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get_or_load(self, key: str, load: Callable[[], _T]) -> _T:
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
-            value: _T = entry[1]
-            return value
-        loaded = load()
-        with self._lock:
-            if len(self._entries) >= self.max_entries:
-                self._entries.clear()
-            self._entries[key] = (now + self.ttl, loaded)
-        return loaded
-
-    def drop(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
-
-
 @dataclass(frozen=True)
 class WriteOutcome:
     """What a write request did: the license view and whether the operation is new."""
@@ -272,7 +241,7 @@ class LicenseService:
         """Nothing is contacted until a method needs it."""
         self.db = db
         self.gateway = gateway
-        self._status_cache = _TtlCache(STATUS_CACHE_TTL_S)
+        self._status_cache: TtlCache[str, ChainLicense] = TtlCache(STATUS_CACHE_TTL_S)
 
     # -- writes --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from chain.crypto import sm3
 from chain.errors import ChainError
 from chain.merkle import MerkleTree, verify_proof
+from contracts.trust import LeafStatus
 from registry.batcher import fetch_evidence
+from registry.caches import LruCache, TtlCache
 from registry.chain_gateway import ChainGateway, ContractsNotDeployed
 from registry.db import Database
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import InvalidInput, NotFound
+from registry.intake import NewRecord
 from registry.models import Batch, Client, ProofBundleCache, Record, RecordStatus
 from registry.schemas import (
     BatchPublic,
@@ -37,6 +41,7 @@ from registry.schemas import (
 from sdk.bundle import (
     BUNDLE_VERSION,
     ProofBundle,
+    VerifiedEvidence,
     field_hash,
     metadata_hash,
     record_commitment,
@@ -56,6 +61,42 @@ MAX_FIELD_NAME = 100
 MAX_IDEMPOTENCY_KEY = 200
 """Longest idempotency key."""
 
+LIVE_READ_TTL_S = 1.0
+"""How long a live chain read (a leaf's status, a department, a key's validity) answers
+verifications. A failed read is never kept: an unreachable node gives UNAVAILABLE."""
+
+BUNDLE_CACHE_SIZE = 10_000
+"""Proof bundles of anchored records kept in memory (they never change)."""
+
+TREE_CACHE_SIZE = 8
+"""Merkle trees of sealed batches kept in memory (they never change)."""
+
+
+@dataclass
+class VerifyCaches:
+    """What record views and verifications reuse, per registry process: values that never
+    change once known (Merkle trees of sealed batches, proof bundles of anchored records,
+    chain evidence that verified) and live chain reads for ``LIVE_READ_TTL_S``."""
+
+    bundles: LruCache[str, ProofBundle] = field(default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE))
+    """Record id → its proof bundle."""
+    trees: LruCache[int, MerkleTree] = field(default_factory=lambda: LruCache(TREE_CACHE_SIZE))
+    """Batch id → the Merkle tree of its record commitments."""
+    evidence: VerifiedEvidence = field(default_factory=VerifiedEvidence)
+    """Chain halves of bundles that verified (checked once per batch, not per record)."""
+    leaf_status: TtlCache[tuple[str, str], tuple[LeafStatus, int]] = field(
+        default_factory=lambda: TtlCache(LIVE_READ_TTL_S)
+    )
+    """(batch root, commitment) → Notary status and the block it was read at."""
+    departments: TtlCache[str, tuple[str, bool]] = field(
+        default_factory=lambda: TtlCache(LIVE_READ_TTL_S)
+    )
+    """USCC → department name and frozen state."""
+    key_validity: TtlCache[tuple[str, int, int], bool] = field(
+        default_factory=lambda: TtlCache(LIVE_READ_TTL_S)
+    )
+    """(USCC, key id, height) → whether the key was valid at that height."""
+
 
 def digest_of(payload: DocumentInput) -> bytes:
     """The SM3 digest a request names: given as hex, or computed from the base64 document."""
@@ -67,18 +108,6 @@ def digest_of(payload: DocumentInput) -> bytes:
     except (binascii.Error, ValueError):
         raise InvalidInput("document is not valid base64", code="invalid_document") from None
     return sm3(document)
-
-
-def _accepted(record: Record) -> RecordAccepted:
-    return RecordAccepted(
-        id=record.id,
-        status=record.status,
-        digest=record.digest,
-        metadata_hash=record.metadata_hash,
-        field_hashes=dict(record.field_hashes),
-        salts=dict(record.field_salts),
-        created_at=record.created_at,
-    )
 
 
 def check_idempotency_key(key: str | None) -> str:
@@ -93,15 +122,13 @@ def check_idempotency_key(key: str | None) -> str:
     return key
 
 
-def create_record(
-    db: Database, client: Client, payload: RecordCreate, idempotency_key: str, body: bytes
-) -> tuple[RecordAccepted, bool]:
-    """Store an accepted record; returns its answer and whether it is new. The same key with
-    the same body answers the stored record again; with another body raises Conflict."""
-    request_hash = sm3(body).hex()
-    existing = _by_idempotency_key(db, client.id, idempotency_key)
-    if existing is not None:
-        return _replay(existing, request_hash), False
+def prepare_record(
+    client: Client, payload: RecordCreate, idempotency_key: str, body: bytes
+) -> NewRecord:
+    """Validate a notarization request and compute everything its record stores (digest,
+    salted field hashes, commitment); raises InvalidInput. Nothing is stored: the group
+    committer (:mod:`registry.intake`) stores it with the request's nonce, or answers an
+    earlier record stored under the same Idempotency-Key."""
     digest = digest_of(payload)
     fields = payload.fields or {}
     for name in fields:
@@ -112,50 +139,39 @@ def create_record(
     record_id = str(uuid.uuid4())
     meta_hash = metadata_hash(payload.metadata)
     commitment = record_commitment(record_id, digest, meta_hash, sorted(hashes.items()))
-    record = Record(
+    field_hashes = {name: value.hex() for name, value in hashes.items()}
+    field_salts = {name: salt.hex() for name, salt in salts.items()}
+    created_at = datetime.now(UTC)
+    values: dict[str, Any] = {
+        "id": record_id,
+        "client_id": client.id,
+        "digest": digest.hex(),
+        "metadata_json": payload.metadata,
+        "metadata_hash": meta_hash.hex(),
+        "field_hashes": field_hashes,
+        "field_salts": field_salts,
+        "commitment": commitment.hex(),
+        "idempotency_key": idempotency_key,
+        "request_hash": sm3(body).hex(),
+        "status": RecordStatus.ACCEPTED.value,
+        "batch_id": None,
+        "leaf_index": None,
+        "created_at": created_at,
+    }
+    accepted = RecordAccepted(
         id=record_id,
-        client_id=client.id,
-        digest=digest.hex(),
-        metadata_json=payload.metadata,
-        metadata_hash=meta_hash.hex(),
-        field_hashes={name: value.hex() for name, value in hashes.items()},
-        field_salts={name: salt.hex() for name, salt in salts.items()},
-        commitment=commitment.hex(),
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
         status=RecordStatus.ACCEPTED.value,
-        created_at=datetime.now(UTC),
+        digest=digest.hex(),
+        metadata_hash=meta_hash.hex(),
+        field_hashes=field_hashes,
+        salts=field_salts,
+        created_at=created_at,
     )
-    try:
-        with db.session() as session:
-            session.add(record)
-    except IntegrityError:
-        # A concurrent request with the same key won the race.
-        existing = _by_idempotency_key(db, client.id, idempotency_key)
-        if existing is None:
-            raise
-        return _replay(existing, request_hash), False
-    return _accepted(record), True
-
-
-def _by_idempotency_key(db: Database, client_id: str, key: str) -> Record | None:
-    with db.session() as session:
-        return session.scalars(
-            select(Record).where(Record.client_id == client_id, Record.idempotency_key == key)
-        ).one_or_none()
-
-
-def _replay(record: Record, request_hash: str) -> RecordAccepted:
-    if record.request_hash != request_hash:
-        raise Conflict(
-            "this Idempotency-Key was used with a different request body",
-            code="idempotency_conflict",
-        )
-    return _accepted(record)
+    return NewRecord(values=values, accepted=accepted)
 
 
 def _load(db: Database, record_id: str) -> tuple[Record, Batch | None]:
-    with db.session() as session:
+    with db.read_session() as session:
         record = session.scalars(select(Record).where(Record.id == record_id)).one_or_none()
         if record is None:
             raise NotFound(f"no record {record_id}", code="record_not_found")
@@ -164,14 +180,14 @@ def _load(db: Database, record_id: str) -> tuple[Record, Batch | None]:
 
 
 def record_view(
-    db: Database, gateway: ChainGateway, client: Client, record_id: str
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, client: Client, record_id: str
 ) -> RecordPublic:
     """The record ``record_id`` of ``client``, with its proof bundle once anchored (the bundle
     is left out while the node cannot provide its chain half). Raises NotFound."""
     record, batch = _load(db, record_id)
     if record.client_id != client.id:
         raise NotFound(f"no record {record_id}", code="record_not_found")
-    bundle = bundle_for(db, gateway, record, batch)
+    bundle = bundle_for(db, gateway, caches, record, batch)
     return RecordPublic(
         id=record.id,
         status=record.status,
@@ -201,22 +217,40 @@ def _batch_public(batch: Batch | None, record: Record) -> BatchPublic | None:
     )
 
 
-def _batch_tree(db: Database, batch: Batch) -> MerkleTree:
-    with db.session() as session:
+def _batch_tree(db: Database, caches: VerifyCaches, batch: Batch) -> MerkleTree:
+    tree = caches.trees.get(batch.id)
+    if tree is not None:
+        return tree
+    with db.read_session() as session:
         commitments = session.scalars(
             select(Record.commitment).where(Record.batch_id == batch.id).order_by(Record.leaf_index)
         ).all()
-    return MerkleTree.build([bytes.fromhex(c) for c in commitments])
+    tree = MerkleTree.build([bytes.fromhex(c) for c in commitments])
+    # A sealed batch never changes: its records' batch and leaf index are written once.
+    caches.trees.put(batch.id, tree)
+    return tree
 
 
 def bundle_for(
-    db: Database, gateway: ChainGateway, record: Record, batch: Batch | None
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, record: Record, batch: Batch | None
 ) -> ProofBundle | None:
     """The record's proof bundle: cached, or assembled from its batch's evidence and Merkle
     tree (and cached). None while not anchored or while the evidence cannot be fetched."""
     if record.status != RecordStatus.ANCHORED.value or batch is None:
         return None
-    with db.session() as session:
+    remembered = caches.bundles.get(record.id)
+    if remembered is not None:
+        return remembered
+    bundle = _stored_or_built_bundle(db, gateway, caches, record, batch)
+    if bundle is not None:
+        caches.bundles.put(record.id, bundle)
+    return bundle
+
+
+def _stored_or_built_bundle(
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, record: Record, batch: Batch
+) -> ProofBundle | None:
+    with db.read_session() as session:
         cached = session.get(ProofBundleCache, record.id)
         if cached is not None:
             return ProofBundle.from_canonical_json(cached.bundle_json.encode())
@@ -226,7 +260,7 @@ def bundle_for(
         with db.session() as session:
             batch = session.get_one(Batch, batch.id)
     assert batch.evidence_json is not None and record.leaf_index is not None
-    tree = _batch_tree(db, batch)
+    tree = _batch_tree(db, caches, batch)
     value: dict[str, Any] = json.loads(batch.evidence_json)
     value.update(
         version=BUNDLE_VERSION,
@@ -262,7 +296,9 @@ def _v(verdict: Verdict, detail: str) -> VerdictPublic:
     return VerdictPublic(verdict=verdict, detail=detail)
 
 
-def verify(db: Database, gateway: ChainGateway, payload: VerifyRequest) -> VerificationPublic:
+def verify(
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, payload: VerifyRequest
+) -> VerificationPublic:
     """Separate verdicts on a document or digest: integrity, issuance, status, issuer. A
     chain that cannot be reached makes the chain-dependent verdicts UNAVAILABLE."""
     digest = digest_of(payload).hex()
@@ -281,8 +317,8 @@ def verify(db: Database, gateway: ChainGateway, payload: VerifyRequest) -> Verif
             bundle=None,
         )
     facts: dict[str, Any] = {"record_status": record.status}
-    integrity = _integrity(db, record, batch, digest)
     if record.status != RecordStatus.ANCHORED.value or batch is None:
+        integrity = _integrity(db, caches, record, batch, digest, None)
         pending = f"record is {record.status}, not anchored yet"
         return VerificationPublic(
             found=True,
@@ -296,10 +332,11 @@ def verify(db: Database, gateway: ChainGateway, payload: VerifyRequest) -> Verif
             bundle=None,
         )
     facts.update(anchored_at_block=batch.block_number, batch_root=batch.root)
-    bundle = bundle_for(db, gateway, record, batch)
-    issuance = _issuance(gateway, bundle, digest)
-    status = _status(gateway, batch, record, facts)
-    issuer = _issuer(gateway, bundle, facts)
+    bundle = bundle_for(db, gateway, caches, record, batch)
+    integrity = _integrity(db, caches, record, batch, digest, bundle)
+    issuance = _issuance(gateway, caches, bundle, digest)
+    status = _status(gateway, caches, batch, record, facts)
+    issuer = _issuer(gateway, caches, bundle, facts)
     return VerificationPublic(
         found=True,
         record_id=record.id,
@@ -316,7 +353,7 @@ def verify(db: Database, gateway: ChainGateway, payload: VerifyRequest) -> Verif
 def _pick_record(
     db: Database, digest: str, record_id: str | None
 ) -> tuple[Record | None, Batch | None]:
-    with db.session() as session:
+    with db.read_session() as session:
         query = select(Record).where(Record.digest == digest)
         if record_id is not None:
             query = query.where(Record.id == record_id)
@@ -329,7 +366,14 @@ def _pick_record(
         return record, batch
 
 
-def _integrity(db: Database, record: Record, batch: Batch | None, digest: str) -> VerdictPublic:
+def _integrity(
+    db: Database,
+    caches: VerifyCaches,
+    record: Record,
+    batch: Batch | None,
+    digest: str,
+    bundle: ProofBundle | None,
+) -> VerdictPublic:
     commitment = record_commitment(
         record.id,
         bytes.fromhex(digest),
@@ -340,12 +384,17 @@ def _integrity(db: Database, record: Record, batch: Batch | None, digest: str) -
         return _v(Verdict.INVALID, "the stored record does not match its commitment")
     if batch is None or record.leaf_index is None:
         return _v(Verdict.VALID, "digest matches a registered record (not sealed yet)")
-    tree = _batch_tree(db, batch)
+    # The bundle's Merkle path serves as well as one from the tree: it is checked against
+    # the stored root and the recomputed commitment all the same.
+    if bundle is not None and bundle.batch.proof.leaf_index == record.leaf_index:
+        proof = bundle.batch.proof
+    else:
+        proof = _batch_tree(db, caches, batch).prove(record.leaf_index)
     try:
         verify_proof(
             bytes.fromhex(batch.root),  # type: ignore[arg-type]
             commitment,
-            tree.prove(record.leaf_index),
+            proof,
             leaf_count=batch.leaf_count,
         )
     except (ChainError, IndexError):
@@ -353,7 +402,9 @@ def _integrity(db: Database, record: Record, batch: Batch | None, digest: str) -
     return _v(Verdict.VALID, f"digest matches record leaf {record.leaf_index} of batch {batch.id}")
 
 
-def _issuance(gateway: ChainGateway, bundle: ProofBundle | None, digest: str) -> VerdictPublic:
+def _issuance(
+    gateway: ChainGateway, caches: VerifyCaches, bundle: ProofBundle | None, digest: str
+) -> VerdictPublic:
     if bundle is None:
         return _v(Verdict.UNAVAILABLE, "the proof bundle cannot be assembled: chain unreachable")
     try:
@@ -368,6 +419,7 @@ def _issuance(gateway: ChainGateway, bundle: ProofBundle | None, digest: str) ->
         chain_id=chain_id,
         expected_digest=bytes.fromhex(digest),
         notary=notary,
+        verified=caches.evidence,
     )
     if not verdict.valid:
         failed = "; ".join(f"{c.link}: {c.detail}" for c in verdict.failures)
@@ -376,11 +428,18 @@ def _issuance(gateway: ChainGateway, bundle: ProofBundle | None, digest: str) ->
 
 
 def _status(
-    gateway: ChainGateway, batch: Batch, record: Record, facts: dict[str, Any]
+    gateway: ChainGateway,
+    caches: VerifyCaches,
+    batch: Batch,
+    record: Record,
+    facts: dict[str, Any],
 ) -> VerdictPublic:
     try:
-        status, height = gateway.leaf_status(
-            bytes.fromhex(batch.root), bytes.fromhex(record.commitment)
+        status, height = caches.leaf_status.get_or_load(
+            (batch.root, record.commitment),
+            lambda: gateway.leaf_status(
+                bytes.fromhex(batch.root), bytes.fromhex(record.commitment)
+            ),
         )
     except (ChainUnavailable, RpcCallFailed, ContractsNotDeployed) as exc:
         return _v(Verdict.UNAVAILABLE, f"chain unreachable, status unknown: {exc}")
@@ -394,15 +453,24 @@ def _status(
 
 
 def _issuer(
-    gateway: ChainGateway, bundle: ProofBundle | None, facts: dict[str, Any]
+    gateway: ChainGateway,
+    caches: VerifyCaches,
+    bundle: ProofBundle | None,
+    facts: dict[str, Any],
 ) -> VerdictPublic:
     if bundle is None:
         return _v(Verdict.UNAVAILABLE, "the proof bundle cannot be assembled: chain unreachable")
     key = bundle.issuer_key
     facts.update(issuer_uscc=key.uscc, issuer_key_id=key.key_id)
     try:
-        name, frozen = gateway.department(key.uscc)
-        valid = gateway.key_valid_at(key.uscc, key.key_id, bundle.header.height)
+        height = bundle.header.height
+        name, frozen = caches.departments.get_or_load(
+            key.uscc, lambda: gateway.department(key.uscc)
+        )
+        valid = caches.key_validity.get_or_load(
+            (key.uscc, key.key_id, height),
+            lambda: gateway.key_valid_at(key.uscc, key.key_id, height),
+        )
     except (ChainUnavailable, ContractsNotDeployed) as exc:
         return _v(Verdict.UNAVAILABLE, f"chain unreachable, issuer unknown: {exc}")
     except RpcCallFailed:

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import enum
 import json
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -443,6 +445,89 @@ class _LinkFailed(Exception):
     """Internal: one link does not hold."""
 
 
+EVIDENCE_KEY_PREFIX = b"lianxin/bundle-evidence/v1\x00"
+"""Domain separation of :func:`evidence_key`."""
+
+CHAIN_LINKS = (
+    Link.TRANSACTION,
+    Link.SIGNER,
+    Link.RECEIPT,
+    Link.TX_INCLUSION,
+    Link.RECEIPT_INCLUSION,
+    Link.CERTIFICATE,
+    Link.ISSUER_KEY,
+)
+"""The links that depend only on the batch and the chain, not on the record: the same for
+every record of a batch."""
+
+
+def evidence_key(
+    bundle: ProofBundle, validator_set: ValidatorSet, *, chain_id: int, notary: bytes | None
+) -> Hash32:
+    """SM3 over everything the :data:`CHAIN_LINKS` of ``bundle`` read (batch root, leaf
+    count and metadata hash; anchoring transaction, receipt, both inclusion proofs; header,
+    certificate, issuer key record) and the verifier's trusted inputs. Equal keys mean the
+    chain links come out the same."""
+    batch, anchor, key = bundle.batch, bundle.anchor, bundle.issuer_key
+    payload: list[enc.RLPItem] = [
+        enc.encode_int(chain_id),
+        validator_set.hash(),
+        b"" if notary is None else bytes(notary),
+        batch.root,
+        enc.encode_int(batch.leaf_count),
+        batch.metadata_hash,
+        anchor.notary,
+        anchor.raw_transaction,
+        anchor.transaction_proof.encode(),
+        anchor.receipt,
+        anchor.receipt_proof.encode(),
+        bundle.header.encode(),
+        bundle.commit_certificate.encode(),
+        [
+            key.issuer_registry,
+            key.uscc.encode(),
+            enc.encode_int(key.key_id),
+            key.public_key,
+            enc.encode_int(key.roles),
+            enc.encode_int(key.valid_from_block),
+            enc.encode_int(key.valid_until_block),
+            enc.encode_int(key.read_at_block),
+        ],
+    ]
+    return sm3(EVIDENCE_KEY_PREFIX + enc.encode(payload))
+
+
+class VerifiedEvidence:
+    """A bounded memory of bundle chain halves that verified, keyed by :func:`evidence_key`,
+    so that the records of one batch pay the signature checks (transaction, commit
+    certificate) once. Only successes are kept; a failing chain half is checked again every
+    time. Thread-safe; pass one to :func:`verify_bundle` as ``verified``."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        """Remember at most ``capacity`` chain halves (least recently used go first)."""
+        self.capacity = capacity
+        self._checks: OrderedDict[bytes, tuple[LinkCheck, ...]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recall(self, key: bytes) -> tuple[LinkCheck, ...] | None:
+        """The chain-link checks remembered under ``key``, or None."""
+        with self._lock:
+            checks = self._checks.get(key)
+            if checks is not None:
+                self._checks.move_to_end(key)
+            return checks
+
+    def remember(self, key: bytes, checks: tuple[LinkCheck, ...]) -> None:
+        """Remember ``checks`` (every one of which must hold) under ``key``."""
+        if not all(check.ok for check in checks):
+            raise ValueError("only chain halves that verified are remembered")
+        with self._lock:
+            self._checks[key] = checks
+            self._checks.move_to_end(key)
+            while len(self._checks) > self.capacity:
+                self._checks.popitem(last=False)
+
+
 def verify_bundle(
     bundle: ProofBundle,
     validator_set: ValidatorSet,
@@ -450,11 +535,14 @@ def verify_bundle(
     chain_id: int,
     expected_digest: bytes | None = None,
     notary: bytes | None = None,
+    verified: VerifiedEvidence | None = None,
 ) -> BundleVerdict:
     """Check every link of ``bundle`` without any network access, against the validator set
     and chain id the caller trusts (not the copy inside the bundle). ``expected_digest``, if
     given, must be the record's digest (the digest of the document in hand); ``notary``, if
-    given, must be the Notary contract the transaction calls.
+    given, must be the Notary contract the transaction calls. ``verified``, if given, is
+    asked for the outcome of the chain links (:data:`CHAIN_LINKS`) of an identical chain
+    half verified before, and told of this one if it verifies.
 
     What this proves: the record commitment is in a batch whose root a transaction signed by
     the named key passed to ``Notary.anchor``; that transaction and its successful receipt
@@ -600,9 +688,15 @@ def verify_bundle(
             raise _LinkFailed("key does not hold the ISSUER role")
         return f"key {key.key_id} of {key.uscc} valid at block {height}"
 
+    run(Link.RECORD, record)
+    run(Link.BATCH, batch)
+    key = None
+    if verified is not None:
+        key = evidence_key(bundle, validator_set, chain_id=chain_id, notary=notary)
+        remembered = verified.recall(key)
+        if remembered is not None:
+            return BundleVerdict((*checks, *remembered))
     for link, check in (
-        (Link.RECORD, record),
-        (Link.BATCH, batch),
         (Link.TRANSACTION, transaction),
         (Link.SIGNER, signer),
         (Link.RECEIPT, receipt),
@@ -612,6 +706,9 @@ def verify_bundle(
         (Link.ISSUER_KEY, issuer_key),
     ):
         run(link, check)
+    chain_checks = tuple(checks[2:])
+    if verified is not None and key is not None and all(check.ok for check in chain_checks):
+        verified.remember(key, chain_checks)
     return BundleVerdict(tuple(checks))
 
 

@@ -24,4 +24,4 @@ async def verify_document(
     UNAVAILABLE (the chain could not be asked — never taken as revoked)."""
     if VERIFY_ROLE not in client.roles:
         raise Forbidden(f"client {client.id} may not verify")
-    return await run_in_threadpool(verify, state.db, state.chain, payload)
+    return await run_in_threadpool(verify, state.db, state.chain, state.caches, payload)

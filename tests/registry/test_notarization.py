@@ -25,7 +25,7 @@ from chain.crypto import PrivateKey, sm3
 from registry.app import create_app
 from registry.db import Database
 from registry.settings import RegistrySettings
-from sdk.bundle import Link, field_hash, verify_bundle
+from sdk.bundle import Link, VerifiedEvidence, field_hash, verify_bundle
 from sdk.chain_reader import ChainReader
 from sdk.trust import AsyncTrustClient, RegistryError, TrustClient, Verdict
 
@@ -125,10 +125,27 @@ def test_tampered_bundle_pieces_each_fail(registry: Registry, trust_chain: Trust
             ),
         ),
     }
+    # A memory of verified chain halves, primed with the genuine bundle, lets no forgery pass.
+    memory = VerifiedEvidence()
+    genuine = verify_bundle(
+        bundle, validator_set, chain_id=chain_id, notary=notary, verified=memory
+    )  # type: ignore[arg-type]
+    assert genuine.valid
     for link, forged in tampered.items():
-        verdict = verify_bundle(forged, validator_set, chain_id=chain_id, notary=notary)  # type: ignore[arg-type]
-        assert not verdict.valid, link
-        assert link in {check.link for check in verdict.failures}, (link, verdict.failures)
+        for verified in (None, memory):
+            verdict = verify_bundle(
+                forged,
+                validator_set,  # type: ignore[arg-type]
+                chain_id=chain_id,
+                notary=notary,
+                verified=verified,
+            )
+            assert not verdict.valid, link
+            assert link in {check.link for check in verdict.failures}, (link, verdict.failures)
+    remembered = verify_bundle(
+        bundle, validator_set, chain_id=chain_id, notary=notary, verified=memory
+    )  # type: ignore[arg-type]
+    assert remembered == genuine
     wrong_digest = verify_bundle(
         bundle, validator_set, chain_id=chain_id, expected_digest=sm3(b"x")
     )  # type: ignore[arg-type]

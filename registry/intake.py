@@ -1,0 +1,292 @@
+"""Group commit of what requests write: the nonce of every signed request, and the accepted
+records of ``POST /v1/records``.
+
+A request hands its rows to the :class:`GroupCommitter` and waits. One writer takes every
+row waiting at that moment (up to ``max_group``), checks them against the database and
+against each other, inserts them in ONE transaction, and only after that transaction has
+committed answers each waiter. So a record answered 202 is on disk exactly as before (the
+database's own durability: SQLite ``synchronous=FULL``, PostgreSQL's WAL flush at commit),
+and the flush is paid once per group instead of once per request. A nonce and the record of
+the same request are stored in the same transaction.
+
+Refusals stay per request: a nonce used before (in the database or earlier in the same
+group) refuses that request alone with ``replayed_nonce`` and stores nothing for it; an
+Idempotency-Key used before answers the stored record (or 409 for another body). Should the
+group's transaction fail anyway (a writer outside this process), its requests are committed
+one by one, each refused or stored on its own.
+
+One committer (one thread) per registry process; several processes may share a database
+(the uniqueness constraints decide between them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from registry.db import Database
+from registry.errors import AuthenticationFailed, Conflict, RegistryError, ServiceUnavailable
+from registry.models import Nonce, Record
+from registry.schemas import RecordAccepted
+
+logger = logging.getLogger(__name__)
+
+MAX_GROUP = 1_000
+"""Most requests committed in one transaction."""
+
+
+@dataclass(frozen=True)
+class NonceClaim:
+    """The nonce a signed request spends, kept until its timestamp could no longer pass."""
+
+    client_id: str
+    """The signing client."""
+    nonce: str
+    """The request's nonce."""
+    expires_at: datetime
+    """When the nonce may be forgotten."""
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """A validated record ready to be stored (see :func:`registry.notarization.prepare_record`)."""
+
+    values: dict[str, Any]
+    """The ``records`` row, column by column (``seq`` is given by the database)."""
+    accepted: RecordAccepted
+    """The answer once it is stored."""
+
+    @property
+    def client_id(self) -> str:
+        """The submitting client."""
+        return str(self.values["client_id"])
+
+    @property
+    def idempotency_key(self) -> str:
+        """The request's Idempotency-Key."""
+        return str(self.values["idempotency_key"])
+
+    @property
+    def request_hash(self) -> str:
+        """SM3 of the request body (hex)."""
+        return str(self.values["request_hash"])
+
+
+Outcome = tuple[RecordAccepted, bool] | RegistryError | None
+"""What one entry came to: a record answer and whether it is new, a refusal, or (a nonce
+alone) None."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    nonce: NonceClaim
+    record: NewRecord | None
+
+
+def accepted_view(record: Record) -> RecordAccepted:
+    """The 202 answer of a stored record (also what an idempotent retry gets)."""
+    return RecordAccepted(
+        id=record.id,
+        status=record.status,
+        digest=record.digest,
+        metadata_hash=record.metadata_hash,
+        field_hashes=dict(record.field_hashes),
+        salts=dict(record.field_salts),
+        created_at=record.created_at,
+    )
+
+
+def _replay(accepted: RecordAccepted, stored_hash: str, request_hash: str) -> Outcome:
+    if stored_hash != request_hash:
+        return Conflict(
+            "this Idempotency-Key was used with a different request body",
+            code="idempotency_conflict",
+        )
+    return accepted, False
+
+
+def _by_client(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for client_id, value in pairs:
+        grouped.setdefault(client_id, []).append(value)
+    return grouped
+
+
+def commit_group(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
+    """Store ``entries`` in one transaction; one outcome per entry, in order. Raises
+    IntegrityError if another writer stored a conflicting row meanwhile (nothing is then
+    stored)."""
+    outcomes: list[Outcome] = []
+    with db.session() as session:
+        used: set[tuple[str, str]] = set()
+        for client_id, nonces in _by_client(
+            [(e.nonce.client_id, e.nonce.nonce) for e in entries]
+        ).items():
+            used.update(
+                (client_id, nonce)
+                for nonce in session.scalars(
+                    select(Nonce.nonce).where(Nonce.client_id == client_id, Nonce.nonce.in_(nonces))
+                )
+            )
+        keyed = [(e.record.client_id, e.record.idempotency_key) for e in entries if e.record]
+        known: dict[tuple[str, str], tuple[RecordAccepted, str]] = {}
+        for client_id, keys in _by_client(keyed).items():
+            for stored in session.scalars(
+                select(Record).where(
+                    Record.client_id == client_id, Record.idempotency_key.in_(keys)
+                )
+            ):
+                known[(client_id, stored.idempotency_key)] = (
+                    accepted_view(stored),
+                    stored.request_hash,
+                )
+        nonce_rows: list[dict[str, Any]] = []
+        record_rows: list[dict[str, Any]] = []
+        for entry in entries:
+            claim = entry.nonce
+            if (claim.client_id, claim.nonce) in used:
+                outcomes.append(
+                    AuthenticationFailed("nonce was used before", code="replayed_nonce")
+                )
+                continue
+            used.add((claim.client_id, claim.nonce))
+            nonce_rows.append(
+                {"client_id": claim.client_id, "nonce": claim.nonce, "expires_at": claim.expires_at}
+            )
+            record = entry.record
+            if record is None:
+                outcomes.append(None)
+                continue
+            key = (record.client_id, record.idempotency_key)
+            if key in known:
+                accepted, stored_hash = known[key]
+                outcomes.append(_replay(accepted, stored_hash, record.request_hash))
+                continue
+            known[key] = (record.accepted, record.request_hash)
+            record_rows.append(record.values)
+            outcomes.append((record.accepted, True))
+        if nonce_rows:
+            session.execute(insert(Nonce), nonce_rows)
+        if record_rows:
+            session.execute(insert(Record), record_rows)
+    return outcomes
+
+
+def commit_entries(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
+    """:func:`commit_group`, falling back to one transaction per entry if the group's
+    transaction met a conflicting row written by someone else."""
+    try:
+        return commit_group(db, entries)
+    except IntegrityError:
+        logger.info("group of %d rows met a concurrent writer; committing one by one", len(entries))
+    outcomes: list[Outcome] = []
+    for entry in entries:
+        try:
+            outcomes.extend(commit_group(db, [entry]))
+        except IntegrityError:
+            # The conflicting row is committed now, so checking again finds it.
+            outcomes.extend(commit_group(db, [entry]))
+    return outcomes
+
+
+class GroupCommitter:
+    """The single writer of request rows of one registry process (see the module
+    docstring): a thread started by :meth:`start` and stopped by :meth:`stop` (the
+    application's lifespan does both). Requests wait for it from any event loop."""
+
+    def __init__(self, db: Database, *, max_group: int = MAX_GROUP) -> None:
+        """Commit to ``db`` at most ``max_group`` requests per transaction."""
+        self.db = db
+        self.max_group = max_group
+        self._waiting: list[tuple[_Entry, Future[Outcome]]] = []
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        with self._condition:
+            if self._thread is not None:
+                raise RuntimeError("the committer runs already")
+            self._stopping = False
+            self._thread = threading.Thread(target=self._run, name="registry-intake", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Commit what is waiting, then stop the writer thread; later requests get 503."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    async def _submit(self, entry: _Entry) -> Outcome:
+        future: Future[Outcome] = Future()
+        with self._condition:
+            if self._stopping or self._thread is None:
+                raise ServiceUnavailable("the registry is not accepting writes", code="stopping")
+            self._waiting.append((entry, future))
+            self._condition.notify()
+        outcome = await asyncio.wrap_future(future)
+        if isinstance(outcome, RegistryError):
+            raise outcome
+        return outcome
+
+    async def spend_nonce(self, claim: NonceClaim) -> None:
+        """Store the nonce of a signed request; raises AuthenticationFailed
+        (``replayed_nonce``) if it was used before."""
+        await self._submit(_Entry(claim, None))
+
+    async def accept_record(
+        self, claim: NonceClaim, record: NewRecord
+    ) -> tuple[RecordAccepted, bool]:
+        """Store the request's nonce and its record in one transaction; returns the answer
+        and whether the record is new (False: an idempotent retry). Raises
+        AuthenticationFailed for a replayed nonce, Conflict for a key reused with another
+        body."""
+        outcome = await self._submit(_Entry(claim, record))
+        assert isinstance(outcome, tuple)
+        return outcome
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._waiting and not self._stopping:
+                    self._condition.wait()
+                if not self._waiting:
+                    return
+                group = self._waiting[: self.max_group]
+                del self._waiting[: self.max_group]
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[_Entry, Future[Outcome]]]) -> None:
+        try:
+            outcomes = commit_entries(self.db, [entry for entry, _ in group])
+        except Exception as exc:
+            logger.exception("committing %d requests failed", len(group))
+            for _, future in group:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(exc)
+            return
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            if future.set_running_or_notify_cancel():
+                future.set_result(outcome)
+
+
+__all__ = [
+    "GroupCommitter",
+    "NewRecord",
+    "NonceClaim",
+    "accepted_view",
+    "commit_entries",
+]

@@ -1,0 +1,109 @@
+"""Group commit of request rows (registry.intake): refusals stay per request inside one
+transaction, and the in-process caches never keep a failed read."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from registry_harness import new_client, row_counts
+
+from chain.crypto import sm3
+from registry.caches import TtlCache
+from registry.db import Database
+from registry.errors import AuthenticationFailed, Conflict
+from registry.intake import NewRecord, NonceClaim, _Entry, commit_entries
+from registry.models import Client
+from registry.notarization import prepare_record
+from registry.schemas import RecordAccepted, RecordCreate
+from registry.settings import RegistrySettings
+
+
+@pytest.fixture
+def db(tmp_path: Path, database_url: str | None) -> Iterator[Database]:
+    database = Database.open(RegistrySettings(data_dir=tmp_path, database_url=database_url))
+    yield database
+    database.close()
+
+
+def claim(client: Client, nonce: str) -> NonceClaim:
+    return NonceClaim(client.id, nonce, datetime.now(UTC) + timedelta(minutes=5))
+
+
+def record(client: Client, key: str, body: bytes) -> NewRecord:
+    payload = RecordCreate(digest=sm3(body).hex())
+    return prepare_record(client, payload, key, body)
+
+
+def test_one_group_refuses_replays_and_answers_retries_per_request(db: Database) -> None:
+    client, _ = new_client(db)
+    first = record(client, "order-1", b"first")
+    outcomes = commit_entries(
+        db,
+        [
+            _Entry(claim(client, "n" * 16), first),
+            _Entry(claim(client, "n" * 16), record(client, "order-2", b"replayed nonce")),
+            _Entry(claim(client, "m" * 16), record(client, "order-1", b"first")),
+            _Entry(claim(client, "k" * 16), record(client, "order-1", b"other body")),
+            _Entry(claim(client, "j" * 16), None),
+        ],
+    )
+    accepted, created = outcomes[0]  # type: ignore[misc]
+    assert created and accepted == first.accepted
+    assert isinstance(outcomes[1], AuthenticationFailed) and outcomes[1].code == "replayed_nonce"
+    retry = outcomes[2]
+    assert isinstance(retry, tuple) and retry[1] is False and retry[0].id == first.accepted.id
+    assert isinstance(outcomes[3], Conflict)
+    assert outcomes[4] is None
+    # The replayed request stored nothing; the others spent their nonces.
+    assert row_counts(db)["records"] == 1
+    assert row_counts(db)["nonces"] == 4
+
+    again = commit_entries(
+        db,
+        [
+            _Entry(claim(client, "j" * 16), None),
+            _Entry(claim(client, "i" * 16), record(client, "order-1", b"first")),
+        ],
+    )
+    assert isinstance(again[0], AuthenticationFailed)
+    stored = again[1]
+    assert isinstance(stored, tuple) and isinstance(stored[0], RecordAccepted)
+    assert stored[0].id == first.accepted.id and stored[0].salts == first.accepted.salts
+    assert stored[1] is False
+
+
+def test_ttl_cache_shares_one_load_and_never_keeps_a_failure() -> None:
+    cache: TtlCache[str, int] = TtlCache(ttl=60)
+    calls = 0
+    release = threading.Event()
+
+    def slow_load() -> int:
+        nonlocal calls
+        calls += 1
+        release.wait(5)
+        return 7
+
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.get_or_load("k", slow_load)))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    release.set()
+    for thread in threads:
+        thread.join(5)
+    assert results == [7] * 8 and calls == 1
+
+    def unreachable() -> int:
+        raise ConnectionError("node away")
+
+    with pytest.raises(ConnectionError):
+        cache.get_or_load("status", unreachable)
+    assert cache.get_or_load("status", lambda: 3) == 3
