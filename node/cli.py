@@ -49,7 +49,7 @@ from node.cli_common import (
 )
 from node.cli_contract import contract_app
 from node.cli_dev import run_dev
-from node.cli_net import net_app
+from node.cli_net import net_app, net_init
 from node.cli_validators import validators_app
 from node.config import ConfigError, load_config
 from node.daemon import load_genesis
@@ -76,8 +76,27 @@ def init(
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
     password_file: PasswordOption = None,
     as_json: JsonOption = False,
+    validators: Annotated[
+        int, typer.Option(help="validators; more than one makes a local network (`lianxin net`)")
+    ] = 1,
+    observers: Annotated[int, typer.Option(help="non-voting full nodes of a network")] = 0,
+    p2p_port: Annotated[int, typer.Option(help="p2p port of node-0 of a network")] = 26656,
 ) -> None:
-    """Create a chain directory: genesis, encrypted validator key, node config."""
+    """Create a chain directory: genesis, encrypted validator key(s), node config(s). With
+    --validators N (N > 1) it is `lianxin net init`: one folder per node on 127.0.0.1."""
+    if validators > 1 or observers > 0:
+        net_init(
+            directory,
+            validators=validators,
+            observers=observers,
+            dev=dev,
+            chain_id=chain_id,
+            rpc_port=rpc_port,
+            p2p_port=p2p_port,
+            password_file=password_file,
+            as_json=as_json,
+        )
+        return
     password = read_password(password_file, confirm=True, allow_none=dev)
     try:
         result = init_chain_dir(

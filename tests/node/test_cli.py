@@ -198,3 +198,14 @@ def test_verify_chain_finds_a_consistently_rewritten_block(chain_dir: Path) -> N
     code, result = verify(chain_dir)
     assert code == 1
     assert result["first_bad_height"] == 2
+
+
+def test_init_with_validators_makes_a_local_network(tmp_path: Path) -> None:
+    directory = tmp_path / "net"
+    code, output = invoke("init", str(directory), "--validators", "4", "--dev", "--json")
+    assert code == 0, output
+    summary = json.loads(output)
+    assert len(summary["validators"]) == 4
+    assert len({v["rpc"] for v in summary["validators"]}) == 4
+    assert len({v["p2p"] for v in summary["validators"]}) == 4
+    assert sorted(p.name for p in directory.glob("node-*")) == [f"node-{i}" for i in range(4)]
