@@ -445,6 +445,166 @@ class _LinkFailed(Exception):
     """Internal: one link does not hold."""
 
 
+def _check_link(link: Link | LicenseLink, check: Callable[[], str]) -> LinkCheck:
+    """Run one link's check; a failure of the link or of a decoding becomes a failed check."""
+    try:
+        detail = check()
+    except _LinkFailed as exc:
+        return LinkCheck(link, False, str(exc))
+    except (ChainError, ContractsError, ValueError) as exc:
+        return LinkCheck(link, False, f"{type(exc).__name__}: {exc}")
+    return LinkCheck(link, True, detail)
+
+
+def _need(state: Mapping[str, Any], name: str) -> Any:
+    """A value an earlier link decoded; the link fails if that one did not."""
+    if name not in state:
+        raise _LinkFailed(f"depends on the {name}, which did not decode")
+    return state[name]
+
+
+@dataclass(frozen=True)
+class _ChainEvidence:
+    """What a bundle carries to show that a transaction signed by an issuer key succeeded
+    in a certified block."""
+
+    raw_transaction: bytes
+    """The signed transaction's canonical encoding."""
+    transaction_proof: MerkleProof
+    """Path from the transaction hash to the header's tx root."""
+    receipt: bytes
+    """The receipt's canonical encoding."""
+    receipt_proof: MerkleProof
+    """Path from the receipt encoding to the header's receipt root."""
+    header: Header
+    """Header of the block that includes the transaction."""
+    commit_certificate: CommitCertificate
+    """Precommits certifying the header."""
+    issuer_key: IssuerKeyClaim
+    """The signing key's IssuerRegistry record at that block."""
+
+
+@dataclass(frozen=True)
+class _ExpectedCall:
+    """What the transaction of a :class:`_ChainEvidence` must have done."""
+
+    contract_name: str
+    """The called contract's name, as the link details say it."""
+    bundle_contract: Address
+    """The contract the bundle says was called."""
+    trusted_contract: bytes | None
+    """The genuine contract, if the verifier knows it."""
+    check_calldata: Callable[[Transaction], None]
+    """Raises _LinkFailed unless the transaction's calldata is the expected call."""
+    action: str
+    """What the transaction does, as the link details say it (``anchoring``)."""
+    event: str
+    """The name of the event a successful call emits."""
+    event_matches: Callable[[Log, Transaction, bytes], bool]
+    """Whether a log of the called contract is that event for this transaction and the
+    issuer key's department."""
+
+
+def _verify_chain_links(
+    evidence: _ChainEvidence,
+    call: _ExpectedCall,
+    validator_set: ValidatorSet,
+    *,
+    chain_id: int,
+    links: type[Link] | type[LicenseLink],
+) -> tuple[LinkCheck, ...]:
+    """Check the links from the transaction to the issuer key (named as in ``links``):
+    the transaction is this chain's, validly signed by the issuer key and makes ``call``;
+    its receipt succeeded with the expected event; both are in a block the trusted
+    validators certified; the issuer key record is valid at that block."""
+    state: dict[str, Any] = {}
+    header = evidence.header
+
+    def transaction() -> str:
+        tx = Transaction.decode(evidence.raw_transaction)
+        if tx.chain_id != chain_id:
+            raise _LinkFailed(f"transaction is for chain {tx.chain_id}")
+        verify_transaction_signature(tx)
+        state["tx"] = tx
+        if tx.to != call.bundle_contract:
+            raise _LinkFailed(f"transaction does not call the bundle's {call.contract_name}")
+        if call.trusted_contract is not None and tx.to != bytes(call.trusted_contract):
+            raise _LinkFailed(f"transaction does not call the expected {call.contract_name}")
+        call.check_calldata(tx)
+        return f"transaction {tx.hash.hex()}"
+
+    def signer() -> str:
+        tx = _need(state, "tx")
+        if tx.public_key != evidence.issuer_key.public_key:
+            raise _LinkFailed("transaction is not signed by the named issuer key")
+        return f"signed by account {account_of(tx.public_key).hex()}"
+
+    def receipt() -> str:
+        tx = _need(state, "tx")
+        decoded = Receipt.decode(evidence.receipt)
+        if decoded.tx_hash != tx.hash:
+            raise _LinkFailed("receipt belongs to another transaction")
+        if decoded.status != 1:
+            raise _LinkFailed(f"the {call.action} transaction reverted")
+        department = uscc_bytes(evidence.issuer_key.uscc)
+        for log in decoded.logs:
+            if log.address == tx.to and call.event_matches(log, tx, department):
+                return f"{call.event} event found"
+        raise _LinkFailed(f"receipt has no matching {call.event} event")
+
+    def tx_inclusion() -> str:
+        tx = _need(state, "tx")
+        try:
+            verify_proof(header.tx_root, tx.hash, evidence.transaction_proof)
+        except ChainError as exc:
+            raise _LinkFailed(f"transaction is not in the block: {exc}") from exc
+        return f"transaction {evidence.transaction_proof.leaf_index} of the block"
+
+    def receipt_inclusion() -> str:
+        try:
+            verify_proof(header.receipt_root, evidence.receipt, evidence.receipt_proof)
+        except ChainError as exc:
+            raise _LinkFailed(f"receipt is not in the block: {exc}") from exc
+        return "receipt under the receipt root"
+
+    def certificate() -> str:
+        if header.validator_set_hash != validator_set.hash():
+            raise _LinkFailed("the header names another validator set")
+        try:
+            verify_commit_certificate(
+                evidence.commit_certificate,
+                validator_set,
+                chain_id=chain_id,
+                block_hash=header.hash,
+                height=header.height,
+            )
+        except CommitError as exc:
+            raise _LinkFailed(str(exc)) from exc
+        return f"block {header.height} certified"
+
+    def issuer_key() -> str:
+        key = evidence.issuer_key
+        height = header.height
+        uscc_bytes(key.uscc)
+        if key.read_at_block != height:
+            raise _LinkFailed(f"key record read at block {key.read_at_block}, not {height}")
+        if not key.valid_from_block <= height < key.valid_until_block:
+            raise _LinkFailed(f"key not valid at block {height}")
+        if not key.roles & Role.ISSUER:
+            raise _LinkFailed("key does not hold the ISSUER role")
+        return f"key {key.key_id} of {key.uscc} valid at block {height}"
+
+    return (
+        _check_link(links.TRANSACTION, transaction),
+        _check_link(links.SIGNER, signer),
+        _check_link(links.RECEIPT, receipt),
+        _check_link(links.TX_INCLUSION, tx_inclusion),
+        _check_link(links.RECEIPT_INCLUSION, receipt_inclusion),
+        _check_link(links.CERTIFICATE, certificate),
+        _check_link(links.ISSUER_KEY, issuer_key),
+    )
+
+
 EVIDENCE_KEY_PREFIX = b"lianxin/bundle-evidence/v1\x00"
 """Domain separation of :func:`evidence_key`."""
 
@@ -558,23 +718,7 @@ def verify_bundle(
     the event and the height. Nor can anything offline say whether the record or its batch
     was revoked later: ask the chain (``Notary.statusAt``) for that.
     """
-    checks: list[LinkCheck] = []
     state: dict[str, Any] = {}
-
-    def run(link: Link, check: Callable[[], str]) -> None:
-        try:
-            detail = check()
-        except _LinkFailed as exc:
-            checks.append(LinkCheck(link, False, str(exc)))
-        except (ChainError, ContractsError, ValueError) as exc:
-            checks.append(LinkCheck(link, False, f"{type(exc).__name__}: {exc}"))
-        else:
-            checks.append(LinkCheck(link, True, detail))
-
-    def need(name: str) -> Any:
-        if name not in state:
-            raise _LinkFailed(f"depends on the {name}, which did not decode")
-        return state[name]
 
     def record() -> str:
         if bundle.chain_id != chain_id:
@@ -588,7 +732,7 @@ def verify_bundle(
         return f"commitment {state['commitment'].hex()}"
 
     def batch() -> str:
-        commitment = need("commitment")
+        commitment = _need(state, "commitment")
         try:
             verify_proof(
                 bundle.batch.root,
@@ -600,116 +744,58 @@ def verify_bundle(
             raise _LinkFailed(f"record is not in the batch: {exc}") from exc
         return f"leaf {bundle.batch.proof.leaf_index} of {bundle.batch.leaf_count}"
 
-    def transaction() -> str:
-        tx = Transaction.decode(bundle.anchor.raw_transaction)
-        if tx.chain_id != chain_id:
-            raise _LinkFailed(f"transaction is for chain {tx.chain_id}")
-        verify_transaction_signature(tx)
-        state["tx"] = tx
-        if tx.to != bundle.anchor.notary:
-            raise _LinkFailed("transaction does not call the bundle's Notary")
-        if notary is not None and tx.to != bytes(notary):
-            raise _LinkFailed("transaction does not call the expected Notary")
+    def anchor_calldata(tx: Transaction) -> None:
         expected = _NOTARY.encode_call(
             "anchor", bundle.batch.root, bundle.batch.leaf_count, bundle.batch.metadata_hash
         )
         if tx.data != expected:
             raise _LinkFailed("transaction is not Notary.anchor of this batch")
-        return f"transaction {tx.hash.hex()}"
 
-    def signer() -> str:
-        tx = need("tx")
-        if tx.public_key != bundle.issuer_key.public_key:
-            raise _LinkFailed("transaction is not signed by the named issuer key")
-        return f"signed by account {account_of(tx.public_key).hex()}"
+    def batch_anchored(log: Log, tx: Transaction, department: bytes) -> bool:
+        if not _is_batch_anchored(log):
+            return False
+        args = _NOTARY.decode_log(log).args
+        return bool(
+            args["root"] == bundle.batch.root
+            and args["issuer"] == account_of(tx.public_key)
+            and args["department"] == department
+            and args["leafCount"] == bundle.batch.leaf_count
+        )
 
-    def receipt() -> str:
-        tx = need("tx")
-        decoded = Receipt.decode(bundle.anchor.receipt)
-        if decoded.tx_hash != tx.hash:
-            raise _LinkFailed("receipt belongs to another transaction")
-        if decoded.status != 1:
-            raise _LinkFailed("the anchoring transaction reverted")
-        department = uscc_bytes(bundle.issuer_key.uscc)
-        for log in decoded.logs:
-            if log.address != tx.to or not _is_batch_anchored(log):
-                continue
-            args = _NOTARY.decode_log(log).args
-            if (
-                args["root"] == bundle.batch.root
-                and args["issuer"] == account_of(tx.public_key)
-                and args["department"] == department
-                and args["leafCount"] == bundle.batch.leaf_count
-            ):
-                return "BatchAnchored event found"
-        raise _LinkFailed("receipt has no matching BatchAnchored event")
-
-    def tx_inclusion() -> str:
-        tx = need("tx")
-        try:
-            verify_proof(bundle.header.tx_root, tx.hash, bundle.anchor.transaction_proof)
-        except ChainError as exc:
-            raise _LinkFailed(f"transaction is not in the block: {exc}") from exc
-        return f"transaction {bundle.anchor.transaction_proof.leaf_index} of the block"
-
-    def receipt_inclusion() -> str:
-        try:
-            verify_proof(
-                bundle.header.receipt_root, bundle.anchor.receipt, bundle.anchor.receipt_proof
-            )
-        except ChainError as exc:
-            raise _LinkFailed(f"receipt is not in the block: {exc}") from exc
-        return "receipt under the receipt root"
-
-    def certificate() -> str:
-        if bundle.header.validator_set_hash != validator_set.hash():
-            raise _LinkFailed("the header names another validator set")
-        try:
-            verify_commit_certificate(
-                bundle.commit_certificate,
-                validator_set,
-                chain_id=chain_id,
-                block_hash=bundle.header.hash,
-                height=bundle.header.height,
-            )
-        except CommitError as exc:
-            raise _LinkFailed(str(exc)) from exc
-        return f"block {bundle.header.height} certified"
-
-    def issuer_key() -> str:
-        key = bundle.issuer_key
-        height = bundle.header.height
-        uscc_bytes(key.uscc)
-        if key.read_at_block != height:
-            raise _LinkFailed(f"key record read at block {key.read_at_block}, not {height}")
-        if not key.valid_from_block <= height < key.valid_until_block:
-            raise _LinkFailed(f"key not valid at block {height}")
-        if not key.roles & Role.ISSUER:
-            raise _LinkFailed("key does not hold the ISSUER role")
-        return f"key {key.key_id} of {key.uscc} valid at block {height}"
-
-    run(Link.RECORD, record)
-    run(Link.BATCH, batch)
+    record_checks = (_check_link(Link.RECORD, record), _check_link(Link.BATCH, batch))
     key = None
     if verified is not None:
         key = evidence_key(bundle, validator_set, chain_id=chain_id, notary=notary)
         remembered = verified.recall(key)
         if remembered is not None:
-            return BundleVerdict((*checks, *remembered))
-    for link, check in (
-        (Link.TRANSACTION, transaction),
-        (Link.SIGNER, signer),
-        (Link.RECEIPT, receipt),
-        (Link.TX_INCLUSION, tx_inclusion),
-        (Link.RECEIPT_INCLUSION, receipt_inclusion),
-        (Link.CERTIFICATE, certificate),
-        (Link.ISSUER_KEY, issuer_key),
-    ):
-        run(link, check)
-    chain_checks = tuple(checks[2:])
+            return BundleVerdict((*record_checks, *remembered))
+    anchor = bundle.anchor
+    chain_checks = _verify_chain_links(
+        _ChainEvidence(
+            raw_transaction=anchor.raw_transaction,
+            transaction_proof=anchor.transaction_proof,
+            receipt=anchor.receipt,
+            receipt_proof=anchor.receipt_proof,
+            header=bundle.header,
+            commit_certificate=bundle.commit_certificate,
+            issuer_key=bundle.issuer_key,
+        ),
+        _ExpectedCall(
+            contract_name="Notary",
+            bundle_contract=anchor.notary,
+            trusted_contract=notary,
+            check_calldata=anchor_calldata,
+            action="anchoring",
+            event="BatchAnchored",
+            event_matches=batch_anchored,
+        ),
+        validator_set,
+        chain_id=chain_id,
+        links=Link,
+    )
     if verified is not None and key is not None and all(check.ok for check in chain_checks):
         verified.remember(key, chain_checks)
-    return BundleVerdict(tuple(checks))
+    return BundleVerdict((*record_checks, *chain_checks))
 
 
 # -- license issuance bundles ----------------------------------------------------------------
@@ -860,24 +946,7 @@ def verify_license_bundle(
     succeeded (the contract reverts unless the signer holds the ISSUER role at that block),
     and is in a block ≥ 2/3 of the trusted validators certified. What it cannot prove: the
     license's status now (suspended, revoked, expired): ask the chain (``statusOf``)."""
-    checks: list[LinkCheck] = []
-    state: dict[str, Any] = {}
     claim = bundle.license
-
-    def run(link: LicenseLink, check: Callable[[], str]) -> None:
-        try:
-            detail = check()
-        except _LinkFailed as exc:
-            checks.append(LinkCheck(link, False, str(exc)))
-        except (ChainError, ContractsError, ValueError) as exc:
-            checks.append(LinkCheck(link, False, f"{type(exc).__name__}: {exc}"))
-        else:
-            checks.append(LinkCheck(link, True, detail))
-
-    def need(name: str) -> Any:
-        if name not in state:
-            raise _LinkFailed(f"depends on the {name}, which did not decode")
-        return state[name]
 
     def license_link() -> str:
         if bundle.chain_id != chain_id:
@@ -888,110 +957,52 @@ def verify_license_bundle(
             raise _LinkFailed("the bundle is for another license")
         return f"license {claim.identifier}"
 
-    def transaction() -> str:
-        tx = Transaction.decode(bundle.raw_transaction)
-        if tx.chain_id != chain_id:
-            raise _LinkFailed(f"transaction is for chain {tx.chain_id}")
-        verify_transaction_signature(tx)
-        state["tx"] = tx
-        if tx.to != bundle.license_registry:
-            raise _LinkFailed("transaction does not call the bundle's LicenseRegistry")
-        if license_registry is not None and tx.to != bytes(license_registry):
-            raise _LinkFailed("transaction does not call the expected LicenseRegistry")
+    def issuing_calldata(tx: Transaction) -> None:
         if not any(tx.data.startswith(call) for call in _issuing_calls(claim)):
             raise _LinkFailed("transaction does not issue this license")
         if len(tx.data) not in (4 + 32 * 4, 4 + 32 * 6):
             raise _LinkFailed("transaction calldata has trailing bytes")
-        return f"transaction {tx.hash.hex()}"
 
-    def signer() -> str:
-        tx = need("tx")
-        if tx.public_key != bundle.issuer_key.public_key:
-            raise _LinkFailed("transaction is not signed by the named issuer key")
-        return f"signed by account {account_of(tx.public_key).hex()}"
-
-    def receipt() -> str:
-        tx = need("tx")
-        decoded = Receipt.decode(bundle.receipt)
-        if decoded.tx_hash != tx.hash:
-            raise _LinkFailed("receipt belongs to another transaction")
-        if decoded.status != 1:
-            raise _LinkFailed("the issuing transaction reverted")
-        department = uscc_bytes(bundle.issuer_key.uscc)
-        for log in decoded.logs:
-            if log.address != tx.to:
-                continue
-            try:
-                event = _LICENSES.decode_log(log)
-            except ContractsError:
-                continue
-            args = event.args
-            if (
-                event.name == "LicenseIssued"
-                and args["id"] == claim.id_hash
-                and args["department"] == department
-                and args["by"] == account_of(tx.public_key)
-                and args["holderCommitment"] == claim.holder_commitment
-                and args["metadataHash"] == claim.metadata_hash
-                and args["validUntil"] == claim.valid_until
-            ):
-                return "LicenseIssued event found"
-        raise _LinkFailed("receipt has no matching LicenseIssued event")
-
-    def tx_inclusion() -> str:
-        tx = need("tx")
+    def license_issued(log: Log, tx: Transaction, department: bytes) -> bool:
         try:
-            verify_proof(bundle.header.tx_root, tx.hash, bundle.transaction_proof)
-        except ChainError as exc:
-            raise _LinkFailed(f"transaction is not in the block: {exc}") from exc
-        return f"transaction {bundle.transaction_proof.leaf_index} of the block"
+            event = _LICENSES.decode_log(log)
+        except ContractsError:
+            return False
+        args = event.args
+        return bool(
+            event.name == "LicenseIssued"
+            and args["id"] == claim.id_hash
+            and args["department"] == department
+            and args["by"] == account_of(tx.public_key)
+            and args["holderCommitment"] == claim.holder_commitment
+            and args["metadataHash"] == claim.metadata_hash
+            and args["validUntil"] == claim.valid_until
+        )
 
-    def receipt_inclusion() -> str:
-        try:
-            verify_proof(bundle.header.receipt_root, bundle.receipt, bundle.receipt_proof)
-        except ChainError as exc:
-            raise _LinkFailed(f"receipt is not in the block: {exc}") from exc
-        return "receipt under the receipt root"
-
-    def certificate() -> str:
-        if bundle.header.validator_set_hash != validator_set.hash():
-            raise _LinkFailed("the header names another validator set")
-        try:
-            verify_commit_certificate(
-                bundle.commit_certificate,
-                validator_set,
-                chain_id=chain_id,
-                block_hash=bundle.header.hash,
-                height=bundle.header.height,
-            )
-        except CommitError as exc:
-            raise _LinkFailed(str(exc)) from exc
-        return f"block {bundle.header.height} certified"
-
-    def issuer_key() -> str:
-        key = bundle.issuer_key
-        height = bundle.header.height
-        uscc_bytes(key.uscc)
-        if key.read_at_block != height:
-            raise _LinkFailed(f"key record read at block {key.read_at_block}, not {height}")
-        if not key.valid_from_block <= height < key.valid_until_block:
-            raise _LinkFailed(f"key not valid at block {height}")
-        if not key.roles & Role.ISSUER:
-            raise _LinkFailed("key does not hold the ISSUER role")
-        return f"key {key.key_id} of {key.uscc} valid at block {height}"
-
-    for link, check in (
-        (LicenseLink.LICENSE, license_link),
-        (LicenseLink.TRANSACTION, transaction),
-        (LicenseLink.SIGNER, signer),
-        (LicenseLink.RECEIPT, receipt),
-        (LicenseLink.TX_INCLUSION, tx_inclusion),
-        (LicenseLink.RECEIPT_INCLUSION, receipt_inclusion),
-        (LicenseLink.CERTIFICATE, certificate),
-        (LicenseLink.ISSUER_KEY, issuer_key),
-    ):
-        run(link, check)
-    return BundleVerdict(tuple(checks))
+    chain_checks = _verify_chain_links(
+        _ChainEvidence(
+            raw_transaction=bundle.raw_transaction,
+            transaction_proof=bundle.transaction_proof,
+            receipt=bundle.receipt,
+            receipt_proof=bundle.receipt_proof,
+            header=bundle.header,
+            commit_certificate=bundle.commit_certificate,
+            issuer_key=bundle.issuer_key,
+        ),
+        _ExpectedCall(
+            contract_name="LicenseRegistry",
+            bundle_contract=bundle.license_registry,
+            trusted_contract=license_registry,
+            check_calldata=issuing_calldata,
+            action="issuing",
+            event="LicenseIssued",
+            event_matches=license_issued,
+        ),
+        validator_set,
+        chain_id=chain_id,
+        links=LicenseLink,
+    )
+    return BundleVerdict((_check_link(LicenseLink.LICENSE, license_link), *chain_checks))
 
 
 def _is_batch_anchored(log: Log) -> bool:
