@@ -291,6 +291,28 @@ def _int(value: Any) -> int:
     return value
 
 
+def _parse_validators(entries: Any) -> ValidatorSet:
+    """The ``validators`` member of a bundle's JSON."""
+    return ValidatorSet.of(
+        Validator(_bytes(v["publicKey"], 65), _int(v["power"]))  # type: ignore[arg-type]
+        for v in entries
+    )
+
+
+def _parse_issuer_key(issuer: Any) -> IssuerKeyClaim:
+    """The ``issuerKey`` member of a bundle's JSON."""
+    return IssuerKeyClaim(
+        issuer_registry=Address(_bytes(issuer["issuerRegistry"], 20)),
+        uscc=str(issuer["uscc"]),
+        key_id=_int(issuer["keyId"]),
+        public_key=_bytes(issuer["publicKey"], 65),
+        roles=_int(issuer["roles"]),
+        valid_from_block=_int(issuer["validFromBlock"]),
+        valid_until_block=_int(issuer["validUntilBlock"]),
+        read_at_block=_int(issuer["readAtBlock"]),
+    )
+
+
 def _parse_bundle(value: Any) -> ProofBundle:
     if not isinstance(value, dict):
         raise BundleFormatError("a proof bundle is a JSON object")
@@ -331,20 +353,8 @@ def _parse_bundle(value: Any) -> ProofBundle:
         ),
         header=Header.decode(_bytes(value["header"])),
         commit_certificate=CommitCertificate.decode(_bytes(value["commitCertificate"])),
-        validators=ValidatorSet.of(
-            Validator(_bytes(v["publicKey"], 65), _int(v["power"]))  # type: ignore[arg-type]
-            for v in value["validators"]
-        ),
-        issuer_key=IssuerKeyClaim(
-            issuer_registry=Address(_bytes(issuer["issuerRegistry"], 20)),
-            uscc=str(issuer["uscc"]),
-            key_id=_int(issuer["keyId"]),
-            public_key=_bytes(issuer["publicKey"], 65),
-            roles=_int(issuer["roles"]),
-            valid_from_block=_int(issuer["validFromBlock"]),
-            valid_until_block=_int(issuer["validUntilBlock"]),
-            read_at_block=_int(issuer["readAtBlock"]),
-        ),
+        validators=_parse_validators(value["validators"]),
+        issuer_key=_parse_issuer_key(issuer),
     )
 
 
@@ -890,20 +900,8 @@ def _parse_license_bundle(value: Any) -> LicenseBundle:
         receipt_proof=MerkleProof.decode(_bytes(anchor["receiptProof"])),
         header=Header.decode(_bytes(value["header"])),
         commit_certificate=CommitCertificate.decode(_bytes(value["commitCertificate"])),
-        validators=ValidatorSet.of(
-            Validator(_bytes(v["publicKey"], 65), _int(v["power"]))  # type: ignore[arg-type]
-            for v in value["validators"]
-        ),
-        issuer_key=IssuerKeyClaim(
-            issuer_registry=Address(_bytes(issuer["issuerRegistry"], 20)),
-            uscc=str(issuer["uscc"]),
-            key_id=_int(issuer["keyId"]),
-            public_key=_bytes(issuer["publicKey"], 65),
-            roles=_int(issuer["roles"]),
-            valid_from_block=_int(issuer["validFromBlock"]),
-            valid_until_block=_int(issuer["validUntilBlock"]),
-            read_at_block=_int(issuer["readAtBlock"]),
-        ),
+        validators=_parse_validators(value["validators"]),
+        issuer_key=_parse_issuer_key(issuer),
     )
 
 
