@@ -773,7 +773,7 @@ class LicenseService:
         now = _now()
         if key.startswith(LICENSE_IDENTIFIER_PREFIX + "."):
             lookup = PageLookup.IDENTIFIER
-            with self.db.session() as session:
+            with self.db.read_session() as session:
                 row = session.get(License, key)
                 if row is not None:
                     session.expunge(row)
@@ -786,7 +786,7 @@ class LicenseService:
                 return VerifyPageView(PageStatus.NOT_FOUND, now), PageLookup.EXPIRED_TOKEN
             except (TokenError, ValueError):
                 return VerifyPageView(PageStatus.NOT_FOUND, now), PageLookup.BAD_TOKEN
-            with self.db.session() as session:
+            with self.db.read_session() as session:
                 row = session.scalars(
                     select(License).where(License.id_hash == claims.license_id_hash.hex())
                 ).one_or_none()

@@ -46,6 +46,17 @@ class RegistrySettings(BaseSettings):
     """Seconds to wait for one answer from the node."""
     run_workers: bool = True
     """Run the batcher and anchorer inside the web application's lifespan."""
+    workers: int = Field(default=1, ge=1, le=64)
+    """API processes served on the one port; exactly one of them runs the batcher and
+    anchorer at any time."""
+    max_bulk_records: int = Field(default=1_000, ge=1, le=100_000)
+    """Most records in one ``POST /v1/records/bulk`` request."""
+    public_base_url: str | None = None
+    """Scheme, host and optional path prefix under which citizens reach this service (e.g.
+    ``https://zx.example.gov.cn``): QR codes and verify links use it. Default: the URL of
+    the request that asked for the link."""
+    nonce_purge_interval: float = Field(default=300.0, gt=0)
+    """Seconds between two purges of request nonces whose timestamps can no longer pass."""
     issuer_registry_address: str | None = None
     """IssuerRegistry address (0x hex); default: the one recorded by bootstrap."""
     notary_address: str | None = None
