@@ -9,11 +9,13 @@ database's own durability: SQLite ``synchronous=FULL``, PostgreSQL's WAL flush a
 and the flush is paid once per group instead of once per request. A nonce and the record of
 the same request are stored in the same transaction.
 
-Refusals stay per request: a nonce used before (in the database or earlier in the same
-group) refuses that request alone with ``replayed_nonce`` and stores nothing for it; an
-Idempotency-Key used before answers the stored record (or 409 for another body). Should the
-group's transaction fail anyway (a writer outside this process), its requests are committed
-one by one, each refused or stored on its own.
+A request carries one record (``POST /v1/records``) or many (``POST /v1/records/bulk``); the
+records of one request are stored together or not at all. Refusals stay per request: a
+nonce used before (in the database or earlier in the same group) refuses that request alone
+with ``replayed_nonce`` and stores nothing for it; an Idempotency-Key used before answers
+the stored records (or 409 for another body). Should the group's transaction fail anyway (a
+writer outside this process), its requests are committed one by one, each refused or stored
+on its own.
 
 One committer (one thread) per registry process; several processes may share a database
 (the uniqueness constraints decide between them).
@@ -27,7 +29,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -42,6 +44,12 @@ logger = logging.getLogger(__name__)
 
 MAX_GROUP = 1_000
 """Most requests committed in one transaction."""
+
+MAX_GROUP_RECORDS = 5_000
+"""Records after which a group is closed (a bulk request is never split)."""
+
+KEY_CHUNK = 2_000
+"""Idempotency keys looked up per query (bound parameters stay well under SQLite's limit)."""
 
 
 @dataclass(frozen=True)
@@ -81,15 +89,17 @@ class NewRecord:
         return str(self.values["request_hash"])
 
 
-Outcome = tuple[RecordAccepted, bool] | RegistryError | None
-"""What one entry came to: a record answer and whether it is new, a refusal, or (a nonce
-alone) None."""
+Answer = tuple[RecordAccepted, bool]
+"""A stored record's answer and whether this request stored it (False: an idempotent retry)."""
+
+Outcome = list[Answer] | RegistryError | None
+"""What one entry came to: one answer per record, a refusal, or (a nonce alone) None."""
 
 
 @dataclass(frozen=True)
 class _Entry:
     nonce: NonceClaim
-    record: NewRecord | None
+    records: tuple[NewRecord, ...] = ()
 
 
 def accepted_view(record: Record) -> RecordAccepted:
@@ -101,17 +111,34 @@ def accepted_view(record: Record) -> RecordAccepted:
         metadata_hash=record.metadata_hash,
         field_hashes=dict(record.field_hashes),
         salts=dict(record.field_salts),
-        created_at=record.created_at,
+        # SQLite hands back naive datetimes; every time the registry stores is UTC.
+        created_at=(
+            record.created_at
+            if record.created_at.tzinfo is not None
+            else record.created_at.replace(tzinfo=UTC)
+        ),
     )
 
 
-def _replay(accepted: RecordAccepted, stored_hash: str, request_hash: str) -> Outcome:
-    if stored_hash != request_hash:
-        return Conflict(
-            "this Idempotency-Key was used with a different request body",
-            code="idempotency_conflict",
-        )
-    return accepted, False
+def _answers(
+    records: Sequence[NewRecord], known: dict[tuple[str, str], tuple[RecordAccepted, str]]
+) -> list[Answer] | Conflict:
+    """One answer per record of a request: the stored record for a key used before by the
+    same request body, else the new record; a Conflict if any key was used with another
+    body (then none of the request's records is stored)."""
+    answers: list[Answer] = []
+    for record in records:
+        stored = known.get((record.client_id, record.idempotency_key))
+        if stored is None:
+            answers.append((record.accepted, True))
+        elif stored[1] != record.request_hash:
+            return Conflict(
+                "this Idempotency-Key was used with a different request body",
+                code="idempotency_conflict",
+            )
+        else:
+            answers.append((stored[0], False))
+    return answers
 
 
 def _by_client(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
@@ -137,18 +164,20 @@ def commit_group(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
                     select(Nonce.nonce).where(Nonce.client_id == client_id, Nonce.nonce.in_(nonces))
                 )
             )
-        keyed = [(e.record.client_id, e.record.idempotency_key) for e in entries if e.record]
+        keyed = [(r.client_id, r.idempotency_key) for e in entries for r in e.records]
         known: dict[tuple[str, str], tuple[RecordAccepted, str]] = {}
         for client_id, keys in _by_client(keyed).items():
-            for stored in session.scalars(
-                select(Record).where(
-                    Record.client_id == client_id, Record.idempotency_key.in_(keys)
-                )
-            ):
-                known[(client_id, stored.idempotency_key)] = (
-                    accepted_view(stored),
-                    stored.request_hash,
-                )
+            for start in range(0, len(keys), KEY_CHUNK):
+                for stored in session.scalars(
+                    select(Record).where(
+                        Record.client_id == client_id,
+                        Record.idempotency_key.in_(keys[start : start + KEY_CHUNK]),
+                    )
+                ):
+                    known[(client_id, stored.idempotency_key)] = (
+                        accepted_view(stored),
+                        stored.request_hash,
+                    )
         nonce_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
         for entry in entries:
@@ -162,18 +191,19 @@ def commit_group(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
             nonce_rows.append(
                 {"client_id": claim.client_id, "nonce": claim.nonce, "expires_at": claim.expires_at}
             )
-            record = entry.record
-            if record is None:
+            if not entry.records:
                 outcomes.append(None)
                 continue
-            key = (record.client_id, record.idempotency_key)
-            if key in known:
-                accepted, stored_hash = known[key]
-                outcomes.append(_replay(accepted, stored_hash, record.request_hash))
-                continue
-            known[key] = (record.accepted, record.request_hash)
-            record_rows.append(record.values)
-            outcomes.append((record.accepted, True))
+            outcome = _answers(entry.records, known)
+            if isinstance(outcome, list):
+                for record, (_, created) in zip(entry.records, outcome, strict=True):
+                    if created:
+                        known[(record.client_id, record.idempotency_key)] = (
+                            record.accepted,
+                            record.request_hash,
+                        )
+                        record_rows.append(record.values)
+            outcomes.append(outcome)
         if nonce_rows:
             session.execute(insert(Nonce), nonce_rows)
         if record_rows:
@@ -245,28 +275,56 @@ class GroupCommitter:
     async def spend_nonce(self, claim: NonceClaim) -> None:
         """Store the nonce of a signed request; raises AuthenticationFailed
         (``replayed_nonce``) if it was used before."""
-        await self._submit(_Entry(claim, None))
+        await self._submit(_Entry(claim))
 
-    async def accept_record(
-        self, claim: NonceClaim, record: NewRecord
-    ) -> tuple[RecordAccepted, bool]:
+    async def accept_record(self, claim: NonceClaim, record: NewRecord) -> Answer:
         """Store the request's nonce and its record in one transaction; returns the answer
         and whether the record is new (False: an idempotent retry). Raises
         AuthenticationFailed for a replayed nonce, Conflict for a key reused with another
         body."""
-        outcome = await self._submit(_Entry(claim, record))
-        assert isinstance(outcome, tuple)
+        (answer,) = await self.accept_records(claim, [record])
+        return answer
+
+    async def accept_records(self, claim: NonceClaim, records: Sequence[NewRecord]) -> list[Answer]:
+        """:meth:`accept_record` for the records of one bulk request: all of them are
+        stored with the nonce in one transaction, or none; one answer per record, in
+        order."""
+        if not records:
+            raise ValueError("a request stores at least one record")
+        outcome = await self._submit(_Entry(claim, tuple(records)))
+        assert isinstance(outcome, list)
         return outcome
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:
+            # Never leave a request waiting for a writer that is gone.
+            logger.exception("the request writer stopped")
+            with self._condition:
+                self._stopping = True
+                waiting, self._waiting = self._waiting, []
+            for _, future in waiting:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(ServiceUnavailable("the request writer stopped"))
+            if not isinstance(exc, Exception):
+                raise
+
+    def _loop(self) -> None:
         while True:
             with self._condition:
                 while not self._waiting and not self._stopping:
                     self._condition.wait()
                 if not self._waiting:
                     return
-                group = self._waiting[: self.max_group]
-                del self._waiting[: self.max_group]
+                taken, records = 0, 0
+                for entry, _ in self._waiting[: self.max_group]:
+                    taken += 1
+                    records += len(entry.records)
+                    if records >= MAX_GROUP_RECORDS:
+                        break
+                group = self._waiting[:taken]
+                del self._waiting[:taken]
             self._commit(group)
 
     def _commit(self, group: list[tuple[_Entry, Future[Outcome]]]) -> None:
@@ -284,6 +342,7 @@ class GroupCommitter:
 
 
 __all__ = [
+    "Answer",
     "GroupCommitter",
     "NewRecord",
     "NonceClaim",

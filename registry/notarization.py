@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -110,16 +111,21 @@ def digest_of(payload: DocumentInput) -> bytes:
     return sm3(document)
 
 
-def check_idempotency_key(key: str | None) -> str:
+def check_idempotency_key(key: str | None, max_length: int = MAX_IDEMPOTENCY_KEY) -> str:
     """A valid idempotency key (a fresh one if none was given); raises InvalidInput."""
     if key is None:
         return str(uuid.uuid4())
-    if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY or not key.isprintable():
+    if not 1 <= len(key) <= max_length or not key.isprintable():
         raise InvalidInput(
-            f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+            f"Idempotency-Key must be 1 to {max_length} printable characters",
             code="invalid_idempotency_key",
         )
     return key
+
+
+def bulk_record_key(idempotency_key: str, index: int) -> str:
+    """The key record ``index`` of a bulk request is stored under: ``<key>#<index>``."""
+    return f"{idempotency_key}#{index}"
 
 
 def prepare_record(
@@ -129,6 +135,26 @@ def prepare_record(
     salted field hashes, commitment); raises InvalidInput. Nothing is stored: the group
     committer (:mod:`registry.intake`) stores it with the request's nonce, or answers an
     earlier record stored under the same Idempotency-Key."""
+    return _new_record(client, payload, idempotency_key, sm3(body).hex())
+
+
+def prepare_records(
+    client: Client, payloads: Sequence[RecordCreate], idempotency_key: str, body: bytes
+) -> list[NewRecord]:
+    """:func:`prepare_record` for each record of a bulk request: record ``i`` is keyed
+    ``bulk_record_key(idempotency_key, i)`` and all share the request's body hash, so a
+    retry of the same request answers the same records and another body under the same
+    key is a conflict."""
+    request_hash = sm3(body).hex()
+    return [
+        _new_record(client, payload, bulk_record_key(idempotency_key, index), request_hash)
+        for index, payload in enumerate(payloads)
+    ]
+
+
+def _new_record(
+    client: Client, payload: RecordCreate, idempotency_key: str, request_hash: str
+) -> NewRecord:
     digest = digest_of(payload)
     fields = payload.fields or {}
     for name in fields:
@@ -152,7 +178,7 @@ def prepare_record(
         "field_salts": field_salts,
         "commitment": commitment.hex(),
         "idempotency_key": idempotency_key,
-        "request_hash": sm3(body).hex(),
+        "request_hash": request_hash,
         "status": RecordStatus.ACCEPTED.value,
         "batch_id": None,
         "leaf_index": None,

@@ -54,6 +54,28 @@ class RecordAccepted(BaseModel):
     created_at: datetime
 
 
+MAX_BULK_RECORDS = 100_000
+"""Upper bound of the ``max_bulk_records`` setting (default 1,000)."""
+
+
+class RecordBulkCreate(BaseModel):
+    """``POST /v1/records/bulk``: records stored together, or none of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[RecordCreate] = Field(
+        min_length=1,
+        max_length=MAX_BULK_RECORDS,
+        description="as many as the max_bulk_records setting allows (1,000 by default)",
+    )
+
+
+class RecordBulkAccepted(BaseModel):
+    """Answer to ``POST /v1/records/bulk`` (202): one entry per record, in request order."""
+
+    records: list[RecordAccepted]
+
+
 class BatchPublic(BaseModel):
     """Where a record sits once sealed."""
 

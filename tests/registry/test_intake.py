@@ -45,18 +45,20 @@ def test_one_group_refuses_replays_and_answers_retries_per_request(db: Database)
     outcomes = commit_entries(
         db,
         [
-            _Entry(claim(client, "n" * 16), first),
-            _Entry(claim(client, "n" * 16), record(client, "order-2", b"replayed nonce")),
-            _Entry(claim(client, "m" * 16), record(client, "order-1", b"first")),
-            _Entry(claim(client, "k" * 16), record(client, "order-1", b"other body")),
-            _Entry(claim(client, "j" * 16), None),
+            _Entry(claim(client, "n" * 16), (first,)),
+            _Entry(claim(client, "n" * 16), (record(client, "order-2", b"replayed nonce"),)),
+            _Entry(claim(client, "m" * 16), (record(client, "order-1", b"first"),)),
+            _Entry(claim(client, "k" * 16), (record(client, "order-1", b"other body"),)),
+            _Entry(claim(client, "j" * 16)),
         ],
     )
-    accepted, created = outcomes[0]  # type: ignore[misc]
+    assert isinstance(outcomes[0], list)
+    ((accepted, created),) = outcomes[0]
     assert created and accepted == first.accepted
     assert isinstance(outcomes[1], AuthenticationFailed) and outcomes[1].code == "replayed_nonce"
-    retry = outcomes[2]
-    assert isinstance(retry, tuple) and retry[1] is False and retry[0].id == first.accepted.id
+    assert isinstance(outcomes[2], list)
+    ((retry, created),) = outcomes[2]
+    assert created is False and retry.id == first.accepted.id
     assert isinstance(outcomes[3], Conflict)
     assert outcomes[4] is None
     # The replayed request stored nothing; the others spent their nonces.
@@ -66,15 +68,16 @@ def test_one_group_refuses_replays_and_answers_retries_per_request(db: Database)
     again = commit_entries(
         db,
         [
-            _Entry(claim(client, "j" * 16), None),
-            _Entry(claim(client, "i" * 16), record(client, "order-1", b"first")),
+            _Entry(claim(client, "j" * 16)),
+            _Entry(claim(client, "i" * 16), (record(client, "order-1", b"first"),)),
         ],
     )
     assert isinstance(again[0], AuthenticationFailed)
-    stored = again[1]
-    assert isinstance(stored, tuple) and isinstance(stored[0], RecordAccepted)
-    assert stored[0].id == first.accepted.id and stored[0].salts == first.accepted.salts
-    assert stored[1] is False
+    assert isinstance(again[1], list)
+    ((stored, created),) = again[1]
+    assert isinstance(stored, RecordAccepted)
+    assert stored.id == first.accepted.id and stored.salts == first.accepted.salts
+    assert created is False
 
 
 def test_ttl_cache_shares_one_load_and_never_keeps_a_failure() -> None:

@@ -1,0 +1,209 @@
+"""``POST /v1/records/bulk``: many records in one signed request, stored together or not at
+all, each anchored and proven like a record sent alone. Runs on SQLite, or on PostgreSQL
+with LIANXIN_TEST_DATABASE_URL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from registry_harness import TrustChain, new_client, row_counts, signed
+from sqlalchemy import select
+
+from chain.crypto import PrivateKey, sm3
+from registry.app import create_app
+from registry.db import Database
+from registry.models import Batch, Record
+from registry.settings import RegistrySettings
+from sdk.bundle import ProofBundle, verify_bundle
+from sdk.chain_reader import ChainReader
+
+PATH = "/v1/records/bulk"
+ANCHOR_TIMEOUT_S = 20.0
+
+
+class Bulk:
+    """The in-process registry app with one registered client."""
+
+    def __init__(self, http: TestClient, db: Database, client_id: str, key: PrivateKey) -> None:
+        self.http, self.db, self.client_id, self.key = http, db, client_id, key
+
+    def post(self, payload: Any, key: str | None = None, **sign: Any) -> Any:
+        body, headers = signed(self.key, self.client_id, "POST", PATH, payload, **sign)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return self.http.post(PATH, content=body, headers=headers)
+
+    def get(self, record_id: str) -> Any:
+        path = f"/v1/records/{record_id}"
+        _, headers = signed(self.key, self.client_id, "GET", path)
+        return self.http.get(path, headers=headers)
+
+
+@pytest.fixture
+def bulk(settings: RegistrySettings) -> Iterator[Bulk]:
+    small = settings.model_copy(update={"max_bulk_records": 50})
+    with TestClient(create_app(small)) as http:
+        db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
+        client, key = new_client(db)
+        yield Bulk(http, db, client.id, key)
+
+
+def digests(tag: str, count: int) -> list[dict[str, Any]]:
+    return [{"digest": sm3(f"{tag}-{i}".encode()).hex()} for i in range(count)]
+
+
+def test_bulk_records_are_stored_in_order_and_each_anchors_with_its_own_bundle(
+    bulk: Bulk, trust_chain: TrustChain
+) -> None:
+    records = digests("bulk", 40)
+    records[3] = {"document": "5Lqn5ZOB5qOA6aqM5oql5ZGK", "metadata": {"kind": "report"}}
+    records[7] = {"digest": records[7]["digest"], "fields": {"holder": "张三", "amount": 12}}
+    answer = bulk.post({"records": records}, key="upload-2026-11-27")
+    assert answer.status_code == 202, answer.text
+    accepted = answer.json()["records"]
+    assert len(accepted) == 40 and len({a["id"] for a in accepted}) == 40
+    for sent, got in zip(records, accepted, strict=True):
+        if "digest" in sent:
+            assert got["digest"] == sent["digest"]
+    assert accepted[3]["digest"] == sm3("产品检验报告".encode()).hex()
+    assert set(accepted[7]["salts"]) == {"holder", "amount"}
+    with bulk.db.session() as session:
+        seqs = [session.scalar(select(Record.seq).where(Record.id == a["id"])) for a in accepted]
+    assert seqs == sorted(seqs), "records keep request order"
+
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        views = [bulk.get(a["id"]).json() for a in (accepted[0], accepted[7], accepted[-1])]
+        if all(v["status"] == "anchored" and v.get("bundle") for v in views):
+            break
+        assert time.monotonic() < deadline, views
+        time.sleep(0.3)
+    with ChainReader(trust_chain.chain.url) as reader:
+        validators, chain_id = reader.validators(), reader.chain_id()
+    for view in views:
+        bundle = ProofBundle.from_json(view["bundle"])
+        assert verify_bundle(bundle, validators, chain_id=chain_id).valid
+
+
+def test_a_retry_answers_the_same_records_and_another_body_conflicts(bulk: Bulk) -> None:
+    records = digests("retry", 5)
+    first = bulk.post({"records": records}, key="k-1")
+    assert first.status_code == 202
+    again = bulk.post({"records": records}, key="k-1")
+    assert again.status_code == 200
+    for retried, original in zip(again.json()["records"], first.json()["records"], strict=True):
+        # The status may have moved on (sealed, anchored); everything else is the same.
+        assert {**retried, "status": None} == {**original, "status": None}
+    counts = row_counts(bulk.db)
+    changed = bulk.post({"records": digests("other", 5)}, key="k-1")
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
+    shorter = bulk.post({"records": records[:2]}, key="k-1")
+    assert shorter.status_code == 409
+    after = row_counts(bulk.db)
+    assert after["records"] == counts["records"]
+    # Refused requests still spend their nonces (a replay of them gets 401).
+    assert after["nonces"] == counts["nonces"] + 2
+
+
+def test_one_bad_record_refuses_the_whole_request_and_stores_nothing(bulk: Bulk) -> None:
+    before = row_counts(bulk.db)
+    records = digests("bad", 10)
+    records[6] = {"digest": "zz" * 32}
+    answer = bulk.post({"records": records})
+    assert answer.status_code == 422
+    records[6] = {"document": "not base64 !!"}
+    answer = bulk.post({"records": records})
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "invalid_document"
+    assert row_counts(bulk.db)["records"] == before["records"]
+
+
+def test_limits_and_authentication(bulk: Bulk) -> None:
+    before = row_counts(bulk.db)
+    too_many = bulk.post({"records": digests("many", 51)})
+    assert too_many.status_code == 413 and too_many.json()["error"]["code"] == "too_many_records"
+    empty = bulk.post({"records": []})
+    assert empty.status_code == 422
+    long_key = bulk.post({"records": digests("key", 1)}, key="x" * 193)
+    assert long_key.status_code == 422 and long_key.json()["error"]["code"] == "invalid_idempotency_key"
+    sent = digests("s", 2)
+    body, headers = signed(bulk.key, bulk.client_id, "POST", PATH, {"records": sent})
+    tampered = body.replace(sent[0]["digest"].encode(), sm3(b"other").hex().encode())
+    assert tampered != body
+    assert bulk.http.post(PATH, content=tampered, headers=headers).status_code == 401
+    replay_body, replay_headers = signed(
+        bulk.key, bulk.client_id, "POST", PATH, {"records": digests("r", 2)}
+    )
+    assert bulk.http.post(PATH, content=replay_body, headers=replay_headers).status_code == 202
+    replayed = bulk.http.post(PATH, content=replay_body, headers=replay_headers)
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "replayed_nonce"
+    assert row_counts(bulk.db)["records"] == before["records"] + 2
+
+
+def test_a_client_without_the_notarize_role_is_refused(bulk: Bulk) -> None:
+    client, key = new_client(bulk.db, roles=("verify",))
+    before = row_counts(bulk.db)["records"]
+    body, headers = signed(key, client.id, "POST", PATH, {"records": digests("role", 2)})
+    answer = bulk.http.post(PATH, content=body, headers=headers)
+    assert answer.status_code == 403
+    assert row_counts(bulk.db)["records"] == before
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    items=st.lists(
+        st.one_of(
+            st.fixed_dictionaries({"digest": st.text(max_size=70)}),
+            st.fixed_dictionaries({"document": st.text(max_size=20)}),
+            st.dictionaries(st.sampled_from(["digest", "metadata", "fields", "x"]), st.integers()),
+            st.integers(),
+            st.none(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_malformed_items_get_4xx_and_store_all_or_nothing(bulk: Bulk, items: list[Any]) -> None:
+    before = row_counts(bulk.db)["records"]
+    answer = bulk.post({"records": items})
+    after = row_counts(bulk.db)["records"]
+    assert answer.status_code < 500, answer.text
+    if answer.status_code == 202:
+        assert after == before + len(items)
+    else:
+        assert 400 <= answer.status_code < 500 and after == before
+
+
+def test_batches_take_bulk_records_like_single_ones(bulk: Bulk) -> None:
+    accepted = bulk.post({"records": digests("seal", 30)}).json()["records"]
+    ids = {a["id"] for a in accepted}
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        with bulk.db.session() as session:
+            rows = session.execute(
+                select(Record.id, Record.batch_id, Record.leaf_index).where(Record.id.in_(ids))
+            ).all()
+            batch_ids = {batch_id for _, batch_id, _ in rows}
+            if None not in batch_ids:
+                batches = session.scalars(select(Batch).where(Batch.id.in_(batch_ids))).all()
+                break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert sum(1 for _ in rows) == 30
+    positions = {(batch_id, leaf) for _, batch_id, leaf in rows}
+    assert len(positions) == 30, "every record has its own leaf"
+    assert all(
+        leaf is not None and leaf < b.leaf_count
+        for b in batches
+        for _, bid, leaf in rows
+        if bid == b.id
+    )
