@@ -41,6 +41,10 @@ from sdk.errors import SdkError
 logger = logging.getLogger(__name__)
 
 
+SIZE_POLL_S = 0.25
+"""How often the batcher looks whether a full batch waits before the interval is over."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -232,7 +236,8 @@ class Workers:
         self.wake_anchorer = asyncio.Event()
 
     async def run_batcher(self) -> None:
-        """Seal batches forever."""
+        """Seal batches forever: every ``batch_interval`` seconds, and as soon as
+        ``batch_size`` records wait (accepted by any process on the database)."""
         while True:
             try:
                 while await asyncio.to_thread(seal_batch, self.db, self.batch_size) is not None:
@@ -241,7 +246,22 @@ class Workers:
                         break
             except Exception:
                 logger.exception("sealing a batch failed; retrying")
-            await asyncio.sleep(self.batch_interval)
+            await self._until_batch_due()
+
+    async def _until_batch_due(self) -> None:
+        """Return once ``batch_interval`` has passed or a full batch waits."""
+        deadline = asyncio.get_running_loop().time() + self.batch_interval
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, SIZE_POLL_S))
+            if left > SIZE_POLL_S:
+                try:
+                    if await asyncio.to_thread(accepted_count, self.db) >= self.batch_size:
+                        return
+                except Exception:
+                    logger.exception("counting waiting records failed")
 
     async def run_anchorer(self) -> None:
         """Drive the outbox forever."""

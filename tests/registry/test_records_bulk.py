@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from registry_harness import TrustChain, new_client, row_counts, signed
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from chain.crypto import PrivateKey, sm3
 from registry.app import create_app
@@ -130,7 +130,10 @@ def test_limits_and_authentication(bulk: Bulk) -> None:
     empty = bulk.post({"records": []})
     assert empty.status_code == 422
     long_key = bulk.post({"records": digests("key", 1)}, key="x" * 193)
-    assert long_key.status_code == 422 and long_key.json()["error"]["code"] == "invalid_idempotency_key"
+    assert (
+        long_key.status_code == 422
+        and long_key.json()["error"]["code"] == "invalid_idempotency_key"
+    )
     sent = digests("s", 2)
     body, headers = signed(bulk.key, bulk.client_id, "POST", PATH, {"records": sent})
     tampered = body.replace(sent[0]["digest"].encode(), sm3(b"other").hex().encode())
@@ -207,3 +210,23 @@ def test_batches_take_bulk_records_like_single_ones(bulk: Bulk) -> None:
         for _, bid, leaf in rows
         if bid == b.id
     )
+
+
+def test_a_full_batch_is_sealed_before_the_interval_is_over(settings: RegistrySettings) -> None:
+    patient = settings.model_copy(update={"batch_interval": 120.0, "batch_size": 10})
+    with TestClient(create_app(patient)) as http:
+        db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
+        client, key = new_client(db)
+        body, headers = signed(key, client.id, "POST", PATH, {"records": digests("full", 25)})
+        assert http.post(PATH, content=body, headers=headers).status_code == 202
+        deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+        while True:
+            with db.session() as session:
+                sizes = sorted(session.scalars(select(Batch.leaf_count)).all())
+                waiting = session.scalar(select(func.count()).where(Record.status == "accepted"))
+            if len(sizes) >= 2:
+                break
+            assert time.monotonic() < deadline, sizes
+            time.sleep(0.1)
+        # Two full batches at once; the last 5 records wait for the interval.
+        assert sizes == [10, 10] and waiting == 5
