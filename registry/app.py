@@ -2,16 +2,18 @@
 engine, the chain gateway, the request writer (group commit, :mod:`registry.intake`) and the
 background workers are created in the lifespan (at startup), never at import.
 
-One process per database runs the batcher and anchorer (``run_workers``): sealing takes the
-oldest accepted records and the outbox is driven by one anchorer, so the server runs as ONE
-uvicorn worker process. A second process on the same database must set ``run_workers`` to
-false."""
+Exactly one process per database runs the batcher, the anchorer and the nonce purge: the
+one holding the workers lease (:mod:`registry.lease`). Any number of API processes may
+serve the same database (``registry start --workers N``); the others serve requests and
+take the lease over when its holder dies. ``run_workers = false`` keeps a process out of
+the race altogether."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -22,7 +24,9 @@ from registry.chain_gateway import ChainGateway
 from registry.db import Database
 from registry.deps import RegistryState
 from registry.errors import install_error_handlers
+from registry.housekeeping import run_nonce_purge
 from registry.intake import GroupCommitter
+from registry.lease import WorkersLease, workers_lease
 from registry.limits import BodySizeLimit
 from registry.notarization import VerifyCaches
 from registry.routers import licenses, records, verify, verify_page
@@ -32,6 +36,40 @@ logger = logging.getLogger(__name__)
 
 ROUTERS = (records.router, verify.router, licenses.router, verify_page.router)
 """The API's routers; e-licenses and other resources add theirs here."""
+
+
+LEASE_RETRY_S = 2.0
+"""How often a process without the workers lease tries to take it."""
+
+
+async def run_workers_when_leased(
+    db: Database, gateway: ChainGateway, settings: RegistrySettings, lease: WorkersLease
+) -> None:
+    """Wait for the workers lease (see :mod:`registry.lease`), then run the batcher, the
+    anchorer and the nonce purge until cancelled; the lease is given back at the end."""
+    waiting_logged = False
+    while True:
+        try:
+            if await asyncio.to_thread(lease.try_acquire):
+                break
+        except Exception:
+            logger.exception("taking the workers lease failed; trying again")
+        if not waiting_logged:
+            logger.info("another process runs the batcher and anchorer; serving requests only")
+            waiting_logged = True
+        await asyncio.sleep(LEASE_RETRY_S)
+    logger.info("process %d runs the batcher, the anchorer and the nonce purge", os.getpid())
+    workers = Workers(
+        db, gateway, batch_interval=settings.batch_interval, batch_size=settings.batch_size
+    )
+    try:
+        await asyncio.gather(
+            workers.run_batcher(),
+            workers.run_anchorer(),
+            run_nonce_purge(db, settings.nonce_purge_interval),
+        )
+    finally:
+        await asyncio.to_thread(lease.release)
 
 
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
@@ -54,15 +92,11 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         app.state.registry = state
         intake.start()
         if settings.run_workers:
-            workers = Workers(
-                db,
-                gateway,
-                batch_interval=settings.batch_interval,
-                batch_size=settings.batch_size,
-            )
+            lease = workers_lease(db.engine)
             state.workers = [
-                asyncio.create_task(workers.run_batcher(), name="registry-batcher"),
-                asyncio.create_task(workers.run_anchorer(), name="registry-anchorer"),
+                asyncio.create_task(
+                    run_workers_when_leased(db, gateway, settings, lease), name="registry-lease"
+                )
             ]
         try:
             yield

@@ -128,36 +128,33 @@ def migrate_command() -> None:
     Database.open(RegistrySettings()).close()
 
 
-@app.command("serve")
-def serve_command(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8600,
-) -> None:
-    """Serve the HTTP API (with the batcher and anchorer)."""
-    import uvicorn
-
-    from registry.app import create_app
-
-    uvicorn.run(create_app(RegistrySettings()), host=host, port=port)
-
-
 @app.command("start")
 def start_command(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8600,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port (default: LIANXIN_REGISTRY_WORKERS or 1); "
+            "one of them at a time runs the batcher and anchorer",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "warning",
 ) -> None:
     """Start the registry server (API, verify pages, batcher and anchorer); prints where
     the API and its interactive documentation are served."""
-    import uvicorn
+    from registry.server import serve
 
-    from registry.app import create_app
-
+    processes = workers if workers is not None else RegistrySettings().workers
     base = f"http://{host}:{port}"
     typer.echo(f"API:           {base}/v1")
     typer.echo(f"Docs:          {base}/docs")
     typer.echo(f"Verify pages:  {base}/v/<license identifier or token>")
-    uvicorn.run(create_app(RegistrySettings()), host=host, port=port, log_level=log_level)
+    if processes > 1:
+        typer.echo(f"Processes:     {processes}")
+    serve(host, port, workers=processes, log_level=log_level)
 
 
 def main() -> None:
