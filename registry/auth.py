@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy import delete
-from starlette.concurrency import run_in_threadpool
 
 from chain.crypto import PublicKey
 from chain.errors import CryptoError
@@ -33,6 +32,7 @@ from registry.errors import AuthenticationFailed
 from registry.intake import NonceClaim
 from registry.models import Client, Nonce
 from registry.settings import RegistrySettings
+from registry.threads import run_blocking
 from sdk.trust import (
     CLIENT_HEADER,
     NONCE_HEADER,
@@ -131,7 +131,7 @@ async def verify_signed_request(
         nonce=nonce,
         body=body,
     )
-    client = await run_in_threadpool(_check_signature, clients, client_id, signature, message)
+    client = await run_blocking(_check_signature, clients, client_id, signature, message)
     expires = datetime.fromtimestamp(signed_at + settings.timestamp_skew + 1, UTC)
     return SignedRequest(client, NonceClaim(client_id, nonce, expires))
 

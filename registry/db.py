@@ -21,6 +21,16 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 """How long an SQLite writer waits for another one to finish."""
 
+SQLITE_POOL_SIZE = 48
+"""SQLite connections kept open: one for each request thread (40 by default) and the
+writers, so that no request pays for opening a connection and running its PRAGMAs."""
+
+SERVER_POOL_SIZE = 20
+"""Connections to a database server kept open per process..."""
+SERVER_POOL_OVERFLOW = 20
+"""...and opened beyond them under load (closed again when returned): 40 per process, so
+two API processes stay within PostgreSQL's default 100 connections."""
+
 READ_ONLY_OPTION = "registry_read_only"
 """Execution option of the engine behind :meth:`Database.read_session`."""
 
@@ -33,9 +43,13 @@ def create_registry_engine(settings: RegistrySettings) -> Engine:
     instead of failing."""
     url = settings.effective_database_url
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=SERVER_POOL_SIZE, max_overflow=SERVER_POOL_OVERFLOW
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False}, pool_size=SQLITE_POOL_SIZE, max_overflow=0
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:

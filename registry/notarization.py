@@ -83,6 +83,21 @@ class VerifyCaches:
     """Record id → its proof bundle."""
     trees: LruCache[int, MerkleTree] = field(default_factory=lambda: LruCache(TREE_CACHE_SIZE))
     """Batch id → the Merkle tree of its record commitments."""
+    anchored: LruCache[tuple[str, str | None], tuple[Record, Batch]] = field(
+        default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
+    )
+    """(digest, record id asked for) → the anchored record chosen for it and its batch
+    (detached rows: read only). Anchoring is final, so the choice stays a right answer;
+    a record not anchored yet is looked up again every time."""
+    bundle_json: LruCache[str, dict[str, Any]] = field(
+        default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
+    )
+    """Record id → its proof bundle as JSON values (shared: never modify one)."""
+    issuance: LruCache[str, VerdictPublic] = field(
+        default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
+    )
+    """Record id → its VALID issuance verdict: the bundle, the validator set of its block
+    and the chain facts it was checked against never change. Failures are not kept."""
     evidence: VerifiedEvidence = field(default_factory=VerifiedEvidence)
     """Chain halves of bundles that verified (checked once per batch, not per record)."""
     leaf_status: TtlCache[tuple[str, str], tuple[LeafStatus, int]] = field(
@@ -328,7 +343,17 @@ def verify(
     """Separate verdicts on a document or digest: integrity, issuance, status, issuer. A
     chain that cannot be reached makes the chain-dependent verdicts UNAVAILABLE."""
     digest = digest_of(payload).hex()
-    record, batch = _pick_record(db, digest, payload.record_id)
+    remembered = caches.anchored.get((digest, payload.record_id))
+    if remembered is not None:
+        record, batch = remembered
+    else:
+        record, batch = _pick_record(db, digest, payload.record_id)
+        if (
+            record is not None
+            and batch is not None
+            and record.status == RecordStatus.ANCHORED.value
+        ):
+            caches.anchored.put((digest, payload.record_id), (record, batch))
     if record is None:
         missing = "no record with this digest was notarized"
         return VerificationPublic(
@@ -360,9 +385,19 @@ def verify(
     facts.update(anchored_at_block=batch.block_number, batch_root=batch.root)
     bundle = bundle_for(db, gateway, caches, record, batch)
     integrity = _integrity(db, caches, record, batch, digest, bundle)
-    issuance = _issuance(gateway, caches, bundle, digest)
+    issuance = caches.issuance.get(record.id)
+    if issuance is None:
+        issuance = _issuance(gateway, caches, bundle, digest)
+        if issuance.verdict is Verdict.VALID:
+            caches.issuance.put(record.id, issuance)
     status = _status(gateway, caches, batch, record, facts)
     issuer = _issuer(gateway, caches, bundle, facts)
+    bundle_json = None
+    if bundle is not None:
+        bundle_json = caches.bundle_json.get(record.id)
+        if bundle_json is None:
+            bundle_json = bundle.to_json()
+            caches.bundle_json.put(record.id, bundle_json)
     return VerificationPublic(
         found=True,
         record_id=record.id,
@@ -372,7 +407,7 @@ def verify(
         status=status,
         issuer=issuer,
         facts=facts,
-        bundle=None if bundle is None else bundle.to_json(),
+        bundle=bundle_json,
     )
 
 
@@ -380,16 +415,18 @@ def _pick_record(
     db: Database, digest: str, record_id: str | None
 ) -> tuple[Record | None, Batch | None]:
     with db.read_session() as session:
-        query = select(Record).where(Record.digest == digest)
+        query = (
+            select(Record, Batch)
+            .outerjoin(Batch, Record.batch_id == Batch.id)
+            .where(Record.digest == digest)
+        )
         if record_id is not None:
             query = query.where(Record.id == record_id)
-        records = session.scalars(query.order_by(Record.seq)).all()
-        if not records:
+        rows = session.execute(query.order_by(Record.seq)).tuples().all()
+        if not rows:
             return None, None
-        anchored = [r for r in records if r.status == RecordStatus.ANCHORED.value]
-        record = (anchored or list(records))[0]
-        batch = None if record.batch_id is None else session.get(Batch, record.batch_id)
-        return record, batch
+        anchored = [row for row in rows if row[0].status == RecordStatus.ANCHORED.value]
+        return (anchored or rows)[0]
 
 
 def _integrity(

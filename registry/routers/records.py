@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from registry.deps import ClientDep, SignedDep, StateDep
 from registry.errors import Forbidden, PayloadTooLarge, RegistryError
@@ -24,6 +23,7 @@ from registry.schemas import (
     RecordCreate,
     RecordPublic,
 )
+from registry.threads import run_blocking
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
 
@@ -68,7 +68,7 @@ async def notarize(
             record = prepare_record(signed.client, payload, key, body)
         else:
             # Hashing a large document would hold up every other request on the loop.
-            record = await run_in_threadpool(prepare_record, signed.client, payload, key, body)
+            record = await run_blocking(prepare_record, signed.client, payload, key, body)
     except RegistryError:
         # A refused request spends its nonce all the same: replaying it gets 401.
         await state.intake.spend_nonce(signed.nonce)
@@ -114,9 +114,7 @@ async def notarize_bulk(
         key = check_idempotency_key(idempotency_key, MAX_BULK_IDEMPOTENCY_KEY)
         body = await request.body()
         # Hashing and committing many records would hold up every other request on the loop.
-        records = await run_in_threadpool(
-            prepare_records, signed.client, payload.records, key, body
-        )
+        records = await run_blocking(prepare_records, signed.client, payload.records, key, body)
     except RegistryError:
         await state.intake.spend_nonce(signed.nonce)
         raise
@@ -131,6 +129,4 @@ async def notarize_bulk(
 @router.get("/{record_id}", response_model=RecordPublic, responses={**_ERRORS, 404: {}})
 async def get_record(record_id: str, client: ClientDep, state: StateDep) -> RecordPublic:
     """The record's status, batch and, once anchored, its proof bundle."""
-    return await run_in_threadpool(
-        record_view, state.db, state.chain, state.caches, client, record_id
-    )
+    return await run_blocking(record_view, state.db, state.chain, state.caches, client, record_id)

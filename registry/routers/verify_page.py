@@ -8,12 +8,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
 from registry.deps import StateDep
 from registry.license_service import PageLookup
 from registry.licenses import PageStatus, choose_language, render_verify_page
 from registry.routers.licenses import get_license_service
+from registry.threads import run_blocking
 
 router = APIRouter(prefix="/v", tags=["verify page"])
 
@@ -53,7 +53,7 @@ async def verify_page(
     """The verify page: valid / suspended / revoked (with reason) / expired / changed /
     not found / unavailable, with issuer, license name, dates and the anchoring block."""
     service = get_license_service(state, request)
-    view, lookup = await run_in_threadpool(service.page_view, key)
+    view, lookup = await run_blocking(service.page_view, key)
     html = render_verify_page(view, choose_language(lang))
     status_code = _HTTP_STATUS.get(view.status, 200)
     if lookup is PageLookup.EXPIRED_TOKEN:
