@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_utils.crypto import keccak
+from sqlalchemy import select
 
 from chain.commit import Validator, ValidatorSet
 from chain.merkle import leaf_hash
 from chain.primitives import Address, Hash32
 from chain.types import Transaction
 from contracts.trust import ContractCodec, KeyRecord, LeafStatus
-from registry.caches import TtlCache
+from contracts.validators import RulingSet
+from registry.caches import LruCache, TtlCache
 from registry.db import Database
 from registry.errors import ServiceUnavailable
 from registry.models import ChainValue
@@ -44,9 +46,16 @@ NOTARY_KEY = "notary_address"
 LICENSE_REGISTRY_KEY = "license_registry_address"
 CHAIN_ID_KEY = "chain_id"
 VALIDATORS_KEY = "validators"
+VALIDATORS_FROM_PREFIX = "validators_from_"
+"""``validators_from_<height>`` records the validator set ruling from that height on, and
+the highest height the node confirmed it for (one row per set, not per height)."""
 
 CONTRACTS_TTL_S = 1.0
 """How long recorded contract addresses are reused before the database is read again."""
+
+VALIDATOR_SETS_AT_CACHE_SIZE = 4096
+"""Heights whose validator set is kept in memory (the set of a committed height never
+changes)."""
 
 
 class ContractsNotDeployed(ServiceUnavailable):
@@ -94,6 +103,19 @@ def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
+def _validators_json(validator_set: ValidatorSet) -> list[dict[str, Any]]:
+    """The members of a validator set as bundles and recorded values write them."""
+    return [{"publicKey": _hex(v.public_key), "power": v.power} for v in validator_set.validators]
+
+
+def _validator_set_of(members: list[dict[str, Any]]) -> ValidatorSet:
+    """The validator set written by :func:`_validators_json`."""
+    return ValidatorSet.of(
+        Validator(bytes.fromhex(v["publicKey"][2:]), int(v["power"]))  # type: ignore[arg-type]
+        for v in members
+    )
+
+
 class ChainGateway:
     """One node, the registry's signing account, and what the registry recorded about the
     chain. Safe to use from several threads."""
@@ -110,6 +132,9 @@ class ChainGateway:
         # is seen without a restart.
         self._chain_id: int | None = None
         self._validator_set: ValidatorSet | None = None
+        self._validator_sets_at: LruCache[int, ValidatorSet] = LruCache(
+            VALIDATOR_SETS_AT_CACHE_SIZE
+        )
         self._contracts: TtlCache[str, TrustContracts] = TtlCache(CONTRACTS_TTL_S)
 
     def close(self) -> None:
@@ -164,8 +189,9 @@ class ChainGateway:
         return chain_id
 
     def validator_set(self) -> ValidatorSet:
-        """The validator set proof bundles are checked against, recorded the first time the
-        node told it (so verification keeps working while the node is away)."""
+        """The validator set the node reported the first time it was asked (bootstrap asks),
+        recorded and never read again. Proof bundles are checked against the set of their
+        block's height instead: see :meth:`validator_set_at`."""
         if self._validator_set is None:
             self._validator_set = self._recorded_validator_set()
         return self._validator_set
@@ -173,21 +199,56 @@ class ChainGateway:
     def _recorded_validator_set(self) -> ValidatorSet:
         recorded = self.recorded(VALIDATORS_KEY)
         if recorded is not None:
-            return ValidatorSet.of(
-                Validator(bytes.fromhex(v["publicKey"][2:]), int(v["power"]))  # type: ignore[arg-type]
-                for v in json.loads(recorded)
-            )
+            return _validator_set_of(json.loads(recorded))
         validator_set = self.reader.validators()
-        self.record(
-            VALIDATORS_KEY,
-            json.dumps(
-                [
-                    {"publicKey": _hex(v.public_key), "power": v.power}
-                    for v in validator_set.validators
-                ]
-            ),
-        )
+        self.record(VALIDATORS_KEY, json.dumps(_validators_json(validator_set)))
         return validator_set
+
+    def validator_set_at(self, height: int) -> ValidatorSet:
+        """The validator set ruling block ``height`` (the one whose commit certificate
+        certifies that block), as the node tells it; kept per height, since the set of a
+        committed height never changes, and recorded, so that a height asked for before is
+        answered while the node is away. Raises ChainUnavailable if the node cannot be
+        reached and the height is not recorded, RpcCallFailed for a height the node does not
+        have."""
+        known = self._validator_sets_at.get(height)
+        if known is not None:
+            return known
+        try:
+            ruling = self.reader.ruling_set(height)
+        except ChainUnavailable:
+            recorded = self._recorded_validator_set_at(height)
+            if recorded is None:
+                raise
+            validator_set = recorded
+        else:
+            validator_set = ruling.validators
+            self._record_ruling_set(ruling, height)
+        self._validator_sets_at.put(height, validator_set)
+        return validator_set
+
+    def _record_ruling_set(self, ruling: RulingSet, height: int) -> None:
+        name = f"{VALIDATORS_FROM_PREFIX}{ruling.since}"
+        recorded = self.recorded(name)
+        if recorded is not None and int(json.loads(recorded)["through"]) >= height:
+            return
+        self.record(
+            name, json.dumps({"through": height, "validators": _validators_json(ruling.validators)})
+        )
+
+    def _recorded_validator_set_at(self, height: int) -> ValidatorSet | None:
+        with self.db.read_session() as session:
+            rows = session.scalars(
+                select(ChainValue).where(
+                    ChainValue.name.startswith(VALIDATORS_FROM_PREFIX, autoescape=True)
+                )
+            ).all()
+            spans = [(row.name, json.loads(row.value)) for row in rows]
+        for name, span in spans:
+            since = int(name.removeprefix(VALIDATORS_FROM_PREFIX))
+            if since <= height <= int(span["through"]):
+                return _validator_set_of(span["validators"])
+        return None
 
     def signer(self) -> Sm2Account:
         """The registry's own chain account, from its keystore."""
@@ -259,7 +320,7 @@ class ChainGateway:
         if certified.header != header or receipt_proof.header != header:
             raise EvidenceNotReady("the node answered with different headers")
         uscc, key_id, key = self.issuer_key_at(self.signer().address, header.height)
-        validator_set = self.validator_set()
+        validator_set = self.validator_set_at(header.height)
         return {
             "chainId": self.chain_id(),
             "anchor": {
@@ -271,10 +332,7 @@ class ChainGateway:
             },
             "header": _hex(header.encode()),
             "commitCertificate": _hex(certified.certificate.encode()),
-            "validators": [
-                {"publicKey": _hex(v.public_key), "power": v.power}
-                for v in validator_set.validators
-            ],
+            "validators": _validators_json(validator_set),
             "issuerKey": {
                 "issuerRegistry": _hex(self.contracts().issuer_registry),
                 "uscc": uscc,

@@ -10,7 +10,9 @@ refused transition or a used identifier is answered 409 with nothing stored → 
 license row and the signed transaction in ONE database transaction → send it and wait a
 little for the receipt. An operation whose receipt is not in yet answers 202 and is driven
 on by any later read or retry of it (the same stored bytes are sent again; the contract
-refuses a second issue or transition, so nothing happens twice on chain).
+refuses a second issue or transition, so nothing happens twice on chain). A license whose
+issuing transaction reverted is ``failed``: it never reached the chain, so its identifier
+may be issued again, and the new license takes the failed one's row.
 
 The holder's identifier never leaves the database: the chain gets ``holder_commitment``
 (SM3 of a per-license random salt and the identifier) and the salted metadata hash.
@@ -28,9 +30,11 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from chain.crypto import sm3
 from chain.types import Transaction
@@ -237,11 +241,23 @@ class LicenseService:
     """Licenses of one registry: its database, its chain gateway and a short-lived cache of
     on-chain statuses. Safe to use from several threads."""
 
-    def __init__(self, db: Database, gateway: ChainGateway) -> None:
-        """Nothing is contacted until a method needs it."""
+    def __init__(
+        self, db: Database, gateway: ChainGateway, public_base_url: str | None = None
+    ) -> None:
+        """Nothing is contacted until a method needs it. ``public_base_url`` (scheme, host
+        and optional path prefix) is where citizens reach the service: links and QR codes
+        use it instead of the URL a request came to."""
         self.db = db
         self.gateway = gateway
+        self.public_base_url = None if public_base_url is None else public_base_url.rstrip("/")
         self._status_cache: TtlCache[str, ChainLicense] = TtlCache(STATUS_CACHE_TTL_S)
+
+    def site_url(self, request_base_url: str) -> str:
+        """The base of links and QR codes: ``public_base_url`` if configured, else the base
+        URL of the request that asks for them."""
+        if self.public_base_url is not None:
+            return self.public_base_url
+        return request_base_url.rstrip("/")
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -372,7 +388,10 @@ class LicenseService:
         if valid_until and valid_until <= time.time():
             raise InvalidInput("valid_until is in the past", code="already_expired")
         with self.db.session() as session:
-            if session.get(License, metadata.identifier) is not None:
+            existing = session.get(License, metadata.identifier)
+            # An attempt whose transaction reverted never reached the chain: its identifier
+            # is free again (see _store_new_license).
+            if existing is not None and existing.status != LicenseState.FAILED.value:
                 raise Conflict(
                     f"license {metadata.identifier} exists already", code="license_exists"
                 )
@@ -456,7 +475,7 @@ class LicenseService:
         try:
             with self.db.session() as session:
                 for row in new_rows:
-                    session.add(row)
+                    _store_new_license(session, row)
                 session.flush()
                 session.add(operation)
                 session.flush()
@@ -826,11 +845,18 @@ class LicenseService:
             anchored_block=None if first is None else first.block_number,
             anchored_at=_aware(row.anchored_at),
             successor_url=(
-                f"{VERIFY_PATH}/{row.successor}"
+                f"{self._site_path()}{VERIFY_PATH}/{row.successor}"
                 if status is PageStatus.CHANGED and row.successor
                 else None
             ),
         )
+
+    def _site_path(self) -> str:
+        """The path prefix of ``public_base_url`` (empty if none): a link on the verify
+        page is a path on this site that keeps it."""
+        if self.public_base_url is None:
+            return ""
+        return urlsplit(self.public_base_url).path.rstrip("/")
 
     # -- issuance proof bundle -----------------------------------------------------------------
 
@@ -908,6 +934,21 @@ def license_links(base_url: str, identifier: str) -> dict[str, str]:
         "png": f"{base}/v1/licenses/{identifier}/qr.png",
         "svg": f"{base}/v1/licenses/{identifier}/qr.svg",
     }
+
+
+def _store_new_license(session: Session, row: License) -> None:
+    """Store the new license ``row``. A stored license of its identifier whose issuing
+    transaction reverted (FAILED: it never reached the chain) gives way: that row takes all
+    of the new values, and the reverted operations keep pointing at it. Any other license of
+    the identifier, or a concurrent one, makes the flush raise IntegrityError."""
+    failed = session.get(License, row.identifier, with_for_update=True)
+    if failed is None or failed.status != LicenseState.FAILED.value:
+        if failed is not None:
+            session.expunge(failed)
+        session.add(row)
+        return
+    for column in inspect(License).column_attrs:
+        setattr(failed, column.key, getattr(row, column.key))
 
 
 def _operation_public(operation: LicenseOperation) -> OperationPublic:

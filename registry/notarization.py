@@ -471,7 +471,8 @@ def _issuance(
     if bundle is None:
         return _v(Verdict.UNAVAILABLE, "the proof bundle cannot be assembled: chain unreachable")
     try:
-        validator_set = gateway.validator_set()
+        # The set that ruled the anchoring block certified it; the current one may differ.
+        validator_set = gateway.validator_set_at(bundle.header.height)
         chain_id = gateway.chain_id()
         notary = gateway.contracts().notary
     except (ChainUnavailable, RpcCallFailed, ContractsNotDeployed) as exc:

@@ -4,8 +4,9 @@ environment (prefix ``LIANXIN_REGISTRY_``) or built in code and passed down."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 * 1024
@@ -63,6 +64,26 @@ class RegistrySettings(BaseSettings):
     """Notary address; default: the one recorded by bootstrap."""
     license_registry_address: str | None = None
     """LicenseRegistry address; default: the one recorded by bootstrap."""
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and no query, fragment or credentials; given back
+        without its trailing slash (a path prefix is kept)."""
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            host, _ = parts.hostname, parts.port  # .port raises ValueError for a bad port
+        except ValueError as exc:
+            raise ValueError(f"public_base_url is not a URL: {exc}") from None
+        if parts.scheme not in ("http", "https") or not host:
+            raise ValueError("public_base_url must be an http or https URL with a host")
+        if "?" in value or "#" in value or "@" in parts.netloc:
+            raise ValueError("public_base_url must have no query, fragment or credentials")
+        if any(character.isspace() for character in value):
+            raise ValueError("public_base_url must not contain white space")
+        return value.rstrip("/")
 
     @property
     def effective_database_url(self) -> str:

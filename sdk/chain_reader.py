@@ -21,6 +21,7 @@ from chain.commit import Validator, ValidatorSet
 from chain.merkle import MerkleProof
 from chain.primitives import Address, Hash32
 from chain.types import CommitCertificate, Header, Transaction
+from contracts.validators import RulingSet
 from sdk.account import Sm2Account
 from sdk.errors import REFUSAL_CODES, SdkError, TransactionRefused
 from sdk.transactions import block_limit_for, build_transaction
@@ -309,17 +310,25 @@ class ChainReader:
             ),
         )
 
-    def validators(self) -> ValidatorSet:
-        """``lianxin_getValidators``: the validator set, checked against the hash the node
-        reports for it."""
-        value = self.request("lianxin_getValidators")
+    def ruling_set(self, height: int | None = None) -> RulingSet:
+        """``lianxin_getValidators``: the validator set ruling ``height`` (default: the next
+        height) and the first height from which it rules unchanged, checked against the hash
+        and the height the node reports for it."""
+        value = self.request("lianxin_getValidators", [] if height is None else [hex(height)])
         validator_set = ValidatorSet.of(
             Validator(_hex_bytes(v["publicKey"]), _hex_int(v["power"]))  # type: ignore[arg-type]
             for v in value["validators"]
         )
         if validator_set.hash() != _hex_bytes(value["validatorSetHash"]):
             raise ChainUnavailable("the node's validator set does not match its reported hash")
-        return validator_set
+        if height is not None and _hex_int(value["height"]) != height:
+            raise ChainUnavailable(f"the node answered for another height than {height}")
+        return RulingSet(validator_set, _hex_int(value["since"]))
+
+    def validators(self, height: int | None = None) -> ValidatorSet:
+        """The validator set ruling ``height`` (default: the next height); see
+        :meth:`ruling_set`."""
+        return self.ruling_set(height).validators
 
     # -- signing -------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from registry.deps import ClientDep, StateDep
 from registry.errors import Forbidden
@@ -23,6 +22,7 @@ from registry.schemas import (
     TokenPublic,
     TokenRequest,
 )
+from registry.threads import run_blocking
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
 
@@ -55,7 +55,7 @@ def get_license_service(state: StateDep, request: Request) -> LicenseService:
     """The application's license service, made on first use for the running database."""
     service: LicenseService | None = getattr(request.app.state, "licenses", None)
     if service is None or service.db is not state.db:
-        service = LicenseService(state.db, state.chain)
+        service = LicenseService(state.db, state.chain, state.settings.public_base_url)
         request.app.state.licenses = service
     return service
 
@@ -63,9 +63,10 @@ def get_license_service(state: StateDep, request: Request) -> LicenseService:
 ServiceDep = Annotated[LicenseService, Depends(get_license_service)]
 
 
-def base_url_of(request: Request) -> str:
-    """The site's base URL as the client reached it (for links and QR codes)."""
-    return str(request.base_url).rstrip("/")
+def base_url_of(request: Request, service: LicenseService) -> str:
+    """The site's base URL for links and QR codes: the configured public one, else as the
+    client reached it."""
+    return service.site_url(str(request.base_url))
 
 
 def _require(client: Client, roles: frozenset[str]) -> None:
@@ -96,8 +97,13 @@ async def issue_license(
     202 while its receipt is pending, 200 for a replay."""
     _require(client, frozenset({LICENSES_ROLE}))
     key = check_idempotency_key(idempotency_key)
-    outcome = await run_in_threadpool(
-        service.issue, client, payload, key, await _hash_request(request), base_url_of(request)
+    outcome = await run_blocking(
+        service.issue,
+        client,
+        payload,
+        key,
+        await _hash_request(request),
+        base_url_of(request, service),
     )
     return _answer(outcome)
 
@@ -113,7 +119,7 @@ async def get_license(
     """The license, its status and history read from the chain now (verdict UNAVAILABLE
     when the chain cannot be reached — never "revoked"), and its links."""
     _require(client, READ_ROLES)
-    return await run_in_threadpool(service.view, client, identifier, base_url_of(request))
+    return await run_blocking(service.view, client, identifier, base_url_of(request, service))
 
 
 @router.post(
@@ -134,7 +140,7 @@ async def change_license(
     answers with the new version."""
     _require(client, frozenset({LICENSES_ROLE}))
     key = check_idempotency_key(idempotency_key)
-    outcome = await run_in_threadpool(
+    outcome = await run_blocking(
         service.change,
         client,
         identifier,
@@ -142,7 +148,7 @@ async def change_license(
         payload.reason,
         key,
         await _hash_request(request),
-        base_url_of(request),
+        base_url_of(request, service),
     )
     return _answer(outcome)
 
@@ -158,7 +164,7 @@ def _add_transition_route(action: LicenseAction) -> None:
     ) -> JSONResponse:
         _require(client, frozenset({LICENSES_ROLE}))
         key = check_idempotency_key(idempotency_key)
-        outcome = await run_in_threadpool(
+        outcome = await run_blocking(
             service.transition,
             client,
             identifier,
@@ -166,7 +172,7 @@ def _add_transition_route(action: LicenseAction) -> None:
             payload.reason,
             key,
             await _hash_request(request),
-            base_url_of(request),
+            base_url_of(request, service),
         )
         return _answer(outcome)
 
@@ -204,7 +210,7 @@ async def license_qr_png(
     identifier: IdentifierPath, request: Request, service: ServiceDep
 ) -> Response:
     """The static QR code (PNG) linking to the license's verify page. Public."""
-    images = await run_in_threadpool(service.qr, identifier, base_url_of(request))
+    images = await run_blocking(service.qr, identifier, base_url_of(request, service))
     return Response(images.png, media_type="image/png", headers={"Cache-Control": QR_CACHE_CONTROL})
 
 
@@ -217,7 +223,7 @@ async def license_qr_svg(
     identifier: IdentifierPath, request: Request, service: ServiceDep
 ) -> Response:
     """The static QR code (SVG). Public."""
-    images = await run_in_threadpool(service.qr, identifier, base_url_of(request))
+    images = await run_blocking(service.qr, identifier, base_url_of(request, service))
     return Response(
         images.svg, media_type="image/svg+xml", headers={"Cache-Control": QR_CACHE_CONTROL}
     )
@@ -238,8 +244,8 @@ async def license_token(
     """A short-lived SM2-signed token for the license, its verify URL ``/v/{token}`` and a
     QR code of that URL (issuing department only)."""
     _require(client, frozenset({LICENSES_ROLE}))
-    token = await run_in_threadpool(
-        service.token, client, identifier, payload.lifetime_seconds, base_url_of(request)
+    token = await run_blocking(
+        service.token, client, identifier, payload.lifetime_seconds, base_url_of(request, service)
     )
     return JSONResponse(token.model_dump(mode="json"), headers={"Cache-Control": "no-store"})
 
@@ -252,4 +258,4 @@ async def license_bundle(
     LicenseRegistry transaction, its receipt, inclusion proofs, the certified block header
     and the issuer key record. 503 until the block is certified."""
     _require(client, READ_ROLES)
-    return await run_in_threadpool(service.issuance_bundle, identifier)
+    return await run_blocking(service.issuance_bundle, identifier)
