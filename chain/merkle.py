@@ -137,6 +137,33 @@ class MerkleProof:
         """Decode the canonical encoding; raises EncodingError on anything else."""
         return cls.from_rlp(enc.decode(data))
 
+    @classmethod
+    def from_siblings(cls, leaf_index: int, leaf_count: int, siblings: bytes) -> MerkleProof:
+        """The proof whose path holds ``siblings`` (32-byte hashes back to back, leaf level
+        first, as :meth:`MerkleTree.siblings` gives them); the direction of each step and
+        the promoted levels follow from ``leaf_index`` and ``leaf_count``. Raises
+        ValueError if the index is outside the tree or the length does not fit."""
+        if not 0 <= leaf_index < leaf_count:
+            raise ValueError(f"leaf index {leaf_index} outside a tree of {leaf_count} leaves")
+        path = []
+        position, size, offset = leaf_index, leaf_count, 0
+        while size > 1:
+            sibling = position ^ 1
+            if sibling < size:
+                if offset + HASH_SIZE > len(siblings):
+                    raise ValueError("too few siblings for this leaf")
+                path.append(
+                    ProofStep(
+                        sibling=Hash32(siblings[offset : offset + HASH_SIZE]),
+                        sibling_is_left=sibling < position,
+                    )
+                )
+                offset += HASH_SIZE
+            position, size = position >> 1, (size + 1) >> 1
+        if offset != len(siblings):
+            raise ValueError("more siblings than this leaf's path has")
+        return cls(leaf_index=leaf_index, leaf_count=leaf_count, path=tuple(path))
+
 
 def expected_directions(leaf_index: int, leaf_count: int) -> list[bool]:
     """Return the ``sibling_is_left`` bits a proof for ``leaf_index`` of ``leaf_count`` must
@@ -241,6 +268,20 @@ class MerkleTree:
                 path.append(ProofStep(sibling=level[sibling], sibling_is_left=sibling < position))
             position >>= 1
         return MerkleProof(leaf_index=index, leaf_count=count, path=tuple(path))
+
+    def siblings(self, index: int) -> bytes:
+        """The siblings on the path of leaf ``index``, leaf level first, back to back: the
+        compact form of :meth:`prove` (see :meth:`MerkleProof.from_siblings`)."""
+        if not 0 <= index < self.leaf_count:
+            raise IndexError(f"leaf index {index} outside a tree of {self.leaf_count} leaves")
+        found = []
+        position = index
+        for level in self.levels[:-1]:
+            sibling = position ^ 1
+            if sibling < len(level):
+                found.append(level[sibling])
+            position >>= 1
+        return b"".join(found)
 
     def proofs(self) -> Iterator[MerkleProof]:
         """Yield the proof of every leaf in index order, each equal to :meth:`prove`.

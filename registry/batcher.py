@@ -2,8 +2,8 @@
 
 ``seal_batch`` takes up to ``batch_size`` accepted records in acceptance order, builds the
 SM3 Merkle tree of their commitments, and in ONE database transaction writes the batch, its
-outbox row and each record's batch and leaf index. ``process_outbox`` then drives each
-unconfirmed outbox row forward:
+outbox row and each record's batch, leaf index and inclusion proof. ``process_outbox``
+then drives each unconfirmed outbox row forward:
 
 1. no signed transaction yet → sign ``Notary.anchor`` and store the raw bytes and hash
    (committed before anything is sent);
@@ -86,6 +86,7 @@ def seal_batch(db: Database, batch_size: int) -> int | None:
                     "status": RecordStatus.SEALED.value,
                     "batch_id": batch.id,
                     "leaf_index": index,
+                    "merkle_path": tree.siblings(index),
                 }
                 for index, (seq, _) in enumerate(rows)
             ],

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -110,6 +111,10 @@ class Record(Base):
     status: Mapped[str] = mapped_column(String(16))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer)
+    merkle_path: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The siblings of the record's inclusion proof in its batch, 32 bytes each, leaf level
+    first (``MerkleProof.from_siblings``); written at sealing, empty for records sealed by
+    an older version, whose tree is rebuilt instead."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -148,16 +153,6 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class ProofBundleCache(Base):
-    """The canonical JSON of a record's proof bundle, built once it is anchored."""
-
-    __tablename__ = "proof_bundles"
-
-    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
-    bundle_json: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ChainValue(Base):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import os
@@ -16,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from chain.crypto import sm3
 from chain.errors import ChainError
-from chain.merkle import MerkleTree, verify_proof
+from chain.merkle import MerkleProof, MerkleTree, verify_proof
+from chain.primitives import Hash32
 from contracts.trust import LeafStatus
 from registry.batcher import fetch_evidence
 from registry.caches import LruCache, TtlCache
@@ -28,7 +29,7 @@ from registry.chain_gateway import ChainGateway, ContractsNotDeployed
 from registry.db import Database
 from registry.errors import InvalidInput, NotFound
 from registry.intake import NewRecord
-from registry.models import Batch, Client, ProofBundleCache, Record, RecordStatus
+from registry.models import Batch, Client, Record, RecordStatus
 from registry.schemas import (
     BatchPublic,
     DocumentInput,
@@ -42,6 +43,7 @@ from registry.schemas import (
 from sdk.bundle import (
     BUNDLE_VERSION,
     ProofBundle,
+    RecordClaim,
     VerifiedEvidence,
     field_hash,
     metadata_hash,
@@ -69,6 +71,9 @@ verifications. A failed read is never kept: an unreachable node gives UNAVAILABL
 BUNDLE_CACHE_SIZE = 10_000
 """Proof bundles of anchored records kept in memory (they never change)."""
 
+BATCH_BUNDLE_CACHE_SIZE = 1_024
+"""Parsed chain halves of batches kept in memory (a few KB each)."""
+
 TREE_CACHE_SIZE = 8
 """Merkle trees of sealed batches kept in memory (they never change)."""
 
@@ -80,6 +85,11 @@ class VerifyCaches:
     chain evidence that verified) and live chain reads for ``LIVE_READ_TTL_S``."""
 
     bundles: LruCache[str, ProofBundle] = field(default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE))
+    batch_bundles: LruCache[int, ProofBundle] = field(
+        default_factory=lambda: LruCache(BATCH_BUNDLE_CACHE_SIZE)
+    )
+    """Batch id → one bundle of the batch, whose chain half (anchoring transaction, receipt,
+    proofs, header, certificate, validators, issuer key) every record of the batch shares."""
     """Record id → its proof bundle."""
     trees: LruCache[int, MerkleTree] = field(default_factory=lambda: LruCache(TREE_CACHE_SIZE))
     """Batch id → the Merkle tree of its record commitments."""
@@ -258,6 +268,15 @@ def _batch_public(batch: Batch | None, record: Record) -> BatchPublic | None:
     )
 
 
+def _proof(db: Database, caches: VerifyCaches, record: Record, batch: Batch) -> MerkleProof:
+    """The record's inclusion proof in its batch: stored at sealing, or (records sealed by
+    an older version) from the batch's rebuilt tree."""
+    assert record.leaf_index is not None
+    if record.merkle_path is not None:
+        return MerkleProof.from_siblings(record.leaf_index, batch.leaf_count, record.merkle_path)
+    return _batch_tree(db, caches, batch).prove(record.leaf_index)
+
+
 def _batch_tree(db: Database, caches: VerifyCaches, batch: Batch) -> MerkleTree:
     tree = caches.trees.get(batch.id)
     if tree is not None:
@@ -291,17 +310,30 @@ def bundle_for(
 def _stored_or_built_bundle(
     db: Database, gateway: ChainGateway, caches: VerifyCaches, record: Record, batch: Batch
 ) -> ProofBundle | None:
-    with db.read_session() as session:
-        cached = session.get(ProofBundleCache, record.id)
-        if cached is not None:
-            return ProofBundle.from_canonical_json(cached.bundle_json.encode())
+    """The record's bundle: its own part (record claim, stored Merkle proof) on the chain
+    half shared by every record of the batch (parsed once per batch from the stored
+    evidence). Nothing is written: a bundle is rebuilt this way at any time."""
+    assert record.leaf_index is not None
+    proof = _proof(db, caches, record, batch)
+    claim = RecordClaim(
+        record_id=record.id,
+        digest=Hash32(bytes.fromhex(record.digest)),
+        metadata_hash=Hash32(bytes.fromhex(record.metadata_hash)),
+        field_hashes=tuple(
+            sorted((name, Hash32(bytes.fromhex(h))) for name, h in record.field_hashes.items())
+        ),
+    )
+    shared = caches.batch_bundles.get(batch.id)
+    if shared is not None:
+        return dataclasses.replace(
+            shared, record=claim, batch=dataclasses.replace(shared.batch, proof=proof)
+        )
     if batch.evidence_json is None:
         if not fetch_evidence(db, gateway, batch.id):
             return None
-        with db.session() as session:
+        with db.read_session() as session:
             batch = session.get_one(Batch, batch.id)
-    assert batch.evidence_json is not None and record.leaf_index is not None
-    tree = _batch_tree(db, caches, batch)
+    assert batch.evidence_json is not None
     value: dict[str, Any] = json.loads(batch.evidence_json)
     value.update(
         version=BUNDLE_VERSION,
@@ -315,21 +347,11 @@ def _stored_or_built_bundle(
             "root": "0x" + batch.root,
             "leafCount": batch.leaf_count,
             "metadataHash": "0x" + batch.metadata_hash,
-            "proof": "0x" + tree.prove(record.leaf_index).encode().hex(),
+            "proof": "0x" + proof.encode().hex(),
         },
     )
     bundle = ProofBundle.from_json(value)
-    try:
-        with db.session() as session:
-            session.add(
-                ProofBundleCache(
-                    record_id=record.id,
-                    bundle_json=bundle.canonical_json().decode(),
-                    created_at=datetime.now(UTC),
-                )
-            )
-    except IntegrityError:
-        pass  # cached by a concurrent request meanwhile
+    caches.batch_bundles.put(batch.id, bundle)
     return bundle
 
 
@@ -452,7 +474,7 @@ def _integrity(
     if bundle is not None and bundle.batch.proof.leaf_index == record.leaf_index:
         proof = bundle.batch.proof
     else:
-        proof = _batch_tree(db, caches, batch).prove(record.leaf_index)
+        proof = _proof(db, caches, record, batch)
     try:
         verify_proof(
             bytes.fromhex(batch.root),  # type: ignore[arg-type]

@@ -364,3 +364,26 @@ def test_random_bytes_decode_or_raise_encoding_error(raw: bytes) -> None:
     except EncodingError:
         return
     assert proof.encode() == raw
+
+
+@given(tree_positions())
+def test_siblings_round_trip_to_the_same_proof(position: tuple[list[bytes], int]) -> None:
+    leaves, index = position
+    tree = MerkleTree.build(leaves)
+    siblings = tree.siblings(index)
+    assert len(siblings) % 32 == 0
+    assert MerkleProof.from_siblings(index, len(leaves), siblings) == tree.prove(index)
+
+
+@given(tree_positions(), st.data())
+def test_siblings_of_the_wrong_length_or_position_are_refused(
+    position: tuple[list[bytes], int], data: st.DataObject
+) -> None:
+    leaves, index = position
+    siblings = MerkleTree.build(leaves).siblings(index)
+    cut = data.draw(st.integers(0, len(siblings) + 64).filter(lambda n: n != len(siblings)))
+    wrong = (siblings + bytes(64))[:cut]
+    with pytest.raises(ValueError):
+        MerkleProof.from_siblings(index, len(leaves), wrong)
+    with pytest.raises(ValueError):
+        MerkleProof.from_siblings(len(leaves), len(leaves), siblings)

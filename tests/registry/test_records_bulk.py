@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from registry_harness import TrustChain, new_client, row_counts, signed
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from chain.crypto import PrivateKey, sm3
+from chain.merkle import MerkleProof, verify_proof
 from registry.app import create_app
 from registry.db import Database
 from registry.models import Batch, Record
@@ -230,3 +231,37 @@ def test_a_full_batch_is_sealed_before_the_interval_is_over(settings: RegistrySe
             time.sleep(0.1)
         # Two full batches at once; the last 5 records wait for the interval.
         assert sizes == [10, 10] and waiting == 5
+
+
+def test_sealed_records_keep_their_proof_and_older_ones_fall_back_to_the_tree(
+    bulk: Bulk, trust_chain: TrustChain
+) -> None:
+    accepted = bulk.post({"records": digests("proofs", 12)}).json()["records"]
+    ids = [a["id"] for a in accepted]
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        with bulk.db.session() as session:
+            rows = session.execute(
+                select(Record.id, Record.commitment, Record.leaf_index, Record.merkle_path, Batch)
+                .join(Batch, Record.batch_id == Batch.id)
+                .where(Record.id.in_(ids), Record.status == "anchored")
+            ).all()
+        if len(rows) == len(ids):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    for _, commitment, leaf_index, stored, batch in rows:
+        assert stored is not None
+        proof = MerkleProof.from_siblings(leaf_index, batch.leaf_count, stored)
+        assert proof.leaf_index == leaf_index and proof.leaf_count == batch.leaf_count
+        verify_proof(bytes.fromhex(batch.root), bytes.fromhex(commitment), proof)
+    # A record sealed before proofs were stored has none: its bundle comes from the tree.
+    older = ids[5]
+    with bulk.db.session() as session:
+        session.execute(update(Record).where(Record.id == older).values(merkle_path=None))
+    view = bulk.get(older).json()
+    with ChainReader(trust_chain.chain.url) as reader:
+        validators, chain_id = reader.validators(), reader.chain_id()
+    bundle = ProofBundle.from_json(view["bundle"])
+    assert bundle.batch.proof.leaf_index == next(r[2] for r in rows if r[0] == older)
+    assert verify_bundle(bundle, validators, chain_id=chain_id).valid
