@@ -30,6 +30,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from chain.crypto import PrivateKey, sm3  # noqa: E402
 from registry.bootstrap import bootstrap  # noqa: E402
@@ -205,6 +206,53 @@ async def load(
     }
 
 
+async def load_at_rate(
+    port: int, requests: Sequence[bytes], rate: float, connections: int
+) -> dict[str, Any]:
+    """Open loop: request ``i`` is due at ``i / rate`` seconds, whatever happened to the
+    earlier ones, and its latency runs from when it was due (so a stalled server is not
+    hidden by a client that waits for it: no coordinated omission). Up to ``connections``
+    requests are in flight; one that finds none free waits for one, and that wait counts."""
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await Connection.open(port))
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    started = time.perf_counter()
+
+    async def one(raw: bytes, due: float) -> None:
+        connection = await pool.get()
+        try:
+            status = await connection.request(raw)
+        finally:
+            pool.put_nowait(connection)
+        latencies.append(time.perf_counter() - due)
+        statuses[status] = statuses.get(status, 0) + 1
+
+    tasks = []
+    for index, raw in enumerate(requests):
+        due = started + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(raw, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - started
+    while not pool.empty():
+        pool.get_nowait().close()
+    latencies.sort()
+    return {
+        "offered_per_s": rate,
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "per_s": len(latencies) / elapsed,
+        "p50_ms": 1000 * percentile(latencies, 0.50),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "max_ms": 1000 * latencies[-1],
+        "statuses": statuses,
+    }
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     if not values:
         return float("nan")
@@ -234,6 +282,46 @@ def notarization_round(
     result = asyncio.run(load(port, requests, concurrency, time_limit_s=600))
     assert result["statuses"].get(202) == records, result["statuses"]
     return result
+
+
+def bulk_round(
+    port: int,
+    key: PrivateKey,
+    client_id: str,
+    requests: int,
+    size: int,
+    concurrency: int,
+    tag: str,
+) -> dict[str, Any]:
+    """``requests`` signed ``POST /v1/records/bulk`` of ``size`` digests each; records/s."""
+    raws = [
+        signed_raw(
+            key,
+            client_id,
+            "POST",
+            "/v1/records/bulk",
+            {"records": [{"digest": sm3(f"{tag}-{r}-{i}".encode()).hex()} for i in range(size)]},
+        )
+        for r in range(requests)
+    ]
+    result = asyncio.run(load(port, raws, concurrency, time_limit_s=600))
+    assert result["statuses"].get(202) == requests, result["statuses"]
+    result["records"] = requests * size
+    result["records_per_s"] = requests * size / result["seconds"]
+    return result
+
+
+def wait_until_anchored(db: Database, timeout_s: float) -> bool:
+    """Wait until no record waits for anchoring; False on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with db.session() as session:
+            waiting = session.scalar(select(Record.id).where(Record.status != "anchored").limit(1))
+        if waiting is None:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def anchoring_figures(db: Database, timeout_s: float) -> dict[str, Any]:
@@ -279,25 +367,118 @@ def median_of(rounds: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in rounds))
 
 
+@contextlib.contextmanager
+def registry_server(
+    settings: RegistrySettings, port: int, log: Path, **overrides: Any
+) -> Iterator[str]:
+    """The registry as a real process (``python -m registry.cli start``) with ``settings``
+    and ``overrides`` in its environment; yields its base URL once it answers."""
+    env = dict(os.environ)
+    values = {**settings.model_dump(), **overrides}
+    for name, value in values.items():
+        if value is not None:
+            env[f"LIANXIN_REGISTRY_{name.upper()}"] = str(value)
+    command = [sys.executable, "-m", "registry.cli", "start", "--port", str(port)]
+    with background(command, log, env) as registry:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/openapi.json").status_code == 200:
+                    break
+            if registry.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log.read_text())
+            time.sleep(0.1)
+        yield base
+
+
+def capacity_round(
+    settings: RegistrySettings,
+    db: Database,
+    key: PrivateKey,
+    client_id: str,
+    work: Path,
+    records: int,
+    bulk_size: int,
+    workers: int,
+    chain: tuple[Any, int],
+) -> dict[str, Any]:
+    """One anchor for ``records`` records: a registry whose batch holds ``records`` and
+    whose interval is long, fed by bulk requests; the size trigger seals them at once."""
+    port = free_port()
+    with registry_server(
+        settings,
+        port,
+        work / "registry-capacity.log",
+        batch_size=records,
+        batch_interval=600.0,
+        workers=workers,
+    ) as base:
+        with db.session() as session:
+            before = session.scalar(select(func.max(Batch.id))) or 0
+        accepted = bulk_round(
+            port, key, client_id, records // bulk_size, bulk_size, 4, f"cap{time.time()}"
+        )
+        last_accepted = time.time()
+        anchored = wait_until_anchored(db, timeout_s=300)
+        with db.session() as session:
+            batch = session.scalars(select(Batch).where(Batch.id > before)).first()
+            assert batch is not None and batch.anchored_at is not None
+            leaf_count, root, tx_hash = batch.leaf_count, batch.root, batch.tx_hash
+            sealed = batch.created_at.replace(tzinfo=UTC).timestamp()
+            done = batch.anchored_at.replace(tzinfo=UTC).timestamp()
+            record_id = session.scalar(
+                select(Record.id).where(Record.batch_id == batch.id).order_by(Record.seq.desc())
+            )
+        trust = TrustClient(base, client_id, key, timeout=60)
+        started = time.perf_counter()
+        record = trust.wait_until_anchored(str(record_id), timeout=60)
+        first_view_s = time.perf_counter() - started
+        trust.close()
+    assert record.bundle is not None
+    validators, chain_id = chain
+    verdict = verify_bundle(record.bundle, validators, chain_id=chain_id)
+    return {
+        "records": records,
+        "all_anchored": anchored,
+        "records_per_anchor_tx": leaf_count,
+        "batch_root": root,
+        "anchor_tx": tx_hash,
+        "accept_records_per_s": accepted["records_per_s"],
+        "last_accepted_to_sealed_s": sealed - last_accepted,
+        "sealed_to_anchored_s": done - sealed,
+        "first_bundle_view_s": first_view_s,
+        "bundle_merkle_path_length": len(record.bundle.batch.proof.path),
+        "bundle_verifies_offline": verdict.valid,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--records", type=int, default=10_000, help="single-record requests")
+    parser.add_argument("--bulk-requests", type=int, default=40)
+    parser.add_argument("--bulk-size", type=int, default=1_000)
+    parser.add_argument("--capacity", type=int, default=100_000, help="records in one anchor")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--page-requests", type=int, default=5_000)
     parser.add_argument("--verify-requests", type=int, default=2_000)
     parser.add_argument("--time-limit", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=1, help="registry API processes")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     args = parser.parse_args()
     if args.quick:
-        args.records, args.rounds = 2_000, 1
-        args.page_requests, args.verify_requests = 1_000, 500
+        args.records, args.rounds, args.bulk_requests, args.capacity = 2_000, 1, 10, 20_000
+        args.page_requests, args.verify_requests, args.rate_seconds = 1_000, 500, 4.0
 
     work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     chain_dir, rpc_port, api_port = work / "chain", free_port(), free_port()
     lianxin("init", str(chain_dir), "--dev", "--rpc-port", str(rpc_port), "--json")
     node_command = [*_lianxin_command(), "node", "start", "--dir", str(chain_dir)]
+    load_average = os.getloadavg()
     with background([*node_command, "--log-level", "WARNING"], work / "node.log") as node:
         node_url = f"http://127.0.0.1:{rpc_port}"
         wait_http(node_url, node, "the node")
@@ -325,26 +506,17 @@ def main() -> None:
             public_key_pem=key.public_key.to_pem(),
             roles=["notarize", "verify", "licenses"],
         )
-        env = dict(os.environ)
-        for name, value in settings.model_dump().items():
-            if value is not None:
-                env[f"LIANXIN_REGISTRY_{name.upper()}"] = str(value)
-        registry_command = [sys.executable, "-m", "registry.cli", "start", "--port", str(api_port)]
-        with background(registry_command, work / "registry.log", env) as registry:
-            base = f"http://127.0.0.1:{api_port}"
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base}/openapi.json").status_code == 200:
-                        break
-                if registry.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((work / "registry.log").read_text())
-                time.sleep(0.1)
-
+        with registry_server(
+            settings, api_port, work / "registry.log", workers=args.workers
+        ) as base:
             notarize = [
                 notarization_round(
                     api_port, key, client.id, args.records, args.concurrency, f"r{r}"
                 )
+                for r in range(args.rounds)
+            ]
+            bulk = [
+                bulk_round(api_port, key, client.id, args.bulk_requests, args.bulk_size, 4, f"b{r}")
                 for r in range(args.rounds)
             ]
             anchoring = anchoring_figures(db, timeout_s=120)
@@ -371,37 +543,92 @@ def main() -> None:
                 )
                 for _ in range(args.rounds)
             ]
+            paced = int(args.rate * args.rate_seconds)
+            pages_at_rate = [
+                asyncio.run(load_at_rate(api_port, [page_request] * paced, args.rate, 64))
+                for _ in range(args.rounds)
+            ]
             accepted = trust.notarize(digest=sm3(b"bench verify"))
             record = trust.wait_until_anchored(accepted.record_id, timeout=60)
-            verifies = []
-            for _ in range(args.rounds):
-                requests = [
-                    signed_raw(key, client.id, "POST", "/v1/verify", {"digest": accepted.digest})
-                    for _ in range(args.verify_requests)
+
+            # Every request of a round asks about another record (all anchored by now), so
+            # per-record caches do not flatter the figures; the "same record" rows show a
+            # record verified again and again (a popular license, say).
+            population = [
+                f"b{r}-{q}-{i}"
+                for r in range(args.rounds)
+                for q in range(args.bulk_requests)
+                for i in range(args.bulk_size)
+            ]
+            picker = random.Random(20261127)
+
+            def verify_requests(count: int, same: bool) -> list[bytes]:
+                names = picker.sample(population, min(count, len(population)))
+                return [
+                    signed_raw(
+                        key,
+                        client.id,
+                        "POST",
+                        "/v1/verify",
+                        {"digest": accepted.digest if same else sm3(name.encode()).hex()},
+                    )
+                    for name in names
                 ]
-                verifies.append(asyncio.run(load(api_port, requests, 32, args.time_limit)))
+
+            verifies: list[dict[str, Any]] = []
+            verifies_at_rate: list[dict[str, Any]] = []
+            same_record: list[dict[str, Any]] = []
+            same_record_at_rate: list[dict[str, Any]] = []
+            for _ in range(args.rounds):
+                for same, saturated, at_rate in (
+                    (False, verifies, verifies_at_rate),
+                    (True, same_record, same_record_at_rate),
+                ):
+                    requests = verify_requests(args.verify_requests, same)
+                    saturated.append(asyncio.run(load(api_port, requests, 32, args.time_limit)))
+                    requests = verify_requests(paced, same)
+                    at_rate.append(asyncio.run(load_at_rate(api_port, requests, args.rate, 64)))
             trust.close()
             assert record.bundle is not None
             offline = [
                 offline_verifications_per_s(record.bundle, validators, chain_id, 2.0)
                 for _ in range(args.rounds)
             ]
+        capacity = capacity_round(
+            settings,
+            db,
+            key,
+            client.id,
+            work,
+            args.capacity,
+            args.bulk_size,
+            args.workers,
+            (validators, chain_id),
+        )
     db.close()
 
     figures = {
-        "records_accepted_per_s": median_of(notarize, "per_s"),
-        "records_accept_p50_ms": median_of(notarize, "p50_ms"),
-        "records_accept_p99_ms": median_of(notarize, "p99_ms"),
-        "records_per_anchor_tx": anchoring["records_per_anchor_tx_median"],
-        "records_per_anchor_tx_max": anchoring["records_per_anchor_tx_max"],
+        "records_accepted_per_s": median_of(bulk, "records_per_s"),
+        "records_accepted_per_s_single": median_of(notarize, "per_s"),
+        "records_accept_p50_ms_single": median_of(notarize, "p50_ms"),
+        "records_accept_p99_ms_single": median_of(notarize, "p99_ms"),
+        "bulk_request_p50_ms": median_of(bulk, "p50_ms"),
+        "records_per_anchor_tx": capacity["records_per_anchor_tx"],
+        "capacity_sealed_to_anchored_s": capacity["sealed_to_anchored_s"],
+        "records_per_anchor_tx_steady": anchoring["records_per_anchor_tx_median"],
         "accepted_to_anchored_p50_s": anchoring["accepted_to_anchored_p50_s"],
         "accepted_to_anchored_p99_s": anchoring["accepted_to_anchored_p99_s"],
         "verify_page_req_per_s": median_of(pages, "per_s"),
-        "verify_page_p50_ms": median_of(pages, "p50_ms"),
-        "verify_page_p99_ms": median_of(pages, "p99_ms"),
+        "verify_page_p99_ms_saturated": median_of(pages, "p99_ms"),
+        "verify_page_p50_ms": median_of(pages_at_rate, "p50_ms"),
+        "verify_page_p99_ms": median_of(pages_at_rate, "p99_ms"),
         "verify_api_req_per_s": median_of(verifies, "per_s"),
-        "verify_api_p50_ms": median_of(verifies, "p50_ms"),
-        "verify_api_p99_ms": median_of(verifies, "p99_ms"),
+        "verify_api_p99_ms_saturated": median_of(verifies, "p99_ms"),
+        "verify_api_p50_ms": median_of(verifies_at_rate, "p50_ms"),
+        "verify_api_p99_ms": median_of(verifies_at_rate, "p99_ms"),
+        "verify_same_record_req_per_s": median_of(same_record, "per_s"),
+        "verify_same_record_p50_ms": median_of(same_record_at_rate, "p50_ms"),
+        "verify_same_record_p99_ms": median_of(same_record_at_rate, "p99_ms"),
         "offline_bundle_verifications_per_s": float(statistics.median(offline)),
     }
     goals = {}
@@ -410,6 +637,11 @@ def main() -> None:
         met = value >= goal if comparison == ">=" else value <= goal
         goals[name] = {"goal": f"{comparison} {goal}", "value": value, "met": met}
 
+    print(
+        f"registry workers: {args.workers}; database: "
+        f"{'postgresql' if args.database_url else 'sqlite'}; load average at start: "
+        f"{load_average[0]:.2f}; open-loop rate {args.rate:.0f}/s for {args.rate_seconds:.0f} s"
+    )
     print(f"{'figure':40} {'median':>14}  goal")
     for name, value in figures.items():
         goal = goals.get(name)
@@ -422,14 +654,21 @@ def main() -> None:
                 "figures": figures,
                 "goals": goals,
                 "runs": {
-                    "notarization": notarize,
+                    "notarization_single": notarize,
+                    "notarization_bulk": bulk,
                     "anchoring": anchoring,
+                    "capacity": capacity,
                     "verify_page": pages,
+                    "verify_page_at_rate": pages_at_rate,
                     "verify_api": verifies,
+                    "verify_api_at_rate": verifies_at_rate,
+                    "verify_same_record": same_record,
+                    "verify_same_record_at_rate": same_record_at_rate,
                     "offline_per_s": offline,
                 },
                 "parameters": vars(args),
                 "database": "postgresql" if args.database_url else "sqlite",
+                "load_average_at_start": load_average,
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
             },
             indent=2,
