@@ -29,6 +29,7 @@ from registry.intake import GroupCommitter
 from registry.lease import WorkersLease, workers_lease
 from registry.limits import BodySizeLimit
 from registry.notarization import VerifyCaches
+from registry.revocations import RevocationIndex, run_revocation_index
 from registry.routers import licenses, records, verify, verify_page
 from registry.settings import RegistrySettings
 
@@ -91,13 +92,19 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         )
         app.state.registry = state
         intake.start()
+        state.caches.revocations = RevocationIndex(gateway)
+        state.workers.append(
+            asyncio.create_task(
+                run_revocation_index(state.caches.revocations), name="registry-revocations"
+            )
+        )
         if settings.run_workers:
             lease = workers_lease(db.engine)
-            state.workers = [
+            state.workers.append(
                 asyncio.create_task(
                     run_workers_when_leased(db, gateway, settings, lease), name="registry-lease"
                 )
-            ]
+            )
         try:
             yield
         finally:

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from chain.crypto import sm3
 from chain.errors import ChainError
-from chain.merkle import MerkleProof, MerkleTree, verify_proof
+from chain.merkle import MerkleProof, MerkleTree, leaf_hash, verify_proof
 from chain.primitives import Hash32
 from contracts.trust import LeafStatus
 from registry.batcher import fetch_evidence
@@ -30,6 +30,7 @@ from registry.db import Database
 from registry.errors import InvalidInput, NotFound
 from registry.intake import NewRecord
 from registry.models import Batch, Client, Record, RecordStatus
+from registry.revocations import RevocationIndex
 from registry.schemas import (
     BatchPublic,
     DocumentInput,
@@ -108,6 +109,9 @@ class VerifyCaches:
     )
     """Record id → its VALID issuance verdict: the bundle, the validator set of its block
     and the chain facts it was checked against never change. Failures are not kept."""
+    revocations: RevocationIndex | None = None
+    """The Notary's revocations followed from its events (see :mod:`registry.revocations`):
+    a record's status without a chain call while the index is fresh."""
     evidence: VerifiedEvidence = field(default_factory=VerifiedEvidence)
     """Chain halves of bundles that verified (checked once per batch, not per record)."""
     leaf_status: TtlCache[tuple[str, str], tuple[LeafStatus, int]] = field(
@@ -520,8 +524,15 @@ def _status(
     record: Record,
     facts: dict[str, Any],
 ) -> VerdictPublic:
+    indexed = None
+    if caches.revocations is not None and batch.block_number is not None:
+        indexed = caches.revocations.status(
+            bytes.fromhex(batch.root),
+            leaf_hash(bytes.fromhex(record.commitment)),
+            batch.block_number,
+        )
     try:
-        status, height = caches.leaf_status.get_or_load(
+        status, height = indexed or caches.leaf_status.get_or_load(
             (batch.root, record.commitment),
             lambda: gateway.leaf_status(
                 bytes.fromhex(batch.root), bytes.fromhex(record.commitment)
