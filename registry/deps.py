@@ -37,8 +37,9 @@ class RegistryState:
     """Background tasks (batcher, anchorer) to cancel at shutdown."""
 
 
-def get_state(request: Request) -> RegistryState:
-    """The state stored on the application at startup."""
+async def get_state(request: Request) -> RegistryState:
+    """The state stored on the application at startup (async: FastAPI would run a plain
+    function dependency on a worker thread, a hop per request for an attribute read)."""
     state: RegistryState = request.app.state.registry
     return state
 

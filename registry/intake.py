@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from registry.db import Database
@@ -204,10 +204,11 @@ def commit_group(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
                         )
                         record_rows.append(record.values)
             outcomes.append(outcome)
+        # Core inserts of the tables: the ORM's bulk path costs more than the rows.
         if nonce_rows:
-            session.execute(insert(Nonce), nonce_rows)
+            session.execute(Nonce.__table__.insert(), nonce_rows)
         if record_rows:
-            session.execute(insert(Record), record_rows)
+            session.execute(Record.__table__.insert(), record_rows)
     return outcomes
 
 

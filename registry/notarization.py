@@ -104,6 +104,10 @@ class VerifyCaches:
         default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
     )
     """Record id → its proof bundle as JSON values (shared: never modify one)."""
+    chain_json: LruCache[int, dict[str, Any]] = field(
+        default_factory=lambda: LruCache(BATCH_BUNDLE_CACHE_SIZE)
+    )
+    """Batch id → the chain half of its bundles as JSON values (shared: never modify)."""
     issuance: LruCache[str, VerdictPublic] = field(
         default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
     )
@@ -422,7 +426,11 @@ def verify(
     if bundle is not None:
         bundle_json = caches.bundle_json.get(record.id)
         if bundle_json is None:
-            bundle_json = bundle.to_json()
+            chain_json = caches.chain_json.get(batch.id)
+            if chain_json is None:
+                chain_json = bundle.chain_json()
+                caches.chain_json.put(batch.id, chain_json)
+            bundle_json = {**bundle.record_json(), **chain_json}
             caches.bundle_json.put(record.id, bundle_json)
     return VerificationPublic(
         found=True,

@@ -208,6 +208,11 @@ class ProofBundle:
 
     def to_json(self) -> dict[str, Any]:
         """The bundle as JSON values (the input of :func:`canonical_json`)."""
+        return {**self.record_json(), **self.chain_json()}
+
+    def record_json(self) -> dict[str, Any]:
+        """The part of :meth:`to_json` that differs between the records of one batch:
+        version, chain id, record and batch (with the record's Merkle path)."""
         return {
             "version": self.version,
             "chainId": self.chain_id,
@@ -223,6 +228,12 @@ class ProofBundle:
                 "metadataHash": _hex(self.batch.metadata_hash),
                 "proof": _hex(self.batch.proof.encode()),
             },
+        }
+
+    def chain_json(self) -> dict[str, Any]:
+        """The rest of :meth:`to_json`, the same for every record of a batch: anchoring
+        transaction, receipt, proofs, header, certificate, validators, issuer key."""
+        return {
             "anchor": {
                 "notary": _hex(self.anchor.notary),
                 "rawTransaction": _hex(self.anchor.raw_transaction),
@@ -677,7 +688,47 @@ class VerifiedEvidence:
         """Remember at most ``capacity`` chain halves (least recently used go first)."""
         self.capacity = capacity
         self._checks: OrderedDict[bytes, tuple[LinkCheck, ...]] = OrderedDict()
+        self._keys: OrderedDict[tuple[Any, ...], tuple[Hash32, tuple[Any, ...]]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def key_of(
+        self,
+        bundle: ProofBundle,
+        validator_set: ValidatorSet,
+        *,
+        chain_id: int,
+        notary: bytes | None,
+    ) -> Hash32:
+        """:func:`evidence_key`, computed once for bundles that share their chain half's
+        objects (as the bundles a registry builds for the records of one batch do): the
+        memo is keyed by those objects' identities, which it holds on to, so an identity
+        cannot be reused by another object while it is remembered."""
+        held = (
+            bundle.anchor,
+            bundle.header,
+            bundle.commit_certificate,
+            bundle.issuer_key,
+            validator_set,
+        )
+        memo = (
+            *map(id, held),
+            chain_id,
+            None if notary is None else bytes(notary),
+            bytes(bundle.batch.root),
+            bundle.batch.leaf_count,
+            bytes(bundle.batch.metadata_hash),
+        )
+        with self._lock:
+            found = self._keys.get(memo)
+            if found is not None:
+                self._keys.move_to_end(memo)
+                return found[0]
+        key = evidence_key(bundle, validator_set, chain_id=chain_id, notary=notary)
+        with self._lock:
+            self._keys[memo] = (key, held)
+            while len(self._keys) > self.capacity:
+                self._keys.popitem(last=False)
+        return key
 
     def recall(self, key: bytes) -> tuple[LinkCheck, ...] | None:
         """The chain-link checks remembered under ``key``, or None."""
@@ -775,7 +826,7 @@ def verify_bundle(
     record_checks = (_check_link(Link.RECORD, record), _check_link(Link.BATCH, batch))
     key = None
     if verified is not None:
-        key = evidence_key(bundle, validator_set, chain_id=chain_id, notary=notary)
+        key = verified.key_of(bundle, validator_set, chain_id=chain_id, notary=notary)
         remembered = verified.recall(key)
         if remembered is not None:
             return BundleVerdict((*record_checks, *remembered))
