@@ -3,6 +3,7 @@ host and port from ``LIANXIN_REGISTRY_HOST`` / ``LIANXIN_REGISTRY_PORT``)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 
@@ -12,18 +13,35 @@ from fastapi import FastAPI
 from registry.app import create_app
 from registry.settings import RegistrySettings
 
+GC_THRESHOLDS = (20_000, 20, 20)
+"""Collect the youngest generation every 20,000 net allocations instead of 700: a request
+allocates a few thousand objects, and the default made the collector run several times
+per request and, now and then, a full collection over every cached bundle mid-request."""
+
+
+def tune_gc() -> None:
+    """Set this server process's collector up for request traffic: objects alive at start
+    (modules, the application) are moved out of its sight and collections are rarer."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
 
 def app_from_environment() -> FastAPI:
     """The application with settings from the environment: what each of several uvicorn
     worker processes builds for itself (``registry start --workers N``)."""
-    return create_app(RegistrySettings())
+    app = create_app(RegistrySettings())
+    tune_gc()
+    return app
 
 
 def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
     """Serve the registry with uvicorn until interrupted: in this process, or in
     ``workers`` processes sharing the port (settings from the environment)."""
     if workers == 1:
-        uvicorn.run(create_app(RegistrySettings()), host=host, port=port, log_level=log_level)
+        app = create_app(RegistrySettings())
+        tune_gc()
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
     else:
         uvicorn.run(
             "registry.server:app_from_environment",
