@@ -148,15 +148,18 @@ def _by_client(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def commit_group(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
+def commit_group(
+    db: Database, entries: Sequence[_Entry], *, check_nonces: bool = True
+) -> list[Outcome]:
     """Store ``entries`` in one transaction; one outcome per entry, in order. Raises
-    IntegrityError if another writer stored a conflicting row meanwhile (nothing is then
-    stored)."""
+    IntegrityError if a conflicting row exists (nothing is then stored): one written by
+    another writer meanwhile, or — with ``check_nonces`` false, which skips looking the
+    nonces up first — a replayed nonce."""
     outcomes: list[Outcome] = []
     with db.session() as session:
         used: set[tuple[str, str]] = set()
         for client_id, nonces in _by_client(
-            [(e.nonce.client_id, e.nonce.nonce) for e in entries]
+            [(e.nonce.client_id, e.nonce.nonce) for e in entries] if check_nonces else []
         ).items():
             used.update(
                 (client_id, nonce)
@@ -214,11 +217,15 @@ def commit_group(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
 
 def commit_entries(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
     """:func:`commit_group`, falling back to one transaction per entry if the group's
-    transaction met a conflicting row written by someone else."""
+    transaction met a conflicting row. Nonces are not looked up first: a replay is rare,
+    and the unique constraint finds it (then the entries are committed one by one, each
+    checked, and only the replay is refused)."""
     try:
-        return commit_group(db, entries)
+        return commit_group(db, entries, check_nonces=False)
     except IntegrityError:
-        logger.info("group of %d rows met a concurrent writer; committing one by one", len(entries))
+        logger.info(
+            "group of %d requests met a conflicting row; committing one by one", len(entries)
+        )
     outcomes: list[Outcome] = []
     for entry in entries:
         try:
