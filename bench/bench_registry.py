@@ -430,6 +430,10 @@ def capacity_round(
             record_id = session.scalar(
                 select(Record.id).where(Record.batch_id == batch.id).order_by(Record.seq.desc())
             )
+            created = session.scalars(
+                select(Record.created_at).where(Record.batch_id == batch.id)
+            ).all()
+        waits = sorted(done - c.replace(tzinfo=UTC).timestamp() for c in created)
         trust = TrustClient(base, client_id, key, timeout=60)
         started = time.perf_counter()
         record = trust.wait_until_anchored(str(record_id), timeout=60)
@@ -447,6 +451,7 @@ def capacity_round(
         "accept_records_per_s": accepted["records_per_s"],
         "last_accepted_to_sealed_s": sealed - last_accepted,
         "sealed_to_anchored_s": done - sealed,
+        "accepted_to_anchored_p50_s": percentile(waits, 0.5),
         "first_bundle_view_s": first_view_s,
         "bundle_merkle_path_length": len(record.bundle.batch.proof.path),
         "bundle_verifies_offline": verdict.valid,
@@ -615,6 +620,7 @@ def main() -> None:
         "bulk_request_p50_ms": median_of(bulk, "p50_ms"),
         "records_per_anchor_tx": capacity["records_per_anchor_tx"],
         "capacity_sealed_to_anchored_s": capacity["sealed_to_anchored_s"],
+        "capacity_accepted_to_anchored_p50_s": capacity["accepted_to_anchored_p50_s"],
         "records_per_anchor_tx_steady": anchoring["records_per_anchor_tx_median"],
         "accepted_to_anchored_p50_s": anchoring["accepted_to_anchored_p50_s"],
         "accepted_to_anchored_p99_s": anchoring["accepted_to_anchored_p99_s"],
