@@ -7,15 +7,17 @@ One run starts a lianxin dev node (``lianxin init --dev``, ``lianxin node start`
 registry (``python -m registry.cli start``, uvicorn) as real processes on 127.0.0.1, deploys
 the trust contracts (bootstrap) and registers one department client. Then:
 
-- notarization: N signed ``POST /v1/records`` requests (signed before the clock starts, so
-  the client's SM2 cost is not measured) sent by a lean client — raw HTTP/1.1 keep-alive
-  connections over asyncio streams, C at a time; records accepted per second; then, once
-  everything is anchored, records per anchoring transaction and accepted → anchored
-  latency (p50, p99) from the database;
+- notarization: N signed ``POST /v1/records`` requests and bulk ``POST /v1/records/bulk``
+  requests (signed before the clock starts, so the client's SM2 cost is not measured) sent
+  by a lean client — raw HTTP/1.1 keep-alive connections over asyncio streams; records
+  accepted per second;
+- anchoring: bulk requests sent open loop at a fixed record rate, then accepted → anchored
+  latency (p50, p99) of those records and their batch sizes, from the database;
+- capacity: one anchor of 100,000 records (a registry with that batch size, fed in bulk);
 - the citizen's verify page ``GET /v/{identifier}`` of one issued license, and
-  ``POST /v1/verify`` of one anchored record's digest (pre-signed), each under the same
-  load generator, bounded by a request count and a time limit: requests per second, p50 and
-  p99 latency;
+  ``POST /v1/verify`` of anchored records' digests (pre-signed; another record per request,
+  and one record repeated): saturated requests per second (closed loop), and p50/p99 at a
+  fixed offered rate (open loop, latency from each request's due time);
 - offline proof-bundle verification (sdk.bundle.verify_bundle) per second, in process.
 
 Each figure is the median over ``--rounds``. Prints a table, writes
@@ -37,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -324,7 +326,11 @@ def wait_until_anchored(db: Database, timeout_s: float) -> bool:
         time.sleep(0.2)
 
 
-def anchoring_figures(db: Database, timeout_s: float) -> dict[str, Any]:
+def anchoring_figures(
+    db: Database, timeout_s: float, since: datetime | None = None
+) -> dict[str, Any]:
+    """Batch sizes and accepted → anchored latency of the records accepted since ``since``
+    (all records if None), once every record is anchored."""
     deadline = time.monotonic() + timeout_s
     while True:
         with db.session() as session:
@@ -333,10 +339,15 @@ def anchoring_figures(db: Database, timeout_s: float) -> dict[str, Any]:
             break
         time.sleep(0.5)
     with db.session() as session:
-        batches = session.scalars(select(Batch)).all()
-        rows = session.execute(
-            select(Record.created_at, Batch.anchored_at).join(Batch, Record.batch_id == Batch.id)
-        ).all()
+        query = select(Record.created_at, Batch.anchored_at, Batch.id).join(
+            Batch, Record.batch_id == Batch.id
+        )
+        if since is not None:
+            query = query.where(Record.created_at >= since)
+        rows = session.execute(query).all()
+        batch_ids = {batch_id for _, _, batch_id in rows}
+        batches = session.scalars(select(Batch).where(Batch.id.in_(batch_ids))).all()
+    rows = [(created, anchored) for created, anchored, _ in rows]
     delays = sorted(
         (anchored.replace(tzinfo=UTC) - created.replace(tzinfo=UTC)).total_seconds()
         for created, anchored in rows
@@ -351,6 +362,39 @@ def anchoring_figures(db: Database, timeout_s: float) -> dict[str, Any]:
         "accepted_to_anchored_p99_s": percentile(delays, 0.99),
         "all_anchored": waiting is None,
     }
+
+
+def paced_notarization(
+    port: int,
+    db: Database,
+    key: PrivateKey,
+    client_id: str,
+    records_per_s: float,
+    seconds: float,
+    tag: str,
+) -> dict[str, Any]:
+    """Open-loop bulk notarization at ``records_per_s`` (requests of 250 records, 8
+    connections) for ``seconds``; then the latency from acceptance to anchoring of exactly
+    those records."""
+    size = 250
+    count = max(1, int(records_per_s * seconds / size))
+    raws = [
+        signed_raw(
+            key,
+            client_id,
+            "POST",
+            "/v1/records/bulk",
+            {"records": [{"digest": sm3(f"{tag}-{r}-{i}".encode()).hex()} for i in range(size)]},
+        )
+        for r in range(count)
+    ]
+    since = datetime.now(UTC)
+    sent = asyncio.run(load_at_rate(port, raws, records_per_s / size, 8))
+    assert sent["statuses"].get(202) == count, sent["statuses"]
+    figures = anchoring_figures(db, timeout_s=120, since=since)
+    figures["offered_records_per_s"] = records_per_s
+    figures["request_p99_ms"] = sent["p99_ms"]
+    return figures
 
 
 def offline_verifications_per_s(
@@ -464,6 +508,8 @@ def main() -> None:
     parser.add_argument("--bulk-requests", type=int, default=40)
     parser.add_argument("--bulk-size", type=int, default=1_000)
     parser.add_argument("--capacity", type=int, default=100_000, help="records in one anchor")
+    parser.add_argument("--paced-records", type=float, default=5_000.0, help="records/s")
+    parser.add_argument("--paced-seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s")
@@ -478,6 +524,7 @@ def main() -> None:
     if args.quick:
         args.records, args.rounds, args.bulk_requests, args.capacity = 2_000, 1, 10, 20_000
         args.page_requests, args.verify_requests, args.rate_seconds = 1_000, 500, 4.0
+        args.paced_seconds = 4.0
 
     work = Path(tempfile.mkdtemp(prefix="bench-registry-"))
     chain_dir, rpc_port, api_port = work / "chain", free_port(), free_port()
@@ -524,7 +571,10 @@ def main() -> None:
                 bulk_round(api_port, key, client.id, args.bulk_requests, args.bulk_size, 4, f"b{r}")
                 for r in range(args.rounds)
             ]
-            anchoring = anchoring_figures(db, timeout_s=120)
+            saturated_anchoring = anchoring_figures(db, timeout_s=120)
+            anchoring = paced_notarization(
+                api_port, db, key, client.id, args.paced_records, args.paced_seconds, "paced"
+            )
 
             trust = TrustClient(base, client.id, key, timeout=30)
             identifier = make_license_identifier(CLIENT_USCC + "032", CLIENT_USCC, "BENCH1", "001")
@@ -621,9 +671,10 @@ def main() -> None:
         "records_per_anchor_tx": capacity["records_per_anchor_tx"],
         "capacity_sealed_to_anchored_s": capacity["sealed_to_anchored_s"],
         "capacity_accepted_to_anchored_p50_s": capacity["accepted_to_anchored_p50_s"],
-        "records_per_anchor_tx_steady": anchoring["records_per_anchor_tx_median"],
+        "records_per_anchor_tx_paced": anchoring["records_per_anchor_tx_median"],
         "accepted_to_anchored_p50_s": anchoring["accepted_to_anchored_p50_s"],
         "accepted_to_anchored_p99_s": anchoring["accepted_to_anchored_p99_s"],
+        "accepted_to_anchored_p50_s_saturated": saturated_anchoring["accepted_to_anchored_p50_s"],
         "verify_page_req_per_s": median_of(pages, "per_s"),
         "verify_page_p99_ms_saturated": median_of(pages, "p99_ms"),
         "verify_page_p50_ms": median_of(pages_at_rate, "p50_ms"),
@@ -662,7 +713,8 @@ def main() -> None:
                 "runs": {
                     "notarization_single": notarize,
                     "notarization_bulk": bulk,
-                    "anchoring": anchoring,
+                    "anchoring_paced": anchoring,
+                    "anchoring_saturated": saturated_anchoring,
                     "capacity": capacity,
                     "verify_page": pages,
                     "verify_page_at_rate": pages_at_rate,
