@@ -21,10 +21,10 @@ from fastapi import FastAPI
 from registry.auth import ClientDirectory
 from registry.batcher import Workers
 from registry.chain_gateway import ChainGateway
-from registry.db import Database
+from registry.db import CHECKPOINT_INTERVAL_S, Database
 from registry.deps import RegistryState
 from registry.errors import install_error_handlers
-from registry.housekeeping import run_nonce_purge
+from registry.housekeeping import run_checkpoints, run_nonce_purge
 from registry.intake import GroupCommitter
 from registry.lease import WorkersLease, workers_lease
 from registry.limits import BodySizeLimit
@@ -92,6 +92,11 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         )
         app.state.registry = state
         intake.start()
+        state.workers.append(
+            asyncio.create_task(
+                run_checkpoints(db, CHECKPOINT_INTERVAL_S), name="registry-checkpoints"
+            )
+        )
         state.caches.revocations = RevocationIndex(gateway)
         state.workers.append(
             asyncio.create_task(

@@ -25,6 +25,13 @@ SQLITE_POOL_SIZE = 48
 """SQLite connections kept open: one for each request thread (40 by default) and the
 writers, so that no request pays for opening a connection and running its PRAGMAs."""
 
+SQLITE_AUTOCHECKPOINT_PAGES = 20_000
+"""WAL pages (80 MB) after which a commit checkpoints by itself, should the scheduled
+checkpoints fall behind."""
+
+CHECKPOINT_INTERVAL_S = 1.0
+"""Seconds between two scheduled SQLite checkpoints (see :meth:`Database.checkpoint`)."""
+
 SERVER_POOL_SIZE = 20
 """Connections to a database server kept open per process..."""
 SERVER_POOL_OVERFLOW = 20
@@ -58,6 +65,10 @@ def create_registry_engine(settings: RegistrySettings) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        # Checkpoints run on a schedule of their own (Database.checkpoint), not inside the
+        # commit that happens to cross 1,000 pages of WAL: that commit — a request's — would
+        # wait for the database file's fsync. This is only the backstop.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -113,6 +124,27 @@ class Database:
         never queues behind a writer. Do not write through it."""
         with self.read_sessions.begin() as session:
             yield session
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is an SQLite file."""
+        return self.engine.url.get_backend_name() == "sqlite"
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the SQLite database file (``wal_checkpoint(PASSIVE)``: neither
+        readers nor writers wait for it); nothing for other databases."""
+        if not self.is_sqlite:
+            return
+        # On the driver's connection directly: a checkpoint cannot run inside the
+        # transaction SQLAlchemy would begin (BEGIN IMMEDIATE, see create_registry_engine).
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
+            cursor.close()
+        finally:
+            connection.close()
 
     def close(self) -> None:
         """Release every pooled connection."""

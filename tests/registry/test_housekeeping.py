@@ -126,3 +126,40 @@ def test_the_running_application_purges_expired_nonces(
             assert time.monotonic() < deadline, "the application never purged the nonce"
             time.sleep(PURGE_INTERVAL_S)
         assert stored_nonces(state.db) == {live.nonce}
+
+
+def test_scheduled_checkpoints_empty_the_sqlite_wal(tmp_path: Path) -> None:
+    db = Database.open(RegistrySettings(data_dir=tmp_path))
+    try:
+        raw = db.engine.raw_connection()
+        try:
+            (pages,) = raw.cursor().execute("PRAGMA wal_autocheckpoint").fetchone()
+        finally:
+            raw.close()
+        assert pages == 20_000, "commits leave checkpoints to the schedule"
+        client, _ = new_client(db)
+        now = datetime.now(UTC) + timedelta(minutes=5)
+        commit_entries(db, [_Entry(NonceClaim(client.id, f"n{i:020d}", now)) for i in range(500)])
+        main = Path(str(db.engine.url.database))
+        wal = Path(f"{main}-wal")
+        assert wal.stat().st_size > 0
+        before = main.stat().st_size
+
+        async def a_few_rounds() -> None:
+            task = asyncio.create_task(housekeeping.run_checkpoints(db, 0.05))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(a_few_rounds())
+        assert main.stat().st_size > before, "the loop copied the new pages into the file"
+        raw = db.engine.raw_connection()
+        try:
+            busy, logged, copied = raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+        assert busy == 0 and logged == copied, "everything in the WAL is in the database file"
+
+    finally:
+        db.close()
