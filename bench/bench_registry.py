@@ -286,6 +286,21 @@ def notarization_round(
     return result
 
 
+def bulk_requests(key: PrivateKey, client_id: str, count: int, size: int, tag: str) -> list[bytes]:
+    """``count`` signed ``POST /v1/records/bulk`` requests of ``size`` digests each; the
+    digest of record ``i`` of request ``r`` is SM3 of ``"<tag>-<r>-<i>"``."""
+    return [
+        signed_raw(
+            key,
+            client_id,
+            "POST",
+            "/v1/records/bulk",
+            {"records": [{"digest": sm3(f"{tag}-{r}-{i}".encode()).hex()} for i in range(size)]},
+        )
+        for r in range(count)
+    ]
+
+
 def bulk_round(
     port: int,
     key: PrivateKey,
@@ -296,16 +311,7 @@ def bulk_round(
     tag: str,
 ) -> dict[str, Any]:
     """``requests`` signed ``POST /v1/records/bulk`` of ``size`` digests each; records/s."""
-    raws = [
-        signed_raw(
-            key,
-            client_id,
-            "POST",
-            "/v1/records/bulk",
-            {"records": [{"digest": sm3(f"{tag}-{r}-{i}".encode()).hex()} for i in range(size)]},
-        )
-        for r in range(requests)
-    ]
+    raws = bulk_requests(key, client_id, requests, size, tag)
     result = asyncio.run(load(port, raws, concurrency, time_limit_s=600))
     assert result["statuses"].get(202) == requests, result["statuses"]
     result["records"] = requests * size
@@ -378,16 +384,7 @@ def paced_notarization(
     those records."""
     size = 250
     count = max(1, int(records_per_s * seconds / size))
-    raws = [
-        signed_raw(
-            key,
-            client_id,
-            "POST",
-            "/v1/records/bulk",
-            {"records": [{"digest": sm3(f"{tag}-{r}-{i}".encode()).hex()} for i in range(size)]},
-        )
-        for r in range(count)
-    ]
+    raws = bulk_requests(key, client_id, count, size, tag)
     since = datetime.now(UTC)
     sent = asyncio.run(load_at_rate(port, raws, records_per_s / size, 8))
     assert sent["statuses"].get(202) == count, sent["statuses"]
