@@ -1,10 +1,18 @@
-"""``/v1/verify``: separate verdicts on a document or a digest."""
+"""``/v1/verify``: separate verdicts on a document or a digest.
+
+The busiest authenticated endpoint, so it takes the request as it is rather than through
+FastAPI's parameter and dependency machinery (a fifth of its cost): it checks the signature,
+parses the body with the same pydantic model (same 422), spends the nonce and answers. The
+OpenAPI document describes the body all the same."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from registry.deps import ClientDep, StateDep
+from registry.auth import verify_signed_request
+from registry.deps import RegistryState
 from registry.errors import Forbidden
 from registry.notarization import verify
 from registry.schemas import VerificationPublic, VerifyRequest
@@ -15,13 +23,32 @@ router = APIRouter(prefix="/v1/verify", tags=["verify"])
 VERIFY_ROLE = "verify"
 """The client role needed to verify."""
 
+_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": VerifyRequest.model_json_schema()}},
+}
 
-@router.post("", response_model=VerificationPublic, responses={401: {}, 413: {}})
-async def verify_document(payload: VerifyRequest, client: ClientDep, state: StateDep) -> Response:
+
+@router.post(
+    "",
+    response_model=VerificationPublic,
+    responses={401: {}, 403: {}, 413: {}, 422: {}},
+    openapi_extra={"requestBody": _BODY},
+)
+async def verify_document(request: Request) -> Response:
     """Integrity, issuance, status and issuer verdicts, each VALID, INVALID or
-    UNAVAILABLE (the chain could not be asked — never taken as revoked)."""
-    if VERIFY_ROLE not in client.roles:
-        raise Forbidden(f"client {client.id} may not verify")
+    UNAVAILABLE (the chain could not be asked — never taken as revoked). Body: a
+    ``VerifyRequest`` (digest or document, optional record id)."""
+    state: RegistryState = request.app.state.registry
+    signed = await verify_signed_request(request, state.clients, state.settings)
+    try:
+        payload = VerifyRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        # Refused before the handler's work: nothing is stored, the nonce included.
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    await state.intake.spend_nonce(signed.nonce)
+    if VERIFY_ROLE not in signed.client.roles:
+        raise Forbidden(f"client {signed.client.id} may not verify")
     result = await run_blocking(verify, state.db, state.chain, state.caches, payload)
     # Built by verify() itself: serialized as it is, not validated a second time.
     return Response(result.model_dump_json(), media_type="application/json")

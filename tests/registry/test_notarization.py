@@ -330,3 +330,28 @@ def test_openapi_lists_the_endpoints(registry: Registry) -> None:
     schema = registry.http.get("/openapi.json").json()
     assert {"/v1/records", "/v1/records/{record_id}", "/v1/verify"} <= set(schema["paths"])
     assert registry.http.get("/docs").status_code == 200
+
+
+def test_verify_refuses_bad_bodies_and_replays_and_stores_nothing_for_them(
+    registry: Registry,
+) -> None:
+    before = row_counts(registry.db)
+    for payload in ({"digest": "zz"}, {"digest": "ab" * 32, "document": "eA=="}, {}, [1]):
+        body, headers = signed(registry.key, registry.client_id, "POST", "/v1/verify", payload)
+        answer = registry.http.post("/v1/verify", content=body, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "invalid_request"
+    body, headers = signed(registry.key, registry.client_id, "POST", "/v1/verify", None)
+    assert registry.http.post("/v1/verify", content=b"{", headers=headers).status_code == 401
+    assert row_counts(registry.db) == before, "refused requests spend no nonce"
+    body, headers = signed(
+        registry.key, registry.client_id, "POST", "/v1/verify", {"digest": "cd" * 32}
+    )
+    first = registry.http.post("/v1/verify", content=body, headers=headers)
+    assert first.status_code == 200 and first.json()["found"] is False
+    replay = registry.http.post("/v1/verify", content=body, headers=headers)
+    assert replay.status_code == 401 and replay.json()["error"]["code"] == "replayed_nonce"
+    assert row_counts(registry.db)["nonces"] == before["nonces"] + 1
+    client, key = new_client(registry.db, roles=("notarize",))
+    body, headers = signed(key, client.id, "POST", "/v1/verify", {"digest": "cd" * 32})
+    assert registry.http.post("/v1/verify", content=body, headers=headers).status_code == 403
