@@ -113,6 +113,11 @@ class VerifyCaches:
     )
     """Record id → its VALID issuance verdict: the bundle, the validator set of its block
     and the chain facts it was checked against never change. Failures are not kept."""
+    key_validity_final: LruCache[tuple[str, int, int], bool] = field(
+        default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
+    )
+    """(USCC, key id, height) → whether the key was valid at that height, for heights the
+    chain had passed when it was read: final (windows never move into the past)."""
     revocations: RevocationIndex | None = None
     """The Notary's revocations followed from its events (see :mod:`registry.revocations`):
     a record's status without a chain call while the index is fresh."""
@@ -572,10 +577,18 @@ def _issuer(
         name, frozen = caches.departments.get_or_load(
             key.uscc, lambda: gateway.department(key.uscc)
         )
-        valid = caches.key_validity.get_or_load(
-            (key.uscc, key.key_id, height),
-            lambda: gateway.key_valid_at(key.uscc, key.key_id, height),
-        )
+        # IssuerRegistry never moves a key's window into the past, so once the chain is past
+        # the anchoring block the key's validity there is final: read it once, keep it.
+        # (The revocation index has seen a later block, so the node's newest block is later.)
+        window = (key.uscc, key.key_id, height)
+        final = caches.revocations is not None and caches.revocations.height > height
+        valid = caches.key_validity_final.get(window) if final else None
+        if valid is None:
+            valid = caches.key_validity.get_or_load(
+                window, lambda: gateway.key_valid_at(key.uscc, key.key_id, height)
+            )
+            if final:
+                caches.key_validity_final.put(window, valid)
     except (ChainUnavailable, ContractsNotDeployed) as exc:
         return _v(Verdict.UNAVAILABLE, f"chain unreachable, issuer unknown: {exc}")
     except RpcCallFailed:

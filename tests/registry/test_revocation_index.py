@@ -121,3 +121,30 @@ def test_a_stale_or_lagging_index_does_not_answer(
     finally:
         gateway.close()
         db.close()
+
+
+def test_key_validity_at_a_passed_height_is_read_once(
+    app_client: tuple[TestClient, TrustClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http, trust = app_client
+    state = http.app.state.registry  # type: ignore[attr-defined]
+    first = trust.notarize(document=b"key validity, first")
+    record = trust.wait_until_anchored(first.record_id, timeout=WAIT_S)
+    assert record.batch is not None
+    anchored_at = int(record.batch["block_number"])
+    # A later block, so that the anchoring height is in the past for the chain.
+    later = trust.notarize(document=b"key validity, later")
+    trust.wait_until_anchored(later.record_id, timeout=WAIT_S)
+    deadline = time.monotonic() + WAIT_S
+    while state.caches.revocations.height <= anchored_at:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert trust.verify(document=b"key validity, first").issuer.verdict is Verdict.VALID
+
+    def no_chain_call(*args: Any) -> Any:
+        raise AssertionError("asked the chain again for a final answer")
+
+    monkeypatch.setattr(state.chain, "key_valid_at", no_chain_call)
+    state.caches.key_validity = type(state.caches.key_validity)(ttl=0.0)
+    again = trust.verify(document=b"key validity, first")
+    assert again.issuer.verdict is Verdict.VALID, again.issuer
