@@ -262,8 +262,22 @@ def record_view(
         commitment=record.commitment,
         created_at=record.created_at,
         batch=_batch_public(batch, record),
-        bundle=None if bundle is None else bundle.to_json(),
+        bundle=None if bundle is None or batch is None else bundle_json(caches, batch, bundle),
     )
+
+
+def bundle_json(caches: VerifyCaches, batch: Batch, bundle: ProofBundle) -> dict[str, Any]:
+    """``bundle.to_json()`` of an anchored record's bundle, kept per record, its chain half
+    encoded once per batch (shared values: never modify the result)."""
+    found = caches.bundle_json.get(bundle.record.record_id)
+    if found is None:
+        chain = caches.chain_json.get(batch.id)
+        if chain is None:
+            chain = bundle.chain_json()
+            caches.chain_json.put(batch.id, chain)
+        found = {**bundle.record_json(), **chain}
+        caches.bundle_json.put(bundle.record.record_id, found)
+    return found
 
 
 def _batch_public(batch: Batch | None, record: Record) -> BatchPublic | None:
@@ -427,16 +441,6 @@ def verify(
             caches.issuance.put(record.id, issuance)
     status = _status(gateway, caches, batch, record, facts)
     issuer = _issuer(gateway, caches, bundle, facts)
-    bundle_json = None
-    if bundle is not None:
-        bundle_json = caches.bundle_json.get(record.id)
-        if bundle_json is None:
-            chain_json = caches.chain_json.get(batch.id)
-            if chain_json is None:
-                chain_json = bundle.chain_json()
-                caches.chain_json.put(batch.id, chain_json)
-            bundle_json = {**bundle.record_json(), **chain_json}
-            caches.bundle_json.put(record.id, bundle_json)
     return VerificationPublic(
         found=True,
         record_id=record.id,
@@ -446,7 +450,7 @@ def verify(
         status=status,
         issuer=issuer,
         facts=facts,
-        bundle=bundle_json,
+        bundle=None if bundle is None else bundle_json(caches, batch, bundle),
     )
 
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from registry.auth import verify_signed_request
-from registry.deps import RegistryState
+from registry.deps import get_state
 from registry.errors import Forbidden
 from registry.notarization import verify
 from registry.schemas import VerificationPublic, VerifyRequest
@@ -39,7 +39,7 @@ async def verify_document(request: Request) -> Response:
     """Integrity, issuance, status and issuer verdicts, each VALID, INVALID or
     UNAVAILABLE (the chain could not be asked — never taken as revoked). Body: a
     ``VerifyRequest`` (digest or document, optional record id)."""
-    state: RegistryState = request.app.state.registry
+    state = await get_state(request)
     signed = await verify_signed_request(request, state.clients, state.settings)
     try:
         payload = VerifyRequest.model_validate_json(await request.body())
