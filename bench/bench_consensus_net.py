@@ -66,7 +66,7 @@ GOAL_P99_S = 1.5
 
 PROFILE_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("SM2/SM3", ("chain/crypto/",)),
-    ("EVM (py-evm)", ("/eth/", "/trie/", "chain/execution.py", "eth_utils", "eth_hash")),
+    ("EVM (py-evm)", ("/eth/", "/trie/", "chain/execution/", "eth_utils", "eth_hash")),
     (
         "encoding (RLP, JSON)",
         (

@@ -631,7 +631,7 @@ PROFILE_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("JSON encode/decode", ("json/", "node/rpc/format.py", "node/rpc/params.py")),
     ("RLP / canonical encoding", ("/rlp/", "chain/encoding.py", "chain/types.py")),
     ("LMDB storage + fsync", ("node/storage/", "node/log_index.py", "lmdb")),
-    ("EVM execution (py-evm)", ("/eth/", "/trie/", "chain/execution.py", "eth_utils", "eth_hash")),
+    ("EVM execution (py-evm)", ("/eth/", "/trie/", "chain/execution/", "eth_utils", "eth_hash")),
     ("Merkle roots", ("chain/merkle.py",)),
     ("mempool + tx validation", ("node/mempool.py", "chain/validation.py")),
     ("aiohttp + asyncio", ("aiohttp", "asyncio/", "multidict", "yarl")),

@@ -1,0 +1,159 @@
+"""Read-only calls (``eth_call``) and gas estimation (``eth_estimateGas``) on a state: every
+change a call makes is rolled back."""
+
+from __future__ import annotations
+
+from eth.abc import ComputationAPI
+from eth.vm.forks.cancun import CancunVM
+from eth_typing import Address as EvmAddress
+from eth_utils.exceptions import ValidationError as EvmValidationError
+
+from chain.errors import ExecutionError
+from chain.execution.evm import (
+    EvmTransaction,
+    check_address,
+    check_uint,
+    derive_create_address,
+    open_state,
+)
+from chain.execution.model import BlockContext, CallResult, CallReverted
+from chain.primitives import ZERO_HASH, Address, Hash32
+from chain.storage import KeyValueReader
+
+
+class CallState:
+    """The state at one state root under one block context, opened once and reused by many
+    read-only calls: every call's changes are rolled back afterwards, so each call sees the
+    state exactly as a freshly opened one would, while the accounts, storage slots and code
+    that earlier calls read stay decoded in py-evm's caches. Not safe to share between
+    threads; give each thread its own."""
+
+    def __init__(self, reader: KeyValueReader, state_root: Hash32, context: BlockContext) -> None:
+        """Open the state; raises ExecutionError when ``state_root`` is not readable or
+        ``context`` is malformed."""
+        self.state_root = state_root
+        """The state root every call runs on."""
+        self.context = context
+        """The block context every call runs in."""
+        self._state, _ = open_state(reader, state_root, context)
+
+    def _run(
+        self, sender: Address, to: Address | None, data: bytes, gas: int, value: int
+    ) -> tuple[ComputationAPI, int]:
+        check_address(sender, "sender", ExecutionError)
+        if to is not None:
+            check_address(to, "to", ExecutionError)
+        if not isinstance(data, bytes):
+            raise ExecutionError("data: expected bytes")
+        check_uint(gas, "gas", ExecutionError, 2**64)
+        check_uint(value, "value", ExecutionError)
+        evm_state = self._state
+        view = EvmTransaction(
+            sender=sender,
+            to=to,
+            value=value,
+            data=data,
+            gas=gas,
+            nonce=evm_state.get_nonce(EvmAddress(sender)),
+            create_address=derive_create_address(sender, ZERO_HASH) if to is None else None,
+        )
+        if gas < view.intrinsic_gas:
+            raise ExecutionError(f"gas {gas} below intrinsic gas {view.intrinsic_gas}")
+        snapshot = evm_state.snapshot()
+        try:
+            computation = evm_state.apply_transaction(view.as_evm())
+            return computation, CancunVM.finalize_gas_used(view.as_evm(), computation)
+        except EvmValidationError as exc:
+            raise ExecutionError(f"call not applicable: {exc}") from exc
+        finally:
+            evm_state.revert(snapshot)
+
+    def call(
+        self,
+        *,
+        sender: Address,
+        to: Address | None,
+        data: bytes,
+        gas: int = 10_000_000,
+        value: int = 0,
+    ) -> CallResult:
+        """As :func:`call`, on this state."""
+        computation, gas_used = self._run(sender, to, data, gas, value)
+        return CallResult(
+            success=bool(computation.is_success),
+            output=bytes(computation.output),
+            gas_used=gas_used,
+        )
+
+    def estimate_gas(
+        self,
+        *,
+        sender: Address,
+        to: Address | None,
+        data: bytes,
+        gas: int = 10_000_000,
+        value: int = 0,
+    ) -> int:
+        """As :func:`estimate_gas`, on this state."""
+
+        def succeeds(limit: int) -> tuple[bool, ComputationAPI]:
+            computation, _ = self._run(sender, to, data, limit, value)
+            return bool(computation.is_success), computation
+
+        ok, computation = succeeds(gas)
+        if not ok:
+            raise CallReverted(bytes(computation.output))
+        # Gas consumed before refunds is a lower bound; the 63/64 rule and refunds can make
+        # the needed limit larger, so search between the two.
+        consumed = gas - computation.get_gas_remaining()
+        low, high = consumed - 1, gas
+        while high - low > 1:
+            middle = (low + high) // 2
+            try:
+                middle_ok = succeeds(middle)[0]
+            except ExecutionError:
+                middle_ok = False
+            if middle_ok:
+                high = middle
+            else:
+                low = middle
+        return high
+
+
+def call(
+    state: KeyValueReader,
+    state_root: Hash32,
+    context: BlockContext,
+    *,
+    sender: Address,
+    to: Address | None,
+    data: bytes,
+    gas: int = 10_000_000,
+    value: int = 0,
+) -> CallResult:
+    """Execute a message call (``eth_call``) on the state at ``state_root`` and discard every
+    change. With ``to=None``, ``data`` runs as init code. Raises ExecutionError on malformed
+    inputs, ``gas`` below the intrinsic gas, or ``value`` above the sender's balance; a
+    revert is a result (``success=False``), not an error."""
+    return CallState(state, state_root, context).call(
+        sender=sender, to=to, data=data, gas=gas, value=value
+    )
+
+
+def estimate_gas(
+    state: KeyValueReader,
+    state_root: Hash32,
+    context: BlockContext,
+    *,
+    sender: Address,
+    to: Address | None,
+    data: bytes,
+    gas: int = 10_000_000,
+    value: int = 0,
+) -> int:
+    """The smallest gas limit (at most ``gas``) with which the call succeeds on the state at
+    ``state_root``. Raises :class:`CallReverted` if it fails even with ``gas``, and
+    ExecutionError on malformed inputs as :func:`call` does."""
+    return CallState(state, state_root, context).estimate_gas(
+        sender=sender, to=to, data=data, gas=gas, value=value
+    )

@@ -1,0 +1,122 @@
+"""The values that go in and out of EVM execution: block context, accounts, results, and the
+errors execution raises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+
+from chain.errors import ExecutionError
+from chain.primitives import Address, Hash32
+from chain.types import Receipt
+
+CREATE_ADDRESS_PREFIX = b"lianxin/create"
+"""Domain prefix of :func:`contract_address`."""
+
+EMPTY_STATE_ROOT = Hash32(bytes(BLANK_ROOT_HASH))
+"""The state root of a state without accounts (Keccak of the RLP empty string)."""
+
+EMPTY_CODE_HASH = Hash32(bytes(EMPTY_SHA3))
+"""The code hash of an account without code (Keccak of the empty string)."""
+
+
+class InapplicableTransaction(ExecutionError):
+    """A transaction that a committed block must not contain (see the module docstring);
+    nothing of the block is applied."""
+
+    def __init__(self, index: int, tx_hash: Hash32, reason: str) -> None:
+        super().__init__(f"transaction {index} ({tx_hash.hex()}) is not applicable: {reason}")
+        self.index = index
+        """Position of the transaction in the block."""
+        self.tx_hash = tx_hash
+        """Hash of the transaction."""
+        self.reason = reason
+        """Which rule it breaks."""
+
+
+class CallReverted(ExecutionError):
+    """A call that fails even with all the gas it was given (raised by :func:`estimate_gas`)."""
+
+    def __init__(self, output: bytes) -> None:
+        super().__init__(f"execution fails with the gas given (output {output.hex() or 'empty'})")
+        self.output = output
+        """Revert data (empty when the call ran out of gas or hit an invalid opcode)."""
+
+
+@dataclass(frozen=True)
+class AccountAlloc:
+    """The genesis content of one account."""
+
+    balance: int = 0
+    """Native balance (not needed for gas, which costs nothing)."""
+    code: bytes = b""
+    """Runtime code of a contract account; empty for a plain account."""
+    storage: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Storage slot → value, both below 2**256."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """One account as the state holds it (an absent account reads as the empty one)."""
+
+    nonce: int = 0
+    """Transactions the account sent, plus contracts created (the EVM nonce)."""
+    balance: int = 0
+    """Native balance."""
+    code_hash: Hash32 = EMPTY_CODE_HASH
+    """Keccak of the account's runtime code."""
+    storage_root: Hash32 = EMPTY_STATE_ROOT
+    """Root of the account's storage trie (the empty trie's root when it has no storage)."""
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """A state root and the key-value pairs that make it readable."""
+
+    state_root: Hash32
+    """Root of the state trie (Keccak Merkle-Patricia)."""
+    writes: Mapping[bytes, bytes]
+    """Trie nodes and code to add to the state key-value space."""
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """The environment in which a block's transactions execute."""
+
+    chain_id: int
+    """The ledger's chain id (the EVM's CHAINID); every transaction must carry it."""
+    height: int
+    """Block height (the EVM's NUMBER)."""
+    timestamp_ms: int
+    """Block time in milliseconds since the Unix epoch; the EVM's TIMESTAMP is it // 1000."""
+    proposer: Address
+    """The proposing validator (the EVM's COINBASE)."""
+    gas_limit: int = 30_000_000
+    """Upper bound on the gas that all transactions of the block may use together."""
+
+
+@dataclass(frozen=True)
+class BlockExecution:
+    """The outcome of executing a block."""
+
+    state_root: Hash32
+    """State root after the last transaction."""
+    receipts: tuple[Receipt, ...]
+    """One receipt per transaction, in block order."""
+    writes: Mapping[bytes, bytes]
+    """Trie nodes and code to store with the block (see :class:`StateUpdate`)."""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The outcome of a read-only call."""
+
+    success: bool
+    """Whether execution completed without revert or exceptional halt."""
+    output: bytes
+    """Return data, or revert data when ``success`` is false."""
+    gas_used: int
+    """Gas the call consumed (after refunds), intrinsic gas included."""
