@@ -37,6 +37,7 @@ from chain.types import CommitCertificate, Header, Log, Receipt, Transaction
 from chain.validation import verify_transaction_signature
 from contracts.errors import ContractsError
 from contracts.trust import ContractCodec, Role, account_of, uscc_bytes
+from sdk import canonical
 from sdk.errors import SdkError
 
 BUNDLE_VERSION = 1
@@ -69,8 +70,8 @@ class BundleInvalid(SdkError):
 
 
 def canonical_json(value: Any) -> bytes:
-    """The canonical JSON bytes of ``value``: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The canonical JSON bytes of ``value``: RFC 8785 (see :mod:`sdk.canonical`)."""
+    return canonical.canonical_json(value)
 
 
 def metadata_hash(metadata: Mapping[str, Any]) -> Hash32:
