@@ -16,6 +16,8 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from chain.commit import Validator, ValidatorSet
 from chain.merkle import leaf_hash
@@ -25,7 +27,7 @@ from contracts.trust import ContractCodec, KeyRecord, LeafStatus
 from contracts.validators import RulingSet
 from registry.caches import LruCache, TtlCache
 from registry.db import Database
-from registry.errors import ServiceUnavailable
+from registry.errors import RegistryError, ServiceUnavailable
 from registry.models import ChainValue
 from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
@@ -103,6 +105,22 @@ def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
+_INSERT_BY_DIALECT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+"""The INSERT constructs that know ``ON CONFLICT``, by SQLAlchemy dialect name."""
+
+
+def _insert_chain_value(session: Session, name: str, value: str) -> Any:
+    """An ``INSERT INTO chain_values`` of ``name`` = ``value`` in the session's dialect, to
+    be finished with ``on_conflict_do_nothing`` or ``on_conflict_do_update``: a writer that
+    meets a row another writer inserted meanwhile then neither fails nor overwrites blindly
+    (a read-then-insert fails on the primary key when two writers read "absent" together)."""
+    dialect = session.get_bind().dialect.name
+    insert = _INSERT_BY_DIALECT.get(dialect)
+    if insert is None:
+        raise RegistryError(f"no upsert for {dialect} databases", code="unsupported_database")
+    return insert(ChainValue).values(name=name, value=value)
+
+
 def _validators_json(validator_set: ValidatorSet) -> list[dict[str, Any]]:
     """The members of a validator set as bundles and recorded values write them."""
     return [{"publicKey": _hex(v.public_key), "power": v.power} for v in validator_set.validators]
@@ -150,9 +168,16 @@ class ChainGateway:
             return None if row is None else row.value
 
     def record(self, name: str, value: str) -> None:
-        """Record (or replace) a value in the ``chain_values`` table."""
+        """Record (or replace) a value in the ``chain_values`` table, in one statement, so
+        that writers recording the same name at once all succeed (the last one's value
+        stays)."""
         with self.db.session() as session:
-            session.merge(ChainValue(name=name, value=value))
+            insert = _insert_chain_value(session, name, value)
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[ChainValue.name], set_={"value": insert.excluded.value}
+                )
+            )
         self._contracts.drop("contracts")
 
     def contracts(self) -> TrustContracts:
@@ -228,13 +253,22 @@ class ChainGateway:
         return validator_set
 
     def _record_ruling_set(self, ruling: RulingSet, height: int) -> None:
+        """Record that ``ruling`` rules through ``height`` at least. Several threads or
+        processes may record the same set at once: the row is inserted if absent (never
+        failing on a concurrent insert), then locked and moved forward only, so a writer
+        with an older height never takes back what a newer one recorded."""
         name = f"{VALIDATORS_FROM_PREFIX}{ruling.since}"
-        recorded = self.recorded(name)
-        if recorded is not None and int(json.loads(recorded)["through"]) >= height:
-            return
-        self.record(
-            name, json.dumps({"through": height, "validators": _validators_json(ruling.validators)})
-        )
+        value = json.dumps({"through": height, "validators": _validators_json(ruling.validators)})
+        with self.db.session() as session:
+            session.execute(
+                _insert_chain_value(session, name, value).on_conflict_do_nothing(
+                    index_elements=[ChainValue.name]
+                )
+            )
+            # SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already serialises writers.
+            row = session.get(ChainValue, name, with_for_update=True, populate_existing=True)
+            if row is not None and int(json.loads(row.value)["through"]) < height:
+                row.value = value
 
     def _recorded_validator_set_at(self, height: int) -> ValidatorSet | None:
         with self.db.read_session() as session:
