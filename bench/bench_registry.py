@@ -582,7 +582,6 @@ def main() -> None:
                     "holder_name": "福建示例科技有限公司",
                     "holder_id_type": "uscc",
                     "holder_id": DEPARTMENT_USCC,
-                    "issuer_name": "某区行政审批局",
                     "issue_date": "2024-03-15",
                     "valid_from": "2024-03-15",
                     "valid_until": None,

@@ -17,6 +17,7 @@ from chain.errors import InvalidKey
 from registry.bootstrap import bootstrap
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
+from registry.issuers import checked_issuer_codes
 from registry.models import Client
 from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
@@ -33,13 +34,21 @@ KNOWN_ROLES = frozenset({"notarize", "verify", "licenses"})
 
 
 def add_client(
-    db: Database, *, name: str, uscc: str, public_key_pem: bytes, roles: list[str]
+    db: Database,
+    *,
+    name: str,
+    uscc: str,
+    public_key_pem: bytes,
+    roles: list[str],
+    issuer_codes: list[str] | None = None,
 ) -> Client:
-    """Register a client; raises ValueError for a bad USCC, key or role."""
+    """Register a client, bound to ``issuer_codes`` (and its own USCC) as the authorities
+    it may issue licenses for; raises ValueError for a bad USCC, key, role or issuer code."""
     try:
         code = validate_uscc(uscc)
     except InvalidIdentifier as exc:
         raise ValueError(f"invalid USCC: {exc}") from exc
+    bound_codes = checked_issuer_codes(code, issuer_codes or ())
     try:
         key = PublicKey.from_pem(public_key_pem)
     except InvalidKey as exc:
@@ -53,6 +62,7 @@ def add_client(
         uscc=code,
         public_key=key.to_bytes().hex(),
         roles=sorted(set(roles)),
+        issuer_codes=bound_codes,
         created_at=datetime.now(UTC),
     )
     with db.session() as session:
@@ -66,6 +76,13 @@ def clients_add(
     uscc: Annotated[str, typer.Option(help="the department's unified social credit code")],
     public_key_pem: Annotated[Path, typer.Option(help="PEM file of the client's SM2 public key")],
     role: Annotated[list[str] | None, typer.Option(help="role (repeatable)")] = None,
+    issuer_code: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a further USCC or 6-digit administrative division code it may issue "
+            "licenses as (repeatable; its own USCC always)"
+        ),
+    ] = None,
 ) -> None:
     """Register a department client; prints its id as JSON."""
     db = Database.open(RegistrySettings())
@@ -76,6 +93,7 @@ def clients_add(
             uscc=uscc,
             public_key_pem=public_key_pem.read_bytes(),
             roles=list(role or DEFAULT_ROLES),
+            issuer_codes=list(issuer_code or ()),
         )
     except ValueError as exc:
         typer.echo(str(exc), err=True)

@@ -58,6 +58,7 @@ from registry.errors import (
     RegistryError,
     ServiceUnavailable,
 )
+from registry.issuers import check_issuer
 from registry.licenses import (
     ContentField,
     HolderIdType,
@@ -177,16 +178,20 @@ def _identifier_error(field: str, exc: InvalidMetadata, holder_type: str) -> Inv
     return InvalidInput(f"{exc.field}: {exc.detail}", code="invalid_metadata")
 
 
-def build_metadata(payload: LicenseCreate) -> LicenseMetadata:
-    """The GB/T 36903 metadata of a request, type and issuer codes taken from the
-    identifier. Raises InvalidInput (422) with code ``invalid_license_identifier``,
-    ``invalid_uscc``, ``invalid_resident_id`` or ``invalid_metadata``."""
+def build_metadata(payload: LicenseCreate, client: Client) -> LicenseMetadata:
+    """The GB/T 36903 metadata of a request by ``client``: type and issuer codes taken from
+    the identifier, the issuer's name from the client's registration. Raises InvalidInput
+    (422) with code ``invalid_license_identifier``, ``invalid_uscc``,
+    ``invalid_resident_id`` or ``invalid_metadata``; Forbidden (403) when the identifier's
+    issuer code is not one the client is bound to, or the request names another issuer
+    (:func:`registry.issuers.check_issuer`)."""
     try:
         parsed = parse_license_identifier(payload.identifier)
     except InvalidIdentifier as exc:
         raise InvalidInput(
             f"identifier: {exc.detail} ({exc.reason.value})", code="invalid_license_identifier"
         ) from None
+    issuer_name = check_issuer(client, parsed.issuer_code, payload.issuer_name)
     try:
         return LicenseMetadata(
             license_name=payload.license_name,
@@ -195,7 +200,7 @@ def build_metadata(payload: LicenseCreate) -> LicenseMetadata:
             holder_name=payload.holder_name,
             holder_id_type=HolderIdType(payload.holder_id_type),
             holder_id=payload.holder_id,
-            issuer_name=payload.issuer_name,
+            issuer_name=issuer_name,
             issuer_code=parsed.issuer_code,
             issue_date=payload.issue_date,
             valid_from=payload.valid_from,
@@ -273,8 +278,7 @@ class LicenseService:
         replay = self._replay(client, idempotency_key, req_hash, base_url)
         if replay is not None:
             return replay
-        metadata = build_metadata(payload)
-        self._check_issuer_code(client, metadata)
+        metadata = build_metadata(payload, client)
         new_license = self._new_license_row(client, metadata, predecessor=None)
         data = LICENSE_REGISTRY.encode_call(
             "issue",
@@ -310,7 +314,7 @@ class LicenseService:
         if replay is not None:
             return replay
         old = self._owned(client, identifier)
-        metadata = build_metadata(payload)
+        metadata = build_metadata(payload, client)
         old_metadata = LicenseMetadata.from_canonical_json(old.metadata_json.encode())
         if metadata.identifier == old.identifier:
             raise InvalidInput("the new version needs a new identifier", code="same_identifier")
@@ -372,14 +376,6 @@ class LicenseService:
             base_url,
             new_rows=[],
         )
-
-    def _check_issuer_code(self, client: Client, metadata: LicenseMetadata) -> None:
-        # An administrative division code names no department; a USCC must be the client's.
-        if len(metadata.issuer_code) == len(client.uscc) and metadata.issuer_code != client.uscc:
-            raise Forbidden(
-                f"client {client.id} may not issue licenses of department {metadata.issuer_code}",
-                code="wrong_department",
-            )
 
     def _new_license_row(
         self, client: Client, metadata: LicenseMetadata, predecessor: str | None

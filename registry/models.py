@@ -71,6 +71,10 @@ class Client(Base):
     public_key: Mapped[str] = mapped_column(String(130))
     """Uncompressed SM2 public key, lowercase hex."""
     roles: Mapped[list[str]] = mapped_column(JSON)
+    issuer_codes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    """Issuer codes (USCCs, administrative division codes) it may issue licenses under,
+    its own USCC included; NULL for clients registered before: their USCC only
+    (:func:`registry.issuers.issuer_codes_of`)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

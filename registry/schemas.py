@@ -164,7 +164,13 @@ class LicenseCreate(BaseModel):
     holder_name: str = Field(min_length=1, max_length=200, description="持证主体")
     holder_id_type: str = Field(description="uscc or resident_id", pattern="^(uscc|resident_id)$")
     holder_id: str = Field(max_length=32, description="USCC or citizen identity number")
-    issuer_name: str = Field(min_length=1, max_length=200, description="证照颁发机构")
+    issuer_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="证照颁发机构: optional; the client's registered name is recorded, and "
+        "another name is refused (403 wrong_issuer_name)",
+    )
     issue_date: date
     valid_from: date
     valid_until: date | None = Field(default=None, description="inclusive; null for no end")

@@ -60,7 +60,7 @@ def license_request(identifier: str | None = None, **overrides: Any) -> dict[str
         "holder_name": "福建示例科技有限公司",
         "holder_id_type": "uscc",
         "holder_id": HOLDER_USCC,
-        "issuer_name": "某区行政审批局",
+        "issuer_name": "区行政审批局",
         "issue_date": "2024-03-15",
         "valid_from": "2024-03-15",
         "valid_until": "2099-03-14",
