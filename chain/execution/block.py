@@ -12,8 +12,17 @@ from eth.vm.forks.cancun import CancunVM
 from eth_typing import Address as EvmAddress
 from eth_utils.exceptions import ValidationError as EvmValidationError
 
-from chain.execution.evm import EvmTransaction, contract_address, open_state, sender_address
+from chain.errors import ExecutionError
+from chain.execution.evm import (
+    EvmTransaction,
+    check_address,
+    check_uint,
+    contract_address,
+    open_state,
+    sender_address,
+)
 from chain.execution.model import BlockContext, BlockExecution, InapplicableTransaction
+from chain.liveness import StorageWrite
 from chain.primitives import HASH_SIZE, Address, Hash32
 from chain.storage import KeyValueReader
 from chain.types import Log, Receipt, Transaction
@@ -60,9 +69,13 @@ def execute_block(
     state_root: Hash32,
     context: BlockContext,
     transactions: Sequence[Transaction],
+    system_writes: Sequence[StorageWrite] = (),
 ) -> BlockExecution:
     """Execute ``transactions`` in order on the state at ``state_root``, in one py-evm state
     persisted once at the end. Writes nothing: the new trie nodes and code are returned.
+
+    ``system_writes`` are storage slots the protocol sets before the first transaction (the
+    liveness record of :mod:`chain.liveness`); they cost no gas and make no receipt.
 
     Raises :class:`InapplicableTransaction` (an ExecutionError) if a transaction's chain id
     differs from ``context.chain_id``, its ``gas_limit`` exceeds the gas left in the block or
@@ -70,6 +83,13 @@ def execute_block(
     if ``state_root`` is not readable or ``context`` is malformed. Same inputs, same result.
     """
     evm_state, overlay = open_state(state, state_root, context)
+    for write in system_writes:
+        address = check_address(write.address, "system write address", ExecutionError)
+        evm_state.set_storage(
+            EvmAddress(address),
+            check_uint(write.slot, "system write slot", ExecutionError),
+            check_uint(write.value, "system write value", ExecutionError),
+        )
     gas_left = context.gas_limit
     receipts: list[Receipt] = []
     for index, tx in enumerate(transactions):

@@ -1,7 +1,12 @@
 """Read-only calls (``eth_call``) and gas estimation (``eth_estimateGas``) on a state: every
-change a call makes is rolled back."""
+change a call makes is rolled back. A caller may pass a stop condition (``should_stop``, e.g.
+"the deadline has passed"); it is looked at every few hundred EVM steps, and once it holds
+the call raises :class:`CallInterrupted` and its work is dropped. ``chain`` has no clock: the
+condition comes from the caller."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from eth.abc import ComputationAPI
 from eth.vm.forks.cancun import CancunVM
@@ -10,13 +15,15 @@ from eth_utils.exceptions import ValidationError as EvmValidationError
 
 from chain.errors import ExecutionError
 from chain.execution.evm import (
+    CallStop,
     EvmTransaction,
+    InterruptibleState,
     check_address,
     check_uint,
     derive_create_address,
     open_state,
 )
-from chain.execution.model import BlockContext, CallResult, CallReverted
+from chain.execution.model import BlockContext, CallInterrupted, CallResult, CallReverted
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import KeyValueReader
 
@@ -35,10 +42,16 @@ class CallState:
         """The state root every call runs on."""
         self.context = context
         """The block context every call runs in."""
-        self._state, _ = open_state(reader, state_root, context)
+        self._state, _ = open_state(reader, state_root, context, InterruptibleState)
 
     def _run(
-        self, sender: Address, to: Address | None, data: bytes, gas: int, value: int
+        self,
+        sender: Address,
+        to: Address | None,
+        data: bytes,
+        gas: int,
+        value: int,
+        stop: CallStop | None,
     ) -> tuple[ComputationAPI, int]:
         check_address(sender, "sender", ExecutionError)
         if to is not None:
@@ -60,12 +73,14 @@ class CallState:
         if gas < view.intrinsic_gas:
             raise ExecutionError(f"gas {gas} below intrinsic gas {view.intrinsic_gas}")
         snapshot = evm_state.snapshot()
+        evm_state.call_stop = stop  # type: ignore[attr-defined]
         try:
             computation = evm_state.apply_transaction(view.as_evm())
             return computation, CancunVM.finalize_gas_used(view.as_evm(), computation)
         except EvmValidationError as exc:
             raise ExecutionError(f"call not applicable: {exc}") from exc
         finally:
+            evm_state.call_stop = None  # type: ignore[attr-defined]
             evm_state.revert(snapshot)
 
     def call(
@@ -76,9 +91,11 @@ class CallState:
         data: bytes,
         gas: int = 10_000_000,
         value: int = 0,
+        should_stop: Callable[[], bool] | None = None,
     ) -> CallResult:
         """As :func:`call`, on this state."""
-        computation, gas_used = self._run(sender, to, data, gas, value)
+        stop = None if should_stop is None else CallStop(should_stop)
+        computation, gas_used = self._run(sender, to, data, gas, value, stop)
         return CallResult(
             success=bool(computation.is_success),
             output=bytes(computation.output),
@@ -93,11 +110,14 @@ class CallState:
         data: bytes,
         gas: int = 10_000_000,
         value: int = 0,
+        should_stop: Callable[[], bool] | None = None,
     ) -> int:
         """As :func:`estimate_gas`, on this state."""
+        # One condition for the whole search: the deadline bounds the estimate, not each run.
+        stop = None if should_stop is None else CallStop(should_stop)
 
         def succeeds(limit: int) -> tuple[bool, ComputationAPI]:
-            computation, _ = self._run(sender, to, data, limit, value)
+            computation, _ = self._run(sender, to, data, limit, value, stop)
             return bool(computation.is_success), computation
 
         ok, computation = succeeds(gas)
@@ -111,6 +131,8 @@ class CallState:
             middle = (low + high) // 2
             try:
                 middle_ok = succeeds(middle)[0]
+            except CallInterrupted:
+                raise
             except ExecutionError:
                 middle_ok = False
             if middle_ok:
@@ -130,13 +152,15 @@ def call(
     data: bytes,
     gas: int = 10_000_000,
     value: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CallResult:
     """Execute a message call (``eth_call``) on the state at ``state_root`` and discard every
     change. With ``to=None``, ``data`` runs as init code. Raises ExecutionError on malformed
     inputs, ``gas`` below the intrinsic gas, or ``value`` above the sender's balance; a
-    revert is a result (``success=False``), not an error."""
+    revert is a result (``success=False``), not an error; raises :class:`CallInterrupted` once
+    ``should_stop()`` returns true (see the module docstring)."""
     return CallState(state, state_root, context).call(
-        sender=sender, to=to, data=data, gas=gas, value=value
+        sender=sender, to=to, data=data, gas=gas, value=value, should_stop=should_stop
     )
 
 
@@ -150,10 +174,11 @@ def estimate_gas(
     data: bytes,
     gas: int = 10_000_000,
     value: int = 0,
+    should_stop: Callable[[], bool] | None = None,
 ) -> int:
     """The smallest gas limit (at most ``gas``) with which the call succeeds on the state at
     ``state_root``. Raises :class:`CallReverted` if it fails even with ``gas``, and
     ExecutionError on malformed inputs as :func:`call` does."""
     return CallState(state, state_root, context).estimate_gas(
-        sender=sender, to=to, data=data, gas=gas, value=value
+        sender=sender, to=to, data=data, gas=gas, value=value, should_stop=should_stop
     )

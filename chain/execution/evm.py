@@ -4,9 +4,10 @@ py-evm reads, and a key-value overlay that captures every write instead of stori
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import cast
 
-from eth.abc import ExecutionContextAPI, SignedTransactionAPI, StateAPI
+from eth.abc import ComputationAPI, ExecutionContextAPI, SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
@@ -21,7 +22,12 @@ from eth_typing import Hash32 as EvmHash32
 
 from chain.crypto import sm3
 from chain.errors import ChainError, ExecutionError
-from chain.execution.model import CREATE_ADDRESS_PREFIX, EMPTY_STATE_ROOT, BlockContext
+from chain.execution.model import (
+    CREATE_ADDRESS_PREFIX,
+    EMPTY_STATE_ROOT,
+    BlockContext,
+    CallInterrupted,
+)
 from chain.execution.precompiles import LEDGER_PRECOMPILES
 from chain.primitives import ADDRESS_SIZE, HASH_SIZE, ZERO_HASH, Address, Hash32
 from chain.storage import KeyValueReader
@@ -81,6 +87,50 @@ LedgerState = CancunState.configure(
     computation_class=LedgerComputation,
     transaction_executor_class=LedgerTransactionExecutor,
 )
+
+
+INTERRUPT_CHECK_INTERVAL = 256
+"""Gas charges a read-only call makes between two looks at its stop condition: every opcode
+and every precompile charges gas, so a call is stopped within a few hundred steps of its
+condition turning true, at the cost of one counter increment per step."""
+
+
+class CallStop:
+    """The stop condition of the read-only call running on a :class:`InterruptibleState`."""
+
+    def __init__(self, should_stop: Callable[[], bool]) -> None:
+        self._should_stop = should_stop
+        self._countdown = INTERRUPT_CHECK_INTERVAL
+
+    def tick(self, computation: ComputationAPI) -> None:
+        """Count one gas charge; every INTERRUPT_CHECK_INTERVAL of them, raise
+        :class:`CallInterrupted` if the stop condition holds."""
+        self._countdown -= 1
+        if self._countdown:
+            return
+        self._countdown = INTERRUPT_CHECK_INTERVAL
+        if self._should_stop():
+            raise CallInterrupted(computation.msg.gas - computation.get_gas_remaining())
+
+
+class _InterruptibleComputation(LedgerComputation):  # type: ignore[misc, valid-type]
+    """The ledger computation, whose every gas charge first asks the state's
+    :class:`CallStop` whether to go on. ``CallInterrupted`` is not a VM error, so it is not
+    turned into a failed call: it leaves py-evm, and the caller rolls the state back."""
+
+    def consume_gas(self, amount: int, reason: str) -> None:
+        stop: CallStop | None = self.state.call_stop
+        if stop is not None:
+            stop.tick(self)
+        super().consume_gas(amount, reason)
+
+
+class InterruptibleState(LedgerState):  # type: ignore[misc, valid-type]
+    """The ledger state for read-only calls: its computations can be stopped from outside
+    through ``call_stop`` (None: never stopped). Block execution never uses it."""
+
+    computation_class = _InterruptibleComputation
+    call_stop: CallStop | None = None
 
 
 class EvmTransaction:
@@ -190,7 +240,10 @@ def execution_context(context: BlockContext) -> ExecutionContextAPI:
 
 
 def open_state(
-    reader: KeyValueReader, state_root: Hash32, context: BlockContext
+    reader: KeyValueReader,
+    state_root: Hash32,
+    context: BlockContext,
+    state_class: type[StateAPI] = LedgerState,
 ) -> tuple[StateAPI, OverlayDB]:
     if not isinstance(state_root, bytes) or len(state_root) != HASH_SIZE:
         raise ExecutionError(f"state root: expected {HASH_SIZE} bytes")
@@ -198,4 +251,4 @@ def open_state(
         raise ExecutionError(f"state root {state_root.hex()} is not in the state store")
     evm_context = execution_context(context)
     overlay = OverlayDB(reader)
-    return LedgerState(AtomicDB(overlay), evm_context, EvmHash32(state_root)), overlay
+    return state_class(AtomicDB(overlay), evm_context, EvmHash32(state_root)), overlay

@@ -46,6 +46,16 @@ class CallReverted(ExecutionError):
         """Revert data (empty when the call ran out of gas or hit an invalid opcode)."""
 
 
+class CallInterrupted(ExecutionError):
+    """A read-only call stopped before it finished because its caller's stop condition held
+    (a deadline passed); everything it did was rolled back."""
+
+    def __init__(self, gas_used: int) -> None:
+        super().__init__(f"call stopped by its caller after {gas_used} gas")
+        self.gas_used = gas_used
+        """Gas the call had consumed when it was stopped."""
+
+
 @dataclass(frozen=True)
 class AccountAlloc:
     """The genesis content of one account."""
