@@ -1,12 +1,20 @@
 """The consensus write-ahead log: durable records, torn tails cut, one message per slot, and
-no validator signing two different messages in one slot across crash-restart cycles."""
+no validator signing two different messages in one slot across crash-restart cycles.
+
+Damage other than a torn final record is a hard error that leaves the file as it was: an
+intact record is never cut away (see :mod:`node.wal`). Largest proposals survive restarts;
+a log cut at every byte offset keeps every record that was whole before the cut."""
 
 from __future__ import annotations
 
 import random
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chain.commit import Validator, ValidatorSet
 from chain.consensus import (
@@ -16,6 +24,7 @@ from chain.consensus import (
     Event,
     Message,
     Persist,
+    Proposal,
     ProposalPrepared,
     ProposerSchedule,
     StartHeight,
@@ -24,11 +33,13 @@ from chain.consensus import (
     Vote,
     VoteReceived,
     VoteType,
+    encode_message,
     step,
 )
 from chain.crypto import PrivateKey, sm3
+from chain.limits import MAX_PROPOSAL_BLOCK_BYTES, MAX_WAL_RECORD_BYTES
 from chain.primitives import Hash32
-from node.wal import ConflictingSignature, Wal, slot_of
+from node.wal import MAGIC, ConflictingSignature, Wal, WalCorrupt, WalError, slot_of
 
 CHAIN_ID = 7
 
@@ -102,6 +113,233 @@ def test_prune_below(tmp_path: Path) -> None:
     reopened = Wal.open(tmp_path / "wal")
     assert reopened.messages_at(1) == () and reopened.messages_at(2) == ()
     assert len(reopened.messages_at(3)) == 2
+
+
+def signed_proposal(key: PrivateKey, height: int, round_: int, block: bytes) -> Proposal:
+    proposal = Proposal(height, round_, Hash32(sm3(block)), block, -1, key.public_key.address)
+    return proposal.with_signature(key.sign(proposal.sign_bytes(CHAIN_ID)))
+
+
+def record(payload: bytes) -> bytes:
+    """One record of the version-2 format, written out here independently of node.wal."""
+    lengths = struct.pack(">II", len(payload), zlib.crc32(payload))
+    return lengths + struct.pack(">I", zlib.crc32(lengths)) + payload
+
+
+def mixed_messages(key: PrivateKey, height: int, block_size: int) -> list[Message]:
+    """Votes of two rounds around a proposal carrying a block of ``block_size`` bytes."""
+    block = bytes(random.Random(block_size).randbytes(block_size))
+    return [
+        signed_vote(key, height, 0, None),
+        signed_proposal(key, height, 1, block),
+        signed_vote(key, height, 1, Hash32(sm3(block))),
+        Vote(VoteType.PRECOMMIT, height, 1, Hash32(sm3(block)), key.public_key.address)
+        .with_signature(b"\x30" * 70),
+    ]  # fmt: skip
+
+
+def written(path: Path, messages: list[Message]) -> tuple[bytes, list[int]]:
+    """Append ``messages`` to a new log; its bytes and the offset where each record ends."""
+    path.unlink(missing_ok=True)
+    wal = Wal.open(path)
+    ends = []
+    for message in messages:
+        wal.append(message)
+        ends.append(path.stat().st_size)
+    wal.close()
+    return path.read_bytes(), ends
+
+
+def test_largest_proposals_survive_restart(tmp_path: Path) -> None:
+    key = keys(1)[0]
+    path = tmp_path / "wal"
+    first = signed_proposal(key, 5, 0, b"\x11" * MAX_PROPOSAL_BLOCK_BYTES)
+    assert len(encode_message(first)) <= MAX_WAL_RECORD_BYTES
+    messages = [
+        first,
+        signed_vote(key, 5, 0, first.block_hash),
+        signed_proposal(key, 5, 1, b"\x22" * MAX_PROPOSAL_BLOCK_BYTES),
+        signed_vote(key, 5, 1, None),
+        signed_proposal(key, 5, 2, b"\x33" * (MAX_PROPOSAL_BLOCK_BYTES - 1)),
+    ]
+    written(path, messages)
+    for _ in range(2):
+        reopened = Wal.open(path)
+        assert list(reopened.messages_at(5)) == messages
+        assert reopened.stats.truncated_bytes == 0
+        reopened.close()
+
+
+def test_message_that_would_not_decode_is_refused_before_writing(tmp_path: Path) -> None:
+    # A proposal over the decoder's block limit used to be written, then cut on restart
+    # together with every record after it.
+    key = keys(1)[0]
+    path = tmp_path / "wal"
+    wal = Wal.open(path)
+    wal.append(signed_vote(key, 1, 0, None))
+    size = path.stat().st_size
+    with pytest.raises(WalError, match="would not decode"):
+        wal.append(signed_proposal(key, 1, 1, bytes(MAX_PROPOSAL_BLOCK_BYTES + 1)))
+    assert path.stat().st_size == size
+    wal.append(signed_vote(key, 1, 1, None))
+    wal.append(signed_vote(key, 1, 2, None))
+    wal.close()
+    assert [m.round for m in Wal.open(path).messages_at(1)] == [0, 1, 2]
+
+
+def test_cut_at_every_offset_keeps_every_whole_record(tmp_path: Path) -> None:
+    # What a SIGKILL or a power cut in the middle of any append can leave: the file cut
+    # anywhere. Every record whole before the cut survives; only the torn one goes.
+    key = keys(1)[0]
+    messages = [signed_vote(key, 1, 0, None), *mixed_messages(key, 1, 600)[1:]]
+    full, ends = written(tmp_path / "full", messages)
+    path = tmp_path / "wal"
+    for cut in range(len(MAGIC), len(full) + 1):
+        path.write_bytes(full[:cut])
+        whole = [end for end in ends if end <= cut]
+        wal = Wal.open(path)
+        assert list(wal.messages_at(1)) == messages[: len(whole)], cut
+        wal.close()
+        kept = whole[-1] if whole else len(MAGIC)
+        assert path.read_bytes() == full[:kept], cut
+
+
+def test_graceful_restarts_keep_every_record(tmp_path: Path) -> None:
+    key = keys(1)[0]
+    path = tmp_path / "wal"
+    expected: list[Message] = []
+    for life in range(12):
+        wal = Wal.open(path)
+        assert wal.stats.truncated_bytes == 0
+        height = life // 3 + 1
+        if life % 3 == 0:
+            wal.prune_below(height)
+            expected = [m for m in expected if m.height >= height]
+        assert list(wal.messages_at(height)) == [m for m in expected if m.height == height]
+        for message in mixed_messages(key, height, 100 * life)[life % 3 :: 3]:
+            wal.append(message)
+            expected.append(message)
+        wal.close()
+
+
+def _damage_mid_crc(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    target = ends[0] + 12 + 5
+    return full[:target] + bytes([full[target] ^ 0x01]) + full[target + 1 :], ends[0]
+
+
+def _damage_mid_length(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    # One bit of a length field: the header checksum no longer matches.
+    return full[: ends[0] + 2] + bytes([full[ends[0] + 2] ^ 0x10]) + full[ends[0] + 3 :], ends[0]
+
+
+def _oversize_mid_record(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    lengths = struct.pack(">II", MAX_WAL_RECORD_BYTES + 1, 0)
+    header = lengths + struct.pack(">I", zlib.crc32(lengths))
+    return full[: ends[0]] + header + full[ends[0] :], ends[0]
+
+
+def _undecodable_mid_record(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    return full[: ends[1]] + record(b"\xc2\x05\x05") + full[ends[1] :], ends[1]
+
+
+def _undecodable_last_record(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    return full + record(b"\xc0"), len(full)
+
+
+def _damaged_marker(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    return b"\x00" + full[1:], 0
+
+
+DAMAGE = {
+    "mid-file CRC": _damage_mid_crc,
+    "mid-file length bit": _damage_mid_length,
+    "mid-file length over the limit": _oversize_mid_record,
+    "mid-file record that does not decode": _undecodable_mid_record,
+    "last record that passes its CRC but does not decode": _undecodable_last_record,
+    "damaged format marker": _damaged_marker,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_damage_that_is_not_a_torn_tail_is_a_hard_error(tmp_path: Path, kind: str) -> None:
+    key = keys(1)[0]
+    full, ends = written(tmp_path / "full", mixed_messages(key, 1, 300))
+    damaged, offset = DAMAGE[kind](full, ends)
+    path = tmp_path / "wal"
+    path.write_bytes(damaged)
+    with pytest.raises(WalCorrupt) as raised:
+        Wal.open(path)
+    assert raised.value.offset == offset
+    assert raised.value.path == path
+    assert f"{path} is damaged at byte offset {offset}" in str(raised.value)
+    assert path.read_bytes() == damaged
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(position=st.integers(min_value=0), bit=st.integers(min_value=0, max_value=7))
+def test_a_flipped_bit_never_costs_an_intact_record(
+    tmp_path: Path, position: int, bit: int
+) -> None:
+    key = keys(1)[0]
+    messages = [*mixed_messages(key, 1, 200), signed_vote(key, 1, 2, None)]
+    full, ends = written(tmp_path / "full", messages)
+    position %= len(full)
+    damaged = bytearray(full)
+    damaged[position] ^= 1 << bit
+    path = tmp_path / "wal"
+    path.write_bytes(damaged)
+    if position < ends[-2]:
+        with pytest.raises(WalCorrupt):
+            Wal.open(path)
+        assert path.read_bytes() == damaged
+    else:
+        wal = Wal.open(path)
+        assert list(wal.messages_at(1)) == messages[:-1]
+        wal.close()
+        assert path.read_bytes() == full[: ends[-2]]
+
+
+def _legacy(messages: list[Message]) -> bytes:
+    payloads = [encode_message(m) for m in messages]
+    return b"".join(struct.pack(">II", len(p), zlib.crc32(p)) + p for p in payloads)
+
+
+def test_first_format_log_is_read_and_rewritten(tmp_path: Path) -> None:
+    key = keys(1)[0]
+    messages = mixed_messages(key, 4, 500)
+    path = tmp_path / "wal"
+    path.write_bytes(_legacy(messages) + b"\x00\x00\x01")
+    wal = Wal.open(path)
+    assert list(wal.messages_at(4)) == messages
+    wal.append(signed_vote(key, 4, 2, None))
+    wal.close()
+    assert path.read_bytes().startswith(MAGIC)
+    assert len(Wal.open(path).messages_at(4)) == len(messages) + 1
+
+
+def test_first_format_damage_mid_file_is_a_hard_error(tmp_path: Path) -> None:
+    key = keys(1)[0]
+    data = bytearray(_legacy(mixed_messages(key, 4, 500)))
+    data[20] ^= 0xFF
+    path = tmp_path / "wal"
+    path.write_bytes(data)
+    with pytest.raises(WalCorrupt, match="byte offset 0"):
+        Wal.open(path)
+    assert path.read_bytes() == data
+
+
+def test_failed_append_leaves_no_partial_record(tmp_path: Path) -> None:
+    key = keys(1)[0]
+    path = tmp_path / "wal"
+    wal = Wal.open(path)
+    wal.append(signed_vote(key, 1, 0, None))
+    size = path.stat().st_size
+    wal.close()  # the next write fails with EBADF, as a full disk would fail it
+    with pytest.raises(WalError, match="cannot append"):
+        wal.append(signed_vote(key, 1, 1, None))
+    assert path.stat().st_size == size
 
 
 class Incarnation:
