@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from registry.auth import ClientDirectory
 from registry.batcher import Workers
+from registry.boundary import BoundedRequests, ServerAddressAsHost
 from registry.chain_gateway import ChainGateway
 from registry.db import CHECKPOINT_INTERVAL_S, Database
 from registry.deps import RegistryState
@@ -27,7 +28,6 @@ from registry.errors import install_error_handlers
 from registry.housekeeping import run_checkpoints, run_nonce_purge
 from registry.intake import GroupCommitter
 from registry.lease import WorkersLease, workers_lease
-from registry.limits import BodySizeLimit
 from registry.notarization import VerifyCaches
 from registry.revocations import RevocationIndex, run_revocation_index
 from registry.routers import licenses, records, verify, verify_page
@@ -129,7 +129,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    if settings.public_base_url is None:
+        # Links and QR codes then name the address the server listens on, not the Host
+        # header a caller sent.
+        app.add_middleware(ServerAddressAsHost)
+    # Added last, so it runs first: nothing parses a body it has not bounded.
+    app.add_middleware(BoundedRequests, max_body_bytes=settings.max_upload_bytes)
     for router in ROUTERS:
         app.include_router(router)
     return app

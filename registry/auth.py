@@ -4,7 +4,10 @@ id, timestamp, nonce, SM3 of the body).
 
 A request is refused with 401 — and nothing is stored — when a header is missing or
 malformed, the client is unknown, the timestamp is more than ``timestamp_skew`` seconds off,
-the signature does not verify, or the nonce was used before by that client. The nonce is
+the signature does not verify, or the nonce was used before by that client. An unknown
+client id and a signature that does not verify get the same answer (``bad_signature``),
+after the same work (a signature check against a stand-in key), so that the 401 never tells
+a caller which client ids exist; the log keeps the real reason. The nonce is
 stored only once everything else has passed (through the group committer of
 :mod:`registry.intake`, in the same transaction as a notarized record), and kept until the
 timestamp could no longer be accepted anyway. A request refused before its handler runs
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ from datetime import UTC, datetime
 from fastapi import Request
 from sqlalchemy import delete
 
-from chain.crypto import PublicKey
+from chain.crypto import PrivateKey, PublicKey
 from chain.errors import CryptoError
 from registry.caches import TtlCache
 from registry.db import Database
@@ -40,6 +44,11 @@ from sdk.trust import (
     TIMESTAMP_HEADER,
     request_sign_bytes,
 )
+
+logger = logging.getLogger(__name__)
+
+BAD_SIGNATURE_MESSAGE = "the signature does not verify with the key of this client id"
+"""What the caller is told both for an unknown client id and for a bad signature."""
 
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 """Accepted nonces."""
@@ -72,13 +81,24 @@ class ClientDirectory:
         """Read clients from ``db``."""
         self.db = db
         self._clients: TtlCache[str, tuple[Client, PublicKey] | None] = TtlCache(ttl)
+        self.stand_in_key = PrivateKey.generate().public_key
+        """A key no client has: an unknown client's signature is checked against it, so
+        that refusing it costs what refusing a bad signature costs."""
 
-    def lookup(self, client_id: str) -> tuple[Client, PublicKey]:
-        """The client and its key; raises AuthenticationFailed (``unknown_client``)."""
+    def find(self, client_id: str) -> tuple[Client, PublicKey] | None:
+        """The client and its key, or None if no client has this id."""
         found = self._clients.get_or_load(client_id, lambda: self._read(client_id))
         if found is None:
             self._clients.drop(client_id)
-            raise AuthenticationFailed(f"unknown client {client_id}", code="unknown_client")
+        return found
+
+    def lookup(self, client_id: str) -> tuple[Client, PublicKey]:
+        """The client and its key; raises AuthenticationFailed (``bad_signature``, the
+        answer a bad signature gets) if there is none."""
+        found = self.find(client_id)
+        if found is None:
+            logger.info("request refused: unknown client id %r", client_id)
+            raise AuthenticationFailed(BAD_SIGNATURE_MESSAGE, code="bad_signature")
         return found
 
     def _read(self, client_id: str) -> tuple[Client, PublicKey] | None:
@@ -139,14 +159,18 @@ async def verify_signed_request(
 def _check_signature(
     clients: ClientDirectory, client_id: str, signature: bytes, message: bytes
 ) -> Client:
-    client, public_key = clients.lookup(client_id)
+    found = clients.find(client_id)
+    public_key = clients.stand_in_key if found is None else found[1]
     try:
         public_key.verify(signature, message)
+        verified = found is not None
     except CryptoError:
-        raise AuthenticationFailed(
-            "signature does not verify with the client's key", code="bad_signature"
-        ) from None
-    return client
+        verified = False
+    if found is None or not verified:
+        reason = "unknown client id" if found is None else "bad signature"
+        logger.info("request refused: %s (client id %r)", reason, client_id)
+        raise AuthenticationFailed(BAD_SIGNATURE_MESSAGE, code="bad_signature")
+    return found[0]
 
 
 def purge_expired_nonces(db: Database, now: datetime | None = None) -> int:

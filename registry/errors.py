@@ -1,8 +1,10 @@
 """Typed errors of the registry's HTTP API. Every error answers with the body
-``{"error": {"code": "...", "message": "..."}}`` and a fitting status code."""
+``{"error": {"code": "...", "message": "...", "details": ...}}`` and a fitting status code
+(:class:`registry.openapi.ErrorBody` is its schema)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -29,8 +31,9 @@ class RegistryError(Exception):
 
 class AuthenticationFailed(RegistryError):
     """The request is not signed by a registered client (401). ``code`` says why:
-    ``missing_credentials``, ``unknown_client``, ``bad_signature``, ``stale_timestamp``,
-    ``replayed_nonce`` or ``malformed_credentials``."""
+    ``missing_credentials``, ``bad_signature`` (also for an unknown client id: the answer
+    never tells which ids exist), ``stale_timestamp``, ``replayed_nonce`` or
+    ``malformed_credentials``."""
 
     status_code = 401
     code = "authentication_failed"
@@ -80,39 +83,45 @@ class ServiceUnavailable(RegistryError):
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    """The JSON body of an error answer."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return {"error": error}
+    """The JSON body of an error answer (``details`` null when there are none)."""
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+class ErrorResponse(JSONResponse):
+    """An error answer. Its JSON is written in ASCII (``\\u`` escapes), so that no text
+    echoed from a request — a lone surrogate in a field name, say — can fail to encode."""
+
+    def render(self, content: Any) -> bytes:
+        """``content`` as compact ASCII JSON."""
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error of ``app`` a typed JSON answer."""
 
     @app.exception_handler(RegistryError)
-    async def _registry_error(_request: Request, exc: RegistryError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
+    async def _registry_error(_request: Request, exc: RegistryError) -> ErrorResponse:
+        return ErrorResponse(error_body(exc.code, exc.message), status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> ErrorResponse:
         details = [
             {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))}
             for error in exc.errors()
         ]
-        return JSONResponse(
+        return ErrorResponse(
             error_body("invalid_request", "the request does not match the schema", details),
             status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> ErrorResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
+        return ErrorResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(_request: Request, exc: Exception) -> ErrorResponse:
         logger.exception("unexpected error", exc_info=exc)
-        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+        return ErrorResponse(error_body("internal_error", "internal error"), status_code=500)

@@ -1,69 +1,28 @@
-"""Bounded request bodies: an ASGI layer that answers 413 before reading a body whose
-declared length is too large, and stops reading one that grows past the limit."""
+"""The registry's limits on what arrives from outside, in one table (name, value, where it
+is enforced). The body size is a setting (``max_upload_bytes``, :mod:`registry.settings`);
+the rest are fixed here. :mod:`registry.boundary` applies the request limits before any
+route, authentication or JSON parser sees the body; the request schemas
+(:mod:`registry.schemas`) apply the metadata limits at intake."""
 
 from __future__ import annotations
 
-import json
+from chain.limits import KIB
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+MAX_REQUEST_JSON_DEPTH = 32
+"""Deepest nesting of arrays and objects in a JSON request body (:mod:`registry.boundary`,
+before parsing): a bulk notarization with metadata at :data:`MAX_METADATA_DEPTH` nests 20
+levels; a nesting bomb is refused 422 without being parsed."""
 
-from registry.errors import PayloadTooLarge, error_body
+MAX_METADATA_DEPTH = 16
+"""Deepest nesting of one record's ``metadata`` object, and of its ``fields`` object,
+counting the object itself (:mod:`registry.schemas`, at intake): what is stored can always
+be read back."""
 
+MAX_METADATA_BYTES = 64 * KIB
+"""Largest canonical (RFC 8785) encoding of one record's ``metadata`` object, and of its
+``fields`` object (:mod:`registry.schemas`, at intake)."""
 
-class BodySizeLimit:
-    """Refuse request bodies larger than ``max_bytes`` with a typed 413."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        """Wrap ``app``."""
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the declared length first, then count the bytes actually received."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
-            return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(self._message())
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    def _message(self) -> str:
-        return f"request body larger than {self.max_bytes} bytes"
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(error_body(PayloadTooLarge.code, self._message())).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+DRAIN_BYTES = 1024 * KIB
+"""How much of a chunked body past ``max_upload_bytes`` is read and dropped before the 413
+is sent (:mod:`registry.boundary`), so that a client still sending sees the answer rather
+than a reset connection; a longer body has its connection closed under it."""

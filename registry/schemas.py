@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from registry.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH
+from sdk.canonical import CanonicalJsonError, strict_canonical_json
 from sdk.trust import Verdict
 
 DIGEST_PATTERN = r"^(0x)?[0-9a-fA-F]{64}$"
@@ -14,6 +16,45 @@ DIGEST_PATTERN = r"^(0x)?[0-9a-fA-F]{64}$"
 
 MAX_FIELDS = 64
 """Most disclosable fields per record."""
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value``'s lists and dicts nest (0 for a scalar), counted with a stack
+    of its own, never recursing."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            members: Any = item.values()
+        elif isinstance(item, list):
+            members = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((member, depth + 1) for member in members)
+    return deepest
+
+
+def check_canonical_json(value: Any) -> Any:
+    """``value`` if it nests at most :data:`MAX_METADATA_DEPTH` levels, has a strict RFC 8785
+    encoding (no NaN, infinity, lone surrogate or integer beyond ±(2**53 − 1)) and that
+    encoding is at most :data:`MAX_METADATA_BYTES`; raises ValueError (a 422) otherwise."""
+    depth = json_depth(value)
+    if depth > MAX_METADATA_DEPTH:
+        raise ValueError(f"nested {depth} levels deep; at most {MAX_METADATA_DEPTH}")
+    try:
+        size = len(strict_canonical_json(value))
+    except CanonicalJsonError as exc:
+        raise ValueError(f"has no canonical JSON form: {exc}") from None
+    if size > MAX_METADATA_BYTES:
+        raise ValueError(f"{size} bytes as canonical JSON; at most {MAX_METADATA_BYTES}")
+    return value
+
+
+CanonicalObject = Annotated[dict[str, Any], AfterValidator(check_canonical_json)]
+"""A JSON object the registry hashes and stores: bounded in depth and size, and canonically
+encodable (see :func:`check_canonical_json`)."""
 
 
 class DocumentInput(BaseModel):
@@ -34,11 +75,17 @@ class DocumentInput(BaseModel):
 class RecordCreate(DocumentInput):
     """``POST /v1/records``."""
 
-    metadata: dict[str, Any] = Field(default_factory=dict, description="stored in the registry")
-    fields: dict[str, Any] | None = Field(
+    metadata: CanonicalObject = Field(
+        default_factory=dict,
+        description=f"stored in the registry and hashed as RFC 8785 JSON: at most "
+        f"{MAX_METADATA_DEPTH} levels deep and {MAX_METADATA_BYTES} bytes; no NaN, "
+        "infinity, lone surrogate or integer beyond ±(2**53 − 1)",
+    )
+    fields: CanonicalObject | None = Field(
         default=None,
         max_length=MAX_FIELDS,
-        description="disclosable fields: each is committed as a salted SM3 hash",
+        description="disclosable fields: each is committed as a salted SM3 hash (same "
+        "limits as metadata, for the object as a whole)",
     )
 
 

@@ -257,7 +257,7 @@ PAYLOAD = {"digest": sm3(b"payload").hex(), "metadata": {}}
     ("case", "code"),
     [
         ("wrong_signature", "bad_signature"),
-        ("unknown_client", "unknown_client"),
+        ("unknown_client", "bad_signature"),
         ("stale_timestamp", "stale_timestamp"),
         ("tampered_body", "bad_signature"),
         ("missing_headers", "missing_credentials"),

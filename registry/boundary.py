@@ -1,0 +1,195 @@
+"""The registry's outer boundary: pure ASGI middleware that sees every HTTP request before
+routing, authentication or any JSON parser does.
+
+:class:`BoundedRequests` reads the body itself, counting bytes as they arrive, and answers
+on its own (the routes never run) when
+
+- the declared ``Content-Length`` or the bytes actually streamed (a chunked body) pass
+  ``max_body_bytes``: 413 ``payload_too_large``;
+- a JSON body (``application/json``, ``application/*+json``, or no content type, which
+  FastAPI parses as JSON too) nests deeper than ``max_json_depth``: 422 ``invalid_json``,
+  found by a linear scan (:func:`chain.bounded_json.check_bounds`) that never recurses — so
+  a nesting bomb never reaches ``json.loads``, which recurses in C;
+- a JSON body holds what has no canonical form: ``NaN``, ``Infinity``, a number beyond the
+  double range, a lone UTF-16 surrogate, bytes that are not UTF-8, or is no JSON at all:
+  422 ``invalid_json`` (``details.reason`` says which, as :class:`JsonLimitError` names it).
+
+Every answer has the registry's error shape ``{"error": {"code", "message", "details"}}``.
+A body that passes is handed to the application unchanged.
+
+:class:`ServerAddressAsHost` drops the ``Host`` header, so that URLs the application builds
+from the request (links and QR codes, when no ``public_base_url`` is configured) name the
+address the server listens on, never a host the caller made up.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chain.bounded_json import JsonLimitError, check_bounds, loads_bounded
+from registry.errors import InvalidInput, PayloadTooLarge, error_body
+from registry.limits import DRAIN_BYTES, MAX_REQUEST_JSON_DEPTH
+
+INVALID_JSON = "invalid_json"
+"""Error code of a JSON body refused at the boundary (422)."""
+
+_NEEDS_STRICT_PARSE = re.compile(
+    rb"NaN|Infinity|\\u[dD][89a-fA-F]|[0-9][eE]|[0-9]{16}|\xed[\xa0-\xbf]"
+)
+"""What may hide a value without a canonical form: the NaN and Infinity tokens, an escaped
+surrogate, an exponent, a long run of digits, a UTF-8-encoded surrogate (which
+``json.loads`` would let through on bytes). A body with none of these is only scanned; one
+with any of them is parsed once, strictly, here."""
+
+
+class BoundedRequests:
+    """Refuse oversize, overdeep and non-canonical request bodies before the application
+    (see the module's text)."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int = MAX_REQUEST_JSON_DEPTH
+    ) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read and check the body, then run the application with it (or answer alone)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            await _answer(send, 413, PayloadTooLarge.code, self._too_large(), close=True)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away: nothing to answer
+            body += message.get("body", b"")
+            more = bool(message.get("more_body", False))
+            if len(body) > self.max_body_bytes:
+                if more:
+                    await _drain(receive, DRAIN_BYTES)
+                await _answer(send, 413, PayloadTooLarge.code, self._too_large(), close=True)
+                return
+        data = bytes(body)
+        if data and _is_json(scope):
+            refusal = self._check_json(data)
+            if refusal is not None:
+                await _answer(
+                    send,
+                    InvalidInput.status_code,
+                    INVALID_JSON,
+                    str(refusal),
+                    details={"reason": refusal.reason, "limit": refusal.limit},
+                )
+                return
+        await self.app(scope, _replay(data, receive), send)
+
+    def _too_large(self) -> str:
+        return f"request body larger than {self.max_body_bytes} bytes"
+
+    def _check_json(self, data: bytes) -> JsonLimitError | None:
+        """Why ``data`` is refused, or None."""
+        try:
+            check_bounds(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
+            if not data.isascii():
+                data.decode("utf-8")
+            if _NEEDS_STRICT_PARSE.search(data):
+                loads_bounded(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
+        except JsonLimitError as exc:
+            return exc
+        except UnicodeDecodeError as exc:
+            return JsonLimitError("not_utf8", f"body is not UTF-8: {exc.reason}")
+        return None
+
+
+class ServerAddressAsHost:
+    """Remove the ``Host`` header from every HTTP request, so that the request's URL is
+    built from the server's own address (ASGI ``scope["server"]``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on without its Host header."""
+        if scope["type"] == "http":
+            headers = [(name, value) for name, value in scope["headers"] if name != b"host"]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _is_json(scope: Scope) -> bool:
+    """Whether FastAPI would parse this request's body as JSON."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or (
+                media.startswith(b"application/") and media.endswith(b"+json")
+            )
+    return True
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that gives ``body`` once, then what ``receive`` gives
+    (a disconnect)."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    """Read and drop up to ``limit`` more bytes of the body."""
+    dropped = 0
+    while dropped <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def _answer(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: object = None,
+    close: bool = False,
+) -> None:
+    body = json.dumps(error_body(code, message, details)).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
