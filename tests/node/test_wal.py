@@ -7,8 +7,11 @@ a log cut at every byte offset keeps every record that was whole before the cut.
 
 from __future__ import annotations
 
+import os
 import random
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -340,6 +343,78 @@ def test_failed_append_leaves_no_partial_record(tmp_path: Path) -> None:
     with pytest.raises(WalError, match="cannot append"):
         wal.append(signed_vote(key, 1, 1, None))
     assert path.stat().st_size == size
+
+
+WRITER = Path(__file__).with_name("wal_writer.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_writer(path: Path, seed: int, *size_limit: str) -> subprocess.Popen[str]:
+    """Start ``wal_writer.py`` on ``path``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(WRITER), str(path), str(seed), *size_limit],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def record_digests(path: Path) -> tuple[list[str], int]:
+    """The SM3 digests of every message in the log at ``path`` (heights 1, 2, … in order,
+    as the writer appends them), and how many bytes opening it cut."""
+    wal = Wal.open(path)
+    digests: list[str] = []
+    height = 1
+    while messages := wal.messages_at(height):
+        digests += [sm3(encode_message(m)).hex() for m in messages]
+        height += 1
+    wal.close()
+    return digests, wal.stats.truncated_bytes
+
+
+def test_sigkill_at_any_moment_loses_no_acknowledged_record(tmp_path: Path) -> None:
+    # A real process appending records (many of them proposals of up to the largest block)
+    # is SIGKILLed at a random moment, five times over; each life reopens what the last left.
+    path = tmp_path / "wal"
+    rng = random.Random(5)
+    acknowledged: list[str] = []
+    for life in range(5):
+        writer = start_writer(path, life)
+        assert writer.stdout is not None
+        try:
+            opened = writer.stdout.readline()
+            assert opened.startswith("opened "), opened
+            for _ in range(rng.randrange(1, 9)):
+                line = writer.stdout.readline()
+                assert line.startswith("appended "), line
+                acknowledged.append(line.split()[1])
+        finally:
+            writer.kill()
+            _, stderr = writer.communicate()
+        assert writer.returncode == -9, stderr
+        found, _ = record_digests(path)
+        # Records written after the last line read are whole, and kept, too.
+        assert found[: len(acknowledged)] == acknowledged
+        acknowledged = found
+
+
+def test_append_failing_halfway_leaves_no_partial_record(tmp_path: Path) -> None:
+    # A file size limit makes the write that crosses it stop short (then EFBIG): the append
+    # must fail and remove its partial record, so nothing is left to cut at the next open.
+    path = tmp_path / "wal"
+    writer = start_writer(path, 3, str(3_000_000))
+    output, stderr = writer.communicate(timeout=120)
+    assert writer.returncode == 3, stderr
+    lines = output.splitlines()
+    assert lines[-1] == "failed"
+    acknowledged = [line.split()[1] for line in lines if line.startswith("appended ")]
+    assert acknowledged
+    assert record_digests(path) == (acknowledged, 0)
 
 
 class Incarnation:
