@@ -36,13 +36,14 @@ document.
 
 from __future__ import annotations
 
-import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from chain.commit import Validator, ValidatorSet
+from chain import limits
+from chain.bounded_toml import TomlLimitError, loads_toml_bounded
 from chain.crypto import PublicKey
 from chain.errors import GenesisError, InvalidKey
 from chain.execution import AccountAlloc, genesis_state
@@ -393,9 +394,11 @@ def parse_genesis(text: str) -> Genesis:
     """Parse and validate a genesis document. Raises :class:`GenesisFieldError` (a
     GenesisError) naming the first offending field."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise GenesisFieldError("", f"not valid TOML: {exc}") from exc
+        data = loads_toml_bounded(
+            text, max_bytes=limits.MAX_GENESIS_BYTES, max_depth=limits.MAX_TOML_DEPTH
+        )
+    except TomlLimitError as exc:
+        raise GenesisFieldError("", f"genesis refused ({exc.reason}): {exc}") from exc
     document = _Table(data, "")
     raw_governance = document.optional("governance")
     genesis = Genesis(

@@ -54,6 +54,20 @@ def check_limits() -> None:
     assert MAX_TX_BYTES < DEFAULT_MAX_BLOCK_BYTES <= MAX_BLOCK_BYTES_CEILING
     assert MAX_BLOCK_BYTES_CEILING < MAX_PROPOSAL_BLOCK_BYTES
     assert MAX_PROPOSAL_BLOCK_BYTES < MAX_FRAME_BYTES
+MAX_RPC_JSON_DEPTH = 32
+"""Deepest nesting of one JSON-RPC request (HTTP body or WebSocket message). A real request
+nests at most 5 levels (a batch holding eth_getLogs with topic alternatives)."""
+
+MAX_TOML_DEPTH = 16
+"""Deepest nesting of arrays and inline tables in a genesis file or ``node.toml`` (table
+headers count: ``[[validators]]`` is 2)."""
+
+MAX_GENESIS_BYTES = 16 * MIB
+"""Largest genesis file: room for system contracts' code and storage many times over."""
+
+MAX_CONFIG_BYTES = 256 * KIB
+"""Largest ``node.toml``: room for hundreds of peers and observers."""
+
     assert MAX_FRAME_BYTES < MAX_WAL_RECORD_BYTES
 
 
