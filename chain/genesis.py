@@ -41,9 +41,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from chain.commit import Validator, ValidatorSet
 from chain import limits
 from chain.bounded_toml import TomlLimitError, loads_toml_bounded
+from chain.commit import Validator, ValidatorSet
 from chain.crypto import PublicKey
 from chain.errors import GenesisError, InvalidKey
 from chain.execution import AccountAlloc, genesis_state

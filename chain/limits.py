@@ -46,14 +46,6 @@ MAX_FRAME_BYTES = 4 * MIB + 64 * KIB
 MAX_WAL_RECORD_BYTES = 8 * MIB
 """The largest payload one WAL record may hold: any consensus message, proposals included."""
 
-
-def check_limits() -> None:
-    """Raise ``AssertionError`` unless the limits nest: tx < block ceiling < proposal block <
-    frame < WAL record."""
-    assert MAX_TX_DATA_BYTES < MAX_TX_BYTES
-    assert MAX_TX_BYTES < DEFAULT_MAX_BLOCK_BYTES <= MAX_BLOCK_BYTES_CEILING
-    assert MAX_BLOCK_BYTES_CEILING < MAX_PROPOSAL_BLOCK_BYTES
-    assert MAX_PROPOSAL_BLOCK_BYTES < MAX_FRAME_BYTES
 MAX_RPC_JSON_DEPTH = 32
 """Deepest nesting of one JSON-RPC request (HTTP body or WebSocket message). A real request
 nests at most 5 levels (a batch holding eth_getLogs with topic alternatives)."""
@@ -68,6 +60,14 @@ MAX_GENESIS_BYTES = 16 * MIB
 MAX_CONFIG_BYTES = 256 * KIB
 """Largest ``node.toml``: room for hundreds of peers and observers."""
 
+
+def check_limits() -> None:
+    """Raise ``AssertionError`` unless the limits nest: tx < block ceiling < proposal block <
+    frame < WAL record."""
+    assert MAX_TX_DATA_BYTES < MAX_TX_BYTES
+    assert MAX_TX_BYTES < DEFAULT_MAX_BLOCK_BYTES <= MAX_BLOCK_BYTES_CEILING
+    assert MAX_BLOCK_BYTES_CEILING < MAX_PROPOSAL_BLOCK_BYTES
+    assert MAX_PROPOSAL_BLOCK_BYTES < MAX_FRAME_BYTES
     assert MAX_FRAME_BYTES < MAX_WAL_RECORD_BYTES
 
 
