@@ -398,7 +398,7 @@ def parse_genesis(text: str) -> Genesis:
             text, max_bytes=limits.MAX_GENESIS_BYTES, max_depth=limits.MAX_TOML_DEPTH
         )
     except TomlLimitError as exc:
-        raise GenesisFieldError("", f"genesis refused ({exc.reason}): {exc}") from exc
+        raise GenesisFieldError("", str(exc)) from exc
     document = _Table(data, "")
     raw_governance = document.optional("governance")
     genesis = Genesis(
