@@ -11,11 +11,26 @@ A :class:`ProposerSchedule` mirrors a CometBFT validator set at a height: the pr
 after the increment that chose the proposer of round 0, and that proposer. The proposer of
 round ``r > 0`` comes from ``r`` further increments of a copy; the next height's schedule is
 one increment on, whatever round the height was decided in.
+
+Absent validators. CometBFT keeps a validator that is down in the rotation: every time its
+priority makes it proposer, every node waits ``timeout_propose`` (and the round's prevote and
+precommit) before round 1 (CometBFT docs, "The effect of timeout_propose on the proposer
+selection process"; cometbft/cometbft#3102). CometBFT's answer lies with the application:
+``FinalizeBlock`` hands it the decided last commit (who signed, ``BlockIDFlag`` per validator),
+and the Cosmos SDK's ``x/slashing`` counts each validator's missed blocks over
+``signed_blocks_window`` and jails one that missed too many, which takes it out of the set
+and so out of the rotation. Here the same evidence (the signers of the last commits carried
+by committed blocks, :func:`chain.liveness.absent_validators`) takes a validator that signed
+none of the recent certificates out of the *proposer rotation only*: it keeps its power and
+its vote, so the quorum and the fault tolerance are those of the whole set, and it returns
+to the rotation as soon as a certificate carries its precommit again. ``absent`` is a fact of
+the chain (identical on every node), and the rounds' proposers are the rotation's picks with
+the absent ones passed over; the priorities themselves advance exactly as CometBFT's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from chain.commit import ValidatorSet
@@ -35,7 +50,10 @@ class ProposerSchedule:
     """One priority per member of ``validators``, in the same order, after the increment
     that chose :attr:`first_proposer`."""
     first_proposer: Address
-    """The proposer of round 0."""
+    """The rotation's pick for round 0 (before absent validators are passed over)."""
+    absent: frozenset[Address] = frozenset()
+    """Members passed over as proposer at this height (they signed none of the recent
+    certificates); ignored if it would leave nobody to propose."""
 
     @classmethod
     def initial(cls, validators: ValidatorSet) -> ProposerSchedule:
@@ -46,15 +64,30 @@ class ProposerSchedule:
         return cls(validators, priorities, proposer)
 
     def proposer(self, round_: int) -> Address:
-        """The proposer of ``round_`` (from 0) at this schedule's height."""
-        if round_ == 0:
-            return self.first_proposer
-        return _proposer(self, round_)
+        """The proposer of ``round_`` (from 0) at this schedule's height: the ``round_``-th
+        of the rotation's picks from round 0 on that is not absent."""
+        if self.absent and any(v.address not in self.absent for v in self.validators.validators):
+            return _present_proposer(self, round_)
+        return self._pick(round_)
+
+    def with_absent(self, absent: frozenset[Address]) -> ProposerSchedule:
+        """This schedule with ``absent`` members passed over as proposer."""
+        return replace(self, absent=absent)
 
     def next_height(self) -> ProposerSchedule:
-        """The schedule of the next height, for the same validator set."""
+        """The schedule of the next height, for the same validator set (nobody absent)."""
         priorities, proposer = _increment(self.validators, self.priorities, 1)
         return ProposerSchedule(self.validators, priorities, proposer)
+
+    def _pick(self, round_: int) -> Address:
+        """The rotation's pick for ``round_``, absent or not."""
+        if round_ == 0:
+            return self.first_proposer
+        return _proposer(self.without_absent(), round_)
+
+    def without_absent(self) -> ProposerSchedule:
+        """This schedule with nobody passed over."""
+        return self if not self.absent else replace(self, absent=frozenset())
 
 
 def _truncating_div(value: int, divisor: int) -> int:
@@ -90,3 +123,18 @@ def _increment(
 def _proposer(schedule: ProposerSchedule, round_: int) -> Address:
     _, proposer = _increment(schedule.validators, schedule.priorities, round_)
     return proposer
+
+
+@lru_cache(maxsize=4096)
+def _present_proposer(schedule: ProposerSchedule, round_: int) -> Address:
+    # Every member is picked within total_power increments, so each pass over that many
+    # picks finds at least one present member and the loop ends.
+    present = -1
+    pick = 0
+    while True:
+        candidate = schedule._pick(pick)
+        if candidate not in schedule.absent:
+            present += 1
+            if present == round_:
+                return candidate
+        pick += 1
