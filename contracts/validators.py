@@ -8,6 +8,19 @@ height 0) and the effective height of the latest change in ``lastEffectiveHeight
 of truth for the validator set from height 0. The set that rules a height ``h`` is
 ``validatorsAt(h)`` on the state after block ``h - 1``; a change executed in block ``e``
 rules from ``e + ACTIVATION_DELAY``.
+
+The quorum guard: the vote that would execute a change reverts with ``QuorumAtRisk`` when the
+validators seen signing recently would hold less than a quorum of the set once every executed
+change and this one rule. "Seen signing" is the chain's own record: before the transactions
+of each block, :func:`block_system_writes` sets ``lastSignedHeight[v]`` (storage slot 4) to
+the height of the block's last-commit certificate for every validator that signed it. It is
+a system write (as EIP-4788 writes the beacon root) that depends on the block alone, so the
+ledger, every validator and ``verify-chain`` apply the same writes and reach the same state.
+A validator counts as seen at block ``n`` when it signed a certificate of heights
+``n - LIVENESS_WINDOW`` .. ``n - 1`` (genesis members also before they could sign, during the
+chain's first ``LIVENESS_WINDOW`` blocks). ``quorumCheck(validator, power, height)`` returns
+the figures behind the verdict; the node's dry run (``lianxin_checkValidatorChange``) calls
+it, so it gives the contract's own verdict.
 """
 
 from __future__ import annotations
@@ -20,8 +33,10 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
 
 from chain.commit import Validator, ValidatorSet
-from chain.genesis import GenesisValidator, SystemContract
+from chain.genesis import Genesis, GenesisValidator, SystemContract
+from chain.liveness import StorageWrite, certificate_signers
 from chain.primitives import Address, Hash32, PublicKeyBytes
+from chain.types import CommitCertificate
 from contracts.artifacts import load_artifact
 from contracts.errors import ContractsError
 
@@ -34,10 +49,16 @@ VALIDATOR_GOVERNANCE_ADDRESS = Address(bytes.fromhex("00000000000000000000000000
 ACTIVATION_DELAY = 2
 """Blocks between the block executing a change and the first height the change rules."""
 
+LIVENESS_WINDOW = 32
+"""Certificates (the latest ones) a validator must have signed at least one of to count as
+seen online for the quorum guard (the contract's ``LIVENESS_WINDOW``)."""
+
 CHANGES_SLOT = 0
 """Storage slot of the ``changes`` array (its length; elements from keccak(slot))."""
 LAST_EFFECTIVE_HEIGHT_SLOT = 1
 """Storage slot of ``lastEffectiveHeight``."""
+LAST_SIGNED_SLOT = 4
+"""Storage slot of the ``lastSignedHeight`` mapping (entries at keccak(address . slot))."""
 CHANGE_FIELDS = 5
 """Storage slots per ``Change``: validator, power, effective height, key x, key y."""
 
@@ -95,6 +116,35 @@ def change_slot(index: int, field: int) -> int:
     return base + index * CHANGE_FIELDS + field
 
 
+def last_signed_slot(validator: Address) -> int:
+    """The storage slot of ``lastSignedHeight[validator]``."""
+    key = bytes(12) + bytes(validator) + LAST_SIGNED_SLOT.to_bytes(32, "big")
+    return int.from_bytes(keccak(key), "big")
+
+
+def liveness_writes(last_commit: CommitCertificate | None) -> tuple[StorageWrite, ...]:
+    """The liveness record a block with ``last_commit`` makes before its transactions: the
+    certificate's height as ``lastSignedHeight`` of each of its signers."""
+    if last_commit is None:
+        return ()
+    return tuple(
+        StorageWrite(VALIDATOR_GOVERNANCE_ADDRESS, last_signed_slot(signer), last_commit.height)
+        for signer in certificate_signers(last_commit)
+    )
+
+
+def block_system_writes(
+    genesis: Genesis, last_commit: CommitCertificate | None
+) -> tuple[StorageWrite, ...]:
+    """The system writes of a block carrying ``last_commit`` on the chain of ``genesis``
+    (pass them to :func:`chain.execution.execute_block`): the liveness record when the chain
+    is governed by the ValidatorGovernance contract, none otherwise. Every node and
+    ``verify-chain`` use this one function, so they all reach the same state."""
+    if not any(c.address == VALIDATOR_GOVERNANCE_ADDRESS for c in genesis.system_contracts):
+        return ()
+    return liveness_writes(last_commit)
+
+
 def genesis_storage(validators: Sequence[GenesisValidator]) -> dict[int, int]:
     """The contract storage (slot → value) listing the genesis validators as changes effective
     at height 0."""
@@ -135,6 +185,41 @@ def _key_halves(public_key: bytes) -> list[object]:
 def validators_at_call(height: int) -> bytes:
     """Call data of ``validatorsAt(height)``."""
     return _call("validatorsAt(uint256)", ["uint256"], [min(height, FAR_FUTURE)])
+
+
+def quorum_check_call(validator: Address, power: int, height: int) -> bytes:
+    """Call data of ``quorumCheck(validator, power, height)``."""
+    return _call(
+        "quorumCheck(address,uint256,uint256)",
+        ["address", "uint256", "uint256"],
+        ["0x" + bytes(validator).hex(), power, height],
+    )
+
+
+@dataclass(frozen=True)
+class QuorumCheck:
+    """The contract's quorum-guard figures for one change (``quorumCheck``)."""
+
+    seen_power: int
+    """Power of the new set held by validators seen signing recently."""
+    total_power: int
+    """Total power of the new set."""
+    quorum_power: int
+    """Least power that is more than 2/3 of ``total_power``."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the contract lets the change execute (the seen power reaches quorum)."""
+        return self.seen_power >= self.quorum_power
+
+
+def decode_quorum_check(output: bytes) -> QuorumCheck:
+    """The answer of ``quorumCheck``; raises ContractsError if it does not decode."""
+    try:
+        seen, total, quorum = decode(["uint256", "uint256", "uint256"], output)
+    except Exception as exc:
+        raise ContractsError(f"quorumCheck answer does not decode: {exc}") from exc
+    return QuorumCheck(int(seen), int(total), int(quorum))
 
 
 def propose_call(public_key: bytes, power: int) -> bytes:
