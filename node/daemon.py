@@ -28,6 +28,7 @@ from node.producer import DevProducer
 from node.rpc.errors import InvalidParams
 from node.rpc.methods import RpcApi
 from node.rpc.server import RpcServer
+from node.wal import WalError
 
 log = logging.getLogger("lianxin.node")
 
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config)
         asyncio.run(run(config))
-    except (ConfigError, ChainError, LedgerError) as exc:
+    except (ConfigError, ChainError, LedgerError, WalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
