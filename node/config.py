@@ -27,10 +27,12 @@ password never sits in the file: it comes from the environment variable named by
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+from chain import limits
+from chain.bounded_toml import TomlLimitError, loads_toml_bounded
 
 
 class ConfigError(Exception):
@@ -90,8 +92,33 @@ class NodeConfig:
     receipt_wait_ms: int = 2_000
     """eth_getTransactionReceipt for a transaction still in the mempool waits this long for
     its block before answering ``null`` (0: answer at once)."""
-    gas_cap: int = 50_000_000
-    """Largest gas allowance for eth_call and eth_estimateGas."""
+    gas_cap: int = 10_000_000
+    """Largest gas allowance for eth_call and eth_estimateGas. 10M gas is about 5 s of the
+    cheapest-per-gas EVM loop on a busy 2-core machine (about 2M gas/s measured), which
+    matches ``call_timeout_ms``; the calls the SDK and registry make use well under 1M."""
+    call_timeout_ms: int = 5_000
+    """Wall-clock limit of one eth_call or eth_estimateGas (the whole search), counted from
+    the request's arrival; past it the EVM work is stopped and the call answers -32007."""
+    rate_limit_per_s: float = 50.0
+    """Expensive requests (eth_call, eth_estimateGas, log queries) one client address may
+    make per second, on average; beyond it they answer -32006 until tokens refill."""
+    rate_limit_burst: int = 100
+    """Expensive requests one client address may make at once before the rate applies."""
+    rate_limit_exempt: tuple[str, ...] = ("127.0.0.1", "::1")
+    """Client addresses not rate-limited: the node's own host (registry, explorer). Behind a
+    reverse proxy on the same host every client looks local: empty this list there."""
+    ws_max_connections: int = 256
+    """Most open WebSocket connections; more are refused with HTTP 503."""
+    ws_max_connections_per_client: int = 16
+    """Most open WebSocket connections from one client address; more get HTTP 429."""
+    ws_max_subscriptions: int = 32
+    """Most eth_subscribe subscriptions one WebSocket connection may hold."""
+    rpc_allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    """Host names the RPC server answers to (the ``Host`` header, port ignored); ``"*"``
+    accepts any. A request naming another host (DNS rebinding) is refused with HTTP 403."""
+    rpc_allowed_origins: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
+    """Host names of the web origins whose pages may call the RPC server (the ``Origin``
+    header); ``"*"`` accepts any. A request without ``Origin`` (not from a browser) passes."""
     p2p_host: str = "127.0.0.1"
     """Interface the p2p listener binds to (multi-validator chains only)."""
     p2p_port: int = 26656
@@ -114,6 +141,12 @@ class NodeConfig:
     so that late precommits still reach the node and transactions gather."""
     gossip_interval_ms: int = 500
     """Period of re-sending own votes of the current height and status to peers."""
+    skip_absent_proposers: bool = True
+    """Consensus: pass over, as proposer, a validator that signed none of the recent commit
+    certificates carried by blocks (:mod:`node.proposer_liveness`), instead of waiting out
+    the propose timeout at each of its turns. It decides which proposals are valid, so every
+    validator of a network must use the same value; ``false`` exists to measure the old
+    behaviour (``bench/bench_consensus_net.py --one-down``)."""
     wal: Path | None = None
     """The consensus write-ahead log; defaults to ``consensus.wal`` in ``data_dir``."""
 
@@ -131,6 +164,12 @@ class NodeConfig:
             (self.filter_timeout_s > 0, "filter_timeout_s must be > 0"),
             (self.receipt_wait_ms >= 0, "receipt_wait_ms must be >= 0"),
             (self.gas_cap >= 21_000, "gas_cap must be >= 21000"),
+            (self.call_timeout_ms >= 1, "call_timeout_ms must be >= 1"),
+            (self.rate_limit_per_s > 0, "rate_limit_per_s must be > 0"),
+            (self.rate_limit_burst >= 1, "rate_limit_burst must be >= 1"),
+            (self.ws_max_connections >= 1, "ws_max_connections must be >= 1"),
+            (self.ws_max_connections_per_client >= 1, "ws_max_connections_per_client must be >= 1"),
+            (self.ws_max_subscriptions >= 1, "ws_max_subscriptions must be >= 1"),
             (bool(self.rpc_host), "rpc_host must not be empty"),
             (0 <= self.p2p_port <= 65535, "p2p_port must be within 0..65535"),
             (self.max_frame_bytes >= 65_536, "max_frame_bytes must be >= 65536"),
@@ -166,6 +205,7 @@ class NodeConfig:
         )
 
 
+_STRING_LIST_FIELDS = {"rate_limit_exempt", "rpc_allowed_hosts", "rpc_allowed_origins"}
 _PATH_FIELDS = {"data_dir", "genesis", "validator_keystore", "validator_password_file", "wal"}
 _FIELD_TYPES: dict[str, type] = {
     "validator_password_env": str,
@@ -182,6 +222,12 @@ _FIELD_TYPES: dict[str, type] = {
     "filter_timeout_s": float,
     "receipt_wait_ms": int,
     "gas_cap": int,
+    "call_timeout_ms": int,
+    "rate_limit_per_s": float,
+    "rate_limit_burst": int,
+    "ws_max_connections": int,
+    "ws_max_connections_per_client": int,
+    "ws_max_subscriptions": int,
     "p2p_host": str,
     "p2p_port": int,
     "max_frame_bytes": int,
@@ -235,6 +281,11 @@ def config_from_mapping(values: dict[str, Any], base_dir: Path) -> NodeConfig:
         if name == "peers":
             kwargs[name] = _peers_from(value)
             continue
+        if name in _STRING_LIST_FIELDS:
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{name} must be an array of non-empty strings")
+            kwargs[name] = tuple(value)
+            continue
         if name in _PATH_FIELDS:
             if not isinstance(value, str) or not value:
                 raise ConfigError(f"{name} must be a non-empty path string")
@@ -250,16 +301,37 @@ def config_from_mapping(values: dict[str, Any], base_dir: Path) -> NodeConfig:
     return NodeConfig(**kwargs)
 
 
+class ConfigLimitError(ConfigError):
+    """A configuration file refused before it is parsed: larger than
+    :data:`~chain.limits.MAX_CONFIG_BYTES`, nested deeper than
+    :data:`~chain.limits.MAX_TOML_DEPTH`, not UTF-8 or not TOML. ``reason`` says which
+    (``too_large``, ``too_deep``, ``not_utf8``, ``not_toml``)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def load_config(path: Path) -> NodeConfig:
-    """Read and check the TOML configuration file at ``path``."""
+    """Read and check the TOML configuration file at ``path``; raises ConfigError (a
+    ConfigLimitError for a file too large, too deep or not TOML)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(limits.MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+    if len(raw) > limits.MAX_CONFIG_BYTES:
+        raise ConfigLimitError("too_large", f"{path}: larger than {limits.MAX_CONFIG_BYTES} bytes")
     try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigLimitError("not_utf8", f"{path}: not UTF-8: {exc.reason}") from exc
+    try:
+        values = loads_toml_bounded(
+            text, max_bytes=limits.MAX_CONFIG_BYTES, max_depth=limits.MAX_TOML_DEPTH
+        )
+    except TomlLimitError as exc:
+        raise ConfigLimitError(exc.reason, f"{path}: {exc}") from exc
     node_table = values.get("node", values)
     if not isinstance(node_table, dict):
         raise ConfigError(f"{path}: [node] must be a table")

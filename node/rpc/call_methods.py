@@ -1,12 +1,20 @@
-"""``eth_call`` and ``eth_estimateGas``: EVM execution on a block's state, on the reader pool."""
+"""``eth_call`` and ``eth_estimateGas``: EVM execution on a block's state, on the reader pool.
+
+Two bounds keep one request from holding a reader thread for long: the gas allowance is at
+most ``gas_cap``, and the wall clock at most ``call_timeout_ms`` from the request's arrival
+(queueing included). The EVM looks at the deadline every few hundred steps
+(:class:`chain.execution.CallInterrupted`); past it the call is stopped, its changes rolled
+back, its thread freed, and the client gets -32007."""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from chain.errors import ExecutionError
-from chain.execution import CallReverted, CallState
+from chain.execution import CallInterrupted, CallReverted, CallState
 from chain.primitives import Address, Hash32
 from chain.types import Header
 from node.rpc import format as fmt
@@ -61,6 +69,19 @@ class CallMethods:
             "value": 0 if call.get("value") is None else p.quantity(call["value"], "value"),
         }
 
+    def _deadline(self) -> Callable[[], bool]:
+        """The stop condition of a call arriving now: true once ``call_timeout_ms`` passed."""
+        deadline = time.monotonic() + self.ctx.config.call_timeout_ms / 1000
+        return lambda: time.monotonic() >= deadline
+
+    def _timeout(self, exc: CallInterrupted) -> RpcError:
+        timeout_ms = self.ctx.config.call_timeout_ms
+        return RpcError(
+            ErrorCode.EXECUTION_TIMEOUT,
+            f"execution stopped: longer than call_timeout_ms ({timeout_ms} ms)",
+            {"timeoutMs": timeout_ms, "gasUsed": fmt.quantity(exc.gas_used)},
+        )
+
     def _call_state(self, header: Header) -> CallState:
         """This thread's reusable state after ``header`` (CallState is not thread-safe)."""
         cached: tuple[Hash32, CallState] | None = getattr(self._call_states, "entry", None)
@@ -80,8 +101,13 @@ class CallMethods:
             raise InvalidParams("state overrides are not supported")
         args = self._call_args(call_raw)
         header = self.ctx.state_header(block_raw, "block")
+        should_stop = self._deadline()
         try:
-            result = await self.ctx.off_loop(lambda: self._call_state(header).call(**args))
+            result = await self.ctx.off_loop(
+                lambda: self._call_state(header).call(**args, should_stop=should_stop)
+            )
+        except CallInterrupted as exc:
+            raise self._timeout(exc) from exc
         except ExecutionError as exc:
             raise InvalidParams(str(exc)) from exc
         if not result.success:
@@ -95,8 +121,13 @@ class CallMethods:
         call_raw, block_raw = p.positional(params, 1, 2, "eth_estimateGas")
         args = self._call_args(call_raw)
         header = self.ctx.state_header(block_raw, "block")
+        should_stop = self._deadline()
         try:
-            gas = await self.ctx.off_loop(lambda: self._call_state(header).estimate_gas(**args))
+            gas = await self.ctx.off_loop(
+                lambda: self._call_state(header).estimate_gas(**args, should_stop=should_stop)
+            )
+        except CallInterrupted as exc:
+            raise self._timeout(exc) from exc
         except CallReverted as exc:
             raise RpcError(
                 ErrorCode.EXECUTION_REVERTED, "execution reverted", fmt.data(exc.output)

@@ -3,13 +3,16 @@
 | code | meaning |
 | --- | --- |
 | -32700 | parse error: the body is not JSON |
-| -32600 | invalid request: not a JSON-RPC 2.0 request object, batch too long, body too large |
+| -32600 | invalid request: not a JSON-RPC 2.0 request, batch too long, too large, too deep |
 | -32601 | method not found |
 | -32602 | invalid params |
 | -32603 | internal error (logged by the server) |
 | 3 | execution reverted (eth_call / eth_estimateGas); ``data`` holds the revert data (as geth) |
 | -32001 | resource not found (unknown block, filter, ...) |
-| -32005 | limit exceeded (too many logs, too wide a block range, too many filters) |
+| -32005 | limit exceeded (logs, block range, filters, subscriptions, WebSocket connections) |
+| -32006 | rate limited: too many expensive requests; ``data.retryAfterMs`` says when to retry |
+| -32007 | execution timeout: eth_call / eth_estimateGas stopped at ``call_timeout_ms`` |
+| -32008 | forbidden: the request's ``Host`` or ``Origin`` is not allowed (answered with HTTP 403) |
 | -32010 | transaction refused: bad encoding |
 | -32011 | transaction refused: bad signature |
 | -32012 | transaction refused: wrong chain id |
@@ -52,6 +55,9 @@ class ErrorCode(IntEnum):
     EXECUTION_REVERTED = 3
     NOT_FOUND = -32001
     LIMIT_EXCEEDED = -32005
+    RATE_LIMITED = -32006
+    EXECUTION_TIMEOUT = -32007
+    FORBIDDEN = -32008
     TX_BAD_ENCODING = -32010
     TX_BAD_SIGNATURE = -32011
     TX_WRONG_CHAIN_ID = -32012

@@ -23,9 +23,21 @@ from node.rpc.eth_methods import CLIENT_VERSION, EthMethods
 from node.rpc.filter_methods import FilterMethods
 from node.rpc.lianxin_methods import LianxinMethods
 
-__all__ = ["CLIENT_VERSION", "Handler", "RpcApi"]
+__all__ = ["CLIENT_VERSION", "EXPENSIVE_METHODS", "Handler", "RpcApi"]
 
 Handler = Callable[[list[Any]], Awaitable[Any]]
+
+EXPENSIVE_METHODS = frozenset(
+    {
+        "eth_call",
+        "eth_estimateGas",
+        "eth_getLogs",
+        "eth_getFilterLogs",
+        "eth_getFilterChanges",
+    }
+)
+"""Methods that run the EVM or scan the log index: each takes a token from the client's
+rate-limit bucket (see :mod:`node.rpc.rate_limit`)."""
 
 
 class RpcApi:

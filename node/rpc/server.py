@@ -1,14 +1,26 @@
 """The JSON-RPC transport: HTTP ``POST /`` and WebSocket (``GET /ws``, or an upgrade on ``/``)
 on one aiohttp server.
 
-Robustness rules: a body above ``max_request_bytes`` is answered 413 with a -32600 error
-object; a batch longer than ``max_batch`` with one -32600 error; JSON that does not parse
-with -32700; anything that is not a JSON-RPC 2.0 request object with -32600. A handler that
-fails unexpectedly is logged and answered -32603. Nothing a client sends stops the server.
+Robustness rules: every body and message is parsed by :func:`chain.bounded_json.loads_bounded`,
+which measures size and nesting before any recursion. A body above ``max_request_bytes`` is
+answered 413 with a -32600 error object (a WebSocket message above it closes the connection);
+JSON nested deeper than :data:`chain.limits.MAX_RPC_JSON_DEPTH` with -32600; a batch longer
+than ``max_batch`` with one -32600 error; JSON that does not parse with -32700; anything that
+is not a JSON-RPC 2.0 request object with -32600. A handler that fails unexpectedly is logged
+and answered -32603. Nothing a client sends stops the server.
+
+Who may ask: the ``Host`` header must name one of ``rpc_allowed_hosts`` and an ``Origin``
+header, when present, one of ``rpc_allowed_origins`` (both localhost-only by default), else
+HTTP 403 with a -32008 body: a web page the operator opens cannot reach the node, even through
+DNS rebinding. The methods in :data:`~node.rpc.methods.EXPENSIVE_METHODS` take a token from
+the client address's bucket (``rate_limit_per_s``, ``rate_limit_burst``) and answer -32006 when
+it is empty.
 
 Over WebSocket, ``eth_subscribe`` accepts ``newHeads`` and ``logs`` (with an optional
-``{address, topics}`` filter); notifications go through a bounded per-connection queue, and a
-client that does not read them fast enough is disconnected rather than slowing the node.
+``{address, topics}`` filter), at most ``ws_max_subscriptions`` per connection; at most
+``ws_max_connections`` connections are open, ``ws_max_connections_per_client`` from one
+address (HTTP 503 / 429 beyond). Notifications go through a bounded per-connection queue, and
+a client that does not read them fast enough is disconnected rather than slowing the node.
 """
 
 from __future__ import annotations
@@ -18,18 +30,25 @@ import contextlib
 import itertools
 import json
 import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from chain.bounded_json import JsonLimitError, loads_bounded
 from chain.errors import ValidationError
+from chain.limits import MAX_RPC_JSON_DEPTH
 from node.config import NodeConfig
 from node.ledger import CommittedBlock
 from node.log_index import LogQuery, block_log_entries
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError, error_response, refusal_error
-from node.rpc.methods import RpcApi
+from node.rpc.methods import EXPENSIVE_METHODS, RpcApi
+from node.rpc.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +56,26 @@ _WS_QUEUE_SIZE = 1_000
 _JSON_CONTENT = "application/json"
 
 _Response = dict[str, Any] | list[dict[str, Any]] | None
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REFUSED_JSON = {"too_large", "too_deep"}
+"""JSON refusals answered -32600 (the request is refused for its shape); the others -32700."""
+
+
+def _host_name(value: str | None) -> str | None:
+    """The host name of a ``Host`` header or an ``Origin`` (lower case, no port or
+    brackets), or None if there is none."""
+    if not value:
+        return None
+    try:
+        split = urlsplit(value if "//" in value else "//" + value)
+        return split.hostname
+    except ValueError:
+        return None
+
+
+def _name_allowed(name: str | None, allowed: tuple[str, ...]) -> bool:
+    return "*" in allowed or (name is not None and name in allowed)
 
 
 def _dumps(value: Any) -> bytes:
@@ -54,8 +93,9 @@ def _request_id_ok(value: Any) -> bool:
 class _Subscriber:
     """One WebSocket connection's subscriptions and outgoing notification queue."""
 
-    def __init__(self, socket: web.WebSocketResponse) -> None:
+    def __init__(self, socket: web.WebSocketResponse, client: str) -> None:
         self.socket = socket
+        self.client = client
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(_WS_QUEUE_SIZE)
         self.subscriptions: dict[str, tuple[str, LogQuery | None]] = {}
         self.overflowed = False
@@ -78,9 +118,16 @@ class RpcServer:
         self.config = config
         self._subscribers: set[_Subscriber] = set()
         self._subscription_ids = itertools.count(1)
+        self._ws_open = 0
+        self._ws_per_client: Counter[str] = Counter()
+        self.rate_limiter = RateLimiter(
+            config.rate_limit_per_s, config.rate_limit_burst, frozenset(config.rate_limit_exempt)
+        )
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
-        self.app = web.Application(client_max_size=config.max_request_bytes)
+        self.app = web.Application(
+            client_max_size=config.max_request_bytes, middlewares=[self._check_host_and_origin]
+        )
         self.app.router.add_post("/", self._handle_http)
         self.app.router.add_get("/", self._handle_ws)
         self.app.router.add_get("/ws", self._handle_ws)
@@ -107,13 +154,21 @@ class RpcServer:
 
     # -- dispatch ------------------------------------------------------------------------------
 
-    async def dispatch(self, body: bytes | str) -> _Response:
-        """Answer one HTTP body or WebSocket message (a request or a batch); ``None`` when
-        every request was a notification."""
+    async def dispatch(
+        self, body: bytes | str, client: str | None = None, subscriber: _Subscriber | None = None
+    ) -> _Response:
+        """Answer one HTTP body or WebSocket message (a request or a batch) from the client
+        address ``client`` (None: not rate-limited); ``None`` when every request was a
+        notification."""
         try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            return error_response(None, RpcError(ErrorCode.PARSE_ERROR, "parse error"))
+            payload = loads_bounded(
+                body, max_bytes=self.config.max_request_bytes, max_depth=MAX_RPC_JSON_DEPTH
+            )
+        except JsonLimitError as exc:
+            code = (
+                ErrorCode.INVALID_REQUEST if exc.reason in _REFUSED_JSON else ErrorCode.PARSE_ERROR
+            )
+            return error_response(None, RpcError(code, str(exc), {"reason": exc.reason}))
         if isinstance(payload, list):
             if not payload:
                 return error_response(None, RpcError(ErrorCode.INVALID_REQUEST, "empty batch"))
@@ -125,12 +180,29 @@ class RpcServer:
                         f"batch of {len(payload)} requests; at most {self.config.max_batch}",
                     ),
                 )
-            answers = await asyncio.gather(*(self._call(item, None) for item in payload))
+            answers = await asyncio.gather(
+                *(self._call(item, client, subscriber) for item in payload)
+            )
             replies = [answer for answer in answers if answer is not None]
             return replies or None
-        return await self._call(payload, None)
+        return await self._call(payload, client, subscriber)
 
-    async def _call(self, request: Any, subscriber: _Subscriber | None) -> dict[str, Any] | None:
+    def _check_rate(self, method: str, client: str | None) -> None:
+        if client is None or method not in EXPENSIVE_METHODS:
+            return
+        retry_after = self.rate_limiter.acquire(client, time.monotonic())
+        if retry_after is not None:
+            retry_ms = max(1, round(retry_after * 1000))
+            raise RpcError(
+                ErrorCode.RATE_LIMITED,
+                f"rate limited: at most {self.config.rate_limit_per_s:g} expensive requests/s "
+                f"per client; retry in {retry_ms} ms",
+                {"retryAfterMs": retry_ms},
+            )
+
+    async def _call(
+        self, request: Any, client: str | None, subscriber: _Subscriber | None
+    ) -> dict[str, Any] | None:
         if not isinstance(request, dict):
             return error_response(None, RpcError(ErrorCode.INVALID_REQUEST, "not a request"))
         is_notification = "id" not in request
@@ -150,6 +222,7 @@ class RpcServer:
                 raise InvalidParams("parameters by name are not supported; pass a list")
             if not isinstance(params, list):
                 raise RpcError(ErrorCode.INVALID_REQUEST, "params must be a list")
+            self._check_rate(method, client)
             result = await self._invoke(method, params, subscriber)
             reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
         except RpcError as exc:
@@ -183,6 +256,23 @@ class RpcServer:
             raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"method not found: {method[:100]}")
         return await handler(params)
 
+    # -- who may ask ---------------------------------------------------------------------------
+
+    @web.middleware
+    async def _check_host_and_origin(
+        self, request: web.Request, handler: _Handler
+    ) -> web.StreamResponse:
+        """Refuse (HTTP 403, -32008) a request whose Host or Origin is not allowed."""
+        host = _host_name(request.headers.get("Host"))
+        if not _name_allowed(host, self.config.rpc_allowed_hosts):
+            return _refusal(403, ErrorCode.FORBIDDEN, f"host not allowed: {str(host)[:100]}")
+        origin = request.headers.get("Origin")
+        if origin is not None and not _name_allowed(
+            _host_name(origin), self.config.rpc_allowed_origins
+        ):
+            return _refusal(403, ErrorCode.FORBIDDEN, f"origin not allowed: {origin[:100]}")
+        return await handler(request)
+
     # -- HTTP ----------------------------------------------------------------------------------
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
@@ -198,7 +288,7 @@ class RpcServer:
             return web.Response(
                 status=413, body=_dumps(error_response(None, too_large)), content_type=_JSON_CONTENT
             )
-        answer = await self.dispatch(body)
+        answer = await self.dispatch(body, request.remote or "")
         if answer is None:
             return web.Response(status=204)
         return web.Response(body=_dumps(answer), content_type=_JSON_CONTENT)
@@ -209,14 +299,36 @@ class RpcServer:
         socket = web.WebSocketResponse(max_msg_size=self.config.max_request_bytes, heartbeat=30)
         if not socket.can_prepare(request).ok:
             return web.Response(status=405, text="POST JSON-RPC requests, or open a WebSocket")
-        await socket.prepare(request)
-        subscriber = _Subscriber(socket)
+        client = request.remote or ""
+        if self._ws_open >= self.config.ws_max_connections:
+            limit = self.config.ws_max_connections
+            return _refusal(503, ErrorCode.LIMIT_EXCEEDED, f"{limit} WebSocket connections open")
+        if self._ws_per_client[client] >= self.config.ws_max_connections_per_client:
+            limit = self.config.ws_max_connections_per_client
+            return _refusal(
+                429, ErrorCode.LIMIT_EXCEEDED, f"{limit} WebSocket connections from this client"
+            )
+        # Counted from before the handshake, so connections still upgrading count too.
+        self._ws_open += 1
+        self._ws_per_client[client] += 1
+        try:
+            await socket.prepare(request)
+            await self._serve_ws(socket, client)
+        finally:
+            self._ws_open -= 1
+            self._ws_per_client[client] -= 1
+            if not self._ws_per_client[client]:
+                del self._ws_per_client[client]
+        return socket
+
+    async def _serve_ws(self, socket: web.WebSocketResponse, client: str) -> None:
+        subscriber = _Subscriber(socket, client)
         self._subscribers.add(subscriber)
         writer = asyncio.ensure_future(self._ws_writer(subscriber))
         try:
             async for message in socket:
                 if message.type == WSMsgType.TEXT or message.type == WSMsgType.BINARY:
-                    answer = await self._ws_dispatch(message.data, subscriber)
+                    answer = await self.dispatch(message.data, client, subscriber)
                     if answer is not None:
                         await socket.send_str(_dumps(answer).decode())
                 elif message.type == WSMsgType.ERROR:
@@ -226,21 +338,6 @@ class RpcServer:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-        return socket
-
-    async def _ws_dispatch(self, data: bytes | str, subscriber: _Subscriber) -> _Response:
-        try:
-            payload = json.loads(data)
-        except (ValueError, RecursionError):
-            return error_response(None, RpcError(ErrorCode.PARSE_ERROR, "parse error"))
-        if isinstance(payload, list):
-            if not payload or len(payload) > self.config.max_batch:
-                return error_response(
-                    None, RpcError(ErrorCode.INVALID_REQUEST, "empty or oversize batch")
-                )
-            answers = [await self._call(item, subscriber) for item in payload]
-            return [a for a in answers if a is not None] or None
-        return await self._call(payload, subscriber)
 
     async def _ws_writer(self, subscriber: _Subscriber) -> None:
         while True:
@@ -269,8 +366,11 @@ class RpcServer:
             )
         else:
             raise InvalidParams("subscription: expected 'newHeads' or 'logs'")
-        if len(subscriber.subscriptions) >= self.config.max_filters:
-            raise RpcError(ErrorCode.LIMIT_EXCEEDED, "too many subscriptions")
+        if len(subscriber.subscriptions) >= self.config.ws_max_subscriptions:
+            raise RpcError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"at most {self.config.ws_max_subscriptions} subscriptions per connection",
+            )
         sub_id = fmt.quantity(next(self._subscription_ids))
         subscriber.subscriptions[sub_id] = (kind, query)
         return sub_id
@@ -297,6 +397,15 @@ class RpcServer:
                     assert query is not None
                     for entry in block_log_entries(block, committed.receipts, query):
                         subscriber.push(_notification(sub_id, fmt.log_entry_json(entry)))
+
+
+def _refusal(status: int, code: ErrorCode, message: str) -> web.Response:
+    """An HTTP error status carrying a JSON-RPC error object."""
+    return web.Response(
+        status=status,
+        body=_dumps(error_response(None, RpcError(code, message))),
+        content_type=_JSON_CONTENT,
+    )
 
 
 def _notification(sub_id: str, result: Any) -> dict[str, Any]:

@@ -217,11 +217,12 @@ def test_oversize_body_and_batches(server: ServerThread) -> None:
     _assert_error(reply, {ErrorCode.INVALID_REQUEST})
     status, reply = server.post(json.dumps([request] * MAX_BATCH).encode())
     assert len(reply) == MAX_BATCH and all("result" in item for item in reply)
-    # Deep nesting is a parse error, not a crash.
+    # Deep nesting is refused as an invalid request before parsing, not a crash.
     status, reply = server.post(b"[" * 50_000)
-    _assert_error(reply, {ErrorCode.PARSE_ERROR})
+    _assert_error(reply, {ErrorCode.INVALID_REQUEST})
+    assert reply["error"]["data"] == {"reason": "too_deep"}
     status, reply = server.post(b"[" * 5_000 + b"]" * 5_000)
-    assert reply is not None
+    _assert_error(reply, {ErrorCode.INVALID_REQUEST})
     _assert_alive(server)
 
 

@@ -1,0 +1,68 @@
+"""``node.toml`` is read only up to its size limit and parsed only once its nesting is
+bounded; a refused file raises a typed :class:`ConfigLimitError` naming the reason, and the
+RPC allow-lists and caps load from the file like every other setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chain import limits
+from node.config import ConfigError, ConfigLimitError, load_config
+
+BOMB_LEVELS = 100_000
+"""Levels of ``[`` in the bomb: 200 KB, under the size limit, so only depth refuses it."""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.toml"
+    path.write_text('data_dir = "data"\ngenesis = "genesis.toml"\n' + text, encoding="utf-8")
+    return path
+
+
+def test_a_deep_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    bomb = "x = " + "[" * BOMB_LEVELS + "]" * BOMB_LEVELS + "\n"
+    assert len(bomb) < limits.MAX_CONFIG_BYTES
+    with pytest.raises(ConfigLimitError) as caught:
+        load_config(_write(tmp_path, bomb))
+    assert caught.value.reason == "too_deep"
+
+
+def test_an_oversize_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    with pytest.raises(ConfigLimitError) as caught:
+        load_config(_write(tmp_path, "# pad\n" * (limits.MAX_CONFIG_BYTES // 6 + 1)))
+    assert caught.value.reason == "too_large"
+
+
+def test_not_toml_and_not_utf8_are_typed_refusals(tmp_path: Path) -> None:
+    with pytest.raises(ConfigLimitError) as caught:
+        load_config(_write(tmp_path, "rpc_port = = 1\n"))
+    assert caught.value.reason == "not_toml"
+    path = tmp_path / "node.toml"
+    path.write_bytes(b'data_dir = "\xff"\n')
+    with pytest.raises(ConfigLimitError) as caught:
+        load_config(path)
+    assert caught.value.reason == "not_utf8"
+
+
+def test_rpc_caps_and_allow_lists_load_from_the_file(tmp_path: Path) -> None:
+    config = load_config(
+        _write(
+            tmp_path,
+            'rpc_allowed_hosts = ["node.gov.example"]\n'
+            'rpc_allowed_origins = ["*"]\n'
+            "rate_limit_exempt = []\n"
+            "rate_limit_per_s = 5\n"
+            "ws_max_subscriptions = 4\n"
+            "call_timeout_ms = 1500\n",
+        )
+    )
+    assert config.rpc_allowed_hosts == ("node.gov.example",)
+    assert config.rpc_allowed_origins == ("*",)
+    assert config.rate_limit_exempt == ()
+    assert config.rate_limit_per_s == 5.0
+    assert config.ws_max_subscriptions == 4
+    assert config.call_timeout_ms == 1500
+    with pytest.raises(ConfigError, match="rpc_allowed_hosts"):
+        load_config(_write(tmp_path, 'rpc_allowed_hosts = "localhost"\n'))
