@@ -63,6 +63,9 @@ class PageStatus(enum.StrEnum):
     """No license has the identifier (未找到)."""
     UNAVAILABLE = "unavailable"
     """The ledger could not be asked; says nothing about the license (暂时无法核验)."""
+    CODE_EXPIRED = "code_expired"
+    """A dynamic QR code past its expiry: authentic, but too old to say anything now; the
+    holder is to show a new one (二维码已过期). Names no license."""
 
 
 _FROM_LICENSE_STATUS = {
@@ -80,7 +83,11 @@ def page_status(status: LicenseStatus) -> PageStatus:
     return _FROM_LICENSE_STATUS[LicenseStatus(status)]
 
 
-_KNOWN_LICENSE = frozenset(PageStatus) - {PageStatus.NOT_FOUND, PageStatus.UNAVAILABLE}
+_KNOWN_LICENSE = frozenset(PageStatus) - {
+    PageStatus.NOT_FOUND,
+    PageStatus.UNAVAILABLE,
+    PageStatus.CODE_EXPIRED,
+}
 """Statuses that describe a license found on chain, so the page must name it."""
 
 
@@ -165,6 +172,7 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             PageStatus.CHANGED: "已变更",
             PageStatus.NOT_FOUND: "未找到",
             PageStatus.UNAVAILABLE: "暂时无法核验",
+            PageStatus.CODE_EXPIRED: "二维码已过期",
         },
         "summary": {
             PageStatus.VALID: "该电子证照真实有效。",
@@ -174,6 +182,7 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             PageStatus.CHANGED: "该电子证照已变更，请以新版本为准。",
             PageStatus.NOT_FOUND: "未找到该电子证照，请核对二维码或证照标识。",
             PageStatus.UNAVAILABLE: "暂时无法查询区块链记录，请稍后重试。这并不表示证照无效。",
+            PageStatus.CODE_EXPIRED: "此二维码已过期，请向持证人索取新的二维码。",
         },
         "reason": "原因",
         "successor": "查看新版本",
@@ -205,6 +214,7 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             PageStatus.CHANGED: "Changed",
             PageStatus.NOT_FOUND: "Not found",
             PageStatus.UNAVAILABLE: "Cannot verify now",
+            PageStatus.CODE_EXPIRED: "Code expired",
         },
         "summary": {
             PageStatus.VALID: "This e-license is authentic and in force.",
@@ -219,6 +229,7 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
                 "The ledger cannot be reached right now; try again later. "
                 "This does not mean the license is invalid."
             ),
+            PageStatus.CODE_EXPIRED: "This code has expired; ask the holder for a new one.",
         },
         "reason": "Reason",
         "successor": "View the new version",
@@ -248,6 +259,7 @@ _ICON_PATHS = {
     PageStatus.CHANGED: "M7 12h10M13 8l4 4-4 4",
     PageStatus.NOT_FOUND: "M9.5 9.5a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .9-1 1.6v.6M12 17h.01",
     PageStatus.UNAVAILABLE: "M12 7v6M12 16.5h.01",
+    PageStatus.CODE_EXPIRED: "M12 7v5l3 2",
 }
 
 

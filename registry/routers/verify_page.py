@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from registry.deps import StateDep
 from registry.license_service import PageLookup
-from registry.licenses import PageStatus, choose_language, render_verify_page
+from registry.licenses import PageStatus, VerifyPageView, choose_language, render_verify_page
 from registry.routers.licenses import get_license_service
 from registry.threads import run_blocking
 
@@ -54,6 +54,9 @@ async def verify_page(
     not found / unavailable, with issuer, license name, dates and the anchoring block."""
     service = get_license_service(state, request)
     view, lookup = await run_blocking(service.page_view, key)
+    if lookup is PageLookup.EXPIRED_TOKEN:
+        # Authentic but old: say so, and that a new code is needed — not "not found".
+        view = VerifyPageView(PageStatus.CODE_EXPIRED, view.checked_at)
     html = render_verify_page(view, choose_language(lang))
     status_code = _HTTP_STATUS.get(view.status, 200)
     if lookup is PageLookup.EXPIRED_TOKEN:

@@ -32,7 +32,10 @@ STATUS_WORDS = {
     PageStatus.CHANGED: ("已变更", "Changed"),
     PageStatus.NOT_FOUND: ("未找到", "Not found"),
     PageStatus.UNAVAILABLE: ("暂时无法核验", "Cannot verify now"),
+    PageStatus.CODE_EXPIRED: ("二维码已过期", "Code expired"),
 }
+UNNAMED = (PageStatus.NOT_FOUND, PageStatus.UNAVAILABLE, PageStatus.CODE_EXPIRED)
+"""Statuses whose page names no license."""
 REASONS = {
     PageStatus.SUSPENDED: Reason.UNDER_INVESTIGATION,
     PageStatus.REVOKED: Reason.ENTITY_DEREGISTERED,
@@ -42,8 +45,10 @@ REASONS = {
 
 
 def _view(status: PageStatus, **overrides: object) -> VerifyPageView:
-    if status in (PageStatus.NOT_FOUND, PageStatus.UNAVAILABLE):
-        fields: dict[str, object] = {"identifier": IDENTIFIER}
+    if status is PageStatus.CODE_EXPIRED:
+        fields: dict[str, object] = {}
+    elif status in UNNAMED:
+        fields = {"identifier": IDENTIFIER}
     else:
         fields = {
             "license_name": "营业执照",
@@ -98,10 +103,10 @@ def test_every_status_in_both_languages(status: PageStatus, lang: str) -> None:
     assert f"<span>{other}</span>" not in page
     assert f'class="status {status.value.replace("_", "-")}"' in page
     assert ('lang="zh-CN"' if lang == "zh" else '<html lang="en"') in page
-    assert IDENTIFIER in page
+    assert (IDENTIFIER in page) is (status is not PageStatus.CODE_EXPIRED)
     if status in REASONS:
         assert reason_text(REASONS[status], lang) in page
-    if status not in (PageStatus.NOT_FOUND, PageStatus.UNAVAILABLE):
+    if status not in UNNAMED:
         assert "营业执照" in page
         assert "示例市市场监督管理局" in page
         assert "#4321" in page
