@@ -79,6 +79,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check_secret_files()
         db = await asyncio.to_thread(Database.open, settings)
         gateway = ChainGateway(settings, db)
         intake = GroupCommitter(db)

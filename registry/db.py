@@ -3,6 +3,7 @@ import), schema migrations, and sessions."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.settings import RegistrySettings
@@ -41,6 +42,30 @@ two API processes stay within PostgreSQL's default 100 connections."""
 READ_ONLY_OPTION = "registry_read_only"
 """Execution option of the engine behind :meth:`Database.read_session`."""
 
+PRIVATE_FILE_MODE = 0o600
+"""Mode of the SQLite database file (and so of its ``-wal`` and ``-shm`` files, which SQLite
+creates with the database file's permissions): it holds personal data."""
+PRIVATE_DIR_MODE = 0o700
+"""Mode of a data directory the registry creates."""
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps beside the database file."""
+
+
+def create_private_sqlite_file(path: Path) -> None:
+    """Make sure the SQLite database file at ``path`` exists with mode 0600 before SQLite
+    opens it (SQLite would create it, and its -wal and -shm files, with the process's umask,
+    usually world-readable). A database file or side file already there is set to 0600."""
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(descriptor, PRIVATE_FILE_MODE)
+    finally:
+        os.close(descriptor)
+    for suffix in SQLITE_SIDE_FILES:
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            side.chmod(PRIVATE_FILE_MODE)
+
 
 def create_registry_engine(settings: RegistrySettings) -> Engine:
     """An engine for ``settings.effective_database_url``. SQLite gets a WAL journal synced at
@@ -53,7 +78,9 @@ def create_registry_engine(settings: RegistrySettings) -> Engine:
         return create_engine(
             url, pool_pre_ping=True, pool_size=SERVER_POOL_SIZE, max_overflow=SERVER_POOL_OVERFLOW
         )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = make_url(url).database
+    if database and database != ":memory:":
+        create_private_sqlite_file(Path(database))
     engine = create_engine(
         url, connect_args={"check_same_thread": False}, pool_size=SQLITE_POOL_SIZE, max_overflow=0
     )

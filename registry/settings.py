@@ -3,11 +3,31 @@ environment (prefix ``LIANXIN_REGISTRY_``) or built in code and passed down."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_FORBIDDEN_BITS = stat.S_IRWXG | stat.S_IRWXO
+"""Permission bits a password file must not have: any access by its group or by others."""
+
+
+class InsecureSecretFile(ValueError):
+    """A password file that its group or other users may read or write."""
+
+
+def check_private_file(path: Path) -> None:
+    """Raise :class:`InsecureSecretFile` unless ``path`` is accessible to its owner only
+    (mode 0600 or 0400), and FileNotFoundError if it does not exist."""
+    mode = path.stat().st_mode
+    if mode & SECRET_FILE_FORBIDDEN_BITS:
+        raise InsecureSecretFile(
+            f"{path} is mode {stat.S_IMODE(mode):04o}: a password file must be readable by "
+            f"its owner only (chmod 600 {path})"
+        )
+
 
 DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 """Largest request body accepted by default (a base64 document of about 6 MiB)."""
@@ -93,7 +113,16 @@ class RegistrySettings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
 
     def signer_password(self) -> bytes:
-        """The keystore password from ``signer_password_file``."""
+        """The keystore password from ``signer_password_file`` (its first line). Raises
+        ValueError if the setting is missing and :class:`InsecureSecretFile` if the file is
+        readable or writable by its group or by others."""
         if self.signer_password_file is None:
             raise ValueError("signer_password_file is not set")
+        check_private_file(self.signer_password_file)
         return self.signer_password_file.read_bytes().strip()
+
+    def check_secret_files(self) -> None:
+        """Raise :class:`InsecureSecretFile` if ``signer_password_file`` is set and open to
+        its group or others (checked at startup, before anything is served)."""
+        if self.signer_password_file is not None:
+            check_private_file(self.signer_password_file)
