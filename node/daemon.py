@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chain.crypto import PrivateKey
+from chain.crypto.backend import log_backend_choice
 from chain.crypto.keystore import decrypt_keystore
 from chain.errors import ChainError
 from chain.genesis import Genesis, parse_genesis
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log_backend_choice(log)
     try:
         config = load_config(args.config)
         asyncio.run(run(config))

@@ -10,6 +10,7 @@ import os
 import uvicorn
 from fastapi import FastAPI
 
+from chain.crypto.backend import log_backend_choice
 from registry.app import create_app
 from registry.settings import RegistrySettings
 
@@ -38,6 +39,7 @@ def app_from_environment() -> FastAPI:
 def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
     """Serve the registry with uvicorn until interrupted: in this process, or in
     ``workers`` processes sharing the port (settings from the environment)."""
+    log_backend_choice(logging.getLogger("lianxin.registry"))
     if workers == 1:
         app = create_app(RegistrySettings())
         tune_gc()

@@ -79,7 +79,10 @@ class PublicKey:
 
 
 class PrivateKey:
-    """An SM2 private key (a scalar d in [1, n-2]) loaded into a backend once."""
+    """An SM2 private key (a scalar d in [1, n-2]) loaded into a backend once.
+
+    Every constructor raises PureSigningRefused when the backend (by default this process's,
+    see :mod:`chain.crypto.backend`) is the pure-Python one without the signing opt-in."""
 
     def __init__(self, scalar: int, backend: Backend) -> None:
         """Use :meth:`generate`, :meth:`from_bytes` or :meth:`from_pem`."""

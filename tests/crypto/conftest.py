@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -9,7 +10,10 @@ from crypto_vectors import load_vectors
 
 from chain.crypto.backend import Backend, native_backend, pure_backend
 
-BACKENDS = {"native": native_backend, "pure": pure_backend}
+BACKENDS: dict[str, Callable[[], Backend]] = {
+    "native": native_backend,
+    "pure": lambda: pure_backend(allow_signing=True),
+}
 
 
 @pytest.fixture(scope="session")

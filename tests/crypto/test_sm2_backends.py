@@ -16,7 +16,7 @@ from chain.crypto.backend import (
 from chain.crypto.curve import N
 from chain.errors import InvalidSignature
 
-BOTH = (native_backend(), pure_backend())
+BOTH = (native_backend(), pure_backend(allow_signing=True))
 
 scalars = st.integers(min_value=1, max_value=N - 2)
 messages = st.binary(max_size=300)
