@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from chain.crypto import PrivateKey, sm3
 from sdk.bundle import LicenseBundle
@@ -73,9 +73,19 @@ _T = TypeVar("_T")
 def request_sign_bytes(
     *, method: str, path: str, client_id: str, timestamp: str, nonce: str, body: bytes
 ) -> bytes:
-    """The bytes a client signs for one request (``path`` includes the query string)."""
+    """The bytes a client signs for one request: the prefix, then the upper-case method,
+    ``path`` (percent-decoded, with ``?`` and the query string as sent, if any), the client
+    id, the timestamp, the nonce and the hex SM3 of the body, joined by newlines, as UTF-8."""
     lines = [method.upper(), path, client_id, timestamp, nonce, sm3(body).hex()]
     return REQUEST_SIGN_PREFIX + "\n".join(lines).encode("utf-8")
+
+
+def signed_path(path: str) -> str:
+    """The path as the registry checks it: percent-escapes of the path decoded (as UTF-8),
+    the query string, if any, kept as it is sent. ``/v1/licenses/%E8%AF%81`` and
+    ``/v1/licenses/证`` both sign as ``/v1/licenses/证``."""
+    route, mark, query = path.partition("?")
+    return unquote(route) + mark + query
 
 
 def new_request_nonce() -> str:
@@ -93,11 +103,17 @@ def signed_headers(
     now: float | None = None,
     nonce: str | None = None,
 ) -> dict[str, str]:
-    """The authentication headers of one request, signed by ``key``."""
+    """The authentication headers of one request to ``path`` (as sent: percent-encoded or
+    not, with its query), signed by ``key`` over :func:`signed_path` of it."""
     timestamp = str(int(time.time() if now is None else now))
     nonce = new_request_nonce() if nonce is None else nonce
     message = request_sign_bytes(
-        method=method, path=path, client_id=client_id, timestamp=timestamp, nonce=nonce, body=body
+        method=method,
+        path=signed_path(path),
+        client_id=client_id,
+        timestamp=timestamp,
+        nonce=nonce,
+        body=body,
     )
     return {
         CLIENT_HEADER: client_id,
@@ -228,7 +244,8 @@ def notarize_many_call(
 
 def get_record_call(record_id: str) -> Call[RecordResult]:
     """``GET /v1/records/{id}``."""
-    return Call(json_request("GET", f"/v1/records/{record_id}"), RecordResult.from_json)
+    path = f"/v1/records/{quote(record_id, safe='')}"
+    return Call(json_request("GET", path), RecordResult.from_json)
 
 
 def verify_call(
