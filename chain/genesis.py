@@ -6,6 +6,7 @@ returns text, and ``parse_genesis(genesis_to_toml(g)) == g``. The schema::
     chain_id = 7                      # 1 .. 2**63-1
     timestamp_ms = 1700000000000      # genesis time, ms since the Unix epoch
     block_gas_limit = 30000000        # 1 .. 2**63-1
+    max_block_bytes = 2097152         # optional: MIN_BLOCK_BYTES .. MAX_BLOCK_BYTES_CEILING
     governance = "0x…"                # optional: address of the governance system contract
 
     [[validators]]                    # at least one
@@ -47,6 +48,7 @@ from chain.commit import Validator, ValidatorSet
 from chain.crypto import PublicKey
 from chain.errors import GenesisError, InvalidKey
 from chain.execution import AccountAlloc, genesis_state
+from chain.limits import DEFAULT_MAX_BLOCK_BYTES, MAX_BLOCK_BYTES_CEILING, MIN_BLOCK_BYTES
 from chain.merkle import merkle_root
 from chain.primitives import (
     ADDRESS_SIZE,
@@ -152,6 +154,11 @@ class Genesis:
     """Upper bound on the gas of one block."""
     governance: Address | None = None
     """Address of the system contract that executes governance decisions, if any."""
+    max_block_bytes: int = DEFAULT_MAX_BLOCK_BYTES
+    """Upper bound on the canonical encoding of one block, in bytes (a consensus rule: a
+    larger block is invalid). Between :data:`~chain.limits.MIN_BLOCK_BYTES` and
+    :data:`~chain.limits.MAX_BLOCK_BYTES_CEILING`, so that any transaction fits in a block
+    and any block fits in a proposal frame and a WAL record."""
 
     def validator_set(self) -> ValidatorSet:
         """The validator set that genesis installs."""
@@ -390,6 +397,13 @@ def _check_consistency(genesis: Genesis) -> None:
         raise GenesisFieldError("governance", "not the address of a system contract")
 
 
+def _optional_max_block_bytes(document: _Table) -> int:
+    raw = document.optional("max_block_bytes")
+    if raw is None:
+        return DEFAULT_MAX_BLOCK_BYTES
+    return _integer(raw, "max_block_bytes", MIN_BLOCK_BYTES, MAX_BLOCK_BYTES_CEILING)
+
+
 def parse_genesis(text: str) -> Genesis:
     """Parse and validate a genesis document. Raises :class:`GenesisFieldError` (a
     GenesisError) naming the first offending field."""
@@ -408,6 +422,7 @@ def parse_genesis(text: str) -> Genesis:
             document.required("block_gas_limit"), "block_gas_limit", 1, MAX_INT64
         ),
         governance=None if raw_governance is None else _address(raw_governance, "governance"),
+        max_block_bytes=_optional_max_block_bytes(document),
         validators=_tables(document, "validators", _parse_validator, required=True),
         accounts=_tables(document, "accounts", _parse_account, required=True),
         system_contracts=_tables(
@@ -484,6 +499,8 @@ def genesis_to_toml(genesis: Genesis) -> str:
         f"timestamp_ms = {genesis.timestamp_ms}",
         f"block_gas_limit = {genesis.block_gas_limit}",
     ]
+    if genesis.max_block_bytes != DEFAULT_MAX_BLOCK_BYTES:
+        lines.append(f"max_block_bytes = {genesis.max_block_bytes}")
     if genesis.governance is not None:
         lines.append(f"governance = {_toml_hex(genesis.governance)}")
     for validator in genesis.validators:

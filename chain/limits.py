@@ -30,6 +30,10 @@ MAX_TX_DATA_BYTES = 128 * KIB
 MAX_TX_BYTES = 160 * KIB
 """Largest canonical encoding of a whole transaction."""
 
+MIN_BLOCK_BYTES = MAX_TX_BYTES + 64 * KIB
+"""The least a genesis may set as its block size in bytes: the largest transaction, plus
+room for the header and the parent's commit certificate."""
+
 MAX_BLOCK_BYTES_CEILING = 3 * MIB
 """The most a genesis may set as its block size in bytes: leaves room in a proposal frame for
 the proposal's own fields and signature."""
@@ -61,11 +65,16 @@ MAX_CONFIG_BYTES = 256 * KIB
 """Largest ``node.toml``: room for hundreds of peers and observers."""
 
 
+MAX_MEMPOOL_BYTES = 256 * MIB
+"""The most transaction bytes one node's mempool holds; beyond it admission refuses with
+``MempoolFull`` (never a silent drop of what was accepted)."""
+
+
 def check_limits() -> None:
     """Raise ``AssertionError`` unless the limits nest: tx < block ceiling < proposal block <
     frame < WAL record."""
     assert MAX_TX_DATA_BYTES < MAX_TX_BYTES
-    assert MAX_TX_BYTES < DEFAULT_MAX_BLOCK_BYTES <= MAX_BLOCK_BYTES_CEILING
+    assert MAX_TX_BYTES < MIN_BLOCK_BYTES <= DEFAULT_MAX_BLOCK_BYTES <= MAX_BLOCK_BYTES_CEILING
     assert MAX_BLOCK_BYTES_CEILING < MAX_PROPOSAL_BLOCK_BYTES
     assert MAX_PROPOSAL_BLOCK_BYTES < MAX_FRAME_BYTES
     assert MAX_FRAME_BYTES < MAX_WAL_RECORD_BYTES

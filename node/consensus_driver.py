@@ -22,11 +22,9 @@ Messages for the next height are held until it starts. Every ``gossip_interval_m
 driver re-sends its own messages of the current height (so a lost message or a restarted
 peer does not stall a round), its committed height, and new mempool transactions.
 
-Block sync: a peer reporting a higher committed height is asked for blocks, up to
-:data:`SYNC_BATCH_BLOCKS` per request, and the next batch is asked for before the current one
-is applied, so transfer and execution overlap. Each block is applied only if its certificate
-verifies against the validator set of its height and re-executing it matches its header
-(:meth:`node.ledger.Ledger.commit_certified`). Then consensus starts at the new head.
+Block sync (:mod:`node.block_sync`): a peer reporting a higher committed height is asked for
+blocks; each goes through the same commit path as a decided block (:meth:`_apply`), and then
+consensus starts at the new head.
 
 Validator sets: the set of each height comes from the ledger
 (:meth:`node.ledger.Ledger.validator_set`, read from the ValidatorGovernance contract), and
@@ -84,18 +82,15 @@ from chain.errors import ChainError, EncodingError
 from chain.primitives import Hash32
 from chain.types import Block, CommitCertificate, Transaction
 from contracts.validators import FAR_FUTURE, with_change
+from node.block_sync import BlockSync
 from node.config import NodeConfig
-from node.ledger import BlockRejected, CommittedBlock, Ledger
+from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
 from node.p2p import FrameKind, Network
 from node.wal import Wal
 
 log = logging.getLogger(__name__)
 
-SYNC_BATCH_BLOCKS = 128
-"""Most blocks asked for in one sync request."""
-SYNC_TIMEOUT_S = 5.0
-"""A sync request unanswered this long is given up and may be sent again."""
 MAX_FUTURE_MESSAGES = 2_000
 """Most messages of the next height held until it starts."""
 
@@ -168,11 +163,8 @@ class ConsensusDriver:
         self._tasks: set[asyncio.Future[Any]] = set()
         self._loops: list[asyncio.Future[None]] = []
         self._apply_lock = asyncio.Lock()
-        self._sync_lock = asyncio.Lock()
         self._future: dict[Hash32, Message] = {}
         self._seen: set[Hash32] = set()
-        self._peer_heights: dict[bytes, int] = {}
-        self._sync_in_flight: float | None = None
         self._gossiped: set[Hash32] = set()
         self._gossip_scheduled = False
         self._listeners: list[BlockListener] = []
@@ -180,6 +172,15 @@ class ConsensusDriver:
         self._busy = 0
         self._deferred: list[TimeoutFired] = []
         self._block_tx_cap = config.max_block_txs
+        self.sync = BlockSync(
+            ledger,
+            self.network,
+            readers,
+            self.counters,
+            apply=self._apply,
+            on_applied=self._start_next_height,
+            max_frame_bytes=config.max_frame_bytes,
+        )
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -367,30 +368,34 @@ class ConsensusDriver:
         self._release_deferred()
 
     async def _prepare_block(self, request: PrepareProposal) -> None:
+        """Offer the ledger the pending transactions that fit this block's gas, count and
+        byte budgets, oldest first. What does not fit stays pending for a later block;
+        only what the ledger finds can never be included (invalid, not permitted,
+        inapplicable) leaves the pool, with its reason."""
         height = request.height
         self.mempool.drop_expired(height)
         gas_left = self.ledger.genesis.block_gas_limit
+        bytes_left = self.ledger.tx_bytes_budget()
         candidates: list[Transaction] = []
-        refused: dict[Hash32, Outcome] = {}
         limit = self._block_tx_limit()
         for tx in self.mempool.pending():
             if len(candidates) >= limit:
                 break
-            refusal = self.permissions.refusal(tx)
-            if refusal is not None:
-                refused[tx.hash] = Outcome(None, f"not permitted: {refusal}")
-            elif tx.gas_limit <= gas_left:
-                # Bounded by gas limits, so no transaction fails for want of block gas.
+            size = len(tx.encode())
+            # Bounded by gas limits, so no transaction fails for want of block gas.
+            if tx.gas_limit <= gas_left and size <= bytes_left:
                 gas_left -= tx.gas_limit
+                bytes_left -= size
                 candidates.append(tx)
-        if refused:
-            self.mempool.settle(refused)
         started = time.monotonic()
         prepared = await self._run(self.ledger.prepare_block, candidates, self._clock_ms())
         self._measure_execution(started, len(candidates))
         if prepared.dropped:
             self.mempool.settle({tx.hash: Outcome(None, why) for tx, why in prepared.dropped})
         block = prepared.block
+        if block.header.height != height:
+            # Block sync committed this height while the block was being built.
+            return
         self.feed(ProposalPrepared(height, request.round, block.hash, block.encode()))
 
     async def _process(self, request: ProcessProposal) -> None:
@@ -400,6 +405,10 @@ class ConsensusDriver:
                 prepared = await self._run(self.ledger.process_encoded, request.block)
                 self._measure_execution(started, len(prepared.block.transactions))
                 accepted = True
+            except StaleBlock:
+                # Block sync committed another block at this height meanwhile: the height
+                # is decided, and consensus moves on to the next one.
+                accepted = False
             except BlockRejected as exc:
                 self.counters["rejected_proposals"] += 1
                 log.warning("consensus: rejecting proposal at height %d: %s", request.height, exc)
@@ -459,11 +468,11 @@ class ConsensusDriver:
         elif kind is FrameKind.TX:
             self._spawn(self._on_tx(body))
         elif kind is FrameKind.STATUS:
-            self._on_status(peer_key, body)
+            self.sync.on_status(peer_key, body)
         elif kind is FrameKind.SYNC_REQUEST:
-            self._spawn(self._on_sync_request(peer_key, body))
+            self._spawn(self.sync.on_request(peer_key, body))
         elif kind is FrameKind.SYNC_RESPONSE:
-            self._spawn(self._on_sync_response(peer_key, body))
+            self._spawn(self.sync.on_response(peer_key, body))
 
     def _on_consensus(self, body: bytes) -> None:
         digest = sm3(body)
@@ -515,106 +524,6 @@ class ConsensusDriver:
         except ChainError:
             pass  # Already pooled or committed, expired, or refused: nothing to do.
 
-    def _on_status(self, peer_key: bytes, body: bytes) -> None:
-        try:
-            (height_item,) = enc.as_list(enc.decode(body), "Status", 1)
-            self._peer_heights[peer_key] = enc.decode_int(height_item, "Status.height")
-        except EncodingError:
-            self.counters["malformed_messages"] += 1
-            return
-        self._maybe_sync()
-
-    # -- block sync ------------------------------------------------------------------------
-
-    def _maybe_sync(self) -> None:
-        head = self.ledger.head.height
-        now = time.monotonic()
-        if self._sync_in_flight is not None and now - self._sync_in_flight < SYNC_TIMEOUT_S:
-            return
-        ahead = [(h, k) for k, h in self._peer_heights.items() if h > head]
-        connected = set(self.network.connected())
-        ahead = [(h, k) for h, k in ahead if k in connected]
-        if not ahead:
-            return
-        _, peer_key = max(ahead)
-        self._request_blocks(peer_key, head + 1)
-
-    def _request_blocks(self, peer_key: bytes, first: int) -> None:
-        self._sync_in_flight = time.monotonic()
-        request = enc.encode([enc.encode_int(first), enc.encode_int(SYNC_BATCH_BLOCKS)])
-        self.network.send(peer_key, FrameKind.SYNC_REQUEST, request)
-
-    async def _on_sync_request(self, peer_key: bytes, body: bytes) -> None:
-        try:
-            first_item, count_item = enc.as_list(enc.decode(body), "SyncRequest", 2)
-            first = enc.decode_int(first_item, "SyncRequest.from")
-            count = min(enc.decode_int(count_item, "SyncRequest.count"), SYNC_BATCH_BLOCKS)
-        except EncodingError:
-            self.counters["malformed_messages"] += 1
-            return
-        budget = self.config.max_frame_bytes // 2
-        entries = await asyncio.get_running_loop().run_in_executor(
-            self._readers, self._read_blocks, first, count, budget
-        )
-        if entries:
-            self.network.send(peer_key, FrameKind.SYNC_RESPONSE, enc.encode(entries))
-
-    def _read_blocks(self, first: int, count: int, budget: int) -> list[enc.RLPItem]:
-        entries: list[enc.RLPItem] = []
-        size = 0
-        for height in range(max(first, 1), first + count):
-            block = self.ledger.block(height)
-            certificate = self.ledger.certificate(height)
-            if block is None or certificate is None:
-                break
-            block_bytes, certificate_bytes = block.encode(), certificate.encode()
-            size += len(block_bytes) + len(certificate_bytes)
-            if entries and size > budget:
-                break
-            entries.append([block_bytes, certificate_bytes])
-        return entries
-
-    async def _on_sync_response(self, peer_key: bytes, body: bytes) -> None:
-        """Apply a batch of synced blocks in order. Before applying, the next batch is asked
-        for, so that the transfer of one batch overlaps the execution of the previous."""
-        try:
-            items = enc.as_list(enc.decode(body), "SyncResponse")
-            pairs = []
-            for item in items:
-                block_raw, certificate_raw = enc.as_list(item, "SyncEntry", 2)
-                pairs.append(
-                    (
-                        Block.decode(enc.as_bytes(block_raw, "SyncEntry.block")),
-                        CommitCertificate.decode(
-                            enc.as_bytes(certificate_raw, "SyncEntry.certificate")
-                        ),
-                    )
-                )
-        except EncodingError:
-            self.counters["malformed_messages"] += 1
-            self._sync_in_flight = None
-            return
-        last = pairs[-1][0].header.height if pairs else 0
-        if pairs and self._peer_heights.get(peer_key, 0) > last:
-            self._request_blocks(peer_key, last + 1)
-        else:
-            self._sync_in_flight = None
-        applied = 0
-        async with self._sync_lock:
-            for block, certificate in pairs:
-                try:
-                    if await self._apply(block, certificate):
-                        applied += 1
-                except BlockRejected as exc:
-                    self.counters["sync_rejected"] += 1
-                    self._sync_in_flight = None
-                    log.warning("sync: rejecting block %d: %s", block.header.height, exc)
-                    break
-        if applied:
-            self.counters["synced_blocks"] += applied
-            self._start_next_height()
-            self._maybe_sync()
-
     # -- gossip ----------------------------------------------------------------------------
 
     async def _gossip_loop(self) -> None:
@@ -639,7 +548,7 @@ class ConsensusDriver:
                     self.network.broadcast(FrameKind.CONSENSUS, encode_message(message))
         head = self.ledger.head.height
         self.network.broadcast(FrameKind.STATUS, enc.encode([enc.encode_int(head)]))
-        self._maybe_sync()
+        self.sync.maybe_sync()
         self._flush_tx_gossip()
 
     def _schedule_tx_gossip(self) -> None:
@@ -737,8 +646,8 @@ class ConsensusDriver:
                 "connected": info.connected,
                 "height": (
                     None
-                    if info.public_key not in self._peer_heights
-                    else hex(self._peer_heights[info.public_key])
+                    if info.public_key not in self.sync.peer_heights
+                    else hex(self.sync.peer_heights[info.public_key])
                 ),
             }
             for info in self.network.peer_info()

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from chain.commit import CommitError, sign_precommit, verify_commit_certificate
@@ -37,83 +37,35 @@ from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit
 from chain.types import Block, CommitCertificate, Header, Receipt, Transaction
 from chain.validation import TxRules, validate_block_transactions
-from contracts.errors import ContractsError
-from contracts.validators import (
-    CHANGES_SLOT,
-    LAST_EFFECTIVE_HEIGHT_SLOT,
-    VALIDATOR_GOVERNANCE_ADDRESS,
-    RulingSet,
-    decode_ruling_set,
-    validator_governance_contract,
-    validators_at_call,
+from contracts.validators import RulingSet
+from node.block_validity import (
+    check_block_size,
+    check_execution,
+    check_header,
+    check_last_commit,
+    check_transactions,
+    tx_bytes_budget,
 )
+from node.ledger_types import BlockRejected as BlockRejected
+from node.ledger_types import CommittedBlock as CommittedBlock
+from node.ledger_types import LedgerError as LedgerError
+from node.ledger_types import PreparedBlock as PreparedBlock
+from node.ledger_types import StaleBlock as StaleBlock
+from node.ledger_types import TxLookup as TxLookup
 from node.log_index import LogEntry, LogQuery
 
 # Log queries live in node.log_index; the RPC layer imports them from here too.
 from node.log_index import block_log_entries as block_log_entries
 from node.log_index import log_matches as log_matches
+from node.permissions import Permissions, permissions_contract_of, roles_at
 from node.storage.lmdb_store import LmdbBlockStore
+from node.validator_sets import ValidatorSets
 
 _CACHE_BLOCKS = 256
 # Bound the cache by transactions too: 256 full blocks of 500 transactions with their
 # receipts would hold hundreds of megabytes.
 _CACHE_TXS = 20_000
 _CACHE_CANDIDATES = 16
-_CACHE_SETS = 64
-_SET_CALL_GAS = 50_000_000
-
-
-class LedgerError(Exception):
-    """The ledger cannot start or cannot produce a block."""
-
-
-class BlockRejected(LedgerError):
-    """A proposed or synced block that is not a valid next block (ABCI ``ProcessProposal``
-    rejects it); the message says which rule it breaks."""
-
-
-@dataclass(frozen=True)
-class PreparedBlock:
-    """A block executed against the head state but not committed: what a proposer built
-    (:meth:`Ledger.prepare_block`) or a validator re-executed (:meth:`Ledger.process_block`)."""
-
-    block: Block
-    """The block."""
-    receipts: tuple[Receipt, ...]
-    """Its receipts, in transaction order."""
-    writes: Mapping[bytes, bytes]
-    """State writes that committing the block stores."""
-    dropped: tuple[tuple[Transaction, str], ...] = ()
-    """Transactions offered to :meth:`Ledger.prepare_block` that could not be included,
-    with the reason."""
-
-
-@dataclass(frozen=True)
-class CommittedBlock:
-    """A block as committed, with its receipts and its own commit certificate."""
-
-    block: Block
-    """The committed block."""
-    receipts: tuple[Receipt, ...]
-    """Its receipts, in transaction order."""
-    certificate: CommitCertificate | None
-    """Its commit certificate (``None`` for genesis)."""
-
-
-@dataclass(frozen=True)
-class TxLookup:
-    """A committed transaction with its block and receipt."""
-
-    tx: Transaction
-    """The transaction."""
-    block: Block
-    """The block that includes it."""
-    index: int
-    """Its position in that block."""
-    receipt: Receipt
-    """Its receipt."""
-    first_log_index: int
-    """Block-wide index of its first log."""
 
 
 class Ledger:
@@ -135,10 +87,8 @@ class Ledger:
         self._cache_lock = threading.Lock()
         self._blocks: OrderedDict[int, tuple[Block, tuple[Receipt, ...]]] = OrderedDict()
         self._candidates: OrderedDict[Hash32, PreparedBlock] = OrderedDict()
-        self._sets: OrderedDict[tuple[int, int], RulingSet] = OrderedDict()
-        self._set_of_height: OrderedDict[int, RulingSet] = OrderedDict()
-        self._governed = _governed(genesis)
-        self._genesis_set = RulingSet(genesis.validator_set(), 1)
+        self._validator_sets = ValidatorSets(self, genesis)
+        permissions_contract_of(genesis)  # refuses a Permissions contract that disagrees
         head = store.head()
         if head is None:
             raise LedgerError("store has no genesis block")
@@ -197,68 +147,42 @@ class Ledger:
         return self._head
 
     @property
+    def max_block_bytes(self) -> int:
+        """The most bytes a block's canonical encoding may take (from genesis)."""
+        return self.genesis.max_block_bytes
+
+    def permissions_at(self, parent: Header) -> Permissions:
+        """Who may send what in a block on top of ``parent``: the roles in ``parent``'s state
+        (the Permissions contract's storage there, or static genesis roles)."""
+        return Permissions(roles_at(self.genesis, self, parent))
+
+    def tx_bytes_budget(self) -> int:
+        """How many bytes of transaction encodings fit in the next block:
+        ``max_block_bytes`` less the header, the head's commit certificate and the list
+        prefixes (measured with the largest integers a header may hold)."""
+        head = self._head
+        last_commit = self.store.commit_certificate(head.height) if head.height >= 1 else None
+        return tx_bytes_budget(self.max_block_bytes, head, last_commit)
+
+    @property
     def validator_address(self) -> Address | None:
         """This node's validator address, when it holds a validator key."""
         return None if self._validator_key is None else self._validator_key.public_key.address
 
     def validator_set(self, height: int) -> RulingSet:
-        """The validator set ruling ``height`` (from 1 to the head's height + 1): genesis's
-        set, or with the ValidatorGovernance system contract ``validatorsAt(height)`` on the
-        state after block ``height - 1``. Raises LedgerError for a height out of range or a
-        contract answer that is not a usable set."""
-        if not self._governed:
-            return self._genesis_set
-        if not 1 <= height <= self._head.height + 1:
-            raise LedgerError(f"no validator set for height {height} (head {self._head.height})")
-        with self._cache_lock:
-            known = self._set_of_height.get(height)
-        if known is not None:
-            return known
-        parent_block = self.block(height - 1) if height <= self._head.height else None
-        parent = self._head if parent_block is None else parent_block.header
-        changes = self.storage(parent, VALIDATOR_GOVERNANCE_ADDRESS, CHANGES_SLOT)
-        last = self.storage(parent, VALIDATOR_GOVERNANCE_ADDRESS, LAST_EFFECTIVE_HEIGHT_SLOT)
-        # Once every executed change rules, the set depends only on how many there were.
-        key = (changes, 0) if height >= last else (changes, height)
-        with self._cache_lock:
-            ruling = self._sets.get(key)
-        if ruling is None:
-            ruling = self.validators_at(parent, height)
-        with self._cache_lock:
-            # Committed blocks are final, so the set of a height never changes once known.
-            self._sets[key] = ruling
-            self._set_of_height[height] = ruling
-            for cache in (self._sets, self._set_of_height):
-                while len(cache) > _CACHE_SETS:
-                    cache.popitem(last=False)
-        return ruling
+        """The validator set ruling ``height`` (see
+        :meth:`node.validator_sets.ValidatorSets.validator_set`)."""
+        return self._validator_sets.validator_set(height)
 
     def validators_at(self, header: Header, height: int) -> RulingSet:
         """What the ValidatorGovernance contract answers for ``validatorsAt(height)`` in the
-        state after ``header`` (``height`` may lie beyond the head: pending changes ruling by
-        then included). Raises LedgerError if the chain has no such contract or its answer
-        is not a usable set."""
-        if not self._governed:
-            raise LedgerError("this chain's validator set is fixed by genesis")
-        result = self.call(
-            header,
-            sender=Address(bytes(20)),
-            to=VALIDATOR_GOVERNANCE_ADDRESS,
-            data=validators_at_call(height),
-            gas=_SET_CALL_GAS,
-            value=0,
-        )
-        if not result.success:
-            raise LedgerError(f"validatorsAt({height}) reverted")
-        try:
-            return decode_ruling_set(result.output)
-        except (ContractsError, ChainError) as exc:
-            raise LedgerError(f"validator set of height {height}: {exc}") from exc
+        state after ``header`` (see :meth:`node.validator_sets.ValidatorSets.validators_at`)."""
+        return self._validator_sets.validators_at(header, height)
 
     @property
     def governed(self) -> bool:
         """Whether validator changes go through the ValidatorGovernance contract."""
-        return self._governed
+        return self._validator_sets.governed
 
     def block_and_receipts(self, height: int) -> tuple[Block, tuple[Receipt, ...]] | None:
         """The committed block at ``height`` and its receipts, or ``None``."""
@@ -428,6 +352,7 @@ class Ledger:
             raise LedgerError("this node holds no validator key; it cannot produce blocks")
         with self._write_lock:
             prepared = self._execute_new(self._head, list(txs), timestamp_ms)
+            check_block_size(len(prepared.block.encode()), self.max_block_bytes)
             certificate = self._sign_certificate(prepared.block.header)
             return self._commit_locked(prepared, certificate)
 
@@ -444,8 +369,11 @@ class Ledger:
             parent = self._head
             height = parent.height + 1
             dropped: list[tuple[Transaction, str]] = []
+            deferred: list[Transaction] = []
             included: list[Transaction] = []
             nonces: set[Hash32] = set()
+            permissions = self.permissions_at(parent)
+            bytes_left = self.tx_bytes_budget()
             for tx in txs:
                 try:
                     validate_block_transactions([tx], self.rules, height, self.nonce_committed)
@@ -455,6 +383,16 @@ class Ledger:
                 if tx.nonce in nonces:
                     dropped.append((tx, "nonce repeated in the block"))
                     continue
+                refusal = permissions.refusal(tx)
+                if refusal is not None:
+                    dropped.append((tx, f"not permitted: {refusal}"))
+                    continue
+                size = len(tx.encode())
+                if size > bytes_left:
+                    # Valid, only not in this block: it waits in the pool for a later one.
+                    deferred.append(tx)
+                    continue
+                bytes_left -= size
                 nonces.add(tx.nonce)
                 included.append(tx)
             while True:
@@ -463,7 +401,8 @@ class Ledger:
                     break
                 except InapplicableTransaction as exc:
                     dropped.append((included.pop(exc.index), f"not applicable: {exc.reason}"))
-            prepared = replace(prepared, dropped=tuple(dropped))
+            check_block_size(len(prepared.block.encode()), self.max_block_bytes)
+            prepared = replace(prepared, dropped=tuple(dropped), deferred=tuple(deferred))
             self._remember_candidate(prepared)
             return prepared
 
@@ -471,12 +410,19 @@ class Ledger:
         """Judge a proposed block as the next block (ABCI ``ProcessProposal``): it must extend
         the head, carry the validator-set hash, a valid certificate of the parent, valid
         transactions and roots, and re-executing it must give its receipt and state roots.
-        Returns the executed block; raises BlockRejected naming the broken rule. The same
-        block always gets the same answer."""
+        Returns the executed block; raises BlockRejected naming the broken rule.
+
+        The same block always gets the same answer, also when block sync committed it while
+        its proposal waited to be judged: a block already committed at its height is
+        accepted as it stands (its stored receipts, nothing to write), and another block at
+        a committed height raises StaleBlock."""
         with self._write_lock:
             cached = self._candidates.get(block.hash)
             if cached is not None and cached.block == block:
                 return cached
+            committed = self._committed_as(block)
+            if committed is not None:
+                return PreparedBlock(block=block, receipts=committed.receipts, writes={})
             prepared = self._process_locked(block)
             self._remember_candidate(prepared)
             return prepared
@@ -490,14 +436,23 @@ class Ledger:
             raise BlockRejected(f"block does not decode: {exc}") from exc
         if block.encode() != data:
             raise BlockRejected("block encoding is not canonical")
+        # The size rule first, on the bytes as they came, before any execution.
+        check_block_size(len(data), self.max_block_bytes)
         return self.process_block(block)
 
     def commit_certified(self, block: Block, certificate: CommitCertificate) -> CommittedBlock:
         """Commit ``block`` as the next block with ``certificate`` (ABCI ``FinalizeBlock``
         and ``Commit``) after checking the certificate against the validator set and, unless
         this node executed the block already, re-executing it. Raises BlockRejected (nothing
-        stored) for a block or certificate that does not verify."""
+        stored) for a block or certificate that does not verify.
+
+        Committing a block that is committed already (consensus and block sync both
+        delivering it) changes nothing and returns it as stored; another block at a
+        committed height raises StaleBlock."""
         with self._write_lock:
+            committed = self._committed_as(block)
+            if committed is not None:
+                return committed
             if block.header.height != self._head.height + 1:
                 raise BlockRejected(
                     f"height {block.header.height} does not follow head {self._head.height}"
@@ -520,29 +475,39 @@ class Ledger:
             self._candidates.clear()
             return committed
 
-    def _process_locked(self, block: Block) -> PreparedBlock:
+    def _committed_as(self, block: Block) -> CommittedBlock | None:
+        """``block`` as stored if it is committed; raises StaleBlock if another block is
+        committed at its height; ``None`` for a height above the head."""
+        height = block.header.height
+        if height > self._head.height:
+            return None
+        found = self.block_and_receipts(height)
+        if found is None or found[0].hash != block.hash:
+            raise StaleBlock(f"height {height} is committed already, with another block")
+        return CommittedBlock(
+            block=found[0], receipts=found[1], certificate=self.store.commit_certificate(height)
+        )
+
+    def _process_locked(self, block: Block, size: int | None = None) -> PreparedBlock:
+        """Judge ``block`` (of encoded ``size`` bytes, measured here if not given) as the
+        next block with every rule of :mod:`node.block_validity`, then re-execute it."""
         parent = self._head
         header = block.header
-        if header.height != parent.height + 1:
-            raise BlockRejected(f"height {header.height} does not follow head {parent.height}")
-        if header.parent_hash != parent.hash:
-            raise BlockRejected("parent hash is not the head's hash")
-        if header.timestamp_ms <= parent.timestamp_ms:
-            raise BlockRejected("timestamp does not increase")
-        validators = self.validator_set(header.height).validators
-        if header.validator_set_hash != validators.hash():
-            raise BlockRejected("validator set hash differs")
-        if header.proposer not in validators.by_address:
-            raise BlockRejected("proposer is not a validator")
-        self._check_last_commit(block, parent)
-        if header.tx_root != merkle_root([tx.hash for tx in block.transactions]):
-            raise BlockRejected("transaction root does not match the transactions")
-        try:
-            validate_block_transactions(
-                block.transactions, self.rules, header.height, self.nonce_committed
-            )
-        except ChainError as exc:
-            raise BlockRejected(f"invalid transaction: {exc}") from exc
+        check_block_size(len(block.encode()) if size is None else size, self.max_block_bytes)
+        check_header(block, parent, self.validator_set(header.height).validators)
+        check_last_commit(
+            block,
+            parent,
+            chain_id=self.chain_id,
+            stored=self.store.commit_certificate(parent.height) if header.height > 1 else None,
+            parent_validators=lambda: self.validator_set(parent.height).validators,
+        )
+        check_transactions(
+            block,
+            self.rules,
+            nonce_committed=self.nonce_committed,
+            permissions=self.permissions_at(parent),
+        )
         try:
             execution = execute_block(
                 self.store.state(),
@@ -552,37 +517,8 @@ class Ledger:
             )
         except ChainError as exc:
             raise BlockRejected(f"re-execution failed: {exc}") from exc
-        if execution.state_root != header.state_root:
-            raise BlockRejected("state root differs from re-execution")
-        receipts = tuple(execution.receipts)
-        if header.receipt_root != merkle_root([r.encode() for r in receipts]):
-            raise BlockRejected("receipt root differs from re-execution")
+        receipts = check_execution(header, execution)
         return PreparedBlock(block=block, receipts=receipts, writes=execution.writes)
-
-    def _check_last_commit(self, block: Block, parent: Header) -> None:
-        header = block.header
-        if header.height == 1:
-            if block.last_commit is not None or header.last_commit_hash != ZERO_HASH:
-                raise BlockRejected("block 1 carries a last commit")
-            return
-        if block.last_commit is None:
-            raise BlockRejected("block carries no certificate of its parent")
-        if block.last_commit.hash != header.last_commit_hash:
-            raise BlockRejected("last commit does not match the header's last_commit_hash")
-        stored = self.store.commit_certificate(parent.height)
-        if stored is not None and stored.hash == block.last_commit.hash:
-            # The very certificate this node verified when it committed the parent.
-            return
-        try:
-            verify_commit_certificate(
-                block.last_commit,
-                self.validator_set(parent.height).validators,
-                chain_id=self.chain_id,
-                block_hash=parent.hash,
-                height=parent.height,
-            )
-        except CommitError as exc:
-            raise BlockRejected(f"last commit: {exc}") from exc
 
     def _context(self, height: int, timestamp_ms: int, proposer: Address) -> BlockContext:
         return BlockContext(
@@ -601,6 +537,7 @@ class Ledger:
         height = parent.height + 1
         timestamp = max(timestamp_ms, parent.timestamp_ms + 1)
         proposer = self._validator_key.public_key.address
+        last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
         execution = execute_block(
             self.store.state(),
             parent.state_root,
@@ -608,7 +545,6 @@ class Ledger:
             txs,
         )
         receipts = tuple(execution.receipts)
-        last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
         header = Header(
             parent_hash=parent.hash,
             height=height,
@@ -668,18 +604,3 @@ class Ledger:
             ):
                 evicted, _ = self._blocks.popitem(last=False)[1]
                 cached_txs -= len(evicted.transactions)
-
-
-def _governed(genesis: Genesis) -> bool:
-    """Whether ``genesis`` deploys the ValidatorGovernance contract; raises LedgerError if its
-    initial storage does not list exactly the genesis validators."""
-    for contract in genesis.system_contracts:
-        if contract.address == VALIDATOR_GOVERNANCE_ADDRESS:
-            expected = validator_governance_contract(genesis.validators)
-            if contract.storage != expected.storage:
-                raise LedgerError(
-                    "the ValidatorGovernance contract's genesis storage disagrees with the "
-                    "genesis validators; regenerate it (contracts.validators)"
-                )
-            return True
-    return False

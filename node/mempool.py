@@ -20,12 +20,10 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from chain.errors import ValidationError
 from chain.execution import sender_address
-from chain.genesis import Genesis
-from chain.primitives import Address, Hash32
+from chain.primitives import Hash32
 from chain.types import Transaction
 from chain.validation import (
     DuplicateNonce,
@@ -33,44 +31,17 @@ from chain.validation import (
     decode_transaction,
     validate_transaction,
 )
-from contracts.permissions import DEPLOYER, SENDER, is_frozen
-from node.permissions import RoleReader, StaticRoles, check_genesis_permissions, role_reader
 
-if TYPE_CHECKING:
-    from node.ledger import Ledger
-
-ROLE_SENDER = "sender"
-"""Role a sender needs to submit any transaction."""
-ROLE_DEPLOYER = "deployer"
-"""Role a sender needs, in addition, to create a contract."""
+# Permission checks live in node.permissions; admission callers import them from here too.
+from node.permissions import ROLE_DEPLOYER as ROLE_DEPLOYER
+from node.permissions import ROLE_SENDER as ROLE_SENDER
+from node.permissions import AccountFrozen as AccountFrozen
+from node.permissions import NotPermitted as NotPermitted
+from node.permissions import Permissions as Permissions
 
 
 class MempoolError(ValidationError):
     """A transaction the mempool refuses for a reason of its own (not a protocol rule)."""
-
-
-class NotPermitted(MempoolError):
-    """A sender that lacks the role the transaction needs."""
-
-    def __init__(self, *, tx_hash: Hash32, sender: Address, role: str, message: str = "") -> None:
-        super().__init__(
-            message or f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} lacks role {role!r}"
-        )
-        self.tx_hash = tx_hash
-        self.sender = sender
-        self.role = role
-
-
-class AccountFrozen(NotPermitted):
-    """A sender that governance has frozen: it keeps its roles but may not send."""
-
-    def __init__(self, *, tx_hash: Hash32, sender: Address) -> None:
-        super().__init__(
-            tx_hash=tx_hash,
-            sender=sender,
-            role=ROLE_SENDER,
-            message=f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} is frozen",
-        )
 
 
 class MempoolFull(MempoolError):
@@ -80,47 +51,6 @@ class MempoolFull(MempoolError):
         super().__init__(f"transaction {tx_hash.hex()}: mempool full ({capacity} transactions)")
         self.tx_hash = tx_hash
         self.capacity = capacity
-
-
-class Permissions:
-    """Decides whether a sender may submit a transaction, from the roles a
-    :class:`~node.permissions.RoleReader` answers."""
-
-    def __init__(self, reader: RoleReader) -> None:
-        """Check senders against the roles ``reader`` answers."""
-        self.reader = reader
-
-    @classmethod
-    def from_genesis(cls, genesis: Genesis) -> Permissions:
-        """Static permissions: the roles ``genesis`` lists for its accounts (for a genesis with
-        the Permissions contract, the roles at height 0 only; see :meth:`at_head`). Raises
-        PermissionsGenesisError if the genesis contract disagrees with the accounts."""
-        check_genesis_permissions(genesis)
-        return cls(StaticRoles.from_genesis(genesis))
-
-    @classmethod
-    def at_head(cls, ledger: Ledger) -> Permissions:
-        """The roles at ``ledger``'s head: from the Permissions contract if its genesis deploys
-        one, else static. Raises PermissionsGenesisError as :meth:`from_genesis` does."""
-        return cls(role_reader(ledger.genesis, ledger))
-
-    def check(self, tx: Transaction, sender: Address) -> None:
-        """Return if ``sender`` may submit ``tx``; raise NotPermitted otherwise."""
-        held = self.reader.roles(sender)
-        if not held & SENDER:
-            raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_SENDER)
-        if is_frozen(held):
-            raise AccountFrozen(tx_hash=tx.hash, sender=sender)
-        if tx.to is None and not held & DEPLOYER:
-            raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_DEPLOYER)
-
-    def refusal(self, tx: Transaction) -> NotPermitted | None:
-        """The NotPermitted error :meth:`check` raises for ``tx``'s sender, or ``None``."""
-        try:
-            self.check(tx, sender_address(tx))
-        except NotPermitted as exc:
-            return exc
-        return None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,12 @@ chain (:class:`StaticRoles`).
 :func:`check_genesis_permissions` refuses a genesis whose Permissions contract is not at the
 system address or whose storage disagrees with the accounts' roles, so that the two can never
 tell different stories about height 0.
+
+:class:`Permissions` turns roles into a verdict on a transaction (sender role, not frozen,
+deployer role to create a contract). The same verdict serves mempool admission (roles at the
+head, :meth:`Permissions.at_head`) and block validity (roles in the state of the block's
+parent, :func:`roles_at`): a block that includes a transaction its parent's state does not
+permit is not a valid block, whoever proposed it and however it arrives.
 """
 
 from __future__ import annotations
@@ -17,14 +23,18 @@ import threading
 from collections.abc import Mapping
 from typing import Protocol
 
-from chain.errors import GenesisError
+from chain.errors import GenesisError, ValidationError
+from chain.execution import sender_address
 from chain.genesis import Genesis, SystemContract
 from chain.primitives import Address, Hash32
-from chain.types import Header
+from chain.types import Header, Transaction
 from contracts.permissions import (
     CONTRACT_NAME,
+    DEPLOYER,
     PERMISSIONS_ADDRESS,
+    SENDER,
     genesis_storage,
+    is_frozen,
     role_bits,
     roles_slot,
     storage_pairs,
@@ -53,6 +63,15 @@ class StorageReader(Protocol):
 
     def storage(self, header: Header, address: Address, slot: int) -> int:
         """Storage ``slot`` of ``address`` after ``header``."""
+        ...
+
+
+class LedgerReader(StorageReader, Protocol):
+    """A :class:`StorageReader` that also knows the genesis it started from."""
+
+    @property
+    def genesis(self) -> Genesis:
+        """The chain's genesis."""
         ...
 
 
@@ -102,6 +121,28 @@ class ContractRoles:
         return bits
 
 
+class HeaderRoles:
+    """Roles read from the Permissions contract's storage in the state after one fixed
+    header (the parent of a block being judged)."""
+
+    def __init__(
+        self, ledger: StorageReader, header: Header, address: Address = PERMISSIONS_ADDRESS
+    ) -> None:
+        """Read ``address``'s storage in the state after ``header``."""
+        self._ledger = ledger
+        self._header = header
+        self._address = address
+        self._cache: dict[Address, int] = {}
+
+    def roles(self, account: Address) -> int:
+        """The role bits of ``account`` in the state after the fixed header."""
+        bits = self._cache.get(account)
+        if bits is None:
+            bits = self._ledger.storage(self._header, self._address, roles_slot(account))
+            self._cache[account] = bits
+        return bits
+
+
 def permissions_contract_of(genesis: Genesis) -> SystemContract | None:
     """The Permissions system contract of ``genesis`` after
     :func:`check_genesis_permissions`, or ``None`` (static permissions)."""
@@ -140,3 +181,82 @@ def role_reader(genesis: Genesis, ledger: StorageReader) -> RoleReader:
     if permissions_contract_of(genesis) is None:
         return StaticRoles.from_genesis(genesis)
     return ContractRoles(ledger)
+
+
+def roles_at(genesis: Genesis, ledger: StorageReader, header: Header) -> RoleReader:
+    """The roles in the state after ``header``: the Permissions contract's storage there if
+    ``genesis`` deploys it, else static permissions."""
+    if permissions_contract_of(genesis) is None:
+        return StaticRoles.from_genesis(genesis)
+    return HeaderRoles(ledger, header)
+
+
+ROLE_SENDER = "sender"
+"""Role a sender needs to submit any transaction."""
+ROLE_DEPLOYER = "deployer"
+"""Role a sender needs, in addition, to create a contract."""
+
+
+class NotPermitted(ValidationError):
+    """A sender that lacks the role the transaction needs."""
+
+    def __init__(self, *, tx_hash: Hash32, sender: Address, role: str, message: str = "") -> None:
+        super().__init__(
+            message or f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} lacks role {role!r}"
+        )
+        self.tx_hash = tx_hash
+        self.sender = sender
+        self.role = role
+
+
+class AccountFrozen(NotPermitted):
+    """A sender that governance has frozen: it keeps its roles but may not send."""
+
+    def __init__(self, *, tx_hash: Hash32, sender: Address) -> None:
+        super().__init__(
+            tx_hash=tx_hash,
+            sender=sender,
+            role=ROLE_SENDER,
+            message=f"transaction {tx_hash.hex()}: sender 0x{sender.hex()} is frozen",
+        )
+
+
+class Permissions:
+    """Decides whether a sender may submit a transaction, from the roles a
+    :class:`~node.permissions.RoleReader` answers."""
+
+    def __init__(self, reader: RoleReader) -> None:
+        """Check senders against the roles ``reader`` answers."""
+        self.reader = reader
+
+    @classmethod
+    def from_genesis(cls, genesis: Genesis) -> Permissions:
+        """Static permissions: the roles ``genesis`` lists for its accounts (for a genesis with
+        the Permissions contract, the roles at height 0 only; see :meth:`at_head`). Raises
+        PermissionsGenesisError if the genesis contract disagrees with the accounts."""
+        check_genesis_permissions(genesis)
+        return cls(StaticRoles.from_genesis(genesis))
+
+    @classmethod
+    def at_head(cls, ledger: LedgerReader) -> Permissions:
+        """The roles at ``ledger``'s head: from the Permissions contract if its genesis deploys
+        one, else static. Raises PermissionsGenesisError as :meth:`from_genesis` does."""
+        return cls(role_reader(ledger.genesis, ledger))
+
+    def check(self, tx: Transaction, sender: Address) -> None:
+        """Return if ``sender`` may submit ``tx``; raise NotPermitted otherwise."""
+        held = self.reader.roles(sender)
+        if not held & SENDER:
+            raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_SENDER)
+        if is_frozen(held):
+            raise AccountFrozen(tx_hash=tx.hash, sender=sender)
+        if tx.to is None and not held & DEPLOYER:
+            raise NotPermitted(tx_hash=tx.hash, sender=sender, role=ROLE_DEPLOYER)
+
+    def refusal(self, tx: Transaction) -> NotPermitted | None:
+        """The NotPermitted error :meth:`check` raises for ``tx``'s sender, or ``None``."""
+        try:
+            self.check(tx, sender_address(tx))
+        except NotPermitted as exc:
+            return exc
+        return None

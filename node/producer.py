@@ -3,7 +3,8 @@
 The loop sleeps until the mempool reports an arrival (or, if ``block_interval_ms`` is set,
 until that interval passes, producing an empty block), takes up to ``max_block_txs`` pending
 transactions, drops any that can no longer be included (expired, a nonce committed meanwhile,
-or a sender that governance revoked or froze since admission), and has the ledger execute and
+or a sender that governance revoked or froze since admission), returns to the pool those that
+do not fit in the block's byte budget (genesis ``max_block_bytes``), and has the ledger execute and
 commit the block on a worker thread so the event loop keeps answering reads. Only after the
 commit returns are the transactions' waiters resolved and the block announced to subscribers.
 
@@ -119,6 +120,7 @@ class DevProducer:
             else:
                 included.append(tx)
         included = self._cut_after_permission_change(included)
+        included = self._fit_in_block_bytes(included)
         loop = asyncio.get_running_loop()
         committed: CommittedBlock | None = None
         try:
@@ -150,6 +152,17 @@ class DevProducer:
                 except Exception:
                     log.exception("block listener failed")
         return committed
+
+    def _fit_in_block_bytes(self, txs: list[Transaction]) -> list[Transaction]:
+        """The longest prefix of ``txs`` whose encodings fit in the block's byte budget; the
+        rest go back to the front of the pool, for the next block."""
+        bytes_left = self.ledger.tx_bytes_budget()
+        for index, tx in enumerate(txs):
+            bytes_left -= len(tx.encode())
+            if bytes_left < 0:
+                self.mempool.requeue(txs[index:])
+                return txs[:index]
+        return txs
 
     def _cut_after_permission_change(self, txs: list[Transaction]) -> list[Transaction]:
         """``txs`` up to and including the first one to the Permissions contract; the rest go

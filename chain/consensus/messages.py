@@ -34,6 +34,7 @@ from chain.commit import ValidatorSet, precommit_sign_bytes
 from chain.crypto import PublicKey
 from chain.encoding import RLPItem
 from chain.errors import CryptoError, EncodingError
+from chain.limits import MAX_PROPOSAL_BLOCK_BYTES
 from chain.primitives import ADDRESS_SIZE, HASH_SIZE, Address, Hash32
 from chain.types import MAX_SIGNATURE_SIZE
 
@@ -57,8 +58,9 @@ NIL_PRECOMMIT_SIGN_PREFIX = b"lianxin/precommit-nil/v1\x00"
 NIL_ROUND = -1
 """The round value meaning "none" (the paper's -1), used for ``valid_round`` and locks."""
 
-MAX_BLOCK_SIZE = 4 * 1024 * 1024
-"""Upper bound on the block bytes a proposal may carry."""
+MAX_BLOCK_SIZE = MAX_PROPOSAL_BLOCK_BYTES
+"""Upper bound on the block bytes a proposal may carry (:mod:`chain.limits`): above any block
+a genesis may allow, below the p2p frame and WAL record limits."""
 
 
 class VoteType(enum.IntEnum):
