@@ -254,7 +254,10 @@ def init_chain_dir(
         raise ChainDirError("observers need a network of several validators")
     directory = ChainDir(root)
     if directory.exists():
-        raise ChainDirError(f"{root} already holds a chain (genesis.toml exists)")
+        raise ChainDirError(
+            f"{root} already holds a chain (genesis.toml exists): start it with "
+            f"`lianxin node start --dir {root}`, or give `init` another directory"
+        )
     password_file: str | None = None
     if password is None:
         if not dev:

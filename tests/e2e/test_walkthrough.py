@@ -1,7 +1,9 @@
 """The README's walkthrough runs as written: its ``sh`` blocks (``lianxin`` commands) and its
-``python`` blocks, in document order, against a real node process.
+``python`` blocks, in document order, against a real node process — in a working directory
+where ``scripts/dev.sh`` has already made its dev chain, ``./devchain``, as a reader who
+follows the README from the top has.
 
-The only change made to the text is the port: the document's 8545 becomes a free one. The
+The only change made to the text is the port: the document's 8546 becomes a free one. The
 Python blocks between two shell blocks run as one script, as a reader would paste them into
 one interpreter session.
 """
@@ -21,7 +23,9 @@ pytestmark = pytest.mark.e2e
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 WALKTHROUGH_HEADING = "\n## Five-minute walkthrough\n"
-DOCUMENT_PORT = "8545"
+DOCUMENT_PORT = "8546"
+WALKTHROUGH_DIR = "walkthrough"
+"""The chain directory the walkthrough makes (beside ``scripts/dev.sh``'s ``devchain``)."""
 FENCED_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -84,7 +88,10 @@ def test_walkthrough_blocks_are_extracted_in_order() -> None:
 def test_walkthrough_runs_against_a_real_node(tmp_path: Path) -> None:
     port = str(free_port())
     text = walkthrough_text().replace(DOCUMENT_PORT, port)
-    chain = DevChain(root=tmp_path / "devchain", port=int(port), accounts={})
+    # What `scripts/dev.sh` (`lianxin dev --dir devchain`) leaves behind before step 1.
+    made_by_dev = run_cli("init", "devchain", "--dev", "--rpc-port", str(free_port()), cwd=tmp_path)
+    assert made_by_dev.code == 0, made_by_dev
+    chain = DevChain(root=tmp_path / WALKTHROUGH_DIR, port=int(port), accounts={})
     try:
         for language, code in walkthrough_steps(text):
             if language == "sh":

@@ -61,6 +61,7 @@ def test_init_refuses_an_existing_chain(chain_dir: Path) -> None:
     code, output = invoke("init", str(chain_dir), "--dev")
     assert code == 2
     assert "already holds a chain" in output
+    assert f"lianxin node start --dir {chain_dir}" in " ".join(output.split())
 
 
 def test_keys_new_list_show(chain_dir: Path) -> None:
