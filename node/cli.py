@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -48,14 +49,17 @@ from node.cli_common import (
     rpc_url,
 )
 from node.cli_contract import contract_app
-from node.cli_dev import run_dev
+from node.cli_dev import registry_cli_environment, run_dev
 from node.cli_net import net_app, net_init
 from node.cli_validators import validators_app
-from node.config import ConfigError, load_config
+from node.config import ConfigError, NodeConfig, load_config
 from node.daemon import load_genesis
 from node.rpc_client import RpcError, rpc_call
 from node.storage.lmdb_store import LmdbBlockStore
 from node.verify import verify_chain
+
+BACKGROUND_START_TIMEOUT_S = 60.0
+"""Longest ``node start --background`` waits for the node to answer JSON-RPC."""
 
 app = typer.Typer(help="lianxin (链信): operate a consortium chain node.", no_args_is_help=True)
 node_app = typer.Typer(help="Start, stop and inspect the node process.", no_args_is_help=True)
@@ -124,7 +128,8 @@ def node_start(
     background: Annotated[bool, typer.Option("--background", "-b", help="detach")] = False,
     log_level: Annotated[str, typer.Option(help="log level")] = "INFO",
 ) -> None:
-    """Run the node in the foreground (Ctrl-C stops it cleanly) or in the background."""
+    """Run the node in the foreground (Ctrl-C stops it cleanly) or in the background; in the
+    background, return once it answers JSON-RPC, or fail with its error and no pid file."""
     chain = ChainDir(directory)
     if not chain.config.exists():
         raise fail(f"{chain.config} not found; run `lianxin init` first")
@@ -135,6 +140,14 @@ def node_start(
     pid_file, log_file = chain.root / "node.pid", chain.root / "node.log"
     if _running_pid(pid_file) is not None:
         raise fail(f"the node is already running (pid file {pid_file})")
+    try:
+        config = load_config(chain.config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    # Another process answering on the node's port would look like the node answering.
+    for host, port in _listen_addresses(config):
+        _require_free_port(host, port)
+    log_start = log_file.stat().st_size if log_file.exists() else 0
     with open(log_file, "ab") as log:
         process = subprocess.Popen(
             command,
@@ -144,16 +157,82 @@ def node_start(
             start_new_session=True,
         )
     pid_file.write_text(f"{process.pid}\n", encoding="utf-8")
-    url = rpc_url(directory, None)
-    for _ in range(100):
+    url = f"http://{config.rpc_host}:{config.rpc_port}"
+    try:
+        _wait_until_serving(process, url, log_file, log_start)
+    except typer.Exit:
+        pid_file.unlink(missing_ok=True)
+        raise
+    console.print(f"node started: pid {process.pid}, JSON-RPC {url}, log {log_file}")
+
+
+def _listen_addresses(config: NodeConfig) -> list[tuple[str, int]]:
+    """The (host, port) pairs the node will listen on: JSON-RPC, and p2p for a node with
+    peers (port 0 means "any free port" and is never taken)."""
+    addresses = [(config.rpc_host, config.rpc_port)]
+    if config.peers:
+        addresses.append((config.p2p_host, config.p2p_port))
+    return [(host, port) for host, port in addresses if port != 0]
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """Exit 2 if something listens on ``host:port`` already."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As a server binds: a port left in TIME_WAIT by a stopped node counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                "(another node or program uses it; change the port in node.toml)"
+            ) from exc
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], url: str, log_file: Path, log_start: int
+) -> None:
+    """Return once the node ``process`` answers at ``url``. If it exits first, or does not
+    answer within BACKGROUND_START_TIMEOUT_S (it is then stopped), exit with the last line
+    it logged."""
+    deadline = time.monotonic() + BACKGROUND_START_TIMEOUT_S
+    while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise fail(f"the node exited with status {process.returncode}; see {log_file}")
+            reason = _last_log_line(log_file, log_start)
+            raise fail(
+                f"the node exited with status {process.returncode}: {reason} (log {log_file})",
+                EXIT_BAD,
+            )
         try:
             rpc_call(url, "eth_blockNumber", timeout=1)
-            break
         except RpcError:
             time.sleep(0.1)
-    console.print(f"node started: pid {process.pid}, JSON-RPC {url}, log {log_file}")
+            continue
+        if process.poll() is None:
+            return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    raise fail(
+        f"the node did not answer at {url} within {BACKGROUND_START_TIMEOUT_S:.0f} s and was "
+        f"stopped: {_last_log_line(log_file, log_start)} (log {log_file})",
+        EXIT_BAD,
+    )
+
+
+def _last_log_line(log_file: Path, start: int) -> str:
+    """The last non-empty line written to ``log_file`` after byte ``start``."""
+    try:
+        with open(log_file, "rb") as log:
+            log.seek(start)
+            lines = log.read().decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    written = [line.strip() for line in lines if line.strip()]
+    return written[-1] if written else "(nothing logged)"
 
 
 def _running_pid(pid_file: Path) -> int | None:
@@ -393,9 +472,34 @@ def dev(
 )
 def registry(ctx: typer.Context) -> None:
     """The registry service's own commands (start, bootstrap, clients …), run as its own
-    process: `lianxin registry start`, `lianxin registry --help`."""
-    command = [sys.executable, "-m", "registry.cli", *ctx.args]
-    os.execv(sys.executable, command)
+    process on the registry of the chain in --dir (default devchain): `lianxin registry
+    clients add ...`, `lianxin registry start`, `lianxin registry --help`."""
+    args, directory = _split_dir_option(list(ctx.args))
+    env = registry_cli_environment(directory, os.environ)
+    command = [sys.executable, "-m", "registry.cli", *args]
+    os.execve(sys.executable, command, env)
+
+
+def _split_dir_option(args: list[str]) -> tuple[list[str], Path]:
+    """``args`` without the chain directory option (``--dir DIR``, ``--dir=DIR``, ``-d
+    DIR``, anywhere among them), and that directory (DEFAULT_DIR if absent)."""
+    rest: list[str] = []
+    directory = DEFAULT_DIR
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        if arg in ("--dir", "-d"):
+            if position + 1 >= len(args):
+                raise fail(f"{arg} needs a directory")
+            directory = Path(args[position + 1])
+            position += 2
+            continue
+        if arg.startswith("--dir="):
+            directory = Path(arg.removeprefix("--dir="))
+        else:
+            rest.append(arg)
+        position += 1
+    return rest, directory
 
 
 def main() -> None:

@@ -4,10 +4,15 @@ The registry runs as its own process (``python -m registry.cli``): the node neve
 trust service, it only starts it, the way an operator would. On first run the registry's trust
 contracts are deployed and its department registered (``registry.cli bootstrap``); the
 result is kept in ``<chain>/registry/bootstrap.json`` so later runs reuse the same contracts.
+Each dev department then gets a registry client (``registry.cli clients add``) whose SM2 key
+is kept in clear, readable by its owner only, in ``<chain>/registry-clients/<name>.pem``,
+beside ``<name>.json`` (client id, department, issuer codes) — fine for a local dev chain,
+never in production.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,14 +20,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
-from node.chain_dir import ChainDir
+from chain.crypto import PrivateKey
+from node.chain_dir import ChainDir, write_private
 from node.cli_common import console, fail, rpc_url
 from node.rpc_client import RpcError, rpc_call
 
@@ -33,6 +41,45 @@ REGISTRY_SIGNER = "dept-a"
 """The dev account the registry signs anchoring transactions with (holds the issuer role)."""
 GOVERNANCE_KEY = "admin"
 STARTUP_TIMEOUT_S = 60.0
+REGISTRY_CLIENTS_DIR = "registry-clients"
+"""Folder of a chain directory holding the dev departments' registry client keys."""
+DEV_CLIENT_ROLES = ("notarize", "verify", "licenses")
+"""Roles of a dev department's registry client: everything the registry offers."""
+
+
+@dataclass(frozen=True)
+class DevDepartment:
+    """A department of the dev chain that calls the registry."""
+
+    name: str
+    """Short name: the file names of its client under ``registry-clients/``."""
+    display_name: str
+    """The department's name, shown as the issuer of what it issues."""
+    uscc: str
+    """Its unified social credit code (well-formed, check character included)."""
+    division_code: str
+    """The administrative division (GB/T 2260) it may also issue licenses as."""
+
+
+DEV_DIVISION_CODE = "350102"
+"""The dev chain's district (an administrative division code)."""
+DEV_DEPARTMENTS = (
+    DevDepartment("market", "本地开发区市场监督管理局", "11350102MB00010016", DEV_DIVISION_CODE),
+    DevDepartment("archives", "本地开发区档案馆", "11350102MB00010029", DEV_DIVISION_CODE),
+)
+"""The dev departments, each provisioned a registry client by ``lianxin dev``."""
+
+
+@dataclass(frozen=True)
+class DevClient:
+    """A dev department's registry client, as recorded in ``registry-clients/<name>.json``."""
+
+    department: DevDepartment
+    """Whose client it is."""
+    client_id: str
+    """The id the registry gave it (the ``X-Lianxin-Client`` of its requests)."""
+    key_path: Path
+    """Its SM2 private key (PKCS#8 PEM)."""
 
 
 @dataclass
@@ -94,17 +141,40 @@ def _http_answers(url: str) -> bool:
         return False
 
 
-def registry_environment(chain: ChainDir, node_url: str) -> dict[str, str]:
-    """The environment that points the registry at this dev chain (its settings are read
-    from ``LIANXIN_REGISTRY_*`` variables)."""
-    env = dict(os.environ)
-    env.update(
-        LIANXIN_REGISTRY_DATA_DIR=str(chain.root / "registry"),
-        LIANXIN_REGISTRY_NODE_URL=node_url,
-        LIANXIN_REGISTRY_SIGNER_KEYSTORE=str(chain.keystore(REGISTRY_SIGNER)),
-        LIANXIN_REGISTRY_SIGNER_PASSWORD_FILE=str(chain.password_file),
-    )
+def registry_environment(
+    chain: ChainDir, node_url: str | None, inherited: Mapping[str, str], *, override: bool
+) -> dict[str, str]:
+    """``inherited`` plus the ``LIANXIN_REGISTRY_*`` settings that point the registry at this
+    chain: its data under ``<chain>/registry``, its node, and the dev account it signs with
+    (where the chain has one). With ``override`` False a setting ``inherited`` has already
+    stays, and the data dir is not set when a database URL is."""
+    settings = {"LIANXIN_REGISTRY_DATA_DIR": str(chain.root / "registry")}
+    if node_url is not None:
+        settings["LIANXIN_REGISTRY_NODE_URL"] = node_url
+    signer = chain.keys / f"{REGISTRY_SIGNER}.json"
+    if signer.exists():
+        settings["LIANXIN_REGISTRY_SIGNER_KEYSTORE"] = str(signer)
+    if chain.password_file.exists():
+        settings["LIANXIN_REGISTRY_SIGNER_PASSWORD_FILE"] = str(chain.password_file)
+    env = dict(inherited)
+    if override:
+        env.update(settings)
+        return env
+    if "LIANXIN_REGISTRY_DATABASE_URL" in env:
+        del settings["LIANXIN_REGISTRY_DATA_DIR"]
+    for name, value in settings.items():
+        env.setdefault(name, value)
     return env
+
+
+def registry_cli_environment(directory: Path, inherited: Mapping[str, str]) -> dict[str, str]:
+    """The environment of ``lianxin registry ...``: the registry of the chain in
+    ``directory`` unless ``LIANXIN_REGISTRY_*`` variables say otherwise. Its data is looked
+    for in ``<directory>/registry`` even when there is no chain there yet, so that nothing
+    lands in a stray folder of the working directory."""
+    chain = ChainDir(directory)
+    node_url = rpc_url(directory, None) if chain.config.exists() else None
+    return registry_environment(chain, node_url, inherited, override=False)
 
 
 def bootstrap_registry(chain: ChainDir, env: dict[str, str]) -> Path:
@@ -125,6 +195,70 @@ def bootstrap_registry(chain: ChainDir, env: dict[str, str]) -> Path:
         raise fail(f"registry bootstrap failed: {done.stderr.decode(errors='replace').strip()}")
     record.write_bytes(done.stdout)
     return record
+
+
+def provision_dev_clients(chain: ChainDir, env: dict[str, str]) -> list[DevClient]:
+    """A registry client for each dev department, registered once per chain: a new SM2 key
+    (``registry-clients/<name>.pem``, mode 0600), its public half (``<name>.pub.pem``), and
+    the client the registry made of it (``<name>.json``), bound to the department's USCC
+    and district. Later runs read what is recorded."""
+    folder = chain.root / REGISTRY_CLIENTS_DIR
+    return [_provision_dev_client(folder, department, env) for department in DEV_DEPARTMENTS]
+
+
+def _provision_dev_client(
+    folder: Path, department: DevDepartment, env: dict[str, str]
+) -> DevClient:
+    record = folder / f"{department.name}.json"
+    key_path = folder / f"{department.name}.pem"
+    if record.exists():
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+        return DevClient(department, str(recorded["client_id"]), key_path)
+    if key_path.exists():
+        key = PrivateKey.from_pem(key_path.read_bytes())
+    else:
+        key = PrivateKey.generate()
+        write_private(key_path, key.to_pem())
+    public_path = folder / f"{department.name}.pub.pem"
+    public_path.write_bytes(key.public_key.to_pem())
+    done = subprocess.run(
+        _clients_add_command(department, public_path),
+        env=env,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if done.returncode != 0:
+        raise fail(
+            f"registering the registry client of {department.name} failed: "
+            f"{done.stderr.decode(errors='replace').strip()}"
+        )
+    client_id = str(json.loads(done.stdout)["id"])
+    summary: dict[str, Any] = {
+        "client_id": client_id,
+        "name": department.display_name,
+        "uscc": department.uscc,
+        "issuer_codes": [department.uscc, department.division_code],
+        "roles": list(DEV_CLIENT_ROLES),
+        "private_key": key_path.name,
+        "public_key": public_path.name,
+    }
+    record.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return DevClient(department, client_id, key_path)
+
+
+def _clients_add_command(department: DevDepartment, public_key_pem: Path) -> list[str]:
+    """``registry clients add`` of ``department``'s client: every role, bound to its USCC
+    (always) and its district's division code."""
+    command = [
+        sys.executable, "-m", "registry.cli", "clients", "add",
+        "--name", department.display_name,
+        "--uscc", department.uscc,
+        "--public-key-pem", str(public_key_pem),
+        "--issuer-code", department.division_code,
+    ]  # fmt: skip
+    for role in DEV_CLIENT_ROLES:
+        command += ["--role", role]
+    return command
 
 
 def run_dev(directory: Path, *, registry_port: int) -> int:
@@ -148,8 +282,9 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         _wait_until(node, lambda: _node_answers(node_url), "the node")
-        registry_env = registry_environment(chain, node_url)
+        registry_env = registry_environment(chain, node_url, os.environ, override=True)
         bootstrap_registry(chain, registry_env)
+        clients = provision_dev_clients(chain, registry_env)
         base = f"http://127.0.0.1:{registry_port}"
         registry = _start(
             "registry",
@@ -159,13 +294,7 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
         )
         children.append(registry)
         _wait_until(registry, lambda: _http_answers(f"{base}/docs"), "the registry")
-        table = Table(title=f"lianxin dev chain in {directory}  (Ctrl-C stops)", show_header=False)
-        table.add_row("JSON-RPC", node_url)
-        table.add_row("registry API", f"{base}/v1")
-        table.add_row("API docs", f"{base}/docs")
-        table.add_row("verify page", f"{base}/v/<license identifier or token>")
-        table.add_row("logs", f"{node.log_path}, {registry.log_path}")
-        console.print(table)
+        print_banner(directory, node_url, base, clients, [node.log_path, registry.log_path])
         while not stopping and all(child.process.poll() is None for child in children):
             time.sleep(0.2)
     finally:
@@ -181,3 +310,37 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
             f"{child.name} exited with status {child.process.returncode}; see {child.log_path}"
         )
     return 1 if failed or any(s not in (0, -signal.SIGTERM) for s in statuses) else 0
+
+
+def print_banner(
+    directory: Path, node_url: str, base: str, clients: list[DevClient], logs: list[Path]
+) -> None:
+    """Where everything is served, the dev departments' registry clients, and how to use
+    one of them."""
+    table = Table(title=f"lianxin dev chain in {directory}  (Ctrl-C stops)", show_header=False)
+    table.add_row("JSON-RPC", node_url)
+    table.add_row("registry API", f"{base}/v1")
+    table.add_row("API docs", f"{base}/docs")
+    table.add_row("health", f"{base}/healthz, {base}/readyz")
+    table.add_row("verify page", f"{base}/v/<license identifier or token>")
+    table.add_row("logs", ", ".join(str(log) for log in logs))
+    lines = ["Registry clients of the dev departments (keys in clear: for a dev chain only):"]
+    for client in clients:
+        department = client.department
+        lines += [
+            f"  {department.name}: {department.display_name}, USCC {department.uscc}, "
+            f"may issue as {department.uscc} or {department.division_code}",
+            f"    client id {client.client_id}, key {client.key_path}",
+        ]
+    if clients:
+        first = clients[0]
+        lines += [
+            "Try it (README.md, “The registry on the dev chain”, has more):",
+            "  .venv/bin/python -c 'from pathlib import Path; from chain.crypto import "
+            "PrivateKey; from sdk.trust import TrustClient; "
+            f'c = TrustClient("{base}", "{first.client_id}", '
+            f'PrivateKey.from_pem(Path("{first.key_path}").read_bytes())); '
+            'print(c.notarize(document=b"hello"))\'',
+        ]
+    # One print, so that whoever watches the output sees the banner whole.
+    console.print(Group(table, Text("\n".join(lines))), soft_wrap=True, highlight=False)

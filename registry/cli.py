@@ -1,5 +1,7 @@
-"""``lianxin-registry``: administer the registry — department clients, bootstrap on a
-chain, migrations, serving. Settings come from the environment (``LIANXIN_REGISTRY_*``)."""
+"""``lianxin registry``: administer the registry — department clients, bootstrap on a
+chain, migrations, serving. Settings come from the environment (``LIANXIN_REGISTRY_*``);
+``lianxin registry`` (:mod:`node.cli`) fills in those of the chain in its ``--dir``
+(default ``devchain``): the data dir ``<dir>/registry``, the node, the signing account."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from chain.crypto import PublicKey
 from chain.errors import InvalidKey
@@ -23,7 +26,16 @@ from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
 from sdk.identifiers import InvalidIdentifier, validate_uscc
 
-app = typer.Typer(help="Administer the lianxin registry.", no_args_is_help=True)
+PROG_NAME = "lianxin registry"
+"""How these commands are invoked (and how their help names them)."""
+
+app = typer.Typer(
+    help="Administer the lianxin registry: department clients, bootstrap, serving. "
+    "The registry is the one of the chain in --dir (default devchain, its data in "
+    "DIR/registry) unless LIANXIN_REGISTRY_DATA_DIR or LIANXIN_REGISTRY_DATABASE_URL "
+    "name another.",
+    no_args_is_help=True,
+)
 clients_app = typer.Typer(help="Department systems allowed to call the registry.")
 app.add_typer(clients_app, name="clients")
 
@@ -43,7 +55,26 @@ def add_client(
     issuer_codes: list[str] | None = None,
 ) -> Client:
     """Register a client, bound to ``issuer_codes`` (and its own USCC) as the authorities
-    it may issue licenses for; raises ValueError for a bad USCC, key, role or issuer code."""
+    it may issue licenses for; raises ValueError for a bad USCC, key, role or issuer code
+    (and then stores nothing)."""
+    client = new_client(
+        name=name, uscc=uscc, public_key_pem=public_key_pem, roles=roles, issuer_codes=issuer_codes
+    )
+    with db.session() as session:
+        session.add(client)
+    return client
+
+
+def new_client(
+    *,
+    name: str,
+    uscc: str,
+    public_key_pem: bytes,
+    roles: list[str],
+    issuer_codes: list[str] | None = None,
+) -> Client:
+    """The client row :func:`add_client` stores, checked but not stored; raises ValueError
+    for a bad USCC, key, role or issuer code."""
     try:
         code = validate_uscc(uscc)
     except InvalidIdentifier as exc:
@@ -56,7 +87,7 @@ def add_client(
     unknown = set(roles) - KNOWN_ROLES
     if unknown:
         raise ValueError(f"unknown roles {sorted(unknown)}")
-    client = Client(
+    return Client(
         id=str(uuid.uuid4()),
         name=name,
         uscc=code,
@@ -65,9 +96,6 @@ def add_client(
         issuer_codes=bound_codes,
         created_at=datetime.now(UTC),
     )
-    with db.session() as session:
-        session.add(client)
-    return client
 
 
 @clients_app.command("add")
@@ -84,20 +112,24 @@ def clients_add(
         ),
     ] = None,
 ) -> None:
-    """Register a department client; prints its id as JSON."""
-    db = Database.open(RegistrySettings())
+    """Register a department client in an existing registry database; prints its id as
+    JSON. Everything is checked before the database is opened: a refused client changes
+    nothing and creates nothing."""
     try:
-        client = add_client(
-            db,
+        client = new_client(
             name=name,
             uscc=uscc,
             public_key_pem=public_key_pem.read_bytes(),
             roles=list(role or DEFAULT_ROLES),
             issuer_codes=list(issuer_code or ()),
         )
-    except ValueError as exc:
-        typer.echo(str(exc), err=True)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    db = _open_existing_database(RegistrySettings())
+    try:
+        with db.session() as session:
+            session.add(client)
     finally:
         db.close()
     typer.echo(json.dumps({"id": client.id, "name": client.name, "uscc": client.uscc}))
@@ -106,7 +138,7 @@ def clients_add(
 @clients_app.command("list")
 def clients_list() -> None:
     """List registered clients as JSON."""
-    db = Database.open(RegistrySettings())
+    db = _open_existing_database(RegistrySettings())
     with db.session() as session:
         rows = session.scalars(select(Client).order_by(Client.created_at)).all()
         typer.echo(
@@ -115,6 +147,21 @@ def clients_list() -> None:
             )
         )
     db.close()
+
+
+def _open_existing_database(settings: RegistrySettings) -> Database:
+    """The registry database of ``settings``, migrated; exits 2 (creating nothing) when it
+    is an SQLite file that does not exist yet."""
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        typer.echo(
+            f"error: no registry database at {url.database}: run `lianxin dev` (or "
+            "`lianxin registry migrate`) first, or name the chain with --dir, or the "
+            "database with LIANXIN_REGISTRY_DATA_DIR / LIANXIN_REGISTRY_DATABASE_URL",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return Database.open(settings)
 
 
 @app.command("bootstrap")
@@ -176,8 +223,8 @@ def start_command(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point (``python -m registry.cli``, run by ``lianxin registry``)."""
+    app(prog_name=PROG_NAME)
 
 
 if __name__ == "__main__":
