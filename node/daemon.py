@@ -29,6 +29,7 @@ from node.producer import DevProducer
 from node.rpc.errors import InvalidParams
 from node.rpc.methods import RpcApi
 from node.rpc.server import RpcServer
+from node.storage.mempool_store import MempoolStore
 from node.wal import WalError
 
 log = logging.getLogger("lianxin.node")
@@ -99,7 +100,16 @@ class Node:
             capacity=self.config.mempool_size,
             nonce_committed=ledger.nonce_committed,
             next_height=lambda: ledger.head.height + 1,
+            store=MempoolStore.open(self.config.data_dir / "mempool"),
         )
+        # Transactions admitted before a restart and not yet committed are pooled again.
+        restored = self.mempool.restore()
+        if restored.restored or restored.refused:
+            log.info(
+                "mempool: %d transactions kept from before the restart, %d no longer admissible",
+                restored.restored,
+                len(restored.refused),
+            )
         if len(self.genesis.validators) > 1:
             if self.validator_key is None:
                 raise ConfigError("a chain with several validators needs validator_keystore")
@@ -173,6 +183,8 @@ class Node:
         # A block being committed on the writer thread finishes before the store closes.
         await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown, True)
         self._readers.shutdown(wait=True)
+        if self.mempool is not None:
+            self.mempool.close()
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None

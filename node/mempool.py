@@ -9,6 +9,14 @@ and nonce uniqueness. A refused transaction raises a typed error and never reach
 the producer checks the permission again when it takes a transaction for a block, since
 governance may have revoked or frozen its sender meanwhile.
 
+The pool is bounded in transactions and in bytes; a full pool refuses at admission
+(MempoolFull), and what it admitted stays pending until a block commits it or a rule makes it
+unincludable (expired, committed nonce, sender no longer permitted), each settled with its
+reason. A transaction that does not fit in this block waits for the next. With a
+:class:`~node.storage.mempool_store.MempoolStore`, admitted transactions also survive a
+restart of the node (or of the whole network): :meth:`Mempool.restore` pools them again,
+re-checked against the head.
+
 :meth:`Mempool.check` is pure with respect to the pool and may run on worker threads (SM2
 verification through OpenSSL releases the GIL, so several checks proceed in parallel);
 :meth:`Mempool.add`, :meth:`Mempool.take` and :meth:`Mempool.settle` run on the event loop.
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 
 from chain.errors import ValidationError
 from chain.execution import sender_address
+from chain.limits import MAX_MEMPOOL_BYTES
 from chain.primitives import Hash32
 from chain.types import Transaction
 from chain.validation import (
@@ -38,6 +47,7 @@ from node.permissions import ROLE_SENDER as ROLE_SENDER
 from node.permissions import AccountFrozen as AccountFrozen
 from node.permissions import NotPermitted as NotPermitted
 from node.permissions import Permissions as Permissions
+from node.storage.mempool_store import MempoolStore
 
 
 class MempoolError(ValidationError):
@@ -45,12 +55,25 @@ class MempoolError(ValidationError):
 
 
 class MempoolFull(MempoolError):
-    """The pool already holds as many transactions as it may."""
+    """The pool already holds as many transactions, or as many bytes, as it may."""
 
-    def __init__(self, *, tx_hash: Hash32, capacity: int) -> None:
-        super().__init__(f"transaction {tx_hash.hex()}: mempool full ({capacity} transactions)")
+    def __init__(self, *, tx_hash: Hash32, capacity: int, max_bytes: int | None = None) -> None:
+        bound = f"{capacity} transactions" if max_bytes is None else f"{max_bytes} bytes"
+        super().__init__(f"transaction {tx_hash.hex()}: mempool full ({bound})")
         self.tx_hash = tx_hash
         self.capacity = capacity
+        self.max_bytes = max_bytes
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What :meth:`Mempool.restore` did with the transactions kept from before a restart."""
+
+    restored: int
+    """Transactions checked again and pooled."""
+    refused: tuple[tuple[Hash32, str], ...]
+    """Transactions that no longer pass admission (committed meanwhile, expired, sender
+    frozen...), with the reason; they are forgotten."""
 
 
 @dataclass(frozen=True)
@@ -74,12 +97,22 @@ class Mempool:
         capacity: int,
         nonce_committed: Callable[[Hash32], bool],
         next_height: Callable[[], int],
+        max_bytes: int = MAX_MEMPOOL_BYTES,
+        store: MempoolStore | None = None,
     ) -> None:
         """``nonce_committed`` answers from the committed nonce index; ``next_height`` gives
-        the height of the next block (the height admission validates against)."""
+        the height of the next block (the height admission validates against); the pool
+        holds at most ``capacity`` transactions and ``max_bytes`` bytes of them. With a
+        ``store``, every admitted transaction is kept there until it is settled, so that
+        :meth:`restore` brings it back after a restart."""
         self.rules = rules
         self.permissions = permissions
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._store = store
+        self._stored: dict[Hash32, int] = {}
+        self._sizes: dict[Hash32, int] = {}
+        self._bytes = 0
         self._nonce_committed = nonce_committed
         self._next_height = next_height
         self._pending: OrderedDict[Hash32, Transaction] = OrderedDict()
@@ -121,6 +154,16 @@ class Mempool:
             raise DuplicateNonce(tx_hash=tx.hash, nonce=tx.nonce, committed=False)
         if len(self) >= self.capacity:
             raise MempoolFull(tx_hash=tx.hash, capacity=self.capacity)
+        raw = tx.encode()
+        if self._bytes + len(raw) > self.max_bytes:
+            raise MempoolFull(tx_hash=tx.hash, capacity=self.capacity, max_bytes=self.max_bytes)
+        self._insert(tx, raw, None)
+
+    def _insert(self, tx: Transaction, raw: bytes, stored_key: int | None) -> None:
+        if self._store is not None:
+            self._stored[tx.hash] = self._store.append(raw) if stored_key is None else stored_key
+        self._sizes[tx.hash] = len(raw)
+        self._bytes += len(raw)
         self._pending[tx.hash] = tx
         self._nonces.add(tx.nonce)
         for listener in self._listeners:
@@ -156,13 +199,53 @@ class Mempool:
 
     def settle(self, outcomes: Mapping[Hash32, Outcome]) -> None:
         """Forget taken transactions and resolve their waiters with their outcome."""
+        forget: list[int] = []
         for tx_hash, outcome in outcomes.items():
             tx = self._in_flight.pop(tx_hash, None) or self._pending.pop(tx_hash, None)
             if tx is not None:
                 self._nonces.discard(tx.nonce)
+                self._bytes -= self._sizes.pop(tx_hash, 0)
+                stored_key = self._stored.pop(tx_hash, None)
+                if stored_key is not None:
+                    forget.append(stored_key)
             for waiter in self._waiters.pop(tx_hash, []):
                 if not waiter.done():
                     waiter.set_result(outcome)
+        if forget and self._store is not None:
+            self._store.remove(forget)
+
+    def restore(self) -> Restored:
+        """Pool again the transactions the store kept from before a restart, in their
+        arrival order, each checked again by every admission rule against the current head
+        (so one committed meanwhile, expired, or whose sender lost its role is refused and
+        forgotten). Call once, before admitting anything."""
+        if self._store is None:
+            return Restored(0, ())
+        restored = 0
+        refused: list[tuple[Hash32, str]] = []
+        forget: list[int] = []
+        for key, raw in list(self._store.records()):
+            try:
+                tx = self.check(raw)
+                if tx.nonce in self._nonces:
+                    raise DuplicateNonce(tx_hash=tx.hash, nonce=tx.nonce, committed=False)
+            except ValidationError as exc:
+                refused.append((getattr(exc, "tx_hash", Hash32(bytes(32))), str(exc)))
+                forget.append(key)
+                continue
+            self._insert(tx, raw, key)
+            restored += 1
+        self._store.remove(forget)
+        if restored:
+            for listener in self._listeners:
+                listener()
+        return Restored(restored, tuple(refused))
+
+    def close(self) -> None:
+        """Close the store (what it holds stays for :meth:`restore`)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def drop_expired(self, height: int) -> list[Transaction]:
         """Remove pending transactions whose ``block_limit`` is below ``height``."""

@@ -26,6 +26,7 @@ from chain.types import Transaction
 from chain.validation import DuplicateNonce, TxRules
 from node.mempool import Mempool, MempoolFull, Outcome, Permissions
 from node.rpc.errors import ErrorCode
+from node.storage.mempool_store import MempoolStore
 
 TARGET = b"\x42" * 20
 
@@ -205,3 +206,60 @@ def test_pool_take_settle_and_waiters() -> None:
     expired = dataclasses.replace(_tx(chain), block_limit=1)
     pool.add(expired)
     assert pool.drop_expired(2) == [expired]
+
+
+def _stored_pool(
+    chain: DevChain, path: Path, *, committed: set[bytes] | None = None, height: int = 1
+) -> Mempool:
+    done = committed or set()
+    return Mempool(
+        TxRules(CHAIN_ID),
+        Permissions.from_genesis(chain.genesis),
+        capacity=100,
+        nonce_committed=lambda nonce: nonce in done,
+        next_height=lambda: height,
+        store=MempoolStore.open(path),
+    )
+
+
+def test_the_pool_is_bounded_in_bytes_and_refuses_at_admission() -> None:
+    chain = make_chain()
+    first = _tx(chain)
+    pool = Mempool(
+        TxRules(CHAIN_ID),
+        Permissions.from_genesis(chain.genesis),
+        capacity=100,
+        nonce_committed=lambda nonce: False,
+        next_height=lambda: 1,
+        max_bytes=len(first.encode()) + 10,
+    )
+    pool.add(first)
+    with pytest.raises(MempoolFull, match="bytes"):
+        pool.add(_tx(chain))
+    pool.settle({first.hash: Outcome(1)})
+    pool.add(_tx(chain))
+
+
+def test_accepted_transactions_survive_a_restart_rechecked(tmp_path: Path) -> None:
+    chain = make_chain()
+    pool = _stored_pool(chain, tmp_path / "mempool")
+    kept, settled, committed_meanwhile = (_tx(chain) for _ in range(3))
+    expiring = signed_tx(chain.sender, to=TARGET, data=b"\x07", block_limit=3)  # type: ignore[arg-type]
+    for tx in (kept, settled, committed_meanwhile, expiring):
+        pool.add(tx)
+    pool.take(2)  # in a block being decided when the node stops: still the pool's
+    pool.settle({settled.hash: Outcome(1)})
+    pool.close()
+
+    # Restarted at height 5: one was committed by the others meanwhile, one expired.
+    restarted = _stored_pool(
+        chain, tmp_path / "mempool", committed={committed_meanwhile.nonce}, height=5
+    )
+    report = restarted.restore()
+    assert report.restored == 1
+    assert {tx_hash for tx_hash, _ in report.refused} == {committed_meanwhile.hash, expiring.hash}
+    assert list(restarted.pending()) == [kept]
+    restarted.settle({kept.hash: Outcome(5)})
+    restarted.close()
+    # What was settled or refused is gone from the store for good.
+    assert _stored_pool(chain, tmp_path / "mempool", height=5).restore().restored == 0
