@@ -8,9 +8,14 @@ address), so they are run from a validator's folder: ``--node I`` picks ``node-I
 network directory, its key and its node. A change passes once validators holding more than
 2/3 of the voting power voted, and rules from two blocks after the block that passed it.
 
-Before proposing, the node checks the change against the validators online now
-(``lianxin_checkValidatorChange``): a change after which they would not reach quorum is
-refused, and ``--dry-run`` shows that check without sending anything.
+The quorum guard. The contract refuses the vote that would execute a change when, once every
+executed change and this one rule, the validators seen signing recently (in the commit
+certificates of the last ``LIVENESS_WINDOW`` blocks, recorded on chain) would hold less than
+a quorum of the new set: the chain would halt. ``lianxin_checkValidatorChange`` asks the
+contract for that verdict in the next block. ``propose`` checks it first and sends nothing
+when it is refused; ``vote`` checks it when this vote would execute the change and sends
+nothing when it is refused, unless ``--force`` (then the contract itself refuses it, with
+``QuorumAtRisk``). ``--dry-run`` shows the verdict without sending anything.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from contracts.validators import (
     EXECUTED_TOPIC,
     PROPOSED_TOPIC,
     VALIDATOR_GOVERNANCE_ADDRESS,
+    ValidatorProposal,
     decode_proposal,
     proposal_call,
     proposal_count_call,
@@ -69,6 +75,7 @@ CONTRACT_ERRORS = {
         "EmptySet()",
         "NoChange(address,uint256)",
         "HashFailed()",
+        "QuorumAtRisk(uint256,uint256)",
     )
 }
 """Selectors of the contract's custom errors → their signatures, to name a revert."""
@@ -77,7 +84,11 @@ NodeIndexOption = Annotated[
     int, typer.Option("--node", "-n", help="folder node-N: its key signs, its node serves")
 ]
 DryRunOption = Annotated[
-    bool, typer.Option("--dry-run", help="only check the change against the nodes online")
+    bool, typer.Option("--dry-run", help="only show the contract's quorum verdict; send nothing")
+]
+ForceOption = Annotated[
+    bool,
+    typer.Option("--force", help="send even if the quorum guard refuses (the contract reverts)"),
 ]
 
 
@@ -198,21 +209,65 @@ def validators_propose(
         if len(key_bytes) != 65 or key_bytes[0] != 4:
             raise fail("--public-key must be an uncompressed SM2 key (65 bytes, 04…)")
     url = _url(_folder(directory, node))
-    check = dict(call(url, "lianxin_checkValidatorChange", [to_hex(key_bytes), power]))
+    check = _quorum_verdict(url, key_bytes, power)
     if dry_run or not check["ok"]:
-        if as_json:
-            emit({"dryRun": dry_run, **check}, True)
-        elif check["ok"]:
-            console.print(
-                f"dry run: setting {check['validator']} to power {power} is acceptable "
-                f"({check['onlinePower']} of {check['newTotalPower']} online, quorum "
-                f"{check['newQuorumPower']})"
-            )
-        if not check["ok"]:
-            raise fail(f"refused: {check['reason']}", EXIT_BAD)
+        _show_verdict({"dryRun": dry_run, **check}, as_json)
         return
     key = _node_key(directory, node, password_file)
     _report(_send(url, key, propose_call(key_bytes, power)), "proposed", as_json)
+
+
+def _quorum_verdict(url: str, public_key: bytes, power: int) -> dict[str, Any]:
+    """The contract's quorum-guard verdict on setting ``public_key`` to ``power`` in the
+    next block (``lianxin_checkValidatorChange``)."""
+    return dict(call(url, "lianxin_checkValidatorChange", [to_hex(public_key), power]))
+
+
+def _show_verdict(verdict: dict[str, Any], as_json: bool) -> None:
+    """Print a dry run's verdict; exit 1 if the change is refused."""
+    if as_json:
+        emit(verdict, True)
+    elif verdict["ok"]:
+        seen = verdict.get("seenPower")
+        figures = (
+            ""
+            if seen is None
+            else f" ({seen} of {verdict['newTotalPower']} seen signing, quorum "
+            f"{verdict['newQuorumPower']})"
+        )
+        console.print(f"dry run: acceptable{figures}")
+    if not verdict["ok"]:
+        raise fail(f"refused: {verdict['reason']}", EXIT_BAD)
+
+
+def _read_proposal(url: str, proposal_id: int) -> ValidatorProposal:
+    count = int.from_bytes(_contract_call(url, proposal_count_call()), "big")
+    if not 0 <= proposal_id < count:
+        raise fail(f"no proposal {proposal_id}: {count} proposals so far", EXIT_BAD)
+    return decode_proposal(proposal_id, _contract_call(url, proposal_call(proposal_id)))
+
+
+def _vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict[str, Any]:
+    """What voting for ``proposal`` as ``voter`` would do in the next block: whether it
+    executes the change (the voters would then hold more than 2/3 of the power ruling the
+    next height) and, if it does, the contract's quorum verdict on the change."""
+    ruling = call(url, "lianxin_getValidators", [])
+    powers = {str(v["address"]).lower(): int(v["power"], 16) for v in ruling["validators"]}
+    total = sum(powers.values())
+    voted = proposal.voted_power + powers.get(to_hex(voter), 0)
+    executes = proposal.executed_at == 0 and voted * 3 > total * 2
+    verdict: dict[str, Any] = {
+        "proposal": proposal.id,
+        "validator": to_hex(proposal.validator),
+        "power": proposal.power,
+        "votedPowerAfter": voted,
+        "totalPower": total,
+        "executes": executes,
+    }
+    if not executes:
+        return {**verdict, "ok": True, "reason": None}
+    check = _quorum_verdict(url, proposal.public_key, proposal.power)
+    return {**check, **verdict, "ok": check["ok"], "reason": check["reason"]}
 
 
 @validators_app.command("vote")
@@ -220,12 +275,19 @@ def validators_vote(
     proposal: Annotated[int, typer.Argument(help="proposal id")],
     directory: DirOption = DEFAULT_DIR,
     node: NodeIndexOption = 0,
+    dry_run: DryRunOption = False,
+    force: ForceOption = False,
     password_file: PasswordOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Vote for PROPOSAL with the key of validator folder --node."""
+    """Vote for PROPOSAL with the key of validator folder --node. A vote that would execute
+    a change the quorum guard refuses is not sent (unless --force)."""
     url = _url(_folder(directory, node))
     key = _node_key(directory, node, password_file)
+    verdict = _vote_verdict(url, key.public_key.address, _read_proposal(url, proposal))
+    if dry_run or not (verdict["ok"] or force):
+        _show_verdict({"dryRun": dry_run, **verdict}, as_json)
+        return
     result = _send(url, key, vote_call(proposal))
     result.setdefault("proposal", proposal)
     _report(result, "voted", as_json)

@@ -37,7 +37,10 @@ from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit
 from chain.types import Block, CommitCertificate, Header, Receipt, Transaction
 from chain.validation import TxRules, validate_block_transactions
-from contracts.validators import RulingSet
+from contracts.validators import (
+    RulingSet,
+    block_system_writes,
+)
 from node.block_validity import (
     check_block_size,
     check_execution,
@@ -514,6 +517,7 @@ class Ledger:
                 parent.state_root,
                 self._context(header.height, header.timestamp_ms, header.proposer),
                 list(block.transactions),
+                block_system_writes(self.genesis, block.last_commit),
             )
         except ChainError as exc:
             raise BlockRejected(f"re-execution failed: {exc}") from exc
@@ -543,6 +547,7 @@ class Ledger:
             parent.state_root,
             self._context(height, timestamp, proposer),
             txs,
+            block_system_writes(self.genesis, last_commit),
         )
         receipts = tuple(execution.receipts)
         header = Header(

@@ -3,7 +3,9 @@ disk was altered.
 
 For every height it checks the block decodes canonically, links to its parent, that its
 transaction and receipt Merkle roots match, that every transaction signature verifies, that
-re-executing its transactions gives the stored receipts and the header's state root, and
+re-executing its transactions (after the block's system writes, the liveness record of
+:func:`contracts.validators.block_system_writes`) gives the stored receipts and the header's
+state root, and
 that its commit certificate (and the parent's, carried in the block) prove the commit.
 """
 
@@ -20,6 +22,7 @@ from chain.merkle import merkle_root
 from chain.storage import BlockStore
 from chain.types import Block, CommitCertificate, Header, Receipt
 from chain.validation import verify_transaction_signature
+from contracts.validators import block_system_writes
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (height just verified, head height)."""
@@ -129,7 +132,11 @@ def _check_block(
     )
     try:
         execution = execute_block(
-            store.state(), parent.state_root, context, list(block.transactions)
+            store.state(),
+            parent.state_root,
+            context,
+            list(block.transactions),
+            block_system_writes(genesis, block.last_commit),
         )
     except ChainError as exc:
         return f"re-execution failed: {exc}"

@@ -9,11 +9,31 @@ pragma solidity 0.8.28;
 ///         voting power the change is executed and takes effect ACTIVATION_DELAY blocks later.
 ///         The node reads the set of each height with `validatorsAt(height)` on the state of
 ///         the block before it.
-/// @dev    Storage layout (the genesis writer in contracts/validators.py depends on it):
-///         slot 0 `changes` (every executed change in order, the genesis members first, with
-///         effective height 0), slot 1 `lastEffectiveHeight`, slot 2 `proposals`, slot 3
-///         `voted`. A proposal is tied to the number of changes when it was made: once another
-///         change executes, it is stale and can no longer pass.
+///
+///         Quorum guard. The vote that would execute a change is refused (`QuorumAtRisk`)
+///         when, once every executed change and this one rule, the validators seen signing
+///         recently would hold less than a quorum (more than 2/3) of the new total power: the
+///         chain would halt at the first height of the new set. The judgement is made on the
+///         whole set of pending changes together (executed ones not yet ruling, plus this
+///         one), at the vote that executes, with the liveness of that block. Two proposals can
+///         never both execute against the same set: executing one makes the other stale.
+///
+///         Liveness record. Before the transactions of every block, the node writes, for each
+///         validator whose precommit is in the block's last-commit certificate (the
+///         certificate of the parent, which the header commits to), the parent's height into
+///         `lastSignedHeight[validator]`. It is a system write made identically by every node
+///         and by `verify-chain` (as EIP-4788 writes the beacon root before a block's
+///         transactions), derived only from the block itself, so every node reaches the same
+///         state. A validator counts as seen at block `n` when it signed one of the
+///         certificates of heights `n - LIVENESS_WINDOW` .. `n - 1`; a genesis member that has
+///         not signed yet counts as seen during the chain's first `LIVENESS_WINDOW` blocks,
+///         a validator added later only once it signed.
+/// @dev    Storage layout (the genesis writer and the liveness writes in contracts/validators.py
+///         depend on it): slot 0 `changes` (every executed change in order, the genesis members
+///         first, with effective height 0), slot 1 `lastEffectiveHeight`, slot 2 `proposals`,
+///         slot 3 `voted`, slot 4 `lastSignedHeight`. A proposal is tied to the number of
+///         changes when it was made: once another change executes, it is stale and can no
+///         longer pass.
 contract ValidatorGovernance {
     struct Change {
         address validator;
@@ -37,6 +57,17 @@ contract ValidatorGovernance {
     /// @notice Blocks between the block that executes a change and the first height it rules.
     uint256 public constant ACTIVATION_DELAY = 2;
 
+    /// @notice How many recent certificates a validator must appear in (at least once) to
+    ///         count as online for the quorum guard. A compiled constant, not a genesis
+    ///         setting: it is part of the rule deciding which votes are valid, so every node
+    ///         must use the same value for the chain's whole life, and no genesis can set it
+    ///         to 0 (which would disable the guard). 32 blocks is several seconds of blocks at
+    ///         the consensus timeouts: far longer than an online validator stays out of the
+    ///         certificates by chance (they carry the first two thirds of precommits to arrive,
+    ///         and each proposer's own), short enough that a validator that went down is seen
+    ///         as down before a change is voted through.
+    uint256 public constant LIVENESS_WINDOW = 32;
+
     address private constant SM3_PRECOMPILE = address(0x5a03);
 
     /// @notice Every executed change, the genesis members first.
@@ -50,6 +81,11 @@ contract ValidatorGovernance {
 
     /// @notice Whether a validator account voted for a proposal.
     mapping(uint256 => mapping(address => bool)) public voted;
+
+    /// @notice The latest height whose commit certificate carries the validator's precommit
+    ///         (0: none yet). Written by the node before each block's transactions, never by
+    ///         a transaction.
+    mapping(address => uint256) public lastSignedHeight;
 
     event Proposed(uint256 indexed id, address indexed validator, uint256 power, address indexed by);
     event Voted(uint256 indexed id, address indexed by, uint256 votedPower, uint256 totalPower);
@@ -73,6 +109,9 @@ contract ValidatorGovernance {
     error NoChange(address validator, uint256 power);
     /// @notice The SM3 precompile did not answer.
     error HashFailed();
+    /// @notice Executing the change would leave the validators seen signing recently with
+    ///         `seenPower`, below the `quorumPower` of the new set: the chain would halt.
+    error QuorumAtRisk(uint256 seenPower, uint256 quorumPower);
 
     /// @notice The validators ruling `height`: their keys (x, y of the uncompressed SM2 key),
     ///         addresses and powers, and the height from which this set rules.
@@ -147,6 +186,37 @@ contract ValidatorGovernance {
         }
     }
 
+    /// @notice The quorum guard's figures for setting `validator` to `power` at block `height`,
+    ///         on top of every executed change: the power of the new set held by validators
+    ///         seen signing recently, the new total power, and the new quorum. The vote that
+    ///         executes a change is refused when `seenPower < quorumPower` at its block.
+    function quorumCheck(address validator, uint256 power, uint256 height)
+        public
+        view
+        returns (uint256 seenPower, uint256 totalPower, uint256 quorumPower)
+    {
+        (,, address[] memory addresses, uint256[] memory powers,) = validatorsAt(type(uint256).max);
+        bool found = false;
+        for (uint256 i = 0; i < addresses.length; i++) {
+            uint256 held = powers[i];
+            if (addresses[i] == validator) {
+                held = power;
+                found = true;
+            }
+            totalPower += held;
+            if (_seen(addresses[i], height)) {
+                seenPower += held;
+            }
+        }
+        if (!found) {
+            totalPower += power;
+            if (_seen(validator, height)) {
+                seenPower += power;
+            }
+        }
+        quorumPower = totalPower * 2 / 3 + 1;
+    }
+
     /// @notice Number of proposals made so far (the next proposal's id).
     function proposalCount() external view returns (uint256) {
         return proposals.length;
@@ -212,6 +282,11 @@ contract ValidatorGovernance {
         proposal.votedPower += power;
         emit Voted(id, msg.sender, proposal.votedPower, totalPower);
         if (proposal.votedPower * 3 > totalPower * 2) {
+            (uint256 seenPower,, uint256 quorumPower) =
+                quorumCheck(proposal.validator, proposal.power, block.number);
+            if (seenPower < quorumPower) {
+                revert QuorumAtRisk(seenPower, quorumPower);
+            }
             uint256 effective = block.number + ACTIVATION_DELAY;
             proposal.executedAt = block.number;
             changes.push(
@@ -233,6 +308,25 @@ contract ValidatorGovernance {
         if (power == 0) {
             revert NotValidator(msg.sender);
         }
+    }
+
+    /// @dev Whether `validator` counts as online at block `height`: it signed one of the last
+    ///      LIVENESS_WINDOW certificates, or it is a genesis member that has not signed yet
+    ///      and the chain is still in its first LIVENESS_WINDOW blocks.
+    function _seen(address validator, uint256 height) private view returns (bool) {
+        uint256 last = lastSignedHeight[validator];
+        if (last + LIVENESS_WINDOW < height) {
+            return false;
+        }
+        if (last != 0) {
+            return true;
+        }
+        for (uint256 i = 0; i < changes.length && changes[i].effectiveHeight == 0; i++) {
+            if (changes[i].validator == validator) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /// @dev A lianxin address: the last 20 bytes of SM3 over the key without its 0x04 prefix.

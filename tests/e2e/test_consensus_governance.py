@@ -7,10 +7,15 @@ JSON-RPC and passes transactions on, without signing anything. Then, through
 (three of four votes), signs certificates from the announced height on, and validator 3 is
 removed (four of five votes) and stops signing. A change that would leave the validators
 online short of a quorum is refused, also as a dry run, and nothing is sent.
+
+On a network of four, a removal proposed while all were online and voted through after
+another validator went down is refused at the executing vote (by the CLI, which sends
+nothing, and, forced, by the contract's quorum guard), and the chain keeps committing.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +26,13 @@ from e2e_harness import run_cli
 from net_harness import Net, assert_agreement, free_port_block, wait_until
 
 from chain.crypto import PrivateKey
+from contracts.validators import (
+    LIVENESS_WINDOW,
+    VALIDATOR_GOVERNANCE_ADDRESS,
+    ValidatorProposal,
+    decode_proposal,
+    proposal_call,
+)
 from node.rpc_client import rpc_call
 from sdk.account import Sm2Account
 from sdk.transactions import build_transaction, encode_raw
@@ -30,6 +42,15 @@ pytestmark = pytest.mark.e2e
 VALIDATORS = 4
 OBSERVER = 4
 NODES = VALIDATORS + 1
+FAST_TIMINGS = {
+    "commit_delay_ms": 20,
+    "timeout_propose_ms": 300,
+    "timeout_prevote_ms": 200,
+    "timeout_precommit_ms": 200,
+    "timeout_delta_ms": 100,
+}
+"""Shorter consensus timings for the removal test, so that the liveness window passes in a
+few seconds once a validator stops."""
 
 
 @pytest.fixture
@@ -169,3 +190,96 @@ def test_governance_adds_and_removes_validators_and_observer_follows(net: Net) -
     wait_until("the chain goes on", lambda: min(net.head(i) for i in everyone) >= base + 3)
     assert_agreement(net, everyone)
     print(f"governance test took {time.monotonic() - started:.1f} s")
+
+
+@pytest.fixture
+def four(tmp_path: Path) -> Iterator[Net]:
+    rpc_base = free_port_block(VALIDATORS)
+    p2p_base = free_port_block(VALIDATORS)
+    root = tmp_path / "net"
+    result = run_cli(
+        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
+        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result
+    network = Net(root, rpc_base, p2p_base, VALIDATORS)
+    for index in range(VALIDATORS):
+        path = network.folder(index) / "node.toml"
+        text = path.read_text(encoding="utf-8")
+        for name, value in FAST_TIMINGS.items():
+            text = re.sub(rf"^{name} = \d+$", f"{name} = {value}", text, flags=re.MULTILINE)
+        path.write_text(text, encoding="utf-8")
+    try:
+        yield network
+    finally:
+        network.kill_all()
+
+
+def read_proposal(net: Net, proposal: int) -> ValidatorProposal:
+    request = {
+        "to": "0x" + VALIDATOR_GOVERNANCE_ADDRESS.hex(),
+        "data": "0x" + proposal_call(proposal).hex(),
+    }
+    output = rpc_call(net.url(0), "eth_call", [request, "latest"], timeout=3)
+    return decode_proposal(proposal, bytes.fromhex(output[2:]))
+
+
+def test_removal_voted_while_a_validator_is_down_is_refused_at_the_executing_vote(
+    four: Net,
+) -> None:
+    """Validator 3 goes down after a removal of validator 2 was proposed (by 1) while all four
+    were online; then 0 and 2 vote for it. Executing it would leave 0 and 1 of {0, 1, 3}, short
+    of the quorum of 3: the chain would halt. Validator 2's vote, the executing one, is refused
+    by the CLI (nothing sent) and, forced, by the contract; the chain keeps committing while
+    validator 3 stays down."""
+    net = four
+    running = [0, 1, 2]
+    result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "WARNING")
+    assert result.code == 0, result
+    wait_until("first blocks", lambda: min(net.head(i) for i in range(VALIDATORS)) >= 3)
+
+    proposed = validators_cli(net, "propose", "--node", "1", "--target-node", "2", "--power", "0")
+    assert proposed["ok"] and not proposed.get("executed"), proposed
+    proposal = proposed["proposal"]
+
+    result = run_cli("net", "stop", "--dir", str(net.root), "--node", "3")
+    assert result.code == 0, result
+    stopped_at = net.head(0)
+    # Until validator 3's last certificate leaves the window, the contract still counts it.
+    wait_until(
+        f"{LIVENESS_WINDOW} blocks without validator 3",
+        lambda: min(net.head(i) for i in running) >= stopped_at + LIVENESS_WINDOW + 2,
+        timeout=90,
+    )
+    first = validators_cli(net, "vote", str(proposal), "--node", "0")
+    assert first["ok"] and not first.get("executed"), first
+
+    dry = run_cli(
+        "validators", "vote", str(proposal), "--node", "2", "--dry-run", "--json",
+        "--dir", str(net.root),
+    )  # fmt: skip
+    assert dry.code != 0 and "quorum" in dry.stderr, dry
+    verdict = dry.json()
+    assert verdict["executes"] and not verdict["ok"], verdict
+    assert (verdict["seenPower"], verdict["newTotalPower"], verdict["newQuorumPower"]) == (2, 3, 3)
+
+    voted_before = read_proposal(net, proposal).voted_power
+    refused = run_cli("validators", "vote", str(proposal), "--node", "2", "--dir", str(net.root))
+    assert refused.code != 0 and "quorum" in refused.stderr, refused
+    assert read_proposal(net, proposal).voted_power == voted_before  # nothing was sent
+
+    forced = run_cli(
+        "validators", "vote", str(proposal), "--node", "2", "--force", "--dir", str(net.root)
+    )
+    assert forced.code != 0 and "QuorumAtRisk" in forced.stderr, forced
+    pending = read_proposal(net, proposal)
+    assert pending.executed_at == 0 and pending.voted_power == voted_before
+    assert validator_addresses(net) == {address_of(net, i) for i in range(VALIDATORS)}
+
+    base = min(net.head(i) for i in running)
+    wait_until(
+        "the chain keeps committing without validator 3",
+        lambda: min(net.head(i) for i in running) >= base + 10,
+    )
+    assert_agreement(net, running)
+    assert validator_addresses(net) == {address_of(net, i) for i in range(VALIDATORS)}

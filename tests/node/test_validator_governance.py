@@ -25,12 +25,18 @@ from contracts.validators import (
     VALIDATOR_GOVERNANCE_ADDRESS,
     ValidatorSetUnreadable,
     decode_ruling_set,
+    last_signed_slot,
     propose_call,
     validator_governance_contract,
     vote_call,
     with_change,
 )
 from node.ledger import Ledger, LedgerError
+from node.validator_check import check_validator_change
+
+GENESIS_POWER = 10
+"""Power of the one genesis validator: enough to stay above 2/3 of the total after a
+newcomer that never signs is added (the quorum guard counts only validators seen signing)."""
 
 
 class GovernedChain:
@@ -40,9 +46,11 @@ class GovernedChain:
     def __init__(self, data_dir: Path) -> None:
         chain = make_chain()
         self.validator = chain.validator
-        genesis = chain.genesis
+        validators = tuple(replace(v, power=GENESIS_POWER) for v in chain.genesis.validators)
         self.genesis = replace(
-            genesis, system_contracts=(validator_governance_contract(genesis.validators),)
+            chain.genesis,
+            validators=validators,
+            system_contracts=(validator_governance_contract(validators),),
         )
         self.ledger = Ledger.open(data_dir, self.genesis, self.validator)
 
@@ -89,14 +97,11 @@ def test_a_change_rules_two_blocks_after_it_passes(governed: GovernedChain) -> N
     ruling = ledger.validator_set(effective)
     assert ruling.since == effective
     assert {v.address: v.power for v in ruling.validators.validators} == {
-        governed.validator.public_key.address: 1,
+        governed.validator.public_key.address: GENESIS_POWER,
         newcomer.public_key.address: 3,
     }
     governed.empty_block()
     assert ledger.block(effective).header.validator_set_hash == ruling.validators.hash()  # type: ignore[union-attr]
-    # The one genesis validator holds 1 of 4 now: its proposal alone does not pass.
-    receipt = governed.run(governed.validator, propose_call(newcomer.public_key.to_bytes(), 0))
-    assert receipt.status == 1
     assert ledger.validators_at(ledger.head, FAR_FUTURE).validators == ruling.validators
 
 
@@ -105,7 +110,7 @@ def test_bad_proposals_revert_with_named_errors(governed: GovernedChain) -> None
     own_key = governed.validator.public_key.to_bytes()
     cases = [
         (stranger, propose_call(stranger.public_key.to_bytes(), 1), "NotValidator(address)"),
-        (governed.validator, propose_call(own_key, 1), "NoChange(address,uint256)"),
+        (governed.validator, propose_call(own_key, GENESIS_POWER), "NoChange(address,uint256)"),
         (governed.validator, propose_call(own_key, 0), "EmptySet()"),
         (governed.validator, vote_call(7), "UnknownProposal(uint256)"),
     ]
@@ -155,3 +160,35 @@ def test_with_change_adds_changes_and_removes() -> None:
     assert with_change(one, keys[0], 0) is None
     with pytest.raises(ContractsError):
         with_change(two, b"\x02" + bytes(32), 1)
+
+
+def test_the_dry_run_gives_the_contracts_verdict(governed: GovernedChain) -> None:
+    """The newcomer never signs, so only the genesis validator's 10 count as seen: power 3
+    for it leaves 10 of 13 (quorum 9) and passes, power 6 leaves 10 of 16 (quorum 11) and is
+    refused; the node's dry run says so before, and the contract agrees at the vote."""
+    ledger = governed.ledger
+    newcomer = PrivateKey.generate().public_key.to_bytes()
+    for _ in range(3):
+        governed.empty_block()
+    refused = check_validator_change(ledger, newcomer, 6)
+    assert not refused["ok"] and "quorum" in refused["reason"]
+    assert (refused["seenPower"], refused["newTotalPower"], refused["newQuorumPower"]) == (
+        10,
+        16,
+        11,
+    )
+    receipt = governed.run(governed.validator, propose_call(newcomer, 6))
+    assert receipt.status == 0
+    assert receipt.output[:4] == error_selector("QuorumAtRisk(uint256,uint256)")
+    accepted = check_validator_change(ledger, newcomer, 3)
+    assert accepted["ok"] and accepted["seenPower"] == 10
+    assert governed.run(governed.validator, propose_call(newcomer, 3)).status == 1
+
+
+def test_every_block_records_the_signers_of_its_last_commit(governed: GovernedChain) -> None:
+    ledger = governed.ledger
+    for _ in range(4):
+        governed.empty_block()
+    slot = last_signed_slot(governed.validator.public_key.address)
+    # Block 4 carries the certificate of block 3.
+    assert ledger.storage(ledger.head, VALIDATOR_GOVERNANCE_ADDRESS, slot) == 3
