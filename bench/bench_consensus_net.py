@@ -1,7 +1,7 @@
 """Benchmark a network of four validators, each its own process on 127.0.0.1.
 
 Run by hand: ``.venv/bin/python bench/bench_consensus_net.py [--txs N] [--latency-seconds S]
-[--catchup-blocks B] [--no-profile]``.
+[--catchup-blocks B] [--no-profile]``, or ``... --one-down [--rounds R] [--round-seconds S]``.
 
 ``lianxin net init --validators 4 --dev`` in a temporary folder (the timings ``net init``
 writes), then ``python -m node.daemon`` per validator. The ``Anchor`` contract is deployed,
@@ -20,11 +20,22 @@ JSON-RPC ports, one keep-alive HTTP connection per port:
 
 Goals: finality p50 ≤ 0.5 s and p99 ≤ 1.5 s. Prints a table, writes
 ``bench/results/consensus_net.json``.
+
+``--one-down``: consensus with one of four validators down. For each proposer behaviour, a
+fresh network (``net init --dev`` timings) runs with validator 3 stopped; once the chain has
+moved past the liveness window, R rounds of S seconds each measure, on node 0, the interval
+between consecutive commits and the latency of ``anchor`` calls sent open-loop at a low rate
+(p50 / p99 per round; the table shows the median over rounds). The behaviours: validators
+absent from the recent certificates passed over as proposer (``skip_absent_proposers``, the
+default), and the rotation as CometBFT has it, waiting out the propose timeout at every turn
+of the stopped validator (``skip_absent_proposers = false``). Writes
+``bench/results/consensus_one_down.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import statistics
@@ -53,6 +64,10 @@ from sdk.account import Sm2Account  # noqa: E402
 from sdk.transactions import block_limit_for, build_transaction, encode_raw  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "consensus_net.json"
+ONE_DOWN_RESULTS = ROOT / "bench" / "results" / "consensus_one_down.json"
+ONE_DOWN_RATE = 20.0
+"""Transactions per second sent while one validator is down (a light load: the figure is the
+commit latency, not throughput)."""
 VALIDATORS = 4
 ANCHOR_SELECTOR = keccak(text="anchor(bytes32)")[:4]
 TOTAL_SELECTOR = keccak(text="total()")[:4]
@@ -125,17 +140,28 @@ class Network:
         return int(peers.RpcClient(self.port(index), timeout=5).call("eth_blockNumber"), 16)
 
 
-def init_network(workdir: Path) -> tuple[Path, int]:
+def init_network(
+    workdir: Path, name: str = "net", settings: dict[str, str] | None = None
+) -> tuple[Path, int]:
+    """``net init`` a network in ``workdir/name``; ``settings`` are added to every node.toml
+    (top-level keys, TOML values as text)."""
     rpc_base = peers.free_port()
-    while any(_busy(rpc_base + i) for i in range(VALIDATORS)):
+    while any(_busy(rpc_base + i) or _busy(rpc_base + 100 + i) for i in range(VALIDATORS)):
         rpc_base = peers.free_port()
     p2p_base = rpc_base + 100
-    root = workdir / "net"
+    root = workdir / name
     subprocess.run(
         [*peers.lianxin_command(), "net", "init", str(root), "--validators", str(VALIDATORS),
          "--dev", "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base)],
         check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
     )  # fmt: skip
+    for index in range(VALIDATORS):
+        path = root / f"node-{index}" / "node.toml"
+        text = path.read_text(encoding="utf-8")
+        lines = "".join(f"{key} = {value}\n" for key, value in (settings or {}).items())
+        # Top-level keys go before the first table ([[peers]]).
+        head, separator, tables = text.partition("\n[")
+        path.write_text(head + "\n" + lines + separator.lstrip("\n") + tables, encoding="utf-8")
     return root, rpc_base
 
 
@@ -450,6 +476,116 @@ def run(args: argparse.Namespace, workdir: Path, group: peers.ProcessGroup) -> d
     return results
 
 
+def one_down_round(net: Network, signer: Signer, anchor: str, seconds: float) -> dict[str, float]:
+    """One measuring round with validator 3 down: commit intervals on node 0 and the latency
+    of anchor calls sent to the three running validators at :data:`ONE_DOWN_RATE`."""
+    running = [i for i in range(VALIDATORS) if i in net.processes]
+    count = max(int(ONE_DOWN_RATE * seconds), len(running))
+    signed = signer.anchors(bytes.fromhex(anchor[2:]), count, net.head(0), int(time.time()))
+    watcher = BlockWatcher(net.port(0))
+    watcher.start()
+    sends: dict[str, float] = {}
+    threads = [
+        threading.Thread(
+            target=open_loop,
+            args=(net.port(node), signed[k :: len(running)], ONE_DOWN_RATE / len(running), sends),
+            daemon=True,
+        )
+        for k, node in enumerate(running)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 30
+    while any(h not in watcher.seen for h in sends) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    watcher.stop.set()
+    watcher.join()
+    latencies = sorted(watcher.seen[h] - t for h, t in sends.items() if h in watcher.seen)
+    times = [when for _, when, _ in watcher.blocks]
+    intervals = sorted(b - a for a, b in itertools.pairwise(times))
+    return {
+        "blocks": len(times),
+        "commit_interval_p50_s": percentile(intervals, 0.50),
+        "commit_interval_p99_s": percentile(intervals, 0.99),
+        "tx_latency_p50_s": percentile(latencies, 0.50),
+        "tx_latency_p99_s": percentile(latencies, 0.99),
+        "finalized": len(latencies),
+        "sent": count,
+    }
+
+
+def one_down(args: argparse.Namespace, workdir: Path, group: peers.ProcessGroup) -> dict[str, Any]:
+    """Both proposer behaviours, each on its own network with validator 3 down."""
+    from chain.liveness import PROPOSER_LIVENESS_WINDOW
+
+    behaviours = {"skip absent proposers": "true", "CometBFT rotation (old)": "false"}
+    results: dict[str, Any] = {}
+    for label, skip in behaviours.items():
+        name = "net-skip" if skip == "true" else "net-old"
+        root, rpc_base = init_network(workdir, name, {"skip_absent_proposers": skip})
+        net = Network(root, rpc_base, group)
+        for index in range(VALIDATORS):
+            net.start(index)
+        while min(net.head(i) for i in range(VALIDATORS)) < 2:
+            time.sleep(0.1)
+        password = (root / "keystore-password").read_bytes().strip()
+        account = Sm2Account.from_keystore((root / "keys" / "admin.json").read_bytes(), password)
+        chain_id = int(peers.RpcClient(net.port(0)).call("eth_chainId"), 16)
+        signer = Signer(account, chain_id)
+        anchor = deploy_anchor(net, signer)
+        net.stop(VALIDATORS - 1)
+        stopped_at = net.head(0)
+        while net.head(0) < stopped_at + PROPOSER_LIVENESS_WINDOW + 4:
+            time.sleep(0.2)
+        rounds = []
+        for number in range(args.rounds):
+            measured = one_down_round(net, signer, anchor, args.round_seconds)
+            rounds.append(measured)
+            print(
+                f"{label}, round {number + 1}: commit interval p50 "
+                f"{measured['commit_interval_p50_s']:.3f} s p99 "
+                f"{measured['commit_interval_p99_s']:.3f} s; tx latency p50 "
+                f"{measured['tx_latency_p50_s']:.3f} s p99 {measured['tx_latency_p99_s']:.3f} s",
+                flush=True,
+            )
+        for index in list(net.processes):
+            net.stop(index)
+        results[label] = {
+            "rounds": rounds,
+            "median": {
+                key: statistics.median(r[key] for r in rounds)
+                for key in rounds[0]
+                if key.endswith("_s")
+            },
+        }
+    return results
+
+
+def print_one_down(results: dict[str, Any]) -> None:
+    print("\nconsensus with one of four validators down (medians over rounds; busy machine):")
+    columns = (
+        ("commit_interval_p50_s", "interval p50"),
+        ("commit_interval_p99_s", "interval p99"),
+        ("tx_latency_p50_s", "tx p50"),
+        ("tx_latency_p99_s", "tx p99"),
+    )
+    width = max(len(label) for label in results)
+    print(f"{'':<{width}}  " + "  ".join(f"{title:>13}" for _, title in columns))
+    for label, figures in results.items():
+        median = figures["median"]
+        cells = "  ".join(f"{1000 * median[key]:>10.0f} ms" for key, _ in columns)
+        print(f"{label:<{width}}  {cells}")
+    skip, old = (results[label]["median"] for label in results)
+    print(
+        f"p99 commit interval: {skip['commit_interval_p99_s']:.3f} s vs "
+        f"{old['commit_interval_p99_s']:.3f} s ("
+        f"{skip['commit_interval_p99_s'] / old['commit_interval_p99_s']:.2f}x); goal ≤ "
+        f"{GOAL_P99_S:.1f} s"
+    )
+
+
 def print_table(results: dict[str, Any]) -> None:
     through, lat = results["throughput"], results["latency"]
     rows = [
@@ -486,6 +622,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--catchup-blocks", type=int, default=200, help="0 skips catch-up")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--one-down", action="store_true", help="only: one validator down, both proposer modes"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="measuring rounds, --one-down")
+    parser.add_argument("--round-seconds", type=float, default=20.0, help="per round, --one-down")
     return parser.parse_args(argv)
 
 
@@ -496,7 +637,21 @@ def main(argv: list[str] | None = None) -> None:
         peers.scratch_dir("lianxin-consensus-net-") as workdir,
         peers.ProcessGroup() as group,
     ):
-        results = run(args, workdir, group)
+        if args.one_down:
+            down = one_down(args, workdir, group)
+        else:
+            results = run(args, workdir, group)
+    if args.one_down:
+        print_one_down(down)
+        ONE_DOWN_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "behaviours": down,
+            "machine": {"python": platform.python_version(), "cpus": _cpus()},
+            "args": vars(args),
+        }
+        ONE_DOWN_RESULTS.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {ONE_DOWN_RESULTS.relative_to(ROOT)}")
+        return
     results["machine"] = {"python": platform.python_version(), "cpus": _cpus()}
     results["args"] = vars(args)
     print_table(results)
