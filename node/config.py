@@ -114,8 +114,9 @@ class NodeConfig:
     ws_max_subscriptions: int = 32
     """Most eth_subscribe subscriptions one WebSocket connection may hold."""
     rpc_allowed_hosts: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
-    """Host names the RPC server answers to (the ``Host`` header, port ignored); ``"*"``
-    accepts any. A request naming another host (DNS rebinding) is refused with HTTP 403."""
+    """Host names the RPC server answers to (the ``Host`` header, port ignored), besides the
+    ``rpc_host`` address it is bound to; ``"*"`` accepts any. A request naming another host
+    (DNS rebinding) is refused with HTTP 403."""
     rpc_allowed_origins: tuple[str, ...] = ("localhost", "127.0.0.1", "::1")
     """Host names of the web origins whose pages may call the RPC server (the ``Origin``
     header); ``"*"`` accepts any. A request without ``Origin`` (not from a browser) passes."""

@@ -9,7 +9,8 @@ than ``max_batch`` with one -32600 error; JSON that does not parse with -32700; 
 is not a JSON-RPC 2.0 request object with -32600. A handler that fails unexpectedly is logged
 and answered -32603. Nothing a client sends stops the server.
 
-Who may ask: the ``Host`` header must name one of ``rpc_allowed_hosts`` and an ``Origin``
+Who may ask: the ``Host`` header must name one of ``rpc_allowed_hosts`` (or the address the
+server is bound to) and an ``Origin``
 header, when present, one of ``rpc_allowed_origins`` (both localhost-only by default), else
 HTTP 403 with a -32008 body: a web page the operator opens cannot reach the node, even through
 DNS rebinding. The methods in :data:`~node.rpc.methods.EXPENSIVE_METHODS` take a token from
@@ -123,6 +124,10 @@ class RpcServer:
         self.rate_limiter = RateLimiter(
             config.rate_limit_per_s, config.rate_limit_burst, frozenset(config.rate_limit_exempt)
         )
+        # The address the server is bound to is a name it may be reached by, too (a literal
+        # address cannot be rebound to another host, unlike a DNS name).
+        bound = () if config.rpc_host in ("0.0.0.0", "::") else (config.rpc_host.lower(),)
+        self._allowed_hosts = (*config.rpc_allowed_hosts, *bound)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.app = web.Application(
@@ -264,7 +269,7 @@ class RpcServer:
     ) -> web.StreamResponse:
         """Refuse (HTTP 403, -32008) a request whose Host or Origin is not allowed."""
         host = _host_name(request.headers.get("Host"))
-        if not _name_allowed(host, self.config.rpc_allowed_hosts):
+        if not _name_allowed(host, self._allowed_hosts):
             return _refusal(403, ErrorCode.FORBIDDEN, f"host not allowed: {str(host)[:100]}")
         origin = request.headers.get("Origin")
         if origin is not None and not _name_allowed(
