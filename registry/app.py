@@ -29,13 +29,14 @@ from registry.housekeeping import run_checkpoints, run_nonce_purge
 from registry.intake import GroupCommitter
 from registry.lease import WorkersLease, workers_lease
 from registry.notarization import VerifyCaches
+from registry.openapi import install_api_docs
 from registry.revocations import RevocationIndex, run_revocation_index
-from registry.routers import licenses, records, verify, verify_page
+from registry.routers import licenses, records, service, verify, verify_page
 from registry.settings import RegistrySettings
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (records.router, verify.router, licenses.router, verify_page.router)
+ROUTERS = (service.router, records.router, verify.router, licenses.router, verify_page.router)
 """The API's routers; e-licenses and other resources add theirs here."""
 
 
@@ -128,7 +129,10 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         summary="Notarize and verify records on the lianxin chain",
         version="1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_api_docs(app)
     install_error_handlers(app)
     if settings.public_base_url is None:
         # Links and QR codes then name the address the server listens on, not the Host
