@@ -141,7 +141,7 @@ def _is_json(scope: Scope) -> bool:
     """Whether FastAPI would parse this request's body as JSON."""
     for name, value in scope.get("headers", ()):
         if name == b"content-type":
-            media = value.split(b";", 1)[0].strip().lower()
+            media: bytes = bytes(value).split(b";", 1)[0].strip().lower()
             return media == b"application/json" or (
                 media.startswith(b"application/") and media.endswith(b"+json")
             )
