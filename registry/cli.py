@@ -20,7 +20,7 @@ from chain.errors import InvalidKey
 from registry.bootstrap import bootstrap
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
-from registry.issuers import checked_issuer_codes
+from registry.issuers import checked_issuer_codes, issuer_codes_of
 from registry.models import Client
 from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
@@ -132,7 +132,17 @@ def clients_add(
             session.add(client)
     finally:
         db.close()
-    typer.echo(json.dumps({"id": client.id, "name": client.name, "uscc": client.uscc}))
+    typer.echo(
+        json.dumps(
+            {
+                "id": client.id,
+                "name": client.name,
+                "uscc": client.uscc,
+                "issuer_codes": client.issuer_codes,
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 @clients_app.command("list")
@@ -143,7 +153,17 @@ def clients_list() -> None:
         rows = session.scalars(select(Client).order_by(Client.created_at)).all()
         typer.echo(
             json.dumps(
-                [{"id": c.id, "name": c.name, "uscc": c.uscc, "roles": c.roles} for c in rows]
+                [
+                    {
+                        "id": c.id,
+                        "name": c.name,
+                        "uscc": c.uscc,
+                        "roles": c.roles,
+                        "issuer_codes": sorted(issuer_codes_of(c)),
+                    }
+                    for c in rows
+                ],
+                ensure_ascii=False,
             )
         )
     db.close()

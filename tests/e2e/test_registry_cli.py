@@ -66,7 +66,7 @@ def test_a_refused_client_creates_nothing(tmp_path: Path, public_key_pem: Path) 
 def test_clients_go_into_the_chain_directory_registry(tmp_path: Path, public_key_pem: Path) -> None:
     work = tmp_path / "work"
     assert run_cli("init", str(work / "devchain"), "--dev").code == 0
-    assert run_cli("init", str(work / "other"), "--dev", "--rpc-port", "8546").code == 0
+    # "other" holds no chain: --dir still names where its registry data lives.
     for directory in ("devchain", "other"):
         migrated = run_cli("registry", "migrate", "--dir", directory, cwd=work)
         assert migrated.code == 0, migrated
@@ -79,6 +79,8 @@ def test_clients_go_into_the_chain_directory_registry(tmp_path: Path, public_key
     client_id = added.json()["id"]
     listed = run_cli("registry", "clients", "list", cwd=work)
     assert [client["id"] for client in listed.json()] == [client_id]
+    assert listed.json()[0]["name"] == "某区市场监督管理局"
+    assert listed.json()[0]["issuer_codes"] == sorted(["350102", DEPARTMENT_USCC])
     elsewhere = run_cli("registry", "clients", "list", "--dir", "other", cwd=work)
     assert elsewhere.json() == []
     assert not (work / "registry-data").exists()

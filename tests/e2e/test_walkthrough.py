@@ -29,12 +29,18 @@ WALKTHROUGH_DIR = "walkthrough"
 FENCED_BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
-def walkthrough_text() -> str:
-    """The README's walkthrough section: from its heading to the next level-2 heading."""
+def readme_section(heading: str) -> str:
+    """The README's section under ``heading`` (a level-2 heading line with its newlines):
+    from it to the next level-2 heading."""
     readme = README.read_text(encoding="utf-8")
-    start = readme.index(WALKTHROUGH_HEADING) + len(WALKTHROUGH_HEADING)
+    start = readme.index(heading) + len(heading)
     end = readme.find("\n## ", start)
     return readme[start : end if end >= 0 else len(readme)]
+
+
+def walkthrough_text() -> str:
+    """The README's walkthrough section."""
+    return readme_section(WALKTHROUGH_HEADING)
 
 
 def walkthrough_steps(text: str) -> list[tuple[str, str]]:
