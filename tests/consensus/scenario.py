@@ -6,6 +6,7 @@ node lists are process ids separated by commas. Directives::
     nodes 4                          validators (process ids 0..3, in proposer order)
     powers 1,1,2,3                   voting power per validator (default 1 each)
     twins 3                          validator 3 gets a second process (id 4, 5, ...)
+    unauthorised 3                   validator 3 proposes blocks with unauthorised transactions
     signer sm2 | fast                real SM2 signatures (default) or the fast stand-in
     seed 7                           network randomness
     delay 5ms..60ms                  per-transmission delay range
@@ -20,6 +21,7 @@ node lists are process ids separated by commas. Directives::
     expect commit-round at height 1 == 1 on all
     expect stalled from 2s until 10s (no honest process commits in that window)
     expect evidence >= 1             (equivocation reported by an honest process)
+    expect refused >= 1              (proposals honest processes judged invalid)
     expect no fork                   (always checked; states the intent)
 """
 
@@ -195,6 +197,14 @@ def _expectation(line: str, words: list[str]) -> Expectation:
             return None if compare(count, bound) else f"{count} evidence reports"
 
         return Expectation(line, evidence)
+    if words[0] == "refused" and len(words) == 3:
+        compare, bound = _COMPARISONS[words[1]], int(words[2])
+
+        def refused(simulation: Simulation) -> str | None:
+            count = simulation.stats.refused_proposals
+            return None if compare(count, bound) else f"{count} proposals refused"
+
+        return Expectation(line, refused)
     raise ScenarioError(f"unknown expectation {line!r}")
 
 
@@ -224,6 +234,8 @@ def _apply(
         return replace(schedule, powers=tuple(int(x) for x in words[0].split(",")))
     if directive == "twins":
         return replace(schedule, twins=tuple(sorted(parse_nodes(words[0]))))
+    if directive == "unauthorised":
+        return replace(schedule, unauthorised=tuple(sorted(parse_nodes(words[0]))))
     if directive == "signer":
         if words[0] not in ("sm2", "fast"):
             raise ScenarioError("signer is sm2 or fast")

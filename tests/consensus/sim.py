@@ -16,13 +16,20 @@ process catches up from the messages of the heights it missed).
 "Twins" are two processes with one validator key; both run honest code, so together they
 equivocate. Their key counts as Byzantine: invariants are checked on the other processes.
 
+An "unauthorised" validator proposes blocks that carry a transaction the chain's permissions
+forbid (a frozen or unauthorised sender), and votes for them; honest processes judge every
+proposal by the block rules (``ProcessProposal``) and prevote nil on such a block. Its key
+counts as Byzantine too.
+
 Invariants, checked as the run goes, raise :class:`InvariantViolation` with the seed:
 
 - agreement: no two honest processes commit different blocks at one height;
 - no honest key signs two different votes (or proposals) at one height, round and type;
 - each process commits heights 1, 2, 3, ... in order, never going back;
 - every own message was persisted before it was sent;
-- every commit carries a certificate that verifies against the validator set.
+- every commit carries a certificate that verifies against the validator set;
+- no honest process commits a block that breaks the block rules (an unauthorised
+  transaction).
 
 Liveness (every honest process commits within a bounded time after the last fault) is
 checked by :meth:`Simulation.check_liveness`.
@@ -173,6 +180,8 @@ class Schedule:
     """Voting power per validator; empty means 1 each."""
     twins: tuple[int, ...] = ()
     """Validators that get a second process (ids validators, validators+1, ...)."""
+    unauthorised: tuple[int, ...] = ()
+    """Validators whose processes propose blocks with an unauthorised transaction."""
     seed: int = 0
     """Seed of the network's random choices."""
     signer: Literal["sm2", "fast"] = "sm2"
@@ -224,8 +233,9 @@ class Schedule:
         return process if process < self.validators else self.twins[process - self.validators]
 
     def byzantine_validators(self) -> frozenset[int]:
-        """Validators whose key is held by more than one process."""
-        return frozenset(self.twins)
+        """Validators whose key is held by more than one process, or that propose blocks
+        with unauthorised transactions."""
+        return frozenset(self.twins) | frozenset(self.unauthorised)
 
 
 # -- keys and signatures -----------------------------------------------------------------
@@ -246,9 +256,12 @@ def sim_block_hash(block: bytes) -> Hash32:
     return sm3(block)
 
 
-def make_block(height: int, round_: int, process: int, time_ms: int) -> bytes:
+def make_block(
+    height: int, round_: int, process: int, time_ms: int, *, unauthorised: bool = False
+) -> bytes:
     """The block a simulated application proposes: distinct per process (so twins conflict)
-    and stamped with the proposer's clock, as a real header is."""
+    and stamped with the proposer's clock, as a real header is; ``unauthorised`` marks a
+    block that carries a transaction the permissions of its parent state forbid."""
     return enc.encode(
         [
             b"sim-block",
@@ -256,17 +269,30 @@ def make_block(height: int, round_: int, process: int, time_ms: int) -> bytes:
             enc.encode_int(round_),
             enc.encode_int(process),
             enc.encode_int(time_ms),
+            enc.encode_int(1 if unauthorised else 0),
         ]
     )
 
 
-def block_is_valid(block: bytes, block_hash: Hash32) -> bool:
-    """The simulated application's ``ProcessProposal``."""
+def block_is_well_formed(block: bytes, block_hash: Hash32) -> bool:
+    """Whether ``block`` decodes as a simulated block with this hash."""
     try:
-        tag, *_ = enc.as_list(enc.decode(block), "SimBlock", 5)
+        tag, *_ = enc.as_list(enc.decode(block), "SimBlock", 6)
     except EncodingError:
         return False
     return tag == b"sim-block" and sim_block_hash(block) == block_hash
+
+
+def carries_unauthorised(block: bytes) -> bool:
+    """Whether a well-formed simulated block carries an unauthorised transaction."""
+    *_, flag = enc.as_list(enc.decode(block), "SimBlock", 6)
+    return enc.decode_int(flag, "SimBlock.unauthorised") != 0
+
+
+def block_is_valid(block: bytes, block_hash: Hash32) -> bool:
+    """The simulated application's ``ProcessProposal``: well formed, and no unauthorised
+    transaction (the permission rule every honest node applies to every block)."""
+    return block_is_well_formed(block, block_hash) and not carries_unauthorised(block)
 
 
 class Signer(Protocol):
@@ -450,6 +476,8 @@ class Stats:
     """Messages delivered to a process."""
     rejected: int = 0
     """Messages refused at the boundary."""
+    refused_proposals: int = 0
+    """Proposals an honest process judged invalid (``ProcessProposal`` said no)."""
 
 
 StepFunction = Callable[[ConsensusState, Event], tuple[ConsensusState, list[Effect]]]
@@ -597,11 +625,19 @@ class Simulation:
             timeout = TimeoutFired(effect.height, effect.round, effect.step)
             self.local(process, effect.delay_ms, timeout)
         elif isinstance(effect, PrepareProposal):
-            block = make_block(effect.height, effect.round, process.pid, self.now_ms)
+            unauthorised = process.validator in self.schedule.unauthorised
+            block = make_block(
+                effect.height, effect.round, process.pid, self.now_ms, unauthorised=unauthorised
+            )
             prepared = ProposalPrepared(effect.height, effect.round, sim_block_hash(block), block)
             self.local(process, 0, prepared)
         elif isinstance(effect, ProcessProposal):
-            verdict = block_is_valid(effect.block, effect.block_hash)
+            if process.honest:
+                verdict = block_is_valid(effect.block, effect.block_hash)
+                self.stats.refused_proposals += 0 if verdict else 1
+            else:
+                # A Byzantine process votes for whatever is well formed.
+                verdict = block_is_well_formed(effect.block, effect.block_hash)
             self.local(process, 0, ProposalProcessed(effect.height, effect.block_hash, verdict))
         elif isinstance(effect, Commit):
             self.on_commit(process, effect)
@@ -655,6 +691,11 @@ class Simulation:
             )
         except CommitError as exc:
             self.fail(f"process {process.pid} commits with a bad certificate: {exc}")
+        if process.honest and carries_unauthorised(commit.block):
+            self.fail(
+                f"process {process.pid} commits a block with an unauthorised transaction at "
+                f"height {commit.height}"
+            )
         if process.honest:
             decided = self.decisions.setdefault(commit.height, commit.block_hash)
             if decided != commit.block_hash:
