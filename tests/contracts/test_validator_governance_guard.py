@@ -302,3 +302,9 @@ def test_the_executing_vote_follows_quorum_check(powers: list[int], data: st.Dat
         voted += powers[voter]
         if executes:
             return
+
+
+def test_the_python_mirror_of_the_window_matches_the_contract() -> None:
+    state = GovernedState([1])
+    selector = function_signature_to_4byte_selector("LIVENESS_WINDOW()")
+    assert int.from_bytes(state.view(selector), "big") == LIVENESS_WINDOW
