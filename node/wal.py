@@ -20,15 +20,17 @@ record cut short: only a record whose header is intact can say where it ends.
 What opening the log does with damage:
 
 * **Torn tail** — the *final* record is incomplete (short header or short payload), or it is
-  complete and fails its CRC, or its header fails its checksum and no intact record follows.
-  A crash in the middle of :meth:`Wal.append` leaves exactly this; the message in it was
-  never sent (send happens after the fsync), so the tail is cut off and a warning logged.
+  complete and fails its CRC, or its header fails its checksum and no intact record follows,
+  or the tail is all zero bytes. A crash in the middle of :meth:`Wal.append` leaves exactly
+  this; the message in it was never sent (send happens after the fsync), so the tail is cut
+  off and a warning logged.
 * **Anything else is a hard error** (:class:`WalCorrupt`, naming the file and the byte
   offset): a record that fails its CRC with more records after it, a record that passes its
-  CRC but does not decode (wherever it is), a length above the record limit that is not at
-  the end, a damaged header followed by intact records. The file is left untouched and the
-  node does not start: cutting there would delete intact records, among them possibly this
-  validator's own votes, whose loss is what lets a validator sign twice in one slot.
+  CRC but does not decode (wherever it is), a length above the record limit (no append
+  writes one, nor a prefix of one), a damaged header followed by intact records. The file
+  is left untouched and the node does not start: cutting there would delete intact records,
+  among them possibly this validator's own votes, whose loss is what lets a validator sign
+  twice in one slot.
 
 :meth:`Wal.append` refuses (with :class:`WalError`, before writing) a message whose record
 would exceed the limit or would not decode back, so the log never holds a record it cannot
@@ -36,9 +38,11 @@ read. A write that fails halfway is cut back, so a failed append leaves no parti
 the middle of the log.
 
 Logs of the first format (no magic, 8-byte headers without their own checksum) are read by
-the same rules and rewritten in version 2 on open. Records of heights below the one being
-decided are dropped by :meth:`Wal.prune_below`, which rewrites the file through a temporary
-file and an atomic rename.
+the same rules and rewritten in version 2 on open; there, a damaged length that runs past
+the end of the file cannot be told from a cut, which is why version 2 checksums the header.
+
+Records of heights below the one being decided are dropped by :meth:`Wal.prune_below`, which
+rewrites the file through a temporary file and an atomic rename.
 """
 
 from __future__ import annotations
@@ -303,31 +307,31 @@ def _scan(path: Path, data: bytes, *, legacy: bool) -> _Scan:
     entries: list[Message] = []
     offset = 0 if legacy else len(MAGIC)
     while offset < len(data):
+        if not any(memoryview(data)[offset:]):
+            # Space a file system allocated for an append that never reached the disk.
+            return _Scan(entries, offset, "the tail is zero-filled")
         if len(data) - offset < header.size:
             return _Scan(entries, offset, "the last record's header is incomplete")
         length, crc = _LEGACY_HEADER.unpack_from(data, offset)
-        trusted_length = not legacy and length <= MAX_RECORD_BYTES
         if not legacy:
             (header_crc,) = struct.unpack_from(">I", data, offset + 8)
             if zlib.crc32(data[offset : offset + 8]) != header_crc:
-                if _intact_record_after(data, offset + 1, legacy=False):
+                # The length cannot be trusted to say whether this record is the last one.
+                if _intact_record_after(data, offset + 1):
                     raise WalCorrupt(
                         path, offset, "a record header fails its checksum and intact "
                         "records follow it",
                     )  # fmt: skip
                 return _Scan(entries, offset, "the last record's header fails its checksum")
+        if length > MAX_RECORD_BYTES:
+            # No append writes such a length, nor a prefix of one: this is damage, not a cut.
+            raise WalCorrupt(
+                path, offset, f"a record length of {length} bytes exceeds the limit of "
+                f"{MAX_RECORD_BYTES}",
+            )  # fmt: skip
         start = offset + header.size
         end = start + length
-        if end > len(data) or length > MAX_RECORD_BYTES:
-            # Only a length that can be trusted says that nothing follows this record; an
-            # untrusted one might be damage with intact records after it.
-            if not trusted_length and _intact_record_after(data, offset + 1, legacy=legacy):
-                raise WalCorrupt(
-                    path, offset, f"a record length of {length} bytes "
-                    + (f"exceeds the limit of {MAX_RECORD_BYTES}" if length > MAX_RECORD_BYTES
-                       else "runs past the end of the file")
-                    + " and intact records follow it",
-                )  # fmt: skip
+        if end > len(data):
             return _Scan(entries, offset, "the last record is incomplete")
         payload = data[start:end]
         if zlib.crc32(payload) != crc:
@@ -344,22 +348,20 @@ def _scan(path: Path, data: bytes, *, legacy: bool) -> _Scan:
     return _Scan(entries, offset, None)
 
 
-def _intact_record_after(data: bytes, first: int, *, legacy: bool) -> bool:
-    """Whether a whole record (checksums right, length within the limit, not empty) starts
-    at any offset from ``first`` on: then the damage before it cannot be a torn tail. Only
-    reached when a length cannot be trusted, so the byte-by-byte search costs nothing in
-    normal operation."""
-    header_size = _LEGACY_HEADER.size if legacy else _HEADER.size
-    for offset in range(first, len(data) - header_size + 1):
-        length, crc = _LEGACY_HEADER.unpack_from(data, offset)
-        end = offset + header_size + length
-        if not 0 < length <= MAX_RECORD_BYTES or end > len(data):
-            continue
-        if not legacy and zlib.crc32(data[offset : offset + 8]) != int.from_bytes(
-            data[offset + 8 : offset + 12], "big"
+def _intact_record_after(data: bytes, first: int) -> bool:
+    """Whether a whole version-2 record (both checksums right, length within the limit, not
+    empty) starts at any offset from ``first`` on: then the damage before it cannot be a
+    torn tail. Only reached when a header is damaged, so the byte-by-byte search (about a
+    second per 2 MB) costs nothing in normal operation."""
+    for offset in range(first, len(data) - _HEADER.size + 1):
+        length, crc, header_crc = _HEADER.unpack_from(data, offset)
+        end = offset + _HEADER.size + length
+        if (
+            0 < length <= MAX_RECORD_BYTES
+            and end <= len(data)
+            and zlib.crc32(data[offset : offset + 8]) == header_crc
+            and zlib.crc32(data[offset + _HEADER.size : end]) == crc
         ):
-            continue
-        if zlib.crc32(data[offset + header_size : end]) == crc:
             return True
     return False
 

@@ -207,6 +207,20 @@ def test_cut_at_every_offset_keeps_every_whole_record(tmp_path: Path) -> None:
         assert path.read_bytes() == full[:kept], cut
 
 
+def test_zero_filled_tail_is_a_torn_tail(tmp_path: Path) -> None:
+    # Space allocated for an append whose data never reached the disk reads as zeros.
+    key = keys(1)[0]
+    messages = mixed_messages(key, 1, 300)
+    full, _ = written(tmp_path / "full", messages)
+    path = tmp_path / "wal"
+    path.write_bytes(full + bytes(4096))
+    wal = Wal.open(path)
+    assert list(wal.messages_at(1)) == messages
+    assert wal.stats.truncated_bytes == 4096
+    wal.close()
+    assert path.read_bytes() == full
+
+
 def test_graceful_restarts_keep_every_record(tmp_path: Path) -> None:
     key = keys(1)[0]
     path = tmp_path / "wal"
@@ -241,6 +255,11 @@ def _oversize_mid_record(full: bytes, ends: list[int]) -> tuple[bytes, int]:
     return full[: ends[0]] + header + full[ends[0] :], ends[0]
 
 
+def _oversize_last_record(full: bytes, ends: list[int]) -> tuple[bytes, int]:
+    lengths = struct.pack(">II", MAX_WAL_RECORD_BYTES + 1, 0)
+    return full + lengths + struct.pack(">I", zlib.crc32(lengths)) + b"\x01" * 20, len(full)
+
+
 def _undecodable_mid_record(full: bytes, ends: list[int]) -> tuple[bytes, int]:
     return full[: ends[1]] + record(b"\xc2\x05\x05") + full[ends[1] :], ends[1]
 
@@ -257,6 +276,7 @@ DAMAGE = {
     "mid-file CRC": _damage_mid_crc,
     "mid-file length bit": _damage_mid_length,
     "mid-file length over the limit": _oversize_mid_record,
+    "length over the limit in the last record": _oversize_last_record,
     "mid-file record that does not decode": _undecodable_mid_record,
     "last record that passes its CRC but does not decode": _undecodable_last_record,
     "damaged format marker": _damaged_marker,
