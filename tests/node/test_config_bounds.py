@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from chain import limits
+from chain.errors import GenesisError
 from node.config import ConfigError, ConfigLimitError, load_config
+from node.daemon import load_genesis
 
 BOMB_LEVELS = 100_000
 """Levels of ``[`` in the bomb: 200 KB, under the size limit, so only depth refuses it."""
@@ -66,3 +68,14 @@ def test_rpc_caps_and_allow_lists_load_from_the_file(tmp_path: Path) -> None:
     assert config.call_timeout_ms == 1500
     with pytest.raises(ConfigError, match="rpc_allowed_hosts"):
         load_config(_write(tmp_path, 'rpc_allowed_hosts = "localhost"\n'))
+
+
+def test_the_node_reads_a_genesis_file_only_up_to_its_limit(tmp_path: Path) -> None:
+    path = tmp_path / "genesis.toml"
+    with path.open("wb") as file:
+        file.truncate(limits.MAX_GENESIS_BYTES + 1)  # sparse: costs no disk
+    with pytest.raises(ConfigError, match="larger than"):
+        load_genesis(path)
+    path.write_text("chain_id = [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]\n", encoding="utf-8")
+    with pytest.raises(GenesisError):
+        load_genesis(path)
