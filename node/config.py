@@ -332,7 +332,8 @@ def load_config(path: Path) -> NodeConfig:
             text, max_bytes=limits.MAX_CONFIG_BYTES, max_depth=limits.MAX_TOML_DEPTH
         )
     except TomlLimitError as exc:
-        raise ConfigLimitError(exc.reason, f"{path}: {exc}") from exc
+        detail = f"invalid TOML: {exc.__cause__}" if exc.reason == "not_toml" else str(exc)
+        raise ConfigLimitError(exc.reason, f"{path}: {detail}") from exc
     node_table = values.get("node", values)
     if not isinstance(node_table, dict):
         raise ConfigError(f"{path}: [node] must be a table")
