@@ -505,8 +505,19 @@ def one_down_round(net: Network, signer: Signer, anchor: str, seconds: float) ->
     latencies = sorted(watcher.seen[h] - t for h, t in sends.items() if h in watcher.seen)
     times = [when for _, when, _ in watcher.blocks]
     intervals = sorted(b - a for a, b in itertools.pairwise(times))
+    # The cause, measured: the round each block was decided in, and the commit intervals of
+    # the blocks decided in round 0 against those that needed a later round.
+    client = peers.RpcClient(net.port(0))
+    by_round: dict[bool, list[float]] = {False: [], True: []}
+    for (_, before, _), (height, when, _) in itertools.pairwise(watcher.blocks):
+        found = client.call("lianxin_getBlockHeader", [hex(height)])
+        late = int(found["certificate"]["round"], 16) > 0
+        by_round[late].append(when - before)
     return {
         "blocks": len(times),
+        "blocks_after_round_0": len(by_round[True]),
+        "interval_round_0_median_s": statistics.median(by_round[False] or [float("nan")]),
+        "interval_later_round_median_s": statistics.median(by_round[True] or [float("nan")]),
         "commit_interval_p50_s": percentile(intervals, 0.50),
         "commit_interval_p99_s": percentile(intervals, 0.99),
         "tx_latency_p50_s": percentile(latencies, 0.50),
@@ -547,7 +558,11 @@ def one_down(args: argparse.Namespace, workdir: Path, group: peers.ProcessGroup)
                 f"{label}, round {number + 1}: commit interval p50 "
                 f"{measured['commit_interval_p50_s']:.3f} s p99 "
                 f"{measured['commit_interval_p99_s']:.3f} s; tx latency p50 "
-                f"{measured['tx_latency_p50_s']:.3f} s p99 {measured['tx_latency_p99_s']:.3f} s",
+                f"{measured['tx_latency_p50_s']:.3f} s p99 {measured['tx_latency_p99_s']:.3f} s; "
+                f"{measured['blocks_after_round_0']} of {measured['blocks'] - 1} blocks decided "
+                f"after round 0 (median interval "
+                f"{measured['interval_later_round_median_s']:.3f} s vs "
+                f"{measured['interval_round_0_median_s']:.3f} s in round 0)",
                 flush=True,
             )
         for index in list(net.processes):
@@ -577,6 +592,15 @@ def print_one_down(results: dict[str, Any]) -> None:
         median = figures["median"]
         cells = "  ".join(f"{1000 * median[key]:>10.0f} ms" for key, _ in columns)
         print(f"{label:<{width}}  {cells}")
+    for label, figures in results.items():
+        late = sum(r["blocks_after_round_0"] for r in figures["rounds"])
+        blocks = sum(r["blocks"] - 1 for r in figures["rounds"])
+        median = figures["median"]
+        print(
+            f"{label}: {late} of {blocks} blocks decided after round 0, median interval "
+            f"{1000 * median['interval_later_round_median_s']:.0f} ms against "
+            f"{1000 * median['interval_round_0_median_s']:.0f} ms for round 0"
+        )
     skip, old = (results[label]["median"] for label in results)
     print(
         f"p99 commit interval: {skip['commit_interval_p99_s']:.3f} s vs "
