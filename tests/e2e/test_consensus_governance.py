@@ -25,7 +25,10 @@ import pytest
 from e2e_harness import run_cli
 from net_harness import Net, assert_agreement, free_port_block, wait_until
 
+from chain.consensus import ProposerSchedule
 from chain.crypto import PrivateKey
+from chain.genesis import parse_genesis
+from chain.liveness import PROPOSER_LIVENESS_WINDOW
 from contracts.validators import (
     LIVENESS_WINDOW,
     VALIDATOR_GOVERNANCE_ADDRESS,
@@ -283,3 +286,22 @@ def test_removal_voted_while_a_validator_is_down_is_refused_at_the_executing_vot
     )
     assert_agreement(net, running)
     assert validator_addresses(net) == {address_of(net, i) for i in range(VALIDATORS)}
+
+    # Validator 3 is passed over as proposer: at heights where the rotation picks it, another
+    # validator proposed in round 0 (with validator 3 down, round 0 could not succeed else).
+    genesis = parse_genesis((net.root / "genesis.toml").read_text(encoding="utf-8"))
+    schedule = ProposerSchedule.initial(genesis.validator_set())
+    down = address_of(net, 3)
+    first, last = stopped_at + PROPOSER_LIVENESS_WINDOW + 2, net.head(0)
+    turns_of_3 = []
+    for height in range(1, last + 1):
+        if height >= first and "0x" + schedule.proposer(0).hex() == down:
+            turns_of_3.append(height)
+        schedule = schedule.next_height()
+    decided_in_round_0 = [
+        height
+        for height in turns_of_3
+        if rpc_call(net.url(0), "lianxin_getBlockHeader", [hex(height)])["certificate"]["round"]
+        == "0x0"
+    ]
+    assert turns_of_3 and decided_in_round_0, (turns_of_3, decided_in_round_0)
