@@ -142,7 +142,10 @@ class Wal:
         self.stats = stats
         self._entries = entries
         self._slots: dict[SlotKey, Message] = {slot_of(m): m for m in entries}
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            raise WalError(f"cannot open {path} for appending: {exc}") from exc
         self._size = os.fstat(self._fd).st_size
         self._broken: str | None = None
 
