@@ -12,20 +12,22 @@ after the increment that chose the proposer of round 0, and that proposer. The p
 round ``r > 0`` comes from ``r`` further increments of a copy; the next height's schedule is
 one increment on, whatever round the height was decided in.
 
-Absent validators. CometBFT keeps a validator that is down in the rotation: every time its
-priority makes it proposer, every node waits ``timeout_propose`` (and the round's prevote and
-precommit) before round 1 (CometBFT docs, "The effect of timeout_propose on the proposer
-selection process"; cometbft/cometbft#3102). CometBFT's answer lies with the application:
-``FinalizeBlock`` hands it the decided last commit (who signed, ``BlockIDFlag`` per validator),
-and the Cosmos SDK's ``x/slashing`` counts each validator's missed blocks over
-``signed_blocks_window`` and jails one that missed too many, which takes it out of the set
-and so out of the rotation. Here the same evidence (the signers of the last commits carried
+Absent validators. CometBFT's proposer selection (spec/consensus/proposer-selection.md:
+R1 determinism, R2 fairness, each validator elected with a frequency proportional to its
+power) keeps a validator that is down in the rotation: every time its priority makes it
+proposer, every node waits ``timeout_propose`` (and the round's prevote and precommit)
+before round 1 (cometbft/cometbft#3102 counts that cost). CometBFT's own answer lies with the
+application: ``FinalizeBlock`` hands it the decided last commit (``VoteInfo`` with a
+``BlockIDFlag`` per validator), and the Cosmos SDK's ``x/slashing`` counts each validator's
+missed blocks over ``signed_blocks_window`` and jails one that signed fewer than
+``min_signed_per_window``, which takes it out of the set and so out of the rotation. Here the same evidence (the signers of the last commits carried
 by committed blocks, :func:`chain.liveness.absent_validators`) takes a validator that signed
 none of the recent certificates out of the *proposer rotation only*: it keeps its power and
 its vote, so the quorum and the fault tolerance are those of the whole set, and it returns
 to the rotation as soon as a certificate carries its precommit again. ``absent`` is a fact of
-the chain (identical on every node), and the rounds' proposers are the rotation's picks with
-the absent ones passed over; the priorities themselves advance exactly as CometBFT's.
+the chain (identical on every node), so R1 holds; R2 holds among the validators present,
+and the rounds' proposers are the rotation's picks with the absent ones passed over; the
+priorities themselves advance exactly as CometBFT's.
 """
 
 from __future__ import annotations
