@@ -8,8 +8,8 @@
   FastAPI's default 422 schema replaced; 413 and 422 wherever the boundary
   (:mod:`registry.boundary`) may answer them, 500 everywhere.
 - Swagger UI (``/docs``) and ReDoc (``/redoc``) served from ``registry/static/`` — copies
-  of the npm packages pinned in package.json (``npm run docs-assets``) — so the pages load
-  nothing from outside.
+  of the npm packages pinned in package.json (``npm run docs-assets``) — under a content
+  security policy that lets them load nothing from outside.
 """
 
 from __future__ import annotations
@@ -43,6 +43,19 @@ STATIC_PATH = "/static"
 """Where :data:`STATIC_DIR` is served."""
 SIGNING_EXAMPLE = STATIC_DIR / "signing-example.json"
 """The worked example of a signed request."""
+
+DOCS_PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+        "connect-src 'self'; worker-src 'self' blob:; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+"""The documentation pages may load and call this site only: ReDoc's bundle would fetch
+its logo from cdn.redoc.ly, which the policy stops before any request is made."""
 
 SECURITY_SCHEMES = {
     "LianxinClient": (CLIENT_HEADER, "The client id the registry gave the department system."),
@@ -111,7 +124,9 @@ joined by `\\n` (no newline at the end), as UTF-8:
 1. the method in upper case (`POST`);
 2. the path, percent-decoded (`/v1/licenses/证照`, not `%E8%AF%81…`), followed by `?` and the
    query string exactly as sent, if there is one;
-3. the client id; 4. the timestamp; 5. the nonce — each exactly as in its header;
+3. the client id, exactly as in its header;
+4. the timestamp, exactly as in its header;
+5. the nonce, exactly as in its header;
 6. the SM3 hash of the body bytes as sent, 64 lower-case hex digits (SM3 of the empty
    string for a request without a body).
 
@@ -145,9 +160,7 @@ retry is signed again with a fresh nonce and timestamp.
 
 def api_description() -> str:
     """The document's top description: errors, limits, and the signing recipe."""
-    return f"""Notarize and verify records, issue e-licenses, on the lianxin chain.
-
-**Errors** — every error answer, whatever its status, has the body
+    return f"""**Errors** — every error answer, whatever its status, has the body
 `{{"error": {{"code": "...", "message": "...", "details": ...}}}}` (`ErrorBody`).
 
 **Limits** — request bodies are bounded before anything reads them: larger than the
@@ -246,7 +259,7 @@ def install_api_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=f"{root}/openapi.json",
             title=f"{app.title} — Swagger UI",
             swagger_js_url=f"{root}{STATIC_PATH}/swagger-ui/swagger-ui-bundle.js",
@@ -255,14 +268,18 @@ def install_api_docs(app: FastAPI) -> None:
             # No badge from validator.swagger.io.
             swagger_ui_parameters={"validatorUrl": None},
         )
+        page.headers.update(DOCS_PAGE_HEADERS)
+        return page
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=f"{root}/openapi.json",
             title=f"{app.title} — ReDoc",
             redoc_js_url=f"{root}{STATIC_PATH}/redoc/redoc.standalone.js",
             redoc_favicon_url=f"{root}{STATIC_PATH}/swagger-ui/favicon-32x32.png",
             with_google_fonts=False,
         )
+        page.headers.update(DOCS_PAGE_HEADERS)
+        return page
