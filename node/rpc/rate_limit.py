@@ -5,18 +5,38 @@ second; an expensive request takes one token, and a request that finds the bucke
 refused with the time after which a token will be there. Time is a parameter (``now``), so the
 arithmetic is tested without sleeping.
 
-The table of buckets is bounded: when it holds ``max_clients`` buckets, the ones that have
-refilled completely (clients that have been quiet long enough to be indistinguishable from new
-ones) are dropped first; if none has, the oldest-touched is dropped. So an attacker cycling
-through many source addresses costs memory in proportion to ``max_clients`` only.
+The table of buckets is bounded: when it holds ``max_clients`` buckets, the least recently
+used one is dropped (in constant time), so an attacker cycling through many source addresses
+costs memory in proportion to ``max_clients`` only. A dropped client starts again with a full
+bucket, which is what a new address gets anyway. :func:`client_key` groups IPv6 addresses by
+their /64, the block one host is normally given, so that a host cannot mint fresh buckets
+from its own prefix.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections import OrderedDict
 from dataclasses import dataclass
 
 MAX_TRACKED_CLIENTS = 10_000
 """Most client addresses whose buckets are kept at once."""
+
+
+def client_key(remote: str) -> str:
+    """The key a client address is limited under: an IPv4 address itself, an IPv6 address's
+    /64 network (an IPv4-mapped IPv6 address as its IPv4 address); anything else as is."""
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if address.is_loopback:
+            return str(address)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 @dataclass
@@ -43,7 +63,7 @@ class RateLimiter:
         self.burst = burst
         self.exempt = exempt
         self.max_clients = max_clients
-        self._buckets: dict[str, _Bucket] = {}
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def acquire(self, client: str, now: float) -> float | None:
         """Take one token for ``client`` at time ``now`` (seconds, monotonic). Returns None
@@ -52,9 +72,12 @@ class RateLimiter:
             return None
         bucket = self._buckets.get(client)
         if bucket is None:
-            self._make_room(now)
+            if len(self._buckets) >= self.max_clients:
+                self._buckets.popitem(last=False)
             bucket = _Bucket(float(self.burst), now)
             self._buckets[client] = bucket
+        else:
+            self._buckets.move_to_end(client)
         elapsed = max(now - bucket.updated, 0.0)
         bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate_per_s)
         bucket.updated = now
@@ -62,19 +85,6 @@ class RateLimiter:
             bucket.tokens -= 1.0
             return None
         return (1.0 - bucket.tokens) / self.rate_per_s
-
-    def _make_room(self, now: float) -> None:
-        if len(self._buckets) < self.max_clients:
-            return
-        full_after = self.burst / self.rate_per_s
-        idle = [
-            client for client, bucket in self._buckets.items() if now - bucket.updated >= full_after
-        ]
-        for client in idle:
-            del self._buckets[client]
-        if len(self._buckets) >= self.max_clients:
-            oldest = min(self._buckets, key=lambda client: self._buckets[client].updated)
-            del self._buckets[oldest]
 
     def __len__(self) -> int:
         """Number of clients tracked now."""

@@ -49,7 +49,7 @@ from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError, error_response, refusal_error
 from node.rpc.methods import EXPENSIVE_METHODS, RpcApi
-from node.rpc.rate_limit import RateLimiter
+from node.rpc.rate_limit import RateLimiter, client_key
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,9 @@ class RpcServer:
         self._ws_open = 0
         self._ws_per_client: Counter[str] = Counter()
         self.rate_limiter = RateLimiter(
-            config.rate_limit_per_s, config.rate_limit_burst, frozenset(config.rate_limit_exempt)
+            config.rate_limit_per_s,
+            config.rate_limit_burst,
+            frozenset(client_key(address) for address in config.rate_limit_exempt),
         )
         # The address the server is bound to is a name it may be reached by, too (a literal
         # address cannot be rebound to another host, unlike a DNS name).
@@ -293,7 +295,7 @@ class RpcServer:
             return web.Response(
                 status=413, body=_dumps(error_response(None, too_large)), content_type=_JSON_CONTENT
             )
-        answer = await self.dispatch(body, request.remote or "")
+        answer = await self.dispatch(body, client_key(request.remote or ""))
         if answer is None:
             return web.Response(status=204)
         return web.Response(body=_dumps(answer), content_type=_JSON_CONTENT)
@@ -304,7 +306,7 @@ class RpcServer:
         socket = web.WebSocketResponse(max_msg_size=self.config.max_request_bytes, heartbeat=30)
         if not socket.can_prepare(request).ok:
             return web.Response(status=405, text="POST JSON-RPC requests, or open a WebSocket")
-        client = request.remote or ""
+        client = client_key(request.remote or "")
         if self._ws_open >= self.config.ws_max_connections:
             limit = self.config.ws_max_connections
             return _refusal(503, ErrorCode.LIMIT_EXCEEDED, f"{limit} WebSocket connections open")

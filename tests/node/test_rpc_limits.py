@@ -16,7 +16,7 @@ import pytest
 from node_harness import RpcClient, RpcFailure, make_chain, make_config, running_node
 
 from node.rpc.errors import ErrorCode
-from node.rpc.rate_limit import RateLimiter
+from node.rpc.rate_limit import RateLimiter, client_key
 
 ENDLESS_INIT_CODE = "0x5b600056"
 """Init code that loops for ever (JUMPDEST; PUSH1 0; JUMP): an eth_call without ``to`` runs
@@ -185,7 +185,12 @@ def test_token_buckets_refill_and_stay_bounded() -> None:
     assert all(limiter.acquire("10.0.0.9", 0.0) is None for _ in range(10))
     for index in range(2, 50):
         limiter.acquire(f"10.0.0.{index}", 1.0 + index)
-    assert len(limiter) <= 3
+    assert len(limiter) == 3
+    # One IPv6 host's /64 is one client; IPv4-mapped addresses are their IPv4 address.
+    assert client_key("2001:db8:1:2::1") == client_key("2001:db8:1:2:ffff::9")
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("::ffff:10.0.0.1") == "10.0.0.1"
+    assert client_key("::1") == "::1"
 
 
 def test_a_call_past_its_deadline_is_stopped(tmp_path: Path) -> None:
