@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from chain.crypto import sm4
+from chain.crypto.backend import Backend, PureSigningRefused
 from chain.crypto.keys import PrivateKey
 from chain.errors import CryptoError, InvalidKey
 
@@ -91,11 +92,12 @@ def _hex_field(document: Any, *path: str) -> bytes:
         raise InvalidKey(f"keystore {'.'.join(path)} is not hex") from error
 
 
-def decrypt_keystore(data: bytes, password: bytes) -> PrivateKey:
-    """Return the private key in a keystore made by :func:`encrypt_keystore`.
+def decrypt_keystore(data: bytes, password: bytes, *, backend: Backend | None = None) -> PrivateKey:
+    """Return the private key in a keystore made by :func:`encrypt_keystore`, loaded into
+    ``backend`` (by default this process's).
 
     Raises InvalidKey for a wrong password, any tampering with the document, or a document
-    that is not a keystore of this version.
+    that is not a keystore of this version; PureSigningRefused where the backend may not sign.
     """
     try:
         document = json.loads(data)
@@ -117,7 +119,10 @@ def decrypt_keystore(data: bytes, password: bytes) -> PrivateKey:
     if not hmac.compare_digest(_mac(mac_key, salt, iterations, iv, ciphertext), expected_mac):
         raise InvalidKey("wrong password or tampered keystore")
     try:
-        private_key = PrivateKey.from_bytes(sm4.cbc_decrypt(cipher_key, iv, ciphertext))
+        scalar = sm4.cbc_decrypt(cipher_key, iv, ciphertext)
+        private_key = PrivateKey.from_bytes(scalar, backend=backend)
+    except PureSigningRefused:
+        raise
     except CryptoError as error:
         raise InvalidKey("keystore does not hold an SM2 private key") from error
     if private_key.public_key.address.hex() != _field(document, "address"):

@@ -22,6 +22,7 @@ from chain.crypto.backend import (
     native_backend,
     pure_signing_allowed,
 )
+from chain.crypto.keystore import MIN_ITERATIONS, decrypt_keystore, encrypt_keystore
 from chain.crypto.native import NativeUnavailable
 from chain.errors import InvalidSignature
 
@@ -69,6 +70,15 @@ def test_pure_backend_refuses_to_sign_by_default(caplog: pytest.LogCaptureFixtur
     assert f"{ALLOW_PURE_SIGNING_ENV}=1" in str(refused.value)
     with pytest.raises(PureSigningRefused):
         PrivateKey.generate(backend=choice.backend)
+
+
+def test_keystore_says_why_it_cannot_load_a_key_into_the_refusing_backend() -> None:
+    refusing = choose_backend(allow_pure_signing=False, load_native=libcrypto_not_found)
+    key = PrivateKey.from_bytes(SCALAR, backend=native_backend())
+    document = encrypt_keystore(key, b"password", iterations=MIN_ITERATIONS)
+    with pytest.raises(PureSigningRefused):
+        decrypt_keystore(document, b"password", backend=refusing.backend)
+    assert decrypt_keystore(document, b"password").to_bytes() == SCALAR
 
 
 def test_pure_backend_signs_with_the_opt_in(caplog: pytest.LogCaptureFixture) -> None:
