@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
-from eth.abc import ComputationAPI, ExecutionContextAPI, SignedTransactionAPI, StateAPI
+from eth.abc import ExecutionContextAPI, SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.db.atomic import AtomicDB
 from eth.db.backends.base import BaseDB
@@ -89,10 +89,15 @@ LedgerState = CancunState.configure(
 )
 
 
-INTERRUPT_CHECK_INTERVAL = 256
-"""Gas charges a read-only call makes between two looks at its stop condition: every opcode
-and every precompile charges gas, so a call is stopped within a few hundred steps of its
-condition turning true, at the cost of one counter increment per step."""
+INTERRUPT_CHECK_CHARGES = 256
+"""Gas charges a read-only call makes at most between two looks at its stop condition."""
+
+INTERRUPT_CHECK_GAS = 20_000
+"""Gas a read-only call charges at most between two looks at its stop condition (about 10 ms
+of ordinary code here). Every opcode and every precompile charges gas before it works, so a
+precompile that is slow for its gas (ECRECOVER and the BN254 pairing run in pure Python in
+py-evm) is looked at before nearly every call, and a loop of cheap opcodes every few
+thousand steps; the cost is a counter update per step."""
 
 
 class CallStop:
@@ -100,17 +105,24 @@ class CallStop:
 
     def __init__(self, should_stop: Callable[[], bool]) -> None:
         self._should_stop = should_stop
-        self._countdown = INTERRUPT_CHECK_INTERVAL
+        self._charges = 0
+        self._gas = 0
+        self.steps = 0
+        """Gas charges made so far: opcodes, precompiles, memory growth, calls."""
 
-    def tick(self, computation: ComputationAPI) -> None:
-        """Count one gas charge; every INTERRUPT_CHECK_INTERVAL of them, raise
-        :class:`CallInterrupted` if the stop condition holds."""
-        self._countdown -= 1
-        if self._countdown:
+    def tick(self, amount: int) -> None:
+        """Count one gas charge of ``amount``; after INTERRUPT_CHECK_CHARGES of them or
+        INTERRUPT_CHECK_GAS gas, raise :class:`CallInterrupted` if the stop condition holds
+        (before the work the charge pays for is done)."""
+        self._charges += 1
+        self._gas += amount
+        self.steps += 1
+        if self._charges < INTERRUPT_CHECK_CHARGES and self._gas < INTERRUPT_CHECK_GAS:
             return
-        self._countdown = INTERRUPT_CHECK_INTERVAL
+        self._charges = 0
+        self._gas = 0
         if self._should_stop():
-            raise CallInterrupted(computation.msg.gas - computation.get_gas_remaining())
+            raise CallInterrupted(self.steps)
 
 
 class _InterruptibleComputation(LedgerComputation):  # type: ignore[misc, valid-type]
@@ -121,7 +133,7 @@ class _InterruptibleComputation(LedgerComputation):  # type: ignore[misc, valid-
     def consume_gas(self, amount: int, reason: str) -> None:
         stop: CallStop | None = self.state.call_stop
         if stop is not None:
-            stop.tick(self)
+            stop.tick(amount)
         super().consume_gas(amount, reason)
 
 

@@ -50,10 +50,10 @@ class CallInterrupted(ExecutionError):
     """A read-only call stopped before it finished because its caller's stop condition held
     (a deadline passed); everything it did was rolled back."""
 
-    def __init__(self, gas_used: int) -> None:
-        super().__init__(f"call stopped by its caller after {gas_used} gas")
-        self.gas_used = gas_used
-        """Gas the call had consumed when it was stopped."""
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"call stopped by its caller after {steps} EVM steps")
+        self.steps = steps
+        """Gas charges (opcodes, precompiles, memory growth, calls) made before it stopped."""
 
 
 @dataclass(frozen=True)

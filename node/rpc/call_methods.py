@@ -79,7 +79,7 @@ class CallMethods:
         return RpcError(
             ErrorCode.EXECUTION_TIMEOUT,
             f"execution stopped: longer than call_timeout_ms ({timeout_ms} ms)",
-            {"timeoutMs": timeout_ms, "gasUsed": fmt.quantity(exc.gas_used)},
+            {"timeoutMs": timeout_ms, "steps": exc.steps},
         )
 
     def _call_state(self, header: Header) -> CallState:

@@ -10,6 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from chain.execution import (
+    SM3_BASE_GAS,
+    SM3_WORD_GAS,
     AccountAlloc,
     BlockContext,
     CallInterrupted,
@@ -17,6 +19,7 @@ from chain.execution import (
     estimate_gas,
     genesis_state,
 )
+from chain.execution.evm import INTERRUPT_CHECK_CHARGES, INTERRUPT_CHECK_GAS
 from chain.primitives import Address
 
 LOOP = Address(bytes.fromhex("00000000000000000000000000000000000010a0"))
@@ -63,7 +66,7 @@ def test_an_endless_call_is_stopped_and_the_state_answers_afterwards() -> None:
     with pytest.raises(CallInterrupted) as caught:
         state.call(sender=CALLER, to=LOOP, data=b"", gas=ENDLESS_GAS, should_stop=should_stop)
     assert looks[0] == 5
-    assert caught.value.gas_used > 0
+    assert caught.value.steps == 5 * INTERRUPT_CHECK_CHARGES
     # The same state still runs calls, and a call that ends on its own is never stopped.
     result = state.call(sender=CALLER, to=LOOP, data=b"", gas=100_000, should_stop=lambda: False)
     assert not result.success and result.gas_used == 100_000
@@ -99,3 +102,26 @@ def test_gas_estimation_is_stopped_as_a_whole() -> None:
             gas=ENDLESS_GAS,
             should_stop=lambda: next(counter) >= 3,
         )
+
+
+def test_a_loop_of_costly_precompile_calls_is_looked_at_before_nearly_every_call() -> None:
+    # A loop of STATICCALLs to the SM3 precompile over 64 KiB of zeros in memory: each call
+    # charges about 25,000 gas for its hashing before doing it, so the stop condition must be
+    # looked at between calls, not only every few hundred gas charges.
+    size = 64 * 1024
+    per_call = SM3_BASE_GAS + SM3_WORD_GAS * size // 32
+    # 0 JUMPDEST; PUSH1 32 (retSize); PUSH1 0 (retOffset); PUSH3 size (argsSize);
+    # PUSH1 0 (argsOffset); PUSH2 0x5a03; GAS; STATICCALL; POP; PUSH1 0; JUMP
+    code = bytes.fromhex(f"5b6020600062{size:06x}6000615a035afa50600056")
+    hasher = Address(bytes.fromhex("00000000000000000000000000000000000010a3"))
+    update = genesis_state({hasher: AccountAlloc(code=code)})
+    context = BlockContext(chain_id=7, height=1, timestamp_ms=0, proposer=CALLER, gas_limit=2**63)
+    state = CallState(dict(update.writes), update.state_root, context)
+    should_stop, looks = _after(10)
+    with pytest.raises(CallInterrupted) as caught:
+        state.call(sender=CALLER, to=hasher, data=b"", gas=ENDLESS_GAS, should_stop=should_stop)
+    # A loop turn is about a dozen steps, and each turn's call and hashing charge at least
+    # INTERRUPT_CHECK_GAS: 10 looks come within 10 turns, not 10 x 256 steps.
+    assert per_call >= INTERRUPT_CHECK_GAS
+    assert looks[0] == 10
+    assert caught.value.steps <= 10 * 13
