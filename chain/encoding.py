@@ -14,6 +14,7 @@ import rlp
 from rlp.exceptions import DecodingError
 
 from chain.errors import EncodingError
+from chain.limits import MAX_RLP_DEPTH
 
 RLPItem = Union[bytes, "list[RLPItem]"]
 """A decoded RLP value: a byte string or a list of RLP values."""
@@ -48,14 +49,53 @@ def decode(data: bytes) -> RLPItem:
     """Decode one RLP value that spans all of ``data`` (strict: no trailing bytes)."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EncodingError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    check_depth(data, MAX_RLP_DEPTH)
     try:
-        return _normalise(rlp.decode(bytes(data), strict=True))
+        return _normalise(rlp.decode(data, strict=True))
     except DecodingError as exc:
         raise EncodingError(f"malformed RLP: {exc}") from exc
     except RecursionError as exc:
         # A few kilobytes of nested list headers exhaust the interpreter stack in the
         # recursive decoder; no ledger type nests more than a handful of levels.
         raise EncodingError("malformed RLP: lists nested too deeply") from exc
+
+
+_LIST_HEADER_BYTES = bytes(range(0xC0))
+
+
+def check_depth(data: bytes, max_depth: int) -> None:
+    """Raise EncodingError if ``data`` holds lists nested deeper than ``max_depth``, found by
+    walking the item headers without recursion (so before any recursive decoder runs).
+    Malformed lengths are left for the decoder to report."""
+    # Each level of nesting needs a list header byte (0xc0..0xff): with fewer such bytes in
+    # the whole input than the bound, no walk is needed.
+    if len(data.translate(None, _LIST_HEADER_BYTES)) <= max_depth:
+        return
+    ends: list[int] = []
+    position, size = 0, len(data)
+    while position < size:
+        while ends and position >= ends[-1]:
+            ends.pop()
+        prefix = data[position]
+        if prefix < 0x80:
+            position += 1
+        elif prefix < 0xB8:
+            position += 1 + prefix - 0x80
+        elif prefix < 0xC0:
+            width = prefix - 0xB7
+            length = int.from_bytes(data[position + 1 : position + 1 + width], "big")
+            position += 1 + width + length
+        else:
+            if prefix < 0xF8:
+                width, length = 0, prefix - 0xC0
+            else:
+                width = prefix - 0xF7
+                length = int.from_bytes(data[position + 1 : position + 1 + width], "big")
+            position += 1 + width
+            ends.append(position + length)
+            if len(ends) > max_depth:
+                raise EncodingError(f"malformed RLP: lists nested deeper than {max_depth}")
 
 
 def _normalise(item: object) -> RLPItem:

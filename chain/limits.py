@@ -47,6 +47,14 @@ MAX_PROPOSAL_BLOCK_BYTES = 4 * MIB
 MAX_FRAME_BYTES = 4 * MIB + 64 * KIB
 """The largest p2p frame after the handshake: a proposal with the largest block, plus room."""
 
+MAX_PREAUTH_FRAME_BYTES = 1 * KIB
+"""The largest p2p frame before the peer is authenticated (the handshake's frames): a
+stranger cannot make the node buffer more than this per connection."""
+
+MAX_RLP_DEPTH = 32
+"""Deepest list nesting :func:`chain.encoding.decode` accepts, checked without recursion
+before the recursive decoder runs; no ledger or wire type nests more than 5 levels."""
+
 MAX_WAL_RECORD_BYTES = 8 * MIB
 """The largest payload one WAL record may hold: any consensus message, proposals included."""
 
@@ -77,6 +85,7 @@ def check_limits() -> None:
     assert MAX_TX_BYTES < MIN_BLOCK_BYTES <= DEFAULT_MAX_BLOCK_BYTES <= MAX_BLOCK_BYTES_CEILING
     assert MAX_BLOCK_BYTES_CEILING < MAX_PROPOSAL_BLOCK_BYTES
     assert MAX_PROPOSAL_BLOCK_BYTES < MAX_FRAME_BYTES
+    assert MAX_PREAUTH_FRAME_BYTES < MAX_TX_BYTES
     assert MAX_FRAME_BYTES < MAX_WAL_RECORD_BYTES
 
 

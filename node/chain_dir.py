@@ -195,9 +195,11 @@ def net_node_config_text(
     p2p_port: int,
     peers: Sequence[tuple[str, bytes, int]],
     password_file: str | None,
+    observer_keys: frozenset[bytes] = frozenset(),
 ) -> str:
     """The ``node.toml`` of one validator of a local network; ``peers`` holds (name, public
-    key, p2p port) of the others, all on 127.0.0.1."""
+    key, p2p port) of the others, all on 127.0.0.1; those in ``observer_keys`` are marked
+    observers (allowed to connect without being validators)."""
     lines = [
         "# lianxin validator node configuration; paths are relative to this file.",
         'data_dir = "data"',
@@ -221,6 +223,8 @@ def net_node_config_text(
             'host = "127.0.0.1"',
             f"port = {port}",
         ]
+        if public_key in observer_keys:
+            lines.append("observer = true")
     return "\n".join(lines) + "\n"
 
 
@@ -327,6 +331,9 @@ def init_chain_dir(
                 p2p_port=p2p_port + index,
                 peers=peers,
                 password_file=password_file,
+                observer_keys=frozenset(
+                    k.public_key.to_bytes() for k in validator_keys[validators:]
+                ),
             ),
             encoding="utf-8",
         )

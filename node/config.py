@@ -51,6 +51,9 @@ class PeerConfig:
     """TCP port of the peer's p2p listener."""
     name: str = ""
     """A label for logs and status output."""
+    observer: bool = False
+    """A non-voting node allowed to connect although its key is outside the validator set
+    (the others are allowed while the on-chain validator set holds them)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,15 @@ class NodeConfig:
     behaviour (``bench/bench_consensus_net.py --one-down``)."""
     wal: Path | None = None
     """The consensus write-ahead log; defaults to ``consensus.wal`` in ``data_dir``."""
+    p2p_encryption: bool = True
+    """Encrypt and authenticate every p2p frame after the handshake. Turning it off is for
+    benchmarks and tests only and needs ``p2p_allow_plaintext_dev``."""
+    p2p_allow_plaintext_dev: bool = False
+    """Development flag: permit ``p2p_encryption = false``; a production node refuses it."""
+    p2p_ping_interval_ms: int = 1000
+    """Period of p2p heartbeats on every connection."""
+    p2p_peer_timeout_ms: int = 5000
+    """A p2p connection on which nothing arrived for this long is closed (a silent link)."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -180,6 +192,15 @@ class NodeConfig:
             (self.timeout_delta_ms >= 0, "timeout_delta_ms must be >= 0"),
             (self.commit_delay_ms >= 0, "commit_delay_ms must be >= 0"),
             (self.gossip_interval_ms >= 10, "gossip_interval_ms must be >= 10"),
+            (
+                self.p2p_encryption or self.p2p_allow_plaintext_dev,
+                "p2p_encryption = false needs p2p_allow_plaintext_dev (benchmarks and tests only)",
+            ),
+            (self.p2p_ping_interval_ms >= 10, "p2p_ping_interval_ms must be >= 10"),
+            (
+                self.p2p_peer_timeout_ms > self.p2p_ping_interval_ms,
+                "p2p_peer_timeout_ms must exceed p2p_ping_interval_ms",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -238,6 +259,11 @@ _FIELD_TYPES: dict[str, type] = {
     "timeout_delta_ms": int,
     "commit_delay_ms": int,
     "gossip_interval_ms": int,
+    "skip_absent_proposers": bool,
+    "p2p_encryption": bool,
+    "p2p_allow_plaintext_dev": bool,
+    "p2p_ping_interval_ms": int,
+    "p2p_peer_timeout_ms": int,
 }
 
 
@@ -249,7 +275,7 @@ def _peers_from(value: Any) -> tuple[PeerConfig, ...]:
         where = f"peers[{index}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a table")
-        unknown = sorted(set(entry) - {"public_key", "host", "port", "name"})
+        unknown = sorted(set(entry) - {"public_key", "host", "port", "name", "observer"})
         if unknown:
             raise ConfigError(f"{where}: unknown keys: {', '.join(unknown)}")
         try:
@@ -263,7 +289,10 @@ def _peers_from(value: Any) -> tuple[PeerConfig, ...]:
             raise ConfigError(f"{where}: host must be a non-empty string")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise ConfigError(f"{where}: port must be within 1..65535")
-        peers.append(PeerConfig(public_key, host, port, str(entry.get("name", ""))))
+        observer = entry.get("observer", False)
+        if not isinstance(observer, bool):
+            raise ConfigError(f"{where}: observer must be true or false")
+        peers.append(PeerConfig(public_key, host, port, str(entry.get("name", "")), observer))
     return tuple(peers)
 
 
@@ -296,7 +325,7 @@ def config_from_mapping(values: dict[str, Any], base_dir: Path) -> NodeConfig:
         expected = _FIELD_TYPES[name]
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if isinstance(value, bool) or not isinstance(value, expected):
+        if (isinstance(value, bool) and expected is not bool) or not isinstance(value, expected):
             raise ConfigError(f"{name} must be of type {expected.__name__}, got {value!r}")
         kwargs[name] = value
     return NodeConfig(**kwargs)

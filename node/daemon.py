@@ -24,7 +24,7 @@ from chain.genesis import Genesis, parse_genesis
 from chain.limits import MAX_GENESIS_BYTES
 from node.config import ConfigError, NodeConfig, load_config
 from node.consensus_driver import ConsensusDriver
-from node.ledger import Ledger, LedgerError
+from node.ledger import CommittedBlock, Ledger, LedgerError
 from node.mempool import Mempool, Permissions
 from node.producer import DevProducer
 from node.rpc.errors import InvalidParams
@@ -131,6 +131,8 @@ class Node:
             api.table["lianxin_checkValidatorChange"] = self._check_validator_change
             self.server = RpcServer(api, self.config)
             self.driver.add_listener(self.server.on_block)
+            self._follow_validator_set()
+            self.driver.add_listener(self._follow_validator_set)
             await self.driver.start()
         else:
             api = RpcApi(ledger, self.mempool, self.config, self._readers)
@@ -154,6 +156,15 @@ class Node:
             ledger.head.height,
         )
         return port
+
+    def _follow_validator_set(self, committed: CommittedBlock | None = None) -> None:
+        """Let p2p admit the validators of the next height (and the configured observers)
+        only: a validator removed by governance is refused and disconnected."""
+        assert self.driver is not None and self.ledger is not None
+        ruling = self.ledger.validator_set(self.ledger.head.height + 1)
+        self.driver.network.follow_validator_set(
+            validator.public_key for validator in ruling.validators.validators
+        )
 
     async def _consensus_status(self, params: list[object]) -> dict[str, object]:
         """``lianxin_getConsensusStatus`` in consensus mode: the driver's view."""

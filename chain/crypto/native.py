@@ -213,3 +213,196 @@ class NativeBackend:
         if not valid:
             lib.ERR_clear_error()
             raise InvalidSignature("SM2 signature does not verify")
+
+
+# -- key agreement and frame cipher (p2p secure channel) ---------------------------------------
+#
+# Bound separately from :class:`_LibCrypto` so that the signing backend above stays as it is.
+# OpenSSL 3 refuses ``EVP_PKEY_derive`` on keys of type ``SM2``, so the ephemeral key agreement
+# goes through the ``EC_KEY`` API on the SM2 curve (deprecated in 3.0 but present, and the only
+# route to ECDH on that curve); the frame cipher is ``SM4-CTR`` from the default provider
+# (OpenSSL 3.0 has no SM4-GCM).
+
+_POINT_CONVERSION_UNCOMPRESSED = 4
+_SM4_KEY_SIZE = 16
+_SM4_IV_SIZE = 16
+
+
+class _LibCryptoChannel:
+    """The ``libcrypto`` functions behind ephemeral SM2 ECDH and SM4-CTR."""
+
+    def __init__(self, library: ctypes.CDLL) -> None:
+        self.library = library
+        bind = self._bind
+        self.OBJ_sn2nid = bind("OBJ_sn2nid", _c_int, [_c_char_p])
+        self.EC_KEY_new_by_curve_name = bind("EC_KEY_new_by_curve_name", _c_void_p, [_c_int])
+        self.EC_KEY_generate_key = bind("EC_KEY_generate_key", _c_int, [_c_void_p])
+        self.EC_KEY_free = bind("EC_KEY_free", None, [_c_void_p])
+        self.EC_KEY_get0_group = bind("EC_KEY_get0_group", _c_void_p, [_c_void_p])
+        self.EC_KEY_get0_public_key = bind("EC_KEY_get0_public_key", _c_void_p, [_c_void_p])
+        self.EC_POINT_new = bind("EC_POINT_new", _c_void_p, [_c_void_p])
+        self.EC_POINT_free = bind("EC_POINT_free", None, [_c_void_p])
+        self.EC_POINT_oct2point = bind(
+            "EC_POINT_oct2point",
+            _c_int,
+            [_c_void_p, _c_void_p, _c_char_p, _c_size_t, _c_void_p],
+        )
+        self.EC_POINT_point2oct = bind(
+            "EC_POINT_point2oct",
+            _c_size_t,
+            [_c_void_p, _c_void_p, _c_int, _c_char_p, _c_size_t, _c_void_p],
+        )
+        self.ECDH_compute_key = bind(
+            "ECDH_compute_key",
+            _c_int,
+            [_c_char_p, _c_size_t, _c_void_p, _c_void_p, _c_void_p],
+        )
+        self.EVP_CIPHER_fetch = bind(
+            "EVP_CIPHER_fetch", _c_void_p, [_c_void_p, _c_char_p, _c_char_p]
+        )
+        self.EVP_CIPHER_CTX_new = bind("EVP_CIPHER_CTX_new", _c_void_p, [])
+        self.EVP_CIPHER_CTX_free = bind("EVP_CIPHER_CTX_free", None, [_c_void_p])
+        self.EVP_EncryptInit_ex2 = bind(
+            "EVP_EncryptInit_ex2",
+            _c_int,
+            [_c_void_p, _c_void_p, _c_char_p, _c_char_p, _c_void_p],
+        )
+        self.EVP_EncryptUpdate = bind(
+            "EVP_EncryptUpdate",
+            _c_int,
+            [_c_void_p, _c_char_p, ctypes.POINTER(_c_int), _c_char_p, _c_int],
+        )
+        self.ERR_clear_error = bind("ERR_clear_error", None, [])
+        self.sm2_nid = self.OBJ_sn2nid(b"SM2")
+        if self.sm2_nid <= 0:
+            raise NativeUnavailable("libcrypto does not know the SM2 curve")
+        self.sm4_ctr = self.EVP_CIPHER_fetch(None, b"SM4-CTR", None)
+        if not self.sm4_ctr:
+            self.ERR_clear_error()
+            raise NativeUnavailable("libcrypto has no SM4-CTR")
+
+    def _bind(self, name: str, restype: Any, argtypes: list[Any]) -> Any:
+        try:
+            function = getattr(self.library, name)
+        except AttributeError as error:
+            raise NativeUnavailable(f"libcrypto has no {name} (OpenSSL 3 needed)") from error
+        function.restype = restype
+        function.argtypes = argtypes
+        return function
+
+
+class NativeEphemeralKey:
+    """A fresh SM2-curve key pair for one key agreement, held as an OpenSSL ``EC_KEY``; its
+    private scalar never leaves OpenSSL and is freed with the object."""
+
+    def __init__(self, lib: _LibCryptoChannel) -> None:
+        self._lib = lib
+        pointer = lib.EC_KEY_new_by_curve_name(lib.sm2_nid)
+        if not pointer:
+            lib.ERR_clear_error()
+            raise NativeUnavailable("OpenSSL cannot build an SM2-curve EC_KEY")
+        self._pointer = pointer
+        self._finalizer = weakref.finalize(self, lib.EC_KEY_free, pointer)
+        if lib.EC_KEY_generate_key(pointer) != 1:
+            lib.ERR_clear_error()
+            raise CryptoError("OpenSSL could not generate an ephemeral SM2 key")
+        group = lib.EC_KEY_get0_group(pointer)
+        point = ctypes.create_string_buffer(POINT_SIZE)
+        written = lib.EC_POINT_point2oct(
+            group,
+            lib.EC_KEY_get0_public_key(pointer),
+            _POINT_CONVERSION_UNCOMPRESSED,
+            point,
+            POINT_SIZE,
+            None,
+        )
+        if written != POINT_SIZE:
+            lib.ERR_clear_error()
+            raise CryptoError("OpenSSL could not encode the ephemeral public key")
+        self._public_key = point.raw
+
+    @property
+    def public_key(self) -> bytes:
+        """The 65-byte uncompressed public point."""
+        return self._public_key
+
+    def agree(self, peer_public_key: bytes) -> bytes:
+        """Return the 32-byte x-coordinate of (own scalar × the peer's point). Raises
+        InvalidKey if ``peer_public_key`` is not an uncompressed point on the curve."""
+        lib = self._lib
+        if len(peer_public_key) != POINT_SIZE or peer_public_key[0] != 0x04:
+            raise InvalidKey("SM2 public key must be 65 bytes: 0x04 || x || y")
+        group = lib.EC_KEY_get0_group(self._pointer)
+        point = lib.EC_POINT_new(group)
+        if not point:
+            raise CryptoError("EC_POINT_new failed")
+        try:
+            # OpenSSL checks that the point lies on the curve while decoding it.
+            if lib.EC_POINT_oct2point(group, point, peer_public_key, POINT_SIZE, None) != 1:
+                lib.ERR_clear_error()
+                raise InvalidKey("SM2 public key is not a point on the curve")
+            shared = ctypes.create_string_buffer(32)
+            if lib.ECDH_compute_key(shared, 32, point, self._pointer, None) != 32:
+                lib.ERR_clear_error()
+                raise CryptoError("OpenSSL ECDH on the SM2 curve failed")
+        finally:
+            lib.EC_POINT_free(point)
+        return shared.raw
+
+
+class NativeSm4Ctr:
+    """SM4 in counter mode under one key: :meth:`apply` encrypts or decrypts (the same
+    operation) starting from a given 16-byte initial counter block. One context is kept for
+    the key and re-initialised with each counter block; not thread-safe."""
+
+    def __init__(self, lib: _LibCryptoChannel, key: bytes) -> None:
+        if len(key) != _SM4_KEY_SIZE:
+            raise CryptoError(f"SM4 key must be {_SM4_KEY_SIZE} bytes")
+        self._lib = lib
+        context = lib.EVP_CIPHER_CTX_new()
+        if not context:
+            raise CryptoError("EVP_CIPHER_CTX_new failed")
+        self._context = context
+        self._finalizer = weakref.finalize(self, lib.EVP_CIPHER_CTX_free, context)
+        if lib.EVP_EncryptInit_ex2(context, lib.sm4_ctr, key, bytes(_SM4_IV_SIZE), None) != 1:
+            lib.ERR_clear_error()
+            raise CryptoError("OpenSSL refused the SM4-CTR key")
+
+    def apply(self, counter_block: bytes, data: bytes) -> bytes:
+        """Return ``data`` XOR the SM4-CTR key stream from ``counter_block``."""
+        if len(counter_block) != _SM4_IV_SIZE:
+            raise CryptoError(f"SM4-CTR counter block must be {_SM4_IV_SIZE} bytes")
+        lib = self._lib
+        if lib.EVP_EncryptInit_ex2(self._context, None, None, counter_block, None) != 1:
+            lib.ERR_clear_error()
+            raise CryptoError("OpenSSL refused the SM4-CTR counter block")
+        out = ctypes.create_string_buffer(len(data) + _SM4_IV_SIZE)
+        written = _c_int(0)
+        if lib.EVP_EncryptUpdate(self._context, out, ctypes.byref(written), data, len(data)) != 1:
+            lib.ERR_clear_error()
+            raise CryptoError("OpenSSL SM4-CTR failed")
+        return out.raw[: written.value]
+
+
+class NativeChannelCrypto:
+    """Ephemeral SM2 key agreement and SM4-CTR through the system OpenSSL 3 ``libcrypto``."""
+
+    name = "native"
+
+    def __init__(self, library_path: str | None = None) -> None:
+        path = library_path or ctypes.util.find_library("crypto")
+        if path is None:
+            raise NativeUnavailable("libcrypto not found")
+        try:
+            library = ctypes.CDLL(path)
+        except OSError as error:
+            raise NativeUnavailable(f"cannot load {path}: {error}") from error
+        self._lib = _LibCryptoChannel(library)
+
+    def ephemeral_key(self) -> NativeEphemeralKey:
+        """A fresh key pair from OpenSSL's DRBG."""
+        return NativeEphemeralKey(self._lib)
+
+    def sm4_ctr(self, key: bytes) -> NativeSm4Ctr:
+        """An SM4-CTR cipher under the 16-byte ``key``."""
+        return NativeSm4Ctr(self._lib, key)

@@ -1,16 +1,38 @@
-"""One authenticated connection per configured peer, and the frames that flow over them.
+"""One authenticated, encrypted connection per peer, and the frames that flow over them.
 
 Connections: the node with the lower public key dials, the other accepts, so each pair has
 one connection; a dial that fails is retried with exponential backoff. An accepted
 connection from a peer that already has one replaces it (the peer restarted and the old
-socket is dead). Every connection is authenticated (:mod:`node.p2p.handshake`) before a
-frame of any other kind is read. Sending never blocks the caller: each connection has a
-bounded queue drained by its own writer task; when the queue is full (a stalled peer) the
-frame is dropped and counted, since consensus re-sends what matters.
+socket is dead). Every connection is authenticated and keyed (:mod:`node.p2p.handshake`)
+before a frame of any other kind is read; from then on every frame is sealed
+(:mod:`node.p2p.channel`).
 
-Rejections are counted in :attr:`Network.counters` under the handshake's reason
-(``wrong_chain``, ``unknown_key``, ``bad_signature``, ``bad_frame``, ``oversize_frame``),
-plus ``handshake_timeout`` and ``dropped_frames``.
+Who may connect: the keys of the on-chain validator set, which the node hands over with
+:meth:`Network.follow_validator_set` after every commit, plus the peers configured as
+observers. A key that leaves the set is refused at the handshake and its open connection is
+closed. Until the node first hands over a set, the configured peers are allowed.
+
+Before authentication a stranger holds little: handshake frames are at most
+:data:`chain.limits.MAX_PREAUTH_FRAME_BYTES`, a handshake must finish within
+:attr:`TransportSettings.handshake_timeout_s`, and at most
+:attr:`TransportSettings.max_pending_handshakes` accepted connections (and
+:attr:`TransportSettings.max_pending_per_address` per remote address) may be handshaking at
+once; more are closed at once.
+
+Liveness: each side sends a PING every :attr:`TransportSettings.ping_interval_s` (answered
+by a PONG); a connection on which nothing arrived for
+:attr:`TransportSettings.peer_timeout_s`, or whose writes have been blocked for
+:attr:`TransportSettings.write_timeout_s`, is closed (a silent link or a stalled peer), and
+the dialling side reconnects.
+
+Sending never blocks the caller: each connection has a bounded queue drained by its own
+writer task; when the queue is full (a stalled peer) the frame is dropped and counted, since
+consensus re-sends what matters.
+
+Everything refused or closed is counted in :attr:`Network.counters` under its reason:
+``wrong_chain``, ``unknown_key``, ``bad_signature``, ``bad_frame``, ``oversize_frame``,
+``encryption_mismatch``, ``frame_auth_failed``, ``handshake_timeout``, ``handshake_busy``,
+``peer_timeout``, ``write_timeout``, ``peer_removed``, ``dropped_frames``.
 """
 
 from __future__ import annotations
@@ -20,24 +42,46 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chain.crypto import PrivateKey, PublicKey
-from node.config import PeerConfig
+from node.config import NodeConfig, PeerConfig
 
-from .frames import FrameError, FrameKind, OversizeFrame, encode_frame, read_frame
+from .channel import Channel
+from .frames import FrameError, FrameKind
 from .handshake import HandshakeError, perform_handshake
 
 log = logging.getLogger(__name__)
 
-HANDSHAKE_TIMEOUT_S = 5.0
 SEND_QUEUE_FRAMES = 1024
 BACKOFF_START_S = 0.1
 BACKOFF_MAX_S = 2.0
+MAX_PING_BYTES = 8
 
 FrameHandler = Callable[[bytes, FrameKind, bytes], None]
 """Called on the event loop with (peer public key, kind, body) for every received frame."""
+
+
+@dataclass(frozen=True)
+class TransportSettings:
+    """Timeouts, caps and the encryption switch of the transport (see the module docstring
+    for what each guards against)."""
+
+    encrypted: bool = True
+    """Seal every frame after the handshake. Off only for benchmarks and tests."""
+    handshake_timeout_s: float = 5.0
+    """A connection not authenticated by then is closed."""
+    max_pending_handshakes: int = 64
+    """Most accepted connections handshaking at once."""
+    max_pending_per_address: int = 8
+    """Most accepted connections handshaking at once from one remote address."""
+    ping_interval_s: float = 1.0
+    """Period of heartbeats on every connection."""
+    peer_timeout_s: float = 5.0
+    """A connection on which nothing arrived for this long is closed."""
+    write_timeout_s: float = 10.0
+    """A connection whose writes have been blocked this long is closed."""
 
 
 @dataclass(frozen=True)
@@ -54,20 +98,23 @@ class PeerInfo:
 
 
 class _Connection:
-    def __init__(self, peer_key: bytes, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, peer_key: bytes, channel: Channel) -> None:
         self.peer_key = peer_key
-        self.writer = writer
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(SEND_QUEUE_FRAMES)
+        self.channel = channel
+        self.queue: asyncio.Queue[tuple[FrameKind, bytes]] = asyncio.Queue(SEND_QUEUE_FRAMES)
         self.since = time.time()
         self.closed = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.write_blocked_since: float | None = None
+        self.pings_sent = 0
 
     def close(self) -> None:
         self.closed.set()
         for task in self.tasks:
-            task.cancel()
+            if task is not asyncio.current_task():
+                task.cancel()
         with contextlib.suppress(Exception):
-            self.writer.close()
+            self.channel.writer.close()
 
 
 class Network:
@@ -83,6 +130,7 @@ class Network:
         port: int,
         max_frame_bytes: int,
         on_frame: FrameHandler,
+        settings: TransportSettings | None = None,
     ) -> None:
         """Nothing is opened until :meth:`start`."""
         self.key = key
@@ -93,14 +141,33 @@ class Network:
         self.port = port
         self.max_frame_bytes = max_frame_bytes
         self.on_frame = on_frame
+        self.settings = settings if settings is not None else TransportSettings()
         self.counters: Counter[str] = Counter()
+        self._validator_keys: frozenset[bytes] | None = None
         self._connections: dict[bytes, _Connection] = {}
+        self._pending = 0
+        self._pending_by_address: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     @property
     def allowed(self) -> frozenset[bytes]:
-        return frozenset(self.peers)
+        """The node keys that may connect now."""
+        observers = {key for key, peer in self.peers.items() if peer.observer}
+        base = frozenset(self.peers) if self._validator_keys is None else self._validator_keys
+        return (base | observers) - {self.own_key}
+
+    def follow_validator_set(self, public_keys: Iterable[bytes]) -> None:
+        """Allow the validators with ``public_keys`` (and the configured observers) from now
+        on; close the connections of keys that are no longer allowed."""
+        self._validator_keys = frozenset(public_keys)
+        allowed = self.allowed
+        for connection in list(self._connections.values()):
+            if connection.peer_key not in allowed:
+                self.counters["peer_removed"] += 1
+                log.warning("p2p: %s left the allow-list", self._name(connection.peer_key))
+                self._drop(connection)
 
     async def start(self) -> int:
         """Listen and start dialling; returns the bound port."""
@@ -113,6 +180,9 @@ class Network:
 
     async def stop(self) -> None:
         """Close the listener and every connection."""
+        # A cancellation can be lost inside ``wait_for`` on Python 3.11 when the wrapped
+        # call finishes at the same moment; the dial loops also watch this flag.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -136,17 +206,16 @@ class Network:
         """Queue a frame to one peer (dropped if it is not connected or its queue is full)."""
         connection = self._connections.get(peer_key)
         if connection is not None:
-            self._enqueue(connection, encode_frame(kind, body))
+            self._enqueue(connection, kind, body)
 
     def broadcast(self, kind: FrameKind, body: bytes) -> None:
         """Queue a frame to every connected peer."""
-        frame = encode_frame(kind, body)
         for connection in self._connections.values():
-            self._enqueue(connection, frame)
+            self._enqueue(connection, kind, body)
 
-    def _enqueue(self, connection: _Connection, frame: bytes) -> None:
+    def _enqueue(self, connection: _Connection, kind: FrameKind, body: bytes) -> None:
         try:
-            connection.queue.put_nowait(frame)
+            connection.queue.put_nowait((kind, body))
         except asyncio.QueueFull:
             self.counters["dropped_frames"] += 1
 
@@ -172,15 +241,21 @@ class Network:
 
     async def _dial_loop(self, peer: PeerConfig) -> None:
         backoff = BACKOFF_START_S
-        while True:
+        while not self._stopping:
             existing = self._connections.get(peer.public_key)
             if existing is not None:
                 await existing.closed.wait()
                 backoff = BACKOFF_START_S
                 continue
+            if peer.public_key not in self.allowed:
+                await asyncio.sleep(BACKOFF_MAX_S)
+                continue
             try:
-                reader, writer = await asyncio.open_connection(peer.host, peer.port)
-            except OSError:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(peer.host, peer.port),
+                    self.settings.handshake_timeout_s,
+                )
+            except (OSError, TimeoutError):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
                 continue
@@ -190,13 +265,31 @@ class Network:
                 backoff = min(backoff * 2, BACKOFF_MAX_S)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._authenticate(reader, writer, initiator=False)
+        peername = writer.get_extra_info("peername")
+        address = str(peername[0]) if isinstance(peername, tuple) and peername else "?"
+        settings = self.settings
+        if (
+            self._pending >= settings.max_pending_handshakes
+            or self._pending_by_address[address] >= settings.max_pending_per_address
+        ):
+            self.counters["handshake_busy"] += 1
+            writer.close()
+            return
+        self._pending += 1
+        self._pending_by_address[address] += 1
+        try:
+            await self._authenticate(reader, writer, initiator=False)
+        finally:
+            self._pending -= 1
+            self._pending_by_address[address] -= 1
+            if self._pending_by_address[address] <= 0:
+                del self._pending_by_address[address]
 
     async def _authenticate(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, initiator: bool
     ) -> _Connection | None:
         try:
-            peer_key = await asyncio.wait_for(
+            session = await asyncio.wait_for(
                 perform_handshake(
                     reader,
                     writer,
@@ -205,8 +298,9 @@ class Network:
                     allowed=self.allowed,
                     initiator=initiator,
                     max_bytes=self.max_frame_bytes,
+                    encrypted=self.settings.encrypted,
                 ),
-                HANDSHAKE_TIMEOUT_S,
+                self.settings.handshake_timeout_s,
             )
         except HandshakeError as exc:
             self.counters[exc.reason] += 1
@@ -220,16 +314,21 @@ class Network:
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             writer.close()
             return None
-        old = self._connections.pop(peer_key, None)
+        if session.peer_key not in self.allowed:  # the set changed during the handshake
+            self.counters["unknown_key"] += 1
+            writer.close()
+            return None
+        old = self._connections.pop(session.peer_key, None)
         if old is not None:
             old.close()
-        connection = _Connection(peer_key, writer)
-        self._connections[peer_key] = connection
+        connection = _Connection(session.peer_key, session.channel)
+        self._connections[session.peer_key] = connection
         connection.tasks = [
-            asyncio.ensure_future(self._read_loop(connection, reader)),
+            asyncio.ensure_future(self._read_loop(connection)),
             asyncio.ensure_future(self._write_loop(connection)),
+            asyncio.ensure_future(self._heartbeat_loop(connection)),
         ]
-        log.info("p2p: connected to %s", self._name(peer_key))
+        log.info("p2p: connected to %s", self._name(session.peer_key))
         return connection
 
     def _name(self, peer_key: bytes) -> str:
@@ -242,32 +341,71 @@ class Network:
             log.info("p2p: disconnected from %s", self._name(connection.peer_key))
         connection.close()
 
-    async def _read_loop(self, connection: _Connection, reader: asyncio.StreamReader) -> None:
+    def _fail(self, connection: _Connection, reason: str, detail: object) -> None:
+        self.counters[reason] += 1
+        log.warning("p2p: %s: %s: %s", self._name(connection.peer_key), reason, detail)
+        self._drop(connection)
+
+    async def _read_loop(self, connection: _Connection) -> None:
+        channel = connection.channel
         try:
             while True:
-                kind, body = await read_frame(reader, self.max_frame_bytes)
+                kind, body = await channel.read()
+                if kind is FrameKind.PING:
+                    if len(body) > MAX_PING_BYTES:
+                        raise FrameError("oversize PING")
+                    self._enqueue(connection, FrameKind.PONG, body)
+                    continue
+                if kind is FrameKind.PONG:
+                    continue
                 if kind in (FrameKind.HELLO, FrameKind.AUTH):
                     raise FrameError(f"{kind.name} after the handshake")
                 try:
                     self.on_frame(connection.peer_key, kind, body)
                 except Exception:
                     log.exception("p2p: handling a %s frame failed", kind.name)
-        except OversizeFrame as exc:
-            self.counters["oversize_frame"] += 1
-            log.warning("p2p: %s: %s", self._name(connection.peer_key), exc)
         except FrameError as exc:
-            self.counters["bad_frame"] += 1
-            log.warning("p2p: %s: %s", self._name(connection.peer_key), exc)
+            self._fail(connection, exc.reason, exc)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        finally:
             self._drop(connection)
 
     async def _write_loop(self, connection: _Connection) -> None:
+        channel = connection.channel
+        writer = channel.writer
         try:
             while True:
-                frame = await connection.queue.get()
-                connection.writer.write(frame)
-                await connection.writer.drain()
+                kind, body = await connection.queue.get()
+                batch = [channel.encode(kind, body)]
+                while not connection.queue.empty() and len(batch) < 64:
+                    batch.append(channel.encode(*connection.queue.get_nowait()))
+                writer.writelines(batch)
+                connection.write_blocked_since = time.monotonic()
+                await writer.drain()
+                connection.write_blocked_since = None
         except (ConnectionError, OSError):
             self._drop(connection)
+
+    async def _heartbeat_loop(self, connection: _Connection) -> None:
+        settings = self.settings
+        while True:
+            await asyncio.sleep(settings.ping_interval_s)
+            now = time.monotonic()
+            silent = now - connection.channel.last_received
+            if silent > settings.peer_timeout_s:
+                self._fail(connection, "peer_timeout", f"nothing received for {silent:.1f} s")
+                return
+            blocked = connection.write_blocked_since
+            if blocked is not None and now - blocked > settings.write_timeout_s:
+                self._fail(connection, "write_timeout", f"writes blocked for {now - blocked:.1f} s")
+                return
+            connection.pings_sent += 1
+            self._enqueue(connection, FrameKind.PING, connection.pings_sent.to_bytes(8, "big"))
+
+
+def transport_settings(config: NodeConfig) -> TransportSettings:
+    """The transport settings a node's configuration asks for."""
+    return TransportSettings(
+        encrypted=config.p2p_encryption,
+        ping_interval_s=config.p2p_ping_interval_ms / 1000,
+        peer_timeout_s=config.p2p_peer_timeout_ms / 1000,
+    )

@@ -24,7 +24,8 @@ from net_harness import Net, assert_agreement, free_port_block, wait_until
 from chain.consensus import Vote, VoteType, encode_message
 from chain.crypto import PrivateKey
 from chain.primitives import Address
-from node.p2p.frames import FrameKind, encode_frame
+from node.p2p.channel import Channel
+from node.p2p.frames import FrameKind
 from node.p2p.handshake import perform_handshake
 from node.rpc_client import rpc_call
 from sdk.account import Sm2Account
@@ -76,9 +77,9 @@ class Load(threading.Thread):
 
 async def _connect_as(
     port: int, key: PrivateKey, chain_id: int
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Channel]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await perform_handshake(
+    session = await perform_handshake(
         reader,
         writer,
         key=key,
@@ -87,7 +88,7 @@ async def _connect_as(
         initiator=True,
         max_bytes=1 << 20,
     )
-    return reader, writer
+    return reader, writer, session.channel
 
 
 class _AnyKey(frozenset[bytes]):
@@ -118,7 +119,7 @@ async def attack(net: Net, target: int, as_validator: int, chain_id: int, height
     impostor = net.key(as_validator)
     # Forged votes: signed by the impostor's key in the name of another validator, and votes
     # of a key that is not in the validator set, for the heights the target is deciding.
-    reader, writer = await _connect_as(port, impostor, chain_id)
+    reader, writer, channel = await _connect_as(port, impostor, chain_id)
     victim = net.key((target + 1) % VALIDATORS).public_key.address
     stranger = PrivateKey.generate()
     for h in range(height, height + 4):
@@ -128,7 +129,7 @@ async def attack(net: Net, target: int, as_validator: int, chain_id: int, height
             unknown = Vote(VoteType.PREVOTE, h, round_, None, stranger.public_key.address)
             unknown = unknown.with_signature(stranger.sign(unknown.sign_bytes(chain_id)))
             for message in (forged, unknown):
-                writer.write(encode_frame(FrameKind.CONSENSUS, encode_message(message)))
+                writer.write(channel.encode(FrameKind.CONSENSUS, encode_message(message)))
     await writer.drain()
     await asyncio.sleep(1.5)
     # An oversize frame on the authenticated connection: the node drops the connection.
