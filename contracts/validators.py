@@ -242,6 +242,18 @@ def proposal_count_call() -> bytes:
     return function_signature_to_4byte_selector("proposalCount()")
 
 
+def change_count_call() -> bytes:
+    """Call data of ``changeCount()``."""
+    return function_signature_to_4byte_selector("changeCount()")
+
+
+def voted_call(proposal_id: int, voter: Address) -> bytes:
+    """Call data of the ``voted(id, voter)`` getter."""
+    return _call(
+        "voted(uint256,address)", ["uint256", "address"], [proposal_id, "0x" + bytes(voter).hex()]
+    )
+
+
 def proposal_call(proposal_id: int) -> bytes:
     """Call data of the ``proposals(id)`` getter."""
     return _call("proposals(uint256)", ["uint256"], [proposal_id])

@@ -35,11 +35,13 @@ from contracts.validators import (
     PROPOSED_TOPIC,
     VALIDATOR_GOVERNANCE_ADDRESS,
     ValidatorProposal,
+    change_count_call,
     decode_proposal,
     proposal_call,
     proposal_count_call,
     propose_call,
     vote_call,
+    voted_call,
 )
 from node.chain_dir import ChainDir, load_key
 from node.cli_common import (
@@ -250,12 +252,21 @@ def _read_proposal(url: str, proposal_id: int) -> ValidatorProposal:
 def _vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict[str, Any]:
     """What voting for ``proposal`` as ``voter`` would do in the next block: whether it
     executes the change (the voters would then hold more than 2/3 of the power ruling the
-    next height) and, if it does, the contract's quorum verdict on the change."""
+    next height) and, if it does, the contract's quorum verdict on the change. A vote the
+    contract refuses for another reason (executed, stale, already voted) executes nothing;
+    sending it shows the contract's named error."""
     ruling = call(url, "lianxin_getValidators", [])
     powers = {str(v["address"]).lower(): int(v["power"], 16) for v in ruling["validators"]}
     total = sum(powers.values())
     voted = proposal.voted_power + powers.get(to_hex(voter), 0)
-    executes = proposal.executed_at == 0 and voted * 3 > total * 2
+    changes = int.from_bytes(_contract_call(url, change_count_call()), "big")
+    already = int.from_bytes(_contract_call(url, voted_call(proposal.id, voter)), "big") != 0
+    executes = (
+        proposal.executed_at == 0
+        and proposal.epoch == changes
+        and not already
+        and voted * 3 > total * 2
+    )
     verdict: dict[str, Any] = {
         "proposal": proposal.id,
         "validator": to_hex(proposal.validator),

@@ -23,6 +23,7 @@ from chain.types import CommitCertificate, CommitSignature, Receipt, Transaction
 from contracts.validators import (
     LIVENESS_WINDOW,
     VALIDATOR_GOVERNANCE_ADDRESS,
+    change_count_call,
     decode_quorum_check,
     genesis_storage,
     last_signed_slot,
@@ -31,6 +32,7 @@ from contracts.validators import (
     quorum_check_call,
     validator_governance_contract,
     vote_call,
+    voted_call,
 )
 
 CHAIN_ID = 7
@@ -308,3 +310,15 @@ def test_the_python_mirror_of_the_window_matches_the_contract() -> None:
     state = GovernedState([1])
     selector = function_signature_to_4byte_selector("LIVENESS_WINDOW()")
     assert int.from_bytes(state.view(selector), "big") == LIVENESS_WINDOW
+
+
+def test_the_getters_the_cli_reads_before_a_vote() -> None:
+    """``validators vote`` reads these to tell whether a vote would execute the change."""
+    state = GovernedState([1, 1, 1, 1])
+    state.block(ALL)
+    proposal = state.proposal_id(
+        state.send(0, propose_call(key("x").public_key.to_bytes(), 1), ALL)
+    )
+    assert int.from_bytes(state.view(voted_call(proposal, state.address(0))), "big") == 1
+    assert int.from_bytes(state.view(voted_call(proposal, state.address(1))), "big") == 0
+    assert int.from_bytes(state.view(change_count_call()), "big") == 4
