@@ -175,8 +175,8 @@ class Node:
 
     async def _check_validator_change(self, params: list[object]) -> dict[str, object]:
         """``lianxin_checkValidatorChange(publicKey, power)``: the dry run of a validator
-        change against the validators online now (see
-        :meth:`node.consensus_driver.ConsensusDriver.check_validator_change`)."""
+        change, the ValidatorGovernance contract's own quorum verdict in the next block (see
+        :func:`node.validator_check.check_validator_change`)."""
         if len(params) != 2 or not isinstance(params[0], str) or not isinstance(params[1], int):
             raise InvalidParams("lianxin_checkValidatorChange takes [publicKey hex, power int]")
         try:
