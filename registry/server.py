@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from chain.crypto.backend import log_backend_choice
+from chain.limits import cap_recursion_limit
 from registry.app import create_app
 from registry.settings import RegistrySettings
 
@@ -22,7 +23,9 @@ per request and, now and then, a full collection over every cached bundle mid-re
 
 def tune_gc() -> None:
     """Set this server process's collector up for request traffic: objects alive at start
-    (modules, the application) are moved out of its sight and collections are rarer."""
+    (modules, the application) are moved out of its sight and collections are rarer. The
+    recursion limit is brought back to what py-evm needs, whatever an import set."""
+    cap_recursion_limit()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

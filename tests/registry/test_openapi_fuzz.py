@@ -2,7 +2,8 @@
 a fixed, small number of generated requests (valid and invalid by the schema), half of them
 signed by a registered department client, sent to the application in process (lifespan
 running, on a real node). No answer may be a server error (5xx), except 503 for chain
-unavailability, which does not happen here and is therefore refused as well."""
+unavailability, which does not happen here and is therefore refused as well; every JSON
+error answer has the registry's error shape."""
 
 from __future__ import annotations
 
@@ -93,6 +94,12 @@ def test_no_operation_answers_a_server_error(
             statuses[response.status_code] += 1
             if response.status_code >= 500:
                 failures.append(f"{case.method} {url} -> {response.status_code}: {response.text}")
+            elif response.status_code >= 400 and response.headers.get(
+                "content-type", ""
+            ).startswith("application/json"):
+                error = response.json().get("error")
+                if not isinstance(error, dict) or set(error) != {"code", "message", "details"}:
+                    failures.append(f"{case.method} {url} -> not the error shape: {response.text}")
 
         run()
 
