@@ -20,11 +20,12 @@ before round 1 (cometbft/cometbft#3102 counts that cost). CometBFT's own answer 
 application: ``FinalizeBlock`` hands it the decided last commit (``VoteInfo`` with a
 ``BlockIDFlag`` per validator), and the Cosmos SDK's ``x/slashing`` counts each validator's
 missed blocks over ``signed_blocks_window`` and jails one that signed fewer than
-``min_signed_per_window``, which takes it out of the set and so out of the rotation. Here the same evidence (the signers of the last commits carried
-by committed blocks, :func:`chain.liveness.absent_validators`) takes a validator that signed
-none of the recent certificates out of the *proposer rotation only*: it keeps its power and
-its vote, so the quorum and the fault tolerance are those of the whole set, and it returns
-to the rotation as soon as a certificate carries its precommit again. ``absent`` is a fact of
+``min_signed_per_window``, which takes it out of the set and so out of the rotation. Here
+the same evidence (the signers of the last commits carried by committed blocks,
+:func:`chain.liveness.absent_validators`) takes a validator that signed none of the recent
+certificates out of the *proposer rotation only*: it keeps its power and its vote, so the
+quorum and the fault tolerance are those of the whole set, and it returns to the rotation
+as soon as a certificate carries its precommit again. ``absent`` is a fact of
 the chain (identical on every node), so R1 holds; R2 holds among the validators present,
 and the rounds' proposers are the rotation's picks with the absent ones passed over; the
 priorities themselves advance exactly as CometBFT's.
