@@ -51,6 +51,10 @@ Precompiles (addresses outside Ethereum's 0x01-0x11 range)
     Output a 32-byte word: 1 if the signature verifies, else 0. An invalid signature or a
     malformed input never reverts; it returns 0 and the gas is consumed. Gas
     ``SM2_VERIFY_BASE_GAS + SM2_VERIFY_WORD_GAS`` per 32-byte input word (rounded up).
+
+    Ethereum's precompiles (0x01-0x0a) behave as in Cancun, but ECRECOVER, ECMUL, ECPAIRING
+    and BLAKE2F charge a surcharge on top of Ethereum's gas, priced from their measured cost
+    in py-evm (see :mod:`chain.execution.precompiles`).
 """
 
 from chain.execution.block import execute_block
