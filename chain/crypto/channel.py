@@ -11,11 +11,12 @@ Three pieces, each a recipe over primitives that OpenSSL provides:
   the chain id. :func:`derive_session_keys` splits the output into one cipher key and one MAC
   key per direction.
 - **Frame protection**: SM4-CTR then HMAC-SM3 over the ciphertext (encrypt-then-MAC,
-  :class:`FrameSealer` / :class:`FrameOpener`). Each direction has its own keys and a frame
-  counter that starts at 0 and grows by one per frame; it is never sent, so a replayed,
-  dropped, reordered or injected frame fails the MAC at the receiver. The counter also forms
-  the top half of the SM4-CTR initial counter block (``counter || 0^64``), so no counter block
-  repeats under a key (a frame is far below 2^64 blocks).
+  :class:`FrameSealer` / :class:`FrameOpener`). Each direction has its own keys, used for
+  that one connection only. Its frames are encrypted with one continuous SM4-CTR key stream
+  (initial counter block zero), so no key-stream byte is ever used twice; and each frame's
+  MAC covers a frame counter that starts at 0 and grows by one per frame. The counter is
+  never sent, so a replayed, dropped, reordered or injected frame fails the MAC at the
+  receiver, which then drops the connection (the streams cannot be resynchronised).
 
 The native implementations come from :mod:`chain.crypto.native`; the pure-Python ones below
 (:class:`PureEphemeralKey`, :class:`PureSm4Ctr`) are the portable fallback and the test
@@ -68,10 +69,10 @@ class EphemeralKey(Protocol):
 
 
 class Sm4Ctr(Protocol):
-    """SM4 in counter mode under one key."""
+    """One continuous SM4-CTR key stream."""
 
-    def apply(self, counter_block: bytes, data: bytes) -> bytes:
-        """``data`` XOR the key stream starting at the 16-byte ``counter_block``."""
+    def apply(self, data: bytes) -> bytes:
+        """``data`` XOR the next ``len(data)`` bytes of the key stream."""
         ...
 
 
@@ -98,22 +99,25 @@ class PureEphemeralKey:
 
 
 class PureSm4Ctr:
-    """SM4-CTR in pure Python with a 128-bit big-endian counter, as OpenSSL's ``SM4-CTR``."""
+    """SM4-CTR in pure Python with a 128-bit big-endian counter, as OpenSSL's ``SM4-CTR``:
+    one continuous key stream from ``counter_block``."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, counter_block: bytes) -> None:
+        if len(key) != KEY_SIZE or len(counter_block) != sm4.BLOCK_SIZE:
+            raise CryptoError("SM4-CTR needs a 16-byte key and a 16-byte counter block")
         self._key = key
+        self._counter = int.from_bytes(counter_block, "big")
+        self._buffered = b""
 
-    def apply(self, counter_block: bytes, data: bytes) -> bytes:
-        """``data`` XOR the key stream starting at ``counter_block``."""
-        counter = int.from_bytes(counter_block, "big")
-        out = bytearray()
-        for start in range(0, len(data), sm4.BLOCK_SIZE):
-            block = (counter % (1 << 128)).to_bytes(sm4.BLOCK_SIZE, "big")
-            stream = sm4.encrypt_block(self._key, block)
-            chunk = data[start : start + sm4.BLOCK_SIZE]
-            out += bytes(a ^ b for a, b in zip(chunk, stream, strict=False))
-            counter += 1
-        return bytes(out)
+    def apply(self, data: bytes) -> bytes:
+        """``data`` XOR the next ``len(data)`` bytes of the key stream."""
+        stream = bytearray(self._buffered)
+        while len(stream) < len(data):
+            block = self._counter.to_bytes(sm4.BLOCK_SIZE, "big")
+            stream += sm4.encrypt_block(self._key, block)
+            self._counter = (self._counter + 1) % (1 << 128)
+        self._buffered = bytes(stream[len(data) :])
+        return bytes(a ^ b for a, b in zip(data, stream, strict=False))
 
 
 @cache
@@ -135,12 +139,13 @@ def ephemeral_key() -> EphemeralKey:
     return native.ephemeral_key() if native is not None else PureEphemeralKey()
 
 
-def sm4_ctr(key: bytes) -> Sm4Ctr:
-    """SM4-CTR under ``key`` (OpenSSL's, or the pure fallback without it)."""
-    if len(key) != KEY_SIZE:
-        raise CryptoError(f"SM4 key must be {KEY_SIZE} bytes")
+def sm4_ctr(key: bytes, counter_block: bytes = bytes(16)) -> Sm4Ctr:
+    """An SM4-CTR key stream under ``key`` from ``counter_block`` (OpenSSL's, or the pure
+    fallback without it)."""
     native = _native()
-    return native.sm4_ctr(key) if native is not None else PureSm4Ctr(key)
+    if native is None:
+        return PureSm4Ctr(key, counter_block)
+    return native.sm4_ctr(key, counter_block)
 
 
 def hkdf_sm3(ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:
@@ -197,7 +202,7 @@ def derive_session_keys(shared_secret: bytes, transcript_hash: bytes) -> Session
 class _FrameKeys:
     def __init__(self, keys: DirectionKeys) -> None:
         self._cipher = sm4_ctr(keys.cipher_key)
-        self._mac_key = keys.mac_key
+        self._mac = hmac.new(keys.mac_key, digestmod="sm3")
         self.counter = 0
 
     def _next(self) -> bytes:
@@ -208,7 +213,10 @@ class _FrameKeys:
         return counter
 
     def _tag(self, counter: bytes, header: bytes, ciphertext: bytes) -> bytes:
-        return hmac.digest(self._mac_key, counter + header + ciphertext, "sm3")
+        mac = self._mac.copy()  # the keyed state, prepared once
+        mac.update(counter + header)
+        mac.update(ciphertext)
+        return mac.digest()
 
 
 class FrameSealer(_FrameKeys):
@@ -219,12 +227,13 @@ class FrameSealer(_FrameKeys):
         the next frame; ``header`` (the frame's length prefix) is authenticated, not
         encrypted."""
         counter = self._next()
-        ciphertext = self._cipher.apply(counter + bytes(8), plaintext)
+        ciphertext = self._cipher.apply(plaintext)
         return ciphertext + self._tag(counter, header, ciphertext)
 
 
 class FrameOpener(_FrameKeys):
-    """Opens the frames of one direction, in order."""
+    """Opens the frames of one direction, in order. After a FrameAuthError the opener is
+    out of step with the sender: the connection must be dropped."""
 
     def open(self, header: bytes, sealed: bytes) -> bytes:
         """Return the plaintext of the next frame; raise FrameAuthError if its MAC does not
@@ -235,4 +244,4 @@ class FrameOpener(_FrameKeys):
         ciphertext, tag = sealed[:-TAG_SIZE], sealed[-TAG_SIZE:]
         if not hmac.compare_digest(tag, self._tag(counter, header, ciphertext)):
             raise FrameAuthError("frame MAC does not verify")
-        return self._cipher.apply(counter + bytes(8), ciphertext)
+        return self._cipher.apply(ciphertext)

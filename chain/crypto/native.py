@@ -351,37 +351,38 @@ class NativeEphemeralKey:
 
 
 class NativeSm4Ctr:
-    """SM4 in counter mode under one key: :meth:`apply` encrypts or decrypts (the same
-    operation) starting from a given 16-byte initial counter block. One context is kept for
-    the key and re-initialised with each counter block; not thread-safe."""
+    """SM4 in counter mode under one key, as one continuous key stream from an initial
+    16-byte counter block: each :meth:`apply` encrypts or decrypts (the same operation) the
+    next bytes of the stream. Not thread-safe."""
 
-    def __init__(self, lib: _LibCryptoChannel, key: bytes) -> None:
+    def __init__(self, lib: _LibCryptoChannel, key: bytes, counter_block: bytes) -> None:
         if len(key) != _SM4_KEY_SIZE:
             raise CryptoError(f"SM4 key must be {_SM4_KEY_SIZE} bytes")
+        if len(counter_block) != _SM4_IV_SIZE:
+            raise CryptoError(f"SM4-CTR counter block must be {_SM4_IV_SIZE} bytes")
         self._lib = lib
         context = lib.EVP_CIPHER_CTX_new()
         if not context:
             raise CryptoError("EVP_CIPHER_CTX_new failed")
         self._context = context
         self._finalizer = weakref.finalize(self, lib.EVP_CIPHER_CTX_free, context)
-        if lib.EVP_EncryptInit_ex2(context, lib.sm4_ctr, key, bytes(_SM4_IV_SIZE), None) != 1:
+        if lib.EVP_EncryptInit_ex2(context, lib.sm4_ctr, key, counter_block, None) != 1:
             lib.ERR_clear_error()
             raise CryptoError("OpenSSL refused the SM4-CTR key")
 
-    def apply(self, counter_block: bytes, data: bytes) -> bytes:
-        """Return ``data`` XOR the SM4-CTR key stream from ``counter_block``."""
-        if len(counter_block) != _SM4_IV_SIZE:
-            raise CryptoError(f"SM4-CTR counter block must be {_SM4_IV_SIZE} bytes")
-        lib = self._lib
-        if lib.EVP_EncryptInit_ex2(self._context, None, None, counter_block, None) != 1:
-            lib.ERR_clear_error()
-            raise CryptoError("OpenSSL refused the SM4-CTR counter block")
-        out = ctypes.create_string_buffer(len(data) + _SM4_IV_SIZE)
+    def apply(self, data: bytes) -> bytes:
+        """Return ``data`` XOR the next ``len(data)`` bytes of the key stream."""
+        if not data:
+            return b""
+        out = ctypes.create_string_buffer(len(data))
         written = _c_int(0)
-        if lib.EVP_EncryptUpdate(self._context, out, ctypes.byref(written), data, len(data)) != 1:
-            lib.ERR_clear_error()
+        status = self._lib.EVP_EncryptUpdate(
+            self._context, out, ctypes.byref(written), data, len(data)
+        )
+        if status != 1 or written.value != len(data):
+            self._lib.ERR_clear_error()
             raise CryptoError("OpenSSL SM4-CTR failed")
-        return out.raw[: written.value]
+        return out.raw
 
 
 class NativeChannelCrypto:
@@ -403,6 +404,6 @@ class NativeChannelCrypto:
         """A fresh key pair from OpenSSL's DRBG."""
         return NativeEphemeralKey(self._lib)
 
-    def sm4_ctr(self, key: bytes) -> NativeSm4Ctr:
-        """An SM4-CTR cipher under the 16-byte ``key``."""
-        return NativeSm4Ctr(self._lib, key)
+    def sm4_ctr(self, key: bytes, counter_block: bytes) -> NativeSm4Ctr:
+        """An SM4-CTR key stream under the 16-byte ``key`` from ``counter_block``."""
+        return NativeSm4Ctr(self._lib, key, counter_block)
