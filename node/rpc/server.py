@@ -129,7 +129,8 @@ class RpcServer:
         # The address the server is bound to is a name it may be reached by, too (a literal
         # address cannot be rebound to another host, unlike a DNS name).
         bound = () if config.rpc_host in ("0.0.0.0", "::") else (config.rpc_host.lower(),)
-        self._allowed_hosts = (*config.rpc_allowed_hosts, *bound)
+        self._allowed_hosts = tuple(name.lower() for name in (*config.rpc_allowed_hosts, *bound))
+        self._allowed_origins = tuple(name.lower() for name in config.rpc_allowed_origins)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
         self.app = web.Application(
@@ -274,9 +275,7 @@ class RpcServer:
         if not _name_allowed(host, self._allowed_hosts):
             return _refusal(403, ErrorCode.FORBIDDEN, f"host not allowed: {str(host)[:100]}")
         origin = request.headers.get("Origin")
-        if origin is not None and not _name_allowed(
-            _host_name(origin), self.config.rpc_allowed_origins
-        ):
+        if origin is not None and not _name_allowed(_host_name(origin), self._allowed_origins):
             return _refusal(403, ErrorCode.FORBIDDEN, f"origin not allowed: {origin[:100]}")
         return await handler(request)
 
@@ -284,17 +283,13 @@ class RpcServer:
 
     async def _handle_http(self, request: web.Request) -> web.StreamResponse:
         limit = self.config.max_request_bytes
-        too_large = RpcError(ErrorCode.INVALID_REQUEST, f"request body larger than {limit} bytes")
+        too_large = f"request body larger than {limit} bytes"
         if request.content_length is not None and request.content_length > limit:
-            return web.Response(
-                status=413, body=_dumps(error_response(None, too_large)), content_type=_JSON_CONTENT
-            )
+            return _refusal(413, ErrorCode.INVALID_REQUEST, too_large)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            return web.Response(
-                status=413, body=_dumps(error_response(None, too_large)), content_type=_JSON_CONTENT
-            )
+            return _refusal(413, ErrorCode.INVALID_REQUEST, too_large)
         answer = await self.dispatch(body, client_key(request.remote or ""))
         if answer is None:
             return web.Response(status=204)
