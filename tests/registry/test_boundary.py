@@ -7,14 +7,13 @@ PostgreSQL with LIANXIN_TEST_DATABASE_URL."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from registry_harness import CLIENT_USCC, row_counts, signed
+from registry_harness import CLIENT_USCC, row_counts
 
 from chain.crypto import PrivateKey, sm3
 from registry.app import create_app
@@ -23,7 +22,7 @@ from registry.db import Database
 from registry.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_REQUEST_JSON_DEPTH
 from registry.settings import RegistrySettings
 from sdk.canonical import canonical_json
-from sdk.trust import signed_headers
+from sdk.trust import TrustClient, signed_headers
 
 DIGEST = sm3(b"boundary").hex()
 
@@ -123,6 +122,12 @@ def test_a_bomb_under_another_content_type_is_still_answered_4xx(
     assert_error_shape(answer, 422)
 
 
+def trust_client(http: tuple[TestClient, str, PrivateKey]) -> TrustClient:
+    """The SDK's client for the test department, over the in-process application."""
+    client, client_id, key = http
+    return TrustClient("http://testserver", client_id, key, http_client=client)
+
+
 def _post_signed(http: tuple[TestClient, str, PrivateKey], path: str, body: bytes) -> Any:
     client, client_id, key = http
     headers = signed_headers(key, client_id=client_id, method="POST", path=path, body=body)
@@ -154,8 +159,7 @@ def test_values_without_a_canonical_form_are_refused_422_and_nothing_is_stored(
     error = assert_error_shape(answer, 422)
     assert error["code"] == "invalid_json" and error["details"]["reason"] == reason
     assert row_counts(db) == before
-    ok = _post_signed(http, "/v1/records", b'{"digest": "' + DIGEST.encode() + b'"}')
-    assert ok.status_code == 202, ok.text
+    assert trust_client(http).notarize(digest=DIGEST).status == "accepted"
 
 
 def nested(depth: int) -> dict[str, Any]:
@@ -195,13 +199,7 @@ def test_metadata_beyond_the_intake_limits_is_refused_and_nothing_is_stored(
 def test_metadata_at_the_limits_is_stored_and_read_back(
     http: tuple[TestClient, str, PrivateKey],
 ) -> None:
-    client, client_id, key = http
     metadata = nested(MAX_METADATA_DEPTH)
-    body = json.dumps({"digest": DIGEST, "metadata": metadata}).encode()
-    accepted = _post_signed(http, "/v1/records", body)
-    assert accepted.status_code == 202, accepted.text
-    path = f"/v1/records/{accepted.json()['id']}"
-    _, headers = signed(key, client_id, "GET", path)
-    shown = client.get(path, headers=headers)
-    assert shown.status_code == 200, shown.text
-    assert shown.json()["metadata"] == metadata
+    client = trust_client(http)
+    accepted = client.notarize(digest=DIGEST, metadata=metadata)
+    assert client.get_record(accepted.record_id).metadata == metadata
