@@ -2,9 +2,12 @@
 
 Two bounds keep one request from holding a reader thread for long: the gas allowance is at
 most ``gas_cap``, and the wall clock at most ``call_timeout_ms`` from the request's arrival
-(queueing included). The EVM looks at the deadline every few hundred steps
-(:class:`chain.execution.CallInterrupted`); past it the call is stopped, its changes rolled
-back, its thread freed, and the client gets -32007."""
+(queueing included). The EVM looks at the deadline every 256 steps or 20,000 gas, whichever
+comes first (:class:`chain.execution.CallInterrupted`); past it the call is stopped, its
+changes rolled back, its thread freed, and the client gets -32007. What cannot be stopped is
+one precompile call already running: its gas bounds it (the slow ones carry a surcharge, see
+:mod:`chain.execution.precompiles`), so the deadline may be overrun by at most one such call,
+itself no longer than about ``gas_cap`` worth of ordinary execution."""
 
 from __future__ import annotations
 
