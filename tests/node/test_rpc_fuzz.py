@@ -35,6 +35,7 @@ CALL_CODES = SPEC_CODES | {
     ErrorCode.NOT_FOUND,
     ErrorCode.LIMIT_EXCEEDED,
     ErrorCode.EXECUTION_REVERTED,
+    ErrorCode.EXECUTION_TIMEOUT,
     *range(ErrorCode.TX_BAD_GAS_LIMIT, ErrorCode.TX_BAD_ENCODING + 1),
 }
 
