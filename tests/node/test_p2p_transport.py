@@ -18,6 +18,7 @@ from chain.crypto import PrivateKey, sm3
 from chain.limits import MAX_PREAUTH_FRAME_BYTES
 from node.config import ConfigError, PeerConfig, config_from_mapping
 from node.p2p import FrameKind, Network, TransportSettings, transport_settings
+from node.p2p.handshake import perform_handshake
 
 CHAIN_ID = 77
 QUICK = TransportSettings(handshake_timeout_s=1.0, ping_interval_s=0.1, peer_timeout_s=0.6)
@@ -266,3 +267,32 @@ def test_observer_peers_are_read_from_the_configuration(tmp_path: Path) -> None:
     assert [p.observer for p in config.peers] == [False, True]
     with pytest.raises(ConfigError, match="observer"):
         config_from_mapping({**values, "peers": [{**peer, "observer": 1}]}, tmp_path)
+
+
+def test_a_peer_that_stops_reading_is_closed_at_the_write_timeout() -> None:
+    settings = TransportSettings(ping_interval_s=0.1, peer_timeout_s=30.0, write_timeout_s=0.5)
+
+    async def scenario() -> None:
+        async with open_pair(settings) as pair:
+            await wait_for(lambda: connected(pair))
+            # Connect as the dialer (replacing its connection), keep sending, never read.
+            reader, writer = await asyncio.open_connection("127.0.0.1", pair.listener.port)
+            dialer_key = next(
+                k
+                for k in (make_key(1), make_key(2))
+                if k.public_key.to_bytes() == pair.dialer.own_key
+            )
+            session = await perform_handshake(
+                reader, writer, key=dialer_key, chain_id=CHAIN_ID,
+                allowed=frozenset({pair.listener.own_key}), initiator=True, max_bytes=65_536,
+            )  # fmt: skip
+            for _ in range(400):
+                if pair.listener.counters["write_timeout"]:
+                    break
+                pair.listener.send(dialer_key.public_key.to_bytes(), FrameKind.TX, bytes(60_000))
+                writer.write(session.channel.encode(FrameKind.PING, b"alive"))
+                await asyncio.sleep(0.02)
+            await wait_for(lambda: pair.listener.counters["write_timeout"] == 1)
+            writer.close()
+
+    asyncio.run(scenario())
