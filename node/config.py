@@ -19,6 +19,22 @@ A chain with more than one validator also reads the p2p settings (see :class:`Pe
     host = "127.0.0.1"
     port = 26657
 
+A node whose JSON-RPC serves other hosts names itself and the pages allowed to call it, and
+keeps the per-client limits (defaults shown; the file is at most 256 KiB, nested at most 16
+levels, see :mod:`chain.limits`)::
+
+    rpc_host = "10.1.2.3"
+    rpc_allowed_hosts = ["node-a.gov.example", "localhost", "127.0.0.1", "::1"]
+    rpc_allowed_origins = ["explorer.gov.example"]
+    gas_cap = 10000000             # eth_call / eth_estimateGas gas allowance
+    call_timeout_ms = 5000         # wall clock of one eth_call / eth_estimateGas
+    rate_limit_per_s = 50.0        # expensive requests per client address
+    rate_limit_burst = 100
+    rate_limit_exempt = ["127.0.0.1", "::1"]   # empty it behind a local reverse proxy
+    ws_max_connections = 256
+    ws_max_connections_per_client = 16
+    ws_max_subscriptions = 32
+
 Relative paths are resolved against the directory that holds the TOML file. The keystore
 password never sits in the file: it comes from the environment variable named by
 ``validator_password_env`` or from the file named by ``validator_password_file``.
