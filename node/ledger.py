@@ -49,6 +49,7 @@ from node.block_validity import (
     check_transactions,
     tx_bytes_budget,
 )
+from node.late_precommits import carried_certificate
 from node.ledger_types import BlockRejected as BlockRejected
 from node.ledger_types import CommittedBlock as CommittedBlock
 from node.ledger_types import LedgerError as LedgerError
@@ -361,11 +362,18 @@ class Ledger:
 
     # -- consensus: prepare / process / commit (ABCI 2.0 shaped) ---------------------------------
 
-    def prepare_block(self, txs: Sequence[Transaction], timestamp_ms: int) -> PreparedBlock:
+    def prepare_block(
+        self,
+        txs: Sequence[Transaction],
+        timestamp_ms: int,
+        last_commit: CommitCertificate | None = None,
+    ) -> PreparedBlock:
         """Build the next block to propose (ABCI ``PrepareProposal``): execute ``txs`` on the
         head state, leaving out any that cannot be included (failed validation against the
         head, or inapplicable), and return the executed block uncommitted. The block carries
-        the parent's stored commit certificate."""
+        the parent's stored commit certificate, or ``last_commit``: a certificate of the
+        parent holding precommits that arrived after the stored one was built
+        (:mod:`node.late_precommits`), used only if it verifies."""
         if self._validator_key is None:
             raise LedgerError("this node holds no validator key; it cannot propose blocks")
         with self._write_lock:
@@ -376,7 +384,14 @@ class Ledger:
             included: list[Transaction] = []
             nonces: set[Hash32] = set()
             permissions = self.permissions_at(parent)
-            bytes_left = self.tx_bytes_budget()
+            stored = self.store.commit_certificate(parent.height) if height > 1 else None
+            carried = carried_certificate(
+                stored,
+                last_commit,
+                lambda: self.validator_set(parent.height).validators,
+                chain_id=self.chain_id,
+            )
+            bytes_left = tx_bytes_budget(self.max_block_bytes, parent, carried)
             for tx in txs:
                 try:
                     validate_block_transactions([tx], self.rules, height, self.nonce_committed)
@@ -400,7 +415,7 @@ class Ledger:
                 included.append(tx)
             while True:
                 try:
-                    prepared = self._execute_new(parent, included, timestamp_ms)
+                    prepared = self._execute_new(parent, included, timestamp_ms, carried)
                     break
                 except InapplicableTransaction as exc:
                     dropped.append((included.pop(exc.index), f"not applicable: {exc.reason}"))
@@ -534,14 +549,20 @@ class Ledger:
         )
 
     def _execute_new(
-        self, parent: Header, txs: list[Transaction], timestamp_ms: int
+        self,
+        parent: Header,
+        txs: list[Transaction],
+        timestamp_ms: int,
+        last_commit: CommitCertificate | None = None,
     ) -> PreparedBlock:
-        """Execute ``txs`` on ``parent`` and build the header; raises InapplicableTransaction."""
+        """Execute ``txs`` on ``parent`` and build the header, carrying ``last_commit`` (by
+        default the stored certificate of ``parent``); raises InapplicableTransaction."""
         assert self._validator_key is not None
         height = parent.height + 1
         timestamp = max(timestamp_ms, parent.timestamp_ms + 1)
         proposer = self._validator_key.public_key.address
-        last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
+        if last_commit is None:
+            last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
         execution = execute_block(
             self.store.state(),
             parent.state_root,
