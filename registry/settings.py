@@ -74,8 +74,9 @@ class RegistrySettings(BaseSettings):
     """Most records in one ``POST /v1/records/bulk`` request."""
     public_base_url: str | None = None
     """Scheme, host and optional path prefix under which citizens reach this service (e.g.
-    ``https://zx.example.gov.cn``): QR codes and verify links use it. Default: the URL of
-    the request that asked for the link."""
+    ``https://zx.example.gov.cn``): QR codes and verify links use it. Default: the address
+    the server itself listens on (scheme, IP and port of the connection) — never the Host
+    header a caller sent (see :class:`registry.boundary.ServerAddressAsHost`)."""
     nonce_purge_interval: float = Field(default=300.0, gt=0)
     """Seconds between two purges of request nonces whose timestamps can no longer pass."""
     issuer_registry_address: str | None = None
