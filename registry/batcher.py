@@ -33,7 +33,9 @@ from chain.merkle import MerkleTree
 from chain.types import Transaction
 from registry.chain_gateway import ChainGateway, EvidenceNotReady, SubmitOutcome
 from registry.db import Database
+from registry.department_keys import department_key_claims
 from registry.models import Batch, BatchStatus, Outbox, OutboxState, Record, RecordStatus
+from registry.record_revocation import drive_revocation, unsettled_revocations
 from sdk.bundle import canonical_json
 from sdk.chain_reader import ChainUnavailable, RpcCallFailed
 from sdk.errors import SdkError
@@ -209,11 +211,21 @@ def fetch_evidence(db: Database, gateway: ChainGateway, batch_id: int) -> bool:
         if batch.status != BatchStatus.ANCHORED.value:
             return False
         outbox = session.scalars(select(Outbox).where(Outbox.batch_id == batch_id)).one()
-        raw_hex = outbox.raw_tx
-    if raw_hex is None:
+        raw_hex, height = outbox.raw_tx, batch.block_number
+        department_keys = session.scalars(
+            select(Record.department_key)
+            .where(Record.batch_id == batch_id, Record.department_key.is_not(None))
+            .distinct()
+        ).all()
+    if raw_hex is None or height is None:
         return False
     try:
         evidence = gateway.batch_evidence(bytes.fromhex(raw_hex))
+        # The keys that signed the batch's records, as IssuerRegistry had them when it
+        # was anchored: each record's bundle carries its department's.
+        evidence["departmentKeys"] = department_key_claims(
+            gateway, [key for key in department_keys if key is not None], height
+        )
     except (EvidenceNotReady, ChainUnavailable, RpcCallFailed) as exc:
         logger.info("evidence of batch %s not available yet: %s", batch_id, exc)
         return False
@@ -265,12 +277,16 @@ class Workers:
                     logger.exception("counting waiting records failed")
 
     async def run_anchorer(self) -> None:
-        """Drive the outbox forever."""
+        """Drive the outbox forever: anchoring transactions, then record revocations."""
         while True:
             try:
                 for outbox_id in await asyncio.to_thread(unconfirmed_outbox, self.db):
                     await asyncio.to_thread(
                         process_outbox, self.db, self.gateway, outbox_id, receipt_wait=2.0
+                    )
+                for revocation_id in await asyncio.to_thread(unsettled_revocations, self.db):
+                    await asyncio.to_thread(
+                        drive_revocation, self.db, self.gateway, revocation_id, wait=2.0
                     )
             except (ChainUnavailable, SdkError) as exc:
                 logger.warning("anchoring paused: %s", exc)

@@ -38,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from registry.db import Database
 from registry.errors import AuthenticationFailed, Conflict, RegistryError, ServiceUnavailable
 from registry.models import Nonce, Record
+from registry.record_schemas import SignedRecordAccepted
 from registry.schemas import RecordAccepted
 
 logger = logging.getLogger(__name__)
@@ -104,13 +105,15 @@ class _Entry:
 
 def accepted_view(record: Record) -> RecordAccepted:
     """The 202 answer of a stored record (also what an idempotent retry gets)."""
-    return RecordAccepted(
+    return SignedRecordAccepted(
         id=record.id,
         status=record.status,
         digest=record.digest,
         metadata_hash=record.metadata_hash,
         field_hashes=dict(record.field_hashes),
-        salts=dict(record.field_salts),
+        # The salts were handed back once, in the answer to the request that stored it.
+        salts=dict(record.field_salts or {}),
+        commitment=record.commitment,
         # SQLite hands back naive datetimes; every time the registry stores is UTC.
         created_at=(
             record.created_at

@@ -38,6 +38,9 @@ class RecordStatus(enum.StrEnum):
     """In a batch whose anchoring transaction is not confirmed yet."""
     ANCHORED = "anchored"
     """Its batch root is anchored on chain."""
+    REVOKED = "revoked"
+    """Shown, never stored: an anchored record whose leaf revocation is confirmed on chain
+    (see ``record_revocations``)."""
 
 
 class BatchStatus(enum.StrEnum):
@@ -95,6 +98,7 @@ class Record(Base):
     __table_args__ = (
         UniqueConstraint("client_id", "idempotency_key", name="uq_records_client_idempotency"),
         Index("ix_records_status", "status"),
+        Index("ix_records_department_key", "department_key", "seq"),
     )
 
     seq: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
@@ -106,8 +110,18 @@ class Record(Base):
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     metadata_hash: Mapped[str] = mapped_column(String(64))
     field_hashes: Mapped[dict[str, str]] = mapped_column(JSON)
-    field_salts: Mapped[dict[str, str]] = mapped_column(JSON)
-    """Salts of the field hashes, kept so that an idempotent retry answers the same."""
+    field_salts: Mapped[dict[str, str] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
+    """Never kept (NULL): the salts are the department's, handed back once in the answer
+    to the request. Records notarized before kept them here; the migration that stopped
+    keeping them erased them."""
+    department_key: Mapped[str | None] = mapped_column(String(130), nullable=True)
+    """Version 2 records: the notarizing client's SM2 public key (hex), named by the
+    commitment; NULL for version 1 records (notarized before departments signed)."""
+    department_signature: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Version 2 records: the department's DER SM2 signature (hex) over the commitment
+    (sdk.bundle_links.department_sign_bytes)."""
     commitment: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -214,9 +228,9 @@ class OperationState(enum.StrEnum):
 
 
 class License(Base):
-    """One e-license version: its GB/T 36903 metadata in clear (holder identifier included,
-    never sent to the chain), the salt of its holder commitment, and what the chain
-    recorded for it."""
+    """One e-license version: its GB/T 36903 metadata (holder identifier masked, and sealed
+    beside it; never sent to the chain), the sealed salt of its holder commitment, and what
+    the chain recorded for it."""
 
     __tablename__ = "licenses"
 
@@ -230,8 +244,12 @@ class License(Base):
     """USCC of that client's department: only its clients may act on the license."""
     metadata_json: Mapped[str] = mapped_column(Text)
     """Canonical JSON of the metadata (LicenseMetadata.canonical_json)."""
-    salt: Mapped[str] = mapped_column(String(64))
-    """Hex salt of the holder commitment and of the metadata hash."""
+    salt: Mapped[str] = mapped_column(Text)
+    """Salt of the holder commitment and of the metadata hash, sealed with the registry's
+    data key (registry.data_vault); hex for licenses stored before sealing."""
+    holder_id_sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The holder's identifier, sealed (``metadata_json`` holds it masked); NULL for
+    licenses stored before sealing, whose metadata_json holds it in clear."""
     holder_commitment: Mapped[str] = mapped_column(String(64))
     metadata_hash: Mapped[str] = mapped_column(String(64))
     valid_until: Mapped[int] = mapped_column(BigInteger)
@@ -275,6 +293,31 @@ class LicenseOperation(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     raw_tx: Mapped[str] = mapped_column(Text)
     tx_hash: Mapped[str] = mapped_column(String(64))
+    block_number: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RecordRevocation(Base):
+    """One leaf revocation of a notarized record on the Notary (``revokeLeaf``) — the
+    outbox of record revocations. The signed transaction is stored before it is sent, so a
+    retry sends the very same bytes; the Notary refuses to revoke a leaf twice."""
+
+    __tablename__ = "record_revocations"
+
+    id: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), unique=True)
+    """The record revoked (one revocation per record)."""
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    """The client that asked for it."""
+    reason: Mapped[int] = mapped_column(Integer)
+    """Reason code (contracts.trust.Reason)."""
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    """An OperationState: pending, sent, confirmed or reverted."""
+    raw_tx: Mapped[str | None] = mapped_column(Text)
+    """Hex of the signed ``revokeLeaf`` transaction (signed by the driver if NULL)."""
+    tx_hash: Mapped[str | None] = mapped_column(String(64))
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

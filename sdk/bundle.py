@@ -10,7 +10,14 @@ A bundle is a chain of links, each checked by :func:`verify_bundle`:
       and the transaction hash proven under the header's tx root
     → the block header, whose hash the commit certificate certifies by ≥ 2/3 of the
       validator set the verifier trusts
-    → the IssuerRegistry key record of the signing key, valid at the anchoring height.
+    → the IssuerRegistry key record of the signing key, valid at the anchoring height
+    → the notarizing department's own SM2 signature over the commitment (version 2), by a
+      key IssuerRegistry gave the ISSUER role at the anchoring height.
+
+Version 2 commitments hide what they commit to: the metadata hash is salted like every
+field hash (:func:`salted_metadata_hash`), and the leaf names the department's key
+(:func:`department_record_commitment`). Bundles of version 1 (records notarized before)
+are read and verified as they were.
 
 Every bundle has one canonical JSON form (:meth:`ProofBundle.canonical_json`): sorted keys,
 no whitespace, byte strings as ``0x`` hex, ledger types as their canonical RLP encodings.
@@ -18,96 +25,80 @@ no whitespace, byte strings as ``0x`` hex, ledger types as their canonical RLP e
 
 from __future__ import annotations
 
-import enum
 import json
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain import encoding as enc
-from chain.commit import CommitError, Validator, ValidatorSet, verify_commit_certificate
-from chain.crypto import sm3
+from chain.commit import ValidatorSet
 from chain.errors import ChainError
 from chain.merkle import MerkleProof, verify_proof
 from chain.primitives import Address, Hash32
-from chain.types import CommitCertificate, Header, Log, Receipt, Transaction
-from chain.validation import verify_transaction_signature
+from chain.types import CommitCertificate, Header, Log, Transaction
 from contracts.errors import ContractsError
-from contracts.trust import ContractCodec, Role, account_of, uscc_bytes
-from sdk import canonical
-from sdk.errors import SdkError
+from contracts.trust import ContractCodec, account_of
+from sdk.bundle_evidence import (
+    CHAIN_LINKS,
+    EVIDENCE_KEY_PREFIX,
+    VerifiedEvidence,
+    evidence_key,
+)
+from sdk.bundle_links import (
+    DEPARTMENT_SIGNATURE_PREFIX,
+    BundleFormatError,
+    BundleInvalid,
+    BundleVerdict,
+    DepartmentClaim,
+    IssuerKeyClaim,
+    LicenseLink,
+    Link,
+    LinkCheck,
+    SigningDepartment,
+    _bytes,
+    _ChainEvidence,
+    _check_link,
+    _ExpectedCall,
+    _hex,
+    _int,
+    _LinkFailed,
+    _need,
+    _parse_issuer_key,
+    _parse_validators,
+    check_department,
+    department_sign_bytes,
+    issuer_key_json,
+    verify_chain_links,
+)
+from sdk.commitments import (
+    COMMITMENT_SALT_SIZE,
+    DEPARTMENT_KEY_SIZE,
+    FIELD_HASH_PREFIX,
+    NO_FIELDS,
+    RECORD_COMMITMENT_PREFIX,
+    RECORD_COMMITMENT_V2_PREFIX,
+    SALTED_METADATA_PREFIX,
+    canonical_json,
+    department_record_commitment,
+    field_hash,
+    fields_root,
+    metadata_hash,
+    record_commitment,
+    salted_metadata_hash,
+)
+from sdk.license_bundle import (
+    LICENSE_BUNDLE_KIND,
+    LicenseBundle,
+    LicenseClaim,
+    verify_license_bundle,
+)
 
-BUNDLE_VERSION = 1
-"""The bundle format this module writes and reads."""
+BUNDLE_VERSION = 2
+"""The bundle format this module writes for new records (department-signed, salted)."""
 
-RECORD_COMMITMENT_PREFIX = b"lianxin/record/v1\x00"
-"""Domain separation of record commitments (the Merkle leaves of a batch)."""
-
-FIELD_HASH_PREFIX = b"lianxin/field/v1\x00"
-"""Domain separation of salted per-field hashes."""
-
-NO_FIELDS = Hash32(bytes(32))
-"""The field root of a record notarized without selectively disclosable fields."""
+LEGACY_BUNDLE_VERSION = 1
+"""The format of records notarized before departments signed: still read and verified."""
 
 _NOTARY = ContractCodec.load("Notary")
-
-
-class BundleFormatError(SdkError):
-    """A proof bundle whose JSON does not have the bundle shape or canonical encodings."""
-
-
-class BundleInvalid(SdkError):
-    """Raised by :meth:`BundleVerdict.raise_for_failure`; ``verdict`` says which links
-    failed."""
-
-    def __init__(self, verdict: BundleVerdict) -> None:
-        failed = ", ".join(f"{c.link}: {c.detail}" for c in verdict.failures)
-        super().__init__(f"proof bundle does not verify ({failed})")
-        self.verdict = verdict
-
-
-def canonical_json(value: Any) -> bytes:
-    """The canonical JSON bytes of ``value``: RFC 8785 (see :mod:`sdk.canonical`)."""
-    return canonical.canonical_json(value)
-
-
-def metadata_hash(metadata: Mapping[str, Any]) -> Hash32:
-    """SM3 of the canonical JSON of a record's metadata."""
-    return sm3(canonical_json(dict(metadata)))
-
-
-def field_hash(name: str, value: Any, salt: bytes) -> Hash32:
-    """The salted hash of one disclosable field: SM3 of the prefix and the RLP of
-    ``[salt, name, canonical JSON of value]``. Revealing ``value`` and ``salt`` lets anyone
-    recompute it; without the salt, guessing ``value`` is no help."""
-    payload: list[enc.RLPItem] = [salt, name.encode(), canonical_json(value)]
-    return sm3(FIELD_HASH_PREFIX + enc.encode(payload))
-
-
-def fields_root(field_hashes: Sequence[tuple[str, bytes]]) -> Hash32:
-    """SM3 over the RLP of the ``[name, hash]`` pairs sorted by name; NO_FIELDS if none."""
-    if not field_hashes:
-        return NO_FIELDS
-    pairs: list[enc.RLPItem] = [[name.encode(), digest] for name, digest in sorted(field_hashes)]
-    return sm3(enc.encode(pairs))
-
-
-def record_commitment(
-    record_id: str, digest: bytes, metadata: bytes, field_hashes: Sequence[tuple[str, bytes]]
-) -> Hash32:
-    """The 32-byte leaf that stands for a record in its batch: SM3 of the prefix and the RLP
-    of ``[record id (16 bytes), digest, metadata hash, fields root]``. The record id makes
-    every leaf, and so every batch root, unique."""
-    payload: list[enc.RLPItem] = [
-        uuid.UUID(record_id).bytes,
-        bytes(digest),
-        bytes(metadata),
-        fields_root(field_hashes),
-    ]
-    return sm3(RECORD_COMMITMENT_PREFIX + enc.encode(payload))
 
 
 # -- the bundle ------------------------------------------------------------------------------
@@ -125,9 +116,17 @@ class RecordClaim:
     """SM3 of the canonical JSON of the record's metadata (see :func:`metadata_hash`)."""
     field_hashes: tuple[tuple[str, Hash32], ...]
     """Salted hash of each disclosable field, sorted by name (see :func:`field_hash`)."""
+    department_key: bytes | None = None
+    """Version 2: the public key of the department that signed the commitment (its
+    metadata hash is then salted); None for version 1 records."""
 
     def commitment(self) -> Hash32:
-        """The record's Merkle leaf (see :func:`record_commitment`)."""
+        """The record's Merkle leaf (:func:`department_record_commitment`, or
+        :func:`record_commitment` for a version 1 record)."""
+        if self.department_key is not None:
+            return department_record_commitment(
+                self.department_key, self.digest, self.metadata_hash, self.field_hashes
+            )
         return record_commitment(self.record_id, self.digest, self.metadata_hash, self.field_hashes)
 
 
@@ -162,29 +161,6 @@ class AnchorClaim:
 
 
 @dataclass(frozen=True)
-class IssuerKeyClaim:
-    """The IssuerRegistry record of the key that signed the anchoring transaction, as the
-    registry read it from the chain state at ``read_at_block``."""
-
-    issuer_registry: Address
-    """The IssuerRegistry contract read."""
-    uscc: str
-    """The issuing department's unified social credit code."""
-    key_id: int
-    """The key's index in ``keysOf(uscc)``."""
-    public_key: bytes
-    """The key (65 bytes, uncompressed)."""
-    roles: int
-    """Role bits (contracts.trust.Role)."""
-    valid_from_block: int
-    """First block of the key's validity."""
-    valid_until_block: int
-    """First block past its validity."""
-    read_at_block: int
-    """The block whose state the record was read from (the anchoring block)."""
-
-
-@dataclass(frozen=True)
 class ProofBundle:
     """A self-contained proof that one record was anchored; see the module docstring."""
 
@@ -206,6 +182,9 @@ class ProofBundle:
     """The validator set the producer of the bundle used; a verifier should pass its own."""
     issuer_key: IssuerKeyClaim
     """The signing key's IssuerRegistry record at the anchoring block."""
+    department: DepartmentClaim | None = None
+    """Version 2: the notarizing department's signature over the record's commitment and
+    its key's IssuerRegistry record at the anchoring block."""
 
     def to_json(self) -> dict[str, Any]:
         """The bundle as JSON values (the input of :func:`canonical_json`)."""
@@ -213,16 +192,20 @@ class ProofBundle:
 
     def record_json(self) -> dict[str, Any]:
         """The part of :meth:`to_json` that differs between the records of one batch:
-        version, chain id, record and batch (with the record's Merkle path)."""
-        return {
+        version, chain id, record and batch (with the record's Merkle path), and the
+        department's signature."""
+        record: dict[str, Any] = {
+            "recordId": self.record.record_id,
+            "digest": _hex(self.record.digest),
+            "metadataHash": _hex(self.record.metadata_hash),
+            "fieldHashes": {name: _hex(value) for name, value in self.record.field_hashes},
+        }
+        if self.record.department_key is not None:
+            record["departmentKey"] = _hex(self.record.department_key)
+        value: dict[str, Any] = {
             "version": self.version,
             "chainId": self.chain_id,
-            "record": {
-                "recordId": self.record.record_id,
-                "digest": _hex(self.record.digest),
-                "metadataHash": _hex(self.record.metadata_hash),
-                "fieldHashes": {name: _hex(value) for name, value in self.record.field_hashes},
-            },
+            "record": record,
             "batch": {
                 "root": _hex(self.batch.root),
                 "leafCount": self.batch.leaf_count,
@@ -230,6 +213,9 @@ class ProofBundle:
                 "proof": _hex(self.batch.proof.encode()),
             },
         }
+        if self.department is not None:
+            value["department"] = self.department.to_json()
+        return value
 
     def chain_json(self) -> dict[str, Any]:
         """The rest of :meth:`to_json`, the same for every record of a batch: anchoring
@@ -248,16 +234,7 @@ class ProofBundle:
                 {"publicKey": _hex(v.public_key), "power": v.power}
                 for v in self.validators.validators
             ],
-            "issuerKey": {
-                "issuerRegistry": _hex(self.issuer_key.issuer_registry),
-                "uscc": self.issuer_key.uscc,
-                "keyId": self.issuer_key.key_id,
-                "publicKey": _hex(self.issuer_key.public_key),
-                "roles": self.issuer_key.roles,
-                "validFromBlock": self.issuer_key.valid_from_block,
-                "validUntilBlock": self.issuer_key.valid_until_block,
-                "readAtBlock": self.issuer_key.read_at_block,
-            },
+            "issuerKey": issuer_key_json(self.issuer_key),
         }
 
     def canonical_json(self) -> bytes:
@@ -284,52 +261,13 @@ class ProofBundle:
         return cls.from_json(value)
 
 
-def _hex(value: bytes) -> str:
-    return "0x" + bytes(value).hex()
-
-
-def _bytes(value: Any, size: int | None = None) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise BundleFormatError(f"expected 0x hex, got {value!r}")
-    raw = bytes.fromhex(value[2:])
-    if size is not None and len(raw) != size:
-        raise BundleFormatError(f"expected {size} bytes, got {len(raw)}")
-    return raw
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BundleFormatError(f"expected a non-negative integer, got {value!r}")
-    return value
-
-
-def _parse_validators(entries: Any) -> ValidatorSet:
-    """The ``validators`` member of a bundle's JSON."""
-    return ValidatorSet.of(
-        Validator(_bytes(v["publicKey"], 65), _int(v["power"]))  # type: ignore[arg-type]
-        for v in entries
-    )
-
-
-def _parse_issuer_key(issuer: Any) -> IssuerKeyClaim:
-    """The ``issuerKey`` member of a bundle's JSON."""
-    return IssuerKeyClaim(
-        issuer_registry=Address(_bytes(issuer["issuerRegistry"], 20)),
-        uscc=str(issuer["uscc"]),
-        key_id=_int(issuer["keyId"]),
-        public_key=_bytes(issuer["publicKey"], 65),
-        roles=_int(issuer["roles"]),
-        valid_from_block=_int(issuer["validFromBlock"]),
-        valid_until_block=_int(issuer["validUntilBlock"]),
-        read_at_block=_int(issuer["readAtBlock"]),
-    )
-
-
 def _parse_bundle(value: Any) -> ProofBundle:
     if not isinstance(value, dict):
         raise BundleFormatError("a proof bundle is a JSON object")
-    if value["version"] != BUNDLE_VERSION:
-        raise BundleFormatError(f"unsupported bundle version {value['version']!r}")
+    version = value["version"]
+    if version not in (LEGACY_BUNDLE_VERSION, BUNDLE_VERSION):
+        raise BundleFormatError(f"unsupported bundle version {version!r}")
+    signed = version == BUNDLE_VERSION
     record, batch, anchor, issuer = (
         value["record"],
         value["batch"],
@@ -339,8 +277,12 @@ def _parse_bundle(value: Any) -> ProofBundle:
     field_hashes = record["fieldHashes"]
     if not isinstance(field_hashes, dict):
         raise BundleFormatError("fieldHashes must be an object")
+    if signed != ("departmentKey" in record) or signed != ("department" in value):
+        raise BundleFormatError(
+            "a bundle of version 2, and only such a bundle, names the department and its key"
+        )
     return ProofBundle(
-        version=BUNDLE_VERSION,
+        version=version,
         chain_id=_int(value["chainId"]),
         record=RecordClaim(
             record_id=str(uuid.UUID(record["recordId"])),
@@ -348,6 +290,9 @@ def _parse_bundle(value: Any) -> ProofBundle:
             metadata_hash=Hash32(_bytes(record["metadataHash"], 32)),
             field_hashes=tuple(
                 sorted((str(name), Hash32(_bytes(h, 32))) for name, h in field_hashes.items())
+            ),
+            department_key=(
+                _bytes(record["departmentKey"], DEPARTMENT_KEY_SIZE) if signed else None
             ),
         ),
         batch=BatchClaim(
@@ -367,387 +312,8 @@ def _parse_bundle(value: Any) -> ProofBundle:
         commit_certificate=CommitCertificate.decode(_bytes(value["commitCertificate"])),
         validators=_parse_validators(value["validators"]),
         issuer_key=_parse_issuer_key(issuer),
+        department=DepartmentClaim.from_json(value["department"]) if signed else None,
     )
-
-
-# -- offline verification --------------------------------------------------------------------
-
-
-class Link(enum.StrEnum):
-    """The links of a bundle, in the order :func:`verify_bundle` checks them."""
-
-    RECORD = "record"
-    """The record claim is well formed and (if asked) carries the expected digest."""
-    BATCH = "batch"
-    """The record commitment is the leaf at the proof's index under the batch root."""
-    TRANSACTION = "transaction"
-    """The transaction is for this chain, validly signed, and calls Notary.anchor with
-    exactly this batch's root, leaf count and metadata hash."""
-    SIGNER = "signer"
-    """The transaction is signed by the issuer key the bundle names."""
-    RECEIPT = "receipt"
-    """The receipt belongs to the transaction, has status 1, and carries the Notary's
-    BatchAnchored event for this root, signer and department."""
-    TX_INCLUSION = "tx_inclusion"
-    """The transaction hash is proven under the header's tx root."""
-    RECEIPT_INCLUSION = "receipt_inclusion"
-    """The receipt is proven under the header's receipt root."""
-    CERTIFICATE = "certificate"
-    """The header names the trusted validator set, and ≥ 2/3 of its power certified it."""
-    ISSUER_KEY = "issuer_key"
-    """The issuer key record gives the key the ISSUER role over a window that contains the
-    anchoring height, read at that height."""
-
-
-class LicenseLink(enum.StrEnum):
-    """The links of a license issuance bundle, in the order :func:`verify_license_bundle`
-    checks them (those named as in :class:`Link` mean the same there)."""
-
-    LICENSE = "license"
-    """The identifier hashes to the claimed on-chain key (and is the one expected)."""
-    TRANSACTION = "transaction"
-    """The transaction is for this chain, validly signed, and calls LicenseRegistry.issue
-    (or change, for a new version) with exactly the claimed key, holder commitment,
-    metadata hash and validity."""
-    SIGNER = "signer"
-    """The transaction is signed by the issuer key the bundle names."""
-    RECEIPT = "receipt"
-    """The receipt belongs to the transaction, has status 1, and carries LicenseIssued for
-    this key, department, signer, holder commitment and metadata hash."""
-    TX_INCLUSION = "tx_inclusion"
-    """The transaction hash is proven under the header's tx root."""
-    RECEIPT_INCLUSION = "receipt_inclusion"
-    """The receipt is proven under the header's receipt root."""
-    CERTIFICATE = "certificate"
-    """The header names the trusted validator set, and ≥ 2/3 of its power certified it."""
-    ISSUER_KEY = "issuer_key"
-    """The issuer key record gives the key the ISSUER role at the block, read there."""
-
-
-@dataclass(frozen=True)
-class LinkCheck:
-    """The outcome of checking one link."""
-
-    link: Link | LicenseLink
-    """Which link."""
-    ok: bool
-    """Whether it holds."""
-    detail: str
-    """Why it failed, or what it established."""
-
-
-@dataclass(frozen=True)
-class BundleVerdict:
-    """Every link's outcome. The bundle verifies only if every link holds."""
-
-    checks: tuple[LinkCheck, ...]
-    """One entry per :class:`Link`, in order."""
-
-    @property
-    def valid(self) -> bool:
-        """Every link holds."""
-        return all(check.ok for check in self.checks)
-
-    @property
-    def failures(self) -> tuple[LinkCheck, ...]:
-        """The links that do not hold."""
-        return tuple(check for check in self.checks if not check.ok)
-
-    def check(self, link: Link | LicenseLink) -> LinkCheck:
-        """The outcome of ``link``."""
-        return next(check for check in self.checks if check.link is link)
-
-    def raise_for_failure(self) -> None:
-        """Return if the bundle verifies; raise BundleInvalid otherwise."""
-        if not self.valid:
-            raise BundleInvalid(self)
-
-
-class _LinkFailed(Exception):
-    """Internal: one link does not hold."""
-
-
-def _check_link(link: Link | LicenseLink, check: Callable[[], str]) -> LinkCheck:
-    """Run one link's check; a failure of the link or of a decoding becomes a failed check."""
-    try:
-        detail = check()
-    except _LinkFailed as exc:
-        return LinkCheck(link, False, str(exc))
-    except (ChainError, ContractsError, ValueError) as exc:
-        return LinkCheck(link, False, f"{type(exc).__name__}: {exc}")
-    return LinkCheck(link, True, detail)
-
-
-def _need(state: Mapping[str, Any], name: str) -> Any:
-    """A value an earlier link decoded; the link fails if that one did not."""
-    if name not in state:
-        raise _LinkFailed(f"depends on the {name}, which did not decode")
-    return state[name]
-
-
-@dataclass(frozen=True)
-class _ChainEvidence:
-    """What a bundle carries to show that a transaction signed by an issuer key succeeded
-    in a certified block."""
-
-    raw_transaction: bytes
-    """The signed transaction's canonical encoding."""
-    transaction_proof: MerkleProof
-    """Path from the transaction hash to the header's tx root."""
-    receipt: bytes
-    """The receipt's canonical encoding."""
-    receipt_proof: MerkleProof
-    """Path from the receipt encoding to the header's receipt root."""
-    header: Header
-    """Header of the block that includes the transaction."""
-    commit_certificate: CommitCertificate
-    """Precommits certifying the header."""
-    issuer_key: IssuerKeyClaim
-    """The signing key's IssuerRegistry record at that block."""
-
-
-@dataclass(frozen=True)
-class _ExpectedCall:
-    """What the transaction of a :class:`_ChainEvidence` must have done."""
-
-    contract_name: str
-    """The called contract's name, as the link details say it."""
-    bundle_contract: Address
-    """The contract the bundle says was called."""
-    trusted_contract: bytes | None
-    """The genuine contract, if the verifier knows it."""
-    check_calldata: Callable[[Transaction], None]
-    """Raises _LinkFailed unless the transaction's calldata is the expected call."""
-    action: str
-    """What the transaction does, as the link details say it (``anchoring``)."""
-    event: str
-    """The name of the event a successful call emits."""
-    event_matches: Callable[[Log, Transaction, bytes], bool]
-    """Whether a log of the called contract is that event for this transaction and the
-    issuer key's department."""
-
-
-def _verify_chain_links(
-    evidence: _ChainEvidence,
-    call: _ExpectedCall,
-    validator_set: ValidatorSet,
-    *,
-    chain_id: int,
-    links: type[Link] | type[LicenseLink],
-) -> tuple[LinkCheck, ...]:
-    """Check the links from the transaction to the issuer key (named as in ``links``):
-    the transaction is this chain's, validly signed by the issuer key and makes ``call``;
-    its receipt succeeded with the expected event; both are in a block the trusted
-    validators certified; the issuer key record is valid at that block."""
-    state: dict[str, Any] = {}
-    header = evidence.header
-
-    def transaction() -> str:
-        tx = Transaction.decode(evidence.raw_transaction)
-        if tx.chain_id != chain_id:
-            raise _LinkFailed(f"transaction is for chain {tx.chain_id}")
-        verify_transaction_signature(tx)
-        state["tx"] = tx
-        if tx.to != call.bundle_contract:
-            raise _LinkFailed(f"transaction does not call the bundle's {call.contract_name}")
-        if call.trusted_contract is not None and tx.to != bytes(call.trusted_contract):
-            raise _LinkFailed(f"transaction does not call the expected {call.contract_name}")
-        call.check_calldata(tx)
-        return f"transaction {tx.hash.hex()}"
-
-    def signer() -> str:
-        tx = _need(state, "tx")
-        if tx.public_key != evidence.issuer_key.public_key:
-            raise _LinkFailed("transaction is not signed by the named issuer key")
-        return f"signed by account {account_of(tx.public_key).hex()}"
-
-    def receipt() -> str:
-        tx = _need(state, "tx")
-        decoded = Receipt.decode(evidence.receipt)
-        if decoded.tx_hash != tx.hash:
-            raise _LinkFailed("receipt belongs to another transaction")
-        if decoded.status != 1:
-            raise _LinkFailed(f"the {call.action} transaction reverted")
-        department = uscc_bytes(evidence.issuer_key.uscc)
-        for log in decoded.logs:
-            if log.address == tx.to and call.event_matches(log, tx, department):
-                return f"{call.event} event found"
-        raise _LinkFailed(f"receipt has no matching {call.event} event")
-
-    def tx_inclusion() -> str:
-        tx = _need(state, "tx")
-        try:
-            verify_proof(header.tx_root, tx.hash, evidence.transaction_proof)
-        except ChainError as exc:
-            raise _LinkFailed(f"transaction is not in the block: {exc}") from exc
-        return f"transaction {evidence.transaction_proof.leaf_index} of the block"
-
-    def receipt_inclusion() -> str:
-        try:
-            verify_proof(header.receipt_root, evidence.receipt, evidence.receipt_proof)
-        except ChainError as exc:
-            raise _LinkFailed(f"receipt is not in the block: {exc}") from exc
-        return "receipt under the receipt root"
-
-    def certificate() -> str:
-        if header.validator_set_hash != validator_set.hash():
-            raise _LinkFailed("the header names another validator set")
-        try:
-            verify_commit_certificate(
-                evidence.commit_certificate,
-                validator_set,
-                chain_id=chain_id,
-                block_hash=header.hash,
-                height=header.height,
-            )
-        except CommitError as exc:
-            raise _LinkFailed(str(exc)) from exc
-        return f"block {header.height} certified"
-
-    def issuer_key() -> str:
-        key = evidence.issuer_key
-        height = header.height
-        uscc_bytes(key.uscc)
-        if key.read_at_block != height:
-            raise _LinkFailed(f"key record read at block {key.read_at_block}, not {height}")
-        if not key.valid_from_block <= height < key.valid_until_block:
-            raise _LinkFailed(f"key not valid at block {height}")
-        if not key.roles & Role.ISSUER:
-            raise _LinkFailed("key does not hold the ISSUER role")
-        return f"key {key.key_id} of {key.uscc} valid at block {height}"
-
-    return (
-        _check_link(links.TRANSACTION, transaction),
-        _check_link(links.SIGNER, signer),
-        _check_link(links.RECEIPT, receipt),
-        _check_link(links.TX_INCLUSION, tx_inclusion),
-        _check_link(links.RECEIPT_INCLUSION, receipt_inclusion),
-        _check_link(links.CERTIFICATE, certificate),
-        _check_link(links.ISSUER_KEY, issuer_key),
-    )
-
-
-EVIDENCE_KEY_PREFIX = b"lianxin/bundle-evidence/v1\x00"
-"""Domain separation of :func:`evidence_key`."""
-
-CHAIN_LINKS = (
-    Link.TRANSACTION,
-    Link.SIGNER,
-    Link.RECEIPT,
-    Link.TX_INCLUSION,
-    Link.RECEIPT_INCLUSION,
-    Link.CERTIFICATE,
-    Link.ISSUER_KEY,
-)
-"""The links that depend only on the batch and the chain, not on the record: the same for
-every record of a batch."""
-
-
-def evidence_key(
-    bundle: ProofBundle, validator_set: ValidatorSet, *, chain_id: int, notary: bytes | None
-) -> Hash32:
-    """SM3 over everything the :data:`CHAIN_LINKS` of ``bundle`` read (batch root, leaf
-    count and metadata hash; anchoring transaction, receipt, both inclusion proofs; header,
-    certificate, issuer key record) and the verifier's trusted inputs. Equal keys mean the
-    chain links come out the same."""
-    batch, anchor, key = bundle.batch, bundle.anchor, bundle.issuer_key
-    payload: list[enc.RLPItem] = [
-        enc.encode_int(chain_id),
-        validator_set.hash(),
-        b"" if notary is None else bytes(notary),
-        batch.root,
-        enc.encode_int(batch.leaf_count),
-        batch.metadata_hash,
-        anchor.notary,
-        anchor.raw_transaction,
-        anchor.transaction_proof.encode(),
-        anchor.receipt,
-        anchor.receipt_proof.encode(),
-        bundle.header.encode(),
-        bundle.commit_certificate.encode(),
-        [
-            key.issuer_registry,
-            key.uscc.encode(),
-            enc.encode_int(key.key_id),
-            key.public_key,
-            enc.encode_int(key.roles),
-            enc.encode_int(key.valid_from_block),
-            enc.encode_int(key.valid_until_block),
-            enc.encode_int(key.read_at_block),
-        ],
-    ]
-    return sm3(EVIDENCE_KEY_PREFIX + enc.encode(payload))
-
-
-class VerifiedEvidence:
-    """A bounded memory of bundle chain halves that verified, keyed by :func:`evidence_key`,
-    so that the records of one batch pay the signature checks (transaction, commit
-    certificate) once. Only successes are kept; a failing chain half is checked again every
-    time. Thread-safe; pass one to :func:`verify_bundle` as ``verified``."""
-
-    def __init__(self, capacity: int = 1024) -> None:
-        """Remember at most ``capacity`` chain halves (least recently used go first)."""
-        self.capacity = capacity
-        self._checks: OrderedDict[bytes, tuple[LinkCheck, ...]] = OrderedDict()
-        self._keys: OrderedDict[tuple[Any, ...], tuple[Hash32, tuple[Any, ...]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def key_of(
-        self,
-        bundle: ProofBundle,
-        validator_set: ValidatorSet,
-        *,
-        chain_id: int,
-        notary: bytes | None,
-    ) -> Hash32:
-        """:func:`evidence_key`, computed once for bundles that share their chain half's
-        objects (as the bundles a registry builds for the records of one batch do): the
-        memo is keyed by those objects' identities, which it holds on to, so an identity
-        cannot be reused by another object while it is remembered."""
-        held = (
-            bundle.anchor,
-            bundle.header,
-            bundle.commit_certificate,
-            bundle.issuer_key,
-            validator_set,
-        )
-        memo = (
-            *map(id, held),
-            chain_id,
-            None if notary is None else bytes(notary),
-            bytes(bundle.batch.root),
-            bundle.batch.leaf_count,
-            bytes(bundle.batch.metadata_hash),
-        )
-        with self._lock:
-            found = self._keys.get(memo)
-            if found is not None:
-                self._keys.move_to_end(memo)
-                return found[0]
-        key = evidence_key(bundle, validator_set, chain_id=chain_id, notary=notary)
-        with self._lock:
-            self._keys[memo] = (key, held)
-            while len(self._keys) > self.capacity:
-                self._keys.popitem(last=False)
-        return key
-
-    def recall(self, key: bytes) -> tuple[LinkCheck, ...] | None:
-        """The chain-link checks remembered under ``key``, or None."""
-        with self._lock:
-            checks = self._checks.get(key)
-            if checks is not None:
-                self._checks.move_to_end(key)
-            return checks
-
-    def remember(self, key: bytes, checks: tuple[LinkCheck, ...]) -> None:
-        """Remember ``checks`` (every one of which must hold) under ``key``."""
-        if not all(check.ok for check in checks):
-            raise ValueError("only chain halves that verified are remembered")
-        with self._lock:
-            self._checks[key] = checks
-            self._checks.move_to_end(key)
-            while len(self._checks) > self.capacity:
-                self._checks.popitem(last=False)
 
 
 def verify_bundle(
@@ -824,15 +390,40 @@ def verify_bundle(
             and args["leafCount"] == bundle.batch.leaf_count
         )
 
+    signer: list[SigningDepartment] = []
+
+    def department() -> str:
+        claim, department_key = bundle.department, bundle.record.department_key
+        if claim is None or department_key is None:
+            return "no department signature (version 1: notarized before departments signed)"
+        signed_by = check_department(
+            claim,
+            department_key,
+            _need(state, "commitment"),
+            chain_id=chain_id,
+            height=bundle.header.height,
+            issuer_registry=bundle.issuer_key.issuer_registry,
+        )
+        signer.append(signed_by)
+        return f"signed by {signed_by.name} ({signed_by.uscc}), key {signed_by.key_id}"
+
     record_checks = (_check_link(Link.RECORD, record), _check_link(Link.BATCH, batch))
+
+    def verdict(chain_checks: tuple[LinkCheck, ...]) -> BundleVerdict:
+        department_check = _check_link(Link.DEPARTMENT, department)
+        return BundleVerdict(
+            (*record_checks, *chain_checks, department_check),
+            signed_by=signer[0] if signer else None,
+        )
+
     key = None
     if verified is not None:
         key = verified.key_of(bundle, validator_set, chain_id=chain_id, notary=notary)
         remembered = verified.recall(key)
         if remembered is not None:
-            return BundleVerdict((*record_checks, *remembered))
+            return verdict(remembered)
     anchor = bundle.anchor
-    chain_checks = _verify_chain_links(
+    chain_checks = verify_chain_links(
         _ChainEvidence(
             raw_transaction=anchor.raw_transaction,
             transaction_proof=anchor.transaction_proof,
@@ -857,202 +448,7 @@ def verify_bundle(
     )
     if verified is not None and key is not None and all(check.ok for check in chain_checks):
         verified.remember(key, chain_checks)
-    return BundleVerdict((*record_checks, *chain_checks))
-
-
-# -- license issuance bundles ----------------------------------------------------------------
-
-LICENSE_BUNDLE_KIND = "license-issuance"
-"""The ``kind`` of a license issuance bundle's JSON."""
-
-_LICENSES = ContractCodec.load("LicenseRegistry")
-
-
-@dataclass(frozen=True)
-class LicenseClaim:
-    """What a license issuance bundle says was issued."""
-
-    identifier: str
-    """The GB/T 36904 identifier."""
-    id_hash: Hash32
-    """Its on-chain key: SM3 of the identifier (contracts.trust.license_id_hash)."""
-    holder_commitment: Hash32
-    """Salted SM3 commitment to the holder's identifier."""
-    metadata_hash: Hash32
-    """Salted SM3 hash of the GB/T 36903 metadata."""
-    valid_until: int
-    """Seconds since the epoch from which it is expired; 0 for no limit."""
-    predecessor: str | None
-    """Identifier of the version it replaced, if it was issued by a change."""
-
-
-@dataclass(frozen=True)
-class LicenseBundle:
-    """A self-contained proof that a license was issued on LicenseRegistry by an
-    authorised issuer key: the issuing transaction (``issue``, or ``change`` of its
-    predecessor), its receipt with the LicenseIssued event, their inclusion proofs, the
-    certified header and the key's IssuerRegistry record. Made from the transaction's
-    receipt, not from a Notary batch."""
-
-    chain_id: int
-    """The chain."""
-    license: LicenseClaim
-    """The license issued."""
-    license_registry: Address
-    """The LicenseRegistry called."""
-    raw_transaction: bytes
-    """The signed issuing transaction."""
-    transaction_proof: MerkleProof
-    """Path from the transaction hash to the header's tx root."""
-    receipt: bytes
-    """The receipt's canonical encoding."""
-    receipt_proof: MerkleProof
-    """Path from the receipt to the header's receipt root."""
-    header: Header
-    """Header of the block that includes the transaction."""
-    commit_certificate: CommitCertificate
-    """Precommits certifying the header."""
-    validators: ValidatorSet
-    """The validator set the producer used; a verifier passes its own."""
-    issuer_key: IssuerKeyClaim
-    """The signing key's IssuerRegistry record at that block."""
-
-    @classmethod
-    def from_json(cls, value: Any) -> LicenseBundle:
-        """Parse the registry's bundle JSON; raises BundleFormatError on anything else."""
-        try:
-            return _parse_license_bundle(value)
-        except BundleFormatError:
-            raise
-        except (KeyError, TypeError, ValueError, ChainError, ContractsError) as exc:
-            raise BundleFormatError(f"not a license bundle: {exc}") from exc
-
-
-def _parse_license_bundle(value: Any) -> LicenseBundle:
-    if not isinstance(value, dict) or value.get("kind") != LICENSE_BUNDLE_KIND:
-        raise BundleFormatError(f"a license bundle is a JSON object of kind {LICENSE_BUNDLE_KIND}")
-    if value["version"] != BUNDLE_VERSION:
-        raise BundleFormatError(f"unsupported bundle version {value['version']!r}")
-    claim, anchor, issuer = value["license"], value["anchor"], value["issuerKey"]
-    predecessor = claim.get("predecessor")
-    return LicenseBundle(
-        chain_id=_int(value["chainId"]),
-        license=LicenseClaim(
-            identifier=str(claim["identifier"]),
-            id_hash=Hash32(_bytes(claim["idHash"], 32)),
-            holder_commitment=Hash32(_bytes(claim["holderCommitment"], 32)),
-            metadata_hash=Hash32(_bytes(claim["metadataHash"], 32)),
-            valid_until=_int(claim["validUntil"]),
-            predecessor=None if predecessor is None else str(predecessor),
-        ),
-        license_registry=Address(_bytes(anchor["licenseRegistry"], 20)),
-        raw_transaction=_bytes(anchor["rawTransaction"]),
-        transaction_proof=MerkleProof.decode(_bytes(anchor["transactionProof"])),
-        receipt=_bytes(anchor["receipt"]),
-        receipt_proof=MerkleProof.decode(_bytes(anchor["receiptProof"])),
-        header=Header.decode(_bytes(value["header"])),
-        commit_certificate=CommitCertificate.decode(_bytes(value["commitCertificate"])),
-        validators=_parse_validators(value["validators"]),
-        issuer_key=_parse_issuer_key(issuer),
-    )
-
-
-def _issuing_calls(claim: LicenseClaim) -> list[bytes]:
-    """The calldata an issuing transaction of ``claim`` may carry: ``issue``, or a
-    ``change`` from its predecessor with any reason code (checked by prefix)."""
-    calls = [
-        _LICENSES.encode_call(
-            "issue", claim.id_hash, claim.holder_commitment, claim.metadata_hash, claim.valid_until
-        )
-    ]
-    if claim.predecessor is not None:
-        change = _LICENSES.encode_call(
-            "change",
-            sm3(claim.predecessor.encode("ascii")),
-            claim.id_hash,
-            claim.holder_commitment,
-            claim.metadata_hash,
-            claim.valid_until,
-            0,
-        )
-        calls.append(change[:-32])  # every word but the reason code
-    return calls
-
-
-def verify_license_bundle(
-    bundle: LicenseBundle,
-    validator_set: ValidatorSet,
-    *,
-    chain_id: int,
-    expected_identifier: str | None = None,
-    license_registry: bytes | None = None,
-) -> BundleVerdict:
-    """Check every link of a license issuance bundle without any network access, against
-    the validator set and chain id the caller trusts. ``expected_identifier`` (the license
-    in hand) and ``license_registry`` (the genuine contract) make the proof specific.
-
-    What this proves: a transaction signed by the named key called LicenseRegistry to
-    issue exactly this identifier with this holder commitment, metadata hash and validity,
-    succeeded (the contract reverts unless the signer holds the ISSUER role at that block),
-    and is in a block ≥ 2/3 of the trusted validators certified. What it cannot prove: the
-    license's status now (suspended, revoked, expired): ask the chain (``statusOf``)."""
-    claim = bundle.license
-
-    def license_link() -> str:
-        if bundle.chain_id != chain_id:
-            raise _LinkFailed(f"bundle is for chain {bundle.chain_id}, not {chain_id}")
-        if sm3(claim.identifier.encode("ascii")) != claim.id_hash:
-            raise _LinkFailed("the identifier does not hash to the claimed key")
-        if expected_identifier is not None and claim.identifier != expected_identifier:
-            raise _LinkFailed("the bundle is for another license")
-        return f"license {claim.identifier}"
-
-    def issuing_calldata(tx: Transaction) -> None:
-        if not any(tx.data.startswith(call) for call in _issuing_calls(claim)):
-            raise _LinkFailed("transaction does not issue this license")
-        if len(tx.data) not in (4 + 32 * 4, 4 + 32 * 6):
-            raise _LinkFailed("transaction calldata has trailing bytes")
-
-    def license_issued(log: Log, tx: Transaction, department: bytes) -> bool:
-        try:
-            event = _LICENSES.decode_log(log)
-        except ContractsError:
-            return False
-        args = event.args
-        return bool(
-            event.name == "LicenseIssued"
-            and args["id"] == claim.id_hash
-            and args["department"] == department
-            and args["by"] == account_of(tx.public_key)
-            and args["holderCommitment"] == claim.holder_commitment
-            and args["metadataHash"] == claim.metadata_hash
-            and args["validUntil"] == claim.valid_until
-        )
-
-    chain_checks = _verify_chain_links(
-        _ChainEvidence(
-            raw_transaction=bundle.raw_transaction,
-            transaction_proof=bundle.transaction_proof,
-            receipt=bundle.receipt,
-            receipt_proof=bundle.receipt_proof,
-            header=bundle.header,
-            commit_certificate=bundle.commit_certificate,
-            issuer_key=bundle.issuer_key,
-        ),
-        _ExpectedCall(
-            contract_name="LicenseRegistry",
-            bundle_contract=bundle.license_registry,
-            trusted_contract=license_registry,
-            check_calldata=issuing_calldata,
-            action="issuing",
-            event="LicenseIssued",
-            event_matches=license_issued,
-        ),
-        validator_set,
-        chain_id=chain_id,
-        links=LicenseLink,
-    )
-    return BundleVerdict((_check_link(LicenseLink.LICENSE, license_link), *chain_checks))
+    return verdict(chain_checks)
 
 
 def _is_batch_anchored(log: Log) -> bool:
@@ -1060,3 +456,46 @@ def _is_batch_anchored(log: Log) -> bool:
         return _NOTARY.decode_log(log).name == "BatchAnchored"
     except ContractsError:
         return False
+
+
+__all__ = [
+    "BUNDLE_VERSION",
+    "CHAIN_LINKS",
+    "COMMITMENT_SALT_SIZE",
+    "DEPARTMENT_SIGNATURE_PREFIX",
+    "EVIDENCE_KEY_PREFIX",
+    "FIELD_HASH_PREFIX",
+    "LEGACY_BUNDLE_VERSION",
+    "LICENSE_BUNDLE_KIND",
+    "NO_FIELDS",
+    "RECORD_COMMITMENT_PREFIX",
+    "RECORD_COMMITMENT_V2_PREFIX",
+    "SALTED_METADATA_PREFIX",
+    "AnchorClaim",
+    "BatchClaim",
+    "BundleFormatError",
+    "BundleInvalid",
+    "BundleVerdict",
+    "DepartmentClaim",
+    "IssuerKeyClaim",
+    "LicenseBundle",
+    "LicenseClaim",
+    "LicenseLink",
+    "Link",
+    "LinkCheck",
+    "ProofBundle",
+    "RecordClaim",
+    "SigningDepartment",
+    "VerifiedEvidence",
+    "canonical_json",
+    "department_record_commitment",
+    "department_sign_bytes",
+    "evidence_key",
+    "field_hash",
+    "fields_root",
+    "metadata_hash",
+    "record_commitment",
+    "salted_metadata_hash",
+    "verify_bundle",
+    "verify_license_bundle",
+]

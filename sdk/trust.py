@@ -26,18 +26,28 @@ result and error types in :mod:`sdk.trust_types`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 import httpx
 
-from chain.commit import ValidatorSet
 from chain.crypto import PrivateKey
 from contracts.trust import Reason
 from sdk.account import Sm2Account
-from sdk.bundle import BundleVerdict, LicenseBundle, ProofBundle, verify_bundle
+from sdk.bundle import LicenseBundle
+from sdk.record_calls import (
+    chain_id_call,
+    check_record_arguments,
+    department_records_call,
+    revoke_record_call,
+    revoke_signed_by_call,
+    signed_notarize_call,
+    signed_notarize_many_call,
+)
+from sdk.trust_async import AsyncTrustClient
+from sdk.trust_base import _T, _answer, _TrustClientBase
 from sdk.trust_core import (
     CLIENT_HEADER,
     IDEMPOTENCY_HEADER,
@@ -52,7 +62,6 @@ from sdk.trust_core import (
     Answer,
     Attempt,
     Call,
-    Exchange,
     change_license_call,
     create_license_call,
     get_record_call,
@@ -61,13 +70,12 @@ from sdk.trust_core import (
     license_token_call,
     license_transition_call,
     new_request_nonce,
-    notarize_call,
-    notarize_many_call,
     request_sign_bytes,
     signed_headers,
     verify_call,
 )
 from sdk.trust_types import (
+    DepartmentRecords,
     LicenseChainStatus,
     LicenseHistoryEntry,
     LicenseOperationResult,
@@ -93,6 +101,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AsyncTrustClient",
+    "DepartmentRecords",
     "LicenseChainStatus",
     "LicenseHistoryEntry",
     "LicenseOperationResult",
@@ -111,56 +120,6 @@ __all__ = [
     "signed_headers",
 ]
 
-_T = TypeVar("_T")
-
-
-def _answer(response: httpx.Response) -> Answer:
-    return Answer(response.status_code, response.reason_phrase, response.content)
-
-
-class _TrustClientBase:
-    """What the sync and async clients share: the registry's address, the client's
-    credentials and the retry policy; each call's protocol lives in :mod:`sdk.trust_core`."""
-
-    def __init__(
-        self,
-        base_url: str,
-        client_id: str,
-        private_key: PrivateKey | Sm2Account,
-        *,
-        retries: int = 3,
-        backoff: float = 0.2,
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.client_id = client_id
-        self._key = private_key.private_key if isinstance(private_key, Sm2Account) else private_key
-        self.retries = retries
-        self.backoff = backoff
-
-    def _exchange(self, call: Call[_T]) -> Exchange[_T]:
-        return Exchange(
-            call,
-            client_id=self.client_id,
-            key=self._key,
-            retries=self.retries,
-            backoff=self.backoff,
-        )
-
-    @staticmethod
-    def verify_bundle(
-        bundle: ProofBundle,
-        validator_set: ValidatorSet,
-        *,
-        chain_id: int,
-        expected_digest: bytes | None = None,
-        notary: bytes | None = None,
-    ) -> BundleVerdict:
-        """Verify ``bundle`` offline against a trusted validator set (see
-        :func:`sdk.bundle.verify_bundle`)."""
-        return verify_bundle(
-            bundle, validator_set, chain_id=chain_id, expected_digest=expected_digest, notary=notary
-        )
-
 
 class TrustClient(_TrustClientBase):
     """Synchronous client of the registry."""
@@ -176,12 +135,17 @@ class TrustClient(_TrustClientBase):
         backoff: float = 0.2,
         transport: httpx.BaseTransport | None = None,
         http_client: httpx.Client | None = None,
+        chain_id: int | None = None,
     ) -> None:
-        """``private_key``: the key registered for ``client_id``; ``retries``: extra
-        attempts after a transport failure or a 502/503/504; ``transport``: an httpx
-        transport; ``http_client``: a ready client to use instead (e.g. an in-process test
-        client), closed by :meth:`close`."""
-        super().__init__(base_url, client_id, private_key, retries=retries, backoff=backoff)
+        """``private_key``: the key registered for ``client_id`` (it also signs every
+        notarized record's commitment); ``retries``: extra attempts after a transport
+        failure or a 502/503/504; ``transport``: an httpx transport; ``http_client``: a
+        ready client to use instead (e.g. an in-process test client), closed by
+        :meth:`close`; ``chain_id``: the chain records are signed for (asked of the
+        registry once if not given)."""
+        super().__init__(
+            base_url, client_id, private_key, retries=retries, backoff=backoff, chain_id=chain_id
+        )
         self._http = http_client or httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport
         )
@@ -224,11 +188,17 @@ class TrustClient(_TrustClientBase):
         idempotency_key: str | None = None,
     ) -> NotarizeResult:
         """Notarize a document (or its SM3 ``digest``) with ``metadata``; ``fields`` become
-        salted hashes whose salts come back once. Retries reuse one idempotency key (a new
-        one is drawn unless given). Raises RegistryError (409 ``idempotency_conflict`` for a
-        key reused with another body)."""
+        salted hashes. The metadata hash is salted too, and the department signs the
+        record's commitment with its key (:mod:`sdk.record_signing`); the result carries the
+        salts — keep them to disclose later (:func:`sdk.disclosure.disclose`). Retries
+        reuse one idempotency key (a new one is drawn unless given), and the same key gives
+        the same salts. Raises RegistryError (409 ``idempotency_conflict`` for a key reused
+        with another body)."""
+        check_record_arguments(digest, document)
         return self._run(
-            notarize_call(
+            signed_notarize_call(
+                self._key,
+                self._signing_chain_id(),
                 digest=digest,
                 document=document,
                 metadata=metadata,
@@ -236,6 +206,11 @@ class TrustClient(_TrustClientBase):
                 idempotency_key=idempotency_key,
             )
         )
+
+    def _signing_chain_id(self) -> int:
+        if self.chain_id is None:
+            self.chain_id = self._run(chain_id_call())
+        return self.chain_id
 
     def notarize_many(
         self, records: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None
@@ -247,11 +222,53 @@ class TrustClient(_TrustClientBase):
         drawn unless given). Raises ValueError for no records or more than the limit (split
         larger sets yourself), RegistryError as :meth:`notarize` (and 413 for a body over
         the registry's size limit)."""
-        return self._run(notarize_many_call(records, idempotency_key=idempotency_key))
+        return self._run(
+            signed_notarize_many_call(
+                self._key, self._signing_chain_id(), records, idempotency_key=idempotency_key
+            )
+        )
 
     def get_record(self, record_id: str) -> RecordResult:
-        """The record with its status, and its proof bundle once anchored."""
+        """The record with its status, history, and its proof bundle once anchored."""
         return self._run(get_record_call(record_id))
+
+    def revoke_record(
+        self,
+        record_id: str,
+        *,
+        reason: int = Reason.UNSPECIFIED,
+        idempotency_key: str | None = None,
+    ) -> RecordResult:
+        """Revoke a record this department notarized (a leaf revocation on the Notary,
+        through the registry's outbox); returns the record with its history. Raises
+        RegistryError (403 for another department's record, 409 if it is not anchored
+        yet or revoked already)."""
+        return self._run(revoke_record_call(record_id, int(reason), idempotency_key))
+
+    def revoke_signed_by(
+        self,
+        *,
+        department_key: bytes | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reason: int = Reason.KEY_COMPROMISE,
+    ) -> int:
+        """Revoke every anchored record of this department signed with ``department_key``
+        (any of its keys if None) and notarized in [``since``, ``until``) — for a key
+        compromise. Returns how many revocations were queued; each goes on chain through
+        the registry's outbox, and each record's status shows it."""
+        return self._run(
+            revoke_signed_by_call(
+                department_key=department_key, since=since, until=until, reason=int(reason)
+            )
+        )
+
+    def department_records(
+        self, uscc: str, *, after: int = 0, limit: int = 100
+    ) -> DepartmentRecords:
+        """One page of the records department ``uscc`` signed, oldest first (an auditor's
+        listing); pass ``next_after`` back as ``after`` for the next page."""
+        return self._run(department_records_call(uscc, after=after, limit=limit))
 
     def wait_until_anchored(
         self, record_id: str, *, timeout: float = 30.0, poll_interval: float = 0.2
@@ -352,175 +369,3 @@ class TrustClient(_TrustClientBase):
         """The offline proof of the license's issuance (503 until its block is certified;
         see :func:`sdk.bundle.verify_license_bundle`)."""
         return self._run(license_bundle_call(identifier))
-
-
-class AsyncTrustClient(_TrustClientBase):
-    """The same client on ``httpx.AsyncClient``."""
-
-    def __init__(
-        self,
-        base_url: str,
-        client_id: str,
-        private_key: PrivateKey | Sm2Account,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.2,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        """As :class:`TrustClient`."""
-        super().__init__(base_url, client_id, private_key, retries=retries, backoff=backoff)
-        self._http = http_client or httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, transport=transport
-        )
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> AsyncTrustClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def _run(self, call: Call[_T]) -> _T:
-        exchange = self._exchange(call)
-        while (attempt := exchange.next_attempt()) is not None:
-            exchange.receive(await self._send(attempt))
-        return exchange.result()
-
-    async def _send(self, attempt: Attempt) -> Answer | httpx.TransportError:
-        if attempt.delay:
-            await asyncio.sleep(attempt.delay)
-        request = attempt.request
-        try:
-            response = await self._http.request(
-                request.method, request.path, content=request.body, headers=attempt.headers
-            )
-        except httpx.TransportError as exc:
-            return exc
-        return _answer(response)
-
-    async def notarize(
-        self,
-        *,
-        digest: bytes | str | None = None,
-        document: bytes | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        fields: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> NotarizeResult:
-        """As :meth:`TrustClient.notarize`."""
-        return await self._run(
-            notarize_call(
-                digest=digest,
-                document=document,
-                metadata=metadata,
-                fields=fields,
-                idempotency_key=idempotency_key,
-            )
-        )
-
-    async def notarize_many(
-        self, records: Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None
-    ) -> list[NotarizeResult]:
-        """As :meth:`TrustClient.notarize_many`."""
-        return await self._run(notarize_many_call(records, idempotency_key=idempotency_key))
-
-    async def get_record(self, record_id: str) -> RecordResult:
-        """As :meth:`TrustClient.get_record`."""
-        return await self._run(get_record_call(record_id))
-
-    async def wait_until_anchored(
-        self, record_id: str, *, timeout: float = 30.0, poll_interval: float = 0.2
-    ) -> RecordResult:
-        """As :meth:`TrustClient.wait_until_anchored`."""
-        wait = AnchorWait.starting(record_id, timeout=timeout, now=time.monotonic())
-        record = await self.get_record(record_id)
-        while not wait.done(record, time.monotonic()):
-            await asyncio.sleep(poll_interval)
-            record = await self.get_record(record_id)
-        return record
-
-    async def verify(
-        self,
-        *,
-        digest: bytes | str | None = None,
-        document: bytes | None = None,
-        record_id: str | None = None,
-    ) -> Verification:
-        """As :meth:`TrustClient.verify`."""
-        return await self._run(verify_call(digest=digest, document=document, record_id=record_id))
-
-    async def issue_license(
-        self, metadata: Mapping[str, Any], *, idempotency_key: str | None = None
-    ) -> LicenseResult:
-        """As :meth:`TrustClient.issue_license`."""
-        return await self._run(create_license_call(metadata, idempotency_key))
-
-    async def change_license(
-        self,
-        identifier: str,
-        metadata: Mapping[str, Any],
-        *,
-        reason: int = Reason.DATA_CHANGED,
-        idempotency_key: str | None = None,
-    ) -> LicenseResult:
-        """As :meth:`TrustClient.change_license`."""
-        return await self._run(change_license_call(identifier, metadata, reason, idempotency_key))
-
-    async def _transition(
-        self, identifier: str, action: str, reason: int, idempotency_key: str | None
-    ) -> LicenseResult:
-        call = license_transition_call(identifier, action, reason, idempotency_key)
-        return await self._run(call)
-
-    async def suspend_license(
-        self,
-        identifier: str,
-        *,
-        reason: int = Reason.UNDER_INVESTIGATION,
-        idempotency_key: str | None = None,
-    ) -> LicenseResult:
-        """As :meth:`TrustClient.suspend_license`."""
-        return await self._transition(identifier, "suspend", reason, idempotency_key)
-
-    async def resume_license(
-        self,
-        identifier: str,
-        *,
-        reason: int = Reason.RESTORED,
-        idempotency_key: str | None = None,
-    ) -> LicenseResult:
-        """As :meth:`TrustClient.resume_license`."""
-        return await self._transition(identifier, "resume", reason, idempotency_key)
-
-    async def revoke_license(
-        self, identifier: str, *, reason: int, idempotency_key: str | None = None
-    ) -> LicenseResult:
-        """As :meth:`TrustClient.revoke_license`."""
-        return await self._transition(identifier, "revoke", reason, idempotency_key)
-
-    async def expire_license(
-        self,
-        identifier: str,
-        *,
-        reason: int = Reason.TERM_ENDED,
-        idempotency_key: str | None = None,
-    ) -> LicenseResult:
-        """As :meth:`TrustClient.expire_license`."""
-        return await self._transition(identifier, "expire", reason, idempotency_key)
-
-    async def license_status(self, identifier: str) -> LicenseResult:
-        """As :meth:`TrustClient.license_status`."""
-        return await self._run(license_status_call(identifier))
-
-    async def license_token(self, identifier: str, *, lifetime_seconds: int = 300) -> LicenseToken:
-        """As :meth:`TrustClient.license_token`."""
-        return await self._run(license_token_call(identifier, lifetime_seconds))
-
-    async def license_bundle(self, identifier: str) -> LicenseBundle:
-        """As :meth:`TrustClient.license_bundle`."""
-        return await self._run(license_bundle_call(identifier))

@@ -71,6 +71,8 @@ class NotarizeResult:
     """Salted hash of each disclosable field."""
     salts: Mapping[str, str]
     """Hex salt of each field: keep them, they are needed to disclose a field later."""
+    metadata_salt: str | None = None
+    """Hex salt of the metadata hash (records signed by the department)."""
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> NotarizeResult:
@@ -81,6 +83,7 @@ class NotarizeResult:
             digest=value["digest"],
             field_hashes=dict(value.get("field_hashes") or {}),
             salts=dict(value.get("salts") or {}),
+            metadata_salt=value.get("metadata_salt"),
         )
 
 
@@ -100,6 +103,9 @@ class RecordResult:
     """Batch root, leaf index, anchoring tx hash and block once sealed."""
     bundle: ProofBundle | None
     """The proof bundle once anchored."""
+    history: tuple[Mapping[str, Any], ...] = ()
+    """What happened to it, oldest first (``accepted``, ``anchored``, ``revocation
+    requested``, ``revoked`` …), each with its time, block and reason where known."""
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> RecordResult:
@@ -111,6 +117,28 @@ class RecordResult:
             metadata=dict(value.get("metadata") or {}),
             batch=value.get("batch"),
             bundle=_bundle(value.get("bundle")),
+            history=tuple(value.get("history") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class DepartmentRecords:
+    """One page of the records a department signed (an auditor's listing)."""
+
+    uscc: str
+    """The department."""
+    records: tuple[Mapping[str, Any], ...]
+    """Each record's id, digest, commitment, status, batch root, block and signature."""
+    next_after: int | None
+    """Pass as ``after`` for the next page; None after the last."""
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> DepartmentRecords:
+        """The page from the registry's ``DepartmentRecordsPublic`` object."""
+        return cls(
+            uscc=str(value["uscc"]),
+            records=tuple(value["records"]),
+            next_after=value.get("next_after"),
         )
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 from registry_harness import (
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_KEY,
+    CLIENT_USCC,
     DATABASE_URL_ENV,
     DEPARTMENT_USCC,
     DevChain,
@@ -24,6 +27,7 @@ from registry_harness import (
 from registry.bootstrap import bootstrap
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
+from registry.department_keys import register_department_key
 from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
 
@@ -31,7 +35,8 @@ from sdk.account import Sm2Account
 @pytest.fixture(scope="session")
 def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain]:
     """A dev chain node with IssuerRegistry, Notary and LicenseRegistry deployed by the
-    governance account (admin) and dept-a's key registered as the registry's issuer key."""
+    governance account (admin), dept-a's key registered as the registry's issuer key, and
+    the test department (CLIENT_USCC) with its client key CLIENT_KEY."""
     root = tmp_path_factory.mktemp("trust") / "chain"
     port = free_port()
     result = run_cli("init", str(root), "--dev", "--rpc-port", str(port), "--json")
@@ -51,6 +56,13 @@ def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain
         governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
         outcome = bootstrap(
             gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
+        )
+        register_department_key(
+            gateway,
+            governance,
+            uscc=CLIENT_USCC,
+            department_name=CLIENT_DEPARTMENT_NAME,
+            public_key=CLIENT_KEY.public_key.to_bytes(),
         )
         gateway.close()
         db.close()

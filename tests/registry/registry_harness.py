@@ -3,6 +3,8 @@ once, registry settings on a fresh database, department clients and signed raw r
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import sys
@@ -18,11 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
 from e2e_harness import DevChain, free_port, run_cli
 
-from chain.crypto import PrivateKey
+from chain.crypto import PrivateKey, sm3
 from registry.cli import add_client
 from registry.db import Database
 from registry.models import Client
 from registry.settings import RegistrySettings
+from sdk.record_signing import sign_record
 from sdk.trust import signed_headers
 
 __all__ = ["DevChain", "free_port", "run_cli"]
@@ -34,6 +37,11 @@ DEPARTMENT_USCC = "91350100M000100Y43"
 """The registry's own department (a published valid USCC)."""
 CLIENT_USCC = "11100000000013338W"
 """The department of the test clients."""
+CLIENT_DEPARTMENT_NAME = "区行政审批局"
+"""Its name, in the registry and in IssuerRegistry."""
+CLIENT_KEY = PrivateKey.from_bytes(sm3(b"registry tests: the test department's client key"))
+"""The key of the test clients, registered in IssuerRegistry for CLIENT_USCC once per
+session (the trust_chain fixture), so that the records they sign verify."""
 
 
 @dataclass(frozen=True)
@@ -88,18 +96,69 @@ def registry_environment(settings: RegistrySettings) -> dict[str, str]:
 
 
 def new_client(
-    db: Database, roles: tuple[str, ...] = ("notarize", "verify")
+    db: Database,
+    roles: tuple[str, ...] = ("notarize", "verify"),
+    *,
+    key: PrivateKey = CLIENT_KEY,
+    uscc: str = CLIENT_USCC,
+    name: str = CLIENT_DEPARTMENT_NAME,
 ) -> tuple[Client, PrivateKey]:
-    """A registered department client and its key."""
-    key = PrivateKey.generate()
+    """A registered department client and its key (by default the test department's key,
+    registered on chain, so that the records it signs verify)."""
     client = add_client(
-        db,
-        name="区行政审批局",
-        uscc=CLIENT_USCC,
-        public_key_pem=key.public_key.to_pem(),
-        roles=list(roles),
+        db, name=name, uscc=uscc, public_key_pem=key.public_key.to_pem(), roles=list(roles)
     )
     return client, key
+
+
+def record_payload(
+    key: PrivateKey, chain_id: int, idempotency_key: str | None = None, **record: Any
+) -> dict[str, Any]:
+    """The JSON body of one record (``digest`` or ``document``, ``metadata``, ``fields``)
+    salted and signed by ``key`` for ``chain_id``, as ``POST /v1/records`` requires (salts
+    derived from ``idempotency_key``: the same key gives the same body)."""
+    salt_key = idempotency_key or str(uuid.uuid4())
+    return sign_record(key, chain_id, idempotency_key=salt_key, **record).body
+
+
+def signed_wire_record(
+    key: PrivateKey, chain_id: int, record: dict[str, Any], idempotency_key: str | None
+) -> dict[str, Any]:
+    """``record`` as sent on the wire (hex ``digest`` or base64 ``document``), salted and
+    signed; a record that cannot be signed (a malformed digest or document) goes as it is,
+    for the registry to refuse."""
+    if not isinstance(record, dict):
+        return record
+    fields = {name: value for name, value in record.items() if name in ("metadata", "fields")}
+    try:
+        if "digest" in record and "document" not in record:
+            return record_payload(
+                key, chain_id, idempotency_key, digest=bytes.fromhex(record["digest"]), **fields
+            )
+        if "document" in record and "digest" not in record:
+            document = base64.b64decode(record["document"], validate=True)
+            return record_payload(key, chain_id, idempotency_key, document=document, **fields)
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    return record
+
+
+def signed_bulk_body(
+    key: PrivateKey, chain_id: int, records: list[Any], idempotency_key: str | None
+) -> dict[str, Any]:
+    """The body of ``POST /v1/records/bulk`` with each record salted and signed (as the
+    registry keys them: ``<key>#<index>``)."""
+    return {
+        "records": [
+            signed_wire_record(
+                key,
+                chain_id,
+                record,
+                None if idempotency_key is None else f"{idempotency_key}#{index}",
+            )
+            for index, record in enumerate(records)
+        ]
+    }
 
 
 def signed(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from registry_harness import new_client, row_counts
+from registry_harness import CLIENT_KEY, new_client, row_counts
 
 from chain.crypto import sm3
 from registry.caches import TtlCache
@@ -19,8 +19,10 @@ from registry.errors import AuthenticationFailed, Conflict
 from registry.intake import NewRecord, NonceClaim, _Entry, commit_entries
 from registry.models import Client
 from registry.notarization import prepare_record
-from registry.schemas import RecordAccepted, RecordCreate
+from registry.record_schemas import SignedRecordCreate
+from registry.schemas import RecordAccepted
 from registry.settings import RegistrySettings
+from sdk.record_signing import sign_record
 
 
 @pytest.fixture
@@ -34,9 +36,12 @@ def claim(client: Client, nonce: str) -> NonceClaim:
     return NonceClaim(client.id, nonce, datetime.now(UTC) + timedelta(minutes=5))
 
 
+CHAIN_ID = 7
+
+
 def record(client: Client, key: str, body: bytes) -> NewRecord:
-    payload = RecordCreate(digest=sm3(body).hex())
-    return prepare_record(client, payload, key, body)
+    signed = sign_record(CLIENT_KEY, CHAIN_ID, idempotency_key=key, digest=sm3(body))
+    return prepare_record(client, SignedRecordCreate(**signed.body), key, CHAIN_ID)
 
 
 def test_one_group_refuses_replays_and_answers_retries_per_request(db: Database) -> None:

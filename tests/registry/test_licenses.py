@@ -22,7 +22,9 @@ from chain.crypto import PrivateKey
 from contracts.trust import LicenseStatus, Reason, holder_commitment
 from registry.app import create_app
 from registry.cli import add_client
+from registry.data_vault import mask_identifier
 from registry.db import Database
+from registry.license_service import LicenseService
 from registry.licenses import issue_token
 from registry.models import License
 from registry.settings import RegistrySettings
@@ -146,12 +148,19 @@ def test_issue_puts_only_a_holder_commitment_on_chain_and_the_page_says_valid(
     assert status.chain is not None and status.chain.verdict is Verdict.VALID
     assert status.chain.status is LicenseStatus.ISSUED
     assert [entry.status for entry in status.chain.history] == [LicenseStatus.ISSUED]
-    assert status.metadata is not None and status.metadata["holder_id"] == HOLDER_USCC
+    # Shown masked, even to the issuing department.
+    assert status.metadata is not None and status.metadata["holder_id"] == mask_identifier(
+        HOLDER_USCC
+    )
 
-    # The chain holds SM3(salt || holder id), never the identifier itself.
+    # The chain holds SM3(salt || holder id), never the identifier itself; the registry
+    # opens the sealed identifier and salt with its own key.
     with registry.db.session() as session:
         row = session.get_one(License, issued.identifier)
-        salt = bytes.fromhex(row.salt)
+        session.expunge(row)
+    service = LicenseService(registry.db, registry.http.app.state.registry.chain)  # type: ignore[attr-defined]
+    holder_id, salt = service.holder_secrets(row)
+    assert holder_id == HOLDER_USCC
     assert holder_commitment(salt, HOLDER_USCC).hex() == status.holder_commitment
     assert HOLDER_USCC not in status.holder_commitment
 
@@ -392,5 +401,5 @@ def test_async_client_issues_and_revokes(registry: Registry) -> None:
 
     issued, status = asyncio.run(run())
     assert status.chain.status is LicenseStatus.REVOKED
-    assert status.metadata["holder_id"] == HOLDER_RESIDENT_ID
+    assert status.metadata["holder_id"] == mask_identifier(HOLDER_RESIDENT_ID)
     assert issued.identifier == status.identifier

@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from registry_harness import (
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_USCC,
+    DEPARTMENT_USCC,
     TrustChain,
     free_port,
     new_client,
+    record_payload,
     registry_settings,
     row_counts,
     signed,
@@ -44,6 +48,11 @@ class Registry:
     def trust_client(self) -> TrustClient:
         """A TrustClient of the registered test client over the in-process app."""
         return TrustClient("http://testserver", self.client_id, self.key, http_client=self.http)
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id records are signed for."""
+        return int(self.http.app.state.registry.chain.chain_id())  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -167,7 +176,11 @@ def test_verify_by_document_gives_separate_verdicts(registry: Registry) -> None:
         verification.issuer,
     ):
         assert verdict.verdict is Verdict.VALID, verdict
-    assert verification.facts["issuer_uscc"] == "91350100M000100Y43"
+    # The issuer is the department that signed the record; the registry only anchored it.
+    assert verification.facts["issuer_uscc"] == CLIENT_USCC
+    assert verification.facts["issuer_name"] == CLIENT_DEPARTMENT_NAME
+    assert verification.facts["anchored_by_uscc"] == DEPARTMENT_USCC
+    assert f"signed by {CLIENT_DEPARTMENT_NAME} ({CLIENT_USCC})" in verification.issuance.detail
     assert verification.bundle is not None
 
     unknown = client.verify(document=b"never notarized")
@@ -286,13 +299,41 @@ def test_unauthenticated_requests_are_refused_and_store_nothing(
 
 
 def test_replayed_nonce_is_refused(registry: Registry) -> None:
-    body, headers = signed(registry.key, registry.client_id, "POST", "/v1/records", PAYLOAD)
+    payload = record_payload(registry.key, registry.chain_id, digest=sm3(b"payload"))
+    body, headers = signed(registry.key, registry.client_id, "POST", "/v1/records", payload)
     assert _post_record(registry, headers, body)["http_status"] == 202
     before = row_counts(registry.db)
     replay = _post_record(registry, headers, body)
     assert replay["http_status"] == 401
     assert replay["error"]["code"] == "replayed_nonce"  # type: ignore[index]
     assert row_counts(registry.db) == before
+
+
+def test_a_record_not_signed_by_its_department_is_refused_and_stores_nothing(
+    registry: Registry,
+) -> None:
+    before = row_counts(registry.db)
+    good = record_payload(registry.key, registry.chain_id, digest=sm3(b"signed?"), metadata={})
+    other_key = record_payload(PrivateKey.generate(), registry.chain_id, digest=sm3(b"signed?"))
+    other_chain = record_payload(registry.key, registry.chain_id + 1, digest=sm3(b"signed?"))
+    unsigned = {k: v for k, v in good.items() if k != "department_signature"}
+    cases = {
+        "department_signature_required": [unsigned],
+        "bad_department_signature": [
+            {**good, "department_signature": other_key["department_signature"]},
+            {**good, "department_signature": other_chain["department_signature"]},
+            {**good, "metadata": {"changed": True}},
+            {**good, "metadata_salt": "00" * 16},
+        ],
+        "invalid_salt": [{k: v for k, v in good.items() if k != "metadata_salt"}],
+    }
+    for code, payloads in cases.items():
+        for payload in payloads:
+            body, headers = signed(registry.key, registry.client_id, "POST", "/v1/records", payload)
+            answer = _post_record(registry, headers, body)
+            assert answer["http_status"] == 422, payload
+            assert answer["error"]["code"] == code  # type: ignore[index]
+    assert row_counts(registry.db)["records"] == before["records"]
 
 
 def test_oversize_upload_is_refused_with_413(registry: Registry) -> None:

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from registry_harness import TrustChain, new_client, row_counts, signed
+from registry_harness import TrustChain, new_client, row_counts, signed, signed_bulk_body
 from sqlalchemy import func, select, update
 
 from chain.crypto import PrivateKey, sm3
@@ -34,7 +34,17 @@ class Bulk:
     def __init__(self, http: TestClient, db: Database, client_id: str, key: PrivateKey) -> None:
         self.http, self.db, self.client_id, self.key = http, db, client_id, key
 
+    @property
+    def chain_id(self) -> int:
+        return int(self.http.app.state.registry.chain.chain_id())  # type: ignore[attr-defined]
+
+    def sign(self, records: list[Any], key: str | None) -> dict[str, Any]:
+        """The bulk body of ``records``, each salted and signed by the department."""
+        return signed_bulk_body(self.key, self.chain_id, records, key)
+
     def post(self, payload: Any, key: str | None = None, **sign: Any) -> Any:
+        if isinstance(payload, dict) and isinstance(payload.get("records"), list):
+            payload = self.sign(payload["records"], key)
         body, headers = signed(self.key, self.client_id, "POST", PATH, payload, **sign)
         if key is not None:
             headers["Idempotency-Key"] = key
@@ -99,8 +109,11 @@ def test_a_retry_answers_the_same_records_and_another_body_conflicts(bulk: Bulk)
     again = bulk.post({"records": records}, key="k-1")
     assert again.status_code == 200
     for retried, original in zip(again.json()["records"], first.json()["records"], strict=True):
-        # The status may have moved on (sealed, anchored); everything else is the same.
-        assert {**retried, "status": None} == {**original, "status": None}
+        # The status may have moved on (sealed, anchored), and the salts (the department's)
+        # come back only in the first answer; everything else is the same.
+        moved = {"status": None, "salts": None, "metadata_salt": None}
+        assert {**retried, **moved} == {**original, **moved}
+        assert retried["metadata_salt"] is None and original["metadata_salt"]
     counts = row_counts(bulk.db)
     changed = bulk.post({"records": digests("other", 5)}, key="k-1")
     assert changed.status_code == 409 and changed.json()["error"]["code"] == "idempotency_conflict"
@@ -136,12 +149,12 @@ def test_limits_and_authentication(bulk: Bulk) -> None:
         and long_key.json()["error"]["code"] == "invalid_idempotency_key"
     )
     sent = digests("s", 2)
-    body, headers = signed(bulk.key, bulk.client_id, "POST", PATH, {"records": sent})
+    body, headers = signed(bulk.key, bulk.client_id, "POST", PATH, bulk.sign(sent, None))
     tampered = body.replace(sent[0]["digest"].encode(), sm3(b"other").hex().encode())
     assert tampered != body
     assert bulk.http.post(PATH, content=tampered, headers=headers).status_code == 401
     replay_body, replay_headers = signed(
-        bulk.key, bulk.client_id, "POST", PATH, {"records": digests("r", 2)}
+        bulk.key, bulk.client_id, "POST", PATH, bulk.sign(digests("r", 2), None)
     )
     assert bulk.http.post(PATH, content=replay_body, headers=replay_headers).status_code == 202
     replayed = bulk.http.post(PATH, content=replay_body, headers=replay_headers)
@@ -218,7 +231,9 @@ def test_a_full_batch_is_sealed_before_the_interval_is_over(settings: RegistrySe
     with TestClient(create_app(patient)) as http:
         db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
         client, key = new_client(db)
-        body, headers = signed(key, client.id, "POST", PATH, {"records": digests("full", 25)})
+        chain_id = int(http.app.state.registry.chain.chain_id())  # type: ignore[attr-defined]
+        payload = signed_bulk_body(key, chain_id, digests("full", 25), None)
+        body, headers = signed(key, client.id, "POST", PATH, payload)
         assert http.post(PATH, content=body, headers=headers).status_code == 202
         deadline = time.monotonic() + ANCHOR_TIMEOUT_S
         while True:

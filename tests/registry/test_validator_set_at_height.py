@@ -23,8 +23,9 @@ from contracts.validators import RulingSet
 from registry.app import create_app
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
-from registry.notarization import VerifyCaches, _issuance
+from registry.record_bundles import VerifyCaches
 from registry.settings import RegistrySettings
+from registry.verification import _issuance
 from sdk.bundle import ProofBundle
 from sdk.chain_reader import ChainReader, ChainUnavailable, RpcCallFailed
 from sdk.trust import TrustClient, Verdict

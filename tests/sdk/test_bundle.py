@@ -23,6 +23,7 @@ from sdk.bundle import (
     BatchClaim,
     BundleFormatError,
     BundleInvalid,
+    DepartmentClaim,
     IssuerKeyClaim,
     Link,
     ProofBundle,
@@ -55,9 +56,12 @@ def batch_anchored_log(root: bytes, leaf_count: int, meta: bytes, issuer: bytes)
     )
 
 
-def make_bundle() -> ProofBundle:
-    """A valid bundle: record → batch of 3 → anchor tx (2nd in its block) → header → cert."""
-    record = RecordClaim(
+def make_bundle(
+    record: RecordClaim | None = None, department: DepartmentClaim | None = None
+) -> ProofBundle:
+    """A valid bundle: record → batch of 3 → anchor tx (2nd in its block) → header → cert
+    (version 2 with the department's signature if ``department`` is given)."""
+    record = record or RecordClaim(
         record_id=str(uuid.UUID(int=1)),
         digest=sm3(b"document"),
         metadata_hash=metadata_hash({"title": "营业执照"}),
@@ -101,7 +105,7 @@ def make_bundle() -> ProofBundle:
         VALIDATOR_KEY, chain_id=CHAIN_ID, height=HEIGHT, round_=0, block_hash=header.hash
     )
     return ProofBundle(
-        version=1,
+        version=1 if department is None else 2,
         chain_id=CHAIN_ID,
         record=record,
         batch=batch,
@@ -125,6 +129,7 @@ def make_bundle() -> ProofBundle:
             valid_until_block=OPEN_ENDED,
             read_at_block=HEIGHT,
         ),
+        department=department,
     )
 
 

@@ -43,6 +43,10 @@ UNREACHABLE_NODE = "http://127.0.0.1:9"
 """No node listens here: notarization only stores records, it never needs the chain."""
 CLIENT_USCC = "11100000000013338W"
 """The department of the test client (a published valid USCC)."""
+CHAIN_ID = 20261126
+"""The chain id records are signed for (recorded in the registry: no node is asked)."""
+SIGNED_ONLY = ("metadata_salt", "field_salts", "department_signature")
+"""What each record's body carries beyond the record itself: salts and signature."""
 
 RECORDS: list[dict[str, Any]] = [
     {"digest": sm3(b"first record").hex(), "metadata": {"title": "first"}},
@@ -106,22 +110,33 @@ def recording_transport(seen: list[httpx.Request]) -> httpx.MockTransport:
 
 def test_bulk_items_are_the_single_notarization_bodies() -> None:
     seen: list[httpx.Request] = []
-    client = TrustClient("http://registry", CLIENT_ID, KEY, transport=recording_transport(seen))
+    client = TrustClient(
+        "http://registry", CLIENT_ID, KEY, transport=recording_transport(seen), chain_id=CHAIN_ID
+    )
     for record in RECORDS:
         client.notarize(**record)
     results = client.notarize_many(RECORDS)
 
     *singles, bulk = seen
     assert bulk.method == "POST" and bulk.url.path == BULK_PATH
-    assert json.loads(bulk.content) == {"records": [json.loads(s.content) for s in singles]}
+    # The same bodies, each salted and signed under its own idempotency key.
+    assert [_unsigned(item) for item in json.loads(bulk.content)["records"]] == [
+        _unsigned(json.loads(s.content)) for s in singles
+    ]
     assert bulk.headers[IDEMPOTENCY_HEADER]
     assert [result.digest for result in results] == [expected_digest(r) for r in RECORDS]
+
+
+def _unsigned(body: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in body.items() if name not in SIGNED_ONLY}
 
 
 @pytest.mark.parametrize("count", [0, MAX_BULK_RECORDS + 1])
 def test_a_record_count_outside_the_limit_is_refused_before_sending(count: int) -> None:
     seen: list[httpx.Request] = []
-    client = TrustClient("http://registry", CLIENT_ID, KEY, transport=recording_transport(seen))
+    client = TrustClient(
+        "http://registry", CLIENT_ID, KEY, transport=recording_transport(seen), chain_id=CHAIN_ID
+    )
     with pytest.raises(ValueError, match=str(MAX_BULK_RECORDS)):
         client.notarize_many([RECORDS[0]] * count)
     assert seen == []
@@ -139,7 +154,9 @@ def test_a_malformed_record_is_refused_with_its_index(
     record: dict[str, Any], complaint: str
 ) -> None:
     seen: list[httpx.Request] = []
-    client = TrustClient("http://registry", CLIENT_ID, KEY, transport=recording_transport(seen))
+    client = TrustClient(
+        "http://registry", CLIENT_ID, KEY, transport=recording_transport(seen), chain_id=CHAIN_ID
+    )
     with pytest.raises(ValueError, match=f"record 1: .*{complaint}"):
         client.notarize_many([RECORDS[0], record])
     assert seen == []
@@ -162,7 +179,12 @@ class Registry:
         if transport is None:
             return TrustClient("http://testserver", self.client_id, self.key, http_client=self.http)
         return TrustClient(
-            "http://testserver", self.client_id, self.key, transport=transport, backoff=0
+            "http://testserver",
+            self.client_id,
+            self.key,
+            transport=transport,
+            backoff=0,
+            chain_id=CHAIN_ID,
         )
 
     def record_count(self) -> int:
@@ -194,6 +216,8 @@ def running_registry(
             public_key_pem=key.public_key.to_pem(),
             roles=list(roles),
         )
+        # What bootstrap records: the chain id records are signed for.
+        http.app.state.registry.chain.record("chain_id", str(CHAIN_ID))  # type: ignore[attr-defined]
         yield Registry(http=http, db=db, client_id=client.id, key=key)
 
 
@@ -274,7 +298,12 @@ def test_a_lost_answer_is_retried_under_the_same_key(registry: Registry) -> None
 REFUSALS: dict[str, tuple[tuple[str, ...], dict[str, Any], list[dict[str, Any]], int]] = {
     "without the notarize role": (("verify",), {}, RECORDS, 403),
     "more records than the registry allows": (("notarize",), {"max_bulk_records": 2}, RECORDS, 413),
-    "one invalid record": (("notarize",), {}, [RECORDS[0], {"digest": "not hex"}], 422),
+    "one invalid record": (
+        ("notarize",),
+        {},
+        [RECORDS[0], {"digest": sm3(b"x").hex(), "fields": {"": "a field without a name"}}],
+        422,
+    ),
 }
 """Client roles, registry settings and records of a refused request, and its HTTP status."""
 

@@ -12,6 +12,9 @@ import httpx
 import pytest
 
 from chain.crypto import PrivateKey, sm3
+from chain.errors import CryptoError
+from sdk.bundle import department_record_commitment, department_sign_bytes, salted_metadata_hash
+from sdk.record_calls import SIGNING_PATH
 from sdk.trust import (
     CLIENT_HEADER,
     IDEMPOTENCY_HEADER,
@@ -60,7 +63,9 @@ def test_requests_are_signed_over_the_canonical_bytes() -> None:
         seen.append(request)
         return httpx.Response(202, json=ACCEPTED)
 
-    client = TrustClient("http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler))
+    client = TrustClient(
+        "http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler), chain_id=7
+    )
     result = client.notarize(document=b"doc", metadata={"a": 1})
     assert result.record_id == ACCEPTED["id"]
     body = json.loads(seen[0].content)
@@ -81,7 +86,12 @@ def test_retries_keep_the_idempotency_key_and_renew_the_nonce() -> None:
         return httpx.Response(202, json=ACCEPTED)
 
     client = TrustClient(
-        "http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler), backoff=0
+        "http://registry",
+        CLIENT_ID,
+        KEY,
+        transport=httpx.MockTransport(handler),
+        backoff=0,
+        chain_id=7,
     )
     client.notarize(digest=sm3(b"doc"))
     assert len(attempts) == 3
@@ -96,7 +106,9 @@ def test_errors_are_typed() -> None:
             409, json={"error": {"code": "idempotency_conflict", "message": "other body"}}
         )
 
-    client = TrustClient("http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler))
+    client = TrustClient(
+        "http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler), chain_id=7
+    )
     with pytest.raises(RegistryError) as caught:
         client.notarize(digest=sm3(b"doc"), idempotency_key="k")
     assert (caught.value.status_code, caught.value.code) == (409, "idempotency_conflict")
@@ -111,7 +123,12 @@ def test_an_unreachable_registry_raises_unavailable_after_the_retries() -> None:
         raise httpx.ConnectError("down", request=request)
 
     client = TrustClient(
-        "http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler), backoff=0
+        "http://registry",
+        CLIENT_ID,
+        KEY,
+        transport=httpx.MockTransport(handler),
+        backoff=0,
+        chain_id=7,
     )
     with pytest.raises(RegistryUnavailable):
         client.get_record(ACCEPTED["id"])
@@ -138,10 +155,43 @@ def test_async_client_signs_and_retries() -> None:
 
     async def scenario() -> None:
         async with AsyncTrustClient(
-            "http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler), backoff=0
+            "http://registry",
+            CLIENT_ID,
+            KEY,
+            transport=httpx.MockTransport(handler),
+            backoff=0,
+            chain_id=7,
         ) as client:
             result = await client.notarize(digest=sm3(b"doc"), idempotency_key="retry-me")
             assert result.record_id == ACCEPTED["id"]
 
     asyncio.run(scenario())
     assert [r.headers[IDEMPOTENCY_HEADER] for r in attempts] == ["retry-me", "retry-me"]
+
+
+def test_notarize_signs_the_salted_commitment_for_the_chain_it_asked_for_once() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        check_signature(request)
+        seen.append(request)
+        if request.url.path == SIGNING_PATH:
+            return httpx.Response(200, json={"chainId": 41, "commitmentScheme": 2})
+        return httpx.Response(202, json=ACCEPTED)
+
+    client = TrustClient("http://registry", CLIENT_ID, KEY, transport=httpx.MockTransport(handler))
+    first = client.notarize(digest=sm3(b"doc"), metadata={"holder_id": "X"}, idempotency_key="a")
+    client.notarize(digest=sm3(b"doc"), metadata={"holder_id": "X"}, idempotency_key="a")
+    client.notarize(digest=sm3(b"doc"), metadata={"holder_id": "X"}, idempotency_key="b")
+    assert [r.url.path for r in seen] == [SIGNING_PATH] + ["/v1/records"] * 3
+    bodies = [json.loads(r.content) for r in seen[1:]]
+    # The same key derives the same salts; another key other salts (128 bits each).
+    assert bodies[0]["metadata_salt"] == bodies[1]["metadata_salt"] != bodies[2]["metadata_salt"]
+    assert len(bytes.fromhex(bodies[0]["metadata_salt"])) == 16
+    assert first.metadata_salt == bodies[0]["metadata_salt"]
+    salted = salted_metadata_hash({"holder_id": "X"}, bytes.fromhex(first.metadata_salt))
+    commitment = department_record_commitment(KEY.public_key.to_bytes(), sm3(b"doc"), salted, [])
+    signature = base64.b64decode(bodies[0]["department_signature"])
+    KEY.public_key.verify(signature, department_sign_bytes(41, commitment))
+    with pytest.raises(CryptoError):
+        KEY.public_key.verify(signature, department_sign_bytes(42, commitment))

@@ -1,0 +1,229 @@
+"""License issuance bundles: everything needed to show, without a network, that a license
+was issued on LicenseRegistry by an authorised issuer key — the issuing transaction
+(``issue``, or ``change`` of its predecessor), its receipt with the LicenseIssued event, their
+inclusion proofs, the certified header and the key's IssuerRegistry record. Checked with
+the same chain links as record bundles (:mod:`sdk.bundle_links`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chain.commit import ValidatorSet
+from chain.crypto import sm3
+from chain.errors import ChainError
+from chain.merkle import MerkleProof
+from chain.primitives import Address, Hash32
+from chain.types import CommitCertificate, Header, Log, Transaction
+from contracts.errors import ContractsError
+from contracts.trust import ContractCodec, account_of
+from sdk.bundle_links import (
+    BundleFormatError,
+    BundleVerdict,
+    IssuerKeyClaim,
+    LicenseLink,
+    _bytes,
+    _ChainEvidence,
+    _check_link,
+    _ExpectedCall,
+    _int,
+    _LinkFailed,
+    _parse_issuer_key,
+    _parse_validators,
+    verify_chain_links,
+)
+
+LICENSE_BUNDLE_VERSION = 1
+"""The license bundle format this module reads."""
+
+LICENSE_BUNDLE_KIND = "license-issuance"
+"""The ``kind`` of a license issuance bundle's JSON."""
+
+_LICENSES = ContractCodec.load("LicenseRegistry")
+
+
+@dataclass(frozen=True)
+class LicenseClaim:
+    """What a license issuance bundle says was issued."""
+
+    identifier: str
+    """The GB/T 36904 identifier."""
+    id_hash: Hash32
+    """Its on-chain key: SM3 of the identifier (contracts.trust.license_id_hash)."""
+    holder_commitment: Hash32
+    """Salted SM3 commitment to the holder's identifier."""
+    metadata_hash: Hash32
+    """Salted SM3 hash of the GB/T 36903 metadata."""
+    valid_until: int
+    """Seconds since the epoch from which it is expired; 0 for no limit."""
+    predecessor: str | None
+    """Identifier of the version it replaced, if it was issued by a change."""
+
+
+@dataclass(frozen=True)
+class LicenseBundle:
+    """A self-contained proof that a license was issued on LicenseRegistry by an
+    authorised issuer key: the issuing transaction (``issue``, or ``change`` of its
+    predecessor), its receipt with the LicenseIssued event, their inclusion proofs, the
+    certified header and the key's IssuerRegistry record. Made from the transaction's
+    receipt, not from a Notary batch."""
+
+    chain_id: int
+    """The chain."""
+    license: LicenseClaim
+    """The license issued."""
+    license_registry: Address
+    """The LicenseRegistry called."""
+    raw_transaction: bytes
+    """The signed issuing transaction."""
+    transaction_proof: MerkleProof
+    """Path from the transaction hash to the header's tx root."""
+    receipt: bytes
+    """The receipt's canonical encoding."""
+    receipt_proof: MerkleProof
+    """Path from the receipt to the header's receipt root."""
+    header: Header
+    """Header of the block that includes the transaction."""
+    commit_certificate: CommitCertificate
+    """Precommits certifying the header."""
+    validators: ValidatorSet
+    """The validator set the producer used; a verifier passes its own."""
+    issuer_key: IssuerKeyClaim
+    """The signing key's IssuerRegistry record at that block."""
+
+    @classmethod
+    def from_json(cls, value: Any) -> LicenseBundle:
+        """Parse the registry's bundle JSON; raises BundleFormatError on anything else."""
+        try:
+            return _parse_license_bundle(value)
+        except BundleFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, ChainError, ContractsError) as exc:
+            raise BundleFormatError(f"not a license bundle: {exc}") from exc
+
+
+def _parse_license_bundle(value: Any) -> LicenseBundle:
+    if not isinstance(value, dict) or value.get("kind") != LICENSE_BUNDLE_KIND:
+        raise BundleFormatError(f"a license bundle is a JSON object of kind {LICENSE_BUNDLE_KIND}")
+    if value["version"] != LICENSE_BUNDLE_VERSION:
+        raise BundleFormatError(f"unsupported bundle version {value['version']!r}")
+    claim, anchor, issuer = value["license"], value["anchor"], value["issuerKey"]
+    predecessor = claim.get("predecessor")
+    return LicenseBundle(
+        chain_id=_int(value["chainId"]),
+        license=LicenseClaim(
+            identifier=str(claim["identifier"]),
+            id_hash=Hash32(_bytes(claim["idHash"], 32)),
+            holder_commitment=Hash32(_bytes(claim["holderCommitment"], 32)),
+            metadata_hash=Hash32(_bytes(claim["metadataHash"], 32)),
+            valid_until=_int(claim["validUntil"]),
+            predecessor=None if predecessor is None else str(predecessor),
+        ),
+        license_registry=Address(_bytes(anchor["licenseRegistry"], 20)),
+        raw_transaction=_bytes(anchor["rawTransaction"]),
+        transaction_proof=MerkleProof.decode(_bytes(anchor["transactionProof"])),
+        receipt=_bytes(anchor["receipt"]),
+        receipt_proof=MerkleProof.decode(_bytes(anchor["receiptProof"])),
+        header=Header.decode(_bytes(value["header"])),
+        commit_certificate=CommitCertificate.decode(_bytes(value["commitCertificate"])),
+        validators=_parse_validators(value["validators"]),
+        issuer_key=_parse_issuer_key(issuer),
+    )
+
+
+def _issuing_calls(claim: LicenseClaim) -> list[bytes]:
+    """The calldata an issuing transaction of ``claim`` may carry: ``issue``, or a
+    ``change`` from its predecessor with any reason code (checked by prefix)."""
+    calls = [
+        _LICENSES.encode_call(
+            "issue", claim.id_hash, claim.holder_commitment, claim.metadata_hash, claim.valid_until
+        )
+    ]
+    if claim.predecessor is not None:
+        change = _LICENSES.encode_call(
+            "change",
+            sm3(claim.predecessor.encode("ascii")),
+            claim.id_hash,
+            claim.holder_commitment,
+            claim.metadata_hash,
+            claim.valid_until,
+            0,
+        )
+        calls.append(change[:-32])  # every word but the reason code
+    return calls
+
+
+def verify_license_bundle(
+    bundle: LicenseBundle,
+    validator_set: ValidatorSet,
+    *,
+    chain_id: int,
+    expected_identifier: str | None = None,
+    license_registry: bytes | None = None,
+) -> BundleVerdict:
+    """Check every link of a license issuance bundle without any network access, against
+    the validator set and chain id the caller trusts. ``expected_identifier`` (the license
+    in hand) and ``license_registry`` (the genuine contract) make the proof specific.
+
+    What this proves: a transaction signed by the named key called LicenseRegistry to
+    issue exactly this identifier with this holder commitment, metadata hash and validity,
+    succeeded (the contract reverts unless the signer holds the ISSUER role at that block),
+    and is in a block ≥ 2/3 of the trusted validators certified. What it cannot prove: the
+    license's status now (suspended, revoked, expired): ask the chain (``statusOf``)."""
+    claim = bundle.license
+
+    def license_link() -> str:
+        if bundle.chain_id != chain_id:
+            raise _LinkFailed(f"bundle is for chain {bundle.chain_id}, not {chain_id}")
+        if sm3(claim.identifier.encode("ascii")) != claim.id_hash:
+            raise _LinkFailed("the identifier does not hash to the claimed key")
+        if expected_identifier is not None and claim.identifier != expected_identifier:
+            raise _LinkFailed("the bundle is for another license")
+        return f"license {claim.identifier}"
+
+    def issuing_calldata(tx: Transaction) -> None:
+        if not any(tx.data.startswith(call) for call in _issuing_calls(claim)):
+            raise _LinkFailed("transaction does not issue this license")
+        if len(tx.data) not in (4 + 32 * 4, 4 + 32 * 6):
+            raise _LinkFailed("transaction calldata has trailing bytes")
+
+    def license_issued(log: Log, tx: Transaction, department: bytes) -> bool:
+        try:
+            event = _LICENSES.decode_log(log)
+        except ContractsError:
+            return False
+        args = event.args
+        return bool(
+            event.name == "LicenseIssued"
+            and args["id"] == claim.id_hash
+            and args["department"] == department
+            and args["by"] == account_of(tx.public_key)
+            and args["holderCommitment"] == claim.holder_commitment
+            and args["metadataHash"] == claim.metadata_hash
+            and args["validUntil"] == claim.valid_until
+        )
+
+    chain_checks = verify_chain_links(
+        _ChainEvidence(
+            raw_transaction=bundle.raw_transaction,
+            transaction_proof=bundle.transaction_proof,
+            receipt=bundle.receipt,
+            receipt_proof=bundle.receipt_proof,
+            header=bundle.header,
+            commit_certificate=bundle.commit_certificate,
+            issuer_key=bundle.issuer_key,
+        ),
+        _ExpectedCall(
+            contract_name="LicenseRegistry",
+            bundle_contract=bundle.license_registry,
+            trusted_contract=license_registry,
+            check_calldata=issuing_calldata,
+            action="issuing",
+            event="LicenseIssued",
+            event_matches=license_issued,
+        ),
+        validator_set,
+        chain_id=chain_id,
+        links=LicenseLink,
+    )
+    return BundleVerdict((_check_link(LicenseLink.LICENSE, license_link), *chain_checks))
