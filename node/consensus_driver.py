@@ -70,6 +70,7 @@ from chain.consensus import (
     TimeoutConfig,
     TimeoutFired,
     UnknownValidator,
+    Vote,
     VoteReceived,
     decode_message,
     encode_message,
@@ -81,12 +82,14 @@ from chain.crypto import PrivateKey, PublicKey, sm3
 from chain.errors import ChainError, EncodingError
 from chain.primitives import Hash32
 from chain.types import Block, CommitCertificate, Transaction
-from contracts.validators import FAR_FUTURE, with_change
 from node.block_sync import BlockSync
 from node.config import NodeConfig
+from node.late_precommits import LatePrecommits
 from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
 from node.p2p import FrameKind, Network
+from node.proposer_liveness import with_absent_proposers
+from node.validator_check import check_validator_change
 from node.wal import Wal
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,7 @@ class ConsensusDriver:
             on_frame=self._on_frame,
         )
         self.wal: Wal | None = None
+        self._late_precommits = LatePrecommits()
         self._events: deque[Event] = deque()
         self._stepping = False
         self._schedule: tuple[int, ProposerSchedule] | None = None
@@ -388,7 +392,12 @@ class ConsensusDriver:
                 bytes_left -= size
                 candidates.append(tx)
         started = time.monotonic()
-        prepared = await self._run(self.ledger.prepare_block, candidates, self._clock_ms())
+        prepared = await self._run(
+            self.ledger.prepare_block,
+            candidates,
+            self._clock_ms(),
+            self._late_precommits.certificate_of(height - 1),
+        )
         self._measure_execution(started, len(candidates))
         if prepared.dropped:
             self.mempool.settle({tx.hash: Outcome(None, why) for tx, why in prepared.dropped})
@@ -417,6 +426,7 @@ class ConsensusDriver:
         self._release_deferred()
 
     async def _commit(self, decision: Commit) -> None:
+        self._late_precommits.decided(decision.certificate)
         block = Block.decode(decision.block)
         await self._apply(block, decision.certificate)
         if self.config.commit_delay_ms:
@@ -453,6 +463,8 @@ class ConsensusDriver:
         self._seen.clear()
         replay = self.wal.messages_at(height)
         schedule = self.schedule_for(height)
+        if self.config.skip_absent_proposers:
+            schedule = with_absent_proposers(schedule, self.ledger, height)
         self.validators = schedule.validators
         self.feed(StartHeight(height, schedule, replay))
         held, self._future = self._future, {}
@@ -512,6 +524,8 @@ class ConsensusDriver:
             self.counters["invalid_messages"] += 1
             return
         self.counters["accepted_messages"] += 1
+        if isinstance(message, Vote):
+            self._late_precommits.offer(message)
         self.feed(_received(message))
 
     async def _on_tx(self, body: bytes) -> None:
@@ -595,45 +609,13 @@ class ConsensusDriver:
 
     def check_validator_change(self, public_key: bytes, power: int) -> dict[str, Any]:
         """Whether changing the validator with ``public_key`` to ``power`` (0 removes it)
-        would leave a set that the nodes online now can still bring to quorum: this node
-        and the peers it is connected to (liveness as the driver sees it). The change is
-        applied to the set after every executed change, pending ones included. Returns the
-        verdict (``ok``, and ``reason`` when refused) with the figures behind it."""
-        head = self.ledger.head
-        future = self.ledger.validators_at(head, FAR_FUTURE).validators
+        would leave a set that the nodes online now (this node and its connected peers) can
+        still bring to quorum: the contract's own verdict (its quorum guard counts the
+        validators seen signing recent certificates), with the peers connected now for
+        information; see :func:`node.validator_check.check_validator_change`."""
         online = {self.key.public_key.address}
         online |= {PublicKey.from_bytes(k).address for k in self.network.connected()}
-        changed = with_change(future, public_key, power)
-        address = PublicKey.from_bytes(public_key).address
-        current = future.by_address.get(address)
-        verdict: dict[str, Any] = {
-            "validator": "0x" + address.hex(),
-            "currentPower": 0 if current is None else current.power,
-            "power": power,
-            "online": sorted("0x" + a.hex() for a in online),
-        }
-        if (0 if current is None else current.power) == power:
-            return {**verdict, "ok": False, "reason": "the validator already has this power"}
-        if changed is None:
-            return {**verdict, "ok": False, "reason": "the change would leave no validator"}
-        online_power = sum(v.power for v in changed.validators if v.address in online)
-        verdict |= {
-            "newTotalPower": changed.total_power,
-            "newQuorumPower": changed.quorum_power,
-            "onlinePower": online_power,
-            "newValidators": ["0x" + v.address.hex() for v in changed.validators],
-        }
-        if online_power < changed.quorum_power:
-            return {
-                **verdict,
-                "ok": False,
-                "reason": (
-                    f"the validators online now would hold {online_power} of "
-                    f"{changed.total_power} voting power, below the quorum of "
-                    f"{changed.quorum_power}: the chain would halt"
-                ),
-            }
-        return {**verdict, "ok": True, "reason": None}
+        return check_validator_change(self.ledger, public_key, power, online)
 
     def peers(self) -> list[dict[str, Any]]:
         """What ``lianxin_getPeers`` reports: every configured peer and its state."""
