@@ -20,7 +20,8 @@ What arrives from peers is verified at the boundary (:func:`chain.consensus.veri
 :func:`chain.consensus.verify_proposal`); rejects are counted in :attr:`counters` and dropped.
 Messages for the next height are held until it starts. Every ``gossip_interval_ms`` the
 driver re-sends its own messages of the current height (so a lost message or a restarted
-peer does not stall a round), its committed height, and new mempool transactions.
+peer does not stall a round), its committed height, and new mempool transactions
+(:mod:`node.tx_gossip`).
 
 Block sync (:mod:`node.block_sync`): a peer reporting a higher committed height is asked for
 blocks; each goes through the same commit path as a decided block (:meth:`_apply`), and then
@@ -79,7 +80,7 @@ from chain.consensus import (
     verify_vote,
 )
 from chain.crypto import PrivateKey, PublicKey, sm3
-from chain.errors import ChainError, EncodingError
+from chain.errors import EncodingError
 from chain.primitives import Hash32
 from chain.types import Block, CommitCertificate, Transaction
 from node.block_sync import BlockSync
@@ -89,6 +90,7 @@ from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
 from node.p2p import FrameKind, Network
 from node.proposer_liveness import with_absent_proposers
+from node.tx_gossip import TxGossip
 from node.validator_check import check_validator_change
 from node.wal import Wal
 
@@ -169,13 +171,12 @@ class ConsensusDriver:
         self._apply_lock = asyncio.Lock()
         self._future: dict[Hash32, Message] = {}
         self._seen: set[Hash32] = set()
-        self._gossiped: set[Hash32] = set()
-        self._gossip_scheduled = False
         self._listeners: list[BlockListener] = []
         self._stopped = False
         self._busy = 0
         self._deferred: list[TimeoutFired] = []
         self._block_tx_cap = config.max_block_txs
+        self.tx_gossip = TxGossip(mempool, self.network, readers)
         self.sync = BlockSync(
             ledger,
             self.network,
@@ -199,7 +200,7 @@ class ConsensusDriver:
         if self.wal.stats.truncated_bytes:
             self.counters["wal_truncated_bytes"] += self.wal.stats.truncated_bytes
         port = await self.network.start()
-        self.mempool.on_arrival(self._schedule_tx_gossip)
+        self.mempool.on_arrival(self.tx_gossip.schedule)
         self._start_next_height()
         self._loops.append(asyncio.ensure_future(self._gossip_loop()))
         log.info("consensus: p2p on %s:%d, starting at height %d", self.config.p2p_host, port,
@@ -478,7 +479,7 @@ class ConsensusDriver:
         if kind is FrameKind.CONSENSUS:
             self._on_consensus(body)
         elif kind is FrameKind.TX:
-            self._spawn(self._on_tx(body))
+            self._spawn(self.tx_gossip.on_frame(body))
         elif kind is FrameKind.STATUS:
             self.sync.on_status(peer_key, body)
         elif kind is FrameKind.SYNC_REQUEST:
@@ -528,16 +529,6 @@ class ConsensusDriver:
             self._late_precommits.offer(message)
         self.feed(_received(message))
 
-    async def _on_tx(self, body: bytes) -> None:
-        try:
-            tx = await asyncio.get_running_loop().run_in_executor(
-                self._readers, self.mempool.check, body
-            )
-            self._gossiped.add(tx.hash)
-            self.mempool.add(tx)
-        except ChainError:
-            pass  # Already pooled or committed, expired, or refused: nothing to do.
-
     # -- gossip ----------------------------------------------------------------------------
 
     async def _gossip_loop(self) -> None:
@@ -563,22 +554,7 @@ class ConsensusDriver:
         head = self.ledger.head.height
         self.network.broadcast(FrameKind.STATUS, enc.encode([enc.encode_int(head)]))
         self.sync.maybe_sync()
-        self._flush_tx_gossip()
-
-    def _schedule_tx_gossip(self) -> None:
-        if not self._gossip_scheduled:
-            self._gossip_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_tx_gossip)
-
-    def _flush_tx_gossip(self) -> None:
-        self._gossip_scheduled = False
-        pending = tuple(self.mempool.pending())
-        for tx in pending:
-            if tx.hash not in self._gossiped:
-                self._gossiped.add(tx.hash)
-                self.network.broadcast(FrameKind.TX, tx.encode())
-        if len(self._gossiped) > 4 * max(len(pending), 1024):
-            self._gossiped = {tx.hash for tx in pending}
+        self.tx_gossip.flush()
 
     # -- status (JSON-RPC) -----------------------------------------------------------------
 
