@@ -201,14 +201,16 @@ def provision_dev_clients(chain: ChainDir, env: dict[str, str]) -> list[DevClien
     """A registry client for each dev department, registered once per chain: a new SM2 key
     (``registry-clients/<name>.pem``, mode 0600), its public half (``<name>.pub.pem``), and
     the client the registry made of it (``<name>.json``), bound to the department's USCC
-    and district. Later runs read what is recorded."""
-    folder = chain.root / REGISTRY_CLIENTS_DIR
-    return [_provision_dev_client(folder, department, env) for department in DEV_DEPARTMENTS]
+    and district, its department and key registered on chain by the governance account
+    (so that what it signs verifies as its department's). Later runs read what is
+    recorded."""
+    return [_provision_dev_client(chain, department, env) for department in DEV_DEPARTMENTS]
 
 
 def _provision_dev_client(
-    folder: Path, department: DevDepartment, env: dict[str, str]
+    chain: ChainDir, department: DevDepartment, env: dict[str, str]
 ) -> DevClient:
+    folder = chain.root / REGISTRY_CLIENTS_DIR
     record = folder / f"{department.name}.json"
     key_path = folder / f"{department.name}.pem"
     if record.exists():
@@ -222,7 +224,7 @@ def _provision_dev_client(
     public_path = folder / f"{department.name}.pub.pem"
     public_path.write_bytes(key.public_key.to_pem())
     done = subprocess.run(
-        _clients_add_command(department, public_path),
+        _clients_add_command(chain, department, public_path),
         env=env,
         capture_output=True,
         stdin=subprocess.DEVNULL,
@@ -232,29 +234,34 @@ def _provision_dev_client(
             f"registering the registry client of {department.name} failed: "
             f"{done.stderr.decode(errors='replace').strip()}"
         )
-    client_id = str(json.loads(done.stdout)["id"])
+    added = json.loads(done.stdout)
     summary: dict[str, Any] = {
-        "client_id": client_id,
-        "name": department.display_name,
-        "uscc": department.uscc,
-        "issuer_codes": [department.uscc, department.division_code],
-        "roles": list(DEV_CLIENT_ROLES),
+        "client_id": str(added["id"]),
+        "name": added["name"],
+        "uscc": added["uscc"],
+        "issuer_codes": added["issuer_codes"],
+        "roles": added["roles"],
         "private_key": key_path.name,
         "public_key": public_path.name,
     }
     record.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return DevClient(department, client_id, key_path)
+    return DevClient(department, summary["client_id"], key_path)
 
 
-def _clients_add_command(department: DevDepartment, public_key_pem: Path) -> list[str]:
+def _clients_add_command(
+    chain: ChainDir, department: DevDepartment, public_key_pem: Path
+) -> list[str]:
     """``registry clients add`` of ``department``'s client: every role, bound to its USCC
-    (always) and its district's division code."""
+    (always) and its district's division code, its key registered on chain by the dev
+    chain's governance account."""
     command = [
         sys.executable, "-m", "registry.cli", "clients", "add",
         "--name", department.display_name,
         "--uscc", department.uscc,
         "--public-key-pem", str(public_key_pem),
         "--issuer-code", department.division_code,
+        "--governance-keystore", str(chain.keystore(GOVERNANCE_KEY)),
+        "--governance-password-file", str(chain.password_file),
     ]  # fmt: skip
     for role in DEV_CLIENT_ROLES:
         command += ["--role", role]

@@ -16,14 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from chain.crypto import PublicKey
-from chain.errors import InvalidKey
+from chain.errors import ChainError, InvalidKey
 from registry.bootstrap import bootstrap
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
+from registry.department_keys import register_department_key
+from registry.errors import RegistryError
 from registry.issuers import checked_issuer_codes, issuer_codes_of
 from registry.models import Client
 from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
+from sdk.chain_reader import ChainUnavailable
 from sdk.identifiers import InvalidIdentifier, validate_uscc
 
 PROG_NAME = "lianxin registry"
@@ -38,6 +41,14 @@ app = typer.Typer(
 )
 clients_app = typer.Typer(help="Department systems allowed to call the registry.")
 app.add_typer(clients_app, name="clients")
+
+GovernanceKeystore = Annotated[
+    Path | None,
+    typer.Option(help="keystore of the chain's governance account, to register the key on chain"),
+]
+GovernancePasswordFile = Annotated[
+    Path | None, typer.Option(help="password file of the governance keystore")
+]
 
 DEFAULT_ROLES = ("notarize", "verify")
 """Roles a new client gets unless told otherwise."""
@@ -111,10 +122,14 @@ def clients_add(
             "licenses as (repeatable; its own USCC always)"
         ),
     ] = None,
+    governance_keystore: GovernanceKeystore = None,
+    governance_password_file: GovernancePasswordFile = None,
 ) -> None:
     """Register a department client in an existing registry database; prints its id as
     JSON. Everything is checked before the database is opened: a refused client changes
-    nothing and creates nothing."""
+    nothing and creates nothing. With a governance keystore, also register its department
+    and key on chain (as `clients register-key` does)."""
+    governance = _governance_account(governance_keystore, governance_password_file)
     try:
         client = new_client(
             name=name,
@@ -126,23 +141,64 @@ def clients_add(
     except (OSError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    db = _open_existing_database(RegistrySettings())
+    settings = RegistrySettings()
+    db = _open_existing_database(settings)
     try:
         with db.session() as session:
             session.add(client)
+        if governance is not None:
+            _register_key_on_chain(settings, db, client, governance)
     finally:
         db.close()
-    typer.echo(
-        json.dumps(
-            {
-                "id": client.id,
-                "name": client.name,
-                "uscc": client.uscc,
-                "issuer_codes": client.issuer_codes,
-            },
-            ensure_ascii=False,
+    typer.echo(json.dumps(_client_json(client), ensure_ascii=False))
+
+
+def _client_json(client: Client) -> dict[str, object]:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "uscc": client.uscc,
+        "roles": client.roles,
+        "issuer_codes": sorted(issuer_codes_of(client)),
+    }
+
+
+def _governance_account(keystore: Path | None, password_file: Path | None) -> Sm2Account | None:
+    """The governance account of ``keystore`` (None if not given); exits 2 when only one of
+    the two is given, or they do not open."""
+    if keystore is None and password_file is None:
+        return None
+    if keystore is None or password_file is None:
+        typer.echo(
+            "error: give both --governance-keystore and --governance-password-file", err=True
         )
-    )
+        raise typer.Exit(2)
+    try:
+        return Sm2Account.from_keystore(keystore.read_bytes(), password_file.read_bytes().strip())
+    except (OSError, ChainError) as exc:
+        typer.echo(f"error: cannot open the governance keystore: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _register_key_on_chain(
+    settings: RegistrySettings, db: Database, client: Client, governance: Sm2Account
+) -> None:
+    """Register ``client``'s department and key in IssuerRegistry; exits 1 if the chain
+    refuses or cannot be reached."""
+    gateway = ChainGateway(settings, db)
+    try:
+        register_department_key(
+            gateway,
+            governance,
+            uscc=client.uscc,
+            department_name=client.name,
+            public_key=bytes.fromhex(client.public_key),
+        )
+    except (RegistryError, ChainUnavailable) as exc:
+        typer.echo(f"error: registering the key on chain: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        gateway.close()
 
 
 @clients_app.command("list")
@@ -153,20 +209,39 @@ def clients_list() -> None:
         rows = session.scalars(select(Client).order_by(Client.created_at)).all()
         typer.echo(
             json.dumps(
-                [
-                    {
-                        "id": c.id,
-                        "name": c.name,
-                        "uscc": c.uscc,
-                        "roles": c.roles,
-                        "issuer_codes": sorted(issuer_codes_of(c)),
-                    }
-                    for c in rows
-                ],
+                [_client_json(c) for c in rows],
                 ensure_ascii=False,
             )
         )
     db.close()
+
+
+@clients_app.command("register-key")
+def clients_register_key(
+    client_id: Annotated[str, typer.Argument(help="the client's id")],
+    governance_keystore: GovernanceKeystore = None,
+    governance_password_file: GovernancePasswordFile = None,
+) -> None:
+    """Register the client's department (USCC and name) and the client's key in the
+    chain's IssuerRegistry, signed by the governance account, so that the records and
+    licenses the client signs verify as its department's. What is registered already is
+    left as it is. Prints the client as JSON."""
+    governance = _governance_account(governance_keystore, governance_password_file)
+    if governance is None:
+        typer.echo("error: give --governance-keystore and --governance-password-file", err=True)
+        raise typer.Exit(2)
+    settings = RegistrySettings()
+    db = _open_existing_database(settings)
+    try:
+        with db.read_session() as session:
+            client = session.get(Client, client_id)
+        if client is None:
+            typer.echo(f"error: no client {client_id}", err=True)
+            raise typer.Exit(2)
+        _register_key_on_chain(settings, db, client, governance)
+    finally:
+        db.close()
+    typer.echo(json.dumps(_client_json(client), ensure_ascii=False))
 
 
 def _open_existing_database(settings: RegistrySettings) -> Database:

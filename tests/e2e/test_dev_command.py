@@ -1,23 +1,31 @@
 """`lianxin dev` — the README's main command — runs a dev chain and the registry together,
-prints their URLs, stops both on Ctrl-C, and reuses the chain and its contracts next time."""
+prints their URLs (every one of which answers), gives each dev department a registry client
+whose key is in the chain directory, stops both on Ctrl-C, and reuses the chain, its contracts
+and its clients next time."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
-from e2e_harness import cli_environment, free_port, lianxin_command
+from e2e_harness import cli_environment, free_port, lianxin_command, run_cli
 
+from chain.crypto import PrivateKey
 from node.rpc_client import rpc_call
+from sdk.trust import TrustClient
 
 pytestmark = pytest.mark.e2e
 
 START_TIMEOUT_S = 90
+DEV_CLIENTS = ("market", "archives")
+"""The dev departments' client names (``registry-clients/<name>.json``)."""
 
 
 def start_dev(
@@ -54,6 +62,55 @@ def interrupt(process: subprocess.Popen[bytes]) -> int:
             process.kill()
 
 
+def dev_clients(directory: Path) -> dict[str, dict[str, object]]:
+    """The registry clients ``lianxin dev`` recorded, by name."""
+    folder = directory / "registry-clients"
+    return {name: json.loads((folder / f"{name}.json").read_text()) for name in DEV_CLIENTS}
+
+
+def registered_client_ids(cwd: Path) -> list[str]:
+    """``lianxin registry clients list`` run in ``cwd``, with no directory named: the dev
+    chain's registry (``./devchain``) by default."""
+    listed = run_cli("registry", "clients", "list", cwd=cwd)
+    assert listed.code == 0, listed
+    return [client["id"] for client in listed.json()]
+
+
+def check_printed_urls_answer(printed: str, registry_port: int) -> None:
+    """Every concrete registry URL the banner printed answers 200."""
+    found = re.finditer(rf"http://127\.0\.0\.1:{registry_port}/[^\s,<\"]*", printed)
+    # A URL followed by a <placeholder> is a pattern, not a page.
+    urls = {match.group() for match in found if not printed[match.end() :].startswith("<")}
+    assert f"http://127.0.0.1:{registry_port}/v1" in urls, printed
+    for url in sorted(urls):
+        try:
+            with urllib.request.urlopen(url) as reply:
+                status = reply.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status == 200, (url, status)
+
+
+def check_dev_clients(directory: Path, printed: str, registry_port: int) -> dict[str, object]:
+    """Each dev department's client is printed, keeps its key in the chain directory
+    (owner-only), and can notarize."""
+    clients = dev_clients(directory)
+    for name, client in clients.items():
+        key_path = directory / "registry-clients" / f"{name}.pem"
+        assert key_path.stat().st_mode & 0o077 == 0
+        assert str(client["client_id"]) in printed and str(key_path) in printed
+        assert client["issuer_codes"] == [client["uscc"], "350102"]
+        trust = TrustClient(
+            f"http://127.0.0.1:{registry_port}",
+            str(client["client_id"]),
+            PrivateKey.from_pem(key_path.read_bytes()),
+        )
+        with trust:
+            accepted = trust.notarize(document=f"dev client {name}".encode())
+        assert accepted.record_id
+    return {name: client["client_id"] for name, client in clients.items()}
+
+
 def test_dev_runs_node_and_registry_and_stops_cleanly(tmp_path: Path) -> None:
     directory = tmp_path / "devchain"
     rpc_port, registry_port = free_port(), free_port()
@@ -70,17 +127,22 @@ def test_dev_runs_node_and_registry_and_stops_cleanly(tmp_path: Path) -> None:
             f"http://127.0.0.1:{rpc_port}", "eth_getCode", [bootstrap["notary"], "latest"]
         )
         assert len(code) > 2
+        check_printed_urls_answer(printed, registry_port)
+        client_ids = check_dev_clients(directory, printed, registry_port)
+        assert sorted(registered_client_ids(tmp_path)) == sorted(client_ids.values())
     finally:
         status = interrupt(process)
     assert status == 0, log.read_text()
     assert "stopped" in log.read_text()
 
-    # A second run reuses the chain and the deployed contracts.
+    # A second run reuses the chain, the deployed contracts and the clients.
     process = start_dev(directory, rpc_port, registry_port, log)
     try:
         wait_for_urls(process, log, registry_port)
         again = json.loads((directory / "registry" / "bootstrap.json").read_text())
         assert again == bootstrap
+        assert {name: c["client_id"] for name, c in dev_clients(directory).items()} == client_ids
+        assert sorted(registered_client_ids(tmp_path)) == sorted(client_ids.values())
         height = int(rpc_call(f"http://127.0.0.1:{rpc_port}", "eth_blockNumber"), 16)
         assert height >= 1
     finally:
