@@ -52,6 +52,12 @@ def test_a_refused_client_creates_nothing(tmp_path: Path, public_key_pem: Path) 
         "--public-key-pem", str(work / "absent.pem"), cwd=work,
     )  # fmt: skip
     assert missing_key.code == 2, missing_key
+    half_governance = run_cli(
+        "registry", "clients", "add", "--name", "x", "--uscc", DEPARTMENT_USCC,
+        "--public-key-pem", str(public_key_pem), "--governance-keystore", "admin.json", cwd=work,
+    )  # fmt: skip
+    assert half_governance.code == 2, half_governance
+    assert "--governance-password-file" in half_governance.stderr
     # Well-formed, but there is no chain (and so no registry) here.
     no_registry = run_cli(
         "registry", "clients", "add", "--name", "x", "--uscc", DEPARTMENT_USCC,
