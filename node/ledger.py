@@ -2,10 +2,10 @@
 
 :class:`Ledger` owns the LMDB block store (which also indexes every committed log). It builds
 and commits the genesis block on first start, resumes from the store's head after a
-restart, executes and commits new blocks (:meth:`Ledger.produce_block`), and answers every
-read the JSON-RPC layer needs. Its methods are synchronous and are called from one writer
-thread (block production) and any number of reader threads; LMDB gives each read its own
-snapshot.
+restart, judges and executes new blocks by the rules of :mod:`node.block_validity`, commits
+them, and answers every read the JSON-RPC layer needs (:mod:`node.chain_reads`). Its methods
+are synchronous and are called from one writer thread (block production) and any number of
+reader threads; LMDB gives each read its own snapshot.
 """
 
 from __future__ import annotations
@@ -18,24 +18,17 @@ from pathlib import Path
 
 from chain.commit import CommitError, sign_precommit, verify_commit_certificate
 from chain.crypto import PrivateKey
-from chain.errors import ChainError, EncodingError, StorageError
+from chain.errors import ChainError, EncodingError
 from chain.execution import (
-    AccountInfo,
     BlockContext,
-    CallResult,
     InapplicableTransaction,
-    account_at,
-    call,
-    code_at,
-    estimate_gas,
     execute_block,
-    storage_at,
 )
 from chain.genesis import Genesis, genesis_block
-from chain.merkle import MerkleProof, MerkleTree, merkle_root
+from chain.merkle import merkle_root
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit
-from chain.types import Block, CommitCertificate, Header, Receipt, Transaction
+from chain.types import Block, CommitCertificate, Header, Transaction
 from chain.validation import TxRules, validate_block_transactions
 from contracts.validators import (
     RulingSet,
@@ -49,6 +42,7 @@ from node.block_validity import (
     check_transactions,
     tx_bytes_budget,
 )
+from node.chain_reads import ChainReads
 from node.late_precommits import carried_certificate
 from node.ledger_types import BlockRejected as BlockRejected
 from node.ledger_types import CommittedBlock as CommittedBlock
@@ -56,7 +50,6 @@ from node.ledger_types import LedgerError as LedgerError
 from node.ledger_types import PreparedBlock as PreparedBlock
 from node.ledger_types import StaleBlock as StaleBlock
 from node.ledger_types import TxLookup as TxLookup
-from node.log_index import LogEntry, LogQuery
 
 # Log queries live in node.log_index; the RPC layer imports them from here too.
 from node.log_index import block_log_entries as block_log_entries
@@ -65,15 +58,12 @@ from node.permissions import Permissions, permissions_contract_of, roles_at
 from node.storage.lmdb_store import LmdbBlockStore
 from node.validator_sets import ValidatorSets
 
-_CACHE_BLOCKS = 256
-# Bound the cache by transactions too: 256 full blocks of 500 transactions with their
-# receipts would hold hundreds of megabytes.
-_CACHE_TXS = 20_000
 _CACHE_CANDIDATES = 16
 
 
-class Ledger:
-    """Store + execution + block production for one node. Build it with :meth:`open`."""
+class Ledger(ChainReads):
+    """Store + execution + block production for one node (the reads it answers come from
+    :class:`~node.chain_reads.ChainReads`). Build it with :meth:`open`."""
 
     def __init__(
         self,
@@ -83,20 +73,13 @@ class Ledger:
         rules: TxRules,
     ) -> None:
         """Wrap opened resources; prefer :meth:`open`."""
-        self.store = store
-        self.genesis = genesis
+        super().__init__(store, genesis)
         self.rules = rules
         self._validator_key = validator_key
         self._write_lock = threading.Lock()
-        self._cache_lock = threading.Lock()
-        self._blocks: OrderedDict[int, tuple[Block, tuple[Receipt, ...]]] = OrderedDict()
         self._candidates: OrderedDict[Hash32, PreparedBlock] = OrderedDict()
         self._validator_sets = ValidatorSets(self, genesis)
         permissions_contract_of(genesis)  # refuses a Permissions contract that disagrees
-        head = store.head()
-        if head is None:
-            raise LedgerError("store has no genesis block")
-        self._head = head
 
     @classmethod
     def open(
@@ -138,17 +121,7 @@ class Ledger:
         with self._write_lock:
             self.store.close()
 
-    # -- chain head and blocks ---------------------------------------------------------------
-
-    @property
-    def chain_id(self) -> int:
-        """The chain id from genesis."""
-        return self.genesis.chain_id
-
-    @property
-    def head(self) -> Header:
-        """The header of the highest committed block."""
-        return self._head
+    # -- chain head and validator sets -------------------------------------------------------
 
     @property
     def max_block_bytes(self) -> int:
@@ -187,162 +160,6 @@ class Ledger:
     def governed(self) -> bool:
         """Whether validator changes go through the ValidatorGovernance contract."""
         return self._validator_sets.governed
-
-    def block_and_receipts(self, height: int) -> tuple[Block, tuple[Receipt, ...]] | None:
-        """The committed block at ``height`` and its receipts, or ``None``."""
-        with self._cache_lock:
-            cached = self._blocks.get(height)
-        if cached is not None:
-            return cached
-        block = self.store.block_by_height(height)
-        if block is None:
-            return None
-        receipts = self.store.receipts(height)
-        if receipts is None:
-            raise StorageError(f"block {height} has no receipts")
-        self._remember(block, receipts)
-        return block, receipts
-
-    def block(self, height: int) -> Block | None:
-        """The committed block at ``height``, or ``None``."""
-        found = self.block_and_receipts(height)
-        return None if found is None else found[0]
-
-    def height_of(self, block_hash: Hash32) -> int | None:
-        """The height of the committed block with this hash, or ``None``."""
-        block = self.store.block_by_hash(block_hash)
-        return None if block is None else block.header.height
-
-    def certificate(self, height: int) -> CommitCertificate | None:
-        """The commit certificate of the block at ``height``, if any."""
-        return self.store.commit_certificate(height)
-
-    def lookup_transaction(self, tx_hash: Hash32) -> TxLookup | None:
-        """The committed transaction with this hash, with its block and receipt."""
-        location = self.store.tx_location(tx_hash)
-        if location is None:
-            return None
-        found = self.block_and_receipts(location.height)
-        if found is None:
-            return None
-        block, receipts = found
-        first_log = sum(len(r.logs) for r in receipts[: location.index])
-        return TxLookup(
-            tx=block.transactions[location.index],
-            block=block,
-            index=location.index,
-            receipt=receipts[location.index],
-            first_log_index=first_log,
-        )
-
-    def nonce_committed(self, nonce: Hash32) -> bool:
-        """Whether a transaction with this replay nonce is committed."""
-        return self.store.nonce_height(nonce) is not None
-
-    def account(self, header: Header, address: Address) -> AccountInfo:
-        """The account at ``address`` in the state after ``header``. Its ``nonce`` counts the
-        transactions the account sent (the EVM increments it once per transaction)."""
-        return account_at(self.store.state(), header.state_root, address)
-
-    def code(self, header: Header, address: Address) -> bytes:
-        """The runtime code at ``address`` in the state after ``header``."""
-        return code_at(self.store.state(), header.state_root, address)
-
-    def storage(self, header: Header, address: Address, slot: int) -> int:
-        """Storage ``slot`` of ``address`` in the state after ``header``."""
-        return storage_at(self.store.state(), header.state_root, address, slot)
-
-    # -- proofs --------------------------------------------------------------------------------
-
-    def transaction_proof(self, tx_hash: Hash32) -> tuple[TxLookup, MerkleProof] | None:
-        """The inclusion proof of a committed transaction's hash under its block's tx root."""
-        found = self.lookup_transaction(tx_hash)
-        if found is None:
-            return None
-        tree = MerkleTree.build([tx.hash for tx in found.block.transactions])
-        return found, tree.prove(found.index)
-
-    def receipt_proof(self, tx_hash: Hash32) -> tuple[TxLookup, MerkleProof] | None:
-        """The inclusion proof of a receipt's encoding under its block's receipt root."""
-        found = self.lookup_transaction(tx_hash)
-        if found is None:
-            return None
-        receipts = self.block_and_receipts(found.block.header.height)
-        assert receipts is not None
-        tree = MerkleTree.build([r.encode() for r in receipts[1]])
-        return found, tree.prove(found.index)
-
-    # -- logs ------------------------------------------------------------------------------------
-
-    def logs(self, query: LogQuery, limit: int) -> list[LogEntry]:
-        """Logs selected by ``query``, in chain order; raises OverflowError beyond ``limit``."""
-        first = max(query.from_height, 0)
-        last = min(query.to_height, self._head.height)
-        if first > last:
-            return []
-        # The store's index reads only the selected logs; one more than ``limit`` tells that
-        # the query selects too many.
-        query = replace(query, from_height=first, to_height=last)
-        entries = self.store.find_logs(query, limit + 1)
-        if len(entries) > limit:
-            raise OverflowError(f"more than {limit} logs match")
-        return entries
-
-    # -- state reads -----------------------------------------------------------------------------
-
-    def context_for(self, header: Header) -> BlockContext:
-        """The execution context of calls made "at" ``header``."""
-        return BlockContext(
-            chain_id=self.chain_id,
-            height=header.height,
-            timestamp_ms=header.timestamp_ms,
-            proposer=header.proposer,
-            gas_limit=self.genesis.block_gas_limit,
-        )
-
-    def call(
-        self,
-        header: Header,
-        *,
-        sender: Address,
-        to: Address | None,
-        data: bytes,
-        gas: int,
-        value: int,
-    ) -> CallResult:
-        """Execute a read-only call against the state after ``header``; nothing is stored."""
-        return call(
-            self.store.state(),
-            header.state_root,
-            self.context_for(header),
-            sender=sender,
-            to=to,
-            data=data,
-            gas=gas,
-            value=value,
-        )
-
-    def estimate_gas(
-        self,
-        header: Header,
-        *,
-        sender: Address,
-        to: Address | None,
-        data: bytes,
-        gas: int,
-        value: int,
-    ) -> int:
-        """Gas that a transaction with these fields needs against the state after ``header``."""
-        return estimate_gas(
-            self.store.state(),
-            header.state_root,
-            self.context_for(header),
-            sender=sender,
-            to=to,
-            data=data,
-            gas=gas,
-            value=value,
-        )
 
     # -- block production ------------------------------------------------------------------------
 
@@ -619,14 +436,3 @@ class Ledger:
         return CommitCertificate(
             height=header.height, round=0, block_hash=header.hash, signatures=(signature,)
         )
-
-    def _remember(self, block: Block, receipts: tuple[Receipt, ...]) -> None:
-        with self._cache_lock:
-            self._blocks[block.header.height] = (block, receipts)
-            self._blocks.move_to_end(block.header.height)
-            cached_txs = sum(len(cached.transactions) for cached, _ in self._blocks.values())
-            while len(self._blocks) > _CACHE_BLOCKS or (
-                cached_txs > _CACHE_TXS and len(self._blocks) > 1
-            ):
-                evicted, _ = self._blocks.popitem(last=False)[1]
-                cached_txs -= len(evicted.transactions)
