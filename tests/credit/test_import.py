@@ -1,0 +1,356 @@
+"""Import of 双公示 tables as departments deliver them: each test writes its file with the
+quirks it is about, and asserts the exact report entries."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from credit_tables import (
+    AUTHORITY_USCC,
+    LICENSING_HEADERS,
+    LICENSING_KEYS,
+    PENALTY_HEADERS,
+    PENALTY_KEYS,
+    RESIDENT_ID,
+    cells,
+    licensing_row,
+    penalty_row,
+    write_csv,
+    write_xlsx,
+)
+
+from credit.columns import Layout
+from credit.corrections import FieldChange, Unchanged, compare, correction_event
+from credit.errors import ImportFileError
+from credit.importing import (
+    ImportedRow,
+    ImportMode,
+    ImportRejected,
+    import_file,
+    validate_file,
+)
+from credit.records import LifecycleEventKind, PenaltyCategory, PenaltyRecord
+from credit.validation import Issue, IssueReason
+
+
+def _import(path: Path, mode: ImportMode = ImportMode.ALL_OR_NOTHING) -> list[ImportedRow]:
+    rows: list[ImportedRow] = []
+    import_file(path, rows.append, mode=mode)
+    return rows
+
+
+def _penalty(rows: list[ImportedRow], index: int = 0) -> PenaltyRecord:
+    record = rows[index].record
+    assert isinstance(record, PenaltyRecord)
+    return record
+
+
+def test_gbk_csv_and_utf8_csv_with_bom_give_the_same_records(tmp_path: Path) -> None:
+    table = [PENALTY_HEADERS, cells(PENALTY_KEYS, penalty_row())]
+    gbk = _import(write_csv(tmp_path / "gbk.csv", table, encoding="gbk"))
+    bom = _import(write_csv(tmp_path / "bom.csv", table, encoding="utf-8", bom=True))
+    assert [row.content_hash for row in gbk] == [row.content_hash for row in bom]
+    assert _penalty(gbk).authority == "福州市市场监督管理局"
+    assert _penalty(bom).subject.name == "福州某某贸易有限公司"
+
+
+def test_columns_are_mapped_by_header_name_not_position(tmp_path: Path) -> None:
+    keys = list(reversed(PENALTY_KEYS))
+    headers = list(reversed(PENALTY_HEADERS))
+    # Full-width brackets and letters, spaces, a required-mark and trailing notes.
+    headers[keys.index("fine_wan")] = "罚款金额 (万元)（必填）"
+    headers[keys.index("decision_number")] = "＊行政处罚决定书文号：填写全称"
+    headers[keys.index("code_1")] = "行政相对人代码＿１（统一社会信用代码）"
+    table = [
+        [*headers, "内部编号"],
+        [*cells(keys, penalty_row()), "A-17"],
+    ]
+    path = write_csv(tmp_path / "shifted.csv", table)
+    report = validate_file(path)
+    assert report.ok and report.rows_valid == 1
+    assert report.warnings == [
+        Issue(1, "内部编号", "内部编号", IssueReason.UNKNOWN_COLUMN, "not a template column")
+    ]
+    record = _penalty(_import(path))
+    assert record.fine_wan == Decimal(2)
+    assert record.decision_number == "榕市监罚〔2023〕12号"
+
+
+def test_missing_required_column_refuses_the_file_at_its_header(tmp_path: Path) -> None:
+    keys = [key for key in PENALTY_KEYS if key != "decision_date"]
+    headers = [h for h, k in zip(PENALTY_HEADERS, PENALTY_KEYS, strict=True) if k in keys]
+    path = write_csv(tmp_path / "missing.csv", [headers, cells(keys, penalty_row())])
+    report = validate_file(path)
+    assert report.issues == [
+        Issue(1, "处罚决定日期", None, IssueReason.MISSING_COLUMN, "required column absent")
+    ]
+    assert report.rows_read == 0
+    with pytest.raises(ImportRejected):
+        _import(path)
+
+
+def test_excel_serials_date_cells_and_date_notations(tmp_path: Path) -> None:
+    notations = ["45047", "2023/5/1", "2023年5月1日", "20230501", "２０２３－０５－０１", 45047]
+    table: list[list[object]] = [PENALTY_HEADERS]
+    for number, notation in enumerate(notations):
+        row = penalty_row(decision_number=f"罚{number}", decision_date=notation)
+        table.append(cells(PENALTY_KEYS, row))
+    table.append(
+        cells(
+            PENALTY_KEYS,
+            penalty_row(decision_number="罚x", decision_date=datetime.datetime(2023, 5, 1)),
+        )
+    )
+    rows = _import(write_xlsx(tmp_path / "dates.xlsx", table))
+    assert [_penalty(rows, i).decision_date for i in range(len(rows))] == [
+        datetime.date(2023, 5, 1)
+    ] * 7
+
+
+def test_full_width_codes_amounts_blank_lines_and_trailing_empty_columns(tmp_path: Path) -> None:
+    full_width_uscc = "９１３５０１００Ｍ０００１００Ｙ４３"
+    row = penalty_row(
+        code_1=full_width_uscc, fine_wan="１，２００.５万元", authority_uscc="11100000000013338w"
+    )
+    table = [
+        [],
+        [*PENALTY_HEADERS, "", ""],
+        ["", "", ""],
+        [*cells(PENALTY_KEYS, row), "", ""],
+        [],
+    ]
+    path = write_csv(tmp_path / "quirks.csv", table, encoding="gb18030")
+    rows = _import(path)
+    record = _penalty(rows)
+    assert rows[0].row == 4
+    assert record.subject.uscc == "91350100M000100Y43"
+    assert record.authority_uscc == AUTHORITY_USCC
+    assert record.fine_wan == Decimal("1200.5")
+
+
+def _bad_table() -> list[list[object]]:
+    good = penalty_row()
+    return [
+        PENALTY_HEADERS,
+        cells(PENALTY_KEYS, good),
+        cells(
+            PENALTY_KEYS,
+            penalty_row(decision_number="罚2", code_1="91350100M000100Y44", fine_wan="-3"),
+        ),
+        cells(
+            PENALTY_KEYS,
+            penalty_row(
+                decision_number="罚3",
+                decision_date="2023-02-30",
+                categories="罚款；没收违法所得",
+                publication_deadline="2022-01-01",
+            ),
+        ),
+        cells(
+            PENALTY_KEYS,
+            penalty_row(
+                decision_number="罚4",
+                category="自然人",
+                name="张三",
+                code_1="91350100M000100Y43",
+                legal_representative="",
+                id_type="身份证",
+                id_number="110105194912310021",
+                categories="警告;拘役",
+            ),
+        ),
+        cells(PENALTY_KEYS, penalty_row(categories="警告", fine_wan="")),
+        cells(
+            PENALTY_KEYS,
+            penalty_row(
+                decision_number="罚6", decision_date="2023-06-01", publication_deadline="2023-05-31"
+            ),
+        ),
+    ]
+
+
+EXPECTED_BAD_REPORT = [
+    Issue(
+        3,
+        "行政相对人代码_1",
+        "91350100M000100Y44",
+        IssueReason.BAD_USCC,
+        "check character is '4', expected '3'",
+    ),
+    Issue(3, "罚款金额（万元）", "-3", IssueReason.BAD_AMOUNT, "'-3' is not an amount in 万元"),
+    Issue(
+        4,
+        "没收违法所得、没收非法财物的金额（万元）",
+        None,
+        IssueReason.MISSING,
+        "a value is required",
+    ),
+    Issue(
+        4, "处罚决定日期", "2023-02-30", IssueReason.BAD_DATE, "'2023-02-30' is not a calendar date"
+    ),
+    Issue(
+        5,
+        "证件号码",
+        "1101**********0021",
+        IssueReason.BAD_RESIDENT_ID,
+        "check character is '1', expected 'X'",
+    ),
+    Issue(
+        5,
+        "行政相对人代码_1",
+        "91350100M000100Y43",
+        IssueReason.NOT_ALLOWED,
+        "a natural person has no such code",
+    ),
+    Issue(
+        5,
+        "处罚类别",
+        "警告;拘役",
+        IssueReason.BAD_ENUM,
+        "'拘役' is not one of " + "/".join(c.value for c in PenaltyCategory),
+    ),
+    Issue(
+        6,
+        "行政处罚决定书文号",
+        "榕市监罚〔2023〕12号",
+        IssueReason.DUPLICATE_KEY,
+        "same authority and decision number as row 2",
+    ),
+    Issue(
+        7,
+        "公示截止期",
+        "2023-05-31",
+        IssueReason.DATE_ORDER,
+        "2023-05-31 is before 处罚决定日期 2023-06-01",
+    ),
+]
+
+
+def test_report_gives_row_column_value_and_reason_for_each_problem(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "bad.csv", _bad_table())
+    report = validate_file(path)
+    assert report.issues == EXPECTED_BAD_REPORT
+    assert (report.rows_read, report.rows_valid, report.rows_rejected) == (6, 1, 5)
+
+
+def test_all_or_nothing_imports_nothing_and_reports_everything(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "bad.xlsx", _bad_table())
+    handed: list[ImportedRow] = []
+    with pytest.raises(ImportRejected) as refused:
+        import_file(path, handed.append)
+    assert handed == []
+    assert refused.value.report.issues == EXPECTED_BAD_REPORT
+
+
+def test_valid_rows_mode_imports_the_valid_rows_and_reports_the_rest(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "bad.csv", _bad_table())
+    handed: list[ImportedRow] = []
+    report = import_file(path, handed.append, mode=ImportMode.VALID_ROWS)
+    assert [row.row for row in handed] == [2]
+    assert report.issues == EXPECTED_BAD_REPORT
+
+
+def test_a_natural_persons_id_is_masked_even_in_the_report(tmp_path: Path) -> None:
+    row = penalty_row(
+        category="自然人",
+        name="李四",
+        code_1="",
+        legal_representative="",
+        id_type="居民身份证",
+        id_number=RESIDENT_ID[:-1] + "1",
+    )
+    path = write_csv(tmp_path / "person.csv", [PENALTY_HEADERS, cells(PENALTY_KEYS, row)])
+    text = repr(validate_file(path))
+    assert RESIDENT_ID[:-1] not in text
+    assert "1101**********0021" in text
+
+
+def test_licensing_long_term_and_validity_order(tmp_path: Path) -> None:
+    table = [
+        LICENSING_HEADERS,
+        cells(LICENSING_KEYS, licensing_row(valid_to="2099-12-31", status="有效")),
+        cells(
+            LICENSING_KEYS,
+            licensing_row(
+                decision_number="许2",
+                valid_from="2024-01-01",
+                valid_to="2023-12-31",
+                license_category="特批",
+                status="3",
+            ),
+        ),
+    ]
+    path = write_csv(tmp_path / "licences.csv", table)
+    handed: list[ImportedRow] = []
+    report = import_file(path, handed.append, mode=ImportMode.VALID_ROWS)
+    assert report.layout is Layout.LICENSING
+    assert handed[0].record.long_term  # type: ignore[union-attr]
+    assert report.issues == [
+        Issue(
+            3, "许可类别", "特批", IssueReason.BAD_ENUM, "not one of 普通/特许/认可/核准/登记/其他"
+        ),
+        Issue(
+            3,
+            "有效期至",
+            "2023-12-31",
+            IssueReason.DATE_ORDER,
+            "2023-12-31 is before 有效期自 2024-01-01",
+        ),
+        Issue(3, "当前状态", "3", IssueReason.BAD_ENUM, "not one of 1/2"),
+    ]
+
+
+def test_reimport_yields_the_same_identities_and_a_changed_row_is_a_correction(
+    tmp_path: Path,
+) -> None:
+    table = [PENALTY_HEADERS, cells(PENALTY_KEYS, penalty_row())]
+    first = _import(write_csv(tmp_path / "a.csv", table))
+    again = _import(write_xlsx(tmp_path / "a.xlsx", table))
+    assert [(r.record_id, r.content_hash) for r in first] == [
+        (r.record_id, r.content_hash) for r in again
+    ]
+    assert compare(first[0].record, again[0].record) == Unchanged()
+
+    changed = [
+        PENALTY_HEADERS,
+        cells(PENALTY_KEYS, penalty_row(fine_wan="3", content="罚款叁万元")),
+    ]
+    corrected = _import(write_csv(tmp_path / "b.csv", changed))
+    assert corrected[0].record_id == first[0].record_id
+    assert corrected[0].content_hash != first[0].content_hash
+    assert compare(first[0].record, corrected[0].record) == (
+        FieldChange("content", "罚款人民币贰万元", "罚款叁万元"),
+        FieldChange("fine_wan", "2", "3"),
+    )
+    at = datetime.datetime(2023, 6, 1, tzinfo=datetime.UTC)
+    event = correction_event(first[0].record, corrected[0].record, at, "金额录入错误")
+    assert event is not None and event.kind is LifecycleEventKind.CORRECT
+    assert event.changed_fields == ("content", "fine_wan")
+    assert correction_event(first[0].record, again[0].record, at, "") is None
+
+
+def test_a_file_in_neither_layout_is_refused(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "other.csv", [["姓名", "电话"], ["张三", "123"]])
+    with pytest.raises(ImportFileError) as refused:
+        validate_file(path)
+    assert refused.value.reason == "unknown_layout"
+
+
+def test_bytes_that_are_neither_utf8_nor_gb18030_are_a_typed_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.csv"
+    header = ",".join(PENALTY_HEADERS).encode("gb18030")
+    path.write_bytes(header + b"\r\n\x81\x20\r\n")
+    with pytest.raises(ImportFileError) as refused:
+        validate_file(path)
+    assert refused.value.reason == "encoding"
+
+
+def test_not_a_workbook_is_a_typed_error(tmp_path: Path) -> None:
+    path = tmp_path / "fake.xlsx"
+    path.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ImportFileError) as refused:
+        validate_file(path)
+    assert refused.value.reason == "not_xlsx"
