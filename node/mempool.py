@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from chain.crypto import sm3
 from chain.errors import ValidationError
 from chain.execution import sender_address
 from chain.limits import MAX_MEMPOOL_BYTES
@@ -230,7 +231,7 @@ class Mempool:
                 if tx.nonce in self._nonces:
                     raise DuplicateNonce(tx_hash=tx.hash, nonce=tx.nonce, committed=False)
             except ValidationError as exc:
-                refused.append((getattr(exc, "tx_hash", Hash32(bytes(32))), str(exc)))
+                refused.append((sm3(raw), str(exc)))
                 forget.append(key)
                 continue
             self._insert(tx, raw, key)

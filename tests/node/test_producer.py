@@ -1,10 +1,12 @@
 """Dev-mode block production: blocks chain together with signed commit certificates, empty
 blocks on an interval, transactions that can no longer be included are dropped with an
-answer, and the daemon process starts from a configuration file and stops on SIGTERM."""
+answer, blocks stay within the genesis ``max_block_bytes`` (what does not fit waits for the
+next block), and the daemon process starts from a configuration file and stops on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -29,6 +31,7 @@ from chain.commit import precommit_sign_bytes
 from chain.crypto import PublicKey
 from chain.crypto.keystore import encrypt_keystore
 from chain.genesis import genesis_to_toml
+from chain.limits import MAX_TX_DATA_BYTES, MIN_BLOCK_BYTES
 from chain.merkle import merkle_root
 from node.config import ConfigError, load_config
 from node.ledger import Ledger
@@ -235,3 +238,34 @@ def test_config_errors_name_the_problem(tmp_path: Path, text: str, message: str)
         load_config(path)
     with pytest.raises(ConfigError, match="cannot read configuration"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_blocks_stay_within_max_block_bytes_and_what_does_not_fit_waits(tmp_path: Path) -> None:
+    chain = make_chain()
+    chain = dataclasses.replace(
+        chain, genesis=dataclasses.replace(chain.genesis, max_block_bytes=MIN_BLOCK_BYTES)
+    )
+    big = [
+        signed_tx(chain.sender, to=TARGET, data=bytes([n + 1]) * MAX_TX_DATA_BYTES)  # type: ignore[arg-type]
+        for n in range(3)
+    ]
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (node, _):
+            mempool, ledger = node.mempool, node.ledger
+            assert mempool is not None and ledger is not None
+            waiters = []
+            for tx in big:
+                mempool.add(tx)
+                waiter = mempool.waiter(tx.hash)
+                assert waiter is not None
+                waiters.append(waiter)
+            outcomes: list[Outcome] = await asyncio.wait_for(asyncio.gather(*waiters), 30)
+            # Two of them would not fit in one block: each waits for a block of its own.
+            heights = [outcome.height for outcome in outcomes]
+            assert None not in heights and len(set(heights)) == 3, outcomes
+            for height in heights:
+                block = ledger.block(height)  # type: ignore[arg-type]
+                assert block is not None and len(block.encode()) <= MIN_BLOCK_BYTES
+
+    asyncio.run(run())
