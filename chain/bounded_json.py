@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import accumulate
 from typing import Any
 
 from chain.errors import ChainError
@@ -23,8 +24,8 @@ from chain.errors import ChainError
 DEFAULT_MAX_DEPTH = 64
 """The nesting depth allowed by default: far more than any request of ours needs."""
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(rb"[^\[\]{}]")
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_BRACKET_STEP = {0x5B: 1, 0x7B: 1, 0x5D: -1, 0x7D: -1}
 _LONE_SURROGATE = re.compile(
     r"[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]"
 )
@@ -49,22 +50,23 @@ def nesting_depth(data: bytes) -> int:
     if data.count(b"[") + data.count(b"{") == 0:
         return 0
     if b'"' in data:
-        data = _STRING.sub(b"", data)
-    brackets = _NOT_BRACKET.sub(b"", data)
+        data = outside_strings(data)
+    brackets = data.translate(None, _NOT_BRACKETS)
     openers = brackets.count(b"[") + brackets.count(b"{")
     if openers <= 1:
         return openers
-    depth = 0
-    deepest = 0
-    # One pass over the brackets alone: a bomb of N levels is N bytes here, scanned once.
-    for byte in brackets:
-        if byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        else:
-            depth -= 1
-    return deepest
+    # One pass over the brackets alone, in C: a bomb of N levels is N bytes here.
+    return max(0, max(accumulate(map(_BRACKET_STEP.__getitem__, brackets))))
+
+
+def outside_strings(data: bytes) -> bytes:
+    """``data`` without its JSON strings — its structure, numbers and literals: escaped
+    backslashes and quotes dropped first (left to right, as the parser reads them), then
+    every other stretch between quotes. Byte-string operations only, so a large document
+    costs milliseconds, not a regex step per byte."""
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    return b"".join(data.split(b'"')[0::2])
 
 
 def check_bounds(data: bytes, *, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> None:

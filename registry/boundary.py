@@ -29,20 +29,18 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chain.bounded_json import JsonLimitError, check_bounds, loads_bounded
+from chain.bounded_json import JsonLimitError, check_bounds, loads_bounded, outside_strings
 from registry.errors import InvalidInput, PayloadTooLarge, error_body
 from registry.limits import DRAIN_BYTES, MAX_REQUEST_JSON_DEPTH
 
 INVALID_JSON = "invalid_json"
 """Error code of a JSON body refused at the boundary (422)."""
 
-_NEEDS_STRICT_PARSE = re.compile(
-    rb"NaN|Infinity|\\u[dD][89a-fA-F]|[0-9][eE]|[0-9]{16}|\xed[\xa0-\xbf]"
-)
-"""What may hide a value without a canonical form: the NaN and Infinity tokens, an escaped
-surrogate, an exponent, a long run of digits, a UTF-8-encoded surrogate (which
-``json.loads`` would let through on bytes). A body with none of these is only scanned; one
-with any of them is parsed once, strictly, here."""
+_NON_CANONICAL_VALUE = re.compile(rb"NaN|Infinity|[0-9.][eE]|[0-9]{16}")
+"""In a body's text outside its strings: what may be a value without a canonical form — a
+NaN or Infinity token, a number with an exponent or of 16 digits or more."""
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""In a body's strings: an escaped UTF-16 surrogate (paired or not)."""
 
 
 class BoundedRequests:
@@ -101,8 +99,12 @@ class BoundedRequests:
         try:
             check_bounds(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
             if not data.isascii():
+                # Strict: refuses UTF-8-encoded surrogates, which json.loads would take.
                 data.decode("utf-8")
-            if _NEEDS_STRICT_PARSE.search(data):
+            # A body with none of these is only scanned; one with any is parsed, strictly.
+            if _NON_CANONICAL_VALUE.search(outside_strings(data)) or (
+                b"\\u" in data and _SURROGATE_ESCAPE.search(data)
+            ):
                 loads_bounded(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
         except JsonLimitError as exc:
             return exc
