@@ -18,7 +18,9 @@ the trust contracts (bootstrap) and registers one department client. Then:
   ``POST /v1/verify`` of anchored records' digests (pre-signed; another record per request,
   and one record repeated): saturated requests per second (closed loop), and p50/p99 at a
   fixed offered rate (open loop, latency from each request's due time);
-- offline proof-bundle verification (sdk.bundle.verify_bundle) per second, in process.
+- offline proof-bundle verification (sdk.bundle.verify_bundle) per second, in process;
+- what department signatures cost per record, in process: signing (the department), the
+  intake check (the registry), the offline department link (a verifier).
 
 Each figure is the median over ``--rounds``. Prints a table, writes
 ``bench/results/registry.json`` and reports every goal as met or missed.
@@ -55,17 +57,22 @@ from registry.bootstrap import bootstrap  # noqa: E402
 from registry.chain_gateway import ChainGateway  # noqa: E402
 from registry.cli import add_client  # noqa: E402
 from registry.db import Database  # noqa: E402
-from registry.models import Batch, Record  # noqa: E402
+from registry.department_keys import register_department_key  # noqa: E402
+from registry.models import Batch, Client, Record  # noqa: E402
+from registry.notarization import prepare_records  # noqa: E402
+from registry.record_schemas import SignedRecordCreate  # noqa: E402
 from registry.settings import RegistrySettings  # noqa: E402
 from sdk.account import Sm2Account  # noqa: E402
-from sdk.bundle import verify_bundle  # noqa: E402
+from sdk.bundle import department_sign_bytes, verify_bundle  # noqa: E402
+from sdk.bundle_links import check_department  # noqa: E402
 from sdk.identifiers import make_license_identifier  # noqa: E402
+from sdk.record_signing import sign_record  # noqa: E402
 from sdk.trust import TrustClient, signed_headers  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "registry.json"
 DEPARTMENT_USCC = "91350100M000100Y43"
 CLIENT_USCC = "11100000000013338W"
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 120.0
 
 GOALS = {
     "records_accepted_per_s": (">=", 5_000),
@@ -272,12 +279,24 @@ def signed_raw(key: PrivateKey, client_id: str, method: str, path: str, payload:
     return raw_request(method, path, body, headers)
 
 
+def signed_record(key: PrivateKey, chain_id: int, name: str) -> dict[str, Any]:
+    """The body of the record whose digest is SM3 of ``name``, salted and signed by the
+    department (before any clock starts)."""
+    return sign_record(key, chain_id, idempotency_key=name, digest=sm3(name.encode())).body
+
+
 def notarization_round(
-    port: int, key: PrivateKey, client_id: str, records: int, concurrency: int, tag: str
+    port: int,
+    key: PrivateKey,
+    client_id: str,
+    chain_id: int,
+    records: int,
+    concurrency: int,
+    tag: str,
 ) -> dict[str, Any]:
     requests = [
         signed_raw(
-            key, client_id, "POST", "/v1/records", {"digest": sm3(f"{tag}-{i}".encode()).hex()}
+            key, client_id, "POST", "/v1/records", signed_record(key, chain_id, f"{tag}-{i}")
         )
         for i in range(records)
     ]
@@ -286,16 +305,18 @@ def notarization_round(
     return result
 
 
-def bulk_requests(key: PrivateKey, client_id: str, count: int, size: int, tag: str) -> list[bytes]:
-    """``count`` signed ``POST /v1/records/bulk`` requests of ``size`` digests each; the
-    digest of record ``i`` of request ``r`` is SM3 of ``"<tag>-<r>-<i>"``."""
+def bulk_requests(
+    key: PrivateKey, client_id: str, chain_id: int, count: int, size: int, tag: str
+) -> list[bytes]:
+    """``count`` signed ``POST /v1/records/bulk`` requests of ``size`` department-signed
+    records each; the digest of record ``i`` of request ``r`` is SM3 of ``"<tag>-<r>-<i>"``."""
     return [
         signed_raw(
             key,
             client_id,
             "POST",
             "/v1/records/bulk",
-            {"records": [{"digest": sm3(f"{tag}-{r}-{i}".encode()).hex()} for i in range(size)]},
+            {"records": [signed_record(key, chain_id, f"{tag}-{r}-{i}") for i in range(size)]},
         )
         for r in range(count)
     ]
@@ -305,13 +326,14 @@ def bulk_round(
     port: int,
     key: PrivateKey,
     client_id: str,
+    chain_id: int,
     requests: int,
     size: int,
     concurrency: int,
     tag: str,
 ) -> dict[str, Any]:
     """``requests`` signed ``POST /v1/records/bulk`` of ``size`` digests each; records/s."""
-    raws = bulk_requests(key, client_id, requests, size, tag)
+    raws = bulk_requests(key, client_id, chain_id, requests, size, tag)
     result = asyncio.run(load(port, raws, concurrency, time_limit_s=600))
     assert result["statuses"].get(202) == requests, result["statuses"]
     result["records"] = requests * size
@@ -375,6 +397,7 @@ def paced_notarization(
     db: Database,
     key: PrivateKey,
     client_id: str,
+    chain_id: int,
     records_per_s: float,
     seconds: float,
     tag: str,
@@ -384,7 +407,7 @@ def paced_notarization(
     those records."""
     size = 250
     count = max(1, int(records_per_s * seconds / size))
-    raws = bulk_requests(key, client_id, count, size, tag)
+    raws = bulk_requests(key, client_id, chain_id, count, size, tag)
     since = datetime.now(UTC)
     sent = asyncio.run(load_at_rate(port, raws, records_per_s / size, 8))
     assert sent["statuses"].get(202) == count, sent["statuses"]
@@ -402,6 +425,51 @@ def offline_verifications_per_s(
         assert verify_bundle(bundle, validators, chain_id=chain_id).valid
         count += 1
     return count / (time.perf_counter() - started)
+
+
+def department_signature_costs(
+    key: PrivateKey, chain_id: int, bundle: Any, count: int = 500
+) -> dict[str, float]:
+    """Microseconds per record, in process, of what department signatures add: the
+    department salting, committing and signing a record (client side), the registry
+    checking it at intake (recomputing the commitment and verifying the SM2 signature), and
+    the offline department link of a bundle (one SM2 verification)."""
+    client = Client(
+        id="bench", name="bench", uscc=CLIENT_USCC, public_key=key.public_key.to_bytes().hex()
+    )
+    started = time.perf_counter()
+    bodies = [signed_record(key, chain_id, f"cost-{i}") for i in range(count)]
+    sign_us = (time.perf_counter() - started) / count * 1e6
+    payloads = [SignedRecordCreate(**body) for body in bodies]
+    started = time.perf_counter()
+    prepare_records(client, payloads, "cost", chain_id)
+    check_us = (time.perf_counter() - started) / count * 1e6
+    message = department_sign_bytes(chain_id, bytes(32))
+    signature = key.sign(message)
+    started = time.perf_counter()
+    for _ in range(count):
+        key.public_key.verify(signature, message)
+    verify_us = (time.perf_counter() - started) / count * 1e6
+    department = bundle.department
+    assert department is not None and bundle.record.department_key is not None
+    commitment = bundle.record.commitment()
+    started = time.perf_counter()
+    for _ in range(count):
+        check_department(
+            department,
+            bundle.record.department_key,
+            commitment,
+            chain_id=chain_id,
+            height=bundle.header.height,
+            issuer_registry=bundle.issuer_key.issuer_registry,
+        )
+    link_us = (time.perf_counter() - started) / count * 1e6
+    return {
+        "department_sign_us_per_record": sign_us,
+        "intake_check_us_per_record": check_us,
+        "sm2_verify_us": verify_us,
+        "offline_department_link_us_per_record": link_us,
+    }
 
 
 def median_of(rounds: list[dict[str, Any]], key: str) -> float:
@@ -458,7 +526,14 @@ def capacity_round(
         with db.session() as session:
             before = session.scalar(select(func.max(Batch.id))) or 0
         accepted = bulk_round(
-            port, key, client_id, records // bulk_size, bulk_size, 4, f"cap{time.time()}"
+            port,
+            key,
+            client_id,
+            chain[1],
+            records // bulk_size,
+            bulk_size,
+            4,
+            f"cap{time.time()}",
         )
         last_accepted = time.time()
         anchored = wait_until_anchored(db, timeout_s=300)
@@ -546,8 +621,16 @@ def main() -> None:
         )
         bootstrap(gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局")
         validators, chain_id = gateway.validator_set(), gateway.chain_id()
-        gateway.close()
         key = PrivateKey.generate()
+        # The department's key in IssuerRegistry: its signed records' bundles verify.
+        register_department_key(
+            gateway,
+            governance,
+            uscc=CLIENT_USCC,
+            department_name="bench",
+            public_key=key.public_key.to_bytes(),
+        )
+        gateway.close()
         client = add_client(
             db,
             name="bench",
@@ -560,17 +643,33 @@ def main() -> None:
         ) as base:
             notarize = [
                 notarization_round(
-                    api_port, key, client.id, args.records, args.concurrency, f"r{r}"
+                    api_port, key, client.id, chain_id, args.records, args.concurrency, f"r{r}"
                 )
                 for r in range(args.rounds)
             ]
             bulk = [
-                bulk_round(api_port, key, client.id, args.bulk_requests, args.bulk_size, 4, f"b{r}")
+                bulk_round(
+                    api_port,
+                    key,
+                    client.id,
+                    chain_id,
+                    args.bulk_requests,
+                    args.bulk_size,
+                    4,
+                    f"b{r}",
+                )
                 for r in range(args.rounds)
             ]
             saturated_anchoring = anchoring_figures(db, timeout_s=120)
             anchoring = paced_notarization(
-                api_port, db, key, client.id, args.paced_records, args.paced_seconds, "paced"
+                api_port,
+                db,
+                key,
+                client.id,
+                chain_id,
+                args.paced_records,
+                args.paced_seconds,
+                "paced",
             )
 
             trust = TrustClient(base, client.id, key, timeout=30)
@@ -645,6 +744,9 @@ def main() -> None:
                 offline_verifications_per_s(record.bundle, validators, chain_id, 2.0)
                 for _ in range(args.rounds)
             ]
+            costs = [
+                department_signature_costs(key, chain_id, record.bundle) for _ in range(args.rounds)
+            ]
         capacity = capacity_round(
             settings,
             db,
@@ -683,6 +785,7 @@ def main() -> None:
         "verify_same_record_p50_ms": median_of(same_record_at_rate, "p50_ms"),
         "verify_same_record_p99_ms": median_of(same_record_at_rate, "p99_ms"),
         "offline_bundle_verifications_per_s": float(statistics.median(offline)),
+        **{name: median_of(costs, name) for name in costs[0]},
     }
     goals = {}
     for name, (comparison, goal) in GOALS.items():
@@ -719,6 +822,7 @@ def main() -> None:
                     "verify_same_record": same_record,
                     "verify_same_record_at_rate": same_record_at_rate,
                     "offline_per_s": offline,
+                    "department_signature_costs": costs,
                 },
                 "parameters": vars(args),
                 "database": "postgresql" if args.database_url else "sqlite",

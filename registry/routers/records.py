@@ -10,7 +10,13 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from registry.deps import ClientDep, SignedDep, StateDep
-from registry.errors import Forbidden, InvalidInput, PayloadTooLarge, RegistryError
+from registry.errors import (
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    RegistryError,
+    ServiceUnavailable,
+)
 from registry.notarization import (
     MAX_IDEMPOTENCY_KEY,
     check_idempotency_key,
@@ -35,6 +41,7 @@ from registry.record_schemas import (
 from registry.schemas import RecordBulkAccepted
 from registry.threads import run_blocking
 from sdk.bundle import BUNDLE_VERSION, DEPARTMENT_SIGNATURE_PREFIX
+from sdk.chain_reader import ChainUnavailable, RpcCallFailed
 from sdk.identifiers import InvalidIdentifier, validate_uscc
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
@@ -146,8 +153,14 @@ async def notarize_bulk(
 
 
 async def _chain_id(state: Any) -> int:
-    """The chain id records are signed for (recorded at bootstrap, then kept in memory)."""
-    return int(await run_blocking(state.chain.chain_id))
+    """The chain id records are signed for (recorded at bootstrap, then kept in memory);
+    ServiceUnavailable (503) while it is not recorded and the node cannot be asked."""
+    try:
+        return int(await run_blocking(state.chain.chain_id))
+    except (ChainUnavailable, RpcCallFailed) as exc:
+        raise ServiceUnavailable(
+            f"the chain id is not known yet: {exc}", code="chain_id_unknown"
+        ) from None
 
 
 @router.get("/signing", response_model=SigningFacts)

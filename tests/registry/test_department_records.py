@@ -10,7 +10,9 @@ import dataclasses
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -30,10 +32,17 @@ from registry.app import create_app
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
 from registry.department_keys import register_department_key
-from registry.models import RecordRevocation
+from registry.models import Record, RecordRevocation
 from registry.settings import RegistrySettings
 from sdk.account import Sm2Account
-from sdk.bundle import Link, ProofBundle, field_hash, metadata_hash, verify_bundle
+from sdk.bundle import (
+    Link,
+    ProofBundle,
+    field_hash,
+    metadata_hash,
+    record_commitment,
+    verify_bundle,
+)
 from sdk.chain_reader import ChainReader
 from sdk.disclosure import DisclosureError, disclose, verify_disclosure
 from sdk.identifiers import compute_resident_id_check, compute_uscc_check
@@ -277,3 +286,41 @@ def test_a_key_compromise_revokes_everything_the_key_signed_and_nothing_else(
     assert second.get_record(theirs.record_id).status == "anchored"
     # Nothing is left to revoke: a second request queues nothing.
     assert first.revoke_signed_by(department_key=CLIENT_KEY.public_key.to_bytes()) == 0
+
+
+def test_a_record_notarized_before_departments_signed_still_verifies(
+    departments: Departments, trust_chain: TrustChain
+) -> None:
+    """A version 1 record (as stored before: unsalted metadata hash, record id in the leaf,
+    no department signature) is sealed, anchored and served with a version 1 bundle that
+    verifies offline and through the registry."""
+    first = departments.first
+    digest = sm3(b"notarized before departments signed")
+    record_id = str(uuid.uuid4())
+    meta_hash = metadata_hash({"n": 1})
+    with departments.db.session() as session:
+        session.add(
+            Record(
+                id=record_id,
+                client_id=first.client_id,
+                digest=digest.hex(),
+                metadata_json={"n": 1},
+                metadata_hash=meta_hash.hex(),
+                field_hashes={},
+                field_salts=None,
+                commitment=record_commitment(record_id, digest, meta_hash, []).hex(),
+                idempotency_key="before-signatures",
+                request_hash="00" * 32,
+                status="accepted",
+                created_at=datetime.now(UTC),
+            )
+        )
+    record = first.wait_until_anchored(record_id, timeout=ANCHOR_TIMEOUT_S)
+    assert record.bundle is not None and record.bundle.version == 1
+    verdict = verify_bundle(record.bundle, **trusted(trust_chain), expected_digest=digest)
+    assert verdict.valid, verdict.failures
+    assert verdict.signed_by is None
+    verification = first.verify(digest=digest)
+    assert verification.integrity.verdict is Verdict.VALID
+    assert verification.issuance.verdict is Verdict.VALID
+    assert "before departments signed" in verification.issuance.detail

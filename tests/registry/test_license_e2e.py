@@ -40,7 +40,7 @@ from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
 from sdk.chain_reader import ChainReader
 from sdk.trust import RegistryError, TrustClient
 
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 60.0
 BUNDLE_TIMEOUT_S = 20.0
 
 

@@ -35,7 +35,7 @@ from sdk.trust import TrustClient
 
 pytestmark = pytest.mark.slow
 
-START_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 40.0
 HOLD_SCRIPT = """
 import sys, time
