@@ -248,8 +248,9 @@ def _push_large_frame(port: int, stop: threading.Event) -> None:
 
 
 def _trickle(port: int, stop: threading.Event) -> None:
-    """Send one byte every 200 ms, never finishing a frame."""
+    """Announce a 100-byte HELLO, then send one byte of it every 200 ms."""
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall((100).to_bytes(4, "big") + bytes([FrameKind.HELLO]))
         while not stop.wait(0.2):
             sock.sendall(b"\x00")
 
@@ -382,6 +383,6 @@ def test_a_validator_removed_by_governance_is_refused_by_p2p(
         "its connections refused at the handshake",
         lambda: total(net, "p2p_unknown_key", others) > refused_before,
     )
-    keeps_committing(net, others, blocks=5)
+    keeps_committing(net, others)
     assert net.status(removed)["peers"] == 0
     assert net.head(removed) < min(net.head(i) for i in others)
