@@ -289,6 +289,8 @@ class ListEntry:
     """认定单位."""
     authority_uscc: str
     """认定单位统一社会信用代码."""
+    basis_records: tuple[NaturalKey, ...] = ()
+    """The records (penalties, broken commitments…) the entry rests on."""
 
     @property
     def natural_key(self) -> NaturalKey:
@@ -378,8 +380,10 @@ def record_id(kind: RecordKind, key: NaturalKey) -> Hash32:
 def _field_text(value: object) -> str | None:
     if value is None:
         return None
+    if isinstance(value, NaturalKey):
+        return f"{value.authority_uscc}/{value.decision_number}"
     if isinstance(value, tuple):
-        return ";".join(str(item) for item in value)
+        return ";".join(_field_text(item) or "" for item in value)
     if isinstance(value, datetime.date):
         return value.isoformat()
     return str(value)
