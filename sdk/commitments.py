@@ -65,6 +65,16 @@ def field_hash(name: str, value: Any, salt: bytes) -> Hash32:
     return sm3(FIELD_HASH_PREFIX + enc.encode(payload))
 
 
+def field_hash_forms(name: str, value: Any, salt: bytes) -> tuple[Hash32, ...]:
+    """Every hash a field's value may have been committed under: :func:`field_hash` (RFC
+    8785), then the hash over version 1's encoding where it differs (a float, say, in a
+    record notarized before RFC 8785; see :func:`sdk.canonical.canonical_forms`)."""
+    return tuple(
+        sm3(FIELD_HASH_PREFIX + enc.encode([salt, name.encode(), form]))
+        for form in canonical.canonical_forms(value)
+    )
+
+
 def fields_root(field_hashes: Sequence[tuple[str, bytes]]) -> Hash32:
     """SM3 over the RLP of the ``[name, hash]`` pairs sorted by name; NO_FIELDS if none."""
     if not field_hashes:

@@ -16,7 +16,7 @@ from typing import Any
 from chain.commit import ValidatorSet
 from sdk.bundle import ProofBundle, verify_bundle
 from sdk.bundle_links import BundleVerdict
-from sdk.commitments import COMMITMENT_SALT_SIZE, field_hash, salted_metadata_hash
+from sdk.commitments import COMMITMENT_SALT_SIZE, field_hash_forms, salted_metadata_hash
 from sdk.errors import SdkError
 from sdk.record_signing import RecordSalts
 
@@ -105,7 +105,7 @@ def _mismatches(disclosure: Disclosure) -> tuple[str, ...]:
         for name, value in sorted(disclosure.fields.items())
         if name not in committed
         or name not in disclosure.field_salts
-        or field_hash(name, value, disclosure.field_salts[name]) != committed[name]
+        or committed[name] not in field_hash_forms(name, value, disclosure.field_salts[name])
     ]
     if disclosure.metadata is not None:
         salt = disclosure.metadata_salt

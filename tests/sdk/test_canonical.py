@@ -121,3 +121,16 @@ def test_deep_values_are_encoded_without_recursion() -> None:
     for _ in range(100_000):
         value = [value]
     assert canonical_json(value) == b"[" * 100_001 + b"]" * 100_001
+
+
+def test_a_field_committed_under_version_1_still_discloses() -> None:
+    from chain import encoding as enc
+    from chain.crypto import sm3
+    from sdk.commitments import FIELD_HASH_PREFIX, field_hash, field_hash_forms
+
+    salt = bytes(range(16))
+    value = {"area_m2": 1.5e16, "rate": 1.0}
+    version_1 = sm3(FIELD_HASH_PREFIX + enc.encode([salt, b"parcel", legacy_canonical_json(value)]))
+    forms = field_hash_forms("parcel", value, salt)
+    assert forms == (field_hash("parcel", value, salt), version_1)
+    assert field_hash_forms("name", "张三", salt) == (field_hash("name", "张三", salt),)
