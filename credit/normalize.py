@@ -81,9 +81,16 @@ def clean_text(value: object) -> str | None:
     Numbers that are whole (as XLSX stores codes typed as numbers) lose their ``.0``."""
     if value is None:
         return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).replace("\u3000", " ").strip().strip("\ufeff").strip()
+    if isinstance(value, str):
+        text = value.strip()
+    elif isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    else:
+        text = str(value).strip()
+    if not text:
+        return None
+    if text[0] == "\ufeff" or text[-1] == "\ufeff":
+        text = text.strip("\ufeff").strip()
     return text or None
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime
 import enum
+import json
 from dataclasses import dataclass
 from decimal import Decimal
 
 from chain.crypto import sm3
 from chain.primitives import Hash32
 from credit.subjects import Subject
-from sdk import canonical
 
 __all__ = [
     "CommitmentStatus",
@@ -370,16 +370,23 @@ def record_kind(record: CreditRecord) -> RecordKind:
     return RecordKind.COMMITMENT
 
 
+def _strings_json(value: object) -> bytes:
+    """Canonical JSON (RFC 8785) of lists and string-keyed objects of strings and nulls:
+    for those, compact ``json.dumps`` without ASCII escaping and with sorted (ASCII) keys
+    writes exactly the RFC 8785 form, through the C encoder."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
 def record_id(kind: RecordKind, key: NaturalKey) -> Hash32:
     """The identity of a record: SM3 over the kind and the natural key, so it is the same
     on every import and for every version of the record."""
-    payload = canonical.canonical_json([kind.value, key.authority_uscc, key.decision_number])
+    payload = _strings_json([kind.value, key.authority_uscc, key.decision_number])
     return sm3(RECORD_ID_PREFIX + payload)
 
 
 def _field_text(value: object) -> str | None:
-    if value is None:
-        return None
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, NaturalKey):
         return f"{value.authority_uscc}/{value.decision_number}"
     if isinstance(value, tuple):
@@ -405,5 +412,5 @@ def record_fields(record: CreditRecord) -> dict[str, str | None]:
 
 def content_hash(record: CreditRecord) -> Hash32:
     """SM3 of the canonical JSON of the record's fields: equal for equal content."""
-    payload = canonical.canonical_json([record_kind(record).value, record_fields(record)])
+    payload = _strings_json([record_kind(record).value, record_fields(record)])
     return sm3(CONTENT_HASH_PREFIX + payload)

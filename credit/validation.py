@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -97,6 +98,17 @@ class Issue:
     """A sentence for people."""
 
 
+_USCC_CACHE_SIZE = 4096
+"""Validated USCCs remembered: authorities and data sources repeat on every row."""
+
+
+@functools.lru_cache(maxsize=_USCC_CACHE_SIZE)
+def _valid_uscc(value: str) -> str:
+    """The canonical form of a USCC as written in a cell (full-width allowed); raises
+    InvalidIdentifier. Only successes are cached."""
+    return validate_uscc(_half(value))
+
+
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=enum.Enum)
 
@@ -113,6 +125,10 @@ class _Row:
         self.issues: list[Issue] = []
         self.template = {column.key: column.header for column in LAYOUT_COLUMNS[layout]}
         self.masked_keys: set[str] = set()
+        self.cleaned = {key: clean_text(value) for key, value in values.items()}
+
+    def given(self, key: str) -> bool:
+        return self.cleaned.get(key) is not None
 
     def column(self, key: str) -> str:
         return self.headers.get(key) or self.template[key]
@@ -125,7 +141,7 @@ class _Row:
         self.issues.append(Issue(self.row, self.column(key), text, reason, detail))
 
     def text(self, key: str, *, required: bool) -> str | None:
-        value = clean_text(self.values.get(key))
+        value = self.cleaned.get(key)
         if value is None:
             if required:
                 reason = IssueReason.MISSING if key in self.headers else IssueReason.MISSING_COLUMN
@@ -140,7 +156,7 @@ class _Row:
         self, key: str, parse: Callable[[object], _T], reason: IssueReason, *, required: bool
     ) -> _T | None:
         raw = self.values.get(key)
-        if clean_text(raw) is None:
+        if self.cleaned.get(key) is None:
             self.text(key, required=required)
             return None
         try:
@@ -154,7 +170,7 @@ class _Row:
         if value is None:
             return None
         try:
-            return validate_uscc(_half(value))
+            return _valid_uscc(value)
         except InvalidIdentifier as error:
             self.report(key, IssueReason.BAD_USCC, error.detail)
             return None
@@ -242,16 +258,16 @@ def _subject(row: _Row) -> Subject | None:
         else:
             id_number = row.text("id_number", required=True)
         for key in ("code_1", "code_2", "code_3", "code_4", "code_5", "code_6"):
-            if clean_text(row.values.get(key)) is not None:
+            if row.given(key):
                 row.report(key, IssueReason.NOT_ALLOWED, "a natural person has no such code")
     elif category is not None:
-        given_uscc = clean_text(row.values.get("code_1")) is not None
+        given_uscc = row.given("code_1")
         if uscc is None and not given_uscc and not any(codes.values()):
             row.report("code_1", IssueReason.MISSING, "a USCC (or an older code) is required")
         if category is SubjectCategory.ORGANISATION and representative is None:
             row.text("legal_representative", required=True)
         for key in ("id_type", "id_number"):
-            if clean_text(row.values.get(key)) is not None:
+            if row.given(key):
                 row.masked_keys.add(key)
                 row.report(key, IssueReason.NOT_ALLOWED, "only a natural person has 证件号码")
     if category is None or name is None:

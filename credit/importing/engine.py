@@ -182,7 +182,12 @@ def _rows(path: Path, table_format: TableFormat) -> Iterator[Sequence[object]]:
 
 
 def _blank(cells: Sequence[object]) -> bool:
-    return all(clean_text(cell) is None for cell in cells)
+    for cell in cells:
+        if cell is None:
+            continue
+        if not isinstance(cell, str) or cell.strip().strip("\ufeff"):
+            return False
+    return True
 
 
 def _header_issues(mapping: HeaderMapping, row: int, report: ImportReport) -> None:
