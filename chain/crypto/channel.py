@@ -18,9 +18,10 @@ Three pieces, each a recipe over primitives that OpenSSL provides:
   never sent, so a replayed, dropped, reordered or injected frame fails the MAC at the
   receiver, which then drops the connection (the streams cannot be resynchronised).
 
-The native implementations come from :mod:`chain.crypto.native`; the pure-Python ones below
-(:class:`PureEphemeralKey`, :class:`PureSm4Ctr`) are the portable fallback and the test
-oracle. The pure SM4 is far too slow for a busy link.
+The implementations come from OpenSSL (:mod:`chain.crypto.native`). The pure-Python ones below
+(:class:`PureEphemeralKey`, :class:`PureSm4Ctr`) are test oracles only: they are not
+constant-time and the pure SM4 is far too slow for a link, so without OpenSSL the channel
+refuses to start (NativeUnavailable) rather than falling back to them quietly.
 """
 
 from __future__ import annotations
@@ -133,19 +134,24 @@ def native_available() -> bool:
     return _native() is not None
 
 
-def ephemeral_key() -> EphemeralKey:
-    """A fresh key pair on the SM2 curve (OpenSSL's, or the pure fallback without it)."""
+def _require_native() -> NativeChannelCrypto:
     native = _native()
-    return native.ephemeral_key() if native is not None else PureEphemeralKey()
+    if native is None:
+        raise NativeUnavailable(
+            "the p2p channel needs OpenSSL 3 with SM2-curve ECDH and SM4-CTR (libcrypto)"
+        )
+    return native
+
+
+def ephemeral_key() -> EphemeralKey:
+    """A fresh key pair on the SM2 curve from OpenSSL; raises NativeUnavailable without it."""
+    return _require_native().ephemeral_key()
 
 
 def sm4_ctr(key: bytes, counter_block: bytes = bytes(16)) -> Sm4Ctr:
-    """An SM4-CTR key stream under ``key`` from ``counter_block`` (OpenSSL's, or the pure
-    fallback without it)."""
-    native = _native()
-    if native is None:
-        return PureSm4Ctr(key, counter_block)
-    return native.sm4_ctr(key, counter_block)
+    """An SM4-CTR key stream under ``key`` from ``counter_block``, from OpenSSL; raises
+    NativeUnavailable without it."""
+    return _require_native().sm4_ctr(key, counter_block)
 
 
 def hkdf_sm3(ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:

@@ -46,6 +46,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from chain.crypto import PrivateKey, PublicKey
+from chain.crypto.channel import native_available
+from chain.crypto.native import NativeUnavailable
 from node.config import NodeConfig, PeerConfig
 
 from .channel import Channel
@@ -170,7 +172,10 @@ class Network:
                 self._drop(connection)
 
     async def start(self) -> int:
-        """Listen and start dialling; returns the bound port."""
+        """Listen and start dialling; returns the bound port. Raises NativeUnavailable where
+        OpenSSL cannot provide the channel's cryptography."""
+        if not native_available():
+            raise NativeUnavailable("p2p needs OpenSSL 3 with SM2-curve ECDH and SM4-CTR")
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         for peer in self.peers.values():

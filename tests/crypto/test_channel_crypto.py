@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.crypto import curve
+from chain.crypto import channel, curve
 from chain.crypto.channel import (
     TAG_SIZE,
     FrameAuthError,
@@ -26,7 +26,7 @@ from chain.crypto.channel import (
     native_available,
     sm4_ctr,
 )
-from chain.crypto.native import NativeChannelCrypto
+from chain.crypto.native import NativeChannelCrypto, NativeUnavailable
 from chain.errors import CryptoError, InvalidKey
 
 VECTORS = json.loads((Path(__file__).parents[1] / "vectors" / "sm.json").read_text())
@@ -181,3 +181,14 @@ def test_replayed_reordered_injected_and_relabelled_frames_fail() -> None:
         opener.open(b"\x00\x00\x00\x11", sealer.seal(HEADER, b"one"))  # other length header
     with pytest.raises(FrameAuthError):
         _pair()[1].open(HEADER, b"short")
+
+
+def test_without_openssl_the_channel_refuses_rather_than_falling_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(channel, "_native", lambda: None)
+    assert not channel.native_available()
+    with pytest.raises(NativeUnavailable):
+        channel.ephemeral_key()
+    with pytest.raises(NativeUnavailable):
+        channel.sm4_ctr(bytes(16))
