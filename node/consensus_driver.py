@@ -88,7 +88,7 @@ from node.config import NodeConfig
 from node.late_precommits import LatePrecommits
 from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
-from node.p2p import FrameKind, Network
+from node.p2p import FrameKind, Network, transport_settings
 from node.proposer_liveness import with_absent_proposers
 from node.tx_gossip import TxGossip
 from node.validator_check import check_validator_change
@@ -159,6 +159,7 @@ class ConsensusDriver:
             port=config.p2p_port,
             max_frame_bytes=config.max_frame_bytes,
             on_frame=self._on_frame,
+            settings=transport_settings(config),
         )
         self.wal: Wal | None = None
         self._late_precommits = LatePrecommits()
