@@ -375,10 +375,9 @@ def anchoring_figures(
         rows = session.execute(query).all()
         batch_ids = {batch_id for _, _, batch_id in rows}
         batches = session.scalars(select(Batch).where(Batch.id.in_(batch_ids))).all()
-    rows = [(created, anchored) for created, anchored, _ in rows]
     delays = sorted(
         (anchored.replace(tzinfo=UTC) - created.replace(tzinfo=UTC)).total_seconds()
-        for created, anchored in rows
+        for created, anchored, _ in rows
         if anchored is not None
     )
     sizes = [batch.leaf_count for batch in batches if batch.status == "anchored"]
@@ -800,8 +799,12 @@ def main() -> None:
     )
     print(f"{'figure':40} {'median':>14}  goal")
     for name, value in figures.items():
-        goal = goals.get(name)
-        mark = "" if goal is None else f"{goal['goal']:>12}  {'met' if goal['met'] else 'MISSED'}"
+        reached = goals.get(name)
+        mark = (
+            ""
+            if reached is None
+            else f"{reached['goal']:>12}  {'met' if reached['met'] else 'MISSED'}"
+        )
         print(f"{name:40} {value:14.2f}  {mark}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 
 from registry.db import Database
@@ -212,9 +212,9 @@ def commit_group(
             outcomes.append(outcome)
         # Core inserts of the tables: the ORM's bulk path costs more than the rows.
         if nonce_rows:
-            session.execute(Nonce.__table__.insert(), nonce_rows)
+            session.execute(cast(Table, Nonce.__table__).insert(), nonce_rows)
         if record_rows:
-            session.execute(Record.__table__.insert(), record_rows)
+            session.execute(cast(Table, Record.__table__).insert(), record_rows)
     return outcomes
 
 
