@@ -36,9 +36,9 @@ from registry.limits import DRAIN_BYTES, MAX_REQUEST_JSON_DEPTH
 INVALID_JSON = "invalid_json"
 """Error code of a JSON body refused at the boundary (422)."""
 
-_NON_CANONICAL_VALUE = re.compile(rb"NaN|Infinity|[0-9.][eE]|[0-9]{16}")
-"""In a body's text outside its strings: what may be a value without a canonical form — a
-NaN or Infinity token, a number with an exponent or of 16 digits or more."""
+_LONG_NUMBER = re.compile(rb"[0-9]{16}")
+"""In a body's text outside its strings: a number of 16 digits or more (beyond 2**53, or
+past the double range)."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 """In a body's strings: an escaped UTF-16 surrogate (paired or not)."""
 
@@ -97,20 +97,34 @@ class BoundedRequests:
     def _check_json(self, data: bytes) -> JsonLimitError | None:
         """Why ``data`` is refused, or None."""
         try:
-            check_bounds(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
+            # The structure, numbers and literals: the depth scan needs no more, nor do the
+            # looks for values without a canonical form below.
+            outside = outside_strings(data) if b'"' in data else data
+            check_bounds(outside, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
             if not data.isascii():
                 # Strict: refuses UTF-8-encoded surrogates, which json.loads would take.
                 data.decode("utf-8")
-            # A body with none of these is only scanned; one with any is parsed, strictly.
-            if _NON_CANONICAL_VALUE.search(outside_strings(data)) or (
-                b"\\u" in data and _SURROGATE_ESCAPE.search(data)
-            ):
+            if _may_lack_canonical_form(data, outside):
                 loads_bounded(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
         except JsonLimitError as exc:
             return exc
         except UnicodeDecodeError as exc:
             return JsonLimitError("not_utf8", f"body is not UTF-8: {exc.reason}")
         return None
+
+
+def _may_lack_canonical_form(data: bytes, outside: bytes) -> bool:
+    """Whether the body ``data`` (``outside``: its text outside strings) may hold NaN,
+    Infinity, a number with an exponent or of 16 digits or more, or an escaped surrogate:
+    then it is parsed strictly; otherwise only scanned."""
+    if b"NaN" in outside or b"Infinity" in outside:
+        return True
+    literals_removed = outside.replace(b"true", b"").replace(b"false", b"")
+    if b"e" in literals_removed or b"E" in literals_removed:
+        return True
+    if _LONG_NUMBER.search(outside):
+        return True
+    return b"\\u" in data and _SURROGATE_ESCAPE.search(data) is not None
 
 
 class ServerAddressAsHost:
