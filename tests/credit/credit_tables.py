@@ -4,11 +4,14 @@ chosen encoding or as XLSX with openpyxl, so each test states its quirks in code
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from credit.columns import LICENSING_COLUMNS, PENALTY_COLUMNS
+from credit.records import ListEntry, ListType, PenaltyCategory, PenaltyRecord
+from credit.subjects import Subject, SubjectCategory
 
 ENTERPRISE_USCC = "91350100M000100Y43"
 """A valid USCC (vectors/codes.json)."""
@@ -18,6 +21,67 @@ SOURCE_USCC = "11220000013544541J"
 """A valid USCC of a data-source unit."""
 RESIDENT_ID = "11010519491231002X"
 """A valid citizen identity number (vectors/codes.json)."""
+
+SUBJECT = Subject(
+    SubjectCategory.ORGANISATION,
+    "福州某某贸易有限公司",
+    "91350100M000100Y43",
+    None,
+    None,
+    None,
+    None,
+    None,
+    "王某某",
+    None,
+    None,
+    None,
+    None,
+)
+PENALTY = PenaltyRecord(
+    subject=SUBJECT,
+    decision_number="罚1",
+    violation_type="偷税",
+    violation_facts="事实",
+    legal_basis="依据",
+    categories=(PenaltyCategory.FINE,),
+    content="罚款",
+    fine_wan=None,
+    confiscated_wan=None,
+    license_affected=None,
+    decision_date=datetime.date(2023, 1, 10),
+    penalty_valid_until=None,
+    publication_deadline=None,
+    authority="税务局",
+    authority_uscc=AUTHORITY_USCC,
+    data_source="税务局",
+    data_source_uscc="11220000013544541J",
+    note=None,
+)
+BLACK = ListEntry(
+    subject=SUBJECT,
+    list_type=ListType.BLACK,
+    list_name="重大税收违法失信主体",
+    decision_number="认定〔2023〕1号",
+    reason="偷税",
+    legal_basis="依据",
+    entry_date=datetime.date(2023, 2, 1),
+    planned_exit_date=datetime.date(2026, 2, 1),
+    authority="税务局",
+    authority_uscc=AUTHORITY_USCC,
+    basis_records=(PENALTY.natural_key,),
+)
+RED = ListEntry(
+    subject=SUBJECT,
+    list_type=ListType.RED,
+    list_name="纳税信用A级纳税人",
+    decision_number="红〔2022〕9号",
+    reason="纳税信用A级",
+    legal_basis="依据",
+    entry_date=datetime.date(2022, 5, 1),
+    planned_exit_date=None,
+    authority="税务局",
+    authority_uscc=AUTHORITY_USCC,
+)
 
 PENALTY_HEADERS = [column.header for column in PENALTY_COLUMNS]
 LICENSING_HEADERS = [column.header for column in LICENSING_COLUMNS]

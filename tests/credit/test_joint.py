@@ -7,6 +7,7 @@ import datetime
 from pathlib import Path
 
 import pytest
+from credit_tables import AUTHORITY_USCC, BLACK, PENALTY, RED
 
 from credit.errors import RuleSetError
 from credit.joint import (
@@ -19,77 +20,12 @@ from credit.joint import (
     parse_catalogue,
 )
 from credit.records import (
-    ListEntry,
     ListExit,
     ListType,
     NaturalKey,
-    PenaltyCategory,
-    PenaltyRecord,
 )
-from credit.subjects import Subject, SubjectCategory
 
 CATALOGUE = bundled_catalogue()
-SUBJECT = Subject(
-    SubjectCategory.ORGANISATION,
-    "福州某某贸易有限公司",
-    "91350100M000100Y43",
-    None,
-    None,
-    None,
-    None,
-    None,
-    "王某某",
-    None,
-    None,
-    None,
-    None,
-)
-AUTHORITY = "11100000000013338W"
-PENALTY = PenaltyRecord(
-    subject=SUBJECT,
-    decision_number="罚1",
-    violation_type="偷税",
-    violation_facts="事实",
-    legal_basis="依据",
-    categories=(PenaltyCategory.FINE,),
-    content="罚款",
-    fine_wan=None,
-    confiscated_wan=None,
-    license_affected=None,
-    decision_date=datetime.date(2023, 1, 10),
-    penalty_valid_until=None,
-    publication_deadline=None,
-    authority="税务局",
-    authority_uscc=AUTHORITY,
-    data_source="税务局",
-    data_source_uscc="11220000013544541J",
-    note=None,
-)
-BLACK = ListEntry(
-    subject=SUBJECT,
-    list_type=ListType.BLACK,
-    list_name="重大税收违法失信主体",
-    decision_number="认定〔2023〕1号",
-    reason="偷税",
-    legal_basis="依据",
-    entry_date=datetime.date(2023, 2, 1),
-    planned_exit_date=datetime.date(2026, 2, 1),
-    authority="税务局",
-    authority_uscc=AUTHORITY,
-    basis_records=(PENALTY.natural_key,),
-)
-RED = ListEntry(
-    subject=SUBJECT,
-    list_type=ListType.RED,
-    list_name="纳税信用A级纳税人",
-    decision_number="红〔2022〕9号",
-    reason="纳税信用A级",
-    legal_basis="依据",
-    entry_date=datetime.date(2022, 5, 1),
-    planned_exit_date=None,
-    authority="税务局",
-    authority_uscc=AUTHORITY,
-)
 
 
 def test_catalogue_holds_the_measures_with_its_version_and_hash() -> None:
@@ -141,7 +77,7 @@ def test_entries_count_only_between_entry_and_exit() -> None:
     assert entry_active(BLACK, [early_exit], datetime.date(2024, 5, 31))
     assert not entry_active(BLACK, [early_exit], datetime.date(2024, 6, 1))
     assert not entry_active(BLACK, [], datetime.date(2026, 2, 1))
-    other_exit = ListExit(NaturalKey(AUTHORITY, "别的"), datetime.date(2023, 3, 1), "x")
+    other_exit = ListExit(NaturalKey(AUTHORITY_USCC, "别的"), datetime.date(2023, 3, 1), "x")
     assert entry_active(BLACK, [other_exit], datetime.date(2024, 1, 1))
     state = SubjectState([BLACK], [early_exit], [PENALTY])
     after = check(state, "government_procurement", datetime.date(2024, 6, 1), CATALOGUE)

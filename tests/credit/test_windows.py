@@ -8,6 +8,7 @@ import datetime
 from pathlib import Path
 
 import pytest
+from credit_tables import SUBJECT
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,7 +27,6 @@ from credit.rulesets import (
     load_rule_set,
     parse_rule_set,
 )
-from credit.subjects import Subject, SubjectCategory
 from credit.windows import (
     RepairRefused,
     Severity,
@@ -44,22 +44,6 @@ ONE_SECOND = datetime.timedelta(seconds=1)
 ORDER_58 = bundled_rule_set("cn.ndrc.order-58")
 RULES_527 = bundled_rule_set("cn.ndrc.2019-527")
 SHENZHEN = bundled_rule_set("cn.gd.shenzhen.penalty")
-
-SUBJECT = Subject(
-    SubjectCategory.ORGANISATION,
-    "福州某某贸易有限公司",
-    "91350100M000100Y43",
-    None,
-    None,
-    None,
-    None,
-    None,
-    "王某某",
-    None,
-    None,
-    None,
-    None,
-)
 
 
 def _penalty(
