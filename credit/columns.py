@@ -18,6 +18,7 @@ __all__ = [
     "Column",
     "HeaderMapping",
     "Layout",
+    "detect_layout",
     "map_header",
 ]
 
@@ -153,21 +154,31 @@ class HeaderMapping:
     """(position, header) of second columns for a key already mapped (ignored)."""
 
 
-def _detect(keys: Sequence[str]) -> Layout:
-    if any(_stripped(key) in ("行政处罚决定书文号", "处罚决定书文号") for key in keys):
+def detect_layout(cells: Sequence[str | None]) -> Layout | None:
+    """The layout whose decision-number column the row names, or None if it names neither
+    (a title row above the header, say)."""
+    keys = [_stripped(header_key(cell)) for cell in cells if cell]
+    if any(key in ("行政处罚决定书文号", "处罚决定书文号") for key in keys):
         return Layout.PENALTY
-    if any(_stripped(key) == "行政许可决定文书号" for key in keys):
+    if "行政许可决定文书号" in keys:
         return Layout.LICENSING
-    raise ImportFileError(
-        "unknown_layout", "the header names neither 行政处罚决定书文号 nor 行政许可决定文书号"
-    )
+    return None
+
+
+def _detect(cells: Sequence[str | None]) -> Layout:
+    found = detect_layout(cells)
+    if found is None:
+        raise ImportFileError(
+            "unknown_layout", "the header names neither 行政处罚决定书文号 nor 行政许可决定文书号"
+        )
+    return found
 
 
 def map_header(cells: Sequence[str | None], layout: Layout | None = None) -> HeaderMapping:
     """Map a header row onto ``layout`` (detected from the decision-number column when not
     given). Empty trailing headers are ignored; the rest are reported if unknown."""
     keys = [header_key(cell) if cell else "" for cell in cells]
-    chosen = layout if layout is not None else _detect([key for key in keys if key])
+    chosen = layout if layout is not None else _detect(cells)
     exact, loose = _lookup(LAYOUT_COLUMNS[chosen])
     positions: list[tuple[int, str]] = []
     headers: dict[str, str] = {}

@@ -17,8 +17,8 @@ class RuleSetError(CreditError):
 
 class ImportFileError(CreditError):
     """A file that cannot be read as a 双公示 table at all (not a row problem: those go in
-    the validation report). ``reason`` is one of ``encoding``, ``no_header``, ``unknown_layout``,
-    ``not_xlsx``, ``too_large_cell``."""
+    the validation report). ``reason`` is one of ``encoding``, ``bad_csv``,
+    ``unknown_layout`` and ``not_xlsx``."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

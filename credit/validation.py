@@ -79,6 +79,8 @@ class IssueReason(enum.StrEnum):
     """Longer than :data:`MAX_CELL_CHARACTERS`."""
     DUPLICATE_KEY = "duplicate_key"
     """A second row with the natural key of an earlier row of the same file."""
+    SKIPPED_ROW = "skipped_row"
+    """A row above the header (a title, a note) that was skipped."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.primitives import Hash32
-from credit.columns import LAYOUT_COLUMNS, HeaderMapping, Layout, map_header
+from credit.columns import LAYOUT_COLUMNS, HeaderMapping, Layout, detect_layout, map_header
 from credit.errors import CreditError, ImportFileError
 from credit.importing.csv_source import read_csv_rows
 from credit.importing.xlsx_source import read_xlsx_rows
@@ -38,6 +38,7 @@ from credit.validation import Issue, IssueReason, validate_row
 
 __all__ = [
     "MAX_REPORTED_ISSUES",
+    "MAX_ROWS_BEFORE_HEADER",
     "REQUIRED_COLUMNS",
     "ImportMode",
     "ImportRejected",
@@ -86,6 +87,9 @@ REQUIRED_COLUMNS: dict[Layout, tuple[str, ...]] = {
 }
 """Columns without which no row of a layout can be valid: a file lacking one is refused
 as a whole, at its header."""
+
+MAX_ROWS_BEFORE_HEADER = 10
+"""Non-blank rows (titles, notes) skipped above the header before the file is refused."""
 
 _KEY_DIGEST_SIZE = 16
 """Bytes of the natural-key digest kept per row to find duplicates in a file."""
@@ -225,12 +229,22 @@ def _scan(
     rows = _rows(path, _format_of(path, table_format))
     mapping: HeaderMapping | None = None
     seen: dict[bytes, int] = {}
+    leading = 0
     kind = RecordKind.PENALTY
     for number, cells in enumerate(rows, start=1):
         if _blank(cells):
             continue
         if mapping is None:
             text_cells = [clean_text(cell) for cell in cells]
+            if detect_layout(text_cells) is None:
+                leading += 1
+                if leading > MAX_ROWS_BEFORE_HEADER:
+                    break
+                title = next(cell for cell in text_cells if cell is not None)
+                report.warnings.append(
+                    Issue(number, "", title, IssueReason.SKIPPED_ROW, "above the header")
+                )
+                continue
             mapping = map_header(text_cells, layout)
             report.layout = mapping.layout
             report.header_row = number
@@ -268,7 +282,11 @@ def _scan(
         report.rows_valid += 1
         yield ImportedRow(number, record, identity, content_hash(record))
     if mapping is None:
-        raise ImportFileError("no_header", "the file has no header row")
+        raise ImportFileError(
+            "unknown_layout",
+            f"no header naming 行政处罚决定书文号 or 行政许可决定文书号 in the first "
+            f"{MAX_ROWS_BEFORE_HEADER + 1} non-blank rows",
+        )
 
 
 def validate_file(

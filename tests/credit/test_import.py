@@ -354,3 +354,44 @@ def test_not_a_workbook_is_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(ImportFileError) as refused:
         validate_file(path)
     assert refused.value.reason == "not_xlsx"
+
+
+def test_title_rows_above_the_header_are_skipped_and_reported(tmp_path: Path) -> None:
+    table: list[list[object]] = [
+        ["福州市市场监督管理局行政处罚信息公示表", "", ""],
+        ["填报说明：日期格式为YYYY-MM-DD"],
+        [],
+        PENALTY_HEADERS,
+        cells(PENALTY_KEYS, penalty_row()),
+    ]
+    path = write_xlsx(tmp_path / "titled.xlsx", table)
+    handed: list[ImportedRow] = []
+    report = import_file(path, handed.append)
+    assert [row.row for row in handed] == [5]
+    assert report.header_row == 4
+    assert report.warnings[:2] == [
+        Issue(
+            1,
+            "",
+            "福州市市场监督管理局行政处罚信息公示表",
+            IssueReason.SKIPPED_ROW,
+            "above the header",
+        ),
+        Issue(2, "", "填报说明：日期格式为YYYY-MM-DD", IssueReason.SKIPPED_ROW, "above the header"),
+    ]
+
+
+def test_second_columns_and_absent_optional_columns_are_warnings(tmp_path: Path) -> None:
+    keys = [key for key in PENALTY_KEYS if key != "note"]
+    headers = [h for h, k in zip(PENALTY_HEADERS, PENALTY_KEYS, strict=True) if k != "note"]
+    row = penalty_row()
+    path = write_csv(
+        tmp_path / "twice.csv", [[*headers, "违法事实"], [*cells(keys, row), "另一事实"]]
+    )
+    handed: list[ImportedRow] = []
+    report = import_file(path, handed.append)
+    assert _penalty(handed).violation_facts == "在网站发布虚假广告"
+    assert report.warnings == [
+        Issue(1, "备注", None, IssueReason.MISSING_COLUMN, "optional column absent"),
+        Issue(1, "违法事实", "违法事实", IssueReason.DUPLICATE_COLUMN, "second column, ignored"),
+    ]
