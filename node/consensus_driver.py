@@ -85,6 +85,7 @@ from chain.primitives import Hash32
 from chain.types import Block, CommitCertificate, Transaction
 from node.block_sync import BlockSync
 from node.config import NodeConfig
+from node.consensus_status import consensus_status, peer_status
 from node.late_precommits import LatePrecommits
 from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
@@ -561,28 +562,7 @@ class ConsensusDriver:
 
     def status(self) -> dict[str, Any]:
         """What ``lianxin_getConsensusStatus`` reports in consensus mode."""
-        state = self.state
-        head = self.ledger.head
-        counters = Counter(self.counters)
-        counters.update({f"p2p_{k}": v for k, v in self.network.counters.items()})
-        return {
-            "mode": "tendermint",
-            "height": hex(state.height),
-            "round": hex(state.round),
-            "step": state.step.name.lower(),
-            "lockedRound": None if state.locked_round < 0 else hex(state.locked_round),
-            "validRound": None if state.valid_round < 0 else hex(state.valid_round),
-            "headHeight": hex(head.height),
-            "headHash": "0x" + head.hash.hex(),
-            "validator": "0x" + self.key.public_key.address.hex(),
-            "role": "validator" if self.is_member else "observer",
-            "validatorSetHash": "0x" + self.validators.hash().hex(),
-            "validators": len(self.validators.validators),
-            "peers": len(self.network.connected()),
-            "p2pPort": self.network.port,
-            "pendingTransactions": hex(len(self.mempool)),
-            "counters": dict(sorted(counters.items())),
-        }
+        return consensus_status(self)
 
     def check_validator_change(self, public_key: bytes, power: int) -> dict[str, Any]:
         """Whether changing the validator with ``public_key`` to ``power`` (0 removes it)
@@ -596,21 +576,7 @@ class ConsensusDriver:
 
     def peers(self) -> list[dict[str, Any]]:
         """What ``lianxin_getPeers`` reports: every configured peer and its state."""
-        return [
-            {
-                "name": info.name,
-                "address": "0x" + info.address.hex(),
-                "publicKey": "0x" + info.public_key.hex(),
-                "endpoint": f"{info.host}:{info.port}",
-                "connected": info.connected,
-                "height": (
-                    None
-                    if info.public_key not in self.sync.peer_heights
-                    else hex(self.sync.peer_heights[info.public_key])
-                ),
-            }
-            for info in self.network.peer_info()
-        ]
+        return peer_status(self.network, self.sync.peer_heights)
 
 
 def _received(message: Message) -> Event:
