@@ -162,6 +162,8 @@ def parse_amount(value: object) -> Decimal:
         if text is None:
             raise ValueProblem("missing", "empty")
         text = to_half_width(text).replace(",", "").replace(" ", "")
+        if text.endswith("元") and not text.endswith("万元"):
+            raise ValueProblem("bad_amount", f"{value!r} is in 元; the column is in 万元")
         for suffix in ("万元", "万"):
             text = text.removesuffix(suffix)
         if not re.fullmatch(r"\d+(\.\d+)?", text):

@@ -50,6 +50,10 @@ def _penalty(rows: list[ImportedRow], index: int = 0) -> PenaltyRecord:
 
 def test_gbk_csv_and_utf8_csv_with_bom_give_the_same_records(tmp_path: Path) -> None:
     table = [PENALTY_HEADERS, cells(PENALTY_KEYS, penalty_row())]
+    # A name with a character of CJK extension A: in GB18030, not in GBK.
+    rare = [PENALTY_HEADERS, cells(PENALTY_KEYS, penalty_row(name="福州䶮记贸易有限公司"))]
+    gb18030 = _import(write_csv(tmp_path / "gb18030.csv", rare, encoding="gb18030"))
+    assert _penalty(gb18030).subject.name == "福州䶮记贸易有限公司"
     gbk = _import(write_csv(tmp_path / "gbk.csv", table, encoding="gbk"))
     bom = _import(write_csv(tmp_path / "bom.csv", table, encoding="utf-8", bom=True))
     assert [row.content_hash for row in gbk] == [row.content_hash for row in bom]

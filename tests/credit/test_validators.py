@@ -158,6 +158,13 @@ def test_amounts_are_refused_past_six_decimals_or_when_negative(amount: Decimal)
         parse_amount(f"-{amount:f}")
 
 
+@pytest.mark.parametrize("text", ["20000元", "-1", "1e3", "NaN", "１．２．３", "二万"])
+def test_what_is_not_an_amount_in_wan_is_refused(text: str) -> None:
+    with pytest.raises(ValueProblem) as refused:
+        parse_amount(text)
+    assert refused.value.reason == "bad_amount"
+
+
 def test_masking_of_natural_persons() -> None:
     assert mask_identifier("44030119800101123X") == "4403**********123X"
     assert mask_person_name("张三") == "张*"
