@@ -39,11 +39,13 @@ from credit.validation import Issue, IssueReason, validate_row
 __all__ = [
     "MAX_REPORTED_ISSUES",
     "MAX_ROWS_BEFORE_HEADER",
+    "PROGRESS_EVERY_ROWS",
     "REQUIRED_COLUMNS",
     "ImportMode",
     "ImportRejected",
     "ImportReport",
     "ImportedRow",
+    "Progress",
     "TableFormat",
     "import_file",
     "validate_file",
@@ -90,6 +92,12 @@ as a whole, at its header."""
 
 MAX_ROWS_BEFORE_HEADER = 10
 """Non-blank rows (titles, notes) skipped above the header before the file is refused."""
+
+PROGRESS_EVERY_ROWS = 1_000
+"""Rows between two calls of an import's progress callback."""
+
+Progress = Callable[[str, int], None]
+"""Told the phase (``validate`` or ``import``) and the data rows read so far in it."""
 
 _KEY_DIGEST_SIZE = 16
 """Bytes of the natural-key digest kept per row to find duplicates in a file."""
@@ -224,8 +232,11 @@ def _scan(
     layout: Layout | None,
     table_format: TableFormat | None,
     report: ImportReport,
+    progress: Progress | None = None,
+    phase: str = "validate",
 ) -> Iterator[ImportedRow]:
-    """Validate the file's rows, filling ``report`` and yielding the valid ones."""
+    """Validate the file's rows, filling ``report`` and yielding the valid ones; tell
+    ``progress`` every :data:`PROGRESS_EVERY_ROWS` rows and at the end."""
     rows = _rows(path, _format_of(path, table_format))
     mapping: HeaderMapping | None = None
     seen: dict[bytes, int] = {}
@@ -254,6 +265,8 @@ def _scan(
             kind = RecordKind.PENALTY if mapping.layout is Layout.PENALTY else RecordKind.LICENSING
             continue
         report.rows_read += 1
+        if progress is not None and report.rows_read % PROGRESS_EVERY_ROWS == 0:
+            progress(phase, report.rows_read)
         values = {
             key: cells[position] for position, key in mapping.positions if position < len(cells)
         }
@@ -281,6 +294,8 @@ def _scan(
         assert record is not None
         report.rows_valid += 1
         yield ImportedRow(number, record, identity, content_hash(record))
+    if progress is not None and mapping is not None:
+        progress(phase, report.rows_read)
     if mapping is None:
         raise ImportFileError(
             "unknown_layout",
@@ -294,12 +309,14 @@ def validate_file(
     *,
     layout: Layout | None = None,
     table_format: TableFormat | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Read and validate every row of the file at ``path`` without importing anything, and
     return the report. ``layout`` is detected from the header and ``table_format`` from
-    the file name when not given."""
+    the file name when not given; ``progress`` (for a progress bar) is told how far the
+    reading is."""
     report = ImportReport()
-    for _ in _scan(path, layout, table_format, report):
+    for _ in _scan(path, layout, table_format, report, progress):
         pass
     return report
 
@@ -311,6 +328,7 @@ def import_file(
     mode: ImportMode = ImportMode.ALL_OR_NOTHING,
     layout: Layout | None = None,
     table_format: TableFormat | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import the file at ``path``: hand each valid row to ``sink``, in file order, and
     return the report. In :attr:`ImportMode.ALL_OR_NOTHING` the file is validated first and
@@ -318,11 +336,11 @@ def import_file(
     header) has a problem. Raises :class:`ImportFileError` for a file that cannot be read
     as a table at all."""
     if mode is ImportMode.ALL_OR_NOTHING:
-        checked = validate_file(path, layout=layout, table_format=table_format)
+        checked = validate_file(path, layout=layout, table_format=table_format, progress=progress)
         if not checked.ok:
             raise ImportRejected(checked)
         layout = checked.layout
     report = ImportReport()
-    for row in _scan(path, layout, table_format, report):
+    for row in _scan(path, layout, table_format, report, progress, "import"):
         sink(row)
     return report

@@ -399,3 +399,20 @@ def test_second_columns_and_absent_optional_columns_are_warnings(tmp_path: Path)
         Issue(1, "备注", None, IssueReason.MISSING_COLUMN, "optional column absent"),
         Issue(1, "违法事实", "违法事实", IssueReason.DUPLICATE_COLUMN, "second column, ignored"),
     ]
+
+
+def test_progress_is_told_per_phase(tmp_path: Path) -> None:
+    table = [PENALTY_HEADERS] + [
+        cells(PENALTY_KEYS, penalty_row(decision_number=f"罚{n}")) for n in range(2_500)
+    ]
+    path = write_csv(tmp_path / "many.csv", table)
+    told: list[tuple[str, int]] = []
+    import_file(path, lambda row: None, progress=lambda phase, rows: told.append((phase, rows)))
+    assert told == [
+        ("validate", 1_000),
+        ("validate", 2_000),
+        ("validate", 2_500),
+        ("import", 1_000),
+        ("import", 2_000),
+        ("import", 2_500),
+    ]
