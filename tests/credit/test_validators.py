@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from credit.columns import PENALTY_COLUMNS, Layout
 from credit.commitments import FIELD_SALT_SIZE, FieldOpening, commit_record, verify_opening
+from credit.display import public_fields
 from credit.normalize import ValueProblem, parse_amount, parse_date
 from credit.records import PenaltyRecord
 from credit.subjects import mask_identifier, mask_person_name
@@ -174,6 +175,21 @@ def test_masking_of_natural_persons() -> None:
     assert record is not None
     assert record.subject.display_identifier() == "1101**********002X"
     assert record.subject.display_name() == "张*丰"
+
+
+def test_the_public_view_masks_persons_and_legal_representatives_ids() -> None:
+    record, _ = _person(RESIDENT_ID)
+    assert record is not None
+    shown = public_fields(record)
+    assert shown["subject.id_number"] == "1101**********002X"
+    assert shown["subject.name"] == "张*丰"
+    assert RESIDENT_ID not in repr(shown) and "张三丰" not in repr(shown)
+    row = penalty_row(legal_representative_id_type="身份证", legal_representative_id=RESIDENT_ID)
+    company, issues = validate_row(Layout.PENALTY, 2, row, HEADERS)
+    assert issues == [] and company is not None
+    shown = public_fields(company)
+    assert shown["subject.legal_representative_id"] == "1101**********002X"
+    assert shown["subject.name"] == "福州某某贸易有限公司"
 
 
 def test_a_natural_persons_id_is_never_in_clear_in_the_chain_view() -> None:
