@@ -57,15 +57,15 @@ def compare(previous: CreditRecord, current: CreditRecord) -> Unchanged | tuple[
 
 def correction_event(
     previous: CreditRecord, current: CreditRecord, at: datetime.datetime, reason: str
-) -> LifecycleEvent | None:
-    """The correction event that takes ``previous`` to ``current`` at ``at``, or ``None``
-    when nothing changed. The event names the changed fields, not their values (which
+) -> LifecycleEvent | Unchanged:
+    """The correction event that takes ``previous`` to ``current`` at ``at``, or
+    ``Unchanged()`` when nothing changed. The event names the changed fields, not their values (which
     may be personal data); the versions themselves stay in the record's history."""
     if at.tzinfo is None:
         raise ValueError("the time of a correction must be timezone-aware")
     changes = compare(previous, current)
     if isinstance(changes, Unchanged):
-        return None
+        return changes
     return LifecycleEvent(
         kind=LifecycleEventKind.CORRECT,
         record_id=record_id(record_kind(current), current.natural_key),

@@ -331,9 +331,9 @@ def test_reimport_yields_the_same_identities_and_a_changed_row_is_a_correction(
     )
     at = datetime.datetime(2023, 6, 1, tzinfo=datetime.UTC)
     event = correction_event(first[0].record, corrected[0].record, at, "金额录入错误")
-    assert event is not None and event.kind is LifecycleEventKind.CORRECT
+    assert not isinstance(event, Unchanged) and event.kind is LifecycleEventKind.CORRECT
     assert event.changed_fields == ("content", "fine_wan")
-    assert correction_event(first[0].record, again[0].record, at, "") is None
+    assert correction_event(first[0].record, again[0].record, at, "") == Unchanged()
 
 
 def test_a_file_in_neither_layout_is_refused(tmp_path: Path) -> None:
