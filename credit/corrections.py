@@ -59,8 +59,9 @@ def correction_event(
     previous: CreditRecord, current: CreditRecord, at: datetime.datetime, reason: str
 ) -> LifecycleEvent | Unchanged:
     """The correction event that takes ``previous`` to ``current`` at ``at``, or
-    ``Unchanged()`` when nothing changed. The event names the changed fields, not their values (which
-    may be personal data); the versions themselves stay in the record's history."""
+    ``Unchanged()`` when nothing changed. The event names the changed fields, not their
+    values (which may be personal data); the versions themselves stay in the record's
+    history."""
     if at.tzinfo is None:
         raise ValueError("the time of a correction must be timezone-aware")
     changes = compare(previous, current)
