@@ -113,15 +113,19 @@ async def _closed_by_peer(reader: asyncio.StreamReader) -> bool:
     return True
 
 
-async def attack(net: Net, target: int, as_validator: int, chain_id: int, height: int) -> None:
+async def attack(net: Net, target: int, as_validator: int, chain_id: int) -> None:
     """Send forged and malformed traffic to validator ``target``."""
     port = net.p2p_base + target
+    # Keys first: opening a keystore takes seconds here (its KDF is slow by design), and an
+    # authenticated link that stays silent that long is closed by the node's heartbeat
+    # (peer_timeout), while the heights the target is deciding move on meanwhile.
     impostor = net.key(as_validator)
+    victim = net.key((target + 1) % VALIDATORS).public_key.address
+    stranger = PrivateKey.generate()
     # Forged votes: signed by the impostor's key in the name of another validator, and votes
     # of a key that is not in the validator set, for the heights the target is deciding.
     reader, writer, channel = await _connect_as(port, impostor, chain_id)
-    victim = net.key((target + 1) % VALIDATORS).public_key.address
-    stranger = PrivateKey.generate()
+    height = int(net.status(target)["height"], 16)
     for h in range(height, height + 4):
         for round_ in range(3):
             forged = Vote(VoteType.PREVOTE, h, round_, None, Address(victim))
@@ -223,7 +227,7 @@ def test_four_validators_survive_faults(net: Net) -> None:
         # Forged and malformed traffic to node 0 (connecting with node 3's key while node 3
         # is down); rejected, counted, and node 0 keeps committing.
         before = net.status(0)["counters"]
-        asyncio.run(attack(net, 0, killed, chain_id, int(net.status(0)["height"], 16)))
+        asyncio.run(attack(net, 0, killed, chain_id))
         after = net.status(0)["counters"]
         for counter in ("bad_signature", "unknown_validator", "p2p_oversize_frame",
                         "p2p_bad_frame", "p2p_wrong_chain", "p2p_unknown_key"):  # fmt: skip
