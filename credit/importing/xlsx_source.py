@@ -29,14 +29,12 @@ def read_xlsx_rows(path: Path, sheet: str | None = None) -> Iterator[list[object
             worksheet = workbook[sheet] if sheet is not None else workbook.worksheets[0]
         except (KeyError, IndexError) as error:
             raise ImportFileError("not_xlsx", f"no worksheet {sheet!r}") from error
-        expected = 1
-        for cells in worksheet.iter_rows():
-            row_number = next((cell.row for cell in cells if hasattr(cell, "row")), None)
-            if isinstance(row_number, int):
-                while expected < row_number:
-                    yield []
-                    expected += 1
-            expected += 1
-            yield [cell.value for cell in cells]
+        # The <dimension> a generator writes may be wrong or absent: read every cell there
+        # is rather than trust it.
+        worksheet.reset_dimensions()
+        # In read-only mode openpyxl yields an empty row for each row missing from the
+        # sheet's XML, so counting rows keeps the sheet's row numbers.
+        for values in worksheet.iter_rows(values_only=True):
+            yield list(values)
     finally:
         workbook.close()

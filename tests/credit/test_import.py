@@ -416,3 +416,22 @@ def test_progress_is_told_per_phase(tmp_path: Path) -> None:
         ("import", 2_000),
         ("import", 2_500),
     ]
+
+
+def test_a_workbook_with_a_wrong_dimension_is_read_whole(tmp_path: Path) -> None:
+    import re
+    import zipfile
+
+    table = [PENALTY_HEADERS, [], cells(PENALTY_KEYS, penalty_row())]
+    written = write_xlsx(tmp_path / "written.xlsx", table)
+    path = tmp_path / "wrong-dimension.xlsx"
+    with zipfile.ZipFile(written) as source, zipfile.ZipFile(path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data, count = re.subn(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:B1"', data)
+                assert count == 1
+            target.writestr(item, data)
+    rows = _import(path)
+    assert [row.row for row in rows] == [3]
+    assert _penalty(rows).data_source_uscc == "11220000013544541J"
