@@ -100,6 +100,12 @@ class Issue:
     """A sentence for people."""
 
 
+_TEMPLATE_HEADERS = {
+    layout: {column.key: column.header for column in columns}
+    for layout, columns in LAYOUT_COLUMNS.items()
+}
+"""Column key → template header, per layout (for reports on absent columns)."""
+
 _USCC_CACHE_SIZE = 4096
 """Validated USCCs remembered: authorities and data sources repeat on every row."""
 
@@ -125,7 +131,7 @@ class _Row:
         self.values = values
         self.headers = headers
         self.issues: list[Issue] = []
-        self.template = {column.key: column.header for column in LAYOUT_COLUMNS[layout]}
+        self.template = _TEMPLATE_HEADERS[layout]
         self.masked_keys: set[str] = set()
         self.cleaned = {key: clean_text(value) for key, value in values.items()}
 
