@@ -15,6 +15,7 @@ from registry_harness import signed
 from test_licenses import Registry, make_registry
 
 from chain.crypto import PrivateKey, sm3
+from registry.auth import ClientDirectory
 from registry.settings import RegistrySettings
 from sdk.trust import RegistryError
 from sdk.trust_core import signed_path
@@ -68,3 +69,18 @@ def test_an_unknown_client_id_is_answered_like_a_bad_signature(
     reasons = [record.getMessage() for record in caplog.records]
     assert any("unknown client id" in reason and unknown_id in reason for reason in reasons)
     assert any("bad signature" in reason for reason in reasons)
+
+
+def test_an_unknown_id_is_remembered_as_long_as_a_known_one(registry: Registry) -> None:
+    """A second probe of an id asks the database no more than a known id's does, so its
+    speed does not tell whether the id exists either."""
+    # A TTL no test run outlasts, so that a loaded machine cannot expire an entry mid-test.
+    directory = ClientDirectory(registry.db, ttl=3600.0)
+    reads: list[str] = []
+    read = directory._read
+    directory._read = lambda client_id: reads.append(client_id) or read(client_id)  # type: ignore[method-assign]
+    unknown_id = str(uuid.uuid4())
+    for _ in range(3):
+        assert directory.find(unknown_id) is None
+        assert directory.find(registry.client_id) is not None
+    assert reads.count(unknown_id) == reads.count(registry.client_id) == 1
