@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import PHASE_TIMEOUT_S, Net, assert_agreement, free_port_block, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -102,7 +102,22 @@ def test_restarted_validator_catches_up_by_block_sync(fast_net: Net) -> None:
     # Most of the gap comes through block sync; the last stretch may be committed through
     # consensus messages once the node is close to the head, so not every block counts.
     assert net.status(lagging)["counters"].get("synced_blocks", 0) > BLOCKS_MISSED // 2
-    wait_until("node rejoins consensus", lambda: net.head(lagging) >= net.head(0) - 1)
+    # The chain went on while the node caught up with ``target``: that gap is closed at the
+    # rate sync outruns the chain, as just measured. A fixed deadline here would assert a
+    # rate ratio in disguise (25 s holds only while ratio >= 1 + elapsed / 25 s), so the
+    # deadline is twice the time the measured rates need, and at least a phase.
+    closing_rate = sync_rate - chain_rate
+    assert closing_rate > 0, (
+        f"sync ({sync_rate:.1f}/s) does not outrun the chain ({chain_rate:.1f}/s)"
+    )
+    gap = max(chain_at_end - target, 0)
+    rejoin_timeout = max(PHASE_TIMEOUT_S, 2 * gap / closing_rate)
+    print(f"rejoin: {gap} blocks behind, closing at {closing_rate:.1f} blocks/s")
+    wait_until(
+        "node rejoins consensus",
+        lambda: net.head(lagging) >= net.head(0) - 1,
+        timeout=rejoin_timeout,
+    )
     assert_agreement(net, everyone)
     # Timings are reported, not asserted (bench/bench_consensus_net.py measures the same
     # ratio with --catchup-blocks 1000); the goal is printed next to the figure.
