@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 from credit_tables import BLACK, PENALTY, SUBJECT
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credit.lifecycle import (
@@ -80,6 +80,7 @@ def test_a_commitment_is_settled_once() -> None:
 texts = st.text(st.characters(blacklist_categories=["Cs"]), max_size=20)
 
 
+@settings(deadline=None)
 @given(
     value=st.lists(texts | st.none(), max_size=5),
     fields=st.dictionaries(

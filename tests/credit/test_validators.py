@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from credit_tables import RESIDENT_ID, penalty_row
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credit.columns import PENALTY_COLUMNS, Layout
@@ -64,12 +64,14 @@ def _person(id_number: str) -> tuple[PenaltyRecord | None, list[IssueReason]]:
     return record, [issue.reason for issue in issues]
 
 
+@settings(deadline=None)
 @given(uscc=usccs())
 def test_every_valid_uscc_is_accepted(uscc: str) -> None:
     assert _organisation_issues(uscc) == []
     assert _organisation_issues(uscc.lower()) == []
 
 
+@settings(deadline=None)
 @given(uscc=usccs(), position=st.integers(0, 17), replacement=st.sampled_from(USCC_ALPHABET))
 def test_every_single_character_change_of_a_uscc_is_refused(
     uscc: str, position: int, replacement: str
@@ -80,6 +82,7 @@ def test_every_single_character_change_of_a_uscc_is_refused(
     assert _organisation_issues(changed) == [IssueReason.BAD_USCC]
 
 
+@settings(deadline=None)
 @given(id_number=resident_ids())
 def test_every_valid_resident_id_is_accepted(id_number: str) -> None:
     record, reasons = _person(id_number)
@@ -87,6 +90,7 @@ def test_every_valid_resident_id_is_accepted(id_number: str) -> None:
     assert record is not None and record.subject.id_number == id_number
 
 
+@settings(deadline=None)
 @given(
     id_number=resident_ids(),
     position=st.integers(0, 17),
@@ -108,6 +112,7 @@ calendar_days = st.dates(datetime.date(1900, 3, 1), datetime.date(2099, 12, 31))
 FULL_WIDTH = str.maketrans("0123456789-/", "０１２３４５６７８９－／")
 
 
+@settings(deadline=None)
 @given(day=calendar_days)
 def test_every_date_parses_in_every_notation(day: datetime.date) -> None:
     serial = (day - datetime.date(1899, 12, 30)).days
@@ -140,6 +145,7 @@ def test_what_is_not_a_date_is_refused(text: str) -> None:
 amounts = st.decimals(min_value=0, max_value=10**8, places=6, allow_nan=False, allow_infinity=False)
 
 
+@settings(deadline=None)
 @given(amount=amounts)
 def test_every_amount_parses_with_separators_full_width_and_unit(amount: Decimal) -> None:
     plain = f"{amount:f}"
@@ -149,6 +155,7 @@ def test_every_amount_parses_with_separators_full_width_and_unit(amount: Decimal
         assert parse_amount(text) == amount
 
 
+@settings(deadline=None)
 @given(amount=st.decimals(min_value=Decimal("0.0000001"), max_value=10**8, places=7))
 def test_amounts_are_refused_past_six_decimals_or_when_negative(amount: Decimal) -> None:
     if amount == amount.quantize(Decimal("0.000001")):

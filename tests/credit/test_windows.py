@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from credit_tables import SUBJECT
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from credit.errors import RuleSetError
@@ -209,6 +209,7 @@ category_sets = st.lists(
 )
 
 
+@settings(deadline=None)
 @given(
     decided=days,
     rules=rule_sets,
@@ -234,6 +235,7 @@ def test_window_bounds_hold_for_every_penalty(
     assert window.minimum_end.date() >= add_months(decided, period.min_months)
 
 
+@settings(deadline=None)
 @given(earlier=days, later=days, rules=rule_sets, categories=category_sets)
 def test_windows_are_monotonic_in_the_decision_date(
     earlier: datetime.date, later: datetime.date, rules: RuleSet, categories: list[PenaltyCategory]
@@ -248,6 +250,7 @@ def test_windows_are_monotonic_in_the_decision_date(
         assert first.minimum_end <= second.minimum_end
 
 
+@settings(deadline=None)
 @given(day=days, months=st.integers(0, 1200), more=st.integers(0, 1200))
 def test_add_months_is_monotonic_and_lands_in_the_right_month(
     day: datetime.date, months: int, more: int
@@ -258,6 +261,7 @@ def test_add_months_is_monotonic_and_lands_in_the_right_month(
     assert add_months(day, months) <= add_months(day, months + more)
 
 
+@settings(deadline=None)
 @given(decided=days, offset_seconds=st.integers(-(10**8), 10**9))
 def test_display_is_exactly_the_half_open_window(
     decided: datetime.date, offset_seconds: int
