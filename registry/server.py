@@ -21,6 +21,12 @@ allocates a few thousand objects, and the default made the collector run several
 per request and, now and then, a full collection over every cached bundle mid-request."""
 
 
+WORKER_HEALTHCHECK_TIMEOUT_S = 60
+"""How long uvicorn's supervisor waits for a worker process to answer its health check
+(uvicorn's default is 5 s) before it kills and restarts it. A worker still importing on a
+busy machine takes longer than 5 s, and was then killed over and over, never serving."""
+
+
 def tune_gc() -> None:
     """Set this server process's collector up for request traffic: objects alive at start
     (modules, the application) are moved out of its sight and collections are rarer. The
@@ -52,6 +58,7 @@ def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
             "registry.server:app_from_environment",
             factory=True,
             workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
             host=host,
             port=port,
             log_level=log_level,
