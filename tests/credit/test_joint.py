@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from credit_tables import AUTHORITY_USCC, BLACK, PENALTY, RED
 
+import credit
 from credit.errors import RuleSetError
 from credit.joint import (
     Decision,
@@ -24,6 +25,8 @@ from credit.records import (
     ListType,
     NaturalKey,
 )
+
+CATALOGUE_FILE = Path(credit.__file__).parent.joinpath("measures", "cn-joint-measures.toml")
 
 CATALOGUE = bundled_catalogue()
 
@@ -94,7 +97,11 @@ def test_entries_count_only_between_entry_and_exit() -> None:
     ],
 )
 def test_a_malformed_catalogue_is_a_typed_error(edit: tuple[str, str], reason: str) -> None:
-    source = Path("credit/measures/cn-joint-measures.toml").read_text("utf-8")
+    source = (
+        Path(credit.__file__)
+        .parent.joinpath("measures", "cn-joint-measures.toml")
+        .read_text("utf-8")
+    )
     with pytest.raises(RuleSetError) as refused:
         parse_catalogue(source.replace(*edit, 1))
     assert refused.value.reason == reason

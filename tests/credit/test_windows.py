@@ -12,6 +12,7 @@ from credit_tables import SUBJECT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import credit
 from credit.errors import RuleSetError
 from credit.records import (
     LicenseCategory,
@@ -38,6 +39,8 @@ from credit.windows import (
     repair_available_from,
     stop_display,
 )
+
+ORDER_58_FILE = Path(credit.__file__).parent.joinpath("rules", "cn-ndrc-order-58.toml")
 
 CST = datetime.timezone(datetime.timedelta(hours=8))
 ONE_SECOND = datetime.timedelta(seconds=1)
@@ -84,7 +87,7 @@ def test_bundled_rule_sets_have_their_periods_ids_versions_and_hashes() -> None:
 
 
 def test_rule_set_hash_covers_content_not_formatting(tmp_path: Path) -> None:
-    source = Path("credit/rules/cn-ndrc-order-58.toml").read_text("utf-8")
+    source = ORDER_58_FILE.read_text("utf-8")
     reformatted = "# another comment\n" + source.replace(" = ", "=")
     assert parse_rule_set(reformatted).content_hash == ORDER_58.content_hash
     changed = source.replace("max_months = 36", "max_months = 24")
@@ -104,7 +107,7 @@ def test_rule_set_hash_covers_content_not_formatting(tmp_path: Path) -> None:
     ],
 )
 def test_a_malformed_rule_set_is_a_typed_error(edit: tuple[str, str], reason: str) -> None:
-    source = Path("credit/rules/cn-ndrc-order-58.toml").read_text("utf-8")
+    source = ORDER_58_FILE.read_text("utf-8")
     with pytest.raises(RuleSetError) as refused:
         parse_rule_set(source.replace(*edit, 1))
     assert refused.value.reason == reason
