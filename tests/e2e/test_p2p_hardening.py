@@ -361,14 +361,19 @@ def test_a_validator_removed_by_governance_is_refused_by_p2p(
 ) -> None:
     net, _ = proxied_net
     wait_until("all links up", lambda: fully_connected(net))
-    removed, others = 3, [0, 1, 2]
+    # Of two peers, the one with the smaller node key dials. The validator removed is the one
+    # with the smallest key, so it is the dialling side of every link and its retries must
+    # reach the others' handshakes (with the largest key it would only wait to be dialled).
+    keys = {index: net.key(index).public_key.to_bytes() for index in range(4)}
+    removed = min(keys, key=keys.__getitem__)
+    others = [index for index in range(4) if index != removed]
     refused_before = total(net, "p2p_unknown_key", others)
     proposed = validators_cli(
-        net, "propose", "--node", "0", "--target-node", str(removed), "--power", "0"
+        net, "propose", "--node", str(others[0]), "--target-node", str(removed), "--power", "0"
     )
     proposal = str(proposed["proposal"])
-    assert not validators_cli(net, "vote", proposal, "--node", "1").get("executed")
-    passed = validators_cli(net, "vote", proposal, "--node", "2")
+    assert not validators_cli(net, "vote", proposal, "--node", str(others[1])).get("executed")
+    passed = validators_cli(net, "vote", proposal, "--node", str(others[2]))
     assert passed["executed"], passed
     effective = int(str(passed["effectiveHeight"]))
     wait_until("the removal rules", lambda: min(net.head(i) for i in others) >= effective)
