@@ -22,17 +22,32 @@ PHASE_TIMEOUT_S = 25.0
 """Longest one phase of a network test may wait for its condition."""
 
 
+PORT_RANGE = (20_000, 32_768)
+"""Where port blocks are drawn: below Linux's ephemeral range (32768–60999), so that no
+outgoing connection of this or another process can take a port between the draw and the
+node binding it."""
+
+_handed_out: set[int] = set()
+"""Ports this process already handed out: blocks drawn for one network (RPC, p2p, a test's
+proxy) are chosen before any is bound, so a probe alone cannot keep them apart."""
+
+
 def free_port_block(count: int) -> int:
-    """A base port such that ``base .. base+count-1`` are free on 127.0.0.1 now."""
+    """A base port such that ``base .. base+count-1`` are free on 127.0.0.1 now and overlap
+    no block handed out before in this process."""
     rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000)
+    for _ in range(500):
+        base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
+        block = range(base, base + count)
+        if _handed_out.intersection(block):
+            continue
         try:
-            for port in range(base, base + count):
+            for port in block:
                 with socket.socket() as probe:
                     probe.bind(("127.0.0.1", port))
         except OSError:
             continue
+        _handed_out.update(block)
         return base
     raise AssertionError("no block of free ports")
 
