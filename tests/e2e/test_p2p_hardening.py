@@ -341,7 +341,10 @@ def test_a_frame_of_deeply_nested_rlp_is_refused_and_the_node_lives(
     net, _ = proxied_net
     body = deeply_nested_rlp(MAX_FRAME_BYTES - 1)  # the node's default frame limit
     before = counter(net, 0, "malformed_messages")
-    asyncio.run(_send_as_validator(net, 0, 1, body))
+    # The node may refuse the frame and close the link before the last of its 4 MiB is
+    # written: a broken pipe here is the refusal arriving early, and the counter says which.
+    with contextlib.suppress(ConnectionError):
+        asyncio.run(_send_as_validator(net, 0, 1, body))
     wait_until("the frame refused", lambda: counter(net, 0, "malformed_messages") > before)
     os.kill(net.pid(0), 0)  # still alive
     wait_until("all links up", lambda: fully_connected(net))
