@@ -1,6 +1,7 @@
 """The dependency rule of the architecture: imports between top-level packages point one way.
 
-    registry -> credit, archives -> sdk -> contracts -> chain
+    registry -> credit, archives, authorizations -> sdk -> contracts -> chain
+    explorer -> sdk -> contracts -> chain
     node -> contracts -> chain
 
 ``node`` and ``sdk`` never import each other, and only ``chain/execution/`` imports py-evm.
@@ -14,7 +15,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("chain", "contracts", "node", "sdk", "registry", "credit", "archives")
+PACKAGES = (
+    "chain",
+    "contracts",
+    "node",
+    "sdk",
+    "registry",
+    "credit",
+    "archives",
+    "authorizations",
+    "explorer",
+)
 
 ALLOWED: dict[str, set[str]] = {
     "chain": set(),
@@ -23,7 +34,9 @@ ALLOWED: dict[str, set[str]] = {
     "sdk": {"contracts", "chain"},
     "credit": {"sdk", "contracts", "chain"},
     "archives": {"sdk", "contracts", "chain"},
-    "registry": {"credit", "archives", "sdk", "contracts", "chain"},
+    "authorizations": {"sdk", "contracts", "chain"},
+    "registry": {"credit", "archives", "authorizations", "sdk", "contracts", "chain"},
+    "explorer": {"sdk", "contracts", "chain"},
 }
 
 # Libraries that do I/O or reach the outside world; chain/ must stay pure.

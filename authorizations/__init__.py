@@ -1,0 +1,1 @@
+"""Data-sharing authorizations: consent records, scope and the gateway's checks (pure)."""

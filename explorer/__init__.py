@@ -1,0 +1,1 @@
+"""The auditors' explorer: an indexer that follows a node, and read-only pages."""
