@@ -1,14 +1,14 @@
-"""E-archive packages, files, custody events and audits.
+"""Data-sharing authorizations, gateway access log.
 
-Revision ID: 0011_archives
-Revises: 0010_authorizations
+Revision ID: 0011_authorizations
+Revises: 0010_credit_reports
 Create Date: 2026-12-06
 """
 
 from __future__ import annotations
 
-revision = "0011_archives"
-down_revision = "0010_authorizations"
+revision = "0011_authorizations"
+down_revision = "0010_credit_reports"
 branch_labels = None
 depends_on = None
 
