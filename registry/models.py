@@ -266,6 +266,13 @@ class License(Base):
     evidence_json: Mapped[str | None] = mapped_column(Text)
     """The chain half of its issuance proof bundle, fetched once the block is certified."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    department_key: Mapped[str | None] = mapped_column(String(130), nullable=True)
+    """Hex public key of the client that signed the license's commitment (NULL for
+    licenses issued before departments signed)."""
+    department_signature: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Hex DER SM2 signature of that key over the commitment (sdk.license_signing)."""
+    commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The license's commitment (sdk.license_signing.license_commitment), hex."""
 
 
 class LicenseOperation(Base):
