@@ -11,7 +11,8 @@ What runs
     ``evmVersion`` "cancun" our contracts are compiled for (``scripts/compile_contracts.js``).
     py-evm is configured, not patched: the computation class is configured with two extra
     precompiles, and one method of the transaction executor is overridden to place created
-    contracts at :func:`contract_address` instead of Ethereum's sender/nonce address.
+    contracts at :func:`contract_address` (Ethereum's sender/EVM-nonce address, so that
+    Ethereum clients know a deployment's address from its transaction).
 
 Hashes
     The state root is py-evm's Keccak Merkle-Patricia trie root, and inside the EVM Keccak

@@ -102,14 +102,15 @@ def execute_block(
                 index, tx.hash, f"gas limit {tx.gas_limit} exceeds the {gas_left} left in block"
             )
         sender = sender_address(tx)
+        evm_nonce = evm_state.get_nonce(EvmAddress(sender))
         view = EvmTransaction(
             sender=sender,
             to=tx.to,
             value=tx.value,
             data=tx.data,
             gas=tx.gas_limit,
-            nonce=evm_state.get_nonce(EvmAddress(sender)),
-            create_address=contract_address(sender, tx) if tx.to is None else None,
+            nonce=evm_nonce,
+            create_address=contract_address(sender, evm_nonce) if tx.to is None else None,
         )
         if tx.gas_limit < view.intrinsic_gas:
             raise InapplicableTransaction(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
+from eth._utils.address import generate_contract_address
 from eth.abc import ExecutionContextAPI, SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
 from eth.db.atomic import AtomicDB
@@ -196,11 +197,13 @@ def sender_address(tx: Transaction) -> Address:
     return Address(sm3(tx.public_key[1:])[-ADDRESS_SIZE:])
 
 
-def contract_address(sender: Address, tx: Transaction) -> Address:
-    """Where a contract created by ``tx`` from ``sender`` lives: the last 20 bytes of
-    SM3(``CREATE_ADDRESS_PREFIX`` || sender || tx.nonce). Known before execution, since the
-    replay nonce is random and unique."""
-    return derive_create_address(sender, tx.nonce)
+def contract_address(sender: Address, evm_nonce: int) -> Address:
+    """Where a contract created by ``sender`` lives: Ethereum's rule, the last 20 bytes of
+    Keccak(RLP([sender, evm_nonce])), with ``evm_nonce`` the sender's EVM nonce before the
+    creating transaction. Ethereum clients (ethers' ContractFactory, web3.py, Hardhat test
+    suites) compute a deployment's address this way from the transaction's ``from`` and
+    ``nonce`` without reading the receipt, so the ledger must place it there."""
+    return Address(generate_contract_address(EvmAddress(sender), evm_nonce))
 
 
 def derive_create_address(sender: Address, nonce: Hash32) -> Address:

@@ -155,8 +155,9 @@ def test_deploy_lands_at_the_ledger_contract_address(ledger: Ledger) -> None:
     (receipt,) = ledger.run([tx]).receipts
     assert receipt.status == 1
     assert receipt.tx_hash == tx.hash
-    assert receipt.contract_address == contract_address(sender_address(tx), tx)
-    assert receipt.contract_address == sm3(b"lianxin/create" + ledger.sender + tx.nonce)[-20:]
+    assert receipt.contract_address == contract_address(sender_address(tx), 0)
+    # Ethereum's CREATE rule: Keccak of RLP([sender, nonce]), the sender's first transaction.
+    assert receipt.contract_address == keccak(b"\xd6\x94" + ledger.sender + b"\x80")[-20:]
     assert receipt.output == b""
     assert receipt.gas_used > intrinsic_gas(tx)
     code = call(
