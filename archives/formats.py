@@ -1,0 +1,118 @@
+"""Format identification by content, never by extension, with ``puremagic`` (a maintained
+signature library in pure Python, the one door to it), refined where a signature alone
+cannot tell: a zip holding ``OFD.xml`` is OFD (GB/T 33190), a PDF whose XMP metadata claims
+a ``pdfaid:part`` is PDF/A, unsigned bytes that decode as UTF-8 or GB18030 text are TXT."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import puremagic
+
+ALLOWED_FORMATS = ("pdf", "pdf/a", "ofd", "jpeg", "tiff", "png", "xml", "txt")
+"""Formats accepted for long-term preservation (DA/T 47, GB/T 33190, DA/T 70 可用性)."""
+
+SNIFF_BYTES = 64 * 1024
+"""Bytes read to identify a file."""
+
+_EXTENSIONS = {
+    ".pdf": "pdf",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+    ".png": "png",
+    ".xml": "xml",
+    ".zip": "zip",
+}
+
+
+@dataclass(frozen=True)
+class FormatIdentity:
+    """What a file is."""
+
+    format: str
+    """``pdf``, ``pdf/a``, ``ofd``, ``jpeg``, ... or ``unknown``; or what puremagic named."""
+    mime_type: str
+    """Its MIME type where known."""
+    evidence: str
+    """What the identification rests on."""
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the format is on the preservation list."""
+        return self.format in ALLOWED_FORMATS
+
+
+def _is_text(head: bytes) -> bool:
+    if b"\x00" in head:
+        return False
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            text = head.decode(encoding)
+        except UnicodeDecodeError:
+            # A multi-byte character cut by the sniff window is still text.
+            try:
+                text = head[:-4].decode(encoding)
+            except UnicodeDecodeError:
+                continue
+        return all(ch.isprintable() or ch in "\r\n\t\f" for ch in text)
+    return False
+
+
+def _is_ofd(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as bundle:
+            return any(name.upper() == "OFD.XML" for name in bundle.namelist()[:10_000])
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _is_pdfa(path: Path) -> bool:
+    # XMP is plain text in the file; a pdfaid:part claim marks PDF/A (checked again when
+    # the file is opened).
+    with path.open("rb") as stream:
+        while block := stream.read(1024 * 1024):
+            if b"pdfaid:part" in block:
+                return True
+    return False
+
+
+def identify(path: Path) -> FormatIdentity:
+    """Identify ``path`` by its content."""
+    with path.open("rb") as stream:
+        head = stream.read(SNIFF_BYTES)
+    if not head:
+        return FormatIdentity("empty", "", "the file is empty")
+    try:
+        matches = puremagic.magic_string(head)
+    except puremagic.PureError:
+        matches = []
+    best = max(matches, key=lambda m: m.confidence, default=None)
+    extensions = {m.extension.lower() for m in matches}
+    if ".pdf" in extensions:
+        if _is_pdfa(path):
+            return FormatIdentity("pdf/a", "application/pdf", "%PDF signature, XMP pdfaid:part")
+        return FormatIdentity("pdf", "application/pdf", "%PDF signature")
+    if head.startswith(b"PK\x03\x04"):
+        if _is_ofd(path):
+            return FormatIdentity("ofd", "application/ofd", "zip container holding OFD.xml")
+        return FormatIdentity("zip", "application/zip", "zip container without OFD.xml")
+    for extension in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".xml"):
+        if extension in extensions:
+            match = next(m for m in matches if m.extension.lower() == extension)
+            return FormatIdentity(
+                _EXTENSIONS[extension], match.mime_type, f"signature {match.byte_match!r}"
+            )
+    if best is not None:
+        return FormatIdentity(
+            best.extension.lstrip(".") or "unknown", best.mime_type, f"signature: {best.name}"
+        )
+    if _is_text(head):
+        return FormatIdentity("txt", "text/plain", "no signature; decodes as UTF-8/GB18030 text")
+    return FormatIdentity("unknown", "", "no known signature")
+
+
+__all__ = ["ALLOWED_FORMATS", "FormatIdentity", "identify"]
