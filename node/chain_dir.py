@@ -161,8 +161,9 @@ def keystore_address(path: Path) -> Address:
         raise ChainDirError(f"{path} is not a keystore: {exc}") from exc
 
 
-def node_config_text(*, rpc_port: int, password_file: str | None) -> str:
-    """The ``node.toml`` of a fresh chain directory (paths relative to it)."""
+def node_config_text(*, rpc_port: int, password_file: str | None, dev: bool = False) -> str:
+    """The ``node.toml`` of a fresh chain directory (paths relative to it); a dev chain's
+    node holds its dev accounts unlocked (``dev_accounts_dir``)."""
     lines = [
         "# lianxin node configuration; paths are relative to this file.",
         'data_dir = "node"',
@@ -175,6 +176,8 @@ def node_config_text(*, rpc_port: int, password_file: str | None) -> str:
     ]
     if password_file is not None:
         lines.append(f'validator_password_file = "{password_file}"')
+    if dev:
+        lines.append('dev_accounts_dir = "keys"')
     return "\n".join(lines) + "\n"
 
 
@@ -316,7 +319,8 @@ def init_chain_dir(
     directory.genesis.write_text(genesis_to_toml(genesis), encoding="utf-8")
     if validators == 1:
         directory.config.write_text(
-            node_config_text(rpc_port=rpc_port, password_file=password_file), encoding="utf-8"
+            node_config_text(rpc_port=rpc_port, password_file=password_file, dev=dev),
+            encoding="utf-8",
         )
         return InitResult(directory=directory, genesis=genesis, accounts=accounts)
     for index in range(validators + observers):

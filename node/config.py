@@ -178,6 +178,11 @@ class NodeConfig:
     """Period of p2p heartbeats on every connection."""
     p2p_peer_timeout_ms: int = 5000
     """A p2p connection on which nothing arrived for this long is closed (a silent link)."""
+    dev_accounts_dir: Path | None = None
+    """Dev chains only (``lianxin init --dev`` writes it): the folder of account keystores
+    the node holds unlocked, signing ``eth_sendTransaction`` and the ``eth_sign*`` methods
+    on their behalf with the keystore password; a chain with several validators refuses
+    it (see :mod:`node.dev_accounts`)."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -244,7 +249,14 @@ class NodeConfig:
 
 
 _STRING_LIST_FIELDS = {"rate_limit_exempt", "rpc_allowed_hosts", "rpc_allowed_origins"}
-_PATH_FIELDS = {"data_dir", "genesis", "validator_keystore", "validator_password_file", "wal"}
+_PATH_FIELDS = {
+    "data_dir",
+    "genesis",
+    "validator_keystore",
+    "validator_password_file",
+    "wal",
+    "dev_accounts_dir",
+}
 _FIELD_TYPES: dict[str, type] = {
     "validator_password_env": str,
     "rpc_host": str,
