@@ -1,0 +1,101 @@
+"""``python -m explorer``: ``run`` (indexer and pages, what ``lianxin explorer`` starts),
+``index`` (the indexer alone) and ``serve`` (the pages alone) on a chain directory."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from explorer.settings import ExplorerSettings, settings_for_chain_dir
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lianxin explorer", description=__doc__)
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "index", "serve"])
+    parser.add_argument("--dir", type=Path, default=Path("devchain"), help="chain directory")
+    parser.add_argument("--database-url", default=None, help="index database (SQLAlchemy URL)")
+    parser.add_argument("--node-url", default=None, help="the node's JSON-RPC URL")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument(
+        "--public-subset", action="store_true", help="overview, blocks and validators without login"
+    )
+    parser.add_argument(
+        "--auditor-key", action="append", default=[], help="auditor public key (04… hex)"
+    )
+    parser.add_argument(
+        "--auditor-key-file",
+        action="append",
+        default=[],
+        type=Path,
+        help="auditor public key (PEM)",
+    )
+    return parser  # fmt: skip
+
+
+def settings_from_args(args: argparse.Namespace) -> ExplorerSettings:
+    """Settings of the chain in ``--dir`` with the command line's overrides."""
+    overrides: dict[str, object] = {}
+    for name in ("database_url", "node_url", "host", "port"):
+        value = getattr(args, name)
+        if value is not None:
+            overrides[name] = value
+    if args.public_subset:
+        overrides["public_subset"] = True
+    base = ExplorerSettings()
+    overrides["auditor_keys"] = [*base.auditor_keys, *args.auditor_key]
+    overrides["auditor_key_files"] = [*base.auditor_key_files, *args.auditor_key_file]
+    return settings_for_chain_dir(args.dir, **overrides)
+
+
+def run_indexer(settings: ExplorerSettings, stop: threading.Event) -> None:
+    """Follow the node until ``stop`` is set."""
+    from explorer.indexer import Indexer
+    from explorer.node_feed import NodeFeed
+    from explorer.store import Store
+
+    store = Store.open(settings.index_url())
+    feed = NodeFeed(settings.node_url)
+    try:
+        indexer = Indexer(store, feed, settings.genesis(), batch_blocks=settings.batch_blocks)
+        indexer.follow(should_stop=stop.is_set)
+    finally:
+        feed.close()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = settings_from_args(args)
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    if args.command == "index":
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        run_indexer(settings, stop)
+        return 0
+    from explorer.server import serve
+
+    if args.command == "serve":
+        return serve(settings)
+    indexer = threading.Thread(target=run_indexer, args=(settings, stop), daemon=True)
+    indexer.start()
+    try:
+        return serve(settings)
+    finally:
+        stop.set()
+        indexer.join(timeout=10)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
