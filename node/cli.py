@@ -480,6 +480,19 @@ def registry(ctx: typer.Context) -> None:
     os.execve(sys.executable, command, env)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def explorer(ctx: typer.Context) -> None:
+    """The auditors' explorer on the chain in --dir (default devchain): its indexer follows
+    the chain's node and its pages are served, as their own process (`lianxin explorer
+    --help` for its options)."""
+    args, directory = _split_dir_option(list(ctx.args))
+    command = [sys.executable, "-m", "explorer", *args, "--dir", str(directory)]
+    os.execve(sys.executable, command, dict(os.environ))
+
+
 def _split_dir_option(args: list[str]) -> tuple[list[str], Path]:
     """``args`` without the chain directory option (``--dir DIR``, ``--dir=DIR``, ``-d
     DIR``, anywhere among them), and that directory (DEFAULT_DIR if absent)."""
