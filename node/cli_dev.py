@@ -43,7 +43,7 @@ GOVERNANCE_KEY = "admin"
 STARTUP_TIMEOUT_S = 60.0
 REGISTRY_CLIENTS_DIR = "registry-clients"
 """Folder of a chain directory holding the dev departments' registry client keys."""
-DEV_CLIENT_ROLES = ("notarize", "verify", "licenses")
+DEV_CLIENT_ROLES = ("notarize", "verify", "licenses", "data", "identity", "subject")
 """Roles of a dev department's registry client: everything the registry offers."""
 
 
@@ -66,6 +66,7 @@ DEV_DIVISION_CODE = "350102"
 DEV_DEPARTMENTS = (
     DevDepartment("market", "本地开发区市场监督管理局", "11350102MB00010016", DEV_DIVISION_CODE),
     DevDepartment("archives", "本地开发区档案馆", "11350102MB00010029", DEV_DIVISION_CODE),
+    DevDepartment("identity", "本地开发区身份认证中心", "11350102MB0001003C", DEV_DIVISION_CODE),
 )
 """The dev departments, each provisioned a registry client by ``lianxin dev``."""
 
