@@ -1,10 +1,10 @@
 """The tables of public credit, on the registry's shared declarative base. The schema is
 created by the migration ``0009_credit``.
 
-No natural person's identity number is stored in clear: a record's full fields and their
-salts are sealed with the registry's data key (:mod:`registry.data_vault`); what is stored
-in clear for display is masked (:func:`credit.display.public_fields`); a subject is looked
-up by a keyed hash of its identifier (:mod:`registry.credit.subject_keys`).
+No natural person's identity number is stored in clear: only its salted SM3 commitment
+(the record's field hashes, salts derived from the registry's key, :mod:`registry.credit.keys`)
+and its masked form; a subject is looked up by a keyed hash of its identifier; repair
+evidence is sealed with the registry's data key (:mod:`registry.data_vault`).
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ class CreditRecordRow(Base):
     """:func:`credit.records.content_hash` of the current version."""
     public_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     """The current version's fields as shown to the public (masked)."""
-    sealed_fields: Mapped[str] = mapped_column(Text)
-    """The current version's fields and salts, sealed (``{"fields": …, "salts": …}``)."""
+    authority_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The current version's fields as an authorised reader sees them: everything, but
+    identity numbers masked (they are never stored; their salted hash is in
+    ``field_hashes``)."""
     field_hashes: Mapped[dict[str, str]] = mapped_column(JSON)
     """Field name → salted SM3 hash (hex): what a subject discloses one field against."""
     fields_root: Mapped[str] = mapped_column(String(64))
@@ -104,8 +106,8 @@ class CreditRecordVersion(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     public_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     """This version's fields as shown (masked)."""
-    sealed_fields: Mapped[str] = mapped_column(Text)
-    """This version's fields and salts, sealed."""
+    authority_json: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """This version's fields for authorised readers (identity numbers masked)."""
     field_hashes: Mapped[dict[str, str]] = mapped_column(JSON)
     fields_root: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -154,8 +156,6 @@ class CreditEventRow(Base):
     digest: Mapped[str] = mapped_column(String(64))
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     metadata_salt: Mapped[str] = mapped_column(String(32))
-    with_fields: Mapped[bool] = mapped_column(Boolean)
-    """Whether the record version's fields are committed with the event."""
     commitment: Mapped[str] = mapped_column(String(64))
     """What the department signs (:func:`sdk.commitments.department_record_commitment`)."""
     state: Mapped[str] = mapped_column(String(16))
@@ -179,7 +179,7 @@ class CreditListMembership(Base):
     exit_date: Mapped[date | None] = mapped_column(Date)
     exit_reason: Mapped[str | None] = mapped_column(Text)
     basis_records: Mapped[list[str]] = mapped_column(JSON)
-    """Record ids (hex) of the records the entry rests on."""
+    """Natural keys (``authority USCC/decision number``) of the records the entry rests on."""
 
 
 class CreditRepairApplication(Base):

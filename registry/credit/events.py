@@ -1,0 +1,101 @@
+"""Credit lifecycle events on their way to the chain. Each event becomes one notarized
+record of the shared pipeline (:mod:`registry.intake`, :mod:`registry.batcher`): its
+digest is what it vouches for (the fields root of the record version it concerns, a rule
+set's content hash, or the hash of an import's report of rejected rows), its metadata says
+what happened (kind, record, version, time, rule set, changed fields, SM3 of the reason: no
+personal data), and its version 2 commitment is signed by the publishing department's own
+key, exactly like a notarized record's (:func:`sdk.bundle_links.department_sign_bytes`).
+
+The registry computes the commitment when the event happens; the department signs it
+(``POST /v1/credit/events/signatures``); only then is the event handed to the anchoring
+pipeline, so the chain never holds a credit event its department did not sign.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from chain.crypto import sm3
+from registry.models import Client
+from sdk.commitments import (
+    COMMITMENT_SALT_SIZE,
+    department_record_commitment,
+    salted_metadata_hash,
+)
+
+__all__ = [
+    "AWAITING_SIGNATURE",
+    "EVENT_SCHEMA",
+    "IMPORT_REPORT",
+    "RULE_SET",
+    "SIGNED",
+    "event_values",
+]
+
+EVENT_SCHEMA = "lianxin.credit.event/v1"
+"""The ``schema`` member of every credit event's metadata."""
+
+AWAITING_SIGNATURE = "awaiting_signature"
+"""An event whose commitment the department has not signed yet."""
+
+SIGNED = "signed"
+"""An event signed and handed to the anchoring pipeline."""
+
+RULE_SET = "rule_set"
+"""The kind of the event that anchors a rule set a department applied."""
+
+IMPORT_REPORT = "import_report"
+"""The kind of the event that anchors the report of rows an import rejected."""
+
+
+def event_values(
+    *,
+    client: Client,
+    kind: str,
+    digest: bytes,
+    at: datetime,
+    record_id: str | None = None,
+    version: int | None = None,
+    rule_set_hash: str | None = None,
+    changed_fields: tuple[str, ...] = (),
+    reason: str = "",
+) -> dict[str, Any]:
+    """The ``credit_events`` row of a new event by ``client`` (its commitment computed
+    under the client's key, awaiting its signature)."""
+    if at.tzinfo is None:
+        raise ValueError("the time of an event must be timezone-aware")
+    metadata: dict[str, Any] = {
+        "schema": EVENT_SCHEMA,
+        "kind": kind,
+        "record": record_id,
+        "version": version,
+        "at": at.isoformat(),
+        "rule_set": rule_set_hash,
+        "changed_fields": list(changed_fields),
+        "reason_sm3": sm3(reason.encode()).hex() if reason else None,
+    }
+    salt = secrets.token_bytes(COMMITMENT_SALT_SIZE)
+    commitment = department_record_commitment(
+        bytes.fromhex(client.public_key), digest, salted_metadata_hash(metadata, salt), []
+    )
+    return {
+        "id": str(uuid.uuid4()),
+        "record_id": record_id,
+        "rule_set_hash": rule_set_hash,
+        "kind": kind,
+        "version": version,
+        "at": at,
+        "changed_fields": list(changed_fields),
+        "reason": reason,
+        "client_id": client.id,
+        "digest": digest.hex(),
+        "metadata_json": metadata,
+        "metadata_salt": salt.hex(),
+        "commitment": commitment.hex(),
+        "state": AWAITING_SIGNATURE,
+        "notary_record_id": None,
+        "created_at": at,
+    }

@@ -1,0 +1,493 @@
+"""Read-only queries of public credit: what the public page, the credit reports and the
+API show. Every function takes the database and, where display depends on time, the
+instant ``at`` (timezone-aware): nothing here reads a clock.
+
+- :func:`public_profile`: a subject's records on public display at ``at`` (inside their
+  window, not stopped, not withdrawn), masked (信用公示);
+- :func:`authority_profile`: everything on file about a subject, displayed or not, with
+  every version, every lifecycle event and its way to the chain, repair applications and
+  the log of checks (authorised readers, and the subject itself);
+- :func:`search_public`: subjects with records on display, by name or code.
+
+Subjects are named by the code shown for them (an organisation's USCC), or — given the
+registry's :class:`registry.credit.keys.CreditKeys` — by any identifier, a natural person's
+identity number included (matched through its keyed hash, never stored).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from credit.subjects import SubjectCategory
+from registry.credit.keys import CreditKeys
+from registry.credit.models import (
+    CreditCheckLog,
+    CreditEventRow,
+    CreditListMembership,
+    CreditRecordRow,
+    CreditRecordVersion,
+    CreditRepairApplication,
+)
+from registry.credit.store import as_aware
+from registry.db import Database
+from registry.models import Record
+
+__all__ = [
+    "MAX_SEARCH_RESULTS",
+    "AuthorityProfile",
+    "AuthorityRecord",
+    "CheckSeen",
+    "EventView",
+    "ListMembershipView",
+    "PublicProfile",
+    "PublicRecord",
+    "RepairView",
+    "SearchHit",
+    "VersionView",
+    "authority_profile",
+    "displayed_at",
+    "public_profile",
+    "search_public",
+    "subject_filter",
+]
+
+MAX_SEARCH_RESULTS = 50
+"""Most subjects :func:`search_public` returns."""
+
+MIN_SEARCH_TEXT = 2
+"""Shortest search text (one character would list half the registry)."""
+
+
+@dataclass(frozen=True)
+class PublicRecord:
+    """A record as the public sees it."""
+
+    id: str
+    """The record's identity (hex)."""
+    kind: str
+    """penalty, licensing, list_entry or commitment."""
+    version: int
+    """Its current version."""
+    authority_uscc: str
+    """The deciding authority's USCC."""
+    decision_number: str
+    """The decision number."""
+    fields: dict[str, str | None]
+    """Every field, natural persons' names and identity numbers masked."""
+    window_start: datetime.datetime
+    """Shown from."""
+    display_end: datetime.datetime | None
+    """Shown until (exclusive); None: without end."""
+    severity: str | None
+    """ordinary or serious, for a penalty."""
+    rule_set_hash: str | None
+    """The rule set its window was computed under."""
+    fields_root: str
+    """Root of its per-field commitments."""
+
+
+@dataclass(frozen=True)
+class ListMembershipView:
+    """A list entry of the subject."""
+
+    record_id: str
+    list_type: str
+    list_name: str
+    entry_date: datetime.date
+    planned_exit_date: datetime.date | None
+    exit_date: datetime.date | None
+    exit_reason: str | None
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    """A subject's public credit profile at ``at``."""
+
+    subject_code: str | None
+    """The subject's code as shown (masked for a natural person)."""
+    subject_name: str | None
+    """Its name as shown (masked for a natural person); None when nothing is on display."""
+    at: datetime.datetime
+    """The instant of the view."""
+    records: tuple[PublicRecord, ...]
+    """Records on display at ``at``, newest window first."""
+    lists: tuple[ListMembershipView, ...]
+    """List entries on display at ``at``."""
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """One version of a record."""
+
+    version: int
+    content_hash: str
+    fields: dict[str, str | None]
+    """Fields for authorised readers (identity numbers masked: never stored in clear)."""
+    field_hashes: dict[str, str]
+    fields_root: str
+    created_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class EventView:
+    """One lifecycle event and where it is on its way to the chain."""
+
+    id: str
+    kind: str
+    version: int | None
+    at: datetime.datetime
+    changed_fields: tuple[str, ...]
+    reason: str
+    state: str
+    """awaiting_signature, or signed (handed to the anchoring pipeline)."""
+    commitment: str
+    """What the department signs."""
+    notary_record_id: str | None
+    """The notarized record carrying it, once signed."""
+    anchoring: str | None
+    """That record's status: accepted, sealed or anchored."""
+
+
+@dataclass(frozen=True)
+class RepairView:
+    """A repair application, as the subject and the authority see it."""
+
+    id: str
+    record_id: str
+    state: str
+    applied_at: datetime.datetime
+    deadline: datetime.datetime
+    overdue: bool
+    """Undecided past its deadline at the instant of the view."""
+    obligations_fulfilled: bool
+    evidence_hash: str
+    decided_at: datetime.datetime | None
+    decision_reason: str | None
+
+
+@dataclass(frozen=True)
+class CheckSeen:
+    """One ``check`` of the subject: who, when, for what, and the answer."""
+
+    checker_uscc: str
+    checker_name: str
+    activity: str
+    on_date: datetime.date
+    decision: str
+    at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class AuthorityRecord:
+    """A record with everything on file."""
+
+    current: PublicRecord
+    """The current version, as it would be shown."""
+    displayed: bool
+    """Whether it is on public display at the instant of the view."""
+    minimum_end: datetime.datetime | None
+    maximum_end: datetime.datetime | None
+    stopped_at: datetime.datetime | None
+    withdrawn: bool
+    commitment_status: str | None
+    versions: tuple[VersionView, ...]
+    """Every version, oldest first."""
+    events: tuple[EventView, ...]
+    """Every event, in order."""
+
+
+@dataclass(frozen=True)
+class AuthorityProfile:
+    """Everything on file about a subject."""
+
+    subject_code: str | None
+    subject_name: str | None
+    at: datetime.datetime
+    records: tuple[AuthorityRecord, ...]
+    lists: tuple[ListMembershipView, ...]
+    repairs: tuple[RepairView, ...]
+    checks: tuple[CheckSeen, ...]
+    """Who checked the subject, newest first."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A subject found by :func:`search_public`."""
+
+    subject_code: str | None
+    subject_name: str
+    records_on_display: int
+
+
+def subject_filter(subject: str, keys: CreditKeys | None) -> ColumnElement[bool]:
+    """Rows of the subject named ``subject`` (see the module's text)."""
+    if keys is not None:
+        return CreditRecordRow.subject_key == keys.subject_key(subject)
+    return CreditRecordRow.subject_code == subject.strip().upper()
+
+
+def _utc(at: datetime.datetime) -> datetime.datetime:
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    return at.astimezone(datetime.UTC)
+
+
+def displayed_at(at: datetime.datetime) -> ColumnElement[bool]:
+    """Records on public display at ``at``: started, not ended, not stopped."""
+    moment = _utc(at)
+    return and_(
+        CreditRecordRow.window_start <= moment,
+        or_(CreditRecordRow.display_end.is_(None), CreditRecordRow.display_end > moment),
+    )
+
+
+def _public(row: CreditRecordRow) -> PublicRecord:
+    end = row.display_end
+    return PublicRecord(
+        id=row.id,
+        kind=row.kind,
+        version=row.version,
+        authority_uscc=row.authority_uscc,
+        decision_number=row.decision_number,
+        fields=dict(row.public_json),
+        window_start=as_aware(row.window_start),
+        display_end=None if end is None else as_aware(end),
+        severity=row.severity,
+        rule_set_hash=row.rule_set_hash,
+        fields_root=row.fields_root,
+    )
+
+
+def _lists(session: Session, record_ids: list[str]) -> tuple[ListMembershipView, ...]:
+    if not record_ids:
+        return ()
+    rows = session.scalars(
+        select(CreditListMembership)
+        .where(CreditListMembership.record_id.in_(record_ids))
+        .order_by(CreditListMembership.entry_date)
+    )
+    return tuple(
+        ListMembershipView(
+            record_id=row.record_id,
+            list_type=row.list_type,
+            list_name=row.list_name,
+            entry_date=row.entry_date,
+            planned_exit_date=row.planned_exit_date,
+            exit_date=row.exit_date,
+            exit_reason=row.exit_reason,
+        )
+        for row in rows
+    )
+
+
+def public_profile(
+    db: Database, subject: str, at: datetime.datetime, *, keys: CreditKeys | None = None
+) -> PublicProfile:
+    """The public profile of ``subject`` at ``at``: only records inside their window and
+    not stopped (repair, withdrawal, list exit), every field masked as the rules require."""
+    with db.read_session() as session:
+        rows = list(
+            session.scalars(
+                select(CreditRecordRow)
+                .where(subject_filter(subject, keys), displayed_at(at))
+                .order_by(CreditRecordRow.window_start.desc(), CreditRecordRow.id)
+            )
+        )
+        lists = _lists(session, [row.id for row in rows if row.kind == "list_entry"])
+    first = rows[0] if rows else None
+    return PublicProfile(
+        subject_code=None if first is None else first.subject_code,
+        subject_name=None if first is None else first.subject_name,
+        at=at,
+        records=tuple(_public(row) for row in rows),
+        lists=lists,
+    )
+
+
+def _events(session: Session, record_ids: list[str]) -> dict[str, list[EventView]]:
+    found: dict[str, list[EventView]] = {}
+    if not record_ids:
+        return found
+    rows = session.execute(
+        select(CreditEventRow, Record.status)
+        .outerjoin(Record, Record.id == CreditEventRow.notary_record_id)
+        .where(CreditEventRow.record_id.in_(record_ids))
+        .order_by(CreditEventRow.seq)
+    ).all()
+    for event, status in rows:
+        assert event.record_id is not None
+        found.setdefault(event.record_id, []).append(
+            EventView(
+                id=event.id,
+                kind=event.kind,
+                version=event.version,
+                at=as_aware(event.at),
+                changed_fields=tuple(event.changed_fields),
+                reason=event.reason,
+                state=event.state,
+                commitment=event.commitment,
+                notary_record_id=event.notary_record_id,
+                anchoring=status,
+            )
+        )
+    return found
+
+
+def _versions(session: Session, record_ids: list[str]) -> dict[str, list[VersionView]]:
+    found: dict[str, list[VersionView]] = {}
+    if not record_ids:
+        return found
+    for row in session.scalars(
+        select(CreditRecordVersion)
+        .where(CreditRecordVersion.record_id.in_(record_ids))
+        .order_by(CreditRecordVersion.record_id, CreditRecordVersion.version)
+    ):
+        found.setdefault(row.record_id, []).append(
+            VersionView(
+                version=row.version,
+                content_hash=row.content_hash,
+                fields=dict(row.authority_json),
+                field_hashes=dict(row.field_hashes),
+                fields_root=row.fields_root,
+                created_at=as_aware(row.created_at),
+            )
+        )
+    return found
+
+
+def repair_view(row: CreditRepairApplication, at: datetime.datetime) -> RepairView:
+    """A repair application as shown at ``at``."""
+    deadline = as_aware(row.deadline)
+    return RepairView(
+        id=row.id,
+        record_id=row.record_id,
+        state=row.state,
+        applied_at=as_aware(row.applied_at),
+        deadline=deadline,
+        overdue=row.state == "pending" and at >= deadline,
+        obligations_fulfilled=row.obligations_fulfilled,
+        evidence_hash=row.evidence_hash,
+        decided_at=None if row.decided_at is None else as_aware(row.decided_at),
+        decision_reason=row.decision_reason,
+    )
+
+
+def authority_profile(
+    db: Database,
+    subject: str,
+    *,
+    at: datetime.datetime | None = None,
+    keys: CreditKeys | None = None,
+) -> AuthorityProfile:
+    """Everything on file about ``subject``: every record whether displayed or not (at
+    ``at``, or now if omitted: only the ``displayed`` flags and overdue repairs depend on
+    it), each with every version and event; its list entries, repair applications and the
+    checks made of it."""
+    moment = at if at is not None else datetime.datetime.now(datetime.UTC)
+    with db.read_session() as session:
+        rows = list(
+            session.scalars(
+                select(CreditRecordRow)
+                .where(subject_filter(subject, keys))
+                .order_by(CreditRecordRow.window_start.desc(), CreditRecordRow.id)
+            )
+        )
+        ids = [row.id for row in rows]
+        shown = set(
+            session.scalars(
+                select(CreditRecordRow.id).where(CreditRecordRow.id.in_(ids), displayed_at(moment))
+            )
+        )
+        events = _events(session, ids)
+        versions = _versions(session, ids)
+        lists = _lists(session, [row.id for row in rows if row.kind == "list_entry"])
+        subject_keys = {row.subject_key for row in rows}
+        repairs = (
+            session.scalars(
+                select(CreditRepairApplication)
+                .where(CreditRepairApplication.subject_key.in_(subject_keys))
+                .order_by(CreditRepairApplication.applied_at)
+            ).all()
+            if subject_keys
+            else []
+        )
+        checks = (
+            session.scalars(
+                select(CreditCheckLog)
+                .where(CreditCheckLog.subject_key.in_(subject_keys))
+                .order_by(CreditCheckLog.id.desc())
+            ).all()
+            if subject_keys
+            else []
+        )
+    first = rows[0] if rows else None
+    return AuthorityProfile(
+        subject_code=None if first is None else first.subject_code,
+        subject_name=None if first is None else first.subject_name,
+        at=moment,
+        records=tuple(
+            AuthorityRecord(
+                current=_public(row),
+                displayed=row.id in shown,
+                minimum_end=None if row.minimum_end is None else as_aware(row.minimum_end),
+                maximum_end=None if row.maximum_end is None else as_aware(row.maximum_end),
+                stopped_at=None if row.stopped_at is None else as_aware(row.stopped_at),
+                withdrawn=row.withdrawn,
+                commitment_status=row.commitment_status,
+                versions=tuple(versions.get(row.id, [])),
+                events=tuple(events.get(row.id, [])),
+            )
+            for row in rows
+        ),
+        lists=lists,
+        repairs=tuple(repair_view(row, moment) for row in repairs),
+        checks=tuple(
+            CheckSeen(
+                checker_uscc=row.checker_uscc,
+                checker_name=row.checker_name,
+                activity=row.activity,
+                on_date=row.on_date,
+                decision=row.decision,
+                at=as_aware(row.at),
+            )
+            for row in checks
+        ),
+    )
+
+
+def search_public(
+    db: Database, text: str, at: datetime.datetime, *, limit: int = MAX_SEARCH_RESULTS
+) -> list[SearchHit]:
+    """Subjects with records on display at ``at`` whose name contains ``text`` or whose
+    code is ``text`` (case and surrounding spaces ignored), most records first, at most
+    ``limit``. Natural persons are found by neither (their names and numbers are shown
+    masked, never searched). Text shorter than two characters finds nothing."""
+    needle = text.strip()
+    if len(needle) < MIN_SEARCH_TEXT:
+        return []
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    count = func.count(CreditRecordRow.id)
+    query: Any = (
+        select(CreditRecordRow.subject_code, CreditRecordRow.subject_name, count)
+        .where(
+            displayed_at(at),
+            CreditRecordRow.subject_category != SubjectCategory.NATURAL_PERSON.value,
+            or_(
+                CreditRecordRow.subject_name.like(f"%{escaped}%", escape="\\"),
+                CreditRecordRow.subject_code == needle.upper(),
+            ),
+        )
+        .group_by(CreditRecordRow.subject_code, CreditRecordRow.subject_name)
+        .order_by(count.desc(), CreditRecordRow.subject_name)
+        .limit(max(1, min(limit, MAX_SEARCH_RESULTS)))
+    )
+    with db.read_session() as session:
+        return [
+            SearchHit(subject_code=code, subject_name=name, records_on_display=int(number))
+            for code, name, number in session.execute(query)
+        ]

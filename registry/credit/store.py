@@ -1,0 +1,372 @@
+"""Publishing and correcting credit records in the database, with their windows, history
+and lifecycle events (the events wait for the department's signature, see
+:mod:`registry.credit.events`).
+
+A record is keyed by its identity (kind + authority USCC + decision number). Storing the
+same content again changes nothing; different content under the same key is a correction:
+a new version in ``credit_record_versions`` (the old one stays), and a ``correct`` event
+naming the fields that changed. Field salts depend on the record and the field name only
+(:mod:`registry.credit.keys`), so a field that did not change keeps its hash, and the
+changed fields are those whose hash changed.
+
+Time is a parameter (``Publisher.now``): nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from chain.crypto import sm3
+from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
+from credit.records import (
+    CreditCommitment,
+    CreditRecord,
+    LicensingRecord,
+    LifecycleEventKind,
+    ListEntry,
+    PenaltyRecord,
+    content_hash,
+    record_fields,
+    record_id,
+    record_kind,
+)
+from credit.rulesets import RuleSet
+from credit.subjects import mask_identifier
+from credit.windows import Window, licensing_window, penalty_window
+from registry.credit.events import RULE_SET, event_values
+from registry.credit.keys import CreditKeys, subject_identifier
+from registry.credit.models import (
+    CreditEventRow,
+    CreditListMembership,
+    CreditRecordRow,
+    CreditRecordVersion,
+    CreditRuleSetRow,
+)
+from registry.errors import Forbidden, InvalidInput
+from registry.models import Client
+from sdk.commitments import field_hash, fields_root
+
+__all__ = [
+    "CREDIT_OFFICE_ROLE",
+    "CREDIT_ROLE",
+    "LOOKUP_CHUNK",
+    "Publisher",
+    "StoreOutcome",
+    "as_aware",
+    "display_end",
+    "require_authority",
+    "store_records",
+    "utc",
+    "window_of",
+]
+
+CREDIT_ROLE = "credit"
+"""The client role of a department that publishes credit records."""
+
+CREDIT_OFFICE_ROLE = "credit_office"
+"""The client role of the credit office (信用办), which publishes, corrects and decides
+repairs for any authority (it collects the departments' data)."""
+
+LOOKUP_CHUNK = 500
+"""Record identities looked up per query."""
+
+
+class StoreOutcome(enum.StrEnum):
+    """What storing one record did."""
+
+    PUBLISHED = "published"
+    """A new record, version 1."""
+    CORRECTED = "corrected"
+    """A new version of a record on file."""
+    UNCHANGED = "unchanged"
+    """The content was on file already: nothing changed."""
+
+
+@dataclass(frozen=True)
+class Publisher:
+    """Who stores, under which rule set, at which instant."""
+
+    client: Client
+    """The department client (its key signs the events)."""
+    keys: CreditKeys
+    """The registry's credit keys."""
+    rules: RuleSet
+    """The rule set in force for windows."""
+    now: datetime.datetime
+    """The instant of the events (timezone-aware)."""
+
+
+def as_aware(moment: datetime.datetime) -> datetime.datetime:
+    """A stored time with its zone (SQLite hands back UTC times without it)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=datetime.UTC)
+
+
+def utc(moment: datetime.datetime | None) -> datetime.datetime | None:
+    """``moment`` in UTC, as every time the registry stores is (SQLite keeps no zone)."""
+    return None if moment is None else moment.astimezone(datetime.UTC)
+
+
+def require_authority(client: Client, authority_uscc: str, data_source_uscc: str | None) -> None:
+    """Return if ``client`` may publish or act for ``authority_uscc``: it is that authority,
+    or the data source that delivers its data, or the credit office. Raises Forbidden."""
+    if CREDIT_OFFICE_ROLE in client.roles:
+        return
+    if CREDIT_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} may not publish credit records", code="not_credit")
+    if client.uscc not in (authority_uscc, data_source_uscc):
+        raise Forbidden(
+            f"client {client.id} ({client.uscc}) may not publish for authority {authority_uscc}",
+            code="not_the_authority",
+        )
+
+
+def _midnight(day: datetime.date, rules: RuleSet) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time(0), tzinfo=rules.utc_offset)
+
+
+def window_of(record: CreditRecord, rules: RuleSet) -> Window:
+    """The display window of any record: a penalty's or a licensing decision's under
+    ``rules``; a list entry from its entry date to its planned exit; a credit commitment
+    from its signature, without end."""
+    if isinstance(record, PenaltyRecord):
+        return penalty_window(record, rules)
+    if isinstance(record, LicensingRecord):
+        return licensing_window(record, rules)
+    if isinstance(record, ListEntry):
+        start = _midnight(record.entry_date, rules)
+        planned = record.planned_exit_date
+        end = None if planned is None else _midnight(planned, rules)
+    else:
+        start, end = _midnight(record.signed_on, rules), None
+    return Window(start, None, end, None, rules.id, rules.version, rules.content_hash)
+
+
+def display_end(
+    maximum_end: datetime.datetime | None, stopped_at: datetime.datetime | None
+) -> datetime.datetime | None:
+    """The first instant a record is no longer shown: the earlier of its window's end and
+    an early stop (None: shown without end)."""
+    ends = [as_aware(end) for end in (maximum_end, stopped_at) if end is not None]
+    return utc(min(ends)) if ends else None
+
+
+def _authority_fields(fields: dict[str, str | None]) -> dict[str, str | None]:
+    shown = dict(fields)
+    for name in MASKED_IDENTIFIER_FIELDS:
+        value = shown.get(name)
+        if value:
+            shown[name] = mask_identifier(value)
+    return shown
+
+
+def _ensure_rule_set(session: Session, publisher: Publisher) -> str:
+    rules = publisher.rules
+    rule_hash = rules.content_hash.hex()
+    if session.get(CreditRuleSetRow, rule_hash) is None:
+        session.add(
+            CreditRuleSetRow(
+                hash=rule_hash,
+                rule_set_id=rules.id,
+                version=rules.version,
+                title=rules.title,
+                source=rules.source,
+                created_at=utc(publisher.now),
+            )
+        )
+        session.flush()
+        event = event_values(
+            client=publisher.client,
+            kind=RULE_SET,
+            digest=rules.content_hash,
+            at=publisher.now.astimezone(datetime.UTC),
+            rule_set_hash=rule_hash,
+            reason=f"{rules.id} v{rules.version}",
+        )
+        session.execute(cast(Table, CreditEventRow.__table__).insert(), [event])
+    return rule_hash
+
+
+@dataclass
+class _Rows:
+    records: list[dict[str, Any]]
+    versions: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    memberships: list[dict[str, Any]]
+
+
+def _window_columns(window: Window, stopped_at: datetime.datetime | None) -> dict[str, Any]:
+    return {
+        "window_start": utc(window.start),
+        "minimum_end": utc(window.minimum_end),
+        "maximum_end": utc(window.maximum_end),
+        "display_end": display_end(window.maximum_end, stopped_at),
+        "severity": None if window.severity is None else window.severity.value,
+    }
+
+
+def _membership(identity: str, subject_key: str, entry: ListEntry) -> dict[str, Any]:
+    return {
+        "record_id": identity,
+        "subject_key": subject_key,
+        "list_type": entry.list_type.value,
+        "list_name": entry.list_name,
+        "entry_date": entry.entry_date,
+        "planned_exit_date": entry.planned_exit_date,
+        "exit_date": None,
+        "exit_reason": None,
+        "basis_records": [
+            f"{key.authority_uscc}/{key.decision_number}" for key in entry.basis_records
+        ],
+    }
+
+
+def _store_one(
+    publisher: Publisher,
+    rule_hash: str,
+    record: CreditRecord,
+    existing: CreditRecordRow | None,
+    rows: _Rows,
+) -> StoreOutcome:
+    kind = record_kind(record)
+    identity_bytes = record_id(kind, record.natural_key)
+    identity = identity_bytes.hex()
+    content = content_hash(record).hex()
+    if existing is not None and existing.content_hash == content:
+        return StoreOutcome.UNCHANGED
+    fields = record_fields(record)
+    salt = publisher.keys.salts(identity_bytes)
+    hashes = {name: field_hash(name, value, salt(name)) for name, value in fields.items()}
+    root = fields_root(list(hashes.items()))
+    hashes_hex = {name: value.hex() for name, value in hashes.items()}
+    window = window_of(record, publisher.rules)
+    subject = record.subject
+    subject_key = publisher.keys.subject_key(subject_identifier(subject))
+    now = publisher.now.astimezone(datetime.UTC)
+    version = 1 if existing is None else existing.version + 1
+    shown = public_fields(record)
+    authority = _authority_fields(fields)
+    columns: dict[str, Any] = {
+        "subject_key": subject_key,
+        "subject_name": subject.display_name()[:200],
+        "subject_code": subject.display_identifier(),
+        "subject_category": subject.category.value,
+        "version": version,
+        "content_hash": content,
+        "public_json": shown,
+        "authority_json": authority,
+        "field_hashes": hashes_hex,
+        "fields_root": root.hex(),
+        "rule_set_hash": rule_hash,
+        "commitment_status": (
+            record.status.value if isinstance(record, CreditCommitment) else None
+        ),
+        "updated_at": now,
+    }
+    rows.versions.append(
+        {
+            "record_id": identity,
+            "version": version,
+            "content_hash": content,
+            "public_json": shown,
+            "authority_json": authority,
+            "field_hashes": hashes_hex,
+            "fields_root": root.hex(),
+            "created_at": now,
+        }
+    )
+    common = {"client": publisher.client, "digest": root, "at": now, "record_id": identity}
+    if existing is None:
+        columns.update(_window_columns(window, None))
+        rows.records.append(
+            {
+                "id": identity,
+                "kind": kind.value,
+                "authority_uscc": record.natural_key.authority_uscc,
+                "decision_number": record.natural_key.decision_number,
+                "client_id": publisher.client.id,
+                "stopped_at": None,
+                "withdrawn": False,
+                "created_at": now,
+                **columns,
+            }
+        )
+        event_kind = LifecycleEventKind.PUBLISH
+        if isinstance(record, ListEntry):
+            event_kind = LifecycleEventKind.LIST_ENTRY
+        rows.events.append(
+            event_values(kind=event_kind.value, version=1, rule_set_hash=rule_hash, **common)
+        )
+        if isinstance(record, ListEntry):
+            rows.memberships.append(_membership(identity, subject_key, record))
+        return StoreOutcome.PUBLISHED
+    changed = sorted(
+        name
+        for name in set(hashes_hex) | set(existing.field_hashes)
+        if hashes_hex.get(name) != existing.field_hashes.get(name)
+    )
+    columns.update(_window_columns(window, existing.stopped_at))
+    for name, value in columns.items():
+        setattr(existing, name, value)
+    rows.events.append(
+        event_values(
+            kind=LifecycleEventKind.CORRECT.value,
+            version=version,
+            rule_set_hash=rule_hash,
+            changed_fields=tuple(changed),
+            reason="corrected by the publishing authority",
+            **common,
+        )
+    )
+    return StoreOutcome.CORRECTED
+
+
+def existing_rows(session: Session, identities: Sequence[str]) -> dict[str, CreditRecordRow]:
+    """The stored records among ``identities`` (hex), by identity."""
+    found: dict[str, CreditRecordRow] = {}
+    for start in range(0, len(identities), LOOKUP_CHUNK):
+        chunk = identities[start : start + LOOKUP_CHUNK]
+        for row in session.scalars(select(CreditRecordRow).where(CreditRecordRow.id.in_(chunk))):
+            found[row.id] = row
+    return found
+
+
+def store_records(
+    session: Session, publisher: Publisher, records: Sequence[CreditRecord]
+) -> list[StoreOutcome]:
+    """Publish or correct each of ``records`` in ``session`` (one outcome per record, in
+    order); nothing for content already on file. The caller checks the publisher may act
+    for each record's authority (:func:`require_authority`) and commits the session."""
+    identities = [record_id(record_kind(record), record.natural_key).hex() for record in records]
+    if len(set(identities)) != len(identities):
+        raise InvalidInput(
+            "two records share a kind, authority and decision number", code="duplicate_key"
+        )
+    rule_hash = _ensure_rule_set(session, publisher)
+    known = existing_rows(session, list(dict.fromkeys(identities)))
+    rows = _Rows([], [], [], [])
+    outcomes = [
+        _store_one(publisher, rule_hash, record, known.get(identity), rows)
+        for record, identity in zip(records, identities, strict=True)
+    ]
+    # Core inserts: the ORM's bulk path costs more than the rows.
+    if rows.records:
+        session.execute(cast(Table, CreditRecordRow.__table__).insert(), rows.records)
+    if rows.versions:
+        session.execute(cast(Table, CreditRecordVersion.__table__).insert(), rows.versions)
+    if rows.memberships:
+        session.execute(cast(Table, CreditListMembership.__table__).insert(), rows.memberships)
+    if rows.events:
+        session.execute(cast(Table, CreditEventRow.__table__).insert(), rows.events)
+    return outcomes
+
+
+def reason_hash(reason: str) -> str:
+    """SM3 (hex) of a reason's text."""
+    return sm3(reason.encode()).hex()
