@@ -1,0 +1,378 @@
+"""Fixity audits: every stored file re-hashed (SM3, streamed) across cores in worker
+processes, compared with the package's manifest, whose root is first checked against the
+anchored root. Memory stays bounded (a bounded number of tasks in flight, one package's
+entries at a time) and the audit resumes after a crash: each hashed file and each finished
+package is appended to a checkpoint file, and a restarted audit skips what it lists.
+
+A mismatch names the file, the expected and actual SM3 and its kind: ``changed``,
+``truncated``, ``missing``, ``added``, ``renamed`` (a missing file whose contents appear
+under another path), ``bag_info_edited``, or ``manifest_altered`` (package.json no longer
+matches the anchored root)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TextIO
+
+from archives.errors import CheckpointError
+from archives.hashing import hash_files
+from archives.package import ManifestEntry
+from archives.store import LocalArchiveStore, PackageVersion
+
+TASK_FILES = 64
+"""Files per worker task (fewer round trips for small files)."""
+
+TASK_BYTES = 64 * 1024 * 1024
+"""Bytes after which a task is closed early (a few large files per task)."""
+
+IN_FLIGHT_PER_PROCESS = 4
+"""Tasks queued per worker: enough to keep it busy, few enough to bound memory."""
+
+SYNC_EVERY = 256
+"""Checkpoint lines between fsyncs (a crash loses at most this much work)."""
+
+
+class FindingKind(StrEnum):
+    """How a stored file differs from its anchored manifest entry."""
+
+    CHANGED = "changed"
+    TRUNCATED = "truncated"
+    MISSING = "missing"
+    ADDED = "added"
+    RENAMED = "renamed"
+    BAG_INFO_EDITED = "bag_info_edited"
+    MANIFEST_ALTERED = "manifest_altered"
+
+
+@dataclass(frozen=True)
+class FixityFinding:
+    """One mismatch."""
+
+    package_id: str
+    """The package."""
+    version: int
+    """Its version."""
+    path: str
+    """The file (for ``renamed``, where it was)."""
+    kind: FindingKind
+    """What happened to it."""
+    expected_sm3: str
+    """The anchored manifest's SM3 ("" for an added file)."""
+    actual_sm3: str
+    """What the file hashes to now ("" if missing)."""
+    detail: str = ""
+    """More (``renamed``: the new path; ``manifest_altered``: both roots)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As reported and checkpointed."""
+        return {
+            "packageId": self.package_id,
+            "version": self.version,
+            "path": self.path,
+            "kind": self.kind.value,
+            "expectedSm3": self.expected_sm3,
+            "actualSm3": self.actual_sm3,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> FixityFinding:
+        """Read back from a checkpoint."""
+        return cls(
+            package_id=str(value["packageId"]),
+            version=int(value["version"]),
+            path=str(value["path"]),
+            kind=FindingKind(value["kind"]),
+            expected_sm3=str(value["expectedSm3"]),
+            actual_sm3=str(value["actualSm3"]),
+            detail=str(value.get("detail", "")),
+        )
+
+
+@dataclass
+class AuditResult:
+    """What an audit found."""
+
+    audit_id: str
+    """The audit (its checkpoint carries it)."""
+    packages: list[tuple[str, int]] = field(default_factory=list)
+    """Package versions audited."""
+    files: int = 0
+    """Files hashed by this run (resumed files not counted)."""
+    bytes: int = 0
+    """Bytes hashed by this run."""
+    resumed_files: int = 0
+    """Files taken from the checkpoint."""
+    findings: list[FixityFinding] = field(default_factory=list)
+    """Every mismatch."""
+
+    @property
+    def ok(self) -> bool:
+        """True if nothing differs."""
+        return not self.findings
+
+
+def compare(
+    package_id: str,
+    version: int,
+    expected: tuple[ManifestEntry, ...],
+    actual: Mapping[str, tuple[str, int]],
+) -> list[FixityFinding]:
+    """The findings of one package version: ``actual`` maps each file on disk to its SM3
+    and size."""
+    findings: list[FixityFinding] = []
+    wanted = {entry.path: entry for entry in expected}
+    missing = sorted(set(wanted) - set(actual))
+    added = sorted(set(actual) - set(wanted))
+    for path in sorted(set(wanted) & set(actual)):
+        entry, (digest, size) = wanted[path], actual[path]
+        if digest == entry.sm3:
+            continue
+        if path == "bag-info.txt":
+            kind = FindingKind.BAG_INFO_EDITED
+        elif 0 <= size < entry.size:
+            kind = FindingKind.TRUNCATED
+        else:
+            kind = FindingKind.CHANGED
+        findings.append(FixityFinding(package_id, version, path, kind, entry.sm3, digest))
+    by_digest: dict[str, list[str]] = {}
+    for path in added:
+        by_digest.setdefault(actual[path][0], []).append(path)
+    renamed_to: set[str] = set()
+    for path in missing:
+        candidates = by_digest.get(wanted[path].sm3, [])
+        if candidates:
+            target = candidates.pop(0)
+            renamed_to.add(target)
+            findings.append(
+                FixityFinding(
+                    package_id,
+                    version,
+                    path,
+                    FindingKind.RENAMED,
+                    wanted[path].sm3,
+                    actual[target][0],
+                    detail=f"now at {target}",
+                )
+            )
+        else:
+            findings.append(
+                FixityFinding(package_id, version, path, FindingKind.MISSING, wanted[path].sm3, "")
+            )
+    findings.extend(
+        FixityFinding(package_id, version, path, FindingKind.ADDED, "", actual[path][0])
+        for path in added
+        if path not in renamed_to
+    )
+    return findings
+
+
+class _Checkpoint:
+    """The append-only log of an audit: a header, one line per hashed file, one per
+    finished package version (with its findings)."""
+
+    def __init__(self, path: Path, audit_id: str | None) -> None:
+        self.path = path
+        self.hashed: dict[tuple[str, int], dict[str, tuple[str, int]]] = {}
+        self.finished: dict[tuple[str, int], list[FixityFinding]] = {}
+        if path.exists():
+            self.audit_id = self._load(audit_id)
+            self.stream: TextIO = path.open("a", encoding="utf-8")
+        else:
+            self.audit_id = audit_id or uuid.uuid4().hex
+            self.stream = path.open("w", encoding="utf-8")
+            self._write({"audit": self.audit_id})
+            self.sync()
+        self.unsynced = 0
+
+    def _load(self, audit_id: str | None) -> str:
+        lines = self.path.read_text(encoding="utf-8").splitlines()
+        try:
+            header = json.loads(lines[0])
+            found = str(header["audit"])
+        except (IndexError, ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{self.path} is not an audit checkpoint") from exc
+        if audit_id is not None and audit_id != found:
+            raise CheckpointError(f"{self.path} belongs to audit {found}, not {audit_id}")
+        for line in lines[1:]:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                break  # the line a crash cut short; everything after it is redone
+            key = (str(value["p"]), int(value["v"]))
+            if "done" in value:
+                self.finished[key] = [FixityFinding.from_json(f) for f in value["done"]]
+                self.hashed.pop(key, None)
+            else:
+                self.hashed.setdefault(key, {})[str(value["f"])] = (
+                    str(value["h"]),
+                    int(value["s"]),
+                )
+        return found
+
+    def _write(self, value: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    def file(self, key: tuple[str, int], path: str, digest: str, size: int) -> None:
+        self._write({"p": key[0], "v": key[1], "f": path, "h": digest, "s": size})
+        self.unsynced += 1
+        if self.unsynced >= SYNC_EVERY:
+            self.sync()
+
+    def done(self, key: tuple[str, int], findings: list[FixityFinding]) -> None:
+        self._write({"p": key[0], "v": key[1], "done": [f.to_json() for f in findings]})
+        self.sync()
+        self.finished[key] = findings
+        self.hashed.pop(key, None)
+
+    def sync(self) -> None:
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+        self.unsynced = 0
+
+    def close(self) -> None:
+        self.sync()
+        self.stream.close()
+
+
+def _files_on_disk(bag: Path) -> Iterator[tuple[str, int]]:
+    for directory, subdirectories, names in os.walk(bag):
+        subdirectories.sort()
+        for name in sorted(names):
+            full = Path(directory) / name
+            yield full.relative_to(bag).as_posix(), full.lstat().st_size
+
+
+def _tasks(files: Iterator[tuple[str, int]]) -> Iterator[list[str]]:
+    task: list[str] = []
+    size = 0
+    for path, length in files:
+        task.append(path)
+        size += length
+        if len(task) >= TASK_FILES or size >= TASK_BYTES:
+            yield task
+            task, size = [], 0
+    if task:
+        yield task
+
+
+Progress = Callable[[int, int], None]
+"""Told (files, bytes) hashed so far by this run."""
+
+
+def count_files(store: LocalArchiveStore) -> tuple[int, int]:
+    """Files and bytes an audit of ``store`` will read (for a progress bar's total)."""
+    files = size = 0
+    for package_id in store.package_ids():
+        for version in store.versions(package_id):
+            for _, length in _files_on_disk(store.bag_path(package_id, version)):
+                files += 1
+                size += length
+    return files, size
+
+
+def audit_store(
+    store: LocalArchiveStore,
+    checkpoint: Path,
+    *,
+    anchored_roots: Mapping[tuple[str, int], str] | None = None,
+    processes: int = 2,
+    progress: Progress | None = None,
+    audit_id: str | None = None,
+) -> AuditResult:
+    """Audit every stored version of every package. ``anchored_roots`` maps (package,
+    version) to the root anchored on chain: a package.json that disagrees is reported as
+    ``manifest_altered`` and the files are compared with it all the same. Resumes from
+    ``checkpoint`` if it exists (its audit id must be ``audit_id`` if given); the
+    checkpoint is removed once the audit completes."""
+    log = _Checkpoint(checkpoint, audit_id)
+    result = AuditResult(audit_id=log.audit_id)
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
+            for package_id in store.package_ids():
+                for version in store.versions(package_id):
+                    key = (package_id, version)
+                    result.packages.append(key)
+                    if key in log.finished:
+                        result.findings.extend(log.finished[key])
+                        continue
+                    findings = _audit_version(
+                        store, key, log, pool, processes, result, progress, anchored_roots
+                    )
+                    log.done(key, findings)
+                    result.findings.extend(findings)
+    finally:
+        log.close()
+    checkpoint.unlink()
+    return result
+
+
+def _audit_version(
+    store: LocalArchiveStore,
+    key: tuple[str, int],
+    log: _Checkpoint,
+    pool: ProcessPoolExecutor,
+    processes: int,
+    result: AuditResult,
+    progress: Progress | None,
+    anchored_roots: Mapping[tuple[str, int], str] | None,
+) -> list[FixityFinding]:
+    bag = store.bag_path(*key)
+    done = log.hashed.get(key, {})
+    result.resumed_files += len(done)
+    actual: dict[str, tuple[str, int]] = dict(done)
+    pending = (item for item in _files_on_disk(bag) if item[0] not in done)
+    in_flight: list[Future[list[tuple[str, str, int]]]] = []
+    limit = max(1, processes) * IN_FLIGHT_PER_PROCESS
+
+    def collect(future: Future[list[tuple[str, str, int]]]) -> None:
+        for path, digest, size in future.result():
+            actual[path] = (digest, size)
+            log.file(key, path, digest, size)
+            result.files += 1
+            result.bytes += max(size, 0)
+        if progress is not None:
+            progress(result.files, result.bytes)
+
+    for task in _tasks(pending):
+        in_flight.append(pool.submit(hash_files, str(bag), task))
+        if len(in_flight) >= limit:
+            collect(in_flight.pop(0))
+    for future in in_flight:
+        collect(future)
+    stored: PackageVersion = store.read_version(*key)
+    findings: list[FixityFinding] = []
+    anchored = None if anchored_roots is None else anchored_roots.get(key)
+    if anchored is not None and anchored != stored.root:
+        findings.append(
+            FixityFinding(
+                key[0],
+                key[1],
+                "package.json",
+                FindingKind.MANIFEST_ALTERED,
+                anchored,
+                stored.root,
+                detail=f"anchored root {anchored}, package.json root {stored.root}",
+            )
+        )
+    findings.extend(compare(key[0], key[1], stored.entries, actual))
+    return findings
+
+
+__all__ = [
+    "AuditResult",
+    "FindingKind",
+    "FixityFinding",
+    "audit_store",
+    "compare",
+    "count_files",
+]
