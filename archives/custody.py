@@ -14,8 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from archives.errors import CustodyError
-from archives.hashing import sm3_hex
-from sdk.canonical import canonical_json
+from sdk.archive_bundle import archive_event_hash
 
 GENESIS = "0" * 64
 """The ``previous`` of a package's first event."""
@@ -84,7 +83,7 @@ class CustodyEvent:
     @property
     def event_hash(self) -> str:
         """SM3 of the RFC 8785 JSON of :meth:`to_json` (hex)."""
-        return sm3_hex(canonical_json(self.to_json()))
+        return archive_event_hash(self.to_json())
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> CustodyEvent:

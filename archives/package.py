@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.merkle import MerkleProof, MerkleTree, verify_proof
+from sdk.archive_bundle import ARCHIVE_ENTRY_PREFIX, archive_entry_leaf, archive_root
 
-ENTRY_PREFIX = b"lianxin/archive-entry/v1\x00"
-"""Domain separation of a manifest entry leaf."""
+ENTRY_PREFIX = ARCHIVE_ENTRY_PREFIX
+"""Domain separation of a manifest entry leaf (defined with the offline verifier)."""
 
 
 @dataclass(frozen=True, order=True)
@@ -28,7 +29,7 @@ class ManifestEntry:
 
     def leaf(self) -> bytes:
         """The Merkle leaf: prefix, UTF-8 path, NUL, the 32-byte digest."""
-        return ENTRY_PREFIX + self.path.encode() + b"\x00" + bytes.fromhex(self.sm3)
+        return archive_entry_leaf(self.path, self.sm3)
 
     def to_json(self) -> dict[str, str | int]:
         """As exported."""
@@ -50,8 +51,8 @@ def package_tree(entries: Sequence[ManifestEntry]) -> MerkleTree:
 
 
 def package_root(entries: Sequence[ManifestEntry]) -> str:
-    """The package root (hex)."""
-    return package_tree(entries).root.hex()
+    """The package root (hex), as the offline verifier computes it."""
+    return archive_root([(entry.path, entry.sm3) for entry in entries])
 
 
 def entry_proof(entries: Sequence[ManifestEntry], path: str) -> MerkleProof:
