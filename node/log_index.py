@@ -74,9 +74,8 @@ def log_matches(log: Log, query: LogQuery) -> bool:
     """Whether ``log`` satisfies the address and topic criteria of ``query``."""
     if query.addresses is not None and log.address not in query.addresses:
         return False
-    if len(query.topics) > len(log.topics) and any(
-        wanted is not None for wanted in query.topics[len(log.topics) :]
-    ):
+    # A position the query names, even as a wildcard, needs a topic there (execution-apis).
+    if len(query.topics) > len(log.topics):
         return False
     for position, wanted in enumerate(query.topics):
         if wanted is not None and log.topics[position] not in wanted:
