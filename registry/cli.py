@@ -52,7 +52,9 @@ GovernancePasswordFile = Annotated[
 
 DEFAULT_ROLES = ("notarize", "verify")
 """Roles a new client gets unless told otherwise."""
-KNOWN_ROLES = frozenset({"notarize", "verify", "licenses", "data", "identity", "subject"})
+KNOWN_ROLES = frozenset(
+    {"notarize", "verify", "licenses", "data", "identity", "subject", "credit", "credit_office"}
+)
 """Roles a client may hold: ``data`` grants authorizations and reads through the data
 gateway, ``identity`` attests citizens' approvals (an identity provider), ``subject`` is an
 enterprise acting on its own authorizations and access log."""
