@@ -384,7 +384,9 @@ class LmdbBlockStore:
         low = keys.log_position(first, 0)
         high = keys.log_position(last, keys.MAX_LOG_INDEX)
         groups = index_groups(query)
-        index_decides = all(wanted is None for wanted in query.topics)
+        # Without topic positions the index decides; a wildcard position needs the log's
+        # topic count, which only the log itself holds.
+        index_decides = not query.topics
         count = 0
         with _lmdb_errors("count logs"), self._env.begin() as txn:
             positions = (
