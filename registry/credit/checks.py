@@ -1,0 +1,207 @@
+"""``check(subject, activity, date)`` served (联合奖惩): the subject's list entries from
+the database, the measures catalogue (:func:`credit.joint.bundled_catalogue`, versioned
+data) and the domain's :func:`credit.joint.check` give allowed / restricted / favoured with
+every reason; each call is logged (who checked whom, for what, when, and the answer), so
+the subject can see it in its profile. Bundles of the reasons are attached by the caller
+(:func:`registry.credit.proofs.record_bundles`)."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
+from credit.records import ListEntry, ListExit, ListType, NaturalKey
+from credit.subjects import Subject, SubjectCategory
+from registry.credit.keys import CreditKeys
+from registry.credit.models import CreditCheckLog, CreditListMembership, CreditRecordRow
+from registry.credit.store import as_aware
+from registry.db import Database
+from registry.errors import InvalidInput
+from registry.models import Client
+
+__all__ = [
+    "CHECK_ROLES",
+    "MAX_ACTIVITY",
+    "CheckAnswer",
+    "CheckReason",
+    "catalogue",
+    "check_subject",
+]
+
+CHECK_ROLES = ("credit", "credit_office", "verify")
+"""Client roles that may call ``check`` (an approving department verifies)."""
+
+MAX_ACTIVITY = 100
+"""Longest activity name."""
+
+
+@functools.cache
+def catalogue() -> Catalogue:
+    """The measures catalogue in force (the one shipped with :mod:`credit`)."""
+    return bundled_catalogue()
+
+
+@dataclass(frozen=True)
+class CheckReason:
+    """One measure that applies, the list entry that triggers it, the records behind it."""
+
+    measure_id: str
+    measure_name: str
+    effect: str
+    """restricted or favoured."""
+    basis: str
+    """The measure's legal basis."""
+    entry_record_id: str
+    """The list entry's record (its bundle proves it)."""
+    list_type: str
+    list_name: str
+    entry_date: datetime.date
+    authority_uscc: str
+    decision_number: str
+    basis_record_ids: tuple[str, ...]
+    """The records the entry rests on that are on file."""
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """The answer of ``check``."""
+
+    decision: str
+    """allowed, restricted or favoured."""
+    activity: str
+    on: datetime.date
+    reasons: tuple[CheckReason, ...]
+    catalogue_id: str
+    catalogue_version: int
+    catalogue_hash: str
+    checked_at: datetime.datetime
+
+
+_PLACEHOLDER_SUBJECT = Subject(
+    SubjectCategory.ORGANISATION,
+    "",
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+)
+"""The checked subject is known by its key; the domain's check does not look at it."""
+
+
+def check_subject(
+    db: Database,
+    keys: CreditKeys,
+    client: Client,
+    *,
+    subject: str,
+    activity: str,
+    on: datetime.date,
+    now: datetime.datetime,
+) -> CheckAnswer:
+    """Check ``subject`` (any identifier: USCC, resident ID) for ``activity`` on ``on``,
+    log the call as made by ``client`` at ``now``, and answer with every reason. An entry
+    whose decision was withdrawn does not count."""
+    name = activity.strip()
+    if not name or len(name) > MAX_ACTIVITY:
+        raise InvalidInput(f"activity is 1 to {MAX_ACTIVITY} characters", code="bad_activity")
+    subject_key = keys.subject_key(subject)
+    measures = catalogue()
+    with db.session() as session:
+        rows = session.execute(
+            select(CreditListMembership, CreditRecordRow)
+            .join(CreditRecordRow, CreditRecordRow.id == CreditListMembership.record_id)
+            .where(CreditListMembership.subject_key == subject_key)
+        ).all()
+        entries: list[ListEntry] = []
+        exits: list[ListExit] = []
+        by_key: dict[NaturalKey, tuple[CreditListMembership, CreditRecordRow]] = {}
+        for membership, row in rows:
+            key = NaturalKey(row.authority_uscc, row.decision_number)
+            by_key[key] = (membership, row)
+            entries.append(
+                ListEntry(
+                    subject=_PLACEHOLDER_SUBJECT,
+                    list_type=ListType(membership.list_type),
+                    list_name=membership.list_name,
+                    decision_number=row.decision_number,
+                    reason="",
+                    legal_basis="",
+                    entry_date=membership.entry_date,
+                    planned_exit_date=membership.planned_exit_date,
+                    authority="",
+                    authority_uscc=row.authority_uscc,
+                )
+            )
+            if membership.exit_date is not None:
+                exits.append(ListExit(key, membership.exit_date, membership.exit_reason or ""))
+            elif row.withdrawn and row.stopped_at is not None:
+                exits.append(ListExit(key, as_aware(row.stopped_at).date(), "withdrawn"))
+        result = check(SubjectState(entries, exits, ()), name, on, measures)
+        basis_keys = {
+            tuple(text.split("/", 1))
+            for membership, _ in by_key.values()
+            for text in membership.basis_records
+        }
+        basis_ids: dict[str, str] = {}
+        for uscc, number in basis_keys:
+            for record_id in session.scalars(
+                select(CreditRecordRow.id).where(
+                    CreditRecordRow.authority_uscc == uscc,
+                    CreditRecordRow.decision_number == number,
+                    CreditRecordRow.subject_key == subject_key,
+                )
+            ):
+                basis_ids.setdefault(f"{uscc}/{number}", record_id)
+        reasons = []
+        for reason in result.reasons:
+            membership, row = by_key[reason.entry.natural_key]
+            reasons.append(
+                CheckReason(
+                    measure_id=reason.measure.id,
+                    measure_name=reason.measure.name,
+                    effect=reason.measure.effect.value,
+                    basis=reason.measure.basis,
+                    entry_record_id=row.id,
+                    list_type=membership.list_type,
+                    list_name=membership.list_name,
+                    entry_date=membership.entry_date,
+                    authority_uscc=row.authority_uscc,
+                    decision_number=row.decision_number,
+                    basis_record_ids=tuple(
+                        basis_ids[text] for text in membership.basis_records if text in basis_ids
+                    ),
+                )
+            )
+        session.add(
+            CreditCheckLog(
+                client_id=client.id,
+                checker_uscc=client.uscc,
+                checker_name=client.name[:200],
+                subject_key=subject_key,
+                activity=name,
+                on_date=on,
+                decision=result.decision.value,
+                at=now.astimezone(datetime.UTC),
+            )
+        )
+    return CheckAnswer(
+        decision=result.decision.value,
+        activity=name,
+        on=on,
+        reasons=tuple(reasons),
+        catalogue_id=result.catalogue_id,
+        catalogue_version=result.catalogue_version,
+        catalogue_hash=result.catalogue_hash.hex(),
+        checked_at=now,
+    )

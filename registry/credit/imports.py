@@ -1,0 +1,182 @@
+"""A 双公示 file (CSV or XLSX) imported into the registry: validated by
+:mod:`credit.importing`, stored by :mod:`registry.credit.store`, in ONE transaction.
+
+- all or nothing (the default): a file with any problem imports nothing and the report
+  (row, column, value, reason) comes back in :class:`registry.errors.InvalidInput`'s place,
+  as :class:`ImportRefused`;
+- valid rows: the valid rows are imported, and the report of the rejected ones is
+  anchored (an ``import_report`` event whose digest is the SM3 of the report's canonical
+  JSON, signed by the department like every event).
+
+Re-importing a file changes nothing (every row is unchanged); a changed row is a
+correction with history. Every row's authority (or data source) must be the importing
+department, unless it is the credit office; otherwise nothing is imported.
+"""
+
+from __future__ import annotations
+
+import datetime
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table
+
+from chain.crypto import sm3
+from credit.errors import ImportFileError
+from credit.importing import ImportedRow, ImportMode, ImportRejected, ImportReport, TableFormat
+from credit.importing import import_file as read_import
+from credit.records import CreditRecord
+from credit.validation import Issue
+from registry.credit.events import IMPORT_REPORT, event_values
+from registry.credit.models import CreditEventRow
+from registry.credit.store import Publisher, StoreOutcome, require_authority, store_records
+from registry.db import Database
+from registry.errors import InvalidInput
+from sdk import canonical
+
+__all__ = [
+    "STORE_CHUNK",
+    "ImportOutcome",
+    "ImportRefused",
+    "import_bytes",
+    "report_json",
+]
+
+STORE_CHUNK = 1_000
+"""Validated rows stored per round of inserts (all in the import's one transaction)."""
+
+REPORT_ISSUES_SHOWN = 1_000
+"""Most issues an answer lists (the anchored report hash covers them all)."""
+
+
+class ImportRefused(InvalidInput):
+    """An all-or-nothing import refused: nothing was imported; ``report`` says why."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(
+            f"import refused: {report['issues_total']} problem(s); nothing was imported",
+            code="import_rejected",
+        )
+        self.report = report
+
+
+def _issue(issue: Issue) -> dict[str, Any]:
+    return {
+        "row": issue.row,
+        "column": issue.column,
+        "value": issue.value,
+        "reason": issue.reason.value,
+        "detail": issue.detail,
+    }
+
+
+def report_json(report: ImportReport, *, limit: int | None = REPORT_ISSUES_SHOWN) -> dict[str, Any]:
+    """The report as JSON (issues listed up to ``limit``; None: all)."""
+    issues = report.issues if limit is None else report.issues[:limit]
+    return {
+        "layout": None if report.layout is None else report.layout.value,
+        "header_row": report.header_row,
+        "rows_read": report.rows_read,
+        "rows_valid": report.rows_valid,
+        "rows_rejected": report.rows_rejected,
+        "issues_total": report.issues_total,
+        "issues": [_issue(issue) for issue in issues],
+        "warnings": [_issue(issue) for issue in report.warnings[:REPORT_ISSUES_SHOWN]],
+    }
+
+
+@dataclass
+class ImportOutcome:
+    """What an import did."""
+
+    report: dict[str, Any]
+    """The validation report (JSON)."""
+    published: int = 0
+    """New records."""
+    corrected: int = 0
+    """Records corrected (a new version each)."""
+    unchanged: int = 0
+    """Rows whose content was on file already."""
+    report_hash: str | None = None
+    """SM3 of the canonical JSON of the full report of rejected rows, when anchored."""
+    report_event_id: str | None = None
+    """The event anchoring it."""
+
+
+def import_bytes(
+    db: Database,
+    publisher: Publisher,
+    data: bytes,
+    *,
+    table_format: TableFormat,
+    mode: ImportMode = ImportMode.ALL_OR_NOTHING,
+    progress: Callable[[str, int], None] | None = None,
+) -> ImportOutcome:
+    """Import the file ``data`` for ``publisher`` (see the module's text). Raises
+    ImportRefused (all or nothing, with the report), InvalidInput (``unreadable_file``:
+    not a table at all), Forbidden (a row of an authority the publisher may not act for:
+    nothing is imported)."""
+    with tempfile.TemporaryDirectory(prefix="lianxin-credit-") as folder:
+        path = Path(folder) / f"upload.{table_format.value}"
+        path.write_bytes(data)
+        return _import_path(db, publisher, path, table_format, mode, progress)
+
+
+def _import_path(
+    db: Database,
+    publisher: Publisher,
+    path: Path,
+    table_format: TableFormat,
+    mode: ImportMode,
+    progress: Callable[[str, int], None] | None,
+) -> ImportOutcome:
+    outcome = ImportOutcome(report={})
+    with db.session() as session:
+        buffer: list[CreditRecord] = []
+
+        def flush() -> None:
+            if not buffer:
+                return
+            for result in store_records(session, publisher, buffer):
+                if result is StoreOutcome.PUBLISHED:
+                    outcome.published += 1
+                elif result is StoreOutcome.CORRECTED:
+                    outcome.corrected += 1
+                else:
+                    outcome.unchanged += 1
+            buffer.clear()
+
+        def sink(row: ImportedRow) -> None:
+            record = row.record
+            require_authority(publisher.client, record.authority_uscc, record.data_source_uscc)
+            buffer.append(record)
+            if len(buffer) >= STORE_CHUNK:
+                flush()
+
+        try:
+            report = read_import(
+                path, sink, mode=mode, table_format=table_format, progress=progress
+            )
+        except ImportRejected as error:
+            raise ImportRefused(report_json(error.report)) from None
+        except ImportFileError as error:
+            raise InvalidInput(str(error), code=f"unreadable_file_{error.reason}") from None
+        flush()
+        outcome.report = report_json(report)
+        if not report.ok:
+            full = report_json(report, limit=None)
+            digest = sm3(canonical.canonical_json(full))
+            values = event_values(
+                client=publisher.client,
+                kind=IMPORT_REPORT,
+                digest=digest,
+                at=publisher.now.astimezone(datetime.UTC),
+                reason=f"{report.rows_rejected} rejected row(s)",
+            )
+            session.execute(cast(Table, CreditEventRow.__table__).insert(), [values])
+            outcome.report_hash = digest.hex()
+            outcome.report_event_id = str(values["id"])
+    return outcome
