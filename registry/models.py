@@ -121,7 +121,11 @@ class Record(Base):
     commitment; NULL for version 1 records (notarized before departments signed)."""
     department_signature: Mapped[str | None] = mapped_column(Text, nullable=True)
     """Version 2 records: the department's DER SM2 signature (hex) over the commitment
-    (sdk.bundle_links.department_sign_bytes)."""
+    (sdk.bundle_links.department_sign_bytes), or, for a record of a bulk request signed
+    once, over the Merkle root of the request's commitments."""
+    department_proof: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """For a record of a bulk request signed once: its Merkle path (hex MerkleProof
+    encoding) from the commitment to the signed root; NULL for a record signed alone."""
     commitment: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(200))
     request_hash: Mapped[str] = mapped_column(String(64))
