@@ -192,7 +192,7 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
     tags = sorted((f for f in files if not f.is_payload), key=lambda f: f.path)
     return BagReading(
         root=root,
-        version=str(bag.version),
+        version=str(bag.tags.get("BagIt-Version", "")),
         info=_info(bag.info),
         algorithms=tuple(bag.algorithms),
         files=(*payload, *tags),
