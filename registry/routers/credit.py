@@ -1,0 +1,443 @@
+"""``/v1/credit``: public credit served. Departments import 双公示 files and publish list
+entries and credit commitments, correct, withdraw and stop publishing, sign the events
+this makes (each is then anchored through the shared pipeline with the department's own
+signature), decide repair applications; approving departments call ``check``; profiles
+and the public search read :mod:`registry.credit.queries`.
+
+Time comes from ``app.state.credit_clock`` (a callable returning an aware datetime) when
+set — tests set a fixed one — and from the system clock otherwise."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from credit.importing import ImportMode, TableFormat
+from credit.records import CommitmentStatus, CreditRecord
+from credit.rulesets import BUNDLED_RULE_SETS, RuleSet, bundled_rule_set
+from registry.credit.checks import CHECK_ROLES, check_subject
+from registry.credit.imports import ImportRefused, import_bytes
+from registry.credit.keys import CreditKeys
+from registry.credit.lifecycle import exit_list, settle_commitment, stop_publishing, withdraw
+from registry.credit.proofs import record_bundles
+from registry.credit.queries import (
+    AuthorityProfile,
+    PublicProfile,
+    RepairView,
+    SearchHit,
+    authority_profile,
+    public_profile,
+    search_public,
+)
+from registry.credit.repair import RepairDecision, apply_for_repair, decide_repair, overdue_repairs
+from registry.credit.schemas import (
+    CheckIn,
+    CommitmentCreate,
+    EventsOut,
+    ImportOut,
+    ListEntryCreate,
+    ListExitIn,
+    PendingEventOut,
+    ProfileIn,
+    ReasonIn,
+    RepairApply,
+    RepairDecide,
+    SettleIn,
+    SignaturesIn,
+    SignedOut,
+)
+from registry.credit.signing import mark_signed, pending_events, signed_event_records
+from registry.credit.store import (
+    CREDIT_OFFICE_ROLE,
+    CREDIT_ROLE,
+    Publisher,
+    require_authority,
+    store_records,
+)
+from registry.deps import ClientDep, SignedDep, StateDep
+from registry.errors import Forbidden, InvalidInput, RegistryError, error_body
+from registry.models import Client
+from registry.threads import run_blocking
+
+router = APIRouter(prefix="/v1/credit", tags=["credit"])
+
+DEFAULT_RULE_SET = "cn.ndrc.order-58"
+"""The rule set windows are computed under unless a request names another."""
+
+PUBLISH_ROLES = (CREDIT_ROLE, CREDIT_OFFICE_ROLE)
+"""Roles that publish and act on records."""
+
+READ_ROLES = (CREDIT_ROLE, CREDIT_OFFICE_ROLE, "verify")
+"""Roles that read authority profiles of any subject."""
+
+MAX_PENDING = 1_000
+"""Most pending events listed at once."""
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not signed by a registered client"},
+    403: {"description": "the client's roles or department do not allow this"},
+}
+_ACT: dict[int | str, dict[str, Any]] = {
+    **_AUTH,
+    404: {"description": "no such record"},
+    409: {"description": "the step was taken already"},
+}
+
+T = TypeVar("T")
+
+
+def _now(request: Request) -> datetime.datetime:
+    clock: Callable[[], datetime.datetime] | None = getattr(request.app.state, "credit_clock", None)
+    return clock() if clock is not None else datetime.datetime.now(datetime.UTC)
+
+
+async def _keys(request: Request, state: StateDep) -> CreditKeys:
+    keys: CreditKeys | None = getattr(request.app.state, "credit_keys", None)
+    if keys is None:
+        signer = await run_blocking(state.chain.signer)
+        keys = CreditKeys.for_signing_key(signer.private_key)
+        request.app.state.credit_keys = keys
+    return keys
+
+
+def _require_role(client: Client, roles: tuple[str, ...]) -> None:
+    if not set(roles) & set(client.roles):
+        raise Forbidden(f"client {client.id} lacks the role for this", code="forbidden_role")
+
+
+def _rules(rule_set: str) -> RuleSet:
+    if rule_set not in BUNDLED_RULE_SETS:
+        raise InvalidInput(
+            f"unknown rule set {rule_set!r}; known: {sorted(BUNDLED_RULE_SETS)}",
+            code="unknown_rule_set",
+        )
+    return bundled_rule_set(rule_set)
+
+
+async def _publisher(
+    request: Request, state: StateDep, client: Client, rule_set: str = DEFAULT_RULE_SET
+) -> Publisher:
+    _require_role(client, PUBLISH_ROLES)
+    return Publisher(client, await _keys(request, state), _rules(rule_set), _now(request))
+
+
+def _write(state: StateDep, action: Callable[..., T], *args: Any) -> Callable[[], T]:
+    def run() -> T:
+        with state.db.session() as session:
+            return action(session, *args)
+
+    return run
+
+
+@router.post(
+    "/imports",
+    response_model=ImportOut,
+    responses={
+        **_AUTH,
+        413: {"description": "file larger than max_upload_bytes"},
+        422: {"description": "a row is invalid (details: the report), or not a table"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string", "format": "binary"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+        }
+    },
+)
+async def import_table(
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+    table_format: Annotated[TableFormat, Query(alias="format")] = TableFormat.CSV,
+    mode: ImportMode = ImportMode.ALL_OR_NOTHING,
+    rule_set: str = DEFAULT_RULE_SET,
+) -> Any:
+    """Import a 双公示 file in the national column layout (the body is the file itself,
+    bounded by ``max_upload_bytes`` before it is read). All or nothing by default: any
+    invalid row imports nothing and answers 422 with the report (row, column, value,
+    reason) in ``error.details``; ``mode=valid_rows`` imports the valid rows and anchors the
+    report of the rejected ones. The same file again changes nothing; a changed row is a
+    correction with history. Each new event waits for the department's signature
+    (``GET /v1/credit/events/pending``)."""
+    publisher = await _publisher(request, state, client, rule_set)
+    data = await request.body()
+    try:
+        outcome = await run_blocking(
+            import_bytes, state.db, publisher, data, table_format=table_format, mode=mode
+        )
+    except ImportRefused as refused:
+        return JSONResponse(
+            error_body(refused.code, refused.message, refused.report), status_code=422
+        )
+    waiting = await run_blocking(pending_events, state.db, client, limit=MAX_PENDING)
+    return ImportOut(
+        published=outcome.published,
+        corrected=outcome.corrected,
+        unchanged=outcome.unchanged,
+        report=outcome.report,
+        report_hash=outcome.report_hash,
+        report_event_id=outcome.report_event_id,
+        awaiting_signature=len(waiting),
+    )
+
+
+def _publish(state: StateDep, publisher: Publisher, records: list[CreditRecord]) -> EventsOut:
+    for record in records:
+        require_authority(publisher.client, record.authority_uscc, None)
+    with state.db.session() as session:
+        store_records(session, publisher, records)
+    waiting = pending_events(state.db, publisher.client, limit=MAX_PENDING)
+    return EventsOut(events=[event.id for event in waiting])
+
+
+@router.post("/list-entries", response_model=EventsOut, responses=_AUTH)
+async def enter_list(
+    payload: ListEntryCreate, request: Request, client: ClientDep, state: StateDep
+) -> EventsOut:
+    """Enter a subject into a red or black list (an entry is a record: the same entry
+    again changes nothing, a changed one is a correction). Answers the client's events
+    waiting for its signature."""
+    publisher = await _publisher(request, state, client)
+    try:
+        entry = payload.to_entry()
+    except ValueError as error:
+        raise InvalidInput(str(error), code="invalid_list_entry") from None
+    return await run_blocking(_publish, state, publisher, [entry])
+
+
+@router.post("/commitments", response_model=EventsOut, responses=_AUTH)
+async def publish_commitment(
+    payload: CommitmentCreate, request: Request, client: ClientDep, state: StateDep
+) -> EventsOut:
+    """Publish a subject's signed credit commitment (信用承诺), pending until settled."""
+    publisher = await _publisher(request, state, client)
+    try:
+        commitment = payload.to_commitment()
+    except ValueError as error:
+        raise InvalidInput(str(error), code="invalid_commitment") from None
+    return await run_blocking(_publish, state, publisher, [commitment])
+
+
+async def _step(
+    request: Request, state: StateDep, client: Client, action: Callable[..., str], *args: Any
+) -> EventsOut:
+    publisher = await _publisher(request, state, client)
+    event = await run_blocking(_write(state, action, publisher, *args))
+    return EventsOut(events=[event], record_ids=[str(args[0]).lower()])
+
+
+@router.post("/records/{record_id}/withdraw", response_model=EventsOut, responses=_ACT)
+async def withdraw_record(
+    record_id: str, payload: ReasonIn, request: Request, client: ClientDep, state: StateDep
+) -> EventsOut:
+    """The decision was overturned (撤销): display stops now; history and proof stay."""
+    return await _step(request, state, client, withdraw, record_id, payload.reason)
+
+
+@router.post("/records/{record_id}/stop", response_model=EventsOut, responses=_ACT)
+async def stop_record(
+    record_id: str, payload: ReasonIn, request: Request, client: ClientDep, state: StateDep
+) -> EventsOut:
+    """Stop publishing the record now (the authority's decision)."""
+    return await _step(request, state, client, stop_publishing, record_id, payload.reason)
+
+
+@router.post("/records/{record_id}/list-exit", response_model=EventsOut, responses=_ACT)
+async def leave_list(
+    record_id: str, payload: ListExitIn, request: Request, client: ClientDep, state: StateDep
+) -> EventsOut:
+    """The subject leaves the list of this entry on ``exit_date``."""
+    return await _step(
+        request, state, client, exit_list, record_id, payload.exit_date, payload.reason
+    )
+
+
+@router.post("/records/{record_id}/settle", response_model=EventsOut, responses=_ACT)
+async def settle(
+    record_id: str, payload: SettleIn, request: Request, client: ClientDep, state: StateDep
+) -> EventsOut:
+    """A pending credit commitment is fulfilled or broken (a new version of it)."""
+    status = CommitmentStatus(payload.status)
+    return await _step(request, state, client, settle_commitment, record_id, status, payload.reason)
+
+
+@router.get("/events/pending", response_model=list[PendingEventOut], responses=_AUTH)
+async def events_pending(
+    client: ClientDep,
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PENDING)] = MAX_PENDING,
+) -> list[PendingEventOut]:
+    """The client's events waiting for its signature, oldest first: sign each commitment
+    as a notarized record's (see ``GET /v1/records/signing``)."""
+    events = await run_blocking(pending_events, state.db, client, limit=limit)
+    return [PendingEventOut(**vars(event)) for event in events]
+
+
+@router.post(
+    "/events/signatures",
+    response_model=SignedOut,
+    responses={**_ACT, 422: {"description": "a signature does not verify"}},
+)
+async def sign_events(payload: SignaturesIn, signed: SignedDep, state: StateDep) -> SignedOut:
+    """The department's signatures of its events: each signed event becomes a notarized
+    record (stored with this request's nonce, all or none), sealed and anchored by the
+    shared batcher; its bundle then verifies offline with the department's signature."""
+    try:
+        _require_role(signed.client, PUBLISH_ROLES)
+        chain_id = await run_blocking(state.chain.chain_id)
+        prepared = await run_blocking(
+            signed_event_records, state.db, signed.client, payload.signatures, chain_id
+        )
+    except RegistryError:
+        await state.intake.spend_nonce(signed.nonce)
+        raise
+    answers = await state.intake.accept_records(signed.nonce, [record for _, record in prepared])
+    notarized = {
+        event_id: accepted.id
+        for (event_id, _), (accepted, _) in zip(prepared, answers, strict=True)
+    }
+    await run_blocking(mark_signed, state.db, notarized)
+    return SignedOut(notarized=notarized)
+
+
+@router.post("/repairs", response_model=RepairView, responses=_ACT)
+async def apply_repair(
+    payload: RepairApply, request: Request, client: ClientDep, state: StateDep
+) -> RepairView:
+    """File a subject's repair application (信用修复) for one of its records, with its
+    evidence, once the minimum period has passed and its obligations are met (422 with
+    ``repair_before_minimum``, ``repair_obligations_unmet``… otherwise)."""
+    _require_role(client, PUBLISH_ROLES)
+    keys = await _keys(request, state)
+
+    def run() -> RepairView:
+        with state.db.session() as session:
+            return apply_for_repair(
+                session,
+                keys,
+                record_id=payload.record_id.lower(),
+                subject=payload.subject,
+                evidence=payload.evidence,
+                obligations_fulfilled=payload.obligations_fulfilled,
+                now=_now(request),
+            )
+
+    return await run_blocking(run)
+
+
+@router.post("/repairs/{application_id}/decision", response_model=RepairView, responses=_ACT)
+async def decide(
+    application_id: str,
+    payload: RepairDecide,
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+) -> RepairView:
+    """The authority approves (display stops at once; ``repair`` and ``stop_publishing``
+    events are made) or rejects an application, with its reason."""
+    publisher = await _publisher(request, state, client)
+    decision = RepairDecision(payload.approve, payload.reason)
+    view, _events = await run_blocking(
+        _write(state, decide_repair, publisher, application_id, decision)
+    )
+    return view
+
+
+@router.get("/repairs/overdue", response_model=list[RepairView], responses=_AUTH)
+async def repairs_overdue(request: Request, client: ClientDep, state: StateDep) -> Any:
+    """Applications past their deadline without a decision (the client's authority's, or
+    every one for the credit office)."""
+    _require_role(client, PUBLISH_ROLES)
+    authority = None if CREDIT_OFFICE_ROLE in client.roles else client.uscc
+    return await run_blocking(overdue_repairs, state.db, _now(request), authority_uscc=authority)
+
+
+@router.post("/check", responses=_AUTH)
+async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
+    """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
+    measure, the list entry and the records behind it, each with its proof bundle (null
+    while not anchored). The call is logged; the subject sees who checked it."""
+    _require_role(client, CHECK_ROLES)
+    keys = await _keys(request, state)
+    answer = await run_blocking(
+        check_subject,
+        state.db,
+        keys,
+        client,
+        subject=payload.subject,
+        activity=payload.activity,
+        on=payload.on,
+        now=_now(request),
+    )
+    ids = sorted(
+        {reason.entry_record_id for reason in answer.reasons}
+        | {record for reason in answer.reasons for record in reason.basis_record_ids}
+    )
+    bundles = await run_blocking(record_bundles, state.db, state.chain, state.caches, ids)
+    return {
+        "decision": answer.decision,
+        "activity": answer.activity,
+        "on": answer.on.isoformat(),
+        "catalogue": {
+            "id": answer.catalogue_id,
+            "version": answer.catalogue_version,
+            "hash": answer.catalogue_hash,
+        },
+        "checked_at": answer.checked_at.isoformat(),
+        "reasons": [vars(reason) for reason in answer.reasons],
+        "proofs": bundles,
+    }
+
+
+@router.post("/profiles/public", response_model=PublicProfile, responses=_AUTH)
+async def profile_public(
+    payload: ProfileIn, request: Request, client: ClientDep, state: StateDep
+) -> PublicProfile:
+    """What the public sees of a subject at ``at`` (default now): records inside their
+    window, masked."""
+    keys = await _keys(request, state)
+    at = payload.at or _now(request)
+    return await run_blocking(public_profile, state.db, payload.subject, at, keys=keys)
+
+
+@router.post("/profiles/authority", response_model=AuthorityProfile, responses=_AUTH)
+async def profile_authority(
+    payload: ProfileIn, request: Request, client: ClientDep, state: StateDep
+) -> AuthorityProfile:
+    """Everything on file about a subject, with history, events, repairs and the log of
+    checks: for credit roles and verifiers, and for an enterprise client (role
+    ``subject``) about itself."""
+    if not set(READ_ROLES) & set(client.roles) and payload.subject.upper() != client.uscc:
+        raise Forbidden("only credit roles read other subjects' profiles", code="forbidden_role")
+    keys = await _keys(request, state)
+    at = payload.at or _now(request)
+    return await run_blocking(authority_profile, state.db, payload.subject, at=at, keys=keys)
+
+
+@router.get("/records/{record_id}/proof", responses=_ACT)
+async def record_proof(record_id: str, client: ClientDep, state: StateDep) -> Any:
+    """The record's latest anchored event with its proof bundle (null while none is)."""
+    found = await run_blocking(
+        record_bundles, state.db, state.chain, state.caches, [record_id.lower()]
+    )
+    return {"record_id": record_id.lower(), "proof": found[record_id.lower()]}
+
+
+@router.get("/search", response_model=list[SearchHit])
+async def search(
+    request: Request,
+    state: StateDep,
+    q: Annotated[str, Query(min_length=1, max_length=100)],
+) -> list[SearchHit]:
+    """Subjects with records on public display, by name or USCC (no signature needed:
+    this is public information; natural persons are not searchable)."""
+    return await run_blocking(search_public, state.db, q, _now(request))
