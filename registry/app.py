@@ -31,12 +31,19 @@ from registry.lease import WorkersLease, workers_lease
 from registry.notarization import VerifyCaches
 from registry.openapi import install_api_docs
 from registry.revocations import RevocationIndex, run_revocation_index
-from registry.routers import licenses, records, service, verify, verify_page
+from registry.routers import credit, licenses, records, service, verify, verify_page
 from registry.settings import RegistrySettings
 
 logger = logging.getLogger(__name__)
 
-ROUTERS = (service.router, records.router, verify.router, licenses.router, verify_page.router)
+ROUTERS = (
+    service.router,
+    records.router,
+    verify.router,
+    licenses.router,
+    verify_page.router,
+    credit.router,
+)
 """The API's routers; e-licenses and other resources add theirs here."""
 
 
