@@ -23,6 +23,10 @@
 | -32017 | transaction refused: sender not permitted |
 | -32018 | transaction refused: mempool full |
 | -32019 | transaction refused: gas limit below intrinsic gas or above the block gas limit |
+| -32020 | dev chains only: the node holds no accounts, or needs a single-validator dev chain |
+| -32021 | the node holds no key for this ``from`` account |
+| -32022 | the pool dropped a transaction the node signed before a block included it |
+| -32023 | evm_revert refused: blocks were committed since the snapshot (they are final) |
 """
 
 from __future__ import annotations
@@ -58,6 +62,10 @@ class ErrorCode(IntEnum):
     RATE_LIMITED = -32006
     EXECUTION_TIMEOUT = -32007
     FORBIDDEN = -32008
+    DEV_ONLY = -32020
+    UNKNOWN_ACCOUNT = -32021
+    TRANSACTION_DROPPED = -32022
+    REVERT_REFUSED = -32023
     TX_BAD_ENCODING = -32010
     TX_BAD_SIGNATURE = -32011
     TX_WRONG_CHAIN_ID = -32012

@@ -1,24 +1,35 @@
-"""The ``web3_*``, ``net_*`` and plain ``eth_*`` handlers: chain facts, blocks, transactions,
-receipts, transaction admission and single-value state reads.
+"""The ``web3_*``, ``net_*`` and plain ``eth_*`` handlers: chain facts, fees, blocks,
+transactions, receipts, transaction admission and single-value state reads.
 
 ``eth_getTransactionCount`` answers the number of transactions the address has committed as
 of the selected block (the EVM account nonce, which execution increments once per
-transaction); the ledger's replay protection does not use it.
+transaction), plus, for ``pending``, its transactions waiting in the pool; the ledger's
+replay protection does not use it. Transaction objects: :mod:`node.rpc.tx_shape`; fees:
+:mod:`node.rpc.fees`.
+
+The ``pending`` tag names the block being built: ``eth_getBlockByNumber("pending")`` is the
+next height with the pool's transactions (no hash yet), ``eth_getBlockTransactionCountByNumber``
+counts the pool, ``eth_getTransactionCount`` adds the pool. State reads (``eth_call``,
+``eth_getBalance``, code, storage) at ``pending`` answer from the head's state: the pool is
+not executed ahead of its block.
 """
 
 from __future__ import annotations
 
 import asyncio
 import platform
+import time
 from typing import Any
 
 from chain.errors import ValidationError
-from chain.primitives import Hash32
-from chain.types import Header
+from chain.primitives import ZERO_HASH, Address, Hash32
+from chain.types import Block, Header
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.errors import InvalidParams, refusal_error
+from node.rpc.fees import BASE_FEE_PER_GAS, PRIORITY_FEE_PER_GAS
+from node.rpc.tx_shape import TransactionShaper
 
 CLIENT_VERSION = f"lianxin/0.1.0/python{platform.python_version()}"
 
@@ -28,6 +39,7 @@ class EthMethods:
 
     def __init__(self, ctx: RpcContext) -> None:
         self.ctx = ctx
+        self.shaper = TransactionShaper(ctx.ledger, ctx.mempool)
 
     # -- web3 / net / chain --------------------------------------------------------------
 
@@ -66,37 +78,54 @@ class EthMethods:
         p.positional(params, 0, 0, "eth_syncing")
         return False
 
-    async def eth_accounts(self, params: list[Any]) -> list[str]:
-        """The node holds no user accounts."""
-        p.positional(params, 0, 0, "eth_accounts")
-        return []
-
     async def eth_gas_price(self, params: list[Any]) -> str:
-        """Gas costs nothing on this chain."""
+        """The nominal gas price (see :mod:`node.rpc.fees`: nothing is charged)."""
         p.positional(params, 0, 0, "eth_gasPrice")
-        return "0x0"
+        return fmt.quantity(BASE_FEE_PER_GAS + PRIORITY_FEE_PER_GAS)
+
+    async def eth_max_priority_fee_per_gas(self, params: list[Any]) -> str:
+        """The suggested tip: none."""
+        p.positional(params, 0, 0, "eth_maxPriorityFeePerGas")
+        return fmt.quantity(PRIORITY_FEE_PER_GAS)
 
     async def eth_fee_history(self, params: list[Any]) -> dict[str, Any]:
-        """Zero fees for the requested blocks."""
+        """The nominal base fee, the share of the block gas limit used, and zero rewards,
+        for up to 1024 blocks ending at ``newestBlock``."""
         count_raw, newest_raw, percentiles = p.positional(params, 2, 3, "eth_feeHistory")
         if isinstance(count_raw, int) and not isinstance(count_raw, bool):
             count = count_raw
         else:
             count = p.quantity(count_raw, "blockCount", p.MAX_UINT64)
+        if count < 0:
+            raise InvalidParams("blockCount: expected a non-negative number")
         count = min(count, 1024)
         newest = self.ctx.state_header(newest_raw, "newestBlock").height
         count = min(count, newest + 1)
         if percentiles is None:
             percentiles = []
-        if not isinstance(percentiles, list) or len(percentiles) > 100:
-            raise InvalidParams("rewardPercentiles: expected a list of at most 100 numbers")
+        if (
+            not isinstance(percentiles, list)
+            or len(percentiles) > 100
+            or not all(
+                isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x <= 100
+                for x in percentiles
+            )
+        ):
+            raise InvalidParams("rewardPercentiles: expected at most 100 numbers within 0..100")
+        gas_limit = self.ctx.ledger.genesis.block_gas_limit
+        ratios = []
+        for height in range(newest - count + 1, newest + 1):
+            found = self.ctx.ledger.block_and_receipts(height)
+            used = 0 if found is None else sum(r.gas_used for r in found[1])
+            ratios.append(used / gas_limit if gas_limit else 0.0)
         result: dict[str, Any] = {
             "oldestBlock": fmt.quantity(newest - count + 1),
-            "baseFeePerGas": ["0x0"] * (count + 1),
-            "gasUsedRatio": [0.0] * count,
+            "baseFeePerGas": [fmt.quantity(BASE_FEE_PER_GAS)] * (count + 1),
+            "gasUsedRatio": ratios,
         }
         if percentiles:
-            result["reward"] = [["0x0"] * len(percentiles) for _ in range(count)]
+            tip = fmt.quantity(PRIORITY_FEE_PER_GAS)
+            result["reward"] = [[tip] * len(percentiles) for _ in range(count)]
         return result
 
     # -- blocks and transactions ---------------------------------------------------------
@@ -107,9 +136,41 @@ class EthMethods:
         found = self.ctx.ledger.block_and_receipts(header.height)
         if found is None:
             return None
+        block, receipts = found
         return fmt.block_json(
-            found[0], found[1], full=full, gas_limit=self.ctx.ledger.genesis.block_gas_limit
+            block,
+            receipts,
+            gas_limit=self.ctx.ledger.genesis.block_gas_limit,
+            full_transactions=self.shaper.block_transactions(block) if full else None,
         )
+
+    def _pending_block_json(self, full: bool) -> dict[str, Any]:
+        """The block being built: the next height, holding the pool's transactions."""
+        head = self.ctx.ledger.head
+        pending = list(self.ctx.mempool.pending())
+        result = fmt.header_json(
+            head, size=0, gas_used=0, gas_limit=self.ctx.ledger.genesis.block_gas_limit
+        )
+        result.update(
+            {
+                "number": fmt.quantity(head.height + 1),
+                "hash": None,
+                "parentHash": fmt.data(head.hash),
+                "nonce": None,
+                "miner": fmt.data(bytes(20)),
+                "transactionsRoot": fmt.data(ZERO_HASH),
+                "receiptsRoot": fmt.data(ZERO_HASH),
+                "timestamp": fmt.quantity(max(time.time_ns() // 10**9, head.timestamp_ms // 1000)),
+                "timestampMs": fmt.quantity(max(time.time_ns() // 10**6, head.timestamp_ms)),
+                "lastCommitHash": None,
+            }
+        )
+        result["transactions"] = (
+            self.shaper.pending_block_transactions(pending)
+            if full
+            else [fmt.data(tx.hash) for tx in pending]
+        )
+        return result
 
     async def eth_get_block_by_number(self, params: list[Any]) -> dict[str, Any] | None:
         """The block at a number or tag, with full transactions or their hashes."""
@@ -117,7 +178,10 @@ class EthMethods:
         selector = p.block_selector(block_raw, "block")
         if selector.block_hash is not None:
             raise InvalidParams("block: expected a number or tag")
-        return self._block_json(self.ctx.header(selector), p.boolean(full_raw, "full"))
+        full = p.boolean(full_raw, "full")
+        if selector.tag == "pending":
+            return self._pending_block_json(full)
+        return self._block_json(self.ctx.header(selector), full)
 
     async def eth_get_block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
         """The block with a hash, with full transactions or their hashes."""
@@ -128,7 +192,10 @@ class EthMethods:
     async def eth_get_block_tx_count_by_number(self, params: list[Any]) -> str | None:
         """Number of transactions in the block at a number or tag."""
         (block_raw,) = p.positional(params, 1, 1, "eth_getBlockTransactionCountByNumber")
-        header = self.ctx.header(p.block_selector(block_raw, "block"))
+        selector = p.block_selector(block_raw, "block")
+        if selector.tag == "pending":
+            return fmt.quantity(self.ctx.mempool.pending_count)
+        header = self.ctx.header(selector)
         block = None if header is None else self.ctx.ledger.block(header.height)
         return None if block is None else fmt.quantity(len(block.transactions))
 
@@ -145,9 +212,62 @@ class EthMethods:
         tx_hash = p.hash32(hash_raw, "txHash")
         found = self.ctx.ledger.lookup_transaction(tx_hash)
         if found is not None:
-            return fmt.transaction_json(found.tx, block=found.block, index=found.index)
+            return self.shaper.committed(found.block, found.index)
         pending = self.ctx.mempool.get(tx_hash)
-        return None if pending is None else fmt.transaction_json(pending)
+        return None if pending is None else self.shaper.pending(pending)
+
+    async def eth_get_raw_transaction_by_hash(self, params: list[Any]) -> str | None:
+        """The canonical encoding of a committed or pending transaction, or ``null``."""
+        (hash_raw,) = p.positional(params, 1, 1, "eth_getRawTransactionByHash")
+        tx_hash = p.hash32(hash_raw, "txHash")
+        found = self.ctx.ledger.lookup_transaction(tx_hash)
+        tx = found.tx if found is not None else self.ctx.mempool.get(tx_hash)
+        return None if tx is None else fmt.data(tx.encode())
+
+    def _block_at(self, header: Header | None) -> Block | None:
+        return None if header is None else self.ctx.ledger.block(header.height)
+
+    def _indexed(self, block: Block | None, index_raw: Any) -> dict[str, Any] | None:
+        index = p.quantity(index_raw, "index", p.MAX_UINT64)
+        if block is None or index >= len(block.transactions):
+            return None
+        return self.shaper.committed(block, index)
+
+    async def eth_get_tx_by_block_hash_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        """The transaction at a position of the block with a hash, or ``null``."""
+        hash_raw, index_raw = p.positional(params, 2, 2, "eth_getTransactionByBlockHashAndIndex")
+        selector = p.BlockSelector(block_hash=p.hash32(hash_raw, "blockHash"))
+        return self._indexed(self._block_at(self.ctx.header(selector)), index_raw)
+
+    async def eth_get_tx_by_block_number_and_index(
+        self, params: list[Any]
+    ) -> dict[str, Any] | None:
+        """The transaction at a position of the block at a number or tag, or ``null``."""
+        block_raw, index_raw = p.positional(params, 2, 2, "eth_getTransactionByBlockNumberAndIndex")
+        selector = p.block_selector(block_raw, "block")
+        if selector.tag == "pending":
+            index = p.quantity(index_raw, "index", p.MAX_UINT64)
+            pending = list(self.ctx.mempool.pending())
+            if index >= len(pending):
+                return None
+            return self.shaper.pending_block_transactions(pending[: index + 1])[index]
+        return self._indexed(self._block_at(self.ctx.header(selector)), index_raw)
+
+    async def eth_get_block_receipts(self, params: list[Any]) -> list[dict[str, Any]] | None:
+        """Every receipt of a block (by number, tag or hash), or ``null`` if there is none."""
+        (block_raw,) = p.positional(params, 1, 1, "eth_getBlockReceipts")
+        selector = p.block_selector(block_raw, "block")
+        if selector.tag == "pending":
+            return None
+        block = self._block_at(self.ctx.header(selector))
+        if block is None:
+            return None
+        receipts = []
+        for tx in block.transactions:
+            receipt = self._receipt_json(tx.hash)
+            assert receipt is not None
+            receipts.append(receipt)
+        return receipts
 
     def _receipt_json(self, tx_hash: Hash32) -> dict[str, Any] | None:
         found = self.ctx.ledger.lookup_transaction(tx_hash)
@@ -219,4 +339,7 @@ class EthMethods:
         address_raw, block_raw = p.positional(params, 1, 2, "eth_getTransactionCount")
         address = p.address(address_raw, "address")
         header = self.ctx.state_header(block_raw, "block")
-        return fmt.quantity(self.ctx.ledger.account(header, address).nonce)
+        count = self.ctx.ledger.account(header, address).nonce
+        if p.block_selector(block_raw, "block").tag == "pending":
+            count += self.shaper.pending_count(Address(address))
+        return fmt.quantity(count)

@@ -1,6 +1,11 @@
 """Log queries and installed filters: ``eth_getLogs``, ``eth_newFilter``,
-``eth_newBlockFilter``, ``eth_getFilterChanges``, ``eth_getFilterLogs``,
-``eth_uninstallFilter``."""
+``eth_newBlockFilter``, ``eth_newPendingTransactionFilter``, ``eth_getFilterChanges``,
+``eth_getFilterLogs``, ``eth_uninstallFilter``.
+
+A range whose ``fromBlock`` lies above its ``toBlock`` is refused (-32602), as the
+execution-apis spec and geth do; a filter whose ``toBlock`` follows the head is not checked
+against the head, so it may start in the future. ``pending`` as a log query bound means the
+head (the pool's logs do not exist before its block)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chain.primitives import Hash32
 from node.log_index import LogQuery
 from node.rpc import format as fmt
 from node.rpc import params as p
@@ -27,6 +33,8 @@ class _Filter:
     query: LogQuery | None = None
     open_ended: bool = True
     last_poll: float = field(default_factory=time.monotonic)
+    reported: set[Hash32] = field(default_factory=set)
+    """Pending filters: hashes of pool transactions already reported."""
 
 
 class FilterMethods:
@@ -37,8 +45,9 @@ class FilterMethods:
         self._filters: dict[str, _Filter] = {}
         self._filter_ids = itertools.count(1)
 
-    def _log_query(self, value: Any) -> tuple[LogQuery, bool]:
-        """The query of a filter object, and whether its range follows the head."""
+    def _log_query(self, value: Any, follows_head: bool = False) -> tuple[LogQuery, bool]:
+        """The query of a filter object, and whether its range follows the head. With
+        ``follows_head`` (an installed filter) a range open to the head may start above it."""
         criteria = p.optional_object(value, "filter")
         unknown = set(criteria) - {"fromBlock", "toBlock", "address", "topics", "blockHash"}
         if unknown:
@@ -57,6 +66,11 @@ class FilterMethods:
         to_raw = criteria.get("toBlock")
         open_ended = to_raw is None or to_raw in ("latest", "pending", "safe", "finalized")
         to_height = self.ctx.height(to_raw, "filter.toBlock", "latest")
+        if from_height > to_height and not (open_ended and follows_head):
+            raise InvalidParams(
+                f"filter: fromBlock {from_height} is above toBlock {to_height}",
+                {"fromBlock": from_height, "toBlock": to_height},
+            )
         return LogQuery(from_height, to_height, addresses, topics), open_ended
 
     def _run_log_query(self, query: LogQuery) -> list[dict[str, Any]]:
@@ -110,7 +124,7 @@ class FilterMethods:
     async def eth_new_filter(self, params: list[Any]) -> str:
         """Install a log filter; eth_getFilterChanges returns logs of blocks committed since."""
         (criteria,) = p.positional(params, 1, 1, "eth_newFilter")
-        query, open_ended = self._log_query(criteria)
+        query, open_ended = self._log_query(criteria, follows_head=True)
         next_height = max(query.from_height, self.ctx.ledger.head.height + 1)
         return self._install(_Filter("logs", next_height, query, open_ended))
 
@@ -119,11 +133,42 @@ class FilterMethods:
         p.positional(params, 0, 0, "eth_newBlockFilter")
         return self._install(_Filter("blocks", self.ctx.ledger.head.height + 1))
 
+    async def eth_new_pending_transaction_filter(self, params: list[Any]) -> str:
+        """Install a filter reporting hashes of transactions that arrive after now."""
+        p.positional(params, 0, 0, "eth_newPendingTransactionFilter")
+        installed = _Filter("pending", self.ctx.ledger.head.height + 1)
+        installed.reported = {tx.hash for tx in self.ctx.mempool.pending()}
+        return self._install(installed)
+
+    def _pending_changes(self, installed: _Filter, head: int) -> list[str]:
+        """Transactions that arrived since the last poll: those in the pool not yet
+        reported, and those committed meanwhile without having been seen in the pool."""
+        hashes: list[str] = []
+        last = min(head, installed.next_height + _MAX_BLOCK_FILTER_CHANGES - 1)
+        for height in range(installed.next_height, last + 1):
+            block = self.ctx.ledger.block(height)
+            for tx in () if block is None else block.transactions:
+                if tx.hash in installed.reported:
+                    installed.reported.discard(tx.hash)
+                else:
+                    hashes.append(fmt.data(tx.hash))
+        installed.next_height = last + 1
+        for tx in self.ctx.mempool.pending():
+            if tx.hash not in installed.reported:
+                installed.reported.add(tx.hash)
+                hashes.append(fmt.data(tx.hash))
+        # Bounded by the pool: what left it without a block (expired, dropped) is forgotten.
+        if len(installed.reported) > 2 * self.ctx.config.mempool_size:
+            installed.reported &= {tx.hash for tx in self.ctx.mempool.pending()}
+        return hashes
+
     async def eth_get_filter_changes(self, params: list[Any]) -> list[Any]:
         """What a filter matched since its last poll."""
         (id_raw,) = p.positional(params, 1, 1, "eth_getFilterChanges")
         _, installed = self._get_filter(id_raw)
         head = self.ctx.ledger.head.height
+        if installed.kind == "pending":
+            return self._pending_changes(installed, head)
         if installed.kind == "blocks":
             last = min(head, installed.next_height + _MAX_BLOCK_FILTER_CHANGES - 1)
             hashes = []

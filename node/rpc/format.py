@@ -1,14 +1,13 @@
-"""Ledger types → the JSON shapes of the Ethereum JSON-RPC API, as web3.py reads them.
+"""Ledger types → the JSON shapes of the Ethereum JSON-RPC API, as ethers and web3.py read them.
 
 Quantities are minimal ``0x`` hex, byte strings are ``0x`` hex, addresses are lowercase
-``0x`` hex. Ethereum fields without a meaning here get neutral values: difficulty 0, gas price
-0, a zero ``logsBloom`` of 256 bytes (clients must use eth_getLogs rather than the bloom),
-no uncles. The ledger's own fields are added under their own names (``replayNonce``,
-``blockLimit``, ``senderPublicKey``, ``sm2Signature``, ``validatorSetHash``, ``lastCommitHash``,
-``timestampMs``).
-
-A transaction's Ethereum ``nonce`` is its position in the sender's sequence, which this chain
-does not have: it is reported as the 32-byte random replay nonce read as a number.
+``0x`` hex. Ethereum fields without a meaning here get neutral values: difficulty 0, a zero
+``logsBloom`` of 256 bytes (clients must use eth_getLogs rather than the bloom), no uncles.
+Fees: a block's ``baseFeePerGas`` is the nominal :data:`node.rpc.fees.BASE_FEE_PER_GAS`,
+while what a transaction paid (``gasPrice``, ``effectiveGasPrice``) is 0 (see
+:mod:`node.rpc.fees`). The ledger's own fields are added under their own names
+(``validatorSetHash``, ``lastCommitHash``, ``timestampMs``; transactions: see
+:mod:`node.rpc.tx_shape`).
 """
 
 from __future__ import annotations
@@ -17,9 +16,10 @@ from typing import Any
 
 from chain.execution import sender_address
 from chain.merkle import MerkleProof
-from chain.types import Block, CommitCertificate, Header, Log, Receipt, Transaction
+from chain.types import Block, CommitCertificate, Header, Log, Receipt
 from node.ledger import TxLookup
 from node.log_index import LogEntry
+from node.rpc.fees import BASE_FEE_PER_GAS
 
 ZERO_BLOOM = "0x" + "00" * 256
 EMPTY_UNCLES_HASH = "0x1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347"
@@ -57,7 +57,7 @@ def header_json(header: Header, *, size: int, gas_used: int, gas_limit: int) -> 
         "gasUsed": quantity(gas_used),
         "timestamp": quantity(header.timestamp_ms // 1000),
         "timestampMs": quantity(header.timestamp_ms),
-        "baseFeePerGas": "0x0",
+        "baseFeePerGas": hex(BASE_FEE_PER_GAS),
         "mixHash": data(bytes(32)),
         "validatorSetHash": data(header.validator_set_hash),
         "lastCommitHash": data(header.last_commit_hash),
@@ -65,45 +65,23 @@ def header_json(header: Header, *, size: int, gas_used: int, gas_limit: int) -> 
     }
 
 
-def transaction_json(
-    tx: Transaction, *, block: Block | None = None, index: int | None = None
-) -> dict[str, Any]:
-    """An Ethereum transaction object; the block fields are ``null`` while it is pending."""
-    return {
-        "hash": data(tx.hash),
-        "blockHash": None if block is None else data(block.hash),
-        "blockNumber": None if block is None else quantity(block.header.height),
-        "transactionIndex": None if index is None else quantity(index),
-        "from": data(sender_address(tx)),
-        "to": None if tx.to is None else data(tx.to),
-        "value": quantity(tx.value),
-        "gas": quantity(tx.gas_limit),
-        "gasPrice": "0x0",
-        "input": data(tx.data),
-        "nonce": quantity(int.from_bytes(tx.nonce, "big")),
-        "type": "0x0",
-        "chainId": quantity(tx.chain_id),
-        "replayNonce": data(tx.nonce),
-        "blockLimit": quantity(tx.block_limit),
-        "senderPublicKey": data(tx.public_key),
-        "sm2Signature": data(tx.signature),
-    }
-
-
 def block_json(
-    block: Block, receipts: tuple[Receipt, ...], *, full: bool, gas_limit: int
+    block: Block,
+    receipts: tuple[Receipt, ...],
+    *,
+    gas_limit: int,
+    full_transactions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """An Ethereum block object with full transaction objects or their hashes."""
+    """An Ethereum block object with the given full transaction objects, or (``None``) the
+    hashes of its transactions."""
     result = header_json(
         block.header,
         size=len(block.encode()),
         gas_used=sum(r.gas_used for r in receipts),
         gas_limit=gas_limit,
     )
-    if full:
-        result["transactions"] = [
-            transaction_json(tx, block=block, index=i) for i, tx in enumerate(block.transactions)
-        ]
+    if full_transactions is not None:
+        result["transactions"] = full_transactions
     else:
         result["transactions"] = [data(tx.hash) for tx in block.transactions]
     return result

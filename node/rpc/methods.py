@@ -4,7 +4,8 @@ Handlers take the positional ``params`` list and return a JSON-ready value or ra
 :class:`~node.rpc.errors.RpcError`. Work that may take long (EVM calls, gas estimation, log
 queries, transaction admission with its SM2 verification) runs on the reader thread pool so
 that the event loop keeps serving; quick indexed reads run inline. The handlers live in groups
-(``eth_methods``, ``call_methods``, ``filter_methods``, ``lianxin_methods``) over one shared
+(``eth_methods``, ``call_methods``, ``filter_methods``, ``lianxin_methods``, and
+``dev_methods`` for a dev chain's accounts and test helpers) over one shared
 :class:`~node.rpc.context.RpcContext`.
 """
 
@@ -15,10 +16,12 @@ from concurrent.futures import Executor
 from typing import Any
 
 from node.config import NodeConfig
+from node.dev_accounts import DevAccounts
 from node.ledger import Ledger
 from node.mempool import Mempool
 from node.rpc.call_methods import CallMethods
 from node.rpc.context import RpcContext
+from node.rpc.dev_methods import BlockMaker, DevClock, DevMethods
 from node.rpc.eth_methods import CLIENT_VERSION, EthMethods
 from node.rpc.filter_methods import FilterMethods
 from node.rpc.lianxin_methods import LianxinMethods
@@ -34,6 +37,8 @@ EXPENSIVE_METHODS = frozenset(
         "eth_getLogs",
         "eth_getFilterLogs",
         "eth_getFilterChanges",
+        "eth_sendTransaction",
+        "eth_signTransaction",
     }
 )
 """Methods that run the EVM or scan the log index: each takes a token from the client's
@@ -52,15 +57,30 @@ class RpcApi:
         *,
         peers: Callable[[], list[dict[str, Any]]] = list,
     ) -> None:
-        """``readers`` runs the slow handlers off the event loop."""
+        """``readers`` runs the slow handlers off the event loop. A configuration naming
+        ``dev_accounts_dir`` opens the dev accounts (DevAccountsError unless the chain has a
+        single validator)."""
         self.ledger = ledger
         self.mempool = mempool
         self.config = config
         self.context = RpcContext(ledger, mempool, config, readers, peers)
+        self.dev_accounts = (
+            None
+            if config.dev_accounts_dir is None
+            else DevAccounts.open(
+                config.dev_accounts_dir,
+                config.keystore_password().encode(),
+                validators=len(ledger.genesis.validators),
+            )
+        )
+        self.dev_clock = DevClock()
+        """The dev producer's block clock (evm_increaseTime moves it)."""
         eth = EthMethods(self.context)
         calls = CallMethods(self.context)
         filters = FilterMethods(self.context)
         lianxin = LianxinMethods(self.context)
+        self.dev = DevMethods(self.context, eth, calls, self.dev_accounts, self.dev_clock)
+        dev = self.dev
         self.table: dict[str, Handler] = {
             "web3_clientVersion": eth.web3_client_version,
             "net_version": eth.net_version,
@@ -69,17 +89,30 @@ class RpcApi:
             "eth_chainId": eth.eth_chain_id,
             "eth_blockNumber": eth.eth_block_number,
             "eth_syncing": eth.eth_syncing,
-            "eth_accounts": eth.eth_accounts,
+            "eth_accounts": dev.eth_accounts,
             "eth_gasPrice": eth.eth_gas_price,
-            "eth_maxPriorityFeePerGas": eth.eth_gas_price,
+            "eth_maxPriorityFeePerGas": eth.eth_max_priority_fee_per_gas,
             "eth_feeHistory": eth.eth_fee_history,
             "eth_getBlockByNumber": eth.eth_get_block_by_number,
             "eth_getBlockByHash": eth.eth_get_block_by_hash,
             "eth_getBlockTransactionCountByNumber": eth.eth_get_block_tx_count_by_number,
             "eth_getBlockTransactionCountByHash": eth.eth_get_block_tx_count_by_hash,
             "eth_getTransactionByHash": eth.eth_get_transaction_by_hash,
+            "eth_getTransactionByBlockHashAndIndex": eth.eth_get_tx_by_block_hash_and_index,
+            "eth_getTransactionByBlockNumberAndIndex": eth.eth_get_tx_by_block_number_and_index,
+            "eth_getRawTransactionByHash": eth.eth_get_raw_transaction_by_hash,
+            "eth_getBlockReceipts": eth.eth_get_block_receipts,
             "eth_getTransactionReceipt": eth.eth_get_transaction_receipt,
             "eth_sendRawTransaction": eth.eth_send_raw_transaction,
+            "eth_sendTransaction": dev.eth_send_transaction,
+            "eth_signTransaction": dev.eth_sign_transaction,
+            "eth_sign": dev.eth_sign,
+            "personal_sign": dev.personal_sign,
+            "eth_signTypedData_v4": dev.eth_sign_typed_data_v4,
+            "evm_mine": dev.evm_mine,
+            "evm_increaseTime": dev.evm_increase_time,
+            "evm_snapshot": dev.evm_snapshot,
+            "evm_revert": dev.evm_revert,
             "eth_call": calls.eth_call,
             "eth_estimateGas": calls.eth_estimate_gas,
             "eth_getCode": eth.eth_get_code,
@@ -89,6 +122,7 @@ class RpcApi:
             "eth_getLogs": filters.eth_get_logs,
             "eth_newFilter": filters.eth_new_filter,
             "eth_newBlockFilter": filters.eth_new_block_filter,
+            "eth_newPendingTransactionFilter": filters.eth_new_pending_transaction_filter,
             "eth_getFilterChanges": filters.eth_get_filter_changes,
             "eth_getFilterLogs": filters.eth_get_filter_logs,
             "eth_uninstallFilter": filters.eth_uninstall_filter,
@@ -99,3 +133,12 @@ class RpcApi:
             "lianxin_getConsensusStatus": lianxin.lianxin_get_consensus_status,
             "lianxin_getPeers": lianxin.lianxin_get_peers,
         }
+
+    def attach_block_maker(self, maker: BlockMaker) -> None:
+        """Give the evm_* test helpers the dev producer (a single-validator chain)."""
+        self.dev.block_maker = maker
+
+    def close(self) -> None:
+        """Stop work started for the handlers (opening dev keystores)."""
+        if self.dev_accounts is not None:
+            self.dev_accounts.close()

@@ -131,7 +131,9 @@ def address_list(value: Any, field: str) -> tuple[Address, ...] | None:
 
 def topic_filter(value: Any, field: str) -> tuple[tuple[Hash32, ...] | None, ...]:
     """A filter's ``topics``: up to four positions, each ``null`` (any), a topic, or a list
-    of alternative topics."""
+    of alternative topics. Every position counts, ``null`` ones too: a log matches only if it
+    has at least as many topics as the filter has positions (the execution-apis rule, so
+    ``[null, null, null]`` selects logs with three or more topics)."""
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > 4:
@@ -150,6 +152,4 @@ def topic_filter(value: Any, field: str) -> tuple[tuple[Hash32, ...] | None, ...
             positions.append(alternatives or None)
         else:
             raise InvalidParams(f"{where}: expected null, a topic, or a list of topics")
-    while positions and positions[-1] is None:
-        positions.pop()
     return tuple(positions)

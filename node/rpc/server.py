@@ -159,6 +159,7 @@ class RpcServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.api.close()
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -390,7 +391,6 @@ class RpcServer:
                         head = fmt.block_json(
                             block,
                             committed.receipts,
-                            full=False,
                             gas_limit=self.api.ledger.genesis.block_gas_limit,
                         )
                         del head["transactions"]

@@ -1,0 +1,316 @@
+"""Methods of a dev chain's node: the accounts it holds unlocked, and the ``evm_*`` test
+helpers that Hardhat and anvil offer.
+
+Accounts (:mod:`node.dev_accounts`): ``eth_accounts``, ``eth_sendTransaction``,
+``eth_signTransaction``, ``eth_sign``, ``personal_sign``, ``eth_signTypedData_v4``. On a node
+without dev accounts ``eth_accounts`` is ``[]`` and the others answer -32020.
+
+``eth_sendTransaction`` signs a transaction with a fresh random replay nonce, admits it as
+``eth_sendRawTransaction`` does, and, like Hardhat's automine, answers once the block holding it
+is committed (at most :data:`AUTOMINE_WAIT_S`; then it answers the hash of the still pending
+transaction). A missing ``gas`` is estimated. An EVM ``nonce`` in the request must be the
+account's next one (committed plus pending); fee fields are checked for form and ignored (see
+:mod:`node.rpc.fees`).
+
+Test helpers, on a single-validator dev chain only (-32020 elsewhere):
+
+- ``evm_mine([timestamp])`` commits a block now (empty if the pool is);
+- ``evm_increaseTime(seconds)`` moves the block clock forward, answering the total shift;
+- ``evm_snapshot`` names the current head; ``evm_revert(id)`` succeeds only while no block
+  was committed since that snapshot. Committed blocks are final on this ledger: LMDB holds
+  each block, its state, its transaction and log indexes and its replay nonces in one
+  durable write, and nothing undoes a commit. Undoing blocks would need a rollback path
+  through the store that no other part of the node may ever take; the node does not have
+  one, so a revert over committed blocks is refused (-32023) rather than pretended. Test
+  suites that isolate tests with snapshots deploy fresh contracts per test instead (plain
+  ``beforeEach``), which this ledger serves at the same speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chain.primitives import Address
+from node.dev_accounts import DevAccounts, eip191_message, signed_transaction
+from node.rpc import format as fmt
+from node.rpc import params as p
+from node.rpc.call_methods import CallMethods
+from node.rpc.context import RpcContext
+from node.rpc.errors import ErrorCode, InvalidParams, RpcError
+from node.rpc.eth_methods import EthMethods
+from node.rpc.typed_data import typed_data_digest
+
+AUTOMINE_WAIT_S = 30.0
+"""Longest eth_sendTransaction waits for the block holding its transaction."""
+MAX_MESSAGE_BYTES = 64 * 1024
+"""Largest message eth_sign / personal_sign sign."""
+MAX_TIME_SHIFT_S = 100 * 365 * 24 * 3600
+"""Largest total evm_increaseTime shift (a century)."""
+
+_TX_FIELDS = frozenset(
+    {
+        "from",
+        "to",
+        "gas",
+        "gasPrice",
+        "maxFeePerGas",
+        "maxPriorityFeePerGas",
+        "value",
+        "data",
+        "input",
+        "nonce",
+        "chainId",
+        "type",
+        "accessList",
+    }
+)
+_FEE_FIELDS = ("gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
+
+
+class BlockMaker(Protocol):
+    """What the dev producer offers the test helpers."""
+
+    async def produce_once(self) -> object:
+        """Commit one block now."""
+        ...
+
+
+@dataclass
+class DevClock:
+    """The dev producer's block clock: the wall clock plus the evm_increaseTime shift."""
+
+    shift_ms: int = 0
+    """How far evm_increaseTime moved blocks ahead of the wall clock."""
+
+    def now_ms(self) -> int:
+        """Milliseconds since the Unix epoch, shifted."""
+        return time.time_ns() // 1_000_000 + self.shift_ms
+
+
+@dataclass
+class _Snapshots:
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    heights: dict[str, int] = field(default_factory=dict)
+
+
+def _dev_only(what: str) -> RpcError:
+    return RpcError(
+        ErrorCode.DEV_ONLY,
+        f"{what} needs a dev chain (lianxin dev / lianxin init --dev): this node holds no "
+        "accounts. Sign locally and send with eth_sendRawTransaction",
+    )
+
+
+class DevMethods:
+    """Dev-account signing and the evm_* helpers."""
+
+    def __init__(
+        self,
+        ctx: RpcContext,
+        eth: EthMethods,
+        calls: CallMethods,
+        accounts: DevAccounts | None,
+        clock: DevClock,
+    ) -> None:
+        """``accounts`` is None on a node that holds none."""
+        self.ctx = ctx
+        self.eth = eth
+        self.calls = calls
+        self.accounts = accounts
+        self.clock = clock
+        self.block_maker: BlockMaker | None = None
+        self._snapshots = _Snapshots()
+
+    # -- accounts ------------------------------------------------------------------------
+
+    async def eth_accounts(self, params: list[Any]) -> list[str]:
+        """The accounts the node signs for (none unless it serves a dev chain)."""
+        p.positional(params, 0, 0, "eth_accounts")
+        return [] if self.accounts is None else [fmt.data(a) for a in self.accounts.addresses]
+
+    def _held(self, value: Any, field_name: str, method: str) -> Address:
+        if self.accounts is None:
+            raise _dev_only(method)
+        address = p.address(value, field_name)
+        if not self.accounts.holds(address):
+            raise RpcError(
+                ErrorCode.UNKNOWN_ACCOUNT,
+                f"{field_name}: the node holds no key for {fmt.data(address)} (see eth_accounts)",
+            )
+        return address
+
+    async def _signed_raw(self, request: Any, method: str) -> bytes:
+        """The raw signed transaction a request describes."""
+        tx = p.optional_object(request, "transaction")
+        unknown = set(tx) - _TX_FIELDS
+        if unknown:
+            raise InvalidParams(f"transaction: unknown fields {sorted(unknown)}")
+        sender = self._held(tx.get("from"), "transaction.from", method)
+        if "data" in tx and "input" in tx and tx["data"] != tx["input"]:
+            raise InvalidParams("transaction: data and input differ")
+        for name in (*_FEE_FIELDS, "type"):
+            if tx.get(name) is not None:
+                p.quantity(tx[name], f"transaction.{name}")
+        chain_id = self.ctx.ledger.chain_id
+        if tx.get("chainId") is not None and p.quantity(tx["chainId"], "chainId") != chain_id:
+            raise InvalidParams(f"transaction.chainId: this chain is {chain_id}")
+        if tx.get("nonce") is not None:
+            wanted = p.quantity(tx["nonce"], "transaction.nonce", p.MAX_UINT64)
+            head = self.ctx.ledger.head
+            expected = self.ctx.ledger.account(head, sender).nonce
+            expected += self.eth.shaper.pending_count(sender)
+            if wanted != expected:
+                raise InvalidParams(
+                    f"transaction.nonce: {wanted}, but the account's next nonce is {expected}"
+                )
+        payload = tx.get("input", tx.get("data"))
+        data = b"" if payload is None else p.data(payload, "transaction.data", 1 << 20)
+        to = None if tx.get("to") is None else p.address(tx["to"], "transaction.to")
+        value = 0 if tx.get("value") is None else p.quantity(tx["value"], "transaction.value")
+        if tx.get("gas") is not None:
+            gas = p.quantity(tx["gas"], "transaction.gas", p.MAX_UINT64)
+        else:
+            estimate_request = {k: v for k, v in tx.items() if k in ("from", "to", "value")}
+            estimate_request["data"] = fmt.data(data)
+            gas = int(await self.calls.eth_estimate_gas([estimate_request, "latest"]), 16)
+        key = await self.accounts.key(sender) if self.accounts is not None else None
+        assert key is not None
+        signed = signed_transaction(
+            key,
+            chain_id=chain_id,
+            head_height=self.ctx.ledger.head.height,
+            to=to,
+            value=value,
+            data=data,
+            gas_limit=gas,
+        )
+        return signed.encode()
+
+    async def eth_send_transaction(self, params: list[Any]) -> str:
+        """Sign with the ``from`` account's key, admit, and answer once committed."""
+        (request,) = p.positional(params, 1, 1, "eth_sendTransaction")
+        raw = await self._signed_raw(request, "eth_sendTransaction")
+        tx_hash_hex = await self.eth.eth_send_raw_transaction([fmt.data(raw)])
+        waiter = self.ctx.mempool.waiter(p.hash32(tx_hash_hex, "hash"))
+        if waiter is None:
+            return tx_hash_hex
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(waiter), AUTOMINE_WAIT_S)
+        except TimeoutError:
+            self.ctx.mempool.forget_waiter(p.hash32(tx_hash_hex, "hash"), waiter)
+            return tx_hash_hex
+        if outcome.height is None:
+            raise RpcError(
+                ErrorCode.TRANSACTION_DROPPED,
+                f"transaction dropped before a block included it: {outcome.reason}",
+                {"hash": tx_hash_hex},
+            )
+        return tx_hash_hex
+
+    async def eth_sign_transaction(self, params: list[Any]) -> str:
+        """The raw signed transaction (for eth_sendRawTransaction), not sent."""
+        (request,) = p.positional(params, 1, 1, "eth_signTransaction")
+        return fmt.data(await self._signed_raw(request, "eth_signTransaction"))
+
+    async def _sign_message(self, address: Address, message: bytes) -> str:
+        assert self.accounts is not None
+        key = await self.accounts.key(address)
+        return fmt.data(key.sign(message))
+
+    async def eth_sign(self, params: list[Any]) -> str:
+        """SM2 signature (DER) of the EIP-191 message of ``data``, by ``address``."""
+        address_raw, message_raw = p.positional(params, 2, 2, "eth_sign")
+        address = self._held(address_raw, "address", "eth_sign")
+        message = p.data(message_raw, "message", MAX_MESSAGE_BYTES)
+        return await self._sign_message(address, eip191_message(message))
+
+    async def personal_sign(self, params: list[Any]) -> str:
+        """``eth_sign`` with its parameters the other way round (what ethers' signMessage
+        sends)."""
+        message_raw, address_raw = p.positional(params, 2, 3, "personal_sign")[:2]
+        address = self._held(address_raw, "address", "personal_sign")
+        message = p.data(message_raw, "message", MAX_MESSAGE_BYTES)
+        return await self._sign_message(address, eip191_message(message))
+
+    async def eth_sign_typed_data_v4(self, params: list[Any]) -> str:
+        """SM2 signature (DER) of the EIP-712 digest of the typed data, by ``address``."""
+        address_raw, document = p.positional(params, 2, 2, "eth_signTypedData_v4")
+        address = self._held(address_raw, "address", "eth_signTypedData_v4")
+        return await self._sign_message(address, typed_data_digest(document))
+
+    # -- evm_* test helpers --------------------------------------------------------------
+
+    def _maker(self, method: str) -> BlockMaker:
+        if (
+            self.accounts is None
+            or self.block_maker is None
+            or len(self.ctx.ledger.genesis.validators) != 1
+        ):
+            raise RpcError(ErrorCode.DEV_ONLY, f"{method} needs a single-validator dev chain")
+        return self.block_maker
+
+    async def evm_mine(self, params: list[Any]) -> str:
+        """Commit a block now; with a timestamp (seconds), the block clock jumps there first
+        (never backwards: a block's time is past its parent's)."""
+        (timestamp_raw,) = p.positional(params, 0, 1, "evm_mine")
+        maker = self._maker("evm_mine")
+        if timestamp_raw is not None:
+            if isinstance(timestamp_raw, int) and not isinstance(timestamp_raw, bool):
+                seconds = timestamp_raw
+            else:
+                seconds = p.quantity(timestamp_raw, "timestamp", p.MAX_UINT64)
+            self._shift_to(seconds * 1000)
+        await maker.produce_once()
+        return "0x0"
+
+    def _shift_to(self, target_ms: int) -> None:
+        shift = max(self.clock.shift_ms, target_ms - (time.time_ns() // 1_000_000))
+        if shift > MAX_TIME_SHIFT_S * 1000:
+            raise InvalidParams("timestamp: more than a century ahead")
+        self.clock.shift_ms = shift
+
+    async def evm_increase_time(self, params: list[Any]) -> int:
+        """Move the block clock ``seconds`` ahead; answers the total shift in seconds."""
+        (seconds_raw,) = p.positional(params, 1, 1, "evm_increaseTime")
+        self._maker("evm_increaseTime")
+        if isinstance(seconds_raw, int) and not isinstance(seconds_raw, bool):
+            seconds = seconds_raw
+        else:
+            seconds = p.quantity(seconds_raw, "seconds", p.MAX_UINT64)
+        if not 0 <= seconds <= MAX_TIME_SHIFT_S - self.clock.shift_ms // 1000:
+            raise InvalidParams("seconds: expected 0 .. a century, in total")
+        self.clock.shift_ms += seconds * 1000
+        return self.clock.shift_ms // 1000
+
+    async def evm_snapshot(self, params: list[Any]) -> str:
+        """An id naming the current head (see the module doc for what evm_revert can do)."""
+        p.positional(params, 0, 0, "evm_snapshot")
+        self._maker("evm_snapshot")
+        snapshot_id = fmt.quantity(next(self._snapshots.ids))
+        self._snapshots.heights[snapshot_id] = self.ctx.ledger.head.height
+        return snapshot_id
+
+    async def evm_revert(self, params: list[Any]) -> bool:
+        """True if the chain is still at the snapshot's head (the snapshot is used up);
+        refused if blocks were committed since (they are final); false for an unknown id."""
+        (id_raw,) = p.positional(params, 1, 1, "evm_revert")
+        self._maker("evm_revert")
+        if not isinstance(id_raw, str) or len(id_raw) > 66:
+            raise InvalidParams("snapshotId: expected an id from evm_snapshot")
+        height = self._snapshots.heights.pop(id_raw, None)
+        if height is None:
+            return False
+        head = self.ctx.ledger.head.height
+        if head != height:
+            self._snapshots.heights[id_raw] = height
+            raise RpcError(
+                ErrorCode.REVERT_REFUSED,
+                f"cannot revert to height {height}: blocks up to {head} are committed and "
+                "final on this ledger; deploy fresh contracts per test instead",
+                {"snapshotHeight": height, "head": head},
+            )
+        return True
