@@ -87,6 +87,8 @@ class Node:
         self.driver: ConsensusDriver | None = None
         self._producer_run: asyncio.Future[None] | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lianxin-writer")
+        # Dev mode: writes executed blocks to disk while the writer executes the next.
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="lianxin-committer")
         self._readers = ThreadPoolExecutor(_READER_THREADS, thread_name_prefix="lianxin-reader")
 
     @classmethod
@@ -142,9 +144,12 @@ class Node:
                 ledger,
                 self.mempool,
                 self._writer,
+                committer=self._committer,
                 max_block_txs=self.config.max_block_txs,
                 block_interval_ms=self.config.block_interval_ms,
+                clock_ms=api.dev_clock.now_ms,
             )
+            api.attach_block_maker(self.producer)
             self.producer.add_listener(self.server.on_block)
             self._producer_run = asyncio.ensure_future(self.producer.run())
         port = await self.server.start()
@@ -202,7 +207,9 @@ class Node:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._producer_run
         # A block being committed on the writer thread finishes before the store closes.
-        await asyncio.get_running_loop().run_in_executor(None, self._writer.shutdown, True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._writer.shutdown, True)
+        await loop.run_in_executor(None, self._committer.shutdown, True)
         self._readers.shutdown(wait=True)
         if self.mempool is not None:
             self.mempool.close()
