@@ -37,6 +37,7 @@ CALL_CODES = SPEC_CODES | {
     ErrorCode.EXECUTION_REVERTED,
     ErrorCode.EXECUTION_TIMEOUT,
     *range(ErrorCode.TX_BAD_GAS_LIMIT, ErrorCode.TX_BAD_ENCODING + 1),
+    ErrorCode.DEV_ONLY,
 }
 
 
