@@ -105,6 +105,7 @@ class Store:
             c.execute(insert(t.blocks).values(**rows.block))
             if rows.transactions:
                 c.execute(insert(t.transactions), rows.transactions)
+                _count(c, [("account", tx["sender"], "tx") for tx in rows.transactions])
             if rows.signers:
                 c.execute(insert(t.signers), rows.signers)
             if rows.contracts:
@@ -129,6 +130,7 @@ class Store:
                             for k, s in event_row.subjects
                         ],
                     )
+                _count(c, [(k, s, event_row.decoded.name) for k, s in event_row.subjects])
                 if event_row.decoded.contract == "IssuerRegistry":
                     _apply_department_event(c, event_row.decoded.name, event_row.decoded.args, rows)
             if found is None:
@@ -186,6 +188,23 @@ class Store:
                     path=path[:2000],
                     status=status,
                 )
+            )
+
+
+def _count(c: Connection, keys: list[tuple[str, str, str]]) -> None:
+    """Add one to the count of each (kind, subject, name)."""
+    for kind, subject, name in keys:
+        where = (
+            t.subject_counts.c.kind == kind,
+            t.subject_counts.c.subject == subject,
+            t.subject_counts.c.name == name,
+        )
+        changed = c.execute(
+            update(t.subject_counts).where(*where).values(count=t.subject_counts.c.count + 1)
+        ).rowcount
+        if changed == 0:
+            c.execute(
+                insert(t.subject_counts).values(kind=kind, subject=subject, name=name, count=1)
             )
 
 

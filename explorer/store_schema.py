@@ -115,6 +115,17 @@ event_subjects = Table(
 )
 """What each event is about (department, account, batch, leaf, license, proposal)."""
 
+subject_counts = Table(
+    "subject_counts",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("subject", String(80), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+"""Events per subject and event name (and transactions per sender, name ``tx``), kept as
+blocks are indexed so that a department's counts do not scan its history."""
+
 signers = Table(
     "certificate_signers",
     metadata,
