@@ -1,0 +1,427 @@
+"""``CreditClient`` and ``AsyncCreditClient``: public credit through the registry's
+``/v1/credit`` API, on the shared request core (:mod:`sdk.trust_core`: every request signed
+by the department's key, retried with the same bytes) — import 双公示 files, publish list
+entries and credit commitments, correct (publish changed content: a correction with
+history), withdraw, stop publishing, list exits, settle commitments, sign the department's
+pending events (each is then anchored with the department's own signature), repairs,
+``check``, profiles and the public search.
+
+Proofs come back as the bundles of notarized records and verify offline through the one
+bundle verifier (:func:`sdk.bundle.verify_bundle`, see :func:`verify_proofs`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+from chain.commit import ValidatorSet
+from chain.crypto import PrivateKey
+from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
+from sdk.bundle_links import department_sign_bytes
+from sdk.record_calls import chain_id_call
+from sdk.trust import TrustClient
+from sdk.trust_async import AsyncTrustClient
+from sdk.trust_core import Answer, Call, RegistryRequest, json_request
+from sdk.trust_types import RegistryError
+
+__all__ = [
+    "AsyncCreditClient",
+    "CheckAnswer",
+    "CreditClient",
+    "CreditImportRejected",
+    "ImportSummary",
+    "sign_events",
+    "verify_proofs",
+]
+
+CREDIT_PATH = "/v1/credit"
+"""Prefix of the credit API."""
+
+CSV_TYPE = "text/csv"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+_T = TypeVar("_T")
+
+
+class CreditImportRejected(RegistryError):
+    """An all-or-nothing import refused: nothing was imported; ``report`` lists every
+    problem (row, column, value, reason)."""
+
+    def __init__(self, status_code: int, message: str, report: Mapping[str, Any]) -> None:
+        super().__init__(status_code, "import_rejected", message)
+        self.report = dict(report)
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did."""
+
+    published: int
+    corrected: int
+    unchanged: int
+    report: dict[str, Any]
+    """The validation report (rejected rows, warnings)."""
+    report_hash: str | None
+    """SM3 of the anchored report of rejected rows (valid-rows mode)."""
+    awaiting_signature: int
+    """The client's events waiting for its signature (:meth:`CreditClient.sign_pending`)."""
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """The answer of ``check``."""
+
+    decision: str
+    """allowed, restricted or favoured."""
+    reasons: list[dict[str, Any]]
+    """Every measure that applies, its list entry and the records behind it."""
+    proofs: dict[str, Any]
+    """Record id → its latest anchored event with its proof bundle (None: not yet)."""
+    raw: dict[str, Any]
+    """The whole answer."""
+
+
+def _import_call(
+    data: bytes, table_format: str, mode: str, rule_set: str | None
+) -> Call[ImportSummary]:
+    query = {"format": table_format, "mode": mode}
+    if rule_set is not None:
+        query["rule_set"] = rule_set
+    content_type = XLSX_TYPE if table_format == "xlsx" else CSV_TYPE
+    request = RegistryRequest(
+        "POST", f"{CREDIT_PATH}/imports?{urlencode(query)}", data, {"Content-Type": content_type}
+    )
+
+    def parse(value: Any) -> ImportSummary:
+        return ImportSummary(
+            published=int(value["published"]),
+            corrected=int(value["corrected"]),
+            unchanged=int(value["unchanged"]),
+            report=dict(value["report"]),
+            report_hash=value.get("report_hash"),
+            awaiting_signature=int(value["awaiting_signature"]),
+        )
+
+    return Call(request, parse)
+
+
+def _record_step(record_id: str, step: str, payload: dict[str, Any]) -> Call[list[str]]:
+    path = f"{CREDIT_PATH}/records/{quote(record_id)}/{step}"
+    return Call(json_request("POST", path, payload), lambda value: list(value["events"]))
+
+
+def _json_call(method: str, path: str, payload: Any = None) -> Call[Any]:
+    return Call(json_request(method, f"{CREDIT_PATH}{path}", payload), lambda value: value)
+
+
+def _check_call(subject: str, activity: str, on: datetime.date) -> Call[CheckAnswer]:
+    payload = {"subject": subject, "activity": activity, "on": on.isoformat()}
+
+    def parse(value: Any) -> CheckAnswer:
+        return CheckAnswer(
+            decision=str(value["decision"]),
+            reasons=list(value["reasons"]),
+            proofs=dict(value["proofs"]),
+            raw=dict(value),
+        )
+
+    return Call(json_request("POST", f"{CREDIT_PATH}/check", payload), parse)
+
+
+def _profile_payload(subject: str, at: datetime.datetime | None) -> dict[str, Any]:
+    return {"subject": subject, "at": None if at is None else at.isoformat()}
+
+
+def sign_events(key: PrivateKey, chain_id: int, events: list[Mapping[str, Any]]) -> dict[str, str]:
+    """The department's signature (base64 DER) of each pending event's commitment, by
+    event id: the same sign bytes as a notarized record's
+    (:func:`sdk.bundle_links.department_sign_bytes`)."""
+    return {
+        str(event["id"]): base64.b64encode(
+            key.sign(department_sign_bytes(chain_id, bytes.fromhex(event["commitment"])))
+        ).decode("ascii")
+        for event in events
+    }
+
+
+def verify_proofs(
+    answer: CheckAnswer, validator_set: ValidatorSet, *, chain_id: int
+) -> dict[str, BundleVerdict]:
+    """Verify offline every proof bundle of a ``check`` answer against a trusted validator
+    set; record id → verdict (records without an anchored event yet are left out)."""
+    verdicts: dict[str, BundleVerdict] = {}
+    for record_id, proof in answer.proofs.items():
+        if proof is None:
+            continue
+        bundle = ProofBundle.from_json(proof["bundle"])
+        verdicts[record_id] = verify_bundle(bundle, validator_set, chain_id=chain_id)
+    return verdicts
+
+
+def _read(file: Path | bytes) -> bytes:
+    return file if isinstance(file, bytes) else Path(file).read_bytes()
+
+
+def _format_of(file: Path | bytes, table_format: str | None) -> str:
+    if table_format is not None:
+        return table_format
+    if isinstance(file, Path) and file.suffix.lower() in (".xlsx", ".xlsm"):
+        return "xlsx"
+    return "csv"
+
+
+def _rejection(error: RegistryError, last: Answer | None) -> RegistryError:
+    if error.code != "import_rejected" or last is None:
+        return error
+    try:
+        report = json.loads(last.body)["error"]["details"]
+    except (ValueError, KeyError, TypeError):
+        return error
+    return CreditImportRejected(error.status_code, error.message, report or {})
+
+
+class CreditClient(TrustClient):
+    """Synchronous client of ``/v1/credit`` (and of everything :class:`TrustClient` does)."""
+
+    def _run_keeping(self, call: Call[_T]) -> _T:
+        exchange = self._exchange(call)
+        last: Answer | None = None
+        while (attempt := exchange.next_attempt()) is not None:
+            outcome = self._send(attempt)
+            if isinstance(outcome, Answer):
+                last = outcome
+            exchange.receive(outcome)
+        try:
+            return exchange.result()
+        except RegistryError as error:
+            raise _rejection(error, last) from None
+
+    def credit_chain_id(self) -> int:
+        """The chain id the department's signatures are for (asked once)."""
+        if self.chain_id is None:
+            self.chain_id = self._run(chain_id_call())
+        return self.chain_id
+
+    def import_file(
+        self,
+        file: Path | bytes,
+        *,
+        table_format: str | None = None,
+        mode: str = "all_or_nothing",
+        rule_set: str | None = None,
+    ) -> ImportSummary:
+        """Import a 双公示 CSV or XLSX file. Raises CreditImportRejected (with the report)
+        when an all-or-nothing import finds any problem."""
+        call = _import_call(_read(file), _format_of(file, table_format), mode, rule_set)
+        return self._run_keeping(call)
+
+    def publish_list_entry(self, entry: Mapping[str, Any]) -> list[str]:
+        """Enter a subject into a list (``ListEntryCreate`` JSON); the events to sign."""
+        return list(self._run(_json_call("POST", "/list-entries", dict(entry)))["events"])
+
+    def publish_commitment(self, commitment: Mapping[str, Any]) -> list[str]:
+        """Publish a credit commitment (``CommitmentCreate`` JSON); the events to sign."""
+        return list(self._run(_json_call("POST", "/commitments", dict(commitment)))["events"])
+
+    def withdraw(self, record_id: str, reason: str) -> list[str]:
+        """The decision was overturned: display stops."""
+        return self._run(_record_step(record_id, "withdraw", {"reason": reason}))
+
+    def stop_publishing(self, record_id: str, reason: str) -> list[str]:
+        """Stop the record's public display now."""
+        return self._run(_record_step(record_id, "stop", {"reason": reason}))
+
+    def exit_list(self, record_id: str, exit_date: datetime.date, reason: str) -> list[str]:
+        """The subject leaves the list of entry ``record_id``."""
+        payload = {"exit_date": exit_date.isoformat(), "reason": reason}
+        return self._run(_record_step(record_id, "list-exit", payload))
+
+    def settle_commitment(self, record_id: str, status: str, reason: str) -> list[str]:
+        """A pending commitment is ``fulfilled`` or ``broken``."""
+        return self._run(_record_step(record_id, "settle", {"status": status, "reason": reason}))
+
+    def pending_events(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """The client's events waiting for its signature."""
+        return list(self._run(_json_call("GET", f"/events/pending?limit={limit}")))
+
+    def sign_pending(self) -> dict[str, str]:
+        """Sign every pending event with the department's key and hand them to the
+        anchoring pipeline; event id → notarized record id."""
+        notarized: dict[str, str] = {}
+        while events := self.pending_events():
+            signatures = sign_events(self._key, self.credit_chain_id(), events)
+            answer = self._run(_json_call("POST", "/events/signatures", {"signatures": signatures}))
+            notarized.update(answer["notarized"])
+        return notarized
+
+    def apply_repair(
+        self, record_id: str, subject: str, evidence: str, *, obligations_fulfilled: bool
+    ) -> dict[str, Any]:
+        """File a subject's repair application; its state as the subject sees it."""
+        payload = {
+            "record_id": record_id,
+            "subject": subject,
+            "evidence": evidence,
+            "obligations_fulfilled": obligations_fulfilled,
+        }
+        return dict(self._run(_json_call("POST", "/repairs", payload)))
+
+    def decide_repair(self, application_id: str, *, approve: bool, reason: str) -> dict[str, Any]:
+        """Approve (display stops at once) or reject an application."""
+        path = f"/repairs/{quote(application_id)}/decision"
+        return dict(self._run(_json_call("POST", path, {"approve": approve, "reason": reason})))
+
+    def overdue_repairs(self) -> list[dict[str, Any]]:
+        """Applications undecided past their deadline."""
+        return list(self._run(_json_call("GET", "/repairs/overdue")))
+
+    def check(self, subject: str, activity: str, on: datetime.date) -> CheckAnswer:
+        """allowed / restricted / favoured, with every reason and its proof bundle."""
+        return self._run(_check_call(subject, activity, on))
+
+    def public_profile(self, subject: str, at: datetime.datetime | None = None) -> Any:
+        """What the public sees of ``subject`` at ``at`` (default now)."""
+        return self._run(_json_call("POST", "/profiles/public", _profile_payload(subject, at)))
+
+    def authority_profile(self, subject: str, at: datetime.datetime | None = None) -> Any:
+        """Everything on file about ``subject``, with history."""
+        payload = _profile_payload(subject, at)
+        return self._run(_json_call("POST", "/profiles/authority", payload))
+
+    def record_proof(self, record_id: str) -> Any:
+        """The record's latest anchored event and its proof bundle."""
+        return self._run(_json_call("GET", f"/records/{quote(record_id)}/proof"))
+
+    def search(self, text: str) -> list[dict[str, Any]]:
+        """Subjects with records on public display, by name or USCC."""
+        return list(self._run(_json_call("GET", f"/search?{urlencode({'q': text})}")))
+
+
+class AsyncCreditClient(AsyncTrustClient):
+    """The same client on ``httpx.AsyncClient``."""
+
+    async def _run_keeping(self, call: Call[_T]) -> _T:
+        exchange = self._exchange(call)
+        last: Answer | None = None
+        while (attempt := exchange.next_attempt()) is not None:
+            outcome = await self._send(attempt)
+            if isinstance(outcome, Answer):
+                last = outcome
+            exchange.receive(outcome)
+        try:
+            return exchange.result()
+        except RegistryError as error:
+            raise _rejection(error, last) from None
+
+    async def credit_chain_id(self) -> int:
+        """As :meth:`CreditClient.credit_chain_id`."""
+        if self.chain_id is None:
+            self.chain_id = await self._run(chain_id_call())
+        return self.chain_id
+
+    async def import_file(
+        self,
+        file: Path | bytes,
+        *,
+        table_format: str | None = None,
+        mode: str = "all_or_nothing",
+        rule_set: str | None = None,
+    ) -> ImportSummary:
+        """As :meth:`CreditClient.import_file`."""
+        call = _import_call(_read(file), _format_of(file, table_format), mode, rule_set)
+        return await self._run_keeping(call)
+
+    async def publish_list_entry(self, entry: Mapping[str, Any]) -> list[str]:
+        """As :meth:`CreditClient.publish_list_entry`."""
+        answer = await self._run(_json_call("POST", "/list-entries", dict(entry)))
+        return list(answer["events"])
+
+    async def publish_commitment(self, commitment: Mapping[str, Any]) -> list[str]:
+        """As :meth:`CreditClient.publish_commitment`."""
+        answer = await self._run(_json_call("POST", "/commitments", dict(commitment)))
+        return list(answer["events"])
+
+    async def withdraw(self, record_id: str, reason: str) -> list[str]:
+        """As :meth:`CreditClient.withdraw`."""
+        return await self._run(_record_step(record_id, "withdraw", {"reason": reason}))
+
+    async def stop_publishing(self, record_id: str, reason: str) -> list[str]:
+        """As :meth:`CreditClient.stop_publishing`."""
+        return await self._run(_record_step(record_id, "stop", {"reason": reason}))
+
+    async def exit_list(self, record_id: str, exit_date: datetime.date, reason: str) -> list[str]:
+        """As :meth:`CreditClient.exit_list`."""
+        payload = {"exit_date": exit_date.isoformat(), "reason": reason}
+        return await self._run(_record_step(record_id, "list-exit", payload))
+
+    async def settle_commitment(self, record_id: str, status: str, reason: str) -> list[str]:
+        """As :meth:`CreditClient.settle_commitment`."""
+        payload = {"status": status, "reason": reason}
+        return await self._run(_record_step(record_id, "settle", payload))
+
+    async def pending_events(self, limit: int = 1000) -> list[dict[str, Any]]:
+        """As :meth:`CreditClient.pending_events`."""
+        return list(await self._run(_json_call("GET", f"/events/pending?limit={limit}")))
+
+    async def sign_pending(self) -> dict[str, str]:
+        """As :meth:`CreditClient.sign_pending`."""
+        notarized: dict[str, str] = {}
+        while events := await self.pending_events():
+            signatures = sign_events(self._key, await self.credit_chain_id(), events)
+            payload = {"signatures": signatures}
+            answer = await self._run(_json_call("POST", "/events/signatures", payload))
+            notarized.update(answer["notarized"])
+        return notarized
+
+    async def apply_repair(
+        self, record_id: str, subject: str, evidence: str, *, obligations_fulfilled: bool
+    ) -> dict[str, Any]:
+        """As :meth:`CreditClient.apply_repair`."""
+        payload = {
+            "record_id": record_id,
+            "subject": subject,
+            "evidence": evidence,
+            "obligations_fulfilled": obligations_fulfilled,
+        }
+        return dict(await self._run(_json_call("POST", "/repairs", payload)))
+
+    async def decide_repair(
+        self, application_id: str, *, approve: bool, reason: str
+    ) -> dict[str, Any]:
+        """As :meth:`CreditClient.decide_repair`."""
+        path = f"/repairs/{quote(application_id)}/decision"
+        payload = {"approve": approve, "reason": reason}
+        return dict(await self._run(_json_call("POST", path, payload)))
+
+    async def overdue_repairs(self) -> list[dict[str, Any]]:
+        """As :meth:`CreditClient.overdue_repairs`."""
+        return list(await self._run(_json_call("GET", "/repairs/overdue")))
+
+    async def check(self, subject: str, activity: str, on: datetime.date) -> CheckAnswer:
+        """As :meth:`CreditClient.check`."""
+        return await self._run(_check_call(subject, activity, on))
+
+    async def public_profile(self, subject: str, at: datetime.datetime | None = None) -> Any:
+        """As :meth:`CreditClient.public_profile`."""
+        payload = _profile_payload(subject, at)
+        return await self._run(_json_call("POST", "/profiles/public", payload))
+
+    async def authority_profile(self, subject: str, at: datetime.datetime | None = None) -> Any:
+        """As :meth:`CreditClient.authority_profile`."""
+        payload = _profile_payload(subject, at)
+        return await self._run(_json_call("POST", "/profiles/authority", payload))
+
+    async def record_proof(self, record_id: str) -> Any:
+        """As :meth:`CreditClient.record_proof`."""
+        return await self._run(_json_call("GET", f"/records/{quote(record_id)}/proof"))
+
+    async def search(self, text: str) -> list[dict[str, Any]]:
+        """As :meth:`CreditClient.search`."""
+        return list(await self._run(_json_call("GET", f"/search?{urlencode({'q': text})}")))

@@ -1,0 +1,147 @@
+"""Fixtures of the public-credit registry tests: one dev chain node (a real process) with
+the trust contracts bootstrapped for the session, and per test a registry app on a fresh
+database (SQLite, or PostgreSQL with LIANXIN_TEST_DATABASE_URL) whose credit clock is a
+fixed, movable one."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(_TESTS / "registry"))
+sys.path.insert(0, str(_TESTS / "credit"))
+
+from credit_harness import Clock, CreditApp  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from registry_harness import (  # noqa: E402
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_KEY,
+    CLIENT_USCC,
+    DATABASE_URL_ENV,
+    DEPARTMENT_USCC,
+    DevChain,
+    TrustChain,
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    new_client,
+    registry_settings,
+    run_cli,
+)
+
+from registry.app import create_app  # noqa: E402
+from registry.bootstrap import bootstrap  # noqa: E402
+from registry.chain_gateway import ChainGateway  # noqa: E402
+from registry.credit.keys import CreditKeys  # noqa: E402
+from registry.db import Database  # noqa: E402
+from registry.department_keys import register_department_key  # noqa: E402
+from registry.settings import RegistrySettings  # noqa: E402
+from sdk.account import Sm2Account  # noqa: E402
+from sdk.credit_client import CreditClient  # noqa: E402
+
+START = datetime.datetime(2023, 6, 1, 9, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+"""Where the fixed clock starts."""
+
+
+@pytest.fixture(scope="session")
+def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain]:
+    """A dev chain node with the trust contracts deployed, the registry's key registered,
+    and the test department (CLIENT_USCC) with its client key CLIENT_KEY."""
+    root = tmp_path_factory.mktemp("credit-trust") / "chain"
+    port = free_port()
+    result = run_cli("init", str(root), "--dev", "--rpc-port", str(port), "--json")
+    assert result.code == 0, result
+    chain = DevChain(root=root, port=port, accounts=result.json()["accounts"])
+    try:
+        chain.start_foreground()
+        settings = RegistrySettings(
+            data_dir=root.parent / "bootstrap",
+            node_url=chain.url,
+            signer_keystore=root / "keys" / "dept-a.json",
+            signer_password_file=root / "keystore-password",
+        )
+        db = Database.open(settings)
+        gateway = ChainGateway(settings, db)
+        governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
+        outcome = bootstrap(
+            gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
+        )
+        register_department_key(
+            gateway,
+            governance,
+            uscc=CLIENT_USCC,
+            department_name=CLIENT_DEPARTMENT_NAME,
+            public_key=CLIENT_KEY.public_key.to_bytes(),
+        )
+        gateway.close()
+        db.close()
+        yield TrustChain(
+            chain=chain,
+            addresses={
+                "issuer_registry": outcome.issuer_registry,
+                "notary": outcome.notary,
+                "license_registry": outcome.license_registry,
+            },
+        )
+    finally:
+        chain.kill_leftovers()
+
+
+@pytest.fixture
+def database_url() -> Iterator[str | None]:
+    """A fresh PostgreSQL database when LIANXIN_TEST_DATABASE_URL names a server, else
+    None (SQLite in the test's directory)."""
+    base = os.environ.get(DATABASE_URL_ENV)
+    if not base:
+        yield None
+        return
+    url = create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(base, url)
+
+
+def _credit_app(settings: RegistrySettings, keys: CreditKeys | None) -> Iterator[CreditApp]:
+    clock = Clock(START)
+    with TestClient(create_app(settings)) as http:
+        http.app.state.credit_clock = clock.now  # type: ignore[attr-defined]
+        if keys is not None:
+            http.app.state.credit_keys = keys  # type: ignore[attr-defined]
+        db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
+        client, key = new_client(db, ("credit", "verify"))
+        sdk = CreditClient("http://testserver", client.id, key, http_client=http, retries=0)
+        yield CreditApp(http=http, db=db, clock=clock, sdk=sdk, client_id=client.id)
+
+
+@pytest.fixture
+def app(tmp_path: Path, database_url: str | None) -> Iterator[CreditApp]:
+    """The registry app in process without a chain (nothing is anchored: the batcher does
+    not run), its credit clock fixed at START, its credit keys from a fixed secret, with
+    one department client (roles credit and verify) using the SDK's CreditClient."""
+    settings = RegistrySettings(
+        data_dir=tmp_path / "registry",
+        database_url=database_url,
+        node_url=f"http://127.0.0.1:{free_port()}",
+        run_workers=False,
+        max_upload_bytes=4 * 1024 * 1024,
+    )
+    yield from _credit_app(settings, CreditKeys(b"credit tests: fixed master secret"))
+
+
+@pytest.fixture
+def chain_app(
+    trust_chain: TrustChain, tmp_path: Path, database_url: str | None
+) -> Iterator[CreditApp]:
+    """The registry app in process on the shared dev chain: events are anchored by the
+    shared batcher, keys derive from the registry's signing key."""
+    settings = registry_settings(
+        trust_chain, tmp_path / "registry", database_url, max_upload_bytes=4 * 1024 * 1024
+    )
+    yield from _credit_app(settings, None)
