@@ -493,6 +493,19 @@ def explorer(ctx: typer.Context) -> None:
     os.execve(sys.executable, command, dict(os.environ))
 
 
+@app.command("verify-evidence", context_settings={"allow_extra_args": True})
+def verify_evidence(
+    ctx: typer.Context,
+    evidence_file: Annotated[Path, typer.Argument(help="evidence zip exported by the explorer")],
+    directory: DirOption = DEFAULT_DIR,
+) -> None:
+    """Verify an explorer evidence zip offline (signatures, Merkle proofs, headers, commit
+    certificates; the genesis validator set of --dir is trusted when it is there). Exit 0
+    valid, 1 invalid."""
+    command = [sys.executable, "-m", "explorer", "verify-evidence", str(evidence_file)]
+    os.execve(sys.executable, [*command, "--dir", str(directory), *ctx.args], dict(os.environ))
+
+
 def _split_dir_option(args: list[str]) -> tuple[list[str], Path]:
     """``args`` without the chain directory option (``--dir DIR``, ``--dir=DIR``, ``-d
     DIR``, anywhere among them), and that directory (DEFAULT_DIR if absent)."""
