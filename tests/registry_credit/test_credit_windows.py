@@ -1,0 +1,89 @@
+"""Publication windows and repair served, on a fixed clock: a record leaves public display
+exactly at its window's end (its history stays for authorised readers); repair applications
+before the minimum are refused, overdue ones are flagged, and an approval takes the record
+off display at once, every step visible to the subject."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from credit_harness import CreditApp, penalties, penalty_file
+
+from sdk.trust_types import RegistryError
+
+ENTERPRISE = "91350100M000100Y43"
+CST = datetime.timezone(datetime.timedelta(hours=8))
+WINDOW_END = datetime.datetime(2024, 5, 1, tzinfo=CST)
+"""Decided 2023-05-01, an ordinary penalty (罚款) under order 58: shown for 12 months."""
+MINIMUM_END = datetime.datetime(2023, 8, 1, tzinfo=CST)
+"""...and repairable after 3."""
+INSTANT = datetime.timedelta(microseconds=1)
+
+
+def _shown(app: CreditApp, at: datetime.datetime) -> list[str]:
+    profile = app.sdk.public_profile(ENTERPRISE, at)
+    return [record["id"] for record in profile["records"]]
+
+
+def test_a_record_leaves_public_display_exactly_at_its_windows_end(app: CreditApp) -> None:
+    app.sdk.import_file(penalty_file(penalties(1)))
+    (record_id,) = _shown(app, WINDOW_END - INSTANT)
+    assert _shown(app, WINDOW_END) == []
+    assert app.sdk.search("贸易")[0]["records_on_display"] == 1
+    app.clock.set(WINDOW_END)
+    assert app.sdk.search("贸易") == []
+    profile = app.sdk.authority_profile(ENTERPRISE, WINDOW_END)
+    (record,) = profile["records"]
+    assert record["current"]["id"] == record_id and record["displayed"] is False
+    assert [event["kind"] for event in record["events"]] == ["publish"]
+
+
+def test_repair_before_the_minimum_is_refused_and_approval_removes_the_record_at_once(
+    app: CreditApp,
+) -> None:
+    app.sdk.import_file(penalty_file(penalties(1)))
+    (record_id,) = _shown(app, app.clock.now())
+    with pytest.raises(RegistryError) as early:
+        app.sdk.apply_repair(record_id, ENTERPRISE, "罚款已缴清", obligations_fulfilled=True)
+    assert early.value.code == "repair_before_minimum"
+
+    app.clock.set(MINIMUM_END)
+    with pytest.raises(RegistryError) as unmet:
+        app.sdk.apply_repair(record_id, ENTERPRISE, "申请", obligations_fulfilled=False)
+    assert unmet.value.code == "repair_obligations_unmet"
+    with pytest.raises(RegistryError) as stranger:
+        app.sdk.apply_repair(record_id, "11100000000013338W", "x", obligations_fulfilled=True)
+    assert stranger.value.status_code == 404
+    application = app.sdk.apply_repair(
+        record_id, ENTERPRISE, "罚款已缴清，缴款书号 0001", obligations_fulfilled=True
+    )
+    assert application["state"] == "pending" and application["overdue"] is False
+    assert app.sdk.overdue_repairs() == []
+
+    app.clock.set(MINIMUM_END + datetime.timedelta(days=8))
+    (overdue,) = app.sdk.overdue_repairs()
+    assert overdue["id"] == application["id"] and overdue["overdue"] is True
+    assert _shown(app, app.clock.now()) == [record_id]
+
+    decided = app.sdk.decide_repair(application["id"], approve=True, reason="已履行，同意修复")
+    assert decided["state"] == "approved"
+    assert _shown(app, app.clock.now()) == []
+    assert _shown(app, app.clock.now() - INSTANT) == [record_id]
+
+    seen = app.sdk.authority_profile(ENTERPRISE)
+    (record,) = seen["records"]
+    assert [event["kind"] for event in record["events"]] == ["publish", "repair", "stop_publishing"]
+    (repair,) = seen["repairs"]
+    assert (repair["state"], repair["decision_reason"]) == ("approved", "已履行，同意修复")
+    assert app.sdk.overdue_repairs() == []
+
+
+def test_a_withdrawn_decision_stops_display_and_cannot_be_withdrawn_twice(app: CreditApp) -> None:
+    app.sdk.import_file(penalty_file(penalties(2)))
+    first, second = sorted(_shown(app, app.clock.now()))
+    app.sdk.withdraw(first, "复议撤销")
+    assert _shown(app, app.clock.now()) == [second]
+    with pytest.raises(RegistryError) as twice:
+        app.sdk.withdraw(first, "复议撤销")
+    assert twice.value.code == "already_withdrawn"
