@@ -109,6 +109,7 @@ class RpcApi:
             "eth_sign": dev.eth_sign,
             "personal_sign": dev.personal_sign,
             "eth_signTypedData_v4": dev.eth_sign_typed_data_v4,
+            "eth_signTypedData": dev.eth_sign_typed_data_v4,
             "evm_mine": dev.evm_mine,
             "evm_increaseTime": dev.evm_increase_time,
             "evm_snapshot": dev.evm_snapshot,
