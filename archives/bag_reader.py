@@ -28,6 +28,7 @@ from typing import Any
 import bagit
 
 from archives.errors import BagInvalid, BagUnreadable, UnsafeArchive
+from archives.formats import FormatIdentity, identify
 from archives.hashing import SM3, file_digests
 
 SMALL_BAG_FILES = 64
@@ -62,6 +63,8 @@ class BagFile:
     """Bytes."""
     sm3: str
     """SM3 of its contents (hex)."""
+    identity: FormatIdentity | None = None
+    """Its format, identified by content in the same pass (payload files only)."""
 
     @property
     def is_payload(self) -> bool:
@@ -122,13 +125,18 @@ class BagReading:
             raise BagInvalid("the bag does not validate", self.problems)
 
 
-def _hash_entry(arguments: tuple[str, str, tuple[str, ...]]) -> tuple[str, dict[str, str], int]:
+_Hashed = tuple[str, dict[str, str], int, FormatIdentity | None]
+
+
+def _hash_entry(arguments: tuple[str, str, tuple[str, ...]]) -> _Hashed:
+    # Identifying the format here puts it on the worker processes, beside the one read.
     root, path, algorithms = arguments
     try:
         digests, size = file_digests(Path(root) / path, (*algorithms, SM3))
+        identity = identify(Path(root) / path) if path.startswith("data/") else None
     except OSError as exc:
-        return path, {"error": f"unreadable: {exc.strerror or exc}"}, -1
-    return path, digests, size
+        return path, {"error": f"unreadable: {exc.strerror or exc}"}, -1, None
+    return path, digests, size, identity
 
 
 def _refuse_links(root: Path) -> None:
@@ -174,7 +182,7 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
     results = _hash_all(work, processes)
     mismatches: list[DigestMismatch] = []
     files: list[BagFile] = []
-    for manifest_path, (_, digests, size) in zip(sorted(entries), results, strict=True):
+    for manifest_path, (_, digests, size, identity) in zip(sorted(entries), results, strict=True):
         expected = entries[manifest_path]
         if "error" in digests:
             mismatches.extend(
@@ -187,7 +195,7 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
                 mismatches.append(
                     DigestMismatch(manifest_path, algorithm, value.lower(), digests[algorithm])
                 )
-        files.append(BagFile(path=manifest_path, size=size, sm3=digests[SM3]))
+        files.append(BagFile(manifest_path, size, digests[SM3], identity))
     payload = sorted((f for f in files if f.is_payload), key=lambda f: f.path)
     tags = sorted((f for f in files if not f.is_payload), key=lambda f: f.path)
     return BagReading(
@@ -208,9 +216,7 @@ def _info(raw: dict[str, Any]) -> dict[str, str | list[str]]:
     }
 
 
-def _hash_all(
-    work: Sequence[tuple[str, str, tuple[str, ...]]], processes: int
-) -> list[tuple[str, dict[str, str], int]]:
+def _hash_all(work: Sequence[tuple[str, str, tuple[str, ...]]], processes: int) -> list[_Hashed]:
     if processes <= 1 or len(work) < SMALL_BAG_FILES:
         return [_hash_entry(item) for item in work]
     with ProcessPoolExecutor(max_workers=processes) as pool:

@@ -441,7 +441,7 @@ def check_package(
     except ArchiveError as exc:
         items_error = str(exc)
     formats = {
-        f.path: identify(reading.root / f.path)
+        f.path: f.identity or identify(reading.root / f.path)
         for f in reading.payload
         if not _PATTERN_SUFFIX.search(f.path)
     }

@@ -129,9 +129,7 @@ def _edit_bag_info(bag: Path) -> None:
 def _wrong_oxum(bag: Path) -> None:
     path = bag / "bag-info.txt"
     lines = path.read_text(encoding="utf-8").splitlines()
-    fixed = [
-        "Payload-Oxum: 1.4" if line.startswith("Payload-Oxum:") else line for line in lines
-    ]
+    fixed = ["Payload-Oxum: 1.4" if line.startswith("Payload-Oxum:") else line for line in lines]
     path.write_text("\n".join(fixed) + "\n", encoding="utf-8")
 
 

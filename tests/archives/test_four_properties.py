@@ -70,9 +70,9 @@ def test_signatures_verify_or_fail(tmp_path: Path, now: datetime) -> None:
     info = {SIGNER_KEY_FIELD: key.public_key.to_bytes().hex()}
     report = _check(make_sample_bag(tmp_path / "bag", files, **info), now)
     _fails(report, "authenticity.signatures", "data/0001.pdf: the SM2 signature")
-    assert "data/0004.txt: SM2 signature verifies" in report.item(
-        "authenticity.signatures"
-    ).evidence
+    assert (
+        "data/0004.txt: SM2 signature verifies" in report.item("authenticity.signatures").evidence
+    )
     del files["0001.pdf.sm2sig"]
     good = _check(make_sample_bag(tmp_path / "good", files, **info), now)
     assert good.item("authenticity.signatures").verdict is Verdict.PASS
@@ -118,9 +118,7 @@ def test_numbering_fails_on_a_gap(tmp_path: Path, now: datetime) -> None:
     _fails(report, "integrity.numbering", "items 3, 4 missing between 1 and 5")
 
 
-def test_attachments_fail_when_a_referenced_file_is_absent(
-    tmp_path: Path, now: datetime
-) -> None:
+def test_attachments_fail_when_a_referenced_file_is_absent(tmp_path: Path, now: datetime) -> None:
     absent = ITEMS_CSV.replace("data/0003.png", "data/0003-scan.png")
     report = _check(
         make_sample_bag(tmp_path / "bag", tag_files={"items.csv": absent}, 件数="3"), now

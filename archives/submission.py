@@ -1,0 +1,99 @@
+"""What the ingesting department signs: one version 2 record per file of the package as it
+will be stored (its SM3 is the record's digest, its metadata names package, version and
+path), and one for the package root. The department computes them from the bag it sends
+(:func:`archives.ingest.aip_entries` is deterministic), signs with its own key through
+:func:`sdk.record_signing.sign_record`, and the registry checks every signature against
+the entries it computes itself before storing anything. Salts derive from the key and the
+record's key name, so signing again gives the same records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archives.bag_reader import read_bag
+from archives.description import parse_description
+from archives.extraction import archive_kind, extract_archive
+from archives.ingest import aip_entries, package_id_for
+from archives.package import ManifestEntry, package_root
+from chain.crypto import PrivateKey
+from sdk.archive_bundle import file_record_metadata, root_record_metadata
+from sdk.record_signing import sign_record
+
+ROOT_KEY = "#root"
+"""The key of the package root's record among a submission's records."""
+
+
+def record_key(package_id: str, version: int, name: str) -> str:
+    """The idempotency key a package record is signed and stored under."""
+    return f"archive:{package_id}:v{version}:{name}"
+
+
+@dataclass(frozen=True)
+class PackageSubmission:
+    """The signed records of one package version, by file path (and ROOT_KEY)."""
+
+    package_id: str
+    """The package."""
+    version: int
+    """The version."""
+    root: str
+    """The package root."""
+    records: dict[str, dict[str, Any]]
+    """Path (or ROOT_KEY) → the signed record body (``POST /v1/records`` form)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As sent."""
+        return {
+            "packageId": self.package_id,
+            "version": self.version,
+            "root": self.root,
+            "records": self.records,
+        }
+
+
+def sign_entries(
+    key: PrivateKey,
+    chain_id: int,
+    package_id: str,
+    version: int,
+    entries: list[ManifestEntry],
+) -> PackageSubmission:
+    """Sign a record per entry and one for the root."""
+    records: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        signed = sign_record(
+            key,
+            chain_id,
+            idempotency_key=record_key(package_id, version, entry.path),
+            digest=entry.sm3,
+            metadata=file_record_metadata(package_id, version, entry.path),
+        )
+        records[entry.path] = signed.body
+    root = package_root(entries)
+    records[ROOT_KEY] = sign_record(
+        key,
+        chain_id,
+        idempotency_key=record_key(package_id, version, ROOT_KEY),
+        digest=root,
+        metadata=root_record_metadata(package_id, version),
+    ).body
+    return PackageSubmission(package_id, version, root, records)
+
+
+def sign_bag(
+    source: Path, key: PrivateKey, chain_id: int, scratch: Path, *, version: int = 1
+) -> PackageSubmission:
+    """The department's side of ingest: read the bag at ``source`` (directory, zip or tar;
+    an archive is unpacked into ``scratch``) and sign its records for ``version``."""
+    root = source if archive_kind(source) == "directory" else extract_archive(source, scratch)
+    reading = read_bag(root)
+    reading.require_valid()
+    description = parse_description(reading.info)
+    entries, _ = aip_entries(reading)
+    package_id = package_id_for(description.fonds, description.archival_code)
+    return sign_entries(key, chain_id, package_id, version, entries)
+
+
+__all__ = ["ROOT_KEY", "PackageSubmission", "record_key", "sign_bag", "sign_entries"]

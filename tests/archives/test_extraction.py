@@ -1,0 +1,103 @@
+"""Hostile zip and tar submissions are refused before anything escapes or fills the disk."""
+
+from __future__ import annotations
+
+import io
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from archives.errors import UnsafeArchive
+from archives.extraction import ExtractionLimits, extract_archive
+
+
+def _zip(path: Path, members: dict[str, bytes], *, mode: int | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name)
+            if mode is not None:
+                info.external_attr = mode << 16
+            bundle.writestr(info, data)
+    return path
+
+
+def _tar(path: Path, members: list[tarfile.TarInfo]) -> Path:
+    with tarfile.open(path, "w") as bundle:
+        for member in members:
+            data = b"x" * member.size if member.isfile() else None
+            bundle.addfile(member, io.BytesIO(data) if data is not None else None)
+    return path
+
+
+@pytest.mark.parametrize(
+    "name", ["../escape.txt", "/etc/passwd", "bag/../../escape.txt", "C:/windows/x", "a\\..\\b"]
+)
+def test_paths_leaving_the_target_are_refused(tmp_path: Path, name: str) -> None:
+    archive = _zip(tmp_path / "a.zip", {"bag/bagit.txt": b"x", name: b"evil"})
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_zip_symlinks_are_refused(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "a.zip", {"bag/link": b"/etc/passwd"}, mode=stat.S_IFLNK | 0o777)
+    with pytest.raises(UnsafeArchive, match="link"):
+        extract_archive(archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize(
+    "kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE]
+)
+def test_tar_links_devices_and_fifos_are_refused(tmp_path: Path, kind: bytes) -> None:
+    member = tarfile.TarInfo("bag/special")
+    member.type = kind
+    member.linkname = "/etc/passwd"
+    archive = _tar(tmp_path / "a.tar", [member])
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_sizes_and_counts_are_bounded(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "a.zip", {f"bag/{i}.txt": b"12345" for i in range(20)})
+    with pytest.raises(UnsafeArchive, match="members"):
+        extract_archive(archive, tmp_path / "o1", ExtractionLimits(max_members=10))
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, tmp_path / "o2", ExtractionLimits(max_total_bytes=50))
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, tmp_path / "o3", ExtractionLimits(max_member_bytes=4))
+    big = tarfile.TarInfo("bag/big.bin")
+    big.size = 1000
+    with pytest.raises(UnsafeArchive):
+        extract_archive(
+            _tar(tmp_path / "b.tar", [big]), tmp_path / "o4", ExtractionLimits(max_member_bytes=999)
+        )
+
+
+def test_a_zip_bomb_is_stopped_while_inflating(tmp_path: Path) -> None:
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("bag/zeros.bin", bytes(5_000_000))
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, tmp_path / "out", ExtractionLimits(max_total_bytes=1_000_000))
+
+
+def test_not_an_archive_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.bin").write_bytes(b"neither zip nor tar")
+    with pytest.raises(UnsafeArchive):
+        extract_archive(tmp_path / "a.bin", tmp_path / "out")
+
+
+def test_a_symlink_inside_a_directory_bag_is_refused(tmp_path: Path) -> None:
+    from archive_samples import make_sample_bag
+
+    from archives.bag_reader import read_bag
+
+    bag = make_sample_bag(tmp_path / "bag")
+    (bag / "data" / "link").symlink_to("/etc/passwd")
+    with pytest.raises(UnsafeArchive):
+        read_bag(bag)
