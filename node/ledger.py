@@ -6,6 +6,12 @@ restart, judges and executes new blocks by the rules of :mod:`node.block_validit
 them, and answers every read the JSON-RPC layer needs (:mod:`node.chain_reads`). Its methods
 are synchronous and are called from one writer thread (block production) and any number of
 reader threads; LMDB gives each read its own snapshot.
+
+Group commit (dev-mode production): :meth:`Ledger.execute_ahead` executes and certifies the
+next block on top of blocks not yet written (the *tip*), and :meth:`Ledger.flush` writes every
+such block in one LMDB write transaction, so one flush to disk makes several blocks durable,
+and the next block executes while the previous ones are being flushed. Readers see only the
+durable *head*: a block, its receipts and its state become visible once they are on disk.
 """
 
 from __future__ import annotations
@@ -22,14 +28,16 @@ from chain.errors import ChainError, EncodingError
 from chain.execution import (
     BlockContext,
     InapplicableTransaction,
+    account_at,
     execute_block,
 )
 from chain.genesis import Genesis, genesis_block
 from chain.merkle import merkle_root
 from chain.primitives import ZERO_HASH, Address, Hash32
-from chain.storage import BlockCommit
+from chain.storage import BlockCommit, KeyValueReader
 from chain.types import Block, CommitCertificate, Header, Transaction
 from chain.validation import TxRules, validate_block_transactions
+from contracts.permissions import PERMISSIONS_ADDRESS
 from contracts.validators import (
     RulingSet,
     block_system_writes,
@@ -46,6 +54,7 @@ from node.chain_reads import ChainReads
 from node.late_precommits import carried_certificate
 from node.ledger_types import BlockRejected as BlockRejected
 from node.ledger_types import CommittedBlock as CommittedBlock
+from node.ledger_types import GroupCommitFailed as GroupCommitFailed
 from node.ledger_types import LedgerError as LedgerError
 from node.ledger_types import PreparedBlock as PreparedBlock
 from node.ledger_types import StaleBlock as StaleBlock
@@ -59,6 +68,20 @@ from node.storage.lmdb_store import LmdbBlockStore
 from node.validator_sets import ValidatorSets
 
 _CACHE_CANDIDATES = 16
+
+
+class _AheadState:
+    """The state as of the tip: writes of executed blocks not yet durable, over the store.
+    State keys are hashes of their values, so a key found in either place is right."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._store_state = ledger.store.state()
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value under ``key`` as of the tip, or ``None``."""
+        value = self._ledger._pending_writes.get(key)
+        return self._store_state.get(key) if value is None else value
 
 
 class Ledger(ChainReads):
@@ -80,6 +103,13 @@ class Ledger(ChainReads):
         self._candidates: OrderedDict[Hash32, PreparedBlock] = OrderedDict()
         self._validator_sets = ValidatorSets(self, genesis)
         permissions_contract_of(genesis)  # refuses a Permissions contract that disagrees
+        # Group commit: blocks executed and certified on top of the head, not yet written.
+        self._tip = self._head
+        self._pending: list[tuple[PreparedBlock, CommitCertificate]] = []
+        self._pending_writes: dict[bytes, bytes] = {}
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._ahead_state = _AheadState(self)
 
     @classmethod
     def open(
@@ -117,8 +147,9 @@ class Ledger(ChainReads):
         return ledger
 
     def close(self) -> None:
-        """Close the store."""
-        with self._write_lock:
+        """Close the store (after any flush in progress; blocks queued and not flushed are
+        dropped: their transactions are still in the mempool's store)."""
+        with self._write_lock, self._flush_lock:
             self.store.close()
 
     # -- chain head and validator sets -------------------------------------------------------
@@ -134,12 +165,19 @@ class Ledger(ChainReads):
         return Permissions(roles_at(self.genesis, self, parent))
 
     def tx_bytes_budget(self) -> int:
-        """How many bytes of transaction encodings fit in the next block:
-        ``max_block_bytes`` less the header, the head's commit certificate and the list
+        """How many bytes of transaction encodings fit in the next block (on the tip):
+        ``max_block_bytes`` less the header, the tip's commit certificate and the list
         prefixes (measured with the largest integers a header may hold)."""
-        head = self._head
-        last_commit = self.store.commit_certificate(head.height) if head.height >= 1 else None
-        return tx_bytes_budget(self.max_block_bytes, head, last_commit)
+        tip, last_commit = self._tip_and_certificate()
+        return tx_bytes_budget(self.max_block_bytes, tip, last_commit)
+
+    def _tip_and_certificate(self) -> tuple[Header, CommitCertificate | None]:
+        """The tip and its commit certificate (``None`` for genesis)."""
+        with self._pending_lock:
+            tip = self._tip
+            if self._pending:
+                return tip, self._pending[-1][1]
+        return tip, self.store.commit_certificate(tip.height) if tip.height >= 1 else None
 
     @property
     def validator_address(self) -> Address | None:
@@ -164,18 +202,119 @@ class Ledger(ChainReads):
     # -- block production ------------------------------------------------------------------------
 
     def produce_block(self, txs: Sequence[Transaction], timestamp_ms: int) -> CommittedBlock:
-        """Execute ``txs`` on the head state, commit the block with this node's single-validator
-        commit certificate, and return it. The caller has validated ``txs``; raises
-        InapplicableTransaction (nothing committed) for one that cannot be applied.
+        """Execute ``txs`` on the tip state, commit the block with this node's single-validator
+        commit certificate (with any block executed before it and not yet written), and
+        return it. The caller has validated ``txs``; raises InapplicableTransaction (nothing
+        committed) for one that cannot be applied.
+
+        The timestamp is raised to one past the parent's if the clock lags behind it."""
+        committed = self.execute_ahead(txs, timestamp_ms)
+        self.flush()
+        return committed
+
+    # -- group commit (dev mode) -----------------------------------------------------------------
+
+    @property
+    def tip(self) -> Header:
+        """The last executed block: the head, or the last block executed by
+        :meth:`execute_ahead` and not yet written by :meth:`flush`."""
+        return self._tip
+
+    @property
+    def pending_count(self) -> int:
+        """Blocks executed ahead and not yet durable."""
+        return len(self._pending)
+
+    def execute_ahead(self, txs: Sequence[Transaction], timestamp_ms: int) -> CommittedBlock:
+        """Execute ``txs`` as the block after the tip, certify it with this node's
+        single-validator certificate and queue it for :meth:`flush`; it becomes the tip.
+        Nothing is written and readers do not see it until it is flushed. The caller has
+        validated ``txs`` against the head (see :meth:`ahead_is_safe`); raises
+        InapplicableTransaction (nothing queued) for one that cannot be applied, and
+        LedgerError if the blocks it was built on were discarded meanwhile by a failed flush.
 
         The timestamp is raised to one past the parent's if the clock lags behind it."""
         if self._validator_key is None:
             raise LedgerError("this node holds no validator key; it cannot produce blocks")
         with self._write_lock:
-            prepared = self._execute_new(self._head, list(txs), timestamp_ms)
+            parent, last_commit = self._tip_and_certificate()
+            prepared = self._execute_new(
+                parent, list(txs), timestamp_ms, last_commit, self._ahead_state
+            )
             check_block_size(len(prepared.block.encode()), self.max_block_bytes)
             certificate = self._sign_certificate(prepared.block.header)
-            return self._commit_locked(prepared, certificate)
+            with self._pending_lock:
+                if self._tip.hash != parent.hash:
+                    raise LedgerError("the blocks under this block were discarded; not queued")
+                self._pending.append((prepared, certificate))
+                self._pending_writes.update(prepared.writes)
+                self._tip = prepared.block.header
+        return CommittedBlock(
+            block=prepared.block, receipts=prepared.receipts, certificate=certificate
+        )
+
+    def ahead_is_safe(self) -> bool:
+        """Whether a block executed on the tip now is judged as it would be once the blocks
+        under it are durable: the producer and admission read roles at the head, so no
+        pending block may have changed the Permissions contract's storage, and the chain's
+        validator set must be fixed by genesis (a governed set is read at the head)."""
+        with self._pending_lock:
+            if not self._pending:
+                return True
+            tip, head = self._tip, self._head
+        if self.governed:
+            return False
+        at_tip = account_at(self._ahead_state, tip.state_root, PERMISSIONS_ADDRESS)
+        at_head = account_at(self.store.state(), head.state_root, PERMISSIONS_ADDRESS)
+        return at_tip.storage_root == at_head.storage_root
+
+    def flush(self) -> list[CommittedBlock]:
+        """Write every block queued by :meth:`execute_ahead` in one write transaction (one
+        flush to disk), move the head to the last, and return them in height order; they
+        are durable when this returns. On a store failure nothing is written, every queued
+        block (also those queued while this ran) is discarded, the tip falls back to the
+        head, and GroupCommitFailed lists the discarded blocks."""
+        with self._flush_lock:
+            with self._pending_lock:
+                batch = list(self._pending)
+            if not batch:
+                return []
+            try:
+                self.store.commit_blocks(
+                    [
+                        BlockCommit(
+                            block=prepared.block,
+                            receipts=prepared.receipts,
+                            state_writes=prepared.writes,
+                            certificate=certificate,
+                        )
+                        for prepared, certificate in batch
+                    ]
+                )
+            except Exception as exc:
+                with self._pending_lock:
+                    discarded = tuple(
+                        CommittedBlock(prepared.block, prepared.receipts, certificate)
+                        for prepared, certificate in self._pending
+                    )
+                    self._pending.clear()
+                    self._pending_writes = {}
+                    self._tip = self._head
+                raise GroupCommitFailed(f"group commit failed: {exc}", discarded) from exc
+            for prepared, _ in batch:
+                self._remember(prepared.block, prepared.receipts)
+            with self._pending_lock:
+                del self._pending[: len(batch)]
+                self._head = batch[-1][0].block.header
+                self._pending_writes = {
+                    key: value
+                    for prepared, _ in self._pending
+                    for key, value in prepared.writes.items()
+                }
+        return [
+            CommittedBlock(block=prepared.block, receipts=prepared.receipts, certificate=cert)
+            for prepared, cert in batch
+        ]
 
     # -- consensus: prepare / process / commit (ABCI 2.0 shaped) ---------------------------------
 
@@ -371,9 +510,11 @@ class Ledger(ChainReads):
         txs: list[Transaction],
         timestamp_ms: int,
         last_commit: CommitCertificate | None = None,
+        state: KeyValueReader | None = None,
     ) -> PreparedBlock:
-        """Execute ``txs`` on ``parent`` and build the header, carrying ``last_commit`` (by
-        default the stored certificate of ``parent``); raises InapplicableTransaction."""
+        """Execute ``txs`` on ``parent`` (read from ``state``, by default the store's) and
+        build the header, carrying ``last_commit`` (by default the stored certificate of
+        ``parent``); raises InapplicableTransaction."""
         assert self._validator_key is not None
         height = parent.height + 1
         timestamp = max(timestamp_ms, parent.timestamp_ms + 1)
@@ -381,7 +522,7 @@ class Ledger(ChainReads):
         if last_commit is None:
             last_commit = self.store.commit_certificate(parent.height) if height > 1 else None
         execution = execute_block(
-            self.store.state(),
+            self.store.state() if state is None else state,
             parent.state_root,
             self._context(height, timestamp, proposer),
             txs,
@@ -415,7 +556,7 @@ class Ledger(ChainReads):
             )
         )
         self._remember(block, prepared.receipts)
-        self._head = block.header
+        self._head = self._tip = block.header
         return CommittedBlock(block=block, receipts=prepared.receipts, certificate=certificate)
 
     def _remember_candidate(self, prepared: PreparedBlock) -> None:

@@ -1,7 +1,7 @@
 """What the ledger hands out and the errors it raises: a block executed but not committed
 (:class:`PreparedBlock`), a committed block (:class:`CommittedBlock`), a committed
 transaction found by hash (:class:`TxLookup`), and :class:`LedgerError` /
-:class:`BlockRejected`. :mod:`node.ledger` re-exports every name."""
+:class:`BlockRejected` / :class:`GroupCommitFailed`. :mod:`node.ledger` re-exports every name."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ class BlockRejected(LedgerError):
 
 class StaleBlock(BlockRejected):
     """A block for a height this node has committed already, with another block."""
+
+
+class GroupCommitFailed(LedgerError):
+    """Writing executed blocks to the store failed: none of them was committed, and every
+    block executed on top of them is discarded too (``discarded``, in height order)."""
+
+    def __init__(self, message: str, discarded: tuple[CommittedBlock, ...]) -> None:
+        super().__init__(message)
+        self.discarded = discarded
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,16 @@ The loop sleeps until the mempool reports an arrival (or, if ``block_interval_ms
 until that interval passes, producing an empty block), takes up to ``max_block_txs`` pending
 transactions, drops any that can no longer be included (expired, a nonce committed meanwhile,
 or a sender that governance revoked or froze since admission), returns to the pool those that
-do not fit in the block's byte budget (genesis ``max_block_bytes``), and has the ledger execute and
-commit the block on a worker thread so the event loop keeps answering reads. Only after the
-commit returns are the transactions' waiters resolved and the block announced to subscribers.
+do not fit in the block's byte budget (genesis ``max_block_bytes``), and has the ledger execute
+the block on a worker thread so the event loop keeps answering reads.
+
+Group commit: the executed block is queued in the ledger (:meth:`Ledger.execute_ahead
+<node.ledger.Ledger.execute_ahead>`) and written by a second worker (:meth:`Ledger.flush
+<node.ledger.Ledger.flush>`), which writes every block queued meanwhile in one write
+transaction, so one flush to disk serves all of them. While one group is being flushed the
+next block already executes, up to :data:`MAX_BLOCKS_AHEAD` blocks ahead of the disk. Only
+once a block is durable are its transactions' waiters resolved and the block announced to
+subscribers, in height order: a receipt handed out is on disk.
 
 Permissions are checked against the head state, so a block ends after its first transaction
 to the Permissions contract: the transactions after it go back to the pool and are checked
@@ -32,10 +39,13 @@ from chain.execution import InapplicableTransaction
 from chain.primitives import Hash32
 from chain.types import Transaction
 from contracts.permissions import PERMISSIONS_ADDRESS
-from node.ledger import CommittedBlock, Ledger
+from node.ledger import CommittedBlock, GroupCommitFailed, Ledger
 from node.mempool import Mempool, Outcome, Permissions
 
 log = logging.getLogger(__name__)
+
+MAX_BLOCKS_AHEAD = 8
+"""Most blocks executed and not yet durable; block production waits for the disk beyond."""
 
 BlockListener = Callable[[CommittedBlock], None]
 """Called on the event loop for every committed block, in height order."""
@@ -55,15 +65,17 @@ class DevProducer:
         mempool: Mempool,
         executor: Executor,
         *,
+        committer: Executor | None = None,
         max_block_txs: int,
         block_interval_ms: int = 0,
         clock_ms: Callable[[], int] = wall_clock_ms,
         permissions: Permissions | None = None,
     ) -> None:
-        """``executor`` runs block execution and commit (one worker keeps them ordered);
-        ``permissions`` defaults to the roles at the ledger's head and is installed into the
-        mempool. Raises PermissionsGenesisError for a genesis whose Permissions contract
-        disagrees with its accounts."""
+        """``executor`` runs block execution and ``committer`` the writes to disk (one worker
+        each keeps them ordered; without ``committer``, ``executor`` does both, one after
+        the other); ``permissions`` defaults to the roles at the ledger's head and is
+        installed into the mempool. Raises PermissionsGenesisError for a genesis whose
+        Permissions contract disagrees with its accounts."""
         self.ledger = ledger
         self.mempool = mempool
         self.permissions = permissions or Permissions.at_head(ledger)
@@ -71,6 +83,8 @@ class DevProducer:
         self.max_block_txs = max_block_txs
         self.block_interval_ms = block_interval_ms
         self._executor = executor
+        self._committer = executor if committer is None else committer
+        self._flusher: asyncio.Future[None] | None = None
         self._clock_ms = clock_ms
         self._wake = asyncio.Event()
         self._listeners: list[BlockListener] = []
@@ -81,7 +95,15 @@ class DevProducer:
         self._listeners.append(listener)
 
     async def run(self) -> None:
-        """Produce blocks until cancelled."""
+        """Produce blocks until cancelled; blocks executed by then are still made durable
+        (and their waiters answered) before this returns."""
+        try:
+            await self._produce_forever()
+        finally:
+            if self._flusher is not None:
+                await asyncio.shield(self._flusher)
+
+    async def _produce_forever(self) -> None:
         interval = self.block_interval_ms / 1000 if self.block_interval_ms else None
         while True:
             if not self.mempool.pending_count:
@@ -95,7 +117,7 @@ class DevProducer:
             self._wake.clear()
             if self.mempool.pending_count or interval is not None:
                 try:
-                    await self.produce_once()
+                    await self._produce_one()
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -103,9 +125,20 @@ class DevProducer:
                     await asyncio.sleep(0.1)
 
     async def produce_once(self) -> CommittedBlock | None:
-        """Take pending transactions and commit one block (possibly empty); returns it, or
-        ``None`` if every taken transaction had to be dropped."""
-        height = self.ledger.head.height + 1
+        """Take pending transactions and commit one block (possibly empty); returns it once
+        it is durable, or ``None`` if every taken transaction had to be dropped."""
+        committed = await self._produce_one()
+        await self.flushed()
+        return committed
+
+    async def _produce_one(self) -> CommittedBlock | None:
+        """Take pending transactions and execute one block (possibly empty); returns it, or
+        ``None`` if every taken transaction had to be dropped. The block is durable, and its
+        transactions answered, once :meth:`flushed` says so."""
+        if self.ledger.pending_count >= MAX_BLOCKS_AHEAD or not self.ledger.ahead_is_safe():
+            # The checks below read roles at the head: they must see the pending blocks.
+            await self.flushed()
+        height = self.ledger.tip.height + 1
         self.mempool.drop_expired(height)
         taken = self.mempool.take(self.max_block_txs)
         outcomes: dict[Hash32, Outcome] = {}
@@ -129,29 +162,56 @@ class DevProducer:
                     break
                 try:
                     committed = await loop.run_in_executor(
-                        self._executor, self.ledger.produce_block, included, self._clock_ms()
+                        self._executor, self.ledger.execute_ahead, included, self._clock_ms()
                     )
                 except InapplicableTransaction as exc:
                     dropped = included.pop(exc.index)
                     log.warning("dropping inapplicable transaction: %s", exc)
                     outcomes[dropped.hash] = Outcome(None, f"not applicable: {exc.reason}")
         except BaseException:
-            # Nothing was committed: hand the transactions' waiters a definite answer.
+            # Nothing was queued: hand the transactions' waiters a definite answer.
             for tx in included:
                 outcomes.setdefault(tx.hash, Outcome(None, "block production failed"))
             self.mempool.settle(outcomes)
             raise
-        if committed is not None:
-            for tx in committed.block.transactions:
-                outcomes[tx.hash] = Outcome(committed.block.header.height)
         self.mempool.settle(outcomes)
-        if committed is not None:
-            for listener in self._listeners:
-                try:
-                    listener(committed)
-                except Exception:
-                    log.exception("block listener failed")
+        if committed is not None and (self._flusher is None or self._flusher.done()):
+            self._flusher = asyncio.ensure_future(self._flush_queued())
         return committed
+
+    async def flushed(self) -> None:
+        """Return once every block executed so far is durable (or discarded by a failed
+        write) and its transactions answered."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
+    async def _flush_queued(self) -> None:
+        """Write queued blocks, a group at a time, until none is left; answer each group's
+        transactions and announce its blocks once it is durable."""
+        loop = asyncio.get_running_loop()
+        while self.ledger.pending_count:
+            try:
+                durable = await loop.run_in_executor(self._committer, self.ledger.flush)
+            except GroupCommitFailed as exc:
+                log.error("%s; %d blocks discarded", exc, len(exc.discarded))
+                self.mempool.settle(
+                    {
+                        tx.hash: Outcome(None, "block production failed")
+                        for discarded in exc.discarded
+                        for tx in discarded.block.transactions
+                    }
+                )
+                continue
+            for committed in durable:
+                height = committed.block.header.height
+                self.mempool.settle(
+                    {tx.hash: Outcome(height) for tx in committed.block.transactions}
+                )
+                for listener in self._listeners:
+                    try:
+                        listener(committed)
+                    except Exception:
+                        log.exception("block listener failed")
 
     def _fit_in_block_bytes(self, txs: list[Transaction]) -> list[Transaction]:
         """The longest prefix of ``txs`` whose encodings fit in the block's byte budget; the

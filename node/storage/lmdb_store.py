@@ -178,6 +178,58 @@ def _check_commit_contents(commit: BlockCommit) -> None:
             )
 
 
+def _check_extends(head: Header | None, header: Header) -> None:
+    """Raise StorageError unless ``header`` is the next block after ``head``."""
+    if head is None:
+        if header.height != 0:
+            raise StorageError(f"empty store: first block must be height 0, not {header.height}")
+        return
+    if header.height != head.height + 1:
+        raise StorageError(f"block {header.height} does not follow head {head.height}")
+    if header.parent_hash != head.hash:
+        raise StorageError(f"block {header.height}: parent hash is not the head's hash")
+
+
+@dataclass(frozen=True)
+class _BlockRecords:
+    """One block's records, encoded for the write transaction."""
+
+    height: int
+    height_key: bytes
+    block_hash: bytes
+    block: bytes
+    head: bytes
+    receipts: bytes
+    certificate: bytes | None
+    tx_entries: list[tuple[bytes, bytes, bytes]]
+    """(transaction hash, replay nonce, location) per transaction."""
+    state_items: list[tuple[bytes, bytes]]
+    logs: _BlockLogs
+
+
+def _block_records(commit: BlockCommit) -> _BlockRecords:
+    """Check ``commit``'s contents and encode every record it writes."""
+    _check_commit_contents(commit)
+    block = commit.block
+    header = block.header
+    height = header.height
+    return _BlockRecords(
+        height=height,
+        height_key=keys.height_key(height),
+        block_hash=block.hash,
+        block=keys.frame(block.encode()),
+        head=keys.frame(header.encode()),
+        receipts=keys.frame(_encode_receipts(commit.receipts)),
+        certificate=None if commit.certificate is None else keys.frame(commit.certificate.encode()),
+        tx_entries=[
+            (tx.hash, tx.nonce, keys.tx_location_value(height, index))
+            for index, tx in enumerate(block.transactions)
+        ],
+        state_items=sorted(commit.state_writes.items()),
+        logs=_block_logs(commit),
+    )
+
+
 class _StateReader:
     """Reads the committed state; each ``get`` sees the latest committed head."""
 
@@ -527,48 +579,50 @@ class LmdbBlockStore:
         any, for this very block. Index entries are never moved: should a transaction hash or
         nonce already be indexed (validation refuses replays before a block gets here), the
         first location is kept."""
-        _check_commit_contents(commit)
-        block = commit.block
-        header = block.header
-        height = header.height
+        self.commit_blocks([commit])
+
+    def commit_blocks(self, commits: Sequence[BlockCommit]) -> None:
+        """Append several consecutive blocks in ONE write transaction (group commit: one
+        flush to disk for all of them), each checked as :meth:`commit_block` checks one;
+        the head moves to the last. All are written or, raising StorageError, none."""
+        if not commits:
+            return
         # Encode before taking the writer lock so that the write transaction stays short.
-        height_key = keys.height_key(height)
-        block_record = keys.frame(block.encode())
-        head_record = keys.frame(header.encode())
-        receipts_record = keys.frame(_encode_receipts(commit.receipts))
-        certificate_record = (
-            None if commit.certificate is None else keys.frame(commit.certificate.encode())
-        )
-        tx_entries = [
-            (tx.hash, tx.nonce, keys.tx_location_value(height, index))
-            for index, tx in enumerate(block.transactions)
-        ]
-        state_items = sorted(commit.state_writes.items())
-        block_logs = _block_logs(commit)
+        records = [_block_records(commit) for commit in commits]
+        first = commits[0].block.header.height
+        last = commits[-1].block.header.height
+        action = f"commit block {first}" if first == last else f"commit blocks {first}..{last}"
+        with _lmdb_errors(action), self._env.begin(write=True) as txn:
+            head = self._read_head(txn)
+            for commit, record in zip(commits, records, strict=True):
+                _check_extends(head, commit.block.header)
+                self._write_block(txn, record)
+                head = commit.block.header
+            txn.put(keys.META_HEAD, records[-1].head, db=self._dbs.meta)
+
+    def _write_block(self, txn: lmdb.Transaction[bytes], record: _BlockRecords) -> None:
         dbs = self._dbs
-        with _lmdb_errors(f"commit block {height}"), self._env.begin(write=True) as txn:
-            self._check_extends_head(txn, header)
-            if not txn.put(height_key, block_record, append=True, db=dbs.blocks):
-                raise StorageError(f"commit block {height}: blocks already holds this height")
-            if not txn.put(height_key, receipts_record, append=True, db=dbs.receipts):
-                raise StorageError(f"commit block {height}: receipts already holds this height")
-            if not txn.put(block.hash, height_key, overwrite=False, db=dbs.hash_index):
-                raise StorageError(f"commit block {height}: block hash already committed")
-            for tx_hash, nonce, location in tx_entries:
-                txn.put(tx_hash, location, overwrite=False, db=dbs.tx_index)
-                txn.put(nonce, height_key, overwrite=False, db=dbs.nonce_index)
-            if certificate_record is not None:
-                txn.put(height_key, certificate_record, db=dbs.certificates)
-            if state_items:
-                txn.cursor(db=dbs.state).putmulti(state_items)
-            if block_logs.records:
-                txn.put(height_key, block.hash, append=True, db=dbs.log_blocks)
-                txn.cursor(db=dbs.logs).putmulti(block_logs.records, append=True)
-                txn.cursor(db=dbs.log_address).putmulti(
-                    [(key, b"") for key in block_logs.address_keys]
-                )
-                txn.cursor(db=dbs.log_topic).putmulti([(key, b"") for key in block_logs.topic_keys])
-            txn.put(keys.META_HEAD, head_record, db=dbs.meta)
+        height = record.height
+        height_key = record.height_key
+        if not txn.put(height_key, record.block, append=True, db=dbs.blocks):
+            raise StorageError(f"commit block {height}: blocks already holds this height")
+        if not txn.put(height_key, record.receipts, append=True, db=dbs.receipts):
+            raise StorageError(f"commit block {height}: receipts already holds this height")
+        if not txn.put(record.block_hash, height_key, overwrite=False, db=dbs.hash_index):
+            raise StorageError(f"commit block {height}: block hash already committed")
+        for tx_hash, nonce, location in record.tx_entries:
+            txn.put(tx_hash, location, overwrite=False, db=dbs.tx_index)
+            txn.put(nonce, height_key, overwrite=False, db=dbs.nonce_index)
+        if record.certificate is not None:
+            txn.put(height_key, record.certificate, db=dbs.certificates)
+        if record.state_items:
+            txn.cursor(db=dbs.state).putmulti(record.state_items)
+        logs = record.logs
+        if logs.records:
+            txn.put(height_key, record.block_hash, append=True, db=dbs.log_blocks)
+            txn.cursor(db=dbs.logs).putmulti(logs.records, append=True)
+            txn.cursor(db=dbs.log_address).putmulti([(key, b"") for key in logs.address_keys])
+            txn.cursor(db=dbs.log_topic).putmulti([(key, b"") for key in logs.topic_keys])
 
     def put_commit_certificate(self, height: int, certificate: CommitCertificate) -> None:
         """Store (or replace) the certificate of the already committed block at ``height``,
@@ -586,19 +640,6 @@ class LmdbBlockStore:
             if raw is None or keys.decode_height(raw, action) != height:
                 raise StorageError(f"{action}: no committed block at this height has that hash")
             txn.put(height_key, record, db=self._dbs.certificates)
-
-    def _check_extends_head(self, txn: lmdb.Transaction[bytes], header: Header) -> None:
-        head = self._read_head(txn)
-        if head is None:
-            if header.height != 0:
-                raise StorageError(
-                    f"empty store: first block must be height 0, not {header.height}"
-                )
-            return
-        if header.height != head.height + 1:
-            raise StorageError(f"block {header.height} does not follow head {head.height}")
-        if header.parent_hash != head.hash:
-            raise StorageError(f"block {header.height}: parent hash is not the head's hash")
 
 
 if TYPE_CHECKING:
