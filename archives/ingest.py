@@ -127,7 +127,7 @@ def _open_bag(source: Path, workdir: Path, limits: ExtractionLimits | None) -> P
     return extract_archive(source, workdir / "unpacked", limits)
 
 
-def _store(
+def store_version(
     store: ArchiveStore,
     reading: BagReading,
     report: FourPropertyReport,
@@ -136,6 +136,7 @@ def _store(
     version: int,
     lineage: Lineage | None,
 ) -> PackageVersion:
+    """Store a checked bag as ``version`` of ``package_id`` (SM3 manifests added)."""
     description = parse_description(reading.info)
     entries, extra = aip_entries(reading)
     stored = PackageVersion(
@@ -151,7 +152,7 @@ def _store(
     return stored
 
 
-def _checked(
+def check_submission(
     source: Path,
     workdir: Path,
     *,
@@ -161,6 +162,9 @@ def _checked(
     scanner: Scanner | None,
     limits: ExtractionLimits | None,
 ) -> tuple[BagReading, FourPropertyReport]:
+    """Unpack (into ``workdir``) and read the bag at ``source``, refuse classified
+    material, and run the 四性 check at ``stage``; raises IngestRefused if an item fails.
+    Nothing is stored."""
     root = _open_bag(source, workdir, limits)
     reading = read_bag(root, processes=processes)
     check_classification(reading.info)
@@ -183,7 +187,7 @@ def ingest(
     Raises UnsafeArchive, BagUnreadable, ClassifiedMaterial, IngestRefused (with the
     report) or PackageExists; nothing is stored then."""
     with tempfile.TemporaryDirectory(prefix="lianxin-ingest-") as scratch:
-        reading, report = _checked(
+        reading, report = check_submission(
             source,
             Path(scratch),
             stage=Stage.INGEST,
@@ -196,7 +200,9 @@ def ingest(
         package_id = package_id_for(description.fonds, description.archival_code)
         if store.versions(package_id):
             raise PackageExists(f"档号 {description.archival_code} is stored already")
-        stored = _store(store, reading, report, package_id=package_id, version=1, lineage=None)
+        stored = store_version(
+            store, reading, report, package_id=package_id, version=1, lineage=None
+        )
         return StoredOutcome(stored, report)
 
 
@@ -218,7 +224,7 @@ def migrate(
     versions = store.versions(package_id)
     previous = store.read_version(package_id, versions[-1] if versions else 0)
     with tempfile.TemporaryDirectory(prefix="lianxin-migrate-") as scratch:
-        reading, report = _checked(
+        reading, report = check_submission(
             migrated_bag,
             Path(scratch),
             stage=Stage.PRESERVATION,
@@ -237,7 +243,7 @@ def migrate(
             tool_version=tool_version,
             parameters=parameters,
         )
-        stored = _store(
+        stored = store_version(
             store,
             reading,
             report,
@@ -278,8 +284,10 @@ __all__ = [
     "IngestRefused",
     "StoredOutcome",
     "aip_entries",
+    "check_submission",
     "dispose",
     "ingest",
     "migrate",
     "package_id_for",
+    "store_version",
 ]

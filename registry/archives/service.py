@@ -1,0 +1,459 @@
+"""E-archive use cases over the database, the chain gateway and the archive store: ingest
+(the department's signed records checked against the entries computed here), custody
+events (each signed by the archive, hash-chained per package, anchored), migration to a
+new version, approved disposal. Plain functions on :class:`ArchiveService`; the router and
+the command line only translate."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+
+from archives.custody import CustodyEvent, EventType, Outcome, next_event
+from archives.description import parse_description, parse_period
+from archives.errors import ArchiveError, PackageExists, PackageNotFound
+from archives.extraction import ExtractionLimits
+from archives.four_properties import FourPropertyReport, Stage, Verdict
+from archives.ingest import (
+    DisposalApproval,
+    aip_entries,
+    check_submission,
+    dispose,
+    package_id_for,
+    store_version,
+)
+from archives.package import ManifestEntry, package_root
+from archives.store import Lineage, LocalArchiveStore, PackageVersion
+from archives.submission import ROOT_KEY, record_key
+from archives.virus_scan import ClamdScanner, Scanner
+from registry.archives.models import ArchiveEventRow, ArchiveFileRow, ArchivePackageRow
+from registry.archives.settings import ArchiveSettings
+from registry.archives.signing import ArchiveSigner
+from registry.chain_gateway import ChainGateway
+from registry.db import Database
+from registry.errors import Conflict, InvalidInput, NotFound
+from registry.intake import NewRecord
+from registry.models import Client, Record
+from registry.notarization import prepare_record
+from registry.record_schemas import SignedRecordCreate
+from registry.settings import RegistrySettings
+from sdk.archive_bundle import event_record_metadata, file_record_metadata, root_record_metadata
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBMISSION_RECORDS = 200_000
+"""Most signed records in one ingest (files plus the root)."""
+
+
+@dataclass(frozen=True)
+class IngestAnswer:
+    """What an ingest stored."""
+
+    package_id: str
+    """The package."""
+    version: int
+    """Its version (1)."""
+    root: str
+    """Its root."""
+    report: FourPropertyReport
+    """The 四性 report of ingest."""
+    events: tuple[CustodyEvent, ...]
+    """The custody events recorded."""
+
+
+class ArchiveService:
+    """The archive of one registry: its store, the archive's signer, the scanner."""
+
+    def __init__(
+        self,
+        db: Database,
+        gateway: ChainGateway,
+        registry_settings: RegistrySettings,
+        settings: ArchiveSettings | None = None,
+    ) -> None:
+        """The archive over ``db`` and ``gateway``, storing under ``settings.store_dir``
+        (default: the registry's data dir + ``archives``)."""
+        self.db = db
+        self.gateway = gateway
+        self.settings = settings or ArchiveSettings()
+        root = self.settings.store_dir or Path(registry_settings.data_dir) / "archives"
+        self.store = LocalArchiveStore(root)
+        self.signer = ArchiveSigner(db, gateway)
+        self.scanner: Scanner | None = (
+            None if self.settings.clamd is None else ClamdScanner(self.settings.clamd)
+        )
+
+    # -- records ----------------------------------------------------------------------------
+
+    def _department_records(
+        self,
+        client: Client,
+        package_id: str,
+        version: int,
+        entries: Sequence[ManifestEntry],
+        root: str,
+        submission: Mapping[str, Any],
+    ) -> dict[str, NewRecord]:
+        expected = {entry.path: entry.sm3 for entry in entries} | {ROOT_KEY: root}
+        if len(submission) > MAX_SUBMISSION_RECORDS or set(submission) != set(expected):
+            missing = sorted(set(expected) - set(submission))[:5]
+            extra = sorted(set(submission) - set(expected))[:5]
+            raise InvalidInput(
+                f"sign one record per stored file and the root (missing {missing}, "
+                f"unexpected {extra})",
+                code="archive_records_mismatch",
+            )
+        chain_id = int(self.gateway.chain_id())
+        prepared: dict[str, NewRecord] = {}
+        for name, body in submission.items():
+            try:
+                payload = SignedRecordCreate.model_validate(body)
+            except ValueError as exc:
+                raise InvalidInput(f"record of {name}: {exc}", code="invalid_record") from None
+            record = prepare_record(
+                client, payload, record_key(package_id, version, name), chain_id
+            )
+            metadata = (
+                root_record_metadata(package_id, version)
+                if name == ROOT_KEY
+                else file_record_metadata(package_id, version, name)
+            )
+            if record.values["digest"] != expected[name] or payload.metadata != metadata:
+                raise InvalidInput(
+                    f"the record of {name} does not commit to its SM3 and metadata",
+                    code="archive_record_wrong",
+                )
+            prepared[name] = record
+        return prepared
+
+    def _archive_records(
+        self, package_id: str, version: int, entries: Sequence[ManifestEntry], root: str
+    ) -> dict[str, NewRecord]:
+        records: dict[str, NewRecord] = {}
+        for entry in entries:
+            records[entry.path], _ = self.signer.record(
+                entry.sm3,
+                file_record_metadata(package_id, version, entry.path),
+                record_key(package_id, version, entry.path),
+            )
+        records[ROOT_KEY], _ = self.signer.record(
+            root,
+            root_record_metadata(package_id, version),
+            record_key(package_id, version, ROOT_KEY),
+        )
+        return records
+
+    # -- events -----------------------------------------------------------------------------
+
+    def history(self, package_id: str) -> list[CustodyEvent]:
+        """The package's custody events, in order."""
+        with self.db.read_session() as session:
+            rows = session.scalars(
+                select(ArchiveEventRow)
+                .where(ArchiveEventRow.package_id == package_id)
+                .order_by(ArchiveEventRow.sequence)
+            ).all()
+            return [CustodyEvent.from_json(json.loads(row.event_json)) for row in rows]
+
+    def _event_rows(
+        self,
+        history: list[CustodyEvent],
+        package_id: str,
+        changes: Sequence[tuple[EventType, Outcome, str, dict[str, Any]]],
+        now: datetime,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[CustodyEvent]]:
+        record_rows: list[dict[str, Any]] = []
+        event_rows: list[dict[str, Any]] = []
+        events: list[CustodyEvent] = []
+        chain = list(history)
+        for event_type, outcome, agent, detail in changes:
+            event = next_event(
+                chain, package_id, event_type, at=now, agent=agent, outcome=outcome, detail=detail
+            )
+            chain.append(event)
+            events.append(event)
+            record, salt = self.signer.record(
+                event.event_hash,
+                event_record_metadata(package_id),
+                f"archive-event:{package_id}:{event.sequence}",
+            )
+            record_rows.append(record.values)
+            event_rows.append(
+                {
+                    "package_id": package_id,
+                    "sequence": event.sequence,
+                    "event_type": event.event_type.value,
+                    "outcome": event.outcome.value,
+                    "at": now,
+                    "event_json": json.dumps(event.to_json(), ensure_ascii=False),
+                    "event_hash": event.event_hash,
+                    "record_id": record.values["id"],
+                    "metadata_salt": salt,
+                }
+            )
+        return record_rows, event_rows, events
+
+    def record_events(
+        self,
+        package_id: str,
+        changes: Sequence[tuple[EventType, Outcome, str, dict[str, Any]]],
+        *,
+        now: datetime,
+    ) -> list[CustodyEvent]:
+        """Append events to the package's history (each signed and queued for anchoring),
+        in one transaction. Raises CustodyError if one cannot follow."""
+        history = self.history(package_id)
+        if not history:
+            raise NotFound(f"no archive package {package_id}", code="package_not_found")
+        record_rows, event_rows, events = self._event_rows(history, package_id, changes, now)
+        with self.db.session() as session:
+            session.execute(cast(Table, Record.__table__).insert(), record_rows)
+            session.execute(cast(Table, ArchiveEventRow.__table__).insert(), event_rows)
+        return events
+
+    # -- ingest, migration, disposal --------------------------------------------------------
+
+    def _store_rows(
+        self,
+        client: Client,
+        stored: PackageVersion,
+        report: FourPropertyReport,
+        records: Mapping[str, NewRecord],
+        events: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+        now: datetime,
+    ) -> None:
+        formed = parse_period(str(stored.description["形成时间"]))
+        record_rows = [record.values for record in records.values()] + events[0]
+        file_rows = [
+            {
+                "package_id": stored.package_id,
+                "version": stored.version,
+                "path": entry.path,
+                "sm3": entry.sm3,
+                "size": entry.size,
+                "record_id": records[entry.path].values["id"],
+                "metadata_salt": records[entry.path].accepted.metadata_salt or "",
+            }
+            for entry in stored.entries
+        ]
+        root_record = records[ROOT_KEY]
+        with self.db.session() as session:
+            session.execute(cast(Table, Record.__table__).insert(), record_rows)
+            session.add(
+                ArchivePackageRow(
+                    package_id=stored.package_id,
+                    version=stored.version,
+                    fonds=str(stored.description["全宗号"]),
+                    archival_code=str(stored.description["档号"]),
+                    title=str(stored.description["题名"]),
+                    creator=str(stored.description["责任者"]),
+                    formed_first=formed.first,
+                    formed_last=formed.last,
+                    retention=str(stored.description["保管期限"]),
+                    classification=str(stored.description["密级"]),
+                    item_count=int(stored.description["件数"]),
+                    root=stored.root,
+                    report_sm3=stored.report_sm3,
+                    report_json=report.canonical_json().decode(),
+                    lineage_json=None
+                    if stored.lineage is None
+                    else json.dumps(stored.lineage.to_json(), ensure_ascii=False),
+                    client_id=client.id,
+                    root_record_id=root_record.values["id"],
+                    root_metadata_salt=root_record.accepted.metadata_salt or "",
+                    created_at=now,
+                )
+            )
+            session.execute(cast(Table, ArchiveFileRow.__table__).insert(), file_rows)
+            if events[1]:
+                session.execute(cast(Table, ArchiveEventRow.__table__).insert(), events[1])
+
+    @staticmethod
+    def _check_events(
+        report: FourPropertyReport, agent: str
+    ) -> list[tuple[EventType, Outcome, str, dict[str, Any]]]:
+        def outcome(code: str) -> Outcome:
+            verdict = report.item(code).verdict
+            if verdict is Verdict.PASS:
+                return Outcome.SUCCESS
+            return Outcome.FAILURE if verdict is Verdict.FAIL else Outcome.NOT_CHECKED
+
+        return [
+            (EventType.VALIDATION, outcome("authenticity.digests"), agent, {"tool": "bagit"}),
+            (
+                EventType.FORMAT_IDENTIFICATION,
+                outcome("usability.formats"),
+                agent,
+                {"tool": "puremagic", "evidence": list(report.item("usability.formats").evidence)},
+            ),
+            (
+                EventType.VIRUS_CHECK,
+                outcome("security.virus"),
+                agent,
+                {"evidence": list(report.item("security.virus").evidence)},
+            ),
+        ]
+
+    def ingest(
+        self, client: Client, source: Path, submission: Mapping[str, Any], *, now: datetime
+    ) -> IngestAnswer:
+        """Check the bag at ``source`` and the department's signed records, store the AIP,
+        and record it with its ingest events. Raises the domain's errors (UnsafeArchive,
+        BagUnreadable, ClassifiedMaterial, IngestRefused), Conflict if the 档号 is stored,
+        InvalidInput for records that do not match."""
+        limits = ExtractionLimits(max_total_bytes=self.settings.max_bag_bytes)
+        with tempfile.TemporaryDirectory(prefix="lianxin-archive-") as scratch:
+            reading, report = check_submission(
+                source,
+                Path(scratch),
+                stage=Stage.INGEST,
+                now=now,
+                processes=self.settings.processes,
+                scanner=self.scanner,
+                limits=limits,
+            )
+            description = parse_description(reading.info)
+            package_id = package_id_for(description.fonds, description.archival_code)
+            if self.history(package_id) or self.store.versions(package_id):
+                raise Conflict(
+                    f"档号 {description.archival_code} is stored already", code="package_exists"
+                )
+            entries, _ = aip_entries(reading)
+            root = package_root(entries)
+            records = self._department_records(client, package_id, 1, entries, root, submission)
+            agent = f"{client.name} ({client.uscc})"
+            ingestion = (
+                EventType.INGESTION,
+                Outcome.SUCCESS,
+                agent,
+                {"version": 1, "root": root, "reportSm3": "", "files": len(entries)},
+            )
+            try:
+                stored = store_version(
+                    self.store, reading, report, package_id=package_id, version=1, lineage=None
+                )
+            except PackageExists as exc:
+                raise Conflict(str(exc), code="package_exists") from exc
+        ingestion[3]["reportSm3"] = stored.report_sm3
+        changes = [ingestion, *self._check_events(report, "registry")]
+        record_rows, event_rows, events = self._event_rows([], package_id, changes, now)
+        self._store_rows(client, stored, report, records, (record_rows, event_rows), now)
+        logger.info("archive package %s ingested (root %s)", package_id, root)
+        return IngestAnswer(package_id, 1, root, report, tuple(events))
+
+    def migrate(
+        self,
+        package_id: str,
+        migrated_bag: Path,
+        *,
+        tool: str,
+        tool_version: str,
+        parameters: dict[str, Any],
+        agent: str,
+        now: datetime,
+    ) -> PackageVersion:
+        """Store a format migration's bag as the next version (records signed by the
+        archive), linked to the latest; the old version stays."""
+        versions = self.store.versions(package_id)
+        if not versions:
+            raise NotFound(f"no archive package {package_id}", code="package_not_found")
+        previous = self.store.read_version(package_id, versions[-1])
+        with tempfile.TemporaryDirectory(prefix="lianxin-migrate-") as scratch:
+            reading, report = check_submission(
+                migrated_bag,
+                Path(scratch),
+                stage=Stage.PRESERVATION,
+                now=now,
+                processes=self.settings.processes,
+                scanner=self.scanner,
+                limits=None,
+            )
+            description = parse_description(reading.info)
+            if package_id_for(description.fonds, description.archival_code) != package_id:
+                raise InvalidInput("the migrated bag describes another 全宗号 or 档号")
+            lineage = Lineage(previous.version, previous.root, tool, tool_version, parameters)
+            stored = store_version(
+                self.store,
+                reading,
+                report,
+                package_id=package_id,
+                version=previous.version + 1,
+                lineage=lineage,
+            )
+        records = self._archive_records(package_id, stored.version, stored.entries, stored.root)
+        change = (
+            EventType.MIGRATION,
+            Outcome.SUCCESS,
+            agent,
+            {"version": stored.version, "root": stored.root, **lineage.to_json()},
+        )
+        record_rows, event_rows, _ = self._event_rows(
+            self.history(package_id), package_id, [change], now
+        )
+        with self.db.read_session() as session:
+            client = session.get(Client, self.signer.client().id)
+        assert client is not None
+        self._store_rows(client, stored, report, records, (record_rows, event_rows), now)
+        return stored
+
+    def dispose(
+        self, package_id: str, approval: DisposalApproval, *, agent: str, now: datetime
+    ) -> dict[str, Any]:
+        """Destroy the package under ``approval`` and leave its tombstone (in the store and
+        as the anchored disposal event); the file records and their proofs stay."""
+        if not self.store.versions(package_id):
+            raise NotFound(f"no archive package {package_id}", code="package_not_found")
+        history = self.history(package_id)
+        detail = {"approval": approval.to_json()}
+        next_event(history, package_id, EventType.DISPOSAL, at=now, agent=agent, detail=detail)
+        try:
+            tombstone = dispose(self.store, package_id, approval, carried_out_by=agent)
+        except ArchiveError as exc:
+            raise InvalidInput(str(exc), code="disposal_refused") from exc
+        roots = [version["root"] for version in tombstone["destroyed"]]
+        self.record_events(
+            package_id,
+            [(EventType.DISPOSAL, Outcome.SUCCESS, agent, {**detail, "destroyedRoots": roots})],
+            now=now,
+        )
+        with self.db.session() as session:
+            for row in session.scalars(
+                select(ArchivePackageRow).where(ArchivePackageRow.package_id == package_id)
+            ):
+                row.disposed_at = now
+        return tombstone
+
+    def package_rows(self, package_id: str) -> list[ArchivePackageRow]:
+        """Every version's row of a package; raises NotFound."""
+        with self.db.read_session() as session:
+            rows = list(
+                session.scalars(
+                    select(ArchivePackageRow)
+                    .where(ArchivePackageRow.package_id == package_id)
+                    .order_by(ArchivePackageRow.version)
+                )
+            )
+        if not rows:
+            raise NotFound(f"no archive package {package_id}", code="package_not_found")
+        return rows
+
+
+def utc_now() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+__all__ = [
+    "ArchiveService",
+    "IngestAnswer",
+    "PackageNotFound",
+    "utc_now",
+]

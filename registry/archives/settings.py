@@ -1,0 +1,30 @@
+"""Settings of the archive service, from ``LIANXIN_ARCHIVES_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ArchiveSettings(BaseSettings):
+    """Where packages are stored and what checks them."""
+
+    model_config = SettingsConfigDict(env_prefix="LIANXIN_ARCHIVES_")
+
+    store_dir: Path | None = Field(
+        default=None, description="the archive store (default: <registry data_dir>/archives)"
+    )
+    clamd: str | None = Field(
+        default=None,
+        description="ClamAV daemon: a UNIX socket path or host:port (unset: "
+        "the virus check is NOT_CHECKED)",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="POSTed the JSON findings of a failed fixity audit"
+    )
+    processes: int = Field(default=2, ge=1, le=64, description="hashing worker processes")
+    max_bag_bytes: int = Field(
+        default=16 * 1024**3, ge=1, description="largest unpacked bag accepted"
+    )

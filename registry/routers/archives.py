@@ -1,0 +1,230 @@
+"""``/v1/archives``: ingest a BagIt package with the department's signed records, search the
+catalogue, read a package with its custody history and 四性 report, take an access copy
+(DIP) that verifies offline, and the archive's health (the last fixity audit)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.background import BackgroundTask
+
+from archives.errors import ArchiveError
+from archives.ingest import IngestRefused, remove_scratch
+from registry.archives.access import AccessRequest, export_access_copy, search
+from registry.archives.auditing import archive_health
+from registry.archives.service import ArchiveService, utc_now
+from registry.deps import ClientDep, StateDep
+from registry.errors import ErrorResponse, Forbidden, InvalidInput, error_body
+from registry.threads import run_blocking
+
+router = APIRouter(prefix="/v1/archives", tags=["archives"])
+
+INGEST_ROLE = "notarize"
+"""The client role needed to ingest (a department hands over its records)."""
+
+READ_ROLE = "verify"
+"""The client role needed to search and take access copies."""
+
+
+class PackageIngest(BaseModel):
+    """``POST /v1/archives/packages``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bag: str = Field(description="base64 of the bag as a zip or tar file")
+    records: dict[str, dict[str, Any]] = Field(
+        description="one signed record per stored file (by path) and '#root', as "
+        "archives.submission.sign_bag makes them"
+    )
+
+
+class AccessCopyRequest(BaseModel):
+    """``POST /v1/archives/packages/{id}/dip``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(min_length=1, max_length=500, description="why (logged)")
+    version: int | None = Field(default=None, ge=1, description="default: the latest")
+
+
+def _service(request: Request, state: StateDep) -> ArchiveService:
+    service: ArchiveService | None = getattr(request.app.state, "archives", None)
+    if service is None:
+        service = ArchiveService(state.db, state.chain, state.settings)
+        request.app.state.archives = service
+    return service
+
+
+def _need(client: Any, role: str) -> None:
+    if role not in client.roles:
+        raise Forbidden(f"client {client.id} lacks the {role} role")
+
+
+@router.post("/packages", status_code=201)
+async def ingest_package(
+    payload: PackageIngest, request: Request, client: ClientDep, state: StateDep
+) -> JSONResponse:
+    """Ingest a bag: validated with bagit, 四性-checked, stored write-once with SM3
+    manifests, every file anchored under the department's own signature. 422 with the
+    report when a check fails."""
+    _need(client, INGEST_ROLE)
+    try:
+        data = base64.b64decode(payload.bag, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("bag is not base64", code="invalid_bag") from None
+    service = _service(request, state)
+    scratch = Path(tempfile.mkdtemp(prefix="lianxin-upload-"))
+    try:
+        source = scratch / "bag"
+        source.write_bytes(data)
+        answer = await run_blocking(service.ingest, client, source, payload.records, now=utc_now())
+    except IngestRefused as refused:
+        return ErrorResponse(
+            error_body(refused.code, str(refused), refused.report.to_json()), status_code=422
+        )
+    except ArchiveError as exc:
+        raise InvalidInput(str(exc), code=exc.code) from exc
+    finally:
+        remove_scratch(scratch)
+    return JSONResponse(
+        {
+            "packageId": answer.package_id,
+            "version": answer.version,
+            "root": answer.root,
+            "report": answer.report.to_json(),
+            "events": [event.to_json() for event in answer.events],
+        },
+        status_code=201,
+    )
+
+
+@router.get("/packages")
+async def search_packages(
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+    archival_code: Annotated[str | None, Query(max_length=500, description="档号 prefix")] = None,
+    title: Annotated[str | None, Query(max_length=500, description="in 题名")] = None,
+    fonds: Annotated[str | None, Query(max_length=16, description="全宗号")] = None,
+    formed_from: Annotated[date | None, Query(description="形成时间 from")] = None,
+    formed_to: Annotated[date | None, Query(description="形成时间 to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[dict[str, Any]]:
+    """The catalogue: packages matching every criterion given."""
+    _need(client, READ_ROLE)
+    rows = await run_blocking(
+        search,
+        state.db,
+        archival_code=archival_code,
+        title=title,
+        fonds=fonds,
+        formed_from=formed_from,
+        formed_to=formed_to,
+        limit=limit,
+    )
+    return [
+        {
+            "packageId": row.package_id,
+            "version": row.version,
+            "档号": row.archival_code,
+            "题名": row.title,
+            "全宗号": row.fonds,
+            "责任者": row.creator,
+            "形成时间": [row.formed_first.isoformat(), row.formed_last.isoformat()],
+            "保管期限": row.retention,
+            "root": row.root,
+        }
+        for row in rows
+    ]
+
+
+@router.get("/packages/{package_id}")
+async def read_package(
+    package_id: str, request: Request, client: ClientDep, state: StateDep
+) -> dict[str, Any]:
+    """A package's versions (roots, lineage, report hash) and its custody history."""
+    _need(client, READ_ROLE)
+    service = _service(request, state)
+    rows = await run_blocking(service.package_rows, package_id)
+    history = await run_blocking(service.history, package_id)
+    return {
+        "packageId": package_id,
+        "versions": [
+            {
+                "version": row.version,
+                "root": row.root,
+                "reportSm3": row.report_sm3,
+                "lineage": None if row.lineage_json is None else json.loads(row.lineage_json),
+                "disposedAt": None if row.disposed_at is None else row.disposed_at.isoformat(),
+            }
+            for row in rows
+        ],
+        "events": [event.to_json() for event in history],
+    }
+
+
+@router.get("/packages/{package_id}/report")
+async def package_report(
+    package_id: str,
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> JSONResponse:
+    """The 四性 report of a version's ingest (JSON; its SM3 is anchored with the package)."""
+    _need(client, READ_ROLE)
+    rows = await run_blocking(_service(request, state).package_rows, package_id)
+    row = rows[-1] if version is None else next((r for r in rows if r.version == version), None)
+    if row is None:
+        raise InvalidInput(f"package {package_id} has no version {version}")
+    return JSONResponse(json.loads(row.report_json))
+
+
+@router.post("/packages/{package_id}/dip")
+async def access_copy(
+    package_id: str,
+    payload: AccessCopyRequest,
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+) -> FileResponse:
+    """An access copy (DIP zip) with every file's proof; logged as an access event."""
+    _need(client, READ_ROLE)
+    service = _service(request, state)
+    scratch = Path(tempfile.mkdtemp(prefix="lianxin-dip-"))
+    target = scratch / f"{package_id}.dip.zip"
+    try:
+        await run_blocking(
+            export_access_copy,
+            service,
+            state.caches,
+            package_id,
+            target,
+            AccessRequest(requester=f"{client.name} ({client.uscc})", purpose=payload.purpose),
+            now=utc_now(),
+            version=payload.version,
+        )
+    except BaseException:
+        remove_scratch(scratch)
+        raise
+    return FileResponse(
+        target,
+        media_type="application/zip",
+        filename=target.name,
+        background=BackgroundTask(remove_scratch, scratch),
+    )
+
+
+@router.get("/health")
+async def health(request: Request, state: StateDep) -> dict[str, Any]:
+    """The last fixity audit: ``ok``, ``fixity_failed`` (with findings) or ``not_audited``."""
+    return await run_blocking(archive_health, _service(request, state))
