@@ -1,0 +1,267 @@
+"""The dev chain's RPC in-process: accounts held unlocked (signing, automine, refusals), the
+evm_* helpers, the transaction shape, the added methods, and the execution-apis semantics of
+log ranges, wildcard topics and the ``pending`` tag."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from eth_utils import keccak
+from node_harness import (
+    ANCHORED_TOPIC,
+    DevChain,
+    RpcClient,
+    RpcFailure,
+    anchor_call,
+    make_chain,
+    make_config,
+    raw_hex,
+    running_node,
+    signed_tx,
+)
+
+from chain.crypto import PublicKey
+from chain.types import Transaction
+from contracts.artifacts import load_artifact
+from node.chain_dir import save_key, write_private
+from node.daemon import Node
+from node.dev_accounts import DevAccounts, DevAccountsError, eip191_message
+from node.rpc.errors import ErrorCode
+from node.rpc.typed_data import typed_data_digest
+
+PASSWORD = b"dev password"
+TYPED_DATA: dict[str, Any] = {
+    "types": {
+        "EIP712Domain": [
+            {"name": "name", "type": "string"},
+            {"name": "chainId", "type": "uint256"},
+        ],
+        "Mail": [{"name": "contents", "type": "string"}],
+    },
+    "primaryType": "Mail",
+    "domain": {"name": "lianxin", "chainId": 2024},
+    "message": {"contents": "hello"},
+}
+
+
+def _dev_keys(chain: DevChain, root: Path) -> Path:
+    """Keystores of the chain's deployer ("admin") and sender ("dept-b") in ``root/keys``."""
+    keys = root / "keys"
+    save_key(keys / "admin.json", chain.deployer, PASSWORD, iterations=1024)
+    save_key(keys / "dept-b.json", chain.sender, PASSWORD, iterations=1024)
+    write_private(root / "password", PASSWORD + b"\n")
+    return keys
+
+
+@asynccontextmanager
+async def dev_node(tmp_path: Path) -> AsyncIterator[tuple[DevChain, RpcClient]]:
+    chain = make_chain()
+    config = make_config(
+        tmp_path,
+        dev_accounts_dir=_dev_keys(chain, tmp_path),
+        validator_password_file=tmp_path / "password",
+        receipt_wait_ms=0,
+    )
+    async with running_node(chain, config) as (_, client):
+        yield chain, client
+
+
+async def _refused(client: RpcClient, code: int, method: str, *params: Any) -> RpcFailure:
+    with pytest.raises(RpcFailure) as caught:
+        await client.call(method, *params)
+    assert caught.value.code == code, caught.value
+    return caught.value
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def test_dev_accounts_sign_send_and_automine(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with dev_node(tmp_path) as (chain, client):
+            admin, dept_b = (
+                _hex(chain.deployer.public_key.address),
+                _hex(chain.sender.public_key.address),
+            )
+            assert await client.call("eth_accounts") == [admin, dept_b]
+            bytecode = _hex(load_artifact("Anchor").bytecode)
+            # No gas given: estimated. The answer comes once the block is committed.
+            deploy = await client.call("eth_sendTransaction", {"from": admin, "data": bytecode})
+            receipt = await client.call("eth_getTransactionReceipt", deploy)
+            assert receipt is not None and receipt["status"] == "0x1"
+            tx = await client.call("eth_getTransactionByHash", deploy)
+            assert tx["nonce"] == "0x0" and len(tx["replayNonce"]) == 66
+            assert tx["v"] == hex(2024 * 2 + 35) and tx["r"] == tx["s"] == "0x0"
+            # Ethereum's CREATE address of (sender, nonce 0).
+            creator = b"\xd6\x94" + chain.deployer.public_key.address + b"\x80"
+            assert receipt["contractAddress"] == _hex(keccak(creator)[-20:])
+            anchor = receipt["contractAddress"]
+
+            call = {"from": admin, "to": anchor, "data": _hex(anchor_call(b"\x01" * 32))}
+            await _refused(
+                client, ErrorCode.INVALID_PARAMS, "eth_sendTransaction", {**call, "nonce": "0x5"}
+            )
+            sent = await client.call("eth_sendTransaction", {**call, "nonce": "0x1"})
+            assert (await client.call("eth_getTransactionByHash", sent))["nonce"] == "0x1"
+            stranger = {**call, "from": _hex(b"\x09" * 20)}
+            await _refused(client, ErrorCode.UNKNOWN_ACCOUNT, "eth_sendTransaction", stranger)
+
+            raw = await client.call(
+                "eth_signTransaction", {**call, "from": dept_b, "gas": "0x30000"}
+            )
+            signed = Transaction.decode(bytes.fromhex(raw[2:]))
+            assert signed.public_key == chain.sender.public_key.to_bytes()
+            assert await client.call("eth_sendRawTransaction", raw) == _hex(signed.hash)
+            assert await client.call("eth_getRawTransactionByHash", _hex(signed.hash)) == raw
+
+            key = PublicKey.from_bytes(chain.deployer.public_key.to_bytes())
+            signature = await client.call("eth_sign", admin, "0x68656c6c6f")
+            key.verify(bytes.fromhex(signature[2:]), eip191_message(b"hello"))
+            signature = await client.call("personal_sign", "0x68656c6c6f", admin)
+            key.verify(bytes.fromhex(signature[2:]), eip191_message(b"hello"))
+            signature = await client.call("eth_signTypedData_v4", admin, TYPED_DATA)
+            key.verify(bytes.fromhex(signature[2:]), typed_data_digest(TYPED_DATA))
+            broken = {**TYPED_DATA, "primaryType": "Missing"}
+            await _refused(client, ErrorCode.INVALID_PARAMS, "eth_signTypedData_v4", admin, broken)
+
+    asyncio.run(run())
+
+
+def test_evm_helpers_on_a_dev_chain(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with dev_node(tmp_path) as (_, client):
+            assert await client.call("evm_mine") == "0x0"
+            before = await client.call("eth_getBlockByNumber", "latest", False)
+            assert before["number"] == "0x1" and before["transactions"] == []
+            assert await client.call("evm_increaseTime", 3600) == 3600
+            assert await client.call("evm_mine") == "0x0"
+            mined = await client.call("eth_getBlockByNumber", "latest", False)
+            assert int(mined["number"], 16) == int(before["number"], 16) + 1
+            assert int(mined["timestamp"], 16) >= int(before["timestamp"], 16) + 3600
+
+            unchanged = await client.call("evm_snapshot")
+            assert await client.call("evm_revert", unchanged) is True
+            assert await client.call("evm_revert", unchanged) is False
+            passed = await client.call("evm_snapshot")
+            await client.call("evm_mine")
+            refusal = await _refused(client, ErrorCode.REVERT_REFUSED, "evm_revert", passed)
+            assert refusal.data is not None
+            assert refusal.data["snapshotHeight"] == int(mined["number"], 16)
+
+    asyncio.run(run())
+
+
+def test_a_node_without_dev_accounts_refuses_to_sign(tmp_path: Path) -> None:
+    chain = make_chain()
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (_, client):
+            assert await client.call("eth_accounts") == []
+            address = _hex(chain.deployer.public_key.address)
+            for method, params in (
+                ("eth_sendTransaction", [{"from": address, "data": "0x"}]),
+                ("eth_signTransaction", [{"from": address, "data": "0x"}]),
+                ("eth_sign", [address, "0x00"]),
+                ("eth_signTypedData_v4", [address, TYPED_DATA]),
+                ("evm_mine", []),
+                ("evm_snapshot", []),
+            ):
+                await _refused(client, ErrorCode.DEV_ONLY, method, *params)
+
+    asyncio.run(run())
+    with pytest.raises(DevAccountsError, match="single-validator"):
+        DevAccounts.open(_dev_keys(chain, tmp_path / "net"), PASSWORD, validators=4)
+
+
+@asynccontextmanager
+async def idle_node(chain: DevChain, tmp_path: Path) -> AsyncIterator[RpcClient]:
+    """A node that produces no blocks (no validator key): what is sent stays pending."""
+    node = Node(make_config(tmp_path, receipt_wait_ms=0), chain.genesis, None)
+    port = await node.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield RpcClient(session, f"http://127.0.0.1:{port}/")
+    finally:
+        await node.stop()
+
+
+def test_pending_tag_and_pending_filter(tmp_path: Path) -> None:
+    chain = make_chain()
+    sender = _hex(chain.deployer.public_key.address)
+
+    async def run() -> None:
+        async with idle_node(chain, tmp_path) as client:
+            watch = await client.call("eth_newPendingTransactionFilter")
+            txs = [signed_tx(chain.deployer, to=b"\x05" * 20, data=b"") for _ in range(2)]  # type: ignore[arg-type]
+            for tx in txs:
+                await client.call("eth_sendRawTransaction", raw_hex(tx))
+            assert await client.call("eth_getTransactionCount", sender, "latest") == "0x0"
+            assert await client.call("eth_getTransactionCount", sender, "pending") == "0x2"
+            pending = await client.call("eth_getBlockByNumber", "pending", True)
+            assert pending["number"] == "0x1" and pending["hash"] is None
+            assert [t["nonce"] for t in pending["transactions"]] == ["0x0", "0x1"]
+            second = await client.call("eth_getTransactionByHash", _hex(txs[1].hash))
+            assert second["nonce"] == "0x1" and second["blockNumber"] is None
+            assert await client.call("eth_getBlockTransactionCountByNumber", "pending") == "0x2"
+            assert await client.call("eth_getFilterChanges", watch) == [_hex(t.hash) for t in txs]
+            assert await client.call("eth_getFilterChanges", watch) == []
+
+    asyncio.run(run())
+
+
+def test_log_ranges_topics_and_block_methods(tmp_path: Path) -> None:
+    chain = make_chain()
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (_, client):
+            deploy = signed_tx(chain.deployer, to=None, data=load_artifact("Anchor").bytecode)
+            await client.call("eth_sendRawTransaction", raw_hex(deploy))
+            receipt = await client.call("eth_getTransactionReceipt", _hex(deploy.hash))
+            anchor = bytes.fromhex(receipt["contractAddress"][2:])
+            call = signed_tx(chain.sender, to=anchor, data=anchor_call(b"\x02" * 32))  # type: ignore[arg-type]
+            await client.call("eth_sendRawTransaction", raw_hex(call))
+            landed = await client.call("eth_getTransactionReceipt", _hex(call.hash))
+            height = landed["blockNumber"]
+
+            await _refused(
+                client,
+                ErrorCode.INVALID_PARAMS,
+                "eth_getLogs",
+                {"fromBlock": height, "toBlock": "0x1"},
+            )
+            # Anchored has three topics (signature, root, sender).
+            three = await client.call("eth_getLogs", {"fromBlock": "0x0", "topics": [None] * 3})
+            assert [log["topics"][0] for log in three] == [_hex(ANCHORED_TOPIC)]
+            assert (
+                await client.call("eth_getLogs", {"fromBlock": "0x0", "topics": [None] * 4}) == []
+            )
+
+            by_index = await client.call("eth_getTransactionByBlockNumberAndIndex", height, "0x0")
+            block = await client.call("eth_getBlockByNumber", height, False)
+            by_hash = await client.call(
+                "eth_getTransactionByBlockHashAndIndex", block["hash"], "0x0"
+            )
+            assert by_index == by_hash and by_index["hash"] == _hex(call.hash)
+            assert by_index["nonce"] == "0x0"
+            assert (
+                await client.call("eth_getTransactionByBlockNumberAndIndex", height, "0x9") is None
+            )
+            receipts = await client.call("eth_getBlockReceipts", height)
+            assert [r["transactionHash"] for r in receipts] == [_hex(call.hash)]
+            assert await client.call("eth_getBlockReceipts", "0xffff") is None
+            assert block["baseFeePerGas"] == "0x1"
+            history = await client.call("eth_feeHistory", "0x2", "latest", [25, 75])
+            assert history["baseFeePerGas"] == ["0x1"] * 3
+            assert history["gasUsedRatio"][-1] > 0
+            await _refused(
+                client, ErrorCode.INVALID_PARAMS, "eth_feeHistory", "0x1", "latest", [101]
+            )
+
+    asyncio.run(run())
