@@ -484,6 +484,20 @@ def registry(ctx: typer.Context) -> None:
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
 )
+def archives(ctx: typer.Context) -> None:
+    """E-archive commands (a fixity audit with a progress bar, offline verification of an
+    access copy), run as their own process on the registry of the chain in --dir (default
+    devchain): `lianxin archives audit`, `lianxin archives verify DIP.zip --genesis G`."""
+    args, directory = _split_dir_option(list(ctx.args))
+    env = registry_cli_environment(directory, os.environ)
+    command = [sys.executable, "-m", "registry.archives.cli", *args]
+    os.execve(sys.executable, command, env)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
 def explorer(ctx: typer.Context) -> None:
     """The auditors' explorer on the chain in --dir (default devchain): its indexer follows
     the chain's node and its pages are served, as their own process (`lianxin explorer
