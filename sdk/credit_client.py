@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -251,14 +251,17 @@ class CreditClient(TrustClient):
         """The client's events waiting for its signature."""
         return list(self._run(_json_call("GET", f"/events/pending?limit={limit}")))
 
-    def sign_pending(self) -> dict[str, str]:
+    def sign_pending(self, progress: Callable[[int], None] | None = None) -> dict[str, str]:
         """Sign every pending event with the department's key and hand them to the
-        anchoring pipeline; event id → notarized record id."""
+        anchoring pipeline; event id → notarized record id. ``progress`` is told how many
+        are signed so far."""
         notarized: dict[str, str] = {}
         while events := self.pending_events():
             signatures = sign_events(self._key, self.credit_chain_id(), events)
             answer = self._run(_json_call("POST", "/events/signatures", {"signatures": signatures}))
             notarized.update(answer["notarized"])
+            if progress is not None:
+                progress(len(notarized))
         return notarized
 
     def apply_repair(
@@ -370,7 +373,7 @@ class AsyncCreditClient(AsyncTrustClient):
         """As :meth:`CreditClient.pending_events`."""
         return list(await self._run(_json_call("GET", f"/events/pending?limit={limit}")))
 
-    async def sign_pending(self) -> dict[str, str]:
+    async def sign_pending(self, progress: Callable[[int], None] | None = None) -> dict[str, str]:
         """As :meth:`CreditClient.sign_pending`."""
         notarized: dict[str, str] = {}
         while events := await self.pending_events():
@@ -378,6 +381,8 @@ class AsyncCreditClient(AsyncTrustClient):
             payload = {"signatures": signatures}
             answer = await self._run(_json_call("POST", "/events/signatures", payload))
             notarized.update(answer["notarized"])
+            if progress is not None:
+                progress(len(notarized))
         return notarized
 
     async def apply_repair(

@@ -16,7 +16,9 @@ import pytest
 _TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_TESTS / "registry"))
 sys.path.insert(0, str(_TESTS / "credit"))
+sys.path.insert(0, str(_TESTS / "e2e"))
 
+import e2e_harness  # noqa: E402
 from credit_harness import Clock, CreditApp  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from registry_harness import (  # noqa: E402
@@ -48,6 +50,9 @@ from sdk.credit_client import CreditClient  # noqa: E402
 START = datetime.datetime(2023, 6, 1, 9, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
 """Where the fixed clock starts."""
 
+NODE_START_TIMEOUT_S = 120
+"""Longest the session's node may take to answer JSON-RPC after it was started."""
+
 
 @pytest.fixture(scope="session")
 def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain]:
@@ -59,7 +64,11 @@ def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain
     assert result.code == 0, result
     chain = DevChain(root=root, port=port, accounts=result.json()["accounts"])
     try:
-        chain.start_foreground()
+        # A node's first answer waits for py-evm's imports: well over the harness's 20 s
+        # when every core is busy with other suites.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(e2e_harness, "NODE_START_TIMEOUT_S", NODE_START_TIMEOUT_S)
+            chain.start_foreground()
         settings = RegistrySettings(
             data_dir=root.parent / "bootstrap",
             node_url=chain.url,
