@@ -19,9 +19,9 @@ key, over
   + len(message) + message``;
 - ``eth_signTypedData_v4``: the 32-byte EIP-712 digest of the typed data.
 
-They verify with the account's public key (``lianxin_getAccountKey`` is not needed: the
-``senderPublicKey`` of any transaction it sent carries it) and, on chain, with the SM2 verify
-precompile; Ethereum's ``ecrecover`` cannot recover an SM2 signer.
+They verify under the account's public key (the ``senderPublicKey`` of any transaction it
+sent) and, on chain, with the SM2 verify precompile; Ethereum's ``ecrecover`` cannot recover
+an SM2 signer. See docs/ethereum-compat.md.
 """
 
 from __future__ import annotations
