@@ -302,7 +302,10 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
         )
         children.append(registry)
         _wait_until(registry, lambda: _http_answers(f"{base}/docs"), "the registry")
-        print_banner(directory, node_url, base, clients, [node.log_path, registry.log_path])
+        accounts = _unlocked_accounts(node_url)
+        print_banner(
+            directory, node_url, base, clients, [node.log_path, registry.log_path], accounts
+        )
         while not stopping and all(child.process.poll() is None for child in children):
             time.sleep(0.2)
     finally:
@@ -320,13 +323,33 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
     return 1 if failed or any(s not in (0, -signal.SIGTERM) for s in statuses) else 0
 
 
+def _unlocked_accounts(node_url: str) -> list[str]:
+    """The accounts the node signs for (``eth_accounts``)."""
+    try:
+        answer = rpc_call(node_url, "eth_accounts", timeout=5)
+    except RpcError:
+        return []
+    return [str(address) for address in answer] if isinstance(answer, list) else []
+
+
 def print_banner(
-    directory: Path, node_url: str, base: str, clients: list[DevClient], logs: list[Path]
+    directory: Path,
+    node_url: str,
+    base: str,
+    clients: list[DevClient],
+    logs: list[Path],
+    accounts: list[str] | None = None,
 ) -> None:
-    """Where everything is served, the dev departments' registry clients, and how to use
-    one of them."""
+    """Where everything is served, the accounts the node holds unlocked for Ethereum tools,
+    the dev departments' registry clients, and how to use one of them."""
     table = Table(title=f"lianxin dev chain in {directory}  (Ctrl-C stops)", show_header=False)
     table.add_row("JSON-RPC", node_url)
+    table.add_row(
+        "unlocked accounts",
+        ", ".join(accounts)
+        if accounts
+        else 'none: add dev_accounts_dir = "keys" to node.toml (docs/ethereum-compat.md)',
+    )
     table.add_row("registry API", f"{base}/v1")
     table.add_row("API docs", f"{base}/docs")
     table.add_row("health", f"{base}/healthz, {base}/readyz")
