@@ -107,12 +107,13 @@ def create_app(settings: ExplorerSettings) -> FastAPI:
             )
         return response
 
-    from explorer import pages, pages_access, pages_domain, pages_verify
+    from explorer import pages, pages_access, pages_domain, pages_evidence, pages_verify
 
     app.include_router(pages.router)
     app.include_router(pages_domain.router)
     app.include_router(pages_access.router)
     app.include_router(pages_verify.router)
+    app.include_router(pages_evidence.router)
     return app
 
 

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 NODE_START_SECONDS = 120.0
+DEPLOY_GAS = 8_000_000
+CALL_GAS = 1_000_000
 
 DEPARTMENT_USCC = "11100000000013338W"
 DEPARTMENT_NAME = "区行政审批局"
@@ -106,7 +108,10 @@ def make_activity(chain: DevChain) -> Activity:
     with ChainReader(chain.url) as reader:
 
         def send(name: str, account: Sm2Account, to: bytes | None, data: bytes) -> TxReceipt:
-            receipt = _ok(reader.transact(account, to=to, data=data), name)
+            # A fixed gas limit: no estimate, whose EVM run may exceed the node's call timeout
+            # on a busy machine.
+            gas = DEPLOY_GAS if to is None else CALL_GAS
+            receipt = _ok(reader.transact(account, to=to, data=data, gas_limit=gas), name)
             done.receipts[name] = receipt
             return receipt
 
