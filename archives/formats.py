@@ -58,7 +58,9 @@ def _is_text(head: bytes) -> bool:
                 text = head[:-4].decode(encoding)
             except UnicodeDecodeError:
                 continue
-        return all(ch.isprintable() or ch in "\r\n\t\f" for ch in text)
+        for layout in "\r\n\t\f":
+            text = text.replace(layout, "")
+        return text.isprintable()
     return False
 
 

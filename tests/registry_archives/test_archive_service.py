@@ -32,7 +32,6 @@ from registry.archives.models import ArchiveEventRow, ArchiveFileRow
 from registry.archives.service import ArchiveService
 from registry.db import Database
 from registry.models import Record
-from registry.routers import archives as archives_router
 from sdk.archive_bundle import verify_dip
 from sdk.chain_reader import ChainReader
 
@@ -68,10 +67,6 @@ def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) ->
         trust_chain, work / "registry", None, max_upload_bytes=4 * 1024 * 1024
     )
     app = create_app(settings)
-    if archives_router.router not in [r for r in app.router.routes]:
-        mounted = any(getattr(r, "path", "").startswith("/v1/archives") for r in app.routes)
-        if not mounted:
-            app.include_router(archives_router.router)
     with TestClient(app) as http:
         db: Database = app.state.registry.db
         client, _key = new_client(db)
