@@ -13,10 +13,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
 
+from chain.types import Header
 from contracts.trust import (
     AbiCodecError,
 )
 from registry.chain_gateway import ContractsNotDeployed, EvidenceNotReady
+from registry.department_keys import department_key_claims
 from registry.errors import (
     NotFound,
     ServiceUnavailable,
@@ -54,6 +56,11 @@ from registry.schemas import (
 from sdk.chain_reader import ChainUnavailable, RpcCallFailed
 from sdk.identifiers import (
     LICENSE_IDENTIFIER_PREFIX,
+)
+from sdk.license_bundle import (
+    LEGACY_LICENSE_BUNDLE_VERSION,
+    LICENSE_BUNDLE_KIND,
+    LICENSE_BUNDLE_VERSION,
 )
 
 if TYPE_CHECKING:
@@ -200,7 +207,8 @@ class LicensePages:
             ).one_or_none()
             evidence_json = row.evidence_json
             raw_hex = None if operation is None else operation.raw_tx
-            license_claim = {
+            department_key, signature = row.department_key, row.department_signature
+            license_claim: dict[str, Any] = {
                 "identifier": row.identifier,
                 "idHash": "0x" + row.id_hash,
                 "holderCommitment": "0x" + row.holder_commitment,
@@ -223,9 +231,29 @@ class LicensePages:
             anchor.pop("notary")
             anchor["licenseRegistry"] = "0x" + self.service._license_registry().hex()
             evidence["anchor"] = anchor
+            if department_key is not None:
+                # The department's key record as it stood at the issuing block.
+                height = Header.decode(bytes.fromhex(evidence["header"][2:])).height
+                evidence["departmentKeys"] = department_key_claims(
+                    self.gateway, [department_key], height
+                )
             evidence_json = json.dumps(evidence, sort_keys=True)
             with self.db.session() as session:
                 session.get_one(License, identifier).evidence_json = evidence_json
         value: dict[str, Any] = json.loads(evidence_json)
-        value.update(version=1, kind="license-issuance", license=license_claim)
+        department_keys = value.pop("departmentKeys", None) or {}
+        value.update(kind=LICENSE_BUNDLE_KIND, license=license_claim)
+        if department_key is None:
+            value.update(version=LEGACY_LICENSE_BUNDLE_VERSION)
+            return value
+        claim = department_keys.get(department_key, {"name": "", "key": None})
+        license_claim["departmentKey"] = "0x" + department_key
+        value.update(
+            version=LICENSE_BUNDLE_VERSION,
+            department={
+                "signature": "0x" + (signature or ""),
+                "name": claim["name"],
+                "key": claim["key"],
+            },
+        )
         return value

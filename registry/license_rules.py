@@ -50,13 +50,15 @@ from sdk.identifiers import (
     InvalidIdentifier,
     parse_license_identifier,
 )
+from sdk.license_metadata import chain_valid_until as chain_valid_until
+from sdk.license_signing import LICENSE_SALT_SIZE
 
 logger = logging.getLogger(__name__)
 
 LICENSE_REGISTRY = ContractCodec.load("LicenseRegistry")
 """ABI codec of the LicenseRegistry contract."""
 
-HOLDER_SALT_SIZE = 32
+HOLDER_SALT_SIZE = LICENSE_SALT_SIZE
 """Bytes of each license's salt (holder commitment and metadata hash)."""
 
 RECEIPT_WAIT_S = 10.0
@@ -97,16 +99,6 @@ def _aware(moment: datetime.datetime | None) -> datetime.datetime | None:
 def request_hash(method: str, path: str, body: bytes) -> str:
     """What tells a retry from a different request under one idempotency key."""
     return sm3(method.upper().encode() + b"\n" + path.encode() + b"\n" + body).hex()
-
-
-def chain_valid_until(valid_until: datetime.date | None) -> int:
-    """``validUntil`` on chain for an inclusive last day of validity: the first second of the
-    next day in UTC+8; 0 for a license without end."""
-    if valid_until is None:
-        return 0
-    next_day = valid_until + datetime.timedelta(days=1)
-    start = datetime.datetime(next_day.year, next_day.month, next_day.day, tzinfo=DISPLAY_TIMEZONE)
-    return int(start.timestamp())
 
 
 def _identifier_error(field: str, exc: InvalidMetadata, holder_type: str) -> InvalidInput:

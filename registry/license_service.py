@@ -15,14 +15,17 @@ issuing transaction reverted is ``failed``: it never reached the chain, so its i
 may be issued again, and the new license takes the failed one's row.
 
 The holder's identifier never leaves the database: the chain gets ``holder_commitment``
-(SM3 of a per-license random salt and the identifier) and the salted metadata hash.
+(SM3 of a per-license random salt and the identifier) and the salted metadata hash. The
+issuing department draws the salt and signs the license's commitment with its own key
+(:mod:`sdk.license_signing`); the registry recomputes the commitment from the request,
+checks the signature (422 otherwise, nothing stored), keeps it with the license and puts
+it into the issuance bundle.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any
 
@@ -35,7 +38,6 @@ from contracts.trust import (
     HistoryEntry,
     LicenseStatus,
     Reason,
-    holder_commitment,
     license_id_hash,
 )
 from registry.caches import TtlCache
@@ -52,7 +54,6 @@ from registry.errors import (
 from registry.license_outbox import LicenseOutbox
 from registry.license_pages import LicensePages
 from registry.license_rules import (
-    HOLDER_SALT_SIZE,
     LICENSE_REGISTRY,
     RECEIPT_WAIT_S,
     STATUS_CACHE_TTL_S,
@@ -69,10 +70,11 @@ from registry.license_rules import (
     license_links,
     request_hash,
 )
+from registry.license_schemas import SignedLicenseCreate
+from registry.license_signatures import SignedTerms, signed_terms
 from registry.licenses import (
     LicenseMetadata,
     VerifyPageView,
-    metadata_hash,
     reason_text,
 )
 from registry.licenses.qr import QrImages
@@ -88,7 +90,6 @@ from registry.models import (
 from registry.schemas import (
     ChainStatusPublic,
     HistoryEntryPublic,
-    LicenseCreate,
     LicensePublic,
     TokenPublic,
 )
@@ -130,17 +131,19 @@ class LicenseService:
     def issue(
         self,
         client: Client,
-        payload: LicenseCreate,
+        payload: SignedLicenseCreate,
         idempotency_key: str,
         req_hash: str,
         base_url: str = "",
     ) -> WriteOutcome:
-        """Issue a new license for the client's department."""
+        """Issue a new license for the client's department, its commitment signed by the
+        department (422 ``department_signature_required`` / ``bad_department_signature``
+        otherwise)."""
         replay = self._replay(client, idempotency_key, req_hash, base_url)
         if replay is not None:
             return replay
         metadata = build_metadata(payload, client)
-        new_license = self._new_license_row(client, metadata, predecessor=None)
+        new_license = self._new_license_row(client, metadata, payload, predecessor=None)
         data = LICENSE_REGISTRY.encode_call(
             "issue",
             bytes.fromhex(new_license.id_hash),
@@ -164,13 +167,14 @@ class LicenseService:
         self,
         client: Client,
         identifier: str,
-        payload: LicenseCreate,
+        payload: SignedLicenseCreate,
         reason: int,
         idempotency_key: str,
         req_hash: str,
         base_url: str = "",
     ) -> WriteOutcome:
-        """Replace the license ``identifier`` by a new version (same type and issuer)."""
+        """Replace the license ``identifier`` by a new version (same type and issuer),
+        signed by the department as a successor of ``identifier``."""
         replay = self._replay(client, idempotency_key, req_hash, base_url)
         if replay is not None:
             return replay
@@ -186,7 +190,7 @@ class LicenseService:
             raise InvalidInput(
                 "a new version keeps the type code and issuer code", code="invalid_new_version"
             )
-        new_license = self._new_license_row(client, metadata, predecessor=old.identifier)
+        new_license = self._new_license_row(client, metadata, payload, predecessor=old.identifier)
         data = LICENSE_REGISTRY.encode_call(
             "change",
             bytes.fromhex(old.id_hash),
@@ -239,7 +243,11 @@ class LicenseService:
         )
 
     def _new_license_row(
-        self, client: Client, metadata: LicenseMetadata, predecessor: str | None
+        self,
+        client: Client,
+        metadata: LicenseMetadata,
+        payload: SignedLicenseCreate,
+        predecessor: str | None,
     ) -> License:
         valid_until = chain_valid_until(metadata.valid_until)
         if valid_until and valid_until <= time.time():
@@ -252,7 +260,8 @@ class LicenseService:
                 raise Conflict(
                     f"license {metadata.identifier} exists already", code="license_exists"
                 )
-        salt = os.urandom(HOLDER_SALT_SIZE)
+        signed = self._signed_terms(client, metadata, payload, predecessor)
+        terms = signed.terms
         vault = self.vault()
         return License(
             identifier=metadata.identifier,
@@ -262,15 +271,34 @@ class LicenseService:
             # The holder's identifier and the salt of its commitment are sealed: with both in
             # clear, a copy of the database would confirm a guessed identifier.
             metadata_json=stored_metadata_json(metadata),
-            salt=vault.seal(salt),
+            salt=vault.seal(signed.salt),
             holder_id_sealed=vault.seal(metadata.holder_id.encode()),
-            holder_commitment=holder_commitment(salt, metadata.holder_id).hex(),
-            metadata_hash=metadata_hash(metadata, salt).hex(),
-            valid_until=valid_until,
+            holder_commitment=terms.holder_commitment.hex(),
+            metadata_hash=terms.metadata_hash.hex(),
+            valid_until=terms.valid_until,
             status=LicenseState.PENDING.value,
             predecessor=predecessor,
             created_at=_now(),
+            department_key=signed.department_key.hex(),
+            department_signature=signed.signature.hex(),
+            commitment=signed.commitment.hex(),
         )
+
+    def _signed_terms(
+        self,
+        client: Client,
+        metadata: LicenseMetadata,
+        payload: SignedLicenseCreate,
+        predecessor: str | None,
+    ) -> SignedTerms:
+        """The license's terms with the department's signature checked for this chain."""
+        try:
+            chain_id = self.gateway.chain_id()
+        except (ChainUnavailable, RpcCallFailed) as exc:
+            raise ServiceUnavailable(
+                f"the chain id is not known yet: {exc}", code="chain_id_unknown"
+            ) from None
+        return signed_terms(client, metadata, payload, chain_id, predecessor)
 
     def vault(self) -> DataVault:
         """The sealer of holder identifiers and salts (its key derives from the signing

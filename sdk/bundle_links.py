@@ -14,7 +14,7 @@ from typing import Any
 from chain.commit import CommitError, Validator, ValidatorSet, verify_commit_certificate
 from chain.crypto import PublicKey
 from chain.errors import ChainError
-from chain.merkle import MerkleProof, verify_proof
+from chain.merkle import MerkleProof, leaf_hash, node_hash, verify_proof
 from chain.primitives import Address
 from chain.types import CommitCertificate, Header, Log, Receipt, Transaction
 from chain.validation import verify_transaction_signature
@@ -172,6 +172,11 @@ class LicenseLink(enum.StrEnum):
     """The header names the trusted validator set, and ≥ 2/3 of its power certified it."""
     ISSUER_KEY = "issuer_key"
     """The issuer key record gives the key the ISSUER role at the block, read there."""
+    DEPARTMENT = "department"
+    """The department that issued the license signed its commitment (for the chain id)
+    with the key the claim names, and that key's IssuerRegistry record, read at the
+    issuing block, gives it the ISSUER role there. Bundles of version 1 (licenses issued
+    before departments signed) carry no signature: the link says so."""
 
 
 @dataclass(frozen=True)
@@ -193,8 +198,8 @@ class BundleVerdict:
     checks: tuple[LinkCheck, ...]
     """One entry per :class:`Link`, in order."""
     signed_by: SigningDepartment | None = None
-    """The department whose own signature over the record's commitment verified (None for
-    bundles without one, and when that link fails)."""
+    """The department whose own signature over the record's (or license's) commitment
+    verified (None for bundles without one, and when that link fails)."""
 
     @property
     def valid(self) -> bool:
@@ -397,6 +402,44 @@ def department_sign_bytes(chain_id: int, commitment: bytes) -> bytes:
     return DEPARTMENT_SIGNATURE_PREFIX + chain_id.to_bytes(8, "big") + bytes(commitment)
 
 
+DEPARTMENT_ROOT_SIGNATURE_PREFIX = b"lianxin/department-commitments/v1\x00"
+"""Domain separation of a department's one signature over the Merkle root of the
+commitments of a bulk request."""
+
+
+def department_root_sign_bytes(chain_id: int, leaf_count: int, root: bytes) -> bytes:
+    """What a department signs (SM2, default signer ID) to vouch at once for every
+    commitment of a bulk request: the prefix, the chain id and the number of commitments
+    (8 bytes big-endian each), and the 32-byte SM3 Merkle root of the commitments in
+    request order (:class:`chain.merkle.MerkleTree`: RFC 6962 style, leaf prefix 0x00,
+    node prefix 0x01, an odd last node promoted)."""
+    if not 0 <= chain_id < 2**64:
+        raise ValueError("chain id out of range")
+    if not 1 <= leaf_count < 2**64:
+        raise ValueError("a signed root covers at least one commitment")
+    if len(root) != 32:
+        raise ValueError("a Merkle root is 32 bytes")
+    return (
+        DEPARTMENT_ROOT_SIGNATURE_PREFIX
+        + chain_id.to_bytes(8, "big")
+        + leaf_count.to_bytes(8, "big")
+        + bytes(root)
+    )
+
+
+def root_of_path(commitment: bytes, proof: MerkleProof) -> bytes:
+    """The Merkle root ``proof`` leads to from ``commitment`` (its directions checked
+    against its leaf index and count); raises ChainError for a malformed path."""
+    node = leaf_hash(commitment)
+    for step in proof.path:
+        if step.sibling_is_left:
+            node = node_hash(step.sibling, node)
+        else:
+            node = node_hash(node, step.sibling)
+    verify_proof(node, commitment, proof, leaf_count=proof.leaf_count)
+    return node
+
+
 @dataclass(frozen=True)
 class SigningDepartment:
     """The department a verified signature names."""
@@ -415,30 +458,38 @@ class DepartmentClaim:
     its key as the registry read it at the anchoring block."""
 
     signature: bytes
-    """DER SM2 signature over :func:`department_sign_bytes`."""
+    """DER SM2 signature over :func:`department_sign_bytes` (or, with ``request_proof``,
+    over :func:`department_root_sign_bytes`)."""
     name: str
     """The department's name in IssuerRegistry (``departmentInfo``)."""
     key: IssuerKeyClaim | None
     """The key's record at the anchoring block; None if it was not registered there."""
+    request_proof: MerkleProof | None = None
+    """For a commitment of a bulk request signed once: its path to the signed root of the
+    request's commitments; None for a commitment signed alone."""
 
     def to_json(self) -> dict[str, Any]:
         """The ``department`` member of a bundle's JSON."""
-        return {
+        value: dict[str, Any] = {
             "signature": _hex(self.signature),
             "name": self.name,
             "key": None if self.key is None else issuer_key_json(self.key),
         }
+        if self.request_proof is not None:
+            value["requestProof"] = _hex(self.request_proof.encode())
+        return value
 
     @classmethod
     def from_json(cls, value: Any) -> DepartmentClaim:
         """Parse :meth:`to_json` output (raises KeyError, TypeError, BundleFormatError)."""
         if not isinstance(value, dict) or not isinstance(value["name"], str):
             raise BundleFormatError("department must be an object with a name")
-        key = value["key"]
+        key, proof = value["key"], value.get("requestProof")
         return cls(
             signature=_bytes(value["signature"]),
             name=value["name"],
             key=None if key is None else _parse_issuer_key(key),
+            request_proof=None if proof is None else MerkleProof.decode(_bytes(proof)),
         )
 
 
@@ -451,9 +502,10 @@ def check_department(
     height: int,
     issuer_registry: bytes,
 ) -> SigningDepartment:
-    """Check that ``claim`` is a valid signature over ``commitment`` by ``department_key``,
-    a key IssuerRegistry (``issuer_registry``) gave the ISSUER role at block ``height``;
-    raises _LinkFailed."""
+    """Check that ``claim`` is a valid signature over ``commitment`` (or, for a bulk
+    request signed once, over the root its ``request_proof`` leads to from ``commitment``)
+    by ``department_key``, a key IssuerRegistry (``issuer_registry``) gave the ISSUER role
+    at block ``height``; raises _LinkFailed."""
     key = claim.key
     if key is None:
         raise _LinkFailed(f"the department's key was not registered at block {height}")
@@ -468,10 +520,17 @@ def check_department(
         raise _LinkFailed(f"the department's key was not valid at block {height}")
     if not key.roles & Role.ISSUER:
         raise _LinkFailed("the department's key does not hold the ISSUER role")
+    proof = claim.request_proof
+    if proof is None:
+        signed = department_sign_bytes(chain_id, commitment)
+    else:
+        try:
+            root = root_of_path(commitment, proof)
+        except ChainError as exc:
+            raise _LinkFailed(f"the path to the request's signed root is broken: {exc}") from exc
+        signed = department_root_sign_bytes(chain_id, proof.leaf_count, root)
     try:
-        PublicKey.from_bytes(department_key).verify(
-            claim.signature, department_sign_bytes(chain_id, commitment)
-        )
+        PublicKey.from_bytes(department_key).verify(claim.signature, signed)
     except ChainError as exc:
         raise _LinkFailed(f"the department's signature does not verify: {exc}") from exc
     return SigningDepartment(uscc=key.uscc, name=claim.name, key_id=key.key_id)

@@ -1,8 +1,11 @@
 """License issuance bundles: everything needed to show, without a network, that a license
 was issued on LicenseRegistry by an authorised issuer key — the issuing transaction
 (``issue``, or ``change`` of its predecessor), its receipt with the LicenseIssued event, their
-inclusion proofs, the certified header and the key's IssuerRegistry record. Checked with
-the same chain links as record bundles (:mod:`sdk.bundle_links`)."""
+inclusion proofs, the certified header and the key's IssuerRegistry record — and (version 2)
+the issuing department's own SM2 signature over the license's commitment
+(:func:`sdk.license_signing.license_commitment`) with its key's IssuerRegistry record at the
+issuing block. Checked with the same chain links and department check as record bundles
+(:mod:`sdk.bundle_links`)."""
 
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from contracts.trust import ContractCodec, account_of
 from sdk.bundle_links import (
     BundleFormatError,
     BundleVerdict,
+    DepartmentClaim,
     IssuerKeyClaim,
     LicenseLink,
+    SigningDepartment,
     _bytes,
     _ChainEvidence,
     _check_link,
@@ -30,11 +35,17 @@ from sdk.bundle_links import (
     _LinkFailed,
     _parse_issuer_key,
     _parse_validators,
+    check_department,
     verify_chain_links,
 )
+from sdk.commitments import DEPARTMENT_KEY_SIZE
+from sdk.license_signing import NO_PREDECESSOR, license_commitment
 
-LICENSE_BUNDLE_VERSION = 1
-"""The license bundle format this module reads."""
+LICENSE_BUNDLE_VERSION = 2
+"""The license bundle format of licenses signed by their department."""
+
+LEGACY_LICENSE_BUNDLE_VERSION = 1
+"""The format of licenses issued before departments signed: still read and verified."""
 
 LICENSE_BUNDLE_KIND = "license-issuance"
 """The ``kind`` of a license issuance bundle's JSON."""
@@ -58,6 +69,26 @@ class LicenseClaim:
     """Seconds since the epoch from which it is expired; 0 for no limit."""
     predecessor: str | None
     """Identifier of the version it replaced, if it was issued by a change."""
+    department_key: bytes | None = None
+    """Version 2: the public key of the department that signed the license's commitment;
+    None for version 1."""
+
+    def commitment(self) -> Hash32:
+        """What the department signed (:func:`sdk.license_signing.license_commitment`);
+        raises ValueError for a version 1 claim, which names no department key."""
+        if self.department_key is None:
+            raise ValueError("a license issued before departments signed has no commitment")
+        predecessor = (
+            NO_PREDECESSOR if self.predecessor is None else sm3(self.predecessor.encode("ascii"))
+        )
+        return license_commitment(
+            self.department_key,
+            self.id_hash,
+            self.holder_commitment,
+            self.metadata_hash,
+            self.valid_until,
+            predecessor,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +121,11 @@ class LicenseBundle:
     """The validator set the producer used; a verifier passes its own."""
     issuer_key: IssuerKeyClaim
     """The signing key's IssuerRegistry record at that block."""
+    version: int = LICENSE_BUNDLE_VERSION
+    """Bundle format version."""
+    department: DepartmentClaim | None = None
+    """Version 2: the issuing department's signature over the license's commitment and its
+    key's IssuerRegistry record at the issuing block."""
 
     @classmethod
     def from_json(cls, value: Any) -> LicenseBundle:
@@ -105,11 +141,19 @@ class LicenseBundle:
 def _parse_license_bundle(value: Any) -> LicenseBundle:
     if not isinstance(value, dict) or value.get("kind") != LICENSE_BUNDLE_KIND:
         raise BundleFormatError(f"a license bundle is a JSON object of kind {LICENSE_BUNDLE_KIND}")
-    if value["version"] != LICENSE_BUNDLE_VERSION:
-        raise BundleFormatError(f"unsupported bundle version {value['version']!r}")
+    version = value["version"]
+    if version not in (LEGACY_LICENSE_BUNDLE_VERSION, LICENSE_BUNDLE_VERSION):
+        raise BundleFormatError(f"unsupported bundle version {version!r}")
     claim, anchor, issuer = value["license"], value["anchor"], value["issuerKey"]
     predecessor = claim.get("predecessor")
+    signed = version == LICENSE_BUNDLE_VERSION
+    if signed != ("departmentKey" in claim) or signed != ("department" in value):
+        raise BundleFormatError(
+            "a bundle of version 2, and only such a bundle, names the department and its key"
+        )
     return LicenseBundle(
+        version=version,
+        department=DepartmentClaim.from_json(value["department"]) if signed else None,
         chain_id=_int(value["chainId"]),
         license=LicenseClaim(
             identifier=str(claim["identifier"]),
@@ -118,6 +162,9 @@ def _parse_license_bundle(value: Any) -> LicenseBundle:
             metadata_hash=Hash32(_bytes(claim["metadataHash"], 32)),
             valid_until=_int(claim["validUntil"]),
             predecessor=None if predecessor is None else str(predecessor),
+            department_key=(
+                _bytes(claim["departmentKey"], DEPARTMENT_KEY_SIZE) if signed else None
+            ),
         ),
         license_registry=Address(_bytes(anchor["licenseRegistry"], 20)),
         raw_transaction=_bytes(anchor["rawTransaction"]),
@@ -168,8 +215,12 @@ def verify_license_bundle(
     What this proves: a transaction signed by the named key called LicenseRegistry to
     issue exactly this identifier with this holder commitment, metadata hash and validity,
     succeeded (the contract reverts unless the signer holds the ISSUER role at that block),
-    and is in a block ≥ 2/3 of the trusted validators certified. What it cannot prove: the
-    license's status now (suspended, revoked, expired): ask the chain (``statusOf``)."""
+    and is in a block ≥ 2/3 of the trusted validators certified; and (version 2) that the
+    department named in the verdict's ``signed_by`` signed exactly these terms with a key
+    IssuerRegistry gave the ISSUER role at that block (the key record is the bundle
+    producer's word, as for record bundles: see :func:`sdk.bundle.verify_bundle`). What it
+    cannot prove: the license's status now (suspended, revoked, expired): ask the chain
+    (``statusOf``)."""
     claim = bundle.license
 
     def license_link() -> str:
@@ -180,6 +231,22 @@ def verify_license_bundle(
         if expected_identifier is not None and claim.identifier != expected_identifier:
             raise _LinkFailed("the bundle is for another license")
         return f"license {claim.identifier}"
+
+    signer: list[SigningDepartment] = []
+
+    def department() -> str:
+        if bundle.department is None or claim.department_key is None:
+            return "no department signature (version 1: issued before departments signed)"
+        signed_by = check_department(
+            bundle.department,
+            claim.department_key,
+            claim.commitment(),
+            chain_id=chain_id,
+            height=bundle.header.height,
+            issuer_registry=bundle.issuer_key.issuer_registry,
+        )
+        signer.append(signed_by)
+        return f"signed by {signed_by.name} ({signed_by.uscc}), key {signed_by.key_id}"
 
     def issuing_calldata(tx: Transaction) -> None:
         if not any(tx.data.startswith(call) for call in _issuing_calls(claim)):
@@ -226,4 +293,9 @@ def verify_license_bundle(
         chain_id=chain_id,
         links=LicenseLink,
     )
-    return BundleVerdict((_check_link(LicenseLink.LICENSE, license_link), *chain_checks))
+    license_check = _check_link(LicenseLink.LICENSE, license_link)
+    department_check = _check_link(LicenseLink.DEPARTMENT, department)
+    return BundleVerdict(
+        (license_check, *chain_checks, department_check),
+        signed_by=signer[0] if signer else None,
+    )

@@ -37,6 +37,14 @@ from chain.crypto import PrivateKey
 from contracts.trust import Reason
 from sdk.account import Sm2Account
 from sdk.bundle import LicenseBundle
+from sdk.license_calls import (
+    DepartmentLicenses,
+    LicenseSigning,
+    department_licenses_call,
+    license_signing_call,
+    signed_change_license_call,
+    signed_issue_license_call,
+)
 from sdk.record_calls import (
     chain_id_call,
     check_record_arguments,
@@ -62,8 +70,6 @@ from sdk.trust_core import (
     Answer,
     Attempt,
     Call,
-    change_license_call,
-    create_license_call,
     get_record_call,
     license_bundle_call,
     license_status_call,
@@ -298,10 +304,29 @@ class TrustClient(_TrustClientBase):
         """Issue an e-license with GB/T 36903 ``metadata`` (identifier, license_name,
         holder_name, holder_id_type, holder_id, issuer_name, issue_date, valid_from,
         valid_until, license_number, content; dates as ``datetime.date`` or ISO text).
-        Retries reuse one idempotency key, so a lost answer never issues twice. Raises
-        RegistryError: 422 ``invalid_license_identifier`` / ``invalid_uscc`` /
-        ``invalid_resident_id``, 409 ``license_exists``, 403 ``wrong_department``."""
-        return self._run(create_license_call(metadata, idempotency_key))
+        The department salts the license and signs its commitment with its key
+        (:mod:`sdk.license_signing`); the issuance bundle carries that signature. Retries
+        reuse one idempotency key, so a lost answer never issues twice, and the same key
+        gives the same salt. Raises RegistryError: 422 ``invalid_license_identifier`` /
+        ``invalid_uscc`` / ``invalid_resident_id``, 409 ``license_exists``, 403
+        ``wrong_department``."""
+        return self._run(
+            signed_issue_license_call(self._key, self.license_signing(), metadata, idempotency_key)
+        )
+
+    def license_signing(self) -> LicenseSigning:
+        """What this department signs its licenses for: the chain id and its registered
+        name (asked of the registry once)."""
+        if self._license_signing is None:
+            self._license_signing = self._run(license_signing_call())
+        return self._license_signing
+
+    def department_licenses(
+        self, uscc: str, *, after: str = "", limit: int = 100
+    ) -> DepartmentLicenses:
+        """One page of the licenses department ``uscc`` signed, by identifier (an auditor's
+        listing); pass ``next_after`` back as ``after`` for the next page."""
+        return self._run(department_licenses_call(uscc, after=after, limit=limit))
 
     def change_license(
         self,
@@ -311,9 +336,13 @@ class TrustClient(_TrustClientBase):
         reason: int = Reason.DATA_CHANGED,
         idempotency_key: str | None = None,
     ) -> LicenseResult:
-        """Replace the license by a new version (``metadata`` with a new identifier);
-        returns the new version."""
-        return self._run(change_license_call(identifier, metadata, reason, idempotency_key))
+        """Replace the license by a new version (``metadata`` with a new identifier),
+        signed by the department as its successor; returns the new version."""
+        return self._run(
+            signed_change_license_call(
+                self._key, self.license_signing(), identifier, metadata, reason, idempotency_key
+            )
+        )
 
     def _transition(
         self, identifier: str, action: str, reason: int, idempotency_key: str | None

@@ -15,6 +15,14 @@ from chain.crypto import PrivateKey
 from contracts.trust import Reason
 from sdk.account import Sm2Account
 from sdk.bundle import LicenseBundle
+from sdk.license_calls import (
+    DepartmentLicenses,
+    LicenseSigning,
+    department_licenses_call,
+    license_signing_call,
+    signed_change_license_call,
+    signed_issue_license_call,
+)
 from sdk.record_calls import (
     chain_id_call,
     check_record_arguments,
@@ -30,8 +38,6 @@ from sdk.trust_core import (
     Answer,
     Attempt,
     Call,
-    change_license_call,
-    create_license_call,
     get_record_call,
     license_bundle_call,
     license_status_call,
@@ -199,7 +205,22 @@ class AsyncTrustClient(_TrustClientBase):
         self, metadata: Mapping[str, Any], *, idempotency_key: str | None = None
     ) -> LicenseResult:
         """As :meth:`TrustClient.issue_license`."""
-        return await self._run(create_license_call(metadata, idempotency_key))
+        signing = await self.license_signing()
+        return await self._run(
+            signed_issue_license_call(self._key, signing, metadata, idempotency_key)
+        )
+
+    async def license_signing(self) -> LicenseSigning:
+        """As :meth:`TrustClient.license_signing`."""
+        if self._license_signing is None:
+            self._license_signing = await self._run(license_signing_call())
+        return self._license_signing
+
+    async def department_licenses(
+        self, uscc: str, *, after: str = "", limit: int = 100
+    ) -> DepartmentLicenses:
+        """As :meth:`TrustClient.department_licenses`."""
+        return await self._run(department_licenses_call(uscc, after=after, limit=limit))
 
     async def change_license(
         self,
@@ -210,7 +231,12 @@ class AsyncTrustClient(_TrustClientBase):
         idempotency_key: str | None = None,
     ) -> LicenseResult:
         """As :meth:`TrustClient.change_license`."""
-        return await self._run(change_license_call(identifier, metadata, reason, idempotency_key))
+        signing = await self.license_signing()
+        return await self._run(
+            signed_change_license_call(
+                self._key, signing, identifier, metadata, reason, idempotency_key
+            )
+        )
 
     async def _transition(
         self, identifier: str, action: str, reason: int, idempotency_key: str | None

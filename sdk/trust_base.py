@@ -11,6 +11,7 @@ from chain.commit import ValidatorSet
 from chain.crypto import PrivateKey
 from sdk.account import Sm2Account
 from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
+from sdk.license_calls import LicenseSigning
 from sdk.trust_core import (
     Answer,
     Call,
@@ -45,6 +46,8 @@ class _TrustClientBase:
         self.backoff = backoff
         self.chain_id = chain_id
         """The chain id records are signed for; asked of the registry once if not given."""
+        self._license_signing: LicenseSigning | None = None
+        """What licenses are signed for (asked of the registry on the first license)."""
 
     def _exchange(self, call: Call[_T]) -> Exchange[_T]:
         return Exchange(

@@ -1,27 +1,17 @@
 """The exception hierarchy of the e-license domain. Every error it raises derives from
-:class:`LicenseError`; identifier errors from :mod:`sdk.identifiers` are chained as causes."""
+:class:`LicenseError`, except :class:`InvalidMetadata`, which the metadata's own module
+(:mod:`sdk.license_metadata`, where departments compute the metadata hash too) raises;
+identifier errors from :mod:`sdk.identifiers` are chained as causes."""
 
 from __future__ import annotations
 
 import datetime
 
+from sdk.license_metadata import InvalidMetadata
+
 
 class LicenseError(Exception):
     """Base of every error raised by :mod:`registry.licenses`."""
-
-
-class InvalidMetadata(LicenseError, ValueError):
-    """License metadata that breaks a rule. ``field`` names the offending field (or
-    ``"encoding"`` for bytes that are not the canonical JSON of any metadata) and ``detail``
-    says what is wrong; a malformed identifier is the ``__cause__``."""
-
-    def __init__(self, field: str, detail: str) -> None:
-        super().__init__(f"license metadata {field}: {detail}")
-        self.field = field
-        self.detail = detail
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (type(self), (self.field, self.detail))
 
 
 class TokenError(LicenseError):
@@ -61,3 +51,16 @@ class InvalidPageView(LicenseError, ValueError):
 
 class UnsupportedLanguage(LicenseError, ValueError):
     """A language the verify page is not written in."""
+
+
+__all__ = [
+    "BadTokenSignature",
+    "InvalidMetadata",
+    "InvalidPageView",
+    "InvalidTokenRequest",
+    "LicenseError",
+    "MalformedToken",
+    "TokenError",
+    "TokenExpired",
+    "UnsupportedLanguage",
+]

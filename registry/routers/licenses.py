@@ -1,28 +1,42 @@
-"""``/v1/licenses``: issue e-licenses and change their status on LicenseRegistry, read them
-with their live on-chain status, QR codes (public), dynamic tokens and issuance bundles."""
+"""``/v1/licenses``: issue e-licenses signed by their department and change their status on
+LicenseRegistry, read them with their live on-chain status, QR codes (public), dynamic
+tokens and issuance bundles; what a department signs for; what a department issued (an
+auditor's listing)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 
 from registry.deps import ClientDep, StateDep
-from registry.errors import Forbidden
+from registry.errors import Forbidden, InvalidInput, ServiceUnavailable
+from registry.issuers import issuer_codes_of
+from registry.license_schemas import (
+    MAX_LICENSE_PAGE,
+    DepartmentLicensesPublic,
+    LicenseSigningFacts,
+    SignedLicenseChange,
+    SignedLicenseCreate,
+)
 from registry.license_service import LicenseService, WriteOutcome, request_hash
+from registry.license_signatures import department_licenses
 from registry.models import Client, LicenseAction
 from registry.notarization import check_idempotency_key
 from registry.schemas import (
     LICENSE_IDENTIFIER_MAX,
-    LicenseChange,
-    LicenseCreate,
     LicensePublic,
     LicenseStatusChange,
     TokenPublic,
     TokenRequest,
 )
 from registry.threads import run_blocking
+from sdk.bundle import DEPARTMENT_SIGNATURE_PREFIX
+from sdk.chain_reader import ChainUnavailable, RpcCallFailed
+from sdk.identifiers import InvalidIdentifier, validate_uscc
+from sdk.license_signing import LICENSE_COMMITMENT_PREFIX
 
 router = APIRouter(prefix="/v1/licenses", tags=["licenses"])
 
@@ -30,6 +44,8 @@ LICENSES_ROLE = "licenses"
 """The client role needed to issue and change licenses and to ask for tokens."""
 READ_ROLES = frozenset({"licenses", "verify"})
 """Roles that may read a license."""
+AUDIT_ROLE = "verify"
+"""The client role needed to list what a department issued."""
 
 QR_CACHE_CONTROL = "public, max-age=86400"
 """A static QR code depends only on the identifier (and this site's address)."""
@@ -78,23 +94,83 @@ async def _hash_request(request: Request) -> str:
     return request_hash(request.method, request.url.path, await request.body())
 
 
+def _hash_signed(request: Request, payload: SignedLicenseCreate | SignedLicenseChange) -> str:
+    """What tells a retry from another request under one key, for a signed license: the
+    request as parsed, without the department's signature (SM2 signatures are randomised,
+    so a retry signed again differs only there)."""
+    value = payload.model_dump(mode="json")
+    inner = value.get("license", value)
+    inner.pop("department_signature", None)
+    body = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    return request_hash(request.method, request.url.path, body)
+
+
 def _answer(outcome: WriteOutcome) -> JSONResponse:
     status = 200 if not outcome.created else 201 if outcome.confirmed else 202
     return JSONResponse(outcome.license.model_dump(mode="json"), status_code=status)
 
 
+@router.get("/signing", response_model=LicenseSigningFacts, responses={401: {}})
+async def license_signing_facts(client: ClientDep, state: StateDep) -> LicenseSigningFacts:
+    """What the calling department signs to issue a license: the chain id, the prefixes
+    of the commitment and of the signature, and the name and issuer codes the registry
+    records its licenses under (the metadata hash covers the name)."""
+    try:
+        chain_id = int(await run_blocking(state.chain.chain_id))
+    except (ChainUnavailable, RpcCallFailed) as exc:
+        raise ServiceUnavailable(
+            f"the chain id is not known yet: {exc}", code="chain_id_unknown"
+        ) from None
+    return LicenseSigningFacts(
+        chainId=chain_id,
+        signaturePrefix=DEPARTMENT_SIGNATURE_PREFIX.decode("ascii"),
+        commitmentPrefix=LICENSE_COMMITMENT_PREFIX.decode("ascii"),
+        issuerName=client.name,
+        uscc=client.uscc,
+        issuerCodes=sorted(issuer_codes_of(client)),
+    )
+
+
+@router.get(
+    "/by-department/{uscc}",
+    response_model=DepartmentLicensesPublic,
+    responses={401: {}, 403: {}, 422: {}},
+)
+async def list_department_licenses(
+    uscc: str,
+    client: ClientDep,
+    state: StateDep,
+    after: str = "",
+    limit: int = 100,
+) -> DepartmentLicensesPublic:
+    """Every license department ``uscc`` signed, by identifier, a page at a time: what it
+    vouched for (for auditors; needs the verify role)."""
+    if AUDIT_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} may not list licenses")
+    try:
+        code = validate_uscc(uscc)
+    except InvalidIdentifier as exc:
+        raise InvalidInput(f"uscc: {exc}", code="invalid_uscc") from None
+    if not 1 <= limit <= MAX_LICENSE_PAGE or len(after) > LICENSE_IDENTIFIER_MAX:
+        raise InvalidInput(
+            f"limit is 1 to {MAX_LICENSE_PAGE}, after an identifier", code="invalid_page"
+        )
+    return await run_blocking(department_licenses, state.db, code, after=after, limit=limit)
+
+
 @router.post("", status_code=201, response_model=LicensePublic, responses=_WRITE_RESPONSES)
 async def issue_license(
-    payload: LicenseCreate,
+    payload: SignedLicenseCreate,
     request: Request,
     client: ClientDep,
     service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
     """Issue an e-license: the identifier's check character and the holder's USCC or
-    identity number are verified (422 otherwise); the chain gets the identifier's hash,
-    a salted holder commitment and the salted metadata hash. 201 once confirmed on chain,
-    202 while its receipt is pending, 200 for a replay."""
+    identity number are verified (422 otherwise); the department's signature over the
+    license's commitment is checked (422 otherwise; see GET /v1/licenses/signing); the chain
+    gets the identifier's hash, a salted holder commitment and the salted metadata hash.
+    201 once confirmed on chain, 202 while its receipt is pending, 200 for a replay."""
     _require(client, frozenset({LICENSES_ROLE}))
     key = check_idempotency_key(idempotency_key)
     outcome = await run_blocking(
@@ -102,7 +178,7 @@ async def issue_license(
         client,
         payload,
         key,
-        await _hash_request(request),
+        _hash_signed(request, payload),
         base_url_of(request, service),
     )
     return _answer(outcome)
@@ -130,14 +206,15 @@ async def get_license(
 )
 async def change_license(
     identifier: IdentifierPath,
-    payload: LicenseChange,
+    payload: SignedLicenseChange,
     request: Request,
     client: ClientDep,
     service: ServiceDep,
     idempotency_key: IdempotencyHeader = None,
 ) -> JSONResponse:
-    """Replace the license by a new version (new identifier, same type and issuer codes);
-    answers with the new version."""
+    """Replace the license by a new version (new identifier, same type and issuer codes),
+    its commitment signed by the department with this license as predecessor; answers with
+    the new version."""
     _require(client, frozenset({LICENSES_ROLE}))
     key = check_idempotency_key(idempotency_key)
     outcome = await run_blocking(
@@ -147,7 +224,7 @@ async def change_license(
         payload.license,
         payload.reason,
         key,
-        await _hash_request(request),
+        _hash_signed(request, payload),
         base_url_of(request, service),
     )
     return _answer(outcome)

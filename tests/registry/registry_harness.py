@@ -25,6 +25,8 @@ from registry.cli import add_client
 from registry.db import Database
 from registry.models import Client
 from registry.settings import RegistrySettings
+from sdk.license_metadata import InvalidMetadata
+from sdk.license_signing import sign_license
 from sdk.record_signing import sign_record
 from sdk.trust import signed_headers
 
@@ -172,6 +174,32 @@ def signed(
     if payload is not None:
         headers["Content-Type"] = "application/json"
     return body, headers
+
+
+def sign_license_body(
+    key: PrivateKey,
+    chain_id: int,
+    body: Any,
+    idempotency_key: str,
+    predecessor: str | None = None,
+    issuer_name: str = CLIENT_DEPARTMENT_NAME,
+) -> Any:
+    """``body`` of ``POST /v1/licenses`` salted and signed by ``key`` for ``chain_id``
+    (salt derived from ``idempotency_key``); a body that cannot be signed (metadata the
+    registry must refuse) goes as it is, for the registry to answer."""
+    if not isinstance(body, dict):
+        return body
+    try:
+        return sign_license(
+            key,
+            chain_id,
+            body,
+            issuer_name=issuer_name,
+            idempotency_key=idempotency_key,
+            predecessor=predecessor,
+        ).body
+    except (InvalidMetadata, ValueError, TypeError):
+        return body
 
 
 def row_counts(db: Database) -> dict[str, int]:

@@ -2,7 +2,9 @@
 started with ``python -m registry.cli start`` (uvicorn). A department's TrustClient issues
 a license; its QR code (PNG) decodes with zxing-cpp to the verify page URL, which shows
 有效; the issuance proof bundle is saved; the license is revoked with a reason and the page
-shows 已撤销 and the reason; the saved bundle still proves the issuance offline.
+shows 已撤销 and the reason; the saved bundle still proves the issuance offline, and names
+the department whose own signature over the license's commitment it carries (a changed
+signature fails that link alone); an auditor lists what the department issued.
 
 The bundle is made from the LicenseRegistry transaction receipt (``LicenseIssued`` in the
 issuing transaction), not from a Notary batch: sdk.bundle.verify_license_bundle checks it.
@@ -11,6 +13,7 @@ issuing transaction), not from a Notary batch: sdk.bundle.verify_license_bundle 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import subprocess
@@ -24,6 +27,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 from registry_harness import (
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_KEY,
+    CLIENT_USCC,
     TrustChain,
     free_port,
     registry_environment,
@@ -92,12 +98,14 @@ def test_license_qr_page_revocation_and_offline_proof(
 ) -> None:
     settings = registry_settings(trust_chain, tmp_path / "registry", database_url)
     db = Database.open(settings)
-    key = PrivateKey.generate()
+    # The test department's key, registered in IssuerRegistry: its signature verifies there.
+    key = CLIENT_KEY
     body = license_request()
+    assert body["identifier"].split(".")[6] == CLIENT_USCC
     client_row = add_client(
         db,
-        name="区行政审批局",
-        uscc=body["identifier"].split(".")[6],
+        name=CLIENT_DEPARTMENT_NAME,
+        uscc=CLIENT_USCC,
         public_key_pem=key.public_key.to_pem(),
         roles=["licenses", "verify"],
     )
@@ -119,6 +127,10 @@ def test_license_qr_page_revocation_and_offline_proof(
         assert valid_page.status_code == 200 and "有效" in valid_page.text
 
         bundle = wait_for_bundle(client, issued.identifier)
+        assert bundle.version == 2 and bundle.department is not None
+        listed = client.department_licenses(CLIENT_USCC)
+        assert [entry["identifier"] for entry in listed.licenses] == [issued.identifier]
+        assert listed.licenses[0]["commitment"] == bundle.license.commitment().hex()
         saved = tmp_path / "license-bundle.json"
         path = f"/v1/licenses/{issued.identifier}/bundle"
         _, headers = signed(key, client_row.id, "GET", path)
@@ -148,6 +160,19 @@ def test_license_qr_page_revocation_and_offline_proof(
     assert verdict.valid, verdict.failures
     assert [check.link for check in verdict.checks] == list(LicenseLink)
     assert restored.license.holder_commitment.hex() == issued.holder_commitment
+    assert verdict.signed_by is not None
+    assert (verdict.signed_by.uscc, verdict.signed_by.name) == (CLIENT_USCC, CLIENT_DEPARTMENT_NAME)
+
+    assert restored.department is not None
+    forged = dataclasses.replace(
+        restored,
+        department=dataclasses.replace(
+            restored.department, signature=PrivateKey.generate().sign(b"another message")
+        ),
+    )
+    forged_verdict = verify_license_bundle(forged, validator_set, chain_id=chain_id)
+    assert [check.link for check in forged_verdict.failures] == [LicenseLink.DEPARTMENT]
+    assert forged_verdict.signed_by is None
 
     other = verify_license_bundle(
         restored, validator_set, chain_id=chain_id, expected_identifier=body["identifier"] + "0"

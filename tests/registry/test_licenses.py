@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from registry_harness import CLIENT_USCC, TrustChain, free_port, registry_settings, signed
+from registry_harness import (
+    CLIENT_USCC,
+    TrustChain,
+    free_port,
+    registry_settings,
+    sign_license_body,
+    signed,
+)
 from sqlalchemy import func, select, text
 
 from chain.crypto import PrivateKey
@@ -106,8 +113,30 @@ class Registry:
         return TrustClient("http://testserver", client.id, key, http_client=self.http)
 
     def post(self, path: str, payload: Any, **headers: str) -> Any:
+        """A signed request; an issue or change body is first salted and signed by the
+        department (:func:`sign_license_body`), as the registry requires."""
+        if path == "/v1/licenses":
+            payload = self.sign_license(payload, headers.get("Idempotency-Key"))
+        elif path.endswith("/change") and isinstance(payload, dict):
+            predecessor = path.split("/")[3]
+            signed_license = self.sign_license(
+                payload["license"], headers.get("Idempotency-Key"), predecessor
+            )
+            payload = {**payload, "license": signed_license}
+        return self.post_as_is(path, payload, **headers)
+
+    def post_as_is(self, path: str, payload: Any, **headers: str) -> Any:
+        """A signed request with ``payload`` as it is."""
         body, signed_headers = signed(self.key, self.client_id, "POST", path, payload)
         return self.http.post(path, content=body, headers=signed_headers | headers)
+
+    def sign_license(
+        self, payload: Any, idempotency_key: str | None, predecessor: str | None = None
+    ) -> Any:
+        chain_id = int(self.http.get("/v1/records/signing").json()["chainId"])
+        return sign_license_body(
+            self.key, chain_id, payload, idempotency_key or secrets.token_hex(8), predecessor
+        )
 
 
 def make_registry(settings: RegistrySettings) -> Iterator[Registry]:
@@ -403,3 +432,30 @@ def test_async_client_issues_and_revokes(registry: Registry) -> None:
     assert status.chain.status is LicenseStatus.REVOKED
     assert status.metadata["holder_id"] == mask_identifier(HOLDER_RESIDENT_ID)
     assert issued.identifier == status.identifier
+
+
+def test_a_license_not_signed_by_its_department_is_refused_and_nothing_is_stored(
+    registry: Registry,
+) -> None:
+    chain_id = int(registry.http.get("/v1/records/signing").json()["chainId"])
+    before = counts(registry.db)
+    unsigned = registry.post_as_is("/v1/licenses", license_request())
+    assert unsigned.status_code == 422, unsigned.text
+    assert unsigned.json()["error"]["code"] == "department_signature_required"
+
+    body = license_request()
+    other_key = sign_license_body(PrivateKey.generate(), chain_id, body, "key-1")
+    other_chain = sign_license_body(registry.key, chain_id + 1, body, "key-1")
+    changed = dict(sign_license_body(registry.key, chain_id, body, "key-1"))
+    changed["holder_id"] = HOLDER_RESIDENT_ID
+    changed["holder_id_type"] = "resident_id"
+    for forged in (other_key, other_chain, changed):
+        response = registry.post_as_is("/v1/licenses", forged)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "bad_department_signature"
+    after = counts(registry.db)
+    assert (after["licenses"], after["license_operations"]) == (
+        before["licenses"],
+        before["license_operations"],
+    )
+    assert registry.post("/v1/licenses", body).status_code == 201

@@ -1,0 +1,124 @@
+"""Licenses signed by their department: the check of the department's signature over a
+license's commitment at issue (the commitment recomputed from the request, as
+:mod:`sdk.license_signing` computes it), and the auditor's listing of what a department
+signed."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from chain.crypto import PublicKey
+from chain.errors import ChainError
+from chain.primitives import Hash32
+from registry.db import Database
+from registry.errors import InvalidInput
+from registry.license_schemas import (
+    DepartmentLicensePublic,
+    DepartmentLicensesPublic,
+    SignedLicenseCreate,
+)
+from registry.models import Client, License
+from sdk.bundle_links import department_sign_bytes
+from sdk.license_metadata import LicenseMetadata
+from sdk.license_signing import LicenseTerms, license_terms
+
+
+@dataclass(frozen=True)
+class SignedTerms:
+    """A license's terms, their salt, and the department's checked signature over them."""
+
+    terms: LicenseTerms
+    """What LicenseRegistry records."""
+    salt: bytes
+    """The salt of the holder commitment and metadata hash (the registry seals it)."""
+    department_key: bytes
+    """The signing client's public key (65 bytes)."""
+    commitment: Hash32
+    """The signed commitment."""
+    signature: bytes
+    """The department's DER SM2 signature over it."""
+
+
+def signed_terms(
+    client: Client,
+    metadata: LicenseMetadata,
+    payload: SignedLicenseCreate,
+    chain_id: int,
+    predecessor: str | None,
+) -> SignedTerms:
+    """The terms of ``metadata`` under the request's salt, with the department's signature
+    over their commitment checked against the client's key for ``chain_id``. Raises
+    InvalidInput (422): ``department_signature_required``, or ``bad_department_signature``
+    naming the commitment the registry computed."""
+    if payload.commitment_salt is None or payload.department_signature is None:
+        raise InvalidInput(
+            "salt the license (commitment_salt) and sign its commitment with the "
+            "department's key (department_signature; see GET /v1/licenses/signing)",
+            code="department_signature_required",
+        )
+    salt = bytes.fromhex(payload.commitment_salt)
+    terms = license_terms(metadata, salt, predecessor)
+    department_key = PublicKey.from_bytes(bytes.fromhex(client.public_key))
+    key_bytes = bytes(department_key.to_bytes())
+    commitment = terms.commitment(key_bytes)
+    try:
+        signature = base64.b64decode(payload.department_signature, validate=True)
+        department_key.verify(signature, department_sign_bytes(chain_id, commitment))
+    except (binascii.Error, ValueError, ChainError):
+        raise InvalidInput(
+            f"department_signature is not the client's signature of license commitment "
+            f"{commitment.hex()} on chain {chain_id}",
+            code="bad_department_signature",
+        ) from None
+    return SignedTerms(terms, salt, key_bytes, commitment, signature)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def department_licenses(
+    db: Database, uscc: str, *, after: str, limit: int
+) -> DepartmentLicensesPublic:
+    """One page of the licenses department ``uscc`` signed (any of its clients), by
+    identifier after ``after``: what it vouched for, for an auditor."""
+    with db.read_session() as session:
+        rows = session.scalars(
+            select(License)
+            .join(Client, License.client_id == Client.id)
+            .where(
+                Client.uscc == uscc,
+                License.department_signature.is_not(None),
+                License.identifier > after,
+            )
+            .order_by(License.identifier)
+            .limit(limit + 1)
+        ).all()
+        page = [
+            DepartmentLicensePublic(
+                identifier=row.identifier,
+                id_hash=row.id_hash,
+                commitment=row.commitment or "",
+                department_key=row.department_key or "",
+                department_signature=row.department_signature or "",
+                status=row.status,
+                predecessor=row.predecessor,
+                tx_hash=row.tx_hash,
+                block_number=row.block_number,
+                created_at=_aware(row.created_at),
+            )
+            for row in rows[:limit]
+        ]
+    return DepartmentLicensesPublic(
+        uscc=uscc,
+        licenses=page,
+        next_after=page[-1].identifier if len(rows) > limit else None,
+    )
+
+
+__all__ = ["SignedTerms", "department_licenses", "signed_terms"]
