@@ -3,7 +3,7 @@
 
 An item code is dot-separated, each part lower-case letters, digits, ``_`` or ``-``.
 Granting a code grants every code below it: ``license`` covers ``license.metadata`` and
-``license.metadata.holder_id``, never ``licenses`` nor ``credit``."""
+``license.holder_id``, never ``licenses`` nor ``credit``."""
 
 from __future__ import annotations
 

@@ -16,17 +16,11 @@ from typing import Any
 
 from authorizations.catalogue import Catalogue
 from authorizations.errors import InvalidTerms
-from chain.crypto import sm3
 from chain.primitives import Hash32
-from sdk.data_receipts import TERMS_HASH_PREFIX
+from sdk import data_receipts
+from sdk.data_receipts import SUBJECT_COMMITMENT_PREFIX, SUBJECT_SALT_SIZE, TERMS_HASH_PREFIX
 from sdk.data_receipts import terms_hash as terms_json_hash
 from sdk.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
-
-SUBJECT_COMMITMENT_PREFIX = b"lianxin/authorization-subject/v1\x00"
-"""Domain separation of subject commitments."""
-
-SUBJECT_SALT_SIZE = 16
-"""Bytes of a subject commitment's salt."""
 
 MAX_ITEMS = 32
 """Most data items one authorization may name."""
@@ -80,13 +74,9 @@ CONSENTING_BASES = frozenset({LegalBasis.CONSENT, LegalBasis.CONTRACT})
 
 
 def subject_commitment(kind: SubjectKind, identifier: str, salt: bytes) -> Hash32:
-    """The salted SM3 commitment of a subject: SM3(prefix, kind, NUL, identifier, salt).
+    """The salted SM3 commitment of a subject (:func:`sdk.data_receipts.subject_commitment`).
     Without the salt, guessing the identifier is no help."""
-    if len(salt) != SUBJECT_SALT_SIZE:
-        raise ValueError(f"a subject salt is {SUBJECT_SALT_SIZE} bytes")
-    return sm3(
-        SUBJECT_COMMITMENT_PREFIX + kind.value.encode() + b"\x00" + identifier.encode() + salt
-    )
+    return data_receipts.subject_commitment(kind.value, identifier, salt)
 
 
 def canonical_subject(kind: SubjectKind, identifier: str) -> str:

@@ -27,6 +27,12 @@ from sdk.bundle_links import BundleVerdict, department_sign_bytes
 from sdk.commitments import canonical_json, department_record_commitment, salted_metadata_hash
 from sdk.errors import SdkError
 
+SUBJECT_COMMITMENT_PREFIX = b"lianxin/authorization-subject/v1\x00"
+"""Domain separation of subject commitments."""
+
+SUBJECT_SALT_SIZE = 16
+"""Bytes of a subject commitment's salt."""
+
 TERMS_HASH_PREFIX = b"lianxin/authorization-terms/v1\x00"
 """Domain separation of the terms hash (what consent is given to)."""
 
@@ -55,6 +61,15 @@ GENESIS = bytes(32)
 class ReceiptInvalid(SdkError):
     """An access receipt, or a sequence of access log entries, that does not prove what it
     claims; the message says which check failed."""
+
+
+def subject_commitment(kind: str, identifier: str, salt: bytes) -> Hash32:
+    """The salted SM3 commitment of a data subject: SM3(prefix, kind (``citizen`` or
+    ``enterprise``), NUL, identifier, salt). Without the salt, guessing the identifier is
+    no help."""
+    if len(salt) != SUBJECT_SALT_SIZE:
+        raise ValueError(f"a subject salt is {SUBJECT_SALT_SIZE} bytes")
+    return sm3(SUBJECT_COMMITMENT_PREFIX + kind.encode() + b"\x00" + identifier.encode() + salt)
 
 
 def terms_hash(terms_json: Mapping[str, Any]) -> Hash32:
@@ -231,6 +246,8 @@ __all__ = [
     "EVENT_METADATA",
     "GENESIS",
     "LOG_METADATA",
+    "SUBJECT_COMMITMENT_PREFIX",
+    "SUBJECT_SALT_SIZE",
     "TERMS_HASH_PREFIX",
     "AccessReceipt",
     "ReceiptInvalid",
@@ -239,6 +256,7 @@ __all__ = [
     "consent_sign_bytes",
     "event_hash",
     "signed_commitment",
+    "subject_commitment",
     "terms_hash",
     "verify_access_chain",
     "verify_receipt",

@@ -1,0 +1,124 @@
+"""The data gateway of one registry process: the shared services, the access writer, the
+item providers, and the steps of one read (the resource's subject committed with the
+authorization's salt, the department's signed request as the log keeps it)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from authorizations.access_log import RequestFacts
+from authorizations.terms import SubjectKind, subject_commitment
+from chain.crypto import sm3
+from chain.primitives import Hash32
+from registry.authorizations.access import AccessWriter
+from registry.authorizations.models import AuthorizationRow
+from registry.authorizations.providers import ItemProvider, LicenseProvider
+from registry.authorizations.service import Sharing
+from registry.caches import LruCache
+from registry.deps import RegistryState
+from registry.errors import ServiceUnavailable
+from sdk.trust import CLIENT_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+SALT_CACHE_SIZE = 10_000
+"""Authorizations whose subject salt (it never changes) is kept open in memory."""
+
+
+class DataGateway:
+    """Everything the authorization, gateway and tracker routes share in one process."""
+
+    def __init__(self, state: RegistryState, *, clock: Callable[[], float] = time.time) -> None:
+        """Serve from the registry's ``state``; decide at ``clock``."""
+        self.sharing = Sharing(state.db, state.chain, state.caches, clock=clock)
+        self.writer = AccessWriter(self.sharing)
+        self.providers: dict[str, ItemProvider] = {
+            "license": LicenseProvider(state.db, self.sharing.signer)
+        }
+        """Top-level item code → the provider of its data; credit and archives register
+        theirs here."""
+        self._salts: LruCache[str, tuple[str, bytes] | None] = LruCache(SALT_CACHE_SIZE)
+
+    def provider_for(self, item: str) -> ItemProvider | None:
+        """The provider of ``item``'s top-level code, if one is registered."""
+        return self.providers.get(item.split(".", 1)[0])
+
+    def _salt(self, authorization_id: str) -> tuple[str, bytes] | None:
+        found = self._salts.get(authorization_id)
+        if found is None:
+            with self.sharing.db.read_session() as session:
+                row = session.get(AuthorizationRow, authorization_id)
+                if row is None:
+                    return None
+                kind, sealed = row.subject_kind, row.subject_salt_sealed
+            found = (kind, self.sharing.signer.vault().open(sealed))
+            self._salts.put(authorization_id, found)
+        return found
+
+    def resource_commitment(
+        self, provider: ItemProvider, authorization_id: str, resource: str
+    ) -> Hash32 | None:
+        """The subject of ``resource`` committed with the authorization's salt (what the
+        gateway compares with the authorization's subject); None if either is unknown."""
+        salted = self._salt(authorization_id)
+        subject = provider.subject_of(resource)
+        if salted is None or subject is None:
+            return None
+        kind, salt = salted
+        if subject.kind is not SubjectKind(kind):
+            return None
+        return subject_commitment(subject.kind, subject.identifier, salt)
+
+
+def request_facts(request: Request, body: bytes) -> RequestFacts:
+    """The department's signed request as the access log keeps it."""
+    headers = request.headers
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RequestFacts(
+        method=request.method,
+        path=path,
+        client_id=headers.get(CLIENT_HEADER, ""),
+        timestamp=headers.get(TIMESTAMP_HEADER, ""),
+        nonce=headers.get(NONCE_HEADER, ""),
+        body_hash=sm3(body).hex(),
+        signature=headers.get(SIGNATURE_HEADER, ""),
+    )
+
+
+def resource_hash(resource: str) -> Hash32:
+    """SM3 of a resource identifier: what the log names instead of the identifier."""
+    return sm3(b"lianxin/shared-resource/v1\x00" + resource.encode())
+
+
+@contextlib.asynccontextmanager
+async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the data gateway with the application (after the registry's own startup),
+    stop its writer at shutdown."""
+    gateway = DataGateway(app.state.registry)
+    app.state.data_gateway = gateway
+    gateway.writer.start()
+    try:
+        yield
+    finally:
+        gateway.writer.stop()
+
+
+def get_gateway(request: Request) -> DataGateway:
+    """The process's data gateway (503 before startup)."""
+    gateway: Any = getattr(request.app.state, "data_gateway", None)
+    if gateway is None:
+        raise ServiceUnavailable("the data gateway is not started", code="stopping")
+    assert isinstance(gateway, DataGateway)
+    return gateway
+
+
+__all__ = [
+    "DataGateway",
+    "gateway_lifespan",
+    "get_gateway",
+    "request_facts",
+    "resource_hash",
+]

@@ -1,0 +1,83 @@
+"""The citizen's data tracker page: server-rendered, no script, nothing loaded from
+outside, laid out for a phone (the house style of the verify page)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from registry.authorizations.schemas import AuthorizationPublic
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+"""The registry's templates."""
+
+OUTCOMES = {
+    "allowed": "已提供",
+    "caller_not_recipient": "已拒绝：调用方不是被授权部门",
+    "subject_mismatch": "已拒绝：数据主体不符",
+    "item_out_of_scope": "已拒绝：超出授权数据范围",
+    "purpose_mismatch": "已拒绝：用途不符",
+    "outside_validity_window": "已拒绝：不在授权有效期内",
+    "authorization_revoked": "已拒绝：授权已撤回",
+    "no_uses_left": "已拒绝：授权次数已用完",
+    "unknown_authorization": "已拒绝：授权不存在",
+}
+"""What each outcome reads as on the page."""
+
+STATUSES = {"requested": "待同意", "granted": "生效中", "revoked": "已撤回", "expired": "已过期"}
+BASES = {
+    "consent": "本人同意",
+    "statutory_duty": "法定职责",
+    "contract": "合同约定",
+    "investigation": "调查",
+}
+
+
+def _time(seconds: int | None) -> str:
+    if seconds is None:
+        return "—"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["time"] = _time
+    return environment
+
+
+def render_tracker_page(
+    *,
+    session: str,
+    authorizations: list[AuthorizationPublic],
+    accesses: list[dict[str, Any]],
+    notice: str | None = None,
+) -> str:
+    """The page of one subject's session: its authorizations (revocable while granted) and
+    the accesses to its data, each with whether its proof is anchored."""
+    return (
+        _environment()
+        .get_template("tracker.html")
+        .render(
+            session=session,
+            authorizations=authorizations,
+            accesses=accesses,
+            outcomes=OUTCOMES,
+            statuses=STATUSES,
+            bases=BASES,
+            notice=notice,
+        )
+    )
+
+
+__all__ = ["OUTCOMES", "render_tracker_page"]

@@ -1,0 +1,414 @@
+"""Authorizations served: a department asks, the subject consents (the enterprise's own
+signature, or an identity provider's attestation), the subject or the department revokes,
+and expiry is recorded. Every grant, amendment, revocation and expiry is an event the
+registry signs and anchors (:mod:`registry.authorizations.signing`) in the transaction
+that makes the change, with commitments only."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from authorizations.access_log import EventKind, authorization_event
+from authorizations.catalogue import Catalogue, load_catalogue
+from authorizations.consent import ConsentEvidence, verify_consent
+from authorizations.errors import AuthorizationError
+from authorizations.terms import (
+    AuthorizationTerms,
+    ConsentMethod,
+    LegalBasis,
+    SubjectKind,
+    canonical_subject,
+    consent_method_for,
+    subject_commitment,
+    terms_hash,
+    validate_terms,
+)
+from chain.primitives import Hash32
+from registry.authorizations.models import AuthorizationEventRow, AuthorizationRow
+from registry.authorizations.schemas import (
+    AuthorizationCreate,
+    AuthorizationPublic,
+    EventPublic,
+)
+from registry.authorizations.signing import RegistrySigner, b64
+from registry.chain_gateway import ChainGateway
+from registry.db import Database
+from registry.errors import Forbidden, InvalidInput, NotFound
+from registry.models import Batch, Client, Record
+from registry.notarization import VerifyCaches, bundle_for, bundle_json
+from sdk.commitments import canonical_json
+from sdk.data_receipts import EVENT_METADATA, SUBJECT_SALT_SIZE, event_hash
+
+DATA_ROLE = "data"
+"""Role of a department that asks for authorizations and reads through the gateway."""
+IDENTITY_ROLE = "identity"
+"""Role of an identity provider, which attests citizens' approvals."""
+SUBJECT_ROLE = "subject"
+"""Role of an enterprise acting on its own authorizations and access log."""
+
+
+class Status:
+    """An authorization's status as shown."""
+
+    REQUESTED = "requested"
+    GRANTED = "granted"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+class Sharing:
+    """What the authorization and gateway services share: the database, the chain, the
+    registry's signer, the catalogue, the proof caches and the clock."""
+
+    def __init__(
+        self,
+        db: Database,
+        gateway: ChainGateway,
+        caches: VerifyCaches,
+        *,
+        clock: Callable[[], float] = time.time,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        """``clock`` gives the time the gateway decides at (Unix seconds)."""
+        self.db = db
+        self.gateway = gateway
+        self.caches = caches
+        self.clock = clock
+        self.catalogue = catalogue or load_catalogue()
+        self.signer = RegistrySigner(db, gateway)
+
+    def now(self) -> int:
+        """The current second."""
+        return int(self.clock())
+
+
+def _refuse(exc: AuthorizationError) -> InvalidInput:
+    return InvalidInput(str(exc), code=exc.code)
+
+
+def _subject_of_client(sharing: Sharing, client: Client) -> str:
+    """The blind index of an enterprise client as a subject."""
+    return sharing.signer.subject_index(SubjectKind.ENTERPRISE.value, client.uscc)
+
+
+def request_authorization(
+    sharing: Sharing, client: Client, payload: AuthorizationCreate
+) -> AuthorizationPublic:
+    """Store a department's request; grant it at once (anchoring the grant) if its legal
+    basis needs no consent. Raises Forbidden (not a data client, or neither the controller
+    nor the recipient), InvalidInput (terms)."""
+    if DATA_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} may not ask for authorizations")
+    if client.uscc not in (payload.controller, payload.recipient):
+        raise Forbidden("only the controller or the recipient may ask for an authorization")
+    try:
+        kind = SubjectKind(payload.subject_kind)
+        identifier = canonical_subject(kind, payload.subject_id)
+        salt = os.urandom(SUBJECT_SALT_SIZE)
+        terms = validate_terms(
+            AuthorizationTerms(
+                subject_kind=kind,
+                subject_commitment=subject_commitment(kind, identifier, salt),
+                controller=payload.controller,
+                recipient=payload.recipient,
+                items=tuple(sorted(set(payload.items))),
+                purpose=payload.purpose,
+                legal_basis=LegalBasis(payload.legal_basis),
+                basis_citation=payload.basis_citation,
+                valid_from=payload.valid_from,
+                valid_until=payload.valid_until,
+                max_uses=payload.max_uses,
+                disclose_after=payload.disclose_after,
+                catalogue_version=sharing.catalogue.version,
+            ),
+            sharing.catalogue,
+        )
+    except AuthorizationError as exc:
+        raise _refuse(exc) from None
+    vault = sharing.signer.vault()
+    now = sharing.now()
+    row = AuthorizationRow(
+        id=str(uuid.uuid4()),
+        subject_kind=kind.value,
+        subject_commitment=terms.subject_commitment.hex(),
+        subject_index=sharing.signer.subject_index(kind.value, identifier),
+        subject_sealed=vault.seal(identifier.encode()),
+        subject_salt_sealed=vault.seal(salt),
+        controller=terms.controller,
+        recipient=terms.recipient,
+        terms_json=canonical_json(terms.to_json()).decode(),
+        terms_hash=terms_hash(terms).hex(),
+        consent_json=None,
+        requested_by=client.id,
+        granted_at=None,
+        uses_made=0,
+        revoked_at=None,
+        revoked_by=None,
+        created_at=now,
+    )
+    needs_consent = consent_method_for(terms) is not ConsentMethod.NOT_REQUIRED
+    if not needs_consent:
+        sharing.signer.ensure_log_client()
+    with sharing.db.session() as session:
+        session.add(row)
+        if not needs_consent:
+            row.consent_json = json.dumps(ConsentEvidence(ConsentMethod.NOT_REQUIRED).to_json())
+            row.granted_at = now
+            session.flush()
+            _add_event(sharing, session, row, EventKind.GRANT, client.id, now)
+        authorization_id = row.id
+    return authorization_view(sharing, authorization_id)
+
+
+def give_consent(
+    sharing: Sharing, client: Client, authorization_id: str, signature_b64: str
+) -> AuthorizationPublic:
+    """Record the subject's consent, signed by the calling client with its own key: the
+    enterprise itself (role ``subject``, its USCC the subject's) or an identity provider
+    (role ``identity``) for a citizen. The grant is anchored. Raises NotFound, Forbidden,
+    InvalidInput (a signature that does not verify; nothing changes)."""
+    row = _row(sharing, authorization_id)
+    terms = _terms(row)
+    method = consent_method_for(terms)
+    if method is ConsentMethod.ENTERPRISE_SIGNATURE:
+        allowed = SUBJECT_ROLE in client.roles and _subject_of_client(sharing, client) == (
+            row.subject_index
+        )
+    elif method is ConsentMethod.IDENTITY_PROVIDER:
+        allowed = IDENTITY_ROLE in client.roles
+    else:
+        allowed = False
+    if not allowed:
+        raise Forbidden(f"client {client.id} cannot give this authorization's consent")
+    if row.granted_at is not None:
+        raise InvalidInput("consent was given already", code="already_granted")
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("signature must be base64", code="consent_invalid") from None
+    evidence = ConsentEvidence(method, client.id, bytes.fromhex(client.public_key), signature)
+    try:
+        verify_consent(terms, evidence, chain_id=sharing.signer.chain_id())
+    except AuthorizationError as exc:
+        raise _refuse(exc) from None
+    sharing.signer.ensure_log_client()
+    now = sharing.now()
+    with sharing.db.session() as session:
+        stored = session.get_one(AuthorizationRow, authorization_id)
+        if stored.granted_at is not None:
+            raise InvalidInput("consent was given already", code="already_granted")
+        stored.consent_json = json.dumps(evidence.to_json())
+        stored.granted_at = now
+        _add_event(sharing, session, stored, EventKind.GRANT, client.id, now)
+    return authorization_view(sharing, authorization_id)
+
+
+def revoke(
+    sharing: Sharing, authorization_id: str, *, actor: str, subject_index: str | None
+) -> AuthorizationPublic:
+    """Revoke an authorization from this second on, anchoring the revocation; the very
+    next access is refused. ``subject_index`` names the subject acting (it must be the
+    authorization's); None lets the departments party to it revoke (the caller checks).
+    Revoking twice changes nothing."""
+    now = sharing.now()
+    sharing.signer.ensure_log_client()
+    with sharing.db.session() as session:
+        row = session.get(AuthorizationRow, authorization_id)
+        if row is None or (subject_index is not None and row.subject_index != subject_index):
+            raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
+        if row.revoked_at is None:
+            row.revoked_at = now
+            row.revoked_by = actor
+            _add_event(sharing, session, row, EventKind.REVOKE, actor, now)
+    return authorization_view(sharing, authorization_id)
+
+
+def record_expiries(sharing: Sharing, authorization_ids: list[str]) -> int:
+    """Anchor an expiry event for each granted, unrevoked authorization among
+    ``authorization_ids`` whose window has ended and has none yet; returns how many."""
+    now = sharing.now()
+    done = 0
+    with sharing.db.session() as session:
+        rows = session.scalars(
+            select(AuthorizationRow).where(
+                AuthorizationRow.id.in_(authorization_ids),
+                AuthorizationRow.granted_at.is_not(None),
+                AuthorizationRow.revoked_at.is_(None),
+            )
+        ).all()
+        for row in rows:
+            if _terms(row).valid_until > now:
+                continue
+            kinds = session.scalars(
+                select(AuthorizationEventRow.kind).where(
+                    AuthorizationEventRow.authorization_id == row.id
+                )
+            ).all()
+            if EventKind.EXPIRE.value in kinds:
+                continue
+            sharing.signer.ensure_log_client()
+            _add_event(sharing, session, row, EventKind.EXPIRE, "registry", now)
+            done += 1
+    return done
+
+
+def _add_event(
+    sharing: Sharing,
+    session: Session,
+    row: AuthorizationRow,
+    kind: EventKind,
+    actor: str,
+    now: int,
+) -> None:
+    event = authorization_event(
+        kind=kind,
+        authorization_id=row.id,
+        terms_digest=Hash32(bytes.fromhex(row.terms_hash)),
+        subject_commitment=Hash32(bytes.fromhex(row.subject_commitment)),
+        at=now,
+        actor=actor,
+        salt=os.urandom(16),
+    )
+    signed = sharing.signer.record(event_hash(event), EVENT_METADATA, sharing.signer.chain_id())
+    session.execute(cast(Table, Record.__table__).insert(), [signed.values])
+    session.add(
+        AuthorizationEventRow(
+            authorization_id=row.id,
+            kind=kind.value,
+            at=now,
+            event_json=canonical_json(event).decode(),
+            record_id=signed.record_id,
+            metadata_salt=signed.metadata_salt.hex(),
+            registry_signature=b64(signed.signature),
+        )
+    )
+
+
+def _row(sharing: Sharing, authorization_id: str) -> AuthorizationRow:
+    with sharing.db.read_session() as session:
+        row = session.get(AuthorizationRow, authorization_id)
+        if row is None:
+            raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
+        session.expunge(row)
+    return row
+
+
+def _terms(row: AuthorizationRow) -> AuthorizationTerms:
+    return AuthorizationTerms.from_json(json.loads(row.terms_json))
+
+
+def status_of(row: AuthorizationRow, now: int) -> str:
+    """requested, granted, revoked or expired, at second ``now``."""
+    if row.revoked_at is not None:
+        return Status.REVOKED
+    if row.granted_at is None:
+        return Status.REQUESTED
+    if _terms(row).valid_until <= now:
+        return Status.EXPIRED
+    return Status.GRANTED
+
+
+def may_see(sharing: Sharing, row: AuthorizationRow, client: Client) -> bool:
+    """Whether ``client`` is party to the authorization: the controller's or the
+    recipient's department, or the enterprise it is about (role ``subject``)."""
+    if client.uscc in (row.controller, row.recipient) and DATA_ROLE in client.roles:
+        return True
+    return SUBJECT_ROLE in client.roles and _subject_of_client(sharing, client) == row.subject_index
+
+
+def authorization_view(sharing: Sharing, authorization_id: str) -> AuthorizationPublic:
+    """An authorization with its events, each with its proof bundle once anchored."""
+    row = _row(sharing, authorization_id)
+    with sharing.db.read_session() as session:
+        events = session.scalars(
+            select(AuthorizationEventRow)
+            .where(AuthorizationEventRow.authorization_id == authorization_id)
+            .order_by(AuthorizationEventRow.id)
+        ).all()
+        for event in events:
+            session.expunge(event)
+    return AuthorizationPublic(
+        id=row.id,
+        status=status_of(row, sharing.now()),
+        terms=json.loads(row.terms_json),
+        terms_hash=row.terms_hash,
+        subject_salt=sharing.signer.vault().open(row.subject_salt_sealed).hex(),
+        consent=None if row.consent_json is None else json.loads(row.consent_json),
+        uses_made=row.uses_made,
+        granted_at=row.granted_at,
+        revoked_at=row.revoked_at,
+        events=[
+            EventPublic(
+                kind=event.kind,
+                at=event.at,
+                record_id=event.record_id,
+                event=json.loads(event.event_json),
+                registry_signature=event.registry_signature,
+                metadata_salt=event.metadata_salt,
+                bundle=record_bundle(sharing, event.record_id),
+            )
+            for event in events
+        ],
+    )
+
+
+def record_bundle(sharing: Sharing, record_id: str) -> dict[str, Any] | None:
+    """The proof bundle of one of the registry's log records, None until anchored (or
+    while the node cannot provide its chain half)."""
+    with sharing.db.read_session() as session:
+        record = session.scalars(select(Record).where(Record.id == record_id)).one()
+        batch = None if record.batch_id is None else session.get(Batch, record.batch_id)
+        session.expunge(record)
+        if batch is not None:
+            session.expunge(batch)
+    if batch is None or batch.block_number is None:
+        return None
+    bundle = bundle_for(sharing.db, sharing.gateway, sharing.caches, record, batch)
+    return None if bundle is None else bundle_json(sharing.caches, batch, bundle)
+
+
+def authorizations_of(
+    sharing: Sharing, *, subject_index: str | None = None, department: str | None = None
+) -> list[AuthorizationPublic]:
+    """Every authorization of a subject (by blind index) or naming a department as
+    controller or recipient, newest first; expiries due are anchored first."""
+    with sharing.db.read_session() as session:
+        query = select(AuthorizationRow.id).order_by(AuthorizationRow.created_at.desc())
+        if subject_index is not None:
+            query = query.where(AuthorizationRow.subject_index == subject_index)
+        if department is not None:
+            query = query.where(
+                (AuthorizationRow.recipient == department)
+                | (AuthorizationRow.controller == department)
+            )
+        ids = list(session.scalars(query.limit(500)))
+    record_expiries(sharing, ids)
+    return [authorization_view(sharing, authorization_id) for authorization_id in ids]
+
+
+__all__ = [
+    "DATA_ROLE",
+    "IDENTITY_ROLE",
+    "SUBJECT_ROLE",
+    "Sharing",
+    "Status",
+    "authorization_view",
+    "authorizations_of",
+    "give_consent",
+    "may_see",
+    "record_bundle",
+    "record_expiries",
+    "request_authorization",
+    "revoke",
+    "status_of",
+]

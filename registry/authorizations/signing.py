@@ -1,0 +1,159 @@
+"""The registry's own signature on what data sharing records: each access log entry and
+each authorization event becomes a version 2 record of the registry's log client, its
+digest the entry's (or event's) hash and its commitment signed with the registry's key.
+The shared batcher seals it and the anchorer anchors it like any notarized record, so its
+proof bundle is the ordinary one (:func:`sdk.bundle.verify_bundle`).
+
+Also here: the registry's data vault for subjects' identifiers and salts, and the keyed
+blind index that finds a subject's authorizations without its identifier in clear."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chain.crypto import PrivateKey
+from registry.chain_gateway import ChainGateway
+from registry.data_vault import DataVault
+from registry.db import Database
+from registry.models import Client, RecordStatus
+from sdk.bundle_links import department_sign_bytes
+from sdk.commitments import COMMITMENT_SALT_SIZE, salted_metadata_hash
+from sdk.data_receipts import signed_commitment
+
+LOG_CLIENT_ID = "registry-access-log"
+"""The client the registry's own log records are stored under (no roles: it signs no
+requests)."""
+
+SUBJECT_INDEX_LABEL = b"lianxin/authorization-subject-index/v1"
+"""Domain separation of the blind-index key derived from the signing key."""
+
+
+@dataclass(frozen=True)
+class SignedLogRecord:
+    """A ``records`` row for one entry or event, and what its receipt needs."""
+
+    values: dict[str, Any]
+    """The row, column by column."""
+    metadata_salt: bytes
+    """The salt of its metadata hash."""
+    signature: bytes
+    """The registry's DER signature over its commitment."""
+
+    @property
+    def record_id(self) -> str:
+        """The record id."""
+        return str(self.values["id"])
+
+
+class RegistrySigner:
+    """Signs log records with the registry's key; seals and indexes subjects. Safe to use
+    from several threads; nothing is read before it is first needed."""
+
+    def __init__(self, db: Database, gateway: ChainGateway) -> None:
+        """Sign with ``gateway``'s signer key, store under ``db``'s log client."""
+        self.db = db
+        self.gateway = gateway
+        self._lock = threading.Lock()
+        self._client_ready = False
+        self._vault: DataVault | None = None
+        self._index_key: bytes | None = None
+
+    @property
+    def key(self) -> PrivateKey:
+        """The registry's signing key."""
+        return self.gateway.signer().private_key
+
+    @property
+    def public_key(self) -> bytes:
+        """Its public key, uncompressed (65 bytes)."""
+        return bytes(self.key.public_key.to_bytes())
+
+    def chain_id(self) -> int:
+        """The chain records are signed for."""
+        return int(self.gateway.chain_id())
+
+    def vault(self) -> DataVault:
+        """The sealer of identifiers and salts."""
+        if self._vault is None:
+            self._vault = DataVault.for_signing_key(self.key)
+        return self._vault
+
+    def subject_index(self, kind: str, identifier: str) -> str:
+        """Keyed SM3 of a subject: equal for equal subjects, meaningless without the key."""
+        if self._index_key is None:
+            self._index_key = hmac.new(self.key.to_bytes(), SUBJECT_INDEX_LABEL, "sm3").digest()
+        message = kind.encode() + b"\x00" + identifier.encode()
+        return hmac.new(self._index_key, message, "sm3").hexdigest()
+
+    def ensure_log_client(self) -> str:
+        """The id of the log client, registered on first use (under the USCC IssuerRegistry
+        gives the registry's key)."""
+        with self._lock:
+            if self._client_ready:
+                return LOG_CLIENT_ID
+            with self.db.session() as session:
+                if session.get(Client, LOG_CLIENT_ID) is None:
+                    reader = self.gateway.reader
+                    uscc, _key_id, _record = self.gateway.issuer_key_at(
+                        self.gateway.signer().address, reader.block_number()
+                    )
+                    session.add(
+                        Client(
+                            id=LOG_CLIENT_ID,
+                            name="registry: data-sharing log",
+                            uscc=uscc,
+                            public_key=self.public_key.hex(),
+                            roles=[],
+                            issuer_codes=None,
+                            created_at=datetime.now(UTC),
+                        )
+                    )
+            self._client_ready = True
+            return LOG_CLIENT_ID
+
+    def record(self, digest: bytes, metadata: dict[str, Any], chain_id: int) -> SignedLogRecord:
+        """A ``records`` row anchoring ``digest`` (an entry's or event's hash), signed by
+        the registry for ``chain_id``. Call :meth:`ensure_log_client` once before."""
+        salt = os.urandom(COMMITMENT_SALT_SIZE)
+        key_bytes = self.public_key
+        commitment = signed_commitment(key_bytes, digest, metadata, salt)
+        signature = self.key.sign(department_sign_bytes(chain_id, commitment))
+        record_id = _record_id()
+        values: dict[str, Any] = {
+            "id": record_id,
+            "client_id": LOG_CLIENT_ID,
+            "digest": bytes(digest).hex(),
+            "metadata_json": metadata,
+            "metadata_hash": salted_metadata_hash(metadata, salt).hex(),
+            "field_hashes": {},
+            "field_salts": None,
+            "department_key": key_bytes.hex(),
+            "department_signature": signature.hex(),
+            "commitment": commitment.hex(),
+            "idempotency_key": record_id,
+            "request_hash": bytes(digest).hex(),
+            "status": RecordStatus.ACCEPTED.value,
+            "batch_id": None,
+            "leaf_index": None,
+            "created_at": datetime.now(UTC),
+        }
+        return SignedLogRecord(values, salt, signature)
+
+
+def _record_id() -> str:
+    return str(uuid.uuid4())
+
+
+def b64(data: bytes) -> str:
+    """Base64 text of ``data``."""
+    return base64.b64encode(data).decode("ascii")
+
+
+__all__ = ["LOG_CLIENT_ID", "RegistrySigner", "SignedLogRecord", "b64"]

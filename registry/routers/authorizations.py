@@ -1,0 +1,180 @@
+"""``/v1/authorizations``: data-sharing authorizations. A department asks for one; the
+subject consents (an enterprise with its own key, a citizen through the identity
+provider); the subject or a department party to it revokes it; its parties read it with
+every anchored event and the accesses made under it. ``/v1/tracker`` is the enterprise's
+side of the data tracker (its authorizations and who accessed its data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from registry.authorizations.gateway import get_gateway
+from registry.authorizations.models import AuthorizationRow
+from registry.authorizations.schemas import (
+    AccessList,
+    AuthorizationCreate,
+    AuthorizationList,
+    AuthorizationPublic,
+    ConsentGive,
+)
+from registry.authorizations.service import (
+    DATA_ROLE,
+    SUBJECT_ROLE,
+    authorization_view,
+    authorizations_of,
+    give_consent,
+    may_see,
+    request_authorization,
+    revoke,
+)
+from registry.authorizations.tracker import (
+    stream_accesses,
+    subject_accesses,
+    visible_authorizations,
+)
+from registry.deps import ClientDep
+from registry.errors import Forbidden, NotFound
+from registry.models import Client
+from registry.threads import run_blocking
+
+router = APIRouter(tags=["authorizations"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not signed by a registered client"},
+    403: {"description": "this client may not do this"},
+}
+
+
+@router.post(
+    "/v1/authorizations",
+    status_code=201,
+    response_model=AuthorizationPublic,
+    responses={**_ERRORS, 422: {"description": "terms not valid"}},
+)
+async def ask(payload: AuthorizationCreate, client: ClientDep, request: Request) -> Any:
+    """Ask for an authorization (the client's department must be its controller or
+    recipient). Granted at once, with its grant anchored, when the legal basis needs no
+    consent (statutory duty, investigation: the basis must be cited); otherwise
+    ``requested`` until the subject consents."""
+    sharing = get_gateway(request).sharing
+    return await run_blocking(request_authorization, sharing, client, payload)
+
+
+def _visible(request: Request, client: Client, authorization_id: str) -> None:
+    sharing = get_gateway(request).sharing
+    with sharing.db.read_session() as session:
+        row = session.get(AuthorizationRow, authorization_id)
+        if row is None or not may_see(sharing, row, client):
+            raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
+
+
+@router.get(
+    "/v1/authorizations/{authorization_id}",
+    response_model=AuthorizationPublic,
+    responses={**_ERRORS, 404: {}},
+)
+async def get_authorization(authorization_id: str, client: ClientDep, request: Request) -> Any:
+    """An authorization with its terms, consent evidence and anchored events (with proof
+    bundles once anchored), for its parties."""
+    await run_blocking(_visible, request, client, authorization_id)
+    return await run_blocking(authorization_view, get_gateway(request).sharing, authorization_id)
+
+
+@router.post(
+    "/v1/authorizations/{authorization_id}/consent",
+    response_model=AuthorizationPublic,
+    responses={**_ERRORS, 404: {}, 422: {"description": "the signature does not verify"}},
+)
+async def consent(
+    authorization_id: str, payload: ConsentGive, client: ClientDep, request: Request
+) -> Any:
+    """The subject's consent, signed with the calling client's own key: the enterprise
+    (role ``subject``) over ``consent_sign_bytes``, or the identity provider (role
+    ``identity``) over ``approval_sign_bytes`` for a citizen. The grant is anchored."""
+    sharing = get_gateway(request).sharing
+    return await run_blocking(give_consent, sharing, client, authorization_id, payload.signature)
+
+
+def _revoke(request: Request, client: Client, authorization_id: str) -> AuthorizationPublic:
+    sharing = get_gateway(request).sharing
+    with sharing.db.read_session() as session:
+        row = session.get(AuthorizationRow, authorization_id)
+        if row is None or not may_see(sharing, row, client):
+            raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
+        subject_index = row.subject_index
+    is_subject = (
+        SUBJECT_ROLE in client.roles
+        and sharing.signer.subject_index("enterprise", client.uscc) == subject_index
+    )
+    return revoke(
+        sharing,
+        authorization_id,
+        actor=client.id,
+        subject_index=subject_index if is_subject else None,
+    )
+
+
+@router.post(
+    "/v1/authorizations/{authorization_id}/revoke",
+    response_model=AuthorizationPublic,
+    responses={**_ERRORS, 404: {}},
+)
+async def revoke_authorization(authorization_id: str, client: ClientDep, request: Request) -> Any:
+    """Revoke from this second on (the very next access is refused); the revocation is
+    anchored. The subject and the departments party to it may revoke."""
+    return await run_blocking(_revoke, request, client, authorization_id)
+
+
+@router.get(
+    "/v1/authorizations/{authorization_id}/accesses",
+    response_model=AccessList,
+    responses={**_ERRORS, 404: {}},
+)
+async def authorization_accesses(authorization_id: str, client: ClientDep, request: Request) -> Any:
+    """Every access made citing this authorization, allowed or refused, in hash-chain
+    order, each with its signed receipt and proof bundle once anchored (parties only;
+    investigations before their disclosure date are hidden from the subject)."""
+    await run_blocking(_visible, request, client, authorization_id)
+    sharing = get_gateway(request).sharing
+    if DATA_ROLE not in client.roles:
+        view = await run_blocking(authorization_view, sharing, authorization_id)
+        if (view.terms.get("discloseAfter") or 0) > sharing.now():
+            raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
+    return AccessList(accesses=await run_blocking(stream_accesses, sharing, authorization_id))
+
+
+@router.get("/v1/authorizations", response_model=AuthorizationList, responses=_ERRORS)
+async def list_authorizations(client: ClientDep, request: Request) -> Any:
+    """The department's authorizations (as controller or recipient), newest first."""
+    if DATA_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} is no data-sharing department")
+    sharing = get_gateway(request).sharing
+    found = await run_blocking(lambda: authorizations_of(sharing, department=client.uscc))
+    return AuthorizationList(authorizations=found)
+
+
+def _enterprise_index(request: Request, client: Client) -> str:
+    if SUBJECT_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} does not act as a data subject")
+    return get_gateway(request).sharing.signer.subject_index("enterprise", client.uscc)
+
+
+@router.get("/v1/tracker/authorizations", response_model=AuthorizationList, responses=_ERRORS)
+async def tracker_authorizations(client: ClientDep, request: Request) -> Any:
+    """The enterprise's own authorizations (role ``subject``), newest first."""
+    index = _enterprise_index(request, client)
+    sharing = get_gateway(request).sharing
+    return AuthorizationList(
+        authorizations=await run_blocking(visible_authorizations, sharing, index)
+    )
+
+
+@router.get("/v1/tracker/accesses", response_model=AccessList, responses=_ERRORS)
+async def tracker_accesses(client: ClientDep, request: Request) -> Any:
+    """Who accessed the enterprise's data (role ``subject``): every access, allowed or
+    refused, newest first, each with its receipt and proof."""
+    index = _enterprise_index(request, client)
+    sharing = get_gateway(request).sharing
+    return AccessList(accesses=await run_blocking(subject_accesses, sharing, index))

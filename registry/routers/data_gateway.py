@@ -1,0 +1,212 @@
+"""``/v1/data``: the data gateway. Departments read shared data only here, citing an
+authorization; every read, allowed or refused, is decided and logged together (signed by
+the registry, hash-chained per authorization, anchored). A refusal is 403 naming the first
+rule that failed, and carries its receipt too. Replaying a signed request is refused by
+the registry's nonce check (401) before anything is read.
+
+Also here: the identity provider opening a citizen's tracker session, and the citizen's
+tracker page itself (``/tracker``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from registry.authorizations.access import Attempt
+from registry.authorizations.gateway import (
+    gateway_lifespan,
+    get_gateway,
+    request_facts,
+    resource_hash,
+)
+from registry.authorizations.page import render_tracker_page
+from registry.authorizations.schemas import DataAnswer, DataRead
+from registry.authorizations.service import DATA_ROLE, IDENTITY_ROLE, SUBJECT_ROLE, revoke
+from registry.authorizations.tracker import (
+    access_by_record,
+    open_citizen_session,
+    session_subject,
+    subject_accesses,
+    subject_index_of_authorization,
+    visible_authorizations,
+)
+from registry.deps import ClientDep
+from registry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, error_body
+from registry.openapi import ErrorBody
+from registry.threads import run_blocking
+
+router = APIRouter(tags=["data gateway"], lifespan=gateway_lifespan)
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+"""The page has no script, loads nothing, and is personal: never cached."""
+
+MAX_FORM_BYTES = 4_096
+"""Largest revocation form accepted from the page."""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not signed by a registered client, or a replayed request"},
+    403: {"description": "refused: the error code names the first rule that failed"},
+}
+
+
+@router.post(
+    "/v1/data/read",
+    response_model=DataAnswer,
+    responses={**_ERRORS, 422: {"description": "malformed, or no provider serves the item"}},
+)
+async def read(payload: DataRead, client: ClientDep, request: Request) -> Any:
+    """Read one item of one resource (a license identifier, say) under an authorization.
+    The gateway checks, in order: the caller is the recipient; the subject matches; the
+    item is in scope; the purpose matches; the window is live; not revoked; uses remain.
+    Allowed: 200 with the data and the signed receipt. Refused: 403 with the rule as the
+    error code and the receipt in the details."""
+    if DATA_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} may not read shared data")
+    gateway = get_gateway(request)
+    provider = gateway.provider_for(payload.item)
+    if provider is None:
+        raise InvalidInput(f"no data is served for item {payload.item!r}", code="item_not_served")
+    commitment = await run_blocking(
+        gateway.resource_commitment, provider, payload.authorization_id, payload.resource
+    )
+    decision = await gateway.writer.decide(
+        Attempt(
+            authorization_id=payload.authorization_id,
+            caller_client=client.id,
+            caller_uscc=client.uscc,
+            subject_commitment=commitment,
+            item=payload.item,
+            purpose=payload.purpose,
+            resource_hash=resource_hash(payload.resource),
+            request=request_facts(request, await request.body()),
+        )
+    )
+    receipt = decision.receipt.to_sdk_json()
+    if not decision.allowed:
+        return JSONResponse(
+            error_body(
+                decision.outcome,
+                f"refused: {decision.outcome}",
+                {"receipt": receipt},
+            ),
+            status_code=403,
+        )
+    data = await run_blocking(provider.read, payload.resource, payload.item)
+    return DataAnswer(data=data, receipt=receipt)
+
+
+@router.get("/v1/data/registry-key")
+async def registry_key(request: Request) -> dict[str, Any]:
+    """The registry's public key that signs access log entries and authorization events,
+    and the chain they are anchored on (no authentication needed)."""
+    sharing = get_gateway(request).sharing
+    return {
+        "registryKey": (await run_blocking(lambda: sharing.signer.public_key)).hex(),
+        "chainId": await run_blocking(sharing.signer.chain_id),
+    }
+
+
+@router.get("/v1/data/accesses/{record_id}", responses={**_ERRORS, 404: {}})
+async def access_receipt(record_id: str, client: ClientDep, request: Request) -> Any:
+    """One access with its receipt and, once anchored, its proof bundle: for the calling
+    department, and for the enterprise the data is about."""
+    sharing = get_gateway(request).sharing
+    row, access = await run_blocking(access_by_record, sharing, record_id)
+    allowed = client.uscc == row.caller_uscc and DATA_ROLE in client.roles
+    if not allowed and SUBJECT_ROLE in client.roles and row.authorization_id is not None:
+        index = await run_blocking(subject_index_of_authorization, sharing, row.authorization_id)
+        own = sharing.signer.subject_index("enterprise", client.uscc)
+        hidden = (row.disclose_after or 0) > sharing.now()
+        allowed = index == own and not hidden
+    if not allowed:
+        raise NotFound(f"no access {record_id}", code="access_not_found")
+    return access
+
+
+class SessionOpen(BaseModel):
+    """The identity provider opens a tracker session for a citizen it authenticated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    subject_id: str = Field(min_length=18, max_length=18, description="resident ID")
+
+
+@router.post("/v1/tracker/sessions", status_code=201, responses={**_ERRORS, 422: {}})
+async def open_session(payload: SessionOpen, client: ClientDep, request: Request) -> Any:
+    """A short-lived tracker session for a citizen the calling identity provider (role
+    ``identity``) authenticated: the link to send the citizen's phone to."""
+    if IDENTITY_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} is no identity provider")
+    sharing = get_gateway(request).sharing
+    token, expires = await run_blocking(open_citizen_session, sharing, payload.subject_id)
+    return {"session": token, "path": f"/tracker?s={quote(token)}", "expires": expires}
+
+
+def _page(request: Request, session: str, notice: str | None = None) -> HTMLResponse:
+    sharing = get_gateway(request).sharing
+    subject = session_subject(sharing, session)
+    html = render_tracker_page(
+        session=session,
+        authorizations=visible_authorizations(sharing, subject),
+        accesses=subject_accesses(sharing, subject),
+        notice=notice,
+    )
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+_PAGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "no live session (sign in again)"},
+    404: {"model": ErrorBody, "description": "no such authorization of this subject"},
+}
+
+
+@router.get("/tracker", response_class=HTMLResponse, responses=_PAGE_ERRORS)
+async def tracker_page(
+    request: Request,
+    s: Annotated[str, Query(min_length=1, max_length=1_000)],
+    done: Annotated[str | None, Query(max_length=16)] = None,
+) -> HTMLResponse:
+    """The citizen's data tracker (数据使用记录): their authorizations, revocable, and who
+    accessed their data, when, why and under which authorization."""
+    notice = "授权已撤回，之后的访问将被拒绝。" if done == "revoked" else None
+    return await run_blocking(_page, request, s, notice)
+
+
+def _revoke_from_page(request: Request, session: str, authorization_id: str) -> None:
+    sharing = get_gateway(request).sharing
+    subject = session_subject(sharing, session)
+    revoke(sharing, authorization_id, actor="citizen", subject_index=subject)
+
+
+@router.post(
+    "/tracker/revoke",
+    status_code=303,
+    responses={303: {"description": "revoked: back to the page"}, **_PAGE_ERRORS},
+)
+async def tracker_revoke(request: Request) -> RedirectResponse:
+    """Revoke one of the session's authorizations from the page; back to the page."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PayloadTooLarge("form too large")
+    try:
+        form = parse_qs(body.decode("ascii", errors="replace"), max_num_fields=4)
+    except ValueError:
+        form = {}
+    session = (form.get("s") or [""])[0]
+    authorization_id = (form.get("authorization_id") or [""])[0]
+    if not session or len(authorization_id) != 36:
+        raise NotFound("no such authorization", code="authorization_not_found")
+    await run_blocking(_revoke_from_page, request, session, authorization_id)
+    return RedirectResponse(f"/tracker?s={quote(session)}&done=revoked", status_code=303)
