@@ -151,6 +151,14 @@ def _by_client(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
+def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with the same columns each (one executemany needs that): a column some
+    rows leave out (an optional one, such as a bulk record's ``department_proof``, or one
+    added after the code that built the row) is NULL in them."""
+    columns = set().union(*rows)
+    return [row if len(row) == len(columns) else {c: row.get(c) for c in columns} for row in rows]
+
+
 def commit_group(
     db: Database, entries: Sequence[_Entry], *, check_nonces: bool = True
 ) -> list[Outcome]:
@@ -214,7 +222,7 @@ def commit_group(
         if nonce_rows:
             session.execute(cast(Table, Nonce.__table__).insert(), nonce_rows)
         if record_rows:
-            session.execute(cast(Table, Record.__table__).insert(), record_rows)
+            session.execute(cast(Table, Record.__table__).insert(), _uniform(record_rows))
     return outcomes
 
 

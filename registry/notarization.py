@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from chain.crypto import PublicKey, sm3
 from chain.errors import ChainError
+from chain.merkle import MerkleTree
 from registry.chain_gateway import ChainGateway
 from registry.db import Database
 from registry.errors import InvalidInput, NotFound
@@ -52,6 +53,7 @@ from registry.verification import digest_of, verify
 from sdk.bundle import (
     COMMITMENT_SALT_SIZE,
     department_record_commitment,
+    department_root_sign_bytes,
     department_sign_bytes,
     field_hash,
     salted_metadata_hash,
@@ -102,24 +104,50 @@ def prepare_records(
     chain_id: int,
     *,
     bulk: bool = True,
+    request_signature: str | None = None,
 ) -> list[NewRecord]:
     """:func:`prepare_record` for each record of a request: in a bulk request record ``i``
     is keyed ``bulk_record_key(idempotency_key, i)``, and all share the request's hash, so a
     retry of the same request answers the same records and another request under the same
-    key is a conflict."""
+    key is a conflict.
+
+    With ``request_signature`` (base64; a bulk request signed once), no record carries a
+    signature of its own: the one signature must verify over the SM3 Merkle root of the
+    records' commitments in request order (:func:`sdk.bundle.department_root_sign_bytes`),
+    and each record keeps it with its path to that root — one SM2 verification per request
+    instead of one per record. Raises InvalidInput."""
     request_hash = _request_hash(payloads)
     department_key = PublicKey.from_bytes(bytes.fromhex(client.public_key))
-    return [
-        _new_record(
-            client,
-            department_key,
-            payload,
-            bulk_record_key(idempotency_key, index) if bulk else idempotency_key,
-            request_hash,
-            chain_id,
-        )
-        for index, payload in enumerate(payloads)
+    keys = [
+        bulk_record_key(idempotency_key, index) if bulk else idempotency_key
+        for index in range(len(payloads))
     ]
+    if request_signature is None:
+        return [
+            _new_record(client, department_key, payload, key, request_hash, chain_id)
+            for payload, key in zip(payloads, keys, strict=True)
+        ]
+    if any(payload.department_signature is not None for payload in payloads):
+        raise InvalidInput(
+            "a request signed once carries no signature per record",
+            code="bad_department_signature",
+        )
+    records = [
+        _committed_record(client, department_key, payload, key, request_hash)
+        for payload, key in zip(payloads, keys, strict=True)
+    ]
+    tree = MerkleTree.build([bytes.fromhex(record.values["commitment"]) for record in records])
+    signature = _checked_signature(
+        department_key,
+        request_signature,
+        department_root_sign_bytes(chain_id, tree.leaf_count, tree.root),
+        f"the Merkle root {tree.root.hex()} of the request's {tree.leaf_count} commitments",
+        chain_id,
+    )
+    for index, record in enumerate(records):
+        record.values["department_signature"] = signature.hex()
+        record.values["department_proof"] = tree.prove(index).encode().hex()
+    return records
 
 
 def _request_hash(payloads: Sequence[SignedRecordCreate]) -> str:
@@ -154,17 +182,56 @@ def _new_record(
     request_hash: str,
     chain_id: int,
 ) -> NewRecord:
-    digest = digest_of(payload)
-    fields = payload.fields or {}
-    for name in fields:
-        if not name or len(name) > MAX_FIELD_NAME:
-            raise InvalidInput(f"field names are 1 to {MAX_FIELD_NAME} characters")
+    """A record signed alone: its commitment, and the department's signature over it."""
     if payload.department_signature is None:
         raise InvalidInput(
             "sign the record's commitment with the department's key "
             "(department_signature; see GET /v1/records/signing)",
             code="department_signature_required",
         )
+    record = _committed_record(client, department_key, payload, idempotency_key, request_hash)
+    commitment = bytes.fromhex(record.values["commitment"])
+    signature = _checked_signature(
+        department_key,
+        payload.department_signature,
+        department_sign_bytes(chain_id, commitment),
+        f"commitment {commitment.hex()}",
+        chain_id,
+    )
+    record.values["department_signature"] = signature.hex()
+    return record
+
+
+def _checked_signature(
+    department_key: PublicKey, given: str, message: bytes, what: str, chain_id: int
+) -> bytes:
+    """The decoded ``given`` signature, if it is the client key's over ``message``;
+    raises InvalidInput (``bad_department_signature``) otherwise."""
+    try:
+        signature = base64.b64decode(given, validate=True)
+        department_key.verify(signature, message)
+    except (binascii.Error, ValueError, ChainError):
+        raise InvalidInput(
+            f"department_signature is not the client's signature of {what} on chain {chain_id}",
+            code="bad_department_signature",
+        ) from None
+    return signature
+
+
+def _committed_record(
+    client: Client,
+    department_key: PublicKey,
+    payload: SignedRecordCreate,
+    idempotency_key: str,
+    request_hash: str,
+) -> NewRecord:
+    """The record's row and answer, its commitment computed from the request (the
+    department's signature is checked and set by the caller)."""
+    digest = digest_of(payload)
+    fields = payload.fields or {}
+    for name in fields:
+        if not name or len(name) > MAX_FIELD_NAME:
+            raise InvalidInput(f"field names are 1 to {MAX_FIELD_NAME} characters")
     given_salts = payload.field_salts or {}
     if set(given_salts) != set(fields):
         raise InvalidInput("give exactly one salt per field", code="invalid_salt")
@@ -175,15 +242,6 @@ def _new_record(
     hashes = {name: field_hash(name, value, salts[name]) for name, value in fields.items()}
     key_bytes = department_key.to_bytes()
     commitment = department_record_commitment(key_bytes, digest, meta_hash, sorted(hashes.items()))
-    try:
-        signature = base64.b64decode(payload.department_signature, validate=True)
-        department_key.verify(signature, department_sign_bytes(chain_id, commitment))
-    except (binascii.Error, ValueError, ChainError):
-        raise InvalidInput(
-            f"department_signature is not the client's signature of commitment "
-            f"{commitment.hex()} on chain {chain_id}",
-            code="bad_department_signature",
-        ) from None
     record_id = str(uuid.uuid4())
     field_hashes = {name: value.hex() for name, value in hashes.items()}
     created_at = datetime.now(UTC)
@@ -197,7 +255,8 @@ def _new_record(
         # The salts are the department's: never kept beside the hashes.
         "field_salts": None,
         "department_key": bytes(key_bytes).hex(),
-        "department_signature": signature.hex(),
+        "department_signature": None,
+        "department_proof": None,
         "commitment": commitment.hex(),
         "idempotency_key": idempotency_key,
         "request_hash": request_hash,
@@ -253,6 +312,7 @@ def record_view(
         field_hashes=dict(record.field_hashes),
         commitment=record.commitment,
         department_signature=record.department_signature,
+        department_proof=record.department_proof,
         created_at=_aware(record.created_at),
         batch=_batch_public(batch, record),
         bundle=None if bundle is None or batch is None else bundle_json(caches, batch, bundle),
@@ -332,6 +392,7 @@ def department_records(
                 commitment=record.commitment,
                 status=record.status,
                 department_signature=record.department_signature or "",
+                department_proof=record.department_proof,
                 batch_root=root,
                 block_number=block_number,
                 created_at=_aware(record.created_at),

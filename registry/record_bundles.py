@@ -203,8 +203,12 @@ def _record_bundle(half: BatchHalf, record: Record, proof: MerkleProof) -> Proof
     department = None
     if record.department_key is not None:
         name, key = half.department_keys.get(record.department_key, ("", None))
+        proof = record.department_proof
         department = DepartmentClaim(
-            signature=bytes.fromhex(record.department_signature or ""), name=name, key=key
+            signature=bytes.fromhex(record.department_signature or ""),
+            name=name,
+            key=key,
+            request_proof=None if proof is None else MerkleProof.decode(bytes.fromhex(proof)),
         )
     shared = half.bundle
     return dataclasses.replace(

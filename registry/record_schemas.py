@@ -60,6 +60,14 @@ class SignedRecordBulkCreate(BaseModel):
         max_length=MAX_BULK_RECORDS,
         description="as many as the max_bulk_records setting allows (1,000 by default)",
     )
+    department_signature: str | None = Field(
+        default=None,
+        max_length=MAX_SIGNATURE_BASE64,
+        description="the request signed once (then no record carries a signature): base64 "
+        "of the client key's DER SM2 signature over 'lianxin/department-commitments/v1' + "
+        "0x00 + the chain id and the number of records (8 bytes big-endian each) + the SM3 "
+        "Merkle root (RFC 6962 style) of the records' version 2 commitments in request order",
+    )
 
 
 class SignedRecordAccepted(RecordAccepted):
@@ -122,7 +130,12 @@ class SignedRecordPublic(BaseModel):
     commitment: str
     department_signature: str | None = Field(
         description="the department's signature over the commitment (null for records "
-        "notarized before departments signed)"
+        "notarized before departments signed), or over the root of its bulk request"
+    )
+    department_proof: str | None = Field(
+        default=None,
+        description="for a record of a bulk request signed once: its Merkle path to the "
+        "signed root (hex MerkleProof encoding)",
     )
     created_at: datetime
     batch: BatchPublic | None
@@ -148,6 +161,7 @@ class DepartmentRecordPublic(BaseModel):
     commitment: str
     status: str
     department_signature: str
+    department_proof: str | None = None
     batch_root: str | None
     block_number: int | None
     created_at: datetime

@@ -12,7 +12,9 @@ A bundle is a chain of links, each checked by :func:`verify_bundle`:
       validator set the verifier trusts
     → the IssuerRegistry key record of the signing key, valid at the anchoring height
     → the notarizing department's own SM2 signature over the commitment (version 2), by a
-      key IssuerRegistry gave the ISSUER role at the anchoring height.
+      key IssuerRegistry gave the ISSUER role at the anchoring height — or, for a record of
+      a bulk request, its one signature over the Merkle root of the request's commitments,
+      with the record's path to that root.
 
 Version 2 commitments hide what they commit to: the metadata hash is salted like every
 field hash (:func:`salted_metadata_hash`), and the leaf names the department's key
@@ -44,6 +46,7 @@ from sdk.bundle_evidence import (
     evidence_key,
 )
 from sdk.bundle_links import (
+    DEPARTMENT_ROOT_SIGNATURE_PREFIX,
     DEPARTMENT_SIGNATURE_PREFIX,
     BundleFormatError,
     BundleInvalid,
@@ -65,6 +68,7 @@ from sdk.bundle_links import (
     _parse_issuer_key,
     _parse_validators,
     check_department,
+    department_root_sign_bytes,
     department_sign_bytes,
     issuer_key_json,
     verify_chain_links,
@@ -462,6 +466,7 @@ __all__ = [
     "BUNDLE_VERSION",
     "CHAIN_LINKS",
     "COMMITMENT_SALT_SIZE",
+    "DEPARTMENT_ROOT_SIGNATURE_PREFIX",
     "DEPARTMENT_SIGNATURE_PREFIX",
     "EVIDENCE_KEY_PREFIX",
     "FIELD_HASH_PREFIX",
@@ -489,6 +494,7 @@ __all__ = [
     "VerifiedEvidence",
     "canonical_json",
     "department_record_commitment",
+    "department_root_sign_bytes",
     "department_sign_bytes",
     "evidence_key",
     "field_hash",

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from chain.crypto import PrivateKey
-from sdk.record_signing import SignedRecord, sign_record
+from sdk.record_signing import SignedRecord, commit_record, sign_record, sign_records
 from sdk.trust_core import (
     MAX_BULK_RECORDS,
     RECORD_ARGUMENTS,
@@ -88,9 +88,10 @@ def signed_notarize_many_call(
     *,
     idempotency_key: str | None,
 ) -> Call[list[NotarizeResult]]:
-    """``POST /v1/records/bulk`` for 1 to :data:`MAX_BULK_RECORDS` records, each salted and
-    signed (record ``i`` under ``<key>#<i>``, as the registry keys it); raises ValueError for
-    another number of records or a malformed one."""
+    """``POST /v1/records/bulk`` for 1 to :data:`MAX_BULK_RECORDS` records, each salted
+    (record ``i`` under ``<key>#<i>``, as the registry keys it) and all signed at once, over
+    the Merkle root of their commitments (:func:`sdk.record_signing.sign_records`); raises
+    ValueError for another number of records or a malformed one."""
     if not 1 <= len(records) <= MAX_BULK_RECORDS:
         raise ValueError(f"give 1 to {MAX_BULK_RECORDS} records, not {len(records)}")
     request_key = new_idempotency_key(idempotency_key)
@@ -104,12 +105,10 @@ def signed_notarize_many_call(
                 f"record {index}: unknown record keys {unknown}: use {sorted(RECORD_ARGUMENTS)}"
             )
         try:
-            signed.append(
-                sign_record(key, chain_id, idempotency_key=f"{request_key}#{index}", **record)
-            )
+            signed.append(commit_record(key, idempotency_key=f"{request_key}#{index}", **record))
         except ValueError as exc:
             raise ValueError(f"record {index}: {exc}") from exc
-    body = {"records": [item.body for item in signed]}
+    body = sign_records(key, chain_id, signed).body()
     request = json_request("POST", "/v1/records/bulk", body, idempotency_key=request_key)
 
     def parse(value: Mapping[str, Any]) -> list[NotarizeResult]:

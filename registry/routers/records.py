@@ -127,7 +127,9 @@ async def notarize_bulk(
     """Accept many records in one request (a department's daily upload, say): all are
     stored, or none. Answers 202 with one entry per record, in request order, once they
     are durably stored (200 for a replay of the same request under the same key). Each
-    record is sealed and anchored like one sent alone."""
+    record is sealed and anchored like one sent alone. The department signs each record,
+    or — cheaper for both sides — the request once, over the Merkle root of the records'
+    commitments (``department_signature`` beside ``records``; see GET /v1/records/signing)."""
     try:
         if NOTARIZE_ROLE not in signed.client.roles:
             raise Forbidden(f"client {signed.client.id} may not notarize")
@@ -140,7 +142,14 @@ async def notarize_bulk(
         key = check_idempotency_key(idempotency_key, MAX_BULK_IDEMPOTENCY_KEY)
         chain_id = await _chain_id(state)
         # Hashing and checking many signatures would hold up every other request on the loop.
-        records = await run_blocking(prepare_records, signed.client, payload.records, key, chain_id)
+        records = await run_blocking(
+            prepare_records,
+            signed.client,
+            payload.records,
+            key,
+            chain_id,
+            request_signature=payload.department_signature,
+        )
     except RegistryError:
         await state.intake.spend_nonce(signed.nonce)
         raise

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 from registry_harness import CLIENT_KEY, new_client, row_counts
+from sqlalchemy import select
 
 from chain.crypto import sm3
 from registry.caches import TtlCache
 from registry.db import Database
 from registry.errors import AuthenticationFailed, Conflict
 from registry.intake import NewRecord, NonceClaim, _Entry, commit_entries
-from registry.models import Client
+from registry.models import Client, Record
 from registry.notarization import prepare_record
 from registry.record_schemas import SignedRecordCreate
 from registry.schemas import RecordAccepted
@@ -115,3 +116,28 @@ def test_ttl_cache_shares_one_load_and_never_keeps_a_failure() -> None:
     with pytest.raises(ConnectionError):
         cache.get_or_load("status", unreachable)
     assert cache.get_or_load("status", lambda: 3) == 3
+
+
+def test_one_group_stores_rows_built_with_and_without_optional_columns(db: Database) -> None:
+    client, _ = new_client(db)
+    signed_once = record(client, "bulk#0", b"signed with its request")
+    signed_once.values["department_proof"] = "c3"
+    alone = record(client, "alone", b"signed alone")
+    del alone.values["department_proof"]  # as built by code that predates the column
+    outcomes = commit_entries(
+        db,
+        [
+            _Entry(claim(client, "a" * 16), (signed_once,)),
+            _Entry(claim(client, "b" * 16), (alone,)),
+        ],
+    )
+    assert all(isinstance(outcome, list) for outcome in outcomes)
+    with db.session() as session:
+        proofs = dict(
+            session.execute(
+                select(Record.idempotency_key, Record.department_proof).where(
+                    Record.client_id == client.id
+                )
+            ).all()
+        )
+    assert proofs == {"bulk#0": "c3", "alone": None}

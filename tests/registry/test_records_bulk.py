@@ -12,7 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from registry_harness import TrustChain, new_client, row_counts, signed, signed_bulk_body
+from registry_harness import (
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_USCC,
+    TrustChain,
+    new_client,
+    row_counts,
+    signed,
+    signed_bulk_body,
+)
 from sqlalchemy import func, select, update
 
 from chain.crypto import PrivateKey, sm3
@@ -23,6 +31,7 @@ from registry.models import Batch, Record
 from registry.settings import RegistrySettings
 from sdk.bundle import ProofBundle, verify_bundle
 from sdk.chain_reader import ChainReader
+from sdk.record_signing import commit_record, sign_records
 
 PATH = "/v1/records/bulk"
 ANCHOR_TIMEOUT_S = 20.0
@@ -45,6 +54,9 @@ class Bulk:
     def post(self, payload: Any, key: str | None = None, **sign: Any) -> Any:
         if isinstance(payload, dict) and isinstance(payload.get("records"), list):
             payload = self.sign(payload["records"], key)
+        return self.post_as_is(payload, key, **sign)
+
+    def post_as_is(self, payload: Any, key: str | None = None, **sign: Any) -> Any:
         body, headers = signed(self.key, self.client_id, "POST", PATH, payload, **sign)
         if key is not None:
             headers["Idempotency-Key"] = key
@@ -100,6 +112,61 @@ def test_bulk_records_are_stored_in_order_and_each_anchors_with_its_own_bundle(
     for view in views:
         bundle = ProofBundle.from_json(view["bundle"])
         assert verify_bundle(bundle, validators, chain_id=chain_id).valid
+
+
+def test_a_request_signed_once_covers_every_record_and_each_bundle_carries_its_path(
+    bulk: Bulk, trust_chain: TrustChain
+) -> None:
+    records = [
+        commit_record(
+            bulk.key,
+            idempotency_key=f"once#{i}",
+            digest=sm3(f"once-{i}".encode()),
+            metadata={"i": i},
+        )
+        for i in range(12)
+    ]
+    signed_once = sign_records(bulk.key, bulk.chain_id, records)
+    before = row_counts(bulk.db)["records"]
+    changed = signed_once.body()
+    changed["records"][5] = {**changed["records"][5], "metadata": {"i": 99}}
+    mixed = signed_once.body()
+    mixed["records"][0] = {
+        **mixed["records"][0],
+        "department_signature": mixed["department_signature"],
+    }
+    fewer = {**signed_once.body(), "records": signed_once.body()["records"][:11]}
+    for refused in (changed, mixed, fewer):
+        answer = bulk.post_as_is(refused, key="once")
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["code"] == "bad_department_signature"
+    assert row_counts(bulk.db)["records"] == before
+
+    answer = bulk.post_as_is(signed_once.body(), key="once")
+    assert answer.status_code == 202, answer.text
+    accepted = answer.json()["records"]
+    assert [a["commitment"] for a in accepted] == [r.commitment.hex() for r in records]
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        views = [bulk.get(a["id"]).json() for a in (accepted[0], accepted[-1])]
+        if all(v["status"] == "anchored" and v.get("bundle") for v in views):
+            break
+        assert time.monotonic() < deadline, views
+        time.sleep(0.3)
+    with ChainReader(trust_chain.chain.url) as reader:
+        validators, chain_id = reader.validators(), reader.chain_id()
+    for index, view in ((0, views[0]), (11, views[1])):
+        assert view["department_proof"] == signed_once.proof(index).encode().hex()
+        bundle = ProofBundle.from_json(view["bundle"])
+        assert bundle.department is not None
+        assert bundle.department.request_proof == signed_once.proof(index)
+        verdict = verify_bundle(bundle, validators, chain_id=chain_id)
+        assert verdict.valid, verdict.failures
+        assert verdict.signed_by is not None
+        assert (verdict.signed_by.uscc, verdict.signed_by.name) == (
+            CLIENT_USCC,
+            CLIENT_DEPARTMENT_NAME,
+        )
 
 
 def test_a_retry_answers_the_same_records_and_another_body_conflicts(bulk: Bulk) -> None:
