@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from chain.crypto import PrivateKey
+from chain.errors import ChainError
 from chain.primitives import Address
 from node.dev_accounts import DevAccounts, eip191_message, signed_transaction
 from node.rpc import format as fmt
@@ -177,8 +179,7 @@ class DevMethods:
             estimate_request = {k: v for k, v in tx.items() if k in ("from", "to", "value")}
             estimate_request["data"] = fmt.data(data)
             gas = int(await self.calls.eth_estimate_gas([estimate_request, "latest"]), 16)
-        key = await self.accounts.key(sender) if self.accounts is not None else None
-        assert key is not None
+        key = await self._key(sender)
         signed = signed_transaction(
             key,
             chain_id=chain_id,
@@ -216,9 +217,19 @@ class DevMethods:
         (request,) = p.positional(params, 1, 1, "eth_signTransaction")
         return fmt.data(await self._signed_raw(request, "eth_signTransaction"))
 
-    async def _sign_message(self, address: Address, message: bytes) -> str:
+    async def _key(self, address: Address) -> PrivateKey:
         assert self.accounts is not None
-        key = await self.accounts.key(address)
+        try:
+            return await self.accounts.key(address)
+        except ChainError as exc:
+            raise RpcError(
+                ErrorCode.UNKNOWN_ACCOUNT,
+                f"the keystore of {fmt.data(address)} does not open with the node's keystore "
+                f"password: {exc}",
+            ) from exc
+
+    async def _sign_message(self, address: Address, message: bytes) -> str:
+        key = await self._key(address)
         return fmt.data(key.sign(message))
 
     async def eth_sign(self, params: list[Any]) -> str:

@@ -51,10 +51,12 @@ TYPED_DATA: dict[str, Any] = {
 
 
 def _dev_keys(chain: DevChain, root: Path) -> Path:
-    """Keystores of the chain's deployer ("admin") and sender ("dept-b") in ``root/keys``."""
+    """Keystores of the chain's deployer ("admin") and sender ("dept-b") in ``root/keys``,
+    and one ("other") under another password."""
     keys = root / "keys"
     save_key(keys / "admin.json", chain.deployer, PASSWORD, iterations=1024)
     save_key(keys / "dept-b.json", chain.sender, PASSWORD, iterations=1024)
+    save_key(keys / "other.json", chain.outsider, b"not the password", iterations=1024)
     write_private(root / "password", PASSWORD + b"\n")
     return keys
 
@@ -90,7 +92,9 @@ def test_dev_accounts_sign_send_and_automine(tmp_path: Path) -> None:
                 _hex(chain.deployer.public_key.address),
                 _hex(chain.sender.public_key.address),
             )
-            assert await client.call("eth_accounts") == [admin, dept_b]
+            other = _hex(chain.outsider.public_key.address)
+            assert await client.call("eth_accounts") == [admin, dept_b, other]
+            await _refused(client, ErrorCode.UNKNOWN_ACCOUNT, "eth_sign", other, "0x00")
             bytecode = _hex(load_artifact("Anchor").bytecode)
             # No gas given: estimated. The answer comes once the block is committed.
             deploy = await client.call("eth_sendTransaction", {"from": admin, "data": bytecode})
