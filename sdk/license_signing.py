@@ -158,7 +158,7 @@ def license_metadata_of(request: Mapping[str, Any], issuer_name: str) -> License
         identifier=str(identifier),
         type_code=parsed.type_code,
         holder_name=request.get("holder_name"),  # type: ignore[arg-type]
-        holder_id_type=HolderIdType(request.get("holder_id_type")),
+        holder_id_type=HolderIdType(str(request.get("holder_id_type"))),
         holder_id=request.get("holder_id"),  # type: ignore[arg-type]
         issuer_name=request.get("issuer_name") or issuer_name,
         issuer_code=parsed.issuer_code,
