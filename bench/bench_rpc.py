@@ -79,6 +79,9 @@ MARKED_ROOT = b"\x5a" * 32
 """Anchored once every MARKED_EVERY fill transactions: the value the topic query looks for."""
 MARKED_EVERY = 100
 RECEIPT_POLL_S = 0.002
+SIGN_WINDOW = 900
+"""Blocks a signed transaction stays valid for (the node admits at most 1,000): a pipelined
+round of N transactions may take up to N blocks when the node commits as they arrive."""
 
 
 def anchor_data(root: bytes) -> bytes:
@@ -117,7 +120,7 @@ class LianxinSigner:
             to=to,
             data=data,
             gas_limit=gas_limit,
-            block_limit=block_limit_for(height),
+            block_limit=block_limit_for(height, SIGN_WINDOW),
         )
         return encode_raw(self.account.sign_transaction(tx))
 
@@ -282,7 +285,7 @@ class System:
     transact_params: dict[str, Any] = field(default_factory=dict)
 
 
-def lianxin_system(node: peers.LianxinNode) -> tuple[System, LianxinSigner]:
+def lianxin_system(node: peers.LianxinNode, name: str = "lianxin") -> tuple[System, LianxinSigner]:
     """The lianxin node with the lean client, web3 via the SDK, and the Anchor contract."""
     from sdk.web3_integration import lianxin_web3
 
@@ -295,7 +298,7 @@ def lianxin_system(node: peers.LianxinNode) -> tuple[System, LianxinSigner]:
     contract = w3.eth.contract(address=address, abi=list(artifact.abi))
     anchor = bytes.fromhex(address[2:])
     system = System(
-        name="lianxin",
+        name=name,
         w3=w3,
         contract=contract,
         lean=lean,
@@ -451,9 +454,10 @@ def summarize(system: str, client: str, mode: str, count: int, rounds: list[Roun
 
 
 def transaction_rows(
-    lianxin: System, hardhat: System, args: argparse.Namespace
+    lianxin: System, hardhat: System, args: argparse.Namespace, base: System | None = None
 ) -> list[dict[str, Any]]:
-    """Every client path on every system, both modes, rounds interleaved."""
+    """Every client path (of ``args.clients``) on every system, both modes, rounds
+    interleaved; ``base`` is a second lianxin node from another source tree."""
     rows = []
     for mode, count, tester_count in (
         ("pipelined", args.pipelined, args.tester_txs),
@@ -461,29 +465,31 @@ def transaction_rows(
     ):
         pipelined = mode == "pipelined"
         paths: list[tuple[str, str, int, Callable[[], Round]]] = []
-        for system in (lianxin, hardhat):
+        rounds = {"lean raw": lean_raw_round, "web3 raw": web3_raw_round}
+        rounds["web3 transact"] = web3_transact_round
+        systems = (lianxin, hardhat) if base is None else (base, lianxin, hardhat)
+        for system in systems:
             paths += [
-                (system.name, "lean raw", count, _bind(lean_raw_round, system, count, pipelined)),
-                (system.name, "web3 raw", count, _bind(web3_raw_round, system, count, pipelined)),
-                (
-                    system.name,
-                    "web3 transact",
-                    count,
-                    _bind(web3_transact_round, system, count, pipelined),
-                ),
+                (system.name, client, count, _bind(rounds[client], system, count, pipelined))
+                for client in args.clients
             ]
-        paths.append(
-            (
-                "eth-tester",
-                "web3 transact",
-                tester_count,
-                lambda c=tester_count, p=pipelined: web3_transact_round(eth_tester_system(), c, p),
+        if tester_count > 0:
+            paths.append(
+                (
+                    "eth-tester",
+                    "web3 transact",
+                    tester_count,
+                    lambda c=tester_count, p=pipelined: web3_transact_round(
+                        eth_tester_system(), c, p
+                    ),
+                )
             )
-        )
         timings: dict[tuple[str, str], list[Round]] = {(s, c): [] for s, c, _, _ in paths}
         for round_index in range(args.rounds):
             for system_name, client, _, run in paths:
                 timings[(system_name, client)].append(run())
+                last = timings[(system_name, client)][-1]
+                print(f"    {system_name} {client}: {last.seconds:.1f} s", flush=True)
             print(f"  {mode}: round {round_index + 1}/{args.rounds} done", flush=True)
         for system_name, client, path_count, _ in paths:
             rows.append(
@@ -496,19 +502,22 @@ def _bind(function: Callable[..., Round], *args: Any) -> Callable[[], Round]:
     return lambda: function(*args)
 
 
-def call_rows(lianxin: System, hardhat: System, args: argparse.Namespace) -> list[dict]:
+def call_rows(
+    lianxin: System, hardhat: System, args: argparse.Namespace, base: System | None = None
+) -> list[dict]:
     """``eth_call`` of ``Anchor.total()`` per second: lean client on both nodes, web3's
-    ``.call()`` on all three systems."""
-    tester = eth_tester_system()
+    ``.call()`` on all three systems (and ``base``, a second lianxin node, when given)."""
+    tester = eth_tester_system() if args.tester_calls > 0 else None
     paths: list[tuple[str, str, int, Callable[[], Any]]] = []
-    for system in (lianxin, hardhat):
+    nodes = (lianxin, hardhat) if base is None else (base, lianxin, hardhat)
+    for system in nodes:
         lean = system.lean
         assert lean is not None
         request = [{"to": system.contract.address, "data": "0x" + TOTAL_SELECTOR.hex()}, "latest"]
         paths.append(
             (system.name, "lean", args.calls, lambda c=lean, r=request: c.call("eth_call", r))
         )
-    for system in (lianxin, hardhat, tester):
+    for system in nodes if tester is None else (*nodes, tester):
         count = args.calls if system is not tester else args.tester_calls
         paths.append((system.name, "web3", count, system.contract.functions.total().call))
     timings: dict[tuple[str, str], list[float]] = {(s, c): [] for s, c, _, _ in paths}
@@ -844,15 +853,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pipelined", type=int, default=1_000, help="txs per pipelined round")
     parser.add_argument("--sequential", type=int, default=200, help="txs per sequential round")
-    parser.add_argument("--tester-txs", type=int, default=100, help="eth-tester txs per round")
+    parser.add_argument(
+        "--tester-txs", type=int, default=100, help="eth-tester txs per round (0: skip)"
+    )
     parser.add_argument("--calls", type=int, default=2_000, help="eth_calls per round")
-    parser.add_argument("--tester-calls", type=int, default=200)
-    parser.add_argument("--log-events", type=int, default=100_000)
+    parser.add_argument("--tester-calls", type=int, default=200, help="(0: skip eth-tester)")
+    parser.add_argument(
+        "--log-events", type=int, default=100_000, help="events filled for eth_getLogs (0: skip)"
+    )
     parser.add_argument("--log-rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="profile the node in any case")
     parser.add_argument("--no-profile", action="store_true", help="never profile")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument(
+        "--clients",
+        default="lean raw,web3 raw,web3 transact",
+        help="comma-separated client paths to time (default: all three)",
+    )
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        help="also run a lianxin node from this source tree (e.g. `git archive` of an "
+        "earlier commit), as system lianxin-base, in the same run",
+    )
     args = parser.parse_args(argv)
+    args.clients = [client.strip() for client in args.clients.split(",") if client.strip()]
     if args.quick:
         args.rounds, args.pipelined, args.sequential, args.tester_txs = 2, 200, 50, 30
         args.calls, args.tester_calls, args.log_events, args.log_rounds = 300, 50, 5_000, 2
@@ -882,16 +907,22 @@ def main(argv: list[str] | None = None) -> None:
         peers.ProcessGroup() as group,
     ):
         node = peers.start_lianxin(group, workdir)
+        base_node = (
+            None
+            if args.baseline_root is None
+            else peers.start_lianxin(group, workdir, source=args.baseline_root, name="base")
+        )
         hardhat_node = peers.start_hardhat(group, workdir)
         lianxin, signer = lianxin_system(node)
+        base = None if base_node is None else lianxin_system(base_node, "lianxin-base")[0]
         hardhat, sender = hardhat_system(hardhat_node)
 
         print("transactions ...", flush=True)
-        report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args)
+        report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, base)
         print_transactions(tx_rows)
 
         print("\neth_call ...", flush=True)
-        report["eth_call"] = calls = call_rows(lianxin, hardhat, args)
+        report["eth_call"] = calls = call_rows(lianxin, hardhat, args, base)
         print_calls(calls)
 
         missed = [
@@ -910,11 +941,25 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 print_profile(profile)
             report["profile"] = profile
+            if base_node is not None and base is not None:
+                print("\nprofiling the lianxin-base node with py-spy ...", flush=True)
+                base_out = args.out.with_name(f"{args.out.stem}_base{args.out.suffix}")
+                try:
+                    base_profile = profile_node(
+                        base_node, base, args.pipelined, args.sequential, base_out
+                    )
+                except (OSError, subprocess.SubprocessError, peers.PeerError) as exc:
+                    base_profile = {"error": str(exc)}
+                    print(f"profile failed: {exc}")
+                else:
+                    print_profile(base_profile)
+                report["profile_base"] = base_profile
 
-        print(f"\neth_getLogs: filling {args.log_events:,} events on each node ...", flush=True)
-        log_results, fill = log_rows(lianxin, signer, hardhat, sender, args)
-        report["eth_getLogs"] = {"fill": fill, "queries": log_results}
-        print_logs(log_results, fill)
+        if args.log_events > 0:
+            print(f"\neth_getLogs: filling {args.log_events:,} events on each node ...", flush=True)
+            log_results, fill = log_rows(lianxin, signer, hardhat, sender, args)
+            report["eth_getLogs"] = {"fill": fill, "queries": log_results}
+            print_logs(log_results, fill)
         report["rss_mb_at_end"] = {
             "lianxin": peers.rss_mb(node.process.pid),
             "hardhat": peers.rss_mb(peers.node_pid(hardhat_node.process)),

@@ -256,10 +256,19 @@ def lianxin_command() -> list[str]:
     return [found]
 
 
-def start_lianxin(group: ProcessGroup, workdir: Path, *, log_level: str = "WARNING") -> LianxinNode:
-    """``lianxin init --dev`` a fresh chain under ``workdir`` on a free port and start
-    ``python -m node.daemon`` on it."""
-    directory = workdir / "chain"
+def start_lianxin(
+    group: ProcessGroup,
+    workdir: Path,
+    *,
+    log_level: str = "WARNING",
+    source: Path = ROOT,
+    name: str = "chain",
+) -> LianxinNode:
+    """``lianxin init --dev`` a fresh chain ``workdir/name`` on a free port and start
+    ``python -m node.daemon`` on it, importing the node from the source tree ``source``
+    (another checkout, e.g. ``git archive`` of an earlier commit, compares two versions in
+    one run)."""
+    directory = workdir / name
     port = free_port()
     subprocess.run(
         [*lianxin_command(), "init", str(directory), "--dev", "--rpc-port", str(port)],
@@ -267,7 +276,7 @@ def start_lianxin(group: ProcessGroup, workdir: Path, *, log_level: str = "WARNI
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    log = workdir / "node.log"
+    log = workdir / f"{name}-node.log"
     process = group.start(
         [
             sys.executable,
@@ -278,7 +287,7 @@ def start_lianxin(group: ProcessGroup, workdir: Path, *, log_level: str = "WARNI
             "--log-level",
             log_level,
         ],
-        cwd=ROOT,
+        cwd=source,
         log=log,
     )
     wait_until_serving(port, process, log)
