@@ -203,12 +203,14 @@ def _record_bundle(half: BatchHalf, record: Record, proof: MerkleProof) -> Proof
     department = None
     if record.department_key is not None:
         name, key = half.department_keys.get(record.department_key, ("", None))
-        proof = record.department_proof
+        request_proof = record.department_proof
         department = DepartmentClaim(
             signature=bytes.fromhex(record.department_signature or ""),
             name=name,
             key=key,
-            request_proof=None if proof is None else MerkleProof.decode(bytes.fromhex(proof)),
+            request_proof=(
+                None if request_proof is None else MerkleProof.decode(bytes.fromhex(request_proof))
+            ),
         )
     shared = half.bundle
     return dataclasses.replace(
