@@ -6,7 +6,10 @@ node's JSON-RPC, as a department system would send it."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ __all__ = [
     "DevChain",
     "free_port",
     "make_activity",
+    "shared_chain",
     "start_dev_chain",
     "start_node",
 ]
@@ -45,6 +49,23 @@ CHANGED_LICENSE_ID = "1.2.156.3005.2.11100000000013338W.0001.2.X"
 ISSUER_REGISTRY = ContractCodec.load("IssuerRegistry")
 NOTARY = ContractCodec.load("Notary")
 LICENSES = ContractCodec.load("LicenseRegistry")
+
+
+_shared: tuple[DevChain, Activity] | None = None
+
+
+def shared_chain() -> tuple[DevChain, Activity]:
+    """One dev chain with :func:`make_activity` done, for every explorer test of this
+    process (the explorer tests and the explorer's browser tests share it: making the
+    activity is the expensive part). Its node is killed when the process exits."""
+    global _shared
+    if _shared is None:
+        root = Path(tempfile.mkdtemp(prefix="lianxin-explorer-")) / "chain"
+        chain = start_dev_chain(root)
+        atexit.register(shutil.rmtree, root.parent, True)
+        atexit.register(chain.kill_leftovers)
+        _shared = (chain, make_activity(chain))
+    return _shared
 
 
 def start_dev_chain(root: Path) -> DevChain:
