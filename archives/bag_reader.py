@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bagit
+import bagit  # type: ignore[import-untyped]
 
 from archives.errors import BagInvalid, BagUnreadable, UnsafeArchive
 from archives.formats import FormatIdentity, identify

@@ -14,7 +14,7 @@ import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO
 
 from archives.errors import UnsafeArchive
 
@@ -69,7 +69,7 @@ class _Budget:
         if declared > self.limits.max_member_bytes:
             raise UnsafeArchive(f"a member of {declared} bytes")
 
-    def copy(self, source: BinaryIO, target: Path, declared: int) -> None:
+    def copy(self, source: IO[bytes], target: Path, declared: int) -> None:
         written = 0
         with target.open("xb") as out:
             while block := source.read(COPY_BLOCK):

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.merkle import MerkleProof, MerkleTree, verify_proof
+from chain.primitives import Hash32
 from sdk.archive_bundle import ARCHIVE_ENTRY_PREFIX, archive_entry_leaf, archive_root
 
 ENTRY_PREFIX = ARCHIVE_ENTRY_PREFIX
@@ -66,7 +67,7 @@ def entry_proof(entries: Sequence[ManifestEntry], path: str) -> MerkleProof:
 
 def verify_entry(root: str, entry: ManifestEntry, proof: MerkleProof, leaf_count: int) -> None:
     """Raise chain.errors.ChainError unless ``entry`` is in the package of ``root``."""
-    verify_proof(bytes.fromhex(root), entry.leaf(), proof, leaf_count=leaf_count)
+    verify_proof(Hash32(bytes.fromhex(root)), entry.leaf(), proof, leaf_count=leaf_count)
 
 
 def manifest_text(entries: Sequence[ManifestEntry]) -> str:

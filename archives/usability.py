@@ -9,7 +9,7 @@ import logging
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import defusedxml.ElementTree as safe_xml
+import defusedxml.ElementTree as safe_xml  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
 from PIL import Image
 from pypdf import PdfReader

@@ -32,7 +32,10 @@ class ScanUnavailable(Exception):
 class Scanner(Protocol):
     """Anything that scans a file."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What the scanner is (shown in the evidence)."""
+        ...
 
     def scan(self, path: Path) -> ScanResult:
         """Scan ``path``; raises ScanUnavailable if the scanner cannot answer."""

@@ -101,7 +101,7 @@ class ArchiveService:
         entries: Sequence[ManifestEntry],
         root: str,
         submission: Mapping[str, Any],
-    ) -> dict[str, NewRecord]:
+    ) -> dict[str, tuple[NewRecord, str]]:
         expected = {entry.path: entry.sm3 for entry in entries} | {ROOT_KEY: root}
         if len(submission) > MAX_SUBMISSION_RECORDS or set(submission) != set(expected):
             missing = sorted(set(expected) - set(submission))[:5]
@@ -112,7 +112,7 @@ class ArchiveService:
                 code="archive_records_mismatch",
             )
         chain_id = int(self.gateway.chain_id())
-        prepared: dict[str, NewRecord] = {}
+        prepared: dict[str, tuple[NewRecord, str]] = {}
         for name, body in submission.items():
             try:
                 payload = SignedRecordCreate.model_validate(body)
@@ -131,20 +131,20 @@ class ArchiveService:
                     f"the record of {name} does not commit to its SM3 and metadata",
                     code="archive_record_wrong",
                 )
-            prepared[name] = record
+            prepared[name] = (record, str(payload.metadata_salt))
         return prepared
 
     def _archive_records(
         self, package_id: str, version: int, entries: Sequence[ManifestEntry], root: str
-    ) -> dict[str, NewRecord]:
-        records: dict[str, NewRecord] = {}
+    ) -> dict[str, tuple[NewRecord, str]]:
+        records: dict[str, tuple[NewRecord, str]] = {}
         for entry in entries:
-            records[entry.path], _ = self.signer.record(
+            records[entry.path] = self.signer.record(
                 entry.sm3,
                 file_record_metadata(package_id, version, entry.path),
                 record_key(package_id, version, entry.path),
             )
-        records[ROOT_KEY], _ = self.signer.record(
+        records[ROOT_KEY] = self.signer.record(
             root,
             root_record_metadata(package_id, version),
             record_key(package_id, version, ROOT_KEY),
@@ -226,12 +226,12 @@ class ArchiveService:
         client: Client,
         stored: PackageVersion,
         report: FourPropertyReport,
-        records: Mapping[str, NewRecord],
+        records: Mapping[str, tuple[NewRecord, str]],
         events: tuple[list[dict[str, Any]], list[dict[str, Any]]],
         now: datetime,
     ) -> None:
         formed = parse_period(str(stored.description["形成时间"]))
-        record_rows = [record.values for record in records.values()] + events[0]
+        record_rows = [record.values for record, _ in records.values()] + events[0]
         file_rows = [
             {
                 "package_id": stored.package_id,
@@ -239,12 +239,12 @@ class ArchiveService:
                 "path": entry.path,
                 "sm3": entry.sm3,
                 "size": entry.size,
-                "record_id": records[entry.path].values["id"],
-                "metadata_salt": records[entry.path].accepted.metadata_salt or "",
+                "record_id": records[entry.path][0].values["id"],
+                "metadata_salt": records[entry.path][1],
             }
             for entry in stored.entries
         ]
-        root_record = records[ROOT_KEY]
+        root_record, root_salt = records[ROOT_KEY]
         with self.db.session() as session:
             session.execute(cast(Table, Record.__table__).insert(), record_rows)
             session.add(
@@ -268,7 +268,7 @@ class ArchiveService:
                     else json.dumps(stored.lineage.to_json(), ensure_ascii=False),
                     client_id=client.id,
                     root_record_id=root_record.values["id"],
-                    root_metadata_salt=root_record.accepted.metadata_salt or "",
+                    root_metadata_salt=root_salt,
                     created_at=now,
                 )
             )
