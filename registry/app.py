@@ -31,7 +31,18 @@ from registry.lease import WorkersLease, workers_lease
 from registry.notarization import VerifyCaches
 from registry.openapi import install_api_docs
 from registry.revocations import RevocationIndex, run_revocation_index
-from registry.routers import archives, credit, licenses, records, service, verify, verify_page
+from registry.routers import (
+    archives,
+    authorizations,
+    credit,
+    credit_pages,
+    data_gateway,
+    licenses,
+    records,
+    service,
+    verify,
+    verify_page,
+)
 from registry.settings import RegistrySettings
 
 logger = logging.getLogger(__name__)
@@ -43,6 +54,9 @@ ROUTERS = (
     licenses.router,
     verify_page.router,
     credit.router,
+    credit_pages.router,
+    authorizations.router,
+    data_gateway.router,
     archives.router,
 )
 """The API's routers; e-licenses and other resources add theirs here."""

@@ -1,0 +1,283 @@
+"""Credit reports and the public credit pages.
+
+API (``/v1/credit/reports``): a credit department issues a report of a subject at an instant
+(its PDF's SM3 then waits, as a credit event, for the department's signature with its other
+events: ``GET /v1/credit/events/pending``); anyone holding a report fetches its JSON with
+the offline-verifiable bundles and its PDF, and checks a PDF's bytes.
+
+Pages (``/credit``): the public search (信用公示) and a subject's public profile, and a
+report's genuine-check page, where the report's QR code leads. Server-rendered, Chinese,
+nothing loaded from outside.
+
+Time comes from ``app.state.credit_clock`` when set (tests), else the system clock."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from credit.report import ReportKind, report_payload
+from registry.credit.keys import CreditKeys
+from registry.credit.pages import (
+    TEMPLATES_DIR,
+    render_report_page,
+    render_search_page,
+    render_subject_page,
+)
+from registry.credit.queries import public_profile, search_public
+from registry.credit.reports import (
+    GenuineCheck,
+    check_pdf,
+    issue_report,
+    report_json,
+    report_pdf,
+    report_state,
+)
+from registry.credit.store import CREDIT_OFFICE_ROLE, CREDIT_ROLE
+from registry.deps import ClientDep, StateDep
+from registry.errors import Forbidden, InvalidInput
+from registry.threads import run_blocking
+
+router = APIRouter(tags=["credit reports and pages"])
+
+ISSUE_ROLES = (CREDIT_ROLE, CREDIT_OFFICE_ROLE)
+"""Roles that issue credit reports."""
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'self'; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+"""The pages load their one script from here and nothing from anywhere else."""
+
+PUBLIC_CACHE = "public, max-age=30"
+"""Display changes as windows end and repairs are approved: 30 s bounds the lag."""
+
+SM3_HEX = r"^[0-9a-fA-F]{64}$"
+
+
+def _now(request: Request) -> datetime.datetime:
+    clock: Callable[[], datetime.datetime] | None = getattr(request.app.state, "credit_clock", None)
+    return clock() if clock is not None else datetime.datetime.now(datetime.UTC)
+
+
+async def _keys(request: Request, state: StateDep) -> CreditKeys:
+    keys: CreditKeys | None = getattr(request.app.state, "credit_keys", None)
+    if keys is None:
+        signer = await run_blocking(state.chain.signer)
+        keys = CreditKeys.for_signing_key(signer.private_key)
+        request.app.state.credit_keys = keys
+    return keys
+
+
+def _base_url(request: Request, state: StateDep) -> str:
+    return state.settings.public_base_url or str(request.base_url)
+
+
+class ReportCreate(BaseModel):
+    """A report to issue."""
+
+    subject: str = Field(min_length=15, max_length=18)
+    """The subject's USCC, or a natural person's resident ID number."""
+    subject_name: str = Field(default="", max_length=200)
+    """Its name, shown when it has no record on display (otherwise its records' name)."""
+    at: datetime.datetime | None = None
+    """The instant the report speaks of (default: now)."""
+    purpose: str = Field(default="", max_length=200)
+    kind: ReportKind = ReportKind.SPECIAL
+
+
+class ReportIssued(BaseModel):
+    """A report issued: sign ``commitment`` (event ``event_id``) to have its PDF anchored."""
+
+    report_id: str
+    pdf_sm3: str
+    content_hash: str
+    event_id: str
+    commitment: str
+    verify_url: str
+    report: dict[str, Any]
+
+
+class PdfCheck(BaseModel):
+    """Whether PDF bytes are an issued report, unchanged."""
+
+    pdf_sm3: str
+    genuine: bool
+    report_id: str | None
+    """The report the bytes are (genuine), or the one they were checked against."""
+    stated: dict[str, Any] | None
+    """What that report stated (its content as issued)."""
+    anchoring: str | None
+
+
+@router.post(
+    "/v1/credit/reports",
+    response_model=ReportIssued,
+    status_code=201,
+    responses={403: {"description": "the client may not issue reports"}},
+)
+async def create_report(
+    payload: ReportCreate, request: Request, client: ClientDep, state: StateDep
+) -> ReportIssued:
+    """Issue a credit report (信用报告) of a subject at an instant: records on public
+    display then, masked; the PDF is rendered and stored, and its SM3 waits for the
+    department's signature as a credit event before it is anchored."""
+    if not set(ISSUE_ROLES) & set(client.roles):
+        raise Forbidden(f"client {client.id} may not issue credit reports", code="forbidden_role")
+    keys = await _keys(request, state)
+    now = _now(request)
+    at = payload.at or now
+    if at.tzinfo is None:
+        raise InvalidInput("at must carry its zone")
+    if at > now:
+        raise InvalidInput("a report cannot speak of the future", code="invalid_report")
+    issued = await run_blocking(
+        lambda: issue_report(
+            state.db,
+            keys,
+            client,
+            subject=payload.subject,
+            subject_name=payload.subject_name,
+            as_of=at,
+            issued_at=now,
+            purpose=payload.purpose,
+            base_url=_base_url(request, state),
+            kind=payload.kind,
+        )
+    )
+    return ReportIssued(**vars(issued))
+
+
+@router.get("/v1/credit/reports/{report_id}", responses={404: {}})
+async def get_report(report_id: str, state: StateDep) -> Any:
+    """The report's content with what verifies it offline: the proof bundle of its PDF's
+    anchoring (once anchored) and each listed record's latest anchored event with its
+    bundle."""
+    return await run_blocking(report_json, state.db, state.chain, state.caches, report_id)
+
+
+@router.get(
+    "/v1/credit/reports/{report_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, 404: {}},
+)
+async def get_report_pdf(report_id: str, state: StateDep) -> Response:
+    """The report's PDF, as issued."""
+    pdf = await run_blocking(report_pdf, state.db, report_id)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="credit-report-{report_id}.pdf"'},
+    )
+
+
+def _check_out(check: GenuineCheck) -> PdfCheck:
+    state = check.state
+    return PdfCheck(
+        pdf_sm3=check.pdf_sm3,
+        genuine=check.genuine,
+        report_id=None if state is None else state.report.report_id,
+        stated=None if state is None else report_payload(state.report),
+        anchoring=None if state is None else state.anchoring,
+    )
+
+
+@router.post(
+    "/v1/credit/reports/check",
+    response_model=PdfCheck,
+    responses={404: {}, 413: {}},
+    openapi_extra={
+        "requestBody": {"content": {"application/pdf": {}}, "required": True},
+    },
+)
+async def check_report_pdf(
+    request: Request,
+    state: StateDep,
+    report_id: Annotated[str | None, Query(max_length=36)] = None,
+) -> PdfCheck:
+    """Whether the PDF in the body (raw bytes) is an issued report, unchanged — with
+    ``report_id``, whether it is that report."""
+    pdf = await request.body()
+    check = await run_blocking(lambda: check_pdf(state.db, pdf, report_id=report_id))
+    return _check_out(check)
+
+
+def _page(html: str, status_code: int = 200, cache: str = PUBLIC_CACHE) -> HTMLResponse:
+    return HTMLResponse(
+        html, status_code=status_code, headers={**PAGE_HEADERS, "Cache-Control": cache}
+    )
+
+
+@router.get("/credit/", response_class=HTMLResponse, include_in_schema=False)
+async def search_page(
+    request: Request,
+    state: StateDep,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> HTMLResponse:
+    """信用公示: search subjects with records on display by name or USCC."""
+    now = _now(request)
+    text = (q or "").strip()
+    hits = await run_blocking(search_public, state.db, text, now) if text else None
+    return _page(render_search_page(text, hits, now))
+
+
+@router.get("/credit", include_in_schema=False)
+async def search_page_root() -> RedirectResponse:
+    """The search page lives at ``/credit/`` (its relative links need the slash)."""
+    return RedirectResponse("credit/", status_code=308)
+
+
+@router.get("/credit/subjects/{code}", response_class=HTMLResponse, include_in_schema=False)
+async def subject_page(code: str, request: Request, state: StateDep) -> HTMLResponse:
+    """A subject's public profile: records on display now, masked. Looked up by the code
+    shown (an organisation's USCC), never by a person's number."""
+    if len(code) > 64:
+        raise InvalidInput("code too long")
+    profile = await run_blocking(public_profile, state.db, code, _now(request))
+    status = 200 if profile.records else 404
+    return _page(render_subject_page(profile, code.strip().upper()), status)
+
+
+@router.get("/credit/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
+async def report_page(
+    report_id: str,
+    request: Request,
+    state: StateDep,
+    sm3: Annotated[str | None, Query(pattern=SM3_HEX)] = None,
+) -> HTMLResponse:
+    """The genuine-check page of a report: what it stated as of its date, its anchoring,
+    and with ``sm3`` (a file's SM3, as the upload helper or the holder computed it) whether
+    that file is this report unchanged."""
+    if len(report_id) > 36:
+        raise InvalidInput("report id too long")
+    report = await run_blocking(report_state, state.db, report_id)
+    check = None
+    if sm3 is not None:
+        digest = sm3.lower()
+        check = GenuineCheck(pdf_sm3=digest, genuine=digest == report.pdf_sm3, state=report)
+    html = render_report_page(report, check, _now(request))
+    return _page(html, cache="no-store")
+
+
+_SCRIPT = (Path(TEMPLATES_DIR) / "credit_report_check.js").read_text(encoding="utf-8")
+
+
+@router.get("/credit/assets/report-check.js", include_in_schema=False)
+async def report_check_script() -> Response:
+    """The report page's upload helper."""
+    return Response(
+        _SCRIPT,
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
