@@ -309,8 +309,12 @@ class DataClient(TrustClient, _DataCalls):
 
     def registry_key(self) -> bytes:
         """The key that signs access log entries (fetch once; better, pin it)."""
+        return self.registry_facts()[0]
+
+    def registry_facts(self) -> tuple[bytes, int]:
+        """The key that signs access log entries and the chain they are anchored on."""
         value = self._run(Call(json_request("GET", "/v1/data/registry-key"), _identity))
-        return bytes.fromhex(value["registryKey"])
+        return bytes.fromhex(value["registryKey"]), int(value["chainId"])
 
 
 class AsyncDataClient(AsyncTrustClient, _DataCalls):

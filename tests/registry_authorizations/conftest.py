@@ -21,3 +21,5 @@ _spec.loader.exec_module(_registry_conftest)
 
 trust_chain = _registry_conftest.trust_chain
 """The dev chain with the trust contracts, shared by the session."""
+database_url = _registry_conftest.database_url
+"""A fresh database per test (PostgreSQL when LIANXIN_TEST_DATABASE_URL names a server)."""
