@@ -11,9 +11,11 @@ Group commit: the executed block is queued in the ledger (:meth:`Ledger.execute_
 <node.ledger.Ledger.execute_ahead>`) and written by a second worker (:meth:`Ledger.flush
 <node.ledger.Ledger.flush>`), which writes every block queued meanwhile in one write
 transaction, so one flush to disk serves all of them. While one group is being flushed the
-next block already executes, up to :data:`MAX_BLOCKS_AHEAD` blocks ahead of the disk. Only
-once a block is durable are its transactions' waiters resolved and the block announced to
-subscribers, in height order: a receipt handed out is on disk.
+next block already executes, up to :data:`MAX_BLOCKS_AHEAD` blocks ahead of the disk. When
+no other transaction waits and nothing is being written, there is nothing to overlap, and the
+worker executes and writes the block in one hand-off. Only once a block is durable are its
+transactions' waiters resolved and the block announced to subscribers, in height order: a
+receipt handed out is on disk.
 
 Permissions are checked against the head state, so a block ends after its first transaction
 to the Permissions contract: the transactions after it go back to the pool and are checked
@@ -155,29 +157,63 @@ class DevProducer:
         included = self._cut_after_permission_change(included)
         included = self._fit_in_block_bytes(included)
         loop = asyncio.get_running_loop()
+        # Nothing else waits and nothing is being written: nothing to overlap, so execute
+        # and write in one hand-off to the worker.
+        direct = not self.mempool.pending_count and not self._writing()
         committed: CommittedBlock | None = None
+        durable: list[CommittedBlock] = []
         try:
             while committed is None:
                 if not included and taken:
                     break
                 try:
-                    committed = await loop.run_in_executor(
-                        self._executor, self.ledger.execute_ahead, included, self._clock_ms()
-                    )
+                    if direct:
+                        committed, durable = await loop.run_in_executor(
+                            self._executor, self._execute_and_write, included, self._clock_ms()
+                        )
+                    else:
+                        committed = await loop.run_in_executor(
+                            self._executor, self.ledger.execute_ahead, included, self._clock_ms()
+                        )
                 except InapplicableTransaction as exc:
                     dropped = included.pop(exc.index)
                     log.warning("dropping inapplicable transaction: %s", exc)
                     outcomes[dropped.hash] = Outcome(None, f"not applicable: {exc.reason}")
-        except BaseException:
-            # Nothing was queued: hand the transactions' waiters a definite answer.
-            for tx in included:
+        except BaseException as exc:
+            # Nothing was queued, or the write failed: hand the waiters a definite answer.
+            failed = exc.discarded if isinstance(exc, GroupCommitFailed) else ()
+            for tx in [*included, *(tx for block in failed for tx in block.block.transactions)]:
                 outcomes.setdefault(tx.hash, Outcome(None, "block production failed"))
             self.mempool.settle(outcomes)
             raise
         self.mempool.settle(outcomes)
-        if committed is not None and (self._flusher is None or self._flusher.done()):
+        for block in durable:
+            self._announce(block)
+        if committed is not None and not direct and not self._writing():
             self._flusher = asyncio.ensure_future(self._flush_queued())
         return committed
+
+    def _execute_and_write(
+        self, txs: list[Transaction], timestamp_ms: int
+    ) -> tuple[CommittedBlock, list[CommittedBlock]]:
+        """On the worker: execute the next block and write it with any block queued before
+        it; returns the block and every block that write made durable."""
+        committed = self.ledger.execute_ahead(txs, timestamp_ms)
+        return committed, self.ledger.flush()
+
+    def _announce(self, committed: CommittedBlock) -> None:
+        """Answer the transactions of a durable block and tell the listeners."""
+        height = committed.block.header.height
+        self.mempool.settle({tx.hash: Outcome(height) for tx in committed.block.transactions})
+        for listener in self._listeners:
+            try:
+                listener(committed)
+            except Exception:
+                log.exception("block listener failed")
+
+    def _writing(self) -> bool:
+        """Whether executed blocks are being written."""
+        return self._flusher is not None and not self._flusher.done()
 
     async def flushed(self) -> None:
         """Return once every block executed so far is durable (or discarded by a failed
@@ -203,15 +239,7 @@ class DevProducer:
                 )
                 continue
             for committed in durable:
-                height = committed.block.header.height
-                self.mempool.settle(
-                    {tx.hash: Outcome(height) for tx in committed.block.transactions}
-                )
-                for listener in self._listeners:
-                    try:
-                        listener(committed)
-                    except Exception:
-                        log.exception("block listener failed")
+                self._announce(committed)
 
     def _fit_in_block_bytes(self, txs: list[Transaction]) -> list[Transaction]:
         """The longest prefix of ``txs`` whose encodings fit in the block's byte budget; the
