@@ -42,9 +42,10 @@ from contracts.validators import validator_governance_contract
 DEV_ACCOUNTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"governance", "deployer", "sender", "issuer", "auditor"}),
     "dept-a": frozenset({"deployer", "sender", "issuer"}),
-    "dept-b": frozenset({"sender"}),
+    "dept-b": frozenset({"deployer", "sender"}),
 }
-"""Dev accounts and their roles; every dev account is funded."""
+"""Dev accounts and their roles; every dev account is funded and may deploy and send (as
+every account of Hardhat's or anvil's dev chain may), ``admin`` holds every role."""
 
 DEV_BALANCE = 10**24
 DEV_PASSWORD_FILE = "keystore-password"

@@ -25,6 +25,7 @@ from contracts.permissions import (
     DEPLOYER,
     FROZEN,
     GOVERNANCE,
+    ISSUER,
     PERMISSIONS_ADDRESS,
     SENDER,
     freeze_call,
@@ -106,7 +107,7 @@ def test_init_genesis_holds_the_contract_with_the_accounts_roles(chain: InitChai
     assert contract.code == load_artifact(CONTRACT_NAME).deployed_bytecode
     storage = {int.from_bytes(s, "big"): int.from_bytes(v, "big") for s, v in contract.storage}
     assert storage == genesis_storage(chain.genesis.accounts)
-    assert storage[roles_slot(_address(chain.dept_b))] == SENDER
+    assert storage[roles_slot(_address(chain.dept_b))] == SENDER | DEPLOYER
     assert storage[roles_slot(_address(chain.admin))] & GOVERNANCE
     check_genesis_permissions(chain.genesis)
 
@@ -117,10 +118,10 @@ def _with_contract(genesis: Genesis, contract: SystemContract) -> Genesis:
 
 def test_a_genesis_whose_contract_disagrees_is_refused(chain: InitChain) -> None:
     (contract,) = chain.genesis.system_contracts
-    # dept-b listed with "sender" but the contract storage grants it "deployer" too.
+    # dept-b listed with "sender" and "deployer" but the contract storage grants it "issuer" too.
     slot = Hash32(roles_slot(_address(chain.dept_b)).to_bytes(32, "big"))
     tampered_storage = tuple(
-        (s, Hash32((SENDER | DEPLOYER).to_bytes(32, "big")) if s == slot else v)
+        (s, Hash32((SENDER | DEPLOYER | ISSUER).to_bytes(32, "big")) if s == slot else v)
         for s, v in contract.storage
     )
     tampered = _with_contract(
@@ -143,7 +144,9 @@ def test_a_genesis_whose_contract_disagrees_is_refused(chain: InitChain) -> None
 
 def test_node_refuses_to_start_on_a_disagreeing_genesis(chain: InitChain, tmp_path: Path) -> None:
     accounts = tuple(
-        dataclasses.replace(a, roles=a.roles | {"deployer"}) if a.roles == {"sender"} else a
+        dataclasses.replace(a, roles=a.roles | {"issuer"})
+        if a.roles == {"sender", "deployer"}
+        else a
         for a in chain.genesis.accounts
     )
     # The accounts changed after the contract's storage was computed.
@@ -220,7 +223,10 @@ def test_admission_follows_governance(chain: InitChain, tmp_path: Path) -> None:
                     client, _chain_id_tx(chain, chain.outsider, to=TARGET, data=b"")
                 )
                 assert data["refusal"] == "NotPermitted" and data["role"] == "sender"
-                # A sender without DEPLOYER cannot create a contract.
+                # Governance revokes dept-b's DEPLOYER: a sender without it cannot create a
+                # contract.
+                code, output = await _cli("accounts", "revoke", "dept-b", "deployer", *cli_target)
+                assert code == 0, output
                 data = await _refused(
                     client, _chain_id_tx(chain, chain.dept_b, to=None, data=counter)
                 )
@@ -326,7 +332,7 @@ def test_a_pending_transaction_of_a_frozen_account_is_dropped(
             roles = node.ledger.storage(
                 node.ledger.head, PERMISSIONS_ADDRESS, roles_slot(_address(chain.dept_b))
             )
-            assert roles == SENDER | FROZEN
+            assert roles == SENDER | DEPLOYER | FROZEN
             assert len(node.mempool) == 0
         finally:
             await node.stop()
