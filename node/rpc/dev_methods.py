@@ -22,8 +22,8 @@ Test helpers, on a single-validator dev chain only (-32020 elsewhere):
   durable write, and nothing undoes a commit. Undoing blocks would need a rollback path
   through the store that no other part of the node may ever take; the node does not have
   one, so a revert over committed blocks is refused (-32023) rather than pretended. Test
-  suites that isolate tests with snapshots deploy fresh contracts per test instead (plain
-  ``beforeEach``), which this ledger serves at the same speed.
+  suites that isolate tests with snapshots can deploy fresh contracts per test instead
+  (``beforeEach``), as tests/compat/erc20 does.
 """
 
 from __future__ import annotations
