@@ -25,7 +25,7 @@ from report_harness import (
 from chain.crypto import sm3
 from credit.report import report_from_payload
 from registry.credit.report_pdf import render_report_pdf
-
+from sdk.trust_types import RegistryError
 
 CLEAN_USCC = "911100007109295017"
 """A valid USCC (GB 32100) with no record in the tests' files."""
@@ -151,13 +151,20 @@ def test_only_the_exact_pdf_is_genuine(app: CreditApp, tmp_path: Path) -> None:
     assert "报告真实，未被修改" in good.text
 
 
+def _refusal(app: CreditApp, **payload: Any) -> RegistryError:
+    with pytest.raises(RegistryError) as caught:
+        issue_report(app, **payload)
+    assert caught.value.status_code == 422
+    return caught.value
+
+
 def test_report_requests_are_checked(app: CreditApp) -> None:
-    with pytest.raises(Exception, match="invalid_subject|422"):
-        issue_report(app, subject="91350100M000100Y44")  # wrong check character
-    with pytest.raises(Exception, match="give its name|422"):
-        issue_report(app, subject=CLEAN_USCC)  # nothing on display and no name
+    wrong_check = _refusal(app, subject="91350100M000100Y44")
+    assert wrong_check.code == "invalid_subject"
+    assert "give its name" in _refusal(app, subject=CLEAN_USCC).message  # nothing on display
     future = (app.clock.now() + datetime.timedelta(days=1)).isoformat()
-    with pytest.raises(Exception, match="future|422"):
-        issue_report(app, subject=CLEAN_USCC, subject_name="某公司", at=future)
+    assert _refusal(app, subject=CLEAN_USCC, subject_name="某公司", at=future).code == (
+        "invalid_report"
+    )
     assert app.http.get("/v1/credit/reports/no-such-report").status_code == 404
     assert app.http.get("/credit/reports/no-such-report").status_code == 404
