@@ -1,0 +1,250 @@
+"""Public credit through the registry's API, on real processes (a dev chain node and the
+registry, ``python -m registry.cli start``, on 127.0.0.1): ``check`` latency under an
+open-loop load (goal: p99 <= 20 ms at 500 req/s offered), and 双公示 CSV import through the
+API, validated and committed, in rows/s (goal: >= 5,000), with the signing of the events
+it made (one department signature per event, then handed to the anchoring pipeline).
+
+Each import round uploads a fresh file of new records (all-or-nothing mode); the time runs
+from the upload's first byte to its answer. ``check`` requests are signed before the clock
+starts and name subjects on a black list, subjects with records only, and unknown ones.
+Prints a table of medians and writes ``bench/results/credit_api.json``. The machine has 2
+cores and is shared: the load average at start is recorded, and figures vary with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+for folder in (ROOT, ROOT / "bench", ROOT / "tests" / "credit"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+
+from bench_registry import (  # noqa: E402
+    CLIENT_USCC,
+    DEPARTMENT_USCC,
+    _lianxin_command,
+    background,
+    free_port,
+    lianxin,
+    load_at_rate,
+    registry_server,
+    signed_raw,
+    wait_http,
+)
+from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row  # noqa: E402
+
+from chain.crypto import PrivateKey  # noqa: E402
+from registry.bootstrap import bootstrap  # noqa: E402
+from registry.chain_gateway import ChainGateway  # noqa: E402
+from registry.cli import add_client  # noqa: E402
+from registry.db import Database  # noqa: E402
+from registry.department_keys import register_department_key  # noqa: E402
+from registry.settings import RegistrySettings  # noqa: E402
+from sdk.account import Sm2Account  # noqa: E402
+from sdk.credit_client import CreditClient  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "credit_api.json"
+
+GOALS = {
+    "import_csv_rows_per_s": (">=", 5_000),
+    "check_p99_ms": ("<=", 20),
+}
+"""Figure → (comparison, goal)."""
+
+ENTERPRISES = [
+    "91350100M000100Y43",
+]
+"""Valid USCCs of subjects (tests/vectors/codes.json)."""
+
+
+def penalty_csv(rows: int, tag: str) -> bytes:
+    """A CSV of ``rows`` new penalties (decision numbers carry ``tag``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(PENALTY_HEADERS)
+    for index in range(rows):
+        values = penalty_row(decision_number=f"榕市监罚〔2023〕{tag}-{index}号")
+        writer.writerow(cells(PENALTY_KEYS, values))
+    return buffer.getvalue().encode("utf-8")
+
+
+def import_round(client: CreditClient, rows: int, tag: str) -> dict[str, Any]:
+    data = penalty_csv(rows, tag)
+    started = time.perf_counter()
+    summary = client.import_file(data, table_format="csv")
+    imported = time.perf_counter() - started
+    assert summary.published == rows, summary
+    started = time.perf_counter()
+    signed = client.sign_pending()
+    signing = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "bytes": len(data),
+        "import_s": imported,
+        "rows_per_s": rows / imported,
+        "events_signed": len(signed),
+        "sign_s": signing,
+        "events_signed_per_s": len(signed) / signing if signing else 0.0,
+    }
+
+
+def black_entry(index: int, penalty: str) -> dict[str, Any]:
+    return {
+        "subject": {
+            "category": "法人及非法人组织",
+            "name": "福州某某贸易有限公司",
+            "uscc": ENTERPRISES[0],
+            "legal_representative": "王某某",
+        },
+        "list_type": "black",
+        "list_name": "严重违法失信名单",
+        "decision_number": f"榕市监认〔2023〕{index}号",
+        "reason": "拒不履行行政处罚决定",
+        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
+        "entry_date": "2023-06-01",
+        "authority": "福州市市场监督管理局",
+        "authority_uscc": CLIENT_USCC,
+        "basis_records": [{"authority_uscc": CLIENT_USCC, "decision_number": penalty}],
+    }
+
+
+def check_requests(key: PrivateKey, client_id: str, count: int) -> list[bytes]:
+    subjects = [ENTERPRISES[0], "11100000000013338W", "110105194912310021"]
+    path = "/v1/credit/check"
+    return [
+        signed_raw(
+            key,
+            client_id,
+            "POST",
+            path,
+            {
+                "subject": subjects[index % len(subjects)],
+                "activity": "government_procurement",
+                "on": "2023-07-01",
+            },
+        )
+        for index in range(count)
+    ]
+
+
+def verdict(name: str, value: float) -> str:
+    comparison, goal = GOALS[name]
+    met = value >= goal if comparison == ">=" else value <= goal
+    return f"{'met' if met else 'MISSED'} ({comparison} {goal})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000, help="rows per import round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--entries", type=int, default=20, help="black-list entries")
+    parser.add_argument("--rate", type=float, default=500.0, help="open-loop checks/s")
+    parser.add_argument("--rate-seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="2,000 rows, 4 s of checks")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.rate_seconds = 2_000, 4.0
+
+    work = Path(tempfile.mkdtemp(prefix="bench-credit-"))
+    chain_dir, rpc_port, api_port = work / "chain", free_port(), free_port()
+    lianxin("init", str(chain_dir), "--dev", "--rpc-port", str(rpc_port), "--json")
+    node_command = [*_lianxin_command(), "node", "start", "--dir", str(chain_dir)]
+    load_average = os.getloadavg()
+    with background([*node_command, "--log-level", "WARNING"], work / "node.log") as node:
+        node_url = f"http://127.0.0.1:{rpc_port}"
+        wait_http(node_url, node, "the node")
+        settings = RegistrySettings(
+            data_dir=work / "registry",
+            node_url=node_url,
+            signer_keystore=chain_dir / "keys" / "dept-a.json",
+            signer_password_file=chain_dir / "keystore-password",
+            batch_interval=1.0,
+            max_upload_bytes=256 * 1024 * 1024,
+        )
+        db = Database.open(settings)
+        gateway = ChainGateway(settings, db)
+        governance = Sm2Account.from_keystore(
+            (chain_dir / "keys" / "admin.json").read_bytes(), settings.signer_password()
+        )
+        bootstrap(gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局")
+        key = PrivateKey.generate()
+        register_department_key(
+            gateway,
+            governance,
+            uscc=CLIENT_USCC,
+            department_name="bench",
+            public_key=key.public_key.to_bytes(),
+        )
+        gateway.close()
+        client_row = add_client(
+            db,
+            name="bench",
+            uscc=CLIENT_USCC,
+            public_key_pem=key.public_key.to_pem(),
+            roles=["credit", "verify"],
+        )
+        with registry_server(settings, api_port, work / "registry.log") as base:
+            client = CreditClient(base, client_row.id, key, timeout=600.0)
+            imports = [import_round(client, args.rows, f"r{r}") for r in range(args.rounds)]
+            for index in range(args.entries):
+                client.publish_list_entry(black_entry(index, "榕市监罚〔2023〕r0-0号"))
+            client.sign_pending()
+            requests = check_requests(key, client_row.id, int(args.rate * args.rate_seconds))
+            checks = asyncio.run(load_at_rate(api_port, requests, args.rate, args.connections))
+            client.close()
+
+    rows_per_s = statistics.median(r["rows_per_s"] for r in imports)
+    signed_per_s = statistics.median(r["events_signed_per_s"] for r in imports)
+    print(
+        f"credit API on {platform.node()}, load average at start {load_average[0]:.2f}; "
+        f"{args.rounds} import rounds of {args.rows} rows; checks open loop at "
+        f"{args.rate:.0f}/s for {args.rate_seconds:.0f} s"
+    )
+    table = [
+        ("CSV import through the API, rows/s (median)", f"{rows_per_s:,.0f}",
+         verdict("import_csv_rows_per_s", rows_per_s)),
+        ("  each round, rows/s", ", ".join(f"{r['rows_per_s']:,.0f}" for r in imports), ""),
+        ("events signed and handed to anchoring, /s", f"{signed_per_s:,.0f}", ""),
+        ("check p50 ms", f"{checks['p50_ms']:.1f}", ""),
+        ("check p99 ms", f"{checks['p99_ms']:.1f}", verdict("check_p99_ms", checks["p99_ms"])),
+        ("check achieved /s", f"{checks['per_s']:.0f}", f"statuses {checks['statuses']}"),
+    ]  # fmt: skip
+    width = max(len(name) for name, _, _ in table)
+    for name, value, note in table:
+        print(f"{name:<{width}}  {value:>18}  {note}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(),
+                "host": platform.node(),
+                "load_average_at_start": load_average,
+                "arguments": vars(args),
+                "imports": imports,
+                "checks": checks,
+                "import_csv_rows_per_s": rows_per_s,
+                "check_p99_ms": checks["p99_ms"],
+            },
+            indent=2,
+        )
+    )
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
