@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from chain.crypto import sm3
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
+from credit.field_hashes import text_field_hashes
 from credit.records import (
     CreditCommitment,
     CreditRecord,
@@ -51,7 +52,7 @@ from registry.credit.models import (
 )
 from registry.errors import Forbidden, InvalidInput
 from registry.models import Client
-from sdk.commitments import field_hash, fields_root
+from sdk.commitments import fields_root
 
 __all__ = [
     "CREDIT_OFFICE_ROLE",
@@ -242,7 +243,7 @@ def _store_one(
         return StoreOutcome.UNCHANGED
     fields = record_fields(record)
     salt = publisher.keys.salts(identity_bytes)
-    hashes = {name: field_hash(name, value, salt(name)) for name, value in fields.items()}
+    hashes = text_field_hashes(fields, salt)
     root = fields_root(list(hashes.items()))
     hashes_hex = {name: value.hex() for name, value in hashes.items()}
     window = window_of(record, publisher.rules)

@@ -1,0 +1,48 @@
+"""The salted hashes of a record's text fields, computed in bulk: byte for byte what
+:func:`sdk.commitments.field_hash` gives for a text or null value (SM3 of the prefix and
+the RLP of ``[salt, name, canonical JSON of value]``), without its general machinery.
+
+For strings, compact ``json.dumps`` without ASCII escaping is their RFC 8785 form (see
+:func:`credit.records.content_hash`), and the RLP of three byte strings is written out
+here; a test holds this to :func:`sdk.commitments.field_hash` on generated input. An
+import hashes every field of every row, so this is where its time goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+
+from chain.primitives import Hash32
+from sdk.commitments import FIELD_HASH_PREFIX
+
+__all__ = ["text_field_hash", "text_field_hashes"]
+
+
+def _prefixed(length: int, offset: int) -> bytes:
+    if length <= 55:
+        return bytes((offset + length,))
+    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes((offset + 55 + len(size),)) + size
+
+
+def _rlp_string(data: bytes) -> bytes:
+    if len(data) == 1 and data[0] < 0x80:
+        return data
+    return _prefixed(len(data), 0x80) + data
+
+
+def text_field_hash(name: str, value: str | None, salt: bytes) -> Hash32:
+    """:func:`sdk.commitments.field_hash` of a text (or null) value."""
+    encoded = b"null" if value is None else json.dumps(value, ensure_ascii=False).encode()
+    payload = _rlp_string(bytes(salt)) + _rlp_string(name.encode()) + _rlp_string(encoded)
+    digest = hashlib.new("sm3", FIELD_HASH_PREFIX + _prefixed(len(payload), 0xC0) + payload)
+    return Hash32(digest.digest())
+
+
+def text_field_hashes(
+    fields: Mapping[str, str | None], salt: Callable[[str], bytes]
+) -> dict[str, Hash32]:
+    """The hash of every field of ``fields`` under its salt ``salt(name)``."""
+    return {name: text_field_hash(name, value, salt(name)) for name, value in fields.items()}
