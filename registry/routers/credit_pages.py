@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from credit.report import ReportKind, report_payload
+from credit.subjects import mask_identifier
 from registry.credit.keys import CreditKeys
 from registry.credit.pages import (
     TEMPLATES_DIR,
@@ -43,6 +44,7 @@ from registry.credit.store import CREDIT_OFFICE_ROLE, CREDIT_ROLE
 from registry.deps import ClientDep, StateDep
 from registry.errors import Forbidden, InvalidInput
 from registry.threads import run_blocking
+from sdk.identifiers import InvalidIdentifier, validate_uscc
 
 router = APIRouter(tags=["credit reports and pages"])
 
@@ -246,7 +248,17 @@ async def subject_page(code: str, request: Request, state: StateDep) -> HTMLResp
         raise InvalidInput("code too long")
     profile = await run_blocking(public_profile, state.db, code, _now(request))
     status = 200 if profile.records else 404
-    return _page(render_subject_page(profile, code.strip().upper()), status)
+    return _page(render_subject_page(profile, _shown_code(code)), status)
+
+
+def _shown_code(code: str) -> str:
+    """The code as the page may echo it: a USCC as given, anything else (a person's number
+    typed in) masked."""
+    text = code.strip().upper()
+    try:
+        return validate_uscc(text)
+    except InvalidIdentifier:
+        return mask_identifier(text)
 
 
 @router.get("/credit/reports/{report_id}", response_class=HTMLResponse, include_in_schema=False)
