@@ -360,6 +360,8 @@ class Round:
     """Wall time from the first send to the last receipt."""
     latencies: list[float]
     """Per transaction: seconds from just before its send until its receipt was read."""
+    node_cpu_s: float | None = None
+    """CPU time (user + system) the node process used during the round."""
 
 
 def timed_round(
@@ -450,14 +452,25 @@ def summarize(system: str, client: str, mode: str, count: int, rounds: list[Roun
         "tx_per_s": statistics.median(count / r.seconds for r in rounds),
         "p50_ms": statistics.median(percentile(r.latencies, 0.50) * 1000 for r in rounds),
         "p99_ms": statistics.median(percentile(r.latencies, 0.99) * 1000 for r in rounds),
+        "node_cpu_ms_per_tx": (
+            statistics.median(r.node_cpu_s * 1000 / count for r in rounds if r.node_cpu_s)
+            if all(r.node_cpu_s is not None for r in rounds)
+            else None
+        ),
     }
 
 
 def transaction_rows(
-    lianxin: System, hardhat: System, args: argparse.Namespace, base: System | None = None
+    lianxin: System,
+    hardhat: System,
+    args: argparse.Namespace,
+    base: System | None = None,
+    pids: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every client path (of ``args.clients``) on every system, both modes, rounds
-    interleaved; ``base`` is a second lianxin node from another source tree."""
+    interleaved; ``base`` is a second lianxin node from another source tree. ``pids``
+    (system name -> node process) adds the node's CPU time per transaction."""
+    pids = pids or {}
     rows = []
     for mode, count, tester_count in (
         ("pipelined", args.pipelined, args.tester_txs),
@@ -487,8 +500,12 @@ def transaction_rows(
         timings: dict[tuple[str, str], list[Round]] = {(s, c): [] for s, c, _, _ in paths}
         for round_index in range(args.rounds):
             for system_name, client, _, run in paths:
-                timings[(system_name, client)].append(run())
-                last = timings[(system_name, client)][-1]
+                pid = pids.get(system_name)
+                cpu_before = None if pid is None else peers.cpu_seconds(pid)
+                last = run()
+                if pid is not None and cpu_before is not None:
+                    last.node_cpu_s = peers.cpu_seconds(pid) - cpu_before
+                timings[(system_name, client)].append(last)
                 print(f"    {system_name} {client}: {last.seconds:.1f} s", flush=True)
             print(f"  {mode}: round {round_index + 1}/{args.rounds} done", flush=True)
         for system_name, client, path_count, _ in paths:
@@ -777,16 +794,18 @@ def ratio(ours: float, theirs: float | None) -> str:
 def print_transactions(rows: list[dict]) -> None:
     by_key = {(r["system"], r["client"], r["mode"]): r for r in rows}
     print(
-        f"\n{'mode':<11} {'system':<11} {'client':<14} {'N':>5} {'tx/s':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'vs hardhat':>11}"
+        f"\n{'mode':<11} {'system':<12} {'client':<14} {'N':>5} {'tx/s':>8} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'vs hardhat':>11} {'node CPU ms/tx':>15}"
     )
     for row in rows:
         peer = by_key.get(("hardhat", row["client"], row["mode"]))
         row["ratio_vs_hardhat"] = row["tx_per_s"] / peer["tx_per_s"] if peer else None
+        cpu = row.get("node_cpu_ms_per_tx")
         print(
-            f"{row['mode']:<11} {row['system']:<11} {row['client']:<14} "
+            f"{row['mode']:<11} {row['system']:<12} {row['client']:<14} "
             f"{row['txs_per_round']:>5} {row['tx_per_s']:>8.0f} {row['p50_ms']:>8.1f} "
-            f"{row['p99_ms']:>8.1f} {ratio(row['tx_per_s'], peer and peer['tx_per_s']):>11}"
+            f"{row['p99_ms']:>8.1f} {ratio(row['tx_per_s'], peer and peer['tx_per_s']):>11} "
+            f"{'-' if cpu is None else f'{cpu:.2f}':>15}"
         )
 
 
@@ -918,7 +937,10 @@ def main(argv: list[str] | None = None) -> None:
         hardhat, sender = hardhat_system(hardhat_node)
 
         print("transactions ...", flush=True)
-        report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, base)
+        pids = {"lianxin": node.process.pid, "hardhat": peers.node_pid(hardhat_node.process)}
+        if base_node is not None:
+            pids["lianxin-base"] = base_node.process.pid
+        report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, base, pids)
         print_transactions(tx_rows)
 
         print("\neth_call ...", flush=True)

@@ -74,6 +74,14 @@ def rss_mb(pid: int) -> float:
     raise PeerError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time process ``pid`` used so far, in seconds (``/proc/<pid>/stat``):
+    what a node spends on a workload, less sensitive to a loaded machine than wall time."""
+    # The command name in parentheses may hold spaces; fields after it are fixed.
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RpcClient:
     """A minimal JSON-RPC client over one keep-alive HTTP/1.1 connection: what PEERS.md's
     peer figures were measured with, without web3.py's layers."""
