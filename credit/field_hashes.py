@@ -15,9 +15,9 @@ import json
 from collections.abc import Callable, Mapping
 
 from chain.primitives import Hash32
-from sdk.commitments import FIELD_HASH_PREFIX
+from sdk.commitments import FIELD_HASH_PREFIX, NO_FIELDS
 
-__all__ = ["text_field_hash", "text_field_hashes"]
+__all__ = ["fields_root_of", "text_field_hash", "text_field_hashes"]
 
 
 def _prefixed(length: int, offset: int) -> bytes:
@@ -46,3 +46,17 @@ def text_field_hashes(
 ) -> dict[str, Hash32]:
     """The hash of every field of ``fields`` under its salt ``salt(name)``."""
     return {name: text_field_hash(name, value, salt(name)) for name, value in fields.items()}
+
+
+def fields_root_of(hashes: Mapping[str, bytes]) -> Hash32:
+    """:func:`sdk.commitments.fields_root` of ``hashes`` (name → 32-byte hash): SM3 of the
+    RLP of the ``[name, hash]`` pairs sorted by name; NO_FIELDS if there are none."""
+    if not hashes:
+        return NO_FIELDS
+    pairs = []
+    for name in sorted(hashes):
+        pair = _rlp_string(name.encode()) + _rlp_string(bytes(hashes[name]))
+        pairs.append(_prefixed(len(pair), 0xC0) + pair)
+    payload = b"".join(pairs)
+    digest = hashlib.new("sm3", _prefixed(len(payload), 0xC0) + payload)
+    return Hash32(digest.digest())

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from chain.crypto import sm3
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
-from credit.field_hashes import text_field_hashes
+from credit.field_hashes import fields_root_of, text_field_hashes
 from credit.records import (
     CreditCommitment,
     CreditRecord,
@@ -52,7 +52,6 @@ from registry.credit.models import (
 )
 from registry.errors import Forbidden, InvalidInput
 from registry.models import Client
-from sdk.commitments import fields_root
 
 __all__ = [
     "CREDIT_OFFICE_ROLE",
@@ -244,7 +243,7 @@ def _store_one(
     fields = record_fields(record)
     salt = publisher.keys.salts(identity_bytes)
     hashes = text_field_hashes(fields, salt)
-    root = fields_root(list(hashes.items()))
+    root = fields_root_of(hashes)
     hashes_hex = {name: value.hex() for name, value in hashes.items()}
     window = window_of(record, publisher.rules)
     subject = record.subject
