@@ -183,13 +183,13 @@ def _new_record(
     chain_id: int,
 ) -> NewRecord:
     """A record signed alone: its commitment, and the department's signature over it."""
+    record = _committed_record(client, department_key, payload, idempotency_key, request_hash)
     if payload.department_signature is None:
         raise InvalidInput(
             "sign the record's commitment with the department's key "
             "(department_signature; see GET /v1/records/signing)",
             code="department_signature_required",
         )
-    record = _committed_record(client, department_key, payload, idempotency_key, request_hash)
     commitment = bytes.fromhex(record.values["commitment"])
     signature = _checked_signature(
         department_key,

@@ -46,7 +46,8 @@ from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
 from sdk.chain_reader import ChainReader
 from sdk.trust import RegistryError, TrustClient
 
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 180.0
+"""Longest the registry process may take to serve (importing it all on a loaded machine)."""
 BUNDLE_TIMEOUT_S = 20.0
 
 
