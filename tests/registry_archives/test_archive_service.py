@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from archive_samples import make_sample_bag, standard_files
@@ -46,6 +49,7 @@ class Served:
     chain_id: int
     validators: ValidatorSet
     work: Path
+    genesis: Path
 
     def post(self, path: str, payload: Any) -> Any:
         body, headers = signed(CLIENT_KEY, self.client_id, "POST", path, payload)
@@ -71,7 +75,15 @@ def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) ->
         db: Database = app.state.registry.db
         client, _key = new_client(db)
         reader = ChainReader(trust_chain.chain.url)
-        yield Served(http, db, client.id, reader.chain_id(), reader.validators(), work)
+        yield Served(
+            http,
+            db,
+            client.id,
+            reader.chain_id(),
+            reader.validators(),
+            work,
+            trust_chain.chain.root / "genesis.toml",
+        )
         reader.close()
 
 
@@ -120,7 +132,7 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
 
     found = served.get("/v1/archives/packages?archival_code=J001-WS&formed_from=2023-06-01")
     assert [p["packageId"] for p in found.json()] == [package_id]
-    assert served.get("/v1/archives/packages?title=不存在").json() == []
+    assert served.get(f"/v1/archives/packages?title={quote('不存在')}").json() == []
     report = served.get(f"/v1/archives/packages/{package_id}/report").json()
     assert {item["code"] for item in report["items"]} >= {"authenticity.digests"}
 
@@ -156,7 +168,7 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
     # An audit finds the file changed behind the archive's back and says so.
     stored = served.service.store.bag_path(package_id, 1) / "data" / "0004.txt"
     stored.chmod(0o644)
-    stored.write_bytes(b"rewritten")
+    stored.write_bytes(b"rewritten behind the archive's back " * 4)
     result = run_audit(served.service)
     assert [(f.path, f.kind.value, f.version) for f in result.findings] == [
         ("data/0004.txt", "changed", 1)
@@ -167,7 +179,10 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
     fixity = [
         e for e in served.service.history(package_id) if e.event_type is EventType.FIXITY_CHECK
     ]
-    assert [e.outcome for e in fixity] == [Outcome.FAILURE]
+    assert [(e.detail["version"], e.outcome) for e in fixity] == [
+        (1, Outcome.FAILURE),
+        (2, Outcome.SUCCESS),
+    ]
     assert (
         fixity[0].detail["findings"][0]["expectedSm3"]
         != fixity[0].detail["findings"][0]["actualSm3"]
@@ -200,3 +215,35 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
     assert [c.subject for c in bad.failures] == ["data/0004.txt"]
     other_chain = verify_dip(dip_path, served.validators, chain_id=served.chain_id + 1)
     assert not other_chain.valid
+
+    # The same through the command line, against the chain's genesis.
+    genesis = served.genesis
+    ok = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry.archives.cli",
+            "verify",
+            str(dip_path),
+            "--genesis",
+            str(genesis),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "VALID" in ok.stdout and "OK   data/0001.pdf" in ok.stdout
+    bad_run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "registry.archives.cli",
+            "verify",
+            str(tampered),
+            "--genesis",
+            str(genesis),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert bad_run.returncode == 1 and "FAIL data/0004.txt" in bad_run.stdout
