@@ -8,9 +8,10 @@ validator's keystore password, and sign with SM2 on the accounts' behalf
 and a node without it answers those methods with a clear error: on a real chain keys stay
 with their owners, who sign locally and send ``eth_sendRawTransaction``.
 
-Opening a keystore takes about two seconds (PBKDF2-HMAC-SM3), so the keys are decrypted on a
-thread of their own from the moment the node starts; ``eth_accounts`` answers at once from the
-addresses the keystores name in clear, and the first signature waits for its key.
+Opening a keystore takes about two seconds (PBKDF2-HMAC-SM3), so a key is decrypted on a
+thread of its own the first time the node signs for its account, and kept; ``eth_accounts``
+answers at once from the addresses the keystores name in clear. A node that never signs never
+spends that time (``lianxin dev`` starts the registry right after the node).
 
 What the signatures are: SM2 (GB/T 32918, default signer ID), DER-encoded, by the account's
 key, over
@@ -87,13 +88,12 @@ class DevAccounts:
     """Unlocked SM2 keys of a dev chain, by address."""
 
     def __init__(self, accounts: Sequence[DevAccount], password: bytes) -> None:
-        """Start decrypting every keystore on a thread of its own."""
+        """Nothing is decrypted before it is needed."""
         self.accounts = tuple(accounts)
+        self._by_address = {account.address: account for account in self.accounts}
+        self._password = password
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="lianxin-dev-keys")
-        self._keys: dict[Address, Future[PrivateKey]] = {
-            account.address: self._pool.submit(load_key, account.keystore, password)
-            for account in self.accounts
-        }
+        self._keys: dict[Address, Future[PrivateKey]] = {}
 
     @classmethod
     def open(cls, folder: Path, password: bytes, *, validators: int) -> DevAccounts:
@@ -114,11 +114,17 @@ class DevAccounts:
 
     def holds(self, address: Address) -> bool:
         """Whether the node signs for ``address``."""
-        return address in self._keys
+        return address in self._by_address
 
     async def key(self, address: Address) -> PrivateKey:
-        """The unlocked key of ``address`` (waits for its keystore to be opened)."""
-        return await asyncio.wrap_future(self._keys[address])
+        """The unlocked key of ``address``, its keystore opened off the event loop the first
+        time; raises ChainError if it does not open with the password."""
+        future = self._keys.get(address)
+        if future is None:
+            keystore = self._by_address[address].keystore
+            future = self._pool.submit(load_key, keystore, self._password)
+            self._keys[address] = future
+        return await asyncio.wrap_future(future)
 
     def close(self) -> None:
         """Stop opening keystores."""
