@@ -112,13 +112,15 @@ class TransactionShaper:
         return transaction_json(tx, evm_nonce=nonce)
 
     def _ahead_in_pool(self, sender: Address, tx: Transaction) -> int:
+        """The sender's transactions queued before ``tx``; 0 for a transaction already
+        taken into the block being committed (the pool no longer orders it)."""
         ahead = 0
         for queued in self.mempool.pending():
             if queued.hash == tx.hash:
-                break
+                return ahead
             if sender_address(queued) == sender:
                 ahead += 1
-        return ahead
+        return 0
 
     def pending_count(self, sender: Address) -> int:
         """How many of the pool's transactions ``sender`` sent."""
