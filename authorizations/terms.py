@@ -121,10 +121,12 @@ class AuthorizationTerms:
     """Investigations only: accesses are shown to the subject from this second on."""
     catalogue_version: int = 1
     """The catalogue version ``items`` and ``purpose`` come from."""
+    amends: str | None = None
+    """The authorization these terms replace once granted (an amendment), if any."""
 
     def to_json(self) -> dict[str, Any]:
-        """The terms as JSON values (hex commitment)."""
-        return {
+        """The terms as JSON values (hex commitment); ``amends`` only when set."""
+        value: dict[str, Any] = {
             "subjectKind": self.subject_kind.value,
             "subjectCommitment": self.subject_commitment.hex(),
             "controller": self.controller,
@@ -139,6 +141,9 @@ class AuthorizationTerms:
             "discloseAfter": self.disclose_after,
             "catalogueVersion": self.catalogue_version,
         }
+        if self.amends is not None:
+            value["amends"] = self.amends
+        return value
 
     @classmethod
     def from_json(cls, value: Any) -> AuthorizationTerms:
@@ -164,6 +169,7 @@ class AuthorizationTerms:
                     None if value.get("discloseAfter") is None else _int(value["discloseAfter"])
                 ),
                 catalogue_version=_int(value.get("catalogueVersion", 1)),
+                amends=None if value.get("amends") is None else str(value["amends"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidTerms(f"not authorization terms: {exc}") from None

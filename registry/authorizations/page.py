@@ -28,7 +28,13 @@ OUTCOMES = {
 }
 """What each outcome reads as on the page."""
 
-STATUSES = {"requested": "待同意", "granted": "生效中", "revoked": "已撤回", "expired": "已过期"}
+STATUSES = {
+    "requested": "待同意",
+    "granted": "生效中",
+    "revoked": "已撤回",
+    "amended": "已变更",
+    "expired": "已过期",
+}
 BASES = {
     "consent": "本人同意",
     "statutory_duty": "法定职责",

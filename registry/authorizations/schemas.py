@@ -52,7 +52,7 @@ class AuthorizationPublic(BaseModel):
     """An authorization as its parties see it."""
 
     id: str
-    status: str = Field(description="requested, granted, revoked or expired")
+    status: str = Field(description="requested, granted, revoked, amended or expired")
     terms: dict[str, Any]
     terms_hash: str
     subject_salt: str = Field(description="hex salt of the subject commitment")

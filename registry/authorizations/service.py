@@ -63,6 +63,7 @@ class Status:
     REQUESTED = "requested"
     GRANTED = "granted"
     REVOKED = "revoked"
+    AMENDED = "amended"
     EXPIRED = "expired"
 
 
@@ -102,11 +103,17 @@ def _subject_of_client(sharing: Sharing, client: Client) -> str:
 
 
 def request_authorization(
-    sharing: Sharing, client: Client, payload: AuthorizationCreate
+    sharing: Sharing,
+    client: Client,
+    payload: AuthorizationCreate,
+    *,
+    amends: str | None = None,
 ) -> AuthorizationPublic:
     """Store a department's request; grant it at once (anchoring the grant) if its legal
-    basis needs no consent. Raises Forbidden (not a data client, or neither the controller
-    nor the recipient), InvalidInput (terms)."""
+    basis needs no consent. With ``amends``, the new terms replace that authorization (of
+    the same subject, in force) once granted: the old one then ends with an anchored
+    ``amend`` event. Raises Forbidden (not a data client, or neither the controller nor the
+    recipient), NotFound (``amends`` unknown to the client), InvalidInput (terms)."""
     if DATA_ROLE not in client.roles:
         raise Forbidden(f"client {client.id} may not ask for authorizations")
     if client.uscc not in (payload.controller, payload.recipient):
@@ -114,6 +121,8 @@ def request_authorization(
     try:
         kind = SubjectKind(payload.subject_kind)
         identifier = canonical_subject(kind, payload.subject_id)
+        if amends is not None:
+            _check_amendable(sharing, client, amends, kind, identifier)
         salt = os.urandom(SUBJECT_SALT_SIZE)
         terms = validate_terms(
             AuthorizationTerms(
@@ -130,6 +139,7 @@ def request_authorization(
                 max_uses=payload.max_uses,
                 disclose_after=payload.disclose_after,
                 catalogue_version=sharing.catalogue.version,
+                amends=amends,
             ),
             sharing.catalogue,
         )
@@ -165,7 +175,7 @@ def request_authorization(
             row.consent_json = json.dumps(ConsentEvidence(ConsentMethod.NOT_REQUIRED).to_json())
             row.granted_at = now
             session.flush()
-            _add_event(sharing, session, row, EventKind.GRANT, client.id, now)
+            _record_grant(sharing, session, row, terms, client.id, now)
         authorization_id = row.id
     return authorization_view(sharing, authorization_id)
 
@@ -209,8 +219,41 @@ def give_consent(
             raise InvalidInput("consent was given already", code="already_granted")
         stored.consent_json = json.dumps(evidence.to_json())
         stored.granted_at = now
-        _add_event(sharing, session, stored, EventKind.GRANT, client.id, now)
+        _record_grant(sharing, session, stored, terms, client.id, now)
     return authorization_view(sharing, authorization_id)
+
+
+def _check_amendable(
+    sharing: Sharing, client: Client, amends: str, kind: SubjectKind, identifier: str
+) -> None:
+    with sharing.db.read_session() as session:
+        old = session.get(AuthorizationRow, amends)
+        if old is None or not may_see(sharing, old, client):
+            raise NotFound(f"no authorization {amends}", code="authorization_not_found")
+        if old.subject_index != sharing.signer.subject_index(kind.value, identifier):
+            raise InvalidInput("an amendment keeps the subject", code="invalid_amendment")
+        if old.revoked_at is not None or old.granted_at is None:
+            raise InvalidInput("only an authorization in force is amended", code="not_in_force")
+
+
+def _record_grant(
+    sharing: Sharing,
+    session: Session,
+    row: AuthorizationRow,
+    terms: AuthorizationTerms,
+    actor: str,
+    now: int,
+) -> None:
+    """Anchor the grant of ``row``; if its terms amend another authorization still in
+    force, end that one from this second with an anchored ``amend`` event."""
+    _add_event(sharing, session, row, EventKind.GRANT, actor, now)
+    if terms.amends is None:
+        return
+    old = session.get(AuthorizationRow, terms.amends)
+    if old is not None and old.revoked_at is None:
+        old.revoked_at = now
+        old.revoked_by = f"amended:{row.id}"
+        _add_event(sharing, session, old, EventKind.AMEND, actor, now)
 
 
 def revoke(
@@ -310,7 +353,8 @@ def _terms(row: AuthorizationRow) -> AuthorizationTerms:
 def status_of(row: AuthorizationRow, now: int) -> str:
     """requested, granted, revoked or expired, at second ``now``."""
     if row.revoked_at is not None:
-        return Status.REVOKED
+        amended = (row.revoked_by or "").startswith("amended:")
+        return Status.AMENDED if amended else Status.REVOKED
     if row.granted_at is None:
         return Status.REQUESTED
     if _terms(row).valid_until <= now:

@@ -70,6 +70,24 @@ def _visible(request: Request, client: Client, authorization_id: str) -> None:
             raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
 
 
+@router.post(
+    "/v1/authorizations/{authorization_id}/amend",
+    status_code=201,
+    response_model=AuthorizationPublic,
+    responses={**_ERRORS, 404: {}, 422: {"description": "terms not valid, or not in force"}},
+)
+async def amend(
+    authorization_id: str, payload: AuthorizationCreate, client: ClientDep, request: Request
+) -> Any:
+    """Ask for new terms replacing an authorization in force (same subject). Once granted
+    (the subject's consent, as for a new one; at once for a basis needing none) the old one
+    ends with an anchored ``amend`` event and the new one's grant is anchored."""
+    sharing = get_gateway(request).sharing
+    return await run_blocking(
+        lambda: request_authorization(sharing, client, payload, amends=authorization_id)
+    )
+
+
 @router.get(
     "/v1/authorizations/{authorization_id}",
     response_model=AuthorizationPublic,

@@ -154,3 +154,13 @@ def test_investigation_may_delay_disclosure() -> None:
     validate_terms(terms, CATALOGUE)
     with pytest.raises(InvalidTerms):
         validate_terms(dataclasses.replace(terms, disclose_after=1), CATALOGUE)
+
+
+def test_an_amendment_names_what_it_replaces_in_what_is_consented_to() -> None:
+    plain = sample_terms()
+    amending = dataclasses.replace(plain, amends="7c1f2a8e-0000-4000-8000-000000000001")
+    assert "amends" not in plain.to_json() and amending.to_json()["amends"] == amending.amends
+    assert AuthorizationTerms.from_json(amending.to_json()) == amending
+    assert terms_hash(amending) != terms_hash(plain)
+    with pytest.raises(ConsentInvalid):
+        verify_consent(amending, enterprise_consent(plain), chain_id=CHAIN_ID)

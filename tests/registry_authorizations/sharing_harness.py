@@ -113,7 +113,7 @@ class Scenario:
         gateway: DataGateway = self.http.app.state.data_gateway  # type: ignore[attr-defined]
         return gateway
 
-    def ask(self, **changes: Any) -> dict[str, Any]:
+    def ask(self, path: str = "/v1/authorizations", **changes: Any) -> dict[str, Any]:
         """The recipient asks for an authorization of the enterprise's license metadata
         (one hour from now, consent) with ``changes``; returns the answer."""
         now = int(time.time())
@@ -129,7 +129,7 @@ class Scenario:
             "valid_until": now + 3_600,
         }
         body.update(changes)
-        response = self.recipient.post(self.http, "/v1/authorizations", body)
+        response = self.recipient.post(self.http, path, body)
         assert response.status_code == 201, response.text
         answer: dict[str, Any] = response.json()
         return answer

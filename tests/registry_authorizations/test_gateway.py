@@ -235,3 +235,39 @@ def test_every_stream_is_one_hash_chain(scenario: Scenario, tmp_path: Path) -> N
     accesses = listed.json()["accesses"]
     assert [a["outcome"] for a in accesses] == ["allowed", "caller_not_recipient", "no_uses_left"]
     verify_access_chain([a["receipt"]["entry"] for a in accesses])
+
+
+def test_expiry_is_recorded_as_an_anchored_event(scenario: Scenario) -> None:
+    end = int(time.time()) + 1_000
+    granted = scenario.granted(valid_until=end)
+    sharing = scenario.gateway.sharing
+    try:
+        sharing.clock = lambda: float(end)
+        listed = scenario.enterprise.get(scenario.http, "/v1/tracker/authorizations").json()
+    finally:
+        sharing.clock = time.time
+    (mine,) = [a for a in listed["authorizations"] if a["id"] == granted["id"]]
+    assert mine["status"] == "expired"
+    assert [event["kind"] for event in mine["events"]] == ["grant", "expire"]
+    assert mine["events"][1]["event"]["actor"] == "registry"
+
+
+def test_amendment_replaces_the_authorization_once_consented(scenario: Scenario) -> None:
+    old = scenario.granted()
+    new = scenario.ask(f"/v1/authorizations/{old['id']}/amend", max_uses=1)
+    assert new["status"] == "requested" and new["terms"]["amends"] == old["id"]
+    # In force until the subject consents to the new terms.
+    assert scenario.read(old["id"]).status_code == 200
+    scenario.consent(new)
+    replaced = scenario.recipient.get(scenario.http, f"/v1/authorizations/{old['id']}").json()
+    assert replaced["status"] == "amended"
+    assert [event["kind"] for event in replaced["events"]] == ["grant", "amend"]
+    refused(scenario.read(old["id"]), "authorization_revoked")
+    assert scenario.read(new["id"]).status_code == 200
+    refused(scenario.read(new["id"]), "no_uses_left")
+    other_subject = scenario.recipient.post(
+        scenario.http,
+        f"/v1/authorizations/{new['id']}/amend",
+        {**_statutory(), "subject_id": "91350102MA2Y0002X7"},
+    )
+    assert other_subject.status_code == 422
