@@ -464,11 +464,11 @@ def transaction_rows(
     lianxin: System,
     hardhat: System,
     args: argparse.Namespace,
-    base: System | None = None,
+    bases: Sequence[System] = (),
     pids: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every client path (of ``args.clients``) on every system, both modes, rounds
-    interleaved; ``base`` is a second lianxin node from another source tree. ``pids``
+    interleaved; ``bases`` are lianxin nodes from other source trees. ``pids``
     (system name -> node process) adds the node's CPU time per transaction."""
     pids = pids or {}
     rows = []
@@ -480,7 +480,7 @@ def transaction_rows(
         paths: list[tuple[str, str, int, Callable[[], Round]]] = []
         rounds = {"lean raw": lean_raw_round, "web3 raw": web3_raw_round}
         rounds["web3 transact"] = web3_transact_round
-        systems = (lianxin, hardhat) if base is None else (base, lianxin, hardhat)
+        systems = (*bases, lianxin, hardhat)
         for system in systems:
             paths += [
                 (system.name, client, count, _bind(rounds[client], system, count, pipelined))
@@ -520,13 +520,13 @@ def _bind(function: Callable[..., Round], *args: Any) -> Callable[[], Round]:
 
 
 def call_rows(
-    lianxin: System, hardhat: System, args: argparse.Namespace, base: System | None = None
+    lianxin: System, hardhat: System, args: argparse.Namespace, bases: Sequence[System] = ()
 ) -> list[dict]:
     """``eth_call`` of ``Anchor.total()`` per second: lean client on both nodes, web3's
-    ``.call()`` on all three systems (and ``base``, a second lianxin node, when given)."""
+    ``.call()`` on all three systems (and on ``bases``, lianxin nodes from other trees)."""
     tester = eth_tester_system() if args.tester_calls > 0 else None
     paths: list[tuple[str, str, int, Callable[[], Any]]] = []
-    nodes = (lianxin, hardhat) if base is None else (base, lianxin, hardhat)
+    nodes = (*bases, lianxin, hardhat)
     for system in nodes:
         lean = system.lean
         assert lean is not None
@@ -892,8 +892,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline-root",
         type=Path,
+        action="append",
+        default=[],
         help="also run a lianxin node from this source tree (e.g. `git archive` of an "
-        "earlier commit), as system lianxin-base, in the same run",
+        "earlier commit), as system lianxin-<folder name>, in the same run; repeatable",
     )
     args = parser.parse_args(argv)
     args.clients = [client.strip() for client in args.clients.split(",") if client.strip()]
@@ -926,25 +928,25 @@ def main(argv: list[str] | None = None) -> None:
         peers.ProcessGroup() as group,
     ):
         node = peers.start_lianxin(group, workdir)
-        base_node = (
-            None
-            if args.baseline_root is None
-            else peers.start_lianxin(group, workdir, source=args.baseline_root, name="base")
-        )
+        base_nodes = {
+            f"lianxin-{root.name}": peers.start_lianxin(
+                group, workdir, source=root, name=f"base-{root.name}"
+            )
+            for root in args.baseline_root
+        }
         hardhat_node = peers.start_hardhat(group, workdir)
         lianxin, signer = lianxin_system(node)
-        base = None if base_node is None else lianxin_system(base_node, "lianxin-base")[0]
+        bases = [lianxin_system(base, name)[0] for name, base in base_nodes.items()]
         hardhat, sender = hardhat_system(hardhat_node)
 
         print("transactions ...", flush=True)
         pids = {"lianxin": node.process.pid, "hardhat": peers.node_pid(hardhat_node.process)}
-        if base_node is not None:
-            pids["lianxin-base"] = base_node.process.pid
-        report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, base, pids)
+        pids.update({name: base.process.pid for name, base in base_nodes.items()})
+        report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, bases, pids)
         print_transactions(tx_rows)
 
         print("\neth_call ...", flush=True)
-        report["eth_call"] = calls = call_rows(lianxin, hardhat, args, base)
+        report["eth_call"] = calls = call_rows(lianxin, hardhat, args, bases)
         print_calls(calls)
 
         missed = [
@@ -963,9 +965,9 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 print_profile(profile)
             report["profile"] = profile
-            if base_node is not None and base is not None:
-                print("\nprofiling the lianxin-base node with py-spy ...", flush=True)
-                base_out = args.out.with_name(f"{args.out.stem}_base{args.out.suffix}")
+            for (name, base_node), base in zip(base_nodes.items(), bases, strict=True):
+                print(f"\nprofiling the {name} node with py-spy ...", flush=True)
+                base_out = args.out.with_name(f"{args.out.stem}_{name}{args.out.suffix}")
                 try:
                     base_profile = profile_node(
                         base_node, base, args.pipelined, args.sequential, base_out
@@ -975,7 +977,7 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"profile failed: {exc}")
                 else:
                     print_profile(base_profile)
-                report["profile_base"] = base_profile
+                report[f"profile_{name}"] = base_profile
 
         if args.log_events > 0:
             print(f"\neth_getLogs: filling {args.log_events:,} events on each node ...", flush=True)
@@ -994,7 +996,9 @@ def main(argv: list[str] | None = None) -> None:
     lean = {r["mode"]: r for r in tx_rows if r["system"] == "lianxin" and r["client"] == "lean raw"}
     print(", ".join(f"{mode} {row['ratio_vs_hardhat']:.2f}x" for mode, row in lean.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    args.out.write_text(
+        json.dumps(report, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
+    )
     print(f"wrote {args.out}")
 
 
