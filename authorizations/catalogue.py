@@ -119,7 +119,7 @@ def parse_catalogue(items_toml: str, purposes_toml: str) -> Catalogue:
         if not ITEM_CODE.fullmatch(code) or code in items:
             raise CatalogueError(f"item code {code!r} is malformed or repeated")
         try:
-            kind = ItemKind(entry.get("kind"))
+            kind = ItemKind(str(entry.get("kind")))
         except ValueError:
             raise CatalogueError(f"item {code!r} has no known kind") from None
         items[code] = DataItem(code, kind, str(entry.get("name", code)))

@@ -228,6 +228,9 @@ class _DataCalls:
 class DataClient(TrustClient, _DataCalls):
     """Synchronous data-sharing client (see the module docstring)."""
 
+    def __enter__(self) -> DataClient:
+        return self
+
     def _read(self, call: Call[_T]) -> _T:
         exchange: Exchange[_T] = self._exchange(call)
         while (attempt := exchange.next_attempt()) is not None:
@@ -319,6 +322,9 @@ class DataClient(TrustClient, _DataCalls):
 
 class AsyncDataClient(AsyncTrustClient, _DataCalls):
     """The same client on ``httpx.AsyncClient``."""
+
+    async def __aenter__(self) -> AsyncDataClient:
+        return self
 
     async def _read(self, call: Call[_T]) -> _T:
         exchange: Exchange[_T] = self._exchange(call)
