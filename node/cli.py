@@ -29,6 +29,7 @@ from node.chain_dir import (
     save_key,
 )
 from node.cli_accounts import accounts_app
+from node.cli_backup import register as register_backup
 from node.cli_common import (
     DEFAULT_DIR,
     EXIT_BAD,
@@ -65,6 +66,7 @@ app = typer.Typer(help="lianxin (链信): operate a consortium chain node.", no_
 node_app = typer.Typer(help="Start, stop and inspect the node process.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage SM2 account keys (SM4 keystores).", no_args_is_help=True)
 app.add_typer(node_app, name="node")
+register_backup(node_app)
 app.add_typer(keys_app, name="keys")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(contract_app, name="contract")
@@ -127,6 +129,14 @@ def node_start(
     directory: DirOption = DEFAULT_DIR,
     background: Annotated[bool, typer.Option("--background", "-b", help="detach")] = False,
     log_level: Annotated[str, typer.Option(help="log level")] = "INFO",
+    confirm_restored_wal: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-restored-wal",
+            help="start a validator restored from a backup: only once the node it replaces "
+            "can never run again (else it may sign twice in one slot)",
+        ),
+    ] = False,
 ) -> None:
     """Run the node in the foreground (Ctrl-C stops it cleanly) or in the background; in the
     background, return once it answers JSON-RPC, or fail with its error and no pid file."""
@@ -135,6 +145,8 @@ def node_start(
         raise fail(f"{chain.config} not found; run `lianxin init` first")
     command = [sys.executable, "-m", "node.daemon", "--config", str(chain.config)]
     command += ["--log-level", log_level]
+    if confirm_restored_wal:
+        command.append("--confirm-restored-wal")
     if not background:
         os.execv(sys.executable, command)
     pid_file, log_file = chain.root / "node.pid", chain.root / "node.log"

@@ -27,6 +27,7 @@ from node.consensus_driver import ConsensusDriver
 from node.ledger import CommittedBlock, Ledger, LedgerError
 from node.mempool import Mempool, Permissions
 from node.producer import DevProducer
+from node.restore_guard import check_restored
 from node.rpc.errors import InvalidParams
 from node.rpc.methods import RpcApi
 from node.rpc.server import RpcServer
@@ -238,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lianxin-node", description="Run a lianxin node.")
     parser.add_argument("--config", type=Path, required=True, help="node TOML configuration")
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--confirm-restored-wal",
+        action="store_true",
+        help="start a validator restored from a backup (double-sign risk: see node.backup)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -245,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     log_backend_choice(log)
     try:
         config = load_config(args.config)
+        check_restored(config, confirmed=args.confirm_restored_wal)
         asyncio.run(run(config))
     except (ConfigError, ChainError, LedgerError, WalError) as exc:
         print(f"error: {exc}", file=sys.stderr)

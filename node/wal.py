@@ -191,6 +191,10 @@ class Wal:
             os.close(self._fd)
             self._fd = -1
 
+    def last_message(self) -> Message | None:
+        """The last signed message recorded, ``None`` if the log is empty."""
+        return self._entries[-1] if self._entries else None
+
     def messages_at(self, height: int) -> tuple[Message, ...]:
         """Own signed messages of ``height``, in the order they were written."""
         return tuple(m for m in self._entries if m.height == height)
