@@ -339,14 +339,19 @@ def test_a_frame_of_deeply_nested_rlp_is_refused_and_the_node_lives(
     proxied_net: tuple[Net, MitmProxy],
 ) -> None:
     net, _ = proxied_net
+    wait_until("all links up", lambda: fully_connected(net))
     body = deeply_nested_rlp(MAX_FRAME_BYTES - 1)  # the node's default frame limit
-    before = counter(net, 0, "malformed_messages")
-    # The node may refuse the frame and close the link before the last of its 4 MiB is
-    # written: a broken pipe here is the refusal arriving early, and the counter says which.
-    with contextlib.suppress(ConnectionError):
-        asyncio.run(_send_as_validator(net, 0, 1, body))
-    wait_until("the frame refused", lambda: counter(net, 0, "malformed_messages") > before)
-    os.kill(net.pid(0), 0)  # still alive
+    # The frame comes over a connection authenticated with another validator's key, which
+    # replaces that validator's own link. Of two peers only the one with the smaller key
+    # dials, so the target is the validator with the smallest key: the validator impersonated
+    # never redials it, and its redial cannot replace the connection before the frame is read.
+    keys = {index: net.key(index).public_key.to_bytes() for index in range(4)}
+    target = min(keys, key=keys.__getitem__)
+    sender = next(index for index in range(4) if index != target)
+    before = counter(net, target, "malformed_messages")
+    asyncio.run(_send_as_validator(net, target, sender, body))
+    wait_until("the frame refused", lambda: counter(net, target, "malformed_messages") > before)
+    os.kill(net.pid(target), 0)  # still alive
     wait_until("all links up", lambda: fully_connected(net))
     keeps_committing(net)
 
