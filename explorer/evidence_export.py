@@ -177,8 +177,9 @@ def report_document(
             widths=[1, 4, 1],
         ),
         Paragraph(
-            "每笔交易的 SM2 签名、交易与回执的默克尔证明、区块头及其提交证书均收录于 evidence.json，"
-            "可离线核验：lianxin verify-evidence 文件名。二维码内容为 evidence.json 的 SM3 摘要。"
+            "每笔交易的 SM2 签名、交易与回执的默克尔证明、区块头及其提交证书"
+            "均收录于 evidence.json，可离线核验：lianxin verify-evidence 文件名。"
+            "二维码内容为 evidence.json 的 SM3 摘要。"
         ),
         QRCode(digest, caption="evidence.json SM3"),
     ]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import atexit
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -1,0 +1,189 @@
+"""The explorer's pages in a real headless Chromium (Debian's ``chromium``), with the network
+cut (no DNS for anything but the loopback, an unreachable proxy): every page type at a phone
+(390x844) and a laptop (1280x800) viewport, its Chinese text in the DOM and drawn with a
+CJK font, screenshots kept under test-artifacts/. The explorer runs as its own process
+(``python -m explorer run``) on the explorer tests' shared dev chain."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "explorer"))
+
+from chain_activity import (
+    DEPARTMENT_NAME,
+    DEPARTMENT_USCC,
+    Activity,
+    DevChain,
+    free_port,
+    shared_chain,
+)
+
+from sdk.account import Sm2Account
+
+CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORTS = ((390, 844), (1280, 800))
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+BROWSER_TIMEOUT_S = 120
+START_SECONDS = 180.0
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium package (/usr/bin/chromium)"
+)
+
+
+def chromium(url: str, screenshot: Path, profile: Path, viewport: tuple[int, int]) -> str:
+    """Load ``url`` with the network cut; save a screenshot, return the DOM."""
+    width, height = viewport
+    completed = subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--proxy-server=http://127.0.0.1:9",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BROWSER_TIMEOUT_S,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+@pytest.fixture(scope="module")
+def explorer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, DevChain, Activity]]:
+    chain, activity = shared_chain()
+    folder = tmp_path_factory.mktemp("explorer")
+    port = free_port()
+    command = [
+        sys.executable, "-m", "explorer", "run", "--dir", str(chain.root), "--port", str(port),
+        "--database-url", f"sqlite:///{folder / 'explorer.db'}",
+    ]  # fmt: skip
+    with open(folder / "explorer.log", "wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        head = httpx.post(
+            chain.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}
+        ).json()
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            assert process.poll() is None, (folder / "explorer.log").read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if _indexed(base, chain, int(head["result"], 16)):
+                    break
+            assert time.monotonic() < deadline, "the explorer did not come up"
+            time.sleep(0.2)
+        yield base, chain, activity
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _ticket(base: str, chain: DevChain) -> str:
+    account = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
+    with httpx.Client(base_url=base, timeout=30) as client:
+        challenge = client.post("/auth/challenge").json()
+        answer = client.post(
+            "/auth/login",
+            data={
+                "nonce": challenge["nonce"],
+                "public_key": account.public_key_bytes.hex(),
+                "signature": account.private_key.sign(challenge["text"].encode()).hex(),
+            },
+        )
+        answer.raise_for_status()
+        return str(answer.json()["ticket"])
+
+
+def _indexed(base: str, chain: DevChain, head: int) -> bool:
+    with httpx.Client(base_url=base, timeout=30) as client:
+        client.get(f"/auth/enter?ticket={_ticket(base, chain)}")
+        return client.get(f"/block/{head}").status_code == 200
+
+
+def test_every_page_type_offline_at_phone_and_laptop_sizes(
+    explorer: tuple[str, DevChain, Activity], tmp_path: Path
+) -> None:
+    base, chain, activity = explorer
+    assert subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True).stdout.strip(), (
+        "no CJK font: Chinese would be drawn as boxes"
+    )
+    pages = {
+        "overview": ("/", "最新区块"),
+        "block": ("/block/6", "提交证书"),
+        "transaction": (f"/tx/0x{activity.receipts['anchor'].tx_hash.hex()}", "批次上链"),
+        "department": (f"/department/{DEPARTMENT_USCC}", DEPARTMENT_NAME),
+        "validators": ("/validators", "签名参与度"),
+        "permissions": ("/permissions", "账户冻结状态变更"),
+        "record": (f"/record/0x{activity.batch_root.hex()}", "记录撤销"),
+        "license": (f"/license/0x{activity.license_hash.hex()}", "证照状态变更"),
+        "verify": ("/verify", "链上复核"),
+    }
+    runs = [
+        (name, path, text, viewport)
+        for name, (path, text) in pages.items()
+        for viewport in VIEWPORTS
+    ]
+
+    def run(item: tuple[str, str, str, tuple[int, int]]) -> tuple[str, str, Path, tuple[int, int]]:
+        name, path, _, viewport = item
+        tag = f"{name}-{viewport[0]}x{viewport[1]}"
+        url = f"{base}/auth/enter?ticket={_ticket(base, chain)}&next={path}"
+        shot = tmp_path / f"{tag}.png"
+        return tag, chromium(url, shot, tmp_path / f"profile-{tag}", viewport), shot, viewport
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with ThreadPoolExecutor(
+        max_workers=int(os.environ.get("LIANXIN_BROWSER_WORKERS", "3"))
+    ) as pool:
+        results = list(pool.map(run, runs))
+    for (name, _, text, _), (tag, dom, shot, viewport) in zip(runs, results, strict=True):
+        assert text in dom, tag
+        assert "审计员登录" not in dom or name == "login", f"{tag}: the session was not taken"
+        assert png_size(shot) == viewport, tag
+        shutil.copy(shot, ARTIFACTS / f"explorer-{tag}.png")
+    login_shot = tmp_path / "login.png"
+    dom = chromium(f"{base}/login", login_shot, tmp_path / "profile-login", VIEWPORTS[0])
+    assert "审计员登录" in dom and "lianxin explorer login" in dom
+    shutil.copy(login_shot, ARTIFACTS / "explorer-login-390x844.png")
