@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table
+from sqlalchemy.exc import IntegrityError
 
 from chain.crypto import sm3
 from credit.errors import ImportFileError
@@ -34,7 +35,7 @@ from registry.credit.events import IMPORT_REPORT, event_values
 from registry.credit.models import CreditEventRow
 from registry.credit.store import Publisher, StoreOutcome, require_authority, store_records
 from registry.db import Database
-from registry.errors import InvalidInput
+from registry.errors import Conflict, InvalidInput
 from sdk import canonical
 
 __all__ = [
@@ -118,7 +119,7 @@ def import_bytes(
     """Import the file ``data`` for ``publisher`` (see the module's text). Raises
     ImportRefused (all or nothing, with the report), InvalidInput (``unreadable_file``:
     not a table at all), Forbidden (a row of an authority the publisher may not act for:
-    nothing is imported)."""
+    nothing is imported), Conflict (a concurrent request stored one of its records)."""
     with tempfile.TemporaryDirectory(prefix="lianxin-credit-") as folder:
         path = Path(folder) / f"upload.{table_format.value}"
         path.write_bytes(data)
@@ -126,6 +127,24 @@ def import_bytes(
 
 
 def _import_path(
+    db: Database,
+    publisher: Publisher,
+    path: Path,
+    table_format: TableFormat,
+    mode: ImportMode,
+    progress: Callable[[str, int], None] | None,
+) -> ImportOutcome:
+    try:
+        return _import_in_one_transaction(db, publisher, path, table_format, mode, progress)
+    except IntegrityError:
+        # Another request stored one of these records between this one's lookup and insert.
+        raise Conflict(
+            "a concurrent request stored some of these records; import the file again",
+            code="concurrent_import",
+        ) from None
+
+
+def _import_in_one_transaction(
     db: Database,
     publisher: Publisher,
     path: Path,

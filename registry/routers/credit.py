@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 
 from credit.importing import ImportMode, TableFormat
 from credit.records import CommitmentStatus, CreditRecord
@@ -59,7 +60,7 @@ from registry.credit.store import (
     store_records,
 )
 from registry.deps import ClientDep, SignedDep, StateDep
-from registry.errors import Forbidden, InvalidInput, RegistryError, error_body
+from registry.errors import Conflict, Forbidden, InvalidInput, RegistryError, error_body
 from registry.models import Client
 from registry.threads import run_blocking
 
@@ -193,8 +194,11 @@ async def import_table(
 def _publish(state: StateDep, publisher: Publisher, records: list[CreditRecord]) -> EventsOut:
     for record in records:
         require_authority(publisher.client, record.authority_uscc, None)
-    with state.db.session() as session:
-        store_records(session, publisher, records)
+    try:
+        with state.db.session() as session:
+            store_records(session, publisher, records)
+    except IntegrityError:
+        raise Conflict("a concurrent request stored this record", code="concurrent") from None
     waiting = pending_events(state.db, publisher.client, limit=MAX_PENDING)
     return EventsOut(events=[event.id for event in waiting])
 
