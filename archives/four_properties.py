@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from archives.bag_reader import BagReading
 from archives.description import (
@@ -145,6 +146,27 @@ class FourPropertyReport:
     def canonical_json(self) -> bytes:
         """RFC 8785 bytes of :meth:`to_json`: what the report hash is taken over."""
         return canonical_json(self.to_json())
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> FourPropertyReport:
+        """A report read back from :meth:`to_json`; raises ValueError if it is not one."""
+        try:
+            return cls(
+                package=str(value["package"]),
+                stage=Stage(value["stage"]),
+                checked_at=datetime.fromisoformat(str(value["checkedAt"])),
+                items=tuple(
+                    CheckItem(
+                        code=str(item["code"]),
+                        name=str(item["name"]),
+                        verdict=Verdict(item["verdict"]),
+                        evidence=tuple(str(line) for line in item["evidence"]),
+                    )
+                    for item in value["items"]
+                ),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a four-property report: {exc}") from exc
 
 
 def _evidence(lines: list[str]) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ from archives.description import parse_description, parse_period
 from archives.errors import ArchiveError, PackageExists, PackageNotFound
 from archives.extraction import ExtractionLimits
 from archives.four_properties import FourPropertyReport, Stage, Verdict
+from archives.hashing import sm3_hex
 from archives.ingest import (
     DisposalApproval,
     aip_entries,
@@ -31,6 +32,7 @@ from archives.ingest import (
     store_version,
 )
 from archives.package import ManifestEntry, package_root
+from archives.report_pdf import render_report_pdf
 from archives.store import Lineage, LocalArchiveStore, PackageVersion
 from archives.submission import ROOT_KEY, record_key
 from archives.virus_scan import ClamdScanner, Scanner
@@ -334,7 +336,13 @@ class ArchiveService:
                 EventType.INGESTION,
                 Outcome.SUCCESS,
                 agent,
-                {"version": 1, "root": root, "reportSm3": "", "files": len(entries)},
+                {
+                    "version": 1,
+                    "root": root,
+                    "reportSm3": "",
+                    "reportPdfSm3": "",
+                    "files": len(entries),
+                },
             )
             try:
                 stored = store_version(
@@ -343,6 +351,7 @@ class ArchiveService:
             except PackageExists as exc:
                 raise Conflict(str(exc), code="package_exists") from exc
         ingestion[3]["reportSm3"] = stored.report_sm3
+        ingestion[3]["reportPdfSm3"] = sm3_hex(render_report_pdf(report, stored.description))
         changes = [ingestion, *self._check_events(report, "registry")]
         record_rows, event_rows, events = self._event_rows([], package_id, changes, now)
         self._store_rows(client, stored, report, records, (record_rows, event_rows), now)

@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
 from archives.errors import ArchiveError
+from archives.four_properties import FourPropertyReport
 from archives.ingest import IngestRefused, remove_scratch
+from archives.report_pdf import render_report_pdf
 from registry.archives.access import AccessRequest, export_access_copy, search
 from registry.archives.auditing import archive_health
 from registry.archives.service import ArchiveService, utc_now
@@ -187,6 +189,27 @@ async def package_report(
     if row is None:
         raise InvalidInput(f"package {package_id} has no version {version}")
     return JSONResponse(json.loads(row.report_json))
+
+
+@router.get("/packages/{package_id}/report.pdf")
+async def package_report_pdf(
+    package_id: str,
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The 四性 report as a Chinese PDF; it renders to the same bytes every time, whose SM3
+    the ingestion event records (``reportPdfSm3``)."""
+    _need(client, READ_ROLE)
+    rows = await run_blocking(_service(request, state).package_rows, package_id)
+    row = rows[-1] if version is None else next((r for r in rows if r.version == version), None)
+    if row is None:
+        raise InvalidInput(f"package {package_id} has no version {version}")
+    report = FourPropertyReport.from_json(json.loads(row.report_json))
+    description = {"档号": row.archival_code, "题名": row.title, "全宗号": row.fonds}
+    pdf = await run_blocking(render_report_pdf, report, description)
+    return Response(pdf, media_type="application/pdf")
 
 
 @router.post("/packages/{package_id}/dip")

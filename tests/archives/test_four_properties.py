@@ -4,6 +4,7 @@ cannot be checked say NOT_CHECKED, never PASS."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import socket
@@ -14,7 +15,14 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from archive_samples import SAMPLES, make_sample_bag, ofd_bytes, pdf_bytes, standard_files
+from archive_samples import (
+    SAMPLES,
+    description,
+    make_sample_bag,
+    ofd_bytes,
+    pdf_bytes,
+    standard_files,
+)
 
 from archives.bag_reader import read_bag
 from archives.four_properties import (
@@ -212,3 +220,20 @@ def test_virus_check_is_not_checked_without_a_scanner_and_fails_on_a_find(
 def test_classified_material_fails_security(tmp_path: Path, now: datetime) -> None:
     report = _check(make_sample_bag(tmp_path / "bag", 密级="机密"), now)
     _fails(report, "security.classification", "机密")
+
+
+def test_the_report_renders_as_the_same_chinese_pdf_every_time(
+    tmp_path: Path, now: datetime
+) -> None:
+    from pypdf import PdfReader
+
+    from archives.report_pdf import render_report_pdf
+
+    report = _check(make_sample_bag(tmp_path / "bag", 件数="5"), now)
+    again = FourPropertyReport.from_json(json.loads(report.canonical_json()))
+    assert again == report
+    described = dict(description())
+    first = render_report_pdf(report, described)
+    assert render_report_pdf(again, described) == first
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(first)).pages)
+    assert "电子档案四性检测报告" in text and "不通过" in text and "未检测" in text
