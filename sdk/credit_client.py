@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -139,7 +139,9 @@ def _profile_payload(subject: str, at: datetime.datetime | None) -> dict[str, An
     return {"subject": subject, "at": None if at is None else at.isoformat()}
 
 
-def sign_events(key: PrivateKey, chain_id: int, events: list[Mapping[str, Any]]) -> dict[str, str]:
+def sign_events(
+    key: PrivateKey, chain_id: int, events: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
     """The department's signature (base64 DER) of each pending event's commitment, by
     event id: the same sign bytes as a notarized record's
     (:func:`sdk.bundle_links.department_sign_bytes`)."""

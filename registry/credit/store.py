@@ -281,7 +281,6 @@ def _store_one(
             "created_at": now,
         }
     )
-    common = {"client": publisher.client, "digest": root, "at": now, "record_id": identity}
     if existing is None:
         columns.update(_window_columns(window, None))
         rows.records.append(
@@ -301,7 +300,15 @@ def _store_one(
         if isinstance(record, ListEntry):
             event_kind = LifecycleEventKind.LIST_ENTRY
         rows.events.append(
-            event_values(kind=event_kind.value, version=1, rule_set_hash=rule_hash, **common)
+            event_values(
+                client=publisher.client,
+                kind=event_kind.value,
+                digest=root,
+                at=now,
+                record_id=identity,
+                version=1,
+                rule_set_hash=rule_hash,
+            )
         )
         if isinstance(record, ListEntry):
             rows.memberships.append(_membership(identity, subject_key, record))
@@ -316,12 +323,15 @@ def _store_one(
         setattr(existing, name, value)
     rows.events.append(
         event_values(
+            client=publisher.client,
             kind=LifecycleEventKind.CORRECT.value,
+            digest=root,
+            at=now,
+            record_id=identity,
             version=version,
             rule_set_hash=rule_hash,
             changed_fields=tuple(changed),
             reason="corrected by the publishing authority",
-            **common,
         )
     )
     return StoreOutcome.CORRECTED
