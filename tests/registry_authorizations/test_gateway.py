@@ -7,12 +7,14 @@ is logged with a receipt the registry signed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from registry_harness import (
@@ -37,6 +39,7 @@ from sqlalchemy import func, select
 
 from registry.app import create_app
 from registry.authorizations.models import AccessLogRow
+from sdk.data_client import AccessRefused, AsyncDataClient, Authorization
 from sdk.data_receipts import (
     AccessReceipt,
     verify_access_chain,
@@ -271,3 +274,48 @@ def test_amendment_replaces_the_authorization_once_consented(scenario: Scenario)
         {**_statutory(), "subject_id": "91350102MA2Y0002X7"},
     )
     assert other_subject.status_code == 422
+
+
+def test_the_async_client_reads_and_revokes(scenario: Scenario) -> None:
+    transport = httpx.ASGITransport(app=scenario.http.app)
+
+    def client(party: Any) -> AsyncDataClient:
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        return AsyncDataClient("http://testserver", party.client_id, party.key, http_client=http)
+
+    async def run() -> None:
+        async with client(scenario.recipient) as department, client(scenario.enterprise) as owner:
+            asked = await department.request_authorization(
+                **{
+                    **_statutory(),
+                    "legal_basis": "consent",
+                    "basis_citation": "",
+                    "purpose": "approval.food-business-license",
+                }
+            )
+            assert isinstance(asked, Authorization) and asked.status == "requested"
+            granted = await owner.grant(asked, chain_id=scenario.chain_id)
+            read = await department.read(
+                granted.id,
+                item="license.metadata",
+                purpose="approval.food-business-license",
+                resource=scenario.license_id,
+            )
+            assert read.data["identifier"] == scenario.license_id
+            assert (await owner.revoke(granted.id)).status == "revoked"
+            with pytest.raises(AccessRefused) as refused:
+                await department.read(
+                    granted.id,
+                    item="license.metadata",
+                    purpose="approval.food-business-license",
+                    resource=scenario.license_id,
+                )
+            assert refused.value.code == "authorization_revoked"
+            outcomes = [
+                a.outcome
+                for a in await owner.tracker_accesses()
+                if a.authorization_id == granted.id
+            ]
+            assert sorted(outcomes) == ["allowed", "authorization_revoked"]
+
+    asyncio.run(run())
