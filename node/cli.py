@@ -510,6 +510,17 @@ def archives(ctx: typer.Context) -> None:
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
 )
+def data(ctx: typer.Context) -> None:
+    """Data-sharing authorizations and access logs (list, show, accesses --verify,
+    tracker), a client of the registry run as its own process (`lianxin data --help`)."""
+    command = [sys.executable, "-m", "registry.authorizations.cli", *ctx.args]
+    os.execve(sys.executable, command, dict(os.environ))
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
 def credit(ctx: typer.Context) -> None:
     """A department's public-credit commands (import a 双公示 file with a progress bar,
     repair), a client of the registry run as its own process (`lianxin credit --help`)."""
