@@ -19,7 +19,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "command", nargs="?", default="run", choices=["run", "index", "serve", "verify-evidence"]
     )
-    parser.add_argument("file", nargs="?", type=Path, help="evidence zip (verify-evidence)")
+    parser.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="evidence zip (verify-evidence), or keystore (sign-challenge)",
+    )
     parser.add_argument("--dir", type=Path, default=Path("devchain"), help="chain directory")
     parser.add_argument("--database-url", default=None, help="index database (SQLAlchemy URL)")
     parser.add_argument("--node-url", default=None, help="the node's JSON-RPC URL")
@@ -119,11 +124,33 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def sign_challenge_command(args: argparse.Namespace) -> int:
+    """Sign a login challenge (read from stdin) with an SM2 keystore (FILE; its password
+    from the chain directory's password file): prints the public key and the signature to
+    paste into the login page."""
+    from sdk.account import Sm2Account
+
+    if args.file is None:
+        print(
+            "usage: lianxin explorer sign-challenge KEYSTORE [--dir DIR] < challenge",
+            file=sys.stderr,
+        )
+        return 2
+    password = (args.dir / "keystore-password").read_bytes().strip()
+    account = Sm2Account.from_keystore(args.file.read_bytes(), password)
+    challenge = sys.stdin.read().strip()
+    print("public key:", account.public_key_bytes.hex())
+    print("signature: ", account.private_key.sign(challenge.encode()).hex())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
     if args.command == "verify-evidence":
         return verify_evidence_command(args)
+    if args.command == "sign-challenge":
+        return sign_challenge_command(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = settings_from_args(args)

@@ -86,8 +86,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "challenge": ("登录挑战", "Login challenge"),
     "signature": ("SM2 签名（DER，十六进制）", "SM2 signature (DER, hex)"),
     "login_help": (
-        "用审计员 SM2 私钥对下列挑战签名：lianxin-explorer sign，或 gmssl / openssl 3。",
-        "Sign the challenge below with the auditor's SM2 key (openssl 3, gmssl, or the SDK).",
+        "用审计员 SM2 私钥对下列挑战签名（例如 lianxin explorer sign-challenge "
+        "keys/审计员.json < 挑战.txt，或 openssl 3 / gmssl），再填入公钥与签名。",
+        "Sign the challenge below with the auditor's SM2 key (lianxin explorer "
+        "sign-challenge KEYSTORE < challenge.txt, or openssl 3 / gmssl), then paste both.",
     ),
     "from_height": ("起始高度", "From height"),
     "to_height": ("结束高度", "To height"),

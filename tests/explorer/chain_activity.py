@@ -7,6 +7,7 @@ node's JSON-RPC, as a department system would send it."""
 from __future__ import annotations
 
 import atexit
+import json
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
-from e2e_harness import DevChain, cli_environment, free_port, lianxin_command, run_cli
+from e2e_harness import DevChain, cli_environment, free_port, lianxin_command
 
 from chain.crypto import sm3
 from chain.merkle import leaf_hash, merkle_root
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 NODE_START_SECONDS = 120.0
+INIT_SECONDS = 600.0
 DEPLOY_GAS = 8_000_000
 CALL_GAS = 1_000_000
 
@@ -71,9 +73,18 @@ def shared_chain() -> tuple[DevChain, Activity]:
 def start_dev_chain(root: Path) -> DevChain:
     """``lianxin init --dev`` in ``root`` and its node started as a child process."""
     port = free_port()
-    result = run_cli("init", str(root), "--dev", "--rpc-port", str(port), "--json")
-    assert result.code == 0, result
-    chain = DevChain(root=root, port=port, accounts=result.json()["accounts"])
+    # As run_cli, with a longer wait: making the keystores is CPU-bound and slow when the
+    # machine is busy.
+    completed = subprocess.run(
+        [*lianxin_command(), "init", str(root), "--dev", "--rpc-port", str(port), "--json"],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env=cli_environment(),
+        timeout=INIT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr.decode(errors="replace")
+    chain = DevChain(root=root, port=port, accounts=json.loads(completed.stdout)["accounts"])
     start_node(chain)
     return chain
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from chain_activity import Activity, DevChain, free_port, run_cli, start_node
+from chain_activity import Activity, DevChain, free_port, start_node
+from e2e_harness import run_cli
 from explorer_client import admin, explorer_client, login
 from typer.testing import CliRunner
 
