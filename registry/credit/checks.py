@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -17,7 +18,7 @@ from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
 from credit.records import ListEntry, ListExit, ListType, NaturalKey
 from credit.subjects import Subject, SubjectCategory
 from registry.credit.keys import CreditKeys
-from registry.credit.models import CreditCheckLog, CreditListMembership, CreditRecordRow
+from registry.credit.models import CreditListMembership, CreditRecordRow
 from registry.credit.store import as_aware
 from registry.db import Database
 from registry.errors import InvalidInput
@@ -108,16 +109,18 @@ def check_subject(
     activity: str,
     on: datetime.date,
     now: datetime.datetime,
-) -> CheckAnswer:
+) -> tuple[CheckAnswer, dict[str, Any]]:
     """Check ``subject`` (any identifier: USCC, resident ID) for ``activity`` on ``on``,
-    log the call as made by ``client`` at ``now``, and answer with every reason. An entry
-    whose decision was withdrawn does not count."""
+    and answer with every reason, with the ``credit_checks`` row that logs the call as made
+    by ``client`` at ``now`` (the caller commits it before answering:
+    :class:`registry.credit.check_log.CheckLogWriter`). An entry whose decision was
+    withdrawn does not count."""
     name = activity.strip()
     if not name or len(name) > MAX_ACTIVITY:
         raise InvalidInput(f"activity is 1 to {MAX_ACTIVITY} characters", code="bad_activity")
     subject_key = keys.subject_key(subject)
     measures = catalogue()
-    with db.session() as session:
+    with db.read_session() as session:
         rows = session.execute(
             select(CreditListMembership, CreditRecordRow)
             .join(CreditRecordRow, CreditRecordRow.id == CreditListMembership.record_id)
@@ -183,19 +186,17 @@ def check_subject(
                     ),
                 )
             )
-        session.add(
-            CreditCheckLog(
-                client_id=client.id,
-                checker_uscc=client.uscc,
-                checker_name=client.name[:200],
-                subject_key=subject_key,
-                activity=name,
-                on_date=on,
-                decision=result.decision.value,
-                at=now.astimezone(datetime.UTC),
-            )
-        )
-    return CheckAnswer(
+    log_row = {
+        "client_id": client.id,
+        "checker_uscc": client.uscc,
+        "checker_name": client.name[:200],
+        "subject_key": subject_key,
+        "activity": name,
+        "on_date": on,
+        "decision": result.decision.value,
+        "at": now.astimezone(datetime.UTC),
+    }
+    answer = CheckAnswer(
         decision=result.decision.value,
         activity=name,
         on=on,
@@ -205,3 +206,4 @@ def check_subject(
         catalogue_hash=result.catalogue_hash.hex(),
         checked_at=now,
     )
+    return answer, log_row

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from credit.importing import ImportMode, TableFormat
 from credit.records import CommitmentStatus, CreditRecord
 from credit.rulesets import BUNDLED_RULE_SETS, RuleSet, bundled_rule_set
+from registry.credit.check_log import CheckLogWriter
 from registry.credit.checks import CHECK_ROLES, check_subject
 from registry.credit.imports import ImportRefused, import_bytes
 from registry.credit.keys import CreditKeys
@@ -103,6 +104,14 @@ async def _keys(request: Request, state: StateDep) -> CreditKeys:
         keys = CreditKeys.for_signing_key(signer.private_key)
         request.app.state.credit_keys = keys
     return keys
+
+
+def _check_log(request: Request, state: StateDep) -> CheckLogWriter:
+    writer: CheckLogWriter | None = getattr(request.app.state, "credit_check_log", None)
+    if writer is None:
+        writer = CheckLogWriter(state.db)
+        request.app.state.credit_check_log = writer
+    return writer
 
 
 def _require_role(client: Client, roles: tuple[str, ...]) -> None:
@@ -369,10 +378,11 @@ async def repairs_overdue(request: Request, client: ClientDep, state: StateDep) 
 async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
     """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
     measure, the list entry and the records behind it, each with its proof bundle (null
-    while not anchored). The call is logged; the subject sees who checked it."""
+    while not anchored). The call is logged (committed before the answer, in groups with
+    the calls beside it); the subject sees who checked it."""
     _require_role(client, CHECK_ROLES)
     keys = await _keys(request, state)
-    answer = await run_blocking(
+    answer, log_row = await run_blocking(
         check_subject,
         state.db,
         keys,
@@ -382,6 +392,7 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
         on=payload.on,
         now=_now(request),
     )
+    await _check_log(request, state).append(log_row)
     ids = sorted(
         {reason.entry_record_id for reason in answer.reasons}
         | {record for reason in answer.reasons for record in reason.basis_record_ids}
