@@ -3,7 +3,9 @@
 :class:`LmdbBlockStore` implements :class:`chain.storage.BlockStore`. A committed block is
 written, with its receipts, its state writes, its certificate and every index, in ONE LMDB
 write transaction; the head moves in that same transaction. After a crash the store therefore
-holds a block entirely or not at all. The key layout is described in :mod:`node.storage.keys`.
+holds a block entirely or not at all. :meth:`LmdbBlockStore.commit_blocks` writes several
+consecutive blocks in one such transaction (group commit: one flush to disk for all of them,
+all or none stored). The key layout is described in :mod:`node.storage.keys`.
 
 Durability: the environment is opened with ``sync=True`` and ``metasync=True`` (LMDB's default
 full durability: data pages and the meta page are flushed with fsync before a commit returns),
