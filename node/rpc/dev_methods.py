@@ -16,6 +16,7 @@ Test helpers, on a single-validator dev chain only (-32020 elsewhere):
 
 - ``evm_mine([timestamp])`` commits a block now (empty if the pool is);
 - ``evm_increaseTime(seconds)`` moves the block clock forward, answering the total shift;
+- ``evm_setNextBlockTimestamp(seconds)`` moves it so that the next block carries that time;
 - ``evm_snapshot`` names the current head; ``evm_revert(id)`` succeeds only while no block
   was committed since that snapshot. Committed blocks are final on this ledger: LMDB holds
   each block, its state, its transaction and log indexes and its replay nonces in one
@@ -83,14 +84,23 @@ class BlockMaker(Protocol):
 
 @dataclass
 class DevClock:
-    """The dev producer's block clock: the wall clock plus the evm_increaseTime shift."""
+    """The dev producer's block clock: the wall clock plus the evm_increaseTime shift, or,
+    once, the time evm_setNextBlockTimestamp pinned for the next block."""
 
     shift_ms: int = 0
-    """How far evm_increaseTime moved blocks ahead of the wall clock."""
+    """How far the helpers moved blocks ahead of the wall clock."""
+    next_ms: int | None = None
+    """The time the next block must carry, if one was pinned."""
 
     def now_ms(self) -> int:
-        """Milliseconds since the Unix epoch, shifted."""
-        return time.time_ns() // 1_000_000 + self.shift_ms
+        """Milliseconds since the Unix epoch, shifted; a pinned time is answered once, and
+        the clock runs on from it."""
+        wall = time.time_ns() // 1_000_000
+        if self.next_ms is None:
+            return wall + self.shift_ms
+        pinned, self.next_ms = self.next_ms, None
+        self.shift_ms = max(self.shift_ms, pinned - wall)
+        return pinned
 
 
 @dataclass
@@ -270,19 +280,24 @@ class DevMethods:
         (timestamp_raw,) = p.positional(params, 0, 1, "evm_mine")
         maker = self._maker("evm_mine")
         if timestamp_raw is not None:
-            if isinstance(timestamp_raw, int) and not isinstance(timestamp_raw, bool):
-                seconds = timestamp_raw
-            else:
-                seconds = p.quantity(timestamp_raw, "timestamp", p.MAX_UINT64)
-            self._shift_to(seconds * 1000)
+            self._pin_next_block(timestamp_raw)
         await maker.produce_once()
         return "0x0"
 
-    def _shift_to(self, target_ms: int) -> None:
-        shift = max(self.clock.shift_ms, target_ms - (time.time_ns() // 1_000_000))
-        if shift > MAX_TIME_SHIFT_S * 1000:
+    def _pin_next_block(self, timestamp_raw: Any) -> None:
+        """Make the next block carry ``timestamp_raw`` (seconds, a number or a quantity)."""
+        if isinstance(timestamp_raw, int) and not isinstance(timestamp_raw, bool):
+            seconds = timestamp_raw
+        else:
+            seconds = p.quantity(timestamp_raw, "timestamp", p.MAX_UINT64)
+        head_ms = self.ctx.ledger.head.timestamp_ms
+        if seconds * 1000 <= head_ms:
+            raise InvalidParams(
+                f"timestamp: {seconds} is not after the head block's time ({head_ms // 1000})"
+            )
+        if seconds * 1000 - time.time_ns() // 1_000_000 > MAX_TIME_SHIFT_S * 1000:
             raise InvalidParams("timestamp: more than a century ahead")
-        self.clock.shift_ms = shift
+        self.clock.next_ms = seconds * 1000
 
     async def evm_increase_time(self, params: list[Any]) -> int:
         """Move the block clock ``seconds`` ahead; answers the total shift in seconds."""
@@ -296,6 +311,13 @@ class DevMethods:
             raise InvalidParams("seconds: expected 0 .. a century, in total")
         self.clock.shift_ms += seconds * 1000
         return self.clock.shift_ms // 1000
+
+    async def evm_set_next_block_timestamp(self, params: list[Any]) -> None:
+        """Move the block clock so that the next block carries ``timestamp`` (seconds); the
+        clock runs on from there. Never backwards: a block's time is past its parent's."""
+        (timestamp_raw,) = p.positional(params, 1, 1, "evm_setNextBlockTimestamp")
+        self._maker("evm_setNextBlockTimestamp")
+        self._pin_next_block(timestamp_raw)
 
     async def evm_snapshot(self, params: list[Any]) -> str:
         """An id naming the current head (see the module doc for what evm_revert can do)."""

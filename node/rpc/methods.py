@@ -112,6 +112,7 @@ class RpcApi:
             "eth_signTypedData": dev.eth_sign_typed_data_v4,
             "evm_mine": dev.evm_mine,
             "evm_increaseTime": dev.evm_increase_time,
+            "evm_setNextBlockTimestamp": dev.evm_set_next_block_timestamp,
             "evm_snapshot": dev.evm_snapshot,
             "evm_revert": dev.evm_revert,
             "eth_call": calls.eth_call,

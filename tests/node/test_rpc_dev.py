@@ -150,6 +150,16 @@ def test_evm_helpers_on_a_dev_chain(tmp_path: Path) -> None:
             assert int(mined["number"], 16) == int(before["number"], 16) + 1
             assert int(mined["timestamp"], 16) >= int(before["timestamp"], 16) + 3600
 
+            target = int(mined["timestamp"], 16) + 86_400
+            assert await client.call("evm_setNextBlockTimestamp", target) is None
+            await client.call("evm_mine")
+            dated = await client.call("eth_getBlockByNumber", "latest", False)
+            assert int(dated["timestamp"], 16) == target
+            await _refused(
+                client, ErrorCode.INVALID_PARAMS, "evm_setNextBlockTimestamp", target - 10
+            )
+            mined = dated
+
             unchanged = await client.call("evm_snapshot")
             assert await client.call("evm_revert", unchanged) is True
             assert await client.call("evm_revert", unchanged) is False
