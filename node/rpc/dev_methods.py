@@ -14,7 +14,7 @@ account's next one (committed plus pending); fee fields are checked for form and
 
 Test helpers, on a single-validator dev chain only (-32020 elsewhere):
 
-- ``evm_mine([timestamp])`` commits a block now (empty if the pool is);
+- ``evm_mine([timestamp])`` commits a block now (empty if the pool is), at that time if given;
 - ``evm_increaseTime(seconds)`` moves the block clock forward, answering the total shift;
 - ``evm_setNextBlockTimestamp(seconds)`` moves it so that the next block carries that time;
 - ``evm_snapshot`` names the current head; ``evm_revert(id)`` succeeds only while no block
@@ -275,8 +275,8 @@ class DevMethods:
         return self.block_maker
 
     async def evm_mine(self, params: list[Any]) -> str:
-        """Commit a block now; with a timestamp (seconds), the block clock jumps there first
-        (never backwards: a block's time is past its parent's)."""
+        """Commit a block now; with a timestamp (seconds, after the head's), the block
+        carries exactly that time."""
         (timestamp_raw,) = p.positional(params, 0, 1, "evm_mine")
         maker = self._maker("evm_mine")
         if timestamp_raw is not None:
