@@ -67,6 +67,7 @@ from registry.department_keys import register_department_key  # noqa: E402
 from registry.models import Batch, Record  # noqa: E402
 from registry.settings import RegistrySettings  # noqa: E402
 from sdk.account import Sm2Account  # noqa: E402
+from sdk.chain_reader import ChainUnavailable, RpcCallFailed  # noqa: E402
 from sdk.data_client import DataClient  # noqa: E402
 from sdk.identifiers import make_license_identifier  # noqa: E402
 from sdk.trust import TrustClient  # noqa: E402
@@ -173,7 +174,18 @@ def main() -> None:
         governance = Sm2Account.from_keystore(
             (chain_dir / "keys" / "admin.json").read_bytes(), settings.signer_password()
         )
-        bootstrap(gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局")
+        for attempt in range(5):
+            # A loaded machine's node may time out estimating the deployments; nothing is
+            # sent before the estimate, so trying again is safe.
+            try:
+                bootstrap(
+                    gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
+                )
+                break
+            except (ChainUnavailable, RpcCallFailed):
+                if attempt == 4:
+                    raise
+                time.sleep(5)
         controller_key = PrivateKey.generate()
         register_department_key(
             gateway,
