@@ -26,6 +26,7 @@ from registry_harness import CLIENT_KEY, TrustChain, new_client, registry_settin
 from sqlalchemy import select
 
 from archives.custody import EventType, Outcome
+from archives.hashing import sm3_hex
 from archives.ingest import DisposalApproval
 from archives.submission import sign_bag
 from chain.commit import ValidatorSet
@@ -36,6 +37,7 @@ from registry.archives.service import ArchiveService
 from registry.db import Database
 from registry.models import Record
 from sdk.archive_bundle import verify_dip
+from sdk.canonical import canonical_json
 from sdk.chain_reader import ChainReader
 
 ANCHOR_TIMEOUT_S = 60.0
@@ -135,6 +137,10 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
     assert served.get(f"/v1/archives/packages?title={quote('不存在')}").json() == []
     report = served.get(f"/v1/archives/packages/{package_id}/report").json()
     assert {item["code"] for item in report["items"]} >= {"authenticity.digests"}
+    pdf = served.get(f"/v1/archives/packages/{package_id}/report.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert sm3_hex(pdf.content) == ingested["events"][0]["detail"]["reportPdfSm3"]
+    assert sm3_hex(canonical_json(report)) == ingested["events"][0]["detail"]["reportSm3"]
 
     _wait_anchored(served, package_id)
     dip = served.post(f"/v1/archives/packages/{package_id}/dip", {"purpose": "查档：工作查考"})
