@@ -11,6 +11,7 @@ that the event loop keeps serving; quick indexed reads run inline. The handlers 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -27,6 +28,8 @@ from node.rpc.filter_methods import FilterMethods
 from node.rpc.lianxin_methods import LianxinMethods
 
 __all__ = ["CLIENT_VERSION", "EXPENSIVE_METHODS", "Handler", "RpcApi"]
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Any]], Awaitable[Any]]
 
@@ -73,6 +76,13 @@ class RpcApi:
                 validators=len(ledger.genesis.validators),
             )
         )
+        if self.dev_accounts is not None:
+            log.warning(
+                "dev chain: holding %d accounts unlocked from %s (eth_sendTransaction signs "
+                "for them); never set dev_accounts_dir on a real chain",
+                len(self.dev_accounts.accounts),
+                config.dev_accounts_dir,
+            )
         self.dev_clock = DevClock()
         """The dev producer's block clock (evm_increaseTime moves it)."""
         eth = EthMethods(self.context)
