@@ -55,6 +55,7 @@ from node.cli_net import net_app, net_init
 from node.cli_validators import validators_app
 from node.config import ConfigError, NodeConfig, load_config
 from node.daemon import load_genesis
+from node.health import DEFAULT_STALL_AFTER_S, probe
 from node.rpc_client import RpcError, rpc_call
 from node.storage.lmdb_store import LmdbBlockStore
 from node.verify import verify_chain
@@ -276,19 +277,24 @@ def node_stop(directory: DirOption = DEFAULT_DIR) -> None:
 
 @node_app.command("status")
 def node_status(
-    directory: DirOption = DEFAULT_DIR, rpc: RpcOption = None, as_json: JsonOption = False
+    directory: DirOption = DEFAULT_DIR,
+    rpc: RpcOption = None,
+    as_json: JsonOption = False,
+    stall_after: Annotated[
+        float, typer.Option(help="seconds without a commit that count as stalled")
+    ] = DEFAULT_STALL_AFTER_S,
 ) -> None:
-    """Show whether the node runs and how far its chain is."""
+    """Is the node healthy, and if not, why. Exit code for monitoring scripts: 0 ok,
+    1 warning (a peer not connected), 2 critical (no commit for --stall-after seconds),
+    3 unknown (no answer)."""
     url = rpc_url(directory, rpc)
-    height = int(call(url, "eth_blockNumber", []), 16)
-    chain_id = int(call(url, "eth_chainId", []), 16)
-    status = {
-        "rpc": url,
-        "chain_id": chain_id,
-        "height": height,
-        "pid": _running_pid(ChainDir(directory).root / "node.pid"),
-    }
+    health, status = probe(url, stall_after_s=stall_after)
+    status["pid"] = _running_pid(ChainDir(directory).root / "node.pid")
+    status["health"] = health.verdict
+    status["reasons"] = health.reasons
     emit(status, as_json)
+    if health.code:
+        raise typer.Exit(health.code)
 
 
 @app.command()

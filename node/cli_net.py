@@ -33,6 +33,7 @@ from node.cli_common import (
     read_password,
 )
 from node.config import ConfigError, load_config
+from node.health import DEFAULT_STALL_AFTER_S, probe
 from node.rpc_client import RpcError, rpc_call
 
 net_app = typer.Typer(help="Run a local network of validators.", no_args_is_help=True)
@@ -199,8 +200,10 @@ def net_stop(directory: DirOption = DEFAULT_DIR, node: NodeOption = None) -> Non
         raise fail(f"did not stop within {STOP_WAIT_S:.0f} s: {', '.join(stuck)}", EXIT_BAD)
 
 
-def _status_row(folder: Path) -> dict[str, Any]:
+def _status_row(folder: Path, stall_after_s: float) -> dict[str, Any]:
     row: dict[str, Any] = {"node": folder.name, "pid": _running_pid(folder)}
+    health, _read = probe(_rpc_url(folder), stall_after_s=stall_after_s)
+    row["health"], row["code"], row["reasons"] = health.verdict, health.code, health.reasons
     try:
         status = rpc_call(_rpc_url(folder), "lianxin_getConsensusStatus", [], timeout=2)
     except RpcError as exc:
@@ -217,19 +220,30 @@ def _status_row(folder: Path) -> dict[str, Any]:
 
 
 @net_app.command("status")
-def net_status(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
-    """Height, round, step and peers of each validator."""
-    rows = [_status_row(folder) for folder in _node_dirs(directory, None)]
+def net_status(
+    directory: DirOption = DEFAULT_DIR,
+    as_json: JsonOption = False,
+    stall_after: Annotated[
+        float, typer.Option(help="seconds without a commit that count as stalled")
+    ] = DEFAULT_STALL_AFTER_S,
+) -> None:
+    """Health, height, round, step and peers of each validator. Exits with the worst
+    node's code: 0 ok, 1 warning (a peer missing), 2 critical (stalled), 3 unknown (a node
+    does not answer)."""
+    rows = [_status_row(folder, stall_after) for folder in _node_dirs(directory, None)]
+    worst = max((row["code"] for row in rows), default=0)
     if as_json:
         emit(rows, True)
-        return
-    table = Table()
-    for column in ("node", "role", "pid", "head", "height", "round", "step", "peers"):
-        table.add_column(column)
-    for row in rows:
-        if "error" in row:
-            table.add_row(row["node"], "-", str(row["pid"]), "-", "-", "-", "unreachable", "-")
-            continue
-        table.add_row(*(str(row[c]) for c in ("node", "role", "pid", "head", "height", "round",
-                                               "step", "peers")))  # fmt: skip
-    console.print(table)
+    else:
+        table = Table()
+        columns = ("node", "health", "role", "pid", "head", "height", "round", "step", "peers")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(row.get(column, "-")) for column in columns))
+        console.print(table)
+        for row in rows:
+            for reason in row["reasons"]:
+                console.print(f"{row['node']}: {reason}")
+    if worst:
+        raise typer.Exit(worst)

@@ -26,6 +26,7 @@ from node.config import ConfigError, NodeConfig, load_config
 from node.consensus_driver import ConsensusDriver
 from node.ledger import CommittedBlock, Ledger, LedgerError
 from node.mempool import Mempool, Permissions
+from node.metrics import NodeMetrics, metrics_handler
 from node.producer import DevProducer
 from node.restore_guard import check_restored
 from node.rpc.errors import InvalidParams
@@ -86,6 +87,7 @@ class Node:
         self.server: RpcServer | None = None
         self.producer: DevProducer | None = None
         self.driver: ConsensusDriver | None = None
+        self.metrics: NodeMetrics | None = None
         self._producer_run: asyncio.Future[None] | None = None
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="lianxin-writer")
         # Dev mode: writes executed blocks to disk while the writer executes the next.
@@ -153,6 +155,7 @@ class Node:
             api.attach_block_maker(self.producer)
             self.producer.add_listener(self.server.on_block)
             self._producer_run = asyncio.ensure_future(self.producer.run())
+        self._attach_metrics(api)
         port = await self.server.start()
         log.info(
             "node serving JSON-RPC on %s:%d, chain %d at height %d",
@@ -162,6 +165,19 @@ class Node:
             ledger.head.height,
         )
         return port
+
+    def _attach_metrics(self, api: RpcApi) -> None:
+        """Serve ``/metrics`` (loopback only), time every JSON-RPC method, and observe
+        each commit (:mod:`node.metrics`)."""
+        assert self.server is not None
+        self.metrics = NodeMetrics(self)
+        for name, handler in list(api.table.items()):
+            api.table[name] = self.metrics.timed(name, handler)
+        self.server.app.router.add_get("/metrics", metrics_handler(self.metrics))
+        if self.driver is not None:
+            self.driver.add_listener(self.metrics.on_block)
+        if self.producer is not None:
+            self.producer.add_listener(self.metrics.on_block)
 
     def _follow_validator_set(self, committed: CommittedBlock | None = None) -> None:
         """Let p2p admit the validators of the next height (and the configured observers)

@@ -145,6 +145,10 @@ class Network:
         self.on_frame = on_frame
         self.settings = settings if settings is not None else TransportSettings()
         self.counters: Counter[str] = Counter()
+        self.frames: Counter[tuple[str, str]] = Counter()
+        """Frames by (direction "in"/"out", kind name), after the handshake."""
+        self.frame_bytes: Counter[tuple[str, str]] = Counter()
+        """Payload bytes of those frames, by the same key."""
         self._validator_keys: frozenset[bytes] | None = None
         self._connections: dict[bytes, _Connection] = {}
         self._pending = 0
@@ -356,6 +360,8 @@ class Network:
         try:
             while True:
                 kind, body = await channel.read()
+                self.frames["in", kind.name] += 1
+                self.frame_bytes["in", kind.name] += len(body)
                 if kind is FrameKind.PING:
                     if len(body) > MAX_PING_BYTES:
                         raise FrameError("oversize PING")
@@ -380,15 +386,20 @@ class Network:
         try:
             while True:
                 kind, body = await connection.queue.get()
-                batch = [channel.encode(kind, body)]
+                batch = [self._sealed(channel, kind, body)]
                 while not connection.queue.empty() and len(batch) < 64:
-                    batch.append(channel.encode(*connection.queue.get_nowait()))
+                    batch.append(self._sealed(channel, *connection.queue.get_nowait()))
                 writer.writelines(batch)
                 connection.write_blocked_since = time.monotonic()
                 await writer.drain()
                 connection.write_blocked_since = None
         except (ConnectionError, OSError):
             self._drop(connection)
+
+    def _sealed(self, channel: Channel, kind: FrameKind, body: bytes) -> bytes:
+        self.frames["out", kind.name] += 1
+        self.frame_bytes["out", kind.name] += len(body)
+        return channel.encode(kind, body)
 
     async def _heartbeat_loop(self, connection: _Connection) -> None:
         settings = self.settings

@@ -1,4 +1,9 @@
-"""Backup and restore of a validator on four real validator processes (``lianxin net``):
+"""Operating a validator on four real validator processes (``lianxin net``): metrics,
+health, and backup and restore.
+
+Metrics are scraped from ``/metrics`` and parsed with prometheus-client's own parser, and
+move as the chain moves; ``node status`` / ``net status`` give a monitoring exit code that
+says when a peer is missing or a node does not answer.
 
 node-2 is backed up while transactions keep arriving, then lost (SIGKILL, its directory
 wiped) and restored from the backup. The restore checks every file's SM3 digest, the
@@ -16,9 +21,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from e2e_harness import run_cli
 from net_harness import Net, assert_agreement, free_port_block, wait_until
+from prometheus_client.parser import text_string_to_metric_families
 
 from chain.crypto import PrivateKey
 from chain.primitives import Address, Hash32
@@ -93,6 +100,18 @@ class Load:
         self.thread.join(timeout=30)
 
 
+def scrape(net: Net, index: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of node ``index``'s /metrics, by (name, sorted labels)."""
+    response = httpx.get(net.url(index) + "/metrics", timeout=5)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
 def _committed(net: Net, tx_hash: str, index: int) -> bool:
     return rpc_call(net.url(index), "eth_getTransactionReceipt", [tx_hash]) is not None
 
@@ -101,8 +120,20 @@ def test_a_validator_backed_up_under_load_is_restored_and_rejoins(net: Net, tmp_
     wait_until("the first blocks", lambda: min(net.head(i) for i in range(VALIDATORS)) >= 2)
     folder = net.folder(RESTORED)
     backup = tmp_path / "node-2-backup"
+    first = scrape(net, 0)
     with Load(net) as load:
         wait_until("transactions committed", lambda: len(load.sent) >= 10)
+        second = scrape(net, 0)
+        assert second["lianxin_head_height", ()] > first["lianxin_head_height", ()]
+        assert second["lianxin_peers", (("state", "connected"),)] == VALIDATORS - 1
+        sent = ("lianxin_rpc_request_seconds_count", (("method", "eth_sendRawTransaction"),))
+        assert second[sent] >= 10
+        blocks_in = ("lianxin_p2p_frames_total", (("direction", "in"), ("kind", "CONSENSUS")))
+        assert second[blocks_in] > first.get(blocks_in, 0)
+        assert second["lianxin_commit_latency_seconds_count", ()] > first.get(
+            ("lianxin_commit_latency_seconds_count", ()), 0
+        )
+        assert second["lianxin_wal_bytes", ()] > 0 and second["lianxin_store_bytes", ()] > 0
         result = run_cli("node", "backup", str(backup), "--dir", str(folder), "--json")
         assert result.code == 0, result
         summary = result.json()
@@ -114,6 +145,13 @@ def test_a_validator_backed_up_under_load_is_restored_and_rejoins(net: Net, tmp_
         os.kill(net.pid(RESTORED), signal.SIGKILL)
         shutil.rmtree(folder)
         wait_until("the others go on", lambda: net.head(0) >= backed_up_at + 6)
+        # Health: the lost node does not answer (3, unknown); its peers miss it (1, warning).
+        lost = run_cli("node", "status", "--dir", str(net.folder(0)), "--rpc", net.url(RESTORED))
+        assert lost.code == 3, lost
+        missing = run_cli("node", "status", "--dir", str(net.folder(0)), "--json")
+        assert missing.code == 1, missing
+        assert missing.json()["health"] == "warning"
+        assert any("node-2" in reason for reason in missing.json()["reasons"]), missing
     others = [i for i in range(VALIDATORS) if i != RESTORED]
     receipted = [h for h in load.sent if _committed(net, h, 0)]
     assert receipted
@@ -167,5 +205,9 @@ def test_a_validator_backed_up_under_load_is_restored_and_rejoins(net: Net, tmp_
             f"base {base}; " + "; ".join(str(net.status(i)) for i in range(VALIDATORS))
         ) from None
     assert_agreement(net, list(range(VALIDATORS)))
+    wait_until(
+        "every validator healthy",
+        lambda: run_cli("net", "status", "--dir", str(net.root), "--json").code == 0,
+    )
     for tx_hash in receipted:
         assert _committed(net, tx_hash, RESTORED), tx_hash
