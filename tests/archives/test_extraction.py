@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 import stat
 import tarfile
+import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archives.errors import UnsafeArchive
 from archives.extraction import ExtractionLimits, extract_archive
@@ -101,3 +104,27 @@ def test_a_symlink_inside_a_directory_bag_is_refused(tmp_path: Path) -> None:
     (bag / "data" / "link").symlink_to("/etc/passwd")
     with pytest.raises(UnsafeArchive):
         read_bag(bag)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=5))
+def test_any_member_names_extract_inside_the_target_or_are_refused(
+    tmp_path: Path, names: list[str]
+) -> None:
+    work = tmp_path / uuid.uuid4().hex
+    work.mkdir()
+    archive = work / "a.zip"
+    try:
+        _zip(archive, {name: b"x" for name in dict.fromkeys(names)})
+    except (ValueError, UnicodeEncodeError):
+        return  # names zipfile itself cannot write
+    target = work / "out"
+    try:
+        extract_archive(archive, target)
+    except UnsafeArchive:
+        assert not target.exists()
+        return
+    for path in work.rglob("*"):
+        assert path in (archive, target) or target in path.parents
