@@ -324,7 +324,7 @@ class ArchiveService:
             )
             description = parse_description(reading.info)
             package_id = package_id_for(description.fonds, description.archival_code)
-            if self.history(package_id) or self.store.versions(package_id):
+            if self.history(package_id):
                 raise Conflict(
                     f"档号 {description.archival_code} is stored already", code="package_exists"
                 )
@@ -344,12 +344,25 @@ class ArchiveService:
                     "files": len(entries),
                 },
             )
-            try:
-                stored = store_version(
-                    self.store, reading, report, package_id=package_id, version=1, lineage=None
+            if self.store.versions(package_id):
+                # Stored before a crash kept it out of the database: the same bag finishes
+                # its ingest with the report it was stored with; another bag is refused.
+                stored = self.store.read_version(package_id, 1)
+                if stored.root != root:
+                    raise Conflict(
+                        f"档号 {description.archival_code} is stored already",
+                        code="package_exists",
+                    )
+                report = FourPropertyReport.from_json(
+                    json.loads(self.store.read_report(package_id, 1))
                 )
-            except PackageExists as exc:
-                raise Conflict(str(exc), code="package_exists") from exc
+            else:
+                try:
+                    stored = store_version(
+                        self.store, reading, report, package_id=package_id, version=1, lineage=None
+                    )
+                except PackageExists as exc:
+                    raise Conflict(str(exc), code="package_exists") from exc
         ingestion[3]["reportSm3"] = stored.report_sm3
         ingestion[3]["reportPdfSm3"] = sm3_hex(render_report_pdf(report, stored.description))
         changes = [ingestion, *self._check_events(report, "registry")]

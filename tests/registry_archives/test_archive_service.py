@@ -26,8 +26,9 @@ from registry_harness import CLIENT_KEY, TrustChain, new_client, registry_settin
 from sqlalchemy import select
 
 from archives.custody import EventType, Outcome
+from archives.four_properties import Stage
 from archives.hashing import sm3_hex
-from archives.ingest import DisposalApproval
+from archives.ingest import DisposalApproval, check_submission, package_id_for, store_version
 from archives.submission import sign_bag
 from chain.commit import ValidatorSet
 from registry.app import create_app
@@ -89,8 +90,19 @@ def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) ->
         reader.close()
 
 
-def _ingest(served: Served, name: str, **info: str) -> tuple[dict[str, Any], Path]:
+def _ingest(
+    served: Served, name: str, *, stored_before_a_crash: bool = False, **info: str
+) -> tuple[dict[str, Any], Path]:
     bag = make_sample_bag(served.work / name / "bag", **info)
+    if stored_before_a_crash:
+        # The AIP reached the store, the database never heard of it.
+        reading, report = check_submission(
+            bag, served.work / name, stage=Stage.INGEST, now=datetime.now(UTC)
+        )
+        package_id = package_id_for("J001", str(reading.info["档号"]))
+        store_version(
+            served.service.store, reading, report, package_id=package_id, version=1, lineage=None
+        )
     archive = Path(shutil.make_archive(str(served.work / name / "bag"), "zip", bag.parent, "bag"))
     submission = sign_bag(archive, CLIENT_KEY, served.chain_id, served.work / name / "scratch")
     answer = served.post(
@@ -115,7 +127,7 @@ def _wait_anchored(served: Served, package_id: str) -> None:
 
 
 def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
-    ingested, _bag = _ingest(served, "first")
+    ingested, _bag = _ingest(served, "first", stored_before_a_crash=True)
     package_id = ingested["packageId"]
     assert ingested["report"]["verdict"] == "NOT_CHECKED"  # no virus scanner here
     assert [e["eventType"] for e in ingested["events"]] == [
