@@ -33,6 +33,7 @@ __all__ = [
     "DevChain",
     "free_port",
     "make_activity",
+    "run_lianxin",
     "shared_chain",
     "start_dev_chain",
     "start_node",
@@ -70,20 +71,26 @@ def shared_chain() -> tuple[DevChain, Activity]:
     return _shared
 
 
-def start_dev_chain(root: Path) -> DevChain:
-    """``lianxin init --dev`` in ``root`` and its node started as a child process."""
-    port = free_port()
-    # As run_cli, with a longer wait: making the keystores is CPU-bound and slow when the
-    # machine is busy.
-    completed = subprocess.run(
-        [*lianxin_command(), "init", str(root), "--dev", "--rpc-port", str(port), "--json"],
+def run_lianxin(*args: str) -> subprocess.CompletedProcess[str]:
+    """``lianxin ARGS`` to completion, waited for as long as a busy machine needs."""
+    return subprocess.run(
+        [*lianxin_command(), *args],
         capture_output=True,
+        text=True,
         stdin=subprocess.DEVNULL,
         env=cli_environment(),
         timeout=INIT_SECONDS,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr.decode(errors="replace")
+
+
+def start_dev_chain(root: Path) -> DevChain:
+    """``lianxin init --dev`` in ``root`` and its node started as a child process."""
+    port = free_port()
+    # As run_cli, with a longer wait: making the keystores is CPU-bound and slow when the
+    # machine is busy.
+    completed = run_lianxin("init", str(root), "--dev", "--rpc-port", str(port), "--json")
+    assert completed.returncode == 0, completed.stderr
     chain = DevChain(root=root, port=port, accounts=json.loads(completed.stdout)["accounts"])
     start_node(chain)
     return chain

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
-from chain_activity import Activity, DevChain, free_port, start_node
-from e2e_harness import run_cli
+from chain_activity import Activity, DevChain, free_port, run_lianxin, start_node
 from explorer_client import admin, explorer_client, login
 from typer.testing import CliRunner
 
@@ -153,8 +152,8 @@ def test_evidence_offline_and_reverification_agree_with_verify_chain(
         files = export(chain, activity, index_url, tmp_path)
     finally:
         stop(chain)
-    result = run_cli("verify-evidence", str(files[0]), "--dir", str(chain.root))
-    assert result.code == 0, result
+    result = run_lianxin("verify-evidence", str(files[0]), "--dir", str(chain.root))
+    assert result.returncode == 0, result
     assert json.loads(result.stdout)["validator_set"] == "genesis"
     trusted = settings_for_chain_dir(chain.root).genesis().validator_set()
     subjects = [verify_evidence_zip(p.read_bytes(), trusted=trusted).subject["kind"] for p in files]
