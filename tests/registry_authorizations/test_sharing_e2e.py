@@ -5,6 +5,9 @@ enterprise's tracker shows both accesses with receipts that verify offline once 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -112,3 +115,18 @@ def test_grant_fetch_revoke_refuse_and_the_tracker_shows_both(
                     access.receipt, trusted, chain_id=chain_id, registry_key=key
                 ).valid
             DataClient.verify_stream(sorted(shown, key=lambda a: a.receipt.entry["position"]))
+
+        # The CLI lists the same stream and verifies it offline, as the department.
+        key_file = tmp_path / "recipient.pem"
+        key_file.write_bytes(keys["recipient"].to_pem())
+        key_file.chmod(0o600)
+        listed = subprocess.run(
+            [sys.executable, "-m", "registry.authorizations.cli", "accesses", granted.id,
+             "--registry", base, "--client-id", recipient.id, "--key-file", str(key_file),
+             "--verify", "--node-url", trust_chain.chain.url],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        entries = json.loads(listed.stdout)
+        assert [e["outcome"] for e in entries] == ["allowed", "authorization_revoked"]
+        assert all(e["verified"] is True for e in entries)
