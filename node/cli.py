@@ -60,6 +60,8 @@ from node.rpc_client import RpcError, rpc_call
 from node.storage.lmdb_store import LmdbBlockStore
 from node.verify import verify_chain
 
+DEV_ACCOUNTS_HELP = "funded dev accounts that all deploy and send; admin holds every role"
+"""What ``init --dev`` and ``net init --dev`` make (see node.chain_dir.DEV_ACCOUNTS)."""
 BACKGROUND_START_TIMEOUT_S = 60.0
 """Longest ``node start --background`` waits for the node to answer JSON-RPC."""
 
@@ -78,7 +80,7 @@ app.add_typer(validators_app, name="validators")
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="chain directory to create")] = DEFAULT_DIR,
-    dev: Annotated[bool, typer.Option("--dev", help="funded dev accounts with every role")] = False,
+    dev: Annotated[bool, typer.Option("--dev", help=DEV_ACCOUNTS_HELP)] = False,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port")] = 8545,
     password_file: PasswordOption = None,
