@@ -362,17 +362,16 @@ def _import_all_or_nothing(
     only if nothing was rejected. Memory stays bounded whatever the file's size."""
     report = ImportReport()
     with tempfile.TemporaryFile(prefix="lianxin-import-") as spool:
-        pickler = pickle.Pickler(spool, protocol=pickle.HIGHEST_PROTOCOL)
+        # One pickle per row, each with its own memo: a shared pickler's memo would keep
+        # every row alive, and one cleared between rows numbers its objects anew while the
+        # reader's keeps counting.
         for row in _scan(path, layout, table_format, report, progress):
-            pickler.dump(row)
-            # The pickler's memo would keep every row alive until the end.
-            pickler.clear_memo()
+            pickle.dump(row, spool, protocol=pickle.HIGHEST_PROTOCOL)
         if not report.ok:
             raise ImportRejected(report)
         spool.seek(0)
-        unpickler = pickle.Unpickler(spool)
         for handed in range(1, report.rows_valid + 1):
-            sink(unpickler.load())
+            sink(pickle.load(spool))
             if progress is not None and handed % PROGRESS_EVERY_ROWS == 0:
                 progress("import", handed)
     if progress is not None and report.layout is not None:

@@ -11,9 +11,39 @@ from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row, wri
 
 from credit.importing import ImportedRow, ImportMode, ImportRejected, import_file
 
+RESIDENT_ID = "11010519491231002X"
+"""A valid resident ID (tests/vectors/codes.json)."""
+
+NAMES = ("福州某某贸易有限公司", "福州另一贸易有限公司", "福州第三科技有限公司")
+CATEGORIES = ("罚款", "警告;罚款", "警告")
+
 
 def _table(count: int, **wrong: object) -> list[list[object]]:
-    rows = [penalty_row(decision_number=f"榕市监罚〔2023〕{n}号") for n in range(count)]
+    rows = [
+        penalty_row(
+            decision_number=f"榕市监罚〔2023〕{n}号",
+            name=NAMES[n % 3],
+            categories=CATEGORIES[n % 3],
+            # Rows of different shapes (with and without a fine) pickle different objects.
+            fine_wan="" if n % 3 == 2 else str(n % 7 + 1),
+            decision_date=("2023-05-01", "2023/5/2", "2023年5月3日")[n % 3],
+            publication_deadline="2024-05-01",
+            # A text met twice in a row is one object in its pickle: vary it by row.
+            authority=f"福州市第{n}市场监督管理局",
+            data_source=f"福州市第{n}市场监督管理局",
+        )
+        for n in range(count)
+    ]
+    for row in rows[::5]:
+        # Natural persons: a subject of another shape than an organisation's.
+        row.update(
+            name="张三",
+            category="自然人",
+            code_1="",
+            legal_representative="",
+            id_type="身份证",
+            id_number=RESIDENT_ID,
+        )
     rows[-1].update(wrong)
     return [PENALTY_HEADERS, *(cells(PENALTY_KEYS, row) for row in rows)]
 
