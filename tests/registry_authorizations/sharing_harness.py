@@ -5,13 +5,22 @@ another department, the enterprise the licenses are about, and an identity provi
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
+import os
 import secrets
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
-from registry_harness import CLIENT_USCC, signed
+from registry_harness import (
+    CLIENT_USCC,
+    DATABASE_URL_ENV,
+    create_postgres_database,
+    drop_postgres_database,
+    signed,
+)
 
 from chain.crypto import PrivateKey
 from registry.authorizations.gateway import DataGateway
@@ -178,3 +187,18 @@ def issue(http: TestClient, party: Party, holder: str, holder_type: str = "uscc"
     """A license of ``party``'s department held by ``holder``; returns its identifier."""
     trust = TrustClient("http://testserver", party.client_id, party.key, http_client=http)
     return trust.issue_license(license_request(holder, holder_type)).identifier
+
+
+@contextlib.contextmanager
+def module_database() -> Iterator[str | None]:
+    """A fresh database for one test module: a new PostgreSQL database when
+    LIANXIN_TEST_DATABASE_URL names a server, else None (SQLite in the data dir)."""
+    base = os.environ.get(DATABASE_URL_ENV)
+    if not base:
+        yield None
+        return
+    url = create_postgres_database(base)
+    try:
+        yield url
+    finally:
+        drop_postgres_database(base, url)

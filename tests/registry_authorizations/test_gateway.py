@@ -34,11 +34,13 @@ from sharing_harness import (
     Scenario,
     add_party,
     issue,
+    module_database,
 )
 from sqlalchemy import func, select
 
 from registry.app import create_app
 from registry.authorizations.models import AccessLogRow
+from registry.settings import RegistrySettings
 from sdk.data_client import AccessRefused, AsyncDataClient, Authorization
 from sdk.data_receipts import (
     AccessReceipt,
@@ -51,7 +53,12 @@ from sdk.data_receipts import (
 def scenario(
     trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Scenario]:
-    settings = registry_settings(trust_chain, tmp_path_factory.mktemp("sharing"), None)
+    with module_database() as database_url:
+        settings = registry_settings(trust_chain, tmp_path_factory.mktemp("sharing"), database_url)
+        yield from _scenario(settings)
+
+
+def _scenario(settings: RegistrySettings) -> Iterator[Scenario]:
     with TestClient(create_app(settings)) as http:
         db = http.app.state.registry.db  # type: ignore[attr-defined]
         controller = add_party(

@@ -30,11 +30,13 @@ from sharing_harness import (
     Scenario,
     add_party,
     issue,
+    module_database,
 )
 
 from chain.commit import ValidatorSet
 from registry.app import create_app
 from registry.authorizations.models import AccessLogRow
+from registry.settings import RegistrySettings
 from sdk.data_client import AccessRecord, AccessRefused, Authorization, DataClient
 from sdk.data_receipts import ReceiptInvalid, access_entry_hash, verify_receipt
 
@@ -45,7 +47,12 @@ ANCHOR_TIMEOUT_S = 60.0
 def scenario(
     trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Scenario]:
-    settings = registry_settings(trust_chain, tmp_path_factory.mktemp("tracker"), None)
+    with module_database() as database_url:
+        settings = registry_settings(trust_chain, tmp_path_factory.mktemp("tracker"), database_url)
+        yield from _scenario(settings)
+
+
+def _scenario(settings: RegistrySettings) -> Iterator[Scenario]:
     with TestClient(create_app(settings)) as http:
         db = http.app.state.registry.db  # type: ignore[attr-defined]
         controller = add_party(
