@@ -197,34 +197,36 @@ def net_node_config_text(
     *,
     rpc_port: int,
     p2p_port: int,
-    peers: Sequence[tuple[str, bytes, int]],
+    peers: Sequence[tuple[str, bytes, str, int]],
     password_file: str | None,
     observer_keys: frozenset[bytes] = frozenset(),
+    host: str = "127.0.0.1",
 ) -> str:
-    """The ``node.toml`` of one validator of a local network; ``peers`` holds (name, public
-    key, p2p port) of the others, all on 127.0.0.1; those in ``observer_keys`` are marked
-    observers (allowed to connect without being validators)."""
+    """The ``node.toml`` of one validator of a network; the node listens on ``host`` (RPC and
+    p2p); ``peers`` holds (name, public key, host, p2p port) of the others, the addresses they
+    advertise; those in ``observer_keys`` are marked observers (allowed to connect without
+    being validators)."""
     lines = [
         "# lianxin validator node configuration; paths are relative to this file.",
         'data_dir = "data"',
         'genesis = "../genesis.toml"',
         'validator_keystore = "validator.json"',
-        'rpc_host = "127.0.0.1"',
+        f'rpc_host = "{host}"',
         f"rpc_port = {rpc_port}",
-        'p2p_host = "127.0.0.1"',
+        f'p2p_host = "{host}"',
         f"p2p_port = {p2p_port}",
         "max_block_txs = 500",
     ]
     lines += [f"{name} = {value}" for name, value in NET_TIMEOUTS.items()]
     if password_file is not None:
         lines.append(f'validator_password_file = "../{password_file}"')
-    for name, public_key, port in peers:
+    for name, public_key, peer_host, port in peers:
         lines += [
             "",
             "[[peers]]",
             f'name = "{name}"',
             f'public_key = "{public_key.hex()}"',
-            'host = "127.0.0.1"',
+            f'host = "{peer_host}"',
             f"port = {port}",
         ]
         if public_key in observer_keys:
@@ -244,6 +246,7 @@ def init_chain_dir(
     validators: int = 1,
     p2p_port: int = 26656,
     observers: int = 0,
+    hosts: Sequence[str] | None = None,
 ) -> InitResult:
     """Create a chain in ``root``: a single validator node, or with ``validators`` N > 1 a
     local network of N validator folders (RPC ports ``rpc_port + i``, p2p ports
@@ -255,7 +258,8 @@ def init_chain_dir(
     so that validators can propose and vote on validator changes. ``observers`` more folders
     (after the validators') hold nodes with a key outside the validator set: they follow the
     chain over p2p and serve JSON-RPC without voting. Raises ChainDirError if ``root``
-    already holds a chain."""
+    already holds a chain. With ``hosts`` (one address per node), node ``i`` listens on
+    ``hosts[i]`` and is dialled there, every node on the same ports: one node per host."""
     if validators < 1:
         raise ChainDirError("validators must be at least 1")
     if observers < 0 or (observers and validators == 1):
@@ -324,16 +328,26 @@ def init_chain_dir(
             encoding="utf-8",
         )
         return InitResult(directory=directory, genesis=genesis, accounts=accounts)
+    if hosts is not None and len(hosts) != validators + observers:
+        raise ChainDirError(f"{len(hosts)} hosts given for {validators + observers} nodes")
+
+    def address(index: int) -> tuple[str, int, int]:
+        if hosts is None:
+            return "127.0.0.1", rpc_port + index, p2p_port + index
+        return hosts[index], rpc_port, p2p_port
+
     for index in range(validators + observers):
         peers = [
-            (f"node-{other}", key.public_key.to_bytes(), p2p_port + other)
+            (f"node-{other}", key.public_key.to_bytes(), address(other)[0], address(other)[2])
             for other, key in enumerate(validator_keys)
             if other != index
         ]
+        host, node_rpc_port, node_p2p_port = address(index)
         (directory.node(index) / "node.toml").write_text(
             net_node_config_text(
-                rpc_port=rpc_port + index,
-                p2p_port=p2p_port + index,
+                host=host,
+                rpc_port=node_rpc_port,
+                p2p_port=node_p2p_port,
                 peers=peers,
                 password_file=password_file,
                 observer_keys=frozenset(

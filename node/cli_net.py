@@ -34,6 +34,7 @@ from node.cli_common import (
 )
 from node.config import ConfigError, load_config
 from node.health import DEFAULT_STALL_AFTER_S, probe
+from node.net_bundle import bundle_network
 from node.rpc_client import RpcError, rpc_call
 
 net_app = typer.Typer(help="Run a local network of validators.", no_args_is_help=True)
@@ -89,12 +90,27 @@ def net_init(
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port of node-0 (node-i: +i)")] = 8545,
     p2p_port: Annotated[int, typer.Option(help="p2p port of node-0 (node-i: +i)")] = 26656,
     password_file: PasswordOption = None,
+    hosts: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated address of each node, one node per host: node-i listens "
+            "on the i-th and the others dial it there, every node on the same ports"
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create a chain directory with VALIDATORS validator folders (and OBSERVERS non-voting
-    node folders after them) on 127.0.0.1."""
+    node folders after them), on 127.0.0.1 with consecutive ports, or one per --hosts
+    address. `lianxin net bundle` then splits it into one directory per host."""
     if validators < 2:
         raise fail("a network needs at least 2 validators (use `lianxin init` for one)")
+    host_list = None if hosts is None else [h.strip() for h in hosts.split(",") if h.strip()]
+
+    def address(index: int) -> tuple[str, int, int]:
+        if host_list is None:
+            return "127.0.0.1", rpc_port + index, p2p_port + index
+        return host_list[index], rpc_port, p2p_port
+
     password = read_password(password_file, confirm=True, allow_none=dev)
     try:
         result = init_chain_dir(
@@ -107,6 +123,7 @@ def net_init(
             validators=validators,
             observers=observers,
             timestamp_ms=int(time.time() * 1000),
+            hosts=host_list,
         )
     except ChainError as exc:
         raise fail(str(exc)) from exc
@@ -118,16 +135,16 @@ def net_init(
                 "name": v.name,
                 "address": "0x" + v.address.hex(),
                 "folder": str(result.nodes[index]),
-                "rpc": f"http://127.0.0.1:{rpc_port + index}",
-                "p2p": f"127.0.0.1:{p2p_port + index}",
+                "rpc": "http://{}:{}".format(*address(index)[:2]),
+                "p2p": f"{address(index)[0]}:{address(index)[2]}",
             }
             for index, v in enumerate(result.genesis.validators)
         ],
         "observers": [
             {
                 "folder": str(folder),
-                "rpc": f"http://127.0.0.1:{rpc_port + index}",
-                "p2p": f"127.0.0.1:{p2p_port + index}",
+                "rpc": "http://{}:{}".format(*address(index)[:2]),
+                "p2p": f"{address(index)[0]}:{address(index)[2]}",
             }
             for index, folder in enumerate(result.nodes)
             if index >= validators
@@ -135,6 +152,22 @@ def net_init(
         "accounts": {name: "0x" + address.hex() for name, address in result.accounts.items()},
     }
     emit(summary, as_json)
+
+
+@net_app.command("bundle")
+def net_bundle(
+    out: Annotated[Path, typer.Argument(help="new directory for the per-host bundles")],
+    directory: DirOption = DEFAULT_DIR,
+    as_json: JsonOption = False,
+) -> None:
+    """Split the network in --dir into one directory per node (genesis, node.toml and that
+    node's own validator keystore, nothing of any other), each to copy to its host. The
+    keystore password is in none of them."""
+    try:
+        bundles = bundle_network(directory, out)
+    except ChainError as exc:
+        raise fail(str(exc)) from exc
+    emit({"bundles": [str(bundle) for bundle in bundles]}, as_json)
 
 
 @net_app.command("start")

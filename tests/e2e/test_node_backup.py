@@ -1,5 +1,6 @@
-"""Operating a validator on four real validator processes (``lianxin net``): metrics,
-health, and backup and restore.
+"""Operating a validator on four real validator processes (``lianxin net``), one per
+address (127.0.0.2 - 127.0.0.5, the same ports on each, as on four hosts): per-host bundles,
+metrics, health, and backup and restore.
 
 Metrics are scraped from ``/metrics`` and parsed with prometheus-client's own parser, and
 move as the chain moves; ``node status`` / ``net status`` give a monitoring exit code that
@@ -42,17 +43,29 @@ RESTORED = 2
 CATCH_UP_TIMEOUT_S = 120.0
 
 
+HOSTS = [f"127.0.0.{2 + index}" for index in range(VALIDATORS)]
+
+
+class HostNet(Net):
+    """Node ``i`` on its own address, every node on the same ports."""
+
+    def url(self, index: int) -> str:
+        return f"http://{HOSTS[index]}:{self.rpc_base}"
+
+
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
+    rpc_port = free_port_block(1)
+    p2p_port = free_port_block(1)
     root = tmp_path_factory.mktemp("backup") / "net"
     result = run_cli(
         "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
+        "--rpc-port", str(rpc_port), "--p2p-port", str(p2p_port), "--hosts", ",".join(HOSTS),
+        "--json",
     )  # fmt: skip
     assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
+    assert [v["p2p"] for v in result.json()["validators"]] == [f"{h}:{p2p_port}" for h in HOSTS]
+    network = HostNet(root, rpc_port, p2p_port, VALIDATORS)
     result = run_cli("net", "start", "--dir", str(root), "--log-level", "WARNING")
     assert result.code == 0, result
     try:
@@ -114,6 +127,27 @@ def scrape(net: Net, index: int) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 
 def _committed(net: Net, tx_hash: str, index: int) -> bool:
     return rpc_call(net.url(index), "eth_getTransactionReceipt", [tx_hash]) is not None
+
+
+def test_each_host_bundle_holds_its_own_validator_key_and_no_other(
+    net: Net, tmp_path: Path
+) -> None:
+    result = run_cli("net", "bundle", str(tmp_path / "bundles"), "--dir", str(net.root), "--json")
+    assert result.code == 0, result
+    bundles = [Path(b) for b in result.json()["bundles"]]
+    assert [b.name for b in bundles] == [f"node-{i}" for i in range(VALIDATORS)]
+    for index, bundle in enumerate(bundles):
+        files = sorted(str(f.relative_to(bundle)) for f in bundle.rglob("*") if f.is_file())
+        name = f"node-{index}"
+        assert files == ["genesis.toml", f"{name}/node.toml", f"{name}/validator.json"]
+        own = (net.folder(index) / "validator.json").read_bytes()
+        assert (bundle / name / "validator.json").read_bytes() == own
+        text = (bundle / name / "node.toml").read_text(encoding="utf-8")
+        assert f'p2p_host = "{HOSTS[index]}"' in text
+        others = [h for i, h in enumerate(HOSTS) if i != index]
+        assert [line.split('"')[1] for line in text.splitlines() if line.startswith("host =")] == (
+            others
+        )
 
 
 def test_a_validator_backed_up_under_load_is_restored_and_rejoins(net: Net, tmp_path: Path) -> None:
