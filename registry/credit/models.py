@@ -158,7 +158,7 @@ class CreditEventRow(Base):
     metadata_salt: Mapped[str] = mapped_column(String(32))
     commitment: Mapped[str] = mapped_column(String(64))
     """What the department signs (:func:`sdk.commitments.department_record_commitment`)."""
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(24))
     """``awaiting_signature`` or ``signed`` (handed to the anchoring pipeline)."""
     notary_record_id: Mapped[str | None] = mapped_column(String(36), index=True)
     """The notarized record carrying it (``records.id``) once signed."""

@@ -95,7 +95,7 @@ def upgrade() -> None:
         sa.Column("metadata_json", sa.JSON(), nullable=False),
         sa.Column("metadata_salt", sa.String(32), nullable=False),
         sa.Column("commitment", sa.String(64), nullable=False),
-        sa.Column("state", sa.String(16), nullable=False),
+        sa.Column("state", sa.String(24), nullable=False),
         sa.Column("notary_record_id", sa.String(36)),
         sa.Column("created_at", _AT, nullable=False),
     )
