@@ -37,6 +37,8 @@ from node.health import DEFAULT_STALL_AFTER_S, probe
 from node.net_bundle import bundle_network
 from node.rpc_client import RpcError, rpc_call
 
+NET_DEV_ACCOUNTS_HELP = "funded dev accounts that all deploy and send; admin holds every role"
+
 net_app = typer.Typer(help="Run a local network of validators.", no_args_is_help=True)
 
 NodeOption = Annotated[
@@ -85,7 +87,7 @@ def net_init(
     observers: Annotated[
         int, typer.Option(help="non-voting full nodes after the validators (follow and serve)")
     ] = 0,
-    dev: Annotated[bool, typer.Option("--dev", help="funded dev accounts with every role")] = False,
+    dev: Annotated[bool, typer.Option("--dev", help=NET_DEV_ACCOUNTS_HELP)] = False,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port of node-0 (node-i: +i)")] = 8545,
     p2p_port: Annotated[int, typer.Option(help="p2p port of node-0 (node-i: +i)")] = 26656,
