@@ -21,9 +21,15 @@ from typing import Any
 from chain.commit import ValidatorSet
 from chain.crypto import PublicKey, sm3
 from chain.errors import ChainError
+from chain.merkle import MerkleProof
 from chain.primitives import Hash32
 from sdk.bundle import ProofBundle, verify_bundle
-from sdk.bundle_links import BundleVerdict, department_sign_bytes
+from sdk.bundle_links import (
+    BundleVerdict,
+    department_root_sign_bytes,
+    department_sign_bytes,
+    root_of_path,
+)
 from sdk.commitments import canonical_json, department_record_commitment, salted_metadata_hash
 from sdk.errors import SdkError
 
@@ -126,6 +132,9 @@ class AccessReceipt:
     """The registry's signature over the record's commitment (``department_sign_bytes``)."""
     chain_id: int
     """The chain it is signed for and anchored on."""
+    proof: bytes | None = None
+    """When the registry signed the entries of one group at once: the encoded Merkle path
+    from this record's commitment to the signed root."""
     bundle: ProofBundle | None = None
     """The record's proof bundle once anchored."""
 
@@ -146,6 +155,11 @@ class AccessReceipt:
                 metadata_salt=bytes.fromhex(value["metadataSalt"]),
                 signature=base64.b64decode(value["registrySignature"], validate=True),
                 chain_id=int(value["chainId"]),
+                proof=(
+                    None
+                    if value.get("registryProof") is None
+                    else bytes.fromhex(value["registryProof"])
+                ),
                 bundle=None if bundle is None else ProofBundle.from_json(bundle),
             )
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
@@ -153,17 +167,22 @@ class AccessReceipt:
 
 
 def verify_receipt_signature(receipt: AccessReceipt, registry_key: bytes) -> None:
-    """Check that the registry key the caller trusts (``registry_key``) signed the entry;
-    raises ReceiptInvalid. Needs no anchoring: this is what a caller checks at once."""
+    """Check that the registry key the caller trusts (``registry_key``) signed the entry
+    (its record's commitment, or the root of its group that ``proof`` leads to); raises
+    ReceiptInvalid. Needs no anchoring: this is what a caller checks at once."""
     if bytes(receipt.registry_key) != bytes(registry_key):
         raise ReceiptInvalid("the receipt is signed by another key than the registry's")
     commitment = signed_commitment(
         receipt.registry_key, receipt.entry_hash, LOG_METADATA, receipt.metadata_salt
     )
     try:
-        PublicKey.from_bytes(registry_key).verify(
-            receipt.signature, department_sign_bytes(receipt.chain_id, commitment)
-        )
+        if receipt.proof is None:
+            message = department_sign_bytes(receipt.chain_id, commitment)
+        else:
+            path = MerkleProof.decode(receipt.proof)
+            root = root_of_path(commitment, path)
+            message = department_root_sign_bytes(receipt.chain_id, path.leaf_count, root)
+        PublicKey.from_bytes(registry_key).verify(receipt.signature, message)
     except (ChainError, ValueError):
         raise ReceiptInvalid("the registry's signature over the entry does not verify") from None
 

@@ -203,6 +203,7 @@ class AccessWriter:
         decisions: list[Decision] = []
         log_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
+        pending: list[tuple[Any, ...]] = []
         with sharing.db.session() as session:
             group = _Group(session)
             for attempt in attempts:
@@ -243,11 +244,9 @@ class AccessWriter:
                     disclose_after=disclose_after,
                 )
                 digest = access_entry_hash(entry)
-                signed = sharing.signer.record(digest, LOG_METADATA, chain_id)
-                record_rows.append(signed.values)
+                pending.append((entry, digest, outcome, row, attempt, stream.length, now))
                 log_rows.append(
                     {
-                        "record_id": signed.record_id,
                         "stream": attempt.authorization_id,
                         "position": stream.length,
                         "authorization_id": None if row is None else row.id,
@@ -258,12 +257,24 @@ class AccessWriter:
                         "disclose_after": disclose_after,
                         "entry_json": canonical_json(entry).decode(),
                         "entry_hash": digest.hex(),
-                        "metadata_salt": signed.metadata_salt.hex(),
-                        "registry_signature": b64(signed.signature),
                     }
                 )
                 stream.length += 1
                 stream.head = digest.hex()
+            # One registry signature for the whole group (over the Merkle root of its
+            # entries' commitments; each record carries its path there).
+            signed_rows = sharing.signer.records(
+                [digest for _, digest, *_ in pending], LOG_METADATA, chain_id
+            )
+            for (entry, digest, outcome, *_), log_row, signed in zip(
+                pending, log_rows, signed_rows, strict=True
+            ):
+                record_rows.append(signed.values)
+                log_row.update(
+                    record_id=signed.record_id,
+                    metadata_salt=signed.metadata_salt.hex(),
+                    registry_signature=b64(signed.signature),
+                )
                 decisions.append(
                     Decision(
                         outcome,
@@ -274,6 +285,7 @@ class AccessWriter:
                             registry_key=key_hex,
                             metadata_salt=signed.metadata_salt.hex(),
                             registry_signature=b64(signed.signature),
+                            registry_proof=None if signed.proof is None else signed.proof.hex(),
                             chain_id=chain_id,
                         ),
                     )

@@ -90,6 +90,7 @@ class ReceiptPublic(BaseModel):
     metadata_salt: str
     registry_signature: str
     chain_id: int
+    registry_proof: str | None = None
     bundle: dict[str, Any] | None = None
 
     def to_sdk_json(self) -> dict[str, Any]:
@@ -100,6 +101,7 @@ class ReceiptPublic(BaseModel):
             "registryKey": self.registry_key,
             "metadataSalt": self.metadata_salt,
             "registrySignature": self.registry_signature,
+            "registryProof": self.registry_proof,
             "chainId": self.chain_id,
             "bundle": self.bundle,
         }

@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chain.crypto import PrivateKey
+from chain.merkle import MerkleTree
 from registry.chain_gateway import ChainGateway
 from registry.data_vault import DataVault
 from registry.db import Database
 from registry.models import Client, RecordStatus
-from sdk.bundle_links import department_sign_bytes
+from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
 from sdk.commitments import COMMITMENT_SALT_SIZE, salted_metadata_hash
 from sdk.data_receipts import signed_commitment
 
@@ -44,7 +45,11 @@ class SignedLogRecord:
     metadata_salt: bytes
     """The salt of its metadata hash."""
     signature: bytes
-    """The registry's DER signature over its commitment."""
+    """The registry's DER signature over its commitment, or over the Merkle root of the
+    commitments signed with it (then ``proof`` leads there)."""
+    proof: bytes | None = None
+    """For a record signed in a group: the encoded Merkle path from its commitment to the
+    signed root (``department_root_sign_bytes``); None when signed alone."""
 
     @property
     def record_id(self) -> str:
@@ -121,10 +126,47 @@ class RegistrySigner:
     def record(self, digest: bytes, metadata: dict[str, Any], chain_id: int) -> SignedLogRecord:
         """A ``records`` row anchoring ``digest`` (an entry's or event's hash), signed by
         the registry for ``chain_id``. Call :meth:`ensure_log_client` once before."""
-        salt = os.urandom(COMMITMENT_SALT_SIZE)
+        (signed,) = self.records([digest], metadata, chain_id)
+        return signed
+
+    def records(
+        self, digests: list[bytes], metadata: dict[str, Any], chain_id: int
+    ) -> list[SignedLogRecord]:
+        """:meth:`record` for several digests with ONE signature: over the commitment when
+        there is one, else over the SM3 Merkle root of their commitments (the scheme of a
+        bulk request signed once), each record carrying its path to that root."""
         key_bytes = self.public_key
-        commitment = signed_commitment(key_bytes, digest, metadata, salt)
-        signature = self.key.sign(department_sign_bytes(chain_id, commitment))
+        salts = [os.urandom(COMMITMENT_SALT_SIZE) for _ in digests]
+        commitments = [
+            signed_commitment(key_bytes, digest, metadata, salt)
+            for digest, salt in zip(digests, salts, strict=True)
+        ]
+        if len(commitments) == 1:
+            signature = self.key.sign(department_sign_bytes(chain_id, commitments[0]))
+            proofs: list[bytes | None] = [None]
+        else:
+            tree = MerkleTree.build(commitments)
+            signature = self.key.sign(
+                department_root_sign_bytes(chain_id, tree.leaf_count, tree.root)
+            )
+            proofs = [tree.prove(index).encode() for index in range(len(commitments))]
+        return [
+            self._row(digest, metadata, salt, commitment, signature, proof)
+            for digest, salt, commitment, proof in zip(
+                digests, salts, commitments, proofs, strict=True
+            )
+        ]
+
+    def _row(
+        self,
+        digest: bytes,
+        metadata: dict[str, Any],
+        salt: bytes,
+        commitment: bytes,
+        signature: bytes,
+        proof: bytes | None,
+    ) -> SignedLogRecord:
+        key_bytes = self.public_key
         record_id = _record_id()
         values: dict[str, Any] = {
             "id": record_id,
@@ -136,7 +178,8 @@ class RegistrySigner:
             "field_salts": None,
             "department_key": key_bytes.hex(),
             "department_signature": signature.hex(),
-            "commitment": commitment.hex(),
+            "department_proof": None if proof is None else proof.hex(),
+            "commitment": bytes(commitment).hex(),
             "idempotency_key": record_id,
             "request_hash": bytes(digest).hex(),
             "status": RecordStatus.ACCEPTED.value,
@@ -144,7 +187,7 @@ class RegistrySigner:
             "leaf_index": None,
             "created_at": datetime.now(UTC),
         }
-        return SignedLogRecord(values, salt, signature)
+        return SignedLogRecord(values, salt, signature, proof)
 
 
 def _record_id() -> str:

@@ -38,6 +38,7 @@ def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str,
     """One access as the tracker and the gateway show it: what happened, when it was
     anchored, and its receipt in the form ``sdk.data_receipts.AccessReceipt`` reads."""
     with sharing.db.read_session() as session:
+        proof = session.scalar(select(Record.department_proof).where(Record.id == row.record_id))
         anchored = session.execute(
             select(Batch.block_number, Batch.anchored_at)
             .join(Record, Record.batch_id == Batch.id)
@@ -70,6 +71,7 @@ def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str,
             "registryKey": sharing.signer.public_key.hex(),
             "metadataSalt": row.metadata_salt,
             "registrySignature": row.registry_signature,
+            "registryProof": proof,
             "chainId": chain_id,
             "bundle": (None if block_number is None else record_bundle(sharing, row.record_id)),
         },

@@ -6,6 +6,7 @@ and the citizen's page behind the identity provider lists and revokes."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from sharing_harness import (
     IDENTITY_USCC,
     OTHER_HOLDER_USCC,
     OTHER_USCC,
+    PURPOSE,
     RECIPIENT_USCC,
     Scenario,
     add_party,
@@ -33,12 +35,21 @@ from sharing_harness import (
     module_database,
 )
 
+from authorizations.access_log import RequestFacts
 from chain.commit import ValidatorSet
 from registry.app import create_app
+from registry.authorizations.access import Attempt
+from registry.authorizations.gateway import resource_hash
 from registry.authorizations.models import AccessLogRow
 from registry.settings import RegistrySettings
 from sdk.data_client import AccessRecord, AccessRefused, Authorization, DataClient
-from sdk.data_receipts import ReceiptInvalid, access_entry_hash, verify_receipt
+from sdk.data_receipts import (
+    AccessReceipt,
+    ReceiptInvalid,
+    access_entry_hash,
+    verify_receipt,
+    verify_receipt_signature,
+)
 
 ANCHOR_TIMEOUT_S = 60.0
 
@@ -262,3 +273,50 @@ def test_citizen_page_lists_and_revokes(scenario: Scenario) -> None:
         )
     assert refused.value.code == "authorization_revoked"
     assert scenario.http.get("/tracker?s=lx-tracker-v1.forged").status_code == 403
+
+
+def test_a_group_of_entries_signed_once_verifies_entry_by_entry(scenario: Scenario) -> None:
+    """The writer signs a whole group at once (over the Merkle root of its commitments):
+    each receipt still verifies alone, before and after anchoring."""
+    granted = scenario.granted()
+    gateway = scenario.gateway
+    provider = gateway.provider_for("license.metadata")
+    assert provider is not None
+    commitment = gateway.resource_commitment(provider, granted["id"], scenario.license_id)
+    attempts = [
+        Attempt(
+            authorization_id=granted["id"],
+            caller_client=scenario.recipient.client_id,
+            caller_uscc=RECIPIENT_USCC,
+            subject_commitment=commitment,
+            item=item,
+            purpose=PURPOSE,
+            resource_hash=resource_hash(scenario.license_id),
+            request=RequestFacts("POST", "/v1/data/read", "c", "0", f"n{index}", "00", "c2ln"),
+        )
+        for index, item in enumerate(["license.metadata", "license.holder_id", "license.metadata"])
+    ]
+    decisions = gateway.writer.write(attempts)
+    assert [d.outcome for d in decisions] == ["allowed", "item_out_of_scope", "allowed"]
+    enterprise = client_of(scenario, scenario.enterprise)
+    key = enterprise.registry_key()
+    receipts = [AccessReceipt.from_json(d.receipt.to_sdk_json()) for d in decisions]
+    assert all(r.proof is not None for r in receipts)
+    assert len({r.signature for r in receipts}) == 1
+    for receipt in receipts:
+        verify_receipt_signature(receipt, key)
+    forged = dataclasses.replace(receipts[0], entry={**receipts[0].entry, "outcome": "x"})
+    with pytest.raises(ReceiptInvalid):
+        verify_receipt_signature(forged, key)
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        stream = client_of(scenario, scenario.recipient).stream(granted["id"])
+        if all(a.receipt.bundle is not None for a in stream):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    for access in stream:
+        assert verify_receipt(
+            access.receipt, validators(scenario), chain_id=scenario.chain_id, registry_key=key
+        ).valid
+    DataClient.verify_stream(stream)
