@@ -107,10 +107,15 @@ class NodeMetrics(Collector):
         self.commit_latency.observe(max(0.0, time.time() - stamp))
 
     def timed(self, method: str, handler: Handler) -> Handler:
-        """``handler`` with its latency and errors recorded under ``method``."""
-        latency = self.rpc_latency.labels(method)
+        """``handler`` with its latency and errors recorded under ``method``. A method's
+        series appear on its first call, so a scrape carries only the methods in use."""
+        histogram = self.rpc_latency
+        latency: Any = None
 
         async def run(params: list[Any]) -> Any:
+            nonlocal latency
+            if latency is None:
+                latency = histogram.labels(method)
             start = time.perf_counter()
             try:
                 return await handler(params)
