@@ -158,9 +158,9 @@ def check_submission(
     *,
     stage: Stage,
     now: datetime,
-    processes: int,
-    scanner: Scanner | None,
-    limits: ExtractionLimits | None,
+    processes: int = 2,
+    scanner: Scanner | None = None,
+    limits: ExtractionLimits | None = None,
 ) -> tuple[BagReading, FourPropertyReport]:
     """Unpack (into ``workdir``) and read the bag at ``source``, refuse classified
     material, and run the 四性 check at ``stage``; raises IngestRefused if an item fails.

@@ -96,6 +96,7 @@ def _ingest(
     bag = make_sample_bag(served.work / name / "bag", **info)
     if stored_before_a_crash:
         # The AIP reached the store, the database never heard of it.
+        assert served.http.get("/v1/archives/health").json()["status"] == "not_audited"
         reading, report = check_submission(
             bag, served.work / name, stage=Stage.INGEST, now=datetime.now(UTC)
         )
