@@ -27,7 +27,13 @@ from explorer.settings import settings_for_chain_dir
 from explorer.store import Store
 from node.cli import app as cli_app
 from node.storage import keys as layout
-from sdk.evidence import EvidenceInvalid, manifest, verify_evidence_zip
+from sdk.evidence import (
+    Evidence,
+    EvidenceInvalid,
+    manifest,
+    verify_evidence,
+    verify_evidence_zip,
+)
 
 REWRITTEN_HEIGHT = 9
 FLIPPED_HEIGHT = 4
@@ -128,7 +134,8 @@ def export(chain: DevChain, activity: Activity, index_url: str, folder: Path) ->
 
 
 def doctored(original: Path, target: Path) -> Path:
-    """The evidence with one receipt's status flipped and the manifest made to match."""
+    """The evidence with one receipt's last byte changed and the manifest made to match (the
+    report's QR digest, in a signed-looking PDF, is left as it was)."""
     with zipfile.ZipFile(original) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     body = json.loads(members["evidence.json"])
@@ -158,8 +165,13 @@ def test_evidence_offline_and_reverification_agree_with_verify_chain(
     trusted = settings_for_chain_dir(chain.root).genesis().validator_set()
     subjects = [verify_evidence_zip(p.read_bytes(), trusted=trusted).subject["kind"] for p in files]
     assert subjects == ["transaction", "record", "license"]
+    bad = doctored(files[2], tmp_path / "bad.zip")
+    with pytest.raises(EvidenceInvalid, match=r"SM3 of evidence\.json"):
+        verify_evidence_zip(bad.read_bytes(), trusted=trusted)
+    with zipfile.ZipFile(bad) as archive:
+        forged = Evidence.from_json_bytes(archive.read("evidence.json"))
     with pytest.raises(EvidenceInvalid, match=r"Merkle proof|receipt"):
-        verify_evidence_zip(doctored(files[2], tmp_path / "bad.zip").read_bytes(), trusted=trusted)
+        verify_evidence(forged, trusted=trusted)
 
     assert verify_chain(chain)["ok"] is True
 
