@@ -343,8 +343,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-archives-") as name:
         folder = Path(name)
         if not args.only_audit:
-            results["ingest"] = bench_ingest(folder / "default", args, None)
-            results["ingest_sm3_bags"] = bench_ingest(folder / "sm3", args, ["sm3"])
+            results["ingest"] = bench_ingest(folder / "ingest-default", args, None)
+            results["ingest_sm3_bags"] = bench_ingest(folder / "ingest-sm3", args, ["sm3"])
             results["sm3"] = bench_sm3(folder, args)
             for key in ("ingest", "ingest_sm3_bags"):
                 lines += _ingest_lines(results[key])
