@@ -98,13 +98,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         thread.join(timeout=30)
 
 
-@pytest.fixture
-def offline_browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
-    """The network-cut Chromium of the API docs test, at the phone viewport."""
-    monkeypatch.setattr(test_api_docs_chromium, "WINDOW", VIEWPORT)
+@pytest.fixture(scope="module")
+def offline_browser() -> Iterator[RecordingProxy]:
+    """The network-cut Chromium of the API docs test, at the phone viewport; one recording
+    proxy for the module (closing one waits for its listener thread)."""
     recorder = RecordingProxy()
     try:
-        yield recorder
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(test_api_docs_chromium, "WINDOW", VIEWPORT)
+            yield recorder
     finally:
         recorder.close()
     page_requests = [line for line in recorder.requests if _host(line) not in BROWSER_SERVICE_HOSTS]
