@@ -308,6 +308,8 @@ def pages(
             str(port),
             "--database-url",
             index_url,
+            "--auditor-key",
+            admin_key.public_key_bytes.hex(),
         ],
         stdout=subprocess.DEVNULL,
         stderr=open(folder / "server.log", "wb"),  # noqa: SIM115

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, desc, select
 
 from chain.crypto import PublicKey
 from chain.errors import ChainError
@@ -142,24 +142,26 @@ class Authenticator:
         for account in self.genesis.accounts:
             if "0x" + bytes(account.address).hex() == address and "auditor" in account.roles:
                 roles = AUDITOR
-        latest = c.execute(
-            select(t.events.c.name, t.events.c.args)
-            .join(t.event_subjects, t.event_subjects.c.event_id == t.events.c.id)
-            .where(
-                t.events.c.contract == "Permissions",
-                t.event_subjects.c.kind == "account",
-                t.event_subjects.c.subject == address,
-            )
-            .order_by(t.events.c.height, t.events.c.id)
-        ).all()
         frozen = False
-        for event in latest:
-            args = loads_args(event.args)
-            if args.get("account") != address:
+        for name in ("RolesChanged", "Frozen"):
+            latest = c.execute(
+                select(t.events.c.args)
+                .join(t.event_subjects, t.event_subjects.c.event_id == t.events.c.id)
+                .where(
+                    t.event_subjects.c.kind == "account",
+                    t.event_subjects.c.subject == address,
+                    t.events.c.contract == "Permissions",
+                    t.events.c.name == name,
+                )
+                .order_by(desc(t.event_subjects.c.height), desc(t.events.c.id))
+                .limit(1)
+            ).scalar()
+            if latest is None:
                 continue
-            if event.name == "RolesChanged":
+            args = loads_args(latest)
+            if name == "RolesChanged":
                 roles = int(args["roles"])
-            elif event.name == "Frozen":
+            else:
                 frozen = bool(args["frozen"])
         return bool(roles & AUDITOR) and not frozen and not roles & FROZEN
 

@@ -207,7 +207,7 @@ SUBJECT_FIELDS: dict[str, str] = {
     "department": "uscc",
     "account": "account",
     "validator": "account",
-    "by": "account",
+    "by": "actor",
     "issuer": "account",
     "previous": "account",
     "next": "account",
@@ -222,7 +222,8 @@ SUBJECT_FIELDS: dict[str, str] = {
 
 def event_subjects(decoded: Decoded) -> list[tuple[str, str]]:
     """The (kind, key) subjects an event is about: departments, accounts, batches, leaves,
-    licenses, proposals. ValidatorGovernance's ``id`` is a proposal, not a license."""
+    licenses, proposals, and the account that acted (``actor``, the ``by`` argument).
+    ValidatorGovernance's ``id`` is a proposal, not a license."""
     subjects: list[tuple[str, str]] = []
     for field, value in decoded.args.items():
         kind = SUBJECT_FIELDS.get(field)
