@@ -14,7 +14,6 @@ Time comes from ``app.state.credit_clock`` when set (tests), else the system clo
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +23,6 @@ from pydantic import BaseModel, Field
 
 from credit.report import ReportKind, report_payload
 from credit.subjects import mask_identifier
-from registry.credit.keys import CreditKeys
 from registry.credit.pages import (
     TEMPLATES_DIR,
     render_report_page,
@@ -43,6 +41,7 @@ from registry.credit.reports import (
 from registry.credit.store import CREDIT_OFFICE_ROLE, CREDIT_ROLE
 from registry.deps import ClientDep, StateDep
 from registry.errors import Forbidden, InvalidInput
+from registry.routers.credit import _keys, _now
 from registry.threads import run_blocking
 from sdk.identifiers import InvalidIdentifier, validate_uscc
 
@@ -66,20 +65,6 @@ PUBLIC_CACHE = "public, max-age=30"
 """Display changes as windows end and repairs are approved: 30 s bounds the lag."""
 
 SM3_HEX = r"^[0-9a-fA-F]{64}$"
-
-
-def _now(request: Request) -> datetime.datetime:
-    clock: Callable[[], datetime.datetime] | None = getattr(request.app.state, "credit_clock", None)
-    return clock() if clock is not None else datetime.datetime.now(datetime.UTC)
-
-
-async def _keys(request: Request, state: StateDep) -> CreditKeys:
-    keys: CreditKeys | None = getattr(request.app.state, "credit_keys", None)
-    if keys is None:
-        signer = await run_blocking(state.chain.signer)
-        keys = CreditKeys.for_signing_key(signer.private_key)
-        request.app.state.credit_keys = keys
-    return keys
 
 
 def _base_url(request: Request, state: StateDep) -> str:
