@@ -72,7 +72,7 @@ def department_page(request: Request, uscc: str) -> Response:
         if found is None:
             return not_found(request, uscc)
         counts = db.subject_counts(c, "uscc", uscc)
-        history = db.subject_events(c, "uscc", uscc, limit=200)
+        history = db.subject_events(c, "uscc", uscc, limit=db.PAGE_ROWS)
         key_txs = {
             k["account"]: db.subject_counts(c, "account", k["account"]).get("tx", 0)
             for k in found["keys"]
