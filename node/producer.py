@@ -142,6 +142,9 @@ class DevProducer:
             await self.flushed()
         height = self.ledger.tip.height + 1
         self.mempool.drop_expired(height)
+        # A lone transaction while nothing is being written: nothing to overlap with, so the
+        # worker executes and writes its block in one hand-off.
+        direct = self.mempool.pending_count <= 1 and not self._writing()
         taken = self.mempool.take(self.max_block_txs)
         outcomes: dict[Hash32, Outcome] = {}
         included: list[Transaction] = []
@@ -157,9 +160,6 @@ class DevProducer:
         included = self._cut_after_permission_change(included)
         included = self._fit_in_block_bytes(included)
         loop = asyncio.get_running_loop()
-        # Nothing else waits and nothing is being written: nothing to overlap, so execute
-        # and write in one hand-off to the worker.
-        direct = not self.mempool.pending_count and not self._writing()
         committed: CommittedBlock | None = None
         durable: list[CommittedBlock] = []
         try:
