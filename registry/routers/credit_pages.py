@@ -185,7 +185,15 @@ def _check_out(check: GenuineCheck) -> PdfCheck:
     response_model=PdfCheck,
     responses={404: {}, 413: {}},
     openapi_extra={
-        "requestBody": {"content": {"application/pdf": {}}, "required": True},
+        # The raw bytes of the file, whatever Content-Type names them (application/pdf from
+        # the page's script); declared as octet-stream, the one binary type OpenAPI tools
+        # all write.
+        "requestBody": {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "required": True,
+        },
     },
 )
 async def check_report_pdf(
