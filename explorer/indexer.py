@@ -20,7 +20,7 @@ from chain.genesis import Genesis
 from chain.types import Header
 from contracts.validators import VALIDATOR_GOVERNANCE_ADDRESS
 from explorer.block_check import BlockRefused, ValidatorTimeline, check_block
-from explorer.block_rows import build_rows, hex0x, set_change_of
+from explorer.block_rows import BlockRows, build_rows, hex0x, set_change_of
 from explorer.decoding import ContractBook
 from explorer.node_feed import HeadWatcher, NodeFeed, NodeUnavailable, chunks
 from explorer.store import Store
@@ -116,21 +116,31 @@ class Indexer:
         target = head if stop_at is None else min(head, stop_at)
         indexed = 0
         for heights in chunks(self.next_height, target, self.batch_blocks):
-            for fetched in self.feed.fetch_blocks(heights):
-                if fetched.height > 0 and fetched.certificate is None:
-                    return CatchUp(indexed, head, time.perf_counter() - started)
-                validators = self.validators_at(fetched.height)
-                check_block(
-                    fetched, genesis=self.genesis, parent=self.parent, validators=validators
-                )
-                rows = build_rows(
-                    fetched, validators=validators, book=self.book, proposal_keys=self.proposal_keys
-                )
-                self.store.write_block(rows)
-                for change in rows.set_changes:
-                    self.timeline.add(set_change_of(change))
-                self.parent = fetched.header
-                indexed += 1
+            checked: list[BlockRows] = []
+            parent = self.parent
+            try:
+                for fetched in self.feed.fetch_blocks(heights):
+                    if fetched.height > 0 and fetched.certificate is None:
+                        break
+                    validators = self.validators_at(fetched.height)
+                    check_block(fetched, genesis=self.genesis, parent=parent, validators=validators)
+                    rows = build_rows(
+                        fetched,
+                        validators=validators,
+                        book=self.book,
+                        proposal_keys=self.proposal_keys,
+                    )
+                    for change in rows.set_changes:
+                        self.timeline.add(set_change_of(change))
+                    checked.append(rows)
+                    parent = fetched.header
+            finally:
+                # The blocks checked before a refusal are indexed; the refused one is not.
+                self.store.write_blocks(checked)
+                self.parent = parent
+                indexed += len(checked)
+            if len(checked) < len(heights):
+                break
         return CatchUp(indexed, head, time.perf_counter() - started)
 
     def follow(

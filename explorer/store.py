@@ -95,48 +95,24 @@ class Store:
         return None if raw is None else bytes(raw)
 
     def write_block(self, rows: BlockRows) -> None:
-        """Add one block's rows and move the cursor to it, in one transaction. Refuses a
-        block that does not follow the cursor."""
+        """Add one block's rows and move the cursor to it, in one transaction."""
+        self.write_blocks([rows])
+
+    def write_blocks(self, blocks: list[BlockRows]) -> None:
+        """Add consecutive blocks' rows and move the cursor to the last, in one transaction
+        (fewer commits while catching up; a crash still leaves whole blocks only). Refuses
+        blocks that do not follow the cursor."""
         with self.engine.begin() as c:
             found = c.execute(select(t.cursor.c.height).with_for_update()).scalar()
-            expected = 0 if found is None else int(found) + 1
-            if rows.height != expected:
-                raise RuntimeError(f"block {rows.height} does not follow the cursor {found}")
-            c.execute(insert(t.blocks).values(**rows.block))
-            if rows.transactions:
-                c.execute(insert(t.transactions), rows.transactions)
-                _count(c, [("account", tx["sender"], "tx") for tx in rows.transactions])
-            if rows.signers:
-                c.execute(insert(t.signers), rows.signers)
-            if rows.contracts:
-                c.execute(insert(t.contracts), rows.contracts)
-            if rows.proposal_keys:
-                c.execute(insert(t.proposal_keys), rows.proposal_keys)
-            if rows.set_changes:
-                c.execute(insert(t.validator_changes), rows.set_changes)
-            for event_row in rows.events:
-                event_id = c.execute(insert(t.events).values(**event_row.row)).inserted_primary_key
-                assert event_id is not None
-                if event_row.subjects:
-                    c.execute(
-                        insert(t.event_subjects),
-                        [
-                            {
-                                "event_id": event_id[0],
-                                "kind": k,
-                                "subject": s,
-                                "height": rows.height,
-                            }
-                            for k, s in event_row.subjects
-                        ],
-                    )
-                _count(c, [(k, s, event_row.decoded.name) for k, s in event_row.subjects])
-                if event_row.decoded.contract == "IssuerRegistry":
-                    _apply_department_event(c, event_row.decoded.name, event_row.decoded.args, rows)
-            if found is None:
-                c.execute(insert(t.cursor).values(id=1, height=0, block_hash=rows.block_hash))
-            else:
-                c.execute(update(t.cursor).values(height=rows.height, block_hash=rows.block_hash))
+            for rows in blocks:
+                _write_rows(c, rows, found)
+                found = rows.height
+            if blocks and c.execute(select(t.cursor.c.id)).first() is None:
+                c.execute(
+                    insert(t.cursor).values(id=1, height=found, block_hash=blocks[-1].block_hash)
+                )
+            elif blocks:
+                c.execute(update(t.cursor).values(height=found, block_hash=blocks[-1].block_hash))
 
     def write_genesis_contracts(self, contracts: list[dict[str, Any]]) -> None:
         """Record the genesis system contracts and validator set, once, before block 0."""
@@ -189,6 +165,44 @@ class Store:
                     status=status,
                 )
             )
+
+
+def _write_rows(c: Connection, rows: BlockRows, found: int | None) -> None:
+    """One block's rows, on the cursor at ``found``."""
+    expected = 0 if found is None else int(found) + 1
+    if rows.height != expected:
+        raise RuntimeError(f"block {rows.height} does not follow the cursor {found}")
+    c.execute(insert(t.blocks).values(**rows.block))
+    if rows.transactions:
+        c.execute(insert(t.transactions), rows.transactions)
+        _count(c, [("account", tx["sender"], "tx") for tx in rows.transactions])
+    if rows.signers:
+        c.execute(insert(t.signers), rows.signers)
+    if rows.contracts:
+        c.execute(insert(t.contracts), rows.contracts)
+    if rows.proposal_keys:
+        c.execute(insert(t.proposal_keys), rows.proposal_keys)
+    if rows.set_changes:
+        c.execute(insert(t.validator_changes), rows.set_changes)
+    for event_row in rows.events:
+        event_id = c.execute(insert(t.events).values(**event_row.row)).inserted_primary_key
+        assert event_id is not None
+        if event_row.subjects:
+            c.execute(
+                insert(t.event_subjects),
+                [
+                    {
+                        "event_id": event_id[0],
+                        "kind": k,
+                        "subject": s,
+                        "height": rows.height,
+                    }
+                    for k, s in event_row.subjects
+                ],
+            )
+        _count(c, [(k, s, event_row.decoded.name) for k, s in event_row.subjects])
+        if event_row.decoded.contract == "IssuerRegistry":
+            _apply_department_event(c, event_row.decoded.name, event_row.decoded.args, rows)
 
 
 def _count(c: Connection, keys: list[tuple[str, str, str]]) -> None:
