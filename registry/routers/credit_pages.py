@@ -112,7 +112,10 @@ class PdfCheck(BaseModel):
     "/v1/credit/reports",
     response_model=ReportIssued,
     status_code=201,
-    responses={403: {"description": "the client may not issue reports"}},
+    responses={
+        401: {"description": "not signed by a registered client"},
+        403: {"description": "the client may not issue reports"},
+    },
 )
 async def create_report(
     payload: ReportCreate, request: Request, client: ClientDep, state: StateDep
