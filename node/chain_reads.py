@@ -85,7 +85,9 @@ class ChainReads:
     def height_of(self, block_hash: Hash32) -> int | None:
         """The height of the committed block with this hash, or ``None``."""
         block = self.store.block_by_hash(block_hash)
-        return None if block is None else block.header.height
+        if block is None or block.header.height > self.head.height:
+            return None
+        return block.header.height
 
     def certificate(self, height: int) -> CommitCertificate | None:
         """The commit certificate of the block at ``height``, if any."""
@@ -94,7 +96,10 @@ class ChainReads:
     def lookup_transaction(self, tx_hash: Hash32) -> TxLookup | None:
         """The committed transaction with this hash, with its block and receipt."""
         location = self.store.tx_location(tx_hash)
-        if location is None:
+        # A block written to the store becomes the head a moment later (group commit writes,
+        # then moves the head): until then it is not served, so that whoever sees a receipt
+        # also reads state that includes it.
+        if location is None or location.height > self.head.height:
             return None
         found = self.block_and_receipts(location.height)
         if found is None:
