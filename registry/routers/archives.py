@@ -71,7 +71,13 @@ def _need(client: Any, role: str) -> None:
         raise Forbidden(f"client {client.id} lacks the {role} role")
 
 
-@router.post("/packages", status_code=201)
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "not signed by a registered client"},
+    403: {"description": "the client's roles or department do not allow this"},
+}
+
+
+@router.post("/packages", status_code=201, responses=_AUTH)
 async def ingest_package(
     payload: PackageIngest, request: Request, client: ClientDep, state: StateDep
 ) -> JSONResponse:
@@ -109,7 +115,7 @@ async def ingest_package(
     )
 
 
-@router.get("/packages")
+@router.get("/packages", responses=_AUTH)
 async def search_packages(
     request: Request,
     client: ClientDep,
@@ -149,7 +155,7 @@ async def search_packages(
     ]
 
 
-@router.get("/packages/{package_id}")
+@router.get("/packages/{package_id}", responses=_AUTH)
 async def read_package(
     package_id: str, request: Request, client: ClientDep, state: StateDep
 ) -> dict[str, Any]:
@@ -174,7 +180,7 @@ async def read_package(
     }
 
 
-@router.get("/packages/{package_id}/report")
+@router.get("/packages/{package_id}/report", responses=_AUTH)
 async def package_report(
     package_id: str,
     request: Request,
@@ -191,7 +197,7 @@ async def package_report(
     return JSONResponse(json.loads(row.report_json))
 
 
-@router.get("/packages/{package_id}/report.pdf")
+@router.get("/packages/{package_id}/report.pdf", responses=_AUTH)
 async def package_report_pdf(
     package_id: str,
     request: Request,
@@ -212,7 +218,7 @@ async def package_report_pdf(
     return Response(pdf, media_type="application/pdf")
 
 
-@router.post("/packages/{package_id}/dip")
+@router.post("/packages/{package_id}/dip", responses=_AUTH)
 async def access_copy(
     package_id: str,
     payload: AccessCopyRequest,
