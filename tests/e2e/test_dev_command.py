@@ -18,14 +18,16 @@ import pytest
 from e2e_harness import cli_environment, free_port, lianxin_command, run_cli
 
 from chain.crypto import PrivateKey
+from node.cli_dev import DEV_DEPARTMENTS
 from node.rpc_client import rpc_call
 from sdk.trust import TrustClient
 
 pytestmark = pytest.mark.e2e
 
 START_TIMEOUT_S = 90
-DEV_CLIENTS = ("market", "archives")
-"""The dev departments' client names (``registry-clients/<name>.json``)."""
+DEV_CLIENTS = tuple(department.name for department in DEV_DEPARTMENTS)
+"""The dev departments' client names (``registry-clients/<name>.json``): the market
+regulator, the archive and the identity provider."""
 
 
 def start_dev(
