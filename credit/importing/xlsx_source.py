@@ -11,7 +11,10 @@ Two readers give the same rows:
 Cells come as openpyxl gives them: text, ``int`` for integral numbers, ``float`` otherwise,
 ``datetime`` for cells formatted as dates (midnight for a date without a time), ``None`` for
 an empty cell; calamine's cells are brought to that form (it gives ``""`` for empty cells,
-floats for every number and ``date`` for date-only cells). Every row is given, empty ones
+floats for every number and ``date`` for date-only cells). A text cell of XML white space
+only (spaces, tabs, line breaks) is an empty cell with both readers: calamine drops such
+text when the cell's XML lacks ``xml:space="preserve"`` (openpyxl writes it that way), and
+a cell of blanks means nothing in a 双公示 sheet. Every row is given, empty ones
 included, so that row numbers match the sheet (empty rows after the last row with a value
 are left out).
 """
@@ -60,7 +63,17 @@ def _calamine_cell(value: object) -> object:
     return value
 
 
+_XML_WHITE_SPACE = " \t\r\n"
+
+
+def _blank_as_empty(value: object) -> object:
+    if isinstance(value, str) and not value.strip(_XML_WHITE_SPACE):
+        return None
+    return value
+
+
 def _trimmed(values: list[object]) -> list[object]:
+    values = [_blank_as_empty(value) for value in values]
     end = len(values)
     while end and values[end - 1] is None:
         end -= 1

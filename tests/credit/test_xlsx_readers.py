@@ -11,7 +11,7 @@ from pathlib import Path
 
 import openpyxl
 from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from credit.importing import ImportedRow, import_file
@@ -57,6 +57,7 @@ def _both(path: Path) -> tuple[list[list[object]], list[list[object]]]:
     top=st.integers(min_value=1, max_value=4),
     left=st.integers(min_value=1, max_value=4),
 )
+@example(grid=[[" "], ["\t", "a"], ["\n"]], top=1, left=1)
 def test_calamine_reads_what_openpyxl_reads(grid: list[list[object]], top: int, left: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         fast, reference = _both(_write(Path(folder) / "grid.xlsx", grid, top, left))
