@@ -19,14 +19,6 @@ FLOW = Path(__file__).with_name("ethers_flow.mjs")
 ANCHOR = REPO / "contracts" / "artifacts" / "Anchor.json"
 
 
-@pytest.mark.xfail(
-    reason="known bug, open: on a fresh dev chain, after ethers' transfer.wait() returns the "
-    "receipt of block N, getBalance('latest') still answers the state before block N (a raw "
-    "eth_getBalance a moment later has it). Read-your-writes after a receipt is broken "
-    "somewhere between the dev signing path and the head; the flow stops at that assertion, "
-    "so the steps after it (signatures, the SM2 raw transaction) are not exercised until fixed",
-    strict=False,
-)
 def test_ethers_application_flow(dev_chain: RunningDevChain) -> None:
     node = node_js()
     raw = sm2_transfer(dev_chain, "dept-b", dev_chain.accounts["dept-a"], 7)
