@@ -1,13 +1,27 @@
-"""The tables of data sharing (created by migration ``0011_authorizations``). Nothing here
+"""The tables of data sharing (created by migration ``0011_authorizations``; the columns
+the expiry worker reads added by ``0013_authorization_expiry``). Nothing here
 holds a subject's identifier in clear: it is sealed (:mod:`registry.data_vault`), found
 through a keyed blind index, and committed (salted SM3) wherever it leaves the database."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from registry.models import SEQUENCE_TYPE, Base
+
+OPEN_CONDITION = "expired_at IS NULL AND revoked_at IS NULL AND granted_at IS NOT NULL"
+"""Granted, unrevoked authorizations whose expiry is not recorded: the expiry worker's
+candidates, indexed partially."""
 
 
 class AuthorizationRow(Base):
@@ -17,6 +31,19 @@ class AuthorizationRow(Base):
     __table_args__ = (
         Index("ix_authorizations_subject_index", "subject_index"),
         Index("ix_authorizations_recipient", "recipient"),
+        Index(
+            "ix_authorizations_open_until",
+            "valid_until",
+            sqlite_where=text(OPEN_CONDITION),
+            postgresql_where=text(OPEN_CONDITION),
+        ),
+        Index(
+            "ix_authorizations_open_uses",
+            "max_uses",
+            sqlite_where=text(OPEN_CONDITION),
+            postgresql_where=text(OPEN_CONDITION),
+        ),
+        Index("ix_authorizations_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -49,6 +76,14 @@ class AuthorizationRow(Base):
     revoked_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     """Who revoked it: a client id, or ``citizen`` for the tracker page."""
     created_at: Mapped[int] = mapped_column(BigInteger)
+    """Second it was asked for (Unix); with ``id``, the order of listings."""
+    valid_until: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """The terms' ``validUntil`` (first second after the window), for the expiry worker."""
+    max_uses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The terms' ``maxUses``; NULL: any number within the window."""
+    expired_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    """Second its expiry event was recorded; NULL until then (set once, by the worker
+    that claims it)."""
 
 
 class AuthorizationEventRow(Base):
