@@ -308,6 +308,17 @@ class LicenseOperation(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    department_key: Mapped[str | None] = mapped_column(String(130), nullable=True)
+    """For a status change: hex public key of the client that signed it (NULL for issue,
+    change, and status changes made before departments signed them)."""
+    department_signature: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Hex DER SM2 signature of that key over ``commitment`` (sdk.license_status_signing)."""
+    commitment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The status change's commitment (license, action, reason, history position, chain)."""
+    sequence: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The position in the license's on-chain history the signed status change takes."""
+    evidence_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """The chain half of the status change's proof, fetched once its block is certified."""
 
 
 class RecordRevocation(Base):
