@@ -10,5 +10,7 @@ as parameters; ``registry`` serves this domain and ``sdk`` calls it.
 - :mod:`credit.corrections`, :mod:`credit.lifecycle`: corrections and lifecycle events;
 - :mod:`credit.commitments`: per-field salted SM3 commitments;
 - :mod:`credit.rulesets`, :mod:`credit.windows`: publication windows and repair;
+- :mod:`credit.working_days`, :mod:`credit.holiday_data`: working days (调休 included) for
+  deadlines;
 - :mod:`credit.joint`: the measures catalogue and ``check``.
 """

@@ -1,9 +1,11 @@
 """Credit repair (信用修复) served: a subject applies with evidence for one of its records
 once the minimum period has passed and its obligations are met; the authority approves or
-rejects with reasons before a deadline; undecided applications past it are overdue. An
-approval anchors a ``repair`` and a ``stop_publishing`` event and takes the record off
-public display at that instant. Every step is in the subject's profile
-(:func:`registry.credit.queries.authority_profile`). Time is a parameter."""
+rejects with reasons before a deadline (:data:`credit.working_days.REPAIR_DECISION_WORKING_DAYS`
+working days after the day of receipt, on the State Council's calendar); undecided
+applications past it are overdue. An approval anchors a ``repair`` and a
+``stop_publishing`` event and takes the record off public display at that instant. Every
+step is in the subject's profile (:func:`registry.credit.queries.authority_profile`). Time
+is a parameter."""
 
 from __future__ import annotations
 
@@ -17,6 +19,11 @@ from sqlalchemy.orm import Session
 from chain.crypto import sm3
 from credit.records import LifecycleEventKind
 from credit.windows import RepairRefused, Severity, Window, approve_repair, require_repair_eligible
+from credit.working_days import (
+    REPAIR_DECISION_WORKING_DAYS,
+    national_calendar,
+    working_day_deadline,
+)
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import MAX_REASON, load_record, record_event, stop_display_at
 from registry.credit.models import CreditRecordRow, CreditRepairApplication
@@ -26,7 +33,6 @@ from registry.db import Database
 from registry.errors import Conflict, InvalidInput, NotFound
 
 __all__ = [
-    "DECISION_DEADLINE_DAYS",
     "MAX_EVIDENCE",
     "RepairDecision",
     "apply_for_repair",
@@ -34,11 +40,6 @@ __all__ = [
     "overdue_repairs",
     "window_of_row",
 ]
-
-DECISION_DEADLINE_DAYS = 7
-"""Calendar days the authority has to decide an application. Order 58 counts the time in
-working days (not checked against its text); seven calendar days bound five working days
-in an ordinary week."""
 
 MAX_EVIDENCE = 4_000
 """Longest evidence text (a description, document numbers and hashes of attachments)."""
@@ -127,7 +128,9 @@ def apply_for_repair(
         evidence_hash=sm3(text.encode()).hex(),
         obligations_fulfilled=obligations_fulfilled,
         applied_at=moment,
-        deadline=moment + datetime.timedelta(days=DECISION_DEADLINE_DAYS),
+        deadline=working_day_deadline(
+            moment, REPAIR_DECISION_WORKING_DAYS, national_calendar()
+        ).astimezone(datetime.UTC),
         state=PENDING,
         decided_at=None,
         decision_reason=None,

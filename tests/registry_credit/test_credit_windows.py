@@ -1,7 +1,7 @@
 """Publication windows and repair served, on a fixed clock: a record leaves public display
 exactly at its window's end (its history stays for authorised readers); repair applications
-before the minimum are refused, overdue ones are flagged, and an approval takes the record
-off display at once, every step visible to the subject."""
+before the minimum are refused, ones undecided after five working days are flagged overdue,
+and an approval takes the record off display at once, every step visible to the subject."""
 
 from __future__ import annotations
 
@@ -77,6 +77,25 @@ def test_repair_before_the_minimum_is_refused_and_approval_removes_the_record_at
     (repair,) = seen["repairs"]
     assert (repair["state"], repair["decision_reason"]) == ("approved", "已履行，同意修复")
     assert app.sdk.overdue_repairs() == []
+
+
+def test_the_repair_deadline_counts_working_days_across_national_day(app: CreditApp) -> None:
+    """Received on Thursday 2023-09-28: 09-29 to 10-06 are off (国办发明电〔2022〕16号), the
+    make-up weekend 10-07/10-08 is worked, so the fifth working day is 10-11 and the
+    application is overdue from midnight after it (seven calendar days would say 10-05)."""
+    app.sdk.import_file(penalty_file(penalties(1)))
+    (record_id,) = _shown(app, app.clock.now())
+    app.clock.set(datetime.datetime(2023, 9, 28, 10, 0, tzinfo=CST))
+    application = app.sdk.apply_repair(
+        record_id, ENTERPRISE, "罚款已缴清", obligations_fulfilled=True
+    )
+    deadline = datetime.datetime(2023, 10, 12, tzinfo=CST)
+    assert datetime.datetime.fromisoformat(application["deadline"]) == deadline
+    app.clock.set(deadline - INSTANT)
+    assert app.sdk.overdue_repairs() == []
+    app.clock.set(deadline)
+    (overdue,) = app.sdk.overdue_repairs()
+    assert overdue["id"] == application["id"] and overdue["overdue"] is True
 
 
 def test_a_withdrawn_decision_stops_display_and_cannot_be_withdrawn_twice(app: CreditApp) -> None:
