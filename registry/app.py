@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from registry.archives.upload import streams_its_body
 from registry.auth import ClientDirectory
 from registry.batcher import Workers
 from registry.boundary import BoundedRequests, ServerAddressAsHost
@@ -28,6 +29,7 @@ from registry.errors import install_error_handlers
 from registry.housekeeping import run_checkpoints, run_nonce_purge
 from registry.intake import GroupCommitter
 from registry.lease import WorkersLease, workers_lease
+from registry.metrics import RegistryMetrics, install_metrics
 from registry.notarization import VerifyCaches
 from registry.openapi import install_api_docs
 from registry.revocations import RevocationIndex, run_revocation_index
@@ -99,11 +101,13 @@ async def run_workers_when_leased(
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     """The registry application for ``settings`` (from the environment if omitted)."""
     settings = settings or RegistrySettings()
+    metrics = RegistryMetrics(settings.metrics_allowed_networks or ())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check_secret_files()
         db = await asyncio.to_thread(Database.open, settings)
+        metrics.watch_database(db)
         gateway = ChainGateway(settings, db)
         intake = GroupCommitter(db)
         state = RegistryState(
@@ -161,7 +165,12 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         # header a caller sent.
         app.add_middleware(ServerAddressAsHost)
     # Added last, so it runs first: nothing parses a body it has not bounded.
-    app.add_middleware(BoundedRequests, max_body_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BoundedRequests, max_body_bytes=settings.max_upload_bytes, passes_unread=streams_its_body
+    )
     for router in ROUTERS:
         app.include_router(router)
+    # After every other middleware: requests are counted outside them all (refusals at the
+    # boundary too), their route templates read inside them all.
+    install_metrics(app, metrics)
     return app

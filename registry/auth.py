@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from fastapi import Request
 from sqlalchemy import delete
 
-from chain.crypto import PrivateKey, PublicKey
+from chain.crypto import PrivateKey, PublicKey, sm3
 from chain.errors import CryptoError
 from registry.caches import TtlCache
 from registry.db import Database
@@ -42,8 +42,8 @@ from sdk.trust import (
     NONCE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    request_sign_bytes,
 )
+from sdk.trust_core import request_sign_bytes_for_digest
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +110,17 @@ class ClientDirectory:
 
 
 async def verify_signed_request(
-    request: Request, clients: ClientDirectory, settings: RegistrySettings
+    request: Request,
+    clients: ClientDirectory,
+    settings: RegistrySettings,
+    *,
+    body_sm3: str | None = None,
 ) -> SignedRequest:
     """Check the request's credentials and signature without storing anything; raises
     AuthenticationFailed. The caller spends the returned nonce (alone, or together with
-    what the request stores)."""
+    what the request stores). A route that streams its body checks the signature over the
+    hex SM3 the caller declares, ``body_sm3``, before reading it, and then refuses a body
+    that hashes otherwise."""
     headers = request.headers
     client_id = headers.get(CLIENT_HEADER)
     timestamp = headers.get(TIMESTAMP_HEADER)
@@ -140,15 +146,16 @@ async def verify_signed_request(
         raise AuthenticationFailed(
             f"timestamp is more than {settings.timestamp_skew} s off", code="stale_timestamp"
         )
-    body = await request.body()
+    if body_sm3 is None:
+        body_sm3 = sm3(await request.body()).hex()
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    message = request_sign_bytes(
+    message = request_sign_bytes_for_digest(
         method=request.method,
         path=path,
         client_id=client_id,
         timestamp=timestamp,
         nonce=nonce,
-        body=body,
+        body_sm3=body_sm3,
     )
     client = await run_blocking(_check_signature, clients, client_id, signature, message)
     expires = datetime.fromtimestamp(signed_at + settings.timestamp_skew + 1, UTC)

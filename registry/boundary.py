@@ -15,7 +15,9 @@ on its own (the routes never run) when
   422 ``invalid_json`` (``details.reason`` says which, as :class:`JsonLimitError` names it).
 
 Every answer has the registry's error shape ``{"error": {"code", "message", "details"}}``.
-A body that passes is handed to the application unchanged.
+A body that passes is handed to the application unchanged. A request ``passes_unread``
+names (an upload streamed to disk, e.g. an archive bag) reaches its route unread: that route
+bounds the bytes itself as they arrive and answers 413 the same way.
 
 :class:`ServerAddressAsHost` drops the ``Host`` header, so that URLs the application builds
 from the request (links and QR codes, when no ``public_base_url`` is configured) name the
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -48,16 +51,24 @@ class BoundedRequests:
     (see the module's text)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int = MAX_REQUEST_JSON_DEPTH
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_json_depth: int = MAX_REQUEST_JSON_DEPTH,
+        passes_unread: Callable[[Scope], bool] | None = None,
     ) -> None:
-        """Wrap ``app``."""
+        """Wrap ``app``; requests ``passes_unread`` accepts go to their route unread."""
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.passes_unread = passes_unread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read and check the body, then run the application with it (or answer alone)."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            self.passes_unread is not None and self.passes_unread(scope)
+        ):
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)

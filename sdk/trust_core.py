@@ -76,7 +76,22 @@ def request_sign_bytes(
     """The bytes a client signs for one request: the prefix, then the upper-case method,
     ``path`` (percent-decoded, with ``?`` and the query string as sent, if any), the client
     id, the timestamp, the nonce and the hex SM3 of the body, joined by newlines, as UTF-8."""
-    lines = [method.upper(), path, client_id, timestamp, nonce, sm3(body).hex()]
+    return request_sign_bytes_for_digest(
+        method=method,
+        path=path,
+        client_id=client_id,
+        timestamp=timestamp,
+        nonce=nonce,
+        body_sm3=sm3(body).hex(),
+    )
+
+
+def request_sign_bytes_for_digest(
+    *, method: str, path: str, client_id: str, timestamp: str, nonce: str, body_sm3: str
+) -> bytes:
+    """:func:`request_sign_bytes` of a body known by its hex SM3 (a body streamed from a
+    file, hashed as it is read, never held whole)."""
+    lines = [method.upper(), path, client_id, timestamp, nonce, body_sm3]
     return REQUEST_SIGN_PREFIX + "\n".join(lines).encode("utf-8")
 
 
@@ -102,18 +117,20 @@ def signed_headers(
     body: bytes,
     now: float | None = None,
     nonce: str | None = None,
+    body_sm3: str | None = None,
 ) -> dict[str, str]:
     """The authentication headers of one request to ``path`` (as sent: percent-encoded or
-    not, with its query), signed by ``key`` over :func:`signed_path` of it."""
+    not, with its query), signed by ``key`` over :func:`signed_path` of it. A body streamed
+    from a file is signed by its hex SM3 ``body_sm3`` (``body`` is then ignored)."""
     timestamp = str(int(time.time() if now is None else now))
     nonce = new_request_nonce() if nonce is None else nonce
-    message = request_sign_bytes(
+    message = request_sign_bytes_for_digest(
         method=method,
         path=signed_path(path),
         client_id=client_id,
         timestamp=timestamp,
         nonce=nonce,
-        body=body,
+        body_sm3=sm3(body).hex() if body_sm3 is None else body_sm3,
     )
     return {
         CLIENT_HEADER: client_id,

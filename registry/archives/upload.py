@@ -1,0 +1,147 @@
+"""``POST /v1/archives/uploads``: a bag streamed into the archive store's spool
+(:mod:`archives.spool`), never held whole in memory.
+
+The registry's boundary (:class:`registry.boundary.BoundedRequests`) lets this one request
+through unread (:func:`streams_its_body`). The sender declares the body's SM3 in
+:data:`CONTENT_SM3_HEADER` and signs the request as any other, over that SM3 (the sign bytes
+carry the body's SM3 anyway): the signature is checked and the nonce spent before a byte of
+the body is read, then the body is written to the spool block by block, counted against the
+cap (413 ``payload_too_large`` as soon as it passes, the partial file removed) and hashed
+(422 ``body_digest_mismatch`` if it is not what was declared, removed too)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import Request
+from starlette.types import Scope
+
+from archives.spool import SpooledUpload, SpoolWriter, UploadSpool, UploadTooLarge
+from registry.auth import verify_signed_request
+from registry.deps import RegistryState
+from registry.errors import AuthenticationFailed, PayloadTooLarge
+from registry.limits import DRAIN_BYTES
+from registry.models import Client
+from registry.threads import run_blocking
+
+UPLOAD_PATH = "/v1/archives/uploads"
+"""The streamed upload's route."""
+
+CONTENT_SM3_HEADER = "X-Lianxin-Content-SM3"
+"""The hex SM3 of the body a streamed upload will send (signed, as the sign bytes carry
+it)."""
+
+WRITE_BLOCK = 1024 * 1024
+"""Bytes gathered before one write to the spool (one thread hop per block)."""
+
+_HEX_SM3 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def streams_its_body(scope: Scope) -> bool:
+    """Whether the boundary passes this request's body to its route unread: the bag upload
+    only, which bounds its body itself."""
+    return scope.get("method") == "POST" and scope.get("path") == UPLOAD_PATH
+
+
+def declared_length(request: Request) -> int | None:
+    """The declared ``Content-Length``, or None (chunked, or not a number)."""
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+async def authenticate_streamed(request: Request, state: RegistryState) -> Client:
+    """The client that signed this streamed request over its declared body SM3, its nonce
+    spent; raises AuthenticationFailed (401) without reading the body."""
+    declared = request.headers.get(CONTENT_SM3_HEADER, "")
+    if not _HEX_SM3.fullmatch(declared):
+        # The usual checks first: an unsigned request hears what every route says.
+        await verify_signed_request(request, state.clients, state.settings, body_sm3="")
+        raise AuthenticationFailed(
+            f"declare the body's hex SM3 in {CONTENT_SM3_HEADER}", code="missing_credentials"
+        )
+    signed = await verify_signed_request(
+        request, state.clients, state.settings, body_sm3=declared.lower()
+    )
+    await state.intake.spend_nonce(signed.nonce)
+    return signed.client
+
+
+async def _drain(request: Request) -> None:
+    """Read and drop up to DRAIN_BYTES more of the body, so a client still sending sees
+    the 413 rather than a reset connection."""
+    dropped = 0
+    async for chunk in request.stream():
+        dropped += len(chunk)
+        if dropped > DRAIN_BYTES:
+            return
+
+
+async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> SpooledUpload:
+    """Stream the request's body into ``spool`` as an upload of ``owner``; raises
+    PayloadTooLarge (413) past the cap and the spool's UploadDigestMismatch, leaving
+    nothing behind either way."""
+    length = declared_length(request)
+    if length is not None and length > spool.max_bytes:
+        raise PayloadTooLarge(
+            f"the bag is larger than {spool.max_bytes} bytes", code="payload_too_large"
+        )
+    writer: SpoolWriter = await run_blocking(spool.open, owner)
+    pending = bytearray()
+    try:
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= WRITE_BLOCK:
+                block, pending = bytes(pending), bytearray()
+                await run_blocking(writer.write, block)
+        if pending:
+            await run_blocking(writer.write, bytes(pending))
+        return await run_blocking(writer.finish, request.headers.get(CONTENT_SM3_HEADER))
+    except UploadTooLarge as exc:
+        await _drain(request)
+        raise PayloadTooLarge(str(exc), code=exc.code) from exc
+    finally:
+        # Whatever stopped the upload (a refusal, a client gone away), nothing half-written
+        # stays; a finished upload has been renamed away already.
+        await run_blocking(writer.abort)
+
+
+def upload_answer(upload: SpooledUpload, spool: UploadSpool) -> dict[str, Any]:
+    """The JSON answer to a finished upload."""
+    return {
+        "upload": upload.upload_id,
+        "size": upload.size,
+        "sm3": upload.sm3,
+        "keptForSeconds": spool.ttl_s,
+    }
+
+
+UPLOAD_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": CONTENT_SM3_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "hex SM3 of the body (the request is signed over it)",
+            "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "description": "the bag as a zip or tar file, streamed",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+"""What the OpenAPI document says of the upload's request."""
+
+
+__all__ = [
+    "CONTENT_SM3_HEADER",
+    "UPLOAD_OPENAPI",
+    "UPLOAD_PATH",
+    "authenticate_streamed",
+    "declared_length",
+    "receive_bag",
+    "streams_its_body",
+    "upload_answer",
+]
