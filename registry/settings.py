@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE_FORBIDDEN_BITS = stat.S_IRWXG | stat.S_IRWXO
@@ -77,6 +77,10 @@ class RegistrySettings(BaseSettings):
     ``https://zx.example.gov.cn``): QR codes and verify links use it. Default: the address
     the server itself listens on (scheme, IP and port of the connection) — never the Host
     header a caller sent (see :class:`registry.boundary.ServerAddressAsHost`)."""
+    metrics_allowed_networks: tuple[IPvAnyNetwork, ...] | None = None
+    """Networks besides loopback whose clients may read ``GET /metrics`` (e.g.
+    ``["10.1.2.3/32"]`` for a Prometheus server on another host; a JSON list in the
+    environment). None: loopback clients only."""
     nonce_purge_interval: float = Field(default=300.0, gt=0)
     """Seconds between two purges of request nonces whose timestamps can no longer pass."""
     issuer_registry_address: str | None = None

@@ -1,0 +1,366 @@
+"""The registry's Prometheus metrics, served at ``GET /metrics`` (prometheus-client's text
+format) to loopback clients only, unless ``metrics_allowed_networks`` names the networks of
+other scrapers; every other client gets 403.
+
+What happens to requests is observed as it happens, by ASGI middleware around the whole
+application: requests by method, route template (never the raw path, so ids do not make new
+series) and status, and their latency. Errors the database driver raises are counted by a
+listener on the engine. The anchoring pipeline is read from the database when scraped, so
+every process serving one database reports the same pipeline, whichever holds the workers
+lease:
+
+==============================================  =========  ======================================
+name                                            type       what
+==============================================  =========  ======================================
+lianxin_registry_requests_total                 counter    requests by method, route, status
+lianxin_registry_request_seconds                histogram  request latency by method and route
+lianxin_registry_records_accepted_total         counter    records accepted (highest sequence)
+lianxin_registry_records_waiting                gauge      not anchored yet, by stage: sealing
+                                                           (accepted, not in a batch) or
+                                                           anchoring (sealed, tx unconfirmed)
+lianxin_registry_oldest_waiting_seconds         gauge      age of the oldest waiting record
+lianxin_registry_outbox_depth                   gauge      anchoring txs not confirmed, by state
+lianxin_registry_batches_anchored_total         counter    batches whose root is anchored
+lianxin_registry_anchoring_latency_seconds      histogram  record accepted → its batch anchored
+lianxin_registry_database_errors_total          counter    driver errors by exception class
+lianxin_registry_database_up                    gauge      1 if the scrape's queries answered
+==============================================  =========  ======================================
+
+The anchoring latency histogram counts the records of the batches anchored since this
+process first scraped (a process does not replay the database's history), at most
+``MAX_RECORDS_PER_SCRAPE`` records a scrape (whole batches; the rest at the next one).
+Request counters are per process: with ``workers > 1`` each scrape reaches one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.orm import Session
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from registry.db import Database
+from registry.errors import Forbidden
+from registry.models import Batch, BatchStatus, Outbox, OutboxState, Record, RecordStatus
+
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Request latency buckets, seconds."""
+ANCHORING_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+"""Anchoring latency buckets, seconds: a batch is sealed every ``batch_interval`` (1 s by
+default) and its transaction confirmed a block later; minutes mean the pipeline is stuck."""
+MAX_RECORDS_PER_SCRAPE = 200_000
+"""Most records whose anchoring latency one scrape reads (a batch is never split)."""
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""HTTP methods counted by name; any other is counted as ``other``."""
+UNMATCHED_ROUTE = "unmatched"
+"""Route label of a request no route matched (or refused before routing)."""
+ROUTE_SCOPE_KEY = "lianxin.metrics.route"
+"""ASGI scope key of the holder the innermost middleware fills with the route template
+(scopes are copied on the way in, so the router's own ``scope["route"]`` is not seen
+outside)."""
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def scraper_allowed(host: str | None, networks: Iterable[IpNetwork] = ()) -> bool:
+    """Whether a client at ``host`` may read the metrics: a loopback address, or one inside
+    ``networks``. A host that is not an IP address (or none) may not."""
+    if host is None:
+        return False
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    return address.is_loopback or any(address in network for network in networks)
+
+
+@dataclass(frozen=True)
+class _Cursor:
+    """The last anchored batch whose records were observed: batches anchored after it (in
+    ``anchored_at``, then id order) are new."""
+
+    anchored_at: datetime
+    """When it was anchored, as the database gives it back."""
+    batch_id: int
+    """Its id."""
+
+
+class RegistryMetrics(Collector):
+    """The metrics of one registry process, in a registry of its own."""
+
+    def __init__(self, allowed_networks: Iterable[IpNetwork] = ()) -> None:
+        """Metrics served to loopback clients and to ``allowed_networks``."""
+        self.allowed_networks = tuple(allowed_networks)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = Counter(
+            "lianxin_registry_requests",
+            "HTTP requests by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.request_latency = Histogram(
+            "lianxin_registry_request_seconds",
+            "HTTP request latency by method and route template",
+            ["method", "route"],
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.database_errors = Counter(
+            "lianxin_registry_database_errors",
+            "Errors raised by the database driver, by exception class",
+            ["kind"],
+            registry=self.registry,
+        )
+        # Not in the registry: observed inside collect(), then yielded by it, so that a
+        # scrape carries the batches it has just read.
+        self.anchoring_latency = Histogram(
+            "lianxin_registry_anchoring_latency_seconds",
+            "From a record's acceptance to the anchoring of its batch",
+            buckets=ANCHORING_BUCKETS,
+            registry=None,
+        )
+        self.database: Database | None = None
+        self._cursor: _Cursor | None = None
+        self.registry.register(self)
+
+    def watch_database(self, database: Database) -> None:
+        """Read the pipeline from ``database`` when scraped and count its driver errors."""
+        self.database = database
+        self._cursor = None
+        event.listen(database.engine, "handle_error", self._on_database_error)
+
+    def _on_database_error(self, context: ExceptionContext) -> None:
+        error = context.sqlalchemy_exception or context.original_exception
+        self.database_errors.labels(type(error).__name__).inc()
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        method = method if method in KNOWN_METHODS else "other"
+        self.requests.labels(method, route, str(status)).inc()
+        self.request_latency.labels(method, route).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """Every metric in Prometheus' text format (reads the database: call off the loop)."""
+        return generate_latest(self.registry)
+
+    # -- read at scrape time -------------------------------------------------------------
+
+    def collect(self) -> Iterator[Metric]:
+        """The pipeline read from the database, then the anchoring latency histogram."""
+        database = self.database
+        if database is None:
+            return
+        try:
+            with database.read_session() as session:
+                families = list(self._pipeline(session))
+                self._observe_anchorings(session)
+        except Exception:  # counted by the engine listener; the scrape still answers
+            yield _gauge("lianxin_registry_database_up", "Scrape queries answered", 0)
+        else:
+            yield from families
+            yield _gauge("lianxin_registry_database_up", "Scrape queries answered", 1)
+        yield from self.anchoring_latency.collect()
+
+    def _pipeline(self, session: Session) -> Iterator[Metric]:
+        highest = session.scalar(select(func.max(Record.seq))) or 0
+        yield _counter(
+            "lianxin_registry_records_accepted", "Records accepted (highest sequence)", highest
+        )
+        stages = {RecordStatus.ACCEPTED.value: "sealing", RecordStatus.SEALED.value: "anchoring"}
+        counts = dict.fromkeys(stages.values(), 0)
+        oldest: datetime | None = None
+        for status, count, first in session.execute(
+            select(Record.status, func.count(), func.min(Record.created_at))
+            .where(Record.status.in_(stages))
+            .group_by(Record.status)
+        ):
+            counts[stages[status]] = int(count)
+            oldest = first if oldest is None or first < oldest else oldest
+        waiting = GaugeMetricFamily(
+            "lianxin_registry_records_waiting", "Records not anchored yet", labels=["stage"]
+        )
+        for stage, count in counts.items():
+            waiting.add_metric([stage], count)
+        yield waiting
+        yield _gauge(
+            "lianxin_registry_oldest_waiting_seconds",
+            "Age of the oldest record not anchored yet (0 when none waits)",
+            0.0 if oldest is None else _age(oldest),
+        )
+        depth = GaugeMetricFamily(
+            "lianxin_registry_outbox_depth",
+            "Anchoring transactions not confirmed",
+            labels=["state"],
+        )
+        unconfirmed = dict(
+            session.execute(
+                select(Outbox.state, func.count())
+                .where(Outbox.state != OutboxState.CONFIRMED.value)
+                .group_by(Outbox.state)
+            ).all()
+        )
+        for state in (OutboxState.PENDING.value, OutboxState.SENT.value):
+            depth.add_metric([state], int(unconfirmed.get(state, 0)))
+        yield depth
+        anchored = session.scalar(
+            select(func.count()).where(Batch.status == BatchStatus.ANCHORED.value)
+        )
+        yield _counter(
+            "lianxin_registry_batches_anchored", "Batches whose root is anchored", anchored or 0
+        )
+
+    def _observe_anchorings(self, session: Session) -> None:
+        """Observe the anchoring latency of the records of batches anchored since the
+        cursor; the first call only places the cursor."""
+        by_time = (Batch.anchored_at, Batch.id)
+        anchored = Batch.status == BatchStatus.ANCHORED.value
+        if self._cursor is None:
+            last = session.execute(
+                select(*by_time).where(anchored).order_by(*(c.desc() for c in by_time)).limit(1)
+            ).first()
+            if last is None or last[0] is None:
+                self._cursor = _Cursor(datetime.min, 0)
+            else:
+                self._cursor = _Cursor(last[0], last[1])
+            return
+        cursor = self._cursor
+        after = (Batch.anchored_at > cursor.anchored_at) | (
+            (Batch.anchored_at == cursor.anchored_at) & (Batch.id > cursor.batch_id)
+        )
+        taken = 0
+        for batch_id, anchored_at, leaf_count in session.execute(
+            select(Batch.id, Batch.anchored_at, Batch.leaf_count)
+            .where(anchored, after)
+            .order_by(*by_time)
+        ).all():
+            if anchored_at is None:
+                continue
+            if taken and taken + leaf_count > MAX_RECORDS_PER_SCRAPE:
+                break
+            for (accepted_at,) in session.execute(
+                select(Record.created_at).where(Record.batch_id == batch_id)
+            ):
+                seconds = (anchored_at - accepted_at).total_seconds()
+                self.anchoring_latency.observe(max(0.0, seconds))
+            taken += leaf_count
+            self._cursor = _Cursor(anchored_at, batch_id)
+
+
+def _age(moment: datetime) -> float:
+    """Seconds since ``moment`` (SQLite gives naive UTC datetimes back)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - aware).total_seconds())
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+class RequestMetrics:
+    """Outermost middleware: counts and times every HTTP request, refusals at the boundary
+    included, under the route template :class:`RouteTemplate` found for it."""
+
+    def __init__(self, app: ASGIApp, *, metrics: RegistryMetrics) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request, then count it (status 500 if no answer started)."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route: list[str] = []
+        scope[ROUTE_SCOPE_KEY] = route
+        status = 500
+        started = time.perf_counter()
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            self.metrics.observe_request(
+                scope["method"],
+                route[0] if route else UNMATCHED_ROUTE,
+                status,
+                time.perf_counter() - started,
+            )
+
+
+class RouteTemplate:
+    """Innermost middleware: after the router ran, hands the template of the route that
+    served the request (``/v1/records/{record_id}``) to :class:`RequestMetrics`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap ``app``."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request; note its route even if it raised."""
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            holder = scope.get(ROUTE_SCOPE_KEY)
+            route = scope.get("route")
+            if holder is not None and route is not None:
+                holder.append(str(getattr(route, "path", UNMATCHED_ROUTE)))
+
+
+router = APIRouter(tags=["service"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format, version 0.0.4",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        403: {"description": "the client is not loopback nor an allowed scraper"},
+    },
+)
+async def metrics_exposition(request: Request) -> Response:
+    """Prometheus metrics of this registry process and of its anchoring pipeline (see
+    :mod:`registry.metrics`), for loopback clients and allowed scrapers only."""
+    metrics: RegistryMetrics = request.app.state.metrics
+    host = request.client.host if request.client else None
+    if not scraper_allowed(host, metrics.allowed_networks):
+        raise Forbidden("metrics are served to loopback clients and allowed scrapers only")
+    body = await asyncio.to_thread(metrics.exposition)
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def install_metrics(app: FastAPI, metrics: RegistryMetrics) -> None:
+    """Serve ``GET /metrics`` on ``app`` and observe its requests. Call after every other
+    middleware is added: the counting middleware goes outside them all, the route-template
+    middleware inside them all."""
+    app.state.metrics = metrics
+    app.include_router(router)
+    app.user_middleware.append(Middleware(RouteTemplate))
+    app.add_middleware(RequestMetrics, metrics=metrics)

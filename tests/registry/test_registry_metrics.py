@@ -1,0 +1,147 @@
+"""The registry's /metrics: scraped and parsed with prometheus-client's own parser, its
+counters move as records are notarized and anchored on the real node; only loopback clients
+(and networks the settings allow) may read it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from registry_harness import TrustChain, new_client, registry_settings
+from sqlalchemy import text
+
+from registry.app import create_app
+from registry.db import Database
+from registry.settings import RegistrySettings
+from sdk.trust import TrustClient
+
+LOOPBACK = ("127.0.0.1", 50123)
+ELSEWHERE = ("203.0.113.7", 50124)
+ANCHOR_TIMEOUT_S = 30.0
+RECORDS = 3
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(http: TestClient) -> Samples:
+    """Every sample of one scrape, by name and labels."""
+    answer = http.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value; 0 for a labelled series not created yet."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def http(settings: RegistrySettings) -> Iterator[TestClient]:
+    """The in-process registry (lifespan running), reached from a loopback address."""
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        yield client
+
+
+def test_metrics_move_as_records_are_notarized_and_anchored(http: TestClient) -> None:
+    db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
+    client, key = new_client(db)
+    before = scrape(http)
+    assert value(before, "lianxin_registry_database_up") == 1
+    assert value(before, "lianxin_registry_records_waiting", stage="sealing") == 0
+    assert value(before, "lianxin_registry_outbox_depth", state="pending") == 0
+
+    trust = TrustClient("http://testserver", client.id, key, http_client=http)
+    accepted = [
+        trust.notarize(document=f"营业执照 第{index}号".encode(), metadata={"n": index})
+        for index in range(RECORDS)
+    ]
+    for record in accepted:
+        trust.wait_until_anchored(record.record_id, timeout=ANCHOR_TIMEOUT_S)
+    trust.get_record(accepted[0].record_id)
+    after = scrape(http)
+
+    assert value(after, "lianxin_registry_requests_total", method="POST", route="/v1/records",
+                 status="202") == RECORDS  # fmt: skip
+    record_route = "/v1/records/{record_id}"
+    assert value(after, "lianxin_registry_requests_total", method="GET", route=record_route,
+                 status="200") >= RECORDS  # fmt: skip
+    assert value(after, "lianxin_registry_request_seconds_count", method="GET",
+                 route=record_route) >= RECORDS  # fmt: skip
+    # Requests are labelled by their route's template, never by a raw path.
+    assert not any(
+        dict(labels).get("route", "").endswith(record.record_id)
+        for (_, labels) in after
+        for record in accepted
+    )
+    assert (
+        value(after, "lianxin_registry_records_accepted_total")
+        - value(before, "lianxin_registry_records_accepted_total")
+        == RECORDS
+    )
+    assert value(after, "lianxin_registry_batches_anchored_total") > value(
+        before, "lianxin_registry_batches_anchored_total"
+    )
+    assert (
+        value(after, "lianxin_registry_anchoring_latency_seconds_count")
+        - value(before, "lianxin_registry_anchoring_latency_seconds_count")
+        == RECORDS
+    )
+    latency_sum = value(after, "lianxin_registry_anchoring_latency_seconds_sum")
+    assert 0 < latency_sum < RECORDS * ANCHOR_TIMEOUT_S
+    assert value(after, "lianxin_registry_records_waiting", stage="sealing") == 0
+    assert value(after, "lianxin_registry_records_waiting", stage="anchoring") == 0
+    assert value(after, "lianxin_registry_outbox_depth", state="sent") == 0
+    # A record is counted once: a later scrape observes no batch again.
+    again = scrape(http)
+    assert value(again, "lianxin_registry_anchoring_latency_seconds_count") == value(
+        after, "lianxin_registry_anchoring_latency_seconds_count"
+    )
+
+
+def test_requests_no_route_served_and_database_errors_are_counted(http: TestClient) -> None:
+    assert http.get("/no/such/page").status_code == 404
+    refused = http.post(
+        "/v1/records", content=b"x" * (128 * 1024), headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 413
+    db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="no_such_table"), db.session() as session:
+        session.execute(text("SELECT * FROM no_such_table"))
+    samples = scrape(http)
+    assert value(samples, "lianxin_registry_requests_total", method="GET", route="unmatched",
+                 status="404") == 1  # fmt: skip
+    assert value(samples, "lianxin_registry_requests_total", method="POST", route="unmatched",
+                 status="413") == 1  # fmt: skip
+    assert value(samples, "lianxin_registry_database_errors_total", kind="OperationalError") >= 1
+
+
+def test_other_clients_are_refused_unless_their_network_is_allowed(
+    trust_chain: TrustChain, tmp_path: Path
+) -> None:
+    closed = create_app(registry_settings(trust_chain, tmp_path / "closed", None))
+    for address in (ELSEWHERE, ("testclient", 50000)):
+        answer = TestClient(closed, client=address).get("/metrics")
+        assert answer.status_code == 403
+        assert answer.json()["error"]["code"] == "forbidden"
+    opened = create_app(
+        registry_settings(
+            trust_chain, tmp_path / "open", None, metrics_allowed_networks=["203.0.113.0/24"]
+        )
+    )
+    answer = TestClient(opened, client=ELSEWHERE).get("/metrics")
+    assert answer.status_code == 200
+    assert "lianxin_registry_requests_total" in answer.text
+    assert TestClient(opened, client=("198.51.100.1", 1)).get("/metrics").status_code == 403
+
+
+def test_a_bad_allowed_network_is_refused_at_configuration(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="metrics_allowed_networks"):
+        RegistrySettings(data_dir=tmp_path, metrics_allowed_networks=["not a network"])
