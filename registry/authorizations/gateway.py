@@ -1,10 +1,13 @@
 """The data gateway of one registry process: the shared services, the access writer, the
-item providers, and the steps of one read (the resource's subject committed with the
-authorization's salt, the department's signed request as the log keeps it)."""
+item providers (licenses, public credit), the expiry worker, and the steps of one read
+(the resource's subject committed with the authorization's salt, the department's signed
+request as the log keeps it)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,13 +19,18 @@ from authorizations.terms import SubjectKind, subject_commitment
 from chain.crypto import sm3
 from chain.primitives import Hash32
 from registry.authorizations.access import AccessWriter
+from registry.authorizations.credit_provider import CreditProvider
+from registry.authorizations.expiry import expiry_lease, run_expiry_when_leased
 from registry.authorizations.models import AuthorizationRow
 from registry.authorizations.providers import ItemProvider, LicenseProvider
 from registry.authorizations.service import Sharing
 from registry.caches import LruCache
+from registry.credit.keys import CreditKeys
 from registry.deps import RegistryState
 from registry.errors import ServiceUnavailable
 from sdk.trust import CLIENT_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+logger = logging.getLogger(__name__)
 
 SALT_CACHE_SIZE = 10_000
 """Authorizations whose subject salt (it never changes) is kept open in memory."""
@@ -36,11 +44,21 @@ class DataGateway:
         self.sharing = Sharing(state.db, state.chain, state.caches, clock=clock)
         self.writer = AccessWriter(self.sharing)
         self.providers: dict[str, ItemProvider] = {
-            "license": LicenseProvider(state.db, self.sharing.signer)
+            "license": LicenseProvider(state.db, self.sharing.signer),
+            "credit": CreditProvider(state.db, self._credit_keys, self._clock),
         }
-        """Top-level item code → the provider of its data; credit and archives register
-        theirs here."""
+        """Top-level item code → the provider of its data; archives register theirs
+        here."""
+        self._keys: CreditKeys | None = None
         self._salts: LruCache[str, tuple[str, bytes] | None] = LruCache(SALT_CACHE_SIZE)
+
+    def _clock(self) -> float:
+        return self.sharing.clock()
+
+    def _credit_keys(self) -> CreditKeys:
+        if self._keys is None:
+            self._keys = CreditKeys.for_signing_key(self.sharing.signer.key)
+        return self._keys
 
     def provider_for(self, item: str) -> ItemProvider | None:
         """The provider of ``item``'s top-level code, if one is registered."""
@@ -96,13 +114,28 @@ def resource_hash(resource: str) -> Hash32:
 @contextlib.asynccontextmanager
 async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the data gateway with the application (after the registry's own startup),
-    stop its writer at shutdown."""
-    gateway = DataGateway(app.state.registry)
+    and the expiry worker where the registry runs its workers; stop both at shutdown."""
+    state: RegistryState = app.state.registry
+    gateway = DataGateway(state)
     app.state.data_gateway = gateway
     gateway.writer.start()
+    expiry: asyncio.Task[None] | None = None
+    if state.settings.run_workers:
+        try:
+            lease = expiry_lease(gateway.sharing)
+        except ValueError:
+            logger.warning("no expiry lease for this database: expiries are not recorded")
+        else:
+            expiry = asyncio.create_task(
+                run_expiry_when_leased(gateway.sharing, lease), name="registry-expiry"
+            )
     try:
         yield
     finally:
+        if expiry is not None:
+            expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiry
         gateway.writer.stop()
 
 

@@ -1,5 +1,6 @@
 """The citizen's data tracker page: server-rendered, no script, nothing loaded from
-outside, laid out for a phone (the house style of the verify page)."""
+outside, laid out for a phone (the house style of the verify page). Each list is shown a
+page at a time, with a link to the following page carrying its cursor."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 
+from registry.authorizations.paging import Page
 from registry.authorizations.schemas import AuthorizationPublic
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 """The registry's templates."""
+
+PAGE_SIZE = 20
+"""Entries of each list on one page."""
 
 OUTCOMES = {
     "allowed": "已提供",
@@ -62,22 +68,58 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+def tracker_link(
+    session: str, *, authorizations_after: str | None = None, accesses_after: str | None = None
+) -> str:
+    """The page's address for ``session`` at the given cursors."""
+    query = {"s": session}
+    if authorizations_after is not None:
+        query["authorizations_after"] = authorizations_after
+    if accesses_after is not None:
+        query["accesses_after"] = accesses_after
+    return "/tracker?" + urlencode(query)
+
+
 def render_tracker_page(
     *,
     session: str,
-    authorizations: list[AuthorizationPublic],
-    accesses: list[dict[str, Any]],
+    authorizations: Page[AuthorizationPublic],
+    accesses: Page[dict[str, Any]],
+    authorizations_after: str | None = None,
+    accesses_after: str | None = None,
     notice: str | None = None,
 ) -> str:
-    """The page of one subject's session: its authorizations (revocable while granted) and
-    the accesses to its data, each with whether its proof is anchored."""
+    """The page of one subject's session: a page of its authorizations (revocable while
+    granted, an expiry shown with the time it was recorded) and a page of the accesses to
+    its data, each with whether its proof is anchored; links lead to the following page
+    of each list and back to the newest."""
+    more_authorizations = (
+        None
+        if authorizations.next is None
+        else tracker_link(
+            session, authorizations_after=authorizations.next, accesses_after=accesses_after
+        )
+    )
+    more_accesses = (
+        None
+        if accesses.next is None
+        else tracker_link(
+            session, authorizations_after=authorizations_after, accesses_after=accesses.next
+        )
+    )
+    newest = (
+        None if authorizations_after is None and accesses_after is None else tracker_link(session)
+    )
     return (
         _environment()
         .get_template("tracker.html")
         .render(
             session=session,
-            authorizations=authorizations,
-            accesses=accesses,
+            authorizations=authorizations.items,
+            accesses=accesses.items,
+            more_authorizations=more_authorizations,
+            more_accesses=more_accesses,
+            newest=newest,
             outcomes=OUTCOMES,
             statuses=STATUSES,
             bases=BASES,
@@ -86,4 +128,4 @@ def render_tracker_page(
     )
 
 
-__all__ = ["OUTCOMES", "render_tracker_page"]
+__all__ = ["OUTCOMES", "PAGE_SIZE", "render_tracker_page", "tracker_link"]

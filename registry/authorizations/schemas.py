@@ -64,9 +64,12 @@ class AuthorizationPublic(BaseModel):
 
 
 class AuthorizationList(BaseModel):
-    """Authorizations of one subject or department."""
+    """One page of the authorizations of one subject or department."""
 
     authorizations: list[AuthorizationPublic]
+    next: str | None = Field(
+        default=None, description="cursor of the following page (``after``); null: the last"
+    )
 
 
 class DataRead(BaseModel):
@@ -115,6 +118,10 @@ class DataAnswer(BaseModel):
 
 
 class AccessList(BaseModel):
-    """Accesses a subject may see (or a stream, for auditors), each with its receipt."""
+    """One page of the accesses a subject may see (or of a stream, for its parties),
+    each with its receipt."""
 
     accesses: list[dict[str, Any]]
+    next: str | None = Field(
+        default=None, description="cursor of the following page (``after``); null: the last"
+    )

@@ -1,8 +1,9 @@
 """Authorizations served: a department asks, the subject consents (the enterprise's own
 signature, or an identity provider's attestation), the subject or the department revokes,
-and expiry is recorded. Every grant, amendment, revocation and expiry is an event the
-registry signs and anchors (:mod:`registry.authorizations.signing`) in the transaction
-that makes the change, with commitments only."""
+and expiry is recorded (:mod:`registry.authorizations.expiry`). Every grant, amendment,
+revocation and expiry is an event the registry signs and anchors
+(:mod:`registry.authorizations.signing`) in the transaction that makes the change, with
+commitments only. Listings come in pages (:mod:`registry.authorizations.paging`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.orm import Session
 
 from authorizations.access_log import EventKind, authorization_event
@@ -35,6 +36,13 @@ from authorizations.terms import (
 )
 from chain.primitives import Hash32
 from registry.authorizations.models import AuthorizationEventRow, AuthorizationRow
+from registry.authorizations.paging import (
+    DEFAULT_LIMIT,
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
 from registry.authorizations.schemas import (
     AuthorizationCreate,
     AuthorizationPublic,
@@ -165,6 +173,9 @@ def request_authorization(
         revoked_at=None,
         revoked_by=None,
         created_at=now,
+        valid_until=terms.valid_until,
+        max_uses=terms.max_uses,
+        expired_at=None,
     )
     needs_consent = consent_method_for(terms) is not ConsentMethod.NOT_REQUIRED
     if not needs_consent:
@@ -246,14 +257,14 @@ def _record_grant(
 ) -> None:
     """Anchor the grant of ``row``; if its terms amend another authorization still in
     force, end that one from this second with an anchored ``amend`` event."""
-    _add_event(sharing, session, row, EventKind.GRANT, actor, now)
+    add_event(sharing, session, row, EventKind.GRANT, actor, now)
     if terms.amends is None:
         return
     old = session.get(AuthorizationRow, terms.amends)
     if old is not None and old.revoked_at is None:
         old.revoked_at = now
         old.revoked_by = f"amended:{row.id}"
-        _add_event(sharing, session, old, EventKind.AMEND, actor, now)
+        add_event(sharing, session, old, EventKind.AMEND, actor, now)
 
 
 def revoke(
@@ -272,40 +283,11 @@ def revoke(
         if row.revoked_at is None:
             row.revoked_at = now
             row.revoked_by = actor
-            _add_event(sharing, session, row, EventKind.REVOKE, actor, now)
+            add_event(sharing, session, row, EventKind.REVOKE, actor, now)
     return authorization_view(sharing, authorization_id)
 
 
-def record_expiries(sharing: Sharing, authorization_ids: list[str]) -> int:
-    """Anchor an expiry event for each granted, unrevoked authorization among
-    ``authorization_ids`` whose window has ended and has none yet; returns how many."""
-    now = sharing.now()
-    done = 0
-    with sharing.db.session() as session:
-        rows = session.scalars(
-            select(AuthorizationRow).where(
-                AuthorizationRow.id.in_(authorization_ids),
-                AuthorizationRow.granted_at.is_not(None),
-                AuthorizationRow.revoked_at.is_(None),
-            )
-        ).all()
-        for row in rows:
-            if _terms(row).valid_until > now:
-                continue
-            kinds = session.scalars(
-                select(AuthorizationEventRow.kind).where(
-                    AuthorizationEventRow.authorization_id == row.id
-                )
-            ).all()
-            if EventKind.EXPIRE.value in kinds:
-                continue
-            sharing.signer.ensure_log_client()
-            _add_event(sharing, session, row, EventKind.EXPIRE, "registry", now)
-            done += 1
-    return done
-
-
-def _add_event(
+def add_event(
     sharing: Sharing,
     session: Session,
     row: AuthorizationRow,
@@ -313,6 +295,8 @@ def _add_event(
     actor: str,
     now: int,
 ) -> None:
+    """Sign ``kind`` of ``row`` at ``now`` by ``actor`` and store it with the record that
+    anchors it, in ``session`` (call ``sharing.signer.ensure_log_client()`` first)."""
     event = authorization_event(
         kind=kind,
         authorization_id=row.id,
@@ -350,14 +334,21 @@ def _terms(row: AuthorizationRow) -> AuthorizationTerms:
     return AuthorizationTerms.from_json(json.loads(row.terms_json))
 
 
+def uses_exhausted(row: AuthorizationRow) -> bool:
+    """Whether every use the authorization allows was made."""
+    return row.max_uses is not None and row.uses_made >= row.max_uses
+
+
 def status_of(row: AuthorizationRow, now: int) -> str:
-    """requested, granted, revoked or expired, at second ``now``."""
+    """requested, granted, revoked, amended or expired, at second ``now``: expired once
+    its expiry is recorded, its window has ended, or every use was made (the expiry
+    worker records the event soon after)."""
     if row.revoked_at is not None:
         amended = (row.revoked_by or "").startswith("amended:")
         return Status.AMENDED if amended else Status.REVOKED
     if row.granted_at is None:
         return Status.REQUESTED
-    if _terms(row).valid_until <= now:
+    if row.expired_at is not None or _terms(row).valid_until <= now or uses_exhausted(row):
         return Status.EXPIRED
     return Status.GRANTED
 
@@ -421,38 +412,94 @@ def record_bundle(sharing: Sharing, record_id: str) -> dict[str, Any] | None:
     return None if bundle is None else bundle_json(sharing.caches, batch, bundle)
 
 
-def authorizations_of(
-    sharing: Sharing, *, subject_index: str | None = None, department: str | None = None
-) -> list[AuthorizationPublic]:
-    """Every authorization of a subject (by blind index) or naming a department as
-    controller or recipient, newest first; expiries due are anchored first."""
+DEPARTMENT_LISTING = "department-authorizations"
+"""The listing of a department's authorizations (its cursors name it)."""
+SUBJECT_LISTING = "subject-authorizations"
+"""The listing of a subject's authorizations."""
+
+
+def _hidden_from_subject(terms_json: str, now: int) -> bool:
+    disclose_after = json.loads(terms_json).get("discloseAfter")
+    return disclose_after is not None and disclose_after > now
+
+
+def authorizations_page(
+    sharing: Sharing,
+    *,
+    subject_index: str | None = None,
+    department: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    after: str | None = None,
+) -> Page[AuthorizationPublic]:
+    """One page of the authorizations of a subject (by blind index: investigations before
+    their disclosure date are left out) or naming ``department`` as controller or
+    recipient, newest first (creation second, then id; see
+    :mod:`registry.authorizations.paging`). Raises InvalidInput for a bad cursor or
+    limit."""
+    if (subject_index is None) == (department is None):
+        raise ValueError("list the authorizations of a subject or of a department")
+    check_limit(limit)
+    listing = SUBJECT_LISTING if subject_index is not None else DEPARTMENT_LISTING
+    key = decode_cursor(listing, after, (int, str))
+    now = sharing.now()
+    found: list[tuple[int, str]] = []
+    more = False
     with sharing.db.read_session() as session:
-        query = select(AuthorizationRow.id).order_by(AuthorizationRow.created_at.desc())
-        if subject_index is not None:
-            query = query.where(AuthorizationRow.subject_index == subject_index)
-        if department is not None:
-            query = query.where(
-                (AuthorizationRow.recipient == department)
-                | (AuthorizationRow.controller == department)
+        while not more:
+            query = select(
+                AuthorizationRow.created_at, AuthorizationRow.id, AuthorizationRow.terms_json
             )
-        ids = list(session.scalars(query.limit(500)))
-    record_expiries(sharing, ids)
-    return [authorization_view(sharing, authorization_id) for authorization_id in ids]
+            if subject_index is not None:
+                query = query.where(AuthorizationRow.subject_index == subject_index)
+            else:
+                query = query.where(
+                    or_(
+                        AuthorizationRow.recipient == department,
+                        AuthorizationRow.controller == department,
+                    )
+                )
+            if key is not None:
+                created, last_id = key
+                query = query.where(
+                    or_(
+                        AuthorizationRow.created_at < created,
+                        and_(AuthorizationRow.created_at == created, AuthorizationRow.id < last_id),
+                    )
+                )
+            query = query.order_by(
+                AuthorizationRow.created_at.desc(), AuthorizationRow.id.desc()
+            ).limit(limit + 1)
+            rows = session.execute(query).all()
+            for created_at, row_id, terms_json in rows:
+                key = (created_at, row_id)
+                if subject_index is not None and _hidden_from_subject(terms_json, now):
+                    continue
+                if len(found) == limit:
+                    more = True
+                    break
+                found.append((created_at, row_id))
+            if len(rows) <= limit:
+                break
+    views = [authorization_view(sharing, row_id) for _, row_id in found]
+    return Page(views, encode_cursor(listing, found[-1]) if more else None)
 
 
 __all__ = [
     "DATA_ROLE",
+    "DEPARTMENT_LISTING",
     "IDENTITY_ROLE",
+    "SUBJECT_LISTING",
     "SUBJECT_ROLE",
     "Sharing",
     "Status",
+    "add_event",
     "authorization_view",
-    "authorizations_of",
+    "authorizations_page",
     "give_consent",
     "may_see",
     "record_bundle",
-    "record_expiries",
     "request_authorization",
     "revoke",
     "status_of",
+    "uses_exhausted",
 ]

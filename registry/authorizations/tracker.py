@@ -1,6 +1,7 @@
 """The data tracker (数据使用记录): what a subject sees of the accesses to its data — who,
 what, when, why, under which authorization, allowed or refused, each with the receipt the
-registry signed and, once anchored, its proof bundle. Accesses under an investigation whose
+registry signed and, once anchored, its proof bundle, in pages
+(:mod:`registry.authorizations.paging`). Accesses under an investigation whose
 disclosure date has not come are left out, and so is the investigation's authorization;
 from that date on they appear whole, their bundles showing the block they were anchored in
 at the time.
@@ -15,14 +16,23 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from authorizations.terms import SubjectKind, canonical_subject
 from registry.authorizations.models import AccessLogRow, AuthorizationRow
-from registry.authorizations.service import Sharing, authorizations_of, record_bundle
+from registry.authorizations.paging import (
+    DEFAULT_LIMIT,
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+)
+from registry.authorizations.schemas import AuthorizationPublic
+from registry.authorizations.service import Sharing, authorizations_page, record_bundle
 from registry.data_vault import VaultError
 from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.models import Batch, Record
@@ -78,49 +88,72 @@ def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str,
     }
 
 
-def visible_authorizations(sharing: Sharing, subject_index: str) -> list[Any]:
-    """The subject's authorizations it may see now: all but investigations before their
-    disclosure date."""
+def visible_authorizations(
+    sharing: Sharing, subject_index: str, *, limit: int = DEFAULT_LIMIT, after: str | None = None
+) -> Page[AuthorizationPublic]:
+    """One page of the subject's authorizations it may see now (all but investigations
+    before their disclosure date), newest first."""
+    return authorizations_page(sharing, subject_index=subject_index, limit=limit, after=after)
+
+
+SUBJECT_ACCESSES = "subject-accesses"
+"""The listing of the accesses to one subject's data (its cursors name it)."""
+STREAM_ACCESSES = "stream-accesses"
+"""The listing of one stream's entries."""
+
+
+def _page_of(
+    sharing: Sharing, rows: Sequence[AccessLogRow], limit: int, listing: str, key: str
+) -> Page[dict[str, Any]]:
+    chain_id = sharing.signer.chain_id()
+    shown = rows[:limit]
+    more = len(rows) > limit
+    return Page(
+        [access_json(sharing, row, chain_id) for row in shown],
+        encode_cursor(listing, (getattr(shown[-1], key),)) if more else None,
+    )
+
+
+def subject_accesses(
+    sharing: Sharing, subject_index: str, *, limit: int = DEFAULT_LIMIT, after: str | None = None
+) -> Page[dict[str, Any]]:
+    """One page of the accesses to the subject's data it may see now (investigations'
+    only from their disclosure date), newest first, each with its receipt and proof."""
+    check_limit(limit)
+    key = decode_cursor(SUBJECT_ACCESSES, after, (int,))
     now = sharing.now()
-    return [
-        view
-        for view in authorizations_of(sharing, subject_index=subject_index)
-        if (view.terms.get("discloseAfter") or 0) <= now
-    ]
-
-
-def subject_accesses(sharing: Sharing, subject_index: str) -> list[dict[str, Any]]:
-    """Every access to the subject's data it may see now, newest first, each with its
-    receipt and proof."""
-    visible = [view.id for view in visible_authorizations(sharing, subject_index)]
-    if not visible:
-        return []
+    query = (
+        select(AccessLogRow)
+        .join(AuthorizationRow, AuthorizationRow.id == AccessLogRow.authorization_id)
+        .where(
+            AuthorizationRow.subject_index == subject_index,
+            or_(AccessLogRow.disclose_after.is_(None), AccessLogRow.disclose_after <= now),
+        )
+    )
+    if key is not None:
+        query = query.where(AccessLogRow.seq < key[0])
     with sharing.db.read_session() as session:
-        rows = session.scalars(
-            select(AccessLogRow)
-            .where(AccessLogRow.authorization_id.in_(visible))
-            .order_by(AccessLogRow.seq.desc())
-            .limit(1_000)
-        ).all()
+        rows = session.scalars(query.order_by(AccessLogRow.seq.desc()).limit(limit + 1)).all()
         for row in rows:
             session.expunge(row)
-    chain_id = sharing.signer.chain_id()
-    return [access_json(sharing, row, chain_id) for row in rows]
+    return _page_of(sharing, rows, limit, SUBJECT_ACCESSES, "seq")
 
 
-def stream_accesses(sharing: Sharing, stream: str) -> list[dict[str, Any]]:
-    """Every entry of one stream (one cited authorization id), in chain order."""
+def stream_accesses(
+    sharing: Sharing, stream: str, *, limit: int = DEFAULT_LIMIT, after: str | None = None
+) -> Page[dict[str, Any]]:
+    """One page of the entries of one stream (one cited authorization id), in chain
+    order."""
+    check_limit(limit)
+    key = decode_cursor(STREAM_ACCESSES, after, (int,))
+    query = select(AccessLogRow).where(AccessLogRow.stream == stream)
+    if key is not None:
+        query = query.where(AccessLogRow.position > key[0])
     with sharing.db.read_session() as session:
-        rows = session.scalars(
-            select(AccessLogRow)
-            .where(AccessLogRow.stream == stream)
-            .order_by(AccessLogRow.position)
-            .limit(10_000)
-        ).all()
+        rows = session.scalars(query.order_by(AccessLogRow.position).limit(limit + 1)).all()
         for row in rows:
             session.expunge(row)
-    chain_id = sharing.signer.chain_id()
-    return [access_json(sharing, row, chain_id) for row in rows]
+    return _page_of(sharing, rows, limit, STREAM_ACCESSES, "position")
 
 
 def access_by_record(sharing: Sharing, record_id: str) -> tuple[AccessLogRow, dict[str, Any]]:
@@ -183,6 +216,8 @@ def session_subject(sharing: Sharing, token: str) -> str:
 
 __all__ = [
     "SESSION_LIFETIME_S",
+    "STREAM_ACCESSES",
+    "SUBJECT_ACCESSES",
     "access_by_record",
     "access_json",
     "open_citizen_session",

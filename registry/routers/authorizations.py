@@ -2,7 +2,9 @@
 subject consents (an enterprise with its own key, a citizen through the identity
 provider); the subject or a department party to it revokes it; its parties read it with
 every anchored event and the accesses made under it. ``/v1/tracker`` is the enterprise's
-side of the data tracker (its authorizations and who accessed its data)."""
+side of the data tracker (its authorizations and who accessed its data). Every listing
+answers in pages: ``limit`` entries at most and a ``next`` cursor to pass as ``after``
+(:mod:`registry.authorizations.paging`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from fastapi import APIRouter, Request
 
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.models import AuthorizationRow
+from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery
 from registry.authorizations.schemas import (
     AccessList,
     AuthorizationCreate,
@@ -23,7 +26,7 @@ from registry.authorizations.service import (
     DATA_ROLE,
     SUBJECT_ROLE,
     authorization_view,
-    authorizations_of,
+    authorizations_page,
     give_consent,
     may_see,
     request_authorization,
@@ -45,6 +48,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not signed by a registered client"},
     403: {"description": "this client may not do this"},
 }
+_PAGED = {**_ERRORS, 422: {"description": "a cursor not of this listing, or a bad limit"}}
 
 
 @router.post(
@@ -148,29 +152,46 @@ async def revoke_authorization(authorization_id: str, client: ClientDep, request
 @router.get(
     "/v1/authorizations/{authorization_id}/accesses",
     response_model=AccessList,
-    responses={**_ERRORS, 404: {}},
+    responses={**_PAGED, 404: {}},
 )
-async def authorization_accesses(authorization_id: str, client: ClientDep, request: Request) -> Any:
-    """Every access made citing this authorization, allowed or refused, in hash-chain
-    order, each with its signed receipt and proof bundle once anchored (parties only;
-    investigations before their disclosure date are hidden from the subject)."""
+async def authorization_accesses(
+    authorization_id: str,
+    client: ClientDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """One page of the accesses made citing this authorization, allowed or refused, in
+    hash-chain order, each with its signed receipt and proof bundle once anchored (parties
+    only; investigations before their disclosure date are hidden from the subject)."""
     await run_blocking(_visible, request, client, authorization_id)
     sharing = get_gateway(request).sharing
     if DATA_ROLE not in client.roles:
         view = await run_blocking(authorization_view, sharing, authorization_id)
         if (view.terms.get("discloseAfter") or 0) > sharing.now():
             raise NotFound(f"no authorization {authorization_id}", code="authorization_not_found")
-    return AccessList(accesses=await run_blocking(stream_accesses, sharing, authorization_id))
+    page = await run_blocking(
+        lambda: stream_accesses(sharing, authorization_id, limit=limit, after=after)
+    )
+    return AccessList(accesses=page.items, next=page.next)
 
 
-@router.get("/v1/authorizations", response_model=AuthorizationList, responses=_ERRORS)
-async def list_authorizations(client: ClientDep, request: Request) -> Any:
-    """The department's authorizations (as controller or recipient), newest first."""
+@router.get("/v1/authorizations", response_model=AuthorizationList, responses=_PAGED)
+async def list_authorizations(
+    client: ClientDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """One page of the department's authorizations (as controller or recipient), newest
+    first."""
     if DATA_ROLE not in client.roles:
         raise Forbidden(f"client {client.id} is no data-sharing department")
     sharing = get_gateway(request).sharing
-    found = await run_blocking(lambda: authorizations_of(sharing, department=client.uscc))
-    return AuthorizationList(authorizations=found)
+    page = await run_blocking(
+        lambda: authorizations_page(sharing, department=client.uscc, limit=limit, after=after)
+    )
+    return AuthorizationList(authorizations=page.items, next=page.next)
 
 
 def _enterprise_index(request: Request, client: Client) -> str:
@@ -179,20 +200,32 @@ def _enterprise_index(request: Request, client: Client) -> str:
     return get_gateway(request).sharing.signer.subject_index("enterprise", client.uscc)
 
 
-@router.get("/v1/tracker/authorizations", response_model=AuthorizationList, responses=_ERRORS)
-async def tracker_authorizations(client: ClientDep, request: Request) -> Any:
-    """The enterprise's own authorizations (role ``subject``), newest first."""
+@router.get("/v1/tracker/authorizations", response_model=AuthorizationList, responses=_PAGED)
+async def tracker_authorizations(
+    client: ClientDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """One page of the enterprise's own authorizations (role ``subject``), newest first."""
     index = _enterprise_index(request, client)
     sharing = get_gateway(request).sharing
-    return AuthorizationList(
-        authorizations=await run_blocking(visible_authorizations, sharing, index)
+    page = await run_blocking(
+        lambda: visible_authorizations(sharing, index, limit=limit, after=after)
     )
+    return AuthorizationList(authorizations=page.items, next=page.next)
 
 
-@router.get("/v1/tracker/accesses", response_model=AccessList, responses=_ERRORS)
-async def tracker_accesses(client: ClientDep, request: Request) -> Any:
-    """Who accessed the enterprise's data (role ``subject``): every access, allowed or
-    refused, newest first, each with its receipt and proof."""
+@router.get("/v1/tracker/accesses", response_model=AccessList, responses=_PAGED)
+async def tracker_accesses(
+    client: ClientDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """Who accessed the enterprise's data (role ``subject``): one page of the accesses,
+    allowed or refused, newest first, each with its receipt and proof."""
     index = _enterprise_index(request, client)
     sharing = get_gateway(request).sharing
-    return AccessList(accesses=await run_blocking(subject_accesses, sharing, index))
+    page = await run_blocking(lambda: subject_accesses(sharing, index, limit=limit, after=after))
+    return AccessList(accesses=page.items, next=page.next)

@@ -23,7 +23,8 @@ from registry.authorizations.gateway import (
     request_facts,
     resource_hash,
 )
-from registry.authorizations.page import render_tracker_page
+from registry.authorizations.page import PAGE_SIZE, render_tracker_page
+from registry.authorizations.paging import AfterQuery
 from registry.authorizations.schemas import DataAnswer, DataRead
 from registry.authorizations.service import DATA_ROLE, IDENTITY_ROLE, SUBJECT_ROLE, revoke
 from registry.authorizations.tracker import (
@@ -153,13 +154,23 @@ async def open_session(payload: SessionOpen, client: ClientDep, request: Request
     return {"session": token, "path": f"/tracker?s={quote(token)}", "expires": expires}
 
 
-def _page(request: Request, session: str, notice: str | None = None) -> HTMLResponse:
+def _page(
+    request: Request,
+    session: str,
+    notice: str | None = None,
+    authorizations_after: str | None = None,
+    accesses_after: str | None = None,
+) -> HTMLResponse:
     sharing = get_gateway(request).sharing
     subject = session_subject(sharing, session)
     html = render_tracker_page(
         session=session,
-        authorizations=visible_authorizations(sharing, subject),
-        accesses=subject_accesses(sharing, subject),
+        authorizations=visible_authorizations(
+            sharing, subject, limit=PAGE_SIZE, after=authorizations_after
+        ),
+        accesses=subject_accesses(sharing, subject, limit=PAGE_SIZE, after=accesses_after),
+        authorizations_after=authorizations_after,
+        accesses_after=accesses_after,
         notice=notice,
     )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
@@ -182,11 +193,14 @@ async def tracker_page(
     request: Request,
     s: Annotated[str, Query(min_length=1, max_length=1_000)],
     done: Annotated[str | None, Query(max_length=16)] = None,
+    authorizations_after: AfterQuery = None,
+    accesses_after: AfterQuery = None,
 ) -> HTMLResponse:
     """The citizen's data tracker (数据使用记录): their authorizations, revocable, and who
-    accessed their data, when, why and under which authorization."""
+    accessed their data, when, why and under which authorization; each list in pages
+    (``authorizations_after``, ``accesses_after``: the cursors its links carry)."""
     notice = "授权已撤回，之后的访问将被拒绝。" if done == "revoked" else None
-    return await run_blocking(_page, request, s, notice)
+    return await run_blocking(_page, request, s, notice, authorizations_after, accesses_after)
 
 
 def _revoke_from_page(request: Request, session: str, authorization_id: str) -> None:
