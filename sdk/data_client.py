@@ -7,16 +7,19 @@ enterprise (a client with the ``subject`` role) consents with its own key after 
 the terms and that the commitment is of itself, revokes, and reads its data tracker. An
 identity provider attests a citizen's approval and opens the citizen's tracker session.
 Receipts verify offline through :func:`sdk.data_receipts.verify_receipt` (the one bundle
-verifier underneath)."""
+verifier underneath).
+
+Listings come in pages: ``*_page(limit=, after=)`` returns one :class:`Page` (its ``next``
+cursor is the ``after`` of the following one); the plain listing methods walk every page."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote, urlencode
 
 from chain.commit import ValidatorSet
 from sdk.bundle_links import BundleVerdict
@@ -143,20 +146,75 @@ class AccessRecord:
         )
 
 
+@dataclass(frozen=True)
+class Page(Generic[_T]):
+    """One page of a listing."""
+
+    items: list[_T]
+    """Its entries, in the listing's order."""
+    next: str | None
+    """The cursor of the following page (pass it as ``after``); None on the last."""
+
+
 def _authorization(value: Any) -> Authorization:
     return Authorization.from_json(value)
 
 
-def _authorizations(value: Any) -> list[Authorization]:
-    return [Authorization.from_json(item) for item in value["authorizations"]]
+def _authorizations(value: Any) -> Page[Authorization]:
+    items = [Authorization.from_json(item) for item in value["authorizations"]]
+    return Page(items, value.get("next"))
 
 
-def _accesses(value: Any) -> list[AccessRecord]:
-    return [AccessRecord.from_json(item) for item in value["accesses"]]
+def _accesses(value: Any) -> Page[AccessRecord]:
+    return Page([AccessRecord.from_json(item) for item in value["accesses"]], value.get("next"))
+
+
+def page_call(
+    path: str, parse: Callable[[Any], Page[_T]], limit: int | None, after: str | None
+) -> Call[Page[_T]]:
+    """``GET path`` for one page (``limit`` entries at most, after cursor ``after``)."""
+    query: dict[str, str | int] = {}
+    if limit is not None:
+        query["limit"] = limit
+    if after is not None:
+        query["after"] = after
+    return Call(json_request("GET", f"{path}?{urlencode(query)}" if query else path), parse)
+
+
+MAX_PAGES = 100_000
+"""Most pages a listing walk follows (a registry repeating a cursor cannot hold it)."""
 
 
 def _data(value: Any) -> DataResult:
     return DataResult(data=dict(value["data"]), receipt=AccessReceipt.from_json(value["receipt"]))
+
+
+def _walk(fetch: Callable[[str | None], Page[_T]]) -> list[_T]:
+    items: list[_T] = []
+    after: str | None = None
+    for _ in range(MAX_PAGES):
+        page = fetch(after)
+        items.extend(page.items)
+        if page.next is None:
+            return items
+        if page.next == after:
+            raise ReceiptInvalid("the registry gave the same cursor twice")
+        after = page.next
+    raise ReceiptInvalid(f"a listing of more than {MAX_PAGES} pages")
+
+
+async def _walk_async(fetch: Callable[[str | None], Awaitable[Page[_T]]]) -> list[_T]:
+    items: list[_T] = []
+    after: str | None = None
+    for _ in range(MAX_PAGES):
+        page = await fetch(after)
+        items.extend(page.items)
+        if page.next is None:
+            return items
+        if page.next == after:
+            raise ReceiptInvalid("the registry gave the same cursor twice")
+        after = page.next
+    raise ReceiptInvalid(f"a listing of more than {MAX_PAGES} pages")
 
 
 def _identity(value: Any) -> Any:
@@ -270,9 +328,15 @@ class DataClient(TrustClient, _DataCalls):
         """One authorization, with its anchored events."""
         return self._run(Call(json_request("GET", _path(authorization_id)), _authorization))
 
+    def authorizations_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[Authorization]:
+        """One page of the department's authorizations, newest first."""
+        return self._run(page_call("/v1/authorizations", _authorizations, limit, after))
+
     def authorizations(self) -> list[Authorization]:
-        """The department's authorizations."""
-        return self._run(Call(json_request("GET", "/v1/authorizations"), _authorizations))
+        """The department's authorizations (every page), newest first."""
+        return _walk(lambda after: self.authorizations_page(after=after))
 
     def revoke(self, authorization_id: str) -> Authorization:
         """Revoke: the very next access is refused."""
@@ -292,17 +356,36 @@ class DataClient(TrustClient, _DataCalls):
         )
         return self._run(call)
 
+    def stream_page(
+        self, authorization_id: str, *, limit: int | None = None, after: str | None = None
+    ) -> Page[AccessRecord]:
+        """One page of the accesses citing one authorization, in hash-chain order."""
+        path = _path(authorization_id, "/accesses")
+        return self._run(page_call(path, _accesses, limit, after))
+
     def stream(self, authorization_id: str) -> list[AccessRecord]:
-        """Every access citing one authorization, in hash-chain order."""
-        return self._run(Call(json_request("GET", _path(authorization_id, "/accesses")), _accesses))
+        """Every access citing one authorization (every page), in hash-chain order."""
+        return _walk(lambda after: self.stream_page(authorization_id, after=after))
+
+    def tracker_authorizations_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[Authorization]:
+        """As an enterprise: one page of its own authorizations, newest first."""
+        return self._run(page_call("/v1/tracker/authorizations", _authorizations, limit, after))
 
     def tracker_authorizations(self) -> list[Authorization]:
-        """As an enterprise: its own authorizations."""
-        return self._run(Call(json_request("GET", "/v1/tracker/authorizations"), _authorizations))
+        """As an enterprise: its own authorizations (every page), newest first."""
+        return _walk(lambda after: self.tracker_authorizations_page(after=after))
+
+    def tracker_accesses_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[AccessRecord]:
+        """As an enterprise: one page of who accessed its data, newest first."""
+        return self._run(page_call("/v1/tracker/accesses", _accesses, limit, after))
 
     def tracker_accesses(self) -> list[AccessRecord]:
-        """As an enterprise: who accessed its data, newest first."""
-        return self._run(Call(json_request("GET", "/v1/tracker/accesses"), _accesses))
+        """As an enterprise: who accessed its data (every page), newest first."""
+        return _walk(lambda after: self.tracker_accesses_page(after=after))
 
     def open_tracker_session(self, resident_id: str) -> Mapping[str, Any]:
         """As an identity provider: a tracker session for a citizen it authenticated
@@ -359,15 +442,27 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
         """As :meth:`DataClient.read`."""
         return await self._read(read_call(authorization_id, item, purpose, resource))
 
+    async def tracker_accesses_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[AccessRecord]:
+        """As :meth:`DataClient.tracker_accesses_page`."""
+        return await self._run(page_call("/v1/tracker/accesses", _accesses, limit, after))
+
     async def tracker_accesses(self) -> list[AccessRecord]:
         """As :meth:`DataClient.tracker_accesses`."""
-        return await self._run(Call(json_request("GET", "/v1/tracker/accesses"), _accesses))
+        return await _walk_async(lambda after: self.tracker_accesses_page(after=after))
+
+    async def tracker_authorizations_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[Authorization]:
+        """As :meth:`DataClient.tracker_authorizations_page`."""
+        return await self._run(
+            page_call("/v1/tracker/authorizations", _authorizations, limit, after)
+        )
 
     async def tracker_authorizations(self) -> list[Authorization]:
         """As :meth:`DataClient.tracker_authorizations`."""
-        return await self._run(
-            Call(json_request("GET", "/v1/tracker/authorizations"), _authorizations)
-        )
+        return await _walk_async(lambda after: self.tracker_authorizations_page(after=after))
 
 
 __all__ = [
@@ -377,6 +472,7 @@ __all__ = [
     "Authorization",
     "DataClient",
     "DataResult",
+    "Page",
     "RegistryError",
     "RegistryUnavailable",
     "registry_error",
