@@ -144,4 +144,6 @@ def test_other_clients_are_refused_unless_their_network_is_allowed(
 
 def test_a_bad_allowed_network_is_refused_at_configuration(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="metrics_allowed_networks"):
-        RegistrySettings(data_dir=tmp_path, metrics_allowed_networks=["not a network"])
+        RegistrySettings.model_validate(
+            {"data_dir": tmp_path, "metrics_allowed_networks": ["not a network"]}
+        )
