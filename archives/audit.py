@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from archives.errors import CheckpointError
+from archives.errors import AuditInterrupted, CheckpointError
 from archives.hashing import hash_files
 from archives.package import ManifestEntry
 from archives.store import LocalArchiveStore, PackageVersion
@@ -287,12 +288,14 @@ def audit_store(
     processes: int = 2,
     progress: Progress | None = None,
     audit_id: str | None = None,
+    stop: threading.Event | None = None,
 ) -> AuditResult:
     """Audit every stored version of every package. ``anchored_roots`` maps (package,
     version) to the root anchored on chain: a package.json that disagrees is reported as
     ``manifest_altered`` and the files are compared with it all the same. Resumes from
     ``checkpoint`` if it exists (its audit id must be ``audit_id`` if given); the
-    checkpoint is removed once the audit completes."""
+    checkpoint is removed once the audit completes. Once ``stop`` is set the audit ends
+    at its next task with AuditInterrupted, its checkpoint kept for the next one."""
     log = _Checkpoint(checkpoint, audit_id)
     result = AuditResult(audit_id=log.audit_id)
     context = multiprocessing.get_context("spawn")
@@ -305,8 +308,9 @@ def audit_store(
                     if key in log.finished:
                         result.findings.extend(log.finished[key])
                         continue
+                    _check_stop(stop)
                     findings = _audit_version(
-                        store, key, log, pool, processes, result, progress, anchored_roots
+                        store, key, log, pool, processes, result, progress, anchored_roots, stop
                     )
                     log.done(key, findings)
                     result.findings.extend(findings)
@@ -314,6 +318,11 @@ def audit_store(
         log.close()
     checkpoint.unlink()
     return result
+
+
+def _check_stop(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise AuditInterrupted("the audit was stopped; its checkpoint is kept")
 
 
 def _audit_version(
@@ -325,6 +334,7 @@ def _audit_version(
     result: AuditResult,
     progress: Progress | None,
     anchored_roots: Mapping[tuple[str, int], str] | None,
+    stop: threading.Event | None,
 ) -> list[FixityFinding]:
     bag = store.bag_path(*key)
     done = log.hashed.get(key, {})
@@ -342,6 +352,7 @@ def _audit_version(
             result.bytes += max(size, 0)
         if progress is not None:
             progress(result.files, result.bytes)
+        _check_stop(stop)
 
     for task in _tasks(pending):
         in_flight.append(pool.submit(hash_files, str(bag), task))

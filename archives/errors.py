@@ -70,3 +70,10 @@ class CheckpointError(ArchiveError):
     """An audit checkpoint that belongs to another audit or is damaged."""
 
     code = "checkpoint_error"
+
+
+class AuditInterrupted(ArchiveError):
+    """An audit stopped before its end when asked to; its checkpoint stays, and the next
+    audit continues from it."""
+
+    code = "audit_interrupted"

@@ -14,17 +14,18 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from archives.bag_reader import BagReading, read_bag
-from archives.description import check_classification, parse_description
-from archives.errors import ArchiveError, PackageExists
+from archives.description import check_classification, parse_description, parse_period
+from archives.errors import ArchiveError, PackageExists, PackageNotFound
 from archives.extraction import ExtractionLimits, archive_kind, extract_archive
 from archives.four_properties import FourPropertyReport, Stage, check_package
 from archives.hashing import SM3, sm3_file, sm3_hex
 from archives.package import ManifestEntry, manifest_text, package_root
+from archives.retention import check_disposable
 from archives.store import ArchiveStore, Lineage, PackageVersion
 from archives.virus_scan import Scanner
 
@@ -254,20 +255,53 @@ def migrate(
         return StoredOutcome(stored, report)
 
 
-def dispose(
-    store: ArchiveStore, package_id: str, approval: DisposalApproval, *, carried_out_by: str
-) -> dict[str, Any]:
-    """Destroy every version of ``package_id`` under ``approval`` and return the tombstone
-    left in its place: the approval, who carried it out, and each version's root and
-    entries (what was destroyed, provably). The approver must not be the one who carries
-    it out."""
+def check_disposal(
+    store: ArchiveStore,
+    package_id: str,
+    approval: DisposalApproval,
+    *,
+    carried_out_by: str,
+    today: date,
+) -> date:
+    """Whether ``package_id`` may be destroyed under ``approval`` on ``today``: the
+    approver is not the one who carries it out, and the retention period of its latest
+    version has run out (a 永久 package never); returns the day it became disposable.
+    Raises ArchiveError (PermanentRetention, RetentionNotExpired, PackageNotFound)."""
     if approval.approved_by.strip() == carried_out_by.strip() or not approval.approval_id:
         raise ArchiveError("disposal needs an approval by someone other than who carries it out")
+    versions = store.versions(package_id)
+    if not versions:
+        raise PackageNotFound(f"no package {package_id}")
+    description = store.read_version(package_id, versions[-1]).description
+    return check_disposable(
+        str(description["保管期限"]), parse_period(str(description["形成时间"])), today
+    )
+
+
+def dispose(
+    store: ArchiveStore,
+    package_id: str,
+    approval: DisposalApproval,
+    *,
+    carried_out_by: str,
+    today: date,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Destroy every version of ``package_id`` under ``approval`` and return the tombstone
+    left in its place: the approval, who carried it out, when the retention period ran
+    out, ``extra`` (e.g. the department's signed disposal record) and each version's root
+    and entries (what was destroyed, provably). Refused, with nothing destroyed, as
+    :func:`check_disposal` says."""
+    disposable = check_disposal(
+        store, package_id, approval, carried_out_by=carried_out_by, today=today
+    )
     destroyed = [store.read_version(package_id, v).to_json() for v in store.versions(package_id)]
     tombstone = {
         "packageId": package_id,
         "approval": approval.to_json(),
         "carriedOutBy": carried_out_by,
+        "disposableFrom": disposable.isoformat(),
+        **(extra or {}),
         "destroyed": destroyed,
     }
     store.dispose(package_id, tombstone)
@@ -284,6 +318,7 @@ __all__ = [
     "IngestRefused",
     "StoredOutcome",
     "aip_entries",
+    "check_disposal",
     "check_submission",
     "dispose",
     "ingest",

@@ -8,6 +8,7 @@ record's key name, so signing again gives the same records."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,18 @@ from typing import Any
 from archives.bag_reader import read_bag
 from archives.description import parse_description
 from archives.extraction import archive_kind, extract_archive
+from archives.hashing import sm3_file
 from archives.ingest import aip_entries, package_id_for
 from archives.package import ManifestEntry, package_root
 from chain.crypto import PrivateKey
-from sdk.archive_bundle import file_record_metadata, root_record_metadata
+from sdk.archive_bundle import (
+    disposal_commitment,
+    disposal_record_metadata,
+    file_record_metadata,
+    root_record_metadata,
+)
 from sdk.record_signing import sign_record
+from sdk.trust_core import signed_headers
 
 ROOT_KEY = "#root"
 """The key of the package root's record among a submission's records."""
@@ -82,6 +90,38 @@ def sign_entries(
     return PackageSubmission(package_id, version, root, records)
 
 
+def sign_disposal(
+    key: PrivateKey,
+    chain_id: int,
+    package_id: str,
+    approval: Mapping[str, Any],
+    destroyed_roots: Sequence[str],
+) -> dict[str, dict[str, Any]]:
+    """The owning department's signed disposal (the ``records`` of
+    ``POST /v1/archives/packages/{id}/disposal``): one record committing to the package,
+    the approval as sent (DisposalApproval.to_json) and the roots of its versions."""
+    signed = sign_record(
+        key,
+        chain_id,
+        idempotency_key=f"archive:{package_id}:disposal",
+        digest=disposal_commitment(package_id, approval, destroyed_roots),
+        metadata=disposal_record_metadata(package_id),
+    )
+    return {"disposal": signed.body}
+
+
+def upload_headers(
+    key: PrivateKey, client_id: str, bag: Path, *, path: str = "/v1/archives/uploads"
+) -> dict[str, str]:
+    """The headers of a streamed bag upload: the body's SM3 (hashed from the file in
+    blocks, never read whole) and the request signature over it."""
+    digest, _size = sm3_file(bag)
+    headers = signed_headers(
+        key, client_id=client_id, method="POST", path=path, body=b"", body_sm3=digest
+    )
+    return headers | {"X-Lianxin-Content-SM3": digest, "Content-Type": "application/octet-stream"}
+
+
 def sign_bag(
     source: Path, key: PrivateKey, chain_id: int, scratch: Path, *, version: int = 1
 ) -> PackageSubmission:
@@ -96,4 +136,12 @@ def sign_bag(
     return sign_entries(key, chain_id, package_id, version, entries)
 
 
-__all__ = ["ROOT_KEY", "PackageSubmission", "record_key", "sign_bag", "sign_entries"]
+__all__ = [
+    "ROOT_KEY",
+    "PackageSubmission",
+    "record_key",
+    "sign_bag",
+    "sign_disposal",
+    "sign_entries",
+    "upload_headers",
+]

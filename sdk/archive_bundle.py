@@ -102,6 +102,29 @@ def event_record_metadata(package_id: str) -> dict[str, Any]:
     return {"kind": "archive-event", "packageId": package_id}
 
 
+DISPOSAL_PREFIX = b"lianxin/archive-disposal/v1\x00"
+"""Domain separation of a disposal's commitment."""
+
+
+def disposal_record_metadata(package_id: str) -> dict[str, Any]:
+    """The metadata of the record by which the owning department signs a disposal."""
+    return {"kind": "archive-disposal", "packageId": package_id}
+
+
+def disposal_commitment(
+    package_id: str, approval: Mapping[str, Any], destroyed_roots: Sequence[str]
+) -> str:
+    """What the owning department signs to dispose of a package (hex SM3): the package,
+    the approval as sent (approvalId, approvedBy, approvedAt, reason) and the roots of
+    every version it destroys, in version order, in canonical JSON after a prefix."""
+    body = {
+        "packageId": package_id,
+        "approval": dict(approval),
+        "destroyedRoots": list(destroyed_roots),
+    }
+    return sm3(DISPOSAL_PREFIX + canonical_json(body)).hex()
+
+
 @dataclass(frozen=True)
 class ItemCheck:
     """The outcome for one file, the root, or one event."""
@@ -335,6 +358,7 @@ __all__ = [
     "ARCHIVE_ENTRY_PREFIX",
     "DIP_FORMAT",
     "DIP_INDEX",
+    "DISPOSAL_PREFIX",
     "FILES_PREFIX",
     "DipInvalid",
     "DipVerdict",
@@ -342,6 +366,8 @@ __all__ = [
     "archive_entry_leaf",
     "archive_event_hash",
     "archive_root",
+    "disposal_commitment",
+    "disposal_record_metadata",
     "event_record_metadata",
     "file_record_metadata",
     "root_record_metadata",

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from archive_samples import make_sample_bag
 
 from archives.audit import FindingKind, audit_store
+from archives.errors import AuditInterrupted
 from archives.hashing import sm3_file
 from archives.ingest import ingest
 from archives.store import LocalArchiveStore, PackageVersion
@@ -146,4 +148,27 @@ def test_an_audit_killed_midway_resumes_from_its_checkpoint(tmp_path: Path, now:
     assert [(f.path, f.kind) for f in result.findings] == [
         ("data/doc/00390.txt", FindingKind.CHANGED)
     ]
+    assert not checkpoint.exists()
+
+
+def test_a_stopped_audit_keeps_its_checkpoint_and_the_next_continues_it(
+    tmp_path: Path, now: datetime
+) -> None:
+    store = LocalArchiveStore(tmp_path / "store")
+    files = {f"{n:04d}.txt": f"第{n}件\n".encode() for n in range(1, 151)}
+    version = ingest(make_sample_bag(tmp_path / "bag", files, 件数="150"), store, now=now).version
+    checkpoint = tmp_path / "audit.ckpt"
+    stop = threading.Event()
+    with pytest.raises(AuditInterrupted):
+        audit_store(store, checkpoint, processes=1, progress=lambda _f, _b: stop.set(), stop=stop)
+    assert checkpoint.exists()
+    hashed_before = len(checkpoint.read_text(encoding="utf-8").splitlines()) - 1
+    assert 0 < hashed_before < len(version.entries)
+    bag = store.bag_path(version.package_id, 1)
+    changed = _writable(bag / "data" / "0150.txt")
+    changed.write_bytes(b"rewritten behind the archive's back")
+    result = audit_store(store, checkpoint, processes=1)
+    assert result.resumed_files == hashed_before
+    assert result.files + result.resumed_files == len(version.entries)
+    assert [(f.path, f.kind) for f in result.findings] == [("data/0150.txt", FindingKind.CHANGED)]
     assert not checkpoint.exists()

@@ -15,6 +15,7 @@ from archives.custody import EventType, Outcome, next_event, verify_history
 from archives.errors import ArchiveError, ClassifiedMaterial, CustodyError, PackageExists
 from archives.ingest import DisposalApproval, dispose, ingest, migrate
 from archives.package import entry_proof, verify_entry
+from archives.retention import PermanentRetention, RetentionNotExpired
 from archives.store import LocalArchiveStore
 
 
@@ -75,19 +76,43 @@ def test_migration_keeps_lineage_and_the_old_version(tmp_path: Path, now: dateti
 
 def test_disposal_needs_approval_and_leaves_a_tombstone(tmp_path: Path, now: datetime) -> None:
     store = LocalArchiveStore(tmp_path / "store")
-    stored = ingest(make_sample_bag(tmp_path / "bag"), store, now=now).version
+    expired = {"形成时间": "2010", "保管期限": "10年"}
+    stored = ingest(make_sample_bag(tmp_path / "bag", **expired), store, now=now).version
+    today = now.date()
     self_approved = DisposalApproval("鉴销〔2026〕1号", "张三", now, "保管期限届满")
     with pytest.raises(ArchiveError, match="other than"):
-        dispose(store, stored.package_id, self_approved, carried_out_by="张三")
+        dispose(store, stored.package_id, self_approved, carried_out_by="张三", today=today)
     assert store.versions(stored.package_id) == [1]
     approval = DisposalApproval("鉴销〔2026〕1号", "鉴定委员会", now, "保管期限届满")
-    tombstone = dispose(store, stored.package_id, approval, carried_out_by="张三")
+    tombstone = dispose(store, stored.package_id, approval, carried_out_by="张三", today=today)
     assert store.versions(stored.package_id) == []
     assert store.tombstone(stored.package_id) == tombstone
     assert tombstone["destroyed"][0]["root"] == stored.root
     assert tombstone["approval"]["reason"] == "保管期限届满"
+    assert tombstone["disposableFrom"] == "2021-01-01"
     with pytest.raises(PackageExists):
-        ingest(make_sample_bag(tmp_path / "again"), store, now=now)
+        ingest(make_sample_bag(tmp_path / "again", **expired), store, now=now)
+
+
+@pytest.mark.parametrize(
+    ("retention", "formed", "error"),
+    [
+        ("永久", "1990", PermanentRetention),
+        ("30年", "2000", RetentionNotExpired),
+        ("10年", "2016", RetentionNotExpired),
+    ],
+)
+def test_disposal_is_refused_before_the_retention_period_ends(
+    tmp_path: Path, now: datetime, retention: str, formed: str, error: type[ArchiveError]
+) -> None:
+    store = LocalArchiveStore(tmp_path / "store")
+    bag = make_sample_bag(tmp_path / "bag", 形成时间=formed, 保管期限=retention)
+    stored = ingest(bag, store, now=now).version
+    approval = DisposalApproval("鉴销〔2026〕2号", "鉴定委员会", now, "保管期限届满")
+    with pytest.raises(error):
+        dispose(store, stored.package_id, approval, carried_out_by="张三", today=now.date())
+    assert store.versions(stored.package_id) == [1]
+    assert store.tombstone(stored.package_id) is None
 
 
 def test_custody_events_chain_and_refuse_what_cannot_follow() -> None:
