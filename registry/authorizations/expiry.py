@@ -16,7 +16,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, update
 
 from authorizations.access_log import EventKind
 from registry.authorizations.models import AuthorizationRow
@@ -98,10 +98,10 @@ def expire_due(sharing: Sharing, *, limit: int = EXPIRY_BATCH) -> int:
     return sum(record_expiry(sharing, found) for found in due_expiries(sharing, limit=limit))
 
 
-def expiry_lease(sharing: Sharing) -> WorkersLease:
-    """The expiry worker's lease on ``sharing``'s database: a lock file next to an SQLite
-    database, an advisory lock of its own on PostgreSQL."""
-    engine = sharing.db.engine
+def expiry_lease(engine: Engine) -> WorkersLease:
+    """The expiry worker's lease on ``engine``'s database: a lock file next to an SQLite
+    database, an advisory lock of its own on PostgreSQL (apart from the workers lease, so
+    it does not wait for the batcher's holder)."""
     url = engine.url
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":

@@ -122,7 +122,7 @@ async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
     expiry: asyncio.Task[None] | None = None
     if state.settings.run_workers:
         try:
-            lease = expiry_lease(gateway.sharing)
+            lease = expiry_lease(state.db.engine)
         except ValueError:
             logger.warning("no expiry lease for this database: expiries are not recorded")
         else:

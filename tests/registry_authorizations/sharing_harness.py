@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from registry_harness import (
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_KEY,
     CLIENT_USCC,
     DATABASE_URL_ENV,
     create_postgres_database,
@@ -23,6 +25,7 @@ from registry_harness import (
 )
 
 from chain.crypto import PrivateKey
+from registry.app import create_app
 from registry.authorizations.gateway import DataGateway
 from registry.cli import add_client
 from registry.db import Database
@@ -202,3 +205,24 @@ def module_database() -> Iterator[str | None]:
         yield url
     finally:
         drop_postgres_database(base, url)
+
+
+def scenario_on(settings: Any) -> Iterator[Scenario]:
+    """A :class:`Scenario` on a registry app with ``settings`` (for a module fixture)."""
+    with TestClient(create_app(settings)) as http:
+        db = http.app.state.registry.db  # type: ignore[attr-defined]
+        controller = add_party(
+            db, CLIENT_USCC, ["licenses", "data", "verify"], CLIENT_KEY, CLIENT_DEPARTMENT_NAME
+        )
+        yield Scenario(
+            http=http,
+            db=db,
+            controller=controller,
+            recipient=add_party(db, RECIPIENT_USCC, ["data"]),
+            other=add_party(db, OTHER_USCC, ["data"]),
+            enterprise=add_party(db, ENTERPRISE_USCC, ["subject"]),
+            identity=add_party(db, IDENTITY_USCC, ["identity"]),
+            license_id=issue(http, controller, ENTERPRISE_USCC),
+            other_license_id=issue(http, controller, OTHER_HOLDER_USCC),
+            chain_id=int(http.get("/v1/records/signing").json()["chainId"]),
+        )
