@@ -3,8 +3,10 @@
 by the department's key, retried with the same bytes) — import 双公示 files, publish list
 entries and credit commitments, correct (publish changed content: a correction with
 history), withdraw, stop publishing, list exits, settle commitments, sign the department's
-pending events (each is then anchored with the department's own signature), repairs,
-``check``, profiles and the public search.
+pending events (each is then anchored with the department's own signature: by default one
+signature over the Merkle root of all of them, so an import is signed once), repairs,
+``check``, profiles, the public search, and credit reports (issue, fetch the PDF, check a
+PDF).
 
 Proofs come back as the bundles of notarized records and verify offline through the one
 bundle verifier (:func:`sdk.bundle.verify_bundle`, see :func:`verify_proofs`).
@@ -23,12 +25,24 @@ from urllib.parse import quote, urlencode
 
 from chain.commit import ValidatorSet
 from chain.crypto import PrivateKey
+from chain.merkle import MerkleTree
 from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
-from sdk.bundle_links import department_sign_bytes
+from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
+from sdk.credit_reports import (
+    IssuedReport,
+    ReportCheck,
+    ReportMismatch,
+    body_of,
+    issue_call,
+    issued,
+    pdf_request,
+    report_payload,
+    verify_report_call,
+)
 from sdk.record_calls import chain_id_call
 from sdk.trust import TrustClient
 from sdk.trust_async import AsyncTrustClient
-from sdk.trust_core import Answer, Call, RegistryRequest, json_request
+from sdk.trust_core import Answer, Call, Exchange, RegistryRequest, json_request
 from sdk.trust_types import RegistryError
 
 __all__ = [
@@ -37,12 +51,22 @@ __all__ = [
     "CreditClient",
     "CreditImportRejected",
     "ImportSummary",
+    "IssuedReport",
+    "ReportCheck",
+    "ReportMismatch",
     "sign_events",
+    "sign_events_once",
     "verify_proofs",
 ]
 
 CREDIT_PATH = "/v1/credit"
 """Prefix of the credit API."""
+
+PENDING_PAGE = 1_000
+"""Pending events asked for per request (the registry's page size)."""
+
+MAX_EVENTS_PER_SIGNATURE = 100_000
+"""Most events one signature over their Merkle root covers (the registry's bound)."""
 
 CSV_TYPE = "text/csv"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -153,6 +177,31 @@ def sign_events(
     }
 
 
+def sign_events_once(
+    key: PrivateKey, chain_id: int, events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The body of ``POST /v1/credit/events/signatures`` signing ``events`` (1 to
+    :data:`MAX_EVENTS_PER_SIGNATURE` pending events) with ONE signature: over the SM3 Merkle
+    root of their commitments in the given order, as a bulk notarization signed once
+    (:func:`sdk.bundle_links.department_root_sign_bytes`). Each event's bundle then carries
+    the signature and its path to the root."""
+    if not 1 <= len(events) <= MAX_EVENTS_PER_SIGNATURE:
+        raise ValueError(f"sign 1 to {MAX_EVENTS_PER_SIGNATURE} events at once")
+    tree = MerkleTree.build([bytes.fromhex(event["commitment"]) for event in events])
+    signature = key.sign(department_root_sign_bytes(chain_id, tree.leaf_count, tree.root))
+    return {
+        "events": [str(event["id"]) for event in events],
+        "department_signature": base64.b64encode(signature).decode("ascii"),
+    }
+
+
+def _pending_path(limit: int, after: str | None) -> str:
+    query: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        query["after"] = after
+    return f"/events/pending?{urlencode(query)}"
+
+
 def verify_proofs(
     answer: CheckAnswer, validator_set: ValidatorSet, *, chain_id: int
 ) -> dict[str, BundleVerdict]:
@@ -192,7 +241,7 @@ def _rejection(error: RegistryError, last: Answer | None) -> RegistryError:
 class CreditClient(TrustClient):
     """Synchronous client of ``/v1/credit`` (and of everything :class:`TrustClient` does)."""
 
-    def _run_keeping(self, call: Call[_T]) -> _T:
+    def _attempts(self, call: Call[_T]) -> tuple[Exchange[_T], Answer | None]:
         exchange = self._exchange(call)
         last: Answer | None = None
         while (attempt := exchange.next_attempt()) is not None:
@@ -200,10 +249,48 @@ class CreditClient(TrustClient):
             if isinstance(outcome, Answer):
                 last = outcome
             exchange.receive(outcome)
+        return exchange, last
+
+    def _run_keeping(self, call: Call[_T]) -> _T:
+        exchange, last = self._attempts(call)
         try:
             return exchange.result()
         except RegistryError as error:
             raise _rejection(error, last) from None
+
+    def _run_bytes(self, request: RegistryRequest) -> bytes:
+        return body_of(*self._attempts(Call(request, lambda value: value)))
+
+    def report(
+        self,
+        subject: str,
+        *,
+        subject_name: str = "",
+        at: datetime.datetime | None = None,
+        purpose: str = "",
+        kind: str = "special",
+    ) -> IssuedReport:
+        """Issue a credit report of ``subject`` (USCC or resident ID) as of ``at`` (default
+        now) and fetch its PDF. Its SM3 is anchored once the department signs the
+        report's event (:meth:`sign_pending`). Raises RegistryError (ReportMismatch when
+        the PDF served is not the one issued)."""
+        payload = report_payload(subject, subject_name, at, purpose, kind)
+        answer = self._run(issue_call(payload))
+        return issued(answer, self.report_pdf(str(answer["report_id"])))
+
+    def report_pdf(self, report_id: str) -> bytes:
+        """The PDF of an issued report, as issued."""
+        return self._run_bytes(pdf_request(report_id))
+
+    def report_json(self, report_id: str) -> dict[str, Any]:
+        """The report's content with the proof bundles that verify it offline."""
+        path = f"/reports/{quote(report_id)}"
+        return dict(self._run(_json_call("GET", path)))
+
+    def verify_report(self, pdf: bytes, report_id: str | None = None) -> ReportCheck:
+        """Whether ``pdf`` is exactly an issued report (with ``report_id``: that one) and
+        what it stated."""
+        return self._run(verify_report_call(pdf, report_id))
 
     def credit_chain_id(self) -> int:
         """The chain id the department's signatures are for (asked once)."""
@@ -249,18 +336,42 @@ class CreditClient(TrustClient):
         """A pending commitment is ``fulfilled`` or ``broken``."""
         return self._run(_record_step(record_id, "settle", {"status": status, "reason": reason}))
 
-    def pending_events(self, limit: int = 1000) -> list[dict[str, Any]]:
-        """The client's events waiting for its signature."""
-        return list(self._run(_json_call("GET", f"/events/pending?limit={limit}")))
+    def pending_events(
+        self, limit: int = PENDING_PAGE, *, after: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The client's events waiting for its signature, oldest first (after the event
+        ``after``: the next page)."""
+        return list(self._run(_json_call("GET", _pending_path(limit, after))))
 
-    def sign_pending(self, progress: Callable[[int], None] | None = None) -> dict[str, str]:
+    def _pending_upto(self, count: int) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        while len(events) < count:
+            after = events[-1]["id"] if events else None
+            page = self.pending_events(min(PENDING_PAGE, count - len(events)), after=after)
+            events.extend(page)
+            if len(page) < PENDING_PAGE:
+                break
+        return events
+
+    def sign_pending(
+        self, progress: Callable[[int], None] | None = None, *, per_event: bool = False
+    ) -> dict[str, str]:
         """Sign every pending event with the department's key and hand them to the
-        anchoring pipeline; event id → notarized record id. ``progress`` is told how many
-        are signed so far."""
+        anchoring pipeline; event id → notarized record id. By default ONE signature
+        covers all of them (over the Merkle root of their commitments; one per
+        :data:`MAX_EVENTS_PER_SIGNATURE` events), so an import is signed once;
+        ``per_event`` signs each event alone. ``progress`` is told how many are signed so
+        far."""
         notarized: dict[str, str] = {}
-        while events := self.pending_events():
-            signatures = sign_events(self._key, self.credit_chain_id(), events)
-            answer = self._run(_json_call("POST", "/events/signatures", {"signatures": signatures}))
+        batch = PENDING_PAGE if per_event else MAX_EVENTS_PER_SIGNATURE
+        while events := self._pending_upto(batch):
+            chain_id = self.credit_chain_id()
+            body = (
+                {"signatures": sign_events(self._key, chain_id, events)}
+                if per_event
+                else sign_events_once(self._key, chain_id, events)
+            )
+            answer = self._run(_json_call("POST", "/events/signatures", body))
             notarized.update(answer["notarized"])
             if progress is not None:
                 progress(len(notarized))
@@ -312,7 +423,7 @@ class CreditClient(TrustClient):
 class AsyncCreditClient(AsyncTrustClient):
     """The same client on ``httpx.AsyncClient``."""
 
-    async def _run_keeping(self, call: Call[_T]) -> _T:
+    async def _attempts(self, call: Call[_T]) -> tuple[Exchange[_T], Answer | None]:
         exchange = self._exchange(call)
         last: Answer | None = None
         while (attempt := exchange.next_attempt()) is not None:
@@ -320,10 +431,43 @@ class AsyncCreditClient(AsyncTrustClient):
             if isinstance(outcome, Answer):
                 last = outcome
             exchange.receive(outcome)
+        return exchange, last
+
+    async def _run_keeping(self, call: Call[_T]) -> _T:
+        exchange, last = await self._attempts(call)
         try:
             return exchange.result()
         except RegistryError as error:
             raise _rejection(error, last) from None
+
+    async def _run_bytes(self, request: RegistryRequest) -> bytes:
+        return body_of(*await self._attempts(Call(request, lambda value: value)))
+
+    async def report(
+        self,
+        subject: str,
+        *,
+        subject_name: str = "",
+        at: datetime.datetime | None = None,
+        purpose: str = "",
+        kind: str = "special",
+    ) -> IssuedReport:
+        """As :meth:`CreditClient.report`."""
+        payload = report_payload(subject, subject_name, at, purpose, kind)
+        answer = await self._run(issue_call(payload))
+        return issued(answer, await self.report_pdf(str(answer["report_id"])))
+
+    async def report_pdf(self, report_id: str) -> bytes:
+        """As :meth:`CreditClient.report_pdf`."""
+        return await self._run_bytes(pdf_request(report_id))
+
+    async def report_json(self, report_id: str) -> dict[str, Any]:
+        """As :meth:`CreditClient.report_json`."""
+        return dict(await self._run(_json_call("GET", f"/reports/{quote(report_id)}")))
+
+    async def verify_report(self, pdf: bytes, report_id: str | None = None) -> ReportCheck:
+        """As :meth:`CreditClient.verify_report`."""
+        return await self._run(verify_report_call(pdf, report_id))
 
     async def credit_chain_id(self) -> int:
         """As :meth:`CreditClient.credit_chain_id`."""
@@ -371,17 +515,36 @@ class AsyncCreditClient(AsyncTrustClient):
         payload = {"status": status, "reason": reason}
         return await self._run(_record_step(record_id, "settle", payload))
 
-    async def pending_events(self, limit: int = 1000) -> list[dict[str, Any]]:
+    async def pending_events(
+        self, limit: int = PENDING_PAGE, *, after: str | None = None
+    ) -> list[dict[str, Any]]:
         """As :meth:`CreditClient.pending_events`."""
-        return list(await self._run(_json_call("GET", f"/events/pending?limit={limit}")))
+        return list(await self._run(_json_call("GET", _pending_path(limit, after))))
 
-    async def sign_pending(self, progress: Callable[[int], None] | None = None) -> dict[str, str]:
+    async def _pending_upto(self, count: int) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        while len(events) < count:
+            after = events[-1]["id"] if events else None
+            page = await self.pending_events(min(PENDING_PAGE, count - len(events)), after=after)
+            events.extend(page)
+            if len(page) < PENDING_PAGE:
+                break
+        return events
+
+    async def sign_pending(
+        self, progress: Callable[[int], None] | None = None, *, per_event: bool = False
+    ) -> dict[str, str]:
         """As :meth:`CreditClient.sign_pending`."""
         notarized: dict[str, str] = {}
-        while events := await self.pending_events():
-            signatures = sign_events(self._key, await self.credit_chain_id(), events)
-            payload = {"signatures": signatures}
-            answer = await self._run(_json_call("POST", "/events/signatures", payload))
+        batch = PENDING_PAGE if per_event else MAX_EVENTS_PER_SIGNATURE
+        while events := await self._pending_upto(batch):
+            chain_id = await self.credit_chain_id()
+            body = (
+                {"signatures": sign_events(self._key, chain_id, events)}
+                if per_event
+                else sign_events_once(self._key, chain_id, events)
+            )
+            answer = await self._run(_json_call("POST", "/events/signatures", body))
             notarized.update(answer["notarized"])
             if progress is not None:
                 progress(len(notarized))

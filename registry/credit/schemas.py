@@ -5,9 +5,16 @@ every string, list and mapping has a maximum size."""
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from credit.records import (
     CommitmentStatus,
@@ -19,7 +26,7 @@ from credit.records import (
 from credit.subjects import RESIDENT_ID_TYPES, Subject, SubjectCategory
 from registry.credit.lifecycle import MAX_REASON
 from registry.credit.repair import MAX_EVIDENCE
-from registry.credit.signing import MAX_SIGNATURES
+from registry.credit.signing import MAX_ROOT_EVENTS, MAX_SIGNATURES
 from sdk.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 
 MAX_TEXT = 2_000
@@ -189,21 +196,58 @@ class SettleIn(ReasonIn):
     status: Literal["fulfilled", "broken"]
 
 
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+"""An event id (a UUID)."""
+
+
 class SignaturesIn(BaseModel):
-    """``POST /v1/credit/events/signatures``: event id → base64 DER SM2 signature of
-    'lianxin/department-commitment/v1' + 0x00 + chain id (8 bytes) + the commitment."""
+    """``POST /v1/credit/events/signatures``, in one of two forms:
+
+    - ``signatures``: event id → base64 DER SM2 signature of
+      'lianxin/department-commitment/v1' + 0x00 + chain id (8 bytes) + the commitment;
+    - ``events`` and ``department_signature``: the events signed at once, one base64 DER
+      SM2 signature of 'lianxin/department-commitments/v1' + 0x00 + the chain id and the
+      number of events (8 bytes big-endian each) + the SM3 Merkle root (RFC 6962 style) of
+      their commitments in the listed order."""
 
     model_config = ConfigDict(extra="forbid")
 
-    signatures: dict[str, str] = Field(min_length=1, max_length=MAX_SIGNATURES)
+    signatures: dict[str, str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SIGNATURES,
+        description="one signature per event (up to 1,000)",
+    )
+    events: list[EventId] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ROOT_EVENTS,
+        description="the events signed at once, in the order of the signed Merkle tree "
+        "(up to 100,000)",
+    )
+    department_signature: str | None = Field(
+        default=None,
+        max_length=200,
+        description="with events: the one signature over the root of their commitments",
+    )
 
     @field_validator("signatures")
     @classmethod
-    def _bounded(cls, value: dict[str, str]) -> dict[str, str]:
-        for event_id, signature in value.items():
+    def _bounded(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for event_id, signature in (value or {}).items():
             if len(event_id) > 36 or len(signature) > 200:
                 raise ValueError("event ids are UUIDs and signatures at most 200 characters")
         return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        per_event = self.signatures is not None
+        at_once = self.events is not None or self.department_signature is not None
+        if per_event == at_once:
+            raise ValueError("give either signatures, or events with department_signature")
+        if at_once and (self.events is None or self.department_signature is None):
+            raise ValueError("events and department_signature go together")
+        return self
 
 
 class RepairApply(BaseModel):

@@ -52,7 +52,12 @@ from registry.credit.schemas import (
     SignaturesIn,
     SignedOut,
 )
-from registry.credit.signing import mark_signed, pending_events, signed_event_records
+from registry.credit.signing import (
+    mark_signed,
+    pending_events,
+    root_signed_event_records,
+    signed_event_records,
+)
 from registry.credit.store import (
     CREDIT_OFFICE_ROLE,
     CREDIT_ROLE,
@@ -283,15 +288,21 @@ async def settle(
     return await _step(request, state, client, settle_commitment, record_id, status, payload.reason)
 
 
-@router.get("/events/pending", response_model=list[PendingEventOut], responses=_AUTH)
+@router.get(
+    "/events/pending",
+    response_model=list[PendingEventOut],
+    responses={**_AUTH, 404: {"description": "after names no event of this client"}},
+)
 async def events_pending(
     client: ClientDep,
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=MAX_PENDING)] = MAX_PENDING,
+    after: Annotated[str | None, Query(max_length=36, description="the next page")] = None,
 ) -> list[PendingEventOut]:
-    """The client's events waiting for its signature, oldest first: sign each commitment
-    as a notarized record's (see ``GET /v1/records/signing``)."""
-    events = await run_blocking(pending_events, state.db, client, limit=limit)
+    """The client's events waiting for its signature, oldest first (after the event
+    ``after``, when given): sign each commitment as a notarized record's (see
+    ``GET /v1/records/signing``), or all of them at once over their Merkle root."""
+    events = await run_blocking(pending_events, state.db, client, limit=limit, after=after)
     return [PendingEventOut(**vars(event)) for event in events]
 
 
@@ -301,15 +312,28 @@ async def events_pending(
     responses={**_ACT, 422: {"description": "a signature does not verify"}},
 )
 async def sign_events(payload: SignaturesIn, signed: SignedDep, state: StateDep) -> SignedOut:
-    """The department's signatures of its events: each signed event becomes a notarized
-    record (stored with this request's nonce, all or none), sealed and anchored by the
-    shared batcher; its bundle then verifies offline with the department's signature."""
+    """The department's signatures of its events, one per event or one over the Merkle
+    root of a list of them: each signed event becomes a notarized record (stored with this
+    request's nonce, all or none), sealed and anchored by the shared batcher; its bundle
+    then verifies offline with the department's signature (and, signed at once, the
+    event's path to the signed root)."""
     try:
         _require_role(signed.client, PUBLISH_ROLES)
         chain_id = await run_blocking(state.chain.chain_id)
-        prepared = await run_blocking(
-            signed_event_records, state.db, signed.client, payload.signatures, chain_id
-        )
+        if payload.signatures is not None:
+            prepared = await run_blocking(
+                signed_event_records, state.db, signed.client, payload.signatures, chain_id
+            )
+        else:
+            assert payload.events is not None and payload.department_signature is not None
+            prepared = await run_blocking(
+                root_signed_event_records,
+                state.db,
+                signed.client,
+                payload.events,
+                payload.department_signature,
+                chain_id,
+            )
     except RegistryError:
         await state.intake.spend_nonce(signed.nonce)
         raise
