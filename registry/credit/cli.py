@@ -5,7 +5,13 @@
 - ``import FILE``: the file is first validated here, row by row, with a progress bar (a
   file with problems is refused before anything is sent, unless ``--valid-rows``), then
   uploaded, and the events it made are signed with the department's key (progress bar);
+- ``report SUBJECT -o FILE``: issue a credit report (信用报告), write its PDF, and sign the
+  event that anchors it (with the department's other pending events);
+- ``report-check FILE``: whether a PDF is exactly an issued report (exit status 0 if so);
 - ``repair apply|decide|overdue``: credit repair.
+
+Events are signed with one signature over the Merkle root of their commitments, unless
+``--per-event-signatures``.
 
 The registry, the client id and the department's key (PEM) come from options or the
 environment (``LIANXIN_REGISTRY_URL``, ``LIANXIN_CLIENT_ID``, ``LIANXIN_CLIENT_KEY_FILE``).
@@ -13,6 +19,7 @@ environment (``LIANXIN_REGISTRY_URL``, ``LIANXIN_CLIENT_ID``, ``LIANXIN_CLIENT_K
 
 from __future__ import annotations
 
+import datetime
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +32,7 @@ from rich.table import Table
 from chain.crypto import PrivateKey
 from credit.errors import ImportFileError
 from credit.importing import TableFormat, validate_file
+from credit.report import ReportKind
 from sdk.credit_client import CreditClient, CreditImportRejected
 from sdk.trust_types import RegistryError
 
@@ -40,6 +48,10 @@ ClientId = Annotated[str, typer.Option(envvar="LIANXIN_CLIENT_ID", help="registe
 KeyFile = Annotated[
     Path,
     typer.Option(envvar="LIANXIN_CLIENT_KEY_FILE", help="the department's SM2 key (PEM)"),
+]
+
+PerEvent = Annotated[
+    bool, typer.Option("--per-event-signatures", help="sign each event alone, not all at once")
 ]
 
 MAX_REPORT_LINES = 20
@@ -91,6 +103,7 @@ def import_command(
     ] = False,
     rule_set: Annotated[str | None, typer.Option(help="rule set id of the windows")] = None,
     sign: Annotated[bool, typer.Option(help="sign the events it makes")] = True,
+    per_event: PerEvent = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Validate FILE here, upload it, and sign the events it made."""
@@ -124,7 +137,7 @@ def import_command(
                 mode="valid_rows" if valid_rows else "all_or_nothing",
                 rule_set=rule_set,
             )
-        signed = _sign_all(client) if sign else 0
+        signed = _sign_all(client, per_event=per_event) if sign else 0
     except CreditImportRejected as refused:
         console.print(f"[red]refused by the registry:[/red] {refused.message}")
         _print_issues(refused.report)
@@ -142,6 +155,10 @@ def import_command(
         "report_hash": summary.report_hash,
         "signed_events": signed,
     }
+    _summary(result, as_json=as_json)
+
+
+def _summary(result: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
@@ -149,12 +166,96 @@ def import_command(
             console.print(f"{name}: {value}")
 
 
-def _sign_all(client: CreditClient) -> int:
+def _sign_all(client: CreditClient, *, per_event: bool = False) -> int:
     """Sign every pending event, with a progress bar; the number signed."""
     with _progress() as progress:
         task = progress.add_task("signing events", total=None)
-        signed = client.sign_pending(lambda count: progress.update(task, completed=count))
+        signed = client.sign_pending(
+            lambda count: progress.update(task, completed=count), per_event=per_event
+        )
     return len(signed)
+
+
+def _instant(text: str | None) -> datetime.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 instant: {text!r}") from None
+    if moment.tzinfo is None:
+        raise typer.BadParameter("give the instant with its zone, e.g. 2024-05-01T00:00+08:00")
+    return moment
+
+
+@app.command("report")
+def report_command(
+    subject: Annotated[str, typer.Argument(help="the subject's USCC, or a resident ID number")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", dir_okay=False, help="where to write the PDF")
+    ] = Path("credit-report.pdf"),
+    subject_name: Annotated[str, typer.Option(help="shown if it has no record")] = "",
+    purpose: Annotated[str, typer.Option(help="what the report is for")] = "",
+    at: Annotated[
+        str | None, typer.Option(help="the instant it speaks of (ISO 8601 with zone; now)")
+    ] = None,
+    kind: Annotated[ReportKind, typer.Option(help="the kind of report")] = ReportKind.SPECIAL,
+    sign: Annotated[bool, typer.Option(help="sign the event that anchors it")] = True,
+    per_event: PerEvent = False,
+    registry_url: RegistryUrl = "http://127.0.0.1:8600",
+    client_id: ClientId = "",
+    key_file: KeyFile = Path("client-key.pem"),
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Issue a credit report of SUBJECT, write its PDF, and sign the event anchoring it."""
+    moment = _instant(at)
+    client = _client(registry_url, client_id, key_file)
+    try:
+        with console.status("issuing the report"):
+            issued = client.report(
+                subject, subject_name=subject_name, at=moment, purpose=purpose, kind=kind.value
+            )
+        output.write_bytes(issued.pdf)
+        signed = _sign_all(client, per_event=per_event) if sign else 0
+    except RegistryError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    except OSError as error:
+        console.print(f"[red]cannot write {output}: {error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
+    result = {
+        "report_id": issued.report_id,
+        "pdf": str(output),
+        "pdf_sm3": issued.pdf_sm3,
+        "verify_url": issued.verify_url,
+        "signed_events": signed,
+    }
+    _summary(result, as_json=as_json)
+
+
+@app.command("report-check")
+def report_check_command(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the PDF")],
+    report_id: Annotated[str | None, typer.Option(help="the report it should be")] = None,
+    registry_url: RegistryUrl = "http://127.0.0.1:8600",
+    client_id: ClientId = "",
+    key_file: KeyFile = Path("client-key.pem"),
+) -> None:
+    """Whether FILE is exactly an issued credit report: prints the answer as JSON; exit
+    status 0 if genuine, 1 if not."""
+    client = _client(registry_url, client_id, key_file)
+    try:
+        check = client.verify_report(file.read_bytes(), report_id)
+    except RegistryError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        client.close()
+    _show(vars(check))
+    if not check.genuine:
+        raise typer.Exit(1)
 
 
 def _show(value: Any) -> None:
