@@ -4,7 +4,9 @@ other scrapers; every other client gets 403.
 
 What happens to requests is observed as it happens, by ASGI middleware around the whole
 application: requests by method, route template (never the raw path, so ids do not make new
-series) and status, and their latency. Errors the database driver raises are counted by a
+series) and status, and their latency; the reason of each 401 and the verdicts of each
+verification, read from the head of the answer's own body (the error code; the four verdicts,
+which come before the facts and the bundle). Errors the database driver raises are counted by a
 listener on the engine. The anchoring pipeline is read from the database when scraped, so
 every process serving one database reports the same pipeline, whichever holds the workers
 lease:
@@ -14,6 +16,9 @@ name                                            type       what
 ==============================================  =========  ======================================
 lianxin_registry_requests_total                 counter    requests by method, route, status
 lianxin_registry_request_seconds                histogram  request latency by method and route
+lianxin_registry_authentication_failures_total  counter    401 answers by reason (the error code)
+lianxin_registry_verdicts_total                 counter    ``POST /v1/verify`` verdicts by check
+                                                           and verdict
 lianxin_registry_records_accepted_total         counter    records accepted (highest sequence)
 lianxin_registry_records_waiting                gauge      not anchored yet, by stage: sealing
                                                            (accepted, not in a batch) or
@@ -36,6 +41,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -55,6 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from registry.db import Database
 from registry.errors import Forbidden
 from registry.models import Batch, BatchStatus, Outbox, OutboxState, Record, RecordStatus
+from registry.routers.verify import router as verify_router
 
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Request latency buckets, seconds."""
@@ -71,6 +79,18 @@ ROUTE_SCOPE_KEY = "lianxin.metrics.route"
 """ASGI scope key of the holder the innermost middleware fills with the route template
 (scopes are copied on the way in, so the router's own ``scope["route"]`` is not seen
 outside)."""
+
+VERIFY_PATH = verify_router.prefix
+"""The path whose answers carry verdicts."""
+BODY_HEAD_BYTES = 4096
+"""Most bytes of an answer read for its error code or verdicts (both sit near its start)."""
+_REASON = re.compile(r"[a-z_]{1,40}")
+"""An error code used as a label value as it is; any other is counted as ``other``."""
+_VERDICT = re.compile(
+    rb'[{,]"(integrity|issuance|status|issuer)":\{"verdict":"(VALID|INVALID|UNAVAILABLE)"'
+)
+"""One top-level verdict of a verification answer (a quote inside a string is escaped, so a
+detail text cannot look like one)."""
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -118,6 +138,18 @@ class RegistryMetrics(Collector):
             buckets=REQUEST_BUCKETS,
             registry=self.registry,
         )
+        self.authentication_failures = Counter(
+            "lianxin_registry_authentication_failures",
+            "Requests answered 401, by reason (the error code)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.verdicts = Counter(
+            "lianxin_registry_verdicts",
+            "Verification verdicts by check and verdict",
+            ["check", "verdict"],
+            registry=self.registry,
+        )
         self.database_errors = Counter(
             "lianxin_registry_database_errors",
             "Errors raised by the database driver, by exception class",
@@ -151,6 +183,20 @@ class RegistryMetrics(Collector):
         method = method if method in KNOWN_METHODS else "other"
         self.requests.labels(method, route, str(status)).inc()
         self.request_latency.labels(method, route).observe(seconds)
+
+    def observe_answer(self, path: str, status: int, head: bytes) -> None:
+        """Count what the start of an answer's body says: a 401's reason, or the verdicts
+        of a verification."""
+        if status == 401:
+            try:
+                code = str(json.loads(head)["error"]["code"])
+            except (ValueError, KeyError, TypeError):
+                code = "other"
+            self.authentication_failures.labels(code if _REASON.fullmatch(code) else "other").inc()
+        elif status == 200 and path == VERIFY_PATH:
+            verdicts = head.split(b',"facts":', 1)[0]
+            for check, verdict in _VERDICT.findall(verdicts):
+                self.verdicts.labels(check.decode(), verdict.decode()).inc()
 
     def exposition(self) -> bytes:
         """Every metric in Prometheus' text format (reads the database: call off the loop)."""
@@ -293,12 +339,18 @@ class RequestMetrics:
         route: list[str] = []
         scope[ROUTE_SCOPE_KEY] = route
         status = 500
+        head: bytearray | None = None
+        path = str(scope.get("path", ""))
         started = time.perf_counter()
 
         async def send_and_note(message: Message) -> None:
-            nonlocal status
+            nonlocal status, head
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if status == 401 or (status == 200 and path == VERIFY_PATH):
+                    head = bytearray()
+            elif head is not None and message["type"] == "http.response.body":
+                head += message.get("body", b"")[: BODY_HEAD_BYTES - len(head)]
             await send(message)
 
         try:
@@ -310,6 +362,8 @@ class RequestMetrics:
                 status,
                 time.perf_counter() - started,
             )
+            if head is not None:
+                self.metrics.observe_answer(path, status, bytes(head))
 
 
 class RouteTemplate:

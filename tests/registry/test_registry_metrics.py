@@ -4,13 +4,14 @@ counters move as records are notarized and anchored on the real node; only loopb
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from registry_harness import TrustChain, new_client, registry_settings
+from registry_harness import TrustChain, new_client, registry_settings, signed
 from sqlalchemy import text
 
 from registry.app import create_app
@@ -66,6 +67,13 @@ def test_metrics_move_as_records_are_notarized_and_anchored(http: TestClient) ->
     for record in accepted:
         trust.wait_until_anchored(record.record_id, timeout=ANCHOR_TIMEOUT_S)
     trust.get_record(accepted[0].record_id)
+    verification = trust.verify(document="营业执照 第0号".encode())
+    unknown = trust.verify(document=b"never notarized")
+    # Unsigned, and signed with a nonce already spent: two reasons of refusal.
+    assert http.get(f"/v1/records/{accepted[0].record_id}").status_code == 401
+    _body, headers = signed(key, client.id, "GET", f"/v1/records/{accepted[0].record_id}")
+    assert http.get(f"/v1/records/{accepted[0].record_id}", headers=headers).status_code == 200
+    assert http.get(f"/v1/records/{accepted[0].record_id}", headers=headers).status_code == 401
     after = scrape(http)
 
     assert value(after, "lianxin_registry_requests_total", method="POST", route="/v1/records",
@@ -99,6 +107,22 @@ def test_metrics_move_as_records_are_notarized_and_anchored(http: TestClient) ->
     assert value(after, "lianxin_registry_records_waiting", stage="sealing") == 0
     assert value(after, "lianxin_registry_records_waiting", stage="anchoring") == 0
     assert value(after, "lianxin_registry_outbox_depth", state="sent") == 0
+    # Each verification counts its four verdicts under their checks.
+    for check in ("integrity", "issuance", "status", "issuer"):
+        expected = Counter(
+            str(getattr(answer, check).verdict) for answer in (verification, unknown)
+        )
+        for verdict, count in expected.items():
+            assert value(after, "lianxin_registry_verdicts_total", check=check,
+                         verdict=verdict) == count, (check, verdict)  # fmt: skip
+    assert str(verification.integrity.verdict) == "VALID"
+    assert str(unknown.integrity.verdict) != "VALID"
+    reasons = {
+        dict(labels)["reason"]: sample
+        for (name, labels), sample in after.items()
+        if name == "lianxin_registry_authentication_failures_total"
+    }
+    assert reasons == {"missing_credentials": 1.0, "replayed_nonce": 1.0}, reasons
     # A record is counted once: a later scrape observes no batch again.
     again = scrape(http)
     assert value(again, "lianxin_registry_anchoring_latency_seconds_count") == value(
