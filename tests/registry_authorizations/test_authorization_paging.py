@@ -204,8 +204,9 @@ def test_the_accesses_to_an_enterprises_data_are_walked_once_each(scenario: Scen
 
 def test_the_citizens_tracker_page_is_walked_by_its_links(scenario: Scenario) -> None:
     citizen_license = issue(scenario.http, scenario.controller, CITIZEN_ID, "resident_id")
-    citizen_terms = {"subject_kind": "citizen", "subject_id": CITIZEN_ID}
-    grants = set(add_authorizations(scenario, PAGE_SIZE + 5, **citizen_terms))
+    grants = set(
+        add_authorizations(scenario, PAGE_SIZE + 5, subject_kind="citizen", subject_id=CITIZEN_ID)
+    )
     cited = sorted(grants)[0]
     originals = set(add_accesses(scenario, cited, citizen_license, PAGE_ACCESSES))
     session = scenario.identity.post(
