@@ -74,10 +74,8 @@ def test_node_metrics_move_as_blocks_are_committed(tmp_path: Path) -> None:
             )
             assert value(after, "lianxin_store_bytes") > 0
             assert value(after, "lianxin_mempool_transactions") == 0
-            sends = value(
-                after, "lianxin_rpc_request_seconds_count", method="eth_sendRawTransaction"
-            )
-            assert sends == 3
+            send = "eth_sendRawTransaction"
+            assert value(after, "lianxin_rpc_request_seconds_count", method=send) == 3
             # The duplicate was refused with its code, and counted under it.
             (code,) = refusals
             assert value(after, "lianxin_rpc_errors_total", method=send, code=str(code)) == 1
