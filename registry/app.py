@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from registry.archives.scheduler import run_scheduled_audits
 from registry.archives.upload import streams_its_body
 from registry.auth import ClientDirectory
 from registry.batcher import Workers
@@ -93,6 +94,7 @@ async def run_workers_when_leased(
             workers.run_batcher(),
             workers.run_anchorer(),
             run_nonce_purge(db, settings.nonce_purge_interval),
+            run_scheduled_audits(db, gateway, settings),
         )
     finally:
         await asyncio.to_thread(lease.release)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -60,9 +61,11 @@ def run_audit(
     *,
     progress: Callable[[int, int], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
 ) -> AuditResult:
     """Audit every stored version (resuming an interrupted audit), record a fixity event
-    per package version and the audit itself, and surface failures."""
+    per package version and the audit itself, and surface failures. Once ``stop`` is set
+    the audit ends with AuditInterrupted, recording nothing; the next one resumes it."""
     started = now()
     checkpoint = service.store.root / CHECKPOINT_NAME
     result = audit_store(
@@ -71,6 +74,7 @@ def run_audit(
         anchored_roots=anchored_roots(service),
         processes=service.settings.processes,
         progress=progress,
+        stop=stop,
     )
     by_package: dict[tuple[str, int], list[FixityFinding]] = {key: [] for key in result.packages}
     for finding in result.findings:

@@ -1,8 +1,8 @@
 """E-archive use cases over the database, the chain gateway and the archive store: ingest
 (the department's signed records checked against the entries computed here), custody
-events (each signed by the archive, hash-chained per package, anchored), migration to a
-new version, approved disposal. Plain functions on :class:`ArchiveService`; the router and
-the command line only translate."""
+events (each signed by the archive, hash-chained per package, anchored) and the upload spool.
+Plain functions on :class:`ArchiveService`; migration and disposal are in
+:mod:`registry.archives.lifecycle`; the router and the command line only translate."""
 
 from __future__ import annotations
 
@@ -19,21 +19,20 @@ from sqlalchemy import Table, select
 
 from archives.custody import CustodyEvent, EventType, Outcome, next_event
 from archives.description import parse_description, parse_period
-from archives.errors import ArchiveError, PackageExists, PackageNotFound
+from archives.errors import PackageExists, PackageNotFound
 from archives.extraction import ExtractionLimits
 from archives.four_properties import FourPropertyReport, Stage, Verdict
 from archives.hashing import sm3_hex
 from archives.ingest import (
-    DisposalApproval,
     aip_entries,
     check_submission,
-    dispose,
     package_id_for,
     store_version,
 )
 from archives.package import ManifestEntry, package_root
 from archives.report_pdf import render_report_pdf
-from archives.store import Lineage, LocalArchiveStore, PackageVersion
+from archives.spool import UploadSpool
+from archives.store import LocalArchiveStore, PackageVersion
 from archives.submission import ROOT_KEY, record_key
 from archives.virus_scan import ClamdScanner, Scanner
 from registry.archives.models import ArchiveEventRow, ArchiveFileRow, ArchivePackageRow
@@ -50,6 +49,9 @@ from registry.settings import RegistrySettings
 from sdk.archive_bundle import event_record_metadata, file_record_metadata, root_record_metadata
 
 logger = logging.getLogger(__name__)
+
+SPOOL_DIR = ".spool"
+"""The upload spool, inside the archive store (a dot name: never taken for a package)."""
 
 MAX_SUBMISSION_RECORDS = 200_000
 """Most signed records in one ingest (files plus the root)."""
@@ -89,13 +91,18 @@ class ArchiveService:
         root = self.settings.store_dir or Path(registry_settings.data_dir) / "archives"
         self.store = LocalArchiveStore(root)
         self.signer = ArchiveSigner(db, gateway)
+        self.spool = UploadSpool(
+            root / SPOOL_DIR,
+            max_bytes=self.settings.max_upload_bytes,
+            ttl_s=self.settings.upload_ttl_s,
+        )
         self.scanner: Scanner | None = (
             None if self.settings.clamd is None else ClamdScanner(self.settings.clamd)
         )
 
     # -- records ----------------------------------------------------------------------------
 
-    def _department_records(
+    def department_records(
         self,
         client: Client,
         package_id: str,
@@ -136,7 +143,7 @@ class ArchiveService:
             prepared[name] = (record, str(payload.metadata_salt))
         return prepared
 
-    def _archive_records(
+    def archive_records(
         self, package_id: str, version: int, entries: Sequence[ManifestEntry], root: str
     ) -> dict[str, tuple[NewRecord, str]]:
         records: dict[str, tuple[NewRecord, str]] = {}
@@ -165,7 +172,7 @@ class ArchiveService:
             ).all()
             return [CustodyEvent.from_json(json.loads(row.event_json)) for row in rows]
 
-    def _event_rows(
+    def event_rows(
         self,
         history: list[CustodyEvent],
         package_id: str,
@@ -215,7 +222,7 @@ class ArchiveService:
         history = self.history(package_id)
         if not history:
             raise NotFound(f"no archive package {package_id}", code="package_not_found")
-        record_rows, event_rows, events = self._event_rows(history, package_id, changes, now)
+        record_rows, event_rows, events = self.event_rows(history, package_id, changes, now)
         with self.db.session() as session:
             session.execute(cast(Table, Record.__table__).insert(), record_rows)
             session.execute(cast(Table, ArchiveEventRow.__table__).insert(), event_rows)
@@ -223,7 +230,7 @@ class ArchiveService:
 
     # -- ingest, migration, disposal --------------------------------------------------------
 
-    def _store_rows(
+    def store_rows(
         self,
         client: Client,
         stored: PackageVersion,
@@ -279,7 +286,7 @@ class ArchiveService:
                 session.execute(cast(Table, ArchiveEventRow.__table__).insert(), events[1])
 
     @staticmethod
-    def _check_events(
+    def check_events(
         report: FourPropertyReport, agent: str
     ) -> list[tuple[EventType, Outcome, str, dict[str, Any]]]:
         def outcome(code: str) -> Outcome:
@@ -330,7 +337,7 @@ class ArchiveService:
                 )
             entries, _ = aip_entries(reading)
             root = package_root(entries)
-            records = self._department_records(client, package_id, 1, entries, root, submission)
+            records = self.department_records(client, package_id, 1, entries, root, submission)
             agent = f"{client.name} ({client.uscc})"
             ingestion = (
                 EventType.INGESTION,
@@ -365,93 +372,11 @@ class ArchiveService:
                     raise Conflict(str(exc), code="package_exists") from exc
         ingestion[3]["reportSm3"] = stored.report_sm3
         ingestion[3]["reportPdfSm3"] = sm3_hex(render_report_pdf(report, stored.description))
-        changes = [ingestion, *self._check_events(report, "registry")]
-        record_rows, event_rows, events = self._event_rows([], package_id, changes, now)
-        self._store_rows(client, stored, report, records, (record_rows, event_rows), now)
+        changes = [ingestion, *self.check_events(report, "registry")]
+        record_rows, event_rows, events = self.event_rows([], package_id, changes, now)
+        self.store_rows(client, stored, report, records, (record_rows, event_rows), now)
         logger.info("archive package %s ingested (root %s)", package_id, root)
         return IngestAnswer(package_id, 1, root, report, tuple(events))
-
-    def migrate(
-        self,
-        package_id: str,
-        migrated_bag: Path,
-        *,
-        tool: str,
-        tool_version: str,
-        parameters: dict[str, Any],
-        agent: str,
-        now: datetime,
-    ) -> PackageVersion:
-        """Store a format migration's bag as the next version (records signed by the
-        archive), linked to the latest; the old version stays."""
-        versions = self.store.versions(package_id)
-        if not versions:
-            raise NotFound(f"no archive package {package_id}", code="package_not_found")
-        previous = self.store.read_version(package_id, versions[-1])
-        with tempfile.TemporaryDirectory(prefix="lianxin-migrate-") as scratch:
-            reading, report = check_submission(
-                migrated_bag,
-                Path(scratch),
-                stage=Stage.PRESERVATION,
-                now=now,
-                processes=self.settings.processes,
-                scanner=self.scanner,
-                limits=None,
-            )
-            description = parse_description(reading.info)
-            if package_id_for(description.fonds, description.archival_code) != package_id:
-                raise InvalidInput("the migrated bag describes another 全宗号 or 档号")
-            lineage = Lineage(previous.version, previous.root, tool, tool_version, parameters)
-            stored = store_version(
-                self.store,
-                reading,
-                report,
-                package_id=package_id,
-                version=previous.version + 1,
-                lineage=lineage,
-            )
-        records = self._archive_records(package_id, stored.version, stored.entries, stored.root)
-        change = (
-            EventType.MIGRATION,
-            Outcome.SUCCESS,
-            agent,
-            {"version": stored.version, "root": stored.root, **lineage.to_json()},
-        )
-        record_rows, event_rows, _ = self._event_rows(
-            self.history(package_id), package_id, [change], now
-        )
-        with self.db.read_session() as session:
-            client = session.get(Client, self.signer.client().id)
-        assert client is not None
-        self._store_rows(client, stored, report, records, (record_rows, event_rows), now)
-        return stored
-
-    def dispose(
-        self, package_id: str, approval: DisposalApproval, *, agent: str, now: datetime
-    ) -> dict[str, Any]:
-        """Destroy the package under ``approval`` and leave its tombstone (in the store and
-        as the anchored disposal event); the file records and their proofs stay."""
-        if not self.store.versions(package_id):
-            raise NotFound(f"no archive package {package_id}", code="package_not_found")
-        history = self.history(package_id)
-        detail = {"approval": approval.to_json()}
-        next_event(history, package_id, EventType.DISPOSAL, at=now, agent=agent, detail=detail)
-        try:
-            tombstone = dispose(self.store, package_id, approval, carried_out_by=agent)
-        except ArchiveError as exc:
-            raise InvalidInput(str(exc), code="disposal_refused") from exc
-        roots = [version["root"] for version in tombstone["destroyed"]]
-        self.record_events(
-            package_id,
-            [(EventType.DISPOSAL, Outcome.SUCCESS, agent, {**detail, "destroyedRoots": roots})],
-            now=now,
-        )
-        with self.db.session() as session:
-            for row in session.scalars(
-                select(ArchivePackageRow).where(ArchivePackageRow.package_id == package_id)
-            ):
-                row.disposed_at = now
-        return tombstone
 
     def package_rows(self, package_id: str) -> list[ArchivePackageRow]:
         """Every version's row of a package; raises NotFound."""

@@ -28,3 +28,17 @@ class ArchiveSettings(BaseSettings):
     max_bag_bytes: int = Field(
         default=16 * 1024**3, ge=1, description="largest unpacked bag accepted"
     )
+    max_upload_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=1,
+        description="largest bag (zip or tar) streamed to POST /v1/archives/uploads",
+    )
+    upload_ttl_s: float = Field(
+        default=6 * 3600.0, gt=0, description="how long an unused upload is kept in the spool"
+    )
+    audit_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="seconds between scheduled fixity audits, counted from the end of the "
+        "last one (unset: audits run on demand only)",
+    )

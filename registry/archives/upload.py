@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
 from archives.spool import SpooledUpload, SpoolWriter, UploadSpool, UploadTooLarge
@@ -71,16 +72,19 @@ async def _drain(request: Request) -> None:
     """Read and drop up to DRAIN_BYTES more of the body, so a client still sending sees
     the 413 rather than a reset connection."""
     dropped = 0
-    async for chunk in request.stream():
-        dropped += len(chunk)
-        if dropped > DRAIN_BYTES:
+    while dropped <= DRAIN_BYTES:
+        message = await request.receive()
+        if message["type"] != "http.request":
+            return
+        dropped += len(message.get("body", b""))
+        if not message.get("more_body", False):
             return
 
 
 async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> SpooledUpload:
     """Stream the request's body into ``spool`` as an upload of ``owner``; raises
     PayloadTooLarge (413) past the cap and the spool's UploadDigestMismatch, leaving
-    nothing behind either way."""
+    nothing behind either way (nor when the client goes away)."""
     length = declared_length(request)
     if length is not None and length > spool.max_bytes:
         raise PayloadTooLarge(
@@ -88,17 +92,21 @@ async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> Spool
         )
     writer: SpoolWriter = await run_blocking(spool.open, owner)
     pending = bytearray()
+    more = True
     try:
-        async for chunk in request.stream():
-            pending += chunk
-            if len(pending) >= WRITE_BLOCK:
+        while more:
+            message = await request.receive()
+            if message["type"] != "http.request":
+                raise ClientDisconnect()
+            more = bool(message.get("more_body", False))
+            pending += message.get("body", b"")
+            if len(pending) >= WRITE_BLOCK or (pending and not more):
                 block, pending = bytes(pending), bytearray()
                 await run_blocking(writer.write, block)
-        if pending:
-            await run_blocking(writer.write, bytes(pending))
         return await run_blocking(writer.finish, request.headers.get(CONTENT_SM3_HEADER))
     except UploadTooLarge as exc:
-        await _drain(request)
+        if more:
+            await _drain(request)
         raise PayloadTooLarge(str(exc), code=exc.code) from exc
     finally:
         # Whatever stopped the upload (a refusal, a client gone away), nothing half-written

@@ -1,6 +1,8 @@
-"""``/v1/archives``: ingest a BagIt package with the department's signed records, search the
-catalogue, read a package with its custody history and 四性 report, take an access copy
-(DIP) that verifies offline, and the archive's health (the last fixity audit)."""
+"""``/v1/archives``: stream a bag to the archive's spool, ingest a BagIt package with the
+department's signed records, migrate it to a new format version or dispose of it at the end
+of its retention period (the owning department only), search the catalogue, read a package
+with its custody history and 四性 report, take an access copy (DIP) that verifies offline,
+and the archive's health (the last fixity audit)."""
 
 from __future__ import annotations
 
@@ -8,22 +10,31 @@ import base64
 import binascii
 import json
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from starlette.background import BackgroundTask
 
 from archives.errors import ArchiveError
 from archives.four_properties import FourPropertyReport
-from archives.ingest import IngestRefused, remove_scratch
+from archives.ingest import DisposalApproval, IngestRefused, remove_scratch
 from archives.report_pdf import render_report_pdf
 from registry.archives.access import AccessRequest, export_access_copy, search
 from registry.archives.auditing import archive_health
+from registry.archives.lifecycle import Department, check_owner, dispose_package
+from registry.archives.lifecycle import migrate as migrate_version
 from registry.archives.service import ArchiveService, utc_now
+from registry.archives.upload import (
+    UPLOAD_OPENAPI,
+    authenticate_streamed,
+    receive_bag,
+    upload_answer,
+)
 from registry.deps import ClientDep, StateDep
 from registry.errors import ErrorResponse, Forbidden, InvalidInput, error_body
 from registry.threads import run_blocking
@@ -37,15 +48,73 @@ READ_ROLE = "verify"
 """The client role needed to search and take access copies."""
 
 
-class PackageIngest(BaseModel):
-    """``POST /v1/archives/packages``."""
+class BagSource(BaseModel):
+    """Where a request's bag is: streamed before (``upload``) or inline (``bag``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    bag: str = Field(description="base64 of the bag as a zip or tar file")
+    bag: str | None = Field(
+        default=None, description="base64 of the bag as a zip or tar file (small bags)"
+    )
+    upload: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{32}$",
+        description="the id POST /v1/archives/uploads answered (the upload is used up)",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BagSource:
+        if (self.bag is None) == (self.upload is None):
+            raise ValueError("give exactly one of bag and upload")
+        return self
+
+
+class PackageIngest(BagSource):
+    """``POST /v1/archives/packages``."""
+
     records: dict[str, dict[str, Any]] = Field(
         description="one signed record per stored file (by path) and '#root', as "
         "archives.submission.sign_bag makes them"
+    )
+
+
+class MigrationRequest(BagSource):
+    """``POST /v1/archives/packages/{id}/migrations``: the migrated bag (same 全宗号 and
+    档号) and how it was made."""
+
+    tool: str = Field(min_length=1, max_length=200, description="the migration tool")
+    tool_version: str = Field(
+        alias="toolVersion", min_length=1, max_length=100, description="its version"
+    )
+    parameters: dict[str, str | int | bool] = Field(
+        default_factory=dict, max_length=50, description="how it was run"
+    )
+    records: dict[str, dict[str, Any]] = Field(
+        description="the department's signed record per stored file and '#root' of the new "
+        "version (archives.submission.sign_bag with version = latest + 1)"
+    )
+
+
+class ApprovalBody(BaseModel):
+    """The disposal approval (鉴定销毁审批)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approval_id: str = Field(alias="approvalId", min_length=1, max_length=200)
+    approved_by: str = Field(alias="approvedBy", min_length=1, max_length=200)
+    approved_at: AwareDatetime = Field(alias="approvedAt", description="with its UTC offset")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DisposalRequest(BaseModel):
+    """``POST /v1/archives/packages/{id}/disposal``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approval: ApprovalBody
+    records: dict[str, dict[str, Any]] = Field(
+        description="{'disposal': the department's signed record of "
+        "sdk.archive_bundle.disposal_commitment(package, approval, roots)}"
     )
 
 
@@ -77,24 +146,47 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/packages", status_code=201, responses=_AUTH)
-async def ingest_package(
-    payload: PackageIngest, request: Request, client: ClientDep, state: StateDep
-) -> JSONResponse:
-    """Ingest a bag: validated with bagit, 四性-checked, stored write-once with SM3
-    manifests, every file anchored under the department's own signature. 422 with the
-    report when a check fails."""
+@router.post(
+    "/uploads",
+    status_code=201,
+    responses={**_AUTH, 413: {"description": "the bag is larger than the upload cap"}},
+    openapi_extra=UPLOAD_OPENAPI,
+)
+async def upload_bag(request: Request, state: StateDep) -> JSONResponse:
+    """Stream a bag (zip or tar) into the archive's spool, for one ingest or migration to
+    use by the id answered. Signed over the SM3 declared in X-Lianxin-Content-SM3; 413
+    past the cap and 422 for a body that hashes otherwise, keeping nothing of it."""
+    client = await authenticate_streamed(request, state)
     _need(client, INGEST_ROLE)
-    try:
-        data = base64.b64decode(payload.bag, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("bag is not base64", code="invalid_bag") from None
     service = _service(request, state)
+    await run_blocking(service.spool.purge_expired)
+    try:
+        upload = await receive_bag(request, service.spool, client.id)
+    except ArchiveError as exc:
+        raise InvalidInput(str(exc), code=exc.code) from exc
+    return JSONResponse(upload_answer(upload, service.spool), status_code=201)
+
+
+async def _with_bag(
+    source: BagSource,
+    client: Any,
+    service: ArchiveService,
+    use: Callable[[Path], Awaitable[JSONResponse]],
+) -> JSONResponse:
+    """``use(path of the bag)``; the bag (inline, or the upload named) is gone after,
+    whatever the outcome. A failed 四性 check answers 422 with its report."""
     scratch = Path(tempfile.mkdtemp(prefix="lianxin-upload-"))
     try:
-        source = scratch / "bag"
-        source.write_bytes(data)
-        answer = await run_blocking(service.ingest, client, source, payload.records, now=utc_now())
+        if source.upload is not None:
+            path = await run_blocking(service.spool.find, client.id, source.upload)
+        else:
+            try:
+                data = base64.b64decode(source.bag or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInput("bag is not base64", code="invalid_bag") from None
+            path = scratch / "bag"
+            path.write_bytes(data)
+        return await use(path)
     except IngestRefused as refused:
         return ErrorResponse(
             error_body(refused.code, str(refused), refused.report.to_json()), status_code=422
@@ -102,16 +194,116 @@ async def ingest_package(
     except ArchiveError as exc:
         raise InvalidInput(str(exc), code=exc.code) from exc
     finally:
+        if source.upload is not None:
+            await run_blocking(service.spool.remove, client.id, source.upload)
         remove_scratch(scratch)
-    return JSONResponse(
-        {
-            "packageId": answer.package_id,
-            "version": answer.version,
-            "root": answer.root,
-            "report": answer.report.to_json(),
-            "events": [event.to_json() for event in answer.events],
-        },
-        status_code=201,
+
+
+@router.post("/packages", status_code=201, responses=_AUTH)
+async def ingest_package(
+    payload: PackageIngest, request: Request, client: ClientDep, state: StateDep
+) -> JSONResponse:
+    """Ingest a bag (streamed before, or inline): validated with bagit, 四性-checked,
+    stored write-once with SM3 manifests, every file anchored under the department's own
+    signature. 422 with the report when a check fails."""
+    _need(client, INGEST_ROLE)
+    service = _service(request, state)
+
+    async def ingest(source: Path) -> JSONResponse:
+        answer = await run_blocking(service.ingest, client, source, payload.records, now=utc_now())
+        return JSONResponse(
+            {
+                "packageId": answer.package_id,
+                "version": answer.version,
+                "root": answer.root,
+                "report": answer.report.to_json(),
+                "events": [event.to_json() for event in answer.events],
+            },
+            status_code=201,
+        )
+
+    return await _with_bag(payload, client, service, ingest)
+
+
+_OWNER = {
+    **_AUTH,
+    404: {"description": "no such package"},
+    409: {"description": "the package was disposed of, or is changing"},
+}
+
+
+@router.post("/packages/{package_id}/migrations", status_code=201, responses=_OWNER)
+async def migrate_package(
+    package_id: str,
+    payload: MigrationRequest,
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+) -> JSONResponse:
+    """A format migration: the migrated bag (same 全宗号 and 档号) becomes the next
+    version, linked to the latest (tool, version, parameters kept), after the 四性 check
+    at preservation (422 with the report if it fails). Only the department that ingested
+    the package, signing every new file and the root; the old version stays."""
+    _need(client, INGEST_ROLE)
+    service = _service(request, state)
+    await run_blocking(check_owner, service, package_id, client)
+
+    async def migrate(source: Path) -> JSONResponse:
+        answer = await run_blocking(
+            migrate_version,
+            service,
+            package_id,
+            source,
+            tool=payload.tool,
+            tool_version=payload.tool_version,
+            parameters=dict(payload.parameters),
+            now=utc_now(),
+            department=Department(client, payload.records),
+        )
+        lineage = answer.stored.lineage
+        return JSONResponse(
+            {
+                "packageId": package_id,
+                "version": answer.stored.version,
+                "root": answer.stored.root,
+                "lineage": None if lineage is None else lineage.to_json(),
+                "report": answer.report.to_json(),
+                "events": [event.to_json() for event in answer.events],
+            },
+            status_code=201,
+        )
+
+    return await _with_bag(payload, client, service, migrate)
+
+
+@router.post("/packages/{package_id}/disposal", responses=_OWNER)
+async def dispose_of_package(
+    package_id: str,
+    payload: DisposalRequest,
+    request: Request,
+    client: ClientDep,
+    state: StateDep,
+) -> dict[str, Any]:
+    """Destroy a package whose retention period has run out, under an approval given by
+    someone else (鉴定销毁), signed by the department that ingested it; leaves the
+    tombstone (answered) and an anchored disposal event. 409 ``retention_permanent`` for
+    a 永久 package (never destroyed), ``retention_not_expired`` before the period ends."""
+    _need(client, INGEST_ROLE)
+    service = _service(request, state)
+    await run_blocking(check_owner, service, package_id, client)
+    approval = DisposalApproval(
+        payload.approval.approval_id,
+        payload.approval.approved_by,
+        payload.approval.approved_at,
+        payload.approval.reason,
+    )
+    return await run_blocking(
+        dispose_package,
+        service,
+        package_id,
+        approval,
+        now=utc_now(),
+        department=Department(client, payload.records),
     )
 
 

@@ -2,7 +2,7 @@
 made by bagit over HTTP with its own signatures, every file is anchored, the catalogue finds
 it, a migration keeps lineage, an access copy (DIP) is logged and verifies offline down to
 each file after the registry is gone, an audit finds a changed file and says so in the
-health answer, and an approved disposal leaves its tombstone."""
+health answer, and a package kept 永久 is never disposed of."""
 
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ from archives.submission import sign_bag
 from chain.commit import ValidatorSet
 from registry.app import create_app
 from registry.archives.auditing import run_audit
+from registry.archives.lifecycle import dispose_package, migrate
 from registry.archives.models import ArchiveEventRow, ArchiveFileRow
 from registry.archives.service import ArchiveService
 from registry.db import Database
+from registry.errors import Conflict
 from registry.models import Record
 from sdk.archive_bundle import verify_dip
 from sdk.canonical import canonical_json
@@ -169,7 +171,8 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
     files["0004.txt"] = "关于印发某区档案工作要点的通知（UTF-8）\n".encode()
     migrated = make_sample_bag(served.work / "migrated", files)
     now = datetime.now(UTC)
-    version = served.service.migrate(
+    version = migrate(
+        served.service,
         package_id,
         migrated,
         tool="iconv",
@@ -177,11 +180,16 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
         parameters={"to": "UTF-8"},
         agent="档案馆 数字化组",
         now=now,
-    )
+    ).stored
     view = served.get(f"/v1/archives/packages/{package_id}").json()
     assert [v["version"] for v in view["versions"]] == [1, 2]
     assert view["versions"][1]["lineage"]["previousRoot"] == ingested["root"]
-    assert view["events"][-1]["eventType"] == "migration"
+    assert [e["eventType"] for e in view["events"]][-4:] == [
+        "migration",
+        "validation",
+        "format identification",
+        "virus check",
+    ]
     assert version.lineage is not None and version.lineage.tool == "iconv"
 
     # An audit finds the file changed behind the archive's back and says so.
@@ -207,14 +215,13 @@ def test_ingest_access_audit_migrate_dispose(served: Served) -> None:
         != fixity[0].detail["findings"][0]["actualSm3"]
     )
 
-    # Disposal: approved by someone else, tombstone left, nothing follows.
+    # A package kept 永久 is never destroyed, whoever approves it.
     approval = DisposalApproval("鉴销〔2026〕7号", "档案鉴定委员会", now, "保管期限届满")
-    tombstone = served.service.dispose(package_id, approval, agent="张三", now=now)
-    assert {v["root"] for v in tombstone["destroyed"]} == {ingested["root"], version.root}
-    assert served.get("/v1/archives/packages?archival_code=J001-WS").json() == []
-    last = served.service.history(package_id)[-1]
-    assert last.event_type is EventType.DISPOSAL
-    assert last.detail["approval"]["approvedBy"] == "档案鉴定委员会"
+    with pytest.raises(Conflict) as refused:
+        dispose_package(served.service, package_id, approval, agent="张三", now=now)
+    assert refused.value.code == "retention_permanent"
+    assert served.service.store.versions(package_id) == [1, 2]
+    assert served.service.history(package_id)[-1].event_type is EventType.FIXITY_CHECK
 
     # The registry stops: the copy still verifies offline, down to each file.
     served.http.__exit__(None, None, None)

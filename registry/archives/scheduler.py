@@ -1,0 +1,157 @@
+"""Scheduled fixity audits: a worker that audits every stored package version
+(:func:`registry.archives.auditing.run_audit`) every ``audit_interval_s`` seconds, counted
+from the end of the last audit recorded in the database (so a restarted registry keeps the
+schedule instead of auditing at once). Its findings are custody events, log lines, the
+health answer and the webhook, as for an audit run by hand.
+
+An audit the worker was stopped in (shutdown) or that a crash cut short leaves its
+checkpoint in the store; the worker's next round continues it at once, from where it
+stopped, whatever the schedule says. The registry runs the worker in the process holding
+the workers lease, so one process audits at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from archives.audit import AuditResult
+from archives.errors import AuditInterrupted
+from registry.archives.auditing import CHECKPOINT_NAME, run_audit
+from registry.archives.models import ArchiveAuditRow
+from registry.archives.service import ArchiveService
+from registry.archives.settings import ArchiveSettings
+from registry.chain_gateway import ChainGateway
+from registry.db import Database
+from registry.settings import RegistrySettings
+
+logger = logging.getLogger(__name__)
+
+LONGEST_WAIT_S = 60.0
+"""Longest sleep between looks at the schedule (a new interval or a checkpoint left by a
+command-line audit is seen within this)."""
+
+RETRY_S = 30.0
+"""Wait after an audit that failed (the store unreadable, the database away)."""
+
+
+class AuditWorker:
+    """Audits ``service``'s store every ``interval_s`` seconds in a thread of its own."""
+
+    def __init__(
+        self,
+        service: ArchiveService,
+        interval_s: float,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """The worker of ``service``; ``progress`` is told (files, bytes) as an audit goes."""
+        self.service = service
+        self.interval_s = interval_s
+        self.now = now
+        self.progress = progress
+        self.finished: list[AuditResult] = []
+        """Audits this worker completed, in order."""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def last_finished(self) -> datetime | None:
+        """When the last recorded audit ended (None if none did)."""
+        with self.service.db.read_session() as session:
+            last = session.scalar(select(func.max(ArchiveAuditRow.finished_at)))
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        return last
+
+    def due_in(self) -> float:
+        """Seconds until the next audit is due: 0 with an interrupted audit to continue or
+        none recorded yet."""
+        if (self.service.store.root / CHECKPOINT_NAME).exists():
+            return 0.0
+        last = self.last_finished()
+        if last is None:
+            return 0.0
+        return max(0.0, self.interval_s - (self.now() - last).total_seconds())
+
+    def run_due(self) -> AuditResult | None:
+        """Run the audit if it is due (None if not); raises AuditInterrupted when stopped
+        in it."""
+        if self.due_in() > 0:
+            return None
+        result = run_audit(self.service, progress=self.progress, now=self.now, stop=self._stop)
+        self.finished.append(result)
+        logger.info(
+            "scheduled fixity audit %s: %d package versions, %d findings",
+            result.audit_id,
+            len(result.packages),
+            len(result.findings),
+        )
+        return result
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_due() is None:
+                    self._stop.wait(min(self.due_in(), LONGEST_WAIT_S))
+            except AuditInterrupted:
+                logger.info("fixity audit stopped; the next round continues it")
+                return
+            except Exception:
+                logger.exception("scheduled fixity audit failed; trying again")
+                self._stop.wait(RETRY_S)
+
+    def start(self) -> None:
+        """Start the worker's thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="archive-audits", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Ask the worker to stop (a running audit ends at its next task), not waiting."""
+        self._stop.set()
+
+    def stop(self) -> None:
+        """Stop the worker and wait for its thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker's thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+
+async def run_scheduled_audits(
+    db: Database,
+    gateway: ChainGateway,
+    registry_settings: RegistrySettings,
+    settings: ArchiveSettings | None = None,
+) -> None:
+    """Run the audit worker until cancelled; returns at once if no ``audit_interval_s``
+    is set (or the store cannot be opened: logged), so it never takes the registry's
+    other workers down. On cancellation a running audit stops at its next task, its
+    checkpoint kept."""
+    settings = settings or ArchiveSettings()
+    if settings.audit_interval_s is None:
+        return
+    try:
+        service = ArchiveService(db, gateway, registry_settings, settings)
+    except OSError:
+        logger.exception("the archive store cannot be opened: no scheduled fixity audits")
+        return
+    worker = AuditWorker(service, settings.audit_interval_s)
+    worker.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await asyncio.to_thread(worker.stop)
+
+
+__all__ = ["LONGEST_WAIT_S", "AuditWorker", "run_scheduled_audits"]
