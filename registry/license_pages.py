@@ -31,6 +31,7 @@ from registry.license_rules import (
     license_links,
 )
 from registry.licenses import (
+    PageSigner,
     PageStatus,
     TokenError,
     TokenExpired,
@@ -62,6 +63,7 @@ from sdk.license_bundle import (
     LICENSE_BUNDLE_KIND,
     LICENSE_BUNDLE_VERSION,
 )
+from sdk.trust_types import Verdict
 
 if TYPE_CHECKING:
     from registry.license_service import LicenseService
@@ -149,7 +151,19 @@ class LicensePages:
         status = page_status(state.status)
         if status is PageStatus.NOT_FOUND:
             return VerifyPageView(status, now, identifier=row.identifier)
+        signer = self.service.signers.verdict(row)
+        if signer.verdict is Verdict.UNAVAILABLE:
+            return VerifyPageView(PageStatus.UNAVAILABLE, now, identifier=row.identifier)
         metadata = PageMetadata.from_stored(row.metadata_json)
+        if signer.verdict is Verdict.INVALID and signer.signed:
+            # Not the department's signature: nothing the registry stored is vouched for,
+            # so the page names no issuer and no status but this one.
+            return VerifyPageView(
+                PageStatus.SIGNATURE_INVALID,
+                now,
+                license_name=metadata.license_name,
+                identifier=row.identifier,
+            )
         last = state.history[-1] if state.history else None
         recorded_change = (
             last is not None and len(state.history) > 1 and status is not PageStatus.VALID
@@ -160,8 +174,13 @@ class LicensePages:
             checked_at=now,
             license_name=metadata.license_name,
             identifier=row.identifier,
-            issuer_name=metadata.issuer_name,
-            issuer_code=metadata.issuer_code,
+            issuer_name=signer.name or metadata.issuer_name,
+            issuer_code=signer.uscc or metadata.issuer_code,
+            signed_by=(
+                None
+                if signer.uscc is None or signer.name is None
+                else PageSigner(name=signer.name, uscc=signer.uscc)
+            ),
             issue_date=metadata.issue_date,
             valid_from=metadata.valid_from,
             valid_until=metadata.valid_until,
@@ -250,6 +269,7 @@ class LicensePages:
         license_claim["departmentKey"] = "0x" + department_key
         value.update(
             version=LICENSE_BUNDLE_VERSION,
+            statusChanges=self.service.status.bundle_entries(identifier),
             department={
                 "signature": "0x" + (signature or ""),
                 "name": claim["name"],

@@ -2,7 +2,10 @@
 ``LicenseRegistry`` for department clients; report a license with its live on-chain status;
 hand out QR codes, dynamic tokens and issuance proof bundles; build the citizen's verify
 page. Plain methods over the database and the chain gateway; the routers only translate
-HTTP.
+HTTP. Its parts: the outbox (:mod:`registry.license_outbox`), QR codes, tokens, the page and
+bundles (:mod:`registry.license_pages`), status changes signed by the department
+(:mod:`registry.license_status`), who signed each license (:mod:`registry.license_signer`)
+and reads (:mod:`registry.license_reads`).
 
 Every write follows one path: validate (422, nothing stored) → check the department (403)
 → sign the LicenseRegistry call, which the node first dry-runs (``eth_estimateGas``), so a
@@ -34,15 +37,12 @@ from sqlalchemy.exc import IntegrityError
 
 from chain.types import Transaction
 from contracts.trust import (
-    AbiCodecError,
-    HistoryEntry,
-    LicenseStatus,
     Reason,
     license_id_hash,
 )
 from registry.caches import TtlCache
 from registry.chain_gateway import ChainGateway, ContractsNotDeployed
-from registry.data_vault import DataVault, is_sealed, mask_identifier
+from registry.data_vault import DataVault, is_sealed
 from registry.db import Database
 from registry.errors import (
     Conflict,
@@ -53,6 +53,7 @@ from registry.errors import (
 )
 from registry.license_outbox import LicenseOutbox
 from registry.license_pages import LicensePages
+from registry.license_reads import LicenseReads
 from registry.license_rules import (
     LICENSE_REGISTRY,
     RECEIPT_WAIT_S,
@@ -60,9 +61,7 @@ from registry.license_rules import (
     ChainLicense,
     PageLookup,
     WriteOutcome,
-    _aware,
     _now,
-    _operation_public,
     _revert_error,
     _store_new_license,
     build_metadata,
@@ -70,12 +69,17 @@ from registry.license_rules import (
     license_links,
     request_hash,
 )
-from registry.license_schemas import SignedLicenseCreate
+from registry.license_schemas import (
+    SignedLicenseCreate,
+    SignedLicensePublic,
+    SignedLicenseStatusChange,
+)
 from registry.license_signatures import SignedTerms, signed_terms
+from registry.license_signer import LicenseSigners
+from registry.license_status import LicenseStatusChanges, StatusSignature
 from registry.licenses import (
     LicenseMetadata,
     VerifyPageView,
-    reason_text,
 )
 from registry.licenses.qr import QrImages
 from registry.licenses.stored import stored_metadata_json
@@ -88,13 +92,9 @@ from registry.models import (
     OperationState,
 )
 from registry.schemas import (
-    ChainStatusPublic,
-    HistoryEntryPublic,
-    LicensePublic,
     TokenPublic,
 )
 from sdk.chain_reader import CallReverted, ChainUnavailable, RpcCallFailed
-from sdk.trust import Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,12 @@ class LicenseService:
         """The LicenseRegistry transactions made for departments, driven to settlement."""
         self.pages = LicensePages(self)
         """QR codes, tokens, the verify page and issuance bundles."""
+        self.status = LicenseStatusChanges(self)
+        """Status changes signed by the department."""
+        self.signers = LicenseSigners(self)
+        """Who signed each license, checked on chain."""
+        self.reads = LicenseReads(self)
+        """Licenses as departments read them, with their chain status and signatures."""
 
     def site_url(self, request_base_url: str) -> str:
         """The base of links and QR codes: ``public_base_url`` if configured, else the base
@@ -217,29 +223,15 @@ class LicenseService:
         client: Client,
         identifier: str,
         action: LicenseAction,
-        reason: int,
+        payload: SignedLicenseStatusChange,
         idempotency_key: str,
         req_hash: str,
         base_url: str = "",
     ) -> WriteOutcome:
-        """Suspend, resume, revoke or expire the license ``identifier``."""
-        if action in (LicenseAction.ISSUE, LicenseAction.CHANGE):
-            raise ValueError(f"{action} is not a status change")
-        replay = self._replay(client, idempotency_key, req_hash, base_url)
-        if replay is not None:
-            return replay
-        row = self._owned(client, identifier)
-        data = LICENSE_REGISTRY.encode_call(action.value, bytes.fromhex(row.id_hash), reason)
-        return self._write(
-            client,
-            action,
-            row.identifier,
-            data,
-            reason,
-            idempotency_key,
-            req_hash,
-            base_url,
-            new_rows=[],
+        """Suspend, resume, revoke or expire the license ``identifier``, signed by the
+        department (see :meth:`LicenseStatusChanges.transition`)."""
+        return self.status.transition(
+            client, identifier, action, payload, idempotency_key, req_hash, base_url
         )
 
     def _new_license_row(
@@ -361,6 +353,7 @@ class LicenseService:
         base_url: str,
         *,
         new_rows: list[License],
+        signature: StatusSignature | None = None,
     ) -> WriteOutcome:
         tx = self._sign(data)
         now = _now()
@@ -378,6 +371,11 @@ class LicenseService:
             created_at=now,
             updated_at=now,
         )
+        if signature is not None:
+            operation.department_key = signature.department_key.hex()
+            operation.department_signature = signature.signature.hex()
+            operation.commitment = signature.commitment.hex()
+            operation.sequence = signature.sequence
         try:
             with self.db.session() as session:
                 for row in new_rows:
@@ -393,7 +391,7 @@ class LicenseService:
                 return replay
             raise Conflict("the license exists already", code="license_exists") from None
         self.drive(operation_id, wait=RECEIPT_WAIT_S)
-        return WriteOutcome(self._operation_view(client, operation_id, base_url), created=True)
+        return WriteOutcome(self.reads.operation_view(client, operation_id, base_url), created=True)
 
     def _replay(
         self, client: Client, idempotency_key: str, req_hash: str, base_url: str
@@ -414,7 +412,9 @@ class LicenseService:
                 code="idempotency_conflict",
             )
         self.drive(operation_id, wait=RECEIPT_WAIT_S)
-        return WriteOutcome(self._operation_view(client, operation_id, base_url), created=False)
+        return WriteOutcome(
+            self.reads.operation_view(client, operation_id, base_url), created=False
+        )
 
     # -- the outbox (registry.license_outbox) --------------------------------------------------
 
@@ -426,127 +426,19 @@ class LicenseService:
         """See :meth:`LicenseOutbox.drive_pending`."""
         self.outbox.drive_pending(identifier)
 
-    # -- reads ---------------------------------------------------------------------------------
+    # -- reads (registry.license_reads) --------------------------------------------------------
 
     def chain_license(self, id_hash: str) -> ChainLicense:
-        """The license's status and history on chain (reused for STATUS_CACHE_TTL_S).
-        Raises ChainUnavailable / RpcCallFailed / ContractsNotDeployed."""
-        return self._status_cache.get_or_load(id_hash, lambda: self._read_chain(id_hash))
+        """See :meth:`LicenseReads.chain_license`."""
+        return self.reads.chain_license(id_hash)
 
-    def _read_chain(self, id_hash: str) -> ChainLicense:
-        reader = self.gateway.reader
-        address = self._license_registry()
-        key = bytes.fromhex(id_hash)
-        height = reader.block_number()
-
-        def call(name: str, *args: Any) -> tuple[Any, ...]:
-            output = reader.call(address, LICENSE_REGISTRY.encode_call(name, *args), height)
-            return LICENSE_REGISTRY.decode_result(name, output)
-
-        (status,) = call("statusOf", key)
-        (length,) = call("historyLength", key)
-        history = tuple(
-            HistoryEntry.from_abi(call("historyAt", key, index)[0]) for index in range(length)
-        )
-        changed_at = None if not history else self.outbox.block_time(history[-1].block_number)
-        return ChainLicense(LicenseStatus(status), history, height, changed_at)
-
-    def _chain_public(self, row: License) -> ChainStatusPublic:
-        try:
-            state = self.chain_license(row.id_hash)
-        except (ChainUnavailable, RpcCallFailed, ContractsNotDeployed, AbiCodecError) as exc:
-            return ChainStatusPublic(
-                verdict=Verdict.UNAVAILABLE,
-                status=None,
-                detail=f"chain unreachable, status unknown: {exc}",
-                read_at_block=None,
-                history=[],
-            )
-        in_force = state.status is LicenseStatus.ISSUED
-        verdict = Verdict.VALID if in_force else Verdict.INVALID
-        name = state.status.name.lower()
-        return ChainStatusPublic(
-            verdict=verdict,
-            status=name,
-            detail=f"{name} at block {state.height}",
-            read_at_block=state.height,
-            history=[
-                HistoryEntryPublic(
-                    status=entry.status.name.lower(),
-                    reason=entry.reason,
-                    reason_text=reason_text(entry.reason, "en"),
-                    block_number=entry.block_number,
-                    by="0x" + bytes(entry.by).hex(),
-                )
-                for entry in state.history
-            ],
-        )
-
-    def view(self, client: Client, identifier: str, base_url: str) -> LicensePublic:
-        """The license with its live chain status and history; the metadata's holder data
-        only for the issuing department. Raises NotFound."""
-        self.drive_pending(identifier)
-        with self.db.session() as session:
-            row = session.get(License, identifier)
-            if row is None:
-                raise NotFound(f"no license {identifier}", code="license_not_found")
-            session.expunge(row)
-        return self._public(row, client, base_url, chain=True)
-
-    def _public(
-        self,
-        row: License,
-        client: Client,
-        base_url: str,
-        *,
-        chain: bool,
-        operation: LicenseOperation | None = None,
-    ) -> LicensePublic:
-        metadata: dict[str, Any] = json.loads(row.metadata_json)
-        if isinstance(metadata.get("holder_id"), str):
-            # Licenses stored before sealing keep it in clear: shown masked all the same.
-            metadata["holder_id"] = mask_identifier(metadata["holder_id"])
-        if row.department != client.uscc:
-            for private in ("holder_id", "holder_name", "holder_id_type", "content"):
-                metadata.pop(private, None)
-        links = license_links(base_url, row.identifier)
-        return LicensePublic(
-            identifier=row.identifier,
-            id_hash=row.id_hash,
-            department=row.department,
-            recorded_status=row.status,
-            metadata=metadata,
-            holder_commitment=row.holder_commitment,
-            metadata_hash=row.metadata_hash,
-            valid_until=row.valid_until,
-            predecessor=row.predecessor,
-            successor=row.successor,
-            tx_hash=row.tx_hash,
-            block_number=row.block_number,
-            anchored_at=_aware(row.anchored_at),
-            chain=self._chain_public(row) if chain else None,
-            verify_url=links["verify"],
-            qr_png_url=links["png"],
-            qr_svg_url=links["svg"],
-            operation=None if operation is None else _operation_public(operation),
-        )
-
-    def _operation_view(self, client: Client, operation_id: int, base_url: str) -> LicensePublic:
-        with self.db.session() as session:
-            operation = session.get_one(LicenseOperation, operation_id)
-            shown = operation.new_identifier or operation.identifier
-            row = session.get_one(License, shown)
-            session.expunge_all()
-        return self._public(row, client, base_url, chain=False, operation=operation)
+    def view(self, client: Client, identifier: str, base_url: str) -> SignedLicensePublic:
+        """See :meth:`LicenseReads.view`."""
+        return self.reads.view(client, identifier, base_url)
 
     def stored(self, identifier: str) -> License:
-        """The stored license (any department); raises NotFound."""
-        with self.db.session() as session:
-            row = session.get(License, identifier)
-            if row is None:
-                raise NotFound(f"no license {identifier}", code="license_not_found")
-            session.expunge(row)
-            return row
+        """See :meth:`LicenseReads.stored`."""
+        return self.reads.stored(identifier)
 
     # -- QR codes, tokens, the verify page, the issuance bundle (registry.license_pages) ------
 

@@ -5,7 +5,9 @@ inclusion proofs, the certified header and the key's IssuerRegistry record — a
 the issuing department's own SM2 signature over the license's commitment
 (:func:`sdk.license_signing.license_commitment`) with its key's IssuerRegistry record at the
 issuing block. Checked with the same chain links and department check as record bundles
-(:mod:`sdk.bundle_links`)."""
+(:mod:`sdk.bundle_links`). Version 3 also carries each status change of the license
+(suspend, resume, revoke, expire), signed by the department
+(:mod:`sdk.license_status_bundle`)."""
 
 from __future__ import annotations
 
@@ -40,9 +42,15 @@ from sdk.bundle_links import (
 )
 from sdk.commitments import DEPARTMENT_KEY_SIZE
 from sdk.license_signing import NO_PREDECESSOR, license_commitment
+from sdk.license_status_bundle import StatusChangeClaim, parse_status_changes
 
-LICENSE_BUNDLE_VERSION = 2
-"""The license bundle format of licenses signed by their department."""
+LICENSE_BUNDLE_VERSION = 3
+"""The license bundle format of licenses signed by their department, with their signed
+status changes."""
+
+ISSUANCE_ONLY_BUNDLE_VERSION = 2
+"""The format of licenses signed by their department, before status changes were signed:
+still read and verified."""
 
 LEGACY_LICENSE_BUNDLE_VERSION = 1
 """The format of licenses issued before departments signed: still read and verified."""
@@ -124,8 +132,11 @@ class LicenseBundle:
     version: int = LICENSE_BUNDLE_VERSION
     """Bundle format version."""
     department: DepartmentClaim | None = None
-    """Version 2: the issuing department's signature over the license's commitment and its
-    key's IssuerRegistry record at the issuing block."""
+    """Version 2 and later: the issuing department's signature over the license's
+    commitment and its key's IssuerRegistry record at the issuing block."""
+    status_changes: tuple[StatusChangeClaim, ...] = ()
+    """Version 3: the license's status changes the department signed, in history order
+    (:func:`sdk.license_status_bundle.verify_status_changes`)."""
 
     @classmethod
     def from_json(cls, value: Any) -> LicenseBundle:
@@ -142,18 +153,29 @@ def _parse_license_bundle(value: Any) -> LicenseBundle:
     if not isinstance(value, dict) or value.get("kind") != LICENSE_BUNDLE_KIND:
         raise BundleFormatError(f"a license bundle is a JSON object of kind {LICENSE_BUNDLE_KIND}")
     version = value["version"]
-    if version not in (LEGACY_LICENSE_BUNDLE_VERSION, LICENSE_BUNDLE_VERSION):
+    if version not in (
+        LEGACY_LICENSE_BUNDLE_VERSION,
+        ISSUANCE_ONLY_BUNDLE_VERSION,
+        LICENSE_BUNDLE_VERSION,
+    ):
         raise BundleFormatError(f"unsupported bundle version {version!r}")
     claim, anchor, issuer = value["license"], value["anchor"], value["issuerKey"]
     predecessor = claim.get("predecessor")
-    signed = version == LICENSE_BUNDLE_VERSION
+    signed = version != LEGACY_LICENSE_BUNDLE_VERSION
     if signed != ("departmentKey" in claim) or signed != ("department" in value):
         raise BundleFormatError(
-            "a bundle of version 2, and only such a bundle, names the department and its key"
+            "a bundle of version 2 or later, and only such a bundle, names the department "
+            "and its key"
+        )
+    with_changes = version == LICENSE_BUNDLE_VERSION
+    if with_changes != ("statusChanges" in value):
+        raise BundleFormatError(
+            "a bundle of version 3, and only such a bundle, lists the status changes"
         )
     return LicenseBundle(
         version=version,
         department=DepartmentClaim.from_json(value["department"]) if signed else None,
+        status_changes=parse_status_changes(value["statusChanges"]) if with_changes else (),
         chain_id=_int(value["chainId"]),
         license=LicenseClaim(
             identifier=str(claim["identifier"]),

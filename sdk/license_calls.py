@@ -15,6 +15,7 @@ from urllib.parse import quote
 from chain.crypto import PrivateKey
 from sdk.license_metadata import InvalidMetadata
 from sdk.license_signing import sign_license
+from sdk.license_status_signing import StatusAction, sign_status_change
 from sdk.trust_core import (
     Call,
     _license_write,
@@ -23,7 +24,7 @@ from sdk.trust_core import (
     license_path,
     new_idempotency_key,
 )
-from sdk.trust_types import LicenseResult
+from sdk.trust_types import LicenseResult, RegistryUnavailable, Verdict
 
 LICENSE_SIGNING_PATH = "/v1/licenses/signing"
 """What a department signs a license for."""
@@ -131,6 +132,39 @@ def signed_change_license_call(
     return _license_write(license_path(identifier, "/change"), payload, request_key)
 
 
+def status_sequence(current: LicenseResult) -> int:
+    """The history position the next status change of ``current`` (a license read now)
+    takes: the number of entries its on-chain history has. Raises RegistryUnavailable when
+    the registry could not read the chain (the position is unknown, so nothing is signed)."""
+    chain = current.chain
+    if chain is None or chain.verdict is Verdict.UNAVAILABLE or not chain.history:
+        raise RegistryUnavailable(
+            503, "chain_unavailable", "the license's on-chain history could not be read"
+        )
+    return len(chain.history)
+
+
+def signed_transition_call(
+    key: PrivateKey,
+    signing: LicenseSigning,
+    identifier: str,
+    action: str,
+    reason: int,
+    sequence: int,
+    idempotency_key: str | None,
+) -> Call[LicenseResult]:
+    """``POST /v1/licenses/{id}/{action}`` (suspend, resume, revoke or expire) with
+    ``reason``, signed by the department as the change taking history position
+    ``sequence`` (:mod:`sdk.license_status_signing`). Raises ValueError for an unknown
+    action or a term out of range."""
+    status_action = StatusAction.named(action)
+    signed = sign_status_change(
+        key, signing.chain_id, identifier, status_action, int(reason), sequence
+    )
+    path = license_path(identifier, f"/{status_action.function}")
+    return _license_write(path, signed.body, idempotency_key)
+
+
 def department_licenses_call(uscc: str, *, after: str, limit: int) -> Call[DepartmentLicenses]:
     """``GET /v1/licenses/by-department/{uscc}``: what the department issued."""
     path = f"/v1/licenses/by-department/{uscc}?after={quote(after, safe='')}&limit={limit}"
@@ -145,4 +179,6 @@ __all__ = [
     "license_signing_call",
     "signed_change_license_call",
     "signed_issue_license_call",
+    "signed_transition_call",
+    "status_sequence",
 ]

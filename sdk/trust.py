@@ -44,6 +44,8 @@ from sdk.license_calls import (
     license_signing_call,
     signed_change_license_call,
     signed_issue_license_call,
+    signed_transition_call,
+    status_sequence,
 )
 from sdk.record_calls import (
     chain_id_call,
@@ -74,7 +76,6 @@ from sdk.trust_core import (
     license_bundle_call,
     license_status_call,
     license_token_call,
-    license_transition_call,
     new_request_nonce,
     request_sign_bytes,
     signed_headers,
@@ -347,7 +348,22 @@ class TrustClient(_TrustClientBase):
     def _transition(
         self, identifier: str, action: str, reason: int, idempotency_key: str | None
     ) -> LicenseResult:
-        return self._run(license_transition_call(identifier, action, reason, idempotency_key))
+        """The status change ``action``, signed by the department over the license, the
+        action, the reason and the history position it takes (read from the registry
+        first; :mod:`sdk.license_status_signing`). Raises RegistryError: 404
+        ``license_not_found``, 403 ``wrong_department``, 409 ``invalid_transition`` or
+        ``stale_status_sequence`` (another change came first)."""
+        sequence = status_sequence(self.license_status(identifier))
+        call = signed_transition_call(
+            self._key,
+            self.license_signing(),
+            identifier,
+            action,
+            reason,
+            sequence,
+            idempotency_key,
+        )
+        return self._run(call)
 
     def suspend_license(
         self,
@@ -356,7 +372,8 @@ class TrustClient(_TrustClientBase):
         reason: int = Reason.UNDER_INVESTIGATION,
         idempotency_key: str | None = None,
     ) -> LicenseResult:
-        """Suspend the license (409 ``invalid_transition`` unless it is in force)."""
+        """Suspend the license, signed by the department (409 ``invalid_transition``
+        unless it is in force)."""
         return self._transition(identifier, "suspend", reason, idempotency_key)
 
     def resume_license(

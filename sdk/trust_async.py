@@ -22,6 +22,8 @@ from sdk.license_calls import (
     license_signing_call,
     signed_change_license_call,
     signed_issue_license_call,
+    signed_transition_call,
+    status_sequence,
 )
 from sdk.record_calls import (
     chain_id_call,
@@ -42,7 +44,6 @@ from sdk.trust_core import (
     license_bundle_call,
     license_status_call,
     license_token_call,
-    license_transition_call,
     verify_call,
 )
 from sdk.trust_types import (
@@ -241,7 +242,12 @@ class AsyncTrustClient(_TrustClientBase):
     async def _transition(
         self, identifier: str, action: str, reason: int, idempotency_key: str | None
     ) -> LicenseResult:
-        call = license_transition_call(identifier, action, reason, idempotency_key)
+        """As :meth:`TrustClient._transition`."""
+        sequence = status_sequence(await self.license_status(identifier))
+        signing = await self.license_signing()
+        call = signed_transition_call(
+            self._key, signing, identifier, action, reason, sequence, idempotency_key
+        )
         return await self._run(call)
 
     async def suspend_license(

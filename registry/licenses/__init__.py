@@ -18,6 +18,7 @@ from registry.licenses.errors import (
 )
 from registry.licenses.metadata import ContentField, HolderIdType, LicenseMetadata, metadata_hash
 from registry.licenses.page import (
+    PageSigner,
     PageStatus,
     VerifyPageView,
     choose_language,
@@ -39,6 +40,7 @@ __all__ = [
     "LicenseError",
     "LicenseMetadata",
     "MalformedToken",
+    "PageSigner",
     "PageStatus",
     "QrImages",
     "TokenClaims",

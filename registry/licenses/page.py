@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_LANGUAGE",
     "DISPLAY_TIMEZONE",
     "TEMPLATES_DIR",
+    "PageSigner",
     "PageStatus",
     "VerifyPageView",
     "choose_language",
@@ -66,6 +67,10 @@ class PageStatus(enum.StrEnum):
     CODE_EXPIRED = "code_expired"
     """A dynamic QR code past its expiry: authentic, but too old to say anything now; the
     holder is to show a new one (二维码已过期). Names no license."""
+    SIGNATURE_INVALID = "signature_invalid"
+    """The license's department signature does not verify against the department's key
+    on chain at the issuing block: nothing about it is vouched for (签名无效). Names no
+    issuer."""
 
 
 _FROM_LICENSE_STATUS = {
@@ -87,8 +92,19 @@ _KNOWN_LICENSE = frozenset(PageStatus) - {
     PageStatus.NOT_FOUND,
     PageStatus.UNAVAILABLE,
     PageStatus.CODE_EXPIRED,
+    PageStatus.SIGNATURE_INVALID,
 }
 """Statuses that describe a license found on chain, so the page must name it."""
+
+
+@dataclass(frozen=True)
+class PageSigner:
+    """The department whose signature over the license verified on chain."""
+
+    name: str
+    """Its name in IssuerRegistry at the issuing block."""
+    uscc: str
+    """Its unified social credit code."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,9 @@ class VerifyPageView:
     successor_url: str | None = None
     """For CHANGED: link to the new version's verify page, a path on this site
     (``/…``) or an https URL."""
+    signed_by: PageSigner | None = None
+    """The department whose signature over the license verified against its key on chain
+    at the issuing block; None for a license issued before departments signed."""
 
     def __post_init__(self) -> None:
         try:
@@ -145,6 +164,10 @@ class VerifyPageView:
             raise InvalidPageView("anchored_block must be a block number")
         if self.successor_url is not None:
             _check_link(self.successor_url)
+        if self.status is PageStatus.SIGNATURE_INVALID and (
+            self.signed_by is not None or self.issuer_name is not None
+        ):
+            raise InvalidPageView("a page whose signature fails names no issuer")
 
 
 def _check_link(url: str) -> None:
@@ -173,6 +196,7 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             PageStatus.NOT_FOUND: "未找到",
             PageStatus.UNAVAILABLE: "暂时无法核验",
             PageStatus.CODE_EXPIRED: "二维码已过期",
+            PageStatus.SIGNATURE_INVALID: "签名无效",
         },
         "summary": {
             PageStatus.VALID: "该电子证照真实有效。",
@@ -183,7 +207,12 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             PageStatus.NOT_FOUND: "未找到该电子证照，请核对二维码或证照标识。",
             PageStatus.UNAVAILABLE: "暂时无法查询区块链记录，请稍后重试。这并不表示证照无效。",
             PageStatus.CODE_EXPIRED: "此二维码已过期，请向持证人索取新的二维码。",
+            PageStatus.SIGNATURE_INVALID: (
+                "该电子证照的发证部门签名未通过核验，无法确认由谁签发，请勿采信。"
+            ),
         },
+        "signed_by": "由 {name} ({uscc}) 签发，签名有效",
+        "unsigned": "签发时发证部门尚未签名，仅有链上登记。",
         "reason": "原因",
         "successor": "查看新版本",
         "license_name": "证照名称",
@@ -215,6 +244,7 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             PageStatus.NOT_FOUND: "Not found",
             PageStatus.UNAVAILABLE: "Cannot verify now",
             PageStatus.CODE_EXPIRED: "Code expired",
+            PageStatus.SIGNATURE_INVALID: "Signature invalid",
         },
         "summary": {
             PageStatus.VALID: "This e-license is authentic and in force.",
@@ -230,7 +260,13 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
                 "This does not mean the license is invalid."
             ),
             PageStatus.CODE_EXPIRED: "This code has expired; ask the holder for a new one.",
+            PageStatus.SIGNATURE_INVALID: (
+                "The issuing department's signature on this e-license does not verify: who "
+                "issued it cannot be confirmed. Do not rely on it."
+            ),
         },
+        "signed_by": "Issued by {name} ({uscc}); signature valid",
+        "unsigned": "Issued before departments signed: recorded on chain only.",
         "reason": "Reason",
         "successor": "View the new version",
         "license_name": "License",
@@ -260,6 +296,7 @@ _ICON_PATHS = {
     PageStatus.NOT_FOUND: "M9.5 9.5a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .9-1 1.6v.6M12 17h.01",
     PageStatus.UNAVAILABLE: "M12 7v6M12 16.5h.01",
     PageStatus.CODE_EXPIRED: "M12 7v5l3 2",
+    PageStatus.SIGNATURE_INVALID: "M8 8l8 8M16 8l-8 8",
 }
 
 
@@ -338,6 +375,12 @@ def render_verify_page(view: VerifyPageView, lang: str = DEFAULT_LANGUAGE) -> st
     if lang not in LANGUAGES:
         raise UnsupportedLanguage(f"the verify page is not written in {lang!r}")
     reason = None if view.reason is None else reason_text(view.reason, lang)
+    texts = _TEXTS[lang]
+    signature = None
+    if view.signed_by is not None:
+        signature = texts["signed_by"].format(name=view.signed_by.name, uscc=view.signed_by.uscc)
+    elif view.status in _KNOWN_LICENSE:
+        signature = texts["unsigned"]
     return (
         _environment()
         .get_template("verify.html")
@@ -348,6 +391,7 @@ def render_verify_page(view: VerifyPageView, lang: str = DEFAULT_LANGUAGE) -> st
             status_class=_STATUS_CLASS[view.status],
             icon=_icon(view.status),
             reason=reason,
+            signature=signature,
             rows=_rows(view, lang),
             checked_at=_format_time(view.checked_at),
         )

@@ -20,6 +20,8 @@ from registry.license_schemas import (
     LicenseSigningFacts,
     SignedLicenseChange,
     SignedLicenseCreate,
+    SignedLicensePublic,
+    SignedLicenseStatusChange,
 )
 from registry.license_service import LicenseService, WriteOutcome, request_hash
 from registry.license_signatures import department_licenses
@@ -27,8 +29,6 @@ from registry.models import Client, LicenseAction
 from registry.notarization import check_idempotency_key
 from registry.schemas import (
     LICENSE_IDENTIFIER_MAX,
-    LicensePublic,
-    LicenseStatusChange,
     TokenPublic,
     TokenRequest,
 )
@@ -56,8 +56,8 @@ IdentifierPath = Annotated[
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 _WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": LicensePublic, "description": "idempotent replay of an earlier request"},
-    202: {"model": LicensePublic, "description": "stored and sent; receipt not in yet"},
+    200: {"model": SignedLicensePublic, "description": "idempotent replay of an earlier request"},
+    202: {"model": SignedLicensePublic, "description": "stored and sent; receipt not in yet"},
     401: {"description": "not signed by a registered client"},
     403: {"description": "the license belongs to another department"},
     404: {"description": "no such license"},
@@ -88,10 +88,6 @@ def base_url_of(request: Request, service: LicenseService) -> str:
 def _require(client: Client, roles: frozenset[str]) -> None:
     if not roles & set(client.roles):
         raise Forbidden(f"client {client.id} lacks the role for licenses", code="missing_role")
-
-
-async def _hash_request(request: Request) -> str:
-    return request_hash(request.method, request.url.path, await request.body())
 
 
 def _hash_signed(request: Request, payload: SignedLicenseCreate | SignedLicenseChange) -> str:
@@ -158,7 +154,7 @@ async def list_department_licenses(
     return await run_blocking(department_licenses, state.db, code, after=after, limit=limit)
 
 
-@router.post("", status_code=201, response_model=LicensePublic, responses=_WRITE_RESPONSES)
+@router.post("", status_code=201, response_model=SignedLicensePublic, responses=_WRITE_RESPONSES)
 async def issue_license(
     payload: SignedLicenseCreate,
     request: Request,
@@ -186,12 +182,12 @@ async def issue_license(
 
 @router.get(
     "/{identifier}",
-    response_model=LicensePublic,
+    response_model=SignedLicensePublic,
     responses={401: {}, 403: {}, 404: {}},
 )
 async def get_license(
     identifier: IdentifierPath, request: Request, client: ClientDep, service: ServiceDep
-) -> LicensePublic:
+) -> SignedLicensePublic:
     """The license, its status and history read from the chain now (verdict UNAVAILABLE
     when the chain cannot be reached — never "revoked"), and its links."""
     _require(client, READ_ROLES)
@@ -201,7 +197,7 @@ async def get_license(
 @router.post(
     "/{identifier}/change",
     status_code=201,
-    response_model=LicensePublic,
+    response_model=SignedLicensePublic,
     responses=_WRITE_RESPONSES,
 )
 async def change_license(
@@ -230,10 +226,18 @@ async def change_license(
     return _answer(outcome)
 
 
+def _hash_status_change(request: Request, payload: SignedLicenseStatusChange) -> str:
+    """What tells a retry from another request under one key, for a signed status change:
+    the action and its reason. A retry signs again (a new SM2 signature, and a later
+    history position once the first attempt went through), and must still replay."""
+    body = json.dumps({"reason": payload.reason}, sort_keys=True).encode()
+    return request_hash(request.method, request.url.path, body)
+
+
 def _add_transition_route(action: LicenseAction) -> None:
     async def transition(
         identifier: IdentifierPath,
-        payload: LicenseStatusChange,
+        payload: SignedLicenseStatusChange,
         request: Request,
         client: ClientDep,
         service: ServiceDep,
@@ -246,9 +250,9 @@ def _add_transition_route(action: LicenseAction) -> None:
             client,
             identifier,
             action,
-            payload.reason,
+            payload,
             key,
-            await _hash_request(request),
+            _hash_status_change(request, payload),
             base_url_of(request, service),
         )
         return _answer(outcome)
@@ -258,13 +262,17 @@ def _add_transition_route(action: LicenseAction) -> None:
         transition,
         methods=["POST"],
         status_code=201,
-        response_model=LicensePublic,
+        response_model=SignedLicensePublic,
         responses=_WRITE_RESPONSES,
         name=f"{action.value}_license",
         summary=f"{action.value.capitalize()} a license",
         description=(
-            f"{action.value.capitalize()} the license with a reason code; only the issuing "
-            "department may. 409 when its current status does not allow it."
+            f"{action.value.capitalize()} the license with a reason code, signed by the "
+            "issuing department over the change's commitment (license, action, reason, "
+            "history position, chain id; see the request body). Only the issuing department "
+            "may (403). 422 department_signature_required / bad_department_signature; 409 "
+            "when its current status does not allow it, or stale_status_sequence when the "
+            "signed history position is not the license's next one."
         ),
     )
 

@@ -4,7 +4,9 @@ a license; its QR code (PNG) decodes with zxing-cpp to the verify page URL, whic
 有效; the issuance proof bundle is saved; the license is revoked with a reason and the page
 shows 已撤销 and the reason; the saved bundle still proves the issuance offline, and names
 the department whose own signature over the license's commitment it carries (a changed
-signature fails that link alone); an auditor lists what the department issued.
+signature fails that link alone); the bundle read after the revocation carries it, signed
+by the department, and it verifies offline too; an auditor lists what the department
+issued.
 
 The bundle is made from the LicenseRegistry transaction receipt (``LicenseIssued`` in the
 issuing transaction), not from a Notary batch: sdk.bundle.verify_license_bundle checks it.
@@ -44,6 +46,8 @@ from registry.cli import add_client
 from registry.db import Database
 from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
 from sdk.chain_reader import ChainReader
+from sdk.license_status_bundle import verify_status_changes
+from sdk.license_status_signing import StatusAction
 from sdk.trust import RegistryError, TrustClient
 
 START_TIMEOUT_S = 180.0
@@ -82,15 +86,19 @@ def registry_process(environment: dict[str, str], port: int, log: Path) -> Itera
             process.wait(timeout=10)
 
 
-def wait_for_bundle(client: TrustClient, identifier: str) -> LicenseBundle:
-    """The issuance bundle, once the block that includes the license is certified."""
+def wait_for_bundle(client: TrustClient, identifier: str, changes: int = 0) -> LicenseBundle:
+    """The license's bundle, once the blocks of its issuance and of ``changes`` status
+    changes are certified."""
     deadline = time.monotonic() + BUNDLE_TIMEOUT_S
     while True:
         try:
-            return client.license_bundle(identifier)
+            bundle = client.license_bundle(identifier)
+            if len(bundle.status_changes) >= changes:
+                return bundle
         except RegistryError as exc:
             if exc.status_code != 503 or time.monotonic() > deadline:
                 raise
+        assert time.monotonic() < deadline, "the bundle never carried the status changes"
         time.sleep(0.2)
 
 
@@ -128,7 +136,8 @@ def test_license_qr_page_revocation_and_offline_proof(
         assert valid_page.status_code == 200 and "有效" in valid_page.text
 
         bundle = wait_for_bundle(client, issued.identifier)
-        assert bundle.version == 2 and bundle.department is not None
+        assert bundle.version == 3 and bundle.department is not None
+        assert bundle.status_changes == ()
         listed = client.department_licenses(CLIENT_USCC)
         assert [entry["identifier"] for entry in listed.licenses] == [issued.identifier]
         assert listed.licenses[0]["commitment"] == bundle.license.commitment().hex()
@@ -143,6 +152,7 @@ def test_license_qr_page_revocation_and_offline_proof(
         assert "已撤销" in revoked_page.text and "证照签发有误" in revoked_page.text
         english = httpx.get(url, params={"lang": "en"})
         assert "Revoked" in english.text and "Issued in error" in english.text
+        revoked_bundle = wait_for_bundle(client, issued.identifier, changes=1)
         client.close()
 
     # Offline: only the saved file and the validator set and chain id the verifier trusts.
@@ -174,6 +184,14 @@ def test_license_qr_page_revocation_and_offline_proof(
     forged_verdict = verify_license_bundle(forged, validator_set, chain_id=chain_id)
     assert [check.link for check in forged_verdict.failures] == [LicenseLink.DEPARTMENT]
     assert forged_verdict.signed_by is None
+
+    # The revocation, signed by the department, verifies offline and names it.
+    (revocation,) = verify_status_changes(
+        revoked_bundle, validator_set, chain_id=chain_id, license_registry=license_registry
+    )
+    assert revocation.valid, revocation.verdict.failures
+    assert revocation.change.action is StatusAction.REVOKE
+    assert revocation.signed_by is not None and revocation.signed_by.uscc == CLIENT_USCC
 
     other = verify_license_bundle(
         restored, validator_set, chain_id=chain_id, expected_identifier=body["identifier"] + "0"

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from registry_harness import (
+    CLIENT_KEY,
     CLIENT_USCC,
     TrustChain,
     free_port,
@@ -36,6 +37,7 @@ from registry.licenses import issue_token
 from registry.models import License
 from registry.settings import RegistrySettings
 from sdk.identifiers import make_license_identifier
+from sdk.license_status_signing import StatusAction, sign_status_change
 from sdk.trust import AsyncTrustClient, RegistryError, TrustClient, Verdict
 
 TYPE_CODE = CLIENT_USCC + "032"
@@ -123,7 +125,32 @@ class Registry:
                 payload["license"], headers.get("Idempotency-Key"), predecessor
             )
             payload = {**payload, "license": signed_license}
+        elif path.rsplit("/", 1)[-1] in {action.function for action in StatusAction}:
+            payload = self.sign_status(path, payload)
         return self.post_as_is(path, payload, **headers)
+
+    def chain_id(self) -> int:
+        return int(self.http.get("/v1/records/signing").json()["chainId"])
+
+    def get(self, path: str) -> Any:
+        """A signed GET."""
+        _, signed_headers = signed(self.key, self.client_id, "GET", path)
+        return self.http.get(path, headers=signed_headers)
+
+    def sign_status(self, path: str, payload: Any) -> Any:
+        """``payload`` of a status change, signed by the department for the license's next
+        history position (1 for a license the registry does not know)."""
+        _, _, _, identifier, action = path.split("/")
+        read = self.get(f"/v1/licenses/{identifier}")
+        sequence = len(read.json()["chain"]["history"]) if read.status_code == 200 else 1
+        return sign_status_change(
+            self.key,
+            self.chain_id(),
+            identifier,
+            StatusAction.named(action),
+            int(payload["reason"]),
+            sequence,
+        ).body
 
     def post_as_is(self, path: str, payload: Any, **headers: str) -> Any:
         """A signed request with ``payload`` as it is."""
@@ -133,16 +160,17 @@ class Registry:
     def sign_license(
         self, payload: Any, idempotency_key: str | None, predecessor: str | None = None
     ) -> Any:
-        chain_id = int(self.http.get("/v1/records/signing").json()["chainId"])
         return sign_license_body(
-            self.key, chain_id, payload, idempotency_key or secrets.token_hex(8), predecessor
+            self.key, self.chain_id(), payload, idempotency_key or secrets.token_hex(8), predecessor
         )
 
 
 def make_registry(settings: RegistrySettings) -> Iterator[Registry]:
     with TestClient(create_app(settings)) as http:
         db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
-        key = PrivateKey.generate()
+        # The test department's key, registered in IssuerRegistry: the verify page checks
+        # its signature there.
+        key = CLIENT_KEY
         client = add_client(
             db,
             name="区行政审批局",
@@ -309,11 +337,12 @@ def test_idempotent_retries_replays_and_bad_requests(registry: Registry) -> None
     before = counts(registry.db)
 
     path = f"/v1/licenses/{body['identifier']}/revoke"
-    payload, headers = signed(registry.key, registry.client_id, "POST", path, {"reason": 1})
+    revocation = registry.sign_status(path, {"reason": 1})
+    payload, headers = signed(registry.key, registry.client_id, "POST", path, revocation)
     bad_signature = dict(headers, **{"X-Lianxin-Signature": headers["X-Lianxin-Signature"][:-4]})
     assert registry.http.post(path, content=payload, headers=bad_signature).status_code == 401
     wrong_key = PrivateKey.generate()
-    _, forged = signed(wrong_key, registry.client_id, "POST", path, {"reason": 1})
+    _, forged = signed(wrong_key, registry.client_id, "POST", path, revocation)
     response = registry.http.post(path, content=payload, headers=forged)
     assert response.json()["error"]["code"] == "bad_signature"
     oversize = registry.post("/v1/licenses", license_request(license_number="x" * 70_000))

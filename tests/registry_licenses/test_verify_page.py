@@ -1,4 +1,5 @@
-"""The citizen's verify page: every status in both languages, escaping, weight, links."""
+"""The citizen's verify page: every status in both languages, escaping, weight, links, and
+the department signature's verdict (who signed, or that the signature fails)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from contracts.trust import LicenseStatus, Reason
 from registry.licenses.errors import InvalidPageView, UnsupportedLanguage
 from registry.licenses.page import (
+    PageSigner,
     PageStatus,
     VerifyPageView,
     choose_language,
@@ -33,8 +35,14 @@ STATUS_WORDS = {
     PageStatus.NOT_FOUND: ("未找到", "Not found"),
     PageStatus.UNAVAILABLE: ("暂时无法核验", "Cannot verify now"),
     PageStatus.CODE_EXPIRED: ("二维码已过期", "Code expired"),
+    PageStatus.SIGNATURE_INVALID: ("签名无效", "Signature invalid"),
 }
-UNNAMED = (PageStatus.NOT_FOUND, PageStatus.UNAVAILABLE, PageStatus.CODE_EXPIRED)
+UNNAMED = (
+    PageStatus.NOT_FOUND,
+    PageStatus.UNAVAILABLE,
+    PageStatus.CODE_EXPIRED,
+    PageStatus.SIGNATURE_INVALID,
+)
 """Statuses whose page names no license."""
 REASONS = {
     PageStatus.SUSPENDED: Reason.UNDER_INVESTIGATION,
@@ -47,6 +55,8 @@ REASONS = {
 def _view(status: PageStatus, **overrides: object) -> VerifyPageView:
     if status is PageStatus.CODE_EXPIRED:
         fields: dict[str, object] = {}
+    elif status is PageStatus.SIGNATURE_INVALID:
+        fields = {"identifier": IDENTIFIER, "license_name": "营业执照"}
     elif status in UNNAMED:
         fields = {"identifier": IDENTIFIER}
     else:
@@ -261,3 +271,30 @@ def test_unknown_reason_code_is_shown_as_its_number() -> None:
     assert "Reason code 4242" in page
     with pytest.raises(UnsupportedLanguage):
         reason_text(1, "fr")
+
+
+SIGNER = PageSigner(name="示例市市场监督管理局", uscc="11220000013544541J")
+
+
+def test_a_verified_signature_names_the_department_that_signed() -> None:
+    view = _view(PageStatus.VALID, signed_by=SIGNER)
+    assert "由 示例市市场监督管理局 (11220000013544541J) 签发，签名有效" in render_verify_page(view)
+    english = render_verify_page(view, "en")
+    assert "Issued by 示例市市场监督管理局 (11220000013544541J); signature valid" in english
+
+
+def test_a_license_issued_before_departments_signed_says_so() -> None:
+    page = render_verify_page(_view(PageStatus.VALID))
+    assert "签发时发证部门尚未签名" in page and "签名有效" not in page
+
+
+def test_a_failed_signature_names_no_issuer_and_never_says_valid() -> None:
+    for lang in LANGUAGES:
+        page = render_verify_page(_view(PageStatus.SIGNATURE_INVALID), lang)
+        assert "有效" not in page and "Valid" not in page.replace("Signature invalid", "")
+        assert "示例市市场监督管理局" not in page
+    assert "无法确认由谁签发" in render_verify_page(_view(PageStatus.SIGNATURE_INVALID))
+    with pytest.raises(InvalidPageView):
+        _view(PageStatus.SIGNATURE_INVALID, signed_by=SIGNER)
+    with pytest.raises(InvalidPageView):
+        _view(PageStatus.SIGNATURE_INVALID, issuer_name="北京市市场监督管理局")

@@ -1,0 +1,226 @@
+"""License status changes signed by the issuing department, through the registry against a
+real node: each refusal (signature missing, wrong, another department, unknown license, a
+stale history position) changes nothing; suspend, resume and revoke round-trip into the
+license's bundle and verify offline, naming the department; the citizen's page shows the
+signature's verdict, and refuses to say 有效 once the stored signature is tampered with."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from registry_harness import CLIENT_DEPARTMENT_NAME, CLIENT_USCC, TrustChain
+from sqlalchemy import update
+from test_licenses import Registry, counts, license_request, make_registry, new_identifier, page
+
+from chain.crypto import PrivateKey
+from contracts.trust import Reason
+from registry.models import License
+from registry.settings import RegistrySettings
+from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
+from sdk.chain_reader import ChainReader
+from sdk.license_status_bundle import verify_status_changes
+from sdk.license_status_signing import StatusAction, sign_status_change
+from sdk.trust import RegistryError, TrustClient
+
+BUNDLE_TIMEOUT_S = 30.0
+SIGNED_BY = f"由 {CLIENT_DEPARTMENT_NAME} ({CLIENT_USCC}) 签发，签名有效"
+
+
+@pytest.fixture
+def registry(settings: RegistrySettings) -> Iterator[Registry]:
+    yield from make_registry(settings)
+
+
+def history_length(client: TrustClient, identifier: str) -> int:
+    chain = client.license_status(identifier).chain
+    assert chain is not None
+    return len(chain.history)
+
+
+def wait_for_bundle(client: TrustClient, identifier: str, changes: int) -> LicenseBundle:
+    """The license's bundle once it carries ``changes`` certified status changes."""
+    deadline = time.monotonic() + BUNDLE_TIMEOUT_S
+    while True:
+        try:
+            bundle = client.license_bundle(identifier)
+            if len(bundle.status_changes) == changes:
+                return bundle
+        except RegistryError as exc:
+            if exc.status_code != 503:
+                raise
+        assert time.monotonic() < deadline, "the bundle never carried the changes"
+        time.sleep(0.2)
+
+
+def test_each_refused_status_change_changes_nothing(registry: Registry) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    path = f"/v1/licenses/{issued.identifier}/suspend"
+    chain_id = registry.chain_id()
+    before = counts(registry.db)
+
+    def refused(response: object, status: int, code: str) -> None:
+        assert response.status_code == status, response.text  # type: ignore[attr-defined]
+        assert response.json()["error"]["code"] == code  # type: ignore[attr-defined]
+
+    refused(registry.post_as_is(path, {"reason": 1}), 422, "department_signature_required")
+    signed = sign_status_change(
+        registry.key, chain_id, issued.identifier, StatusAction.SUSPEND, 1, 1
+    ).body
+    refused(
+        registry.post_as_is(path, {**signed, "sequence": None}),
+        422,
+        "department_signature_required",
+    )
+    other_key = sign_status_change(
+        PrivateKey.generate(), chain_id, issued.identifier, StatusAction.SUSPEND, 1, 1
+    ).body
+    refused(registry.post_as_is(path, other_key), 422, "bad_department_signature")
+    as_revocation = f"/v1/licenses/{issued.identifier}/revoke"
+    refused(registry.post_as_is(as_revocation, signed), 422, "bad_department_signature")
+    refused(registry.post_as_is(path, {**signed, "reason": 2}), 422, "bad_department_signature")
+    stale = sign_status_change(
+        registry.key, chain_id, issued.identifier, StatusAction.SUSPEND, 1, 2
+    ).body
+    refused(registry.post_as_is(path, stale), 409, "stale_status_sequence")
+    unknown = new_identifier()
+    refused(
+        registry.post(f"/v1/licenses/{unknown}/revoke", {"reason": 1}), 404, "license_not_found"
+    )
+
+    # Another department, signing with its own registered client key: not its license.
+    other = registry.other_department()
+    for action in (other.suspend_license, other.revoke_license):
+        with pytest.raises(RegistryError) as forbidden:
+            action(issued.identifier, reason=Reason.ISSUED_IN_ERROR)
+        assert (forbidden.value.status_code, forbidden.value.code) == (403, "wrong_department")
+
+    after = counts(registry.db)
+    assert (after["licenses"], after["license_operations"]) == (
+        before["licenses"],
+        before["license_operations"],
+    )
+    assert history_length(client, issued.identifier) == 1
+    read = registry.get(f"/v1/licenses/{issued.identifier}").json()
+    assert read["status_changes"] == [] and read["recorded_status"] == "issued"
+
+
+def test_signed_status_changes_round_trip_into_the_offline_bundle(
+    registry: Registry, trust_chain: TrustChain
+) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    client.suspend_license(issued.identifier, reason=Reason.UNDER_INVESTIGATION)
+    client.resume_license(issued.identifier)
+    client.revoke_license(issued.identifier, reason=Reason.LEGAL_DECISION)
+
+    read = registry.get(f"/v1/licenses/{issued.identifier}").json()
+    assert [(c["action"], c["sequence"], c["state"]) for c in read["status_changes"]] == [
+        ("suspend", 1, "confirmed"),
+        ("resume", 2, "confirmed"),
+        ("revoke", 3, "confirmed"),
+    ]
+    assert read["signed_by"]["verdict"] == "VALID"
+    assert (read["signed_by"]["uscc"], read["signed_by"]["name"]) == (
+        CLIENT_USCC,
+        CLIENT_DEPARTMENT_NAME,
+    )
+    assert read["commitment"] and len(read["commitment"]) == 64
+
+    bundle = wait_for_bundle(client, issued.identifier, 3)
+    raw = registry.get(f"/v1/licenses/{issued.identifier}/bundle").json()
+    assert LicenseBundle.from_json(json.loads(json.dumps(raw))) == bundle
+    assert bundle.version == 3
+    with ChainReader(trust_chain.chain.url) as reader:
+        validator_set, chain_id = reader.validators(), reader.chain_id()
+    license_registry = bytes.fromhex(trust_chain.addresses["license_registry"][2:])
+    issuance = verify_license_bundle(
+        bundle, validator_set, chain_id=chain_id, license_registry=license_registry
+    )
+    assert issuance.valid, issuance.failures
+    verdicts = verify_status_changes(
+        bundle, validator_set, chain_id=chain_id, license_registry=license_registry
+    )
+    assert [v.change.action for v in verdicts] == [
+        StatusAction.SUSPEND,
+        StatusAction.RESUME,
+        StatusAction.REVOKE,
+    ]
+    for verdict in verdicts:
+        assert verdict.valid, verdict.verdict.failures
+        assert verdict.signed_by is not None
+        assert (verdict.signed_by.uscc, verdict.signed_by.name) == (
+            CLIENT_USCC,
+            CLIENT_DEPARTMENT_NAME,
+        )
+    assert [v.change.reason for v in verdicts] == [
+        Reason.UNDER_INVESTIGATION,
+        Reason.RESTORED,
+        Reason.LEGAL_DECISION,
+    ]
+
+    # A forged signature fails the department link alone; a changed reason fails the
+    # transaction and its event (the call made another change) and the signature;
+    # reordered changes fail the order.
+    revocation = bundle.status_changes[2]
+    forged = dataclasses.replace(
+        revocation,
+        department=dataclasses.replace(
+            revocation.department, signature=PrivateKey.generate().sign(b"another message")
+        ),
+    )
+    changed_reason = dataclasses.replace(revocation, reason=Reason.ISSUED_IN_ERROR)
+    reordered = bundle.status_changes[1::-1]
+    outcomes = [
+        verify_status_changes(
+            dataclasses.replace(bundle, status_changes=changes),
+            validator_set,
+            chain_id=chain_id,
+        )[-1]
+        for changes in ((forged,), (changed_reason,), reordered)
+    ]
+    failed = [[check.link for check in outcome.verdict.failures] for outcome in outcomes]
+    assert failed == [
+        [LicenseLink.DEPARTMENT],
+        [LicenseLink.TRANSACTION, LicenseLink.RECEIPT, LicenseLink.DEPARTMENT],
+        [LicenseLink.LICENSE],
+    ]
+    assert outcomes[0].signed_by is None
+
+
+def test_the_page_shows_the_signature_verdict_and_refuses_a_forged_one(
+    registry: Registry,
+) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    genuine = page(registry, issued.identifier)
+    assert genuine.status_code == 200
+    assert SIGNED_BY in genuine.text and "<span>有效</span>" in genuine.text
+
+    # Someone with the database's keys swaps the stored signature for a well-formed one
+    # over something else: the registry still serves the row, the page refuses it.
+    with registry.db.session() as session:
+        session.execute(
+            update(License)
+            .where(License.identifier == issued.identifier)
+            .values(department_signature=registry.key.sign(b"not this license").hex())
+        )
+    forged = page(registry, issued.identifier)
+    assert "签名无效" in forged.text and "有效" not in forged.text.replace("签名无效", "")
+    assert CLIENT_DEPARTMENT_NAME not in forged.text
+    read = registry.get(f"/v1/licenses/{issued.identifier}").json()
+    assert read["signed_by"]["verdict"] == "INVALID" and read["signed_by"]["uscc"] is None
+
+    # So does a stored term changed under a genuine signature.
+    second = client.issue_license(license_request())
+    with registry.db.session() as session:
+        session.execute(
+            update(License)
+            .where(License.identifier == second.identifier)
+            .values(metadata_hash="00" * 32)
+        )
+    assert "签名无效" in page(registry, second.identifier).text
