@@ -11,11 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from registry_harness import free_port, registry_environment, registry_settings
+from registry_harness import CLIENT_KEY, free_port, registry_environment, registry_settings
 from test_license_e2e import registry_process
 from test_licenses import license_request
 
-from chain.crypto import PrivateKey
 from contracts.trust import Reason
 from registry.cli import add_client
 from registry.db import Database
@@ -76,7 +75,9 @@ def test_verify_page_on_a_phone_sized_headless_chromium(
 ) -> None:
     settings = registry_settings(trust_chain, tmp_path / "registry", database_url)
     db = Database.open(settings)
-    key = PrivateKey.generate()
+    # The test department's key, registered in IssuerRegistry: the page checks its
+    # signature there.
+    key = CLIENT_KEY
     body = license_request()
     client_row = add_client(
         db,
@@ -97,6 +98,7 @@ def test_verify_page_on_a_phone_sized_headless_chromium(
         valid_shot = tmp_path / "valid.png"
         dom = chromium(issued.verify_url, valid_shot, tmp_path / "profile-1")
         assert "有效" in dom and "食品经营许可证" in dom and issued.identifier in dom
+        assert "签名有效" in dom
         assert png_size(valid_shot) == VIEWPORT
         shutil.copy(valid_shot, ARTIFACTS / "verify-page-valid-390x844.png")
 

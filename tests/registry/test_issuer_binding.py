@@ -10,14 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from registry_harness import CLIENT_USCC
+from registry_harness import CLIENT_USCC, TrustChain
 from test_licenses import TABLES, counts, license_request
 
 from chain.crypto import PrivateKey
 from registry.app import create_app
 from registry.cli import add_client
 from registry.db import Database
+from registry.department_keys import register_department_key
 from registry.settings import RegistrySettings
+from sdk.account import Sm2Account
 from sdk.identifiers import compute_uscc_check, make_license_identifier
 from sdk.trust import RegistryError, TrustClient
 
@@ -42,10 +44,15 @@ def http(settings: RegistrySettings) -> Iterator[TestClient]:
 
 
 def licensing_client(
-    http: TestClient, *, name: str, uscc: str, issuer_codes: list[str] | None = None
+    http: TestClient,
+    *,
+    name: str,
+    uscc: str,
+    issuer_codes: list[str] | None = None,
+    key: PrivateKey | None = None,
 ) -> TrustClient:
     db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
-    key = PrivateKey.generate()
+    key = key or PrivateKey.generate()
     client = add_client(
         db,
         name=name,
@@ -86,8 +93,22 @@ def test_division_code_impersonation_is_refused(http: TestClient) -> None:
     assert issued.metadata is not None and issued.metadata["issuer_name"] == HUBEI_NAME
 
 
-def test_a_hubei_department_cannot_issue_as_beijing(http: TestClient) -> None:
-    hubei = licensing_client(http, name=HUBEI_NAME, uscc=HUBEI_USCC)
+def test_a_hubei_department_cannot_issue_as_beijing(
+    http: TestClient, trust_chain: TrustChain
+) -> None:
+    # Its key registered in IssuerRegistry, where the verify page checks who signed.
+    key = PrivateKey.generate()
+    governance = Sm2Account.from_keystore(
+        trust_chain.chain.keystore("admin"), trust_chain.chain.password
+    )
+    register_department_key(
+        http.app.state.registry.chain,  # type: ignore[attr-defined]
+        governance,
+        uscc=HUBEI_USCC,
+        department_name=HUBEI_NAME,
+        public_key=key.public_key.to_bytes(),
+    )
+    hubei = licensing_client(http, name=HUBEI_NAME, uscc=HUBEI_USCC, key=key)
     body = license_request(identifier_of(HUBEI_USCC), issuer_name="北京市市场监督管理局")
     error = refused(http, hubei, body)
     assert (error.status_code, error.code) == (403, "wrong_issuer_name")
@@ -96,6 +117,7 @@ def test_a_hubei_department_cannot_issue_as_beijing(http: TestClient) -> None:
     page = http.get(f"/v/{issued.identifier}")
     assert page.status_code == 200
     assert HUBEI_NAME in page.text and "北京" not in page.text
+    assert f"由 {HUBEI_NAME} ({HUBEI_USCC}) 签发，签名有效" in page.text
 
 
 def test_issuer_codes_are_checked_when_a_client_is_registered(http: TestClient) -> None:
