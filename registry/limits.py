@@ -26,3 +26,12 @@ DRAIN_BYTES = 1024 * KIB
 """How much of a chunked body past ``max_upload_bytes`` is read and dropped before the 413
 is sent (:mod:`registry.boundary`), so that a client still sending sees the answer rather
 than a reset connection; a longer body has its connection closed under it."""
+
+MAX_PAGE_ENTRIES = 200
+"""Most entries one page of a paged listing holds (the ``limit`` query parameter of the
+data-sharing listings, :mod:`registry.authorizations.paging`): 422 above it."""
+
+MAX_PAGE_CURSOR_CHARS = 300
+"""Longest ``after`` cursor of a paged listing, checked before it is decoded
+(:mod:`registry.authorizations.paging`): 422 above it, or for anything not a cursor of that
+listing."""

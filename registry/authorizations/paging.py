@@ -19,17 +19,18 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Query
 
 from registry.errors import InvalidInput
+from registry.limits import MAX_PAGE_CURSOR_CHARS, MAX_PAGE_ENTRIES
 
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 """Entries of a page when the caller names no ``limit``."""
 
-MAX_LIMIT = 200
-"""Most entries of one page."""
+MAX_LIMIT = MAX_PAGE_ENTRIES
+"""Most entries of one page (the registry's limits table)."""
 
-MAX_CURSOR_LENGTH = 300
-"""Longest cursor accepted (it is read before anything else)."""
+MAX_CURSOR_LENGTH = MAX_PAGE_CURSOR_CHARS
+"""Longest cursor accepted, checked before it is decoded (the registry's limits table)."""
 
 MAX_KEY_TEXT = 64
 """Longest text part of a cursor's key."""
