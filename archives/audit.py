@@ -11,19 +11,21 @@ matches the anchored root)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import multiprocessing
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from archives.errors import AuditInterrupted, CheckpointError
+from archives.errors import AuditBusy, AuditInterrupted, CheckpointError
 from archives.hashing import hash_files
 from archives.package import ManifestEntry
 from archives.store import LocalArchiveStore, PackageVersion
@@ -36,6 +38,9 @@ TASK_BYTES = 64 * 1024 * 1024
 
 IN_FLIGHT_PER_PROCESS = 4
 """Tasks queued per worker: enough to keep it busy, few enough to bound memory."""
+
+LOCK_SUFFIX = ".lock"
+"""Beside the checkpoint: the lock held by the running audit."""
 
 SYNC_EVERY = 256
 """Checkpoint lines between fsyncs (a crash loses at most this much work)."""
@@ -295,7 +300,36 @@ def audit_store(
     ``manifest_altered`` and the files are compared with it all the same. Resumes from
     ``checkpoint`` if it exists (its audit id must be ``audit_id`` if given); the
     checkpoint is removed once the audit completes. Once ``stop`` is set the audit ends
-    at its next task with AuditInterrupted, its checkpoint kept for the next one."""
+    at its next task with AuditInterrupted, its checkpoint kept for the next one. One
+    audit per checkpoint at a time: another one raises AuditBusy."""
+    with _exclusive(checkpoint.with_name(checkpoint.name + LOCK_SUFFIX)):
+        return _audit_store(store, checkpoint, anchored_roots, processes, progress, audit_id, stop)
+
+
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Generator[None]:
+    """Hold an exclusive lock on ``lock`` (the OS drops it if the process dies); raises
+    AuditBusy if another process or thread holds it."""
+    descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AuditBusy(f"another audit holds {lock}") from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _audit_store(
+    store: LocalArchiveStore,
+    checkpoint: Path,
+    anchored_roots: Mapping[tuple[str, int], str] | None,
+    processes: int,
+    progress: Progress | None,
+    audit_id: str | None,
+    stop: threading.Event | None,
+) -> AuditResult:
     log = _Checkpoint(checkpoint, audit_id)
     result = AuditResult(audit_id=log.audit_id)
     context = multiprocessing.get_context("spawn")

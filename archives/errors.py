@@ -77,3 +77,9 @@ class AuditInterrupted(ArchiveError):
     audit continues from it."""
 
     code = "audit_interrupted"
+
+
+class AuditBusy(ArchiveError):
+    """Another audit of the same store is running (its lock is held)."""
+
+    code = "audit_busy"

@@ -2,7 +2,8 @@
 command line hands ``lianxin archives ...`` to ``python -m registry.archives.cli``).
 
 - ``audit``: re-hash every stored file now (resuming an interrupted audit), with a progress
-  bar; records fixity events, prints each finding; exit status 1 if anything differs.
+  bar; records fixity events, prints each finding; exit status 1 if anything differs, 2 if
+  another audit of the store (the registry's scheduled one) is running.
 - ``verify DIP.zip --genesis GENESIS``: verify an access copy offline, down to each file,
   against the validator set and chain id of a genesis file the verifier trusts.
 
@@ -26,6 +27,7 @@ def audit() -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from archives.audit import count_files
+    from archives.errors import AuditBusy
     from registry.archives.auditing import run_audit
     from registry.archives.service import ArchiveService
     from registry.chain_gateway import ChainGateway
@@ -50,7 +52,11 @@ def audit() -> None:
             def progress(done_files: int, done_bytes: int) -> None:
                 bar.update(task, completed=done_bytes, files=done_files)
 
-            result = run_audit(service, progress=progress)
+            try:
+                result = run_audit(service, progress=progress)
+            except AuditBusy as exc:
+                typer.echo(f"not audited: {exc}", err=True)
+                raise typer.Exit(2) from exc
         typer.echo(
             f"audit {result.audit_id}: {len(result.packages)} package versions, "
             f"{result.files} files hashed ({result.resumed_files} from the checkpoint), "

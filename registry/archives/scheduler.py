@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from archives.audit import AuditResult
-from archives.errors import AuditInterrupted
+from archives.errors import AuditBusy, AuditInterrupted
 from registry.archives.auditing import CHECKPOINT_NAME, run_audit
 from registry.archives.models import ArchiveAuditRow
 from registry.archives.service import ArchiveService
@@ -101,6 +101,9 @@ class AuditWorker:
             except AuditInterrupted:
                 logger.info("fixity audit stopped; the next round continues it")
                 return
+            except AuditBusy:
+                logger.info("another fixity audit is running (the command line?); waiting")
+                self._stop.wait(LONGEST_WAIT_S)
             except Exception:
                 logger.exception("scheduled fixity audit failed; trying again")
                 self._stop.wait(RETRY_S)

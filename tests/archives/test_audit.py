@@ -3,6 +3,7 @@ package manifest against the anchored root, and resume after the audit process i
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import pytest
 from archive_samples import make_sample_bag
 
 from archives.audit import FindingKind, audit_store
-from archives.errors import AuditInterrupted
+from archives.errors import AuditBusy, AuditInterrupted
 from archives.hashing import sm3_file
 from archives.ingest import ingest
 from archives.store import LocalArchiveStore, PackageVersion
@@ -172,3 +173,19 @@ def test_a_stopped_audit_keeps_its_checkpoint_and_the_next_continues_it(
     assert result.files + result.resumed_files == len(version.entries)
     assert [(f.path, f.kind) for f in result.findings] == [("data/0150.txt", FindingKind.CHANGED)]
     assert not checkpoint.exists()
+
+
+def test_one_audit_of_a_store_at_a_time(
+    tmp_path: Path, stored: tuple[LocalArchiveStore, PackageVersion]
+) -> None:
+    store, version = stored
+    checkpoint = tmp_path / "audit.ckpt"
+    lock = os.open(tmp_path / "audit.ckpt.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(AuditBusy):
+            audit_store(store, checkpoint)
+        assert not checkpoint.exists()
+    finally:
+        os.close(lock)
+    assert audit_store(store, checkpoint).files == len(version.entries)
