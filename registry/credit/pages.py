@@ -2,7 +2,9 @@
 ``credit_pages.css`` inlined): the public search (信用公示), a subject's public profile, and a
 credit report's genuine-check page (where the report's QR code leads). Chinese, nothing
 loaded from outside; the only script is the report page's upload helper, served by the
-package too. Every function takes what it shows, already looked up."""
+package too. Every function takes what it shows, already looked up, and the language
+(:mod:`registry.credit.page_text`: Chinese by default, English on request) with the link
+to the page in the other language."""
 
 from __future__ import annotations
 
@@ -13,6 +15,14 @@ from pathlib import Path
 
 import jinja2
 
+from registry.credit.page_text import (
+    Language,
+    anchoring_name,
+    field_label,
+    kind_name,
+    list_name,
+    page_text,
+)
 from registry.credit.queries import PublicProfile, PublicRecord, SearchHit
 from registry.credit.reports import CHINA_TIME, GenuineCheck, ReportState
 
@@ -24,20 +34,6 @@ __all__ = [
 ]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-
-KIND_NAMES = {
-    "penalty": "行政处罚",
-    "licensing": "行政许可",
-    "list_entry": "名单",
-    "commitment": "信用承诺",
-}
-LIST_NAMES = {"black": "严重失信主体名单", "red": "红名单"}
-ANCHORING_NAMES = {
-    None: "待出具部门签名",
-    "accepted": "已签名，等待上链",
-    "sealed": "已封批，等待上链",
-    "anchored": "已上链存证",
-}
 
 _SUMMARY_FIELDS = {
     "penalty": (
@@ -81,68 +77,114 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _time(moment: datetime.datetime | None) -> str:
+def _time(moment: datetime.datetime | None, lang: Language) -> str:
     if moment is None:
-        return "长期"
+        return page_text(lang)["long_term"]
     return moment.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M")
 
 
-def _day(moment: datetime.datetime | None) -> str:
+def _day(moment: datetime.datetime | None, lang: Language) -> str:
     if moment is None:
-        return "长期"
+        return page_text(lang)["long_term"]
     return moment.astimezone(CHINA_TIME).date().isoformat()
 
 
-def _record_rows(kind: str, fields: dict[str, str | None]) -> list[tuple[str, str]]:
+def _record_rows(kind: str, fields: dict[str, str | None], lang: Language) -> list[tuple[str, str]]:
     rows = []
     for label, name in _SUMMARY_FIELDS.get(kind, ()):
         value = fields.get(name)
         if value:
-            rows.append((label, value))
+            rows.append((field_label(label, lang), value))
     return rows
 
 
-def _record_view(record: PublicRecord) -> dict[str, object]:
+def _record_view(
+    kind: str,
+    decision_number: str,
+    fields: dict[str, str | None],
+    display_end: datetime.datetime | None,
+    severity: str | None,
+    lang: Language,
+) -> dict[str, object]:
     return {
-        "kind": KIND_NAMES.get(record.kind, record.kind),
-        "decision_number": record.decision_number,
-        "rows": _record_rows(record.kind, record.fields),
-        "until": _day(record.display_end),
-        "serious": record.severity == "serious",
+        "kind": kind_name(kind, lang),
+        "decision_number": decision_number,
+        "rows": _record_rows(kind, fields, lang),
+        "until": _day(display_end, lang),
+        "serious": severity == "serious",
     }
 
 
-def render_search_page(text: str, hits: Sequence[SearchHit] | None, at: datetime.datetime) -> str:
+def _list_view(
+    list_type: str, name: str, entry_date: datetime.date, lang: Language
+) -> dict[str, object]:
+    return {
+        "name": list_name(list_type, lang),
+        "list_name": name,
+        "entry_date": entry_date.isoformat(),
+        "serious": list_type == "black",
+    }
+
+
+def _language(lang: Language, switch_url: str) -> dict[str, object]:
+    return {"t": page_text(lang), "lang": lang, "switch_url": switch_url}
+
+
+def render_search_page(
+    text: str,
+    hits: Sequence[SearchHit] | None,
+    at: datetime.datetime,
+    *,
+    lang: Language = "zh",
+    switch_url: str = "?lang=en",
+) -> str:
     """The search page: the form, and the hits for ``text`` (None: nothing searched yet)."""
     return (
-        _environment().get_template("credit_search.html").render(text=text, hits=hits, at=_time(at))
+        _environment()
+        .get_template("credit_search.html")
+        .render(text=text, hits=hits, at=_time(at, lang), **_language(lang, switch_url))
     )
 
 
-def render_subject_page(profile: PublicProfile, code: str) -> str:
+def render_subject_page(
+    profile: PublicProfile, code: str, *, lang: Language = "zh", switch_url: str = "?lang=en"
+) -> str:
     """A subject's public profile at ``profile.at``: only what is on display, masked."""
+    records: Sequence[PublicRecord] = profile.records
     return (
         _environment()
         .get_template("credit_subject.html")
         .render(
             code=profile.subject_code or code,
             name=profile.subject_name,
-            records=[_record_view(record) for record in profile.records],
+            records=[
+                _record_view(
+                    record.kind,
+                    record.decision_number,
+                    record.fields,
+                    record.display_end,
+                    record.severity,
+                    lang,
+                )
+                for record in records
+            ],
             lists=[
-                {
-                    "name": LIST_NAMES.get(entry.list_type, entry.list_type),
-                    "list_name": entry.list_name,
-                    "entry_date": entry.entry_date.isoformat(),
-                }
+                _list_view(entry.list_type, entry.list_name, entry.entry_date, lang)
                 for entry in profile.lists
             ],
-            at=_time(profile.at),
+            at=_time(profile.at, lang),
+            **_language(lang, switch_url),
         )
     )
 
 
 def render_report_page(
-    state: ReportState, check: GenuineCheck | None, checked_at: datetime.datetime
+    state: ReportState,
+    check: GenuineCheck | None,
+    checked_at: datetime.datetime,
+    *,
+    lang: Language = "zh",
+    switch_url: str = "?lang=en",
 ) -> str:
     """A report's genuine-check page: what the report stated as of its date, where its
     anchoring is, and — after a check — whether the checked file is this report unchanged."""
@@ -151,13 +193,14 @@ def render_report_page(
     if check is not None:
         verdict = "genuine" if check.genuine else "modified"
     records = [
-        {
-            "kind": KIND_NAMES.get(record.kind, record.kind),
-            "decision_number": record.decision_number,
-            "rows": _record_rows(record.kind, dict(record.fields)),
-            "until": _day(record.display_end),
-            "serious": record.severity == "serious",
-        }
+        _record_view(
+            record.kind,
+            record.decision_number,
+            dict(record.fields),
+            record.display_end,
+            record.severity,
+            lang,
+        )
         for record in report.records
     ]
     return (
@@ -165,23 +208,20 @@ def render_report_page(
         .get_template("credit_report.html")
         .render(
             report=report,
-            as_of=_time(report.as_of),
-            issued_at=_time(report.issued_at),
+            as_of=_time(report.as_of, lang),
+            issued_at=_time(report.issued_at, lang),
             records=records,
             lists=[
-                {
-                    "name": LIST_NAMES.get(entry.list_type, entry.list_type),
-                    "list_name": entry.list_name,
-                    "entry_date": entry.entry_date.isoformat(),
-                }
+                _list_view(entry.list_type, entry.list_name, entry.entry_date, lang)
                 for entry in report.lists
             ],
             pdf_sm3=state.pdf_sm3,
-            anchoring=ANCHORING_NAMES.get(state.anchoring, state.anchoring),
+            anchoring=anchoring_name(state.anchoring, lang),
             anchored=state.anchoring == "anchored",
             block_number=state.block_number,
             verdict=verdict,
             checked_sm3=None if check is None else check.pdf_sm3,
-            checked_at=_time(checked_at),
+            checked_at=_time(checked_at, lang),
+            **_language(lang, switch_url),
         )
     )

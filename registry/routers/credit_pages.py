@@ -6,8 +6,9 @@ events: ``GET /v1/credit/events/pending``); anyone holding a report fetches its 
 the offline-verifiable bundles and its PDF, and checks a PDF's bytes.
 
 Pages (``/credit``): the public search (信用公示) and a subject's public profile, and a
-report's genuine-check page, where the report's QR code leads. Server-rendered, Chinese,
-nothing loaded from outside.
+report's genuine-check page, where the report's QR code leads. Server-rendered, Chinese by
+default and English with ``?lang=en`` (a link on each page switches), nothing loaded from
+outside.
 
 Time comes from ``app.state.credit_clock`` when set (tests), else the system clock."""
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -23,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from credit.report import ReportKind, report_payload
 from credit.subjects import mask_identifier
+from registry.credit.page_text import Language
 from registry.credit.pages import (
     TEMPLATES_DIR,
     render_report_page,
@@ -65,6 +68,17 @@ PUBLIC_CACHE = "public, max-age=30"
 """Display changes as windows end and repairs are approved: 30 s bounds the lag."""
 
 SM3_HEX = r"^[0-9a-fA-F]{64}$"
+
+LangQuery = Annotated[Language, Query(description="page language: zh (default) or en")]
+"""The ``lang`` parameter of the pages."""
+
+
+def _switch_url(request: Request, lang: Language) -> str:
+    """The same page in the other language: this page's query with ``lang`` toggled."""
+    query = [(name, value) for name, value in request.query_params.multi_items() if name != "lang"]
+    if lang == "zh":
+        query.append(("lang", "en"))
+    return "?" + urlencode(query)
 
 
 def _base_url(request: Request, state: StateDep) -> str:
@@ -222,12 +236,14 @@ async def search_page(
     request: Request,
     state: StateDep,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    lang: LangQuery = "zh",
 ) -> HTMLResponse:
     """信用公示: search subjects with records on display by name or USCC."""
     now = _now(request)
     text = (q or "").strip()
     hits = await run_blocking(search_public, state.db, text, now) if text else None
-    return _page(render_search_page(text, hits, now))
+    html = render_search_page(text, hits, now, lang=lang, switch_url=_switch_url(request, lang))
+    return _page(html)
 
 
 @router.get("/credit", include_in_schema=False)
@@ -237,14 +253,19 @@ async def search_page_root() -> RedirectResponse:
 
 
 @router.get("/credit/subjects/{code}", response_class=HTMLResponse, include_in_schema=False)
-async def subject_page(code: str, request: Request, state: StateDep) -> HTMLResponse:
+async def subject_page(
+    code: str, request: Request, state: StateDep, lang: LangQuery = "zh"
+) -> HTMLResponse:
     """A subject's public profile: records on display now, masked. Looked up by the code
     shown (an organisation's USCC), never by a person's number."""
     if len(code) > 64:
         raise InvalidInput("code too long")
     profile = await run_blocking(public_profile, state.db, code, _now(request))
     status = 200 if profile.records else 404
-    return _page(render_subject_page(profile, _shown_code(code)), status)
+    html = render_subject_page(
+        profile, _shown_code(code), lang=lang, switch_url=_switch_url(request, lang)
+    )
+    return _page(html, status)
 
 
 def _shown_code(code: str) -> str:
@@ -263,6 +284,7 @@ async def report_page(
     request: Request,
     state: StateDep,
     sm3: Annotated[str | None, Query(pattern=SM3_HEX)] = None,
+    lang: LangQuery = "zh",
 ) -> HTMLResponse:
     """The genuine-check page of a report: what it stated as of its date, its anchoring,
     and with ``sm3`` (a file's SM3, as the upload helper or the holder computed it) whether
@@ -274,7 +296,9 @@ async def report_page(
     if sm3 is not None:
         digest = sm3.lower()
         check = GenuineCheck(pdf_sm3=digest, genuine=digest == report.pdf_sm3, state=report)
-    html = render_report_page(report, check, _now(request))
+    html = render_report_page(
+        report, check, _now(request), lang=lang, switch_url=_switch_url(request, lang)
+    )
     return _page(html, cache="no-store")
 
 

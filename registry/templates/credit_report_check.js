@@ -1,5 +1,6 @@
 // Upload the chosen PDF to the registry, which answers its SM3; then show this page for
-// that SM3, where the server says whether the file is this report, unchanged.
+// that SM3 (in the page's language), where the server says whether the file is this
+// report, unchanged. The words shown come from the page (data-checking, data-failed).
 (function () {
   "use strict";
   var input = document.getElementById("pdf");
@@ -9,7 +10,8 @@
     var file = input.files && input.files[0];
     if (!file) { return; }
     var report = input.getAttribute("data-report");
-    progress.textContent = "正在核验……";
+    var lang = input.getAttribute("data-lang");
+    progress.textContent = input.getAttribute("data-checking");
     fetch("../../v1/credit/reports/check?report_id=" + encodeURIComponent(report), {
       method: "POST",
       headers: { "Content-Type": "application/pdf" },
@@ -18,9 +20,10 @@
       if (!response.ok) { throw new Error(String(response.status)); }
       return response.json();
     }).then(function (answer) {
-      window.location.search = "?sm3=" + encodeURIComponent(answer.pdf_sm3);
+      var query = "?sm3=" + encodeURIComponent(answer.pdf_sm3);
+      window.location.search = lang === "en" ? query + "&lang=en" : query;
     }).catch(function (error) {
-      progress.textContent = "核验失败（" + error.message + "），请稍后重试。";
+      progress.textContent = input.getAttribute("data-failed").replace("{error}", error.message);
     });
   });
 })();

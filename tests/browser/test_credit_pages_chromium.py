@@ -158,3 +158,30 @@ def test_report_genuine_check_page_on_a_phone_offline(
     )
     assert "文件与报告不一致" in dom
     assert "报告真实" not in dom
+
+
+def test_english_pages_on_a_phone_offline(
+    served: Served, offline_browser: RecordingProxy, tmp_path: Path
+) -> None:
+    dom = _load(
+        f"{served.base}/credit/?q=福州某某&lang=en", "credit-search-en", tmp_path, offline_browser
+    )
+    assert '<html lang="en">' in dom and "3 on display" in dom and ENTERPRISE_NAME in dom
+    assert f'href="subjects/{ENTERPRISE_USCC}?lang=en"' in dom and 'id="lang-switch"' in dom
+
+    dom = _load(
+        f"{served.base}/credit/subjects/{ENTERPRISE_USCC}?lang=en",
+        "credit-subject-en",
+        tmp_path,
+        offline_browser,
+    )
+    assert "Records on display (3)" in dom and "Administrative penalty" in dom
+    assert "榕市监罚〔2023〕0号" in dom and "行政处罚" not in dom
+
+    dom = _load(
+        f"{served.base}/credit/reports/{served.report_id}?sm3={served.pdf_sm3}&lang=en",
+        "credit-report-en",
+        tmp_path,
+        offline_browser,
+    )
+    assert "Genuine report, unchanged" in dom and "Credit report check" in dom
