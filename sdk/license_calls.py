@@ -134,14 +134,16 @@ def signed_change_license_call(
 
 def status_sequence(current: LicenseResult) -> int:
     """The history position the next status change of ``current`` (a license read now)
-    takes: the number of entries its on-chain history has. Raises RegistryUnavailable when
-    the registry could not read the chain (the position is unknown, so nothing is signed)."""
+    takes: the number of entries its on-chain history has (1 for a license not on chain
+    yet, which the registry then refuses with its typed answer). Raises RegistryUnavailable
+    when the registry could not read the chain (the position is unknown, so nothing is
+    signed)."""
     chain = current.chain
-    if chain is None or chain.verdict is Verdict.UNAVAILABLE or not chain.history:
+    if chain is None or chain.verdict is Verdict.UNAVAILABLE:
         raise RegistryUnavailable(
             503, "chain_unavailable", "the license's on-chain history could not be read"
         )
-    return len(chain.history)
+    return max(len(chain.history), 1)
 
 
 def signed_transition_call(

@@ -224,3 +224,19 @@ def test_the_page_shows_the_signature_verdict_and_refuses_a_forged_one(
             .values(metadata_hash="00" * 32)
         )
     assert "签名无效" in page(registry, second.identifier).text
+
+
+def test_a_retried_status_change_is_replayed_not_made_twice(registry: Registry) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    first = client.suspend_license(issued.identifier, idempotency_key="suspend-once")
+    # Signed again (a later history position by now, a new SM2 signature): the same request.
+    again = client.suspend_license(issued.identifier, idempotency_key="suspend-once")
+    assert first.operation is not None and again.operation is not None
+    assert again.operation.id == first.operation.id
+    assert history_length(client, issued.identifier) == 2
+    with pytest.raises(RegistryError) as conflict:
+        client.revoke_license(
+            issued.identifier, reason=Reason.LEGAL_DECISION, idempotency_key="suspend-once"
+        )
+    assert (conflict.value.status_code, conflict.value.code) == (409, "idempotency_conflict")
