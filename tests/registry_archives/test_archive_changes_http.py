@@ -20,6 +20,7 @@ from archive_samples import make_sample_bag, standard_files
 from fastapi.testclient import TestClient
 from registry_harness import CLIENT_KEY, DEPARTMENT_USCC, TrustChain, new_client, registry_settings
 from registry_harness import signed as signed_request
+from sqlalchemy import select
 
 from archives.audit import FindingKind
 from archives.custody import EventType, Outcome
@@ -29,17 +30,19 @@ from archives.submission import sign_bag, sign_disposal, upload_headers
 from chain.crypto import PrivateKey
 from registry.app import create_app
 from registry.archives.auditing import CHECKPOINT_NAME
-from registry.archives.models import ArchiveAuditRow
+from registry.archives.models import ArchiveAuditRow, ArchiveFileRow
 from registry.archives.scheduler import AuditWorker
 from registry.archives.service import ArchiveService
 from registry.archives.settings import ArchiveSettings
 from registry.archives.upload import CONTENT_SM3_HEADER
 from registry.db import Database
+from registry.models import Record
 from sdk.chain_reader import ChainReader
 from sdk.trust_core import signed_headers
 
 MIB = 1024 * 1024
 LARGE_UPLOAD_MIB = 200
+ANCHOR_TIMEOUT_S = 60.0
 MEMORY_BOUND = 50 * MIB
 """Most memory a 200 MB upload may take above what was in use before it."""
 
@@ -279,6 +282,22 @@ def test_a_migration_by_the_owner_keeps_lineage(served: Served) -> None:
     assert [v["version"] for v in view["versions"]] == [1, 2]
     assert view["events"][len(ingested["events"])]["eventType"] == "migration"
     assert served.service.store.versions(package_id) == [1, 2]
+    with served.db.read_session() as session:
+        signers = set(
+            session.scalars(
+                select(Record.client_id)
+                .join(ArchiveFileRow, ArchiveFileRow.record_id == Record.id)
+                .where(ArchiveFileRow.package_id == package_id, ArchiveFileRow.version == 2)
+            )
+        )
+        signatures = set(
+            session.scalars(
+                select(Record.department_signature)
+                .join(ArchiveFileRow, ArchiveFileRow.record_id == Record.id)
+                .where(ArchiveFileRow.package_id == package_id, ArchiveFileRow.version == 2)
+            )
+        )
+    assert signers == {served.client_id} and None not in signatures
 
     broken = standard_files()
     broken["0001.pdf"] = b"%PDF-1.7 this is no PDF at all"
@@ -336,6 +355,18 @@ def test_disposal_by_the_owner_after_the_retention_period(served: Served) -> Non
     assert last.detail["destroyedRoots"] == roots
     view = served.get(f"/v1/archives/packages/{package_id}").json()
     assert view["versions"][0]["disposedAt"] is not None
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        with served.db.read_session() as session:
+            record = session.scalars(
+                select(Record).where(Record.id == tombstone["departmentRecord"])
+            ).one()
+        assert record.client_id == served.client_id
+        assert record.digest == tombstone["departmentCommitment"]
+        if record.status == "anchored":
+            break
+        assert time.monotonic() < deadline, record.status
+        time.sleep(0.2)
     again = served.post(path, body)
     assert again.status_code == 409 and again.json()["error"]["code"] == "package_disposed"
 
@@ -414,3 +445,20 @@ def test_the_scheduled_audit_continues_after_being_stopped_mid_audit(served: Ser
     health = served.http.get("/v1/archives/health").json()
     assert health["status"] == "fixity_failed"
     assert [f["path"] for f in health["findings"]] == ["data/0150.txt"]
+
+
+def test_the_registry_runs_the_audits_on_schedule(
+    trust_chain: TrustChain, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIANXIN_ARCHIVES_AUDIT_INTERVAL_S", "0.5")
+    settings = registry_settings(trust_chain, tmp_path / "registry", None)
+    with TestClient(create_app(settings)) as http:
+        db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 120
+        audits = 0
+        while audits < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with db.read_session() as session:
+                audits = session.query(ArchiveAuditRow).count()
+        assert audits >= 2
+        assert http.get("/v1/archives/health").json()["status"] == "ok"
