@@ -7,8 +7,10 @@ personal data), and its version 2 commitment is signed by the publishing departm
 key, exactly like a notarized record's (:func:`sdk.bundle_links.department_sign_bytes`).
 
 The registry computes the commitment when the event happens; the department signs it
-(``POST /v1/credit/events/signatures``); only then is the event handed to the anchoring
-pipeline, so the chain never holds a credit event its department did not sign.
+(``POST /v1/credit/events/signatures``: one signature per event, or one over the Merkle
+root of many events' commitments, :mod:`registry.credit.signing`); only then is the event
+handed to the anchoring pipeline, so the chain never holds a credit event its department
+did not sign.
 """
 
 from __future__ import annotations
