@@ -83,6 +83,54 @@ class DevClient:
     """Its SM2 private key (PKCS#8 PEM)."""
 
 
+class Stopping(Exception):
+    """Ctrl-C (or SIGTERM) arrived while ``lianxin dev`` was still setting up."""
+
+
+@dataclass
+class StopFlag:
+    """Set by the SIGINT/SIGTERM handler; every setup step looks at it."""
+
+    raised: bool = False
+
+    def check(self) -> None:
+        if self.raised:
+            raise Stopping
+
+
+STEP_POLL_S = 0.1
+"""How often a setup step's child process is checked while it runs."""
+
+
+def run_step(
+    command: Sequence[str], env: dict[str, str], stop: StopFlag
+) -> tuple[int, bytes, bytes]:
+    """Run one setup command to its end and return (status, stdout, stderr); when ``stop``
+    is raised meanwhile, terminate it and raise :class:`Stopping` at once, so that Ctrl-C
+    during a first run's setup stops within a second, not when the setup is done."""
+    stop.check()
+    process = subprocess.Popen(
+        list(command),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    while True:
+        try:
+            out, err = process.communicate(timeout=STEP_POLL_S)
+            return process.returncode, out, err
+        except subprocess.TimeoutExpired:
+            if stop.raised:
+                process.terminate()
+                try:
+                    process.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.communicate()
+                raise Stopping from None
+
+
 @dataclass
 class Child:
     """A started child process and its log file."""
@@ -113,9 +161,10 @@ def _start(name: str, command: Sequence[str], log_path: Path, env: dict[str, str
     return Child(name, process, log_path, log)
 
 
-def _wait_until(child: Child, ready: Callable[[], bool], what: str) -> None:
+def _wait_until(child: Child, ready: Callable[[], bool], what: str, stop: StopFlag) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
+        stop.check()
         if child.process.poll() is not None:
             raise fail(
                 f"{child.name} exited with status {child.process.returncode}; see {child.log_path}"
@@ -178,7 +227,7 @@ def registry_cli_environment(directory: Path, inherited: Mapping[str, str]) -> d
     return registry_environment(chain, node_url, inherited, override=False)
 
 
-def bootstrap_registry(chain: ChainDir, env: dict[str, str]) -> Path:
+def bootstrap_registry(chain: ChainDir, env: dict[str, str], stop: StopFlag) -> Path:
     """Deploy the trust contracts and register the dev department, once per chain."""
     record = chain.root / "registry" / "bootstrap.json"
     if record.exists():
@@ -191,25 +240,25 @@ def bootstrap_registry(chain: ChainDir, env: dict[str, str]) -> Path:
         "--uscc", DEV_DEPARTMENT_USCC,
         "--department-name", DEV_DEPARTMENT_NAME,
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise fail(f"registry bootstrap failed: {done.stderr.decode(errors='replace').strip()}")
-    record.write_bytes(done.stdout)
+    status, out, err = run_step(command, env, stop)
+    if status != 0:
+        raise fail(f"registry bootstrap failed: {err.decode(errors='replace').strip()}")
+    record.write_bytes(out)
     return record
 
 
-def provision_dev_clients(chain: ChainDir, env: dict[str, str]) -> list[DevClient]:
+def provision_dev_clients(chain: ChainDir, env: dict[str, str], stop: StopFlag) -> list[DevClient]:
     """A registry client for each dev department, registered once per chain: a new SM2 key
     (``registry-clients/<name>.pem``, mode 0600), its public half (``<name>.pub.pem``), and
     the client the registry made of it (``<name>.json``), bound to the department's USCC
     and district, its department and key registered on chain by the governance account
     (so that what it signs verifies as its department's). Later runs read what is
     recorded."""
-    return [_provision_dev_client(chain, department, env) for department in DEV_DEPARTMENTS]
+    return [_provision_dev_client(chain, department, env, stop) for department in DEV_DEPARTMENTS]
 
 
 def _provision_dev_client(
-    chain: ChainDir, department: DevDepartment, env: dict[str, str]
+    chain: ChainDir, department: DevDepartment, env: dict[str, str], stop: StopFlag
 ) -> DevClient:
     folder = chain.root / REGISTRY_CLIENTS_DIR
     record = folder / f"{department.name}.json"
@@ -224,18 +273,13 @@ def _provision_dev_client(
         write_private(key_path, key.to_pem())
     public_path = folder / f"{department.name}.pub.pem"
     public_path.write_bytes(key.public_key.to_pem())
-    done = subprocess.run(
-        _clients_add_command(chain, department, public_path),
-        env=env,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
-    if done.returncode != 0:
+    status, out, err = run_step(_clients_add_command(chain, department, public_path), env, stop)
+    if status != 0:
         raise fail(
             f"registering the registry client of {department.name} failed: "
-            f"{done.stderr.decode(errors='replace').strip()}"
+            f"{err.decode(errors='replace').strip()}"
         )
-    added = json.loads(done.stdout)
+    added = json.loads(out)
     summary: dict[str, Any] = {
         "client_id": str(added["id"]),
         "name": added["name"],
@@ -281,19 +325,19 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
         env,
     )
     children = [node]
-    stopping = False
+    stop = StopFlag()
 
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def on_signal(signum: int, frame: object) -> None:
+        stop.raised = True
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _wait_until(node, lambda: _node_answers(node_url), "the node")
+        _wait_until(node, lambda: _node_answers(node_url), "the node", stop)
         registry_env = registry_environment(chain, node_url, os.environ, override=True)
-        bootstrap_registry(chain, registry_env)
-        clients = provision_dev_clients(chain, registry_env)
+        bootstrap_registry(chain, registry_env, stop)
+        clients = provision_dev_clients(chain, registry_env, stop)
         base = f"http://127.0.0.1:{registry_port}"
+        stop.check()
         registry = _start(
             "registry",
             [sys.executable, "-m", "registry.cli", "start", "--port", str(registry_port)],
@@ -301,18 +345,20 @@ def run_dev(directory: Path, *, registry_port: int) -> int:
             registry_env,
         )
         children.append(registry)
-        _wait_until(registry, lambda: _http_answers(f"{base}/docs"), "the registry")
+        _wait_until(registry, lambda: _http_answers(f"{base}/docs"), "the registry", stop)
         accounts = _unlocked_accounts(node_url)
         print_banner(
             directory, node_url, base, clients, [node.log_path, registry.log_path], accounts
         )
-        while not stopping and all(child.process.poll() is None for child in children):
+        while not stop.raised and all(child.process.poll() is None for child in children):
             time.sleep(0.2)
+    except Stopping:
+        pass
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         statuses = [child.stop() for child in reversed(children)]
-    if stopping:
+    if stop.raised:
         console.print("stopped")
         return 0
     failed = [c for c in children if c.process.returncode not in (0, -signal.SIGTERM)]

@@ -6,6 +6,7 @@ and its clients next time."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -149,3 +150,29 @@ def test_dev_runs_node_and_registry_and_stops_cleanly(tmp_path: Path) -> None:
         assert height >= 1
     finally:
         assert interrupt(process) == 0
+
+
+def test_ctrl_c_during_first_setup_stops_at_once_and_starts_nothing_more(tmp_path: Path) -> None:
+    """SIGINT while the first run deploys the trust contracts: the setup step in progress is
+    ended, the registry is never started, the node is stopped, and the exit is clean."""
+    directory = tmp_path / "devchain"
+    rpc_port, registry_port = free_port(), free_port()
+    log = tmp_path / "dev.log"
+    process = start_dev(directory, rpc_port, registry_port, log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        node_log = directory / "node.log"
+        while not (node_log.exists() and "serving JSON-RPC" in node_log.read_text()):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+    finally:
+        status = interrupt(process)
+    assert status == 0, log.read_text()
+    assert "stopped" in log.read_text()
+    assert not (directory / "registry.log").exists(), "the registry was started after Ctrl-C"
+    assert not (directory / "registry-clients" / f"{DEV_CLIENTS[-1]}.json").exists()
+    node_pid = directory / "node.pid"
+    if node_pid.exists():
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(node_pid.read_text().strip()), 0)
