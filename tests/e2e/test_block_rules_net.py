@@ -38,7 +38,7 @@ from node.ledger import Ledger
 from node.p2p import FrameKind, Network, transport_settings
 from node.rpc_client import RpcError, rpc_call
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
 VALIDATORS = 4
 BIG_TXS = 36

@@ -42,7 +42,7 @@ from node.rpc_client import rpc_call
 from sdk.account import Sm2Account
 from sdk.transactions import build_transaction, encode_raw
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
 VALIDATORS = 4
 OBSERVER = 4

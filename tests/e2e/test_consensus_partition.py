@@ -21,7 +21,7 @@ import pytest
 from e2e_harness import run_cli
 from net_harness import Net, assert_agreement, free_port_block, wait_until
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
 VALIDATORS = 4
 HALVES = ({0, 1}, {2, 3})

@@ -36,7 +36,7 @@ from node.chain_dir import load_key
 from node.restore_guard import RESTORED_MARKER
 from node.rpc_client import RpcError, rpc_call
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
 VALIDATORS = 4
 RESTORED = 2

@@ -36,7 +36,7 @@ from node.p2p.frames import FrameKind
 from node.p2p.handshake import perform_handshake
 from node.rpc_client import rpc_call
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
 VALIDATORS = 4
 EVERYONE = list(range(VALIDATORS))
