@@ -34,6 +34,9 @@ lianxin_registry_database_up                    gauge      1 if the scrape's que
 The anchoring latency histogram counts the records of the batches anchored since this
 process first scraped (a process does not replay the database's history), at most
 ``MAX_RECORDS_PER_SCRAPE`` records a scrape (whole batches; the rest at the next one).
+Batches are followed by id, never by a clock, and a scrape reads only the ids from the
+oldest batch unconfirmed at the last scrape up (the batches table has no other index), so it
+costs the same on a database of a day or of years.
 Request counters are per process: with ``workers > 1`` each scrape reaches one of them.
 """
 
@@ -109,21 +112,30 @@ def scraper_allowed(host: str | None, networks: Iterable[IpNetwork] = ()) -> boo
 
 @dataclass(frozen=True)
 class _Cursor:
-    """The last anchored batch whose records were observed: batches anchored after it (in
-    ``anchored_at``, then id order) are new."""
+    """Where the last scrape left the anchored batches, by id alone (no clock): a batch
+    anchored since has an id of at least ``lowest_id`` and is not in ``seen``."""
 
-    anchored_at: datetime
-    """When it was anchored, as the database gives it back."""
-    batch_id: int
-    """Its id."""
+    lowest_id: int
+    """Every batch unconfirmed at the last scrape, created since, or left for this scrape
+    has this id or a higher one."""
+    seen: frozenset[int]
+    """The anchored batches from ``lowest_id`` up already counted."""
 
 
 class RegistryMetrics(Collector):
     """The metrics of one registry process, in a registry of its own."""
 
-    def __init__(self, allowed_networks: Iterable[IpNetwork] = ()) -> None:
-        """Metrics served to loopback clients and to ``allowed_networks``."""
+    def __init__(
+        self,
+        allowed_networks: Iterable[IpNetwork] = (),
+        *,
+        max_records_per_scrape: int = MAX_RECORDS_PER_SCRAPE,
+    ) -> None:
+        """Metrics served to loopback clients and to ``allowed_networks``; a scrape reads
+        the anchoring latency of at most ``max_records_per_scrape`` records (whole
+        batches, at least one)."""
         self.allowed_networks = tuple(allowed_networks)
+        self.max_records_per_scrape = max_records_per_scrape
         self.registry = CollectorRegistry(auto_describe=False)
         self.requests = Counter(
             "lianxin_registry_requests",
@@ -166,6 +178,7 @@ class RegistryMetrics(Collector):
         )
         self.database: Database | None = None
         self._cursor: _Cursor | None = None
+        self._anchored_batches = 0
         self.registry.register(self)
 
     def watch_database(self, database: Database) -> None:
@@ -213,6 +226,13 @@ class RegistryMetrics(Collector):
             with database.read_session() as session:
                 families = list(self._pipeline(session))
                 self._observe_anchorings(session)
+            families.append(
+                _counter(
+                    "lianxin_registry_batches_anchored",
+                    "Batches whose root is anchored",
+                    self._anchored_batches,
+                )
+            )
         except Exception:  # counted by the engine listener; the scrape still answers
             yield _gauge("lianxin_registry_database_up", "Scrape queries answered", 0)
         else:
@@ -261,48 +281,51 @@ class RegistryMetrics(Collector):
         for state in (OutboxState.PENDING.value, OutboxState.SENT.value):
             depth.add_metric([state], int(unconfirmed.get(state, 0)))
         yield depth
-        anchored = session.scalar(
-            select(func.count()).where(Batch.status == BatchStatus.ANCHORED.value)
-        )
-        yield _counter(
-            "lianxin_registry_batches_anchored", "Batches whose root is anchored", anchored or 0
-        )
 
     def _observe_anchorings(self, session: Session) -> None:
-        """Observe the anchoring latency of the records of batches anchored since the
-        cursor; the first call only places the cursor."""
-        by_time = (Batch.anchored_at, Batch.id)
+        """Observe the anchoring latency of the records of batches anchored since the last
+        scrape, and count them; the first call counts the batches anchored so far (its one
+        full count) and places the cursor. The batches table has no index but its id: each
+        later scrape reads the ids from the cursor's ``lowest_id`` up only, normally the
+        batches sealed since the last scrape."""
         anchored = Batch.status == BatchStatus.ANCHORED.value
+        # Read before the batches, so that one confirmed or created meanwhile is either seen
+        # by this scrape or at or above the next scrape's lowest id.
+        highest = session.scalar(select(func.max(Batch.id))) or 0
+        unconfirmed = session.scalar(
+            select(func.min(Outbox.batch_id)).where(Outbox.state != OutboxState.CONFIRMED.value)
+        )
+        lowest = [highest + 1] + ([] if unconfirmed is None else [unconfirmed])
         if self._cursor is None:
-            last = session.execute(
-                select(*by_time).where(anchored).order_by(*(c.desc() for c in by_time)).limit(1)
-            ).first()
-            if last is None or last[0] is None:
-                self._cursor = _Cursor(datetime.min, 0)
-            else:
-                self._cursor = _Cursor(last[0], last[1])
+            self._anchored_batches = session.scalar(select(func.count()).where(anchored)) or 0
+            floor = min(lowest)
+            already = session.scalars(select(Batch.id).where(Batch.id >= floor, anchored))
+            self._cursor = _Cursor(floor, frozenset(already))
             return
         cursor = self._cursor
-        after = (Batch.anchored_at > cursor.anchored_at) | (
-            (Batch.anchored_at == cursor.anchored_at) & (Batch.id > cursor.batch_id)
-        )
-        taken = 0
+        seen, taken, full = set(cursor.seen), 0, False
         for batch_id, anchored_at, leaf_count in session.execute(
             select(Batch.id, Batch.anchored_at, Batch.leaf_count)
-            .where(anchored, after)
-            .order_by(*by_time)
+            .where(Batch.id >= cursor.lowest_id, anchored)
+            .order_by(Batch.id)
         ).all():
-            if anchored_at is None:
+            if batch_id in seen or anchored_at is None:
                 continue
-            if taken and taken + leaf_count > MAX_RECORDS_PER_SCRAPE:
-                break
+            # Whole batches, in order: once one is left for the next scrape, so are the rest.
+            full = full or (taken > 0 and taken + leaf_count > self.max_records_per_scrape)
+            if full:
+                lowest.append(batch_id)
+                continue
             for (accepted_at,) in session.execute(
                 select(Record.created_at).where(Record.batch_id == batch_id)
             ):
                 seconds = (anchored_at - accepted_at).total_seconds()
                 self.anchoring_latency.observe(max(0.0, seconds))
             taken += leaf_count
-            self._cursor = _Cursor(anchored_at, batch_id)
+            self._anchored_batches += 1
+            seen.add(batch_id)
+        floor = min(lowest)
+        self._cursor = _Cursor(floor, frozenset(i for i in seen if i >= floor))
 
 
 def _age(moment: datetime) -> float:

@@ -4,19 +4,24 @@ counters move as records are notarized and anchored on the real node; only loopb
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from registry_harness import TrustChain, new_client, registry_settings, signed
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlalchemy.exc import DBAPIError
 
 from registry.app import create_app
 from registry.db import Database
+from registry.metrics import RegistryMetrics
+from registry.models import Batch, BatchStatus, Outbox, OutboxState, Record, RecordStatus
 from registry.settings import RegistrySettings
 from sdk.trust import TrustClient
 
@@ -174,3 +179,112 @@ def test_a_bad_allowed_network_is_refused_at_configuration(tmp_path: Path) -> No
         RegistrySettings.model_validate(
             {"data_dir": tmp_path, "metrics_allowed_networks": ["not a network"]}
         )
+
+
+class Pipeline:
+    """Batches written straight into a registry database, as the batcher and the anchorer
+    would leave them, with records accepted at ``start``."""
+
+    def __init__(self, db: Database, start: datetime) -> None:
+        self.db = db
+        self.start = start
+        self.client_id = new_client(db)[0].id
+        self.serial = 0
+
+    def seal(self, records: int) -> int:
+        """A sealed batch of ``records`` records with its pending outbox row; its id."""
+        with self.db.session() as session:
+            batch = Batch(
+                root=os.urandom(32).hex(),
+                leaf_count=records,
+                metadata_hash="00" * 32,
+                status=BatchStatus.SEALED.value,
+                created_at=self.start,
+            )
+            session.add(batch)
+            session.flush()
+            for index in range(records):
+                self.serial += 1
+                session.add(
+                    Record(
+                        id=str(uuid.uuid4()),
+                        client_id=self.client_id,
+                        digest=os.urandom(32).hex(),
+                        metadata_json={},
+                        metadata_hash="00" * 32,
+                        field_hashes={},
+                        commitment=os.urandom(32).hex(),
+                        idempotency_key=f"k{self.serial}",
+                        request_hash="00" * 32,
+                        status=RecordStatus.SEALED.value,
+                        batch_id=batch.id,
+                        leaf_index=index,
+                        created_at=self.start,
+                    )
+                )
+            session.add(
+                Outbox(
+                    batch_id=batch.id,
+                    state=OutboxState.PENDING.value,
+                    attempts=0,
+                    updated_at=self.start,
+                )
+            )
+            return batch.id
+
+    def anchor(self, batch_id: int, after_seconds: float) -> None:
+        """Batch ``batch_id`` anchored ``after_seconds`` after its records were accepted."""
+        with self.db.session() as session:
+            batch = session.get_one(Batch, batch_id)
+            batch.status = BatchStatus.ANCHORED.value
+            batch.anchored_at = self.start + timedelta(seconds=after_seconds)
+            session.execute(
+                update(Outbox)
+                .where(Outbox.batch_id == batch_id)
+                .values(state=OutboxState.CONFIRMED.value)
+            )
+
+
+def scrape_metrics(metrics: RegistryMetrics) -> tuple[float, float, float]:
+    """Anchoring latency count and sum, and batches anchored, from one exposition."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return (
+        value(samples, "lianxin_registry_anchoring_latency_seconds_count"),
+        value(samples, "lianxin_registry_anchoring_latency_seconds_sum"),
+        value(samples, "lianxin_registry_batches_anchored_total"),
+    )
+
+
+def test_each_anchored_record_is_observed_once_whatever_the_order_or_the_scrape_limit(
+    tmp_path: Path, database_url: str | None
+) -> None:
+    db = Database.open(RegistrySettings(data_dir=tmp_path, database_url=database_url))
+    try:
+        pipeline = Pipeline(db, datetime.now(UTC) - timedelta(hours=1))
+        already = pipeline.seal(2)
+        pipeline.anchor(already, 5)
+        metrics = RegistryMetrics(max_records_per_scrape=3)
+        metrics.watch_database(db)
+        # The first scrape counts what is anchored already and observes nothing of it.
+        assert scrape_metrics(metrics) == (0, 0, 1)
+
+        first, second, third = pipeline.seal(2), pipeline.seal(2), pipeline.seal(2)
+        pipeline.anchor(first, 10)
+        pipeline.anchor(third, 30)  # before the second: its transaction went first
+        # At most 3 records a scrape, whole batches: the first batch now, then the third.
+        assert scrape_metrics(metrics) == (2, 20, 2)
+        assert scrape_metrics(metrics) == (4, 80, 3)
+        assert scrape_metrics(metrics) == (4, 80, 3)
+        pipeline.anchor(second, 40)
+        assert scrape_metrics(metrics) == (6, 160, 4)
+        # A batch larger than the limit is still read whole; and batches are followed by
+        # id, not by the time they were anchored (a clock set back loses nothing).
+        big = pipeline.seal(5)
+        pipeline.anchor(big, 1)
+        assert scrape_metrics(metrics) == (11, 165, 5)
+        assert scrape_metrics(metrics) == (11, 165, 5)
+    finally:
+        db.close()
