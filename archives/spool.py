@@ -42,6 +42,12 @@ class UploadDigestMismatch(ArchiveError):
     code = "body_digest_mismatch"
 
 
+class TooManyUploads(ArchiveError):
+    """An owner with as many unused uploads as the spool keeps for one owner."""
+
+    code = "too_many_uploads"
+
+
 class UploadNotFound(ArchiveError):
     """No finished upload of that id for that owner (never made, used, or expired)."""
 
@@ -119,12 +125,13 @@ class SpoolWriter:
 class UploadSpool:
     """The spool directory of one archive store."""
 
-    def __init__(self, root: Path, *, max_bytes: int, ttl_s: float) -> None:
+    def __init__(self, root: Path, *, max_bytes: int, ttl_s: float, max_pending: int = 8) -> None:
         """Spool under ``root`` (created), uploads of at most ``max_bytes``, kept
-        ``ttl_s`` seconds unless used."""
+        ``ttl_s`` seconds unless used, at most ``max_pending`` at a time per owner."""
         self.root = root
         self.max_bytes = max_bytes
         self.ttl_s = ttl_s
+        self.max_pending = max_pending
         root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, owner: str, upload_id: str) -> Path:
@@ -132,8 +139,21 @@ class UploadSpool:
             raise UploadNotFound(f"no upload {upload_id!r}")
         return self.root / f"{upload_id}.{owner}"
 
+    def pending(self, owner: str) -> int:
+        """Uploads of ``owner`` in the spool (finished and unused, or being written)."""
+        if not OWNER.fullmatch(owner):
+            return 0
+        finished = self.root.glob(f"*.{owner}")
+        partial = self.root.glob(f"*.{owner}{PART_SUFFIX}")
+        return sum(1 for _ in finished) + sum(1 for _ in partial)
+
     def open(self, owner: str) -> SpoolWriter:
-        """A new upload of ``owner``."""
+        """A new upload of ``owner``; raises TooManyUploads when ``owner`` has
+        ``max_pending`` already."""
+        if self.pending(owner) >= self.max_pending:
+            raise TooManyUploads(
+                f"{self.max_pending} uploads wait already: use them or let them expire"
+            )
         upload_id = secrets.token_hex(16)
         return SpoolWriter(upload_id, owner, self._path(owner, upload_id), self.max_bytes)
 
@@ -171,6 +191,7 @@ class UploadSpool:
 __all__ = [
     "SpoolWriter",
     "SpooledUpload",
+    "TooManyUploads",
     "UploadDigestMismatch",
     "UploadNotFound",
     "UploadSpool",

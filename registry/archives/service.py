@@ -95,6 +95,7 @@ class ArchiveService:
             root / SPOOL_DIR,
             max_bytes=self.settings.max_upload_bytes,
             ttl_s=self.settings.upload_ttl_s,
+            max_pending=self.settings.max_pending_uploads,
         )
         self.scanner: Scanner | None = (
             None if self.settings.clamd is None else ClamdScanner(self.settings.clamd)

@@ -36,6 +36,9 @@ class ArchiveSettings(BaseSettings):
     upload_ttl_s: float = Field(
         default=6 * 3600.0, gt=0, description="how long an unused upload is kept in the spool"
     )
+    max_pending_uploads: int = Field(
+        default=8, ge=1, description="unused uploads kept at a time for one department"
+    )
     audit_interval_s: float | None = Field(
         default=None,
         gt=0,

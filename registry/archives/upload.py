@@ -18,10 +18,16 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 from starlette.types import Scope
 
-from archives.spool import SpooledUpload, SpoolWriter, UploadSpool, UploadTooLarge
+from archives.spool import (
+    SpooledUpload,
+    SpoolWriter,
+    TooManyUploads,
+    UploadSpool,
+    UploadTooLarge,
+)
 from registry.auth import verify_signed_request
 from registry.deps import RegistryState
-from registry.errors import AuthenticationFailed, PayloadTooLarge
+from registry.errors import AuthenticationFailed, Conflict, PayloadTooLarge
 from registry.limits import DRAIN_BYTES
 from registry.models import Client
 from registry.threads import run_blocking
@@ -83,6 +89,7 @@ async def _drain(request: Request) -> None:
 
 async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> SpooledUpload:
     """Stream the request's body into ``spool`` as an upload of ``owner``; raises
+    Conflict (409) when ``owner`` has as many unused uploads as the spool keeps,
     PayloadTooLarge (413) past the cap and the spool's UploadDigestMismatch, leaving
     nothing behind either way (nor when the client goes away)."""
     length = declared_length(request)
@@ -90,7 +97,10 @@ async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> Spool
         raise PayloadTooLarge(
             f"the bag is larger than {spool.max_bytes} bytes", code="payload_too_large"
         )
-    writer: SpoolWriter = await run_blocking(spool.open, owner)
+    try:
+        writer: SpoolWriter = await run_blocking(spool.open, owner)
+    except TooManyUploads as exc:
+        raise Conflict(str(exc), code=exc.code) from exc
     pending = bytearray()
     more = True
     try:

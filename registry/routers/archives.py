@@ -149,7 +149,11 @@ _AUTH: dict[int | str, dict[str, Any]] = {
 @router.post(
     "/uploads",
     status_code=201,
-    responses={**_AUTH, 413: {"description": "the bag is larger than the upload cap"}},
+    responses={
+        **_AUTH,
+        409: {"description": "the department has as many unused uploads as are kept"},
+        413: {"description": "the bag is larger than the upload cap"},
+    },
     openapi_extra=UPLOAD_OPENAPI,
 )
 async def upload_bag(request: Request, state: StateDep) -> JSONResponse:

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from archives.hashing import sm3_hex
-from archives.spool import UploadDigestMismatch, UploadNotFound, UploadSpool, UploadTooLarge
+from archives.spool import (
+    TooManyUploads,
+    UploadDigestMismatch,
+    UploadNotFound,
+    UploadSpool,
+    UploadTooLarge,
+)
 
 
 def test_a_finished_upload_is_found_by_its_owner_only(tmp_path: Path) -> None:
@@ -62,3 +68,15 @@ def test_expired_uploads_are_purged(tmp_path: Path) -> None:
     os.utime(partial.partial, (past, past))
     assert spool.purge_expired() == 2
     assert spool.files() == [fresh_upload.path]
+
+
+def test_an_owner_has_a_bounded_number_of_unused_uploads(tmp_path: Path) -> None:
+    spool = UploadSpool(tmp_path / "spool", max_bytes=1000, ttl_s=60, max_pending=2)
+    first = spool.open("dept-1").finish(None)
+    writing = spool.open("dept-1")
+    with pytest.raises(TooManyUploads):
+        spool.open("dept-1")
+    spool.open("dept-2").abort()
+    writing.abort()
+    spool.remove("dept-1", first.upload_id)
+    assert spool.open("dept-1").finish(None).size == 0
