@@ -169,6 +169,9 @@ class LicensePages:
             last is not None and len(state.history) > 1 and status is not PageStatus.VALID
         )
         first = state.history[0] if state.history else None
+        changed_by, change_failed = None, False
+        if recorded_change:
+            changed_by, change_failed = self._change_signer(row, len(state.history) - 1)
         return VerifyPageView(
             status=status,
             checked_at=now,
@@ -188,12 +191,26 @@ class LicensePages:
             status_changed_at=state.changed_at if recorded_change else None,
             anchored_block=None if first is None else first.block_number,
             anchored_at=_aware(row.anchored_at),
+            status_changed_by=changed_by,
+            status_signature_failed=change_failed,
             successor_url=(
                 f"{self._site_path()}{VERIFY_PATH}/{row.successor}"
                 if status is PageStatus.CHANGED and row.successor
                 else None
             ),
         )
+
+    def _change_signer(self, row: License, sequence: int) -> tuple[PageSigner | None, bool]:
+        """Who signed the status change at history position ``sequence`` (checked on chain
+        at its block), and whether its signature failed; (None, False) for a change the
+        registry holds no signature of, or that cannot be checked now."""
+        operation = self.service.status.signed_change_at(row.identifier, sequence)
+        if operation is None:
+            return None, False
+        verdict = self.service.signers.change_verdict(row, operation)
+        if verdict.verdict is Verdict.VALID and verdict.name and verdict.uscc:
+            return PageSigner(name=verdict.name, uscc=verdict.uscc), False
+        return None, verdict.verdict is Verdict.INVALID
 
     def _site_path(self) -> str:
         """The path prefix of ``public_base_url`` (empty if none): a link on the verify

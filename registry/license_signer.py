@@ -1,14 +1,16 @@
-"""Who signed a license, checked on chain (a part of
+"""Who signed a license and its status changes, checked on chain (a part of
 :class:`registry.license_service.LicenseService`, held by it as ``signers``): the stored
 signature of the issuing department over the license's commitment — the commitment
 recomputed from the stored terms, not taken from the row — verified against the
 department's key record in IssuerRegistry at the issuing block, the same check an offline
 verifier makes of the bundle (:func:`sdk.license_status_bundle.check_signed_commitment`).
 The citizen's verify page and a license read show this verdict, never the issuer name the
-registry stored."""
+registry stored; the page also names who suspended, revoked or expired the license, its
+signature checked the same way at the change's block."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,11 +19,12 @@ from registry.caches import TtlCache
 from registry.chain_gateway import ContractsNotDeployed
 from registry.department_keys import department_key_claims
 from registry.license_schemas import LicenseSignerPublic
-from registry.models import License
+from registry.models import License, LicenseOperation
 from sdk.bundle_links import BundleFormatError, DepartmentClaim
 from sdk.chain_reader import CallReverted, ChainUnavailable, RpcCallFailed
 from sdk.license_signing import NO_PREDECESSOR, license_commitment
 from sdk.license_status_bundle import DepartmentSignatureInvalid, check_signed_commitment
+from sdk.license_status_signing import StatusAction, license_status_commitment
 from sdk.trust_types import Verdict
 
 if TYPE_CHECKING:
@@ -83,20 +86,84 @@ class LicenseSigners:
             return _unsigned()
         if row.block_number is None:
             return SignerVerdict(Verdict.UNAVAILABLE, None, None, "not on chain yet")
+        department_key, signature = row.department_key, row.department_signature
+
+        def commitment() -> bytes:
+            predecessor = (
+                NO_PREDECESSOR if row.predecessor is None else license_id_hash(row.predecessor)
+            )
+            return license_commitment(
+                bytes.fromhex(department_key),
+                bytes.fromhex(row.id_hash),
+                bytes.fromhex(row.holder_commitment),
+                bytes.fromhex(row.metadata_hash),
+                row.valid_until,
+                predecessor,
+            )
+
         key = (
+            "issue",
             row.identifier,
             row.id_hash,
             row.department,
-            row.department_key,
-            row.department_signature,
+            department_key,
+            signature,
             row.holder_commitment,
             row.metadata_hash,
             row.valid_until,
             row.predecessor,
             row.block_number,
         )
+        return self._cached(key, department_key, signature, commitment, row.block_number, row)
+
+    def change_verdict(self, row: License, operation: LicenseOperation) -> SignerVerdict:
+        """Who signed the status change ``operation`` of the license ``row``, checked on
+        chain at the change's block."""
+        department_key, signature = operation.department_key, operation.department_signature
+        if department_key is None or signature is None or operation.sequence is None:
+            return _unsigned()
+        if operation.block_number is None:
+            return SignerVerdict(Verdict.UNAVAILABLE, None, None, "not on chain yet")
+        sequence = operation.sequence
+
+        def commitment() -> bytes:
+            return license_status_commitment(
+                bytes.fromhex(department_key),
+                self.gateway.chain_id(),
+                bytes.fromhex(row.id_hash),
+                StatusAction.named(operation.action),
+                operation.reason,
+                sequence,
+            )
+
+        key = (
+            "status",
+            row.identifier,
+            row.id_hash,
+            row.department,
+            department_key,
+            signature,
+            operation.action,
+            operation.reason,
+            sequence,
+            operation.block_number,
+        )
+        return self._cached(key, department_key, signature, commitment, operation.block_number, row)
+
+    def _cached(
+        self,
+        key: tuple[object, ...],
+        department_key: str,
+        signature: str,
+        commitment: Callable[[], bytes],
+        height: int,
+        row: License,
+    ) -> SignerVerdict:
         try:
-            return self._cache.get_or_load(key, lambda: self._check(row, row.block_number or 0))
+            return self._cache.get_or_load(
+                key,
+                lambda: self._check(department_key, signature, commitment, height, row.department),
+            )
         except (
             ChainUnavailable,
             RpcCallFailed,
@@ -108,54 +175,43 @@ class LicenseSigners:
                 Verdict.UNAVAILABLE, None, None, f"the chain cannot be read: {exc}"
             )
 
-    def _check(self, row: License, height: int) -> SignerVerdict:
+    def _check(
+        self,
+        key_hex: str,
+        signature_hex: str,
+        commitment: Callable[[], bytes],
+        height: int,
+        department: str,
+    ) -> SignerVerdict:
+        """The verdict on ``signature_hex`` by ``key_hex`` over ``commitment()`` for
+        ``department``, against the key's IssuerRegistry record at block ``height``."""
         try:
-            department_key = bytes.fromhex(row.department_key or "")
-            predecessor = (
-                NO_PREDECESSOR if row.predecessor is None else license_id_hash(row.predecessor)
-            )
-            commitment = license_commitment(
-                department_key,
-                bytes.fromhex(row.id_hash),
-                bytes.fromhex(row.holder_commitment),
-                bytes.fromhex(row.metadata_hash),
-                row.valid_until,
-                predecessor,
-            )
+            department_key = bytes.fromhex(key_hex)
+            signed = commitment()
         except ValueError as exc:
             return SignerVerdict(Verdict.INVALID, None, None, f"malformed signature: {exc}")
         claims = department_key_claims(self.gateway, [department_key.hex()], height)
         found = claims[department_key.hex()]
         try:
             claim = DepartmentClaim.from_json(
-                {
-                    "signature": "0x" + (row.department_signature or ""),
-                    "name": found["name"],
-                    "key": found["key"],
-                }
+                {"signature": "0x" + signature_hex, "name": found["name"], "key": found["key"]}
             )
             signed_by = check_signed_commitment(
                 claim,
                 department_key,
-                commitment,
+                signed,
                 chain_id=self.gateway.chain_id(),
                 height=height,
                 issuer_registry=bytes(self.gateway.contracts().issuer_registry),
             )
-        except (
-            DepartmentSignatureInvalid,
-            BundleFormatError,
-            KeyError,
-            TypeError,
-            ValueError,
-        ) as exc:
+        except _REFUSED as exc:
             return SignerVerdict(Verdict.INVALID, None, None, str(exc))
-        if signed_by.uscc != row.department:
+        if signed_by.uscc != department:
             return SignerVerdict(
                 Verdict.INVALID,
                 None,
                 None,
-                f"signed by {signed_by.uscc}, not by the issuing department {row.department}",
+                f"signed by {signed_by.uscc}, not by the issuing department {department}",
             )
         return SignerVerdict(
             Verdict.VALID,

@@ -221,6 +221,22 @@ class LicenseStatusChanges:
             session.expunge_all()
         return rows
 
+    def signed_change_at(self, identifier: str, sequence: int) -> LicenseOperation | None:
+        """The confirmed signed status change of the license that took history position
+        ``sequence``, if the registry made one."""
+        with self.db.read_session() as session:
+            row = session.scalars(
+                select(LicenseOperation).where(
+                    LicenseOperation.identifier == identifier,
+                    LicenseOperation.sequence == sequence,
+                    LicenseOperation.state == OperationState.CONFIRMED.value,
+                    LicenseOperation.department_signature.is_not(None),
+                )
+            ).first()
+            if row is not None:
+                session.expunge(row)
+        return row
+
     def public(self, identifier: str) -> list[StatusChangePublic]:
         """The license's signed status changes, oldest first, with their signatures."""
         return [

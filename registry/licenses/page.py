@@ -144,6 +144,12 @@ class VerifyPageView:
     signed_by: PageSigner | None = None
     """The department whose signature over the license verified against its key on chain
     at the issuing block; None for a license issued before departments signed."""
+    status_changed_by: PageSigner | None = None
+    """For SUSPENDED, REVOKED or EXPIRED: the department whose signature over that change
+    verified on chain at the change's block."""
+    status_signature_failed: bool = False
+    """The signature of the last status change does not verify (the status stands: it is
+    what the chain says; who made it cannot be confirmed)."""
 
     def __post_init__(self) -> None:
         try:
@@ -212,6 +218,12 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             ),
         },
         "signed_by": "由 {name} ({uscc}) 签发，签名有效",
+        "changed_by": {
+            PageStatus.SUSPENDED: "由 {name} ({uscc}) 暂停，签名有效",
+            PageStatus.REVOKED: "由 {name} ({uscc}) 撤销，签名有效",
+            PageStatus.EXPIRED: "由 {name} ({uscc}) 确认过期，签名有效",
+        },
+        "change_signature_failed": "该状态变更的部门签名未通过核验，无法确认由谁作出。",
         "unsigned": "签发时发证部门尚未签名，仅有链上登记。",
         "reason": "原因",
         "successor": "查看新版本",
@@ -266,6 +278,15 @@ _TEXTS: Mapping[str, Mapping[str, Any]] = {
             ),
         },
         "signed_by": "Issued by {name} ({uscc}); signature valid",
+        "changed_by": {
+            PageStatus.SUSPENDED: "Suspended by {name} ({uscc}); signature valid",
+            PageStatus.REVOKED: "Revoked by {name} ({uscc}); signature valid",
+            PageStatus.EXPIRED: "Marked expired by {name} ({uscc}); signature valid",
+        },
+        "change_signature_failed": (
+            "The department's signature on this status change does not verify: who made it "
+            "cannot be confirmed."
+        ),
         "unsigned": "Issued before departments signed: recorded on chain only.",
         "reason": "Reason",
         "successor": "View the new version",
@@ -381,6 +402,14 @@ def render_verify_page(view: VerifyPageView, lang: str = DEFAULT_LANGUAGE) -> st
         signature = texts["signed_by"].format(name=view.signed_by.name, uscc=view.signed_by.uscc)
     elif view.status in _KNOWN_LICENSE:
         signature = texts["unsigned"]
+    change_signature = None
+    changed_by = view.status_changed_by
+    if changed_by is not None and view.status in texts["changed_by"]:
+        change_signature = texts["changed_by"][view.status].format(
+            name=changed_by.name, uscc=changed_by.uscc
+        )
+    elif view.status_signature_failed:
+        change_signature = texts["change_signature_failed"]
     return (
         _environment()
         .get_template("verify.html")
@@ -392,6 +421,7 @@ def render_verify_page(view: VerifyPageView, lang: str = DEFAULT_LANGUAGE) -> st
             icon=_icon(view.status),
             reason=reason,
             signature=signature,
+            change_signature=change_signature,
             rows=_rows(view, lang),
             checked_at=_format_time(view.checked_at),
         )

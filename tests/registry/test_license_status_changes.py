@@ -18,11 +18,11 @@ from test_licenses import Registry, counts, license_request, make_registry, new_
 
 from chain.crypto import PrivateKey
 from contracts.trust import Reason
-from registry.models import License
+from registry.models import License, LicenseOperation
 from registry.settings import RegistrySettings
-from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
+from sdk.bundle import BundleFormatError, LicenseBundle, LicenseLink, verify_license_bundle
 from sdk.chain_reader import ChainReader
-from sdk.license_status_bundle import verify_status_changes
+from sdk.license_status_bundle import MAX_STATUS_CHANGES, verify_status_changes
 from sdk.license_status_signing import StatusAction, sign_status_change
 from sdk.trust import RegistryError, TrustClient
 
@@ -135,6 +135,18 @@ def test_signed_status_changes_round_trip_into_the_offline_bundle(
     raw = registry.get(f"/v1/licenses/{issued.identifier}/bundle").json()
     assert LicenseBundle.from_json(json.loads(json.dumps(raw))) == bundle
     assert bundle.version == 3
+    # A version 2 bundle (before status changes were signed) still reads; the versions
+    # and the statusChanges member go together, and the list is bounded.
+    as_version_2 = {k: v for k, v in raw.items() if k != "statusChanges"} | {"version": 2}
+    assert LicenseBundle.from_json(as_version_2).status_changes == ()
+    for malformed in (
+        {**as_version_2, "statusChanges": raw["statusChanges"]},
+        {**raw, "version": 3, "statusChanges": None},
+        {k: v for k, v in raw.items() if k != "statusChanges"},
+        {**raw, "statusChanges": raw["statusChanges"][:1] * (MAX_STATUS_CHANGES + 1)},
+    ):
+        with pytest.raises(BundleFormatError):
+            LicenseBundle.from_json(malformed)
     with ChainReader(trust_chain.chain.url) as reader:
         validator_set, chain_id = reader.validators(), reader.chain_id()
     license_registry = bytes.fromhex(trust_chain.addresses["license_registry"][2:])
@@ -240,3 +252,27 @@ def test_a_retried_status_change_is_replayed_not_made_twice(registry: Registry) 
             issued.identifier, reason=Reason.LEGAL_DECISION, idempotency_key="suspend-once"
         )
     assert (conflict.value.status_code, conflict.value.code) == (409, "idempotency_conflict")
+
+
+def test_the_page_names_who_suspended_the_license_and_refuses_a_forged_change(
+    registry: Registry,
+) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    client.suspend_license(issued.identifier, reason=Reason.UNDER_INVESTIGATION)
+    suspended = page(registry, issued.identifier).text
+    assert "<span>暂停</span>" in suspended
+    assert f"由 {CLIENT_DEPARTMENT_NAME} ({CLIENT_USCC}) 暂停，签名有效" in suspended
+
+    with registry.db.session() as session:
+        session.execute(
+            update(LicenseOperation)
+            .where(
+                LicenseOperation.identifier == issued.identifier,
+                LicenseOperation.action == "suspend",
+            )
+            .values(department_signature=registry.key.sign(b"not this change").hex())
+        )
+    forged = page(registry, issued.identifier).text
+    assert "<span>暂停</span>" in forged and "该状态变更的部门签名未通过核验" in forged
+    assert "暂停，签名有效" not in forged

@@ -298,3 +298,15 @@ def test_a_failed_signature_names_no_issuer_and_never_says_valid() -> None:
         _view(PageStatus.SIGNATURE_INVALID, signed_by=SIGNER)
     with pytest.raises(InvalidPageView):
         _view(PageStatus.SIGNATURE_INVALID, issuer_name="北京市市场监督管理局")
+
+
+def test_the_page_names_who_made_the_status_change_or_that_its_signature_fails() -> None:
+    revoked = _view(PageStatus.REVOKED, signed_by=SIGNER, status_changed_by=SIGNER)
+    assert "由 示例市市场监督管理局 (11220000013544541J) 撤销，签名有效" in render_verify_page(
+        revoked
+    )
+    assert "Revoked by 示例市市场监督管理局" in render_verify_page(revoked, "en")
+    suspended = _view(PageStatus.SUSPENDED, status_changed_by=SIGNER)
+    assert "暂停，签名有效" in render_verify_page(suspended)
+    failed = render_verify_page(_view(PageStatus.REVOKED, status_signature_failed=True))
+    assert "<span>已撤销</span>" in failed and "该状态变更的部门签名未通过核验" in failed
