@@ -61,6 +61,21 @@ class LicenseSigningFacts(BaseModel):
     issuerCodes: list[str] = Field(description="issuer codes its identifiers may carry")
 
 
+class StatusChangePublic(BaseModel):
+    """One status change of a license its department signed, as the registry keeps it."""
+
+    action: str = Field(description="suspend, resume, revoke or expire")
+    reason: int
+    sequence: int = Field(description="the history position it took on chain")
+    commitment: str
+    department_key: str
+    department_signature: str
+    state: str = Field(description="pending, sent, confirmed or reverted")
+    tx_hash: str
+    block_number: int | None
+    created_at: datetime
+
+
 class DepartmentLicensePublic(BaseModel):
     """One license a department signed, as an auditor lists it."""
 
@@ -74,6 +89,9 @@ class DepartmentLicensePublic(BaseModel):
     tx_hash: str | None
     block_number: int | None
     created_at: datetime
+    status_changes: list[StatusChangePublic] = Field(
+        default_factory=list, description="its status changes the department signed"
+    )
 
 
 class DepartmentLicensesPublic(BaseModel):
@@ -110,21 +128,6 @@ class SignedLicenseStatusChange(BaseModel):
         "resume 2, revoke 3, expire 4) + the reason (2 bytes) + sequence (8 bytes), all "
         "big-endian (sdk.license_status_signing)",
     )
-
-
-class StatusChangePublic(BaseModel):
-    """One status change of a license its department signed, as the registry keeps it."""
-
-    action: str = Field(description="suspend, resume, revoke or expire")
-    reason: int
-    sequence: int = Field(description="the history position it took on chain")
-    commitment: str
-    department_key: str
-    department_signature: str
-    state: str = Field(description="pending, sent, confirmed or reverted")
-    tx_hash: str
-    block_number: int | None
-    created_at: datetime
 
 
 class LicenseSignerPublic(BaseModel):

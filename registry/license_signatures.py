@@ -1,7 +1,7 @@
 """Licenses signed by their department: the check of the department's signature over a
 license's commitment at issue (the commitment recomputed from the request, as
 :mod:`sdk.license_signing` computes it), and the auditor's listing of what a department
-signed."""
+signed: its licenses, each with the status changes it signed."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from registry.license_schemas import (
     DepartmentLicensePublic,
     DepartmentLicensesPublic,
     SignedLicenseCreate,
+    StatusChangePublic,
 )
-from registry.models import Client, License
+from registry.license_status import status_change_public
+from registry.models import Client, License, LicenseOperation
 from sdk.bundle_links import department_sign_bytes
 from sdk.license_metadata import LicenseMetadata
 from sdk.license_signing import LicenseTerms, license_terms
@@ -99,6 +101,17 @@ def department_licenses(
             .order_by(License.identifier)
             .limit(limit + 1)
         ).all()
+        identifiers = [row.identifier for row in rows[:limit]]
+        changes: dict[str, list[StatusChangePublic]] = {name: [] for name in identifiers}
+        for operation in session.scalars(
+            select(LicenseOperation)
+            .where(
+                LicenseOperation.identifier.in_(identifiers),
+                LicenseOperation.department_signature.is_not(None),
+            )
+            .order_by(LicenseOperation.id)
+        ):
+            changes[operation.identifier].append(status_change_public(operation))
         page = [
             DepartmentLicensePublic(
                 identifier=row.identifier,
@@ -111,6 +124,7 @@ def department_licenses(
                 tx_hash=row.tx_hash,
                 block_number=row.block_number,
                 created_at=_aware(row.created_at),
+                status_changes=changes[row.identifier],
             )
             for row in rows[:limit]
         ]

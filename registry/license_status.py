@@ -107,6 +107,22 @@ def status_signature(
     return StatusSignature(key_bytes, commitment, signature, payload.sequence)
 
 
+def status_change_public(row: LicenseOperation) -> StatusChangePublic:
+    """A signed status change as a license read (or an auditor's listing) shows it."""
+    return StatusChangePublic(
+        action=row.action,
+        reason=row.reason,
+        sequence=row.sequence or 0,
+        commitment=row.commitment or "",
+        department_key=row.department_key or "",
+        department_signature=row.department_signature or "",
+        state=row.state,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        created_at=_aware(row.created_at) or row.created_at,
+    )
+
+
 class LicenseStatusChanges:
     """The signed status changes of one license service."""
 
@@ -239,21 +255,7 @@ class LicenseStatusChanges:
 
     def public(self, identifier: str) -> list[StatusChangePublic]:
         """The license's signed status changes, oldest first, with their signatures."""
-        return [
-            StatusChangePublic(
-                action=row.action,
-                reason=row.reason,
-                sequence=row.sequence or 0,
-                commitment=row.commitment or "",
-                department_key=row.department_key or "",
-                department_signature=row.department_signature or "",
-                state=row.state,
-                tx_hash=row.tx_hash,
-                block_number=row.block_number,
-                created_at=_aware(row.created_at) or row.created_at,
-            )
-            for row in self._signed_operations(identifier)
-        ]
+        return [status_change_public(row) for row in self._signed_operations(identifier)]
 
     def bundle_entries(self, identifier: str) -> list[dict[str, Any]]:
         """The ``statusChanges`` of the license's bundle: each confirmed signed change with
@@ -312,4 +314,10 @@ class LicenseStatusChanges:
         return loaded
 
 
-__all__ = ["STATUS_ACTIONS", "LicenseStatusChanges", "StatusSignature", "status_signature"]
+__all__ = [
+    "STATUS_ACTIONS",
+    "LicenseStatusChanges",
+    "StatusSignature",
+    "status_change_public",
+    "status_signature",
+]

@@ -169,6 +169,13 @@ def test_signed_status_changes_round_trip_into_the_offline_bundle(
             CLIENT_USCC,
             CLIENT_DEPARTMENT_NAME,
         )
+    # The auditor's listing of what the department vouched for shows the same changes.
+    listed = client.department_licenses(CLIENT_USCC, limit=1_000)
+    (entry,) = [e for e in listed.licenses if e["identifier"] == issued.identifier]
+    assert [change["commitment"] for change in entry["status_changes"]] == [
+        change.commitment(chain_id, bundle.license.id_hash).hex()
+        for change in bundle.status_changes
+    ]
     assert [v.change.reason for v in verdicts] == [
         Reason.UNDER_INVESTIGATION,
         Reason.RESTORED,
