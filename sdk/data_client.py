@@ -442,6 +442,27 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
         """As :meth:`DataClient.read`."""
         return await self._read(read_call(authorization_id, item, purpose, resource))
 
+    async def authorizations_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[Authorization]:
+        """As :meth:`DataClient.authorizations_page`."""
+        return await self._run(page_call("/v1/authorizations", _authorizations, limit, after))
+
+    async def authorizations(self) -> list[Authorization]:
+        """As :meth:`DataClient.authorizations`."""
+        return await _walk_async(lambda after: self.authorizations_page(after=after))
+
+    async def stream_page(
+        self, authorization_id: str, *, limit: int | None = None, after: str | None = None
+    ) -> Page[AccessRecord]:
+        """As :meth:`DataClient.stream_page`."""
+        path = _path(authorization_id, "/accesses")
+        return await self._run(page_call(path, _accesses, limit, after))
+
+    async def stream(self, authorization_id: str) -> list[AccessRecord]:
+        """As :meth:`DataClient.stream`."""
+        return await _walk_async(lambda after: self.stream_page(authorization_id, after=after))
+
     async def tracker_accesses_page(
         self, *, limit: int | None = None, after: str | None = None
     ) -> Page[AccessRecord]:

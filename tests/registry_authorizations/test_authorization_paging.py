@@ -7,12 +7,14 @@ bounds, is refused with 422."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from registry_harness import CLIENT_USCC, TrustChain, registry_settings
 from sharing_harness import (
@@ -34,7 +36,7 @@ from registry.authorizations.paging import MAX_LIMIT
 from registry.authorizations.schemas import AuthorizationCreate
 from registry.authorizations.service import request_authorization
 from registry.models import Client
-from sdk.data_client import DataClient
+from sdk.data_client import AsyncDataClient, DataClient
 
 ORIGINAL_AUTHORIZATIONS = 240
 ORIGINAL_ACCESSES = 300
@@ -181,6 +183,21 @@ def test_a_stream_is_walked_in_chain_order_while_it_grows(scenario: Scenario) ->
     assert positions == list(range(len(walked)))
     assert [a.record_id for a in walked[: len(originals)]] == originals
     DataClient.verify_stream(walked)
+    # The async client walks the same pages.
+    transport = httpx.ASGITransport(app=scenario.http.app)
+
+    async def walk() -> list[str]:
+        http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+        party = scenario.recipient
+        async with AsyncDataClient(
+            "http://testserver", party.client_id, party.key, http_client=http
+        ) as department:
+            return [access.record_id for access in await department.stream(authorization_id)]
+
+    # (with what was appended after the walk above ended)
+    walked_again = asyncio.run(walk())
+    assert walked_again[: len(walked)] == [access.record_id for access in walked]
+    assert len(walked_again) == len(walked) + 5
 
 
 def test_the_accesses_to_an_enterprises_data_are_walked_once_each(scenario: Scenario) -> None:
