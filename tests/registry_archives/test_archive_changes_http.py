@@ -24,8 +24,10 @@ from sqlalchemy import select
 
 from archives.audit import FindingKind
 from archives.custody import EventType, Outcome
+from archives.four_properties import Stage
 from archives.hashing import new_hasher
-from archives.ingest import DisposalApproval
+from archives.ingest import DisposalApproval, check_submission, dispose, store_version
+from archives.store import Lineage
 from archives.submission import sign_bag, sign_disposal, upload_headers
 from chain.crypto import PrivateKey
 from registry.app import create_app
@@ -462,3 +464,55 @@ def test_the_registry_runs_the_audits_on_schedule(
                 audits = session.query(ArchiveAuditRow).count()
         assert audits >= 2
         assert http.get("/v1/archives/health").json()["status"] == "ok"
+
+
+def test_a_migration_and_a_disposal_cut_short_by_a_crash_are_finished_by_asking_again(
+    served: Served,
+) -> None:
+    info = {"档号": "J001-WS·2012-D10-BGS-0001", "形成时间": "2012", "保管期限": "10年"}
+    ingested = _ingest(served, "crash", None, **info)
+    package_id = ingested["packageId"]
+    files = standard_files()
+    files["0004.txt"] = "迁移后的文本\n".encode()
+    migrated = _zip(served, "crash-migrated", files, **info)
+    lineage = Lineage(1, ingested["root"], "iconv", "2.36", {"to": "UTF-8"})
+    # The new version reached the store; the database never heard of it.
+    reading, report = check_submission(
+        migrated, served.work / "crash-scratch", stage=Stage.PRESERVATION, now=datetime.now(UTC)
+    )
+    store_version(
+        served.service.store, reading, report, package_id=package_id, version=2, lineage=lineage
+    )
+    records = sign_bag(migrated, CLIENT_KEY, served.chain_id, served.work / "c", version=2)
+    upload = served.upload(migrated).json()["upload"]
+    answer = served.post(
+        f"/v1/archives/packages/{package_id}/migrations",
+        {
+            "upload": upload,
+            "tool": "iconv",
+            "toolVersion": "2.36",
+            "parameters": {"to": "UTF-8"},
+            "records": records.records,
+        },
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["root"] == records.root
+    roots = [ingested["root"], records.root]
+
+    # The package was destroyed; the database never heard of it.
+    approval = _approval()
+    dispose(
+        served.service.store,
+        package_id,
+        approval,
+        carried_out_by="区行政审批局 (11100000000013338W)",
+        today=datetime.now(UTC).date(),
+    )
+    finished = served.post(
+        f"/v1/archives/packages/{package_id}/disposal",
+        _disposal(served, package_id, approval, roots),
+    )
+    assert finished.status_code == 200, finished.text
+    assert [v["root"] for v in finished.json()["destroyed"]] == roots
+    last = served.service.history(package_id)[-1]
+    assert last.event_type is EventType.DISPOSAL and last.detail["destroyedRoots"] == roots
