@@ -62,10 +62,9 @@ async def authenticate_streamed(request: Request, state: RegistryState) -> Clien
     spent; raises AuthenticationFailed (401) without reading the body."""
     declared = request.headers.get(CONTENT_SM3_HEADER, "")
     if not _HEX_SM3.fullmatch(declared):
-        # The usual checks first: an unsigned request hears what every route says.
-        await verify_signed_request(request, state.clients, state.settings, body_sm3="")
         raise AuthenticationFailed(
-            f"declare the body's hex SM3 in {CONTENT_SM3_HEADER}", code="missing_credentials"
+            f"declare the body's hex SM3 in {CONTENT_SM3_HEADER} and sign over it",
+            code="missing_credentials",
         )
     signed = await verify_signed_request(
         request, state.clients, state.settings, body_sm3=declared.lower()

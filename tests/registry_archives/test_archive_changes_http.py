@@ -176,6 +176,14 @@ def test_an_upload_over_the_cap_is_refused_and_leaves_nothing(served: Served) ->
     assert mismatch.json()["error"]["code"] == "body_digest_mismatch"
     unsigned = served.http.post("/v1/archives/uploads", content=small)
     assert unsigned.status_code == 401
+    undeclared = served.http.post(
+        "/v1/archives/uploads", content=small, headers={**headers, CONTENT_SM3_HEADER: "x"}
+    )
+    assert undeclared.status_code == 401
+    assert undeclared.json()["error"]["code"] == "missing_credentials"
+    replayed = served.http.post("/v1/archives/uploads", content=small, headers=headers)
+    assert replayed.status_code == 401
+    assert replayed.json()["error"]["code"] == "replayed_nonce"
     assert spool.files() == []
 
 
