@@ -234,14 +234,6 @@ class LicenseChange(BaseModel):
     reason: int = Field(default=4, ge=0, le=65535, description="reason code (default 4)")
 
 
-class LicenseStatusChange(BaseModel):
-    """``POST /v1/licenses/{identifier}/suspend|resume|revoke|expire``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reason: int = Field(ge=0, le=65535, description="reason code (contracts.trust.Reason)")
-
-
 class TokenRequest(BaseModel):
     """``POST /v1/licenses/{identifier}/token``."""
 
