@@ -151,6 +151,11 @@ class LicensePages:
         status = page_status(state.status)
         if status is PageStatus.NOT_FOUND:
             return VerifyPageView(status, now, identifier=row.identifier)
+        if row.block_number is None:
+            # On chain, but its receipt not applied yet (a write answered 202 and nothing
+            # read it since): apply it, for the signature is checked at that block.
+            self.service.drive_pending(row.identifier)
+            row = self.service.stored(row.identifier)
         signer = self.service.signers.verdict(row)
         if signer.verdict is Verdict.UNAVAILABLE:
             return VerifyPageView(PageStatus.UNAVAILABLE, now, identifier=row.identifier)

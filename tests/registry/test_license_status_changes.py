@@ -283,3 +283,27 @@ def test_the_page_names_who_suspended_the_license_and_refuses_a_forged_change(
     forged = page(registry, issued.identifier).text
     assert "<span>暂停</span>" in forged and "该状态变更的部门签名未通过核验" in forged
     assert "暂停，签名有效" not in forged
+
+
+def test_the_page_applies_a_receipt_not_seen_yet_before_checking_the_signature(
+    registry: Registry,
+) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    # As if the issuing request had answered 202 and nothing had read the license since.
+    with registry.db.session() as session:
+        session.execute(
+            update(LicenseOperation)
+            .where(LicenseOperation.identifier == issued.identifier)
+            .values(state="sent", block_number=None)
+        )
+        session.execute(
+            update(License)
+            .where(License.identifier == issued.identifier)
+            .values(status="pending", block_number=None, anchored_at=None)
+        )
+    shown = page(registry, issued.identifier)
+    assert shown.status_code == 200 and SIGNED_BY in shown.text
+    with registry.db.session() as session:
+        row = session.get_one(License, issued.identifier)
+        assert (row.status, row.block_number) == ("issued", issued.block_number)
