@@ -385,10 +385,17 @@ class LicenseService:
                 session.flush()
                 operation_id = operation.id
         except IntegrityError:
-            # A concurrent request won: the same idempotency key, or the same identifier.
+            # A concurrent request won: the same idempotency key, the same identifier, or
+            # (a status change) the same history position.
             replay = self._replay(client, idempotency_key, req_hash, base_url)
             if replay is not None:
                 return replay
+            if signature is not None:
+                raise Conflict(
+                    f"another status change took history position {signature.sequence}; "
+                    "read the license and sign again",
+                    code="stale_status_sequence",
+                ) from None
             raise Conflict("the license exists already", code="license_exists") from None
         self.drive(operation_id, wait=RECEIPT_WAIT_S)
         return WriteOutcome(self.reads.operation_view(client, operation_id, base_url), created=True)

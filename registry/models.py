@@ -288,6 +288,9 @@ class LicenseOperation(Base):
     __tablename__ = "license_operations"
     __table_args__ = (
         UniqueConstraint("client_id", "idempotency_key", name="uq_license_ops_client_idempotency"),
+        # One signed status change per history position of a license: two requests signed
+        # for the same position cannot both be sent.
+        UniqueConstraint("identifier", "sequence", name="uq_license_ops_identifier_sequence"),
     )
 
     id: Mapped[int] = mapped_column(SEQUENCE_TYPE, primary_key=True, autoincrement=True)
