@@ -100,6 +100,9 @@ class LicenseOutbox:
             operation = session.get_one(LicenseOperation, operation_id)
             operation.state, operation.error = OperationState.REVERTED.value, error
             operation.updated_at = _now()
+            # A reverted status change took no history position: free it for the next one
+            # (its signed commitment, kept, still names the position it was signed for).
+            operation.sequence = None
             created = operation.new_identifier or (
                 operation.identifier if operation.action == LicenseAction.ISSUE.value else None
             )

@@ -66,7 +66,9 @@ class StatusChangePublic(BaseModel):
 
     action: str = Field(description="suspend, resume, revoke or expire")
     reason: int
-    sequence: int = Field(description="the history position it took on chain")
+    sequence: int | None = Field(
+        description="the history position it takes on chain (null: it reverted, took none)"
+    )
     commitment: str
     department_key: str
     department_signature: str

@@ -112,7 +112,7 @@ def status_change_public(row: LicenseOperation) -> StatusChangePublic:
     return StatusChangePublic(
         action=row.action,
         reason=row.reason,
-        sequence=row.sequence or 0,
+        sequence=row.sequence,
         commitment=row.commitment or "",
         department_key=row.department_key or "",
         department_signature=row.department_signature or "",

@@ -7,6 +7,7 @@ signature's verdict, and refuses to say 有效 once the stored signature is tamp
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from test_licenses import Registry, counts, license_request, make_registry, new_
 
 from chain.crypto import PrivateKey
 from contracts.trust import Reason
+from registry.license_service import LicenseService
 from registry.models import License, LicenseOperation
 from registry.settings import RegistrySettings
 from sdk.bundle import BundleFormatError, LicenseBundle, LicenseLink, verify_license_bundle
@@ -307,3 +309,53 @@ def test_the_page_applies_a_receipt_not_seen_yet_before_checking_the_signature(
     with registry.db.session() as session:
         row = session.get_one(License, issued.identifier)
         assert (row.status, row.block_number) == ("issued", issued.block_number)
+
+
+def stored_operation(registry: Registry, identifier: str, sequence: int, state: str) -> int:
+    """A signed suspension of ``identifier`` at ``sequence`` as the registry stores one."""
+    now = datetime.datetime.now(datetime.UTC)
+    with registry.db.session() as session:
+        operation = LicenseOperation(
+            identifier=identifier,
+            client_id=registry.client_id,
+            action="suspend",
+            reason=1,
+            idempotency_key=f"stored-{sequence}-{state}",
+            request_hash="00" * 32,
+            state=state,
+            raw_tx="00",
+            tx_hash="00" * 32,
+            created_at=now,
+            updated_at=now,
+            department_key=registry.key.public_key.to_bytes().hex(),
+            department_signature="00",
+            commitment="00" * 32,
+            sequence=sequence,
+        )
+        session.add(operation)
+        session.flush()
+        return operation.id
+
+
+def test_one_signed_change_per_history_position_and_a_reverted_one_takes_none(
+    registry: Registry,
+) -> None:
+    client = registry.trust_client()
+    issued = client.issue_license(license_request())
+    service: LicenseService = registry.http.app.state.licenses  # type: ignore[attr-defined]
+
+    # Position 1 already held by a stored change (as a concurrent request would hold it):
+    # a change signed for it is refused before it is sent.
+    taken = stored_operation(registry, issued.identifier, 1, "confirmed")
+    with pytest.raises(RegistryError) as refused:
+        client.suspend_license(issued.identifier)
+    assert (refused.value.status_code, refused.value.code) == (409, "stale_status_sequence")
+    assert history_length(client, issued.identifier) == 1
+
+    # Had that change reverted on chain, it took no position: the next one may.
+    with registry.db.session() as session:
+        session.get_one(LicenseOperation, taken).state = "sent"
+    service.outbox._apply_revert(taken, b"")
+    suspended = client.suspend_license(issued.identifier)
+    assert suspended.recorded_status == "suspended"
+    assert history_length(client, issued.identifier) == 2
