@@ -99,10 +99,15 @@ class RegistrySigner:
 
     def ensure_log_client(self) -> str:
         """The id of the log client, registered on first use (under the USCC IssuerRegistry
-        gives the registry's key)."""
+        gives the registry's key). The first call also loads the signing key and the chain
+        id: callers make it before opening the transaction that signs, which must not wait
+        on them (reading the chain id the first time opens a write transaction of its own,
+        which on SQLite would wait for the one already open in the same thread)."""
         with self._lock:
             if self._client_ready:
                 return LOG_CLIENT_ID
+            self.chain_id()
+            self.gateway.signer()
             with self.db.session() as session:
                 if session.get(Client, LOG_CLIENT_ID) is None:
                     reader = self.gateway.reader
