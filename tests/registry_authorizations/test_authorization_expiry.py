@@ -1,8 +1,9 @@
 """Expiry as an event, on a fixed clock: an authorization whose window ends (at the exact
 second) or whose every use was made gets one anchored ``expire`` event, recorded by the
 expiry worker; never before, never twice, not even with two registry processes racing for
-it on one database; a revoked or never-granted authorization never expires; the subject's
-tracker (API and the citizen's page) shows the expiry.
+it on one database (a second engine in this process, and a second process started for the
+test); a revoked or never-granted authorization never expires; the subject's tracker (API
+and the citizen's page) shows the expiry.
 
 The module holds the expiry lease itself, so the app's own worker waits and every expiry
 here is recorded by the calls the tests make (the lease test shows that it waits)."""
@@ -10,13 +11,17 @@ here is recorded by the calls the tests make (the lease test shows that it waits
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_harness import CLIENT_USCC, TrustChain, registry_settings
+from registry_harness import CLIENT_USCC, TrustChain, registry_environment, registry_settings
 from sharing_harness import (
     CITIZEN_ID,
     RECIPIENT_USCC,
@@ -226,6 +231,37 @@ def test_two_processes_on_one_database_record_each_expiry_once(
     finally:
         other_gateway.close()
         other_db.close()
+
+
+def test_a_second_registry_process_records_none_twice(
+    scenario: Scenario, settings: RegistrySettings, clock: list[float]
+) -> None:
+    end = int(clock[0]) + 1_000
+    ids = [scenario.granted(valid_until=end)["id"] for _ in range(8)]
+    clock[0] = float(end)
+    racer = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("expiry_racer.py")), str(end), *ids],
+        env=registry_environment(settings),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert racer.stdin is not None and racer.stdout is not None
+        assert racer.stdout.readline().strip() == "ready"
+        racer.stdin.write("go\n")
+        racer.stdin.flush()
+        ours = [record_expiry(scenario.gateway.sharing, found) for found in reversed(ids)]
+        theirs = json.loads(racer.stdout.readline())
+        assert racer.wait(60) == 0
+    finally:
+        if racer.poll() is None:
+            racer.kill()
+            racer.wait()
+    ours.reverse()
+    assert [a != b for a, b in zip(ours, theirs, strict=True)] == [True] * len(ids)
+    for found in ids:
+        assert len(expire_events(scenario, found)) == 1
 
 
 def test_the_worker_records_expiries_round_after_round(
