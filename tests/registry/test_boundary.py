@@ -17,6 +17,7 @@ from registry_harness import CLIENT_USCC, row_counts
 
 from chain.crypto import PrivateKey, sm3
 from registry.app import create_app
+from registry.archives.upload import streams_its_body
 from registry.cli import add_client
 from registry.db import Database
 from registry.limits import MAX_METADATA_BYTES, MAX_METADATA_DEPTH, MAX_REQUEST_JSON_DEPTH
@@ -71,6 +72,11 @@ def every_operation(app: Any) -> list[tuple[str, str]]:
     return operations
 
 
+def reaches_its_route_unread(method: str, path: str) -> bool:
+    """Whether the boundary hands this route its body unread (an upload streamed to disk)."""
+    return streams_its_body({"type": "http", "method": method, "path": path})
+
+
 def test_every_route_refuses_nesting_and_size_bombs_before_authentication(
     http: tuple[TestClient, str, PrivateKey],
 ) -> None:
@@ -79,7 +85,20 @@ def test_every_route_refuses_nesting_and_size_bombs_before_authentication(
     nesting_bomb = b"[" * (limit // 2) + b"]" * (limit // 2)
     assert len(nesting_bomb) <= limit
     size_bomb = b"[" + b"0," * limit + b"0]"
-    for method, path in every_operation(client.app):
+    operations = every_operation(client.app)
+    uploads = [
+        (method, path) for method, path in operations if reaches_its_route_unread(method, path)
+    ]
+    assert uploads == [("POST", "/v1/archives/uploads")]
+    for method, path in uploads:
+        # Never read as JSON: an unsigned request is refused before a byte of its body is
+        # read, whatever the body (its own cap is checked as it streams to disk).
+        for body in (nesting_bomb, size_bomb):
+            answer = client.request(method, path, content=body, headers={})
+            assert assert_error_shape(answer, 401)["code"] == "missing_credentials"
+    for method, path in operations:
+        if (method, path) in uploads:
+            continue
         for headers in ({"Content-Type": "application/json"}, {}):
             deep = client.request(method, path, content=nesting_bomb, headers=headers)
             error = assert_error_shape(deep, 422)
