@@ -9,7 +9,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
 from compat_harness import REPO, RunningDevChain, node_js, sm2_transfer
 
 from chain.crypto import PublicKey
