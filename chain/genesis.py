@@ -47,7 +47,6 @@ from chain.bounded_toml import TomlLimitError, loads_toml_bounded
 from chain.commit import Validator, ValidatorSet
 from chain.crypto import PublicKey
 from chain.errors import GenesisError, InvalidKey
-from chain.execution import AccountAlloc, genesis_state
 from chain.limits import DEFAULT_MAX_BLOCK_BYTES, MAX_BLOCK_BYTES_CEILING, MIN_BLOCK_BYTES
 from chain.merkle import merkle_root
 from chain.primitives import (
@@ -440,6 +439,11 @@ def parse_genesis(text: str) -> Genesis:
 def genesis_block(genesis: Genesis) -> tuple[Block, dict[bytes, bytes]]:
     """The height-0 block of ``genesis`` and the state writes of its initial accounts and
     system contracts. Same genesis, same block (and block hash)."""
+    # Imported here: the EVM (py-evm) takes about a second to import, and reading or
+    # checking a genesis file (every ``lianxin`` command that opens a chain directory) does
+    # not need it; only building the genesis state does.
+    from chain.execution import AccountAlloc, genesis_state
+
     alloc: dict[Address, AccountAlloc] = {}
     for account in genesis.accounts:
         alloc[account.address] = AccountAlloc(balance=account.balance, code=b"", storage={})

@@ -17,7 +17,6 @@ from typing import Any
 from chain.crypto import PrivateKey, PublicKey
 from chain.crypto.sm3 import sm3
 from chain.errors import CryptoError, EncodingError, ValidationError
-from chain.execution import intrinsic_gas
 from chain.primitives import Hash32
 from chain.types import Transaction
 
@@ -255,6 +254,10 @@ def _check_stateless(tx: Transaction, rules: TxRules, *, height: int) -> None:
         )
     if len(tx.data) > rules.max_data_size:
         raise OversizeData(tx_hash=tx.hash, size=len(tx.data), limit=rules.max_data_size)
+    # Imported here, not with the module: signing a transaction (every ``lianxin`` command
+    # that sends one) must not pay for importing the EVM, which checking one needs anyway.
+    from chain.execution import intrinsic_gas
+
     minimum = intrinsic_gas(tx)
     maximum = rules.block_gas_limit
     if tx.gas_limit < minimum or (maximum is not None and tx.gas_limit > maximum):

@@ -38,7 +38,7 @@ from typing import Any
 from chain.errors import ChainError
 from chain.genesis import genesis_block
 from node.config import ConfigError, NodeConfig, load_config
-from node.daemon import load_genesis
+from node.genesis_file import load_genesis
 from node.restore_guard import RESTORED_MARKER
 from node.storage.lmdb_copy import copy_environment
 from node.storage.lmdb_store import LmdbBlockStore

@@ -54,11 +54,10 @@ from node.cli_dev import registry_cli_environment, run_dev
 from node.cli_net import net_app, net_init
 from node.cli_validators import validators_app
 from node.config import ConfigError, NodeConfig, load_config
-from node.daemon import load_genesis
+from node.genesis_file import load_genesis
 from node.health import DEFAULT_STALL_AFTER_S, probe
 from node.rpc_client import RpcError, rpc_call
 from node.storage.lmdb_store import LmdbBlockStore
-from node.verify import verify_chain
 
 DEV_ACCOUNTS_HELP = "funded dev accounts that all deploy and send; admin holds every role"
 """What ``init --dev`` and ``net init --dev`` make (see node.chain_dir.DEV_ACCOUNTS)."""
@@ -349,6 +348,9 @@ def _show(url: str, method: str, params: list[Any], missing: str, as_json: bool)
 def verify_chain_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:
     """Re-verify every stored block from genesis (hashes, Merkle roots, signatures,
     certificates, state roots by re-execution). Stop the node first: this opens its store."""
+    # Re-executing blocks needs the EVM; imported here so other commands start quickly.
+    from node.verify import verify_chain
+
     try:
         config = load_config(ChainDir(directory).config)
         genesis = load_genesis(config.genesis)

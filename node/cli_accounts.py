@@ -56,7 +56,7 @@ from node.cli_common import (
     rpc_url,
     to_hex,
 )
-from node.daemon import load_genesis
+from node.genesis_file import load_genesis
 from node.tx_send import send_transaction
 
 GOVERNANCE_GAS = 300_000

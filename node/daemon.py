@@ -20,10 +20,10 @@ from chain.crypto import PrivateKey
 from chain.crypto.backend import log_backend_choice
 from chain.crypto.keystore import decrypt_keystore
 from chain.errors import ChainError
-from chain.genesis import Genesis, parse_genesis
-from chain.limits import MAX_GENESIS_BYTES
+from chain.genesis import Genesis
 from node.config import ConfigError, NodeConfig, load_config
 from node.consensus_driver import ConsensusDriver
+from node.genesis_file import load_genesis
 from node.ledger import CommittedBlock, Ledger, LedgerError
 from node.mempool import Mempool, Permissions
 from node.metrics import NodeMetrics, metrics_handler
@@ -38,24 +38,6 @@ from node.wal import WalError
 log = logging.getLogger("lianxin.node")
 
 _READER_THREADS = 4
-
-
-def load_genesis(path: Path) -> Genesis:
-    """Read and parse the genesis file; raises ConfigError if it cannot be read, is larger
-    than :data:`~chain.limits.MAX_GENESIS_BYTES` (nothing past that is read) or is not
-    UTF-8, and GenesisError if its content is refused."""
-    try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_GENESIS_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read genesis {path}: {exc}") from exc
-    if len(raw) > MAX_GENESIS_BYTES:
-        raise ConfigError(f"genesis {path} is larger than {MAX_GENESIS_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"genesis {path} is not UTF-8: {exc.reason}") from exc
-    return parse_genesis(text)
 
 
 def load_validator_key(config: NodeConfig) -> PrivateKey | None:
