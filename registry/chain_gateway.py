@@ -162,8 +162,10 @@ class ChainGateway:
     # -- recorded facts ------------------------------------------------------------------------
 
     def recorded(self, name: str) -> str | None:
-        """A value recorded in the ``chain_values`` table."""
-        with self.db.session() as session:
+        """A value recorded in the ``chain_values`` table, read without the write lock: a
+        caller inside a write transaction of its own (on SQLite one writer at a time) may
+        ask, and must not wait for itself."""
+        with self.db.read_session() as session:
             row = session.get(ChainValue, name)
             return None if row is None else row.value
 
