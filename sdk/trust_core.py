@@ -315,17 +315,6 @@ def change_license_call(
     return _license_write(license_path(identifier, "/change"), payload, idempotency_key)
 
 
-def license_transition_call(
-    identifier: str, action: str, reason: int, idempotency_key: str | None
-) -> Call[LicenseResult]:
-    """``POST /v1/licenses/{id}/{action}`` for one of :data:`LICENSE_TRANSITIONS`; raises
-    ValueError for another action."""
-    if action not in LICENSE_TRANSITIONS:
-        raise ValueError(f"unknown license status change {action!r}")
-    path = license_path(identifier, f"/{action}")
-    return _license_write(path, {"reason": int(reason)}, idempotency_key)
-
-
 def license_status_call(identifier: str) -> Call[LicenseResult]:
     """``GET /v1/licenses/{id}``."""
     return Call(json_request("GET", license_path(identifier)), LicenseResult.from_json)
