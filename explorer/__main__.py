@@ -17,7 +17,10 @@ from explorer.settings import ExplorerSettings, settings_for_chain_dir
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lianxin explorer", description=__doc__)
     parser.add_argument(
-        "command", nargs="?", default="run", choices=["run", "index", "serve", "verify-evidence"]
+        "command",
+        nargs="?",
+        default="run",
+        choices=["run", "index", "serve", "verify-evidence", "sign-challenge"],
     )
     parser.add_argument(
         "file",
