@@ -282,6 +282,15 @@ class LicenseResult:
     """Static QR code, SVG."""
     operation: LicenseOperationResult | None
     """For a write: the transaction it made."""
+    commitment: str | None = None
+    """Hex commitment the department signed (None for a license issued before departments
+    signed)."""
+    signed_by: Mapping[str, Any] | None = None
+    """The registry's check of that signature against the department's key on chain:
+    ``verdict`` (VALID, INVALID, UNAVAILABLE), ``uscc``, ``name``, ``detail`` (reads only)."""
+    status_changes: tuple[Mapping[str, Any], ...] = ()
+    """Its status changes, each signed by the department (action, reason, sequence,
+    signature, transaction), oldest first."""
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> LicenseResult:
@@ -307,6 +316,9 @@ class LicenseResult:
             qr_png_url=value["qr_png_url"],
             qr_svg_url=value["qr_svg_url"],
             operation=None if operation is None else LicenseOperationResult(**operation),
+            commitment=value.get("commitment"),
+            signed_by=value.get("signed_by"),
+            status_changes=tuple(value.get("status_changes") or ()),
         )
 
 

@@ -132,6 +132,11 @@ def test_signed_status_changes_round_trip_into_the_offline_bundle(
         CLIENT_DEPARTMENT_NAME,
     )
     assert read["commitment"] and len(read["commitment"]) == 64
+    # The SDK's typed answer carries the same: commitment, signer verdict, signed changes.
+    typed = client.license_status(issued.identifier)
+    assert typed.commitment == read["commitment"]
+    assert typed.signed_by is not None and typed.signed_by["verdict"] == "VALID"
+    assert [change["action"] for change in typed.status_changes] == ["suspend", "resume", "revoke"]
 
     bundle = wait_for_bundle(client, issued.identifier, 3)
     raw = registry.get(f"/v1/licenses/{issued.identifier}/bundle").json()
