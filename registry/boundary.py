@@ -12,7 +12,14 @@ on its own (the routes never run) when
   a nesting bomb never reaches ``json.loads``, which recurses in C;
 - a JSON body holds what has no canonical form: ``NaN``, ``Infinity``, a number beyond the
   double range, a lone UTF-16 surrogate, bytes that are not UTF-8, or is no JSON at all:
-  422 ``invalid_json`` (``details.reason`` says which, as :class:`JsonLimitError` names it).
+  422 ``invalid_json`` (``details.reason`` says which, as :class:`JsonLimitError` names it);
+- a JSON string holds a NUL character (``\u0000``): 422 ``invalid_json``, reason
+  ``nul_character``.
+
+It also refuses, before anything else, a request whose path or query string holds a NUL
+character (``%00``): 422 ``invalid_request``. No identifier, search term or record field holds
+one, and PostgreSQL cannot store or compare text with it, so it would otherwise fail deep in a
+query.
 
 Every answer has the registry's error shape ``{"error": {"code", "message", "details"}}``.
 A body that passes is handed to the application unchanged. A request ``passes_unread``
@@ -38,11 +45,15 @@ from registry.limits import DRAIN_BYTES, MAX_REQUEST_JSON_DEPTH
 
 INVALID_JSON = "invalid_json"
 """Error code of a JSON body refused at the boundary (422)."""
+INVALID_REQUEST = "invalid_request"
+"""Error code of a request refused at the boundary for its path or query (422)."""
 
 _LONG_NUMBER = re.compile(rb"[0-9]{16}")
 """In a body's text outside its strings: a number of 16 digits or more (beyond 2**53, or
 past the double range)."""
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+"""In a body's strings: an escaped NUL character (``\\u0000`` not itself escaped)."""
 """In a body's strings: an escaped UTF-16 surrogate (paired or not)."""
 
 
@@ -66,9 +77,19 @@ class BoundedRequests:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read and check the body, then run the application with it (or answer alone)."""
-        if scope["type"] != "http" or (
-            self.passes_unread is not None and self.passes_unread(scope)
-        ):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if _holds_nul(scope):
+            await _answer(
+                send,
+                InvalidInput.status_code,
+                INVALID_REQUEST,
+                "the path or query string holds a NUL character (%00)",
+                details={"reason": "nul_character"},
+            )
+            return
+        if self.passes_unread is not None and self.passes_unread(scope):
             await self.app(scope, receive, send)
             return
         declared = _declared_length(scope)
@@ -117,11 +138,19 @@ class BoundedRequests:
                 data.decode("utf-8")
             if _may_lack_canonical_form(data, outside):
                 loads_bounded(data, max_bytes=self.max_body_bytes, max_depth=self.max_json_depth)
+            if b"\\u0000" in data and _NUL_ESCAPE.search(data) is not None:
+                return JsonLimitError("nul_character", "a string in the body holds a NUL character")
         except JsonLimitError as exc:
             return exc
         except UnicodeDecodeError as exc:
             return JsonLimitError("not_utf8", f"body is not UTF-8: {exc.reason}")
         return None
+
+
+def _holds_nul(scope: Scope) -> bool:
+    """Whether the request's (decoded) path or its query string holds a NUL character."""
+    query = bytes(scope.get("query_string", b"")).lower()
+    return "\x00" in str(scope.get("path", "")) or b"%00" in query or b"\x00" in query
 
 
 def _may_lack_canonical_form(data: bytes, outside: bytes) -> bool:

@@ -165,6 +165,9 @@ def _post_signed(http: tuple[TestClient, str, PrivateKey], path: str, body: byte
         (b'{"\\udc00": 1}', "lone_surrogate"),
         (b'{"x": "\xed\xa0\x80"}', "not_utf8"),
         (b'{"x": "\xff"}', "not_utf8"),
+        (b'{"x": "a\\u0000b"}', "nul_character"),
+        (b'{"\\u0000": 1}', "nul_character"),
+        (b'{"x": "\\\\\\u0000"}', "nul_character"),
     ],
 )
 def test_values_without_a_canonical_form_are_refused_422_and_nothing_is_stored(
@@ -222,3 +225,30 @@ def test_metadata_at_the_limits_is_stored_and_read_back(
     client = trust_client(http)
     accepted = client.notarize(digest=DIGEST, metadata=metadata)
     assert client.get_record(accepted.record_id).metadata == metadata
+
+
+def test_a_nul_character_in_the_path_or_query_is_refused_on_every_route(
+    http: tuple[TestClient, str, PrivateKey],
+) -> None:
+    """PostgreSQL cannot compare text holding NUL: a search term or id with one reached a
+    query and failed there (500). It is refused at the boundary, on every route, and the
+    same search without it is answered."""
+    client, _, _ = http
+    for method, path in every_operation(client.app):
+        for url in (f"{path}?q=a%00b", f"{path}?q=%00", path.replace("/x", "/a%00b", 1)):
+            if "%00" not in url:
+                continue
+            answer = client.request(method, url)
+            error = assert_error_shape(answer, 422)
+            if method != "HEAD":
+                assert error["code"] == "invalid_request"
+                assert error["details"] == {"reason": "nul_character"}
+    assert client.get("/v1/credit/search?q=%E5%B8%82").status_code != 422
+
+
+def test_a_backslash_before_u0000_is_text_not_a_nul_and_is_accepted(
+    http: tuple[TestClient, str, PrivateKey],
+) -> None:
+    """``"\\\\u0000"`` in JSON is a backslash followed by ``u0000``: six characters, no NUL."""
+    accepted = trust_client(http).notarize(digest=DIGEST, metadata={"path": "C:\\u0000"})
+    assert accepted.status == "accepted"

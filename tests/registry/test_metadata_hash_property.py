@@ -3,7 +3,9 @@ canonical JSON, salted with the record's metadata salt) to the metadata hash com
 the record's Merkle leaf — and, once anchored, to the one in its proof bundle. Hypothesis
 draws the metadata: Unicode names and strings (surrogates aside), integers, floats of every
 kind, booleans, null, nested arrays and objects; what has no canonical form (NaN, the
-infinities, integers beyond ±(2**53 − 1)) must be refused 422 instead. Runs on SQLite, or on
+infinities, integers beyond ±(2**53 − 1)) must be refused 422 instead, and so must a string
+holding a NUL character (the registry refuses it at its boundary: no record field holds one,
+and PostgreSQL cannot store it as text). Runs on SQLite, or on
 PostgreSQL with LIANXIN_TEST_DATABASE_URL."""
 
 from __future__ import annotations
@@ -78,6 +80,17 @@ def department(settings: RegistrySettings) -> Iterator[Department]:
         yield Department(http, client.id, key)
 
 
+def holds_nul(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (a key too) holds a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
+
+
 def test_returned_metadata_hashes_to_the_committed_and_anchored_hash(
     department: Department,
 ) -> None:
@@ -101,6 +114,11 @@ def test_returned_metadata_hashes_to_the_committed_and_anchored_hash(
                 department.trust.notarize(digest=digest, metadata=metadata)
             if isinstance(refused.value, RegistryError):
                 assert refused.value.status_code == 422
+            return
+        if holds_nul(metadata):
+            with pytest.raises(RegistryError) as nul:
+                department.trust.notarize(digest=digest, metadata=metadata)
+            assert nul.value.status_code == 422
             return
         result = department.trust.notarize(digest=digest, metadata=metadata)
         assert result.metadata_salt is not None
