@@ -77,6 +77,9 @@ class IssueReason(enum.StrEnum):
     """A value the subject category must not have (a USCC for a natural person…)."""
     TOO_LONG = "too_long"
     """Longer than :data:`MAX_CELL_CHARACTERS`."""
+    CONTROL_CHARACTER = "control_character"
+    """A control character (NUL and the like; tabs and line breaks aside): no 双公示 field
+    holds one, and PostgreSQL cannot store a NUL as text."""
     DUPLICATE_KEY = "duplicate_key"
     """A second row with the natural key of an earlier row of the same file."""
     SKIPPED_ROW = "skipped_row"
@@ -120,6 +123,9 @@ def _valid_uscc(value: str) -> str:
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=enum.Enum)
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""Control characters a text cell may not hold (tab, LF and CR may: line breaks in 处罚内容)."""
+
 
 class _Row:
     """Collects the parsed values and the issues of one row."""
@@ -157,6 +163,10 @@ class _Row:
             return None
         if len(value) > MAX_CELL_CHARACTERS:
             self.report(key, IssueReason.TOO_LONG, f"longer than {MAX_CELL_CHARACTERS} characters")
+            return None
+        if _CONTROL.search(value):
+            shown = _CONTROL.sub(lambda found: f"\\x{ord(found[0]):02x}", value)
+            self.report(key, IssueReason.CONTROL_CHARACTER, "holds a control character", shown)
             return None
         return value
 

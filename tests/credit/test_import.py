@@ -435,3 +435,27 @@ def test_a_workbook_with_a_wrong_dimension_is_read_whole(tmp_path: Path) -> None
     rows = _import(path)
     assert [row.row for row in rows] == [3]
     assert _penalty(rows).data_source_uscc == "11220000013544541J"
+
+
+def test_a_control_character_in_a_text_cell_is_reported_and_the_row_refused(
+    tmp_path: Path,
+) -> None:
+    """NUL and the like in a text field: the row is refused with the character shown
+    escaped (line breaks in the penalty's content stay allowed)."""
+    rows = [
+        list(PENALTY_HEADERS),
+        cells(PENALTY_KEYS, penalty_row(decision_number="榕市监罚〔2023〕21号")),
+        cells(
+            PENALTY_KEYS,
+            penalty_row(decision_number="榕市监罚〔2023〕22号", violation_facts="虚假\x00广告"),
+        ),
+        cells(
+            PENALTY_KEYS,
+            penalty_row(decision_number="榕市监罚〔2023〕23号", content="罚款\n没收违法所得"),
+        ),
+    ]
+    report = validate_file(write_csv(tmp_path / "controls.csv", rows))
+    assert [(issue.row, issue.reason, issue.value) for issue in report.issues] == [
+        (3, IssueReason.CONTROL_CHARACTER, "虚假\\x00广告")
+    ]
+    assert (report.rows_read, report.rows_valid, report.rows_rejected) == (3, 2, 1)
