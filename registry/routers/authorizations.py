@@ -8,13 +8,13 @@ answers in pages: ``limit`` entries at most and a ``next`` cursor to pass as ``a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.models import AuthorizationRow
-from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery
+from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery, Page
 from registry.authorizations.schemas import (
     AccessList,
     AuthorizationCreate,
@@ -25,6 +25,7 @@ from registry.authorizations.schemas import (
 from registry.authorizations.service import (
     DATA_ROLE,
     SUBJECT_ROLE,
+    Sharing,
     authorization_view,
     authorizations_page,
     give_consent,
@@ -43,6 +44,8 @@ from registry.models import Client
 from registry.threads import run_blocking
 
 router = APIRouter(tags=["authorizations"])
+
+T = TypeVar("T")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not signed by a registered client"},
@@ -200,6 +203,27 @@ def _enterprise_index(request: Request, client: Client) -> str:
     return get_gateway(request).sharing.signer.subject_index("enterprise", client.uscc)
 
 
+class SubjectListing(Protocol[T]):
+    """A tracker listing of one subject's entries (:mod:`registry.authorizations.tracker`)."""
+
+    def __call__(
+        self, sharing: Sharing, subject_index: str, *, limit: int, after: str | None
+    ) -> Page[T]: ...
+
+
+async def _own_page(
+    request: Request,
+    client: Client,
+    listing: SubjectListing[T],
+    limit: int,
+    after: str | None,
+) -> Page[T]:
+    """One page of ``listing`` for the calling enterprise (role ``subject``)."""
+    index = _enterprise_index(request, client)
+    sharing = get_gateway(request).sharing
+    return await run_blocking(lambda: listing(sharing, index, limit=limit, after=after))
+
+
 @router.get("/v1/tracker/authorizations", response_model=AuthorizationList, responses=_PAGED)
 async def tracker_authorizations(
     client: ClientDep,
@@ -208,11 +232,7 @@ async def tracker_authorizations(
     after: AfterQuery = None,
 ) -> Any:
     """One page of the enterprise's own authorizations (role ``subject``), newest first."""
-    index = _enterprise_index(request, client)
-    sharing = get_gateway(request).sharing
-    page = await run_blocking(
-        lambda: visible_authorizations(sharing, index, limit=limit, after=after)
-    )
+    page = await _own_page(request, client, visible_authorizations, limit, after)
     return AuthorizationList(authorizations=page.items, next=page.next)
 
 
@@ -225,7 +245,5 @@ async def tracker_accesses(
 ) -> Any:
     """Who accessed the enterprise's data (role ``subject``): one page of the accesses,
     allowed or refused, newest first, each with its receipt and proof."""
-    index = _enterprise_index(request, client)
-    sharing = get_gateway(request).sharing
-    page = await run_blocking(lambda: subject_accesses(sharing, index, limit=limit, after=after))
+    page = await _own_page(request, client, subject_accesses, limit, after)
     return AccessList(accesses=page.items, next=page.next)

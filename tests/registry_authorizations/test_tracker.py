@@ -13,35 +13,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from registry_harness import (
-    CLIENT_DEPARTMENT_NAME,
-    CLIENT_KEY,
-    CLIENT_USCC,
-    TrustChain,
-    registry_settings,
-)
+from registry_harness import CLIENT_USCC, TrustChain, registry_settings
 from sharing_harness import (
     CITIZEN_ID,
     ENTERPRISE_USCC,
-    IDENTITY_USCC,
-    OTHER_HOLDER_USCC,
-    OTHER_USCC,
     PURPOSE,
     RECIPIENT_USCC,
     Scenario,
-    add_party,
     issue,
     module_database,
+    scenario_on,
 )
 
 from authorizations.access_log import RequestFacts
 from chain.commit import ValidatorSet
-from registry.app import create_app
 from registry.authorizations.access import Attempt
 from registry.authorizations.gateway import resource_hash
 from registry.authorizations.models import AccessLogRow
-from registry.settings import RegistrySettings
 from sdk.data_client import AccessRecord, AccessRefused, Authorization, DataClient
 from sdk.data_receipts import (
     AccessReceipt,
@@ -60,27 +48,7 @@ def scenario(
 ) -> Iterator[Scenario]:
     with module_database() as database_url:
         settings = registry_settings(trust_chain, tmp_path_factory.mktemp("tracker"), database_url)
-        yield from _scenario(settings)
-
-
-def _scenario(settings: RegistrySettings) -> Iterator[Scenario]:
-    with TestClient(create_app(settings)) as http:
-        db = http.app.state.registry.db  # type: ignore[attr-defined]
-        controller = add_party(
-            db, CLIENT_USCC, ["licenses", "data", "verify"], CLIENT_KEY, CLIENT_DEPARTMENT_NAME
-        )
-        yield Scenario(
-            http=http,
-            db=db,
-            controller=controller,
-            recipient=add_party(db, RECIPIENT_USCC, ["data"]),
-            other=add_party(db, OTHER_USCC, ["data"]),
-            enterprise=add_party(db, ENTERPRISE_USCC, ["subject"]),
-            identity=add_party(db, IDENTITY_USCC, ["identity"]),
-            license_id=issue(http, controller, ENTERPRISE_USCC),
-            other_license_id=issue(http, controller, OTHER_HOLDER_USCC),
-            chain_id=int(http.get("/v1/records/signing").json()["chainId"]),
-        )
+        yield from scenario_on(settings)
 
 
 def client_of(scenario: Scenario, party: Any) -> DataClient:
