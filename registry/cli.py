@@ -321,6 +321,65 @@ def start_command(
     serve(host, port, workers=processes, log_level=log_level)
 
 
+@app.command("backup")
+def backup_command(
+    dest: Annotated[Path, typer.Argument(help="new (or empty) directory to write the backup into")],
+) -> None:
+    """Copy the registry — its database and its archive store — into DEST while it runs and
+    serves: SQLite through SQLite's online backup API, PostgreSQL with pg_dump -Fc (the
+    client tools of the server's major version or later must be on PATH), then the archive
+    packages the database copy names, each file checked against its package's SM3 manifest.
+    DEST/backup.json lists every file with its SM3. Progress goes to stderr; prints the
+    manifest's summary as JSON."""
+    from registry.backup import RegistryBackupError, backup_registry
+
+    try:
+        manifest = backup_registry(RegistrySettings(), dest, step=_progress)
+    except RegistryBackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    files = manifest["files"]
+    summary = {
+        "path": str(dest),
+        "database": manifest["database"],
+        "archivePackages": len(manifest["archives"]["packages"]),
+        "archiveTombstones": len(manifest["archives"]["tombstones"]),
+        "skipped": manifest["archives"]["skipped"],
+        "files": len(files),
+        "bytes": sum(int(entry["bytes"]) for entry in files.values()),
+        "startedAt": manifest["startedAt"],
+        "finishedAt": manifest["finishedAt"],
+    }
+    typer.echo(json.dumps(summary, ensure_ascii=False))
+
+
+@app.command("restore")
+def restore_command(
+    src: Annotated[Path, typer.Argument(help="a directory made by `lianxin registry backup`")],
+    force: Annotated[
+        bool,
+        typer.Option(help="replace what the target database holds (stop the registry first)"),
+    ] = False,
+) -> None:
+    """Restore SRC onto a fresh data dir or an empty database: every file is checked against
+    SRC/backup.json first (a missing, extra or altered file: nothing is written), the
+    database is copied in (SQLite's backup API, or pg_restore into an empty database; one
+    that holds tables is refused unless --force), then the archive packages, then the schema
+    is brought up to date. Prints what was restored as JSON."""
+    from registry.backup import RegistryBackupError, restore_registry
+
+    try:
+        summary = restore_registry(RegistrySettings(), src, force=force, step=_progress)
+    except RegistryBackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(summary.to_json(), ensure_ascii=False))
+
+
+def _progress(what: str) -> None:
+    typer.echo(f"{datetime.now(UTC):%H:%M:%S} {what}", err=True)
+
+
 def main() -> None:
     """Console entry point (``python -m registry.cli``, run by ``lianxin registry``)."""
     app(prog_name=PROG_NAME)
