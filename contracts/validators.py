@@ -21,6 +21,14 @@ A validator counts as seen at block ``n`` when it signed a certificate of height
 chain's first ``LIVENESS_WINDOW`` blocks). ``quorumCheck(validator, power, height)`` returns
 the figures behind the verdict; the node's dry run (``lianxin_checkValidatorChange``) calls
 it, so it gives the contract's own verdict.
+
+Key rotation: ``proposeRotation(newKeyX, newKeyY, possession)`` sent from a validator's own
+account replaces its key by a new one with the same power, once voted through, from the
+change's effective height. ``possession`` is the new key's signature over
+:func:`rotation_message` (the chain id, this contract, the old address and the new key), so
+nobody rotates to a key they do not hold. ``rotatedFrom[new]`` (storage slot 5) records the key
+each rotated key replaced: the quorum guard counts the new key as seen when the old one was,
+and p2p keeps admitting the operator's node under the node key its peers know it by.
 """
 
 from __future__ import annotations
@@ -59,6 +67,12 @@ LAST_EFFECTIVE_HEIGHT_SLOT = 1
 """Storage slot of ``lastEffectiveHeight``."""
 LAST_SIGNED_SLOT = 4
 """Storage slot of the ``lastSignedHeight`` mapping (entries at keccak(address . slot))."""
+ROTATED_FROM_SLOT = 5
+"""Storage slot of the ``rotatedFrom`` mapping (entries at keccak(address . slot))."""
+ROTATION_DOMAIN = b"lianxin validator key rotation".ljust(32, b"\0")
+"""The contract's ``ROTATION_DOMAIN``: first 32 bytes of every rotation message."""
+MAX_ROTATIONS_FOLLOWED = 64
+"""Most ``rotatedFrom`` links followed back from one key (a bound on a storage walk)."""
 CHANGE_FIELDS = 5
 """Storage slots per ``Change``: validator, power, effective height, key x, key y."""
 
@@ -70,6 +84,9 @@ PROPOSED_TOPIC = Hash32(keccak(text="Proposed(uint256,address,uint256,address)")
 """topic0 of ``Proposed(uint256 indexed id, address indexed validator, uint256 power,
 address indexed by)``."""
 EXECUTED_TOPIC = Hash32(keccak(text="Executed(uint256,address,uint256,uint256)"))
+ROTATED_TOPIC = Hash32(keccak(text="Rotated(uint256,address,address,uint256)"))
+"""topic0 of ``Rotated(uint256 indexed id, address indexed oldKey, address indexed newKey,
+uint256 effectiveHeight)``."""
 """topic0 of ``Executed(uint256 indexed id, address indexed validator, uint256 power,
 uint256 effectiveHeight)``."""
 
@@ -108,6 +125,9 @@ class ValidatorProposal:
     """Voting power of the validators that voted for it."""
     executed_at: int
     """The block that executed it, 0 while pending."""
+    replaces: Address | None = None
+    """For a key rotation, the validator key that ``public_key`` replaces (``power`` is its
+    power); ``None`` for an ordinary change."""
 
 
 def change_slot(index: int, field: int) -> int:
@@ -119,6 +139,12 @@ def change_slot(index: int, field: int) -> int:
 def last_signed_slot(validator: Address) -> int:
     """The storage slot of ``lastSignedHeight[validator]``."""
     key = bytes(12) + bytes(validator) + LAST_SIGNED_SLOT.to_bytes(32, "big")
+    return int.from_bytes(keccak(key), "big")
+
+
+def rotated_from_slot(validator: Address) -> int:
+    """The storage slot of ``rotatedFrom[validator]``."""
+    key = bytes(12) + bytes(validator) + ROTATED_FROM_SLOT.to_bytes(32, "big")
     return int.from_bytes(keccak(key), "big")
 
 
@@ -232,6 +258,37 @@ def propose_call(public_key: bytes, power: int) -> bytes:
     )
 
 
+def rotation_message(chain_id: int, old: Address, new_public_key: bytes) -> bytes:
+    """What the new key signs to prove its possession for rotating validator ``old`` to it on
+    chain ``chain_id`` (the contract's ``rotationMessage``)."""
+    _key_halves(new_public_key)
+    return (
+        ROTATION_DOMAIN
+        + chain_id.to_bytes(32, "big")
+        + bytes(VALIDATOR_GOVERNANCE_ADDRESS)
+        + bytes(old)
+        + bytes(new_public_key[1:65])
+    )
+
+
+def propose_rotation_call(new_public_key: bytes, possession: bytes) -> bytes:
+    """Call data of ``proposeRotation(newKeyX, newKeyY, possession)``: the sender's key is to
+    be replaced by ``new_public_key``, whose DER signature over :func:`rotation_message` is
+    ``possession``."""
+    return _call(
+        "proposeRotation(bytes32,bytes32,bytes)",
+        ["bytes32", "bytes32", "bytes"],
+        [*_key_halves(new_public_key), possession],
+    )
+
+
+def rotation_check_call(old: Address, height: int) -> bytes:
+    """Call data of ``rotationCheck(oldKey, height)``."""
+    return _call(
+        "rotationCheck(address,uint256)", ["address", "uint256"], ["0x" + bytes(old).hex(), height]
+    )
+
+
 def vote_call(proposal_id: int) -> bytes:
     """Call data of ``vote(id)``."""
     return _call("vote(uint256)", ["uint256"], [proposal_id])
@@ -281,10 +338,17 @@ def decode_ruling_set(output: bytes) -> RulingSet:
 
 def decode_proposal(proposal_id: int, output: bytes) -> ValidatorProposal:
     """The answer of ``proposals(id)``."""
-    validator, power, x, y, proposer, epoch, voted_power, executed_at = decode(
-        ["address", "uint256", "bytes32", "bytes32", "address", "uint256", "uint256", "uint256"],
-        output,
-    )
+    try:
+        validator, power, x, y, proposer, epoch, voted_power, executed_at, replaces = decode(
+            [
+                "address", "uint256", "bytes32", "bytes32", "address", "uint256", "uint256",
+                "uint256", "address",
+            ],
+            output,
+        )  # fmt: skip
+    except Exception as exc:
+        raise ContractsError(f"proposals answer does not decode: {exc}") from exc
+    replaced = bytes.fromhex(str(replaces)[2:])
     return ValidatorProposal(
         id=proposal_id,
         validator=Address(bytes.fromhex(str(validator)[2:])),
@@ -294,6 +358,7 @@ def decode_proposal(proposal_id: int, output: bytes) -> ValidatorProposal:
         epoch=int(epoch),
         voted_power=int(voted_power),
         executed_at=int(executed_at),
+        replaces=None if replaced == bytes(20) else Address(replaced),
     )
 
 

@@ -27,11 +27,24 @@ pragma solidity 0.8.28;
 ///         state. A validator counts as seen at block `n` when it signed one of the
 ///         certificates of heights `n - LIVENESS_WINDOW` .. `n - 1`; a genesis member that has
 ///         not signed yet counts as seen during the chain's first `LIVENESS_WINDOW` blocks,
-///         a validator added later only once it signed.
+///         a validator added later only once it signed, and a rotated key also when the key
+///         it replaced was seen (same operator, see below).
+///
+///         Key rotation. A validator replaces its consensus key with `proposeRotation`, sent
+///         from its current key's account (the transaction's signature proves possession of
+///         the old key) with the new key and an SM2 signature by the new key over
+///         `rotationMessage` (proof of possession of the new key: nobody can rotate to a key
+///         they do not hold, nor to someone else's). It is one change, voted as any other:
+///         once executed, from its effective height the new key holds the old key's power and
+///         the old key holds none, at the same height, so the power of the set never dips. In
+///         `changes` it is recorded as the old key's removal followed by the new key's entry,
+///         both with the same effective height, so `validatorsAt` is unchanged. For the quorum
+///         guard the new key counts as seen when the old one is (`rotatedFrom`): the same
+///         operator's node holds both keys and switches at the height.
 /// @dev    Storage layout (the genesis writer and the liveness writes in contracts/validators.py
 ///         depend on it): slot 0 `changes` (every executed change in order, the genesis members
 ///         first, with effective height 0), slot 1 `lastEffectiveHeight`, slot 2 `proposals`,
-///         slot 3 `voted`, slot 4 `lastSignedHeight`. A proposal is tied to the number of
+///         slot 3 `voted`, slot 4 `lastSignedHeight`, slot 5 `rotatedFrom`. A proposal is tied to the number of
 ///         changes when it was made: once another change executes, it is stale and can no
 ///         longer pass.
 contract ValidatorGovernance {
@@ -52,6 +65,7 @@ contract ValidatorGovernance {
         uint256 epoch;
         uint256 votedPower;
         uint256 executedAt;
+        address replaces;
     }
 
     /// @notice Blocks between the block that executes a change and the first height it rules.
@@ -69,6 +83,10 @@ contract ValidatorGovernance {
     uint256 public constant LIVENESS_WINDOW = 32;
 
     address private constant SM3_PRECOMPILE = address(0x5a03);
+    address private constant SM2_VERIFY_PRECOMPILE = address(0x5a02);
+
+    /// @notice Domain tag of the message a new key signs to prove its possession.
+    bytes32 public constant ROTATION_DOMAIN = "lianxin validator key rotation";
 
     /// @notice Every executed change, the genesis members first.
     Change[] public changes;
@@ -87,10 +105,18 @@ contract ValidatorGovernance {
     ///         a transaction.
     mapping(address => uint256) public lastSignedHeight;
 
+    /// @notice For a key that replaced another by an executed rotation, the key it replaced
+    ///         (0: none).
+    mapping(address => address) public rotatedFrom;
+
     event Proposed(uint256 indexed id, address indexed validator, uint256 power, address indexed by);
     event Voted(uint256 indexed id, address indexed by, uint256 votedPower, uint256 totalPower);
     event Executed(
         uint256 indexed id, address indexed validator, uint256 power, uint256 effectiveHeight
+    );
+    event RotationProposed(uint256 indexed id, address indexed oldKey, address indexed newKey);
+    event Rotated(
+        uint256 indexed id, address indexed oldKey, address indexed newKey, uint256 effectiveHeight
     );
 
     /// @notice The caller is not a member of the current validator set.
@@ -112,6 +138,12 @@ contract ValidatorGovernance {
     /// @notice Executing the change would leave the validators seen signing recently with
     ///         `seenPower`, below the `quorumPower` of the new set: the chain would halt.
     error QuorumAtRisk(uint256 seenPower, uint256 quorumPower);
+    /// @notice The new key of a rotation is, or was, a validator key, or is the caller's own.
+    error KeyInUse(address key);
+    /// @notice The new key's signature over the rotation's terms does not verify.
+    error BadPossessionProof(address key);
+    /// @notice The caller leaves the set once the executed changes rule: nothing to rotate.
+    error NotRotatable(address caller);
 
     /// @notice The validators ruling `height`: their keys (x, y of the uncompressed SM2 key),
     ///         addresses and powers, and the height from which this set rules.
@@ -249,11 +281,82 @@ contract ValidatorGovernance {
                 proposer: msg.sender,
                 epoch: changes.length,
                 votedPower: 0,
-                executedAt: 0
+                executedAt: 0,
+                replaces: address(0)
             })
         );
         emit Proposed(id, validator, power, msg.sender);
         _vote(id);
+    }
+
+    /// @notice The message the new key signs (SM2, default signer ID) to prove that the
+    ///         validator `oldKey` holds it: the domain tag, the chain id, this contract's
+    ///         address, the old key's address and the new key, so a proof is good for this one
+    ///         rotation only.
+    function rotationMessage(address oldKey, bytes32 newKeyX, bytes32 newKeyY)
+        public
+        view
+        returns (bytes memory)
+    {
+        return abi.encodePacked(
+            ROTATION_DOMAIN, block.chainid, address(this), oldKey, newKeyX, newKeyY
+        );
+    }
+
+    /// @notice Propose that the caller's consensus key be replaced by (newKeyX, newKeyY) with
+    ///         the same power, from the height the change takes effect. `possession` is the
+    ///         new key's DER signature over `rotationMessage(msg.sender, newKeyX, newKeyY)`.
+    ///         The proposer's vote is counted at once. Returns the proposal id.
+    function proposeRotation(bytes32 newKeyX, bytes32 newKeyY, bytes calldata possession)
+        external
+        returns (uint256 id)
+    {
+        _requireValidator();
+        address newKey = _addressOf(newKeyX, newKeyY);
+        (uint256 futurePower,) = powerAt(msg.sender, type(uint256).max);
+        if (futurePower == 0) {
+            revert NotRotatable(msg.sender);
+        }
+        if (_everValidator(newKey)) {
+            revert KeyInUse(newKey);
+        }
+        bytes memory publicKey = abi.encodePacked(bytes1(0x04), newKeyX, newKeyY);
+        (bool ok, bytes memory out) = SM2_VERIFY_PRECOMPILE.staticcall(
+            abi.encode(publicKey, rotationMessage(msg.sender, newKeyX, newKeyY), possession, "")
+        );
+        if (!ok || out.length != 32 || abi.decode(out, (uint256)) != 1) {
+            revert BadPossessionProof(newKey);
+        }
+        id = proposals.length;
+        proposals.push(
+            Proposal({
+                validator: newKey,
+                power: futurePower,
+                keyX: newKeyX,
+                keyY: newKeyY,
+                proposer: msg.sender,
+                epoch: changes.length,
+                votedPower: 0,
+                executedAt: 0,
+                replaces: msg.sender
+            })
+        );
+        emit Proposed(id, newKey, futurePower, msg.sender);
+        emit RotationProposed(id, msg.sender, newKey);
+        _vote(id);
+    }
+
+    /// @notice The quorum guard's figures for rotating `oldKey` at block `height`, on top of
+    ///         every executed change: the set keeps its members and powers (the new key holds
+    ///         the old key's power and counts as seen when the old key is), so these are the
+    ///         figures of the set once every executed change rules.
+    function rotationCheck(address oldKey, uint256 height)
+        public
+        view
+        returns (uint256 seenPower, uint256 totalPower, uint256 quorumPower)
+    {
+        (uint256 power,) = powerAt(oldKey, type(uint256).max);
+        return quorumCheck(oldKey, power, height);
     }
 
     /// @notice Vote for proposal `id`; executes it once the voters hold more than 2/3 of the
@@ -282,13 +385,29 @@ contract ValidatorGovernance {
         proposal.votedPower += power;
         emit Voted(id, msg.sender, proposal.votedPower, totalPower);
         if (proposal.votedPower * 3 > totalPower * 2) {
-            (uint256 seenPower,, uint256 quorumPower) =
-                quorumCheck(proposal.validator, proposal.power, block.number);
+            address replaces = proposal.replaces;
+            (uint256 seenPower,, uint256 quorumPower) = replaces == address(0)
+                ? quorumCheck(proposal.validator, proposal.power, block.number)
+                : rotationCheck(replaces, block.number);
             if (seenPower < quorumPower) {
                 revert QuorumAtRisk(seenPower, quorumPower);
             }
             uint256 effective = block.number + ACTIVATION_DELAY;
             proposal.executedAt = block.number;
+            if (replaces != address(0)) {
+                (bytes32 oldX, bytes32 oldY) = _keyOf(replaces);
+                changes.push(
+                    Change({
+                        validator: replaces,
+                        power: 0,
+                        effectiveHeight: effective,
+                        keyX: oldX,
+                        keyY: oldY
+                    })
+                );
+                rotatedFrom[proposal.validator] = replaces;
+                emit Rotated(id, replaces, proposal.validator, effective);
+            }
             changes.push(
                 Change({
                     validator: proposal.validator,
@@ -314,6 +433,22 @@ contract ValidatorGovernance {
     ///      LIVENESS_WINDOW certificates, or it is a genesis member that has not signed yet
     ///      and the chain is still in its first LIVENESS_WINDOW blocks.
     function _seen(address validator, uint256 height) private view returns (bool) {
+        // A rotated key counts as seen when a key it replaced is (same operator); the chain of
+        // rotations is bounded by how many changes executed.
+        for (
+            address before = rotatedFrom[validator];
+            before != address(0);
+            before = rotatedFrom[before]
+        ) {
+            if (_seenKey(before, height)) {
+                return true;
+            }
+        }
+        return _seenKey(validator, height);
+    }
+
+    /// @dev Whether the key `validator` itself counts as online at block `height`.
+    function _seenKey(address validator, uint256 height) private view returns (bool) {
         uint256 last = lastSignedHeight[validator];
         if (last + LIVENESS_WINDOW < height) {
             return false;
@@ -323,6 +458,30 @@ contract ValidatorGovernance {
         }
         for (uint256 i = 0; i < changes.length && changes[i].effectiveHeight == 0; i++) {
             if (changes[i].validator == validator) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// @dev The key of the member `validator` of the set once every executed change rules.
+    function _keyOf(address validator) private view returns (bytes32 keyX, bytes32 keyY) {
+        (bytes32[] memory xs, bytes32[] memory ys, address[] memory addresses,,) =
+            validatorsAt(type(uint256).max);
+        for (uint256 i = 0; i < addresses.length; i++) {
+            if (addresses[i] == validator) {
+                return (xs[i], ys[i]);
+            }
+        }
+        revert NotRotatable(validator);
+    }
+
+    /// @dev Whether `key` is, was, or is to be a validator key (the caller's own included):
+    ///      a rotation must bring a fresh key, so no two operators share one and a retired
+    ///      key never comes back.
+    function _everValidator(address key) private view returns (bool) {
+        for (uint256 i = 0; i < changes.length; i++) {
+            if (changes[i].validator == key) {
                 return true;
             }
         }

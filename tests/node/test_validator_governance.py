@@ -24,9 +24,14 @@ from contracts.validators import (
     FAR_FUTURE,
     VALIDATOR_GOVERNANCE_ADDRESS,
     ValidatorSetUnreadable,
+    decode_proposal,
     decode_ruling_set,
     last_signed_slot,
+    proposal_call,
     propose_call,
+    propose_rotation_call,
+    rotated_from_slot,
+    rotation_message,
     validator_governance_contract,
     vote_call,
     with_change,
@@ -201,3 +206,122 @@ def test_verify_chain_makes_the_same_liveness_writes(governed: GovernedChain) ->
     for _ in range(4):
         governed.empty_block()
     assert verify_chain(governed.ledger.store, governed.genesis) is None
+
+
+def rotation_call(chain: GovernedChain, old: PrivateKey, new: PrivateKey) -> bytes:
+    """``proposeRotation`` of ``old`` to ``new`` with a valid proof of possession."""
+    new_key = new.public_key.to_bytes()
+    message = rotation_message(chain.genesis.chain_id, old.public_key.address, new_key)
+    return propose_rotation_call(new_key, new.sign(message))
+
+
+def test_a_rotation_swaps_the_key_at_its_effective_height(governed: GovernedChain) -> None:
+    """One proposal, passed by the validator's own vote (it holds all the power): from its
+    effective height the new key holds the old key's power and the old key none; before it
+    the old key rules. The node signs with the new key from then on, and the old key can no
+    longer act as a validator."""
+    ledger = governed.ledger
+    old, new = governed.validator, PrivateKey.generate()
+    receipt = governed.run(old, rotation_call(governed, old, new))
+    assert receipt.status == 1, receipt.output.hex()
+    effective = ledger.head.height + ACTIVATION_DELAY
+    output = ledger.call(
+        ledger.head, sender=old.public_key.address, to=VALIDATOR_GOVERNANCE_ADDRESS,
+        data=proposal_call(0), gas=5_000_000, value=0,
+    ).output  # fmt: skip
+    proposal = decode_proposal(0, output)
+    assert proposal.replaces == old.public_key.address
+    assert proposal.validator == new.public_key.address and proposal.power == GENESIS_POWER
+    rotated = ledger.storage(
+        ledger.head, VALIDATOR_GOVERNANCE_ADDRESS, rotated_from_slot(new.public_key.address)
+    )
+    assert rotated == int.from_bytes(old.public_key.address, "big")
+    while ledger.head.height < effective - 1:
+        governed.empty_block()
+    assert ledger.validator_set(effective - 1).validators == governed.genesis.validator_set()
+    ruling = ledger.validator_set(effective)
+    assert ruling.since == effective
+    assert [(v.address, v.power) for v in ruling.validators.validators] == [
+        (new.public_key.address, GENESIS_POWER)
+    ]
+    ledger.use_validator_key(new)
+    governed.empty_block()
+    block = ledger.block(effective)
+    assert block is not None and block.header.proposer == new.public_key.address
+    assert ledger.store.commit_certificate(effective).signatures[0].validator == (  # type: ignore[union-attr]
+        new.public_key.address
+    )
+    stale = governed.run(old, propose_call(PrivateKey.generate().public_key.to_bytes(), 1))
+    assert stale.output[:4] == error_selector("NotValidator(address)")
+    assert verify_chain(ledger.store, governed.genesis) is None
+
+
+def test_bad_rotations_revert_with_named_errors(governed: GovernedChain) -> None:
+    """A rotation needs the new key's signature over this rotation's terms, from a validator,
+    to a key that never was a validator's."""
+    ledger = governed.ledger
+    old, new, other = governed.validator, PrivateKey.generate(), PrivateKey.generate()
+    new_key = new.public_key.to_bytes()
+    chain_id = governed.genesis.chain_id
+    terms = rotation_message(chain_id, old.public_key.address, new_key)
+    cases = [
+        # Signed by another key than the one rotated to.
+        (old, propose_rotation_call(new_key, other.sign(terms)), "BadPossessionProof(address)"),
+        # The new key's signature over another chain's terms.
+        (
+            old,
+            propose_rotation_call(
+                new_key, new.sign(rotation_message(chain_id + 1, old.public_key.address, new_key))
+            ),
+            "BadPossessionProof(address)",
+        ),
+        # Over the terms of another validator's rotation.
+        (
+            old,
+            propose_rotation_call(
+                new_key, new.sign(rotation_message(chain_id, other.public_key.address, new_key))
+            ),
+            "BadPossessionProof(address)",
+        ),
+        (old, propose_rotation_call(new_key, b"\x30\x00"), "BadPossessionProof(address)"),
+        # Not a validator (with a proof that would be valid for it).
+        (other, rotation_call(governed, other, new), "NotValidator(address)"),
+        # To its own key.
+        (old, rotation_call(governed, old, old), "KeyInUse(address)"),
+    ]
+    for key, data, error in cases:
+        receipt = governed.run(key, data)
+        assert receipt.status == 0, error
+        assert receipt.output[:4] == error_selector(error), error
+    assert ledger.validators_at(ledger.head, FAR_FUTURE).validators == (
+        governed.genesis.validator_set()
+    )
+    # A key that a rotation retired never comes back.
+    assert governed.run(old, rotation_call(governed, old, new)).status == 1
+    for _ in range(ACTIVATION_DELAY):
+        governed.empty_block()
+    ledger.use_validator_key(new)
+    back = governed.run(new, rotation_call(governed, new, old))
+    assert back.output[:4] == error_selector("KeyInUse(address)")
+
+
+def test_a_rotated_key_counts_as_seen_when_its_old_key_was(governed: GovernedChain) -> None:
+    """At the rotation's effective height the new key has signed nothing yet; the quorum
+    guard counts it as seen because the key it replaced was (same operator), so a change that
+    the old key's power alone keeps safe still passes there."""
+    ledger = governed.ledger
+    old, new = governed.validator, PrivateKey.generate()
+    for _ in range(3):
+        governed.empty_block()
+    assert governed.run(old, rotation_call(governed, old, new)).status == 1
+    effective = ledger.head.height + ACTIVATION_DELAY
+    while ledger.head.height < effective - 1:
+        governed.empty_block()
+    slot = last_signed_slot(new.public_key.address)
+    assert ledger.storage(ledger.head, VALIDATOR_GOVERNANCE_ADDRESS, slot) == 0
+    newcomer = PrivateKey.generate().public_key.to_bytes()
+    verdict = check_validator_change(ledger, newcomer, 3)
+    assert verdict["ok"], verdict
+    assert (verdict["seenPower"], verdict["newTotalPower"]) == (GENESIS_POWER, GENESIS_POWER + 3)
+    ledger.use_validator_key(new)
+    assert governed.run(new, propose_call(newcomer, 3)).status == 1

@@ -16,11 +16,13 @@ from chain.commit import sign_precommit
 from chain.crypto import PrivateKey
 from chain.genesis import Genesis, GenesisValidator
 from chain.storage import BlockStore
-from chain.types import CommitCertificate
+from chain.types import CommitCertificate, Transaction
 from contracts.validators import (
     ACTIVATION_DELAY,
     VALIDATOR_GOVERNANCE_ADDRESS,
     propose_call,
+    propose_rotation_call,
+    rotation_message,
     validator_governance_contract,
 )
 from node.ledger import Ledger
@@ -55,6 +57,9 @@ class Governed:
             signed_tx(self.decider, to=VALIDATOR_GOVERNANCE_ADDRESS, data=data, gas_limit=2_000_000)
             for data in txs
         ]
+        self.commit(signed)
+
+    def commit(self, signed: list[Transaction]) -> None:
         committed = self.ledger.produce_block(signed, int(time.time() * 1000))
         assert all(receipt.status == 1 for receipt in committed.receipts)
 
@@ -127,4 +132,41 @@ def test_a_certificate_is_checked_against_the_set_of_its_height(governed: Govern
     fault = verify_chain(store, governed.genesis)  # type: ignore[arg-type]
     assert fault is not None
     assert fault.height == height
+    assert "unknown validator" in fault.reason
+
+
+def test_a_chain_across_a_key_rotation_verifies_and_refuses_the_old_key_after_it(
+    governed: Governed,
+) -> None:
+    """The decider rotates its key. verify-chain passes from genesis: certificates before the
+    rotation's height are checked with the old key, those from it with the new one. A
+    certificate of a height from the rotation on that carries the old key's precommit is
+    refused, at that height."""
+    old, new = governed.decider, PrivateKey.generate()
+    new_key = new.public_key.to_bytes()
+    possession = new.sign(
+        rotation_message(governed.genesis.chain_id, old.public_key.address, new_key)
+    )
+    governed.block(propose_rotation_call(new_key, possession))
+    effective = governed.ledger.head.height + ACTIVATION_DELAY
+    while governed.ledger.head.height < effective - 1:
+        governed.block()
+    governed.ledger.use_validator_key(new)
+    for _ in range(3):
+        governed.commit([])
+    assert governed.ledger.validator_set(effective).since == effective
+    assert verify_chain(governed.ledger.store, governed.genesis) is None
+
+    height = effective + 1
+    block = governed.ledger.block(height)
+    assert block is not None
+    signature = sign_precommit(
+        old, chain_id=governed.genesis.chain_id, height=height, round_=0, block_hash=block.hash
+    )
+    forged = CommitCertificate(
+        height=height, round=0, block_hash=block.hash, signatures=(signature,)
+    )
+    store = _ForgedCertificate(governed.ledger.store, height, forged)
+    fault = verify_chain(store, governed.genesis)  # type: ignore[arg-type]
+    assert fault is not None and fault.height == height
     assert "unknown validator" in fault.reason
