@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -42,6 +42,7 @@ from contracts.validators import (
     RulingSet,
     block_system_writes,
 )
+from node.ahead_state import AheadState
 from node.block_validity import (
     check_block_size,
     check_execution,
@@ -51,6 +52,7 @@ from node.block_validity import (
     tx_bytes_budget,
 )
 from node.chain_reads import ChainReads
+from node.dev_rewind import check_dev_rewind
 from node.late_precommits import carried_certificate
 from node.ledger_types import BlockRejected as BlockRejected
 from node.ledger_types import CommittedBlock as CommittedBlock
@@ -68,20 +70,6 @@ from node.storage.lmdb_store import LmdbBlockStore
 from node.validator_sets import ValidatorSets
 
 _CACHE_CANDIDATES = 16
-
-
-class _AheadState:
-    """The state as of the tip: writes of executed blocks not yet durable, over the store.
-    State keys are hashes of their values, so a key found in either place is right."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._store_state = ledger.store.state()
-
-    def get(self, key: bytes) -> bytes | None:
-        """The value under ``key`` as of the tip, or ``None``."""
-        value = self._ledger._pending_writes.get(key)
-        return self._store_state.get(key) if value is None else value
 
 
 class Ledger(ChainReads):
@@ -109,7 +97,9 @@ class Ledger(ChainReads):
         self._pending_writes: dict[bytes, bytes] = {}
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
-        self._ahead_state = _AheadState(self)
+        self._ahead_state = AheadState(lambda: self._pending_writes, store.state())
+        self.rewind_listeners: list[Callable[[int], None]] = []
+        """Called with the height after every :meth:`rewind_dev` (filters follow it)."""
 
     @classmethod
     def open(
@@ -315,6 +305,26 @@ class Ledger(ChainReads):
             CommittedBlock(block=prepared.block, receipts=prepared.receipts, certificate=cert)
             for prepared, cert in batch
         ]
+
+    def rewind_dev(self, height: int) -> Header:
+        """Single-validator dev chain only (:mod:`node.dev_rewind`): discard every block above
+        ``height``, and any block executed ahead and not yet written, in ONE write
+        transaction, and make the block at ``height`` the head; returns it. Raises
+        RewindRefused, nothing changed, on any other chain or for a height above the head."""
+        with self._write_lock, self._flush_lock, self._pending_lock:
+            check_dev_rewind(self.genesis, self._validator_key, self._head, height)
+            header = self.store.rewind_to(height)
+            self._pending.clear()
+            self._pending_writes = {}
+            self._head = self._tip = header
+            self._candidates.clear()
+            # Both caches are keyed by height: forget what the discarded blocks put there.
+            self._validator_sets = ValidatorSets(self, self.genesis)
+            with self._cache_lock:
+                self._blocks.clear()
+        for listener in self.rewind_listeners:
+            listener(height)
+        return header
 
     # -- consensus: prepare / process / commit (ABCI 2.0 shaped) ---------------------------------
 

@@ -215,6 +215,14 @@ class Mempool:
         if forget and self._store is not None:
             self._store.remove(forget)
 
+    def drop_all(self, reason: str) -> list[Transaction]:
+        """Forget every transaction the pool holds (pending and taken for a block), resolving
+        their waiters as dropped with ``reason``; returns them. The dev chain's evm_revert
+        does this, as Hardhat drops its pending transactions on revert."""
+        dropped = [*self._pending.values(), *self._in_flight.values()]
+        self.settle({tx.hash: Outcome(None, reason) for tx in dropped})
+        return dropped
+
     def restore(self) -> Restored:
         """Pool again the transactions the store kept from before a restart, in their
         arrival order, each checked again by every admission rule against the current head

@@ -17,28 +17,44 @@ Test helpers, on a single-validator dev chain only (-32020 elsewhere):
 - ``evm_mine([timestamp])`` commits a block now (empty if the pool is), at that time if given;
 - ``evm_increaseTime(seconds)`` moves the block clock forward, answering the total shift;
 - ``evm_setNextBlockTimestamp(seconds)`` moves it so that the next block carries that time;
-- ``evm_snapshot`` names the current head; ``evm_revert(id)`` succeeds only while no block
-  was committed since that snapshot. Committed blocks are final on this ledger: LMDB holds
-  each block, its state, its transaction and log indexes and its replay nonces in one
-  durable write, and nothing undoes a commit. Undoing blocks would need a rollback path
-  through the store that no other part of the node may ever take; the node does not have
-  one, so a revert over committed blocks is refused (-32023) rather than pretended. Test
-  suites that isolate tests with snapshots can deploy fresh contracts per test instead
-  (``beforeEach``), as tests/compat/erc20 does.
+- ``evm_snapshot`` records the current head and the block clock, answering an id;
+  ``evm_revert(id)`` goes back to it, also across committed blocks, and answers true; the
+  snapshot and every later one are used up, and an unknown or used id answers false, as in
+  Hardhat (whose ``loadFixture`` relies on both).
+
+Why a committed block may be undone here and nowhere else: on any other chain a block is
+final once a quorum signed it, other validators hold it and readers have seen it. On a
+single-validator dev chain the one node made every block and signed every certificate, and
+its only reader is the test suite that asks for the revert, so nothing anyone relies on is
+taken back. :meth:`node.ledger.Ledger.rewind_dev` refuses on any chain with more than one
+validator or on a node that is not its validator (:mod:`node.dev_rewind`), and these
+methods also need the dev accounts (-32020 elsewhere), so no configuration of a real chain
+reaches the rewind.
+
+What ``evm_revert`` restores: blocks above the snapshot's head are deleted with their
+receipts, certificates, transaction, replay-nonce, block-hash and log indexes, and the head
+moves back, in ONE LMDB write transaction (:mod:`node.storage.rewind`: after a crash the
+store holds the old head or the snapshot's, whole); the state needs nothing, since trie
+nodes are addressed by hash and never deleted. The ledger's block, candidate and
+validator-set caches are emptied, installed filters report again from the snapshot's height
+(new blocks take the discarded heights, with other hashes), and the evm_increaseTime shift
+and a pinned next-block time come back as they were at the snapshot. The pool is emptied:
+pending transactions are dropped (their senders' eth_sendTransaction answers -32022), as
+Hardhat drops them. A hash of a discarded block or transaction is then unknown.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chain.crypto import PrivateKey
 from chain.errors import ChainError
 from chain.primitives import Address
 from node.dev_accounts import DevAccounts, eip191_message, signed_transaction
+from node.dev_rewind import DevSnapshots, RewindRefused, Snapshot
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.call_methods import CallMethods
@@ -103,12 +119,6 @@ class DevClock:
         return pinned
 
 
-@dataclass
-class _Snapshots:
-    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    heights: dict[str, int] = field(default_factory=dict)
-
-
 def _dev_only(what: str) -> RpcError:
     return RpcError(
         ErrorCode.DEV_ONLY,
@@ -135,7 +145,8 @@ class DevMethods:
         self.accounts = accounts
         self.clock = clock
         self.block_maker: BlockMaker | None = None
-        self._snapshots = _Snapshots()
+        self._snapshots = DevSnapshots()
+        self._revert_lock = asyncio.Lock()
 
     # -- accounts ------------------------------------------------------------------------
 
@@ -320,30 +331,41 @@ class DevMethods:
         self._pin_next_block(timestamp_raw)
 
     async def evm_snapshot(self, params: list[Any]) -> str:
-        """An id naming the current head (see the module doc for what evm_revert can do)."""
+        """An id naming the current head and the block clock, for evm_revert."""
         p.positional(params, 0, 0, "evm_snapshot")
         self._maker("evm_snapshot")
-        snapshot_id = fmt.quantity(next(self._snapshots.ids))
-        self._snapshots.heights[snapshot_id] = self.ctx.ledger.head.height
-        return snapshot_id
+        head = self.ctx.ledger.head
+        snapshot = Snapshot(head.height, head.hash, self.clock.shift_ms, self.clock.next_ms)
+        return fmt.quantity(self._snapshots.take(snapshot))
 
     async def evm_revert(self, params: list[Any]) -> bool:
-        """True if the chain is still at the snapshot's head (the snapshot is used up);
-        refused if blocks were committed since (they are final); false for an unknown id."""
+        """Go back to the snapshot ``id`` (discarding the blocks committed since, see the
+        module doc): true, and that snapshot and every later one are used up; false for an
+        unknown or used id, changing nothing."""
         (id_raw,) = p.positional(params, 1, 1, "evm_revert")
         self._maker("evm_revert")
-        if not isinstance(id_raw, str) or len(id_raw) > 66:
-            raise InvalidParams("snapshotId: expected an id from evm_snapshot")
-        height = self._snapshots.heights.pop(id_raw, None)
-        if height is None:
-            return False
-        head = self.ctx.ledger.head.height
-        if head != height:
-            self._snapshots.heights[id_raw] = height
-            raise RpcError(
-                ErrorCode.REVERT_REFUSED,
-                f"cannot revert to height {height}: blocks up to {head} are committed and "
-                "final on this ledger; deploy fresh contracts per test instead",
-                {"snapshotHeight": height, "head": head},
-            )
-        return True
+        if isinstance(id_raw, int) and not isinstance(id_raw, bool):
+            snapshot_id = id_raw
+        else:
+            snapshot_id = p.quantity(id_raw, "snapshotId", p.MAX_UINT64)
+        async with self._revert_lock:
+            snapshot = self._snapshots.use(snapshot_id)
+            if snapshot is None:
+                return False
+            ledger = self.ctx.ledger
+            kept = ledger.block(snapshot.height)
+            if kept is None or kept.hash != snapshot.block_hash:
+                return False
+            reason = f"discarded by evm_revert to block {snapshot.height}"
+            self.ctx.mempool.drop_all(reason)
+            if ledger.head.height != snapshot.height:
+                try:
+                    await self.ctx.off_loop(ledger.rewind_dev, snapshot.height)
+                except RewindRefused as exc:
+                    raise RpcError(ErrorCode.REVERT_REFUSED, str(exc)) from exc
+                # What arrived while the store was rewound was built on the discarded head.
+                self.ctx.mempool.drop_all(reason)
+            self._snapshots.forget_above(snapshot.height)
+            self.clock.shift_ms = snapshot.shift_ms
+            self.clock.next_ms = snapshot.next_ms
+            return True

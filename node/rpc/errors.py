@@ -26,7 +26,7 @@
 | -32020 | dev chains only: the node holds no accounts, or needs a single-validator dev chain |
 | -32021 | the node holds no key for this ``from`` account |
 | -32022 | the pool dropped a transaction the node signed before a block included it |
-| -32023 | evm_revert refused: blocks were committed since the snapshot (they are final) |
+| -32023 | evm_revert refused: the ledger may rewind only a single-validator dev chain |
 """
 
 from __future__ import annotations

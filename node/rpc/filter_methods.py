@@ -44,6 +44,16 @@ class FilterMethods:
         self.ctx = ctx
         self._filters: dict[str, _Filter] = {}
         self._filter_ids = itertools.count(1)
+        ctx.ledger.rewind_listeners.append(self._rewound)
+
+    def _rewound(self, height: int) -> None:
+        """The dev chain went back to ``height`` (evm_revert): blocks above it are gone and
+        new ones will take their heights, so every filter reports again from there."""
+        for installed in list(self._filters.values()):
+            start = height + 1
+            if installed.query is not None:
+                start = max(start, installed.query.from_height)
+            installed.next_height = min(installed.next_height, start)
 
     def _log_query(self, value: Any, follows_head: bool = False) -> tuple[LogQuery, bool]:
         """The query of a filter object, and whether its range follows the head. With

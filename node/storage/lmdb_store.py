@@ -23,6 +23,11 @@ Logs: the same write transaction indexes every log of the block by emitting addr
 topic and stores a record of it (see :mod:`node.storage.keys`), so that :meth:`find_logs`
 answers eth_getLogs from the index alone; there is no separate index to catch up after a crash.
 
+Rewind (the single-validator dev chain's ``evm_revert`` only, see :mod:`node.dev_rewind`):
+:meth:`LmdbBlockStore.rewind_to` deletes every record of the blocks above a height and moves
+the head back in ONE write transaction (:mod:`node.storage.rewind`), so a crash leaves the old
+head or the new one, whole. Block records are encoded in :mod:`node.storage.block_records`.
+
 Every value read back is decoded with the strict decoders of :mod:`chain.types` after its
 checksum is verified; corrupt bytes raise :class:`chain.errors.StorageError` (chained to the
 :class:`chain.errors.EncodingError` when decoding failed) instead of returning a wrong value.
@@ -48,13 +53,21 @@ from chain.storage import BlockCommit, BlockStore, KeyValueReader, TxLocation
 from chain.types import Block, CommitCertificate, Header, Receipt
 from node.log_index import IndexGroup, LogEntry, LogIndexKind, LogQuery, index_groups, log_matches
 from node.storage import keys
+from node.storage.block_records import (
+    MAX_STATE_KEY_SIZE as MAX_STATE_KEY_SIZE,
+)
+from node.storage.block_records import (
+    BlockRecords,
+    block_records,
+    check_extends,
+    valid_height,
+    valid_key,
+)
+from node.storage.rewind import RewindDatabases, rewind_blocks
 
 DEFAULT_MAP_SIZE = 16 << 30
 """Upper bound of the database size: 16 GiB of address space. The file grows only as data is
 written; a store that outgrows the map raises StorageError and must be reopened larger."""
-
-MAX_STATE_KEY_SIZE = 511
-"""LMDB's default maximum key size."""
 
 STATE_CACHE_ENTRIES = 16_384
 """State values (trie nodes and code) kept in memory after a read. State keys are hashes of
@@ -109,127 +122,9 @@ def _decode(where: str, decoder: Callable[[bytes], _T], payload: bytes) -> _T:
         raise StorageError(f"{where}: {exc}") from exc
 
 
-def _encode_receipts(receipts: tuple[Receipt, ...]) -> bytes:
-    return enc.encode([receipt.to_rlp() for receipt in receipts])
-
-
 def _decode_receipts(payload: bytes) -> tuple[Receipt, ...]:
     items = enc.as_list(enc.decode(payload), "receipts")
     return tuple(Receipt.from_rlp(item) for item in items)
-
-
-@dataclass(frozen=True)
-class _BlockLogs:
-    """The log entries of one block, encoded for the write transaction."""
-
-    records: list[tuple[bytes, bytes]]
-    """Log position -> record, in position order."""
-    address_keys: list[bytes]
-    """address || log position, sorted."""
-    topic_keys: list[bytes]
-    """topic || log position, sorted."""
-
-
-def _block_logs(commit: BlockCommit) -> _BlockLogs:
-    height = commit.block.header.height
-    records: list[tuple[bytes, bytes]] = []
-    address_keys: list[bytes] = []
-    topic_keys: list[bytes] = []
-    for tx_index, receipt in enumerate(commit.receipts):
-        for log in receipt.logs:
-            position = keys.log_position(height, len(records))
-            records.append((position, keys.frame(keys.log_payload(tx_index, receipt.tx_hash, log))))
-            address_keys.append(log.address + position)
-            topic_keys.extend(topic + position for topic in dict.fromkeys(log.topics))
-    return _BlockLogs(records, sorted(address_keys), sorted(topic_keys))
-
-
-def _valid_height(height: int) -> bool:
-    return 0 <= height < 1 << (8 * keys.HEIGHT_SIZE)
-
-
-def _valid_key(key: bytes) -> bool:
-    """Whether LMDB accepts ``key`` (1 to 511 bytes); no longer or empty key is ever stored."""
-    return 0 < len(key) <= MAX_STATE_KEY_SIZE
-
-
-def _check_commit_contents(commit: BlockCommit) -> None:
-    """Checks that need no stored data: receipts and certificate belong to the block and the
-    state keys fit LMDB."""
-    block = commit.block
-    if len(commit.receipts) != len(block.transactions):
-        raise StorageError(
-            f"block {block.header.height}: {len(commit.receipts)} receipts for "
-            f"{len(block.transactions)} transactions"
-        )
-    for index, (tx, receipt) in enumerate(zip(block.transactions, commit.receipts, strict=True)):
-        if receipt.tx_hash != tx.hash:
-            raise StorageError(
-                f"block {block.header.height}: receipt {index} belongs to another transaction"
-            )
-    certificate = commit.certificate
-    if certificate is not None and (
-        certificate.height != block.header.height or certificate.block_hash != block.hash
-    ):
-        raise StorageError(f"block {block.header.height}: certificate is for another block")
-    for key in commit.state_writes:
-        if not _valid_key(key):
-            raise StorageError(
-                f"block {block.header.height}: state key of {len(key)} bytes "
-                f"(must be 1..{MAX_STATE_KEY_SIZE})"
-            )
-
-
-def _check_extends(head: Header | None, header: Header) -> None:
-    """Raise StorageError unless ``header`` is the next block after ``head``."""
-    if head is None:
-        if header.height != 0:
-            raise StorageError(f"empty store: first block must be height 0, not {header.height}")
-        return
-    if header.height != head.height + 1:
-        raise StorageError(f"block {header.height} does not follow head {head.height}")
-    if header.parent_hash != head.hash:
-        raise StorageError(f"block {header.height}: parent hash is not the head's hash")
-
-
-@dataclass(frozen=True)
-class _BlockRecords:
-    """One block's records, encoded for the write transaction."""
-
-    height: int
-    height_key: bytes
-    block_hash: bytes
-    block: bytes
-    head: bytes
-    receipts: bytes
-    certificate: bytes | None
-    tx_entries: list[tuple[bytes, bytes, bytes]]
-    """(transaction hash, replay nonce, location) per transaction."""
-    state_items: list[tuple[bytes, bytes]]
-    logs: _BlockLogs
-
-
-def _block_records(commit: BlockCommit) -> _BlockRecords:
-    """Check ``commit``'s contents and encode every record it writes."""
-    _check_commit_contents(commit)
-    block = commit.block
-    header = block.header
-    height = header.height
-    return _BlockRecords(
-        height=height,
-        height_key=keys.height_key(height),
-        block_hash=block.hash,
-        block=keys.frame(block.encode()),
-        head=keys.frame(header.encode()),
-        receipts=keys.frame(_encode_receipts(commit.receipts)),
-        certificate=None if commit.certificate is None else keys.frame(commit.certificate.encode()),
-        tx_entries=[
-            (tx.hash, tx.nonce, keys.tx_location_value(height, index))
-            for index, tx in enumerate(block.transactions)
-        ],
-        state_items=sorted(commit.state_writes.items()),
-        logs=_block_logs(commit),
-    )
 
 
 class _StateReader:
@@ -317,7 +212,7 @@ class LmdbBlockStore:
 
     def block_by_height(self, height: int) -> Block | None:
         """The committed block at ``height``, or ``None``."""
-        if not _valid_height(height):
+        if not valid_height(height):
             return None
         with _lmdb_errors(f"read block {height}"), self._env.begin() as txn:
             return self._read_block(txn, height)
@@ -338,7 +233,7 @@ class LmdbBlockStore:
 
     def receipts(self, height: int) -> tuple[Receipt, ...] | None:
         """Receipts of the block at ``height`` in block order, or ``None``."""
-        if not _valid_height(height):
+        if not valid_height(height):
             return None
         where = f"receipts[{height}]"
         with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
@@ -351,7 +246,7 @@ class LmdbBlockStore:
         """Where the transaction with this hash was committed, or ``None``."""
         where = f"tx_index[{tx_hash.hex()}]"
         with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
-            raw = txn.get(tx_hash, db=self._dbs.tx_index) if _valid_key(tx_hash) else None
+            raw = txn.get(tx_hash, db=self._dbs.tx_index) if valid_key(tx_hash) else None
         if raw is None:
             return None
         height, index = keys.decode_tx_location(raw, where)
@@ -361,12 +256,12 @@ class LmdbBlockStore:
         """The height at which a transaction with this replay nonce was committed."""
         where = f"nonce_index[{nonce.hex()}]"
         with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
-            raw = txn.get(nonce, db=self._dbs.nonce_index) if _valid_key(nonce) else None
+            raw = txn.get(nonce, db=self._dbs.nonce_index) if valid_key(nonce) else None
         return None if raw is None else keys.decode_height(raw, where)
 
     def commit_certificate(self, height: int) -> CommitCertificate | None:
         """The commit certificate for the block at ``height``, if stored."""
-        if not _valid_height(height):
+        if not valid_height(height):
             return None
         where = f"certificates[{height}]"
         with _lmdb_errors(f"read {where}"), self._env.begin() as txn:
@@ -548,7 +443,7 @@ class LmdbBlockStore:
         return value
 
     def _state_get(self, key: bytes) -> bytes | None:
-        if not _valid_key(key):
+        if not valid_key(key):
             return None
         with _lmdb_errors("read state"), self._env.begin() as txn:
             return txn.get(key, db=self._dbs.state)
@@ -590,19 +485,19 @@ class LmdbBlockStore:
         if not commits:
             return
         # Encode before taking the writer lock so that the write transaction stays short.
-        records = [_block_records(commit) for commit in commits]
+        records = [block_records(commit) for commit in commits]
         first = commits[0].block.header.height
         last = commits[-1].block.header.height
         action = f"commit block {first}" if first == last else f"commit blocks {first}..{last}"
         with _lmdb_errors(action), self._env.begin(write=True) as txn:
             head = self._read_head(txn)
             for commit, record in zip(commits, records, strict=True):
-                _check_extends(head, commit.block.header)
+                check_extends(head, commit.block.header)
                 self._write_block(txn, record)
                 head = commit.block.header
             txn.put(keys.META_HEAD, records[-1].head, db=self._dbs.meta)
 
-    def _write_block(self, txn: lmdb.Transaction[bytes], record: _BlockRecords) -> None:
+    def _write_block(self, txn: lmdb.Transaction[bytes], record: BlockRecords) -> None:
         dbs = self._dbs
         height = record.height
         height_key = record.height_key
@@ -625,6 +520,21 @@ class LmdbBlockStore:
             txn.cursor(db=dbs.logs).putmulti(logs.records, append=True)
             txn.cursor(db=dbs.log_address).putmulti([(key, b"") for key in logs.address_keys])
             txn.cursor(db=dbs.log_topic).putmulti([(key, b"") for key in logs.topic_keys])
+
+    def rewind_to(self, height: int) -> Header:
+        """Dev chain only (:mod:`node.dev_rewind` decides): discard every block above
+        ``height`` with all its records and make the block at ``height`` the head, in ONE
+        write transaction (see :mod:`node.storage.rewind`); returns the new head. Raises
+        StorageError, with nothing changed, for a height above the head or an empty store."""
+        with _lmdb_errors(f"rewind to {height}"), self._env.begin(write=True) as txn:
+            head = self._read_head(txn)
+            if head is None:
+                raise StorageError("rewind: the store is empty")
+            dbs = self._dbs
+            rewind_dbs = RewindDatabases(
+                **{name: getattr(dbs, name) for name in RewindDatabases.__dataclass_fields__}
+            )
+            return rewind_blocks(txn, rewind_dbs, head, height)
 
     def put_commit_certificate(self, height: int, certificate: CommitCertificate) -> None:
         """Store (or replace) the certificate of the already committed block at ``height``,
