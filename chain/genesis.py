@@ -20,6 +20,11 @@ returns text, and ``parse_genesis(genesis_to_toml(g)) == g``. The schema::
     balance = 0                       # optional; an integer, or "0x…" above 2**63-1
     public_key = "0x04…"              # optional; must derive to ``address``
 
+    [[upgrades]]                      # optional: a parameter change at an agreed height
+    height = 120000                   # (chain.upgrades; not part of the genesis block)
+    parameter = "block_gas_limit"
+    value = 80000000
+
     [[system_contracts]]              # optional
     name = "Governance"
     address = "0x…"
@@ -59,6 +64,7 @@ from chain.primitives import (
     PublicKeyBytes,
 )
 from chain.types import Block, Header
+from chain.upgrades import NO_UPGRADES, ParameterSchedule, parse_schedule
 
 ALLOWED_ROLES = frozenset({"sender", "deployer", "governance", "issuer", "auditor"})
 """Roles an account may hold at genesis."""
@@ -158,6 +164,14 @@ class Genesis:
     larger block is invalid). Between :data:`~chain.limits.MIN_BLOCK_BYTES` and
     :data:`~chain.limits.MAX_BLOCK_BYTES_CEILING`, so that any transaction fits in a block
     and any block fits in a proposal frame and a WAL record."""
+    upgrades: ParameterSchedule = NO_UPGRADES
+    """Parameter changes at agreed heights (:mod:`chain.upgrades`). Not part of the genesis
+    block: a running chain adopts a schedule without changing its genesis hash."""
+
+    def block_gas_limit_at(self, height: int) -> int:
+        """The block gas limit ruling the block at ``height``: ``block_gas_limit`` changed by
+        the schedule's entries at or below ``height``."""
+        return self.upgrades.value_at("block_gas_limit", height, self.block_gas_limit)
 
     def validator_set(self) -> ValidatorSet:
         """The validator set that genesis installs."""
@@ -405,7 +419,9 @@ def _optional_max_block_bytes(document: _Table) -> int:
 
 def parse_genesis(text: str) -> Genesis:
     """Parse and validate a genesis document. Raises :class:`GenesisFieldError` (a
-    GenesisError) naming the first offending field."""
+    GenesisError) naming the first offending field, or a
+    :class:`~chain.upgrades.ScheduleError` (also a GenesisError) naming the first offending
+    ``[[upgrades]]`` entry."""
     try:
         data = loads_toml_bounded(
             text, max_bytes=limits.MAX_GENESIS_BYTES, max_depth=limits.MAX_TOML_DEPTH
@@ -427,6 +443,7 @@ def parse_genesis(text: str) -> Genesis:
         system_contracts=_tables(
             document, "system_contracts", _parse_system_contract, required=False
         ),
+        upgrades=parse_schedule(document.optional("upgrades")),
     )
     document.finish()
     _check_consistency(genesis)
@@ -537,4 +554,5 @@ def genesis_to_toml(genesis: Genesis) -> str:
         if contract.storage:
             lines += ["", "[system_contracts.storage]"]
             lines += [f"{_toml_hex(slot)} = {_toml_hex(value)}" for slot, value in contract.storage]
+    lines += genesis.upgrades.to_toml()
     return "\n".join(lines) + "\n"

@@ -73,6 +73,14 @@ MAX_CONFIG_BYTES = 256 * KIB
 """Largest ``node.toml``: room for hundreds of peers and observers."""
 
 
+MAX_UPGRADES = 256
+"""Most ``[[upgrades]]`` entries one genesis may schedule (:mod:`chain.upgrades`)."""
+
+MAX_UPGRADE_RECORD_BYTES = 256 * KIB
+"""Largest record of a node's adopted schedule (``upgrades-adopted.json`` in its data
+directory): :data:`MAX_UPGRADES` entries with room to spare."""
+
+
 MAX_MEMPOOL_BYTES = 256 * MIB
 """The most transaction bytes one node's mempool holds; beyond it admission refuses with
 ``MempoolFull`` (never a silent drop of what was accepted)."""

@@ -12,13 +12,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chain.crypto import PrivateKey, PublicKey
 from chain.crypto.sm3 import sm3
 from chain.errors import CryptoError, EncodingError, ValidationError
 from chain.primitives import Hash32
 from chain.types import Transaction
+
+if TYPE_CHECKING:
+    from chain.genesis import Genesis
 
 NonceSeen = Callable[[Hash32], bool]
 """Answers whether a nonce was committed within the current block-limit window."""
@@ -40,6 +43,29 @@ class TxRules:
     block_gas_limit: int | None = None
     """Gas limit of a block: no transaction may ask for more. ``None`` leaves the upper bound
     unchecked (the intrinsic-gas lower bound always holds)."""
+    block_gas_limit_changes: tuple[tuple[int, int], ...] = ()
+    """``(height, limit)`` changes of ``block_gas_limit`` from the genesis parameter
+    schedule (:mod:`chain.upgrades`), in height order: from each height on, its limit
+    rules."""
+
+    def block_gas_limit_at(self, height: int) -> int | None:
+        """The block gas limit ruling the block at ``height``."""
+        limit = self.block_gas_limit
+        for since, value in self.block_gas_limit_changes:
+            if since > height:
+                break
+            limit = value
+        return limit
+
+
+def tx_rules_of(genesis: Genesis) -> TxRules:
+    """The transaction rules of the chain ``genesis`` describes: its chain id, and its block
+    gas limit with the changes its parameter schedule makes."""
+    return TxRules(
+        genesis.chain_id,
+        block_gas_limit=genesis.block_gas_limit,
+        block_gas_limit_changes=genesis.upgrades.changes("block_gas_limit"),
+    )
 
 
 class InvalidTransaction(ValidationError):
@@ -139,20 +165,30 @@ class BlockLimitTooFar(InvalidTransaction):
 
 
 class GasLimitOutOfRange(InvalidTransaction):
-    """A ``gas_limit`` below the transaction's intrinsic gas or above the block gas limit:
-    no block could include it. ``maximum`` is ``None`` when no block gas limit applies."""
+    """A ``gas_limit`` below the transaction's intrinsic gas or above the block gas limit
+    ruling ``height``: no block at that height could include it. ``maximum`` is ``None``
+    when no block gas limit applies."""
 
     def __init__(
-        self, *, tx_hash: Hash32, gas_limit: int, minimum: int, maximum: int | None
+        self,
+        *,
+        tx_hash: Hash32,
+        gas_limit: int,
+        minimum: int,
+        maximum: int | None,
+        height: int | None = None,
     ) -> None:
         upper = "unbounded" if maximum is None else str(maximum)
+        where = "" if height is None else f" (block gas limit at height {height})"
         super().__init__(
-            f"transaction {tx_hash.hex()}: gas limit {gas_limit} outside [{minimum}, {upper}]",
+            f"transaction {tx_hash.hex()}: gas limit {gas_limit} outside "
+            f"[{minimum}, {upper}]{where}",
             tx_hash=tx_hash,
         )
         self.gas_limit = gas_limit
         self.minimum = minimum
         self.maximum = maximum
+        self.height = height
 
 
 class DuplicateNonce(InvalidTransaction):
@@ -196,7 +232,7 @@ def validate_transaction(
     InvalidTransaction subclass of the first rule it breaks otherwise.
 
     The checks run cheapest first: chain id, block-limit window, data size, gas limit
-    (at least the intrinsic gas, at most ``rules.block_gas_limit``), nonce replay
+    (at least the intrinsic gas, at most the block gas limit ruling ``height``), nonce replay
     (``nonce_seen`` answers for nonces committed within the window), then the SM2 signature.
     """
     _check_stateless(tx, rules, height=height)
@@ -259,8 +295,8 @@ def _check_stateless(tx: Transaction, rules: TxRules, *, height: int) -> None:
     from chain.execution import intrinsic_gas
 
     minimum = intrinsic_gas(tx)
-    maximum = rules.block_gas_limit
+    maximum = rules.block_gas_limit_at(height)
     if tx.gas_limit < minimum or (maximum is not None and tx.gas_limit > maximum):
         raise GasLimitOutOfRange(
-            tx_hash=tx.hash, gas_limit=tx.gas_limit, minimum=minimum, maximum=maximum
+            tx_hash=tx.hash, gas_limit=tx.gas_limit, minimum=minimum, maximum=maximum, height=height
         )
