@@ -16,10 +16,17 @@ contract for that verdict in the next block. ``propose`` checks it first and sen
 when it is refused; ``vote`` checks it when this vote would execute the change and sends
 nothing when it is refused, unless ``--force`` (then the contract itself refuses it, with
 ``QuorumAtRisk``). ``--dry-run`` shows the verdict without sending anything.
+
+``rotate-key`` replaces a validator's consensus key: it writes the new key's keystore (the
+chain's keystore format and password) into the node's keyring folder
+(:mod:`node.keyring`), signs the rotation's terms with the new key (proof of possession) and
+sends ``proposeRotation`` signed by the current key; the others pass it with ``vote``. From
+the height it rules, the running node signs with the new key, without a restart.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,22 +35,28 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from rich.table import Table
 
 from chain.crypto import PrivateKey
+from chain.crypto.keystore import encrypt_keystore
 from chain.errors import ChainError
 from chain.primitives import Address
 from contracts.validators import (
     EXECUTED_TOPIC,
     PROPOSED_TOPIC,
+    ROTATED_TOPIC,
     VALIDATOR_GOVERNANCE_ADDRESS,
     ValidatorProposal,
     change_count_call,
     decode_proposal,
+    decode_quorum_check,
     proposal_call,
     proposal_count_call,
     propose_call,
+    propose_rotation_call,
+    rotation_check_call,
+    rotation_message,
     vote_call,
     voted_call,
 )
-from node.chain_dir import ChainDir, load_key
+from node.chain_dir import ChainDir, keystore_address, load_key, write_private
 from node.cli_common import (
     DEFAULT_DIR,
     EXIT_BAD,
@@ -58,7 +71,8 @@ from node.cli_common import (
     from_hex,
     to_hex,
 )
-from node.config import ConfigError, load_config
+from node.config import ConfigError, NodeConfig, load_config
+from node.keyring import keyring_file
 from node.tx_send import send_transaction
 
 validators_app = typer.Typer(help="The validator set and its governance.", no_args_is_help=True)
@@ -78,6 +92,9 @@ CONTRACT_ERRORS = {
         "NoChange(address,uint256)",
         "HashFailed()",
         "QuorumAtRisk(uint256,uint256)",
+        "KeyInUse(address)",
+        "BadPossessionProof(address)",
+        "NotRotatable(address)",
     )
 }
 """Selectors of the contract's custom errors → their signatures, to name a revert."""
@@ -103,11 +120,15 @@ def _folder(directory: Path, index: int) -> Path:
     return folders[index]
 
 
-def _url(folder: Path) -> str:
+def _config(folder: Path) -> NodeConfig:
     try:
-        config = load_config(folder / "node.toml")
+        return load_config(folder / "node.toml")
     except ConfigError as exc:
         raise fail(str(exc)) from exc
+
+
+def _url(folder: Path) -> str:
+    config = _config(folder)
     return f"http://{config.rpc_host}:{config.rpc_port}"
 
 
@@ -147,6 +168,11 @@ def _send(url: str, key: PrivateKey, data: bytes) -> dict[str, Any]:
         topics = [from_hex(t) for t in entry["topics"]]
         if topics and topics[0] == PROPOSED_TOPIC:
             result["proposal"] = int.from_bytes(topics[1], "big")
+        if topics and topics[0] == ROTATED_TOPIC:
+            result["rotated"] = {
+                "from": to_hex(topics[2][12:]),
+                "to": to_hex(topics[3][12:]),
+            }
         if topics and topics[0] == EXECUTED_TOPIC:
             result["executed"] = True
             result["effectiveHeight"] = int.from_bytes(from_hex(entry["data"])[32:64], "big")
@@ -277,8 +303,109 @@ def _vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict
     }
     if not executes:
         return {**verdict, "ok": True, "reason": None}
+    if proposal.replaces is not None:
+        check = _rotation_verdict(url, proposal.replaces)
+        return {**check, **verdict, "replaces": to_hex(proposal.replaces)}
     check = _quorum_verdict(url, proposal.public_key, proposal.power)
     return {**check, **verdict, "ok": check["ok"], "reason": check["reason"]}
+
+
+def _rotation_verdict(url: str, old: Address) -> dict[str, Any]:
+    """The contract's quorum verdict (``rotationCheck``) on rotating ``old``'s key in the next
+    block: the set keeps its powers and the new key counts as seen when the old one is."""
+    height = int(str(call(url, "eth_blockNumber", [])), 16) + 1
+    check = decode_quorum_check(_contract_call(url, rotation_check_call(old, height)))
+    verdict: dict[str, Any] = {
+        "atHeight": height,
+        "seenPower": check.seen_power,
+        "newTotalPower": check.total_power,
+        "newQuorumPower": check.quorum_power,
+        "ok": check.ok,
+        "reason": None,
+    }
+    if not check.ok:
+        verdict["reason"] = (
+            f"the validators seen signing recently hold {check.seen_power} of "
+            f"{check.total_power} voting power, below the quorum of {check.quorum_power}: the "
+            "chain would halt"
+        )
+    return verdict
+
+
+@validators_app.command("rotate-key")
+def validators_rotate_key(
+    directory: DirOption = DEFAULT_DIR,
+    node: NodeIndexOption = 0,
+    new_keystore: Annotated[
+        Path | None,
+        typer.Option(help="the new key's keystore (chain password); default: a fresh key"),
+    ] = None,
+    dry_run: DryRunOption = False,
+    password_file: PasswordOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace the consensus key of validator folder --node by a new key with the same power.
+
+    The new key's keystore goes into the node's keyring folder, where the running node finds
+    it; the proposal is signed by the current key and carries the new key's signature over
+    the rotation's terms. The other validators pass it with `vote`; it rules two blocks after
+    the block that passes it, and from then on the node signs with the new key."""
+    folder = _folder(directory, node)
+    config = _config(folder)
+    if config.validator_keystore is None:
+        raise fail(f"{folder.name}/node.toml names no validator_keystore")
+    url = _url(folder)
+    old = _node_key(directory, node, password_file)
+    password = chain_password(ChainDir(directory), password_file)
+    new = _new_key(new_keystore, password)
+    if new.public_key.address == old.public_key.address:
+        raise fail("the new key is the validator's current key", EXIT_BAD)
+    verdict = {
+        **_rotation_verdict(url, old.public_key.address),
+        "validator": to_hex(old.public_key.address),
+        "newKey": to_hex(new.public_key.address),
+    }
+    if dry_run or not verdict["ok"]:
+        _show_verdict({"dryRun": dry_run, **verdict}, as_json)
+        return
+    chain_id = int(str(call(url, "eth_chainId", [])), 16)
+    possession = new.sign(rotation_message(chain_id, old.public_key.address, _public(new)))
+    target = keyring_file(config.validator_keystore, new.public_key.address)
+    wrote = not target.exists()
+    if wrote:
+        write_private(target, encrypt_keystore(new, password, iterations=_iterations(config)))
+    elif keystore_address(target) != new.public_key.address:
+        raise fail(f"{target} holds another key; refusing to overwrite it", EXIT_BAD)
+    result = _send(url, old, propose_rotation_call(_public(new), possession))
+    if not result["ok"] and wrote:
+        target.unlink()
+    result |= {"validator": verdict["validator"], "newKey": verdict["newKey"]}
+    result["keystore"] = str(target) if result["ok"] else None
+    _report(result, f"rotation of {verdict['validator']} to {verdict['newKey']}", as_json)
+
+
+def _public(key: PrivateKey) -> bytes:
+    return bytes(key.public_key.to_bytes())
+
+
+def _new_key(path: Path | None, password: bytes) -> PrivateKey:
+    if path is None:
+        return PrivateKey.generate()
+    try:
+        return load_key(path, password)
+    except ChainError as exc:
+        raise fail(f"cannot open the new key {path}: {exc}", EXIT_BAD) from exc
+
+
+def _iterations(config: NodeConfig) -> int:
+    """The key derivation iterations of the node's keystore, so the new key is as protected
+    (and as quick to open) as the one it replaces."""
+    assert config.validator_keystore is not None
+    try:
+        document = json.loads(config.validator_keystore.read_text(encoding="utf-8"))
+        return int(document["kdf"]["iterations"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise fail(f"cannot read {config.validator_keystore}: {exc}", EXIT_BAD) from exc
 
 
 @validators_app.command("vote")
@@ -322,18 +449,21 @@ def validators_status(
                 "proposer": _address(proposal.proposer),
                 "votedPower": proposal.voted_power,
                 "executedAt": proposal.executed_at or None,
+                "replaces": None if proposal.replaces is None else _address(proposal.replaces),
             }
         )
     if as_json:
         emit(rows, True)
         return
     table = Table(title="validator proposals")
-    for column in ("id", "validator", "power", "proposer", "voted power", "passed at"):
+    for column in (
+        "id", "validator", "power", "replaces", "proposer", "voted power", "passed at",
+    ):  # fmt: skip
         table.add_column(column)
     for row in rows:
         table.add_row(
-            str(row["id"]), row["validator"], str(row["power"]), row["proposer"],
-            str(row["votedPower"]), str(row["executedAt"] or "pending"),
+            str(row["id"]), row["validator"], str(row["power"]), row["replaces"] or "",
+            row["proposer"], str(row["votedPower"]), str(row["executedAt"] or "pending"),
         )  # fmt: skip
     console.print(table)
 

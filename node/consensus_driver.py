@@ -32,6 +32,10 @@ Validator sets: the set of each height comes from the ledger
 the proposer schedule restarts whenever the set changes. A node whose key is not in the set
 of the height being decided is an observer: it follows proposals and votes, commits what
 2/3 precommitted, and signs and sends nothing of its own.
+
+Key rotation: with a :class:`node.keyring.Keyring`, the driver signs each height with the
+keyring key the height's set holds, switching (ledger and state machine with it) at the first
+height of a rotated key's set; p2p keeps the configured key as the node's identity.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from dataclasses import replace
 from typing import Any
 
 from chain import encoding as enc
@@ -86,6 +91,7 @@ from chain.types import Block, CommitCertificate, Transaction
 from node.block_sync import BlockSync
 from node.config import NodeConfig
 from node.consensus_status import consensus_status, peer_status
+from node.keyring import Keyring
 from node.late_precommits import LatePrecommits
 from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
@@ -126,12 +132,15 @@ class ConsensusDriver:
         readers: Executor,
         *,
         clock_ms: Callable[[], int] = wall_clock_ms,
+        keyring: Keyring | None = None,
     ) -> None:
         """``executor`` runs ledger writes and execution in order (one worker); ``readers``
-        runs transaction checks and block reads for sync."""
+        runs transaction checks and block reads for sync; ``keyring`` holds the keys ``key``
+        may be rotated to."""
         self.ledger = ledger
         self.mempool = mempool
         self.key = key
+        self.keyring = keyring
         self.config = config
         self._executor = executor
         self._readers = readers
@@ -469,11 +478,28 @@ class ConsensusDriver:
         if self.config.skip_absent_proposers:
             schedule = with_absent_proposers(schedule, self.ledger, height)
         self.validators = schedule.validators
+        self._use_key_of_set(height)
         self.feed(StartHeight(height, schedule, replay))
         held, self._future = self._future, {}
         for digest, message in held.items():
             self._seen.add(digest)
             self._deliver(message)
+
+    def _use_key_of_set(self, height: int) -> None:
+        """Sign ``height`` with the keyring key its validator set holds, if the key signing
+        so far is not in it (a rotation rules from this height)."""
+        if self.keyring is None or self.is_member:
+            return
+        key = self.keyring.key_for(self.validators)
+        if key is None or key is self.key:
+            return
+        address = key.public_key.address
+        log.warning("consensus: signing with rotated key 0x%s from height %d (was 0x%s)",
+                    address.hex(), height, self.key.public_key.address.hex())  # fmt: skip
+        self.key = key
+        self.ledger.use_validator_key(key)
+        self.state = replace(self.state, config=replace(self.state.config, address=address))
+        self.counters["key_rotations"] += 1
 
     # -- messages from peers ---------------------------------------------------------------
 

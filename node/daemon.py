@@ -24,6 +24,7 @@ from chain.genesis import Genesis
 from node.config import ConfigError, NodeConfig, load_config
 from node.consensus_driver import ConsensusDriver
 from node.genesis_file import load_genesis
+from node.keyring import Keyring
 from node.ledger import CommittedBlock, Ledger, LedgerError
 from node.mempool import Mempool, Permissions
 from node.metrics import NodeMetrics, metrics_handler
@@ -33,6 +34,7 @@ from node.rpc.errors import InvalidParams
 from node.rpc.methods import RpcApi
 from node.rpc.server import RpcServer
 from node.storage.mempool_store import MempoolStore
+from node.validator_sets import transport_keys
 from node.wal import WalError
 
 log = logging.getLogger("lianxin.node")
@@ -110,9 +112,15 @@ class Node:
         if len(self.genesis.validators) > 1:
             if self.validator_key is None:
                 raise ConfigError("a chain with several validators needs validator_keystore")
-            self.driver = ConsensusDriver(
-                ledger, self.mempool, self.validator_key, self.config, self._writer, self._readers
+            keyring = Keyring.for_keystore(
+                self.validator_key,
+                self.config.validator_keystore,
+                self.config.keystore_password().encode(),
             )
+            self.driver = ConsensusDriver(
+                ledger, self.mempool, self.validator_key, self.config, self._writer, self._readers,
+                keyring=keyring,
+            )  # fmt: skip
             api = RpcApi(ledger, self.mempool, self.config, self._readers, peers=self.driver.peers)
             api.table["lianxin_getConsensusStatus"] = self._consensus_status
             api.table["lianxin_checkValidatorChange"] = self._check_validator_change
@@ -163,11 +171,15 @@ class Node:
 
     def _follow_validator_set(self, committed: CommittedBlock | None = None) -> None:
         """Let p2p admit the validators of the next height (and the configured observers)
-        only: a validator removed by governance is refused and disconnected."""
+        only: a validator removed by governance is refused and disconnected. A validator
+        that rotated its key stays admitted under its configured node key."""
         assert self.driver is not None and self.ledger is not None
-        ruling = self.ledger.validator_set(self.ledger.head.height + 1)
+        head = self.ledger.head
+        ruling = self.ledger.validator_set(head.height + 1)
         self.driver.network.follow_validator_set(
-            validator.public_key for validator in ruling.validators.validators
+            transport_keys(
+                self.ledger, head, ruling.validators, (p.public_key for p in self.config.peers)
+            )
         )
 
     async def _consensus_status(self, params: list[object]) -> dict[str, object]:

@@ -174,6 +174,12 @@ class Ledger(ChainReads):
         """This node's validator address, when it holds a validator key."""
         return None if self._validator_key is None else self._validator_key.public_key.address
 
+    def use_validator_key(self, key: PrivateKey) -> None:
+        """Propose (and, single-validator, sign) with ``key`` from now on: the consensus driver
+        switches to a rotated key at the height its validator set first holds it
+        (:mod:`node.keyring`)."""
+        self._validator_key = key
+
     def validator_set(self, height: int) -> RulingSet:
         """The validator set ruling ``height`` (see
         :meth:`node.validator_sets.ValidatorSets.validator_set`)."""

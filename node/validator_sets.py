@@ -4,14 +4,22 @@ A chain whose genesis deploys the ValidatorGovernance system contract reads the 
 height from ``validatorsAt(height)`` in the state of the height's parent; a chain without it
 keeps the genesis set for ever. Sets are cached by the contract's change counter, since
 committed blocks are final and the set of a height never changes once known.
+
+A validator that rotated its consensus key keeps its node key, the key its peers' configuration
+lists it by, as its p2p identity: :func:`transport_keys` admits a configured peer key while
+the set holds a key that (through one or more rotations, the contract's ``rotatedFrom``)
+replaced it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Protocol
 
+from chain.commit import ValidatorSet
+from chain.crypto import PublicKey
 from chain.errors import ChainError
 from chain.execution import CallResult
 from chain.genesis import Genesis
@@ -21,9 +29,11 @@ from contracts.errors import ContractsError
 from contracts.validators import (
     CHANGES_SLOT,
     LAST_EFFECTIVE_HEIGHT_SLOT,
+    MAX_ROTATIONS_FOLLOWED,
     VALIDATOR_GOVERNANCE_ADDRESS,
     RulingSet,
     decode_ruling_set,
+    rotated_from_slot,
     validator_governance_contract,
     validators_at_call,
 )
@@ -140,6 +150,37 @@ class ValidatorSets:
     def governed(self) -> bool:
         """Whether validator changes go through the ValidatorGovernance contract."""
         return self._governed
+
+
+def replaced_keys(ledger: StateReader, header: Header, validator: Address) -> list[Address]:
+    """The keys that ``validator`` replaced by rotations, latest first, as recorded in the
+    state after ``header`` (at most :data:`MAX_ROTATIONS_FOLLOWED`)."""
+    found: list[Address] = []
+    current = validator
+    while len(found) < MAX_ROTATIONS_FOLLOWED:
+        value = ledger.storage(header, VALIDATOR_GOVERNANCE_ADDRESS, rotated_from_slot(current))
+        if value == 0:
+            break
+        current = Address(value.to_bytes(32, "big")[12:])
+        found.append(current)
+    return found
+
+
+def transport_keys(
+    ledger: StateReader, header: Header, validators: ValidatorSet, peer_keys: Iterable[bytes]
+) -> frozenset[bytes]:
+    """The node keys p2p admits with ``validators`` ruling: every member's key, and each of
+    ``peer_keys`` (the configured peers) that a member's key replaced by rotation, read in the
+    state after ``header``."""
+    allowed = {bytes(v.public_key) for v in validators.validators}
+    by_address = {PublicKey.from_bytes(key).address: key for key in peer_keys}
+    for validator in validators.validators:
+        if validator.address in by_address:
+            continue
+        for replaced in replaced_keys(ledger, header, validator.address):
+            if replaced in by_address:
+                allowed.add(by_address[replaced])
+    return frozenset(allowed)
 
 
 def _governed(genesis: Genesis) -> bool:
