@@ -145,10 +145,12 @@ def archive_kind(path: Path) -> str:
     """``"zip"``, ``"tar"`` or ``"directory"``; raises UnsafeArchive for anything else."""
     if path.is_dir():
         return "directory"
-    if zipfile.is_zipfile(path):
-        return "zip"
+    # The tar test first: zipfile.is_zipfile finds the end record of a zip member (an
+    # OFD, a DOCX) near the end of an uncompressed tar; a tar header never opens a zip.
     if tarfile.is_tarfile(path):
         return "tar"
+    if zipfile.is_zipfile(path):
+        return "zip"
     raise UnsafeArchive(f"{path.name} is neither a directory, a zip nor a tar file")
 
 

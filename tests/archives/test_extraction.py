@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from archives.errors import UnsafeArchive
-from archives.extraction import ExtractionLimits, extract_archive
+from archives.extraction import ExtractionLimits, archive_kind, extract_archive
 
 
 def _zip(path: Path, members: dict[str, bytes], *, mode: int | None = None) -> Path:
@@ -128,3 +128,28 @@ def test_any_member_names_extract_inside_the_target_or_are_refused(
         return
     for path in work.rglob("*"):
         assert path in (archive, target) or target in path.parents
+
+
+def test_a_tar_holding_a_zip_member_is_read_as_a_tar(tmp_path: Path) -> None:
+    # zipfile.is_zipfile finds the end record of a zip member (an OFD, say) near the end
+    # of an uncompressed tar, and would take the tar for a damaged zip.
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as bundle:
+        bundle.writestr("OFD.xml", b"<ofd/>")
+    archive = tmp_path / "bag.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in (
+            ("bag/bagit.txt", b"BagIt-Version: 1.0\n"),
+            ("bag/data/a.ofd", inner.getvalue()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert zipfile.is_zipfile(archive)
+    assert archive_kind(archive) == "tar"
+    root = extract_archive(archive, tmp_path / "out")
+    assert (root / "data" / "a.ofd").read_bytes() == inner.getvalue()
+    zipped = tmp_path / "bag.zip"
+    with zipfile.ZipFile(zipped, "w") as bundle:
+        bundle.writestr("bag/bagit.txt", "BagIt-Version: 1.0\n")
+    assert archive_kind(zipped) == "zip"
