@@ -147,6 +147,37 @@ class AccessRecord:
 
 
 @dataclass(frozen=True)
+class CheckRecord:
+    """One credit check made of the subject, as its tracker lists it."""
+
+    record_id: str
+    checker: str
+    checker_name: str
+    activity: str
+    on_date: str
+    decision: str
+    at: int
+    block_number: int | None
+    receipt: AccessReceipt
+    """Of kind ``credit-check``: verified as an access's receipt is."""
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> CheckRecord:
+        """Parse one check of the registry's answer."""
+        return cls(
+            record_id=str(value["recordId"]),
+            checker=str(value["checker"]),
+            checker_name=str(value["checkerName"]),
+            activity=str(value["activity"]),
+            on_date=str(value["onDate"]),
+            decision=str(value["decision"]),
+            at=int(value["at"]),
+            block_number=value.get("blockNumber"),
+            receipt=AccessReceipt.from_json(value["receipt"]),
+        )
+
+
+@dataclass(frozen=True)
 class Page(Generic[_T]):
     """One page of a listing."""
 
@@ -167,6 +198,10 @@ def _authorizations(value: Any) -> Page[Authorization]:
 
 def _accesses(value: Any) -> Page[AccessRecord]:
     return Page([AccessRecord.from_json(item) for item in value["accesses"]], value.get("next"))
+
+
+def _checks(value: Any) -> Page[CheckRecord]:
+    return Page([CheckRecord.from_json(c) for c in value["checks"]], value.get("next"))
 
 
 def page_call(
@@ -387,6 +422,16 @@ class DataClient(TrustClient, _DataCalls):
         """As an enterprise: who accessed its data (every page), newest first."""
         return _walk(lambda after: self.tracker_accesses_page(after=after))
 
+    def tracker_checks_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[CheckRecord]:
+        """As an enterprise: one page of the credit checks made of it, newest first."""
+        return self._run(page_call("/v1/tracker/checks", _checks, limit, after))
+
+    def tracker_checks(self) -> list[CheckRecord]:
+        """As an enterprise: the credit checks made of it (every page), newest first."""
+        return _walk(lambda after: self.tracker_checks_page(after=after))
+
     def open_tracker_session(self, resident_id: str) -> Mapping[str, Any]:
         """As an identity provider: a tracker session for a citizen it authenticated
         (``session``, ``path`` of the page, ``expires``)."""
@@ -473,6 +518,16 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
         """As :meth:`DataClient.tracker_accesses`."""
         return await _walk_async(lambda after: self.tracker_accesses_page(after=after))
 
+    async def tracker_checks_page(
+        self, *, limit: int | None = None, after: str | None = None
+    ) -> Page[CheckRecord]:
+        """As :meth:`DataClient.tracker_checks_page`."""
+        return await self._run(page_call("/v1/tracker/checks", _checks, limit, after))
+
+    async def tracker_checks(self) -> list[CheckRecord]:
+        """As :meth:`DataClient.tracker_checks`."""
+        return await _walk_async(lambda after: self.tracker_checks_page(after=after))
+
     async def tracker_authorizations_page(
         self, *, limit: int | None = None, after: str | None = None
     ) -> Page[Authorization]:
@@ -491,6 +546,7 @@ __all__ = [
     "AccessRefused",
     "AsyncDataClient",
     "Authorization",
+    "CheckRecord",
     "DataClient",
     "DataResult",
     "Page",

@@ -8,6 +8,10 @@ any notarized record, so its proof bundle verifies with :func:`sdk.bundle.verify
 Entries of one stream (one authorization) form a hash chain: each names its position and
 the hash of the one before, so an entry changed, left out or moved shows against the
 anchored hashes (:func:`verify_access_chain`).
+
+A credit check made of a subject is logged the same way, as a check entry (see
+:func:`check_entry_hash`) anchored as a record of its own kind; its receipt is an
+:class:`AccessReceipt` whose ``kind`` is :data:`CHECK_KIND`, verified by the same calls.
 """
 
 from __future__ import annotations
@@ -63,6 +67,18 @@ EVENT_METADATA = {"kind": "authorization-event"}
 GENESIS = bytes(32)
 """The ``previous`` of the first entry of a stream."""
 
+CHECK_ENTRY_PREFIX = b"lianxin/credit-check-entry/v1\x00"
+"""Domain separation of credit check entry hashes."""
+
+CHECK_METADATA = {"kind": "credit-check-entry"}
+"""The metadata of the record a credit check entry is anchored as."""
+
+ACCESS_KIND = "access"
+"""The receipt of an access log entry."""
+
+CHECK_KIND = "credit-check"
+"""The receipt of a credit check entry."""
+
 
 class ReceiptInvalid(SdkError):
     """An access receipt, or a sequence of access log entries, that does not prove what it
@@ -98,6 +114,18 @@ def approval_sign_bytes(chain_id: int, subject_commitment: bytes, terms_digest: 
 def access_entry_hash(entry: Mapping[str, Any]) -> Hash32:
     """SM3 of the prefix and the canonical JSON of one access log entry."""
     return sm3(ACCESS_ENTRY_PREFIX + canonical_json(dict(entry)))
+
+
+def check_entry_hash(entry: Mapping[str, Any]) -> Hash32:
+    """SM3 of the prefix and the canonical JSON of one credit check entry."""
+    return sm3(CHECK_ENTRY_PREFIX + canonical_json(dict(entry)))
+
+
+_KINDS: dict[str, tuple[Any, Mapping[str, str]]] = {
+    ACCESS_KIND: (access_entry_hash, LOG_METADATA),
+    CHECK_KIND: (check_entry_hash, CHECK_METADATA),
+}
+"""Receipt kind → how its entry hashes, and the metadata of its record."""
 
 
 def event_hash(event: Mapping[str, Any]) -> Hash32:
@@ -137,17 +165,29 @@ class AccessReceipt:
     from this record's commitment to the signed root."""
     bundle: ProofBundle | None = None
     """The record's proof bundle once anchored."""
+    kind: str = ACCESS_KIND
+    """What the entry is: :data:`ACCESS_KIND` or :data:`CHECK_KIND`."""
 
     @property
     def entry_hash(self) -> Hash32:
-        """:func:`access_entry_hash` of the entry."""
-        return access_entry_hash(self.entry)
+        """The entry's hash (:func:`access_entry_hash`, :func:`check_entry_hash`)."""
+        hashing, _ = _KINDS[self.kind]
+        digest: Hash32 = hashing(self.entry)
+        return digest
+
+    @property
+    def metadata(self) -> Mapping[str, str]:
+        """The metadata of the record the entry is anchored as."""
+        return _KINDS[self.kind][1]
 
     @classmethod
     def from_json(cls, value: Any) -> AccessReceipt:
         """Parse a receipt as the registry answers it; raises ReceiptInvalid."""
         try:
             bundle = value.get("bundle")
+            kind = str(value.get("entryKind", ACCESS_KIND))
+            if kind not in _KINDS:
+                raise ValueError(f"unknown entry kind {kind!r}")
             return cls(
                 entry=dict(value["entry"]),
                 record_id=str(value["recordId"]),
@@ -161,6 +201,7 @@ class AccessReceipt:
                     else bytes.fromhex(value["registryProof"])
                 ),
                 bundle=None if bundle is None else ProofBundle.from_json(bundle),
+                kind=kind,
             )
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error) as exc:
             raise ReceiptInvalid(f"not an access receipt: {exc}") from None
@@ -173,7 +214,7 @@ def verify_receipt_signature(receipt: AccessReceipt, registry_key: bytes) -> Non
     if bytes(receipt.registry_key) != bytes(registry_key):
         raise ReceiptInvalid("the receipt is signed by another key than the registry's")
     commitment = signed_commitment(
-        receipt.registry_key, receipt.entry_hash, LOG_METADATA, receipt.metadata_salt
+        receipt.registry_key, receipt.entry_hash, receipt.metadata, receipt.metadata_salt
     )
     try:
         if receipt.proof is None:
@@ -259,8 +300,12 @@ def verify_access_chain(
 
 __all__ = [
     "ACCESS_ENTRY_PREFIX",
+    "ACCESS_KIND",
     "APPROVAL_PREFIX",
     "AUTHORIZATION_EVENT_PREFIX",
+    "CHECK_ENTRY_PREFIX",
+    "CHECK_KIND",
+    "CHECK_METADATA",
     "CONSENT_PREFIX",
     "EVENT_METADATA",
     "GENESIS",
@@ -272,6 +317,7 @@ __all__ = [
     "ReceiptInvalid",
     "access_entry_hash",
     "approval_sign_bytes",
+    "check_entry_hash",
     "consent_sign_bytes",
     "event_hash",
     "signed_commitment",

@@ -19,12 +19,14 @@ from authorizations.terms import SubjectKind, subject_commitment
 from chain.crypto import sm3
 from chain.primitives import Hash32
 from registry.authorizations.access import AccessWriter
+from registry.authorizations.check_trail import CheckTrailWriter
 from registry.authorizations.credit_provider import CreditProvider
 from registry.authorizations.expiry import expiry_lease, run_expiry_when_leased
 from registry.authorizations.models import AuthorizationRow
 from registry.authorizations.providers import ItemProvider, LicenseProvider
 from registry.authorizations.service import Sharing
 from registry.caches import LruCache
+from registry.credit.check_log import CheckLogWriter
 from registry.credit.keys import CreditKeys
 from registry.deps import RegistryState
 from registry.errors import ServiceUnavailable
@@ -118,6 +120,9 @@ async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: RegistryState = app.state.registry
     gateway = DataGateway(state)
     app.state.data_gateway = gateway
+    # Every credit check is also shown to the subject checked: the credit routes log
+    # through this writer, which adds the signed check entry in the same transaction.
+    app.state.credit_check_log = CheckLogWriter(state.db, CheckTrailWriter(gateway.sharing))
     gateway.writer.start()
     expiry: asyncio.Task[None] | None = None
     if state.settings.run_workers:

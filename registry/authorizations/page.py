@@ -68,15 +68,20 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def tracker_link(
-    session: str, *, authorizations_after: str | None = None, accesses_after: str | None = None
-) -> str:
-    """The page's address for ``session`` at the given cursors."""
+DECISIONS = {"allowed": "允许", "restricted": "限制", "favoured": "激励"}
+"""What each answer of a credit check reads as on the page."""
+
+CURSORS = ("authorizations_after", "accesses_after", "checks_after")
+"""The page's lists' cursors, in the order its links carry them."""
+
+
+def tracker_link(session: str, **cursors: str | None) -> str:
+    """The page's address for ``session`` at the given cursors (of :data:`CURSORS`)."""
     query = {"s": session}
-    if authorizations_after is not None:
-        query["authorizations_after"] = authorizations_after
-    if accesses_after is not None:
-        query["accesses_after"] = accesses_after
+    for name in CURSORS:
+        value = cursors.get(name)
+        if value is not None:
+            query[name] = value
     return "/tracker?" + urlencode(query)
 
 
@@ -85,31 +90,27 @@ def render_tracker_page(
     session: str,
     authorizations: Page[AuthorizationPublic],
     accesses: Page[dict[str, Any]],
+    checks: Page[dict[str, Any]] | None = None,
     authorizations_after: str | None = None,
     accesses_after: str | None = None,
+    checks_after: str | None = None,
     notice: str | None = None,
 ) -> str:
     """The page of one subject's session: a page of its authorizations (revocable while
-    granted, an expiry shown with the time it was recorded) and a page of the accesses to
-    its data, each with whether its proof is anchored; links lead to the following page
-    of each list and back to the newest."""
-    more_authorizations = (
-        None
-        if authorizations.next is None
-        else tracker_link(
-            session, authorizations_after=authorizations.next, accesses_after=accesses_after
-        )
-    )
-    more_accesses = (
-        None
-        if accesses.next is None
-        else tracker_link(
-            session, authorizations_after=authorizations_after, accesses_after=accesses.next
-        )
-    )
-    newest = (
-        None if authorizations_after is None and accesses_after is None else tracker_link(session)
-    )
+    granted, an expiry shown with the time it was recorded), a page of the accesses to
+    its data and a page of the credit checks made of it, each with whether its proof is
+    anchored; links lead to the following page of each list and back to the newest."""
+    checks = checks or Page([], None)
+    here = {
+        "authorizations_after": authorizations_after,
+        "accesses_after": accesses_after,
+        "checks_after": checks_after,
+    }
+
+    def more(name: str, cursor: str | None) -> str | None:
+        return None if cursor is None else tracker_link(session, **{**here, name: cursor})
+
+    newest = None if all(value is None for value in here.values()) else tracker_link(session)
     return (
         _environment()
         .get_template("tracker.html")
@@ -117,15 +118,18 @@ def render_tracker_page(
             session=session,
             authorizations=authorizations.items,
             accesses=accesses.items,
-            more_authorizations=more_authorizations,
-            more_accesses=more_accesses,
+            checks=checks.items,
+            more_authorizations=more("authorizations_after", authorizations.next),
+            more_accesses=more("accesses_after", accesses.next),
+            more_checks=more("checks_after", checks.next),
             newest=newest,
             outcomes=OUTCOMES,
             statuses=STATUSES,
             bases=BASES,
+            decisions=DECISIONS,
             notice=notice,
         )
     )
 
 
-__all__ = ["OUTCOMES", "PAGE_SIZE", "render_tracker_page", "tracker_link"]
+__all__ = ["DECISIONS", "OUTCOMES", "PAGE_SIZE", "render_tracker_page", "tracker_link"]

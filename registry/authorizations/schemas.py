@@ -117,6 +117,16 @@ class DataAnswer(BaseModel):
     receipt: dict[str, Any]
 
 
+class CheckList(BaseModel):
+    """One page of the credit checks made of a subject, each with its receipt (kind
+    ``credit-check``)."""
+
+    checks: list[dict[str, Any]]
+    next: str | None = Field(
+        default=None, description="cursor of the following page (``after``); null: the last"
+    )
+
+
 class AccessList(BaseModel):
     """One page of the accesses a subject may see (or of a stream, for its parties),
     each with its receipt."""

@@ -44,17 +44,33 @@ SESSION_PREFIX = "lx-tracker-v1."
 """Marks a tracker session token."""
 
 
-def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str, Any]:
-    """One access as the tracker and the gateway show it: what happened, when it was
-    anchored, and its receipt in the form ``sdk.data_receipts.AccessReceipt`` reads."""
+def anchoring(
+    sharing: Sharing, record_id: str
+) -> tuple[str | None, int | None, int | None, dict[str, Any] | None]:
+    """Of the record a logged entry is anchored as: its path to the signed root (hex, for
+    a group signed at once), the block and second it was anchored in, and its proof
+    bundle (None for the last three while it is not anchored)."""
     with sharing.db.read_session() as session:
-        proof = session.scalar(select(Record.department_proof).where(Record.id == row.record_id))
+        proof = session.scalar(select(Record.department_proof).where(Record.id == record_id))
         anchored = session.execute(
             select(Batch.block_number, Batch.anchored_at)
             .join(Record, Record.batch_id == Batch.id)
-            .where(Record.id == row.record_id)
+            .where(Record.id == record_id)
         ).one_or_none()
     block_number, anchored_at = (None, None) if anchored is None else anchored
+    if block_number is None:
+        return proof, None, None, None
+    seconds = None
+    if anchored_at is not None:
+        aware = anchored_at if anchored_at.tzinfo else anchored_at.replace(tzinfo=UTC)
+        seconds = int(aware.timestamp())
+    return proof, block_number, seconds, record_bundle(sharing, record_id)
+
+
+def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str, Any]:
+    """One access as the tracker and the gateway show it: what happened, when it was
+    anchored, and its receipt in the form ``sdk.data_receipts.AccessReceipt`` reads."""
+    proof, block_number, anchored_at, bundle = anchoring(sharing, row.record_id)
     entry = json.loads(row.entry_json)
     return {
         "recordId": row.record_id,
@@ -68,13 +84,7 @@ def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str,
         "at": row.at,
         "discloseAfter": row.disclose_after,
         "blockNumber": block_number,
-        "anchoredAt": (
-            None
-            if anchored_at is None
-            else int(
-                (anchored_at if anchored_at.tzinfo else anchored_at.replace(tzinfo=UTC)).timestamp()
-            )
-        ),
+        "anchoredAt": anchored_at,
         "receipt": {
             "entry": entry,
             "recordId": row.record_id,
@@ -83,7 +93,7 @@ def access_json(sharing: Sharing, row: AccessLogRow, chain_id: int) -> dict[str,
             "registrySignature": row.registry_signature,
             "registryProof": proof,
             "chainId": chain_id,
-            "bundle": (None if block_number is None else record_bundle(sharing, row.record_id)),
+            "bundle": bundle,
         },
     }
 
@@ -220,6 +230,7 @@ __all__ = [
     "SUBJECT_ACCESSES",
     "access_by_record",
     "access_json",
+    "anchoring",
     "open_citizen_session",
     "session_subject",
     "stream_accesses",

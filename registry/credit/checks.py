@@ -17,6 +17,7 @@ from sqlalchemy import select
 from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
 from credit.records import ListEntry, ListExit, ListType, NaturalKey
 from credit.subjects import Subject, SubjectCategory
+from registry.credit.check_log import SUBJECT_FIELD
 from registry.credit.keys import CreditKeys
 from registry.credit.models import CreditListMembership, CreditRecordRow
 from registry.credit.store import as_aware
@@ -113,8 +114,9 @@ def check_subject(
     """Check ``subject`` (any identifier: USCC, resident ID) for ``activity`` on ``on``,
     and answer with every reason, with the ``credit_checks`` row that logs the call as made
     by ``client`` at ``now`` (the caller commits it before answering:
-    :class:`registry.credit.check_log.CheckLogWriter`). An entry whose decision was
-    withdrawn does not count."""
+    :class:`registry.credit.check_log.CheckLogWriter`, which hands the subject as given,
+    under :data:`registry.credit.check_log.SUBJECT_FIELD`, to its trail). An entry whose
+    decision was withdrawn does not count."""
     name = activity.strip()
     if not name or len(name) > MAX_ACTIVITY:
         raise InvalidInput(f"activity is 1 to {MAX_ACTIVITY} characters", code="bad_activity")
@@ -195,6 +197,7 @@ def check_subject(
         "on_date": on,
         "decision": result.decision.value,
         "at": now.astimezone(datetime.UTC),
+        SUBJECT_FIELD: subject,
     }
     answer = CheckAnswer(
         decision=result.decision.value,

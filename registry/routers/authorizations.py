@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 
 from fastapi import APIRouter, Request
 
+from registry.authorizations.check_trail import subject_checks
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.models import AuthorizationRow
 from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery, Page
@@ -20,6 +21,7 @@ from registry.authorizations.schemas import (
     AuthorizationCreate,
     AuthorizationList,
     AuthorizationPublic,
+    CheckList,
     ConsentGive,
 )
 from registry.authorizations.service import (
@@ -234,6 +236,20 @@ async def tracker_authorizations(
     """One page of the enterprise's own authorizations (role ``subject``), newest first."""
     page = await _own_page(request, client, visible_authorizations, limit, after)
     return AuthorizationList(authorizations=page.items, next=page.next)
+
+
+@router.get("/v1/tracker/checks", response_model=CheckList, responses=_PAGED)
+async def tracker_checks(
+    client: ClientDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """Who checked the enterprise's credit (role ``subject``): one page of the credit
+    checks made of it, newest first — checker, activity, date, answer — each with its
+    signed receipt and proof bundle once anchored."""
+    page = await _own_page(request, client, subject_checks, limit, after)
+    return CheckList(checks=page.items, next=page.next)
 
 
 @router.get("/v1/tracker/accesses", response_model=AccessList, responses=_PAGED)

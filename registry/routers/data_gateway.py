@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry.authorizations.access import Attempt
+from registry.authorizations.check_trail import subject_checks
 from registry.authorizations.gateway import (
     gateway_lifespan,
     get_gateway,
@@ -24,8 +25,8 @@ from registry.authorizations.gateway import (
     resource_hash,
 )
 from registry.authorizations.page import PAGE_SIZE, render_tracker_page
-from registry.authorizations.paging import AfterQuery
-from registry.authorizations.schemas import DataAnswer, DataRead
+from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery
+from registry.authorizations.schemas import CheckList, DataAnswer, DataRead
 from registry.authorizations.service import DATA_ROLE, IDENTITY_ROLE, SUBJECT_ROLE, revoke
 from registry.authorizations.tracker import (
     access_by_record,
@@ -160,6 +161,7 @@ def _page(
     notice: str | None = None,
     authorizations_after: str | None = None,
     accesses_after: str | None = None,
+    checks_after: str | None = None,
 ) -> HTMLResponse:
     sharing = get_gateway(request).sharing
     subject = session_subject(sharing, session)
@@ -169,8 +171,10 @@ def _page(
             sharing, subject, limit=PAGE_SIZE, after=authorizations_after
         ),
         accesses=subject_accesses(sharing, subject, limit=PAGE_SIZE, after=accesses_after),
+        checks=subject_checks(sharing, subject, limit=PAGE_SIZE, after=checks_after),
         authorizations_after=authorizations_after,
         accesses_after=accesses_after,
+        checks_after=checks_after,
         notice=notice,
     )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
@@ -195,12 +199,36 @@ async def tracker_page(
     done: Annotated[str | None, Query(max_length=16)] = None,
     authorizations_after: AfterQuery = None,
     accesses_after: AfterQuery = None,
+    checks_after: AfterQuery = None,
 ) -> HTMLResponse:
-    """The citizen's data tracker (数据使用记录): their authorizations, revocable, and who
-    accessed their data, when, why and under which authorization; each list in pages
-    (``authorizations_after``, ``accesses_after``: the cursors its links carry)."""
+    """The citizen's data tracker (数据使用记录): their authorizations, revocable, who
+    accessed their data, when, why and under which authorization, and who checked their
+    credit; each list in pages (``authorizations_after``, ``accesses_after``,
+    ``checks_after``: the cursors its links carry)."""
     notice = "授权已撤回，之后的访问将被拒绝。" if done == "revoked" else None
-    return await run_blocking(_page, request, s, notice, authorizations_after, accesses_after)
+    return await run_blocking(
+        _page, request, s, notice, authorizations_after, accesses_after, checks_after
+    )
+
+
+@router.get("/tracker/checks", response_model=CheckList, responses=_PAGE_ERRORS)
+async def tracker_session_checks(
+    request: Request,
+    s: Annotated[str, Query(min_length=1, max_length=1_000)],
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """The credit checks made of the session's citizen, newest first, each with its
+    signed receipt and proof bundle once anchored (what the page shows, for a citizen's
+    app to verify offline)."""
+
+    def run() -> Any:
+        sharing = get_gateway(request).sharing
+        subject = session_subject(sharing, s)
+        return subject_checks(sharing, subject, limit=limit, after=after)
+
+    page = await run_blocking(run)
+    return CheckList(checks=page.items, next=page.next)
 
 
 def _revoke_from_page(request: Request, session: str, authorization_id: str) -> None:
