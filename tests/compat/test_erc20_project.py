@@ -10,7 +10,7 @@ import subprocess
 from compat_harness import REPO, RunningDevChain, node_js
 
 PROJECT = REPO / "tests" / "compat" / "erc20"
-SUITE_TESTS = 11
+SUITE_TESTS = 19
 """The tests of the project's suite: all must run, and pass."""
 
 

@@ -6,8 +6,12 @@ const path = require("node:path");
 const solc = require("solc");
 const { ContractFactory, JsonRpcProvider } = require("ethers");
 
+// cacheTimeout -1: ethers' JsonRpcProvider otherwise answers a repeated read (the block
+// number, the latest block) from a 250 ms cache, which would serve the chain as it was
+// before an evm_revert; Hardhat's own provider (hre.ethers) does not cache either.
 const provider = new JsonRpcProvider(process.env.RPC_URL || "http://127.0.0.1:8545", undefined, {
   pollingInterval: 50,
+  cacheTimeout: -1,
 });
 
 let compiled = null;
