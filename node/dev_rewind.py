@@ -11,10 +11,10 @@ hides nothing from anyone and is what Hardhat suites expect (``loadFixture`` rev
 snapshot before each test).
 
 :func:`check_dev_rewind` is the ledger's own guard (:meth:`node.ledger.Ledger.rewind_dev`
-calls it inside its write lock): the genesis must name exactly one validator and this node
-must hold that validator's key; the JSON-RPC layer additionally requires the dev accounts
-(:mod:`node.rpc.dev_methods`). The rewind itself is ONE LMDB write transaction
-(:mod:`node.storage.rewind`).
+calls it inside its write lock): the genesis must name exactly one validator, the set ruling
+the next height must still be one validator, and this node must hold its key; the JSON-RPC
+layer additionally requires the dev accounts (:mod:`node.rpc.dev_methods`). The rewind
+itself is ONE LMDB write transaction (:mod:`node.storage.rewind`).
 
 :class:`DevSnapshots` keeps Hardhat's snapshot semantics: ids are increasing quantities;
 reverting to one discards it and every later one; an unknown or used id answers false.
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chain.commit import ValidatorSet
 from chain.crypto import PrivateKey
 from chain.genesis import Genesis
 from chain.primitives import Hash32
@@ -40,19 +41,24 @@ class RewindRefused(LedgerError):
 
 
 def check_dev_rewind(
-    genesis: Genesis, validator_key: PrivateKey | None, head: Header, height: int
+    genesis: Genesis,
+    ruling: ValidatorSet,
+    validator_key: PrivateKey | None,
+    head: Header,
+    height: int,
 ) -> None:
-    """Raise RewindRefused unless a ledger of ``genesis`` holding ``validator_key`` may
-    rewind from ``head`` to ``height``: a single-validator chain whose validator is this
-    node, and a height from genesis to the head."""
-    if len(genesis.validators) != 1:
+    """Raise RewindRefused unless a ledger of ``genesis`` holding ``validator_key``, with
+    ``ruling`` the validator set of the next height, may rewind from ``head`` to
+    ``height``: a chain of one validator from genesis on, still of one, this node, and a
+    height from genesis to the head."""
+    members = ruling.validators
+    if len(genesis.validators) != 1 or len(members) != 1:
+        count = max(len(genesis.validators), len(members))
         raise RewindRefused(
-            f"this chain has {len(genesis.validators)} validators: its committed blocks are "
-            "final and held by every validator; only a single-validator dev chain may rewind"
+            f"this chain has {count} validators: its committed blocks are final and held by "
+            "every validator; only a single-validator dev chain may rewind"
         )
-    if validator_key is None or (
-        validator_key.public_key.to_bytes() != genesis.validators[0].public_key
-    ):
+    if validator_key is None or validator_key.public_key.to_bytes() != members[0].public_key:
         raise RewindRefused(
             "this node is not the chain's validator: only the node that made the blocks of "
             "a single-validator dev chain may rewind them"

@@ -318,7 +318,8 @@ class Ledger(ChainReads):
         transaction, and make the block at ``height`` the head; returns it. Raises
         RewindRefused, nothing changed, on any other chain or for a height above the head."""
         with self._write_lock, self._flush_lock, self._pending_lock:
-            check_dev_rewind(self.genesis, self._validator_key, self._head, height)
+            ruling = self.validator_set(self._head.height + 1).validators
+            check_dev_rewind(self.genesis, ruling, self._validator_key, self._head, height)
             header = self.store.rewind_to(height)
             self._pending.clear()
             self._pending_writes = {}
