@@ -36,6 +36,7 @@ from registry.openapi import install_api_docs
 from registry.revocations import RevocationIndex, run_revocation_index
 from registry.routers import (
     archives,
+    audit_trails,
     authorizations,
     credit,
     credit_pages,
@@ -61,6 +62,7 @@ ROUTERS = (
     authorizations.router,
     data_gateway.router,
     archives.router,
+    audit_trails.router,
 )
 """The API's routers; e-licenses and other resources add theirs here."""
 
