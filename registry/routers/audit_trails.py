@@ -113,7 +113,7 @@ def credit_history(db: Database, authority: str | None, decision: str) -> dict[s
             }
             for r in records
         ]
-        answer_events = [
+        answer_events: list[dict[str, Any]] = [
             {
                 "recordId": e.record_id,
                 "kind": e.kind,
@@ -167,7 +167,7 @@ def archive_history(db: Database, archival_code: str) -> dict[str, Any]:
             }
             for v in versions
         ]
-        answer_events = [
+        answer_events: list[dict[str, Any]] = [
             {
                 "packageId": e.package_id,
                 "sequence": e.sequence,
