@@ -87,7 +87,8 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
     import json
 
     from chain.genesis import parse_genesis
-    from sdk.evidence import EvidenceInvalid, verify_evidence_zip
+    from explorer.trail_evidence import verify_trail_leaves
+    from sdk.evidence import EvidenceInvalid, read_evidence_zip, verify_evidence_zip
 
     if args.file is None:
         print("usage: lianxin verify-evidence FILE [--dir DIR]", file=sys.stderr)
@@ -105,6 +106,7 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
                 raise
             # The set changed since genesis: each height's set is the one its header names.
             report = verify_evidence_zip(data, trusted=None)
+        leaves = verify_trail_leaves(read_evidence_zip(data)[0])
     except OSError as exc:
         print(json.dumps({"ok": False, "reason": str(exc)}, ensure_ascii=False))
         return 2
@@ -119,6 +121,7 @@ def verify_evidence_command(args: argparse.Namespace) -> int:
                 "subject": dict(report.subject),
                 "transactions": report.transactions,
                 "heights": list(report.heights),
+                "leaves": leaves,
                 "validator_set": "genesis" if report.trusted_set else "as committed by the headers",
             },
             ensure_ascii=False,

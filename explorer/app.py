@@ -107,13 +107,21 @@ def create_app(settings: ExplorerSettings) -> FastAPI:
             )
         return response
 
-    from explorer import pages, pages_access, pages_domain, pages_evidence, pages_verify
+    from explorer import (
+        pages,
+        pages_access,
+        pages_domain,
+        pages_evidence,
+        pages_trails,
+        pages_verify,
+    )
 
     app.include_router(pages.router)
     app.include_router(pages_domain.router)
     app.include_router(pages_access.router)
     app.include_router(pages_verify.router)
     app.include_router(pages_evidence.router)
+    app.include_router(pages_trails.router)
     return app
 
 

@@ -45,7 +45,7 @@ def _validators_at(c: Connection, height: int) -> ValidatorSet:
     )
 
 
-def _item(c: Connection, feed: NodeFeed, tx_hash: str) -> EvidenceItem:
+def evidence_item(c: Connection, feed: NodeFeed, tx_hash: str) -> EvidenceItem:
     proof = verified_transaction_proof(c, feed, tx_hash)
     if proof is None or proof["certificate"] is None:
         raise ExportRefused(f"transaction {tx_hash} is not indexed with a certificate")
@@ -104,7 +104,7 @@ def build_evidence(
         raise ExportRefused(f"nothing on chain is about {ref}")
     if len(tx_hashes) > MAX_EXPORT_TXS:
         raise ExportRefused(f"{len(tx_hashes)} transactions: more than one export proves")
-    items = [_item(c, feed, h) for h in tx_hashes]
+    items = [evidence_item(c, feed, h) for h in tx_hashes]
     return Evidence(
         chain_id=chain_id,
         subject={"kind": kind, "ref": ref},

@@ -24,8 +24,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "verify": ("链上复核", "Re-verify"),
     "search": ("搜索", "Search"),
     "search_hint": (
-        "高度、哈希、地址、统一社会信用代码、记录、证照标识",
-        "height, hash, address, USCC, record, license id",
+        "高度、哈希、地址、统一社会信用代码、记录、证照标识、决定书文号、档号",
+        "height, hash, address, USCC, record, license id, decision number, archival code",
     ),
     "height": ("高度", "Height"),
     "hash": ("哈希", "Hash"),
@@ -106,6 +106,48 @@ WORDS: dict[str, tuple[str, str]] = {
     "leaf": ("叶子哈希", "Leaf hash"),
     "contract": ("合约", "Contract"),
     "more": ("更多", "More"),
+    "credit_record": ("信用记录", "Credit record"),
+    "archive_package": ("档案包", "Archive package"),
+    "decision_number": ("决定书文号", "Decision number"),
+    "archival_code": ("档号", "Archival code"),
+    "authority": ("决定机关", "Authority"),
+    "subject_name": ("行政相对人", "Subject"),
+    "kind": ("类别", "Kind"),
+    "version": ("版本", "Version"),
+    "changed_fields": ("更正字段", "Changed fields"),
+    "verdict": ("核验结论", "Verdict"),
+    "anchored_in": ("上链区块", "Anchored in block"),
+    "anchoring_department": ("上链部门", "Anchoring department"),
+    "signing_department": ("签名部门", "Signing department"),
+    "leaf_position": ("叶子位置", "Leaf position"),
+    "registry_word": (
+        "以下记录描述来自登记服务；每个事件均已对照本浏览器索引的链上数据逐一核验，核验结论见各行。",
+        "The description below is the registry's; every event was checked against the chain "
+        "as this explorer indexed it, with the verdict on its row.",
+    ),
+    "unproven_note": (
+        "未证明的事件仅为登记服务的陈述，不作为链上事实。",
+        "An event not proven is only the registry's word, not a fact of the chain.",
+    ),
+    "proven_count": ("已证明事件", "Events proven"),
+    "title_": ("题名", "Title"),
+    "creator": ("责任者", "Creator"),
+    "retention": ("保管期限", "Retention"),
+    "package_root": ("包根哈希", "Package root"),
+    "disposed": ("已销毁", "disposed"),
+    "custody_events": ("保管事件", "Custody events"),
+    "versions": ("版本", "Versions"),
+    "outcome": ("结果", "Outcome"),
+    "agent": ("执行者", "Agent"),
+    "bad_request": ("请求参数有误", "Bad request"),
+    "registry_not_configured": (
+        "本浏览器未配置登记服务，无法读取信用记录与档案。",
+        "No registry is configured for this explorer: credit records and archives cannot be read.",
+    ),
+    "registry_unavailable": (
+        "登记服务未能给出可用的答复，请稍后再试。",
+        "The registry did not give a usable answer; try again later.",
+    ),
     "verified_note": (
         "本页所示每个区块均已按其高度的验证节点集合核验提交证书。",
         "Every block shown here had its commit certificate checked against its height's "
@@ -134,6 +176,36 @@ EVENT_NAMES: dict[str, tuple[str, str]] = {
     "tx": ("交易", "Transactions"),
 }
 
+CREDIT_KINDS: dict[str, tuple[str, str]] = {
+    "publish": ("公示", "Published"),
+    "correct": ("更正", "Corrected"),
+    "withdraw": ("撤销决定", "Withdrawn"),
+    "repair": ("信用修复", "Repaired"),
+    "stop_publishing": ("停止公示", "Publishing stopped"),
+    "list_entry": ("列入名单", "Entered a list"),
+    "list_exit": ("移出名单", "Left a list"),
+    "commitment_settled": ("承诺履行认定", "Commitment settled"),
+    "archive-version": ("归档版本", "Package version"),
+    "ingestion": ("接收入库", "Ingest"),
+    "validation": ("真实性校验", "Validation"),
+    "fixity check": ("固定性审计", "Fixity audit"),
+    "format identification": ("格式识别", "Format identification"),
+    "virus check": ("病毒检查", "Virus check"),
+    "migration": ("格式迁移", "Migration"),
+    "access": ("利用", "Access"),
+    "transfer": ("移交", "Transfer"),
+    "deletion": ("销毁", "Disposal"),
+}
+"""Credit lifecycle events and archive custody events by their kind."""
+
+VERDICTS: dict[str, tuple[str, str]] = {
+    "proven": ("已证明", "proven"),
+    "revoked": ("已证明，已撤销", "proven, revoked"),
+    "pending": ("尚未上链", "not on chain yet"),
+    "failed": ("核验失败", "check failed"),
+}
+"""Verdicts of an event proven against the index."""
+
 LICENSE_STATUSES: dict[int, tuple[str, str]] = {
     0: ("无", "none"),
     1: ("有效", "issued"),
@@ -154,7 +226,7 @@ def translator(lang: str) -> Callable[[str], str]:
     index = LANGUAGES.index(language(lang))
 
     def word(key: str) -> str:
-        for table in (WORDS, EVENT_NAMES):
+        for table in (WORDS, EVENT_NAMES, CREDIT_KINDS, VERDICTS):
             if key in table:
                 return table[key][index]
         return key

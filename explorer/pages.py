@@ -236,7 +236,8 @@ def validators_page(
 @router.get("/search")
 def search(request: Request, q: str = "") -> Response:
     """One box: height, block or transaction hash, address, USCC, batch root or leaf hash,
-    license identifier or its hash."""
+    license identifier or its hash, and at the registry a credit decision number or an
+    archival code (档号)."""
     text = q.strip()[:MAX_QUERY]
     target = _search_target(request, text)
     if target is None:
@@ -264,4 +265,7 @@ def _search_target(request: Request, text: str) -> str | None:
             for subject, page in (("batch", "record"), ("leaf", "record"), ("license", "license")):
                 if db.subject_exists(c, subject, value):
                     return f"/{page}/{value}"
-    return None
+        return None
+    from explorer.pages_trails import registry_search_target
+
+    return registry_search_target(request, text)

@@ -42,6 +42,13 @@ class ExplorerSettings(BaseSettings):
     session_seconds: int = 8 * 3600
     batch_blocks: int = 25
     """Blocks read per batch of JSON-RPC requests while catching up."""
+    registry_url: str | None = None
+    """The registry whose credit records and archive packages the explorer proves against
+    its index (``/v1/audit``); unset: those pages say the registry is not configured."""
+    registry_client_id: str | None = None
+    """The explorer's client id at the registry (a client with the ``verify`` role)."""
+    registry_key_file: Path | None = None
+    """That client's SM2 private key (PEM), which signs each request to the registry."""
 
     def index_url(self) -> str:
         """The index database's URL."""

@@ -1,0 +1,274 @@
+"""A dev chain with a real registry process on it, and the credit and archive activity the
+explorer's credit and archive pages prove: the registry's contracts bootstrapped, a
+department (the test department of the registry tests) publishing a penalty through a
+credit import, correcting it by a second import, stopping its publication, each event
+signed with the department's key through the registry's routes (the SDK's CreditClient);
+a withdrawal left unsigned (so one event is not on chain); and an archive package ingested
+from a real bag (uploaded, signed by the department, custody events signed by the
+registry). The explorer's own registry client has the verify role only."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+_TESTS = Path(__file__).resolve().parent.parent
+for extra in ("registry", "registry_credit", "credit", "archives", "e2e", "explorer"):
+    if str(_TESTS / extra) not in sys.path:
+        sys.path.insert(0, str(_TESTS / extra))
+
+from archive_samples import make_sample_bag  # noqa: E402
+from chain_activity import DevChain, free_port, start_dev_chain  # noqa: E402
+from credit_harness import penalty_file  # noqa: E402
+from credit_tables import AUTHORITY_USCC, penalty_row  # noqa: E402
+from registry_harness import (  # noqa: E402
+    CLIENT_DEPARTMENT_NAME,
+    CLIENT_KEY,
+    CLIENT_USCC,
+    DEPARTMENT_USCC,
+    TrustChain,
+    new_client,
+    registry_environment,
+    registry_settings,
+)
+
+from archives.submission import sign_bag, upload_headers  # noqa: E402
+from chain.crypto import PrivateKey, sm3  # noqa: E402
+from explorer.registry_feed import RegistryAccess, RegistryFeed  # noqa: E402
+from registry.bootstrap import bootstrap  # noqa: E402
+from registry.chain_gateway import ChainGateway  # noqa: E402
+from registry.db import Database  # noqa: E402
+from registry.department_keys import register_department_key  # noqa: E402
+from registry.settings import RegistrySettings  # noqa: E402
+from sdk.account import Sm2Account  # noqa: E402
+from sdk.chain_reader import ChainReader  # noqa: E402
+from sdk.credit_client import CreditClient  # noqa: E402
+from sdk.trust_core import signed_headers  # noqa: E402
+
+__all__ = ["ARCHIVAL_CODE", "AUTHORITY_USCC", "DECISION", "RegistryScene", "registry_scene"]
+
+DECISION = "榕市监罚〔2023〕88号"
+"""The 决定书文号 of the penalty the scene publishes."""
+ARCHIVAL_CODE = "J001-WS·2023-Y-BGS-0088"
+"""The 档号 of the package the scene ingests."""
+REGISTRY_START_S = 120.0
+ANCHOR_TIMEOUT_S = 180.0
+AUDITOR_KEY = PrivateKey.from_bytes(sm3(b"explorer tests: the explorer's registry client key"))
+
+
+@dataclass
+class RegistryScene:
+    """The chain, the registry and what was done on them."""
+
+    chain: DevChain
+    registry_url: str
+    auditor_client_id: str
+    auditor_key_file: Path
+    root: Path
+    record_id: str = ""
+    signed_kinds: tuple[str, ...] = ()
+    """Credit event kinds signed (anchored), in order."""
+    unsigned_kinds: tuple[str, ...] = ()
+    """Credit event kinds left awaiting the department's signature."""
+
+    def explorer_settings(self) -> dict[str, Any]:
+        """The explorer's settings that name the registry."""
+        return {
+            "registry_url": self.registry_url,
+            "registry_client_id": self.auditor_client_id,
+            "registry_key_file": self.auditor_key_file,
+        }
+
+    def feed(self) -> RegistryFeed:
+        """The explorer's registry client."""
+        access = RegistryAccess.from_settings(
+            self.registry_url, self.auditor_client_id, self.auditor_key_file
+        )
+        assert access is not None
+        return RegistryFeed(access)
+
+
+_scene: RegistryScene | None = None
+
+
+def registry_scene() -> RegistryScene:
+    """The scene of the module docstring, made once per process; its node and registry are
+    killed when the process exits."""
+    global _scene
+    if _scene is None:
+        root = Path(tempfile.mkdtemp(prefix="lianxin-explorer-registry-"))
+        atexit.register(shutil.rmtree, root, True)
+        chain = start_dev_chain(root / "chain")
+        atexit.register(chain.kill_leftovers)
+        _scene = _make_scene(chain, root)
+    return _scene
+
+
+def _bootstrap(chain: DevChain, root: Path) -> TrustChain:
+    settings = RegistrySettings(
+        data_dir=root / "bootstrap",
+        node_url=chain.url,
+        signer_keystore=chain.root / "keys" / "dept-a.json",
+        signer_password_file=chain.root / "keystore-password",
+    )
+    db = Database.open(settings)
+    gateway = ChainGateway(settings, db)
+    try:
+        governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
+        outcome = bootstrap(
+            gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
+        )
+        register_department_key(
+            gateway,
+            governance,
+            uscc=CLIENT_USCC,
+            department_name=CLIENT_DEPARTMENT_NAME,
+            public_key=CLIENT_KEY.public_key.to_bytes(),
+        )
+    finally:
+        gateway.close()
+        db.close()
+    return TrustChain(
+        chain=chain,
+        addresses={
+            "issuer_registry": outcome.issuer_registry,
+            "notary": outcome.notary,
+            "license_registry": outcome.license_registry,
+        },
+    )
+
+
+def _start_registry(settings: RegistrySettings, root: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    port = free_port()
+    environment = registry_environment(settings) | {
+        "LIANXIN_REGISTRY_PORT": str(port),
+        "LIANXIN_ARCHIVES_STORE_DIR": str(root / "archive-store"),
+        "LIANXIN_ARCHIVES_PROCESSES": "1",
+    }
+    log = root / "registry.log"
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry"],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    atexit.register(_stop, process)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + REGISTRY_START_S
+    while True:
+        assert process.poll() is None, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return url, process
+        assert time.monotonic() < deadline, f"the registry did not start: {log.read_text()}"
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _post(url: str, client_id: str, key: PrivateKey, path: str, payload: Any) -> Any:
+    import json
+
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    headers = signed_headers(key, client_id=client_id, method="POST", path=path, body=body)
+    answer = httpx.post(
+        url + path,
+        content=body,
+        headers=headers | {"Content-Type": "application/json"},
+        timeout=120,
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return answer.json()
+
+
+def _ingest(url: str, client_id: str, chain_id: int, work: Path) -> None:
+    bag = make_sample_bag(work / "bag" / "bag", **{"档号": ARCHIVAL_CODE})
+    archive = Path(shutil.make_archive(str(work / "bag" / "bag"), "zip", bag.parent, "bag"))
+    headers = upload_headers(CLIENT_KEY, client_id, archive)
+    uploaded = httpx.post(
+        url + "/v1/archives/uploads", content=archive.read_bytes(), headers=headers, timeout=120
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    submission = sign_bag(archive, CLIENT_KEY, chain_id, work / "bag" / "scratch")
+    _post(
+        url,
+        client_id,
+        CLIENT_KEY,
+        "/v1/archives/packages",
+        {"upload": uploaded.json()["upload"], "records": submission.records},
+    )
+
+
+def _all_anchored(feed: RegistryFeed) -> bool:
+    credit = feed.credit_history(AUTHORITY_USCC, DECISION)
+    archive = feed.archive_history(ARCHIVAL_CODE)
+    records = [e["record"] for e in credit["events"] if e["record"] is not None]
+    records += [e["record"] for e in archive["events"] + archive["versions"]]
+    return all(r is not None and r["status"] == "anchored" for r in records)
+
+
+def _make_scene(chain: DevChain, root: Path) -> RegistryScene:
+    trust = _bootstrap(chain, root)
+    settings = registry_settings(trust, root / "registry", None, max_upload_bytes=4 * 1024 * 1024)
+    db = Database.open(settings)
+    department, _ = new_client(db, ("credit", "notarize", "verify"))
+    auditor, _ = new_client(
+        db, ("verify",), key=AUDITOR_KEY, uscc=DEPARTMENT_USCC, name="链信浏览器（审计）"
+    )
+    db.close()
+    key_file = root / "explorer-registry-key.pem"
+    key_file.write_bytes(AUDITOR_KEY.to_pem())
+    url, _process = _start_registry(settings, root)
+    scene = RegistryScene(
+        chain=chain,
+        registry_url=url,
+        auditor_client_id=auditor.id,
+        auditor_key_file=key_file,
+        root=root,
+    )
+    credit = CreditClient(url, department.id, CLIENT_KEY, retries=0)
+    decided = datetime.date.today() - datetime.timedelta(days=30)
+    row = penalty_row(decision_number=DECISION, decision_date=decided.isoformat())
+    credit.import_file(penalty_file([row]))
+    credit.sign_pending()
+    credit.import_file(penalty_file([{**row, "content": "罚款人民币叁万元", "fine_wan": "3"}]))
+    credit.sign_pending()
+    feed = scene.feed()
+    try:
+        (record,) = feed.credit_history(AUTHORITY_USCC, DECISION)["records"]
+        scene.record_id = str(record["id"])
+        credit.stop_publishing(scene.record_id, "当事人已履行全部义务")
+        credit.sign_pending()
+        scene.signed_kinds = ("publish", "correct", "stop_publishing")
+        credit.withdraw(scene.record_id, "行政复议撤销原决定")
+        scene.unsigned_kinds = ("withdraw",)
+        with ChainReader(chain.url) as reader:
+            chain_id = reader.chain_id()
+        _ingest(url, department.id, chain_id, root / "archive")
+        deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+        while not _all_anchored(feed):
+            assert time.monotonic() < deadline, "the registry did not anchor the events"
+            time.sleep(0.5)
+    finally:
+        feed.close()
+    return scene
