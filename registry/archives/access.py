@@ -202,10 +202,69 @@ def export_access_copy(
         raise NotFound(str(exc), code="package_not_found") from exc
 
 
+def latest_package(db: Database, package_id: str) -> ArchivePackageRow | None:
+    """The latest version's row of a package not disposed of; None if there is none."""
+    with db.read_session() as session:
+        row = session.scalars(
+            select(ArchivePackageRow)
+            .where(ArchivePackageRow.package_id == package_id)
+            .order_by(ArchivePackageRow.version.desc())
+            .limit(1)
+        ).first()
+        if row is None or row.disposed_at is not None:
+            return None
+        session.expunge(row)
+        return row
+
+
+def package_files(db: Database, package_id: str, version: int) -> list[ArchiveFileRow]:
+    """The files of one version of a package, by path."""
+    with db.read_session() as session:
+        rows = list(
+            session.scalars(
+                select(ArchiveFileRow)
+                .where(ArchiveFileRow.package_id == package_id, ArchiveFileRow.version == version)
+                .order_by(ArchiveFileRow.path)
+            )
+        )
+        for row in rows:
+            session.expunge(row)
+        return rows
+
+
+def stored_file(service: ArchiveService, row: ArchivePackageRow, path: str) -> ArchiveFileRow:
+    """The stored file ``path`` of the package version ``row`` (a path its manifest
+    lists, nothing else in the bag); raises NotFound."""
+    with service.db.read_session() as session:
+        found = session.get(ArchiveFileRow, (row.package_id, row.version, path))
+        if found is not None:
+            session.expunge(found)
+    if found is None:
+        raise NotFound(f"no file {path!r} in package {row.package_id}", code="file_not_found")
+    return found
+
+
+def file_location(service: ArchiveService, file: ArchiveFileRow) -> Path:
+    """Where the stored file is on disk; raises NotFound if it is not there (or its path
+    would lead out of the package's bag)."""
+    try:
+        bag = service.store.bag_path(file.package_id, file.version).resolve()
+    except PackageNotFound as exc:
+        raise NotFound(str(exc), code="package_not_found") from exc
+    target = (bag / file.path).resolve()
+    if not target.is_relative_to(bag) or not target.is_file():
+        raise NotFound(f"file {file.path!r} is not in the store", code="file_not_found")
+    return target
+
+
 __all__ = [
     "AccessCheck",
     "AccessRequest",
     "allow_non_personal",
     "export_access_copy",
+    "file_location",
+    "latest_package",
+    "package_files",
     "search",
+    "stored_file",
 ]

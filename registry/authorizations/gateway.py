@@ -1,5 +1,5 @@
 """The data gateway of one registry process: the shared services, the access writer, the
-item providers (licenses, public credit), the expiry worker, and the steps of one read
+item providers (licenses, public credit, e-archives), the expiry worker, and the steps of one read
 (the resource's subject committed with the authorization's salt, the department's signed
 request as the log keeps it)."""
 
@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,10 @@ from authorizations.access_log import RequestFacts
 from authorizations.terms import SubjectKind, subject_commitment
 from chain.crypto import sm3
 from chain.primitives import Hash32
+from registry.archives.service import ArchiveService
 from registry.authorizations.access import AccessWriter
+from registry.authorizations.archive_provider import ROOT as ARCHIVE_ROOT
+from registry.authorizations.archive_provider import ArchiveProvider
 from registry.authorizations.check_trail import CheckTrailWriter
 from registry.authorizations.credit_provider import CreditProvider
 from registry.authorizations.expiry import expiry_lease, run_expiry_when_leased
@@ -38,6 +42,17 @@ SALT_CACHE_SIZE = 10_000
 """Authorizations whose subject salt (it never changes) is kept open in memory."""
 
 
+@dataclass(frozen=True)
+class _Subject:
+    """An authorization's subject as the gateway matches resources against it (it never
+    changes)."""
+
+    kind: str
+    salt: bytes
+    index: str
+    commitment: Hash32
+
+
 class DataGateway:
     """Everything the authorization, gateway and tracker routes share in one process."""
 
@@ -52,7 +67,7 @@ class DataGateway:
         """Top-level item code → the provider of its data; archives register theirs
         here."""
         self._keys: CreditKeys | None = None
-        self._salts: LruCache[str, tuple[str, bytes] | None] = LruCache(SALT_CACHE_SIZE)
+        self._subjects: LruCache[str, _Subject] = LruCache(SALT_CACHE_SIZE)
 
     def _clock(self) -> float:
         return self.sharing.clock()
@@ -66,31 +81,59 @@ class DataGateway:
         """The provider of ``item``'s top-level code, if one is registered."""
         return self.providers.get(item.split(".", 1)[0])
 
-    def _salt(self, authorization_id: str) -> tuple[str, bytes] | None:
-        found = self._salts.get(authorization_id)
+    def _subject(self, authorization_id: str) -> _Subject | None:
+        found = self._subjects.get(authorization_id)
         if found is None:
             with self.sharing.db.read_session() as session:
                 row = session.get(AuthorizationRow, authorization_id)
                 if row is None:
                     return None
                 kind, sealed = row.subject_kind, row.subject_salt_sealed
-            found = (kind, self.sharing.signer.vault().open(sealed))
-            self._salts.put(authorization_id, found)
+                index, commitment = row.subject_index, row.subject_commitment
+            salt = self.sharing.signer.vault().open(sealed)
+            found = _Subject(kind, salt, index, Hash32(bytes.fromhex(commitment)))
+            self._subjects.put(authorization_id, found)
         return found
 
     def resource_commitment(
         self, provider: ItemProvider, authorization_id: str, resource: str
     ) -> Hash32 | None:
         """The subject of ``resource`` committed with the authorization's salt (what the
-        gateway compares with the authorization's subject); None if either is unknown."""
-        salted = self._salt(authorization_id)
-        subject = provider.subject_of(resource)
-        if salted is None or subject is None:
+        gateway compares with the authorization's subject); None if either is unknown. A
+        provider that keeps only its subjects' blind index (archives) is matched on the
+        index: equal to the authorization's, the resource is about its subject."""
+        subject = self._subject(authorization_id)
+        if subject is None:
             return None
-        kind, salt = salted
-        if subject.kind is not SubjectKind(kind):
+        blind = getattr(provider, "blind_subject", None)
+        if blind is not None:
+            found = blind(resource)
+            if found is None or (found.kind, found.index) != (subject.kind, subject.index):
+                return None
+            return subject.commitment
+        ref = provider.subject_of(resource)
+        if ref is None or ref.kind is not SubjectKind(subject.kind):
             return None
-        return subject_commitment(subject.kind, subject.identifier, salt)
+        return subject_commitment(ref.kind, ref.identifier, subject.salt)
+
+    @staticmethod
+    def item_of(provider: ItemProvider, asked: str, resource: str) -> str:
+        """The item a read is decided and logged under: the most specific item the
+        resource belongs to where its provider tells (an archive package's class), else
+        the item asked for."""
+        item_of = getattr(provider, "item_of", None)
+        found = None if item_of is None else item_of(resource)
+        return asked if found is None else str(found)
+
+
+def archive_service(app: FastAPI) -> ArchiveService:
+    """The application's archive service, made on first use (as the archive routes do)."""
+    service: ArchiveService | None = getattr(app.state, "archives", None)
+    if service is None:
+        state: RegistryState = app.state.registry
+        service = ArchiveService(state.db, state.chain, state.settings)
+        app.state.archives = service
+    return service
 
 
 def request_facts(request: Request, body: bytes) -> RequestFacts:
@@ -119,6 +162,7 @@ async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
     and the expiry worker where the registry runs its workers; stop both at shutdown."""
     state: RegistryState = app.state.registry
     gateway = DataGateway(state)
+    gateway.providers[ARCHIVE_ROOT] = ArchiveProvider(state.db, lambda: archive_service(app))
     app.state.data_gateway = gateway
     # Every credit check is also shown to the subject checked: the credit routes log
     # through this writer, which adds the signed check entry in the same transaction.
@@ -155,6 +199,7 @@ def get_gateway(request: Request) -> DataGateway:
 
 __all__ = [
     "DataGateway",
+    "archive_service",
     "gateway_lifespan",
     "get_gateway",
     "request_facts",

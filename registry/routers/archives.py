@@ -35,6 +35,12 @@ from registry.archives.upload import (
     receive_bag,
     upload_answer,
 )
+from registry.authorizations.archive_provider import (
+    ArchiveSubjectIn,
+    record_archive_subject,
+    subject_index_of,
+)
+from registry.authorizations.gateway import get_gateway
 from registry.deps import ClientDep, StateDep
 from registry.errors import ErrorResponse, Forbidden, InvalidInput, error_body
 from registry.threads import run_blocking
@@ -75,6 +81,11 @@ class PackageIngest(BagSource):
     records: dict[str, dict[str, Any]] = Field(
         description="one signed record per stored file (by path) and '#root', as "
         "archives.submission.sign_bag makes them"
+    )
+    subject: ArchiveSubjectIn | None = Field(
+        default=None,
+        description="whom the package is about, if one enterprise or citizen: kept only as "
+        "its blind index, for the data-sharing gateway",
     )
 
 
@@ -212,9 +223,17 @@ async def ingest_package(
     signature. 422 with the report when a check fails."""
     _need(client, INGEST_ROLE)
     service = _service(request, state)
+    subject = None
+    if payload.subject is not None:
+        signer = get_gateway(request).sharing.signer
+        subject = await run_blocking(subject_index_of, signer, payload.subject)
 
     async def ingest(source: Path) -> JSONResponse:
         answer = await run_blocking(service.ingest, client, source, payload.records, now=utc_now())
+        if subject is not None:
+            await run_blocking(
+                record_archive_subject, state.db, answer.package_id, subject, client.id
+            )
         return JSONResponse(
             {
                 "packageId": answer.package_id,

@@ -9,14 +9,18 @@ tracker page itself (``/tracker``)."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry.authorizations.access import Attempt
+from chain.primitives import Hash32
+from registry.authorizations.access import Attempt, Decision
 from registry.authorizations.check_trail import subject_checks
 from registry.authorizations.gateway import (
     gateway_lifespan,
@@ -26,6 +30,7 @@ from registry.authorizations.gateway import (
 )
 from registry.authorizations.page import PAGE_SIZE, render_tracker_page
 from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery
+from registry.authorizations.providers import ItemProvider
 from registry.authorizations.schemas import CheckList, DataAnswer, DataRead
 from registry.authorizations.service import DATA_ROLE, IDENTITY_ROLE, SUBJECT_ROLE, revoke
 from registry.authorizations.tracker import (
@@ -38,6 +43,7 @@ from registry.authorizations.tracker import (
 )
 from registry.deps import ClientDep
 from registry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, error_body
+from registry.models import Client
 from registry.threads import run_blocking
 
 router = APIRouter(tags=["data gateway"], lifespan=gateway_lifespan)
@@ -53,6 +59,12 @@ SECURITY_HEADERS = {
 }
 """The page has no script, loads nothing, and is personal: never cached."""
 
+CONTENT_SM3_HEADER = "X-Lianxin-Content-SM3"
+"""The SM3 (hex) of a file read through the gateway, as anchored at ingest."""
+
+RECEIPT_HEADER = "X-Lianxin-Receipt"
+"""The signed receipt of a file read: base64url of its JSON."""
+
 MAX_FORM_BYTES = 4_096
 """Largest revocation form accepted from the page."""
 
@@ -60,6 +72,51 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "not signed by a registered client, or a replayed request"},
     403: {"description": "refused: the error code names the first rule that failed"},
 }
+
+
+async def _decide(
+    payload: DataRead, client: Client, request: Request
+) -> tuple[ItemProvider, str, Decision]:
+    """Decide and log one read (see :func:`read`): the provider serving it, the item it
+    was decided under, and the decision with its receipt."""
+    if DATA_ROLE not in client.roles:
+        raise Forbidden(f"client {client.id} may not read shared data")
+    gateway = get_gateway(request)
+    provider = gateway.provider_for(payload.item)
+    if provider is None:
+        raise InvalidInput(f"no data is served for item {payload.item!r}", code="item_not_served")
+
+    def locate() -> tuple[Hash32 | None, str]:
+        commitment = gateway.resource_commitment(
+            provider, payload.authorization_id, payload.resource
+        )
+        return commitment, gateway.item_of(provider, payload.item, payload.resource)
+
+    commitment, item = await run_blocking(locate)
+    decision = await gateway.writer.decide(
+        Attempt(
+            authorization_id=payload.authorization_id,
+            caller_client=client.id,
+            caller_uscc=client.uscc,
+            subject_commitment=commitment,
+            item=item,
+            purpose=payload.purpose,
+            resource_hash=resource_hash(payload.resource),
+            request=request_facts(request, await request.body()),
+        )
+    )
+    return provider, item, decision
+
+
+def _refusal(decision: Decision) -> JSONResponse:
+    return JSONResponse(
+        error_body(
+            decision.outcome,
+            f"refused: {decision.outcome}",
+            {"receipt": decision.receipt.to_sdk_json()},
+        ),
+        status_code=403,
+    )
 
 
 @router.post(
@@ -72,40 +129,49 @@ async def read(payload: DataRead, client: ClientDep, request: Request) -> Any:
     The gateway checks, in order: the caller is the recipient; the subject matches; the
     item is in scope; the purpose matches; the window is live; not revoked; uses remain.
     Allowed: 200 with the data and the signed receipt. Refused: 403 with the rule as the
-    error code and the receipt in the details."""
-    if DATA_ROLE not in client.roles:
-        raise Forbidden(f"client {client.id} may not read shared data")
-    gateway = get_gateway(request)
-    provider = gateway.provider_for(payload.item)
-    if provider is None:
-        raise InvalidInput(f"no data is served for item {payload.item!r}", code="item_not_served")
-    commitment = await run_blocking(
-        gateway.resource_commitment, provider, payload.authorization_id, payload.resource
-    )
-    decision = await gateway.writer.decide(
-        Attempt(
-            authorization_id=payload.authorization_id,
-            caller_client=client.id,
-            caller_uscc=client.uscc,
-            subject_commitment=commitment,
-            item=payload.item,
-            purpose=payload.purpose,
-            resource_hash=resource_hash(payload.resource),
-            request=request_facts(request, await request.body()),
-        )
-    )
-    receipt = decision.receipt.to_sdk_json()
+    error code and the receipt in the details. Where the resource belongs to a narrower
+    item than the one asked for (an archive package's class), the read is decided and
+    logged under that item."""
+    provider, item, decision = await _decide(payload, client, request)
     if not decision.allowed:
-        return JSONResponse(
-            error_body(
-                decision.outcome,
-                f"refused: {decision.outcome}",
-                {"receipt": receipt},
-            ),
-            status_code=403,
-        )
-    data = await run_blocking(provider.read, payload.resource, payload.item)
-    return DataAnswer(data=data, receipt=receipt)
+        return _refusal(decision)
+    data = await run_blocking(provider.read, payload.resource, item)
+    return DataAnswer(data=data, receipt=decision.receipt.to_sdk_json())
+
+
+@router.post(
+    "/v1/data/file",
+    responses={
+        **_ERRORS,
+        200: {"content": {"application/octet-stream": {}}, "description": "the file"},
+        404: {"description": "no such file"},
+        422: {"description": "malformed, or the item's data has no files"},
+    },
+)
+async def read_file(payload: DataRead, client: ClientDep, request: Request) -> Any:
+    """Read one file of an archive package (``resource``: ``<package id>/<path>``) under
+    an authorization, decided and logged as :func:`read` is. Allowed: the content,
+    streamed in chunks, with the file's SM3 (``X-Lianxin-Content-SM3``) and the signed
+    receipt (``X-Lianxin-Receipt``: base64url of its JSON). Refused: 403 as for
+    :func:`read`."""
+    provider, _item, decision = await _decide(payload, client, request)
+    if not decision.allowed:
+        return _refusal(decision)
+    open_file = getattr(provider, "open_file", None)
+    if open_file is None:
+        raise InvalidInput(f"item {payload.item!r} has no files", code="item_not_served")
+    location, file = await run_blocking(open_file, payload.resource)
+    receipt = json.dumps(decision.receipt.to_sdk_json(), separators=(",", ":")).encode()
+    return FileResponse(
+        location,
+        media_type="application/octet-stream",
+        headers={
+            CONTENT_SM3_HEADER: file.sm3,
+            RECEIPT_HEADER: base64.urlsafe_b64encode(receipt).decode(),
+            "Cache-Control": "no-store",
+        },
+        stat_result=await run_blocking(os.stat, location),
+    )
 
 
 @router.get("/v1/data/registry-key")

@@ -1,7 +1,7 @@
 """Fixtures of the served data-sharing tests: the registry tests' dev chain (the same
 session fixture, loaded from tests/registry/conftest.py) and one in-process registry per
 module with the parties of a data-sharing scenario (the credit tables of tests/credit
-provide credit records to share)."""
+provide credit records to share, the sample bags of tests/archives archive packages)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "registry"))
 sys.path.insert(0, str(HERE.parent / "credit"))
+sys.path.insert(0, str(HERE.parent / "archives"))
 
 _spec = importlib.util.spec_from_file_location(
     "registry_tests_conftest", HERE.parent / "registry" / "conftest.py"
