@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from node_harness import (
     TOTAL_SELECTOR,
@@ -211,5 +212,35 @@ def test_a_node_that_is_not_a_dev_chain_refuses_and_keeps_its_blocks(tmp_path: P
             assert await client.call("eth_getBlockByNumber", "latest", False) == head
             assert node.ledger is not None and node.ledger.store.head() is not None
             assert node.ledger.store.head().hash.hex() == head["hash"][2:]  # type: ignore[union-attr]
+
+    asyncio.run(run())
+
+
+def test_subscriptions_announce_the_blocks_after_a_revert(tmp_path: Path) -> None:
+    chain = make_chain()
+
+    async def run() -> None:
+        async with (
+            dev_node(chain, tmp_path) as (node, client),
+            aiohttp.ClientSession() as session,
+            session.ws_connect(f"http://127.0.0.1:{node.port}/ws") as socket,
+        ):
+            await socket.send_json(
+                {"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}
+            )
+            assert (await socket.receive_json())["id"] == 1
+            snapshot = await client.call("evm_snapshot")
+            await client.call("evm_mine")
+            await client.call("evm_mine")
+            assert await client.call("evm_revert", snapshot) is True
+            await client.call("evm_mine")
+            heads = []
+            while len(heads) < 3:
+                message = await asyncio.wait_for(socket.receive_json(), 10)
+                heads.append(message["params"]["result"])
+            assert [h["number"] for h in heads] == ["0x1", "0x2", "0x1"]
+            assert heads[2]["hash"] != heads[0]["hash"]
+            latest = await client.call("eth_getBlockByNumber", "latest", False)
+            assert latest["hash"] == heads[2]["hash"]
 
     asyncio.run(run())
