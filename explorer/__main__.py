@@ -46,13 +46,28 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="auditor public key (PEM)",
     )
+    parser.add_argument(
+        "--registry-url", default=None, help="the registry read for credit and archives"
+    )
+    parser.add_argument("--registry-client-id", default=None, help="the explorer's client id there")
+    parser.add_argument(
+        "--registry-key-file", default=None, type=Path, help="that client's SM2 key (PEM)"
+    )
     return parser  # fmt: skip
 
 
 def settings_from_args(args: argparse.Namespace) -> ExplorerSettings:
     """Settings of the chain in ``--dir`` with the command line's overrides."""
     overrides: dict[str, object] = {}
-    for name in ("database_url", "node_url", "host", "port"):
+    for name in (
+        "database_url",
+        "node_url",
+        "host",
+        "port",
+        "registry_url",
+        "registry_client_id",
+        "registry_key_file",
+    ):
         value = getattr(args, name)
         if value is not None:
             overrides[name] = value
