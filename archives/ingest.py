@@ -23,11 +23,12 @@ from archives.description import check_classification, parse_description, parse_
 from archives.errors import ArchiveError, PackageExists, PackageNotFound
 from archives.extraction import ExtractionLimits, archive_kind, extract_archive
 from archives.four_properties import FourPropertyReport, Stage, check_package
-from archives.hashing import SM3, sm3_file, sm3_hex
-from archives.package import ManifestEntry, manifest_text, package_root
+from archives.hashing import sm3_file, sm3_hex
+from archives.package import ManifestEntry, package_root
 from archives.retention import check_disposable
 from archives.store import ArchiveStore, Lineage, PackageVersion
 from archives.virus_scan import Scanner
+from sdk.archive_entries import FileEntry, package_id_for, stored_bag_entries
 
 
 class IngestRefused(ArchiveError):
@@ -76,11 +77,6 @@ class StoredOutcome:
     """Its 四性 report."""
 
 
-def package_id_for(fonds: str, archival_code: str) -> str:
-    """The package id of 全宗号 + 档号: 32 hex digits of their SM3 (one package per 档号)."""
-    return sm3_hex(f"{fonds}\x00{archival_code}".encode())[:32]
-
-
 def _tag_files(root: Path) -> list[str]:
     names: list[str] = []
     for directory, subdirectories, files in os.walk(root):
@@ -96,30 +92,20 @@ def _tag_files(root: Path) -> list[str]:
 
 def aip_entries(reading: BagReading) -> tuple[list[ManifestEntry], dict[str, str]]:
     """Every file of the stored bag with its SM3, and the tag files to add so it has an SM3
-    payload manifest and an SM3 tag manifest."""
+    payload manifest and an SM3 tag manifest (:func:`sdk.archive_entries.stored_bag_entries`,
+    what the department signs too)."""
     known = {f.path: f for f in reading.files}
-    payload = [ManifestEntry(f.path, f.sm3, f.size) for f in reading.payload]
-    extra: dict[str, str] = {}
-    if not (reading.root / f"manifest-{SM3}.txt").is_file():
-        extra[f"manifest-{SM3}.txt"] = manifest_text(payload)
-    tags: dict[str, ManifestEntry] = {}
+    payload = [FileEntry(f.path, f.sm3, f.size) for f in reading.payload]
+    tags: dict[str, FileEntry] = {}
     for name in _tag_files(reading.root):
         found = known.get(name)
         if found is not None:
-            tags[name] = ManifestEntry(name, found.sm3, found.size)
+            tags[name] = FileEntry(name, found.sm3, found.size)
         else:
             digest, size = sm3_file(reading.root / name)
-            tags[name] = ManifestEntry(name, digest, size)
-    for name, text in extra.items():
-        data = text.encode()
-        tags[name] = ManifestEntry(name, sm3_hex(data), len(data))
-    tag_manifest = f"tagmanifest-{SM3}.txt"
-    if tag_manifest not in tags:
-        listed = [e for name, e in tags.items() if not name.startswith("tagmanifest-")]
-        extra[tag_manifest] = manifest_text(listed)
-        data = extra[tag_manifest].encode()
-        tags[tag_manifest] = ManifestEntry(tag_manifest, sm3_hex(data), len(data))
-    return payload + sorted(tags.values()), extra
+            tags[name] = FileEntry(name, digest, size)
+    entries, extra = stored_bag_entries(payload, tags)
+    return [ManifestEntry(*entry) for entry in entries], extra
 
 
 def _open_bag(source: Path, workdir: Path, limits: ExtractionLimits | None) -> Path:

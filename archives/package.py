@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from chain.merkle import MerkleProof, MerkleTree, verify_proof
 from chain.primitives import Hash32
 from sdk.archive_bundle import ARCHIVE_ENTRY_PREFIX, archive_entry_leaf, archive_root
+from sdk.archive_entries import FileEntry
+from sdk.archive_entries import manifest_text as sdk_manifest_text
 
 ENTRY_PREFIX = ARCHIVE_ENTRY_PREFIX
 """Domain separation of a manifest entry leaf (defined with the offline verifier)."""
@@ -72,7 +74,7 @@ def verify_entry(root: str, entry: ManifestEntry, proof: MerkleProof, leaf_count
 
 def manifest_text(entries: Sequence[ManifestEntry]) -> str:
     """A BagIt manifest (``<digest>  <path>`` lines) of the entries."""
-    return "".join(f"{entry.sm3}  {entry.path}\n" for entry in sorted_entries(entries))
+    return sdk_manifest_text(FileEntry(entry.path, entry.sm3, entry.size) for entry in entries)
 
 
 __all__ = [

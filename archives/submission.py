@@ -20,22 +20,10 @@ from archives.hashing import sm3_file
 from archives.ingest import aip_entries, package_id_for
 from archives.package import ManifestEntry, package_root
 from chain.crypto import PrivateKey
-from sdk.archive_bundle import (
-    disposal_commitment,
-    disposal_record_metadata,
-    file_record_metadata,
-    root_record_metadata,
-)
-from sdk.record_signing import sign_record
+from sdk.archive_entries import ROOT_KEY, record_key
+from sdk.archive_entries import sign_disposal as sdk_sign_disposal
+from sdk.archive_entries import sign_entries as sdk_sign_entries
 from sdk.trust_core import signed_headers
-
-ROOT_KEY = "#root"
-"""The key of the package root's record among a submission's records."""
-
-
-def record_key(package_id: str, version: int, name: str) -> str:
-    """The idempotency key a package record is signed and stored under."""
-    return f"archive:{package_id}:v{version}:{name}"
 
 
 @dataclass(frozen=True)
@@ -68,26 +56,12 @@ def sign_entries(
     version: int,
     entries: list[ManifestEntry],
 ) -> PackageSubmission:
-    """Sign a record per entry and one for the root."""
-    records: dict[str, dict[str, Any]] = {}
-    for entry in entries:
-        signed = sign_record(
-            key,
-            chain_id,
-            idempotency_key=record_key(package_id, version, entry.path),
-            digest=entry.sm3,
-            metadata=file_record_metadata(package_id, version, entry.path),
-        )
-        records[entry.path] = signed.body
-    root = package_root(entries)
-    records[ROOT_KEY] = sign_record(
-        key,
-        chain_id,
-        idempotency_key=record_key(package_id, version, ROOT_KEY),
-        digest=root,
-        metadata=root_record_metadata(package_id, version),
-    ).body
-    return PackageSubmission(package_id, version, root, records)
+    """Sign a record per entry and one for the root
+    (:func:`sdk.archive_entries.sign_entries`)."""
+    records = sdk_sign_entries(
+        key, chain_id, package_id, version, [(entry.path, entry.sm3) for entry in entries]
+    )
+    return PackageSubmission(package_id, version, package_root(entries), records)
 
 
 def sign_disposal(
@@ -99,15 +73,9 @@ def sign_disposal(
 ) -> dict[str, dict[str, Any]]:
     """The owning department's signed disposal (the ``records`` of
     ``POST /v1/archives/packages/{id}/disposal``): one record committing to the package,
-    the approval as sent (DisposalApproval.to_json) and the roots of its versions."""
-    signed = sign_record(
-        key,
-        chain_id,
-        idempotency_key=f"archive:{package_id}:disposal",
-        digest=disposal_commitment(package_id, approval, destroyed_roots),
-        metadata=disposal_record_metadata(package_id),
-    )
-    return {"disposal": signed.body}
+    the approval as sent (DisposalApproval.to_json) and the roots of its versions
+    (:func:`sdk.archive_entries.sign_disposal`)."""
+    return sdk_sign_disposal(key, chain_id, package_id, approval, destroyed_roots)
 
 
 def upload_headers(
