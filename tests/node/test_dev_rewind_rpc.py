@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import lmdb
 import pytest
 from node_harness import (
     TOTAL_SELECTOR,
@@ -32,8 +34,11 @@ from chain.validation import TxRules
 from contracts.artifacts import load_artifact
 from node.chain_dir import save_key, write_private
 from node.daemon import Node
+from node.ledger import Ledger
 from node.mempool import Mempool, Outcome, Permissions
 from node.rpc.errors import ErrorCode
+from node.storage import keys
+from node.verify import verify_chain
 
 PASSWORD = b"dev password"
 TOTAL_CALL = "0x" + TOTAL_SELECTOR.hex()
@@ -244,3 +249,74 @@ def test_subscriptions_announce_the_blocks_after_a_revert(tmp_path: Path) -> Non
             assert latest["hash"] == heads[2]["hash"]
 
     asyncio.run(run())
+
+
+def _raw_counts(path: Path) -> dict[bytes, int]:
+    env = lmdb.open(str(path), readonly=True, max_dbs=len(keys.SUB_DATABASES), lock=True)
+    try:
+        with env.begin() as txn:
+            return {
+                name: txn.stat(env.open_db(name, txn=txn, create=False))["entries"]
+                for name in keys.SUB_DATABASES
+            }
+    finally:
+        env.close()
+
+
+def test_reverts_while_blocks_are_produced_leave_a_whole_chain(tmp_path: Path) -> None:
+    """Reverts race the producer (an empty block every 20 ms, transactions streaming in): each
+    answers true, and the stored chain verifies with every index counting its blocks only."""
+    chain = make_chain()
+    rng = random.Random(5)
+
+    async def run() -> None:
+        keys_dir = tmp_path / "keys"
+        save_key(keys_dir / "admin.json", chain.deployer, PASSWORD, iterations=1024)
+        write_private(tmp_path / "password", PASSWORD + b"\n")
+        config = make_config(
+            tmp_path,
+            dev_accounts_dir=keys_dir,
+            validator_password_file=tmp_path / "password",
+            receipt_wait_ms=0,
+            block_interval_ms=20,
+        )
+        async with running_node(chain, config) as (_, client):
+            stop = asyncio.Event()
+
+            async def stream() -> None:
+                while not stop.is_set():
+                    tx = signed_tx(chain.deployer, to=Address(b"\x05" * 20), data=b"", value=1)
+                    await client.call("eth_sendRawTransaction", _hex(tx.encode()))
+                    await asyncio.sleep(0.005)
+
+            sender = asyncio.ensure_future(stream())
+            try:
+                for _ in range(15):
+                    snapshot = await client.call("evm_snapshot")
+                    await asyncio.sleep(rng.uniform(0.0, 0.15))
+                    assert await client.call("evm_revert", snapshot) is True
+            finally:
+                stop.set()
+                await sender
+
+    asyncio.run(run())
+    ledger = Ledger.open(tmp_path, chain.genesis, chain.validator)
+    try:
+        assert verify_chain(ledger.store, chain.genesis) is None
+        head = ledger.head.height
+        txs = logs = 0
+        for height in range(head + 1):
+            found = ledger.block_and_receipts(height)
+            assert found is not None
+            block, receipts = found
+            txs += len(block.transactions)
+            logs += sum(len(r.logs) for r in receipts)
+            for index, tx in enumerate(block.transactions):
+                location = ledger.store.tx_location(tx.hash)
+                assert location is not None and (location.height, location.index) == (height, index)
+    finally:
+        ledger.close()
+    counts = _raw_counts(tmp_path / "blocks")
+    assert counts[keys.BLOCKS] == counts[keys.HASH_INDEX] == head + 1
+    assert counts[keys.TX_INDEX] == counts[keys.NONCE_INDEX] == txs
+    assert counts[keys.LOGS] == logs
