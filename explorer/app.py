@@ -28,7 +28,7 @@ from explorer.store import Store
 PACKAGE = Path(__file__).resolve().parent
 PUBLIC_ALWAYS = ("/static/", "/login", "/auth/", "/lang/", "/healthz")
 """Paths anyone may reach: assets, the login itself, the language switch."""
-PUBLIC_SUBSET = ("/blocks", "/block/", "/validators")
+PUBLIC_SUBSET = ("/blocks", "/block/", "/validators", "/proposal/")
 """Paths the ``public_subset`` setting opens (with the overview ``/``)."""
 
 
@@ -112,6 +112,7 @@ def create_app(settings: ExplorerSettings) -> FastAPI:
         pages_access,
         pages_domain,
         pages_evidence,
+        pages_governance,
         pages_trails,
         pages_verify,
     )
@@ -122,6 +123,7 @@ def create_app(settings: ExplorerSettings) -> FastAPI:
     app.include_router(pages_verify.router)
     app.include_router(pages_evidence.router)
     app.include_router(pages_trails.router)
+    app.include_router(pages_governance.router)
     return app
 
 
