@@ -71,7 +71,10 @@ def _environment() -> jinja2.Environment:
 DECISIONS = {"allowed": "允许", "restricted": "限制", "favoured": "激励"}
 """What each answer of a credit check reads as on the page."""
 
-CURSORS = ("authorizations_after", "accesses_after", "checks_after")
+REPAIR_STATES = {"pending": "待决定", "approved": "已同意修复", "rejected": "未同意修复"}
+"""What each state of a repair application reads as on the page."""
+
+CURSORS = ("authorizations_after", "accesses_after", "checks_after", "repairs_after")
 """The page's lists' cursors, in the order its links carry them."""
 
 
@@ -91,20 +94,25 @@ def render_tracker_page(
     authorizations: Page[AuthorizationPublic],
     accesses: Page[dict[str, Any]],
     checks: Page[dict[str, Any]] | None = None,
+    repairs: Page[dict[str, Any]] | None = None,
     authorizations_after: str | None = None,
     accesses_after: str | None = None,
     checks_after: str | None = None,
+    repairs_after: str | None = None,
     notice: str | None = None,
 ) -> str:
     """The page of one subject's session: a page of its authorizations (revocable while
     granted, an expiry shown with the time it was recorded), a page of the accesses to
-    its data and a page of the credit checks made of it, each with whether its proof is
-    anchored; links lead to the following page of each list and back to the newest."""
+    its data, a page of the credit checks made of it, each with whether its proof is
+    anchored, and a page of the credit repair applications it filed itself with their
+    state; links lead to the following page of each list and back to the newest."""
     checks = checks or Page([], None)
+    repairs = repairs or Page([], None)
     here = {
         "authorizations_after": authorizations_after,
         "accesses_after": accesses_after,
         "checks_after": checks_after,
+        "repairs_after": repairs_after,
     }
 
     def more(name: str, cursor: str | None) -> str | None:
@@ -119,17 +127,27 @@ def render_tracker_page(
             authorizations=authorizations.items,
             accesses=accesses.items,
             checks=checks.items,
+            repairs=repairs.items,
             more_authorizations=more("authorizations_after", authorizations.next),
             more_accesses=more("accesses_after", accesses.next),
             more_checks=more("checks_after", checks.next),
+            more_repairs=more("repairs_after", repairs.next),
             newest=newest,
             outcomes=OUTCOMES,
             statuses=STATUSES,
             bases=BASES,
             decisions=DECISIONS,
+            repair_states=REPAIR_STATES,
             notice=notice,
         )
     )
 
 
-__all__ = ["DECISIONS", "OUTCOMES", "PAGE_SIZE", "render_tracker_page", "tracker_link"]
+__all__ = [
+    "DECISIONS",
+    "OUTCOMES",
+    "PAGE_SIZE",
+    "REPAIR_STATES",
+    "render_tracker_page",
+    "tracker_link",
+]

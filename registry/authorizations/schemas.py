@@ -127,6 +127,15 @@ class CheckList(BaseModel):
     )
 
 
+class RepairList(BaseModel):
+    """One page of the credit repair applications a subject filed itself."""
+
+    repairs: list[dict[str, Any]]
+    next: str | None = Field(
+        default=None, description="cursor of the following page (``after``); null: the last"
+    )
+
+
 class AccessList(BaseModel):
     """One page of the accesses a subject may see (or of a stream, for its parties),
     each with its receipt."""

@@ -8,7 +8,8 @@
 - ``report SUBJECT -o FILE``: issue a credit report (信用报告), write its PDF, and sign the
   event that anchors it (with the department's other pending events);
 - ``report-check FILE``: whether a PDF is exactly an issued report (exit status 0 if so);
-- ``repair apply|decide|overdue``: credit repair.
+- ``repair apply|own|decide|overdue``: credit repair (``own``: an enterprise files for
+  its own record, signing the terms with its own key).
 
 Events are signed with one signature over the Merkle root of their commitments, unless
 ``--per-event-signatures``.
@@ -34,6 +35,7 @@ from credit.errors import ImportFileError
 from credit.importing import TableFormat, validate_file
 from credit.report import ReportKind
 from sdk.credit_client import CreditClient, CreditImportRejected
+from sdk.credit_subject import CreditSubjectClient
 from sdk.trust_types import RegistryError
 
 app = typer.Typer(help="Public credit (公共信用信息) of a department.", no_args_is_help=True)
@@ -292,6 +294,36 @@ def repair_apply(
             record_id, subject, evidence, obligations_fulfilled=obligations_fulfilled
         ),
     )
+
+
+@repair_app.command("own")
+def repair_own(
+    record_id: Annotated[str, typer.Argument(help="the record's id (64 hex digits)")],
+    uscc: Annotated[str, typer.Option(help="the enterprise's own USCC (its client's)")],
+    evidence: Annotated[str, typer.Option(help="what shows the failure corrected")],
+    obligations_fulfilled: Annotated[bool, typer.Option(help="fines paid, orders obeyed")],
+    registry_url: RegistryUrl = "http://127.0.0.1:8600",
+    client_id: ClientId = "",
+    key_file: KeyFile = Path("client-key.pem"),
+) -> None:
+    """As an enterprise (client role ``subject``): file the repair application for one of
+    its own records, the terms signed with the client's key."""
+    try:
+        key = PrivateKey.from_pem(key_file.read_bytes())
+    except (OSError, ValueError) as error:
+        raise typer.BadParameter(f"cannot read the key: {error}") from error
+    client = CreditSubjectClient(registry_url, client_id, key, timeout=300.0)
+    try:
+        _show(
+            client.file_own_repair(
+                uscc, record_id, evidence, obligations_fulfilled=obligations_fulfilled
+            )
+        )
+    except RegistryError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        client.close()
 
 
 @repair_app.command("decide")

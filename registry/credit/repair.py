@@ -9,14 +9,19 @@ is a parameter."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import BigInteger, ForeignKey, String, Text, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from chain.crypto import sm3
+from chain.crypto import PublicKey, sm3
+from chain.errors import ChainError
 from credit.records import LifecycleEventKind
 from credit.windows import RepairRefused, Severity, Window, approve_repair, require_repair_eligible
 from credit.working_days import (
@@ -30,16 +35,31 @@ from registry.credit.models import CreditRecordRow, CreditRepairApplication
 from registry.credit.queries import RepairView, repair_view
 from registry.credit.store import Publisher, as_aware, require_authority
 from registry.db import Database
-from registry.errors import Conflict, InvalidInput, NotFound
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound
+from registry.models import Base
+from sdk.credit_subject import (
+    parse_repair_terms,
+    repair_approval_bytes,
+    repair_sign_bytes,
+    repair_terms_hash,
+)
+from sdk.data_receipts import subject_commitment
 
 __all__ = [
     "MAX_EVIDENCE",
+    "MAX_TERMS_SKEW_S",
+    "CreditRepairFiling",
+    "OwnFiler",
     "RepairDecision",
     "apply_for_repair",
     "decide_repair",
+    "file_own_repair",
     "overdue_repairs",
     "window_of_row",
 ]
+
+MAX_TERMS_SKEW_S = 600
+"""How far the time a subject signed its application's terms may be from the registry's."""
 
 MAX_EVIDENCE = 4_000
 """Longest evidence text (a description, document numbers and hashes of attachments)."""
@@ -198,3 +218,130 @@ def overdue_repairs(
         query = query.where(CreditRecordRow.authority_uscc == authority_uscc)
     with db.read_session() as session:
         return [repair_view(row, at) for row in session.scalars(query)]
+
+
+# -- a subject files its own application ---------------------------------------------------
+
+
+class CreditRepairFiling(Base):
+    """A repair application the subject filed itself (created by migration
+    ``0016_subject_trails``): the terms it signed (or its identity provider attested), once
+    — a replay collides on their hash — and the subject's blind index, by which its tracker
+    finds it."""
+
+    __tablename__ = "credit_repair_filings"
+
+    application_id: Mapped[str] = mapped_column(
+        ForeignKey("credit_repair_applications.id"), primary_key=True
+    )
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_index: Mapped[str] = mapped_column(String(64), index=True)
+    filed_by: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    terms_json: Mapped[str] = mapped_column(Text)
+    terms_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    signature: Mapped[str] = mapped_column(Text)
+    at: Mapped[int] = mapped_column(BigInteger)
+
+
+@dataclass(frozen=True)
+class OwnFiler:
+    """Who files: the enterprise itself, or the identity provider for a citizen."""
+
+    client_id: str
+    """The filing client."""
+    public_key: bytes
+    """Its SM2 public key (the signature must verify under it)."""
+    subject_kind: str
+    """``enterprise`` (the client's own USCC) or ``citizen`` (attested)."""
+    subject_id: str
+    """The subject's identifier, canonical."""
+    subject_index: str
+    """Its blind index (the tracker's)."""
+
+
+def _bad_terms(message: str) -> InvalidInput:
+    return InvalidInput(message, code="invalid_repair_terms")
+
+
+def file_own_repair(
+    session: Session,
+    keys: CreditKeys,
+    filer: OwnFiler,
+    *,
+    terms: Any,
+    evidence: str,
+    signature: bytes,
+    chain_id: int,
+    now: datetime.datetime,
+    signed_now: float,
+) -> RepairView:
+    """File the subject's own application under its signed ``terms`` at ``now`` (the
+    instant the application counts from); ``signed_now`` is the wall-clock second the terms'
+    time is compared with. Checked in order —
+    the terms are well formed, for this chain, about this subject, of this evidence, and
+    recent (422 ``invalid_repair_terms``); the signature verifies under the filer's key
+    over :func:`sdk.credit_subject.repair_sign_bytes` (an enterprise) or
+    :func:`sdk.credit_subject.repair_approval_bytes` (an identity provider) (422
+    ``bad_signature``); these terms were not filed before (409 ``repair_replayed``); the
+    record is the subject's own (403 ``not_own_record``; 404 if there is no such record) —
+    then as :func:`apply_for_repair`. Nothing is stored unless all of it holds."""
+    try:
+        parsed = parse_repair_terms(terms)
+    except ValueError as exc:
+        raise _bad_terms(f"repair terms: {exc}") from None
+    if parsed.chain_id != chain_id:
+        raise _bad_terms(f"the terms are for chain {parsed.chain_id}, not {chain_id}")
+    if parsed.subject_kind != filer.subject_kind or parsed.subject_commitment != bytes(
+        subject_commitment(filer.subject_kind, filer.subject_id, parsed.subject_salt)
+    ):
+        raise _bad_terms("the terms are not about the filing subject")
+    if parsed.evidence_hash != sm3(evidence.strip().encode()).hex():
+        raise _bad_terms("the evidence is not the evidence the terms name")
+    if abs(parsed.at - signed_now) > MAX_TERMS_SKEW_S:
+        raise _bad_terms(f"the terms were signed more than {MAX_TERMS_SKEW_S} s from now")
+    digest = repair_terms_hash(terms)
+    sign_bytes = repair_sign_bytes if filer.subject_kind == "enterprise" else repair_approval_bytes
+    try:
+        PublicKey.from_bytes(filer.public_key).verify(signature, sign_bytes(chain_id, digest))
+    except (ChainError, ValueError):
+        raise InvalidInput(
+            "the signature over the terms does not verify", code="bad_signature"
+        ) from None
+    replayed = session.scalar(
+        select(CreditRepairFiling.application_id).where(
+            CreditRepairFiling.terms_hash == digest.hex()
+        )
+    )
+    if replayed is not None:
+        raise Conflict("these terms were filed already", code="repair_replayed")
+    row = session.get(CreditRecordRow, parsed.record_id)
+    if row is None:
+        raise NotFound(f"no credit record {parsed.record_id}", code="credit_record_not_found")
+    if row.subject_key != keys.subject_key(filer.subject_id):
+        raise Forbidden("a subject files repair only for its own records", code="not_own_record")
+    view = apply_for_repair(
+        session,
+        keys,
+        record_id=parsed.record_id,
+        subject=filer.subject_id,
+        evidence=evidence,
+        obligations_fulfilled=parsed.obligations_fulfilled,
+        now=now,
+    )
+    session.add(
+        CreditRepairFiling(
+            application_id=view.id,
+            subject_kind=filer.subject_kind,
+            subject_index=filer.subject_index,
+            filed_by=filer.client_id,
+            terms_json=json.dumps(terms, separators=(",", ":"), sort_keys=True),
+            terms_hash=digest.hex(),
+            signature=base64.b64encode(signature).decode("ascii"),
+            at=int(signed_now),
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError:
+        raise Conflict("these terms were filed already", code="repair_replayed") from None
+    return view

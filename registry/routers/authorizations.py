@@ -16,6 +16,7 @@ from registry.authorizations.check_trail import subject_checks
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.models import AuthorizationRow
 from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery, Page
+from registry.authorizations.repair_trail import subject_repairs
 from registry.authorizations.schemas import (
     AccessList,
     AuthorizationCreate,
@@ -23,6 +24,7 @@ from registry.authorizations.schemas import (
     AuthorizationPublic,
     CheckList,
     ConsentGive,
+    RepairList,
 )
 from registry.authorizations.service import (
     DATA_ROLE,
@@ -250,6 +252,19 @@ async def tracker_checks(
     signed receipt and proof bundle once anchored."""
     page = await _own_page(request, client, subject_checks, limit, after)
     return CheckList(checks=page.items, next=page.next)
+
+
+@router.get("/v1/tracker/repairs", response_model=RepairList, responses=_PAGED)
+async def tracker_repairs(
+    client: ClientDep,
+    request: Request,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    after: AfterQuery = None,
+) -> Any:
+    """The credit repair applications the enterprise filed itself (role ``subject``), newest
+    first, each with its state and the authority's decision."""
+    page = await _own_page(request, client, subject_repairs, limit, after)
+    return RepairList(repairs=page.items, next=page.next)
 
 
 @router.get("/v1/tracker/accesses", response_model=AccessList, responses=_PAGED)

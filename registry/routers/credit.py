@@ -9,17 +9,25 @@ set — tests set a fixed one — and from the system clock otherwise."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 
+from authorizations.errors import InvalidTerms
+from authorizations.terms import SubjectKind, canonical_subject
 from credit.importing import ImportMode, TableFormat
 from credit.records import CommitmentStatus, CreditRecord
 from credit.rulesets import BUNDLED_RULE_SETS, RuleSet, bundled_rule_set
+from registry.authorizations.gateway import get_gateway
+from registry.authorizations.service import IDENTITY_ROLE, SUBJECT_ROLE
 from registry.credit.check_log import CheckLogWriter
 from registry.credit.checks import CHECK_ROLES, check_subject
 from registry.credit.imports import ImportRefused, import_bytes
@@ -35,7 +43,15 @@ from registry.credit.queries import (
     public_profile,
     search_public,
 )
-from registry.credit.repair import RepairDecision, apply_for_repair, decide_repair, overdue_repairs
+from registry.credit.repair import (
+    MAX_EVIDENCE,
+    OwnFiler,
+    RepairDecision,
+    apply_for_repair,
+    decide_repair,
+    file_own_repair,
+    overdue_repairs,
+)
 from registry.credit.schemas import (
     CheckIn,
     CommitmentCreate,
@@ -366,6 +382,85 @@ async def apply_repair(
                 evidence=payload.evidence,
                 obligations_fulfilled=payload.obligations_fulfilled,
                 now=_now(request),
+            )
+
+    return await run_blocking(run)
+
+
+class OwnRepairApply(BaseModel):
+    """``POST /v1/credit/repairs/own``: a subject's own application, signed over its
+    terms (:mod:`sdk.credit_subject`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terms: dict[str, Any] = Field(description="the terms signed (sdk.credit_subject)")
+    evidence: str = Field(min_length=1, max_length=MAX_EVIDENCE)
+    signature: str = Field(min_length=1, max_length=200, description="base64 SM2 signature")
+    subject_id: str | None = Field(
+        default=None,
+        min_length=18,
+        max_length=18,
+        description="the citizen's resident ID, when their identity provider files",
+    )
+
+
+def _own_filer(request: Request, client: Client, subject_id: str | None) -> OwnFiler:
+    """The filing subject: the enterprise itself (role ``subject``, no ``subject_id``) or
+    the citizen its identity provider names (role ``identity``)."""
+    if subject_id is None and SUBJECT_ROLE in client.roles:
+        kind, identifier = SubjectKind.ENTERPRISE, client.uscc
+    elif subject_id is not None and IDENTITY_ROLE in client.roles:
+        kind = SubjectKind.CITIZEN
+        try:
+            identifier = canonical_subject(kind, subject_id)
+        except InvalidTerms as exc:
+            raise InvalidInput(str(exc), code="invalid_subject") from None
+    else:
+        raise Forbidden(f"client {client.id} files no repair as or for a subject")
+    signer = get_gateway(request).sharing.signer
+    return OwnFiler(
+        client_id=client.id,
+        public_key=bytes.fromhex(client.public_key),
+        subject_kind=kind.value,
+        subject_id=identifier,
+        subject_index=signer.subject_index(kind.value, identifier),
+    )
+
+
+@router.post(
+    "/repairs/own",
+    response_model=RepairView,
+    responses={**_ACT, 409: {"description": "these terms were filed already, or pending"}},
+)
+async def apply_own_repair(
+    payload: OwnRepairApply, request: Request, client: ClientDep, state: StateDep
+) -> RepairView:
+    """A subject files the repair application for its OWN record: an enterprise (role
+    ``subject``) signing the terms with its own key, or a citizen through the identity
+    provider that authenticated them (role ``identity``, attesting their approval). 422
+    for terms not of this subject, chain, evidence or moment, or a signature that does not
+    verify; 409 for terms filed before; 403 for another subject's record. The authority
+    decides as for any application; the subject follows it in its tracker."""
+    filer = _own_filer(request, client, payload.subject_id)
+    try:
+        signature = base64.b64decode(payload.signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("signature must be base64", code="bad_signature") from None
+    keys = await _keys(request, state)
+    chain_id = await run_blocking(get_gateway(request).sharing.signer.chain_id)
+
+    def run() -> RepairView:
+        with state.db.session() as session:
+            return file_own_repair(
+                session,
+                keys,
+                filer,
+                terms=payload.terms,
+                evidence=payload.evidence,
+                signature=signature,
+                chain_id=chain_id,
+                now=_now(request),
+                signed_now=time.time(),
             )
 
     return await run_blocking(run)

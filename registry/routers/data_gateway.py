@@ -31,6 +31,7 @@ from registry.authorizations.gateway import (
 from registry.authorizations.page import PAGE_SIZE, render_tracker_page
 from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery
 from registry.authorizations.providers import ItemProvider
+from registry.authorizations.repair_trail import subject_repairs
 from registry.authorizations.schemas import CheckList, DataAnswer, DataRead
 from registry.authorizations.service import DATA_ROLE, IDENTITY_ROLE, SUBJECT_ROLE, revoke
 from registry.authorizations.tracker import (
@@ -228,6 +229,7 @@ def _page(
     authorizations_after: str | None = None,
     accesses_after: str | None = None,
     checks_after: str | None = None,
+    repairs_after: str | None = None,
 ) -> HTMLResponse:
     sharing = get_gateway(request).sharing
     subject = session_subject(sharing, session)
@@ -238,9 +240,11 @@ def _page(
         ),
         accesses=subject_accesses(sharing, subject, limit=PAGE_SIZE, after=accesses_after),
         checks=subject_checks(sharing, subject, limit=PAGE_SIZE, after=checks_after),
+        repairs=subject_repairs(sharing, subject, limit=PAGE_SIZE, after=repairs_after),
         authorizations_after=authorizations_after,
         accesses_after=accesses_after,
         checks_after=checks_after,
+        repairs_after=repairs_after,
         notice=notice,
     )
     return HTMLResponse(html, headers=SECURITY_HEADERS)
@@ -266,14 +270,23 @@ async def tracker_page(
     authorizations_after: AfterQuery = None,
     accesses_after: AfterQuery = None,
     checks_after: AfterQuery = None,
+    repairs_after: AfterQuery = None,
 ) -> HTMLResponse:
     """The citizen's data tracker (数据使用记录): their authorizations, revocable, who
-    accessed their data, when, why and under which authorization, and who checked their
-    credit; each list in pages (``authorizations_after``, ``accesses_after``,
-    ``checks_after``: the cursors its links carry)."""
+    accessed their data, when, why and under which authorization, who checked their
+    credit, and the credit repairs they filed; each list in pages
+    (``authorizations_after``, ``accesses_after``, ``checks_after``, ``repairs_after``:
+    the cursors its links carry)."""
     notice = "授权已撤回，之后的访问将被拒绝。" if done == "revoked" else None
     return await run_blocking(
-        _page, request, s, notice, authorizations_after, accesses_after, checks_after
+        _page,
+        request,
+        s,
+        notice,
+        authorizations_after,
+        accesses_after,
+        checks_after,
+        repairs_after,
     )
 
 
