@@ -28,7 +28,7 @@ from chain.commit import ValidatorSet
 from chain.crypto import PrivateKey
 from chain.genesis import Genesis
 from chain.primitives import Hash32
-from chain.types import Header
+from chain.types import Block, Header
 from node.ledger_types import LedgerError
 
 MAX_SNAPSHOTS = 10_000
@@ -65,6 +65,17 @@ def check_dev_rewind(
         )
     if not 0 <= height <= head.height:
         raise RewindRefused(f"cannot rewind to height {height}: the head is {head.height}")
+
+
+@dataclass(frozen=True)
+class Rewound:
+    """What :meth:`node.ledger.Ledger.rewind_dev` did."""
+
+    head: Header
+    """The new head."""
+    unwritten: tuple[Block, ...]
+    """Blocks that were executed ahead and not yet written, discarded with the others: their
+    transactions never reach the store, so their senders must be told they were dropped."""
 
 
 @dataclass(frozen=True)

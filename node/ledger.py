@@ -52,7 +52,7 @@ from node.block_validity import (
     tx_bytes_budget,
 )
 from node.chain_reads import ChainReads
-from node.dev_rewind import check_dev_rewind
+from node.dev_rewind import Rewound, check_dev_rewind
 from node.late_precommits import carried_certificate
 from node.ledger_types import BlockRejected as BlockRejected
 from node.ledger_types import CommittedBlock as CommittedBlock
@@ -312,15 +312,16 @@ class Ledger(ChainReads):
             for prepared, cert in batch
         ]
 
-    def rewind_dev(self, height: int) -> Header:
+    def rewind_dev(self, height: int) -> Rewound:
         """Single-validator dev chain only (:mod:`node.dev_rewind`): discard every block above
         ``height``, and any block executed ahead and not yet written, in ONE write
-        transaction, and make the block at ``height`` the head; returns it. Raises
-        RewindRefused, nothing changed, on any other chain or for a height above the head."""
+        transaction, and make the block at ``height`` the head. Raises RewindRefused, nothing
+        changed, on any other chain or for a height above the head."""
         with self._write_lock, self._flush_lock, self._pending_lock:
             ruling = self.validator_set(self._head.height + 1).validators
             check_dev_rewind(self.genesis, ruling, self._validator_key, self._head, height)
             header = self.store.rewind_to(height)
+            unwritten = tuple(prepared.block for prepared, _ in self._pending)
             self._pending.clear()
             self._pending_writes = {}
             self._head = self._tip = header
@@ -331,7 +332,7 @@ class Ledger(ChainReads):
                 self._blocks.clear()
         for listener in self.rewind_listeners:
             listener(height)
-        return header
+        return Rewound(header, unwritten)
 
     # -- consensus: prepare / process / commit (ABCI 2.0 shaped) ---------------------------------
 

@@ -55,6 +55,7 @@ from chain.errors import ChainError
 from chain.primitives import Address
 from node.dev_accounts import DevAccounts, eip191_message, signed_transaction
 from node.dev_rewind import DevSnapshots, RewindRefused, Snapshot
+from node.mempool import Outcome
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.call_methods import CallMethods
@@ -358,13 +359,22 @@ class DevMethods:
                 return False
             reason = f"discarded by evm_revert to block {snapshot.height}"
             self.ctx.mempool.drop_all(reason)
-            if ledger.head.height != snapshot.height:
-                try:
-                    await self.ctx.off_loop(ledger.rewind_dev, snapshot.height)
-                except RewindRefused as exc:
-                    raise RpcError(ErrorCode.REVERT_REFUSED, str(exc)) from exc
-                # What arrived while the store was rewound was built on the discarded head.
-                self.ctx.mempool.drop_all(reason)
+            # Always through the ledger, also when the head is the snapshot's: a block being
+            # executed or written meanwhile is waited for and discarded too.
+            try:
+                rewound = await self.ctx.off_loop(ledger.rewind_dev, snapshot.height)
+            except RewindRefused as exc:
+                raise RpcError(ErrorCode.REVERT_REFUSED, str(exc)) from exc
+            # Blocks executed ahead and not written hold transactions the producer took after
+            # the pool was emptied: they never reach the store, so they are dropped too. What
+            # arrived while the ledger rewound stays, ordered after the revert.
+            self.ctx.mempool.settle(
+                {
+                    tx.hash: Outcome(None, reason)
+                    for block in rewound.unwritten
+                    for tx in block.transactions
+                }
+            )
             self._snapshots.forget_above(snapshot.height)
             self.clock.shift_ms = snapshot.shift_ms
             self.clock.next_ms = snapshot.next_ms

@@ -131,9 +131,11 @@ def test_ledger_rewinds_several_blocks_then_continues(tmp_path: Path) -> None:
         discarded = [ledger.produce_block([tx], CLOCK_MS + i) for i, tx in enumerate(sent)]
         assert ledger.account(ledger.head, receiver).balance == 5 + 4 * 7
         # A block executed ahead and not yet written is discarded too.
-        ledger.execute_ahead([_transfer(chain.deployer, receiver, 1)], CLOCK_MS + 9)
+        ahead = ledger.execute_ahead([_transfer(chain.deployer, receiver, 1)], CLOCK_MS + 9)
 
-        assert ledger.rewind_dev(snapshot.height) == snapshot
+        rewound = ledger.rewind_dev(snapshot.height)
+
+        assert rewound.head == snapshot and rewound.unwritten == (ahead.block,)
 
         assert seen == [snapshot.height]
         assert ledger.head == ledger.tip == snapshot and ledger.pending_count == 0
