@@ -40,7 +40,8 @@ validator-set caches are emptied, installed filters report again from the snapsh
 (new blocks take the discarded heights, with other hashes), and the evm_increaseTime shift
 and a pinned next-block time come back as they were at the snapshot. The pool is emptied:
 pending transactions are dropped (their senders' eth_sendTransaction answers -32022), as
-Hardhat drops them. A hash of a discarded block or transaction is then unknown.
+Hardhat drops them; one sent while the revert runs is ordered after it. A hash of a
+discarded block or transaction is then unknown.
 """
 
 from __future__ import annotations
