@@ -159,11 +159,17 @@ class ArchiveProvider:
 
     def blind_subject(self, resource: str) -> BlindSubject | None:
         """Whom the resource's package is about; None for an unknown or disposed package,
-        or one about no subject."""
+        a path its manifest does not list, or a package about no subject (the gateway then
+        refuses the read as not about the authorization's subject, and logs it)."""
         row = self._package(resource)
         if row is None:
             return None
+        _, path = split_resource(resource)
         with self.db.read_session() as session:
+            if path is not None and (
+                session.get(ArchiveFileRow, (row.package_id, row.version, path)) is None
+            ):
+                return None
             found = session.get(ArchiveSubjectRow, row.package_id)
             return None if found is None else BlindSubject(found.subject_kind, found.subject_index)
 

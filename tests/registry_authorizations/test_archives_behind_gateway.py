@@ -166,11 +166,21 @@ def test_a_file_is_streamed_with_its_hash_and_receipt(archives: Archives) -> Non
     )
     assert receipt.entry["outcome"] == "allowed" and receipt.entry["item"] == "archive.document"
     verify_receipt_signature(receipt, client_of(scenario, scenario.recipient).registry_key())
-    missing = scenario.http.post(
+    no_file = scenario.http.post(
         "/v1/data/file",
         **_signed(scenario.recipient, "/v1/data/file", {**body, "resource": packages["ws"]}),
     )
-    assert missing.status_code == 404
+    assert no_file.status_code == 404  # a package, not a file: allowed, but nothing to stream
+    unlisted = scenario.http.post(
+        "/v1/data/file",
+        **_signed(
+            scenario.recipient,
+            "/v1/data/file",
+            {**body, "resource": f"{packages['ws']}/data/../../../package.json"},
+        ),
+    )
+    assert unlisted.status_code == 403
+    assert unlisted.json()["error"]["code"] == "subject_mismatch"
 
 
 def test_a_revocation_between_two_reads_refuses_the_second(archives: Archives) -> None:
