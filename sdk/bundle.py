@@ -407,6 +407,7 @@ def verify_bundle(
             chain_id=chain_id,
             height=bundle.header.height,
             issuer_registry=bundle.issuer_key.issuer_registry,
+            signatures=None if verified is None else verified.signatures,
         )
         signer.append(signed_by)
         return f"signed by {signed_by.name} ({signed_by.uscc}), key {signed_by.key_id}"

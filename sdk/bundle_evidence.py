@@ -16,6 +16,7 @@ from sdk.bundle_links import (
     Link,
     LinkCheck,
 )
+from sdk.signature_memory import SignatureMemory
 
 if TYPE_CHECKING:
     from sdk.bundle import ProofBundle
@@ -84,6 +85,8 @@ class VerifiedEvidence:
         self._checks: OrderedDict[bytes, tuple[LinkCheck, ...]] = OrderedDict()
         self._keys: OrderedDict[tuple[Any, ...], tuple[Hash32, tuple[Any, ...]]] = OrderedDict()
         self._lock = threading.Lock()
+        self.signatures = SignatureMemory(capacity * 4)
+        """Department signatures that verified: one bulk request's records share one."""
 
     def key_of(
         self,
