@@ -25,9 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chain.commit import ValidatorSet
-from chain.crypto import PrivateKey
 from chain.genesis import Genesis
-from chain.primitives import Hash32
+from chain.primitives import Address, Hash32
 from chain.types import Block, Header
 from node.ledger_types import LedgerError
 
@@ -43,14 +42,14 @@ class RewindRefused(LedgerError):
 def check_dev_rewind(
     genesis: Genesis,
     ruling: ValidatorSet,
-    validator_key: PrivateKey | None,
+    validator: Address | None,
     head: Header,
     height: int,
 ) -> None:
-    """Raise RewindRefused unless a ledger of ``genesis`` holding ``validator_key``, with
-    ``ruling`` the validator set of the next height, may rewind from ``head`` to
-    ``height``: a chain of one validator from genesis on, still of one, this node, and a
-    height from genesis to the head."""
+    """Raise RewindRefused unless a ledger of ``genesis`` whose validator key has address
+    ``validator`` (``None``: it holds none), with ``ruling`` the validator set of the next
+    height, may rewind from ``head`` to ``height``: a chain of one validator from genesis
+    on, still of one, this node, and a height from genesis to the head."""
     members = ruling.validators
     if len(genesis.validators) != 1 or len(members) != 1:
         count = max(len(genesis.validators), len(members))
@@ -58,7 +57,7 @@ def check_dev_rewind(
             f"this chain has {count} validators: its committed blocks are final and held by "
             "every validator; only a single-validator dev chain may rewind"
         )
-    if validator_key is None or validator_key.public_key.to_bytes() != members[0].public_key:
+    if validator is None or validator != members[0].address:
         raise RewindRefused(
             "this node is not the chain's validator: only the node that made the blocks of "
             "a single-validator dev chain may rewind them"
@@ -105,6 +104,10 @@ class DevSnapshots:
         if len(self._taken) > MAX_SNAPSHOTS:
             del self._taken[min(self._taken)]
         return snapshot_id
+
+    def get(self, snapshot_id: int) -> Snapshot | None:
+        """The live snapshot ``snapshot_id``, or ``None``; nothing is used up."""
+        return self._taken.get(snapshot_id)
 
     def use(self, snapshot_id: int) -> Snapshot | None:
         """The snapshot ``snapshot_id``, discarding it and every later one; ``None`` for an

@@ -319,7 +319,7 @@ class Ledger(ChainReads):
         changed, on any other chain or for a height above the head."""
         with self._write_lock, self._flush_lock, self._pending_lock:
             ruling = self.validator_set(self._head.height + 1).validators
-            check_dev_rewind(self.genesis, ruling, self._validator_key, self._head, height)
+            check_dev_rewind(self.genesis, ruling, self.validator_address, self._head, height)
             header = self.store.rewind_to(height)
             unwritten = tuple(prepared.block for prepared, _ in self._pending)
             self._pending.clear()

@@ -55,7 +55,7 @@ from chain.crypto import PrivateKey
 from chain.errors import ChainError
 from chain.primitives import Address
 from node.dev_accounts import DevAccounts, eip191_message, signed_transaction
-from node.dev_rewind import DevSnapshots, RewindRefused, Snapshot
+from node.dev_rewind import DevSnapshots, RewindRefused, Snapshot, check_dev_rewind
 from node.mempool import Outcome
 from node.rpc import format as fmt
 from node.rpc import params as p
@@ -351,13 +351,23 @@ class DevMethods:
         else:
             snapshot_id = p.quantity(id_raw, "snapshotId", p.MAX_UINT64)
         async with self._revert_lock:
-            snapshot = self._snapshots.use(snapshot_id)
+            snapshot = self._snapshots.get(snapshot_id)
             if snapshot is None:
                 return False
             ledger = self.ctx.ledger
             kept = ledger.block(snapshot.height)
             if kept is None or kept.hash != snapshot.block_hash:
+                self._snapshots.use(snapshot_id)
                 return False
+            try:
+                # Refuse before touching anything (the ledger checks again, under its lock).
+                ruling = ledger.validator_set(ledger.head.height + 1).validators
+                check_dev_rewind(
+                    ledger.genesis, ruling, ledger.validator_address, ledger.head, snapshot.height
+                )
+            except RewindRefused as exc:
+                raise RpcError(ErrorCode.REVERT_REFUSED, str(exc)) from exc
+            self._snapshots.use(snapshot_id)
             reason = f"discarded by evm_revert to block {snapshot.height}"
             self.ctx.mempool.drop_all(reason)
             # Always through the ledger, also when the head is the snapshot's: a block being

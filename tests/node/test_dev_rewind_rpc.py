@@ -29,6 +29,7 @@ from node_harness import (
     signed_tx,
 )
 
+from chain.crypto import PrivateKey
 from chain.primitives import Address
 from chain.validation import TxRules
 from contracts.artifacts import load_artifact
@@ -320,3 +321,27 @@ def test_reverts_while_blocks_are_produced_leave_a_whole_chain(tmp_path: Path) -
     assert counts[keys.BLOCKS] == counts[keys.HASH_INDEX] == head + 1
     assert counts[keys.TX_INDEX] == counts[keys.NONCE_INDEX] == txs
     assert counts[keys.LOGS] == logs
+
+
+def test_a_rewind_the_ledger_refuses_answers_32023_and_changes_nothing(tmp_path: Path) -> None:
+    """The ledger's own guard stands behind the RPC one: a node signing with a key the
+    chain's validator set does not hold (as after an unfinished key rotation) may not rewind."""
+    chain = make_chain()
+
+    async def run() -> None:
+        async with dev_node(chain, tmp_path) as (node, client):
+            snapshot = await client.call("evm_snapshot")
+            await client.call("evm_mine")
+            head = await client.call("eth_getBlockByNumber", "latest", False)
+            assert node.ledger is not None
+            node.ledger.use_validator_key(PrivateKey.generate())
+            failure = await _refused(client, ErrorCode.REVERT_REFUSED, "evm_revert", snapshot)
+            assert failure.message is not None and "not the chain's validator" in failure.message
+            assert await client.call("eth_getBlockByNumber", "latest", False) == head
+            assert node.ledger.store.head() == node.ledger.head
+            # The snapshot was not used up: with the validator's key back, the revert goes.
+            node.ledger.use_validator_key(chain.validator)
+            assert await client.call("evm_revert", snapshot) is True
+            assert await client.call("eth_blockNumber") == "0x0"
+
+    asyncio.run(run())
