@@ -142,7 +142,10 @@ def _node_key(directory: Path, index: int, password_file: Path | None) -> Privat
 
 
 def _revert_reason(output: str) -> str:
-    raw = from_hex(output)
+    return _revert_name(from_hex(output))
+
+
+def _revert_name(raw: bytes) -> str:
     return CONTRACT_ERRORS.get(raw[:4], "reverted" if not raw else f"revert data 0x{raw.hex()}")
 
 
@@ -370,13 +373,23 @@ def validators_rotate_key(
         return
     chain_id = int(str(call(url, "eth_chainId", [])), 16)
     possession = new.sign(rotation_message(chain_id, old.public_key.address, _public(new)))
+    data = propose_rotation_call(_public(new), possession)
+    # The contract's answer first: nothing goes into the keyring for a rotation it refuses
+    # (another validator's key there would let this node sign as that validator).
+    request = {
+        "from": to_hex(old.public_key.address),
+        "to": to_hex(VALIDATOR_GOVERNANCE_ADDRESS),
+        "data": to_hex(data),
+        "gas": hex(GOVERNANCE_GAS),
+    }
+    call(url, "eth_call", [request, "latest"], lambda raw: f"refused: {_revert_name(raw)}")
     target = keyring_file(config.validator_keystore, new.public_key.address)
     wrote = not target.exists()
     if wrote:
         write_private(target, encrypt_keystore(new, password, iterations=_iterations(config)))
     elif keystore_address(target) != new.public_key.address:
         raise fail(f"{target} holds another key; refusing to overwrite it", EXIT_BAD)
-    result = _send(url, old, propose_rotation_call(_public(new), possession))
+    result = _send(url, old, data)
     if not result["ok"] and wrote:
         target.unlink()
     result |= {"validator": verdict["validator"], "newKey": verdict["newKey"]}

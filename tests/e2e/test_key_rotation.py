@@ -13,8 +13,10 @@ genesis on every node.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -167,13 +169,29 @@ def test_a_validator_rotates_its_key_under_load(four: Net) -> None:
 
     old = net.key(ROTATED)
     old_address = "0x" + old.public_key.address.hex()
+    keyring = keyring_dir(net.folder(ROTATED) / "validator.json")
+
+    # Refused, nothing sent and nothing left in the keyring: the current key as the new one,
+    # and another validator's key (the contract reverts KeyInUse).
+    same = run_cli(
+        "validators", "rotate-key", "--node", str(ROTATED), "--dir", str(net.root),
+        "--new-keystore", str(net.folder(ROTATED) / "validator.json"),
+    )  # fmt: skip
+    assert same.code != 0 and "current key" in same.stderr, same
+    taken = run_cli(
+        "validators", "rotate-key", "--node", str(ROTATED), "--dir", str(net.root),
+        "--new-keystore", str(net.folder(1) / "validator.json"),
+    )  # fmt: skip
+    assert taken.code != 0 and "KeyInUse" in taken.stderr, taken
+    assert not any(keyring.glob("*.json"))
+    assert validators_cli(net, "status") == []
     proposed = validators_cli(net, "rotate-key", "--node", str(ROTATED))
     assert proposed["ok"] and not proposed.get("executed"), proposed
     new_address = proposed["newKey"]
     assert proposed["validator"] == old_address and new_address != old_address
     # The new key waits, encrypted, in the node's keyring for the height it rules.
     keystore = Path(proposed["keystore"])
-    assert keystore.parent == keyring_dir(net.folder(ROTATED) / "validator.json")
+    assert keystore.parent == keyring
     assert keystore.is_file() and new_address[2:] in keystore.read_text(encoding="utf-8")
 
     status = validators_cli(net, "status")
@@ -257,6 +275,22 @@ def test_a_validator_rotates_its_key_under_load(four: Net) -> None:
             cert, trusted_set(net, earlier), chain_id=chain_id,
             block_hash=cert.block_hash, height=earlier,
         )  # fmt: skip
+
+    # Restarted, node-2 finds the new key in its keyring and signs with it again.
+    os.kill(net.pid(ROTATED), signal.SIGKILL)
+    killed_at = net.head(0)
+    restarted = run_cli(
+        "net", "start", "--dir", str(net.root), "--node", str(ROTATED), "--log-level", "WARNING"
+    )
+    assert restarted.code == 0, restarted
+    wait_until(
+        "node 2 signs with the new key after its restart",
+        lambda: (
+            net.head(0) >= killed_at + 3 and new_address in signers(net, killed_at + 2, net.head(0))
+        ),
+        timeout=120,
+    )
+    assert net.status(ROTATED)["validator"] == new_address
 
     stream.stop.set()
     stream.join(timeout=30)

@@ -16,6 +16,7 @@ from node_harness import make_chain, signed_tx
 
 from chain.commit import Validator, ValidatorSet
 from chain.crypto import PrivateKey
+from chain.crypto.keystore import MIN_ITERATIONS, encrypt_keystore
 from chain.genesis import GenesisValidator
 from chain.types import Receipt
 from contracts.errors import ContractsError
@@ -36,8 +37,10 @@ from contracts.validators import (
     vote_call,
     with_change,
 )
+from node.keyring import Keyring, keyring_dir, keyring_file
 from node.ledger import Ledger, LedgerError
 from node.validator_check import check_validator_change
+from node.validator_sets import replaced_keys, transport_keys
 from node.verify import verify_chain
 
 GENESIS_POWER = 10
@@ -325,3 +328,59 @@ def test_a_rotated_key_counts_as_seen_when_its_old_key_was(governed: GovernedCha
     assert (verdict["seenPower"], verdict["newTotalPower"]) == (GENESIS_POWER, GENESIS_POWER + 3)
     ledger.use_validator_key(new)
     assert governed.run(new, propose_call(newcomer, 3)).status == 1
+
+
+def test_p2p_admits_a_rotated_validator_under_its_configured_node_key(
+    governed: GovernedChain,
+) -> None:
+    """The configured peer key of a validator that rotated stays admitted (it is the node's
+    p2p identity); a configured key whose validator was removed, or that never was one, is
+    not."""
+    ledger = governed.ledger
+    old, new = governed.validator, PrivateKey.generate()
+    stranger = PrivateKey.generate().public_key.to_bytes()
+    peers = [bytes(old.public_key.to_bytes()), bytes(stranger)]
+    before = transport_keys(ledger, ledger.head, ledger.validator_set(1).validators, peers)
+    assert before == {bytes(old.public_key.to_bytes())}
+    assert governed.run(old, rotation_call(governed, old, new)).status == 1
+    for _ in range(ACTIVATION_DELAY):
+        governed.empty_block()
+    ruling = ledger.validator_set(ledger.head.height + 1).validators
+    assert replaced_keys(ledger, ledger.head, new.public_key.address) == [old.public_key.address]
+    assert transport_keys(ledger, ledger.head, ruling, peers) == {
+        bytes(new.public_key.to_bytes()),
+        bytes(old.public_key.to_bytes()),
+    }
+
+
+def test_the_keyring_finds_the_key_the_set_holds(tmp_path: Path) -> None:
+    """Keys written into the keyring folder are picked up when the set no longer holds the
+    configured key; a keystore that does not open is skipped and counted, never fatal."""
+    password = b"keyring password"
+    configured, rotated = PrivateKey.generate(), PrivateKey.generate()
+    keystore = tmp_path / "validator.json"
+    keystore.write_bytes(encrypt_keystore(configured, password, iterations=MIN_ITERATIONS))
+    keyring = Keyring.for_keystore(configured, keystore, password)
+    old_set = ValidatorSet.of([Validator(configured.public_key.to_bytes(), 1)])
+    new_set = ValidatorSet.of([Validator(rotated.public_key.to_bytes(), 1)])
+    assert keyring.key_for(old_set) is configured
+    assert keyring.key_for(new_set) is None
+
+    folder = keyring_dir(keystore)
+    folder.mkdir()
+    (folder / "garbage.json").write_bytes(b"{not a keystore")
+    other_password = encrypt_keystore(PrivateKey.generate(), b"other", iterations=MIN_ITERATIONS)
+    (folder / "wrong-password.json").write_bytes(other_password)
+    keyring_file(keystore, rotated.public_key.address).write_bytes(
+        encrypt_keystore(rotated, password, iterations=MIN_ITERATIONS)
+    )
+    found = keyring.key_for(new_set)
+    assert found is not None and found.public_key.address == rotated.public_key.address
+    assert keyring.refused == 2
+    # Files already read are not decrypted again.
+    assert keyring.key_for(ValidatorSet.of([Validator(stranger_key(), 1)])) is None
+    assert keyring.refused == 2
+
+
+def stranger_key() -> bytes:
+    return bytes(PrivateKey.generate().public_key.to_bytes())
