@@ -429,15 +429,7 @@ def verify_bundle(
             return verdict(remembered)
     anchor = bundle.anchor
     chain_checks = verify_chain_links(
-        _ChainEvidence(
-            raw_transaction=anchor.raw_transaction,
-            transaction_proof=anchor.transaction_proof,
-            receipt=anchor.receipt,
-            receipt_proof=anchor.receipt_proof,
-            header=bundle.header,
-            commit_certificate=bundle.commit_certificate,
-            issuer_key=bundle.issuer_key,
-        ),
+        _ChainEvidence.of(anchor, bundle),
         _ExpectedCall(
             contract_name="Notary",
             bundle_contract=anchor.notary,

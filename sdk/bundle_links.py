@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chain.commit import CommitError, Validator, ValidatorSet, verify_commit_certificate
 from chain.crypto import PublicKey
@@ -263,6 +263,45 @@ class _ChainEvidence:
     """Precommits certifying the header."""
     issuer_key: IssuerKeyClaim
     """The signing key's IssuerRegistry record at that block."""
+
+    @classmethod
+    def of(cls, sent: _SentTransaction, block: _CertifiedBlock) -> _ChainEvidence:
+        """The evidence a bundle part carries: the transaction and receipt with their paths
+        from ``sent``, the block and the signing key's record from ``block`` (often the
+        same part)."""
+        return cls(
+            raw_transaction=sent.raw_transaction,
+            transaction_proof=sent.transaction_proof,
+            receipt=sent.receipt,
+            receipt_proof=sent.receipt_proof,
+            header=block.header,
+            commit_certificate=block.commit_certificate,
+            issuer_key=block.issuer_key,
+        )
+
+
+class _SentTransaction(Protocol):
+    """A bundle part holding a transaction and its receipt, each with its path to a root."""
+
+    @property
+    def raw_transaction(self) -> bytes: ...
+    @property
+    def transaction_proof(self) -> MerkleProof: ...
+    @property
+    def receipt(self) -> bytes: ...
+    @property
+    def receipt_proof(self) -> MerkleProof: ...
+
+
+class _CertifiedBlock(Protocol):
+    """A bundle part holding a header, its commit certificate and the signing key's record."""
+
+    @property
+    def header(self) -> Header: ...
+    @property
+    def commit_certificate(self) -> CommitCertificate: ...
+    @property
+    def issuer_key(self) -> IssuerKeyClaim: ...
 
 
 @dataclass(frozen=True)

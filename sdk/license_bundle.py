@@ -293,15 +293,7 @@ def verify_license_bundle(
         )
 
     chain_checks = verify_chain_links(
-        _ChainEvidence(
-            raw_transaction=bundle.raw_transaction,
-            transaction_proof=bundle.transaction_proof,
-            receipt=bundle.receipt,
-            receipt_proof=bundle.receipt_proof,
-            header=bundle.header,
-            commit_certificate=bundle.commit_certificate,
-            issuer_key=bundle.issuer_key,
-        ),
+        _ChainEvidence.of(bundle, bundle),
         _ExpectedCall(
             contract_name="LicenseRegistry",
             bundle_contract=bundle.license_registry,

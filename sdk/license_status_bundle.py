@@ -280,15 +280,7 @@ def _verify_one(
         )
 
     chain_checks = verify_chain_links(
-        _ChainEvidence(
-            raw_transaction=change.raw_transaction,
-            transaction_proof=change.transaction_proof,
-            receipt=change.receipt,
-            receipt_proof=change.receipt_proof,
-            header=change.header,
-            commit_certificate=change.commit_certificate,
-            issuer_key=change.issuer_key,
-        ),
+        _ChainEvidence.of(change, change),
         _ExpectedCall(
             contract_name="LicenseRegistry",
             bundle_contract=change.license_registry,
