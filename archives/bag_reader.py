@@ -29,7 +29,8 @@ import bagit  # type: ignore[import-untyped]
 
 from archives.errors import BagInvalid, BagUnreadable, UnsafeArchive
 from archives.formats import FormatIdentity, identify
-from archives.hashing import SM3, file_digests
+from archives.hashing import SM3, scan_file
+from archives.usability import NotUsable, open_scanned
 
 SMALL_BAG_FILES = 64
 """Bags with fewer files are hashed in this process: a pool costs more than it saves."""
@@ -65,6 +66,9 @@ class BagFile:
     """SM3 of its contents (hex)."""
     identity: FormatIdentity | None = None
     """Its format, identified by content in the same pass (payload files only)."""
+    opened: tuple[bool, str] | None = None
+    """Whether it opened as its (allowed) format and what was read or why not, found by
+    the worker that hashed it, from the same read for text (payload files only)."""
 
     @property
     def is_payload(self) -> bool:
@@ -125,18 +129,32 @@ class BagReading:
             raise BagInvalid("the bag does not validate", self.problems)
 
 
-_Hashed = tuple[str, dict[str, str], int, FormatIdentity | None]
+_Hashed = tuple[str, dict[str, str], int, FormatIdentity | None, tuple[bool, str] | None]
+
+
+def _open(path: Path, identity: FormatIdentity, holds_nul: bool) -> tuple[bool, str] | None:
+    if not identity.allowed:
+        return None
+    try:
+        return True, open_scanned(path, identity, holds_nul=holds_nul)
+    except NotUsable as exc:
+        return False, str(exc)
+    except OSError as exc:
+        return False, f"unreadable: {exc}"
 
 
 def _hash_entry(arguments: tuple[str, str, tuple[str, ...]]) -> _Hashed:
-    # Identifying the format here puts it on the worker processes, beside the one read.
+    # Identifying the format and opening the file (the 四性 usability check) here puts them
+    # on the worker processes, beside the one read; a text file is not read again.
     root, path, algorithms = arguments
+    full = Path(root) / path
     try:
-        digests, size = file_digests(Path(root) / path, (*algorithms, SM3))
-        identity = identify(Path(root) / path) if path.startswith("data/") else None
+        digests, size, holds_nul = scan_file(full, (*algorithms, SM3))
+        identity = identify(full) if path.startswith("data/") else None
     except OSError as exc:
-        return path, {"error": f"unreadable: {exc.strerror or exc}"}, -1, None
-    return path, digests, size, identity
+        return path, {"error": f"unreadable: {exc.strerror or exc}"}, -1, None, None
+    opened = None if identity is None else _open(full, identity, holds_nul)
+    return path, digests, size, identity, opened
 
 
 def _refuse_links(root: Path) -> None:
@@ -182,7 +200,9 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
     results = _hash_all(work, processes)
     mismatches: list[DigestMismatch] = []
     files: list[BagFile] = []
-    for manifest_path, (_, digests, size, identity) in zip(sorted(entries), results, strict=True):
+    for manifest_path, (_, digests, size, identity, opened) in zip(
+        sorted(entries), results, strict=True
+    ):
         expected = entries[manifest_path]
         if "error" in digests:
             mismatches.extend(
@@ -195,7 +215,7 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
                 mismatches.append(
                     DigestMismatch(manifest_path, algorithm, value.lower(), digests[algorithm])
                 )
-        files.append(BagFile(manifest_path, size, digests[SM3], identity))
+        files.append(BagFile(manifest_path, size, digests[SM3], identity, opened))
     payload = sorted((f for f in files if f.is_payload), key=lambda f: f.path)
     tags = sorted((f for f in files if not f.is_payload), key=lambda f: f.path)
     return BagReading(

@@ -383,9 +383,14 @@ def _format_list(ctx: _Context) -> CheckItem:
 def _opens(ctx: _Context) -> CheckItem:
     failures: list[str] = []
     passes: list[str] = []
+    opened = {f.path: f.opened for f in ctx.reading.payload if f.opened is not None}
     for path, identity in ctx.formats.items():
         if not identity.allowed:
             failures.append(f"{path}: not opened ({identity.format} is not allowed)")
+            continue
+        known = opened.get(path)
+        if known is not None:
+            (passes if known[0] else failures).append(f"{path}: {known[1]}")
             continue
         try:
             passes.append(f"{path}: {open_file(ctx.payload_path(path), identity)}")

@@ -22,17 +22,27 @@ def new_hasher(algorithm: str) -> hashlib._Hash:
     return hashlib.new(algorithm)
 
 
-def file_digests(path: Path, algorithms: Iterable[str]) -> tuple[dict[str, str], int]:
-    """Hex digests of ``path`` under each algorithm, and its size in bytes, from one
-    streaming read. Raises OSError if the file cannot be read."""
+def scan_file(path: Path, algorithms: Iterable[str]) -> tuple[dict[str, str], int, bool]:
+    """Hex digests of ``path`` under each algorithm, its size in bytes, and whether it holds
+    a NUL byte (what the 四性 check asks of a text file), from one streaming read. Raises
+    OSError if the file cannot be read."""
     hashers = {name: new_hasher(name) for name in algorithms}
     size = 0
+    holds_nul = False
     with path.open("rb") as stream:
         while block := stream.read(BLOCK_SIZE):
             size += len(block)
+            holds_nul = holds_nul or b"\x00" in block
             for hasher in hashers.values():
                 hasher.update(block)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size, holds_nul
+
+
+def file_digests(path: Path, algorithms: Iterable[str]) -> tuple[dict[str, str], int]:
+    """Hex digests of ``path`` under each algorithm, and its size in bytes, from one
+    streaming read. Raises OSError if the file cannot be read."""
+    digests, size, _holds_nul = scan_file(path, algorithms)
+    return digests, size
 
 
 def sm3_file(path: Path) -> tuple[str, int]:
@@ -59,4 +69,13 @@ def hash_files(root: str, paths: list[str]) -> list[tuple[str, str, int]]:
     return results
 
 
-__all__ = ["BLOCK_SIZE", "SM3", "file_digests", "hash_files", "new_hasher", "sm3_file", "sm3_hex"]
+__all__ = [
+    "BLOCK_SIZE",
+    "SM3",
+    "file_digests",
+    "hash_files",
+    "new_hasher",
+    "scan_file",
+    "sm3_file",
+    "sm3_hex",
+]

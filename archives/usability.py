@@ -137,6 +137,16 @@ _OPENERS = {
 }
 
 
+def open_scanned(path: Path, identity: FormatIdentity, *, holds_nul: bool) -> str:
+    """:func:`open_file` for a file already read once, knowing whether it holds a NUL byte:
+    a text file is not read again."""
+    if identity.format == "txt":
+        if holds_nul:
+            raise NotUsable("text holds NUL bytes")
+        return "text read"
+    return open_file(path, identity)
+
+
 def open_file(path: Path, identity: FormatIdentity) -> str:
     """Open ``path`` as its identified format; returns what was read, raises NotUsable."""
     opener = _OPENERS.get(identity.format)
@@ -146,4 +156,4 @@ def open_file(path: Path, identity: FormatIdentity) -> str:
     return opener(path)
 
 
-__all__ = ["NotUsable", "open_file"]
+__all__ = ["NotUsable", "open_file", "open_scanned"]

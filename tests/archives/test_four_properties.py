@@ -237,3 +237,24 @@ def test_the_report_renders_as_the_same_chinese_pdf_every_time(
     assert render_report_pdf(again, described) == first
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(first)).pages)
     assert "电子档案四性检测报告" in text and "不通过" in text and "未检测" in text
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_usability_is_found_from_the_hashing_read(
+    tmp_path: Path, now: datetime, processes: int
+) -> None:
+    # Past the format sniff a NUL byte still makes a text file unusable; the worker that
+    # hashed the file tells, on one process or across the pool (64 files or more).
+    files = {f"{n:04d}.txt": f"第{n}件\n".encode() for n in range(1, 71)}
+    files["0070.txt"] = b"a" * (65 * 1024) + b"\x00tail\n"
+    files["0071.pdf"] = pdf_bytes()
+    files["0072.pdf"] = b"%PDF-1.7 this is no PDF at all"
+    bag = make_sample_bag(tmp_path / "bag", files, 件数="72")
+    reading = read_bag(bag, processes=processes)
+    opened = {f.path: f.opened for f in reading.payload}
+    assert opened["data/0001.txt"] == (True, "text read")
+    assert opened["data/0071.pdf"] is not None and opened["data/0071.pdf"][0]
+    report = check_package(reading, stage=Stage.INGEST, now=now)
+    _fails(report, "usability.opens", "data/0070.txt: text holds NUL bytes")
+    _fails(report, "usability.opens", "data/0072.pdf: PDF does not parse")
+    assert len(report.item("usability.opens").evidence) == 2
