@@ -10,7 +10,8 @@ rule it breaks:
 - :func:`check_header`: extends the parent, increasing timestamp, the ruling validator set.
 - :func:`check_last_commit`: carries a valid certificate of the parent.
 - :func:`check_transactions`: a transaction root that matches, every transaction valid
-  (:func:`chain.validation.validate_block_transactions`), and every sender permitted by the
+  (:func:`chain.validation.validate_block_transactions`, with the block gas limit that
+  rules the block's height by the genesis parameter schedule), and every sender permitted by the
   roles in the *parent's* state (sender role, not frozen, deployer role to create a
   contract; :class:`node.permissions.Permissions`).
 - :func:`check_execution`: re-execution gives the header's state and receipt roots.
@@ -30,7 +31,7 @@ from chain.execution import BlockExecution
 from chain.merkle import merkle_root
 from chain.primitives import ZERO_HASH, Hash32
 from chain.types import Block, CommitCertificate, Header, Receipt
-from chain.validation import TxRules, validate_block_transactions
+from chain.validation import GasLimitOutOfRange, TxRules, validate_block_transactions
 from node.ledger_types import BlockRejected
 from node.permissions import Permissions
 
@@ -110,12 +111,29 @@ def check_transactions(
         raise BlockRejected("transaction root does not match the transactions")
     try:
         validate_block_transactions(block.transactions, rules, header.height, nonce_committed)
+    except GasLimitOutOfRange as exc:
+        raise BlockRejected(f"invalid transaction: {exc}{_gas_limit_origin(exc, rules)}") from exc
     except ChainError as exc:
         raise BlockRejected(f"invalid transaction: {exc}") from exc
     for index, tx in enumerate(block.transactions):
         refusal = permissions.refusal(tx)
         if refusal is not None:
             raise BlockRejected(f"transaction {index} not permitted: {refusal}")
+
+
+def _gas_limit_origin(error: GasLimitOutOfRange, rules: TxRules) -> str:
+    """Where the block gas limit that refused a transaction comes from, when it was the upper
+    bound that refused it: the genesis or an entry of the parameter schedule. A proposer
+    that applies another schedule is the likely cause, and the operator must see which value
+    this node holds."""
+    if error.maximum is None or error.gas_limit <= error.maximum or error.height is None:
+        return ""
+    entries = [since for since, _ in rules.block_gas_limit_changes if since <= error.height]
+    origin = f"the parameter schedule's entry from height {entries[-1]}" if entries else "genesis"
+    return (
+        f"; this node's block gas limit {error.maximum} comes from {origin}: a proposer whose "
+        "parameter schedule differs from this node's makes blocks this node refuses"
+    )
 
 
 def check_execution(header: Header, execution: BlockExecution) -> tuple[Receipt, ...]:

@@ -390,7 +390,7 @@ class ConsensusDriver:
         inapplicable) leaves the pool, with its reason."""
         height = request.height
         self.mempool.drop_expired(height)
-        gas_left = self.ledger.genesis.block_gas_limit
+        gas_left = self.ledger.genesis.block_gas_limit_at(height)
         bytes_left = self.ledger.tx_bytes_budget()
         candidates: list[Transaction] = []
         limit = self._block_tx_limit()

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,9 @@ from node.rpc.errors import InvalidParams
 from node.rpc.methods import RpcApi
 from node.rpc.server import RpcServer
 from node.storage.mempool_store import MempoolStore
+from node.upgrade_schedule import adopt_schedule
 from node.validator_sets import transport_keys
+from node.version import SoftwareVersion
 from node.wal import WalError
 
 log = logging.getLogger("lianxin.node")
@@ -60,12 +63,18 @@ class Node:
     Tendermint consensus driver with p2p to the configured peers when it has more."""
 
     def __init__(
-        self, config: NodeConfig, genesis: Genesis, validator_key: PrivateKey | None
+        self,
+        config: NodeConfig,
+        genesis: Genesis,
+        validator_key: PrivateKey | None,
+        software: SoftwareVersion | None = None,
     ) -> None:
-        """Nothing is opened until :meth:`start`."""
+        """Nothing is opened until :meth:`start`. ``software`` is what the node reports it
+        runs (by default the installed version, no build label)."""
         self.config = config
         self.genesis = genesis
         self.validator_key = validator_key
+        self.software = software or SoftwareVersion.current({}, genesis.upgrades)
         self.ledger: Ledger | None = None
         self.mempool: Mempool | None = None
         self.server: RpcServer | None = None
@@ -80,8 +89,11 @@ class Node:
 
     @classmethod
     def from_config(cls, config: NodeConfig) -> Node:
-        """Load genesis and the validator key named by ``config``."""
-        return cls(config, load_genesis(config.genesis), load_validator_key(config))
+        """Load genesis and the validator key named by ``config``; the build label comes
+        from this process's environment (:data:`node.version.BUILD_ENV`)."""
+        genesis = load_genesis(config.genesis)
+        software = SoftwareVersion.current(os.environ, genesis.upgrades)
+        return cls(config, genesis, load_validator_key(config), software)
 
     @property
     def port(self) -> int:
@@ -93,6 +105,15 @@ class Node:
         """Open the ledger, start producing blocks and serving; returns the RPC port."""
         ledger = Ledger.open(self.config.data_dir, self.genesis, self.validator_key)
         self.ledger = ledger
+        try:
+            # Before anything is produced, voted or served: a schedule this node cannot
+            # take on (an entry at a height it passed without it) refuses the start.
+            adopt_schedule(self.config.data_dir, self.genesis.upgrades, ledger.head.height)
+        except BaseException:
+            ledger.close()
+            self.ledger = None
+            raise
+        self._log_schedule(ledger.head.height)
         self.mempool = Mempool(
             ledger.rules,
             Permissions.at_head(ledger),
@@ -145,16 +166,41 @@ class Node:
             api.attach_block_maker(self.producer)
             self.producer.add_listener(self.server.on_block)
             self._producer_run = asyncio.ensure_future(self.producer.run())
+        api.table["web3_clientVersion"] = self._client_version
+        api.table["lianxin_getNodeVersion"] = self._node_version
         self._attach_metrics(api)
         port = await self.server.start()
         log.info(
-            "node serving JSON-RPC on %s:%d, chain %d at height %d",
+            "node %s serving JSON-RPC on %s:%d, chain %d at height %d",
+            self.software.full_version,
             self.config.rpc_host,
             port,
             ledger.chain_id,
             ledger.head.height,
         )
         return port
+
+    def _log_schedule(self, head: int) -> None:
+        """Say which parameter changes this node applies, and which are still to come."""
+        schedule = self.genesis.upgrades
+        for upgrade in schedule.upgrades:
+            state = "in force" if upgrade.height <= head else "scheduled"
+            log.info("parameter schedule: %s (%s)", upgrade.describe(), state)
+        if schedule.upgrades:
+            log.info("parameter schedule digest 0x%s", schedule.digest().hex())
+
+    async def _client_version(self, params: list[object]) -> str:
+        """``web3_clientVersion``: the software and build this process runs."""
+        if params:
+            raise InvalidParams("web3_clientVersion takes no parameters")
+        return self.software.client_version
+
+    async def _node_version(self, params: list[object]) -> dict[str, object]:
+        """``lianxin_getNodeVersion``: version, build label and the parameter schedule this
+        node loaded (with its digest, equal on nodes that loaded the same one)."""
+        if params:
+            raise InvalidParams("lianxin_getNodeVersion takes no parameters")
+        return self.software.describe()
 
     def _attach_metrics(self, api: RpcApi) -> None:
         """Serve ``/metrics`` (loopback only), time every JSON-RPC method, and observe

@@ -36,7 +36,7 @@ from chain.merkle import merkle_root
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit, KeyValueReader
 from chain.types import Block, CommitCertificate, Header, Transaction
-from chain.validation import TxRules, validate_block_transactions
+from chain.validation import TxRules, tx_rules_of, validate_block_transactions
 from contracts.permissions import PERMISSIONS_ADDRESS
 from contracts.validators import (
     RulingSet,
@@ -129,7 +129,7 @@ class Ledger(ChainReads):
                 store,
                 genesis,
                 validator_key,
-                rules or TxRules(genesis.chain_id, block_gas_limit=genesis.block_gas_limit),
+                rules or tx_rules_of(genesis),
             )
         except BaseException:
             store.close()
@@ -519,7 +519,7 @@ class Ledger(ChainReads):
             height=height,
             timestamp_ms=timestamp_ms,
             proposer=proposer,
-            gas_limit=self.genesis.block_gas_limit,
+            gas_limit=self.genesis.block_gas_limit_at(height),
         )
 
     def _execute_new(

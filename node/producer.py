@@ -4,7 +4,9 @@ The loop sleeps until the mempool reports an arrival (or, if ``block_interval_ms
 until that interval passes, producing an empty block), takes up to ``max_block_txs`` pending
 transactions, drops any that can no longer be included (expired, a nonce committed meanwhile,
 or a sender that governance revoked or froze since admission), returns to the pool those that
-do not fit in the block's byte budget (genesis ``max_block_bytes``), and has the ledger execute
+do not fit in the block's byte budget (genesis ``max_block_bytes``) or its gas (the block gas
+limit ruling its height, :meth:`Genesis.block_gas_limit_at
+<chain.genesis.Genesis.block_gas_limit_at>`), and has the ledger execute
 the block on a worker thread so the event loop keeps answering reads.
 
 Group commit: the executed block is queued in the ledger (:meth:`Ledger.execute_ahead
@@ -148,9 +150,15 @@ class DevProducer:
         taken = self.mempool.take(self.max_block_txs)
         outcomes: dict[Hash32, Outcome] = {}
         included: list[Transaction] = []
+        block_gas_limit = self.ledger.genesis.block_gas_limit_at(height)
         for tx in taken:
             if tx.block_limit < height:
                 outcomes[tx.hash] = Outcome(None, f"expired: block limit {tx.block_limit}")
+            elif tx.gas_limit > block_gas_limit:
+                # Admitted under a higher limit that a scheduled change has lowered since.
+                outcomes[tx.hash] = Outcome(
+                    None, f"gas limit above the block gas limit {block_gas_limit} at {height}"
+                )
             elif self.ledger.nonce_committed(tx.nonce):
                 outcomes[tx.hash] = Outcome(None, "nonce already committed")
             elif (refusal := self.permissions.refusal(tx)) is not None:
@@ -159,6 +167,7 @@ class DevProducer:
                 included.append(tx)
         included = self._cut_after_permission_change(included)
         included = self._fit_in_block_bytes(included)
+        included = self._fit_in_block_gas(included, height)
         loop = asyncio.get_running_loop()
         committed: CommittedBlock | None = None
         durable: list[CommittedBlock] = []
@@ -248,6 +257,18 @@ class DevProducer:
         for index, tx in enumerate(txs):
             bytes_left -= len(tx.encode())
             if bytes_left < 0:
+                self.mempool.requeue(txs[index:])
+                return txs[:index]
+        return txs
+
+    def _fit_in_block_gas(self, txs: list[Transaction], height: int) -> list[Transaction]:
+        """The longest prefix of ``txs`` whose gas limits together fit in the block gas limit
+        ruling ``height``; the rest go back to the front of the pool, for the next block
+        (execution would otherwise refuse them as inapplicable and drop them)."""
+        gas_left = self.ledger.genesis.block_gas_limit_at(height)
+        for index, tx in enumerate(txs):
+            gas_left -= tx.gas_limit
+            if gas_left < 0:
                 self.mempool.requeue(txs[index:])
                 return txs[:index]
         return txs

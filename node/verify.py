@@ -7,6 +7,8 @@ re-executing its transactions (after the block's system writes, the liveness rec
 :func:`contracts.validators.block_system_writes`) gives the stored receipts and the header's
 state root, and
 that its commit certificate (and the parent's, carried in the block) prove the commit.
+Execution runs with the block gas limit ruling each height: the genesis value as changed by
+the genesis parameter schedule (:mod:`chain.upgrades`), as block validation does.
 
 Certificates and the header's validator-set hash are checked against the set ruling each
 height, by the ledger's own rule (:class:`node.validator_sets.ValidatorSets`): the genesis set
@@ -120,7 +122,7 @@ class _VerifiedReads:
             height=header.height,
             timestamp_ms=header.timestamp_ms,
             proposer=header.proposer,
-            gas_limit=self._genesis.block_gas_limit,
+            gas_limit=self._genesis.block_gas_limit_at(header.height),
         )
         state = self._store.state()
         return call(
@@ -200,7 +202,7 @@ def _check_block(
         height=header.height,
         timestamp_ms=header.timestamp_ms,
         proposer=header.proposer,
-        gas_limit=genesis.block_gas_limit,
+        gas_limit=genesis.block_gas_limit_at(header.height),
     )
     try:
         execution = execute_block(

@@ -6,6 +6,7 @@ transaction validation applies it height by height."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
@@ -132,7 +133,7 @@ def test_value_at_is_the_last_entry_at_or_below(
 @given(st.lists(st.integers(1, 50), min_size=2, max_size=8))
 def test_order_rule_refuses_exactly_the_unsorted_or_repeated(heights: list[int]) -> None:
     schedule = [Upgrade(h, "block_gas_limit", MIN_BLOCK_GAS_LIMIT) for h in heights]
-    ordered = all(a < b for a, b in zip(heights, heights[1:], strict=False))
+    ordered = all(a < b for a, b in itertools.pairwise(heights))
     if ordered:
         check_order(schedule)
     else:
