@@ -5,17 +5,14 @@ signed: its licenses, each with the status changes it signed."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from chain.crypto import PublicKey
-from chain.errors import ChainError
 from chain.primitives import Hash32
 from registry.db import Database
+from registry.department_signatures import checked_department_signature, client_key_bytes
 from registry.errors import InvalidInput
 from registry.license_schemas import (
     DepartmentLicensePublic,
@@ -25,7 +22,6 @@ from registry.license_schemas import (
 )
 from registry.license_status import status_change_public
 from registry.models import Client, License, LicenseOperation
-from sdk.bundle_links import department_sign_bytes
 from sdk.license_metadata import LicenseMetadata
 from sdk.license_signing import LicenseTerms, license_terms
 
@@ -65,18 +61,11 @@ def signed_terms(
         )
     salt = bytes.fromhex(payload.commitment_salt)
     terms = license_terms(metadata, salt, predecessor)
-    department_key = PublicKey.from_bytes(bytes.fromhex(client.public_key))
-    key_bytes = bytes(department_key.to_bytes())
+    key_bytes = client_key_bytes(client)
     commitment = terms.commitment(key_bytes)
-    try:
-        signature = base64.b64decode(payload.department_signature, validate=True)
-        department_key.verify(signature, department_sign_bytes(chain_id, commitment))
-    except (binascii.Error, ValueError, ChainError):
-        raise InvalidInput(
-            f"department_signature is not the client's signature of license commitment "
-            f"{commitment.hex()} on chain {chain_id}",
-            code="bad_department_signature",
-        ) from None
+    signature = checked_department_signature(
+        key_bytes, payload.department_signature, commitment, chain_id, "license commitment"
+    )
     return SignedTerms(terms, salt, key_bytes, commitment, signature)
 
 

@@ -16,25 +16,22 @@ the license's bundle carries each confirmed signed change with the proof of its 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
-from chain.crypto import PublicKey
-from chain.errors import ChainError
 from chain.primitives import Hash32
 from chain.types import Header
 from registry.chain_gateway import EvidenceNotReady
 from registry.department_keys import department_key_claims
+from registry.department_signatures import checked_department_signature, client_key_bytes
 from registry.errors import Conflict, InvalidInput, ServiceUnavailable
 from registry.license_rules import LICENSE_REGISTRY, WriteOutcome, _aware
 from registry.license_schemas import SignedLicenseStatusChange, StatusChangePublic
 from registry.models import Client, License, LicenseAction, LicenseOperation, OperationState
-from sdk.bundle_links import DepartmentClaim, department_sign_bytes
+from sdk.bundle_links import DepartmentClaim
 from sdk.chain_reader import ChainUnavailable, RpcCallFailed
 from sdk.license_status_bundle import status_change_json
 from sdk.license_status_signing import StatusAction, license_status_commitment
@@ -85,8 +82,7 @@ def status_signature(
             "change's commitment (sdk.license_status_signing)",
             code="department_signature_required",
         )
-    department_key = PublicKey.from_bytes(bytes.fromhex(client.public_key))
-    key_bytes = bytes(department_key.to_bytes())
+    key_bytes = client_key_bytes(client)
     commitment = license_status_commitment(
         key_bytes,
         chain_id,
@@ -95,15 +91,13 @@ def status_signature(
         payload.reason,
         payload.sequence,
     )
-    try:
-        signature = base64.b64decode(payload.department_signature, validate=True)
-        department_key.verify(signature, department_sign_bytes(chain_id, commitment))
-    except (binascii.Error, ValueError, ChainError):
-        raise InvalidInput(
-            f"department_signature is not the client's signature of the {action.value} "
-            f"commitment {commitment.hex()} on chain {chain_id}",
-            code="bad_department_signature",
-        ) from None
+    signature = checked_department_signature(
+        key_bytes,
+        payload.department_signature,
+        commitment,
+        chain_id,
+        f"the {action.value} commitment",
+    )
     return StatusSignature(key_bytes, commitment, signature, payload.sequence)
 
 
