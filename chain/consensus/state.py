@@ -58,7 +58,9 @@ class TimeoutConfig:
 
 @dataclass(frozen=True)
 class ConsensusConfig:
-    """What a node's state machine is configured with; fixed for its lifetime."""
+    """What a node's state machine is configured with. Fixed for its lifetime, except
+    ``address``: a validator that rotated its consensus key changes it between heights, at the
+    first height its new key rules (before that height's ``StartHeight``)."""
 
     chain_id: int
     """Chain id bound into every signature."""
