@@ -11,13 +11,17 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from eth_abi.abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from node_harness import make_chain, signed_tx
 
 from chain.commit import Validator, ValidatorSet
 from chain.crypto import PrivateKey
 from chain.crypto.keystore import MIN_ITERATIONS, encrypt_keystore
 from chain.genesis import GenesisValidator
+from chain.primitives import Address
 from chain.types import Receipt
 from contracts.errors import ContractsError
 from contracts.validators import (
@@ -384,3 +388,26 @@ def test_the_keyring_finds_the_key_the_set_holds(tmp_path: Path) -> None:
 
 def stranger_key() -> bytes:
     return bytes(PrivateKey.generate().public_key.to_bytes())
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(old=st.binary(min_size=20, max_size=20), seed=st.integers(1, 2**64))
+def test_the_rotation_message_is_the_contracts(
+    governed: GovernedChain, old: bytes, seed: int
+) -> None:
+    """What the CLI has the new key sign is byte for byte what the contract verifies."""
+    new_key = PrivateKey.from_bytes(seed.to_bytes(32, "big")).public_key.to_bytes()
+    data = function_signature_to_4byte_selector("rotationMessage(address,bytes32,bytes32)")
+    data += encode(
+        ["address", "bytes32", "bytes32"], ["0x" + old.hex(), new_key[1:33], new_key[33:]]
+    )
+    ledger = governed.ledger
+    result = ledger.call(
+        ledger.head, sender=Address(bytes(20)), to=VALIDATOR_GOVERNANCE_ADDRESS, data=data,
+        gas=1_000_000, value=0,
+    )  # fmt: skip
+    assert result.success
+    (answer,) = decode(["bytes"], result.output)
+    assert answer == rotation_message(governed.genesis.chain_id, Address(old), new_key)
