@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from node_harness import make_chain, signed_tx
 
 from chain.commit import Validator, ValidatorSet
+from chain.consensus import Proposal, UnknownValidator, verify_proposal
 from chain.crypto import PrivateKey
 from chain.crypto.keystore import MIN_ITERATIONS, encrypt_keystore
 from chain.genesis import GenesisValidator
@@ -41,8 +42,9 @@ from contracts.validators import (
     vote_call,
     with_change,
 )
+from node.block_validity import check_header
 from node.keyring import Keyring, keyring_dir, keyring_file
-from node.ledger import Ledger, LedgerError
+from node.ledger import BlockRejected, Ledger, LedgerError
 from node.validator_check import check_validator_change
 from node.validator_sets import replaced_keys, transport_keys
 from node.verify import verify_chain
@@ -251,6 +253,22 @@ def test_a_rotation_swaps_the_key_at_its_effective_height(governed: GovernedChai
     assert [(v.address, v.power) for v in ruling.validators.validators] == [
         (new.public_key.address, GENESIS_POWER)
     ]
+    # A block proposed with the old key from the height on is refused.
+    proposed_by_old = ledger.prepare_block([], int(time.time() * 1000)).block
+    assert proposed_by_old.header.proposer == old.public_key.address
+    with pytest.raises(BlockRejected, match="proposer is not a validator"):
+        check_header(proposed_by_old, ledger.head, ruling.validators)
+    proposal = Proposal(
+        effective, 0, proposed_by_old.hash, proposed_by_old.encode(), -1, old.public_key.address
+    )
+    signed = proposal.with_signature(old.sign(proposal.sign_bytes(governed.genesis.chain_id)))
+    with pytest.raises(UnknownValidator):
+        verify_proposal(
+            signed,
+            ruling.validators,
+            governed.genesis.chain_id,
+            hash_block=lambda _: signed.block_hash,
+        )
     ledger.use_validator_key(new)
     governed.empty_block()
     block = ledger.block(effective)
