@@ -162,6 +162,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--sequential", type=int, default=200, help="checks one at a time")
     parser.add_argument("--quick", action="store_true", help="2,000 rows, 4 s of checks")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="registry API processes (this machine: 2 cores)"
+    )
     parser.add_argument("--imports-only", action="store_true", help="no check load")
     args = parser.parse_args()
     if args.quick:
@@ -205,7 +208,9 @@ def main() -> None:
             public_key_pem=key.public_key.to_pem(),
             roles=["credit", "verify"],
         )
-        with registry_server(settings, api_port, work / "registry.log") as base:
+        with registry_server(
+            settings, api_port, work / "registry.log", workers=args.workers
+        ) as base:
             client = CreditClient(base, client_row.id, key, timeout=600.0)
             client.sign_pending()  # the rule set's event, signed before the clock runs
             imports = [

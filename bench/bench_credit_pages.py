@@ -155,6 +155,9 @@ def main() -> None:
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="fewer subjects, reports, 4 s")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="registry API processes (this machine: 2 cores)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.subjects, args.reports, args.rate_seconds = 100, 10, 4.0
@@ -184,7 +187,7 @@ def main() -> None:
 
     requests = page_requests(args.subjects, int(args.rate * args.rate_seconds))
     port = free_port()
-    with registry_server(settings, port, work / "registry.log"):
+    with registry_server(settings, port, work / "registry.log", workers=args.workers):
         # One pass to warm the templates and the database's pages, not measured.
         asyncio.run(load_at_rate(port, requests[:200], 100.0, 8))
         pages = asyncio.run(load_at_rate(port, requests, args.rate, args.connections))
