@@ -6,7 +6,8 @@ registry.cli backup``, its own process) copies the registry; one ingest is sent 
 backup runs. Then the registry is SIGKILLed and its data wiped (data dir removed; on
 PostgreSQL its tables dropped), the backup restored with ``python -m registry.cli restore``
 and the registry started again. Every record acknowledged before the backup began is there,
-gets anchored and its proof bundle verifies offline; the package ingested before the backup
+gets anchored and its proof bundle verifies offline, as does the bundle of the license
+issued before it; the package ingested before the backup
 is there whole, its files match its SM3 manifest, and its access copy (DIP) verifies
 offline; the package ingested during the backup is either wholly there (rows and files) or
 wholly absent; no stored version lacks its rows and no row lacks its files.
@@ -48,6 +49,7 @@ from registry_harness import (  # noqa: E402
     signed,
 )
 from sqlalchemy import create_engine, text  # noqa: E402
+from test_licenses import license_request  # noqa: E402
 
 from archives.hashing import sm3_file  # noqa: E402
 from archives.store import LocalArchiveStore  # noqa: E402
@@ -57,7 +59,7 @@ from registry.archives.models import ArchiveFileRow, ArchivePackageRow  # noqa: 
 from registry.db import Database  # noqa: E402
 from registry.settings import RegistrySettings  # noqa: E402
 from sdk.archive_bundle import verify_dip  # noqa: E402
-from sdk.bundle import verify_bundle  # noqa: E402
+from sdk.bundle import verify_bundle, verify_license_bundle  # noqa: E402
 from sdk.chain_reader import ChainReader  # noqa: E402
 from sdk.trust import RegistryError, TrustClient  # noqa: E402
 
@@ -176,7 +178,7 @@ def test_backup_under_load_survives_sigkill_and_wipe(
         trust_chain, tmp_path / "registry", database_url, max_upload_bytes=4 * 1024 * 1024
     )
     db = Database.open(settings)
-    client, _key = new_client(db)
+    client, _key = new_client(db, ("notarize", "verify", "licenses"))
     db.close()
     port = free_port()
     environment = registry_environment(settings) | {"LIANXIN_REGISTRY_PORT": str(port)}
@@ -191,6 +193,8 @@ def test_backup_under_load_survives_sigkill_and_wipe(
     loader = threading.Thread(target=load.run, daemon=True)
     try:
         first = ingest(base, client.id, chain_id, tmp_path, 1)
+        with TrustClient(base, client.id, CLIENT_KEY, timeout=30) as trust:
+            issued = trust.issue_license(license_request())
         loader.start()
         deadline = time.monotonic() + START_TIMEOUT_S
         while len(load.acknowledged) < BEFORE_BACKUP_RECORDS:
@@ -235,6 +239,7 @@ def test_backup_under_load_survives_sigkill_and_wipe(
                     notary=notary,
                 )  # fmt: skip
                 assert verdict.valid, (record_id, verdict.failures)
+            _check_license(trust, issued.identifier, validators, chain_id, trust_chain)
         _check_store_and_rows(settings, first["packageId"], during.get("packageId"))
         _check_dip(base, client.id, first["packageId"], validators, chain_id, tmp_path)
     finally:
@@ -266,6 +271,29 @@ def _check_store_and_rows(settings: RegistrySettings, first: str, during: str | 
         for entry in stored.entries:
             assert sm3_file(bag / entry.path)[0] == entry.sm3, (package_id, entry.path)
         assert files[(package_id, version)] == {e.path: e.sm3 for e in stored.entries}
+
+
+def _check_license(
+    trust: TrustClient, identifier: str, validators: Any, chain_id: int, chain: TrustChain
+) -> None:
+    """The license issued before the backup is served and its bundle verifies offline."""
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while True:
+        try:
+            bundle = trust.license_bundle(identifier)
+            break
+        except RegistryError as exc:  # 503 until the issuing block is certified
+            assert exc.status_code == 503 and time.monotonic() < deadline, exc
+            time.sleep(0.2)
+    verdict = verify_license_bundle(
+        bundle,
+        validators,
+        chain_id=chain_id,
+        expected_identifier=identifier,
+        license_registry=bytes.fromhex(chain.addresses["license_registry"][2:]),
+    )
+    assert verdict.valid, verdict.failures
+    assert trust.license_status(identifier).identifier == identifier
 
 
 def _check_dip(
