@@ -237,8 +237,10 @@ def net_stop(directory: DirOption = DEFAULT_DIR, node: NodeOption = None) -> Non
 
 def _status_row(folder: Path, stall_after_s: float) -> dict[str, Any]:
     row: dict[str, Any] = {"node": folder.name, "pid": _running_pid(folder)}
-    health, _read = probe(_rpc_url(folder), stall_after_s=stall_after_s)
+    health, read = probe(_rpc_url(folder), stall_after_s=stall_after_s)
     row["health"], row["code"], row["reasons"] = health.verdict, health.code, health.reasons
+    row["version"] = read.get("version")
+    row["schedule_digest"] = read.get("schedule_digest")
     try:
         status = rpc_call(_rpc_url(folder), "lianxin_getConsensusStatus", [], timeout=2)
     except RpcError as exc:
@@ -271,11 +273,15 @@ def net_status(
         emit(rows, True)
     else:
         table = Table()
-        columns = ("node", "health", "role", "pid", "head", "height", "round", "step", "peers")
+        columns = ("node", "health", "role", "pid", "head", "height", "round", "step", "peers",
+                   "version", "schedule")  # fmt: skip
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(str(row.get(column, "-")) for column in columns))
+            digest = row.get("schedule_digest")
+            shown = {**row, "schedule": digest[:10] if isinstance(digest, str) else "-"}
+            shown["version"] = row.get("version") or "-"
+            table.add_row(*(str(shown.get(column, "-")) for column in columns))
         console.print(table)
         for row in rows:
             for reason in row["reasons"]:

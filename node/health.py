@@ -99,5 +99,22 @@ def probe(
         "head_age_s": round(head_age, 1),
         "peers_connected": sum(1 for peer in peers or [] if peer.get("connected")),
         "peers_configured": len(peers or []),
+        **software(url),
     }
     return health, read
+
+
+def software(url: str) -> dict[str, Any]:
+    """What the node at ``url`` runs: ``version`` (its ``web3_clientVersion``) and
+    ``schedule_digest`` (of the parameter schedule it loaded; ``None`` from a node that
+    predates ``lianxin_getNodeVersion``). During a rolling upgrade these say which nodes
+    run the new build and hold the new schedule."""
+    found: dict[str, Any] = {"version": None, "schedule_digest": None}
+    try:
+        found["version"] = rpc_call(url, "web3_clientVersion", [], timeout=5)
+        described = rpc_call(url, "lianxin_getNodeVersion", [], timeout=5)
+    except RpcError:
+        return found
+    if isinstance(described, dict):
+        found["schedule_digest"] = described.get("scheduleDigest")
+    return found

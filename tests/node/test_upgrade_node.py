@@ -18,6 +18,7 @@ from chain.genesis import Genesis
 from chain.primitives import Address
 from chain.upgrades import ParameterSchedule, Upgrade
 from node.daemon import Node
+from node.health import software as reported_software
 from node.upgrade_schedule import ADOPTED_FILE, UpgradeInPast
 from node.version import SoftwareVersion
 
@@ -46,10 +47,10 @@ async def _included(client: RpcClient, raw: str) -> dict[str, object]:
 def test_dev_node_applies_the_schedule_and_reports_it(tmp_path: Path) -> None:
     chain = make_chain()
     genesis = _scheduled(chain.genesis, AGREED_HEIGHT)
-    software = SoftwareVersion.current({"LIANXIN_BUILD": "r2"}, genesis.upgrades)
+    build = SoftwareVersion.current({"LIANXIN_BUILD": "r2"}, genesis.upgrades)
 
     async def scenario() -> None:
-        node = Node(make_config(tmp_path), genesis, chain.validator, software)
+        node = Node(make_config(tmp_path), genesis, chain.validator, build)
         port = await node.start()
         try:
             async with aiohttp.ClientSession() as session:
@@ -62,6 +63,9 @@ def test_dev_node_applies_the_schedule_and_reports_it(tmp_path: Path) -> None:
                     {"height": "0x3", "parameter": "block_gas_limit", "value": hex(40_000_000)}
                 ]
                 assert described["scheduleDigest"] == "0x" + genesis.upgrades.digest().hex()
+                # What lianxin node status and lianxin net status show.
+                shown = await asyncio.to_thread(reported_software, f"http://127.0.0.1:{port}")
+                assert shown == {"version": version, "schedule_digest": described["scheduleDigest"]}
                 big = signed_tx(chain.deployer, to=Address(bytes(20)), data=b"", gas_limit=BETWEEN)
                 for _ in range(AGREED_HEIGHT - 1):
                     # The next height is below the agreed one: refused at admission.
