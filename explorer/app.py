@@ -8,6 +8,7 @@ validator pages are public when ``public_subset`` is set.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -16,14 +17,17 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from explorer.auth import SESSION_COOKIE, Authenticator, configured_keys
+from explorer.boundary import Refused, check_request, printable
 from explorer.i18n import language, license_status, translator
 from explorer.settings import ExplorerSettings
 from explorer.store import Store
+
+logger = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parent
 PUBLIC_ALWAYS = ("/static/", "/login", "/auth/", "/lang/", "/healthz")
@@ -90,9 +94,22 @@ def create_app(settings: ExplorerSettings) -> FastAPI:
         request.state.auditor = auditor
         request.state.lang = language(request.cookies.get("lang"))
         path = request.url.path
-        if auditor is None and not is_public(path, settings):
+        try:
+            check_request(request)
+            refused = None
+        except Refused as exc:
+            refused = exc
+            logger.warning(
+                "refused %s %s: %s",
+                request.method[:8],
+                printable(path[:200]),
+                exc.reason,
+            )
+        if refused is not None:
+            response: Response = JSONResponse({"error": refused.reason}, status_code=refused.status)
+        elif auditor is None and not is_public(path, settings):
             target = path + ("?" + request.url.query if request.url.query else "")
-            response: Response = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+            response = RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         else:
             response = await call_next(request)
         if not path.startswith("/static/"):
@@ -102,7 +119,9 @@ def create_app(settings: ExplorerSettings) -> FastAPI:
                 auditor=auditor,
                 client=request.client.host if request.client else "",
                 method=request.method,
-                path=str(request.url.path) + ("?" + request.url.query if request.url.query else ""),
+                path=printable(
+                    str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+                ),
                 status=response.status_code,
             )
         return response

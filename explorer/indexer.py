@@ -31,6 +31,10 @@ DEFAULT_BATCH_BLOCKS = 25
 """Blocks read per round of batched requests."""
 
 
+REFUSED_BACKOFF = 5
+"""After a refused block, wait this many poll intervals before asking the node again."""
+
+
 @dataclass(frozen=True)
 class CatchUp:
     """What one :meth:`Indexer.catch_up` did."""
@@ -150,8 +154,9 @@ class Indexer:
         poll_seconds: float = 2.0,
     ) -> None:
         """Catch up, then wait for new heads and catch up again, until ``should_stop``. An
-        unreachable node is retried; a refused block stops the indexer with the reason
-        logged (and raised)."""
+        unreachable node (or one whose answers do not parse) is retried; so is a refused
+        block, with the reason logged each time and nothing indexed from it on: the index
+        stays at the last block that checked, and goes on once the node serves the chain."""
         watcher = HeadWatcher(self.feed.url)
         try:
             while not should_stop():
@@ -162,8 +167,9 @@ class Indexer:
                     time.sleep(poll_seconds)
                     continue
                 except BlockRefused as exc:
-                    log.error("indexing stopped: %s", exc)
-                    raise
+                    log.error("block refused, nothing indexed from it: %s", exc)
+                    time.sleep(poll_seconds * REFUSED_BACKOFF)
+                    continue
                 if done.indexed:
                     log.info("indexed to %d", self.next_height - 1)
                 if done.indexed == 0 or self.next_height > done.head:

@@ -113,9 +113,13 @@ def receipt_from_json(value: dict[str, Any]) -> Receipt:
 class NodeFeed:
     """Batched JSON-RPC reads of one node."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        """``url``: the node's HTTP JSON-RPC endpoint."""
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, max_answer_bytes: int = MAX_ANSWER_BYTES
+    ) -> None:
+        """``url``: the node's HTTP JSON-RPC endpoint; an answer longer than
+        ``max_answer_bytes`` is refused before it is read whole."""
         self.url = url
+        self.max_answer_bytes = max_answer_bytes
         self._client = httpx.Client(timeout=timeout)
         self._ids = itertools.count(1)
 
@@ -137,7 +141,9 @@ class NodeFeed:
             answers = self._post(body)
             if not isinstance(answers, list):
                 raise NodeUnavailable(f"the node answered a batch with {type(answers).__name__}")
-            by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+            by_id = {
+                a["id"]: a for a in answers if isinstance(a, dict) and isinstance(a.get("id"), int)
+            }
             for i, (method, _) in zip(ids, chunk, strict=True):
                 answer = by_id.get(i)
                 if answer is None or "result" not in answer:
@@ -151,15 +157,20 @@ class NodeFeed:
         return self.batch([(method, params)])[0]
 
     def _post(self, body: Any) -> Any:
+        content = bytearray()
         try:
-            response = self._client.post(self.url, json=body)
+            with self._client.stream("POST", self.url, json=body) as response:
+                for chunk in response.iter_bytes():
+                    content += chunk
+                    if len(content) > self.max_answer_bytes:
+                        raise NodeUnavailable(
+                            f"the node's answer is larger than {self.max_answer_bytes} bytes"
+                        )
         except httpx.HTTPError as exc:
             raise NodeUnavailable(f"node at {self.url} did not answer: {exc}") from exc
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise NodeUnavailable("the node's answer is too large")
         try:
             return loads_bounded(
-                response.content, max_bytes=MAX_ANSWER_BYTES, max_depth=MAX_RPC_JSON_DEPTH
+                bytes(content), max_bytes=self.max_answer_bytes, max_depth=MAX_RPC_JSON_DEPTH
             )
         except (JsonLimitError, ValueError) as exc:
             raise NodeUnavailable(f"the node's answer is not JSON: {exc}") from exc
@@ -184,7 +195,14 @@ class NodeFeed:
             block = answers[2 * index]
             if not isinstance(block, dict):
                 raise NodeUnavailable(f"the node has no block {heights[index]}")
-            tx_hashes.extend(tx["hash"] for tx in block["transactions"])
+            transactions = block.get("transactions")
+            if not isinstance(transactions, list) or not all(
+                isinstance(tx, dict) and isinstance(tx.get("hash"), str) for tx in transactions
+            ):
+                raise NodeUnavailable(
+                    f"block {heights[index]}: transactions are not a list of objects"
+                )
+            tx_hashes.extend(tx["hash"] for tx in transactions)
         receipts = self.batch([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
         fetched: list[FetchedBlock] = []
         cursor = 0
@@ -223,7 +241,7 @@ def _parse_block(
             receipts=tuple(receipt_from_json(r) for r in receipts),
             certificate=certificate,
         )
-    except (KeyError, TypeError, ChainError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError, ChainError) as exc:
         raise NodeUnavailable(f"block {height} does not parse: {exc!r}") from exc
 
 

@@ -4,15 +4,16 @@ validators, search and the language switch."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from chain.genesis import Genesis
 from contracts.trust import license_id_hash
 from explorer import queries as db
 from explorer.app import render
+from explorer.boundary import MAX_HEIGHT
 from explorer.i18n import language
 from explorer.node_feed import NodeFeed, NodeUnavailable
 from explorer.proofs import ProofRefused, verified_transaction_proof
@@ -26,6 +27,8 @@ USCC = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
 HEIGHT = re.compile(r"^[0-9]{1,18}$")
 MAX_QUERY = 200
 """Longest search text accepted."""
+Height = Annotated[int, Query(ge=0, le=MAX_HEIGHT)]
+"""A height in a query string (a larger number is refused 422, not sent to the database)."""
 
 
 def _store(request: Request) -> Store:
@@ -95,7 +98,7 @@ def overview(request: Request) -> Response:
 
 
 @router.get("/blocks")
-def blocks_page(request: Request, before: int | None = None) -> Response:
+def blocks_page(request: Request, before: Height | None = None) -> Response:
     """Blocks, newest first, a page at a time."""
     with _store(request).read() as c:
         blocks = db.recent_blocks(c, before=before, limit=db.PAGE_ROWS)
@@ -198,7 +201,10 @@ def account_page(request: Request, address: str) -> Response:
 
 @router.get("/validators")
 def validators_page(
-    request: Request, height: int | None = None, first: int | None = None, last: int | None = None
+    request: Request,
+    height: Height | None = None,
+    first: Height | None = None,
+    last: Height | None = None,
 ) -> Response:
     """The set at any height, the governance timeline, and signing participation over a
     range of heights (default: the last 1,000)."""

@@ -13,7 +13,7 @@ from contracts.permissions import role_names
 from contracts.trust import OPEN_ENDED, Role
 from explorer import queries as db
 from explorer.app import render
-from explorer.pages import HASH, USCC, names, not_found
+from explorer.pages import HASH, USCC, Height, names, not_found
 from explorer.store import Store
 
 router = APIRouter()
@@ -104,7 +104,7 @@ def department_page(request: Request, uscc: str) -> Response:
 
 
 @router.get("/permissions")
-def permissions_page(request: Request, before: int | None = None) -> Response:
+def permissions_page(request: Request, before: Height | None = None) -> Response:
     """Grants, revocations and freezes: Permissions' role changes and freezes, and the
     department keys' roles, windows and freezes in IssuerRegistry."""
     with _store(request).read() as c:

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request, Response
 
 from chain.genesis import Genesis
 from explorer.app import render
+from explorer.boundary import printable
 from explorer.node_feed import NodeFeed, NodeUnavailable
 from explorer.pages import USCC, names
 from explorer.proofs import ProofRefused
@@ -71,6 +72,8 @@ def registry_access(request: Request) -> RegistryAccess | None:
 
 
 def _problem(request: Request, status: int, message: str) -> Response:
+    if status == 400:
+        logger.warning("refused %s %s: %s", request.method, printable(request.url.path), message)
     return render(request, "problem.html", status_code=status, status=status, message=message)
 
 

@@ -3,13 +3,19 @@ read its report."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from explorer.app import FormRefused, form_fields, render
+from explorer.boundary import MAX_HEIGHT
 from explorer.reverify_jobs import JobRefused, JobRunner
 
 router = APIRouter()
+
+JobId = Annotated[int, Path(ge=1, le=MAX_HEIGHT)]
+"""A job's number in a URL (a larger number is refused 422, not sent to the database)."""
 
 
 def _jobs(request: Request) -> JobRunner:
@@ -55,7 +61,7 @@ async def start_job(request: Request) -> Response:
 
 
 @router.get("/verify/{job_id}.json")
-def job_json(request: Request, job_id: int) -> Response:
+def job_json(request: Request, job_id: JobId) -> Response:
     """A job as JSON."""
     job = _jobs(request).job(job_id)
     if job is None:
@@ -64,7 +70,7 @@ def job_json(request: Request, job_id: int) -> Response:
 
 
 @router.get("/verify/{job_id}")
-def job_page(request: Request, job_id: int) -> Response:
+def job_page(request: Request, job_id: JobId) -> Response:
     """A job's progress (the page refreshes itself while it runs) and its report."""
     job = _jobs(request).job(job_id)
     if job is None:
