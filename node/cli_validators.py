@@ -421,6 +421,34 @@ def _iterations(config: NodeConfig) -> int:
         raise fail(f"cannot read {config.validator_keystore}: {exc}", EXIT_BAD) from exc
 
 
+@validators_app.command("keys")
+def validators_keys(
+    directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
+) -> None:
+    """The consensus keys the node of folder --node holds (its configured key and its
+    keyring's) and the one it signs with now: check a rotated key is held before voting."""
+    folder = _folder(directory, node)
+    status = call(_url(folder), "lianxin_getConsensusStatus", [])
+    keyring = status.get("keyring")
+    if not isinstance(keyring, dict):
+        raise fail(f"{folder.name} does not report its keys (no consensus keyring)", EXIT_BAD)
+    result = {
+        "node": folder.name,
+        "signing": status["validator"],
+        "role": status["role"],
+        "keys": keyring["keys"],
+        "refused": keyring["refused"],
+    }
+    if as_json:
+        emit(result, True)
+        return
+    for address in result["keys"]:
+        mark = " (signing)" if address == result["signing"] else ""
+        console.print(f"{address}{mark}")
+    if result["refused"]:
+        console.print(f"{result['refused']} keystore(s) in the keyring did not open")
+
+
 @validators_app.command("vote")
 def validators_vote(
     proposal: Annotated[int, typer.Argument(help="proposal id")],

@@ -487,8 +487,13 @@ class ConsensusDriver:
 
     def _use_key_of_set(self, height: int) -> None:
         """Sign ``height`` with the keyring key its validator set holds, if the key signing
-        so far is not in it (a rotation rules from this height)."""
-        if self.keyring is None or self.is_member:
+        so far is not in it (a rotation rules from this height). The keyring folder is read
+        at every height (only new or changed files are opened), so the status shows a rotated
+        key as held before it rules."""
+        if self.keyring is None:
+            return
+        self.keyring.scan()
+        if self.is_member:
             return
         key = self.keyring.key_for(self.validators)
         if key is None or key is self.key:

@@ -1,7 +1,7 @@
 """What a validator reports about its consensus over JSON-RPC: ``lianxin_getConsensusStatus``
-(height, round, step, locks, head, role, validator set, peers, counters) and
-``lianxin_getPeers`` (each configured peer, whether it is connected, the height it
-announced)."""
+(height, round, step, locks, head, role, the keys it may sign with, validator set, peers,
+counters) and ``lianxin_getPeers`` (each configured peer, whether it is connected, the
+height it announced)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def consensus_status(driver: ConsensusDriver) -> dict[str, Any]:
         "headHeight": hex(head.height),
         "headHash": "0x" + head.hash.hex(),
         "validator": "0x" + driver.key.public_key.address.hex(),
+        "keyring": keyring_status(driver),
         "role": "validator" if driver.is_member else "observer",
         "validatorSetHash": "0x" + driver.validators.hash().hex(),
         "validators": len(driver.validators.validators),
@@ -38,6 +39,19 @@ def consensus_status(driver: ConsensusDriver) -> dict[str, Any]:
         "p2pPort": driver.network.port,
         "pendingTransactions": hex(len(driver.mempool)),
         "counters": dict(sorted(counters.items())),
+    }
+
+
+def keyring_status(driver: ConsensusDriver) -> dict[str, Any]:
+    """The consensus keys the node holds (its configured key and its keyring folder's), so an
+    operator sees a rotated key is ready before it rules, and the keystores it could not
+    open."""
+    keyring = driver.keyring
+    if keyring is None:
+        return {"keys": ["0x" + driver.key.public_key.address.hex()], "refused": 0}
+    return {
+        "keys": sorted("0x" + bytes(address).hex() for address in keyring.keys),
+        "refused": keyring.refused,
     }
 
 

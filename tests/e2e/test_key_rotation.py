@@ -194,6 +194,14 @@ def test_a_validator_rotates_its_key_under_load(four: Net) -> None:
     assert keystore.parent == keyring
     assert keystore.is_file() and new_address[2:] in keystore.read_text(encoding="utf-8")
 
+    # Before anyone votes, the running node shows it holds the new key.
+    wait_until(
+        "node 2 holds the new key",
+        lambda: new_address in net.status(ROTATED)["keyring"]["keys"],
+    )
+    keys = validators_cli(net, "keys", "--node", str(ROTATED))
+    assert keys["signing"] == old_address and keys["refused"] == 0, keys
+    assert set(keys["keys"]) == {old_address, new_address}
     status = validators_cli(net, "status")
     assert status[-1]["replaces"] == old_address and status[-1]["validator"] == new_address
     first = validators_cli(net, "vote", str(proposed["proposal"]), "--node", "0")
@@ -219,6 +227,7 @@ def test_a_validator_rotates_its_key_under_load(four: Net) -> None:
 
     # The running node-2 process signs with the new key from the height on, no restart.
     assert net.status(ROTATED)["validator"] == new_address
+    assert validators_cli(net, "keys", "--node", str(ROTATED))["signing"] == new_address
     assert net.status(ROTATED)["role"] == "validator"
     assert net.status(ROTATED)["counters"].get("key_rotations") == 1
     wait_until(
