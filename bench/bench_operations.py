@@ -19,6 +19,12 @@ minute and a half on a quiet two-core machine); raise them for steadier figures.
   node-2 started with ``--confirm-restored-wal``: the time until it answers, and until its
   head reaches the head the others had when it started.
 
+- **Rolling upgrade** (``--skip-rolling-upgrade`` leaves it out): the four validators
+  restarted one at a time under a steady stream of transactions, each by SIGTERM and started
+  as a new build with a parameter schedule appended to genesis: the longest gap between
+  commits against the propose timeout, and lost or duplicated transactions
+  (:mod:`operations_rolling_upgrade`).
+
 - **Large chain** (``--transactions N``, e.g. 100000; ``--skip-network`` runs it alone): node
   backup, restore and verify-chain on a dev chain grown to N transactions, and the registry's
   backup and restore with ``--registry-records`` records (:mod:`operations_large_chain`).
@@ -48,6 +54,7 @@ for extra in (ROOT, ROOT / "bench"):
 import bench_consensus_net as consensus_net  # noqa: E402
 import httpx  # noqa: E402
 import operations_large_chain as large_chain  # noqa: E402
+import operations_rolling_upgrade as rolling_upgrade  # noqa: E402
 import peers  # noqa: E402
 
 from node.backup import backup_node, restore_node  # noqa: E402
@@ -209,7 +216,21 @@ def run(args: argparse.Namespace, workdir: Path, group: peers.ProcessGroup) -> d
     after = timed_backup(net, workdir / "backup-after", sent + args.txs)
     print("restore, catch-up", flush=True)
     results["backup"] = backup_and_restore(net, group, workdir, before, after, args)
+    if not args.skip_rolling_upgrade:
+        print("rolling upgrade", flush=True)
+        results["rolling_upgrade"] = rolling_upgrade_phase(net, signer)
     return results
+
+
+def rolling_upgrade_phase(
+    net: consensus_net.Network, signer: consensus_net.Signer
+) -> dict[str, Any]:
+    """The rolling-upgrade phase on the running network (node-2 restored by then)."""
+    from node.genesis_file import load_genesis
+
+    genesis = load_genesis(net.root / "genesis.toml")
+    addresses = ["0x" + v.address.hex() for v in genesis.validators]
+    return rolling_upgrade.run_rolling_upgrade(net, signer, addresses)
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -261,6 +282,11 @@ def main(argv: list[str] | None = None) -> None:
         help="records in the registry backed up in the large-chain phase",
     )
     parser.add_argument(
+        "--skip-rolling-upgrade",
+        action="store_true",
+        help="leave out the rolling restart of the four validators",
+    )
+    parser.add_argument(
         "--skip-network",
         action="store_true",
         help="only the large-chain phase, not the four validators",
@@ -288,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
     RESULTS.write_text(json.dumps(results, indent=2), encoding="utf-8")
     if "metrics" in results:
         print_table(results)
+    if "rolling_upgrade" in results:
+        rolling_upgrade.print_rolling_upgrade(results["rolling_upgrade"])
     if "large_chain" in results:
         large_chain.print_large_chain(results["large_chain"])
     print(json.dumps(results, indent=2))
