@@ -3,8 +3,9 @@ every event the registry reports is proven against the explorer's own index (bat
 anchored in block N by department D, the leaf's path, the leaf recomputed from its parts,
 the department's signature and key), with a verdict per event; an event not signed yet,
 or not indexed yet, is never shown as proven; a registry answer doctored in any part is
-refused event by event; the search box finds both pages; the evidence export verifies
-offline with ``lianxin verify-evidence``, leaves included."""
+refused event by event, and no change anywhere in its answer (hypothesis) makes a fact
+proven that the chain does not hold; the search box finds both pages; the evidence export
+verifies offline with ``lianxin verify-evidence``, leaves included."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from explorer_client import admin, explorer_client, login
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from registry_activity import (
     ARCHIVAL_CODE,
     AUTHORITY_USCC,
@@ -295,3 +299,76 @@ def test_without_a_registry_the_pages_say_so(scene: RegistryScene, indexed: str)
         answer = client.get(CREDIT_URL)
         assert answer.status_code == 503 and "未配置登记服务" in answer.text
         assert client.get("/search", params={"q": DECISION}).status_code == 404
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(max_size=20)
+    | st.sampled_from(["", "00" * 32, "ab" * 32, "04" + "11" * 64, "2026-12-06T00:00:00"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _replace_somewhere(value: Any, position: int, replacement: Any) -> Any:
+    nodes: list[tuple[Any, Any]] = []
+
+    def walk(node: Any, parent: Any, key: Any) -> None:
+        nodes.append((parent, key))
+        if isinstance(node, dict):
+            for k in list(node):
+                walk(node[k], node, k)
+        elif isinstance(node, list):
+            for i in range(len(node)):
+                walk(node[i], node, i)
+
+    walk(value, None, None)
+    parent, key = nodes[position % len(nodes)]
+    if parent is None:
+        return replacement
+    parent[key] = replacement
+    return value
+
+
+def _facts(events: list[Any]) -> list[tuple[Any, ...]]:
+    return [
+        (e.kind, e.at, e.subject, e.proof.height, e.proof.root, e.proof.leaf, e.proof.leaf_index)
+        for e in events
+        if e.proof.proven
+    ]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    page=st.sampled_from(["credit", "archive"]),
+    position=st.integers(min_value=0, max_value=100_000),
+    replacement=JSON_VALUES,
+)
+def test_no_change_to_the_registry_answer_makes_a_false_fact_proven(
+    page: str,
+    position: int,
+    replacement: Any,
+    answers: tuple[dict, dict],  # type: ignore[type-arg]
+    indexed: str,
+    scene: RegistryScene,
+) -> None:
+    honest = answers[0] if page == "credit" else answers[1]
+    trail = credit_trail if page == "credit" else archive_trail
+    doctored = _replace_somewhere(copy.deepcopy(honest), position, replacement)
+    store = Store.open(indexed)
+    try:
+        with store.read() as c:
+            truth = set(_facts(trail(c, honest, chain_id=_chain_id(scene))))
+            if not isinstance(doctored, dict) or not all(
+                isinstance(doctored.get(k), list) and all(isinstance(v, dict) for v in doctored[k])
+                for k in ("events", *(("records",) if page == "credit" else ("versions",)))
+            ):
+                return  # the feed refuses an answer of another shape (RegistryUnavailable)
+            shown = _facts(trail(c, doctored, chain_id=_chain_id(scene)))
+    finally:
+        store.close()
+    assert set(shown) <= truth
