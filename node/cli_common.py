@@ -36,8 +36,10 @@ EXECUTION_REVERTED = 3
 """The JSON-RPC error code of a reverted eth_call or eth_estimateGas (its ``data`` holds the
 revert data)."""
 
-console = Console()
-errors = Console(stderr=True)
+# Text is never wrapped at the terminal's width (tables still fit it): an address, a path or
+# a command to copy must reach the reader, or a script, in one piece.
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
 
 DirOption = Annotated[Path, typer.Option("--dir", "-d", help="chain directory")]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]

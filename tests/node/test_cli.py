@@ -19,6 +19,7 @@ from chain.primitives import Hash32
 from chain.types import Block, Transaction
 from chain.validation import sign_transaction
 from contracts.artifacts import load_artifact
+from node import cli_common
 from node.chain_dir import ChainDir, load_key
 from node.cli import app
 from node.config import load_config
@@ -210,3 +211,19 @@ def test_init_with_validators_makes_a_local_network(tmp_path: Path) -> None:
     assert len({v["rpc"] for v in summary["validators"]}) == 4
     assert len({v["p2p"] for v in summary["validators"]}) == 4
     assert sorted(p.name for p in directory.glob("node-*")) == [f"node-{i}" for i in range(4)]
+
+
+def test_messages_reach_a_narrow_terminal_unbroken(
+    chain_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command to copy, a path or an address is never split by a line break at a narrow
+    terminal's width (tables still fit it)."""
+    monkeypatch.setattr(cli_common.console, "width", 30)
+    monkeypatch.setattr(cli_common.errors, "width", 30)
+    code, output = invoke("init", str(chain_dir), "--dev")
+    assert code == 2
+    assert f"lianxin node start --dir {chain_dir}" in output
+    code, output = invoke("keys", "list", "--dir", str(chain_dir), "--json")
+    assert code == 0
+    for address in json.loads(output).values():
+        assert address in output
