@@ -20,6 +20,11 @@ and one signature per log entry):
 Each figure is the median over ``--rounds``. Prints a table, writes
 ``bench/results/data_gateway.json`` and reports each goal as met or missed. The machine's
 load average is printed beside the figures: other processes share the cores.
+
+With ``--profile``, one more closed-loop round runs while py-spy (on PATH, or installed
+under ``bench/.peers/`` by :func:`peers.ensure_py_spy`) samples the registry process; the
+raw profile and a flame graph go to ``bench/results/data_gateway_profile/`` and the table
+gives the share of CPU samples by component (crypto, database, HTTP stack, gateway code…).
 """
 
 from __future__ import annotations
@@ -29,10 +34,14 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +51,7 @@ for folder in (ROOT, ROOT / "bench"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+import peers  # noqa: E402
 from bench_registry import (  # noqa: E402
     CLIENT_USCC,
     DEPARTMENT_USCC,
@@ -77,6 +87,23 @@ RECIPIENT_USCC = "11350102MB00010016"
 ENTERPRISE_USCC = "91350102MA2Y0001X6"
 PURPOSE = "approval.food-business-license"
 GOALS = {"reads_per_s": 2_000.0, "p99_ms_at_rate": 20.0, "anchor_p50_s": 2.0}
+PROFILE_DIR = ROOT / "bench" / "results" / "data_gateway_profile"
+
+IDLE = "waiting (lock, queue, selector)"
+PROFILE_CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (IDLE, ("threading.py", "queue.py", "selectors.py", "(time.sleep)", "concurrent/futures")),
+    ("SM2/SM3/SM4 crypto", ("chain/crypto/", "gmssl", "registry/data_vault.py")),
+    ("database (SQLAlchemy + driver)", ("sqlalchemy/", "sqlite3", "psycopg")),
+    ("JSON + canonical encoding", ("json/", "sdk/commitments.py")),
+    ("request authentication + nonce", ("registry/auth.py", "registry/intake.py", "sdk/trust")),
+    ("gateway decision + log", ("registry/authorizations/", "authorizations/")),
+    ("HTTP stack (uvicorn, starlette, fastapi, pydantic)", (
+        "uvicorn", "starlette", "fastapi", "pydantic", "h11", "httptools", "anyio",
+    )),
+    ("asyncio", ("asyncio/",)),
+)  # fmt: skip
+"""Components of the registry, each recognised by markers in a py-spy frame; a sample
+belongs to the innermost frame that carries one."""
 
 
 def license_body() -> dict[str, Any]:
@@ -139,6 +166,98 @@ def last_seq(db: Database) -> int:
         )
 
 
+def classify_stack(frames: Sequence[str]) -> str:
+    """The component of the innermost frame that belongs to a known one."""
+    for frame in reversed(frames):
+        for category, markers in PROFILE_CATEGORIES:
+            if any(marker in frame for marker in markers):
+                return category
+    return "other"
+
+
+def profile_breakdown(raw_profile: str) -> dict[str, Any]:
+    """Shares of CPU samples by component, overall and per thread, from py-spy's
+    ``--format raw --threads`` output."""
+    shares: Counter[str] = Counter()
+    by_thread: dict[str, Counter[str]] = {}
+    unclassified: Counter[str] = Counter()
+    for line in raw_profile.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        frames = stack.split(";")
+        category = classify_stack(frames)
+        shares[category] += int(count_text)
+        if category == "other":
+            unclassified[frames[-1]] += int(count_text)
+        thread = next((frame for frame in frames if frame.startswith("thread")), "thread ?")
+        by_thread.setdefault(thread.split("): ", 1)[-1], Counter())[category] += int(count_text)
+    total = sum(shares.values()) or 1
+    return {
+        "samples": sum(shares.values()),
+        "percent": {name: 100 * n / total for name, n in shares.most_common()},
+        "samples_by_thread": {name: sum(c.values()) for name, c in by_thread.items()},
+        "top_unclassified_frames": dict(unclassified.most_common(8)),
+    }
+
+
+def server_pid(port: int) -> int:
+    """The pid of the registry process started on ``port`` (from /proc)."""
+    wanted = ["registry.cli", "start", "--port", str(port)]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\x00")
+        except OSError:
+            continue
+        if all(part in argv for part in wanted):
+            return int(entry.name)
+    raise RuntimeError(f"no registry process on port {port}")
+
+
+def record_profile(py_spy: Path, pid: int, fmt: str, out: Path, workload: Callable[[], Any]) -> Any:
+    """Run ``workload`` while py-spy samples process ``pid`` (CPU, every thread) into
+    ``out``; returns what the workload returned."""
+    command = [str(py_spy), "record", "--pid", str(pid), "--format", fmt, "--output", str(out)]
+    command += ["--rate", "200", "--nonblocking", "--threads"]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        result = workload()
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(60)
+    if not out.exists():
+        raise RuntimeError(f"py-spy wrote no {out.name} (ptrace not permitted?)")
+    return result
+
+
+def profile_reads(port: int, requests: list[bytes], concurrency: int, limit: float) -> Any:
+    """One closed-loop round sampled by py-spy twice over (raw for the breakdown, then a
+    flame graph); the breakdown and the round's figures."""
+    PROFILE_DIR.mkdir(parents=True, exist_ok=True)
+    py_spy = peers.ensure_py_spy()
+    pid = server_pid(port)
+    half = len(requests) // 2
+    raw = PROFILE_DIR / "registry_profile.txt"
+    figures = record_profile(
+        py_spy,
+        pid,
+        "raw",
+        raw,
+        lambda: asyncio.run(load(port, requests[:half], concurrency, limit)),
+    )
+    record_profile(
+        py_spy,
+        pid,
+        "flamegraph",
+        PROFILE_DIR / "registry_profile.svg",
+        lambda: asyncio.run(load(port, requests[half:], concurrency, limit)),
+    )
+    return {"round": figures, **profile_breakdown(raw.read_text(encoding="utf-8"))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=6_000, help="reads per closed-loop round")
@@ -149,6 +268,9 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--batch-interval", type=float, default=0.5)
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the registry with py-spy (one more round)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.reads, args.rounds, args.rate_seconds = 2_000, 1, 4.0
@@ -243,6 +365,12 @@ def main() -> None:
                     asyncio.run(load_at_rate(api_port, requests, args.rate, args.concurrency))
                 )
                 anchored.extend(anchoring_latencies(db, since, timeout_s=60.0))
+            profile = None
+            if args.profile:
+                requests = read_requests(
+                    keys["recipient"], recipient.id, authorization_id, license_id, 2 * args.reads
+                )
+                profile = profile_reads(api_port, requests, args.concurrency, args.time_limit)
     anchored.sort()
     figures = {
         "reads_per_s": statistics.median(r["per_s"] for r in closed),
@@ -278,6 +406,15 @@ def main() -> None:
         f"{figures['achieved_per_s_at_rate']:.0f}/s; anchoring p99 {figures['anchor_p99_s']:.2f} s "
         f"over {figures['anchored_entries']} entries; statuses {statuses}"
     )
+    if profile is not None:
+        print(
+            f"\nregistry profile over {profile['samples']} CPU samples "
+            f"({profile['round']['per_s']:,.0f} reads/s while sampled), by component:"
+        )
+        for name, share in profile["percent"].items():
+            print(f"  {name:<52} {share:5.1f} %")
+        print(f"  samples by thread: {profile['samples_by_thread']}")
+        print(f"  raw profile and flame graph in {PROFILE_DIR}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
         json.dumps(
@@ -290,6 +427,7 @@ def main() -> None:
                 "goals": GOALS,
                 "statuses": statuses,
                 "rounds": {"closed": closed, "paced": paced},
+                "profile": profile,
             },
             indent=2,
         )
