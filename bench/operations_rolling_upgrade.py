@@ -193,12 +193,14 @@ def run_rolling_upgrade(
         print(f"  node-{index}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()),
               flush=True)  # fmt: skip
         nodes.append(figures)
-    last = max(net.head(i) for i in range(consensus_net.VALIDATORS))
+    rolled = max(net.head(i) for i in range(consensus_net.VALIDATORS))
     load.finish()
+    # Transactions sent before the stop was asked for land after ``rolled``: look that far.
+    last = max(net.head(i) for i in range(consensus_net.VALIDATORS))
     client = peers.RpcClient(net.port(0), timeout=10)
     stamps = {}
     found: dict[str, int] = {}
-    for height in range(first, last + 1):
+    for height in range(first, rolled + 1):
         block = client.call("eth_getBlockByNumber", [hex(height), False])
         stamps[height] = int(block["timestampMs"], 16)
     lowest = min((h for h in load.sent.values() if h is not None), default=first)
@@ -206,14 +208,14 @@ def run_rolling_upgrade(
         block = client.call("eth_getBlockByNumber", [hex(height), False])
         for tx_hash in block["transactions"]:
             found[tx_hash] = found.get(tx_hash, 0) + 1
-    gaps = [stamps[h] - stamps[h - 1] for h in range(first + 1, last + 1)]
+    gaps = [stamps[h] - stamps[h - 1] for h in range(first + 1, rolled + 1)]
     versions = [
         peers.RpcClient(net.port(i), timeout=5).call("web3_clientVersion")
         for i in range(consensus_net.VALIDATORS)
     ]
     return {
         "propose_timeout_ms": propose_ms,
-        "blocks": last - first,
+        "blocks": rolled - first,
         "longest_gap_ms": max(gaps),
         "median_gap_ms": statistics.median(gaps),
         "longest_gap_vs_propose_timeout": max(gaps) / propose_ms,
