@@ -156,10 +156,16 @@ class ArchiveStore(Protocol):
         ...
 
 
-def _read_only(root: Path) -> None:
-    for directory, _, names in os.walk(root):
+def _copy_read_only(source: Path, target: Path) -> None:
+    """Copy the directory ``source`` to the new ``target``, each file's bytes only (the
+    kernel's copy), made read-only as it is written: two system calls a file fewer than a
+    copytree keeping times and modes followed by a pass making them read-only."""
+    for directory, _, names in os.walk(source):
+        into = target / Path(directory).relative_to(source)
+        into.mkdir(parents=True, exist_ok=True)
         for name in names:
-            os.chmod(Path(directory) / name, stat.S_IRUSR | stat.S_IRGRP)
+            shutil.copyfile(Path(directory) / name, into / name)
+            os.chmod(into / name, stat.S_IRUSR | stat.S_IRGRP)
 
 
 def _writable(root: Path) -> None:
@@ -195,14 +201,16 @@ class LocalArchiveStore:
             raise PackageExists(f"package {version.package_id} v{version.version} exists")
         staging = self.root / f".incoming-{uuid.uuid4().hex}"
         try:
-            shutil.copytree(bag, staging / BAG_DIR, symlinks=False)
-            for name, text in extra_tag_files.items():
-                (staging / BAG_DIR / name).write_text(text, encoding="utf-8")
+            _copy_read_only(bag, staging / BAG_DIR)
+            written = [staging / BAG_DIR / name for name in extra_tag_files]
+            for path, text in zip(written, extra_tag_files.values(), strict=True):
+                path.write_text(text, encoding="utf-8")
             (staging / PACKAGE_FILE).write_text(
                 json.dumps(version.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
             )
             (staging / REPORT_FILE).write_bytes(report)
-            _read_only(staging)
+            for path in (*written, staging / PACKAGE_FILE, staging / REPORT_FILE):
+                os.chmod(path, stat.S_IRUSR | stat.S_IRGRP)
             final.parent.mkdir(parents=True, exist_ok=True)
             try:
                 staging.rename(final)

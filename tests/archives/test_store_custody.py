@@ -155,3 +155,16 @@ def test_a_stored_package_can_be_copied_without_links(tmp_path: Path, now: datet
     copy = tmp_path / "copy"
     shutil.copytree(store.bag_path(stored.package_id, 1), copy)
     assert read_bag(copy).problems == ()
+
+
+def test_every_stored_file_is_read_only_with_the_bytes_sent(tmp_path: Path, now: datetime) -> None:
+    bag = make_sample_bag(tmp_path / "bag", tag_files={"说明.txt": "随附说明\n"})
+    store = LocalArchiveStore(tmp_path / "store")
+    stored = ingest(bag, store, now=now).version
+    version_dir = store.bag_path(stored.package_id, 1).parent
+    files = [path for path in version_dir.rglob("*") if path.is_file()]
+    assert len(files) == len(stored.entries) + 2  # package.json and the report
+    for path in files:
+        assert path.stat().st_mode & 0o222 == 0, path
+    for name in ("data/0001.pdf", "说明.txt", "bag-info.txt"):
+        assert (version_dir / "bag" / name).read_bytes() == (bag / name).read_bytes()
