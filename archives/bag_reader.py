@@ -28,7 +28,7 @@ from typing import Any
 import bagit  # type: ignore[import-untyped]
 
 from archives.errors import BagInvalid, BagUnreadable, UnsafeArchive
-from archives.formats import FormatIdentity, identify
+from archives.formats import SNIFF_BYTES, FormatIdentity, identify
 from archives.hashing import SM3, scan_file
 from archives.usability import NotUsable, open_scanned
 
@@ -149,8 +149,11 @@ def _hash_entry(arguments: tuple[str, str, tuple[str, ...]]) -> _Hashed:
     root, path, algorithms = arguments
     full = Path(root) / path
     try:
-        digests, size, holds_nul = scan_file(full, (*algorithms, SM3))
-        identity = identify(full) if path.startswith("data/") else None
+        payload = path.startswith("data/")
+        digests, size, holds_nul, head = scan_file(
+            full, (*algorithms, SM3), keep=SNIFF_BYTES if payload else 0
+        )
+        identity = identify(full, head) if payload else None
     except OSError as exc:
         return path, {"error": f"unreadable: {exc.strerror or exc}"}, -1, None, None
     opened = None if identity is None else _open(full, identity, holds_nul)

@@ -138,10 +138,13 @@ def _is_pdfa(path: Path) -> bool:
     return False
 
 
-def identify(path: Path) -> FormatIdentity:
-    """Identify ``path`` by its content."""
-    with path.open("rb") as stream:
-        head = stream.read(SNIFF_BYTES)
+def identify(path: Path, head: bytes | None = None) -> FormatIdentity:
+    """Identify ``path`` by its content: its first :data:`SNIFF_BYTES`, read here unless
+    ``head`` gives them (read once with the rest of the file)."""
+    if head is None:
+        with path.open("rb") as stream:
+            head = stream.read(SNIFF_BYTES)
+    head = head[:SNIFF_BYTES]
     if not head:
         return FormatIdentity("empty", "", "the file is empty")
     matches = magic_matches(head)

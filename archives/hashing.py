@@ -22,26 +22,32 @@ def new_hasher(algorithm: str) -> hashlib._Hash:
     return hashlib.new(algorithm)
 
 
-def scan_file(path: Path, algorithms: Iterable[str]) -> tuple[dict[str, str], int, bool]:
-    """Hex digests of ``path`` under each algorithm, its size in bytes, and whether it holds
-    a NUL byte (what the 四性 check asks of a text file), from one streaming read. Raises
-    OSError if the file cannot be read."""
+def scan_file(
+    path: Path, algorithms: Iterable[str], *, keep: int = 0
+) -> tuple[dict[str, str], int, bool, bytes]:
+    """Hex digests of ``path`` under each algorithm, its size in bytes, whether it holds a
+    NUL byte (what the 四性 check asks of a text file) and its first ``keep`` bytes (what
+    format identification reads), from one streaming read. Raises OSError if the file
+    cannot be read."""
     hashers = {name: new_hasher(name) for name in algorithms}
     size = 0
     holds_nul = False
+    head = b""
     with path.open("rb") as stream:
         while block := stream.read(BLOCK_SIZE):
+            if size < keep:
+                head += block[: keep - size]
             size += len(block)
             holds_nul = holds_nul or b"\x00" in block
             for hasher in hashers.values():
                 hasher.update(block)
-    return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size, holds_nul
+    return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size, holds_nul, head
 
 
 def file_digests(path: Path, algorithms: Iterable[str]) -> tuple[dict[str, str], int]:
     """Hex digests of ``path`` under each algorithm, and its size in bytes, from one
     streaming read. Raises OSError if the file cannot be read."""
-    digests, size, _holds_nul = scan_file(path, algorithms)
+    digests, size, _holds_nul, _head = scan_file(path, algorithms)
     return digests, size
 
 
