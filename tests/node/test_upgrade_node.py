@@ -35,7 +35,11 @@ def _scheduled(genesis: Genesis, height: int) -> Genesis:
 
 async def _included(client: RpcClient, raw: str) -> dict[str, object]:
     """Send ``raw`` and return its receipt (within a generous deadline)."""
-    tx_hash = await client.call("eth_sendRawTransaction", raw)
+    return await _receipt(client, await client.call("eth_sendRawTransaction", raw))
+
+
+async def _receipt(client: RpcClient, tx_hash: str) -> dict[str, object]:
+    """The receipt of ``tx_hash`` once its block is committed (within a generous deadline)."""
     for _ in range(3_000):
         receipt = await client.call("eth_getTransactionReceipt", tx_hash)
         if receipt is not None:
@@ -109,3 +113,42 @@ def test_a_schedule_entry_below_the_head_refuses_the_start(tmp_path: Path) -> No
         assert (tmp_path / ADOPTED_FILE).exists()
 
     asyncio.run(grow_then_restart())
+
+
+def test_dev_producer_defers_what_exceeds_the_block_gas_limit_of_the_height(
+    tmp_path: Path,
+) -> None:
+    """Two transactions of 20M gas each, arriving together, do not fit in one block of the
+    30M limit (40M from height 3): the second waits for the next block instead of being
+    dropped as inapplicable; from height 3 both fit in one."""
+    chain = make_chain()
+    genesis = _scheduled(chain.genesis, AGREED_HEIGHT)
+
+    def pair() -> list[str]:
+        return [
+            raw_hex(
+                signed_tx(chain.deployer, to=Address(bytes(20)), data=b"", gas_limit=20_000_000)
+            )
+            for _ in range(2)
+        ]
+
+    async def scenario() -> None:
+        node = Node(make_config(tmp_path), genesis, chain.validator)
+        port = await node.start()
+        try:
+            assert node.mempool is not None
+            async with aiohttp.ClientSession() as session:
+                client = RpcClient(session, f"http://127.0.0.1:{port}/")
+                for expected in ([1, 2], [3, 3]):
+                    raws = pair()
+                    # Both admitted before the producer runs again: taken together.
+                    hashes = [node.mempool.submit(bytes.fromhex(r[2:])).hash for r in raws]
+                    blocks = [
+                        int((await _receipt(client, "0x" + h.hex()))["blockNumber"], 16)
+                        for h in hashes
+                    ]
+                    assert blocks == expected
+        finally:
+            await node.stop()
+
+    asyncio.run(scenario())
