@@ -29,6 +29,8 @@ change's effective height. ``possession`` is the new key's signature over
 nobody rotates to a key they do not hold. ``rotatedFrom[new]`` (storage slot 5) records the key
 each rotated key replaced: the quorum guard counts the new key as seen when the old one was,
 and p2p keeps admitting the operator's node under the node key its peers know it by.
+``rotatedTo[old]`` (slot 6) leads from a retired key to its successor: the CLI follows it to
+find a validator's current key, and the contract gives a retired key no power again.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ LAST_SIGNED_SLOT = 4
 """Storage slot of the ``lastSignedHeight`` mapping (entries at keccak(address . slot))."""
 ROTATED_FROM_SLOT = 5
 """Storage slot of the ``rotatedFrom`` mapping (entries at keccak(address . slot))."""
+ROTATED_TO_SLOT = 6
+"""Storage slot of the ``rotatedTo`` mapping: a retired key → the key that replaced it."""
 ROTATION_DOMAIN = b"lianxin validator key rotation".ljust(32, b"\0")
 """The contract's ``ROTATION_DOMAIN``: first 32 bytes of every rotation message."""
 MAX_ROTATIONS_FOLLOWED = 64
@@ -287,6 +291,11 @@ def rotation_check_call(old: Address, height: int) -> bytes:
     return _call(
         "rotationCheck(address,uint256)", ["address", "uint256"], ["0x" + bytes(old).hex(), height]
     )
+
+
+def rotated_to_call(old: Address) -> bytes:
+    """Call data of the ``rotatedTo(old)`` getter."""
+    return _call("rotatedTo(address)", ["address"], ["0x" + bytes(old).hex()])
 
 
 def vote_call(proposal_id: int) -> bytes:

@@ -34,12 +34,14 @@ import typer
 from eth_utils.abi import function_signature_to_4byte_selector
 from rich.table import Table
 
-from chain.crypto import PrivateKey
+from chain.crypto import PrivateKey, PublicKey
 from chain.crypto.keystore import encrypt_keystore
 from chain.errors import ChainError
 from chain.primitives import Address
 from contracts.validators import (
     EXECUTED_TOPIC,
+    FAR_FUTURE,
+    MAX_ROTATIONS_FOLLOWED,
     PROPOSED_TOPIC,
     ROTATED_TOPIC,
     VALIDATOR_GOVERNANCE_ADDRESS,
@@ -47,12 +49,15 @@ from contracts.validators import (
     change_count_call,
     decode_proposal,
     decode_quorum_check,
+    decode_ruling_set,
     proposal_call,
     proposal_count_call,
     propose_call,
     propose_rotation_call,
+    rotated_to_call,
     rotation_check_call,
     rotation_message,
+    validators_at_call,
     vote_call,
     voted_call,
 )
@@ -220,7 +225,7 @@ def validators_propose(
         str | None, typer.Option(help="the validator's uncompressed SM2 key (hex)")
     ] = None,
     target_node: Annotated[
-        int | None, typer.Option(help="or: the validator of folder node-N (its key's public half)")
+        int | None, typer.Option(help="or: the validator of folder node-N (its current key)")
     ] = None,
     dry_run: DryRunOption = False,
     password_file: PasswordOption = None,
@@ -232,20 +237,41 @@ def validators_propose(
     if power < 0:
         raise fail("--power must be >= 0")
     key_bytes: bytes
+    url = _url(_folder(directory, node))
     if target_node is not None:
-        key_bytes = _node_key(directory, target_node, password_file).public_key.to_bytes()
+        configured = _node_key(directory, target_node, password_file).public_key.to_bytes()
+        key_bytes = _current_key(url, configured)
     else:
         assert public_key is not None
         key_bytes = from_hex(public_key)
         if len(key_bytes) != 65 or key_bytes[0] != 4:
             raise fail("--public-key must be an uncompressed SM2 key (65 bytes, 04…)")
-    url = _url(_folder(directory, node))
     check = _quorum_verdict(url, key_bytes, power)
     if dry_run or not check["ok"]:
         _show_verdict({"dryRun": dry_run, **check}, as_json)
         return
     key = _node_key(directory, node, password_file)
     _report(_send(url, key, propose_call(key_bytes, power)), "proposed", as_json)
+
+
+def _current_key(url: str, configured: bytes) -> bytes:
+    """The key that a validator configured with ``configured`` holds now: the configured key
+    itself, or, after rotations, the key that replaced it last (``rotatedTo``), taken from the
+    set once every executed change rules."""
+    address = PublicKey.from_bytes(configured).address
+    current = address
+    for _ in range(MAX_ROTATIONS_FOLLOWED):
+        successor = _contract_call(url, rotated_to_call(current))[12:32]
+        if successor == bytes(20):
+            break
+        current = Address(successor)
+    if current == address:
+        return configured
+    future = decode_ruling_set(_contract_call(url, validators_at_call(FAR_FUTURE)))
+    member = future.validators.by_address.get(current)
+    if member is None:
+        raise fail(f"the validator's key rotated to {to_hex(current)}, which is not in the set")
+    return bytes(member.public_key)
 
 
 def _quorum_verdict(url: str, public_key: bytes, power: int) -> dict[str, Any]:

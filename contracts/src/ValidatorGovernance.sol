@@ -44,9 +44,9 @@ pragma solidity 0.8.28;
 /// @dev    Storage layout (the genesis writer and the liveness writes in contracts/validators.py
 ///         depend on it): slot 0 `changes` (every executed change in order, the genesis members
 ///         first, with effective height 0), slot 1 `lastEffectiveHeight`, slot 2 `proposals`,
-///         slot 3 `voted`, slot 4 `lastSignedHeight`, slot 5 `rotatedFrom`. A proposal is tied to the number of
-///         changes when it was made: once another change executes, it is stale and can no
-///         longer pass.
+///         slot 3 `voted`, slot 4 `lastSignedHeight`, slot 5 `rotatedFrom`, slot 6 `rotatedTo`.
+///         A proposal is tied to the number of changes when it was made: once another
+///         change executes, it is stale and can no longer pass.
 contract ValidatorGovernance {
     struct Change {
         address validator;
@@ -109,6 +109,10 @@ contract ValidatorGovernance {
     ///         (0: none).
     mapping(address => address) public rotatedFrom;
 
+    /// @notice For a key that an executed rotation retired, the key that replaced it (0: none).
+    ///         A retired key never holds power again.
+    mapping(address => address) public rotatedTo;
+
     event Proposed(uint256 indexed id, address indexed validator, uint256 power, address indexed by);
     event Voted(uint256 indexed id, address indexed by, uint256 votedPower, uint256 totalPower);
     event Executed(
@@ -138,7 +142,8 @@ contract ValidatorGovernance {
     /// @notice Executing the change would leave the validators seen signing recently with
     ///         `seenPower`, below the `quorumPower` of the new set: the chain would halt.
     error QuorumAtRisk(uint256 seenPower, uint256 quorumPower);
-    /// @notice The new key of a rotation is, or was, a validator key, or is the caller's own.
+    /// @notice The new key of a rotation is, or was, a validator key, or is the caller's own;
+    ///         or a proposal gives power to a key that a rotation retired.
     error KeyInUse(address key);
     /// @notice The new key's signature over the rotation's terms does not verify.
     error BadPossessionProof(address key);
@@ -264,6 +269,9 @@ contract ValidatorGovernance {
     function propose(bytes32 keyX, bytes32 keyY, uint256 power) external returns (uint256 id) {
         _requireValidator();
         address validator = _addressOf(keyX, keyY);
+        if (power != 0 && rotatedTo[validator] != address(0)) {
+            revert KeyInUse(validator);
+        }
         (uint256 futurePower, uint256 futureTotal) = powerAt(validator, type(uint256).max);
         if (futurePower == power) {
             revert NoChange(validator, power);
@@ -406,6 +414,7 @@ contract ValidatorGovernance {
                     })
                 );
                 rotatedFrom[proposal.validator] = replaces;
+                rotatedTo[replaces] = proposal.validator;
                 emit Rotated(id, replaces, proposal.validator, effective);
             }
             changes.push(

@@ -240,6 +240,12 @@ def test_a_validator_rotates_its_key_under_load(four: Net) -> None:
     assert old_address not in proposers(net, effective, top)
     assert old_address in signers(net, 2, effective - 1)
 
+    # --target-node 2 now means node-2's current key (an emergency removal would name it).
+    dry = validators_cli(
+        net, "propose", "--node", "0", "--target-node", str(ROTATED), "--power", "0", "--dry-run"
+    )
+    assert dry["validator"] == new_address and dry["ok"], dry
+
     # A governance vote signed with the old key after the height is refused.
     receipt = send_transaction(
         net.url(0), old, to=VALIDATOR_GOVERNANCE_ADDRESS, data=vote_call(0), gas=2_000_000

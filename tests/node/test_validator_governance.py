@@ -37,6 +37,7 @@ from contracts.validators import (
     propose_call,
     propose_rotation_call,
     rotated_from_slot,
+    rotated_to_call,
     rotation_message,
     validator_governance_contract,
     vote_call,
@@ -429,3 +430,22 @@ def test_the_rotation_message_is_the_contracts(
     assert result.success
     (answer,) = decode(["bytes"], result.output)
     assert answer == rotation_message(governed.genesis.chain_id, Address(old), new_key)
+
+
+def test_a_key_retired_by_a_rotation_gets_no_power_again(governed: GovernedChain) -> None:
+    """``rotatedTo`` leads from the retired key to its successor, and a proposal giving the
+    retired key power reverts."""
+    ledger = governed.ledger
+    old, new = governed.validator, PrivateKey.generate()
+    assert governed.run(old, rotation_call(governed, old, new)).status == 1
+    for _ in range(ACTIVATION_DELAY):
+        governed.empty_block()
+    ledger.use_validator_key(new)
+    successor = ledger.call(
+        ledger.head, sender=Address(bytes(20)), to=VALIDATOR_GOVERNANCE_ADDRESS,
+        data=rotated_to_call(old.public_key.address), gas=100_000, value=0,
+    ).output  # fmt: skip
+    assert successor[12:] == bytes(new.public_key.address)
+    back = governed.run(new, propose_call(old.public_key.to_bytes(), 1))
+    assert back.status == 0
+    assert back.output[:4] == error_selector("KeyInUse(address)")
