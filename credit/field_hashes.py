@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from json.encoder import encode_basestring as _encode_string
 
 from chain.primitives import Hash32
 from sdk.commitments import FIELD_HASH_PREFIX, NO_FIELDS
@@ -41,11 +42,59 @@ def text_field_hash(name: str, value: str | None, salt: bytes) -> Hash32:
     return Hash32(digest.digest())
 
 
+_FIELD_HASH_START = hashlib.new("sm3", FIELD_HASH_PREFIX)
+"""An SM3 context fed :data:`FIELD_HASH_PREFIX`, copied for each field hash."""
+
+_NAME_RLP: dict[str, bytes] = {}
+"""Field name → RLP of its UTF-8 (the few names of the layouts; bounded below)."""
+
+_NAME_PAIR_HEAD: dict[str, bytes] = {}
+"""Field name → the RLP list header, the RLP of the name and the header of a 32-byte
+string: everything of a ``[name, hash]`` pair of the fields root but the hash."""
+
+_NAMES_CACHED = 4_096
+"""Most names kept in the two tables above (a record has about thirty)."""
+
+
+def _name_rlp(name: str) -> bytes:
+    encoded = _NAME_RLP.get(name)
+    if encoded is None:
+        encoded = _rlp_string(name.encode())
+        if len(_NAME_RLP) < _NAMES_CACHED:
+            _NAME_RLP[name] = encoded
+    return encoded
+
+
+def _pair_head(name: str) -> bytes:
+    head = _NAME_PAIR_HEAD.get(name)
+    if head is None:
+        encoded = _rlp_string(name.encode())
+        head = _prefixed(len(encoded) + 33, 0xC0) + encoded + b"\xa0"
+        if len(_NAME_PAIR_HEAD) < _NAMES_CACHED:
+            _NAME_PAIR_HEAD[name] = head
+    return head
+
+
 def text_field_hashes(
     fields: Mapping[str, str | None], salt: Callable[[str], bytes]
 ) -> dict[str, Hash32]:
-    """The hash of every field of ``fields`` under its salt ``salt(name)``."""
-    return {name: text_field_hash(name, value, salt(name)) for name, value in fields.items()}
+    """The hash of every field of ``fields`` under its salt ``salt(name)``: what
+    :func:`text_field_hash` gives for each, with the per-name encodings computed once per
+    process and one SM3 context copied per field."""
+    hashes: dict[str, Hash32] = {}
+    for name, value in fields.items():
+        salted = salt(name)
+        head = b"\x90" + salted if len(salted) == 16 else _rlp_string(bytes(salted))
+        if value is None:
+            tail = b"\x84null"
+        else:
+            encoded = _encode_string(value).encode()
+            tail = _prefixed(len(encoded), 0x80) + encoded
+        payload = head + _name_rlp(name) + tail
+        context = _FIELD_HASH_START.copy()
+        context.update(_prefixed(len(payload), 0xC0) + payload)
+        hashes[name] = Hash32(context.digest())
+    return hashes
 
 
 def fields_root_of(hashes: Mapping[str, bytes]) -> Hash32:
@@ -55,7 +104,11 @@ def fields_root_of(hashes: Mapping[str, bytes]) -> Hash32:
         return NO_FIELDS
     pairs = []
     for name in sorted(hashes):
-        pair = _rlp_string(name.encode()) + _rlp_string(bytes(hashes[name]))
+        value = bytes(hashes[name])
+        if len(value) == 32:
+            pairs.append(_pair_head(name) + value)
+            continue
+        pair = _rlp_string(name.encode()) + _rlp_string(value)
         pairs.append(_prefixed(len(pair), 0xC0) + pair)
     payload = b"".join(pairs)
     digest = hashlib.new("sm3", _prefixed(len(payload), 0xC0) + payload)

@@ -70,9 +70,13 @@ class CreditKeys:
     def salts(self, record_id: bytes) -> Callable[[str], bytes]:
         """The salt of each field of record ``record_id`` (16 bytes, by field name)."""
         seed = hmac.new(self._salt_key, record_id, "sm3").digest()
+        # SM3(seed + name): one context fed the seed, copied for each name.
+        start = hashlib.new("sm3", seed)
 
         def salt(name: str) -> bytes:
-            return hashlib.new("sm3", seed + name.encode()).digest()[:COMMITMENT_SALT_SIZE]
+            context = start.copy()
+            context.update(name.encode())
+            return context.digest()[:COMMITMENT_SALT_SIZE]
 
         return salt
 

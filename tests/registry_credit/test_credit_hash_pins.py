@@ -21,6 +21,8 @@ from credit_tables import (
     licensing_row,
     penalty_row,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from chain.crypto import PrivateKey, sm3
@@ -34,6 +36,7 @@ from registry.credit.models import CreditRecordRow, CreditRecordVersion
 from registry.credit.store import Publisher
 from registry.db import Database
 from registry.settings import RegistrySettings
+from sdk.commitments import field_hash
 
 MASTER = b"pinned: a fixed master secret.."
 
@@ -167,3 +170,18 @@ def test_salts_and_fields_root_are_pinned() -> None:
     assert fields_root_of({name: sm3(name.encode()) for name in names}).hex() == (
         "649510f34cd98b0e62b709b539b233a088bea86e3bf34accd66af2c177c9e6c9"
     )
+
+
+@given(
+    fields=st.dictionaries(
+        st.text(min_size=1, max_size=80), st.none() | st.text(max_size=300), max_size=12
+    ),
+    salt=st.binary(min_size=1, max_size=70),
+)
+def test_bulk_field_hashes_are_the_sdks_field_hash(
+    fields: dict[str, str | None], salt: bytes
+) -> None:
+    hashes = text_field_hashes(fields, lambda name: salt + name.encode()[:3])
+    assert hashes == {
+        name: field_hash(name, value, salt + name.encode()[:3]) for name, value in fields.items()
+    }
