@@ -5,7 +5,8 @@ credit import, correcting it by a second import, stopping its publication, each 
 signed with the department's key through the registry's routes (the SDK's CreditClient);
 a withdrawal left unsigned (so one event is not on chain); and an archive package ingested
 from a real bag (uploaded, signed by the department, custody events signed by the
-registry). The explorer's own registry client has the verify role only."""
+registry), migrated to a second version by the department, and audited for fixity by the
+archive's own command. The explorer's own registry client has the verify role only."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ for extra in ("registry", "registry_credit", "credit", "archives", "e2e", "explo
     if str(_TESTS / extra) not in sys.path:
         sys.path.insert(0, str(_TESTS / extra))
 
-from archive_samples import make_sample_bag  # noqa: E402
+from archive_samples import make_sample_bag, standard_files  # noqa: E402
 from chain_activity import DevChain, free_port, start_dev_chain  # noqa: E402
 from credit_harness import penalty_file  # noqa: E402
 from credit_tables import AUTHORITY_USCC, penalty_row  # noqa: E402
@@ -149,7 +150,9 @@ def _bootstrap(chain: DevChain, root: Path) -> TrustChain:
     )
 
 
-def _start_registry(settings: RegistrySettings, root: Path) -> tuple[str, subprocess.Popen[bytes]]:
+def _start_registry(
+    settings: RegistrySettings, root: Path
+) -> tuple[str, subprocess.Popen[bytes], dict[str, str]]:
     port = free_port()
     environment = registry_environment(settings) | {
         "LIANXIN_REGISTRY_PORT": str(port),
@@ -172,7 +175,7 @@ def _start_registry(settings: RegistrySettings, root: Path) -> tuple[str, subpro
         assert process.poll() is None, log.read_text()
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return url, process
+                return url, process, environment
         assert time.monotonic() < deadline, f"the registry did not start: {log.read_text()}"
         time.sleep(0.1)
 
@@ -201,22 +204,60 @@ def _post(url: str, client_id: str, key: PrivateKey, path: str, payload: Any) ->
     return answer.json()
 
 
-def _ingest(url: str, client_id: str, chain_id: int, work: Path) -> None:
-    bag = make_sample_bag(work / "bag" / "bag", **{"档号": ARCHIVAL_CODE})
-    archive = Path(shutil.make_archive(str(work / "bag" / "bag"), "zip", bag.parent, "bag"))
+def _upload(url: str, client_id: str, work: Path, name: str, files: Any = None) -> tuple[str, Path]:
+    """A bag zipped and streamed to the registry's spool: its upload id and the zip."""
+    bag = make_sample_bag(work / name / "bag", files, **{"档号": ARCHIVAL_CODE})
+    archive = Path(shutil.make_archive(str(work / name / "bag"), "zip", bag.parent, "bag"))
     headers = upload_headers(CLIENT_KEY, client_id, archive)
     uploaded = httpx.post(
         url + "/v1/archives/uploads", content=archive.read_bytes(), headers=headers, timeout=120
     )
     assert uploaded.status_code == 201, uploaded.text
-    submission = sign_bag(archive, CLIENT_KEY, chain_id, work / "bag" / "scratch")
-    _post(
+    return str(uploaded.json()["upload"]), archive
+
+
+def _ingest_and_migrate(url: str, client_id: str, chain_id: int, work: Path) -> None:
+    """Ingest the package, then migrate one of its files (version 2), both signed by the
+    department."""
+    upload, archive = _upload(url, client_id, work, "ingest")
+    submission = sign_bag(archive, CLIENT_KEY, chain_id, work / "ingest" / "scratch")
+    ingested = _post(
         url,
         client_id,
         CLIENT_KEY,
         "/v1/archives/packages",
-        {"upload": uploaded.json()["upload"], "records": submission.records},
+        {"upload": upload, "records": submission.records},
     )
+    files = standard_files()
+    files["0004.txt"] = "关于印发某区档案工作要点的通知（UTF-8）\n".encode()
+    upload, archive = _upload(url, client_id, work, "migration", files)
+    signed = sign_bag(archive, CLIENT_KEY, chain_id, work / "migration" / "scratch", version=2)
+    _post(
+        url,
+        client_id,
+        CLIENT_KEY,
+        f"/v1/archives/packages/{ingested['packageId']}/migrations",
+        {
+            "upload": upload,
+            "tool": "iconv",
+            "toolVersion": "2.36",
+            "parameters": {"to": "UTF-8"},
+            "records": signed.records,
+        },
+    )
+
+
+def _audit(environment: dict[str, str], root: Path) -> None:
+    """A fixity audit of every stored package, run as the archive's own command."""
+    done = subprocess.run(
+        [sys.executable, "-m", "registry.archives.cli", "audit"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _all_anchored(feed: RegistryFeed) -> bool:
@@ -238,7 +279,7 @@ def _make_scene(chain: DevChain, root: Path) -> RegistryScene:
     db.close()
     key_file = root / "explorer-registry-key.pem"
     key_file.write_bytes(AUDITOR_KEY.to_pem())
-    url, _process = _start_registry(settings, root)
+    url, _process, environment = _start_registry(settings, root)
     scene = RegistryScene(
         chain=chain,
         registry_url=url,
@@ -264,7 +305,8 @@ def _make_scene(chain: DevChain, root: Path) -> RegistryScene:
         scene.unsigned_kinds = ("withdraw",)
         with ChainReader(chain.url) as reader:
             chain_id = reader.chain_id()
-        _ingest(url, department.id, chain_id, root / "archive")
+        _ingest_and_migrate(url, department.id, chain_id, root / "archive")
+        _audit(environment, root)
         deadline = time.monotonic() + ANCHOR_TIMEOUT_S
         while not _all_anchored(feed):
             assert time.monotonic() < deadline, "the registry did not anchor the events"

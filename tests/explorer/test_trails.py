@@ -97,15 +97,16 @@ def test_the_credit_page_proves_each_signed_event_and_not_the_unsigned_one(
     assert "已证明事件: <strong>3</strong> / 4" in answer.text.replace("：", ": ")
 
 
-def test_the_archive_page_proves_the_version_and_every_custody_event(
+def test_the_archive_page_proves_both_versions_and_every_custody_event(
     auditor: TestClient,
 ) -> None:
     answer = auditor.get(ARCHIVE_URL)
     assert answer.status_code == 200, answer.text
     rows = _rows(answer.text)
-    assert rows[0] == ("archive-version", "proven")
-    kinds = [kind for kind, _ in rows[1:]]
-    assert kinds[0] == "ingestion" and "virus check" in kinds
+    assert rows[:2] == [("archive-version", "proven")] * 2
+    kinds = [kind for kind, _ in rows[2:]]
+    assert kinds[0] == "ingestion"
+    assert {"virus check", "migration", "fixity check"} <= set(kinds)
     assert all(verdict == "proven" for _, verdict in rows)
     assert "档案包" in answer.text and "接收入库" in answer.text
 
@@ -224,8 +225,10 @@ def test_a_doctored_custody_event_breaks_its_link_and_is_refused(
     finally:
         store.close()
     assert verdicts[0] == "failed"  # the version's root record commits another root
-    assert verdicts[1] == "proven"  # ingestion, untouched
-    assert verdicts[2] == "failed"  # its hash is not the one anchored
+    assert verdicts[1] == "proven"  # version 2, untouched
+    assert verdicts[2] == "proven"  # ingestion, untouched
+    assert verdicts[3] == "failed"  # its hash is not the one anchored
+    assert verdicts[4] == "failed"  # it does not follow the event shown before it
 
 
 def _export(auditor: TestClient, url: str) -> bytes:
