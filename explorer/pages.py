@@ -265,12 +265,11 @@ def _search_target(request: Request, text: str) -> str | None:
     if HASH.match(text):
         value = "0x" + text.lower().removeprefix("0x")
         with _store(request).read() as c:
-            kind = db.transaction_by_prefix_kind(c, value)
-            if kind is not None:
-                return f"/{kind}/{value}"
-            for subject, page in (("batch", "record"), ("leaf", "record"), ("license", "license")):
-                if db.subject_exists(c, subject, value):
-                    return f"/{page}/{value}"
+            kinds = db.hash_kinds(c, value)
+        pages = {"tx": "tx", "block": "block", "batch": "record", "leaf": "record"}
+        for kind in db.HASH_KINDS:
+            if kind in kinds:
+                return f"/{pages.get(kind, kind)}/{value}"
         return None
     from explorer.pages_trails import registry_search_target
 

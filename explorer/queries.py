@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, cast, desc, func, select
+from sqlalchemy import Connection, Integer, and_, cast, desc, func, literal, select, union_all
 
 from explorer import store_schema as t
 from explorer.store import loads_args
@@ -273,13 +273,31 @@ def participation(c: Connection, first: int, last: int) -> list[dict[str, Any]]:
     return result
 
 
-def transaction_by_prefix_kind(c: Connection, value: str) -> str | None:
-    """``tx`` or ``block`` when a 32-byte hash names one (transactions first)."""
-    if c.execute(select(t.transactions.c.hash).where(t.transactions.c.hash == value)).first():
-        return "tx"
-    if c.execute(select(t.blocks.c.height).where(t.blocks.c.hash == value)).first():
-        return "block"
-    return None
+HASH_KINDS = ("tx", "block", "batch", "leaf", "license")
+"""What a 32-byte hash may name, in the order the search box prefers them."""
+
+
+def hash_kinds(c: Connection, value: str) -> set[str]:
+    """Which of HASH_KINDS ``value`` names, in one statement: an EXISTS probe of each
+    index (transactions and blocks by hash, event subjects by kind and subject) joined by
+    UNION ALL, so a search costs one round trip to the database, not five."""
+    probes = [
+        select(t.transactions.c.hash).where(t.transactions.c.hash == value),
+        select(t.blocks.c.height).where(t.blocks.c.hash == value),
+        *(
+            select(t.event_subjects.c.event_id).where(
+                t.event_subjects.c.kind == kind, t.event_subjects.c.subject == value
+            )
+            for kind in HASH_KINDS[2:]
+        ),
+    ]
+    query = union_all(
+        *(
+            select(literal(kind).label("kind")).where(probe.exists())
+            for kind, probe in zip(HASH_KINDS, probes, strict=True)
+        )
+    )
+    return {str(kind) for kind in c.execute(query).scalars()}
 
 
 def subject_exists(c: Connection, kind: str, subject: str) -> bool:

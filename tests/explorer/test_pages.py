@@ -119,11 +119,15 @@ def test_search_by_hashes_and_address(
         "0x" + activity.receipts["issue"].tx_hash.hex(): "/tx/",
         "0x" + activity.batch_root.hex(): "/record/",
         "0x" + activity.issuer.hex(): f"/address/0x{activity.issuer.hex()}",
+        "0x" + activity.license_hash.hex(): "/license/",
+        activity.changed_license_hash.hex().upper(): "/license/0x",
+        auditor.get("/block/3").text.split('<dd class="mono">')[1][:66]: "/block/",
     }
     for query, target in cases.items():
         answer = auditor.get("/search", params={"q": query}, follow_redirects=False)
         assert answer.headers["location"].startswith(target), query
     assert auditor.get("/search", params={"q": "no such thing"}).status_code == 404
+    assert auditor.get("/search", params={"q": "0x" + "ab" * 32}).status_code == 404
 
 
 def test_reading_needs_an_auditor_and_every_answer_is_logged(
