@@ -3,7 +3,8 @@
 Modules
     ``model`` (context, accounts, results, errors), ``precompiles`` (SM3, SM2 verify and their
     gas), ``evm`` (py-evm configured for the ledger), ``state`` (genesis and state reads),
-    ``block`` (block execution), ``calls`` (read-only calls and gas estimation). Import from
+    ``block`` (block execution), ``calls`` (read-only calls and gas estimation), ``keccak``
+    (the fastest installed Keccak backend for py-evm and the trie). Import from
     ``chain.execution`` itself.
 
 What runs
@@ -61,6 +62,7 @@ Precompiles (addresses outside Ethereum's 0x01-0x11 range)
 from chain.execution.block import execute_block
 from chain.execution.calls import CallState, call, estimate_gas
 from chain.execution.evm import contract_address, intrinsic_gas, sender_address
+from chain.execution.keccak import KECCAK_BACKEND
 from chain.execution.model import (
     CREATE_ADDRESS_PREFIX,
     EMPTY_CODE_HASH,
@@ -89,6 +91,7 @@ __all__ = [
     "CREATE_ADDRESS_PREFIX",
     "EMPTY_CODE_HASH",
     "EMPTY_STATE_ROOT",
+    "KECCAK_BACKEND",
     "SM2_VERIFY_BASE_GAS",
     "SM2_VERIFY_PRECOMPILE",
     "SM2_VERIFY_WORD_GAS",
