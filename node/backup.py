@@ -8,6 +8,7 @@ A backup directory holds::
     node.toml         the node's configuration, as it was
     genesis.toml      the chain's genesis
     validator.json    the validator key, still in its SM4 keystore (never decrypted here)
+    validator.keys/   the keys a validator rotated to (its keyring), keystores as well
     blocks/           the block store: an LMDB copy (one read transaction, compacted)
     mempool/          accepted transactions not yet committed: an LMDB copy
     consensus.wal     the validator's own signed votes, as far as the file had reached
@@ -39,6 +40,7 @@ from chain.errors import ChainError
 from chain.genesis import genesis_block
 from node.config import ConfigError, NodeConfig, load_config
 from node.genesis_file import load_genesis
+from node.keyring import MAX_KEYRING_FILES, keyring_dir
 from node.restore_guard import RESTORED_MARKER
 from node.storage.lmdb_copy import copy_environment
 from node.storage.lmdb_store import LmdbBlockStore
@@ -46,6 +48,8 @@ from node.wal import Wal, WalError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+BACKUP_KEYRING = "validator.keys"
+"""Where a backup keeps the keystores of the keys its validator rotated to."""
 _CHUNK = 1 << 20
 
 Step = Callable[[str], None]
@@ -154,6 +158,11 @@ def _backup(config: NodeConfig, config_path: Path, dest: Path, tell: Step) -> Ba
     _copy_file(config.genesis, dest / "genesis.toml")
     if config.validator_keystore is not None:
         _copy_file(config.validator_keystore, dest / "validator.json")
+        keyring = keyring_dir(config.validator_keystore)
+        if keyring.is_dir():
+            # Without the keys it rotated to, a restored validator would sign nothing once
+            # the chain's set holds its new key.
+            _copy_keystores(keyring, dest / BACKUP_KEYRING)
     try:
         genesis = load_genesis(dest / "genesis.toml")
     except (ConfigError, ChainError) as exc:
@@ -225,6 +234,8 @@ def restore_node(backup: Path, node_dir: Path, *, step: Step | None = None) -> B
     keystore = config.validator_keystore
     if manifest.validator and keystore is not None and not keystore.exists():
         _copy_file(backup / "validator.json", keystore)
+    if keystore is not None and (backup / BACKUP_KEYRING).is_dir():
+        _copy_keystores(backup / BACKUP_KEYRING, keyring_dir(keystore))
     tell("block store")
     config.data_dir.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(blocks, ignore_errors=True)
@@ -250,6 +261,15 @@ def _restore_genesis(backup: Path, config: NodeConfig, manifest: BackupManifest)
         raise BackupError(f"cannot read {config.genesis}: {exc}") from exc
     if genesis_block(genesis)[0].hash.hex() != manifest.genesis_hash:
         raise BackupError(f"{config.genesis} is another chain's genesis than the backup's")
+
+
+def _copy_keystores(source: Path, dest: Path) -> None:
+    """Copy the keystore files of keyring ``source`` into ``dest``, keeping any already there
+    (a keystore is named by its key's address, so the same name holds the same key)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in sorted(source.glob("*.json"))[:MAX_KEYRING_FILES]:
+        if path.is_file() and not (dest / path.name).exists():
+            _copy_file(path, dest / path.name)
 
 
 def _copy_tree(source: Path, dest: Path) -> None:
