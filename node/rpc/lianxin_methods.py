@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from chain.commit import Validator
+from chain.primitives import Address
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.errors import InvalidParams
+from node.validator_sets import replaced_keys
 
 
 class LianxinMethods:
@@ -72,14 +75,14 @@ class LianxinMethods:
     async def lianxin_get_validators(self, params: list[Any]) -> dict[str, Any]:
         """The validator set ruling a height (the optional parameter, a quantity; by default
         the next height), its hash and the height it rules from; validators of the genesis
-        set carry their genesis name."""
+        set, and keys they rotated to, carry their genesis name."""
         (height_raw,) = p.positional(params, 0, 1, "lianxin_getValidators")
         next_height = self.ctx.ledger.head.height + 1
         height = next_height if height_raw is None else p.quantity(height_raw, "height")
         if not 1 <= height <= next_height:
             raise InvalidParams(f"height must be within 1..{next_height}")
         ruling = await self.ctx.off_loop(self.ctx.ledger.validator_set, height)
-        names = {v.address: v.name for v in self.ctx.ledger.genesis.validators}
+        names = await self.ctx.off_loop(self._names, ruling.validators.validators)
         return {
             "height": fmt.quantity(height),
             "since": fmt.quantity(ruling.since),
@@ -95,6 +98,21 @@ class LianxinMethods:
                 for v in ruling.validators.validators
             ],
         }
+
+    def _names(self, validators: tuple[Validator, ...]) -> dict[Address, str]:
+        """Each validator's genesis name; a key that replaced a genesis key by rotation (one
+        or more) carries the name of the key it replaced."""
+        ledger = self.ctx.ledger
+        genesis_names = {v.address: v.name for v in ledger.genesis.validators}
+        names: dict[Address, str] = {}
+        head = ledger.head
+        for validator in validators:
+            name = genesis_names.get(validator.address)
+            if name is None and ledger.governed:
+                replaced = replaced_keys(ledger, head, validator.address)
+                name = next((genesis_names[a] for a in replaced if a in genesis_names), None)
+            names[validator.address] = name or ""
+        return names
 
     async def lianxin_get_consensus_status(self, params: list[Any]) -> dict[str, Any]:
         """Where consensus stands: dev mode commits every block at round 0."""

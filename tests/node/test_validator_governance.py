@@ -6,9 +6,11 @@ named errors."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi.abi import decode, encode
@@ -46,6 +48,7 @@ from contracts.validators import (
 from node.block_validity import check_header
 from node.keyring import Keyring, keyring_dir, keyring_file
 from node.ledger import BlockRejected, Ledger, LedgerError
+from node.rpc.lianxin_methods import LianxinMethods
 from node.validator_check import check_validator_change
 from node.validator_sets import replaced_keys, transport_keys
 from node.verify import verify_chain
@@ -280,6 +283,23 @@ def test_a_rotation_swaps_the_key_at_its_effective_height(governed: GovernedChai
     stale = governed.run(old, propose_call(PrivateKey.generate().public_key.to_bytes(), 1))
     assert stale.output[:4] == error_selector("NotValidator(address)")
     assert verify_chain(ledger.store, governed.genesis) is None
+    # lianxin_getValidators names the new key after the genesis validator it replaced.
+    listed = asyncio.run(LianxinMethods(_ReadsOnly(ledger)).lianxin_get_validators([]))  # type: ignore[arg-type]
+    genesis_name = governed.genesis.validators[0].name
+    assert genesis_name
+    assert [(v["address"], v["name"]) for v in listed["validators"]] == [
+        ("0x" + bytes(new.public_key.address).hex(), genesis_name)
+    ]
+
+
+class _ReadsOnly:
+    """What the lianxin_ RPC handlers read: the ledger, called in place."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    async def off_loop(self, function: Any, *args: Any) -> Any:
+        return function(*args)
 
 
 def test_bad_rotations_revert_with_named_errors(governed: GovernedChain) -> None:
