@@ -7,7 +7,17 @@ comes first (:class:`chain.execution.CallInterrupted`); past it the call is stop
 changes rolled back, its thread freed, and the client gets -32007. What cannot be stopped is
 one precompile call already running: its gas bounds it (the slow ones carry a surcharge, see
 :mod:`chain.execution.precompiles`), so the deadline may be overrun by at most one such call,
-itself no longer than about ``gas_cap`` worth of ordinary execution."""
+itself no longer than about ``gas_cap`` worth of ordinary execution.
+
+Short calls run on the event loop: most ``eth_call`` requests are view functions of a few
+hundred EVM steps, for which handing the work to a reader thread and back (two thread
+switches and the GIL changing hands twice) cost more than the call itself. A call first runs
+on the loop under an inline budget, stopped at the EVM's first look at its stop condition
+(after :data:`~chain.execution.evm.INTERRUPT_CHECK_CHARGES` gas charges or
+:data:`~chain.execution.evm.INTERRUPT_CHECK_GAS` gas, before the work of the charge that
+crossed it); a call stopped there has its changes rolled back and runs again, from the
+start, on the reader pool under the request's deadline. So the loop is never held longer
+than that budget by one request, and a long call costs at most that budget twice."""
 
 from __future__ import annotations
 
@@ -24,6 +34,12 @@ from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError
+
+
+def _beyond_inline_budget() -> bool:
+    """The stop condition of a call's run on the event loop: asked once the call has made
+    INTERRUPT_CHECK_CHARGES gas charges or spent INTERRUPT_CHECK_GAS gas, it stops it."""
+    return True
 
 
 class CallMethods:
@@ -106,9 +122,12 @@ class CallMethods:
         header = self.ctx.state_header(block_raw, "block")
         should_stop = self._deadline()
         try:
-            result = await self.ctx.off_loop(
-                lambda: self._call_state(header).call(**args, should_stop=should_stop)
-            )
+            try:
+                result = self._call_state(header).call(**args, should_stop=_beyond_inline_budget)
+            except CallInterrupted:
+                result = await self.ctx.off_loop(
+                    lambda: self._call_state(header).call(**args, should_stop=should_stop)
+                )
         except CallInterrupted as exc:
             raise self._timeout(exc) from exc
         except ExecutionError as exc:
