@@ -6,6 +6,7 @@ turns it into a report entry."""
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
@@ -132,6 +133,16 @@ def parse_date(value: object) -> datetime.date:
     text = clean_text(value)
     if text is None:
         raise ValueProblem("missing", "empty")
+    return _date_of_text(text)
+
+
+_DATES_CACHED = 4_096
+"""Date texts remembered: a file's rows share a few decision dates."""
+
+
+@functools.lru_cache(maxsize=_DATES_CACHED)
+def _date_of_text(text: str) -> datetime.date:
+    """:func:`parse_date` of a non-empty text cell. Only successes are cached."""
     text = _SPACES.sub(" ", to_half_width(text))
     text = _MIDNIGHT.sub("", text)
     if len(text) != 8 and _SERIAL.fullmatch(text):

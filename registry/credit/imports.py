@@ -26,6 +26,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from chain.crypto import sm3
+from chain.primitives import Hash32
 from credit.errors import ImportFileError
 from credit.importing import ImportedRow, ImportMode, ImportRejected, ImportReport, TableFormat
 from credit.importing import import_file as read_import
@@ -155,11 +156,12 @@ def _import_in_one_transaction(
     outcome = ImportOutcome(report={})
     with db.session() as session:
         buffer: list[CreditRecord] = []
+        identities: list[Hash32] = []
 
         def flush() -> None:
             if not buffer:
                 return
-            for result in store_records(session, publisher, buffer):
+            for result in store_records(session, publisher, buffer, identities):
                 if result is StoreOutcome.PUBLISHED:
                     outcome.published += 1
                 elif result is StoreOutcome.CORRECTED:
@@ -167,11 +169,13 @@ def _import_in_one_transaction(
                 else:
                     outcome.unchanged += 1
             buffer.clear()
+            identities.clear()
 
         def sink(row: ImportedRow) -> None:
             record = row.record
             require_authority(publisher.client, record.authority_uscc, record.data_source_uscc)
             buffer.append(record)
+            identities.append(row.record_id)
             if len(buffer) >= STORE_CHUNK:
                 flush()
 

@@ -24,6 +24,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from chain.crypto import sm3
+from chain.primitives import Hash32
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
 from credit.field_hashes import fields_root_of, text_field_hashes
 from credit.records import (
@@ -231,11 +232,11 @@ def _store_one(
     publisher: Publisher,
     rule_hash: str,
     record: CreditRecord,
+    identity_bytes: Hash32,
     existing: CreditRecordRow | None,
     rows: _Rows,
 ) -> StoreOutcome:
     kind = record_kind(record)
-    identity_bytes = record_id(kind, record.natural_key)
     identity = identity_bytes.hex()
     content = content_hash(record).hex()
     if existing is not None and existing.content_hash == content:
@@ -348,22 +349,32 @@ def existing_rows(session: Session, identities: Sequence[str]) -> dict[str, Cred
 
 
 def store_records(
-    session: Session, publisher: Publisher, records: Sequence[CreditRecord]
+    session: Session,
+    publisher: Publisher,
+    records: Sequence[CreditRecord],
+    identities: Sequence[Hash32] | None = None,
 ) -> list[StoreOutcome]:
     """Publish or correct each of ``records`` in ``session`` (one outcome per record, in
-    order); nothing for content already on file. The caller checks the publisher may act
-    for each record's authority (:func:`require_authority`) and commits the session."""
-    identities = [record_id(record_kind(record), record.natural_key).hex() for record in records]
-    if len(set(identities)) != len(identities):
+    order); nothing for content already on file. ``identities``, when given, are the
+    records' :func:`credit.records.record_id` as the importing engine computed them
+    (checked here at no cost only by the database's key). The caller checks the publisher
+    may act for each record's authority (:func:`require_authority`) and commits the
+    session."""
+    if identities is None:
+        identities = [record_id(record_kind(record), record.natural_key) for record in records]
+    elif len(identities) != len(records):
+        raise ValueError("one identity per record")
+    hex_ids = [identity.hex() for identity in identities]
+    if len(set(hex_ids)) != len(hex_ids):
         raise InvalidInput(
             "two records share a kind, authority and decision number", code="duplicate_key"
         )
     rule_hash = _ensure_rule_set(session, publisher)
-    known = existing_rows(session, list(dict.fromkeys(identities)))
+    known = existing_rows(session, list(dict.fromkeys(hex_ids)))
     rows = _Rows([], [], [], [])
     outcomes = [
-        _store_one(publisher, rule_hash, record, known.get(identity), rows)
-        for record, identity in zip(records, identities, strict=True)
+        _store_one(publisher, rule_hash, record, identity, known.get(hex_id), rows)
+        for record, identity, hex_id in zip(records, identities, hex_ids, strict=True)
     ]
     # Core inserts: the ORM's bulk path costs more than the rows.
     if rows.records:
