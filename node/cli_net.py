@@ -273,16 +273,17 @@ def net_status(
         emit(rows, True)
     else:
         table = Table()
-        columns = ("node", "health", "role", "pid", "head", "height", "round", "step", "peers",
-                   "version", "schedule")  # fmt: skip
+        columns = ("node", "health", "role", "pid", "head", "height", "round", "step", "peers")
         for column in columns:
             table.add_column(column)
         for row in rows:
-            digest = row.get("schedule_digest")
-            shown = {**row, "schedule": digest[:10] if isinstance(digest, str) else "-"}
-            shown["version"] = row.get("version") or "-"
-            table.add_row(*(str(shown.get(column, "-")) for column in columns))
+            table.add_row(*(str(row.get(column, "-")) for column in columns))
         console.print(table)
+        for row in rows:
+            # Below the table, which already fills a terminal's width: what each node runs.
+            digest = row.get("schedule_digest")
+            schedule = f"schedule {digest[:18]}…" if isinstance(digest, str) else "schedule unknown"
+            console.print(f"{row['node']}: {row.get('version') or 'version unknown'}, {schedule}")
         for row in rows:
             for reason in row["reasons"]:
                 console.print(f"{row['node']}: {reason}")
