@@ -15,10 +15,12 @@ import json
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring as _encode_string
 
+from chain.crypto import sm3
 from chain.primitives import Hash32
+from credit.records import CONTENT_HASH_PREFIX, RecordKind
 from sdk.commitments import FIELD_HASH_PREFIX, NO_FIELDS
 
-__all__ = ["fields_root_of", "text_field_hash", "text_field_hashes"]
+__all__ = ["content_hash_of", "fields_root_of", "text_field_hash", "text_field_hashes"]
 
 
 def _prefixed(length: int, offset: int) -> bytes:
@@ -113,3 +115,13 @@ def fields_root_of(hashes: Mapping[str, bytes]) -> Hash32:
     payload = b"".join(pairs)
     digest = hashlib.new("sm3", _prefixed(len(payload), 0xC0) + payload)
     return Hash32(digest.digest())
+
+
+def content_hash_of(kind: RecordKind, fields: Mapping[str, str | None]) -> Hash32:
+    """:func:`credit.records.content_hash` of a record of ``kind`` whose
+    :func:`credit.records.record_fields` are ``fields``, for a caller that has them already
+    (canonical JSON of strings and nulls: compact, sorted ASCII keys, no ASCII escaping)."""
+    payload = json.dumps(
+        [kind.value, fields], ensure_ascii=False, separators=(",", ":"), sort_keys=True
+    ).encode()
+    return sm3(CONTENT_HASH_PREFIX + payload)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from chain.crypto import sm3
 from chain.primitives import Hash32
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
-from credit.field_hashes import fields_root_of, text_field_hashes
+from credit.field_hashes import content_hash_of, fields_root_of, text_field_hashes
 from credit.records import (
     CreditCommitment,
     CreditRecord,
@@ -34,7 +34,6 @@ from credit.records import (
     LifecycleEventKind,
     ListEntry,
     PenaltyRecord,
-    content_hash,
     record_fields,
     record_id,
     record_kind,
@@ -238,10 +237,10 @@ def _store_one(
 ) -> StoreOutcome:
     kind = record_kind(record)
     identity = identity_bytes.hex()
-    content = content_hash(record).hex()
+    fields = record_fields(record)
+    content = content_hash_of(kind, fields).hex()
     if existing is not None and existing.content_hash == content:
         return StoreOutcome.UNCHANGED
-    fields = record_fields(record)
     salt = publisher.keys.salts(identity_bytes)
     hashes = text_field_hashes(fields, salt)
     root = fields_root_of(hashes)

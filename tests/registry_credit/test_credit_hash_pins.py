@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 from credit_tables import (
+    BLACK,
     LICENSING_HEADERS,
     LICENSING_KEYS,
+    PENALTY,
     PENALTY_HEADERS,
     PENALTY_KEYS,
+    RED,
     cells,
     licensing_row,
     penalty_row,
@@ -26,8 +29,9 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from chain.crypto import PrivateKey, sm3
-from credit.field_hashes import fields_root_of, text_field_hash, text_field_hashes
+from credit.field_hashes import content_hash_of, fields_root_of, text_field_hash, text_field_hashes
 from credit.importing import TableFormat
+from credit.records import CreditRecord, content_hash, record_fields, record_kind
 from credit.rulesets import bundled_rule_set
 from registry.cli import add_client
 from registry.credit.imports import import_bytes
@@ -185,3 +189,8 @@ def test_bulk_field_hashes_are_the_sdks_field_hash(
     assert hashes == {
         name: field_hash(name, value, salt + name.encode()[:3]) for name, value in fields.items()
     }
+
+
+@pytest.mark.parametrize("record", [PENALTY, BLACK, RED], ids=["penalty", "black", "red"])
+def test_content_hash_of_the_fields_is_the_records_content_hash(record: CreditRecord) -> None:
+    assert content_hash_of(record_kind(record), record_fields(record)) == content_hash(record)
