@@ -23,11 +23,8 @@ One committer (one thread) per registry process; several processes may share a d
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -37,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 
 from registry.db import Database
 from registry.errors import AuthenticationFailed, Conflict, RegistryError, ServiceUnavailable
+from registry.group_commit import GroupWriter
 from registry.models import Nonce, Record
 from registry.record_schemas import SignedRecordAccepted
 from registry.schemas import RecordAccepted
@@ -228,65 +226,62 @@ def commit_group(
 
 def commit_entries(db: Database, entries: Sequence[_Entry]) -> list[Outcome]:
     """:func:`commit_group`, falling back to one transaction per entry if the group's
-    transaction met a conflicting row. Nonces are not looked up first: a replay is rare,
-    and the unique constraint finds it (then the entries are committed one by one, each
-    checked, and only the replay is refused)."""
+    transaction met a conflicting row (what the :class:`GroupCommitter` does). Nonces are
+    not looked up first: a replay is rare, and the unique constraint finds it (then the
+    entries are committed one by one, each checked, and only the replay is refused)."""
     try:
         return commit_group(db, entries, check_nonces=False)
     except IntegrityError:
         logger.info(
             "group of %d requests met a conflicting row; committing one by one", len(entries)
         )
-    outcomes: list[Outcome] = []
-    for entry in entries:
-        try:
-            outcomes.extend(commit_group(db, [entry]))
-        except IntegrityError:
-            # The conflicting row is committed now, so checking again finds it.
-            outcomes.extend(commit_group(db, [entry]))
-    return outcomes
+    return [_commit_alone(db, entry) for entry in entries]
+
+
+def _commit_alone(db: Database, entry: _Entry) -> Outcome:
+    """One entry after its group met a conflicting row: checked first, and checked again
+    if a conflicting row was committed meanwhile (it is found then)."""
+    try:
+        return commit_group(db, [entry])[0]
+    except IntegrityError:
+        return commit_group(db, [entry])[0]
 
 
 class GroupCommitter:
     """The single writer of request rows of one registry process (see the module
-    docstring): a thread started by :meth:`start` and stopped by :meth:`stop` (the
-    application's lifespan does both). Requests wait for it from any event loop."""
+    docstring): a :class:`registry.group_commit.GroupWriter` whose thread is started by
+    :meth:`start` and stopped by :meth:`stop` (the application's lifespan does both).
+    Requests wait for it from any event loop."""
 
     def __init__(self, db: Database, *, max_group: int = MAX_GROUP) -> None:
         """Commit to ``db`` at most ``max_group`` requests per transaction."""
         self.db = db
         self.max_group = max_group
-        self._waiting: list[tuple[_Entry, Future[Outcome]]] = []
-        self._condition = threading.Condition()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._writer: GroupWriter[_Entry, Outcome] = GroupWriter(
+            # Nonces are not looked up first: a replay is rare, and the unique constraint
+            # finds it (then the entries are committed one by one, each checked, and only
+            # the replay is refused).
+            lambda entries: commit_group(db, entries, check_nonces=False),
+            commit_alone=lambda entry: _commit_alone(db, entry),
+            name="registry-intake",
+            max_group=max_group,
+            weight=lambda entry: len(entry.records),
+            max_weight=MAX_GROUP_RECORDS,
+            stopped=lambda: ServiceUnavailable(
+                "the registry is not accepting writes", code="stopping"
+            ),
+        )
 
     def start(self) -> None:
         """Start the writer thread."""
-        with self._condition:
-            if self._thread is not None:
-                raise RuntimeError("the committer runs already")
-            self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="registry-intake", daemon=True)
-            self._thread.start()
+        self._writer.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what is waiting, then stop the writer thread; later requests get 503."""
-        with self._condition:
-            self._stopping = True
-            self._condition.notify_all()
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
+        self._writer.stop(timeout)
 
     async def _submit(self, entry: _Entry) -> Outcome:
-        future: Future[Outcome] = Future()
-        with self._condition:
-            if self._stopping or self._thread is None:
-                raise ServiceUnavailable("the registry is not accepting writes", code="stopping")
-            self._waiting.append((entry, future))
-            self._condition.notify()
-        outcome = await asyncio.wrap_future(future)
+        outcome = await self._writer.submit(entry)
         if isinstance(outcome, RegistryError):
             raise outcome
         return outcome
@@ -313,51 +308,6 @@ class GroupCommitter:
         outcome = await self._submit(_Entry(claim, tuple(records)))
         assert isinstance(outcome, list)
         return outcome
-
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:
-            # Never leave a request waiting for a writer that is gone.
-            logger.exception("the request writer stopped")
-            with self._condition:
-                self._stopping = True
-                waiting, self._waiting = self._waiting, []
-            for _, future in waiting:
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(ServiceUnavailable("the request writer stopped"))
-            if not isinstance(exc, Exception):
-                raise
-
-    def _loop(self) -> None:
-        while True:
-            with self._condition:
-                while not self._waiting and not self._stopping:
-                    self._condition.wait()
-                if not self._waiting:
-                    return
-                taken, records = 0, 0
-                for entry, _ in self._waiting[: self.max_group]:
-                    taken += 1
-                    records += len(entry.records)
-                    if records >= MAX_GROUP_RECORDS:
-                        break
-                group = self._waiting[:taken]
-                del self._waiting[:taken]
-            self._commit(group)
-
-    def _commit(self, group: list[tuple[_Entry, Future[Outcome]]]) -> None:
-        try:
-            outcomes = commit_entries(self.db, [entry for entry, _ in group])
-        except Exception as exc:
-            logger.exception("committing %d requests failed", len(group))
-            for _, future in group:
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(exc)
-            return
-        for (_, future), outcome in zip(group, outcomes, strict=True):
-            if future.set_running_or_notify_cancel():
-                future.set_result(outcome)
 
 
 __all__ = [
