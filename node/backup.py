@@ -12,6 +12,7 @@ A backup directory holds::
     blocks/           the block store: an LMDB copy (one read transaction, compacted)
     mempool/          accepted transactions not yet committed: an LMDB copy
     consensus.wal     the validator's own signed votes, as far as the file had reached
+    upgrades-adopted.json  the parameter schedule the node took on, if it has one
 
 The keystore password is not copied: the operator keeps it apart from the backup.
 
@@ -44,6 +45,7 @@ from node.keyring import MAX_KEYRING_FILES, keyring_dir
 from node.restore_guard import RESTORED_MARKER
 from node.storage.lmdb_copy import copy_environment
 from node.storage.lmdb_store import LmdbBlockStore
+from node.upgrade_schedule import ADOPTED_FILE
 from node.wal import Wal, WalError
 
 FORMAT = 1
@@ -154,6 +156,10 @@ def _backup(config: NodeConfig, config_path: Path, dest: Path, tell: Step) -> Ba
     except ChainError as exc:
         raise BackupError(str(exc)) from exc
     tell("configuration and keys")
+    if (config.data_dir / ADOPTED_FILE).is_file():
+        # The parameter schedule the node took on: without it a node restored past a
+        # scheduled height refuses to start (node.upgrade_schedule).
+        _copy_file(config.data_dir / ADOPTED_FILE, dest / ADOPTED_FILE)
     _copy_file(config_path, dest / "node.toml")
     _copy_file(config.genesis, dest / "genesis.toml")
     if config.validator_keystore is not None:
@@ -246,6 +252,8 @@ def restore_node(backup: Path, node_dir: Path, *, step: Step | None = None) -> B
         _copy_tree(backup / "mempool", config.data_dir / "mempool")
     if (backup / "consensus.wal").is_file():
         _copy_file(backup / "consensus.wal", config.wal_path)
+    if (backup / ADOPTED_FILE).is_file():
+        _copy_file(backup / ADOPTED_FILE, config.data_dir / ADOPTED_FILE)
     if config.validator_keystore is not None:
         (config.data_dir / RESTORED_MARKER).write_text(manifest.to_json(), encoding="utf-8")
     return manifest

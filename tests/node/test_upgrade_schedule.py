@@ -7,18 +7,23 @@ start with a schedule entry at a height it has passed without it."""
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from node_harness import make_chain, signed_tx
+from test_cli import build_blocks, invoke
 
 from chain.crypto import PrivateKey
 from chain.genesis import Genesis
 from chain.primitives import Address
 from chain.types import Transaction
 from chain.upgrades import NO_UPGRADES, ParameterSchedule, Upgrade
+from node.backup import backup_node, restore_node
+from node.chain_dir import ChainDir
+from node.config import load_config
 from node.ledger import BlockRejected, Ledger
 from node.upgrade_schedule import (
     ADOPTED_FILE,
@@ -215,3 +220,27 @@ def test_a_damaged_record_refuses_the_start(tmp_path: Path, content: bytes) -> N
     with pytest.raises(UpgradeRecordError):
         adopt_schedule(tmp_path, _schedule((100, NEW_LIMIT)), head=10)
     assert (tmp_path / ADOPTED_FILE).read_bytes() == content
+
+
+def test_a_backup_carries_the_adopted_schedule_to_the_restored_node(tmp_path: Path) -> None:
+    """Restored past the scheduled height, a node starts only if it knows it ran with the
+    entry: the record travels in the backup, checked by digest like every file."""
+    directory = tmp_path / "chain"
+    code, output = invoke("init", str(directory), "--dev")
+    assert code == 0, output
+    build_blocks(directory, 1)
+    config = load_config(ChainDir(directory).config)
+    schedule = _schedule((2, NEW_LIMIT))
+    adopt_schedule(config.data_dir, schedule, head=1)
+    backup = tmp_path / "backup"
+    manifest = backup_node(ChainDir(directory).config, backup)
+    assert ADOPTED_FILE in manifest.files
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    shutil.copyfile(ChainDir(directory).config, fresh / "node.toml")
+    restored = load_config(fresh / "node.toml")
+    if restored.data_dir == config.data_dir:
+        pytest.skip("the configuration names a data directory outside the node folder")
+    restore_node(backup, fresh)
+    assert read_adopted(restored.data_dir / ADOPTED_FILE) == schedule.upgrades
+    adopt_schedule(restored.data_dir, schedule, head=5)
