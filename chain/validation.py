@@ -19,6 +19,7 @@ from chain.crypto.sm3 import sm3
 from chain.errors import CryptoError, EncodingError, ValidationError
 from chain.primitives import Hash32
 from chain.types import Transaction
+from chain.upgrades import NO_UPGRADES, ParameterSchedule
 
 if TYPE_CHECKING:
     from chain.genesis import Genesis
@@ -43,28 +44,22 @@ class TxRules:
     block_gas_limit: int | None = None
     """Gas limit of a block: no transaction may ask for more. ``None`` leaves the upper bound
     unchecked (the intrinsic-gas lower bound always holds)."""
-    block_gas_limit_changes: tuple[tuple[int, int], ...] = ()
-    """``(height, limit)`` changes of ``block_gas_limit`` from the genesis parameter
-    schedule (:mod:`chain.upgrades`), in height order: from each height on, its limit
-    rules."""
+    upgrades: ParameterSchedule = NO_UPGRADES
+    """The genesis parameter schedule (:mod:`chain.upgrades`): from each entry's height on,
+    its value of ``block_gas_limit`` rules."""
 
     def block_gas_limit_at(self, height: int) -> int | None:
-        """The block gas limit ruling the block at ``height``."""
-        limit = self.block_gas_limit
-        for since, value in self.block_gas_limit_changes:
-            if since > height:
-                break
-            limit = value
-        return limit
+        """The block gas limit ruling the block at ``height`` (``None``: unchecked)."""
+        if self.block_gas_limit is None:
+            return None
+        return self.upgrades.value_at("block_gas_limit", height, self.block_gas_limit)
 
 
 def tx_rules_of(genesis: Genesis) -> TxRules:
     """The transaction rules of the chain ``genesis`` describes: its chain id, and its block
     gas limit with the changes its parameter schedule makes."""
     return TxRules(
-        genesis.chain_id,
-        block_gas_limit=genesis.block_gas_limit,
-        block_gas_limit_changes=genesis.upgrades.changes("block_gas_limit"),
+        genesis.chain_id, block_gas_limit=genesis.block_gas_limit, upgrades=genesis.upgrades
     )
 
 

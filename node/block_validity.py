@@ -128,7 +128,8 @@ def _gas_limit_origin(error: GasLimitOutOfRange, rules: TxRules) -> str:
     this node holds."""
     if error.maximum is None or error.gas_limit <= error.maximum or error.height is None:
         return ""
-    entries = [since for since, _ in rules.block_gas_limit_changes if since <= error.height]
+    changes = rules.upgrades.changes("block_gas_limit")
+    entries = [since for since, _ in changes if since <= error.height]
     origin = f"the parameter schedule's entry from height {entries[-1]}" if entries else "genesis"
     return (
         f"; this node's block gas limit {error.maximum} comes from {origin}: a proposer whose "
