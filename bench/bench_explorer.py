@@ -50,7 +50,7 @@ for extra in (ROOT, ROOT / "tests" / "explorer"):
 
 import httpx  # noqa: E402
 from chain_activity import DEPARTMENT_USCC, LICENSE_ID, free_port, make_activity, start_dev_chain  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from chain.crypto import sm3  # noqa: E402
 from contracts.permissions import PERMISSIONS_ADDRESS, grant_call  # noqa: E402
@@ -251,25 +251,33 @@ def build_large_index(source_url: str, target_url: str, transactions: int) -> di
         sample_tx = c.execute(
             select(t.transactions.c.hash).where(t.transactions.c.height == blocks_count // 2)
         ).scalar()
-        sample_record = c.execute(
-            select(t.event_subjects.c.subject)
-            .where(t.event_subjects.c.kind == "batch")
-            .limit(1)
-            .offset(event_id // 3)
-        ).scalar()
-        sample_license = c.execute(
-            select(t.event_subjects.c.subject)
-            .where(t.event_subjects.c.kind == "license")
-            .limit(1)
-            .offset(event_id // 4)
-        ).scalar()
+        # A third of the way through each kind's subjects: an offset past their number
+        # (events // 3 is, for batches) would sample nothing.
+        sample_record, sample_license = (
+            c.execute(
+                select(t.event_subjects.c.subject)
+                .where(t.event_subjects.c.kind == kind)
+                .limit(1)
+                .offset(_subject_count(c, kind) // 3)
+            ).scalar()
+            for kind in ("batch", "license")
+        )
+        plans = {
+            name: [
+                str(row[-1])
+                for row in c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (sample_record,))
+            ]
+            for name, sql in SEARCH_QUERIES.items()
+        }
         sample_account = c.execute(select(t.transactions.c.sender).limit(1)).scalar()
     target.close()
+    assert sample_record is not None and sample_license is not None, "nothing to sample"
     return {
         "blocks": blocks_count,
         "transactions": blocks_count * TXS_PER_BLOCK,
         "events": event_id,
         "seconds": seconds,
+        "search_plans": plans,
         "samples": {
             "tx": sample_tx,
             "record": sample_record,
@@ -278,6 +286,27 @@ def build_large_index(source_url: str, target_url: str, transactions: int) -> di
             "height": blocks_count // 2,
         },
     }
+
+
+SEARCH_QUERIES = {
+    "transaction hash": "SELECT hash FROM transactions WHERE hash = ?",
+    "block hash": "SELECT height FROM blocks WHERE hash = ?",
+    "batch root": "SELECT event_id FROM event_subjects WHERE kind = 'batch' AND subject = ? "
+    "LIMIT 1",
+}
+"""The index probes inside a hash search's one statement (explorer.queries.hash_kinds), whose
+SQLite plans the run records: each must be a SEARCH using an index, never a SCAN."""
+
+
+def _subject_count(c: Any, kind: str) -> int:
+    return int(
+        c.execute(
+            select(func.count())
+            .select_from(t.event_subjects)
+            .where(t.event_subjects.c.kind == kind)
+        ).scalar()
+        or 0
+    )
 
 
 def timed(client: httpx.Client, url: str, requests: int, expect: int) -> dict[str, float]:
@@ -422,6 +451,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, figures in served["search"].items():
         print(f"{name:<14}{figures['p50_ms']:10.1f}{figures['p95_ms']:10.1f}")
     print(f"server peak RSS        {served['server_peak_rss_mb']:8.1f} MiB")
+    for name, plan in large["search_plans"].items():
+        print(f"plan of {name:<18} {'; '.join(plan)}")
+    print(f"load average           {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print(f"results: {RESULTS}")
     shutil.rmtree(folder, ignore_errors=True)
 
