@@ -2,7 +2,8 @@
 
 Every read a department asks for becomes an :class:`Attempt`. One writer thread per
 registry process takes the attempts waiting (up to ``max_group``) and, in ONE transaction,
-for each in arrival order: reads the cited authorization as it is now (so a revocation
+for each in arrival order: spends the request's nonce (a replay is refused with 401 and
+nothing is logged for it), reads the cited authorization as it is now (so a revocation
 committed before is seen by the very next access), decides with
 :func:`authorizations.gateway.first_failed_rule`, counts the use, appends the entry to the
 authorization's hash-chained stream, and stores the entry with the record that anchors it
@@ -15,17 +16,14 @@ its attempts are then decided again one by one on what the other committed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -42,8 +40,10 @@ from registry.authorizations.models import AccessLogRow, AccessStream, Authoriza
 from registry.authorizations.schemas import ReceiptPublic
 from registry.authorizations.service import Sharing
 from registry.authorizations.signing import b64
-from registry.errors import ServiceUnavailable
-from registry.models import Record
+from registry.errors import AuthenticationFailed, ServiceUnavailable
+from registry.group_commit import GroupWriter
+from registry.intake import NonceClaim
+from registry.models import Nonce, Record
 from sdk.commitments import canonical_json
 from sdk.data_receipts import GENESIS, LOG_METADATA, access_entry_hash
 
@@ -74,6 +74,8 @@ class Attempt:
     """SM3 of the resource identifier."""
     request: RequestFacts
     """The department's signed request."""
+    nonce: NonceClaim | None = None
+    """The request's nonce, spent in the transaction that logs it (None: spent already)."""
 
 
 @dataclass(frozen=True)
@@ -115,76 +117,53 @@ class _Group:
         return found
 
 
+Outcome = Decision | AuthenticationFailed
+"""What an attempt came to: a decision (allowed or refused, logged), or a replayed nonce
+(refused before anything is decided or logged)."""
+
+
 class AccessWriter:
-    """The writer thread of one registry process (see the module docstring)."""
+    """The writer of one registry process (see the module docstring): a
+    :class:`registry.group_commit.GroupWriter` whose groups :meth:`write` commits."""
 
     def __init__(self, sharing: Sharing, *, max_group: int = MAX_GROUP) -> None:
         """Decide and log for ``sharing``."""
         self.sharing = sharing
         self.max_group = max_group
-        self._waiting: list[tuple[Attempt, Future[Decision]]] = []
-        self._condition = threading.Condition()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
         self._terms: dict[str, AuthorizationTerms] = {}
+        self._writer: GroupWriter[Attempt, Outcome] = GroupWriter(
+            # Nonces are not looked up first: a replay is rare, and the unique constraint
+            # finds it (the group is then decided again one by one, each checked).
+            lambda attempts: self.write(attempts, check_nonces=False),
+            commit_alone=self._write_alone,
+            name="registry-access",
+            max_group=max_group,
+            stopped=lambda: ServiceUnavailable(
+                "the gateway is not accepting reads", code="stopping"
+            ),
+            failed=lambda _error: ServiceUnavailable(
+                "the access could not be logged; nothing was read"
+            ),
+        )
 
     def start(self) -> None:
         """Start the writer thread."""
-        with self._condition:
-            self._stopping = False
-            self._thread = threading.Thread(target=self._run, name="registry-access", daemon=True)
-            self._thread.start()
+        self._writer.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Decide what waits, then stop; later attempts get 503."""
-        with self._condition:
-            self._stopping = True
-            self._condition.notify_all()
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
+        self._writer.stop(timeout)
 
     async def decide(self, attempt: Attempt) -> Decision:
-        """Decide and log ``attempt``; returns once its entry is committed."""
-        future: Future[Decision] = Future()
-        with self._condition:
-            if self._stopping or self._thread is None:
-                raise ServiceUnavailable("the gateway is not accepting reads", code="stopping")
-            self._waiting.append((attempt, future))
-            self._condition.notify()
-        return await asyncio.wrap_future(future)
+        """Decide and log ``attempt`` (spending its nonce in the same transaction);
+        returns once its entry is committed. Raises AuthenticationFailed
+        (``replayed_nonce``) for a nonce used before: nothing is then logged."""
+        outcome = await self._writer.submit(attempt)
+        if isinstance(outcome, AuthenticationFailed):
+            raise outcome
+        return outcome
 
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._waiting and not self._stopping:
-                    self._condition.wait()
-                if not self._waiting:
-                    return
-                group = self._waiting[: self.max_group]
-                del self._waiting[: self.max_group]
-            self._commit(group)
-
-    def _commit(self, group: list[tuple[Attempt, Future[Decision]]]) -> None:
-        try:
-            try:
-                decisions = self.write([attempt for attempt, _ in group])
-            except IntegrityError:
-                logger.info("another process appended to a stream; deciding one by one")
-                decisions = [self._write_alone(attempt) for attempt, _ in group]
-        except Exception:
-            logger.exception("logging %d accesses failed", len(group))
-            for _, future in group:
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(
-                        ServiceUnavailable("the access could not be logged; nothing was read")
-                    )
-            return
-        for (_, future), decision in zip(group, decisions, strict=True):
-            if future.set_running_or_notify_cancel():
-                future.set_result(decision)
-
-    def _write_alone(self, attempt: Attempt) -> Decision:
+    def _write_alone(self, attempt: Attempt) -> Outcome:
         for _ in range(5):
             try:
                 return self.write([attempt])[0]
@@ -192,21 +171,39 @@ class AccessWriter:
                 continue
         raise ServiceUnavailable("the access stream is too busy; try again")
 
-    def write(self, attempts: Sequence[Attempt]) -> list[Decision]:
-        """Decide and log ``attempts`` in one transaction, in order (see the module
-        docstring); raises IntegrityError if another writer appended to one of their
-        streams meanwhile (then nothing is stored)."""
+    def write(self, attempts: Sequence[Attempt], *, check_nonces: bool = True) -> list[Outcome]:
+        """Decide and log ``attempts`` in one transaction, in order, storing their nonces
+        in it too (see the module docstring); one outcome per attempt. Raises
+        IntegrityError if another writer appended to one of their streams meanwhile, or —
+        with ``check_nonces`` false, which skips looking the nonces up first — if a nonce
+        was used before (then nothing is stored)."""
         sharing = self.sharing
         sharing.signer.ensure_log_client()
         chain_id = sharing.signer.chain_id()
         key_hex = sharing.signer.public_key.hex()
-        decisions: list[Decision] = []
+        outcomes: list[Outcome] = []
+        nonce_rows: list[dict[str, Any]] = []
         log_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
         pending: list[tuple[Any, ...]] = []
         with sharing.db.session() as session:
             group = _Group(session)
-            for attempt in attempts:
+            used = _used_nonces(session, attempts) if check_nonces else set()
+            replayed: set[int] = set()
+            for index, attempt in enumerate(attempts):
+                claim = attempt.nonce
+                if claim is not None:
+                    if (claim.client_id, claim.nonce) in used:
+                        replayed.add(index)
+                        continue
+                    used.add((claim.client_id, claim.nonce))
+                    nonce_rows.append(
+                        {
+                            "client_id": claim.client_id,
+                            "nonce": claim.nonce,
+                            "expires_at": claim.expires_at,
+                        }
+                    )
                 now = sharing.now()
                 row = group.authorization(attempt.authorization_id)
                 disclose_after: int | None = None
@@ -263,9 +260,14 @@ class AccessWriter:
                 stream.head = digest.hex()
             # One registry signature for the whole group (over the Merkle root of its
             # entries' commitments; each record carries its path there).
-            signed_rows = sharing.signer.records(
-                [digest for _, digest, *_ in pending], LOG_METADATA, chain_id
+            signed_rows = (
+                sharing.signer.records(
+                    [digest for _, digest, *_ in pending], LOG_METADATA, chain_id
+                )
+                if pending
+                else []
             )
+            decisions: list[Decision] = []
             for (entry, digest, outcome, *_), log_row, signed in zip(
                 pending, log_rows, signed_rows, strict=True
             ):
@@ -291,9 +293,20 @@ class AccessWriter:
                     )
                 )
             session.flush()
-            session.execute(cast(Table, Record.__table__).insert(), record_rows)
-            session.execute(cast(Table, AccessLogRow.__table__).insert(), log_rows)
-        return decisions
+            # Core inserts: the ORM's bulk path costs more than the rows.
+            if nonce_rows:
+                session.execute(cast(Table, Nonce.__table__).insert(), nonce_rows)
+            if record_rows:
+                session.execute(cast(Table, Record.__table__).insert(), record_rows)
+                session.execute(cast(Table, AccessLogRow.__table__).insert(), log_rows)
+        made = iter(decisions)
+        for index in range(len(attempts)):
+            outcomes.append(
+                AuthenticationFailed("nonce was used before", code="replayed_nonce")
+                if index in replayed
+                else next(made)
+            )
+        return outcomes
 
     def _terms_of(self, row: AuthorizationRow) -> AuthorizationTerms:
         key = f"{row.id}:{row.terms_hash}"
@@ -306,4 +319,21 @@ class AccessWriter:
         return terms
 
 
-__all__ = ["MAX_GROUP", "AccessWriter", "Attempt", "Decision"]
+def _used_nonces(session: Session, attempts: Sequence[Attempt]) -> set[tuple[str, str]]:
+    """The (client, nonce) pairs among ``attempts``' nonces already stored."""
+    by_client: dict[str, list[str]] = {}
+    for attempt in attempts:
+        if attempt.nonce is not None:
+            by_client.setdefault(attempt.nonce.client_id, []).append(attempt.nonce.nonce)
+    used: set[tuple[str, str]] = set()
+    for client_id, nonces in by_client.items():
+        used.update(
+            (client_id, nonce)
+            for nonce in session.scalars(
+                select(Nonce.nonce).where(Nonce.client_id == client_id, Nonce.nonce.in_(nonces))
+            )
+        )
+    return used
+
+
+__all__ = ["MAX_GROUP", "AccessWriter", "Attempt", "Decision", "Outcome"]

@@ -27,7 +27,7 @@ from registry.authorizations.check_trail import CheckTrailWriter
 from registry.authorizations.credit_provider import CreditProvider
 from registry.authorizations.expiry import expiry_lease, run_expiry_when_leased
 from registry.authorizations.models import AuthorizationRow
-from registry.authorizations.providers import ItemProvider, LicenseProvider
+from registry.authorizations.providers import ItemProvider, LicenseProvider, SubjectRef
 from registry.authorizations.service import Sharing
 from registry.caches import LruCache
 from registry.credit.check_log import CheckLogWriter
@@ -111,8 +111,13 @@ class DataGateway:
             if found is None or (found.kind, found.index) != (subject.kind, subject.index):
                 return None
             return subject.commitment
-        ref = provider.subject_of(resource)
-        if ref is None or ref.kind is not SubjectKind(subject.kind):
+        return self.commitment_of(authorization_id, provider.subject_of(resource))
+
+    def commitment_of(self, authorization_id: str, ref: SubjectRef | None) -> Hash32 | None:
+        """``ref`` committed with the authorization's salt; None if either is unknown or
+        the kinds differ (the subject then never matches)."""
+        subject = self._subject(authorization_id)
+        if subject is None or ref is None or ref.kind is not SubjectKind(subject.kind):
             return None
         return subject_commitment(ref.kind, ref.identifier, subject.salt)
 

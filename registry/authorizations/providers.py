@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from authorizations.terms import SubjectKind
 from registry.authorizations.signing import RegistrySigner
+from registry.caches import LruCache
 from registry.db import Database
 from registry.errors import NotFound
 from registry.models import License
@@ -42,6 +43,42 @@ class ItemProvider(Protocol):
         ...
 
 
+class Located(Protocol):
+    """A resource read once: whom it is about, and its items (a provider that can serve a
+    read from what it read to find the subject offers :meth:`LicenseProvider.locate`)."""
+
+    subject: SubjectRef
+    """Whom the resource is about."""
+
+    def read(self, item: str) -> dict[str, Any]:
+        """Item ``item`` of the resource (the gateway allowed it)."""
+        ...
+
+
+HOLDER_CACHE_SIZE = 10_000
+"""Sealed holder identifiers kept opened in memory (a sealed value never changes)."""
+
+
+@dataclass(frozen=True)
+class _LocatedLicense:
+    """One license row as read once for a gated read: its subject, and its data."""
+
+    row: License
+    subject: SubjectRef
+
+    def read(self, item: str) -> dict[str, Any]:
+        row = self.row
+        data: dict[str, Any] = {
+            "identifier": row.identifier,
+            "status": row.status,
+            "metadata": json.loads(row.metadata_json),
+            "valid_until": row.valid_until,
+        }
+        if item in ("license", "license.holder_id"):
+            data["holder_id"] = self.subject.identifier
+        return data
+
+
 class LicenseProvider:
     """License metadata (GB/T 36903) from the registry's licenses table; the holder is the
     subject. ``license.metadata`` is the metadata with the holder identifier masked;
@@ -53,6 +90,7 @@ class LicenseProvider:
         """Read from ``db``, open sealed holder identifiers with the registry's vault."""
         self.db = db
         self.signer = signer
+        self._holders: LruCache[str, str] = LruCache(HOLDER_CACHE_SIZE)
 
     def _row(self, resource: str) -> License | None:
         with self.db.read_session() as session:
@@ -68,9 +106,23 @@ class LicenseProvider:
             if metadata.get("holder_id_type") == "uscc"
             else SubjectKind.CITIZEN
         )
-        if row.holder_id_sealed is None:
+        sealed = row.holder_id_sealed
+        if sealed is None:
             return kind, str(metadata["holder_id"])
-        return kind, self.signer.vault().open(row.holder_id_sealed).decode()
+        holder = self._holders.get(sealed)
+        if holder is None:
+            holder = self.signer.vault().open(sealed).decode()
+            self._holders.put(sealed, holder)
+        return kind, holder
+
+    def locate(self, resource: str) -> _LocatedLicense | None:
+        """The license read once (its holder opened once): the gateway matches its subject
+        and, if allowed, serves its data from the same read. None if there is none."""
+        row = self._row(resource)
+        if row is None:
+            return None
+        kind, identifier = self._holder(row)
+        return _LocatedLicense(row, SubjectRef(kind, identifier))
 
     def subject_of(self, resource: str) -> SubjectRef | None:
         """The license's holder."""
@@ -82,18 +134,10 @@ class LicenseProvider:
 
     def read(self, resource: str, item: str) -> dict[str, Any]:
         """The license's metadata (and its holder identifier, if that item is asked)."""
-        row = self._row(resource)
-        if row is None:
+        located = self.locate(resource)
+        if located is None:
             raise NotFound(f"no license {resource}", code="license_not_found")
-        data: dict[str, Any] = {
-            "identifier": row.identifier,
-            "status": row.status,
-            "metadata": json.loads(row.metadata_json),
-            "valid_until": row.valid_until,
-        }
-        if item in ("license", "license.holder_id"):
-            data["holder_id"] = self._holder(row)[1]
-        return data
+        return located.read(item)
 
 
-__all__ = ["ItemProvider", "LicenseProvider", "SubjectRef"]
+__all__ = ["ItemProvider", "LicenseProvider", "Located", "SubjectRef"]

@@ -12,14 +12,23 @@ from __future__ import annotations
 import base64
 import json
 import os
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chain.primitives import Hash32
+from registry.auth import verify_signed_request
 from registry.authorizations.access import Attempt, Decision
 from registry.authorizations.check_trail import subject_checks
 from registry.authorizations.gateway import (
@@ -30,7 +39,7 @@ from registry.authorizations.gateway import (
 )
 from registry.authorizations.page import PAGE_SIZE, render_tracker_page
 from registry.authorizations.paging import DEFAULT_LIMIT, AfterQuery, LimitQuery
-from registry.authorizations.providers import ItemProvider
+from registry.authorizations.providers import ItemProvider, Located
 from registry.authorizations.repair_trail import subject_repairs
 from registry.authorizations.schemas import CheckList, DataAnswer, DataRead
 from registry.authorizations.service import DATA_ROLE, IDENTITY_ROLE, SUBJECT_ROLE, revoke
@@ -42,9 +51,8 @@ from registry.authorizations.tracker import (
     subject_index_of_authorization,
     visible_authorizations,
 )
-from registry.deps import ClientDep
+from registry.deps import ClientDep, get_state
 from registry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, error_body
-from registry.models import Client
 from registry.threads import run_blocking
 
 router = APIRouter(tags=["data gateway"], lifespan=gateway_lifespan)
@@ -75,25 +83,57 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _decide(
-    payload: DataRead, client: Client, request: Request
-) -> tuple[ItemProvider, str, Decision]:
-    """Decide and log one read (see :func:`read`): the provider serving it, the item it
-    was decided under, and the decision with its receipt."""
-    if DATA_ROLE not in client.roles:
-        raise Forbidden(f"client {client.id} may not read shared data")
+@dataclass(frozen=True)
+class _Read:
+    """One read decided and logged."""
+
+    payload: DataRead
+    provider: ItemProvider
+    item: str
+    """The item it was decided and logged under."""
+    decision: Decision
+    located: Located | None
+    """The resource as read to decide (None: its provider reads it again to serve it)."""
+
+
+async def _decide(request: Request) -> _Read:
+    """Authenticate, parse, decide and log one read (see :func:`read`).
+
+    Taken as the request is rather than through FastAPI's parameter and dependency
+    machinery (as ``/v1/verify`` does): the signature is checked, the body parsed with the
+    same model (same 422, nothing stored), and the nonce is spent in the access writer's
+    transaction together with the entry that logs the read (one write per group, not two)."""
+    state = await get_state(request)
+    signed = await verify_signed_request(request, state.clients, state.settings)
+    body = await request.body()
+    try:
+        payload = DataRead.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    client = signed.client
     gateway = get_gateway(request)
     provider = gateway.provider_for(payload.item)
-    if provider is None:
+    if DATA_ROLE not in client.roles or provider is None:
+        # Refused by the route itself: the nonce is spent all the same (replaying gets 401).
+        await state.intake.spend_nonce(signed.nonce)
+        if DATA_ROLE not in client.roles:
+            raise Forbidden(f"client {client.id} may not read shared data")
         raise InvalidInput(f"no data is served for item {payload.item!r}", code="item_not_served")
+    locate_once = getattr(provider, "locate", None)
 
-    def locate() -> tuple[Hash32 | None, str]:
+    def locate() -> tuple[Hash32 | None, str, Located | None]:
+        if locate_once is not None:
+            located: Located | None = locate_once(payload.resource)
+            commitment = gateway.commitment_of(
+                payload.authorization_id, None if located is None else located.subject
+            )
+            return commitment, gateway.item_of(provider, payload.item, payload.resource), located
         commitment = gateway.resource_commitment(
             provider, payload.authorization_id, payload.resource
         )
-        return commitment, gateway.item_of(provider, payload.item, payload.resource)
+        return commitment, gateway.item_of(provider, payload.item, payload.resource), None
 
-    commitment, item = await run_blocking(locate)
+    commitment, item, located = await run_blocking(locate)
     decision = await gateway.writer.decide(
         Attempt(
             authorization_id=payload.authorization_id,
@@ -103,10 +143,11 @@ async def _decide(
             item=item,
             purpose=payload.purpose,
             resource_hash=resource_hash(payload.resource),
-            request=request_facts(request, await request.body()),
+            request=request_facts(request, body),
+            nonce=signed.nonce,
         )
     )
-    return provider, item, decision
+    return _Read(payload, provider, item, decision, located)
 
 
 def _refusal(decision: Decision) -> JSONResponse:
@@ -120,12 +161,19 @@ def _refusal(decision: Decision) -> JSONResponse:
     )
 
 
+_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": DataRead.model_json_schema()}},
+}
+
+
 @router.post(
     "/v1/data/read",
     response_model=DataAnswer,
     responses={**_ERRORS, 422: {"description": "malformed, or no provider serves the item"}},
+    openapi_extra={"requestBody": _BODY},
 )
-async def read(payload: DataRead, client: ClientDep, request: Request) -> Any:
+async def read(request: Request) -> Any:
     """Read one item of one resource (a license identifier, say) under an authorization.
     The gateway checks, in order: the caller is the recipient; the subject matches; the
     item is in scope; the purpose matches; the window is live; not revoked; uses remain.
@@ -133,11 +181,16 @@ async def read(payload: DataRead, client: ClientDep, request: Request) -> Any:
     error code and the receipt in the details. Where the resource belongs to a narrower
     item than the one asked for (an archive package's class), the read is decided and
     logged under that item."""
-    provider, item, decision = await _decide(payload, client, request)
-    if not decision.allowed:
-        return _refusal(decision)
-    data = await run_blocking(provider.read, payload.resource, item)
-    return DataAnswer(data=data, receipt=decision.receipt.to_sdk_json())
+    done = await _decide(request)
+    if not done.decision.allowed:
+        return _refusal(done.decision)
+    if done.located is not None:
+        data = done.located.read(done.item)
+    else:
+        data = await run_blocking(done.provider.read, done.payload.resource, done.item)
+    answer = DataAnswer(data=data, receipt=done.decision.receipt.to_sdk_json())
+    # Built here: serialized as it is, not validated a second time.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post(
@@ -148,17 +201,19 @@ async def read(payload: DataRead, client: ClientDep, request: Request) -> Any:
         404: {"description": "no such file"},
         422: {"description": "malformed, or the item's data has no files"},
     },
+    openapi_extra={"requestBody": _BODY},
 )
-async def read_file(payload: DataRead, client: ClientDep, request: Request) -> Any:
+async def read_file(request: Request) -> Any:
     """Read one file of an archive package (``resource``: ``<package id>/<path>``) under
     an authorization, decided and logged as :func:`read` is. Allowed: the content,
     streamed in chunks, with the file's SM3 (``X-Lianxin-Content-SM3``) and the signed
     receipt (``X-Lianxin-Receipt``: base64url of its JSON). Refused: 403 as for
     :func:`read`."""
-    provider, _item, decision = await _decide(payload, client, request)
+    done = await _decide(request)
+    payload, decision = done.payload, done.decision
     if not decision.allowed:
         return _refusal(decision)
-    open_file = getattr(provider, "open_file", None)
+    open_file = getattr(done.provider, "open_file", None)
     if open_file is None:
         raise InvalidInput(f"item {payload.item!r} has no files", code="item_not_served")
     location, file = await run_blocking(open_file, payload.resource)
