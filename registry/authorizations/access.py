@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -76,6 +76,13 @@ class Attempt:
     """The department's signed request."""
     nonce: NonceClaim | None = None
     """The request's nonce, spent in the transaction that logs it (None: spent already)."""
+    locate: Callable[[], tuple[Hash32 | None, Any]] | None = None
+    """Where the subject commitment is found in the writer instead (then
+    ``subject_commitment`` is ignored): the commitment and the resource as read (handed
+    back in the decision). Called once per group for attempts of the same ``locate_key``
+    and authorization, so a group of reads of one resource reads it once."""
+    locate_key: str = ""
+    """What ``locate`` reads (the provider and resource)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class Decision:
     """``allowed``, a refusal rule, or ``unknown_authorization``."""
     receipt: ReceiptPublic
     """The signed entry."""
+    located: Any = field(default=None, compare=False)
+    """The resource as the attempt's ``locate`` read it (None without one)."""
 
     @property
     def allowed(self) -> bool:
@@ -100,6 +109,16 @@ class _Group:
         self.session = session
         self.authorizations: dict[str, AuthorizationRow | None] = {}
         self.streams: dict[str, AccessStream] = {}
+        self.located: dict[tuple[str, str], tuple[Hash32 | None, Any]] = {}
+
+    def locate(self, attempt: Attempt) -> tuple[Hash32 | None, Any]:
+        if attempt.locate is None:
+            return attempt.subject_commitment, None
+        key = (attempt.authorization_id, attempt.locate_key)
+        found = self.located.get(key)
+        if found is None:
+            found = self.located[key] = attempt.locate()
+        return found
 
     def authorization(self, authorization_id: str) -> AuthorizationRow | None:
         if authorization_id not in self.authorizations:
@@ -204,6 +223,7 @@ class AccessWriter:
                             "expires_at": claim.expires_at,
                         }
                     )
+                commitment, located = group.locate(attempt)
                 now = sharing.now()
                 row = group.authorization(attempt.authorization_id)
                 disclose_after: int | None = None
@@ -216,7 +236,7 @@ class AccessWriter:
                         AuthorizationState(terms, row.revoked_at, row.uses_made),
                         AccessRequest(
                             caller=attempt.caller_uscc,
-                            subject_commitment=attempt.subject_commitment or Hash32(bytes(32)),
+                            subject_commitment=commitment or Hash32(bytes(32)),
                             item=attempt.item,
                             purpose=attempt.purpose,
                         ),
@@ -241,7 +261,7 @@ class AccessWriter:
                     disclose_after=disclose_after,
                 )
                 digest = access_entry_hash(entry)
-                pending.append((entry, digest, outcome, row, attempt, stream.length, now))
+                pending.append((entry, digest, outcome, located))
                 log_rows.append(
                     {
                         "stream": attempt.authorization_id,
@@ -268,7 +288,7 @@ class AccessWriter:
                 else []
             )
             decisions: list[Decision] = []
-            for (entry, digest, outcome, *_), log_row, signed in zip(
+            for (entry, digest, outcome, located), log_row, signed in zip(
                 pending, log_rows, signed_rows, strict=True
             ):
                 record_rows.append(signed.values)
@@ -290,6 +310,7 @@ class AccessWriter:
                             registry_proof=None if signed.proof is None else signed.proof.hex(),
                             chain_id=chain_id,
                         ),
+                        located,
                     )
                 )
             session.flush()

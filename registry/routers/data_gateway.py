@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -120,20 +121,25 @@ async def _decide(request: Request) -> _Read:
             raise Forbidden(f"client {client.id} may not read shared data")
         raise InvalidInput(f"no data is served for item {payload.item!r}", code="item_not_served")
     locate_once = getattr(provider, "locate", None)
-
-    def locate() -> tuple[Hash32 | None, str, Located | None]:
-        if locate_once is not None:
+    locate: Callable[[], tuple[Hash32 | None, Located | None]] | None = None
+    if locate_once is not None:
+        # Read in the access writer's group, once for every read of the same resource
+        # under the same authorization there, and served from what was read.
+        def located_once() -> tuple[Hash32 | None, Located | None]:
             located: Located | None = locate_once(payload.resource)
-            commitment = gateway.commitment_of(
-                payload.authorization_id, None if located is None else located.subject
-            )
-            return commitment, gateway.item_of(provider, payload.item, payload.resource), located
-        commitment = gateway.resource_commitment(
-            provider, payload.authorization_id, payload.resource
-        )
-        return commitment, gateway.item_of(provider, payload.item, payload.resource), None
+            subject = None if located is None else located.subject
+            return gateway.commitment_of(payload.authorization_id, subject), located
 
-    commitment, item, located = await run_blocking(locate)
+        locate, commitment, item = located_once, None, payload.item
+    else:
+
+        def find() -> tuple[Hash32 | None, str]:
+            found = gateway.resource_commitment(
+                provider, payload.authorization_id, payload.resource
+            )
+            return found, gateway.item_of(provider, payload.item, payload.resource)
+
+        commitment, item = await run_blocking(find)
     decision = await gateway.writer.decide(
         Attempt(
             authorization_id=payload.authorization_id,
@@ -145,9 +151,11 @@ async def _decide(request: Request) -> _Read:
             resource_hash=resource_hash(payload.resource),
             request=request_facts(request, body),
             nonce=signed.nonce,
+            locate=locate,
+            locate_key=f"{provider.root}\x00{payload.resource}",
         )
     )
-    return _Read(payload, provider, item, decision, located)
+    return _Read(payload, provider, item, decision, decision.located)
 
 
 def _refusal(decision: Decision) -> JSONResponse:
