@@ -47,6 +47,12 @@ def text_field_hash(name: str, value: str | None, salt: bytes) -> Hash32:
 _FIELD_HASH_START = hashlib.new("sm3", FIELD_HASH_PREFIX)
 """An SM3 context fed :data:`FIELD_HASH_PREFIX`, copied for each field hash."""
 
+_STRING_HEADS = [bytes((0x80 + size,)) for size in range(56)]
+"""The RLP header of a byte string of each length up to 55."""
+
+_LIST_HEADS = [bytes((0xC0 + size,)) for size in range(56)]
+"""The RLP header of a list of each payload length up to 55."""
+
 _NAME_RLP: dict[str, bytes] = {}
 """Field name → RLP of its UTF-8 (the few names of the layouts; bounded below)."""
 
@@ -91,10 +97,13 @@ def text_field_hashes(
             tail = b"\x84null"
         else:
             encoded = _encode_string(value).encode()
-            tail = _prefixed(len(encoded), 0x80) + encoded
+            size = len(encoded)
+            tail = (_STRING_HEADS[size] if size < 56 else _prefixed(size, 0x80)) + encoded
         payload = head + _name_rlp(name) + tail
+        size = len(payload)
         context = _FIELD_HASH_START.copy()
-        context.update(_prefixed(len(payload), 0xC0) + payload)
+        context.update(_LIST_HEADS[size] if size < 56 else _prefixed(size, 0xC0))
+        context.update(payload)
         hashes[name] = Hash32(context.digest())
     return hashes
 
