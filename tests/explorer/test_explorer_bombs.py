@@ -396,7 +396,7 @@ def _paths(client: TestClient, fill: str) -> list[tuple[str, str]]:
         path = route.path
         for name in route.param_convertors:
             path = path.replace("{" + name + "}", fill)
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             found.append((method, path))
     return found
 

@@ -16,7 +16,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -146,7 +146,7 @@ def test_an_index_behind_the_anchoring_shows_nothing_as_proven(
 
 
 @pytest.fixture(scope="module")
-def answers(scene: RegistryScene) -> tuple[dict, dict]:  # type: ignore[type-arg]
+def answers(scene: RegistryScene) -> tuple[dict[str, Any], dict[str, Any]]:
     feed = scene.feed()
     try:
         return feed.credit_history(AUTHORITY_USCC, DECISION), feed.archive_history(ARCHIVAL_CODE)
@@ -154,7 +154,7 @@ def answers(scene: RegistryScene) -> tuple[dict, dict]:  # type: ignore[type-arg
         feed.close()
 
 
-def _credit_verdicts(indexed: str, answer: dict, chain_id: int) -> list[str]:  # type: ignore[type-arg]
+def _credit_verdicts(indexed: str, answer: dict[str, Any], chain_id: int) -> list[str]:
     store = Store.open(indexed)
     try:
         with store.read() as c:
@@ -183,9 +183,9 @@ DOCTORINGS = {
 @pytest.mark.parametrize("doctored", sorted(DOCTORINGS))
 def test_a_doctored_credit_event_is_refused_and_the_others_stay_proven(
     doctored: str,
-    answers: tuple[dict, dict],
+    answers: tuple[dict[str, Any], dict[str, Any]],
     indexed: str,
-    scene: RegistryScene,  # type: ignore[type-arg]
+    scene: RegistryScene,
 ) -> None:
     answer = copy.deepcopy(answers[0])
     DOCTORINGS[doctored](answer["events"][1]["record"])
@@ -195,9 +195,9 @@ def test_a_doctored_credit_event_is_refused_and_the_others_stay_proven(
 
 
 def test_a_registry_account_that_differs_from_the_leaf_is_refused(
-    answers: tuple[dict, dict],
+    answers: tuple[dict[str, Any], dict[str, Any]],
     indexed: str,
-    scene: RegistryScene,  # type: ignore[type-arg]
+    scene: RegistryScene,
 ) -> None:
     for field, value in (("kind", "repair"), ("version", 9), ("changedFields", ["name"])):
         answer = copy.deepcopy(answers[0])
@@ -209,9 +209,9 @@ def test_a_registry_account_that_differs_from_the_leaf_is_refused(
 
 
 def test_a_doctored_custody_event_breaks_its_link_and_is_refused(
-    answers: tuple[dict, dict],
+    answers: tuple[dict[str, Any], dict[str, Any]],
     indexed: str,
-    scene: RegistryScene,  # type: ignore[type-arg]
+    scene: RegistryScene,
 ) -> None:
     answer = copy.deepcopy(answers[1])
     answer["events"][1]["event"]["outcome"] = "failure"
@@ -235,7 +235,7 @@ def _export(auditor: TestClient, url: str) -> bytes:
     answer = auditor.get(url)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/zip"
-    return answer.content
+    return bytes(answer.content)
 
 
 @pytest.mark.parametrize("page", ["credit", "archive"])
@@ -278,11 +278,12 @@ def test_a_doctored_leaf_in_an_export_is_refused(auditor: TestClient) -> None:
         _export(auditor, "/evidence/credit?" + urlencode({"decision": DECISION}))
     )
     assert verify_trail_leaves(evidence) == 3
-    for doctor in (
+    doctors: tuple[Callable[[Any], None], ...] = (
         lambda leaf: leaf["record"]["batch"].__setitem__("siblings", "ab" * 64),
         lambda leaf: leaf["record"].__setitem__("digest", "00" * 32),
         lambda leaf: leaf.__setitem__("metadataSalt", "11" * 16),
-    ):
+    )
+    for doctor in doctors:
         events = copy.deepcopy([dict(e) for e in evidence.events])
         doctor(events[0]["leaves"][0])
         doctored = Evidence(
@@ -355,7 +356,7 @@ def test_no_change_to_the_registry_answer_makes_a_false_fact_proven(
     page: str,
     position: int,
     replacement: Any,
-    answers: tuple[dict, dict],  # type: ignore[type-arg]
+    answers: tuple[dict[str, Any], dict[str, Any]],
     indexed: str,
     scene: RegistryScene,
 ) -> None:
