@@ -195,8 +195,10 @@ def run_rolling_upgrade(
         nodes.append(figures)
     rolled = max(net.head(i) for i in range(consensus_net.VALIDATORS))
     load.finish()
-    # Transactions sent before the stop was asked for land after ``rolled``: look that far.
-    last = max(net.head(i) for i in range(consensus_net.VALIDATORS))
+    # Transactions sent before the stop was asked for land after ``rolled``: look that far,
+    # once node 0 (which answers the reads below) holds the last block a receipt named.
+    last = max([rolled, *(h for h in load.sent.values() if h is not None)])
+    _wait("node-0 at the last receipt's block", lambda: net.head(0) >= last)
     client = peers.RpcClient(net.port(0), timeout=10)
     stamps = {}
     found: dict[str, int] = {}

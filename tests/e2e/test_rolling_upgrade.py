@@ -305,7 +305,13 @@ def test_rolling_upgrade_under_load_with_a_parameter_change(net: Net) -> None:
 
     load.finish()
     assert not load.failures, load.failures
-    # Every transaction sent is in exactly one block, the one its receipt names.
+    assert all(s.block is not None for s in load.sent)
+    # Every transaction sent is in exactly one block, the one its receipt names. A receipt
+    # came from whichever node answered: wait until every node holds the last such block.
+    highest = max(s.block for s in load.sent if s.block is not None)
+    wait_until(
+        "every node at the load's last block", lambda: min(map(net.head, everyone)) >= highest
+    )
     last = assert_agreement(net, everyone)
     first_sent = min(s.block for s in load.sent if s.block is not None)
     found: dict[str, list[int]] = {}
