@@ -99,6 +99,22 @@ class UploadTooLarge(ArchiveRefused):
     """413 ``payload_too_large``: the bag is larger than the archive's upload cap."""
 
 
+UPLOAD_USED_UP = "upload_not_found"
+"""The code of an ingest or migration naming an upload that is gone: used up (by an attempt
+whose answer was lost, say), expired, or never made."""
+
+
+def stored_already(
+    package: Package, version: int, root: str, report: dict[str, Any]
+) -> StoredVersion | None:
+    """The version an earlier attempt stored, if ``package`` holds ``version`` with
+    ``root`` (its events are then the package's whole custody history)."""
+    found = next((v for v in package.versions if v.version == version and v.root == root), None)
+    if found is None:
+        return None
+    return StoredVersion(package.package_id, version, root, report, package.events, found.lineage)
+
+
 def archive_error(answer: Answer) -> RegistryError:
     """The typed error of an error answer of the archive API."""
     plain = registry_error(answer)
@@ -489,6 +505,7 @@ __all__ = [
     "ARCHIVES_PATH",
     "CONTENT_SM3_HEADER",
     "UPLOAD_PATH",
+    "UPLOAD_USED_UP",
     "ArchiveHealth",
     "ArchiveRefused",
     "BagRejected",
@@ -522,4 +539,5 @@ __all__ = [
     "report_pdf_request",
     "search_call",
     "settle",
+    "stored_already",
 ]

@@ -1,4 +1,5 @@
-"""``ArchiveClient`` and ``AsyncArchiveClient``: the registry's e-archive API
+"""``ArchiveClient`` (``AsyncArchiveClient`` in :mod:`sdk.archive_client_async`): the
+registry's e-archive API
 (``/v1/archives``) on the trust clients' request core (:mod:`sdk.trust_core`: every request
 signed by the department's key, retried with the same bytes, typed errors).
 
@@ -22,24 +23,27 @@ cannot be read here raises BagNotReadable before anything is sent."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from chain.commit import ValidatorSet
+from chain.crypto import PrivateKey
 from sdk.archive_bundle import DipVerdict, verify_dip
 from sdk.archive_calls import (
+    UPLOAD_USED_UP,
     ArchiveHealth,
+    BagRejected,
     Package,
+    PackageNotFound,
     Progress,
     StoredVersion,
     StreamedBody,
@@ -60,6 +64,7 @@ from sdk.archive_calls import (
     require_roots,
     search_call,
     settle,
+    stored_already,
 )
 from sdk.archive_entries import (
     BagContents,
@@ -70,7 +75,6 @@ from sdk.archive_entries import (
     sign_entries,
 )
 from sdk.trust import TrustClient
-from sdk.trust_async import AsyncTrustClient
 from sdk.trust_core import Answer, Attempt, Call, Exchange, RegistryRequest
 
 _T = TypeVar("_T")
@@ -96,21 +100,24 @@ def sendable(bag: Path) -> Iterator[Path]:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _records_for(
-    client: TrustClient | AsyncTrustClient, contents: BagContents, chain_id: int, version: int
+def records_for(
+    key: PrivateKey, contents: BagContents, chain_id: int, version: int
 ) -> dict[str, Any]:
+    """The department's signed records of ``contents`` as ``version`` of its package."""
     entries = [(entry.path, entry.sm3) for entry in contents.entries]
-    return sign_entries(client._key, chain_id, contents.package_id, version, entries)
+    return sign_entries(key, chain_id, contents.package_id, version, entries)
 
 
-def _check_migrated(contents: BagContents, package_id: str) -> None:
+def check_migrated(contents: BagContents, package_id: str) -> None:
+    """Raise BagNotReadable unless the migrated bag describes ``package_id``."""
     if contents.package_id != package_id:
         raise BagNotReadable(
             f"the migrated bag describes package {contents.package_id}, not {package_id}"
         )
 
 
-def _answer(response: httpx.Response, body: bytes) -> Answer:
+def response_answer(response: httpx.Response, body: bytes) -> Answer:
+    """``response`` as the request core's Answer, with ``body``."""
     return Answer(response.status_code, response.reason_phrase, body)
 
 
@@ -169,7 +176,7 @@ class ArchiveClient(TrustClient):
             )
         except httpx.TransportError as exc:
             return exc
-        return _answer(response, response.content)
+        return response_answer(response, response.content)
 
     def ingest(self, bag: Path, *, progress: Progress | None = None) -> StoredVersion:
         """Ingest ``bag`` (a directory, zip or tar) as version 1 of its package: its
@@ -177,9 +184,30 @@ class ArchiveClient(TrustClient):
         sending, IngestRefused (422 with the 四性 report), BagRejected, UploadTooLarge."""
         bag = Path(bag)
         contents = read_bag_contents(bag)
-        records = _records_for(self, contents, self._signing(), 1)
+        records = records_for(self._key, contents, self._signing(), 1)
         upload = self.upload(bag, progress=progress)
-        return self._archive(ingest_call(upload.upload_id, records))
+        try:
+            return self._archive(ingest_call(upload.upload_id, records))
+        except BagRejected as error:
+            return self._stored_by_a_lost_attempt(error, contents.package_id, 1, contents.root)
+
+    def _stored_by_a_lost_attempt(
+        self, error: BagRejected, package_id: str, version: int, root: str
+    ) -> StoredVersion:
+        """An ingest or migration retried after its answer was lost finds its upload used
+        up: the version that attempt stored, if it is there; else ``error``."""
+        if error.code != UPLOAD_USED_UP:
+            raise error
+        try:
+            package = self.package(package_id)
+        except PackageNotFound:
+            raise error from None
+        stored = None
+        if any(v.version == version and v.root == root for v in package.versions):
+            stored = stored_already(package, version, root, self.report(package_id, version))
+        if stored is None:
+            raise error
+        return stored
 
     def migrate(
         self,
@@ -196,9 +224,9 @@ class ArchiveClient(TrustClient):
         Raises NotPackageOwner (403), IngestRefused (422), PackageConflict (409)."""
         bag = Path(bag)
         contents = read_bag_contents(bag)
-        _check_migrated(contents, package_id)
+        check_migrated(contents, package_id)
         version = self.package(package_id).latest.version + 1
-        records = _records_for(self, contents, self._signing(), version)
+        records = records_for(self._key, contents, self._signing(), version)
         upload = self.upload(bag, progress=progress)
         call = migration_call(
             package_id,
@@ -208,7 +236,10 @@ class ArchiveClient(TrustClient):
             tool_version=tool_version,
             parameters=parameters or {},
         )
-        return self._archive(call)
+        try:
+            return self._archive(call)
+        except BagRejected as error:
+            return self._stored_by_a_lost_attempt(error, package_id, version, contents.root)
 
     def dispose(
         self,
@@ -278,11 +309,11 @@ class ArchiveClient(TrustClient):
                     request.method, request.path, content=request.body, headers=attempt.headers
                 ) as response:
                     if response.status_code >= 300:
-                        return _answer(response, response.read())
+                        return response_answer(response, response.read())
                     with target.open("wb") as out:
                         for block in response.iter_bytes(DOWNLOAD_BLOCK):
                             out.write(block)
-                    return _answer(response, b"null")
+                    return response_answer(response, b"null")
             except httpx.TransportError as exc:
                 return exc
 
@@ -296,177 +327,10 @@ class ArchiveClient(TrustClient):
         return verify_dip(Path(path), validator_set, chain_id=chain_id, notary=notary)
 
 
-class AsyncArchiveClient(AsyncTrustClient):
-    """The same client on ``httpx.AsyncClient``: the bag is read and hashed, and the
-    upload read from disk, in worker threads, so the event loop never waits on them."""
-
-    async def __aenter__(self) -> AsyncArchiveClient:
-        return self
-
-    async def _attempts(
-        self, exchange: Exchange[Any], send: Callable[[Attempt], Awaitable[Answer | Exception]]
-    ) -> Answer | None:
-        last: Answer | None = None
-        while (attempt := exchange.next_attempt()) is not None:
-            outcome = await send(attempt)
-            if isinstance(outcome, Answer):
-                last = outcome
-            exchange.receive(outcome)
-        return last
-
-    async def _settled(
-        self, exchange: Exchange[_T], send: Callable[[Attempt], Awaitable[Answer | Exception]]
-    ) -> _T:
-        result: _T = settle(exchange, await self._attempts(exchange, send))
-        return result
-
-    async def _archive(self, call: Call[_T]) -> _T:
-        return await self._settled(self._exchange(call), self._send)
-
-    async def upload(self, bag: Path, *, progress: Progress | None = None) -> Upload:
-        """As :meth:`ArchiveClient.upload`."""
-        with sendable(Path(bag)) as file:
-            body = await asyncio.to_thread(StreamedBody.of, file)
-            exchange = StreamedExchange(
-                body,
-                client_id=self.client_id,
-                key=self._key,
-                retries=self.retries,
-                backoff=self.backoff,
-            )
-
-            async def send(attempt: Attempt) -> Answer | Exception:
-                return await self._stream(attempt, body, progress)
-
-            return await self._settled(exchange, send)
-
-    async def _stream(
-        self, attempt: Attempt, body: StreamedBody, progress: Progress | None
-    ) -> Answer | httpx.TransportError:
-        if attempt.delay:
-            await asyncio.sleep(attempt.delay)
-
-        async def blocks() -> AsyncIterator[bytes]:
-            source = body.blocks(progress)
-            while (block := await asyncio.to_thread(next, source, None)) is not None:
-                yield block
-
-        try:
-            response = await self._http.post(
-                attempt.request.path, content=blocks(), headers=attempt.headers
-            )
-        except httpx.TransportError as exc:
-            return exc
-        return _answer(response, response.content)
-
-    async def ingest(self, bag: Path, *, progress: Progress | None = None) -> StoredVersion:
-        """As :meth:`ArchiveClient.ingest`."""
-        bag = Path(bag)
-        contents = await asyncio.to_thread(read_bag_contents, bag)
-        records = _records_for(self, contents, await self._signing_chain_id(), 1)
-        upload = await self.upload(bag, progress=progress)
-        return await self._archive(ingest_call(upload.upload_id, records))
-
-    async def migrate(
-        self,
-        package_id: str,
-        bag: Path,
-        *,
-        tool: str,
-        tool_version: str,
-        parameters: Mapping[str, str | int | bool] | None = None,
-        progress: Progress | None = None,
-    ) -> StoredVersion:
-        """As :meth:`ArchiveClient.migrate`."""
-        bag = Path(bag)
-        contents = await asyncio.to_thread(read_bag_contents, bag)
-        _check_migrated(contents, package_id)
-        version = (await self.package(package_id)).latest.version + 1
-        records = _records_for(self, contents, await self._signing_chain_id(), version)
-        upload = await self.upload(bag, progress=progress)
-        call = migration_call(
-            package_id,
-            upload.upload_id,
-            records,
-            tool=tool,
-            tool_version=tool_version,
-            parameters=parameters or {},
-        )
-        return await self._archive(call)
-
-    async def dispose(
-        self,
-        package_id: str,
-        *,
-        approval_id: str,
-        approved_by: str,
-        approved_at: datetime.datetime,
-        reason: str,
-    ) -> dict[str, Any]:
-        """As :meth:`ArchiveClient.dispose`."""
-        approval = approval_json(approval_id, approved_by, approved_at, reason)
-        roots = destroyed_roots(await self.package(package_id))
-        require_roots(roots)
-        chain_id = await self._signing_chain_id()
-        records = sign_disposal(self._key, chain_id, package_id, approval, roots)
-        return await self._archive(disposal_call(package_id, approval, records))
-
-    async def package(self, package_id: str) -> Package:
-        """As :meth:`ArchiveClient.package`."""
-        return await self._archive(package_call(package_id))
-
-    async def custody(self, package_id: str) -> list[dict[str, Any]]:
-        """As :meth:`ArchiveClient.custody`."""
-        return (await self.package(package_id)).events
-
-    async def report(self, package_id: str, version: int | None = None) -> dict[str, Any]:
-        """As :meth:`ArchiveClient.report`."""
-        check_version(version)
-        return await self._archive(report_call(package_id, version))
-
-    async def report_pdf(self, package_id: str, version: int | None = None) -> bytes:
-        """As :meth:`ArchiveClient.report_pdf`."""
-        check_version(version)
-        exchange = self._exchange(Call(report_pdf_request(package_id, version), bytes))
-        return raw_body(exchange, await self._attempts(exchange, self._send))
-
-    async def search(self, **criteria: Any) -> list[dict[str, Any]]:
-        """As :meth:`ArchiveClient.search`."""
-        return await self._archive(search_call(**criteria))
-
-    async def health(self) -> ArchiveHealth:
-        """As :meth:`ArchiveClient.health`."""
-        return await self._archive(health_call())
-
-    async def export_dip(
-        self, package_id: str, target: Path, *, purpose: str, version: int | None = None
-    ) -> Path:
-        """As :meth:`ArchiveClient.export_dip`."""
-        check_version(version)
-        request = dip_request(package_id, purpose, version)
-        target = Path(target)
-        exchange = self._exchange(Call(request, lambda _value: target))
-
-        async def send(attempt: Attempt) -> Answer | Exception:
-            if attempt.delay:
-                await asyncio.sleep(attempt.delay)
-            try:
-                async with self._http.stream(
-                    request.method, request.path, content=request.body, headers=attempt.headers
-                ) as response:
-                    if response.status_code >= 300:
-                        return _answer(response, await response.aread())
-                    with target.open("wb") as out:
-                        async for block in response.aiter_bytes(DOWNLOAD_BLOCK):
-                            await asyncio.to_thread(out.write, block)
-                    return _answer(response, b"null")
-            except httpx.TransportError as exc:
-                return exc
-
-        return await self._settled(exchange, send)
-
-    verify_dip = staticmethod(ArchiveClient.verify_dip)
-    """As :meth:`ArchiveClient.verify_dip` (offline, no I/O but the file)."""
-
-
-__all__ = ["ArchiveClient", "AsyncArchiveClient", "sendable"]
+__all__ = [
+    "ArchiveClient",
+    "check_migrated",
+    "records_for",
+    "response_answer",
+    "sendable",
+]

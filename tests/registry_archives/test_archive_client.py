@@ -46,7 +46,8 @@ from sdk.archive_calls import (
     RetentionPermanent,
     UploadTooLarge,
 )
-from sdk.archive_client import ArchiveClient, AsyncArchiveClient
+from sdk.archive_client import ArchiveClient
+from sdk.archive_client_async import AsyncArchiveClient
 from sdk.archive_entries import BagNotReadable, read_bag_contents
 from sdk.chain_reader import ChainReader
 
@@ -430,3 +431,47 @@ def test_a_bag_the_archive_cannot_take_is_rejected_and_nothing_stored(registry: 
             client.ingest(changed)
         assert any("0004.txt" in str(item) for item in refused.value.failed_items)
         assert client.search(archival_code=code) == []
+
+
+class LosesOneAnswer(httpx.HTTPTransport):
+    """Sends every request; the registry's answer to the first ``path`` POST is lost on
+    the way back (a read error after the registry did the work)."""
+
+    def __init__(self, path_end: str) -> None:
+        super().__init__()
+        self.path_end = path_end
+        self.lost = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST" and request.url.path.endswith(self.path_end) and not self.lost:
+            self.lost += 1
+            response.read()
+            response.close()
+            raise httpx.ReadError("connection reset while reading the answer", request=request)
+        return response
+
+
+def test_an_ingest_and_a_migration_whose_answer_was_lost_find_what_they_stored(
+    registry: Registry,
+) -> None:
+    code = "J001-WS·2024-Y-BGS-0801"
+    bag = _bag(registry, "lost-answer", 档号=code)
+    ingest_loses = LosesOneAnswer("/v1/archives/packages")
+    http = httpx.Client(base_url=registry.base, transport=ingest_loses, timeout=120.0)
+    with ArchiveClient(registry.base, registry.owner_id, CLIENT_KEY, http_client=http) as client:
+        stored = client.ingest(bag)
+        assert ingest_loses.lost == 1
+        assert stored.version == 1 and stored.root == read_bag_contents(bag).root
+        assert stored.report["stage"] == "ingest"
+        assert [e["eventType"] for e in stored.events][:2] == ["ingestion", "validation"]
+    files = standard_files()
+    files["0004.txt"] = "关于印发某区档案工作要点的通知（UTF-8）\n".encode()
+    migrated = _bag(registry, "lost-migration", files, 档号=code)
+    migration_loses = LosesOneAnswer("/migrations")
+    http = httpx.Client(base_url=registry.base, transport=migration_loses, timeout=120.0)
+    with ArchiveClient(registry.base, registry.owner_id, CLIENT_KEY, http_client=http) as client:
+        second = client.migrate(stored.package_id, migrated, tool="iconv", tool_version="2.36")
+        assert migration_loses.lost == 1
+        assert second.version == 2 and second.lineage is not None
+        assert [v.version for v in client.package(stored.package_id).versions] == [1, 2]
