@@ -46,6 +46,13 @@ logger = logging.getLogger(__name__)
 SIZE_POLL_S = 0.25
 """How often the batcher looks whether a full batch waits before the interval is over."""
 
+MAX_UNANCHORED_BATCHES = 1
+"""Batches sealed and not yet anchored after which the interval alone seals no more: the
+anchorer drives one transaction at a time, so sealing a small batch every interval while
+it is behind only lengthens its queue (each record then waits for every batch before it,
+seconds each under load). The records wait instead for the batch in flight and go, all
+together, into the next one, sealed as soon as it is anchored."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -104,6 +111,19 @@ def accepted_count(db: Database) -> int:
     with db.session() as session:
         return int(
             session.scalar(select(func.count()).where(Record.status == RecordStatus.ACCEPTED.value))
+            or 0
+        )
+
+
+def unconfirmed_count(db: Database) -> int:
+    """How many sealed batches wait for their anchoring to be confirmed."""
+    with db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Outbox)
+                .where(Outbox.state != OutboxState.CONFIRMED.value)
+            )
             or 0
         )
 
@@ -247,28 +267,55 @@ class Workers:
         self.batch_interval = batch_interval
         self.batch_size = batch_size
         self.wake_anchorer = asyncio.Event()
+        self.anchorer_passed = asyncio.Event()
+        """Set after each pass of the anchorer (a batch may have been anchored)."""
+
+    def _may_seal(self) -> bool:
+        """Whether the batcher seals now: a full batch waits, or fewer than
+        :data:`MAX_UNANCHORED_BATCHES` batches wait for their anchoring."""
+        return (
+            unconfirmed_count(self.db) < MAX_UNANCHORED_BATCHES
+            or accepted_count(self.db) >= self.batch_size
+        )
 
     async def run_batcher(self) -> None:
         """Seal batches forever: every ``batch_interval`` seconds, and as soon as
-        ``batch_size`` records wait (accepted by any process on the database)."""
+        ``batch_size`` records wait (accepted by any process on the database). While the
+        anchorer is behind (see :data:`MAX_UNANCHORED_BATCHES`) only the size seals; the
+        interval's batch is sealed once the anchorer has caught up."""
         while True:
             try:
-                while await asyncio.to_thread(seal_batch, self.db, self.batch_size) is not None:
-                    self.wake_anchorer.set()
-                    if await asyncio.to_thread(accepted_count, self.db) < self.batch_size:
-                        break
+                if await asyncio.to_thread(self._may_seal):
+                    while await asyncio.to_thread(seal_batch, self.db, self.batch_size) is not None:
+                        self.wake_anchorer.set()
+                        if await asyncio.to_thread(accepted_count, self.db) < self.batch_size:
+                            break
             except Exception:
                 logger.exception("sealing a batch failed; retrying")
             await self._until_batch_due()
 
     async def _until_batch_due(self) -> None:
-        """Return once ``batch_interval`` has passed or a full batch waits."""
+        """Return once ``batch_interval`` has passed, a full batch waits, or (a batch
+        having waited for the anchorer) the anchorer finished a pass."""
         deadline = asyncio.get_running_loop().time() + self.batch_interval
+        self.anchorer_passed.clear()
         while True:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 return
-            await asyncio.sleep(min(left, SIZE_POLL_S))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.anchorer_passed.wait(), min(left, SIZE_POLL_S))
+            if self.anchorer_passed.is_set():
+                self.anchorer_passed.clear()
+                try:
+                    due = bool(await asyncio.to_thread(accepted_count, self.db))
+                    due = due and await asyncio.to_thread(self._may_seal)
+                except Exception:
+                    logger.exception("counting waiting records failed")
+                    due = False
+                if due:
+                    return
+                continue
             if left > SIZE_POLL_S:
                 try:
                     if await asyncio.to_thread(accepted_count, self.db) >= self.batch_size:
@@ -292,6 +339,7 @@ class Workers:
                 logger.warning("anchoring paused: %s", exc)
             except Exception:
                 logger.exception("anchoring failed; retrying")
+            self.anchorer_passed.set()
             self.wake_anchorer.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake_anchorer.wait(), timeout=self.batch_interval)
