@@ -105,7 +105,7 @@ def test_credit_and_archive_pages_offline_at_phone_and_laptop_sizes(
         ),
         "archive": (
             "/archive?" + urlencode({"code": ARCHIVAL_CODE}),
-            ("档案包", ARCHIVAL_CODE, "接收入库", "已证明"),
+            ("档案包", ARCHIVAL_CODE, "接收入库", "格式迁移", "固定性审计", "销毁", "已证明"),
         ),
     }
     ARTIFACTS.mkdir(exist_ok=True)

@@ -5,8 +5,9 @@ credit import, correcting it by a second import, stopping its publication, each 
 signed with the department's key through the registry's routes (the SDK's CreditClient);
 a withdrawal left unsigned (so one event is not on chain); and an archive package ingested
 from a real bag (uploaded, signed by the department, custody events signed by the
-registry), migrated to a second version by the department, and audited for fixity by the
-archive's own command. The explorer's own registry client has the verify role only."""
+registry), migrated to a second version by the department, audited for fixity by the
+archive's own command, and disposed of, its retention period over. The explorer's own
+registry client has the verify role only."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ from registry_harness import (  # noqa: E402
     registry_settings,
 )
 
-from archives.submission import sign_bag, upload_headers  # noqa: E402
+from archives.ingest import DisposalApproval  # noqa: E402
+from archives.submission import sign_bag, sign_disposal, upload_headers  # noqa: E402
 from chain.crypto import PrivateKey, sm3  # noqa: E402
 from explorer.registry_feed import RegistryAccess, RegistryFeed  # noqa: E402
 from registry.bootstrap import bootstrap  # noqa: E402
@@ -61,8 +63,10 @@ __all__ = ["ARCHIVAL_CODE", "AUTHORITY_USCC", "DECISION", "RegistryScene", "regi
 
 DECISION = "榕市监罚〔2023〕88号"
 """The 决定书文号 of the penalty the scene publishes."""
-ARCHIVAL_CODE = "J001-WS·2023-Y-BGS-0088"
+ARCHIVAL_CODE = "J001-WS·2010-D10-BGS-0088"
 """The 档号 of the package the scene ingests."""
+PACKAGE_INFO = {"档号": ARCHIVAL_CODE, "形成时间": "2010", "保管期限": "10年"}
+"""Its description: kept ten years from 2010, so its disposal is due."""
 REGISTRY_START_S = 120.0
 ANCHOR_TIMEOUT_S = 180.0
 AUDITOR_KEY = PrivateKey.from_bytes(sm3(b"explorer tests: the explorer's registry client key"))
@@ -206,7 +210,7 @@ def _post(url: str, client_id: str, key: PrivateKey, path: str, payload: Any) ->
 
 def _upload(url: str, client_id: str, work: Path, name: str, files: Any = None) -> tuple[str, Path]:
     """A bag zipped and streamed to the registry's spool: its upload id and the zip."""
-    bag = make_sample_bag(work / name / "bag", files, **{"档号": ARCHIVAL_CODE})
+    bag = make_sample_bag(work / name / "bag", files, **PACKAGE_INFO)
     archive = Path(shutil.make_archive(str(work / name / "bag"), "zip", bag.parent, "bag"))
     headers = upload_headers(CLIENT_KEY, client_id, archive)
     uploaded = httpx.post(
@@ -216,9 +220,9 @@ def _upload(url: str, client_id: str, work: Path, name: str, files: Any = None) 
     return str(uploaded.json()["upload"]), archive
 
 
-def _ingest_and_migrate(url: str, client_id: str, chain_id: int, work: Path) -> None:
+def _ingest_and_migrate(url: str, client_id: str, chain_id: int, work: Path) -> dict[str, Any]:
     """Ingest the package, then migrate one of its files (version 2), both signed by the
-    department."""
+    department; its id and the roots of its versions."""
     upload, archive = _upload(url, client_id, work, "ingest")
     submission = sign_bag(archive, CLIENT_KEY, chain_id, work / "ingest" / "scratch")
     ingested = _post(
@@ -232,7 +236,7 @@ def _ingest_and_migrate(url: str, client_id: str, chain_id: int, work: Path) -> 
     files["0004.txt"] = "关于印发某区档案工作要点的通知（UTF-8）\n".encode()
     upload, archive = _upload(url, client_id, work, "migration", files)
     signed = sign_bag(archive, CLIENT_KEY, chain_id, work / "migration" / "scratch", version=2)
-    _post(
+    migrated = _post(
         url,
         client_id,
         CLIENT_KEY,
@@ -244,6 +248,26 @@ def _ingest_and_migrate(url: str, client_id: str, chain_id: int, work: Path) -> 
             "parameters": {"to": "UTF-8"},
             "records": signed.records,
         },
+    )
+    return {"packageId": ingested["packageId"], "roots": [ingested["root"], migrated["root"]]}
+
+
+def _dispose(url: str, client_id: str, chain_id: int, package: dict[str, Any]) -> None:
+    """Dispose of the package, its retention period over, as the appraisal committee
+    approved and the owning department signed."""
+    approval = DisposalApproval(
+        "鉴销〔2026〕88号",
+        "档案鉴定委员会",
+        datetime.datetime(2026, 5, 20, 9, 0, tzinfo=datetime.UTC),
+        "保管期限届满",
+    ).to_json()
+    records = sign_disposal(CLIENT_KEY, chain_id, package["packageId"], approval, package["roots"])
+    _post(
+        url,
+        client_id,
+        CLIENT_KEY,
+        f"/v1/archives/packages/{package['packageId']}/disposal",
+        {"approval": approval, "records": records},
     )
 
 
@@ -305,8 +329,9 @@ def _make_scene(chain: DevChain, root: Path) -> RegistryScene:
         scene.unsigned_kinds = ("withdraw",)
         with ChainReader(chain.url) as reader:
             chain_id = reader.chain_id()
-        _ingest_and_migrate(url, department.id, chain_id, root / "archive")
+        package = _ingest_and_migrate(url, department.id, chain_id, root / "archive")
         _audit(environment, root)
+        _dispose(url, department.id, chain_id, package)
         deadline = time.monotonic() + ANCHOR_TIMEOUT_S
         while not _all_anchored(feed):
             assert time.monotonic() < deadline, "the registry did not anchor the events"

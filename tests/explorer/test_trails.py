@@ -97,7 +97,7 @@ def test_the_credit_page_proves_each_signed_event_and_not_the_unsigned_one(
     assert "已证明事件: <strong>3</strong> / 4" in answer.text.replace("：", ": ")
 
 
-def test_the_archive_page_proves_both_versions_and_every_custody_event(
+def test_the_archive_page_proves_both_versions_and_every_custody_event_to_disposal(
     auditor: TestClient,
 ) -> None:
     answer = auditor.get(ARCHIVE_URL)
@@ -107,6 +107,7 @@ def test_the_archive_page_proves_both_versions_and_every_custody_event(
     kinds = [kind for kind, _ in rows[2:]]
     assert kinds[0] == "ingestion"
     assert {"virus check", "migration", "fixity check"} <= set(kinds)
+    assert kinds[-1] == "deletion" and answer.text.count("已销毁") == 2
     assert all(verdict == "proven" for _, verdict in rows)
     assert "档案包" in answer.text and "接收入库" in answer.text
 
