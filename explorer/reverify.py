@@ -84,7 +84,7 @@ class _Execution:
             height=header.height,
             timestamp_ms=header.timestamp_ms,
             proposer=header.proposer,
-            gas_limit=self.genesis.block_gas_limit,
+            gas_limit=self.genesis.block_gas_limit_at(header.height),
         )
         try:
             result = execute_block(

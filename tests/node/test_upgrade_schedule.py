@@ -11,16 +11,18 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from node_harness import make_chain, signed_tx
 from test_cli import build_blocks, invoke
 
 from chain.crypto import PrivateKey
-from chain.genesis import Genesis
+from chain.genesis import Genesis, genesis_block
 from chain.primitives import Address
 from chain.types import Transaction
 from chain.upgrades import NO_UPGRADES, ParameterSchedule, Upgrade
+from explorer.reverify import _Execution
 from node.backup import backup_node, restore_node
 from node.chain_dir import ChainDir
 from node.config import load_config
@@ -244,3 +246,36 @@ def test_a_backup_carries_the_adopted_schedule_to_the_restored_node(tmp_path: Pa
     restore_node(backup, fresh)
     assert read_adopted(restored.data_dir / ADOPTED_FILE) == schedule.upgrades
     adopt_schedule(restored.data_dir, schedule, head=5)
+
+
+def test_the_explorers_reexecution_applies_the_schedule_as_verify_chain_does(
+    network: Network,
+) -> None:
+    """The auditors' re-verification runs each block with the limit of its height: a block
+    after the agreed height whose transactions need the new limit re-executes, and without
+    the schedule it fails there, as verify-chain does."""
+    test_verify_chain_applies_the_schedule(network)
+    store = network.proposer.store
+
+    def first_fault(genesis: Genesis) -> tuple[int, str] | None:
+        execution = _Execution(genesis)
+        parent = genesis_block(genesis)[0].header
+        for height in range(1, store.head().height + 1):  # type: ignore[union-attr]
+            block = store.block_by_height(height)
+            assert block is not None
+            fetched = SimpleNamespace(
+                header=block.header,
+                transactions=tuple(block.transactions),
+                receipts=store.receipts(height),
+            )
+            last_commit = store.commit_certificate(height - 1) if height > 1 else None
+            fault = execution.check(fetched, parent, last_commit)  # type: ignore[arg-type]
+            if fault is not None:
+                return height, fault
+            parent = block.header
+        return None
+
+    assert first_fault(network.scheduled) is None
+    without = replace(network.scheduled, upgrades=NO_UPGRADES)
+    fault = first_fault(without)
+    assert fault is not None and fault[0] == AGREED_HEIGHT and "re-execution failed" in fault[1]
