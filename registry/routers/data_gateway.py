@@ -2,7 +2,8 @@
 authorization; every read, allowed or refused, is decided and logged together (signed by
 the registry, hash-chained per authorization, anchored). A refusal is 403 naming the first
 rule that failed, and carries its receipt too. Replaying a signed request is refused by
-the registry's nonce check (401) before anything is read.
+the registry's nonce check (401): the nonce is spent in the transaction that logs the
+read, so nothing is served or logged for a replay.
 
 Also here: the identity provider opening a citizen's tracker session, and the citizen's
 tracker page itself (``/tracker``)."""
