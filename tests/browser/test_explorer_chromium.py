@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -31,57 +30,15 @@ from chain_activity import (
     free_port,
     shared_chain,
 )
+from chromium_harness import ARTIFACTS, CHROMIUM, VIEWPORTS, chromium, png_size
 
 from sdk.account import Sm2Account
 
-CHROMIUM = Path("/usr/bin/chromium")
-VIEWPORTS = ((390, 844), (1280, 800))
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-BROWSER_TIMEOUT_S = 120
 START_SECONDS = 180.0
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (/usr/bin/chromium)"
 )
-
-
-def chromium(url: str, screenshot: Path, profile: Path, viewport: tuple[int, int]) -> str:
-    """Load ``url`` with the network cut; save a screenshot, return the DOM."""
-    width, height = viewport
-    completed = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-            "--proxy-server=http://127.0.0.1:9",
-            f"--user-data-dir={profile}",
-            f"--window-size={width},{height}",
-            f"--screenshot={screenshot}",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=BROWSER_TIMEOUT_S,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 @pytest.fixture(scope="module")

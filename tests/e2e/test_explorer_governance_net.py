@@ -9,14 +9,20 @@ blocks on each side with their names and the power reached."""
 from __future__ import annotations
 
 import re
+import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 from e2e_harness import run_cli
 from fastapi.testclient import TestClient
 from net_harness import Net, free_port_block, wait_until
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
+from chromium_harness import ARTIFACTS, CHROMIUM, VIEWPORTS, chromium, png_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "explorer"))
 
@@ -155,6 +161,32 @@ def test_a_governance_change_on_four_validators_is_shown_from_its_effective_heig
             for signer in signers:
                 assert names[signer] in block, (height, signer)
             assert block.count('class="badge ok"') == len(signers), height
+
+    # The proposal page in a real headless Chromium, offline, at phone and laptop sizes.
+    if CHROMIUM.exists():
+        _in_chromium(create_app(settings), f"/proposal/{proposal}", tmp_path)
+
+
+def _in_chromium(app: object, path: str, tmp_path: Path) -> None:
+    """Serve ``app`` on a loopback port and load ``path`` in Chromium with the network cut:
+    its Chinese title and the voters' names in the DOM, a screenshot of each viewport kept."""
+    port = free_port_block(1)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until("the explorer server to start", lambda: server.started, 60)
+        ARTIFACTS.mkdir(exist_ok=True)
+        for viewport in VIEWPORTS:
+            tag = f"proposal-{viewport[0]}x{viewport[1]}"
+            shot = tmp_path / f"{tag}.png"
+            dom = chromium(f"http://127.0.0.1:{port}{path}", shot, tmp_path / tag, viewport)
+            assert "治理提案" in dom and "全生命周期" in dom, tag
+            assert png_size(shot) == viewport, tag
+            shutil.copy(shot, ARTIFACTS / f"explorer-{tag}.png")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def _set_table(html: str) -> str:
