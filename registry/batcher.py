@@ -53,6 +53,9 @@ it is behind only lengthens its queue (each record then waits for every batch be
 seconds each under load). The records wait instead for the batch in flight and go, all
 together, into the next one, sealed as soon as it is anchored."""
 
+HELD_POLL_S = 0.05
+"""How often a batcher holding its batch for the anchorer looks whether it caught up."""
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -267,8 +270,8 @@ class Workers:
         self.batch_interval = batch_interval
         self.batch_size = batch_size
         self.wake_anchorer = asyncio.Event()
-        self.anchorer_passed = asyncio.Event()
-        """Set after each pass of the anchorer (a batch may have been anchored)."""
+        self._held = False
+        """Whether the last round's sealing was held for the anchorer."""
 
     def _may_seal(self) -> bool:
         """Whether the batcher seals now: a full batch waits, or fewer than
@@ -282,10 +285,11 @@ class Workers:
         """Seal batches forever: every ``batch_interval`` seconds, and as soon as
         ``batch_size`` records wait (accepted by any process on the database). While the
         anchorer is behind (see :data:`MAX_UNANCHORED_BATCHES`) only the size seals; the
-        interval's batch is sealed once the anchorer has caught up."""
+        interval's batch is sealed as soon as the anchorer has caught up."""
         while True:
             try:
-                if await asyncio.to_thread(self._may_seal):
+                self._held = not await asyncio.to_thread(self._may_seal)
+                if not self._held:
                     while await asyncio.to_thread(seal_batch, self.db, self.batch_size) is not None:
                         self.wake_anchorer.set()
                         if await asyncio.to_thread(accepted_count, self.db) < self.batch_size:
@@ -295,37 +299,33 @@ class Workers:
             await self._until_batch_due()
 
     async def _until_batch_due(self) -> None:
-        """Return once ``batch_interval`` has passed, a full batch waits, or (a batch
-        having waited for the anchorer) the anchorer finished a pass."""
-        deadline = asyncio.get_running_loop().time() + self.batch_interval
-        self.anchorer_passed.clear()
+        """Return once ``batch_interval`` has passed or a full batch waits, or — sealing
+        having been held for the anchorer — as soon as it has caught up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.batch_interval
+        next_size_check = loop.time() + SIZE_POLL_S
         while True:
-            left = deadline - asyncio.get_running_loop().time()
+            left = deadline - loop.time()
             if left <= 0:
                 return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.anchorer_passed.wait(), min(left, SIZE_POLL_S))
-            if self.anchorer_passed.is_set():
-                self.anchorer_passed.clear()
-                try:
-                    due = bool(await asyncio.to_thread(accepted_count, self.db))
-                    due = due and await asyncio.to_thread(self._may_seal)
-                except Exception:
-                    logger.exception("counting waiting records failed")
-                    due = False
-                if due:
+            await asyncio.sleep(min(left, HELD_POLL_S if self._held else SIZE_POLL_S))
+            try:
+                if self._held and (
+                    await asyncio.to_thread(unconfirmed_count, self.db) < MAX_UNANCHORED_BATCHES
+                ):
                     return
-                continue
-            if left > SIZE_POLL_S:
-                try:
+                if loop.time() >= next_size_check and deadline - loop.time() > 0:
+                    next_size_check = loop.time() + SIZE_POLL_S
                     if await asyncio.to_thread(accepted_count, self.db) >= self.batch_size:
                         return
-                except Exception:
-                    logger.exception("counting waiting records failed")
+            except Exception:
+                logger.exception("counting waiting records failed")
 
     async def run_anchorer(self) -> None:
         """Drive the outbox forever: anchoring transactions, then record revocations."""
         while True:
+            # Cleared before the pass: a batch sealed during it wakes the next one at once.
+            self.wake_anchorer.clear()
             try:
                 for outbox_id in await asyncio.to_thread(unconfirmed_outbox, self.db):
                     await asyncio.to_thread(
@@ -339,7 +339,5 @@ class Workers:
                 logger.warning("anchoring paused: %s", exc)
             except Exception:
                 logger.exception("anchoring failed; retrying")
-            self.anchorer_passed.set()
-            self.wake_anchorer.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake_anchorer.wait(), timeout=self.batch_interval)
