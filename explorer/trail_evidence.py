@@ -17,16 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from chain.errors import ChainError
-from chain.merkle import MerkleProof, verify_proof
-from chain.primitives import Hash32
 from explorer.decoding import ContractAbi, DecodingError
 from explorer.evidence_export import evidence_item
 from explorer.i18n import CREDIT_KINDS, VERDICTS
 from explorer.node_feed import NodeFeed
-from explorer.trail_proofs import NotProven, _recompute, prove_leaf
+from explorer.trail_proofs import prove_leaf
 from explorer.trails import TrailEvent
 from sdk.evidence import Evidence, EvidenceInvalid, qr_payload, write_evidence_zip
+from sdk.evidence_trails import LeafMismatch, verify_leaves
 from sdk.pdf_report import Document, Heading, KeyValueTable, Paragraph, QRCode, Table, render_pdf
 
 TRAIL_KINDS = {"credit": "信用记录", "archive": "档案包"}
@@ -182,44 +180,14 @@ def trail_export_zip(
 def verify_trail_leaves(evidence: Evidence) -> int:
     """For the evidence of a history (subject kind ``credit`` or ``archive``): check every
     listed leaf against the root its proven receipt's log anchors; the number of leaves.
-    Raises EvidenceInvalid. Run after :func:`sdk.evidence.verify_evidence`, which proves
-    the receipts."""
+    Raises EvidenceInvalid. :func:`sdk.evidence.verify_evidence` runs the same check."""
     if evidence.subject.get("kind") not in TRAIL_KINDS:
         return 0
     receipts = {"0x" + i.transaction.hash.hex(): i.receipt for i in evidence.items}
-    notary = ContractAbi("Notary")
-    checked = 0
-    for event in evidence.events:
-        receipt = receipts.get(str(event.get("txHash")))
-        index = event.get("logIndex")
-        if receipt is None or not isinstance(index, int) or not 0 <= index < len(receipt.logs):
-            raise EvidenceInvalid("a listed anchoring is in no proven receipt")
-        try:
-            decoded = notary.decode_log(receipt.logs[index])
-        except DecodingError as exc:
-            raise EvidenceInvalid(f"the listed log is no Notary event: {exc}") from exc
-        if decoded.name != "BatchAnchored":
-            raise EvidenceInvalid(f"the listed log is {decoded.name}, not BatchAnchored")
-        root = bytes.fromhex(str(decoded.args["root"]).removeprefix("0x"))
-        count = int(decoded.args["leafCount"])
-        leaves = event.get("leaves")
-        if not isinstance(leaves, list) or not leaves:
-            raise EvidenceInvalid("an anchoring lists no leaves")
-        for leaf in leaves:
-            record = leaf.get("record") if isinstance(leaf, dict) else None
-            if not isinstance(record, dict) or not isinstance(record.get("batch"), dict):
-                raise EvidenceInvalid("a leaf has no record with its path")
-            batch = record["batch"]
-            try:
-                commitment = _recompute(record, leaf.get("metadataSalt"))
-                path = MerkleProof.from_siblings(
-                    int(batch["leafIndex"]), count, bytes.fromhex(str(batch["siblings"]))
-                )
-                verify_proof(Hash32(root), commitment, path, leaf_count=count)
-            except (NotProven, KeyError, TypeError, ValueError, ChainError) as exc:
-                raise EvidenceInvalid(f"leaf of {leaf.get('kind')}: {exc}") from exc
-            checked += 1
-    return checked
+    try:
+        return verify_leaves(evidence.events, receipts)
+    except LeafMismatch as exc:
+        raise EvidenceInvalid(str(exc)) from exc
 
 
 __all__ = [

@@ -21,7 +21,6 @@ not indexed yet) is shown as pending, and any failed check as failed, with the r
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +33,7 @@ from contracts.trust import Role
 from explorer import store_schema as t
 from explorer.store import loads_args
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes, root_of_path
-from sdk.commitments import (
-    COMMITMENT_SALT_SIZE,
-    department_record_commitment,
-    record_commitment,
-    salted_metadata_hash,
-)
+from sdk.evidence_trails import LeafMismatch, recompute_leaf
 
 PROVEN = "proven"
 """Every check passed."""
@@ -103,39 +97,10 @@ def _int(value: Any, name: str) -> int:
 
 def _recompute(record: dict[str, Any], metadata_salt: str | None) -> bytes:
     """The leaf from its parts; raises NotProven when it is not the leaf claimed."""
-    commitment = _hex(record.get("commitment"), "commitment", 32)
-    digest = _hex(record.get("digest"), "digest", 32)
-    metadata_hash = _hex(record.get("metadataHash"), "metadataHash", 32)
-    fields = record.get("fieldHashes") or {}
-    if not isinstance(fields, dict):
-        raise NotProven("fieldHashes: not an object")
-    pairs = sorted((str(k), _hex(v, f"field {k}", 32)) for k, v in fields.items())
-    key_hex = record.get("departmentKey")
     try:
-        if key_hex is None:
-            recomputed = record_commitment(
-                str(uuid.UUID(str(record.get("recordId")))), digest, metadata_hash, pairs
-            )
-        else:
-            recomputed = department_record_commitment(
-                _hex(key_hex, "departmentKey", 65), digest, metadata_hash, pairs
-            )
-    except ValueError as exc:
-        raise NotProven(f"the leaf's parts do not make a leaf: {exc}") from exc
-    if bytes(recomputed) != commitment:
-        raise NotProven("the leaf is not the commitment of its digest, metadata and key")
-    if metadata_salt is not None:
-        metadata = record.get("metadata")
-        if not isinstance(metadata, dict):
-            raise NotProven("metadata: not an object")
-        salt = _hex(metadata_salt, "metadataSalt", COMMITMENT_SALT_SIZE)
-        try:
-            salted = salted_metadata_hash(metadata, salt)
-        except (TypeError, ValueError) as exc:
-            raise NotProven(f"metadata cannot be hashed: {exc}") from exc
-        if bytes(salted) != metadata_hash:
-            raise NotProven("the metadata shown is not what the leaf commits")
-    return commitment
+        return recompute_leaf(record, metadata_salt)
+    except LeafMismatch as exc:
+        raise NotProven(str(exc)) from exc
 
 
 def _check_signature(record: dict[str, Any], commitment: bytes, chain_id: int) -> None:

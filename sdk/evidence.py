@@ -34,6 +34,7 @@ from chain.primitives import Hash32, PublicKeyBytes
 from chain.types import CommitCertificate, Header, Receipt, Transaction
 from chain.validation import verify_transaction_signature
 from sdk.errors import SdkError
+from sdk.evidence_trails import TRAIL_KINDS, LeafMismatch, verify_leaves
 
 EVIDENCE_KIND = "lianxin-evidence"
 EVIDENCE_VERSION = 1
@@ -177,6 +178,9 @@ class EvidenceReport:
     trusted_set: bool
     """Whether every ruling set equalled the set the verifier trusts (else each set is the
     one its header commits to, taken from the evidence)."""
+    leaves: int = 0
+    """Leaves of a credit record's or archive package's history checked against the roots
+    their proven receipts anchor (:mod:`sdk.evidence_trails`)."""
 
 
 def verify_item(item: EvidenceItem, *, chain_id: int, trusted: ValidatorSet | None) -> None:
@@ -221,14 +225,24 @@ def verify_evidence(evidence: Evidence, *, trusted: ValidatorSet | None = None) 
         for index, _ in enumerate(item.receipt.logs):
             proven_logs.add((_0x(item.transaction.hash), index))
     for event in evidence.events:
-        if (str(event.get("txHash")), int(event.get("logIndex", -1))) not in proven_logs:
+        log_index = event.get("logIndex")
+        listed = (str(event.get("txHash")), log_index)
+        if not isinstance(log_index, int) or listed not in proven_logs:
             raise EvidenceInvalid(f"event {event.get('name')} is in no proven receipt")
+    leaves = 0
+    if evidence.subject.get("kind") in TRAIL_KINDS:
+        receipts = {_0x(item.transaction.hash): item.receipt for item in evidence.items}
+        try:
+            leaves = verify_leaves(evidence.events, receipts)
+        except LeafMismatch as exc:
+            raise EvidenceInvalid(str(exc)) from exc
     return EvidenceReport(
         chain_id=evidence.chain_id,
         subject=evidence.subject,
         transactions=len(evidence.items),
         heights=tuple(sorted({item.header.height for item in evidence.items})),
         trusted_set=trusted is not None,
+        leaves=leaves,
     )
 
 

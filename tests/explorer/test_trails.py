@@ -40,7 +40,13 @@ from explorer.settings import settings_for_chain_dir
 from explorer.store import Store
 from explorer.trail_evidence import verify_trail_leaves
 from explorer.trails import archive_trail, credit_trail
-from sdk.evidence import Evidence, EvidenceInvalid, read_evidence_zip
+from sdk.evidence import (
+    Evidence,
+    EvidenceInvalid,
+    read_evidence_zip,
+    verify_evidence,
+    verify_evidence_zip,
+)
 
 CREDIT_URL = "/credit?" + urlencode({"decision": DECISION, "authority": AUTHORITY_USCC})
 ARCHIVE_URL = "/archive?" + urlencode({"code": ARCHIVAL_CODE})
@@ -270,6 +276,8 @@ def test_the_evidence_export_verifies_offline_leaves_included(
     proven = sum(len(e["leaves"]) for e in evidence.events)
     assert verdict["ok"] and verdict["leaves"] == proven
     assert proven == (3 if page == "credit" else len(_rows(html)))
+    # The SDK alone checks the leaves too, as a department's or a court's tool would.
+    assert verify_evidence_zip(data).leaves == proven
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.namelist() == ["evidence.json", "report.pdf", "manifest.json"]
 
@@ -296,6 +304,8 @@ def test_a_doctored_leaf_in_an_export_is_refused(auditor: TestClient) -> None:
         )
         with pytest.raises(EvidenceInvalid):
             verify_trail_leaves(doctored)
+        with pytest.raises(EvidenceInvalid, match="leaf"):
+            verify_evidence(doctored)
 
 
 def test_without_a_registry_the_pages_say_so(scene: RegistryScene, indexed: str) -> None:
