@@ -60,6 +60,6 @@ fi
 # time, since four validators need the machine's cores to keep their consensus rounds within
 # their timeouts.
 status=0
-run_pytest -n 2 -m "not network" || status=$?
-run_pytest -m network tests/e2e || status=$?
+run_pytest -n 2 -m "not network" --durations=15 || status=$?
+run_pytest -m network --durations=10 tests/e2e || status=$?
 exit "$status"
