@@ -176,7 +176,7 @@ class ChainReads:
             height=header.height,
             timestamp_ms=header.timestamp_ms,
             proposer=header.proposer,
-            gas_limit=self.genesis.block_gas_limit,
+            gas_limit=self.genesis.block_gas_limit_at(header.height),
         )
 
     def call(

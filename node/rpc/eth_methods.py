@@ -114,11 +114,12 @@ class EthMethods:
             )
         ):
             raise InvalidParams("rewardPercentiles: expected at most 100 numbers within 0..100")
-        gas_limit = self.ctx.ledger.genesis.block_gas_limit
+        genesis = self.ctx.ledger.genesis
         ratios = []
         for height in range(newest - count + 1, newest + 1):
             found = self.ctx.ledger.block_and_receipts(height)
             used = 0 if found is None else sum(r.gas_used for r in found[1])
+            gas_limit = genesis.block_gas_limit_at(height)
             ratios.append(used / gas_limit if gas_limit else 0.0)
         result: dict[str, Any] = {
             "oldestBlock": fmt.quantity(newest - count + 1),
@@ -142,7 +143,7 @@ class EthMethods:
         return fmt.block_json(
             block,
             receipts,
-            gas_limit=self.ctx.ledger.genesis.block_gas_limit,
+            gas_limit=self.ctx.ledger.genesis.block_gas_limit_at(header.height),
             full_transactions=self.shaper.block_transactions(block) if full else None,
         )
 
@@ -151,7 +152,10 @@ class EthMethods:
         head = self.ctx.ledger.head
         pending = list(self.ctx.mempool.pending())
         result = fmt.header_json(
-            head, size=0, gas_used=0, gas_limit=self.ctx.ledger.genesis.block_gas_limit
+            head,
+            size=0,
+            gas_used=0,
+            gas_limit=self.ctx.ledger.genesis.block_gas_limit_at(head.height + 1),
         )
         result.update(
             {

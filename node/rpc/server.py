@@ -391,7 +391,9 @@ class RpcServer:
                         head = fmt.block_json(
                             block,
                             committed.receipts,
-                            gas_limit=self.api.ledger.genesis.block_gas_limit,
+                            gas_limit=self.api.ledger.genesis.block_gas_limit_at(
+                                block.header.height
+                            ),
                         )
                         del head["transactions"]
                     subscriber.push(_notification(sub_id, head))

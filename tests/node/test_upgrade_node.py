@@ -83,6 +83,31 @@ def test_dev_node_applies_the_schedule_and_reports_it(tmp_path: Path) -> None:
                 receipt = await _included(client, raw_hex(big))
                 assert int(receipt["blockNumber"], 16) == AGREED_HEIGHT
                 assert receipt["status"] == "0x1"
+                # Blocks, fee history and calls report the limit of their own height.
+                limits = [
+                    int((await client.call("eth_getBlockByNumber", hex(h), False))["gasLimit"], 16)
+                    for h in (AGREED_HEIGHT - 1, AGREED_HEIGHT)
+                ]
+                assert limits == [chain.genesis.block_gas_limit, 40_000_000]
+                history = await client.call("eth_feeHistory", "0x2", hex(AGREED_HEIGHT), [])
+                used = [
+                    int(r["gasUsed"], 16)
+                    for r in [await client.call("eth_getBlockByNumber", hex(h), False)
+                              for h in (AGREED_HEIGHT - 1, AGREED_HEIGHT)]
+                ]  # fmt: skip
+                assert history["gasUsedRatio"] == [
+                    used[0] / chain.genesis.block_gas_limit,
+                    used[1] / 40_000_000,
+                ]
+                pending = await client.call("eth_getBlockByNumber", "pending", False)
+                assert int(pending["gasLimit"], 16) == 40_000_000
+                # GASLIMIT as a call at the agreed height sees it: code with no recipient runs
+                # as init code, and what it returns is the answer (GASLIMIT, MSTORE at 0,
+                # RETURN 32 bytes).
+                answer = await client.call(
+                    "eth_call", {"data": "0x4560005260206000f3"}, hex(AGREED_HEIGHT)
+                )
+                assert int(answer, 16) == 40_000_000
         finally:
             await node.stop()
 
