@@ -95,7 +95,7 @@ def _stored(tmp_path: Path, data: bytes) -> tuple[str, list[dict[str, object]]]:
         with db.read_session() as session:
             records = session.scalars(select(CreditRecordRow).order_by(CreditRecordRow.id)).all()
             versions = {row.record_id: row for row in session.scalars(select(CreditRecordVersion))}
-            stored = []
+            stored: list[dict[str, object]] = []
             for row in records:
                 version = versions[row.id]
                 assert version.field_hashes == row.field_hashes
