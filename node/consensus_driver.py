@@ -87,7 +87,7 @@ from chain.consensus import (
 from chain.crypto import PrivateKey, PublicKey, sm3
 from chain.errors import EncodingError
 from chain.primitives import Hash32
-from chain.types import Block, CommitCertificate, Transaction
+from chain.types import Block, CommitCertificate
 from node.block_sync import BlockSync
 from node.config import NodeConfig
 from node.consensus_status import consensus_status, peer_status
@@ -96,6 +96,7 @@ from node.late_precommits import LatePrecommits
 from node.ledger import BlockRejected, CommittedBlock, Ledger, StaleBlock
 from node.mempool import Mempool, Outcome, Permissions
 from node.p2p import FrameKind, Network, transport_settings
+from node.proposal_budget import ExecutionPace, fitting
 from node.proposer_liveness import with_absent_proposers
 from node.tx_gossip import TxGossip
 from node.validator_check import check_validator_change
@@ -186,7 +187,7 @@ class ConsensusDriver:
         self._stopped = False
         self._busy = 0
         self._deferred: list[TimeoutFired] = []
-        self._block_tx_cap = config.max_block_txs
+        self._pace = ExecutionPace(config.timeout_propose_ms, config.max_block_txs)
         self.tx_gossip = TxGossip(mempool, self.network, readers)
         self.sync = BlockSync(
             ledger,
@@ -343,24 +344,6 @@ class ConsensusDriver:
 
     # -- application (ABCI 2.0 shaped) -------------------------------------------------------
 
-    def _block_tx_limit(self) -> int:
-        """Most transactions to propose now (see :meth:`_measure_execution`)."""
-        return self._block_tx_cap
-
-    def _measure_execution(self, started: float, txs: int) -> None:
-        """Adapt the block size to the execution speed: the proposer and then every
-        validator execute a block in turn within the propose timeout, so a block whose
-        execution took more than a third of it shrinks the cap in proportion, and a block
-        that filled the cap in less lets it grow again, up to ``max_block_txs``."""
-        budget_s = self.config.timeout_propose_ms / 3000
-        elapsed = time.monotonic() - started
-        cap = self._block_tx_cap
-        if elapsed > budget_s and txs:
-            cap = max(1, int(txs * budget_s / elapsed))
-        elif txs >= cap:
-            cap = cap + cap // 4 + 1
-        self._block_tx_cap = min(cap, self.config.max_block_txs)
-
     @contextlib.contextmanager
     def _application_busy(self) -> Iterator[None]:
         """Mark the application busy with a proposal; a propose timeout firing meanwhile
@@ -390,19 +373,12 @@ class ConsensusDriver:
         inapplicable) leaves the pool, with its reason."""
         height = request.height
         self.mempool.drop_expired(height)
-        gas_left = self.ledger.genesis.block_gas_limit_at(height)
-        bytes_left = self.ledger.tx_bytes_budget()
-        candidates: list[Transaction] = []
-        limit = self._block_tx_limit()
-        for tx in self.mempool.pending():
-            if len(candidates) >= limit:
-                break
-            size = len(tx.encode())
-            # Bounded by gas limits, so no transaction fails for want of block gas.
-            if tx.gas_limit <= gas_left and size <= bytes_left:
-                gas_left -= tx.gas_limit
-                bytes_left -= size
-                candidates.append(tx)
+        candidates = fitting(
+            self.mempool.pending(),
+            gas=self.ledger.genesis.block_gas_limit_at(height),
+            size=self.ledger.tx_bytes_budget(),
+            count=self._pace.cap,
+        )
         started = time.monotonic()
         prepared = await self._run(
             self.ledger.prepare_block,
@@ -410,7 +386,7 @@ class ConsensusDriver:
             self._clock_ms(),
             self._late_precommits.certificate_of(height - 1),
         )
-        self._measure_execution(started, len(candidates))
+        self._pace.measured(started, len(candidates))
         if prepared.dropped:
             self.mempool.settle({tx.hash: Outcome(None, why) for tx, why in prepared.dropped})
         block = prepared.block
@@ -424,7 +400,7 @@ class ConsensusDriver:
             started = time.monotonic()
             try:
                 prepared = await self._run(self.ledger.process_encoded, request.block)
-                self._measure_execution(started, len(prepared.block.transactions))
+                self._pace.measured(started, len(prepared.block.transactions))
                 accepted = True
             except StaleBlock:
                 # Block sync committed another block at this height meanwhile: the height
