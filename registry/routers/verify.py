@@ -16,7 +16,7 @@ from registry.deps import get_state
 from registry.errors import Forbidden
 from registry.notarization import verify
 from registry.schemas import VerificationPublic, VerifyRequest
-from registry.threads import run_blocking
+from registry.threads import run_verifying
 
 router = APIRouter(prefix="/v1/verify", tags=["verify"])
 
@@ -49,6 +49,6 @@ async def verify_document(request: Request) -> Response:
     await state.intake.spend_nonce(signed.nonce)
     if VERIFY_ROLE not in signed.client.roles:
         raise Forbidden(f"client {signed.client.id} may not verify")
-    result = await run_blocking(verify, state.db, state.chain, state.caches, payload)
+    result = await run_verifying(verify, state.db, state.chain, state.caches, payload)
     # Built by verify() itself: serialized as it is, not validated a second time.
     return Response(result.model_dump_json(), media_type="application/json")
