@@ -1,16 +1,15 @@
 """The citizen's verify page in a real headless Chromium (Debian's ``chromium`` package) at
-a phone-sized viewport: the registry runs as a uvicorn process on a real node, a license is
-issued, and the browser's DOM shows its status; a screenshot of the right size is kept
-under test-artifacts/."""
+a phone-sized viewport, with the network cut (``chromium_harness``): the registry runs as a
+uvicorn process on a real node, a license is issued, and the browser's DOM shows its status; a
+screenshot of the right size is kept under test-artifacts/."""
 
 from __future__ import annotations
 
 import shutil
-import struct
-import subprocess
 from pathlib import Path
 
 import pytest
+from chromium_harness import ARTIFACTS, CHROMIUM, VIEWPORTS, chromium, png_size
 from registry_harness import CLIENT_KEY, free_port, registry_environment, registry_settings
 from test_license_e2e import registry_process
 from test_licenses import license_request
@@ -20,54 +19,12 @@ from registry.cli import add_client
 from registry.db import Database
 from sdk.trust import TrustClient
 
-CHROMIUM = Path("/usr/bin/chromium")
-VIEWPORT = (390, 844)
-"""An iPhone 12-14 sized viewport (CSS pixels)."""
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-BROWSER_TIMEOUT_S = 60
+VIEWPORT = VIEWPORTS[0]
+"""A phone: the page a citizen opens by scanning the QR code."""
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (/usr/bin/chromium)"
 )
-
-
-def chromium(url: str, screenshot: Path, profile: Path) -> str:
-    """Load ``url`` in headless Chromium at VIEWPORT; save a screenshot, return the DOM."""
-    width, height = VIEWPORT
-    completed = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            f"--window-size={width},{height}",
-            f"--screenshot={screenshot}",
-            "--dump-dom",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=BROWSER_TIMEOUT_S,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
-    return completed.stdout
-
-
-def png_size(path: Path) -> tuple[int, int]:
-    """Width and height from a PNG's IHDR chunk."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 def test_verify_page_on_a_phone_sized_headless_chromium(
@@ -96,7 +53,7 @@ def test_verify_page_on_a_phone_sized_headless_chromium(
     ):
         issued = client.issue_license(body)
         valid_shot = tmp_path / "valid.png"
-        dom = chromium(issued.verify_url, valid_shot, tmp_path / "profile-1")
+        dom = chromium(issued.verify_url, valid_shot, tmp_path / "profile-1", VIEWPORT)
         assert "有效" in dom and "食品经营许可证" in dom and issued.identifier in dom
         assert "签名有效" in dom
         assert png_size(valid_shot) == VIEWPORT
@@ -104,7 +61,7 @@ def test_verify_page_on_a_phone_sized_headless_chromium(
 
         client.revoke_license(issued.identifier, reason=Reason.LEGAL_DECISION)
         revoked_shot = tmp_path / "revoked.png"
-        dom = chromium(issued.verify_url, revoked_shot, tmp_path / "profile-2")
+        dom = chromium(issued.verify_url, revoked_shot, tmp_path / "profile-2", VIEWPORT)
         assert "已撤销" in dom and "依据行政决定或司法裁判" in dom
         assert png_size(revoked_shot) == VIEWPORT
         shutil.copy(revoked_shot, ARTIFACTS / "verify-page-revoked-390x844.png")
