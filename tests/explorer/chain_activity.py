@@ -138,8 +138,12 @@ def _ok(receipt: TxReceipt, what: str) -> TxReceipt:
     return receipt
 
 
-def make_activity(chain: DevChain) -> Activity:
-    """Run the scenario of the module docstring on ``chain``."""
+def make_activity(
+    chain: DevChain, uscc: str = DEPARTMENT_USCC, name: str = DEPARTMENT_NAME
+) -> Activity:
+    """Run the scenario of the module docstring on ``chain``, the department registered
+    under ``uscc`` and ``name`` (another USCC than the default leaves that one free for a
+    registry bootstrapped on the same chain, whose department it is)."""
     admin = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
     issuer = Sm2Account.from_keystore(chain.keystore("dept-a"), chain.password)
     other = bytes.fromhex(chain.accounts["dept-b"].removeprefix("0x"))
@@ -172,12 +176,12 @@ def make_activity(chain: DevChain) -> Activity:
             done.addresses["Notary"],
             done.addresses["LicenseRegistry"],
         )
-        uscc = uscc_bytes(DEPARTMENT_USCC)
+        code = uscc_bytes(uscc)
         send(
             "register",
             admin,
             registry,
-            ISSUER_REGISTRY.encode_call("registerDepartment", uscc, DEPARTMENT_NAME),
+            ISSUER_REGISTRY.encode_call("registerDepartment", code, name),
         )
         send(
             "add key",
@@ -185,7 +189,7 @@ def make_activity(chain: DevChain) -> Activity:
             registry,
             ISSUER_REGISTRY.encode_call(
                 "addKey",
-                uscc,
+                code,
                 bytes(issuer.public_key_bytes),
                 int(Role.ISSUER | Role.REVOKER),
                 0,

@@ -59,7 +59,14 @@ from sdk.chain_reader import ChainReader  # noqa: E402
 from sdk.credit_client import CreditClient  # noqa: E402
 from sdk.trust_core import signed_headers  # noqa: E402
 
-__all__ = ["ARCHIVAL_CODE", "AUTHORITY_USCC", "DECISION", "RegistryScene", "registry_scene"]
+__all__ = [
+    "ARCHIVAL_CODE",
+    "AUTHORITY_USCC",
+    "DECISION",
+    "RegistryScene",
+    "make_scene",
+    "registry_scene",
+]
 
 DECISION = "榕市监罚〔2023〕88号"
 """The 决定书文号 of the penalty the scene publishes."""
@@ -116,7 +123,7 @@ def registry_scene() -> RegistryScene:
         atexit.register(shutil.rmtree, root, True)
         chain = start_dev_chain(root / "chain")
         atexit.register(chain.kill_leftovers)
-        _scene = _make_scene(chain, root)
+        _scene = make_scene(chain, root)
     return _scene
 
 
@@ -292,7 +299,12 @@ def _all_anchored(feed: RegistryFeed) -> bool:
     return all(r is not None and r["status"] == "anchored" for r in records)
 
 
-def _make_scene(chain: DevChain, root: Path) -> RegistryScene:
+def make_scene(chain: DevChain, root: Path) -> RegistryScene:
+    """The registry and its activity of the module docstring on a running ``chain``, its
+    files under ``root`` (the registry process is stopped when this process exits). The
+    chain's IssuerRegistry of the registry's own bootstrap registers the test department's
+    USCC: a chain with :func:`chain_activity.make_activity` done needs that run under
+    another USCC."""
     trust = _bootstrap(chain, root)
     settings = registry_settings(trust, root / "registry", None, max_upload_bytes=4 * 1024 * 1024)
     db = Database.open(settings)
