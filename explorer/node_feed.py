@@ -23,6 +23,7 @@ from chain.errors import ChainError
 from chain.limits import MAX_RPC_JSON_DEPTH
 from chain.primitives import Address, Hash32, PublicKeyBytes
 from chain.types import CommitCertificate, Header, Log, Receipt, Transaction
+from explorer.http_clients import http_client
 
 MAX_BATCH = 100
 """Requests per JSON-RPC batch (the node's default ``max_batch``)."""
@@ -120,7 +121,7 @@ class NodeFeed:
         ``max_answer_bytes`` is refused before it is read whole."""
         self.url = url
         self.max_answer_bytes = max_answer_bytes
-        self._client = httpx.Client(timeout=timeout)
+        self._client = http_client(timeout)
         self._ids = itertools.count(1)
 
     def close(self) -> None:

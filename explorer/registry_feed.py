@@ -19,6 +19,7 @@ import httpx
 from chain.bounded_json import JsonLimitError, loads_bounded
 from chain.crypto import PrivateKey
 from chain.errors import ChainError
+from explorer.http_clients import http_client
 from sdk.trust_core import signed_headers
 
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
@@ -66,7 +67,7 @@ class RegistryFeed:
 
     def __init__(self, access: RegistryAccess, *, timeout: float = TIMEOUT_S) -> None:
         self.access = access
-        self._client = httpx.Client(timeout=timeout)
+        self._client = http_client(timeout)
 
     def close(self) -> None:
         """Close the connection pool."""
