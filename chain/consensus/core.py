@@ -39,6 +39,7 @@ from .events import (
     ProposalPrepared,
     ProposalProcessed,
     ProposalReceived,
+    ProposerUnavailable,
     StartHeight,
     Step,
     TimeoutFired,
@@ -165,6 +166,8 @@ class _Machine:
             self.on_vote(event.vote)
         elif isinstance(event, TimeoutFired):
             self.on_timeout(event)
+        elif isinstance(event, ProposerUnavailable):
+            self.on_proposer_unavailable(event)
         elif isinstance(event, ProposalPrepared):
             self.on_prepared(event)
         elif isinstance(event, ProposalProcessed) and event.height == self.state.height:
@@ -272,6 +275,21 @@ class _Machine:
         elif event.step is Step.PRECOMMIT:
             # Lines 65-67: no decision in this round.
             self.start_round(state.round + 1)
+
+    def on_proposer_unavailable(self, event: ProposerUnavailable) -> None:
+        """Lines 57-60 ahead of the propose timeout, for a proposer known to be unable to
+        propose. Never for one's own round, never once a proposal of the round is in."""
+        state = self.state
+        if (
+            event.height != state.height
+            or event.round != state.round
+            or state.step is not Step.PROPOSE
+            or self.schedule.proposer(state.round) == self.me
+            or self.proposals.get(state.round)
+        ):
+            return
+        self.vote(VoteType.PREVOTE, None)
+        self.set(step=Step.PREVOTE)
 
     def on_prepared(self, event: ProposalPrepared) -> None:
         state = self.state
@@ -446,6 +464,12 @@ class _Machine:
             # Line 44.
             self.vote(VoteType.PRECOMMIT, None)
             self.set(step=Step.PRECOMMIT)
+            return True
+        if self.quorum(self.power_for(round_, VoteType.PRECOMMIT, None)):
+            # Line 47 for a nil quorum: this round can decide nothing (a decision needs 2/3
+            # precommitting one block, and those two quorums would share an honest
+            # validator), so waiting out the precommit timeout gains nothing; line 65 now.
+            self.start_round(round_ + 1)
             return True
         if not state.precommit_timeout_scheduled and self.quorum(
             self.power_any(round_, VoteType.PRECOMMIT)

@@ -69,6 +69,21 @@ class TimeoutFired:
 
 
 @dataclass(frozen=True)
+class ProposerUnavailable:
+    """The driver knows the proposer of ``(height, round)`` cannot propose in time: its
+    connection to this node is down, or it has not yet committed the height below. The
+    machine prevotes nil at once, as if the propose timeout had fired (lines 57-60), unless
+    this node is that proposer or a proposal of the round has already arrived (it is judged
+    as usual). Prevoting nil early touches liveness only, never safety: the paper lets the
+    propose timeout fire at any time."""
+
+    height: int
+    """Height of the round."""
+    round: int
+    """The round whose proposer is unavailable."""
+
+
+@dataclass(frozen=True)
 class ProposalPrepared:
     """The application's answer to :class:`chain.consensus.effects.PrepareProposal`
     (ABCI 2.0 ``PrepareProposal``): the block to propose."""
@@ -98,6 +113,8 @@ class ProposalProcessed:
 
 
 Event = (
-    StartHeight | ProposalReceived | VoteReceived | TimeoutFired | ProposalPrepared
-) | ProposalProcessed
+    (StartHeight | ProposalReceived | VoteReceived | TimeoutFired | ProposalPrepared)
+    | ProposalProcessed
+    | ProposerUnavailable
+)
 """Any input of the state machine."""

@@ -16,8 +16,11 @@ node lists are process ids separated by commas. Directives::
     crash 2 at 1s [restart at 3s]
     crash 1 when proposing height 2 [restart at 10s]
     hold prevote|precommit|proposal|any [height 1] [round 0] [from 2] [to 1,3] until 10s
+    presence on                      feed ProposerUnavailable for a crashed, cut-off or
+                                     lagging proposer (node/proposer_presence.py)
     run 20s
     expect committed >= 3 on all     (or: on 0,1,2; all means every honest process)
+    expect longest-gap <= 1s from 2s (no new height decided for that long after 2s)
     expect commit-round at height 1 == 1 on all
     expect stalled from 2s until 10s (no honest process commits in that window)
     expect evidence >= 1             (equivocation reported by an honest process)
@@ -189,6 +192,14 @@ def _expectation(line: str, words: list[str]) -> Expectation:
             return f"commits in the window: {commits}" if commits else None
 
         return Expectation(line, stalled)
+    if words[0] == "longest-gap" and len(words) == 5 and words[3] == "from":
+        compare, bound, since = _COMPARISONS[words[1]], parse_time(words[2]), parse_time(words[4])
+
+        def longest_gap(simulation: Simulation) -> str | None:
+            gap = simulation.longest_commit_gap_ms(since)
+            return None if compare(gap, bound) else f"longest gaps (ms) {gap}"
+
+        return Expectation(line, longest_gap)
     if words[0] == "evidence" and len(words) == 3:
         compare, bound = _COMPARISONS[words[1]], int(words[2])
 
@@ -275,6 +286,10 @@ def _apply(
         return replace(schedule, holds=(*schedule.holds, hold))
     if directive == "run":
         return replace(schedule, run_ms=parse_time(words[0]))
+    if directive == "presence":
+        if words != ["on"] and words != ["off"]:
+            raise ScenarioError("presence is on or off")
+        return replace(schedule, presence=words == ["on"])
     if directive == "expect":
         scenario.expectations.append(_expectation(line, words))
         return schedule

@@ -13,6 +13,13 @@ sent every message of the height it is deciding, again and again, until one copy
 (so loss before the network stabilises only delays delivery, and a lagging or restarted
 process catches up from the messages of the heights it missed).
 
+With ``presence`` on, the shim also does what :mod:`node.proposer_presence` does: from
+:data:`~node.proposer_presence.PRESENCE_GRACE_MS` after a round starts, and every
+:data:`~node.proposer_presence.PRESENCE_RECHECK_MS` while no proposal of the round has
+arrived, it feeds ``ProposerUnavailable`` when the round's proposer is crashed, partitioned
+away from the process (its connection is down), or behind (has not committed the height
+below).
+
 "Twins" are two processes with one validator key; both run honest code, so together they
 equivocate. Their key counts as Byzantine: invariants are checked on the other processes.
 
@@ -38,6 +45,7 @@ checked by :meth:`Simulation.check_liveness`.
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,8 +77,10 @@ from chain.consensus import (
     ProposalProcessed,
     ProposalReceived,
     ProposerSchedule,
+    ProposerUnavailable,
     ScheduleTimeout,
     StartHeight,
+    Step,
     TimeoutConfig,
     TimeoutFired,
     Vote,
@@ -84,6 +94,7 @@ from chain.crypto import PrivateKey, sm3
 from chain.errors import EncodingError
 from chain.primitives import Address, Hash32
 from chain.types import CommitCertificate
+from node.proposer_presence import PRESENCE_GRACE_MS, PRESENCE_RECHECK_MS, unavailable_reason
 
 CHAIN_ID = 1337
 """Chain id of every simulated network."""
@@ -204,6 +215,8 @@ class Schedule:
     """Targeted delays."""
     run_ms: int = 20_000
     """How long the scenario runs."""
+    presence: bool = False
+    """Feed ``ProposerUnavailable`` for a proposer that is crashed, cut off or behind."""
 
     @property
     def processes(self) -> int:
@@ -624,6 +637,8 @@ class Simulation:
         elif isinstance(effect, ScheduleTimeout):
             timeout = TimeoutFired(effect.height, effect.round, effect.step)
             self.local(process, effect.delay_ms, timeout)
+            if self.schedule.presence and effect.step is Step.PROPOSE:
+                self.watch_proposer(process, effect.height, effect.round, PRESENCE_GRACE_MS)
         elif isinstance(effect, PrepareProposal):
             unauthorised = process.validator in self.schedule.unauthorised
             block = make_block(
@@ -643,6 +658,34 @@ class Simulation:
             self.on_commit(process, effect)
         elif isinstance(effect, EquivocationEvidence) and process.honest:
             self.evidence.append(effect)
+
+    def watch_proposer(self, process: Process, height: int, round_: int, delay_ms: int) -> None:
+        """The presence check of :mod:`node.proposer_presence`, in virtual time."""
+        incarnation = process.incarnation
+
+        def check() -> None:
+            state = process.state
+            if (
+                state is None
+                or process.incarnation != incarnation
+                or (state.height, state.round, state.step) != (height, round_, Step.PROPOSE)
+                or state.proposals.get(round_)
+                or state.schedule is None
+            ):
+                return
+            proposer = self.addresses.index(state.schedule.proposer(round_))
+            others = [p for p in self.processes if p.validator == proposer]
+            reason = unavailable_reason(
+                connected=any(p.alive and self.connected(process.pid, p.pid) for p in others),
+                announced=max(self.committed_height(p) for p in others),
+                height=height,
+            )
+            if reason is None or proposer == process.validator:
+                self.watch_proposer(process, height, round_, PRESENCE_RECHECK_MS)
+                return
+            self.feed(process, ProposerUnavailable(height, round_))
+
+        self.at(self.now_ms + delay_ms, check)
 
     def send_own(self, process: Process, message: Message) -> None:
         """Sign, check the invariants of signing, send to all and loop back."""
@@ -820,6 +863,16 @@ class Simulation:
     def honest(self) -> list[Process]:
         """Processes whose key is not shared with a twin."""
         return [p for p in self.processes if p.honest]
+
+    def longest_commit_gap_ms(self, since_ms: int) -> int:
+        """The longest time from ``since_ms`` to the end of the run in which no honest
+        process committed a new height (a height counts when the first one commits it)."""
+        first: dict[int, int] = {}
+        for process in self.honest():
+            for commit in process.committed:
+                first[commit.height] = min(first.get(commit.height, commit.time_ms), commit.time_ms)
+        times = [since_ms, *sorted(t for t in first.values() if t > since_ms), self.now_ms]
+        return max(b - a for a, b in itertools.pairwise(times))
 
     def committed_height(self, process: Process) -> int:
         """Highest height ``process`` committed (0 for none)."""

@@ -40,7 +40,8 @@ def windows(draw: st.DrawFn, *, min_length_ms: int = 500) -> tuple[int, int]:
 
 @st.composite
 def fault_schedules(draw: st.DrawFn, *, signer: str = "fast") -> Schedule:
-    """A schedule of network faults, crashes and possibly twins, ending by LAST_FAULT_MS."""
+    """A schedule of network faults, crashes and possibly twins, ending by LAST_FAULT_MS;
+    half of them with the proposer-presence shortcut (early nil prevotes) in the drivers."""
     validators = draw(st.sampled_from([4, 4, 5, 7]))
     unequal = draw(st.booleans())
     powers = tuple(draw(st.integers(1, 3)) if unequal else 1 for _ in range(validators))
@@ -86,6 +87,7 @@ def fault_schedules(draw: st.DrawFn, *, signer: str = "fast") -> Schedule:
         losses=tuple(losses),
         crashes=tuple(crashes),
         run_ms=LAST_FAULT_MS,
+        presence=draw(st.booleans()),
     )
 
 
