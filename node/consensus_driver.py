@@ -9,7 +9,8 @@ The core decides; this module does its I/O, the way the simulator's driver shim
   every Persist before the Broadcast of the same message, nothing leaves the node before it
   is durable, and the log refuses a second message in one slot, so the key never signs two
   different messages at one height, round and kind, across crashes too.
-- **ScheduleTimeout** → an asyncio timer that feeds TimeoutFired.
+- **ScheduleTimeout** → an asyncio timer that feeds TimeoutFired; a propose timeout also
+  has :mod:`node.proposer_presence` feed ProposerUnavailable if the proposer cannot propose.
 - **PrepareProposal / ProcessProposal** → the ledger's ``prepare_block`` / ``process_block``
   on the writer thread (ABCI 2.0 shaped), answered with ProposalPrepared / ProposalProcessed.
 - **Commit** → the ledger commits the block with the certificate the core built from the
@@ -98,6 +99,7 @@ from node.mempool import Mempool, Outcome, Permissions
 from node.p2p import FrameKind, Network, transport_settings
 from node.proposal_budget import ExecutionPace, fitting
 from node.proposer_liveness import with_absent_proposers
+from node.proposer_presence import ProposerPresence
 from node.tx_gossip import TxGossip
 from node.validator_check import check_validator_change
 from node.wal import Wal
@@ -198,6 +200,8 @@ class ConsensusDriver:
             on_applied=self._start_next_height,
             max_frame_bytes=config.max_frame_bytes,
         )
+        self.presence = ProposerPresence(self.network, self.sync.peer_heights, self.counters,
+                                         state=lambda: self.state, feed=self.feed)  # fmt: skip
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -222,6 +226,7 @@ class ConsensusDriver:
     async def stop(self) -> None:
         """Stop timers, tasks and p2p; close the log."""
         self._stopped = True
+        self.presence.stop()
         for timer in self._timers:
             timer.cancel()
         for task in [*self._loops, *self._tasks]:
@@ -328,6 +333,8 @@ class ConsensusDriver:
 
         handle = loop.call_later(effect.delay_ms / 1000, fire)
         self._timers.add(handle)
+        if effect.step is Step.PROPOSE:
+            self.presence.watch(effect.height, effect.round)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -573,10 +580,9 @@ class ConsensusDriver:
 
     def check_validator_change(self, public_key: bytes, power: int) -> dict[str, Any]:
         """Whether changing the validator with ``public_key`` to ``power`` (0 removes it)
-        would leave a set that the nodes online now (this node and its connected peers) can
-        still bring to quorum: the contract's own verdict (its quorum guard counts the
-        validators seen signing recent certificates), with the peers connected now for
-        information; see :func:`node.validator_check.check_validator_change`."""
+        leaves a set the nodes online now can bring to quorum: the contract's verdict (its
+        guard counts recent certificate signers), the connected peers for information; see
+        :func:`node.validator_check.check_validator_change`."""
         online = {self.key.public_key.address}
         online |= {PublicKey.from_bytes(k).address for k in self.network.connected()}
         return check_validator_change(self.ledger, public_key, power, online)
