@@ -15,7 +15,8 @@ one node's view of the network. Two consumers read liveness only from there:
 - **The proposer rotation** (:func:`absent_validators`): a validator that signed none of the
   last :data:`PROPOSER_LIVENESS_WINDOW` certificates is skipped as proposer (it keeps its
   vote), so a validator that is down does not cost a propose timeout every time its turn
-  comes (see :mod:`chain.consensus.proposer`).
+  comes (see :mod:`chain.consensus.proposer`). During the window before that, each node cuts
+  the stopped validator's turns short by itself (``node/proposer_presence.py``).
 
 Pure: no clock, no network; everything comes from committed blocks.
 """

@@ -6,6 +6,9 @@ certificates carried by committed blocks is passed over as proposer
 propose timeout at the heights where the rotation picks it. Only certificates inside blocks
 count (``Block.last_commit``): they are the same on every node, unlike the certificate a node
 assembled itself for its latest block, so every node derives the same proposers.
+
+Until a validator has been missing from that many certificates, :mod:`node.proposer_presence`
+covers its turns: each node sees its connection down (or it behind) and prevotes nil at once.
 """
 
 from __future__ import annotations

@@ -14,6 +14,16 @@ paper, "2/3 of votes for v" counts distinct validators that voted v, and "2/3 fo
 or "1/3 in a later round" counts each validator once; an equivocating validator is thus
 counted towards each value it signed, which keeps safety (two 2/3 quorums share more than
 1/3 of the power, so an honest validator) and keeps a polka visible to every honest node.
+
+Two shortcuts of timeouts, both allowed by the paper (its safety holds whatever the timeouts
+are, so only liveness is at stake, and both only shorten a wait that can bring nothing):
+
+- ``ProposerUnavailable``: the driver knows the round's proposer cannot propose (its
+  connection is down, or it is behind); the machine prevotes nil at once as at the propose
+  timeout (lines 57-60), never in a round it proposes and never once a proposal of the
+  round is in. A proposal arriving later is still recorded and a polka for it acted on.
+- 2/3 of the power precommitting nil in the current round starts the next round at once
+  (line 65 without the precommit timeout): no block can gather 2/3 precommits in that round.
 """
 
 from __future__ import annotations

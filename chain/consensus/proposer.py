@@ -29,6 +29,13 @@ as soon as a certificate carries its precommit again. ``absent`` is a fact of
 the chain (identical on every node), so R1 holds; R2 holds among the validators present,
 and the rounds' proposers are the rotation's picks with the absent ones passed over; the
 priorities themselves advance exactly as CometBFT's.
+
+Until a validator that went down is absent from that many certificates, its turns still
+come; each node then notices locally that it cannot propose (connection down, or behind:
+``node/proposer_presence.py``) and prevotes nil at once
+(:class:`chain.consensus.events.ProposerUnavailable`), so such a turn costs one quick round
+instead of the propose timeout. That is a node's own view and decides no proposer; the
+schedule stays a fact of the chain.
 """
 
 from __future__ import annotations
