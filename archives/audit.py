@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import threading
 import uuid
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -294,16 +294,23 @@ def audit_store(
     progress: Progress | None = None,
     audit_id: str | None = None,
     stop: threading.Event | None = None,
+    package_ids: Collection[str] | None = None,
+    lock: Path | None = None,
 ) -> AuditResult:
-    """Audit every stored version of every package. ``anchored_roots`` maps (package,
+    """Audit every stored version of every package (of ``package_ids`` only, when given:
+    an audit of one package asked for on demand). ``anchored_roots`` maps (package,
     version) to the root anchored on chain: a package.json that disagrees is reported as
     ``manifest_altered`` and the files are compared with it all the same. Resumes from
     ``checkpoint`` if it exists (its audit id must be ``audit_id`` if given); the
     checkpoint is removed once the audit completes. Once ``stop`` is set the audit ends
     at its next task with AuditInterrupted, its checkpoint kept for the next one. One
-    audit per checkpoint at a time: another one raises AuditBusy."""
-    with _exclusive(checkpoint.with_name(checkpoint.name + LOCK_SUFFIX)):
-        return _audit_store(store, checkpoint, anchored_roots, processes, progress, audit_id, stop)
+    audit per ``lock`` at a time (default: the checkpoint's name + ``.lock``): another
+    one raises AuditBusy."""
+    held = lock or checkpoint.with_name(checkpoint.name + LOCK_SUFFIX)
+    with _exclusive(held):
+        return _audit_store(
+            store, checkpoint, anchored_roots, processes, progress, audit_id, stop, package_ids
+        )
 
 
 @contextlib.contextmanager
@@ -329,6 +336,7 @@ def _audit_store(
     progress: Progress | None,
     audit_id: str | None,
     stop: threading.Event | None,
+    package_ids: Collection[str] | None,
 ) -> AuditResult:
     log = _Checkpoint(checkpoint, audit_id)
     result = AuditResult(audit_id=log.audit_id)
@@ -336,6 +344,8 @@ def _audit_store(
     try:
         with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
             for package_id in store.package_ids():
+                if package_ids is not None and package_id not in package_ids:
+                    continue
                 for version in store.versions(package_id):
                     key = (package_id, version)
                     result.packages.append(key)

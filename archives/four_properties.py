@@ -169,7 +169,9 @@ class FourPropertyReport:
             raise ValueError(f"not a four-property report: {exc}") from exc
 
 
-def _evidence(lines: list[str]) -> tuple[str, ...]:
+def evidence_lines(lines: list[str]) -> tuple[str, ...]:
+    """An item's evidence: ``lines``, the first :data:`MAX_EVIDENCE` of them and the count
+    of the rest when there are more."""
     if len(lines) <= MAX_EVIDENCE:
         return tuple(lines)
     return (*lines[:MAX_EVIDENCE], f"... and {len(lines) - MAX_EVIDENCE} more")
@@ -177,8 +179,8 @@ def _evidence(lines: list[str]) -> tuple[str, ...]:
 
 def _item(code: str, name: str, failures: list[str], passes: list[str]) -> CheckItem:
     if failures:
-        return CheckItem(code, name, Verdict.FAIL, _evidence(failures))
-    return CheckItem(code, name, Verdict.PASS, _evidence(passes))
+        return CheckItem(code, name, Verdict.FAIL, evidence_lines(failures))
+    return CheckItem(code, name, Verdict.PASS, evidence_lines(passes))
 
 
 def _not_checked(code: str, name: str, why: str) -> CheckItem:
@@ -505,4 +507,5 @@ __all__ = [
     "Stage",
     "Verdict",
     "check_package",
+    "evidence_lines",
 ]
