@@ -1,42 +1,30 @@
 """The registry's ``/v1/archives`` calls without I/O, for :mod:`sdk.archive_client`: what
-each request sends, what its answer becomes, the typed errors of the archive's refusals,
-and the streamed upload of a bag (its body signed by the SM3 declared before sending,
-read from disk in blocks on every attempt)."""
+each request sends, what its answer becomes and the typed errors of the archive's
+refusals (the streamed upload of a bag is :mod:`sdk.archive_upload`; the methods made of
+several calls, :mod:`sdk.archive_steps`)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from chain.crypto import PrivateKey
-from sdk.archive_entries import BLOCK_SIZE, sm3_file
 from sdk.trust_core import (
     Answer,
-    Attempt,
     Call,
     Exchange,
     RegistryRequest,
     json_request,
     registry_error,
-    signed_headers,
 )
 from sdk.trust_types import RegistryError
 
 ARCHIVES_PATH = "/v1/archives"
 """Prefix of the archive API."""
-
-UPLOAD_PATH = f"{ARCHIVES_PATH}/uploads"
-"""The streamed bag upload."""
-
-CONTENT_SM3_HEADER = "X-Lianxin-Content-SM3"
-"""The hex SM3 of a streamed body, declared before it is sent (the request is signed over
-it)."""
 
 
 # -- typed errors ----------------------------------------------------------------------------
@@ -262,6 +250,105 @@ class ArchiveHealth:
         return cls(str(value["status"]), value.get("lastAudit"), list(value.get("findings") or []))
 
 
+@dataclass(frozen=True)
+class AuditState:
+    """A fixity audit of one package asked for on demand, where it is and what it found."""
+
+    audit_id: str
+    """The audit."""
+    package_id: str
+    """The package audited."""
+    status: str
+    """``queued``, ``running``, ``finished`` or ``failed``."""
+    location: str
+    """Where it is polled (:meth:`ArchiveClient.audit`)."""
+    created: bool | None
+    """On a request: False when an audit of the package was queued or running already
+    (this is that one); None when read."""
+    ok: bool | None
+    """Once finished: whether every file is as anchored."""
+    findings: list[dict[str, Any]]
+    """Once finished: each file changed, truncated, missing, added or renamed (its path,
+    kind, anchored and found SM3)."""
+    versions: list[dict[str, Any]]
+    """Once finished: per version audited, ``ok`` and the 四性 report of the audit."""
+    error: str | None
+    """When failed: why."""
+    files: int | None
+    """Once finished: files hashed."""
+
+    @property
+    def settled(self) -> bool:
+        """Whether the audit is over (finished or failed)."""
+        return self.status in ("finished", "failed")
+
+    @property
+    def changed_paths(self) -> list[str]:
+        """The paths the findings name, in order."""
+        return [str(finding["path"]) for finding in self.findings]
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> AuditState:
+        """Parse the registry's answer."""
+        return cls(
+            audit_id=str(value["auditId"]),
+            package_id=str(value["packageId"]),
+            status=str(value["status"]),
+            location=str(value["location"]),
+            created=value.get("created"),
+            ok=value.get("ok"),
+            findings=list(value.get("findings") or []),
+            versions=list(value.get("versions") or []),
+            error=value.get("error"),
+            files=value.get("files"),
+        )
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One stored file of a package version."""
+
+    path: str
+    """Its path in the bag, exactly as stored."""
+    size: int
+    """Bytes."""
+    sm3: str
+    """Its SM3 (hex), as anchored."""
+    anchoring: dict[str, Any]
+    """The record committing to it (``recordId``, ``status``), its ``batch`` and
+    ``leafIndex``, ``batchRoot``, ``txHash`` and ``blockNumber`` once anchored, and
+    ``proof``, the record's path (its proof bundle)."""
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> PackageFile:
+        """Parse one file of a page."""
+        return cls(str(value["path"]), int(value["size"]), str(value["sm3"]), value["anchoring"])
+
+
+@dataclass(frozen=True)
+class FilePage:
+    """A page of a version's files, by path."""
+
+    package_id: str
+    """The package."""
+    version: int
+    """The version listed."""
+    files: list[PackageFile]
+    """The files of this page."""
+    next_cursor: str | None
+    """The cursor of the next page; None after the last."""
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> FilePage:
+        """Parse the registry's answer."""
+        return cls(
+            package_id=str(value["packageId"]),
+            version=int(value["version"]),
+            files=[PackageFile.from_json(item) for item in value["files"]],
+            next_cursor=value.get("next"),
+        )
+
+
 # -- calls -----------------------------------------------------------------------------------
 
 
@@ -327,13 +414,17 @@ def package_call(package_id: str) -> Call[Package]:
 
 
 def report_call(package_id: str, version: int | None) -> Call[dict[str, Any]]:
-    """``GET /v1/archives/packages/{id}/report``: a version's 四性 report."""
+    """``GET /v1/archives/packages/{id}/report``: a version's 四性 report; raises
+    ValueError for a version below 1."""
+    check_version(version)
     query = "" if version is None else f"?{urlencode({'version': version})}"
     return Call(json_request("GET", package_path(package_id, "/report") + query), dict)
 
 
 def report_pdf_request(package_id: str, version: int | None) -> RegistryRequest:
-    """``GET /v1/archives/packages/{id}/report.pdf``."""
+    """``GET /v1/archives/packages/{id}/report.pdf``; raises ValueError for a version
+    below 1."""
+    check_version(version)
     query = "" if version is None else f"?{urlencode({'version': version})}"
     return json_request("GET", package_path(package_id, "/report.pdf") + query)
 
@@ -361,7 +452,9 @@ def search_call(
 
 
 def dip_request(package_id: str, purpose: str, version: int | None) -> RegistryRequest:
-    """``POST /v1/archives/packages/{id}/dip``: answers the DIP zip."""
+    """``POST /v1/archives/packages/{id}/dip``: answers the DIP zip; raises ValueError
+    for a version below 1."""
+    check_version(version)
     payload: dict[str, Any] = {"purpose": purpose}
     if version is not None:
         payload["version"] = version
@@ -373,101 +466,46 @@ def health_call() -> Call[ArchiveHealth]:
     return Call(json_request("GET", f"{ARCHIVES_PATH}/health"), ArchiveHealth.from_json)
 
 
+def audit_request_call(package_id: str, reason: str | None) -> Call[AuditState]:
+    """``POST /v1/archives/packages/{id}/audits``: a fixity audit of the package now."""
+    payload = {} if reason is None else {"reason": reason}
+    request = json_request("POST", package_path(package_id, "/audits"), payload)
+    return Call(request, AuditState.from_json)
+
+
+def audit_call(package_id: str, audit_id: str) -> Call[AuditState]:
+    """``GET /v1/archives/packages/{id}/audits/{audit}``."""
+    path = package_path(package_id, f"/audits/{quote(audit_id, safe='')}")
+    return Call(json_request("GET", path), AuditState.from_json)
+
+
+MAX_FILES_PAGE = 1_000
+"""Most files the registry answers in one page."""
+
+
+def files_call(
+    package_id: str, *, version: int | None, limit: int, cursor: str | None
+) -> Call[FilePage]:
+    """``GET /v1/archives/packages/{id}/files``: one page; raises ValueError for a limit
+    outside 1 to :data:`MAX_FILES_PAGE`."""
+    if not 1 <= limit <= MAX_FILES_PAGE:
+        raise ValueError(f"limit {limit} is not 1 to {MAX_FILES_PAGE}")
+    check_version(version)
+    query: dict[str, str | int] = {"limit": limit}
+    if version is not None:
+        query["version"] = version
+    if cursor is not None:
+        query["cursor"] = cursor
+    request = json_request("GET", package_path(package_id, f"/files?{urlencode(query)}"))
+    return Call(request, FilePage.from_json)
+
+
 def destroyed_roots(package: Package) -> list[str]:
     """The roots a disposal destroys: every version not disposed of, in version order."""
     return [item.root for item in package.versions if item.disposed_at is None]
 
 
-# -- the streamed upload ---------------------------------------------------------------------
-
-Progress = Callable[[int, int], None]
-"""Called as ``progress(bytes_sent, total_bytes)`` after each block of an upload is sent."""
-
-
-@dataclass(frozen=True)
-class StreamedBody:
-    """A request body read from a file on every attempt, known by its SM3 and size."""
-
-    path: Path
-    """The file."""
-    sm3: str
-    """Its SM3 (hex), hashed before the first attempt."""
-    size: int
-    """Its size."""
-
-    @classmethod
-    def of(cls, path: Path) -> StreamedBody:
-        """Hash ``path`` (streamed) for sending."""
-        digest, size = sm3_file(path)
-        return cls(path, digest, size)
-
-    def blocks(self, progress: Progress | None = None) -> Iterator[bytes]:
-        """The file in blocks, ``progress(sent, total)`` after each; raises
-        ChangedWhileSending if the file grows past the size hashed."""
-        sent = 0
-        with self.path.open("rb") as stream:
-            while block := stream.read(BLOCK_SIZE):
-                sent += len(block)
-                if sent > self.size:
-                    raise ChangedWhileSending(f"{self.path} changed after it was hashed")
-                yield block
-                if progress is not None:
-                    progress(sent, self.size)
-
-
-class ChangedWhileSending(RegistryError):
-    """The file being uploaded changed after its SM3 was declared."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, "changed_while_sending", message)
-
-
-def upload_request(body: StreamedBody) -> RegistryRequest:
-    """``POST /v1/archives/uploads`` of ``body`` (the body itself is streamed; the request
-    holds no bytes of it)."""
-    headers = {
-        CONTENT_SM3_HEADER: body.sm3,
-        "Content-Type": "application/octet-stream",
-        "Content-Length": str(body.size),
-    }
-    return RegistryRequest("POST", UPLOAD_PATH, b"", headers)
-
-
-class StreamedExchange(Exchange[Upload]):
-    """The exchange of a streamed upload: the retry policy of :class:`Exchange`, each
-    attempt signed over the body's declared SM3 rather than the (empty) request bytes."""
-
-    def __init__(
-        self, body: StreamedBody, *, client_id: str, key: PrivateKey, retries: int, backoff: float
-    ) -> None:
-        super().__init__(
-            Call(upload_request(body), Upload.from_json),
-            client_id=client_id,
-            key=key,
-            retries=retries,
-            backoff=backoff,
-        )
-        self.body = body
-        self._signing_key = key
-
-    def next_attempt(self, now: float | None = None) -> Attempt | None:
-        """The next try, signed over the body's SM3."""
-        attempt = super().next_attempt(now)
-        if attempt is None:
-            return None
-        headers = dict(attempt.headers)
-        headers.update(
-            signed_headers(
-                self._signing_key,
-                client_id=self.client_id,
-                method="POST",
-                path=UPLOAD_PATH,
-                body=b"",
-                now=now,
-                body_sm3=self.body.sm3,
-            )
-        )
-        return Attempt(attempt.delay, attempt.request, headers)
+# -- settling ------------------------------------------------------------------------------
 
 
 def settle(exchange: Exchange[Any], last: Answer | None) -> Any:
@@ -503,33 +541,34 @@ def require_roots(roots: Sequence[str]) -> None:
 
 __all__ = [
     "ARCHIVES_PATH",
-    "CONTENT_SM3_HEADER",
-    "UPLOAD_PATH",
+    "MAX_FILES_PAGE",
     "UPLOAD_USED_UP",
     "ArchiveHealth",
     "ArchiveRefused",
+    "AuditState",
     "BagRejected",
-    "ChangedWhileSending",
+    "FilePage",
     "IngestRefused",
     "NotPackageOwner",
     "Package",
     "PackageConflict",
+    "PackageFile",
     "PackageNotFound",
-    "Progress",
     "RetentionNotExpired",
     "RetentionPermanent",
     "StoredVersion",
-    "StreamedBody",
-    "StreamedExchange",
     "Upload",
     "UploadTooLarge",
     "VersionInfo",
     "approval_json",
     "archive_error",
+    "audit_call",
+    "audit_request_call",
     "check_version",
     "destroyed_roots",
     "dip_request",
     "disposal_call",
+    "files_call",
     "health_call",
     "ingest_call",
     "migration_call",

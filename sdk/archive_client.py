@@ -15,6 +15,12 @@ the catalogue and the archive's last fixity audit are read; an access copy (DIP)
 written to disk as it arrives and verifies offline (:func:`sdk.archive_bundle.verify_dip`,
 on the one bundle verifier).
 
+A fixity audit of one package is asked for now and waited for (the files found changed,
+the 四性 report of each version); a package version's files are listed a page at a time
+(path, size, SM3, anchoring). Every method made of several requests is written once, as
+a program of steps (:mod:`sdk.archive_steps`) this client runs and
+:class:`sdk.archive_client_async.AsyncArchiveClient` awaits.
+
 Refusals raise the typed errors of :mod:`sdk.archive_calls`: IngestRefused (422, with the
 四性 report), BagRejected (other 422), NotPackageOwner (403), RetentionPermanent and
 RetentionNotExpired (409), PackageConflict (other 409), PackageNotFound (404),
@@ -23,57 +29,56 @@ cannot be read here raises BagNotReadable before anything is sent."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import shutil
-import tarfile
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from chain.commit import ValidatorSet
-from chain.crypto import PrivateKey
 from sdk.archive_bundle import DipVerdict, verify_dip
 from sdk.archive_calls import (
-    UPLOAD_USED_UP,
     ArchiveHealth,
-    BagRejected,
+    AuditState,
+    FilePage,
     Package,
-    PackageNotFound,
-    Progress,
+    PackageFile,
     StoredVersion,
-    StreamedBody,
-    StreamedExchange,
     Upload,
-    approval_json,
-    check_version,
-    destroyed_roots,
-    dip_request,
-    disposal_call,
+    audit_call,
+    audit_request_call,
+    files_call,
     health_call,
-    ingest_call,
-    migration_call,
     package_call,
     raw_body,
     report_call,
-    report_pdf_request,
-    require_roots,
     search_call,
     settle,
-    stored_already,
 )
-from sdk.archive_entries import (
-    BagContents,
-    BagNotReadable,
-    bag_kind,
-    read_bag_contents,
-    sign_disposal,
-    sign_entries,
+from sdk.archive_steps import (
+    Clock,
+    Fetch,
+    Local,
+    Pause,
+    SendBag,
+    SigningChainId,
+    Step,
+    Steps,
+    all_files_steps,
+    audit_package_steps,
+    audit_wait_steps,
+    custody_steps,
+    dip_steps,
+    disposal_steps,
+    ingest_steps,
+    migration_steps,
+    report_pdf_steps,
+    run_steps,
+    sendable,
 )
+from sdk.archive_upload import Progress, StreamedBody, StreamedExchange
 from sdk.trust import TrustClient
 from sdk.trust_core import Answer, Attempt, Call, Exchange, RegistryRequest
 
@@ -82,38 +87,14 @@ _T = TypeVar("_T")
 DOWNLOAD_BLOCK = 1024 * 1024
 """Bytes written per block of a downloaded access copy."""
 
+AUDIT_TIMEOUT_S = 600.0
+"""How long :meth:`ArchiveClient.wait_for_audit` waits by default."""
 
-@contextlib.contextmanager
-def sendable(bag: Path) -> Iterator[Path]:
-    """The bag as one file to stream: a zip or tar as it is, a directory packed into a tar
-    in a scratch directory (removed after)."""
-    if bag_kind(bag) != "directory":
-        yield bag
-        return
-    scratch = Path(tempfile.mkdtemp(prefix="lianxin-bag-"))
-    try:
-        packed = scratch / "bag.tar"
-        with tarfile.open(packed, "w") as archive:
-            archive.add(bag, arcname=bag.name or "bag")
-        yield packed
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+AUDIT_POLL_S = 0.5
+"""How often it reads the audit."""
 
-
-def records_for(
-    key: PrivateKey, contents: BagContents, chain_id: int, version: int
-) -> dict[str, Any]:
-    """The department's signed records of ``contents`` as ``version`` of its package."""
-    entries = [(entry.path, entry.sm3) for entry in contents.entries]
-    return sign_entries(key, chain_id, contents.package_id, version, entries)
-
-
-def check_migrated(contents: BagContents, package_id: str) -> None:
-    """Raise BagNotReadable unless the migrated bag describes ``package_id``."""
-    if contents.package_id != package_id:
-        raise BagNotReadable(
-            f"the migrated bag describes package {contents.package_id}, not {package_id}"
-        )
+FILES_PAGE = 500
+"""Files asked for per page by :meth:`ArchiveClient.all_files`."""
 
 
 def response_answer(response: httpx.Response, body: bytes) -> Answer:
@@ -127,6 +108,8 @@ class ArchiveClient(TrustClient):
 
     def __enter__(self) -> ArchiveClient:
         return self
+
+    # -- carrying out requests and steps ---------------------------------------------------
 
     def _attempts(
         self, exchange: Exchange[Any], send: Callable[[Attempt], Answer | Exception]
@@ -146,8 +129,53 @@ class ArchiveClient(TrustClient):
     def _archive(self, call: Call[_T]) -> _T:
         return self._settled(self._exchange(call), self._send)
 
-    def _signing(self) -> int:
-        return self._signing_chain_id()
+    def _perform(self, steps: Steps[_T]) -> _T:
+        return run_steps(steps, self._carry_out)
+
+    def _carry_out(self, step: Step) -> Any:
+        if isinstance(step, Call):
+            return self._archive(step)
+        if isinstance(step, Local):
+            return step.function(*step.arguments)
+        if isinstance(step, SigningChainId):
+            return self._signing_chain_id()
+        if isinstance(step, SendBag):
+            return self.upload(step.bag, progress=step.progress)
+        if isinstance(step, Fetch):
+            return self._fetch(step)
+        if isinstance(step, Pause):
+            time.sleep(step.seconds)
+            return time.monotonic()
+        if isinstance(step, Clock):
+            return time.monotonic()
+        raise TypeError(f"not a step: {step!r}")
+
+    def _fetch(self, step: Fetch) -> Any:
+        if step.target is None:
+            exchange = self._exchange(Call(step.request, bytes))
+            return raw_body(exchange, self._attempts(exchange, self._send))
+        return self._download(step.request, step.target)
+
+    def _download(self, request: RegistryRequest, target: Path) -> Path:
+        exchange = self._exchange(Call(request, lambda _value: target))
+
+        def send(attempt: Attempt) -> Answer | httpx.TransportError:
+            if attempt.delay:
+                time.sleep(attempt.delay)
+            try:
+                with self._http.stream(
+                    request.method, request.path, content=request.body, headers=attempt.headers
+                ) as response:
+                    if response.status_code >= 300:
+                        return response_answer(response, response.read())
+                    with target.open("wb") as out:
+                        for block in response.iter_bytes(DOWNLOAD_BLOCK):
+                            out.write(block)
+                    return response_answer(response, b"null")
+            except httpx.TransportError as exc:
+                return exc
+
+        return self._settled(exchange, send)
 
     def upload(self, bag: Path, *, progress: Progress | None = None) -> Upload:
         """Stream ``bag`` (a directory, zip or tar) to the archive's spool for one ingest
@@ -178,36 +206,14 @@ class ArchiveClient(TrustClient):
             return exc
         return response_answer(response, response.content)
 
+    # -- the archive's methods ---------------------------------------------------------------
+
     def ingest(self, bag: Path, *, progress: Progress | None = None) -> StoredVersion:
         """Ingest ``bag`` (a directory, zip or tar) as version 1 of its package: its
         records signed, the bag streamed, then ingested. Raises BagNotReadable before
-        sending, IngestRefused (422 with the 四性 report), BagRejected, UploadTooLarge."""
-        bag = Path(bag)
-        contents = read_bag_contents(bag)
-        records = records_for(self._key, contents, self._signing(), 1)
-        upload = self.upload(bag, progress=progress)
-        try:
-            return self._archive(ingest_call(upload.upload_id, records))
-        except BagRejected as error:
-            return self._stored_by_a_lost_attempt(error, contents.package_id, 1, contents.root)
-
-    def _stored_by_a_lost_attempt(
-        self, error: BagRejected, package_id: str, version: int, root: str
-    ) -> StoredVersion:
-        """An ingest or migration retried after its answer was lost finds its upload used
-        up: the version that attempt stored, if it is there; else ``error``."""
-        if error.code != UPLOAD_USED_UP:
-            raise error
-        try:
-            package = self.package(package_id)
-        except PackageNotFound:
-            raise error from None
-        stored = None
-        if any(v.version == version and v.root == root for v in package.versions):
-            stored = stored_already(package, version, root, self.report(package_id, version))
-        if stored is None:
-            raise error
-        return stored
+        sending, IngestRefused (422 with the 四性 report), BagRejected, UploadTooLarge.
+        Retried after its answer was lost, answers the version that attempt stored."""
+        return self._perform(ingest_steps(self._key, Path(bag), progress))
 
     def migrate(
         self,
@@ -222,24 +228,17 @@ class ArchiveClient(TrustClient):
         """Store ``bag`` (the output of a format migration, same 全宗号 and 档号) as the
         next version of ``package_id``, its files and root signed for that version.
         Raises NotPackageOwner (403), IngestRefused (422), PackageConflict (409)."""
-        bag = Path(bag)
-        contents = read_bag_contents(bag)
-        check_migrated(contents, package_id)
-        version = self.package(package_id).latest.version + 1
-        records = records_for(self._key, contents, self._signing(), version)
-        upload = self.upload(bag, progress=progress)
-        call = migration_call(
-            package_id,
-            upload.upload_id,
-            records,
-            tool=tool,
-            tool_version=tool_version,
-            parameters=parameters or {},
+        return self._perform(
+            migration_steps(
+                self._key,
+                package_id,
+                Path(bag),
+                tool=tool,
+                tool_version=tool_version,
+                parameters=parameters or {},
+                progress=progress,
+            )
         )
-        try:
-            return self._archive(call)
-        except BagRejected as error:
-            return self._stored_by_a_lost_attempt(error, package_id, version, contents.root)
 
     def dispose(
         self,
@@ -255,11 +254,16 @@ class ArchiveClient(TrustClient):
         roots destroyed; answers the tombstone. Raises RetentionPermanent (永久),
         RetentionNotExpired, NotPackageOwner, BagRejected (422: approved by the one who
         carries it out)."""
-        approval = approval_json(approval_id, approved_by, approved_at, reason)
-        roots = destroyed_roots(self.package(package_id))
-        require_roots(roots)
-        records = sign_disposal(self._key, self._signing(), package_id, approval, roots)
-        return self._archive(disposal_call(package_id, approval, records))
+        return self._perform(
+            disposal_steps(
+                self._key,
+                package_id,
+                approval_id=approval_id,
+                approved_by=approved_by,
+                approved_at=approved_at,
+                reason=reason,
+            )
+        )
 
     def package(self, package_id: str) -> Package:
         """A package's versions (roots, lineage, report hash) and its custody history."""
@@ -267,19 +271,15 @@ class ArchiveClient(TrustClient):
 
     def custody(self, package_id: str) -> list[dict[str, Any]]:
         """A package's custody events, in order."""
-        return self.package(package_id).events
+        return self._perform(custody_steps(package_id))
 
     def report(self, package_id: str, version: int | None = None) -> dict[str, Any]:
         """The 四性 report of a version (default: the latest)."""
-        check_version(version)
         return self._archive(report_call(package_id, version))
 
     def report_pdf(self, package_id: str, version: int | None = None) -> bytes:
         """The 四性 report as the Chinese PDF whose SM3 the ingestion event records."""
-        check_version(version)
-        exchange = self._exchange(Call(report_pdf_request(package_id, version), bytes))
-        last = self._attempts(exchange, self._send)
-        return raw_body(exchange, last)
+        return self._perform(report_pdf_steps(package_id, version))
 
     def search(self, **criteria: Any) -> list[dict[str, Any]]:
         """The catalogue: packages matching every criterion (``archival_code`` prefix,
@@ -295,29 +295,59 @@ class ArchiveClient(TrustClient):
     ) -> Path:
         """Take an access copy of ``package_id`` (logged with ``purpose`` as an access
         event) into the file ``target``, written block by block as it arrives."""
-        check_version(version)
-        return self._download(dip_request(package_id, purpose, version), Path(target))
+        return self._perform(dip_steps(package_id, Path(target), purpose, version))
 
-    def _download(self, request: RegistryRequest, target: Path) -> Path:
-        exchange = self._exchange(Call(request, lambda _value: target))
+    def request_audit(self, package_id: str, *, reason: str | None = None) -> AuditState:
+        """Ask for a fixity audit of every stored version of ``package_id`` now (the
+        department that ingested it, or a client with the ``archive_audit`` role): the
+        audit queued, or the one queued or running already (``created`` False). Raises
+        PackageNotFound, NotPackageOwner, PackageConflict (disposed of)."""
+        return self._archive(audit_request_call(package_id, reason))
 
-        def send(attempt: Attempt) -> Answer | httpx.TransportError:
-            if attempt.delay:
-                time.sleep(attempt.delay)
-            try:
-                with self._http.stream(
-                    request.method, request.path, content=request.body, headers=attempt.headers
-                ) as response:
-                    if response.status_code >= 300:
-                        return response_answer(response, response.read())
-                    with target.open("wb") as out:
-                        for block in response.iter_bytes(DOWNLOAD_BLOCK):
-                            out.write(block)
-                    return response_answer(response, b"null")
-            except httpx.TransportError as exc:
-                return exc
+    def audit(self, package_id: str, audit_id: str) -> AuditState:
+        """A requested audit as it is now."""
+        return self._archive(audit_call(package_id, audit_id))
 
-        return self._settled(exchange, send)
+    def wait_for_audit(
+        self,
+        package_id: str,
+        audit_id: str,
+        *,
+        timeout: float = AUDIT_TIMEOUT_S,
+        poll: float = AUDIT_POLL_S,
+    ) -> AuditState:
+        """The requested audit once finished or failed, read every ``poll`` seconds;
+        raises TimeoutError after ``timeout`` seconds."""
+        return self._perform(audit_wait_steps(package_id, audit_id, timeout=timeout, poll=poll))
+
+    def audit_package(
+        self,
+        package_id: str,
+        *,
+        reason: str | None = None,
+        timeout: float = AUDIT_TIMEOUT_S,
+        poll: float = AUDIT_POLL_S,
+    ) -> AuditState:
+        """:meth:`request_audit`, then :meth:`wait_for_audit`."""
+        return self._perform(audit_package_steps(package_id, reason, timeout=timeout, poll=poll))
+
+    def files(
+        self,
+        package_id: str,
+        *,
+        version: int | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> FilePage:
+        """One page of a version's files (default: the latest version), by path:
+        ``next_cursor`` asks for the following page."""
+        return self._archive(files_call(package_id, version=version, limit=limit, cursor=cursor))
+
+    def all_files(
+        self, package_id: str, *, version: int | None = None, page_size: int = FILES_PAGE
+    ) -> list[PackageFile]:
+        """Every file of a version, by path, read a page at a time."""
+        return self._perform(all_files_steps(package_id, version=version, page_size=page_size))
 
     @staticmethod
     def verify_dip(
@@ -328,9 +358,10 @@ class ArchiveClient(TrustClient):
 
 
 __all__ = [
+    "AUDIT_POLL_S",
+    "AUDIT_TIMEOUT_S",
+    "DOWNLOAD_BLOCK",
+    "FILES_PAGE",
     "ArchiveClient",
-    "check_migrated",
-    "records_for",
     "response_answer",
-    "sendable",
 ]

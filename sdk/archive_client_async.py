@@ -1,10 +1,13 @@
 """``AsyncArchiveClient``: :class:`sdk.archive_client.ArchiveClient` on
-``httpx.AsyncClient``, the same calls awaited (see that module)."""
+``httpx.AsyncClient``, the same methods awaited (see that module): each single request is
+built by :mod:`sdk.archive_calls` and each method of several requests is the same program
+of :mod:`sdk.archive_steps`, whose steps this client awaits."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,44 +15,55 @@ from typing import Any, TypeVar
 import httpx
 
 from sdk.archive_calls import (
-    UPLOAD_USED_UP,
     ArchiveHealth,
-    BagRejected,
+    AuditState,
+    FilePage,
     Package,
-    PackageNotFound,
-    Progress,
+    PackageFile,
     StoredVersion,
-    StreamedBody,
-    StreamedExchange,
     Upload,
-    approval_json,
-    check_version,
-    destroyed_roots,
-    dip_request,
-    disposal_call,
+    audit_call,
+    audit_request_call,
+    files_call,
     health_call,
-    ingest_call,
-    migration_call,
     package_call,
     raw_body,
     report_call,
-    report_pdf_request,
-    require_roots,
     search_call,
     settle,
-    stored_already,
 )
 from sdk.archive_client import (
+    AUDIT_POLL_S,
+    AUDIT_TIMEOUT_S,
     DOWNLOAD_BLOCK,
+    FILES_PAGE,
     ArchiveClient,
-    check_migrated,
-    records_for,
     response_answer,
+)
+from sdk.archive_steps import (
+    Clock,
+    Fetch,
+    Local,
+    Pause,
+    SendBag,
+    SigningChainId,
+    Step,
+    Steps,
+    all_files_steps,
+    audit_package_steps,
+    audit_wait_steps,
+    custody_steps,
+    dip_steps,
+    disposal_steps,
+    ingest_steps,
+    migration_steps,
+    report_pdf_steps,
+    run_steps_async,
     sendable,
 )
-from sdk.archive_entries import read_bag_contents, sign_disposal
+from sdk.archive_upload import Progress, StreamedBody, StreamedExchange
 from sdk.trust_async import AsyncTrustClient
-from sdk.trust_core import Answer, Attempt, Call, Exchange
+from sdk.trust_core import Answer, Attempt, Call, Exchange, RegistryRequest
 
 _T = TypeVar("_T")
 
@@ -60,6 +74,8 @@ class AsyncArchiveClient(AsyncTrustClient):
 
     async def __aenter__(self) -> AsyncArchiveClient:
         return self
+
+    # -- carrying out requests and steps ---------------------------------------------------
 
     async def _attempts(
         self, exchange: Exchange[Any], send: Callable[[Attempt], Awaitable[Answer | Exception]]
@@ -80,6 +96,54 @@ class AsyncArchiveClient(AsyncTrustClient):
 
     async def _archive(self, call: Call[_T]) -> _T:
         return await self._settled(self._exchange(call), self._send)
+
+    async def _perform(self, steps: Steps[_T]) -> _T:
+        return await run_steps_async(steps, self._carry_out)
+
+    async def _carry_out(self, step: Step) -> Any:
+        if isinstance(step, Call):
+            return await self._archive(step)
+        if isinstance(step, Local):
+            return await asyncio.to_thread(step.function, *step.arguments)
+        if isinstance(step, SigningChainId):
+            return await self._signing_chain_id()
+        if isinstance(step, SendBag):
+            return await self.upload(step.bag, progress=step.progress)
+        if isinstance(step, Fetch):
+            return await self._fetch(step)
+        if isinstance(step, Pause):
+            await asyncio.sleep(step.seconds)
+            return time.monotonic()
+        if isinstance(step, Clock):
+            return time.monotonic()
+        raise TypeError(f"not a step: {step!r}")
+
+    async def _fetch(self, step: Fetch) -> Any:
+        if step.target is None:
+            exchange = self._exchange(Call(step.request, bytes))
+            return raw_body(exchange, await self._attempts(exchange, self._send))
+        return await self._download(step.request, step.target)
+
+    async def _download(self, request: RegistryRequest, target: Path) -> Path:
+        exchange = self._exchange(Call(request, lambda _value: target))
+
+        async def send(attempt: Attempt) -> Answer | Exception:
+            if attempt.delay:
+                await asyncio.sleep(attempt.delay)
+            try:
+                async with self._http.stream(
+                    request.method, request.path, content=request.body, headers=attempt.headers
+                ) as response:
+                    if response.status_code >= 300:
+                        return response_answer(response, await response.aread())
+                    with target.open("wb") as out:
+                        async for block in response.aiter_bytes(DOWNLOAD_BLOCK):
+                            await asyncio.to_thread(out.write, block)
+                    return response_answer(response, b"null")
+            except httpx.TransportError as exc:
+                return exc
+
+        return await self._settled(exchange, send)
 
     async def upload(self, bag: Path, *, progress: Progress | None = None) -> Upload:
         """As :meth:`ArchiveClient.upload`."""
@@ -117,36 +181,11 @@ class AsyncArchiveClient(AsyncTrustClient):
             return exc
         return response_answer(response, response.content)
 
+    # -- the archive's methods ---------------------------------------------------------------
+
     async def ingest(self, bag: Path, *, progress: Progress | None = None) -> StoredVersion:
         """As :meth:`ArchiveClient.ingest`."""
-        bag = Path(bag)
-        contents = await asyncio.to_thread(read_bag_contents, bag)
-        records = records_for(self._key, contents, await self._signing_chain_id(), 1)
-        upload = await self.upload(bag, progress=progress)
-        try:
-            return await self._archive(ingest_call(upload.upload_id, records))
-        except BagRejected as error:
-            return await self._stored_by_a_lost_attempt(
-                error, contents.package_id, 1, contents.root
-            )
-
-    async def _stored_by_a_lost_attempt(
-        self, error: BagRejected, package_id: str, version: int, root: str
-    ) -> StoredVersion:
-        """As :meth:`ArchiveClient._stored_by_a_lost_attempt`."""
-        if error.code != UPLOAD_USED_UP:
-            raise error
-        try:
-            package = await self.package(package_id)
-        except PackageNotFound:
-            raise error from None
-        stored = None
-        if any(v.version == version and v.root == root for v in package.versions):
-            report = await self.report(package_id, version)
-            stored = stored_already(package, version, root, report)
-        if stored is None:
-            raise error
-        return stored
+        return await self._perform(ingest_steps(self._key, Path(bag), progress))
 
     async def migrate(
         self,
@@ -159,24 +198,17 @@ class AsyncArchiveClient(AsyncTrustClient):
         progress: Progress | None = None,
     ) -> StoredVersion:
         """As :meth:`ArchiveClient.migrate`."""
-        bag = Path(bag)
-        contents = await asyncio.to_thread(read_bag_contents, bag)
-        check_migrated(contents, package_id)
-        version = (await self.package(package_id)).latest.version + 1
-        records = records_for(self._key, contents, await self._signing_chain_id(), version)
-        upload = await self.upload(bag, progress=progress)
-        call = migration_call(
-            package_id,
-            upload.upload_id,
-            records,
-            tool=tool,
-            tool_version=tool_version,
-            parameters=parameters or {},
+        return await self._perform(
+            migration_steps(
+                self._key,
+                package_id,
+                Path(bag),
+                tool=tool,
+                tool_version=tool_version,
+                parameters=parameters or {},
+                progress=progress,
+            )
         )
-        try:
-            return await self._archive(call)
-        except BagRejected as error:
-            return await self._stored_by_a_lost_attempt(error, package_id, version, contents.root)
 
     async def dispose(
         self,
@@ -188,12 +220,16 @@ class AsyncArchiveClient(AsyncTrustClient):
         reason: str,
     ) -> dict[str, Any]:
         """As :meth:`ArchiveClient.dispose`."""
-        approval = approval_json(approval_id, approved_by, approved_at, reason)
-        roots = destroyed_roots(await self.package(package_id))
-        require_roots(roots)
-        chain_id = await self._signing_chain_id()
-        records = sign_disposal(self._key, chain_id, package_id, approval, roots)
-        return await self._archive(disposal_call(package_id, approval, records))
+        return await self._perform(
+            disposal_steps(
+                self._key,
+                package_id,
+                approval_id=approval_id,
+                approved_by=approved_by,
+                approved_at=approved_at,
+                reason=reason,
+            )
+        )
 
     async def package(self, package_id: str) -> Package:
         """As :meth:`ArchiveClient.package`."""
@@ -201,18 +237,15 @@ class AsyncArchiveClient(AsyncTrustClient):
 
     async def custody(self, package_id: str) -> list[dict[str, Any]]:
         """As :meth:`ArchiveClient.custody`."""
-        return (await self.package(package_id)).events
+        return await self._perform(custody_steps(package_id))
 
     async def report(self, package_id: str, version: int | None = None) -> dict[str, Any]:
         """As :meth:`ArchiveClient.report`."""
-        check_version(version)
         return await self._archive(report_call(package_id, version))
 
     async def report_pdf(self, package_id: str, version: int | None = None) -> bytes:
         """As :meth:`ArchiveClient.report_pdf`."""
-        check_version(version)
-        exchange = self._exchange(Call(report_pdf_request(package_id, version), bytes))
-        return raw_body(exchange, await self._attempts(exchange, self._send))
+        return await self._perform(report_pdf_steps(package_id, version))
 
     async def search(self, **criteria: Any) -> list[dict[str, Any]]:
         """As :meth:`ArchiveClient.search`."""
@@ -226,28 +259,58 @@ class AsyncArchiveClient(AsyncTrustClient):
         self, package_id: str, target: Path, *, purpose: str, version: int | None = None
     ) -> Path:
         """As :meth:`ArchiveClient.export_dip`."""
-        check_version(version)
-        request = dip_request(package_id, purpose, version)
-        target = Path(target)
-        exchange = self._exchange(Call(request, lambda _value: target))
+        return await self._perform(dip_steps(package_id, Path(target), purpose, version))
 
-        async def send(attempt: Attempt) -> Answer | Exception:
-            if attempt.delay:
-                await asyncio.sleep(attempt.delay)
-            try:
-                async with self._http.stream(
-                    request.method, request.path, content=request.body, headers=attempt.headers
-                ) as response:
-                    if response.status_code >= 300:
-                        return response_answer(response, await response.aread())
-                    with target.open("wb") as out:
-                        async for block in response.aiter_bytes(DOWNLOAD_BLOCK):
-                            await asyncio.to_thread(out.write, block)
-                    return response_answer(response, b"null")
-            except httpx.TransportError as exc:
-                return exc
+    async def request_audit(self, package_id: str, *, reason: str | None = None) -> AuditState:
+        """As :meth:`ArchiveClient.request_audit`."""
+        return await self._archive(audit_request_call(package_id, reason))
 
-        return await self._settled(exchange, send)
+    async def audit(self, package_id: str, audit_id: str) -> AuditState:
+        """As :meth:`ArchiveClient.audit`."""
+        return await self._archive(audit_call(package_id, audit_id))
+
+    async def wait_for_audit(
+        self,
+        package_id: str,
+        audit_id: str,
+        *,
+        timeout: float = AUDIT_TIMEOUT_S,
+        poll: float = AUDIT_POLL_S,
+    ) -> AuditState:
+        """As :meth:`ArchiveClient.wait_for_audit`."""
+        steps = audit_wait_steps(package_id, audit_id, timeout=timeout, poll=poll)
+        return await self._perform(steps)
+
+    async def audit_package(
+        self,
+        package_id: str,
+        *,
+        reason: str | None = None,
+        timeout: float = AUDIT_TIMEOUT_S,
+        poll: float = AUDIT_POLL_S,
+    ) -> AuditState:
+        """As :meth:`ArchiveClient.audit_package`."""
+        steps = audit_package_steps(package_id, reason, timeout=timeout, poll=poll)
+        return await self._perform(steps)
+
+    async def files(
+        self,
+        package_id: str,
+        *,
+        version: int | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> FilePage:
+        """As :meth:`ArchiveClient.files`."""
+        call = files_call(package_id, version=version, limit=limit, cursor=cursor)
+        return await self._archive(call)
+
+    async def all_files(
+        self, package_id: str, *, version: int | None = None, page_size: int = FILES_PAGE
+    ) -> list[PackageFile]:
+        """As :meth:`ArchiveClient.all_files`."""
+        steps = all_files_steps(package_id, version=version, page_size=page_size)
+        return await self._perform(steps)
 
     verify_dip = staticmethod(ArchiveClient.verify_dip)
     """As :meth:`ArchiveClient.verify_dip` (offline, no I/O but the file)."""
