@@ -18,7 +18,6 @@ Runs on PostgreSQL when LIANXIN_TEST_DATABASE_URL is set (a database of its own 
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib.util
 import json
 import shutil
@@ -47,6 +46,7 @@ from registry_harness import (  # noqa: E402
     registry_environment,
     registry_settings,
     signed,
+    start_registry,
 )
 from sqlalchemy import create_engine, text  # noqa: E402
 from test_licenses import license_request  # noqa: E402
@@ -79,28 +79,6 @@ ANCHOR_TIMEOUT_S = 120.0
 COMMAND_TIMEOUT_S = 300.0
 BEFORE_BACKUP_RECORDS = 20
 """Records acknowledged before the backup starts (the loop goes on meanwhile)."""
-
-
-def start_registry(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``python -m registry`` in the background, waited for until it answers."""
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "registry"],
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{environment['LIANXIN_REGISTRY_PORT']}/openapi.json"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return process
-        time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"registry did not start: {log.read_text()}")
 
 
 def registry_cli(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -188,7 +166,7 @@ def test_backup_under_load_survives_sigkill_and_wipe(
         chain_id, validators = reader.chain_id(), reader.validators()
     notary = bytes.fromhex(trust_chain.addresses["notary"][2:])
     backup = tmp_path / "backup"
-    process = start_registry(environment, log)
+    process = start_registry(environment, log, START_TIMEOUT_S)
     load = Load(base, client.id)
     loader = threading.Thread(target=load.run, daemon=True)
     try:
@@ -228,7 +206,7 @@ def test_backup_under_load_survives_sigkill_and_wipe(
     assert summary["rowCounts"] == manifest["database"]["rowCounts"]
     assert summary["archivePackages"] == len(manifest["archives"]["packages"])
 
-    process = start_registry(environment, log)
+    process = start_registry(environment, log, START_TIMEOUT_S)
     try:
         with TrustClient(base, client.id, CLIENT_KEY, timeout=10) as trust:
             for record_id, digest, _at in before:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import os
+import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
@@ -229,3 +233,29 @@ def drop_postgres_database(base_url: str, database_url: str) -> None:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def start_registry(
+    environment: dict[str, str], log: Path, timeout_s: float = 60.0
+) -> subprocess.Popen[bytes]:
+    """``python -m registry`` in the background (output appended to ``log``), waited for until
+    it answers; killed, with its log in the failure, if it exits or does not answer in
+    ``timeout_s``."""
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry"],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{environment['LIANXIN_REGISTRY_PORT']}/openapi.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"registry did not start: {log.read_text()}")

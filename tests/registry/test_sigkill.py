@@ -8,11 +8,9 @@ from __future__ import annotations
 import contextlib
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from registry_harness import (
     TrustChain,
@@ -20,6 +18,7 @@ from registry_harness import (
     new_client,
     registry_environment,
     registry_settings,
+    start_registry,
 )
 from sqlalchemy import select
 
@@ -35,29 +34,7 @@ pytestmark = pytest.mark.slow
 SEED = 20_261_126
 KILLS = 4
 START_TIMEOUT_S = 60.0
-SETTLE_TIMEOUT_S = 30.0
-
-
-def start_registry(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``python -m registry`` in the background, waited for until it answers."""
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "registry"],
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{environment['LIANXIN_REGISTRY_PORT']}/openapi.json"
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return process
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"registry did not start: {log.read_text()}")
+SETTLE_TIMEOUT_S = 120.0
 
 
 def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
@@ -77,11 +54,15 @@ def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
     process: subprocess.Popen[bytes] | None = None
     try:
         for _ in range(KILLS):
-            process = start_registry(environment, log)
+            process = start_registry(environment, log, START_TIMEOUT_S)
             trust = TrustClient(f"http://127.0.0.1:{port}", client.id, key, retries=0, timeout=2)
             run_for = rng.uniform(0.3, 1.5)
             deadline = time.monotonic() + run_for
-            while time.monotonic() < deadline:
+            accepted_before = len(accepted)
+            # Each run lasts its drawn time, and at least until it has acknowledged a record
+            # (on a loaded machine the first answers can take longer than the whole draw).
+            while time.monotonic() < deadline or len(accepted) == accepted_before:
+                assert time.monotonic() < deadline + START_TIMEOUT_S, "no record acknowledged"
                 counter += 1
                 with contextlib.suppress(RegistryError):
                     result = trust.notarize(digest=sm3(b"record %d" % counter))
@@ -90,7 +71,7 @@ def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
             process.wait(timeout=10)
             trust.close()
 
-        process = start_registry(environment, log)
+        process = start_registry(environment, log, START_TIMEOUT_S)
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while True:
             with db.session() as session:
@@ -105,7 +86,7 @@ def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
             process.kill()
             process.wait(timeout=10)
 
-    assert len(accepted) > KILLS
+    assert len(accepted) >= KILLS
     with db.session() as session:
         batches = session.scalars(select(Batch)).all()
         outbox = session.scalars(select(Outbox)).all()
