@@ -53,11 +53,22 @@ GovernancePasswordFile = Annotated[
 DEFAULT_ROLES = ("notarize", "verify")
 """Roles a new client gets unless told otherwise."""
 KNOWN_ROLES = frozenset(
-    {"notarize", "verify", "licenses", "data", "identity", "subject", "credit", "credit_office"}
+    {
+        "notarize",
+        "verify",
+        "licenses",
+        "data",
+        "identity",
+        "subject",
+        "credit",
+        "credit_office",
+        "archive_audit",
+    }
 )
 """Roles a client may hold: ``data`` grants authorizations and reads through the data
 gateway, ``identity`` attests citizens' approvals (an identity provider), ``subject`` is an
-enterprise acting on its own authorizations and access log."""
+enterprise acting on its own authorizations and access log, ``archive_audit`` asks for
+fixity audits of any department's archive package."""
 
 
 def add_client(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from archives.audit import AuditResult, FixityFinding, audit_store
+from archives.audit import LOCK_SUFFIX, AuditResult, FixityFinding, audit_store
 from archives.custody import EventType, Outcome
 from registry.archives.models import ArchiveAuditRow, ArchivePackageRow
 from registry.archives.service import ArchiveService
@@ -25,7 +25,11 @@ from registry.archives.service import ArchiveService
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = ".audit-checkpoint"
-"""The checkpoint of a running audit, in the store's directory."""
+"""The checkpoint of a running audit of the whole store, in the store's directory (an
+audit of one package: this name, a dot and the audit's id)."""
+
+LOCK_NAME = CHECKPOINT_NAME + LOCK_SUFFIX
+"""The lock every audit of the store holds while it runs (one audit at a time)."""
 
 WEBHOOK_TIMEOUT_S = 10.0
 """How long the webhook may take to answer."""
@@ -62,12 +66,19 @@ def run_audit(
     progress: Callable[[int, int], None] | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
+    package_id: str | None = None,
+    audit_id: str | None = None,
 ) -> AuditResult:
     """Audit every stored version (resuming an interrupted audit), record a fixity event
     per package version and the audit itself, and surface failures. Once ``stop`` is set
-    the audit ends with AuditInterrupted, recording nothing; the next one resumes it."""
+    the audit ends with AuditInterrupted, recording nothing; the next one resumes it.
+
+    With ``package_id`` (and the ``audit_id`` asked for), only that package's versions,
+    from a checkpoint of their own; the audit is then the caller's to record (it is not
+    the store's last audit, which the schedule and the health answer read)."""
     started = now()
-    checkpoint = service.store.root / CHECKPOINT_NAME
+    root = service.store.root
+    checkpoint = root / (CHECKPOINT_NAME if package_id is None else f"{CHECKPOINT_NAME}.{audit_id}")
     result = audit_store(
         service.store,
         checkpoint,
@@ -75,19 +86,22 @@ def run_audit(
         processes=service.settings.processes,
         progress=progress,
         stop=stop,
+        audit_id=audit_id,
+        package_ids=None if package_id is None else {package_id},
+        lock=root / LOCK_NAME,
     )
     by_package: dict[tuple[str, int], list[FixityFinding]] = {key: [] for key in result.packages}
     for finding in result.findings:
         by_package.setdefault((finding.package_id, finding.version), []).append(finding)
     finished = now()
-    for (package_id, version), findings in sorted(by_package.items()):
+    for (audited, version), findings in sorted(by_package.items()):
         detail: dict[str, Any] = {"audit": result.audit_id, "version": version}
         if findings:
             detail["findings"] = [finding.to_json() for finding in findings]
             for finding in findings:
                 logger.error(
                     "fixity FAILED: package %s v%d %s %s (expected %s, found %s) %s",
-                    package_id,
+                    audited,
                     version,
                     finding.path,
                     finding.kind.value,
@@ -97,10 +111,13 @@ def run_audit(
                 )
         outcome = Outcome.FAILURE if findings else Outcome.SUCCESS
         service.record_events(
-            package_id,
+            audited,
             [(EventType.FIXITY_CHECK, outcome, "registry: fixity audit", detail)],
             now=finished,
         )
+    if package_id is not None:
+        _surface(service, result)
+        return result
     with service.db.session() as session:
         session.add(
             ArchiveAuditRow(
@@ -115,9 +132,13 @@ def run_audit(
                 ),
             )
         )
+    _surface(service, result)
+    return result
+
+
+def _surface(service: ArchiveService, result: AuditResult) -> None:
     if not result.ok and service.settings.webhook_url:
         _notify(service.settings.webhook_url, result)
-    return result
 
 
 def archive_health(service: ArchiveService) -> dict[str, Any]:
@@ -139,4 +160,4 @@ def archive_health(service: ArchiveService) -> dict[str, Any]:
         }
 
 
-__all__ = ["CHECKPOINT_NAME", "anchored_roots", "archive_health", "run_audit"]
+__all__ = ["CHECKPOINT_NAME", "LOCK_NAME", "anchored_roots", "archive_health", "run_audit"]

@@ -95,3 +95,22 @@ class ArchiveAuditRow(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     ok: Mapped[bool] = mapped_column(Boolean)
     findings_json: Mapped[str] = mapped_column(Text)
+
+
+class ArchiveAuditRequestRow(Base):
+    """A fixity audit of one package asked for by a department, and what it found."""
+
+    __tablename__ = "archive_audit_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    package_id: Mapped[str] = mapped_column(String(32), index=True)
+    active_package: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    """The package while the audit is queued or running, NULL after: at most one such
+    audit per package, whichever process is asked."""
+    requested_by: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -7,7 +7,12 @@ health answer and the webhook, as for an audit run by hand.
 An audit the worker was stopped in (shutdown) or that a crash cut short leaves its
 checkpoint in the store; the worker's next round continues it at once, from where it
 stopped, whatever the schedule says. The registry runs the worker in the process holding
-the workers lease, so one process audits at a time."""
+the workers lease, so one process audits at a time.
+
+The same worker runs the audits of one package that departments ask for
+(:mod:`registry.archives.audit_requests`), looking for them every
+:data:`REQUEST_POLL_S` seconds, before the scheduled audit; with no ``audit_interval_s``
+it runs those only. A requested audit stopped at shutdown is continued the same way."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from sqlalchemy import func, select
 
 from archives.audit import AuditResult
 from archives.errors import AuditBusy, AuditInterrupted
+from registry.archives.audit_requests import pending_audits, run_requested_audit
 from registry.archives.auditing import CHECKPOINT_NAME, run_audit
 from registry.archives.models import ArchiveAuditRow
 from registry.archives.service import ArchiveService
@@ -38,14 +44,21 @@ command-line audit is seen within this)."""
 RETRY_S = 30.0
 """Wait after an audit that failed (the store unreadable, the database away)."""
 
+REQUEST_POLL_S = 1.0
+"""Longest wait before an audit a department asked for is seen (in any process)."""
+
+BUSY_WAIT_S = 5.0
+"""Wait while another audit of the store (the command line's) holds its lock."""
+
 
 class AuditWorker:
-    """Audits ``service``'s store every ``interval_s`` seconds in a thread of its own."""
+    """Audits ``service``'s store every ``interval_s`` seconds (never if None) and the
+    packages departments ask for, in a thread of its own."""
 
     def __init__(
         self,
         service: ArchiveService,
-        interval_s: float,
+        interval_s: float | None,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         progress: Callable[[int, int], None] | None = None,
@@ -56,7 +69,7 @@ class AuditWorker:
         self.now = now
         self.progress = progress
         self.finished: list[AuditResult] = []
-        """Audits this worker completed, in order."""
+        """Audits this worker completed (scheduled and asked for), in order."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -70,7 +83,9 @@ class AuditWorker:
 
     def due_in(self) -> float:
         """Seconds until the next audit is due: 0 with an interrupted audit to continue or
-        none recorded yet."""
+        none recorded yet; infinite without an interval."""
+        if self.interval_s is None:
+            return float("inf")
         if (self.service.store.root / CHECKPOINT_NAME).exists():
             return 0.0
         last = self.last_finished()
@@ -93,17 +108,30 @@ class AuditWorker:
         )
         return result
 
+    def _round(self) -> bool:
+        """One look: the oldest audit a department asked for, else the scheduled audit
+        if it is due. Whether it ran one; raises AuditInterrupted when stopped in it."""
+        pending = pending_audits(self.service)
+        if pending:
+            result = run_requested_audit(
+                self.service, pending[0], now=self.now, progress=self.progress, stop=self._stop
+            )
+            if result is not None:
+                self.finished.append(result)
+            return True
+        return self.run_due() is not None
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.run_due() is None:
-                    self._stop.wait(min(self.due_in(), LONGEST_WAIT_S))
+                if not self._round():
+                    self._stop.wait(min(self.due_in(), LONGEST_WAIT_S, REQUEST_POLL_S))
             except AuditInterrupted:
                 logger.info("fixity audit stopped; the next round continues it")
                 return
             except AuditBusy:
                 logger.info("another fixity audit is running (the command line?); waiting")
-                self._stop.wait(LONGEST_WAIT_S)
+                self._stop.wait(BUSY_WAIT_S)
             except Exception:
                 logger.exception("scheduled fixity audit failed; trying again")
                 self._stop.wait(RETRY_S)
@@ -137,13 +165,11 @@ async def run_scheduled_audits(
     registry_settings: RegistrySettings,
     settings: ArchiveSettings | None = None,
 ) -> None:
-    """Run the audit worker until cancelled; returns at once if no ``audit_interval_s``
-    is set (or the store cannot be opened: logged), so it never takes the registry's
-    other workers down. On cancellation a running audit stops at its next task, its
-    checkpoint kept."""
+    """Run the audit worker until cancelled (with no ``audit_interval_s``, for the
+    audits departments ask for only); returns at once if the store cannot be opened
+    (logged), so it never takes the registry's other workers down. On cancellation a
+    running audit stops at its next task, its checkpoint kept."""
     settings = settings or ArchiveSettings()
-    if settings.audit_interval_s is None:
-        return
     try:
         service = ArchiveService(db, gateway, registry_settings, settings)
     except OSError:
@@ -157,4 +183,4 @@ async def run_scheduled_audits(
         await asyncio.to_thread(worker.stop)
 
 
-__all__ = ["LONGEST_WAIT_S", "AuditWorker", "run_scheduled_audits"]
+__all__ = ["BUSY_WAIT_S", "LONGEST_WAIT_S", "REQUEST_POLL_S", "AuditWorker", "run_scheduled_audits"]

@@ -2,7 +2,9 @@
 department's signed records, migrate it to a new format version or dispose of it at the end
 of its retention period (the owning department only), search the catalogue, read a package
 with its custody history and 四性 report, take an access copy (DIP) that verifies offline,
-and the archive's health (the last fixity audit)."""
+and the archive's health (the last fixity audit). A package's files, a page at a time, are
+listed by :mod:`registry.routers.archive_files`; a fixity audit of one package asked for
+now is :mod:`registry.routers.archive_audits` (both included here)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,9 @@ from registry.authorizations.archive_provider import (
 )
 from registry.authorizations.gateway import get_gateway
 from registry.deps import ClientDep, StateDep
-from registry.errors import ErrorResponse, Forbidden, InvalidInput, error_body
+from registry.errors import ErrorResponse, InvalidInput, error_body
+from registry.routers import archive_audits, archive_files
+from registry.routers.archive_common import AUTH_RESPONSES, archive_service, need_role
 from registry.threads import run_blocking
 
 router = APIRouter(prefix="/v1/archives", tags=["archives"])
@@ -138,30 +142,11 @@ class AccessCopyRequest(BaseModel):
     version: int | None = Field(default=None, ge=1, description="default: the latest")
 
 
-def _service(request: Request, state: StateDep) -> ArchiveService:
-    service: ArchiveService | None = getattr(request.app.state, "archives", None)
-    if service is None:
-        service = ArchiveService(state.db, state.chain, state.settings)
-        request.app.state.archives = service
-    return service
-
-
-def _need(client: Any, role: str) -> None:
-    if role not in client.roles:
-        raise Forbidden(f"client {client.id} lacks the {role} role")
-
-
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not signed by a registered client"},
-    403: {"description": "the client's roles or department do not allow this"},
-}
-
-
 @router.post(
     "/uploads",
     status_code=201,
     responses={
-        **_AUTH,
+        **AUTH_RESPONSES,
         409: {"description": "the department has as many unused uploads as are kept"},
         413: {"description": "the bag is larger than the upload cap"},
     },
@@ -172,8 +157,8 @@ async def upload_bag(request: Request, state: StateDep) -> JSONResponse:
     use by the id answered. Signed over the SM3 declared in X-Lianxin-Content-SM3; 413
     past the cap and 422 for a body that hashes otherwise, keeping nothing of it."""
     client = await authenticate_streamed(request, state)
-    _need(client, INGEST_ROLE)
-    service = _service(request, state)
+    need_role(client, INGEST_ROLE)
+    service = archive_service(request, state)
     await run_blocking(service.spool.purge_expired)
     try:
         upload = await receive_bag(request, service.spool, client.id)
@@ -214,15 +199,15 @@ async def _with_bag(
         remove_scratch(scratch)
 
 
-@router.post("/packages", status_code=201, responses=_AUTH)
+@router.post("/packages", status_code=201, responses=AUTH_RESPONSES)
 async def ingest_package(
     payload: PackageIngest, request: Request, client: ClientDep, state: StateDep
 ) -> JSONResponse:
     """Ingest a bag (streamed before, or inline): validated with bagit, 四性-checked,
     stored write-once with SM3 manifests, every file anchored under the department's own
     signature. 422 with the report when a check fails."""
-    _need(client, INGEST_ROLE)
-    service = _service(request, state)
+    need_role(client, INGEST_ROLE)
+    service = archive_service(request, state)
     subject = None
     if payload.subject is not None:
         signer = get_gateway(request).sharing.signer
@@ -249,7 +234,7 @@ async def ingest_package(
 
 
 _OWNER = {
-    **_AUTH,
+    **AUTH_RESPONSES,
     404: {"description": "no such package"},
     409: {"description": "the package was disposed of, or is changing"},
 }
@@ -267,8 +252,8 @@ async def migrate_package(
     version, linked to the latest (tool, version, parameters kept), after the 四性 check
     at preservation (422 with the report if it fails). Only the department that ingested
     the package, signing every new file and the root; the old version stays."""
-    _need(client, INGEST_ROLE)
-    service = _service(request, state)
+    need_role(client, INGEST_ROLE)
+    service = archive_service(request, state)
     await run_blocking(check_owner, service, package_id, client)
 
     async def migrate(source: Path) -> JSONResponse:
@@ -311,8 +296,8 @@ async def dispose_of_package(
     someone else (鉴定销毁), signed by the department that ingested it; leaves the
     tombstone (answered) and an anchored disposal event. 409 ``retention_permanent`` for
     a 永久 package (never destroyed), ``retention_not_expired`` before the period ends."""
-    _need(client, INGEST_ROLE)
-    service = _service(request, state)
+    need_role(client, INGEST_ROLE)
+    service = archive_service(request, state)
     await run_blocking(check_owner, service, package_id, client)
     approval = DisposalApproval(
         payload.approval.approval_id,
@@ -330,7 +315,7 @@ async def dispose_of_package(
     )
 
 
-@router.get("/packages", responses=_AUTH)
+@router.get("/packages", responses=AUTH_RESPONSES)
 async def search_packages(
     request: Request,
     client: ClientDep,
@@ -343,7 +328,7 @@ async def search_packages(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[dict[str, Any]]:
     """The catalogue: packages matching every criterion given."""
-    _need(client, READ_ROLE)
+    need_role(client, READ_ROLE)
     rows = await run_blocking(
         search,
         state.db,
@@ -370,13 +355,13 @@ async def search_packages(
     ]
 
 
-@router.get("/packages/{package_id}", responses=_AUTH)
+@router.get("/packages/{package_id}", responses=AUTH_RESPONSES)
 async def read_package(
     package_id: str, request: Request, client: ClientDep, state: StateDep
 ) -> dict[str, Any]:
     """A package's versions (roots, lineage, report hash) and its custody history."""
-    _need(client, READ_ROLE)
-    service = _service(request, state)
+    need_role(client, READ_ROLE)
+    service = archive_service(request, state)
     rows = await run_blocking(service.package_rows, package_id)
     history = await run_blocking(service.history, package_id)
     return {
@@ -395,7 +380,7 @@ async def read_package(
     }
 
 
-@router.get("/packages/{package_id}/report", responses=_AUTH)
+@router.get("/packages/{package_id}/report", responses=AUTH_RESPONSES)
 async def package_report(
     package_id: str,
     request: Request,
@@ -404,15 +389,15 @@ async def package_report(
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> JSONResponse:
     """The 四性 report of a version's ingest (JSON; its SM3 is anchored with the package)."""
-    _need(client, READ_ROLE)
-    rows = await run_blocking(_service(request, state).package_rows, package_id)
+    need_role(client, READ_ROLE)
+    rows = await run_blocking(archive_service(request, state).package_rows, package_id)
     row = rows[-1] if version is None else next((r for r in rows if r.version == version), None)
     if row is None:
         raise InvalidInput(f"package {package_id} has no version {version}")
     return JSONResponse(json.loads(row.report_json))
 
 
-@router.get("/packages/{package_id}/report.pdf", responses=_AUTH)
+@router.get("/packages/{package_id}/report.pdf", responses=AUTH_RESPONSES)
 async def package_report_pdf(
     package_id: str,
     request: Request,
@@ -422,8 +407,8 @@ async def package_report_pdf(
 ) -> Response:
     """The 四性 report as a Chinese PDF; it renders to the same bytes every time, whose SM3
     the ingestion event records (``reportPdfSm3``)."""
-    _need(client, READ_ROLE)
-    rows = await run_blocking(_service(request, state).package_rows, package_id)
+    need_role(client, READ_ROLE)
+    rows = await run_blocking(archive_service(request, state).package_rows, package_id)
     row = rows[-1] if version is None else next((r for r in rows if r.version == version), None)
     if row is None:
         raise InvalidInput(f"package {package_id} has no version {version}")
@@ -433,7 +418,7 @@ async def package_report_pdf(
     return Response(pdf, media_type="application/pdf")
 
 
-@router.post("/packages/{package_id}/dip", responses=_AUTH)
+@router.post("/packages/{package_id}/dip", responses=AUTH_RESPONSES)
 async def access_copy(
     package_id: str,
     payload: AccessCopyRequest,
@@ -442,8 +427,8 @@ async def access_copy(
     state: StateDep,
 ) -> FileResponse:
     """An access copy (DIP zip) with every file's proof; logged as an access event."""
-    _need(client, READ_ROLE)
-    service = _service(request, state)
+    need_role(client, READ_ROLE)
+    service = archive_service(request, state)
     scratch = Path(tempfile.mkdtemp(prefix="lianxin-dip-"))
     target = scratch / f"{package_id}.dip.zip"
     try:
@@ -471,4 +456,8 @@ async def access_copy(
 @router.get("/health")
 async def health(request: Request, state: StateDep) -> dict[str, Any]:
     """The last fixity audit: ``ok``, ``fixity_failed`` (with findings) or ``not_audited``."""
-    return await run_blocking(archive_health, _service(request, state))
+    return await run_blocking(archive_health, archive_service(request, state))
+
+
+router.include_router(archive_audits.router)
+router.include_router(archive_files.router)
