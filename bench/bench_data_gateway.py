@@ -1,13 +1,13 @@
 """Benchmark the data gateway: reads under authorization, each decided and logged.
 
-Run by hand: ``.venv/bin/python bench/bench_data_gateway.py [--quick] [--reads N]
-[--rounds R] [--concurrency C] [--rate R] [--rate-seconds S]``.
+Run by hand: ``.venv/bin/python bench/bench_data_gateway.py [--quick] [--workers N]
+[--reads N] [--rounds R] [--concurrency C] [--rate R] [--rate-seconds S]``.
 
-One run starts a lianxin dev node and the registry (uvicorn) as real processes on
-127.0.0.1, deploys the trust contracts, issues one license, and has an enterprise grant a
-department access to its metadata. Then, with requests signed before the clock starts (the
-department's SM2 cost is not measured; the registry's is: one signature check per request
-and one signature per log entry):
+One run starts a lianxin dev node and the registry (uvicorn, ``--workers`` API processes)
+as real processes on 127.0.0.1, deploys the trust contracts, issues one license, and has an
+enterprise grant a department access to its metadata. Then, with requests signed before
+the clock starts (the department's SM2 cost is not measured; the registry's is: one
+signature check per request and one signature per log entry):
 
 - gated reads per second, closed loop over ``--concurrency`` keep-alive connections: each
   read checks the seven rules, appends a signed, hash-chained log entry, stores the record
@@ -22,7 +22,7 @@ Each figure is the median over ``--rounds``. Prints a table, writes
 load average is printed beside the figures: other processes share the cores.
 
 With ``--profile``, one more closed-loop round runs while py-spy (on PATH, or installed
-under ``bench/.peers/`` by :func:`peers.ensure_py_spy`) samples the registry process; the
+under ``bench/.peers/`` by :func:`peers.ensure_py_spy`) samples the registry's processes; the
 raw profile and a flame graph go to ``bench/results/data_gateway_profile/`` and the table
 gives the share of CPU samples by component (crypto, database, HTTP stack, gateway code…).
 """
@@ -216,11 +216,38 @@ def server_pid(port: int) -> int:
     raise RuntimeError(f"no registry process on port {port}")
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a registry with ``--workers N`` serves from child
+    processes of the one started)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far (from /proc; load moves it less
-    than wall-clock rates)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of process ``pid`` and its descendants so far (from /proc;
+    load moves it less than wall-clock rates)."""
+    total = 0
+    for member in process_tree(pid):
+        fields = _stat_fields(member)
+        if fields is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def closed_round(port: int, pid: int, requests: list[bytes], concurrency: int, limit: float) -> Any:
@@ -235,7 +262,7 @@ def record_profile(py_spy: Path, pid: int, fmt: str, out: Path, workload: Callab
     """Run ``workload`` while py-spy samples process ``pid`` (CPU, every thread) into
     ``out``; returns what the workload returned."""
     command = [str(py_spy), "record", "--pid", str(pid), "--format", fmt, "--output", str(out)]
-    command += ["--rate", "200", "--nonblocking", "--threads"]
+    command += ["--rate", "200", "--nonblocking", "--threads", "--subprocesses"]
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)
@@ -281,6 +308,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop reads/s")
     parser.add_argument("--rate-seconds", type=float, default=10.0)
     parser.add_argument("--time-limit", type=float, default=30.0)
+    parser.add_argument("--workers", type=int, default=1, help="registry API processes")
     parser.add_argument("--batch-interval", type=float, default=0.5)
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     parser.add_argument(
@@ -345,7 +373,9 @@ def main() -> None:
             db, name="enterprise", uscc=ENTERPRISE_USCC,
             public_key_pem=keys["enterprise"].public_key.to_pem(), roles=["subject"],
         )  # fmt: skip
-        with registry_server(settings, api_port, work / "registry.log") as base:
+        with registry_server(
+            settings, api_port, work / "registry.log", workers=args.workers
+        ) as base:
             with TrustClient(base, controller.id, controller_key) as licensing:
                 license_id = licensing.issue_license(license_body()).identifier
             with (
@@ -413,7 +443,8 @@ def main() -> None:
         ("access log entry -> anchored, p50", f"{figures['anchor_p50_s']:.2f} s",
          f"<= {GOALS['anchor_p50_s']:.0f} s", figures["anchor_p50_s"] <= GOALS["anchor_p50_s"]),
     ]  # fmt: skip
-    print(f"\nload average before: {load_before}, after: {os.getloadavg()}")
+    print(f"\nregistry API processes: {args.workers}")
+    print(f"load average before: {load_before}, after: {os.getloadavg()}")
     print(f"{'figure':<42} {'measured':>14} {'goal':>12}  met")
     for name, value, goal, met in rows:
         print(f"{name:<42} {value:>14} {goal:>12}  {'yes' if met else 'NO'}")
