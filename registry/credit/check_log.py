@@ -1,8 +1,10 @@
 """The log of ``check`` calls, written in groups: every call is logged (who checked whom,
 for what, when, the answer) and answered only once its row is committed, but the rows of
-calls waiting at the same moment share one transaction — as the request writer
-(:mod:`registry.intake`) does for nonces and records — so that an approving department's
-checks at hundreds per second do not each wait for a database flush of their own.
+calls waiting at the same moment share one transaction — the registry's group writer
+(:class:`registry.group_commit.GroupWriter`, as the request writer :mod:`registry.intake`
+uses for nonces and records) — so that an approving department's checks at hundreds per
+second do not each wait for a database flush of their own, and the trail signs each group
+once.
 
 A :class:`CheckTrail` given to the writer adds, in the same transaction, what the checked
 subject is shown of each call (the data-sharing tracker plugs in its signed and anchored
@@ -11,11 +13,9 @@ chain to sign for), only the ``credit_checks`` rows are written."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Table
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from registry.credit.models import CreditCheckLog
 from registry.db import Database
 from registry.errors import ServiceUnavailable
+from registry.group_commit import GroupWriter
 
 __all__ = ["MAX_GROUP", "SUBJECT_FIELD", "CheckLogWriter", "CheckTrail"]
 
@@ -51,6 +52,10 @@ class CheckTrail(Protocol):
         ...
 
 
+def _not_logged(_error: Exception | None = None) -> Exception:
+    return ServiceUnavailable("the check could not be logged")
+
+
 class CheckLogWriter:
     """One writer thread of check log rows per registry process, started on first use."""
 
@@ -58,49 +63,35 @@ class CheckLogWriter:
         """Write to ``db``, with ``trail`` if given."""
         self.db = db
         self.trail = trail
-        self._waiting: list[tuple[dict[str, Any], Future[None]]] = []
-        self._condition = threading.Condition()
-        self._thread: threading.Thread | None = None
-
-    def _start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="registry-credit-checks", daemon=True
-            )
-            self._thread.start()
+        self._writer: GroupWriter[dict[str, Any], None] = GroupWriter(
+            self._commit,
+            name="registry-credit-checks",
+            max_group=MAX_GROUP,
+            stopped=_not_logged,
+            failed=_not_logged,
+            retry_alone=(),
+        )
+        self._starting = threading.Lock()
 
     async def append(self, row: dict[str, Any]) -> None:
         """Commit the ``credit_checks`` row ``row`` (with the rows waiting beside it);
         returns once it is committed. Raises ServiceUnavailable if the commit failed."""
-        future: Future[None] = Future()
-        with self._condition:
-            self._start()
-            self._waiting.append((row, future))
-            self._condition.notify()
-        await asyncio.wrap_future(future)
+        if not self._writer.running:
+            with self._starting:
+                if not self._writer.running:
+                    self._writer.start()
+        await self._writer.submit(row)
 
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                while not self._waiting:
-                    self._condition.wait()
-                group = self._waiting[:MAX_GROUP]
-                del self._waiting[:MAX_GROUP]
-            rows = [dict(row) for row, _ in group]
-            subjects = [str(row.pop(SUBJECT_FIELD, "")) for row in rows]
-            trail = self._prepared_trail()
-            try:
-                with self.db.session() as session:
-                    session.execute(cast(Table, CreditCheckLog.__table__).insert(), rows)
-                    if trail is not None:
-                        trail.append(session, rows, subjects)
-            except Exception:
-                logger.exception("logging %d checks failed", len(group))
-                for _, future in group:
-                    future.set_exception(ServiceUnavailable("the check could not be logged"))
-                continue
-            for _, future in group:
-                future.set_result(None)
+    def _commit(self, group: Sequence[dict[str, Any]]) -> list[None]:
+        """One transaction: the group's ``credit_checks`` rows and their trail."""
+        rows = [dict(row) for row in group]
+        subjects = [str(row.pop(SUBJECT_FIELD, "")) for row in rows]
+        trail = self._prepared_trail()
+        with self.db.session() as session:
+            session.execute(cast(Table, CreditCheckLog.__table__).insert(), rows)
+            if trail is not None:
+                trail.append(session, rows, subjects)
+        return [None] * len(rows)
 
     def _prepared_trail(self) -> CheckTrail | None:
         """The trail, ready to append; None if there is none or it cannot be readied (no

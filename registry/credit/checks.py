@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
 from credit.records import ListEntry, ListExit, ListType, NaturalKey
@@ -101,6 +103,46 @@ _PLACEHOLDER_SUBJECT = Subject(
 """The checked subject is known by its key; the domain's check does not look at it."""
 
 
+_MEMBERSHIP_COLUMNS = (
+    CreditListMembership.list_type,
+    CreditListMembership.list_name,
+    CreditListMembership.entry_date,
+    CreditListMembership.planned_exit_date,
+    CreditListMembership.exit_date,
+    CreditListMembership.exit_reason,
+    CreditListMembership.basis_records,
+)
+_RECORD_COLUMNS = (
+    CreditRecordRow.id,
+    CreditRecordRow.authority_uscc,
+    CreditRecordRow.decision_number,
+    CreditRecordRow.withdrawn,
+    CreditRecordRow.stopped_at,
+)
+
+
+def _basis_ids(session: Session, subject_key: str, rows: Sequence[Any]) -> dict[str, str]:
+    """``authority USCC/decision number`` → the subject's record of that decision, for the
+    records the list entries ``rows`` rest on that are on file: one query for all."""
+    wanted = {text for row in rows for text in row.basis_records}
+    numbers = {text.split("/", 1)[1] for text in wanted if "/" in text}
+    if not numbers:
+        return {}
+    found: dict[str, str] = {}
+    for record_id, uscc, number in session.execute(
+        select(CreditRecordRow.id, CreditRecordRow.authority_uscc, CreditRecordRow.decision_number)
+        .where(
+            CreditRecordRow.subject_key == subject_key,
+            CreditRecordRow.decision_number.in_(sorted(numbers)),
+        )
+        .order_by(CreditRecordRow.id)
+    ):
+        text = f"{uscc}/{number}"
+        if text in wanted:
+            found.setdefault(text, record_id)
+    return found
+
+
 def check_subject(
     db: Database,
     keys: CreditKeys,
@@ -123,71 +165,58 @@ def check_subject(
     subject_key = keys.subject_key(subject)
     measures = catalogue()
     with db.read_session() as session:
+        # Only the columns the check reads: a full row would decode its JSON fields too.
         rows = session.execute(
-            select(CreditListMembership, CreditRecordRow)
+            select(*_MEMBERSHIP_COLUMNS, *_RECORD_COLUMNS)
             .join(CreditRecordRow, CreditRecordRow.id == CreditListMembership.record_id)
             .where(CreditListMembership.subject_key == subject_key)
         ).all()
-        entries: list[ListEntry] = []
-        exits: list[ListExit] = []
-        by_key: dict[NaturalKey, tuple[CreditListMembership, CreditRecordRow]] = {}
-        for membership, row in rows:
-            key = NaturalKey(row.authority_uscc, row.decision_number)
-            by_key[key] = (membership, row)
-            entries.append(
-                ListEntry(
-                    subject=_PLACEHOLDER_SUBJECT,
-                    list_type=ListType(membership.list_type),
-                    list_name=membership.list_name,
-                    decision_number=row.decision_number,
-                    reason="",
-                    legal_basis="",
-                    entry_date=membership.entry_date,
-                    planned_exit_date=membership.planned_exit_date,
-                    authority="",
-                    authority_uscc=row.authority_uscc,
-                )
+        basis_ids = _basis_ids(session, subject_key, rows)
+    entries: list[ListEntry] = []
+    exits: list[ListExit] = []
+    by_key: dict[NaturalKey, Any] = {}
+    for row in rows:
+        key = NaturalKey(row.authority_uscc, row.decision_number)
+        by_key[key] = row
+        entries.append(
+            ListEntry(
+                subject=_PLACEHOLDER_SUBJECT,
+                list_type=ListType(row.list_type),
+                list_name=row.list_name,
+                decision_number=row.decision_number,
+                reason="",
+                legal_basis="",
+                entry_date=row.entry_date,
+                planned_exit_date=row.planned_exit_date,
+                authority="",
+                authority_uscc=row.authority_uscc,
             )
-            if membership.exit_date is not None:
-                exits.append(ListExit(key, membership.exit_date, membership.exit_reason or ""))
-            elif row.withdrawn and row.stopped_at is not None:
-                exits.append(ListExit(key, as_aware(row.stopped_at).date(), "withdrawn"))
-        result = check(SubjectState(entries, exits, ()), name, on, measures)
-        basis_keys = {
-            tuple(text.split("/", 1))
-            for membership, _ in by_key.values()
-            for text in membership.basis_records
-        }
-        basis_ids: dict[str, str] = {}
-        for uscc, number in basis_keys:
-            for record_id in session.scalars(
-                select(CreditRecordRow.id).where(
-                    CreditRecordRow.authority_uscc == uscc,
-                    CreditRecordRow.decision_number == number,
-                    CreditRecordRow.subject_key == subject_key,
-                )
-            ):
-                basis_ids.setdefault(f"{uscc}/{number}", record_id)
-        reasons = []
-        for reason in result.reasons:
-            membership, row = by_key[reason.entry.natural_key]
-            reasons.append(
-                CheckReason(
-                    measure_id=reason.measure.id,
-                    measure_name=reason.measure.name,
-                    effect=reason.measure.effect.value,
-                    basis=reason.measure.basis,
-                    entry_record_id=row.id,
-                    list_type=membership.list_type,
-                    list_name=membership.list_name,
-                    entry_date=membership.entry_date,
-                    authority_uscc=row.authority_uscc,
-                    decision_number=row.decision_number,
-                    basis_record_ids=tuple(
-                        basis_ids[text] for text in membership.basis_records if text in basis_ids
-                    ),
-                )
+        )
+        if row.exit_date is not None:
+            exits.append(ListExit(key, row.exit_date, row.exit_reason or ""))
+        elif row.withdrawn and row.stopped_at is not None:
+            exits.append(ListExit(key, as_aware(row.stopped_at).date(), "withdrawn"))
+    result = check(SubjectState(entries, exits, ()), name, on, measures)
+    reasons = []
+    for reason in result.reasons:
+        entry_row = by_key[reason.entry.natural_key]
+        reasons.append(
+            CheckReason(
+                measure_id=reason.measure.id,
+                measure_name=reason.measure.name,
+                effect=reason.measure.effect.value,
+                basis=reason.measure.basis,
+                entry_record_id=entry_row.id,
+                list_type=entry_row.list_type,
+                list_name=entry_row.list_name,
+                entry_date=entry_row.entry_date,
+                authority_uscc=entry_row.authority_uscc,
+                decision_number=entry_row.decision_number,
+                basis_record_ids=tuple(
+                    basis_ids[text] for text in entry_row.basis_records if text in basis_ids
+                ),
             )
+        )
     log_row = {
         "client_id": client.id,
         "checker_uscc": client.uscc,

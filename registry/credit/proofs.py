@@ -27,8 +27,10 @@ AnchoredEvent = dict[str, Any]
 
 def _latest_anchored(
     db: Database, record_ids: Sequence[str]
-) -> dict[str, tuple[str, str, int | None, Record, Batch]]:
-    found: dict[str, tuple[str, str, int | None, Record, Batch]] = {}
+) -> dict[str, tuple[str, str, int | None, str]]:
+    """Credit record id → its latest signed event whose notarized record is anchored: the
+    event's id, kind and version, and the notarized record's id."""
+    found: dict[str, tuple[str, str, int | None, str]] = {}
     if not record_ids:
         return found
     with db.read_session() as session:
@@ -38,21 +40,48 @@ def _latest_anchored(
                 CreditEventRow.id,
                 CreditEventRow.kind,
                 CreditEventRow.version,
-                Record,
-                Batch,
+                Record.id,
             )
             .join(Record, Record.id == CreditEventRow.notary_record_id)
-            .join(Batch, Batch.id == Record.batch_id)
             .where(
                 CreditEventRow.record_id.in_(list(record_ids)),
                 CreditEventRow.state == SIGNED,
                 Record.status == RecordStatus.ANCHORED.value,
+                Record.batch_id.is_not(None),
             )
             .order_by(CreditEventRow.seq)
         ).all()
-    for record_id, event_id, kind, version, record, batch in rows:
-        found[str(record_id)] = (event_id, kind, version, record, batch)
+    for record_id, event_id, kind, version, notary_id in rows:
+        found[str(record_id)] = (event_id, kind, version, notary_id)
     return found
+
+
+def _bundles_json(
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, notary_ids: set[str]
+) -> dict[str, dict[str, Any] | None]:
+    """Notarized record id → its bundle's JSON (None while the node cannot provide the chain
+    half): from ``caches`` when both the bundle and its JSON are kept there, the records and
+    batches of the others read from the database."""
+    answers: dict[str, dict[str, Any] | None] = {}
+    missing = []
+    for notary_id in notary_ids:
+        found = caches.bundle_json.get(notary_id)
+        if found is not None and caches.bundles.get(notary_id) is not None:
+            answers[notary_id] = found
+        else:
+            missing.append(notary_id)
+    if not missing:
+        return answers
+    with db.read_session() as session:
+        rows = session.execute(
+            select(Record, Batch)
+            .join(Batch, Batch.id == Record.batch_id)
+            .where(Record.id.in_(missing))
+        ).all()
+    for record, batch in rows:
+        bundle = bundle_for(db, gateway, caches, record, batch)
+        answers[record.id] = None if bundle is None else bundle_json(caches, batch, bundle)
+    return answers
 
 
 def record_bundles(
@@ -61,23 +90,20 @@ def record_bundles(
     """For each record id: its latest anchored event with that event's proof bundle, or
     None while no event of it is anchored (or the node cannot provide the chain half)."""
     latest = _latest_anchored(db, record_ids)
+    bundles = _bundles_json(db, gateway, caches, {found[3] for found in latest.values()})
     answers: dict[str, AnchoredEvent | None] = {}
     for record_id in record_ids:
         found = latest.get(record_id)
-        if found is None:
+        bundle = None if found is None else bundles.get(found[3])
+        if found is None or bundle is None:
             answers[record_id] = None
             continue
-        event_id, kind, version, record, batch = found
-        bundle = bundle_for(db, gateway, caches, record, batch)
-        answers[record_id] = (
-            None
-            if bundle is None
-            else {
-                "event_id": event_id,
-                "kind": kind,
-                "version": version,
-                "notary_record_id": record.id,
-                "bundle": bundle_json(caches, batch, bundle),
-            }
-        )
+        event_id, kind, version, notary_id = found
+        answers[record_id] = {
+            "event_id": event_id,
+            "kind": kind,
+            "version": version,
+            "notary_record_id": notary_id,
+            "bundle": bundle,
+        }
     return answers

@@ -29,11 +29,11 @@ from credit.rulesets import BUNDLED_RULE_SETS, RuleSet, bundled_rule_set
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.service import IDENTITY_ROLE, SUBJECT_ROLE
 from registry.credit.check_log import CheckLogWriter
-from registry.credit.checks import CHECK_ROLES, check_subject
+from registry.credit.checks import CHECK_ROLES, CheckAnswer, check_subject
 from registry.credit.imports import ImportRefused, import_bytes
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import exit_list, settle_commitment, stop_publishing, withdraw
-from registry.credit.proofs import record_bundles
+from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.queries import (
     AuthorityProfile,
     PublicProfile,
@@ -493,6 +493,28 @@ async def repairs_overdue(request: Request, client: ClientDep, state: StateDep) 
     return await run_blocking(overdue_repairs, state.db, _now(request), authority_uscc=authority)
 
 
+def _check_with_bundles(
+    state: StateDep,
+    keys: CreditKeys,
+    client: Client,
+    *,
+    subject: str,
+    activity: str,
+    on: datetime.date,
+    now: datetime.datetime,
+) -> tuple[CheckAnswer, dict[str, Any], dict[str, AnchoredEvent | None]]:
+    """:func:`check_subject` and the bundles of its reasons' records, in one trip to the
+    thread pool."""
+    answer, log_row = check_subject(
+        state.db, keys, client, subject=subject, activity=activity, on=on, now=now
+    )
+    ids = sorted(
+        {reason.entry_record_id for reason in answer.reasons}
+        | {record for reason in answer.reasons for record in reason.basis_record_ids}
+    )
+    return answer, log_row, record_bundles(state.db, state.chain, state.caches, ids)
+
+
 @router.post("/check", responses=_AUTH)
 async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
     """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
@@ -501,9 +523,9 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
     the calls beside it); the subject sees who checked it."""
     _require_role(client, CHECK_ROLES)
     keys = await _keys(request, state)
-    answer, log_row = await run_blocking(
-        check_subject,
-        state.db,
+    answer, log_row, bundles = await run_blocking(
+        _check_with_bundles,
+        state,
         keys,
         client,
         subject=payload.subject,
@@ -512,11 +534,6 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
         now=_now(request),
     )
     await _check_log(request, state).append(log_row)
-    ids = sorted(
-        {reason.entry_record_id for reason in answer.reasons}
-        | {record for reason in answer.reasons for record in reason.basis_record_ids}
-    )
-    bundles = await run_blocking(record_bundles, state.db, state.chain, state.caches, ids)
     return {
         "decision": answer.decision,
         "activity": answer.activity,
