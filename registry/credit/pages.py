@@ -31,6 +31,7 @@ __all__ = [
     "render_report_page",
     "render_search_page",
     "render_subject_page",
+    "shown_time",
 ]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -75,6 +76,11 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+def shown_time(moment: datetime.datetime, lang: Language) -> str:
+    """``moment`` as the pages show it (China time, to the minute)."""
+    return _time(moment, lang)
 
 
 def _time(moment: datetime.datetime | None, lang: Language) -> str:

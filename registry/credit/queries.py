@@ -20,8 +20,8 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from credit.subjects import SubjectCategory
 from registry.credit.keys import CreditKeys
@@ -50,8 +50,11 @@ __all__ = [
     "SearchHit",
     "VersionView",
     "authority_profile",
+    "credit_version",
     "displayed_at",
+    "profile_changes_after",
     "public_profile",
+    "search_changes_after",
     "search_public",
     "subject_filter",
 ]
@@ -460,6 +463,72 @@ def authority_profile(
     )
 
 
+def _searched(needle: str) -> ColumnElement[bool]:
+    """Records :func:`search_public` finds by ``needle`` (displayed or not)."""
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # The names that match, read from the name index alone: a row holds its fields as JSON
+    # (kilobytes), so a scan of the table itself reads every row's pages, where the index
+    # holds the names only; the matching rows are then found through the same index.
+    names = aliased(CreditRecordRow)
+    matching_names = select(names.subject_name).where(
+        names.subject_name.like(f"%{escaped}%", escape="\\")
+    )
+    return and_(
+        or_(
+            CreditRecordRow.subject_name.in_(matching_names),
+            CreditRecordRow.subject_code == needle.upper(),
+        ),
+        CreditRecordRow.subject_category != SubjectCategory.NATURAL_PERSON.value,
+    )
+
+
+def credit_version(db: Database) -> int:
+    """A number that grows with every change of public credit: the last credit event's
+    sequence number (every stored, corrected, stopped, withdrawn or repaired record makes an
+    event in the transaction that changes it). 0 before any."""
+    with db.read_session() as session:
+        return int(session.scalar(select(func.max(CreditEventRow.seq))) or 0)
+
+
+def _next_change(
+    db: Database, condition: ColumnElement[bool], at: datetime.datetime
+) -> datetime.datetime | None:
+    """The first instant after ``at`` at which a record of ``condition`` enters or leaves
+    public display (None: none does), the records as stored now."""
+    moment = _utc(at)
+    with db.read_session() as session:
+        starts, ends = session.execute(
+            select(
+                func.min(
+                    case((CreditRecordRow.window_start > moment, CreditRecordRow.window_start))
+                ),
+                func.min(case((CreditRecordRow.display_end > moment, CreditRecordRow.display_end))),
+            ).where(condition)
+        ).one()
+    found: list[datetime.datetime] = [as_aware(value) for value in (starts, ends) if value]
+    return min(found, default=None)
+
+
+def profile_changes_after(
+    db: Database, subject: str, at: datetime.datetime
+) -> datetime.datetime | None:
+    """When :func:`public_profile` of ``subject`` (its code) next shows other records than
+    at ``at``, as long as no credit event changes them (:func:`credit_version`); None:
+    never."""
+    return _next_change(db, subject_filter(subject, None), at)
+
+
+def search_changes_after(
+    db: Database, text: str, at: datetime.datetime
+) -> datetime.datetime | None:
+    """When :func:`search_public` of ``text`` next finds otherwise than at ``at``, as long
+    as no credit event changes the records (:func:`credit_version`); None: never."""
+    needle = text.strip()
+    if len(needle) < MIN_SEARCH_TEXT:
+        return None
+    return _next_change(db, _searched(needle), at)
+
+
 def search_public(
     db: Database, text: str, at: datetime.datetime, *, limit: int = MAX_SEARCH_RESULTS
 ) -> list[SearchHit]:
@@ -470,18 +539,10 @@ def search_public(
     needle = text.strip()
     if len(needle) < MIN_SEARCH_TEXT:
         return []
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     count = func.count(CreditRecordRow.id)
     query: Any = (
         select(CreditRecordRow.subject_code, CreditRecordRow.subject_name, count)
-        .where(
-            displayed_at(at),
-            CreditRecordRow.subject_category != SubjectCategory.NATURAL_PERSON.value,
-            or_(
-                CreditRecordRow.subject_name.like(f"%{escaped}%", escape="\\"),
-                CreditRecordRow.subject_code == needle.upper(),
-            ),
-        )
+        .where(_searched(needle), displayed_at(at))
         .group_by(CreditRecordRow.subject_code, CreditRecordRow.subject_name)
         .order_by(count.desc(), CreditRecordRow.subject_name)
         .limit(max(1, min(limit, MAX_SEARCH_RESULTS)))

@@ -15,6 +15,7 @@ Time comes from ``app.state.credit_clock`` when set (tests), else the system clo
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -25,14 +26,22 @@ from pydantic import BaseModel, Field
 
 from credit.report import ReportKind, report_payload
 from credit.subjects import mask_identifier
+from registry.credit.page_cache import PageCache, Rendered
 from registry.credit.page_text import Language
 from registry.credit.pages import (
     TEMPLATES_DIR,
     render_report_page,
     render_search_page,
     render_subject_page,
+    shown_time,
 )
-from registry.credit.queries import public_profile, search_public
+from registry.credit.queries import (
+    credit_version,
+    profile_changes_after,
+    public_profile,
+    search_changes_after,
+    search_public,
+)
 from registry.credit.reports import (
     GenuineCheck,
     check_pdf,
@@ -241,9 +250,34 @@ async def search_page(
     """信用公示: search subjects with records on display by name or USCC."""
     now = _now(request)
     text = (q or "").strip()
-    hits = await run_blocking(search_public, state.db, text, now) if text else None
-    html = render_search_page(text, hits, now, lang=lang, switch_url=_switch_url(request, lang))
-    return _page(html)
+    switch_url = _switch_url(request, lang)
+    if not text:
+        return _page(render_search_page(text, None, now, lang=lang, switch_url=switch_url))
+
+    def read() -> tuple[Rendered, datetime.datetime | None]:
+        hits = search_public(state.db, text, now)
+        html = render_search_page(text, hits, now, lang=lang, switch_url=switch_url)
+        return Rendered(html, 200), search_changes_after(state.db, text, now)
+
+    page = await run_blocking(
+        _kept, request, state, ("search", text, lang, switch_url), now, lang, read
+    )
+    return _page(page.html, page.status)
+
+
+def _kept(
+    request: Request,
+    state: StateDep,
+    name: tuple[str, ...],
+    at: datetime.datetime,
+    lang: Language,
+    read: Callable[[], tuple[Rendered, datetime.datetime | None]],
+) -> Rendered:
+    """The page ``name`` at ``at`` from the process's page cache, or ``read()``."""
+    cache: PageCache | None = getattr(request.app.state, "credit_page_cache", None)
+    if cache is None:
+        cache = request.app.state.credit_page_cache = PageCache()
+    return cache.page(name, credit_version(state.db), at, shown_time(at, lang), read)
 
 
 @router.get("/credit", include_in_schema=False)
@@ -260,12 +294,19 @@ async def subject_page(
     shown (an organisation's USCC), never by a person's number."""
     if len(code) > 64:
         raise InvalidInput("code too long")
-    profile = await run_blocking(public_profile, state.db, code, _now(request))
-    status = 200 if profile.records else 404
-    html = render_subject_page(
-        profile, _shown_code(code), lang=lang, switch_url=_switch_url(request, lang)
+    now = _now(request)
+    switch_url = _switch_url(request, lang)
+
+    def read() -> tuple[Rendered, datetime.datetime | None]:
+        profile = public_profile(state.db, code, now)
+        html = render_subject_page(profile, _shown_code(code), lang=lang, switch_url=switch_url)
+        changes = profile_changes_after(state.db, code, now)
+        return Rendered(html, 200 if profile.records else 404), changes
+
+    page = await run_blocking(
+        _kept, request, state, ("subject", code, lang, switch_url), now, lang, read
     )
-    return _page(html, status)
+    return _page(page.html, page.status)
 
 
 def _shown_code(code: str) -> str:
