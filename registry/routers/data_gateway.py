@@ -29,6 +29,7 @@ from fastapi.responses import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chain.crypto import sm3
 from chain.primitives import Hash32
 from registry.auth import verify_signed_request
 from registry.authorizations.access import Attempt, Decision
@@ -106,8 +107,10 @@ async def _decide(request: Request) -> _Read:
     same model (same 422, nothing stored), and the nonce is spent in the access writer's
     transaction together with the entry that logs the read (one write per group, not two)."""
     state = await get_state(request)
-    signed = await verify_signed_request(request, state.clients, state.settings)
     body = await request.body()
+    # Hashed once: the signature is checked over it and the log keeps it.
+    body_sm3 = sm3(body).hex()
+    signed = await verify_signed_request(request, state.clients, state.settings, body_sm3=body_sm3)
     try:
         payload = DataRead.model_validate_json(body)
     except ValidationError as exc:
@@ -150,7 +153,7 @@ async def _decide(request: Request) -> _Read:
             item=item,
             purpose=payload.purpose,
             resource_hash=resource_hash(payload.resource),
-            request=request_facts(request, body),
+            request=request_facts(request, body_sm3),
             nonce=signed.nonce,
             locate=locate,
             locate_key=f"{provider.root}\x00{payload.resource}",
