@@ -17,8 +17,8 @@ With ``presence`` on, the shim also does what :mod:`node.proposer_presence` does
 :data:`~node.proposer_presence.PRESENCE_GRACE_MS` after a round starts, and every
 :data:`~node.proposer_presence.PRESENCE_RECHECK_MS` while no proposal of the round has
 arrived, it feeds ``ProposerUnavailable`` when the round's proposer is crashed, partitioned
-away from the process (its connection is down), or behind (has not committed the height
-below).
+away from the process (its connection is down), or behind (lacks more than one block below
+the height).
 
 "Twins" are two processes with one validator key; both run honest code, so together they
 equivocate. Their key counts as Byzantine: invariants are checked on the other processes.
@@ -458,6 +458,8 @@ class Process:
     """Committed heights in order (durable)."""
     delivered: set[MessageId] = field(default_factory=set)
     """Messages delivered since the last restart (volatile)."""
+    crashed_at_ms: int | None = None
+    """Virtual time of the last crash."""
 
     @property
     def alive(self) -> bool:
@@ -594,6 +596,7 @@ class Simulation:
         process.state = None
         process.incarnation += 1
         process.delivered.clear()
+        process.crashed_at_ms = self.now_ms
 
     def planned_restart(self, crash: Crash) -> None:
         """A restart of the fault plan: counted, so liveness is judged after the last one."""
@@ -676,7 +679,7 @@ class Simulation:
             proposer = self.addresses.index(state.schedule.proposer(round_))
             others = [p for p in self.processes if p.validator == proposer]
             reason = unavailable_reason(
-                connected=any(p.alive and self.connected(process.pid, p.pid) for p in others),
+                connected=any(self.link_up(process, p) for p in others),
                 announced=max(self.committed_height(p) for p in others),
                 height=height,
             )
@@ -686,6 +689,17 @@ class Simulation:
             self.feed(process, ProposerUnavailable(height, round_))
 
         self.at(self.now_ms + delay_ms, check)
+
+    def link_up(self, process: Process, peer: Process) -> bool:
+        """Whether ``process`` still sees a connection to ``peer``. As on TCP, the close of
+        a crashed peer's connection arrives after what it sent before crashing: it is seen
+        once the longest transmission delay has passed."""
+        if not self.connected(process.pid, peer.pid):
+            return False
+        if peer.alive:
+            return True
+        crashed = peer.crashed_at_ms if peer.crashed_at_ms is not None else self.now_ms
+        return self.now_ms - crashed < self.schedule.delay_ms[1]
 
     def send_own(self, process: Process, message: Message) -> None:
         """Sign, check the invariants of signing, send to all and loop back."""
