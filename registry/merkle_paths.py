@@ -9,10 +9,11 @@ from chain.merkle import MerkleProof, MerkleTree
 from registry.caches import LruCache
 from registry.db import Database
 from registry.models import Batch, Record
+from registry.verify_reads import RecordRow
 
 
 def record_proof(
-    db: Database, record: Record, batch: Batch, trees: LruCache[int, MerkleTree] | None = None
+    db: Database, record: RecordRow, batch: Batch, trees: LruCache[int, MerkleTree] | None = None
 ) -> MerkleProof:
     """The inclusion proof of sealed ``record`` in ``batch``; a rebuilt tree is kept in
     ``trees`` (batch id → tree) if given."""

@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic_core import to_json
+
 from chain.merkle import MerkleProof, MerkleTree
 from chain.primitives import Hash32
 from contracts.trust import LeafStatus
@@ -25,6 +27,7 @@ from registry.schemas import (
     BatchPublic,
     VerdictPublic,
 )
+from registry.verify_reads import BATCH_ROW_CACHE_SIZE, RecordRow, StoredRecord
 from sdk.bundle import (
     BUNDLE_VERSION,
     LEGACY_BUNDLE_VERSION,
@@ -67,7 +70,7 @@ class VerifyCaches:
     """Record id → its proof bundle."""
     trees: LruCache[int, MerkleTree] = field(default_factory=lambda: LruCache(TREE_CACHE_SIZE))
     """Batch id → the Merkle tree of its record commitments."""
-    anchored: LruCache[tuple[str, str | None], tuple[Record, Batch]] = field(
+    anchored: LruCache[tuple[str, str | None], tuple[StoredRecord, Batch]] = field(
         default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
     )
     """(digest, record id asked for) → the anchored record chosen for it and its batch
@@ -81,6 +84,14 @@ class VerifyCaches:
         default_factory=lambda: LruCache(BATCH_BUNDLE_CACHE_SIZE)
     )
     """Batch id → the chain half of its bundles as JSON values (shared: never modify)."""
+    batch_rows: LruCache[int, Batch] = field(default_factory=lambda: LruCache(BATCH_ROW_CACHE_SIZE))
+    """Batch id → its row once anchored with its evidence (detached: read only)."""
+    record_bytes: LruCache[str, bytes] = field(default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE))
+    """Record id → the record's own part of its proof bundle as JSON text."""
+    chain_bytes: LruCache[int, bytes] = field(
+        default_factory=lambda: LruCache(BATCH_BUNDLE_CACHE_SIZE)
+    )
+    """Batch id → the chain half of its bundles as JSON text."""
     issuance: LruCache[str, VerdictPublic] = field(
         default_factory=lambda: LruCache(BUNDLE_CACHE_SIZE)
     )
@@ -110,18 +121,38 @@ class VerifyCaches:
     """(USCC, key id, height) → whether the key was valid at that height."""
 
 
+def _chain_json(caches: VerifyCaches, batch: Batch, bundle: ProofBundle) -> dict[str, Any]:
+    chain = caches.chain_json.get(batch.id)
+    if chain is None:
+        chain = bundle.chain_json()
+        caches.chain_json.put(batch.id, chain)
+    return chain
+
+
 def bundle_json(caches: VerifyCaches, batch: Batch, bundle: ProofBundle) -> dict[str, Any]:
     """``bundle.to_json()`` of an anchored record's bundle, kept per record, its chain half
     encoded once per batch (shared values: never modify the result)."""
     found = caches.bundle_json.get(bundle.record.record_id)
     if found is None:
-        chain = caches.chain_json.get(batch.id)
-        if chain is None:
-            chain = bundle.chain_json()
-            caches.chain_json.put(batch.id, chain)
-        found = {**bundle.record_json(), **chain}
+        found = {**bundle.record_json(), **_chain_json(caches, batch, bundle)}
         caches.bundle_json.put(bundle.record.record_id, found)
     return found
+
+
+def bundle_json_text(caches: VerifyCaches, batch: Batch, bundle: ProofBundle) -> bytes:
+    """:func:`bundle_json` as JSON text, byte for byte as pydantic writes it in a response
+    model: the record's part kept per record, the chain half (most of the text) written
+    once per batch and joined to it."""
+    own = caches.record_bytes.get(bundle.record.record_id)
+    if own is None:
+        own = to_json(bundle.record_json())
+        caches.record_bytes.put(bundle.record.record_id, own)
+    chain = caches.chain_bytes.get(batch.id)
+    if chain is None:
+        chain = to_json(_chain_json(caches, batch, bundle))
+        caches.chain_bytes.put(batch.id, chain)
+    # Two JSON objects with disjoint keys, merged as {**record, **chain} would be.
+    return own[:-1] + b"," + chain[1:]
 
 
 def _batch_public(batch: Batch | None, record: Record) -> BatchPublic | None:
@@ -139,14 +170,18 @@ def _batch_public(batch: Batch | None, record: Record) -> BatchPublic | None:
     )
 
 
-def _proof(db: Database, caches: VerifyCaches, record: Record, batch: Batch) -> MerkleProof:
+def _proof(db: Database, caches: VerifyCaches, record: RecordRow, batch: Batch) -> MerkleProof:
     """The record's inclusion proof in its batch (:func:`record_proof`), rebuilt trees kept
     in ``caches``."""
     return record_proof(db, record, batch, caches.trees)
 
 
 def bundle_for(
-    db: Database, gateway: ChainGateway, caches: VerifyCaches, record: Record, batch: Batch | None
+    db: Database,
+    gateway: ChainGateway,
+    caches: VerifyCaches,
+    record: RecordRow,
+    batch: Batch | None,
 ) -> ProofBundle | None:
     """The record's proof bundle: cached, or assembled from its batch's evidence and Merkle
     tree (and cached). None while not anchored or while the evidence cannot be fetched."""
@@ -182,7 +217,7 @@ def _batch_half(value: dict[str, Any]) -> BatchHalf:
     return BatchHalf(bundle=ProofBundle.from_json(value), department_keys=keys)
 
 
-def record_claim(record: Record) -> RecordClaim:
+def record_claim(record: RecordRow) -> RecordClaim:
     """What a bundle says about ``record``."""
     return RecordClaim(
         record_id=record.id,
@@ -197,7 +232,7 @@ def record_claim(record: Record) -> RecordClaim:
     )
 
 
-def _record_bundle(half: BatchHalf, record: Record, proof: MerkleProof) -> ProofBundle:
+def _record_bundle(half: BatchHalf, record: RecordRow, proof: MerkleProof) -> ProofBundle:
     """The bundle of ``record`` on its batch's shared half: version 2 with the department's
     signature and key record, or version 1 for a record notarized before."""
     department = None
@@ -223,7 +258,7 @@ def _record_bundle(half: BatchHalf, record: Record, proof: MerkleProof) -> Proof
 
 
 def _stored_or_built_bundle(
-    db: Database, gateway: ChainGateway, caches: VerifyCaches, record: Record, batch: Batch
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, record: RecordRow, batch: Batch
 ) -> ProofBundle | None:
     """The record's bundle: its own part (record claim, stored Merkle proof, department's
     signature) on the half shared by every record of the batch (parsed once per batch from

@@ -10,7 +10,7 @@ import binascii
 import logging
 from typing import Any
 
-from sqlalchemy import select
+from pydantic_core import to_json
 
 from chain.crypto import sm3
 from chain.errors import ChainError
@@ -18,12 +18,13 @@ from chain.merkle import leaf_hash, verify_proof
 from registry.chain_gateway import ChainGateway, ContractsNotDeployed
 from registry.db import Database
 from registry.errors import InvalidInput
-from registry.models import Batch, Record, RecordStatus
+from registry.models import Batch, RecordStatus
 from registry.record_bundles import (
     VerifyCaches,
     _proof,
     bundle_for,
     bundle_json,
+    bundle_json_text,
     record_claim,
 )
 from registry.schemas import (
@@ -32,6 +33,7 @@ from registry.schemas import (
     VerificationPublic,
     VerifyRequest,
 )
+from registry.verify_reads import RecordRow, StoredRecord, pick_record
 from sdk.bundle import (
     ProofBundle,
     verify_bundle,
@@ -63,14 +65,41 @@ def verify(
 ) -> VerificationPublic:
     """Separate verdicts on a document or digest: integrity, issuance, status, issuer. A
     chain that cannot be reached makes the chain-dependent verdicts UNAVAILABLE."""
+    answer, proven = _verify(db, gateway, caches, payload)
+    if proven is not None:
+        answer.bundle = bundle_json(caches, *proven)
+    return answer
+
+
+_NO_BUNDLE = b'"bundle":null}'
+
+
+def verify_text(
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, payload: VerifyRequest
+) -> bytes:
+    """:func:`verify`'s answer as JSON text, byte for byte ``model_dump_json()`` of it, its
+    proof bundle joined as text kept per record and per batch instead of written anew."""
+    answer, proven = _verify(db, gateway, caches, payload)
+    text = to_json(answer)
+    if proven is None:
+        return text
+    # ``bundle`` is the model's last field, written as null while it is None.
+    assert text.endswith(_NO_BUNDLE)
+    return text[: -len(_NO_BUNDLE)] + b'"bundle":' + bundle_json_text(caches, *proven) + b"}"
+
+
+def _verify(
+    db: Database, gateway: ChainGateway, caches: VerifyCaches, payload: VerifyRequest
+) -> tuple[VerificationPublic, tuple[Batch, ProofBundle] | None]:
+    """The answer without its bundle, and the batch and bundle to put in it."""
     digest = digest_of(payload).hex()
     remembered = caches.anchored.get((digest, payload.record_id))
-    record: Record | None
+    record: StoredRecord | None
     batch: Batch | None
     if remembered is not None:
         record, batch = remembered
     else:
-        record, batch = _pick_record(db, digest, payload.record_id)
+        record, batch = pick_record(db, caches.batch_rows, digest, payload.record_id)
         if (
             record is not None
             and batch is not None
@@ -89,7 +118,7 @@ def verify(
             issuer=_v(Verdict.INVALID, missing),
             facts={},
             bundle=None,
-        )
+        ), None
     facts: dict[str, Any] = {"record_status": record.status}
     if record.status != RecordStatus.ANCHORED.value or batch is None:
         integrity = _integrity(db, caches, record, batch, digest, None)
@@ -104,7 +133,7 @@ def verify(
             issuer=_v(Verdict.UNAVAILABLE, pending),
             facts=facts,
             bundle=None,
-        )
+        ), None
     facts.update(anchored_at_block=batch.block_number, batch_root=batch.root)
     bundle = bundle_for(db, gateway, caches, record, batch)
     integrity = _integrity(db, caches, record, batch, digest, bundle)
@@ -115,7 +144,7 @@ def verify(
             caches.issuance.put(record.id, issuance)
     status = _status(gateway, caches, batch, record, facts)
     issuer = _issuer(gateway, caches, bundle, facts)
-    return VerificationPublic(
+    answer = VerificationPublic(
         found=True,
         record_id=record.id,
         digest=digest,
@@ -124,32 +153,15 @@ def verify(
         status=status,
         issuer=issuer,
         facts=facts,
-        bundle=None if bundle is None else bundle_json(caches, batch, bundle),
+        bundle=None,
     )
-
-
-def _pick_record(
-    db: Database, digest: str, record_id: str | None
-) -> tuple[Record | None, Batch | None]:
-    with db.read_session() as session:
-        query = (
-            select(Record, Batch)
-            .outerjoin(Batch, Record.batch_id == Batch.id)
-            .where(Record.digest == digest)
-        )
-        if record_id is not None:
-            query = query.where(Record.id == record_id)
-        rows = session.execute(query.order_by(Record.seq)).tuples().all()
-        if not rows:
-            return None, None
-        anchored = [row for row in rows if row[0].status == RecordStatus.ANCHORED.value]
-        return (anchored or rows)[0]
+    return answer, None if bundle is None else (batch, bundle)
 
 
 def _integrity(
     db: Database,
     caches: VerifyCaches,
-    record: Record,
+    record: RecordRow,
     batch: Batch | None,
     digest: str,
     bundle: ProofBundle | None,
@@ -211,7 +223,7 @@ def _status(
     gateway: ChainGateway,
     caches: VerifyCaches,
     batch: Batch,
-    record: Record,
+    record: RecordRow,
     facts: dict[str, Any],
 ) -> VerdictPublic:
     indexed = None
