@@ -14,9 +14,20 @@ build (``LIANXIN_BUILD``), waiting for it to rejoin before the next. Then:
   and included from H on;
 - verify-chain re-verifies a stopped node's chain with the schedule.
 
-The gaps between consecutive commits during the restarts are printed with the propose
-timeout, not asserted: this machine is shared and its timings are noise (the operations
-bench reports them).
+And no halt: the longest gap between consecutive commits from the first stop to the last
+node signing again is at most the propose timeout. It is measured from the committed blocks'
+own timestamps (``timestampMs``: each proposer stamps its block with its clock when it
+builds it; one host, one clock), so a round lost to a stopped proposer shows as the time from
+one block's building to the next's. This is a liveness property of the protocol, not a
+benchmark: a validator whose proposer's connection is down (or who is behind) prevotes nil at
+once (:mod:`node.proposer_presence`) and a round with 2/3 nil precommits moves on without the
+precommit timeout, so the stopped validator's turn costs one quick failed round instead of
+the propose timeout, the nil votes and the precommit timeout (1.8-2.2 s before). Every gap is
+printed.
+
+The agreed height is placed by how long this machine takes to start the four nodes (a
+restart is a stop and a start under the same load): far enough for four restarts, and no
+farther, so the test waits for it only a little after the last restart.
 """
 
 from __future__ import annotations
@@ -50,6 +61,11 @@ BETWEEN = 70_000_000
 SENDERS = 3
 RECEIPT_DEADLINE_S = 240.0
 REJOIN_DEADLINE_S = 180.0
+RESTART_BUDGET_MIN_S = 45.0
+"""Least time the agreed height is placed ahead of the first restart."""
+RESTART_COST_FACTOR = 3.0
+"""One restart (stop, start, catch up, sign) is budgeted this many times the time the first
+``net start`` of all four nodes took (which loads the machine the same way)."""
 
 
 @dataclass
@@ -200,21 +216,19 @@ def signs_at_or_after(net: Net, index: int, since: int, others: list[int]) -> bo
     )
 
 
-def commit_gaps(net: Net, first: int, last: int) -> list[tuple[int, int]]:
+def commit_gaps(stamps: dict[int, int], first: int, last: int) -> list[tuple[int, int]]:
     """(height, ms since the previous block) for ``first+1 .. last``, from block
     timestamps (every proposer stamps its block with its clock; one host, one clock)."""
-    stamps = {}
-    for height in range(first, last + 1):
-        block = rpc_call(net.url(0), "eth_getBlockByNumber", [hex(height), False], timeout=5)
-        stamps[height] = int(block["timestampMs"], 16)
     return [(h, stamps[h] - stamps[h - 1]) for h in range(first + 1, last + 1)]
 
 
 def test_rolling_upgrade_under_load_with_a_parameter_change(net: Net) -> None:
+    started = time.monotonic()
     result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "INFO")
     assert result.code == 0, result
     everyone = list(range(VALIDATORS))
     wait_until("first blocks", lambda: min(net.head(i) for i in everyone) >= 3)
+    start_s = time.monotonic() - started
     config = load_config(net.folder(0) / "node.toml")
     chain_id = int(rpc_call(net.url(0), "eth_chainId", []), 16)
     account = Sm2Account.from_keystore(
@@ -227,11 +241,14 @@ def test_rolling_upgrade_under_load_with_a_parameter_change(net: Net) -> None:
     # The block rate under load, to place the agreed height beyond the rolling restart.
     base = net.head(0)
     t0 = time.monotonic()
-    wait_until("10 blocks", lambda: net.head(0) >= base + 10)
-    block_s = (time.monotonic() - t0) / 10
-    # Far enough for four restarts on a busy machine (they took 40 s at load 9 here).
-    agreed = net.head(0) + max(300, int(180 / block_s))
-    print(f"block time {block_s * 1000:.0f} ms under load; agreed height {agreed}")
+    wait_until("20 blocks", lambda: net.head(0) >= base + 20)
+    block_s = (time.monotonic() - t0) / 20
+    # Far enough for four restarts, each budgeted from the time the four nodes took to
+    # start: at load 19 here the start took 16 s and a restart 40-45 s.
+    budget_s = max(RESTART_BUDGET_MIN_S, VALIDATORS * RESTART_COST_FACTOR * start_s)
+    agreed = net.head(0) + int(budget_s / block_s)
+    print(f"start {start_s:.1f} s, block time {block_s * 1000:.0f} ms under load; agreed height "
+          f"{agreed} ({budget_s:.0f} s ahead)")  # fmt: skip
     with (net.root / "genesis.toml").open("a", encoding="utf-8") as genesis:
         genesis.write(
             f'\n[[upgrades]]\nheight = {agreed}\nparameter = "block_gas_limit"\n'
@@ -270,6 +287,14 @@ def test_rolling_upgrade_under_load_with_a_parameter_change(net: Net) -> None:
         restarts.append((index, stop_s, caught_up_s, signing_s))
         assert net.head(index) < agreed, "the agreed height came before the restarts ended"
     rolling_to = net.head(0)
+    # The stopped validators' proposer turns were cut short: the last one restarted was
+    # down while the others (restarted before it, counters fresh) waited on it.
+    shortcuts = {
+        reason: sum(int(net.status(i)["counters"].get(f"proposer_{reason}", 0)) for i in everyone)
+        for reason in ("disconnected", "behind")
+    }
+    print("rounds whose proposer was found unavailable:", shortcuts)
+    assert shortcuts["disconnected"] >= 1, shortcuts
     for index, stop_s, caught_up_s, signing_s in restarts:
         print(
             f"node {index}: stop {stop_s:.1f} s, caught up {caught_up_s:.1f} s, "
@@ -315,8 +340,10 @@ def test_rolling_upgrade_under_load_with_a_parameter_change(net: Net) -> None:
     last = assert_agreement(net, everyone)
     first_sent = min(s.block for s in load.sent if s.block is not None)
     found: dict[str, list[int]] = {}
-    for height in range(first_sent, last + 1):
+    stamps: dict[int, int] = {}
+    for height in range(min(first_sent, rolling_from), last + 1):
         block = rpc_call(net.url(3), "eth_getBlockByNumber", [hex(height), False], timeout=5)
+        stamps[height] = int(block["timestampMs"], 16)
         for tx_hash in block["transactions"]:
             found.setdefault(tx_hash, []).append(height)
     lost = [s.tx_hash for s in load.sent if s.tx_hash not in found]
@@ -325,12 +352,19 @@ def test_rolling_upgrade_under_load_with_a_parameter_change(net: Net) -> None:
     assert all(found[s.tx_hash] == [s.block] for s in load.sent)
     assert found[big_hash] == [int(receipt["blockNumber"], 16)]
 
-    gaps = commit_gaps(net, rolling_from, rolling_to)
+    gaps = commit_gaps(stamps, rolling_from, rolling_to)
     longest = max(gaps, key=lambda g: g[1])
     print(f"{len(load.sent)} transactions sent, 0 lost, 0 twice")
     print(f"propose timeout {config.timeout_propose_ms} ms")
+    values = sorted(g[1] for g in gaps)
+    print(f"commit gaps from block timestamps, heights {rolling_from}..{rolling_to}: median "
+          f"{values[len(values) // 2]} ms; the ten longest (height, ms):",
+          sorted(gaps, key=lambda g: -g[1])[:10])  # fmt: skip
     print(f"longest commit gap in the rolling restart: {longest[1]} ms before height {longest[0]}")
-    print("gaps over 1 s:", [g for g in gaps if g[1] > 1000])
+    assert longest[1] <= config.timeout_propose_ms, (
+        f"a halt of {longest[1]} ms before height {longest[0]}, longer than the propose "
+        f"timeout of {config.timeout_propose_ms} ms"
+    )
 
     # verify-chain applies the schedule when it re-verifies a stopped node's chain.
     stop = run_cli("net", "stop", "--dir", str(net.root), "--node", "0")
