@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
-from credit.records import ListEntry, ListExit, ListType, NaturalKey
+from credit.records import ListEntry, ListExit, ListType, NaturalKey, RecordKind, record_id
 from credit.subjects import Subject, SubjectCategory
 from registry.credit.check_log import SUBJECT_FIELD
 from registry.credit.keys import CreditKeys
@@ -123,23 +123,26 @@ _RECORD_COLUMNS = (
 
 def _basis_ids(session: Session, subject_key: str, rows: Sequence[Any]) -> dict[str, str]:
     """``authority USCC/decision number`` → the subject's record of that decision, for the
-    records the list entries ``rows`` rest on that are on file: one query for all."""
-    wanted = {text for row in rows for text in row.basis_records}
-    numbers = {text.split("/", 1)[1] for text in wanted if "/" in text}
-    if not numbers:
-        return {}
+    records the list entries ``rows`` rest on that are on file: one query for all, by
+    primary key (a record's identity is its kind and natural key hashed, so a decision's
+    record can only have one of four identities; the subject's other records may be many)."""
+    candidates: dict[str, str] = {}
+    for text in {text for row in rows for text in row.basis_records}:
+        uscc, slash, number = text.partition("/")
+        if slash:
+            key = NaturalKey(uscc, number)
+            candidates.update({record_id(kind, key).hex(): text for kind in RecordKind})
     found: dict[str, str] = {}
-    for record_id, uscc, number in session.execute(
-        select(CreditRecordRow.id, CreditRecordRow.authority_uscc, CreditRecordRow.decision_number)
+    if not candidates:
+        return found
+    for identity in session.scalars(
+        select(CreditRecordRow.id)
         .where(
-            CreditRecordRow.subject_key == subject_key,
-            CreditRecordRow.decision_number.in_(sorted(numbers)),
+            CreditRecordRow.id.in_(sorted(candidates)), CreditRecordRow.subject_key == subject_key
         )
         .order_by(CreditRecordRow.id)
     ):
-        text = f"{uscc}/{number}"
-        if text in wanted:
-            found.setdefault(text, record_id)
+        found.setdefault(candidates[identity], identity)
     return found
 
 

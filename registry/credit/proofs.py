@@ -33,26 +33,35 @@ def _latest_anchored(
     found: dict[str, tuple[str, str, int | None, str]] = {}
     if not record_ids:
         return found
+    # Two lookups by key rather than one join: joined, the planner walked every anchored
+    # record (through the status index; each logged check adds one) to find a few events.
     with db.read_session() as session:
-        rows = session.execute(
+        events = session.execute(
             select(
                 CreditEventRow.record_id,
                 CreditEventRow.id,
                 CreditEventRow.kind,
                 CreditEventRow.version,
-                Record.id,
+                CreditEventRow.notary_record_id,
             )
-            .join(Record, Record.id == CreditEventRow.notary_record_id)
             .where(
                 CreditEventRow.record_id.in_(list(record_ids)),
                 CreditEventRow.state == SIGNED,
-                Record.status == RecordStatus.ANCHORED.value,
-                Record.batch_id.is_not(None),
+                CreditEventRow.notary_record_id.is_not(None),
             )
             .order_by(CreditEventRow.seq)
         ).all()
-    for record_id, event_id, kind, version, notary_id in rows:
-        found[str(record_id)] = (event_id, kind, version, notary_id)
+        notary_ids = sorted({str(event.notary_record_id) for event in events})
+        anchored = {
+            record_id
+            for record_id, status, batch_id in session.execute(
+                select(Record.id, Record.status, Record.batch_id).where(Record.id.in_(notary_ids))
+            )
+            if status == RecordStatus.ANCHORED.value and batch_id is not None
+        }
+    for record_id, event_id, kind, version, notary_id in events:
+        if notary_id in anchored:
+            found[str(record_id)] = (event_id, kind, version, notary_id)
     return found
 
 
