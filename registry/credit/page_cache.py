@@ -14,7 +14,9 @@ A page (a subject's public profile, a search's hits) is kept with what it depend
   :func:`search_changes_after`), so a record leaves the page exactly at its window's end;
 - the time shown on it (to the minute), and the language and the link to the other one.
 
-The cache is bounded (least recently used first); a miss reads and renders as without it."""
+The cache is bounded (least recently used first); a miss reads and renders as without it.
+The version is exact only where credit events commit in the order of their numbers (SQLite,
+one writer at a time): the routes keep no page on PostgreSQL."""
 
 from __future__ import annotations
 

@@ -273,7 +273,13 @@ def _kept(
     lang: Language,
     read: Callable[[], tuple[Rendered, datetime.datetime | None]],
 ) -> Rendered:
-    """The page ``name`` at ``at`` from the process's page cache, or ``read()``."""
+    """The page ``name`` at ``at`` from the process's page cache, or ``read()``. Pages are
+    kept on SQLite only, where one writer at a time holds the database from its first
+    statement to its commit, so credit events are committed in the order of their numbers;
+    on PostgreSQL a transaction holding a lower number may commit after a higher one, and
+    the version would miss its change."""
+    if not state.db.is_sqlite:
+        return read()[0]
     cache: PageCache | None = getattr(request.app.state, "credit_page_cache", None)
     if cache is None:
         cache = request.app.state.credit_page_cache = PageCache()

@@ -42,7 +42,8 @@ def _records(app: CreditApp) -> list[dict[str, object]]:
 def test_a_kept_page_is_the_page_rendered_afresh(app: CreditApp) -> None:
     app.sdk.import_file(penalty_file(penalties(2)))
     first = _pages(app.http)
-    assert len(_cache(app)) == 2
+    if app.db.is_sqlite:  # pages are kept on SQLite only
+        assert len(_cache(app)) == 2
     assert _pages(app.http) == first
     # Without the kept pages (a new cache), the same pages are rendered.
     app.http.app.state.credit_page_cache = PageCache()  # type: ignore[attr-defined]
