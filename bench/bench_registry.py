@@ -516,16 +516,36 @@ def department_signature_costs(
     }
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its descendants that
+    are alive (Linux ``/proc``; 0 where it cannot be read)."""
+    total, pending = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return total
+
+
 def median_of(rounds: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in rounds))
 
 
 @contextlib.contextmanager
 def registry_server(
-    settings: RegistrySettings, port: int, log: Path, **overrides: Any
+    settings: RegistrySettings,
+    port: int,
+    log: Path,
+    pids: list[int] | None = None,
+    **overrides: Any,
 ) -> Iterator[str]:
     """The registry as a real process (``python -m registry.cli start``) with ``settings``
-    and ``overrides`` in its environment; yields its base URL once it answers."""
+    and ``overrides`` in its environment; yields its base URL once it answers (and appends
+    its process id to ``pids`` if given)."""
     env = dict(os.environ)
     values = {**settings.model_dump(), **overrides}
     for name, value in values.items():
@@ -533,6 +553,8 @@ def registry_server(
             env[f"LIANXIN_REGISTRY_{name.upper()}"] = str(value)
     command = [sys.executable, "-m", "registry.cli", "start", "--port", str(port)]
     with background(command, log, env) as registry:
+        if pids is not None:
+            pids.append(registry.pid)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
@@ -639,6 +661,12 @@ def main() -> None:
     parser.add_argument(
         "--intake-only", action="store_true", help="intake phases and in-process costs only"
     )
+    parser.add_argument(
+        "--verify-only",
+        action="store_true",
+        help="bulk intake of the records to verify, then POST /v1/verify only",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results)")
     args = parser.parse_args()
     if args.quick:
         args.records, args.rounds, args.bulk_requests, args.capacity = 2_000, 1, 10, 20_000
@@ -689,20 +717,23 @@ def main() -> None:
             public_key_pem=key.public_key.to_pem(),
             roles=["notarize", "verify", "licenses"],
         )
+        server_pids: list[int] = []
         with registry_server(
-            settings, api_port, work / "registry.log", workers=args.workers
+            settings, api_port, work / "registry.log", server_pids, workers=args.workers
         ) as base:
             notarize = [
                 notarization_round(
                     api_port, key, client.id, chain_id, args.records, args.concurrency, f"r{r}"
                 )
-                for r in range(args.rounds)
+                for r in range(0 if args.verify_only else args.rounds)
             ]
             bulk: list[dict[str, Any]] = []
             bulk_per_record: list[dict[str, Any]] = []
             for r in range(args.rounds):
                 # Interleaved, in alternating order, so that load changes touch both alike.
                 ways = [(True, bulk, f"b{r}"), (False, bulk_per_record, f"p{r}")]
+                if args.verify_only:
+                    ways = ways[:1]  # the records to verify
                 for signed_once, rounds, tag in ways if r % 2 == 0 else ways[::-1]:
                     rounds.append(
                         bulk_round(
@@ -717,8 +748,15 @@ def main() -> None:
                             signed_once=signed_once,
                         )
                     )
-            for once, each in zip(bulk, bulk_per_record, strict=True):
+            for once, each in zip(bulk, bulk_per_record, strict=False):
                 once["vs_signed_per_record"] = once["records_per_s"] / each["records_per_s"]
+            if args.verify_only:
+                assert wait_until_anchored(db, timeout_s=300), "records not anchored"
+                trust = TrustClient(base, client.id, key, timeout=30)
+                verify_runs = verify_phase(args, api_port, key, client.id, trust, server_pids[0])
+                trust.close()
+                report_verify(args, load_average, verify_runs)
+                return
             if args.intake_only:
                 trust = TrustClient(base, client.id, key, timeout=30)
                 accepted = trust.notarize(digest=sm3(b"bench intake"))
@@ -771,46 +809,11 @@ def main() -> None:
                 asyncio.run(load_at_rate(api_port, [page_request] * paced, args.rate, 64))
                 for _ in range(args.rounds)
             ]
-            accepted = trust.notarize(digest=sm3(b"bench verify"))
-            record = trust.wait_until_anchored(accepted.record_id, timeout=60)
-
-            # Every request of a round asks about another record (all anchored by now), so
-            # per-record caches do not flatter the figures; the "same record" rows show a
-            # record verified again and again (a popular license, say).
-            population = [
-                f"b{r}-{q}-{i}"
-                for r in range(args.rounds)
-                for q in range(args.bulk_requests)
-                for i in range(args.bulk_size)
-            ]
-            picker = random.Random(20261127)
-
-            def verify_requests(count: int, same: bool) -> list[bytes]:
-                names = picker.sample(population, min(count, len(population)))
-                return [
-                    signed_raw(
-                        key,
-                        client.id,
-                        "POST",
-                        "/v1/verify",
-                        {"digest": accepted.digest if same else sm3(name.encode()).hex()},
-                    )
-                    for name in names
-                ]
-
-            verifies: list[dict[str, Any]] = []
-            verifies_at_rate: list[dict[str, Any]] = []
-            same_record: list[dict[str, Any]] = []
-            same_record_at_rate: list[dict[str, Any]] = []
-            for _ in range(args.rounds):
-                for same, saturated, at_rate in (
-                    (False, verifies, verifies_at_rate),
-                    (True, same_record, same_record_at_rate),
-                ):
-                    requests = verify_requests(args.verify_requests, same)
-                    saturated.append(asyncio.run(load(api_port, requests, 32, args.time_limit)))
-                    requests = verify_requests(paced, same)
-                    at_rate.append(asyncio.run(load_at_rate(api_port, requests, args.rate, 64)))
+            runs = verify_phase(args, api_port, key, client.id, trust, server_pids[0])
+            verifies, verifies_at_rate = runs["verify_api"], runs["verify_api_at_rate"]
+            same_record = runs["verify_same_record"]
+            same_record_at_rate = runs["verify_same_record_at_rate"]
+            record = runs["record"]
             trust.close()
             assert record.bundle is not None
             offline = [
@@ -853,13 +856,7 @@ def main() -> None:
         "verify_page_p99_ms_saturated": median_of(pages, "p99_ms"),
         "verify_page_p50_ms": median_of(pages_at_rate, "p50_ms"),
         "verify_page_p99_ms": median_of(pages_at_rate, "p99_ms"),
-        "verify_api_req_per_s": median_of(verifies, "per_s"),
-        "verify_api_p99_ms_saturated": median_of(verifies, "p99_ms"),
-        "verify_api_p50_ms": median_of(verifies_at_rate, "p50_ms"),
-        "verify_api_p99_ms": median_of(verifies_at_rate, "p99_ms"),
-        "verify_same_record_req_per_s": median_of(same_record, "per_s"),
-        "verify_same_record_p50_ms": median_of(same_record_at_rate, "p50_ms"),
-        "verify_same_record_p99_ms": median_of(same_record_at_rate, "p99_ms"),
+        **verify_figures(runs),
         "offline_bundle_verifications_per_s": float(statistics.median(offline)),
         **{name: median_of(costs, name) for name in costs[0]},
     }
@@ -883,8 +880,9 @@ def main() -> None:
             else f"{reached['goal']:>12}  {'met' if reached['met'] else 'MISSED'}"
         )
         print(f"{name:40} {value:14.2f}  {mark}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
+    out = args.out or RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
         json.dumps(
             {
                 "figures": figures,
@@ -914,7 +912,133 @@ def main() -> None:
             default=str,
         )
     )
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
+
+
+def verify_phase(
+    args: argparse.Namespace,
+    port: int,
+    key: PrivateKey,
+    client_id: str,
+    trust: TrustClient,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
+    """``POST /v1/verify`` rounds, once every bulk record of ``b<round>`` is anchored: per
+    round, saturated (closed loop) and at ``--rate`` (open loop), another record per request
+    and one record repeated; with ``server_pid``, also the registry's CPU time per request
+    (all its processes: the figure the shared machine's load disturbs least). Returns the
+    runs by name, and the repeated record."""
+    accepted = trust.notarize(digest=sm3(b"bench verify"))
+    record = trust.wait_until_anchored(accepted.record_id, timeout=60)
+    # Every request of a round asks about another record (all anchored by now), so
+    # per-record caches do not flatter the figures; the "same record" rows show a
+    # record verified again and again (a popular license, say).
+    population = [
+        f"b{r}-{q}-{i}"
+        for r in range(args.rounds)
+        for q in range(args.bulk_requests)
+        for i in range(args.bulk_size)
+    ]
+    picker = random.Random(20261127)
+
+    def verify_requests(count: int, same: bool) -> list[bytes]:
+        names = picker.sample(population, min(count, len(population)))
+        return [
+            signed_raw(
+                key,
+                client_id,
+                "POST",
+                "/v1/verify",
+                {"digest": accepted.digest if same else sm3(name.encode()).hex()},
+            )
+            for name in names
+        ]
+
+    paced = int(args.rate * args.rate_seconds)
+    runs: dict[str, Any] = {
+        name: []
+        for name in (
+            "verify_api",
+            "verify_api_at_rate",
+            "verify_same_record",
+            "verify_same_record_at_rate",
+        )
+    }
+    for _ in range(args.rounds):
+        for same, name in ((False, "verify_api"), (True, "verify_same_record")):
+            requests = verify_requests(args.verify_requests, same)
+            runs[name].append(asyncio.run(load(port, requests, 32, args.time_limit)))
+            requests = verify_requests(paced, same)
+            runs[f"{name}_at_rate"].append(asyncio.run(load_at_rate(port, requests, args.rate, 64)))
+    runs["record"] = record
+    return runs
+
+
+def verify_figures(runs: dict[str, Any]) -> dict[str, float]:
+    """The ``POST /v1/verify`` figures (medians over rounds) of :func:`verify_phase` runs."""
+    cpu = {
+        "verify_api_server_cpu_ms_per_request": "verify_api",
+        "verify_same_record_server_cpu_ms_per_request": "verify_same_record",
+    }
+    return {
+        **{
+            figure: median_of(runs[name], "server_cpu_ms_per_request")
+            for figure, name in cpu.items()
+            if all("server_cpu_ms_per_request" in run for run in runs[name])
+        },
+        "verify_api_req_per_s": median_of(runs["verify_api"], "per_s"),
+        "verify_api_p99_ms_saturated": median_of(runs["verify_api"], "p99_ms"),
+        "verify_api_p50_ms": median_of(runs["verify_api_at_rate"], "p50_ms"),
+        "verify_api_p99_ms": median_of(runs["verify_api_at_rate"], "p99_ms"),
+        "verify_same_record_req_per_s": median_of(runs["verify_same_record"], "per_s"),
+        "verify_same_record_p50_ms": median_of(runs["verify_same_record_at_rate"], "p50_ms"),
+        "verify_same_record_p99_ms": median_of(runs["verify_same_record_at_rate"], "p99_ms"),
+    }
+
+
+def report_verify(
+    args: argparse.Namespace, load_average: tuple[float, float, float], runs: dict[str, Any]
+) -> None:
+    """Print and write the figures of a ``--verify-only`` run, with the load before and
+    after (the machine is shared: compare runs made back to back, as ratios)."""
+    figures = verify_figures(runs)
+    load_after = os.getloadavg()
+    print(
+        f"registry workers: {args.workers}; database: "
+        f"{'postgresql' if args.database_url else 'sqlite'}; load average at start "
+        f"{load_average[0]:.2f}, at end {load_after[0]:.2f}; verify only, {args.rounds} rounds; "
+        f"open-loop rate {args.rate:.0f}/s for {args.rate_seconds:.0f} s"
+    )
+    print(f"{'figure':40} {'median':>14}  goal")
+    for name, value in figures.items():
+        goal = GOALS.get(name)
+        mark = ""
+        if goal is not None:
+            met = value >= goal[1] if goal[0] == ">=" else value <= goal[1]
+            mark = f"{goal[0] + ' ' + str(goal[1]):>12}  {'met' if met else 'MISSED'}"
+        print(f"{name:40} {value:14.2f}  {mark}")
+    print("per round, another record each request (req/s saturated, p99 ms at rate, server CPU")
+    print("ms per request saturated):")
+    for saturated, at_rate in zip(runs["verify_api"], runs["verify_api_at_rate"], strict=True):
+        cpu = saturated.get("server_cpu_ms_per_request", float("nan"))
+        print(f"  {saturated['per_s']:8.1f} {at_rate['p99_ms']:8.1f} {cpu:8.2f}")
+    out = args.out or RESULTS.with_name("registry_verify.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "figures": figures,
+                "runs": {name: value for name, value in runs.items() if name != "record"},
+                "parameters": vars(args),
+                "load_average_at_start": load_average,
+                "load_average_at_end": load_after,
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"wrote {out}")
 
 
 def report_intake(
