@@ -9,6 +9,11 @@ root of all of the import's events, rounds of the two alternating in the same ru
 Each import round uploads a fresh file of new records (all-or-nothing mode); the time runs
 from the upload's first byte to its answer. ``check`` requests are signed before the clock
 starts and name subjects on a black list, subjects with records only, and unknown ones.
+Beside the latencies, the registry's CPU time per check (its processes' user + system time
+over the phase, divided by the checks answered: load moves it far less than the rates), and
+with ``--profile`` the open-loop phase sampled by py-spy (collapsed stacks of every thread
+of the registry's processes, ``bench/results/credit_check_profile.txt``).
+
 Prints a table of medians and writes ``bench/results/credit_api.json``. The machine has 2
 cores and is shared: the load average at start is recorded, and figures vary with it.
 """
@@ -26,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +41,7 @@ for folder in (ROOT, ROOT / "bench", ROOT / "tests" / "credit"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+from bench_data_gateway import cpu_seconds, record_profile, server_pid  # noqa: E402
 from bench_registry import (  # noqa: E402
     CLIENT_USCC,
     DEPARTMENT_USCC,
@@ -49,6 +56,7 @@ from bench_registry import (  # noqa: E402
     wait_http,
 )
 from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row  # noqa: E402
+from peers import ensure_py_spy  # noqa: E402
 
 from chain.crypto import PrivateKey  # noqa: E402
 from registry.bootstrap import bootstrap  # noqa: E402
@@ -61,6 +69,7 @@ from sdk.account import Sm2Account  # noqa: E402
 from sdk.credit_client import CreditClient  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "credit_api.json"
+PROFILE = ROOT / "bench" / "results" / "credit_check_profile.txt"
 
 GOALS = {
     "import_csv_rows_per_s": (">=", 5_000),
@@ -146,6 +155,16 @@ def check_requests(key: PrivateKey, client_id: str, count: int) -> list[bytes]:
     ]
 
 
+def with_cpu(pid: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``run()``'s figures with the registry's CPU milliseconds per answered request."""
+    before = cpu_seconds(pid)
+    figures = run()
+    figures["cpu_ms_per_request"] = (
+        1000 * (cpu_seconds(pid) - before) / max(sum(figures["statuses"].values()), 1)
+    )
+    return figures
+
+
 def verdict(name: str, value: float) -> str:
     comparison, goal = GOALS[name]
     met = value >= goal if comparison == ">=" else value <= goal
@@ -166,6 +185,9 @@ def main() -> None:
         "--workers", type=int, default=2, help="registry API processes (this machine: 2 cores)"
     )
     parser.add_argument("--imports-only", action="store_true", help="no check load")
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the open-loop checks with py-spy"
+    )
     args = parser.parse_args()
     if args.quick:
         args.rows, args.rate_seconds = 2_000, 4.0
@@ -223,11 +245,27 @@ def main() -> None:
                     client.publish_list_entry(black_entry(index, "榕市监罚〔2023〕r0o-0号"))
                 client.sign_pending()
                 requests = check_requests(key, client_row.id, int(args.rate * args.rate_seconds))
+                pid = server_pid(api_port)
                 # One at a time first: the service time of a check, without queueing.
-                alone = asyncio.run(load(api_port, requests[: args.sequential], 1, 60.0))
-                checks = asyncio.run(
-                    load_at_rate(api_port, requests[args.sequential :], args.rate, args.connections)
+                alone = with_cpu(
+                    pid, lambda: asyncio.run(load(api_port, requests[: args.sequential], 1, 60.0))
                 )
+
+                def open_loop() -> dict[str, Any]:
+                    return with_cpu(
+                        pid,
+                        lambda: asyncio.run(
+                            load_at_rate(
+                                api_port, requests[args.sequential :], args.rate, args.connections
+                            )
+                        ),
+                    )
+
+                if args.profile:
+                    PROFILE.parent.mkdir(parents=True, exist_ok=True)
+                    checks = record_profile(ensure_py_spy(), pid, "raw", PROFILE, open_loop)
+                else:
+                    checks = open_loop()
             client.close()
 
     rows_per_s = statistics.median(r["rows_per_s"] for r in imports)
@@ -263,6 +301,8 @@ def main() -> None:
             ("check p99 ms", f"{checks['p99_ms']:.1f}",
              verdict("check_p99_ms", checks["p99_ms"])),
             ("check achieved /s", f"{checks['per_s']:.0f}", f"statuses {checks['statuses']}"),
+            ("registry CPU ms per check: one at a time / open loop",
+             f"{alone['cpu_ms_per_request']:.2f} / {checks['cpu_ms_per_request']:.2f}", ""),
         ]  # fmt: skip
     width = max(len(name) for name, _, _ in table)
     for name, value, note in table:
@@ -282,6 +322,7 @@ def main() -> None:
                 "committed_rows_per_s_per_event_signatures": committed_per_event,
                 "committed_rows_per_s_one_signature": committed_at_once,
                 "check_p99_ms": None if args.imports_only else checks["p99_ms"],
+                "check_cpu_ms": None if args.imports_only else checks["cpu_ms_per_request"],
             },
             indent=2,
         )

@@ -10,7 +10,9 @@ offered).
 - Public pages: the registry as a real process (``python -m registry.cli start``) on the
   same database, no chain needed; requests are due at ``i / rate`` s whatever happened to
   the earlier ones (no coordinated omission), half searches by name, half subject pages,
-  over ``--connections`` keep-alive connections.
+  over ``--connections`` keep-alive connections; with the registry's CPU time per page (its
+  processes' user + system time over the run, divided by the pages answered: load moves it
+  far less than the rates).
 
 Run by hand: ``.venv/bin/python bench/bench_credit_pages.py [--quick]``. Prints a table and
 writes ``bench/results/credit_pages.json``. The machine has 2 cores and is shared: the load
@@ -38,7 +40,9 @@ for folder in (ROOT, ROOT / "bench", ROOT / "tests" / "credit"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
+from bench_credit_api import with_cpu  # noqa: E402
 from bench_credit_import import _uscc  # noqa: E402
+from bench_data_gateway import server_pid  # noqa: E402
 from bench_registry import free_port, load_at_rate, raw_request, registry_server  # noqa: E402
 from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row  # noqa: E402
 
@@ -190,7 +194,10 @@ def main() -> None:
     with registry_server(settings, port, work / "registry.log", workers=args.workers):
         # One pass to warm the templates and the database's pages, not measured.
         asyncio.run(load_at_rate(port, requests[:200], 100.0, 8))
-        pages = asyncio.run(load_at_rate(port, requests, args.rate, args.connections))
+        pages = with_cpu(
+            server_pid(port),
+            lambda: asyncio.run(load_at_rate(port, requests, args.rate, args.connections)),
+        )
     load_at_end = os.getloadavg()
 
     results = {
@@ -216,6 +223,7 @@ def main() -> None:
         ("public pages p50 ms", pages["p50_ms"], ""),
         ("public pages p99 ms", pages["p99_ms"], f"<= {GOAL_PAGE_P99_MS:.0f}"),
         ("public pages achieved req/s", pages["per_s"], f"{args.rate:.0f} offered"),
+        ("registry CPU ms per page", pages["cpu_ms_per_request"], ""),
     ]
     print(f"{'measurement':<44}{'value':>12}  goal")
     for name, value, goal in lines:
