@@ -964,12 +964,21 @@ def verify_phase(
             "verify_same_record_at_rate",
         )
     }
+
+    def measured(run: Any) -> dict[str, Any]:
+        before = None if server_pid is None else tree_cpu_s(server_pid)
+        result: dict[str, Any] = asyncio.run(run)
+        if before is not None and server_pid is not None:
+            used = tree_cpu_s(server_pid) - before
+            result["server_cpu_ms_per_request"] = 1000 * used / max(1, result["requests"])
+        return result
+
     for _ in range(args.rounds):
         for same, name in ((False, "verify_api"), (True, "verify_same_record")):
             requests = verify_requests(args.verify_requests, same)
-            runs[name].append(asyncio.run(load(port, requests, 32, args.time_limit)))
+            runs[name].append(measured(load(port, requests, 32, args.time_limit)))
             requests = verify_requests(paced, same)
-            runs[f"{name}_at_rate"].append(asyncio.run(load_at_rate(port, requests, args.rate, 64)))
+            runs[f"{name}_at_rate"].append(measured(load_at_rate(port, requests, args.rate, 64)))
     runs["record"] = record
     return runs
 
