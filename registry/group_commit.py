@@ -16,22 +16,15 @@ submitting raises ``stopped()`` (a 503); if the thread dies, nobody is left wait
 
 The domain's functions are its own: what a group checks and writes, and what an outcome is,
 are not this module's business.
-
-Also here: :class:`WriteTurn`, which queues the writers of several processes sharing one
-SQLite database in the kernel rather than in SQLite's busy handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Generic, TypeVar
 
 from sqlalchemy.exc import IntegrityError
@@ -212,42 +205,4 @@ class _Failure:
         self.error = error
 
 
-class WriteTurn:
-    """Whose turn it is to write, among the processes sharing one SQLite database: an
-    exclusive ``flock`` on a file beside it, held around each transaction (and a thread
-    lock, for the threads of one process).
-
-    Without it, a writer that finds the database locked sleeps in SQLite's busy handler and
-    looks again after 1, 2, 5, 10 … up to 100 ms; when two processes each have a writer
-    committing groups back to back, the one asleep keeps missing the moments the lock is
-    free, and its requests wait tens or hundreds of milliseconds. A process waiting here is
-    woken by the kernel as soon as the holder lets go."""
-
-    def __init__(self, path: Path) -> None:
-        """Take turns on the lock file ``path`` (created, mode 0600, on first use)."""
-        self.path = path
-        self._descriptor: int | None = None
-        self._lock = threading.Lock()
-
-    @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
-        """Wait for the turn; hold it for the block."""
-        with self._lock:
-            if self._descriptor is None:
-                self._descriptor = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-            descriptor = self._descriptor
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        """Close the lock file (a later turn opens it again)."""
-        with self._lock:
-            if self._descriptor is not None:
-                os.close(self._descriptor)
-                self._descriptor = None
-
-
-__all__ = ["GroupWriter", "WriteTurn"]
+__all__ = ["GroupWriter"]

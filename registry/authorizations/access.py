@@ -16,13 +16,11 @@ its attempts are then decided again one by one on what the other committed."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, select
@@ -43,9 +41,8 @@ from registry.authorizations.models import AccessLogRow
 from registry.authorizations.schemas import ReceiptPublic
 from registry.authorizations.service import Sharing
 from registry.authorizations.signing import b64
-from registry.db import Database
 from registry.errors import AuthenticationFailed, ServiceUnavailable
-from registry.group_commit import GroupWriter, WriteTurn
+from registry.group_commit import GroupWriter
 from registry.intake import NonceClaim
 from registry.models import Nonce, Record
 from sdk.commitments import canonical_json
@@ -59,10 +56,6 @@ _ACCESS_LOG = cast(Table, AccessLogRow.__table__)
 
 MAX_GROUP = 500
 """Most attempts decided and logged in one transaction."""
-
-WRITE_TURN_SUFFIX = "-access-turn"
-"""Beside an SQLite database file, the lock file its processes' access writers take turns
-on (see :class:`registry.group_commit.WriteTurn`)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +137,6 @@ class AccessWriter:
         self.sharing = sharing
         self.max_group = max_group
         self._terms: dict[str, AuthorizationTerms] = {}
-        self._turn = _write_turn(sharing.db)
         self._writer: GroupWriter[Attempt, Outcome] = GroupWriter(
             # Nonces are not looked up first: a replay is rare, and the unique constraint
             # finds it (the group is then decided again one by one, each checked).
@@ -167,8 +159,6 @@ class AccessWriter:
     def stop(self, timeout: float = 30.0) -> None:
         """Decide what waits, then stop; later attempts get 503."""
         self._writer.stop(timeout)
-        if self._turn is not None:
-            self._turn.close()
 
     async def decide(self, attempt: Attempt) -> Decision:
         """Decide and log ``attempt`` (spending its nonce in the same transaction);
@@ -202,7 +192,7 @@ class AccessWriter:
         log_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
         pending: list[tuple[Any, ...]] = []
-        with self._taking_turns(), sharing.db.session() as session:
+        with sharing.db.session() as session:
             connection = session.connection()
             used = _used_nonces(connection, attempts) if check_nonces else set()
             state = GroupState(connection, (attempt.authorization_id for attempt in attempts))
@@ -325,9 +315,6 @@ class AccessWriter:
             )
         return outcomes
 
-    def _taking_turns(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext() if self._turn is None else self._turn()
-
     def _terms_of(self, live: LiveAuthorization) -> AuthorizationTerms:
         key = f"{live.id}:{live.terms_hash}"
         terms = self._terms.get(key)
@@ -337,15 +324,6 @@ class AccessWriter:
                 self._terms.clear()
             self._terms[key] = terms
         return terms
-
-
-def _write_turn(db: Database) -> WriteTurn | None:
-    """The turn the access writers of the processes sharing ``db`` take, if it is an SQLite
-    file (a database server queues its writers itself)."""
-    database = db.engine.url.database if db.is_sqlite else None
-    if not database or database == ":memory:":
-        return None
-    return WriteTurn(Path(database).with_name(Path(database).name + WRITE_TURN_SUFFIX))
 
 
 def _used_nonces(connection: Connection, attempts: Sequence[Attempt]) -> set[tuple[str, str]]:
