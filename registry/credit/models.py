@@ -39,6 +39,8 @@ class CreditRecordRow(Base):
             "kind", "authority_uscc", "decision_number", name="uq_credit_records_natural_key"
         ),
         Index("ix_credit_records_subject", "subject_key"),
+        # The auditors' search by decision number alone (the unique key starts with kind).
+        Index("ix_credit_records_decision", "decision_number"),
         Index("ix_credit_records_display", "display_end"),
     )
 
