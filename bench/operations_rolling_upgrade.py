@@ -5,7 +5,12 @@ measure what the network felt.
 
 - **Longest commit gap**: the largest difference between consecutive block timestamps
   (``timestampMs``, stamped by each proposer; one host, one clock) from the first stop to the
-  last node signing again, next to the configured propose timeout, and the median gap.
+  last node signing again, next to the configured propose timeout (the rule: no halt longer
+  than it, see ``docs/operations.md``), and the median gap.
+- **Rounds cut short**: the rounds whose proposer the nodes found unavailable (connection
+  down, or behind) and prevoted nil at once (:mod:`node.proposer_presence`; the nodes'
+  ``proposer_disconnected`` / ``proposer_behind`` counters at the end, summed; a node's
+  counters restart with it).
 - **Lost transactions**: each client thread sends a transfer, waits for its receipt (from
   whichever node answers), and sends the next; at the end every hash sent is looked up in the
   blocks: lost (in none) and duplicated (in more than one) are counted.
@@ -215,6 +220,14 @@ def run_rolling_upgrade(
         peers.RpcClient(net.port(i), timeout=5).call("web3_clientVersion")
         for i in range(consensus_net.VALIDATORS)
     ]
+    statuses = [
+        peers.RpcClient(net.port(i), timeout=5).call("lianxin_getConsensusStatus")
+        for i in range(consensus_net.VALIDATORS)
+    ]
+    cut_short = {
+        reason: sum(int(s["counters"].get(f"proposer_{reason}", 0)) for s in statuses)
+        for reason in ("disconnected", "behind")
+    }
     return {
         "propose_timeout_ms": propose_ms,
         "blocks": rolled - first,
@@ -222,6 +235,12 @@ def run_rolling_upgrade(
         "median_gap_ms": statistics.median(gaps),
         "longest_gap_vs_propose_timeout": max(gaps) / propose_ms,
         "gaps_over_propose_timeout": sum(1 for g in gaps if g > propose_ms),
+        "longest_gap_within_propose_timeout": max(gaps) <= propose_ms,
+        "longest_gaps": sorted(
+            ((h, stamps[h] - stamps[h - 1]) for h in range(first + 1, rolled + 1)),
+            key=lambda g: -g[1],
+        )[:5],
+        "rounds_cut_short": cut_short,
         "transactions_sent": len(load.sent),
         "transactions_lost": sum(1 for h in load.sent if h not in found),
         "transactions_without_receipt": sum(1 for b in load.sent.values() if b is None),
@@ -241,7 +260,14 @@ def print_rolling_upgrade(result: dict[str, Any]) -> None:
           f"({result['longest_gap_vs_propose_timeout']:.2f}x the propose timeout of "
           f"{result['propose_timeout_ms']} ms) |")  # fmt: skip
     print(f"| median commit gap, {result['blocks']} blocks | {result['median_gap_ms']:.0f} ms |")
+    within = "yes" if result["longest_gap_within_propose_timeout"] else "NO"
+    print(f"| longest gap within the propose timeout | {within} |")
     print(f"| gaps over the propose timeout | {result['gaps_over_propose_timeout']} |")
+    longest = ", ".join(f"{ms} ms before {h}" for h, ms in result["longest_gaps"])
+    print(f"| the five longest gaps | {longest} |")
+    cut = result["rounds_cut_short"]
+    print(f"| rounds cut short: proposer disconnected / behind | {cut['disconnected']} / "
+          f"{cut['behind']} |")  # fmt: skip
     print(f"| transactions sent / lost / duplicated | {result['transactions_sent']} / "
           f"{result['transactions_lost']} / {result['transactions_duplicated']} |")  # fmt: skip
     for index, node in enumerate(result["nodes"]):
