@@ -5,8 +5,9 @@ whatever head it finds::
 
     python tests/node/crash_writer.py <dir> <normal|large> <seed>
 
-It prints ``ready <head height or -1>`` once the store is open, and in ``large`` mode
-``committing <height>`` just before each commit, so that the parent can time its SIGKILL.
+It prints ``ready <head height or -1>`` once the store is open; in ``normal`` mode
+``first <height>`` once its first block is committed, and in ``large`` mode ``committing
+<height>`` just before each commit, so that the parent can time its SIGKILL.
 
 Blocks are shaped like real ones but nothing is really signed: keys, signatures and roots are
 random bytes of the right widths. What the checks rely on:
@@ -163,11 +164,15 @@ def run_forever(path: Path, *, large: bool, seed: int) -> None:
         head = store.head()
         print(f"ready {-1 if head is None else head.height}", flush=True)
         certificate = None if head is None else store.commit_certificate(head.height)
+        announced = large
         while True:
             commit = synthetic_commit(rng, head, certificate, large=large)
             if large:
                 print(f"committing {commit.block.header.height}", flush=True)
             store.commit_block(commit)
+            if not announced:
+                print(f"first {commit.block.header.height}", flush=True)
+                announced = True
             head, certificate = commit.block.header, commit.certificate
 
 

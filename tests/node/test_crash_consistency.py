@@ -73,6 +73,10 @@ class Writer:
             pytest.fail(f"writer printed {line!r}, expected {word!r}; stderr:\n{stderr}")
         return line.split()[1]
 
+    def wait_for_first_commit(self) -> int:
+        """Block until a ``normal`` writer has committed its first block; return its height."""
+        return int(self._expect("first"))
+
     def wait_for_commit_start(self) -> int:
         """Block until the writer announces a commit; return that block's height."""
         return int(self._expect("committing"))
@@ -196,7 +200,11 @@ def test_sigkill_leaves_whole_blocks(tmp_path: Path) -> None:
     for round_number in range(kills):
         with Writer(path, "normal", seed + round_number) as writer:
             assert writer.start_height == (-1 if previous is None else previous.height)
-            time.sleep(rng.uniform(0.05, 0.4))
+            # Killed at a random moment after its first commit: on a loaded machine (fsync
+            # behind other writers) a run killed before it could commit once would show no
+            # progress without anything being wrong.
+            writer.wait_for_first_commit()
+            time.sleep(rng.uniform(0.0, 0.35))
             writer.kill()
         head = check_store(path, full=round_number == kills - 1)
         check_nothing_partial(path, head.height, cw.RANDOM_STATE_KEYS + 2)
