@@ -108,9 +108,12 @@ def test_every_page_type_offline_at_phone_and_laptop_sizes(
     )
     pages = {
         "overview": ("/", "最新区块"),
+        "blocks": ("/blocks", "区块"),
         "block": ("/block/6", "提交证书"),
         "transaction": (f"/tx/0x{activity.receipts['anchor'].tx_hash.hex()}", "批次上链"),
+        "departments": ("/departments", DEPARTMENT_NAME),
         "department": (f"/department/{DEPARTMENT_USCC}", DEPARTMENT_NAME),
+        "account": (f"/address/0x{activity.issuer.hex()}", DEPARTMENT_NAME),
         "validators": ("/validators", "签名参与度"),
         "permissions": ("/permissions", "账户冻结状态变更"),
         "record": (f"/record/0x{activity.batch_root.hex()}", "记录撤销"),

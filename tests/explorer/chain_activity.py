@@ -158,19 +158,19 @@ def make_activity(
             done.receipts[name] = receipt
             return receipt
 
-        for name, codec, args in (
+        for contract, codec, args in (
             ("IssuerRegistry", ISSUER_REGISTRY, (admin.address,)),
             ("Notary", NOTARY, None),
             ("LicenseRegistry", LICENSES, None),
         ):
             deployed = send(
-                f"deploy {name}",
+                f"deploy {contract}",
                 admin,
                 None,
                 codec.deploy_data(*(args or (done.addresses["IssuerRegistry"],))),
             )
             assert deployed.contract_address is not None
-            done.addresses[name] = bytes(deployed.contract_address)
+            done.addresses[contract] = bytes(deployed.contract_address)
         registry, notary, licenses = (
             done.addresses["IssuerRegistry"],
             done.addresses["Notary"],
