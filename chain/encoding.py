@@ -38,6 +38,13 @@ def encode(item: RLPItem) -> bytes:
     raise EncodingError(f"cannot RLP-encode {type(item).__name__}")
 
 
+def encode_list_payload(payload: bytes) -> bytes:
+    """The RLP list whose items, each already encoded, are concatenated in ``payload``: for
+    encoders of one fixed shape that build the payload themselves (see
+    :meth:`chain.merkle.MerkleProof.encode`)."""
+    return _length_prefix(len(payload), 0xC0) + payload
+
+
 def _length_prefix(length: int, offset: int) -> bytes:
     if length <= 55:
         return bytes((offset + length,))

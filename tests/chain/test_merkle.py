@@ -387,3 +387,34 @@ def test_siblings_of_the_wrong_length_or_position_are_refused(
         MerkleProof.from_siblings(index, len(leaves), wrong)
     with pytest.raises(ValueError):
         MerkleProof.from_siblings(len(leaves), len(leaves), siblings)
+
+
+@given(
+    leaf_index=st.integers(min_value=0, max_value=2**64),
+    leaf_count=st.integers(min_value=0, max_value=2**64),
+    steps=st.lists(
+        st.tuples(st.binary(min_size=0, max_size=40), st.booleans()), min_size=0, max_size=70
+    ),
+)
+def test_the_proof_encoder_is_the_general_encoder(
+    leaf_index: int, leaf_count: int, steps: list[tuple[bytes, bool]]
+) -> None:
+    """The proof's own encoder gives the general RLP encoder's bytes for any proof, of
+    32-byte siblings (its fast shape, long paths crossing the 55-byte list prefix) or not
+    (the fallback), and decodes back to the proof."""
+    proof = MerkleProof(
+        leaf_index=leaf_index,
+        leaf_count=leaf_count,
+        path=tuple(ProofStep(sibling=Hash32(s), sibling_is_left=left) for s, left in steps),
+    )
+    assert proof.encode() == enc.encode(proof.to_rlp())
+    if all(len(s) == 32 for s, _ in steps):
+        assert MerkleProof.from_rlp(enc.decode(proof.encode())) == proof
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=300), st.data())
+def test_built_proofs_encode_as_the_general_encoder(leaves: list[bytes], data: Any) -> None:
+    tree = MerkleTree.build(leaves)
+    index = data.draw(st.integers(min_value=0, max_value=len(leaves) - 1))
+    proof = tree.prove(index)
+    assert proof.encode() == enc.encode(proof.to_rlp())
