@@ -93,6 +93,22 @@ def _ticket(base: str, chain: DevChain) -> str:
         return str(answer.json()["ticket"])
 
 
+def _passed_job(base: str, chain: DevChain) -> str:
+    """The page of a re-verification job of the whole chain, started from the form and
+    waited for until it passed."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        client.get(f"/auth/enter?ticket={_ticket(base, chain)}")
+        started = client.post("/verify", data={"first": "0"}, follow_redirects=False)
+        assert started.status_code == 303, started.text
+        path = str(started.headers["location"])
+        deadline = time.monotonic() + START_SECONDS
+        while (job := client.get(f"{path}.json").json())["state"] == "running":
+            assert time.monotonic() < deadline, "the re-verification did not finish"
+            time.sleep(0.2)
+        assert job["state"] == "passed", job
+        return path
+
+
 def _indexed(base: str, chain: DevChain, head: int) -> bool:
     with httpx.Client(base_url=base, timeout=30) as client:
         client.get(f"/auth/enter?ticket={_ticket(base, chain)}")
@@ -119,6 +135,7 @@ def test_every_page_type_offline_at_phone_and_laptop_sizes(
         "record": (f"/record/0x{activity.batch_root.hex()}", "记录撤销"),
         "license": (f"/license/0x{activity.license_hash.hex()}", "证照状态变更"),
         "verify": ("/verify", "链上复核"),
+        "verify-job": (_passed_job(base, chain), "通过"),
     }
     runs = [
         (name, path, text, viewport)
