@@ -136,6 +136,7 @@ def test_every_page_type_offline_at_phone_and_laptop_sizes(
         "license": (f"/license/0x{activity.license_hash.hex()}", "证照状态变更"),
         "verify": ("/verify", "链上复核"),
         "verify-job": (_passed_job(base, chain), "通过"),
+        "not-found": ("/block/987654321", "未找到"),
     }
     runs = [
         (name, path, text, viewport)
@@ -160,7 +161,10 @@ def test_every_page_type_offline_at_phone_and_laptop_sizes(
         assert "审计员登录" not in dom or name == "login", f"{tag}: the session was not taken"
         assert png_size(shot) == viewport, tag
         shutil.copy(shot, ARTIFACTS / f"explorer-{tag}.png")
-    login_shot = tmp_path / "login.png"
-    dom = chromium(f"{base}/login", login_shot, tmp_path / "profile-login", VIEWPORTS[0])
-    assert "审计员登录" in dom and "lianxin explorer login" in dom
-    shutil.copy(login_shot, ARTIFACTS / "explorer-login-390x844.png")
+    for viewport in VIEWPORTS:
+        tag = f"login-{viewport[0]}x{viewport[1]}"
+        login_shot = tmp_path / f"{tag}.png"
+        dom = chromium(f"{base}/login", login_shot, tmp_path / f"profile-{tag}", viewport)
+        assert "审计员登录" in dom and "lianxin explorer login" in dom
+        assert png_size(login_shot) == viewport
+        shutil.copy(login_shot, ARTIFACTS / f"explorer-{tag}.png")
