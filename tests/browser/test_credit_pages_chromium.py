@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from chromium_harness import ARTIFACTS, CHROMIUM, VIEWPORTS, png_size
 from registry_harness import free_port, new_client
 from test_api_docs_chromium import (
     BROWSER_SERVICE_HOSTS,
@@ -27,7 +28,6 @@ from test_api_docs_chromium import (
     _host,
     chromium_offline,
 )
-from test_verify_page_chromium import ARTIFACTS, CHROMIUM, VIEWPORT, png_size
 
 _TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_TESTS / "credit"))
@@ -44,6 +44,9 @@ from registry.credit.keys import CreditKeys  # noqa: E402
 from registry.settings import RegistrySettings  # noqa: E402
 from sdk.credit_client import CreditClient  # noqa: E402
 from sdk.trust_core import Call, json_request  # noqa: E402
+
+VIEWPORT = VIEWPORTS[0]
+"""A phone."""
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (/usr/bin/chromium)"

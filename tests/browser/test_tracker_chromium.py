@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chromium_harness import ARTIFACTS, CHROMIUM, VIEWPORTS, chromium, png_size
 from registry_harness import (
     CLIENT_DEPARTMENT_NAME,
     CLIENT_KEY,
@@ -21,7 +22,6 @@ from registry_harness import (
     registry_settings,
 )
 from test_license_e2e import registry_process
-from test_verify_page_chromium import ARTIFACTS, CHROMIUM, VIEWPORT, chromium, png_size
 
 from chain.crypto import PrivateKey
 from registry.cli import add_client
@@ -32,6 +32,9 @@ from sdk.trust import TrustClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "registry_authorizations"))
 
 from sharing_harness import CITIZEN_ID, IDENTITY_USCC, RECIPIENT_USCC, license_request
+
+VIEWPORT = VIEWPORTS[0]
+"""A phone."""
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's chromium package (/usr/bin/chromium)"
@@ -99,7 +102,7 @@ def test_tracker_page_on_a_phone_sized_headless_chromium(
             )
             session = provider.open_tracker_session(CITIZEN_ID)
         shot = tmp_path / "tracker.png"
-        dom = chromium(base + str(session["path"]), shot, tmp_path / "profile")
+        dom = chromium(base + str(session["path"]), shot, tmp_path / "profile", VIEWPORT)
         assert "数据使用记录" in dom and "生效中" in dom and "已提供" in dom
         assert f'data-authorization="{granted.id}"' in dom and RECIPIENT_USCC in dom
         assert "撤回授权" in dom

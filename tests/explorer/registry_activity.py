@@ -12,7 +12,6 @@ registry client has the verify role only."""
 from __future__ import annotations
 
 import atexit
-import contextlib
 import datetime
 import shutil
 import subprocess
@@ -43,6 +42,7 @@ from registry_harness import (  # noqa: E402
     new_client,
     registry_environment,
     registry_settings,
+    start_registry,
 )
 
 from archives.ingest import DisposalApproval  # noqa: E402
@@ -170,25 +170,9 @@ def _start_registry(
         "LIANXIN_ARCHIVES_STORE_DIR": str(root / "archive-store"),
         "LIANXIN_ARCHIVES_PROCESSES": "1",
     }
-    log = root / "registry.log"
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "registry"],
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_registry(environment, root / "registry.log", REGISTRY_START_S)
     atexit.register(_stop, process)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + REGISTRY_START_S
-    while True:
-        assert process.poll() is None, log.read_text()
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return url, process, environment
-        assert time.monotonic() < deadline, f"the registry did not start: {log.read_text()}"
-        time.sleep(0.1)
+    return f"http://127.0.0.1:{port}", process, environment
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
