@@ -523,7 +523,7 @@ def main() -> None:
     print(f"{'measurement':<66}{'value':>10}{'goal':>8}")
     for label, value, goal in lines:
         print(f"{label:<66}{value:>10,.2f}{goal:>8}")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
