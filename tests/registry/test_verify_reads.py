@@ -20,7 +20,7 @@ from registry.caches import LruCache
 from registry.db import Database
 from registry.models import Batch, BatchStatus, Client, Record, RecordStatus
 from registry.settings import RegistrySettings
-from registry.verify_reads import StoredRecord, pick_record, read_batch
+from registry.verify_reads import _COLUMNS, StoredRecord, pick_record, read_batch, read_records
 
 DIGESTS = [f"{n:064x}" for n in (1, 2, 3, 4)]
 """Digests shared by several records (a document notarized more than once)."""
@@ -167,3 +167,32 @@ def test_only_anchored_batches_with_evidence_are_kept(filled: tuple[Database, li
     assert kept.get(rows[True]) is not None
     assert kept.get(rows[False]) is None, "a batch whose evidence may still come is read again"
     assert read_batch(db, kept, 10_000) is None
+
+
+def _core_read(db: Database, digest: str, record_id: str | None) -> list[StoredRecord]:
+    """The records through SQLAlchemy's own execution of the Core statement (the reference
+    of the driver-level read)."""
+    query = select(*_COLUMNS).where(Record.digest == digest)
+    if record_id is not None:
+        query = query.where(Record.id == record_id)
+    with db.read_session() as session:
+        rows = session.execute(query.order_by(Record.seq)).all()
+    return [StoredRecord(**row._asdict()) for row in rows]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    digest=st.sampled_from(DIGESTS) | st.text(max_size=70).filter(lambda t: "\x00" not in t),
+    record_id=st.none()
+    | st.integers(0, 30).map(lambda n: str(uuid.UUID(int=n)))
+    | st.sampled_from(["'", "?", "%s", "%(digest)s", "' OR '1'='1", "记录"]),
+)
+def test_the_driver_read_is_the_core_read_for_any_text(
+    filled: tuple[Database, list[str]], digest: str, record_id: str | None
+) -> None:
+    db, ids = filled
+    assert read_records(db, digest, record_id) == _core_read(db, digest, record_id)
+    with db.read_session() as session:
+        assert len(session.scalars(select(Record.id)).all()) == len(ids)
