@@ -17,6 +17,7 @@ import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from registry.archives.scheduler import run_scheduled_audits
 from registry.archives.upload import streams_its_body
@@ -24,6 +25,7 @@ from registry.auth import ClientDirectory
 from registry.batcher import Workers
 from registry.boundary import BoundedRequests, ServerAddressAsHost
 from registry.chain_gateway import ChainGateway
+from registry.credit.import_upload import streams_credit_import
 from registry.db import CHECKPOINT_INTERVAL_S, Database
 from registry.deps import RegistryState
 from registry.errors import install_error_handlers
@@ -102,6 +104,12 @@ async def run_workers_when_leased(
         await asyncio.to_thread(lease.release)
 
 
+def _streamed(scope: Scope) -> bool:
+    """The requests whose routes stream their bodies to disk and bound them themselves: a
+    bag upload, and a credit import that declares its SM3."""
+    return streams_its_body(scope) or streams_credit_import(scope)
+
+
 def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     """The registry application for ``settings`` (from the environment if omitted)."""
     settings = settings or RegistrySettings()
@@ -170,7 +178,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         app.add_middleware(ServerAddressAsHost)
     # Added last, so it runs first: nothing parses a body it has not bounded.
     app.add_middleware(
-        BoundedRequests, max_body_bytes=settings.max_upload_bytes, passes_unread=streams_its_body
+        BoundedRequests, max_body_bytes=settings.max_upload_bytes, passes_unread=_streamed
     )
     for router in ROUTERS:
         app.include_router(router)

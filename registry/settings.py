@@ -32,6 +32,10 @@ def check_private_file(path: Path) -> None:
 DEFAULT_MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 """Largest request body accepted by default (a base64 document of about 6 MiB)."""
 
+DEFAULT_MAX_IMPORT_BYTES = 1024 * 1024 * 1024
+"""Largest 双公示 table streamed to ``POST /v1/credit/imports`` by default (about three
+million rows of CSV); it goes to disk, never whole into memory."""
+
 
 class RegistrySettings(BaseSettings):
     """Everything the registry needs to run. Paths are taken as given (relative to the
@@ -56,6 +60,10 @@ class RegistrySettings(BaseSettings):
     """Most records sealed into one batch."""
     max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=1024)
     """Largest request body accepted; larger ones get 413."""
+    max_import_bytes: int = Field(default=DEFAULT_MAX_IMPORT_BYTES, ge=1024)
+    """Largest 双公示 table a credit import streams to disk (declaring its SM3); larger ones
+    get 413. An import sent without declaring its SM3 is read whole and bounded by
+    ``max_upload_bytes``."""
     timestamp_skew: int = Field(default=300, ge=1)
     """Seconds a signed request's timestamp may differ from the registry's clock."""
     anchor_gas_limit: int = Field(default=400_000, ge=21_000)

@@ -78,7 +78,7 @@ from sdk.archive_steps import (
     run_steps,
     sendable,
 )
-from sdk.archive_upload import Progress, StreamedBody, StreamedExchange
+from sdk.archive_upload import Progress, StreamedBody, upload_exchange
 from sdk.trust import TrustClient
 from sdk.trust_core import Answer, Attempt, Call, Exchange, RegistryRequest
 
@@ -184,27 +184,16 @@ class ArchiveClient(TrustClient):
         uploads), BagRejected (422)."""
         with sendable(Path(bag)) as file:
             body = StreamedBody.of(file)
-            exchange = StreamedExchange(
+            exchange = upload_exchange(
                 body,
                 client_id=self.client_id,
                 key=self._key,
                 retries=self.retries,
                 backoff=self.backoff,
             )
-            return self._settled(exchange, lambda attempt: self._stream(attempt, body, progress))
-
-    def _stream(
-        self, attempt: Attempt, body: StreamedBody, progress: Progress | None
-    ) -> Answer | httpx.TransportError:
-        if attempt.delay:
-            time.sleep(attempt.delay)
-        try:
-            response = self._http.post(
-                attempt.request.path, content=body.blocks(progress), headers=attempt.headers
+            return self._settled(
+                exchange, lambda attempt: self._send_streamed(attempt, body, progress)
             )
-        except httpx.TransportError as exc:
-            return exc
-        return response_answer(response, response.content)
 
     # -- the archive's methods ---------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,7 +61,7 @@ from sdk.archive_steps import (
     run_steps_async,
     sendable,
 )
-from sdk.archive_upload import Progress, StreamedBody, StreamedExchange
+from sdk.archive_upload import Progress, StreamedBody, upload_exchange
 from sdk.trust_async import AsyncTrustClient
 from sdk.trust_core import Answer, Attempt, Call, Exchange, RegistryRequest
 
@@ -149,7 +149,7 @@ class AsyncArchiveClient(AsyncTrustClient):
         """As :meth:`ArchiveClient.upload`."""
         with sendable(Path(bag)) as file:
             body = await asyncio.to_thread(StreamedBody.of, file)
-            exchange = StreamedExchange(
+            exchange = upload_exchange(
                 body,
                 client_id=self.client_id,
                 key=self._key,
@@ -158,28 +158,9 @@ class AsyncArchiveClient(AsyncTrustClient):
             )
 
             async def send(attempt: Attempt) -> Answer | Exception:
-                return await self._stream(attempt, body, progress)
+                return await self._send_streamed(attempt, body, progress)
 
             return await self._settled(exchange, send)
-
-    async def _stream(
-        self, attempt: Attempt, body: StreamedBody, progress: Progress | None
-    ) -> Answer | httpx.TransportError:
-        if attempt.delay:
-            await asyncio.sleep(attempt.delay)
-
-        async def blocks() -> AsyncIterator[bytes]:
-            source = body.blocks(progress)
-            while (block := await asyncio.to_thread(next, source, None)) is not None:
-                yield block
-
-        try:
-            response = await self._http.post(
-                attempt.request.path, content=blocks(), headers=attempt.headers
-            )
-        except httpx.TransportError as exc:
-            return exc
-        return response_answer(response, response.content)
 
     # -- the archive's methods ---------------------------------------------------------------
 

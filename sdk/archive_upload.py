@@ -1,115 +1,43 @@
 """The streamed upload of a bag to the archive's spool (``POST /v1/archives/uploads``),
-without I/O: its body signed by the SM3 declared before sending, read from disk in blocks
-on every attempt, never whole in memory."""
+without I/O: a :mod:`sdk.streamed_upload` request, its body signed by the SM3 declared before
+sending, read from disk in blocks on every attempt, never whole in memory."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-
 from chain.crypto import PrivateKey
 from sdk.archive_calls import ARCHIVES_PATH, Upload
-from sdk.archive_entries import BLOCK_SIZE, sm3_file
-from sdk.trust_core import Attempt, Call, Exchange, RegistryRequest, signed_headers
-from sdk.trust_types import RegistryError
+from sdk.streamed_upload import (
+    CONTENT_SM3_HEADER,
+    ChangedWhileSending,
+    Progress,
+    StreamedBody,
+    StreamedExchange,
+    streamed_request,
+)
+from sdk.trust_core import Call, RegistryRequest
 
 UPLOAD_PATH = f"{ARCHIVES_PATH}/uploads"
 """The streamed bag upload."""
-
-CONTENT_SM3_HEADER = "X-Lianxin-Content-SM3"
-"""The hex SM3 of a streamed body, declared before it is sent (the request is signed over
-it)."""
-
-
-Progress = Callable[[int, int], None]
-"""Called as ``progress(bytes_sent, total_bytes)`` after each block of an upload is sent."""
-
-
-@dataclass(frozen=True)
-class StreamedBody:
-    """A request body read from a file on every attempt, known by its SM3 and size."""
-
-    path: Path
-    """The file."""
-    sm3: str
-    """Its SM3 (hex), hashed before the first attempt."""
-    size: int
-    """Its size."""
-
-    @classmethod
-    def of(cls, path: Path) -> StreamedBody:
-        """Hash ``path`` (streamed) for sending."""
-        digest, size = sm3_file(path)
-        return cls(path, digest, size)
-
-    def blocks(self, progress: Progress | None = None) -> Iterator[bytes]:
-        """The file in blocks, ``progress(sent, total)`` after each; raises
-        ChangedWhileSending if the file grows past the size hashed."""
-        sent = 0
-        with self.path.open("rb") as stream:
-            while block := stream.read(BLOCK_SIZE):
-                sent += len(block)
-                if sent > self.size:
-                    raise ChangedWhileSending(f"{self.path} changed after it was hashed")
-                yield block
-                if progress is not None:
-                    progress(sent, self.size)
-
-
-class ChangedWhileSending(RegistryError):
-    """The file being uploaded changed after its SM3 was declared."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, "changed_while_sending", message)
 
 
 def upload_request(body: StreamedBody) -> RegistryRequest:
     """``POST /v1/archives/uploads`` of ``body`` (the body itself is streamed; the request
     holds no bytes of it)."""
-    headers = {
-        CONTENT_SM3_HEADER: body.sm3,
-        "Content-Type": "application/octet-stream",
-        "Content-Length": str(body.size),
-    }
-    return RegistryRequest("POST", UPLOAD_PATH, b"", headers)
+    return streamed_request("POST", UPLOAD_PATH, body)
 
 
-class StreamedExchange(Exchange[Upload]):
-    """The exchange of a streamed upload: the retry policy of :class:`Exchange`, each
-    attempt signed over the body's declared SM3 rather than the (empty) request bytes."""
-
-    def __init__(
-        self, body: StreamedBody, *, client_id: str, key: PrivateKey, retries: int, backoff: float
-    ) -> None:
-        super().__init__(
-            Call(upload_request(body), Upload.from_json),
-            client_id=client_id,
-            key=key,
-            retries=retries,
-            backoff=backoff,
-        )
-        self.body = body
-        self._signing_key = key
-
-    def next_attempt(self, now: float | None = None) -> Attempt | None:
-        """The next try, signed over the body's SM3."""
-        attempt = super().next_attempt(now)
-        if attempt is None:
-            return None
-        headers = dict(attempt.headers)
-        headers.update(
-            signed_headers(
-                self._signing_key,
-                client_id=self.client_id,
-                method="POST",
-                path=UPLOAD_PATH,
-                body=b"",
-                now=now,
-                body_sm3=self.body.sm3,
-            )
-        )
-        return Attempt(attempt.delay, attempt.request, headers)
+def upload_exchange(
+    body: StreamedBody, *, client_id: str, key: PrivateKey, retries: int, backoff: float
+) -> StreamedExchange[Upload]:
+    """The exchange of one bag upload."""
+    return StreamedExchange(
+        body,
+        Call(upload_request(body), Upload.from_json),
+        client_id=client_id,
+        key=key,
+        retries=retries,
+        backoff=backoff,
+    )
 
 
 __all__ = [
@@ -119,5 +47,6 @@ __all__ = [
     "Progress",
     "StreamedBody",
     "StreamedExchange",
+    "upload_exchange",
     "upload_request",
 ]

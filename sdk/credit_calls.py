@@ -18,6 +18,7 @@ from chain.crypto import PrivateKey
 from chain.merkle import MerkleTree
 from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
+from sdk.streamed_upload import StreamedBody, streamed_request
 from sdk.trust_core import Answer, Call, RegistryRequest, json_request
 from sdk.trust_types import RegistryError
 
@@ -73,15 +74,19 @@ class CheckAnswer:
 
 
 def import_call(
-    data: bytes, table_format: str, mode: str, rule_set: str | None
+    data: bytes | StreamedBody, table_format: str, mode: str, rule_set: str | None
 ) -> Call[ImportSummary]:
+    """``POST /v1/credit/imports`` of a table: ``data`` in memory, or a file streamed from
+    disk (its SM3 declared, so the registry writes it to disk as it arrives)."""
     query = {"format": table_format, "mode": mode}
     if rule_set is not None:
         query["rule_set"] = rule_set
     content_type = XLSX_TYPE if table_format == "xlsx" else CSV_TYPE
-    request = RegistryRequest(
-        "POST", f"{CREDIT_PATH}/imports?{urlencode(query)}", data, {"Content-Type": content_type}
-    )
+    path = f"{CREDIT_PATH}/imports?{urlencode(query)}"
+    if isinstance(data, StreamedBody):
+        request = streamed_request("POST", path, data, content_type)
+    else:
+        request = RegistryRequest("POST", path, data, {"Content-Type": content_type})
 
     def parse(value: Any) -> ImportSummary:
         return ImportSummary(
@@ -176,8 +181,9 @@ def verify_proofs(
     return verdicts
 
 
-def read_table(file: Path | bytes) -> bytes:
-    return file if isinstance(file, bytes) else Path(file).read_bytes()
+def read_table(file: Path | bytes) -> bytes | StreamedBody:
+    """The body of an import: bytes as they are, a file to stream (hashed here, once)."""
+    return file if isinstance(file, bytes) else StreamedBody.of(Path(file))
 
 
 def format_of(file: Path | bytes, table_format: str | None) -> str:

@@ -17,6 +17,7 @@ clients; a subject's own calls (filing its repair) are in :mod:`sdk.credit_subje
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -54,6 +55,7 @@ from sdk.credit_reports import (
     verify_report_call,
 )
 from sdk.record_calls import chain_id_call
+from sdk.streamed_upload import StreamedBody
 from sdk.trust import TrustClient
 from sdk.trust_async import AsyncTrustClient
 from sdk.trust_core import Answer, Call, Exchange, RegistryRequest
@@ -79,18 +81,22 @@ _T = TypeVar("_T")
 class CreditClient(TrustClient):
     """Synchronous client of ``/v1/credit`` (and of everything :class:`TrustClient` does)."""
 
-    def _attempts(self, call: Call[_T]) -> tuple[Exchange[_T], Answer | None]:
-        exchange = self._exchange(call)
+    def _attempts(
+        self, call: Call[_T], streamed: StreamedBody | None = None
+    ) -> tuple[Exchange[_T], Answer | None]:
+        exchange = self._exchange(call, streamed)
         last: Answer | None = None
         while (attempt := exchange.next_attempt()) is not None:
-            outcome = self._send(attempt)
+            outcome = (
+                self._send(attempt) if streamed is None else self._send_streamed(attempt, streamed)
+            )
             if isinstance(outcome, Answer):
                 last = outcome
             exchange.receive(outcome)
         return exchange, last
 
-    def _run_keeping(self, call: Call[_T]) -> _T:
-        exchange, last = self._attempts(call)
+    def _run_keeping(self, call: Call[_T], streamed: StreamedBody | None = None) -> _T:
+        exchange, last = self._attempts(call, streamed)
         try:
             return exchange.result()
         except RegistryError as error:
@@ -144,10 +150,13 @@ class CreditClient(TrustClient):
         mode: str = "all_or_nothing",
         rule_set: str | None = None,
     ) -> ImportSummary:
-        """Import a 双公示 CSV or XLSX file. Raises CreditImportRejected (with the report)
-        when an all-or-nothing import finds any problem."""
-        call = _import_call(_read(file), _format_of(file, table_format), mode, rule_set)
-        return self._run_keeping(call)
+        """Import a 双公示 CSV or XLSX file. A file on disk is streamed (its SM3 declared,
+        so the registry writes it to disk as it arrives, up to its ``max_import_bytes``);
+        bytes are sent whole (up to ``max_upload_bytes``). Raises CreditImportRejected (with
+        the report) when an all-or-nothing import finds any problem."""
+        body = _read(file)
+        call = _import_call(body, _format_of(file, table_format), mode, rule_set)
+        return self._run_keeping(call, body if isinstance(body, StreamedBody) else None)
 
     def publish_list_entry(self, entry: Mapping[str, Any]) -> list[str]:
         """Enter a subject into a list (``ListEntryCreate`` JSON); the events to sign."""
@@ -261,18 +270,22 @@ class CreditClient(TrustClient):
 class AsyncCreditClient(AsyncTrustClient):
     """The same client on ``httpx.AsyncClient``."""
 
-    async def _attempts(self, call: Call[_T]) -> tuple[Exchange[_T], Answer | None]:
-        exchange = self._exchange(call)
+    async def _attempts(
+        self, call: Call[_T], streamed: StreamedBody | None = None
+    ) -> tuple[Exchange[_T], Answer | None]:
+        exchange = self._exchange(call, streamed)
         last: Answer | None = None
         while (attempt := exchange.next_attempt()) is not None:
-            outcome = await self._send(attempt)
+            outcome = await (
+                self._send(attempt) if streamed is None else self._send_streamed(attempt, streamed)
+            )
             if isinstance(outcome, Answer):
                 last = outcome
             exchange.receive(outcome)
         return exchange, last
 
-    async def _run_keeping(self, call: Call[_T]) -> _T:
-        exchange, last = await self._attempts(call)
+    async def _run_keeping(self, call: Call[_T], streamed: StreamedBody | None = None) -> _T:
+        exchange, last = await self._attempts(call, streamed)
         try:
             return exchange.result()
         except RegistryError as error:
@@ -322,8 +335,9 @@ class AsyncCreditClient(AsyncTrustClient):
         rule_set: str | None = None,
     ) -> ImportSummary:
         """As :meth:`CreditClient.import_file`."""
-        call = _import_call(_read(file), _format_of(file, table_format), mode, rule_set)
-        return await self._run_keeping(call)
+        body = await asyncio.to_thread(_read, file)
+        call = _import_call(body, _format_of(file, table_format), mode, rule_set)
+        return await self._run_keeping(call, body if isinstance(body, StreamedBody) else None)
 
     async def publish_list_entry(self, entry: Mapping[str, Any]) -> list[str]:
         """As :meth:`CreditClient.publish_list_entry`."""

@@ -56,6 +56,7 @@ from sdk.record_calls import (
     signed_notarize_call,
     signed_notarize_many_call,
 )
+from sdk.streamed_upload import Progress, StreamedBody
 from sdk.trust_async import AsyncTrustClient
 from sdk.trust_base import _T, _answer, _TrustClientBase
 from sdk.trust_core import (
@@ -180,6 +181,21 @@ class TrustClient(_TrustClientBase):
         try:
             response = self._http.request(
                 request.method, request.path, content=request.body, headers=attempt.headers
+            )
+        except httpx.TransportError as exc:
+            return exc
+        return _answer(response)
+
+    def _send_streamed(
+        self, attempt: Attempt, body: StreamedBody, progress: Progress | None = None
+    ) -> Answer | httpx.TransportError:
+        """Send ``attempt`` of a :mod:`sdk.streamed_upload` request, its body read from disk."""
+        if attempt.delay:
+            time.sleep(attempt.delay)
+        request = attempt.request
+        try:
+            response = self._http.request(
+                request.method, request.path, content=body.blocks(progress), headers=attempt.headers
             )
         except httpx.TransportError as exc:
             return exc

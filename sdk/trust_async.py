@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from sdk.record_calls import (
     signed_notarize_call,
     signed_notarize_many_call,
 )
+from sdk.streamed_upload import Progress, StreamedBody
 from sdk.trust_base import _T, _answer, _TrustClientBase
 from sdk.trust_core import (
     AnchorWait,
@@ -103,6 +104,28 @@ class AsyncTrustClient(_TrustClientBase):
         try:
             response = await self._http.request(
                 request.method, request.path, content=request.body, headers=attempt.headers
+            )
+        except httpx.TransportError as exc:
+            return exc
+        return _answer(response)
+
+    async def _send_streamed(
+        self, attempt: Attempt, body: StreamedBody, progress: Progress | None = None
+    ) -> Answer | httpx.TransportError:
+        """Send ``attempt`` of a :mod:`sdk.streamed_upload` request, its body read from disk
+        on a worker thread block by block."""
+        if attempt.delay:
+            await asyncio.sleep(attempt.delay)
+
+        async def blocks() -> AsyncIterator[bytes]:
+            source = body.blocks(progress)
+            while (block := await asyncio.to_thread(next, source, None)) is not None:
+                yield block
+
+        request = attempt.request
+        try:
+            response = await self._http.request(
+                request.method, request.path, content=blocks(), headers=attempt.headers
             )
         except httpx.TransportError as exc:
             return exc

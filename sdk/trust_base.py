@@ -12,6 +12,7 @@ from chain.crypto import PrivateKey
 from sdk.account import Sm2Account
 from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
 from sdk.license_calls import LicenseSigning
+from sdk.streamed_upload import StreamedBody, StreamedExchange
 from sdk.trust_core import (
     Answer,
     Call,
@@ -49,7 +50,16 @@ class _TrustClientBase:
         self._license_signing: LicenseSigning | None = None
         """What licenses are signed for (asked of the registry on the first license)."""
 
-    def _exchange(self, call: Call[_T]) -> Exchange[_T]:
+    def _exchange(self, call: Call[_T], streamed: StreamedBody | None = None) -> Exchange[_T]:
+        if streamed is not None:
+            return StreamedExchange(
+                streamed,
+                call,
+                client_id=self.client_id,
+                key=self._key,
+                retries=self.retries,
+                backoff=self.backoff,
+            )
         return Exchange(
             call,
             client_id=self.client_id,

@@ -11,7 +11,6 @@ cap (413 ``payload_too_large`` as soon as it passes, the partial file removed) a
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import Request
@@ -25,65 +24,24 @@ from archives.spool import (
     UploadSpool,
     UploadTooLarge,
 )
-from registry.auth import verify_signed_request
-from registry.deps import RegistryState
-from registry.errors import AuthenticationFailed, Conflict, PayloadTooLarge
-from registry.limits import DRAIN_BYTES
-from registry.models import Client
+from registry.errors import Conflict, PayloadTooLarge
+from registry.streamed_requests import (
+    CONTENT_SM3_HEADER,
+    WRITE_BLOCK,
+    authenticate_streamed,
+    declared_length,
+    drain,
+)
 from registry.threads import run_blocking
 
 UPLOAD_PATH = "/v1/archives/uploads"
 """The streamed upload's route."""
-
-CONTENT_SM3_HEADER = "X-Lianxin-Content-SM3"
-"""The hex SM3 of the body a streamed upload will send (signed, as the sign bytes carry
-it)."""
-
-WRITE_BLOCK = 1024 * 1024
-"""Bytes gathered before one write to the spool (one thread hop per block)."""
-
-_HEX_SM3 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def streams_its_body(scope: Scope) -> bool:
     """Whether the boundary passes this request's body to its route unread: the bag upload
     only, which bounds its body itself."""
     return scope.get("method") == "POST" and scope.get("path") == UPLOAD_PATH
-
-
-def declared_length(request: Request) -> int | None:
-    """The declared ``Content-Length``, or None (chunked, or not a number)."""
-    value = request.headers.get("content-length")
-    return int(value) if value is not None and value.isdigit() else None
-
-
-async def authenticate_streamed(request: Request, state: RegistryState) -> Client:
-    """The client that signed this streamed request over its declared body SM3, its nonce
-    spent; raises AuthenticationFailed (401) without reading the body."""
-    declared = request.headers.get(CONTENT_SM3_HEADER, "")
-    if not _HEX_SM3.fullmatch(declared):
-        raise AuthenticationFailed(
-            f"declare the body's hex SM3 in {CONTENT_SM3_HEADER} and sign over it",
-            code="missing_credentials",
-        )
-    signed = await verify_signed_request(
-        request, state.clients, state.settings, body_sm3=declared.lower()
-    )
-    await state.intake.spend_nonce(signed.nonce)
-    return signed.client
-
-
-async def _drain(request: Request) -> None:
-    """Read and drop up to DRAIN_BYTES more of the body, so a client still sending sees
-    the 413 rather than a reset connection."""
-    dropped = 0
-    while dropped <= DRAIN_BYTES:
-        message = await request.receive()
-        if message["type"] != "http.request":
-            return
-        dropped += len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
 
 
 async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> SpooledUpload:
@@ -115,7 +73,7 @@ async def receive_bag(request: Request, spool: UploadSpool, owner: str) -> Spool
         return await run_blocking(writer.finish, request.headers.get(CONTENT_SM3_HEADER))
     except UploadTooLarge as exc:
         if more:
-            await _drain(request)
+            await drain(request)
         raise PayloadTooLarge(str(exc), code=exc.code) from exc
     finally:
         # Whatever stopped the upload (a refusal, a client gone away), nothing half-written

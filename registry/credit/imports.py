@@ -124,17 +124,22 @@ def import_bytes(
     with tempfile.TemporaryDirectory(prefix="lianxin-credit-") as folder:
         path = Path(folder) / f"upload.{table_format.value}"
         path.write_bytes(data)
-        return _import_path(db, publisher, path, table_format, mode, progress)
+        return import_path(
+            db, publisher, path, table_format=table_format, mode=mode, progress=progress
+        )
 
 
-def _import_path(
+def import_path(
     db: Database,
     publisher: Publisher,
     path: Path,
+    *,
     table_format: TableFormat,
-    mode: ImportMode,
-    progress: Callable[[str, int], None] | None,
+    mode: ImportMode = ImportMode.ALL_OR_NOTHING,
+    progress: Callable[[str, int], None] | None = None,
 ) -> ImportOutcome:
+    """Import the file at ``path`` for ``publisher``, as :func:`import_bytes` does (a table
+    streamed to disk by its route is imported from where it was written)."""
     try:
         return _import_in_one_transaction(db, publisher, path, table_format, mode, progress)
     except IntegrityError:

@@ -30,6 +30,12 @@ from registry.authorizations.gateway import get_gateway
 from registry.authorizations.service import IDENTITY_ROLE, SUBJECT_ROLE
 from registry.credit.check_log import CheckLogWriter
 from registry.credit.checks import CHECK_ROLES, CheckAnswer, check_subject
+from registry.credit.import_upload import (
+    IMPORT_OPENAPI,
+    import_runner,
+    import_streamed,
+    is_streamed,
+)
 from registry.credit.imports import ImportRefused, import_bytes
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import exit_list, settle_commitment, stop_publishing, withdraw
@@ -81,9 +87,10 @@ from registry.credit.store import (
     require_authority,
     store_records,
 )
-from registry.deps import ClientDep, SignedDep, StateDep
+from registry.deps import ClientDep, SignedDep, StateDep, current_client
 from registry.errors import Conflict, Forbidden, InvalidInput, RegistryError, error_body
 from registry.models import Client
+from registry.streamed_requests import authenticate_streamed
 from registry.threads import run_blocking
 
 router = APIRouter(prefix="/v1/credit", tags=["credit"])
@@ -169,42 +176,49 @@ def _write(state: StateDep, action: Callable[..., T], *args: Any) -> Callable[[]
     response_model=ImportOut,
     responses={
         **_AUTH,
-        413: {"description": "file larger than max_upload_bytes"},
-        422: {"description": "a row is invalid (details: the report), or not a table"},
+        413: {
+            "description": "file larger than max_import_bytes (its SM3 declared) or "
+            "max_upload_bytes (not declared)"
+        },
+        422: {
+            "description": "a row is invalid (details: the report), or not a table, or the "
+            "body does not hash to the SM3 declared (body_digest_mismatch)"
+        },
     },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "text/csv": {"schema": {"type": "string", "format": "binary"}},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
-                    "schema": {"type": "string", "format": "binary"}
-                },
-            },
-        }
-    },
+    openapi_extra=IMPORT_OPENAPI,
 )
 async def import_table(
     request: Request,
-    client: ClientDep,
     state: StateDep,
     table_format: Annotated[TableFormat, Query(alias="format")] = TableFormat.CSV,
     mode: ImportMode = ImportMode.ALL_OR_NOTHING,
     rule_set: str = DEFAULT_RULE_SET,
 ) -> Any:
-    """Import a 双公示 file in the national column layout (the body is the file itself,
-    bounded by ``max_upload_bytes`` before it is read). All or nothing by default: any
-    invalid row imports nothing and answers 422 with the report (row, column, value,
-    reason) in ``error.details``; ``mode=valid_rows`` imports the valid rows and anchors the
-    report of the rejected ones. The same file again changes nothing; a changed row is a
-    correction with history. Each new event waits for the department's signature
+    """Import a 双公示 file in the national column layout (the body is the file itself).
+    Declare the file's hex SM3 in ``X-Lianxin-Content-SM3`` (the signature is the same: it
+    covers the body's SM3 either way) and the file is streamed to disk, bounded by
+    ``max_import_bytes``, and checked against that SM3; without it the body is read whole,
+    bounded by ``max_upload_bytes``. All or nothing by default: any invalid row imports
+    nothing and answers 422 with the report (row, column, value, reason) in
+    ``error.details``; ``mode=valid_rows`` imports the valid rows and anchors the report of
+    the rejected ones. The same file again changes nothing; a changed row is a correction
+    with history. Each new event waits for the department's signature
     (``GET /v1/credit/events/pending``)."""
+    streamed = is_streamed(request)
+    if streamed:
+        client = await authenticate_streamed(request, state)
+    else:
+        client = await current_client(request, state)
     publisher = await _publisher(request, state, client, rule_set)
-    data = await request.body()
     try:
-        outcome = await run_blocking(
-            import_bytes, state.db, publisher, data, table_format=table_format, mode=mode
-        )
+        if streamed:
+            run = import_runner(state, publisher, table_format, mode)
+            outcome = await import_streamed(request, state, run)
+        else:
+            data = await request.body()
+            outcome = await run_blocking(
+                import_bytes, state.db, publisher, data, table_format=table_format, mode=mode
+            )
     except ImportRefused as refused:
         return JSONResponse(
             error_body(refused.code, refused.message, refused.report), status_code=422

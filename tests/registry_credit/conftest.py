@@ -43,7 +43,7 @@ from registry.chain_gateway import ChainGateway  # noqa: E402
 from registry.credit.keys import CreditKeys  # noqa: E402
 from registry.db import Database  # noqa: E402
 from registry.department_keys import register_department_key  # noqa: E402
-from registry.settings import RegistrySettings  # noqa: E402
+from registry.settings import DEFAULT_MAX_IMPORT_BYTES, RegistrySettings  # noqa: E402
 from sdk.account import Sm2Account  # noqa: E402
 from sdk.credit_client import CreditClient  # noqa: E402
 
@@ -126,20 +126,31 @@ def _credit_app(settings: RegistrySettings, keys: CreditKeys | None) -> Iterator
         db: Database = http.app.state.registry.db  # type: ignore[attr-defined]
         client, key = new_client(db, ("credit", "verify"))
         sdk = CreditClient("http://testserver", client.id, key, http_client=http, retries=0)
-        yield CreditApp(http=http, db=db, clock=clock, sdk=sdk, client_id=client.id)
+        yield CreditApp(http=http, db=db, clock=clock, sdk=sdk, client_id=client.id, key=key)
 
 
 @pytest.fixture
-def app(tmp_path: Path, database_url: str | None) -> Iterator[CreditApp]:
+def upload_limits() -> tuple[int, int]:
+    """``max_upload_bytes`` and ``max_import_bytes`` of :func:`app` (a test module may
+    override this fixture)."""
+    return 4 * 1024 * 1024, DEFAULT_MAX_IMPORT_BYTES
+
+
+@pytest.fixture
+def app(
+    tmp_path: Path, database_url: str | None, upload_limits: tuple[int, int]
+) -> Iterator[CreditApp]:
     """The registry app in process without a chain (nothing is anchored: the batcher does
     not run), its credit clock fixed at START, its credit keys from a fixed secret, with
     one department client (roles credit and verify) using the SDK's CreditClient."""
+    max_upload_bytes, max_import_bytes = upload_limits
     settings = RegistrySettings(
         data_dir=tmp_path / "registry",
         database_url=database_url,
         node_url=f"http://127.0.0.1:{free_port()}",
         run_workers=False,
-        max_upload_bytes=4 * 1024 * 1024,
+        max_upload_bytes=max_upload_bytes,
+        max_import_bytes=max_import_bytes,
     )
     yield from _credit_app(settings, CreditKeys(b"credit tests: fixed master secret"))
 

@@ -15,6 +15,7 @@ from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from chain.crypto import PrivateKey
 from registry.credit.models import CreditEventRow, CreditRecordRow
 from registry.db import Database
 from sdk.credit_client import CreditClient
@@ -50,6 +51,7 @@ class CreditApp:
     clock: Clock
     sdk: CreditClient
     client_id: str
+    key: PrivateKey
 
     def count(self, table: Any) -> int:
         with self.db.read_session() as session:
