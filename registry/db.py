@@ -4,6 +4,7 @@ import), schema migrations, and sessions."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.settings import RegistrySettings
+from registry.write_turn import WriteTurn, write_turn_path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 """The Alembic script location."""
@@ -67,28 +69,85 @@ def create_private_sqlite_file(path: Path) -> None:
             side.chmod(PRIVATE_FILE_MODE)
 
 
+class TurnTakingConnection(sqlite3.Connection):
+    """An SQLite connection that gives its write turn back as soon as its transaction ends:
+    after the COMMIT (not before it, as SQLAlchemy's commit event would: the next writer
+    would then wait in the busy handler for this one's WAL sync), the ROLLBACK, or the
+    close."""
+
+    write_turn: WriteTurn | None = None
+    holds_turn = False
+
+    def take_turn(self) -> None:
+        """Wait for the turn of :attr:`write_turn`; hold it until the transaction ends."""
+        if self.write_turn is None or self.holds_turn:
+            return
+        self.write_turn.take()
+        self.holds_turn = True
+
+    def give_back_turn(self) -> None:
+        """Give the turn back if this connection holds it (idempotent)."""
+        if self.holds_turn and self.write_turn is not None:
+            self.holds_turn = False
+            self.write_turn.give_back()
+
+    def commit(self) -> None:
+        """Commit, then give the turn back (kept if the COMMIT failed and the transaction
+        is still open: its rollback gives it back)."""
+        try:
+            super().commit()
+        finally:
+            if not self.in_transaction:
+                self.give_back_turn()
+
+    def rollback(self) -> None:
+        """Roll back, then give the turn back."""
+        try:
+            super().rollback()
+        finally:
+            self.give_back_turn()
+
+    def close(self) -> None:
+        """Close (SQLite rolls back what is open), then give the turn back."""
+        try:
+            super().close()
+        finally:
+            self.give_back_turn()
+
+
 def create_registry_engine(settings: RegistrySettings) -> Engine:
     """An engine for ``settings.effective_database_url``. SQLite gets a WAL journal synced at
     every commit (``synchronous=FULL``: a committed record survives a power cut, not only a
-    crash of the process), foreign keys, a busy timeout, and ``BEGIN IMMEDIATE``
-    transactions, so that concurrent writers (the request writer and the batcher) queue
-    instead of failing."""
+    crash of the process), foreign keys, and ``BEGIN IMMEDIATE`` transactions, each taken
+    on a :class:`registry.write_turn.WriteTurn`, so that concurrent writers (the request
+    writers, the batcher, the anchorer, other processes' writers) queue in turn instead of
+    racing in SQLite's busy handler (whose timeout stays, as the backstop). Read sessions
+    take no turn."""
     url = settings.effective_database_url
     if not url.startswith("sqlite"):
         return create_engine(
             url, pool_pre_ping=True, pool_size=SERVER_POOL_SIZE, max_overflow=SERVER_POOL_OVERFLOW
         )
     database = make_url(url).database
-    if database and database != ":memory:":
-        create_private_sqlite_file(Path(database))
+    database_file = Path(database) if database and database != ":memory:" else None
+    if database_file is not None:
+        create_private_sqlite_file(database_file)
+    turn = WriteTurn(
+        None if database_file is None else write_turn_path(database_file),
+        SQLITE_BUSY_TIMEOUT_MS / 1000,
+    )
     engine = create_engine(
-        url, connect_args={"check_same_thread": False}, pool_size=SQLITE_POOL_SIZE, max_overflow=0
+        url,
+        connect_args={"check_same_thread": False, "factory": TurnTakingConnection},
+        pool_size=SQLITE_POOL_SIZE,
+        max_overflow=0,
     )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite would open transactions itself; BEGIN is emitted below instead.
         dbapi_connection.isolation_level = None
+        dbapi_connection.write_turn = turn
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
@@ -104,8 +163,16 @@ def create_registry_engine(settings: RegistrySettings) -> Engine:
     def _begin(connection: Any) -> None:
         # A reader needs no write lock: in WAL mode it sees the last commit and neither
         # waits for the writer nor holds it up.
-        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY_OPTION, False):
+            connection.exec_driver_sql("BEGIN")
+            return
+        dbapi_connection = connection.connection.driver_connection
+        dbapi_connection.take_turn()
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.give_back_turn()
+            raise
 
     return engine
 
