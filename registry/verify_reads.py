@@ -17,9 +17,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from registry.caches import LruCache
 from registry.db import READ_ONLY_OPTION, Database
@@ -98,9 +100,10 @@ class DriverStatement:
     """Parameter names in order for a positional style (``?``); None for a named one."""
 
     @classmethod
-    def compile(cls, statement: Select[Any], dialect: Dialect) -> DriverStatement:
+    def compile(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
         """``statement`` compiled for ``dialect``."""
         compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
         positions = compiled.positiontup
         return cls(str(compiled), None if positions is None else tuple(positions))
 
@@ -116,7 +119,10 @@ _DRIVER_STATEMENTS: dict[tuple[str, str], tuple[DriverStatement, DriverStatement
         DriverStatement.compile(_BY_DIGEST, dialect),
         DriverStatement.compile(_BY_DIGEST_AND_ID, dialect),
     )
-    for dialect in (sqlite.pysqlite.dialect(), postgresql.psycopg.dialect())
+    for dialect in (
+        sqlite.pysqlite.dialect(),
+        postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
+    )
 }
 """(dialect, driver) → the statements by digest, and by digest and id, compiled for it."""
 
@@ -143,16 +149,16 @@ def read_records(db: Database, digest: str, record_id: str | None) -> list[Store
         return [StoredRecord(**row._asdict()) for row in rows]
     driver_statement = statements[0] if record_id is None else statements[1]
     # The pool rolls back whatever the SELECT began when the connection goes back to it.
-    connection = engine.raw_connection()
+    pooled = engine.raw_connection()
     try:
-        cursor = connection.cursor()
+        cursor = pooled.cursor()
         try:
             cursor.execute(driver_statement.sql, driver_statement.parameters(values))
             fetched = cursor.fetchall()
         finally:
             cursor.close()
     finally:
-        connection.close()
+        pooled.close()
     return [_stored(row) for row in fetched]
 
 
