@@ -116,6 +116,46 @@ def import_round(client: CreditClient, rows: int, tag: str, *, per_event: bool) 
     }
 
 
+def write_penalty_csv(path: Path, rows: int, tag: str) -> None:
+    """:func:`penalty_csv` written row by row to ``path`` (a million rows never in memory)."""
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\r\n")
+        writer.writerow(PENALTY_HEADERS)
+        for index in range(rows):
+            values = penalty_row(decision_number=f"榕市监罚〔2023〕{tag}-{index}号")
+            writer.writerow(cells(PENALTY_KEYS, values))
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The peak resident set of process ``pid`` so far (VmHWM), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def big_import(client: CreditClient, work: Path, rows: int, pid: int) -> dict[str, Any]:
+    """One all-or-nothing import of a ``rows``-row file streamed from disk (its SM3
+    declared), with the registry process's peak RSS before and after."""
+    path = work / "big.csv"
+    write_penalty_csv(path, rows, "big")
+    before = peak_rss_mib(pid)
+    cpu_before = cpu_seconds(pid)
+    started = time.perf_counter()
+    summary = client.import_file(path)
+    seconds = time.perf_counter() - started
+    assert summary.published == rows, summary
+    return {
+        "rows": rows,
+        "file_mib": path.stat().st_size / 2**20,
+        "import_s": seconds,
+        "rows_per_s": rows / seconds,
+        "registry_cpu_s": cpu_seconds(pid) - cpu_before,
+        "registry_peak_rss_mib_before": before,
+        "registry_peak_rss_mib": peak_rss_mib(pid),
+    }
+
+
 def black_entry(index: int, penalty: str) -> dict[str, Any]:
     return {
         "subject": {
@@ -186,6 +226,13 @@ def main() -> None:
     )
     parser.add_argument("--imports-only", action="store_true", help="no check load")
     parser.add_argument(
+        "--big-rows",
+        type=int,
+        default=0,
+        help="only: one all-or-nothing import of a file of this many rows, streamed, with "
+        "the registry's peak RSS (e.g. 1000000)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="sample the open-loop checks with py-spy"
     )
     args = parser.parse_args()
@@ -233,8 +280,14 @@ def main() -> None:
         with registry_server(
             settings, api_port, work / "registry.log", workers=args.workers
         ) as base:
-            client = CreditClient(base, client_row.id, key, timeout=600.0)
+            timeout = 7200.0 if args.big_rows else 600.0
+            client = CreditClient(base, client_row.id, key, timeout=timeout)
             client.sign_pending()  # the rule set's event, signed before the clock runs
+            if args.big_rows:
+                big = big_import(client, work, args.big_rows, server_pid(api_port))
+                client.close()
+                report_big(big, load_average)
+                return
             imports = [
                 import_round(client, args.rows, f"r{r}{mode}", per_event=mode == "e")
                 for r in range(args.rounds)
@@ -328,6 +381,31 @@ def main() -> None:
         )
     )
     print(f"written to {RESULTS}")
+
+
+def report_big(big: dict[str, Any], load_average: tuple[float, float, float]) -> None:
+    print(
+        f"credit API on {platform.node()}, load average at start {load_average[0]:.2f}, "
+        f"at end {os.getloadavg()[0]:.2f}; one all-or-nothing import streamed from disk"
+    )
+    table = [
+        ("rows", f"{big['rows']:,}", ""),
+        ("file MiB", f"{big['file_mib']:,.1f}", ""),
+        ("import s (upload, validate, store, commit)", f"{big['import_s']:,.1f}", ""),
+        ("  rows/s", f"{big['rows_per_s']:,.0f}", ""),
+        ("  rows per registry CPU-second", f"{big['rows'] / big['registry_cpu_s']:,.0f}", ""),
+        ("registry peak RSS MiB, before the import", f"{big['registry_peak_rss_mib_before']:,.1f}",
+         ""),
+        ("registry peak RSS MiB", f"{big['registry_peak_rss_mib']:,.1f}", "goal < 500"),
+    ]  # fmt: skip
+    width = max(len(name) for name, _, _ in table)
+    for name, value, note in table:
+        print(f"{name:<{width}}  {value:>12}  {note}")
+    out = RESULTS.with_name("credit_api_big_import.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    big = big | {"when": datetime.now(UTC).isoformat(), "load_average_at_start": load_average}
+    out.write_text(json.dumps(big, indent=2))
+    print(f"written to {out}")
 
 
 if __name__ == "__main__":
