@@ -1,13 +1,17 @@
 """Group commit in dev-mode production: blocks executed ahead of the disk stay invisible until
 one write makes them all durable; a failed write discards every queued block and nothing of
-them is stored; executing ahead waits for the disk after a change of roles; and a waiter is
-answered only once its block is on disk."""
+them is stored; executing ahead waits for the disk after a change of roles; a waiter is
+answered only once its block is on disk; and a few transactions arriving during a write wait
+for it and share the next block, while a deep pool's next block is executed during the write."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,9 +24,9 @@ from chain.types import Transaction
 from chain.validation import TxRules
 from contracts.artifacts import load_artifact
 from contracts.permissions import PERMISSIONS_ADDRESS, SENDER, grant_call, permissions_contract
-from node.ledger import GroupCommitFailed, Ledger
+from node.ledger import CommittedBlock, GroupCommitFailed, Ledger
 from node.mempool import Mempool, Outcome
-from node.producer import DevProducer
+from node.producer import EXECUTE_AHEAD_MIN_TXS, DevProducer
 from node.storage.lmdb_store import LmdbBlockStore
 from node.verify import verify_chain
 
@@ -191,6 +195,113 @@ def test_a_waiter_is_answered_only_once_its_block_is_on_disk(
         assert len(answers) == len(txs)
         for height, durable in answers:
             assert height is not None and height <= durable
+        assert verify_chain(ledger.store, chain.genesis) is None
+    finally:
+        ledger.close()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.005)
+
+
+def _gate_flush(ledger: Ledger) -> threading.Event:
+    """Hold every write of queued blocks until the returned event is set."""
+    gate = threading.Event()
+    flush = ledger.flush
+
+    def gated() -> list[CommittedBlock]:
+        assert gate.wait(60)
+        return flush()
+
+    ledger.flush = gated  # type: ignore[method-assign]
+    return gate
+
+
+def _mempool(ledger: Ledger) -> Mempool:
+    return Mempool(
+        ledger.rules,
+        ledger.permissions_at(ledger.head),
+        capacity=1_000,
+        nonce_committed=ledger.nonce_committed,
+        next_height=lambda: ledger.head.height + 1,
+    )
+
+
+def test_a_few_transactions_arriving_during_a_write_wait_for_it_and_share_a_block(
+    chain: DevChain, tmp_path: Path
+) -> None:
+    ledger = Ledger.open(tmp_path, chain.genesis, chain.validator)
+    anchor = _deploy_anchor(ledger, chain.deployer)
+    first, late = _anchors(chain.deployer, anchor, 2), _anchors(chain.deployer, anchor, 3)
+    gate = _gate_flush(ledger)
+
+    async def run() -> list[Outcome]:
+        mempool = _mempool(ledger)
+        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
+            producer = DevProducer(ledger, mempool, writer, committer=committer, max_block_txs=100)
+            for tx in first:
+                mempool.add(tx)
+            running = asyncio.ensure_future(producer.run())
+            # The first block is executed and its write held at the gate.
+            await _until(lambda: ledger.pending_count == 1)
+            waiters = []
+            for tx in late:
+                mempool.add(tx)
+                waiters.append(mempool.waiter(tx.hash))
+                # Time enough for the producer to take what waits, had it not waited.
+                await asyncio.sleep(0.05)
+            assert ledger.pending_count == 1 and mempool.pending_count == len(late)
+            gate.set()
+            outcomes: list[Outcome] = await asyncio.gather(*waiters)  # type: ignore[arg-type]
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+        return outcomes
+
+    try:
+        outcomes = asyncio.run(run())
+        heights = {outcome.height for outcome in outcomes}
+        assert heights == {ledger.head.height} and None not in heights
+        assert verify_chain(ledger.store, chain.genesis) is None
+    finally:
+        ledger.close()
+
+
+def test_a_deep_pool_executes_the_next_block_while_one_is_written(
+    chain: DevChain, tmp_path: Path
+) -> None:
+    ledger = Ledger.open(tmp_path, chain.genesis, chain.validator)
+    anchor = _deploy_anchor(ledger, chain.deployer)
+    first = _anchors(chain.deployer, anchor, 2)
+    deep = _anchors(chain.deployer, anchor, EXECUTE_AHEAD_MIN_TXS)
+    gate = _gate_flush(ledger)
+
+    async def run() -> None:
+        mempool = _mempool(ledger)
+        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
+            producer = DevProducer(ledger, mempool, writer, committer=committer, max_block_txs=100)
+            for tx in first:
+                mempool.add(tx)
+            running = asyncio.ensure_future(producer.run())
+            await _until(lambda: ledger.pending_count == 1)
+            waiters = []
+            for tx in deep:
+                mempool.add(tx)
+                waiters.append(mempool.waiter(tx.hash))
+            # Executed on the tip while the block under it is still held at the gate.
+            await _until(lambda: ledger.pending_count == 2)
+            assert ledger.tip.height == ledger.head.height + 2
+            gate.set()
+            await asyncio.gather(*waiters)  # type: ignore[arg-type]
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+
+    try:
+        asyncio.run(run())
         assert verify_chain(ledger.store, chain.genesis) is None
     finally:
         ledger.close()
