@@ -303,6 +303,40 @@ class MerkleTree:
             position >>= 1
         return b"".join(found)
 
+    def encoded_proofs(self) -> Iterator[bytes]:
+        """Yield the canonical encoding of every leaf's proof in index order, each equal to
+        ``self.prove(index).encode()``.
+
+        Written out from the levels for a registry that stores one proof per record of a
+        bulk request: as in :meth:`proofs`, going from leaf ``i - 1`` to ``i`` rewrites only
+        the steps up to the lowest set bit of ``i``, and no ProofStep or MerkleProof is built
+        (building and encoding them was most of the proofs' cost). A tree whose leaf hashes
+        are not all 32 bytes long takes :meth:`prove` and :meth:`MerkleProof.encode`."""
+        count = self.leaf_count
+        if count and any(len(leaf) != HASH_SIZE for leaf in self.levels[0]):
+            for index in range(count):
+                yield self.prove(index).encode()
+            return
+        inner_levels = self.levels[:-1]
+        steps = [b""] * len(inner_levels)
+        encoded_count = enc.encode(enc.encode_int(count))
+        for index in range(count):
+            changed = len(inner_levels) if index == 0 else (index & -index).bit_length()
+            for depth in range(min(changed, len(inner_levels))):
+                level = inner_levels[depth]
+                position = index >> depth
+                sibling = position ^ 1
+                steps[depth] = (
+                    b"\xe2\xa0" + level[sibling] + (b"\x01" if sibling < position else b"\x80")
+                    if sibling < len(level)
+                    else b""
+                )
+            yield enc.encode_list_payload(
+                enc.encode(enc.encode_int(index))
+                + encoded_count
+                + enc.encode_list_payload(b"".join(steps))
+            )
+
     def proofs(self) -> Iterator[MerkleProof]:
         """Yield the proof of every leaf in index order, each equal to :meth:`prove`.
 

@@ -144,9 +144,10 @@ def prepare_records(
         f"the Merkle root {tree.root.hex()} of the request's {tree.leaf_count} commitments",
         chain_id,
     )
-    for index, record in enumerate(records):
-        record.values["department_signature"] = signature.hex()
-        record.values["department_proof"] = tree.prove(index).encode().hex()
+    signature_hex = signature.hex()
+    for record, proof in zip(records, tree.encoded_proofs(), strict=True):
+        record.values["department_signature"] = signature_hex
+        record.values["department_proof"] = proof.hex()
     return records
 
 
