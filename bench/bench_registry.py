@@ -25,7 +25,11 @@ the trust contracts (bootstrap) and registers one department client. Then:
 
 Bulk intake is measured both ways in the same run, rounds interleaved: requests signed once
 (what the SDK sends) and requests whose every record carries its own signature.
-``--intake-only`` stops after the intake phases and the in-process costs.
+``--intake-only`` stops after the intake phases and the in-process costs. ``--only
+bulk,paced`` (any of single, bulk, bulk-per-record, paced) runs those phases alone, with the
+registry's CPU time per record (all its processes, and each: with ``--workers 2`` one of
+them also seals and anchors) and its CPU per second with no request, and writes
+``bench/results/registry_only.json``.
 
 Each figure is the median over ``--rounds``. Prints a table, writes
 ``bench/results/registry.json`` and reports every goal as met or missed.
@@ -89,6 +93,9 @@ GOALS = {
     "verify_api_p99_ms": ("<=", 100),
 }
 """Figure → (comparison, goal)."""
+
+ONLY_PHASES = {"single", "bulk", "bulk-per-record", "paced"}
+"""Phases ``--only`` may name."""
 
 
 # -- processes ---------------------------------------------------------------------------------
@@ -361,13 +368,18 @@ def bulk_round(
     tag: str,
     *,
     signed_once: bool = True,
+    server: int | None = None,
 ) -> dict[str, Any]:
-    """``requests`` signed ``POST /v1/records/bulk`` of ``size`` digests each; records/s."""
+    """``requests`` signed ``POST /v1/records/bulk`` of ``size`` digests each; records/s,
+    and with ``server`` (the registry's pid) the CPU time its processes spent per record."""
     raws = bulk_requests(key, client_id, chain_id, requests, size, tag, signed_once=signed_once)
+    before = None if server is None else process_cpu_s(server)
     result = asyncio.run(load(port, raws, concurrency, time_limit_s=600))
     assert result["statuses"].get(202) == requests, result["statuses"]
     result["records"] = requests * size
     result["records_per_s"] = requests * size / result["seconds"]
+    if server is not None and before is not None:
+        result.update(cpu_per_record(before, process_cpu_s(server), requests * size))
     return result
 
 
@@ -430,18 +442,24 @@ def paced_notarization(
     records_per_s: float,
     seconds: float,
     tag: str,
+    server: int | None = None,
 ) -> dict[str, Any]:
     """Open-loop bulk notarization at ``records_per_s`` (requests of 250 records, 8
     connections) for ``seconds``; then the latency from acceptance to anchoring of exactly
-    those records."""
+    those records, and with ``server`` (the registry's pid) the CPU time its processes
+    spent per record from the first request until every record was anchored."""
     size = 250
     count = max(1, int(records_per_s * seconds / size))
     raws = bulk_requests(key, client_id, chain_id, count, size, tag)
     since = datetime.now(UTC)
+    before = None if server is None else process_cpu_s(server)
     sent = asyncio.run(load_at_rate(port, raws, records_per_s / size, 8))
     assert sent["statuses"].get(202) == count, sent["statuses"]
     figures = anchoring_figures(db, timeout_s=120, since=since)
+    if server is not None and before is not None:
+        figures.update(cpu_per_record(before, process_cpu_s(server), count * size))
     figures["offered_records_per_s"] = records_per_s
+    figures["request_p50_ms"] = sent["p50_ms"]
     figures["request_p99_ms"] = sent["p99_ms"]
     return figures
 
@@ -529,6 +547,43 @@ def tree_cpu_s(pid: int) -> float:
             for task in Path(f"/proc/{current}/task").iterdir():
                 pending += [int(c) for c in (task / "children").read_text().split()]
     return total
+
+
+def process_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by process ``pid`` and by each of its
+    descendants that are alive, by pid (Linux ``/proc``)."""
+    used: dict[int, float] = {}
+    pending = [pid]
+    tick = os.sysconf("SC_CLK_TCK")
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            used[current] = (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return used
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    """CPU milliseconds per second that the registry (``pid`` and its descendants) spends
+    over ``seconds`` with no request."""
+    before = sum(process_cpu_s(pid).values())
+    time.sleep(seconds)
+    return 1e3 * (sum(process_cpu_s(pid).values()) - before) / seconds
+
+
+def cpu_per_record(
+    before: Mapping[int, float], after: Mapping[int, float], records: int
+) -> dict[str, Any]:
+    """The registry's CPU microseconds per record between two :func:`process_cpu_s`
+    readings: all its processes together, and each (largest first; with ``--workers 2``
+    one API process also runs the batcher and anchorer, so it spends more)."""
+    spent = sorted((after[pid] - before.get(pid, 0.0) for pid in after), reverse=True)
+    return {
+        "registry_cpu_us_per_record": 1e6 * sum(spent) / max(records, 1),
+        "registry_cpu_us_per_record_by_process": [1e6 * s / max(records, 1) for s in spent],
+    }
 
 
 def median_of(rounds: list[dict[str, Any]], key: str) -> float:
@@ -666,8 +721,17 @@ def main() -> None:
         action="store_true",
         help="bulk intake of the records to verify, then POST /v1/verify only",
     )
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=None,
+        help="comma-separated phases to run, then stop: single, bulk (signed once), "
+        "bulk-per-record, paced (e.g. --only bulk,paced)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default bench/results)")
     args = parser.parse_args()
+    if args.only is not None and not args.only <= ONLY_PHASES:
+        parser.error(f"--only: phases are {', '.join(sorted(ONLY_PHASES))}")
     if args.quick:
         args.records, args.rounds, args.bulk_requests, args.capacity = 2_000, 1, 10, 20_000
         args.page_requests, args.verify_requests, args.rate_seconds = 1_000, 500, 4.0
@@ -721,20 +785,30 @@ def main() -> None:
         with registry_server(
             settings, api_port, work / "registry.log", server_pids, workers=args.workers
         ) as base:
+            phases = args.only or ONLY_PHASES
+            idle_cpu_ms_per_s = None
+            if args.only is not None:
+                # What the registry spends with no request at all (its background loops),
+                # which every per-record figure below includes for as long as it lasts.
+                idle_cpu_ms_per_s = idle_cpu(server_pids[0], 5.0)
             notarize = [
                 notarization_round(
                     api_port, key, client.id, chain_id, args.records, args.concurrency, f"r{r}"
                 )
-                for r in range(0 if args.verify_only else args.rounds)
+                for r in range(0 if args.verify_only or "single" not in phases else args.rounds)
             ]
             bulk: list[dict[str, Any]] = []
             bulk_per_record: list[dict[str, Any]] = []
             for r in range(args.rounds):
                 # Interleaved, in alternating order, so that load changes touch both alike.
-                ways = [(True, bulk, f"b{r}"), (False, bulk_per_record, f"p{r}")]
+                ways = [
+                    (True, bulk, f"b{r}", "bulk"),
+                    (False, bulk_per_record, f"p{r}", "bulk-per-record"),
+                ]
+                ways = [way for way in ways if way[3] in phases]
                 if args.verify_only:
                     ways = ways[:1]  # the records to verify
-                for signed_once, rounds, tag in ways if r % 2 == 0 else ways[::-1]:
+                for signed_once, rounds, tag, _ in ways if r % 2 == 0 else ways[::-1]:
                     rounds.append(
                         bulk_round(
                             api_port,
@@ -746,10 +820,36 @@ def main() -> None:
                             4,
                             tag,
                             signed_once=signed_once,
+                            server=server_pids[0],
                         )
                     )
             for once, each in zip(bulk, bulk_per_record, strict=False):
                 once["vs_signed_per_record"] = once["records_per_s"] / each["records_per_s"]
+            if args.only is not None:
+                anchoring = None
+                if "paced" in phases:
+                    wait_until_anchored(db, timeout_s=120)
+                    anchoring = paced_notarization(
+                        api_port,
+                        db,
+                        key,
+                        client.id,
+                        chain_id,
+                        args.paced_records,
+                        args.paced_seconds,
+                        "paced",
+                        server=server_pids[0],
+                    )
+                report_only(
+                    args,
+                    load_average,
+                    notarize,
+                    bulk,
+                    bulk_per_record,
+                    anchoring,
+                    idle_cpu_ms_per_s,
+                )
+                return
             if args.verify_only:
                 assert wait_until_anchored(db, timeout_s=300), "records not anchored"
                 trust = TrustClient(base, client.id, key, timeout=30)
@@ -1096,6 +1196,89 @@ def report_intake(
                 },
                 "parameters": vars(args),
                 "load_average_at_start": load_average,
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+            },
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"wrote {out}")
+
+
+def report_only(
+    args: argparse.Namespace,
+    load_average: tuple[float, float, float],
+    notarize: list[dict[str, Any]],
+    bulk: list[dict[str, Any]],
+    bulk_per_record: list[dict[str, Any]],
+    anchoring: dict[str, Any] | None,
+    idle_cpu_ms_per_s: float | None = None,
+) -> None:
+    """Print and write the figures of an ``--only`` run: the phases it ran, each bulk
+    round's records/s and the registry's CPU per record (by process), and the paced
+    phase's accepted → anchored latency."""
+    figures: dict[str, float] = {}
+    if idle_cpu_ms_per_s is not None:
+        figures["registry_idle_cpu_ms_per_s"] = idle_cpu_ms_per_s
+    if notarize:
+        figures["records_accepted_per_s_single"] = median_of(notarize, "per_s")
+    for name, rounds in (("", bulk), ("_signed_per_record", bulk_per_record)):
+        if rounds:
+            figures[f"records_accepted_per_s{name}"] = median_of(rounds, "records_per_s")
+            figures[f"bulk_request_p50_ms{name}"] = median_of(rounds, "p50_ms")
+            figures[f"bulk_registry_cpu_us_per_record{name}"] = median_of(
+                rounds, "registry_cpu_us_per_record"
+            )
+    if anchoring is not None:
+        for name in (
+            "accepted_to_anchored_p50_s",
+            "accepted_to_anchored_p99_s",
+            "records_per_anchor_tx_median",
+            "request_p50_ms",
+            "request_p99_ms",
+            "registry_cpu_us_per_record",
+        ):
+            figures[f"paced_{name}"] = float(anchoring[name])
+    load_at_end = os.getloadavg()
+    print(
+        f"registry workers: {args.workers}; database: "
+        f"{'postgresql' if args.database_url else 'sqlite'}; load average at start "
+        f"{load_average[0]:.2f}, at end {load_at_end[0]:.2f}; phases "
+        f"{','.join(sorted(args.only))}, {args.rounds} rounds"
+    )
+    print(f"{'figure':44} {'median':>14}")
+    for name, value in figures.items():
+        print(f"{name:44} {value:14.2f}")
+    for name, rounds in (("signed once", bulk), ("signed per record", bulk_per_record)):
+        for index, run in enumerate(rounds):
+            by_process = " ".join(
+                f"{us:.0f}" for us in run["registry_cpu_us_per_record_by_process"]
+            )
+            print(
+                f"bulk {name} round {index}: {run['records_per_s']:.0f} records/s, "
+                f"registry CPU {run['registry_cpu_us_per_record']:.0f} us/record "
+                f"(by process: {by_process})"
+            )
+    if anchoring is not None:
+        by_process = " ".join(
+            f"{us:.0f}" for us in anchoring["registry_cpu_us_per_record_by_process"]
+        )
+        print(f"paced: registry CPU per record by process (us): {by_process}")
+    out = args.out or RESULTS.with_name("registry_only.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "figures": figures,
+                "runs": {
+                    "notarization_single": notarize,
+                    "notarization_bulk": bulk,
+                    "notarization_bulk_signed_per_record": bulk_per_record,
+                    "anchoring_paced": anchoring,
+                },
+                "parameters": {**vars(args), "only": sorted(args.only)},
+                "load_average_at_start": load_average,
+                "load_average_at_end": load_at_end,
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
             },
             indent=2,
