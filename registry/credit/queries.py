@@ -34,7 +34,7 @@ from registry.credit.models import (
     CreditRepairApplication,
 )
 from registry.credit.store import as_aware
-from registry.db import Database
+from registry.db import READ_ONLY_OPTION, Database
 from registry.models import Record
 
 __all__ = [
@@ -463,16 +463,21 @@ def authority_profile(
     )
 
 
+_NAMES = aliased(CreditRecordRow, name="names")
+"""The record table once more, for the names a search matches. Built once: an alias copies
+every column of the table (about 250 objects in reference cycles), which cost 2 ms of CPU
+per search query when built per query, and as much again when the garbage collector freed
+them."""
+_NAME_COLUMN = _NAMES.subject_name
+
+
 def _searched(needle: str) -> ColumnElement[bool]:
     """Records :func:`search_public` finds by ``needle`` (displayed or not)."""
     escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     # The names that match, read from the name index alone: a row holds its fields as JSON
     # (kilobytes), so a scan of the table itself reads every row's pages, where the index
     # holds the names only; the matching rows are then found through the same index.
-    names = aliased(CreditRecordRow)
-    matching_names = select(names.subject_name).where(
-        names.subject_name.like(f"%{escaped}%", escape="\\")
-    )
+    matching_names = select(_NAME_COLUMN).where(_NAME_COLUMN.like(f"%{escaped}%", escape="\\"))
     return and_(
         or_(
             CreditRecordRow.subject_name.in_(matching_names),
@@ -482,12 +487,20 @@ def _searched(needle: str) -> ColumnElement[bool]:
     )
 
 
+_CREDIT_VERSION = select(func.max(CreditEventRow.seq))
+"""The last credit event's number (:func:`credit_version`)."""
+
+
 def credit_version(db: Database) -> int:
     """A number that grows with every change of public credit: the last credit event's
     sequence number (every stored, corrected, stopped, withdrawn or repaired record makes an
-    event in the transaction that changes it). 0 before any."""
-    with db.read_session() as session:
-        return int(session.scalar(select(func.max(CreditEventRow.seq))) or 0)
+    event in the transaction that changes it). 0 before any.
+
+    Read for every public page served, so through a connection alone: an ORM session around
+    this one statement took 0.26 ms of CPU, the connection 0.08."""
+    reading = db.engine.connect().execution_options(**{READ_ONLY_OPTION: True})
+    with reading as connection:
+        return int(connection.execute(_CREDIT_VERSION).scalar() or 0)
 
 
 def _next_change(
