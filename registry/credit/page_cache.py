@@ -13,6 +13,10 @@ A page (a subject's public profile, a search's hits) is kept with what it depend
   one of its records enters or leaves public display (:func:`profile_changes_after`,
   :func:`search_changes_after`), so a record leaves the page exactly at its window's end;
 - the time shown on it (to the minute), and the language and the link to the other one.
+  The public pages are kept with their time left out and filled in as they are served
+  (:func:`registry.credit.pages.show_at`), so they all pass the same ``shown_time`` and a
+  kept page outlives its minute: otherwise every kept page is read and rendered again at
+  once as each minute begins.
 
 The cache is bounded (least recently used first); a miss reads and renders as without it.
 The version is exact only where credit events commit in the order of their numbers (SQLite,

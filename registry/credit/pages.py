@@ -9,6 +9,7 @@ to the page in the other language."""
 from __future__ import annotations
 
 import datetime
+import secrets
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +32,10 @@ __all__ = [
     "render_report_page",
     "render_search_page",
     "render_subject_page",
+    "search_page_to_keep",
+    "show_at",
     "shown_time",
+    "subject_page_to_keep",
 ]
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -78,9 +82,23 @@ def _environment() -> jinja2.Environment:
     )
 
 
+_TIME_SLOT = "time-" + secrets.token_hex(16)
+"""Where a page kept to be served again shows the time it is served at
+(:func:`show_at`). Drawn afresh by each process and never sent, so no text a page echoes (a
+search, a name as imported) can hold it; hex, so escaping leaves it as it is."""
+
+
 def shown_time(moment: datetime.datetime, lang: Language) -> str:
     """``moment`` as the pages show it (China time, to the minute)."""
     return _time(moment, lang)
+
+
+def show_at(kept: str, moment: datetime.datetime, lang: Language) -> str:
+    """A page rendered to be kept (:func:`search_page_to_keep`,
+    :func:`subject_page_to_keep`) as served at ``moment``: the page rendered at ``moment``.
+    A kept page thus lives past the minute it was rendered in, where every kept page used to
+    be rendered again at once."""
+    return kept.replace(_TIME_SLOT, shown_time(moment, lang))
 
 
 def _time(moment: datetime.datetime | None, lang: Language) -> str:
@@ -145,10 +163,22 @@ def render_search_page(
     switch_url: str = "?lang=en",
 ) -> str:
     """The search page: the form, and the hits for ``text`` (None: nothing searched yet)."""
+    return show_at(search_page_to_keep(text, hits, lang=lang, switch_url=switch_url), at, lang)
+
+
+def search_page_to_keep(
+    text: str,
+    hits: Sequence[SearchHit] | None,
+    *,
+    lang: Language = "zh",
+    switch_url: str = "?lang=en",
+) -> str:
+    """The search page as :func:`render_search_page` renders it, its time left for
+    :func:`show_at` to fill in."""
     return (
         _environment()
         .get_template("credit_search.html")
-        .render(text=text, hits=hits, at=_time(at, lang), **_language(lang, switch_url))
+        .render(text=text, hits=hits, at=_TIME_SLOT, **_language(lang, switch_url))
     )
 
 
@@ -156,6 +186,15 @@ def render_subject_page(
     profile: PublicProfile, code: str, *, lang: Language = "zh", switch_url: str = "?lang=en"
 ) -> str:
     """A subject's public profile at ``profile.at``: only what is on display, masked."""
+    kept = subject_page_to_keep(profile, code, lang=lang, switch_url=switch_url)
+    return show_at(kept, profile.at, lang)
+
+
+def subject_page_to_keep(
+    profile: PublicProfile, code: str, *, lang: Language = "zh", switch_url: str = "?lang=en"
+) -> str:
+    """A subject's page as :func:`render_subject_page` renders it, its time left for
+    :func:`show_at` to fill in: what it shows holds for as long as ``profile.records`` do."""
     records: Sequence[PublicRecord] = profile.records
     return (
         _environment()
@@ -178,7 +217,7 @@ def render_subject_page(
                 _list_view(entry.list_type, entry.list_name, entry.entry_date, lang)
                 for entry in profile.lists
             ],
-            at=_time(profile.at, lang),
+            at=_TIME_SLOT,
             **_language(lang, switch_url),
         )
     )

@@ -32,8 +32,9 @@ from registry.credit.pages import (
     TEMPLATES_DIR,
     render_report_page,
     render_search_page,
-    render_subject_page,
-    shown_time,
+    search_page_to_keep,
+    show_at,
+    subject_page_to_keep,
 )
 from registry.credit.queries import (
     credit_version,
@@ -256,13 +257,11 @@ async def search_page(
 
     def read() -> tuple[Rendered, datetime.datetime | None]:
         hits = search_public(state.db, text, now)
-        html = render_search_page(text, hits, now, lang=lang, switch_url=switch_url)
+        html = search_page_to_keep(text, hits, lang=lang, switch_url=switch_url)
         return Rendered(html, 200), search_changes_after(state.db, text, now)
 
-    page = await run_blocking(
-        _kept, request, state, ("search", text, lang, switch_url), now, lang, read
-    )
-    return _page(page.html, page.status)
+    page = await run_blocking(_kept, request, state, ("search", text, lang, switch_url), now, read)
+    return _page(show_at(page.html, now, lang), page.status)
 
 
 def _kept(
@@ -270,20 +269,21 @@ def _kept(
     state: StateDep,
     name: tuple[str, ...],
     at: datetime.datetime,
-    lang: Language,
     read: Callable[[], tuple[Rendered, datetime.datetime | None]],
 ) -> Rendered:
-    """The page ``name`` at ``at`` from the process's page cache, or ``read()``. Pages are
-    kept on SQLite only, where one writer at a time holds the database from its first
-    statement to its commit, so credit events are committed in the order of their numbers;
-    on PostgreSQL a transaction holding a lower number may commit after a higher one, and
-    the version would miss its change."""
+    """The page ``name`` at ``at`` from the process's page cache, or ``read()``: a page
+    whose time is left to :func:`show_at`, so it shows no other time than the one filled in
+    (the cache's ``shown_time`` is the same for all). Pages are kept on SQLite only, where
+    one writer at a time holds the database from its first statement to its commit, so
+    credit events are committed in the order of their numbers; on PostgreSQL a transaction
+    holding a lower number may commit after a higher one, and the version would miss its
+    change."""
     if not state.db.is_sqlite:
         return read()[0]
     cache: PageCache | None = getattr(request.app.state, "credit_page_cache", None)
     if cache is None:
         cache = request.app.state.credit_page_cache = PageCache()
-    return cache.page(name, credit_version(state.db), at, shown_time(at, lang), read)
+    return cache.page(name, credit_version(state.db), at, "", read)
 
 
 @router.get("/credit", include_in_schema=False)
@@ -305,14 +305,12 @@ async def subject_page(
 
     def read() -> tuple[Rendered, datetime.datetime | None]:
         profile = public_profile(state.db, code, now)
-        html = render_subject_page(profile, _shown_code(code), lang=lang, switch_url=switch_url)
+        html = subject_page_to_keep(profile, _shown_code(code), lang=lang, switch_url=switch_url)
         changes = profile_changes_after(state.db, code, now)
         return Rendered(html, 200 if profile.records else 404), changes
 
-    page = await run_blocking(
-        _kept, request, state, ("subject", code, lang, switch_url), now, lang, read
-    )
-    return _page(page.html, page.status)
+    page = await run_blocking(_kept, request, state, ("subject", code, lang, switch_url), now, read)
+    return _page(show_at(page.html, now, lang), page.status)
 
 
 def _shown_code(code: str) -> str:
