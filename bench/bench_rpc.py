@@ -670,8 +670,15 @@ thread parked on a lock, a queue or the event loop's selector (in a CPU profile:
 py-spy saw runnable there, i.e. handing over the GIL or waking up)."""
 
 
+C_EVENT_LOOP = "event loop in C (uvloop: polling, its own I/O)"
+"""Samples whose innermost Python frame is asyncio's runner: the node runs uvloop, whose loop
+is C code under it, so py-spy cannot tell its polling (idle) from its socket work there."""
+
+
 def classify_stack(frames: Sequence[str]) -> str:
     """The category of the innermost frame that belongs to a known component."""
+    if frames and "asyncio/runners.py" in frames[-1]:
+        return C_EVENT_LOOP
     for frame in reversed(frames):
         for category, markers in PROFILE_CATEGORIES:
             if any(marker in frame for marker in markers):
