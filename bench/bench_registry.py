@@ -786,11 +786,6 @@ def main() -> None:
             settings, api_port, work / "registry.log", server_pids, workers=args.workers
         ) as base:
             phases = args.only or ONLY_PHASES
-            idle_cpu_ms_per_s = None
-            if args.only is not None:
-                # What the registry spends with no request at all (its background loops),
-                # which every per-record figure below includes for as long as it lasts.
-                idle_cpu_ms_per_s = idle_cpu(server_pids[0], 5.0)
             notarize = [
                 notarization_round(
                     api_port, key, client.id, chain_id, args.records, args.concurrency, f"r{r}"
@@ -840,6 +835,11 @@ def main() -> None:
                         "paced",
                         server=server_pids[0],
                     )
+                # What the registry spends with no request at all (its background loops),
+                # which every per-record figure includes for as long as a phase lasts;
+                # measured once it has settled (right after start it is still warming up).
+                wait_until_anchored(db, timeout_s=120)
+                idle_cpu_ms_per_s = idle_cpu(server_pids[0], 5.0)
                 report_only(
                     args,
                     load_average,
