@@ -23,9 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from authorizations.access_log import (
     UNKNOWN_AUTHORIZATION,
@@ -35,8 +34,10 @@ from authorizations.access_log import (
 )
 from authorizations.gateway import AccessRequest, AuthorizationState, first_failed_rule
 from authorizations.terms import AuthorizationTerms
+from chain.crypto import sm3
 from chain.primitives import Hash32
-from registry.authorizations.models import AccessLogRow, AccessStream, AuthorizationRow
+from registry.authorizations.access_group import GroupState, LiveAuthorization
+from registry.authorizations.models import AccessLogRow
 from registry.authorizations.schemas import ReceiptPublic
 from registry.authorizations.service import Sharing
 from registry.authorizations.signing import b64
@@ -45,9 +46,13 @@ from registry.group_commit import GroupWriter
 from registry.intake import NonceClaim
 from registry.models import Nonce, Record
 from sdk.commitments import canonical_json
-from sdk.data_receipts import GENESIS, LOG_METADATA, access_entry_hash
+from sdk.data_receipts import ACCESS_ENTRY_PREFIX, LOG_METADATA
 
 logger = logging.getLogger(__name__)
+
+_NONCES = cast(Table, Nonce.__table__)
+_RECORDS = cast(Table, Record.__table__)
+_ACCESS_LOG = cast(Table, AccessLogRow.__table__)
 
 MAX_GROUP = 500
 """Most attempts decided and logged in one transaction."""
@@ -102,37 +107,19 @@ class Decision:
         return self.outcome == "allowed"
 
 
-class _Group:
-    """What one transaction has read and changed so far (reused by later attempts)."""
+class _Located:
+    """The resources the attempts of one group located, each read once."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.authorizations: dict[str, AuthorizationRow | None] = {}
-        self.streams: dict[str, AccessStream] = {}
-        self.located: dict[tuple[str, str], tuple[Hash32 | None, Any]] = {}
+    def __init__(self) -> None:
+        self.found: dict[tuple[str, str], tuple[Hash32 | None, Any]] = {}
 
     def locate(self, attempt: Attempt) -> tuple[Hash32 | None, Any]:
         if attempt.locate is None:
             return attempt.subject_commitment, None
         key = (attempt.authorization_id, attempt.locate_key)
-        found = self.located.get(key)
+        found = self.found.get(key)
         if found is None:
-            found = self.located[key] = attempt.locate()
-        return found
-
-    def authorization(self, authorization_id: str) -> AuthorizationRow | None:
-        if authorization_id not in self.authorizations:
-            self.authorizations[authorization_id] = self.session.get(
-                AuthorizationRow, authorization_id
-            )
-        return self.authorizations[authorization_id]
-
-    def stream(self, stream: str) -> AccessStream:
-        found = self.streams.get(stream) or self.session.get(AccessStream, stream)
-        if found is None:
-            found = AccessStream(stream=stream, length=0, head=GENESIS.hex())
-            self.session.add(found)
-        self.streams[stream] = found
+            found = self.found[key] = attempt.locate()
         return found
 
 
@@ -206,8 +193,10 @@ class AccessWriter:
         record_rows: list[dict[str, Any]] = []
         pending: list[tuple[Any, ...]] = []
         with sharing.db.session() as session:
-            group = _Group(session)
-            used = _used_nonces(session, attempts) if check_nonces else set()
+            connection = session.connection()
+            used = _used_nonces(connection, attempts) if check_nonces else set()
+            state = GroupState(connection, (attempt.authorization_id for attempt in attempts))
+            located_once = _Located()
             replayed: set[int] = set()
             for index, attempt in enumerate(attempts):
                 claim = attempt.nonce
@@ -223,17 +212,17 @@ class AccessWriter:
                             "expires_at": claim.expires_at,
                         }
                     )
-                commitment, located = group.locate(attempt)
+                commitment, located = located_once.locate(attempt)
                 now = sharing.now()
-                row = group.authorization(attempt.authorization_id)
+                live = state.authorization(attempt.authorization_id)
                 disclose_after: int | None = None
-                if row is None or row.granted_at is None:
+                if live is None or live.granted_at is None:
                     outcome = UNKNOWN_AUTHORIZATION
                 else:
-                    terms = self._terms_of(row)
+                    terms = self._terms_of(live)
                     disclose_after = terms.disclose_after
                     rule = first_failed_rule(
-                        AuthorizationState(terms, row.revoked_at, row.uses_made),
+                        AuthorizationState(terms, live.revoked_at, live.uses_made),
                         AccessRequest(
                             caller=attempt.caller_uscc,
                             subject_commitment=commitment or Hash32(bytes(32)),
@@ -244,8 +233,8 @@ class AccessWriter:
                     )
                     outcome = outcome_of(rule)
                     if rule is None:
-                        row.uses_made += 1
-                stream = group.stream(attempt.authorization_id)
+                        live.uses_made += 1
+                stream = state.stream(attempt.authorization_id)
                 entry = access_entry(
                     stream=attempt.authorization_id,
                     position=stream.length,
@@ -260,19 +249,21 @@ class AccessWriter:
                     salt=os.urandom(16),
                     disclose_after=disclose_after,
                 )
-                digest = access_entry_hash(entry)
+                encoded = canonical_json(entry)
+                # access_entry_hash(entry), over the encoding made once for the row too.
+                digest = sm3(ACCESS_ENTRY_PREFIX + encoded)
                 pending.append((entry, digest, outcome, located))
                 log_rows.append(
                     {
                         "stream": attempt.authorization_id,
                         "position": stream.length,
-                        "authorization_id": None if row is None else row.id,
+                        "authorization_id": None if live is None else live.id,
                         "caller_client": attempt.caller_client,
                         "caller_uscc": attempt.caller_uscc,
                         "outcome": outcome,
                         "at": now,
                         "disclose_after": disclose_after,
-                        "entry_json": canonical_json(entry).decode(),
+                        "entry_json": encoded.decode(),
                         "entry_hash": digest.hex(),
                     }
                 )
@@ -288,38 +279,33 @@ class AccessWriter:
                 else []
             )
             decisions: list[Decision] = []
-            for (entry, digest, outcome, located), log_row, signed in zip(
+            for (entry, _digest, outcome, located), log_row, signed in zip(
                 pending, log_rows, signed_rows, strict=True
             ):
                 record_rows.append(signed.values)
+                signature = b64(signed.signature)
                 log_row.update(
                     record_id=signed.record_id,
                     metadata_salt=signed.metadata_salt.hex(),
-                    registry_signature=b64(signed.signature),
+                    registry_signature=signature,
                 )
-                decisions.append(
-                    Decision(
-                        outcome,
-                        ReceiptPublic(
-                            entry=entry,
-                            entry_hash=digest.hex(),
-                            record_id=signed.record_id,
-                            registry_key=key_hex,
-                            metadata_salt=signed.metadata_salt.hex(),
-                            registry_signature=b64(signed.signature),
-                            registry_proof=None if signed.proof is None else signed.proof.hex(),
-                            chain_id=chain_id,
-                        ),
-                        located,
-                    )
+                receipt = ReceiptPublic(
+                    entry=entry,
+                    entry_hash=log_row["entry_hash"],
+                    record_id=signed.record_id,
+                    registry_key=key_hex,
+                    metadata_salt=log_row["metadata_salt"],
+                    registry_signature=signature,
+                    registry_proof=None if signed.proof is None else signed.proof.hex(),
+                    chain_id=chain_id,
                 )
-            session.flush()
-            # Core inserts: the ORM's bulk path costs more than the rows.
+                decisions.append(Decision(outcome, receipt, located))
+            state.write_back()
             if nonce_rows:
-                session.execute(cast(Table, Nonce.__table__).insert(), nonce_rows)
+                connection.execute(_NONCES.insert(), nonce_rows)
             if record_rows:
-                session.execute(cast(Table, Record.__table__).insert(), record_rows)
-                session.execute(cast(Table, AccessLogRow.__table__).insert(), log_rows)
+                connection.execute(_RECORDS.insert(), record_rows)
+                connection.execute(_ACCESS_LOG.insert(), log_rows)
         made = iter(decisions)
         for index in range(len(attempts)):
             outcomes.append(
@@ -329,18 +315,18 @@ class AccessWriter:
             )
         return outcomes
 
-    def _terms_of(self, row: AuthorizationRow) -> AuthorizationTerms:
-        key = f"{row.id}:{row.terms_hash}"
+    def _terms_of(self, live: LiveAuthorization) -> AuthorizationTerms:
+        key = f"{live.id}:{live.terms_hash}"
         terms = self._terms.get(key)
         if terms is None:
-            terms = AuthorizationTerms.from_json(json.loads(row.terms_json))
+            terms = AuthorizationTerms.from_json(json.loads(live.terms_json))
             if len(self._terms) > 10_000:
                 self._terms.clear()
             self._terms[key] = terms
         return terms
 
 
-def _used_nonces(session: Session, attempts: Sequence[Attempt]) -> set[tuple[str, str]]:
+def _used_nonces(connection: Connection, attempts: Sequence[Attempt]) -> set[tuple[str, str]]:
     """The (client, nonce) pairs among ``attempts``' nonces already stored."""
     by_client: dict[str, list[str]] = {}
     for attempt in attempts:
@@ -350,8 +336,10 @@ def _used_nonces(session: Session, attempts: Sequence[Attempt]) -> set[tuple[str
     for client_id, nonces in by_client.items():
         used.update(
             (client_id, nonce)
-            for nonce in session.scalars(
-                select(Nonce.nonce).where(Nonce.client_id == client_id, Nonce.nonce.in_(nonces))
+            for nonce in connection.scalars(
+                select(_NONCES.c.nonce).where(
+                    _NONCES.c.client_id == client_id, _NONCES.c.nonce.in_(nonces)
+                )
             )
         )
     return used
