@@ -3,15 +3,9 @@
 The busiest authenticated endpoint, so it takes the request as it is rather than through
 FastAPI's parameter and dependency machinery (a fifth of its cost): it checks the signature,
 parses the body with the same pydantic model (same 422), spends the nonce and answers. The
-OpenAPI document describes the body all the same.
-
-A verification only reads, so it runs while the nonce is being committed (a group commit
-that waits for the disk) instead of after it; its answer is sent only once the nonce is
-stored, and a nonce refused (a replay) or not stored gets its refusal, never the answer."""
+OpenAPI document describes the body all the same."""
 
 from __future__ import annotations
-
-import asyncio
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -52,18 +46,9 @@ async def verify_document(request: Request) -> Response:
     except ValidationError as exc:
         # Refused before the handler's work: nothing is stored, the nonce included.
         raise RequestValidationError(exc.errors(include_url=False)) from None
+    await state.intake.spend_nonce(signed.nonce)
     if VERIFY_ROLE not in signed.client.roles:
-        await state.intake.spend_nonce(signed.nonce)
         raise Forbidden(f"client {signed.client.id} may not verify")
-    # The answer's JSON text, its proof bundle joined from text kept per record and batch,
-    # written while the nonce is committed; the nonce's refusal comes first.
-    spent, body = await asyncio.gather(
-        state.intake.spend_nonce(signed.nonce),
-        run_verifying(verify_text, state.db, state.chain, state.caches, payload),
-        return_exceptions=True,
-    )
-    if isinstance(spent, BaseException):
-        raise spent
-    if isinstance(body, BaseException):
-        raise body
+    # The answer's JSON text, its proof bundle joined from text kept per record and batch.
+    body = await run_verifying(verify_text, state.db, state.chain, state.caches, payload)
     return Response(body, media_type="application/json")
