@@ -7,9 +7,10 @@ Without it, a writer that finds the database locked sleeps in SQLite's busy hand
 looks again after 1, 2, 5, 10 ... 100 ms: whoever commits most often wins, and a writer that
 commits rarely (the batcher, the anchorer) keeps missing the moments the lock is free.
 With it, the writers of one process wait in the order they came (a FIFO on a condition),
-and the one at the head of each process waits for an exclusive ``flock`` on a file beside
-the database, which the kernel hands over the moment its holder lets go — also when the
-holder dies, even by SIGKILL. SQLite's busy timeout stays as the backstop for writers that
+and the one at the head of each process takes an exclusive ``flock`` on a file beside the
+database, looking again every few milliseconds while another process holds it (the kernel
+lets go of it when its holder closes it or dies, even by SIGKILL), and gives up after the
+busy timeout as SQLite would. SQLite's busy timeout stays as the backstop for writers that
 take no turn (another program, a raw connection).
 
 Reentrant by thread: a thread that holds the turn and begins another write transaction
@@ -32,6 +33,11 @@ from sqlalchemy.exc import OperationalError
 
 WRITE_TURN_SUFFIX = ".write-turn.lock"
 """Beside an SQLite database file, the lock file its processes take turns on."""
+
+FLOCK_POLL_MIN_S = 0.0005
+FLOCK_POLL_MAX_S = 0.004
+"""How often the waiter of a process looks again at another process's turn: from half a
+millisecond, doubling, to 4 ms."""
 
 
 class WriteTurnTimeout(OperationalError):
@@ -100,7 +106,7 @@ class WriteTurn:
             self._depth = 1
             self._owner = me
         try:
-            self._lock_file()
+            self._lock_file(deadline)
         except BaseException:
             self.give_back()
             raise
@@ -117,18 +123,38 @@ class WriteTurn:
             self._unlock_file()
             self._condition.notify_all()
 
-    def _lock_file(self) -> None:
+    def _lock_file(self, deadline: float) -> None:
         if self.lock_path is None:
             return
         # Opened for each turn (a few microseconds, against a commit's WAL sync): a process
         # forked with it open would share the lock, and nothing is left open between turns.
         descriptor = os.open(self.lock_path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            self._flock_by(descriptor, deadline)
         except BaseException:
             os.close(descriptor)
             raise
         self._descriptor = descriptor
+
+    def _flock_by(self, descriptor: int, deadline: float) -> None:
+        """Lock ``descriptor`` before ``deadline`` or raise WriteTurnTimeout. A blocking
+        ``flock`` cannot time out, and another process's transaction may last minutes (an
+        import of a large file is one transaction), so the one waiter of this process looks
+        again every millisecond or few (at most :data:`FLOCK_POLL_MAX_S`): a hand-over within
+        milliseconds, where SQLite's busy handler sleeps up to 100 ms, and a thread that
+        gives up after the busy timeout instead of hanging with its request."""
+        pause = FLOCK_POLL_MIN_S
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WriteTurnTimeout(self.timeout_s)
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, FLOCK_POLL_MAX_S)
 
     def _unlock_file(self) -> None:
         descriptor, self._descriptor = self._descriptor, None

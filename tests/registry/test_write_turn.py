@@ -248,6 +248,42 @@ def test_another_process_holding_the_turn_is_waited_for_then_handed_over(
         holder.wait(WAIT_S)
 
 
+def test_a_writer_gives_up_when_another_process_holds_the_turn_past_the_timeout(
+    tmp_path: Path,
+) -> None:
+    """Another process's transaction may last minutes (a large import is one transaction):
+    this process's writer gives up after the busy timeout, as SQLite's busy handler would,
+    instead of hanging with its request, and the queue behind it goes on."""
+    path = write_turn_path(tmp_path / "registry.db")
+    holder = start_holder(tmp_path, "turn")
+    turn = WriteTurn(path, 0.3)
+    try:
+        failed: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                turn.take()
+            except WriteTurnTimeout as error:
+                failed.append(error)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(WAIT_S)
+        assert not writer.is_alive(), "the writer still waits for the other process"
+        assert len(failed) == 1 and "database is locked" in str(failed[0])
+        assert not turn.held and turn.waiting == 0
+        assert holder.stdin is not None and holder.stdout is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        turn.take()  # handed over once the other process gives it back
+        assert turn.held
+        turn.give_back()
+    finally:
+        holder.kill()
+        holder.wait(WAIT_S)
+
+
 def test_a_sigkilled_holder_does_not_hold_up_the_other_process(
     db: Database, tmp_path: Path
 ) -> None:
