@@ -111,7 +111,7 @@ def seal_batch(db: Database, batch_size: int) -> int | None:
 
 def accepted_count(db: Database) -> int:
     """How many records wait to be sealed."""
-    with db.session() as session:
+    with db.read_session() as session:
         return int(
             session.scalar(select(func.count()).where(Record.status == RecordStatus.ACCEPTED.value))
             or 0
@@ -120,7 +120,7 @@ def accepted_count(db: Database) -> int:
 
 def unconfirmed_count(db: Database) -> int:
     """How many sealed batches wait for their anchoring to be confirmed."""
-    with db.session() as session:
+    with db.read_session() as session:
         return int(
             session.scalar(
                 select(func.count())
@@ -133,7 +133,7 @@ def unconfirmed_count(db: Database) -> int:
 
 def unconfirmed_outbox(db: Database) -> list[int]:
     """Ids of outbox rows not confirmed yet, oldest first."""
-    with db.session() as session:
+    with db.read_session() as session:
         return list(
             session.scalars(
                 select(Outbox.id)
