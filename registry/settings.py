@@ -69,8 +69,6 @@ class RegistrySettings(BaseSettings):
     anchor_gas_limit: int = Field(default=400_000, ge=21_000)
     """Gas limit of an anchoring transaction (fixed, so a signed transaction never needs
     the node before it is stored)."""
-    receipt_timeout: float = Field(default=30.0, gt=0)
-    """Seconds to wait for an anchoring receipt before trying again later."""
     chain_timeout: float = Field(default=5.0, gt=0)
     """Seconds to wait for one answer from the node."""
     run_workers: bool = True
