@@ -21,5 +21,6 @@ _spec.loader.exec_module(_fixtures)
 START = _fixtures.START
 app = _fixtures.app
 chain_app = _fixtures.chain_app
+upload_limits = _fixtures.upload_limits
 database_url = _fixtures.database_url
 trust_chain = _fixtures.trust_chain
