@@ -44,6 +44,9 @@ def test_a_kept_page_is_read_once_across_minutes_and_shows_the_minute_served(
 
     counted("search_public")
     counted("public_profile")
+    # Pages are kept on SQLite only (on PostgreSQL every page is read as it is served): there
+    # the minute each page shows is checked, not how often it was read.
+    kept = app.db.is_sqlite
     start = app.clock.now()
     first_search, first_subject = _pages(app, lang)
     assert reads == ["search_public", "public_profile"]
@@ -52,11 +55,12 @@ def test_a_kept_page_is_read_once_across_minutes_and_shows_the_minute_served(
     later = start + datetime.timedelta(minutes=3, seconds=7)
     app.clock.set(later)
     search, subject = _pages(app, lang)
-    assert reads == ["search_public", "public_profile"], "read again at a new minute"
+    if kept:
+        assert reads == ["search_public", "public_profile"], "read again at a new minute"
     for page in (search, subject):
         assert shown_time(later, lang) in page and shown_time(start, lang) not in page
     assert ENTERPRISE_NAME in search and "榕市监罚〔2023〕0号" in subject
     # The pages a fresh process renders at that instant, byte for byte.
     app.http.app.state.credit_page_cache = PageCache()  # type: ignore[attr-defined]
     assert _pages(app, lang) == (search, subject)
-    assert len(reads) == 4
+    assert len(reads) == (4 if kept else 6)
