@@ -328,8 +328,7 @@ class Ledger(ChainReads):
             self._candidates.clear()
             # Both caches are keyed by height: forget what the discarded blocks put there.
             self._validator_sets = ValidatorSets(self, self.genesis)
-            with self._cache_lock:
-                self._blocks.clear()
+            self._forget_blocks()
         for listener in self.rewind_listeners:
             listener(height)
         return Rewound(header, unwritten)
