@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from chain.errors import GenesisError, ValidationError
-from chain.execution import sender_address
+from chain.execution import AccountInfo, sender_address
 from chain.genesis import Genesis, SystemContract
 from chain.primitives import Address, Hash32
 from chain.types import Header, Transaction
@@ -65,6 +65,10 @@ class StorageReader(Protocol):
         """Storage ``slot`` of ``address`` after ``header``."""
         ...
 
+    def account(self, header: Header, address: Address) -> AccountInfo:
+        """The account at ``address`` after ``header`` (its storage root included)."""
+        ...
+
 
 class LedgerReader(StorageReader, Protocol):
     """A :class:`StorageReader` that also knows the genesis it started from."""
@@ -93,8 +97,14 @@ class StaticRoles:
 
 
 class ContractRoles:
-    """Roles read from the Permissions contract's storage at the ledger's head, cached until
-    the head moves. Safe to call from several threads."""
+    """Roles read from the Permissions contract's storage at the ledger's head. Safe to call
+    from several threads.
+
+    Roles read are kept for as long as the contract's storage root stays the same: when the
+    head moves, the contract's account is read at the new head (one account lookup) and the
+    roles are read again only if its storage changed. Keyed by the head's hash instead, every
+    admission of a chain making a block per transaction read its sender's roles again (the
+    account and then the storage trie: half of admission's CPU)."""
 
     def __init__(self, ledger: StorageReader, address: Address = PERMISSIONS_ADDRESS) -> None:
         """Read ``address``'s storage through ``ledger``."""
@@ -102,23 +112,33 @@ class ContractRoles:
         self._address = address
         self._lock = threading.Lock()
         self._head_hash: Hash32 | None = None
+        self._storage_root: Hash32 | None = None
         self._cache: dict[Address, int] = {}
 
     def roles(self, account: Address) -> int:
         """The role bits of ``account`` in the state after the current head."""
         head = self._ledger.head
-        with self._lock:
-            if self._head_hash != head.hash:
-                self._head_hash = head.hash
-                self._cache = {}
-            cached = self._cache.get(account)
+        cache = self._roles_after(head)
+        cached = cache.get(account)
         if cached is not None:
             return cached
         bits = self._ledger.storage(head, self._address, roles_slot(account))
+        # Every entry of this mapping was read in a state with the same storage root.
+        cache[account] = bits
+        return bits
+
+    def _roles_after(self, head: Header) -> dict[Address, int]:
+        """The roles read so far in states whose contract storage is that after ``head``."""
         with self._lock:
             if self._head_hash == head.hash:
-                self._cache[account] = bits
-        return bits
+                return self._cache
+        storage_root = self._ledger.account(head, self._address).storage_root
+        with self._lock:
+            if self._storage_root != storage_root:
+                self._storage_root = storage_root
+                self._cache = {}
+            self._head_hash = head.hash
+            return self._cache
 
 
 class HeaderRoles:
