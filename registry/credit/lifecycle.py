@@ -19,7 +19,15 @@ from registry.credit.models import (
     CreditRecordRow,
     CreditRecordVersion,
 )
-from registry.credit.store import Publisher, as_aware, display_end, require_authority, utc
+from registry.credit.store import (
+    Publisher,
+    as_aware,
+    display_end,
+    require_authority,
+    supersede,
+    superseded_fields,
+    utc,
+)
 from registry.errors import Conflict, InvalidInput, NotFound
 from sdk.commitments import field_hash, fields_root
 
@@ -157,6 +165,7 @@ def settle_commitment(
     hashes["status"] = field_hash("status", status.value, salt).hex()
     root = fields_root([(name, bytes.fromhex(value)) for name, value in hashes.items()])
     now = publisher.now.astimezone(datetime.UTC)
+    supersede(session, [superseded_fields(row)])
     row.version += 1
     row.commitment_status = status.value
     row.field_hashes = hashes
@@ -172,9 +181,6 @@ def settle_commitment(
             record_id=row.id,
             version=row.version,
             content_hash=row.content_hash,
-            public_json=row.public_json,
-            authority_json=row.authority_json,
-            field_hashes=hashes,
             fields_root=row.fields_root,
             created_at=now,
         )

@@ -1,5 +1,5 @@
 """The tables of public credit, on the registry's shared declarative base. The schema is
-created by the migration ``0009_credit``.
+created by the migration ``0009_credit`` (and changed by the later ``credit`` ones).
 
 No natural person's identity number is stored in clear: only its salted SM3 commitment
 (the record's field hashes, salts derived from the registry's key, :mod:`registry.credit.keys`)
@@ -99,18 +99,23 @@ class CreditRecordRow(Base):
 
 
 class CreditRecordVersion(Base):
-    """Every version of a record: the history a correction keeps."""
+    """Every version of a record: the history a correction keeps. The current version's
+    fields are not repeated here (see ``public_json``)."""
 
     __tablename__ = "credit_record_versions"
 
     record_id: Mapped[str] = mapped_column(ForeignKey("credit_records.id"), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64))
-    public_json: Mapped[dict[str, Any]] = mapped_column(JSON)
-    """This version's fields as shown (masked)."""
-    authority_json: Mapped[dict[str, Any]] = mapped_column(JSON)
-    """This version's fields for authorised readers (identity numbers masked)."""
-    field_hashes: Mapped[dict[str, str]] = mapped_column(JSON)
+    public_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """This version's fields as shown (masked); NULL while it is the record's current
+    version, whose fields are the record row's (stored once, copied here when a correction
+    supersedes it)."""
+    authority_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """This version's fields for authorised readers (identity numbers masked); NULL while
+    current, as ``public_json``."""
+    field_hashes: Mapped[dict[str, str] | None] = mapped_column(JSON(none_as_null=True))
+    """This version's field hashes; NULL while current, as ``public_json``."""
     fields_root: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -341,21 +341,28 @@ def _events(session: Session, record_ids: list[str]) -> dict[str, list[EventView
     return found
 
 
-def _versions(session: Session, record_ids: list[str]) -> dict[str, list[VersionView]]:
+def _versions(
+    session: Session, records: dict[str, CreditRecordRow]
+) -> dict[str, list[VersionView]]:
+    """Every version of ``records`` (by id); a current version's fields are its record's
+    (stored once: a version's row keeps them from when it is superseded)."""
     found: dict[str, list[VersionView]] = {}
-    if not record_ids:
+    if not records:
         return found
     for row in session.scalars(
         select(CreditRecordVersion)
-        .where(CreditRecordVersion.record_id.in_(record_ids))
+        .where(CreditRecordVersion.record_id.in_(list(records)))
         .order_by(CreditRecordVersion.record_id, CreditRecordVersion.version)
     ):
+        record = records[row.record_id]
+        fields = row.authority_json if row.authority_json is not None else record.authority_json
+        hashes = row.field_hashes if row.field_hashes is not None else record.field_hashes
         found.setdefault(row.record_id, []).append(
             VersionView(
                 version=row.version,
                 content_hash=row.content_hash,
-                fields=dict(row.authority_json),
-                field_hashes=dict(row.field_hashes),
+                fields=dict(fields),
+                field_hashes=dict(hashes),
                 fields_root=row.fields_root,
                 created_at=as_aware(row.created_at),
             )
@@ -407,7 +414,7 @@ def authority_profile(
             )
         )
         events = _events(session, ids)
-        versions = _versions(session, ids)
+        versions = _versions(session, {row.id: row for row in rows})
         lists = _lists(session, [row.id for row in rows if row.kind == "list_entry"])
         subject_keys = {row.subject_key for row in rows}
         repairs = (

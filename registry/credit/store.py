@@ -5,9 +5,11 @@ and lifecycle events (the events wait for the department's signature, see
 A record is keyed by its identity (kind + authority USCC + decision number). Storing the
 same content again changes nothing; different content under the same key is a correction:
 a new version in ``credit_record_versions`` (the old one stays), and a ``correct`` event
-naming the fields that changed. Field salts depend on the record and the field name only
-(:mod:`registry.credit.keys`), so a field that did not change keeps its hash, and the
-changed fields are those whose hash changed.
+naming the fields that changed. A record's fields are stored once: in its row while
+current, copied into its version's row when a correction supersedes that version. Field
+salts depend on the record and the field name only (:mod:`registry.credit.keys`), so a
+field that did not change keeps its hash, and the changed fields are those whose hash
+changed.
 
 Time is a parameter (``Publisher.now``): nothing here reads a clock.
 """
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from chain.crypto import sm3
@@ -63,6 +65,8 @@ __all__ = [
     "display_end",
     "require_authority",
     "store_records",
+    "supersede",
+    "superseded_fields",
     "utc",
     "window_of",
 ]
@@ -199,6 +203,42 @@ class _Rows:
     versions: list[dict[str, Any]]
     events: list[dict[str, Any]]
     memberships: list[dict[str, Any]]
+    superseded: list[dict[str, Any]]
+
+
+_SUPERSEDE = (
+    update(cast(Table, CreditRecordVersion.__table__))
+    .where(
+        CreditRecordVersion.record_id == bindparam("superseded_id"),
+        CreditRecordVersion.version == bindparam("superseded_version"),
+    )
+    .values(
+        {
+            name: bindparam(f"superseded_{name}", type_=CreditRecordVersion.__table__.c[name].type)
+            for name in ("public_json", "authority_json", "field_hashes")
+        }
+    )
+)
+"""Fills a version's row with its fields when a new version supersedes it."""
+
+
+def superseded_fields(row: CreditRecordRow) -> dict[str, Any]:
+    """The parameters of :data:`_SUPERSEDE` for ``row``'s current version, read before the
+    row takes its next version's values."""
+    return {
+        "superseded_id": row.id,
+        "superseded_version": row.version,
+        "superseded_public_json": row.public_json,
+        "superseded_authority_json": row.authority_json,
+        "superseded_field_hashes": row.field_hashes,
+    }
+
+
+def supersede(session: Session, versions: Sequence[dict[str, Any]]) -> None:
+    """Keep the fields of each version in ``versions`` (:func:`superseded_fields`) in its
+    own row, as its record moves on to a new version."""
+    if versions:
+        session.execute(_SUPERSEDE, list(versions))
 
 
 def _window_columns(window: Window, stopped_at: datetime.datetime | None) -> dict[str, Any]:
@@ -269,14 +309,12 @@ def _store_one(
         ),
         "updated_at": now,
     }
+    # The version's fields are the record row's while it is current (stored once).
     rows.versions.append(
         {
             "record_id": identity,
             "version": version,
             "content_hash": content,
-            "public_json": shown,
-            "authority_json": authority,
-            "field_hashes": hashes_hex,
             "fields_root": root.hex(),
             "created_at": now,
         }
@@ -319,6 +357,7 @@ def _store_one(
         if hashes_hex.get(name) != existing.field_hashes.get(name)
     )
     columns.update(_window_columns(window, existing.stopped_at))
+    rows.superseded.append(superseded_fields(existing))
     for name, value in columns.items():
         setattr(existing, name, value)
     rows.events.append(
@@ -370,7 +409,7 @@ def store_records(
         )
     rule_hash = _ensure_rule_set(session, publisher)
     known = existing_rows(session, list(dict.fromkeys(hex_ids)))
-    rows = _Rows([], [], [], [])
+    rows = _Rows([], [], [], [], [])
     outcomes = [
         _store_one(publisher, rule_hash, record, identity, known.get(hex_id), rows)
         for record, identity, hex_id in zip(records, identities, hex_ids, strict=True)
@@ -378,6 +417,7 @@ def store_records(
     # Core inserts: the ORM's bulk path costs more than the rows.
     if rows.records:
         session.execute(cast(Table, CreditRecordRow.__table__).insert(), rows.records)
+    supersede(session, rows.superseded)
     if rows.versions:
         session.execute(cast(Table, CreditRecordVersion.__table__).insert(), rows.versions)
     if rows.memberships:
