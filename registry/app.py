@@ -36,6 +36,7 @@ from registry.metrics import RegistryMetrics, install_metrics
 from registry.notarization import VerifyCaches
 from registry.openapi import install_api_docs
 from registry.revocations import RevocationIndex, run_revocation_index
+from registry.route_index import RouteIndex
 from registry.routers import (
     archives,
     audit_trails,
@@ -182,6 +183,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    # The fixed paths (a gated read, a verification) find their route directly, not after
+    # trying the routes before it one by one.
+    RouteIndex.install(app.router)
     # After every other middleware: requests are counted outside them all (refusals at the
     # boundary too), their route templates read inside them all.
     install_metrics(app, metrics)
