@@ -258,11 +258,22 @@ def closed_round(port: int, pid: int, requests: list[bytes], concurrency: int, l
     return figures
 
 
-def record_profile(py_spy: Path, pid: int, fmt: str, out: Path, workload: Callable[[], Any]) -> Any:
-    """Run ``workload`` while py-spy samples process ``pid`` (CPU, every thread) into
-    ``out``; returns what the workload returned."""
+def record_profile(
+    py_spy: Path,
+    pid: int,
+    fmt: str,
+    out: Path,
+    workload: Callable[[], Any],
+    *,
+    gil: bool = False,
+) -> Any:
+    """Run ``workload`` while py-spy samples process ``pid`` (CPU, every thread; with
+    ``gil``, only the thread holding the GIL) into ``out``; returns what the workload
+    returned."""
     command = [str(py_spy), "record", "--pid", str(pid), "--format", fmt, "--output", str(out)]
     command += ["--rate", "200", "--nonblocking", "--threads", "--subprocesses"]
+    if gil:
+        command.append("--gil")
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)
@@ -275,9 +286,13 @@ def record_profile(py_spy: Path, pid: int, fmt: str, out: Path, workload: Callab
     return result
 
 
-def profile_reads(port: int, requests: list[bytes], concurrency: int, limit: float) -> Any:
+def profile_reads(
+    port: int, requests: list[bytes], concurrency: int, limit: float, *, gil: bool = False
+) -> Any:
     """One closed-loop round sampled by py-spy twice over (raw for the breakdown, then a
-    flame graph); the breakdown and the round's figures."""
+    flame graph); the breakdown and the round's figures. With ``gil``, only the thread
+    holding the GIL is sampled: the Python work that one process's interpreter does one
+    thread at a time, without the waits."""
     PROFILE_DIR.mkdir(parents=True, exist_ok=True)
     py_spy = peers.ensure_py_spy()
     pid = server_pid(port)
@@ -289,6 +304,7 @@ def profile_reads(port: int, requests: list[bytes], concurrency: int, limit: flo
         "raw",
         raw,
         lambda: asyncio.run(load(port, requests[:half], concurrency, limit)),
+        gil=gil,
     )
     record_profile(
         py_spy,
@@ -296,6 +312,7 @@ def profile_reads(port: int, requests: list[bytes], concurrency: int, limit: flo
         "flamegraph",
         PROFILE_DIR / "registry_profile.svg",
         lambda: asyncio.run(load(port, requests[half:], concurrency, limit)),
+        gil=gil,
     )
     return {"round": figures, **profile_breakdown(raw.read_text(encoding="utf-8"))}
 
@@ -313,6 +330,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     parser.add_argument(
         "--profile", action="store_true", help="sample the registry with py-spy (one more round)"
+    )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL",
+    )
+    parser.add_argument(
+        "--closed-only",
+        action="store_true",
+        help="closed-loop rounds only (no offered rate, no anchoring figures): CPU per read",
     )
     args = parser.parse_args()
     if args.quick:
@@ -402,6 +429,8 @@ def main() -> None:
                 closed.append(
                     closed_round(api_port, pid, requests, args.concurrency, args.time_limit)
                 )
+                if args.closed_only:
+                    continue
                 since = last_seq(db)
                 count = int(args.rate * args.rate_seconds)
                 requests = read_requests(
@@ -416,16 +445,22 @@ def main() -> None:
                 requests = read_requests(
                     keys["recipient"], recipient.id, authorization_id, license_id, 2 * args.reads
                 )
-                profile = profile_reads(api_port, requests, args.concurrency, args.time_limit)
+                profile = profile_reads(
+                    api_port, requests, args.concurrency, args.time_limit, gil=args.profile_gil
+                )
     anchored.sort()
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values) if values else float("nan")
+
     figures = {
         "reads_per_s": statistics.median(r["per_s"] for r in closed),
         "closed_p50_ms": statistics.median(r["p50_ms"] for r in closed),
         "closed_p99_ms": statistics.median(r["p99_ms"] for r in closed),
         "cpu_ms_per_read": statistics.median(r["cpu_ms_per_read"] for r in closed),
-        "p50_ms_at_rate": statistics.median(r["p50_ms"] for r in paced),
-        "p99_ms_at_rate": statistics.median(r["p99_ms"] for r in paced),
-        "achieved_per_s_at_rate": statistics.median(r["per_s"] for r in paced),
+        "p50_ms_at_rate": median([r["p50_ms"] for r in paced]),
+        "p99_ms_at_rate": median([r["p99_ms"] for r in paced]),
+        "achieved_per_s_at_rate": median([r["per_s"] for r in paced]),
         "anchor_p50_s": percentile(anchored, 0.50),
         "anchor_p99_s": percentile(anchored, 0.99),
         "anchored_entries": len(anchored),
@@ -454,6 +489,10 @@ def main() -> None:
         f"at rate p50 {figures['p50_ms_at_rate']:.1f} ms, achieved "
         f"{figures['achieved_per_s_at_rate']:.0f}/s; anchoring p99 {figures['anchor_p99_s']:.2f} s "
         f"over {figures['anchored_entries']} entries; statuses {statuses}"
+    )
+    print(
+        "registry CPU ms per read by closed-loop round: "
+        + ", ".join(f"{r['cpu_ms_per_read']:.3f}" for r in closed)
     )
     if profile is not None:
         print(
