@@ -15,10 +15,10 @@ import os
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, select
 
 from authorizations.access_log import ENTRY_VERSION
+from chain.crypto import sm3
 from registry.authorizations.credit_provider import subject_of_identifier
 from registry.authorizations.paging import (
     DEFAULT_LIMIT,
@@ -33,7 +33,10 @@ from registry.authorizations.tracker import anchoring
 from registry.authorizations.trail_models import CreditCheckEntryRow
 from registry.models import Record
 from sdk.commitments import canonical_json
-from sdk.data_receipts import CHECK_KIND, CHECK_METADATA, check_entry_hash, subject_commitment
+from sdk.data_receipts import CHECK_ENTRY_PREFIX, CHECK_KIND, CHECK_METADATA, subject_commitment
+
+_INSERT_RECORDS = cast(Table, Record.__table__).insert()
+_INSERT_ENTRIES = cast(Table, CreditCheckEntryRow.__table__).insert()
 
 SUBJECT_CHECKS = "subject-checks"
 """The listing of the checks made of one subject (its cursors name it)."""
@@ -71,22 +74,25 @@ class CheckTrailWriter:
         self.sharing.signer.chain_id()
 
     def append(
-        self, session: Session, rows: Sequence[dict[str, Any]], subjects: Sequence[str]
+        self, connection: Connection, rows: Sequence[dict[str, Any]], subjects: Sequence[str]
     ) -> None:
         """Sign and store an entry for each check of a USCC or resident ID (a check of
         another identifier names no subject the tracker knows: it has none)."""
         signer = self.sharing.signer
-        entries: list[tuple[dict[str, Any], dict[str, Any], str]] = []
+        entries: list[tuple[dict[str, Any], dict[str, Any], str, bytes]] = []
         for row, given in zip(rows, subjects, strict=True):
             subject = subject_of_identifier(given.strip().upper())
             if subject is None:
                 continue
             kind = subject.kind.value
             entry = check_entry(row, kind, subject.identifier, os.urandom(16))
-            entries.append((row, entry, signer.subject_index(kind, subject.identifier)))
+            index = signer.subject_index(kind, subject.identifier)
+            # The canonical JSON stored is the one hashed
+            # (:func:`sdk.data_receipts.check_entry_hash`), encoded once.
+            entries.append((row, entry, index, canonical_json(entry)))
         if not entries:
             return
-        digests = [check_entry_hash(entry) for _, entry, _ in entries]
+        digests = [sm3(CHECK_ENTRY_PREFIX + encoded) for *_, encoded in entries]
         signed_rows = signer.records(list(digests), dict(CHECK_METADATA), signer.chain_id())
         trail_rows = [
             {
@@ -98,17 +104,17 @@ class CheckTrailWriter:
                 "on_date": row["on_date"],
                 "decision": row["decision"],
                 "at": entry["at"],
-                "entry_json": canonical_json(entry).decode(),
+                "entry_json": encoded.decode(),
                 "entry_hash": digest.hex(),
                 "metadata_salt": signed.metadata_salt.hex(),
                 "registry_signature": b64(signed.signature),
             }
-            for (row, entry, index), digest, signed in zip(
+            for (row, entry, index, encoded), digest, signed in zip(
                 entries, digests, signed_rows, strict=True
             )
         ]
-        session.execute(cast(Table, Record.__table__).insert(), [s.values for s in signed_rows])
-        session.execute(cast(Table, CreditCheckEntryRow.__table__).insert(), trail_rows)
+        connection.execute(_INSERT_RECORDS, [s.values for s in signed_rows])
+        connection.execute(_INSERT_ENTRIES, trail_rows)
 
 
 def check_json(sharing: Sharing, row: CreditCheckEntryRow, chain_id: int) -> dict[str, Any]:
