@@ -147,6 +147,11 @@ class LmdbBlockStore:
         self._env = env
         self._dbs = dbs
         self._state_cache: dict[bytes, bytes] = {}
+        self._head_certificate: CommitCertificate | None = None
+        """The certificate this store last committed with a block (the head's), kept
+        decoded: a dev chain's producer asks for its tip's certificate twice per block (the
+        byte budget and the next block's ``last_commit``), and reading it back from LMDB,
+        checksum and decoding included, was a tenth of an empty block's CPU."""
 
     @classmethod
     def open(cls, path: Path, *, map_size: int = DEFAULT_MAP_SIZE) -> LmdbBlockStore:
@@ -261,6 +266,9 @@ class LmdbBlockStore:
 
     def commit_certificate(self, height: int) -> CommitCertificate | None:
         """The commit certificate for the block at ``height``, if stored."""
+        kept = self._head_certificate
+        if kept is not None and kept.height == height:
+            return kept
         if not valid_height(height):
             return None
         where = f"certificates[{height}]"
@@ -496,6 +504,8 @@ class LmdbBlockStore:
                 self._write_block(txn, record)
                 head = commit.block.header
             txn.put(keys.META_HEAD, records[-1].head, db=self._dbs.meta)
+            self._head_certificate = None
+        self._head_certificate = commits[-1].certificate
 
     def _write_block(self, txn: lmdb.Transaction[bytes], record: BlockRecords) -> None:
         dbs = self._dbs
@@ -526,6 +536,7 @@ class LmdbBlockStore:
         ``height`` with all its records and make the block at ``height`` the head, in ONE
         write transaction (see :mod:`node.storage.rewind`); returns the new head. Raises
         StorageError, with nothing changed, for a height above the head or an empty store."""
+        self._head_certificate = None
         with _lmdb_errors(f"rewind to {height}"), self._env.begin(write=True) as txn:
             head = self._read_head(txn)
             if head is None:
@@ -547,6 +558,7 @@ class LmdbBlockStore:
         record = keys.frame(certificate.encode())
         height_key = keys.height_key(height)
         action = f"store certificate {height}"
+        self._head_certificate = None
         with _lmdb_errors(action), self._env.begin(write=True) as txn:
             raw = txn.get(certificate.block_hash, db=self._dbs.hash_index)
             if raw is None or keys.decode_height(raw, action) != height:
