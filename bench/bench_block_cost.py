@@ -8,7 +8,8 @@ transactions goes through what the node does for it on its threads, timed by thi
 CPU time (``time.thread_time``), so other work on the machine moves it little:
 
 - admission: ``Mempool.check`` (decode, rules, SM2 verification, permission) and ``add``;
-- execute: ``Ledger.execute_ahead`` (py-evm, state root, receipts, header, certificate);
+- execute: ``Ledger.tx_bytes_budget`` and ``Ledger.execute_ahead`` (py-evm, state root,
+  receipts, header, certificate), as the producer calls them;
 - write: ``Ledger.flush`` (one LMDB write transaction, both flushes to disk);
 - settle: ``Mempool.take`` before and ``Mempool.settle`` after.
 
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                 mempool.add(mempool.check(raw))
             admitted = time.thread_time()
             taken = mempool.take(len(raws))
+            ledger.tx_bytes_budget()  # the producer fits the block in it
             clock[0] += 1_000
             committed = ledger.execute_ahead(taken, clock[0])
             executed = time.thread_time()
