@@ -4,6 +4,8 @@ national rules require for display."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from credit.records import CreditRecord, record_fields
 from credit.subjects import mask_identifier, mask_person_name
 
@@ -13,14 +15,18 @@ MASKED_IDENTIFIER_FIELDS = ("subject.id_number", "subject.legal_representative_i
 """Fields that hold a person's identity document number: always masked for display."""
 
 
-def public_fields(record: CreditRecord) -> dict[str, str | None]:
+def public_fields(
+    record: CreditRecord, fields: Mapping[str, str | None] | None = None
+) -> dict[str, str | None]:
     """The fields of ``record`` as shown to the public (see
-    :func:`credit.records.record_fields` for their names and text forms)."""
-    fields = record_fields(record)
+    :func:`credit.records.record_fields` for their names and text forms); ``fields``, when
+    given, are its :func:`credit.records.record_fields` as the caller read them already
+    (copied, not changed)."""
+    shown = record_fields(record) if fields is None else dict(fields)
     for name in MASKED_IDENTIFIER_FIELDS:
-        value = fields.get(name)
+        value = shown.get(name)
         if value:
-            fields[name] = mask_identifier(value)
+            shown[name] = mask_identifier(value)
     if record.subject.is_natural_person:
-        fields["subject.name"] = mask_person_name(record.subject.name)
-    return fields
+        shown["subject.name"] = mask_person_name(record.subject.name)
+    return shown

@@ -19,6 +19,7 @@ import json
 import secrets
 import uuid
 from datetime import datetime
+from json.encoder import encode_basestring as _encode_string
 from typing import Any
 
 from chain.crypto import sm3
@@ -56,14 +57,52 @@ IMPORT_REPORT = "import_report"
 """The kind of the event that anchors the report of rows an import rejected."""
 
 
+_METADATA_KEYS = frozenset(
+    ("at", "changed_fields", "kind", "reason_sm3", "record", "rule_set", "schema", "version")
+)
+"""The members of every event's metadata (:func:`event_values`)."""
+
+
+def _text_or_null(value: str | None) -> str:
+    return "null" if value is None else _encode_string(value)
+
+
+def _metadata_text(metadata: dict[str, Any]) -> str | None:
+    """The RFC 8785 text of metadata made by :func:`event_values` (its eight members, in
+    sorted order, strings through the C string encoder), or None for any other shape."""
+    if metadata.keys() != _METADATA_KEYS:
+        return None
+    version, changed = metadata["version"], metadata["changed_fields"]
+    texts = (metadata["at"], metadata["kind"], metadata["schema"])
+    optional = (metadata["reason_sm3"], metadata["record"], metadata["rule_set"])
+    if (
+        not (version is None or type(version) is int)
+        or type(changed) is not list
+        or not all(type(value) is str for value in (*texts, *changed))
+        or not all(value is None or type(value) is str for value in optional)
+    ):
+        return None
+    at, kind, schema = (_encode_string(value) for value in texts)
+    reason, record, rule_set = (_text_or_null(value) for value in optional)
+    names = ",".join(_encode_string(name) for name in changed)
+    number = "null" if version is None else str(version)
+    return (
+        f'{{"at":{at},"changed_fields":[{names}],"kind":{kind},"reason_sm3":{reason},'
+        f'"record":{record},"rule_set":{rule_set},"schema":{schema},"version":{number}}}'
+    )
+
+
 def event_metadata_hash(metadata: dict[str, Any], salt: bytes) -> Hash32:
     """:func:`sdk.commitments.salted_metadata_hash` of an event's metadata, whose keys are
     ASCII and whose values are strings, nulls, small integers and lists of strings: for
     those, compact ``json.dumps`` with sorted keys and without ASCII escaping writes exactly
-    their RFC 8785 form, through the C encoder (an import makes one event a row)."""
+    their RFC 8785 form, through the C encoder (an import makes one event a row); the
+    eight members of :func:`event_values` are written out directly, a third of the time."""
     if len(salt) != COMMITMENT_SALT_SIZE:
         raise ValueError(f"a metadata salt is {COMMITMENT_SALT_SIZE} bytes")
-    text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = _metadata_text(metadata)
+    if text is None:
+        text = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return sm3(SALTED_METADATA_PREFIX + salt + text.encode())
 
 

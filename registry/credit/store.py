@@ -290,7 +290,7 @@ def _store_one(
     subject_key = publisher.keys.subject_key(subject_identifier(subject))
     now = publisher.now.astimezone(datetime.UTC)
     version = 1 if existing is None else existing.version + 1
-    shown = public_fields(record)
+    shown = public_fields(record, fields)
     authority = _authority_fields(fields)
     columns: dict[str, Any] = {
         "subject_key": subject_key,
