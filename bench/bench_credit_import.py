@@ -1,7 +1,9 @@
-"""Benchmark the import of 双公示 tables: parse + validate, the domain part of an import
-(the registry's commit of the records is not measured here).
+"""Benchmark the import of 双公示 tables: parse + validate, the domain part of an import,
+and the registry's all-or-nothing import committed to SQLite.
 
-Run by hand: ``.venv/bin/python bench/bench_credit_import.py [--quick]``.
+Run by hand: ``.venv/bin/python bench/bench_credit_import.py [--quick]``;
+``--only committed`` runs the committed import alone (``--committed-rows``, ``--rounds``),
+with its CPU per row, to compare versions on a shared machine.
 
 - CSV rows/s and XLSX rows/s: a generated penalty table (organisations and natural persons,
   CSV in GB18030 as Chinese Excel saves it), read, validated and handed to a sink that keeps
@@ -218,6 +220,29 @@ def _throughput(path: Path, rounds: int, mode: ImportMode | str = ImportMode.VAL
     }
 
 
+def _committed_only(rows: int, rounds: int) -> None:
+    """The committed import alone: each round in a fresh child and database, with the load
+    average before it; prints rows/s and CPU per row of each round and their medians."""
+    with tempfile.TemporaryDirectory(prefix="bench-credit-") as folder:
+        path = Path(folder) / "committed.csv"
+        write_csv(path, rows)
+        cpu_per_row, rates = [], []
+        for number in range(1, rounds + 1):
+            load = os.getloadavg()[0]
+            run = _in_child(path, "committed")
+            cpu_per_row.append(run["cpu_seconds"] / run["rows"] * 1e6)
+            rates.append(run["rows"] / run["seconds"])
+            print(
+                f"round {number}: {run['rows']:,.0f} rows, {rates[-1]:,.0f} rows/s wall, "
+                f"{cpu_per_row[-1]:.1f} us CPU a row (load {load:.2f})"
+            )
+    print(
+        f"median: {statistics.median(rates):,.0f} rows/s wall, "
+        f"{statistics.median(cpu_per_row):.1f} us CPU a row "
+        f"({1e6 / statistics.median(cpu_per_row):,.0f} rows per CPU-second)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--csv-rows", type=int, default=50_000)
@@ -226,10 +251,16 @@ def main() -> None:
     parser.add_argument("--committed-rows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smaller files, one round")
+    parser.add_argument(
+        "--only", choices=["committed"], help="run only the committed import (CPU per row)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.csv_rows, args.xlsx_rows, args.big_rows, args.rounds = 10_000, 5_000, 100_000, 1
         args.committed_rows = 2_000
+    if args.only == "committed":
+        _committed_only(args.committed_rows, args.rounds)
+        return
     load_at_start = os.getloadavg()
     results: dict[str, Any] = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
