@@ -83,11 +83,21 @@ class LedgerTransactionExecutor(CancunTransactionExecutor):
         return message
 
 
-LedgerState = CancunState.configure(
-    __name__="LedgerState",
-    computation_class=LedgerComputation,
-    transaction_executor_class=LedgerTransactionExecutor,
-)
+class LedgerState(CancunState):
+    """Cancun's state with the ledger's computation and executor, and no system contract
+    set up when it opens.
+
+    Cancun's state looks, as it opens, at the beacon-roots contract (EIP-4788) and would
+    write its code again only where that very code already is (py-evm's test is inverted),
+    so the look never changes the state; it cost an account lookup every time a state was
+    opened: once per block and once per ``eth_call``. The ledger has no beacon chain; the
+    contract is not part of its state."""
+
+    computation_class = LedgerComputation
+    transaction_executor_class = LedgerTransactionExecutor
+
+    def set_system_contracts(self) -> None:
+        """Nothing to set up (see the class documentation)."""
 
 
 INTERRUPT_CHECK_CHARGES = 256
@@ -138,7 +148,7 @@ class _InterruptibleComputation(LedgerComputation):  # type: ignore[misc, valid-
         super().consume_gas(amount, reason)
 
 
-class InterruptibleState(LedgerState):  # type: ignore[misc, valid-type]
+class InterruptibleState(LedgerState):
     """The ledger state for read-only calls: its computations can be stopped from outside
     through ``call_stop`` (None: never stopped). Block execution never uses it."""
 
