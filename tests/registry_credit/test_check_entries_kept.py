@@ -1,0 +1,116 @@
+"""A subject's list entries kept for ``check`` per credit version
+(registry.credit.check_entries): the answer after every change is the answer read afresh —
+a record an entry rests on stored later, an exit, a withdrawal, made through this process
+or another — and while no credit event is made, the entries are read once (SQLite; on
+PostgreSQL nothing is kept)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from credit_harness import CreditApp, penalties, penalty_file
+
+from registry.credit.check_entries import kept_entries, subject_entries
+from registry.credit.checks import check_subject
+from registry.credit.keys import CreditKeys
+from registry.db import Database
+from registry.models import Client
+from registry.settings import RegistrySettings
+
+ENTERPRISE = "91350100M000100Y43"
+AUTHORITY = "11100000000013338W"
+ACTIVITY = "government_procurement"
+ON = datetime.date(2023, 7, 1)
+
+
+def _entry(number: int) -> dict[str, Any]:
+    return {
+        "subject": {"category": "法人及非法人组织", "name": "福州某某贸易有限公司",
+                    "uscc": ENTERPRISE, "legal_representative": "王某某"},
+        "list_type": "black", "list_name": "严重违法失信名单",
+        "decision_number": f"榕市监认〔2023〕{number}号", "reason": "拒不履行",
+        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
+        "entry_date": "2023-06-01", "authority": "福州市市场监督管理局",
+        "authority_uscc": AUTHORITY,
+        "basis_records": [{"authority_uscc": AUTHORITY, "decision_number": "榕市监罚〔2023〕0号"}],
+    }  # fmt: skip
+
+
+def _other_process(app: CreditApp) -> tuple[Database, CreditKeys, Client]:
+    """A second database object on the registry's database, as another API process has:
+    its own kept entries, the same rows."""
+    state = app.http.app.state  # type: ignore[attr-defined]
+    settings: RegistrySettings = state.registry.settings
+    db = Database.open(settings, run_migrations=False)
+    with db.read_session() as session:
+        client = session.get(Client, app.client_id)
+        assert client is not None
+        session.expunge(client)
+    return db, state.credit_keys, client
+
+
+def _check(db: Database, keys: CreditKeys, client: Client) -> tuple[str, list[tuple[str, ...]]]:
+    answer, _row = check_subject(
+        db,
+        keys,
+        client,
+        subject=ENTERPRISE,
+        activity=ACTIVITY,
+        on=ON,
+        now=datetime.datetime(2023, 7, 1, 12, tzinfo=datetime.UTC),
+    )
+    return answer.decision, sorted(reason.basis_record_ids for reason in answer.reasons)
+
+
+def test_each_credit_event_is_seen_by_the_next_check_in_every_process(app: CreditApp) -> None:
+    other, keys, client = _other_process(app)
+    try:
+        app.sdk.publish_list_entry(_entry(1))
+        # Restricted, the penalty it rests on not on file yet.
+        assert _check(other, keys, client) == ("restricted", [()])
+        assert app.sdk.check(ENTERPRISE, ACTIVITY, ON).decision == "restricted"
+
+        app.sdk.import_file(penalty_file(penalties(1)))
+        decision, basis = _check(other, keys, client)
+        assert decision == "restricted" and len(basis) == 1 and len(basis[0]) == 1
+        (reason,) = app.sdk.check(ENTERPRISE, ACTIVITY, ON).reasons
+        assert [reason["basis_record_ids"]] == [list(ids) for ids in basis]
+
+        app.sdk.publish_list_entry(_entry(2))
+        assert _check(other, keys, client)[1] == basis * 2
+        entries = [
+            r for r in app.sdk.public_profile(ENTERPRISE)["records"] if r["kind"] == "list_entry"
+        ]
+        first, second = sorted(entries, key=lambda r: str(r["decision_number"]))
+        app.sdk.exit_list(first["id"], ON, "信用修复")
+        assert _check(other, keys, client) == ("restricted", basis)
+        assert len(app.sdk.check(ENTERPRISE, ACTIVITY, ON).reasons) == 1
+
+        app.sdk.withdraw(second["id"], "复议撤销")
+        assert _check(other, keys, client) == ("allowed", [])
+        assert app.sdk.check(ENTERPRISE, ACTIVITY, ON).decision == "allowed"
+    finally:
+        other.close()
+
+
+def test_entries_are_read_once_while_no_credit_event_is_made(app: CreditApp) -> None:
+    other, keys, client = _other_process(app)
+    try:
+        app.sdk.publish_list_entry(_entry(1))
+        subject_key = keys.subject_key(ENTERPRISE)
+        first = subject_entries(other, subject_key)
+        # Checks are logged (in this process and the other) without a credit event.
+        assert app.sdk.check(ENTERPRISE, ACTIVITY, ON).decision == "restricted"
+        assert _check(other, keys, client)[0] == "restricted"
+        again = subject_entries(other, subject_key)
+        if other.is_sqlite:
+            assert again is first
+            assert len(kept_entries(other)) == 1
+        else:
+            assert again == first and len(kept_entries(other)) == 0
+        app.sdk.import_file(penalty_file(penalties(1)))
+        after = subject_entries(other, subject_key)
+        assert after is not first and len(after.basis_ids) == 1
+    finally:
+        other.close()
