@@ -12,7 +12,8 @@ starts and name subjects on a black list, subjects with records only, and unknow
 Beside the latencies, the registry's CPU time per check (its processes' user + system time
 over the phase, divided by the checks answered: load moves it far less than the rates), and
 with ``--profile`` the open-loop phase sampled by py-spy (collapsed stacks of every thread
-of the registry's processes, ``bench/results/credit_check_profile.txt``).
+of the registry's processes, or with ``--profile-gil`` of the thread holding the GIL in
+each, ``bench/results/credit_check_profile.txt``).
 
 Prints a table of medians and writes ``bench/results/credit_api.json``. The machine has 2
 cores and is shared: the load average at start is recorded, and figures vary with it.
@@ -195,6 +196,40 @@ def check_requests(key: PrivateKey, client_id: str, count: int) -> list[bytes]:
     ]
 
 
+CHECK_PARTS: list[tuple[str, tuple[str, ...]]] = [
+    ("check log and tracker entry (group commit)", ("CheckLogWriter._commit",)),
+    ("nonce group commit", ("registry/intake.py",)),
+    ("batcher and anchorer", ("registry/batcher.py", "run_anchorer", "Anchorer")),
+    ("the check's entries (check_subject)", ("check_subject",)),
+    ("the reasons' bundles (record_bundles)", ("record_bundles",)),
+    ("SM2 request signature and client", ("registry/auth.py", "current_client")),
+    ("HTTP, routing, JSON (uvicorn, FastAPI)", ("uvicorn", "starlette", "fastapi")),
+]
+"""Part of a check → markers of its frames, the first part any frame of a stack names
+taking the sample (so the SM2 check inside FastAPI's dependencies counts as SM2)."""
+
+WAITING = ("Condition.wait", "_flock_by", "Event.wait", "select (selectors", "_worker (concurrent")
+"""Innermost frames of threads waiting, not working (py-spy counts some as active)."""
+
+
+def check_profile_shares(raw_profile: str) -> dict[str, float]:
+    """Percent of the working samples of py-spy's raw output by :data:`CHECK_PARTS`."""
+    counts: dict[str, int] = {}
+    for line in raw_profile.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if any(marker in frames[-1] for marker in WAITING):
+            continue
+        part = next(
+            (name for name, markers in CHECK_PARTS if any(m in stack for m in markers)), "other"
+        )
+        counts[part] = counts.get(part, 0) + int(count)
+    total = sum(counts.values()) or 1
+    return {name: 100 * n / total for name, n in sorted(counts.items(), key=lambda item: -item[1])}
+
+
 def with_cpu(pid: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """``run()``'s figures with the registry's CPU milliseconds per answered request."""
     before = cpu_seconds(pid)
@@ -234,6 +269,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", action="store_true", help="sample the open-loop checks with py-spy"
+    )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: sample only the thread holding the GIL (the interpreter's work, "
+        "without the waits)",
     )
     args = parser.parse_args()
     if args.quick:
@@ -316,7 +357,12 @@ def main() -> None:
 
                 if args.profile:
                     PROFILE.parent.mkdir(parents=True, exist_ok=True)
-                    checks = record_profile(ensure_py_spy(), pid, "raw", PROFILE, open_loop)
+                    checks = record_profile(
+                        ensure_py_spy(), pid, "raw", PROFILE, open_loop, gil=args.profile_gil
+                    )
+                    checks["profile_percent"] = check_profile_shares(
+                        PROFILE.read_text(encoding="utf-8")
+                    )
                 else:
                     checks = open_loop()
             client.close()
@@ -357,6 +403,8 @@ def main() -> None:
             ("registry CPU ms per check: one at a time / open loop",
              f"{alone['cpu_ms_per_request']:.2f} / {checks['cpu_ms_per_request']:.2f}", ""),
         ]  # fmt: skip
+        for part, share in checks.get("profile_percent", {}).items():
+            table.append((f"  profile: {part}", f"{share:.1f} %", ""))
     width = max(len(name) for name, _, _ in table)
     for name, value, note in table:
         print(f"{name:<{width}}  {value:>18}  {note}")
