@@ -170,6 +170,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # No OpenTelemetry here (the registry's metrics are its own, registry.metrics): off,
+        # FastAPI would look up the global providers for every request to find that out.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_api_docs(app)
     install_error_handlers(app)

@@ -37,7 +37,7 @@ class RouteIndex:
         """Dispatch for ``router``, whose own dispatch (``router.app``) is the full search."""
         self.router = router
         self._index: dict[tuple[str, str], Router] = {}
-        self._table: tuple[int, ...] = ()
+        self._table: list[Any] = []
 
     @classmethod
     def install(cls, router: Router) -> RouteIndex | None:
@@ -68,10 +68,11 @@ class RouteIndex:
             self._learn(key)
 
     def _check_table(self) -> None:
-        table = tuple(id(route) for route in self.router.routes)
-        if table != self._table:
+        # The same route objects in the same order (compared by identity first: no route's
+        # __eq__ runs while nothing changed).
+        if self.router.routes != self._table:
             self._index.clear()
-            self._table = table
+            self._table = list(self.router.routes)
 
     def _learn(self, key: tuple[str, str]) -> None:
         """Remember the top-level route the full search finds first for ``key``, if it
