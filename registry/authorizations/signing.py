@@ -20,13 +20,17 @@ from typing import Any
 
 from chain.crypto import PrivateKey
 from chain.merkle import MerkleTree
+from chain.primitives import Hash32
 from registry.chain_gateway import ChainGateway
 from registry.data_vault import DataVault
 from registry.db import Database
 from registry.models import Client, RecordStatus
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
-from sdk.commitments import COMMITMENT_SALT_SIZE, salted_metadata_hash
-from sdk.data_receipts import signed_commitment
+from sdk.commitments import (
+    COMMITMENT_SALT_SIZE,
+    department_record_commitment,
+    salted_metadata_hash,
+)
 
 LOG_CLIENT_ID = "registry-access-log"
 """The client the registry's own log records are stored under (no roles: it signs no
@@ -141,10 +145,19 @@ class RegistrySigner:
         there is one, else over the SM3 Merkle root of their commitments (the scheme of a
         bulk request signed once), each record carrying its path to that root."""
         key_bytes = self.public_key
-        salts = [os.urandom(COMMITMENT_SALT_SIZE) for _ in digests]
+        key_hex = key_bytes.hex()
+        # One draw of the randomness for every salt; each salt's metadata hash made once,
+        # for its commitment and for its row.
+        drawn = os.urandom(COMMITMENT_SALT_SIZE * len(digests))
+        salts = [
+            drawn[offset : offset + COMMITMENT_SALT_SIZE]
+            for offset in range(0, len(drawn), COMMITMENT_SALT_SIZE)
+        ]
+        metadata_hashes = [salted_metadata_hash(metadata, salt) for salt in salts]
+        # signed_commitment(key_bytes, digest, metadata, salt), over the hash made above.
         commitments = [
-            signed_commitment(key_bytes, digest, metadata, salt)
-            for digest, salt in zip(digests, salts, strict=True)
+            department_record_commitment(key_bytes, Hash32(digest), metadata_hash, ())
+            for digest, metadata_hash in zip(digests, metadata_hashes, strict=True)
         ]
         if len(commitments) == 1:
             signature = self.key.sign(department_sign_bytes(chain_id, commitments[0]))
@@ -155,44 +168,52 @@ class RegistrySigner:
                 department_root_sign_bytes(chain_id, tree.leaf_count, tree.root)
             )
             proofs = [tree.prove(index).encode() for index in range(len(commitments))]
+        signature_hex = signature.hex()
         return [
-            self._row(digest, metadata, salt, commitment, signature, proof)
-            for digest, salt, commitment, proof in zip(
-                digests, salts, commitments, proofs, strict=True
+            SignedLogRecord(
+                _row_values(
+                    digest, metadata, metadata_hash, key_hex, signature_hex, commitment, proof
+                ),
+                salt,
+                signature,
+                proof,
+            )
+            for digest, salt, metadata_hash, commitment, proof in zip(
+                digests, salts, metadata_hashes, commitments, proofs, strict=True
             )
         ]
 
-    def _row(
-        self,
-        digest: bytes,
-        metadata: dict[str, Any],
-        salt: bytes,
-        commitment: bytes,
-        signature: bytes,
-        proof: bytes | None,
-    ) -> SignedLogRecord:
-        key_bytes = self.public_key
-        record_id = _record_id()
-        values: dict[str, Any] = {
-            "id": record_id,
-            "client_id": LOG_CLIENT_ID,
-            "digest": bytes(digest).hex(),
-            "metadata_json": metadata,
-            "metadata_hash": salted_metadata_hash(metadata, salt).hex(),
-            "field_hashes": {},
-            "field_salts": None,
-            "department_key": key_bytes.hex(),
-            "department_signature": signature.hex(),
-            "department_proof": None if proof is None else proof.hex(),
-            "commitment": bytes(commitment).hex(),
-            "idempotency_key": record_id,
-            "request_hash": bytes(digest).hex(),
-            "status": RecordStatus.ACCEPTED.value,
-            "batch_id": None,
-            "leaf_index": None,
-            "created_at": datetime.now(UTC),
-        }
-        return SignedLogRecord(values, salt, signature, proof)
+
+def _row_values(
+    digest: bytes,
+    metadata: dict[str, Any],
+    metadata_hash: bytes,
+    key_hex: str,
+    signature_hex: str,
+    commitment: bytes,
+    proof: bytes | None,
+) -> dict[str, Any]:
+    """The ``records`` row of one signed log record."""
+    record_id = _record_id()
+    return {
+        "id": record_id,
+        "client_id": LOG_CLIENT_ID,
+        "digest": bytes(digest).hex(),
+        "metadata_json": metadata,
+        "metadata_hash": bytes(metadata_hash).hex(),
+        "field_hashes": {},
+        "field_salts": None,
+        "department_key": key_hex,
+        "department_signature": signature_hex,
+        "department_proof": None if proof is None else proof.hex(),
+        "commitment": bytes(commitment).hex(),
+        "idempotency_key": record_id,
+        "request_hash": bytes(digest).hex(),
+        "status": RecordStatus.ACCEPTED.value,
+        "batch_id": None,
+        "leaf_index": None,
+        "created_at": datetime.now(UTC),
+    }
 
 
 def _record_id() -> str:
