@@ -6,7 +6,9 @@ A request hands an entry to the :class:`GroupWriter` and waits. The writer threa
 every entry waiting at that moment (up to ``max_group``, and up to ``max_weight`` by the
 entries' weights: a heavy entry closes the group but is never split), commits them with the
 domain's ``commit`` function — ONE transaction, one outcome per entry, in order — and only
-then answers each waiter. So the flush is paid once per group, not once per request.
+then answers each waiter. So the flush is paid once per group, not once per request. The
+waiters of one event loop are answered together, by one callback handed to that loop per
+group (not a thread-safe future and a wake-up of the loop for each).
 
 Should the group's commit raise one of ``retry_alone`` (a conflicting row written by another
 process meanwhile), its entries are committed one by one with ``commit_alone``, each answered
@@ -21,6 +23,7 @@ are not this module's business.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -70,7 +73,7 @@ class GroupWriter(Generic[E, O]):
         self._max_weight = max_weight
         self.name = name
         self.max_group = max_group
-        self._waiting: list[tuple[E, Future[O]]] = []
+        self._waiting: list[tuple[E, _Waiter[O]]] = []
         self._condition = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -103,16 +106,22 @@ class GroupWriter(Generic[E, O]):
     def submit_nowait(self, entry: E) -> Future[O]:
         """Queue ``entry``; the future gets its outcome once its group is committed."""
         future: Future[O] = Future()
-        with self._condition:
-            if self._stopping or self._thread is None:
-                raise self._stopped()
-            self._waiting.append((entry, future))
-            self._condition.notify()
+        self._queue(entry, future)
         return future
 
     async def submit(self, entry: E) -> O:
         """Queue ``entry`` and wait (without blocking the event loop) for its outcome."""
-        return await asyncio.wrap_future(self.submit_nowait(entry))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[O] = loop.create_future()
+        self._queue(entry, _LoopWaiter(loop, future))
+        return await future
+
+    def _queue(self, entry: E, waiter: _Waiter[O]) -> None:
+        with self._condition:
+            if self._stopping or self._thread is None:
+                raise self._stopped()
+            self._waiting.append((entry, waiter))
+            self._condition.notify()
 
     def _run(self) -> None:
         try:
@@ -123,13 +132,11 @@ class GroupWriter(Generic[E, O]):
             with self._condition:
                 self._stopping = True
                 waiting, self._waiting = self._waiting, []
-            for _, future in waiting:
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(self._stopped())
+            _answer([waiter for _, waiter in waiting], [_Failure(self._stopped()) for _ in waiting])
             if not isinstance(exc, Exception):
                 raise
 
-    def _take(self) -> list[tuple[E, Future[O]]]:
+    def _take(self) -> list[tuple[E, _Waiter[O]]]:
         """The next group (the condition is held)."""
         taken = min(len(self._waiting), self.max_group)
         if self._weight is not None and self._max_weight is not None:
@@ -153,7 +160,8 @@ class GroupWriter(Generic[E, O]):
                 group = self._take()
             self._commit(group)
 
-    def _commit(self, group: list[tuple[E, Future[O]]]) -> None:
+    def _commit(self, group: list[tuple[E, _Waiter[O]]]) -> None:
+        waiters = [waiter for _, waiter in group]
         try:
             try:
                 outcomes: Sequence[O | _Failure] = self._commit_group([entry for entry, _ in group])
@@ -167,26 +175,16 @@ class GroupWriter(Generic[E, O]):
         except Exception as exc:
             logger.exception("%s: committing %d entries failed", self.name, len(group))
             error = self._failed(exc)
-            for _, future in group:
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(error)
+            _answer(waiters, [_Failure(error) for _ in waiters])
             return
         except BaseException:
             # The thread dies (see _run): nothing more is accepted, and the group it held
             # is answered too.
             with self._condition:
                 self._stopping = True
-            for _, future in group:
-                if future.set_running_or_notify_cancel():
-                    future.set_exception(self._stopped())
+            _answer(waiters, [_Failure(self._stopped()) for _ in waiters])
             raise
-        for (_, future), outcome in zip(group, outcomes, strict=True):
-            if not future.set_running_or_notify_cancel():
-                continue
-            if isinstance(outcome, _Failure):
-                future.set_exception(outcome.error)
-            else:
-                future.set_result(outcome)
+        _answer(waiters, list(outcomes))
 
     def _one(self, entry: E) -> O | _Failure:
         try:
@@ -201,8 +199,51 @@ class _Failure:
 
     __slots__ = ("error",)
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: BaseException) -> None:
         self.error = error
+
+
+class _LoopWaiter(Generic[O]):
+    """A waiter in an event loop: its future is answered in that loop."""
+
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[O]) -> None:
+        self.loop = loop
+        self.future = future
+
+
+_Waiter = Future[O] | _LoopWaiter[O]
+"""Who waits for an entry's outcome: a thread (a future of its own), or a coroutine."""
+
+
+def _answer(waiters: Sequence[_Waiter[O]], outcomes: Sequence[O | _Failure]) -> None:
+    """Give each waiter its outcome (or error): a thread's future at once, the waiters of
+    each event loop in one callback on that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[O], O | _Failure]]] = {}
+    for waiter, outcome in zip(waiters, outcomes, strict=True):
+        if isinstance(waiter, _LoopWaiter):
+            by_loop.setdefault(waiter.loop, []).append((waiter.future, outcome))
+        elif waiter.set_running_or_notify_cancel():
+            if isinstance(outcome, _Failure):
+                waiter.set_exception(outcome.error)
+            else:
+                waiter.set_result(outcome)
+    for loop, answers in by_loop.items():
+        # A closed loop (RuntimeError) has nobody waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list[tuple[asyncio.Future[O], O | _Failure]]) -> None:
+    """Answer waiting coroutines, in their event loop (a cancelled one is skipped)."""
+    for future, outcome in answers:
+        if future.done():
+            continue
+        if isinstance(outcome, _Failure):
+            future.set_exception(outcome.error)
+        else:
+            future.set_result(outcome)
 
 
 __all__ = ["GroupWriter"]
