@@ -1,18 +1,21 @@
 """Shared pieces of the multi-validator end-to-end tests: a network directory made by
-``lianxin net init`` on free ports, its processes, and the checks every phase repeats
-(heads, block hashes, agreement at common heights)."""
+``lianxin net init`` on free ports (with node settings of the test's own), its processes,
+and the checks every phase repeats (heads, block hashes, agreement at common heights)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from e2e_harness import run_cli
 
 from chain.crypto import PrivateKey
 from node.chain_dir import load_key
@@ -97,6 +100,57 @@ class Net:
                 pid = self.pid(index)
                 os.kill(pid, signal.SIGCONT)
                 os.kill(pid, signal.SIGKILL)
+
+
+def set_node_options(net: Net, options: Mapping[str, int | bool]) -> None:
+    """Set top-level ``options`` in every node's ``node.toml``: a setting already there
+    takes the new value, a missing one is added before the first table (``[[peers]]``)."""
+    for index in range(net.size):
+        path = net.folder(index) / "node.toml"
+        text = path.read_text(encoding="utf-8")
+        for name, value in options.items():
+            line = f"{name} = {str(value).lower() if isinstance(value, bool) else value}"
+            text, found = re.subn(rf"^{re.escape(name)} = .*$", line, text, flags=re.MULTILINE)
+            if not found:
+                top, table, tables = text.partition("\n[")
+                text = f"{top}\n{line}\n{table}{tables}"
+        path.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def new_net(
+    root: Path,
+    validators: int,
+    *,
+    observers: int = 0,
+    options: Mapping[str, int | bool] | None = None,
+) -> Iterator[Net]:
+    """A network of ``validators`` validators and ``observers`` observers made by ``lianxin
+    net init`` in ``root`` on free ports, with ``options`` set in every node's ``node.toml``;
+    not started. Every node process is killed when the block ends."""
+    size = validators + observers
+    rpc_base = free_port_block(size)
+    p2p_base = free_port_block(size)
+    result = run_cli(
+        "net", "init", str(root), "--validators", str(validators),
+        *(["--observers", str(observers)] if observers else []), "--dev",
+        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
+    )  # fmt: skip
+    assert result.code == 0, result
+    assert len(result.json()["observers"]) == observers, result
+    net = Net(root, rpc_base, p2p_base, size)
+    if options:
+        set_node_options(net, options)
+    try:
+        yield net
+    finally:
+        net.kill_all()
+
+
+def start_net(net: Net) -> None:
+    """``lianxin net start`` of every node of ``net``."""
+    result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "WARNING")
+    assert result.code == 0, result
 
 
 def wait_until(what: str, condition: Callable[[], bool], timeout: float = PHASE_TIMEOUT_S) -> None:

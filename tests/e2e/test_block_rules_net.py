@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from e2e_harness import run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, new_net, start_net, wait_until
 
 from chain.consensus import Proposal, encode_message
 from chain.crypto import PrivateKey
@@ -48,29 +48,13 @@ RECEIPTS_TIMEOUT_S = 120.0
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
+    # The Byzantine validator below is this test, with its node process stopped: the
+    # rotation must keep its turns, as it would for a Byzantine validator that keeps
+    # signing, rather than pass over a validator that looks down.
     root = tmp_path_factory.mktemp("blockrules") / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
-    for index in range(VALIDATORS):
-        # The Byzantine validator below is this test, with its node process stopped: the
-        # rotation must keep its turns, as it would for a Byzantine validator that keeps
-        # signing, rather than pass over a validator that looks down.
-        path = network.folder(index) / "node.toml"
-        text = path.read_text(encoding="utf-8")
-        text = text.replace("[[peers]]", "skip_absent_proposers = false\n\n[[peers]]", 1)
-        path.write_text(text, encoding="utf-8")
-    result = run_cli("net", "start", "--dir", str(root), "--log-level", "WARNING")
-    assert result.code == 0, result
-    try:
+    with new_net(root, VALIDATORS, options={"skip_absent_proposers": False}) as network:
+        start_net(network)
         yield network
-    finally:
-        network.kill_all()
 
 
 def _account(net: Net, name: str) -> PrivateKey:

@@ -9,14 +9,13 @@ busy chain in reasonable time.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e_harness import run_cli
-from net_harness import PHASE_TIMEOUT_S, Net, assert_agreement, free_port_block, wait_until
+from net_harness import PHASE_TIMEOUT_S, Net, assert_agreement, new_net, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.network, pytest.mark.slow]
 
@@ -35,29 +34,8 @@ GOAL_RATIO = 5.0
 
 @pytest.fixture
 def fast_net(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    net = Net(root, rpc_base, p2p_base, VALIDATORS)
-    for index in range(VALIDATORS):
-        path = net.folder(index) / "node.toml"
-        text = path.read_text(encoding="utf-8")
-        text = re.sub(
-            r"^(\w+_ms) = \d+$",
-            lambda line: f"{line[1]} = {FAST_TIMINGS.get(line[1], line[0].split(' = ')[1])}",
-            text,
-            flags=re.MULTILINE,
-        )
-        path.write_text(text, encoding="utf-8")
-    try:
+    with new_net(tmp_path / "net", VALIDATORS, options=FAST_TIMINGS) as net:
         yield net
-    finally:
-        net.kill_all()
 
 
 def test_restarted_validator_catches_up_by_block_sync(fast_net: Net) -> None:

@@ -16,7 +16,6 @@ nothing, and, forced, by the contract's quorum guard), and the chain keeps commi
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 from e2e_harness import run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, new_net, wait_until
 
 from chain.consensus import ProposerSchedule
 from chain.crypto import PrivateKey
@@ -60,20 +59,8 @@ few seconds once a validator stops."""
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(NODES)
-    p2p_base = free_port_block(NODES)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--observers", "1", "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    assert len(result.json()["observers"]) == 1
-    network = Net(root, rpc_base, p2p_base, NODES)
-    try:
+    with new_net(tmp_path / "net", VALIDATORS, observers=1) as network:
         yield network
-    finally:
-        network.kill_all()
 
 
 def validators_cli(net: Net, *args: str) -> Any:
@@ -201,25 +188,8 @@ def test_governance_adds_and_removes_validators_and_observer_follows(net: Net) -
 
 @pytest.fixture
 def four(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
-    for index in range(VALIDATORS):
-        path = network.folder(index) / "node.toml"
-        text = path.read_text(encoding="utf-8")
-        for name, value in FAST_TIMINGS.items():
-            text = re.sub(rf"^{name} = \d+$", f"{name} = {value}", text, flags=re.MULTILINE)
-        path.write_text(text, encoding="utf-8")
-    try:
+    with new_net(tmp_path / "net", VALIDATORS, options=FAST_TIMINGS) as network:
         yield network
-    finally:
-        network.kill_all()
 
 
 def read_proposal(net: Net, proposal: int) -> ValidatorProposal:

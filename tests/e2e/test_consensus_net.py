@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import pid_alive, run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, new_net, wait_until
 
 from chain.consensus import Vote, VoteType, encode_message
 from chain.crypto import PrivateKey
@@ -178,19 +178,8 @@ async def attack(net: Net, target: int, as_validator: int, chain_id: int) -> Non
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
-    try:
+    with new_net(tmp_path / "net", VALIDATORS) as network:
         yield network
-    finally:
-        network.kill_all()
 
 
 def test_four_validators_survive_faults(net: Net) -> None:

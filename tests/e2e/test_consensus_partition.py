@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, free_port_block, new_net, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.network]
 
@@ -141,24 +141,16 @@ def route_through_proxy(net: Net, proxy: PartitionProxy) -> None:
 
 @pytest.fixture
 def proxied_net(tmp_path: Path) -> Iterator[tuple[Net, PartitionProxy]]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
     proxy_base = free_port_block(VALIDATORS * VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    net = Net(root, rpc_base, p2p_base, VALIDATORS)
-    proxy = PartitionProxy(VALIDATORS, p2p_base, proxy_base)
-    route_through_proxy(net, proxy)
-    proxy.start()
-    try:
-        yield net, proxy
-    finally:
-        net.kill_all()
-        proxy.stop()
+    with new_net(tmp_path / "net", VALIDATORS) as net:
+        proxy = PartitionProxy(VALIDATORS, net.p2p_base, proxy_base)
+        route_through_proxy(net, proxy)
+        proxy.start()
+        try:
+            yield net, proxy
+        finally:
+            net.kill_all()
+            proxy.stop()
 
 
 def assert_no_fork(net: Net, nodes: list[int]) -> None:

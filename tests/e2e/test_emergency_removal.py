@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 from e2e_harness import run_cli
 from eth_utils.abi import function_signature_to_4byte_selector
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, new_net, wait_until
 
 from chain.consensus import Vote, VoteType, encode_message
 from chain.crypto import PrivateKey
@@ -50,25 +49,8 @@ FAST_TIMINGS = {
 
 @pytest.fixture
 def four(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
-    for index in range(VALIDATORS):
-        path = network.folder(index) / "node.toml"
-        text = path.read_text(encoding="utf-8")
-        for name, value in FAST_TIMINGS.items():
-            text = re.sub(rf"^{name} = \d+$", f"{name} = {value}", text, flags=re.MULTILINE)
-        path.write_text(text, encoding="utf-8")
-    try:
+    with new_net(tmp_path / "net", VALIDATORS, options=FAST_TIMINGS) as network:
         yield network
-    finally:
-        network.kill_all()
 
 
 def validators_cli(net: Net, *args: str) -> Any:

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 from e2e_harness import run_cli
 from fastapi.testclient import TestClient
-from net_harness import Net, free_port_block, wait_until
+from net_harness import Net, free_port_block, new_net, wait_until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "browser"))
 from chromium_harness import ARTIFACTS, CHROMIUM, VIEWPORTS, chromium, png_size
@@ -43,19 +43,8 @@ RAISED = 3
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
-    try:
+    with new_net(tmp_path / "net", VALIDATORS) as network:
         yield network
-    finally:
-        network.kill_all()
 
 
 def validators_cli(net: Net, *args: str) -> dict:  # type: ignore[type-arg]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, free_port_block, new_net, start_net, wait_until
 from test_consensus_partition import route_through_proxy
 
 from chain import encoding as enc
@@ -153,29 +153,20 @@ class MitmProxy:
 
 @pytest.fixture(scope="module")
 def proxied_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Net, MitmProxy]]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
     proxy_base = free_port_block(VALIDATORS * VALIDATORS)
-    root = tmp_path_factory.mktemp("p2p") / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    net = Net(root, rpc_base, p2p_base, VALIDATORS)
-    proxy = MitmProxy(VALIDATORS, p2p_base, proxy_base)
-    route_through_proxy(net, proxy)  # type: ignore[arg-type]
-    proxy.start()
-    try:
-        result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "WARNING")
-        assert result.code == 0, result
-        wait_until(
-            "first blocks through the proxy", lambda: min(net.head(i) for i in EVERYONE) >= 3
-        )
-        yield net, proxy
-    finally:
-        net.kill_all()
-        proxy.stop()
+    with new_net(tmp_path_factory.mktemp("p2p") / "net", VALIDATORS) as net:
+        proxy = MitmProxy(VALIDATORS, net.p2p_base, proxy_base)
+        route_through_proxy(net, proxy)  # type: ignore[arg-type]
+        proxy.start()
+        try:
+            start_net(net)
+            wait_until(
+                "first blocks through the proxy", lambda: min(net.head(i) for i in EVERYONE) >= 3
+            )
+            yield net, proxy
+        finally:
+            net.kill_all()
+            proxy.stop()
 
 
 def counter(net: Net, index: int, name: str) -> int:

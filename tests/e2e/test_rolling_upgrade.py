@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 from e2e_harness import cli_environment, lianxin_command, run_cli
-from net_harness import Net, assert_agreement, free_port_block, wait_until
+from net_harness import Net, assert_agreement, new_net, wait_until
 
 from chain.crypto.sm3 import sm3
 from node.config import load_config
@@ -164,19 +164,8 @@ class Load:
 
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Net]:
-    rpc_base = free_port_block(VALIDATORS)
-    p2p_base = free_port_block(VALIDATORS)
-    root = tmp_path / "net"
-    result = run_cli(
-        "net", "init", str(root), "--validators", str(VALIDATORS), "--dev",
-        "--rpc-port", str(rpc_base), "--p2p-port", str(p2p_base), "--json",
-    )  # fmt: skip
-    assert result.code == 0, result
-    network = Net(root, rpc_base, p2p_base, VALIDATORS)
-    try:
+    with new_net(tmp_path / "net", VALIDATORS) as network:
         yield network
-    finally:
-        network.kill_all()
 
 
 def start_as_new_build(net: Net, index: int) -> None:
