@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from registry.chain_gateway import ChainGateway
 from registry.credit.events import SIGNED
 from registry.credit.models import CreditEventRow
-from registry.db import Database
+from registry.db import READ_ONLY_OPTION, Database
 from registry.models import Batch, Record, RecordStatus
 from registry.record_bundles import VerifyCaches, bundle_for, bundle_json
 
@@ -25,37 +25,49 @@ AnchoredEvent = dict[str, Any]
 """``{"event_id", "kind", "version", "notary_record_id", "bundle"}`` (bundle JSON)."""
 
 
+_SIGNED_EVENTS = (
+    select(
+        CreditEventRow.record_id,
+        CreditEventRow.id,
+        CreditEventRow.kind,
+        CreditEventRow.version,
+        CreditEventRow.notary_record_id,
+    )
+    .where(
+        CreditEventRow.record_id.in_(bindparam("record_ids", expanding=True)),
+        CreditEventRow.state == SIGNED,
+        CreditEventRow.notary_record_id.is_not(None),
+    )
+    .order_by(CreditEventRow.seq)
+)
+"""The signed events with a notarized record of some credit records, in their order."""
+
+_NOTARIZED = select(Record.id, Record.status, Record.batch_id).where(
+    Record.id.in_(bindparam("notary_ids", expanding=True))
+)
+"""The status and batch of some notarized records."""
+
+
 def _latest_anchored(
     db: Database, record_ids: Sequence[str]
 ) -> dict[str, tuple[str, str, int | None, str]]:
     """Credit record id → its latest signed event whose notarized record is anchored: the
-    event's id, kind and version, and the notarized record's id."""
+    event's id, kind and version, and the notarized record's id. Read in one read
+    transaction on a connection, through statements built once (a check asks for the
+    reasons' records each time)."""
     found: dict[str, tuple[str, str, int | None, str]] = {}
     if not record_ids:
         return found
     # Two lookups by key rather than one join: joined, the planner walked every anchored
     # record (through the status index; each logged check adds one) to find a few events.
-    with db.read_session() as session:
-        events = session.execute(
-            select(
-                CreditEventRow.record_id,
-                CreditEventRow.id,
-                CreditEventRow.kind,
-                CreditEventRow.version,
-                CreditEventRow.notary_record_id,
-            )
-            .where(
-                CreditEventRow.record_id.in_(list(record_ids)),
-                CreditEventRow.state == SIGNED,
-                CreditEventRow.notary_record_id.is_not(None),
-            )
-            .order_by(CreditEventRow.seq)
-        ).all()
+    reading = db.engine.connect().execution_options(**{READ_ONLY_OPTION: True})
+    with reading as connection:
+        events = connection.execute(_SIGNED_EVENTS, {"record_ids": list(record_ids)}).all()
         notary_ids = sorted({str(event.notary_record_id) for event in events})
         anchored = {
             record_id
-            for record_id, status, batch_id in session.execute(
-                select(Record.id, Record.status, Record.batch_id).where(Record.id.in_(notary_ids))
+            for record_id, status, batch_id in connection.execute(
+                _NOTARIZED, {"notary_ids": notary_ids}
             )
             if status == RecordStatus.ANCHORED.value and batch_id is not None
         }
