@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from registry.settings import RegistrySettings
@@ -218,6 +218,12 @@ class Database:
         never queues behind a writer. Do not write through it."""
         with self.read_sessions.begin() as session:
             yield session
+
+    def read_connection(self) -> Connection:
+        """A connection for reading only, to use as a context manager: its one read
+        transaction, as :meth:`read_session`'s, with no ORM session around the statements
+        (which costs about as much CPU as a short read itself)."""
+        return self.engine.connect().execution_options(**{READ_ONLY_OPTION: True})
 
     @property
     def is_sqlite(self) -> bool:

@@ -118,7 +118,13 @@ def access_entry_hash(entry: Mapping[str, Any]) -> Hash32:
 
 def check_entry_hash(entry: Mapping[str, Any]) -> Hash32:
     """SM3 of the prefix and the canonical JSON of one credit check entry."""
-    return sm3(CHECK_ENTRY_PREFIX + canonical_json(dict(entry)))
+    return encoded_check_entry_hash(canonical_json(dict(entry)))
+
+
+def encoded_check_entry_hash(encoded: bytes) -> Hash32:
+    """:func:`check_entry_hash` of the entry whose canonical JSON is ``encoded`` (for a
+    writer that stores that text too, and so encodes it once)."""
+    return sm3(CHECK_ENTRY_PREFIX + encoded)
 
 
 _KINDS: dict[str, tuple[Any, Mapping[str, str]]] = {
@@ -139,9 +145,15 @@ def signed_commitment(
     """The commitment of the record the registry signs for an entry or event with hash
     ``digest``: a version 2 record commitment of its key, the digest, and its salted
     metadata, with no fields."""
-    return department_record_commitment(
-        registry_key, Hash32(digest), salted_metadata_hash(metadata, salt), ()
-    )
+    return commitment_over_metadata_hash(registry_key, digest, salted_metadata_hash(metadata, salt))
+
+
+def commitment_over_metadata_hash(
+    registry_key: bytes, digest: bytes, metadata_hash: bytes
+) -> Hash32:
+    """:func:`signed_commitment` with its salted metadata hash made already (for a signer
+    that stores that hash too, and so makes it once)."""
+    return department_record_commitment(registry_key, Hash32(digest), metadata_hash, ())
 
 
 @dataclass(frozen=True)
@@ -318,7 +330,9 @@ __all__ = [
     "access_entry_hash",
     "approval_sign_bytes",
     "check_entry_hash",
+    "commitment_over_metadata_hash",
     "consent_sign_bytes",
+    "encoded_check_entry_hash",
     "event_hash",
     "signed_commitment",
     "subject_commitment",

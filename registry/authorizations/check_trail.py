@@ -18,7 +18,6 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, select
 
 from authorizations.access_log import ENTRY_VERSION
-from chain.crypto import sm3
 from registry.authorizations.credit_provider import subject_of_identifier
 from registry.authorizations.paging import (
     DEFAULT_LIMIT,
@@ -33,7 +32,12 @@ from registry.authorizations.tracker import anchoring
 from registry.authorizations.trail_models import CreditCheckEntryRow
 from registry.models import Record
 from sdk.commitments import canonical_json
-from sdk.data_receipts import CHECK_ENTRY_PREFIX, CHECK_KIND, CHECK_METADATA, subject_commitment
+from sdk.data_receipts import (
+    CHECK_KIND,
+    CHECK_METADATA,
+    encoded_check_entry_hash,
+    subject_commitment,
+)
 
 _INSERT_RECORDS = cast(Table, Record.__table__).insert()
 _INSERT_ENTRIES = cast(Table, CreditCheckEntryRow.__table__).insert()
@@ -87,12 +91,11 @@ class CheckTrailWriter:
             kind = subject.kind.value
             entry = check_entry(row, kind, subject.identifier, os.urandom(16))
             index = signer.subject_index(kind, subject.identifier)
-            # The canonical JSON stored is the one hashed
-            # (:func:`sdk.data_receipts.check_entry_hash`), encoded once.
+            # The canonical JSON stored is the one hashed, encoded once.
             entries.append((row, entry, index, canonical_json(entry)))
         if not entries:
             return
-        digests = [sm3(CHECK_ENTRY_PREFIX + encoded) for *_, encoded in entries]
+        digests = [encoded_check_entry_hash(encoded) for *_, encoded in entries]
         signed_rows = signer.records(list(digests), dict(CHECK_METADATA), signer.chain_id())
         trail_rows = [
             {

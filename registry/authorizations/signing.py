@@ -20,17 +20,13 @@ from typing import Any
 
 from chain.crypto import PrivateKey
 from chain.merkle import MerkleTree
-from chain.primitives import Hash32
 from registry.chain_gateway import ChainGateway
 from registry.data_vault import DataVault
 from registry.db import Database
 from registry.models import Client, RecordStatus
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
-from sdk.commitments import (
-    COMMITMENT_SALT_SIZE,
-    department_record_commitment,
-    salted_metadata_hash,
-)
+from sdk.commitments import COMMITMENT_SALT_SIZE, salted_metadata_hash
+from sdk.data_receipts import commitment_over_metadata_hash
 
 LOG_CLIENT_ID = "registry-access-log"
 """The client the registry's own log records are stored under (no roles: it signs no
@@ -154,9 +150,8 @@ class RegistrySigner:
             for offset in range(0, len(drawn), COMMITMENT_SALT_SIZE)
         ]
         metadata_hashes = [salted_metadata_hash(metadata, salt) for salt in salts]
-        # signed_commitment(key_bytes, digest, metadata, salt), over the hash made above.
         commitments = [
-            department_record_commitment(key_bytes, Hash32(digest), metadata_hash, ())
+            commitment_over_metadata_hash(key_bytes, digest, metadata_hash)
             for digest, metadata_hash in zip(digests, metadata_hashes, strict=True)
         ]
         if len(commitments) == 1:

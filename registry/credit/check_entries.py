@@ -21,14 +21,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from credit.records import ListEntry, ListExit, ListType, NaturalKey, RecordKind, record_id
 from credit.subjects import Subject, SubjectCategory
 from registry.caches import LruCache
-from registry.credit.models import CreditEventRow, CreditListMembership, CreditRecordRow
+from registry.credit.models import CreditListMembership, CreditRecordRow
+from registry.credit.queries import read_credit_version
 from registry.credit.store import as_aware
-from registry.db import READ_ONLY_OPTION, Database
+from registry.db import Database
 
 __all__ = ["KEPT_SUBJECTS", "SubjectEntries", "kept_entries", "subject_entries"]
 
@@ -86,9 +87,6 @@ _SUBJECT_RECORDS = (
     .order_by(CreditRecordRow.id)
 )
 """Which of the record ids ``ids`` are the subject's records on file."""
-
-_CREDIT_VERSION = select(func.max(CreditEventRow.seq))
-"""The last credit event's number."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +172,10 @@ def subject_entries(db: Database, subject_key: str) -> SubjectEntries:
     credit version has not moved since they were read (SQLite), else read in one read
     transaction, through a connection and statements built once."""
     kept = kept_entries(db) if db.is_sqlite else None
-    reading = db.engine.connect().execution_options(**{READ_ONLY_OPTION: True})
-    with reading as connection:
+    with db.read_connection() as connection:
         version = None
         if kept is not None:
-            version = int(connection.execute(_CREDIT_VERSION).scalar() or 0)
+            version = read_credit_version(connection)
             found = kept.get((subject_key, version))
             if found is not None:
                 return found

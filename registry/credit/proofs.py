@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from registry.chain_gateway import ChainGateway
 from registry.credit.events import SIGNED
 from registry.credit.models import CreditEventRow
-from registry.db import READ_ONLY_OPTION, Database
+from registry.db import Database
 from registry.models import Batch, Record, RecordStatus
 from registry.record_bundles import VerifyCaches, bundle_for, bundle_json
 
@@ -60,8 +60,7 @@ def _latest_anchored(
         return found
     # Two lookups by key rather than one join: joined, the planner walked every anchored
     # record (through the status index; each logged check adds one) to find a few events.
-    reading = db.engine.connect().execution_options(**{READ_ONLY_OPTION: True})
-    with reading as connection:
+    with db.read_connection() as connection:
         events = connection.execute(_SIGNED_EVENTS, {"record_ids": list(record_ids)}).all()
         notary_ids = sorted({str(event.notary_record_id) for event in events})
         anchored = {
