@@ -272,10 +272,17 @@ def test_four_validators_survive_faults(net: Net) -> None:
         load.stop.set()
         load.join(timeout=5)
     # Links cut by the pause come back: net status reports every validator healthy (exit 0).
-    wait_until(
-        "every validator healthy",
-        lambda: run_cli("net", "status", "--dir", str(net.root), "--json").code == 0,
-    )
+    statuses = []
+
+    def everyone_healthy() -> bool:
+        statuses.append(run_cli("net", "status", "--dir", str(net.root), "--json"))
+        return statuses[-1].code == 0
+
+    try:
+        wait_until("every validator healthy", everyone_healthy)
+    except AssertionError as exc:
+        # Say which validator was not healthy, and why, as net status last reported it.
+        raise AssertionError(f"{exc}; last net status: {statuses[-1:]}") from None
     result = run_cli("net", "status", "--dir", str(net.root), "--json")
     assert [row["health"] for row in result.json()] == ["ok"] * VALIDATORS, result
     result = run_cli("net", "stop", "--dir", str(net.root))
