@@ -76,6 +76,10 @@ MAX_RECORDS_PER_SCRAPE = 200_000
 """Most records whose anchoring latency one scrape reads (a batch is never split)."""
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 """HTTP methods counted by name; any other is counted as ``other``."""
+MAX_KEPT_SERIES = 4_096
+"""Most (method, route, status) request series whose counter and histogram are kept at hand
+(routes are templates and methods a fixed few, so the application's series are far fewer);
+past that, a series is looked up in the metric's own table each time, as before."""
 UNMATCHED_ROUTE = "unmatched"
 """Route label of a request no route matched (or refused before routing)."""
 ROUTE_SCOPE_KEY = "lianxin.metrics.route"
@@ -176,6 +180,7 @@ class RegistryMetrics(Collector):
             buckets=ANCHORING_BUCKETS,
             registry=None,
         )
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self.database: Database | None = None
         self._cursor: _Cursor | None = None
         self._anchored_batches = 0
@@ -192,10 +197,21 @@ class RegistryMetrics(Collector):
         self.database_errors.labels(type(error).__name__).inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
+        """Count one answered request. The series of a (method, route, status) is looked
+        up once (prometheus-client's ``labels()`` takes a lock and builds its key on every
+        call) and kept."""
         method = method if method in KNOWN_METHODS else "other"
-        self.requests.labels(method, route, str(status)).inc()
-        self.request_latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        series = self._request_series.get(key)
+        if series is None:
+            series = (
+                self.requests.labels(method, route, str(status)),
+                self.request_latency.labels(method, route),
+            )
+            if len(self._request_series) < MAX_KEPT_SERIES:
+                self._request_series[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
     def observe_answer(self, path: str, status: int, head: bytes) -> None:
         """Count what the start of an answer's body says: a 401's reason, or the verdicts
