@@ -1,8 +1,9 @@
 """``/v1/credit``: public credit served. Departments import 双公示 files and publish list
 entries and credit commitments, correct, withdraw and stop publishing, sign the events
 this makes (each is then anchored through the shared pipeline with the department's own
-signature), decide repair applications; approving departments call ``check``; profiles
-and the public search read :mod:`registry.credit.queries`.
+signature), decide repair applications; profiles and the public search read
+:mod:`registry.credit.queries`. Approving departments' ``check`` and a record's proof are
+served by :mod:`registry.routers.credit_checks`.
 
 Time comes from ``app.state.credit_clock`` (a callable returning an aware datetime) when
 set — tests set a fixed one — and from the system clock otherwise."""
@@ -28,8 +29,6 @@ from credit.records import CommitmentStatus, CreditRecord
 from credit.rulesets import BUNDLED_RULE_SETS, RuleSet, bundled_rule_set
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.service import IDENTITY_ROLE, SUBJECT_ROLE
-from registry.credit.check_log import CheckLogWriter
-from registry.credit.checks import CHECK_ROLES, CheckAnswer, check_subject
 from registry.credit.import_upload import (
     IMPORT_OPENAPI,
     import_runner,
@@ -39,7 +38,6 @@ from registry.credit.import_upload import (
 from registry.credit.imports import ImportRefused, import_bytes
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import exit_list, settle_commitment, stop_publishing, withdraw
-from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.queries import (
     AuthorityProfile,
     PublicProfile,
@@ -59,7 +57,6 @@ from registry.credit.repair import (
     overdue_repairs,
 )
 from registry.credit.schemas import (
-    CheckIn,
     CommitmentCreate,
     EventsOut,
     ImportOut,
@@ -132,14 +129,6 @@ async def _keys(request: Request, state: StateDep) -> CreditKeys:
         keys = CreditKeys.for_signing_key(signer.private_key)
         request.app.state.credit_keys = keys
     return keys
-
-
-def _check_log(request: Request, state: StateDep) -> CheckLogWriter:
-    writer: CheckLogWriter | None = getattr(request.app.state, "credit_check_log", None)
-    if writer is None:
-        writer = CheckLogWriter(state.db)
-        request.app.state.credit_check_log = writer
-    return writer
 
 
 def _require_role(client: Client, roles: tuple[str, ...]) -> None:
@@ -507,62 +496,6 @@ async def repairs_overdue(request: Request, client: ClientDep, state: StateDep) 
     return await run_blocking(overdue_repairs, state.db, _now(request), authority_uscc=authority)
 
 
-def _check_with_bundles(
-    state: StateDep,
-    keys: CreditKeys,
-    client: Client,
-    *,
-    subject: str,
-    activity: str,
-    on: datetime.date,
-    now: datetime.datetime,
-) -> tuple[CheckAnswer, dict[str, Any], dict[str, AnchoredEvent | None]]:
-    """:func:`check_subject` and the bundles of its reasons' records, in one trip to the
-    thread pool."""
-    answer, log_row = check_subject(
-        state.db, keys, client, subject=subject, activity=activity, on=on, now=now
-    )
-    ids = sorted(
-        {reason.entry_record_id for reason in answer.reasons}
-        | {record for reason in answer.reasons for record in reason.basis_record_ids}
-    )
-    return answer, log_row, record_bundles(state.db, state.chain, state.caches, ids)
-
-
-@router.post("/check", responses=_AUTH)
-async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
-    """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
-    measure, the list entry and the records behind it, each with its proof bundle (null
-    while not anchored). The call is logged (committed before the answer, in groups with
-    the calls beside it); the subject sees who checked it."""
-    _require_role(client, CHECK_ROLES)
-    keys = await _keys(request, state)
-    answer, log_row, bundles = await run_blocking(
-        _check_with_bundles,
-        state,
-        keys,
-        client,
-        subject=payload.subject,
-        activity=payload.activity,
-        on=payload.on,
-        now=_now(request),
-    )
-    await _check_log(request, state).append(log_row)
-    return {
-        "decision": answer.decision,
-        "activity": answer.activity,
-        "on": answer.on.isoformat(),
-        "catalogue": {
-            "id": answer.catalogue_id,
-            "version": answer.catalogue_version,
-            "hash": answer.catalogue_hash,
-        },
-        "checked_at": answer.checked_at.isoformat(),
-        "reasons": [vars(reason) for reason in answer.reasons],
-        "proofs": bundles,
-    }
-
-
 @router.post("/profiles/public", response_model=PublicProfile, responses=_AUTH)
 async def profile_public(
     payload: ProfileIn, request: Request, client: ClientDep, state: StateDep
@@ -586,15 +519,6 @@ async def profile_authority(
     keys = await _keys(request, state)
     at = payload.at or _now(request)
     return await run_blocking(authority_profile, state.db, payload.subject, at=at, keys=keys)
-
-
-@router.get("/records/{record_id}/proof", responses=_ACT)
-async def record_proof(record_id: str, client: ClientDep, state: StateDep) -> Any:
-    """The record's latest anchored event with its proof bundle (null while none is)."""
-    found = await run_blocking(
-        record_bundles, state.db, state.chain, state.caches, [record_id.lower()]
-    )
-    return {"record_id": record_id.lower(), "proof": found[record_id.lower()]}
 
 
 @router.get("/search", response_model=list[SearchHit])
