@@ -6,12 +6,15 @@ Time comes from ``app.state.credit_clock`` as for :mod:`registry.routers.credit`
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
 
 from registry.credit.check_log import CheckLogWriter
-from registry.credit.checks import CHECK_ROLES, CheckAnswer, check_subject
+from registry.credit.checks import CHECK_ROLES, CheckAnswer, CheckReason, check_subject
 from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
@@ -53,6 +56,45 @@ def _check_with_bundles(
     return answer, log_row, record_bundles(state.db, state.chain, state.caches, ids)
 
 
+def _reason_json(reason: CheckReason) -> dict[str, Any]:
+    """A reason as ``jsonable_encoder`` makes it: its fields in their order, the entry date
+    in ISO form, the basis records as a list (any other kind of value through the encoder
+    itself)."""
+    return {
+        name: value
+        if type(value) is str
+        else value.isoformat()
+        if type(value) is datetime.date
+        else list(value)
+        if type(value) is tuple and all(type(item) is str for item in value)
+        else jsonable_encoder(value)
+        for name, value in vars(reason).items()
+    }
+
+
+def check_answer_json(answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None]) -> bytes:
+    """The body of a check's answer: the bytes FastAPI's ``JSONResponse`` makes of the
+    answer run through ``jsonable_encoder``, made directly. Every value here is already a
+    JSON value (the bundles are bundle JSON), so the encoder's walk over the proofs (the
+    bulk of the answer) would only copy them."""
+    body = {
+        "decision": answer.decision,
+        "activity": answer.activity,
+        "on": answer.on.isoformat(),
+        "catalogue": {
+            "id": answer.catalogue_id,
+            "version": answer.catalogue_version,
+            "hash": answer.catalogue_hash,
+        },
+        "checked_at": answer.checked_at.isoformat(),
+        "reasons": [_reason_json(reason) for reason in answer.reasons],
+        "proofs": bundles,
+    }
+    return json.dumps(
+        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
 @router.post("/check", responses=_AUTH)
 async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
     """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
@@ -72,19 +114,7 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
         now=_now(request),
     )
     await _check_log(request, state).append(log_row)
-    return {
-        "decision": answer.decision,
-        "activity": answer.activity,
-        "on": answer.on.isoformat(),
-        "catalogue": {
-            "id": answer.catalogue_id,
-            "version": answer.catalogue_version,
-            "hash": answer.catalogue_hash,
-        },
-        "checked_at": answer.checked_at.isoformat(),
-        "reasons": [vars(reason) for reason in answer.reasons],
-        "proofs": bundles,
-    }
+    return Response(check_answer_json(answer, bundles), media_type="application/json")
 
 
 @router.get("/records/{record_id}/proof", responses=_ACT)
