@@ -20,7 +20,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Integer, and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from credit.subjects import SubjectCategory
@@ -249,23 +249,6 @@ def displayed_at(at: datetime.datetime) -> ColumnElement[bool]:
     )
 
 
-def _public(row: CreditRecordRow) -> PublicRecord:
-    end = row.display_end
-    return PublicRecord(
-        id=row.id,
-        kind=row.kind,
-        version=row.version,
-        authority_uscc=row.authority_uscc,
-        decision_number=row.decision_number,
-        fields=dict(row.public_json),
-        window_start=as_aware(row.window_start),
-        display_end=None if end is None else as_aware(end),
-        severity=row.severity,
-        rule_set_hash=row.rule_set_hash,
-        fields_root=row.fields_root,
-    )
-
-
 def _lists(session: Session, record_ids: list[str]) -> tuple[ListMembershipView, ...]:
     if not record_ids:
         return ()
@@ -288,20 +271,105 @@ def _lists(session: Session, record_ids: list[str]) -> tuple[ListMembershipView,
     )
 
 
+_MOMENT = bindparam("moment", type_=CreditRecordRow.window_start.type)
+"""The instant of a public read, as a stored time is compared (see :func:`_moment`)."""
+
+_SHOWN = and_(
+    CreditRecordRow.window_start <= _MOMENT,
+    or_(CreditRecordRow.display_end.is_(None), CreditRecordRow.display_end > _MOMENT),
+)
+""":func:`displayed_at` at the parameter ``moment``."""
+
+_PUBLIC_COLUMNS = (
+    CreditRecordRow.id,
+    CreditRecordRow.kind,
+    CreditRecordRow.version,
+    CreditRecordRow.authority_uscc,
+    CreditRecordRow.decision_number,
+    CreditRecordRow.public_json,
+    CreditRecordRow.window_start,
+    CreditRecordRow.display_end,
+    CreditRecordRow.severity,
+    CreditRecordRow.rule_set_hash,
+    CreditRecordRow.fields_root,
+    CreditRecordRow.subject_code,
+    CreditRecordRow.subject_name,
+)
+"""What :class:`PublicRecord` shows of a record, and its subject's code and name (a whole
+row also holds the authority's fields and the field hashes, kilobytes of JSON each, which
+the public profile never shows)."""
+
+
+def _profile_statement(subject: ColumnElement[bool]) -> Any:
+    return (
+        select(*_PUBLIC_COLUMNS)
+        .where(subject, _SHOWN)
+        .order_by(CreditRecordRow.window_start.desc(), CreditRecordRow.id)
+    )
+
+
+# Statements built once (a public page's read runs them; constructing one costs more CPU
+# than running it), through a connection rather than an ORM session with its objects.
+_PROFILE_BY_CODE = _profile_statement(CreditRecordRow.subject_code == bindparam("subject"))
+_PROFILE_BY_KEY = _profile_statement(CreditRecordRow.subject_key == bindparam("subject"))
+_LIST_ENTRIES = (
+    select(
+        CreditListMembership.record_id,
+        CreditListMembership.list_type,
+        CreditListMembership.list_name,
+        CreditListMembership.entry_date,
+        CreditListMembership.planned_exit_date,
+        CreditListMembership.exit_date,
+        CreditListMembership.exit_reason,
+    )
+    .where(CreditListMembership.record_id.in_(bindparam("record_ids", expanding=True)))
+    .order_by(CreditListMembership.entry_date)
+)
+
+
+def _moment(at: datetime.datetime) -> dict[str, datetime.datetime]:
+    return {"moment": _utc(at)}
+
+
+def _public(row: Any) -> PublicRecord:
+    """A record as the public sees it, from its row (ORM or of ``_PUBLIC_COLUMNS``)."""
+    end = row.display_end
+    return PublicRecord(
+        id=row.id,
+        kind=row.kind,
+        version=row.version,
+        authority_uscc=row.authority_uscc,
+        decision_number=row.decision_number,
+        fields=dict(row.public_json),
+        window_start=as_aware(row.window_start),
+        display_end=None if end is None else as_aware(end),
+        severity=row.severity,
+        rule_set_hash=row.rule_set_hash,
+        fields_root=row.fields_root,
+    )
+
+
 def public_profile(
     db: Database, subject: str, at: datetime.datetime, *, keys: CreditKeys | None = None
 ) -> PublicProfile:
     """The public profile of ``subject`` at ``at``: only records inside their window and
-    not stopped (repair, withdrawal, list exit), every field masked as the rules require."""
-    with db.read_session() as session:
-        rows = list(
-            session.scalars(
-                select(CreditRecordRow)
-                .where(subject_filter(subject, keys), displayed_at(at))
-                .order_by(CreditRecordRow.window_start.desc(), CreditRecordRow.id)
+    not stopped (repair, withdrawal, list exit), every field masked as the rules require.
+    Read in one read transaction, on a connection."""
+    if keys is not None:
+        statement, name = _PROFILE_BY_KEY, keys.subject_key(subject)
+    else:
+        statement, name = _PROFILE_BY_CODE, subject.strip().upper()
+    with db.read_connection() as connection:
+        rows = connection.execute(statement, {"subject": name, **_moment(at)}).all()
+        entries = [row.id for row in rows if row.kind == "list_entry"]
+        lists = (
+            tuple(
+                ListMembershipView(*entry)
+                for entry in connection.execute(_LIST_ENTRIES, {"record_ids": entries})
             )
+            if entries
+            else ()
         )
-        lists = _lists(session, [row.id for row in rows if row.kind == "list_entry"])
     first = rows[0] if rows else None
     return PublicProfile(
         subject_code=None if first is None else first.subject_code,
@@ -478,20 +546,25 @@ them."""
 _NAME_COLUMN = _NAMES.subject_name
 
 
-def _searched(needle: str) -> ColumnElement[bool]:
-    """Records :func:`search_public` finds by ``needle`` (displayed or not)."""
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    # The names that match, read from the name index alone: a row holds its fields as JSON
-    # (kilobytes), so a scan of the table itself reads every row's pages, where the index
-    # holds the names only; the matching rows are then found through the same index.
-    matching_names = select(_NAME_COLUMN).where(_NAME_COLUMN.like(f"%{escaped}%", escape="\\"))
-    return and_(
-        or_(
-            CreditRecordRow.subject_name.in_(matching_names),
-            CreditRecordRow.subject_code == needle.upper(),
+_SEARCHED = and_(
+    or_(
+        CreditRecordRow.subject_name.in_(
+            select(_NAME_COLUMN).where(_NAME_COLUMN.like(bindparam("pattern"), escape="\\"))
         ),
-        CreditRecordRow.subject_category != SubjectCategory.NATURAL_PERSON.value,
-    )
+        CreditRecordRow.subject_code == bindparam("code"),
+    ),
+    CreditRecordRow.subject_category != SubjectCategory.NATURAL_PERSON.value,
+)
+"""Records :func:`search_public` finds (displayed or not), given the parameters of
+:func:`_search_parameters`. The names that match are read from the name index alone: a row
+holds its fields as JSON (kilobytes), so a scan of the table itself reads every row's pages,
+where the index holds the names only; the matching rows are then found through the same
+index."""
+
+
+def _search_parameters(needle: str) -> dict[str, str]:
+    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return {"pattern": f"%{escaped}%", "code": needle.upper()}
 
 
 _CREDIT_VERSION = select(func.max(CreditEventRow.seq))
@@ -515,21 +588,35 @@ def read_credit_version(connection: Connection) -> int:
     return int(connection.execute(_CREDIT_VERSION).scalar() or 0)
 
 
+def _next_change_statement(condition: ColumnElement[bool]) -> Any:
+    """The first instants after ``moment`` at which a record of ``condition`` starts, and
+    ends, its public display."""
+    return select(
+        func.min(case((CreditRecordRow.window_start > _MOMENT, CreditRecordRow.window_start))),
+        func.min(case((CreditRecordRow.display_end > _MOMENT, CreditRecordRow.display_end))),
+    ).where(condition)
+
+
+_PROFILE_CHANGES = _next_change_statement(CreditRecordRow.subject_code == bindparam("subject"))
+_SEARCH_CHANGES = _next_change_statement(_SEARCHED)
+_SEARCH_HITS_COUNT = func.count(CreditRecordRow.id)
+_SEARCH_HITS = (
+    select(CreditRecordRow.subject_code, CreditRecordRow.subject_name, _SEARCH_HITS_COUNT)
+    .where(_SEARCHED, _SHOWN)
+    .group_by(CreditRecordRow.subject_code, CreditRecordRow.subject_name)
+    .order_by(_SEARCH_HITS_COUNT.desc(), CreditRecordRow.subject_name)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
 def _next_change(
-    db: Database, condition: ColumnElement[bool], at: datetime.datetime
+    db: Database, statement: Any, parameters: dict[str, Any], at: datetime.datetime
 ) -> datetime.datetime | None:
-    """The first instant after ``at`` at which a record of ``condition`` enters or leaves
-    public display (None: none does), the records as stored now."""
-    moment = _utc(at)
-    with db.read_session() as session:
-        starts, ends = session.execute(
-            select(
-                func.min(
-                    case((CreditRecordRow.window_start > moment, CreditRecordRow.window_start))
-                ),
-                func.min(case((CreditRecordRow.display_end > moment, CreditRecordRow.display_end))),
-            ).where(condition)
-        ).one()
+    """The first instant after ``at`` at which a record enters or leaves public display
+    (None: none does), the records as stored now: ``statement`` (of
+    :func:`_next_change_statement`) with ``parameters``."""
+    with db.read_connection() as connection:
+        starts, ends = connection.execute(statement, {**parameters, **_moment(at)}).one()
     found: list[datetime.datetime] = [as_aware(value) for value in (starts, ends) if value]
     return min(found, default=None)
 
@@ -540,7 +627,7 @@ def profile_changes_after(
     """When :func:`public_profile` of ``subject`` (its code) next shows other records than
     at ``at``, as long as no credit event changes them (:func:`credit_version`); None:
     never."""
-    return _next_change(db, subject_filter(subject, None), at)
+    return _next_change(db, _PROFILE_CHANGES, {"subject": subject.strip().upper()}, at)
 
 
 def search_changes_after(
@@ -551,7 +638,7 @@ def search_changes_after(
     needle = text.strip()
     if len(needle) < MIN_SEARCH_TEXT:
         return None
-    return _next_change(db, _searched(needle), at)
+    return _next_change(db, _SEARCH_CHANGES, _search_parameters(needle), at)
 
 
 def search_public(
@@ -564,16 +651,13 @@ def search_public(
     needle = text.strip()
     if len(needle) < MIN_SEARCH_TEXT:
         return []
-    count = func.count(CreditRecordRow.id)
-    query: Any = (
-        select(CreditRecordRow.subject_code, CreditRecordRow.subject_name, count)
-        .where(_searched(needle), displayed_at(at))
-        .group_by(CreditRecordRow.subject_code, CreditRecordRow.subject_name)
-        .order_by(count.desc(), CreditRecordRow.subject_name)
-        .limit(max(1, min(limit, MAX_SEARCH_RESULTS)))
-    )
-    with db.read_session() as session:
+    parameters = {
+        **_search_parameters(needle),
+        **_moment(at),
+        "limit": max(1, min(limit, MAX_SEARCH_RESULTS)),
+    }
+    with db.read_connection() as connection:
         return [
             SearchHit(subject_code=code, subject_name=name, records_on_display=int(number))
-            for code, name, number in session.execute(query)
+            for code, name, number in connection.execute(_SEARCH_HITS, parameters)
         ]

@@ -1,0 +1,126 @@
+"""What a public credit page reads when it is not kept (registry.credit.queries): the records
+on display through statements built once, on a connection, without the authority's fields
+and field hashes (kilobytes of JSON a row, never shown on a public page); and the answers
+are those of the full reading of the subject's records (authority_profile, through the ORM)
+at every instant around the records' windows."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from credit_harness import CreditApp, penalties, penalty_file, person_penalty
+from credit_tables import penalty_row
+from sqlalchemy import event
+
+from registry.credit.queries import (
+    authority_profile,
+    profile_changes_after,
+    public_profile,
+    search_changes_after,
+    search_public,
+)
+from registry.db import Database
+
+ENTERPRISE = "91350100M000100Y43"
+ENTERPRISE_NAME = "福州某某贸易有限公司"
+AUTHORITY = "11100000000013338W"
+
+
+def _entry(number: int) -> dict[str, Any]:
+    return {
+        "subject": {"category": "法人及非法人组织", "name": ENTERPRISE_NAME,
+                    "uscc": ENTERPRISE, "legal_representative": "王某某"},
+        "list_type": "black", "list_name": "严重违法失信名单",
+        "decision_number": f"榕市监认〔2023〕{number}号", "reason": "拒不履行",
+        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
+        "entry_date": "2023-06-01", "authority": "福州市市场监督管理局",
+        "authority_uscc": AUTHORITY,
+        "basis_records": [{"authority_uscc": AUTHORITY, "decision_number": "榕市监罚〔2023〕0号"}],
+    }  # fmt: skip
+
+
+@contextmanager
+def _statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements run on ``db`` inside the block."""
+    seen: list[str] = []
+
+    def executing(_connection: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", executing)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", executing)
+
+
+def _publish(app: CreditApp) -> None:
+    rows = [
+        *penalties(2),
+        penalty_row(decision_number="榕市监罚〔2021〕7号", decision_date="2021-03-01"),
+        person_penalty(),
+    ]
+    app.sdk.import_file(penalty_file(rows))
+    app.sdk.publish_list_entry(_entry(1))
+
+
+def test_a_page_read_loads_none_of_the_authority_fields(app: CreditApp) -> None:
+    _publish(app)
+    with _statements(app.db) as seen:
+        search = app.http.get("/credit/", params={"q": "福州某某"})
+        subject = app.http.get(f"/credit/subjects/{ENTERPRISE}")
+    assert search.status_code == 200 and subject.status_code == 200
+    assert ENTERPRISE_NAME in search.text
+    assert "榕市监罚〔2023〕1号" in subject.text and "严重违法失信名单" in subject.text
+    reads = [statement for statement in seen if "credit_records" in statement]
+    assert len(reads) >= 4  # search, its next change; profile, its next change
+    assert not [s for s in reads if "authority_json" in s or "field_hashes" in s]
+
+
+def _instants(app: CreditApp) -> list[datetime.datetime]:
+    """Instants around every window start and end of the records on file."""
+    found = authority_profile(app.db, ENTERPRISE, at=app.clock.now()).records
+    edges = {app.clock.now()}
+    for record in found:
+        edges.add(record.current.window_start)
+        if record.current.display_end is not None:
+            edges.add(record.current.display_end)
+    step = datetime.timedelta(microseconds=1)
+    return sorted({edge + delta for edge in edges for delta in (-step, 0 * step, step)})
+
+
+def test_the_public_reads_answer_as_the_full_reading_does(app: CreditApp) -> None:
+    _publish(app)
+    instants = _instants(app)
+    assert len(instants) >= 9
+    for at in instants:
+        full = authority_profile(app.db, ENTERPRISE, at=at)
+        shown = [record.current for record in full.records if record.displayed]
+        profile = public_profile(app.db, ENTERPRISE, at)
+        assert list(profile.records) == shown, at
+        assert {entry.record_id for entry in profile.lists} == {
+            record.id for record in shown if record.kind == "list_entry"
+        }
+        if shown:
+            assert (profile.subject_code, profile.subject_name) == (ENTERPRISE, ENTERPRISE_NAME)
+        starts = [r.current.window_start for r in full.records]
+        ends = [r.current.display_end for r in full.records if r.current.display_end]
+        later = [moment for moment in (*starts, *ends) if moment > at]
+        expected_change = min(later, default=None)
+        assert profile_changes_after(app.db, f" {ENTERPRISE.lower()} ", at) == expected_change
+        assert search_changes_after(app.db, "某某贸易", at) == expected_change
+        hits = search_public(app.db, "某某贸易", at)
+        if shown:
+            assert [(h.subject_code, h.subject_name, h.records_on_display) for h in hits] == [
+                (ENTERPRISE, ENTERPRISE_NAME, len(shown))
+            ]
+        else:
+            assert hits == []
+        assert search_public(app.db, ENTERPRISE.lower(), at) == hits
+    # A natural person is found by neither name nor number; "%" and "_" match themselves.
+    assert search_public(app.db, "张三", instants[len(instants) // 2]) == []
+    assert search_public(app.db, "某%", instants[len(instants) // 2]) == []
+    assert search_public(app.db, "某_", instants[len(instants) // 2]) == []
