@@ -19,12 +19,16 @@ A page (a subject's public profile, a search's hits) is kept with what it depend
   once as each minute begins.
 
 The cache is bounded (least recently used first); a miss reads and renders as without it.
+Requests that miss the same page at once share one read (:meth:`PageCache.page`): after a
+credit event every kept page is missed together, and a page asked for by several requests
+in that moment was read and rendered by each of them.
 The version is exact only where credit events commit in the order of their numbers (SQLite,
 one writer at a time): the routes keep no page on PostgreSQL."""
 
 from __future__ import annotations
 
 import datetime
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -66,6 +70,15 @@ class CachedPage:
         )
 
 
+class _Read:
+    """A page being read; the requests that miss it meanwhile wait for it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.kept: CachedPage | None = None
+        """The page read (None: the read failed)."""
+
+
 class PageCache:
     """Pages by what names them (the page kind, the subject or search text, the language,
     the link to the other language) and the credit version (see the module's text)."""
@@ -73,6 +86,8 @@ class PageCache:
     def __init__(self, capacity: int = PAGE_CACHE_SIZE) -> None:
         """Keep at most ``capacity`` pages."""
         self._pages: LruCache[tuple[Hashable, int], CachedPage] = LruCache(capacity)
+        self._reads: dict[tuple[Hashable, int], _Read] = {}
+        self._lock = threading.Lock()
 
     def page(
         self,
@@ -84,14 +99,60 @@ class PageCache:
     ) -> Rendered:
         """The page ``name`` at ``at``: kept, or ``read()`` (the page rendered at ``at`` and
         the next instant it changes) and kept. ``version`` is the credit version read
-        BEFORE this call, so before ``read()`` reads the records."""
+        BEFORE this call, so before ``read()`` reads the records.
+
+        While one caller reads a page (a name and version), the others that miss it wait for
+        that read and are served its page if it holds at their own instant, as a kept page
+        would be; otherwise (read at a later instant than theirs, or the read failed) each
+        reads for itself. A failure is never kept nor handed to another caller."""
         key = (name, version)
         kept = self._pages.get(key)
         if kept is not None and kept.holds_at(at, shown_time):
             return kept.page
+        with self._lock:
+            kept = self._pages.get(key)
+            if kept is not None and kept.holds_at(at, shown_time):
+                return kept.page
+            reading = self._reads.get(key)
+            first = reading is None
+            if reading is None:
+                reading = self._reads[key] = _Read()
+        if first:
+            return self._read(key, reading, at, shown_time, read)
+        reading.done.wait()
+        kept = reading.kept
+        if kept is not None and kept.holds_at(at, shown_time):
+            return kept.page
+        return self._keep(key, at, shown_time, read).page
+
+    def _read(
+        self,
+        key: tuple[Hashable, int],
+        reading: _Read,
+        at: datetime.datetime,
+        shown_time: str,
+        read: Callable[[], tuple[Rendered, datetime.datetime | None]],
+    ) -> Rendered:
+        """Read the page as the one caller reading ``key``; then let the others go on."""
+        try:
+            reading.kept = self._keep(key, at, shown_time, read)
+            return reading.kept.page
+        finally:
+            with self._lock:
+                del self._reads[key]
+            reading.done.set()
+
+    def _keep(
+        self,
+        key: tuple[Hashable, int],
+        at: datetime.datetime,
+        shown_time: str,
+        read: Callable[[], tuple[Rendered, datetime.datetime | None]],
+    ) -> CachedPage:
         page, until = read()
-        self._pages.put(key, CachedPage(page, at, until, shown_time))
-        return page
+        kept = CachedPage(page, at, until, shown_time)
+        self._pages.put(key, kept)
+        return kept
 
     def __len__(self) -> int:
         return len(self._pages)
