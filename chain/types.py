@@ -106,7 +106,14 @@ class Transaction:
         return [*self._unsigned_fields(), self.signature]
 
     def encode(self) -> bytes:
-        """The canonical encoding."""
+        """The canonical encoding, made once: a transaction is immutable, and on its way
+        through admission, the pool, the block and the store its encoding is asked for
+        again and again (its hash, the pool's byte count, the block's byte budget, the
+        block's encoding)."""
+        return self._encoding
+
+    @cached_property
+    def _encoding(self) -> bytes:
         return enc.encode(self.to_rlp())
 
     @cached_property
@@ -375,8 +382,15 @@ class Block:
         ]
 
     def encode(self) -> bytes:
-        """The canonical encoding."""
-        return enc.encode(self.to_rlp())
+        """The canonical encoding: ``enc.encode(self.to_rlp())``, with each transaction's
+        encoding, made once (:meth:`Transaction.encode`), spliced in rather than encoded
+        again."""
+        last_commit = None if self.last_commit is None else self.last_commit.to_rlp()
+        return enc.encode_list_payload(
+            enc.encode(self.header.to_rlp())
+            + enc.encode_list_payload(b"".join([tx.encode() for tx in self.transactions]))
+            + enc.encode(enc.encode_optional(last_commit))
+        )
 
     @classmethod
     def from_rlp(cls, item: RLPItem) -> Block:
