@@ -101,6 +101,9 @@ class SubjectEntries:
     basis_ids: Mapping[str, str]
     """``authority USCC/decision number`` → the subject's record of it, for the records on
     file that entries rest on."""
+    version: int | None = None
+    """The credit version they were read under (None where versions are not kept: on
+    PostgreSQL)."""
 
 
 _KEPT: weakref.WeakKeyDictionary[Database, LruCache[tuple[str, int], SubjectEntries]] = (
@@ -137,7 +140,7 @@ def _basis_ids(connection: Connection, subject_key: str, rows: Sequence[Any]) ->
     return found
 
 
-def _entries(rows: Sequence[Any], basis_ids: dict[str, str]) -> SubjectEntries:
+def _entries(rows: Sequence[Any], basis_ids: dict[str, str], version: int | None) -> SubjectEntries:
     """The domain's list entries and exits of ``rows``. An entry whose decision was
     withdrawn exits on the day it stopped."""
     entries: list[ListEntry] = []
@@ -164,7 +167,7 @@ def _entries(rows: Sequence[Any], basis_ids: dict[str, str]) -> SubjectEntries:
             exits.append(ListExit(key, row.exit_date, row.exit_reason or ""))
         elif row.withdrawn and row.stopped_at is not None:
             exits.append(ListExit(key, as_aware(row.stopped_at).date(), "withdrawn"))
-    return SubjectEntries(tuple(entries), tuple(exits), by_key, basis_ids)
+    return SubjectEntries(tuple(entries), tuple(exits), by_key, basis_ids, version)
 
 
 def subject_entries(db: Database, subject_key: str) -> SubjectEntries:
@@ -181,7 +184,7 @@ def subject_entries(db: Database, subject_key: str) -> SubjectEntries:
                 return found
         rows = connection.execute(_ENTRIES, {"subject_key": subject_key}).all()
         basis_ids = _basis_ids(connection, subject_key, rows)
-    entries = _entries(rows, basis_ids)
+    entries = _entries(rows, basis_ids, version)
     if kept is not None and version is not None:
         kept.put((subject_key, version), entries)
     return entries

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
@@ -77,6 +77,10 @@ class CheckAnswer:
     catalogue_version: int
     catalogue_hash: str
     checked_at: datetime.datetime
+    credit_version: int | None = field(default=None, compare=False)
+    """The credit version the subject's entries were read under (None on PostgreSQL): not
+    part of the answer, it lets the reasons' proofs be kept per version
+    (:func:`registry.credit.proofs.record_bundles`)."""
 
 
 def check_subject(
@@ -144,5 +148,6 @@ def check_subject(
         catalogue_version=result.catalogue_version,
         catalogue_hash=result.catalogue_hash.hex(),
         checked_at=now,
+        credit_version=found.version,
     )
     return answer, log_row

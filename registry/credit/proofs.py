@@ -3,44 +3,57 @@ of the shared pipeline, so its bundle is the one :mod:`registry.record_bundles` 
 :func:`sdk.bundle.verify_bundle` verifies offline (the department's signature over the
 event's commitment included). The event's digest is the fields root of the record version
 it concerns, so the bundle also proves any field a subject discloses with its salt
-(:func:`credit.commitments.verify_opening`)."""
+(:func:`credit.commitments.verify_opening`).
+
+A check asks for its reasons' records each time. Which event of a record is its latest
+anchored one is kept per registry process under the credit version it was read at, when
+that event is the record's newest event: a newer event makes a credit event (a new
+version), and anchoring is final, so under the same version the answer stays the same. A
+record whose newest event is not anchored yet is read again every time (its anchoring makes
+no credit event). As for the kept list entries (:mod:`registry.credit.check_entries`), only
+on SQLite, where credit events commit in the order of their numbers."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from registry.caches import LruCache
 from registry.chain_gateway import ChainGateway
 from registry.credit.events import SIGNED
 from registry.credit.models import CreditEventRow
+from registry.credit.queries import read_credit_version
 from registry.db import Database
 from registry.models import Batch, Record, RecordStatus
 from registry.record_bundles import VerifyCaches, bundle_for, bundle_json
 
-__all__ = ["AnchoredEvent", "record_bundles"]
+__all__ = ["KEPT_LATEST", "AnchoredEvent", "kept_latest", "record_bundles"]
 
 AnchoredEvent = dict[str, Any]
 """``{"event_id", "kind", "version", "notary_record_id", "bundle"}`` (bundle JSON)."""
 
+Latest = tuple[str, str, int | None, str]
+"""A record's latest anchored event: its id, kind and version, and its notarized record."""
 
-_SIGNED_EVENTS = (
+KEPT_LATEST = 16_384
+"""Most records' latest anchored events kept per database per process (a few ids each)."""
+
+_EVENTS = (
     select(
         CreditEventRow.record_id,
         CreditEventRow.id,
         CreditEventRow.kind,
         CreditEventRow.version,
         CreditEventRow.notary_record_id,
+        CreditEventRow.state,
     )
-    .where(
-        CreditEventRow.record_id.in_(bindparam("record_ids", expanding=True)),
-        CreditEventRow.state == SIGNED,
-        CreditEventRow.notary_record_id.is_not(None),
-    )
+    .where(CreditEventRow.record_id.in_(bindparam("record_ids", expanding=True)))
     .order_by(CreditEventRow.seq)
 )
-"""The signed events with a notarized record of some credit records, in their order."""
+"""The events of some credit records, in their order."""
 
 _NOTARIZED = select(Record.id, Record.status, Record.batch_id).where(
     Record.id.in_(bindparam("notary_ids", expanding=True))
@@ -48,21 +61,56 @@ _NOTARIZED = select(Record.id, Record.status, Record.batch_id).where(
 """The status and batch of some notarized records."""
 
 
+_KEPT: weakref.WeakKeyDictionary[Database, LruCache[tuple[str, int], Latest]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def kept_latest(db: Database) -> LruCache[tuple[str, int], Latest]:
+    """The latest anchored events kept for ``db`` in this process: (record id, credit
+    version) → the event."""
+    kept = _KEPT.get(db)
+    if kept is None:
+        kept = _KEPT.setdefault(db, LruCache(KEPT_LATEST))
+    return kept
+
+
 def _latest_anchored(
-    db: Database, record_ids: Sequence[str]
-) -> dict[str, tuple[str, str, int | None, str]]:
+    db: Database, record_ids: Sequence[str], credit_version: int | None = None
+) -> dict[str, Latest]:
     """Credit record id → its latest signed event whose notarized record is anchored: the
-    event's id, kind and version, and the notarized record's id. Read in one read
-    transaction on a connection, through statements built once (a check asks for the
-    reasons' records each time)."""
-    found: dict[str, tuple[str, str, int | None, str]] = {}
+    event's id, kind and version, and the notarized record's id. Kept ones when
+    ``credit_version`` (the version the caller read) is given and they were kept under it
+    (SQLite); the others read in one read transaction on a connection, through statements
+    built once."""
+    found: dict[str, Latest] = {}
     if not record_ids:
         return found
+    # Without the caller's version nothing kept can answer: nothing is kept either.
+    kept = kept_latest(db) if db.is_sqlite and credit_version is not None else None
+    missing = list(record_ids)
+    if kept is not None and credit_version is not None:
+        missing = []
+        for record_id in record_ids:
+            latest = kept.get((record_id, credit_version))
+            if latest is None:
+                missing.append(record_id)
+            else:
+                found[record_id] = latest
+        if not missing:
+            return found
     # Two lookups by key rather than one join: joined, the planner walked every anchored
     # record (through the status index; each logged check adds one) to find a few events.
     with db.read_connection() as connection:
-        events = connection.execute(_SIGNED_EVENTS, {"record_ids": list(record_ids)}).all()
-        notary_ids = sorted({str(event.notary_record_id) for event in events})
+        read_at = None if kept is None else read_credit_version(connection)
+        events = connection.execute(_EVENTS, {"record_ids": missing}).all()
+        notary_ids = sorted(
+            {
+                str(event.notary_record_id)
+                for event in events
+                if event.state == SIGNED and event.notary_record_id is not None
+            }
+        )
         anchored = {
             record_id
             for record_id, status, batch_id in connection.execute(
@@ -70,9 +118,16 @@ def _latest_anchored(
             )
             if status == RecordStatus.ANCHORED.value and batch_id is not None
         }
-    for record_id, event_id, kind, version, notary_id in events:
-        if notary_id in anchored:
-            found[str(record_id)] = (event_id, kind, version, notary_id)
+    newest: dict[str, str] = {}
+    for owner, event_id, kind, version, notary_id, state in events:
+        newest[str(owner)] = str(event_id)
+        if state == SIGNED and notary_id is not None and notary_id in anchored:
+            found[str(owner)] = (str(event_id), str(kind), version, str(notary_id))
+    if kept is not None and read_at is not None:
+        for record_id in missing:
+            latest = found.get(record_id)
+            if latest is not None and newest.get(record_id) == latest[0]:
+                kept.put((record_id, read_at), latest)
     return found
 
 
@@ -105,11 +160,17 @@ def _bundles_json(
 
 
 def record_bundles(
-    db: Database, gateway: ChainGateway, caches: VerifyCaches, record_ids: Sequence[str]
+    db: Database,
+    gateway: ChainGateway,
+    caches: VerifyCaches,
+    record_ids: Sequence[str],
+    credit_version: int | None = None,
 ) -> dict[str, AnchoredEvent | None]:
     """For each record id: its latest anchored event with that event's proof bundle, or
-    None while no event of it is anchored (or the node cannot provide the chain half)."""
-    latest = _latest_anchored(db, record_ids)
+    None while no event of it is anchored (or the node cannot provide the chain half).
+    ``credit_version``, the credit version the caller read (a check's), lets the events
+    kept under it answer (see the module's docstring)."""
+    latest = _latest_anchored(db, record_ids, credit_version)
     bundles = _bundles_json(db, gateway, caches, {found[3] for found in latest.values()})
     answers: dict[str, AnchoredEvent | None] = {}
     for record_id in record_ids:

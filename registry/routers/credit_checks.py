@@ -45,7 +45,8 @@ def _check_with_bundles(
     now: datetime.datetime,
 ) -> tuple[CheckAnswer, dict[str, Any], dict[str, AnchoredEvent | None]]:
     """:func:`check_subject` and the bundles of its reasons' records, in one trip to the
-    thread pool."""
+    thread pool (the records' latest anchored events kept under the credit version the
+    check read, where they are)."""
     answer, log_row = check_subject(
         state.db, keys, client, subject=subject, activity=activity, on=on, now=now
     )
@@ -53,7 +54,8 @@ def _check_with_bundles(
         {reason.entry_record_id for reason in answer.reasons}
         | {record for reason in answer.reasons for record in reason.basis_record_ids}
     )
-    return answer, log_row, record_bundles(state.db, state.chain, state.caches, ids)
+    bundles = record_bundles(state.db, state.chain, state.caches, ids, answer.credit_version)
+    return answer, log_row, bundles
 
 
 def _reason_json(reason: CheckReason) -> dict[str, Any]:
