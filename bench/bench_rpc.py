@@ -362,6 +362,10 @@ class Round:
     """Per transaction: seconds from just before its send until its receipt was read."""
     node_cpu_s: float | None = None
     """CPU time (user + system) the node process used during the round."""
+    blocks: int | None = None
+    """Blocks the node made during the round (lean client paths)."""
+    load_1min: float | None = None
+    """The machine's 1-minute load average as the round started."""
 
 
 def timed_round(
@@ -457,19 +461,29 @@ def summarize(system: str, client: str, mode: str, count: int, rounds: list[Roun
             if all(r.node_cpu_s is not None for r in rounds)
             else None
         ),
+        "load_1min_per_round": [r.load_1min for r in rounds],
+        "blocks_per_round": (
+            [r.blocks for r in rounds] if all(r.blocks is not None for r in rounds) else None
+        ),
     }
+
+
+def block_number(system: System) -> int | None:
+    """The node's head height, over the lean client (``None`` without one)."""
+    return None if system.lean is None else int(system.lean.call("eth_blockNumber"), 16)
 
 
 def transaction_rows(
     lianxin: System,
-    hardhat: System,
+    hardhat: System | None,
     args: argparse.Namespace,
     bases: Sequence[System] = (),
     pids: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every client path (of ``args.clients``) on every system, both modes, rounds
     interleaved; ``bases`` are lianxin nodes from other source trees. ``pids``
-    (system name -> node process) adds the node's CPU time per transaction."""
+    (system name -> node process) adds the node's CPU time per transaction, and the
+    blocks each round made (the block count decides a pipelined round's fixed costs)."""
     pids = pids or {}
     rows = []
     for mode, count, tester_count in (
@@ -480,7 +494,8 @@ def transaction_rows(
         paths: list[tuple[str, str, int, Callable[[], Round]]] = []
         rounds = {"lean raw": lean_raw_round, "web3 raw": web3_raw_round}
         rounds["web3 transact"] = web3_transact_round
-        systems = (*bases, lianxin, hardhat)
+        systems = [*bases, lianxin, *([] if hardhat is None else [hardhat])]
+        by_name = {system.name: system for system in systems}
         for system in systems:
             paths += [
                 (system.name, client, count, _bind(rounds[client], system, count, pipelined))
@@ -501,12 +516,22 @@ def transaction_rows(
         for round_index in range(args.rounds):
             for system_name, client, _, run in paths:
                 pid = pids.get(system_name)
+                measured = by_name.get(system_name)
+                height = None if measured is None else block_number(measured)
+                load = peers.load_average()[0]
                 cpu_before = None if pid is None else peers.cpu_seconds(pid)
                 last = run()
+                last.load_1min = load
                 if pid is not None and cpu_before is not None:
                     last.node_cpu_s = peers.cpu_seconds(pid) - cpu_before
+                if measured is not None and height is not None:
+                    last.blocks = (block_number(measured) or 0) - height
                 timings[(system_name, client)].append(last)
-                print(f"    {system_name} {client}: {last.seconds:.1f} s", flush=True)
+                blocks = "" if last.blocks is None else f", {last.blocks} blocks"
+                print(
+                    f"    {system_name} {client}: {last.seconds:.1f} s{blocks}, load {load:.1f}",
+                    flush=True,
+                )
             print(f"  {mode}: round {round_index + 1}/{args.rounds} done", flush=True)
         for system_name, client, path_count, _ in paths:
             rows.append(
@@ -520,13 +545,16 @@ def _bind(function: Callable[..., Round], *args: Any) -> Callable[[], Round]:
 
 
 def call_rows(
-    lianxin: System, hardhat: System, args: argparse.Namespace, bases: Sequence[System] = ()
+    lianxin: System,
+    hardhat: System | None,
+    args: argparse.Namespace,
+    bases: Sequence[System] = (),
 ) -> list[dict]:
     """``eth_call`` of ``Anchor.total()`` per second: lean client on both nodes, web3's
     ``.call()`` on all three systems (and on ``bases``, lianxin nodes from other trees)."""
     tester = eth_tester_system() if args.tester_calls > 0 else None
     paths: list[tuple[str, str, int, Callable[[], Any]]] = []
-    nodes = (*bases, lianxin, hardhat)
+    nodes = (*bases, lianxin, *(() if hardhat is None else (hardhat,)))
     for system in nodes:
         lean = system.lean
         assert lean is not None
@@ -802,17 +830,20 @@ def print_transactions(rows: list[dict]) -> None:
     by_key = {(r["system"], r["client"], r["mode"]): r for r in rows}
     print(
         f"\n{'mode':<11} {'system':<12} {'client':<14} {'N':>5} {'tx/s':>8} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'vs hardhat':>11} {'node CPU ms/tx':>15}"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'vs hardhat':>11} {'node CPU ms/tx':>15} "
+        f"{'blocks min/med/max':>19}"
     )
     for row in rows:
         peer = by_key.get(("hardhat", row["client"], row["mode"]))
         row["ratio_vs_hardhat"] = row["tx_per_s"] / peer["tx_per_s"] if peer else None
         cpu = row.get("node_cpu_ms_per_tx")
+        blocks = row.get("blocks_per_round")
+        spread = "-" if not blocks else f"{min(blocks)}/{statistics.median(blocks):g}/{max(blocks)}"
         print(
             f"{row['mode']:<11} {row['system']:<12} {row['client']:<14} "
             f"{row['txs_per_round']:>5} {row['tx_per_s']:>8.0f} {row['p50_ms']:>8.1f} "
             f"{row['p99_ms']:>8.1f} {ratio(row['tx_per_s'], peer and peer['tx_per_s']):>11} "
-            f"{'-' if cpu is None else f'{cpu:.2f}':>15}"
+            f"{'-' if cpu is None else f'{cpu:.2f}':>15} {spread:>19}"
         )
 
 
@@ -888,6 +919,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--log-events", type=int, default=100_000, help="events filled for eth_getLogs (0: skip)"
     )
     parser.add_argument("--log-rounds", type=int, default=5)
+    parser.add_argument(
+        "--no-hardhat",
+        action="store_true",
+        help="leave Hardhat out (lianxin nodes only, e.g. with --baseline-root; no eth_getLogs)",
+    )
     parser.add_argument("--profile", action="store_true", help="profile the node in any case")
     parser.add_argument("--no-profile", action="store_true", help="never profile")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
@@ -941,13 +977,15 @@ def main(argv: list[str] | None = None) -> None:
             )
             for root in args.baseline_root
         }
-        hardhat_node = peers.start_hardhat(group, workdir)
+        hardhat_node = None if args.no_hardhat else peers.start_hardhat(group, workdir)
         lianxin, signer = lianxin_system(node)
         bases = [lianxin_system(base, name)[0] for name, base in base_nodes.items()]
-        hardhat, sender = hardhat_system(hardhat_node)
+        hardhat, sender = (None, "") if hardhat_node is None else hardhat_system(hardhat_node)
 
         print("transactions ...", flush=True)
-        pids = {"lianxin": node.process.pid, "hardhat": peers.node_pid(hardhat_node.process)}
+        pids = {"lianxin": node.process.pid}
+        if hardhat_node is not None:
+            pids["hardhat"] = peers.node_pid(hardhat_node.process)
         pids.update({name: base.process.pid for name, base in base_nodes.items()})
         report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, bases, pids)
         print_transactions(tx_rows)
@@ -959,7 +997,9 @@ def main(argv: list[str] | None = None) -> None:
         missed = [
             f"{row['mode']} {row['client']}: {row['ratio_vs_hardhat']:.2f}x"
             for row in tx_rows
-            if row["system"] == "lianxin" and (row["ratio_vs_hardhat"] or 0) < 1
+            if row["system"] == "lianxin"
+            and row["ratio_vs_hardhat"] is not None
+            and row["ratio_vs_hardhat"] < 1
         ]
         report["hardhat_goal_missed"] = missed
         if ((missed and not args.quick) or args.profile) and not args.no_profile:
@@ -986,22 +1026,24 @@ def main(argv: list[str] | None = None) -> None:
                     print_profile(base_profile)
                 report[f"profile_{name}"] = base_profile
 
-        if args.log_events > 0:
+        if args.log_events > 0 and hardhat is not None:
             print(f"\neth_getLogs: filling {args.log_events:,} events on each node ...", flush=True)
             log_results, fill = log_rows(lianxin, signer, hardhat, sender, args)
             report["eth_getLogs"] = {"fill": fill, "queries": log_results}
             print_logs(log_results, fill)
-        report["rss_mb_at_end"] = {
-            "lianxin": peers.rss_mb(node.process.pid),
-            "hardhat": peers.rss_mb(peers.node_pid(hardhat_node.process)),
-        }
-        for system in (lianxin, hardhat):
+        report["rss_mb_at_end"] = {"lianxin": peers.rss_mb(node.process.pid)}
+        if hardhat_node is not None:
+            report["rss_mb_at_end"]["hardhat"] = peers.rss_mb(peers.node_pid(hardhat_node.process))
+        for system in (lianxin, *bases, *(() if hardhat is None else (hardhat,))):
             assert system.lean is not None
             system.lean.close()
 
-    print("\ngoal (lianxin >= 1x Hardhat, lean raw):", end=" ")
-    lean = {r["mode"]: r for r in tx_rows if r["system"] == "lianxin" and r["client"] == "lean raw"}
-    print(", ".join(f"{mode} {row['ratio_vs_hardhat']:.2f}x" for mode, row in lean.items()))
+    if hardhat is not None:
+        print("\ngoal (lianxin >= 1x Hardhat, lean raw):", end=" ")
+        lean = {
+            r["mode"]: r for r in tx_rows if r["system"] == "lianxin" and r["client"] == "lean raw"
+        }
+        print(", ".join(f"{mode} {row['ratio_vs_hardhat']:.2f}x" for mode, row in lean.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(report, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8"
