@@ -17,12 +17,15 @@ from sqlalchemy import event
 
 from registry.credit.queries import (
     authority_profile,
+    credit_version,
     profile_changes_after,
     public_profile,
+    read_credit_version,
     search_changes_after,
     search_public,
 )
 from registry.db import Database
+from registry.settings import RegistrySettings
 
 ENTERPRISE = "91350100M000100Y43"
 ENTERPRISE_NAME = "福州某某贸易有限公司"
@@ -124,3 +127,24 @@ def test_the_public_reads_answer_as_the_full_reading_does(app: CreditApp) -> Non
     assert search_public(app.db, "张三", instants[len(instants) // 2]) == []
     assert search_public(app.db, "某%", instants[len(instants) // 2]) == []
     assert search_public(app.db, "某_", instants[len(instants) // 2]) == []
+
+
+def test_the_credit_version_is_the_last_event_read_in_a_transaction(app: CreditApp) -> None:
+    state = app.http.app.state  # type: ignore[attr-defined]
+    settings: RegistrySettings = state.registry.settings
+    other = Database.open(settings, run_migrations=False)  # as another process has
+    try:
+
+        def in_transaction(db: Database) -> int:
+            with db.read_connection() as connection:
+                return read_credit_version(connection)
+
+        assert credit_version(app.db) == credit_version(other) == in_transaction(app.db) == 0
+        app.sdk.import_file(penalty_file(penalties(2)))
+        first = credit_version(app.db)
+        assert first > 0 and credit_version(other) == first == in_transaction(other)
+        app.sdk.publish_list_entry(_entry(1))
+        assert credit_version(other) > first
+        assert credit_version(app.db) == credit_version(other) == in_transaction(app.db)
+    finally:
+        other.close()
