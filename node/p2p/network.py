@@ -23,7 +23,10 @@ Liveness: each side sends a PING every :attr:`TransportSettings.ping_interval_s`
 by a PONG); a connection on which nothing arrived for
 :attr:`TransportSettings.peer_timeout_s`, or whose writes have been blocked for
 :attr:`TransportSettings.write_timeout_s`, is closed (a silent link or a stalled peer), and
-the dialling side reconnects.
+the dialling side reconnects. A heartbeat that wakes long after the previous one (the node
+itself was stopped, off the CPU, or blocked) does not judge: a resumed event loop runs its
+overdue timers before it reads a socket, so the frames that arrived meanwhile are still
+unread; the next heartbeat judges.
 
 Sending never blocks the caller: each connection has a bounded queue drained by its own
 writer task; when the queue is full (a stalled peer) the frame is dropped and counted, since
@@ -60,6 +63,9 @@ SEND_QUEUE_FRAMES = 1024
 BACKOFF_START_S = 0.1
 BACKOFF_MAX_S = 2.0
 MAX_PING_BYTES = 8
+HELD_UP_TICKS = 2
+"""A heartbeat that wakes more than this many ping intervals after the previous one finds
+its own node held up, and leaves judging the link to the next."""
 
 FrameHandler = Callable[[bytes, FrameKind, bytes], None]
 """Called on the event loop with (peer public key, kind, body) for every received frame."""
@@ -403,19 +409,36 @@ class Network:
 
     async def _heartbeat_loop(self, connection: _Connection) -> None:
         settings = self.settings
+        tick = time.monotonic()
+        held_up = False
         while True:
             await asyncio.sleep(settings.ping_interval_s)
             now = time.monotonic()
-            silent = now - connection.channel.last_received
-            if silent > settings.peer_timeout_s:
-                self._fail(connection, "peer_timeout", f"nothing received for {silent:.1f} s")
-                return
-            blocked = connection.write_blocked_since
-            if blocked is not None and now - blocked > settings.write_timeout_s:
-                self._fail(connection, "write_timeout", f"writes blocked for {now - blocked:.1f} s")
+            # A tick this late means this node did not run meanwhile (stopped, off the CPU,
+            # a blocking call), and a resumed loop serves its overdue timers before it reads
+            # a socket: what the peer sent is still unread, and the writes not yet drained.
+            # Judge the link at the next tick, once they were; a late tick right after one
+            # that waited is judged, so a loop that is always late still detects dead links.
+            held_up = not held_up and now - tick > HELD_UP_TICKS * settings.ping_interval_s
+            tick = now
+            if not held_up and self._judge(connection, now):
                 return
             connection.pings_sent += 1
             self._enqueue(connection, FrameKind.PING, connection.pings_sent.to_bytes(8, "big"))
+
+    def _judge(self, connection: _Connection, now: float) -> bool:
+        """Close ``connection`` if nothing arrived on it for the peer timeout or its writes
+        have been blocked for the write timeout; whether it was closed."""
+        settings = self.settings
+        silent = now - connection.channel.last_received
+        if silent > settings.peer_timeout_s:
+            self._fail(connection, "peer_timeout", f"nothing received for {silent:.1f} s")
+            return True
+        blocked = connection.write_blocked_since
+        if blocked is not None and now - blocked > settings.write_timeout_s:
+            self._fail(connection, "write_timeout", f"writes blocked for {now - blocked:.1f} s")
+            return True
+        return False
 
 
 def transport_settings(config: NodeConfig) -> TransportSettings:
