@@ -1,0 +1,12 @@
+"""Settings for every test in the suite.
+
+Hypothesis examples have no deadline: a deadline is a timing assertion, and on a busy
+machine a first example that waits for the interpreter or the disk exceeds the default
+200 ms and fails the test (``FlakyFailure: Unreliable test timings``) though its answer was
+right. Runaway examples are still bounded by ``max_examples`` and by the tests' own
+timeouts."""
+
+from hypothesis import settings
+
+settings.register_profile("lianxin", deadline=None)
+settings.load_profile("lianxin")
