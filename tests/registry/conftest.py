@@ -86,7 +86,7 @@ def database_url(tmp_path: Path) -> Iterator[str | None]:
     if not base:
         yield None
         return
-    url = create_postgres_database(base)
+    url = create_postgres_database(base, migrated=True)
     try:
         yield url
     finally:

@@ -3,6 +3,7 @@ once, registry settings on a fresh database, department clients and signed raw r
 
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import contextlib
@@ -10,8 +11,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from e2e_harness import DevChain, free_port, run_cli
 
 from chain.crypto import PrivateKey, sm3
 from registry.cli import add_client
-from registry.db import Database
+from registry.db import Database, migrate
 from registry.models import Client
 from registry.settings import RegistrySettings
 from sdk.license_metadata import InvalidMetadata
@@ -215,24 +218,76 @@ def row_counts(db: Database) -> dict[str, int]:
     return counts
 
 
-def create_postgres_database(base_url: str) -> str:
-    """A new, empty PostgreSQL database on the server of ``base_url``; returns its URL."""
+_TEMPLATES: dict[str, str] = {}
+"""This process's migrated template database per server (base URL -> database name)."""
+_TEMPLATE_LOCK = threading.Lock()
+_DROPPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-test-database")
+"""Drops a test's database after the test, off its path (the executor's thread is joined at
+interpreter exit, so every drop finishes before the templates are dropped)."""
+
+
+def create_postgres_database(base_url: str, *, migrated: bool = False) -> str:
+    """A new PostgreSQL database on the server of ``base_url``; returns its URL.
+
+    Empty, or with ``migrated`` a copy of a database this process migrated to the newest
+    schema once (``CREATE DATABASE ... TEMPLATE``): 0.06-0.1 s here, where running every
+    migration on each test's database took 0.4-0.6 s. The registry's own start-up migration
+    then finds the schema at its head and does nothing."""
     url = make_url(base_url)
     name = f"lianxin_test_{uuid.uuid4().hex[:12]}"
+    template = _migrated_template(base_url) if migrated else None
+    clause = f' TEMPLATE "{template}"' if template else ""
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"{clause}'))
+    finally:
+        admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+def _migrated_template(base_url: str) -> str:
+    """The name of this process's template database on ``base_url``'s server, migrated to the
+    newest schema; made on first use, dropped at exit. Nothing stays connected to it, as
+    ``CREATE DATABASE ... TEMPLATE`` requires."""
+    with _TEMPLATE_LOCK:
+        name = _TEMPLATES.get(base_url)
+        if name is None:
+            template_url = create_postgres_database(base_url)
+            engine = create_engine(template_url)
+            try:
+                migrate(engine)
+            finally:
+                engine.dispose()
+            name = str(make_url(template_url).database)
+            if not _TEMPLATES:
+                atexit.register(_drop_templates)
+            _TEMPLATES[base_url] = name
+        return name
+
+
+def _drop_templates() -> None:
+    _DROPPER.shutdown(wait=True)
+    for base_url, name in _TEMPLATES.items():
+        with contextlib.suppress(Exception):
+            _drop(base_url, name)
+
+
 def drop_postgres_database(base_url: str, database_url: str) -> None:
-    """Drop a database made by :func:`create_postgres_database`."""
+    """Drop a database made by :func:`create_postgres_database`, in the background (it waits
+    for the server to close the database's connections: up to 0.7 s here)."""
     name = make_url(database_url).database
+    assert name is not None
+    _DROPPER.submit(_drop, base_url, name)
+
+
+def _drop(base_url: str, name: str) -> None:
     admin = create_engine(make_url(base_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def start_registry(

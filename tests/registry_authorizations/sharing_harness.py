@@ -200,7 +200,7 @@ def module_database() -> Iterator[str | None]:
     if not base:
         yield None
         return
-    url = create_postgres_database(base)
+    url = create_postgres_database(base, migrated=True)
     try:
         yield url
     finally:

@@ -110,7 +110,7 @@ def database_url() -> Iterator[str | None]:
     if not base:
         yield None
         return
-    url = create_postgres_database(base)
+    url = create_postgres_database(base, migrated=True)
     try:
         yield url
     finally:
