@@ -462,6 +462,9 @@ def summarize(system: str, client: str, mode: str, count: int, rounds: list[Roun
             else None
         ),
         "load_1min_per_round": [r.load_1min for r in rounds],
+        "node_cpu_ms_per_tx_per_round": [
+            None if r.node_cpu_s is None else r.node_cpu_s * 1000 / count for r in rounds
+        ],
         "blocks_per_round": (
             [r.blocks for r in rounds] if all(r.blocks is not None for r in rounds) else None
         ),
@@ -514,7 +517,7 @@ def transaction_rows(
             )
         timings: dict[tuple[str, str], list[Round]] = {(s, c): [] for s, c, _, _ in paths}
         for round_index in range(args.rounds):
-            for system_name, client, _, run in paths:
+            for system_name, client, path_count, run in paths:
                 pid = pids.get(system_name)
                 measured = by_name.get(system_name)
                 height = None if measured is None else block_number(measured)
@@ -528,6 +531,8 @@ def transaction_rows(
                     last.blocks = (block_number(measured) or 0) - height
                 timings[(system_name, client)].append(last)
                 blocks = "" if last.blocks is None else f", {last.blocks} blocks"
+                if last.node_cpu_s is not None:
+                    blocks += f", node CPU {last.node_cpu_s * 1000 / path_count:.2f} ms/tx"
                 print(
                     f"    {system_name} {client}: {last.seconds:.1f} s{blocks}, load {load:.1f}",
                     flush=True,
