@@ -5,12 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
-
 # System tools the tests use: the openssl CLI (interop), Node.js + npm (the pinned solc that
 # checks the committed contract artifacts) and Debian's Chromium (the citizen page test).
 missing=()
@@ -21,21 +15,42 @@ command -v chromium >/dev/null || missing+=(chromium)
 fc-list 2>/dev/null | grep -qi "wenquanyi\|wqy" || missing+=(fonts-wqy-microhei)
 # pdftoppm and pdftotext: the credit report PDF is rendered and its Chinese text read back.
 command -v pdftoppm >/dev/null || missing+=(poppler-utils)
+# apt installs them in the background while pip installs the project and the linters run.
+apt_pid=""
+apt_log=$(mktemp)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        (
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+        ) >"$apt_log" 2>&1 </dev/null &
+        apt_pid=$!
     else
         echo "note: not installed (tests that need them are skipped): ${missing[*]}" >&2
     fi
 fi
-if command -v npm >/dev/null; then
-    npm ci --silent --no-audit --no-fund
+
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
 fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+
+if [ -n "$apt_pid" ]; then
+    if ! wait "$apt_pid"; then
+        cat "$apt_log" >&2
+        echo "apt-get could not install: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+rm -f "$apt_log"
+if command -v npm >/dev/null; then
+    npm ci --silent --no-audit --no-fund
+fi
 
 # pytest's exit code 5 (nothing collected) is a failure here, never a pass.
 run_pytest() {
@@ -60,6 +75,6 @@ fi
 # time, since four validators need the machine's cores to keep their consensus rounds within
 # their timeouts.
 status=0
-run_pytest -n 2 -m "not network" --durations=15 || status=$?
+run_pytest -n 2 --dist worksteal -m "not network" --durations=15 || status=$?
 run_pytest -m network --durations=10 tests/e2e || status=$?
 exit "$status"
