@@ -94,6 +94,14 @@ class Net:
     def key(self, index: int) -> PrivateKey:
         return load_key(self.folder(index) / "validator.json", self.password)
 
+    def log_lines(self, index: int, containing: str) -> list[str]:
+        """The lines of node ``index``'s ``node.log`` that contain ``containing``."""
+        try:
+            text = (self.folder(index) / "node.log").read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            return [f"no node.log: {exc}"]
+        return [line for line in text.splitlines() if containing in line]
+
     def kill_all(self) -> None:
         for index in range(self.size):
             with contextlib.suppress(OSError, ValueError):

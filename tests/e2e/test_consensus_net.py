@@ -184,7 +184,9 @@ def net(tmp_path: Path) -> Iterator[Net]:
 
 def test_four_validators_survive_faults(net: Net) -> None:
     started = time.monotonic()
-    result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "WARNING")
+    # At INFO the nodes log each p2p connect and disconnect (a few KB in all), which the last
+    # check shows if it fails.
+    result = run_cli("net", "start", "--dir", str(net.root), "--log-level", "INFO")
     assert result.code == 0, result
     everyone = list(range(VALIDATORS))
     wait_until("first blocks", lambda: min(net.head(i) for i in everyone) >= 3)
@@ -227,7 +229,7 @@ def test_four_validators_survive_faults(net: Net) -> None:
         # Phase 3: restart node 3; it catches up by sync and signs certificates again.
         result = run_cli(
             "net", "start", "--dir", str(net.root), "--node", str(killed),
-            "--log-level", "WARNING",
+            "--log-level", "INFO",
         )  # fmt: skip
         assert result.code == 0, result
         load.targets = everyone
@@ -281,8 +283,11 @@ def test_four_validators_survive_faults(net: Net) -> None:
     try:
         wait_until("every validator healthy", everyone_healthy)
     except AssertionError as exc:
-        # Say which validator was not healthy, and why, as net status last reported it.
-        raise AssertionError(f"{exc}; last net status: {statuses[-1:]}") from None
+        # Say which validator was not healthy, and why, as net status last reported it, and
+        # what each validator logged of its links (connected, disconnected, timeouts).
+        links = {f"node-{i}": net.log_lines(i, "p2p: ")[-25:] for i in everyone}
+        report = f"last net status: {statuses[-1:]}; p2p logs: {links}"
+        raise AssertionError(f"{exc}; {report}") from None
     result = run_cli("net", "status", "--dir", str(net.root), "--json")
     assert [row["health"] for row in result.json()] == ["ok"] * VALIDATORS, result
     result = run_cli("net", "stop", "--dir", str(net.root))
