@@ -35,6 +35,7 @@ from registry_harness import (  # noqa: E402
     new_client,
     registry_settings,
     run_cli,
+    seed_sqlite,
 )
 
 from registry.app import create_app  # noqa: E402
@@ -144,6 +145,8 @@ def app(
     not run), its credit clock fixed at START, its credit keys from a fixed secret, with
     one department client (roles credit and verify) using the SDK's CreditClient."""
     max_upload_bytes, max_import_bytes = upload_limits
+    if database_url is None:
+        seed_sqlite(tmp_path / "registry")
     settings = RegistrySettings(
         data_dir=tmp_path / "registry",
         database_url=database_url,
