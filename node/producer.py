@@ -186,8 +186,10 @@ class DevProducer:
         block is durable, and its transactions answered, once :meth:`flushed` says so."""
         if self._wait_for_disk():
             await self.flushed()
-        if gather:
-            await self._gather()
+        if gather and await self._gather() and not self.mempool.pending_count:
+            # The pool was emptied while the block gathered (evm_revert drops what waits):
+            # no block, as none would have been started for an empty pool.
+            return None
         height = self.ledger.tip.height + 1
         self.mempool.drop_expired(height)
         # A lone transaction while nothing is being written: nothing to overlap with, so the
@@ -248,7 +250,7 @@ class DevProducer:
             self._flusher = asyncio.ensure_future(self._flush_queued())
         return committed
 
-    async def _gather(self) -> None:
+    async def _gather(self) -> bool:
         """Wait for more transactions to join the next block while they stream in: when
         more than one waits (they arrived while the last block was being made, so a client
         is sending without waiting for receipts) and fewer than
@@ -261,21 +263,22 @@ class DevProducer:
         (each with its 3 ms of fixed CPU), one that began with a few dozen in blocks of
         hundreds, and the same 1,000 pipelined transactions made anywhere between 5 and
         186 blocks. A lone transaction, as a client sending one at a time makes it, does
-        not wait."""
+        not wait. Returns whether it waited."""
         target = min(EXECUTE_AHEAD_MIN_TXS, self.max_block_txs)
         if not 2 <= self.mempool.pending_count < target:
-            return
+            return False
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._stream_gather_max_s
-        while self.mempool.pending_count < target:
+        while 0 < self.mempool.pending_count < target:
             timeout = min(self._stream_gap_s, deadline - loop.time())
             if timeout <= 0:
-                return
+                break
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
-                return
+                break
+        return True
 
     def _wait_for_disk(self) -> bool:
         """Whether the next block waits until the blocks being written are durable: when

@@ -225,3 +225,39 @@ def test_a_stream_short_of_a_full_block_is_committed_when_it_pauses_or_waited_lo
 
     asyncio.run(run())
     assert _block_sizes(ledger, first_height) == [5]
+
+
+def test_a_pool_emptied_while_a_block_gathers_makes_no_block(
+    chain: DevChain, ledger: Ledger
+) -> None:
+    anchor = _deploy_anchor(ledger, chain)
+    head = ledger.head
+    txs = _anchors(chain, anchor, 2)
+
+    async def run() -> list[Outcome]:
+        mempool = _mempool(ledger)
+        waiters = _add(mempool, txs)
+        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
+            producer = DevProducer(
+                ledger,
+                mempool,
+                writer,
+                committer=committer,
+                max_block_txs=500,
+                stream_gap_s=NEVER_S,
+                stream_gather_max_s=0.3,
+            )
+            running = asyncio.ensure_future(producer.run())
+            # The producer starts the block and gathers; evm_revert empties the pool.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            mempool.drop_all("discarded by evm_revert")
+            outcomes: list[Outcome] = await asyncio.wait_for(asyncio.gather(*waiters), 30)
+            await asyncio.sleep(0.6)
+            await producer.flushed()
+            await _stop(running)
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    assert all(outcome.height is None for outcome in outcomes)
+    assert ledger.head == ledger.tip == head
