@@ -136,6 +136,22 @@ def licensing_row(**overrides: object) -> dict[str, object]:
     return values
 
 
+def natural_person(
+    name: str = "张三", id_number: str = RESIDENT_ID, id_type: str = "身份证"
+) -> dict[str, object]:
+    """The cells that make a row's subject a natural person: no USCC and no legal
+    representative, an identity document instead (for ``penalty_row(**...)`` or
+    ``row.update(...)``)."""
+    return {
+        "name": name,
+        "category": "自然人",
+        "code_1": "",
+        "legal_representative": "",
+        "id_type": id_type,
+        "id_number": id_number,
+    }
+
+
 def cells(columns_keys: Sequence[str], values: dict[str, object]) -> list[object]:
     """``values`` laid out in the order of ``columns_keys``."""
     return [values.get(key, "") for key in columns_keys]

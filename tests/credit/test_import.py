@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from credit_tables import (
     AUTHORITY_USCC,
+    ENTERPRISE_USCC,
     LICENSING_HEADERS,
     LICENSING_KEYS,
     PENALTY_HEADERS,
@@ -17,6 +18,7 @@ from credit_tables import (
     RESIDENT_ID,
     cells,
     licensing_row,
+    natural_person,
     penalty_row,
     write_csv,
     write_xlsx,
@@ -157,13 +159,9 @@ def _bad_table() -> list[list[object]]:
             PENALTY_KEYS,
             penalty_row(
                 decision_number="罚4",
-                category="自然人",
-                name="张三",
-                code_1="91350100M000100Y43",
-                legal_representative="",
-                id_type="身份证",
-                id_number="110105194912310021",
                 categories="警告;拘役",
+                # A natural person who also gives a USCC.
+                **{**natural_person(id_number="110105194912310021"), "code_1": ENTERPRISE_USCC},
             ),
         ),
         cells(PENALTY_KEYS, penalty_row(categories="警告", fine_wan="")),
@@ -259,12 +257,7 @@ def test_valid_rows_mode_imports_the_valid_rows_and_reports_the_rest(tmp_path: P
 
 def test_a_natural_persons_id_is_masked_even_in_the_report(tmp_path: Path) -> None:
     row = penalty_row(
-        category="自然人",
-        name="李四",
-        code_1="",
-        legal_representative="",
-        id_type="居民身份证",
-        id_number=RESIDENT_ID[:-1] + "1",
+        **natural_person("李四", id_number=RESIDENT_ID[:-1] + "1", id_type="居民身份证")
     )
     path = write_csv(tmp_path / "person.csv", [PENALTY_HEADERS, cells(PENALTY_KEYS, row)])
     text = repr(validate_file(path))

@@ -7,11 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row, write_csv
+from credit_tables import (
+    PENALTY_HEADERS,
+    PENALTY_KEYS,
+    cells,
+    natural_person,
+    penalty_row,
+    write_csv,
+)
 
 from credit.importing import ImportedRow, ImportMode, ImportRejected, import_file
 
-RESIDENT_ID = "11010519491231002X"
 """A valid resident ID (tests/vectors/codes.json)."""
 
 NAMES = ("福州某某贸易有限公司", "福州另一贸易有限公司", "福州第三科技有限公司")
@@ -36,14 +42,7 @@ def _table(count: int, **wrong: object) -> list[list[object]]:
     ]
     for row in rows[::5]:
         # Natural persons: a subject of another shape than an organisation's.
-        row.update(
-            name="张三",
-            category="自然人",
-            code_1="",
-            legal_representative="",
-            id_type="身份证",
-            id_number=RESIDENT_ID,
-        )
+        row.update(natural_person())
     rows[-1].update(wrong)
     return [PENALTY_HEADERS, *(cells(PENALTY_KEYS, row) for row in rows)]
 

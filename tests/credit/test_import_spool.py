@@ -8,7 +8,14 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from credit_tables import LICENSING_HEADERS, LICENSING_KEYS, cells, licensing_row, write_csv
+from credit_tables import (
+    LICENSING_HEADERS,
+    LICENSING_KEYS,
+    cells,
+    licensing_row,
+    natural_person,
+    write_csv,
+)
 
 from credit.importing import ImportedRow, ImportMode, import_file
 from credit.records import LicensingRecord
@@ -18,14 +25,7 @@ from credit.subjects import Subject
 def test_licensing_rows_come_back_from_the_spool_as_they_were_read(tmp_path: Path) -> None:
     rows = [licensing_row(decision_number=f"榕市监许〔2023〕{n}号") for n in range(25)]
     for row in rows[::4]:
-        row.update(
-            name="张三",
-            category="自然人",
-            code_1="",
-            legal_representative="",
-            id_type="身份证",
-            id_number="11010519491231002X",
-        )
+        row.update(natural_person())
     path = write_csv(
         tmp_path / "licensing.csv",
         [LICENSING_HEADERS, *(cells(LICENSING_KEYS, row) for row in rows)],

@@ -8,7 +8,7 @@ import random
 from decimal import Decimal
 
 import pytest
-from credit_tables import RESIDENT_ID, penalty_row
+from credit_tables import RESIDENT_ID, natural_person, penalty_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,14 +51,7 @@ def _organisation_issues(uscc: str) -> list[IssueReason]:
 
 
 def _person(id_number: str) -> tuple[PenaltyRecord | None, list[IssueReason]]:
-    row = penalty_row(
-        category="自然人",
-        name="张三丰",
-        code_1="",
-        legal_representative="",
-        id_type="身份证",
-        id_number=id_number,
-    )
+    row = penalty_row(**natural_person("张三丰", id_number=id_number))
     record, issues = validate_row(Layout.PENALTY, 2, row, HEADERS)
     assert record is None or isinstance(record, PenaltyRecord)
     return record, [issue.reason for issue in issues]
