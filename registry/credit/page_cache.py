@@ -89,6 +89,16 @@ class PageCache:
         self._reads: dict[tuple[Hashable, int], _Read] = {}
         self._lock = threading.Lock()
 
+    def kept(
+        self, name: Hashable, version: int, at: datetime.datetime, shown_time: str
+    ) -> Rendered | None:
+        """The page ``name`` at ``at`` if kept (``version`` read before this call), else
+        None: nothing is read."""
+        kept = self._pages.get((name, version))
+        if kept is not None and kept.holds_at(at, shown_time):
+            return kept.page
+        return None
+
     def page(
         self,
         name: Hashable,

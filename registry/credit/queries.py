@@ -16,7 +16,10 @@ identity number included (matched through its keyed hash, never stored).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import sqlite3
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +52,7 @@ __all__ = [
     "RepairView",
     "SearchHit",
     "VersionView",
+    "WaitlessVersionReader",
     "authority_profile",
     "credit_version",
     "displayed_at",
@@ -602,6 +606,53 @@ def credit_version(db: Database) -> int:
     finally:
         pooled.close()
     return int(row[0] or 0) if row is not None else 0
+
+
+class WaitlessVersionReader:
+    """The credit version of an SQLite database (:func:`credit_version`) read where nothing
+    may wait, such as a server's event loop: through a connection of the calling thread's
+    own, opened once, that only reads and never waits for a lock (no busy timeout), and
+    outside any pool (a pool can make its caller wait for a connection). A read that cannot
+    be made at once (the database busy, or anything else failing) answers None, and the
+    caller reads the version as usual, on a thread that may wait."""
+
+    def __init__(self, db: Database) -> None:
+        """Read the database of ``db`` (an SQLite file; for anything else every read
+        answers None)."""
+        url = db.engine.url
+        database = url.database
+        self._path = (
+            database
+            if url.get_backend_name() == "sqlite" and database and database != ":memory:"
+            else None
+        )
+        self._sql = str(_CREDIT_VERSION.compile(dialect=db.engine.dialect))
+        self._local = threading.local()
+
+    def read(self) -> int | None:
+        """The credit version now (one SELECT, its own snapshot: stepped to its end, so
+        that no read transaction stays open), or None: not read."""
+        if self._path is None:
+            return None
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+                self._local.connection = connection
+                connection.execute("PRAGMA query_only=1")
+            rows = connection.execute(self._sql).fetchall()
+        except sqlite3.Error:
+            self.close()
+            return None
+        return int(rows[0][0] or 0) if rows else 0
+
+    def close(self) -> None:
+        """Close the calling thread's connection, if open (the next read opens another)."""
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
 
 
 def read_credit_version(connection: Connection) -> int:

@@ -37,6 +37,7 @@ from registry.credit.pages import (
     subject_page_to_keep,
 )
 from registry.credit.queries import (
+    WaitlessVersionReader,
     credit_version,
     profile_changes_after,
     public_profile,
@@ -260,8 +261,44 @@ async def search_page(
         html = search_page_to_keep(text, hits, lang=lang, switch_url=switch_url)
         return Rendered(html, 200), search_changes_after(state.db, text, now)
 
-    page = await run_blocking(_kept, request, state, ("search", text, lang, switch_url), now, read)
+    page = await _kept_page(request, state, ("search", text, lang, switch_url), now, read)
     return _page(show_at(page.html, now, lang), page.status)
+
+
+async def _kept_page(
+    request: Request,
+    state: StateDep,
+    name: tuple[str, ...],
+    at: datetime.datetime,
+    read: Callable[[], tuple[Rendered, datetime.datetime | None]],
+) -> Rendered:
+    """The page ``name`` at ``at``: served from the event loop when kept under the credit
+    version read there without waiting (:class:`WaitlessVersionReader`), else through
+    :func:`_kept` on the thread pool. A kept page then costs no hop to a thread and back;
+    most pages served are kept ones."""
+    cache = _page_cache(request, state)
+    if cache is not None:
+        reader: WaitlessVersionReader | None = getattr(
+            request.app.state, "credit_version_reader", None
+        )
+        if reader is None:
+            reader = request.app.state.credit_version_reader = WaitlessVersionReader(state.db)
+        version = reader.read()
+        if version is not None:
+            kept = cache.kept(name, version, at, "")
+            if kept is not None:
+                return kept
+    return await run_blocking(_kept, request, state, name, at, read)
+
+
+def _page_cache(request: Request, state: StateDep) -> PageCache | None:
+    """The process's kept pages; None on PostgreSQL, where none are kept (see :func:`_kept`)."""
+    if not state.db.is_sqlite:
+        return None
+    cache: PageCache | None = getattr(request.app.state, "credit_page_cache", None)
+    if cache is None:
+        cache = request.app.state.credit_page_cache = PageCache()
+    return cache
 
 
 def _kept(
@@ -278,11 +315,9 @@ def _kept(
     credit events are committed in the order of their numbers; on PostgreSQL a transaction
     holding a lower number may commit after a higher one, and the version would miss its
     change."""
-    if not state.db.is_sqlite:
-        return read()[0]
-    cache: PageCache | None = getattr(request.app.state, "credit_page_cache", None)
+    cache = _page_cache(request, state)
     if cache is None:
-        cache = request.app.state.credit_page_cache = PageCache()
+        return read()[0]
     return cache.page(name, credit_version(state.db), at, "", read)
 
 
@@ -309,7 +344,7 @@ async def subject_page(
         changes = profile_changes_after(state.db, code, now)
         return Rendered(html, 200 if profile.records else 404), changes
 
-    page = await run_blocking(_kept, request, state, ("subject", code, lang, switch_url), now, read)
+    page = await _kept_page(request, state, ("subject", code, lang, switch_url), now, read)
     return _page(show_at(page.html, now, lang), page.status)
 
 
