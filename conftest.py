@@ -1,4 +1,5 @@
-"""Settings for every test in the suite.
+"""Settings for every test in the suite (here at the root, so that pytest puts the project
+itself on the import path, not tests/, whose folders share names with its packages).
 
 Hypothesis examples have no deadline: a deadline is a timing assertion, and on a busy
 machine a first example that waits for the interpreter or the disk exceeds the default
