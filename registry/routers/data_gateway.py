@@ -54,11 +54,11 @@ from registry.authorizations.tracker import (
     subject_index_of_authorization,
     visible_authorizations,
 )
-from registry.deps import ClientDep, DirectRoute, answers_itself, get_state
+from registry.deps import ClientDep, get_state
 from registry.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, error_body
 from registry.threads import run_blocking
 
-router = APIRouter(tags=["data gateway"], lifespan=gateway_lifespan, route_class=DirectRoute)
+router = APIRouter(tags=["data gateway"], lifespan=gateway_lifespan)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -103,8 +103,7 @@ async def _decide(request: Request) -> _Read:
     """Authenticate, parse, decide and log one read (see :func:`read`).
 
     Taken as the request is rather than through FastAPI's parameter and dependency
-    machinery (as ``/v1/verify`` does; the routes are called directly, see
-    :class:`registry.deps.DirectRoute`): the signature is checked, the body parsed with the
+    machinery (as ``/v1/verify`` does): the signature is checked, the body parsed with the
     same model (same 422, nothing stored), and the nonce is spent in the access writer's
     transaction together with the entry that logs the read (one write per group, not two)."""
     state = await get_state(request)
@@ -186,8 +185,7 @@ _BODY = {
     responses={**_ERRORS, 422: {"description": "malformed, or no provider serves the item"}},
     openapi_extra={"requestBody": _BODY},
 )
-@answers_itself
-async def read(request: Request) -> Response:
+async def read(request: Request) -> Any:
     """Read one item of one resource (a license identifier, say) under an authorization.
     The gateway checks, in order: the caller is the recipient; the subject matches; the
     item is in scope; the purpose matches; the window is live; not revoked; uses remain.
@@ -217,8 +215,7 @@ async def read(request: Request) -> Response:
     },
     openapi_extra={"requestBody": _BODY},
 )
-@answers_itself
-async def read_file(request: Request) -> Response:
+async def read_file(request: Request) -> Any:
     """Read one file of an archive package (``resource``: ``<package id>/<path>``) under
     an authorization, decided and logged as :func:`read` is. Allowed: the content,
     streamed in chunks, with the file's SM3 (``X-Lianxin-Content-SM3``) and the signed
