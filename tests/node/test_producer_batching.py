@@ -10,9 +10,10 @@ that only the number of transactions decides where a block ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -93,10 +94,33 @@ def _block_sizes(ledger: Ledger, first: int) -> list[int]:
     return sizes
 
 
-async def _stop(running: asyncio.Future[None]) -> None:
-    running.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await running
+@contextlib.asynccontextmanager
+async def _producing(
+    ledger: Ledger,
+    mempool: Mempool,
+    max_block_txs: int,
+    gap_s: float = NEVER_S,
+    gather_max_s: float = NEVER_S,
+) -> AsyncIterator[DevProducer]:
+    """A producer running on ``mempool`` (with its own execution and write workers) for the
+    block's length, stopped at its end."""
+    with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
+        producer = DevProducer(
+            ledger,
+            mempool,
+            writer,
+            committer=committer,
+            max_block_txs=max_block_txs,
+            stream_gap_s=gap_s,
+            stream_gather_max_s=gather_max_s,
+        )
+        running = asyncio.ensure_future(producer.run())
+        try:
+            yield producer
+        finally:
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
 
 
 def test_a_stream_that_starts_with_a_lone_transaction_goes_on_in_full_blocks(
@@ -109,17 +133,7 @@ def test_a_stream_that_starts_with_a_lone_transaction_goes_on_in_full_blocks(
 
     async def run() -> list[Outcome]:
         mempool = _mempool(ledger)
-        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
-            producer = DevProducer(
-                ledger,
-                mempool,
-                writer,
-                committer=committer,
-                max_block_txs=target,
-                stream_gap_s=NEVER_S,
-                stream_gather_max_s=NEVER_S,
-            )
-            running = asyncio.ensure_future(producer.run())
+        async with _producing(ledger, mempool, target):
             waiters = _add(mempool, lone)
             # The lone transaction's block is made at once, before anything follows it.
             await _until(lambda: ledger.head.height == first_height)
@@ -130,7 +144,6 @@ def test_a_stream_that_starts_with_a_lone_transaction_goes_on_in_full_blocks(
                 await asyncio.sleep(0)
                 await asyncio.sleep(0.001)
             outcomes: list[Outcome] = await asyncio.wait_for(asyncio.gather(*waiters), 120)
-            await _stop(running)
         return outcomes
 
     outcomes = asyncio.run(run())
@@ -148,19 +161,8 @@ def test_a_deep_pool_fills_blocks_up_to_max_block_txs(chain: DevChain, ledger: L
     async def run() -> None:
         mempool = _mempool(ledger)
         waiters = _add(mempool, txs)
-        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
-            producer = DevProducer(
-                ledger,
-                mempool,
-                writer,
-                committer=committer,
-                max_block_txs=100,
-                stream_gap_s=NEVER_S,
-                stream_gather_max_s=NEVER_S,
-            )
-            running = asyncio.ensure_future(producer.run())
+        async with _producing(ledger, mempool, 100):
             await asyncio.wait_for(asyncio.gather(*waiters), 120)
-            await _stop(running)
 
     asyncio.run(run())
     assert _block_sizes(ledger, first_height) == [100, 100, 50]
@@ -173,24 +175,13 @@ def test_a_lone_transaction_is_not_held_back(chain: DevChain, ledger: Ledger) ->
 
     async def run() -> None:
         mempool = _mempool(ledger)
-        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
-            producer = DevProducer(
-                ledger,
-                mempool,
-                writer,
-                committer=committer,
-                max_block_txs=500,
-                stream_gap_s=NEVER_S,
-                stream_gather_max_s=NEVER_S,
-            )
-            running = asyncio.ensure_future(producer.run())
+        async with _producing(ledger, mempool, 500):
             # One at a time, each after the receipt of the one before: were a lone
             # transaction held for a stream, this would wait a minute per transaction.
             for tx in txs:
                 (waiter,) = _add(mempool, [tx])
                 outcome = await asyncio.wait_for(waiter, 30)
                 assert outcome.height is not None
-            await _stop(running)
 
     asyncio.run(run())
     assert _block_sizes(ledger, first_height) == [1, 1, 1]
@@ -209,19 +200,8 @@ def test_a_stream_short_of_a_full_block_is_committed_when_it_pauses_or_waited_lo
     async def run() -> None:
         mempool = _mempool(ledger)
         waiters = _add(mempool, txs)
-        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
-            producer = DevProducer(
-                ledger,
-                mempool,
-                writer,
-                committer=committer,
-                max_block_txs=500,
-                stream_gap_s=gap_s,
-                stream_gather_max_s=gather_max_s,
-            )
-            running = asyncio.ensure_future(producer.run())
+        async with _producing(ledger, mempool, 500, gap_s, gather_max_s):
             await asyncio.wait_for(asyncio.gather(*waiters), 30)
-            await _stop(running)
 
     asyncio.run(run())
     assert _block_sizes(ledger, first_height) == [5]
@@ -237,17 +217,7 @@ def test_a_pool_emptied_while_a_block_gathers_makes_no_block(
     async def run() -> list[Outcome]:
         mempool = _mempool(ledger)
         waiters = _add(mempool, txs)
-        with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
-            producer = DevProducer(
-                ledger,
-                mempool,
-                writer,
-                committer=committer,
-                max_block_txs=500,
-                stream_gap_s=NEVER_S,
-                stream_gather_max_s=0.3,
-            )
-            running = asyncio.ensure_future(producer.run())
+        async with _producing(ledger, mempool, 500, NEVER_S, 0.3) as producer:
             # The producer starts the block and gathers; evm_revert empties the pool.
             await asyncio.sleep(0)
             await asyncio.sleep(0)
@@ -255,7 +225,6 @@ def test_a_pool_emptied_while_a_block_gathers_makes_no_block(
             outcomes: list[Outcome] = await asyncio.wait_for(asyncio.gather(*waiters), 30)
             await asyncio.sleep(0.6)
             await producer.flushed()
-            await _stop(running)
         return outcomes
 
     outcomes = asyncio.run(run())
