@@ -52,6 +52,7 @@ from registry.routers import (
     verify_page,
 )
 from registry.settings import RegistrySettings
+from registry.threads import start_threads
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.check_secret_files()
+        await asyncio.to_thread(start_threads)
         db = await asyncio.to_thread(Database.open, settings)
         metrics.watch_database(db)
         gateway = ChainGateway(settings, db)
