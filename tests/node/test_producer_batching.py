@@ -161,7 +161,8 @@ def test_a_deep_pool_fills_blocks_up_to_max_block_txs(chain: DevChain, ledger: L
     async def run() -> None:
         mempool = _mempool(ledger)
         waiters = _add(mempool, txs)
-        async with _producing(ledger, mempool, 100):
+        # The last 50 are short of a batch: they gather for 0.2 s, no arrival follows.
+        async with _producing(ledger, mempool, 100, NEVER_S, 0.2):
             await asyncio.wait_for(asyncio.gather(*waiters), 120)
 
     asyncio.run(run())
