@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -50,6 +51,25 @@ class LruCache(Generic[K, V]):
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+class KeptPerOwner(Generic[K, V]):
+    """One :class:`LruCache` of ``capacity`` entries per owner object (a database) in this
+    process, dropped with its owner."""
+
+    def __init__(self, capacity: int) -> None:
+        """Keep at most ``capacity`` entries per owner."""
+        self.capacity = capacity
+        self._caches: weakref.WeakKeyDictionary[object, LruCache[K, V]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def of(self, owner: object) -> LruCache[K, V]:
+        """The cache of ``owner``, made on first use."""
+        cache = self._caches.get(owner)
+        if cache is None:
+            cache = self._caches.setdefault(owner, LruCache(self.capacity))
+        return cache
 
 
 class _Flight(Generic[V]):

@@ -16,7 +16,6 @@ one writer at a time); on PostgreSQL every check reads its entries."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from credit.records import ListEntry, ListExit, ListType, NaturalKey, RecordKind, record_id
 from credit.subjects import Subject, SubjectCategory
-from registry.caches import LruCache
+from registry.caches import KeptPerOwner, LruCache
 from registry.credit.models import CreditListMembership, CreditRecordRow
 from registry.credit.queries import read_credit_version
 from registry.credit.store import as_aware
@@ -106,17 +105,12 @@ class SubjectEntries:
     PostgreSQL)."""
 
 
-_KEPT: weakref.WeakKeyDictionary[Database, LruCache[tuple[str, int], SubjectEntries]] = (
-    weakref.WeakKeyDictionary()
-)
+_KEPT: KeptPerOwner[tuple[str, int], SubjectEntries] = KeptPerOwner(KEPT_SUBJECTS)
 
 
 def kept_entries(db: Database) -> LruCache[tuple[str, int], SubjectEntries]:
     """The entries kept for ``db`` in this process: (subject key, credit version) → entries."""
-    kept = _KEPT.get(db)
-    if kept is None:
-        kept = _KEPT.setdefault(db, LruCache(KEPT_SUBJECTS))
-    return kept
+    return _KEPT.of(db)
 
 
 def _basis_ids(connection: Connection, subject_key: str, rows: Sequence[Any]) -> dict[str, str]:

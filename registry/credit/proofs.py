@@ -15,13 +15,12 @@ on SQLite, where credit events commit in the order of their numbers."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from registry.caches import LruCache
+from registry.caches import KeptPerOwner, LruCache
 from registry.chain_gateway import ChainGateway
 from registry.credit.events import SIGNED
 from registry.credit.models import CreditEventRow
@@ -61,18 +60,13 @@ _NOTARIZED = select(Record.id, Record.status, Record.batch_id).where(
 """The status and batch of some notarized records."""
 
 
-_KEPT: weakref.WeakKeyDictionary[Database, LruCache[tuple[str, int], Latest]] = (
-    weakref.WeakKeyDictionary()
-)
+_KEPT: KeptPerOwner[tuple[str, int], Latest] = KeptPerOwner(KEPT_LATEST)
 
 
 def kept_latest(db: Database) -> LruCache[tuple[str, int], Latest]:
     """The latest anchored events kept for ``db`` in this process: (record id, credit
     version) → the event."""
-    kept = _KEPT.get(db)
-    if kept is None:
-        kept = _KEPT.setdefault(db, LruCache(KEPT_LATEST))
-    return kept
+    return _KEPT.of(db)
 
 
 def _latest_anchored(
