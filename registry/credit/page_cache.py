@@ -116,13 +116,13 @@ class PageCache:
         would be; otherwise (read at a later instant than theirs, or the read failed) each
         reads for itself. A failure is never kept nor handed to another caller."""
         key = (name, version)
-        kept = self._pages.get(key)
-        if kept is not None and kept.holds_at(at, shown_time):
-            return kept.page
+        found = self.kept(name, version, at, shown_time)
+        if found is not None:
+            return found
         with self._lock:
-            kept = self._pages.get(key)
-            if kept is not None and kept.holds_at(at, shown_time):
-                return kept.page
+            found = self.kept(name, version, at, shown_time)
+            if found is not None:
+                return found
             reading = self._reads.get(key)
             first = reading is None
             if reading is None:

@@ -246,42 +246,21 @@ def _utc(at: datetime.datetime) -> datetime.datetime:
 
 def displayed_at(at: datetime.datetime) -> ColumnElement[bool]:
     """Records on public display at ``at``: started, not ended, not stopped."""
-    moment = _utc(at)
+    return _displayed(_utc(at))
+
+
+def _displayed(moment: Any) -> ColumnElement[bool]:
+    """Records on public display at ``moment`` (an instant, or a parameter standing for one)."""
     return and_(
         CreditRecordRow.window_start <= moment,
         or_(CreditRecordRow.display_end.is_(None), CreditRecordRow.display_end > moment),
     )
 
 
-def _lists(session: Session, record_ids: list[str]) -> tuple[ListMembershipView, ...]:
-    if not record_ids:
-        return ()
-    rows = session.scalars(
-        select(CreditListMembership)
-        .where(CreditListMembership.record_id.in_(record_ids))
-        .order_by(CreditListMembership.entry_date)
-    )
-    return tuple(
-        ListMembershipView(
-            record_id=row.record_id,
-            list_type=row.list_type,
-            list_name=row.list_name,
-            entry_date=row.entry_date,
-            planned_exit_date=row.planned_exit_date,
-            exit_date=row.exit_date,
-            exit_reason=row.exit_reason,
-        )
-        for row in rows
-    )
-
-
 _MOMENT = bindparam("moment", type_=CreditRecordRow.window_start.type)
 """The instant of a public read, as a stored time is compared (see :func:`_moment`)."""
 
-_SHOWN = and_(
-    CreditRecordRow.window_start <= _MOMENT,
-    or_(CreditRecordRow.display_end.is_(None), CreditRecordRow.display_end > _MOMENT),
-)
+_SHOWN = _displayed(_MOMENT)
 """:func:`displayed_at` at the parameter ``moment``."""
 
 _PUBLIC_COLUMNS = (
@@ -331,6 +310,14 @@ _LIST_ENTRIES = (
 )
 
 
+def _lists(reading: Session | Connection, record_ids: list[str]) -> tuple[ListMembershipView, ...]:
+    """The list memberships of the entries ``record_ids``, by entry date."""
+    if not record_ids:
+        return ()
+    rows = reading.execute(_LIST_ENTRIES, {"record_ids": record_ids})
+    return tuple(ListMembershipView(*row) for row in rows)
+
+
 def _moment(at: datetime.datetime) -> dict[str, datetime.datetime]:
     return {"moment": _utc(at)}
 
@@ -365,15 +352,7 @@ def public_profile(
         statement, name = _PROFILE_BY_CODE, subject.strip().upper()
     with db.read_connection() as connection:
         rows = connection.execute(statement, {"subject": name, **_moment(at)}).all()
-        entries = [row.id for row in rows if row.kind == "list_entry"]
-        lists = (
-            tuple(
-                ListMembershipView(*entry)
-                for entry in connection.execute(_LIST_ENTRIES, {"record_ids": entries})
-            )
-            if entries
-            else ()
-        )
+        lists = _lists(connection, [row.id for row in rows if row.kind == "list_entry"])
     first = rows[0] if rows else None
     return PublicProfile(
         subject_code=None if first is None else first.subject_code,
