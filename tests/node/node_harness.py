@@ -22,6 +22,8 @@ from chain.types import Transaction
 from chain.validation import sign_transaction
 from node.config import NodeConfig
 from node.daemon import Node
+from node.ledger import Ledger
+from node.mempool import Mempool
 
 CHAIN_ID = 2024
 ANCHOR_SELECTOR = function_signature_to_4byte_selector("anchor(bytes32)")
@@ -174,3 +176,15 @@ async def send_and_wait(client: RpcClient, tx: Transaction) -> dict[str, Any]:
         # A node configured not to wait for receipts answers at once; give the block time.
         await asyncio.sleep(0.02)
     raise AssertionError(f"no receipt for {tx_hash}")
+
+
+def ledger_mempool(ledger: Ledger) -> Mempool:
+    """A pool of 1,000 transactions admitted against ``ledger``'s head, as the dev node
+    makes it."""
+    return Mempool(
+        ledger.rules,
+        ledger.permissions_at(ledger.head),
+        capacity=1_000,
+        nonce_committed=ledger.nonce_committed,
+        next_height=lambda: ledger.head.height + 1,
+    )

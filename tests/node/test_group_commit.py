@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from node_harness import DevChain, anchor_call, make_chain, signed_tx
+from node_harness import DevChain, anchor_call, ledger_mempool, make_chain, signed_tx
 
 from chain.crypto import PrivateKey
 from chain.primitives import Address
@@ -220,16 +220,6 @@ def _gate_flush(ledger: Ledger) -> threading.Event:
     return gate
 
 
-def _mempool(ledger: Ledger) -> Mempool:
-    return Mempool(
-        ledger.rules,
-        ledger.permissions_at(ledger.head),
-        capacity=1_000,
-        nonce_committed=ledger.nonce_committed,
-        next_height=lambda: ledger.head.height + 1,
-    )
-
-
 def test_a_few_transactions_arriving_during_a_write_wait_for_it_and_share_a_block(
     chain: DevChain, tmp_path: Path
 ) -> None:
@@ -239,7 +229,7 @@ def test_a_few_transactions_arriving_during_a_write_wait_for_it_and_share_a_bloc
     gate = _gate_flush(ledger)
 
     async def run() -> list[Outcome]:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
             producer = DevProducer(ledger, mempool, writer, committer=committer, max_block_txs=100)
             for tx in first:
@@ -280,7 +270,7 @@ def test_a_deep_pool_executes_the_next_block_while_one_is_written(
     gate = _gate_flush(ledger)
 
     async def run() -> None:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(1) as committer:
             producer = DevProducer(ledger, mempool, writer, committer=committer, max_block_txs=100)
             for tx in first:

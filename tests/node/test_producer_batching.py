@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from node_harness import DevChain, anchor_call, make_chain, signed_tx
+from node_harness import DevChain, anchor_call, ledger_mempool, make_chain, signed_tx
 
 from chain.primitives import Address
 from chain.types import Transaction
@@ -56,16 +56,6 @@ def _anchors(chain: DevChain, anchor: Address, count: int) -> list[Transaction]:
         signed_tx(chain.deployer, to=anchor, data=anchor_call(os.urandom(32)), gas_limit=100_000)
         for _ in range(count)
     ]
-
-
-def _mempool(ledger: Ledger) -> Mempool:
-    return Mempool(
-        ledger.rules,
-        ledger.permissions_at(ledger.head),
-        capacity=1_000,
-        nonce_committed=ledger.nonce_committed,
-        next_height=lambda: ledger.head.height + 1,
-    )
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
@@ -132,7 +122,7 @@ def test_a_stream_that_starts_with_a_lone_transaction_goes_on_in_full_blocks(
     lone, stream = _anchors(chain, anchor, 1), _anchors(chain, anchor, 2 * target)
 
     async def run() -> list[Outcome]:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         async with _producing(ledger, mempool, target):
             waiters = _add(mempool, lone)
             # The lone transaction's block is made at once, before anything follows it.
@@ -159,7 +149,7 @@ def test_a_deep_pool_fills_blocks_up_to_max_block_txs(chain: DevChain, ledger: L
     txs = _anchors(chain, anchor, 250)
 
     async def run() -> None:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         waiters = _add(mempool, txs)
         # The last 50 are short of a batch: they gather for 0.2 s, no arrival follows.
         async with _producing(ledger, mempool, 100, NEVER_S, 0.2):
@@ -175,7 +165,7 @@ def test_a_lone_transaction_is_not_held_back(chain: DevChain, ledger: Ledger) ->
     txs = _anchors(chain, anchor, 3)
 
     async def run() -> None:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         async with _producing(ledger, mempool, 500):
             # One at a time, each after the receipt of the one before: were a lone
             # transaction held for a stream, this would wait a minute per transaction.
@@ -199,7 +189,7 @@ def test_a_stream_short_of_a_full_block_is_committed_when_it_pauses_or_waited_lo
     txs = _anchors(chain, anchor, 5)
 
     async def run() -> None:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         waiters = _add(mempool, txs)
         async with _producing(ledger, mempool, 500, gap_s, gather_max_s):
             await asyncio.wait_for(asyncio.gather(*waiters), 30)
@@ -216,7 +206,7 @@ def test_a_pool_emptied_while_a_block_gathers_makes_no_block(
     txs = _anchors(chain, anchor, 2)
 
     async def run() -> list[Outcome]:
-        mempool = _mempool(ledger)
+        mempool = ledger_mempool(ledger)
         waiters = _add(mempool, txs)
         async with _producing(ledger, mempool, 500, NEVER_S, 0.3) as producer:
             # The producer starts the block and gathers; evm_revert empties the pool.

@@ -11,7 +11,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, cells, penalty_row
+from credit_tables import (
+    AUTHORITY_USCC,
+    ENTERPRISE_USCC,
+    PENALTY_HEADERS,
+    PENALTY_KEYS,
+    cells,
+    penalty_row,
+)
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -94,6 +101,23 @@ def person_penalty(**overrides: object) -> dict[str, object]:
     }
     values.update(overrides)
     return penalty_row(**values)
+
+
+def black_list_entry(number: int) -> dict[str, Any]:
+    """A black-list entry of the enterprise of :func:`penalties` (decision
+    ``榕市监认〔2023〕{number}号``), resting on its penalty ``榕市监罚〔2023〕0号``."""
+    return {
+        "subject": {"category": "法人及非法人组织", "name": "福州某某贸易有限公司",
+                    "uscc": ENTERPRISE_USCC, "legal_representative": "王某某"},
+        "list_type": "black", "list_name": "严重违法失信名单",
+        "decision_number": f"榕市监认〔2023〕{number}号", "reason": "拒不履行",
+        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
+        "entry_date": "2023-06-01", "authority": "福州市市场监督管理局",
+        "authority_uscc": AUTHORITY_USCC,
+        "basis_records": [
+            {"authority_uscc": AUTHORITY_USCC, "decision_number": "榕市监罚〔2023〕0号"}
+        ],
+    }  # fmt: skip
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = ANCHOR_TIMEOUT_S) -> T:

@@ -7,9 +7,8 @@ PostgreSQL nothing is kept)."""
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
-from credit_harness import CreditApp, penalties, penalty_file
+from credit_harness import CreditApp, black_list_entry, penalties, penalty_file
 
 from registry.credit.check_entries import kept_entries, subject_entries
 from registry.credit.checks import check_subject
@@ -19,22 +18,8 @@ from registry.models import Client
 from registry.settings import RegistrySettings
 
 ENTERPRISE = "91350100M000100Y43"
-AUTHORITY = "11100000000013338W"
 ACTIVITY = "government_procurement"
 ON = datetime.date(2023, 7, 1)
-
-
-def _entry(number: int) -> dict[str, Any]:
-    return {
-        "subject": {"category": "法人及非法人组织", "name": "福州某某贸易有限公司",
-                    "uscc": ENTERPRISE, "legal_representative": "王某某"},
-        "list_type": "black", "list_name": "严重违法失信名单",
-        "decision_number": f"榕市监认〔2023〕{number}号", "reason": "拒不履行",
-        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
-        "entry_date": "2023-06-01", "authority": "福州市市场监督管理局",
-        "authority_uscc": AUTHORITY,
-        "basis_records": [{"authority_uscc": AUTHORITY, "decision_number": "榕市监罚〔2023〕0号"}],
-    }  # fmt: skip
 
 
 def _other_process(app: CreditApp) -> tuple[Database, CreditKeys, Client]:
@@ -66,7 +51,7 @@ def _check(db: Database, keys: CreditKeys, client: Client) -> tuple[str, list[tu
 def test_each_credit_event_is_seen_by_the_next_check_in_every_process(app: CreditApp) -> None:
     other, keys, client = _other_process(app)
     try:
-        app.sdk.publish_list_entry(_entry(1))
+        app.sdk.publish_list_entry(black_list_entry(1))
         # Restricted, the penalty it rests on not on file yet.
         assert _check(other, keys, client) == ("restricted", [()])
         assert app.sdk.check(ENTERPRISE, ACTIVITY, ON).decision == "restricted"
@@ -77,7 +62,7 @@ def test_each_credit_event_is_seen_by_the_next_check_in_every_process(app: Credi
         (reason,) = app.sdk.check(ENTERPRISE, ACTIVITY, ON).reasons
         assert [reason["basis_record_ids"]] == [list(ids) for ids in basis]
 
-        app.sdk.publish_list_entry(_entry(2))
+        app.sdk.publish_list_entry(black_list_entry(2))
         assert _check(other, keys, client)[1] == basis * 2
         entries = [
             r for r in app.sdk.public_profile(ENTERPRISE)["records"] if r["kind"] == "list_entry"
@@ -97,7 +82,7 @@ def test_each_credit_event_is_seen_by_the_next_check_in_every_process(app: Credi
 def test_entries_are_read_once_while_no_credit_event_is_made(app: CreditApp) -> None:
     other, keys, client = _other_process(app)
     try:
-        app.sdk.publish_list_entry(_entry(1))
+        app.sdk.publish_list_entry(black_list_entry(1))
         subject_key = keys.subject_key(ENTERPRISE)
         first = subject_entries(other, subject_key)
         # Checks are logged (in this process and the other) without a credit event.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from credit_harness import CreditApp, penalties, penalty_file
+from credit_harness import CreditApp, black_list_entry, penalties, penalty_file
 
 from sdk.trust_types import RegistryError
 
@@ -110,19 +110,7 @@ def test_a_withdrawn_decision_stops_display_and_cannot_be_withdrawn_twice(app: C
 
 def test_check_follows_the_list_and_every_call_is_in_the_subjects_profile(app: CreditApp) -> None:
     app.sdk.import_file(penalty_file(penalties(1)))
-    entry = {
-        "subject": {"category": "法人及非法人组织", "name": "福州某某贸易有限公司",
-                    "uscc": ENTERPRISE, "legal_representative": "王某某"},
-        "list_type": "black", "list_name": "严重违法失信名单",
-        "decision_number": "榕市监认〔2023〕1号", "reason": "拒不履行",
-        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
-        "entry_date": "2023-06-01", "authority": "福州市市场监督管理局",
-        "authority_uscc": "11100000000013338W",
-        "basis_records": [
-            {"authority_uscc": "11100000000013338W", "decision_number": "榕市监罚〔2023〕0号"}
-        ],
-    }  # fmt: skip
-    app.sdk.publish_list_entry(entry)
+    app.sdk.publish_list_entry(black_list_entry(1))
     before = app.sdk.check(ENTERPRISE, "government_procurement", datetime.date(2023, 5, 31))
     during = app.sdk.check(ENTERPRISE, "government_procurement", datetime.date(2023, 6, 1))
     assert (before.decision, during.decision) == ("allowed", "restricted")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from credit_harness import CreditApp, penalties, penalty_file, person_penalty
+from credit_harness import CreditApp, black_list_entry, penalties, penalty_file, person_penalty
 from credit_tables import penalty_row
 from sqlalchemy import event
 
@@ -29,20 +29,6 @@ from registry.settings import RegistrySettings
 
 ENTERPRISE = "91350100M000100Y43"
 ENTERPRISE_NAME = "福州某某贸易有限公司"
-AUTHORITY = "11100000000013338W"
-
-
-def _entry(number: int) -> dict[str, Any]:
-    return {
-        "subject": {"category": "法人及非法人组织", "name": ENTERPRISE_NAME,
-                    "uscc": ENTERPRISE, "legal_representative": "王某某"},
-        "list_type": "black", "list_name": "严重违法失信名单",
-        "decision_number": f"榕市监认〔2023〕{number}号", "reason": "拒不履行",
-        "legal_basis": "《市场监督管理严重违法失信名单管理办法》",
-        "entry_date": "2023-06-01", "authority": "福州市市场监督管理局",
-        "authority_uscc": AUTHORITY,
-        "basis_records": [{"authority_uscc": AUTHORITY, "decision_number": "榕市监罚〔2023〕0号"}],
-    }  # fmt: skip
 
 
 @contextmanager
@@ -67,7 +53,7 @@ def _publish(app: CreditApp) -> None:
         person_penalty(),
     ]
     app.sdk.import_file(penalty_file(rows))
-    app.sdk.publish_list_entry(_entry(1))
+    app.sdk.publish_list_entry(black_list_entry(1))
 
 
 def test_a_page_read_loads_none_of_the_authority_fields(app: CreditApp) -> None:
@@ -143,7 +129,7 @@ def test_the_credit_version_is_the_last_event_read_in_a_transaction(app: CreditA
         app.sdk.import_file(penalty_file(penalties(2)))
         first = credit_version(app.db)
         assert first > 0 and credit_version(other) == first == in_transaction(other)
-        app.sdk.publish_list_entry(_entry(1))
+        app.sdk.publish_list_entry(black_list_entry(1))
         assert credit_version(other) > first
         assert credit_version(app.db) == credit_version(other) == in_transaction(app.db)
     finally:
