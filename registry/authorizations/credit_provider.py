@@ -22,8 +22,8 @@ from typing import Any
 
 from authorizations.terms import SubjectKind
 from registry.authorizations.providers import SubjectRef
+from registry.credit.authority_profile import AuthorityProfile, AuthorityRecord, authority_profile
 from registry.credit.keys import CreditKeys
-from registry.credit.queries import AuthorityProfile, AuthorityRecord, authority_profile
 from registry.db import Database
 from registry.errors import InvalidInput
 from sdk.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc

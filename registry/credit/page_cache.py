@@ -3,15 +3,16 @@ exactly the page that would be rendered now.
 
 A page (a subject's public profile, a search's hits) is kept with what it depends on:
 
-- the credit version it was read at (:func:`registry.credit.queries.credit_version`, the
-  last credit event's number): every change of a record — stored, corrected, stopped,
+- the credit version it was read at (:func:`registry.credit.credit_version.credit_version`,
+  the last credit event's number): every change of a record — stored, corrected, stopped,
   withdrawn, repaired, a list exit — makes a credit event in the same transaction, so a
   page read before the change is never served after it, whichever process made it. The
   version is read before the page's records, so a page is at worst kept under an older
   version than it shows and read again;
 - the instants it holds for: from the instant it was read at to the next instant at which
   one of its records enters or leaves public display (:func:`profile_changes_after`,
-  :func:`search_changes_after`), so a record leaves the page exactly at its window's end;
+  :func:`search_changes_after` of :mod:`registry.credit.public_reads`), so a record leaves
+  the page exactly at its window's end;
 - the time shown on it (to the minute), and the language and the link to the other one.
   The public pages are kept with their time left out and filled in as they are served
   (:func:`registry.credit.pages.show_at`), so they all pass the same ``shown_time`` and a

@@ -24,7 +24,7 @@ from registry.credit.page_text import (
     list_name,
     page_text,
 )
-from registry.credit.queries import PublicProfile, PublicRecord, SearchHit
+from registry.credit.public_reads import PublicProfile, PublicRecord, SearchHit
 from registry.credit.reports import CHINA_TIME, GenuineCheck, ReportState
 
 __all__ = [

@@ -22,9 +22,9 @@ from sqlalchemy import bindparam, select
 
 from registry.caches import KeptPerOwner, LruCache
 from registry.chain_gateway import ChainGateway
+from registry.credit.credit_version import read_credit_version
 from registry.credit.events import SIGNED
 from registry.credit.models import CreditEventRow
-from registry.credit.queries import read_credit_version
 from registry.db import Database
 from registry.models import Batch, Record, RecordStatus
 from registry.record_bundles import VerifyCaches, bundle_for, bundle_json

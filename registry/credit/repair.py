@@ -29,10 +29,10 @@ from credit.working_days import (
     national_calendar,
     working_day_deadline,
 )
+from registry.credit.authority_profile import RepairView, repair_view
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import MAX_REASON, load_record, record_event, stop_display_at
 from registry.credit.models import CreditRecordRow, CreditRepairApplication
-from registry.credit.queries import RepairView, repair_view
 from registry.credit.store import Publisher, as_aware, require_authority
 from registry.db import Database
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -35,7 +35,7 @@ from registry.credit.events import SIGNED, event_values
 from registry.credit.keys import CreditKeys
 from registry.credit.models import CreditEventRow
 from registry.credit.proofs import record_bundles
-from registry.credit.queries import public_profile
+from registry.credit.public_reads import public_profile
 from registry.credit.report_models import CreditReportRow
 from registry.credit.report_pdf import render_report_pdf
 from registry.credit.store import as_aware

@@ -2,8 +2,9 @@
 entries and credit commitments, correct, withdraw and stop publishing, sign the events
 this makes (each is then anchored through the shared pipeline with the department's own
 signature), decide repair applications; profiles and the public search read
-:mod:`registry.credit.queries`. Approving departments' ``check`` and a record's proof are
-served by :mod:`registry.routers.credit_checks`.
+:mod:`registry.credit.public_reads` and :mod:`registry.credit.authority_profile`. Approving
+departments' ``check`` and a record's proof are served by
+:mod:`registry.routers.credit_checks`.
 
 Time comes from ``app.state.credit_clock`` (a callable returning an aware datetime) when
 set — tests set a fixed one — and from the system clock otherwise."""
@@ -29,6 +30,7 @@ from credit.records import CommitmentStatus, CreditRecord
 from credit.rulesets import BUNDLED_RULE_SETS, RuleSet, bundled_rule_set
 from registry.authorizations.gateway import get_gateway
 from registry.authorizations.service import IDENTITY_ROLE, SUBJECT_ROLE
+from registry.credit.authority_profile import AuthorityProfile, RepairView, authority_profile
 from registry.credit.import_upload import (
     IMPORT_OPENAPI,
     import_runner,
@@ -38,15 +40,7 @@ from registry.credit.import_upload import (
 from registry.credit.imports import ImportRefused, import_bytes
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import exit_list, settle_commitment, stop_publishing, withdraw
-from registry.credit.queries import (
-    AuthorityProfile,
-    PublicProfile,
-    RepairView,
-    SearchHit,
-    authority_profile,
-    public_profile,
-    search_public,
-)
+from registry.credit.public_reads import PublicProfile, SearchHit, public_profile, search_public
 from registry.credit.repair import (
     MAX_EVIDENCE,
     OwnFiler,

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from credit.report import ReportKind, report_payload
 from credit.subjects import mask_identifier
+from registry.credit.credit_version import WaitlessVersionReader, credit_version
 from registry.credit.page_cache import PageCache, Rendered
 from registry.credit.page_text import Language
 from registry.credit.pages import (
@@ -36,9 +37,7 @@ from registry.credit.pages import (
     show_at,
     subject_page_to_keep,
 )
-from registry.credit.queries import (
-    WaitlessVersionReader,
-    credit_version,
+from registry.credit.public_reads import (
     profile_changes_after,
     public_profile,
     search_changes_after,

@@ -25,11 +25,11 @@ from credit.importing import TableFormat
 from credit.records import CommitmentStatus, CreditCommitment
 from credit.rulesets import bundled_rule_set
 from registry.cli import add_client
+from registry.credit.authority_profile import authority_profile
 from registry.credit.imports import import_bytes
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import settle_commitment
 from registry.credit.models import CreditRecordRow, CreditRecordVersion
-from registry.credit.queries import authority_profile
 from registry.credit.store import Publisher, store_records
 from registry.db import MIGRATIONS_DIR, Database
 from registry.settings import RegistrySettings

@@ -1,4 +1,4 @@
-"""What a public credit page reads when it is not kept (registry.credit.queries): the records
+"""What a public credit page reads when it is not kept (registry.credit.public_reads): the records
 on display through statements built once, on a connection, without the authority's fields
 and field hashes (kilobytes of JSON a row, never shown on a public page); and the answers
 are those of the full reading of the subject's records (authority_profile, through the ORM)
@@ -15,12 +15,11 @@ from credit_harness import CreditApp, black_list_entry, penalties, penalty_file,
 from credit_tables import penalty_row
 from sqlalchemy import event
 
-from registry.credit.queries import (
-    authority_profile,
-    credit_version,
+from registry.credit.authority_profile import authority_profile
+from registry.credit.credit_version import credit_version, read_credit_version
+from registry.credit.public_reads import (
     profile_changes_after,
     public_profile,
-    read_credit_version,
     search_changes_after,
     search_public,
 )

@@ -1,5 +1,5 @@
 """A kept public page is served from the server's event loop, under the credit version read
-there without waiting (registry.credit.queries.WaitlessVersionReader): no hop to the thread
+there without waiting (registry.credit.credit_version.WaitlessVersionReader): no hop to the thread
 pool and back. A page not kept, or a version that cannot be read at once, goes through the
 pool as before; and a credit event is seen by the next page served (SQLite: on PostgreSQL
 no page is kept and every page goes through the pool; tests/registry_credit_reports/
@@ -15,7 +15,7 @@ import pytest
 from credit_harness import CreditApp, penalties, penalty_file
 
 import registry.routers.credit_pages as credit_pages
-from registry.credit.queries import WaitlessVersionReader, credit_version
+from registry.credit.credit_version import WaitlessVersionReader, credit_version
 from registry.db import Database
 from registry.settings import RegistrySettings
 

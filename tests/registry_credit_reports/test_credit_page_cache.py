@@ -14,7 +14,7 @@ from report_harness import ENTERPRISE_NAME, ENTERPRISE_USCC
 
 from registry.app import create_app
 from registry.credit.page_cache import PageCache, Rendered
-from registry.credit.queries import profile_changes_after, search_changes_after
+from registry.credit.public_reads import profile_changes_after, search_changes_after
 from sdk.credit_client import CreditClient
 
 SEARCH = {"q": "福州某某"}
