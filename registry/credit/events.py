@@ -20,11 +20,10 @@ import secrets
 import uuid
 from datetime import datetime
 from json.encoder import encode_basestring as _encode_string
-from typing import Any
+from typing import Any, Protocol
 
 from chain.crypto import sm3
 from chain.primitives import Hash32
-from registry.models import Client
 from sdk.commitments import (
     COMMITMENT_SALT_SIZE,
     SALTED_METADATA_PREFIX,
@@ -37,6 +36,7 @@ __all__ = [
     "IMPORT_REPORT",
     "RULE_SET",
     "SIGNED",
+    "EventSigner",
     "event_metadata_hash",
     "event_values",
 ]
@@ -55,6 +55,21 @@ RULE_SET = "rule_set"
 
 IMPORT_REPORT = "import_report"
 """The kind of the event that anchors the report of rows an import rejected."""
+
+
+class EventSigner(Protocol):
+    """The department whose key an event's commitment is made under (a
+    :class:`registry.models.Client`, or :class:`registry.credit.store.Signer`)."""
+
+    @property
+    def id(self) -> str:
+        """The client's id."""
+        ...
+
+    @property
+    def public_key(self) -> str:
+        """Its SM2 public key, hex (65 bytes)."""
+        ...
 
 
 _METADATA_KEYS = frozenset(
@@ -108,7 +123,7 @@ def event_metadata_hash(metadata: dict[str, Any], salt: bytes) -> Hash32:
 
 def event_values(
     *,
-    client: Client,
+    client: EventSigner,
     kind: str,
     digest: bytes,
     at: datetime,

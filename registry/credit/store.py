@@ -29,6 +29,7 @@ from chain.crypto import sm3
 from chain.primitives import Hash32
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
 from credit.field_hashes import content_hash_of, fields_root_of, text_field_hashes
+from credit.importing import ImportedRow
 from credit.records import (
     CreditCommitment,
     CreditRecord,
@@ -59,11 +60,15 @@ __all__ = [
     "CREDIT_OFFICE_ROLE",
     "CREDIT_ROLE",
     "LOOKUP_CHUNK",
+    "PreparedRecord",
     "Publisher",
+    "RecordPreparer",
+    "Signer",
     "StoreOutcome",
     "as_aware",
     "display_end",
     "require_authority",
+    "store_prepared",
     "store_records",
     "supersede",
     "superseded_fields",
@@ -267,96 +272,182 @@ def _membership(identity: str, subject_key: str, entry: ListEntry) -> dict[str, 
     }
 
 
+@dataclass(frozen=True)
+class Signer:
+    """The department whose key an event's commitment is made under: what
+    :func:`registry.credit.events.event_values` reads of a client, picklable."""
+
+    id: str
+    """The client's id."""
+    public_key: str
+    """Its SM2 public key, hex (65 bytes)."""
+
+
+_CURRENT_COLUMNS = (
+    "subject_key",
+    "subject_name",
+    "subject_code",
+    "subject_category",
+    "version",
+    "content_hash",
+    "public_json",
+    "authority_json",
+    "field_hashes",
+    "fields_root",
+    "rule_set_hash",
+    "commitment_status",
+    "updated_at",
+    "window_start",
+    "minimum_end",
+    "maximum_end",
+    "display_end",
+    "severity",
+)
+"""The columns of a record's row that belong to its current version (a correction
+overwrites them; the others are the record's own)."""
+
+
+@dataclass(frozen=True)
+class PreparedRecord:
+    """A record made ready for storing, with nothing read from the database: its row as a
+    new record (version 1) and its publication event. Picklable, so that an import makes
+    them in its worker process (:mod:`credit.importing.workers`) while the rows before are
+    stored; :func:`store_prepared` then keeps what applies."""
+
+    identity: str
+    """The record's identity, hex."""
+    row: dict[str, Any]
+    """Its ``credit_records`` row as a new record."""
+    event: dict[str, Any]
+    """Its ``publish`` (or ``list_entry``) event as a new record."""
+    membership: dict[str, Any] | None
+    """Its list membership row, for a list entry."""
+
+    @property
+    def content_hash(self) -> str:
+        """:func:`credit.records.content_hash` of the record (hex)."""
+        return str(self.row["content_hash"])
+
+
+@dataclass(frozen=True)
+class RecordPreparer:
+    """Prepares records for one publisher at one instant (:meth:`prepare`), here or in an
+    import's worker process: it holds the keys, rule set, instant and department key it
+    needs, and no database object."""
+
+    signer: Signer
+    """The publishing department."""
+    keys: CreditKeys
+    """The registry's credit keys (salts and subject keys)."""
+    rules: RuleSet
+    """The rule set in force for windows."""
+    now: datetime.datetime
+    """The instant of the events (timezone-aware)."""
+
+    @classmethod
+    def of(cls, publisher: Publisher) -> RecordPreparer:
+        """The preparer of ``publisher``'s records."""
+        client = publisher.client
+        return cls(
+            Signer(client.id, client.public_key), publisher.keys, publisher.rules, publisher.now
+        )
+
+    def prepare(self, record: CreditRecord, identity_bytes: Hash32) -> PreparedRecord:
+        """``record`` (of identity ``identity_bytes``) ready to store: its field hashes
+        under their salts, fields root, content hash, window and publication event."""
+        kind = record_kind(record)
+        identity = identity_bytes.hex()
+        fields = record_fields(record)
+        salt = self.keys.salts(identity_bytes)
+        hashes = text_field_hashes(fields, salt)
+        root = fields_root_of(hashes)
+        window = window_of(record, self.rules)
+        subject = record.subject
+        now = self.now.astimezone(datetime.UTC)
+        rule_hash = self.rules.content_hash.hex()
+        row: dict[str, Any] = {
+            "id": identity,
+            "kind": kind.value,
+            "authority_uscc": record.natural_key.authority_uscc,
+            "decision_number": record.natural_key.decision_number,
+            "client_id": self.signer.id,
+            "stopped_at": None,
+            "withdrawn": False,
+            "created_at": now,
+            "subject_key": self.keys.subject_key(subject_identifier(subject)),
+            "subject_name": subject.display_name()[:200],
+            "subject_code": subject.display_identifier(),
+            "subject_category": subject.category.value,
+            "version": 1,
+            "content_hash": content_hash_of(kind, fields).hex(),
+            "public_json": public_fields(record, fields),
+            "authority_json": _authority_fields(fields),
+            "field_hashes": {name: value.hex() for name, value in hashes.items()},
+            "fields_root": root.hex(),
+            "rule_set_hash": rule_hash,
+            "commitment_status": (
+                record.status.value if isinstance(record, CreditCommitment) else None
+            ),
+            "updated_at": now,
+            **_window_columns(window, None),
+        }
+        entry = isinstance(record, ListEntry)
+        event = event_values(
+            client=self.signer,
+            kind=(LifecycleEventKind.LIST_ENTRY if entry else LifecycleEventKind.PUBLISH).value,
+            digest=root,
+            at=now,
+            record_id=identity,
+            version=1,
+            rule_set_hash=rule_hash,
+        )
+        membership = None
+        if isinstance(record, ListEntry):
+            membership = _membership(identity, row["subject_key"], record)
+        return PreparedRecord(identity, row, event, membership)
+
+    def __call__(self, rows: Sequence[ImportedRow]) -> list[PreparedRecord]:
+        """:meth:`prepare` of each validated row of an import (see
+        :func:`credit.importing.import_file`'s ``prepare``)."""
+        return [self.prepare(row.record, row.record_id) for row in rows]
+
+
 def _store_one(
     publisher: Publisher,
-    rule_hash: str,
-    record: CreditRecord,
-    identity_bytes: Hash32,
+    prepared: PreparedRecord,
     existing: CreditRecordRow | None,
     rows: _Rows,
 ) -> StoreOutcome:
-    kind = record_kind(record)
-    identity = identity_bytes.hex()
-    fields = record_fields(record)
-    content = content_hash_of(kind, fields).hex()
+    content = prepared.content_hash
     if existing is not None and existing.content_hash == content:
         return StoreOutcome.UNCHANGED
-    salt = publisher.keys.salts(identity_bytes)
-    hashes = text_field_hashes(fields, salt)
-    root = fields_root_of(hashes)
-    hashes_hex = {name: value.hex() for name, value in hashes.items()}
-    window = window_of(record, publisher.rules)
-    subject = record.subject
-    subject_key = publisher.keys.subject_key(subject_identifier(subject))
-    now = publisher.now.astimezone(datetime.UTC)
+    new = prepared.row
     version = 1 if existing is None else existing.version + 1
-    shown = public_fields(record, fields)
-    authority = _authority_fields(fields)
-    columns: dict[str, Any] = {
-        "subject_key": subject_key,
-        "subject_name": subject.display_name()[:200],
-        "subject_code": subject.display_identifier(),
-        "subject_category": subject.category.value,
-        "version": version,
-        "content_hash": content,
-        "public_json": shown,
-        "authority_json": authority,
-        "field_hashes": hashes_hex,
-        "fields_root": root.hex(),
-        "rule_set_hash": rule_hash,
-        "commitment_status": (
-            record.status.value if isinstance(record, CreditCommitment) else None
-        ),
-        "updated_at": now,
-    }
     # The version's fields are the record row's while it is current (stored once).
     rows.versions.append(
         {
-            "record_id": identity,
+            "record_id": prepared.identity,
             "version": version,
             "content_hash": content,
-            "fields_root": root.hex(),
-            "created_at": now,
+            "fields_root": new["fields_root"],
+            "created_at": new["created_at"],
         }
     )
     if existing is None:
-        columns.update(_window_columns(window, None))
-        rows.records.append(
-            {
-                "id": identity,
-                "kind": kind.value,
-                "authority_uscc": record.natural_key.authority_uscc,
-                "decision_number": record.natural_key.decision_number,
-                "client_id": publisher.client.id,
-                "stopped_at": None,
-                "withdrawn": False,
-                "created_at": now,
-                **columns,
-            }
-        )
-        event_kind = LifecycleEventKind.PUBLISH
-        if isinstance(record, ListEntry):
-            event_kind = LifecycleEventKind.LIST_ENTRY
-        rows.events.append(
-            event_values(
-                client=publisher.client,
-                kind=event_kind.value,
-                digest=root,
-                at=now,
-                record_id=identity,
-                version=1,
-                rule_set_hash=rule_hash,
-            )
-        )
-        if isinstance(record, ListEntry):
-            rows.memberships.append(_membership(identity, subject_key, record))
+        rows.records.append(new)
+        rows.events.append(prepared.event)
+        if prepared.membership is not None:
+            rows.memberships.append(prepared.membership)
         return StoreOutcome.PUBLISHED
+    hashes: dict[str, str] = new["field_hashes"]
     changed = sorted(
         name
-        for name in set(hashes_hex) | set(existing.field_hashes)
-        if hashes_hex.get(name) != existing.field_hashes.get(name)
+        for name in set(hashes) | set(existing.field_hashes)
+        if hashes.get(name) != existing.field_hashes.get(name)
     )
-    columns.update(_window_columns(window, existing.stopped_at))
+    columns = {name: new[name] for name in _CURRENT_COLUMNS}
+    columns["version"] = version
+    columns["display_end"] = display_end(new["maximum_end"], existing.stopped_at)
     rows.superseded.append(superseded_fields(existing))
     for name, value in columns.items():
         setattr(existing, name, value)
@@ -364,11 +455,11 @@ def _store_one(
         event_values(
             client=publisher.client,
             kind=LifecycleEventKind.CORRECT.value,
-            digest=root,
-            at=now,
-            record_id=identity,
+            digest=bytes.fromhex(new["fields_root"]),
+            at=new["created_at"],
+            record_id=prepared.identity,
             version=version,
-            rule_set_hash=rule_hash,
+            rule_set_hash=new["rule_set_hash"],
             changed_fields=tuple(changed),
             reason="corrected by the publishing authority",
         )
@@ -402,17 +493,29 @@ def store_records(
         identities = [record_id(record_kind(record), record.natural_key) for record in records]
     elif len(identities) != len(records):
         raise ValueError("one identity per record")
-    hex_ids = [identity.hex() for identity in identities]
+    preparer = RecordPreparer.of(publisher)
+    prepared = [
+        preparer.prepare(record, identity)
+        for record, identity in zip(records, identities, strict=True)
+    ]
+    return store_prepared(session, publisher, prepared)
+
+
+def store_prepared(
+    session: Session, publisher: Publisher, prepared: Sequence[PreparedRecord]
+) -> list[StoreOutcome]:
+    """Publish or correct each record of ``prepared`` (made by :class:`RecordPreparer` for
+    ``publisher``) in ``session``, as :func:`store_records` does."""
+    hex_ids = [record.identity for record in prepared]
     if len(set(hex_ids)) != len(hex_ids):
         raise InvalidInput(
             "two records share a kind, authority and decision number", code="duplicate_key"
         )
-    rule_hash = _ensure_rule_set(session, publisher)
-    known = existing_rows(session, list(dict.fromkeys(hex_ids)))
+    _ensure_rule_set(session, publisher)
+    known = existing_rows(session, hex_ids)
     rows = _Rows([], [], [], [], [])
     outcomes = [
-        _store_one(publisher, rule_hash, record, identity, known.get(hex_id), rows)
-        for record, identity, hex_id in zip(records, identities, hex_ids, strict=True)
+        _store_one(publisher, record, known.get(record.identity), rows) for record in prepared
     ]
     # Core inserts: the ORM's bulk path costs more than the rows.
     if rows.records:
