@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import time
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -38,7 +37,6 @@ from registry.credit.import_upload import (
     is_streamed,
 )
 from registry.credit.imports import ImportRefused, import_bytes
-from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import exit_list, settle_commitment, stop_publishing, withdraw
 from registry.credit.public_reads import PublicProfile, SearchHit, public_profile, search_public
 from registry.credit.repair import (
@@ -81,6 +79,13 @@ from registry.credit.store import (
 from registry.deps import ClientDep, SignedDep, StateDep, current_client
 from registry.errors import Conflict, Forbidden, InvalidInput, RegistryError, error_body
 from registry.models import Client
+from registry.routers.credit_common import (
+    ACT_RESPONSES,
+    AUTH_RESPONSES,
+    credit_keys,
+    credit_now,
+    require_role,
+)
 from registry.streamed_requests import authenticate_streamed
 from registry.threads import run_blocking
 
@@ -98,36 +103,7 @@ READ_ROLES = (CREDIT_ROLE, CREDIT_OFFICE_ROLE, "verify")
 MAX_PENDING = 1_000
 """Most pending events listed at once."""
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "not signed by a registered client"},
-    403: {"description": "the client's roles or department do not allow this"},
-}
-_ACT: dict[int | str, dict[str, Any]] = {
-    **_AUTH,
-    404: {"description": "no such record"},
-    409: {"description": "the step was taken already"},
-}
-
 T = TypeVar("T")
-
-
-def _now(request: Request) -> datetime.datetime:
-    clock: Callable[[], datetime.datetime] | None = getattr(request.app.state, "credit_clock", None)
-    return clock() if clock is not None else datetime.datetime.now(datetime.UTC)
-
-
-async def _keys(request: Request, state: StateDep) -> CreditKeys:
-    keys: CreditKeys | None = getattr(request.app.state, "credit_keys", None)
-    if keys is None:
-        signer = await run_blocking(state.chain.signer)
-        keys = CreditKeys.for_signing_key(signer.private_key)
-        request.app.state.credit_keys = keys
-    return keys
-
-
-def _require_role(client: Client, roles: tuple[str, ...]) -> None:
-    if not set(roles) & set(client.roles):
-        raise Forbidden(f"client {client.id} lacks the role for this", code="forbidden_role")
 
 
 def _rules(rule_set: str) -> RuleSet:
@@ -142,8 +118,10 @@ def _rules(rule_set: str) -> RuleSet:
 async def _publisher(
     request: Request, state: StateDep, client: Client, rule_set: str = DEFAULT_RULE_SET
 ) -> Publisher:
-    _require_role(client, PUBLISH_ROLES)
-    return Publisher(client, await _keys(request, state), _rules(rule_set), _now(request))
+    require_role(client, PUBLISH_ROLES)
+    return Publisher(
+        client, await credit_keys(request, state), _rules(rule_set), credit_now(request)
+    )
 
 
 def _write(state: StateDep, action: Callable[..., T], *args: Any) -> Callable[[], T]:
@@ -158,7 +136,7 @@ def _write(state: StateDep, action: Callable[..., T], *args: Any) -> Callable[[]
     "/imports",
     response_model=ImportOut,
     responses={
-        **_AUTH,
+        **AUTH_RESPONSES,
         413: {
             "description": "file larger than max_import_bytes (its SM3 declared) or "
             "max_upload_bytes (not declared)"
@@ -230,7 +208,7 @@ def _publish(state: StateDep, publisher: Publisher, records: list[CreditRecord])
     return EventsOut(events=[event.id for event in waiting])
 
 
-@router.post("/list-entries", response_model=EventsOut, responses=_AUTH)
+@router.post("/list-entries", response_model=EventsOut, responses=AUTH_RESPONSES)
 async def enter_list(
     payload: ListEntryCreate, request: Request, client: ClientDep, state: StateDep
 ) -> EventsOut:
@@ -245,7 +223,7 @@ async def enter_list(
     return await run_blocking(_publish, state, publisher, [entry])
 
 
-@router.post("/commitments", response_model=EventsOut, responses=_AUTH)
+@router.post("/commitments", response_model=EventsOut, responses=AUTH_RESPONSES)
 async def publish_commitment(
     payload: CommitmentCreate, request: Request, client: ClientDep, state: StateDep
 ) -> EventsOut:
@@ -266,7 +244,7 @@ async def _step(
     return EventsOut(events=[event], record_ids=[str(args[0]).lower()])
 
 
-@router.post("/records/{record_id}/withdraw", response_model=EventsOut, responses=_ACT)
+@router.post("/records/{record_id}/withdraw", response_model=EventsOut, responses=ACT_RESPONSES)
 async def withdraw_record(
     record_id: str, payload: ReasonIn, request: Request, client: ClientDep, state: StateDep
 ) -> EventsOut:
@@ -274,7 +252,7 @@ async def withdraw_record(
     return await _step(request, state, client, withdraw, record_id, payload.reason)
 
 
-@router.post("/records/{record_id}/stop", response_model=EventsOut, responses=_ACT)
+@router.post("/records/{record_id}/stop", response_model=EventsOut, responses=ACT_RESPONSES)
 async def stop_record(
     record_id: str, payload: ReasonIn, request: Request, client: ClientDep, state: StateDep
 ) -> EventsOut:
@@ -282,7 +260,7 @@ async def stop_record(
     return await _step(request, state, client, stop_publishing, record_id, payload.reason)
 
 
-@router.post("/records/{record_id}/list-exit", response_model=EventsOut, responses=_ACT)
+@router.post("/records/{record_id}/list-exit", response_model=EventsOut, responses=ACT_RESPONSES)
 async def leave_list(
     record_id: str, payload: ListExitIn, request: Request, client: ClientDep, state: StateDep
 ) -> EventsOut:
@@ -292,7 +270,7 @@ async def leave_list(
     )
 
 
-@router.post("/records/{record_id}/settle", response_model=EventsOut, responses=_ACT)
+@router.post("/records/{record_id}/settle", response_model=EventsOut, responses=ACT_RESPONSES)
 async def settle(
     record_id: str, payload: SettleIn, request: Request, client: ClientDep, state: StateDep
 ) -> EventsOut:
@@ -304,7 +282,7 @@ async def settle(
 @router.get(
     "/events/pending",
     response_model=list[PendingEventOut],
-    responses={**_AUTH, 404: {"description": "after names no event of this client"}},
+    responses={**AUTH_RESPONSES, 404: {"description": "after names no event of this client"}},
 )
 async def events_pending(
     client: ClientDep,
@@ -322,7 +300,7 @@ async def events_pending(
 @router.post(
     "/events/signatures",
     response_model=SignedOut,
-    responses={**_ACT, 422: {"description": "a signature does not verify"}},
+    responses={**ACT_RESPONSES, 422: {"description": "a signature does not verify"}},
 )
 async def sign_events(payload: SignaturesIn, signed: SignedDep, state: StateDep) -> SignedOut:
     """The department's signatures of its events, one per event or one over the Merkle
@@ -331,7 +309,7 @@ async def sign_events(payload: SignaturesIn, signed: SignedDep, state: StateDep)
     then verifies offline with the department's signature (and, signed at once, the
     event's path to the signed root)."""
     try:
-        _require_role(signed.client, PUBLISH_ROLES)
+        require_role(signed.client, PUBLISH_ROLES)
         chain_id = await run_blocking(state.chain.chain_id)
         if payload.signatures is not None:
             prepared = await run_blocking(
@@ -359,15 +337,15 @@ async def sign_events(payload: SignaturesIn, signed: SignedDep, state: StateDep)
     return SignedOut(notarized=notarized)
 
 
-@router.post("/repairs", response_model=RepairView, responses=_ACT)
+@router.post("/repairs", response_model=RepairView, responses=ACT_RESPONSES)
 async def apply_repair(
     payload: RepairApply, request: Request, client: ClientDep, state: StateDep
 ) -> RepairView:
     """File a subject's repair application (信用修复) for one of its records, with its
     evidence, once the minimum period has passed and its obligations are met (422 with
     ``repair_before_minimum``, ``repair_obligations_unmet``… otherwise)."""
-    _require_role(client, PUBLISH_ROLES)
-    keys = await _keys(request, state)
+    require_role(client, PUBLISH_ROLES)
+    keys = await credit_keys(request, state)
 
     def run() -> RepairView:
         with state.db.session() as session:
@@ -378,7 +356,7 @@ async def apply_repair(
                 subject=payload.subject,
                 evidence=payload.evidence,
                 obligations_fulfilled=payload.obligations_fulfilled,
-                now=_now(request),
+                now=credit_now(request),
             )
 
     return await run_blocking(run)
@@ -427,7 +405,7 @@ def _own_filer(request: Request, client: Client, subject_id: str | None) -> OwnF
 @router.post(
     "/repairs/own",
     response_model=RepairView,
-    responses={**_ACT, 409: {"description": "these terms were filed already, or pending"}},
+    responses={**ACT_RESPONSES, 409: {"description": "these terms were filed already, or pending"}},
 )
 async def apply_own_repair(
     payload: OwnRepairApply, request: Request, client: ClientDep, state: StateDep
@@ -443,7 +421,7 @@ async def apply_own_repair(
         signature = base64.b64decode(payload.signature, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput("signature must be base64", code="bad_signature") from None
-    keys = await _keys(request, state)
+    keys = await credit_keys(request, state)
     chain_id = await run_blocking(get_gateway(request).sharing.signer.chain_id)
 
     def run() -> RepairView:
@@ -456,14 +434,16 @@ async def apply_own_repair(
                 evidence=payload.evidence,
                 signature=signature,
                 chain_id=chain_id,
-                now=_now(request),
+                now=credit_now(request),
                 signed_now=time.time(),
             )
 
     return await run_blocking(run)
 
 
-@router.post("/repairs/{application_id}/decision", response_model=RepairView, responses=_ACT)
+@router.post(
+    "/repairs/{application_id}/decision", response_model=RepairView, responses=ACT_RESPONSES
+)
 async def decide(
     application_id: str,
     payload: RepairDecide,
@@ -481,27 +461,29 @@ async def decide(
     return view
 
 
-@router.get("/repairs/overdue", response_model=list[RepairView], responses=_AUTH)
+@router.get("/repairs/overdue", response_model=list[RepairView], responses=AUTH_RESPONSES)
 async def repairs_overdue(request: Request, client: ClientDep, state: StateDep) -> Any:
     """Applications past their deadline without a decision (the client's authority's, or
     every one for the credit office)."""
-    _require_role(client, PUBLISH_ROLES)
+    require_role(client, PUBLISH_ROLES)
     authority = None if CREDIT_OFFICE_ROLE in client.roles else client.uscc
-    return await run_blocking(overdue_repairs, state.db, _now(request), authority_uscc=authority)
+    return await run_blocking(
+        overdue_repairs, state.db, credit_now(request), authority_uscc=authority
+    )
 
 
-@router.post("/profiles/public", response_model=PublicProfile, responses=_AUTH)
+@router.post("/profiles/public", response_model=PublicProfile, responses=AUTH_RESPONSES)
 async def profile_public(
     payload: ProfileIn, request: Request, client: ClientDep, state: StateDep
 ) -> PublicProfile:
     """What the public sees of a subject at ``at`` (default now): records inside their
     window, masked."""
-    keys = await _keys(request, state)
-    at = payload.at or _now(request)
+    keys = await credit_keys(request, state)
+    at = payload.at or credit_now(request)
     return await run_blocking(public_profile, state.db, payload.subject, at, keys=keys)
 
 
-@router.post("/profiles/authority", response_model=AuthorityProfile, responses=_AUTH)
+@router.post("/profiles/authority", response_model=AuthorityProfile, responses=AUTH_RESPONSES)
 async def profile_authority(
     payload: ProfileIn, request: Request, client: ClientDep, state: StateDep
 ) -> AuthorityProfile:
@@ -510,8 +492,8 @@ async def profile_authority(
     ``subject``) about itself."""
     if not set(READ_ROLES) & set(client.roles) and payload.subject.upper() != client.uscc:
         raise Forbidden("only credit roles read other subjects' profiles", code="forbidden_role")
-    keys = await _keys(request, state)
-    at = payload.at or _now(request)
+    keys = await credit_keys(request, state)
+    at = payload.at or credit_now(request)
     return await run_blocking(authority_profile, state.db, payload.subject, at=at, keys=keys)
 
 
@@ -523,4 +505,4 @@ async def search(
 ) -> list[SearchHit]:
     """Subjects with records on public display, by name or USCC (no signature needed:
     this is public information; natural persons are not searchable)."""
-    return await run_blocking(search_public, state.db, q, _now(request))
+    return await run_blocking(search_public, state.db, q, credit_now(request))

@@ -1,7 +1,8 @@
 """``/v1/credit``: the approving departments' ``check`` (allowed / restricted / favoured,
 with every reason and its proof bundle; each call logged) and a credit record's proof.
 
-Time comes from ``app.state.credit_clock`` as for :mod:`registry.routers.credit`."""
+Time comes from ``app.state.credit_clock`` as for every credit route
+(:func:`registry.routers.credit_common.credit_now`)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,13 @@ from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
 from registry.deps import ClientDep, StateDep
 from registry.models import Client
-from registry.routers.credit import _ACT, _AUTH, _keys, _now, _require_role
+from registry.routers.credit_common import (
+    ACT_RESPONSES,
+    AUTH_RESPONSES,
+    credit_keys,
+    credit_now,
+    require_role,
+)
 from registry.threads import run_blocking
 
 router = APIRouter(prefix="/v1/credit", tags=["credit"])
@@ -97,14 +104,14 @@ def check_answer_json(answer: CheckAnswer, bundles: dict[str, AnchoredEvent | No
     ).encode("utf-8")
 
 
-@router.post("/check", responses=_AUTH)
+@router.post("/check", responses=AUTH_RESPONSES)
 async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
     """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
     measure, the list entry and the records behind it, each with its proof bundle (null
     while not anchored). The call is logged (committed before the answer, in groups with
     the calls beside it); the subject sees who checked it."""
-    _require_role(client, CHECK_ROLES)
-    keys = await _keys(request, state)
+    require_role(client, CHECK_ROLES)
+    keys = await credit_keys(request, state)
     answer, log_row, bundles = await run_blocking(
         _check_with_bundles,
         state,
@@ -113,13 +120,13 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
         subject=payload.subject,
         activity=payload.activity,
         on=payload.on,
-        now=_now(request),
+        now=credit_now(request),
     )
     await _check_log(request, state).append(log_row)
     return Response(check_answer_json(answer, bundles), media_type="application/json")
 
 
-@router.get("/records/{record_id}/proof", responses=_ACT)
+@router.get("/records/{record_id}/proof", responses=ACT_RESPONSES)
 async def record_proof(record_id: str, client: ClientDep, state: StateDep) -> Any:
     """The record's latest anchored event with its proof bundle (null while none is)."""
     found = await run_blocking(

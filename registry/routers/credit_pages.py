@@ -54,7 +54,7 @@ from registry.credit.reports import (
 from registry.credit.store import CREDIT_OFFICE_ROLE, CREDIT_ROLE
 from registry.deps import ClientDep, StateDep
 from registry.errors import Forbidden, InvalidInput
-from registry.routers.credit import _keys, _now
+from registry.routers.credit_common import credit_keys, credit_now
 from registry.threads import run_blocking
 from sdk.identifiers import InvalidIdentifier, validate_uscc
 
@@ -149,8 +149,8 @@ async def create_report(
     department's signature as a credit event before it is anchored."""
     if not set(ISSUE_ROLES) & set(client.roles):
         raise Forbidden(f"client {client.id} may not issue credit reports", code="forbidden_role")
-    keys = await _keys(request, state)
-    now = _now(request)
+    keys = await credit_keys(request, state)
+    now = credit_now(request)
     at = payload.at or now
     if at.tzinfo is None:
         raise InvalidInput("at must carry its zone")
@@ -249,7 +249,7 @@ async def search_page(
     lang: LangQuery = "zh",
 ) -> HTMLResponse:
     """信用公示: search subjects with records on display by name or USCC."""
-    now = _now(request)
+    now = credit_now(request)
     text = (q or "").strip()
     switch_url = _switch_url(request, lang)
     if not text:
@@ -334,7 +334,7 @@ async def subject_page(
     shown (an organisation's USCC), never by a person's number."""
     if len(code) > 64:
         raise InvalidInput("code too long")
-    now = _now(request)
+    now = credit_now(request)
     switch_url = _switch_url(request, lang)
 
     def read() -> tuple[Rendered, datetime.datetime | None]:
@@ -376,7 +376,7 @@ async def report_page(
         digest = sm3.lower()
         check = GenuineCheck(pdf_sm3=digest, genuine=digest == report.pdf_sm3, state=report)
     html = render_report_page(
-        report, check, _now(request), lang=lang, switch_url=_switch_url(request, lang)
+        report, check, credit_now(request), lang=lang, switch_url=_switch_url(request, lang)
     )
     return _page(html, cache="no-store")
 
