@@ -2,14 +2,20 @@
 change a call makes is rolled back. A caller may pass a stop condition (``should_stop``, e.g.
 "the deadline has passed"); it is looked at every few hundred EVM steps, and once it holds
 the call raises :class:`CallInterrupted` and its work is dropped. ``chain`` has no clock: the
-condition comes from the caller."""
+condition comes from the caller. Calls run on :class:`ReadOnlyCallExecutor`, which leaves out
+what only settles a transaction after its computation (every call is rolled back anyway)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
-from eth.abc import ComputationAPI
+from eth._utils.address import generate_contract_address
+from eth.abc import ComputationAPI, SignedTransactionAPI
+from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.exceptions import VMError
 from eth.vm.forks.cancun import CancunVM
+from eth.vm.message import Message
 from eth_typing import Address as EvmAddress
 from eth_utils.exceptions import ValidationError as EvmValidationError
 
@@ -18,6 +24,7 @@ from chain.execution.evm import (
     CallStop,
     EvmTransaction,
     InterruptibleState,
+    LedgerTransactionExecutor,
     check_address,
     check_uint,
     derive_create_address,
@@ -28,12 +35,70 @@ from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import KeyValueReader
 
 
+class ReadOnlyCallExecutor(LedgerTransactionExecutor):
+    """The ledger's executor for a call whose every change is rolled back: the same
+    validation, message and computation, without the work that only changes the state after
+    the computation has ended (the refund to the sender, the coinbase's fee, the deletion of
+    touched empty accounts), which the rollback undoes and nothing in the answer reads, and
+    without formatting py-evm's debug line of every transaction (a Keccak of the call data
+    and the hex of the whole code) whether or not that level is logged. The answer (output,
+    success, gas used with its refunds, every error) is the one the ledger's own executor
+    gives: ``tests/chain/test_call_executor.py`` runs both side by side."""
+
+    def build_evm_message(self, transaction: SignedTransactionAPI) -> Message:
+        state = self.vm_state
+        sender = transaction.sender
+        gas_fee = transaction.gas * state.get_gas_price(transaction)
+        if gas_fee:
+            # Zero for every call (gas price and base fee are 0); debiting zero would
+            # rewrite the sender's account with the balance it has.
+            state.delta_balance(sender, -gas_fee)
+        state.increment_nonce(sender)
+        create_address: EvmAddress | None = None
+        if transaction.to == CREATE_CONTRACT_ADDRESS:
+            ledger_address = cast(EvmTransaction, transaction).create_address
+            create_address = (
+                generate_contract_address(sender, state.get_nonce(sender) - 1)
+                if ledger_address is None
+                else EvmAddress(ledger_address)
+            )
+            data, code = b"", transaction.data
+        else:
+            data, code = transaction.data, state.get_code(transaction.to)
+        return Message(
+            gas=transaction.gas - transaction.intrinsic_gas,
+            to=transaction.to,
+            sender=sender,
+            value=transaction.value,
+            data=data,
+            code=code,
+            create_address=create_address,  # type: ignore[arg-type]  # py-evm: Optional
+        )
+
+    def finalize_computation(
+        self, transaction: SignedTransactionAPI, computation: ComputationAPI
+    ) -> ComputationAPI:
+        """Nothing to settle: the caller rolls the state back (see the class docstring).
+        Since London no refund depends on this step, so the gas used is unchanged."""
+        return computation
+
+
+class CallExecutionState(InterruptibleState):
+    """The interruptible ledger state with :class:`ReadOnlyCallExecutor`: only for calls
+    whose changes are rolled back."""
+
+    transaction_executor_class = ReadOnlyCallExecutor
+
+
 class CallState:
     """The state at one state root under one block context, opened once and reused by many
     read-only calls: every call's changes are rolled back afterwards, so each call sees the
     state exactly as a freshly opened one would, while the accounts, storage slots and code
     that earlier calls read stay decoded in py-evm's caches. Not safe to share between
     threads; give each thread its own."""
+
+    state_class: type[InterruptibleState] = CallExecutionState
+    """The py-evm state the calls run on."""
 
     def __init__(self, reader: KeyValueReader, state_root: Hash32, context: BlockContext) -> None:
         """Open the state; raises ExecutionError when ``state_root`` is not readable or
@@ -42,7 +107,7 @@ class CallState:
         """The state root every call runs on."""
         self.context = context
         """The block context every call runs in."""
-        self._state, _ = open_state(reader, state_root, context, InterruptibleState)
+        self._state, _ = open_state(reader, state_root, context, self.state_class)
 
     def _run(
         self,
@@ -77,7 +142,9 @@ class CallState:
         try:
             computation = evm_state.apply_transaction(view.as_evm())
             return computation, CancunVM.finalize_gas_used(view.as_evm(), computation)
-        except EvmValidationError as exc:
+        except (EvmValidationError, VMError) as exc:
+            # A VM error raised out of py-evm, not recorded in a computation, refuses the
+            # message itself (init code above EIP-3860's limit).
             raise ExecutionError(f"call not applicable: {exc}") from exc
         finally:
             evm_state.call_stop = None  # type: ignore[attr-defined]
