@@ -4,15 +4,14 @@ validator waits for its operator: :mod:`node.backup`)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from chain.errors import ChainError
-from node.backup import BackupManifest, backup_node, restore_node
-from node.chain_dir import ChainDir
 from node.cli_common import DEFAULT_DIR, DirOption, JsonOption, emit, errors, fail
+
+if TYPE_CHECKING:
+    from node.backup import BackupManifest
 
 
 def _summary(manifest: BackupManifest, where: Path) -> dict[str, object]:
@@ -42,6 +41,12 @@ def register(node_app: typer.Typer) -> None:
         encrypted) validator key into DEST, while it runs: the store is copied inside one
         LMDB read transaction, so the copy is one committed state. The keystore password is
         not copied."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        from chain.errors import ChainError
+        from node.backup import backup_node
+        from node.chain_dir import ChainDir
+
         config = ChainDir(directory).config
         if not config.exists():
             raise fail(f"{config} not found")
@@ -67,6 +72,11 @@ def register(node_app: typer.Typer) -> None:
         chain). Every file is checked against the backup's SM3 digests first. Then run
         `lianxin verify-chain --dir DIR` and start the node: it catches up by block sync. A
         validator starts only with --confirm-restored-wal (double-sign risk: see its text)."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        from chain.errors import ChainError
+        from node.backup import restore_node
+
         directory.mkdir(parents=True, exist_ok=True)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), console=errors, disable=as_json

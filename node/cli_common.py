@@ -7,6 +7,13 @@ be reached.
 
 A function here that cannot go on prints the reason to stderr and raises ``typer.Exit`` with the
 exit code (``raise fail(...)``), so a command needs no error handling of its own for them.
+
+Start-up. Typer reads every command's options before it runs any, so every ``node.cli_*`` module
+is imported for every command, even ``--help``. At their top these modules import only what the
+options and help need (typer, rich, this module); what a command needs to run (chain types and
+encoding, contracts and ABI, stores, chain directories) it imports in its own body, so that help
+and the commands that only read files or call the node start without py-evm, rlp, eth-utils or
+pydantic.
 """
 
 from __future__ import annotations
@@ -16,17 +23,17 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from chain.crypto import PrivateKey
-from chain.errors import ChainError
-from node.chain_dir import ChainDir, ChainDirError, load_key
-from node.config import ConfigError, load_config
 from node.rpc_client import RpcError, rpc_call
+
+if TYPE_CHECKING:
+    from chain.crypto import PrivateKey
+    from node.chain_dir import ChainDir
 
 EXIT_BAD = 1
 EXIT_USAGE = 2
@@ -54,6 +61,15 @@ PasswordOption = Annotated[
 ]
 DEFAULT_DIR = Path("devchain")
 PASSWORD_ENV = "LIANXIN_KEYSTORE_PASSWORD"
+DEV_ACCOUNTS_HELP = "funded dev accounts that all deploy and send; admin holds every role"
+"""What ``init --dev`` and ``net init --dev`` make (see node.chain_dir.DEV_ACCOUNTS)."""
+
+# The help of the sending commands shows these; they are node.tx_send's, which imports the chain's
+# transaction encoding and so cannot be imported for help (a test keeps the two the same).
+GAS_MARGIN_PERCENT = 20
+"""Gas allowed above the node's estimate when no gas limit is given (node.tx_send's)."""
+RECEIPT_TIMEOUT_S = 30.0
+"""How long a sending command waits for the receipt by default, in seconds (node.tx_send's)."""
 
 RevertDescriber = Callable[[bytes], str]
 """Turns the revert data of a failed call into a readable reason."""
@@ -121,6 +137,9 @@ def chain_password(directory: ChainDir, password_file: Path | None) -> bytes:
 def load_signing_key(directory: Path, name: str, password_file: Path | None) -> PrivateKey:
     """The key of the keystore called ``name`` under the chain directory's keys/. Exits 2 if
     there is no such keystore, 1 if it does not decrypt."""
+    from chain.errors import ChainError
+    from node.chain_dir import ChainDir, ChainDirError, load_key
+
     chain = ChainDir(directory)
     try:
         keystore = chain.keystore(name)
@@ -138,6 +157,9 @@ def rpc_url(directory: Path, rpc: str | None) -> str:
     """The node URL: ``--rpc`` if given, else from the chain directory's node.toml."""
     if rpc is not None:
         return rpc
+    from node.chain_dir import ChainDir
+    from node.config import ConfigError, load_config
+
     try:
         config = load_config(ChainDir(directory).config)
     except ConfigError as exc:

@@ -19,10 +19,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from chain.errors import ChainError
-from node.chain_dir import ChainDir, init_chain_dir
 from node.cli_common import (
     DEFAULT_DIR,
+    DEV_ACCOUNTS_HELP,
     EXIT_BAD,
     DirOption,
     JsonOption,
@@ -32,12 +31,8 @@ from node.cli_common import (
     fail,
     read_password,
 )
-from node.config import ConfigError, load_config
 from node.health import DEFAULT_STALL_AFTER_S, probe
-from node.net_bundle import bundle_network
 from node.rpc_client import RpcError, rpc_call
-
-NET_DEV_ACCOUNTS_HELP = "funded dev accounts that all deploy and send; admin holds every role"
 
 net_app = typer.Typer(help="Run a local network of validators.", no_args_is_help=True)
 
@@ -48,6 +43,8 @@ STOP_WAIT_S = 10.0
 
 
 def _node_dirs(directory: Path, only: int | None) -> list[Path]:
+    from node.chain_dir import ChainDir
+
     chain = ChainDir(directory)
     nodes = chain.node_dirs()
     if not nodes:
@@ -73,6 +70,8 @@ def _running_pid(folder: Path) -> int | None:
 
 
 def _rpc_url(folder: Path) -> str:
+    from node.config import ConfigError, load_config
+
     try:
         config = load_config(folder / "node.toml")
     except ConfigError as exc:
@@ -87,7 +86,7 @@ def net_init(
     observers: Annotated[
         int, typer.Option(help="non-voting full nodes after the validators (follow and serve)")
     ] = 0,
-    dev: Annotated[bool, typer.Option("--dev", help=NET_DEV_ACCOUNTS_HELP)] = False,
+    dev: Annotated[bool, typer.Option("--dev", help=DEV_ACCOUNTS_HELP)] = False,
     chain_id: Annotated[int, typer.Option(help="chain id")] = 20_261_126,
     rpc_port: Annotated[int, typer.Option(help="JSON-RPC port of node-0 (node-i: +i)")] = 8545,
     p2p_port: Annotated[int, typer.Option(help="p2p port of node-0 (node-i: +i)")] = 26656,
@@ -104,6 +103,9 @@ def net_init(
     """Create a chain directory with VALIDATORS validator folders (and OBSERVERS non-voting
     node folders after them), on 127.0.0.1 with consecutive ports, or one per --hosts
     address. `lianxin net bundle` then splits it into one directory per host."""
+    from chain.errors import ChainError
+    from node.chain_dir import init_chain_dir
+
     if validators < 2:
         raise fail("a network needs at least 2 validators (use `lianxin init` for one)")
     host_list = None if hosts is None else [h.strip() for h in hosts.split(",") if h.strip()]
@@ -165,6 +167,9 @@ def net_bundle(
     """Split the network in --dir into one directory per node (genesis, node.toml and that
     node's own validator keystore, nothing of any other), each to copy to its host. The
     keystore password is in none of them."""
+    from chain.errors import ChainError
+    from node.net_bundle import bundle_network
+
     try:
         bundles = bundle_network(directory, out)
     except ChainError as exc:
