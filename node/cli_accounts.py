@@ -8,71 +8,33 @@ example when the key does not hold the governance role). A single governance acc
 change for now; multi-signature governance comes with validator governance.
 
 Exit codes and the functions shared with the other commands live in :mod:`node.cli_common`; the
-transaction is sent and waited for by :mod:`node.tx_send`.
+transaction is sent and waited for by :mod:`node.tx_send`. What reads and governs the contract is
+in :mod:`node.cli_accounts_roles`, which the commands import when they run.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from eth_abi.abi import decode
-from eth_utils.abi import function_signature_to_4byte_selector
 from rich.table import Table
 
-from chain.errors import ChainError
-from chain.primitives import Address
-from contracts.permissions import (
-    FROZEN_TOPIC,
-    PERMISSIONS_ADDRESS,
-    ROLE_BITS,
-    ROLES_CHANGED_TOPIC,
-    UnknownRole,
-    freeze_call,
-    grant_call,
-    is_frozen,
-    revoke_call,
-    role_bits,
-    role_names,
-    roles_call,
-    unfreeze_call,
-)
-from node.chain_dir import ChainDir, keystore_address
 from node.cli_common import (
     DEFAULT_DIR,
-    EXIT_BAD,
     DirOption,
     JsonOption,
     KeyOption,
     PasswordOption,
     RpcOption,
-    call,
     console,
     emit,
-    fail,
-    from_hex,
-    load_signing_key,
     rpc_url,
-    to_hex,
 )
-from node.genesis_file import load_genesis
-from node.tx_send import send_transaction
 
-GOVERNANCE_GAS = 300_000
-"""Gas limit of a governance transaction (a grant uses about 60,000). Fixed rather than
-estimated, so that a change the contract refuses is still sent and its revert reported."""
-
-CONTRACT_ERRORS = {
-    function_signature_to_4byte_selector(signature): signature
-    for signature in (
-        "NotGovernance(address)",
-        "LastGovernance()",
-        "InvalidRoles(uint256)",
-        "ZeroAddress()",
-    )
-}
-"""Revert selector → the Permissions contract error it names."""
+ROLE_NAMES = ("sender", "deployer", "governance", "issuer", "auditor")
+"""The roles of the Permissions contract (contracts.permissions.ROLE_BITS's names, in its
+order), which the help of grant and revoke lists: that module imports eth-abi, too much for
+help (a test keeps the two the same)."""
 
 accounts_app = typer.Typer(
     help="Account roles on the Permissions contract: list, grant, revoke, freeze.",
@@ -80,79 +42,7 @@ accounts_app = typer.Typer(
 )
 
 AccountArgument = Annotated[str, typer.Argument(help="address (0x…) or key name under keys/")]
-
-
-def parse_account(directory: Path, text: str) -> Address:
-    """An address given as 0x-hex, or the address of the keystore named ``text``."""
-    if text.startswith("0x"):
-        try:
-            raw = bytes.fromhex(text[2:])
-        except ValueError:
-            raw = b""
-        if len(raw) != 20:
-            raise fail(f"not a 20-byte address: {text!r}")
-        return Address(raw)
-    try:
-        return keystore_address(ChainDir(directory).keystore(text))
-    except ChainError as exc:
-        raise fail(f"{text!r} is neither an address nor a key name: {exc}") from exc
-
-
-def _role_bits(names: list[str]) -> int:
-    try:
-        return role_bits(names)
-    except UnknownRole as exc:
-        raise fail(str(exc)) from exc
-
-
-def _require_contract(url: str) -> None:
-    code = call(url, "eth_getCode", [to_hex(PERMISSIONS_ADDRESS), "latest"])
-    if code in (None, "0x"):
-        raise fail(
-            "this chain has static permissions (its genesis holds no Permissions contract); "
-            "roles cannot change",
-            EXIT_BAD,
-        )
-
-
-def current_roles(url: str, account: Address) -> int:
-    """The role bits of ``account`` at the node's head."""
-    output = call(
-        url,
-        "eth_call",
-        [{"to": to_hex(PERMISSIONS_ADDRESS), "data": to_hex(roles_call(account))}, "latest"],
-    )
-    (bits,) = decode(["uint256"], from_hex(str(output)))
-    return int(bits)
-
-
-def _account_json(address: Address, bits: int, names: dict[Address, str]) -> dict[str, Any]:
-    return {
-        "address": to_hex(address),
-        "name": names.get(address),
-        "roles": sorted(role_names(bits), key=list(ROLE_BITS).index),
-        "frozen": is_frozen(bits),
-    }
-
-
-def _key_names(directory: Path) -> dict[Address, str]:
-    names: dict[Address, str] = {}
-    for path in sorted(ChainDir(directory).keys.glob("*.json")):
-        try:
-            names[keystore_address(path)] = path.stem
-        except ChainError:
-            continue
-    return names
-
-
-def _genesis_accounts(directory: Path) -> list[Address]:
-    path = ChainDir(directory).genesis
-    if not path.exists():
-        return []
-    try:
-        return [account.address for account in load_genesis(path).accounts]
-    except ChainError as exc:
-        raise fail(str(exc)) from exc
+RolesArgument = Annotated[list[str], typer.Argument(help=f"roles: {', '.join(ROLE_NAMES)}")]
 
 
 @accounts_app.command("list")
@@ -160,25 +50,9 @@ def accounts_list(
     directory: DirOption = DEFAULT_DIR, rpc: RpcOption = None, as_json: JsonOption = False
 ) -> None:
     """Every account of genesis or of a role event, with its current roles."""
-    url = rpc_url(directory, rpc)
-    _require_contract(url)
-    seen: dict[Address, None] = dict.fromkeys(_genesis_accounts(directory))
-    logs = call(
-        url,
-        "eth_getLogs",
-        [
-            {
-                "fromBlock": "earliest",
-                "toBlock": "latest",
-                "address": to_hex(PERMISSIONS_ADDRESS),
-                "topics": [[to_hex(ROLES_CHANGED_TOPIC), to_hex(FROZEN_TOPIC)]],
-            }
-        ],
-    )
-    for log in logs:
-        seen.setdefault(Address(bytes.fromhex(log["topics"][1][-40:])), None)
-    names = _key_names(directory)
-    entries = [_account_json(address, current_roles(url, address), names) for address in seen]
+    from node.cli_accounts_roles import known_accounts
+
+    entries = known_accounts(directory, rpc_url(directory, rpc))
     if as_json:
         emit(entries, True)
         return
@@ -195,60 +69,10 @@ def accounts_list(
     console.print(table)
 
 
-def _revert_reason(output: str) -> str:
-    raw = from_hex(output)
-    return CONTRACT_ERRORS.get(raw[:4], "reverted" if not raw else f"revert data 0x{raw.hex()}")
-
-
-def _govern(
-    directory: Path,
-    rpc: str | None,
-    key_name: str,
-    password_file: Path | None,
-    account: Address,
-    data: bytes,
-    action: str,
-    as_json: bool,
-) -> None:
-    """Sign ``data`` to the Permissions contract with ``key_name``, send it, wait for the
-    receipt, and report; exit 1 if the transaction reverted."""
-    url = rpc_url(directory, rpc)
-    _require_contract(url)
-    key = load_signing_key(directory, key_name, password_file)
-    receipt = send_transaction(url, key, to=PERMISSIONS_ADDRESS, data=data, gas=GOVERNANCE_GAS)
-    tx_hash = receipt["transactionHash"]
-    ok = receipt["status"] == "0x1"
-    result: dict[str, Any] = {
-        "action": action,
-        "ok": ok,
-        "transaction": tx_hash,
-        "block": int(receipt["blockNumber"], 16),
-        "by": to_hex(key.public_key.address),
-    }
-    if not ok:
-        result["error"] = _revert_reason(str(receipt.get("output", "0x")))
-    result["account"] = _account_json(account, current_roles(url, account), _key_names(directory))
-    if as_json:
-        emit(result, True)
-    elif ok:
-        entry = result["account"]
-        roles = ", ".join(entry["roles"]) or "(none)"
-        state = " (frozen)" if entry["frozen"] else ""
-        console.print(
-            f"{action}: {entry['address']} now holds {roles}{state} "
-            f"(tx {tx_hash}, block {result['block']})"
-        )
-    if not ok:
-        raise fail(
-            f"{action} reverted: {result['error']} (tx {tx_hash}, block {result['block']})",
-            EXIT_BAD,
-        )
-
-
 @accounts_app.command("grant")
 def accounts_grant(
     account: AccountArgument,
-    roles: Annotated[list[str], typer.Argument(help=f"roles: {', '.join(ROLE_BITS)}")],
+    roles: RolesArgument,
     directory: DirOption = DEFAULT_DIR,
     rpc: RpcOption = None,
     key: KeyOption = "admin",
@@ -256,15 +80,18 @@ def accounts_grant(
     as_json: JsonOption = False,
 ) -> None:
     """Grant roles to an account."""
+    from contracts.permissions import grant_call
+    from node.cli_accounts_roles import govern, parse_account, roles_bits
+
     address = parse_account(directory, account)
-    data = grant_call(address, _role_bits(roles))
-    _govern(directory, rpc, key, password_file, address, data, "grant", as_json)
+    data = grant_call(address, roles_bits(roles))
+    govern(directory, rpc, key, password_file, address, data, "grant", as_json)
 
 
 @accounts_app.command("revoke")
 def accounts_revoke(
     account: AccountArgument,
-    roles: Annotated[list[str], typer.Argument(help=f"roles: {', '.join(ROLE_BITS)}")],
+    roles: RolesArgument,
     directory: DirOption = DEFAULT_DIR,
     rpc: RpcOption = None,
     key: KeyOption = "admin",
@@ -272,9 +99,12 @@ def accounts_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke roles from an account."""
+    from contracts.permissions import revoke_call
+    from node.cli_accounts_roles import govern, parse_account, roles_bits
+
     address = parse_account(directory, account)
-    data = revoke_call(address, _role_bits(roles))
-    _govern(directory, rpc, key, password_file, address, data, "revoke", as_json)
+    data = revoke_call(address, roles_bits(roles))
+    govern(directory, rpc, key, password_file, address, data, "revoke", as_json)
 
 
 @accounts_app.command("freeze")
@@ -287,8 +117,11 @@ def accounts_freeze(
     as_json: JsonOption = False,
 ) -> None:
     """Freeze an account: it keeps its roles but may send nothing until unfrozen."""
+    from contracts.permissions import freeze_call
+    from node.cli_accounts_roles import govern, parse_account
+
     address = parse_account(directory, account)
-    _govern(directory, rpc, key, password_file, address, freeze_call(address), "freeze", as_json)
+    govern(directory, rpc, key, password_file, address, freeze_call(address), "freeze", as_json)
 
 
 @accounts_app.command("unfreeze")
@@ -301,6 +134,9 @@ def accounts_unfreeze(
     as_json: JsonOption = False,
 ) -> None:
     """Unfreeze an account."""
+    from contracts.permissions import unfreeze_call
+    from node.cli_accounts_roles import govern, parse_account
+
     address = parse_account(directory, account)
     data = unfreeze_call(address)
-    _govern(directory, rpc, key, password_file, address, data, "unfreeze", as_json)
+    govern(directory, rpc, key, password_file, address, data, "unfreeze", as_json)

@@ -14,36 +14,26 @@ Transactions are signed with a keystore of the chain directory (``--key NAME``),
 Exit codes as in :mod:`node.cli_common`: 0 success, 1 refused, reverted, no receipt in time or
 a key that does not decrypt, 2 usage error (bad argument, unknown function or artifact, no
 such key), 3 the node could not be reached.
+
+The ABI work is in :mod:`node.cli_contract_abi`, which the commands import when they run.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_abi.abi import decode, encode
-from eth_abi.exceptions import DecodingError, EncodingError
-from eth_typing import ABIElement, ABIEvent
-from eth_utils.abi import (
-    abi_to_signature,
-    collapse_if_tuple,
-    event_abi_to_log_topic,
-    function_abi_to_4byte_selector,
-)
-from eth_utils.address import to_checksum_address
 from rich.table import Table
 
-from chain.primitives import ADDRESS_SIZE, Address
-from contracts.artifacts import Artifact, load_artifact, parse_artifact
-from contracts.errors import ArtifactError
 from node.cli_common import (
     DEFAULT_DIR,
     EXIT_BAD,
-    EXIT_USAGE,
+    GAS_MARGIN_PERCENT,
+    RECEIPT_TIMEOUT_S,
     DirOption,
     JsonOption,
     KeyOption,
@@ -61,17 +51,16 @@ from node.cli_common import (
     rpc_url,
     to_hex,
 )
-from node.tx_send import GAS_MARGIN_PERCENT, RECEIPT_TIMEOUT_S, send_transaction
+
+if TYPE_CHECKING:
+    from chain.primitives import Address
+    from contracts.artifacts import Artifact
+    from node.cli_contract_abi import ContractCommandError
 
 contract_app = typer.Typer(
     help="Deploy contracts, call their functions and send them transactions.",
     no_args_is_help=True,
 )
-
-ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
-"""Selector of Solidity's ``Error(string)`` revert."""
-PANIC_SELECTOR = bytes.fromhex("4e487b71")
-"""Selector of Solidity's ``Panic(uint256)`` revert."""
 
 GasOption = Annotated[
     int | None,
@@ -91,279 +80,6 @@ ArtifactArgument = Annotated[
 ArgsArgument = Annotated[list[str] | None, typer.Argument(help="arguments, one per ABI input")]
 
 
-class ContractCommandError(Exception):
-    """A contract command that cannot complete; ``exit_code`` is the process exit status."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class ArgumentError(ContractCommandError):
-    """A command-line argument that does not fit its ABI type."""
-
-
-# -- artifacts and ABI entries ----------------------------------------------------------------
-
-
-def resolve_artifact(spec: str) -> Artifact:
-    """The artifact named by ``spec``: a JSON file if ``spec`` names one, else a committed
-    artifact. Raises ContractCommandError if neither exists or the file is malformed."""
-    path = Path(spec)
-    try:
-        if path.suffix == ".json" or path.is_file():
-            text = path.read_text(encoding="utf-8")
-            document = json.loads(text)
-            name = document.get("name") if isinstance(document, dict) else None
-            if not isinstance(name, str):
-                raise ContractCommandError(f"{spec}: artifact has no contract name")
-            return parse_artifact(name, text)
-        return load_artifact(spec)
-    except (OSError, ValueError) as exc:
-        raise ContractCommandError(f"cannot read artifact {spec}: {exc}") from exc
-    except ArtifactError as exc:
-        raise ContractCommandError(str(exc)) from exc
-
-
-def find_function(artifact: Artifact, spec: str, arg_count: int) -> dict[str, Any]:
-    """The ABI entry of the function ``spec`` names: a name (``anchor``) or a full signature
-    (``anchor(bytes32)``), the latter to choose among overloads. Among overloads of a bare
-    name, the one taking ``arg_count`` arguments. Raises ContractCommandError otherwise."""
-    functions = [entry for entry in artifact.abi if entry.get("type") == "function"]
-    if "(" in spec:
-        named = [entry for entry in functions if _signature(entry) == spec]
-    else:
-        named = [entry for entry in functions if entry.get("name") == spec]
-    matches = named
-    if len(named) > 1:
-        matches = [entry for entry in named if len(entry.get("inputs", [])) == arg_count]
-    if len(matches) == 1:
-        return matches[0]
-    known = ", ".join(sorted(_signature(entry) for entry in functions)) or "none"
-    if not named:
-        raise ContractCommandError(f"{artifact.name} has no function {spec}; it has: {known}")
-    raise ContractCommandError(f"{spec} is overloaded in {artifact.name}; name one of: {known}")
-
-
-def constructor_of(artifact: Artifact) -> dict[str, Any]:
-    """The constructor's ABI entry (one without inputs if the contract declares none)."""
-    for entry in artifact.abi:
-        if entry.get("type") == "constructor":
-            return entry
-    return {"type": "constructor", "inputs": []}
-
-
-# -- arguments in, results out ----------------------------------------------------------------
-
-
-def encode_arguments(inputs: Sequence[Mapping[str, Any]], texts: Sequence[str]) -> bytes:
-    """The ABI encoding of ``texts`` as values of ``inputs``; raises ArgumentError for a
-    wrong count or a value that does not fit its type."""
-    if len(texts) != len(inputs):
-        signature = ",".join(collapse_if_tuple(dict(param)) for param in inputs)
-        raise ArgumentError(f"expected {len(inputs)} argument(s) ({signature}), got {len(texts)}")
-    values = [
-        convert_argument(param, text, label=param.get("name") or f"#{index + 1}")
-        for index, (param, text) in enumerate(zip(inputs, texts, strict=True))
-    ]
-    types = [collapse_if_tuple(dict(param)) for param in inputs]
-    try:
-        return encode(types, values)
-    except EncodingError as exc:
-        raise ArgumentError(str(exc)) from exc
-
-
-def convert_argument(param: Mapping[str, Any], value: Any, *, label: str) -> Any:
-    """The Python value eth_abi encodes as ``param``'s type, from command-line text or (inside
-    an array or tuple) a JSON value."""
-    abi_type: str = param["type"]
-    if abi_type.endswith("]"):
-        open_at = abi_type.rindex("[")
-        items = _json_list(value, label)
-        size = abi_type[open_at + 1 : -1]
-        if size and len(items) != int(size):
-            raise ArgumentError(f"{label}: {abi_type} needs {size} items, got {len(items)}")
-        element = {**param, "type": abi_type[:open_at]}
-        return [
-            convert_argument(element, item, label=f"{label}[{index}]")
-            for index, item in enumerate(items)
-        ]
-    if abi_type == "tuple":
-        components = param.get("components", [])
-        items = _json_list(value, label)
-        if len(items) != len(components):
-            raise ArgumentError(f"{label}: tuple needs {len(components)} items, got {len(items)}")
-        return tuple(
-            convert_argument(component, item, label=f"{label}.{component.get('name') or index}")
-            for index, (component, item) in enumerate(zip(components, items, strict=True))
-        )
-    return _convert_scalar(abi_type, value, label)
-
-
-def _convert_scalar(abi_type: str, value: Any, label: str) -> Any:
-    if abi_type.startswith(("uint", "int")):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value.replace("_", ""), 0)
-            except ValueError:
-                pass
-        raise ArgumentError(f"{label}: {abi_type} expects an integer, got {value!r}")
-    if abi_type == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise ArgumentError(f"{label}: bool expects true or false, got {value!r}")
-    if abi_type == "string":
-        if isinstance(value, str):
-            return value
-        raise ArgumentError(f"{label}: string expects text, got {value!r}")
-    if abi_type == "address":
-        return _hex_bytes(value, label, abi_type, ADDRESS_SIZE)
-    if abi_type == "bytes":
-        return _hex_bytes(value, label, abi_type, None)
-    if abi_type.startswith("bytes"):
-        return _hex_bytes(value, label, abi_type, int(abi_type[len("bytes") :]))
-    raise ArgumentError(f"{label}: the type {abi_type} is not supported on the command line")
-
-
-def _hex_bytes(value: Any, label: str, abi_type: str, size: int | None) -> bytes:
-    if isinstance(value, str) and value.startswith(("0x", "0X")):
-        try:
-            raw = bytes.fromhex(value[2:])
-        except ValueError:
-            raw = None
-        if raw is not None and (size is None or len(raw) == size):
-            return raw
-    length = "" if size is None else f" of {size} bytes"
-    raise ArgumentError(f"{label}: {abi_type} expects 0x-hex{length}, got {value!r}")
-
-
-def _json_list(value: Any, label: str) -> list[Any]:
-    if isinstance(value, list):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            raise ArgumentError(f"{label}: expects a JSON array, got {value!r}") from exc
-        if isinstance(parsed, list):
-            return parsed
-    raise ArgumentError(f"{label}: expects a JSON array, got {value!r}")
-
-
-def decode_values(params: Sequence[Mapping[str, Any]], data: bytes) -> list[Any]:
-    """``data`` decoded as ``params``, in JSON form (bytes as 0x-hex, tuples as lists)."""
-    types = [collapse_if_tuple(dict(param)) for param in params]
-    try:
-        return [json_value(value) for value in decode(types, data)]
-    except DecodingError as exc:
-        raise ContractCommandError(f"cannot decode {types} from 0x{data.hex()}: {exc}") from exc
-
-
-def json_value(value: Any) -> Any:
-    """A decoded ABI value in JSON form."""
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    if isinstance(value, list | tuple):
-        return [json_value(item) for item in value]
-    return value
-
-
-def describe_revert(artifact: Artifact, data: bytes) -> str:
-    """A readable account of revert ``data``: an ``Error(string)`` message, a panic code, a
-    custom error declared in the ABI, or the raw bytes."""
-    selector, payload = data[:4], data[4:]
-    try:
-        if selector == ERROR_STRING_SELECTOR:
-            (message,) = decode(["string"], payload)
-            return f"reverted: {message}"
-        if selector == PANIC_SELECTOR:
-            (code,) = decode(["uint256"], payload)
-            return f"reverted: panic 0x{code:02x}"
-        for entry in artifact.abi:
-            if entry.get("type") == "error" and _selector(entry) == selector:
-                values = decode_values(entry.get("inputs", []), payload)
-                shown = ", ".join(json.dumps(value) for value in values)
-                return f"reverted: {entry['name']}({shown})"
-    except (DecodingError, ContractCommandError):
-        pass
-    return "reverted" if not data else f"reverted with data 0x{data.hex()}"
-
-
-def decode_logs(artifact: Artifact, logs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The receipt ``logs`` as events of ``artifact`` where a topic matches one of its events;
-    other logs are kept raw (address, topics, data)."""
-    events = {
-        "0x" + event_abi_to_log_topic(cast(ABIEvent, entry)).hex(): entry
-        for entry in artifact.abi
-        if entry.get("type") == "event" and not entry.get("anonymous", False)
-    }
-    decoded: list[dict[str, Any]] = []
-    for log in logs:
-        topics = list(log.get("topics", []))
-        entry = events.get(topics[0]) if topics else None
-        if entry is None:
-            decoded.append({key: log.get(key) for key in ("address", "topics", "data")})
-            continue
-        decoded.append(
-            {
-                "event": entry["name"],
-                "address": to_checksum_address(log["address"]),
-                "args": _event_arguments(entry, topics[1:], from_hex(log.get("data", "0x"))),
-            }
-        )
-    return decoded
-
-
-def _event_arguments(
-    entry: Mapping[str, Any], topics: Sequence[str], data: bytes
-) -> dict[str, Any]:
-    """The named arguments of one event: indexed ones from ``topics``, the rest from ``data``."""
-    inputs = entry.get("inputs", [])
-    plain = iter(decode_values([param for param in inputs if not param.get("indexed")], data))
-    indexed = iter(topics)
-    arguments: dict[str, Any] = {}
-    for index, param in enumerate(inputs):
-        name = param.get("name") or f"#{index + 1}"
-        if not param.get("indexed"):
-            arguments[name] = next(plain)
-            continue
-        topic = next(indexed, None)
-        abi_type = collapse_if_tuple(dict(param))
-        if topic is None or _is_hashed_in_topic(abi_type):
-            # A dynamic indexed value is stored as its Keccak hash: the topic is all there is.
-            arguments[name] = topic
-        else:
-            (arguments[name],) = decode_values([param], from_hex(topic))
-    return arguments
-
-
-def _is_hashed_in_topic(abi_type: str) -> bool:
-    return abi_type in ("string", "bytes") or abi_type.endswith("]") or abi_type.startswith("(")
-
-
-# -- sending and reporting ------------------------------------------------------------------
-
-
-def receipt_summary(artifact: Artifact, receipt: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields of a receipt an operator reads, with its logs decoded, and the revert reason
-    as ``error`` if the transaction failed."""
-    summary = {
-        "transaction": receipt["transactionHash"],
-        "block_number": int(receipt["blockNumber"], 16),
-        "block_hash": receipt["blockHash"],
-        "status": int(receipt["status"], 16),
-        "gas_used": int(receipt["gasUsed"], 16),
-        "events": decode_logs(artifact, receipt.get("logs", [])),
-    }
-    if summary["status"] != 1:
-        summary["error"] = describe_revert(artifact, from_hex(receipt.get("output") or "0x"))
-    return summary
-
-
 def _transact(
     artifact: Artifact,
     to: Address | None,
@@ -381,6 +97,11 @@ def _transact(
     """Send ``data`` to ``to`` (None: deploy) signed with the key called ``key``, then print
     ``head`` followed by the receipt's summary; exit 1 if the transaction failed. A deployment's
     ``address`` in ``head`` is filled in from the receipt."""
+    from eth_utils.address import to_checksum_address
+
+    from node.cli_contract_abi import describe_revert, receipt_summary
+    from node.tx_send import send_transaction
+
     url = rpc_url(directory, rpc_option)
     signer = load_signing_key(directory, key, password_file)
     receipt = send_transaction(
@@ -442,6 +163,13 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Deploy a contract, passing ARGS to its constructor; prints its address."""
+    from node.cli_contract_abi import (
+        ContractCommandError,
+        constructor_of,
+        encode_arguments,
+        resolve_artifact,
+    )
+
     try:
         artifact = resolve_artifact(artifact_spec)
         data = artifact.bytecode + encode_arguments(
@@ -477,10 +205,22 @@ def call_function(
     as_json: JsonOption = False,
 ) -> None:
     """Call a function without a transaction (eth_call) and print what it returns."""
+    from chain.primitives import ADDRESS_SIZE
+    from node.cli_contract_abi import (
+        ContractCommandError,
+        decode_values,
+        describe_revert,
+        function_call,
+        hex_bytes,
+        resolve_artifact,
+        signature,
+        signature_type,
+    )
+
     try:
         artifact = resolve_artifact(artifact_spec)
-        target = _hex_bytes(address, "address", "address", ADDRESS_SIZE)
-        entry, data = _function_call(artifact, function, args or [])
+        target = hex_bytes(address, "address", "address", ADDRESS_SIZE)
+        entry, data = function_call(artifact, function, args or [])
         tag = block_tag(block)
         url = rpc_url(directory, rpc_option)
         output = call(
@@ -493,14 +233,14 @@ def call_function(
         values = decode_values(outputs, from_hex(output))
     except ContractCommandError as exc:
         raise _fail(exc) from exc
-    result: dict[str, Any] = {"function": _signature(entry), "result": values}
+    result: dict[str, Any] = {"function": signature(entry), "result": values}
     if as_json:
         emit(result, True)
         return
     table = Table("output", "type")
     table.add_column("value", overflow="fold")
     for index, (param, value) in enumerate(zip(outputs, values, strict=True)):
-        table.add_row(param.get("name") or f"#{index + 1}", collapse_if_tuple(param), cell(value))
+        table.add_row(param.get("name") or f"#{index + 1}", signature_type(param), cell(value))
     console.print(table)
 
 
@@ -519,17 +259,26 @@ def send(
     as_json: JsonOption = False,
 ) -> None:
     """Send a transaction calling a function; waits for the receipt and prints its events."""
+    from chain.primitives import ADDRESS_SIZE, Address
+    from node.cli_contract_abi import (
+        ContractCommandError,
+        function_call,
+        hex_bytes,
+        resolve_artifact,
+        signature,
+    )
+
     try:
         artifact = resolve_artifact(artifact_spec)
-        target = Address(_hex_bytes(address, "address", "address", ADDRESS_SIZE))
-        entry, data = _function_call(artifact, function, args or [])
+        target = Address(hex_bytes(address, "address", "address", ADDRESS_SIZE))
+        entry, data = function_call(artifact, function, args or [])
     except ContractCommandError as exc:
         raise _fail(exc) from exc
     _transact(
         artifact,
         target,
         data,
-        {"function": _signature(entry)},
+        {"function": signature(entry)},
         directory=directory,
         rpc_option=rpc_option,
         key=key,
@@ -538,19 +287,3 @@ def send(
         timeout=timeout,
         as_json=as_json,
     )
-
-
-def _function_call(
-    artifact: Artifact, function: str, args: Sequence[str]
-) -> tuple[dict[str, Any], bytes]:
-    """The ABI entry of ``function`` and the call data that passes it ``args``."""
-    entry = find_function(artifact, function, len(args))
-    return entry, _selector(entry) + encode_arguments(entry.get("inputs", []), args)
-
-
-def _signature(entry: Mapping[str, Any]) -> str:
-    return abi_to_signature(cast(ABIElement, entry))
-
-
-def _selector(entry: Mapping[str, Any]) -> bytes:
-    return function_abi_to_4byte_selector(cast(ABIElement, entry))

@@ -28,40 +28,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_utils.abi import function_signature_to_4byte_selector
 from rich.table import Table
 
-from chain.crypto import PrivateKey, PublicKey
-from chain.crypto.keystore import encrypt_keystore
-from chain.errors import ChainError
-from chain.primitives import Address
-from contracts.validators import (
-    EXECUTED_TOPIC,
-    FAR_FUTURE,
-    MAX_ROTATIONS_FOLLOWED,
-    PROPOSED_TOPIC,
-    ROTATED_TOPIC,
-    VALIDATOR_GOVERNANCE_ADDRESS,
-    ValidatorProposal,
-    change_count_call,
-    decode_proposal,
-    decode_quorum_check,
-    decode_ruling_set,
-    proposal_call,
-    proposal_count_call,
-    propose_call,
-    propose_rotation_call,
-    rotated_to_call,
-    rotation_check_call,
-    rotation_message,
-    validators_at_call,
-    vote_call,
-    voted_call,
-)
-from node.chain_dir import ChainDir, keystore_address, load_key, write_private
 from node.cli_common import (
     DEFAULT_DIR,
     EXIT_BAD,
@@ -76,33 +47,13 @@ from node.cli_common import (
     from_hex,
     to_hex,
 )
-from node.config import ConfigError, NodeConfig, load_config
-from node.keyring import keyring_file
-from node.tx_send import send_transaction
+
+if TYPE_CHECKING:
+    from chain.crypto import PrivateKey
+    from chain.primitives import Address
+    from node.config import NodeConfig
 
 validators_app = typer.Typer(help="The validator set and its governance.", no_args_is_help=True)
-
-GOVERNANCE_GAS = 2_000_000
-"""Gas limit of a proposal or vote (the contract walks the change history)."""
-
-CONTRACT_ERRORS = {
-    function_signature_to_4byte_selector(signature): signature
-    for signature in (
-        "NotValidator(address)",
-        "UnknownProposal(uint256)",
-        "AlreadyVoted(uint256,address)",
-        "AlreadyExecuted(uint256)",
-        "StaleProposal(uint256)",
-        "EmptySet()",
-        "NoChange(address,uint256)",
-        "HashFailed()",
-        "QuorumAtRisk(uint256,uint256)",
-        "KeyInUse(address)",
-        "BadPossessionProof(address)",
-        "NotRotatable(address)",
-    )
-}
-"""Selectors of the contract's custom errors → their signatures, to name a revert."""
 
 NodeIndexOption = Annotated[
     int, typer.Option("--node", "-n", help="folder node-N: its key signs, its node serves")
@@ -117,6 +68,8 @@ ForceOption = Annotated[
 
 
 def _folder(directory: Path, index: int) -> Path:
+    from node.chain_dir import ChainDir
+
     folders = ChainDir(directory).node_dirs()
     if not folders:
         raise fail(f"{directory} holds no validator folders; run `lianxin net init` first")
@@ -126,6 +79,8 @@ def _folder(directory: Path, index: int) -> Path:
 
 
 def _config(folder: Path) -> NodeConfig:
+    from node.config import ConfigError, load_config
+
     try:
         return load_config(folder / "node.toml")
     except ConfigError as exc:
@@ -138,53 +93,15 @@ def _url(folder: Path) -> str:
 
 
 def _node_key(directory: Path, index: int, password_file: Path | None) -> PrivateKey:
+    from chain.errors import ChainError
+    from node.chain_dir import ChainDir, load_key
+
     folder = _folder(directory, index)
     try:
         password = chain_password(ChainDir(directory), password_file)
         return load_key(folder / "validator.json", password)
     except ChainError as exc:
         raise fail(f"cannot open the key of {folder.name}: {exc}", EXIT_BAD) from exc
-
-
-def _revert_reason(output: str) -> str:
-    return _revert_name(from_hex(output))
-
-
-def _revert_name(raw: bytes) -> str:
-    return CONTRACT_ERRORS.get(raw[:4], "reverted" if not raw else f"revert data 0x{raw.hex()}")
-
-
-def _contract_call(url: str, data: bytes) -> bytes:
-    request = {"to": to_hex(VALIDATOR_GOVERNANCE_ADDRESS), "data": to_hex(data)}
-    return from_hex(str(call(url, "eth_call", [request, "latest"])))
-
-
-def _send(url: str, key: PrivateKey, data: bytes) -> dict[str, Any]:
-    """Send ``data`` to the contract; the receipt's outcome, with the ids its events name."""
-    receipt = send_transaction(
-        url, key, to=VALIDATOR_GOVERNANCE_ADDRESS, data=data, gas=GOVERNANCE_GAS
-    )
-    result: dict[str, Any] = {
-        "ok": receipt["status"] == "0x1",
-        "transaction": receipt["transactionHash"],
-        "block": int(receipt["blockNumber"], 16),
-        "by": to_hex(key.public_key.address),
-    }
-    if not result["ok"]:
-        result["error"] = _revert_reason(str(receipt.get("output", "0x")))
-    for entry in receipt.get("logs", []):
-        topics = [from_hex(t) for t in entry["topics"]]
-        if topics and topics[0] == PROPOSED_TOPIC:
-            result["proposal"] = int.from_bytes(topics[1], "big")
-        if topics and topics[0] == ROTATED_TOPIC:
-            result["rotated"] = {
-                "from": to_hex(topics[2][12:]),
-                "to": to_hex(topics[3][12:]),
-            }
-        if topics and topics[0] == EXECUTED_TOPIC:
-            result["executed"] = True
-            result["effectiveHeight"] = int.from_bytes(from_hex(entry["data"])[32:64], "big")
-    return result
 
 
 def _report(result: dict[str, Any], what: str, as_json: bool) -> None:
@@ -232,6 +149,9 @@ def validators_propose(
     as_json: JsonOption = False,
 ) -> None:
     """Propose that a validator hold POWER (add, change, or remove with 0)."""
+    from contracts.validators import propose_call
+    from node.cli_validators_governance import current_key, quorum_verdict, send_to_contract
+
     if (public_key is None) == (target_node is None):
         raise fail("give exactly one of --public-key and --target-node")
     if power < 0:
@@ -240,44 +160,18 @@ def validators_propose(
     url = _url(_folder(directory, node))
     if target_node is not None:
         configured = _node_key(directory, target_node, password_file).public_key.to_bytes()
-        key_bytes = _current_key(url, configured)
+        key_bytes = current_key(url, configured)
     else:
         assert public_key is not None
         key_bytes = from_hex(public_key)
         if len(key_bytes) != 65 or key_bytes[0] != 4:
             raise fail("--public-key must be an uncompressed SM2 key (65 bytes, 04…)")
-    check = _quorum_verdict(url, key_bytes, power)
+    check = quorum_verdict(url, key_bytes, power)
     if dry_run or not check["ok"]:
         _show_verdict({"dryRun": dry_run, **check}, as_json)
         return
     key = _node_key(directory, node, password_file)
-    _report(_send(url, key, propose_call(key_bytes, power)), "proposed", as_json)
-
-
-def _current_key(url: str, configured: bytes) -> bytes:
-    """The key that a validator configured with ``configured`` holds now: the configured key
-    itself, or, after rotations, the key that replaced it last (``rotatedTo``), taken from the
-    set once every executed change rules."""
-    address = PublicKey.from_bytes(configured).address
-    current = address
-    for _ in range(MAX_ROTATIONS_FOLLOWED):
-        successor = _contract_call(url, rotated_to_call(current))[12:32]
-        if successor == bytes(20):
-            break
-        current = Address(successor)
-    if current == address:
-        return configured
-    future = decode_ruling_set(_contract_call(url, validators_at_call(FAR_FUTURE)))
-    member = future.validators.by_address.get(current)
-    if member is None:
-        raise fail(f"the validator's key rotated to {to_hex(current)}, which is not in the set")
-    return bytes(member.public_key)
-
-
-def _quorum_verdict(url: str, public_key: bytes, power: int) -> dict[str, Any]:
-    """The contract's quorum-guard verdict on setting ``public_key`` to ``power`` in the
-    next block (``lianxin_checkValidatorChange``)."""
-    return dict(call(url, "lianxin_checkValidatorChange", [to_hex(public_key), power]))
+    _report(send_to_contract(url, key, propose_call(key_bytes, power)), "proposed", as_json)
 
 
 def _show_verdict(verdict: dict[str, Any], as_json: bool) -> None:
@@ -295,70 +189,6 @@ def _show_verdict(verdict: dict[str, Any], as_json: bool) -> None:
         console.print(f"dry run: acceptable{figures}")
     if not verdict["ok"]:
         raise fail(f"refused: {verdict['reason']}", EXIT_BAD)
-
-
-def _read_proposal(url: str, proposal_id: int) -> ValidatorProposal:
-    count = int.from_bytes(_contract_call(url, proposal_count_call()), "big")
-    if not 0 <= proposal_id < count:
-        raise fail(f"no proposal {proposal_id}: {count} proposals so far", EXIT_BAD)
-    return decode_proposal(proposal_id, _contract_call(url, proposal_call(proposal_id)))
-
-
-def _vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict[str, Any]:
-    """What voting for ``proposal`` as ``voter`` would do in the next block: whether it
-    executes the change (the voters would then hold more than 2/3 of the power ruling the
-    next height) and, if it does, the contract's quorum verdict on the change. A vote the
-    contract refuses for another reason (executed, stale, already voted) executes nothing;
-    sending it shows the contract's named error."""
-    ruling = call(url, "lianxin_getValidators", [])
-    powers = {str(v["address"]).lower(): int(v["power"], 16) for v in ruling["validators"]}
-    total = sum(powers.values())
-    voted = proposal.voted_power + powers.get(to_hex(voter), 0)
-    changes = int.from_bytes(_contract_call(url, change_count_call()), "big")
-    already = int.from_bytes(_contract_call(url, voted_call(proposal.id, voter)), "big") != 0
-    executes = (
-        proposal.executed_at == 0
-        and proposal.epoch == changes
-        and not already
-        and voted * 3 > total * 2
-    )
-    verdict: dict[str, Any] = {
-        "proposal": proposal.id,
-        "validator": to_hex(proposal.validator),
-        "power": proposal.power,
-        "votedPowerAfter": voted,
-        "totalPower": total,
-        "executes": executes,
-    }
-    if not executes:
-        return {**verdict, "ok": True, "reason": None}
-    if proposal.replaces is not None:
-        check = _rotation_verdict(url, proposal.replaces)
-        return {**check, **verdict, "replaces": to_hex(proposal.replaces)}
-    check = _quorum_verdict(url, proposal.public_key, proposal.power)
-    return {**check, **verdict, "ok": check["ok"], "reason": check["reason"]}
-
-
-def _rotation_verdict(url: str, old: Address) -> dict[str, Any]:
-    """The contract's quorum verdict (``rotationCheck``) on rotating ``old``'s key in the next
-    block: the set keeps its powers and the new key counts as seen when the old one is."""
-    height = int(str(call(url, "eth_blockNumber", [])), 16) + 1
-    check = decode_quorum_check(_contract_call(url, rotation_check_call(old, height)))
-    verdict: dict[str, Any] = {
-        "atHeight": height,
-        "seenPower": check.seen_power,
-        "newTotalPower": check.total_power,
-        "newQuorumPower": check.quorum_power,
-        "ok": check.ok,
-        "reason": None,
-    }
-    if not check.ok:
-        verdict["reason"] = (
-            f"the validators seen signing recently hold {check.seen_power} of "
-            f"{check.total_power} voting power, below the quorum of {check.quorum_power}: the "
-            "chain would halt"
-        )
-    return verdict
 
 
 @validators_app.command("rotate-key")
@@ -379,6 +209,21 @@ def validators_rotate_key(
     it; the proposal is signed by the current key and carries the new key's signature over
     the rotation's terms. The other validators pass it with `vote`; it rules two blocks after
     the block that passes it, and from then on the node signs with the new key."""
+    from chain.crypto.keystore import encrypt_keystore
+    from contracts.validators import (
+        VALIDATOR_GOVERNANCE_ADDRESS,
+        propose_rotation_call,
+        rotation_message,
+    )
+    from node.chain_dir import ChainDir, keystore_address, write_private
+    from node.cli_validators_governance import (
+        GOVERNANCE_GAS,
+        revert_name,
+        rotation_verdict,
+        send_to_contract,
+    )
+    from node.keyring import keyring_file
+
     folder = _folder(directory, node)
     config = _config(folder)
     if config.validator_keystore is None:
@@ -390,7 +235,7 @@ def validators_rotate_key(
     if new.public_key.address == old.public_key.address:
         raise fail("the new key is the validator's current key", EXIT_BAD)
     verdict = {
-        **_rotation_verdict(url, old.public_key.address),
+        **rotation_verdict(url, old.public_key.address),
         "validator": to_hex(old.public_key.address),
         "newKey": to_hex(new.public_key.address),
     }
@@ -408,14 +253,14 @@ def validators_rotate_key(
         "data": to_hex(data),
         "gas": hex(GOVERNANCE_GAS),
     }
-    call(url, "eth_call", [request, "latest"], lambda raw: f"refused: {_revert_name(raw)}")
+    call(url, "eth_call", [request, "latest"], lambda raw: f"refused: {revert_name(raw)}")
     target = keyring_file(config.validator_keystore, new.public_key.address)
     wrote = not target.exists()
     if wrote:
         write_private(target, encrypt_keystore(new, password, iterations=_iterations(config)))
     elif keystore_address(target) != new.public_key.address:
         raise fail(f"{target} holds another key; refusing to overwrite it", EXIT_BAD)
-    result = _send(url, old, data)
+    result = send_to_contract(url, old, data)
     if not result["ok"] and wrote:
         target.unlink()
     result |= {"validator": verdict["validator"], "newKey": verdict["newKey"]}
@@ -428,6 +273,10 @@ def _public(key: PrivateKey) -> bytes:
 
 
 def _new_key(path: Path | None, password: bytes) -> PrivateKey:
+    from chain.crypto import PrivateKey
+    from chain.errors import ChainError
+    from node.chain_dir import load_key
+
     if path is None:
         return PrivateKey.generate()
     try:
@@ -487,13 +336,16 @@ def validators_vote(
 ) -> None:
     """Vote for PROPOSAL with the key of validator folder --node. A vote that would execute
     a change the quorum guard refuses is not sent (unless --force)."""
+    from contracts.validators import vote_call
+    from node.cli_validators_governance import read_proposal, send_to_contract, vote_verdict
+
     url = _url(_folder(directory, node))
     key = _node_key(directory, node, password_file)
-    verdict = _vote_verdict(url, key.public_key.address, _read_proposal(url, proposal))
+    verdict = vote_verdict(url, key.public_key.address, read_proposal(url, proposal))
     if dry_run or not (verdict["ok"] or force):
         _show_verdict({"dryRun": dry_run, **verdict}, as_json)
         return
-    result = _send(url, key, vote_call(proposal))
+    result = send_to_contract(url, key, vote_call(proposal))
     result.setdefault("proposal", proposal)
     _report(result, "voted", as_json)
 
@@ -503,11 +355,14 @@ def validators_status(
     directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
 ) -> None:
     """Every proposal: the change, its votes, and whether it passed."""
+    from contracts.validators import decode_proposal, proposal_call, proposal_count_call
+    from node.cli_validators_governance import contract_call
+
     url = _url(_folder(directory, node))
-    count = int.from_bytes(_contract_call(url, proposal_count_call()), "big")
+    count = int.from_bytes(contract_call(url, proposal_count_call()), "big")
     rows: list[dict[str, Any]] = []
     for proposal_id in range(count):
-        proposal = decode_proposal(proposal_id, _contract_call(url, proposal_call(proposal_id)))
+        proposal = decode_proposal(proposal_id, contract_call(url, proposal_call(proposal_id)))
         rows.append(
             {
                 "id": proposal.id,

@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 from contracts.artifacts import Artifact, load_artifact
 from node.chain_dir import ChainDir
 from node.cli import app
-from node.cli_contract import (
+from node.cli_contract_abi import (
     ArgumentError,
     ContractCommandError,
     convert_argument,
