@@ -1,0 +1,126 @@
+"""`lianxin --help`, every group's and the light commands' help, and light commands that need no
+chain directory, start without the heavy libraries: each runs the CLI's entry point in a fresh
+interpreter and reads which modules it imported. Also, the constants the help shows without
+importing their owners stay equal to them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from contracts.permissions import ROLE_BITS
+from node import cli_accounts, cli_common, tx_send
+
+REPO = Path(__file__).resolve().parents[2]
+
+HEAVY = ("rlp", "eth_utils", "eth_abi", "eth", "lmdb", "sqlalchemy", "fastapi")
+"""Libraries the operator CLI needs for some commands only (encoding, ABI, EVM, store) or never
+(the registry's): none may load for help or for a command that does not use them."""
+
+TYPER_IMPORTS = "pydantic"
+"""Typer (0.2x) checks every parameter value, the root group's own unset --help among them,
+with pydantic: any subcommand loads it, whatever the CLI imports. `lianxin --help` alone does
+not."""
+
+GROUPS = ("node", "keys", "accounts", "contract", "net", "validators")
+LIGHT_COMMANDS = (
+    ("node", "start"),
+    ("node", "stop"),
+    ("node", "status"),
+    ("net", "start"),
+    ("net", "stop"),
+    ("net", "status"),
+    ("keys", "list"),
+    ("block",),
+    ("tx",),
+    ("receipt",),
+    ("verify-evidence",),
+)
+
+RUN_CLI = """
+import json, sys
+from node.cli import main
+modules_file = sys.argv.pop(1)
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = 0
+with open(modules_file, "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+
+
+def run_cli(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """The exit code of ``lianxin ARGS`` run in a fresh interpreter, and the top-level packages
+    it had imported by then."""
+    modules_file = tmp_path / "modules.json"
+    subprocess.run(
+        [sys.executable, "-c", RUN_CLI, str(modules_file), *args],
+        cwd=REPO,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    result = json.loads(modules_file.read_text(encoding="utf-8"))
+    return int(result["code"] or 0), {name.split(".")[0] for name in result["modules"]}
+
+
+@pytest.fixture
+def refusing_url() -> Iterator[str]:
+    """A node URL on a bound port that nothing listens on: a connection is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as bound:
+        bound.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{bound.getsockname()[1]}"
+
+
+def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
+    code, loaded = run_cli(tmp_path, "--help")
+    assert code == 0
+    assert loaded.isdisjoint({*HEAVY, TYPER_IMPORTS})
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_group_help_imports_no_heavy_library(tmp_path: Path, group: str) -> None:
+    code, loaded = run_cli(tmp_path, group, "--help")
+    assert code == 0
+    assert loaded.isdisjoint(HEAVY)
+
+
+@pytest.mark.parametrize("command", LIGHT_COMMANDS, ids=" ".join)
+def test_light_command_help_imports_no_heavy_library(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    code, loaded = run_cli(tmp_path, *command, "--help")
+    assert code == 0
+    assert loaded.isdisjoint(HEAVY)
+
+
+def test_reading_an_unreachable_node_imports_no_heavy_library(
+    tmp_path: Path, refusing_url: str
+) -> None:
+    code, loaded = run_cli(tmp_path, "block", "latest", "--rpc", refusing_url)
+    assert code == cli_common.EXIT_UNREACHABLE
+    assert loaded.isdisjoint(HEAVY)
+
+
+def test_stopping_no_node_imports_no_heavy_library(tmp_path: Path) -> None:
+    code, loaded = run_cli(tmp_path, "node", "stop", "--dir", str(tmp_path))
+    assert code == cli_common.EXIT_BAD
+    assert loaded.isdisjoint(HEAVY)
+
+
+def test_sending_defaults_in_help_are_those_of_tx_send() -> None:
+    assert cli_common.GAS_MARGIN_PERCENT == tx_send.GAS_MARGIN_PERCENT
+    assert cli_common.RECEIPT_TIMEOUT_S == tx_send.RECEIPT_TIMEOUT_S
+
+
+def test_role_names_in_help_are_those_of_the_permissions_contract() -> None:
+    assert tuple(ROLE_BITS) == cli_accounts.ROLE_NAMES
