@@ -6,7 +6,8 @@ the database and the instant ``at`` (timezone-aware): nothing here reads a clock
   window, not stopped, not withdrawn), masked (信用公示);
 - :func:`search_public`: subjects with records on display, by name or code;
 - :func:`profile_changes_after`, :func:`search_changes_after`: the next instant at which
-  either shows otherwise, as long as no credit event changes the records.
+  either shows otherwise, as long as no credit event changes the records
+  (:func:`search_public_until`: a search's hits and that instant, in one statement).
 
 Subjects are named by the code shown for them (an organisation's USCC), or — given the
 registry's :class:`registry.credit.keys.CreditKeys` — by any identifier, a natural person's
@@ -41,6 +42,7 @@ __all__ = [
     "public_record",
     "search_changes_after",
     "search_public",
+    "search_public_until",
     "subject_filter",
 ]
 
@@ -280,36 +282,40 @@ def _search_parameters(needle: str) -> dict[str, str]:
     return {"pattern": f"%{escaped}%", "code": needle.upper()}
 
 
-def _next_change_statement(condition: ColumnElement[bool]) -> Any:
-    """The first instants after ``moment`` at which a record of ``condition`` starts, and
-    ends, its public display."""
-    return select(
-        func.min(case((CreditRecordRow.window_start > _MOMENT, CreditRecordRow.window_start))),
-        func.min(case((CreditRecordRow.display_end > _MOMENT, CreditRecordRow.display_end))),
-    ).where(condition)
+_NEXT_START = func.min(case((CreditRecordRow.window_start > _MOMENT, CreditRecordRow.window_start)))
+"""The first instant after ``moment`` at which a record starts its public display."""
+_NEXT_END = func.min(case((CreditRecordRow.display_end > _MOMENT, CreditRecordRow.display_end)))
+"""The first instant after ``moment`` at which a record ends its public display."""
 
-
-_PROFILE_CHANGES = _next_change_statement(CreditRecordRow.subject_code == bindparam("subject"))
-_SEARCH_CHANGES = _next_change_statement(_SEARCHED)
-_SEARCH_HITS_COUNT = func.count(CreditRecordRow.id)
-_SEARCH_HITS = (
-    select(CreditRecordRow.subject_code, CreditRecordRow.subject_name, _SEARCH_HITS_COUNT)
-    .where(_SEARCHED, _SHOWN)
+_PROFILE_CHANGES = select(_NEXT_START, _NEXT_END).where(
+    CreditRecordRow.subject_code == bindparam("subject")
+)
+_SHOWN_COUNT = func.count(case((_SHOWN, CreditRecordRow.id)))
+_SEARCH = (
+    select(
+        CreditRecordRow.subject_code,
+        CreditRecordRow.subject_name,
+        _SHOWN_COUNT,
+        func.min(_NEXT_START).over(),
+        func.min(_NEXT_END).over(),
+    )
+    .where(_SEARCHED)
     .group_by(CreditRecordRow.subject_code, CreditRecordRow.subject_name)
-    .order_by(_SEARCH_HITS_COUNT.desc(), CreditRecordRow.subject_name)
+    .order_by(_SHOWN_COUNT.desc(), CreditRecordRow.subject_name)
     .limit(bindparam("limit", type_=Integer))
 )
+"""A search's subjects (code and name) with their records on display at ``moment``, most
+first, and on each row the next instants at which any record the search finds — of every
+subject, not only those within the limit — starts and ends its display (window functions
+over every group, computed before the limit). A subject with none on display is sorted
+last and not a hit. One statement reads the matching names from the name index once where
+the hits and their next change were two statements reading it twice (the most CPU of a
+search page read: the index holds every record's name)."""
 
 
-def _next_change(
-    db: Database, statement: Any, parameters: dict[str, Any], at: datetime.datetime
-) -> datetime.datetime | None:
-    """The first instant after ``at`` at which a record enters or leaves public display
-    (None: none does), the records as stored now: ``statement`` (of
-    :func:`_next_change_statement`) with ``parameters``."""
-    with db.read_connection() as connection:
-        starts, ends = connection.execute(statement, {**parameters, **_moment(at)}).one()
-    found: list[datetime.datetime] = [as_aware(value) for value in (starts, ends) if value]
+def _first(*instants: datetime.datetime | None) -> datetime.datetime | None:
+    """The earliest of ``instants`` (as stored) that are not None, timezone-aware."""
+    found = [as_aware(value) for value in instants if value is not None]
     return min(found, default=None)
 
 
@@ -319,7 +325,33 @@ def profile_changes_after(
     """When :func:`public_profile` of ``subject`` (its code) next shows other records than
     at ``at``, as long as no credit event changes them (:func:`credit_version`); None:
     never."""
-    return _next_change(db, _PROFILE_CHANGES, {"subject": subject.strip().upper()}, at)
+    parameters = {"subject": subject.strip().upper(), **_moment(at)}
+    with db.read_connection() as connection:
+        starts, ends = connection.execute(_PROFILE_CHANGES, parameters).one()
+    return _first(starts, ends)
+
+
+def search_public_until(
+    db: Database, text: str, at: datetime.datetime, *, limit: int = MAX_SEARCH_RESULTS
+) -> tuple[list[SearchHit], datetime.datetime | None]:
+    """:func:`search_public` of ``text`` at ``at`` and :func:`search_changes_after`, read
+    by one statement (one snapshot): the hits, and until when they hold."""
+    needle = text.strip()
+    if len(needle) < MIN_SEARCH_TEXT:
+        return [], None
+    parameters = {
+        **_search_parameters(needle),
+        **_moment(at),
+        "limit": max(1, min(limit, MAX_SEARCH_RESULTS)),
+    }
+    with db.read_connection() as connection:
+        rows = connection.execute(_SEARCH, parameters).all()
+    hits = [
+        SearchHit(subject_code=code, subject_name=name, records_on_display=int(number))
+        for code, name, number, _starts, _ends in rows
+        if number
+    ]
+    return hits, (_first(rows[0][3], rows[0][4]) if rows else None)
 
 
 def search_changes_after(
@@ -327,10 +359,7 @@ def search_changes_after(
 ) -> datetime.datetime | None:
     """When :func:`search_public` of ``text`` next finds otherwise than at ``at``, as long
     as no credit event changes the records (:func:`credit_version`); None: never."""
-    needle = text.strip()
-    if len(needle) < MIN_SEARCH_TEXT:
-        return None
-    return _next_change(db, _SEARCH_CHANGES, _search_parameters(needle), at)
+    return search_public_until(db, text, at)[1]
 
 
 def search_public(
@@ -340,16 +369,4 @@ def search_public(
     code is ``text`` (case and surrounding spaces ignored), most records first, at most
     ``limit``. Natural persons are found by neither (their names and numbers are shown
     masked, never searched). Text shorter than two characters finds nothing."""
-    needle = text.strip()
-    if len(needle) < MIN_SEARCH_TEXT:
-        return []
-    parameters = {
-        **_search_parameters(needle),
-        **_moment(at),
-        "limit": max(1, min(limit, MAX_SEARCH_RESULTS)),
-    }
-    with db.read_connection() as connection:
-        return [
-            SearchHit(subject_code=code, subject_name=name, records_on_display=int(number))
-            for code, name, number in connection.execute(_SEARCH_HITS, parameters)
-        ]
+    return search_public_until(db, text, at, limit=limit)[0]

@@ -40,8 +40,7 @@ from registry.credit.pages import (
 from registry.credit.public_reads import (
     profile_changes_after,
     public_profile,
-    search_changes_after,
-    search_public,
+    search_public_until,
 )
 from registry.credit.reports import (
     GenuineCheck,
@@ -256,9 +255,9 @@ async def search_page(
         return _page(render_search_page(text, None, now, lang=lang, switch_url=switch_url))
 
     def read() -> tuple[Rendered, datetime.datetime | None]:
-        hits = search_public(state.db, text, now)
+        hits, until = search_public_until(state.db, text, now)
         html = search_page_to_keep(text, hits, lang=lang, switch_url=switch_url)
-        return Rendered(html, 200), search_changes_after(state.db, text, now)
+        return Rendered(html, 200), until
 
     page = await _kept_page(request, state, ("search", text, lang, switch_url), now, read)
     return _page(show_at(page.html, now, lang), page.status)

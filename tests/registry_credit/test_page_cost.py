@@ -22,12 +22,17 @@ from registry.credit.public_reads import (
     public_profile,
     search_changes_after,
     search_public,
+    search_public_until,
 )
 from registry.db import Database
 from registry.settings import RegistrySettings
+from sdk.identifiers import compute_uscc_check
 
 ENTERPRISE = "91350100M000100Y43"
 ENTERPRISE_NAME = "福州某某贸易有限公司"
+OTHER = "91350100M00020000" + compute_uscc_check("91350100M00020000")
+"""Another enterprise the same search finds."""
+OTHER_NAME = "福州某某贸易二分公司"
 
 
 @contextmanager
@@ -64,13 +69,20 @@ def test_a_page_read_loads_none_of_the_authority_fields(app: CreditApp) -> None:
     assert ENTERPRISE_NAME in search.text
     assert "榕市监罚〔2023〕1号" in subject.text and "严重违法失信名单" in subject.text
     reads = [statement for statement in seen if "credit_records" in statement]
-    assert len(reads) >= 4  # search, its next change; profile, its next change
+    assert len(reads) >= 3  # search with its next change; profile, its next change
+    # The search's hits and their next change in one statement: the name index read once.
+    assert len([statement for statement in reads if " LIKE " in statement]) == 1
     assert not [s for s in reads if "authority_json" in s or "field_hashes" in s]
 
 
-def _instants(app: CreditApp) -> list[datetime.datetime]:
-    """Instants around every window start and end of the records on file."""
-    found = authority_profile(app.db, ENTERPRISE, at=app.clock.now()).records
+def _instants(app: CreditApp, *subjects: str) -> list[datetime.datetime]:
+    """Instants around every window start and end of the records on file of ``subjects``
+    (default: the enterprise)."""
+    found = [
+        record
+        for subject in subjects or (ENTERPRISE,)
+        for record in authority_profile(app.db, subject, at=app.clock.now()).records
+    ]
     edges = {app.clock.now()}
     for record in found:
         edges.add(record.current.window_start)
@@ -112,6 +124,43 @@ def test_the_public_reads_answer_as_the_full_reading_does(app: CreditApp) -> Non
     assert search_public(app.db, "张三", instants[len(instants) // 2]) == []
     assert search_public(app.db, "某%", instants[len(instants) // 2]) == []
     assert search_public(app.db, "某_", instants[len(instants) // 2]) == []
+
+
+def test_a_search_holds_until_any_record_it_finds_changes_beyond_its_limit(
+    app: CreditApp,
+) -> None:
+    _publish(app)
+    other_row = penalty_row(
+        name=OTHER_NAME,
+        code_1=OTHER,
+        decision_number="榕市监罚〔2022〕3号",
+        decision_date="2022-02-01",
+    )
+    app.sdk.import_file(penalty_file([other_row]))
+    beyond_the_limit = 0
+    for at in _instants(app, ENTERPRISE, OTHER):
+        records = {
+            subject: [r.current for r in authority_profile(app.db, subject, at=at).records]
+            for subject in (ENTERPRISE, OTHER)
+        }
+        changes = {
+            subject: [
+                moment
+                for record in found
+                for moment in (record.window_start, record.display_end)
+                if moment is not None and moment > at
+            ]
+            for subject, found in records.items()
+        }
+        hits, until = search_public_until(app.db, "某某贸易", at, limit=1)
+        assert until == min(changes[ENTERPRISE] + changes[OTHER], default=None), at
+        assert hits == search_public(app.db, "某某贸易", at)[:1]
+        assert until == search_changes_after(app.db, "某某贸易", at)
+        shown = {hit.subject_code for hit in hits}
+        if until is not None and until not in changes[next(iter(shown), ENTERPRISE)]:
+            beyond_the_limit += 1
+    # Some instants hold only until a change of a subject the limit left out.
+    assert beyond_the_limit > 0
 
 
 def test_the_credit_version_is_the_last_event_read_in_a_transaction(app: CreditApp) -> None:
