@@ -25,6 +25,7 @@ from registry.auth import ClientDirectory
 from registry.batcher import Workers
 from registry.boundary import BoundedRequests, ServerAddressAsHost
 from registry.chain_gateway import ChainGateway
+from registry.credit.credit_version import WaitlessVersionReader
 from registry.credit.import_upload import streams_credit_import
 from registry.db import CHECKPOINT_INTERVAL_S, Database
 from registry.deps import RegistryState
@@ -125,6 +126,9 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
         await asyncio.to_thread(start_threads)
         db = await asyncio.to_thread(Database.open, settings)
         metrics.watch_database(db)
+        # The public pages read the credit version from the event loop through it; its
+        # connections live with their threads, and the loop's outlives the application.
+        credit_versions = app.state.credit_version_reader = WaitlessVersionReader(db)
         gateway = ChainGateway(settings, db)
         intake = GroupCommitter(db)
         state = RegistryState(
@@ -165,6 +169,7 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
                     await task
             await asyncio.to_thread(intake.stop)
             gateway.close()
+            credit_versions.close_all()
             db.close()
 
     app = FastAPI(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import weakref
 
 from sqlalchemy import Connection, func, select
 
@@ -64,13 +65,26 @@ def read_credit_version(connection: Connection) -> int:
     return int(connection.execute(_CREDIT_VERSION).scalar() or 0)
 
 
+class _ThreadConnection:
+    """A reading thread's connection (None: not open). Its reader lists it weakly: it goes
+    with its thread (the thread's local data), its connection closed then as it is freed."""
+
+    __slots__ = ("__weakref__", "connection")
+
+    def __init__(self) -> None:
+        self.connection: sqlite3.Connection | None = None
+
+
 class WaitlessVersionReader:
     """The credit version of an SQLite database (:func:`credit_version`) read where nothing
     may wait, such as a server's event loop: through a connection of the calling thread's
     own, opened once, that only reads and never waits for a lock (no busy timeout), and
     outside any pool (a pool can make its caller wait for a connection). A read that cannot
     be made at once (the database busy, or anything else failing) answers None, and the
-    caller reads the version as usual, on a thread that may wait."""
+    caller reads the version as usual, on a thread that may wait.
+
+    The connections stay open while their threads live, or until :meth:`close_all` (the
+    application's shutdown: a server's event loop thread outlives its application)."""
 
     def __init__(self, db: Database) -> None:
         """Read the database of ``db`` (an SQLite file; for anything else every read
@@ -84,17 +98,26 @@ class WaitlessVersionReader:
         )
         self._sql = str(_CREDIT_VERSION.compile(dialect=db.engine.dialect))
         self._local = threading.local()
+        self._threads: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
+        self._lock = threading.Lock()
 
     def read(self) -> int | None:
         """The credit version now (one SELECT, its own snapshot: stepped to its end, so
         that no read transaction stays open), or None: not read."""
         if self._path is None:
             return None
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None:
+            held = self._local.held = _ThreadConnection()
+            with self._lock:
+                self._threads.add(held)
+        connection = held.connection
         try:
             if connection is None:
-                connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
-                self._local.connection = connection
+                # Not bound to this thread: :meth:`close_all` closes it from another one.
+                connection = held.connection = sqlite3.connect(
+                    self._path, timeout=0, isolation_level=None, check_same_thread=False
+                )
                 connection.execute("PRAGMA query_only=1")
             rows = connection.execute(self._sql).fetchall()
         except sqlite3.Error:
@@ -104,8 +127,21 @@ class WaitlessVersionReader:
 
     def close(self) -> None:
         """Close the calling thread's connection, if open (the next read opens another)."""
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            with contextlib.suppress(sqlite3.Error):
-                connection.close()
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is not None:
+            _close(held)
+
+    def close_all(self) -> None:
+        """Close every thread's connection (a thread's next read opens another). Called
+        while no read runs, such as at the application's shutdown."""
+        with self._lock:
+            threads = list(self._threads)
+        for held in threads:
+            _close(held)
+
+
+def _close(held: _ThreadConnection) -> None:
+    connection, held.connection = held.connection, None
+    if connection is not None:
+        with contextlib.suppress(sqlite3.Error):
+            connection.close()

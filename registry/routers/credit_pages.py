@@ -276,11 +276,8 @@ async def _kept_page(
     most pages served are kept ones."""
     cache = _page_cache(request, state)
     if cache is not None:
-        reader: WaitlessVersionReader | None = getattr(
-            request.app.state, "credit_version_reader", None
-        )
-        if reader is None:
-            reader = request.app.state.credit_version_reader = WaitlessVersionReader(state.db)
+        # Made at the application's startup, its connections closed at its shutdown.
+        reader: WaitlessVersionReader = request.app.state.credit_version_reader
         version = reader.read()
         if version is not None:
             kept = cache.kept(name, version, at, "")

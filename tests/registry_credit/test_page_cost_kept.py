@@ -7,14 +7,18 @@ test_credit_page_cache.py makes events through another process)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from credit_harness import CreditApp, penalties, penalty_file
+from fastapi.testclient import TestClient
 
+import registry.credit.credit_version as credit_version_module
 import registry.routers.credit_pages as credit_pages
+from registry.app import create_app
 from registry.credit.credit_version import WaitlessVersionReader, credit_version
 from registry.db import Database
 from registry.settings import RegistrySettings
@@ -110,3 +114,50 @@ def test_the_waitless_reader_answers_none_when_it_cannot_read(
     assert reader.read() is None
     reader._path = path
     assert reader.read() == credit_version(app.db)
+
+
+class _RecordedSqlite:
+    """The sqlite3 module as the version reader sees it, keeping every connection it opens
+    (held here, so only an explicit close closes one, not its thread's end)."""
+
+    def __init__(self) -> None:
+        self.opened: list[sqlite3.Connection] = []
+
+    def connect(self, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection = sqlite3.connect(*args, **kwargs)
+        self.opened.append(connection)
+        return connection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sqlite3, name)
+
+
+def _closed(connection: sqlite3.Connection) -> bool:
+    """Whether ``connection`` is closed (asked from any thread: ``total_changes`` checks
+    that alone)."""
+    try:
+        connection.total_changes  # noqa: B018
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def test_the_app_closes_the_version_reads_at_its_shutdown(
+    app: CreditApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not app.db.is_sqlite:
+        pytest.skip("the version is read without waiting on SQLite only")
+    app.sdk.import_file(penalty_file(penalties(1)))
+    recorded = _RecordedSqlite()
+    monkeypatch.setattr(credit_version_module, "sqlite3", recorded)
+    settings = app.http.app.state.registry.settings  # type: ignore[attr-defined]
+    # Another application on the same database, started and shut down here: its event
+    # loop's thread reads for the pages, this thread reads directly.
+    with TestClient(create_app(settings)) as other:
+        for _ in range(2):
+            assert other.get("/credit/", params=SEARCH).status_code == 200
+        reader = other.app.state.credit_version_reader  # type: ignore[attr-defined]
+        assert reader.read() == credit_version(app.db) > 0
+        assert len(recorded.opened) == 2
+        assert not any(_closed(connection) for connection in recorded.opened)
+    assert all(_closed(connection) for connection in recorded.opened)
