@@ -15,6 +15,7 @@ from its own prefix.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -23,9 +24,12 @@ MAX_TRACKED_CLIENTS = 10_000
 """Most client addresses whose buckets are kept at once."""
 
 
+@functools.lru_cache(maxsize=MAX_TRACKED_CLIENTS)
 def client_key(remote: str) -> str:
     """The key a client address is limited under: an IPv4 address itself, an IPv6 address's
-    /64 network (an IPv4-mapped IPv6 address as its IPv4 address); anything else as is."""
+    /64 network (an IPv4-mapped IPv6 address as its IPv4 address); anything else as is.
+    Asked for every request, so the keys of the last MAX_TRACKED_CLIENTS addresses are kept
+    (parsing an address costs about as much as answering eth_blockNumber)."""
     try:
         address = ipaddress.ip_address(remote)
     except ValueError:
