@@ -28,21 +28,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from chain.primitives import Hash32
 from credit.columns import LAYOUT_COLUMNS, HeaderMapping, Layout, detect_layout, map_header
 from credit.errors import CreditError, ImportFileError
 from credit.importing.csv_source import read_csv_rows
+from credit.importing.rows import CHUNK_ROWS, Chunk, ImportedRow, Prepare
+from credit.importing.workers import RowChecker
 from credit.importing.xlsx_source import read_xlsx_rows
 from credit.normalize import clean_text
-from credit.records import (
-    LicensingRecord,
-    PenaltyRecord,
-    RecordKind,
-    content_hash,
-    record_id,
-)
+from credit.records import LicensingRecord, PenaltyRecord
 from credit.subjects import Subject
-from credit.validation import Issue, IssueReason, validate_row
+from credit.validation import Issue, IssueReason
 
 __all__ = [
     "MAX_REPORTED_ISSUES",
@@ -53,6 +48,7 @@ __all__ = [
     "ImportRejected",
     "ImportReport",
     "ImportedRow",
+    "Prepare",
     "Progress",
     "TableFormat",
     "import_file",
@@ -127,24 +123,6 @@ class TableFormat(enum.StrEnum):
     """Comma- (or tab-) separated text."""
     XLSX = "xlsx"
     """Office Open XML workbook."""
-
-
-@dataclass(frozen=True)
-class ImportedRow:
-    """A valid row and the identity of the record it carries."""
-
-    row: int
-    """1-based row of the file."""
-    record: PenaltyRecord | LicensingRecord
-    """The validated record."""
-    record_id: Hash32
-    """Its identity: the same on every import (kind + natural key)."""
-
-    @property
-    def content_hash(self) -> Hash32:
-        """The hash of its content: equal iff the content is equal. Computed when asked
-        (a quarter of a row's validation time, and the registry hashes what it stores)."""
-        return content_hash(self.record)
 
 
 @dataclass
@@ -239,6 +217,54 @@ def _header_issues(mapping: HeaderMapping, row: int, report: ImportReport) -> No
     report.add(issues)
 
 
+def _header(
+    numbered: Iterator[tuple[int, Sequence[object]]],
+    layout: Layout | None,
+    report: ImportReport,
+) -> HeaderMapping | None:
+    """Read rows up to the header and map it (noting the rows skipped above it and the
+    header's problems in ``report``); None when the file's header has a problem. Raises
+    ImportFileError when no header is found."""
+    leading = 0
+    for number, cells in numbered:
+        if _blank(cells):
+            continue
+        text_cells = [clean_text(cell) for cell in cells]
+        if detect_layout(text_cells) is None:
+            leading += 1
+            if leading > MAX_ROWS_BEFORE_HEADER:
+                break
+            title = next(cell for cell in text_cells if cell is not None)
+            report.warnings.append(
+                Issue(number, "", title, IssueReason.SKIPPED_ROW, "above the header")
+            )
+            continue
+        mapping = map_header(text_cells, layout)
+        report.layout = mapping.layout
+        report.header_row = number
+        _header_issues(mapping, number, report)
+        return mapping if report.ok else None
+    raise ImportFileError(
+        "unknown_layout",
+        f"no header naming 行政处罚决定书文号 or 行政许可决定文书号 in the first "
+        f"{MAX_ROWS_BEFORE_HEADER + 1} non-blank rows",
+    )
+
+
+def _chunks(numbered: Iterator[tuple[int, Sequence[object]]]) -> Iterator[Chunk]:
+    """The non-blank data rows, :data:`credit.importing.rows.CHUNK_ROWS` at a time."""
+    chunk: list[tuple[int, Sequence[object]]] = []
+    for number, cells in numbered:
+        if _blank(cells):
+            continue
+        chunk.append((number, cells))
+        if len(chunk) == CHUNK_ROWS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _scan(
     path: Path,
     layout: Layout | None,
@@ -246,74 +272,54 @@ def _scan(
     report: ImportReport,
     progress: Progress | None = None,
     phase: str = "validate",
+    *,
+    prepare: Prepare | None = None,
+    workers: int = 0,
+    prepare_while: Callable[[], bool] = lambda: True,
 ) -> Iterator[ImportedRow]:
-    """Validate the file's rows, filling ``report`` and yielding the valid ones; tell
-    ``progress`` every :data:`PROGRESS_EVERY_ROWS` rows and at the end."""
-    rows = _rows(path, _format_of(path, table_format))
-    mapping: HeaderMapping | None = None
-    seen: dict[bytes, int] = {}
-    leading = 0
-    kind = RecordKind.PENALTY
-    for number, cells in enumerate(rows, start=1):
-        if _blank(cells):
-            continue
-        if mapping is None:
-            text_cells = [clean_text(cell) for cell in cells]
-            if detect_layout(text_cells) is None:
-                leading += 1
-                if leading > MAX_ROWS_BEFORE_HEADER:
-                    break
-                title = next(cell for cell in text_cells if cell is not None)
-                report.warnings.append(
-                    Issue(number, "", title, IssueReason.SKIPPED_ROW, "above the header")
-                )
-                continue
-            mapping = map_header(text_cells, layout)
-            report.layout = mapping.layout
-            report.header_row = number
-            _header_issues(mapping, number, report)
-            if not report.ok:
-                return
-            kind = RecordKind.PENALTY if mapping.layout is Layout.PENALTY else RecordKind.LICENSING
-            continue
-        report.rows_read += 1
-        if progress is not None and report.rows_read % PROGRESS_EVERY_ROWS == 0:
-            progress(phase, report.rows_read)
-        values = {
-            key: cells[position] for position, key in mapping.positions if position < len(cells)
-        }
-        record, issues = validate_row(mapping.layout, number, values, mapping.headers)
-        if record is not None:
-            identity = record_id(kind, record.natural_key)
-            digest = bytes(identity[:_KEY_DIGEST_SIZE])
-            first = seen.get(digest)
-            if first is not None:
-                issues = [
-                    Issue(
-                        number,
-                        mapping.headers["decision_number"],
-                        record.decision_number,
-                        IssueReason.DUPLICATE_KEY,
-                        f"same authority and decision number as row {first}",
-                    )
-                ]
-            else:
-                seen[digest] = number
-        if issues:
-            report.rows_rejected += 1
-            report.add(issues)
-            continue
-        assert record is not None
-        report.rows_valid += 1
-        yield ImportedRow(number, record, identity)
-    if progress is not None and mapping is not None:
-        progress(phase, report.rows_read)
+    """Validate the file's rows, filling ``report`` and yielding the valid ones (with
+    what ``prepare`` made of them, while ``prepare_while()`` holds), checked here and by
+    ``workers`` worker processes; tell ``progress`` every :data:`PROGRESS_EVERY_ROWS`
+    rows and at the end."""
+    numbered = enumerate(_rows(path, _format_of(path, table_format)), start=1)
+    mapping = _header(numbered, layout, report)
     if mapping is None:
-        raise ImportFileError(
-            "unknown_layout",
-            f"no header naming 行政处罚决定书文号 or 行政许可决定文书号 in the first "
-            f"{MAX_ROWS_BEFORE_HEADER + 1} non-blank rows",
-        )
+        return
+    seen: dict[bytes, int] = {}
+    with RowChecker(mapping, prepare, workers=workers) as checker:
+        for checked in checker.checked(_chunks(numbered), prepare_while):
+            prepared = iter(checked.prepared if checked.prepared is not None else ())
+            for row in checked.rows:
+                report.rows_read += 1
+                if progress is not None and report.rows_read % PROGRESS_EVERY_ROWS == 0:
+                    progress(phase, report.rows_read)
+                issues = row.issues
+                if row.record is not None:
+                    assert row.record_id is not None
+                    item = next(prepared, None)
+                    digest = bytes(row.record_id[:_KEY_DIGEST_SIZE])
+                    first = seen.get(digest)
+                    if first is not None:
+                        issues = [
+                            Issue(
+                                row.row,
+                                mapping.headers["decision_number"],
+                                row.record.decision_number,
+                                IssueReason.DUPLICATE_KEY,
+                                f"same authority and decision number as row {first}",
+                            )
+                        ]
+                    else:
+                        seen[digest] = row.row
+                if issues:
+                    report.rows_rejected += 1
+                    report.add(issues)
+                    continue
+                assert row.record is not None and row.record_id is not None
+                report.rows_valid += 1
+                yield ImportedRow(row.row, row.record, row.record_id, item)
+    if progress is not None:
+        progress(phase, report.rows_read)
 
 
 def validate_file(
@@ -341,17 +347,47 @@ def import_file(
     layout: Layout | None = None,
     table_format: TableFormat | None = None,
     progress: Progress | None = None,
+    prepare: Prepare | None = None,
+    workers: int = 0,
+    sink_undone_on_reject: bool = False,
 ) -> ImportReport:
     """Import the file at ``path``: hand each valid row to ``sink``, in file order, and
-    return the report. In :attr:`ImportMode.ALL_OR_NOTHING` the file is validated first and
-    :class:`ImportRejected` is raised, with the sink never called, if any row (or the
-    header) has a problem. Raises :class:`ImportFileError` for a file that cannot be read
-    as a table at all."""
-    if mode is ImportMode.ALL_OR_NOTHING:
-        return _import_all_or_nothing(path, sink, layout, table_format, progress)
+    return the report. In :attr:`ImportMode.ALL_OR_NOTHING` :class:`ImportRejected` is
+    raised if any row (or the header) has a problem, and then the file is validated first
+    and the sink never called; or, with ``sink_undone_on_reject`` (the caller undoes
+    whatever the sink did when ImportRejected is raised: it stores in one database
+    transaction), rows are handed over as they validate, none after the first problem.
+    Raises :class:`ImportFileError` for a file that cannot be read as a table at all.
+
+    ``prepare``, if given, is handed each chunk of valid rows where they are validated,
+    and what it made of a row reaches the sink as :attr:`ImportedRow.prepared`. With
+    ``workers=1`` a worker process validates and prepares chunks while this process runs
+    the sink on the chunks before (``prepare`` must then pickle,
+    :mod:`credit.importing.workers`)."""
+    if mode is ImportMode.ALL_OR_NOTHING and not sink_undone_on_reject:
+        return _import_all_or_nothing(path, sink, layout, table_format, progress, prepare, workers)
     report = ImportReport()
-    for row in _scan(path, layout, table_format, report, progress, "import"):
-        sink(row)
+    if mode is ImportMode.ALL_OR_NOTHING:
+        # Past a problem nothing more is stored: the rows are only validated, for the report.
+        wanted: Callable[[], bool] = lambda: report.ok  # noqa: E731
+    else:
+        wanted = lambda: True  # noqa: E731
+    rows = _scan(
+        path,
+        layout,
+        table_format,
+        report,
+        progress,
+        "import",
+        prepare=prepare,
+        workers=workers,
+        prepare_while=wanted,
+    )
+    for row in rows:
+        if wanted():
+            sink(row)
+    if not wanted():
+        raise ImportRejected(report)
     return report
 
 
@@ -391,6 +427,8 @@ def _import_all_or_nothing(
     layout: Layout | None,
     table_format: TableFormat | None,
     progress: Progress | None,
+    prepare: Prepare | None,
+    workers: int,
 ) -> ImportReport:
     """Validate the whole file, keeping its valid rows in a spool file of this process
     (pickled: reading one back costs a tenth of validating it again), then hand them over
@@ -401,7 +439,17 @@ def _import_all_or_nothing(
         # every row alive; cleared after each row, each is read back by a fresh unpickler.
         pickler = pickle.Pickler(spool, protocol=pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = _SPOOL_DISPATCH
-        for row in _scan(path, layout, table_format, report, progress):
+        rows = _scan(
+            path,
+            layout,
+            table_format,
+            report,
+            progress,
+            prepare=prepare,
+            workers=workers,
+            prepare_while=lambda: report.ok,
+        )
+        for row in rows:
             pickler.dump(row)
             pickler.clear_memo()
         if not report.ok:

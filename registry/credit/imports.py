@@ -26,21 +26,28 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from chain.crypto import sm3
-from chain.primitives import Hash32
 from credit.errors import ImportFileError
 from credit.importing import ImportedRow, ImportMode, ImportRejected, ImportReport, TableFormat
 from credit.importing import import_file as read_import
-from credit.records import CreditRecord
 from credit.validation import Issue
 from registry.credit.events import IMPORT_REPORT, event_values
 from registry.credit.models import CreditEventRow
-from registry.credit.store import Publisher, StoreOutcome, require_authority, store_records
+from registry.credit.store import (
+    PreparedRecord,
+    Publisher,
+    RecordPreparer,
+    StoreOutcome,
+    database_kind,
+    require_authority,
+    store_prepared,
+)
 from registry.db import Database
 from registry.errors import Conflict, InvalidInput
 from sdk import canonical
 
 __all__ = [
     "STORE_CHUNK",
+    "WORKER_MIN_BYTES",
     "ImportOutcome",
     "ImportRefused",
     "import_bytes",
@@ -49,6 +56,11 @@ __all__ = [
 
 STORE_CHUNK = 1_000
 """Validated rows stored per round of inserts (all in the import's one transaction)."""
+
+WORKER_MIN_BYTES = 1 << 20
+"""Files from this size up (about 2,800 penalty rows as CSV) are validated and prepared on
+a second core too (:mod:`credit.importing.workers`): below it, starting the worker
+process costs more than it saves."""
 
 REPORT_ISSUES_SHOWN = 1_000
 """Most issues an answer lists (the anchored report hash covers them all)."""
@@ -159,14 +171,14 @@ def _import_in_one_transaction(
     progress: Callable[[str, int], None] | None,
 ) -> ImportOutcome:
     outcome = ImportOutcome(report={})
+    workers = 1 if path.stat().st_size >= WORKER_MIN_BYTES else 0
     with db.session() as session:
-        buffer: list[CreditRecord] = []
-        identities: list[Hash32] = []
+        buffer: list[PreparedRecord] = []
 
         def flush() -> None:
             if not buffer:
                 return
-            for result in store_records(session, publisher, buffer, identities):
+            for result in store_prepared(session, publisher, buffer):
                 if result is StoreOutcome.PUBLISHED:
                     outcome.published += 1
                 elif result is StoreOutcome.CORRECTED:
@@ -174,19 +186,26 @@ def _import_in_one_transaction(
                 else:
                     outcome.unchanged += 1
             buffer.clear()
-            identities.clear()
 
         def sink(row: ImportedRow) -> None:
             record = row.record
             require_authority(publisher.client, record.authority_uscc, record.data_source_uscc)
-            buffer.append(record)
-            identities.append(row.record_id)
+            buffer.append(cast(PreparedRecord, row.prepared))
             if len(buffer) >= STORE_CHUNK:
                 flush()
 
         try:
+            # All or nothing by the transaction: rows are stored as they validate, and a
+            # file with a problem raises ImportRejected, which rolls the session back.
             report = read_import(
-                path, sink, mode=mode, table_format=table_format, progress=progress
+                path,
+                sink,
+                mode=mode,
+                table_format=table_format,
+                progress=progress,
+                prepare=RecordPreparer.of(publisher, database_kind(session)),
+                workers=workers,
+                sink_undone_on_reject=True,
             )
         except ImportRejected as error:
             raise ImportRefused(report_json(error.report)) from None

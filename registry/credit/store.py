@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Dialect, Table, bindparam, make_url, select, update
 from sqlalchemy.orm import Session
 
 from chain.crypto import sm3
@@ -66,6 +67,7 @@ __all__ = [
     "Signer",
     "StoreOutcome",
     "as_aware",
+    "database_kind",
     "display_end",
     "require_authority",
     "store_prepared",
@@ -204,9 +206,9 @@ def _ensure_rule_set(session: Session, publisher: Publisher) -> str:
 
 @dataclass
 class _Rows:
-    records: list[dict[str, Any]]
-    versions: list[dict[str, Any]]
-    events: list[dict[str, Any]]
+    records: list[tuple[Any, ...]]
+    versions: list[tuple[Any, ...]]
+    events: list[tuple[Any, ...]]
     memberships: list[dict[str, Any]]
     superseded: list[dict[str, Any]]
 
@@ -307,33 +309,98 @@ _CURRENT_COLUMNS = (
 overwrites them; the others are the record's own)."""
 
 
+class _BulkInsert:
+    """A table's INSERT of given columns as the database driver runs it (its SQL and
+    parameter order compiled by SQLAlchemy for the dialect), and rows turned into its
+    parameters by the columns' own bind processors (JSON text, SQLite time text): an
+    import makes them in its worker process, so that storing is the driver's executemany
+    alone, without SQLAlchemy's per-row work."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+        compiled = table.insert().inline().compile(dialect=dialect, column_keys=list(columns))
+        self.sql = compiled.string
+        names = compiled.positiontup
+        assert names is not None and set(names) == set(columns)
+        self._names = tuple(names)
+        self._processors = tuple(
+            table.c[name].type._cached_bind_processor(dialect) for name in names
+        )
+
+    def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        """``row`` (column → value) as this statement's parameters."""
+        return tuple(
+            row[name] if process is None else process(row[name])
+            for name, process in zip(self._names, self._processors, strict=True)
+        )
+
+    def run(self, session: Session, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` (made by :meth:`parameters`) in ``session``'s transaction."""
+        if rows:
+            session.connection().exec_driver_sql(self.sql, rows)
+
+
 @dataclass(frozen=True)
-class PreparedRecord:
+class _Inserts:
+    records: _BulkInsert
+    versions: _BulkInsert
+    events: _BulkInsert
+
+
+_VERSION_COLUMNS = ("record_id", "version", "content_hash", "fields_root", "created_at")
+
+
+@functools.lru_cache(maxsize=4)
+def _inserts(database: str) -> _Inserts:
+    """The bulk inserts for a database kind (``sqlite+pysqlite``, ``postgresql+psycopg``),
+    with positional parameters."""
+    url = make_url(f"{database}://")
+    positional = "qmark" if url.get_backend_name() == "sqlite" else "format"
+    dialect = cast(Any, url.get_dialect())(paramstyle=positional)
+    records = cast(Table, CreditRecordRow.__table__)
+    events = cast(Table, CreditEventRow.__table__)
+    return _Inserts(
+        _BulkInsert(records, [column.name for column in records.columns], dialect),
+        _BulkInsert(cast(Table, CreditRecordVersion.__table__), _VERSION_COLUMNS, dialect),
+        _BulkInsert(
+            events, [column.name for column in events.columns if column.name != "seq"], dialect
+        ),
+    )
+
+
+def database_kind(session: Session) -> str:
+    """The dialect and driver of ``session``'s database, as :class:`RecordPreparer` takes
+    them (``sqlite+pysqlite``)."""
+    dialect = session.get_bind().dialect
+    return f"{dialect.name}+{dialect.driver}"
+
+
+class PreparedRecord(NamedTuple):
     """A record made ready for storing, with nothing read from the database: its row as a
-    new record (version 1) and its publication event. Picklable, so that an import makes
-    them in its worker process (:mod:`credit.importing.workers`) while the rows before are
-    stored; :func:`store_prepared` then keeps what applies."""
+    new record (version 1), its first version and its publication event, as the driver's
+    parameters. Made in an import's worker process (:mod:`credit.importing.workers`) while
+    the rows before are stored; :func:`store_prepared` then stores what applies."""
 
     identity: str
     """The record's identity, hex."""
-    row: dict[str, Any]
+    content_hash: str
+    """:func:`credit.records.content_hash` of the record, hex."""
+    record: CreditRecord
+    """The record (a correction is prepared again from it, against the row on file)."""
+    row: tuple[Any, ...]
     """Its ``credit_records`` row as a new record."""
-    event: dict[str, Any]
-    """Its ``publish`` (or ``list_entry``) event as a new record."""
+    version: tuple[Any, ...]
+    """Its first ``credit_record_versions`` row."""
+    event: tuple[Any, ...]
+    """Its ``publish`` (or ``list_entry``) event."""
     membership: dict[str, Any] | None
     """Its list membership row, for a list entry."""
-
-    @property
-    def content_hash(self) -> str:
-        """:func:`credit.records.content_hash` of the record (hex)."""
-        return str(self.row["content_hash"])
 
 
 @dataclass(frozen=True)
 class RecordPreparer:
     """Prepares records for one publisher at one instant (:meth:`prepare`), here or in an
-    import's worker process: it holds the keys, rule set, instant and department key it
-    needs, and no database object."""
+    import's worker process: it holds the keys, rule set, instant, department key and kind
+    of database it needs, and no database object."""
 
     signer: Signer
     """The publishing department."""
@@ -343,30 +410,27 @@ class RecordPreparer:
     """The rule set in force for windows."""
     now: datetime.datetime
     """The instant of the events (timezone-aware)."""
+    database: str
+    """The database's dialect and driver (:func:`database_kind`)."""
 
     @classmethod
-    def of(cls, publisher: Publisher) -> RecordPreparer:
-        """The preparer of ``publisher``'s records."""
+    def of(cls, publisher: Publisher, database: str) -> RecordPreparer:
+        """The preparer of ``publisher``'s records for a ``database``."""
         client = publisher.client
-        return cls(
-            Signer(client.id, client.public_key), publisher.keys, publisher.rules, publisher.now
-        )
+        signer = Signer(client.id, client.public_key)
+        return cls(signer, publisher.keys, publisher.rules, publisher.now, database)
 
-    def prepare(self, record: CreditRecord, identity_bytes: Hash32) -> PreparedRecord:
-        """``record`` (of identity ``identity_bytes``) ready to store: its field hashes
-        under their salts, fields root, content hash, window and publication event."""
+    def columns(self, record: CreditRecord, identity_bytes: Hash32) -> dict[str, Any]:
+        """``record``'s ``credit_records`` row as a new record (of identity
+        ``identity_bytes``): its field hashes under their salts, fields root, content hash
+        and window."""
         kind = record_kind(record)
-        identity = identity_bytes.hex()
         fields = record_fields(record)
-        salt = self.keys.salts(identity_bytes)
-        hashes = text_field_hashes(fields, salt)
-        root = fields_root_of(hashes)
-        window = window_of(record, self.rules)
+        hashes = text_field_hashes(fields, self.keys.salts(identity_bytes))
         subject = record.subject
         now = self.now.astimezone(datetime.UTC)
-        rule_hash = self.rules.content_hash.hex()
-        row: dict[str, Any] = {
-            "id": identity,
+        return {
+            "id": identity_bytes.hex(),
             "kind": kind.value,
             "authority_uscc": record.natural_key.authority_uscc,
             "decision_number": record.natural_key.decision_number,
@@ -383,28 +447,42 @@ class RecordPreparer:
             "public_json": public_fields(record, fields),
             "authority_json": _authority_fields(fields),
             "field_hashes": {name: value.hex() for name, value in hashes.items()},
-            "fields_root": root.hex(),
-            "rule_set_hash": rule_hash,
+            "fields_root": fields_root_of(hashes).hex(),
+            "rule_set_hash": self.rules.content_hash.hex(),
             "commitment_status": (
                 record.status.value if isinstance(record, CreditCommitment) else None
             ),
             "updated_at": now,
-            **_window_columns(window, None),
+            **_window_columns(window_of(record, self.rules), None),
         }
+
+    def prepare(self, record: CreditRecord, identity_bytes: Hash32) -> PreparedRecord:
+        """``record`` (of identity ``identity_bytes``) ready to store as a new record."""
+        row = self.columns(record, identity_bytes)
+        identity = row["id"]
         entry = isinstance(record, ListEntry)
         event = event_values(
             client=self.signer,
             kind=(LifecycleEventKind.LIST_ENTRY if entry else LifecycleEventKind.PUBLISH).value,
-            digest=root,
-            at=now,
+            digest=bytes.fromhex(row["fields_root"]),
+            at=row["created_at"],
             record_id=identity,
             version=1,
-            rule_set_hash=rule_hash,
+            rule_set_hash=row["rule_set_hash"],
         )
         membership = None
         if isinstance(record, ListEntry):
             membership = _membership(identity, row["subject_key"], record)
-        return PreparedRecord(identity, row, event, membership)
+        inserts = _inserts(self.database)
+        return PreparedRecord(
+            identity,
+            row["content_hash"],
+            record,
+            inserts.records.parameters(row),
+            inserts.versions.parameters({**row, "record_id": identity}),
+            inserts.events.parameters(event),
+            membership,
+        )
 
     def __call__(self, rows: Sequence[ImportedRow]) -> list[PreparedRecord]:
         """:meth:`prepare` of each validated row of an import (see
@@ -413,32 +491,24 @@ class RecordPreparer:
 
 
 def _store_one(
+    preparer: RecordPreparer,
     publisher: Publisher,
     prepared: PreparedRecord,
     existing: CreditRecordRow | None,
     rows: _Rows,
 ) -> StoreOutcome:
-    content = prepared.content_hash
-    if existing is not None and existing.content_hash == content:
+    if existing is not None and existing.content_hash == prepared.content_hash:
         return StoreOutcome.UNCHANGED
-    new = prepared.row
-    version = 1 if existing is None else existing.version + 1
-    # The version's fields are the record row's while it is current (stored once).
-    rows.versions.append(
-        {
-            "record_id": prepared.identity,
-            "version": version,
-            "content_hash": content,
-            "fields_root": new["fields_root"],
-            "created_at": new["created_at"],
-        }
-    )
     if existing is None:
-        rows.records.append(new)
+        rows.records.append(prepared.row)
+        rows.versions.append(prepared.version)
         rows.events.append(prepared.event)
         if prepared.membership is not None:
             rows.memberships.append(prepared.membership)
         return StoreOutcome.PUBLISHED
+    # A correction (rare in an import): the row's values again, as Python values.
+    new = preparer.columns(prepared.record, Hash32(bytes.fromhex(prepared.identity)))
+    version = existing.version + 1
     hashes: dict[str, str] = new["field_hashes"]
     changed = sorted(
         name
@@ -451,19 +521,24 @@ def _store_one(
     rows.superseded.append(superseded_fields(existing))
     for name, value in columns.items():
         setattr(existing, name, value)
-    rows.events.append(
-        event_values(
-            client=publisher.client,
-            kind=LifecycleEventKind.CORRECT.value,
-            digest=bytes.fromhex(new["fields_root"]),
-            at=new["created_at"],
-            record_id=prepared.identity,
-            version=version,
-            rule_set_hash=new["rule_set_hash"],
-            changed_fields=tuple(changed),
-            reason="corrected by the publishing authority",
+    inserts = _inserts(preparer.database)
+    rows.versions.append(
+        inserts.versions.parameters(
+            {**columns, "record_id": prepared.identity, "created_at": new["created_at"]}
         )
     )
+    event = event_values(
+        client=publisher.client,
+        kind=LifecycleEventKind.CORRECT.value,
+        digest=bytes.fromhex(new["fields_root"]),
+        at=new["created_at"],
+        record_id=prepared.identity,
+        version=version,
+        rule_set_hash=new["rule_set_hash"],
+        changed_fields=tuple(changed),
+        reason="corrected by the publishing authority",
+    )
+    rows.events.append(inserts.events.parameters(event))
     return StoreOutcome.CORRECTED
 
 
@@ -493,7 +568,7 @@ def store_records(
         identities = [record_id(record_kind(record), record.natural_key) for record in records]
     elif len(identities) != len(records):
         raise ValueError("one identity per record")
-    preparer = RecordPreparer.of(publisher)
+    preparer = RecordPreparer.of(publisher, database_kind(session))
     prepared = [
         preparer.prepare(record, identity)
         for record, identity in zip(records, identities, strict=True)
@@ -505,28 +580,29 @@ def store_prepared(
     session: Session, publisher: Publisher, prepared: Sequence[PreparedRecord]
 ) -> list[StoreOutcome]:
     """Publish or correct each record of ``prepared`` (made by :class:`RecordPreparer` for
-    ``publisher``) in ``session``, as :func:`store_records` does."""
+    ``publisher`` and ``session``'s kind of database) in ``session``, as
+    :func:`store_records` does."""
     hex_ids = [record.identity for record in prepared]
     if len(set(hex_ids)) != len(hex_ids):
         raise InvalidInput(
             "two records share a kind, authority and decision number", code="duplicate_key"
         )
+    preparer = RecordPreparer.of(publisher, database_kind(session))
     _ensure_rule_set(session, publisher)
     known = existing_rows(session, hex_ids)
     rows = _Rows([], [], [], [], [])
     outcomes = [
-        _store_one(publisher, record, known.get(record.identity), rows) for record in prepared
+        _store_one(preparer, publisher, record, known.get(record.identity), rows)
+        for record in prepared
     ]
-    # Core inserts: the ORM's bulk path costs more than the rows.
-    if rows.records:
-        session.execute(cast(Table, CreditRecordRow.__table__).insert(), rows.records)
+    inserts = _inserts(preparer.database)
+    session.flush()
+    inserts.records.run(session, rows.records)
     supersede(session, rows.superseded)
-    if rows.versions:
-        session.execute(cast(Table, CreditRecordVersion.__table__).insert(), rows.versions)
+    inserts.versions.run(session, rows.versions)
     if rows.memberships:
         session.execute(cast(Table, CreditListMembership.__table__).insert(), rows.memberships)
-    if rows.events:
-        session.execute(cast(Table, CreditEventRow.__table__).insert(), rows.events)
+    inserts.events.run(session, rows.events)
     return outcomes
 
 
