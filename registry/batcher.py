@@ -25,8 +25,9 @@ import contextlib
 import json
 import logging
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from chain.crypto import sm3
 from chain.merkle import MerkleTree
@@ -55,6 +56,20 @@ together, into the next one, sealed as soon as it is anchored."""
 
 HELD_POLL_S = 0.05
 """How often a batcher holding its batch for the anchorer looks whether it caught up."""
+
+
+_RECORDS = cast(Table, Record.__table__)
+_SEAL_RECORD = (
+    update(_RECORDS)
+    .where(_RECORDS.c.seq == bindparam("sealed_seq"))
+    .values(
+        status=RecordStatus.SEALED.value,
+        batch_id=bindparam("sealed_batch"),
+        leaf_index=bindparam("sealed_leaf"),
+        merkle_path=bindparam("sealed_path"),
+    )
+)
+"""Seal one record: its batch, leaf index and inclusion proof."""
 
 
 def _now() -> datetime:
@@ -90,15 +105,16 @@ def seal_batch(db: Database, batch_size: int) -> int | None:
         )
         session.add(batch)
         session.flush()
-        session.execute(
-            update(Record),
+        # Core, not the ORM's bulk update by primary key: this transaction holds the write
+        # turn, and the ORM spent several times the statement's own cost per record.
+        session.connection().execute(
+            _SEAL_RECORD,
             [
                 {
-                    "seq": seq,
-                    "status": RecordStatus.SEALED.value,
-                    "batch_id": batch.id,
-                    "leaf_index": index,
-                    "merkle_path": tree.siblings(index),
+                    "sealed_seq": seq,
+                    "sealed_batch": batch.id,
+                    "sealed_leaf": index,
+                    "sealed_path": tree.siblings(index),
                 }
                 for index, (seq, _) in enumerate(rows)
             ],
@@ -143,9 +159,12 @@ def unconfirmed_outbox(db: Database) -> list[int]:
         )
 
 
-def _note_error(db: Database, outbox_id: int, error: str) -> None:
+def _note_error(db: Database, outbox_id: int, error: str, *, sent: bool = False) -> None:
+    """Count a failed attempt and keep its error (and mark the row sent, with ``sent``)."""
     with db.session() as session:
         row = session.get_one(Outbox, outbox_id)
+        if sent and row.state == OutboxState.PENDING.value:
+            row.state = OutboxState.SENT.value
         row.attempts += 1
         row.last_error = error[:2000]
         row.updated_at = _now()
@@ -155,12 +174,21 @@ def process_outbox(
     db: Database, gateway: ChainGateway, outbox_id: int, *, receipt_wait: float = 0.0
 ) -> bool:
     """Drive one outbox row as far as it goes now; True once it is confirmed. Raises
-    ChainUnavailable if the node cannot be reached (nothing is lost: try again later)."""
-    with db.session() as session:
+    ChainUnavailable if the node cannot be reached (nothing is lost: try again later).
+
+    Every write transaction here waits for the database's write turn and makes the
+    registry's request writers wait for it and its WAL sync in turn (a gated read's group
+    waits behind it), so the pass writes only what must outlive a crash, and reads in read
+    transactions: at most the signed transaction before it is sent, then the confirmation
+    together with the chain half of the batch's proof bundles when the node has it. The
+    row is marked sent only if no receipt came within ``receipt_wait`` (a row left
+    pending after a crash is sent again, which the node answers as already sent)."""
+    with db.read_session() as session:
         row = session.get_one(Outbox, outbox_id)
         batch = session.get_one(Batch, row.batch_id)
         state, raw_hex, root = row.state, row.raw_tx, bytes.fromhex(batch.root)
         leaf_count, metadata = batch.leaf_count, bytes.fromhex(batch.metadata_hash)
+        batch_id, has_evidence = batch.id, batch.evidence_json is not None
     if state == OutboxState.CONFIRMED.value:
         return True
     if raw_hex is None:
@@ -172,22 +200,25 @@ def process_outbox(
     raw = bytes.fromhex(raw_hex)
     tx_hash = Transaction.decode(raw).hash
     receipt = gateway.receipt(tx_hash)
+    sent_now = False
     if receipt is None:
         outcome = gateway.submit(raw)
         if outcome is SubmitOutcome.EXPIRED:
             return _handle_expired(db, gateway, outbox_id, root, tx_hash)
-        if state == OutboxState.PENDING.value:
-            with db.session() as session:
-                row = session.get_one(Outbox, outbox_id)
-                row.state, row.updated_at = OutboxState.SENT.value, _now()
+        sent_now = state == OutboxState.PENDING.value
         if receipt_wait > 0:
             receipt = gateway.reader.wait_for_receipt(tx_hash, timeout=receipt_wait)
         if receipt is None:
+            if sent_now:
+                _mark_sent(db, outbox_id)
             return False
     if receipt.status != 1:
-        _note_error(db, outbox_id, f"anchoring transaction reverted: {receipt.output.hex()}")
+        _note_error(
+            db, outbox_id, f"anchoring transaction reverted: {receipt.output.hex()}", sent=sent_now
+        )
         logger.error("anchoring of batch root %s reverted", root.hex())
         return False
+    evidence = None if has_evidence else _evidence(db, gateway, batch_id, raw, receipt.block_number)
     with db.session() as session:
         row = session.get_one(Outbox, outbox_id)
         batch = session.get_one(Batch, row.batch_id)
@@ -197,14 +228,21 @@ def process_outbox(
         batch.block_number = receipt.block_number
         batch.block_hash = receipt.block_hash.hex()
         batch.anchored_at = _now()
+        if evidence is not None and batch.evidence_json is None:
+            batch.evidence_json = evidence
         session.execute(
             update(Record)
             .where(Record.batch_id == batch.id)
             .values(status=RecordStatus.ANCHORED.value)
         )
-        batch_id = batch.id
-    fetch_evidence(db, gateway, batch_id)
     return True
+
+
+def _mark_sent(db: Database, outbox_id: int) -> None:
+    with db.session() as session:
+        row = session.get_one(Outbox, outbox_id)
+        if row.state == OutboxState.PENDING.value:
+            row.state, row.updated_at = OutboxState.SENT.value, _now()
 
 
 def _handle_expired(
@@ -227,7 +265,7 @@ def _handle_expired(
 def fetch_evidence(db: Database, gateway: ChainGateway, batch_id: int) -> bool:
     """Fetch and store the chain half of a batch's proof bundles if it is missing; False if
     the node cannot provide it now."""
-    with db.session() as session:
+    with db.read_session() as session:
         batch = session.get_one(Batch, batch_id)
         if batch.evidence_json is not None:
             return True
@@ -235,15 +273,31 @@ def fetch_evidence(db: Database, gateway: ChainGateway, batch_id: int) -> bool:
             return False
         outbox = session.scalars(select(Outbox).where(Outbox.batch_id == batch_id)).one()
         raw_hex, height = outbox.raw_tx, batch.block_number
+    if raw_hex is None or height is None:
+        return False
+    evidence = _evidence(db, gateway, batch_id, bytes.fromhex(raw_hex), height)
+    if evidence is None:
+        return False
+    with db.session() as session:
+        batch = session.get_one(Batch, batch_id)
+        if batch.evidence_json is None:
+            batch.evidence_json = evidence
+    return True
+
+
+def _evidence(
+    db: Database, gateway: ChainGateway, batch_id: int, raw_tx: bytes, height: int
+) -> str | None:
+    """The chain half of the proof bundles of batch ``batch_id``, anchored by ``raw_tx`` at
+    block ``height``, as stored (JSON); None if the node cannot provide it now."""
+    with db.read_session() as session:
         department_keys = session.scalars(
             select(Record.department_key)
             .where(Record.batch_id == batch_id, Record.department_key.is_not(None))
             .distinct()
         ).all()
-    if raw_hex is None or height is None:
-        return False
     try:
-        evidence = gateway.batch_evidence(bytes.fromhex(raw_hex))
+        evidence = gateway.batch_evidence(raw_tx)
         # The keys that signed the batch's records, as IssuerRegistry had them when it
         # was anchored: each record's bundle carries its department's.
         evidence["departmentKeys"] = department_key_claims(
@@ -251,11 +305,8 @@ def fetch_evidence(db: Database, gateway: ChainGateway, batch_id: int) -> bool:
         )
     except (EvidenceNotReady, ChainUnavailable, RpcCallFailed) as exc:
         logger.info("evidence of batch %s not available yet: %s", batch_id, exc)
-        return False
-    with db.session() as session:
-        batch = session.get_one(Batch, batch_id)
-        batch.evidence_json = json.dumps(evidence, sort_keys=True)
-    return True
+        return None
+    return json.dumps(evidence, sort_keys=True)
 
 
 class Workers:

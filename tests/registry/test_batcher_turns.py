@@ -1,0 +1,122 @@
+"""The anchorer writes only what must outlive a crash: each of its write transactions takes
+the database's write turn, and the registry's request writers (a gated read's group, a
+notarized record) wait behind it and its WAL sync. Confirming a batch takes the signed
+transaction's write and one confirmation (with the chain half of the proof bundles when the
+node has it); what it only reads, it reads without the turn. Counted in transactions, not
+timed. Runs on SQLite, or on PostgreSQL with LIANXIN_TEST_DATABASE_URL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from registry_harness import new_client
+from sqlalchemy import event, select
+
+from registry.app import create_app
+from registry.batcher import fetch_evidence, process_outbox, seal_batch, unconfirmed_outbox
+from registry.chain_gateway import ChainGateway
+from registry.db import READ_ONLY_OPTION, Database
+from registry.models import Batch, Outbox, OutboxState, Record, RecordStatus
+from registry.settings import RegistrySettings
+from sdk.trust import TrustClient
+
+RECEIPT_WAIT_S = 20.0
+"""Longest a pass waits for the anchoring transaction's receipt."""
+EVIDENCE_WAIT_S = 20.0
+"""Longest the test waits for the node to certify the anchoring block."""
+ANCHORER_WRITES = 2
+"""Write transactions of the batcher's own in a pass that confirms a batch: the signed
+transaction, then the confirmation (with the bundles' chain half when ready)."""
+RULING_SET_WRITES = 1
+"""...and at most one more: the validator set of the anchoring height, recorded by the chain
+gateway when it reads that set for the bundles."""
+
+
+@pytest.fixture
+def idle_registry(settings: RegistrySettings) -> Iterator[tuple[Database, ChainGateway, str]]:
+    """A registry without its batcher and anchorer, holding one accepted record (its id)."""
+    quiet = settings.model_copy(update={"run_workers": False})
+    with TestClient(create_app(quiet)) as http:
+        state = http.app.state.registry  # type: ignore[attr-defined]
+        client, key = new_client(state.db)
+        trust = TrustClient("http://testserver", client.id, key, http_client=http)
+        accepted = trust.notarize(document=f"anchored in few turns {time.time_ns()}".encode())
+        yield state.db, state.chain, accepted.record_id
+
+
+class WriteCount:
+    """Write transactions begun on a database (read transactions are not counted)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.count = 0
+
+    def _begin(self, connection: Any) -> None:
+        if not connection.get_execution_options().get(READ_ONLY_OPTION, False):
+            self.count += 1
+
+    def __enter__(self) -> WriteCount:
+        event.listen(self.db.engine, "begin", self._begin)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.db.engine, "begin", self._begin)
+
+
+def _record_status(db: Database, record_id: str) -> str:
+    with db.read_session() as session:
+        return str(session.scalars(select(Record.status).where(Record.id == record_id)).one())
+
+
+def _outbox_row(db: Database) -> tuple[str, str | None]:
+    with db.read_session() as session:
+        row = session.scalars(select(Outbox)).one()
+        return row.state, row.tx_hash
+
+
+def test_confirming_a_batch_takes_few_write_turns(
+    idle_registry: tuple[Database, ChainGateway, str],
+) -> None:
+    db, gateway, record_id = idle_registry
+    assert seal_batch(db, batch_size=100) is not None
+    (outbox_id,) = unconfirmed_outbox(db)
+    with WriteCount(db) as writes:
+        assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
+    assert writes.count <= ANCHORER_WRITES + RULING_SET_WRITES, writes.count
+    assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
+    assert _outbox_row(db)[0] == OutboxState.CONFIRMED.value
+    # A pass over a confirmed row writes nothing.
+    with WriteCount(db) as writes:
+        assert process_outbox(db, gateway, outbox_id)
+    assert writes.count == 0
+    deadline = time.monotonic() + EVIDENCE_WAIT_S
+    while not fetch_evidence(db, gateway, _batch_id(db)):
+        assert time.monotonic() < deadline, "the anchoring block was never certified"
+        time.sleep(0.2)
+
+
+def _batch_id(db: Database) -> int:
+    with db.read_session() as session:
+        batch = session.scalars(select(Batch)).one()
+        return int(batch.id)
+
+
+def test_a_row_sent_without_an_answer_is_marked_sent_then_confirmed_unsigned_again(
+    idle_registry: tuple[Database, ChainGateway, str],
+) -> None:
+    db, gateway, record_id = idle_registry
+    assert seal_batch(db, batch_size=100) is not None
+    (outbox_id,) = unconfirmed_outbox(db)
+    # No wait for the receipt: the transaction is signed, stored, sent and marked sent.
+    with WriteCount(db) as writes:
+        assert not process_outbox(db, gateway, outbox_id)
+    assert writes.count == 2
+    state, tx_hash = _outbox_row(db)
+    assert state == OutboxState.SENT.value and tx_hash is not None
+    assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
+    assert _outbox_row(db) == (OutboxState.CONFIRMED.value, tx_hash)
+    assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
