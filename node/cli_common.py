@@ -13,7 +13,7 @@ is imported for every command, even ``--help``. At their top these modules impor
 options and help need (typer, rich, this module); what a command needs to run (chain types and
 encoding, contracts and ABI, stores, chain directories) it imports in its own body, so that help
 and the commands that only read files or call the node start without py-evm, rlp, eth-utils or
-pydantic.
+eth-abi (tests/node/test_cli_startup.py keeps it so).
 """
 
 from __future__ import annotations
