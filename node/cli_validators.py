@@ -22,6 +22,9 @@ chain's keystore format and password) into the node's keyring folder
 (:mod:`node.keyring`), signs the rotation's terms with the new key (proof of possession) and
 sends ``proposeRotation`` signed by the current key; the others pass it with ``vote``. From
 the height it rules, the running node signs with the new key, without a restart.
+
+What the commands read from and send to the contract is in :mod:`node.cli_validators_governance`,
+which they import when they run.
 """
 
 from __future__ import annotations
