@@ -25,7 +25,7 @@ from sqlalchemy import Connection, bindparam, select
 from credit.records import ListEntry, ListExit, ListType, NaturalKey, RecordKind, record_id
 from credit.subjects import Subject, SubjectCategory
 from registry.caches import KeptPerOwner, LruCache
-from registry.credit.credit_version import read_credit_version
+from registry.credit.credit_version import credit_version, read_credit_version
 from registry.credit.models import CreditListMembership, CreditRecordRow
 from registry.credit.store import as_aware
 from registry.db import Database
@@ -167,15 +167,19 @@ def _entries(rows: Sequence[Any], basis_ids: dict[str, str], version: int | None
 def subject_entries(db: Database, subject_key: str) -> SubjectEntries:
     """The list entries of the subject of ``subject_key`` as stored now: kept ones if the
     credit version has not moved since they were read (SQLite), else read in one read
-    transaction, through a connection and statements built once."""
+    transaction, through a connection and statements built once.
+
+    A kept subject is answered after the version alone, read as SQL compiled once on a
+    pooled driver connection (:func:`credit_version`: a read transaction around the same
+    SELECT cost 0.1 ms of CPU, most of a kept check's entries). Entries read are kept under
+    the version read in their own transaction, with them."""
     kept = kept_entries(db) if db.is_sqlite else None
+    if kept is not None:
+        found = kept.get((subject_key, credit_version(db)))
+        if found is not None:
+            return found
     with db.read_connection() as connection:
-        version = None
-        if kept is not None:
-            version = read_credit_version(connection)
-            found = kept.get((subject_key, version))
-            if found is not None:
-                return found
+        version = None if kept is None else read_credit_version(connection)
         rows = connection.execute(_ENTRIES, {"subject_key": subject_key}).all()
         basis_ids = _basis_ids(connection, subject_key, rows)
     entries = _entries(rows, basis_ids, version)

@@ -7,7 +7,9 @@ PostgreSQL nothing is kept)."""
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
+import pytest
 from credit_harness import CreditApp, black_list_entry, penalties, penalty_file
 
 from registry.credit.check_entries import kept_entries, subject_entries
@@ -97,5 +99,34 @@ def test_entries_are_read_once_while_no_credit_event_is_made(app: CreditApp) -> 
         app.sdk.import_file(penalty_file(penalties(1)))
         after = subject_entries(other, subject_key)
         assert after is not first and len(after.basis_ids) == 1
+    finally:
+        other.close()
+
+
+def test_a_kept_subject_is_answered_after_the_version_alone(
+    app: CreditApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not app.db.is_sqlite:
+        pytest.skip("entries are kept on SQLite only")
+    other, keys, _client = _other_process(app)
+    try:
+        app.sdk.publish_list_entry(black_list_entry(1))
+        subject_key = keys.subject_key(ENTERPRISE)
+        first = subject_entries(other, subject_key)
+        transactions: list[str] = []
+        read_connection = other.read_connection
+
+        def counted() -> Any:
+            transactions.append("read")
+            return read_connection()
+
+        monkeypatch.setattr(other, "read_connection", counted)
+        assert subject_entries(other, subject_key) is first
+        assert transactions == [], "a kept subject opened a read transaction"
+        # After a credit event, read again in one read transaction, and kept again.
+        app.sdk.import_file(penalty_file(penalties(1)))
+        after = subject_entries(other, subject_key)
+        assert transactions == ["read"] and len(after.basis_ids) == 1
+        assert subject_entries(other, subject_key) is after and transactions == ["read"]
     finally:
         other.close()
