@@ -144,7 +144,7 @@ def _run_import(path: str, mode: str) -> dict[str, float]:
     }
 
 
-def _run_committed(path: str) -> dict[str, float]:
+def _run_committed(path: str, worker: bool = True) -> dict[str, float]:
     """The registry's import of the file (all or nothing) into a fresh SQLite database:
     validated, stored with windows, commitments and events, committed. Its CPU time
     includes the import's worker process."""
@@ -174,6 +174,10 @@ def _run_committed(path: str) -> dict[str, float]:
         bundled_rule_set("cn.ndrc.order-58"),
         datetime.datetime(2023, 6, 1, tzinfo=datetime.UTC),
     )
+    if not worker:
+        import registry.credit.imports
+
+        registry.credit.imports.WORKER_MIN_BYTES = 1 << 62
     data = Path(path).read_bytes()
     table_format = TableFormat.XLSX if path.endswith(".xlsx") else TableFormat.CSV
     start = time.perf_counter()
@@ -203,13 +207,13 @@ def _run_read(path: str, reader: str) -> dict[str, float]:
     }
 
 
-def _in_child(path: Path, mode: ImportMode | str) -> dict[str, float]:
+def _in_child(path: Path, mode: ImportMode | str, worker: bool = True) -> dict[str, float]:
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         if isinstance(mode, ImportMode):
             result: dict[str, float] = pool.apply(_run_import, (str(path), mode.value))
         elif mode == "committed":
-            result = pool.apply(_run_committed, (str(path),))
+            result = pool.apply(_run_committed, (str(path), worker))
         else:
             result = pool.apply(_run_read, (str(path), mode))
     return result
@@ -228,7 +232,7 @@ def _throughput(path: Path, rounds: int, mode: ImportMode | str = ImportMode.VAL
     }
 
 
-def _committed_only(rows: int, rounds: int, table_format: str) -> None:
+def _committed_only(rows: int, rounds: int, table_format: str, worker: bool) -> None:
     """The committed import alone: each round in a fresh child and database, with the load
     average before it; prints rows/s and CPU per row of each round and their medians."""
     with tempfile.TemporaryDirectory(prefix="bench-credit-") as folder:
@@ -237,7 +241,7 @@ def _committed_only(rows: int, rounds: int, table_format: str) -> None:
         cpu_per_row, rates = [], []
         for number in range(1, rounds + 1):
             load = os.getloadavg()[0]
-            run = _in_child(path, "committed")
+            run = _in_child(path, "committed", worker)
             cpu_per_row.append(run["cpu_seconds"] / run["rows"] * 1e6)
             rates.append(run["rows"] / run["seconds"])
             print(
@@ -265,12 +269,15 @@ def main() -> None:
     parser.add_argument(
         "--committed-format", choices=["csv", "xlsx"], default="csv", help="with --only"
     )
+    parser.add_argument(
+        "--no-worker", action="store_true", help="with --only: import in one process"
+    )
     args = parser.parse_args()
     if args.quick:
         args.csv_rows, args.xlsx_rows, args.big_rows, args.rounds = 10_000, 5_000, 100_000, 1
         args.committed_rows = 2_000
     if args.only == "committed":
-        _committed_only(args.committed_rows, args.rounds, args.committed_format)
+        _committed_only(args.committed_rows, args.rounds, args.committed_format, not args.no_worker)
         return
     load_at_start = os.getloadavg()
     results: dict[str, Any] = {

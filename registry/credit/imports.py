@@ -57,10 +57,11 @@ __all__ = [
 STORE_CHUNK = 1_000
 """Validated rows stored per round of inserts (all in the import's one transaction)."""
 
-WORKER_MIN_BYTES = 1 << 20
-"""Files from this size up (about 2,800 penalty rows as CSV) are validated and prepared on
-a second core too (:mod:`credit.importing.workers`): below it, starting the worker
-process costs more than it saves."""
+WORKER_MIN_BYTES = 2 << 20
+"""Files from this size up (about 5,700 penalty rows as CSV, a second and a half of one
+core) are validated and prepared on a second core too (:mod:`credit.importing.workers`):
+the worker takes about a second of CPU to start (its imports), while this process
+checks chunks itself, so a smaller file is done before it helps."""
 
 REPORT_ISSUES_SHOWN = 1_000
 """Most issues an answer lists (the anchored report hash covers them all)."""
