@@ -323,8 +323,8 @@ def profile_changes_after(
     db: Database, subject: str, at: datetime.datetime
 ) -> datetime.datetime | None:
     """When :func:`public_profile` of ``subject`` (its code) next shows other records than
-    at ``at``, as long as no credit event changes them (:func:`credit_version`); None:
-    never."""
+    at ``at``, as long as no credit event changes them
+    (:func:`registry.credit.credit_version.credit_version`); None: never."""
     parameters = {"subject": subject.strip().upper(), **_moment(at)}
     with db.read_connection() as connection:
         starts, ends = connection.execute(_PROFILE_CHANGES, parameters).one()
@@ -358,7 +358,8 @@ def search_changes_after(
     db: Database, text: str, at: datetime.datetime
 ) -> datetime.datetime | None:
     """When :func:`search_public` of ``text`` next finds otherwise than at ``at``, as long
-    as no credit event changes the records (:func:`credit_version`); None: never."""
+    as no credit event changes the records
+    (:func:`registry.credit.credit_version.credit_version`); None: never."""
     return search_public_until(db, text, at)[1]
 
 
