@@ -16,14 +16,13 @@ transaction, so one flush to disk serves all of them. While one group is being f
 next block already executes, up to :data:`MAX_BLOCKS_AHEAD` blocks ahead of the disk, when
 enough transactions wait (:data:`EXECUTE_AHEAD_MIN_TXS`); fewer wait for the flush and go
 into one block with those arriving meanwhile. When no other transaction waits and nothing is
-being written, there is nothing to overlap: a block of that lone transaction is executed and
-written on the event loop itself (:meth:`DevProducer._make_lone_block`), and an empty block
-by the worker in one hand-off. When transactions stream in (more than one waits as a block
-is started, so a client is sending without waiting for receipts), the block first gathers
-them, until a batch of :data:`EXECUTE_AHEAD_MIN_TXS` waits or arrivals pause
-(:meth:`DevProducer._gather`), so that a stream goes on in full blocks whatever the size of
-its first one. Only once a block is durable are its transactions' waiters resolved and the
-block announced to subscribers, in height order: a receipt handed out is on disk.
+being written, there is nothing to overlap, and the worker executes and writes the block in
+one hand-off. When transactions stream in (more than one waits as a block is started, so a
+client is sending without waiting for receipts), the block first gathers them, until a batch
+of :data:`EXECUTE_AHEAD_MIN_TXS` waits or arrivals pause (:meth:`DevProducer._gather`), so
+that a stream goes on in full blocks whatever the size of its first one. Only once a block
+is durable are its transactions' waiters resolved and the block announced to subscribers, in
+height order: a receipt handed out is on disk.
 
 Permissions are checked against the head state, so a block ends after its first transaction
 to the Permissions contract: the transactions after it go back to the pool and are checked
@@ -195,8 +194,8 @@ class DevProducer:
             return None
         height = self.ledger.tip.height + 1
         self.mempool.drop_expired(height)
-        # A lone transaction (or none) while nothing is being written: nothing to overlap
-        # with, so its block is executed and written at once (see _make_lone_block).
+        # A lone transaction while nothing is being written: nothing to overlap with, so the
+        # worker executes and writes its block in one hand-off.
         direct = self.mempool.pending_count <= 1 and not self._writing()
         taken = self.mempool.take(self.max_block_txs)
         outcomes: dict[Hash32, Outcome] = {}
@@ -227,9 +226,7 @@ class DevProducer:
                 if not included and taken:
                     break
                 try:
-                    if direct and len(included) == 1:
-                        committed, durable = self._make_lone_block(included)
-                    elif direct:
+                    if direct:
                         committed, durable = await loop.run_in_executor(
                             self._executor, self._execute_and_write, included, self._clock_ms()
                         )
@@ -302,31 +299,10 @@ class DevProducer:
     def _execute_and_write(
         self, txs: list[Transaction], timestamp_ms: int
     ) -> tuple[CommittedBlock, list[CommittedBlock]]:
-        """Execute the next block and write it with any block queued before it (on the
-        worker, or on the loop for a lone transaction); returns the block and every block
-        that write made durable."""
+        """On the worker: execute the next block and write it with any block queued before
+        it; returns the block and every block that write made durable."""
         committed = self.ledger.execute_ahead(txs, timestamp_ms)
         return committed, self.ledger.flush()
-
-    def _make_lone_block(
-        self, txs: list[Transaction]
-    ) -> tuple[CommittedBlock, list[CommittedBlock]]:
-        """Execute and write the block of a lone transaction on the event loop, without a
-        hand-off to the worker (nothing is being written, so it has no block to wait for).
-
-        This is the block of a client sending one transaction at a time, which waits for the
-        receipt before it sends anything else: the loop has nothing else of it to answer
-        meanwhile, and the block's execution would hold the interpreter most of the time
-        anyway. Handed to the worker, the block cost a round trip between the two threads
-        (the worker's wake-up, the loop's wake-up by the finished future), and the client's
-        receipt request, which arrives while the block is being made, was answered twice
-        over: looked up, parked on a waiter and looked up again once the block was
-        durable. Made here, the request waits in its socket and is answered from the
-        committed block at once. bench_rpc's sequential rounds (lean client, load 12-20)
-        spent 10-16 % less node CPU per transaction this way. A lone transaction's block
-        holds the loop for its execution and its flush to disk (about 4 ms quiet; longer
-        while other work on the machine flushes too)."""
-        return self._execute_and_write(txs, self._clock_ms())
 
     def _announce(self, committed: CommittedBlock) -> None:
         """Answer the transactions of a durable block and tell the listeners."""
