@@ -93,9 +93,9 @@ class CallExecutionState(InterruptibleState):
 class CallState:
     """The state at one state root under one block context, opened once and reused by many
     read-only calls: every call's changes are rolled back afterwards, so each call sees the
-    state exactly as a freshly opened one would, while the accounts, storage slots and code
-    that earlier calls read stay decoded in py-evm's caches. Not safe to share between
-    threads; give each thread its own."""
+    state exactly as a freshly opened one would, while the trie nodes that earlier calls read
+    stay in py-evm's trie cache (its decoded accounts do not: a rollback empties that cache).
+    Not safe to share between threads; give each thread its own."""
 
     state_class: type[InterruptibleState] = CallExecutionState
     """The py-evm state the calls run on."""
