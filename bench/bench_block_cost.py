@@ -9,11 +9,15 @@ CPU time (``time.thread_time``), so other work on the machine moves it little:
 
 - admission: ``Mempool.check`` (decode, rules, SM2 verification, permission) and ``add``;
 - execute: ``Ledger.tx_bytes_budget`` and ``Ledger.execute_ahead`` (py-evm, state root,
-  receipts, header, certificate), as the producer calls them;
+  receipts, header, certificate), as the producer calls them; of it, ``evm`` is
+  :func:`chain.execution.execute_block` (the transactions, the system writes and the state
+  root) and ``signing`` the certificate's SM2 signature (:func:`chain.commit.sign_precommit`),
+  both as the ledger calls them;
 - write: ``Ledger.flush`` (one LMDB write transaction, both flushes to disk);
 - settle: ``Mempool.take`` before and ``Mempool.settle`` after.
 
-Prints the median CPU per block of each part (per round of ``N`` blocks) and, with
+``--txs 0`` makes empty blocks: what a block costs besides its transactions. Prints the
+median CPU per block of each part (per round of ``N`` blocks) and, with
 ``--profile``, the top functions of a cProfile run over one more round. ``--root DIR`` runs
 the node and chain code of another source tree (e.g. ``git worktree`` of an earlier commit),
 so two versions can be compared by running the script once for each, interleaved.
@@ -52,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     sys.path.insert(0, str(args.root.resolve()))
     from eth_utils import function_signature_to_4byte_selector
 
+    import node.ledger
     from chain.crypto.keystore import decrypt_keystore
     from chain.execution import contract_address
     from chain.primitives import Hash32
@@ -96,6 +101,24 @@ def main(argv: list[str] | None = None) -> None:
             )
             return sign_transaction(unsigned, admin).encode()
 
+        inner = {"evm": 0.0, "signing": 0.0}
+
+        def timed(name: str, function: Any) -> Any:
+            """``function``, adding its CPU time to ``inner[name]``."""
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                started = time.thread_time()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    inner[name] += time.thread_time() - started
+
+            return run
+
+        # The names the ledger calls them by, so the same parts are timed in any --root tree.
+        node.ledger.execute_block = timed("evm", node.ledger.execute_block)  # type: ignore[attr-defined]
+        node.ledger.sign_precommit = timed("signing", node.ledger.sign_precommit)  # type: ignore[attr-defined]
+
         def block(raws: list[bytes], times: dict[str, float] | None) -> None:
             started = time.thread_time()
             for raw in raws:
@@ -104,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
             taken = mempool.take(len(raws))
             ledger.tx_bytes_budget()  # the producer fits the block in it
             clock[0] += 1_000
+            inner_before = dict(inner)
             committed = ledger.execute_ahead(taken, clock[0])
             executed = time.thread_time()
             ledger.flush()
@@ -114,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
             if times is not None:
                 times["admission"] += admitted - started
                 times["execute"] += executed - admitted
+                for name in inner:
+                    times[name] += inner[name] - inner_before[name]
                 times["write"] += written - executed
                 times["settle"] += settled - written
 
@@ -128,7 +154,9 @@ def main(argv: list[str] | None = None) -> None:
                 [signed(address, selector + os.urandom(32), 100_000) for _ in range(args.txs)]
                 for _ in range(args.blocks)
             ]
-            times = dict.fromkeys(("admission", "execute", "write", "settle"), 0.0)
+            times = dict.fromkeys(
+                ("admission", "execute", "evm", "signing", "write", "settle"), 0.0
+            )
             if profile is not None:
                 profile.enable()
             for raws in batches:
@@ -145,11 +173,13 @@ def main(argv: list[str] | None = None) -> None:
             f"source {args.root}, {args.blocks} blocks of {args.txs} tx, {args.rounds} rounds, "
             f"load {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
         )
-        total = [sum(r.values()) for r in rounds]
+        parts = ("admission", "execute", "write", "settle")  # evm and signing are in execute
+        total = [sum(r[name] for name in parts) for r in rounds]
         for name in rounds[0]:
             values = [r[name] for r in rounds]
+            label = name if name in parts else f"- {name}"
             print(
-                f"  {name:>9}: {statistics.median(values):7.3f} ms/block  "
+                f"  {label:>9}: {statistics.median(values):7.3f} ms/block  "
                 f"({' '.join(f'{v:.3f}' for v in values)})"
             )
         print(
