@@ -177,7 +177,7 @@ def _run_committed(path: str, worker: bool = True) -> dict[str, float]:
     if not worker:
         import registry.credit.imports
 
-        registry.credit.imports.WORKER_MIN_BYTES = 1 << 62
+        registry.credit.imports.WORKER_MIN_BYTES = dict.fromkeys(TableFormat, 1 << 62)
     data = Path(path).read_bytes()
     table_format = TableFormat.XLSX if path.endswith(".xlsx") else TableFormat.CSV
     start = time.perf_counter()

@@ -57,11 +57,12 @@ __all__ = [
 STORE_CHUNK = 1_000
 """Validated rows stored per round of inserts (all in the import's one transaction)."""
 
-WORKER_MIN_BYTES = 2 << 20
-"""Files from this size up (about 5,700 penalty rows as CSV, a second and a half of one
-core) are validated and prepared on a second core too (:mod:`credit.importing.workers`):
-the worker takes about a second of CPU to start (its imports), while this process
-checks chunks itself, so a smaller file is done before it helps."""
+WORKER_MIN_BYTES: dict[TableFormat, int] = {TableFormat.CSV: 2 << 20, TableFormat.XLSX: 800 << 10}
+"""Files from this size up (about 5,700 penalty rows as CSV or as XLSX, a second and a half
+of one core) are validated and prepared on a second core too
+(:mod:`credit.importing.workers`): the worker takes about a second of CPU to start (its
+imports), while this process checks chunks itself, so a smaller file is done before it
+helps."""
 
 REPORT_ISSUES_SHOWN = 1_000
 """Most issues an answer lists (the anchored report hash covers them all)."""
@@ -172,7 +173,7 @@ def _import_in_one_transaction(
     progress: Callable[[str, int], None] | None,
 ) -> ImportOutcome:
     outcome = ImportOutcome(report={})
-    workers = 1 if path.stat().st_size >= WORKER_MIN_BYTES else 0
+    workers = 1 if path.stat().st_size >= WORKER_MIN_BYTES[table_format] else 0
     with db.session() as session:
         buffer: list[PreparedRecord] = []
 

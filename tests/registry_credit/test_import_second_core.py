@@ -67,7 +67,7 @@ def databases(tmp_path: Path) -> Iterator[list[Database]]:
 def second_core(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every file uses the worker, in chunks of 7 rows, the first checked here only once
     the worker is up (a small file would be done before it starts)."""
-    monkeypatch.setattr(imports, "WORKER_MIN_BYTES", 0)
+    monkeypatch.setattr(imports, "WORKER_MIN_BYTES", dict.fromkeys(TableFormat, 0))
     monkeypatch.setattr(engine, "CHUNK_ROWS", 7)
     checked_here = workers.RowChecker._check_here
 
@@ -140,7 +140,7 @@ def test_two_cores_store_what_one_process_stores_as_sqlalchemy_writes_it(
     data = _csv(_rows(40))
     outcome = import_bytes(shared_db, _publisher(shared_db), data, table_format=TableFormat.CSV)
     assert outcome.published == 40
-    monkeypatch.setattr(imports, "WORKER_MIN_BYTES", 1 << 40)
+    monkeypatch.setattr(imports, "WORKER_MIN_BYTES", dict.fromkeys(TableFormat, 1 << 40))
     import_bytes(alone_db, _publisher(alone_db), data, table_format=TableFormat.CSV)
     assert _stored(shared_db) == _stored(alone_db)
     # The driver was handed what SQLAlchemy's own insert of the same columns writes.
