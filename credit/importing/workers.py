@@ -79,6 +79,8 @@ class _Worker:
     """The worker process and the two ends of its pipes."""
 
     def __init__(self, mapping: HeaderMapping, prepare: Prepare | None) -> None:
+        # Pickled first: a ``prepare`` that does not pickle starts no process.
+        setup = pickle.dumps((mapping, prepare), protocol=pickle.HIGHEST_PROTOCOL)
         child_in, self_out = os.pipe()
         self_in, child_out = os.pipe()
         # The worker imports what the importing process can (including the class of
@@ -102,7 +104,7 @@ class _Worker:
         self.outbox = Connection(self_out, readable=False)
         self.ready = False
         self.in_flight = 0
-        self.outbox.send((mapping, prepare))
+        self.outbox.send_bytes(setup)
 
     def is_ready(self) -> bool:
         """Whether the worker has started (answered its setup); never waits."""
