@@ -554,9 +554,12 @@ def call_rows(
     hardhat: System | None,
     args: argparse.Namespace,
     bases: Sequence[System] = (),
+    pids: dict[str, int] | None = None,
 ) -> list[dict]:
     """``eth_call`` of ``Anchor.total()`` per second: lean client on both nodes, web3's
-    ``.call()`` on all three systems (and on ``bases``, lianxin nodes from other trees)."""
+    ``.call()`` on all three systems (and on ``bases``, lianxin nodes from other trees).
+    ``pids`` (system name -> node process) adds the node's CPU time per call."""
+    pids = pids or {}
     tester = eth_tester_system() if args.tester_calls > 0 else None
     paths: list[tuple[str, str, int, Callable[[], Any]]] = []
     nodes = (*bases, lianxin, *(() if hardhat is None else (hardhat,)))
@@ -571,12 +574,18 @@ def call_rows(
         count = args.calls if system is not tester else args.tester_calls
         paths.append((system.name, "web3", count, system.contract.functions.total().call))
     timings: dict[tuple[str, str], list[float]] = {(s, c): [] for s, c, _, _ in paths}
+    cpu_us: dict[tuple[str, str], list[float]] = {(s, c): [] for s, c, _, _ in paths}
     for _ in range(args.rounds):
         for system_name, client, count, run in paths:
+            pid = pids.get(system_name)
+            cpu_before = None if pid is None else peers.cpu_seconds(pid)
             started = time.perf_counter()
             for _ in range(count):
                 run()
             timings[(system_name, client)].append(time.perf_counter() - started)
+            if pid is not None and cpu_before is not None:
+                used = peers.cpu_seconds(pid) - cpu_before
+                cpu_us[(system_name, client)].append(used * 1e6 / count)
     return [
         {
             "system": system_name,
@@ -584,6 +593,11 @@ def call_rows(
             "calls_per_round": count,
             "rounds": args.rounds,
             "calls_per_s": statistics.median(count / s for s in timings[(system_name, client)]),
+            "node_cpu_us_per_call": (
+                statistics.median(cpu_us[(system_name, client)])
+                if cpu_us[(system_name, client)]
+                else None
+            ),
         }
         for system_name, client, count, _ in paths
     ]
@@ -855,14 +869,16 @@ def print_transactions(rows: list[dict]) -> None:
 def print_calls(rows: list[dict]) -> None:
     by_key = {(r["system"], r["client"]): r for r in rows}
     header = f"{'eth_call Anchor.total()':<24} {'client':<7} {'N':>5} {'calls/s':>9}"
-    print(f"\n{header} {'vs hardhat':>11}")
+    print(f"\n{header} {'vs hardhat':>11} {'node CPU us/call':>17}")
     for row in rows:
         peer = by_key.get(("hardhat", row["client"]))
         row["ratio_vs_hardhat"] = row["calls_per_s"] / peer["calls_per_s"] if peer else None
+        cpu = row.get("node_cpu_us_per_call")
         print(
             f"{row['system']:<24} {row['client']:<7} {row['calls_per_round']:>5} "
             f"{row['calls_per_s']:>9.0f} "
-            f"{ratio(row['calls_per_s'], peer and peer['calls_per_s']):>11}"
+            f"{ratio(row['calls_per_s'], peer and peer['calls_per_s']):>11} "
+            f"{'-' if cpu is None else f'{cpu:.0f}':>17}"
         )
 
 
@@ -996,7 +1012,7 @@ def main(argv: list[str] | None = None) -> None:
         print_transactions(tx_rows)
 
         print("\neth_call ...", flush=True)
-        report["eth_call"] = calls = call_rows(lianxin, hardhat, args, bases)
+        report["eth_call"] = calls = call_rows(lianxin, hardhat, args, bases, pids)
         print_calls(calls)
 
         missed = [
