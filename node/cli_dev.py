@@ -23,16 +23,17 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from chain.crypto import PrivateKey
-from node.chain_dir import ChainDir, write_private
 from node.cli_common import console, fail, rpc_url
 from node.rpc_client import RpcError, rpc_call
+
+if TYPE_CHECKING:
+    from node.chain_dir import ChainDir
 
 DEV_DEPARTMENT_USCC = "91350100M000100Y43"
 """A well-formed unified social credit code for the dev chain's own department."""
@@ -222,6 +223,8 @@ def registry_cli_environment(directory: Path, inherited: Mapping[str, str]) -> d
     ``directory`` unless ``LIANXIN_REGISTRY_*`` variables say otherwise. Its data is looked
     for in ``<directory>/registry`` even when there is no chain there yet, so that nothing
     lands in a stray folder of the working directory."""
+    from node.chain_dir import ChainDir
+
     chain = ChainDir(directory)
     node_url = rpc_url(directory, None) if chain.config.exists() else None
     return registry_environment(chain, node_url, inherited, override=False)
@@ -260,6 +263,9 @@ def provision_dev_clients(chain: ChainDir, env: dict[str, str], stop: StopFlag) 
 def _provision_dev_client(
     chain: ChainDir, department: DevDepartment, env: dict[str, str], stop: StopFlag
 ) -> DevClient:
+    from chain.crypto import PrivateKey
+    from node.chain_dir import write_private
+
     folder = chain.root / REGISTRY_CLIENTS_DIR
     record = folder / f"{department.name}.json"
     key_path = folder / f"{department.name}.pem"
@@ -315,6 +321,8 @@ def _clients_add_command(
 
 def run_dev(directory: Path, *, registry_port: int) -> int:
     """Run the node and the registry until SIGINT/SIGTERM; return the exit status."""
+    from node.chain_dir import ChainDir
+
     chain = ChainDir(directory)
     node_url = rpc_url(directory, None)
     env = dict(os.environ)
