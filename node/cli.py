@@ -65,3 +65,7 @@ def main() -> None:
             raise
         errors.print(f"[red]error:[/red] {exc}")
         sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

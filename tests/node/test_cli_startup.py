@@ -117,6 +117,20 @@ def test_stopping_no_node_imports_no_heavy_library(tmp_path: Path) -> None:
     assert loaded.isdisjoint(HEAVY)
 
 
+def test_python_m_node_cli_runs_the_cli() -> None:
+    # bench/bench_registry.py falls back to `python -m node.cli` where no lianxin script is.
+    done = subprocess.run(
+        [sys.executable, "-m", "node.cli", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert "operate a consortium chain node" in done.stdout
+
+
 def test_sending_defaults_in_help_are_those_of_tx_send() -> None:
     assert cli_common.GAS_MARGIN_PERCENT == tx_send.GAS_MARGIN_PERCENT
     assert cli_common.RECEIPT_TIMEOUT_S == tx_send.RECEIPT_TIMEOUT_S
