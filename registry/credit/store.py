@@ -26,7 +26,6 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Dialect, Table, bindparam, make_url, select, update
 from sqlalchemy.orm import Session
 
-from chain.crypto import sm3
 from chain.primitives import Hash32
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
 from credit.field_hashes import content_hash_of, fields_root_of, text_field_hashes
@@ -285,28 +284,20 @@ class Signer:
     """Its SM2 public key, hex (65 bytes)."""
 
 
-_CURRENT_COLUMNS = (
-    "subject_key",
-    "subject_name",
-    "subject_code",
-    "subject_category",
-    "version",
-    "content_hash",
-    "public_json",
-    "authority_json",
-    "field_hashes",
-    "fields_root",
-    "rule_set_hash",
-    "commitment_status",
-    "updated_at",
-    "window_start",
-    "minimum_end",
-    "maximum_end",
-    "display_end",
-    "severity",
+_RECORD_OWN_COLUMNS = frozenset(
+    {
+        "id",
+        "kind",
+        "authority_uscc",
+        "decision_number",
+        "client_id",
+        "stopped_at",
+        "withdrawn",
+        "created_at",
+    }
 )
-"""The columns of a record's row that belong to its current version (a correction
-overwrites them; the others are the record's own)."""
+"""The columns of a record's row that are the record's own: the others belong to its
+current version, and a correction overwrites them."""
 
 
 class _BulkInsert:
@@ -515,7 +506,7 @@ def _store_one(
         for name in set(hashes) | set(existing.field_hashes)
         if hashes.get(name) != existing.field_hashes.get(name)
     )
-    columns = {name: new[name] for name in _CURRENT_COLUMNS}
+    columns = {name: value for name, value in new.items() if name not in _RECORD_OWN_COLUMNS}
     columns["version"] = version
     columns["display_end"] = display_end(new["maximum_end"], existing.stopped_at)
     rows.superseded.append(superseded_fields(existing))
@@ -604,8 +595,3 @@ def store_prepared(
         session.execute(cast(Table, CreditListMembership.__table__).insert(), rows.memberships)
     inserts.events.run(session, rows.events)
     return outcomes
-
-
-def reason_hash(reason: str) -> str:
-    """SM3 (hex) of a reason's text."""
-    return sm3(reason.encode()).hex()
