@@ -218,7 +218,14 @@ def process_outbox(
         )
         logger.error("anchoring of batch root %s reverted", root.hex())
         return False
-    evidence = None if has_evidence else _evidence(db, gateway, batch_id, raw, receipt.block_number)
+    evidence = None
+    if not has_evidence:
+        try:
+            evidence = _evidence(db, gateway, batch_id, raw, receipt.block_number)
+        except Exception:
+            # The bundles' chain half never holds up the confirmation: it is fetched again
+            # when a bundle is asked for (fetch_evidence).
+            logger.exception("evidence of batch %s could not be fetched", batch_id)
     with db.session() as session:
         row = session.get_one(Outbox, outbox_id)
         batch = session.get_one(Batch, row.batch_id)

@@ -120,3 +120,20 @@ def test_a_row_sent_without_an_answer_is_marked_sent_then_confirmed_unsigned_aga
     assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
     assert _outbox_row(db) == (OutboxState.CONFIRMED.value, tx_hash)
     assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
+
+
+def test_a_batch_is_confirmed_even_when_its_evidence_cannot_be_fetched(
+    idle_registry: tuple[Database, ChainGateway, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, gateway, record_id = idle_registry
+    assert seal_batch(db, batch_size=100) is not None
+    (outbox_id,) = unconfirmed_outbox(db)
+
+    def broken(_raw_tx: bytes) -> dict[str, Any]:
+        raise RuntimeError("the node answered something unexpected")
+
+    monkeypatch.setattr(gateway, "batch_evidence", broken)
+    assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
+    assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
+    with db.read_session() as session:
+        assert session.scalars(select(Batch.evidence_json)).one() is None
