@@ -4,11 +4,15 @@ record or into report entries, and the records handed to a sink.
 Two modes. :attr:`ImportMode.ALL_OR_NOTHING` (the default) reads and validates the file
 once, spooling its valid rows to a temporary file (about 710 bytes a penalty row: their
 values without field names), and hands nothing to the sink unless every row is valid:
-otherwise it raises :class:`ImportRejected` with the report of every problem.
-:attr:`ImportMode.VALID_ROWS` hands the valid rows to the sink as it reads them, and returns
-the report of the rejected ones. Memory stays bounded by the number of distinct natural
-keys (kept as 16-byte digests to refuse duplicates within a file) and
-:data:`MAX_REPORTED_ISSUES`, not by the file size.
+otherwise it raises :class:`ImportRejected` with the report of every problem (a caller
+that stores in one transaction takes the rows as they validate instead, and rolls back on
+ImportRejected: ``sink_undone_on_reject``). :attr:`ImportMode.VALID_ROWS` hands the valid
+rows to the sink as it reads them, and returns the report of the rejected ones. Memory
+stays bounded by the number of distinct natural keys (kept as 16-byte digests to refuse
+duplicates within a file) and :data:`MAX_REPORTED_ISSUES`, not by the file size. Rows are
+validated a chunk at a time
+(:mod:`credit.importing.rows`), here and, when asked, in a worker process on another core
+(:mod:`credit.importing.workers`).
 
 Identities do not depend on the file: a record's id comes from its kind and natural key
 (:func:`credit.records.record_id`), so importing the same content again yields the same ids
