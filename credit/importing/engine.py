@@ -10,9 +10,8 @@ ImportRejected: ``sink_undone_on_reject``). :attr:`ImportMode.VALID_ROWS` hands 
 rows to the sink as it reads them, and returns the report of the rejected ones. Memory
 stays bounded by the number of distinct natural keys (kept as 16-byte digests to refuse
 duplicates within a file) and :data:`MAX_REPORTED_ISSUES`, not by the file size. Rows are
-validated a chunk at a time
-(:mod:`credit.importing.rows`), here and, when asked, in a worker process on another core
-(:mod:`credit.importing.workers`).
+validated a chunk at a time (:mod:`credit.importing.rows`), here and, when asked, in a
+worker process on another core (:mod:`credit.importing.workers`).
 
 Identities do not depend on the file: a record's id comes from its kind and natural key
 (:func:`credit.records.record_id`), so importing the same content again yields the same ids
