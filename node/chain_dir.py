@@ -30,14 +30,15 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from chain.crypto import PrivateKey
 from chain.crypto.keystore import decrypt_keystore, encrypt_keystore
 from chain.errors import ChainError
-from chain.genesis import Genesis, GenesisAccount, GenesisValidator, genesis_to_toml
 from chain.primitives import Address
-from contracts.permissions import permissions_contract
-from contracts.validators import validator_governance_contract
+
+if TYPE_CHECKING:
+    from chain.genesis import Genesis
 
 DEV_ACCOUNTS: dict[str, frozenset[str]] = {
     "admin": frozenset({"governance", "deployer", "sender", "issuer", "auditor"}),
@@ -260,6 +261,12 @@ def init_chain_dir(
     chain over p2p and serve JSON-RPC without voting. Raises ChainDirError if ``root``
     already holds a chain. With ``hosts`` (one address per node), node ``i`` listens on
     ``hosts[i]`` and is dialled there, every node on the same ports: one node per host."""
+    # The genesis and the system contracts (RLP, ABI) are needed to create a chain only, not
+    # by the commands that read a chain directory (node start, net status, keys list ...).
+    from chain.genesis import Genesis, GenesisAccount, GenesisValidator, genesis_to_toml
+    from contracts.permissions import permissions_contract
+    from contracts.validators import validator_governance_contract
+
     if validators < 1:
         raise ChainDirError("validators must be at least 1")
     if observers < 0 or (observers and validators == 1):

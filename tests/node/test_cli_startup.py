@@ -1,7 +1,7 @@
-"""`lianxin --help`, every group's and the light commands' help, and light commands that need no
-chain directory, start without the heavy libraries: each runs the CLI's entry point in a fresh
-interpreter and reads which modules it imported. Also, the constants the help shows without
-importing their owners stay equal to them."""
+"""`lianxin --help`, every group's and the light commands' help, light commands that need no
+chain directory, and commands that only read one, start without the heavy libraries: each runs
+the CLI's entry point in a fresh interpreter and reads which modules it imported. Also, the
+constants the help shows without importing their owners stay equal to them."""
 
 from __future__ import annotations
 
@@ -114,6 +114,40 @@ def test_reading_an_unreachable_node_imports_no_heavy_library(
 def test_stopping_no_node_imports_no_heavy_library(tmp_path: Path) -> None:
     code, loaded = run_cli(tmp_path, "node", "stop", "--dir", str(tmp_path))
     assert code == cli_common.EXIT_BAD
+    assert loaded.isdisjoint(HEAVY)
+
+
+@pytest.fixture(scope="module")
+def chain_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A stopped dev chain and a stopped two-validator network."""
+    from node.chain_dir import init_chain_dir
+
+    root = tmp_path_factory.mktemp("chains")
+    common = {"password": None, "dev": True, "timestamp_ms": 1, "iterations": 1_000}
+    init_chain_dir(root / "one", **common)  # type: ignore[arg-type]
+    init_chain_dir(root / "net", validators=2, **common)  # type: ignore[arg-type]
+    return {"one": root / "one", "net": root / "net"}
+
+
+@pytest.mark.parametrize(
+    ("command", "chain", "exit_code"),
+    [
+        (("keys", "list"), "one", 0),
+        (("node", "status"), "one", cli_common.EXIT_UNREACHABLE),
+        (("net", "status"), "net", cli_common.EXIT_UNREACHABLE),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else str(value),
+)
+def test_reading_a_chain_directory_imports_no_heavy_library(
+    tmp_path: Path,
+    chain_dirs: dict[str, Path],
+    command: tuple[str, ...],
+    chain: str,
+    exit_code: int,
+) -> None:
+    # A chain directory is read without the genesis and system contracts that create one.
+    code, loaded = run_cli(tmp_path, *command, "--dir", str(chain_dirs[chain]))
+    assert code == exit_code
     assert loaded.isdisjoint(HEAVY)
 
 
