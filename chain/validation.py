@@ -120,6 +120,15 @@ class OversizeData(InvalidTransaction):
         self.limit = limit
 
 
+MAX_INIT_CODE_SIZE = 2 * 24_576
+"""Largest init code of a contract creation (EIP-3860): the EVM refuses a longer one before
+running it, so no block can include it."""
+
+
+class OversizeInitCode(OversizeData):
+    """A contract creation whose init code is longer than :data:`MAX_INIT_CODE_SIZE`."""
+
+
 class WrongChainId(InvalidTransaction):
     """A transaction signed for another chain."""
 
@@ -285,6 +294,8 @@ def _check_stateless(tx: Transaction, rules: TxRules, *, height: int) -> None:
         )
     if len(tx.data) > rules.max_data_size:
         raise OversizeData(tx_hash=tx.hash, size=len(tx.data), limit=rules.max_data_size)
+    if tx.to is None and len(tx.data) > MAX_INIT_CODE_SIZE:
+        raise OversizeInitCode(tx_hash=tx.hash, size=len(tx.data), limit=MAX_INIT_CODE_SIZE)
     # Imported here, not with the module: signing a transaction (every ``lianxin`` command
     # that sends one) must not pay for importing the EVM, which checking one needs anyway.
     from chain.execution import intrinsic_gas

@@ -8,6 +8,7 @@ from types import MappingProxyType
 
 from eth.abc import ComputationAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
+from eth.exceptions import VMError
 from eth.vm.forks.cancun import CancunVM
 from eth_typing import Address as EvmAddress
 from eth_utils.exceptions import ValidationError as EvmValidationError
@@ -118,7 +119,9 @@ def execute_block(
             )
         try:
             computation, gas_used = _apply(evm_state, view)
-        except EvmValidationError as exc:
+        except (EvmValidationError, VMError) as exc:
+            # A VM error raised out of py-evm, not recorded in a computation, refuses the
+            # transaction itself (init code above EIP-3860's limit).
             raise InapplicableTransaction(index, tx.hash, str(exc)) from exc
         gas_left -= gas_used
         receipts.append(_receipt(tx, view, computation, gas_used))

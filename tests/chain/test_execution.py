@@ -264,6 +264,17 @@ def test_inapplicable_transactions_raise(
     assert raised.value.index == 0
 
 
+def test_init_code_above_eip_3860s_limit_is_inapplicable(ledger: Ledger) -> None:
+    # Admission refuses it (chain.validation.OversizeInitCode); a block that holds one anyway
+    # is refused as a whole, instead of py-evm's OutOfGas escaping execute_block.
+    too_long = ledger.tx(None, b"\x00" * 49_153, gas_limit=10_000_000)
+    with pytest.raises(InapplicableTransaction, match="EIP-3860") as raised:
+        execute_block(ledger.store, ledger.root, ledger.context(), [too_long])
+    assert raised.value.index == 0
+    (receipt,) = ledger.run([ledger.tx(None, b"\x00" * 49_152, gas_limit=10_000_000)]).receipts
+    assert receipt.status == 1
+
+
 def test_value_transfer_from_a_funded_account() -> None:
     key = PrivateKey.generate()
     ledger = Ledger({Address(key.public_key.address): AccountAlloc(balance=1_000)})

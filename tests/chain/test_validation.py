@@ -18,6 +18,7 @@ from chain.execution import intrinsic_gas
 from chain.primitives import Address, Hash32, PublicKeyBytes
 from chain.types import Transaction
 from chain.validation import (
+    MAX_INIT_CODE_SIZE,
     BadEncoding,
     BadSignature,
     BlockLimitTooFar,
@@ -25,6 +26,7 @@ from chain.validation import (
     GasLimitOutOfRange,
     InvalidTransaction,
     OversizeData,
+    OversizeInitCode,
     OversizeTransaction,
     TransactionExpired,
     TxRules,
@@ -139,6 +141,23 @@ def test_oversize_data() -> None:
         validate(tx)
     error = caught.value
     assert (error.tx_hash, error.size, error.limit) == (tx.hash, RULES.max_data_size + 1, 1024)
+
+
+@pytest.mark.parametrize("size", [MAX_INIT_CODE_SIZE, MAX_INIT_CODE_SIZE + 1])
+def test_init_code_above_eip_3860s_limit_is_refused(size: int) -> None:
+    # The EVM refuses longer init code before running it, so no block could include it.
+    rules = dataclasses.replace(RULES, max_data_size=64 * 1024, max_tx_size=80 * 1024)
+    creation = signed_tx(to=None, data=b"\x00" * size, gas_limit=10_000_000)
+    call = signed_tx(nonce_byte=2, data=b"\x00" * size, gas_limit=10_000_000)
+    validate_transaction(call, rules, height=HEIGHT, nonce_seen=never_seen)
+    if size == MAX_INIT_CODE_SIZE:
+        validate_transaction(creation, rules, height=HEIGHT, nonce_seen=never_seen)
+        return
+    with pytest.raises(OversizeInitCode) as caught:
+        validate_transaction(creation, rules, height=HEIGHT, nonce_seen=never_seen)
+    error = caught.value
+    assert isinstance(error, OversizeData)  # answered as any oversize data over JSON-RPC
+    assert (error.tx_hash, error.size, error.limit) == (creation.hash, size, 49_152)
 
 
 def test_oversize_transaction_is_refused_before_decoding() -> None:

@@ -66,6 +66,12 @@ def _refusals(chain: DevChain) -> list[tuple[str, ErrorCode, str]]:
             "OversizeTransaction",
         ),
         (
+            # Within the data bound, but init code above EIP-3860's 49,152 bytes.
+            raw_hex(signed_tx(chain.deployer, to=None, data=bytes(49_153), gas_limit=10**7)),
+            ErrorCode.TX_OVERSIZE,
+            "OversizeInitCode",
+        ),
+        (
             raw_hex(signed_tx(chain.outsider, to=TARGET, data=b"")),  # type: ignore[arg-type]
             ErrorCode.TX_NOT_PERMITTED,
             "NotPermitted",
