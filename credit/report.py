@@ -183,7 +183,7 @@ def build_report(
     lists: Sequence[ReportedList],
 ) -> CreditReport:
     """The report of ``subject`` at ``as_of`` from its public profile at that instant
-    (``records`` and ``lists`` as :mod:`registry.credit.queries` gives them: only what is on
+    (``records`` and ``lists`` as :mod:`registry.credit.public_reads` gives them: only what is on
     display, masked). Raises :class:`ReportError` for naive instants, a report issued
     before the instant it speaks of, or more than :data:`MAX_REPORTED_RECORDS` records."""
     _aware(as_of, "as_of")

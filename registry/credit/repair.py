@@ -4,7 +4,7 @@ rejects with reasons before a deadline (:data:`credit.working_days.REPAIR_DECISI
 working days after the day of receipt, on the State Council's calendar); undecided
 applications past it are overdue. An approval anchors a ``repair`` and a
 ``stop_publishing`` event and takes the record off public display at that instant. Every
-step is in the subject's profile (:func:`registry.credit.queries.authority_profile`). Time
+step is in the subject's profile (:func:`registry.credit.authority_profile.authority_profile`). Time
 is a parameter."""
 
 from __future__ import annotations

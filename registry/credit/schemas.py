@@ -1,6 +1,7 @@
 """Request and response bodies of ``/v1/credit`` (responses that are views of
-:mod:`registry.credit.queries` use its dataclasses directly). Requests are bounded here:
-every string, list and mapping has a maximum size."""
+:mod:`registry.credit.public_reads` and :mod:`registry.credit.authority_profile` use their
+dataclasses directly). Requests are bounded here: every string, list and mapping has a maximum
+size."""
 
 from __future__ import annotations
 
