@@ -64,12 +64,12 @@ PASSWORD_ENV = "LIANXIN_KEYSTORE_PASSWORD"
 DEV_ACCOUNTS_HELP = "funded dev accounts that all deploy and send; admin holds every role"
 """What ``init --dev`` and ``net init --dev`` make (see node.chain_dir.DEV_ACCOUNTS)."""
 
-# The help of the sending commands shows these; they are node.tx_send's, which imports the chain's
-# transaction encoding and so cannot be imported for help (a test keeps the two the same).
+# Defined here, where the sending commands' help can show them, and used by node.tx_send, which
+# imports the chain's transaction encoding and so cannot be imported for help.
 GAS_MARGIN_PERCENT = 20
-"""Gas allowed above the node's estimate when no gas limit is given (node.tx_send's)."""
+"""Gas allowed above the node's estimate when no gas limit is given."""
 RECEIPT_TIMEOUT_S = 30.0
-"""How long a sending command waits for the receipt by default, in seconds (node.tx_send's)."""
+"""How long a sending command waits for the receipt by default, in seconds."""
 
 RevertDescriber = Callable[[bytes], str]
 """Turns the revert data of a failed call into a readable reason."""

@@ -16,17 +16,19 @@ from chain.crypto import PrivateKey
 from chain.primitives import Address, Hash32
 from chain.types import Transaction
 from chain.validation import sign_transaction
-from node.cli_common import EXIT_BAD, RevertDescriber, call, fail, to_hex
+from node.cli_common import (
+    EXIT_BAD,
+    GAS_MARGIN_PERCENT,
+    RECEIPT_TIMEOUT_S,
+    RevertDescriber,
+    call,
+    fail,
+    to_hex,
+)
 
 BLOCK_LIMIT_WINDOW = 100
 """Blocks above the current height during which the transaction may still be included. Well
 inside the node's limit (1,000 by default), and far more blocks than the receipt wait spans."""
-
-GAS_MARGIN_PERCENT = 20
-"""Gas allowed above the node's estimate when no gas limit is given."""
-
-RECEIPT_TIMEOUT_S = 30.0
-"""How long to wait for the receipt by default, in seconds."""
 
 RECEIPT_POLL_S = 0.2
 """Pause between two receipt requests. The node itself holds each request open until the
