@@ -165,14 +165,16 @@ def resource_hash(resource: str) -> Hash32:
 @contextlib.asynccontextmanager
 async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start the data gateway with the application (after the registry's own startup),
-    and the expiry worker where the registry runs its workers; stop both at shutdown."""
+    and the expiry worker where the registry runs its workers; stop them and the credit
+    check log's writer at shutdown."""
     state: RegistryState = app.state.registry
     gateway = DataGateway(state)
     gateway.providers[ARCHIVE_ROOT] = ArchiveProvider(state.db, lambda: archive_service(app))
     app.state.data_gateway = gateway
     # Every credit check is also shown to the subject checked: the credit routes log
     # through this writer, which adds the signed check entry in the same transaction.
-    app.state.credit_check_log = CheckLogWriter(state.db, CheckTrailWriter(gateway.sharing))
+    check_log = CheckLogWriter(state.db, CheckTrailWriter(gateway.sharing))
+    app.state.credit_check_log = check_log
     gateway.writer.start()
     expiry: asyncio.Task[None] | None = None
     if state.settings.run_workers:
@@ -191,6 +193,7 @@ async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
             expiry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await expiry
+        check_log.stop()
         gateway.writer.stop()
 
 

@@ -60,7 +60,8 @@ def _not_logged(_error: Exception | None = None) -> Exception:
 
 
 class CheckLogWriter:
-    """One writer thread of check log rows per registry process, started on first use."""
+    """One writer thread of check log rows per registry process, started on first use and
+    stopped by :meth:`stop` at the application's shutdown."""
 
     def __init__(self, db: Database, trail: CheckTrail | None = None) -> None:
         """Write to ``db``, with ``trail`` if given."""
@@ -75,15 +76,26 @@ class CheckLogWriter:
             retry_alone=(),
         )
         self._starting = threading.Lock()
+        self._closed = False
 
     async def append(self, row: dict[str, Any]) -> None:
         """Commit the ``credit_checks`` row ``row`` (with the rows waiting beside it);
-        returns once it is committed. Raises ServiceUnavailable if the commit failed."""
+        returns once it is committed. Raises ServiceUnavailable if the commit failed or the
+        writer is stopped."""
         if not self._writer.running:
             with self._starting:
+                if self._closed:
+                    raise _not_logged()
                 if not self._writer.running:
                     self._writer.start()
         await self._writer.submit(row)
+
+    def stop(self) -> None:
+        """Commit the rows waiting, then stop the writer thread (at the application's
+        shutdown, before its database closes); later checks cannot be logged."""
+        with self._starting:
+            self._closed = True
+        self._writer.stop()
 
     def _commit(self, group: Sequence[dict[str, Any]]) -> list[None]:
         """One transaction: the group's ``credit_checks`` rows and their trail. Core
