@@ -165,6 +165,40 @@ async def running_node(
         await node.stop()
 
 
+DEV_PASSWORD = b"dev password"
+"""The keystore password of :func:`unlocked_dev_node`'s dev account."""
+
+
+@asynccontextmanager
+async def unlocked_dev_node(
+    chain: DevChain, tmp_path: Path
+) -> AsyncIterator[tuple[Node, RpcClient]]:
+    """A dev node holding ``chain.deployer`` unlocked as its dev account ``admin`` (so
+    ``eth_sendTransaction`` signs for it) that answers receipts at once."""
+    from node.chain_dir import save_key, write_private
+
+    keys = tmp_path / "keys"
+    save_key(keys / "admin.json", chain.deployer, DEV_PASSWORD, iterations=1024)
+    write_private(tmp_path / "password", DEV_PASSWORD + b"\n")
+    config = make_config(
+        tmp_path,
+        dev_accounts_dir=keys,
+        validator_password_file=tmp_path / "password",
+        receipt_wait_ms=0,
+    )
+    async with running_node(chain, config) as (node, client):
+        yield node, client
+
+
+async def send_unlocked(client: RpcClient, request: dict[str, Any]) -> dict[str, Any]:
+    """Send ``request`` with ``eth_sendTransaction`` and return its receipt, which must
+    show success."""
+    tx_hash = await client.call("eth_sendTransaction", request)
+    receipt = await client.call("eth_getTransactionReceipt", tx_hash)
+    assert receipt is not None and receipt["status"] == "0x1"
+    return dict(receipt)
+
+
 async def send_and_wait(client: RpcClient, tx: Transaction) -> dict[str, Any]:
     """Send ``tx`` and return its receipt (the node waits for the block)."""
     tx_hash = await client.call("eth_sendRawTransaction", raw_hex(tx))

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +16,17 @@ import aiohttp
 import lmdb
 import pytest
 from node_harness import (
+    DEV_PASSWORD,
     TOTAL_SELECTOR,
-    DevChain,
     RpcClient,
     RpcFailure,
     anchor_call,
     make_chain,
     make_config,
     running_node,
+    send_unlocked,
     signed_tx,
+    unlocked_dev_node,
 )
 
 from chain.crypto import PrivateKey
@@ -34,41 +34,17 @@ from chain.primitives import Address
 from chain.validation import TxRules
 from contracts.artifacts import load_artifact
 from node.chain_dir import save_key, write_private
-from node.daemon import Node
 from node.ledger import Ledger
 from node.mempool import Mempool, Outcome, Permissions
 from node.rpc.errors import ErrorCode
 from node.storage import keys
 from node.verify import verify_chain
 
-PASSWORD = b"dev password"
 TOTAL_CALL = "0x" + TOTAL_SELECTOR.hex()
 
 
 def _hex(value: bytes) -> str:
     return "0x" + value.hex()
-
-
-@asynccontextmanager
-async def dev_node(chain: DevChain, tmp_path: Path) -> AsyncIterator[tuple[Node, RpcClient]]:
-    keys = tmp_path / "keys"
-    save_key(keys / "admin.json", chain.deployer, PASSWORD, iterations=1024)
-    write_private(tmp_path / "password", PASSWORD + b"\n")
-    config = make_config(
-        tmp_path,
-        dev_accounts_dir=keys,
-        validator_password_file=tmp_path / "password",
-        receipt_wait_ms=0,
-    )
-    async with running_node(chain, config) as (node, client):
-        yield node, client
-
-
-async def _send(client: RpcClient, request: dict[str, Any]) -> dict[str, Any]:
-    tx_hash = await client.call("eth_sendTransaction", request)
-    receipt = await client.call("eth_getTransactionReceipt", tx_hash)
-    assert receipt is not None and receipt["status"] == "0x1"
-    return dict(receipt)
 
 
 async def _refused(client: RpcClient, code: int, method: str, *params: Any) -> RpcFailure:
@@ -84,12 +60,12 @@ def test_revert_across_blocks_then_continue(tmp_path: Path) -> None:
     receiver = _hex(chain.outsider.public_key.address)
 
     async def run() -> None:
-        async with dev_node(chain, tmp_path) as (_, client):
-            deployed = await _send(
+        async with unlocked_dev_node(chain, tmp_path) as (_, client):
+            deployed = await send_unlocked(
                 client, {"from": admin, "data": _hex(load_artifact("Anchor").bytecode)}
             )
             anchor = deployed["contractAddress"]
-            await _send(client, {"from": admin, "to": receiver, "value": "0x5"})
+            await send_unlocked(client, {"from": admin, "to": receiver, "value": "0x5"})
             snapshot = await client.call("evm_snapshot")
             at_snapshot = await client.call("eth_getBlockByNumber", "latest", False)
             height = int(at_snapshot["number"], 16)
@@ -103,9 +79,11 @@ def test_revert_across_blocks_then_continue(tmp_path: Path) -> None:
             sent = []
             for _ in range(3):
                 call = {"from": admin, "to": anchor, "data": _hex(anchor_call(os.urandom(32)))}
-                sent.append(await _send(client, call))
-            sent.append(await _send(client, {"from": admin, "to": receiver, "value": "0x7"}))
-            again = await _send(
+                sent.append(await send_unlocked(client, call))
+            sent.append(
+                await send_unlocked(client, {"from": admin, "to": receiver, "value": "0x7"})
+            )
+            again = await send_unlocked(
                 client, {"from": admin, "data": _hex(load_artifact("Anchor").bytecode)}
             )
             await client.call("evm_mine")
@@ -147,7 +125,7 @@ def test_revert_across_blocks_then_continue(tmp_path: Path) -> None:
 
             # New blocks at the discarded heights, with other hashes; filters report them.
             replay = {"from": admin, "to": anchor, "data": _hex(anchor_call(b"\x01" * 32))}
-            landed = await _send(client, replay)
+            landed = await send_unlocked(client, replay)
             assert int(landed["blockNumber"], 16) == height + 1
             assert landed["blockHash"] != discarded[0]["hash"]
             assert await client.call("eth_getFilterChanges", blocks) == [landed["blockHash"]]
@@ -227,7 +205,7 @@ def test_subscriptions_announce_the_blocks_after_a_revert(tmp_path: Path) -> Non
 
     async def run() -> None:
         async with (
-            dev_node(chain, tmp_path) as (node, client),
+            unlocked_dev_node(chain, tmp_path) as (node, client),
             aiohttp.ClientSession() as session,
             session.ws_connect(f"http://127.0.0.1:{node.port}/ws") as socket,
         ):
@@ -272,8 +250,8 @@ def test_reverts_while_blocks_are_produced_leave_a_whole_chain(tmp_path: Path) -
 
     async def run() -> None:
         keys_dir = tmp_path / "keys"
-        save_key(keys_dir / "admin.json", chain.deployer, PASSWORD, iterations=1024)
-        write_private(tmp_path / "password", PASSWORD + b"\n")
+        save_key(keys_dir / "admin.json", chain.deployer, DEV_PASSWORD, iterations=1024)
+        write_private(tmp_path / "password", DEV_PASSWORD + b"\n")
         config = make_config(
             tmp_path,
             dev_accounts_dir=keys_dir,
@@ -329,7 +307,7 @@ def test_a_rewind_the_ledger_refuses_answers_32023_and_changes_nothing(tmp_path:
     chain = make_chain()
 
     async def run() -> None:
-        async with dev_node(chain, tmp_path) as (node, client):
+        async with unlocked_dev_node(chain, tmp_path) as (node, client):
             snapshot = await client.call("evm_snapshot")
             await client.call("evm_mine")
             head = await client.call("eth_getBlockByNumber", "latest", False)

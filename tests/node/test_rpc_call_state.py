@@ -10,26 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from node_harness import (
     TOTAL_SELECTOR,
-    DevChain,
     RpcClient,
     anchor_call,
     make_chain,
-    make_config,
-    running_node,
+    send_unlocked,
+    unlocked_dev_node,
 )
 
 from contracts.artifacts import load_artifact
-from node.chain_dir import save_key, write_private
-from node.daemon import Node
 
-PASSWORD = b"dev password"
 TOTAL_CALL = "0x" + TOTAL_SELECTOR.hex()
 
 
@@ -55,36 +49,16 @@ def _slow_total(anchor: str, iterations: int) -> str:
     )
 
 
-@asynccontextmanager
-async def dev_node(chain: DevChain, tmp_path: Path) -> AsyncIterator[tuple[Node, RpcClient]]:
-    keys = tmp_path / "keys"
-    save_key(keys / "admin.json", chain.deployer, PASSWORD, iterations=1024)
-    write_private(tmp_path / "password", PASSWORD + b"\n")
-    config = make_config(
-        tmp_path,
-        dev_accounts_dir=keys,
-        validator_password_file=tmp_path / "password",
-        receipt_wait_ms=0,
-    )
-    async with running_node(chain, config) as (node, client):
-        yield node, client
-
-
-async def _send(client: RpcClient, request: dict[str, Any]) -> dict[str, Any]:
-    tx_hash = await client.call("eth_sendTransaction", request)
-    receipt = await client.call("eth_getTransactionReceipt", tx_hash)
-    assert receipt is not None and receipt["status"] == "0x1"
-    return dict(receipt)
-
-
 async def _deploy_anchor(client: RpcClient, admin: str) -> str:
-    deployed = await _send(client, {"from": admin, "data": _hex(load_artifact("Anchor").bytecode)})
+    deployed = await send_unlocked(
+        client, {"from": admin, "data": _hex(load_artifact("Anchor").bytecode)}
+    )
     return str(deployed["contractAddress"])
 
 
 async def _anchor(client: RpcClient, admin: str, anchor: str) -> dict[str, Any]:
     call = {"from": admin, "to": anchor, "data": _hex(anchor_call(os.urandom(32)))}
-    return await _send(client, call)
+    return await send_unlocked(client, call)
 
 
 async def _total(client: RpcClient, anchor: str, block: Any = "latest") -> str:
@@ -96,7 +70,7 @@ def _run(tmp_path: Path, body: Any) -> None:
     admin = _hex(chain.deployer.public_key.address)
 
     async def main() -> None:
-        async with dev_node(chain, tmp_path) as (_, client):
+        async with unlocked_dev_node(chain, tmp_path) as (_, client):
             await body(client, admin)
 
     asyncio.run(main())
@@ -154,7 +128,7 @@ def test_after_a_revert_calls_see_the_snapshot_and_then_the_new_blocks(tmp_path:
         await _anchor(client, admin, anchor)
         assert await _total(client, anchor, hex(height + 1)) == _word(2)
         assert await client.call("evm_revert", snapshot) is True
-        await _send(client, {"from": admin, "to": admin, "value": "0x0"})
+        await send_unlocked(client, {"from": admin, "to": admin, "value": "0x0"})
         assert await client.call("eth_blockNumber") == hex(height + 1)
         assert await _total(client, anchor) == _word(1)
         assert await _total(client, anchor, hex(height + 1)) == _word(1)
