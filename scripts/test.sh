@@ -71,35 +71,10 @@ if [ "$#" -gt 0 ]; then
 fi
 # The whole suite in two runs. First everything but the multi-validator networks, on both
 # cores: each test process draws its own ports and directories, and a single-node test's
-# deadlines allow for a busy machine. Then the networks (marker "network"), one at a time:
-# four validators of one network keep their consensus rounds within their timeouts on a
-# busy machine, but two networks at once would double the busy work.
-#
-# With LIANXIN_TEST_ALSO_POSTGRESQL set to a PostgreSQL URL (.ci/run sets it), every suite of
-# the registry and its domains runs again on that server beside the network run, on both
-# cores: a network test spends most of its time waiting for heights, so the two share the
-# cores instead of taking turns (in one process the PostgreSQL pass outlasted the network run
-# by 75 s). Its output is printed when both are done.
+# deadlines allow for a busy machine. Then the networks (marker "network") alone, one at a
+# time, since four validators need the machine's cores to keep their consensus rounds within
+# their timeouts.
 status=0
 run_pytest -n 2 --dist worksteal -m "not network" --durations=15 || status=$?
-postgres_pid=""
-if [ -n "${LIANXIN_TEST_ALSO_POSTGRESQL:-}" ]; then
-    postgres_log=$(mktemp)
-    postgres_tmp=$(mktemp -d) # apart from the network run's pytest directories
-    suites=(tests/registry tests/registry_*)
-    (
-        export LIANXIN_TEST_DATABASE_URL=$LIANXIN_TEST_ALSO_POSTGRESQL
-        run_pytest -n 2 --dist worksteal --durations=10 --basetemp "$postgres_tmp" "${suites[@]}"
-    ) >"$postgres_log" 2>&1 </dev/null &
-    postgres_pid=$!
-fi
 run_pytest -m network --durations=10 tests/e2e || status=$?
-if [ -n "$postgres_pid" ]; then
-    postgres_status=0
-    wait "$postgres_pid" || postgres_status=$?
-    echo "== registry tests on PostgreSQL ($LIANXIN_TEST_ALSO_POSTGRESQL): ${suites[*]}"
-    cat "$postgres_log"
-    rm -rf "$postgres_log" "$postgres_tmp"
-    [ "$postgres_status" -eq 0 ] || status=$postgres_status
-fi
 exit "$status"
