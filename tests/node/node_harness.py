@@ -171,10 +171,11 @@ DEV_PASSWORD = b"dev password"
 
 @asynccontextmanager
 async def unlocked_dev_node(
-    chain: DevChain, tmp_path: Path
+    chain: DevChain, tmp_path: Path, **overrides: Any
 ) -> AsyncIterator[tuple[Node, RpcClient]]:
     """A dev node holding ``chain.deployer`` unlocked as its dev account ``admin`` (so
-    ``eth_sendTransaction`` signs for it) that answers receipts at once."""
+    ``eth_sendTransaction`` signs for it) that answers receipts at once; ``overrides`` are
+    more configuration fields."""
     from node.chain_dir import save_key, write_private
 
     keys = tmp_path / "keys"
@@ -185,6 +186,7 @@ async def unlocked_dev_node(
         dev_accounts_dir=keys,
         validator_password_file=tmp_path / "password",
         receipt_wait_ms=0,
+        **overrides,
     )
     async with running_node(chain, config) as (node, client):
         yield node, client

@@ -16,7 +16,6 @@ import aiohttp
 import lmdb
 import pytest
 from node_harness import (
-    DEV_PASSWORD,
     TOTAL_SELECTOR,
     RpcClient,
     RpcFailure,
@@ -33,7 +32,6 @@ from chain.crypto import PrivateKey
 from chain.primitives import Address
 from chain.validation import TxRules
 from contracts.artifacts import load_artifact
-from node.chain_dir import save_key, write_private
 from node.ledger import Ledger
 from node.mempool import Mempool, Outcome, Permissions
 from node.rpc.errors import ErrorCode
@@ -249,17 +247,7 @@ def test_reverts_while_blocks_are_produced_leave_a_whole_chain(tmp_path: Path) -
     rng = random.Random(5)
 
     async def run() -> None:
-        keys_dir = tmp_path / "keys"
-        save_key(keys_dir / "admin.json", chain.deployer, DEV_PASSWORD, iterations=1024)
-        write_private(tmp_path / "password", DEV_PASSWORD + b"\n")
-        config = make_config(
-            tmp_path,
-            dev_accounts_dir=keys_dir,
-            validator_password_file=tmp_path / "password",
-            receipt_wait_ms=0,
-            block_interval_ms=20,
-        )
-        async with running_node(chain, config) as (_, client):
+        async with unlocked_dev_node(chain, tmp_path, block_interval_ms=20) as (_, client):
             stop = asyncio.Event()
 
             async def stream() -> None:
