@@ -153,6 +153,26 @@ def load_signing_key(directory: Path, name: str, password_file: Path | None) -> 
         raise fail(f"cannot open key {name!r}: {exc}", EXIT_BAD) from exc
 
 
+def node_folders(directory: Path) -> list[Path]:
+    """The validator (and observer) folders of the network in ``directory``, in index order;
+    a usage error if it has none."""
+    from node.chain_dir import ChainDir
+
+    folders = ChainDir(directory).node_dirs()
+    if not folders:
+        raise fail(f"{directory} holds no validator folders; run `lianxin net init` first")
+    return folders
+
+
+def node_folder(directory: Path, index: int) -> Path:
+    """Folder ``index`` (node-N) of the network in ``directory``; a usage error naming how
+    many there are if there is no such folder."""
+    folders = node_folders(directory)
+    if not 0 <= index < len(folders):
+        raise fail(f"no node {index}: the network has {len(folders)} node folders")
+    return folders[index]
+
+
 def rpc_url(directory: Path, rpc: str | None) -> str:
     """The node URL: ``--rpc`` if given, else from the chain directory's node.toml."""
     if rpc is not None:

@@ -29,9 +29,12 @@ from node.cli_common import (
     console,
     emit,
     fail,
+    node_folder,
+    node_folders,
     read_password,
 )
 from node.health import DEFAULT_STALL_AFTER_S, probe
+from node.pid_files import pid_file, running_pid
 from node.rpc_client import RpcError, rpc_call
 
 net_app = typer.Typer(help="Run a local network of validators.", no_args_is_help=True)
@@ -43,30 +46,7 @@ STOP_WAIT_S = 10.0
 
 
 def _node_dirs(directory: Path, only: int | None) -> list[Path]:
-    from node.chain_dir import ChainDir
-
-    chain = ChainDir(directory)
-    nodes = chain.node_dirs()
-    if not nodes:
-        raise fail(f"{directory} holds no validator folders; run `lianxin net init` first")
-    if only is None:
-        return nodes
-    if not 0 <= only < len(nodes):
-        raise fail(f"no validator {only}: the network has {len(nodes)}")
-    return [nodes[only]]
-
-
-def _running_pid(folder: Path) -> int | None:
-    try:
-        pid = int((folder / "node.pid").read_text(encoding="utf-8").strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return pid
-    return None if state == "Z" else pid
+    return node_folders(directory) if only is None else [node_folder(directory, only)]
 
 
 def _rpc_url(folder: Path) -> str:
@@ -187,7 +167,7 @@ def net_start(
     """Start the validators as background processes."""
     started = []
     for folder in _node_dirs(directory, node):
-        if _running_pid(folder) is not None:
+        if running_pid(pid_file(folder)) is not None:
             console.print(f"{folder.name}: already running")
             continue
         command = [sys.executable, "-m", "node.daemon", "--config", str(folder / "node.toml")]
@@ -200,7 +180,7 @@ def net_start(
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        (folder / "node.pid").write_text(f"{process.pid}\n", encoding="utf-8")
+        pid_file(folder).write_text(f"{process.pid}\n", encoding="utf-8")
         started.append((folder, process))
     for folder, process in started:
         url = _rpc_url(folder)
@@ -221,7 +201,7 @@ def net_stop(directory: DirOption = DEFAULT_DIR, node: NodeOption = None) -> Non
     """Stop the validators (SIGTERM, then wait for each to exit)."""
     stopping = []
     for folder in _node_dirs(directory, node):
-        pid = _running_pid(folder)
+        pid = running_pid(pid_file(folder))
         if pid is None:
             continue
         os.kill(pid, signal.SIGTERM)
@@ -229,19 +209,19 @@ def net_stop(directory: DirOption = DEFAULT_DIR, node: NodeOption = None) -> Non
     deadline = time.monotonic() + STOP_WAIT_S
     stuck = []
     for folder, pid in stopping:
-        while _running_pid(folder) is not None and time.monotonic() < deadline:
+        while running_pid(pid_file(folder)) is not None and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _running_pid(folder) is not None:
+        if running_pid(pid_file(folder)) is not None:
             stuck.append(folder.name)
             continue
-        (folder / "node.pid").unlink(missing_ok=True)
+        pid_file(folder).unlink(missing_ok=True)
         console.print(f"{folder.name}: pid {pid} stopped")
     if stuck:
         raise fail(f"did not stop within {STOP_WAIT_S:.0f} s: {', '.join(stuck)}", EXIT_BAD)
 
 
 def _status_row(folder: Path, stall_after_s: float) -> dict[str, Any]:
-    row: dict[str, Any] = {"node": folder.name, "pid": _running_pid(folder)}
+    row: dict[str, Any] = {"node": folder.name, "pid": running_pid(pid_file(folder))}
     health, read = probe(_rpc_url(folder), stall_after_s=stall_after_s)
     row["health"], row["code"], row["reasons"] = health.verdict, health.code, health.reasons
     row["version"] = read.get("version")

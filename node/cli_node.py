@@ -28,6 +28,7 @@ from node.cli_common import (
     rpc_url,
 )
 from node.health import DEFAULT_STALL_AFTER_S, probe
+from node.pid_files import pid_file, running_pid
 from node.rpc_client import RpcError, rpc_call
 
 if TYPE_CHECKING:
@@ -68,9 +69,9 @@ def node_start(
         command.append("--confirm-restored-wal")
     if not background:
         os.execv(sys.executable, command)
-    pid_file, log_file = _pid_file(chain.root), chain.root / "node.log"
-    if _running_pid(pid_file) is not None:
-        raise fail(f"the node is already running (pid file {pid_file})")
+    pid_path, log_file = pid_file(chain.root), chain.root / "node.log"
+    if running_pid(pid_path) is not None:
+        raise fail(f"the node is already running (pid file {pid_path})")
     try:
         config = load_config(chain.config)
     except ConfigError as exc:
@@ -87,12 +88,12 @@ def node_start(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    pid_file.write_text(f"{process.pid}\n", encoding="utf-8")
+    pid_path.write_text(f"{process.pid}\n", encoding="utf-8")
     url = f"http://{config.rpc_host}:{config.rpc_port}"
     try:
         _wait_until_serving(process, url, log_file, log_start)
     except typer.Exit:
-        pid_file.unlink(missing_ok=True)
+        pid_path.unlink(missing_ok=True)
         raise
     console.print(f"node started: pid {process.pid}, JSON-RPC {url}, log {log_file}")
 
@@ -166,35 +167,21 @@ def _last_log_line(log_file: Path, start: int) -> str:
     return written[-1] if written else "(nothing logged)"
 
 
-def _pid_file(directory: Path) -> Path:
-    """Where a background node of the chain directory ``directory`` keeps its pid."""
-    return directory / "node.pid"
-
-
-def _running_pid(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text(encoding="utf-8").strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
-
-
 @node_app.command("stop")
 def node_stop(directory: DirOption = DEFAULT_DIR) -> None:
     """Stop a background node (SIGTERM, then wait for it to exit)."""
-    pid_file = _pid_file(directory)
-    pid = _running_pid(pid_file)
+    pid_path = pid_file(directory)
+    pid = running_pid(pid_path)
     if pid is None:
         raise fail("no running node", EXIT_BAD)
     os.kill(pid, signal.SIGTERM)
     for _ in range(200):
-        if _running_pid(pid_file) is None:
+        if running_pid(pid_path) is None:
             break
         time.sleep(0.05)
     else:
         raise fail(f"node {pid} did not stop within 10 s", EXIT_BAD)
-    pid_file.unlink(missing_ok=True)
+    pid_path.unlink(missing_ok=True)
     console.print(f"node {pid} stopped")
 
 
@@ -212,7 +199,7 @@ def node_status(
     3 unknown (no answer)."""
     url = rpc_url(directory, rpc)
     health, status = probe(url, stall_after_s=stall_after)
-    status["pid"] = _running_pid(_pid_file(directory))
+    status["pid"] = running_pid(pid_file(directory))
     status["health"] = health.verdict
     status["reasons"] = health.reasons
     emit(status, as_json)

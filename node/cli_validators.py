@@ -48,6 +48,7 @@ from node.cli_common import (
     emit,
     fail,
     from_hex,
+    node_folder,
     to_hex,
 )
 
@@ -70,17 +71,6 @@ ForceOption = Annotated[
 ]
 
 
-def _folder(directory: Path, index: int) -> Path:
-    from node.chain_dir import ChainDir
-
-    folders = ChainDir(directory).node_dirs()
-    if not folders:
-        raise fail(f"{directory} holds no validator folders; run `lianxin net init` first")
-    if not 0 <= index < len(folders):
-        raise fail(f"no node {index}: the network has {len(folders)} node folders")
-    return folders[index]
-
-
 def _config(folder: Path) -> NodeConfig:
     from node.config import ConfigError, load_config
 
@@ -99,7 +89,7 @@ def _node_key(directory: Path, index: int, password_file: Path | None) -> Privat
     from chain.errors import ChainError
     from node.chain_dir import ChainDir, load_key
 
-    folder = _folder(directory, index)
+    folder = node_folder(directory, index)
     try:
         password = chain_password(ChainDir(directory), password_file)
         return load_key(folder / "validator.json", password)
@@ -124,7 +114,7 @@ def validators_list(
     directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
 ) -> None:
     """The validator set ruling the next height."""
-    answer = call(_url(_folder(directory, node)), "lianxin_getValidators", [])
+    answer = call(_url(node_folder(directory, node)), "lianxin_getValidators", [])
     if as_json:
         emit(answer, True)
         return
@@ -160,7 +150,7 @@ def validators_propose(
     if power < 0:
         raise fail("--power must be >= 0")
     key_bytes: bytes
-    url = _url(_folder(directory, node))
+    url = _url(node_folder(directory, node))
     if target_node is not None:
         configured = _node_key(directory, target_node, password_file).public_key.to_bytes()
         key_bytes = current_key(url, configured)
@@ -227,7 +217,7 @@ def validators_rotate_key(
     )
     from node.keyring import keyring_file
 
-    folder = _folder(directory, node)
+    folder = node_folder(directory, node)
     config = _config(folder)
     if config.validator_keystore is None:
         raise fail(f"{folder.name}/node.toml names no validator_keystore")
@@ -305,7 +295,7 @@ def validators_keys(
 ) -> None:
     """The consensus keys the node of folder --node holds (its configured key and its
     keyring's) and the one it signs with now: check a rotated key is held before voting."""
-    folder = _folder(directory, node)
+    folder = node_folder(directory, node)
     status = call(_url(folder), "lianxin_getConsensusStatus", [])
     keyring = status.get("keyring")
     if not isinstance(keyring, dict):
@@ -342,7 +332,7 @@ def validators_vote(
     from contracts.validators import vote_call
     from node.cli_validators_governance import read_proposal, send_to_contract, vote_verdict
 
-    url = _url(_folder(directory, node))
+    url = _url(node_folder(directory, node))
     key = _node_key(directory, node, password_file)
     verdict = vote_verdict(url, key.public_key.address, read_proposal(url, proposal))
     if dry_run or not (verdict["ok"] or force):
@@ -361,7 +351,7 @@ def validators_status(
     from contracts.validators import decode_proposal, proposal_call, proposal_count_call
     from node.cli_validators_governance import contract_call
 
-    url = _url(_folder(directory, node))
+    url = _url(node_folder(directory, node))
     count = int.from_bytes(contract_call(url, proposal_count_call()), "big")
     rows: list[dict[str, Any]] = []
     for proposal_id in range(count):
