@@ -42,7 +42,8 @@ for folder in (ROOT, ROOT / "bench", ROOT / "tests" / "credit"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 
-from bench_data_gateway import cpu_seconds, record_profile, server_pid  # noqa: E402
+from bench_credit_import import TreeRss  # noqa: E402
+from bench_data_gateway import cpu_seconds, process_tree, record_profile, server_pid  # noqa: E402
 from bench_registry import (  # noqa: E402
     CLIENT_USCC,
     DEPARTMENT_USCC,
@@ -135,25 +136,49 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for {pid}")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid``, its descendants, and the descendants that ended
+    and were waited for (an import's worker process), from /proc."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def big_import(client: CreditClient, work: Path, rows: int, pid: int) -> dict[str, Any]:
     """One all-or-nothing import of a ``rows``-row file streamed from disk (its SM3
-    declared), with the registry process's peak RSS before and after."""
+    declared), with the peak RSS of the registry's processes (``pid``, the one started,
+    and its API processes) before and after, of the import's worker process, and of all
+    of them together (sampled from /proc while the import runs)."""
     path = work / "big.csv"
     write_penalty_csv(path, rows, "big")
-    before = peak_rss_mib(pid)
-    cpu_before = cpu_seconds(pid)
+    before = max(peak_rss_mib(member) for member in process_tree(pid))
+    cpu_before = tree_cpu_seconds(pid)
+    tree = TreeRss(pid, interval=0.2)
+    tree.start()
     started = time.perf_counter()
     summary = client.import_file(path)
     seconds = time.perf_counter() - started
+    tree.stop()
     assert summary.published == rows, summary
     return {
         "rows": rows,
         "file_mib": path.stat().st_size / 2**20,
         "import_s": seconds,
         "rows_per_s": rows / seconds,
-        "registry_cpu_s": cpu_seconds(pid) - cpu_before,
+        "registry_cpu_s": tree_cpu_seconds(pid) - cpu_before,
         "registry_peak_rss_mib_before": before,
-        "registry_peak_rss_mib": peak_rss_mib(pid),
+        "registry_peak_rss_mib": tree.others_peak(),
+        "registry_processes": len(tree.peaks) - len(tree.workers),
+        "worker_processes": len(tree.workers),
+        "worker_peak_rss_mib": tree.worker_peak(),
+        "together_peak_rss_mib": tree.together,
+        "worker_with_its_registry_process_peak_rss_mib": tree.worker_with_parent,
+        "processes": tree.by_process(),
     }
 
 
@@ -265,7 +290,8 @@ def main() -> None:
         type=int,
         default=0,
         help="only: one all-or-nothing import of a file of this many rows, streamed, with "
-        "the registry's peak RSS (e.g. 1000000)",
+        "the peak RSS of the registry's processes, of its import worker process, and of "
+        "them together (e.g. 1000000)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="sample the open-loop checks with py-spy"
@@ -441,10 +467,19 @@ def report_big(big: dict[str, Any], load_average: tuple[float, float, float]) ->
         ("file MiB", f"{big['file_mib']:,.1f}", ""),
         ("import s (upload, validate, store, commit)", f"{big['import_s']:,.1f}", ""),
         ("  rows/s", f"{big['rows_per_s']:,.0f}", ""),
-        ("  rows per registry CPU-second", f"{big['rows'] / big['registry_cpu_s']:,.0f}", ""),
-        ("registry peak RSS MiB, before the import", f"{big['registry_peak_rss_mib_before']:,.1f}",
-         ""),
-        ("registry peak RSS MiB", f"{big['registry_peak_rss_mib']:,.1f}", "goal < 500"),
+        ("  rows per registry CPU-second (with the worker's)",
+         f"{big['rows'] / big['registry_cpu_s']:,.0f}", ""),
+        ("registry peak RSS MiB, before the import (largest process)",
+         f"{big['registry_peak_rss_mib_before']:,.1f}", ""),
+        ("registry peak RSS MiB (largest process)", f"{big['registry_peak_rss_mib']:,.1f}",
+         "goal < 500"),
+        ("import worker process peak RSS MiB", f"{big['worker_peak_rss_mib']:,.1f}",
+         f"{big['worker_processes']} process(es)"),
+        ("the importing registry process + its worker, peak RSS MiB",
+         f"{big['worker_with_its_registry_process_peak_rss_mib']:,.1f}", "goal < 500"),
+        ("every registry process + worker, peak RSS MiB (summed)",
+         f"{big['together_peak_rss_mib']:,.1f}", f"{big['registry_processes']} + "
+         f"{big['worker_processes']} processes"),
     ]  # fmt: skip
     width = max(len(name) for name, _, _ in table)
     for name, value, note in table:

@@ -12,7 +12,9 @@ with its CPU per row, to compare versions on a shared machine.
 - CSV committed: the registry's all-or-nothing import (registry.credit.imports.import_bytes)
   into a fresh SQLite database — validated, stored with windows and commitments, committed.
 - Peak RSS of an all-or-nothing import (one validating pass spooling the valid rows to a
-  temporary file, then the hand-over) of a 1,000,000-row CSV generated here.
+  temporary file, then the hand-over) of a 1,000,000-row CSV generated here, with a worker
+  process from the size the registry starts one at: the importing process's, the worker's,
+  and the two together (sampled from /proc, :class:`TreeRss`).
 
 Each measurement runs in a fresh child process so that its peak resident memory
 (``ru_maxrss``) is its own. Prints a table of medians and writes
@@ -32,6 +34,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -110,6 +113,130 @@ def write_xlsx(path: Path, count: int) -> None:
     workbook.save(path)
 
 
+WORKER_MARK = "credit.importing.workers"
+"""What the command line of an import's worker process holds (its ``-c`` program)."""
+
+
+def _status_mib(pid: int, field: str) -> float:
+    """``field`` (VmRSS, VmHWM) of ``/proc/<pid>/status`` in MiB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _process_tree(root: int) -> dict[int, int]:
+    """``root`` and its descendants, each with its parent, from ``/proc/*/stat``
+    (``/proc/<pid>/task/<tid>/children`` is not built into every kernel)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    tree, todo = {root: 0}, [root]
+    while todo:
+        current = todo.pop()
+        for child in children.get(current, []):
+            tree[child] = current
+            todo.append(child)
+    return tree
+
+
+def _command(pid: int) -> str:
+    """The command line of ``pid`` (arguments joined by spaces), empty once it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+class TreeRss(threading.Thread):
+    """Peak resident memory of a process and its descendants (an import's worker process,
+    a registry's API processes), sampled from ``/proc`` every ``interval`` seconds until
+    :meth:`stop`: each process's own peak (``VmHWM``, exact whenever it was sampled
+    alive); the peak of the summed ``VmRSS`` of the whole tree, and of an import worker
+    with the process that started it (what they held at once, to within a sample; pages
+    they share, such as libraries, count once per process). ``ru_maxrss`` would not do for
+    the worker: a process started by fork and exec counts the RSS its parent had at the
+    fork as its own maximum."""
+
+    def __init__(self, root: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.interval = interval
+        self.peaks: dict[int, float] = {}
+        """pid → its peak RSS (VmHWM) in MiB, at its last sample."""
+        self.commands: dict[int, str] = {}
+        """pid → its command line (the first 120 characters)."""
+        self.workers: set[int] = set()
+        """The pids seen that were import worker processes."""
+        self.together = 0.0
+        """The peak of the whole tree's summed RSS, MiB."""
+        self.worker_with_parent = 0.0
+        """The peak of an import worker's RSS plus its parent's, MiB."""
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            self.sample()
+
+    def sample(self) -> None:
+        """Read every process of the tree once."""
+        tree = _process_tree(self.root)
+        resident: dict[int, float] = {}
+        for pid in tree:
+            if pid not in self.commands:
+                self.commands[pid] = _command(pid)[:120]
+                if pid != self.root and WORKER_MARK in self.commands[pid]:
+                    self.workers.add(pid)
+            peak = _status_mib(pid, "VmHWM")
+            if peak:
+                self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
+            resident[pid] = _status_mib(pid, "VmRSS")
+        self.together = max(self.together, sum(resident.values()))
+        for pid in self.workers & resident.keys():
+            pair = resident[pid] + resident.get(tree[pid], 0.0)
+            self.worker_with_parent = max(self.worker_with_parent, pair)
+
+    def stop(self) -> None:
+        """End the sampling (after one last sample)."""
+        self.sample()
+        self._done.set()
+        self.join()
+
+    def worker_peak(self) -> float:
+        """The largest peak RSS of an import worker process seen, MiB (0: none ran)."""
+        return max((self.peaks.get(pid, 0.0) for pid in self.workers), default=0.0)
+
+    def others_peak(self) -> float:
+        """The largest peak RSS of the other processes of the tree, MiB."""
+        return max(
+            (peak for pid, peak in self.peaks.items() if pid not in self.workers), default=0.0
+        )
+
+    def by_process(self) -> list[dict[str, Any]]:
+        """Each process seen: pid, command line, peak RSS MiB, whether an import worker."""
+        return [
+            {
+                "pid": pid,
+                "command": self.commands.get(pid, ""),
+                "peak_rss_mib": peak,
+                "import_worker": pid in self.workers,
+            }
+            for pid, peak in sorted(self.peaks.items())
+        ]
+
+
 def _peak_rss_mib() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
@@ -122,26 +249,41 @@ def _cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def _run_import(path: str, mode: str) -> dict[str, float]:
+def _with_tree_rss(figures: dict[str, float], tree: TreeRss) -> dict[str, float]:
+    """``figures`` with the peaks ``tree`` sampled: the import's worker process and the
+    importing process with it."""
+    tree.stop()
+    return figures | {
+        "worker_processes": len(tree.workers),
+        "worker_peak_rss_mib": tree.worker_peak(),
+        "together_peak_rss_mib": tree.together,
+        "worker_with_parent_peak_rss_mib": tree.worker_with_parent,
+    }
+
+
+def _run_import(path: str, mode: str, workers: int = 0) -> dict[str, float]:
     handed = 0
 
     def sink(row: ImportedRow) -> None:
         nonlocal handed
         handed += 1
 
+    tree = TreeRss(os.getpid())
+    tree.start()
     start = time.perf_counter()
-    cpu_start = time.process_time()
-    report = import_file(Path(path), sink, mode=ImportMode(mode))
+    cpu_start = _cpu_seconds()
+    report = import_file(Path(path), sink, mode=ImportMode(mode), workers=workers)
     seconds = time.perf_counter() - start
-    cpu_seconds = time.process_time() - cpu_start
+    cpu_seconds = _cpu_seconds() - cpu_start
     if not report.ok or handed != report.rows_read:
         raise RuntimeError(f"import rejected rows: {report.issues[:3]}")
-    return {
+    figures = {
         "rows": handed,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "peak_rss_mib": _peak_rss_mib(),
     }
+    return _with_tree_rss(figures, tree)
 
 
 def _run_committed(path: str, worker: bool = True) -> dict[str, float]:
@@ -180,18 +322,21 @@ def _run_committed(path: str, worker: bool = True) -> dict[str, float]:
         registry.credit.imports.WORKER_MIN_BYTES = dict.fromkeys(TableFormat, 1 << 62)
     data = Path(path).read_bytes()
     table_format = TableFormat.XLSX if path.endswith(".xlsx") else TableFormat.CSV
+    tree = TreeRss(os.getpid())
+    tree.start()
     start = time.perf_counter()
     cpu_start = _cpu_seconds()
     outcome = import_bytes(db, publisher, data, table_format=table_format)
     seconds = time.perf_counter() - start
     cpu_seconds = _cpu_seconds() - cpu_start
     db.close()
-    return {
+    figures = {
         "rows": outcome.published,
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "peak_rss_mib": _peak_rss_mib(),
     }
+    return _with_tree_rss(figures, tree)
 
 
 def _run_read(path: str, reader: str) -> dict[str, float]:
@@ -207,11 +352,18 @@ def _run_read(path: str, reader: str) -> dict[str, float]:
     }
 
 
-def _in_child(path: Path, mode: ImportMode | str, worker: bool = True) -> dict[str, float]:
+def _in_child(
+    path: Path, mode: ImportMode | str, worker: bool = True, import_workers: int = 0
+) -> dict[str, float]:
+    """A run in a fresh child process: a domain import (``mode`` an ImportMode, with
+    ``import_workers`` worker processes), the committed import (with the worker process
+    from the registry's threshold up, if ``worker``) or reading with an XLSX reader."""
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
         if isinstance(mode, ImportMode):
-            result: dict[str, float] = pool.apply(_run_import, (str(path), mode.value))
+            result: dict[str, float] = pool.apply(
+                _run_import, (str(path), mode.value, import_workers)
+            )
         elif mode == "committed":
             result = pool.apply(_run_committed, (str(path), worker))
         else:
@@ -229,6 +381,8 @@ def _throughput(path: Path, rounds: int, mode: ImportMode | str = ImportMode.VAL
         "rows_per_second_runs": rates,
         "rows_per_cpu_second_median": statistics.median(cpu_rates),
         "peak_rss_mib_max": max(run["peak_rss_mib"] for run in runs),
+        "worker_peak_rss_mib_max": max(run["worker_peak_rss_mib"] for run in runs),
+        "together_peak_rss_mib_max": max(run["together_peak_rss_mib"] for run in runs),
     }
 
 
@@ -246,7 +400,9 @@ def _committed_only(rows: int, rounds: int, table_format: str, worker: bool) -> 
             rates.append(run["rows"] / run["seconds"])
             print(
                 f"round {number}: {run['rows']:,.0f} rows, {rates[-1]:,.0f} rows/s wall, "
-                f"{cpu_per_row[-1]:.1f} us CPU a row (load {load:.2f})"
+                f"{cpu_per_row[-1]:.1f} us CPU a row (load {load:.2f}); peak RSS MiB: "
+                f"importing process {run['peak_rss_mib']:.1f}, worker "
+                f"{run['worker_peak_rss_mib']:.1f}, together {run['together_peak_rss_mib']:.1f}"
             )
     print(
         f"median: {statistics.median(rates):,.0f} rows/s wall, "
@@ -303,7 +459,11 @@ def main() -> None:
         results["csv_committed"] = _throughput(committed_path, args.rounds, "committed")
         big_path = directory / "big.csv"
         write_csv(big_path, args.big_rows)
-        big = _in_child(big_path, ImportMode.ALL_OR_NOTHING)
+        # With a worker process from the size the registry starts one at.
+        from registry.credit.imports import WORKER_MIN_BYTES
+
+        big_workers = int(big_path.stat().st_size >= WORKER_MIN_BYTES[TableFormat.CSV])
+        big = _in_child(big_path, ImportMode.ALL_OR_NOTHING, import_workers=big_workers)
         big["file_mib"] = big_path.stat().st_size / (1024 * 1024)
         big["rows_per_second"] = big["rows"] / big["seconds"]
         big["rows_per_cpu_second"] = big["rows"] / big["cpu_seconds"]
@@ -345,6 +505,8 @@ def main() -> None:
             "",
         ),
         (f"{args.big_rows:,}-row CSV all-or-nothing: peak MiB", big["peak_rss_mib"], "500"),
+        ("  its worker process: peak MiB", big["worker_peak_rss_mib"], ""),
+        ("  importing process + worker together: peak MiB", big["together_peak_rss_mib"], "500"),
         ("  its rows/s (validate + hand-over), wall", big["rows_per_second"], ""),
         ("  its rows per CPU-second", big["rows_per_cpu_second"], ""),
     ]
