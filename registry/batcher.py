@@ -10,8 +10,8 @@ then drives each unconfirmed outbox row forward:
 2. send the stored bytes (again after a restart: the node answers a duplicate nonce for a
    transaction it already has, which counts as sent);
 3. receipt with status 1 → in one transaction: outbox confirmed, batch anchored with block
-   number and hash, its records anchored; then the chain half of its proof bundles is
-   fetched.
+   number and hash, its records anchored, with the chain half of its proof bundles when the
+   node has it (and the validator set of that height, recorded in the same transaction).
 
 A stored transaction is replaced only when the node refuses it as expired and neither a
 receipt nor a BatchAnchored event for the root exists — it can then never be included. The
@@ -242,6 +242,7 @@ def process_outbox(
             .where(Record.batch_id == batch.id)
             .values(status=RecordStatus.ANCHORED.value)
         )
+        gateway.record_ruling_sets(session)
     return True
 
 
@@ -289,6 +290,7 @@ def fetch_evidence(db: Database, gateway: ChainGateway, batch_id: int) -> bool:
         batch = session.get_one(Batch, batch_id)
         if batch.evidence_json is None:
             batch.evidence_json = evidence
+        gateway.record_ruling_sets(session)
     return True
 
 
@@ -296,7 +298,9 @@ def _evidence(
     db: Database, gateway: ChainGateway, batch_id: int, raw_tx: bytes, height: int
 ) -> str | None:
     """The chain half of the proof bundles of batch ``batch_id``, anchored by ``raw_tx`` at
-    block ``height``, as stored (JSON); None if the node cannot provide it now."""
+    block ``height``, as stored (JSON); None if the node cannot provide it now. The
+    validator set read for it is left for the caller's write transaction to record
+    (:meth:`ChainGateway.record_ruling_sets`)."""
     with db.read_session() as session:
         department_keys = session.scalars(
             select(Record.department_key)
@@ -304,7 +308,7 @@ def _evidence(
             .distinct()
         ).all()
     try:
-        evidence = gateway.batch_evidence(raw_tx)
+        evidence = gateway.batch_evidence(raw_tx, record_ruling_set=False)
         # The keys that signed the batch's records, as IssuerRegistry had them when it
         # was anchored: each record's bundle carries its department's.
         evidence["departmentKeys"] = department_key_claims(

@@ -134,6 +134,26 @@ def _validator_set_of(members: list[dict[str, Any]]) -> ValidatorSet:
     )
 
 
+def _write_ruling_span(
+    session: Session, since: int, through: int, validators: ValidatorSet
+) -> None:
+    """Record in ``session`` that ``validators`` rule from ``since`` through ``through`` at
+    least. Several threads or processes may record the same set at once: the row is
+    inserted if absent (never failing on a concurrent insert), then locked and moved forward
+    only, so a writer with an older height never takes back what a newer one recorded."""
+    name = f"{VALIDATORS_FROM_PREFIX}{since}"
+    value = json.dumps({"through": through, "validators": _validators_json(validators)})
+    session.execute(
+        _insert_chain_value(session, name, value).on_conflict_do_nothing(
+            index_elements=[ChainValue.name]
+        )
+    )
+    # SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already serialises writers.
+    row = session.get(ChainValue, name, with_for_update=True, populate_existing=True)
+    if row is not None and int(json.loads(row.value)["through"]) < through:
+        row.value = value
+
+
 class ChainGateway:
     """One node, the registry's signing account, and what the registry recorded about the
     chain. Safe to use from several threads."""
@@ -153,6 +173,14 @@ class ChainGateway:
         self._validator_sets_at: LruCache[int, ValidatorSet] = LruCache(
             VALIDATOR_SETS_AT_CACHE_SIZE
         )
+        # Ruling sets told by the node and not recorded yet (first height -> the highest
+        # height told, the set), for the caller's next write transaction to carry (see
+        # record_ruling_sets); and the highest height this gateway recorded per set.
+        self._spans_lock = threading.Lock()
+        self._unrecorded: dict[int, tuple[int, ValidatorSet]] = {}
+        self._recorded_through: dict[int, int] = {}
+        # Set in a thread while batch_evidence reads for a caller that records the set.
+        self._caller_records = threading.local()
         self._contracts: TtlCache[str, TrustContracts] = TtlCache(CONTRACTS_TTL_S)
 
     def close(self) -> None:
@@ -235,9 +263,11 @@ class ChainGateway:
         """The validator set ruling block ``height`` (the one whose commit certificate
         certifies that block), as the node tells it; kept per height, since the set of a
         committed height never changes, and recorded, so that a height asked for before is
-        answered while the node is away. Raises ChainUnavailable if the node cannot be
-        reached and the height is not recorded, RpcCallFailed for a height the node does not
-        have."""
+        answered while the node is away (asked for by :meth:`batch_evidence` with
+        ``record_ruling_set`` false, recorded by the caller's next write transaction
+        instead of one of its own: see :meth:`record_ruling_sets`). Raises
+        ChainUnavailable if the node cannot be reached and the height is not recorded,
+        RpcCallFailed for a height the node does not have."""
         known = self._validator_sets_at.get(height)
         if known is not None:
             return known
@@ -250,27 +280,45 @@ class ChainGateway:
             validator_set = recorded
         else:
             validator_set = ruling.validators
-            self._record_ruling_set(ruling, height)
+            if getattr(self._caller_records, "active", False):
+                self._note_unrecorded(ruling, height)
+            else:
+                self._record_ruling_set(ruling, height)
         self._validator_sets_at.put(height, validator_set)
         return validator_set
 
+    def record_ruling_sets(self, session: Session) -> None:
+        """Record, in ``session``'s write transaction, the ruling sets that
+        :meth:`batch_evidence` read with ``record_ruling_set`` false. The anchorer reads the set
+        of each batch's height and confirms the batch in a write transaction anyway: the
+        set travels in it instead of a write transaction (the write turn, a WAL sync) of
+        its own per batch. Should that transaction roll back, a later recording of the
+        same set covers the height as well (a recorded span covers every height from the
+        set's first one)."""
+        with self._spans_lock:
+            unrecorded, self._unrecorded = self._unrecorded, {}
+        for since, (through, validators) in sorted(unrecorded.items()):
+            _write_ruling_span(session, since, through, validators)
+
+    def _note_unrecorded(self, ruling: RulingSet, height: int) -> None:
+        with self._spans_lock:
+            if self._recorded_through.get(ruling.since, -1) >= height:
+                return
+            noted = self._unrecorded.get(ruling.since)
+            if noted is None or noted[0] < height:
+                self._unrecorded[ruling.since] = (height, ruling.validators)
+
     def _record_ruling_set(self, ruling: RulingSet, height: int) -> None:
-        """Record that ``ruling`` rules through ``height`` at least. Several threads or
-        processes may record the same set at once: the row is inserted if absent (never
-        failing on a concurrent insert), then locked and moved forward only, so a writer
-        with an older height never takes back what a newer one recorded."""
-        name = f"{VALIDATORS_FROM_PREFIX}{ruling.since}"
-        value = json.dumps({"through": height, "validators": _validators_json(ruling.validators)})
+        """Record that ``ruling`` rules through ``height`` at least, in a write transaction
+        of its own, unless this gateway recorded it through ``height`` or beyond already."""
+        with self._spans_lock:
+            if self._recorded_through.get(ruling.since, -1) >= height:
+                return
         with self.db.session() as session:
-            session.execute(
-                _insert_chain_value(session, name, value).on_conflict_do_nothing(
-                    index_elements=[ChainValue.name]
-                )
-            )
-            # SQLite ignores FOR UPDATE; its BEGIN IMMEDIATE already serialises writers.
-            row = session.get(ChainValue, name, with_for_update=True, populate_existing=True)
-            if row is not None and int(json.loads(row.value)["through"]) < height:
-                row.value = value
+            _write_ruling_span(session, ruling.since, height, ruling.validators)
+        with self._spans_lock:
+            if self._recorded_through.get(ruling.since, -1) < height:
+                self._recorded_through[ruling.since] = height
 
     def _recorded_validator_set_at(self, height: int) -> ValidatorSet | None:
         with self.db.read_session() as session:
@@ -339,11 +387,13 @@ class ChainGateway:
         )
         return [log.tx_hash for log in logs]
 
-    def batch_evidence(self, raw_tx: bytes) -> dict[str, Any]:
+    def batch_evidence(self, raw_tx: bytes, *, record_ruling_set: bool = True) -> dict[str, Any]:
         """The chain half of the proof bundles of the batch anchored by ``raw_tx``, as
         bundle JSON fields: chain id, anchor (tx, receipt, proofs), header, commit
         certificate, validators, issuer key. Raises EvidenceNotReady if the node lacks a
-        piece (not committed, or not certified yet)."""
+        piece (not committed, or not certified yet). With ``record_ruling_set`` false, the
+        validator set the node tells for the batch's height is left for the caller's next
+        write transaction to record (:meth:`record_ruling_sets`)."""
         tx = Transaction.decode(raw_tx)
         tx_proof = self.reader.transaction_proof(tx.hash)
         receipt_proof = self.reader.receipt_proof(tx.hash)
@@ -356,7 +406,11 @@ class ChainGateway:
         if certified.header != header or receipt_proof.header != header:
             raise EvidenceNotReady("the node answered with different headers")
         uscc, key_id, key = self.issuer_key_at(self.signer().address, header.height)
-        validator_set = self.validator_set_at(header.height)
+        self._caller_records.active = not record_ruling_set
+        try:
+            validator_set = self.validator_set_at(header.height)
+        finally:
+            self._caller_records.active = False
         return {
             "chainId": self.chain_id(),
             "anchor": {

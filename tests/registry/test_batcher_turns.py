@@ -7,21 +7,23 @@ timed. Runs on SQLite, or on PostgreSQL with LIANXIN_TEST_DATABASE_URL."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from registry_harness import new_client
-from sqlalchemy import event, select
+from registry_harness import free_port, new_client
+from sqlalchemy import delete, event, select
 
 from registry.app import create_app
 from registry.batcher import fetch_evidence, process_outbox, seal_batch, unconfirmed_outbox
-from registry.chain_gateway import ChainGateway
+from registry.chain_gateway import VALIDATORS_FROM_PREFIX, ChainGateway, _validators_json
 from registry.db import READ_ONLY_OPTION, Database
-from registry.models import Batch, Outbox, OutboxState, Record, RecordStatus
+from registry.models import Batch, ChainValue, Outbox, OutboxState, Record, RecordStatus
 from registry.settings import RegistrySettings
+from sdk.chain_reader import ChainUnavailable
 from sdk.trust import TrustClient
 
 RECEIPT_WAIT_S = 20.0
@@ -29,11 +31,9 @@ RECEIPT_WAIT_S = 20.0
 EVIDENCE_WAIT_S = 20.0
 """Longest the test waits for the node to certify the anchoring block."""
 ANCHORER_WRITES = 2
-"""Write transactions of the batcher's own in a pass that confirms a batch: the signed
-transaction, then the confirmation (with the bundles' chain half when ready)."""
-RULING_SET_WRITES = 1
-"""...and at most one more: the validator set of the anchoring height, recorded by the chain
-gateway when it reads that set for the bundles."""
+"""Write transactions in a pass that confirms a batch: the signed transaction, then the
+confirmation (with the bundles' chain half when ready, and the validator set of the
+anchoring height the chain gateway read for it)."""
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_confirming_a_batch_takes_few_write_turns(
     (outbox_id,) = unconfirmed_outbox(db)
     with WriteCount(db) as writes:
         assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
-    assert writes.count <= ANCHORER_WRITES + RULING_SET_WRITES, writes.count
+    assert writes.count <= ANCHORER_WRITES, writes.count
     assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
     assert _outbox_row(db)[0] == OutboxState.CONFIRMED.value
     # A pass over a confirmed row writes nothing.
@@ -97,6 +97,78 @@ def test_confirming_a_batch_takes_few_write_turns(
     while not fetch_evidence(db, gateway, _batch_id(db)):
         assert time.monotonic() < deadline, "the anchoring block was never certified"
         time.sleep(0.2)
+    # The set of the anchoring height was recorded along: it answers without the node.
+    assert _recorded_through(db) >= _anchoring_height(db)
+
+
+def _recorded_through(db: Database) -> int:
+    """The highest height a recorded validator set is known to rule (0: none recorded)."""
+    with db.read_session() as session:
+        values = session.scalars(
+            select(ChainValue.value).where(ChainValue.name.startswith(VALIDATORS_FROM_PREFIX))
+        ).all()
+    return max((int(json.loads(value)["through"]) for value in values), default=0)
+
+
+def _anchoring_height(db: Database) -> int:
+    with db.read_session() as session:
+        height = session.scalars(select(Batch.block_number)).one()
+    assert height is not None
+    return int(height)
+
+
+def _anchored_raw_tx(db: Database, gateway: ChainGateway) -> bytes:
+    """The raw anchoring transaction of the one batch, confirmed, its evidence fetched."""
+    assert seal_batch(db, batch_size=100) is not None
+    (outbox_id,) = unconfirmed_outbox(db)
+    assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
+    deadline = time.monotonic() + EVIDENCE_WAIT_S
+    while not fetch_evidence(db, gateway, _batch_id(db)):
+        assert time.monotonic() < deadline, "the anchoring block was never certified"
+        time.sleep(0.2)
+    with db.read_session() as session:
+        raw_hex = session.scalars(select(Outbox.raw_tx)).one()
+    assert raw_hex is not None
+    return bytes.fromhex(raw_hex)
+
+
+def _forget_ruling_sets(db: Database) -> None:
+    with db.session() as session:
+        session.execute(
+            delete(ChainValue).where(ChainValue.name.startswith(VALIDATORS_FROM_PREFIX))
+        )
+
+
+def test_the_anchorers_ruling_set_is_recorded_by_its_own_write_transaction(
+    idle_registry: tuple[Database, ChainGateway, str], settings: RegistrySettings
+) -> None:
+    db, gateway, _record_id = idle_registry
+    raw_tx = _anchored_raw_tx(db, gateway)
+    height = _anchoring_height(db)
+    _forget_ruling_sets(db)
+    fresh = ChainGateway(settings, db)
+    away = ChainGateway(
+        settings.model_copy(
+            update={"node_url": f"http://127.0.0.1:{free_port()}", "chain_timeout": 0.5}
+        ),
+        db,
+    )
+    try:
+        # Read for a caller that records it: no write transaction of the gateway's own.
+        with WriteCount(db) as writes:
+            evidence = fresh.batch_evidence(raw_tx, record_ruling_set=False)
+        assert writes.count == 0
+        assert _recorded_through(db) == 0
+        with pytest.raises(ChainUnavailable):
+            away.validator_set_at(height)
+        with db.session() as session:
+            fresh.record_ruling_sets(session)
+        assert _recorded_through(db) == height
+        assert away.validator_set_at(height) == fresh.validator_set_at(height)
+        assert _validators_json(away.validator_set_at(height)) == evidence["validators"]
+    finally:
+        fresh.close()
+        away.close()
 
 
 def _batch_id(db: Database) -> int:
@@ -129,7 +201,7 @@ def test_a_batch_is_confirmed_even_when_its_evidence_cannot_be_fetched(
     assert seal_batch(db, batch_size=100) is not None
     (outbox_id,) = unconfirmed_outbox(db)
 
-    def broken(_raw_tx: bytes) -> dict[str, Any]:
+    def broken(_raw_tx: bytes, **_options: Any) -> dict[str, Any]:
         raise RuntimeError("the node answered something unexpected")
 
     monkeypatch.setattr(gateway, "batch_evidence", broken)
