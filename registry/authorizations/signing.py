@@ -162,7 +162,8 @@ class RegistrySigner:
             signature = self.key.sign(
                 department_root_sign_bytes(chain_id, tree.leaf_count, tree.root)
             )
-            proofs = [tree.prove(index).encode() for index in range(len(commitments))]
+            # Every path in one pass over the tree (neighbours share their upper steps).
+            proofs = list(tree.encoded_proofs())
         signature_hex = signature.hex()
         return [
             SignedLogRecord(
