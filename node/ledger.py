@@ -36,7 +36,7 @@ from chain.merkle import merkle_root
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import BlockCommit, KeyValueReader
 from chain.types import Block, CommitCertificate, Header, Transaction
-from chain.validation import TxRules, tx_rules_of, validate_block_transactions
+from chain.validation import TxRules, tx_rules_of
 from contracts.permissions import PERMISSIONS_ADDRESS
 from contracts.validators import (
     RulingSet,
@@ -66,6 +66,7 @@ from node.ledger_types import TxLookup as TxLookup
 from node.log_index import block_log_entries as block_log_entries
 from node.log_index import log_matches as log_matches
 from node.permissions import Permissions, permissions_contract_of, roles_at
+from node.proposal_selection import select_transactions
 from node.storage.lmdb_store import LmdbBlockStore
 from node.validator_sets import ValidatorSets
 
@@ -352,11 +353,6 @@ class Ledger(ChainReads):
         with self._write_lock:
             parent = self._head
             height = parent.height + 1
-            dropped: list[tuple[Transaction, str]] = []
-            deferred: list[Transaction] = []
-            included: list[Transaction] = []
-            nonces: set[Hash32] = set()
-            permissions = self.permissions_at(parent)
             stored = self.store.commit_certificate(parent.height) if height > 1 else None
             carried = carried_certificate(
                 stored,
@@ -364,28 +360,15 @@ class Ledger(ChainReads):
                 lambda: self.validator_set(parent.height).validators,
                 chain_id=self.chain_id,
             )
-            bytes_left = tx_bytes_budget(self.max_block_bytes, parent, carried)
-            for tx in txs:
-                try:
-                    validate_block_transactions([tx], self.rules, height, self.nonce_committed)
-                except ChainError as exc:
-                    dropped.append((tx, str(exc)))
-                    continue
-                if tx.nonce in nonces:
-                    dropped.append((tx, "nonce repeated in the block"))
-                    continue
-                refusal = permissions.refusal(tx)
-                if refusal is not None:
-                    dropped.append((tx, f"not permitted: {refusal}"))
-                    continue
-                size = len(tx.encode())
-                if size > bytes_left:
-                    # Valid, only not in this block: it waits in the pool for a later one.
-                    deferred.append(tx)
-                    continue
-                bytes_left -= size
-                nonces.add(tx.nonce)
-                included.append(tx)
+            selection = select_transactions(
+                txs,
+                rules=self.rules,
+                height=height,
+                nonce_committed=self.nonce_committed,
+                permissions=self.permissions_at(parent),
+                bytes_left=tx_bytes_budget(self.max_block_bytes, parent, carried),
+            )
+            included, dropped = selection.included, selection.dropped
             while True:
                 try:
                     prepared = self._execute_new(parent, included, timestamp_ms, carried)
@@ -393,7 +376,7 @@ class Ledger(ChainReads):
                 except InapplicableTransaction as exc:
                     dropped.append((included.pop(exc.index), f"not applicable: {exc.reason}"))
             check_block_size(len(prepared.block.encode()), self.max_block_bytes)
-            prepared = replace(prepared, dropped=tuple(dropped), deferred=tuple(deferred))
+            prepared = replace(prepared, dropped=tuple(dropped), deferred=tuple(selection.deferred))
             self._remember_candidate(prepared)
             return prepared
 
