@@ -67,6 +67,7 @@ from node.log_index import block_log_entries as block_log_entries
 from node.log_index import log_matches as log_matches
 from node.permissions import Permissions, permissions_contract_of, roles_at
 from node.proposal_selection import select_transactions
+from node.roles_watch import RolesWatch
 from node.storage.lmdb_store import LmdbBlockStore
 from node.validator_sets import ValidatorSets
 
@@ -99,6 +100,7 @@ class Ledger(ChainReads):
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._ahead_state = AheadState(lambda: self._pending_writes, store.state())
+        self._roles_watch = RolesWatch(self._head)
         self.rewind_listeners: list[Callable[[int], None]] = []
         """Called with the height after every :meth:`rewind_dev` (filters follow it)."""
 
@@ -259,11 +261,18 @@ class Ledger(ChainReads):
             if not self._pending:
                 return True
             tip, head = self._tip, self._head
+            pending = [prepared.block.hash for prepared, _ in self._pending]
         if self.governed:
             return False
+        if all(self._roles_watch.keeps_roles(block_hash) for block_hash in pending):
+            return True
         at_tip = account_at(self._ahead_state, tip.state_root, PERMISSIONS_ADDRESS)
         at_head = account_at(self.store.state(), head.state_root, PERMISSIONS_ADDRESS)
         return at_tip.storage_root == at_head.storage_root
+
+    def roles_epoch(self, header: Header) -> int | None:
+        """The roles epoch of committed head ``header`` (see :mod:`node.roles_watch`)."""
+        return self._roles_watch.epoch(header)
 
     def flush(self) -> list[CommittedBlock]:
         """Write every block queued by :meth:`execute_ahead` in one write transaction (one
@@ -300,6 +309,7 @@ class Ledger(ChainReads):
                 raise GroupCommitFailed(f"group commit failed: {exc}", discarded) from exc
             for prepared, _ in batch:
                 self._remember(prepared.block, prepared.receipts)
+            self._roles_watch.committed(prepared.block.header for prepared, _ in batch)
             with self._pending_lock:
                 del self._pending[: len(batch)]
                 self._head = batch[-1][0].block.header
@@ -327,6 +337,7 @@ class Ledger(ChainReads):
             self._pending_writes = {}
             self._head = self._tip = header
             self._candidates.clear()
+            self._roles_watch.rewound(header)
             # Both caches are keyed by height: forget what the discarded blocks put there.
             self._validator_sets = ValidatorSets(self, self.genesis)
             self._forget_blocks()
@@ -493,6 +504,7 @@ class Ledger(ChainReads):
         except ChainError as exc:
             raise BlockRejected(f"re-execution failed: {exc}") from exc
         receipts = check_execution(header, execution)
+        self._roles_watch.executed(block.hash, execution.accounts_touched)
         return PreparedBlock(block=block, receipts=receipts, writes=execution.writes)
 
     def _context(self, height: int, timestamp_ms: int, proposer: Address) -> BlockContext:
@@ -541,6 +553,7 @@ class Ledger(ChainReads):
             last_commit_hash=ZERO_HASH if last_commit is None else last_commit.hash,
         )
         block = Block(header=header, transactions=tuple(txs), last_commit=last_commit)
+        self._roles_watch.executed(block.hash, execution.accounts_touched)
         return PreparedBlock(block=block, receipts=receipts, writes=execution.writes)
 
     def _commit_locked(
@@ -556,6 +569,7 @@ class Ledger(ChainReads):
             )
         )
         self._remember(block, prepared.receipts)
+        self._roles_watch.committed([block.header])
         self._head = self._tip = block.header
         return CommittedBlock(block=block, receipts=prepared.receipts, certificate=certificate)
 

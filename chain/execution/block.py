@@ -126,9 +126,12 @@ def execute_block(
         gas_left -= gas_used
         receipts.append(_receipt(tx, view, computation, gas_used))
     evm_state.lock_changes()
-    evm_state.persist()
+    # py-evm reads an account before any change to it (balance, nonce, code, storage,
+    # deletion), and its witness lists every account read since the state was opened.
+    witness = evm_state.persist()
     return BlockExecution(
         state_root=Hash32(bytes(evm_state.state_root)),
         receipts=tuple(receipts),
         writes=MappingProxyType(overlay.writes),
+        accounts_touched=frozenset(Address(bytes(a)) for a in witness.accounts_queried),
     )

@@ -118,6 +118,11 @@ class BlockExecution:
     """One receipt per transaction, in block order."""
     writes: Mapping[bytes, bytes]
     """Trie nodes and code to store with the block (see :class:`StateUpdate`)."""
+    accounts_touched: frozenset[Address]
+    """Every account the block read or wrote (its transactions, the system writes and the
+    fees). An account not in it kept its balance, nonce, code and storage: whoever keeps
+    something read from one account's state can keep it across a block that left the
+    account out."""
 
 
 @dataclass(frozen=True)
