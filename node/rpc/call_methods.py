@@ -13,11 +13,12 @@ Short calls run on the event loop: most ``eth_call`` requests are view functions
 hundred EVM steps, for which handing the work to a reader thread and back (two thread
 switches and the GIL changing hands twice) cost more than the call itself. A call first runs
 on the loop under an inline budget, stopped at the EVM's first look at its stop condition
-(after :data:`~chain.execution.evm.INTERRUPT_CHECK_CHARGES` gas charges or
-:data:`~chain.execution.evm.INTERRUPT_CHECK_GAS` gas, before the work of the charge that
-crossed it); a call stopped there has its changes rolled back and runs again, from the
-start, on the reader pool under the request's deadline. So the loop is never held longer
-than that budget by one request, and a long call costs at most that budget twice."""
+(after at most :data:`~chain.execution.evm.INTERRUPT_CHECK_CHARGES` gas charges or
+:data:`~chain.execution.evm.INTERRUPT_CHECK_GAS` gas, both counted down together, before the
+work of the charge that ended the countdown); a call stopped there has its changes rolled
+back and runs again, from the start, on the reader pool under the request's deadline. So the
+loop is never held longer than that budget by one request, and a long call costs at most that
+budget twice."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ from node.rpc.errors import ErrorCode, InvalidParams, RpcError
 
 
 def _beyond_inline_budget() -> bool:
-    """The stop condition of a call's run on the event loop: asked once the call has made
-    INTERRUPT_CHECK_CHARGES gas charges or spent INTERRUPT_CHECK_GAS gas, it stops it."""
+    """The stop condition of a call's run on the event loop: asked once the call has made at
+    most INTERRUPT_CHECK_CHARGES gas charges or spent INTERRUPT_CHECK_GAS gas, it stops it."""
     return True
 
 

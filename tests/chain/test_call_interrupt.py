@@ -19,7 +19,7 @@ from chain.execution import (
     estimate_gas,
     genesis_state,
 )
-from chain.execution.evm import INTERRUPT_CHECK_CHARGES, INTERRUPT_CHECK_GAS
+from chain.execution.evm import CHARGE_WEIGHT, INTERRUPT_CHECK_CHARGES, INTERRUPT_CHECK_GAS
 from chain.primitives import Address
 
 LOOP = Address(bytes.fromhex("00000000000000000000000000000000000010a0"))
@@ -30,6 +30,8 @@ ENDLESS_GAS = 2**63
 
 # JUMPDEST; PUSH1 0; JUMP: jumps back to 0 for ever.
 LOOP_CODE = bytes.fromhex("5b600056")
+LOOP_CHARGES = (1, 3, 8)
+"""The gas each opcode of one turn of LOOP_CODE charges."""
 # Without call data: return storage slot 0. With call data: slot 0 := 1, then loop for ever.
 # 0 CALLDATASIZE; PUSH1 0x0f; JUMPI; PUSH1 0; SLOAD; PUSH1 0; MSTORE; PUSH1 32; PUSH1 0; RETURN;
 # 0x0f JUMPDEST; PUSH1 1; PUSH1 0; SSTORE; 0x15 JUMPDEST; PUSH1 0x15; JUMP.
@@ -60,13 +62,29 @@ def _after(checks: int) -> tuple[Callable[[], bool], list[int]]:
     return should_stop, looks
 
 
+def _steps_at_look(charges: tuple[int, ...], look: int) -> int:
+    """The gas charges made, repeating ``charges``, when the stop condition is looked at the
+    ``look``-th time: a countdown of INTERRUPT_CHECK_GAS, each charge taking its gas and
+    CHARGE_WEIGHT from it."""
+    left, looks = INTERRUPT_CHECK_GAS, 0
+    for steps, amount in enumerate(itertools.cycle(charges), start=1):
+        left -= amount + CHARGE_WEIGHT
+        if left <= 0:
+            left, looks = INTERRUPT_CHECK_GAS, looks + 1
+            if looks == look:
+                return steps
+    raise AssertionError("unreachable")
+
+
 def test_an_endless_call_is_stopped_and_the_state_answers_afterwards() -> None:
     state = _call_state()
     should_stop, looks = _after(5)
     with pytest.raises(CallInterrupted) as caught:
         state.call(sender=CALLER, to=LOOP, data=b"", gas=ENDLESS_GAS, should_stop=should_stop)
     assert looks[0] == 5
-    assert caught.value.steps == 5 * INTERRUPT_CHECK_CHARGES
+    assert caught.value.steps == _steps_at_look(LOOP_CHARGES, 5)
+    # Cheap opcodes: never more than INTERRUPT_CHECK_CHARGES of them between two looks.
+    assert 4 * INTERRUPT_CHECK_CHARGES < caught.value.steps <= 5 * INTERRUPT_CHECK_CHARGES
     # The same state still runs calls, and a call that ends on its own is never stopped.
     result = state.call(sender=CALLER, to=LOOP, data=b"", gas=100_000, should_stop=lambda: False)
     assert not result.success and result.gas_used == 100_000
