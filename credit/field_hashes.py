@@ -44,6 +44,9 @@ def text_field_hash(name: str, value: str | None, salt: bytes) -> Hash32:
     return Hash32(digest.digest())
 
 
+_SM3_START = hashlib.new("sm3")
+"""An SM3 context fed nothing, copied for each fields root (cheaper than ``hashlib.new``)."""
+
 _FIELD_HASH_START = hashlib.new("sm3", FIELD_HASH_PREFIX)
 """An SM3 context fed :data:`FIELD_HASH_PREFIX`, copied for each field hash."""
 
@@ -113,17 +116,23 @@ def fields_root_of(hashes: Mapping[str, bytes]) -> Hash32:
     RLP of the ``[name, hash]`` pairs sorted by name; NO_FIELDS if there are none."""
     if not hashes:
         return NO_FIELDS
+    heads = _NAME_PAIR_HEAD
     pairs = []
-    for name in sorted(hashes):
-        value = bytes(hashes[name])
+    for name, value in sorted(hashes.items()):
+        head = heads.get(name)
+        if head is not None and len(value) == 32:
+            pairs.append(head + value)
+            continue
+        value = bytes(value)
         if len(value) == 32:
             pairs.append(_pair_head(name) + value)
             continue
         pair = _rlp_string(name.encode()) + _rlp_string(value)
         pairs.append(_prefixed(len(pair), 0xC0) + pair)
     payload = b"".join(pairs)
-    digest = hashlib.new("sm3", _prefixed(len(payload), 0xC0) + payload)
-    return Hash32(digest.digest())
+    context = _SM3_START.copy()
+    context.update(_prefixed(len(payload), 0xC0) + payload)
+    return Hash32(context.digest())
 
 
 def content_hash_of(kind: RecordKind, fields: Mapping[str, str | None]) -> Hash32:

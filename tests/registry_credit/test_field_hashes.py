@@ -26,3 +26,16 @@ def test_text_field_hash_is_the_sdks_field_hash(name: str, value: str | None, sa
 )
 def test_fields_root_of_is_the_sdks_fields_root(hashes: dict[str, bytes]) -> None:
     assert fields_root_of(hashes) == fields_root(list(hashes.items()))
+
+
+@given(
+    hashes=st.dictionaries(
+        st.text(min_size=1, max_size=60), st.binary(min_size=0, max_size=40), max_size=40
+    )
+)
+def test_fields_root_of_any_values_is_the_sdks_fields_root(hashes: dict[str, bytes]) -> None:
+    """Hashes of other lengths than 32, and names seen before (their pair headers kept)."""
+    expected = fields_root(list(hashes.items()))
+    assert fields_root_of(hashes) == expected
+    assert fields_root_of(hashes) == expected
+    assert fields_root_of({name: bytearray(value) for name, value in hashes.items()}) == expected

@@ -1,0 +1,65 @@
+"""A record's rows as the bulk inserts bind them: the JSON columns' text is what
+``json.dumps`` (SQLAlchemy's default) writes, byte for byte, and the remembered bound
+form of a time is the column's own for every time, whatever its zone."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, make_url
+
+from registry.credit.record_rows import _TIMES_REMEMBERED, _remembering, json_text
+
+FLAT_OBJECTS = st.dictionaries(st.text(max_size=40), st.none() | st.text(max_size=200), max_size=40)
+"""Objects of strings and nulls: a record's fields, public and authority forms, hashes."""
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@given(FLAT_OBJECTS)
+def test_a_flat_object_is_written_as_json_dumps_writes_it(value: dict[str, str | None]) -> None:
+    assert json_text(value) == json.dumps(value)
+
+
+@given(ANY_JSON)
+def test_any_other_value_is_written_by_json_dumps(value: Any) -> None:
+    assert json_text(value) == json.dumps(value)
+
+
+def test_an_object_with_other_values_or_keys_is_written_by_json_dumps() -> None:
+    for value in ({"a": "x", "b": 1}, {"a": None, "b": ["x"]}, {1: "x"}, {"a": {"b": "c"}}):
+        assert json_text(value) == json.dumps(value)
+
+
+def _sqlite_time_processor() -> Any:
+    dialect = make_url("sqlite+pysqlite://").get_dialect()()
+    return DateTime()._cached_bind_processor(dialect)
+
+
+def test_a_remembered_time_is_bound_as_the_column_binds_it_in_any_zone() -> None:
+    process = _sqlite_time_processor()
+    remembered = _remembering(process)
+    instant = datetime.datetime(2023, 6, 1, 4, 30, 15, 250, tzinfo=datetime.UTC)
+    same_instant_elsewhere = instant.astimezone(datetime.timezone(datetime.timedelta(hours=8)))
+    assert instant == same_instant_elsewhere
+    for value in (instant, same_instant_elsewhere, instant, same_instant_elsewhere, None):
+        assert remembered(value) == process(value)
+    # SQLite keeps the wall time: the two forms of one instant differ.
+    assert remembered(instant) != remembered(same_instant_elsewhere)
+
+
+def test_times_past_the_bound_are_still_bound_correctly() -> None:
+    process = _sqlite_time_processor()
+    remembered = _remembering(process)
+    start = datetime.datetime(2023, 1, 1, tzinfo=datetime.UTC)
+    times = [start + datetime.timedelta(seconds=n) for n in range(_TIMES_REMEMBERED + 10)]
+    for value in times + times:
+        assert remembered(value) == process(value)
