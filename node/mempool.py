@@ -85,6 +85,8 @@ class Outcome:
     """The height of the block that committed it, or ``None`` if it was dropped."""
     reason: str = ""
     """Why it was dropped."""
+    index: int | None = None
+    """Its position in the block that committed it, when the one who tells knows it."""
 
 
 class Mempool:

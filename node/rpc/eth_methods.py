@@ -29,6 +29,7 @@ from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.errors import InvalidParams, refusal_error
 from node.rpc.fees import BASE_FEE_PER_GAS, PRIORITY_FEE_PER_GAS
+from node.rpc.receipt_index import ReceiptIndex
 from node.rpc.tx_shape import TransactionShaper
 
 CLIENT_VERSION = f"lianxin/0.1.0/python{platform.python_version()}"
@@ -40,6 +41,7 @@ class EthMethods:
     def __init__(self, ctx: RpcContext) -> None:
         self.ctx = ctx
         self.shaper = TransactionShaper(ctx.ledger, ctx.mempool)
+        self.receipts = ReceiptIndex(ctx.ledger)
         self._checking = 0
         """Admissions being checked on the reader pool right now."""
 
@@ -269,39 +271,38 @@ class EthMethods:
         if block is None:
             return None
         receipts = []
-        for tx in block.transactions:
-            receipt = self._receipt_json(tx.hash)
+        for index, tx in enumerate(block.transactions):
+            receipt = self._receipt_json(tx.hash, block.header.height, index)
             assert receipt is not None
             receipts.append(receipt)
         return receipts
 
-    def _receipt_json(self, tx_hash: Hash32) -> dict[str, Any] | None:
-        found = self.ctx.ledger.lookup_transaction(tx_hash)
+    def _receipt_json(
+        self, tx_hash: Hash32, height: int | None = None, index: int | None = None
+    ) -> dict[str, Any] | None:
+        found = self.receipts.lookup(tx_hash, height, index)
         if found is None:
             return None
-        receipts = self.ctx.ledger.block_and_receipts(found.block.header.height)
-        assert receipts is not None
-        cumulative = sum(r.gas_used for r in receipts[1][: found.index + 1])
-        return fmt.receipt_json(found, cumulative)
+        return fmt.receipt_json(found, self.receipts.cumulative_gas(found))
 
     async def eth_get_transaction_receipt(self, params: list[Any]) -> dict[str, Any] | None:
         """The receipt of a committed transaction. For a transaction still in the mempool the
         answer waits up to ``receipt_wait_ms`` for its block, then is ``null``."""
         (hash_raw,) = p.positional(params, 1, 1, "eth_getTransactionReceipt")
         tx_hash = p.hash32(hash_raw, "txHash")
-        receipt = self._receipt_json(tx_hash)
-        if receipt is not None or not self.ctx.config.receipt_wait_ms:
-            return receipt
-        waiter = self.ctx.mempool.waiter(tx_hash)
+        wait_ms = self.ctx.config.receipt_wait_ms
+        # A pooled transaction is not answered before its block is durable and the pool is
+        # told (moments after the head moves): no lookup by hash before the wait.
+        waiter = self.ctx.mempool.waiter(tx_hash) if wait_ms else None
         if waiter is None:
-            # Committed between the lookup and now, or unknown.
             return self._receipt_json(tx_hash)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), self.ctx.config.receipt_wait_ms / 1000)
+            outcome = await asyncio.wait_for(asyncio.shield(waiter), wait_ms / 1000)
         except TimeoutError:
             self.ctx.mempool.forget_waiter(tx_hash, waiter)
-            return None
-        return self._receipt_json(tx_hash)
+            # Committed by a path that did not tell the pool, or not yet: the store knows.
+            return self._receipt_json(tx_hash)
+        return self._receipt_json(tx_hash, outcome.height, outcome.index)
 
     async def eth_send_raw_transaction(self, params: list[Any]) -> str:
         """Admit a signed transaction (hex of its canonical encoding) into the mempool and
