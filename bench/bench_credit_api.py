@@ -128,14 +128,6 @@ def write_penalty_csv(path: Path, rows: int, tag: str) -> None:
             writer.writerow(cells(PENALTY_KEYS, values))
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The peak resident set of process ``pid`` so far (VmHWM), MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for {pid}")
-
-
 def tree_cpu_seconds(pid: int) -> float:
     """User + system CPU time of ``pid``, its descendants, and the descendants that ended
     and were waited for (an import's worker process), from /proc."""
@@ -156,7 +148,9 @@ def big_import(client: CreditClient, work: Path, rows: int, pid: int) -> dict[st
     of them together (sampled from /proc while the import runs)."""
     path = work / "big.csv"
     write_penalty_csv(path, rows, "big")
-    before = max(peak_rss_mib(member) for member in process_tree(pid))
+    ahead = TreeRss(pid)
+    ahead.sample()
+    before = ahead.others_peak()
     cpu_before = tree_cpu_seconds(pid)
     tree = TreeRss(pid, interval=0.2)
     tree.start()
