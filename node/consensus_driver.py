@@ -438,7 +438,7 @@ class ConsensusDriver:
                 self.ledger.commit_certified, block, certificate
             )
         height = committed.block.header.height
-        self.mempool.settle({tx.hash: Outcome(height) for tx in committed.block.transactions})
+        self.mempool.settle_committed(height, committed.block.transactions)
         self.mempool.drop_expired(height + 1)
         self.network.broadcast(FrameKind.STATUS, enc.encode([enc.encode_int(height)]))
         for listener in self._listeners:

@@ -217,6 +217,11 @@ class Mempool:
         if forget and self._store is not None:
             self._store.remove(forget)
 
+    def settle_committed(self, height: int, transactions: Iterable[Transaction]) -> None:
+        """Settle ``transactions``, committed in this order in the block at ``height``: each
+        waiter learns the block and its position there (what a receipt is built from)."""
+        self.settle({tx.hash: Outcome(height, index=i) for i, tx in enumerate(transactions)})
+
     def drop_all(self, reason: str) -> list[Transaction]:
         """Forget every transaction the pool holds (pending and taken for a block), resolving
         their waiters as dropped with ``reason``; returns them. The dev chain's evm_revert

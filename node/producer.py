@@ -307,12 +307,7 @@ class DevProducer:
     def _announce(self, committed: CommittedBlock) -> None:
         """Answer the transactions of a durable block and tell the listeners."""
         height = committed.block.header.height
-        self.mempool.settle(
-            {
-                tx.hash: Outcome(height, index=index)
-                for index, tx in enumerate(committed.block.transactions)
-            }
-        )
+        self.mempool.settle_committed(height, committed.block.transactions)
         for listener in self._listeners:
             try:
                 listener(committed)

@@ -214,6 +214,24 @@ def test_pool_take_settle_and_waiters() -> None:
     assert pool.drop_expired(2) == [expired]
 
 
+def test_settling_a_committed_block_tells_each_waiter_its_position() -> None:
+    """Both block makers (the dev producer and consensus) settle a block's transactions with
+    their positions, which the receipt of a waiting client is built from."""
+    chain = make_chain()
+    pool = _unit_pool(chain, capacity=3)
+    txs = [_tx(chain) for _ in range(3)]
+    for tx in txs:
+        pool.submit(tx.encode())
+
+    async def wait() -> list[Outcome]:
+        waiters = [pool.waiter(tx.hash) for tx in txs]
+        pool.settle_committed(9, pool.take(3))
+        return [await waiter for waiter in waiters if waiter is not None]
+
+    assert asyncio.run(wait()) == [Outcome(9, index=i) for i in range(3)]
+    assert len(pool) == 0
+
+
 def _stored_pool(
     chain: DevChain, path: Path, *, committed: set[bytes] | None = None, height: int = 1
 ) -> Mempool:
