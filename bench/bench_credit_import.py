@@ -385,8 +385,11 @@ def _throughput(path: Path, rounds: int, mode: ImportMode | str = ImportMode.VAL
         "rows_per_second_runs": rates,
         "rows_per_cpu_second_median": statistics.median(cpu_rates),
         "peak_rss_mib_max": max(run["peak_rss_mib"] for run in runs),
-        "worker_peak_rss_mib_max": max(run["worker_peak_rss_mib"] for run in runs),
-        "together_peak_rss_mib_max": max(run["together_peak_rss_mib"] for run in runs),
+        # (An XLSX reader's run starts no import, and samples nothing.)
+        "worker_peak_rss_mib_max": max(run.get("worker_peak_rss_mib", 0.0) for run in runs),
+        "together_peak_rss_mib_max": max(
+            run.get("together_peak_rss_mib", run["peak_rss_mib"]) for run in runs
+        ),
     }
 
 
