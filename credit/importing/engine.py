@@ -35,6 +35,7 @@ from credit.columns import LAYOUT_COLUMNS, HeaderMapping, Layout, detect_layout,
 from credit.errors import CreditError, ImportFileError
 from credit.importing.csv_source import read_csv_rows
 from credit.importing.rows import CHUNK_ROWS, Chunk, ImportedRow, Prepare
+from credit.importing.seen_keys import KEY_SIZE, SeenKeys
 from credit.importing.workers import RowChecker
 from credit.importing.xlsx_source import read_xlsx_rows
 from credit.normalize import clean_text
@@ -105,9 +106,6 @@ PROGRESS_EVERY_ROWS = 1_000
 
 Progress = Callable[[str, int], None]
 """Told the phase (``validate`` or ``import``) and the data rows read so far in it."""
-
-_KEY_DIGEST_SIZE = 16
-"""Bytes of the natural-key digest kept per row to find duplicates in a file."""
 
 
 class ImportMode(enum.StrEnum):
@@ -288,7 +286,7 @@ def _scan(
     mapping = _header(numbered, layout, report)
     if mapping is None:
         return
-    seen: dict[bytes, int] = {}
+    seen = SeenKeys()
     with RowChecker(mapping, prepare, workers=workers) as checker:
         for checked in checker.checked(_chunks(numbered), prepare_while):
             prepared = iter(checked.prepared if checked.prepared is not None else ())
@@ -300,8 +298,7 @@ def _scan(
                 if row.record is not None:
                     assert row.record_id is not None
                     item = next(prepared, None)
-                    digest = bytes(row.record_id[:_KEY_DIGEST_SIZE])
-                    first = seen.get(digest)
+                    first = seen.first_row(bytes(row.record_id[:KEY_SIZE]), row.row)
                     if first is not None:
                         issues = [
                             Issue(
@@ -312,8 +309,6 @@ def _scan(
                                 f"same authority and decision number as row {first}",
                             )
                         ]
-                    else:
-                        seen[digest] = row.row
                 if issues:
                     report.rows_rejected += 1
                     report.add(issues)
