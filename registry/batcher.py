@@ -2,8 +2,9 @@
 
 ``seal_batch`` takes up to ``batch_size`` accepted records in acceptance order, builds the
 SM3 Merkle tree of their commitments, and in ONE database transaction writes the batch, its
-outbox row and each record's batch, leaf index and inclusion proof. ``process_outbox``
-then drives each unconfirmed outbox row forward:
+outbox row (with the signed anchoring transaction when the node is reachable) and each
+record's batch, leaf index and inclusion proof. ``process_outbox`` then drives each
+unconfirmed outbox row forward:
 
 1. no signed transaction yet → sign ``Notary.anchor`` and store the raw bytes and hash
    (committed before anything is sent);
@@ -35,6 +36,7 @@ from chain.types import Transaction
 from registry.chain_gateway import ChainGateway, EvidenceNotReady, SubmitOutcome
 from registry.db import Database
 from registry.department_keys import department_key_claims
+from registry.errors import ServiceUnavailable
 from registry.models import Batch, BatchStatus, Outbox, OutboxState, Record, RecordStatus
 from registry.record_revocation import drive_revocation, unsettled_revocations
 from sdk.bundle import canonical_json
@@ -82,9 +84,13 @@ def batch_metadata_hash(leaf_count: int, first_seq: int, last_seq: int) -> bytes
     return sm3(canonical_json(summary))
 
 
-def seal_batch(db: Database, batch_size: int) -> int | None:
+def seal_batch(db: Database, batch_size: int, *, gateway: ChainGateway | None = None) -> int | None:
     """Seal the oldest accepted records (at most ``batch_size``) into a new batch with its
-    outbox row, atomically; returns the batch id, or None if nothing was waiting."""
+    outbox row, atomically; returns the batch id, or None if nothing was waiting. With
+    ``gateway``, the outbox row holds the signed anchoring transaction from the start (if
+    the node tells its newest block first): the anchorer then sends it without a write
+    transaction of its own to store it, one write turn and WAL sync less per batch."""
+    head = _anchor_head(gateway) if gateway is not None and accepted_count(db) else None
     with db.session() as session:
         rows = session.execute(
             select(Record.seq, Record.commitment)
@@ -119,10 +125,31 @@ def seal_batch(db: Database, batch_size: int) -> int | None:
                 for index, (seq, _) in enumerate(rows)
             ],
         )
-        session.add(
-            Outbox(batch_id=batch.id, state=OutboxState.PENDING.value, attempts=0, updated_at=now)
+        outbox = Outbox(
+            batch_id=batch.id, state=OutboxState.PENDING.value, attempts=0, updated_at=now
         )
+        if gateway is not None and head is not None:
+            tx = gateway.sign_anchor(
+                tree.root, batch.leaf_count, bytes.fromhex(batch.metadata_hash), head=head
+            )
+            outbox.raw_tx, outbox.tx_hash = tx.encode().hex(), tx.hash.hex()
+        session.add(outbox)
         return batch.id
+
+
+def _anchor_head(gateway: ChainGateway) -> int | None:
+    """The newest block, with everything signing an anchoring transaction reads loaded
+    (chain id, contracts, signer key), before the sealing transaction opens: inside it only
+    the signature is made. None when the node or a chain fact is unavailable (the anchorer
+    then signs the batch's transaction itself)."""
+    try:
+        gateway.chain_id()
+        gateway.contracts()
+        gateway.signer()
+        return gateway.reader.block_number()
+    except (ChainUnavailable, SdkError, ServiceUnavailable) as exc:
+        logger.info("sealing without the anchoring transaction: %s", exc)
+        return None
 
 
 def accepted_count(db: Database) -> int:
@@ -352,7 +379,12 @@ class Workers:
             try:
                 self._held = not await asyncio.to_thread(self._may_seal)
                 if not self._held:
-                    while await asyncio.to_thread(seal_batch, self.db, self.batch_size) is not None:
+                    while (
+                        await asyncio.to_thread(
+                            seal_batch, self.db, self.batch_size, gateway=self.gateway
+                        )
+                        is not None
+                    ):
                         self.wake_anchorer.set()
                         if await asyncio.to_thread(accepted_count, self.db) < self.batch_size:
                             break

@@ -348,16 +348,20 @@ class ChainGateway:
 
     # -- anchoring -----------------------------------------------------------------------------
 
-    def sign_anchor(self, root: bytes, leaf_count: int, metadata_hash: bytes) -> Transaction:
+    def sign_anchor(
+        self, root: bytes, leaf_count: int, metadata_hash: bytes, *, head: int | None = None
+    ) -> Transaction:
         """A signed ``Notary.anchor(root, leaf_count, metadata_hash)`` transaction with a
-        fresh replay nonce, valid for the SDK's default window of blocks."""
+        fresh replay nonce, valid for the SDK's default window of blocks from ``head`` (the
+        newest block, asked of the node if not given: a caller signing inside a write
+        transaction asks before, so that no request to the node waits in it)."""
         data = NOTARY.encode_call("anchor", bytes(root), leaf_count, bytes(metadata_hash))
         tx = build_transaction(
             chain_id=self.chain_id(),
             to=self.contracts().notary,
             data=data,
             gas_limit=self.settings.anchor_gas_limit,
-            block_limit=block_limit_for(self.reader.block_number()),
+            block_limit=block_limit_for(self.reader.block_number() if head is None else head),
         )
         return self.signer().sign_transaction(tx)
 

@@ -1,8 +1,9 @@
 """The anchorer writes only what must outlive a crash: each of its write transactions takes
 the database's write turn, and the registry's request writers (a gated read's group, a
 notarized record) wait behind it and its WAL sync. Confirming a batch takes the signed
-transaction's write and one confirmation (with the chain half of the proof bundles when the
-node has it); what it only reads, it reads without the turn. Counted in transactions, not
+transaction's write (none when the sealing stored it) and one confirmation (with the chain
+half of the proof bundles when the node has it); what it only reads, it reads without the
+turn. Counted in transactions, not
 timed. Runs on SQLite, or on PostgreSQL with LIANXIN_TEST_DATABASE_URL."""
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from fastapi.testclient import TestClient
 from registry_harness import free_port, new_client
 from sqlalchemy import delete, event, select
 
+from chain.types import Transaction
 from registry.app import create_app
 from registry.batcher import fetch_evidence, process_outbox, seal_batch, unconfirmed_outbox
-from registry.chain_gateway import VALIDATORS_FROM_PREFIX, ChainGateway, _validators_json
+from registry.chain_gateway import (
+    NOTARY,
+    VALIDATORS_FROM_PREFIX,
+    ChainGateway,
+    _validators_json,
+)
 from registry.db import READ_ONLY_OPTION, Database
 from registry.models import Batch, ChainValue, Outbox, OutboxState, Record, RecordStatus
 from registry.settings import RegistrySettings
@@ -99,6 +106,51 @@ def test_confirming_a_batch_takes_few_write_turns(
         time.sleep(0.2)
     # The set of the anchoring height was recorded along: it answers without the node.
     assert _recorded_through(db) >= _anchoring_height(db)
+
+
+def test_a_batch_sealed_with_the_gateway_holds_its_signed_anchoring_transaction(
+    idle_registry: tuple[Database, ChainGateway, str],
+) -> None:
+    db, gateway, record_id = idle_registry
+    assert seal_batch(db, batch_size=100, gateway=gateway) is not None
+    with db.read_session() as session:
+        batch = session.scalars(select(Batch)).one()
+        outbox = session.scalars(select(Outbox)).one()
+        root, leaf_count, metadata = batch.root, batch.leaf_count, batch.metadata_hash
+        raw_hex, tx_hash = outbox.raw_tx, outbox.tx_hash
+    assert raw_hex is not None
+    tx = Transaction.decode(bytes.fromhex(raw_hex))
+    assert tx.hash.hex() == tx_hash
+    assert tx.to == gateway.contracts().notary
+    assert tx.data == NOTARY.encode_call(
+        "anchor", bytes.fromhex(root), leaf_count, bytes.fromhex(metadata)
+    )
+    # Nothing left to store before sending: confirming is the pass's only write.
+    with WriteCount(db) as writes:
+        assert process_outbox(db, gateway, outbox.id, receipt_wait=RECEIPT_WAIT_S)
+    assert writes.count == 1
+    assert _outbox_row(db) == (OutboxState.CONFIRMED.value, tx_hash)
+    assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
+
+
+def test_a_batch_sealed_while_the_node_is_away_is_signed_by_the_anchorer(
+    idle_registry: tuple[Database, ChainGateway, str], settings: RegistrySettings
+) -> None:
+    db, gateway, record_id = idle_registry
+    away = ChainGateway(
+        settings.model_copy(
+            update={"node_url": f"http://127.0.0.1:{free_port()}", "chain_timeout": 0.5}
+        ),
+        db,
+    )
+    try:
+        assert seal_batch(db, batch_size=100, gateway=away) is not None
+    finally:
+        away.close()
+    assert _outbox_row(db) == (OutboxState.PENDING.value, None)
+    (outbox_id,) = unconfirmed_outbox(db)
+    assert process_outbox(db, gateway, outbox_id, receipt_wait=RECEIPT_WAIT_S)
+    assert _record_status(db, record_id) == RecordStatus.ANCHORED.value
 
 
 def _recorded_through(db: Database) -> int:
