@@ -79,36 +79,6 @@ def run_cli(*args: str, cwd: Path | None = None) -> CliResult:
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-def run_clis(*commands: tuple[str, ...]) -> list[CliResult]:
-    """Run every ``lianxin`` command of ``commands`` at once, each in a process of its own
-    with no stdin, and wait for all of them; their results in the same order. For commands
-    that do not depend on each other (verify-chain of several stopped nodes): on two cores
-    they overlap their interpreter starts and their waits instead of taking turns."""
-    processes = [
-        subprocess.Popen(
-            [*lianxin_command(), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=cli_environment(),
-        )
-        for args in commands
-    ]
-    deadline = time.monotonic() + CLI_TIMEOUT_S
-    results = []
-    try:
-        for process in processes:
-            stdout, stderr = process.communicate(timeout=max(deadline - time.monotonic(), 0.1))
-            results.append(CliResult(process.returncode, stdout, stderr))
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    return results
-
-
 def wait_for_rpc(url: str, process: subprocess.Popen[bytes] | None = None) -> None:
     """Return once the node at ``url`` answers; fail if ``process`` exits first."""
     deadline = time.monotonic() + NODE_START_TIMEOUT_S

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import run_cli, run_clis
+from e2e_harness import run_cli
 from eth_utils.abi import function_signature_to_4byte_selector
 from net_harness import Net, assert_agreement, new_net, wait_until
 
@@ -219,9 +219,7 @@ def test_a_compromised_validator_is_removed_while_it_keeps_running(four: Net) ->
 
     stopped = run_cli("net", "stop", "--dir", str(net.root))
     assert stopped.code == 0, stopped
-    verifications = run_clis(
-        *(("verify-chain", "--dir", str(net.folder(index)), "--json") for index in HONEST)
-    )
-    for verified in verifications:
+    for index in HONEST:
+        verified = run_cli("verify-chain", "--dir", str(net.folder(index)), "--json")
         assert verified.code == 0, verified
         assert verified.json()["ok"] is True, verified
