@@ -11,10 +11,13 @@ Two readers give the same rows:
 Cells come as openpyxl gives them: text, ``int`` for integral numbers, ``float`` otherwise,
 ``datetime`` for cells formatted as dates (midnight for a date without a time), ``None`` for
 an empty cell; calamine's cells are brought to that form (it gives ``""`` for empty cells,
-floats for every number and ``date`` for date-only cells). A text cell of XML white space
-only (spaces, tabs, line breaks) is an empty cell with both readers: calamine drops such
-text when the cell's XML lacks ``xml:space="preserve"`` (openpyxl writes it that way), and
-a cell of blanks means nothing in a 双公示 sheet. Every row is given, empty ones
+floats for every number and ``date`` for date-only cells). Text cells come without XML
+white space (spaces, tabs, line breaks) at either end, and a text cell of nothing else is an
+empty cell: calamine trims such white space when the cell's XML lacks
+``xml:space="preserve"`` and openpyxl never does, and which writers set it differs (openpyxl
+leaves it off for `` \u3000``, whose Python ``strip()`` is empty). Nothing is lost: an
+imported value is stripped of white space at both ends anyway, and a cell of blanks means
+nothing in a 双公示 sheet. Every row is given, empty ones
 included, so that row numbers match the sheet (empty rows after the last row with a value
 are left out).
 """
@@ -66,14 +69,14 @@ def _calamine_cell(value: object) -> object:
 _XML_WHITE_SPACE = " \t\r\n"
 
 
-def _blank_as_empty(value: object) -> object:
-    if isinstance(value, str) and not value.strip(_XML_WHITE_SPACE):
-        return None
+def _text_trimmed(value: object) -> object:
+    if isinstance(value, str):
+        return value.strip(_XML_WHITE_SPACE) or None
     return value
 
 
 def _trimmed(values: list[object]) -> list[object]:
-    values = [_blank_as_empty(value) for value in values]
+    values = [_text_trimmed(value) for value in values]
     end = len(values)
     while end and values[end - 1] is None:
         end -= 1
