@@ -30,7 +30,6 @@ other work runs on it: the load average at start and end is printed; expect nois
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -52,6 +51,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from proc_tree import process_tree, status_mib  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "archives.json"
 GOAL_INGEST_RATIO = 2.0
@@ -248,24 +249,10 @@ def make_store(root: Path, files: int, total_bytes: int, packages: int) -> int:
     return written
 
 
-def _status_mb(pid: int | str, field: str) -> float:
-    """``field`` (VmRSS, VmHWM) of ``/proc/<pid>/status`` in MB; 0 once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _children() -> list[int]:
-    pids: list[int] = []
-    for task in Path("/proc/self/task").iterdir():
-        with contextlib.suppress(OSError):
-            pids += [int(pid) for pid in (task / "children").read_text().split()]
-    return pids
+def _descendants() -> list[int]:
+    """The processes this one started, and theirs (the audit's workers)."""
+    own = os.getpid()
+    return [pid for pid in process_tree(own) if pid != own]
 
 
 class RssSampler(threading.Thread):
@@ -286,11 +273,11 @@ class RssSampler(threading.Thread):
             self.sample()
 
     def sample(self) -> None:
-        self.own = max(self.own, _status_mb("self", "VmHWM"))
-        total = _status_mb("self", "VmRSS")
-        for pid in _children():
-            self.workers[pid] = max(self.workers.get(pid, 0.0), _status_mb(pid, "VmHWM"))
-            total += _status_mb(pid, "VmRSS")
+        self.own = max(self.own, status_mib(os.getpid(), "VmHWM"))
+        total = status_mib(os.getpid(), "VmRSS")
+        for pid in _descendants():
+            self.workers[pid] = max(self.workers.get(pid, 0.0), status_mib(pid, "VmHWM"))
+            total += status_mib(pid, "VmRSS")
         self.together = max(self.together, total)
 
 

@@ -43,6 +43,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from proc_tree import command_line, process_tree, status_mib  # noqa: E402
+
 from credit.columns import PENALTY_COLUMNS  # noqa: E402
 from credit.importing import ImportedRow, ImportMode, TableFormat, import_file  # noqa: E402
 from credit.importing.xlsx_source import read_xlsx_rows  # noqa: E402
@@ -117,49 +119,6 @@ WORKER_MARK = "credit.importing.workers"
 """What the command line of an import's worker process holds (its ``-c`` program)."""
 
 
-def _status_mib(pid: int, field: str) -> float:
-    """``field`` (VmRSS, VmHWM) of ``/proc/<pid>/status`` in MiB; 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def _process_tree(root: int) -> dict[int, int]:
-    """``root`` and its descendants, each with its parent, from ``/proc/*/stat``
-    (``/proc/<pid>/task/<tid>/children`` is not built into every kernel)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as stat:
-                parent = int(stat.read().rpartition(")")[2].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
-    tree, todo = {root: 0}, [root]
-    while todo:
-        current = todo.pop()
-        for child in children.get(current, []):
-            tree[child] = current
-            todo.append(child)
-    return tree
-
-
-def _command(pid: int) -> str:
-    """The command line of ``pid`` (arguments joined by spaces), empty once it is gone."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            return cmdline.read().replace(b"\0", b" ").decode(errors="replace").strip()
-    except OSError:
-        return ""
-
-
 class TreeRss(threading.Thread):
     """Peak resident memory of a process and its descendants (an import's worker process,
     a registry's API processes), sampled from ``/proc`` every ``interval`` seconds until
@@ -192,17 +151,17 @@ class TreeRss(threading.Thread):
 
     def sample(self) -> None:
         """Read every process of the tree once."""
-        tree = _process_tree(self.root)
+        tree = process_tree(self.root)
         resident: dict[int, float] = {}
         for pid in tree:
             if pid not in self.commands:
-                self.commands[pid] = _command(pid)[:120]
+                self.commands[pid] = command_line(pid)[:120]
                 if pid != self.root and WORKER_MARK in self.commands[pid]:
                     self.workers.add(pid)
-            peak = _status_mib(pid, "VmHWM")
+            peak = status_mib(pid, "VmHWM")
             if peak:
                 self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
-            resident[pid] = _status_mib(pid, "VmRSS")
+            resident[pid] = status_mib(pid, "VmRSS")
         self.together = max(self.together, sum(resident.values()))
         for pid in self.workers & resident.keys():
             pair = resident[pid] + resident.get(tree[pid], 0.0)
