@@ -5,6 +5,10 @@ The writer (``crash_writer.py``) runs in a child process; the parent kills it at
 public API and by counting the raw LMDB entries, then restarts the writer, which must continue
 from the head. ``LIANXIN_CRASH_KILLS`` sets the number of kills (default 50).
 
+Each writer is forked from one long-lived process that has imported the writer's modules
+once (``FORK_SERVER``): importing them cost most of the CPU of a round, and a forked writer
+opens its store only after the fork, exactly as a freshly started one does.
+
 SIGKILL loses the process but not the page cache, so these tests prove atomicity (one write
 transaction per block), not power-loss durability; that rests on ``sync=True`` and
 ``metasync=True`` (fsync before commit returns).
@@ -12,6 +16,7 @@ transaction per block), not power-loss durability; that rests on ``sync=True`` a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import random
@@ -19,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -47,54 +53,125 @@ def _load_writer() -> ModuleType:
 cw = _load_writer()
 
 
-class Writer:
-    """A running ``crash_writer.py`` child process."""
+FORK_SERVER = """
+import importlib.util, os, sys, traceback
+spec = importlib.util.spec_from_file_location("crash_writer", sys.argv[1])
+writer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(writer)
+print("loaded 0", flush=True)
+for line in sys.stdin:
+    command, *words = line.split()
+    if command == "start":
+        if os.fork() == 0:
+            try:
+                print(f"pid {os.getpid()}", flush=True)
+                writer.main(words)
+            except BaseException:
+                print("failed " + repr(traceback.format_exc()), flush=True)
+            os._exit(1)
+    elif command == "reap":
+        _, status = os.waitpid(int(words[0]), 0)
+        print(f"status {os.waitstatus_to_exitcode(status)}", flush=True)
+"""
+"""The parent of every writer: imports ``crash_writer.py`` once, then on ``start <dir> <mode>
+<seed>`` forks a writer whose lines (``pid``, then the writer's own) come on its own stdout,
+and on ``reap <pid>`` waits for that writer and answers ``status <exit code>``. Only one
+writer runs at a time, so the lines never interleave; ``status`` comes after everything the
+dead writer printed."""
 
-    def __init__(self, path: Path, mode: str, seed: int) -> None:
+
+class ForkServer:
+    """The running ``FORK_SERVER`` process."""
+
+    def __init__(self, log: Path) -> None:
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, str(WRITER), str(path), mode, str(seed)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        self.start_height = int(self._expect("ready"))
+        self.log = log
+        with log.open("ab") as errors:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", FORK_SERVER, str(WRITER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                env=env,
+                text=True,
+            )
+        self.expect("loaded")
 
-    def _expect(self, word: str) -> str:
+    def send(self, *words: object) -> None:
+        """Send one command line."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(" ".join(str(word) for word in words) + "\n")
+        self.process.stdin.flush()
+
+    def expect(self, word: str) -> str:
+        """Read the next line, which must start with ``word``; return what follows it."""
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith(word + " "):
+            self.close()
+            pytest.fail(f"writer printed {line!r}, expected {word!r}; log:\n{self.log.read_text()}")
+        return line.split(maxsplit=1)[1].strip()
+
+    def reap(self, pid: int) -> int:
+        """Wait for the writer ``pid``, skipping what it printed unread; return its exit code."""
+        self.send("reap", pid)
+        assert self.process.stdout is not None
+        while not (line := self.process.stdout.readline()).startswith("status "):
+            assert line, f"the fork server died; log:\n{self.log.read_text()}"
+        return int(line.split()[1])
+
+    def close(self) -> None:
+        """End the server (its input closes) and reap it."""
+        if self.process.poll() is None:
             self.process.kill()
-            _, stderr = self.process.communicate()
-            pytest.fail(f"writer printed {line!r}, expected {word!r}; stderr:\n{stderr}")
-        return line.split()[1]
+        self.process.communicate()
+
+
+@pytest.fixture
+def fork_server(tmp_path: Path) -> Iterator[ForkServer]:
+    server = ForkServer(tmp_path / "writers.log")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+class Writer:
+    """A running ``crash_writer.py`` process, forked by the fork server."""
+
+    def __init__(self, server: ForkServer, path: Path, mode: str, seed: int) -> None:
+        self.server = server
+        server.send("start", path, mode, seed)
+        self.pid = int(server.expect("pid"))
+        self.reaped = False
+        self.start_height = int(server.expect("ready"))
 
     def wait_for_first_commit(self) -> int:
         """Block until a ``normal`` writer has committed its first block; return its height."""
-        return int(self._expect("first"))
+        return int(self.server.expect("first"))
 
     def wait_for_commit_start(self) -> int:
         """Block until the writer announces a commit; return that block's height."""
-        return int(self._expect("committing"))
+        return int(self.server.expect("committing"))
 
     def __enter__(self) -> Writer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         """Never leave a writer running, also when a check failed."""
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
+        if not self.reaped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.server.close()
 
     def kill(self) -> None:
         """SIGKILL the writer and reap it."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.communicate()
-        assert self.process.returncode == -signal.SIGKILL
+        os.kill(self.pid, signal.SIGKILL)
+        self.reaped = True
+        assert self.server.reap(self.pid) == -signal.SIGKILL
 
 
 def check_block(store: LmdbBlockStore, height: int) -> Header:
@@ -191,14 +268,14 @@ def _rng() -> tuple[int, random.Random]:
 
 
 @pytest.mark.slow
-def test_sigkill_leaves_whole_blocks(tmp_path: Path) -> None:
+def test_sigkill_leaves_whole_blocks(tmp_path: Path, fork_server: ForkServer) -> None:
     kills = int(os.environ.get("LIANXIN_CRASH_KILLS", "50"))
     seed, rng = _rng()
     path = tmp_path / "store"
     previous: Header | None = None
     started = time.monotonic()
     for round_number in range(kills):
-        with Writer(path, "normal", seed + round_number) as writer:
+        with Writer(fork_server, path, "normal", seed + round_number) as writer:
             assert writer.start_height == (-1 if previous is None else previous.height)
             # Killed at a random moment after its first commit: on a loaded machine (fsync
             # behind other writers) a run killed before it could commit once would show no
@@ -219,13 +296,15 @@ def test_sigkill_leaves_whole_blocks(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_during_large_commit_is_all_or_nothing(tmp_path: Path) -> None:
+def test_sigkill_during_large_commit_is_all_or_nothing(
+    tmp_path: Path, fork_server: ForkServer
+) -> None:
     seed, rng = _rng()
     path = tmp_path / "store"
     kills = 8
     interrupted = 0
     for round_number in range(kills):
-        with Writer(path, "large", seed + round_number) as writer:
+        with Writer(fork_server, path, "large", seed + round_number) as writer:
             # Let a few blocks go through, then kill right after a commit has begun. At least
             # two commit starts, so the first (genesis, on the first round) has finished.
             for _ in range(rng.randrange(2, 5)):
