@@ -1,14 +1,18 @@
 """The gateway's decisions and their log, written together.
 
 Every read a department asks for becomes an :class:`Attempt`. One writer thread per
-registry process takes the attempts waiting (up to ``max_group``) and, in ONE transaction,
-for each in arrival order: spends the request's nonce (a replay is refused with 401 and
-nothing is logged for it), reads the cited authorization as it is now (so a revocation
-committed before is seen by the very next access), decides with
+registry process takes the attempts waiting (up to ``max_group``) and, for each in arrival
+order: spends the request's nonce (a replay is refused with 401 and nothing is logged for
+it), reads the cited authorization, decides with
 :func:`authorizations.gateway.first_failed_rule`, counts the use, appends the entry to the
-authorization's hash-chained stream, and stores the entry with the record that anchors it
-(signed by the registry). Only after the commit is any caller answered, so no data leaves
-without its log entry on disk, and the flush is paid once per group.
+authorization's hash-chained stream, and makes the record that anchors it (signed by the
+registry, once per group). All of this is built on a read snapshot, before the database's
+write turn is taken; then ONE transaction reads again the authorizations and stream heads
+the group was built on and, if nobody changed them meanwhile (else the group is built again
+inside it, on what it reads: so a revocation committed before is seen by the very next
+access, and a use is never counted twice), stores the uses, heads, nonces, records and
+entries. Only after the commit is any caller answered, so no data leaves without its log
+entry on disk, and the flush is paid once per group.
 
 Streams are serialised by the database: an entry's (stream, position) is unique, so a
 second registry process appending to the same stream at once fails its transaction, and
@@ -128,6 +132,42 @@ Outcome = Decision | AuthenticationFailed
 (refused before anything is decided or logged)."""
 
 
+@dataclass
+class _Group:
+    """A group decided and signed, its rows ready to store."""
+
+    state: GroupState
+    """The authorizations and streams it was decided on."""
+    used_before: set[tuple[str, str]]
+    """The attempts' (client, nonce) pairs found stored when it was built (looked up
+    only when the writer checks nonces)."""
+    replayed: set[int] = field(default_factory=set)
+    """Indexes of the attempts refused as replays (nothing logged for them)."""
+    decisions: list[Decision] = field(default_factory=list)
+    nonce_rows: list[dict[str, Any]] = field(default_factory=list)
+    log_rows: list[dict[str, Any]] = field(default_factory=list)
+    record_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def store(self, connection: Connection) -> None:
+        """Write it in the writer's transaction: uses, heads, nonces, records, entries."""
+        self.state.write_back(connection)
+        if self.nonce_rows:
+            connection.execute(_NONCES.insert(), self.nonce_rows)
+        if self.record_rows:
+            connection.execute(_RECORDS.insert(), self.record_rows)
+            connection.execute(_ACCESS_LOG.insert(), self.log_rows)
+
+    def outcomes(self, count: int) -> list[Outcome]:
+        """One outcome for each of the ``count`` attempts, in order."""
+        made = iter(self.decisions)
+        return [
+            AuthenticationFailed("nonce was used before", code="replayed_nonce")
+            if index in self.replayed
+            else next(made)
+            for index in range(count)
+        ]
+
+
 class AccessWriter:
     """The writer of one registry process (see the module docstring): a
     :class:`registry.group_commit.GroupWriter` whose groups :meth:`write` commits."""
@@ -182,138 +222,153 @@ class AccessWriter:
         in it too (see the module docstring); one outcome per attempt. Raises
         IntegrityError if another writer appended to one of their streams meanwhile, or —
         with ``check_nonces`` false, which skips looking the nonces up first — if a nonce
-        was used before (then nothing is stored)."""
+        was used before (then nothing is stored).
+
+        The group (decisions, entries, chain links, signature) is built on a read
+        snapshot, before the write turn is taken; inside the turn only what it was built
+        on is read again, and it is built again on the transaction's reads should anything
+        of it have changed (a revocation, a use or entry by another writer, a nonce)."""
         sharing = self.sharing
         sharing.signer.ensure_log_client()
-        chain_id = sharing.signer.chain_id()
-        key_hex = sharing.signer.public_key.hex()
-        outcomes: list[Outcome] = []
-        nonce_rows: list[dict[str, Any]] = []
-        log_rows: list[dict[str, Any]] = []
-        record_rows: list[dict[str, Any]] = []
-        pending: list[tuple[Any, ...]] = []
+        located = _Located()
+        with sharing.db.read_connection() as reading:
+            group = self._build(reading, attempts, check_nonces, located)
         with sharing.db.session() as session:
             connection = session.connection()
-            used = _used_nonces(connection, attempts) if check_nonces else set()
-            state = GroupState(connection, (attempt.authorization_id for attempt in attempts))
-            located_once = _Located()
-            replayed: set[int] = set()
-            for index, attempt in enumerate(attempts):
-                claim = attempt.nonce
-                if claim is not None:
-                    if (claim.client_id, claim.nonce) in used:
-                        replayed.add(index)
-                        continue
-                    used.add((claim.client_id, claim.nonce))
-                    nonce_rows.append(
-                        {
-                            "client_id": claim.client_id,
-                            "nonce": claim.nonce,
-                            "expires_at": claim.expires_at,
-                        }
-                    )
-                commitment, located = located_once.locate(attempt)
-                now = sharing.now()
-                live = state.authorization(attempt.authorization_id)
-                disclose_after: int | None = None
-                if live is None or live.granted_at is None:
-                    outcome = UNKNOWN_AUTHORIZATION
-                else:
-                    terms = self._terms_of(live)
-                    disclose_after = terms.disclose_after
-                    rule = first_failed_rule(
-                        AuthorizationState(terms, live.revoked_at, live.uses_made),
-                        AccessRequest(
-                            caller=attempt.caller_uscc,
-                            subject_commitment=commitment or Hash32(bytes(32)),
-                            item=attempt.item,
-                            purpose=attempt.purpose,
-                        ),
-                        now,
-                    )
-                    outcome = outcome_of(rule)
-                    if rule is None:
-                        live.uses_made += 1
-                stream = state.stream(attempt.authorization_id)
-                entry = access_entry(
-                    stream=attempt.authorization_id,
-                    position=stream.length,
-                    previous=Hash32(bytes.fromhex(stream.head)),
-                    at=now,
-                    caller=attempt.caller_uscc,
-                    item=attempt.item,
-                    purpose=attempt.purpose,
-                    resource_hash=attempt.resource_hash,
-                    outcome=outcome,
-                    request=attempt.request,
-                    salt=os.urandom(16),
-                    disclose_after=disclose_after,
-                )
-                encoded = canonical_json(entry)
-                # access_entry_hash(entry), over the encoding made once for the row too.
-                digest = sm3(ACCESS_ENTRY_PREFIX + encoded)
-                pending.append((entry, digest, outcome, located))
-                log_rows.append(
+            if not self._still_holds(group, connection, attempts, check_nonces):
+                group = self._build(connection, attempts, check_nonces, located)
+            group.store(connection)
+        return group.outcomes(len(attempts))
+
+    def _still_holds(
+        self,
+        group: _Group,
+        connection: Connection,
+        attempts: Sequence[Attempt],
+        check_nonces: bool,
+    ) -> bool:
+        """Whether ``group``, built on a snapshot, is what ``connection`` would build."""
+        if not group.state.unchanged(connection):
+            return False
+        return not check_nonces or _used_nonces(connection, attempts) == group.used_before
+
+    def _build(
+        self,
+        connection: Connection,
+        attempts: Sequence[Attempt],
+        check_nonces: bool,
+        located_once: _Located,
+    ) -> _Group:
+        """Decide ``attempts`` on what ``connection`` reads, and make their entries, rows
+        and the group's signature (nothing is written)."""
+        sharing = self.sharing
+        chain_id = sharing.signer.chain_id()
+        key_hex = sharing.signer.public_key.hex()
+        used_before = _used_nonces(connection, attempts) if check_nonces else set()
+        used = set(used_before)
+        state = GroupState(connection, (attempt.authorization_id for attempt in attempts))
+        group = _Group(state, used_before)
+        pending: list[tuple[Any, ...]] = []
+        for index, attempt in enumerate(attempts):
+            claim = attempt.nonce
+            if claim is not None:
+                if (claim.client_id, claim.nonce) in used:
+                    group.replayed.add(index)
+                    continue
+                used.add((claim.client_id, claim.nonce))
+                group.nonce_rows.append(
                     {
-                        "stream": attempt.authorization_id,
-                        "position": stream.length,
-                        "authorization_id": None if live is None else live.id,
-                        "caller_client": attempt.caller_client,
-                        "caller_uscc": attempt.caller_uscc,
-                        "outcome": outcome,
-                        "at": now,
-                        "disclose_after": disclose_after,
-                        "entry_json": encoded.decode(),
-                        "entry_hash": digest.hex(),
+                        "client_id": claim.client_id,
+                        "nonce": claim.nonce,
+                        "expires_at": claim.expires_at,
                     }
                 )
-                stream.length += 1
-                stream.head = digest.hex()
-            # One registry signature for the whole group (over the Merkle root of its
-            # entries' commitments; each record carries its path there).
-            signed_rows = (
-                sharing.signer.records(
-                    [digest for _, digest, *_ in pending], LOG_METADATA, chain_id
+            commitment, located = located_once.locate(attempt)
+            now = sharing.now()
+            live = state.authorization(attempt.authorization_id)
+            disclose_after: int | None = None
+            if live is None or live.granted_at is None:
+                outcome = UNKNOWN_AUTHORIZATION
+            else:
+                terms = self._terms_of(live)
+                disclose_after = terms.disclose_after
+                rule = first_failed_rule(
+                    AuthorizationState(terms, live.revoked_at, live.uses_made),
+                    AccessRequest(
+                        caller=attempt.caller_uscc,
+                        subject_commitment=commitment or Hash32(bytes(32)),
+                        item=attempt.item,
+                        purpose=attempt.purpose,
+                    ),
+                    now,
                 )
-                if pending
-                else []
+                outcome = outcome_of(rule)
+                if rule is None:
+                    live.uses_made += 1
+            stream = state.stream(attempt.authorization_id)
+            entry = access_entry(
+                stream=attempt.authorization_id,
+                position=stream.length,
+                previous=Hash32(bytes.fromhex(stream.head)),
+                at=now,
+                caller=attempt.caller_uscc,
+                item=attempt.item,
+                purpose=attempt.purpose,
+                resource_hash=attempt.resource_hash,
+                outcome=outcome,
+                request=attempt.request,
+                salt=os.urandom(16),
+                disclose_after=disclose_after,
             )
-            decisions: list[Decision] = []
-            for (entry, _digest, outcome, located), log_row, signed in zip(
-                pending, log_rows, signed_rows, strict=True
-            ):
-                record_rows.append(signed.values)
-                signature = b64(signed.signature)
-                log_row.update(
-                    record_id=signed.record_id,
-                    metadata_salt=signed.metadata_salt.hex(),
-                    registry_signature=signature,
-                )
-                receipt = ReceiptPublic(
-                    entry=entry,
-                    entry_hash=log_row["entry_hash"],
-                    record_id=signed.record_id,
-                    registry_key=key_hex,
-                    metadata_salt=log_row["metadata_salt"],
-                    registry_signature=signature,
-                    registry_proof=None if signed.proof is None else signed.proof.hex(),
-                    chain_id=chain_id,
-                )
-                decisions.append(Decision(outcome, receipt, located))
-            state.write_back()
-            if nonce_rows:
-                connection.execute(_NONCES.insert(), nonce_rows)
-            if record_rows:
-                connection.execute(_RECORDS.insert(), record_rows)
-                connection.execute(_ACCESS_LOG.insert(), log_rows)
-        made = iter(decisions)
-        for index in range(len(attempts)):
-            outcomes.append(
-                AuthenticationFailed("nonce was used before", code="replayed_nonce")
-                if index in replayed
-                else next(made)
+            encoded = canonical_json(entry)
+            # access_entry_hash(entry), over the encoding made once for the row too.
+            digest = sm3(ACCESS_ENTRY_PREFIX + encoded)
+            pending.append((entry, digest, outcome, located))
+            group.log_rows.append(
+                {
+                    "stream": attempt.authorization_id,
+                    "position": stream.length,
+                    "authorization_id": None if live is None else live.id,
+                    "caller_client": attempt.caller_client,
+                    "caller_uscc": attempt.caller_uscc,
+                    "outcome": outcome,
+                    "at": now,
+                    "disclose_after": disclose_after,
+                    "entry_json": encoded.decode(),
+                    "entry_hash": digest.hex(),
+                }
             )
-        return outcomes
+            stream.length += 1
+            stream.head = digest.hex()
+        # One registry signature for the whole group (over the Merkle root of its
+        # entries' commitments; each record carries its path there).
+        signed_rows = (
+            sharing.signer.records([digest for _, digest, *_ in pending], LOG_METADATA, chain_id)
+            if pending
+            else []
+        )
+        for (entry, _digest, outcome, located), log_row, signed in zip(
+            pending, group.log_rows, signed_rows, strict=True
+        ):
+            group.record_rows.append(signed.values)
+            signature = b64(signed.signature)
+            log_row.update(
+                record_id=signed.record_id,
+                metadata_salt=signed.metadata_salt.hex(),
+                registry_signature=signature,
+            )
+            receipt = ReceiptPublic(
+                entry=entry,
+                entry_hash=log_row["entry_hash"],
+                record_id=signed.record_id,
+                registry_key=key_hex,
+                metadata_salt=log_row["metadata_salt"],
+                registry_signature=signature,
+                registry_proof=None if signed.proof is None else signed.proof.hex(),
+                chain_id=chain_id,
+            )
+            group.decisions.append(Decision(outcome, receipt, located))
+        return group
 
     def _terms_of(self, live: LiveAuthorization) -> AuthorizationTerms:
         key = f"{live.id}:{live.terms_hash}"

@@ -2,11 +2,13 @@
 authorizations its attempts cite (granted, revoked, uses made, terms) and the heads of
 their hash-chained streams.
 
-Read for the whole group at its start, inside the writer's transaction (so a revocation or
-a use committed before, by this process or another, is seen by the very next attempt), in
-two statements whatever the group's size; written back at its end in at most three (the
-uses counted, the streams begun, the heads moved). Core statements on the transaction's
-connection: the ORM's identity map and unit of work cost more than these rows."""
+Read for the whole group at its start, on a read snapshot outside the write turn, in two
+statements whatever the group's size; inside the writer's transaction :meth:`GroupState.unchanged`
+reads again what the group was built on (so a revocation or a use committed meanwhile, by
+this process or another, is seen by the very next attempt: the group is then built again
+on the transaction's own reads); written back at its end in at most three statements (the
+uses counted, the streams begun, the heads moved). Core statements: the ORM's identity map
+and unit of work cost more than these rows."""
 
 from __future__ import annotations
 
@@ -29,6 +31,13 @@ _READ_AUTHORIZATIONS = select(
     _AUTHORIZATIONS.c.uses_made,
     _AUTHORIZATIONS.c.terms_hash,
     _AUTHORIZATIONS.c.terms_json,
+).where(_AUTHORIZATIONS.c.id.in_(bindparam("ids", expanding=True)))
+_CHECK_AUTHORIZATIONS = select(
+    _AUTHORIZATIONS.c.id,
+    _AUTHORIZATIONS.c.granted_at,
+    _AUTHORIZATIONS.c.revoked_at,
+    _AUTHORIZATIONS.c.uses_made,
+    _AUTHORIZATIONS.c.terms_hash,
 ).where(_AUTHORIZATIONS.c.id.in_(bindparam("ids", expanding=True)))
 _READ_STREAMS = select(_STREAMS.c.stream, _STREAMS.c.length, _STREAMS.c.head).where(
     _STREAMS.c.stream.in_(bindparam("ids", expanding=True))
@@ -84,14 +93,18 @@ class GroupState:
     docstring)."""
 
     def __init__(self, connection: Connection, cited: Iterable[str]) -> None:
-        """Read every authorization in ``cited`` and the stream of each."""
-        self.connection = connection
-        ids = sorted(set(cited))
+        """Read every authorization in ``cited`` and the stream of each on ``connection``."""
+        self.ids = ids = sorted(set(cited))
         self.authorizations: dict[str, LiveAuthorization] = {}
         self.streams: dict[str, StreamHead] = {}
+        self._authorizations_read: set[tuple[Any, ...]] = set()
+        self._streams_read: set[tuple[Any, ...]] = set()
         if not ids:
             return
         for row in connection.execute(_READ_AUTHORIZATIONS, {"ids": ids}):
+            self._authorizations_read.add(
+                (row.id, row.granted_at, row.revoked_at, row.uses_made, row.terms_hash)
+            )
             self.authorizations[row.id] = LiveAuthorization(
                 row.id,
                 row.granted_at,
@@ -102,9 +115,28 @@ class GroupState:
                 row.uses_made,
             )
         for stored in connection.execute(_READ_STREAMS, {"ids": ids}):
+            self._streams_read.add((stored.stream, stored.length, stored.head))
             self.streams[stored.stream] = StreamHead(
                 stored.stream, stored.length, stored.head, stored=True, length_read=stored.length
             )
+
+    def unchanged(self, connection: Connection) -> bool:
+        """Whether the cited authorizations (granted, revoked, uses made, terms) and their
+        streams (length, head) are on ``connection`` — the writer's transaction — as they
+        were read: nobody granted, revoked, counted a use or appended since."""
+        if not self.ids:
+            return True
+        found = {
+            (row.id, row.granted_at, row.revoked_at, row.uses_made, row.terms_hash)
+            for row in connection.execute(_CHECK_AUTHORIZATIONS, {"ids": self.ids})
+        }
+        if found != self._authorizations_read:
+            return False
+        streams = {
+            (row.stream, row.length, row.head)
+            for row in connection.execute(_READ_STREAMS, {"ids": self.ids})
+        }
+        return streams == self._streams_read
 
     def authorization(self, authorization_id: str) -> LiveAuthorization | None:
         """The cited authorization, or None if the registry has none of this id."""
@@ -117,8 +149,8 @@ class GroupState:
             found = self.streams[stream] = StreamHead(stream, 0, GENESIS.hex(), False, 0)
         return found
 
-    def write_back(self) -> None:
-        """Store the uses counted and the streams' new heads."""
+    def write_back(self, connection: Connection) -> None:
+        """Store the uses counted and the streams' new heads on ``connection``."""
         uses = [
             {"row_id": live.id, "uses": live.uses_made}
             for live in self.authorizations.values()
@@ -134,11 +166,11 @@ class GroupState:
                     {"row_stream": head.stream, "new_length": head.length, "new_head": head.head}
                 )
         if uses:
-            self.connection.execute(_COUNT_USES, uses)
+            connection.execute(_COUNT_USES, uses)
         if begun:
-            self.connection.execute(insert(_STREAMS), begun)
+            connection.execute(insert(_STREAMS), begun)
         if moved:
-            self.connection.execute(_MOVE_HEAD, moved)
+            connection.execute(_MOVE_HEAD, moved)
 
 
 __all__ = ["GroupState", "LiveAuthorization", "StreamHead"]
