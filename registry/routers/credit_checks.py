@@ -7,7 +7,6 @@ Time comes from ``app.state.credit_clock`` as for every credit route
 from __future__ import annotations
 
 import datetime
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,6 +14,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
 from registry.credit.check_log import CheckLogWriter
+from registry.credit.check_proofs import EncodedProofs, json_text
 from registry.credit.checks import CHECK_ROLES, CheckAnswer, CheckReason, check_subject
 from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
@@ -39,6 +39,13 @@ def _check_log(request: Request, state: StateDep) -> CheckLogWriter:
         writer = CheckLogWriter(state.db)
         request.app.state.credit_check_log = writer
     return writer
+
+
+def _check_proofs(request: Request) -> EncodedProofs:
+    proofs: EncodedProofs | None = getattr(request.app.state, "credit_check_proofs", None)
+    if proofs is None:
+        proofs = request.app.state.credit_check_proofs = EncodedProofs()
+    return proofs
 
 
 def _check_with_bundles(
@@ -81,11 +88,16 @@ def _reason_json(reason: CheckReason) -> dict[str, Any]:
     }
 
 
-def check_answer_json(answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None]) -> bytes:
+def check_answer_json(
+    answer: CheckAnswer,
+    bundles: dict[str, AnchoredEvent | None],
+    proofs: EncodedProofs | None = None,
+) -> bytes:
     """The body of a check's answer: the bytes FastAPI's ``JSONResponse`` makes of the
     answer run through ``jsonable_encoder``, made directly. Every value here is already a
     JSON value (the bundles are bundle JSON), so the encoder's walk over the proofs (the
-    bulk of the answer) would only copy them."""
+    bulk of the answer) would only copy them; with ``proofs``, the proofs' texts kept there
+    are joined in instead of writing them again."""
     body = {
         "decision": answer.decision,
         "activity": answer.activity,
@@ -97,11 +109,12 @@ def check_answer_json(answer: CheckAnswer, bundles: dict[str, AnchoredEvent | No
         },
         "checked_at": answer.checked_at.isoformat(),
         "reasons": [_reason_json(reason) for reason in answer.reasons],
-        "proofs": bundles,
     }
-    return json.dumps(
-        body, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
+    if proofs is None:
+        return json_text({**body, "proofs": bundles}).encode("utf-8")
+    # The body's last member written apart: an object's text without its closing brace,
+    # then that member.
+    return (json_text(body)[:-1] + ',"proofs":' + proofs.proofs_text(bundles) + "}").encode("utf-8")
 
 
 @router.post("/check", responses=AUTH_RESPONSES)
@@ -123,7 +136,9 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
         now=credit_now(request),
     )
     await _check_log(request, state).append(log_row)
-    return Response(check_answer_json(answer, bundles), media_type="application/json")
+    return Response(
+        check_answer_json(answer, bundles, _check_proofs(request)), media_type="application/json"
+    )
 
 
 @router.get("/records/{record_id}/proof", responses=ACT_RESPONSES)
