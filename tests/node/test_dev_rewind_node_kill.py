@@ -3,27 +3,34 @@ few hundred blocks: restarted, the node serves either the old head or the snapsh
 the stored chain verifies from genesis, and the dev chain goes on from there (a revert to a
 fresh snapshot still works).
 
+Each node process is forked from one process that imported ``node.daemon`` once
+(``tests/fork_server.py``) and runs what ``lianxin node start`` runs in the foreground
+(``python -m node.daemon --config ...``, into which the command execs itself): the imports
+were most of a start's CPU, and the forked node opens its store and its ports only after the
+fork, as a freshly started one does.
+
 The kill moments come from a seeded generator; the seed is printed (set
 ``LIANXIN_CRASH_SEED`` to replay a run) and ``LIANXIN_REWIND_KILLS`` sets how many kills.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from node.chain_dir import init_chain_dir
+from chain.genesis import Genesis
+from node.chain_dir import ChainDir, init_chain_dir
 from node.genesis_file import load_genesis
 from node.rpc_client import RpcError, rpc_call
 from node.storage import LmdbBlockStore
@@ -35,7 +42,18 @@ BLOCKS = 200
 KILL_WITHIN_S = 0.06
 """The kill comes this long at most after the revert was sent: around the rewind's write."""
 START_TIMEOUT_S = 120.0
-CLI = "from node.cli import main; main()"
+FORK_SERVER = Path(__file__).resolve().parents[1] / "fork_server.py"
+
+
+def _load_fork_server() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fork_server", FORK_SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fs = _load_fork_server()
 
 
 def _free_port() -> int:
@@ -45,17 +63,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _node(root: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``lianxin node start --dir root`` as its own process, answering at ``url``; killed on
+def _node(server: fs.ForkServer, root: Path, url: str) -> Iterator[fs.Child]:
+    """The node of ``root`` (``python -m node.daemon``, as ``lianxin node start --dir root``
+    runs it) forked by ``server`` in a session of its own, answering at ``url``; killed on
     exit if still running."""
-    log = (root / "node.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-c", CLI, "node", "start", "--dir", str(root)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if k != "LIANXIN_KEYSTORE_PASSWORD"},
-        start_new_session=True,
+    process = server.start(
+        "module",
+        "node.daemon",
+        ["--config", str(ChainDir(root).config), "--log-level", "INFO"],
+        output=root / "node.log",
+        new_session=True,
     )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -69,10 +86,8 @@ def _node(root: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
                 time.sleep(0.1)
         yield process
     finally:
-        if process.poll() is None:
-            process.kill()
+        process.kill()
         process.wait(timeout=30)
-        log.close()
 
 
 def _head(url: str) -> tuple[int, str]:
@@ -98,8 +113,28 @@ def test_sigkill_while_the_node_reverts_leaves_either_head(tmp_path: Path) -> No
     url = f"http://127.0.0.1:{port}"
     genesis = load_genesis(root / "genesis.toml")
     outcomes = {"old head": 0, "snapshot": 0}
+    environment = {k: v for k, v in os.environ.items() if k != "LIANXIN_KEYSTORE_PASSWORD"}
+    server = fs.ForkServer(["node.daemon"], environment, tmp_path / "fork-server.log")
+    try:
+        _kill_while_reverting(server, root, url, genesis, rng, outcomes)
+    finally:
+        server.close()
+    print(f"{KILLS} kills during a {BLOCKS}-block revert: {outcomes}")
+
+
+def _kill_while_reverting(
+    server: fs.ForkServer,
+    root: Path,
+    url: str,
+    genesis: Genesis,
+    rng: random.Random,
+    outcomes: dict[str, int],
+) -> None:
+    """``KILLS`` rounds: mine ``BLOCKS`` blocks past a snapshot, kill the node while it
+    reverts to it, check the stored chain and what the restarted node serves (counted in
+    ``outcomes``)."""
     for _ in range(KILLS):
-        with _node(root, url) as process:
+        with _node(server, root, url) as process:
             (admin, *_) = rpc_call(url, "eth_accounts", [])
             snapshot = rpc_call(url, "evm_snapshot", [])
             kept = _head(url)
@@ -119,7 +154,7 @@ def test_sigkill_while_the_node_reverts_leaves_either_head(tmp_path: Path) -> No
             reverting.join(timeout=30)
         with LmdbBlockStore.open(root / "node" / "blocks") as store:
             assert verify_chain(store, genesis) is None
-        with _node(root, url):
+        with _node(server, root, url):
             head = _head(url)
             assert head in (old, kept), (head, old, kept)
             outcomes["old head" if head == old else "snapshot"] += 1
@@ -128,7 +163,6 @@ def test_sigkill_while_the_node_reverts_leaves_either_head(tmp_path: Path) -> No
             rpc_call(url, "evm_mine", [])
             assert rpc_call(url, "evm_revert", [again]) is True
             assert _head(url) == head
-    print(f"{KILLS} kills during a {BLOCKS}-block revert: {outcomes}")
 
 
 def _quietly(url: str, method: str, *params: object) -> None:
