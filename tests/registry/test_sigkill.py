@@ -1,16 +1,23 @@
 """Crash safety of notarization: the registry runs as a real process and is SIGKILLed
 several times (seeded) while records keep arriving and batches are sealed and anchored.
 After a final restart every accepted record is anchored, and the Notary saw exactly one
-BatchAnchored event per batch root — nothing lost, nothing anchored twice."""
+BatchAnchored event per batch root — nothing lost, nothing anchored twice.
+
+Each registry process is forked from one process that imported ``registry.server`` once
+(``tests/fork_server.py``) and then runs ``python -m registry``: the import was most of a
+start's CPU, and the forked process reads its settings, opens its database and serves only
+after the fork, as a freshly started one does."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import random
-import subprocess
 import time
 from pathlib import Path
+from types import ModuleType
 
+import httpx
 import pytest
 from registry_harness import (
     TrustChain,
@@ -18,7 +25,6 @@ from registry_harness import (
     new_client,
     registry_environment,
     registry_settings,
-    start_registry,
 )
 from sqlalchemy import select
 
@@ -35,6 +41,37 @@ SEED = 20_261_126
 KILLS = 4
 START_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 120.0
+FORK_SERVER = Path(__file__).resolve().parents[1] / "fork_server.py"
+
+
+def _load_fork_server() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("fork_server", FORK_SERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+fs = _load_fork_server()
+ForkServer = fs.ForkServer
+Child = fs.Child
+
+
+def start_registry(server: ForkServer, port: int, log: Path, timeout_s: float) -> Child:
+    """``python -m registry`` forked by ``server`` (output appended to ``log``), waited for
+    until it answers; killed, with its log in the failure, if it exits or does not answer in
+    ``timeout_s``."""
+    process = server.start("module", "registry", [], output=log)
+    url = f"http://127.0.0.1:{port}/openapi.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return process
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"registry did not start: {log.read_text()}")
 
 
 def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
@@ -48,13 +85,14 @@ def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
     port = free_port()
     environment = registry_environment(settings) | {"LIANXIN_REGISTRY_PORT": str(port)}
     log = tmp_path / "registry.log"
+    server = fs.ForkServer(["registry.server"], environment, tmp_path / "fork-server.log")
     rng = random.Random(SEED)
     accepted: set[str] = set()
     counter = 0
-    process: subprocess.Popen[bytes] | None = None
+    process: Child | None = None
     try:
         for _ in range(KILLS):
-            process = start_registry(environment, log, START_TIMEOUT_S)
+            process = start_registry(server, port, log, START_TIMEOUT_S)
             trust = TrustClient(f"http://127.0.0.1:{port}", client.id, key, retries=0, timeout=2)
             run_for = rng.uniform(0.3, 1.5)
             deadline = time.monotonic() + run_for
@@ -71,7 +109,7 @@ def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
             process.wait(timeout=10)
             trust.close()
 
-        process = start_registry(environment, log, START_TIMEOUT_S)
+        process = start_registry(server, port, log, START_TIMEOUT_S)
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while True:
             with db.session() as session:
@@ -85,6 +123,7 @@ def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        server.close()
 
     assert len(accepted) >= KILLS
     with db.session() as session:
