@@ -5,9 +5,9 @@ The writer (``crash_writer.py``) runs in a child process; the parent kills it at
 public API and by counting the raw LMDB entries, then restarts the writer, which must continue
 from the head. ``LIANXIN_CRASH_KILLS`` sets the number of kills (default 50).
 
-Each writer is forked from one long-lived process that has imported the writer's modules
-once (``FORK_SERVER``): importing them cost most of the CPU of a round, and a forked writer
-opens its store only after the fork, exactly as a freshly started one does.
+Each writer is forked from one process that has imported the writer's modules once
+(``tests/fork_server.py``): importing them cost most of the CPU of a round, and a forked
+writer opens its store only after the fork, as a freshly started one does.
 
 SIGKILL loses the process but not the page cache, so these tests prove atomicity (one write
 transaction per block), not power-loss durability; that rests on ``sync=True`` and
@@ -21,8 +21,6 @@ import importlib.util
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,97 +40,29 @@ RECENT_BLOCKS = 5
 """How many blocks below the head are re-checked after every kill."""
 
 
-def _load_writer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crash_writer", WRITER)
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-cw = _load_writer()
-
-
-FORK_SERVER = """
-import importlib.util, os, sys, traceback
-spec = importlib.util.spec_from_file_location("crash_writer", sys.argv[1])
-writer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(writer)
-print("loaded 0", flush=True)
-for line in sys.stdin:
-    command, *words = line.split()
-    if command == "start":
-        if os.fork() == 0:
-            try:
-                print(f"pid {os.getpid()}", flush=True)
-                writer.main(words)
-            except BaseException:
-                print("failed " + repr(traceback.format_exc()), flush=True)
-            os._exit(1)
-    elif command == "reap":
-        _, status = os.waitpid(int(words[0]), 0)
-        print(f"status {os.waitstatus_to_exitcode(status)}", flush=True)
-"""
-"""The parent of every writer: imports ``crash_writer.py`` once, then on ``start <dir> <mode>
-<seed>`` forks a writer whose lines (``pid``, then the writer's own) come on its own stdout,
-and on ``reap <pid>`` waits for that writer and answers ``status <exit code>``. Only one
-writer runs at a time, so the lines never interleave; ``status`` comes after everything the
-dead writer printed."""
-
-
-class ForkServer:
-    """The running ``FORK_SERVER`` process."""
-
-    def __init__(self, log: Path) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
-        self.log = log
-        with log.open("ab") as errors:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", FORK_SERVER, str(WRITER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                env=env,
-                text=True,
-            )
-        self.expect("loaded")
-
-    def send(self, *words: object) -> None:
-        """Send one command line."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(" ".join(str(word) for word in words) + "\n")
-        self.process.stdin.flush()
-
-    def expect(self, word: str) -> str:
-        """Read the next line, which must start with ``word``; return what follows it."""
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith(word + " "):
-            self.close()
-            pytest.fail(f"writer printed {line!r}, expected {word!r}; log:\n{self.log.read_text()}")
-        return line.split(maxsplit=1)[1].strip()
-
-    def reap(self, pid: int) -> int:
-        """Wait for the writer ``pid``, skipping what it printed unread; return its exit code."""
-        self.send("reap", pid)
-        assert self.process.stdout is not None
-        while not (line := self.process.stdout.readline()).startswith("status "):
-            assert line, f"the fork server died; log:\n{self.log.read_text()}"
-        return int(line.split()[1])
-
-    def close(self) -> None:
-        """End the server (its input closes) and reap it."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.communicate()
+cw = _load("crash_writer", WRITER)
+fs = _load("fork_server", ROOT / "tests" / "fork_server.py")
+ForkServer = fs.ForkServer
 
 
 @pytest.fixture
 def fork_server(tmp_path: Path) -> Iterator[ForkServer]:
-    server = ForkServer(tmp_path / "writers.log")
+    """The parent of the test's writers, with the writer's modules imported."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    server = fs.ForkServer(
+        ["chain.storage", "chain.types", "node.storage"], env, tmp_path / "writers.log"
+    )
     try:
         yield server
     finally:
@@ -140,13 +70,12 @@ def fork_server(tmp_path: Path) -> Iterator[ForkServer]:
 
 
 class Writer:
-    """A running ``crash_writer.py`` process, forked by the fork server."""
+    """A running ``crash_writer.py`` process, forked by the fork server; its lines come on
+    the server's output."""
 
     def __init__(self, server: ForkServer, path: Path, mode: str, seed: int) -> None:
         self.server = server
-        server.send("start", path, mode, seed)
-        self.pid = int(server.expect("pid"))
-        self.reaped = False
+        self.child = server.start("path", str(WRITER), [str(path), mode, str(seed)])
         self.start_height = int(server.expect("ready"))
 
     def wait_for_first_commit(self) -> int:
@@ -162,16 +91,15 @@ class Writer:
 
     def __exit__(self, *exc_info: object) -> None:
         """Never leave a writer running, also when a check failed."""
-        if not self.reaped:
+        if self.child.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                self.child.kill()
             self.server.close()
 
     def kill(self) -> None:
         """SIGKILL the writer and reap it."""
-        os.kill(self.pid, signal.SIGKILL)
-        self.reaped = True
-        assert self.server.reap(self.pid) == -signal.SIGKILL
+        self.child.kill()
+        assert self.child.wait() == -signal.SIGKILL
 
 
 def check_block(store: LmdbBlockStore, height: int) -> Header:
