@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from credit.joint import Catalogue, SubjectState, bundled_catalogue, check
-from registry.credit.check_entries import subject_entries
+from registry.credit.check_entries import SubjectEntries, kept_entries, subject_entries
 from registry.credit.check_log import SUBJECT_FIELD
 from registry.credit.keys import CreditKeys
 from registry.db import Database
@@ -27,6 +27,7 @@ __all__ = [
     "CheckAnswer",
     "CheckReason",
     "catalogue",
+    "check_kept_subject",
     "check_subject",
 ]
 
@@ -99,12 +100,56 @@ def check_subject(
     :class:`registry.credit.check_log.CheckLogWriter`, which hands the subject as given,
     under :data:`registry.credit.check_log.SUBJECT_FIELD`, to its trail). An entry whose
     decision was withdrawn does not count."""
+    name = _activity_name(activity)
+    subject_key = keys.subject_key(subject)
+    found = subject_entries(db, subject_key)
+    return _answer(found, client, subject, subject_key, name, on, now)
+
+
+def check_kept_subject(
+    db: Database,
+    keys: CreditKeys,
+    client: Client,
+    *,
+    subject: str,
+    activity: str,
+    on: datetime.date,
+    now: datetime.datetime,
+    version: int,
+) -> tuple[CheckAnswer, dict[str, Any]] | None:
+    """:func:`check_subject` from the subject's entries kept under the credit version
+    ``version`` (read by the caller just now), without touching the database; None if they
+    are not kept (on SQLite only, as :func:`registry.credit.check_entries.subject_entries`
+    keeps them). For a caller that may not wait, such as a server's event loop."""
+    name = _activity_name(activity)
+    if not db.is_sqlite:
+        return None
+    subject_key = keys.subject_key(subject)
+    found = kept_entries(db).get((subject_key, version))
+    if found is None:
+        return None
+    return _answer(found, client, subject, subject_key, name, on, now)
+
+
+def _activity_name(activity: str) -> str:
+    """``activity`` without surrounding spaces; InvalidInput if empty or too long."""
     name = activity.strip()
     if not name or len(name) > MAX_ACTIVITY:
         raise InvalidInput(f"activity is 1 to {MAX_ACTIVITY} characters", code="bad_activity")
-    subject_key = keys.subject_key(subject)
+    return name
+
+
+def _answer(
+    found: SubjectEntries,
+    client: Client,
+    subject: str,
+    subject_key: str,
+    name: str,
+    on: datetime.date,
+    now: datetime.datetime,
+) -> tuple[CheckAnswer, dict[str, Any]]:
+    """The answer for the subject of ``found`` and its log row (see :func:`check_subject`)."""
     measures = catalogue()
-    found = subject_entries(db, subject_key)
     result = check(SubjectState(found.entries, found.exits, ()), name, on, measures)
     reasons = []
     for reason in result.reasons:

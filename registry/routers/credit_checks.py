@@ -13,9 +13,17 @@ from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
+from registry.credit.check_bundles import kept_record_bundles
 from registry.credit.check_log import CheckLogWriter
 from registry.credit.check_proofs import EncodedProofs, json_text
-from registry.credit.checks import CHECK_ROLES, CheckAnswer, CheckReason, check_subject
+from registry.credit.checks import (
+    CHECK_ROLES,
+    CheckAnswer,
+    CheckReason,
+    check_kept_subject,
+    check_subject,
+)
+from registry.credit.credit_version import WaitlessVersionReader
 from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
@@ -64,12 +72,60 @@ def _check_with_bundles(
     answer, log_row = check_subject(
         state.db, keys, client, subject=subject, activity=activity, on=on, now=now
     )
-    ids = sorted(
+    bundles = record_bundles(
+        state.db, state.chain, state.caches, _proved_ids(answer), answer.credit_version
+    )
+    return answer, log_row, bundles
+
+
+def _kept_check(
+    request: Request,
+    state: StateDep,
+    keys: CreditKeys,
+    client: Client,
+    *,
+    subject: str,
+    activity: str,
+    on: datetime.date,
+    now: datetime.datetime,
+) -> tuple[CheckAnswer, dict[str, Any], dict[str, AnchoredEvent | None]] | None:
+    """:func:`_check_with_bundles` answered on the event loop, when the subject's entries
+    and its reasons' proofs are all kept under the credit version read there without
+    waiting (:class:`WaitlessVersionReader`); None otherwise (PostgreSQL, the version not
+    read at once, anything not kept). A kept check then costs no hop to a thread and back."""
+    if not state.db.is_sqlite:
+        return None
+    # Made at the application's startup, its connections closed at its shutdown.
+    reader: WaitlessVersionReader | None = getattr(request.app.state, "credit_version_reader", None)
+    version = None if reader is None else reader.read()
+    if version is None:
+        return None
+    checked = check_kept_subject(
+        state.db,
+        keys,
+        client,
+        subject=subject,
+        activity=activity,
+        on=on,
+        now=now,
+        version=version,
+    )
+    if checked is None:
+        return None
+    answer, log_row = checked
+    bundles = kept_record_bundles(state.db, state.caches, _proved_ids(answer), version)
+    if bundles is None:
+        return None
+    return answer, log_row, bundles
+
+
+def _proved_ids(answer: CheckAnswer) -> list[str]:
+    """The records whose proofs the answer carries, in order: its reasons' list entries and
+    the records they rest on."""
+    return sorted(
         {reason.entry_record_id for reason in answer.reasons}
         | {record for reason in answer.reasons for record in reason.basis_record_ids}
     )
-    bundles = record_bundles(state.db, state.chain, state.caches, ids, answer.credit_version)
-    return answer, log_row, bundles
 
 
 def _reason_json(reason: CheckReason) -> dict[str, Any]:
@@ -125,16 +181,29 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
     the calls beside it); the subject sees who checked it."""
     require_role(client, CHECK_ROLES)
     keys = await credit_keys(request, state)
-    answer, log_row, bundles = await run_blocking(
-        _check_with_bundles,
+    now = credit_now(request)
+    checked = _kept_check(
+        request,
         state,
         keys,
         client,
         subject=payload.subject,
         activity=payload.activity,
         on=payload.on,
-        now=credit_now(request),
+        now=now,
     )
+    if checked is None:
+        checked = await run_blocking(
+            _check_with_bundles,
+            state,
+            keys,
+            client,
+            subject=payload.subject,
+            activity=payload.activity,
+            on=payload.on,
+            now=now,
+        )
+    answer, log_row, bundles = checked
     await _check_log(request, state).append(log_row)
     return Response(
         check_answer_json(answer, bundles, _check_proofs(request)), media_type="application/json"
