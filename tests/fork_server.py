@@ -42,9 +42,15 @@ for line in sys.stdin:
                     runpy.run_module(request["target"], run_name="__main__", alter_sys=True)
                 else:
                     runpy.run_path(request["target"], run_name="__main__")
+                code = 0
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else (exit.code is not None)
             except BaseException:
                 print("failed " + repr(traceback.format_exc()), flush=True)
-            os._exit(1)
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     else:
         command, pid = request["command"], request["pid"]
         done, status = os.waitpid(pid, os.WNOHANG if command == "poll" else 0)
