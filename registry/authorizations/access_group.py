@@ -16,7 +16,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Table,
+    bindparam,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 
 from registry.authorizations.models import AccessStream, AuthorizationRow
 from sdk.data_receipts import GENESIS
@@ -32,16 +46,30 @@ _READ_AUTHORIZATIONS = select(
     _AUTHORIZATIONS.c.terms_hash,
     _AUTHORIZATIONS.c.terms_json,
 ).where(_AUTHORIZATIONS.c.id.in_(bindparam("ids", expanding=True)))
-_CHECK_AUTHORIZATIONS = select(
-    _AUTHORIZATIONS.c.id,
-    _AUTHORIZATIONS.c.granted_at,
-    _AUTHORIZATIONS.c.revoked_at,
-    _AUTHORIZATIONS.c.uses_made,
-    _AUTHORIZATIONS.c.terms_hash,
-).where(_AUTHORIZATIONS.c.id.in_(bindparam("ids", expanding=True)))
 _READ_STREAMS = select(_STREAMS.c.stream, _STREAMS.c.length, _STREAMS.c.head).where(
     _STREAMS.c.stream.in_(bindparam("ids", expanding=True))
 )
+_CHECK = union_all(
+    select(
+        literal_column("'a'", String).label("kind"),
+        _AUTHORIZATIONS.c.id.label("key"),
+        _AUTHORIZATIONS.c.granted_at.label("first"),
+        _AUTHORIZATIONS.c.revoked_at.label("second"),
+        _AUTHORIZATIONS.c.uses_made.label("third"),
+        _AUTHORIZATIONS.c.terms_hash.label("text"),
+    ).where(_AUTHORIZATIONS.c.id.in_(bindparam("ids", expanding=True))),
+    select(
+        literal_column("'s'", String),
+        _STREAMS.c.stream,
+        sql_cast(_STREAMS.c.length, BigInteger),
+        sql_cast(null(), BigInteger),
+        sql_cast(null(), Integer),
+        _STREAMS.c.head,
+    ).where(_STREAMS.c.stream.in_(bindparam("ids", expanding=True))),
+)
+"""What a group was decided on, in ONE statement: each cited authorization's (``a``,
+id, granted, revoked, uses made, terms hash) and each stream's (``s``, stream, length, -,
+-, head)."""
 _COUNT_USES = (
     update(_AUTHORIZATIONS)
     .where(_AUTHORIZATIONS.c.id == bindparam("row_id"))
@@ -97,13 +125,12 @@ class GroupState:
         self.ids = ids = sorted(set(cited))
         self.authorizations: dict[str, LiveAuthorization] = {}
         self.streams: dict[str, StreamHead] = {}
-        self._authorizations_read: set[tuple[Any, ...]] = set()
-        self._streams_read: set[tuple[Any, ...]] = set()
+        self._read: set[tuple[Any, ...]] = set()
         if not ids:
             return
         for row in connection.execute(_READ_AUTHORIZATIONS, {"ids": ids}):
-            self._authorizations_read.add(
-                (row.id, row.granted_at, row.revoked_at, row.uses_made, row.terms_hash)
+            self._read.add(
+                ("a", row.id, row.granted_at, row.revoked_at, row.uses_made, row.terms_hash)
             )
             self.authorizations[row.id] = LiveAuthorization(
                 row.id,
@@ -115,7 +142,7 @@ class GroupState:
                 row.uses_made,
             )
         for stored in connection.execute(_READ_STREAMS, {"ids": ids}):
-            self._streams_read.add((stored.stream, stored.length, stored.head))
+            self._read.add(("s", stored.stream, stored.length, None, None, stored.head))
             self.streams[stored.stream] = StreamHead(
                 stored.stream, stored.length, stored.head, stored=True, length_read=stored.length
             )
@@ -126,17 +153,8 @@ class GroupState:
         were read: nobody granted, revoked, counted a use or appended since."""
         if not self.ids:
             return True
-        found = {
-            (row.id, row.granted_at, row.revoked_at, row.uses_made, row.terms_hash)
-            for row in connection.execute(_CHECK_AUTHORIZATIONS, {"ids": self.ids})
-        }
-        if found != self._authorizations_read:
-            return False
-        streams = {
-            (row.stream, row.length, row.head)
-            for row in connection.execute(_READ_STREAMS, {"ids": self.ids})
-        }
-        return streams == self._streams_read
+        found = {tuple(row) for row in connection.execute(_CHECK, {"ids": self.ids})}
+        return found == self._read
 
     def authorization(self, authorization_id: str) -> LiveAuthorization | None:
         """The cited authorization, or None if the registry has none of this id."""
