@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from registry.credit.proofs import AnchoredEvent, kept_latest
+from registry.credit.proofs import AnchoredEvent, anchored_event, kept_latest
 from registry.db import Database
 from registry.record_bundles import VerifyCaches
 
@@ -31,15 +31,9 @@ def kept_record_bundles(
         found = latest.get((record_id, credit_version))
         if found is None:
             return None
-        event_id, kind, version, notary_id = found
+        notary_id = found[3]
         bundle = caches.bundle_json.get(notary_id)
         if bundle is None or caches.bundles.get(notary_id) is None:
             return None
-        answers[record_id] = {
-            "event_id": event_id,
-            "kind": kind,
-            "version": version,
-            "notary_record_id": notary_id,
-            "bundle": bundle,
-        }
+        answers[record_id] = anchored_event(found, bundle)
     return answers

@@ -29,13 +29,27 @@ from registry.db import Database
 from registry.models import Batch, Record, RecordStatus
 from registry.record_bundles import VerifyCaches, bundle_for, bundle_json
 
-__all__ = ["KEPT_LATEST", "AnchoredEvent", "kept_latest", "record_bundles"]
+__all__ = ["KEPT_LATEST", "AnchoredEvent", "anchored_event", "kept_latest", "record_bundles"]
 
 AnchoredEvent = dict[str, Any]
 """``{"event_id", "kind", "version", "notary_record_id", "bundle"}`` (bundle JSON)."""
 
 Latest = tuple[str, str, int | None, str]
 """A record's latest anchored event: its id, kind and version, and its notarized record."""
+
+
+def anchored_event(latest: Latest, bundle: Any) -> AnchoredEvent:
+    """What a check answers for a record: its latest anchored event ``latest`` with the
+    bundle JSON of its notarized record."""
+    event_id, kind, version, notary_id = latest
+    return {
+        "event_id": event_id,
+        "kind": kind,
+        "version": version,
+        "notary_record_id": notary_id,
+        "bundle": bundle,
+    }
+
 
 KEPT_LATEST = 16_384
 """Most records' latest anchored events kept per database per process (a few ids each)."""
@@ -173,12 +187,5 @@ def record_bundles(
         if found is None or bundle is None:
             answers[record_id] = None
             continue
-        event_id, kind, version, notary_id = found
-        answers[record_id] = {
-            "event_id": event_id,
-            "kind": kind,
-            "version": version,
-            "notary_record_id": notary_id,
-            "bundle": bundle,
-        }
+        answers[record_id] = anchored_event(found, bundle)
     return answers
