@@ -19,7 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import create_engine, func, select, text
@@ -334,13 +334,26 @@ def start_registry(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{environment['LIANXIN_REGISTRY_PORT']}/openapi.json"
+    wait_serving(process, int(environment["LIANXIN_REGISTRY_PORT"]), log, timeout_s)
+    return process
+
+
+class _Started(Protocol):
+    def poll(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+
+def wait_serving(process: _Started, port: int, log: Path, timeout_s: float) -> None:
+    """Wait until the registry ``process`` answers on ``port``; kill it and fail with its
+    ``log`` if it exits or does not answer within ``timeout_s``."""
+    url = f"http://127.0.0.1:{port}/openapi.json"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert process.poll() is None, log.read_text()
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=0.5).status_code == 200:
-                return process
+                return
         time.sleep(0.05)
     process.kill()
     raise AssertionError(f"registry did not start: {log.read_text()}")

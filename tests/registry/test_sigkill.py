@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
 from registry_harness import (
     TrustChain,
@@ -25,6 +24,7 @@ from registry_harness import (
     new_client,
     registry_environment,
     registry_settings,
+    wait_serving,
 )
 from sqlalchemy import select
 
@@ -62,16 +62,8 @@ def start_registry(server: ForkServer, port: int, log: Path, timeout_s: float) -
     until it answers; killed, with its log in the failure, if it exits or does not answer in
     ``timeout_s``."""
     process = server.start("module", "registry", [], output=log)
-    url = f"http://127.0.0.1:{port}/openapi.json"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=0.5).status_code == 200:
-                return process
-        time.sleep(0.05)
-    process.kill()
-    raise AssertionError(f"registry did not start: {log.read_text()}")
+    wait_serving(process, port, log, timeout_s)
+    return process
 
 
 def test_sigkill_during_batching_and_anchoring_loses_and_duplicates_nothing(
