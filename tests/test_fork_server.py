@@ -1,30 +1,17 @@
-"""The fork server the SIGKILL tests start their processes from (``tests/fork_server.py``):
+"""The fork server the SIGKILL tests start their processes from (``tests/support/fork_server.py``):
 its children end with the exit code a fresh ``python`` would give them."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
+import fork_server as fs
 import pytest
-
-
-def _load() -> ModuleType:
-    path = Path(__file__).resolve().parent / "fork_server.py"
-    spec = importlib.util.spec_from_file_location("fork_server_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fs = _load()
 
 
 @pytest.fixture

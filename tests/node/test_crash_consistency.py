@@ -6,7 +6,7 @@ public API and by counting the raw LMDB entries, then restarts the writer, which
 from the head. ``LIANXIN_CRASH_KILLS`` sets the number of kills (default 50).
 
 Each writer is forked from one process that has imported the writer's modules once
-(``tests/fork_server.py``): importing them cost most of the CPU of a round, and a forked
+(``tests/support/fork_server.py``): importing them cost most of the CPU of a round, and a forked
 writer opens its store only after the fork, as a freshly started one does.
 
 SIGKILL loses the process but not the page cache, so these tests prove atomicity (one write
@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
+import fork_server as fs
 import lmdb
 import pytest
 
@@ -49,7 +50,6 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 cw = _load("crash_writer", WRITER)
-fs = _load("fork_server", ROOT / "tests" / "fork_server.py")
 ForkServer = fs.ForkServer
 
 

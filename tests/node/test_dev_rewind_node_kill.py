@@ -4,7 +4,7 @@ the stored chain verifies from genesis, and the dev chain goes on from there (a 
 fresh snapshot still works).
 
 Each node process is forked from one process that imported ``node.daemon`` once
-(``tests/fork_server.py``) and runs what ``lianxin node start`` runs in the foreground
+(``tests/support/fork_server.py``) and runs what ``lianxin node start`` runs in the foreground
 (``python -m node.daemon --config ...``, into which the command execs itself): the imports
 were most of a start's CPU, and the forked node opens its store and its ports only after the
 fork, as a freshly started one does.
@@ -15,7 +15,6 @@ The kill moments come from a seeded generator; the seed is printed (set
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import signal
@@ -25,8 +24,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from types import ModuleType
 
+import fork_server as fs
 import pytest
 
 from chain.genesis import Genesis
@@ -42,18 +41,6 @@ BLOCKS = 200
 KILL_WITHIN_S = 0.06
 """The kill comes this long at most after the revert was sent: around the rewind's write."""
 START_TIMEOUT_S = 120.0
-FORK_SERVER = Path(__file__).resolve().parents[1] / "fork_server.py"
-
-
-def _load_fork_server() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fork_server", FORK_SERVER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fs = _load_fork_server()
 
 
 def _free_port() -> int:

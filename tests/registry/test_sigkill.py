@@ -4,19 +4,18 @@ After a final restart every accepted record is anchored, and the Notary saw exac
 BatchAnchored event per batch root — nothing lost, nothing anchored twice.
 
 Each registry process is forked from one process that imported ``registry.server`` once
-(``tests/fork_server.py``) and then runs ``python -m registry``: the import was most of a
+(``tests/support/fork_server.py``) and then runs ``python -m registry``: the import was most of a
 start's CPU, and the forked process reads its settings, opens its database and serves only
 after the fork, as a freshly started one does."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import random
 import time
 from pathlib import Path
-from types import ModuleType
 
+import fork_server as fs
 import pytest
 from registry_harness import (
     TrustChain,
@@ -41,18 +40,7 @@ SEED = 20_261_126
 KILLS = 4
 START_TIMEOUT_S = 60.0
 SETTLE_TIMEOUT_S = 120.0
-FORK_SERVER = Path(__file__).resolve().parents[1] / "fork_server.py"
 
-
-def _load_fork_server() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fork_server", FORK_SERVER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fs = _load_fork_server()
 ForkServer = fs.ForkServer
 Child = fs.Child
 

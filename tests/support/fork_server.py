@@ -7,7 +7,8 @@ each child is a fork of it that then runs the program as ``python -m <module>`` 
 ``python <script>`` would (``__main__``, ``sys.argv``), so everything the program opens (its
 store, its database, its sockets) is opened after the fork, as in a fresh process. The
 children are SIGKILLed like any process; the server reaps them and reports how they ended.
-The tests that use this file live in different folders and load it by path.
+The tests that use this file live in different folders; the root ``conftest.py`` puts its
+folder on the import path.
 """
 
 from __future__ import annotations
