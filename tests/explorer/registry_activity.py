@@ -34,11 +34,9 @@ from chain_activity import DevChain, free_port, start_dev_chain  # noqa: E402
 from credit_harness import penalty_file  # noqa: E402
 from credit_tables import AUTHORITY_USCC, penalty_row  # noqa: E402
 from registry_harness import (  # noqa: E402
-    CLIENT_DEPARTMENT_NAME,
     CLIENT_KEY,
-    CLIENT_USCC,
     DEPARTMENT_USCC,
-    TrustChain,
+    bootstrap_trust,
     new_client,
     registry_environment,
     registry_settings,
@@ -49,12 +47,8 @@ from archives.ingest import DisposalApproval  # noqa: E402
 from archives.submission import sign_bag, sign_disposal, upload_headers  # noqa: E402
 from chain.crypto import PrivateKey, sm3  # noqa: E402
 from explorer.registry_feed import RegistryAccess, RegistryFeed  # noqa: E402
-from registry.bootstrap import bootstrap  # noqa: E402
-from registry.chain_gateway import ChainGateway  # noqa: E402
 from registry.db import Database  # noqa: E402
-from registry.department_keys import register_department_key  # noqa: E402
 from registry.settings import RegistrySettings  # noqa: E402
-from sdk.account import Sm2Account  # noqa: E402
 from sdk.chain_reader import ChainReader  # noqa: E402
 from sdk.credit_client import CreditClient  # noqa: E402
 from sdk.trust_core import signed_headers  # noqa: E402
@@ -125,40 +119,6 @@ def registry_scene() -> RegistryScene:
         atexit.register(chain.kill_leftovers)
         _scene = make_scene(chain, root)
     return _scene
-
-
-def _bootstrap(chain: DevChain, root: Path) -> TrustChain:
-    settings = RegistrySettings(
-        data_dir=root / "bootstrap",
-        node_url=chain.url,
-        signer_keystore=chain.root / "keys" / "dept-a.json",
-        signer_password_file=chain.root / "keystore-password",
-    )
-    db = Database.open(settings)
-    gateway = ChainGateway(settings, db)
-    try:
-        governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
-        outcome = bootstrap(
-            gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
-        )
-        register_department_key(
-            gateway,
-            governance,
-            uscc=CLIENT_USCC,
-            department_name=CLIENT_DEPARTMENT_NAME,
-            public_key=CLIENT_KEY.public_key.to_bytes(),
-        )
-    finally:
-        gateway.close()
-        db.close()
-    return TrustChain(
-        chain=chain,
-        addresses={
-            "issuer_registry": outcome.issuer_registry,
-            "notary": outcome.notary,
-            "license_registry": outcome.license_registry,
-        },
-    )
 
 
 def _start_registry(
@@ -289,7 +249,7 @@ def make_scene(chain: DevChain, root: Path) -> RegistryScene:
     chain's IssuerRegistry of the registry's own bootstrap registers the test department's
     USCC: a chain with :func:`chain_activity.make_activity` done needs that run under
     another USCC."""
-    trust = _bootstrap(chain, root)
+    trust = bootstrap_trust(chain, root / "bootstrap")
     settings = registry_settings(trust, root / "registry", None, max_upload_bytes=4 * 1024 * 1024)
     db = Database.open(settings)
     department, _ = new_client(db, ("credit", "notarize", "verify"))

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 from registry_harness import (
-    CLIENT_DEPARTMENT_NAME,
-    CLIENT_KEY,
-    CLIENT_USCC,
     DATABASE_URL_ENV,
-    DEPARTMENT_USCC,
     DevChain,
     TrustChain,
+    bootstrap_trust,
     create_postgres_database,
     drop_postgres_database,
     free_port,
@@ -24,12 +21,7 @@ from registry_harness import (
     run_cli,
 )
 
-from registry.bootstrap import bootstrap
-from registry.chain_gateway import ChainGateway
-from registry.db import Database
-from registry.department_keys import register_department_key
 from registry.settings import RegistrySettings
-from sdk.account import Sm2Account
 
 
 @pytest.fixture(scope="session")
@@ -45,35 +37,7 @@ def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain
     try:
         chain.start_foreground()
         bootstrap_dir = root.parent / "bootstrap"
-        settings = RegistrySettings(
-            data_dir=bootstrap_dir,
-            node_url=chain.url,
-            signer_keystore=root / "keys" / "dept-a.json",
-            signer_password_file=root / "keystore-password",
-        )
-        db = Database.open(settings)
-        gateway = ChainGateway(settings, db)
-        governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
-        outcome = bootstrap(
-            gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
-        )
-        register_department_key(
-            gateway,
-            governance,
-            uscc=CLIENT_USCC,
-            department_name=CLIENT_DEPARTMENT_NAME,
-            public_key=CLIENT_KEY.public_key.to_bytes(),
-        )
-        gateway.close()
-        db.close()
-        yield TrustChain(
-            chain=chain,
-            addresses={
-                "issuer_registry": outcome.issuer_registry,
-                "notary": outcome.notary,
-                "license_registry": outcome.license_registry,
-            },
-        )
+        yield bootstrap_trust(chain, bootstrap_dir)
     finally:
         chain.kill_leftovers()
 

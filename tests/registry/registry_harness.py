@@ -30,10 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 from e2e_harness import DevChain, free_port, run_cli
 
 from chain.crypto import PrivateKey, sm3
+from registry.bootstrap import bootstrap
+from registry.chain_gateway import ChainGateway
 from registry.cli import add_client
 from registry.db import Database, migrate
+from registry.department_keys import register_department_key
 from registry.models import Client
 from registry.settings import RegistrySettings
+from sdk.account import Sm2Account
 from sdk.license_metadata import InvalidMetadata
 from sdk.license_signing import sign_license
 from sdk.record_signing import sign_record
@@ -74,6 +78,44 @@ class TrustChain:
     def password_file(self) -> Path:
         """The dev chain's keystore password file."""
         return self.chain.root / "keystore-password"
+
+
+def bootstrap_trust(chain: DevChain, bootstrap_dir: Path) -> TrustChain:
+    """Deploys the trust contracts on a running dev chain by its governance account (admin),
+    registers dept-a's key as the registry's issuer key and the test department (CLIENT_USCC)
+    with its client key CLIENT_KEY; the bootstrap's own registry database goes in
+    ``bootstrap_dir``."""
+    settings = RegistrySettings(
+        data_dir=bootstrap_dir,
+        node_url=chain.url,
+        signer_keystore=chain.root / "keys" / "dept-a.json",
+        signer_password_file=chain.root / "keystore-password",
+    )
+    db = Database.open(settings)
+    gateway = ChainGateway(settings, db)
+    try:
+        governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
+        outcome = bootstrap(
+            gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
+        )
+        register_department_key(
+            gateway,
+            governance,
+            uscc=CLIENT_USCC,
+            department_name=CLIENT_DEPARTMENT_NAME,
+            public_key=CLIENT_KEY.public_key.to_bytes(),
+        )
+    finally:
+        gateway.close()
+        db.close()
+    return TrustChain(
+        chain=chain,
+        addresses={
+            "issuer_registry": outcome.issuer_registry,
+            "notary": outcome.notary,
+            "license_registry": outcome.license_registry,
+        },
+    )
 
 
 _SQLITE_TEMPLATE: list[Path] = []

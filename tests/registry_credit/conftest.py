@@ -22,13 +22,10 @@ import e2e_harness  # noqa: E402
 from credit_harness import Clock, CreditApp  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from registry_harness import (  # noqa: E402
-    CLIENT_DEPARTMENT_NAME,
-    CLIENT_KEY,
-    CLIENT_USCC,
     DATABASE_URL_ENV,
-    DEPARTMENT_USCC,
     DevChain,
     TrustChain,
+    bootstrap_trust,
     create_postgres_database,
     drop_postgres_database,
     free_port,
@@ -39,13 +36,9 @@ from registry_harness import (  # noqa: E402
 )
 
 from registry.app import create_app  # noqa: E402
-from registry.bootstrap import bootstrap  # noqa: E402
-from registry.chain_gateway import ChainGateway  # noqa: E402
 from registry.credit.keys import CreditKeys  # noqa: E402
 from registry.db import Database  # noqa: E402
-from registry.department_keys import register_department_key  # noqa: E402
 from registry.settings import DEFAULT_MAX_IMPORT_BYTES, RegistrySettings  # noqa: E402
-from sdk.account import Sm2Account  # noqa: E402
 from sdk.credit_client import CreditClient  # noqa: E402
 
 START = datetime.datetime(2023, 6, 1, 9, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
@@ -70,35 +63,7 @@ def trust_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrustChain
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(e2e_harness, "NODE_START_TIMEOUT_S", NODE_START_TIMEOUT_S)
             chain.start_foreground()
-        settings = RegistrySettings(
-            data_dir=root.parent / "bootstrap",
-            node_url=chain.url,
-            signer_keystore=root / "keys" / "dept-a.json",
-            signer_password_file=root / "keystore-password",
-        )
-        db = Database.open(settings)
-        gateway = ChainGateway(settings, db)
-        governance = Sm2Account.from_keystore(chain.keystore("admin"), chain.password)
-        outcome = bootstrap(
-            gateway, governance, uscc=DEPARTMENT_USCC, department_name="某区大数据管理局"
-        )
-        register_department_key(
-            gateway,
-            governance,
-            uscc=CLIENT_USCC,
-            department_name=CLIENT_DEPARTMENT_NAME,
-            public_key=CLIENT_KEY.public_key.to_bytes(),
-        )
-        gateway.close()
-        db.close()
-        yield TrustChain(
-            chain=chain,
-            addresses={
-                "issuer_registry": outcome.issuer_registry,
-                "notary": outcome.notary,
-                "license_registry": outcome.license_registry,
-            },
-        )
+        yield bootstrap_trust(chain, root.parent / "bootstrap")
     finally:
         chain.kill_leftovers()
 
