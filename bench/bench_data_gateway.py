@@ -65,6 +65,7 @@ from bench_registry import (  # noqa: E402
     signed_raw,
     wait_http,
 )
+from proc_tree import process_tree  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from chain.crypto import PrivateKey  # noqa: E402
@@ -216,37 +217,21 @@ def server_pid(port: int) -> int:
     raise RuntimeError(f"no registry process on port {port}")
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a registry with ``--workers N`` serves from child
-    processes of the one started)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo.extend(children.get(current, []))
-    return tree
-
-
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and its descendants so far (from /proc;
-    load moves it less than wall-clock rates)."""
+    """User + system CPU time of process ``pid`` and its descendants so far, those that
+    ended included (from /proc; load moves it less than wall-clock rates). Each process
+    counts its own time and its waited-for children's (``cutime``, ``cstime``): a worker
+    that ends during a round (uvicorn's, or a process the registry started) is counted
+    through its parent instead of dropping out of the sum."""
     total = 0
     for member in process_tree(pid):
-        fields = _stat_fields(member)
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
+        try:
+            with open(f"/proc/{member}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        # utime, stime, cutime, cstime: fields 14-17 of proc(5), here from the state on.
+        total += sum(int(value) for value in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 
