@@ -493,6 +493,8 @@ def transaction_rows(
         ("pipelined", args.pipelined, args.tester_txs),
         ("sequential", args.sequential, args.tester_txs),
     ):
+        if count <= 0:
+            continue
         pipelined = mode == "pipelined"
         paths: list[tuple[str, str, int, Callable[[], Round]]] = []
         rounds = {"lean raw": lean_raw_round, "web3 raw": web3_raw_round}
@@ -1011,9 +1013,10 @@ def main(argv: list[str] | None = None) -> None:
         report["transactions"] = tx_rows = transaction_rows(lianxin, hardhat, args, bases, pids)
         print_transactions(tx_rows)
 
-        print("\neth_call ...", flush=True)
-        report["eth_call"] = calls = call_rows(lianxin, hardhat, args, bases, pids)
-        print_calls(calls)
+        if args.calls > 0:
+            print("\neth_call ...", flush=True)
+            report["eth_call"] = calls = call_rows(lianxin, hardhat, args, bases, pids)
+            print_calls(calls)
 
         missed = [
             f"{row['mode']} {row['client']}: {row['ratio_vs_hardhat']:.2f}x"
