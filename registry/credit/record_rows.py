@@ -150,13 +150,15 @@ def json_text(value: Any) -> str:
     """``json.dumps(value)``, the JSON column's text as SQLAlchemy writes it by default,
     byte for byte: written out here for an object whose keys are strings and whose values
     are strings or nulls (a record's fields, public and authority forms and field hashes:
-    a sixth of the C encoder's time for them), by ``json.dumps`` for anything else."""
+    a sixth of the C encoder's time for them), by ``json.dumps`` for anything else. A
+    string may be of a subclass of ``str`` (a record's subject category is a StrEnum):
+    the encoder writes its text either way."""
     if type(value) is dict:
         members = []
         for key, item in value.items():
             if type(key) is not str:
                 break
-            if type(item) is str:
+            if isinstance(item, str):
                 members.append(f"{_encode_ascii(key)}: {_encode_ascii(item)}")
             elif item is None:
                 members.append(f"{_encode_ascii(key)}: null")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import types
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import DateTime, make_url
 
+from credit.subjects import SubjectCategory
+from registry.credit import record_rows
 from registry.credit.record_rows import _TIMES_REMEMBERED, _remembering, json_text
 
 FLAT_OBJECTS = st.dictionaries(st.text(max_size=40), st.none() | st.text(max_size=200), max_size=40)
@@ -63,3 +67,18 @@ def test_times_past_the_bound_are_still_bound_correctly() -> None:
     times = [start + datetime.timedelta(seconds=n) for n in range(_TIMES_REMEMBERED + 10)]
     for value in times + times:
         assert remembered(value) == process(value)
+
+
+def test_string_enum_values_are_written_by_the_fast_path_as_json_dumps_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A record's subject category is a StrEnum: its object is still written here, not
+    handed to ``json.dumps``, with the very text json.dumps gives."""
+    value = {"subject.category": SubjectCategory.ORGANISATION, "name": "某某", "note": None}
+    expected = json.dumps(value)
+
+    def refused(_value: Any) -> str:
+        raise AssertionError("handed to json.dumps")
+
+    monkeypatch.setattr(record_rows, "json", types.SimpleNamespace(dumps=refused))
+    assert json_text(value) == expected
