@@ -25,9 +25,12 @@ __all__ = [
     "CHECK_ROLES",
     "MAX_ACTIVITY",
     "CheckAnswer",
+    "CheckAsked",
     "CheckReason",
+    "activity_name",
     "catalogue",
     "check_kept_subject",
+    "check_log_row",
     "check_subject",
 ]
 
@@ -84,54 +87,70 @@ class CheckAnswer:
     (:func:`registry.credit.proofs.record_bundles`)."""
 
 
+@dataclass(frozen=True)
+class CheckAsked:
+    """One ``check`` call: who asks, of which subject, for which activity, on which day,
+    and when (the shape every check function takes)."""
+
+    client: Client
+    subject: str
+    """Any identifier (USCC, resident ID), as the caller gave it."""
+    activity: str
+    """As given: surrounding spaces are not part of the name (:func:`activity_name`)."""
+    on: datetime.date
+    now: datetime.datetime
+
+
 def check_subject(
-    db: Database,
-    keys: CreditKeys,
-    client: Client,
-    *,
-    subject: str,
-    activity: str,
-    on: datetime.date,
-    now: datetime.datetime,
+    db: Database, keys: CreditKeys, asked: CheckAsked
 ) -> tuple[CheckAnswer, dict[str, Any]]:
-    """Check ``subject`` (any identifier: USCC, resident ID) for ``activity`` on ``on``,
-    and answer with every reason, with the ``credit_checks`` row that logs the call as made
-    by ``client`` at ``now`` (the caller commits it before answering:
-    :class:`registry.credit.check_log.CheckLogWriter`, which hands the subject as given,
-    under :data:`registry.credit.check_log.SUBJECT_FIELD`, to its trail). An entry whose
-    decision was withdrawn does not count."""
-    name = _activity_name(activity)
-    subject_key = keys.subject_key(subject)
+    """Check ``asked.subject`` for ``asked.activity`` on ``asked.on``, and answer with
+    every reason, with the ``credit_checks`` row that logs the call as made by
+    ``asked.client`` at ``asked.now`` (:func:`check_log_row`; the caller commits it before
+    answering). An entry whose decision was withdrawn does not count."""
+    name = activity_name(asked.activity)
+    subject_key = keys.subject_key(asked.subject)
     found = subject_entries(db, subject_key)
-    return _answer(found, client, subject, subject_key, name, on, now)
+    return _answer(found, asked, subject_key, name)
 
 
 def check_kept_subject(
-    db: Database,
-    keys: CreditKeys,
-    client: Client,
-    *,
-    subject: str,
-    activity: str,
-    on: datetime.date,
-    now: datetime.datetime,
-    version: int,
+    db: Database, keys: CreditKeys, asked: CheckAsked, version: int
 ) -> tuple[CheckAnswer, dict[str, Any]] | None:
     """:func:`check_subject` from the subject's entries kept under the credit version
     ``version`` (read by the caller just now), without touching the database; None if they
     are not kept (on SQLite only, as :func:`registry.credit.check_entries.subject_entries`
     keeps them). For a caller that may not wait, such as a server's event loop."""
-    name = _activity_name(activity)
+    name = activity_name(asked.activity)
     if not db.is_sqlite:
         return None
-    subject_key = keys.subject_key(subject)
+    subject_key = keys.subject_key(asked.subject)
     found = kept_entries(db).get((subject_key, version))
     if found is None:
         return None
-    return _answer(found, client, subject, subject_key, name, on, now)
+    return _answer(found, asked, subject_key, name)
 
 
-def _activity_name(activity: str) -> str:
+def check_log_row(asked: CheckAsked, subject_key: str, name: str, decision: str) -> dict[str, Any]:
+    """The ``credit_checks`` row that logs ``asked`` (of the subject keyed ``subject_key``,
+    for the activity ``name``) answered ``decision``. The caller commits it before answering
+    (:class:`registry.credit.check_log.CheckLogWriter`, which hands the subject as given,
+    under :data:`registry.credit.check_log.SUBJECT_FIELD`, to its trail)."""
+    client = asked.client
+    return {
+        "client_id": client.id,
+        "checker_uscc": client.uscc,
+        "checker_name": client.name[:200],
+        "subject_key": subject_key,
+        "activity": name,
+        "on_date": asked.on,
+        "decision": decision,
+        "at": asked.now.astimezone(datetime.UTC),
+        SUBJECT_FIELD: asked.subject,
+    }
+
+
+def activity_name(activity: str) -> str:
     """``activity`` without surrounding spaces; InvalidInput if empty or too long."""
     name = activity.strip()
     if not name or len(name) > MAX_ACTIVITY:
@@ -140,17 +159,11 @@ def _activity_name(activity: str) -> str:
 
 
 def _answer(
-    found: SubjectEntries,
-    client: Client,
-    subject: str,
-    subject_key: str,
-    name: str,
-    on: datetime.date,
-    now: datetime.datetime,
+    found: SubjectEntries, asked: CheckAsked, subject_key: str, name: str
 ) -> tuple[CheckAnswer, dict[str, Any]]:
     """The answer for the subject of ``found`` and its log row (see :func:`check_subject`)."""
     measures = catalogue()
-    result = check(SubjectState(found.entries, found.exits, ()), name, on, measures)
+    result = check(SubjectState(found.entries, found.exits, ()), name, asked.on, measures)
     reasons = []
     for reason in result.reasons:
         entry_row = found.rows[reason.entry.natural_key]
@@ -173,26 +186,15 @@ def _answer(
                 ),
             )
         )
-    log_row = {
-        "client_id": client.id,
-        "checker_uscc": client.uscc,
-        "checker_name": client.name[:200],
-        "subject_key": subject_key,
-        "activity": name,
-        "on_date": on,
-        "decision": result.decision.value,
-        "at": now.astimezone(datetime.UTC),
-        SUBJECT_FIELD: subject,
-    }
     answer = CheckAnswer(
         decision=result.decision.value,
         activity=name,
-        on=on,
+        on=asked.on,
         reasons=tuple(reasons),
         catalogue_id=result.catalogue_id,
         catalogue_version=result.catalogue_version,
         catalogue_hash=result.catalogue_hash.hex(),
-        checked_at=now,
+        checked_at=asked.now,
         credit_version=found.version,
     )
-    return answer, log_row
+    return answer, check_log_row(asked, subject_key, name, answer.decision)

@@ -13,14 +13,18 @@ from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 
+from registry.credit.check_answers import AnswerKey, KeptAnswer, KeptAnswers, proof_bundles
 from registry.credit.check_bundles import kept_record_bundles
 from registry.credit.check_log import CheckLogWriter
 from registry.credit.check_proofs import EncodedProofs, json_text
 from registry.credit.checks import (
     CHECK_ROLES,
     CheckAnswer,
+    CheckAsked,
     CheckReason,
+    activity_name,
     check_kept_subject,
+    check_log_row,
     check_subject,
 )
 from registry.credit.credit_version import WaitlessVersionReader
@@ -28,7 +32,6 @@ from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
 from registry.deps import ClientDep, StateDep
-from registry.models import Client
 from registry.routers.credit_common import (
     ACT_RESPONSES,
     AUTH_RESPONSES,
@@ -56,22 +59,20 @@ def _check_proofs(request: Request) -> EncodedProofs:
     return proofs
 
 
+def _kept_answers(request: Request) -> KeptAnswers:
+    kept: KeptAnswers | None = getattr(request.app.state, "credit_check_answers", None)
+    if kept is None:
+        kept = request.app.state.credit_check_answers = KeptAnswers()
+    return kept
+
+
 def _check_with_bundles(
-    state: StateDep,
-    keys: CreditKeys,
-    client: Client,
-    *,
-    subject: str,
-    activity: str,
-    on: datetime.date,
-    now: datetime.datetime,
+    state: StateDep, keys: CreditKeys, asked: CheckAsked
 ) -> tuple[CheckAnswer, dict[str, Any], dict[str, AnchoredEvent | None]]:
     """:func:`check_subject` and the bundles of its reasons' records, in one trip to the
     thread pool (the records' latest anchored events kept under the credit version the
     check read, where they are)."""
-    answer, log_row = check_subject(
-        state.db, keys, client, subject=subject, activity=activity, on=on, now=now
-    )
+    answer, log_row = check_subject(state.db, keys, asked)
     bundles = record_bundles(
         state.db, state.chain, state.caches, _proved_ids(answer), answer.credit_version
     )
@@ -79,37 +80,13 @@ def _check_with_bundles(
 
 
 def _kept_check(
-    request: Request,
-    state: StateDep,
-    keys: CreditKeys,
-    client: Client,
-    *,
-    subject: str,
-    activity: str,
-    on: datetime.date,
-    now: datetime.datetime,
+    state: StateDep, keys: CreditKeys, asked: CheckAsked, version: int
 ) -> tuple[CheckAnswer, dict[str, Any], dict[str, AnchoredEvent | None]] | None:
     """:func:`_check_with_bundles` answered on the event loop, when the subject's entries
-    and its reasons' proofs are all kept under the credit version read there without
-    waiting (:class:`WaitlessVersionReader`); None otherwise (PostgreSQL, the version not
-    read at once, anything not kept). A kept check then costs no hop to a thread and back."""
-    if not state.db.is_sqlite:
-        return None
-    # Made at the application's startup, its connections closed at its shutdown.
-    reader: WaitlessVersionReader | None = getattr(request.app.state, "credit_version_reader", None)
-    version = None if reader is None else reader.read()
-    if version is None:
-        return None
-    checked = check_kept_subject(
-        state.db,
-        keys,
-        client,
-        subject=subject,
-        activity=activity,
-        on=on,
-        now=now,
-        version=version,
-    )
+    and its reasons' proofs are all kept under the credit version ``version``, read there
+    without waiting (:class:`WaitlessVersionReader`); None if anything is not kept. A kept
+    check then costs no hop to a thread and back."""
+    checked = check_kept_subject(state.db, keys, asked, version)
     if checked is None:
         return None
     answer, log_row = checked
@@ -117,6 +94,16 @@ def _kept_check(
     if bundles is None:
         return None
     return answer, log_row, bundles
+
+
+def _waitless_version(request: Request, state: StateDep) -> int | None:
+    """The credit version read on the event loop without waiting; None on PostgreSQL or if
+    it cannot be read at once."""
+    if not state.db.is_sqlite:
+        return None
+    # Made at the application's startup, its connections closed at its shutdown.
+    reader: WaitlessVersionReader | None = getattr(request.app.state, "credit_version_reader", None)
+    return None if reader is None else reader.read()
 
 
 def _proved_ids(answer: CheckAnswer) -> list[str]:
@@ -144,6 +131,33 @@ def _reason_json(reason: CheckReason) -> dict[str, Any]:
     }
 
 
+def check_answer_parts(
+    answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None], proofs: EncodedProofs
+) -> tuple[str, str]:
+    """The text of :func:`check_answer_json` around the value of its time (``checked_at``):
+    what comes before it and what comes after, the proofs' texts kept in ``proofs`` joined
+    in."""
+    head = {
+        "decision": answer.decision,
+        "activity": answer.activity,
+        "on": answer.on.isoformat(),
+        "catalogue": {
+            "id": answer.catalogue_id,
+            "version": answer.catalogue_version,
+            "hash": answer.catalogue_hash,
+        },
+    }
+    # An object's text without its closing brace, then its next members.
+    return (
+        json_text(head)[:-1] + ',"checked_at":',
+        ',"reasons":'
+        + json_text([_reason_json(reason) for reason in answer.reasons])
+        + ',"proofs":'
+        + proofs.proofs_text(bundles)
+        + "}",
+    )
+
+
 def check_answer_json(
     answer: CheckAnswer,
     bundles: dict[str, AnchoredEvent | None],
@@ -154,23 +168,24 @@ def check_answer_json(
     JSON value (the bundles are bundle JSON), so the encoder's walk over the proofs (the
     bulk of the answer) would only copy them; with ``proofs``, the proofs' texts kept there
     are joined in instead of writing them again."""
-    body = {
-        "decision": answer.decision,
-        "activity": answer.activity,
-        "on": answer.on.isoformat(),
-        "catalogue": {
-            "id": answer.catalogue_id,
-            "version": answer.catalogue_version,
-            "hash": answer.catalogue_hash,
-        },
-        "checked_at": answer.checked_at.isoformat(),
-        "reasons": [_reason_json(reason) for reason in answer.reasons],
-    }
+    checked_at = answer.checked_at.isoformat()
     if proofs is None:
-        return json_text({**body, "proofs": bundles}).encode("utf-8")
-    # The body's last member written apart: an object's text without its closing brace,
-    # then that member.
-    return (json_text(body)[:-1] + ',"proofs":' + proofs.proofs_text(bundles) + "}").encode("utf-8")
+        body = {
+            "decision": answer.decision,
+            "activity": answer.activity,
+            "on": answer.on.isoformat(),
+            "catalogue": {
+                "id": answer.catalogue_id,
+                "version": answer.catalogue_version,
+                "hash": answer.catalogue_hash,
+            },
+            "checked_at": checked_at,
+            "reasons": [_reason_json(reason) for reason in answer.reasons],
+            "proofs": bundles,
+        }
+        return json_text(body).encode("utf-8")
+    head, tail = check_answer_parts(answer, bundles, proofs)
+    return (head + json_text(checked_at) + tail).encode("utf-8")
 
 
 @router.post("/check", responses=AUTH_RESPONSES)
@@ -181,33 +196,33 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
     the calls beside it); the subject sees who checked it."""
     require_role(client, CHECK_ROLES)
     keys = await credit_keys(request, state)
-    now = credit_now(request)
-    checked = _kept_check(
-        request,
-        state,
-        keys,
-        client,
-        subject=payload.subject,
-        activity=payload.activity,
-        on=payload.on,
-        now=now,
-    )
+    asked = CheckAsked(client, payload.subject, payload.activity, payload.on, credit_now(request))
+    version = _waitless_version(request, state)
+    checked = None
+    if version is not None:
+        name = activity_name(asked.activity)
+        subject_key = keys.subject_key(asked.subject)
+        key: AnswerKey = (subject_key, version, name, asked.on)
+        kept = _kept_answers(request)
+        found = kept.get(key, state.caches)
+        if found is not None:
+            log_row = check_log_row(asked, subject_key, name, found.decision)
+            await _check_log(request, state).append(log_row)
+            return Response(found.body(asked.now), media_type="application/json")
+        checked = _kept_check(state, keys, asked, version)
     if checked is None:
-        checked = await run_blocking(
-            _check_with_bundles,
-            state,
-            keys,
-            client,
-            subject=payload.subject,
-            activity=payload.activity,
-            on=payload.on,
-            now=now,
-        )
-    answer, log_row, bundles = checked
+        answer, log_row, bundles = await run_blocking(_check_with_bundles, state, keys, asked)
+        head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
+    else:
+        answer, log_row, bundles = checked
+        head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
+        # Answered from what is kept under the version alone: the answer is kept whole.
+        carried = proof_bundles(bundles)
+        if carried is not None:
+            kept.put(key, KeptAnswer(answer.decision, head.encode(), tail.encode(), carried))
     await _check_log(request, state).append(log_row)
-    return Response(
-        check_answer_json(answer, bundles, _check_proofs(request)), media_type="application/json"
-    )
+    body = head + json_text(answer.checked_at.isoformat()) + tail
+    return Response(body.encode("utf-8"), media_type="application/json")
 
 
 @router.get("/records/{record_id}/proof", responses=ACT_RESPONSES)

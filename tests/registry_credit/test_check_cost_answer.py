@@ -5,22 +5,20 @@ encoder's walk over the proofs."""
 from __future__ import annotations
 
 import datetime
-import json
 from typing import Any
 
 import pytest
-from credit_harness import RESIDENT_ID, CreditApp, penalty_file, person_penalty, wait_for
+from check_harness import anchored_black_entry, post_check, read_on_a_thread
+from credit_harness import RESIDENT_ID, CreditApp
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from registry_harness import TrustChain
-from test_credit_chain import AUTHORITY, PROCUREMENT, _black_entry
+from test_credit_chain import AUTHORITY, PROCUREMENT
 
 from registry.credit.checks import CheckAnswer, CheckReason
 from registry.credit.proofs import AnchoredEvent
-from registry.models import Client
 from registry.routers import credit_checks
-from registry.routers.credit_checks import _check_with_bundles, check_answer_json
-from sdk.trust_core import signed_headers
+from registry.routers.credit_checks import check_answer_json
 
 
 def _as_before(answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None]) -> bytes:
@@ -41,26 +39,11 @@ def _as_before(answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None]) ->
     return bytes(JSONResponse(jsonable_encoder(content)).body)
 
 
-def _post_check(app: CreditApp, body: dict[str, Any]) -> Any:
-    data = json.dumps(body).encode()
-    headers = signed_headers(
-        app.key, client_id=app.client_id, method="POST", path="/v1/credit/check", body=data
-    )
-    headers["Content-Type"] = "application/json"
-    return app.http.post("/v1/credit/check", content=data, headers=headers)
-
-
 def test_answer_with_anchored_bundles_is_the_bytes_fastapi_made(
     chain_app: CreditApp, trust_chain: TrustChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = chain_app
-    penalty = person_penalty()
-    app.sdk.import_file(penalty_file([penalty]))
-    app.sdk.publish_list_entry(_black_entry(str(penalty["decision_number"])))
-    app.sdk.sign_pending()
-    profile = app.sdk.authority_profile(RESIDENT_ID)
-    for record in profile["records"]:
-        wait_for(lambda record=record: app.sdk.record_proof(record["current"]["id"])["proof"])
+    anchored_black_entry(app)
 
     encoded: list[Any] = []
     real_encoder = credit_checks.jsonable_encoder
@@ -71,21 +54,13 @@ def test_answer_with_anchored_bundles_is_the_bytes_fastapi_made(
 
     monkeypatch.setattr("fastapi.routing.jsonable_encoder", counting_encoder)
     on = datetime.date(2023, 6, 2)
-    answered = _post_check(app, {"subject": RESIDENT_ID, "activity": PROCUREMENT, "on": str(on)})
+    answered = post_check(app, {"subject": RESIDENT_ID, "activity": PROCUREMENT, "on": str(on)})
     assert answered.status_code == 200, answered.text
     assert answered.headers["content-type"] == "application/json"
     assert int(answered.headers["content-length"]) == len(answered.content)
     assert encoded == []  # the answer did not go through FastAPI's encoder
 
-    state = app.http.app.state.registry  # type: ignore[attr-defined]
-    keys = app.http.app.state.credit_keys  # type: ignore[attr-defined]
-    with app.db.read_session() as session:
-        client = session.get(Client, app.client_id)
-        assert client is not None
-        session.expunge(client)
-    answer, _, bundles = _check_with_bundles(
-        state, keys, client, subject=RESIDENT_ID, activity=PROCUREMENT, on=on, now=app.clock.now()
-    )
+    answer, _, bundles = read_on_a_thread(app, on)
     assert answer.decision == "restricted" and len(answer.reasons) == 1
     assert len(bundles) == 2 and all(found is not None for found in bundles.values())
     assert answered.content == _as_before(answer, bundles) == check_answer_json(answer, bundles)

@@ -13,7 +13,7 @@ import pytest
 from credit_harness import CreditApp, black_list_entry, penalties, penalty_file
 
 from registry.credit.check_entries import kept_entries, subject_entries
-from registry.credit.checks import check_subject
+from registry.credit.checks import CheckAsked, check_subject
 from registry.credit.keys import CreditKeys
 from registry.db import Database
 from registry.models import Client
@@ -38,15 +38,8 @@ def _other_process(app: CreditApp) -> tuple[Database, CreditKeys, Client]:
 
 
 def _check(db: Database, keys: CreditKeys, client: Client) -> tuple[str, list[tuple[str, ...]]]:
-    answer, _row = check_subject(
-        db,
-        keys,
-        client,
-        subject=ENTERPRISE,
-        activity=ACTIVITY,
-        on=ON,
-        now=datetime.datetime(2023, 7, 1, 12, tzinfo=datetime.UTC),
-    )
+    now = datetime.datetime(2023, 7, 1, 12, tzinfo=datetime.UTC)
+    answer, _row = check_subject(db, keys, CheckAsked(client, ENTERPRISE, ACTIVITY, ON, now))
     return answer.decision, sorted(reason.basis_record_ids for reason in answer.reasons)
 
 

@@ -5,45 +5,30 @@ on a thread, and a change of the subject's records is seen by the very next chec
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from credit_harness import RESIDENT_ID, CreditApp, penalty_file, person_penalty, wait_for
+from check_harness import anchored_black_entry, post_check, read_on_a_thread
+from credit_harness import RESIDENT_ID, CreditApp, penalty_file, person_penalty
 from registry_harness import TrustChain
 from test_credit_chain import PROCUREMENT, _black_entry
 
-from registry.models import Client
 from registry.routers import credit_checks
-from registry.routers.credit_checks import _check_with_bundles, check_answer_json
+from registry.routers.credit_checks import check_answer_json
 from registry.threads import run_blocking
-from sdk.trust_core import signed_headers
 
 ON = datetime.date(2023, 6, 2)
 
 
 def _post_check(app: CreditApp, on: datetime.date) -> Any:
-    data = json.dumps({"subject": RESIDENT_ID, "activity": PROCUREMENT, "on": str(on)}).encode()
-    headers = signed_headers(
-        app.key, client_id=app.client_id, method="POST", path="/v1/credit/check", body=data
-    )
-    headers["Content-Type"] = "application/json"
-    answered = app.http.post("/v1/credit/check", content=data, headers=headers)
+    answered = post_check(app, {"subject": RESIDENT_ID, "activity": PROCUREMENT, "on": str(on)})
     assert answered.status_code == 200, answered.text
     return answered
 
 
 def _read_on_a_thread(app: CreditApp, on: datetime.date) -> bytes:
-    state = app.http.app.state.registry  # type: ignore[attr-defined]
-    keys = app.http.app.state.credit_keys  # type: ignore[attr-defined]
-    with app.db.read_session() as session:
-        client = session.get(Client, app.client_id)
-        assert client is not None
-        session.expunge(client)
-    answer, _, bundles = _check_with_bundles(
-        state, keys, client, subject=RESIDENT_ID, activity=PROCUREMENT, on=on, now=app.clock.now()
-    )
+    answer, _, bundles = read_on_a_thread(app, on)
     return check_answer_json(answer, bundles)
 
 
@@ -63,13 +48,7 @@ def test_a_kept_check_is_answered_on_the_loop_and_sees_the_next_change(
     chain_app: CreditApp, trust_chain: TrustChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = chain_app
-    penalty = person_penalty()
-    app.sdk.import_file(penalty_file([penalty]))
-    app.sdk.publish_list_entry(_black_entry(str(penalty["decision_number"])))
-    app.sdk.sign_pending()
-    profile = app.sdk.authority_profile(RESIDENT_ID)
-    for record in profile["records"]:
-        wait_for(lambda record=record: app.sdk.record_proof(record["current"]["id"])["proof"])
+    anchored_black_entry(app)
     hops = _counting_hops(monkeypatch)
 
     first = _post_check(app, ON)

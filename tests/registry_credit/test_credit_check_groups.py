@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from registry.authorizations.check_trail import subject_checks
 from registry.credit.check_log import CheckLogWriter
-from registry.credit.checks import check_subject
+from registry.credit.checks import CheckAsked, check_subject
 from registry.credit.keys import CreditKeys
 from registry.credit.models import CreditCheckLog
 from registry.errors import ServiceUnavailable
@@ -44,11 +44,13 @@ def _rows(app: CreditApp, count: int) -> list[dict[str, Any]]:
         check_subject(
             app.db,
             keys,
-            client,
-            subject=ENTERPRISE_USCC,
-            activity=f"activity-{index}",
-            on=datetime.date(2023, 6, 2),
-            now=app.clock.now(),
+            CheckAsked(
+                client,
+                ENTERPRISE_USCC,
+                f"activity-{index}",
+                datetime.date(2023, 6, 2),
+                app.clock.now(),
+            ),
         )[1]
         for index in range(count)
     ]
