@@ -280,6 +280,10 @@ class Mempool:
         self._waiters.setdefault(tx_hash, []).append(future)
         return future
 
+    def waiting(self, tx_hash: Hash32) -> int:
+        """How many waiters (see :meth:`waiter`) the pooled transaction ``tx_hash`` has."""
+        return len(self._waiters.get(tx_hash, ()))
+
     def forget_waiter(self, tx_hash: Hash32, future: asyncio.Future[Outcome]) -> None:
         """Remove a waiter that gave up (timed out or was cancelled)."""
         waiters = self._waiters.get(tx_hash)

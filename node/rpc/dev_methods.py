@@ -223,10 +223,12 @@ class DevMethods:
         if waiter is None:
             return tx_hash_hex
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(waiter), AUTOMINE_WAIT_S)
+            outcome = await asyncio.wait_for(waiter, AUTOMINE_WAIT_S)
         except TimeoutError:
-            self.ctx.mempool.forget_waiter(p.hash32(tx_hash_hex, "hash"), waiter)
             return tx_hash_hex
+        finally:
+            if not waiter.done() or waiter.cancelled():
+                self.ctx.mempool.forget_waiter(p.hash32(tx_hash_hex, "hash"), waiter)
         if outcome.height is None:
             raise RpcError(
                 ErrorCode.TRANSACTION_DROPPED,

@@ -296,12 +296,16 @@ class EthMethods:
         waiter = self.ctx.mempool.waiter(tx_hash) if wait_ms else None
         if waiter is None:
             return self._receipt_json(tx_hash)
+        # The waiter is this request's own future, so no shield: a timeout or a cancelled
+        # request (the client went away) cancels it, and the pool forgets it at once.
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(waiter), wait_ms / 1000)
+            outcome = await asyncio.wait_for(waiter, wait_ms / 1000)
         except TimeoutError:
-            self.ctx.mempool.forget_waiter(tx_hash, waiter)
             # Committed by a path that did not tell the pool, or not yet: the store knows.
             return self._receipt_json(tx_hash)
+        finally:
+            if not waiter.done() or waiter.cancelled():
+                self.ctx.mempool.forget_waiter(tx_hash, waiter)
         return self._receipt_json(tx_hash, outcome.height, outcome.index)
 
     async def eth_send_raw_transaction(self, params: list[Any]) -> str:

@@ -126,3 +126,43 @@ def test_a_wait_that_times_out_answers_from_the_store(tmp_path: Path) -> None:
         asyncio.run(run())
     finally:
         ledger.close()
+
+
+def test_a_receipt_wait_that_ends_unanswered_leaves_no_waiter(tmp_path: Path) -> None:
+    """A receipt request that times out, or whose client goes away (the request is
+    cancelled), is forgotten by the pool at once; the transaction still commits and the
+    waiters that remain are answered."""
+    chain = make_chain()
+    ledger = Ledger.open(tmp_path / "data", chain.genesis, chain.validator)
+
+    async def run() -> None:
+        mempool = ledger_mempool(ledger)
+        with ThreadPoolExecutor(1) as readers:
+            context = RpcContext(
+                ledger, mempool, make_config(tmp_path, receipt_wait_ms=30), readers, list
+            )
+            methods = EthMethods(context)
+            tx = signed_tx(chain.sender, to=Address(b"\x42" * 20), data=b"")
+            mempool.add(mempool.check(tx.encode()))
+            params = ["0x" + tx.hash.hex()]
+            assert await methods.eth_get_transaction_receipt(params) is None
+            assert mempool.waiting(tx.hash) == 0
+            gone = asyncio.ensure_future(methods.eth_get_transaction_receipt(params))
+            await asyncio.sleep(0.005)
+            assert mempool.waiting(tx.hash) == 1
+            gone.cancel()
+            await asyncio.gather(gone, return_exceptions=True)
+            assert mempool.waiting(tx.hash) == 0
+            kept = asyncio.ensure_future(methods.eth_get_transaction_receipt(params))
+            await asyncio.sleep(0.005)
+            taken = mempool.take(1)
+            committed = ledger.produce_block(taken, 0)
+            mempool.settle_committed(committed.block.header.height, taken)
+            receipt = await kept
+            assert receipt is not None and receipt["status"] == "0x1"
+            assert mempool.waiting(tx.hash) == 0
+
+    try:
+        asyncio.run(run())
+    finally:
+        ledger.close()
