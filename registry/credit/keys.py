@@ -16,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from chain.crypto import PrivateKey
+from credit.field_hashes import SaltContext, derived_salt
 from credit.subjects import Subject
-from registry.data_vault import DataVault
-from sdk.commitments import COMMITMENT_SALT_SIZE
+
+if TYPE_CHECKING:
+    from registry.data_vault import DataVault
 
 __all__ = ["CreditKeys", "subject_identifier"]
 
@@ -53,8 +56,16 @@ class CreditKeys:
         """Derive every key from ``master`` (32 secret bytes); see :meth:`for_signing_key`."""
         self._subject_key = hmac.new(master, b"subject", "sm3").digest()
         self._salt_key = hmac.new(master, b"field salts", "sm3").digest()
-        self.vault = DataVault(hmac.new(master, b"vault", "sm3").digest())
-        """Seals repair evidence."""
+        self._vault_key = hmac.new(master, b"vault", "sm3").digest()
+
+    @property
+    def vault(self) -> DataVault:
+        """Seals repair evidence. Made when asked (rarely: a repair's evidence), so that
+        keys and what holds them (an import's worker process is sent them) need not import
+        the vault's modules, which bring in the HTTP stack's (a third of a second)."""
+        from registry.data_vault import DataVault
+
+        return DataVault(self._vault_key)
 
     @classmethod
     def for_signing_key(cls, key: PrivateKey) -> CreditKeys:
@@ -67,16 +78,21 @@ class CreditKeys:
         text = identifier.strip().upper().encode()
         return hmac.new(self._subject_key, text, "sm3").hexdigest()
 
+    def salt_context(self, record_id: bytes) -> SaltContext:
+        """An SM3 context fed record ``record_id``'s salt seed (an HMAC-SM3 of the identity
+        under the salt key): the salt of a field is the first 16 bytes of SM3 of the seed
+        and the field's name (:func:`credit.field_hashes.derived_salt`), each an output of
+        its own, so disclosing one field's salt tells nothing of the others'.
+        :func:`credit.field_hashes.text_field_hashes_under` hashes a record's fields under
+        them without a call per salt."""
+        return hashlib.new("sm3", hmac.new(self._salt_key, record_id, "sm3").digest())
+
     def salts(self, record_id: bytes) -> Callable[[str], bytes]:
         """The salt of each field of record ``record_id`` (16 bytes, by field name)."""
-        seed = hmac.new(self._salt_key, record_id, "sm3").digest()
-        # SM3(seed + name): one context fed the seed, copied for each name.
-        start = hashlib.new("sm3", seed)
+        start = self.salt_context(record_id)
 
         def salt(name: str) -> bytes:
-            context = start.copy()
-            context.update(name.encode())
-            return context.digest()[:COMMITMENT_SALT_SIZE]
+            return derived_salt(start, name)
 
         return salt
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from chain.primitives import Hash32
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
-from credit.field_hashes import content_hash_of, fields_root_of, text_field_hashes
+from credit.field_hashes import content_hash_of, fields_root_of, text_field_hashes_under
 from credit.importing import ImportedRow
 from credit.records import (
     CreditCommitment,
@@ -315,7 +315,7 @@ class RecordPreparer:
         and window."""
         kind = record_kind(record)
         fields = record_fields(record)
-        hashes = text_field_hashes(fields, self.keys.salts(identity_bytes))
+        hashes = text_field_hashes_under(fields, self.keys.salt_context(identity_bytes))
         subject = record.subject
         now = self.now.astimezone(datetime.UTC)
         return {

@@ -3,10 +3,20 @@ so that disclosure proofs of notarized records apply to credit fields unchanged.
 
 from __future__ import annotations
 
+import hmac
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credit.field_hashes import fields_root_of, text_field_hash
+from chain.crypto import sm3
+from credit.field_hashes import (
+    derived_salt,
+    fields_root_of,
+    text_field_hash,
+    text_field_hashes,
+    text_field_hashes_under,
+)
+from registry.credit.keys import CreditKeys
 from sdk.commitments import field_hash, fields_root
 
 
@@ -39,3 +49,31 @@ def test_fields_root_of_any_values_is_the_sdks_fields_root(hashes: dict[str, byt
     assert fields_root_of(hashes) == expected
     assert fields_root_of(hashes) == expected
     assert fields_root_of({name: bytearray(value) for name, value in hashes.items()}) == expected
+
+
+@given(
+    fields=st.dictionaries(
+        st.text(min_size=1, max_size=80), st.none() | st.text(max_size=300), max_size=40
+    ),
+    record_id=st.binary(min_size=32, max_size=32),
+)
+def test_hashes_under_a_records_salt_seed_are_the_sdks_under_its_salts(
+    fields: dict[str, str | None], record_id: bytes
+) -> None:
+    """The loop that derives each salt itself gives what the salts one by one give, and
+    each is the SDK's field hash under the registry's salt of that field."""
+    keys = CreditKeys(b"field hashes: a fixed master secret")
+    salt = keys.salts(record_id)
+    expected = {name: field_hash(name, value, salt(name)) for name, value in fields.items()}
+    assert text_field_hashes_under(fields, keys.salt_context(record_id)) == expected
+    assert text_field_hashes(fields, salt) == expected
+    # Twice: the names' encodings, kept the first time, give the same.
+    assert text_field_hashes_under(fields, keys.salt_context(record_id)) == expected
+
+
+def test_a_salt_is_the_first_half_of_sm3_of_the_seed_and_the_name() -> None:
+    keys = CreditKeys(b"field hashes: a fixed master secret")
+    seed = hmac.new(keys._salt_key, bytes(32), "sm3").digest()
+    for name in ("subject.name", "decision_date", "罚款"):
+        salt = derived_salt(keys.salt_context(bytes(32)), name)
+        assert salt == sm3(seed + name.encode())[:16] == keys.salts(bytes(32))(name)
