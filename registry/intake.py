@@ -24,12 +24,12 @@ One committer (one thread) per registry process; several processes may share a d
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.exc import IntegrityError
 
 from registry.db import Database
@@ -61,6 +61,24 @@ class NonceClaim:
     """The request's nonce."""
     expires_at: datetime
     """When the nonce may be forgotten."""
+
+
+def stored_nonces(connection: Connection, claims: Iterable[NonceClaim]) -> set[tuple[str, str]]:
+    """The (client, nonce) pairs of ``claims`` already stored, read on ``connection`` (for a
+    writer that spends nonces in a transaction of its own with what it stores)."""
+    by_client: dict[str, list[str]] = {}
+    for claim in claims:
+        by_client.setdefault(claim.client_id, []).append(claim.nonce)
+    nonces = cast(Table, Nonce.__table__).c
+    stored: set[tuple[str, str]] = set()
+    for client_id, asked in by_client.items():
+        stored.update(
+            (client_id, nonce)
+            for nonce in connection.scalars(
+                select(nonces.nonce).where(nonces.client_id == client_id, nonces.nonce.in_(asked))
+            )
+        )
+    return stored
 
 
 @dataclass(frozen=True)
@@ -317,4 +335,5 @@ __all__ = [
     "NonceClaim",
     "accepted_view",
     "commit_entries",
+    "stored_nonces",
 ]

@@ -6,6 +6,12 @@ uses for nonces and records) — so that an approving department's checks at hun
 second do not each wait for a database flush of their own, and the trail signs each group
 once.
 
+A check's signed request spends its nonce in the transaction that logs it (as the data
+gateway's reads do, :mod:`registry.authorizations.access`), not in one of its own before:
+one write per group of checks, not two, and one wait for the database's write turn per
+check. A nonce used before (stored, or earlier in the same group) refuses that check alone
+with ``replayed_nonce``, and nothing is logged for it (the check is not answered).
+
 A :class:`CheckTrail` given to the writer adds, in the same transaction, what the checked
 subject is shown of each call (the data-sharing tracker plugs in its signed and anchored
 check entries there); without one, or while it cannot be readied (a registry with no
@@ -16,16 +22,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import IntegrityError
 
 from registry.credit.models import CreditCheckLog
 from registry.db import Database
-from registry.errors import ServiceUnavailable
+from registry.errors import AuthenticationFailed, ServiceUnavailable
 from registry.group_commit import GroupWriter
+from registry.intake import NonceClaim, stored_nonces
+from registry.models import Nonce
 
-__all__ = ["MAX_GROUP", "SUBJECT_FIELD", "CheckLogWriter", "CheckTrail"]
+__all__ = ["ALONE_ATTEMPTS", "MAX_GROUP", "SUBJECT_FIELD", "CheckLogWriter", "CheckTrail"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +48,24 @@ handed to the trail, never stored in ``credit_checks`` (which keeps its keyed ha
 
 
 _INSERT_ROWS = cast(Table, CreditCheckLog.__table__).insert()
+_INSERT_NONCES = cast(Table, Nonce.__table__).insert()
+
+ALONE_ATTEMPTS = 5
+"""Times a check met a conflicting row committed alone is tried again (another process
+storing a nonce between the look-up and the insert)."""
+
+
+@dataclass(frozen=True)
+class _Logged:
+    """A check to log: its ``credit_checks`` row and the nonce its request spends (None:
+    spent already)."""
+
+    row: dict[str, Any]
+    nonce: NonceClaim | None
+
+
+_Outcome = AuthenticationFailed | None
+"""What logging a check came to: logged (None), or its nonce was used before."""
 
 
 class CheckTrail(Protocol):
@@ -67,28 +95,36 @@ class CheckLogWriter:
         """Write to ``db``, with ``trail`` if given."""
         self.db = db
         self.trail = trail
-        self._writer: GroupWriter[dict[str, Any], None] = GroupWriter(
-            self._commit,
+        self._writer: GroupWriter[_Logged, _Outcome] = GroupWriter(
+            # Nonces are not looked up first: a replay is rare, and the unique constraint
+            # finds it (then the checks are logged one by one, each looked up, and only the
+            # replay is refused).
+            lambda group: self._commit(group, check_nonces=False),
+            commit_alone=self._commit_alone,
             name="registry-credit-checks",
             max_group=MAX_GROUP,
             stopped=_not_logged,
             failed=_not_logged,
-            retry_alone=(),
+            retry_alone=(IntegrityError,),
         )
         self._starting = threading.Lock()
         self._closed = False
 
-    async def append(self, row: dict[str, Any]) -> None:
-        """Commit the ``credit_checks`` row ``row`` (with the rows waiting beside it);
-        returns once it is committed. Raises ServiceUnavailable if the commit failed or the
-        writer is stopped."""
+    async def append(self, row: dict[str, Any], nonce: NonceClaim | None = None) -> None:
+        """Commit the ``credit_checks`` row ``row`` (with the rows waiting beside it), and
+        the check request's ``nonce`` with it if given; returns once it is committed.
+        Raises AuthenticationFailed (``replayed_nonce``) if the nonce was used before
+        (nothing is then logged), ServiceUnavailable if the commit failed or the writer is
+        stopped."""
         if not self._writer.running:
             with self._starting:
                 if self._closed:
                     raise _not_logged()
                 if not self._writer.running:
                     self._writer.start()
-        await self._writer.submit(row)
+        outcome = await self._writer.submit(_Logged(row, nonce))
+        if outcome is not None:
+            raise outcome
 
     def stop(self) -> None:
         """Commit the rows waiting, then stop the writer thread (at the application's
@@ -97,18 +133,61 @@ class CheckLogWriter:
             self._closed = True
         self._writer.stop()
 
-    def _commit(self, group: Sequence[dict[str, Any]]) -> list[None]:
-        """One transaction: the group's ``credit_checks`` rows and their trail. Core
+    def _commit(self, group: Sequence[_Logged], *, check_nonces: bool = True) -> list[_Outcome]:
+        """One transaction: the group's nonces, ``credit_checks`` rows and their trail; a
+        check whose nonce is stored already (looked up with ``check_nonces``) or earlier in
+        the group is refused and not logged. Raises IntegrityError if a nonce was stored
+        meanwhile (or, without ``check_nonces``, before): nothing is then stored. Core
         statements on a connection: an ORM session around them cost as much CPU as the
         statements themselves."""
-        rows = [dict(row) for row in group]
-        subjects = [str(row.pop(SUBJECT_FIELD, "")) for row in rows]
         trail = self._prepared_trail()
+        outcomes: list[_Outcome] = []
+        nonce_rows: list[dict[str, Any]] = []
+        rows: list[dict[str, Any]] = []
+        subjects: list[str] = []
         with self.db.engine.begin() as connection:
-            connection.execute(_INSERT_ROWS, rows)
-            if trail is not None:
-                trail.append(connection, rows, subjects)
-        return [None] * len(rows)
+            used = (
+                stored_nonces(connection, [g.nonce for g in group if g.nonce is not None])
+                if check_nonces
+                else set()
+            )
+            for logged in group:
+                claim = logged.nonce
+                if claim is not None:
+                    if (claim.client_id, claim.nonce) in used:
+                        outcomes.append(
+                            AuthenticationFailed("nonce was used before", code="replayed_nonce")
+                        )
+                        continue
+                    used.add((claim.client_id, claim.nonce))
+                    nonce_rows.append(
+                        {
+                            "client_id": claim.client_id,
+                            "nonce": claim.nonce,
+                            "expires_at": claim.expires_at,
+                        }
+                    )
+                row = dict(logged.row)
+                subjects.append(str(row.pop(SUBJECT_FIELD, "")))
+                rows.append(row)
+                outcomes.append(None)
+            if nonce_rows:
+                connection.execute(_INSERT_NONCES, nonce_rows)
+            if rows:
+                connection.execute(_INSERT_ROWS, rows)
+                if trail is not None:
+                    trail.append(connection, rows, subjects)
+        return outcomes
+
+    def _commit_alone(self, logged: _Logged) -> _Outcome:
+        """One check after its group met a conflicting row: its nonce looked up first, and
+        again if another process stored one meanwhile."""
+        for _ in range(ALONE_ATTEMPTS):
+            try:
+                return self._commit([logged])[0]
+            except IntegrityError:
+                continue
+        raise ServiceUnavailable("the check log is too busy; try again")
 
     def _prepared_trail(self) -> CheckTrail | None:
         """The trail, ready to append; None if there is none or it cannot be readied (no

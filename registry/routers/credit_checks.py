@@ -31,7 +31,9 @@ from registry.credit.credit_version import WaitlessVersionReader
 from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
-from registry.deps import ClientDep, StateDep
+from registry.deps import ClientDep, SignedDep, StateDep
+from registry.errors import RegistryError
+from registry.models import Client
 from registry.routers.credit_common import (
     ACT_RESPONSES,
     AUTH_RESPONSES,
@@ -131,13 +133,9 @@ def _reason_json(reason: CheckReason) -> dict[str, Any]:
     }
 
 
-def check_answer_parts(
-    answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None], proofs: EncodedProofs
-) -> tuple[str, str]:
-    """The text of :func:`check_answer_json` around the value of its time (``checked_at``):
-    what comes before it and what comes after, the proofs' texts kept in ``proofs`` joined
-    in."""
-    head = {
+def _head_json(answer: CheckAnswer) -> dict[str, Any]:
+    """The answer's members before its time, as JSON values."""
+    return {
         "decision": answer.decision,
         "activity": answer.activity,
         "on": answer.on.isoformat(),
@@ -147,9 +145,17 @@ def check_answer_parts(
             "hash": answer.catalogue_hash,
         },
     }
+
+
+def check_answer_parts(
+    answer: CheckAnswer, bundles: dict[str, AnchoredEvent | None], proofs: EncodedProofs
+) -> tuple[str, str]:
+    """The text of :func:`check_answer_json` around the value of its time (``checked_at``):
+    what comes before it and what comes after, the proofs' texts kept in ``proofs`` joined
+    in."""
     # An object's text without its closing brace, then its next members.
     return (
-        json_text(head)[:-1] + ',"checked_at":',
+        json_text(_head_json(answer))[:-1] + ',"checked_at":',
         ',"reasons":'
         + json_text([_reason_json(reason) for reason in answer.reasons])
         + ',"proofs":'
@@ -171,14 +177,7 @@ def check_answer_json(
     checked_at = answer.checked_at.isoformat()
     if proofs is None:
         body = {
-            "decision": answer.decision,
-            "activity": answer.activity,
-            "on": answer.on.isoformat(),
-            "catalogue": {
-                "id": answer.catalogue_id,
-                "version": answer.catalogue_version,
-                "hash": answer.catalogue_hash,
-            },
+            **_head_json(answer),
             "checked_at": checked_at,
             "reasons": [_reason_json(reason) for reason in answer.reasons],
             "proofs": bundles,
@@ -188,27 +187,24 @@ def check_answer_json(
     return (head + json_text(checked_at) + tail).encode("utf-8")
 
 
-@router.post("/check", responses=AUTH_RESPONSES)
-async def check(payload: CheckIn, request: Request, client: ClientDep, state: StateDep) -> Any:
-    """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
-    measure, the list entry and the records behind it, each with its proof bundle (null
-    while not anchored). The call is logged (committed before the answer, in groups with
-    the calls beside it); the subject sees who checked it."""
+async def _answered(
+    request: Request, state: StateDep, client: Client, payload: CheckIn
+) -> tuple[bytes, dict[str, Any]]:
+    """The answer's bytes of the check ``payload`` by ``client`` and its log row: from a
+    kept answer, else made on the event loop from what is kept, else on a thread."""
     require_role(client, CHECK_ROLES)
     keys = await credit_keys(request, state)
     asked = CheckAsked(client, payload.subject, payload.activity, payload.on, credit_now(request))
+    name = activity_name(asked.activity)
     version = _waitless_version(request, state)
     checked = None
     if version is not None:
-        name = activity_name(asked.activity)
         subject_key = keys.subject_key(asked.subject)
         key: AnswerKey = (subject_key, version, name, asked.on)
         kept = _kept_answers(request)
         found = kept.get(key, state.caches)
         if found is not None:
-            log_row = check_log_row(asked, subject_key, name, found.decision)
-            await _check_log(request, state).append(log_row)
-            return Response(found.body(asked.now), media_type="application/json")
+            return found.body(asked.now), check_log_row(asked, subject_key, name, found.decision)
         checked = _kept_check(state, keys, asked, version)
     if checked is None:
         answer, log_row, bundles = await run_blocking(_check_with_bundles, state, keys, asked)
@@ -220,9 +216,25 @@ async def check(payload: CheckIn, request: Request, client: ClientDep, state: St
         carried = proof_bundles(bundles)
         if carried is not None:
             kept.put(key, KeptAnswer(answer.decision, head.encode(), tail.encode(), carried))
-    await _check_log(request, state).append(log_row)
     body = head + json_text(answer.checked_at.isoformat()) + tail
-    return Response(body.encode("utf-8"), media_type="application/json")
+    return body.encode("utf-8"), log_row
+
+
+@router.post("/check", responses=AUTH_RESPONSES)
+async def check(payload: CheckIn, request: Request, signed: SignedDep, state: StateDep) -> Any:
+    """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
+    measure, the list entry and the records behind it, each with its proof bundle (null
+    while not anchored). The call is logged (committed before the answer, in groups with
+    the calls beside it, the request's nonce spent in the same transaction); the subject
+    sees who checked it."""
+    try:
+        body, log_row = await _answered(request, state, signed.client, payload)
+    except RegistryError:
+        # A refused request spends its nonce all the same: replaying it gets 401.
+        await state.intake.spend_nonce(signed.nonce)
+        raise
+    await _check_log(request, state).append(log_row, signed.nonce)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/records/{record_id}/proof", responses=ACT_RESPONSES)

@@ -56,18 +56,25 @@ def _made(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
+@pytest.fixture
+def anchored(chain_app: CreditApp, trust_chain: TrustChain) -> CreditApp:
+    """The app on a chain, with the resident's anchored black-list entry (SQLite only:
+    versions are kept there alone)."""
+    if not chain_app.db.is_sqlite:
+        pytest.skip("versions are kept on SQLite only")
+    anchored_black_entry(chain_app)
+    return chain_app
+
+
 def _kept(app: CreditApp) -> KeptAnswers:
     kept: KeptAnswers = app.http.app.state.credit_check_answers  # type: ignore[attr-defined]
     return kept
 
 
 def test_a_kept_answer_serves_the_next_checks_each_logged_and_in_the_tracker(
-    chain_app: CreditApp, trust_chain: TrustChain, monkeypatch: pytest.MonkeyPatch
+    anchored: CreditApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = chain_app
-    if not app.db.is_sqlite:
-        pytest.skip("versions are kept on SQLite only")
-    anchored_black_entry(app)
+    app = anchored
     made = _made(monkeypatch)
     logged, tracked = app.count(CreditCheckLog), app.count(CreditCheckEntryRow)
 
@@ -101,12 +108,9 @@ def test_a_kept_answer_serves_the_next_checks_each_logged_and_in_the_tracker(
 
 
 def test_a_kept_answer_is_not_served_once_its_bundle_is_not_the_one_in_the_caches(
-    chain_app: CreditApp, trust_chain: TrustChain, monkeypatch: pytest.MonkeyPatch
+    anchored: CreditApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = chain_app
-    if not app.db.is_sqlite:
-        pytest.skip("versions are kept on SQLite only")
-    anchored_black_entry(app)
+    app = anchored
     _check(app)
     _check(app)
     made = _made(monkeypatch)
