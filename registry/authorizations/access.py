@@ -233,8 +233,9 @@ class AccessWriter:
         located = _Located()
         with sharing.db.read_connection() as reading:
             group = self._build(reading, attempts, check_nonces, located)
-        with sharing.db.session() as session:
-            connection = session.connection()
+        # A Core transaction (BEGIN IMMEDIATE in the write turn, as every writer's): no
+        # ORM session is needed around statements that are all Core.
+        with sharing.db.engine.begin() as connection:
             if not self._still_holds(group, connection, attempts, check_nonces):
                 group = self._build(connection, attempts, check_nonces, located)
             group.store(connection)
