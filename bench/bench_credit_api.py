@@ -216,12 +216,15 @@ def check_requests(key: PrivateKey, client_id: str, count: int) -> list[bytes]:
 
 
 CHECK_PARTS: list[tuple[str, tuple[str, ...]]] = [
-    ("check log and tracker entry (group commit)", ("CheckLogWriter._commit",)),
+    ("check log, its nonce and tracker entry (group commit)", ("CheckLogWriter._commit",)),
     ("nonce group commit", ("registry/intake.py",)),
     ("batcher and anchorer", ("registry/batcher.py", "run_anchorer", "Anchorer")),
     ("the check's entries (check_subject, check_kept_subject)", ("check_subject", "kept_subject")),
     ("the reasons' bundles (record_bundles, kept_record_bundles)", ("record_bundles",)),
-    ("the answer's JSON (check_answer_json)", ("check_answer_json",)),
+    (
+        "the answer's JSON and kept answers (check_answer_parts, KeptAnswer)",
+        ("check_answer_json", "check_answer_parts", "KeptAnswer"),
+    ),
     ("SM2 request signature and client", ("registry/auth.py", "current_client")),
     ("HTTP, routing, JSON (uvicorn, FastAPI)", ("uvicorn", "starlette", "fastapi")),
 ]

@@ -11,8 +11,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 
+from registry.auth import verify_signed_request
 from registry.credit.check_answers import AnswerKey, KeptAnswer, KeptAnswers, proof_bundles
 from registry.credit.check_bundles import kept_record_bundles
 from registry.credit.check_log import CheckLogWriter
@@ -31,7 +34,7 @@ from registry.credit.credit_version import WaitlessVersionReader
 from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
-from registry.deps import ClientDep, SignedDep, StateDep
+from registry.deps import ClientDep, StateDep, get_state
 from registry.errors import RegistryError
 from registry.models import Client
 from registry.routers.credit_common import (
@@ -220,13 +223,33 @@ async def _answered(
     return body.encode("utf-8"), log_row
 
 
-@router.post("/check", responses=AUTH_RESPONSES)
-async def check(payload: CheckIn, request: Request, signed: SignedDep, state: StateDep) -> Any:
+_CHECK_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": CheckIn.model_json_schema()}},
+}
+
+
+@router.post(
+    "/check",
+    responses={**AUTH_RESPONSES, 422: {"description": "invalid body"}},
+    openapi_extra={"requestBody": _CHECK_BODY},
+)
+async def check(request: Request) -> Response:
     """Allowed / restricted / favoured for ``activity`` on ``on``, with every reason: the
     measure, the list entry and the records behind it, each with its proof bundle (null
     while not anchored). The call is logged (committed before the answer, in groups with
     the calls beside it, the request's nonce spent in the same transaction); the subject
-    sees who checked it."""
+    sees who checked it. Body: a ``CheckIn``.
+
+    Taken as the request is rather than through FastAPI's parameter and dependency
+    machinery (as ``/v1/verify`` is): the signature is checked, then the body parsed with
+    the same pydantic model (same 422; nothing stored, the nonce included)."""
+    state = await get_state(request)
+    signed = await verify_signed_request(request, state.clients, state.settings)
+    try:
+        payload = CheckIn.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
     try:
         body, log_row = await _answered(request, state, signed.client, payload)
     except RegistryError:

@@ -119,3 +119,19 @@ def test_one_nonce_twice_in_a_group_or_stored_before_logs_one_check(app: CreditA
         assert app.count(CreditCheckLog) == logged + 3
     finally:
         writer.stop()
+
+
+def test_a_body_refused_by_its_model_is_422_and_leaves_its_nonce_unspent(app: CreditApp) -> None:
+    data, headers = _signed(app, {"subject": RESIDENT_ID, "activity": "x", "on": "not a day"})
+    logged = app.count(CreditCheckLog)
+    for _ in range(2):  # nothing was done: the same request is refused the same way
+        refused = app.http.post("/v1/credit/check", content=data, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["code"] == "invalid_request"
+    assert not _stored(app, _nonce_of(headers))
+    assert app.count(CreditCheckLog) == logged
+    # The route reads its body itself; the API document still describes it.
+    document = app.http.get("/openapi.json").json()
+    body = document["paths"]["/v1/credit/check"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"subject", "activity", "on"}
