@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _encode_ascii
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from sqlalchemy import DateTime, Dialect, Table, make_url
+from sqlalchemy import JSON, DateTime, Dialect, Table, make_url
 from sqlalchemy.orm import Session
 
 from chain.primitives import Hash32
@@ -192,6 +192,20 @@ def _remembering(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return remembered
 
 
+_NOTHING = object()
+"""No value yet (:meth:`_BulkInsert.parameters`)."""
+
+
+def _binds_alike(before: Any, column_type: Any) -> bool:
+    """Whether a column of ``column_type`` binds a value as the column before it (of type
+    ``before``) does: two JSON columns of one kind and the same null handling."""
+    return (
+        isinstance(before, JSON)
+        and type(before) is type(column_type)
+        and before.none_as_null == column_type.none_as_null
+    )
+
+
 class _BulkInsert:
     """A table's INSERT of given columns as the database driver runs it (its SQL and
     parameter order compiled by SQLAlchemy for the dialect), and rows turned into its
@@ -205,20 +219,34 @@ class _BulkInsert:
         names = compiled.positiontup
         assert names is not None and set(names) == set(columns)
         self._names = tuple(names)
-        processors: list[Callable[[Any], Any] | None] = []
+        steps: list[tuple[str, Callable[[Any], Any] | None, bool]] = []
+        before: Any = None
         for name in names:
             column_type = table.c[name].type
             process: Callable[[Any], Any] | None = column_type._cached_bind_processor(dialect)
             if process is not None and isinstance(column_type, DateTime):
                 process = _remembering(process)
-            processors.append(process)
-        self._steps = tuple(zip(self._names, processors, strict=True))
+            steps.append((name, process, _binds_alike(before, column_type)))
+            before = column_type
+        self._steps = tuple(steps)
 
     def parameters(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        """``row`` (column → value) as this statement's parameters."""
-        return tuple(
-            [row[name] if process is None else process(row[name]) for name, process in self._steps]
-        )
+        """``row`` (column → value) as this statement's parameters. A value that is the
+        very object of the column before, bound alike (a record's public and authority
+        JSON, one object when they are equal: all but a natural person's), is bound once."""
+        bound: list[Any] = []
+        last: Any = _NOTHING
+        last_bound: Any = None
+        for name, process, alike in self._steps:
+            value = row[name]
+            if process is not None:
+                if alike and value is last:
+                    value = last_bound
+                else:
+                    last = value
+                    value = last_bound = process(value)
+            bound.append(value)
+        return tuple(bound)
 
     def run(self, session: Session, rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` (made by :meth:`parameters`) in ``session``'s transaction."""
@@ -318,6 +346,11 @@ class RecordPreparer:
         hashes = text_field_hashes_under(fields, self.keys.salt_context(identity_bytes))
         subject = record.subject
         now = self.now.astimezone(datetime.UTC)
+        authority = _authority_fields(fields)
+        public = public_fields(record, fields)
+        if public == authority:
+            # One object (never changed afterwards): its JSON is written and sent once.
+            public = authority
         return {
             "id": identity_bytes.hex(),
             "kind": kind.value,
@@ -333,8 +366,8 @@ class RecordPreparer:
             "subject_category": subject.category.value,
             "version": 1,
             "content_hash": content_hash_of(kind, fields).hex(),
-            "public_json": public_fields(record, fields),
-            "authority_json": _authority_fields(fields),
+            "public_json": public,
+            "authority_json": authority,
             "field_hashes": {name: value.hex() for name, value in hashes.items()},
             "fields_root": fields_root_of(hashes).hex(),
             "rule_set_hash": self.rules.content_hash.hex(),

@@ -4,19 +4,32 @@ form of a time is the column's own for every time, whatever its zone."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import types
 from typing import Any
 
 import pytest
+from credit_tables import PENALTY, RESIDENT_ID, SUBJECT
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import DateTime, make_url
 
+from credit.display import public_fields
+from credit.records import PenaltyRecord, record_id, record_kind
+from credit.rulesets import bundled_rule_set
 from credit.subjects import SubjectCategory
 from registry.credit import record_rows
-from registry.credit.record_rows import _TIMES_REMEMBERED, _remembering, json_text
+from registry.credit.keys import CreditKeys
+from registry.credit.record_rows import (
+    _TIMES_REMEMBERED,
+    RecordPreparer,
+    Signer,
+    _remembering,
+    bulk_inserts,
+    json_text,
+)
 
 FLAT_OBJECTS = st.dictionaries(st.text(max_size=40), st.none() | st.text(max_size=200), max_size=40)
 """Objects of strings and nulls: a record's fields, public and authority forms, hashes."""
@@ -82,3 +95,61 @@ def test_string_enum_values_are_written_by_the_fast_path_as_json_dumps_writes_th
 
     monkeypatch.setattr(record_rows, "json", types.SimpleNamespace(dumps=refused))
     assert json_text(value) == expected
+
+
+def _prepared(record: PenaltyRecord) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    preparer = RecordPreparer(
+        Signer("client", "04" + "ab" * 64),
+        CreditKeys(b"record rows: a fixed master secret"),
+        bundled_rule_set("cn.ndrc.order-58"),
+        datetime.datetime(2023, 6, 1, tzinfo=datetime.UTC),
+        "sqlite+pysqlite",
+    )
+    identity = record_id(record_kind(record), record.natural_key)
+    columns = preparer.columns(record, identity)
+    return columns, preparer.prepare(record, identity).row
+
+
+def _bound(row: tuple[Any, ...], name: str) -> Any:
+    names = [name for name, _, _ in bulk_inserts("sqlite+pysqlite").records._steps]
+    return row[names.index(name)]
+
+
+def test_an_organisation_s_public_and_authority_json_are_one_text_bound_once() -> None:
+    columns, row = _prepared(PENALTY)
+    assert columns["public_json"] is columns["authority_json"]
+    public, authority = _bound(row, "public_json"), _bound(row, "authority_json")
+    assert public is authority
+    assert public == json.dumps(public_fields(PENALTY)) == json.dumps(columns["authority_json"])
+
+
+def test_a_natural_person_s_public_json_masks_the_name_and_the_authority_json_does_not() -> None:
+    person = dataclasses.replace(
+        SUBJECT,
+        category=SubjectCategory.NATURAL_PERSON,
+        name="张三丰",
+        uscc=None,
+        legal_representative=None,
+        id_type="身份证",
+        id_number=RESIDENT_ID,
+    )
+    record = dataclasses.replace(PENALTY, subject=person)
+    columns, row = _prepared(record)
+    assert columns["public_json"] is not columns["authority_json"]
+    public, authority = _bound(row, "public_json"), _bound(row, "authority_json")
+    assert public == json.dumps(public_fields(record))
+    assert authority == json.dumps(columns["authority_json"])
+    assert json.loads(public)["subject.name"] != "张三丰"
+    assert json.loads(authority)["subject.name"] == "张三丰"
+
+
+def test_equal_values_of_alike_columns_are_bound_as_each_would_be() -> None:
+    """Two equal but distinct objects, or one object, in the two JSON columns: the same
+    parameters; the reuse is by object, never across rows."""
+    inserts = bulk_inserts("sqlite+pysqlite").records
+    columns, _ = _prepared(PENALTY)
+    distinct = {**columns, "authority_json": dict(columns["public_json"])}
+    assert inserts.parameters(distinct) == inserts.parameters(columns)
+    other = {**columns, "public_json": {"a": "b"}, "authority_json": {"a": "b"}}
+    assert _bound(inserts.parameters(other), "authority_json") == '{"a": "b"}'
+    assert _bound(inserts.parameters(columns), "public_json") != '{"a": "b"}'
