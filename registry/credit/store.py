@@ -267,6 +267,20 @@ def _store_one(
     return StoreOutcome.CORRECTED
 
 
+def stored_content_hashes(session: Session, identities: Sequence[str]) -> dict[str, str]:
+    """The content hash of each stored record among ``identities`` (hex), by identity: two
+    columns, without an ORM object per row (a re-imported record that did not change needs
+    no more)."""
+    found: dict[str, str] = {}
+    for start in range(0, len(identities), LOOKUP_CHUNK):
+        chunk = identities[start : start + LOOKUP_CHUNK]
+        query = select(CreditRecordRow.id, CreditRecordRow.content_hash).where(
+            CreditRecordRow.id.in_(chunk)
+        )
+        found.update((identity, hashed) for identity, hashed in session.execute(query))
+    return found
+
+
 def existing_rows(session: Session, identities: Sequence[str]) -> dict[str, CreditRecordRow]:
     """The stored records among ``identities`` (hex), by identity."""
     found: dict[str, CreditRecordRow] = {}
@@ -314,10 +328,21 @@ def store_prepared(
         )
     preparer = RecordPreparer.of(publisher, database_kind(session))
     _ensure_rule_set(session, publisher)
-    known = existing_rows(session, hex_ids)
+    stored = stored_content_hashes(session, hex_ids)
+    # Rows are loaded only for the records corrected.
+    known = existing_rows(
+        session,
+        [
+            record.identity
+            for record in prepared
+            if stored.get(record.identity, record.content_hash) != record.content_hash
+        ],
+    )
     rows = _Rows([], [], [], [], [])
     outcomes = [
-        _store_one(preparer, publisher, record, known.get(record.identity), rows)
+        StoreOutcome.UNCHANGED
+        if stored.get(record.identity) == record.content_hash
+        else _store_one(preparer, publisher, record, known.get(record.identity), rows)
         for record in prepared
     ]
     inserts = bulk_inserts(preparer.database)

@@ -18,19 +18,21 @@ from alembic import command
 from alembic.config import Config
 from credit_tables import PENALTY_HEADERS, PENALTY_KEYS, SUBJECT, cells, penalty_row
 from registry_harness import DATABASE_URL_ENV, create_postgres_database, drop_postgres_database
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from chain.crypto import PrivateKey
+from credit.columns import PENALTY_COLUMNS, Layout
 from credit.importing import TableFormat
-from credit.records import CommitmentStatus, CreditCommitment
+from credit.records import CommitmentStatus, CreditCommitment, CreditRecord
 from credit.rulesets import bundled_rule_set
+from credit.validation import validate_row
 from registry.cli import add_client
 from registry.credit.authority_profile import authority_profile
 from registry.credit.imports import import_bytes
 from registry.credit.keys import CreditKeys
 from registry.credit.lifecycle import settle_commitment
 from registry.credit.models import CreditRecordRow, CreditRecordVersion
-from registry.credit.store import Publisher, store_records
+from registry.credit.store import Publisher, StoreOutcome, store_records
 from registry.db import MIGRATIONS_DIR, Database
 from registry.settings import RegistrySettings
 
@@ -214,3 +216,37 @@ def test_the_migration_keeps_existing_databases_readable_both_ways(db: Database)
         (2, "5"),
         (3, "7"),
     ]
+
+
+def _validated(rows: list[dict[str, object]]) -> list[CreditRecord]:
+    headers = {column.key: column.header for column in PENALTY_COLUMNS}
+    records: list[CreditRecord] = []
+    for number, row in enumerate(rows, start=2):
+        record, issues = validate_row(Layout.PENALTY, number, row, headers)
+        assert record is not None, issues
+        records.append(record)
+    return records
+
+
+def test_storing_loads_the_rows_of_corrected_records_only(db: Database) -> None:
+    """An unchanged record is told by its stored content hash alone; only a corrected one's
+    row is loaded (and moved on to its next version)."""
+    publisher = _publisher(db, ["credit"])
+    _import(db, publisher, "2")
+    ids = _ids(db)
+    loaded: list[str] = []
+
+    def on_load(row: CreditRecordRow, _context: object) -> None:
+        loaded.append(row.id)
+
+    event.listen(CreditRecordRow, "load", on_load)
+    try:
+        for fine, corrected in (("2", []), ("9", [ids["榕市监罚〔2023〕1号"]])):
+            loaded.clear()
+            with db.session() as session:
+                outcomes = store_records(session, publisher, _validated(_rows(fine)))
+            assert loaded == corrected
+            assert outcomes.count(StoreOutcome.UNCHANGED) == 2 - len(corrected)
+            assert outcomes.count(StoreOutcome.CORRECTED) == len(corrected)
+    finally:
+        event.remove(CreditRecordRow, "load", on_load)
