@@ -113,35 +113,3 @@ def test_a_forged_signature_is_refused_on_either_path(tmp_path: Path, pending: b
             await client.call("eth_sendRawTransaction", "0x00")
 
     _run(tmp_path, body)
-
-
-def test_a_transaction_into_an_idle_pool_has_its_block_started_before_the_answer(
-    tmp_path: Path,
-) -> None:
-    """The answer to a transaction admitted into an idle pool is written only after the
-    producer took it for its block (its client waits for that block next, not for the
-    answer)."""
-
-    async def main() -> None:
-        chain = make_chain()
-        async with running_node(chain, make_config(tmp_path)) as (node, client):
-            assert node.mempool is not None and node.server is not None
-            events: list[str] = []
-            take, dispatch = node.mempool.take, node.server.dispatch
-
-            def recording_take(max_count: int) -> list[Any]:
-                taken = take(max_count)
-                events.append(f"take {len(taken)}")
-                return taken
-
-            async def recording_dispatch(body: bytes, client_key: str) -> Any:
-                answer = await dispatch(body, client_key)
-                events.append("answer")
-                return answer
-
-            node.mempool.take = recording_take  # type: ignore[method-assign]
-            node.server.dispatch = recording_dispatch  # type: ignore[method-assign]
-            await send_and_wait(client, signed_tx(chain.sender, to=TARGET, data=b""))
-            assert events[:2] == ["take 1", "answer"]
-
-    asyncio.run(main())
