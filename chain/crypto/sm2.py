@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from chain.crypto import der
 from chain.crypto.curve import GX, GY, POINT_SIZE, A, B, N
+from chain.crypto.sm3 import sm3_hasher
 from chain.errors import InvalidSignature
 
 DEFAULT_SIGNER_ID = b"1234567812345678"
@@ -25,7 +24,7 @@ def signer_digest(public_key: bytes, signer_id: bytes = DEFAULT_SIGNER_ID) -> by
         raise ValueError(f"signer ID longer than {MAX_SIGNER_ID_SIZE} bytes")
     if len(public_key) != POINT_SIZE:
         raise ValueError("public key must be 65 bytes")
-    hasher = hashlib.new("sm3")
+    hasher = sm3_hasher()
     hasher.update((8 * len(signer_id)).to_bytes(2, "big"))
     hasher.update(signer_id)
     hasher.update(_CURVE_BYTES)
@@ -37,7 +36,8 @@ def message_digest(
     public_key: bytes, message: bytes, signer_id: bytes = DEFAULT_SIGNER_ID
 ) -> bytes:
     """Return the 32-byte ``e = SM3(Z_A || M)`` that an SM2 signature is computed over."""
-    hasher = hashlib.new("sm3", signer_digest(public_key, signer_id))
+    hasher = sm3_hasher()
+    hasher.update(signer_digest(public_key, signer_id))
     hasher.update(message)
     return hasher.digest()
 
