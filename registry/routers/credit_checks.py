@@ -211,14 +211,13 @@ async def _answered(
         checked = _kept_check(state, keys, asked, version)
     if checked is None:
         answer, log_row, bundles = await run_blocking(_check_with_bundles, state, keys, asked)
-        head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
     else:
         answer, log_row, bundles = checked
-        head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
+    head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
+    carried = None if checked is None else proof_bundles(bundles)
+    if carried is not None:
         # Answered from what is kept under the version alone: the answer is kept whole.
-        carried = proof_bundles(bundles)
-        if carried is not None:
-            kept.put(key, KeptAnswer(answer.decision, head.encode(), tail.encode(), carried))
+        kept.put(key, KeptAnswer(answer.decision, head.encode(), tail.encode(), carried))
     body = head + json_text(answer.checked_at.isoformat()) + tail
     return body.encode("utf-8"), log_row
 
