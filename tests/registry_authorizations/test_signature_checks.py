@@ -1,7 +1,8 @@
 """The gated reads' grouped signature checks (registry/authorizations/signature_checks.py):
-checks that wait together are made by one thread in one group, each with its own outcome
+checks that wait together for one thread are made in one group, each with its own outcome
 (a bad signature or an unknown client among good ones is refused alone, an unexpected error
-reaches only its own request), and after stopping a check is refused with 503."""
+reaches only its own request); checks are handed to the threads in turn, so one thread busy
+holds up none of the others' checks; after stopping a check is refused with 503."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def test_checks_waiting_together_are_one_group_each_with_its_own_outcome(
     directory = Directory()
     good = {client_id: directory.add(client_id) for client_id in ("a", "b", "c", "held")}
     clients = cast(ClientDirectory, directory)
-    checker = SignatureChecks()
+    checker = SignatureChecks(threads=1)
     checker.start()
 
     async def run() -> list[Any]:
@@ -94,7 +95,36 @@ def test_checks_waiting_together_are_one_group_each_with_its_own_outcome(
         assert isinstance(refused, AuthenticationFailed) and refused.code == "bad_signature"
     assert isinstance(explodes, RuntimeError)
     assert groups == [1, 5]
-    assert directory.threads == {"registry-signatures"}
+    assert directory.threads == {"registry-signatures-0"}
+
+
+def test_a_thread_held_up_holds_up_no_check_handed_to_another() -> None:
+    directory = Directory()
+    held, other = directory.add("held"), directory.add("a")
+    clients = cast(ClientDirectory, directory)
+    checker = SignatureChecks(threads=2)
+    checker.start()
+
+    async def run() -> Any:
+        directory.gate.clear()
+        first = asyncio.ensure_future(checker.check(clients, "held", held.sign(MESSAGE), MESSAGE))
+        while not directory.entered.is_set():
+            await asyncio.sleep(0.001)
+        try:
+            second = await asyncio.wait_for(
+                checker.check(clients, "a", other.sign(MESSAGE), MESSAGE), 10
+            )
+            assert not first.done()
+        finally:
+            directory.gate.set()
+        assert (await first).id == "held"
+        return second
+
+    try:
+        assert asyncio.run(run()).id == "a"
+    finally:
+        checker.stop()
+    assert directory.threads == {"registry-signatures-0", "registry-signatures-1"}
 
 
 def test_a_check_after_stopping_is_refused_with_503() -> None:
