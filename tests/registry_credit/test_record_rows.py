@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import types
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from credit.display import public_fields
 from credit.records import PenaltyRecord, record_id, record_kind
 from credit.rulesets import bundled_rule_set
 from credit.subjects import SubjectCategory
-from registry.credit import record_rows
 from registry.credit.keys import CreditKeys
 from registry.credit.record_rows import (
     _TIMES_REMEMBERED,
@@ -82,19 +80,20 @@ def test_times_past_the_bound_are_still_bound_correctly() -> None:
         assert remembered(value) == process(value)
 
 
-def test_string_enum_values_are_written_by_the_fast_path_as_json_dumps_writes_them(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A record's subject category is a StrEnum: its object is still written here, not
-    handed to ``json.dumps``, with the very text json.dumps gives."""
-    value = {"subject.category": SubjectCategory.ORGANISATION, "name": "某某", "note": None}
-    expected = json.dumps(value)
-
-    def refused(_value: Any) -> str:
-        raise AssertionError("handed to json.dumps")
-
-    monkeypatch.setattr(record_rows, "json", types.SimpleNamespace(dumps=refused))
-    assert json_text(value) == expected
+def test_string_enum_values_and_event_metadata_are_written_as_json_dumps_writes_them() -> None:
+    """A record's subject category is a StrEnum; an event's metadata holds numbers, lists
+    and nulls: the encoder made once writes each as json.dumps does, and refuses what
+    json.dumps refuses."""
+    values: list[Any] = [
+        {"subject.category": SubjectCategory.ORGANISATION, "name": "某某", "note": None},
+        {"kind": "publish", "version": 1, "changed_fields": ["a", "b"], "reason_sm3": None},
+        [],
+        "text",
+    ]
+    for value in values:
+        assert json_text(value) == json.dumps(value)
+    with pytest.raises(TypeError):
+        json_text({"a": object()})
 
 
 def _prepared(record: PenaltyRecord) -> tuple[dict[str, Any], tuple[Any, ...]]:
