@@ -4,18 +4,21 @@ so that disclosure proofs of notarized records apply to credit fields unchanged.
 from __future__ import annotations
 
 import hmac
+import json
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from chain.crypto import sm3
 from credit.field_hashes import (
+    content_hash_of,
     derived_salt,
     fields_root_of,
     text_field_hash,
     text_field_hashes,
     text_field_hashes_under,
 )
+from credit.records import CONTENT_HASH_PREFIX, RecordKind
 from registry.credit.keys import CreditKeys
 from sdk.commitments import field_hash, fields_root
 
@@ -77,3 +80,17 @@ def test_a_salt_is_the_first_half_of_sm3_of_the_seed_and_the_name() -> None:
     for name in ("subject.name", "decision_date", "罚款"):
         salt = derived_salt(keys.salt_context(bytes(32)), name)
         assert salt == sm3(seed + name.encode())[:16] == keys.salts(bytes(32))(name)
+
+
+@given(
+    fields=st.dictionaries(st.text(max_size=40), st.none() | st.text(max_size=200), max_size=40),
+    kind=st.sampled_from(list(RecordKind)),
+)
+def test_content_hash_of_is_sm3_of_the_canonical_json_json_dumps_writes(
+    fields: dict[str, str | None], kind: RecordKind
+) -> None:
+    """The encoder made once writes what json.dumps writes with the canonical settings."""
+    text = json.dumps(
+        [kind.value, fields], ensure_ascii=False, separators=(",", ":"), sort_keys=True
+    )
+    assert content_hash_of(kind, fields) == sm3(CONTENT_HASH_PREFIX + text.encode())
