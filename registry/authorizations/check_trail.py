@@ -42,6 +42,9 @@ from sdk.data_receipts import (
 _INSERT_RECORDS = cast(Table, Record.__table__).insert()
 _INSERT_ENTRIES = cast(Table, CreditCheckEntryRow.__table__).insert()
 
+TrailRows = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+"""The rows of some signed check entries: their log records and their entries."""
+
 SUBJECT_CHECKS = "subject-checks"
 """The listing of the checks made of one subject (its cursors name it)."""
 
@@ -77,11 +80,10 @@ class CheckTrailWriter:
         self.sharing.signer.ensure_log_client()
         self.sharing.signer.chain_id()
 
-    def append(
-        self, connection: Connection, rows: Sequence[dict[str, Any]], subjects: Sequence[str]
-    ) -> None:
-        """Sign and store an entry for each check of a USCC or resident ID (a check of
-        another identifier names no subject the tracker knows: it has none)."""
+    def build(self, rows: Sequence[dict[str, Any]], subjects: Sequence[str]) -> TrailRows:
+        """The signed entry of each check of a USCC or resident ID (a check of another
+        identifier names no subject the tracker knows: it has none), ready to store: made
+        before the transaction, so that the signing does not hold the write turn."""
         signer = self.sharing.signer
         entries: list[tuple[dict[str, Any], dict[str, Any], str, bytes]] = []
         for row, given in zip(rows, subjects, strict=True):
@@ -94,7 +96,7 @@ class CheckTrailWriter:
             # The canonical JSON stored is the one hashed, encoded once.
             entries.append((row, entry, index, canonical_json(entry)))
         if not entries:
-            return
+            return [], []
         digests = [encoded_check_entry_hash(encoded) for *_, encoded in entries]
         signed_rows = signer.records(list(digests), dict(CHECK_METADATA), signer.chain_id())
         trail_rows = [
@@ -116,8 +118,14 @@ class CheckTrailWriter:
                 entries, digests, signed_rows, strict=True
             )
         ]
-        connection.execute(_INSERT_RECORDS, [s.values for s in signed_rows])
-        connection.execute(_INSERT_ENTRIES, trail_rows)
+        return [s.values for s in signed_rows], trail_rows
+
+    def store(self, connection: Connection, built: TrailRows) -> None:
+        """Store what :meth:`build` made, in the transaction of ``connection``."""
+        records, entries = built
+        if records:
+            connection.execute(_INSERT_RECORDS, records)
+            connection.execute(_INSERT_ENTRIES, entries)
 
 
 def check_json(sharing: Sharing, row: CreditCheckEntryRow, chain_id: int) -> dict[str, Any]:
@@ -172,4 +180,11 @@ def subject_checks(
     )
 
 
-__all__ = ["SUBJECT_CHECKS", "CheckTrailWriter", "check_entry", "check_json", "subject_checks"]
+__all__ = [
+    "SUBJECT_CHECKS",
+    "CheckTrailWriter",
+    "TrailRows",
+    "check_entry",
+    "check_json",
+    "subject_checks",
+]

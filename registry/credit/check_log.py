@@ -75,11 +75,13 @@ class CheckTrail(Protocol):
         """Anything to load before the transaction opens (keys, the chain id)."""
         ...
 
-    def append(
-        self, connection: Connection, rows: Sequence[dict[str, Any]], subjects: Sequence[str]
-    ) -> None:
-        """Add the subject's view of the checks ``rows`` (of ``subjects``) in the
-        transaction of ``connection``."""
+    def build(self, rows: Sequence[dict[str, Any]], subjects: Sequence[str]) -> Any:
+        """The subject's view of the checks ``rows`` (of ``subjects``), made before the
+        transaction opens (signing, hashing: nothing read from the database)."""
+        ...
+
+    def store(self, connection: Connection, built: Any) -> None:
+        """Add what :meth:`build` made in the transaction of ``connection``."""
         ...
 
 
@@ -137,46 +139,49 @@ class CheckLogWriter:
         """One transaction: the group's nonces, ``credit_checks`` rows and their trail; a
         check whose nonce is stored already (looked up with ``check_nonces``) or earlier in
         the group is refused and not logged. Raises IntegrityError if a nonce was stored
-        meanwhile (or, without ``check_nonces``, before): nothing is then stored. Core
-        statements on a connection: an ORM session around them cost as much CPU as the
-        statements themselves."""
+        meanwhile (or, without ``check_nonces``, before): nothing is then stored.
+
+        The nonces are looked up, the rows and the trail (its signing) made before the
+        transaction opens, so that the registry's write turn is held only for the inserts
+        and the commit. Core statements on a connection: an ORM session around them cost as
+        much CPU as the statements themselves."""
         trail = self._prepared_trail()
+        used: set[tuple[str, str]] = set()
+        if check_nonces:
+            with self.db.read_connection() as reading:
+                used = stored_nonces(reading, [g.nonce for g in group if g.nonce is not None])
         outcomes: list[_Outcome] = []
         nonce_rows: list[dict[str, Any]] = []
         rows: list[dict[str, Any]] = []
         subjects: list[str] = []
-        with self.db.engine.begin() as connection:
-            used = (
-                stored_nonces(connection, [g.nonce for g in group if g.nonce is not None])
-                if check_nonces
-                else set()
-            )
-            for logged in group:
-                claim = logged.nonce
-                if claim is not None:
-                    if (claim.client_id, claim.nonce) in used:
-                        outcomes.append(
-                            AuthenticationFailed("nonce was used before", code="replayed_nonce")
-                        )
-                        continue
-                    used.add((claim.client_id, claim.nonce))
-                    nonce_rows.append(
-                        {
-                            "client_id": claim.client_id,
-                            "nonce": claim.nonce,
-                            "expires_at": claim.expires_at,
-                        }
+        for logged in group:
+            claim = logged.nonce
+            if claim is not None:
+                if (claim.client_id, claim.nonce) in used:
+                    outcomes.append(
+                        AuthenticationFailed("nonce was used before", code="replayed_nonce")
                     )
-                row = dict(logged.row)
-                subjects.append(str(row.pop(SUBJECT_FIELD, "")))
-                rows.append(row)
-                outcomes.append(None)
+                    continue
+                used.add((claim.client_id, claim.nonce))
+                nonce_rows.append(
+                    {
+                        "client_id": claim.client_id,
+                        "nonce": claim.nonce,
+                        "expires_at": claim.expires_at,
+                    }
+                )
+            row = dict(logged.row)
+            subjects.append(str(row.pop(SUBJECT_FIELD, "")))
+            rows.append(row)
+            outcomes.append(None)
+        built = None if trail is None or not rows else trail.build(rows, subjects)
+        with self.db.engine.begin() as connection:
             if nonce_rows:
                 connection.execute(_INSERT_NONCES, nonce_rows)
             if rows:
                 connection.execute(_INSERT_ROWS, rows)
-                if trail is not None:
-                    trail.append(connection, rows, subjects)
+            if trail is not None and built is not None:
+                trail.store(connection, built)
         return outcomes
 
     def _commit_alone(self, logged: _Logged) -> _Outcome:

@@ -14,7 +14,7 @@ from typing import Any
 
 from credit_harness import CreditApp
 from registry_harness import TrustChain
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from registry.authorizations.check_trail import subject_checks
 from registry.credit.check_log import CheckLogWriter
@@ -118,3 +118,30 @@ def test_a_check_alone_is_logged(app: CreditApp) -> None:
     before = _logged(app)
     assert asyncio.run(_append_all(CheckLogWriter(app.db), _rows(app, 1))) == [None]
     assert _logged(app) == before + 1
+
+
+def test_the_trail_is_signed_before_the_write_transaction_opens(app: CreditApp) -> None:
+    happened: list[Any] = []
+
+    class Trail:
+        def prepare(self) -> None:
+            happened.append("prepare")
+
+        def build(self, rows: Any, subjects: Any) -> Any:
+            happened.append("build")
+            return list(subjects)
+
+        def store(self, connection: Any, built: Any) -> None:
+            happened.append(("store", built))
+
+    def began(connection: Any) -> None:
+        happened.append("begin")
+
+    rows = _rows(app, 1)
+    event.listen(app.db.engine, "begin", began)
+    try:
+        outcomes = asyncio.run(_append_all(CheckLogWriter(app.db, Trail()), rows))
+    finally:
+        event.remove(app.db.engine, "begin", began)
+    assert outcomes == [None]
+    assert happened == ["prepare", "build", "begin", ("store", [ENTERPRISE_USCC])]
