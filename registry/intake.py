@@ -81,6 +81,22 @@ def stored_nonces(connection: Connection, claims: Iterable[NonceClaim]) -> set[t
     return stored
 
 
+def spend_nonce(claim: NonceClaim, used: set[tuple[str, str]]) -> dict[str, Any] | None:
+    """The row that stores ``claim`` in a writer's transaction, with its (client, nonce)
+    added to ``used`` (the pairs stored or spent earlier in the same group); None, and
+    nothing added, if it is in ``used`` already: the request is a replay."""
+    key = (claim.client_id, claim.nonce)
+    if key in used:
+        return None
+    used.add(key)
+    return {"client_id": claim.client_id, "nonce": claim.nonce, "expires_at": claim.expires_at}
+
+
+def replayed_nonce() -> AuthenticationFailed:
+    """The refusal of a request whose nonce was used before."""
+    return AuthenticationFailed("nonce was used before", code="replayed_nonce")
+
+
 @dataclass(frozen=True)
 class NewRecord:
     """A validated record ready to be stored (see :func:`registry.notarization.prepare_record`)."""
@@ -211,16 +227,11 @@ def commit_group(
         nonce_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
         for entry in entries:
-            claim = entry.nonce
-            if (claim.client_id, claim.nonce) in used:
-                outcomes.append(
-                    AuthenticationFailed("nonce was used before", code="replayed_nonce")
-                )
+            nonce_row = spend_nonce(entry.nonce, used)
+            if nonce_row is None:
+                outcomes.append(replayed_nonce())
                 continue
-            used.add((claim.client_id, claim.nonce))
-            nonce_rows.append(
-                {"client_id": claim.client_id, "nonce": claim.nonce, "expires_at": claim.expires_at}
-            )
+            nonce_rows.append(nonce_row)
             if not entry.records:
                 outcomes.append(None)
                 continue

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, select
+from sqlalchemy import Connection, Table
 from sqlalchemy.exc import IntegrityError
 
 from authorizations.access_log import (
@@ -47,7 +47,7 @@ from registry.authorizations.service import Sharing
 from registry.authorizations.signing import b64
 from registry.errors import AuthenticationFailed, ServiceUnavailable
 from registry.group_commit import GroupWriter
-from registry.intake import NonceClaim
+from registry.intake import NonceClaim, replayed_nonce, spend_nonce, stored_nonces
 from registry.models import Nonce, Record
 from sdk.commitments import canonical_json
 from sdk.data_receipts import ACCESS_ENTRY_PREFIX, LOG_METADATA
@@ -161,10 +161,7 @@ class _Group:
         """One outcome for each of the ``count`` attempts, in order."""
         made = iter(self.decisions)
         return [
-            AuthenticationFailed("nonce was used before", code="replayed_nonce")
-            if index in self.replayed
-            else next(made)
-            for index in range(count)
+            replayed_nonce() if index in self.replayed else next(made) for index in range(count)
         ]
 
 
@@ -271,19 +268,12 @@ class AccessWriter:
         group = _Group(state, used_before)
         pending: list[tuple[Any, ...]] = []
         for index, attempt in enumerate(attempts):
-            claim = attempt.nonce
-            if claim is not None:
-                if (claim.client_id, claim.nonce) in used:
+            if attempt.nonce is not None:
+                nonce_row = spend_nonce(attempt.nonce, used)
+                if nonce_row is None:
                     group.replayed.add(index)
                     continue
-                used.add((claim.client_id, claim.nonce))
-                group.nonce_rows.append(
-                    {
-                        "client_id": claim.client_id,
-                        "nonce": claim.nonce,
-                        "expires_at": claim.expires_at,
-                    }
-                )
+                group.nonce_rows.append(nonce_row)
             commitment, located = located_once.locate(attempt)
             now = sharing.now()
             live = state.authorization(attempt.authorization_id)
@@ -384,21 +374,7 @@ class AccessWriter:
 
 def _used_nonces(connection: Connection, attempts: Sequence[Attempt]) -> set[tuple[str, str]]:
     """The (client, nonce) pairs among ``attempts``' nonces already stored."""
-    by_client: dict[str, list[str]] = {}
-    for attempt in attempts:
-        if attempt.nonce is not None:
-            by_client.setdefault(attempt.nonce.client_id, []).append(attempt.nonce.nonce)
-    used: set[tuple[str, str]] = set()
-    for client_id, nonces in by_client.items():
-        used.update(
-            (client_id, nonce)
-            for nonce in connection.scalars(
-                select(_NONCES.c.nonce).where(
-                    _NONCES.c.client_id == client_id, _NONCES.c.nonce.in_(nonces)
-                )
-            )
-        )
-    return used
+    return stored_nonces(connection, (a.nonce for a in attempts if a.nonce is not None))
 
 
 __all__ = ["MAX_GROUP", "AccessWriter", "Attempt", "Decision", "Outcome"]

@@ -32,7 +32,7 @@ from registry.credit.models import CreditCheckLog
 from registry.db import Database
 from registry.errors import AuthenticationFailed, ServiceUnavailable
 from registry.group_commit import GroupWriter
-from registry.intake import NonceClaim, stored_nonces
+from registry.intake import NonceClaim, replayed_nonce, spend_nonce, stored_nonces
 from registry.models import Nonce
 
 __all__ = ["ALONE_ATTEMPTS", "MAX_GROUP", "SUBJECT_FIELD", "CheckLogWriter", "CheckTrail"]
@@ -155,21 +155,12 @@ class CheckLogWriter:
         rows: list[dict[str, Any]] = []
         subjects: list[str] = []
         for logged in group:
-            claim = logged.nonce
-            if claim is not None:
-                if (claim.client_id, claim.nonce) in used:
-                    outcomes.append(
-                        AuthenticationFailed("nonce was used before", code="replayed_nonce")
-                    )
+            if logged.nonce is not None:
+                nonce_row = spend_nonce(logged.nonce, used)
+                if nonce_row is None:
+                    outcomes.append(replayed_nonce())
                     continue
-                used.add((claim.client_id, claim.nonce))
-                nonce_rows.append(
-                    {
-                        "client_id": claim.client_id,
-                        "nonce": claim.nonce,
-                        "expires_at": claim.expires_at,
-                    }
-                )
+                nonce_rows.append(nonce_row)
             row = dict(logged.row)
             subjects.append(str(row.pop(SUBJECT_FIELD, "")))
             rows.append(row)
