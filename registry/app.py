@@ -23,7 +23,7 @@ from registry.archives.scheduler import run_scheduled_audits
 from registry.archives.upload import streams_its_body
 from registry.auth import ClientDirectory
 from registry.batcher import Workers
-from registry.boundary import BoundedRequests, ServerAddressAsHost
+from registry.boundary import BoundedRequests
 from registry.chain_gateway import ChainGateway
 from registry.credit.credit_version import WaitlessVersionReader
 from registry.credit.import_upload import streams_credit_import
@@ -185,13 +185,14 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     )
     install_api_docs(app)
     install_error_handlers(app)
-    if settings.public_base_url is None:
-        # Links and QR codes then name the address the server listens on, not the Host
-        # header a caller sent.
-        app.add_middleware(ServerAddressAsHost)
-    # Added last, so it runs first: nothing parses a body it has not bounded.
+    # Added last, so it runs first: nothing parses a body it has not bounded. Without a
+    # public base URL, links and QR codes name the address the server listens on, not the
+    # Host header a caller sent: the boundary drops it.
     app.add_middleware(
-        BoundedRequests, max_body_bytes=settings.max_upload_bytes, passes_unread=_streamed
+        BoundedRequests,
+        max_body_bytes=settings.max_upload_bytes,
+        passes_unread=_streamed,
+        server_address_as_host=settings.public_base_url is None,
     )
     for router in ROUTERS:
         app.include_router(router)
@@ -199,6 +200,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     # trying the routes before it one by one.
     RouteIndex.install(app.router)
     # After every other middleware: requests are counted outside them all (refusals at the
-    # boundary too), their route templates read inside them all.
+    # boundary too).
     install_metrics(app, metrics)
     return app

@@ -59,7 +59,6 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.orm import Session
-from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from registry.db import Database
@@ -82,10 +81,6 @@ MAX_KEPT_SERIES = 4_096
 past that, a series is looked up in the metric's own table each time, as before."""
 UNMATCHED_ROUTE = "unmatched"
 """Route label of a request no route matched (or refused before routing)."""
-ROUTE_SCOPE_KEY = "lianxin.metrics.route"
-"""ASGI scope key of the holder the innermost middleware fills with the route template
-(scopes are copied on the way in, so the router's own ``scope["route"]`` is not seen
-outside)."""
 
 VERIFY_PATH = verify_router.prefix
 """The path whose answers carry verdicts."""
@@ -363,7 +358,9 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
 
 class RequestMetrics:
     """Outermost middleware: counts and times every HTTP request, refusals at the boundary
-    included, under the route template :class:`RouteTemplate` found for it."""
+    included, under the template of the route that served it (``/v1/records/{record_id}``):
+    the router notes the route in the request's scope, and the layers between copy it back
+    where they pass a copy of the scope on (:class:`registry.boundary.BoundedRequests`)."""
 
     def __init__(self, app: ASGIApp, *, metrics: RegistryMetrics) -> None:
         """Wrap ``app``."""
@@ -375,8 +372,6 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route: list[str] = []
-        scope[ROUTE_SCOPE_KEY] = route
         status = 500
         head: bytearray | None = None
         path = str(scope.get("path", ""))
@@ -395,33 +390,15 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            route = scope.get("route")
             self.metrics.observe_request(
                 scope["method"],
-                route[0] if route else UNMATCHED_ROUTE,
+                UNMATCHED_ROUTE if route is None else str(getattr(route, "path", UNMATCHED_ROUTE)),
                 status,
                 time.perf_counter() - started,
             )
             if head is not None:
                 self.metrics.observe_answer(path, status, bytes(head))
-
-
-class RouteTemplate:
-    """Innermost middleware: after the router ran, hands the template of the route that
-    served the request (``/v1/records/{record_id}``) to :class:`RequestMetrics`."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        """Wrap ``app``."""
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the request; note its route even if it raised."""
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            holder = scope.get(ROUTE_SCOPE_KEY)
-            route = scope.get("route")
-            if holder is not None and route is not None:
-                holder.append(str(getattr(route, "path", UNMATCHED_ROUTE)))
 
 
 router = APIRouter(tags=["service"])
@@ -451,9 +428,7 @@ async def metrics_exposition(request: Request) -> Response:
 
 def install_metrics(app: FastAPI, metrics: RegistryMetrics) -> None:
     """Serve ``GET /metrics`` on ``app`` and observe its requests. Call after every other
-    middleware is added: the counting middleware goes outside them all, the route-template
-    middleware inside them all."""
+    middleware is added: the counting middleware goes outside them all."""
     app.state.metrics = metrics
     app.include_router(router)
-    app.user_middleware.append(Middleware(RouteTemplate))
     app.add_middleware(RequestMetrics, metrics=metrics)

@@ -82,7 +82,7 @@ class RegistrySettings(BaseSettings):
     """Scheme, host and optional path prefix under which citizens reach this service (e.g.
     ``https://zx.example.gov.cn``): QR codes and verify links use it. Default: the address
     the server itself listens on (scheme, IP and port of the connection) — never the Host
-    header a caller sent (see :class:`registry.boundary.ServerAddressAsHost`)."""
+    header a caller sent (see :class:`registry.boundary.BoundedRequests`)."""
     metrics_allowed_networks: tuple[IPvAnyNetwork, ...] | None = None
     """Networks besides loopback whose clients may read ``GET /metrics`` (e.g.
     ``["10.1.2.3/32"]`` for a Prometheus server on another host; a JSON list in the
