@@ -10,6 +10,7 @@ import sys
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.config import LOG_LEVELS
 
 from chain.crypto.backend import log_backend_choice
 from chain.limits import cap_recursion_limit
@@ -39,6 +40,13 @@ WORKER_HEALTHCHECK_TIMEOUT_S = 60
 busy machine takes longer than 5 s, and was then killed over and over, never serving."""
 
 
+def logs_access(log_level: str) -> bool:
+    """Whether uvicorn at ``log_level`` would print its access log (lines at INFO). When it
+    would not, the access log is switched off, not only silenced: silenced, uvicorn still
+    formats each request's client address and path for a line that is then dropped."""
+    return LOG_LEVELS.get(log_level.lower(), logging.INFO) <= logging.INFO
+
+
 def tune_interpreter() -> None:
     """Set this server process's interpreter up for request traffic: objects alive at start
     (modules, the application) are moved out of the collector's sight and collections are
@@ -66,7 +74,13 @@ def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
     if workers == 1:
         app = create_app(RegistrySettings())
         tune_interpreter()
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=logs_access(log_level),
+        )
     else:
         uvicorn.run(
             "registry.server:app_from_environment",
@@ -76,6 +90,7 @@ def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
             host=host,
             port=port,
             log_level=log_level,
+            access_log=logs_access(log_level),
         )
 
 
