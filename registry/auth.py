@@ -22,7 +22,6 @@ import binascii
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -110,24 +109,18 @@ class ClientDirectory:
         return client, PublicKey.from_bytes(bytes.fromhex(client.public_key))
 
 
-SignatureCheck = Callable[["ClientDirectory", str, bytes, bytes], Awaitable[Client]]
-"""Where :func:`check_signature` runs for a request: awaited with its arguments."""
-
-
 async def verify_signed_request(
     request: Request,
     clients: ClientDirectory,
     settings: RegistrySettings,
     *,
     body_sm3: str | None = None,
-    check: SignatureCheck | None = None,
 ) -> SignedRequest:
     """Check the request's credentials and signature without storing anything; raises
     AuthenticationFailed. The caller spends the returned nonce (alone, or together with
     what the request stores). A route that streams its body checks the signature over the
     hex SM3 the caller declares, ``body_sm3``, before reading it, and then refuses a body
-    that hashes otherwise. ``check`` runs :func:`check_signature` (default: on the
-    registry's thread pool)."""
+    that hashes otherwise."""
     headers = request.headers
     client_id = headers.get(CLIENT_HEADER)
     timestamp = headers.get(TIMESTAMP_HEADER)
@@ -164,15 +157,12 @@ async def verify_signed_request(
         nonce=nonce,
         body_sm3=body_sm3,
     )
-    if check is None:
-        client = await run_blocking(check_signature, clients, client_id, signature, message)
-    else:
-        client = await check(clients, client_id, signature, message)
+    client = await run_blocking(_check_signature, clients, client_id, signature, message)
     expires = datetime.fromtimestamp(signed_at + settings.timestamp_skew + 1, UTC)
     return SignedRequest(client, NonceClaim(client_id, nonce, expires))
 
 
-def check_signature(
+def _check_signature(
     clients: ClientDirectory, client_id: str, signature: bytes, message: bytes
 ) -> Client:
     """The client ``client_id`` if ``signature`` over ``message`` verifies with its key;

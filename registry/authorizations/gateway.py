@@ -20,7 +20,6 @@ from authorizations.terms import SubjectKind, subject_commitment
 from chain.crypto import sm3
 from chain.primitives import Hash32
 from registry.archives.service import ArchiveService
-from registry.auth import SignatureCheck
 from registry.authorizations.access import AccessWriter
 from registry.authorizations.archive_provider import ROOT as ARCHIVE_ROOT
 from registry.authorizations.archive_provider import ArchiveProvider
@@ -30,7 +29,6 @@ from registry.authorizations.expiry import expiry_lease, run_expiry_when_leased
 from registry.authorizations.models import AuthorizationRow
 from registry.authorizations.providers import ItemProvider, LicenseProvider, SubjectRef
 from registry.authorizations.service import Sharing
-from registry.authorizations.signature_checks import SignatureChecks
 from registry.caches import LruCache
 from registry.credit.check_log import CheckLogWriter
 from registry.credit.keys import CreditKeys
@@ -62,8 +60,6 @@ class DataGateway:
         """Serve from the registry's ``state``; decide at ``clock``."""
         self.sharing = Sharing(state.db, state.chain, state.caches, clock=clock)
         self.writer = AccessWriter(self.sharing)
-        self.signatures = SignatureChecks()
-        """Where the gated reads' request signatures are checked."""
         self.providers: dict[str, ItemProvider] = {
             "license": LicenseProvider(state.db, self.sharing.signer),
             "credit": CreditProvider(state.db, self._credit_keys, self._clock),
@@ -179,7 +175,6 @@ async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
     # through this writer, which adds the signed check entry in the same transaction.
     check_log = CheckLogWriter(state.db, CheckTrailWriter(gateway.sharing))
     app.state.credit_check_log = check_log
-    gateway.signatures.start()
     gateway.writer.start()
     expiry: asyncio.Task[None] | None = None
     if state.settings.run_workers:
@@ -199,15 +194,7 @@ async def gateway_lifespan(app: FastAPI) -> AsyncIterator[None]:
             with contextlib.suppress(asyncio.CancelledError):
                 await expiry
         check_log.stop()
-        gateway.signatures.stop()
         gateway.writer.stop()
-
-
-def signature_check(request: Request) -> SignatureCheck | None:
-    """Where a gated read's signature is checked: the process's grouped checks once the
-    gateway runs, else None (the registry's thread pool, as for any request)."""
-    gateway: Any = getattr(request.app.state, "data_gateway", None)
-    return gateway.signatures.check if isinstance(gateway, DataGateway) else None
 
 
 def get_gateway(request: Request) -> DataGateway:
@@ -226,5 +213,4 @@ __all__ = [
     "get_gateway",
     "request_facts",
     "resource_hash",
-    "signature_check",
 ]
