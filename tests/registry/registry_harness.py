@@ -7,6 +7,7 @@ import atexit
 import base64
 import binascii
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -116,6 +117,20 @@ def bootstrap_trust(chain: DevChain, bootstrap_dir: Path) -> TrustChain:
             "license_registry": outcome.license_registry,
         },
     )
+
+
+def decoded_qr(png: bytes) -> str:
+    """The text of the one QR code in the PNG ``png``. Only QR codes are looked for: a
+    random token's modules can also read as a linear code by accident (seen: an ITF code
+    beside the QR code, in about 1 of 200 token images)."""
+    import zxingcpp
+    from PIL import Image
+
+    found = zxingcpp.read_barcodes(
+        Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode
+    )
+    assert len(found) == 1, [(str(symbol.format), symbol.text) for symbol in found]
+    return str(found[0].text)
 
 
 _SQLITE_TEMPLATE: list[Path] = []

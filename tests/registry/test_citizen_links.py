@@ -6,11 +6,10 @@ needed — not "not found". Runs on SQLite, or on PostgreSQL with LIANXIN_TEST_D
 from __future__ import annotations
 
 import datetime
-import io
 from collections.abc import Iterator
 
 import pytest
-from registry_harness import signed
+from registry_harness import decoded_qr, signed
 from test_licenses import Registry, license_request, make_registry
 
 from registry.licenses import issue_token
@@ -22,14 +21,6 @@ EVIL_HOST = "evil.example"
 @pytest.fixture
 def registry(settings: RegistrySettings) -> Iterator[Registry]:
     yield from make_registry(settings)
-
-
-def decoded_qr(png: bytes) -> str:
-    import zxingcpp
-    from PIL import Image
-
-    (symbol,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    return str(symbol.text)
 
 
 def test_links_and_qr_codes_ignore_the_host_header(registry: Registry) -> None:

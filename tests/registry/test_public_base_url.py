@@ -5,14 +5,13 @@ PostgreSQL with LIANXIN_TEST_DATABASE_URL."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from registry_harness import TrustChain, registry_settings
+from registry_harness import TrustChain, decoded_qr, registry_settings
 from test_licenses import Registry, license_request, make_registry, new_identifier
 
 from registry.settings import RegistrySettings
@@ -30,14 +29,6 @@ def public_registry(
         trust_chain, tmp_path / "registry", database_url, public_base_url=PUBLIC_BASE_URL + "/"
     )
     yield from make_registry(settings)
-
-
-def decoded_qr(png: bytes) -> str:
-    import zxingcpp
-    from PIL import Image
-
-    (symbol,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    return str(symbol.text)
 
 
 def assert_public_links(answer: dict[str, Any], identifier: str) -> None:
