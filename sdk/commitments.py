@@ -52,9 +52,17 @@ def metadata_hash(metadata: Mapping[str, Any]) -> Hash32:
 def salted_metadata_hash(metadata: Mapping[str, Any], salt: bytes) -> Hash32:
     """SM3 of the prefix, the 16-byte ``salt`` and the canonical JSON of ``metadata``.
     Without the salt, guessing the metadata is no help."""
-    if len(salt) != COMMITMENT_SALT_SIZE:
+    (digest,) = salted_metadata_hashes(metadata, [salt])
+    return digest
+
+
+def salted_metadata_hashes(metadata: Mapping[str, Any], salts: Sequence[bytes]) -> list[Hash32]:
+    """:func:`salted_metadata_hash` of ``metadata`` under each of ``salts``, its canonical
+    JSON made once."""
+    if any(len(salt) != COMMITMENT_SALT_SIZE for salt in salts):
         raise ValueError(f"a metadata salt is {COMMITMENT_SALT_SIZE} bytes")
-    return sm3(SALTED_METADATA_PREFIX + bytes(salt) + canonical_json(dict(metadata)))
+    encoded = canonical_json(dict(metadata))
+    return [sm3(SALTED_METADATA_PREFIX + bytes(salt) + encoded) for salt in salts]
 
 
 def field_hash(name: str, value: Any, salt: bytes) -> Hash32:

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from chain.crypto import PrivateKey, sm3
+from chain.crypto import PrivateKey
 from chain.merkle import MerkleTree
 from registry.chain_gateway import ChainGateway
 from registry.data_vault import DataVault
 from registry.db import Database
 from registry.models import Client, RecordStatus
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
-from sdk.commitments import COMMITMENT_SALT_SIZE, SALTED_METADATA_PREFIX, canonical_json
+from sdk.commitments import COMMITMENT_SALT_SIZE, salted_metadata_hashes
 from sdk.data_receipts import commitment_over_metadata_hash
 
 LOG_CLIENT_ID = "registry-access-log"
@@ -149,9 +149,7 @@ class RegistrySigner:
             drawn[offset : offset + COMMITMENT_SALT_SIZE]
             for offset in range(0, len(drawn), COMMITMENT_SALT_SIZE)
         ]
-        # salted_metadata_hash of each salt, with the metadata's canonical JSON made once.
-        encoded = canonical_json(dict(metadata))
-        metadata_hashes = [sm3(SALTED_METADATA_PREFIX + salt + encoded) for salt in salts]
+        metadata_hashes = salted_metadata_hashes(metadata, salts)
         commitments = [
             commitment_over_metadata_hash(key_bytes, digest, metadata_hash)
             for digest, metadata_hash in zip(digests, metadata_hashes, strict=True)
