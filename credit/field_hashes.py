@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring as _encode_string
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from chain.crypto import sm3
 from chain.primitives import Hash32
+from credit.json_encoders import json_encoder
 from credit.records import CONTENT_HASH_PREFIX, RecordKind
 from sdk.commitments import COMMITMENT_SALT_SIZE, FIELD_HASH_PREFIX, NO_FIELDS
 
@@ -93,8 +93,8 @@ _STRING_HEADS = [bytes((0x80 + size,)) for size in range(56)]
 _LIST_HEADS = [bytes((0xC0 + size,)) for size in range(56)]
 """The RLP header of a list of each payload length up to 55."""
 
-_NAME_RLP: dict[str, bytes] = {}
-"""Field name → RLP of its UTF-8 (the few names of the layouts; bounded below)."""
+_NAME_PARTS: dict[str, tuple[bytes, bytes]] = {}
+"""Field name → its UTF-8 and the RLP of that (the few names of the layouts; bounded below)."""
 
 _NAME_PAIR_HEAD: dict[str, bytes] = {}
 """Field name → the RLP list header, the RLP of the name and the header of a 32-byte
@@ -104,13 +104,13 @@ _NAMES_CACHED = 4_096
 """Most names kept in each table of names here (a record has about thirty)."""
 
 
-def _name_rlp(name: str) -> bytes:
-    encoded = _NAME_RLP.get(name)
-    if encoded is None:
-        encoded = _rlp_string(name.encode())
-        if len(_NAME_RLP) < _NAMES_CACHED:
-            _NAME_RLP[name] = encoded
-    return encoded
+def _name_parts(name: str) -> tuple[bytes, bytes]:
+    parts = _NAME_PARTS.get(name)
+    if parts is None:
+        parts = (name.encode(), _rlp_string(name.encode()))
+        if len(_NAME_PARTS) < _NAMES_CACHED:
+            _NAME_PARTS[name] = parts
+    return parts
 
 
 def _pair_head(name: str) -> bytes:
@@ -139,26 +139,13 @@ def text_field_hashes(
             encoded = _encode_string(value).encode()
             size = len(encoded)
             tail = (_STRING_HEADS[size] if size < 56 else _prefixed(size, 0x80)) + encoded
-        payload = head + _name_rlp(name) + tail
+        payload = head + _name_parts(name)[1] + tail
         size = len(payload)
         context = _FIELD_HASH_START.copy()
         context.update(_LIST_HEADS[size] if size < 56 else _prefixed(size, 0xC0))
         context.update(payload)
         hashes[name] = Hash32(context.digest())
     return hashes
-
-
-_NAME_PARTS: dict[str, tuple[bytes, bytes]] = {}
-"""Field name → its UTF-8 and its RLP."""
-
-
-def _name_parts(name: str) -> tuple[bytes, bytes]:
-    parts = _NAME_PARTS.get(name)
-    if parts is None:
-        parts = (name.encode(), _rlp_string(name.encode()))
-        if len(_NAME_PARTS) < _NAMES_CACHED:
-            _NAME_PARTS[name] = parts
-    return parts
 
 
 def text_field_hashes_under(
@@ -212,21 +199,14 @@ def fields_root_of(hashes: Mapping[str, bytes]) -> Hash32:
     return Hash32(context.digest())
 
 
-def _not_serializable(value: object) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-_CANONICAL_ENCODER = c_make_encoder(
-    None, _not_serializable, _encode_string, None, ":", ",", True, False, True
-)
-"""The C encoder that ``json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-sort_keys=True)`` makes on every call, made once (without the circular-reference check,
-which a record's fields never need, so that it serves every thread)."""
+_CANONICAL_TEXT = json_encoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+"""The canonical JSON of a record's kind and fields, as ``json.dumps`` writes it with these
+settings, by an encoder made once."""
 
 
 def content_hash_of(kind: RecordKind, fields: Mapping[str, str | None]) -> Hash32:
     """:func:`credit.records.content_hash` of a record of ``kind`` whose
     :func:`credit.records.record_fields` are ``fields``, for a caller that has them already
     (canonical JSON of strings and nulls: compact, sorted ASCII keys, no ASCII escaping)."""
-    payload = "".join(_CANONICAL_ENCODER([kind.value, fields], 0)).encode()
+    payload = _CANONICAL_TEXT([kind.value, fields]).encode()
     return sm3(CONTENT_HASH_PREFIX + payload)

@@ -15,8 +15,6 @@ import datetime
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from json.encoder import c_make_encoder  # type: ignore[attr-defined]
-from json.encoder import encode_basestring_ascii as _encode_ascii
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from sqlalchemy import JSON, DateTime, Dialect, Table, make_url
@@ -26,6 +24,7 @@ from chain.primitives import Hash32
 from credit.display import MASKED_IDENTIFIER_FIELDS, public_fields
 from credit.field_hashes import content_hash_of, fields_root_of, text_field_hashes_under
 from credit.importing import ImportedRow
+from credit.json_encoders import json_encoder
 from credit.records import (
     CreditCommitment,
     CreditRecord,
@@ -146,23 +145,14 @@ class Signer:
     """Its SM2 public key, hex (65 bytes)."""
 
 
-def _not_serializable(value: object) -> Any:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-_ENCODER = c_make_encoder(
-    None, _not_serializable, _encode_ascii, None, ": ", ", ", False, False, True
-)
-"""json.dumps's own C encoder, with its default settings, made once: ``json.dumps`` makes
-one per call (and for a string-valued object that is most of its time). Without the
-circular-reference check (markers), which a row's values never need, so that one encoder
-serves every thread."""
+_JSON_TEXT = json_encoder(ensure_ascii=True, separators=(", ", ": "), sort_keys=False)
+"""``json.dumps`` with its default settings, by an encoder made once."""
 
 
 def json_text(value: Any) -> str:
     """``json.dumps(value)``, the JSON column's text as SQLAlchemy writes it by default,
-    byte for byte, written by json.dumps's C encoder made once (:data:`_ENCODER`)."""
-    return "".join(_ENCODER(value, 0))
+    byte for byte, written by json.dumps's C encoder made once (:data:`_JSON_TEXT`)."""
+    return _JSON_TEXT(value)
 
 
 _TIMES_REMEMBERED = 1_024
