@@ -280,6 +280,22 @@ class Mempool:
         self._waiters.setdefault(tx_hash, []).append(future)
         return future
 
+    async def wait(self, tx_hash: Hash32, timeout_s: float) -> Outcome | None:
+        """The outcome of the pooled transaction ``tx_hash`` once it is committed or
+        dropped; None if the pool does not hold it or ``timeout_s`` passes first. A wait
+        that ends unanswered (timed out, or cancelled because its request went away) is
+        forgotten at once. The waiter is this call's own future, so it needs no shield."""
+        waiter = self.waiter(tx_hash)
+        if waiter is None:
+            return None
+        try:
+            return await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            if not waiter.done() or waiter.cancelled():
+                self.forget_waiter(tx_hash, waiter)
+
     def waiting(self, tx_hash: Hash32) -> int:
         """How many waiters (see :meth:`waiter`) the pooled transaction ``tx_hash`` has."""
         return len(self._waiters.get(tx_hash, ()))

@@ -219,16 +219,9 @@ class DevMethods:
         (request,) = p.positional(params, 1, 1, "eth_sendTransaction")
         raw = await self._signed_raw(request, "eth_sendTransaction")
         tx_hash_hex = await self.eth.eth_send_raw_transaction([fmt.data(raw)])
-        waiter = self.ctx.mempool.waiter(p.hash32(tx_hash_hex, "hash"))
-        if waiter is None:
+        outcome = await self.ctx.mempool.wait(p.hash32(tx_hash_hex, "hash"), AUTOMINE_WAIT_S)
+        if outcome is None:
             return tx_hash_hex
-        try:
-            outcome = await asyncio.wait_for(waiter, AUTOMINE_WAIT_S)
-        except TimeoutError:
-            return tx_hash_hex
-        finally:
-            if not waiter.done() or waiter.cancelled():
-                self.ctx.mempool.forget_waiter(p.hash32(tx_hash_hex, "hash"), waiter)
         if outcome.height is None:
             raise RpcError(
                 ErrorCode.TRANSACTION_DROPPED,

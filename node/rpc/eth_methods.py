@@ -16,7 +16,6 @@ not executed ahead of its block.
 
 from __future__ import annotations
 
-import asyncio
 import platform
 import time
 from typing import Any
@@ -293,19 +292,11 @@ class EthMethods:
         wait_ms = self.ctx.config.receipt_wait_ms
         # A pooled transaction is not answered before its block is durable and the pool is
         # told (moments after the head moves): no lookup by hash before the wait.
-        waiter = self.ctx.mempool.waiter(tx_hash) if wait_ms else None
-        if waiter is None:
+        outcome = await self.ctx.mempool.wait(tx_hash, wait_ms / 1000) if wait_ms else None
+        if outcome is None:
+            # Not pooled, or not settled in time (or committed by a path that did not tell
+            # the pool): the store knows.
             return self._receipt_json(tx_hash)
-        # The waiter is this request's own future, so no shield: a timeout or a cancelled
-        # request (the client went away) cancels it, and the pool forgets it at once.
-        try:
-            outcome = await asyncio.wait_for(waiter, wait_ms / 1000)
-        except TimeoutError:
-            # Committed by a path that did not tell the pool, or not yet: the store knows.
-            return self._receipt_json(tx_hash)
-        finally:
-            if not waiter.done() or waiter.cancelled():
-                self.ctx.mempool.forget_waiter(tx_hash, waiter)
         return self._receipt_json(tx_hash, outcome.height, outcome.index)
 
     async def eth_send_raw_transaction(self, params: list[Any]) -> str:
