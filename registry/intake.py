@@ -66,12 +66,9 @@ class NonceClaim:
 def stored_nonces(connection: Connection, claims: Iterable[NonceClaim]) -> set[tuple[str, str]]:
     """The (client, nonce) pairs of ``claims`` already stored, read on ``connection`` (for a
     writer that spends nonces in a transaction of its own with what it stores)."""
-    by_client: dict[str, list[str]] = {}
-    for claim in claims:
-        by_client.setdefault(claim.client_id, []).append(claim.nonce)
     nonces = cast(Table, Nonce.__table__).c
     stored: set[tuple[str, str]] = set()
-    for client_id, asked in by_client.items():
+    for client_id, asked in _by_client([(c.client_id, c.nonce) for c in claims]).items():
         stored.update(
             (client_id, nonce)
             for nonce in connection.scalars(
@@ -200,16 +197,11 @@ def commit_group(
     nonces up first — a replayed nonce."""
     outcomes: list[Outcome] = []
     with db.session() as session:
-        used: set[tuple[str, str]] = set()
-        for client_id, nonces in _by_client(
-            [(e.nonce.client_id, e.nonce.nonce) for e in entries] if check_nonces else []
-        ).items():
-            used.update(
-                (client_id, nonce)
-                for nonce in session.scalars(
-                    select(Nonce.nonce).where(Nonce.client_id == client_id, Nonce.nonce.in_(nonces))
-                )
-            )
+        used = (
+            stored_nonces(session.connection(), [e.nonce for e in entries])
+            if check_nonces
+            else set()
+        )
         keyed = [(r.client_id, r.idempotency_key) for e in entries for r in e.records]
         known: dict[tuple[str, str], tuple[RecordAccepted, str]] = {}
         for client_id, keys in _by_client(keyed).items():
@@ -346,5 +338,7 @@ __all__ = [
     "NonceClaim",
     "accepted_view",
     "commit_entries",
+    "replayed_nonce",
+    "spend_nonce",
     "stored_nonces",
 ]
