@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from registry.auth import ClientDirectory, SignedRequest, verify_signed_request
 from registry.chain_gateway import ChainGateway
@@ -57,6 +59,25 @@ async def signed_request(request: Request, state: StateDep) -> SignedRequest:
 
 SignedDep = Annotated[SignedRequest, Depends(signed_request)]
 """The verified, not yet spent, signature of the request."""
+
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+async def signed_payload(
+    request: Request, state: RegistryState, model: type[Payload]
+) -> tuple[SignedRequest, Payload]:
+    """For a route that takes the request as it is rather than through FastAPI's parameter
+    and dependency machinery: the request's verified signature (its nonce NOT spent yet)
+    and its JSON body parsed with ``model``. Raises AuthenticationFailed (401), or
+    RequestValidationError (422, FastAPI's own) for a body ``model`` refuses: refused
+    before the handler's work, so nothing is stored, the nonce included."""
+    signed = await verify_signed_request(request, state.clients, state.settings)
+    try:
+        payload = model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    return signed, payload
 
 
 async def current_client(request: Request, state: StateDep) -> Client:

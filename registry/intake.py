@@ -78,7 +78,7 @@ def stored_nonces(connection: Connection, claims: Iterable[NonceClaim]) -> set[t
     return stored
 
 
-def spend_nonce(claim: NonceClaim, used: set[tuple[str, str]]) -> dict[str, Any] | None:
+def nonce_row_unless_used(claim: NonceClaim, used: set[tuple[str, str]]) -> dict[str, Any] | None:
     """The row that stores ``claim`` in a writer's transaction, with its (client, nonce)
     added to ``used`` (the pairs stored or spent earlier in the same group); None, and
     nothing added, if it is in ``used`` already: the request is a replay."""
@@ -219,7 +219,7 @@ def commit_group(
         nonce_rows: list[dict[str, Any]] = []
         record_rows: list[dict[str, Any]] = []
         for entry in entries:
-            nonce_row = spend_nonce(entry.nonce, used)
+            nonce_row = nonce_row_unless_used(entry.nonce, used)
             if nonce_row is None:
                 outcomes.append(replayed_nonce())
                 continue
@@ -338,7 +338,7 @@ __all__ = [
     "NonceClaim",
     "accepted_view",
     "commit_entries",
+    "nonce_row_unless_used",
     "replayed_nonce",
-    "spend_nonce",
     "stored_nonces",
 ]

@@ -47,7 +47,7 @@ from registry.authorizations.service import Sharing
 from registry.authorizations.signing import b64
 from registry.errors import AuthenticationFailed, ServiceUnavailable
 from registry.group_commit import GroupWriter
-from registry.intake import NonceClaim, replayed_nonce, spend_nonce, stored_nonces
+from registry.intake import NonceClaim, nonce_row_unless_used, replayed_nonce, stored_nonces
 from registry.models import Nonce, Record
 from sdk.commitments import canonical_json
 from sdk.data_receipts import ACCESS_ENTRY_PREFIX, LOG_METADATA
@@ -269,7 +269,7 @@ class AccessWriter:
         pending: list[tuple[Any, ...]] = []
         for index, attempt in enumerate(attempts):
             if attempt.nonce is not None:
-                nonce_row = spend_nonce(attempt.nonce, used)
+                nonce_row = nonce_row_unless_used(attempt.nonce, used)
                 if nonce_row is None:
                     group.replayed.add(index)
                     continue

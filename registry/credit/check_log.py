@@ -32,7 +32,7 @@ from registry.credit.models import CreditCheckLog
 from registry.db import Database
 from registry.errors import AuthenticationFailed, ServiceUnavailable
 from registry.group_commit import GroupWriter
-from registry.intake import NonceClaim, replayed_nonce, spend_nonce, stored_nonces
+from registry.intake import NonceClaim, nonce_row_unless_used, replayed_nonce, stored_nonces
 from registry.models import Nonce
 
 __all__ = ["ALONE_ATTEMPTS", "MAX_GROUP", "SUBJECT_FIELD", "CheckLogWriter", "CheckTrail"]
@@ -156,7 +156,7 @@ class CheckLogWriter:
         subjects: list[str] = []
         for logged in group:
             if logged.nonce is not None:
-                nonce_row = spend_nonce(logged.nonce, used)
+                nonce_row = nonce_row_unless_used(logged.nonce, used)
                 if nonce_row is None:
                     outcomes.append(replayed_nonce())
                     continue

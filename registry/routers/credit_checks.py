@@ -11,11 +11,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import ValidationError
 
-from registry.auth import verify_signed_request
 from registry.credit.check_answers import AnswerKey, KeptAnswer, KeptAnswers, proof_bundles
 from registry.credit.check_bundles import kept_record_bundles
 from registry.credit.check_log import CheckLogWriter
@@ -34,7 +31,7 @@ from registry.credit.credit_version import WaitlessVersionReader
 from registry.credit.keys import CreditKeys
 from registry.credit.proofs import AnchoredEvent, record_bundles
 from registry.credit.schemas import CheckIn
-from registry.deps import ClientDep, StateDep, get_state
+from registry.deps import ClientDep, StateDep, get_state, signed_payload
 from registry.errors import RegistryError
 from registry.models import Client
 from registry.routers.credit_common import (
@@ -244,11 +241,7 @@ async def check(request: Request) -> Response:
     machinery (as ``/v1/verify`` is): the signature is checked, then the body parsed with
     the same pydantic model (same 422; nothing stored, the nonce included)."""
     state = await get_state(request)
-    signed = await verify_signed_request(request, state.clients, state.settings)
-    try:
-        payload = CheckIn.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+    signed, payload = await signed_payload(request, state, CheckIn)
     try:
         body, log_row = await _answered(request, state, signed.client, payload)
     except RegistryError:

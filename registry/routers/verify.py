@@ -8,11 +8,8 @@ OpenAPI document describes the body all the same."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
-from registry.auth import verify_signed_request
-from registry.deps import get_state
+from registry.deps import get_state, signed_payload
 from registry.errors import Forbidden
 from registry.schemas import VerificationPublic, VerifyRequest
 from registry.threads import run_verifying
@@ -40,12 +37,7 @@ async def verify_document(request: Request) -> Response:
     UNAVAILABLE (the chain could not be asked — never taken as revoked). Body: a
     ``VerifyRequest`` (digest or document, optional record id)."""
     state = await get_state(request)
-    signed = await verify_signed_request(request, state.clients, state.settings)
-    try:
-        payload = VerifyRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        # Refused before the handler's work: nothing is stored, the nonce included.
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+    signed, payload = await signed_payload(request, state, VerifyRequest)
     await state.intake.spend_nonce(signed.nonce)
     if VERIFY_ROLE not in signed.client.roles:
         raise Forbidden(f"client {signed.client.id} may not verify")
