@@ -9,11 +9,8 @@ thread."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from json.encoder import (
-    c_make_encoder,  # type: ignore[attr-defined]
-    encode_basestring,
-    encode_basestring_ascii,
-)
+from json import encoder as _json_encoder
+from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
 __all__ = ["json_encoder"]
@@ -29,7 +26,7 @@ def json_encoder(
     """The text ``json.dumps(value, ensure_ascii=…, separators=…, sort_keys=…)`` gives,
     as a function of ``value``, by an encoder made once."""
     item_separator, key_separator = separators
-    encode = c_make_encoder(
+    encode = _json_encoder.c_make_encoder(  # type: ignore[attr-defined]
         None,
         _not_serializable,
         encode_basestring_ascii if ensure_ascii else encode_basestring,
