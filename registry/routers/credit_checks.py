@@ -174,17 +174,16 @@ def check_answer_json(
     JSON value (the bundles are bundle JSON), so the encoder's walk over the proofs (the
     bulk of the answer) would only copy them; with ``proofs``, the proofs' texts kept there
     are joined in instead of writing them again."""
-    checked_at = answer.checked_at.isoformat()
     if proofs is None:
         body = {
             **_head_json(answer),
-            "checked_at": checked_at,
+            "checked_at": answer.checked_at.isoformat(),
             "reasons": [_reason_json(reason) for reason in answer.reasons],
             "proofs": bundles,
         }
         return json_text(body).encode("utf-8")
     head, tail = check_answer_parts(answer, bundles, proofs)
-    return (head + json_text(checked_at) + tail).encode("utf-8")
+    return _answer_body(head, answer, tail)
 
 
 async def _answered(
@@ -197,7 +196,6 @@ async def _answered(
     asked = CheckAsked(client, payload.subject, payload.activity, payload.on, credit_now(request))
     name = activity_name(asked.activity)
     version = _waitless_version(request, state)
-    checked = None
     if version is not None:
         subject_key = keys.subject_key(asked.subject)
         key: AnswerKey = (subject_key, version, name, asked.on)
@@ -206,17 +204,22 @@ async def _answered(
         if found is not None:
             return found.body(asked.now), check_log_row(asked, subject_key, name, found.decision)
         checked = _kept_check(state, keys, asked, version)
-    if checked is None:
-        answer, log_row, bundles = await run_blocking(_check_with_bundles, state, keys, asked)
-    else:
-        answer, log_row, bundles = checked
+        if checked is not None:
+            answer, log_row, bundles = checked
+            head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
+            carried = proof_bundles(bundles)
+            if carried is not None:
+                # Answered from what is kept under the version alone: kept whole.
+                kept.put(key, KeptAnswer(answer.decision, head.encode(), tail.encode(), carried))
+            return _answer_body(head, answer, tail), log_row
+    answer, log_row, bundles = await run_blocking(_check_with_bundles, state, keys, asked)
     head, tail = check_answer_parts(answer, bundles, _check_proofs(request))
-    carried = None if checked is None else proof_bundles(bundles)
-    if carried is not None:
-        # Answered from what is kept under the version alone: the answer is kept whole.
-        kept.put(key, KeptAnswer(answer.decision, head.encode(), tail.encode(), carried))
-    body = head + json_text(answer.checked_at.isoformat()) + tail
-    return body.encode("utf-8"), log_row
+    return _answer_body(head, answer, tail), log_row
+
+
+def _answer_body(head: str, answer: CheckAnswer, tail: str) -> bytes:
+    """An answer's bytes: its text around the time, the time of ``answer`` between."""
+    return (head + json_text(answer.checked_at.isoformat()) + tail).encode("utf-8")
 
 
 _CHECK_BODY = {
