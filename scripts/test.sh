@@ -71,10 +71,10 @@ if [ "$#" -gt 0 ]; then
 fi
 # The whole suite in two runs. First everything but the multi-validator networks, on both
 # cores: each test process draws its own ports and directories, and a single-node test's
-# deadlines allow for a busy machine. Then the networks (marker "network"), two at a time:
-# a network test waits on consensus more than it computes (about a third of a core on
-# average), so two of them share the machine's cores with their rounds still within their
-# timeouts; beside the single-node tests they would not.
+# deadlines allow for a busy machine. Then the networks (marker "network"), two at a time
+# and apart from the rest, which keeps both cores busy: a network test waits on consensus
+# more than it computes (about a third of a core on average), so two of them share the
+# cores with their rounds still within their timeouts.
 status=0
 run_pytest -n 2 --dist worksteal -m "not network" --durations=15 || status=$?
 run_pytest -n 2 --dist worksteal -m network --durations=10 tests/e2e || status=$?
