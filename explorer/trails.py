@@ -58,6 +58,16 @@ def _same_instant(left: Any, right: Any) -> bool:
     return first == second
 
 
+def _names(value: Any) -> list[str] | None:
+    """A list of field names as the registry sends one (absent or null: none); None for a
+    value of any other shape, which the caller refuses rather than reads."""
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
 def credit_trail(c: Connection, answer: dict[str, Any], *, chain_id: int) -> list[TrailEvent]:
     """The proven events of the registry's ``/v1/audit/credit-records`` answer."""
     known = {str(r.get("id")) for r in answer["records"]}
@@ -66,18 +76,21 @@ def credit_trail(c: Connection, answer: dict[str, Any], *, chain_id: int) -> lis
         record = event.get("record")
         proof = prove_leaf(c, record, chain_id=chain_id, metadata_salt=event.get("metadataSalt"))
         kind, at = str(event.get("kind")), str(event.get("at"))
+        changed = _names(event.get("changedFields"))
         if str(event.get("recordId")) not in known:
             _fail(proof, "the event is of a record the answer does not list")
+        elif changed is None:
+            _fail(proof, "the event's changed fields are not a list of names")
         elif isinstance(record, dict) and proof.verdict != FAILED:
-            metadata = record.get("metadata") or {}
+            metadata = record.get("metadata")
             if (
-                metadata.get("schema") != CREDIT_EVENT_SCHEMA
+                not isinstance(metadata, dict)
+                or metadata.get("schema") != CREDIT_EVENT_SCHEMA
                 or metadata.get("kind") != event.get("kind")
                 or metadata.get("record") != event.get("recordId")
                 or metadata.get("version") != event.get("version")
                 or not _same_instant(metadata.get("at"), event.get("at"))
-                or list(metadata.get("changed_fields") or [])
-                != list(event.get("changedFields") or [])
+                or _names(metadata.get("changed_fields")) != changed
             ):
                 _fail(proof, "the leaf commits another event than the registry describes")
             else:
@@ -89,7 +102,7 @@ def credit_trail(c: Connection, answer: dict[str, Any], *, chain_id: int) -> lis
                 proof=proof,
                 detail={
                     "version": event.get("version"),
-                    "changed_fields": list(event.get("changedFields") or []),
+                    "changed_fields": changed or [],
                 },
                 subject=str(event.get("recordId")),
             )

@@ -215,6 +215,25 @@ def test_a_registry_account_that_differs_from_the_leaf_is_refused(
     assert _credit_verdicts(indexed, answer, _chain_id(scene))[0] == "failed"
 
 
+@pytest.mark.parametrize("value", [True, 7, "name", {"name": 1}, [1], ["name", None]])
+def test_changed_fields_of_another_type_are_refused_not_raised(
+    value: Any,
+    answers: tuple[dict[str, Any], dict[str, Any]],
+    indexed: str,
+    scene: RegistryScene,
+) -> None:
+    """A registry answer's ``changedFields`` that is not a list of names (once found by the
+    hypothesis test below as a TypeError) fails that event, and only that one."""
+    answer = copy.deepcopy(answers[0])
+    answer["events"][1]["changedFields"] = value
+    verdicts = _credit_verdicts(indexed, answer, _chain_id(scene))
+    assert verdicts[1] == "failed"
+    assert verdicts[0] == verdicts[2] == "proven"
+    answer = copy.deepcopy(answers[0])
+    answer["events"][1]["record"]["metadata"] = value
+    assert _credit_verdicts(indexed, answer, _chain_id(scene))[1] == "failed"
+
+
 def test_a_doctored_custody_event_breaks_its_link_and_is_refused(
     answers: tuple[dict[str, Any], dict[str, Any]],
     indexed: str,
