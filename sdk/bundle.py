@@ -265,6 +265,13 @@ class ProofBundle:
         return cls.from_json(value)
 
 
+def _record_id(value: Any) -> str:
+    """The ``recordId`` of a bundle's JSON, a UUID in its canonical text."""
+    if not isinstance(value, str):
+        raise BundleFormatError(f"recordId: expected a UUID string, got {value!r}")
+    return str(uuid.UUID(value))
+
+
 def _parse_bundle(value: Any) -> ProofBundle:
     if not isinstance(value, dict):
         raise BundleFormatError("a proof bundle is a JSON object")
@@ -289,7 +296,7 @@ def _parse_bundle(value: Any) -> ProofBundle:
         version=version,
         chain_id=_int(value["chainId"]),
         record=RecordClaim(
-            record_id=str(uuid.UUID(record["recordId"])),
+            record_id=_record_id(record["recordId"]),
             digest=Hash32(_bytes(record["digest"], 32)),
             metadata_hash=Hash32(_bytes(record["metadataHash"], 32)),
             field_hashes=tuple(
@@ -301,7 +308,8 @@ def _parse_bundle(value: Any) -> ProofBundle:
         ),
         batch=BatchClaim(
             root=Hash32(_bytes(batch["root"], 32)),
-            leaf_count=_int(batch["leafCount"]),
+            # Notary.anchor takes a uint64; a larger count could not have been anchored.
+            leaf_count=_int(batch["leafCount"], bits=64),
             metadata_hash=Hash32(_bytes(batch["metadataHash"], 32)),
             proof=MerkleProof.decode(_bytes(batch["proof"])),
         ),

@@ -74,9 +74,12 @@ def _bytes(value: Any, size: int | None = None) -> bytes:
     return raw
 
 
-def _int(value: Any) -> int:
+def _int(value: Any, *, bits: int | None = None) -> int:
+    """A non-negative JSON integer, below ``2**bits`` if given; else BundleFormatError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise BundleFormatError(f"expected a non-negative integer, got {value!r}")
+    if bits is not None and value >= 1 << bits:
+        raise BundleFormatError(f"expected an integer below 2**{bits}, got {value!r}")
     return value
 
 

@@ -5,6 +5,7 @@ every tampered piece fails the link it belongs to."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Callable
 
@@ -159,6 +160,27 @@ def test_canonical_json_round_trips() -> None:
 def test_malformed_json_raises_a_format_error(broken: bytes) -> None:
     with pytest.raises(BundleFormatError):
         ProofBundle.from_canonical_json(broken)
+
+
+@pytest.mark.parametrize(
+    ("part", "member", "value"),
+    [
+        ("record", "recordId", True),
+        ("record", "recordId", 7),
+        ("record", "recordId", ["x"]),
+        ("batch", "leafCount", 2**64),
+        ("batch", "leafCount", 2**300),
+    ],
+)
+def test_a_member_of_another_type_or_range_raises_a_format_error(
+    part: str, member: str, value: object
+) -> None:
+    """Each of these once raised something else (AttributeError from the UUID parser; a
+    count past Notary.anchor's uint64 raised the ABI encoder's error out of verify_bundle)."""
+    data = json.loads(BUNDLE.canonical_json())
+    data[part][member] = value
+    with pytest.raises(BundleFormatError):
+        ProofBundle.from_json(data)
 
 
 def _replace(**changes: Callable[[ProofBundle], object]) -> Callable[[], ProofBundle]:
