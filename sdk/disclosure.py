@@ -92,7 +92,14 @@ class DisclosureVerdict:
 
 
 def _salt(value: bytes | str) -> bytes:
-    salt = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
+    """A salt given as hex text (JSON) or bytes. Anything else is refused before ``bytes()``
+    could take it: ``bytes(n)`` of a JSON number allocates n zero bytes."""
+    if isinstance(value, str):
+        salt = bytes.fromhex(value.removeprefix("0x"))
+    elif isinstance(value, bytes | bytearray):
+        salt = bytes(value)
+    else:
+        raise ValueError(f"a salt is hex text or bytes, not {type(value).__name__}")
     if len(salt) != COMMITMENT_SALT_SIZE:
         raise ValueError(f"a salt is {COMMITMENT_SALT_SIZE} bytes")
     return salt

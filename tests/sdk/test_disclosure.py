@@ -84,6 +84,24 @@ def test_a_wrong_value_is_refused_and_never_verifies(guess: str) -> None:
         verdict.raise_for_failure()
 
 
+@pytest.mark.parametrize("member", ["fieldSalts", "metadataSalt"])
+@pytest.mark.parametrize("number", [2**64, 2**300])
+def test_a_salt_given_as_a_number_is_refused_before_it_is_allocated(
+    member: str, number: int
+) -> None:
+    """A JSON number where a salt's hex belongs once reached ``bytes(number)``: an
+    OverflowError for these, and n zero bytes allocated for a smaller n."""
+    as_json = disclose(
+        BUNDLE, {"holder_id": FIELDS["holder_id"]}, SIGNED.salts, metadata=METADATA
+    ).to_json()
+    if member == "fieldSalts":
+        as_json["fieldSalts"]["holder_id"] = number
+    else:
+        as_json["metadataSalt"] = number
+    with pytest.raises(DisclosureError):
+        Disclosure.from_json(as_json)
+
+
 def test_a_wrong_salt_or_an_unknown_field_is_refused() -> None:
     salts = {name: salt.hex() for name, salt in SIGNED.salts.fields.items()}
     with pytest.raises(DisclosureError):
