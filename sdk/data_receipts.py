@@ -34,7 +34,12 @@ from sdk.bundle_links import (
     department_sign_bytes,
     root_of_path,
 )
-from sdk.commitments import canonical_json, department_record_commitment, salted_metadata_hash
+from sdk.commitments import (
+    COMMITMENT_SALT_SIZE,
+    canonical_json,
+    department_record_commitment,
+    salted_metadata_hash,
+)
 from sdk.errors import SdkError
 
 SUBJECT_COMMITMENT_PREFIX = b"lianxin/authorization-subject/v1\x00"
@@ -200,11 +205,14 @@ class AccessReceipt:
             kind = str(value.get("entryKind", ACCESS_KIND))
             if kind not in _KINDS:
                 raise ValueError(f"unknown entry kind {kind!r}")
+            metadata_salt = bytes.fromhex(value["metadataSalt"])
+            if len(metadata_salt) != COMMITMENT_SALT_SIZE:
+                raise ValueError(f"a metadata salt is {COMMITMENT_SALT_SIZE} bytes")
             return cls(
                 entry=dict(value["entry"]),
                 record_id=str(value["recordId"]),
                 registry_key=bytes.fromhex(value["registryKey"]),
-                metadata_salt=bytes.fromhex(value["metadataSalt"]),
+                metadata_salt=metadata_salt,
                 signature=base64.b64decode(value["registrySignature"], validate=True),
                 chain_id=int(value["chainId"]),
                 proof=(
