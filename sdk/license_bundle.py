@@ -160,6 +160,8 @@ def _parse_license_bundle(value: Any) -> LicenseBundle:
     ):
         raise BundleFormatError(f"unsupported bundle version {version!r}")
     claim, anchor, issuer = value["license"], value["anchor"], value["issuerKey"]
+    if not isinstance(claim, dict):
+        raise BundleFormatError("a license bundle's license is a JSON object")
     predecessor = claim.get("predecessor")
     signed = version != LEGACY_LICENSE_BUNDLE_VERSION
     if signed != ("departmentKey" in claim) or signed != ("department" in value):
@@ -182,7 +184,8 @@ def _parse_license_bundle(value: Any) -> LicenseBundle:
             id_hash=Hash32(_bytes(claim["idHash"], 32)),
             holder_commitment=Hash32(_bytes(claim["holderCommitment"], 32)),
             metadata_hash=Hash32(_bytes(claim["metadataHash"], 32)),
-            valid_until=_int(claim["validUntil"]),
+            # LicenseRegistry keeps it as a uint64, as the status changes' codes below.
+            valid_until=_int(claim["validUntil"], bits=64),
             predecessor=None if predecessor is None else str(predecessor),
             department_key=(
                 _bytes(claim["departmentKey"], DEPARTMENT_KEY_SIZE) if signed else None

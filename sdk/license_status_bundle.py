@@ -139,8 +139,8 @@ def _parse_status_change(value: Any) -> StatusChangeClaim:
         raise BundleFormatError("a status change's anchor is a JSON object")
     return StatusChangeClaim(
         action=StatusAction.named(str(value["action"])),
-        reason=_int(value["reason"]),
-        sequence=_int(value["sequence"]),
+        reason=_int(value["reason"], bits=16),
+        sequence=_int(value["sequence"], bits=64),
         department_key=_bytes(value["departmentKey"], DEPARTMENT_KEY_SIZE),
         department=DepartmentClaim.from_json(value["department"]),
         license_registry=Address(_bytes(anchor["licenseRegistry"], 20)),

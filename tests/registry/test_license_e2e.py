@@ -15,6 +15,7 @@ issuing transaction), not from a Notary batch: sdk.bundle.verify_license_bundle 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import subprocess
@@ -42,7 +43,7 @@ from chain.crypto import PrivateKey
 from contracts.trust import Reason
 from registry.cli import add_client
 from registry.db import Database
-from sdk.bundle import LicenseBundle, LicenseLink, verify_license_bundle
+from sdk.bundle import BundleFormatError, LicenseBundle, LicenseLink, verify_license_bundle
 from sdk.chain_reader import ChainReader
 from sdk.license_status_bundle import verify_status_changes
 from sdk.license_status_signing import StatusAction
@@ -149,6 +150,8 @@ def test_license_qr_page_revocation_and_offline_proof(
         english = httpx.get(url, params={"lang": "en"})
         assert "Revoked" in english.text and "Issued in error" in english.text
         revoked_bundle = wait_for_bundle(client, issued.identifier, changes=1)
+        _, headers = signed(key, client_row.id, "GET", path)
+        revoked_json = httpx.get(base + path, headers=headers).json()
         client.close()
 
     # Offline: only the saved file and the validator set and chain id the verifier trusts.
@@ -193,6 +196,24 @@ def test_license_qr_page_revocation_and_offline_proof(
         restored, validator_set, chain_id=chain_id, expected_identifier=body["identifier"] + "0"
     )
     assert [check.link for check in other.failures] == [LicenseLink.LICENSE]
+
+    # Members of another type or past their on-chain width are format errors. Each of these
+    # once raised something else: AttributeError for a license that is not an object, the
+    # ABI encoder's error out of the verifiers for the numbers.
+    assert LicenseBundle.from_json(revoked_json).status_changes
+    for member, value in (
+        (("license",), True),
+        (("license", "validUntil"), 2**64),
+        (("statusChanges", 0, "reason"), 2**16),
+        (("statusChanges", 0, "sequence"), 2**64),
+    ):
+        doctored = copy.deepcopy(revoked_json)
+        parent = doctored
+        for key_part in member[:-1]:
+            parent = parent[key_part]
+        parent[member[-1]] = value
+        with pytest.raises(BundleFormatError):
+            LicenseBundle.from_json(doctored)
 
 
 @pytest.fixture(autouse=True)
