@@ -110,12 +110,20 @@ class EvidenceItem:
                 tx_proof=MerkleProof.decode(_hex(value["txProof"], "txProof")),
                 receipt_proof=MerkleProof.decode(_hex(value["receiptProof"], "receiptProof")),
                 validators=ValidatorSet.of(
-                    Validator(PublicKeyBytes(_hex(m["publicKey"], "publicKey")), int(m["power"]))
+                    Validator(PublicKeyBytes(_hex(m["publicKey"], "publicKey")), _power(m["power"]))
                     for m in members
                 ),
             )
         except (KeyError, TypeError, ValueError, ChainError) as exc:
             raise EvidenceInvalid(f"item does not parse: {exc!r}") from exc
+
+
+def _power(value: Any) -> int:
+    """A validator's voting power as the JSON gives it: an integer of at most 64 bits (a
+    wider one would fail in the validator set's hash, far from the parsing)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+        raise ValueError(f"power: expected an integer of at most 64 bits, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -158,11 +166,20 @@ class Evidence:
         items = body.get("items")
         if not isinstance(items, list) or not 0 < len(items) <= MAX_ITEMS:
             raise EvidenceInvalid("items: expected 1..1000 transactions")
+        chain_id = body.get("chainId")
+        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or not 0 <= chain_id < 2**64:
+            raise EvidenceInvalid(f"chainId: expected a chain id, got {chain_id!r}")
+        subject = body.get("subject") or {}
+        if not isinstance(subject, dict):
+            raise EvidenceInvalid("subject: expected an object")
+        events = body.get("events") or []
+        if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+            raise EvidenceInvalid("events: expected a list of objects")
         return cls(
-            chain_id=int(body["chainId"]),
-            subject=dict(body.get("subject") or {}),
+            chain_id=chain_id,
+            subject=dict(subject),
             items=tuple(EvidenceItem.from_json(item) for item in items),
-            events=tuple(body.get("events") or ()),
+            events=tuple(events),
             exported_at=str(body.get("exportedAt", "")),
         )
 

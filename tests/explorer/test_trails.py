@@ -327,6 +327,32 @@ def test_a_doctored_leaf_in_an_export_is_refused(auditor: TestClient) -> None:
             verify_evidence(doctored)
 
 
+EVIDENCE_DOCTORINGS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "chain id null": lambda body: body.__setitem__("chainId", None),
+    "chain id text": lambda body: body.__setitem__("chainId", "x"),
+    "subject true": lambda body: body.__setitem__("subject", True),
+    "subject text": lambda body: body.__setitem__("subject", "x"),
+    "events true": lambda body: body.__setitem__("events", True),
+    "an event true": lambda body: body["events"].__setitem__(0, True),
+    "power 2**300": lambda body: body["items"][0]["validators"][0].__setitem__("power", 2**300),
+}
+
+
+@pytest.mark.parametrize("doctored", sorted(EVIDENCE_DOCTORINGS))
+def test_an_export_with_a_member_of_another_type_is_refused(
+    doctored: str, auditor: TestClient
+) -> None:
+    """Each of these once raised TypeError, ValueError, AttributeError or the validator
+    set's EncodingError out of parsing or verifying, instead of EvidenceInvalid."""
+    evidence, _ = read_evidence_zip(
+        _export(auditor, "/evidence/credit?" + urlencode({"decision": DECISION}))
+    )
+    body = json.loads(evidence.to_json_bytes())
+    EVIDENCE_DOCTORINGS[doctored](body)
+    with pytest.raises(EvidenceInvalid):
+        verify_evidence(Evidence.from_json_bytes(json.dumps(body).encode()))
+
+
 def test_without_a_registry_the_pages_say_so(scene: RegistryScene, indexed: str) -> None:
     with explorer_client(scene.chain, indexed) as client:
         assert login(client, admin(scene.chain)).status_code == 200
