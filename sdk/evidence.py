@@ -110,7 +110,10 @@ class EvidenceItem:
                 tx_proof=MerkleProof.decode(_hex(value["txProof"], "txProof")),
                 receipt_proof=MerkleProof.decode(_hex(value["receiptProof"], "receiptProof")),
                 validators=ValidatorSet.of(
-                    Validator(PublicKeyBytes(_hex(m["publicKey"], "publicKey")), _power(m["power"]))
+                    Validator(
+                        PublicKeyBytes(_hex(m["publicKey"], "publicKey")),
+                        _uint64(m["power"], "power"),
+                    )
                     for m in members
                 ),
             )
@@ -118,11 +121,12 @@ class EvidenceItem:
             raise EvidenceInvalid(f"item does not parse: {exc!r}") from exc
 
 
-def _power(value: Any) -> int:
-    """A validator's voting power as the JSON gives it: an integer of at most 64 bits (a
-    wider one would fail in the validator set's hash, far from the parsing)."""
+def _uint64(value: Any, name: str) -> int:
+    """An integer of the JSON in [0, 2**64) (a chain id, a validator's power); raises
+    EvidenceInvalid otherwise (a wider power would fail in the validator set's hash, far
+    from the parsing)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
-        raise ValueError(f"power: expected an integer of at most 64 bits, got {value!r}")
+        raise EvidenceInvalid(f"{name}: expected an integer of at most 64 bits, got {value!r}")
     return value
 
 
@@ -166,9 +170,7 @@ class Evidence:
         items = body.get("items")
         if not isinstance(items, list) or not 0 < len(items) <= MAX_ITEMS:
             raise EvidenceInvalid("items: expected 1..1000 transactions")
-        chain_id = body.get("chainId")
-        if isinstance(chain_id, bool) or not isinstance(chain_id, int) or not 0 <= chain_id < 2**64:
-            raise EvidenceInvalid(f"chainId: expected a chain id, got {chain_id!r}")
+        chain_id = _uint64(body.get("chainId"), "chainId")
         subject = body.get("subject") or {}
         if not isinstance(subject, dict):
             raise EvidenceInvalid("subject: expected an object")
