@@ -184,7 +184,8 @@ def _parse_license_bundle(value: Any) -> LicenseBundle:
             id_hash=Hash32(_bytes(claim["idHash"], 32)),
             holder_commitment=Hash32(_bytes(claim["holderCommitment"], 32)),
             metadata_hash=Hash32(_bytes(claim["metadataHash"], 32)),
-            # LicenseRegistry keeps it as a uint64, as the status changes' codes below.
+            # LicenseRegistry keeps it as a uint64 (a status change's reason and sequence
+            # as a uint16 and a uint64: sdk.license_status_bundle).
             valid_until=_int(claim["validUntil"], bits=64),
             predecessor=None if predecessor is None else str(predecessor),
             department_key=(
