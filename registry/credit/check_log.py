@@ -35,12 +35,22 @@ from registry.group_commit import GroupWriter
 from registry.intake import NonceClaim, nonce_row_unless_used, replayed_nonce, stored_nonces
 from registry.models import Nonce
 
-__all__ = ["ALONE_ATTEMPTS", "MAX_GROUP", "SUBJECT_FIELD", "CheckLogWriter", "CheckTrail"]
+__all__ = [
+    "ALONE_ATTEMPTS",
+    "MAX_GROUP",
+    "SUBJECT_FIELD",
+    "WRITER_THREAD",
+    "CheckLogWriter",
+    "CheckTrail",
+]
 
 logger = logging.getLogger(__name__)
 
 MAX_GROUP = 2_000
 """Most log rows committed in one transaction."""
+
+WRITER_THREAD = "registry-credit-checks"
+"""The name of the writer's thread."""
 
 SUBJECT_FIELD = "subject"
 """The key of a log row holding the checked subject's identifier as the caller gave it:
@@ -103,7 +113,7 @@ class CheckLogWriter:
             # replay is refused).
             lambda group: self._commit(group, check_nonces=False),
             commit_alone=self._commit_alone,
-            name="registry-credit-checks",
+            name=WRITER_THREAD,
             max_group=MAX_GROUP,
             stopped=_not_logged,
             failed=_not_logged,

@@ -13,7 +13,7 @@ from credit_harness import CreditApp
 from fastapi.testclient import TestClient
 
 from registry.app import create_app
-from registry.credit.check_log import CheckLogWriter
+from registry.credit.check_log import WRITER_THREAD, CheckLogWriter
 from registry.credit.models import CreditCheckLog
 from registry.errors import ServiceUnavailable
 from registry.settings import RegistrySettings
@@ -24,7 +24,7 @@ ON = datetime.date(2023, 7, 1)
 
 
 def _writer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "registry-credit-checks" and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name == WRITER_THREAD and t.is_alive()]
 
 
 def test_the_check_log_writer_stops_with_the_application(app: CreditApp) -> None:
