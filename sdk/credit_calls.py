@@ -7,10 +7,10 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from chain.commit import ValidatorSet
@@ -19,8 +19,18 @@ from chain.merkle import MerkleTree
 from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
 from sdk.streamed_upload import StreamedBody, streamed_request
-from sdk.trust_core import Answer, Call, RegistryRequest, json_request
+from sdk.trust_core import (
+    Answer,
+    Call,
+    RegistryRequest,
+    json_array,
+    json_object,
+    json_request,
+    json_text,
+)
 from sdk.trust_types import RegistryError
+
+_T = TypeVar("_T")
 
 CREDIT_PATH = "/v1/credit"
 """Prefix of the credit API."""
@@ -89,36 +99,75 @@ def import_call(
         request = RegistryRequest("POST", path, data, {"Content-Type": content_type})
 
     def parse(value: Any) -> ImportSummary:
+        value = json_object(value)
+        report_hash = value.get("report_hash")
         return ImportSummary(
             published=int(value["published"]),
             corrected=int(value["corrected"]),
             unchanged=int(value["unchanged"]),
-            report=dict(value["report"]),
-            report_hash=value.get("report_hash"),
+            report=json_object(value["report"]),
+            report_hash=None if report_hash is None else json_text(report_hash),
             awaiting_signature=int(value["awaiting_signature"]),
         )
 
     return Call(request, parse)
 
 
+def events_of(value: Any) -> list[str]:
+    """The ids of the events an answer says were made (its ``events``)."""
+    return [json_text(event) for event in json_array(json_object(value)["events"])]
+
+
+def notarized_of(value: Any) -> dict[str, str]:
+    """Event id → notarized record id, of an answer to the department's signatures."""
+    notarized = json_object(json_object(value)["notarized"])
+    return {json_text(event): json_text(record) for event, record in notarized.items()}
+
+
+def objects_of(value: Any) -> list[dict[str, Any]]:
+    """An answer that is a list of JSON objects (a search, the overdue repairs)."""
+    return [json_object(item) for item in json_array(value)]
+
+
+def pending_page(value: Any) -> list[dict[str, Any]]:
+    """A page of pending events: objects each with its ``id`` and the hex SM3
+    ``commitment`` the department is asked to sign."""
+    events = objects_of(value)
+    for event in events:
+        json_text(event["id"])
+        if len(bytes.fromhex(json_text(event["commitment"]))) != 32:
+            raise ValueError("a pending event's commitment is not 32 bytes")
+    return events
+
+
 def record_step(record_id: str, step: str, payload: dict[str, Any]) -> Call[list[str]]:
     path = f"{CREDIT_PATH}/records/{quote(record_id)}/{step}"
-    return Call(json_request("POST", path, payload), lambda value: list(value["events"]))
+    return Call(json_request("POST", path, payload), events_of)
 
 
-def json_call(method: str, path: str, payload: Any = None) -> Call[Any]:
-    return Call(json_request(method, f"{CREDIT_PATH}{path}", payload), lambda value: value)
+def _any(value: Any) -> Any:
+    return value
+
+
+def json_call(
+    method: str, path: str, payload: Any = None, parse: Callable[[Any], _T] = _any
+) -> Call[_T]:
+    """``method path`` under the credit API; its answer read by ``parse`` (as it comes by
+    default; :func:`sdk.trust_core.json_object`, ``json_array`` or :func:`events_of` where
+    the answer has a shape)."""
+    return Call(json_request(method, f"{CREDIT_PATH}{path}", payload), parse)
 
 
 def check_call(subject: str, activity: str, on: datetime.date) -> Call[CheckAnswer]:
     payload = {"subject": subject, "activity": activity, "on": on.isoformat()}
 
     def parse(value: Any) -> CheckAnswer:
+        value = json_object(value)
         return CheckAnswer(
-            decision=str(value["decision"]),
-            reasons=list(value["reasons"]),
-            proofs=dict(value["proofs"]),
-            raw=dict(value),
+            decision=json_text(value["decision"]),
+            reasons=json_array(value["reasons"]),
+            proofs=json_object(value["proofs"]),
+            raw=value,
         )
 
     return Call(json_request("POST", f"{CREDIT_PATH}/check", payload), parse)
@@ -214,9 +263,13 @@ __all__ = [
     "CreditImportRejected",
     "ImportSummary",
     "check_call",
+    "events_of",
     "format_of",
     "import_call",
     "json_call",
+    "notarized_of",
+    "objects_of",
+    "pending_page",
     "pending_path",
     "profile_payload",
     "read_table",

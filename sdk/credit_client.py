@@ -30,6 +30,10 @@ from sdk.credit_calls import (
     CheckAnswer,
     CreditImportRejected,
     ImportSummary,
+    events_of,
+    notarized_of,
+    objects_of,
+    pending_page,
     sign_events,
     sign_events_once,
     verify_proofs,
@@ -58,7 +62,7 @@ from sdk.record_calls import chain_id_call
 from sdk.streamed_upload import StreamedBody
 from sdk.trust import TrustClient
 from sdk.trust_async import AsyncTrustClient
-from sdk.trust_core import Answer, Call, Exchange, RegistryRequest
+from sdk.trust_core import Answer, Call, Exchange, RegistryRequest, json_object
 from sdk.trust_types import RegistryError
 
 __all__ = [
@@ -129,7 +133,7 @@ class CreditClient(TrustClient):
     def report_json(self, report_id: str) -> dict[str, Any]:
         """The report's content with the proof bundles that verify it offline."""
         path = f"/reports/{quote(report_id)}"
-        return dict(self._run(_json_call("GET", path)))
+        return self._run(_json_call("GET", path, parse=json_object))
 
     def verify_report(self, pdf: bytes, report_id: str | None = None) -> ReportCheck:
         """Whether ``pdf`` is exactly an issued report (with ``report_id``: that one) and
@@ -160,11 +164,11 @@ class CreditClient(TrustClient):
 
     def publish_list_entry(self, entry: Mapping[str, Any]) -> list[str]:
         """Enter a subject into a list (``ListEntryCreate`` JSON); the events to sign."""
-        return list(self._run(_json_call("POST", "/list-entries", dict(entry)))["events"])
+        return self._run(_json_call("POST", "/list-entries", dict(entry), events_of))
 
     def publish_commitment(self, commitment: Mapping[str, Any]) -> list[str]:
         """Publish a credit commitment (``CommitmentCreate`` JSON); the events to sign."""
-        return list(self._run(_json_call("POST", "/commitments", dict(commitment)))["events"])
+        return self._run(_json_call("POST", "/commitments", dict(commitment), events_of))
 
     def withdraw(self, record_id: str, reason: str) -> list[str]:
         """The decision was overturned: display stops."""
@@ -188,7 +192,7 @@ class CreditClient(TrustClient):
     ) -> list[dict[str, Any]]:
         """The client's events waiting for its signature, oldest first (after the event
         ``after``: the next page)."""
-        return list(self._run(_json_call("GET", _pending_path(limit, after))))
+        return self._run(_json_call("GET", _pending_path(limit, after), parse=pending_page))
 
     def _pending_upto(self, count: int) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -218,8 +222,8 @@ class CreditClient(TrustClient):
                 if per_event
                 else sign_events_once(self._key, chain_id, events)
             )
-            answer = self._run(_json_call("POST", "/events/signatures", body))
-            notarized.update(answer["notarized"])
+            signed = self._run(_json_call("POST", "/events/signatures", body, notarized_of))
+            notarized.update(signed)
             if progress is not None:
                 progress(len(notarized))
         return notarized
@@ -234,16 +238,17 @@ class CreditClient(TrustClient):
             "evidence": evidence,
             "obligations_fulfilled": obligations_fulfilled,
         }
-        return dict(self._run(_json_call("POST", "/repairs", payload)))
+        return self._run(_json_call("POST", "/repairs", payload, json_object))
 
     def decide_repair(self, application_id: str, *, approve: bool, reason: str) -> dict[str, Any]:
         """Approve (display stops at once) or reject an application."""
         path = f"/repairs/{quote(application_id)}/decision"
-        return dict(self._run(_json_call("POST", path, {"approve": approve, "reason": reason})))
+        body = {"approve": approve, "reason": reason}
+        return self._run(_json_call("POST", path, body, json_object))
 
     def overdue_repairs(self) -> list[dict[str, Any]]:
         """Applications undecided past their deadline."""
-        return list(self._run(_json_call("GET", "/repairs/overdue")))
+        return self._run(_json_call("GET", "/repairs/overdue", parse=objects_of))
 
     def check(self, subject: str, activity: str, on: datetime.date) -> CheckAnswer:
         """allowed / restricted / favoured, with every reason and its proof bundle."""
@@ -264,7 +269,7 @@ class CreditClient(TrustClient):
 
     def search(self, text: str) -> list[dict[str, Any]]:
         """Subjects with records on public display, by name or USCC."""
-        return list(self._run(_json_call("GET", f"/search?{urlencode({'q': text})}")))
+        return self._run(_json_call("GET", f"/search?{urlencode({'q': text})}", parse=objects_of))
 
 
 class AsyncCreditClient(AsyncTrustClient):
@@ -314,7 +319,7 @@ class AsyncCreditClient(AsyncTrustClient):
 
     async def report_json(self, report_id: str) -> dict[str, Any]:
         """As :meth:`CreditClient.report_json`."""
-        return dict(await self._run(_json_call("GET", f"/reports/{quote(report_id)}")))
+        return await self._run(_json_call("GET", f"/reports/{quote(report_id)}", parse=json_object))
 
     async def verify_report(self, pdf: bytes, report_id: str | None = None) -> ReportCheck:
         """As :meth:`CreditClient.verify_report`."""
@@ -341,13 +346,11 @@ class AsyncCreditClient(AsyncTrustClient):
 
     async def publish_list_entry(self, entry: Mapping[str, Any]) -> list[str]:
         """As :meth:`CreditClient.publish_list_entry`."""
-        answer = await self._run(_json_call("POST", "/list-entries", dict(entry)))
-        return list(answer["events"])
+        return await self._run(_json_call("POST", "/list-entries", dict(entry), events_of))
 
     async def publish_commitment(self, commitment: Mapping[str, Any]) -> list[str]:
         """As :meth:`CreditClient.publish_commitment`."""
-        answer = await self._run(_json_call("POST", "/commitments", dict(commitment)))
-        return list(answer["events"])
+        return await self._run(_json_call("POST", "/commitments", dict(commitment), events_of))
 
     async def withdraw(self, record_id: str, reason: str) -> list[str]:
         """As :meth:`CreditClient.withdraw`."""
@@ -371,7 +374,7 @@ class AsyncCreditClient(AsyncTrustClient):
         self, limit: int = PENDING_PAGE, *, after: str | None = None
     ) -> list[dict[str, Any]]:
         """As :meth:`CreditClient.pending_events`."""
-        return list(await self._run(_json_call("GET", _pending_path(limit, after))))
+        return await self._run(_json_call("GET", _pending_path(limit, after), parse=pending_page))
 
     async def _pending_upto(self, count: int) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
@@ -396,8 +399,9 @@ class AsyncCreditClient(AsyncTrustClient):
                 if per_event
                 else sign_events_once(self._key, chain_id, events)
             )
-            answer = await self._run(_json_call("POST", "/events/signatures", body))
-            notarized.update(answer["notarized"])
+            call = _json_call("POST", "/events/signatures", body, notarized_of)
+            signed = await self._run(call)
+            notarized.update(signed)
             if progress is not None:
                 progress(len(notarized))
         return notarized
@@ -412,7 +416,7 @@ class AsyncCreditClient(AsyncTrustClient):
             "evidence": evidence,
             "obligations_fulfilled": obligations_fulfilled,
         }
-        return dict(await self._run(_json_call("POST", "/repairs", payload)))
+        return await self._run(_json_call("POST", "/repairs", payload, json_object))
 
     async def decide_repair(
         self, application_id: str, *, approve: bool, reason: str
@@ -420,11 +424,11 @@ class AsyncCreditClient(AsyncTrustClient):
         """As :meth:`CreditClient.decide_repair`."""
         path = f"/repairs/{quote(application_id)}/decision"
         payload = {"approve": approve, "reason": reason}
-        return dict(await self._run(_json_call("POST", path, payload)))
+        return await self._run(_json_call("POST", path, payload, json_object))
 
     async def overdue_repairs(self) -> list[dict[str, Any]]:
         """As :meth:`CreditClient.overdue_repairs`."""
-        return list(await self._run(_json_call("GET", "/repairs/overdue")))
+        return await self._run(_json_call("GET", "/repairs/overdue", parse=objects_of))
 
     async def check(self, subject: str, activity: str, on: datetime.date) -> CheckAnswer:
         """As :meth:`CreditClient.check`."""
@@ -446,4 +450,5 @@ class AsyncCreditClient(AsyncTrustClient):
 
     async def search(self, text: str) -> list[dict[str, Any]]:
         """As :meth:`CreditClient.search`."""
-        return list(await self._run(_json_call("GET", f"/search?{urlencode({'q': text})}")))
+        path = f"/search?{urlencode({'q': text})}"
+        return await self._run(_json_call("GET", path, parse=objects_of))

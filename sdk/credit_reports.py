@@ -12,7 +12,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from chain.crypto import sm3
-from sdk.trust_core import Answer, Call, Exchange, RegistryRequest, json_request
+from sdk.trust_core import (
+    Answer,
+    Call,
+    Exchange,
+    RegistryRequest,
+    json_object,
+    json_request,
+    json_text,
+)
 from sdk.trust_types import RegistryError, RegistryUnavailable
 
 __all__ = [
@@ -97,8 +105,17 @@ def report_payload(
     return payload
 
 
+def _issued_answer(value: Any) -> dict[str, Any]:
+    answer = json_object(value)
+    for member in ("report_id", "pdf_sm3", "event_id", "verify_url"):
+        json_text(answer[member])
+    json_object(answer["report"])
+    return answer
+
+
 def issue_call(payload: dict[str, Any]) -> Call[dict[str, Any]]:
-    return Call(json_request("POST", REPORTS_PATH, payload), lambda value: dict(value))
+    """``POST /v1/credit/reports``: the issued report's id, SM3, event and what it states."""
+    return Call(json_request("POST", REPORTS_PATH, payload), _issued_answer)
 
 
 def pdf_request(report_id: str) -> RegistryRequest:
@@ -120,6 +137,9 @@ def issued(answer: Mapping[str, Any], pdf: bytes) -> IssuedReport:
     )
 
 
+_CHECK_OPTIONAL = ("report_id", "stated", "anchoring")
+
+
 def verify_report_call(pdf: bytes, report_id: str | None) -> Call[ReportCheck]:
     path = f"{REPORTS_PATH}/check"
     if report_id is not None:
@@ -128,14 +148,18 @@ def verify_report_call(pdf: bytes, report_id: str | None) -> Call[ReportCheck]:
     digest = sm3(pdf).hex()
 
     def parse(value: Any) -> ReportCheck:
+        value = json_object(value)
         if value["pdf_sm3"] != digest:
             raise ReportMismatch("the registry checked other bytes than the PDF sent")
+        if not isinstance(value["genuine"], bool):
+            raise TypeError("genuine is not true or false")
+        report_id, stated, anchoring = (value.get(name) for name in _CHECK_OPTIONAL)
         return ReportCheck(
-            genuine=bool(value["genuine"]),
+            genuine=value["genuine"],
             pdf_sm3=digest,
-            report_id=value.get("report_id"),
-            stated=value.get("stated"),
-            anchoring=value.get("anchoring"),
+            report_id=None if report_id is None else json_text(report_id),
+            stated=None if stated is None else json_object(stated),
+            anchoring=None if anchoring is None else json_text(anchoring),
         )
 
     return Call(request, parse)

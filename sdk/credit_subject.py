@@ -23,10 +23,11 @@ from chain.primitives import Hash32
 from sdk.commitments import canonical_json
 from sdk.credit_calls import CREDIT_PATH
 from sdk.data_receipts import subject_commitment
+from sdk.pages import Page, cursor_of, walk, walk_async
 from sdk.record_calls import chain_id_call
 from sdk.trust import TrustClient
 from sdk.trust_async import AsyncTrustClient
-from sdk.trust_core import Call, json_request
+from sdk.trust_core import Call, json_array, json_object, json_request
 
 REPAIR_TERMS_PREFIX = b"lianxin/credit-repair-terms/v1\x00"
 """Domain separation of the hash of a repair application's terms."""
@@ -187,19 +188,21 @@ def own_repair_body(
 
 def own_repair_call(body: Mapping[str, Any]) -> Call[dict[str, Any]]:
     """The request filing ``body``; answers the application as the registry shows it."""
-    return Call(json_request("POST", OWN_REPAIR_PATH, dict(body)), lambda value: dict(value))
+    return Call(json_request("POST", OWN_REPAIR_PATH, dict(body)), json_object)
 
 
-def own_repairs_call(after: str | None) -> Call[tuple[list[dict[str, Any]], str | None]]:
+def _repairs_page(value: Any) -> Page[dict[str, Any]]:
+    value = json_object(value)
+    return Page([json_object(item) for item in json_array(value["repairs"])], cursor_of(value))
+
+
+def own_repairs_call(after: str | None) -> Call[Page[dict[str, Any]]]:
     """One page of the enterprise's own applications (``GET /v1/tracker/repairs``) and
     the cursor of the next, None on the last."""
     path = (
         OWN_REPAIRS_PATH if after is None else f"{OWN_REPAIRS_PATH}?{urlencode({'after': after})}"
     )
-    return Call(
-        json_request("GET", path),
-        lambda value: (list(value["repairs"]), value.get("next")),
-    )
+    return Call(json_request("GET", path), _repairs_page)
 
 
 def enterprise_filing(
@@ -277,13 +280,7 @@ class CreditSubjectClient(TrustClient):
     def own_repairs(self) -> list[dict[str, Any]]:
         """As an enterprise: the repair applications it filed (every page), newest first,
         each with its state and the authority's decision."""
-        found: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            repairs, after = self._run(own_repairs_call(after))
-            found.extend(repairs)
-            if after is None:
-                return found
+        return walk(lambda after: self._run(own_repairs_call(after)))
 
 
 class AsyncCreditSubjectClient(AsyncTrustClient):
@@ -314,13 +311,7 @@ class AsyncCreditSubjectClient(AsyncTrustClient):
 
     async def own_repairs(self) -> list[dict[str, Any]]:
         """As :meth:`CreditSubjectClient.own_repairs`."""
-        found: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            repairs, after = await self._run(own_repairs_call(after))
-            found.extend(repairs)
-            if after is None:
-                return found
+        return await walk_async(lambda after: self._run(own_repairs_call(after)))
 
 
 __all__ = [

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from chain.commit import ValidatorSet
@@ -33,8 +33,19 @@ from sdk.data_receipts import (
     verify_access_chain,
     verify_receipt,
 )
+from sdk.pages import Page, cursor_of, walk, walk_async
 from sdk.trust import AsyncTrustClient, TrustClient
-from sdk.trust_core import Answer, Call, Exchange, json_request, registry_error
+from sdk.trust_core import (
+    Answer,
+    Call,
+    Exchange,
+    json_array,
+    json_object,
+    json_request,
+    json_text,
+    json_uint,
+    registry_error,
+)
 from sdk.trust_types import RegistryError, RegistryUnavailable
 
 _T = TypeVar("_T")
@@ -177,31 +188,26 @@ class CheckRecord:
         )
 
 
-@dataclass(frozen=True)
-class Page(Generic[_T]):
-    """One page of a listing."""
-
-    items: list[_T]
-    """Its entries, in the listing's order."""
-    next: str | None
-    """The cursor of the following page (pass it as ``after``); None on the last."""
-
-
 def _authorization(value: Any) -> Authorization:
     return Authorization.from_json(value)
 
 
 def _authorizations(value: Any) -> Page[Authorization]:
-    items = [Authorization.from_json(item) for item in value["authorizations"]]
-    return Page(items, value.get("next"))
+    value = json_object(value)
+    items = [Authorization.from_json(item) for item in json_array(value["authorizations"])]
+    return Page(items, cursor_of(value))
 
 
 def _accesses(value: Any) -> Page[AccessRecord]:
-    return Page([AccessRecord.from_json(item) for item in value["accesses"]], value.get("next"))
+    value = json_object(value)
+    return Page(
+        [AccessRecord.from_json(item) for item in json_array(value["accesses"])], cursor_of(value)
+    )
 
 
 def _checks(value: Any) -> Page[CheckRecord]:
-    return Page([CheckRecord.from_json(c) for c in value["checks"]], value.get("next"))
+    value = json_object(value)
+    return Page([CheckRecord.from_json(c) for c in json_array(value["checks"])], cursor_of(value))
 
 
 def page_call(
@@ -216,44 +222,13 @@ def page_call(
     return Call(json_request("GET", f"{path}?{urlencode(query)}" if query else path), parse)
 
 
-MAX_PAGES = 100_000
-"""Most pages a listing walk follows (a registry repeating a cursor cannot hold it)."""
-
-
 def _data(value: Any) -> DataResult:
     return DataResult(data=dict(value["data"]), receipt=AccessReceipt.from_json(value["receipt"]))
 
 
-def _walk(fetch: Callable[[str | None], Page[_T]]) -> list[_T]:
-    items: list[_T] = []
-    after: str | None = None
-    for _ in range(MAX_PAGES):
-        page = fetch(after)
-        items.extend(page.items)
-        if page.next is None:
-            return items
-        if page.next == after:
-            raise ReceiptInvalid("the registry gave the same cursor twice")
-        after = page.next
-    raise ReceiptInvalid(f"a listing of more than {MAX_PAGES} pages")
-
-
-async def _walk_async(fetch: Callable[[str | None], Awaitable[Page[_T]]]) -> list[_T]:
-    items: list[_T] = []
-    after: str | None = None
-    for _ in range(MAX_PAGES):
-        page = await fetch(after)
-        items.extend(page.items)
-        if page.next is None:
-            return items
-        if page.next == after:
-            raise ReceiptInvalid("the registry gave the same cursor twice")
-        after = page.next
-    raise ReceiptInvalid(f"a listing of more than {MAX_PAGES} pages")
-
-
-def _identity(value: Any) -> Any:
-    return value
+def _registry_facts(value: Any) -> tuple[bytes, int]:
+    value = json_object(value)
+    return bytes.fromhex(json_text(value["registryKey"])), json_uint(value["chainId"])
 
 
 def _path(authorization_id: str, suffix: str = "") -> str:
@@ -371,7 +346,7 @@ class DataClient(TrustClient, _DataCalls):
 
     def authorizations(self) -> list[Authorization]:
         """The department's authorizations (every page), newest first."""
-        return _walk(lambda after: self.authorizations_page(after=after))
+        return walk(lambda after: self.authorizations_page(after=after))
 
     def revoke(self, authorization_id: str) -> Authorization:
         """Revoke: the very next access is refused."""
@@ -400,7 +375,7 @@ class DataClient(TrustClient, _DataCalls):
 
     def stream(self, authorization_id: str) -> list[AccessRecord]:
         """Every access citing one authorization (every page), in hash-chain order."""
-        return _walk(lambda after: self.stream_page(authorization_id, after=after))
+        return walk(lambda after: self.stream_page(authorization_id, after=after))
 
     def tracker_authorizations_page(
         self, *, limit: int | None = None, after: str | None = None
@@ -410,7 +385,7 @@ class DataClient(TrustClient, _DataCalls):
 
     def tracker_authorizations(self) -> list[Authorization]:
         """As an enterprise: its own authorizations (every page), newest first."""
-        return _walk(lambda after: self.tracker_authorizations_page(after=after))
+        return walk(lambda after: self.tracker_authorizations_page(after=after))
 
     def tracker_accesses_page(
         self, *, limit: int | None = None, after: str | None = None
@@ -420,7 +395,7 @@ class DataClient(TrustClient, _DataCalls):
 
     def tracker_accesses(self) -> list[AccessRecord]:
         """As an enterprise: who accessed its data (every page), newest first."""
-        return _walk(lambda after: self.tracker_accesses_page(after=after))
+        return walk(lambda after: self.tracker_accesses_page(after=after))
 
     def tracker_checks_page(
         self, *, limit: int | None = None, after: str | None = None
@@ -430,13 +405,13 @@ class DataClient(TrustClient, _DataCalls):
 
     def tracker_checks(self) -> list[CheckRecord]:
         """As an enterprise: the credit checks made of it (every page), newest first."""
-        return _walk(lambda after: self.tracker_checks_page(after=after))
+        return walk(lambda after: self.tracker_checks_page(after=after))
 
     def open_tracker_session(self, resident_id: str) -> Mapping[str, Any]:
         """As an identity provider: a tracker session for a citizen it authenticated
         (``session``, ``path`` of the page, ``expires``)."""
         body = {"subject_id": resident_id}
-        return dict(self._run(Call(json_request("POST", "/v1/tracker/sessions", body), _identity)))
+        return self._run(Call(json_request("POST", "/v1/tracker/sessions", body), json_object))
 
     def registry_key(self) -> bytes:
         """The key that signs access log entries (fetch once; better, pin it)."""
@@ -444,8 +419,7 @@ class DataClient(TrustClient, _DataCalls):
 
     def registry_facts(self) -> tuple[bytes, int]:
         """The key that signs access log entries and the chain they are anchored on."""
-        value = self._run(Call(json_request("GET", "/v1/data/registry-key"), _identity))
-        return bytes.fromhex(value["registryKey"]), int(value["chainId"])
+        return self._run(Call(json_request("GET", "/v1/data/registry-key"), _registry_facts))
 
 
 class AsyncDataClient(AsyncTrustClient, _DataCalls):
@@ -495,7 +469,7 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
 
     async def authorizations(self) -> list[Authorization]:
         """As :meth:`DataClient.authorizations`."""
-        return await _walk_async(lambda after: self.authorizations_page(after=after))
+        return await walk_async(lambda after: self.authorizations_page(after=after))
 
     async def stream_page(
         self, authorization_id: str, *, limit: int | None = None, after: str | None = None
@@ -506,7 +480,7 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
 
     async def stream(self, authorization_id: str) -> list[AccessRecord]:
         """As :meth:`DataClient.stream`."""
-        return await _walk_async(lambda after: self.stream_page(authorization_id, after=after))
+        return await walk_async(lambda after: self.stream_page(authorization_id, after=after))
 
     async def tracker_accesses_page(
         self, *, limit: int | None = None, after: str | None = None
@@ -516,7 +490,7 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
 
     async def tracker_accesses(self) -> list[AccessRecord]:
         """As :meth:`DataClient.tracker_accesses`."""
-        return await _walk_async(lambda after: self.tracker_accesses_page(after=after))
+        return await walk_async(lambda after: self.tracker_accesses_page(after=after))
 
     async def tracker_checks_page(
         self, *, limit: int | None = None, after: str | None = None
@@ -526,7 +500,7 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
 
     async def tracker_checks(self) -> list[CheckRecord]:
         """As :meth:`DataClient.tracker_checks`."""
-        return await _walk_async(lambda after: self.tracker_checks_page(after=after))
+        return await walk_async(lambda after: self.tracker_checks_page(after=after))
 
     async def tracker_authorizations_page(
         self, *, limit: int | None = None, after: str | None = None
@@ -538,7 +512,7 @@ class AsyncDataClient(AsyncTrustClient, _DataCalls):
 
     async def tracker_authorizations(self) -> list[Authorization]:
         """As :meth:`DataClient.tracker_authorizations`."""
-        return await _walk_async(lambda after: self.tracker_authorizations_page(after=after))
+        return await walk_async(lambda after: self.tracker_authorizations_page(after=after))
 
 
 __all__ = [

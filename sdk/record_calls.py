@@ -19,6 +19,7 @@ from sdk.trust_core import (
     RECORD_ARGUMENTS,
     Call,
     json_request,
+    json_uint,
     new_idempotency_key,
 )
 from sdk.trust_types import DepartmentRecords, NotarizeResult, RecordResult
@@ -29,7 +30,7 @@ SIGNING_PATH = "/v1/records/signing"
 
 def chain_id_call() -> Call[int]:
     """``GET /v1/records/signing``: the chain id records are signed for."""
-    return Call(json_request("GET", SIGNING_PATH), lambda value: int(value["chainId"]))
+    return Call(json_request("GET", SIGNING_PATH), lambda value: json_uint(value["chainId"]))
 
 
 def check_record_arguments(digest: bytes | str | None, document: bytes | None) -> None:
@@ -151,7 +152,7 @@ def revoke_signed_by_call(
     if until is not None:
         payload["until"] = until.isoformat()
     request = json_request("POST", "/v1/records/revoke-by-key", payload)
-    return Call(request, lambda value: int(value["queued"]))
+    return Call(request, lambda value: json_uint(value["queued"]))
 
 
 def department_records_call(uscc: str, *, after: int, limit: int) -> Call[DepartmentRecords]:

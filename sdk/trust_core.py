@@ -26,9 +26,11 @@ from urllib.parse import quote, unquote
 
 from chain.crypto import PrivateKey, sm3
 from sdk.bundle import LicenseBundle
+from sdk.errors import SdkError
 from sdk.trust_types import (
     LicenseResult,
     LicenseToken,
+    MalformedAnswer,
     NotarizeResult,
     RecordResult,
     RegistryError,
@@ -155,6 +157,50 @@ class RegistryRequest:
     """The body (compact JSON, or empty)."""
     headers: Mapping[str, str]
     """Headers other than the authentication ones (content type, idempotency key)."""
+
+
+ANSWER_FAULTS = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+"""What decoding a success answer's body and reading its members raises when the body is
+not the API's answer (ValueError covers bad JSON and bad UTF-8; RecursionError, nesting
+deeper than the decoder goes): :meth:`Exchange.result` turns each into MalformedAnswer."""
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """An answer (or a member of one) that must be a JSON object."""
+    if not isinstance(value, dict):
+        raise TypeError(f"a JSON object was expected, not {type(value).__name__}")
+    return value
+
+
+def json_array(value: Any) -> list[Any]:
+    """An answer (or a member of one) that must be a JSON array."""
+    if not isinstance(value, list):
+        raise TypeError(f"a JSON array was expected, not {type(value).__name__}")
+    return value
+
+
+def json_text(value: Any) -> str:
+    """A member that must be a JSON string."""
+    if not isinstance(value, str):
+        raise TypeError(f"a JSON string was expected, not {type(value).__name__}")
+    return value
+
+
+def json_uint(value: Any, bits: int = 64) -> int:
+    """A member that must be a JSON integer from 0 below 2**bits (not true or false)."""
+    if type(value) is not int:
+        raise TypeError(f"a JSON integer was expected, not {type(value).__name__}")
+    if not 0 <= value < 1 << bits:
+        raise ValueError(f"{value} is not a {bits}-bit unsigned integer")
+    return value
 
 
 @dataclass(frozen=True)
@@ -441,7 +487,16 @@ class Exchange(Generic[_T]):
             )
         if answer.status_code >= 400:
             raise registry_error(answer)
-        return self.call.parse(json.loads(answer.body))
+        try:
+            return self.call.parse(json.loads(answer.body))
+        except SdkError:
+            raise
+        except ANSWER_FAULTS as exc:
+            request = self.call.request
+            raise MalformedAnswer(
+                f"{request.method} {request.path} answered {answer.status_code} with a body"
+                f" that is not its answer ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 # -- polling ---------------------------------------------------------------------------------

@@ -30,6 +30,15 @@ class RegistryUnavailable(RegistryError):
     """The registry could not be reached, or kept answering 502/503/504, through every retry."""
 
 
+class MalformedAnswer(RegistryError):
+    """The registry answered success with a body that is not the API's answer: not JSON, or
+    JSON of another shape (a member missing or of another type). Nothing is returned from
+    such an answer; a proxy or a registry of another version is the usual cause."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(502, "malformed_answer", message)
+
+
 class Verdict(enum.StrEnum):
     """The answer to one question of a verification."""
 
