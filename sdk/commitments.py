@@ -49,6 +49,21 @@ def metadata_hash(metadata: Mapping[str, Any]) -> Hash32:
     return sm3(canonical_json(dict(metadata)))
 
 
+def commitment_salt(value: bytes | str) -> bytes:
+    """A commitment salt given as hex text (JSON, ``0x`` allowed) or bytes, checked to be
+    :data:`COMMITMENT_SALT_SIZE` bytes; raises ValueError. Anything else is refused before
+    ``bytes()`` could take it: ``bytes(n)`` of a JSON number allocates n zero bytes."""
+    if isinstance(value, str):
+        salt = bytes.fromhex(value.removeprefix("0x"))
+    elif isinstance(value, bytes | bytearray):
+        salt = bytes(value)
+    else:
+        raise ValueError(f"a salt is hex text or bytes, not {type(value).__name__}")
+    if len(salt) != COMMITMENT_SALT_SIZE:
+        raise ValueError(f"a salt is {COMMITMENT_SALT_SIZE} bytes")
+    return salt
+
+
 def salted_metadata_hash(metadata: Mapping[str, Any], salt: bytes) -> Hash32:
     """SM3 of the prefix, the 16-byte ``salt`` and the canonical JSON of ``metadata``.
     Without the salt, guessing the metadata is no help."""

@@ -35,8 +35,8 @@ from sdk.bundle_links import (
     root_of_path,
 )
 from sdk.commitments import (
-    COMMITMENT_SALT_SIZE,
     canonical_json,
+    commitment_salt,
     department_record_commitment,
     salted_metadata_hash,
 )
@@ -205,9 +205,7 @@ class AccessReceipt:
             kind = str(value.get("entryKind", ACCESS_KIND))
             if kind not in _KINDS:
                 raise ValueError(f"unknown entry kind {kind!r}")
-            metadata_salt = bytes.fromhex(value["metadataSalt"])
-            if len(metadata_salt) != COMMITMENT_SALT_SIZE:
-                raise ValueError(f"a metadata salt is {COMMITMENT_SALT_SIZE} bytes")
+            metadata_salt = commitment_salt(value["metadataSalt"])
             return cls(
                 entry=dict(value["entry"]),
                 record_id=str(value["recordId"]),

@@ -16,7 +16,7 @@ from typing import Any
 from chain.commit import ValidatorSet
 from sdk.bundle import ProofBundle, verify_bundle
 from sdk.bundle_links import BundleVerdict
-from sdk.commitments import COMMITMENT_SALT_SIZE, field_hash_forms, salted_metadata_hash
+from sdk.commitments import commitment_salt, field_hash_forms, salted_metadata_hash
 from sdk.errors import SdkError
 from sdk.record_signing import RecordSalts
 
@@ -61,9 +61,11 @@ class Disclosure:
             return cls(
                 bundle=ProofBundle.from_json(value["bundle"]),
                 fields=dict(value["fields"]),
-                field_salts={name: _salt(s) for name, s in dict(value["fieldSalts"]).items()},
+                field_salts={
+                    name: commitment_salt(s) for name, s in dict(value["fieldSalts"]).items()
+                },
                 metadata=None if salt is None else dict(value["metadata"]),
-                metadata_salt=None if salt is None else _salt(salt),
+                metadata_salt=None if salt is None else commitment_salt(salt),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DisclosureError(f"not a disclosure: {exc}") from exc
@@ -89,20 +91,6 @@ class DisclosureVerdict:
             self.bundle.raise_for_failure()
         if self.mismatches:
             raise DisclosureError(f"disclosed values do not match: {', '.join(self.mismatches)}")
-
-
-def _salt(value: bytes | str) -> bytes:
-    """A salt given as hex text (JSON) or bytes. Anything else is refused before ``bytes()``
-    could take it: ``bytes(n)`` of a JSON number allocates n zero bytes."""
-    if isinstance(value, str):
-        salt = bytes.fromhex(value.removeprefix("0x"))
-    elif isinstance(value, bytes | bytearray):
-        salt = bytes(value)
-    else:
-        raise ValueError(f"a salt is hex text or bytes, not {type(value).__name__}")
-    if len(salt) != COMMITMENT_SALT_SIZE:
-        raise ValueError(f"a salt is {COMMITMENT_SALT_SIZE} bytes")
-    return salt
 
 
 def _mismatches(disclosure: Disclosure) -> tuple[str, ...]:
@@ -143,7 +131,7 @@ def disclose(
     else:
         field_salts, metadata_salt = dict(salts), None
     try:
-        chosen = {name: _salt(field_salts[name]) for name in fields}
+        chosen = {name: commitment_salt(field_salts[name]) for name in fields}
     except KeyError as exc:
         raise DisclosureError(f"no salt for field {exc}") from None
     except ValueError as exc:
