@@ -4,7 +4,13 @@ every member is checked BEFORE anything is written, and bytes are counted while 
 absolute paths, ``..``, backslashes and drive letters, symbolic and hard links, devices and
 fifos, more than ``max_members`` members, a member over ``max_member_bytes``, more than
 ``max_total_bytes`` in all, paths longer than ``MAX_PATH_CHARS`` or deeper than
-``MAX_PATH_DEPTH``. A refused archive leaves the target directory removed."""
+``MAX_PATH_DEPTH``. A refused archive leaves the target directory removed.
+
+Zips as real tools write them are read: a member whose mode has permission bits but no file
+type (Python's ``ZipFile.writestr``) is a file; a zip made on Windows (``create_system`` 0,
+as Windows PowerShell 5.1's ``Compress-Archive`` writes) may separate its paths with
+backslashes, read as ``/`` before the checks above (as Info-ZIP's unzip does); and macOS
+Finder's ``__MACOSX/`` folder of resource forks, never part of a bag, is left out."""
 
 from __future__ import annotations
 
@@ -38,6 +44,25 @@ class ExtractionLimits:
     """Largest single file, uncompressed."""
     max_total_bytes: int = 16 * 1024**3
     """Most bytes in all, uncompressed."""
+
+
+MS_DOS = 0
+"""``ZipInfo.create_system`` of a zip made on Windows (FAT and NTFS alike)."""
+
+FINDER_FORKS = "__MACOSX"
+"""The top-level folder of resource forks macOS Finder adds to the zips it makes."""
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """The member's path, ``/``-separated: a Windows zip's backslashes read as ``/``."""
+    return info.filename.replace("\\", "/") if info.create_system == MS_DOS else info.filename
+
+
+def _special_zip_member(info: zipfile.ZipInfo) -> bool:
+    """Whether the member's Unix mode names a link, device, fifo or socket. A mode with no
+    file type bits (permission bits only, or none) is a plain file or directory."""
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    return kind not in (0, stat.S_IFREG, stat.S_IFDIR)
 
 
 def _safe_parts(name: str) -> tuple[str, ...]:
@@ -95,10 +120,11 @@ def _extract_zip(archive: Path, root: Path, limits: ExtractionLimits) -> None:
         declared_total = 0
         checked: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
         for info in infos:
-            parts = _safe_parts(info.filename)
-            mode = info.external_attr >> 16
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            parts = _safe_parts(_zip_name(info))
+            if _special_zip_member(info):
                 raise UnsafeArchive(f"{info.filename!r} is a link or special file")
+            if parts[:1] == (FINDER_FORKS,):
+                continue
             if info.flag_bits & 0x1:
                 raise UnsafeArchive(f"{info.filename!r} is encrypted")
             declared_total += info.file_size
@@ -110,7 +136,7 @@ def _extract_zip(archive: Path, root: Path, limits: ExtractionLimits) -> None:
                 continue
             target = _target(root, parts)
             budget.member(info.file_size)
-            if info.is_dir():
+            if info.is_dir() or _zip_name(info).endswith("/"):
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,49 @@ def test_paths_leaving_the_target_are_refused(tmp_path: Path, name: str) -> None
     assert not (tmp_path / "escape.txt").exists()
 
 
+@pytest.mark.parametrize("name", ["..\\escape.txt", "bag\\..\\..\\escape.txt", "C:\\x"])
+def test_a_windows_zip_reads_backslashes_as_separators_and_refuses_escapes(
+    tmp_path: Path, name: str
+) -> None:
+    archive = tmp_path / "a.zip"
+    _windows_zip(archive, ["bag\\bagit.txt", "bag\\data\\a.txt", name])
+    with pytest.raises(UnsafeArchive):
+        extract_archive(archive, tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+    safe = _windows_zip(tmp_path / "b.zip", ["bag\\bagit.txt", "bag\\data\\a.txt"])
+    root = extract_archive(safe, tmp_path / "out2")
+    assert (root / "data" / "a.txt").read_bytes() == b"x"
+
+
+def _windows_zip(path: Path, names: list[str]) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name in names:
+            info = zipfile.ZipInfo(name)
+            info.create_system = 0
+            bundle.writestr(info, b"x")
+    return path
+
+
+def test_a_backslash_in_a_zip_not_made_on_windows_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        info = zipfile.ZipInfo("bag\\file.txt")
+        info.create_system = 3
+        bundle.writestr(info, b"x")
+    with pytest.raises(UnsafeArchive, match="backslash"):
+        extract_archive(archive, tmp_path / "out")
+
+
+def test_finder_forks_are_left_out_and_typeless_modes_are_files(tmp_path: Path) -> None:
+    archive = tmp_path / "a.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("bag/bagit.txt", b"x")  # mode 0o600: permission bits, no type
+        bundle.writestr("__MACOSX/bag/._bagit.txt", b"\x00\x05\x16\x07")
+    root = extract_archive(archive, tmp_path / "out")
+    assert root == tmp_path / "out" / "bag"
+    assert not (tmp_path / "out" / "__MACOSX").exists()
+
+
 def test_zip_symlinks_are_refused(tmp_path: Path) -> None:
     archive = _zip(tmp_path / "a.zip", {"bag/link": b"/etc/passwd"}, mode=stat.S_IFLNK | 0o777)
     with pytest.raises(UnsafeArchive, match="link"):
