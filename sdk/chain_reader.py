@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,8 +23,10 @@ from chain.primitives import Address, Hash32
 from chain.types import CommitCertificate, Header, Transaction
 from contracts.validators import RulingSet
 from sdk.account import Sm2Account
-from sdk.errors import REFUSAL_CODES, SdkError, TransactionRefused
+from sdk.errors import ANSWER_FAULTS, REFUSAL_CODES, SdkError, TransactionRefused
 from sdk.transactions import block_limit_for, build_transaction
+
+_T = TypeVar("_T")
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds to wait for one answer from the node."""
@@ -34,7 +36,8 @@ EXECUTION_REVERTED = 3
 
 
 class ChainUnavailable(SdkError):
-    """The node could not be reached, or answered with something that is not JSON-RPC."""
+    """The node could not be reached, or answered with something that is not JSON-RPC or not
+    the method's answer (a member missing, of another type, or not hex of its size)."""
 
 
 class RpcCallFailed(SdkError):
@@ -59,12 +62,30 @@ class CallReverted(RpcCallFailed):
         return b""
 
 
-def _hex_bytes(value: str) -> bytes:
-    return bytes.fromhex(value.removeprefix("0x"))
+def _hex_bytes(value: Any) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError(f"{value!r} is not 0x-prefixed hex")
+    return bytes.fromhex(value[2:])
 
 
-def _hex_int(value: str) -> int:
-    return int(value, 16)
+def _hex_int(value: Any) -> int:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValueError(f"{value!r} is not a 0x-prefixed hex quantity")
+    return int(value[2:], 16)
+
+
+def _hash(value: Any) -> Hash32:
+    digest = _hex_bytes(value)
+    if len(digest) != 32:
+        raise ValueError(f"{value!r} is not 32 bytes")
+    return Hash32(digest)
+
+
+def _address(value: Any) -> Address:
+    address = _hex_bytes(value)
+    if len(address) != 20:
+        raise ValueError(f"{value!r} is not 20 bytes")
+    return Address(address)
 
 
 def _proof(value: Mapping[str, Any]) -> MerkleProof:
@@ -110,11 +131,11 @@ class LogEntry:
     def from_json(cls, value: Mapping[str, Any]) -> LogEntry:
         """Parse one log object of the Ethereum JSON-RPC API."""
         return cls(
-            address=Address(_hex_bytes(value["address"])),
-            topics=tuple(Hash32(_hex_bytes(topic)) for topic in value["topics"]),
+            address=_address(value["address"]),
+            topics=tuple(_hash(topic) for topic in _array(value["topics"])),
             data=_hex_bytes(value["data"]),
             block_number=_hex_int(value["blockNumber"]),
-            tx_hash=Hash32(_hex_bytes(value["transactionHash"])),
+            tx_hash=_hash(value["transactionHash"]),
         )
 
 
@@ -145,13 +166,87 @@ class CertifiedHeader:
     """Precommits for the header's hash (``None`` for genesis or a block not yet certified)."""
 
 
+def _array(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError(f"a JSON array was expected, not {type(value).__name__}")
+    return value
+
+
+def _receipt(value: Any) -> TxReceipt | None:
+    if value is None:
+        return None
+    contract = value.get("contractAddress")
+    return TxReceipt(
+        tx_hash=_hash(value["transactionHash"]),
+        status=_hex_int(value["status"]),
+        block_number=_hex_int(value["blockNumber"]),
+        block_hash=_hash(value["blockHash"]),
+        output=_hex_bytes(value.get("output") or "0x"),
+        contract_address=None if contract is None else _address(contract),
+        logs=tuple(LogEntry.from_json(log) for log in _array(value["logs"])),
+    )
+
+
+def _logs(value: Any) -> list[LogEntry]:
+    return [LogEntry.from_json(entry) for entry in _array(value)]
+
+
+def _inclusion_proof(value: Any) -> InclusionProof | None:
+    if value is None:
+        return None
+    return InclusionProof(
+        tx_hash=_hash(value["txHash"]),
+        leaf=_hex_bytes(value["leaf"]),
+        root=_hash(value["root"]),
+        proof=_proof(value["proof"]),
+        header=Header.decode(_hex_bytes(value["header"]["encoded"])),
+    )
+
+
+def _certified_header(value: Any) -> CertifiedHeader | None:
+    if value is None:
+        return None
+    certificate = value.get("certificate")
+    return CertifiedHeader(
+        header=Header.decode(_hex_bytes(value["header"]["encoded"])),
+        certificate=(
+            None
+            if certificate is None
+            else CommitCertificate.decode(_hex_bytes(certificate["encoded"]))
+        ),
+    )
+
+
+def _validators(value: Any) -> tuple[ValidatorSet, bytes, int, int]:
+    """The validator set of a ``lianxin_getValidators`` answer, the hash the node reports
+    for it, the height it answered for, and the height the set rules from."""
+    validator_set = ValidatorSet.of(
+        Validator(_hex_bytes(v["publicKey"]), _hex_int(v["power"]))  # type: ignore[arg-type]
+        for v in _array(value["validators"])
+    )
+    height = value.get("height")
+    return (
+        validator_set,
+        _hex_bytes(value["validatorSetHash"]),
+        -1 if height is None else _hex_int(height),
+        _hex_int(value["since"]),
+    )
+
+
 class ChainReader:
     """JSON-RPC client of one node. Thread-safe as far as :class:`httpx.Client` is."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """``url``: the node's HTTP JSON-RPC endpoint; ``timeout``: seconds per call."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """``url``: the node's HTTP JSON-RPC endpoint; ``timeout``: seconds per call;
+        ``transport``: an httpx transport (a proxy's, say)."""
         self.url = url
-        self._client = httpx.Client(timeout=timeout)
+        self._client = httpx.Client(timeout=timeout, transport=transport)
         self._ids = itertools.count(1)
 
     def close(self) -> None:
@@ -178,7 +273,9 @@ class ChainReader:
             raise ChainUnavailable(f"node at {self.url} sent a non-object answer to {method}")
         error = answer.get("error")
         if isinstance(error, dict):
-            code = int(error.get("code", 0))
+            code = error.get("code", 0)
+            if type(code) is not int:
+                raise ChainUnavailable(f"node at {self.url} sent an error without a code")
             message = str(error.get("message", ""))
             if code in REFUSAL_CODES:
                 raise TransactionRefused(code, message, error.get("data"))
@@ -189,40 +286,36 @@ class ChainReader:
             raise ChainUnavailable(f"node at {self.url} sent no result for {method}")
         return answer["result"]
 
+    def _read(self, method: str, params: Sequence[Any], parse: Callable[[Any], _T]) -> _T:
+        """:meth:`request`, its result read by ``parse``: a result of another shape than
+        the method's answer raises ChainUnavailable."""
+        result = self.request(method, params)
+        try:
+            return parse(result)
+        except ANSWER_FAULTS as exc:
+            raise ChainUnavailable(
+                f"node at {self.url} sent a malformed answer to {method}: {exc}"
+            ) from exc
+
     # -- eth_* ---------------------------------------------------------------------------------
 
     def chain_id(self) -> int:
         """The node's chain id."""
-        return _hex_int(self.request("eth_chainId"))
+        return self._read("eth_chainId", (), _hex_int)
 
     def block_number(self) -> int:
         """The height of the node's last committed block."""
-        return _hex_int(self.request("eth_blockNumber"))
+        return self._read("eth_blockNumber", (), _hex_int)
 
     def send_raw_transaction(self, raw: bytes) -> Hash32:
         """Submit a signed transaction's canonical encoding; returns its hash. Raises
         TransactionRefused if the mempool refuses it."""
-        return Hash32(_hex_bytes(self.request("eth_sendRawTransaction", ["0x" + raw.hex()])))
+        return self._read("eth_sendRawTransaction", ["0x" + raw.hex()], _hash)
 
     def transaction_receipt(self, tx_hash: bytes) -> TxReceipt | None:
         """The receipt of a committed transaction, ``None`` if the node knows none (the node
         may wait a moment for a transaction still in its mempool)."""
-        value = self.request("eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
-        if value is None:
-            return None
-        return TxReceipt(
-            tx_hash=Hash32(_hex_bytes(value["transactionHash"])),
-            status=_hex_int(value["status"]),
-            block_number=_hex_int(value["blockNumber"]),
-            block_hash=Hash32(_hex_bytes(value["blockHash"])),
-            output=_hex_bytes(value.get("output") or "0x"),
-            contract_address=(
-                None
-                if value.get("contractAddress") is None
-                else Address(_hex_bytes(value["contractAddress"]))
-            ),
-            logs=tuple(LogEntry.from_json(log) for log in value["logs"]),
-        )
+        return self._read("eth_getTransactionReceipt", ["0x" + tx_hash.hex()], _receipt)
 
     def wait_for_receipt(
         self, tx_hash: bytes, *, timeout: float = 30.0, poll_interval: float = 0.1
@@ -241,14 +334,14 @@ class ChainReader:
         raises CallReverted if it reverts."""
         block_param = hex(block) if isinstance(block, int) else block
         call = {"to": "0x" + to.hex(), "data": "0x" + data.hex()}
-        return _hex_bytes(self.request("eth_call", [call, block_param]))
+        return self._read("eth_call", [call, block_param], _hex_bytes)
 
     def estimate_gas(self, sender: bytes, to: bytes | None, data: bytes) -> int:
         """``eth_estimateGas`` of a call from ``sender``; raises CallReverted if it reverts."""
         call: dict[str, str] = {"from": "0x" + sender.hex(), "data": "0x" + data.hex()}
         if to is not None:
             call["to"] = "0x" + to.hex()
-        return _hex_int(self.request("eth_estimateGas", [call]))
+        return self._read("eth_estimateGas", [call], _hex_int)
 
     def get_logs(
         self,
@@ -265,21 +358,12 @@ class ChainReader:
             "fromBlock": hex(from_block),
             "toBlock": hex(to_block) if isinstance(to_block, int) else to_block,
         }
-        return [LogEntry.from_json(entry) for entry in self.request("eth_getLogs", [criteria])]
+        return self._read("eth_getLogs", [criteria], _logs)
 
     # -- lianxin_* -----------------------------------------------------------------------------
 
     def _inclusion(self, method: str, tx_hash: bytes) -> InclusionProof | None:
-        value = self.request(method, ["0x" + tx_hash.hex()])
-        if value is None:
-            return None
-        return InclusionProof(
-            tx_hash=Hash32(_hex_bytes(value["txHash"])),
-            leaf=_hex_bytes(value["leaf"]),
-            root=Hash32(_hex_bytes(value["root"])),
-            proof=_proof(value["proof"]),
-            header=Header.decode(_hex_bytes(value["header"]["encoded"])),
-        )
+        return self._read(method, ["0x" + tx_hash.hex()], _inclusion_proof)
 
     def transaction_proof(self, tx_hash: bytes) -> InclusionProof | None:
         """``lianxin_getTransactionProof``: the tx hash under its block's tx root."""
@@ -297,33 +381,20 @@ class ChainReader:
             param = "0x" + block.hex()
         else:
             param = block
-        value = self.request("lianxin_getBlockHeader", [param])
-        if value is None:
-            return None
-        certificate = value.get("certificate")
-        return CertifiedHeader(
-            header=Header.decode(_hex_bytes(value["header"]["encoded"])),
-            certificate=(
-                None
-                if certificate is None
-                else CommitCertificate.decode(_hex_bytes(certificate["encoded"]))
-            ),
-        )
+        return self._read("lianxin_getBlockHeader", [param], _certified_header)
 
     def ruling_set(self, height: int | None = None) -> RulingSet:
         """``lianxin_getValidators``: the validator set ruling ``height`` (default: the next
         height) and the first height from which it rules unchanged, checked against the hash
         and the height the node reports for it."""
-        value = self.request("lianxin_getValidators", [] if height is None else [hex(height)])
-        validator_set = ValidatorSet.of(
-            Validator(_hex_bytes(v["publicKey"]), _hex_int(v["power"]))  # type: ignore[arg-type]
-            for v in value["validators"]
-        )
-        if validator_set.hash() != _hex_bytes(value["validatorSetHash"]):
+        params = [] if height is None else [hex(height)]
+        answer = self._read("lianxin_getValidators", params, _validators)
+        validator_set, reported_hash, answered_height, since = answer
+        if validator_set.hash() != reported_hash:
             raise ChainUnavailable("the node's validator set does not match its reported hash")
-        if height is not None and _hex_int(value["height"]) != height:
+        if height is not None and answered_height != height:
             raise ChainUnavailable(f"the node answered for another height than {height}")
-        return RulingSet(validator_set, _hex_int(value["since"]))
+        return RulingSet(validator_set, since)
 
     def validators(self, height: int | None = None) -> ValidatorSet:
         """The validator set ruling ``height`` (default: the next height); see

@@ -11,6 +11,21 @@ class SdkError(Exception):
     """Base of every error raised by the ``sdk`` package."""
 
 
+ANSWER_FAULTS = (
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    OverflowError,
+    RecursionError,
+)
+"""What decoding an answer from outside (the registry's, a node's) and reading its members
+raises when it is not the answer asked for (ValueError covers bad JSON and bad UTF-8;
+RecursionError, nesting deeper than the decoder goes). The clients turn each into their
+typed error for a malformed answer."""
+
+
 class InvalidTransactionParams(SdkError):
     """Transaction parameters that cannot become a lianxin transaction: a wrong length or
     type, a sender other than the signing account, a chain id other than the node's, or a

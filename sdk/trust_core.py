@@ -26,7 +26,7 @@ from urllib.parse import quote, unquote
 
 from chain.crypto import PrivateKey, sm3
 from sdk.bundle import LicenseBundle
-from sdk.errors import SdkError
+from sdk.errors import ANSWER_FAULTS, SdkError
 from sdk.trust_types import (
     LicenseResult,
     LicenseToken,
@@ -157,20 +157,6 @@ class RegistryRequest:
     """The body (compact JSON, or empty)."""
     headers: Mapping[str, str]
     """Headers other than the authentication ones (content type, idempotency key)."""
-
-
-ANSWER_FAULTS = (
-    ValueError,
-    KeyError,
-    IndexError,
-    TypeError,
-    AttributeError,
-    OverflowError,
-    RecursionError,
-)
-"""What decoding a success answer's body and reading its members raises when the body is
-not the API's answer (ValueError covers bad JSON and bad UTF-8; RecursionError, nesting
-deeper than the decoder goes): :meth:`Exchange.result` turns each into MalformedAnswer."""
 
 
 def json_object(value: Any) -> dict[str, Any]:

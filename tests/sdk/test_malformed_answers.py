@@ -1,7 +1,9 @@
 """A registry (or a proxy before it) that answers success with a body that is not the API's
 answer: every client method raises a typed SdkError, MalformedAnswer for a body that is
 not JSON at all, and never a KeyError, TypeError or JSONDecodeError of its own; a listing
-whose cursor repeats ends with MalformedAnswer instead of looping.
+whose cursor repeats ends with MalformedAnswer instead of looping. A node whose JSON-RPC
+results are not the method's answer: ChainReader raises ChainUnavailable (or the ledger's
+own typed decoding error for bytes that are hex but not a header).
 
 The bodies are real HTTP answers (httpx's MockTransport stands in for the network only):
 bodies that are not JSON, JSON of every other shape, nesting past the decoder's depth,
@@ -10,6 +12,7 @@ and objects carrying every member name the SDK reads set to a value of another t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import re
@@ -23,8 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chain.crypto import PrivateKey, sm3
+from chain.errors import ChainError
 from sdk.archive_client import ArchiveClient
 from sdk.archive_client_async import AsyncArchiveClient
+from sdk.chain_reader import ChainReader, ChainUnavailable
 from sdk.credit_client import AsyncCreditClient, CreditClient
 from sdk.credit_subject import AsyncCreditSubjectClient, CreditSubjectClient
 from sdk.data_client import AsyncDataClient, DataClient
@@ -292,3 +297,51 @@ def test_a_chain_id_of_another_type_is_refused_not_coerced() -> None:
                 sdk.credit_chain_id()
         registry.body = json.dumps({"chainId": 7}).encode()
         assert sdk.credit_chain_id() == 7
+
+
+NODE_MEMBERS = sorted(
+    set(re.findall(r'(?:\[|get\()"([A-Za-z_]+)"', (SDK / "chain_reader.py").read_text()))
+)
+"""Every member name ChainReader reads from a result."""
+
+RESULTS: list[Any] = [
+    *OTHER_TYPES,
+    "0x",
+    "0xzz",
+    "0x" + "00" * 31,
+    *({name: value for name in NODE_MEMBERS} for value in OTHER_TYPES),
+]
+"""Results of another shape than any method's answer."""
+
+READS: dict[str, Callable[[ChainReader], object]] = {
+    "chain_id": lambda r: r.chain_id(),
+    "block_number": lambda r: r.block_number(),
+    "send_raw_transaction": lambda r: r.send_raw_transaction(b"\x01"),
+    "transaction_receipt": lambda r: r.transaction_receipt(bytes(32)),
+    "call": lambda r: r.call(bytes(20), b""),
+    "estimate_gas": lambda r: r.estimate_gas(bytes(20), None, b""),
+    "get_logs": lambda r: r.get_logs(address=bytes(20)),
+    "transaction_proof": lambda r: r.transaction_proof(bytes(32)),
+    "receipt_proof": lambda r: r.receipt_proof(bytes(32)),
+    "block_header": lambda r: r.block_header(),
+    "ruling_set": lambda r: r.ruling_set(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_a_node_result_of_another_shape_is_chain_unavailable(name: str) -> None:
+    results: list[Any] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        call = json.loads(request.content)
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": call["id"], **results[-1]})
+
+    with ChainReader("http://node.test", transport=httpx.MockTransport(answer)) as reader:
+        for result in RESULTS:
+            results.append({"result": result})
+            with contextlib.suppress(SdkError, ChainError):
+                READS[name](reader)
+        for error in ({"code": "x", "message": 1}, {"code": None}, "error"):
+            results.append({"error": error})
+            with pytest.raises(ChainUnavailable):
+                READS[name](reader)
