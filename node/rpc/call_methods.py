@@ -36,6 +36,38 @@ from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError
 
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+"""The selector of Solidity's ``Error(string)``, what ``revert("reason")`` and ``require``
+return."""
+
+
+def revert_reason(output: bytes) -> str | None:
+    """The reason string of revert data that ABI-encodes ``Error(string)``, or None for any
+    other revert data (a custom error, a panic, nothing, or a malformed encoding)."""
+    body = output[4:]
+    if output[:4] != ERROR_SELECTOR or len(body) < 64:
+        return None
+    offset = int.from_bytes(body[:32], "big")
+    if offset > len(body) - 32:
+        return None
+    length = int.from_bytes(body[offset : offset + 32], "big")
+    start = offset + 32
+    if length > len(body) - start:
+        return None
+    try:
+        return body[start : start + length].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def reverted(output: bytes) -> RpcError:
+    """Error 3 for a reverted call, the revert data in ``data``; a reason string is also put
+    in the message, ``execution reverted: <reason>``, as geth and anvil answer (clients such
+    as web3.py show the message)."""
+    reason = revert_reason(output)
+    message = "execution reverted" if reason is None else f"execution reverted: {reason}"
+    return RpcError(ErrorCode.EXECUTION_REVERTED, message, fmt.data(output))
+
 
 def _beyond_inline_budget() -> bool:
     """The stop condition of a call's run on the event loop: asked once the call has made at
@@ -115,7 +147,7 @@ class CallMethods:
 
     async def eth_call(self, params: list[Any]) -> str:
         """Execute a call against a block's state and return its output; a revert answers
-        error 3 with the revert data."""
+        error 3 with the revert data (see :func:`reverted`)."""
         call_raw, block_raw, overrides = p.positional(params, 1, 3, "eth_call")
         if overrides is not None:
             raise InvalidParams("state overrides are not supported")
@@ -134,9 +166,7 @@ class CallMethods:
         except ExecutionError as exc:
             raise InvalidParams(str(exc)) from exc
         if not result.success:
-            raise RpcError(
-                ErrorCode.EXECUTION_REVERTED, "execution reverted", fmt.data(result.output)
-            )
+            raise reverted(result.output)
         return fmt.data(result.output)
 
     async def eth_estimate_gas(self, params: list[Any]) -> str:
@@ -152,9 +182,7 @@ class CallMethods:
         except CallInterrupted as exc:
             raise self._timeout(exc) from exc
         except CallReverted as exc:
-            raise RpcError(
-                ErrorCode.EXECUTION_REVERTED, "execution reverted", fmt.data(exc.output)
-            ) from exc
+            raise reverted(exc.output) from exc
         except ExecutionError as exc:
             raise InvalidParams(str(exc)) from exc
         return fmt.quantity(gas)

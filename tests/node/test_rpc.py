@@ -213,6 +213,48 @@ def test_revert_and_estimate_gas(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+def _reverting_init_code(revert_data: bytes) -> bytes:
+    """Init code that reverts with ``revert_data``: CODECOPY of the bytes after the 12-byte
+    prefix to memory 0, then REVERT(0, len)."""
+    size = len(revert_data).to_bytes(2, "big")
+    return b"\x61" + size + b"\x80\x60\x0c\x60\x00\x39\x60\x00\xfd" + revert_data
+
+
+def test_a_revert_reason_string_is_in_the_error_message(tmp_path: Path) -> None:
+    """A call reverting with Error(string) answers "execution reverted: <reason>", as geth
+    and anvil do (web3.py raises ContractLogicError with the message); other revert data
+    keeps the bare message. The data is the revert data either way."""
+    reason = "Function has been reverted."
+    encoded = reason.encode()
+    error = (
+        bytes.fromhex("08c379a0")
+        + (32).to_bytes(32, "big")
+        + len(encoded).to_bytes(32, "big")
+        + encoded.ljust(32, b"\x00")
+    )
+    custom = bytes.fromhex("82b42900")  # Unauthorized()
+    cut = error[:40]  # the selector of Error(string) with a truncated body
+
+    async def run() -> None:
+        async with running_node(make_chain(), make_config(tmp_path)) as (_, client):
+            for method in ("eth_call", "eth_estimateGas"):
+                for data, message in (
+                    (error, f"execution reverted: {reason}"),
+                    (custom, "execution reverted"),
+                    (cut, "execution reverted"),
+                ):
+                    request = {"data": "0x" + _reverting_init_code(data).hex()}
+                    with pytest.raises(RpcFailure) as reverted:
+                        await client.call(method, request, "latest")
+                    assert reverted.value.code == ErrorCode.EXECUTION_REVERTED
+                    assert (reverted.value.message, reverted.value.data) == (
+                        message,
+                        "0x" + data.hex(),
+                    )
+
+    asyncio.run(run())
+
+
 def test_pipelined_sends_share_blocks(tmp_path: Path) -> None:
     chain = make_chain()
 
