@@ -88,13 +88,17 @@ class BlockSelector:
 
 
 def block_selector(value: Any, field: str, default: str = "latest") -> BlockSelector:
-    """A block parameter: a tag, a hex number, or an EIP-1898 object ``{blockHash}`` /
-    ``{blockNumber}``; ``null`` selects ``default``."""
+    """A block parameter: a tag, a hex number, a 32-byte block hash (the execution-apis
+    ``BlockNumberOrTagOrHash``; 66 characters, as geth tells a hash from a number), or an
+    EIP-1898 object ``{blockHash}`` / ``{blockNumber}``; ``null`` selects ``default``. Methods
+    that take a number or tag only refuse a selector with ``block_hash``."""
     if value is None:
         return BlockSelector(tag=default)
     if isinstance(value, str):
         if value in BLOCK_TAGS:
             return BlockSelector(tag=value)
+        if len(value) == 2 + 2 * 32:
+            return BlockSelector(block_hash=hash32(value, field))
         return BlockSelector(number=quantity(value, field, MAX_UINT64))
     if isinstance(value, dict):
         allowed = {"blockHash", "blockNumber", "requireCanonical"}
@@ -103,7 +107,10 @@ def block_selector(value: Any, field: str, default: str = "latest") -> BlockSele
         boolean(value.get("requireCanonical"), f"{field}.requireCanonical")
         if "blockHash" in value:
             return BlockSelector(block_hash=hash32(value["blockHash"], f"{field}.blockHash"))
-        return block_selector(value["blockNumber"], f"{field}.blockNumber")
+        selector = block_selector(value["blockNumber"], f"{field}.blockNumber")
+        if selector.block_hash is not None:
+            raise InvalidParams(f"{field}.blockNumber: expected a block number or tag")
+        return selector
     raise InvalidParams(f"{field}: expected a block tag, number or hash object")
 
 

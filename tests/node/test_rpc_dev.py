@@ -15,6 +15,7 @@ import pytest
 from eth_utils import keccak
 from node_harness import (
     ANCHORED_TOPIC,
+    TOTAL_SELECTOR,
     DevChain,
     RpcClient,
     RpcFailure,
@@ -277,5 +278,43 @@ def test_log_ranges_topics_and_block_methods(tmp_path: Path) -> None:
             await _refused(
                 client, ErrorCode.INVALID_PARAMS, "eth_feeHistory", "0x1", "latest", [101]
             )
+
+    asyncio.run(run())
+
+
+def test_a_block_hash_string_names_a_block(tmp_path: Path) -> None:
+    """A 32-byte hash is a block parameter (execution-apis ``BlockNumberOrTagOrHash``, what
+    web3.py sends for ``get_block_receipts(hash)`` and state reads at a hash), besides the
+    EIP-1898 object; where a number or tag is expected it stays refused."""
+    chain = make_chain()
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (_, client):
+            deploy = signed_tx(chain.deployer, to=None, data=load_artifact("Anchor").bytecode)
+            await client.call("eth_sendRawTransaction", raw_hex(deploy))
+            receipt = await client.call("eth_getTransactionReceipt", _hex(deploy.hash))
+            block_hash, anchor = receipt["blockHash"], receipt["contractAddress"]
+            receipts = await client.call("eth_getBlockReceipts", block_hash)
+            assert [r["transactionHash"] for r in receipts] == [_hex(deploy.hash)]
+            assert await client.call("eth_getBlockReceipts", _hex(b"\xde" * 32)) is None
+            genesis = (await client.call("eth_getBlockByNumber", "0x0", False))["hash"]
+            assert await client.call("eth_getCode", anchor, genesis) == "0x"
+            assert await client.call("eth_getCode", anchor, block_hash) != "0x"
+            deployer = _hex(chain.deployer.public_key.address)
+            assert await client.call("eth_getTransactionCount", deployer, block_hash) == "0x1"
+            total = {"to": anchor, "data": _hex(TOTAL_SELECTOR)}
+            assert int(await client.call("eth_call", total, block_hash), 16) == 0
+            await _refused(
+                client, ErrorCode.NOT_FOUND, "eth_getBalance", deployer, _hex(b"\xde" * 32)
+            )
+            await _refused(client, ErrorCode.INVALID_PARAMS, "eth_getBlockByNumber", genesis, False)
+            await _refused(
+                client,
+                ErrorCode.INVALID_PARAMS,
+                "eth_getBalance",
+                deployer,
+                {"blockNumber": genesis},
+            )
+            await _refused(client, ErrorCode.INVALID_PARAMS, "eth_getLogs", {"fromBlock": genesis})
 
     asyncio.run(run())
