@@ -27,7 +27,7 @@ from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.errors import InvalidParams, refusal_error
-from node.rpc.fees import BASE_FEE_PER_GAS, PRIORITY_FEE_PER_GAS
+from node.rpc.fees import BASE_FEE_PER_GAS, BLOB_BASE_FEE_PER_GAS, PRIORITY_FEE_PER_GAS
 from node.rpc.receipt_index import ReceiptIndex
 from node.rpc.tx_shape import TransactionShaper
 
@@ -85,6 +85,11 @@ class EthMethods:
         """The nominal gas price (see :mod:`node.rpc.fees`: nothing is charged)."""
         p.positional(params, 0, 0, "eth_gasPrice")
         return fmt.quantity(BASE_FEE_PER_GAS + PRIORITY_FEE_PER_GAS)
+
+    async def eth_blob_base_fee(self, params: list[Any]) -> str:
+        """The nominal blob base fee (no transaction carries blobs, see :mod:`node.rpc.fees`)."""
+        p.positional(params, 0, 0, "eth_blobBaseFee")
+        return fmt.quantity(BLOB_BASE_FEE_PER_GAS)
 
     async def eth_max_priority_fee_per_gas(self, params: list[Any]) -> str:
         """The suggested tip: none."""
@@ -213,6 +218,21 @@ class EthMethods:
         block = None if header is None else self.ctx.ledger.block(header.height)
         return None if block is None else fmt.quantity(len(block.transactions))
 
+    async def eth_get_uncle_count_by_block_hash(self, params: list[Any]) -> str | None:
+        """No block has uncles: 0 for a known block, ``null`` for an unknown one."""
+        (hash_raw,) = p.positional(params, 1, 1, "eth_getUncleCountByBlockHash")
+        header = self.ctx.header(p.BlockSelector(block_hash=p.hash32(hash_raw, "blockHash")))
+        return None if header is None else "0x0"
+
+    async def eth_get_uncle_count_by_block_number(self, params: list[Any]) -> str | None:
+        """No block has uncles: 0 for a known block or ``pending``, ``null`` for an unknown
+        one."""
+        (block_raw,) = p.positional(params, 1, 1, "eth_getUncleCountByBlockNumber")
+        selector = p.block_selector(block_raw, "block")
+        if selector.tag == "pending":
+            return "0x0"
+        return None if self.ctx.header(selector) is None else "0x0"
+
     async def eth_get_transaction_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
         """A committed or pending transaction, or ``null``."""
         (hash_raw,) = p.positional(params, 1, 1, "eth_getTransactionByHash")
@@ -239,6 +259,32 @@ class EthMethods:
         if block is None or index >= len(block.transactions):
             return None
         return self.shaper.committed(block, index)
+
+    def _raw_at(self, selector: p.BlockSelector, index_raw: Any) -> str | None:
+        """The canonical encoding of the transaction at a position of the selected block
+        (``pending``: the pool, in order), or ``null``."""
+        index = p.quantity(index_raw, "index", p.MAX_UINT64)
+        if selector.tag == "pending":
+            txs = list(self.ctx.mempool.pending())
+        else:
+            block = self._block_at(self.ctx.header(selector))
+            txs = [] if block is None else list(block.transactions)
+        return fmt.data(txs[index].encode()) if index < len(txs) else None
+
+    async def eth_get_raw_tx_by_block_hash_and_index(self, params: list[Any]) -> str | None:
+        """The canonical encoding of the transaction at a position of the block with a hash,
+        or ``null``."""
+        hash_raw, index_raw = p.positional(params, 2, 2, "eth_getRawTransactionByBlockHashAndIndex")
+        selector = p.BlockSelector(block_hash=p.hash32(hash_raw, "blockHash"))
+        return self._raw_at(selector, index_raw)
+
+    async def eth_get_raw_tx_by_block_number_and_index(self, params: list[Any]) -> str | None:
+        """The canonical encoding of the transaction at a position of the block at a number
+        or tag, or ``null``."""
+        block_raw, index_raw = p.positional(
+            params, 2, 2, "eth_getRawTransactionByBlockNumberAndIndex"
+        )
+        return self._raw_at(p.block_selector(block_raw, "block"), index_raw)
 
     async def eth_get_tx_by_block_hash_and_index(self, params: list[Any]) -> dict[str, Any] | None:
         """The transaction at a position of the block with a hash, or ``null``."""

@@ -9,6 +9,8 @@ really paid:
 - ``baseFeePerGas`` of every block, ``eth_gasPrice`` and the base fees of ``eth_feeHistory``:
   :data:`BASE_FEE_PER_GAS` (1 wei);
 - ``eth_maxPriorityFeePerGas`` and the rewards of ``eth_feeHistory``: 0 (there is no tip);
+- ``eth_blobBaseFee``: :data:`BLOB_BASE_FEE_PER_GAS` (1 wei, EIP-4844's least): no
+  transaction carries blobs, but clients ask;
 - a transaction's ``gasPrice`` and a receipt's ``effectiveGasPrice``: 0, because nothing was
   charged, so that ``gasUsed * effectiveGasPrice`` matches the sender's balance change as
   clients and test suites compute it.
@@ -24,3 +26,5 @@ BASE_FEE_PER_GAS = 1
 """The nominal base fee, in wei, that blocks and eth_gasPrice report."""
 PRIORITY_FEE_PER_GAS = 0
 """The suggested tip: none."""
+BLOB_BASE_FEE_PER_GAS = 1
+"""The nominal blob base fee, in wei, that eth_blobBaseFee reports (EIP-4844's minimum)."""

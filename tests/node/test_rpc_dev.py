@@ -225,6 +225,8 @@ def test_pending_tag_and_pending_filter(tmp_path: Path) -> None:
             second = await client.call("eth_getTransactionByHash", _hex(txs[1].hash))
             assert second["nonce"] == "0x1" and second["blockNumber"] is None
             assert await client.call("eth_getBlockTransactionCountByNumber", "pending") == "0x2"
+            raw = await client.call("eth_getRawTransactionByBlockNumberAndIndex", "pending", "0x1")
+            assert raw == raw_hex(txs[1])
             assert await client.call("eth_getFilterChanges", watch) == [_hex(t.hash) for t in txs]
             assert await client.call("eth_getFilterChanges", watch) == []
 
@@ -316,5 +318,55 @@ def test_a_block_hash_string_names_a_block(tmp_path: Path) -> None:
                 {"blockNumber": genesis},
             )
             await _refused(client, ErrorCode.INVALID_PARAMS, "eth_getLogs", {"fromBlock": genesis})
+
+    asyncio.run(run())
+
+
+def test_raw_transactions_by_block_and_index(tmp_path: Path) -> None:
+    """eth_getRawTransactionByBlockNumberAndIndex / ByBlockHashAndIndex (geth's, what
+    web3.py's get_raw_transaction_by_block calls): the canonical encoding, or null past the
+    block's transactions or for an unknown block."""
+    chain = make_chain()
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (_, client):
+            tx = signed_tx(chain.deployer, to=b"\x05" * 20, data=b"")  # type: ignore[arg-type]
+            await client.call("eth_sendRawTransaction", raw_hex(tx))
+            receipt = await client.call("eth_getTransactionReceipt", _hex(tx.hash))
+            number, block_hash = receipt["blockNumber"], receipt["blockHash"]
+            by_number = "eth_getRawTransactionByBlockNumberAndIndex"
+            by_hash = "eth_getRawTransactionByBlockHashAndIndex"
+            for method, block in (
+                (by_number, number),
+                (by_number, "latest"),
+                (by_hash, block_hash),
+            ):
+                assert await client.call(method, block, "0x0") == raw_hex(tx)
+                assert await client.call(method, block, "0x1") is None
+            assert await client.call(by_number, "0x11f71fb0aef", "0x0") is None
+            assert await client.call(by_hash, _hex(b"\xde" * 32), "0x0") is None
+            await _refused(client, ErrorCode.INVALID_PARAMS, by_hash, number, "0x0")
+            await _refused(client, ErrorCode.INVALID_PARAMS, by_number, number, 0)
+
+    asyncio.run(run())
+
+
+def test_uncle_counts_and_the_blob_base_fee(tmp_path: Path) -> None:
+    """Methods of the execution-apis spec with a fixed answer here: no block has uncles
+    (0, null for an unknown block) and the blob base fee is EIP-4844's least (1 wei)."""
+    chain = make_chain()
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (_, client):
+            genesis = (await client.call("eth_getBlockByNumber", "0x0", False))["hash"]
+            by_hash, by_number = "eth_getUncleCountByBlockHash", "eth_getUncleCountByBlockNumber"
+            assert await client.call(by_hash, genesis) == "0x0"
+            assert await client.call(by_hash, _hex(b"\xde" * 32)) is None
+            for block in ("0x0", "latest", "pending", "earliest"):
+                assert await client.call(by_number, block) == "0x0"
+            assert await client.call(by_number, "0x9") is None
+            await _refused(client, ErrorCode.INVALID_PARAMS, by_hash, "0x0")
+            assert await client.call("eth_blobBaseFee") == "0x1"
+            await _refused(client, ErrorCode.INVALID_PARAMS, "eth_blobBaseFee", "latest")
 
     asyncio.run(run())
