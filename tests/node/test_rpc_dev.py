@@ -33,7 +33,7 @@ from contracts.artifacts import load_artifact
 from node.chain_dir import save_key, write_private
 from node.daemon import Node
 from node.dev_accounts import DevAccounts, DevAccountsError, eip191_message
-from node.rpc.errors import ErrorCode
+from node.rpc.errors import ErrorCode, InvalidParams
 from node.rpc.typed_data import typed_data_digest
 
 PASSWORD = b"dev password"
@@ -370,3 +370,29 @@ def test_uncle_counts_and_the_blob_base_fee(tmp_path: Path) -> None:
             await _refused(client, ErrorCode.INVALID_PARAMS, "eth_blobBaseFee", "latest")
 
     asyncio.run(run())
+
+
+def test_typed_data_with_a_fixed_array_of_another_length_is_refused() -> None:
+    """``T[n]`` must hold n items (EIP-712); eth_account hashes the items whatever their
+    number, so the node checks, nested arrays and structs included, before signing."""
+    document: dict[str, Any] = {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}],
+            "Person": [{"name": "name", "type": "string"}, {"name": "tags", "type": "uint8[2][]"}],
+            "Mail": [{"name": "from", "type": "Person"}, {"name": "to", "type": "Person[2]"}],
+        },
+        "primaryType": "Mail",
+        "domain": {"name": "lianxin"},
+        "message": {
+            "from": {"name": "Cow", "tags": [[1, 2]]},
+            "to": [{"name": "Bob", "tags": []}, {"name": "Eve", "tags": [[3, 4], [5, 6]]}],
+        },
+    }
+    assert len(typed_data_digest(document)) == 32
+    one_recipient = {**document, "message": {**document["message"], "to": [{"name": "Bob"}]}}
+    with pytest.raises(InvalidParams, match=r"Expected 2 items for array type Person\[2\], got 1"):
+        typed_data_digest(one_recipient)
+    short_tag = {"name": "Cow", "tags": [[1, 2], [3]]}
+    nested = {**document, "message": {**document["message"], "from": short_tag}}
+    with pytest.raises(InvalidParams, match=r"Expected 2 items for array type uint8\[2\], got 1"):
+        typed_data_digest(nested)
