@@ -7,6 +7,7 @@ test-artifacts/."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -79,8 +80,13 @@ class RecordingProxy:
                 self.requests.append(first.decode("latin-1"))
 
     def close(self) -> None:
+        # Closing a listening socket does not wake a thread blocked in accept() on Linux;
+        # shutting it down does (accept raises EINVAL), so the listener ends at once.
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
         self._thread.join(timeout=5)
+        assert not self._thread.is_alive(), "the recording proxy's listener did not stop"
 
 
 @pytest.fixture
