@@ -69,6 +69,13 @@ def reverted(output: bytes) -> RpcError:
     return RpcError(ErrorCode.EXECUTION_REVERTED, message, fmt.data(output))
 
 
+def _no_state_overrides(overrides: Any) -> None:
+    """Refuse the state overrides geth takes as eth_call's and eth_estimateGas' third
+    parameter (a ``null`` one is none)."""
+    if overrides is not None:
+        raise InvalidParams("state overrides are not supported")
+
+
 def _beyond_inline_budget() -> bool:
     """The stop condition of a call's run on the event loop: asked once the call has made at
     most INTERRUPT_CHECK_CHARGES gas charges or spent INTERRUPT_CHECK_GAS gas, it stops it."""
@@ -149,8 +156,7 @@ class CallMethods:
         """Execute a call against a block's state and return its output; a revert answers
         error 3 with the revert data (see :func:`reverted`)."""
         call_raw, block_raw, overrides = p.positional(params, 1, 3, "eth_call")
-        if overrides is not None:
-            raise InvalidParams("state overrides are not supported")
+        _no_state_overrides(overrides)
         args = self._call_args(call_raw)
         header = self.ctx.state_header(block_raw, "block")
         should_stop = self._deadline()
@@ -171,7 +177,8 @@ class CallMethods:
 
     async def eth_estimate_gas(self, params: list[Any]) -> str:
         """The smallest gas limit with which the call succeeds."""
-        call_raw, block_raw = p.positional(params, 1, 2, "eth_estimateGas")
+        call_raw, block_raw, overrides = p.positional(params, 1, 3, "eth_estimateGas")
+        _no_state_overrides(overrides)
         args = self._call_args(call_raw)
         header = self.ctx.state_header(block_raw, "block")
         should_stop = self._deadline()

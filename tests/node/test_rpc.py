@@ -255,6 +255,26 @@ def test_a_revert_reason_string_is_in_the_error_message(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+def test_eth_call_and_eth_estimate_gas_take_a_null_state_override(tmp_path: Path) -> None:
+    """geth's third parameter of both methods: null is no override (clients may send it);
+    overrides are refused alike, with -32602 naming them."""
+    chain = make_chain()
+    transfer = {"from": "0x" + chain.sender.public_key.address.hex(), "to": "0x" + "05" * 20}
+
+    async def run() -> None:
+        async with running_node(chain, make_config(tmp_path)) as (_, client):
+            assert await client.call("eth_estimateGas", transfer, "latest", None) == hex(21_000)
+            assert await client.call("eth_call", transfer, "latest", None) == "0x"
+            override = {"0x" + "05" * 20: {"balance": "0x1"}}
+            for method in ("eth_call", "eth_estimateGas"):
+                with pytest.raises(RpcFailure) as refused:
+                    await client.call(method, transfer, "latest", override)
+                assert refused.value.code == ErrorCode.INVALID_PARAMS
+                assert refused.value.message == "state overrides are not supported"
+
+    asyncio.run(run())
+
+
 def test_pipelined_sends_share_blocks(tmp_path: Path) -> None:
     chain = make_chain()
 
