@@ -77,6 +77,7 @@ from chain.execution.model import (
     InapplicableTransaction,
     StateUpdate,
 )
+from chain.execution.overrides import AccountOverride, StateOverrides
 from chain.execution.precompiles import (
     SM2_VERIFY_BASE_GAS,
     SM2_VERIFY_PRECOMPILE,
@@ -100,6 +101,7 @@ __all__ = [
     "SM3_WORD_GAS",
     "AccountAlloc",
     "AccountInfo",
+    "AccountOverride",
     "BlockContext",
     "BlockExecution",
     "CallInterrupted",
@@ -107,6 +109,7 @@ __all__ = [
     "CallReverted",
     "CallState",
     "InapplicableTransaction",
+    "StateOverrides",
     "StateUpdate",
     "account_at",
     "call",

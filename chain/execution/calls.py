@@ -31,6 +31,7 @@ from chain.execution.evm import (
     open_state,
 )
 from chain.execution.model import BlockContext, CallInterrupted, CallResult, CallReverted
+from chain.execution.overrides import StateOverrides, apply_overrides, check_overrides
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import KeyValueReader
 
@@ -117,6 +118,7 @@ class CallState:
         gas: int,
         value: int,
         stop: CallStop | None,
+        overrides: StateOverrides | None = None,
     ) -> tuple[ComputationAPI, int]:
         check_address(sender, "sender", ExecutionError)
         if to is not None:
@@ -125,21 +127,25 @@ class CallState:
             raise ExecutionError("data: expected bytes")
         check_uint(gas, "gas", ExecutionError, 2**64)
         check_uint(value, "value", ExecutionError)
+        if overrides:
+            check_overrides(overrides)
         evm_state = self._state
-        view = EvmTransaction(
-            sender=sender,
-            to=to,
-            value=value,
-            data=data,
-            gas=gas,
-            nonce=evm_state.get_nonce(EvmAddress(sender)),
-            create_address=derive_create_address(sender, ZERO_HASH) if to is None else None,
-        )
-        if gas < view.intrinsic_gas:
-            raise ExecutionError(f"gas {gas} below intrinsic gas {view.intrinsic_gas}")
         snapshot = evm_state.snapshot()
         evm_state.call_stop = stop  # type: ignore[attr-defined]
         try:
+            if overrides:
+                apply_overrides(evm_state, overrides)
+            view = EvmTransaction(
+                sender=sender,
+                to=to,
+                value=value,
+                data=data,
+                gas=gas,
+                nonce=evm_state.get_nonce(EvmAddress(sender)),
+                create_address=derive_create_address(sender, ZERO_HASH) if to is None else None,
+            )
+            if gas < view.intrinsic_gas:
+                raise ExecutionError(f"gas {gas} below intrinsic gas {view.intrinsic_gas}")
             computation = evm_state.apply_transaction(view.as_evm())
             return computation, CancunVM.finalize_gas_used(view.as_evm(), computation)
         except (EvmValidationError, VMError) as exc:
@@ -159,10 +165,11 @@ class CallState:
         gas: int = 10_000_000,
         value: int = 0,
         should_stop: Callable[[], bool] | None = None,
+        overrides: StateOverrides | None = None,
     ) -> CallResult:
         """As :func:`call`, on this state."""
         stop = None if should_stop is None else CallStop(should_stop)
-        computation, gas_used = self._run(sender, to, data, gas, value, stop)
+        computation, gas_used = self._run(sender, to, data, gas, value, stop, overrides)
         return CallResult(
             success=bool(computation.is_success),
             output=bytes(computation.output),
@@ -178,13 +185,14 @@ class CallState:
         gas: int = 10_000_000,
         value: int = 0,
         should_stop: Callable[[], bool] | None = None,
+        overrides: StateOverrides | None = None,
     ) -> int:
         """As :func:`estimate_gas`, on this state."""
         # One condition for the whole search: the deadline bounds the estimate, not each run.
         stop = None if should_stop is None else CallStop(should_stop)
 
         def succeeds(limit: int) -> tuple[bool, ComputationAPI]:
-            computation, _ = self._run(sender, to, data, limit, value, stop)
+            computation, _ = self._run(sender, to, data, limit, value, stop, overrides)
             return bool(computation.is_success), computation
 
         ok, computation = succeeds(gas)
@@ -220,14 +228,22 @@ def call(
     gas: int = 10_000_000,
     value: int = 0,
     should_stop: Callable[[], bool] | None = None,
+    overrides: StateOverrides | None = None,
 ) -> CallResult:
     """Execute a message call (``eth_call``) on the state at ``state_root`` and discard every
-    change. With ``to=None``, ``data`` runs as init code. Raises ExecutionError on malformed
-    inputs, ``gas`` below the intrinsic gas, or ``value`` above the sender's balance; a
-    revert is a result (``success=False``), not an error; raises :class:`CallInterrupted` once
-    ``should_stop()`` returns true (see the module docstring)."""
+    change. With ``to=None``, ``data`` runs as init code. ``overrides`` are what chosen
+    accounts hold for the call (:mod:`chain.execution.overrides`). Raises ExecutionError on
+    malformed inputs or overrides, ``gas`` below the intrinsic gas, or ``value`` above the
+    sender's balance; a revert is a result (``success=False``), not an error; raises
+    :class:`CallInterrupted` once ``should_stop()`` returns true (see the module docstring)."""
     return CallState(state, state_root, context).call(
-        sender=sender, to=to, data=data, gas=gas, value=value, should_stop=should_stop
+        sender=sender,
+        to=to,
+        data=data,
+        gas=gas,
+        value=value,
+        should_stop=should_stop,
+        overrides=overrides,
     )
 
 
@@ -242,10 +258,17 @@ def estimate_gas(
     gas: int = 10_000_000,
     value: int = 0,
     should_stop: Callable[[], bool] | None = None,
+    overrides: StateOverrides | None = None,
 ) -> int:
     """The smallest gas limit (at most ``gas``) with which the call succeeds on the state at
-    ``state_root``. Raises :class:`CallReverted` if it fails even with ``gas``, and
-    ExecutionError on malformed inputs as :func:`call` does."""
+    ``state_root`` (under ``overrides``, as :func:`call`). Raises :class:`CallReverted` if it
+    fails even with ``gas``, and ExecutionError on malformed inputs as :func:`call` does."""
     return CallState(state, state_root, context).estimate_gas(
-        sender=sender, to=to, data=data, gas=gas, value=value, should_stop=should_stop
+        sender=sender,
+        to=to,
+        data=data,
+        gas=gas,
+        value=value,
+        should_stop=should_stop,
+        overrides=overrides,
     )

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chain.errors import ExecutionError
-from chain.execution import CallInterrupted, CallReverted, CallState
+from chain.execution import AccountOverride, CallInterrupted, CallReverted, CallState
+from chain.execution.overrides import MAX_ACCOUNTS, MAX_CODE_BYTES, MAX_SLOTS
 from chain.primitives import Address, Hash32
 from chain.types import Header
 from node.rpc import format as fmt
@@ -69,11 +70,54 @@ def reverted(output: bytes) -> RpcError:
     return RpcError(ErrorCode.EXECUTION_REVERTED, message, fmt.data(output))
 
 
-def _no_state_overrides(overrides: Any) -> None:
-    """Refuse the state overrides geth takes as eth_call's and eth_estimateGas' third
-    parameter (a ``null`` one is none)."""
-    if overrides is not None:
-        raise InvalidParams("state overrides are not supported")
+OVERRIDE_FIELDS = frozenset({"balance", "nonce", "code", "state", "stateDiff"})
+"""What one account's state override may set (geth's ``OverrideAccount``)."""
+
+
+def _slots(value: Any, field: str) -> dict[bytes, bytes]:
+    if not isinstance(value, dict):
+        raise InvalidParams(f"{field}: expected an object of 32-byte slots")
+    if len(value) > MAX_SLOTS:
+        raise InvalidParams(f"{field}: more than {MAX_SLOTS} slots")
+    return {
+        p.hash32(slot, f"{field} slot"): p.hash32(word, f"{field} value")
+        for slot, word in value.items()
+    }
+
+
+def state_overrides(value: Any) -> dict[Address, AccountOverride] | None:
+    """geth's third parameter of eth_call and eth_estimateGas: address → what that account
+    holds for the call (``balance``, ``nonce``, ``code``, and ``state`` or ``stateDiff``);
+    ``null`` is none. Bounded before it is read (:mod:`chain.execution.overrides`)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidParams("state overrides: expected an object keyed by address")
+    if len(value) > MAX_ACCOUNTS:
+        raise InvalidParams(f"state overrides: more than {MAX_ACCOUNTS} accounts")
+    overrides: dict[Address, AccountOverride] = {}
+    for key, account in value.items():
+        address = p.address(key, "state override address")
+        field = f"state override of {key}"
+        if not isinstance(account, dict):
+            raise InvalidParams(f"{field}: expected an object")
+        unknown = set(account) - OVERRIDE_FIELDS
+        if unknown:
+            raise InvalidParams(f"{field}: unsupported fields {sorted(unknown)}")
+        if account.get("state") is not None and account.get("stateDiff") is not None:
+            raise InvalidParams(f"{field}: state and stateDiff are exclusive")
+        balance, nonce, code, state, diff = (account.get(name) for name in _OVERRIDE_ORDER)
+        overrides[address] = AccountOverride(
+            balance=None if balance is None else p.quantity(balance, f"{field}.balance"),
+            nonce=None if nonce is None else p.quantity(nonce, f"{field}.nonce", p.MAX_UINT64),
+            code=None if code is None else p.data(code, f"{field}.code", MAX_CODE_BYTES),
+            state=None if state is None else _slots(state, f"{field}.state"),
+            state_diff=None if diff is None else _slots(diff, f"{field}.stateDiff"),
+        )
+    return overrides
+
+
+_OVERRIDE_ORDER = ("balance", "nonce", "code", "state", "stateDiff")
 
 
 def _beyond_inline_budget() -> bool:
@@ -155,9 +199,9 @@ class CallMethods:
     async def eth_call(self, params: list[Any]) -> str:
         """Execute a call against a block's state and return its output; a revert answers
         error 3 with the revert data (see :func:`reverted`)."""
-        call_raw, block_raw, overrides = p.positional(params, 1, 3, "eth_call")
-        _no_state_overrides(overrides)
+        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, "eth_call")
         args = self._call_args(call_raw)
+        args["overrides"] = state_overrides(overrides_raw)
         header = self.ctx.state_header(block_raw, "block")
         should_stop = self._deadline()
         try:
@@ -177,9 +221,9 @@ class CallMethods:
 
     async def eth_estimate_gas(self, params: list[Any]) -> str:
         """The smallest gas limit with which the call succeeds."""
-        call_raw, block_raw, overrides = p.positional(params, 1, 3, "eth_estimateGas")
-        _no_state_overrides(overrides)
+        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, "eth_estimateGas")
         args = self._call_args(call_raw)
+        args["overrides"] = state_overrides(overrides_raw)
         header = self.ctx.state_header(block_raw, "block")
         should_stop = self._deadline()
         try:

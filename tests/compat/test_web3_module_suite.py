@@ -86,11 +86,6 @@ ETH_TESTER_ERROR_TYPE = (
     "web3.py as Web3RPCError (the node refuses the document with -32602 and the message the "
     "test matches; web3.py's own geth run marks this test xfail too)"
 )
-NO_STATE_OVERRIDES = (
-    "not supported yet: eth_call / eth_estimateGas state overrides (-32602 'state overrides "
-    "are not supported'); they need the overrides applied inside chain.execution's call "
-    "snapshot"
-)
 NO_ACCESS_LIST = (
     "not supported yet: eth_createAccessList (-32601); it needs the EVM to report the "
     "addresses and storage slots a call touches"
@@ -153,11 +148,6 @@ ETH_MODULE_XFAILS: dict[str, tuple[str, ...]] = {
     ),
     GETH_FIXTURE_CHAIN_ID: ("test_eth_chain_id",),
     ETH_TESTER_ERROR_TYPE: ("test_invalid_eth_sign_typed_data",),
-    NO_STATE_OVERRIDES: (
-        "test_eth_call_with_override_code",
-        "test_eth_call_with_override_param_type_check",
-        "test_eth_estimate_gas_with_override_param_type_check",
-    ),
     NO_ACCESS_LIST: ("test_eth_create_access_list",),
     NO_SIMULATE: ("test_eth_simulate_v1",),
 }

@@ -255,22 +255,63 @@ def test_a_revert_reason_string_is_in_the_error_message(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
-def test_eth_call_and_eth_estimate_gas_take_a_null_state_override(tmp_path: Path) -> None:
-    """geth's third parameter of both methods: null is no override (clients may send it);
-    overrides are refused alike, with -32602 naming them."""
+RETURN_SLOT_ZERO = bytes.fromhex("60005460005260206000f3")
+"""Runtime code that returns storage slot 0 (SLOAD 0, MSTORE 0, RETURN 32 bytes)."""
+
+RETURN_42 = bytes.fromhex("602a60005260206000f3")
+"""Runtime code that returns 42."""
+
+
+def test_state_overrides_hold_for_the_call_only(tmp_path: Path) -> None:
+    """geth's third parameter of eth_call and eth_estimateGas: code, storage (whole or
+    diff), balance and nonce hold for that call, and the next call sees the state as it is;
+    null is no override; malformed or oversize overrides are -32602 and change nothing."""
     chain = make_chain()
-    transfer = {"from": "0x" + chain.sender.public_key.address.hex(), "to": "0x" + "05" * 20}
+    target = "0x" + "05" * 20
+    sender = "0x" + chain.sender.public_key.address.hex()
+    poor = "0x" + "06" * 20
+    word = "0x" + "00" * 31 + "07"
+    slot0 = "0x" + "00" * 32
 
     async def run() -> None:
         async with running_node(chain, make_config(tmp_path)) as (_, client):
-            assert await client.call("eth_estimateGas", transfer, "latest", None) == hex(21_000)
-            assert await client.call("eth_call", transfer, "latest", None) == "0x"
-            override = {"0x" + "05" * 20: {"balance": "0x1"}}
-            for method in ("eth_call", "eth_estimateGas"):
-                with pytest.raises(RpcFailure) as refused:
-                    await client.call(method, transfer, "latest", override)
-                assert refused.value.code == ErrorCode.INVALID_PARAMS
-                assert refused.value.message == "state overrides are not supported"
+            plain = {"from": sender, "to": target}
+            assert await client.call("eth_estimateGas", plain, "latest", None) == hex(21_000)
+            assert await client.call("eth_call", plain, "latest", None) == "0x"
+            code = {target: {"code": "0x" + RETURN_42.hex()}}
+            assert int(await client.call("eth_call", plain, "latest", code), 16) == 42
+            for storage in ("state", "stateDiff"):
+                override = {target: {"code": "0x" + RETURN_SLOT_ZERO.hex(), storage: {slot0: word}}}
+                assert int(await client.call("eth_call", plain, "latest", override), 16) == 7
+                assert int(await client.call("eth_estimateGas", plain, "latest", override), 16)
+            # Nothing stayed: the target has no code again, the poor account no balance.
+            assert await client.call("eth_call", plain, "latest") == "0x"
+            assert await client.call("eth_getCode", target, "latest") == "0x"
+            paying = {"from": poor, "to": target, "value": hex(10**18)}
+            with pytest.raises(RpcFailure):
+                await client.call("eth_call", paying, "latest")
+            rich = {poor: {"balance": hex(2 * 10**18), "nonce": "0x5"}}
+            assert await client.call("eth_call", paying, "latest", rich) == "0x"
+            assert await client.call("eth_estimateGas", paying, "latest", rich) == hex(21_000)
+            with pytest.raises(RpcFailure):
+                await client.call("eth_call", paying, "latest")
+            refused = [
+                [],
+                {target: {"movePrecompileToAddress": target}},
+                {target: {"state": {slot0: word}, "stateDiff": {slot0: word}}},
+                {target: {"state": {"0x01": word}}},
+                {target: {"stateDiff": {slot0: "0x07"}}},
+                {target: {"nonce": hex(2**64)}},
+                {target: {"balance": "0x" + "f" * 65}},
+                {"0x05": {"balance": "0x1"}},
+                {f"0x{n:040x}": {"balance": "0x1"} for n in range(257)},
+                {target: "code"},
+            ]
+            for overrides in refused:
+                for method in ("eth_call", "eth_estimateGas"):
+                    with pytest.raises(RpcFailure) as refusal:
+                        await client.call(method, plain, "latest", overrides)
+                    assert refusal.value.code == ErrorCode.INVALID_PARAMS, overrides
 
     asyncio.run(run())
 
