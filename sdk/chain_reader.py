@@ -24,6 +24,7 @@ from chain.types import CommitCertificate, Header, Transaction
 from contracts.validators import RulingSet
 from sdk.account import Sm2Account
 from sdk.errors import ANSWER_FAULTS, REFUSAL_CODES, SdkError, TransactionRefused
+from sdk.json_shapes import json_array
 from sdk.transactions import block_limit_for, build_transaction
 
 _T = TypeVar("_T")
@@ -74,18 +75,19 @@ def _hex_int(value: Any) -> int:
     return int(value[2:], 16)
 
 
+def _fixed(value: Any, size: int) -> bytes:
+    found = _hex_bytes(value)
+    if len(found) != size:
+        raise ValueError(f"{value!r} is not {size} bytes")
+    return found
+
+
 def _hash(value: Any) -> Hash32:
-    digest = _hex_bytes(value)
-    if len(digest) != 32:
-        raise ValueError(f"{value!r} is not 32 bytes")
-    return Hash32(digest)
+    return Hash32(_fixed(value, 32))
 
 
 def _address(value: Any) -> Address:
-    address = _hex_bytes(value)
-    if len(address) != 20:
-        raise ValueError(f"{value!r} is not 20 bytes")
-    return Address(address)
+    return Address(_fixed(value, 20))
 
 
 def _proof(value: Mapping[str, Any]) -> MerkleProof:
@@ -132,7 +134,7 @@ class LogEntry:
         """Parse one log object of the Ethereum JSON-RPC API."""
         return cls(
             address=_address(value["address"]),
-            topics=tuple(_hash(topic) for topic in _array(value["topics"])),
+            topics=tuple(_hash(topic) for topic in json_array(value["topics"])),
             data=_hex_bytes(value["data"]),
             block_number=_hex_int(value["blockNumber"]),
             tx_hash=_hash(value["transactionHash"]),
@@ -166,12 +168,6 @@ class CertifiedHeader:
     """Precommits for the header's hash (``None`` for genesis or a block not yet certified)."""
 
 
-def _array(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"a JSON array was expected, not {type(value).__name__}")
-    return value
-
-
 def _receipt(value: Any) -> TxReceipt | None:
     if value is None:
         return None
@@ -183,12 +179,12 @@ def _receipt(value: Any) -> TxReceipt | None:
         block_hash=_hash(value["blockHash"]),
         output=_hex_bytes(value.get("output") or "0x"),
         contract_address=None if contract is None else _address(contract),
-        logs=tuple(LogEntry.from_json(log) for log in _array(value["logs"])),
+        logs=tuple(LogEntry.from_json(log) for log in json_array(value["logs"])),
     )
 
 
 def _logs(value: Any) -> list[LogEntry]:
-    return [LogEntry.from_json(entry) for entry in _array(value)]
+    return [LogEntry.from_json(entry) for entry in json_array(value)]
 
 
 def _inclusion_proof(value: Any) -> InclusionProof | None:
@@ -222,7 +218,7 @@ def _validators(value: Any) -> tuple[ValidatorSet, bytes, int, int]:
     for it, the height it answered for, and the height the set rules from."""
     validator_set = ValidatorSet.of(
         Validator(_hex_bytes(v["publicKey"]), _hex_int(v["power"]))  # type: ignore[arg-type]
-        for v in _array(value["validators"])
+        for v in json_array(value["validators"])
     )
     height = value.get("height")
     return (

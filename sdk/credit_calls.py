@@ -18,16 +18,9 @@ from chain.crypto import PrivateKey
 from chain.merkle import MerkleTree
 from sdk.bundle import BundleVerdict, ProofBundle, verify_bundle
 from sdk.bundle_links import department_root_sign_bytes, department_sign_bytes
+from sdk.json_shapes import json_array, json_object, json_text
 from sdk.streamed_upload import StreamedBody, streamed_request
-from sdk.trust_core import (
-    Answer,
-    Call,
-    RegistryRequest,
-    json_array,
-    json_object,
-    json_request,
-    json_text,
-)
+from sdk.trust_core import Answer, Call, RegistryRequest, json_request
 from sdk.trust_types import RegistryError
 
 _T = TypeVar("_T")

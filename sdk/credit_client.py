@@ -58,11 +58,12 @@ from sdk.credit_reports import (
     report_payload,
     verify_report_call,
 )
+from sdk.json_shapes import json_object
 from sdk.record_calls import chain_id_call
 from sdk.streamed_upload import StreamedBody
 from sdk.trust import TrustClient
 from sdk.trust_async import AsyncTrustClient
-from sdk.trust_core import Answer, Call, Exchange, RegistryRequest, json_object
+from sdk.trust_core import Answer, Call, Exchange, RegistryRequest
 from sdk.trust_types import RegistryError
 
 __all__ = [

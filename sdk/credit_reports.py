@@ -12,15 +12,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from chain.crypto import sm3
-from sdk.trust_core import (
-    Answer,
-    Call,
-    Exchange,
-    RegistryRequest,
-    json_object,
-    json_request,
-    json_text,
-)
+from sdk.json_shapes import json_object, json_text
+from sdk.trust_core import Answer, Call, Exchange, RegistryRequest, json_request
 from sdk.trust_types import RegistryError, RegistryUnavailable
 
 __all__ = [

@@ -21,13 +21,14 @@ from urllib.parse import urlencode
 from chain.crypto import PrivateKey, sm3
 from chain.primitives import Hash32
 from sdk.commitments import canonical_json
-from sdk.credit_calls import CREDIT_PATH
+from sdk.credit_calls import CREDIT_PATH, objects_of
 from sdk.data_receipts import subject_commitment
+from sdk.json_shapes import json_object
 from sdk.pages import Page, cursor_of, walk, walk_async
 from sdk.record_calls import chain_id_call
 from sdk.trust import TrustClient
 from sdk.trust_async import AsyncTrustClient
-from sdk.trust_core import Call, json_array, json_object, json_request
+from sdk.trust_core import Call, json_request
 
 REPAIR_TERMS_PREFIX = b"lianxin/credit-repair-terms/v1\x00"
 """Domain separation of the hash of a repair application's terms."""
@@ -193,7 +194,7 @@ def own_repair_call(body: Mapping[str, Any]) -> Call[dict[str, Any]]:
 
 def _repairs_page(value: Any) -> Page[dict[str, Any]]:
     value = json_object(value)
-    return Page([json_object(item) for item in json_array(value["repairs"])], cursor_of(value))
+    return Page(objects_of(value["repairs"]), cursor_of(value))
 
 
 def own_repairs_call(after: str | None) -> Call[Page[dict[str, Any]]]:

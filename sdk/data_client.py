@@ -33,19 +33,10 @@ from sdk.data_receipts import (
     verify_access_chain,
     verify_receipt,
 )
+from sdk.json_shapes import json_array, json_object, json_text, json_uint
 from sdk.pages import Page, cursor_of, walk, walk_async
 from sdk.trust import AsyncTrustClient, TrustClient
-from sdk.trust_core import (
-    Answer,
-    Call,
-    Exchange,
-    json_array,
-    json_object,
-    json_request,
-    json_text,
-    json_uint,
-    registry_error,
-)
+from sdk.trust_core import Answer, Call, Exchange, json_request, registry_error
 from sdk.trust_types import RegistryError, RegistryUnavailable
 
 _T = TypeVar("_T")

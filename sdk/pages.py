@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sdk.trust_core import json_text
+from sdk.json_shapes import json_text
 from sdk.trust_types import MalformedAnswer
 
 _T = TypeVar("_T")

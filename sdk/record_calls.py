@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from chain.crypto import PrivateKey
+from sdk.json_shapes import json_uint
 from sdk.record_signing import SignedRecord, commit_record, sign_record, sign_records
 from sdk.trust_core import (
     MAX_BULK_RECORDS,
     RECORD_ARGUMENTS,
     Call,
     json_request,
-    json_uint,
     new_idempotency_key,
 )
 from sdk.trust_types import DepartmentRecords, NotarizeResult, RecordResult
