@@ -118,9 +118,12 @@ def _extract_zip(archive: Path, root: Path, limits: ExtractionLimits) -> None:
         if len(infos) > limits.max_members:
             raise UnsafeArchive(f"more than {limits.max_members} members")
         declared_total = 0
-        checked: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = []
+        # Each member with its path's parts and whether it is a directory (a name ending
+        # in a separator, a Windows zip's backslash included).
+        checked: list[tuple[zipfile.ZipInfo, tuple[str, ...], bool]] = []
         for info in infos:
-            parts = _safe_parts(_zip_name(info))
+            name = _zip_name(info)
+            parts = _safe_parts(name)
             if _special_zip_member(info):
                 raise UnsafeArchive(f"{info.filename!r} is a link or special file")
             if parts[:1] == (FINDER_FORKS,):
@@ -128,15 +131,15 @@ def _extract_zip(archive: Path, root: Path, limits: ExtractionLimits) -> None:
             if info.flag_bits & 0x1:
                 raise UnsafeArchive(f"{info.filename!r} is encrypted")
             declared_total += info.file_size
-            checked.append((info, parts))
+            checked.append((info, parts, name.endswith("/")))
         if declared_total > limits.max_total_bytes:
             raise UnsafeArchive(f"{declared_total} bytes declared, over the limit")
-        for info, parts in checked:
+        for info, parts, is_dir in checked:
             if not parts:
                 continue
             target = _target(root, parts)
             budget.member(info.file_size)
-            if info.is_dir() or _zip_name(info).endswith("/"):
+            if is_dir:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -70,8 +70,9 @@ def reverted(output: bytes) -> RpcError:
     return RpcError(ErrorCode.EXECUTION_REVERTED, message, fmt.data(output))
 
 
-OVERRIDE_FIELDS = frozenset({"balance", "nonce", "code", "state", "stateDiff"})
-"""What one account's state override may set (geth's ``OverrideAccount``)."""
+OVERRIDE_FIELDS = ("balance", "nonce", "code", "state", "stateDiff")
+"""What one account's state override may set (geth's ``OverrideAccount``), in the order
+:class:`AccountOverride` takes them."""
 
 
 def _slots(value: Any, field: str) -> dict[bytes, bytes]:
@@ -101,12 +102,12 @@ def state_overrides(value: Any) -> dict[Address, AccountOverride] | None:
         field = f"state override of {key}"
         if not isinstance(account, dict):
             raise InvalidParams(f"{field}: expected an object")
-        unknown = set(account) - OVERRIDE_FIELDS
+        unknown = set(account) - set(OVERRIDE_FIELDS)
         if unknown:
             raise InvalidParams(f"{field}: unsupported fields {sorted(unknown)}")
-        if account.get("state") is not None and account.get("stateDiff") is not None:
-            raise InvalidParams(f"{field}: state and stateDiff are exclusive")
-        balance, nonce, code, state, diff = (account.get(name) for name in _OVERRIDE_ORDER)
+        # state with stateDiff is refused where every override is checked
+        # (chain.execution.overrides.check_overrides), as -32602 too.
+        balance, nonce, code, state, diff = (account.get(name) for name in OVERRIDE_FIELDS)
         overrides[address] = AccountOverride(
             balance=None if balance is None else p.quantity(balance, f"{field}.balance"),
             nonce=None if nonce is None else p.quantity(nonce, f"{field}.nonce", p.MAX_UINT64),
@@ -115,9 +116,6 @@ def state_overrides(value: Any) -> dict[Address, AccountOverride] | None:
             state_diff=None if diff is None else _slots(diff, f"{field}.stateDiff"),
         )
     return overrides
-
-
-_OVERRIDE_ORDER = ("balance", "nonce", "code", "state", "stateDiff")
 
 
 def _beyond_inline_budget() -> bool:
