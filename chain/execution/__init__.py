@@ -3,9 +3,9 @@
 Modules
     ``model`` (context, accounts, results, errors), ``precompiles`` (SM3, SM2 verify and their
     gas), ``evm`` (py-evm configured for the ledger), ``state`` (genesis and state reads),
-    ``block`` (block execution), ``calls`` (read-only calls and gas estimation), ``keccak``
-    (the fastest installed Keccak backend for py-evm and the trie). Import from
-    ``chain.execution`` itself.
+    ``block`` (block execution), ``calls`` (read-only calls, gas estimation and access
+    lists), ``keccak`` (the fastest installed Keccak backend for py-evm and the trie). Import
+    from ``chain.execution`` itself.
 
 What runs
     py-evm's Cancun rules (``CancunState`` / ``CancunComputation``), the fork matching the
@@ -13,7 +13,9 @@ What runs
     py-evm is configured, not patched: the computation class is configured with two extra
     precompiles, and one method of the transaction executor is overridden to place created
     contracts at :func:`contract_address` (Ethereum's sender/EVM-nonce address, so that
-    Ethereum clients know a deployment's address from its transaction).
+    Ethereum clients know a deployment's address from its transaction). The state class of
+    read-only calls also overrides two EIP-2929 methods to record what an access-list call
+    touches (:class:`~chain.execution.calls.CallExecutionState`).
 
 Hashes
     The state root is py-evm's Keccak Merkle-Patricia trie root, and inside the EVM Keccak
@@ -67,6 +69,9 @@ from chain.execution.model import (
     CREATE_ADDRESS_PREFIX,
     EMPTY_CODE_HASH,
     EMPTY_STATE_ROOT,
+    AccessListEntry,
+    AccessListResult,
+    AccessListTooLong,
     AccountAlloc,
     AccountInfo,
     BlockContext,
@@ -99,6 +104,9 @@ __all__ = [
     "SM3_BASE_GAS",
     "SM3_PRECOMPILE",
     "SM3_WORD_GAS",
+    "AccessListEntry",
+    "AccessListResult",
+    "AccessListTooLong",
     "AccountAlloc",
     "AccountInfo",
     "AccountOverride",

@@ -1,13 +1,14 @@
-"""Read-only calls (``eth_call``) and gas estimation (``eth_estimateGas``) on a state: every
-change a call makes is rolled back. A caller may pass a stop condition (``should_stop``, e.g.
-"the deadline has passed"); it is looked at every few hundred EVM steps, and once it holds
-the call raises :class:`CallInterrupted` and its work is dropped. ``chain`` has no clock: the
-condition comes from the caller. Calls run on :class:`ReadOnlyCallExecutor`, which leaves out
-what only settles a transaction after its computation (every call is rolled back anyway)."""
+"""Read-only calls (``eth_call``), gas estimation (``eth_estimateGas``) and access lists
+(``eth_createAccessList``) on a state: every change a call makes is rolled back. A caller may
+pass a stop condition (``should_stop``, e.g. "the deadline has passed"); it is looked at every
+few hundred EVM steps, and once it holds the call raises :class:`CallInterrupted` and its work
+is dropped. ``chain`` has no clock: the condition comes from the caller. Calls run on
+:class:`ReadOnlyCallExecutor`, which leaves out what only settles a transaction after its
+computation (every call is rolled back anyway)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import cast
 
 from eth._utils.address import generate_contract_address
@@ -30,7 +31,15 @@ from chain.execution.evm import (
     derive_create_address,
     open_state,
 )
-from chain.execution.model import BlockContext, CallInterrupted, CallResult, CallReverted
+from chain.execution.model import (
+    AccessListEntry,
+    AccessListResult,
+    AccessListTooLong,
+    BlockContext,
+    CallInterrupted,
+    CallResult,
+    CallReverted,
+)
 from chain.execution.overrides import StateOverrides, apply_overrides, check_overrides
 from chain.primitives import ZERO_HASH, Address, Hash32
 from chain.storage import KeyValueReader
@@ -84,11 +93,94 @@ class ReadOnlyCallExecutor(LedgerTransactionExecutor):
         return computation
 
 
+MAX_ACCESS_LIST_ENTRIES = 1 << 16
+"""The most accounts and storage slots, together, that one access list records before the
+call is refused with :class:`AccessListTooLong` (a JSON answer of a few MB at most). Gas
+alone bounds the list too loosely: a slot or account first touched and paid for costs a cold
+access (2,100 or 2,600 gas), so an ordinary call with 30M gas touches at most about 15,000,
+but an access is recorded before its gas is charged, and a contract can make a child call
+with a few gas that touches one new account and runs out of gas at once, for about 150 gas
+per account (about 65,000 with 10M gas)."""
+
+
+class AccessRecorder:
+    """The accounts and storage slots one call touches, each recorded once, in the order
+    first touched; raises :class:`AccessListTooLong` past ``limit`` of them together."""
+
+    __slots__ = ("limit", "size", "touched")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        """The most accounts and slots recorded."""
+        self.size = 0
+        """Accounts and slots recorded so far."""
+        self.touched: dict[bytes, dict[int, None]] = {}
+        """Account → its touched slots (dicts keep the order of insertion)."""
+
+    def account(self, address: bytes) -> dict[int, None]:
+        """Record an access to ``address``; its slots recorded so far."""
+        slots = self.touched.get(address)
+        if slots is None:
+            self._grow()
+            slots = self.touched[address] = {}
+        return slots
+
+    def slot(self, address: bytes, slot: int) -> None:
+        """Record an access to storage slot ``slot`` of ``address`` (and so to the account)."""
+        slots = self.account(address)
+        if slot not in slots:
+            self._grow()
+            slots[slot] = None
+
+    def _grow(self) -> None:
+        self.size += 1
+        if self.size > self.limit:
+            raise AccessListTooLong(self.limit)
+
+    def entries(self, excluded: Container[bytes]) -> tuple[AccessListEntry, ...]:
+        """The access list: every account recorded with its slots, except the accounts in
+        ``excluded`` of which no slot was touched."""
+        return tuple(
+            AccessListEntry(
+                Address(address), tuple(Hash32(slot.to_bytes(32, "big")) for slot in slots)
+            )
+            for address, slots in self.touched.items()
+            if slots or address not in excluded
+        )
+
+
 class CallExecutionState(InterruptibleState):
     """The interruptible ledger state with :class:`ReadOnlyCallExecutor`: only for calls
-    whose changes are rolled back."""
+    whose changes are rolled back. With ``access_recorder`` set it records what the call
+    touches, where py-evm's EIP-2929 rules look at it (None, the rest of the time, costs a
+    test per account access and per cold slot):
+
+    - accounts in ``is_address_warm``, which the opcodes that access an account ask before
+      charging for it, warm or cold: BALANCE, EXTCODESIZE, EXTCODECOPY, EXTCODEHASH, the
+      target of CALL, CALLCODE, DELEGATECALL and STATICCALL, and SELFDESTRUCT's beneficiary
+      (geth's tracer takes these same opcodes). Not ``mark_address_warm``: the transaction
+      marks its sender, its target (or the account it creates) and the coinbase warm before
+      any code runs, and CREATE and CREATE2 the account they make, none of which is an access
+      by code; and the coinbase read by BALANCE, being warm already, is never marked again.
+    - slots in ``mark_storage_warm``, which SLOAD and SSTORE call on the first (cold) touch
+      of a slot of the executing storage account (again after the frame that first touched
+      it reverted). No slot is warm before that: transactions here carry no access list."""
 
     transaction_executor_class = ReadOnlyCallExecutor
+    access_recorder: AccessRecorder | None = None
+    """Where the running call records what it touches (None: nothing is recorded)."""
+
+    def is_address_warm(self, address: EvmAddress) -> bool:
+        recorder = self.access_recorder
+        if recorder is not None:
+            recorder.account(address)
+        return super().is_address_warm(address)
+
+    def mark_storage_warm(self, address: EvmAddress, slot: int) -> None:
+        recorder = self.access_recorder
+        if recorder is not None:
+            recorder.slot(address, slot)
+        super().mark_storage_warm(address, slot)
 
 
 class CallState:
@@ -119,6 +211,7 @@ class CallState:
         value: int,
         stop: CallStop | None,
         overrides: StateOverrides | None = None,
+        recorder: AccessRecorder | None = None,
     ) -> tuple[ComputationAPI, int]:
         check_address(sender, "sender", ExecutionError)
         if to is not None:
@@ -132,6 +225,7 @@ class CallState:
         evm_state = self._state
         snapshot = evm_state.snapshot()
         evm_state.call_stop = stop  # type: ignore[attr-defined]
+        evm_state.access_recorder = recorder  # type: ignore[attr-defined]
         try:
             if overrides:
                 apply_overrides(evm_state, overrides)
@@ -154,6 +248,7 @@ class CallState:
             raise ExecutionError(f"call not applicable: {exc}") from exc
         finally:
             evm_state.call_stop = None  # type: ignore[attr-defined]
+            evm_state.access_recorder = None  # type: ignore[attr-defined]
             evm_state.revert(snapshot)
 
     def call(
@@ -171,6 +266,46 @@ class CallState:
         stop = None if should_stop is None else CallStop(should_stop)
         computation, gas_used = self._run(sender, to, data, gas, value, stop, overrides)
         return CallResult(
+            success=bool(computation.is_success),
+            output=bytes(computation.output),
+            gas_used=gas_used,
+        )
+
+    def access_list(
+        self,
+        *,
+        sender: Address,
+        to: Address | None,
+        data: bytes,
+        gas: int = 10_000_000,
+        value: int = 0,
+        should_stop: Callable[[], bool] | None = None,
+        overrides: StateOverrides | None = None,
+        max_entries: int = MAX_ACCESS_LIST_ENTRIES,
+    ) -> AccessListResult:
+        """Run the call once, as :meth:`call` does, and record the accounts and storage slots
+        it touches (geth's ``eth_createAccessList``): every account whose balance or code it
+        read or that it called, and every slot it read or wrote, frames that reverted
+        included, in the order first touched (see :class:`CallExecutionState`). Left out,
+        as geth's tracer leaves them out, unless a slot of theirs was touched: ``sender``,
+        ``to`` (or the account a creation makes) and the precompiles. The coinbase, warm
+        from the start, is there only when code accessed it. Raises
+        :class:`AccessListTooLong` once more than ``max_entries`` accounts and slots are
+        recorded, and as :meth:`call` raises otherwise; a revert is a result."""
+        check_uint(max_entries, "max_entries", ExecutionError)
+        state = self._state
+        if not isinstance(state, CallExecutionState):
+            raise ExecutionError("access lists need state_class to be a CallExecutionState")
+        stop = None if should_stop is None else CallStop(should_stop)
+        recorder = AccessRecorder(max_entries)
+        computation, gas_used = self._run(sender, to, data, gas, value, stop, overrides, recorder)
+        excluded = {
+            sender,
+            computation.msg.storage_address,
+            *state.computation_class.get_precompiles(),
+        }
+        return AccessListResult(
+            access_list=recorder.entries(excluded),
             success=bool(computation.is_success),
             output=bytes(computation.output),
             gas_used=gas_used,

@@ -46,6 +46,17 @@ class CallReverted(ExecutionError):
         """Revert data (empty when the call ran out of gas or hit an invalid opcode)."""
 
 
+class AccessListTooLong(ExecutionError):
+    """A call touched more accounts and storage slots than an access list is allowed to
+    record (:meth:`~chain.execution.CallState.access_list`); everything it did was rolled
+    back."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the call touches more than {limit} accounts and storage slots")
+        self.limit = limit
+        """The most accounts and slots one access list may record."""
+
+
 class CallInterrupted(ExecutionError):
     """A read-only call stopped before it finished because its caller's stop condition held
     (a deadline passed); everything it did was rolled back."""
@@ -129,6 +140,34 @@ class BlockExecution:
 class CallResult:
     """The outcome of a read-only call."""
 
+    success: bool
+    """Whether execution completed without revert or exceptional halt."""
+    output: bytes
+    """Return data, or revert data when ``success`` is false."""
+    gas_used: int
+    """Gas the call consumed (after refunds), intrinsic gas included."""
+
+
+@dataclass(frozen=True)
+class AccessListEntry:
+    """One account of an access list and the storage slots of it that a call touched."""
+
+    address: Address
+    """The account."""
+    storage_keys: tuple[Hash32, ...]
+    """Its touched slots as 32-byte big-endian keys, in the order the call first touched
+    them; empty when the call touched only the account (its balance, code or a call to
+    it)."""
+
+
+@dataclass(frozen=True)
+class AccessListResult:
+    """The outcome of a read-only call run to record what it touches (``eth_createAccessList``):
+    the call's own result and the accounts and storage slots it accessed."""
+
+    access_list: tuple[AccessListEntry, ...]
+    """The accounts in the order the call first touched them (see
+    :meth:`~chain.execution.CallState.access_list` for which are left out)."""
     success: bool
     """Whether execution completed without revert or exceptional halt."""
     output: bytes

@@ -1,4 +1,5 @@
-"""``eth_call`` and ``eth_estimateGas``: EVM execution on a block's state, on the reader pool.
+"""``eth_call``, ``eth_estimateGas`` and ``eth_createAccessList``: EVM execution on a block's
+state, on the reader pool.
 
 Two bounds keep one request from holding a reader thread for long: the gas allowance is at
 most ``gas_cap``, and the wall clock at most ``call_timeout_ms`` from the request's arrival
@@ -18,7 +19,8 @@ on the loop under an inline budget, stopped at the EVM's first look at its stop 
 work of the charge that ended the countdown); a call stopped there has its changes rolled
 back and runs again, from the start, on the reader pool under the request's deadline. So the
 loop is never held longer than that budget by one request, and a long call costs at most that
-budget twice."""
+budget twice. ``eth_estimateGas`` and ``eth_createAccessList`` run on the reader pool from the
+start."""
 
 from __future__ import annotations
 
@@ -28,14 +30,21 @@ from collections.abc import Callable
 from typing import Any
 
 from chain.errors import ExecutionError
-from chain.execution import AccountOverride, CallInterrupted, CallReverted, CallState
+from chain.execution import (
+    AccessListResult,
+    AccessListTooLong,
+    AccountOverride,
+    CallInterrupted,
+    CallReverted,
+    CallState,
+)
 from chain.execution.overrides import MAX_ACCOUNTS, MAX_CODE_BYTES, MAX_SLOTS
 from chain.primitives import Address, Hash32
 from chain.types import Header
 from node.rpc import format as fmt
 from node.rpc import params as p
 from node.rpc.context import RpcContext
-from node.rpc.errors import ErrorCode, InvalidParams, RpcError
+from node.rpc.errors import ErrorCode, InvalidParams, LimitExceeded, RpcError
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")
 """The selector of Solidity's ``Error(string)``, what ``revert("reason")`` and ``require``
@@ -61,13 +70,17 @@ def revert_reason(output: bytes) -> str | None:
         return None
 
 
+def revert_message(output: bytes) -> str:
+    """``execution reverted``, with ``: <reason>`` when ``output`` carries a reason string."""
+    reason = revert_reason(output)
+    return "execution reverted" if reason is None else f"execution reverted: {reason}"
+
+
 def reverted(output: bytes) -> RpcError:
     """Error 3 for a reverted call, the revert data in ``data``; a reason string is also put
     in the message, ``execution reverted: <reason>``, as geth and anvil answer (clients such
     as web3.py show the message)."""
-    reason = revert_reason(output)
-    message = "execution reverted" if reason is None else f"execution reverted: {reason}"
-    return RpcError(ErrorCode.EXECUTION_REVERTED, message, fmt.data(output))
+    return RpcError(ErrorCode.EXECUTION_REVERTED, revert_message(output), fmt.data(output))
 
 
 OVERRIDE_FIELDS = ("balance", "nonce", "code", "state", "stateDiff")
@@ -124,8 +137,27 @@ def _beyond_inline_budget() -> bool:
     return True
 
 
+def access_list_json(result: AccessListResult) -> dict[str, Any]:
+    """geth's answer to eth_createAccessList: ``accessList`` (each account as lowercase hex
+    with its ``storageKeys`` as 32-byte hex), ``gasUsed``, and ``error`` when the call
+    failed, with the message a failing eth_call answers (:func:`revert_message`)."""
+    answer: dict[str, Any] = {
+        "accessList": [
+            {
+                "address": fmt.data(entry.address),
+                "storageKeys": [fmt.data(key) for key in entry.storage_keys],
+            }
+            for entry in result.access_list
+        ],
+        "gasUsed": fmt.quantity(result.gas_used),
+    }
+    if not result.success:
+        answer["error"] = revert_message(result.output)
+    return answer
+
+
 class CallMethods:
-    """Read-only calls and gas estimation."""
+    """Read-only calls, gas estimation and access lists."""
 
     def __init__(self, ctx: RpcContext) -> None:
         self.ctx = ctx
@@ -235,3 +267,26 @@ class CallMethods:
         except ExecutionError as exc:
             raise InvalidParams(str(exc)) from exc
         return fmt.quantity(gas)
+
+    async def eth_create_access_list(self, params: list[Any]) -> dict[str, Any]:
+        """The accounts and storage slots the call touches, and its gas (geth's
+        ``eth_createAccessList``; see :meth:`chain.execution.CallState.access_list`). The
+        call runs once, with the parameters, bounds and rollback of eth_call; a failing
+        call still answers, with ``error`` (:func:`access_list_json`). Transactions here
+        carry no access list, so ``gasUsed`` is what the call costs without one."""
+        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, "eth_createAccessList")
+        args = self._call_args(call_raw)
+        args["overrides"] = state_overrides(overrides_raw)
+        header = self.ctx.state_header(block_raw, "block")
+        should_stop = self._deadline()
+        try:
+            result = await self.ctx.off_loop(
+                lambda: self._call_state(header).access_list(**args, should_stop=should_stop)
+            )
+        except CallInterrupted as exc:
+            raise self._timeout(exc) from exc
+        except AccessListTooLong as exc:
+            raise LimitExceeded(str(exc), {"limit": exc.limit}) from exc
+        except ExecutionError as exc:
+            raise InvalidParams(str(exc)) from exc
+        return access_list_json(result)

@@ -37,6 +37,7 @@ EXPENSIVE_METHODS = frozenset(
     {
         "eth_call",
         "eth_estimateGas",
+        "eth_createAccessList",
         "eth_getLogs",
         "eth_getFilterLogs",
         "eth_getFilterChanges",
@@ -134,6 +135,7 @@ class RpcApi:
             "evm_revert": dev.evm_revert,
             "eth_call": calls.eth_call,
             "eth_estimateGas": calls.eth_estimate_gas,
+            "eth_createAccessList": calls.eth_create_access_list,
             "eth_getCode": eth.eth_get_code,
             "eth_getStorageAt": eth.eth_get_storage_at,
             "eth_getBalance": eth.eth_get_balance,

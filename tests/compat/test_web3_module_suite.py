@@ -10,7 +10,7 @@ test, so no test sees blocks another one made, whichever order or worker runs th
 Tests that cannot pass here are marked ``xfail(strict=True)`` (an unexpected pass fails the
 run), grouped by cause below: signing with secp256k1, SM2 signatures, fees, automine, a
 client-side fault (not strict: the client's libraries may mend it), the geth fixture's chain
-id, and methods the node does not offer yet. The suites are web3.py's of the version the
+id, and the method the node does not offer yet. The suites are web3.py's of the version the
 test dependencies pin (pyproject.toml), so the list holds for them."""
 
 from __future__ import annotations
@@ -86,10 +86,6 @@ ETH_TESTER_ERROR_TYPE = (
     "web3.py as Web3RPCError (the node refuses the document with -32602 and the message the "
     "test matches; web3.py's own geth run marks this test xfail too)"
 )
-NO_ACCESS_LIST = (
-    "not supported yet: eth_createAccessList (-32601); it needs the EVM to report the "
-    "addresses and storage slots a call touches"
-)
 NO_SIMULATE = "not supported yet: eth_simulateV1 (-32601), multi-block simulation with overrides"
 
 CLIENT_FAULTS = frozenset({ENS_CLIENT_FAULT})
@@ -148,7 +144,6 @@ ETH_MODULE_XFAILS: dict[str, tuple[str, ...]] = {
     ),
     GETH_FIXTURE_CHAIN_ID: ("test_eth_chain_id",),
     ETH_TESTER_ERROR_TYPE: ("test_invalid_eth_sign_typed_data",),
-    NO_ACCESS_LIST: ("test_eth_create_access_list",),
     NO_SIMULATE: ("test_eth_simulate_v1",),
 }
 
