@@ -20,6 +20,12 @@ imported value is stripped of white space at both ends anyway, and a cell of bla
 nothing in a 双公示 sheet. Every row is given, empty ones
 included, so that row numbers match the sheet (empty rows after the last row with a value
 are left out).
+
+calamine holds the whole sheet as one grid from ``A1`` to its farthest cell, so it is given
+only workbooks whose cells lie in :data:`~credit.importing.xlsx_extent.GRID`; a larger sheet
+(100,000 rows and more, or one stray cell far away) is read by openpyxl, in flat memory.
+That, and how far the file's parts expand, is found first
+(:mod:`credit.importing.xlsx_extent`).
 """
 
 from __future__ import annotations
@@ -30,23 +36,40 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from credit.errors import ImportFileError
+from credit.importing.xlsx_extent import GRID, fits_grid
 
-__all__ = ["XLSX_READERS", "read_xlsx_rows"]
+__all__ = ["XLSX_READERS", "chosen_reader", "read_xlsx_rows"]
 
 XLSX_READERS = ("calamine", "openpyxl")
-"""The readers :func:`read_xlsx_rows` can use; the first is the default."""
+"""The readers :func:`read_xlsx_rows` can use."""
 
 _EXACT_INTEGERS = 2**53
 """Beyond this a float no longer stands for one integer: it stays a float."""
 
 
+def chosen_reader(path: Path) -> str:
+    """The reader for the workbook at ``path``: calamine when its cells lie in
+    :data:`~credit.importing.xlsx_extent.GRID`, else openpyxl. Raises
+    :class:`ImportFileError` as :func:`read_xlsx_rows`."""
+    return "calamine" if fits_grid(str(path)) else "openpyxl"
+
+
 def read_xlsx_rows(
-    path: Path, sheet: str | None = None, *, reader: str = XLSX_READERS[0]
+    path: Path, sheet: str | None = None, *, reader: str | None = None
 ) -> Iterator[list[object]]:
     """The rows of the first (or the named) worksheet of the workbook at ``path``, as lists
     of cell values (see the module's text), empty rows included so that row numbers match
-    the sheet. Formulas give their cached values. Raises :class:`ImportFileError`
-    (``not_xlsx``)."""
+    the sheet. Formulas give their cached values. ``reader`` (None: :func:`chosen_reader`)
+    names one of :data:`XLSX_READERS`; calamine is refused a workbook beyond its grid all
+    the same. Raises :class:`ImportFileError` (``not_xlsx``) for a file that is not a
+    workbook, or whose parts expand beyond :mod:`credit.importing.xlsx_extent`'s bounds."""
+    chosen = chosen_reader(path)
+    if reader is None:
+        reader = chosen
+    elif reader == "calamine" and chosen != reader:
+        raise ImportFileError(
+            "not_xlsx", f"the workbook's cells do not all lie in {GRID}, calamine's grid"
+        )
     if reader == "calamine":
         return _without_trailing_empty_rows(_calamine_rows(path, sheet))
     if reader == "openpyxl":
@@ -127,9 +150,13 @@ def _openpyxl_rows(path: Path, sheet: str | None) -> Iterator[list[object]]:
     import openpyxl  # type: ignore[import-untyped]
     from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 
+    # Given an open file, not its name: openpyxl judges a name by its extension, and the
+    # registry spools an upload under a name of its own.
+    file = path.open("rb")
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
     except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError) as error:
+        file.close()
         raise ImportFileError("not_xlsx", f"not a readable XLSX workbook: {error}") from error
     try:
         try:
@@ -145,3 +172,4 @@ def _openpyxl_rows(path: Path, sheet: str | None) -> Iterator[list[object]]:
             yield _trimmed(list(values))
     finally:
         workbook.close()
+        file.close()
