@@ -452,3 +452,25 @@ def test_a_control_character_in_a_text_cell_is_reported_and_the_row_refused(
         (3, IssueReason.CONTROL_CHARACTER, "虚假\\x00广告")
     ]
     assert (report.rows_read, report.rows_valid, report.rows_rejected) == (3, 2, 1)
+
+
+def test_a_line_longer_than_the_line_bound_is_refused_before_it_is_held_whole(
+    tmp_path: Path,
+) -> None:
+    """One line of more than MAX_LINE_CHARS characters (a file with no line break, or a
+    runaway field): refused as ``bad_csv`` naming the line, after the rows before it."""
+    from credit.importing.csv_source import MAX_LINE_CHARS, read_csv_rows
+
+    path = write_csv(tmp_path / "long.csv", [PENALTY_HEADERS, cells(PENALTY_KEYS, penalty_row())])
+    with path.open("ab") as file:
+        file.write("处罚".encode() * (MAX_LINE_CHARS // 2 + 1))
+    rows = read_csv_rows(path)
+    assert next(rows) == list(PENALTY_HEADERS)
+    assert len(next(rows)) == len(PENALTY_KEYS)
+    with pytest.raises(ImportFileError) as refused:
+        next(rows)
+    assert refused.value.reason == "bad_csv"
+    assert f"line 3 is longer than {MAX_LINE_CHARS:,} characters" in str(refused.value)
+    with pytest.raises(ImportFileError) as whole:
+        _import(path)
+    assert whole.value.reason == "bad_csv"
