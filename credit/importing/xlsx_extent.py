@@ -15,8 +15,9 @@ a reader to a part not looked at here; a package holding two members of one name
 refused, since readers differ on which they open.
 
 Declared sizes are bounded first: a workbook whose members declare more than
-:data:`MAX_EXPANSION` times the file's size, or more than :data:`MAX_PART_BYTES` for one
-member, is refused before anything is decompressed. A member that expands beyond what it
+:data:`MAX_EXPANSION` times the file's size, or more than :data:`MAX_PART_BYTES` for a
+worksheet or :data:`MAX_OTHER_PART_BYTES` for any other member, is refused before anything
+but its relationships is decompressed. A member that expands beyond what it
 declares is refused as well: :mod:`zipfile` stops there and fails the CRC, but calamine's
 zip reader expands such a member whole before it fails (a 196 KB workbook whose shared
 strings declare 1,000 bytes and hold 200 MB took it to 393 MiB), so before calamine is
@@ -33,7 +34,7 @@ from xml.etree import ElementTree
 
 from credit.errors import ImportFileError
 
-__all__ = ["GRID", "MAX_EXPANSION", "MAX_PART_BYTES", "fits_grid"]
+__all__ = ["GRID", "MAX_EXPANSION", "MAX_OTHER_PART_BYTES", "MAX_PART_BYTES", "fits_grid"]
 
 GRID = "A1:AZ99999"
 """The grid a workbook's cells must lie in for calamine: 52 columns (the 双公示 layouts have
@@ -45,7 +46,13 @@ expand 5 to 20 times (a 双公示 sheet of 100,000 rows: 11.6 MB holding 157.7 M
 bomb expands a thousand times and more."""
 
 MAX_PART_BYTES = 8 * 1024 * 1024 * 1024
-"""Most bytes one member may declare, whatever the file's size."""
+"""Most bytes one worksheet part may declare, whatever the file's size (both readers are
+given only what they stream, or a sheet scanned and found to fit calamine's grid)."""
+
+MAX_OTHER_PART_BYTES = 512 * 1024 * 1024
+"""Most bytes any other member may declare. Both readers hold the shared strings whole, and
+openpyxl the styles as a parsed tree, so these bound the memory a workbook can ask for: a
+sheet of Excel's 1,048,576 rows of 双公示 text shares about 300-400 MB of strings."""
 
 MAX_RELATIONSHIPS_BYTES = 16 * 1024 * 1024
 """Most bytes of one relationships part, read whole (a few hundred bytes in real
@@ -76,12 +83,6 @@ def _bounded_declarations(archive: zipfile.ZipFile, file_size: int) -> None:
                 "not_xlsx", f"the workbook holds two parts named {member.filename}"
             )
         names.add(member.filename)
-        if member.file_size > MAX_PART_BYTES:
-            raise ImportFileError(
-                "not_xlsx",
-                f"the workbook's part {member.filename} would expand to {member.file_size:,} "
-                f"bytes (at most {MAX_PART_BYTES:,})",
-            )
         declared += member.file_size
     if declared > MAX_EXPANSION * max(file_size, 1):
         raise ImportFileError(
@@ -169,6 +170,14 @@ def fits_grid(path: str) -> bool:
                 size = file.seek(0, 2)
             _bounded_declarations(archive, size)
             sheets = worksheet_parts(archive)
+            for member in archive.infolist():
+                bound = MAX_PART_BYTES if member.filename in sheets else MAX_OTHER_PART_BYTES
+                if member.file_size > bound:
+                    raise ImportFileError(
+                        "not_xlsx",
+                        f"the workbook's part {member.filename} would expand to "
+                        f"{member.file_size:,} bytes (at most {bound:,})",
+                    )
             if not all(_within_grid(archive, part) for part in sheets):
                 return False
             for member in archive.infolist():

@@ -220,6 +220,31 @@ def test_a_member_that_expands_beyond_what_it_declares_is_refused(tmp_path: Path
     assert "xl/extra.xml" in str(refused.value)
 
 
+def test_a_part_held_whole_is_bounded_whatever_the_file_s_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared strings (both readers hold them whole) over MAX_OTHER_PART_BYTES are refused
+    by their declared size, however well the file compresses; a worksheet part of that
+    size is not, since it is streamed or scanned."""
+    from credit.importing import xlsx_extent
+
+    monkeypatch.setattr(xlsx_extent, "MAX_OTHER_PART_BYTES", 1 << 20)
+    members = _members(_penalty_book(tmp_path, 2_000))
+    assert len(members[SHEET]) > 1 << 20
+    path = tmp_path / "shared.xlsx"
+    path.write_bytes(_bomb(members))
+    assert len(list(read_xlsx_rows(path))) == 2_001
+    # Any member but a worksheet: here one the sheet does not even refer to.
+    members["xl/sharedStrings.xml"] = b"<sst>" + b"<si><t>x</t></si>" * 70_000 + b"</sst>"
+    path.write_bytes(_bomb(members))
+    with pytest.raises(ImportFileError) as refused:
+        read_xlsx_rows(path)
+    size = len(members["xl/sharedStrings.xml"])
+    assert f"xl/sharedStrings.xml would expand to {size:,} bytes (at most 1,048,576)" in str(
+        refused.value
+    )
+
+
 def test_two_members_of_one_name_are_refused(tmp_path: Path) -> None:
     source = _penalty_book(tmp_path)
     path = tmp_path / "twice.xlsx"
