@@ -170,11 +170,47 @@ class ImportRejected(CreditError):
         self.report = report
 
 
+_ZIP_START = b"PK\x03\x04"
+"""How a zip file (an XLSX workbook among them) starts."""
+_OLE2_START = bytes.fromhex("d0cf11e0a1b11ae1")
+"""How an OLE compound file (an Excel 97-2003 ``.xls`` workbook, a WPS ``.et``) starts."""
+_ODS_MIMETYPE = b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet"
+"""What an OpenDocument spreadsheet holds at its start (its stored ``mimetype`` member)."""
+_MARKUP_STARTS = (b"<", b"\xef\xbb\xbf<", b"\xff\xfe<\x00", b"\xfe\xff\x00<")
+"""How a web page or an XML file starts (UTF-8, with or without a BOM, or UTF-16): what many
+systems' "export to Excel" writes (an HTML table, or Excel 2003's XML Spreadsheet)."""
+
+
 def _format_of(path: Path, table_format: TableFormat | None) -> TableFormat:
-    if table_format is not None:
-        return table_format
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    """The format the file at ``path`` is: its first bytes decide, whatever its name or the
+    format declared (a workbook saved with a ``.csv`` name, or sent as CSV, is read as the
+    workbook it is); then the format declared, then the name's extension. Raises
+    :class:`ImportFileError` (``not_xlsx``) for a spreadsheet of another kind."""
+    with path.open("rb") as file:
+        head = file.read(128)
+    if head.startswith(_OLE2_START):
+        raise ImportFileError(
+            "not_xlsx",
+            "an Excel 97-2003 workbook (.xls) or another OLE compound file: save it as .xlsx "
+            "(Excel, WPS) or as CSV",
+        )
+    if head.lstrip(b" \t\r\n").startswith(_MARKUP_STARTS):
+        raise ImportFileError(
+            "not_xlsx",
+            "a web page or XML file (an export to Excel that writes an HTML table or an XML "
+            "Spreadsheet 2003), not a table file: open it in Excel or WPS and save it as "
+            ".xlsx or as CSV",
+        )
+    if head.startswith(_ZIP_START):
+        if _ODS_MIMETYPE in head:
+            raise ImportFileError(
+                "not_xlsx", "an OpenDocument spreadsheet (.ods): save it as .xlsx or as CSV"
+            )
         return TableFormat.XLSX
+    if table_format is TableFormat.XLSX or path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise ImportFileError(
+            "not_xlsx", "not an XLSX workbook: the file is not a zip (is it CSV text?)"
+        )
     return TableFormat.CSV
 
 

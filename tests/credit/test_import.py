@@ -474,3 +474,59 @@ def test_a_line_longer_than_the_line_bound_is_refused_before_it_is_held_whole(
     with pytest.raises(ImportFileError) as whole:
         _import(path)
     assert whole.value.reason == "bad_csv"
+
+
+def test_a_workbook_is_read_as_one_whatever_its_name_or_declared_format(tmp_path: Path) -> None:
+    """A workbook saved under a .csv name, or sent declared as CSV, is read by what it is."""
+    from credit.importing import TableFormat
+
+    table = [PENALTY_HEADERS, cells(PENALTY_KEYS, penalty_row())]
+    workbook = write_xlsx(tmp_path / "a.xlsx", table)
+    renamed = tmp_path / "penalties.csv"
+    renamed.write_bytes(workbook.read_bytes())
+    assert _penalty(_import(renamed)).data_source_uscc == "11220000013544541J"
+    declared: list[ImportedRow] = []
+    import_file(workbook, declared.append, table_format=TableFormat.CSV)
+    assert [row.row for row in declared] == [2]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        ("old.xls", bytes.fromhex("d0cf11e0a1b11ae1") + bytes(504), "Excel 97-2003 workbook"),
+        (
+            "export.xls",
+            "\ufeff<html><body><table><tr><td>行政相对人名称</td></tr></table></body></html>".encode(),
+            "web page or XML file",
+        ),
+        (
+            "xml2003.xls",
+            b'<?xml version="1.0"?>\r\n'
+            b'<Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet"/>',
+            "web page or XML file",
+        ),
+        ("text.xlsx", "行政相对人名称,行政相对人类别\r\n".encode(), "not a zip"),
+    ],
+)
+def test_a_spreadsheet_of_another_kind_is_refused_saying_what_it_is(
+    tmp_path: Path, name: str, data: bytes, said: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ImportFileError) as refused:
+        _import(path)
+    assert refused.value.reason == "not_xlsx"
+    assert said in str(refused.value)
+
+
+def test_an_opendocument_spreadsheet_is_refused_saying_what_it_is(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "table.ods"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        archive.writestr("content.xml", "<office:document-content/>", zipfile.ZIP_DEFLATED)
+    with pytest.raises(ImportFileError) as refused:
+        _import(path)
+    assert refused.value.reason == "not_xlsx"
+    assert "OpenDocument spreadsheet (.ods)" in str(refused.value)
