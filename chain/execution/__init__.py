@@ -4,8 +4,9 @@ Modules
     ``model`` (context, accounts, results, errors), ``precompiles`` (SM3, SM2 verify and their
     gas), ``evm`` (py-evm configured for the ledger), ``state`` (genesis and state reads),
     ``block`` (block execution), ``calls`` (read-only calls, gas estimation and access
-    lists), ``keccak`` (the fastest installed Keccak backend for py-evm and the trie). Import
-    from ``chain.execution`` itself.
+    lists), ``simulation`` (simulated blocks of calls, ``eth_simulateV1``), ``keccak`` (the
+    fastest installed Keccak backend for py-evm and the trie). Import from
+    ``chain.execution`` itself.
 
 What runs
     py-evm's Cancun rules (``CancunState`` / ``CancunComputation``), the fork matching the
@@ -15,7 +16,10 @@ What runs
     contracts at :func:`contract_address` (Ethereum's sender/EVM-nonce address, so that
     Ethereum clients know a deployment's address from its transaction). The state class of
     read-only calls also overrides two EIP-2929 methods to record what an access-list call
-    touches (:class:`~chain.execution.calls.CallExecutionState`).
+    touches (:class:`~chain.execution.calls.CallExecutionState`). The state class of
+    simulations charges no fee whatever BASEFEE reads, takes BLOBBASEFEE per simulated block,
+    and its computation logs value transfers on request
+    (:class:`~chain.execution.simulation.SimulationState`).
 
 Hashes
     The state root is py-evm's Keccak Merkle-Patricia trie root, and inside the EVM Keccak
@@ -76,10 +80,17 @@ from chain.execution.model import (
     AccountInfo,
     BlockContext,
     BlockExecution,
+    BlockOverrides,
+    BlockStateCalls,
     CallInterrupted,
     CallResult,
     CallReverted,
     InapplicableTransaction,
+    Refusal,
+    SimulatedBlock,
+    SimulatedCall,
+    SimulatedCallResult,
+    SimulationRefused,
     StateUpdate,
 )
 from chain.execution.overrides import AccountOverride, StateOverrides
@@ -91,6 +102,13 @@ from chain.execution.precompiles import (
     SM3_PRECOMPILE,
     SM3_WORD_GAS,
 )
+from chain.execution.simulation import (
+    MAX_BLOCKS,
+    MAX_CALLS,
+    TRANSFER_ADDRESS,
+    TRANSFER_TOPIC,
+    simulate,
+)
 from chain.execution.state import account_at, code_at, genesis_state, storage_at
 
 __all__ = [
@@ -98,12 +116,16 @@ __all__ = [
     "EMPTY_CODE_HASH",
     "EMPTY_STATE_ROOT",
     "KECCAK_BACKEND",
+    "MAX_BLOCKS",
+    "MAX_CALLS",
     "SM2_VERIFY_BASE_GAS",
     "SM2_VERIFY_PRECOMPILE",
     "SM2_VERIFY_WORD_GAS",
     "SM3_BASE_GAS",
     "SM3_PRECOMPILE",
     "SM3_WORD_GAS",
+    "TRANSFER_ADDRESS",
+    "TRANSFER_TOPIC",
     "AccessListEntry",
     "AccessListResult",
     "AccessListTooLong",
@@ -112,11 +134,18 @@ __all__ = [
     "AccountOverride",
     "BlockContext",
     "BlockExecution",
+    "BlockOverrides",
+    "BlockStateCalls",
     "CallInterrupted",
     "CallResult",
     "CallReverted",
     "CallState",
     "InapplicableTransaction",
+    "Refusal",
+    "SimulatedBlock",
+    "SimulatedCall",
+    "SimulatedCallResult",
+    "SimulationRefused",
     "StateOverrides",
     "StateUpdate",
     "account_at",
@@ -128,5 +157,6 @@ __all__ = [
     "genesis_state",
     "intrinsic_gas",
     "sender_address",
+    "simulate",
     "storage_at",
 ]

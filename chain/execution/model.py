@@ -1,17 +1,22 @@
-"""The values that go in and out of EVM execution: block context, accounts, results, and the
-errors execution raises."""
+"""The values that go in and out of EVM execution: block context, accounts, results, simulated
+blocks, and the errors execution raises."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 
 from chain.errors import ExecutionError
 from chain.primitives import Address, Hash32
-from chain.types import Receipt
+from chain.types import Log, Receipt
+
+if TYPE_CHECKING:
+    from chain.execution.overrides import StateOverrides
 
 CREATE_ADDRESS_PREFIX = b"lianxin/create"
 """Domain prefix of :func:`contract_address`."""
@@ -174,3 +179,118 @@ class AccessListResult:
     """Return data, or revert data when ``success`` is false."""
     gas_used: int
     """Gas the call consumed (after refunds), intrinsic gas included."""
+
+
+class Refusal(Enum):
+    """Why a simulation is refused as a whole (eth_simulateV1's error kinds)."""
+
+    NONCE_TOO_LOW = "nonce too low"
+    NONCE_TOO_HIGH = "nonce too high"
+    INTRINSIC_GAS = "gas below intrinsic gas"
+    INSUFFICIENT_FUNDS = "insufficient funds for value"
+    BLOCK_GAS_LIMIT = "block gas limit reached"
+    BLOCK_NUMBER = "block numbers must increase"
+    BLOCK_TIMESTAMP = "block timestamps must increase"
+    INIT_CODE_SIZE = "init code too large"
+    CLIENT_LIMIT = "simulation limit exceeded"
+
+
+class SimulationRefused(ExecutionError):
+    """The simulation cannot run as asked; nothing of it is answered or kept."""
+
+    def __init__(self, refusal: Refusal, detail: str) -> None:
+        super().__init__(f"{refusal.value}: {detail}")
+        self.refusal = refusal
+        """Which rule the request breaks."""
+        self.detail = detail
+        """Where and by how much."""
+
+
+@dataclass(frozen=True)
+class BlockOverrides:
+    """What a simulated block's environment is; None takes the default."""
+
+    number: int | None = None
+    """NUMBER; default the parent's + 1. Must exceed the parent's; a gap is filled with
+    empty blocks."""
+    time: int | None = None
+    """TIMESTAMP in seconds; default the parent's +
+    :data:`~chain.execution.simulation.TIME_STEP_S`. Must exceed the parent's."""
+    gas_limit: int | None = None
+    """The block gas limit; default the base block's."""
+    fee_recipient: Address | None = None
+    """COINBASE; default the zero address (as the spec says)."""
+    prev_randao: Hash32 | None = None
+    """PREVRANDAO; default zero."""
+    base_fee: int | None = None
+    """BASEFEE; default 0, as in every block here. Charges nothing (see
+    :mod:`chain.execution.simulation`)."""
+    blob_base_fee: int | None = None
+    """BLOBBASEFEE; default EIP-4844's least, 1 (no blob is ever carried)."""
+
+
+@dataclass(frozen=True)
+class SimulatedCall:
+    """One call of a simulated block."""
+
+    sender: Address
+    to: Address | None
+    """None: ``data`` is init code."""
+    data: bytes = b""
+    value: int = 0
+    gas: int | None = None
+    """Gas limit; None: what is left of the block's gas limit (within the allowance)."""
+    nonce: int | None = None
+    """The EVM nonce the call claims; checked only with ``validation``."""
+
+
+@dataclass(frozen=True)
+class BlockStateCalls:
+    """One simulated block as asked: its environment, state overrides and calls."""
+
+    overrides: BlockOverrides = field(default_factory=BlockOverrides)
+    state_overrides: StateOverrides | None = None
+    """Applied before the block's first call; they last for the rest of the simulation."""
+    calls: Sequence[SimulatedCall] = ()
+
+
+@dataclass(frozen=True)
+class SimulatedCallResult:
+    """The outcome of one simulated call."""
+
+    call: SimulatedCall
+    """The call as it ran: ``gas`` the limit it was given, ``nonce`` the EVM nonce used."""
+    tx_hash: Hash32
+    """Its hash (:func:`~chain.execution.simulation.simulated_call_hash`)."""
+    success: bool
+    reverted: bool
+    """Whether it failed by REVERT (the output is then the revert data)."""
+    error: str | None
+    """What stopped a failed call (py-evm's error), None when it succeeded."""
+    output: bytes
+    gas_used: int
+    """Gas used after refunds, intrinsic gas included."""
+    logs: tuple[Log, ...]
+    """Its logs (transfer logs among them with ``trace_transfers``); none when it failed."""
+
+
+@dataclass(frozen=True)
+class SimulatedBlock:
+    """One simulated block and the outcome of its calls."""
+
+    number: int
+    timestamp: int
+    """In seconds."""
+    gas_limit: int
+    gas_used: int
+    fee_recipient: Address
+    prev_randao: Hash32
+    base_fee: int | None
+    """BASEFEE if overridden; None: not overridden, and BASEFEE read 0."""
+    blob_base_fee: int
+    parent_hash: Hash32
+    state_root: Hash32
+    """The state root after the block's calls."""
+    hash: Hash32
+    """:func:`~chain.execution.simulation.simulated_block_hash`."""
+    calls: tuple[SimulatedCallResult, ...]
