@@ -112,18 +112,18 @@ class NodeConfig:
     """eth_getTransactionReceipt for a transaction still in the mempool waits this long for
     its block before answering ``null`` (0: answer at once)."""
     gas_cap: int = 10_000_000
-    """Largest gas allowance for eth_call, eth_estimateGas and eth_createAccessList. 10M gas
-    is about 5 s of the cheapest-per-gas EVM loop on a busy 2-core machine (about 2M gas/s
-    measured), which matches ``call_timeout_ms``; the calls the SDK and registry make use
-    well under 1M."""
+    """Largest gas allowance for eth_call, eth_estimateGas and eth_createAccessList, and for
+    all the calls of one eth_simulateV1 together. 10M gas is about 5 s of the
+    cheapest-per-gas EVM loop on a busy 2-core machine (about 2M gas/s measured), which
+    matches ``call_timeout_ms``; the calls the SDK and registry make use well under 1M."""
     call_timeout_ms: int = 5_000
-    """Wall-clock limit of one eth_call, eth_estimateGas (the whole search) or
-    eth_createAccessList, counted from the request's arrival; past it the EVM work is
-    stopped and the call answers -32007."""
+    """Wall-clock limit of one eth_call, eth_estimateGas (the whole search),
+    eth_createAccessList or eth_simulateV1 (the whole simulation), counted from the request's
+    arrival; past it the EVM work is stopped and the call answers -32007."""
     rate_limit_per_s: float = 50.0
-    """Expensive requests (eth_call, eth_estimateGas, eth_createAccessList, log queries) one
-    client address may make per second, on average; beyond it they answer -32006 until
-    tokens refill."""
+    """Expensive requests (eth_call, eth_estimateGas, eth_createAccessList, eth_simulateV1,
+    log queries) one client address may make per second, on average; beyond it they answer
+    -32006 until tokens refill."""
     rate_limit_burst: int = 100
     """Expensive requests one client address may make at once before the rate applies."""
     rate_limit_exempt: tuple[str, ...] = ("127.0.0.1", "::1")

@@ -4,9 +4,9 @@ Handlers take the positional ``params`` list and return a JSON-ready value or ra
 :class:`~node.rpc.errors.RpcError`. Work that may take long (EVM calls, gas estimation, log
 queries, transaction admission with its SM2 verification) runs on the reader thread pool so
 that the event loop keeps serving; quick indexed reads run inline. The handlers live in groups
-(``eth_methods``, ``call_methods``, ``filter_methods``, ``lianxin_methods``, and
-``dev_methods`` for a dev chain's accounts and test helpers) over one shared
-:class:`~node.rpc.context.RpcContext`.
+(``eth_methods``, ``call_methods``, ``simulate_methods``, ``filter_methods``,
+``lianxin_methods``, and ``dev_methods`` for a dev chain's accounts and test helpers) over one
+shared :class:`~node.rpc.context.RpcContext`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from node.rpc.dev_methods import BlockMaker, DevClock, DevMethods
 from node.rpc.eth_methods import CLIENT_VERSION, EthMethods
 from node.rpc.filter_methods import FilterMethods
 from node.rpc.lianxin_methods import LianxinMethods
+from node.rpc.simulate_methods import SimulateMethods
 
 __all__ = ["CLIENT_VERSION", "EXPENSIVE_METHODS", "Handler", "RpcApi"]
 
@@ -38,6 +39,7 @@ EXPENSIVE_METHODS = frozenset(
         "eth_call",
         "eth_estimateGas",
         "eth_createAccessList",
+        "eth_simulateV1",
         "eth_getLogs",
         "eth_getFilterLogs",
         "eth_getFilterChanges",
@@ -88,6 +90,7 @@ class RpcApi:
         """The dev producer's block clock (evm_increaseTime moves it)."""
         eth = EthMethods(self.context)
         calls = CallMethods(self.context)
+        simulations = SimulateMethods(self.context, calls)
         filters = FilterMethods(self.context)
         lianxin = LianxinMethods(self.context)
         self.dev = DevMethods(self.context, eth, calls, self.dev_accounts, self.dev_clock)
@@ -136,6 +139,7 @@ class RpcApi:
             "eth_call": calls.eth_call,
             "eth_estimateGas": calls.eth_estimate_gas,
             "eth_createAccessList": calls.eth_create_access_list,
+            "eth_simulateV1": simulations.eth_simulate_v1,
             "eth_getCode": eth.eth_get_code,
             "eth_getStorageAt": eth.eth_get_storage_at,
             "eth_getBalance": eth.eth_get_balance,

@@ -10,8 +10,8 @@ test, so no test sees blocks another one made, whichever order or worker runs th
 Tests that cannot pass here are marked ``xfail(strict=True)`` (an unexpected pass fails the
 run), grouped by cause below: signing with secp256k1, SM2 signatures, fees, automine, a
 client-side fault (not strict: the client's libraries may mend it), the geth fixture's chain
-id, and the method the node does not offer yet. The suites are web3.py's of the version the
-test dependencies pin (pyproject.toml), so the list holds for them."""
+id. The suites are web3.py's of the version the test dependencies pin (pyproject.toml), so
+the list holds for them."""
 
 from __future__ import annotations
 
@@ -86,7 +86,6 @@ ETH_TESTER_ERROR_TYPE = (
     "web3.py as Web3RPCError (the node refuses the document with -32602 and the message the "
     "test matches; web3.py's own geth run marks this test xfail too)"
 )
-NO_SIMULATE = "not supported yet: eth_simulateV1 (-32601), multi-block simulation with overrides"
 
 CLIENT_FAULTS = frozenset({ENS_CLIENT_FAULT})
 """Causes in the client's own libraries, not in the node: not strict, since a release of
@@ -144,7 +143,6 @@ ETH_MODULE_XFAILS: dict[str, tuple[str, ...]] = {
     ),
     GETH_FIXTURE_CHAIN_ID: ("test_eth_chain_id",),
     ETH_TESTER_ERROR_TYPE: ("test_invalid_eth_sign_typed_data",),
-    NO_SIMULATE: ("test_eth_simulate_v1",),
 }
 
 _Suite = TypeVar("_Suite", bound=type)
