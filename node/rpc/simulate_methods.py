@@ -47,16 +47,16 @@ from node.rpc.context import RpcContext
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError
 from node.rpc.fees import BASE_FEE_PER_GAS
 
-REFUSAL_CODES: dict[Refusal, int] = {
-    Refusal.NONCE_TOO_LOW: -38010,
-    Refusal.NONCE_TOO_HIGH: -38011,
-    Refusal.INTRINSIC_GAS: -38013,
-    Refusal.INSUFFICIENT_FUNDS: -38014,
-    Refusal.BLOCK_GAS_LIMIT: -38015,
-    Refusal.BLOCK_NUMBER: -38020,
-    Refusal.BLOCK_TIMESTAMP: -38021,
-    Refusal.INIT_CODE_SIZE: -38025,
-    Refusal.CLIENT_LIMIT: -38026,
+REFUSAL_CODES: dict[Refusal, ErrorCode] = {
+    Refusal.NONCE_TOO_LOW: ErrorCode.SIMULATE_NONCE_TOO_LOW,
+    Refusal.NONCE_TOO_HIGH: ErrorCode.SIMULATE_NONCE_TOO_HIGH,
+    Refusal.INTRINSIC_GAS: ErrorCode.SIMULATE_INTRINSIC_GAS,
+    Refusal.INSUFFICIENT_FUNDS: ErrorCode.SIMULATE_INSUFFICIENT_FUNDS,
+    Refusal.BLOCK_GAS_LIMIT: ErrorCode.SIMULATE_BLOCK_GAS_LIMIT,
+    Refusal.BLOCK_NUMBER: ErrorCode.SIMULATE_BLOCK_NUMBER,
+    Refusal.BLOCK_TIMESTAMP: ErrorCode.SIMULATE_BLOCK_TIMESTAMP,
+    Refusal.INIT_CODE_SIZE: ErrorCode.SIMULATE_INIT_CODE_SIZE,
+    Refusal.CLIENT_LIMIT: ErrorCode.SIMULATE_CLIENT_LIMIT,
 }
 """The execution-apis code of each refusal of a whole simulation (geth's codes)."""
 
@@ -74,18 +74,10 @@ OVERRIDE_FIELDS = frozenset(
 
 
 class SimulationError(RpcError):
-    """A simulation refused as a whole, answered with the spec's code for it (codes of this
-    method only, outside :class:`~node.rpc.errors.ErrorCode`)."""
+    """A simulation refused as a whole, answered with the spec's code for it."""
 
     def __init__(self, refused: SimulationRefused) -> None:
-        super().__init__(ErrorCode.INVALID_PARAMS, str(refused))
-        self.spec_code = REFUSAL_CODES[refused.refusal]
-        """The code answered."""
-
-    def to_json(self) -> dict[str, Any]:
-        error = super().to_json()
-        error["code"] = self.spec_code
-        return error
+        super().__init__(REFUSAL_CODES[refused.refusal], str(refused))
 
 
 def _list(value: Any, field: str) -> list[Any]:
