@@ -31,6 +31,9 @@ levels, see :mod:`chain.limits`)::
     rate_limit_per_s = 50.0        # expensive requests per client address
     rate_limit_burst = 100
     rate_limit_exempt = ["127.0.0.1", "::1"]   # empty it behind a local reverse proxy
+    rpc_max_connections = 4096     # within the open-file limit less 256
+    rpc_max_connections_per_client = 64
+    rpc_head_timeout_s = 10.0      # first request head, from the connection's opening
     ws_max_connections = 256
     ws_max_connections_per_client = 16
     ws_max_subscriptions = 32
@@ -129,6 +132,15 @@ class NodeConfig:
     rate_limit_exempt: tuple[str, ...] = ("127.0.0.1", "::1")
     """Client addresses not rate-limited: the node's own host (registry, explorer). Behind a
     reverse proxy on the same host every client looks local: empty this list there."""
+    rpc_max_connections: int = 4_096
+    """Most open RPC connections (HTTP and WebSocket); a new one beyond it is closed at once.
+    Never more than the process's open-file limit less 256 (:mod:`node.rpc.connections`)."""
+    rpc_max_connections_per_client: int = 64
+    """Most open RPC connections from one client address (an IPv6 /64 counts as one); a new
+    one beyond it is closed at once. The ``rate_limit_exempt`` addresses are not counted."""
+    rpc_head_timeout_s: float = 10.0
+    """A connection whose first request head has not arrived this long after it opened is
+    closed (half-open connections held to use up the node's descriptors)."""
     ws_max_connections: int = 256
     """Most open WebSocket connections; more are refused with HTTP 503."""
     ws_max_connections_per_client: int = 16
@@ -204,6 +216,12 @@ class NodeConfig:
             (self.call_timeout_ms >= 1, "call_timeout_ms must be >= 1"),
             (self.rate_limit_per_s > 0, "rate_limit_per_s must be > 0"),
             (self.rate_limit_burst >= 1, "rate_limit_burst must be >= 1"),
+            (self.rpc_max_connections >= 1, "rpc_max_connections must be >= 1"),
+            (
+                self.rpc_max_connections_per_client >= 1,
+                "rpc_max_connections_per_client must be >= 1",
+            ),
+            (self.rpc_head_timeout_s > 0, "rpc_head_timeout_s must be > 0"),
             (self.ws_max_connections >= 1, "ws_max_connections must be >= 1"),
             (self.ws_max_connections_per_client >= 1, "ws_max_connections_per_client must be >= 1"),
             (self.ws_max_subscriptions >= 1, "ws_max_subscriptions must be >= 1"),
@@ -278,6 +296,9 @@ _FIELD_TYPES: dict[str, type] = {
     "call_timeout_ms": int,
     "rate_limit_per_s": float,
     "rate_limit_burst": int,
+    "rpc_max_connections": int,
+    "rpc_max_connections_per_client": int,
+    "rpc_head_timeout_s": float,
     "ws_max_connections": int,
     "ws_max_connections_per_client": int,
     "ws_max_subscriptions": int,

@@ -47,6 +47,7 @@ from node.ledger import CommittedBlock
 from node.log_index import LogQuery, block_log_entries
 from node.rpc import format as fmt
 from node.rpc import params as p
+from node.rpc.connections import ConnectionLimits, admitting, descriptor_bound
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError, error_response, refusal_error
 from node.rpc.methods import EXPENSIVE_METHODS, RpcApi
 from node.rpc.rate_limit import RateLimiter, client_key
@@ -132,6 +133,13 @@ class RpcServer:
         self._allowed_hosts = tuple(name.lower() for name in (*config.rpc_allowed_hosts, *bound))
         self._allowed_origins = tuple(name.lower() for name in config.rpc_allowed_origins)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self.connections = ConnectionLimits(
+            max_connections=min(config.rpc_max_connections, descriptor_bound()),
+            max_per_client=config.rpc_max_connections_per_client,
+            exempt=frozenset(client_key(address) for address in config.rate_limit_exempt),
+        )
+        """The RPC connections open now against their bounds."""
         self.port: int | None = None
         self.app = web.Application(
             client_max_size=config.max_request_bytes, middlewares=[self._check_host_and_origin]
@@ -141,21 +149,26 @@ class RpcServer:
         self.app.router.add_get("/ws", self._handle_ws)
 
     async def start(self) -> int:
-        """Bind and start serving; returns the bound TCP port."""
+        """Bind and start serving; returns the bound TCP port. Each connection is admitted
+        under :attr:`connections` first (:mod:`node.rpc.connections`)."""
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.rpc_host, self.config.rpc_port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.rpc_port
+        assert self._runner.server is not None
+        factory = admitting(self._runner.server, self.connections, self.config.rpc_head_timeout_s)
+        self._listener = await asyncio.get_running_loop().create_server(
+            factory, self.config.rpc_host, self.config.rpc_port, reuse_address=True
+        )
+        sockets = self._listener.sockets
+        self.port = int(sockets[0].getsockname()[1]) if sockets else self.config.rpc_port
         return self.port
 
     async def stop(self) -> None:
         """Close every connection and stop serving."""
         for subscriber in list(self._subscribers):
             await subscriber.socket.close()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
