@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from eth_abi.abi import decode
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from chain.errors import ChainError
@@ -28,6 +27,7 @@ from contracts.permissions import (
 from node.chain_dir import ChainDir, keystore_address
 from node.cli_common import (
     EXIT_BAD,
+    EXIT_UNREACHABLE,
     call,
     console,
     emit,
@@ -38,6 +38,7 @@ from node.cli_common import (
     to_hex,
 )
 from node.genesis_file import load_genesis
+from node.rpc_client import hex_data
 from node.tx_send import send_transaction
 
 GOVERNANCE_GAS = 300_000
@@ -91,14 +92,21 @@ def _require_contract(url: str) -> None:
 
 
 def current_roles(url: str, account: Address) -> int:
-    """The role bits of ``account`` at the node's head."""
+    """The role bits of ``account`` at the node's head; exits 3 if the node's answer is not
+    the one 32-byte word ``roles(address)`` returns."""
     output = call(
         url,
         "eth_call",
         [{"to": to_hex(PERMISSIONS_ADDRESS), "data": to_hex(roles_call(account))}, "latest"],
+        read=hex_data,
     )
-    (bits,) = decode(["uint256"], from_hex(str(output)))
-    return int(bits)
+    if len(output) != 32:
+        raise fail(
+            f"the node's answer to eth_call of roles(address) is {len(output)} bytes, not one "
+            "32-byte word",
+            EXIT_UNREACHABLE,
+        )
+    return int.from_bytes(output, "big")
 
 
 def _account_json(address: Address, bits: int, names: dict[Address, str]) -> dict[str, Any]:
@@ -147,8 +155,14 @@ def known_accounts(directory: Path, url: str) -> list[dict[str, Any]]:
             }
         ],
     )
+    # Of the shape node.rpc_client checks: each topic is 32 bytes of hex.
     for log in logs:
-        seen.setdefault(Address(bytes.fromhex(log["topics"][1][-40:])), None)
+        if len(log["topics"]) < 2:
+            raise fail(
+                "the node's answer to eth_getLogs holds a role event without its account topic",
+                EXIT_UNREACHABLE,
+            )
+        seen.setdefault(Address(from_hex(log["topics"][1])[-20:]), None)
     names = _key_names(directory)
     return [_account_json(address, current_roles(url, address), names) for address in seen]
 
@@ -184,7 +198,7 @@ def govern(
         "by": to_hex(key.public_key.address),
     }
     if not ok:
-        result["error"] = _revert_reason(str(receipt.get("output", "0x")))
+        result["error"] = _revert_reason(receipt.get("output") or "0x")
     result["account"] = _account_json(account, current_roles(url, account), _key_names(directory))
     if as_json:
         emit(result, True)

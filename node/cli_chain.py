@@ -10,6 +10,7 @@ import typer
 from node.cli_common import (
     DEFAULT_DIR,
     EXIT_BAD,
+    EXIT_UNREACHABLE,
     DirOption,
     JsonOption,
     RpcOption,
@@ -30,9 +31,13 @@ def block(
 ) -> None:
     """Show a block."""
     tag = block_tag(number)
-    _show(
-        rpc_url(directory, rpc), "eth_getBlockByNumber", [tag, False], f"no block {number}", as_json
-    )
+    url = rpc_url(directory, rpc)
+    found = _show(url, "eth_getBlockByNumber", [tag, False], f"no block {number}")
+    if tag.startswith("0x") or tag == "earliest":
+        asked = 0 if tag == "earliest" else int(tag, 16)
+        if int(found["number"], 16) != asked:
+            raise _not_asked("eth_getBlockByNumber", "number", found["number"], hex(asked))
+    emit(found, as_json)
 
 
 def tx(
@@ -43,7 +48,10 @@ def tx(
 ) -> None:
     """Show a committed transaction."""
     url = rpc_url(directory, rpc)
-    _show(url, "eth_getTransactionByHash", [tx_hash], f"no transaction {tx_hash}", as_json)
+    found = _show(url, "eth_getTransactionByHash", [tx_hash], f"no transaction {tx_hash}")
+    if found["hash"].lower() != tx_hash.lower():
+        raise _not_asked("eth_getTransactionByHash", "hash", found["hash"], tx_hash)
+    emit(found, as_json)
 
 
 def receipt(
@@ -54,15 +62,30 @@ def receipt(
 ) -> None:
     """Show a transaction's receipt."""
     url = rpc_url(directory, rpc)
-    _show(url, "eth_getTransactionReceipt", [tx_hash], f"no receipt for {tx_hash}", as_json)
+    found = _show(url, "eth_getTransactionReceipt", [tx_hash], f"no receipt for {tx_hash}")
+    if found["transactionHash"].lower() != tx_hash.lower():
+        raise _not_asked(
+            "eth_getTransactionReceipt", "transactionHash", found["transactionHash"], tx_hash
+        )
+    emit(found, as_json)
 
 
-def _show(url: str, method: str, params: list[Any], missing: str, as_json: bool) -> None:
-    """Print what ``method`` returns; exit 1 with ``missing`` if it returns nothing."""
+def _show(url: str, method: str, params: list[Any], missing: str) -> dict[str, Any]:
+    """What ``method`` returns (an object: node.rpc_client checks its shape); exit 1 with
+    ``missing`` if it returns nothing."""
     result = call(url, method, params)
     if result is None:
         raise fail(missing, EXIT_BAD)
-    emit(result, as_json)
+    return dict(result)
+
+
+def _not_asked(method: str, member: str, answered: str, asked: str) -> typer.Exit:
+    """Exit 3: the node answered ``method`` with another object than the one asked for."""
+    return fail(
+        f"the node's answer to {method} is not the one asked for: its {member} is "
+        f"{answered}, not {asked}",
+        EXIT_UNREACHABLE,
+    )
 
 
 def verify_chain_command(directory: DirOption = DEFAULT_DIR, as_json: JsonOption = False) -> None:

@@ -3,7 +3,8 @@ that read a password, find the node, call it, and open a signing key.
 
 Exit codes: 0 success, 1 the checked thing is bad (a fault found, a refused or reverted
 transaction, a key that does not decrypt), 2 usage or configuration error, 3 the node could not
-be reached.
+be reached, or what answered is not a node answering (no JSON-RPC reply, or an answer of
+another shape than the method's: see :mod:`node.rpc_client`).
 
 A function here that cannot go on prints the reason to stderr and raises ``typer.Exit`` with the
 exit code (``raise fail(...)``), so a command needs no error handling of its own for them.
@@ -23,13 +24,14 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, overload
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from node.rpc_client import RpcError, rpc_call
+from node.rpc_client import RpcError, hex_data, rpc_call
 
 if TYPE_CHECKING:
     from chain.crypto import PrivateKey
@@ -74,10 +76,17 @@ RECEIPT_TIMEOUT_S = 30.0
 RevertDescriber = Callable[[bytes], str]
 """Turns the revert data of a failed call into a readable reason."""
 
+T = TypeVar("T")
+Reader = Callable[[Any, str], T]
+"""Reads a value of a node's answer (described by its second argument, e.g. "the node's
+answer to eth_blockNumber") as a ``T``; raises node.rpc_client.MalformedAnswer if it is not
+one. The readers of node.rpc_client are such."""
+
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``message`` to stderr and return the Exit to raise."""
-    errors.print(f"[red]error:[/red] {message}")
+    """Print ``message`` to stderr and return the Exit to raise. ``message`` is text, never
+    markup: what a node answered may be quoted in it."""
+    errors.print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -87,12 +96,13 @@ def cell(value: Any) -> str:
 
 
 def field_table(rows: Iterable[tuple[str, str]]) -> Table:
-    """A headerless two-column table of (field, value) rows; long values fold, never cut."""
+    """A headerless two-column table of (field, value) rows; long values fold, never cut.
+    Fields and values are text, never markup."""
     table = Table(show_header=False)
     table.add_column("field")
     table.add_column("value", overflow="fold")
     for field, value in rows:
-        table.add_row(field, value)
+        table.add_row(escape(field), escape(value))
     return table
 
 
@@ -187,20 +197,56 @@ def rpc_url(directory: Path, rpc: str | None) -> str:
     return f"http://{config.rpc_host}:{config.rpc_port}"
 
 
+@overload
 def call(
     url: str, method: str, params: list[Any], describe_revert: RevertDescriber | None = None
+) -> Any: ...
+
+
+@overload
+def call(
+    url: str,
+    method: str,
+    params: list[Any],
+    describe_revert: RevertDescriber | None = None,
+    *,
+    read: Reader[T],
+) -> T: ...
+
+
+def call(
+    url: str,
+    method: str,
+    params: list[Any],
+    describe_revert: RevertDescriber | None = None,
+    *,
+    read: Reader[Any] | None = None,
 ) -> Any:
-    """The result of a JSON-RPC call. Exits 3 if the node cannot be reached and 1 if it
-    answers with an error; a revert is told by ``describe_revert`` when one is given."""
+    """The result of a JSON-RPC call, of the method's shape (node.rpc_client.rpc_call), and
+    as ``read`` reads it when given. Exits 3 if the node cannot be reached or its answer is
+    not of that shape, and 1 if it answers with an error; a revert is told by
+    ``describe_revert`` when one is given."""
     try:
-        return rpc_call(url, method, params)
+        result = rpc_call(url, method, params)
+        return result if read is None else read(result, f"the node's answer to {method}")
     except RpcError as exc:
         if exc.code is None:
             raise fail(str(exc), EXIT_UNREACHABLE) from exc
         if exc.code == EXECUTION_REVERTED and describe_revert is not None:
-            data = from_hex(exc.data) if isinstance(exc.data, str) else b""
+            data = b""
+            if exc.data is not None:
+                data = checked(hex_data, exc.data, f"the revert data of {method}")
             raise fail(describe_revert(data), EXIT_BAD) from exc
         raise fail(f"{exc} (code {exc.code})", EXIT_BAD) from exc
+
+
+def checked(read: Reader[T], value: Any, what: str) -> T:
+    """``value`` as ``read`` reads it (``what`` names it in the message); exits 3, as
+    :func:`call` does, if it is not of that shape."""
+    try:
+        return read(value, what)
+    except RpcError as exc:
+        raise fail(str(exc), EXIT_UNREACHABLE) from exc
 
 
 def to_hex(value: bytes) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from node.cli_common import (
@@ -46,11 +47,11 @@ from node.cli_common import (
     emit,
     fail,
     field_table,
-    from_hex,
     load_signing_key,
     rpc_url,
     to_hex,
 )
+from node.rpc_client import hex_data
 
 if TYPE_CHECKING:
     from chain.primitives import Address
@@ -228,9 +229,10 @@ def call_function(
             "eth_call",
             [{"to": to_hex(target), "data": to_hex(data)}, tag],
             partial(describe_revert, artifact),
+            read=hex_data,
         )
         outputs = entry.get("outputs", [])
-        values = decode_values(outputs, from_hex(output))
+        values = decode_values(outputs, output)
     except ContractCommandError as exc:
         raise _fail(exc) from exc
     result: dict[str, Any] = {"function": signature(entry), "result": values}
@@ -240,7 +242,8 @@ def call_function(
     table = Table("output", "type")
     table.add_column("value", overflow="fold")
     for index, (param, value) in enumerate(zip(outputs, values, strict=True)):
-        table.add_row(param.get("name") or f"#{index + 1}", signature_type(param), cell(value))
+        name = param.get("name") or f"#{index + 1}"
+        table.add_row(escape(name), signature_type(param), escape(cell(value)))
     console.print(table)
 
 

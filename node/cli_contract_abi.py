@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError, EncodingError
+from eth_abi.grammar import ABIType, TupleType, parse
 from eth_typing import ABIElement, ABIEvent
 from eth_utils.abi import (
     abi_to_signature,
@@ -199,12 +200,31 @@ def _json_list(value: Any, label: str) -> list[Any]:
 
 
 def decode_values(params: Sequence[Mapping[str, Any]], data: bytes) -> list[Any]:
-    """``data`` decoded as ``params``, in JSON form (bytes as 0x-hex, tuples as lists)."""
+    """``data`` decoded as ``params``, in JSON form (bytes as 0x-hex, tuples as lists); raises
+    ContractCommandError if it does not decode, or, for values of static types only, is not
+    exactly as long as their encoding."""
     types = [signature_type(param) for param in params]
+    shown = f"0x{data[:64].hex()}{'…' if len(data) > 64 else ''} ({len(data)} bytes)"
     try:
+        parsed = [parse(abi_type) for abi_type in types]
+        if not any(abi_type.is_dynamic for abi_type in parsed):
+            size = sum(_static_size(abi_type) for abi_type in parsed)
+            if len(data) != size:
+                raise ContractCommandError(
+                    f"cannot decode {types} from {shown}: their encoding is {size} bytes"
+                )
         return [json_value(value) for value in decode(types, data)]
-    except DecodingError as exc:
-        raise ContractCommandError(f"cannot decode {types} from 0x{data.hex()}: {exc}") from exc
+    except (DecodingError, UnicodeDecodeError) as exc:
+        raise ContractCommandError(f"cannot decode {types} from {shown}: {exc}") from exc
+
+
+def _static_size(abi_type: ABIType) -> int:
+    """The length of the ABI encoding of a value of static ``abi_type``."""
+    if abi_type.arrlist:
+        return int(abi_type.arrlist[-1][0]) * _static_size(abi_type.item_type)
+    if isinstance(abi_type, TupleType):
+        return sum(_static_size(component) for component in abi_type.components)
+    return 32
 
 
 def json_value(value: Any) -> Any:
@@ -232,14 +252,14 @@ def describe_revert(artifact: Artifact, data: bytes) -> str:
                 values = decode_values(entry.get("inputs", []), payload)
                 shown = ", ".join(json.dumps(value) for value in values)
                 return f"reverted: {entry['name']}({shown})"
-    except (DecodingError, ContractCommandError):
+    except (DecodingError, UnicodeDecodeError, ContractCommandError):
         pass
     return "reverted" if not data else f"reverted with data 0x{data.hex()}"
 
 
 def decode_logs(artifact: Artifact, logs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The receipt ``logs`` as events of ``artifact`` where a topic matches one of its events;
-    other logs are kept raw (address, topics, data)."""
+    """The receipt ``logs`` as events of ``artifact`` where a topic matches one of its events
+    and the log decodes as that event; other logs are kept raw (address, topics, data)."""
     events = {
         "0x" + event_abi_to_log_topic(cast(ABIEvent, entry)).hex(): entry
         for entry in artifact.abi
@@ -249,16 +269,20 @@ def decode_logs(artifact: Artifact, logs: Sequence[Mapping[str, Any]]) -> list[d
     for log in logs:
         topics = list(log.get("topics", []))
         entry = events.get(topics[0]) if topics else None
-        if entry is None:
-            decoded.append({key: log.get(key) for key in ("address", "topics", "data")})
-            continue
-        decoded.append(
-            {
-                "event": entry["name"],
-                "address": to_checksum_address(log["address"]),
-                "args": _event_arguments(entry, topics[1:], from_hex(log.get("data", "0x"))),
-            }
-        )
+        try:
+            if entry is not None:
+                args = _event_arguments(entry, topics[1:], from_hex(log.get("data", "0x")))
+                decoded.append(
+                    {
+                        "event": entry["name"],
+                        "address": to_checksum_address(log["address"]),
+                        "args": args,
+                    }
+                )
+                continue
+        except ContractCommandError:
+            pass
+        decoded.append({key: log.get(key) for key in ("address", "topics", "data")})
     return decoded
 
 

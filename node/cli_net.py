@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from node.cli_common import (
@@ -227,6 +228,7 @@ def _status_row(folder: Path, stall_after_s: float) -> dict[str, Any]:
     row["version"] = read.get("version")
     row["schedule_digest"] = read.get("schedule_digest")
     try:
+        # Of the shape node.rpc_client checks: height, round and headHeight are quantities.
         status = rpc_call(_rpc_url(folder), "lianxin_getConsensusStatus", [], timeout=2)
     except RpcError as exc:
         row["error"] = str(exc)
@@ -234,7 +236,7 @@ def _status_row(folder: Path, stall_after_s: float) -> dict[str, Any]:
     for key in ("height", "round"):
         row[key] = int(status[key], 16)
     row["step"] = status.get("step")
-    row["head"] = int(status.get("headHeight", status["height"]), 16)
+    row["head"] = int(status.get("headHeight") or status["height"], 16)
     row["peers"] = status.get("peers")
     row["role"] = status.get("role")
     row["counters"] = status.get("counters", {})
@@ -262,15 +264,16 @@ def net_status(
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*(str(row.get(column, "-")) for column in columns))
+            table.add_row(*(escape(str(row.get(column, "-"))) for column in columns))
         console.print(table)
         for row in rows:
             # Below the table, which already fills a terminal's width: what each node runs.
             digest = row.get("schedule_digest")
             schedule = f"schedule {digest[:18]}…" if isinstance(digest, str) else "schedule unknown"
-            console.print(f"{row['node']}: {row.get('version') or 'version unknown'}, {schedule}")
+            version = row.get("version") or "version unknown"
+            console.print(escape(f"{row['node']}: {version}, {schedule}"))
         for row in rows:
             for reason in row["reasons"]:
-                console.print(f"{row['node']}: {reason}")
+                console.print(escape(f"{row['node']}: {reason}"))
     if worst:
         raise typer.Exit(worst)

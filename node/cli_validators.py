@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from node.cli_common import (
@@ -51,6 +52,7 @@ from node.cli_common import (
     node_folder,
     to_hex,
 )
+from node.rpc_client import hex_quantity
 
 if TYPE_CHECKING:
     from chain.crypto import PrivateKey
@@ -114,6 +116,7 @@ def validators_list(
     directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
 ) -> None:
     """The validator set ruling the next height."""
+    # Of the shape node.rpc_client checks: since, and each validator's name, address, power.
     answer = call(_url(node_folder(directory, node)), "lianxin_getValidators", [])
     if as_json:
         emit(answer, True)
@@ -122,7 +125,7 @@ def validators_list(
     for column in ("name", "address", "power"):
         table.add_column(column)
     for entry in answer["validators"]:
-        table.add_row(entry["name"], entry["address"], str(int(entry["power"], 16)))
+        table.add_row(escape(entry["name"]), entry["address"], str(int(entry["power"], 16)))
     console.print(table)
 
 
@@ -235,7 +238,7 @@ def validators_rotate_key(
     if dry_run or not verdict["ok"]:
         _show_verdict({"dryRun": dry_run, **verdict}, as_json)
         return
-    chain_id = int(str(call(url, "eth_chainId", [])), 16)
+    chain_id = call(url, "eth_chainId", [], read=hex_quantity)
     possession = new.sign(rotation_message(chain_id, old.public_key.address, _public(new)))
     data = propose_rotation_call(_public(new), possession)
     # The contract's answer first: nothing goes into the keyring for a rotation it refuses
@@ -296,14 +299,15 @@ def validators_keys(
     """The consensus keys the node of folder --node holds (its configured key and its
     keyring's) and the one it signs with now: check a rotated key is held before voting."""
     folder = node_folder(directory, node)
+    # Of the shape node.rpc_client checks: a keyring, if any, lists addresses and a count.
     status = call(_url(folder), "lianxin_getConsensusStatus", [])
     keyring = status.get("keyring")
-    if not isinstance(keyring, dict):
+    if keyring is None:
         raise fail(f"{folder.name} does not report its keys (no consensus keyring)", EXIT_BAD)
     result = {
         "node": folder.name,
-        "signing": status["validator"],
-        "role": status["role"],
+        "signing": status.get("validator"),
+        "role": status.get("role"),
         "keys": keyring["keys"],
         "refused": keyring["refused"],
     }
@@ -348,14 +352,12 @@ def validators_status(
     directory: DirOption = DEFAULT_DIR, node: NodeIndexOption = 0, as_json: JsonOption = False
 ) -> None:
     """Every proposal: the change, its votes, and whether it passed."""
-    from contracts.validators import decode_proposal, proposal_call, proposal_count_call
-    from node.cli_validators_governance import contract_call
+    from node.cli_validators_governance import proposal_at, proposal_count
 
     url = _url(node_folder(directory, node))
-    count = int.from_bytes(contract_call(url, proposal_count_call()), "big")
     rows: list[dict[str, Any]] = []
-    for proposal_id in range(count):
-        proposal = decode_proposal(proposal_id, contract_call(url, proposal_call(proposal_id)))
+    for proposal_id in range(proposal_count(url)):
+        proposal = proposal_at(url, proposal_id)
         rows.append(
             {
                 "id": proposal.id,

@@ -3,16 +3,24 @@ reads and sends to it: proposals, votes, the quorum guard's verdicts, a validato
 and a transaction to the contract with the ids its events name. The commands import this module
 when they run, not at start-up: it needs the contract's ABI encoding and the chain's transaction
 encoding.
+
+What the contract returns is read as exactly what its function returns: one 32-byte word, or
+the ABI encoding of its values; anything else (a short or a garbled word) exits 3, as an answer
+of the wrong shape does (:func:`node.cli_common.call`), and nothing is sent on its strength.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+import typer
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from chain.crypto import PrivateKey, PublicKey
+from chain.errors import ChainError
 from chain.primitives import Address
+from contracts.errors import ContractsError
 from contracts.validators import (
     EXECUTED_TOPIC,
     FAR_FUTURE,
@@ -32,8 +40,18 @@ from contracts.validators import (
     validators_at_call,
     voted_call,
 )
-from node.cli_common import EXIT_BAD, call, fail, from_hex, to_hex
+from node.cli_common import EXIT_BAD, EXIT_UNREACHABLE, call, fail, from_hex, to_hex
+from node.rpc_client import hex_data, hex_quantity
 from node.tx_send import send_transaction
+
+T = TypeVar("T")
+
+WORD = 32
+"""Bytes of one ABI word."""
+PROPOSAL_WORDS = 9
+"""Words of the ``proposals(id)`` getter's answer."""
+QUORUM_CHECK_WORDS = 3
+"""Words of a ``quorumCheck`` / ``rotationCheck`` answer."""
 
 GOVERNANCE_GAS = 2_000_000
 """Gas limit of a proposal or vote (the contract walks the change history)."""
@@ -70,11 +88,71 @@ def revert_name(raw: bytes) -> str:
 def contract_call(url: str, data: bytes) -> bytes:
     """What the contract returns for call ``data`` at the node's head (eth_call)."""
     request = {"to": to_hex(VALIDATOR_GOVERNANCE_ADDRESS), "data": to_hex(data)}
-    return from_hex(str(call(url, "eth_call", [request, "latest"])))
+    return call(url, "eth_call", [request, "latest"], read=hex_data)
+
+
+def _unreadable(function: str, reason: str) -> typer.Exit:
+    """Exit 3: the contract's answer to ``function`` is not what it returns."""
+    return fail(f"the node's answer to eth_call of {function} {reason}", EXIT_UNREACHABLE)
+
+
+def contract_word(url: str, data: bytes, function: str) -> bytes:
+    """The one 32-byte word the contract's ``function`` (its signature) returns for call
+    ``data``; exits 3 if the node answers anything else."""
+    output = contract_call(url, data)
+    if len(output) != WORD:
+        raise _unreadable(function, f"is {len(output)} bytes, not one {WORD}-byte word")
+    return output
+
+
+def contract_uint(url: str, data: bytes, function: str) -> int:
+    """The ``uint256`` the contract's ``function`` returns for call ``data``."""
+    return int.from_bytes(contract_word(url, data, function), "big")
+
+
+def contract_address(url: str, data: bytes, function: str) -> Address:
+    """The ``address`` the contract's ``function`` returns for call ``data``; exits 3 if its
+    word holds no address (its padding is not zero)."""
+    word = contract_word(url, data, function)
+    if any(word[: WORD - 20]):
+        raise _unreadable(function, f"is not an address: 0x{word.hex()}")
+    return Address(word[WORD - 20 :])
+
+
+def contract_values(
+    url: str, data: bytes, function: str, decode: Callable[[bytes], T], words: int | None
+) -> T:
+    """What ``decode`` makes of the contract's answer to call ``data`` (its ``function``),
+    which is ``words`` words long when given; exits 3 if it is not, or does not decode."""
+    output = contract_call(url, data)
+    if words is not None and len(output) != words * WORD:
+        raise _unreadable(function, f"is {len(output)} bytes, not {words} {WORD}-byte words")
+    try:
+        return decode(output)
+    except (ContractsError, ChainError) as exc:
+        raise _unreadable(function, f"does not decode: {exc}") from exc
+
+
+def proposal_count(url: str) -> int:
+    """How many proposals the contract holds."""
+    return contract_uint(url, proposal_count_call(), "proposalCount()")
+
+
+def proposal_at(url: str, proposal_id: int) -> ValidatorProposal:
+    """Proposal ``proposal_id`` (one of :func:`proposal_count`) as the contract holds it."""
+    return contract_values(
+        url,
+        proposal_call(proposal_id),
+        "proposals(uint256)",
+        lambda output: decode_proposal(proposal_id, output),
+        PROPOSAL_WORDS,
+    )
 
 
 def send_to_contract(url: str, key: PrivateKey, data: bytes) -> dict[str, Any]:
-    """Send ``data`` to the contract; the receipt's outcome, with the ids its events name."""
+    """Send ``data`` to the contract; the receipt's outcome, with the ids its events name.
+    The receipt is of the shape node.rpc_client checks; exits 3 if one of the contract's
+    events in it lacks the topics or data the event has."""
     receipt = send_transaction(
         url, key, to=VALIDATOR_GOVERNANCE_ADDRESS, data=data, gas=GOVERNANCE_GAS
     )
@@ -85,20 +163,33 @@ def send_to_contract(url: str, key: PrivateKey, data: bytes) -> dict[str, Any]:
         "by": to_hex(key.public_key.address),
     }
     if not result["ok"]:
-        result["error"] = _revert_reason(str(receipt.get("output", "0x")))
-    for entry in receipt.get("logs", []):
+        result["error"] = _revert_reason(receipt.get("output") or "0x")
+    for entry in receipt["logs"]:
         topics = [from_hex(t) for t in entry["topics"]]
         if topics and topics[0] == PROPOSED_TOPIC:
+            _require_event(len(topics) >= 2, "Proposed")
             result["proposal"] = int.from_bytes(topics[1], "big")
         if topics and topics[0] == ROTATED_TOPIC:
+            _require_event(len(topics) >= 4, "Rotated")
             result["rotated"] = {
                 "from": to_hex(topics[2][12:]),
                 "to": to_hex(topics[3][12:]),
             }
         if topics and topics[0] == EXECUTED_TOPIC:
+            data_words = from_hex(entry["data"])
+            _require_event(len(data_words) >= 2 * WORD, "Executed")
             result["executed"] = True
-            result["effectiveHeight"] = int.from_bytes(from_hex(entry["data"])[32:64], "big")
+            result["effectiveHeight"] = int.from_bytes(data_words[WORD : 2 * WORD], "big")
     return result
+
+
+def _require_event(holds: bool, event: str) -> None:
+    """Exit 3 unless ``holds``: the receipt's ``event`` has the topics and data it has."""
+    if not holds:
+        raise fail(
+            f"the node's receipt holds a {event} event without its topics or data",
+            EXIT_UNREACHABLE,
+        )
 
 
 def current_key(url: str, configured: bytes) -> bytes:
@@ -108,13 +199,15 @@ def current_key(url: str, configured: bytes) -> bytes:
     address = PublicKey.from_bytes(configured).address
     current = address
     for _ in range(MAX_ROTATIONS_FOLLOWED):
-        successor = contract_call(url, rotated_to_call(current))[12:32]
+        successor = contract_address(url, rotated_to_call(current), "rotatedTo(address)")
         if successor == bytes(20):
             break
-        current = Address(successor)
+        current = successor
     if current == address:
         return configured
-    future = decode_ruling_set(contract_call(url, validators_at_call(FAR_FUTURE)))
+    future = contract_values(
+        url, validators_at_call(FAR_FUTURE), "validatorsAt(uint256)", decode_ruling_set, None
+    )
     member = future.validators.by_address.get(current)
     if member is None:
         raise fail(f"the validator's key rotated to {to_hex(current)}, which is not in the set")
@@ -123,16 +216,17 @@ def current_key(url: str, configured: bytes) -> bytes:
 
 def quorum_verdict(url: str, public_key: bytes, power: int) -> dict[str, Any]:
     """The contract's quorum-guard verdict on setting ``public_key`` to ``power`` in the
-    next block (``lianxin_checkValidatorChange``)."""
+    next block (``lianxin_checkValidatorChange``; node.rpc_client checks its ``ok`` and
+    ``reason``)."""
     return dict(call(url, "lianxin_checkValidatorChange", [to_hex(public_key), power]))
 
 
 def read_proposal(url: str, proposal_id: int) -> ValidatorProposal:
     """Proposal ``proposal_id`` as the contract holds it; exits 1 if there is none."""
-    count = int.from_bytes(contract_call(url, proposal_count_call()), "big")
+    count = proposal_count(url)
     if not 0 <= proposal_id < count:
         raise fail(f"no proposal {proposal_id}: {count} proposals so far", EXIT_BAD)
-    return decode_proposal(proposal_id, contract_call(url, proposal_call(proposal_id)))
+    return proposal_at(url, proposal_id)
 
 
 def vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict[str, Any]:
@@ -145,8 +239,9 @@ def vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict[
     powers = {str(v["address"]).lower(): int(v["power"], 16) for v in ruling["validators"]}
     total = sum(powers.values())
     voted = proposal.voted_power + powers.get(to_hex(voter), 0)
-    changes = int.from_bytes(contract_call(url, change_count_call()), "big")
-    already = int.from_bytes(contract_call(url, voted_call(proposal.id, voter)), "big") != 0
+    changes = contract_uint(url, change_count_call(), "changeCount()")
+    voted_word = contract_uint(url, voted_call(proposal.id, voter), "voted(uint256,address)")
+    already = voted_word != 0
     executes = (
         proposal.executed_at == 0
         and proposal.epoch == changes
@@ -173,8 +268,14 @@ def vote_verdict(url: str, voter: Address, proposal: ValidatorProposal) -> dict[
 def rotation_verdict(url: str, old: Address) -> dict[str, Any]:
     """The contract's quorum verdict (``rotationCheck``) on rotating ``old``'s key in the next
     block: the set keeps its powers and the new key counts as seen when the old one is."""
-    height = int(str(call(url, "eth_blockNumber", [])), 16) + 1
-    check = decode_quorum_check(contract_call(url, rotation_check_call(old, height)))
+    height = call(url, "eth_blockNumber", [], read=hex_quantity) + 1
+    check = contract_values(
+        url,
+        rotation_check_call(old, height),
+        "rotationCheck(address,uint256)",
+        decode_quorum_check,
+        QUORUM_CHECK_WORDS,
+    )
     verdict: dict[str, Any] = {
         "atHeight": height,
         "seenPower": check.seen_power,
