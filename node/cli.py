@@ -2,7 +2,8 @@
 defined in its own ``node.cli_*`` module, and the entry point.
 
 Exit codes (see :mod:`node.cli_common`): 0 success, 1 the checked thing is bad (e.g.
-verify-chain found a fault), 2 usage or configuration error, 3 the node could not be reached.
+verify-chain found a fault), 2 usage or configuration error, 3 the node could not be reached
+or answered with what is not a node's answer.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Transactions are signed with a keystore of the chain directory (``--key NAME``),
 ``eth_sendRawTransaction`` and waited for until their receipt arrives (:mod:`node.tx_send`).
 Exit codes as in :mod:`node.cli_common`: 0 success, 1 refused, reverted, no receipt in time or
 a key that does not decrypt, 2 usage error (bad argument, unknown function or artifact, no
-such key), 3 the node could not be reached.
+such key), 3 the node could not be reached or answered with what is not a node's answer.
 
 The ABI work is in :mod:`node.cli_contract_abi`, which the commands import when they run.
 """
