@@ -1,13 +1,17 @@
 """Proof that a preserved file actually opens (DA/T 70 可用性): PDFs parsed with ``pypdf``
 (every page's tree read), OFD's zip structure checked and ``OFD.xml`` with its document
 root parsed through ``defusedxml`` (no entities, no external references), images decoded by
-Pillow within a pixel budget, XML parsed, text decoded. Every reader is bounded."""
+Pillow within a pixel budget, XML parsed, text decoded. Every reader is bounded: an OFD
+part is inflated no further than the size it declares, and only if stored or deflated."""
 
 from __future__ import annotations
 
 import logging
+import posixpath
 import zipfile
-from pathlib import Path, PurePosixPath
+import zlib
+from collections import Counter
+from pathlib import Path
 
 import defusedxml.ElementTree as safe_xml  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
@@ -62,40 +66,86 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _open_ofd(path: Path) -> str:
+def _member(members: list[zipfile.ZipInfo], name: str) -> zipfile.ZipInfo | None:
+    """The member named ``name``, case aside (as OFD readers find ``OFD.xml``), or None."""
+    found = [info for info in members if info.filename.upper() == name.upper()]
+    if len(found) > 1:
+        raise NotUsable(f"two members named {name}: {', '.join(i.filename for i in found)}")
+    return found[0] if found else None
+
+
+def _read_member(bundle: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes, inflated no further than the size it declares. (zipfile's ``read()``
+    inflates all of a member's data, up to 2 GiB, before it cuts the result at that size; a
+    bounded read stops there, and the CRC check then fails a member that holds more.)"""
+    name = info.filename
+    if info.flag_bits & 0x1:
+        raise NotUsable(f"{name} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # zipfile inflates bzip2 and LZMA members without an output bound.
+        raise NotUsable(f"{name} is compressed by method {info.compress_type}, not deflated")
+    if info.file_size > MAX_XML_BYTES:
+        raise NotUsable(f"{name} is over {MAX_XML_BYTES} bytes")
     try:
-        with zipfile.ZipFile(path) as bundle:
-            names = bundle.namelist()
-            if len(names) > MAX_OFD_MEMBERS:
-                raise NotUsable(f"{len(names)} members, over {MAX_OFD_MEMBERS}")
-            upper = {name.upper(): name for name in names}
-            entry = upper.get("OFD.XML")
-            if entry is None:
-                raise NotUsable("no OFD.xml")
-            info = bundle.getinfo(entry)
-            if info.file_size > MAX_XML_BYTES:
-                raise NotUsable(f"OFD.xml is over {MAX_XML_BYTES} bytes")
-            root = _parse_xml(bundle.read(entry), "OFD.xml")
-            if _local(getattr(root, "tag", "")) != "OFD":
-                raise NotUsable("OFD.xml's root element is not ofd:OFD")
-            doc_roots = [
-                (element.text or "").strip()
-                for element in root.iter()  # type: ignore[attr-defined]
-                if _local(element.tag) == "DocRoot"
-            ]
-            if not doc_roots:
-                raise NotUsable("OFD.xml names no DocRoot")
-            for doc_root in doc_roots:
-                name = str(PurePosixPath(doc_root.lstrip("/")))
-                member = upper.get(name.upper())
-                if member is None:
-                    raise NotUsable(f"DocRoot {doc_root} is not in the container")
-                if bundle.getinfo(member).file_size > MAX_XML_BYTES:
-                    raise NotUsable(f"{doc_root} is over {MAX_XML_BYTES} bytes")
-                _parse_xml(bundle.read(member), doc_root)
-            return f"OFD container, OFD.xml and {len(doc_roots)} document root(s) parsed"
-    except zipfile.BadZipFile as exc:
-        raise NotUsable(f"OFD container is not a valid zip: {exc}") from exc
+        with bundle.open(info) as member:
+            return member.read(info.file_size)
+    except zlib.error as exc:
+        raise NotUsable(f"{name} does not inflate: {exc}") from exc
+    except EOFError as exc:
+        raise NotUsable(f"{name} runs past the end of the container") from exc
+    except NotImplementedError as exc:
+        raise NotUsable(f"{name} needs what zipfile does not implement: {exc}") from exc
+
+
+def _in_container(location: str) -> str | None:
+    """The member an OFD location names (from the container's root, ``/`` or not), or None
+    if it leads outside the container."""
+    name = posixpath.normpath(location.strip().lstrip("/") or ".")
+    return None if name == ".." or name.startswith("../") else name
+
+
+def _open_ofd(path: Path) -> str:
+    with path.open("rb") as stream:
+        try:
+            with zipfile.ZipFile(stream) as bundle:
+                return _read_ofd(bundle)
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
+            # zipfile also seeks to the offsets the container gives, decodes the names it
+            # holds, and refuses the zip versions it does not know.
+            raise NotUsable(f"OFD container is not a valid zip: {exc}") from exc
+
+
+def _read_ofd(bundle: zipfile.ZipFile) -> str:
+    members = bundle.infolist()
+    if len(members) > MAX_OFD_MEMBERS:
+        raise NotUsable(f"{len(members)} members, over {MAX_OFD_MEMBERS}")
+    twice = sorted(n for n, c in Counter(i.filename for i in members).items() if c > 1)
+    if twice:
+        raise NotUsable(f"two members named {twice[0]}")
+    entry = _member(members, "OFD.xml")
+    if entry is None:
+        raise NotUsable("no OFD.xml")
+    root = _parse_xml(_read_member(bundle, entry), "OFD.xml")
+    if _local(getattr(root, "tag", "")) != "OFD":
+        raise NotUsable("OFD.xml's root element is not ofd:OFD")
+    doc_roots = [
+        (element.text or "").strip()
+        for element in root.iter()  # type: ignore[attr-defined]
+        if _local(element.tag) == "DocRoot"
+    ]
+    if not doc_roots:
+        raise NotUsable("OFD.xml names no DocRoot")
+    for doc_root in doc_roots:
+        name = _in_container(doc_root)
+        if name is None:
+            raise NotUsable(f"DocRoot {doc_root} leads outside the container")
+        member = _member(members, name)
+        if member is None:
+            raise NotUsable(f"DocRoot {doc_root} is not in the container")
+        document = _parse_xml(_read_member(bundle, member), doc_root)
+        if _local(getattr(document, "tag", "")) != "Document":
+            raise NotUsable(f"{doc_root}'s root element is not ofd:Document")
+    return f"OFD container, OFD.xml and {len(doc_roots)} document root(s) parsed"
 
 
 def _open_image(path: Path) -> str:
