@@ -2,7 +2,11 @@
 (every page's tree read), OFD's zip structure checked and ``OFD.xml`` with its document
 root parsed through ``defusedxml`` (no entities, no external references), images decoded by
 Pillow within a pixel budget, XML parsed, text decoded. Every reader is bounded: an OFD
-part is inflated no further than the size it declares, and only if stored or deflated."""
+part is inflated no further than the size it declares, and only if stored or deflated; a
+PDF within pypdf's limits (``pypdf.Configuration``: 75,000,000 bytes per decoded stream, a
+page tree at most 100 deep with 100,000 entries, cycles refused) and :data:`MAX_PDF_PAGES`,
+pypdf's warnings (it reads a non-compliant file by repairing it, and says so) counted into
+the answer."""
 
 from __future__ import annotations
 
@@ -11,13 +15,17 @@ import posixpath
 import zipfile
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import defusedxml.ElementTree as safe_xml  # type: ignore[import-untyped]
 from defusedxml import DefusedXmlException
 from PIL import Image
-from pypdf import PdfReader
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DeprecationError as PdfDeprecationError
 from pypdf.errors import PyPdfError
+from pypdf.generic import DictionaryObject
 
 from archives.formats import FormatIdentity
 
@@ -33,11 +41,23 @@ MAX_IMAGE_PIXELS = 200_000_000
 MAX_PDF_PAGES = 20_000
 """Most pages read from one PDF."""
 
+MAX_REASON = 500
+"""Most characters of one answer kept: a reader's message can quote the file's bytes."""
+
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 class NotUsable(Exception):
     """The file does not open as its format; the message says where it fails."""
+
+
+def _named(exc: BaseException) -> str:
+    """``Type: message``, with the exception it was raised from (pypdf raises its own error
+    from a RecursionError or a MemoryError)."""
+    text = f"{type(exc).__name__}: {exc}"
+    if exc.__cause__ is not None:
+        text += f" (from {type(exc.__cause__).__name__}: {exc.__cause__})"
+    return text
 
 
 def _parse_xml(data: bytes, what: str) -> object:
@@ -49,17 +69,101 @@ def _parse_xml(data: bytes, what: str) -> object:
         raise NotUsable(f"{what} does not parse: {exc}") from exc
 
 
+# -- PDF ---------------------------------------------------------------------------------------
+
+_PDF_ERRORS = (
+    PyPdfError,
+    PdfDeprecationError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    AssertionError,
+    OverflowError,
+    NotImplementedError,
+    RecursionError,
+    OSError,
+)
+"""What pypdf raises on a malformed file: its own errors (a filter name it no longer reads
+raises one that is not a PyPdfError), and Python's from where it reads without checking (an
+``assert`` that an object stream is one, a seek to a ``startxref`` past any offset or to a
+negative one, a security handler other than the standard one, a reference that resolves to
+itself)."""
+
+
+class _Repairs(logging.Handler):
+    """pypdf's warnings while one file is read: pypdf logs one wherever it reads a
+    non-compliant file by repairing it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+        self.first = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        if self.count == 1:
+            self.first = record.getMessage()[:MAX_REASON]
+
+    @contextmanager
+    def watching(self) -> Iterator[_Repairs]:
+        """Count pypdf's warnings (and only count them) while in the block."""
+        pypdf_log = logging.getLogger("pypdf")
+        level, propagate = pypdf_log.level, pypdf_log.propagate
+        pypdf_log.setLevel(logging.WARNING)
+        pypdf_log.propagate = False
+        pypdf_log.addHandler(self)
+        try:
+            yield self
+        finally:
+            pypdf_log.removeHandler(self)
+            pypdf_log.setLevel(level)
+            pypdf_log.propagate = propagate
+
+    def note(self) -> str:
+        """What the answer says of them: nothing if there were none."""
+        if not self.count:
+            return ""
+        return f"; pypdf repaired {self.count} problem(s) reading it, the first: {self.first}"
+
+
+def _declared_count(reader: PdfReader) -> object:
+    """The page count the page tree's root declares (its ``/Count``), None if none."""
+    tree = reader.root_object.get("/Pages")
+    tree = tree.get_object() if tree is not None else None
+    count = tree.get("/Count") if isinstance(tree, DictionaryObject) else None
+    return count.get_object() if count is not None else None
+
+
 def _open_pdf(path: Path) -> str:
-    try:
-        reader = PdfReader(path, strict=False)
-        pages = len(reader.pages)
-        if pages > MAX_PDF_PAGES:
-            raise NotUsable(f"{pages} pages, over {MAX_PDF_PAGES}")
-        for page in reader.pages:
-            page.mediabox  # noqa: B018 - reading it walks the page tree
-        return f"PDF parsed, {pages} pages"
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
-        raise NotUsable(f"PDF does not parse: {type(exc).__name__}: {exc}") from exc
+    repairs = _Repairs()
+    with path.open("rb") as stream, repairs.watching():
+        try:
+            reader = PdfReader(stream, strict=False)
+            encrypted = ""
+            if reader.is_encrypted:
+                if reader.decrypt("") == PasswordType.NOT_DECRYPTED:
+                    raise NotUsable("PDF is encrypted: it does not open without its password")
+                encrypted = "; encrypted, opens without a password"
+            pages = len(reader.pages)
+            if pages > MAX_PDF_PAGES:
+                raise NotUsable(f"{pages} pages, over {MAX_PDF_PAGES}")
+            if not pages:
+                raise NotUsable(f"PDF has no page{repairs.note()}")
+            for page in reader.pages:
+                page.mediabox  # noqa: B018 - reading it walks the page tree
+            declared = _declared_count(reader)
+        except _PDF_ERRORS as exc:
+            raise NotUsable(f"PDF does not parse: {_named(exc)}{repairs.note()}") from exc
+    if declared != pages:
+        raise NotUsable(
+            f"the page tree's /Count is {declared}, but it holds {pages} pages{repairs.note()}"
+        )
+    return f"PDF parsed, {pages} pages{encrypted}{repairs.note()}"
+
+
+# -- OFD ---------------------------------------------------------------------------------------
 
 
 def _local(tag: str) -> str:

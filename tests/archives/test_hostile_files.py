@@ -1,7 +1,9 @@
 """Files built to hurt the usability check (可用性), each crafted here and small on disk:
-OFD containers holding zip bombs, two members of one name, entity expansion, document roots
-outside the container, members encrypted or compressed by methods zipfile reads without a
-bound.
+PDFs with page trees in a cycle, objects nested 100,000 deep, cross-reference sections that
+point outside the file or back at themselves, streams that expand a thousandfold, a /Count
+of ten million, encryption; OFD containers holding zip bombs, two members of one name,
+entity expansion, document roots outside the container, members encrypted or compressed
+by methods zipfile reads without a bound.
 
 Each is opened in a child process under an address-space limit and a wall-clock limit, so
 that a regression that would allocate gigabytes or never finish fails its test instead of
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from archive_samples import ofd_bytes
+from archive_samples import ofd_bytes, pdf_bytes
+from pypdf import PdfWriter
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE = 3 << 29
@@ -36,6 +39,15 @@ MIB = 1 << 20
 
 
 # -- building blocks --------------------------------------------------------------------------
+
+
+def _adler32_run(adler: int, byte: int, count: int) -> int:
+    """Adler-32 (RFC 1950) continued from ``adler`` over ``count`` copies of ``byte``, without
+    making them."""
+    a, b = adler & 0xFFFF, adler >> 16
+    b = (b + count * a + byte * count * (count + 1) // 2) % 65521
+    a = (a + count * byte) % 65521
+    return (b << 16) | a
 
 
 _RUN_CHUNK = 8 * MIB
@@ -55,6 +67,207 @@ def _raw_deflate(head: bytes, byte: int, chunks: int) -> bytes:
     assert len(head) < 65536
     stored = b"\x00" + struct.pack("<HH", len(head), 0xFFFF ^ len(head)) + head
     return stored + _deflated_chunk(byte) * chunks + b"\x03\x00"
+
+
+def _flate(head: bytes, byte: int = 0x20, chunks: int = 0) -> bytes:
+    """A zlib stream (PDF ``/FlateDecode``) of ``head`` then a run of ``byte``."""
+    adler = _adler32_run(zlib.adler32(head), byte, chunks * _RUN_CHUNK)
+    return b"\x78\x9c" + _raw_deflate(head, byte, chunks) + struct.pack(">I", adler)
+
+
+# -- PDF --------------------------------------------------------------------------------------
+
+
+def _pages(count: int = 1, page: bytes = b"/MediaBox [0 0 200 200]") -> dict[int, bytes]:
+    """A catalog (1), a page tree (2) and ``count`` pages (3...)."""
+    kids = b" ".join(b"%d 0 R" % (3 + n) for n in range(count))
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, count),
+    }
+    for n in range(count):
+        objects[3 + n] = b"<< /Type /Page /Parent 2 0 R " + page + b" >>"
+    return objects
+
+
+def _pdf(objects: dict[int, bytes], *, trailer: bytes = b"", startxref: int | None = None) -> bytes:
+    """A PDF of ``objects`` with a classic cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+    for number, body in sorted(objects.items()):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    at = len(out)
+    size = max(objects) + 1
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    for number in range(1, size):
+        out += (
+            b"%010d 00000 n \n" % offsets[number] if number in offsets else b"0000000000 65535 f \n"
+        )
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s >>\n" % (size, trailer)
+    out += b"startxref\n%d\n%%%%EOF\n" % (at if startxref is None else startxref)
+    return bytes(out)
+
+
+def _pdf_streams(
+    objects: dict[int, bytes],
+    groups: list[list[int]],
+    *,
+    byte: int = 0x20,
+    chunks: int = 0,
+    length: bytes | None = None,
+    filter_name: bytes = b"/FlateDecode",
+) -> bytes:
+    """A PDF whose objects listed in ``groups`` sit in object streams, one per group, each
+    followed by ``chunks`` × 8 MiB of ``byte``; with a cross-reference stream. The object
+    streams declare ``length`` as their /Length if given, and ``filter_name``."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    entries: dict[int, tuple[int, int, int]] = {}
+    grouped = {number for group in groups for number in group}
+    for number, body in sorted(objects.items()):
+        if number not in grouped:
+            entries[number] = (1, len(out), 0)
+            out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    number = max(objects) + 1
+    for group in groups:
+        index = data = b""
+        for position, member in enumerate(group):
+            index += b"%d %d " % (member, len(data))
+            data += objects[member] + b"\n"
+            entries[member] = (2, number, position)
+        encoded = _flate(index + data, byte, chunks)
+        entries[number] = (1, len(out), 0)
+        declared = length if length is not None else b"%d" % len(encoded)
+        out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter %s /Length %s >>\n" % (
+            number,
+            len(group),
+            len(index),
+            filter_name,
+            declared,
+        )
+        out += b"stream\n" + encoded + b"\nendstream\nendobj\n"
+        number += 1
+    entries[number] = (1, len(out), 0)
+    rows = b"".join(struct.pack(">BIH", *entries.get(n, (0, 0, 0xFFFF))) for n in range(number + 1))
+    table = zlib.compress(rows)
+    at = len(out)
+    out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R " % (number, number + 1)
+    out += b"/Filter /FlateDecode /Length %d >>\nstream\n" % len(table)
+    out += table + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at
+    return bytes(out)
+
+
+def _xref_at(data: bytes) -> int:
+    """Where the last cross-reference table of ``data`` starts."""
+    return data.rindex(b"\nxref\n") + 1
+
+
+def _nested(opening: bytes, closing: bytes, depth: int) -> bytes:
+    return opening * depth + closing * depth
+
+
+def _kids_cycle() -> bytes:
+    objects = _pages()
+    objects[2] = b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>"
+    objects[4] = b"<< /Type /Pages /Parent 2 0 R /Kids [3 0 R 2 0 R] /Count 1 >>"
+    return _pdf(objects)
+
+
+def _reference_loop() -> bytes:
+    objects = _pages(page=b"/MediaBox 4 0 R")
+    objects[4] = b"5 0 R"
+    objects[5] = b"4 0 R"
+    return _pdf(objects)
+
+
+def _xref_outside() -> bytes:
+    data = _pdf(_pages())
+    at = _xref_at(data)
+    table = data[at:].split(b"\n")
+    return data.replace(table[5], b"9999999999 00000 n ")
+
+
+def _xref_into_itself() -> bytes:
+    data = _pdf(_pages())
+    at = _xref_at(data)
+    table = data[at:].split(b"\n")
+    for line in table[3:6]:
+        data = data.replace(line, b"%010d 00000 n " % at)
+    return data
+
+
+def _prev_loop() -> bytes:
+    """Two cross-reference sections, each naming the other as /Prev."""
+    first = _pdf(_pages(), trailer=b"/Prev 0000000000")
+    first_at, second_at = _xref_at(first), len(first)
+    first = first.replace(b"/Prev 0000000000", b"/Prev %010d" % second_at)
+    second = b"xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 4 /Root 1 0 R /Prev %d >>\n" % (
+        first_at
+    )
+    return first + second + b"startxref\n%d\n%%%%EOF\n" % second_at
+
+
+def _prev_to_itself() -> bytes:
+    """A cross-reference section naming itself as /Prev."""
+    data = _pdf(_pages(), trailer=b"/Prev 0000000000")
+    return data.replace(b"/Prev 0000000000", b"/Prev %010d" % _xref_at(data))
+
+
+def _huge_length(objects: dict[int, bytes]) -> bytes:
+    objects[3] = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R >>"
+    objects[4] = b"<< /Length 99999999999999 >>\nstream\nBT ET\nendstream"
+    return _pdf(objects)
+
+
+def _content_bomb() -> bytes:
+    """A page whose content stream expands from ~70 KB to 64 MiB."""
+    objects = _pages(page=b"/MediaBox [0 0 200 200] /Contents 4 0 R")
+    encoded = _flate(b"BT ET\n", 0x20, 8)
+    objects[4] = b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (
+        len(encoded),
+        encoded,
+    )
+    return _pdf(objects)
+
+
+def _objects_in_streams(count: int, byte: int, chunks: int) -> bytes:
+    """``count`` pages, each in an object stream of its own that expands by ``chunks`` ×
+    8 MiB of ``byte`` after it."""
+    objects = _pages(count)
+    groups = [[1, 2]] + [[3 + n] for n in range(count)]
+    return _pdf_streams(objects, groups, byte=byte, chunks=chunks)
+
+
+def _object_stream_not_an_object_stream() -> bytes:
+    """A cross-reference stream placing the page in object 4, which is no object stream."""
+    data = _pdf_streams(_pages(), [[3]])
+    return data.replace(b"/Type /ObjStm", b"/Type /NotStm")
+
+
+def _encrypted(user_password: str) -> bytes:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _unknown_security_handler() -> bytes:
+    objects = _pages()
+    objects[4] = b"<< /Filter /Vendor.Handler /V 4 /R 4 /Length 128 >>"
+    return _pdf(objects, trailer=b"/Encrypt 4 0 R /ID [<00> <00>]")
+
+
+def _count_10_million() -> bytes:
+    objects = _pages(2)
+    objects[2] = objects[2].replace(b"/Count 2", b"/Count 10000000")
+    return _pdf(objects)
+
+
+def _abbreviated_filter() -> bytes:
+    """An object stream under the abbreviated filter name ``/Fl`` (inline images only)."""
+    return _pdf_streams(_pages(), [[3]], filter_name=b"/Fl")
 
 
 # -- OFD --------------------------------------------------------------------------------------
@@ -215,6 +428,61 @@ class Case:
 
 
 CASES: dict[str, Case] = {
+    "pdf-kids-cycle": Case(_kids_cycle, "pdf", False, ("cyclic page references",)),
+    "pdf-arrays-100000-deep": Case(
+        lambda: _pdf(_pages(page=b"/MediaBox [0 0 200 200] /X " + _nested(b"[", b"]", 100_000))),
+        "pdf",
+        False,
+        ("RecursionError",),
+    ),
+    # pypdf cuts the nesting where Python's recursion limit falls and reads around it: the
+    # answer depends on where that is, and says so.
+    "pdf-dicts-100000-deep": Case(
+        lambda: _pdf(
+            _pages(page=b"/MediaBox [0 0 200 200] /X " + _nested(b"<< /A ", b">>", 100_000))
+        ),
+        "pdf",
+        None,
+        ("repaired",),
+    ),
+    "pdf-reference-loop": Case(_reference_loop, "pdf", False, ("does not parse",)),
+    "pdf-xref-entry-outside-the-file": Case(_xref_outside, "pdf", True, ("1 pages", "repaired")),
+    "pdf-xref-entries-into-the-xref": Case(_xref_into_itself, "pdf", True, ("1 pages", "repaired")),
+    "pdf-startxref-beyond-any-offset": Case(
+        lambda: _pdf(_pages(), startxref=10**20), "pdf", False, ("does not parse",)
+    ),
+    "pdf-prev-loop": Case(_prev_loop, "pdf", True, ("1 pages",)),
+    "pdf-prev-to-itself": Case(_prev_to_itself, "pdf", True, ("1 pages",)),
+    "pdf-content-stream-huge-length": Case(
+        lambda: _huge_length(_pages()), "pdf", True, ("1 pages",)
+    ),
+    "pdf-object-stream-huge-length": Case(
+        lambda: _pdf_streams(_pages(), [[1, 2, 3]], length=b"99999999999"),
+        "pdf",
+        False,
+        ("does not parse",),
+    ),
+    # Walking the page tree never decodes a content stream: the bomb stays packed.
+    "pdf-content-stream-1000x": Case(_content_bomb, "pdf", True, ("1 pages",)),
+    # pypdf decodes the object streams the page tree is in, each within 75,000,000 bytes.
+    "pdf-object-stream-over-pypdf-bound": Case(
+        lambda: _pdf_streams(_pages(), [[1, 2, 3]], chunks=9), "pdf", False, ("Limit reached",)
+    ),
+    "pdf-not-an-object-stream": Case(
+        _object_stream_not_an_object_stream, "pdf", False, ("does not parse",)
+    ),
+    "pdf-abbreviated-filter": Case(_abbreviated_filter, "pdf", False, ("/Fl",)),
+    "pdf-count-10-million": Case(
+        _count_10_million, "pdf", False, ("/Count", "10000000", "2 pages")
+    ),
+    "pdf-encrypted": Case(lambda: _encrypted("secret"), "pdf", False, ("encrypted", "password")),
+    "pdf-encrypted-empty-password": Case(
+        lambda: _encrypted(""), "pdf", True, ("1 pages", "encrypted")
+    ),
+    "pdf-unknown-security-handler": Case(
+        _unknown_security_handler, "pdf", False, ("encryption handler",)
+    ),
+    "pdf-sound": Case(pdf_bytes, "pdf", True, ("PDF parsed, 1 pages",)),
     "ofd-member-beyond-its-size": Case(_ofd_small_bomb, "ofd", False, ("OFD.xml", "CRC")),
     "ofd-member-2-gib-beyond-its-size": Case(_ofd_bomb, "ofd", False, ("OFD.xml", "CRC")),
     "ofd-two-members-one-name": Case(_ofd_twice, "ofd", False, ("two members named OFD.xml",)),
