@@ -87,6 +87,17 @@ class RegistrySettings(BaseSettings):
     """Networks besides loopback whose clients may read ``GET /metrics`` (e.g.
     ``["10.1.2.3/32"]`` for a Prometheus server on another host; a JSON list in the
     environment). None: loopback clients only."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds a connection has to send a request's line and headers, from its opening or
+    from its previous response; then it is closed (:mod:`registry.connection_guard`). The
+    body is not under it."""
+    max_connections_per_client: int = Field(default=64, ge=1)
+    """Most connections one IP address holds open at once in one API process; a further one
+    is closed as it is accepted. Loopback addresses are exempt (a proxy on the same host)."""
+    max_connections: int = Field(default=4_096, ge=1)
+    """Most connections one API process holds open at once, and less when its open-file
+    soft limit is lower: that limit less 256 descriptors kept for the database, logs and the
+    node connection. A further one is closed as it is accepted."""
     nonce_purge_interval: float = Field(default=300.0, gt=0)
     """Seconds between two purges of request nonces whose timestamps can no longer pass."""
     issuer_registry_address: str | None = None

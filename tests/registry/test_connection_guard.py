@@ -1,0 +1,290 @@
+"""What an unauthenticated connection may hold of a real registry process (``python -m
+registry``, :mod:`registry.connection_guard`), with small limits: a request head must be
+complete within 0.5 s of the connection opening or of the previous response, a request body
+has no such deadline, one non-loopback address holds at most 8 connections and the process
+at most 32. The server listens on every address for this module's few seconds, so that the
+per-address limit can be tried from this host's own non-loopback address (loopback clients
+are exempt from it); that test is skipped on a host with no such address."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import resource
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from registry_harness import (
+    TrustChain,
+    free_port,
+    registry_environment,
+    registry_settings,
+    start_registry,
+)
+
+from registry.connection_guard import (
+    DESCRIPTOR_RESERVE,
+    ConnectionCounts,
+    ConnectionLimits,
+    connection_bound,
+    descriptor_bound,
+    is_loopback,
+)
+
+HEADER_TIMEOUT_S = 0.5
+PER_CLIENT = 8
+IN_ALL = 32
+LOOPBACK = "127.0.0.1"
+ANSWER_WAIT_S = 5.0
+"""How long a client waits for an answer or the end of its connection before failing."""
+HALF_OPEN_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\n"
+"""A request head that is never finished."""
+PENDING_BODY_HEAD = (
+    b"POST /v1/records HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 100\r\n\r\n"
+)
+"""A complete head whose 100-byte body is then sent slowly or never: the registry reads a
+body before it answers, so the connection stays open past the head deadline."""
+BODY = b"{" + b" " * 98 + b"}"
+
+
+@dataclass(frozen=True)
+class Served:
+    """The registry process under test."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    def descriptors(self) -> int:
+        """File descriptors the process has open now."""
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+
+@pytest.fixture(scope="module")
+def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A registry process with the module's small limits, on every address."""
+    root = tmp_path_factory.mktemp("connection-guard")
+    settings = registry_settings(
+        trust_chain,
+        root / "registry",
+        None,
+        header_timeout_s=HEADER_TIMEOUT_S,
+        max_connections_per_client=PER_CLIENT,
+        max_connections=IN_ALL,
+    )
+    port = free_port()
+    environment = registry_environment(settings)
+    environment["LIANXIN_REGISTRY_HOST"] = "0.0.0.0"
+    environment["LIANXIN_REGISTRY_PORT"] = str(port)
+    log = root / "registry.log"
+    process = start_registry(environment, log)
+    try:
+        yield Served(process, port, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    assert "Too many open files" not in log.read_text()
+
+
+def own_address() -> str | None:
+    """A non-loopback IPv4 address of this host, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if is_loopback(address) or address == "0.0.0.0" else address
+
+
+def connect(host: str, port: int, head: bytes = b"") -> socket.socket:
+    """A connection to ``host`` (from that same address) on which ``head`` was sent."""
+    sock = socket.create_connection((host, port), timeout=ANSWER_WAIT_S, source_address=(host, 0))
+    if head:
+        sock.sendall(head)
+    return sock
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether the server closes ``sock`` within ``seconds``, sending nothing."""
+    sock.settimeout(seconds)
+    try:
+        data = sock.recv(1)
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+    assert not data, f"unexpected bytes: {data!r}"
+    return True
+
+
+def time_to_close(sock: socket.socket) -> float:
+    """Seconds until the server closes ``sock`` (at most ANSWER_WAIT_S, else it fails)."""
+    start = time.monotonic()
+    assert closed_within(sock, ANSWER_WAIT_S), "the connection stayed open"
+    return time.monotonic() - start
+
+
+def answered(host: str, port: int) -> bool:
+    """Whether ``GET /healthz`` sent from ``host`` on a new connection is answered 200
+    (False: the connection is closed without an answer)."""
+    try:
+        with connect(host, port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") as sock:
+            data = sock.recv(64)
+    except (ConnectionResetError, BrokenPipeError):
+        return False
+    if not data:
+        return False
+    assert data.startswith(b"HTTP/1.1 200 "), data
+    return True
+
+
+def eventually_answered(host: str, port: int) -> bool:
+    """:func:`answered`, tried until ANSWER_WAIT_S passes (the server forgets closed
+    connections as it reads their end)."""
+    deadline = time.monotonic() + ANSWER_WAIT_S
+    while time.monotonic() < deadline:
+        if answered(host, port):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def get(connection: http.client.HTTPConnection) -> int:
+    """The status of ``GET /healthz`` on ``connection`` (its body read)."""
+    connection.request("GET", "/healthz")
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def test_a_head_never_finished_is_closed_at_its_deadline(served: Served) -> None:
+    with connect(LOOPBACK, served.port, HALF_OPEN_HEAD) as late:
+        start = time.monotonic()
+        assert answered(LOOPBACK, served.port)
+        elapsed = (time.monotonic() - start) + time_to_close(late)
+    assert HEADER_TIMEOUT_S * 0.8 <= elapsed < HEADER_TIMEOUT_S + 2.0
+
+
+def test_a_slow_body_is_not_under_the_head_deadline(served: Served) -> None:
+    with connect(LOOPBACK, served.port, PENDING_BODY_HEAD) as sock:
+        pieces = [BODY[i : i + 20] for i in range(0, len(BODY), 20)]
+        for piece in pieces:
+            time.sleep(HEADER_TIMEOUT_S * 0.6)
+            sock.sendall(piece)
+        # the body took 3 head deadlines; it is answered (401: the request is unsigned)
+        sock.settimeout(ANSWER_WAIT_S)
+        assert sock.recv(64).startswith(b"HTTP/1.1 401 ")
+
+
+def test_one_address_holds_at_most_its_share(served: Served) -> None:
+    address = own_address()
+    if address is None:
+        pytest.skip("this host has no non-loopback address to connect from")
+    with contextlib.ExitStack() as stack:
+        for _ in range(PER_CLIENT):
+            stack.enter_context(connect(address, served.port, PENDING_BODY_HEAD))
+        time.sleep(0.1)
+        assert not answered(address, served.port)
+        assert answered(LOOPBACK, served.port)
+    assert eventually_answered(address, served.port)
+
+
+def test_the_process_holds_at_most_its_connections_in_all(served: Served) -> None:
+    pid = served.process.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    limit = 128  # room for 32 connections and the process's own files, not for the burst
+    assert descriptor_bound(limit) >= IN_ALL
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        with contextlib.ExitStack() as stack:
+            for _ in range(IN_ALL):
+                stack.enter_context(connect(LOOPBACK, served.port, PENDING_BODY_HEAD))
+            time.sleep(0.1)
+            assert not answered(LOOPBACK, served.port)
+            burst = [connect(LOOPBACK, served.port, HALF_OPEN_HEAD) for _ in range(4 * limit)]
+            most = served.descriptors()
+            for sock in burst:
+                assert closed_within(sock, ANSWER_WAIT_S)
+                most = max(most, served.descriptors())
+                sock.close()
+            assert most < limit
+            assert served.process.poll() is None
+        assert eventually_answered(LOOPBACK, served.port)
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    assert "Too many open files" not in served.log.read_text()
+
+
+def test_a_kept_alive_connection_has_a_deadline_for_its_next_head(served: Served) -> None:
+    idle = http.client.HTTPConnection(LOOPBACK, served.port, timeout=ANSWER_WAIT_S)
+    prompt = http.client.HTTPConnection(LOOPBACK, served.port, timeout=ANSWER_WAIT_S)
+    started = http.client.HTTPConnection(LOOPBACK, served.port, timeout=ANSWER_WAIT_S)
+    try:
+        assert get(idle) == 200
+        assert get(prompt) == 200
+        assert get(started) == 200
+        assert started.sock is not None
+        started.sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # a head begun, never ended
+        time.sleep(HEADER_TIMEOUT_S * 0.4)
+        assert get(prompt) == 200  # its next request in time: served, on the same socket
+        # uvicorn's own keep-alive timeout (5 s) would close ``idle`` only much later, and
+        # ``started`` never
+        assert idle.sock is not None
+        assert time_to_close(idle.sock) < HEADER_TIMEOUT_S + 2.0
+        assert time_to_close(started.sock) < HEADER_TIMEOUT_S + 2.0
+    finally:
+        for connection in (idle, prompt, started):
+            connection.close()
+
+
+def test_the_descriptor_bound_keeps_a_reserve() -> None:
+    assert descriptor_bound(1024) == 1024 - DESCRIPTOR_RESERVE
+    assert descriptor_bound(65536) == 65536 - DESCRIPTOR_RESERVE
+    assert descriptor_bound(128) == 64
+    assert descriptor_bound(1) == 1
+
+
+def test_the_bound_in_all_is_the_lower_of_the_setting_and_the_open_file_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    limits = ConnectionLimits(
+        header_timeout_s=10, max_connections_per_client=2, max_connections=4096
+    )
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    assert connection_bound(limits) == 768
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1 << 20, 1 << 20))
+    assert connection_bound(limits) == 4096
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (resource.RLIM_INFINITY,) * 2)
+    assert connection_bound(limits) == 4096
+
+
+def test_counts_by_address_leave_loopback_out() -> None:
+    limits = ConnectionLimits(header_timeout_s=10, max_connections_per_client=2, max_connections=5)
+    counts = ConnectionCounts()
+    assert counts.admit("10.0.0.1", limits) is None
+    assert counts.admit("10.0.0.1", limits) is None
+    assert counts.admit("10.0.0.1", limits) is not None
+    assert counts.admit("::ffff:127.0.0.1", limits) is None
+    assert counts.admit("127.0.0.1", limits) is None
+    assert counts.admit("::1", limits) is None
+    assert counts.admit("10.0.0.2", limits) is not None  # five in all
+    assert counts.by_client == {"10.0.0.1": 2}
+    counts.release("10.0.0.1")
+    counts.release("127.0.0.1")
+    assert counts.admit("10.0.0.1", limits) is None
+    for host in ("10.0.0.1", "10.0.0.1", "::ffff:127.0.0.1", "::1"):
+        counts.release(host)
+    assert counts.total == 0
+    assert counts.by_client == {}
