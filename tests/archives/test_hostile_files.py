@@ -1,9 +1,8 @@
-"""Files built to hurt the usability check (可用性), each crafted here and small on disk:
-PDFs with page trees in a cycle, objects nested 100,000 deep, cross-reference sections that
-point outside the file or back at themselves, streams that expand a thousandfold, a /Count
-of ten million, encryption; OFD containers holding zip bombs, two members of one name,
-entity expansion, document roots outside the container, members encrypted or compressed
-by methods zipfile reads without a bound.
+"""Files built to hurt the usability check (可用性): page trees with cycles, objects nested
+100,000 deep, cross-reference sections that point outside the file or back at themselves,
+streams that expand a thousandfold, encryption, zip bombs, two members of one name, entity
+expansion, paths out of the container, images that declare more pixels than exist. Each is
+crafted here and stays small on disk.
 
 Each is opened in a child process under an address-space limit and a wall-clock limit, so
 that a regression that would allocate gigabytes or never finish fails its test instead of
@@ -25,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from archive_samples import ofd_bytes, pdf_bytes
+from archive_samples import make_sample_bag, ofd_bytes, pdf_bytes
+from PIL import Image
 from pypdf import PdfWriter
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -409,6 +409,71 @@ def _ofd_broken_deflate() -> bytes:
     return _ofd_with(_Member(b"OFD.xml", b"\x07" + bytes(40), len(data), zlib.crc32(data)))
 
 
+# -- images -----------------------------------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width: int, height: int, image_data: bytes) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", image_data)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _saved(image: Image.Image, kind: str, **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, kind, **options)
+    return out.getvalue()
+
+
+def _png_idat_declared_4_gib() -> bytes:
+    """A sound 8×8 PNG whose IDAT chunk declares 4 GiB."""
+    data = bytearray(_saved(Image.new("RGB", (8, 8), (200, 10, 10)), "PNG"))
+    at = data.index(b"IDAT") - 4
+    data[at : at + 4] = struct.pack(">I", 0xFC000000)
+    return bytes(data)
+
+
+def _tiff(entries: list[tuple[int, int, int, int]], tail: bytes) -> bytes:
+    """A little-endian TIFF, one IFD of ``entries`` (tag, type, count, value) at offset 8,
+    ``tail`` after it."""
+    ifd = struct.pack("<H", len(entries))
+    for entry in sorted(entries):
+        ifd += struct.pack("<HHII", *entry)
+    return b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + tail
+
+
+_TIFF_100 = [(256, 4, 1, 100), (257, 4, 1, 100), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1)]
+
+
+def _tiff_huge_strip_count() -> bytes:
+    strips = [(273, 4, 100_000_000, 200), (279, 4, 100_000_000, 300), (278, 4, 1, 1)]
+    return _tiff(_TIFF_100 + strips, bytes(200))
+
+
+def _tiff_ifd_loop() -> bytes:
+    entries = [*_TIFF_100, (273, 4, 1, 200), (278, 4, 1, 100), (279, 4, 1, 10_000)]
+    data = bytearray(_tiff(entries, bytes(10_300)))
+    next_ifd = 10 + 12 * len(entries)
+    data[next_ifd : next_ifd + 4] = struct.pack("<I", 8)  # the next IFD is this one
+    return bytes(data)
+
+
+def _frames(kind: str, count: int) -> bytes:
+    frames = [Image.new("L", (8, 8), n % 256) for n in range(count)]
+    return _saved(frames[0], kind, save_all=True, append_images=frames[1:])
+
+
+def _jpeg() -> bytes:
+    return _saved(Image.new("RGB", (300, 300), (10, 200, 30)), "JPEG")
+
+
 # -- the cases --------------------------------------------------------------------------------
 
 
@@ -428,6 +493,7 @@ class Case:
 
 
 CASES: dict[str, Case] = {
+    # PDF
     "pdf-kids-cycle": Case(_kids_cycle, "pdf", False, ("cyclic page references",)),
     "pdf-arrays-100000-deep": Case(
         lambda: _pdf(_pages(page=b"/MediaBox [0 0 200 200] /X " + _nested(b"[", b"]", 100_000))),
@@ -468,6 +534,21 @@ CASES: dict[str, Case] = {
     "pdf-object-stream-over-pypdf-bound": Case(
         lambda: _pdf_streams(_pages(), [[1, 2, 3]], chunks=9), "pdf", False, ("Limit reached",)
     ),
+    "pdf-object-streams-of-white-space": Case(
+        lambda: _objects_in_streams(4, 0x20, 8),
+        "pdf",
+        False,
+        ("did not finish within 2 s",),
+        {"READ_SECONDS": 2.0},
+    ),
+    # pypdf keeps each object stream it decodes: ten of 64 MiB, under a 512 MiB bound.
+    "pdf-object-streams-beyond-memory": Case(
+        lambda: _objects_in_streams(10, 0x30, 8),
+        "pdf",
+        False,
+        ("needs more than 512 MiB of memory",),
+        {"READ_ADDRESS_SPACE": 512 * MIB},
+    ),
     "pdf-not-an-object-stream": Case(
         _object_stream_not_an_object_stream, "pdf", False, ("does not parse",)
     ),
@@ -483,6 +564,7 @@ CASES: dict[str, Case] = {
         _unknown_security_handler, "pdf", False, ("encryption handler",)
     ),
     "pdf-sound": Case(pdf_bytes, "pdf", True, ("PDF parsed, 1 pages",)),
+    # OFD
     "ofd-member-beyond-its-size": Case(_ofd_small_bomb, "ofd", False, ("OFD.xml", "CRC")),
     "ofd-member-2-gib-beyond-its-size": Case(_ofd_bomb, "ofd", False, ("OFD.xml", "CRC")),
     "ofd-two-members-one-name": Case(_ofd_twice, "ofd", False, ("two members named OFD.xml",)),
@@ -519,6 +601,26 @@ CASES: dict[str, Case] = {
     "ofd-deflate64-member": Case(_ofd_deflate64, "ofd", False, ("OFD.xml", "method 9")),
     "ofd-broken-deflate": Case(_ofd_broken_deflate, "ofd", False, ("OFD.xml", "invalid block")),
     "ofd-sound": Case(ofd_bytes, "ofd", True, ("OFD container",)),
+    # Images
+    "png-100000x100000": Case(
+        lambda: _png(100_000, 100_000, zlib.compress(bytes(1000))),
+        "png",
+        False,
+        ("100000x100000", "200000000"),
+    ),
+    # Pillow stops inflating once the image is full: 192 MiB of IDAT for one pixel.
+    "png-idat-beyond-the-image": Case(
+        lambda: _png(1, 1, _flate(bytes(4), 0, 24)), "png", True, ("1x1",)
+    ),
+    "png-idat-declared-4-gib": Case(_png_idat_declared_4_gib, "png", False, ("memory",)),
+    "jpeg-truncated": Case(lambda: _jpeg()[: len(_jpeg()) // 2], "jpeg", False, ("truncated",)),
+    "tiff-100-million-strips": Case(_tiff_huge_strip_count, "tiff", False, ("does not decode",)),
+    "tiff-ifd-loop": Case(_tiff_ifd_loop, "tiff", True, ("100x100",)),
+    "tiff-300-frames": Case(lambda: _frames("TIFF", 300), "tiff", True, ("8x8",)),
+    "png-2000-frames": Case(lambda: _frames("PNG", 2000), "png", True, ("8x8",)),
+    "gif-2000-frames": Case(
+        lambda: _frames("GIF", 2000), "gif", False, ("no reader for format gif",)
+    ),
 }
 
 
@@ -566,3 +668,88 @@ def test_a_hostile_file_gets_the_check_s_own_answer(tmp_path: Path, name: str) -
     assert case.opens is None or opened is case.opens, text
     for words in case.words:
         assert words.lower() in text.lower(), text
+
+
+_BAG_CHILD = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({space}, {space}))
+from datetime import UTC, datetime
+from pathlib import Path
+from archives.bag_reader import read_bag
+from archives.four_properties import Stage, check_package
+reading = read_bag(Path(sys.argv[1]), processes=int(sys.argv[2]))
+report = check_package(reading, stage=Stage.INGEST, now=datetime(2026, 6, 1, tzinfo=UTC))
+item = report.item("usability.opens")
+print(json.dumps([item.verdict.value, list(item.evidence)]))
+"""
+
+_IN_A_BAG = (
+    "pdf-not-an-object-stream",
+    "pdf-startxref-beyond-any-offset",
+    "pdf-abbreviated-filter",
+    "pdf-encrypted",
+    "pdf-unknown-security-handler",
+    "pdf-count-10-million",
+    "ofd-two-members-one-name",
+    "ofd-encrypted-member",
+    "ofd-deflate64-member",
+    "ofd-broken-deflate",
+    "png-idat-declared-4-gib",
+    "jpeg-truncated",
+)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_package_of_hostile_files_is_reported_not_raised(tmp_path: Path, processes: int) -> None:
+    """Through the ingest's own path (identified by content, opened by the worker that
+    hashed the file, on one process or across the pool): the usability item FAILs naming
+    every hostile file, and the check returns."""
+    files = {f"{name}.bin": CASES[name].build() for name in _IN_A_BAG}
+    files.update({f"{n:03d}.txt": f"第{n}件\n".encode() for n in range(64)})
+    bag = make_sample_bag(tmp_path / "bag", files, 件数=str(len(files)))
+    verdict, evidence = json.loads(
+        _run_child(_BAG_CHILD, str(bag), str(processes), seconds=WALL_SECONDS * 2)
+    )
+    assert verdict == "FAIL"
+    assert sorted(line.split(":", 1)[0] for line in evidence) == sorted(
+        f"data/{name}.bin" for name in _IN_A_BAG
+    ), evidence
+
+
+_AGAIN_CHILD = """
+import json, os, resource, signal, sys
+resource.setrlimit(resource.RLIMIT_AS, ({space}, {space}))
+from pathlib import Path
+from archives import usability
+from archives.formats import FormatIdentity
+pdf = FormatIdentity("pdf", "", "given")
+def answer(path):
+    try:
+        return usability.open_file(Path(path), pdf)
+    except usability.NotUsable as exc:
+        return "NotUsable: " + str(exc)
+answers = [answer(sys.argv[1])]
+process = usability._reader.process
+os.kill(process.pid, signal.SIGKILL)
+process.wait()
+answers.append(answer(sys.argv[1]))
+usability.READ_SECONDS = 1.0
+answers.append(answer(sys.argv[2]))
+answers.append(answer(sys.argv[1]))
+print(json.dumps(answers))
+"""
+
+
+def test_the_reading_process_is_started_again_when_it_has_gone(tmp_path: Path) -> None:
+    """A reading process that has gone (killed here) is replaced for the next file; a file
+    that takes too long costs its own child, and the next file opens."""
+    sound, slow = tmp_path / "sound.pdf", tmp_path / "slow.pdf"
+    sound.write_bytes(pdf_bytes())
+    slow.write_bytes(_objects_in_streams(2, 0x20, 8))
+    answers = json.loads(_run_child(_AGAIN_CHILD, str(sound), str(slow)))
+    assert answers == [
+        "PDF parsed, 1 pages",
+        "PDF parsed, 1 pages",
+        "NotUsable: reading did not finish within 1 s",
+        "PDF parsed, 1 pages",
+    ]
