@@ -120,11 +120,41 @@ def _is_text(head: bytes) -> bool:
     return False
 
 
+OFD_IDENTIFY_MEMBERS = 10_000
+"""Most members a zip may list to be looked into for ``OFD.xml`` (the usability check's own
+bound on an OFD container). Python's zipfile reads the whole central directory when it opens
+a file, so the count its end record gives is checked first: a million members took seconds
+and a gigabyte to list. A zip with more is identified as a zip."""
+
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_END_RECORD_BYTES = 22
+_LONGEST_COMMENT = 0xFFFF
+
+
+def _listed_members(path: Path) -> int | None:
+    """The member count a zip's end-of-central-directory record gives, or None when the
+    record is not found or is a Zip64 one (counts too large for its fields)."""
+    with path.open("rb") as stream:
+        size = stream.seek(0, 2)
+        start = max(0, size - _END_RECORD_BYTES - _LONGEST_COMMENT)
+        stream.seek(start)
+        tail = stream.read()
+    at = tail.rfind(_END_OF_DIRECTORY)
+    if at < 0 or len(tail) - at < _END_RECORD_BYTES:
+        return None
+    count = int.from_bytes(tail[at + 10 : at + 12], "little")
+    return None if count == 0xFFFF else count
+
+
 def _is_ofd(path: Path) -> bool:
     try:
+        count = _listed_members(path)
+        if count is None or count > OFD_IDENTIFY_MEMBERS:
+            return False
         with zipfile.ZipFile(path) as bundle:
-            return any(name.upper() == "OFD.XML" for name in bundle.namelist()[:10_000])
-    except (zipfile.BadZipFile, OSError):
+            return any(name.upper() == "OFD.XML" for name in bundle.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        # UnicodeDecodeError (a name flagged UTF-8 that is not) is a ValueError.
         return False
 
 
