@@ -31,6 +31,13 @@ class ExplorerSettings(BaseSettings):
     unset."""
     host: str = "127.0.0.1"
     port: int = 8700
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds a connection has to send a whole request head, from its opening or its last
+    answer; then it is closed (:mod:`serving.connection_guard`)."""
+    max_connections_per_client: int = Field(default=64, ge=1)
+    """Most connections open at once from one non-loopback address; more are closed."""
+    max_connections: int = Field(default=4_096, ge=1)
+    """Most connections open at once (never more than the open-file limit less 256)."""
     public_subset: bool = False
     """Serve the overview, block and validator pages without login."""
     auditor_keys: list[str] = Field(default_factory=list)

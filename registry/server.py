@@ -15,7 +15,7 @@ from uvicorn.config import LOG_LEVELS
 from chain.crypto.backend import log_backend_choice
 from chain.limits import cap_recursion_limit
 from registry.app import create_app
-from registry.connection_guard import GuardedHttpToolsProtocol
+from registry.connection_guard import RegistryHttpProtocol
 from registry.settings import RegistrySettings
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -71,7 +71,7 @@ def app_from_environment() -> FastAPI:
 def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
     """Serve the registry with uvicorn until interrupted: in this process, or in
     ``workers`` processes sharing the port (settings from the environment). Connections are
-    bounded by :class:`registry.connection_guard.GuardedHttpToolsProtocol`, in each process
+    bounded by :class:`registry.connection_guard.RegistryHttpProtocol`, in each process
     on its own connections."""
     log_backend_choice(logging.getLogger("lianxin.registry"))
     if workers == 1:
@@ -81,7 +81,7 @@ def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
             app,
             host=host,
             port=port,
-            http=GuardedHttpToolsProtocol,
+            http=RegistryHttpProtocol,
             log_level=log_level,
             access_log=logs_access(log_level),
         )
@@ -93,7 +93,7 @@ def serve(host: str, port: int, *, workers: int, log_level: str) -> None:
             timeout_worker_healthcheck=WORKER_HEALTHCHECK_TIMEOUT_S,
             host=host,
             port=port,
-            http=GuardedHttpToolsProtocol,
+            http=RegistryHttpProtocol,
             log_level=log_level,
             access_log=logs_access(log_level),
         )

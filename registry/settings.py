@@ -89,7 +89,7 @@ class RegistrySettings(BaseSettings):
     environment). None: loopback clients only."""
     header_timeout_s: float = Field(default=10.0, gt=0)
     """Seconds a connection has to send a request's line and headers, from its opening or
-    from its previous response; then it is closed (:mod:`registry.connection_guard`). The
+    from its previous response; then it is closed (:mod:`serving.connection_guard`). The
     body is not under it."""
     max_connections_per_client: int = Field(default=64, ge=1)
     """Most connections one IP address holds open at once in one API process; a further one

@@ -3,6 +3,7 @@
     registry -> credit, archives, authorizations -> sdk -> contracts -> chain
     explorer -> sdk -> contracts -> chain
     node -> contracts -> chain
+    registry, explorer -> serving (HTTP serving plumbing; imports none of the others)
 
 ``node`` and ``sdk`` never import each other, and only ``chain/execution/`` imports py-evm.
 """
@@ -25,6 +26,7 @@ PACKAGES = (
     "archives",
     "authorizations",
     "explorer",
+    "serving",
 )
 
 ALLOWED: dict[str, set[str]] = {
@@ -35,8 +37,17 @@ ALLOWED: dict[str, set[str]] = {
     "credit": {"sdk", "contracts", "chain"},
     "archives": {"sdk", "contracts", "chain"},
     "authorizations": {"sdk", "contracts", "chain"},
-    "registry": {"credit", "archives", "authorizations", "sdk", "contracts", "chain"},
-    "explorer": {"sdk", "contracts", "chain"},
+    "registry": {
+        "credit",
+        "archives",
+        "authorizations",
+        "sdk",
+        "contracts",
+        "chain",
+        "serving",
+    },
+    "explorer": {"sdk", "contracts", "chain", "serving"},
+    "serving": set(),
 }
 
 # Libraries that do I/O or reach the outside world; chain/ must stay pure.
