@@ -628,10 +628,10 @@ _CHILD = """
 import json, resource, sys
 resource.setrlimit(resource.RLIMIT_AS, ({space}, {space}))
 from pathlib import Path
-from archives import usability
+from archives import reading_process, usability
 from archives.formats import FormatIdentity
 for name, value in json.loads(sys.argv[3]).items():
-    setattr(usability, name, value)
+    setattr(reading_process, name, value)
 try:
     text = usability.open_file(Path(sys.argv[1]), FormatIdentity(sys.argv[2], "", "given"))
 except usability.NotUsable as exc:
@@ -720,7 +720,7 @@ _AGAIN_CHILD = """
 import json, os, resource, signal, sys
 resource.setrlimit(resource.RLIMIT_AS, ({space}, {space}))
 from pathlib import Path
-from archives import usability
+from archives import reading_process, usability
 from archives.formats import FormatIdentity
 pdf = FormatIdentity("pdf", "", "given")
 def answer(path):
@@ -729,11 +729,11 @@ def answer(path):
     except usability.NotUsable as exc:
         return "NotUsable: " + str(exc)
 answers = [answer(sys.argv[1])]
-process = usability._reader.process
+process = reading_process._reader.process
 os.kill(process.pid, signal.SIGKILL)
 process.wait()
 answers.append(answer(sys.argv[1]))
-usability.READ_SECONDS = 1.0
+reading_process.READ_SECONDS = 1.0
 answers.append(answer(sys.argv[2]))
 answers.append(answer(sys.argv[1]))
 print(json.dumps(answers))
