@@ -226,13 +226,19 @@ class CallMethods:
         self._call_states.entry = (header.hash, state)
         return state
 
+    def _call_request(self, params: list[Any], method: str) -> tuple[dict[str, Any], Header]:
+        """The parameters eth_call, eth_estimateGas and eth_createAccessList share: the call
+        object (with its state overrides, as :meth:`_call_args` gives them) and the header of
+        the block whose state it runs on."""
+        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, method)
+        args = self._call_args(call_raw)
+        args["overrides"] = state_overrides(overrides_raw)
+        return args, self.ctx.state_header(block_raw, "block")
+
     async def eth_call(self, params: list[Any]) -> str:
         """Execute a call against a block's state and return its output; a revert answers
         error 3 with the revert data (see :func:`reverted`)."""
-        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, "eth_call")
-        args = self._call_args(call_raw)
-        args["overrides"] = state_overrides(overrides_raw)
-        header = self.ctx.state_header(block_raw, "block")
+        args, header = self._call_request(params, "eth_call")
         should_stop = self._deadline()
         try:
             try:
@@ -251,10 +257,7 @@ class CallMethods:
 
     async def eth_estimate_gas(self, params: list[Any]) -> str:
         """The smallest gas limit with which the call succeeds."""
-        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, "eth_estimateGas")
-        args = self._call_args(call_raw)
-        args["overrides"] = state_overrides(overrides_raw)
-        header = self.ctx.state_header(block_raw, "block")
+        args, header = self._call_request(params, "eth_estimateGas")
         should_stop = self._deadline()
         try:
             gas = await self.ctx.off_loop(
@@ -274,10 +277,7 @@ class CallMethods:
         call runs once, with the parameters, bounds and rollback of eth_call; a failing
         call still answers, with ``error`` (:func:`access_list_json`). Transactions here
         carry no access list, so ``gasUsed`` is what the call costs without one."""
-        call_raw, block_raw, overrides_raw = p.positional(params, 1, 3, "eth_createAccessList")
-        args = self._call_args(call_raw)
-        args["overrides"] = state_overrides(overrides_raw)
-        header = self.ctx.state_header(block_raw, "block")
+        args, header = self._call_request(params, "eth_createAccessList")
         should_stop = self._deadline()
         try:
             result = await self.ctx.off_loop(
