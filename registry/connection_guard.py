@@ -8,25 +8,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from registry.settings import RegistrySettings
-from serving.connection_guard import (
-    DESCRIPTOR_RESERVE,
-    ConnectionCounts,
-    ConnectionLimits,
-    GuardedHttpToolsProtocol,
-    connection_bound,
-    descriptor_bound,
-    is_loopback,
-)
+from serving.connection_guard import ConnectionCounts, ConnectionLimits, GuardedHttpToolsProtocol
 
-__all__ = [
-    "DESCRIPTOR_RESERVE",
-    "ConnectionCounts",
-    "ConnectionLimits",
-    "RegistryHttpProtocol",
-    "connection_bound",
-    "descriptor_bound",
-    "is_loopback",
-]
+__all__ = ["RegistryHttpProtocol"]
 
 
 class RegistryHttpProtocol(GuardedHttpToolsProtocol):

@@ -1,10 +1,11 @@
-"""What an unauthenticated connection may hold of a real registry process (``python -m
-registry``, :mod:`registry.connection_guard`), with small limits: a request head must be
-complete within 0.5 s of the connection opening or of the previous response, a request body
-has no such deadline, one non-loopback address holds at most 8 connections and the process
-at most 32. The server listens on every address for this module's few seconds, so that the
-per-address limit can be tried from this host's own non-loopback address (loopback clients
-are exempt from it); that test is skipped on a host with no such address."""
+"""What an unauthenticated connection may hold of a real registry process (``python -m registry``,
+:mod:`registry.connection_guard` over :mod:`serving.connection_guard`), with small limits: a
+request head must be complete within 0.5 s of the connection opening or of the previous
+response, a request body has no such deadline, one non-loopback address holds at most 8
+connections and the process at most 32. The server listens on every address for this module's
+few seconds, so that the per-address limit can be tried from this host's own non-loopback
+address (loopback clients are exempt from it); that test is skipped on a host with no such
+address."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from registry_harness import (
     start_registry,
 )
 
-from registry.connection_guard import (
+from serving.connection_guard import (
     DESCRIPTOR_RESERVE,
     ConnectionCounts,
     ConnectionLimits,
