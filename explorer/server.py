@@ -1,6 +1,6 @@
 """Serving the explorer's pages with uvicorn, each connection bounded as the registry's are
-(:mod:`serving.connection_guard`: a request head deadline, connections per client address and
-in all)."""
+(:mod:`serving.connection_guard`: a request head deadline, a request body's least pace,
+connections per client address and in all)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def limits_of(settings: ExplorerSettings) -> ConnectionLimits:
     """The connection limits ``settings`` give."""
     return ConnectionLimits(
         header_timeout_s=settings.header_timeout_s,
+        body_idle_timeout_s=settings.body_idle_timeout_s,
+        body_min_rate_bytes_s=settings.body_min_rate_bytes_s,
         max_connections_per_client=settings.max_connections_per_client,
         max_connections=settings.max_connections,
     )

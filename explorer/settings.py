@@ -34,6 +34,12 @@ class ExplorerSettings(BaseSettings):
     header_timeout_s: float = Field(default=10.0, gt=0)
     """Seconds a connection has to send a whole request head, from its opening or its last
     answer; then it is closed (:mod:`serving.connection_guard`)."""
+    body_idle_timeout_s: float = Field(default=30.0, gt=0)
+    """Seconds a request body may go without a byte arriving while it is read; then the
+    connection is closed. Also the allowance before ``body_min_rate_bytes_s`` applies."""
+    body_min_rate_bytes_s: int = Field(default=1_024, ge=0)
+    """Least average rate of a request body (bytes per second) after that allowance; 0:
+    none."""
     max_connections_per_client: int = Field(default=64, ge=1)
     """Most connections open at once from one non-loopback address; more are closed."""
     max_connections: int = Field(default=4_096, ge=1)

@@ -1,7 +1,7 @@
 """The registry's HTTP protocol: :mod:`serving.connection_guard`'s bounds with the limits
 of :class:`registry.settings.RegistrySettings` (``LIANXIN_REGISTRY_HEADER_TIMEOUT_S``,
-``…_MAX_CONNECTIONS_PER_CLIENT``, ``…_MAX_CONNECTIONS``), read from the environment at a
-process's first connection."""
+``…_BODY_IDLE_TIMEOUT_S``, ``…_BODY_MIN_RATE_BYTES_S``, ``…_MAX_CONNECTIONS_PER_CLIENT``,
+``…_MAX_CONNECTIONS``), read from the environment at a process's first connection."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class RegistryHttpProtocol(GuardedHttpToolsProtocol):
         settings = RegistrySettings()
         return ConnectionLimits(
             header_timeout_s=settings.header_timeout_s,
+            body_idle_timeout_s=settings.body_idle_timeout_s,
+            body_min_rate_bytes_s=settings.body_min_rate_bytes_s,
             max_connections_per_client=settings.max_connections_per_client,
             max_connections=settings.max_connections,
         )

@@ -91,6 +91,16 @@ class RegistrySettings(BaseSettings):
     """Seconds a connection has to send a request's line and headers, from its opening or
     from its previous response; then it is closed (:mod:`serving.connection_guard`). The
     body is not under it."""
+    body_idle_timeout_s: float = Field(default=30.0, gt=0)
+    """Seconds a request body may go without a byte arriving while the registry reads it;
+    then the connection is closed. Also the allowance before ``body_min_rate_bytes_s``
+    applies. Time the registry does not read (the application has not taken what came) is
+    not counted (:mod:`serving.connection_guard`)."""
+    body_min_rate_bytes_s: int = Field(default=1_024, ge=0)
+    """Least average rate, in bytes per second, of a request body after the first
+    ``body_idle_timeout_s``: at ``t`` seconds after its head it must hold
+    ``(t - body_idle_timeout_s) * body_min_rate_bytes_s`` bytes, else the connection is
+    closed. 0: no minimum rate (the idle deadline still applies)."""
     max_connections_per_client: int = Field(default=64, ge=1)
     """Most connections one IP address holds open at once in one API process; a further one
     is closed as it is accepted. Loopback addresses are exempt (a proxy on the same host)."""

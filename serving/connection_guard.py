@@ -1,6 +1,6 @@
 """What one HTTP connection, not yet authenticated, may hold of a service's process: the
 protocol class uvicorn serves the registry and the explorer with (uvicorn's httptools
-protocol, with three bounds added). Each service subclasses it with its own settings
+protocol, with four bounds added). Each service subclasses it with its own settings
 (:meth:`GuardedHttpToolsProtocol.load_limits`) at module level, so that uvicorn's worker
 processes import it by name.
 
@@ -13,6 +13,21 @@ registry's database, node connection and batcher's lock file failed with EMFILE.
 - **Request head deadline.** A connection whose request line and headers are not complete
   within ``header_timeout_s`` of its opening, or of its previous response being sent, is
   closed (no answer). A request body is not under it: uploads stream for minutes.
+- **Request body pace.** A body is under no total deadline, for the same reason, but it must
+  keep arriving: a connection is closed (no answer) when no byte of its body arrived for
+  ``body_idle_timeout_s`` (nginx's ``client_body_timeout``), or when the body, counted from
+  the end of its head, falls behind ``body_min_rate_bytes_s`` after an allowance of
+  ``body_idle_timeout_s`` (Apache's ``mod_reqtimeout`` ``body=…,MinRate=…``): at ``t``
+  seconds it must hold at least ``(t - body_idle_timeout_s) * body_min_rate_bytes_s``
+  bytes. Otherwise a complete head with a large ``Content-Length`` (or a chunked body) and
+  a byte now and then would hold the connection and its handler for ever. Only the time the
+  server waits for the client counts: while uvicorn does not read the connection (its flow
+  control pauses reading while more than 64 KiB of body wait for the application, or a
+  pipelined request waits for the one before), and until a request that expects
+  ``100 Continue`` has been sent it (the application asks for the body), the clock stands
+  still, and the idle deadline starts again when it runs again. A body still arriving after
+  its response was sent stays under the bound until it ends; then the next head's deadline
+  runs.
 - **Connections per client address.** At most ``max_connections_per_client`` open at once
   from one IP address; a further one is closed as soon as it is accepted. Loopback clients
   are exempt: a TLS proxy on the same host brings every client from 127.0.0.1, and the
@@ -38,6 +53,7 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger(__name__)
@@ -58,6 +74,12 @@ class ConnectionLimits:
 
     header_timeout_s: float
     """Seconds a connection has to complete a request's head."""
+    body_idle_timeout_s: float
+    """Seconds a request body may go without a byte arriving, and the allowance before its
+    minimum rate applies."""
+    body_min_rate_bytes_s: int
+    """Least average rate of a request body, in bytes per second, after the allowance (0:
+    no minimum)."""
     max_connections_per_client: int
     """Most connections open at once from one non-loopback IP address."""
     max_connections: int
@@ -152,10 +174,95 @@ class ConnectionCounts:
         self._report_pending = False
 
 
+BODY_STALLED = "request body stalled"
+"""Why a connection whose body had no byte for ``body_idle_timeout_s`` was closed."""
+BODY_TOO_SLOW = "request body below its minimum rate"
+"""Why a connection whose body fell behind ``body_min_rate_bytes_s`` was closed."""
+
+
+class BodyPace:
+    """How one request body keeps pace with ``body_idle_timeout_s`` and
+    ``body_min_rate_bytes_s`` (see the module's docstring): the bytes received and the time
+    spent waiting for them, which stands still while the server does not wait for the client.
+    Times are the event loop's clock."""
+
+    def __init__(self, limits: ConnectionLimits, now: float, *, waiting: bool) -> None:
+        self._idle_s = limits.body_idle_timeout_s
+        self._min_rate = limits.body_min_rate_bytes_s
+        self.received = 0
+        """Body bytes received."""
+        self._spent = 0.0
+        """Time spent waiting before the current stretch of waiting."""
+        self._since: float | None = now if waiting else None
+        """When the current stretch of waiting began; None while the clock stands still."""
+        self._last = 0.0
+        """Time spent waiting when the last byte arrived or the clock last started again."""
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the clock runs: the server is waiting for the client."""
+        return self._since is not None
+
+    def waited(self, now: float) -> float:
+        """Time spent waiting for the body up to ``now``."""
+        return self._spent + (now - self._since if self._since is not None else 0.0)
+
+    def arrived(self, count: int, now: float) -> None:
+        """Count ``count`` bytes of the body, received at ``now``."""
+        self.received += count
+        self._last = self.waited(now)
+
+    def pause(self, now: float) -> None:
+        """The server stopped waiting for the client at ``now``: the clock stands still."""
+        if self._since is not None:
+            self._spent += now - self._since
+            self._since = None
+
+    def resume(self, now: float) -> None:
+        """The server waits for the client again from ``now``: the clock runs, and the idle
+        deadline starts again."""
+        if self._since is None:
+            self._since = now
+            self._last = self._spent
+
+    def left(self, now: float) -> tuple[float, str]:
+        """Waiting time left at ``now`` before the body is late (0 or less: it is), and what
+        it would be late for."""
+        waited = self.waited(now)
+        idle_left = self._last + self._idle_s - waited
+        if self._min_rate <= 0:
+            return idle_left, BODY_STALLED
+        rate_left = self._idle_s + self.received / self._min_rate - waited
+        if rate_left < idle_left:
+            return rate_left, BODY_TOO_SLOW
+        return idle_left, BODY_STALLED
+
+
+class PacedFlowControl(FlowControl):
+    """uvicorn's flow control of one connection, telling its protocol when reading pauses
+    and when it may resume: the application calls :meth:`resume_reading` each time it asks
+    for more of a body (after sending ``100 Continue`` when the request expects it), and
+    uvicorn when a response is complete."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: GuardedHttpToolsProtocol) -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            super().pause_reading()
+            self._protocol.reading_changed()
+
+    def resume_reading(self) -> None:
+        super().resume_reading()
+        self._protocol.reading_changed()
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the request head deadline and the connection limits
-    (see the module's docstring). A service subclasses it with :meth:`load_limits` and its
-    own :attr:`counts`, and gives the subclass to uvicorn as its ``http`` protocol class."""
+    """uvicorn's httptools protocol with the request head deadline, the request body's pace
+    and the connection limits (see the module's docstring). A service subclasses it with
+    :meth:`load_limits` and its own :attr:`counts`, and gives the subclass to uvicorn as its
+    ``http`` protocol class."""
 
     limits: ClassVar[ConnectionLimits | None] = None
     """This process's limits; None until its first connection loads them."""
@@ -164,6 +271,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     _admitted = False
     _head_deadline: asyncio.TimerHandle | None = None
+    _body: BodyPace | None = None
+    """The pace of the request body being received; None between a body's end and the
+    next head's end."""
+    _body_deadline: asyncio.TimerHandle | None = None
 
     @classmethod
     def load_limits(cls) -> ConnectionLimits:
@@ -186,6 +297,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         """Admit the connection and start its head deadline, or close it at once when a
         limit is reached."""
         super().connection_made(transport)
+        self.flow = PacedFlowControl(transport, self)
         limits = self.process_limits()
         refused = self.counts.admit(self._host(), limits)
         if refused is not None:
@@ -198,19 +310,42 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the connection."""
         self._cancel_head_deadline()
+        self._end_body()
         if self._admitted:
             self._admitted = False
             self.counts.release(self._host())
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        """Parse ``data``; then, if a body is still to come and the server waits for it,
+        make sure its deadline runs (not for a request whose body came with its head)."""
+        super().data_received(data)
+        if self._body is not None and self._body.waiting and self._body_deadline is None:
+            self._arm_body_deadline()
+
     def on_headers_complete(self) -> None:
-        """The head is in: its deadline no longer runs (the body has none)."""
+        """The head is in: its deadline no longer runs, the body's pace is counted from now
+        (a WebSocket upgrade has no body)."""
         self._cancel_head_deadline()
         super().on_headers_complete()
+        if not (self.parser.should_upgrade() and self._should_upgrade()):
+            self._end_body()
+            self._body = BodyPace(
+                self.process_limits(), self.loop.time(), waiting=self._waiting_for_client()
+            )
+
+    def on_body(self, body: bytes) -> None:
+        """Count the body's bytes (those of a request already answered too: they still
+        hold the connection)."""
+        if self._body is not None:
+            self._body.arrived(len(body), self.loop.time())
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
-        """Start the next head's deadline if the request was answered before its body was
-        all in (the rest of a body is not under the deadline)."""
+        """End the body's pace, and start the next head's deadline if the request was
+        answered before its body was all in (the rest of a body was under the body's pace,
+        not the head deadline)."""
+        self._end_body()
         answered = self.cycle is not None and self.cycle.response_complete
         super().on_message_complete()
         if answered and not self.transport.is_closing():
@@ -231,6 +366,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         """A connection upgraded to a WebSocket leaves this protocol, and its count (the
         registry serves no WebSocket: the application closes it at once)."""
+        self._end_body()
         if self._admitted:
             self._admitted = False
             self.counts.release(self._host())
@@ -250,3 +386,54 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.counts.note("request head not complete in time")
             self.transport.close()
+
+    def _waiting_for_client(self) -> bool:
+        """Whether the server waits for the client to send the body: it reads the
+        connection, and has sent ``100 Continue`` if the request expects it."""
+        if self.flow.read_paused:
+            return False
+        return self.cycle is None or not self.cycle.waiting_for_100_continue
+
+    def reading_changed(self) -> None:
+        """Flow control paused reading, or may have resumed it: the body's clock stands
+        still while the server does not wait for the client, and runs again (its idle
+        deadline from now) once it does."""
+        body = self._body
+        if body is None:
+            return
+        if self._waiting_for_client():
+            body.resume(self.loop.time())
+            if self._body_deadline is None:
+                self._arm_body_deadline()
+        else:
+            body.pause(self.loop.time())
+            self._cancel_body_deadline()
+
+    def _arm_body_deadline(self) -> None:
+        assert self._body is not None
+        left, _ = self._body.left(self.loop.time())
+        self._body_deadline = self.loop.call_later(max(left, 0.0), self._body_check)
+
+    def _cancel_body_deadline(self) -> None:
+        if self._body_deadline is not None:
+            self._body_deadline.cancel()
+            self._body_deadline = None
+
+    def _end_body(self) -> None:
+        self._cancel_body_deadline()
+        self._body = None
+
+    def _body_check(self) -> None:
+        """The body's deadline as last computed has come: close the connection if the body
+        is late, else wait for its deadline as the bytes received since have moved it."""
+        self._body_deadline = None
+        body = self._body
+        if body is None or not body.waiting or self.transport.is_closing():
+            return
+        left, late_for = body.left(self.loop.time())
+        if left <= 0:
+            self._end_body()
+            self.counts.note(late_for)
+            self.transport.close()
+            return
+        self._arm_body_deadline()

@@ -5,22 +5,31 @@ response, a request body has no such deadline, one non-loopback address holds at
 connections and the process at most 32. The server listens on every address for this module's
 few seconds, so that the per-address limit can be tried from this host's own non-loopback
 address (loopback clients are exempt from it); that test is skipped on a host with no such
-address."""
+address.
+
+A request body's pace is tried on a second registry process, whose body must not go 0.5 s
+without a byte nor fall behind 1,000 bytes a second after its first 0.5 s (its head deadline
+is 5 s, so that the two are told apart), and on a server of the same protocol in this process
+whose application takes its time before reading a body (flow control, ``100 Continue``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import os
 import resource
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+import uvicorn
 from registry_harness import (
     TrustChain,
     free_port,
@@ -30,13 +39,19 @@ from registry_harness import (
 )
 
 from serving.connection_guard import (
+    BODY_STALLED,
+    BODY_TOO_SLOW,
     DESCRIPTOR_RESERVE,
+    BodyPace,
     ConnectionCounts,
     ConnectionLimits,
+    GuardedHttpToolsProtocol,
     connection_bound,
     descriptor_bound,
     is_loopback,
 )
+
+pytestmark = pytest.mark.no_database
 
 HEADER_TIMEOUT_S = 0.5
 PER_CLIENT = 8
@@ -53,6 +68,12 @@ PENDING_BODY_HEAD = (
 """A complete head whose 100-byte body is then sent slowly or never: the registry reads a
 body before it answers, so the connection stays open past the head deadline."""
 BODY = b"{" + b" " * 98 + b"}"
+PACED_HEADER_TIMEOUT_S = 5.0
+BODY_IDLE_S = 0.5
+BODY_MIN_RATE = 1_000
+"""Bytes a second of the second process's request bodies, after their first BODY_IDLE_S."""
+CLOSE_WAIT_S = 5.0
+"""How long a test waits for a body's connection to be closed: ten idle deadlines."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,63 @@ def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) ->
             process.kill()
             process.wait(timeout=10)
     assert "Too many open files" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def paced(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A registry process whose request bodies must keep BODY_IDLE_S and BODY_MIN_RATE, and
+    whose head deadline is PACED_HEADER_TIMEOUT_S, on loopback."""
+    root = tmp_path_factory.mktemp("body-pace")
+    settings = registry_settings(
+        trust_chain,
+        root / "registry",
+        None,
+        header_timeout_s=PACED_HEADER_TIMEOUT_S,
+        body_idle_timeout_s=BODY_IDLE_S,
+        body_min_rate_bytes_s=BODY_MIN_RATE,
+    )
+    port = free_port()
+    environment = registry_environment(settings)
+    environment["LIANXIN_REGISTRY_PORT"] = str(port)
+    log = root / "registry.log"
+    process = start_registry(environment, log)
+    try:
+        yield Served(process, port, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def body_head(length: int, path: str = "/v1/records", *extra: bytes) -> bytes:
+    """A complete ``POST`` head announcing a ``length``-byte body."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
+        + b"".join(line + b"\r\n" for line in extra)
+        + f"Content-Length: {length}\r\n\r\n".encode()
+    )
+
+
+def json_body(length: int) -> bytes:
+    """A JSON object of ``length`` bytes (white space inside)."""
+    return b"{" + b" " * (length - 2) + b"}"
+
+
+def trickled_until_closed(sock: socket.socket, piece: bytes, interval_s: float) -> bool:
+    """Whether the server closes ``sock`` within CLOSE_WAIT_S while ``piece`` is sent on it
+    every ``interval_s``."""
+    deadline = time.monotonic() + CLOSE_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            return True
+        if closed_within(sock, interval_s):
+            return True
+    return False
 
 
 def own_address() -> str | None:
@@ -261,7 +339,11 @@ def test_the_bound_in_all_is_the_lower_of_the_setting_and_the_open_file_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     limits = ConnectionLimits(
-        header_timeout_s=10, max_connections_per_client=2, max_connections=4096
+        header_timeout_s=10,
+        body_idle_timeout_s=30,
+        body_min_rate_bytes_s=1024,
+        max_connections_per_client=2,
+        max_connections=4096,
     )
     monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
     assert connection_bound(limits) == 768
@@ -272,7 +354,13 @@ def test_the_bound_in_all_is_the_lower_of_the_setting_and_the_open_file_limit(
 
 
 def test_counts_by_address_leave_loopback_out() -> None:
-    limits = ConnectionLimits(header_timeout_s=10, max_connections_per_client=2, max_connections=5)
+    limits = ConnectionLimits(
+        header_timeout_s=10,
+        body_idle_timeout_s=30,
+        body_min_rate_bytes_s=1024,
+        max_connections_per_client=2,
+        max_connections=5,
+    )
     counts = ConnectionCounts()
     assert counts.admit("10.0.0.1", limits) is None
     assert counts.admit("10.0.0.1", limits) is None
@@ -289,3 +377,194 @@ def test_counts_by_address_leave_loopback_out() -> None:
         counts.release(host)
     assert counts.total == 0
     assert counts.by_client == {}
+
+
+def test_a_body_trickled_below_its_minimum_rate_is_closed(paced: Served) -> None:
+    with connect(LOOPBACK, paced.port, body_head(60_000)) as sock:
+        # 50 bytes every 0.1 s: never near the idle deadline, but 500 bytes a second
+        assert trickled_until_closed(sock, b" " * 50, 0.1)
+
+
+def test_a_body_that_stops_is_closed_at_its_idle_deadline(paced: Served) -> None:
+    with connect(LOOPBACK, paced.port, body_head(1_000) + b"{") as sock:
+        assert closed_within(sock, CLOSE_WAIT_S)
+
+
+def test_a_slow_steady_upload_above_the_minimum_rate_is_answered(paced: Served) -> None:
+    body = json_body(10_000)
+    with connect(LOOPBACK, paced.port, body_head(len(body))) as sock:
+        # 500 bytes every 0.1 s: 2 s in all, four idle deadlines, at five times the rate
+        for start in range(0, len(body), 500):
+            time.sleep(0.1)
+            sock.sendall(body[start : start + 500])
+        sock.settimeout(ANSWER_WAIT_S)
+        assert sock.recv(64).startswith(b"HTTP/1.1 401 ")  # unsigned, read whole
+
+
+def test_a_request_sent_whole_is_answered(paced: Served) -> None:
+    with connect(LOOPBACK, paced.port, body_head(len(BODY)) + BODY) as sock:
+        assert sock.recv(64).startswith(b"HTTP/1.1 401 ")
+    assert answered(LOOPBACK, paced.port)
+
+
+def test_between_two_requests_the_body_pace_does_not_run(paced: Served) -> None:
+    connection = http.client.HTTPConnection(LOOPBACK, paced.port, timeout=ANSWER_WAIT_S)
+    try:
+        connection.request(
+            "POST", "/v1/records", body=BODY, headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 401
+        first = connection.sock
+        assert first is not None
+        # three idle deadlines of a body, within the head deadline and uvicorn's keep-alive
+        time.sleep(BODY_IDLE_S * 3)
+        assert get(connection) == 200
+        assert connection.sock is first  # the same connection, kept alive
+    finally:
+        connection.close()
+
+
+READ_AFTER_S = 2.0
+"""How long the application of :func:`read_late` waits before it reads a body: four of its
+idle deadlines."""
+
+
+async def read_late(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """An ASGI application that reads a request's body only READ_AFTER_S after its head,
+    then answers the body's length."""
+    await asyncio.sleep(READ_AFTER_S)
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        received += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    answer = str(received).encode()
+    headers = [(b"content-length", str(len(answer)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+class LateReaderProtocol(GuardedHttpToolsProtocol):
+    """The guarded protocol with a body's idle deadline of BODY_IDLE_S."""
+
+    counts: ClassVar[ConnectionCounts] = ConnectionCounts()
+    limits: ClassVar[ConnectionLimits | None] = ConnectionLimits(
+        header_timeout_s=PACED_HEADER_TIMEOUT_S,
+        body_idle_timeout_s=BODY_IDLE_S,
+        body_min_rate_bytes_s=BODY_MIN_RATE,
+        max_connections_per_client=PER_CLIENT,
+        max_connections=IN_ALL,
+    )
+
+
+@pytest.fixture(scope="module")
+def late_reader() -> Iterator[int]:
+    """The port of a server of :func:`read_late` over :class:`LateReaderProtocol`, run by
+    uvicorn on a thread of this process."""
+    config = uvicorn.Config(
+        read_late,
+        host=LOOPBACK,
+        port=free_port(),
+        http=LateReaderProtocol,
+        lifespan="off",
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + ANSWER_WAIT_S
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield config.port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def answer_of(sock: socket.socket) -> bytes:
+    """What the server sends on ``sock`` up to the end of an answer's body (its
+    ``Content-Length``), or until it closes the connection."""
+    sock.settimeout(READ_AFTER_S + ANSWER_WAIT_S)
+    data = b""
+    while True:
+        head, ended, body = data.partition(b"\r\n\r\n")
+        if ended:
+            length = next(
+                int(line.partition(b":")[2])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            if len(body) >= length:
+                return data
+        piece = sock.recv(65536)
+        if not piece:
+            return data
+        data += piece
+
+
+def test_a_body_the_application_does_not_read_yet_is_not_cut_off(late_reader: int) -> None:
+    body = b"x" * (1 << 20)  # far more than uvicorn holds before it stops reading
+    with connect(LOOPBACK, late_reader, body_head(len(body), "/")) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(body,))
+        sender.start()
+        answer = answer_of(sock)
+        sender.join(timeout=ANSWER_WAIT_S)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert answer.endswith(b"\r\n\r\n" + str(len(body)).encode())
+
+
+def test_a_body_waiting_for_100_continue_is_not_cut_off(late_reader: int) -> None:
+    body = b"x" * 1_000
+    head = body_head(len(body), "/", b"Expect: 100-continue")
+    with connect(LOOPBACK, late_reader, head) as sock:
+        sock.settimeout(READ_AFTER_S + ANSWER_WAIT_S)
+        assert sock.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"  # after READ_AFTER_S
+        sock.sendall(body)
+        answer = answer_of(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    assert answer.endswith(b"\r\n\r\n1000")
+
+
+def test_a_body_that_stops_is_closed_though_the_application_has_not_read(
+    late_reader: int,
+) -> None:
+    # uvicorn reads on (100 bytes wait for the application): the server waits for the client
+    with connect(LOOPBACK, late_reader, body_head(100_000, "/") + b"x" * 100) as sock:
+        assert closed_within(sock, CLOSE_WAIT_S)
+
+
+def test_a_body_keeps_pace_by_its_waiting_time_only() -> None:
+    limits = LateReaderProtocol.limits
+    assert limits is not None
+    pace = BodyPace(limits, 100.0, waiting=True)
+    assert pace.left(100.0) == (BODY_IDLE_S, BODY_STALLED)
+    pace.arrived(2_000, 100.4)  # the rate's deadline moves 2 s on
+    assert pace.left(100.4) == pytest.approx((BODY_IDLE_S, BODY_STALLED))
+    pace.pause(100.5)  # the application holds the connection: the clock stands still
+    assert pace.left(150.0) == pytest.approx((BODY_IDLE_S - 0.1, BODY_STALLED))
+    pace.resume(150.0)  # the idle deadline starts again
+    assert pace.left(150.0) == pytest.approx((BODY_IDLE_S, BODY_STALLED))
+    for second in range(1, 5):  # a byte every 0.4 s: never idle, soon too slow
+        pace.arrived(1, 150.0 + 0.4 * second)
+    left, late_for = pace.left(151.6)
+    assert late_for == BODY_TOO_SLOW
+    assert left == pytest.approx(BODY_IDLE_S + 2_004 / BODY_MIN_RATE - 2.1)
+    unbounded = BodyPace(
+        ConnectionLimits(
+            header_timeout_s=1,
+            body_idle_timeout_s=1,
+            body_min_rate_bytes_s=0,
+            max_connections_per_client=1,
+            max_connections=1,
+        ),
+        0.0,
+        waiting=True,
+    )
+    assert unbounded.left(0.5) == (0.5, BODY_STALLED)
