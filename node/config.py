@@ -34,6 +34,8 @@ levels, see :mod:`chain.limits`)::
     rpc_max_connections = 4096     # within the open-file limit less 256
     rpc_max_connections_per_client = 64
     rpc_head_timeout_s = 10.0      # first request head, from the connection's opening
+    rpc_body_idle_timeout_s = 10.0     # a request body without a byte, while it is read
+    rpc_body_min_rate_bytes_s = 1024   # its least average rate after that allowance (0: none)
     ws_max_connections = 256
     ws_max_connections_per_client = 16
     ws_max_subscriptions = 32
@@ -141,6 +143,14 @@ class NodeConfig:
     rpc_head_timeout_s: float = 10.0
     """A connection whose first request head has not arrived this long after it opened is
     closed (half-open connections held to use up the node's descriptors)."""
+    rpc_body_idle_timeout_s: float = 10.0
+    """A connection whose request body has had no byte for this long while the node read it
+    is closed (a body trickled or never sent, held to use up connections); also the allowance
+    before ``rpc_body_min_rate_bytes_s`` applies (:mod:`node.rpc.connections`)."""
+    rpc_body_min_rate_bytes_s: int = 1_024
+    """Least average rate of a request body, bytes per second: ``t`` seconds after the node
+    began reading it, it must hold ``(t - rpc_body_idle_timeout_s)`` times this, else the
+    connection is closed. 0: no minimum rate (the idle deadline still applies)."""
     ws_max_connections: int = 256
     """Most open WebSocket connections; more are refused with HTTP 503."""
     ws_max_connections_per_client: int = 16
@@ -222,6 +232,8 @@ class NodeConfig:
                 "rpc_max_connections_per_client must be >= 1",
             ),
             (self.rpc_head_timeout_s > 0, "rpc_head_timeout_s must be > 0"),
+            (self.rpc_body_idle_timeout_s > 0, "rpc_body_idle_timeout_s must be > 0"),
+            (self.rpc_body_min_rate_bytes_s >= 0, "rpc_body_min_rate_bytes_s must be >= 0"),
             (self.ws_max_connections >= 1, "ws_max_connections must be >= 1"),
             (self.ws_max_connections_per_client >= 1, "ws_max_connections_per_client must be >= 1"),
             (self.ws_max_subscriptions >= 1, "ws_max_subscriptions must be >= 1"),
@@ -299,6 +311,8 @@ _FIELD_TYPES: dict[str, type] = {
     "rpc_max_connections": int,
     "rpc_max_connections_per_client": int,
     "rpc_head_timeout_s": float,
+    "rpc_body_idle_timeout_s": float,
+    "rpc_body_min_rate_bytes_s": int,
     "ws_max_connections": int,
     "ws_max_connections_per_client": int,
     "ws_max_subscriptions": int,

@@ -1,5 +1,6 @@
-"""What a connection to the RPC server may hold before it has asked anything: bounds on
-open connections, per client address and in all, enforced as each is accepted.
+"""What a connection to the RPC server may hold before it has asked anything, or while it
+asks: bounds on open connections, per client address and in all, enforced as each is
+accepted, on the time its first request head takes, and on the pace of a request body.
 
 A network attacker could hold the node's file descriptors with half-open HTTP connections
 (each sending a request line and never finishing its headers): aiohttp closes such a
@@ -17,10 +18,30 @@ validators, the ledger's files). So:
   node's own host, are not counted); beyond it a new one is closed at once;
 - at most ``rpc_max_connections`` are open in all, never more than the process's open-file
   limit less :data:`DESCRIPTOR_RESERVE`; beyond it a new one is closed at once, so the
-  process never runs out of descriptors on their account.
+  process never runs out of descriptors on their account;
+- a request body must keep arriving, or the connection is closed (no answer): a complete
+  head with a large ``Content-Length`` (or a chunked body) followed by a byte now and then
+  would otherwise hold the connection, and a handler awaiting the body, for ever. No byte
+  for ``rpc_body_idle_timeout_s`` (as nginx's ``client_body_timeout``) is too slow, and so
+  is falling behind ``rpc_body_min_rate_bytes_s`` once that allowance has passed (as
+  Apache's ``mod_reqtimeout`` ``MinRate``): ``t`` seconds after reading began the body must
+  hold ``(t - rpc_body_idle_timeout_s) * rpc_body_min_rate_bytes_s`` bytes.
 
 :class:`AdmittedProtocol` wraps the protocol aiohttp's server makes for each connection
 (``web.Server`` is a protocol factory) and only forwards the connection to it once admitted.
+
+The body's pace is kept by :func:`read_body`, which the JSON-RPC handler reads its body with,
+rather than by that wrapper, although the wrapper sees every byte: it would have to find
+where each body ends (``Content-Length``, chunked framing, pipelined requests) as aiohttp's
+parser does, and any disagreement would either close a kept-alive connection waiting between
+two requests or leave a body unbounded; and it could not tell the time aiohttp waits for the
+client from the time aiohttp has stopped reading because the handler has not taken what came
+(flow control pauses reading at 128 KiB), which must not count. :func:`read_body` waits only
+when aiohttp has nothing more of the body to give, that is while it reads the connection and
+nothing comes: exactly the time to count. Between two requests no body is read, so the
+keep-alive deadline applies and the body's does not. A body no handler reads (a request
+refused for its host or origin, or its size, or sent to no route) is read and dropped by
+aiohttp for at most its ``lingering_time`` (10 s), then the connection is closed.
 """
 
 from __future__ import annotations
@@ -32,14 +53,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from aiohttp import web
+
 from node.rpc.rate_limit import client_key
 
 __all__ = [
     "DESCRIPTOR_RESERVE",
     "AdmittedProtocol",
+    "BodyPace",
+    "BodyTooLarge",
+    "BodyTooSlow",
     "ConnectionLimits",
     "admitting",
     "descriptor_bound",
+    "read_body",
 ]
 
 DESCRIPTOR_RESERVE = 256
@@ -71,7 +98,7 @@ class ConnectionLimits:
     """Connections open now per counted client key."""
     refused: Counter[str] = field(default_factory=Counter)
     """Connections closed by these bounds, by reason (``total``, ``per_client`` on arrival;
-    ``head_timeout`` later)."""
+    ``head_timeout``, ``body_stalled`` and ``body_too_slow`` later)."""
 
     def admit(self, key: str | None) -> bool:
         """Count a new connection from ``key`` (None: an address of no known kind) if the
@@ -189,3 +216,68 @@ def admitting(
         return AdmittedProtocol(factory(), limits, head_timeout_s)
 
     return make
+
+
+@dataclass(frozen=True)
+class BodyPace:
+    """The pace a request body must keep (see the module's docstring)."""
+
+    idle_timeout_s: float
+    """Most seconds without a byte of the body, and the allowance before the minimum rate."""
+    min_rate_bytes_s: int
+    """Least average rate after the allowance, bytes per second (0: none)."""
+
+    def deadline(self, started: float, last_byte: float, received: int) -> tuple[float, str]:
+        """When a body whose reading began at ``started``, whose last byte came at
+        ``last_byte`` and which holds ``received`` bytes is late if no more comes, and what
+        for (``body_stalled`` or ``body_too_slow``)."""
+        stalled = last_byte + self.idle_timeout_s
+        if self.min_rate_bytes_s <= 0:
+            return stalled, "body_stalled"
+        too_slow = started + self.idle_timeout_s + received / self.min_rate_bytes_s
+        if too_slow < stalled:
+            return too_slow, "body_too_slow"
+        return stalled, "body_stalled"
+
+
+class BodyTooLarge(Exception):
+    """A request body longer than its limit."""
+
+
+class BodyTooSlow(Exception):
+    """A request body that did not keep its pace; its connection is closed."""
+
+
+async def read_body(
+    request: web.Request, pace: BodyPace, max_bytes: int, limits: ConnectionLimits
+) -> bytes:
+    """The body of ``request``, read as it comes while it keeps ``pace``: raises
+    :class:`BodyTooLarge` past ``max_bytes``, and :class:`BodyTooSlow` when it is late,
+    having counted that in ``limits.refused`` and closed the connection (no answer)."""
+    content = request.content
+    loop = asyncio.get_running_loop()
+    started = last_byte = loop.time()
+    body = bytearray()
+    while True:
+        chunk = content.read_nowait()  # what has come already, with no wait and no timer
+        if not chunk:
+            if content.at_eof():
+                return bytes(body)
+            deadline, late_for = pace.deadline(started, last_byte, len(body))
+            try:
+                async with asyncio.timeout_at(deadline):
+                    chunk = await content.readany()
+            except TimeoutError:
+                # what came as the deadline passed (a loop that was busy reads before timers)
+                chunk = content.read_nowait()
+                if not chunk and not content.at_eof():
+                    limits.refused[late_for] += 1
+                    if request.transport is not None:
+                        request.transport.abort()
+                    raise BodyTooSlow(late_for) from None
+            if not chunk:
+                return bytes(body)
+            last_byte = loop.time()
+        body += chunk
+        if len(body) > max_bytes:
+            raise BodyTooLarge(f"request body larger than {max_bytes} bytes")

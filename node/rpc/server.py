@@ -3,11 +3,13 @@ on one aiohttp server.
 
 Robustness rules: every body and message is parsed by :func:`chain.bounded_json.loads_bounded`,
 which measures size and nesting before any recursion. A body above ``max_request_bytes`` is
-answered 413 with a -32600 error object (a WebSocket message above it closes the connection);
-JSON nested deeper than :data:`chain.limits.MAX_RPC_JSON_DEPTH` with -32600; a batch longer
-than ``max_batch`` with one -32600 error; JSON that does not parse with -32700; anything that
-is not a JSON-RPC 2.0 request object with -32600. A handler that fails unexpectedly is logged
-and answered -32603. Nothing a client sends stops the server.
+answered 413 with a -32600 error object (a WebSocket message above it closes the connection),
+and a body that does not keep ``rpc_body_idle_timeout_s`` and ``rpc_body_min_rate_bytes_s`` as
+it is read closes its connection (:func:`node.rpc.connections.read_body`); JSON nested deeper
+than :data:`chain.limits.MAX_RPC_JSON_DEPTH` with -32600; a batch longer than ``max_batch``
+with one -32600 error; JSON that does not parse with -32700; anything that is not a JSON-RPC
+2.0 request object with -32600. A handler that fails unexpectedly is logged and answered
+-32603. Nothing a client sends stops the server.
 
 Who may ask: the ``Host`` header must name one of ``rpc_allowed_hosts`` (or the address the
 server is bound to) and an ``Origin``
@@ -47,7 +49,15 @@ from node.ledger import CommittedBlock
 from node.log_index import LogQuery, block_log_entries
 from node.rpc import format as fmt
 from node.rpc import params as p
-from node.rpc.connections import ConnectionLimits, admitting, descriptor_bound
+from node.rpc.connections import (
+    BodyPace,
+    BodyTooLarge,
+    BodyTooSlow,
+    ConnectionLimits,
+    admitting,
+    descriptor_bound,
+    read_body,
+)
 from node.rpc.errors import ErrorCode, InvalidParams, RpcError, error_response, refusal_error
 from node.rpc.methods import EXPENSIVE_METHODS, RpcApi
 from node.rpc.rate_limit import RateLimiter, client_key
@@ -140,6 +150,11 @@ class RpcServer:
             exempt=frozenset(client_key(address) for address in config.rate_limit_exempt),
         )
         """The RPC connections open now against their bounds."""
+        self.body_pace = BodyPace(
+            idle_timeout_s=config.rpc_body_idle_timeout_s,
+            min_rate_bytes_s=config.rpc_body_min_rate_bytes_s,
+        )
+        """The pace a request body must keep as it is read."""
         self.port: int | None = None
         self.app = web.Application(
             client_max_size=config.max_request_bytes, middlewares=[self._check_host_and_origin]
@@ -301,9 +316,11 @@ class RpcServer:
         if request.content_length is not None and request.content_length > limit:
             return _refusal(413, ErrorCode.INVALID_REQUEST, too_large)
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
+            body = await read_body(request, self.body_pace, limit, self.connections)
+        except BodyTooLarge:
             return _refusal(413, ErrorCode.INVALID_REQUEST, too_large)
+        except BodyTooSlow:
+            return web.Response(status=408)  # never sent: read_body closed the connection
         answer = await self.dispatch(body, client_key(request.remote or ""))
         if answer is None:
             return web.Response(status=204)

@@ -70,6 +70,23 @@ def test_rpc_caps_and_allow_lists_load_from_the_file(tmp_path: Path) -> None:
         load_config(_write(tmp_path, 'rpc_allowed_hosts = "localhost"\n'))
 
 
+def test_a_request_body_s_pace_loads_from_the_file(tmp_path: Path) -> None:
+    defaults = load_config(_write(tmp_path, ""))
+    assert defaults.rpc_body_idle_timeout_s == 10.0
+    assert defaults.rpc_body_min_rate_bytes_s == 1_024
+    config = load_config(
+        _write(tmp_path, "rpc_body_idle_timeout_s = 3\nrpc_body_min_rate_bytes_s = 0\n")
+    )
+    assert config.rpc_body_idle_timeout_s == 3.0
+    assert config.rpc_body_min_rate_bytes_s == 0
+    with pytest.raises(ConfigError, match="rpc_body_idle_timeout_s"):
+        load_config(_write(tmp_path, "rpc_body_idle_timeout_s = 0\n"))
+    with pytest.raises(ConfigError, match="rpc_body_min_rate_bytes_s"):
+        load_config(_write(tmp_path, "rpc_body_min_rate_bytes_s = -1\n"))
+    with pytest.raises(ConfigError, match="rpc_body_min_rate_bytes_s"):
+        load_config(_write(tmp_path, "rpc_body_min_rate_bytes_s = 1.5\n"))
+
+
 def test_the_node_reads_a_genesis_file_only_up_to_its_limit(tmp_path: Path) -> None:
     path = tmp_path / "genesis.toml"
     with path.open("wb") as file:
