@@ -15,6 +15,8 @@ from starlette.types import Message, Receive, Scope, Send
 from registry.boundary import BoundedRequests
 from registry.metrics import UNMATCHED_ROUTE, RegistryMetrics, RequestMetrics
 
+pytestmark = pytest.mark.no_database
+
 TEMPLATE = "/v1/things/{thing_id}"
 
 

@@ -22,6 +22,8 @@ from sdk.bundle import department_root_sign_bytes
 from sdk.bundle_links import root_of_path
 from sdk.record_signing import commit_record, sign_records
 
+pytestmark = pytest.mark.no_database
+
 CHAIN_ID = 7
 RECORDS = 37
 """An odd count: the request's tree promotes nodes on several levels."""

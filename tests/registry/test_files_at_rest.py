@@ -19,6 +19,8 @@ from registry.app import create_app
 from registry.db import Database
 from registry.settings import InsecureSecretFile, RegistrySettings
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.fixture
 def open_umask() -> Iterator[None]:

@@ -15,6 +15,8 @@ import pytest
 from registry.errors import ServiceUnavailable
 from registry.group_commit import GroupWriter
 
+pytestmark = pytest.mark.no_database
+
 
 def _stopped() -> Exception:
     return ServiceUnavailable("stopped", code="stopping")

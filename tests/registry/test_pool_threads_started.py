@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from registry import threads
 from registry.app import create_app
 from registry.settings import RegistrySettings
+
+pytestmark = pytest.mark.no_database
 
 
 def _running(prefix: str) -> int:

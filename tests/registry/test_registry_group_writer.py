@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from registry.errors import ServiceUnavailable
 from registry.group_commit import GroupWriter
 
+pytestmark = pytest.mark.no_database
+
 
 def _stopped() -> Exception:
     return ServiceUnavailable("stopped", code="stopping")

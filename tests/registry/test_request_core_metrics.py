@@ -10,6 +10,8 @@ from prometheus_client import Counter, Histogram
 
 from registry.metrics import MAX_KEPT_SERIES, RegistryMetrics
 
+pytestmark = pytest.mark.no_database
+
 
 def _sample(metrics: RegistryMetrics, name: str, **labels: str) -> float:
     found = metrics.registry.get_sample_value(name, labels)

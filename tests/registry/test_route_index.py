@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.testclient import TestClient
 from starlette.routing import Match
@@ -15,6 +16,8 @@ from starlette.routing import Match
 from registry.app import create_app
 from registry.route_index import RouteIndex
 from registry.settings import RegistrySettings
+
+pytestmark = pytest.mark.no_database
 
 TRIED: Counter[str] = Counter()
 """How often each counting router was asked whether it matches."""

@@ -8,6 +8,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -15,6 +16,8 @@ from sqlalchemy import create_engine
 import registry
 from registry.db import migrate
 from registry.models import Base
+
+pytestmark = pytest.mark.no_database
 
 
 def _import_every_registry_module() -> None:

@@ -9,6 +9,8 @@ import pytest
 
 from registry import server
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:

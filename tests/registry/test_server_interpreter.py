@@ -12,6 +12,8 @@ import pytest
 
 from registry.server import GC_THRESHOLDS, THREAD_SWITCH_INTERVAL_S, tune_interpreter
 
+pytestmark = pytest.mark.no_database
+
 
 @pytest.fixture
 def restored() -> Iterator[None]:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from registry.threads import VERIFY_THREADS, run_blocking, run_verifying
+
+pytestmark = pytest.mark.no_database
 
 
 def test_at_most_the_pool_size_verify_at_once_and_other_work_is_not_held_up() -> None:

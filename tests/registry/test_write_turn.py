@@ -23,6 +23,8 @@ from registry.db import Database, create_registry_engine
 from registry.settings import RegistrySettings
 from registry.write_turn import WriteTurn, WriteTurnTimeout, write_turn_path
 
+pytestmark = pytest.mark.no_database
+
 WAIT_S = 30.0
 """Longest a test waits for a thread or a process that should finish promptly."""
 

@@ -10,10 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from registry.db import Database, create_registry_engine
 from registry.settings import RegistrySettings
+
+pytestmark = pytest.mark.no_database
 
 SEALS = 20
 """Transactions of the rare writer."""

@@ -32,6 +32,8 @@ from registry.archives.service import ArchiveService
 from registry.archives.settings import ArchiveSettings
 from sdk.chain_reader import ChainReader
 
+pytestmark = pytest.mark.no_database
+
 FILES = 150
 WAIT_S = 180.0
 

@@ -42,6 +42,8 @@ from sdk.archive_client import ArchiveClient
 from sdk.archive_client_async import AsyncArchiveClient
 from sdk.archive_entries import read_bag_contents
 
+pytestmark = pytest.mark.no_database
+
 MIB = 1024 * 1024
 AUDIT_TIMEOUT_S = 120.0
 FLIPPED = "data/第 2 件 关于 档案 的 批复.txt"

@@ -42,6 +42,8 @@ from registry.models import Record
 from sdk.chain_reader import ChainReader
 from sdk.trust_core import signed_headers
 
+pytestmark = pytest.mark.no_database
+
 MIB = 1024 * 1024
 LARGE_UPLOAD_MIB = 200
 ANCHOR_TIMEOUT_S = 60.0

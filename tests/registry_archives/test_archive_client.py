@@ -51,6 +51,8 @@ from sdk.archive_client_async import AsyncArchiveClient
 from sdk.archive_entries import BagNotReadable, read_bag_contents
 from sdk.chain_reader import ChainReader
 
+pytestmark = pytest.mark.no_database
+
 MIB = 1024 * 1024
 UPLOAD_CAP_MIB = 210
 LARGE_UPLOAD_MIB = 200

@@ -43,6 +43,8 @@ from sdk.archive_bundle import verify_dip
 from sdk.canonical import canonical_json
 from sdk.chain_reader import ChainReader
 
+pytestmark = pytest.mark.no_database
+
 ANCHOR_TIMEOUT_S = 60.0
 
 

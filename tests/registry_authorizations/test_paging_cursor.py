@@ -19,6 +19,8 @@ from registry.authorizations.paging import (
 )
 from registry.errors import InvalidInput
 
+pytestmark = pytest.mark.no_database
+
 KEY_TEXT = st.text(st.characters(codec="ascii"), max_size=40)
 
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import pytest
+
 from registry.credit.check_proofs import EncodedProofs
 from registry.credit.checks import CheckAnswer, CheckReason
 from registry.credit.proofs import AnchoredEvent
 from registry.routers.credit_checks import check_answer_json
+
+pytestmark = pytest.mark.no_database
 
 _ON = datetime.date(2026, 3, 1)
 _AT = datetime.datetime(2026, 3, 1, 9, 30, tzinfo=datetime.UTC)

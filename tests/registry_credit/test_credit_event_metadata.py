@@ -4,11 +4,14 @@ metadata finds the one the department signed."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.credit.events import EVENT_SCHEMA, event_metadata_hash
 from sdk.commitments import salted_metadata_hash
+
+pytestmark = pytest.mark.no_database
 
 _TEXT = st.text(max_size=60)
 

@@ -42,6 +42,8 @@ from registry.db import Database
 from registry.settings import RegistrySettings
 from sdk.commitments import field_hash
 
+pytestmark = pytest.mark.no_database
+
 MASTER = b"pinned: a fixed master secret.."
 
 PENALTY_ROWS = [

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from sdk.credit_subject import TERMS_KEYS, parse_repair_terms, repair_terms, repair_terms_hash
 
+pytestmark = pytest.mark.no_database
+
 RECORD = "ab" * 32
 USCC = "91350100M000100Y43"
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import registry.routers
+
+pytestmark = pytest.mark.no_database
 
 ROUTERS = Path(registry.routers.__file__).resolve().parent
 CREDIT_ROUTERS = sorted(ROUTERS.glob("credit*.py"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from credit.field_hashes import (
 from credit.records import CONTENT_HASH_PREFIX, RecordKind
 from registry.credit.keys import CreditKeys
 from sdk.commitments import field_hash, fields_root
+
+pytestmark = pytest.mark.no_database
 
 
 @given(

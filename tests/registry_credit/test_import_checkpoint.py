@@ -28,6 +28,8 @@ from registry.credit.store import Publisher
 from registry.db import SQLITE_POOL_SIZE, Database
 from registry.settings import RegistrySettings
 
+pytestmark = pytest.mark.no_database
+
 KEYS = CreditKeys(b"checkpoint: a fixed master secret")
 AT = datetime.datetime(2023, 6, 1, tzinfo=datetime.UTC)
 THRESHOLD = 1

@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.credit.events import _metadata_text
+
+pytestmark = pytest.mark.no_database
 
 _TEXT = st.text(max_size=40)
 

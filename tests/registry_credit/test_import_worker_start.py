@@ -8,7 +8,11 @@ import pickle
 import subprocess
 import sys
 
+import pytest
+
 from registry.credit.keys import CreditKeys
+
+pytestmark = pytest.mark.no_database
 
 _WORKER_MODULES = """
 import pickle, sys

@@ -15,6 +15,8 @@ import pytest
 
 from registry.credit.page_cache import PageCache, Rendered
 
+pytestmark = pytest.mark.no_database
+
 AT = datetime.datetime(2023, 6, 1, 1, 0, tzinfo=datetime.UTC)
 WAITERS = 4
 

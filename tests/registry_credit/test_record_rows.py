@@ -29,6 +29,8 @@ from registry.credit.record_rows import (
     json_text,
 )
 
+pytestmark = pytest.mark.no_database
+
 FLAT_OBJECTS = st.dictionaries(st.text(max_size=40), st.none() | st.text(max_size=200), max_size=40)
 """Objects of strings and nulls: a record's fields, public and authority forms, hashes."""
 

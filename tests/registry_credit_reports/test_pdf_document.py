@@ -31,7 +31,10 @@ try:
 except PdfFontUnavailable:
     HAVE_FONT = False
 
-pytestmark = pytest.mark.skipif(not HAVE_FONT, reason="no CJK TrueType font installed")
+pytestmark = [
+    pytest.mark.no_database,
+    pytest.mark.skipif(not HAVE_FONT, reason="no CJK TrueType font installed"),
+]
 
 # Characters drawn as composite glyphs in WenQuanYi Micro Hei (their outlines reference other
 # glyphs, whose numbers the subset font must rewrite) next to simple ones.

@@ -22,6 +22,8 @@ from registry.licenses.metadata import (
 )
 from sdk.identifiers import IdentifierDefect, IdentifierKind, InvalidIdentifier
 
+pytestmark = pytest.mark.no_database
+
 
 def _build(obj: dict[str, Any]) -> LicenseMetadata:
     return LicenseMetadata.from_json_object(obj)

@@ -15,6 +15,8 @@ from contracts.trust import license_id_hash
 from registry.licenses.qr import QrImages, qr_version, static_qr, token_url
 from registry.licenses.tokens import TOKEN_NONCE_SIZE, issue_token, verify_token
 
+pytestmark = pytest.mark.no_database
+
 zxingcpp = pytest.importorskip("zxingcpp")
 
 IDENTIFIER = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"

@@ -25,6 +25,8 @@ from sdk.license_signing import (
     sign_license,
 )
 
+pytestmark = pytest.mark.no_database
+
 CHAIN_ID = 20261126
 USCC = "11100000000013338W"
 NAME = "区行政审批局"

@@ -23,6 +23,8 @@ from sdk.license_status_signing import (
     sign_status_change,
 )
 
+pytestmark = pytest.mark.no_database
+
 CHAIN_ID = 20261126
 USCC = "11100000000013338W"
 KEY = PrivateKey.from_bytes(sm3(b"license status tests: the department's key"))

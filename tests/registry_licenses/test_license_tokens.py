@@ -26,6 +26,8 @@ from registry.licenses.tokens import (
     verify_token,
 )
 
+pytestmark = pytest.mark.no_database
+
 IDENTIFIER = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
 ID_HASH = license_id_hash(IDENTIFIER)
 NOW = datetime.datetime(2025, 6, 1, 9, 30, tzinfo=datetime.UTC)

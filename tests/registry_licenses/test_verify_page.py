@@ -21,6 +21,8 @@ from registry.licenses.page import (
 )
 from registry.licenses.reasons import LANGUAGES, REASON_TEXT, reason_text
 
+pytestmark = pytest.mark.no_database
+
 IDENTIFIER = "1.2.156.3005.2.11100000000013338W032.11220000013544541J.2430599.001.F"
 CHECKED = datetime.datetime(2025, 6, 1, 1, 30, 5, tzinfo=datetime.UTC)
 ANCHORED = datetime.datetime(2024, 3, 15, 2, 0, 0, tzinfo=datetime.UTC)
