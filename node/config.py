@@ -34,6 +34,7 @@ levels, see :mod:`chain.limits`)::
     rpc_max_connections = 4096     # within the open-file limit less 256
     rpc_max_connections_per_client = 64
     rpc_head_timeout_s = 10.0      # first request head, from the connection's opening
+    rpc_keepalive_timeout_s = 75.0 # after an answer, until the next request's head is in
     rpc_body_idle_timeout_s = 10.0     # a request body without a byte, while it is read
     rpc_body_min_rate_bytes_s = 1024   # its least average rate after that allowance (0: none)
     ws_max_connections = 256
@@ -143,6 +144,10 @@ class NodeConfig:
     rpc_head_timeout_s: float = 10.0
     """A connection whose first request head has not arrived this long after it opened is
     closed (half-open connections held to use up the node's descriptors)."""
+    rpc_keepalive_timeout_s: float = 75.0
+    """A kept-alive connection whose next request head has not arrived this long after its
+    previous answer is closed, however the head's bytes trickle in (aiohttp's keep-alive
+    deadline, which is not reset by incoming bytes; aiohttp's own default is an hour)."""
     rpc_body_idle_timeout_s: float = 10.0
     """A connection whose request body has had no byte for this long while the node read it
     is closed (a body trickled or never sent, held to use up connections); also the allowance
@@ -232,6 +237,7 @@ class NodeConfig:
                 "rpc_max_connections_per_client must be >= 1",
             ),
             (self.rpc_head_timeout_s > 0, "rpc_head_timeout_s must be > 0"),
+            (self.rpc_keepalive_timeout_s > 0, "rpc_keepalive_timeout_s must be > 0"),
             (self.rpc_body_idle_timeout_s > 0, "rpc_body_idle_timeout_s must be > 0"),
             (self.rpc_body_min_rate_bytes_s >= 0, "rpc_body_min_rate_bytes_s must be >= 0"),
             (self.ws_max_connections >= 1, "ws_max_connections must be >= 1"),
@@ -311,6 +317,7 @@ _FIELD_TYPES: dict[str, type] = {
     "rpc_max_connections": int,
     "rpc_max_connections_per_client": int,
     "rpc_head_timeout_s": float,
+    "rpc_keepalive_timeout_s": float,
     "rpc_body_idle_timeout_s": float,
     "rpc_body_min_rate_bytes_s": int,
     "ws_max_connections": int,

@@ -4,15 +4,16 @@ accepted, on the time its first request head takes, and on the pace of a request
 
 A network attacker could hold the node's file descriptors with half-open HTTP connections
 (each sending a request line and never finishing its headers): aiohttp closes such a
-connection only at its keep-alive deadline, 75 s by default, so a thousand new connections
-every minute kept the RPC answering no one, under the usual 1,024 open-file limit, and with
-it everything else in the process that needs a descriptor (p2p connections from the other
-validators, the ledger's files). So:
+connection only at its keep-alive deadline (an hour by default for an ``AppRunner``), so a
+thousand new connections every minute kept the RPC answering no one, under the usual 1,024
+open-file limit, and with it everything else in the process that needs a descriptor (p2p
+connections from the other validators, the ledger's files). So:
 
 - a connection whose first request head (up to the blank line that ends the headers) has
   not arrived within ``rpc_head_timeout_s`` of its opening is closed, however the bytes
-  trickle in; later requests on a kept-alive connection are under aiohttp's keep-alive
-  deadline, and under the bound per client below;
+  trickle in; a later request's head on a kept-alive connection must arrive within
+  ``rpc_keepalive_timeout_s`` of the previous answer (aiohttp's keep-alive deadline, given
+  to the server: bytes arriving do not reset it), under the bound per client below;
 - at most ``rpc_max_connections_per_client`` connections are open from one client address
   (an IPv6 /64 counts as one, as for the rate limit; the rate-limit-exempt addresses, the
   node's own host, are not counted); beyond it a new one is closed at once;

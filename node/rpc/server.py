@@ -166,7 +166,12 @@ class RpcServer:
     async def start(self) -> int:
         """Bind and start serving; returns the bound TCP port. Each connection is admitted
         under :attr:`connections` first (:mod:`node.rpc.connections`)."""
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.config.rpc_keepalive_timeout_s,
+        )
         await self._runner.setup()
         assert self._runner.server is not None
         factory = admitting(self._runner.server, self.connections, self.config.rpc_head_timeout_s)

@@ -269,3 +269,23 @@ def test_a_body_s_deadline_is_the_sooner_of_idle_and_rate() -> None:
     assert pace.deadline(100.0, 101.9, 1_200) == pytest.approx((101.7, "body_too_slow"))
     unbounded = connections.BodyPace(idle_timeout_s=0.5, min_rate_bytes_s=0)
     assert unbounded.deadline(100.0, 150.0, 0) == (150.5, "body_stalled")
+
+
+@_sync
+async def test_a_later_head_must_arrive_within_the_keepalive_deadline_however_it_trickles(
+    tmp_path: Path,
+) -> None:
+    async with _node(tmp_path, rpc_keepalive_timeout_s=0.5) as (server, port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await _answer(reader, writer))["result"].startswith("0x")
+        # A second request's head, a header byte every 0.1 s: the keep-alive deadline runs
+        # from the first answer and the bytes do not reset it.
+        writer.write(b"POST / HTTP/1.1\r\nX")
+        assert await _trickled_until_closed(reader, writer, b"X", 0.1)
+        assert not server.connections.refused
+        # A kept-alive connection that asks in time is answered again.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await _answer(reader, writer))["result"].startswith("0x")
+        await asyncio.sleep(0.2)
+        assert (await _answer(reader, writer))["result"].startswith("0x")
+        writer.close()
