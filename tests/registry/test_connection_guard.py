@@ -89,26 +89,21 @@ class Served:
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
 
-@pytest.fixture(scope="module")
-def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A registry process with the module's small limits, on every address."""
-    root = tmp_path_factory.mktemp("connection-guard")
-    settings = registry_settings(
-        trust_chain,
-        root / "registry",
-        None,
-        header_timeout_s=HEADER_TIMEOUT_S,
-        max_connections_per_client=PER_CLIENT,
-        max_connections=IN_ALL,
-    )
+@contextlib.contextmanager
+def _registry_process(
+    trust_chain: TrustChain, root: Path, *, every_address: bool, **limits: Any
+) -> Iterator[Served]:
+    """A registry process with ``limits`` as its settings, on loopback or every address,
+    stopped at the end."""
+    settings = registry_settings(trust_chain, root / "registry", None, **limits)
     port = free_port()
     environment = registry_environment(settings)
-    environment["LIANXIN_REGISTRY_HOST"] = "0.0.0.0"
+    if every_address:
+        environment["LIANXIN_REGISTRY_HOST"] = "0.0.0.0"
     environment["LIANXIN_REGISTRY_PORT"] = str(port)
-    log = root / "registry.log"
-    process = start_registry(environment, log)
+    process = start_registry(environment, root / "registry.log")
     try:
-        yield Served(process, port, log)
+        yield Served(process, port, root / "registry.log")
     finally:
         process.terminate()
         try:
@@ -116,36 +111,37 @@ def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) ->
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    assert "Too many open files" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def served(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A registry process with the module's small limits, on every address."""
+    root = tmp_path_factory.mktemp("connection-guard")
+    with _registry_process(
+        trust_chain,
+        root,
+        every_address=True,
+        header_timeout_s=HEADER_TIMEOUT_S,
+        max_connections_per_client=PER_CLIENT,
+        max_connections=IN_ALL,
+    ) as process:
+        yield process
+    assert "Too many open files" not in process.log.read_text()
 
 
 @pytest.fixture(scope="module")
 def paced(trust_chain: TrustChain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A registry process whose request bodies must keep BODY_IDLE_S and BODY_MIN_RATE, and
     whose head deadline is PACED_HEADER_TIMEOUT_S, on loopback."""
-    root = tmp_path_factory.mktemp("body-pace")
-    settings = registry_settings(
+    with _registry_process(
         trust_chain,
-        root / "registry",
-        None,
+        tmp_path_factory.mktemp("body-pace"),
+        every_address=False,
         header_timeout_s=PACED_HEADER_TIMEOUT_S,
         body_idle_timeout_s=BODY_IDLE_S,
         body_min_rate_bytes_s=BODY_MIN_RATE,
-    )
-    port = free_port()
-    environment = registry_environment(settings)
-    environment["LIANXIN_REGISTRY_PORT"] = str(port)
-    log = root / "registry.log"
-    process = start_registry(environment, log)
-    try:
-        yield Served(process, port, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    ) as process:
+        yield process
 
 
 def body_head(length: int, path: str = "/v1/records", *extra: bytes) -> bytes:
