@@ -137,11 +137,15 @@ def _open_pdf(path: Path) -> str:
     with path.open("rb") as stream, repairs.watching():
         try:
             reader = PdfReader(stream, strict=False)
-            encrypted = ""
             if reader.is_encrypted:
                 if reader.decrypt("") == PasswordType.NOT_DECRYPTED:
                     raise NotUsable("PDF is encrypted: it does not open without its password")
-                encrypted = "; encrypted, opens without a password"
+                # It opens, but an archived file must not be encrypted at all: PDF/A
+                # (ISO 19005) forbids it, and its permissions can forbid printing or copying.
+                raise NotUsable(
+                    "PDF is encrypted (with an empty user password): encryption is not "
+                    "allowed in an archived file"
+                )
             pages = len(reader.pages)
             if pages > MAX_PDF_PAGES:
                 raise NotUsable(f"{pages} pages, over {MAX_PDF_PAGES}")
@@ -156,7 +160,7 @@ def _open_pdf(path: Path) -> str:
         raise NotUsable(
             f"the page tree's /Count is {declared}, but it holds {pages} pages{repairs.note()}"
         )
-    return f"PDF parsed, {pages} pages{encrypted}{repairs.note()}"
+    return f"PDF parsed, {pages} pages{repairs.note()}"
 
 
 # -- OFD ---------------------------------------------------------------------------------------

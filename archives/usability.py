@@ -20,7 +20,8 @@ Within that, each reader keeps its own bounds, which give the answer a cause:
   bounds neither the time a file takes (it scans an object stream's white space a byte at
   a time: some 8 s per 64 MiB) nor the sum of the object streams it decodes and keeps: the
   reading process's limits do. Its warnings (it reads a non-compliant file by repairing
-  it, and says so) are counted into the answer.
+  it, and says so) are counted into the answer. An encrypted PDF does not pass, even one
+  that opens without a password: PDF/A (ISO 19005) forbids encryption in an archived file.
 - OFD: :data:`MAX_OFD_MEMBERS`, :data:`MAX_XML_BYTES` per part, each part inflated no
   further than the size it declares, stored or deflated only.
 - Images: :data:`MAX_IMAGE_PIXELS`, checked from the header before anything is decoded;

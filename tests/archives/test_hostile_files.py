@@ -244,10 +244,13 @@ def _object_stream_not_an_object_stream() -> bytes:
     return data.replace(b"/Type /ObjStm", b"/Type /NotStm")
 
 
-def _encrypted(user_password: str) -> bytes:
+def _encrypted(
+    user_password: str, owner_password: str = "owner", algorithm: str | None = "AES-256"
+) -> bytes:
+    """One blank page, encrypted (``algorithm`` None: pypdf's default, RC4 of 128 bits)."""
     writer = PdfWriter()
     writer.add_blank_page(width=200, height=200)
-    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="AES-256")
+    writer.encrypt(user_password=user_password, owner_password=owner_password, algorithm=algorithm)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -492,6 +495,11 @@ class Case:
     """Module constants of ``archives.usability`` set in the child before opening."""
 
 
+_NO_ENCRYPTION = (
+    "PDF is encrypted (with an empty user password): encryption is not allowed in an archived file"
+)
+
+
 CASES: dict[str, Case] = {
     # PDF
     "pdf-kids-cycle": Case(_kids_cycle, "pdf", False, ("cyclic page references",)),
@@ -557,8 +565,14 @@ CASES: dict[str, Case] = {
         _count_10_million, "pdf", False, ("/Count", "10000000", "2 pages")
     ),
     "pdf-encrypted": Case(lambda: _encrypted("secret"), "pdf", False, ("encrypted", "password")),
-    "pdf-encrypted-empty-password": Case(
-        lambda: _encrypted(""), "pdf", True, ("1 pages", "encrypted")
+    # It opens without a password, but an archived file must not be encrypted at all
+    # (PDF/A forbids it; its permissions can forbid printing or copying).
+    "pdf-encrypted-empty-password": Case(lambda: _encrypted(""), "pdf", False, (_NO_ENCRYPTION,)),
+    "pdf-encrypted-empty-password-rc4": Case(
+        lambda: _encrypted("", owner_password="x", algorithm=None),
+        "pdf",
+        False,
+        (_NO_ENCRYPTION,),
     ),
     "pdf-unknown-security-handler": Case(
         _unknown_security_handler, "pdf", False, ("encryption handler",)
@@ -688,6 +702,7 @@ _IN_A_BAG = (
     "pdf-startxref-beyond-any-offset",
     "pdf-abbreviated-filter",
     "pdf-encrypted",
+    "pdf-encrypted-empty-password-rc4",
     "pdf-unknown-security-handler",
     "pdf-count-10-million",
     "ofd-two-members-one-name",
