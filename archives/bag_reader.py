@@ -13,7 +13,9 @@ which then writes ``manifest-sm3.txt`` and ``tagmanifest-sm3.txt`` with OpenSSL'
 :func:`read_bag` lets bagit do everything except that (``completeness_only=True``), then
 reads each file ONCE, in a process pool, computing every algorithm the bag's manifests name
 plus SM3 in the same pass, and compares against the entries bagit parsed. The outcome is what
-``bag.validate()`` decides, and the SM3 manifest the archive adds costs no second read.
+``bag.validate()`` decides, and the SM3 manifest the archive adds costs no second read. The
+same pass opens each payload file (the 四性 usability check), within the package's reading
+budget (:class:`archives.usability.ReadingBudget`), which the pool's workers share.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import bagit  # type: ignore[import-untyped]
 from archives.errors import BagInvalid, BagUnreadable, UnsafeArchive
 from archives.formats import SNIFF_BYTES, FormatIdentity, identify
 from archives.hashing import SM3, scan_file
-from archives.usability import NotUsable, open_scanned
+from archives.usability import BudgetSpent, NotUsable, ReadingBudget, open_scanned
 
 SMALL_BAG_FILES = 64
 """Bags with fewer files are hashed in this process: a pool costs more than it saves."""
@@ -66,9 +68,11 @@ class BagFile:
     """SM3 of its contents (hex)."""
     identity: FormatIdentity | None = None
     """Its format, identified by content in the same pass (payload files only)."""
-    opened: tuple[bool, str] | None = None
+    opened: tuple[bool | None, str] | None = None
     """Whether it opened as its (allowed) format and what was read or why not, found by
-    the worker that hashed it, from the same read for text (payload files only)."""
+    the worker that hashed it, from the same read for text (payload files only); None
+    instead of True or False if it was not checked: the package's reading budget was spent
+    before it was read, or while it was being read."""
 
     @property
     def is_payload(self) -> bool:
@@ -109,6 +113,9 @@ class BagReading:
     listed in the manifests."""
     mismatches: tuple[DigestMismatch, ...]
     """Manifest entries whose digest does not match."""
+    budget: ReadingBudget | None = None
+    """The reading budget its payload files were opened within: what is left of it bounds
+    any of them opened again for this reading."""
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -129,24 +136,30 @@ class BagReading:
             raise BagInvalid("the bag does not validate", self.problems)
 
 
-_Hashed = tuple[str, dict[str, str], int, FormatIdentity | None, tuple[bool, str] | None]
+_Opened = tuple[bool | None, str]
+_Hashed = tuple[str, dict[str, str], int, FormatIdentity | None, _Opened | None]
+_Work = tuple[str, str, tuple[str, ...], ReadingBudget]
 
 
-def _open(path: Path, identity: FormatIdentity, holds_nul: bool) -> tuple[bool, str] | None:
+def _open(
+    path: Path, identity: FormatIdentity, holds_nul: bool, budget: ReadingBudget
+) -> _Opened | None:
     if not identity.allowed:
         return None
     try:
-        return True, open_scanned(path, identity, holds_nul=holds_nul)
+        return True, open_scanned(path, identity, holds_nul=holds_nul, budget=budget)
     except NotUsable as exc:
         return False, str(exc)
+    except BudgetSpent as exc:
+        return None, str(exc)
     except OSError as exc:
         return False, f"unreadable: {exc}"
 
 
-def _hash_entry(arguments: tuple[str, str, tuple[str, ...]]) -> _Hashed:
+def _hash_entry(arguments: _Work) -> _Hashed:
     # Identifying the format and opening the file (the 四性 usability check) here puts them
     # on the worker processes, beside the one read; a text file is not read again.
-    root, path, algorithms = arguments
+    root, path, algorithms, budget = arguments
     full = Path(root) / path
     try:
         payload = path.startswith("data/")
@@ -156,7 +169,7 @@ def _hash_entry(arguments: tuple[str, str, tuple[str, ...]]) -> _Hashed:
         identity = identify(full, head) if payload else None
     except OSError as exc:
         return path, {"error": f"unreadable: {exc.strerror or exc}"}, -1, None, None
-    opened = None if identity is None else _open(full, identity, holds_nul)
+    opened = None if identity is None else _open(full, identity, holds_nul, budget)
     return path, digests, size, identity, opened
 
 
@@ -175,12 +188,14 @@ def _bagit_details(error: bagit.BagError) -> tuple[str, ...]:
     return (str(error),)
 
 
-def read_bag(root: Path, *, processes: int = 1) -> BagReading:
+def read_bag(root: Path, *, processes: int = 1, read_budget: float | None = None) -> BagReading:
     """Open and check the bag in directory ``root``: bagit's structure checks, then every
     manifest entry (payload and tag) hashed in ``processes`` worker processes, one read per
-    file, SM3 computed alongside. Raises BagUnreadable if it is not a bag bagit can open,
-    UnsafeArchive for a link or special file inside; otherwise reports what failed in the
-    returned reading (see :meth:`BagReading.require_valid`)."""
+    file, SM3 computed alongside, each payload file opened within ``read_budget`` seconds
+    for them all (:data:`archives.usability.READ_BUDGET_SECONDS` if None), counted from
+    here. Raises BagUnreadable if it is not a bag bagit can open, UnsafeArchive for a link
+    or special file inside; otherwise reports what failed in the returned reading (see
+    :meth:`BagReading.require_valid`)."""
     _refuse_links(root)
     try:
         bag = _Sm3Bag(str(root))
@@ -196,8 +211,9 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
     except (OSError, ValueError) as exc:
         structure.append(f"bag structure: {exc}")
     entries: dict[str, dict[str, str]] = bag.entries
+    budget = ReadingBudget.start(read_budget)
     work = [
-        (str(root), bag.normalized_filesystem_names.get(path, path), tuple(sorted(hashes)))
+        (str(root), bag.normalized_filesystem_names.get(path, path), tuple(sorted(hashes)), budget)
         for path, hashes in sorted(entries.items())
     ]
     results = _hash_all(work, processes)
@@ -229,6 +245,7 @@ def read_bag(root: Path, *, processes: int = 1) -> BagReading:
         files=(*payload, *tags),
         structure_problems=tuple(structure),
         mismatches=tuple(mismatches),
+        budget=budget,
     )
 
 
@@ -239,7 +256,7 @@ def _info(raw: dict[str, Any]) -> dict[str, str | list[str]]:
     }
 
 
-def _hash_all(work: Sequence[tuple[str, str, tuple[str, ...]]], processes: int) -> list[_Hashed]:
+def _hash_all(work: Sequence[_Work], processes: int) -> list[_Hashed]:
     if processes <= 1 or len(work) < SMALL_BAG_FILES:
         return [_hash_entry(item) for item in work]
     with ProcessPoolExecutor(max_workers=processes) as pool:

@@ -1,7 +1,8 @@
 """四性检测 (DA/T 70-2018): authenticity (真实性), integrity (完整性), usability (可用性) and
 security (安全性) of one package, at ingest, during preservation and at transfer. Every
 item is PASS, FAIL or NOT_CHECKED with its evidence; an item that could not be checked (no
-signature present, no item list, no virus scanner) is NOT_CHECKED, never PASS."""
+signature present, no item list, no virus scanner, files left unread when the package's
+reading budget was spent) is NOT_CHECKED, never PASS."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from archives.description import (
 from archives.errors import ArchiveError
 from archives.formats import ALLOWED_FORMATS, FormatIdentity, identify
 from archives.items import ITEMS_FILE, Item, numbering_gaps, read_items
-from archives.usability import NotUsable, open_file
+from archives.usability import BudgetSpent, NotUsable, open_file
 from archives.virus_scan import Scanner, ScanUnavailable
 from chain.crypto import PublicKey
 from chain.errors import ChainError
@@ -383,7 +384,11 @@ def _format_list(ctx: _Context) -> CheckItem:
 
 
 def _opens(ctx: _Context) -> CheckItem:
+    """FAIL if a file does not open; else NOT_CHECKED if one was not read (the package's
+    reading budget was spent), as the report's verdict is; else PASS."""
+    code, name = "usability.opens", "文件可读可用"
     failures: list[str] = []
+    unread: list[str] = []
     passes: list[str] = []
     opened = {f.path: f.opened for f in ctx.reading.payload if f.opened is not None}
     for path, identity in ctx.formats.items():
@@ -392,15 +397,21 @@ def _opens(ctx: _Context) -> CheckItem:
             continue
         known = opened.get(path)
         if known is not None:
-            (passes if known[0] else failures).append(f"{path}: {known[1]}")
+            found, text = known
+            {True: passes, False: failures, None: unread}[found].append(f"{path}: {text}")
             continue
         try:
-            passes.append(f"{path}: {open_file(ctx.payload_path(path), identity)}")
+            text = open_file(ctx.payload_path(path), identity, budget=ctx.reading.budget)
+            passes.append(f"{path}: {text}")
         except NotUsable as exc:
             failures.append(f"{path}: {exc}")
+        except BudgetSpent as exc:
+            unread.append(f"{path}: {exc}")
         except OSError as exc:
             failures.append(f"{path}: unreadable: {exc}")
-    return _item("usability.opens", "文件可读可用", failures, passes)
+    if unread and not failures:
+        return CheckItem(code, name, Verdict.NOT_CHECKED, evidence_lines(unread + passes))
+    return _item(code, name, failures + unread, passes)
 
 
 # -- 安全性 ------------------------------------------------------------------------------------

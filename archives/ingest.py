@@ -148,12 +148,15 @@ def check_submission(
     processes: int = 2,
     scanner: Scanner | None = None,
     limits: ExtractionLimits | None = None,
+    read_budget: float | None = None,
 ) -> tuple[BagReading, FourPropertyReport]:
     """Unpack (into ``workdir``) and read the bag at ``source``, refuse classified
     material, and run the 四性 check at ``stage``; raises IngestRefused if an item fails.
-    Nothing is stored."""
+    Its payload files are opened within ``read_budget`` seconds in all
+    (:data:`archives.usability.READ_BUDGET_SECONDS` if None); those it leaves unread make
+    the usability item NOT_CHECKED, which refuses nothing. Nothing is stored."""
     root = _open_bag(source, workdir, limits)
-    reading = read_bag(root, processes=processes)
+    reading = read_bag(root, processes=processes, read_budget=read_budget)
     check_classification(reading.info)
     report = check_package(reading, stage=stage, now=now, scanner=scanner)
     if report.failed:
@@ -169,10 +172,12 @@ def ingest(
     processes: int = 2,
     scanner: Scanner | None = None,
     limits: ExtractionLimits | None = None,
+    read_budget: float | None = None,
 ) -> StoredOutcome:
-    """Ingest the bag at ``source`` (directory, zip or tar) as version 1 of its package.
-    Raises UnsafeArchive, BagUnreadable, ClassifiedMaterial, IngestRefused (with the
-    report) or PackageExists; nothing is stored then."""
+    """Ingest the bag at ``source`` (directory, zip or tar) as version 1 of its package
+    (``read_budget``: as :func:`check_submission`'s). Raises UnsafeArchive, BagUnreadable,
+    ClassifiedMaterial, IngestRefused (with the report) or PackageExists; nothing is
+    stored then."""
     with tempfile.TemporaryDirectory(prefix="lianxin-ingest-") as scratch:
         reading, report = check_submission(
             source,
@@ -182,6 +187,7 @@ def ingest(
             processes=processes,
             scanner=scanner,
             limits=limits,
+            read_budget=read_budget,
         )
         description = parse_description(reading.info)
         package_id = package_id_for(description.fonds, description.archival_code)
@@ -204,10 +210,12 @@ def migrate(
     now: datetime,
     processes: int = 2,
     scanner: Scanner | None = None,
+    read_budget: float | None = None,
 ) -> StoredOutcome:
     """Store ``migrated_bag`` (the output of a format migration) as the next version of
     ``package_id``, linked to the latest (tool, version, parameters recorded). It must
-    describe the same 全宗号 and 档号 and pass the 四性 check; the old version stays."""
+    describe the same 全宗号 and 档号 and pass the 四性 check (``read_budget``: as
+    :func:`check_submission`'s); the old version stays."""
     versions = store.versions(package_id)
     previous = store.read_version(package_id, versions[-1] if versions else 0)
     with tempfile.TemporaryDirectory(prefix="lianxin-migrate-") as scratch:
@@ -219,6 +227,7 @@ def migrate(
             processes=processes,
             scanner=scanner,
             limits=None,
+            read_budget=read_budget,
         )
         description = parse_description(reading.info)
         if package_id_for(description.fonds, description.archival_code) != package_id:

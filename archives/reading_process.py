@@ -2,7 +2,9 @@
 child forked for one file from a reading process that each process using it starts once (a
 fresh interpreter with pypdf and Pillow imported, never a fork of a caller that may run
 threads), under :data:`READ_SECONDS` of wall-clock time and :data:`READ_ADDRESS_SPACE` of
-memory; what ends it early is the file's answer (see :mod:`archives.usability`)."""
+memory; what ends it early is the file's answer (see :mod:`archives.usability`). The files
+of one package are read within a :class:`ReadingBudget` as well (:data:`READ_BUDGET_SECONDS`):
+what its end cuts short or leaves unread is not checked (:class:`BudgetSpent`)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import NoReturn
@@ -37,6 +40,12 @@ inherits if that is lower. An image of :data:`MAX_IMAGE_PIXELS` pixels at 4 byte
 in 0.8 GB, in 1.6 GB if it is a TIFF stored as one strip (libtiff's strip beside Pillow's
 image); the interpreter itself takes some 50 MB."""
 
+READ_BUDGET_SECONDS = 600.0
+"""Wall-clock seconds the reading of one package's files may take in all (the default of
+:meth:`ReadingBudget.start`). Each file may take :data:`READ_SECONDS`: without a bound for
+the package, a thousand files that each take a little less would hold an ingest for some 16
+hours. 600 s is some 45 of the slowest sound files seen here (13 s each) on one process."""
+
 READ_START_SECONDS = 30.0
 """Seconds the reading process is given beyond :data:`READ_SECONDS` to answer (it imports
 pypdf and Pillow when it starts) before it is taken for stuck, killed and replaced."""
@@ -44,6 +53,40 @@ pypdf and Pillow when it starts) before it is taken for stuck, killed and replac
 
 _STOP_SECONDS = 1.0
 """Seconds the reading process is given to exit once told to, before it is killed."""
+
+
+class BudgetSpent(Exception):
+    """The package's reading budget ran out before the file was read, or while it was being
+    read: the file is not checked, neither found to open nor found not to."""
+
+
+@dataclass(frozen=True)
+class ReadingBudget:
+    """The wall-clock time left for reading the files of one package: a deadline on
+    ``time.monotonic()``, which is ``CLOCK_MONOTONIC``, one clock for every process of the
+    machine, so the worker processes of a pool read against the same deadline."""
+
+    seconds: float
+    """The budget."""
+    deadline: float
+    """When it runs out (``time.monotonic()``)."""
+
+    @classmethod
+    def start(cls, seconds: float | None = None) -> ReadingBudget:
+        """A budget of ``seconds`` (:data:`READ_BUDGET_SECONDS` if None) from now."""
+        seconds = READ_BUDGET_SECONDS if seconds is None else seconds
+        return cls(seconds, time.monotonic() + seconds)
+
+    def spent(self, what: str) -> BudgetSpent:
+        """The exception saying ``what`` happened to a file because this budget was spent."""
+        return BudgetSpent(f"{what}: the package's reading budget of {self.seconds:g} s was spent")
+
+    def check(self) -> float:
+        """The seconds left; raises BudgetSpent (the file is not read) if none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise self.spent("not read")
+        return left
 
 
 def _read_here(kind: str, path: Path, address_space: int) -> tuple[bool, str]:
@@ -120,8 +163,9 @@ def _wait_answer(descriptor: int, seconds: float) -> bytes | None:
 
 def _read_in_child(
     kind: str, path: str, seconds: float, address_space: int, inherited: tuple[int, ...]
-) -> tuple[bool, str]:
-    """Fork a child to read ``path``; its answer, or why there is none."""
+) -> tuple[bool | None, str]:
+    """Fork a child to read ``path``; its answer, or why there is none (``None`` for
+    opened: it did not finish within ``seconds``)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -136,7 +180,7 @@ def _read_in_child(
         os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     if answer is None:
-        return False, f"reading did not finish within {seconds:g} s"
+        return None, f"reading did not finish within {seconds:g} s"
     try:
         opened, text = json.loads(answer)
         return bool(opened), str(text)
@@ -202,13 +246,14 @@ class _Reader:
             return False
         return True
 
-    def answer(self, seconds: float) -> tuple[bool, str]:
-        """The answer to the request sent; if none comes within ``seconds``, or the reading
-        process ends first, why not, and it is stopped (:attr:`stopped`)."""
+    def answer(self, seconds: float) -> tuple[bool | None, str]:
+        """The answer to the request sent (opened: True, False, or None if the file's
+        reading did not finish within its time); if none comes within ``seconds``, or the
+        reading process ends first, why not, and it is stopped (:attr:`stopped`)."""
         try:
             if self.answers.poll(seconds):
                 opened, text = self.answers.recv()
-                return bool(opened), str(text)
+                return None if opened is None else bool(opened), str(text)
         except (EOFError, OSError):
             self.stop()
             return False, f"its reading process ended (status {self.process.returncode})"
@@ -262,23 +307,36 @@ os.register_at_fork(after_in_child=_forget_reader_after_fork)
 atexit.register(_stop_reader)
 
 
-def read_elsewhere(kind: str, path: Path) -> str:
+def read_elsewhere(kind: str, path: Path, budget: ReadingBudget | None = None) -> str:
     """Read ``path`` as ``kind`` in a child of the reading process, started if need be (and
-    started again if the one there has gone). One file at a time: threads of one process
-    wait for each other."""
+    started again if the one there has gone), within :data:`READ_SECONDS` or what is left
+    of ``budget`` if that is less. One file at a time: threads of one process wait for
+    each other. Raises NotUsable, or BudgetSpent if ``budget`` runs out first (before the
+    reading, or during it: then the file is cut there, not past its own bound; a reading
+    process started for the file first takes the time it needs to start, some 0.5 s)."""
     global _reader
-    request = (kind, str(path.absolute()), READ_SECONDS, READ_ADDRESS_SPACE)
     with _reader_lock:
+        seconds = READ_SECONDS if budget is None else min(READ_SECONDS, budget.check())
+        request = (kind, str(path.absolute()), seconds, READ_ADDRESS_SPACE)
         if _reader is None or _reader.stopped or not _reader.send(request):
             if _reader is not None:
                 _reader.stop()
             _reader = _Reader()
             if not _reader.send(request):
                 raise OSError("the reading process takes no request")
-        opened, text = _reader.answer(READ_SECONDS + READ_START_SECONDS)
+        opened, text = _reader.answer(seconds + READ_START_SECONDS)
+    if opened is None and budget is not None and seconds < READ_SECONDS:
+        raise budget.spent("not read to its end")
     if not opened:
         raise NotUsable(text)
     return text
 
 
-__all__ = ["READ_ADDRESS_SPACE", "READ_SECONDS", "read_elsewhere"]
+__all__ = [
+    "READ_ADDRESS_SPACE",
+    "READ_BUDGET_SECONDS",
+    "READ_SECONDS",
+    "BudgetSpent",
+    "ReadingBudget",
+    "read_elsewhere",
+]

@@ -12,6 +12,13 @@ module starts once: a fresh interpreter with pypdf and Pillow imported, never a 
 caller that may run threads. Reading a file so costs some 10 ms more than reading it in the
 caller; a fresh interpreter for each file would cost 150-300 ms.
 
+**What bounds a package's reading.** The files of one package are read within a
+:class:`ReadingBudget` (:data:`READ_BUDGET_SECONDS` unless told, counted from when its
+files start being read, shared by the processes reading them): each file within the least
+of :data:`READ_SECONDS` and what is left of it. A file still being read when it runs out
+is cut there, the files after it are not read, and each of them is not checked
+(:class:`BudgetSpent`): neither found to open nor found not to.
+
 Within that, each reader keeps its own bounds, which give the answer a cause:
 
 - PDF: pypdf's (``pypdf.Configuration``: 75,000,000 bytes per decoded stream, a page tree
@@ -42,7 +49,14 @@ from archives.file_readers import (
     open_text,
 )
 from archives.formats import FormatIdentity
-from archives.reading_process import READ_ADDRESS_SPACE, READ_SECONDS, read_elsewhere
+from archives.reading_process import (
+    READ_ADDRESS_SPACE,
+    READ_BUDGET_SECONDS,
+    READ_SECONDS,
+    BudgetSpent,
+    ReadingBudget,
+    read_elsewhere,
+)
 
 __all__ = [
     "MAX_IMAGE_PIXELS",
@@ -50,29 +64,42 @@ __all__ = [
     "MAX_PDF_PAGES",
     "MAX_XML_BYTES",
     "READ_ADDRESS_SPACE",
+    "READ_BUDGET_SECONDS",
     "READ_SECONDS",
+    "BudgetSpent",
     "NotUsable",
+    "ReadingBudget",
     "open_file",
     "open_scanned",
 ]
 
 
-def open_scanned(path: Path, identity: FormatIdentity, *, holds_nul: bool) -> str:
+def open_scanned(
+    path: Path,
+    identity: FormatIdentity,
+    *,
+    holds_nul: bool,
+    budget: ReadingBudget | None = None,
+) -> str:
     """:func:`open_file` for a file already read once, knowing whether it holds a NUL byte:
-    a text file is not read again."""
+    a text file is not read again (its answer is known, whatever is left of ``budget``)."""
     if identity.format == "txt":
         if holds_nul:
             raise NotUsable("text holds NUL bytes")
         return "text read"
-    return open_file(path, identity)
+    return open_file(path, identity, budget=budget)
 
 
-def open_file(path: Path, identity: FormatIdentity) -> str:
+def open_file(path: Path, identity: FormatIdentity, *, budget: ReadingBudget | None = None) -> str:
     """Open ``path`` as its identified format (text here, the rest in a child of the
-    reading process: see the module's docstring); returns what was read, raises NotUsable,
-    or OSError if no reading process can be started."""
+    reading process: see the module's docstring), within what is left of ``budget``, the
+    reading budget of the package it is in, if given; returns what was read, raises
+    NotUsable, BudgetSpent (not checked), or OSError if no reading process can be
+    started."""
     if identity.format == "txt":
+        if budget is not None:
+            budget.check()
         return open_text(path)
     if identity.format not in OPENERS:
         raise NotUsable(f"no reader for format {identity.format}")
-    return read_elsewhere(identity.format, path)
+    return read_elsewhere(identity.format, path, budget)

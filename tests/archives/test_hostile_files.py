@@ -1,8 +1,9 @@
 """Files built to hurt the usability check (可用性): page trees with cycles, objects nested
 100,000 deep, cross-reference sections that point outside the file or back at themselves,
 streams that expand a thousandfold, encryption, zip bombs, two members of one name, entity
-expansion, paths out of the container, images that declare more pixels than exist. Each is
-crafted here and stays small on disk.
+expansion, paths out of the container, images that declare more pixels than exist; and
+packages of files that each stay within their own bound but together would hold an ingest
+for hours. Each is crafted here and stays small on disk.
 
 Each is opened in a child process under an address-space limit and a wall-clock limit, so
 that a regression that would allocate gigabytes or never finish fails its test instead of
@@ -21,12 +22,16 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from archive_samples import make_sample_bag, ofd_bytes, pdf_bytes
 from PIL import Image
 from pypdf import PdfWriter
+
+from archives.four_properties import Stage, Verdict, evidence_lines
+from archives.ingest import check_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_SPACE = 3 << 29
@@ -768,3 +773,147 @@ def test_the_reading_process_is_started_again_when_it_has_gone(tmp_path: Path) -
         "NotUsable: reading did not finish within 1 s",
         "PDF parsed, 1 pages",
     ]
+
+
+# -- the reading budget of a package ----------------------------------------------------------
+
+_BUDGET = 5.0
+"""The package's reading budget in these tests (seconds)."""
+_BUDGET_MARGIN = 10.0
+"""Seconds beyond the budget a package's check may take: the pool and the reading processes
+start, the files are hashed."""
+_SLOW_FILES = 4
+"""Files in the package that each take some 30 s to read (8 s per 64 MiB of white space)."""
+
+_BUDGET_CHILD = """
+import json, resource, sys, tempfile, time
+resource.setrlimit(resource.RLIMIT_AS, ({space}, {space}))
+from datetime import UTC, datetime
+from pathlib import Path
+from archives import reading_process
+from archives.four_properties import Stage
+from archives.ingest import check_submission
+reading_process.READ_BUDGET_SECONDS = float(sys.argv[3])
+started = time.monotonic()
+with tempfile.TemporaryDirectory() as scratch:
+    reading, report = check_submission(
+        Path(sys.argv[1]),
+        Path(scratch),
+        stage=Stage.INGEST,
+        now=datetime(2026, 6, 1, tzinfo=UTC),
+        processes=int(sys.argv[2]),
+    )
+elapsed = time.monotonic() - started
+item = report.item("usability.opens")
+opened = {{f.path: f.opened for f in reading.payload}}
+print(json.dumps([elapsed, item.verdict.value, list(item.evidence), report.verdict.value, opened]))
+"""
+
+
+def _budget_bag(directory: Path, *, slow: int) -> Path:
+    """A package of sound files of each format read in the reading process, 64 text files
+    (enough for the pool to be used) and ``slow`` PDFs that each take some 30 s to read."""
+    files = {
+        "0-sound.pdf": pdf_bytes(),
+        "0-sound.ofd": ofd_bytes(),
+        "0-sound.png": _saved(Image.new("RGB", (8, 8), (200, 10, 10)), "PNG"),
+    }
+    files.update({f"1-{n:03d}.txt": f"第{n}件\n".encode() for n in range(64)})
+    files.update({f"9-slow-{n}.pdf": _objects_in_streams(4, 0x20, 8) for n in range(slow)})
+    return make_sample_bag(directory, files, 件数=str(len(files)))
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_package_s_reading_stops_when_its_budget_is_spent(tmp_path: Path, processes: int) -> None:
+    """Files that each stay under their own bound but together would hold the ingest for
+    minutes: the check ends about when the package's budget does (on one process or across
+    the pool), the files being read then are cut there, those after them are not read, and
+    each of them is NOT_CHECKED, saying why; so is the usability item, never PASS."""
+    bag = _budget_bag(tmp_path / "bag", slow=_SLOW_FILES)
+    elapsed, verdict, evidence, report_verdict, opened = json.loads(
+        _run_child(
+            _BUDGET_CHILD,
+            str(bag),
+            str(processes),
+            str(_BUDGET),
+            seconds=_BUDGET + _BUDGET_MARGIN * 3,
+        )
+    )
+    assert elapsed < _BUDGET + _BUDGET_MARGIN, elapsed
+    assert verdict == "NOT_CHECKED", evidence
+    assert report_verdict == "NOT_CHECKED"
+    spent = f"the package's reading budget of {_BUDGET:g} s was spent"
+    slow = [f"data/9-slow-{n}.pdf" for n in range(_SLOW_FILES)]
+    for path in slow:
+        assert opened[path][0] is None, opened[path]
+        assert spent in opened[path][1], opened[path]
+        assert any(line.startswith(f"{path}: ") and spent in line for line in evidence), evidence
+    # At most one file per process was being read when the budget ran out.
+    assert sum(opened[path][1].startswith("not read:") for path in slow) >= (
+        _SLOW_FILES - processes
+    ), opened
+    assert all(state[0] is True for path, state in opened.items() if path not in slow), opened
+
+
+def test_a_package_read_within_its_budget_is_unaffected(tmp_path: Path, now: datetime) -> None:
+    """The budget is passed from where the ingest is called; a package read within it opens
+    as it would without one."""
+    bag = _budget_bag(tmp_path / "bag", slow=0)
+    reading, report = check_submission(
+        bag, tmp_path / "scratch", stage=Stage.INGEST, now=now, processes=2, read_budget=_BUDGET
+    )
+    item = report.item("usability.opens")
+    assert item.verdict is Verdict.PASS, item
+    assert all(f.opened is not None and f.opened[0] is True for f in reading.payload)
+    assert item.evidence == evidence_lines([f"{f.path}: {f.opened[1]}" for f in reading.payload])
+    assert item.evidence[:3] == (
+        "data/0-sound.ofd: OFD container, OFD.xml and 1 document root(s) parsed",
+        "data/0-sound.pdf: PDF parsed, 1 pages",
+        "data/0-sound.png: PNG decoded, 8x8",
+    )
+
+
+_CUT_CHILD = """
+import json, resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, ({space}, {space}))
+from pathlib import Path
+from archives import reading_process, usability
+from archives.formats import FormatIdentity
+pdf = FormatIdentity("pdf", "", "given")
+def answer(path, budget):
+    started = time.monotonic()
+    try:
+        text = "opened: " + usability.open_file(Path(path), pdf, budget=budget)
+    except usability.BudgetSpent as exc:
+        text = "BudgetSpent: " + str(exc)
+    except usability.NotUsable as exc:
+        text = "NotUsable: " + str(exc)
+    return [text, time.monotonic() - started]
+answers = [answer(sys.argv[1], usability.ReadingBudget.start(2.0))]
+answers.append(answer(sys.argv[2], usability.ReadingBudget.start(0.0)))
+answers.append(answer(sys.argv[2], usability.ReadingBudget.start(30.0)))
+reading_process.READ_SECONDS = 1.0
+answers.append(answer(sys.argv[1], usability.ReadingBudget.start(30.0)))
+print(json.dumps(answers))
+"""
+
+
+def test_a_file_being_read_when_the_budget_runs_out_is_cut_there(tmp_path: Path) -> None:
+    """A file's bound is the least of its own and what is left of the package's budget: cut
+    by the budget, it is not checked; past its own bound within the budget, it does not
+    open. Once the budget is spent, no file is read."""
+    sound, slow = tmp_path / "sound.pdf", tmp_path / "slow.pdf"
+    sound.write_bytes(pdf_bytes())
+    slow.write_bytes(_objects_in_streams(4, 0x20, 8))
+    (cut, cut_took), (unread, unread_took), (read, _), (own, own_took) = json.loads(
+        _run_child(_CUT_CHILD, str(slow), str(sound))
+    )
+    assert cut == (
+        "BudgetSpent: not read to its end: the package's reading budget of 2 s was spent"
+    ), cut
+    assert 1.9 < cut_took < 2.0 + _BUDGET_MARGIN, cut_took
+    assert unread == "BudgetSpent: not read: the package's reading budget of 0 s was spent"
+    assert unread_took < 0.5, unread_took
+    assert read == "opened: PDF parsed, 1 pages"
+    assert own == "NotUsable: reading did not finish within 1 s", own
+    assert own_took < 1.0 + _BUDGET_MARGIN, own_took
