@@ -29,6 +29,7 @@ from archives.errors import AuditBusy, AuditInterrupted, CheckpointError
 from archives.hashing import hash_files
 from archives.package import ManifestEntry
 from archives.store import LocalArchiveStore, PackageVersion
+from archives.worker_pools import process_pool, stop_pool
 
 TASK_FILES = 64
 """Files per worker task (fewer round trips for small files)."""
@@ -44,6 +45,10 @@ LOCK_SUFFIX = ".lock"
 
 SYNC_EVERY = 256
 """Checkpoint lines between fsyncs (a crash loses at most this much work)."""
+
+STOP_POLL_S = 0.2
+"""Seconds between looks at the stop event while a task is awaited: a stopped audit ends
+within this, its tasks in flight abandoned (their hashing is redone by the next audit)."""
 
 
 class FindingKind(StrEnum):
@@ -303,9 +308,10 @@ def audit_store(
     ``manifest_altered`` and the files are compared with it all the same. Resumes from
     ``checkpoint`` if it exists (its audit id must be ``audit_id`` if given); the
     checkpoint is removed once the audit completes. Once ``stop`` is set the audit ends
-    at its next task with AuditInterrupted, its checkpoint kept for the next one. One
-    audit per ``lock`` at a time (default: the checkpoint's name + ``.lock``): another
-    one raises AuditBusy."""
+    within :data:`STOP_POLL_S` with AuditInterrupted, its hashing workers ended, its
+    checkpoint kept for the next one. One audit per ``lock`` at a time (default: the
+    checkpoint's name + ``.lock``): another one raises AuditBusy. The workers end on their
+    own should this process die first (:mod:`archives.worker_pools`)."""
     held = lock or checkpoint.with_name(checkpoint.name + LOCK_SUFFIX)
     with _exclusive(held):
         return _audit_store(
@@ -340,9 +346,9 @@ def _audit_store(
 ) -> AuditResult:
     log = _Checkpoint(checkpoint, audit_id)
     result = AuditResult(audit_id=log.audit_id)
-    context = multiprocessing.get_context("spawn")
     try:
-        with ProcessPoolExecutor(max_workers=max(1, processes), mp_context=context) as pool:
+        pool = process_pool(max(1, processes), multiprocessing.get_context("spawn"))
+        try:
             for package_id in store.package_ids():
                 if package_ids is not None and package_id not in package_ids:
                     continue
@@ -358,6 +364,12 @@ def _audit_store(
                     )
                     log.done(key, findings)
                     result.findings.extend(findings)
+        except BaseException:
+            # Stopped (a shutdown) or failed: the tasks in flight are not waited for, their
+            # workers are ended; what they hashed and was not collected is hashed again.
+            stop_pool(pool)
+            raise
+        pool.shutdown()
     finally:
         log.close()
     checkpoint.unlink()
@@ -367,6 +379,20 @@ def _audit_store(
 def _check_stop(stop: threading.Event | None) -> None:
     if stop is not None and stop.is_set():
         raise AuditInterrupted("the audit was stopped; its checkpoint is kept")
+
+
+def _result(
+    future: Future[list[tuple[str, str, int]]], stop: threading.Event | None
+) -> list[tuple[str, str, int]]:
+    """What a task hashed; raises AuditInterrupted as soon as ``stop`` is set, not when the
+    task is done (a worker may take long to start, or be stuck reading a file)."""
+    if stop is None:
+        return future.result()
+    while True:
+        try:
+            return future.result(timeout=STOP_POLL_S)
+        except TimeoutError:
+            _check_stop(stop)
 
 
 def _audit_version(
@@ -389,7 +415,7 @@ def _audit_version(
     limit = max(1, processes) * IN_FLIGHT_PER_PROCESS
 
     def collect(future: Future[list[tuple[str, str, int]]]) -> None:
-        for path, digest, size in future.result():
+        for path, digest, size in _result(future, stop):
             actual[path] = (digest, size)
             log.file(key, path, digest, size)
             result.files += 1

@@ -20,9 +20,9 @@ budget (:class:`archives.usability.ReadingBudget`), which the pool's workers sha
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from archives.errors import BagInvalid, BagUnreadable, UnsafeArchive
 from archives.formats import SNIFF_BYTES, FormatIdentity, identify
 from archives.hashing import SM3, scan_file
 from archives.usability import BudgetSpent, NotUsable, ReadingBudget, open_scanned
+from archives.worker_pools import process_pool
 
 SMALL_BAG_FILES = 64
 """Bags with fewer files are hashed in this process: a pool costs more than it saves."""
@@ -259,7 +260,9 @@ def _info(raw: dict[str, Any]) -> dict[str, str | list[str]]:
 def _hash_all(work: Sequence[_Work], processes: int) -> list[_Hashed]:
     if processes <= 1 or len(work) < SMALL_BAG_FILES:
         return [_hash_entry(item) for item in work]
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    # Forked, as by the default context on Linux up to Python 3.13 (3.14's forkserver would
+    # not be the workers' parent); they end on their own should this process die first.
+    with process_pool(processes, multiprocessing.get_context("fork")) as pool:
         return list(pool.map(_hash_entry, work, chunksize=max(1, len(work) // (processes * 8))))
 
 

@@ -50,6 +50,11 @@ REQUEST_POLL_S = 1.0
 BUSY_WAIT_S = 5.0
 """Wait while another audit of the store (the command line's) holds its lock."""
 
+STOP_WAIT_S = 5.0
+"""Longest the registry's shutdown waits for a running audit to stop. An audit stops within
+a fraction of a second (:data:`archives.audit.STOP_POLL_S`, its hashing workers ended);
+this stays well inside a service manager's stop timeout (Docker's 10 s, systemd's 90 s)."""
+
 
 class AuditWorker:
     """Audits ``service``'s store every ``interval_s`` seconds (never if None) and the
@@ -143,15 +148,20 @@ class AuditWorker:
         self._thread.start()
 
     def request_stop(self) -> None:
-        """Ask the worker to stop (a running audit ends at its next task), not waiting."""
+        """Ask the worker to stop (a running audit ends within a fraction of a second), not
+        waiting."""
         self._stop.set()
 
-    def stop(self) -> None:
-        """Stop the worker and wait for its thread."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the worker and wait for its thread (``timeout`` seconds at most); whether it
+        ended."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
             self._thread = None
+        return True
 
     @property
     def running(self) -> bool:
@@ -168,7 +178,8 @@ async def run_scheduled_audits(
     """Run the audit worker until cancelled (with no ``audit_interval_s``, for the
     audits departments ask for only); returns at once if the store cannot be opened
     (logged), so it never takes the registry's other workers down. On cancellation a
-    running audit stops at its next task, its checkpoint kept."""
+    running audit is stopped, its checkpoint kept, and waited for (:data:`STOP_WAIT_S` at
+    most)."""
     settings = settings or ArchiveSettings()
     try:
         service = ArchiveService(db, gateway, registry_settings, settings)
@@ -180,7 +191,24 @@ async def run_scheduled_audits(
     try:
         await asyncio.Event().wait()
     finally:
-        await asyncio.to_thread(worker.stop)
+        # Waited for here, holding the event loop, not awaited in a thread: the registry's
+        # workers are gathered (registry.app), and a cancelled gather ends as soon as one
+        # of them has, without waiting for this one; uvicorn then ends the process by
+        # raising the SIGTERM it caught again, which runs no more Python: no thread is
+        # joined, no process pool shut down, and an audit still running would leave its
+        # hashing workers behind.
+        if not worker.stop(STOP_WAIT_S):
+            logger.warning(
+                "the fixity audit did not stop within %g s; its workers end with this process",
+                STOP_WAIT_S,
+            )
 
 
-__all__ = ["BUSY_WAIT_S", "LONGEST_WAIT_S", "REQUEST_POLL_S", "AuditWorker", "run_scheduled_audits"]
+__all__ = [
+    "BUSY_WAIT_S",
+    "LONGEST_WAIT_S",
+    "REQUEST_POLL_S",
+    "STOP_WAIT_S",
+    "AuditWorker",
+    "run_scheduled_audits",
+]

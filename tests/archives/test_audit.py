@@ -4,6 +4,7 @@ package manifest against the anchored root, and resume after the audit process i
 from __future__ import annotations
 
 import fcntl
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from archive_samples import make_sample_bag
+from process_tree import fifo_held_open
 
 from archives.audit import FindingKind, audit_store
 from archives.errors import AuditBusy, AuditInterrupted
@@ -24,6 +26,12 @@ from archives.ingest import ingest
 from archives.store import LocalArchiveStore, PackageVersion
 
 REPO = Path(__file__).resolve().parents[2]
+
+WORKER_START_S = 120.0
+"""Longest an audit's workers may take to start and take up their first task."""
+
+STOPPED_S = 30.0
+"""Longest a stopped audit may take to end (it looks at its stop event every 0.2 s)."""
 
 
 @pytest.fixture
@@ -173,6 +181,38 @@ def test_a_stopped_audit_keeps_its_checkpoint_and_the_next_continues_it(
     assert result.files + result.resumed_files == len(version.entries)
     assert [(f.path, f.kind) for f in result.findings] == [("data/0150.txt", FindingKind.CHANGED)]
     assert not checkpoint.exists()
+
+
+def test_a_stopped_audit_does_not_wait_for_a_task_held_up(tmp_path: Path, now: datetime) -> None:
+    store = LocalArchiveStore(tmp_path / "store")
+    # Two tasks (64 files each at most), one per worker; the first reads a FIFO that gives
+    # it nothing for as long as it is held open: a worker stuck reading a file.
+    files = {f"{n:04d}.txt": f"第{n}件\n".encode() for n in range(1, 101)}
+    version = ingest(make_sample_bag(tmp_path / "bag", files, 件数="100"), store, now=now).version
+    fifo = store.bag_path(version.package_id, 1) / "data" / "0000.txt"
+    os.mkfifo(fifo)
+    checkpoint = tmp_path / "audit.ckpt"
+    stop = threading.Event()
+    ended: list[BaseException] = []
+
+    def audit() -> None:
+        try:
+            audit_store(store, checkpoint, processes=2, stop=stop)
+        except BaseException as exc:
+            ended.append(exc)
+
+    before = set(multiprocessing.active_children())
+    thread = threading.Thread(target=audit, daemon=True)
+    thread.start()
+    with fifo_held_open(fifo, WORKER_START_S):
+        workers = [p for p in multiprocessing.active_children() if p not in before]
+        stop.set()
+        thread.join(STOPPED_S)
+        assert not thread.is_alive(), f"the stopped audit still ran after {STOPPED_S} s"
+    thread.join()
+    assert len(workers) == 2 and not any(worker.is_alive() for worker in workers)
+    assert [type(exc) for exc in ended] == [AuditInterrupted]
+    assert checkpoint.exists()
 
 
 def test_one_audit_of_a_store_at_a_time(
