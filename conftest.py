@@ -1,7 +1,8 @@
 """Settings for every test in the suite (here at the root, so that pytest puts the project
 itself on the import path, not tests/, whose folders share names with its packages).
 ``tests/support`` holds modules that tests in several folders import (the fork server of the
-SIGKILL tests); it is put on the import path here, its names shared with no package.
+SIGKILL tests, the process tree of the tests on pool workers); it is put on the import path
+here, its names shared with no package.
 
 Hypothesis examples have no deadline: a deadline is a timing assertion, and on a busy
 machine a first example that waits for the interpreter or the disk exceeds the default

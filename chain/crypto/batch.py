@@ -4,12 +4,20 @@ SM2 verification is CPU-bound and holds the GIL in the pure backend (and for the
 around the native call), so threads would not scale: large batches go to a process pool.
 Workers are started from a ``forkserver`` rather than forked from the caller, because the
 caller (a node) may run threads that hold locks inside OpenSSL at the moment of a fork.
+
+A pool worker ends when the process that made its pool ends, however that ends: a worker
+waits on its call queue, whose pipe it holds both ends of, and its parent is the forkserver,
+which its own workers keep alive, so after a SIGKILL of a node the workers, the forkserver
+and the resource tracker would otherwise live for ever. Each worker watches its pool's maker
+through a pidfd (Linux 5.3 and later; elsewhere nothing is watched).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -41,6 +49,26 @@ def verify_one(item: BatchItem, signer_id: bytes, backend: Backend) -> bool:
     except CryptoError:
         return False
     return True
+
+
+MAKER_GONE_EXIT = 70
+"""Exit status of a pool worker whose pool's maker ended."""
+
+
+def _end_with_maker(maker: int) -> None:
+    """Pool initializer: end this worker process when process ``maker`` ends."""
+    try:
+        watched = os.pidfd_open(maker)
+    except ProcessLookupError:
+        os._exit(MAKER_GONE_EXIT)
+    except (AttributeError, OSError):
+        return  # no pidfd here: nothing is watched
+
+    def watch() -> None:
+        select.select([watched], [], [])  # readable once the process has ended
+        os._exit(MAKER_GONE_EXIT)
+
+    threading.Thread(target=watch, name="pool-maker-watch", daemon=True).start()
 
 
 def _verify_chunk(items: Sequence[BatchItem], signer_id: bytes) -> list[bool]:
@@ -79,7 +107,12 @@ class BatchVerifier:
     def _processes(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers - 1,
+                mp_context=context,
+                initializer=_end_with_maker,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     def verify(self, items: Sequence[BatchItem]) -> list[bool]:
