@@ -143,6 +143,7 @@ def migrate(
             processes=service.settings.processes,
             scanner=service.scanner,
             limits=limits,
+            read_budget=service.settings.read_budget_s,
         )
         description = parse_description(reading.info)
         if package_id_for(description.fonds, description.archival_code) != package_id:

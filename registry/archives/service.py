@@ -329,6 +329,7 @@ class ArchiveService:
                 processes=self.settings.processes,
                 scanner=self.scanner,
                 limits=limits,
+                read_budget=self.settings.read_budget_s,
             )
             description = parse_description(reading.info)
             package_id = package_id_for(description.fonds, description.archival_code)

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from archives.reading_process import READ_BUDGET_SECONDS
+
 
 class ArchiveSettings(BaseSettings):
     """Where packages are stored and what checks them."""
@@ -25,6 +27,12 @@ class ArchiveSettings(BaseSettings):
         default=None, description="POSTed the JSON findings of a failed fixity audit"
     )
     processes: int = Field(default=2, ge=1, le=64, description="hashing worker processes")
+    read_budget_s: float = Field(
+        default=READ_BUDGET_SECONDS,
+        gt=0,
+        description="seconds a package's files may take to open in all at ingest and "
+        "migration (the usability check); files left unread are NOT_CHECKED",
+    )
     max_bag_bytes: int = Field(
         default=16 * 1024**3, ge=1, description="largest unpacked bag accepted"
     )

@@ -526,3 +526,18 @@ def test_a_migration_and_a_disposal_cut_short_by_a_crash_are_finished_by_asking_
     assert [v["root"] for v in finished.json()["destroyed"]] == roots
     last = served.service.history(package_id)[-1]
     assert last.event_type is EventType.DISPOSAL and last.detail["destroyedRoots"] == roots
+
+
+def test_the_reading_budget_setting_reaches_the_usability_check(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert ArchiveSettings(_env_file=None).read_budget_s == 600.0
+    monkeypatch.setenv("LIANXIN_ARCHIVES_READ_BUDGET_S", "0.000001")
+    monkeypatch.setattr(
+        served.service, "settings", ArchiveSettings(store_dir=served.work / "store")
+    )
+    answer = _ingest(served, "budget-spent", 档号="J001-WS·2023-Y-BGS-0301")
+    items = {item["code"]: item for item in answer["report"]["items"]}
+    opens = items["usability.opens"]
+    assert opens["verdict"] == "NOT_CHECKED", opens
+    assert "reading budget" in str(opens), opens
