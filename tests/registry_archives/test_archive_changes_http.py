@@ -536,7 +536,7 @@ def test_the_reading_budget_setting_reaches_the_usability_check(
     monkeypatch.setattr(
         served.service, "settings", ArchiveSettings(store_dir=served.work / "store")
     )
-    answer = _ingest(served, "budget-spent", 档号="J001-WS·2023-Y-BGS-0301")
+    answer = _ingest(served, "budget-spent", 档号="J001-WS·2023-Y-BGS-0401")
     items = {item["code"]: item for item in answer["report"]["items"]}
     opens = items["usability.opens"]
     assert opens["verdict"] == "NOT_CHECKED", opens
