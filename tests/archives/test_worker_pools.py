@@ -6,12 +6,10 @@ processes (the resource tracker)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
 import os
 import select
-import signal
 import subprocess
 import sys
 import textwrap
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from archive_samples import make_sample_bag
-from process_tree import Proc, children, fifo_held_open, still_running
+from process_tree import Proc, children, fifo_held_open, kill_sessions, still_running
 
 from archives.ingest import ingest
 from archives.store import LocalArchiveStore
@@ -94,10 +92,8 @@ def scripts(tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]]:
     """Started scripts; each is killed at the end with every process of its session."""
     started: list[subprocess.Popen[str]] = []
     yield started
+    kill_sessions(started)
     for process in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
         if process.stdout is not None:
             process.stdout.close()
 

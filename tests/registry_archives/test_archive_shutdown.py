@@ -4,9 +4,7 @@ reading a file (a FIFO no one writes to): no worker outlives it, none is left be
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from archive_samples import make_sample_bag
-from process_tree import Proc, children, fifo_held_open, still_running
+from process_tree import Proc, children, fifo_held_open, kill_sessions, still_running
 from registry_harness import TrustChain, free_port, registry_environment, registry_settings
 
 from archives.ingest import ingest
@@ -41,10 +39,7 @@ def registry_processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     session."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
-    for process in started:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    kill_sessions(started)
 
 
 def test_a_registry_stopped_mid_audit_ends_the_audit_and_its_workers_first(

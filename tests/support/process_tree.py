@@ -6,10 +6,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 POLL_S = 0.05
 
@@ -93,3 +96,12 @@ def fifo_held_open(path: Path, seconds: float, alive: Iterable[Proc] = ()) -> It
         yield
     finally:
         os.close(writer)
+
+
+def kill_sessions(started: Iterable[subprocess.Popen[Any]]) -> None:
+    """SIGKILL each of ``started`` (each the leader of a session of its own) with every
+    process of its session, and reap it."""
+    for process in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
